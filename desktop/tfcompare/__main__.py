@@ -1,0 +1,5 @@
+import sys
+
+from tfcompare.cli import main
+
+sys.exit(main())

@@ -1,0 +1,43 @@
+"""The ``tfcompare`` command line. Each sub-command lives in its own ``<name>_cmd`` module with
+``register(subparsers)``; registering must stay cheap (no heavy imports) so ``--help`` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = ("run", "demo", "gui", "serve", "export_model", "export", "render", "compare", "cluster")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tfcompare",
+        description=(
+            "Compare TensorFlow Serving backends on your own images: every image is resized and "
+            "re-encoded into a ladder of variants and sent to every backend; tfcompare reports "
+            "latency, top-5 predictions and how much quality each variant keeps."
+        ),
+        epilog="Start with 'tfcompare demo' (no cluster needed). 'tfcompare COMMAND --help' for details.",
+    )
+    from tfcompare import __version__
+
+    parser.add_argument("--version", action="version", version=f"tfcompare {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"tfcompare.cli.{name}_cmd")
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

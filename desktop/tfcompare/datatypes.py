@@ -1,0 +1,438 @@
+"""Values that cross layers: images and variants, backends, requests, aggregates, run events.
+
+Everything here is plain data (frozen dataclasses), importable without Qt or TensorFlow, so the
+runner, the window, session files and tests all speak the same language.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+Protocol = Literal["grpc", "rest"]
+ScoreKind = Literal["probability", "logit", "unknown"]
+Phase = Literal["cold", "warmup", "measured"]
+
+DEFAULT_SIZES: tuple[int, ...] = (2048, 1024, 512, 256, 128)
+DEFAULT_FORMATS: tuple[str, ...] = ("jpeg", "png")
+SUPPORTED_FORMATS: tuple[str, ...] = ("jpeg", "png", "webp")
+ORIGINAL = "original"
+
+
+# --------------------------------------------------------------------------- images
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One encoded version of an image, as it is sent to the backends.
+
+    ``key`` is stable and machine friendly: ``"original"`` or ``"<box>-<format>"`` (``"512-jpeg"``).
+    """
+
+    key: str
+    box: int | None  # None for the original
+    format: str  # "jpeg" | "png" | "webp" | the original file's format, lower case
+    quality: int | None  # JPEG/WebP quality, None for PNG and the original
+    width: int
+    height: int
+    nbytes: int
+    encode_ms: float
+    data: bytes = field(default=b"", repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        """Human readable, e.g. ``original (JPEG 4032×3024)`` or ``512 px JPEG q90``."""
+        if self.key == ORIGINAL:
+            return f"original ({self.format.upper()} {self.width}×{self.height})"
+        q = f" q{self.quality}" if self.quality is not None else ""
+        return f"{self.box} px {self.format.upper()}{q}"
+
+    def without_data(self) -> Variant:
+        return replace(self, data=b"")
+
+
+def variant_key(box: int | None, fmt: str) -> str:
+    return ORIGINAL if box is None else f"{box}-{fmt.lower()}"
+
+
+def variant_sort_key(key: str) -> tuple[int, int, str]:
+    """Order variants: original first, then larger boxes first, then format name."""
+    if key == ORIGINAL:
+        return (0, 0, "")
+    box, _, fmt = key.partition("-")
+    return (1, -int(box), fmt)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """A loaded image and its variant ladder (variants carry their encoded bytes)."""
+
+    name: str  # unique within a run (file name, disambiguated if needed)
+    path: str | None
+    format: str  # source format, lower case ("jpeg", "png", ...)
+    width: int  # after EXIF orientation
+    height: int
+    nbytes: int  # size of the original file
+    variants: tuple[Variant, ...]
+    notes: tuple[str, ...] = ()  # e.g. "2048 px skipped: image is only 1200×800 (never upscaled)"
+    original: bytes = field(default=b"", repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class ImageProblem:
+    """A file that could not be used, with a message a user understands."""
+
+    image: str
+    message: str
+
+
+# --------------------------------------------------------------------------- backends
+
+_SPEC_RE = re.compile(
+    r"^(?P<name>[^=]+)=(?P<target>k8s://[^/\s]+(?:/[^/\s]+){1,2}|[^/\s]+:\d+)"
+    r"(?:/(?P<model>[^:/\s]+)(?::(?P<sig>[^/\s]+))?)?$"
+)
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """How to reach one TF Serving deployment.
+
+    ``target`` is ``host:port`` or ``k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT]``.
+    ``signature`` None means: discover it from the model's metadata.
+    ``headers`` (e.g. an auth header) are used for calls but never written to session files.
+    """
+
+    name: str
+    target: str
+    protocol: Protocol = "grpc"
+    model: str = "default"
+    signature: str | None = None
+    version: int | None = None
+    timeout_s: float = 30.0
+    tls_ca: str | None = None
+    headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    @property
+    def is_k8s(self) -> bool:
+        return self.target.startswith("k8s://")
+
+    def to_dict(self) -> dict:
+        """Plain data for session files and JSON: never credentials or headers."""
+        return {
+            "name": self.name,
+            "target": self.target,
+            "protocol": self.protocol,
+            "model": self.model,
+            "signature": self.signature,
+            "version": self.version,
+            "timeout_s": self.timeout_s,
+            "tls_ca": self.tls_ca,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BackendSpec:
+        return cls(
+            name=str(d["name"]),
+            target=str(d["target"]),
+            protocol=d.get("protocol", "grpc"),
+            model=str(d.get("model") or "default"),
+            signature=d.get("signature"),
+            version=d.get("version"),
+            timeout_s=float(d.get("timeout_s", 30.0)),
+            tls_ca=d.get("tls_ca"),
+        )
+
+    @classmethod
+    def parse(cls, text: str, *, protocol: Protocol = "grpc", timeout_s: float = 30.0) -> BackendSpec:
+        """Parse ``NAME=HOST:PORT[/MODEL[:SIGNATURE]]`` or ``NAME=k8s://[CTX/]NS/SVC[:PORT][/MODEL[:SIG]]``.
+
+        Raises ValueError with a message naming the problem.
+        """
+        m = _SPEC_RE.match(text.strip())
+        if not m:
+            raise ValueError(
+                f"bad backend {text!r}: expected NAME=HOST:PORT[/MODEL[:SIGNATURE]] "
+                "or NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]"
+            )
+        target = m["target"]
+        if not target.startswith("k8s://"):
+            port = int(target.rsplit(":", 1)[1])
+            if not 0 < port < 65536:
+                raise ValueError(f"bad backend {text!r}: port {port} is out of range")
+        return cls(
+            name=m["name"].strip(),
+            target=target,
+            protocol=protocol,
+            model=m["model"] or "default",
+            signature=m["sig"],
+            timeout_s=timeout_s,
+        )
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Answer of GetModelStatus / GET /v1/models/NAME."""
+
+    available: bool
+    versions: tuple[tuple[int, str], ...]  # (version, state name) e.g. (1, "AVAILABLE")
+    message: str = ""  # error text when not reachable / not found
+
+    @property
+    def serving_version(self) -> int | None:
+        ok = [v for v, s in self.versions if s == "AVAILABLE"]
+        return max(ok) if ok else None
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    """What GetModelMetadata tells about the signature used for Predict."""
+
+    signature_name: str
+    input_key: str
+    input_dtype: str  # "DT_STRING", ...
+    output_keys: tuple[str, ...]
+    model_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class PredictOutcome:
+    """One successful Predict call, as the serving client returns it."""
+
+    top5: tuple[Prediction, ...]
+    score_kind: ScoreKind
+    model_version: int | None
+    latency_ms: float  # wall time of the RPC as the client sees it
+    client_ms: float  # client-side request serialisation + response parsing
+    bytes_sent: int  # serialized request size
+    pod: str | None = None  # Kubernetes pod that answered, when known
+
+
+class ServingError(Exception):
+    """A backend call failed. ``code`` is the gRPC status name (``UNAVAILABLE``, ``NOT_FOUND``,
+    ``DEADLINE_EXCEEDED``, ``INVALID_ARGUMENT`` ...) or an HTTP-derived equivalent."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    sizes: tuple[int, ...] = DEFAULT_SIZES
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    jpeg_quality: int = 90
+    webp_quality: int = 90
+    warmup: int = 1
+    repeats: int = 3
+    timeout_s: float = 30.0
+
+    def to_dict(self) -> dict:
+        return {
+            "sizes": list(self.sizes),
+            "formats": list(self.formats),
+            "jpeg_quality": self.jpeg_quality,
+            "webp_quality": self.webp_quality,
+            "warmup": self.warmup,
+            "repeats": self.repeats,
+            "timeout_s": self.timeout_s,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunSettings:
+        base = cls()
+        return cls(
+            sizes=tuple(int(s) for s in d.get("sizes", base.sizes)),
+            formats=tuple(str(f) for f in d.get("formats", base.formats)),
+            jpeg_quality=int(d.get("jpeg_quality", base.jpeg_quality)),
+            webp_quality=int(d.get("webp_quality", base.webp_quality)),
+            warmup=int(d.get("warmup", base.warmup)),
+            repeats=int(d.get("repeats", base.repeats)),
+            timeout_s=float(d.get("timeout_s", base.timeout_s)),
+        )
+
+
+@dataclass(frozen=True)
+class RequestResult:
+    """One request as measured. ``phase`` "cold" is the very first request to a backend."""
+
+    image: str
+    variant: str  # Variant.key
+    backend: str  # BackendSpec.name
+    protocol: Protocol
+    phase: Phase
+    repeat: int  # 0-based index within its phase
+    ok: bool
+    latency_ms: float | None
+    client_ms: float | None
+    bytes: int  # bytes sent (serialized request)
+    model_version: int | None
+    error: str | None
+    top5: tuple[Prediction, ...] = ()
+    score_kind: ScoreKind = "unknown"
+    pod: str | None = None
+    started_at: float = 0.0  # time.time() when sent
+
+    def to_dict(self) -> dict:
+        return {
+            "image": self.image,
+            "variant": self.variant,
+            "backend": self.backend,
+            "protocol": self.protocol,
+            "phase": self.phase,
+            "repeat": self.repeat,
+            "ok": self.ok,
+            "latency_ms": self.latency_ms,
+            "client_ms": self.client_ms,
+            "bytes": self.bytes,
+            "model_version": self.model_version,
+            "error": self.error,
+            "top5": [[p.label, p.score] for p in self.top5],
+            "score_kind": self.score_kind,
+            "pod": self.pod,
+            "started_at": self.started_at,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RequestResult:
+        return cls(
+            image=d["image"],
+            variant=d["variant"],
+            backend=d["backend"],
+            protocol=d.get("protocol", "grpc"),
+            phase=d.get("phase", "measured"),
+            repeat=int(d.get("repeat", 0)),
+            ok=bool(d["ok"]),
+            latency_ms=d.get("latency_ms"),
+            client_ms=d.get("client_ms"),
+            bytes=int(d.get("bytes", 0)),
+            model_version=d.get("model_version"),
+            error=d.get("error"),
+            top5=tuple(Prediction(str(lbl), float(s)) for lbl, s in d.get("top5", [])),
+            score_kind=d.get("score_kind", "unknown"),
+            pod=d.get("pod"),
+            started_at=float(d.get("started_at", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Statistics for one (image, variant, backend) over its measured requests.
+
+    Quality compares with the same backend's answer on the original image:
+    ``top1_agree`` (same top-1 class), ``top5_overlap`` (shared classes / 5) and ``score_ratio``
+    (this variant's score for the original's top-1 class divided by the original's; may exceed 1;
+    None when that class is not in this variant's top 5 or the original has no answer).
+    """
+
+    image: str
+    variant: str
+    backend: str
+    n: int
+    n_errors: int
+    bytes: int
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    mean_ms: float | None
+    stdev_ms: float | None
+    few_samples: bool  # percentiles from fewer than 10 samples are indicative only
+    top1: str | None
+    top1_agree: bool | None
+    top5_overlap: float | None
+    score_ratio: float | None
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Aggregate:
+        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+
+
+# Runner events: the runner calls ``on_event(event)`` from worker threads; a UI must hop to its own
+# thread before touching widgets. ``run_id`` lets a UI drop events from an older or cancelled run.
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: int
+    total_requests: int  # planned (warm-up included), updated by Progress as images load
+    backends: tuple[BackendSpec, ...]
+    settings: RunSettings
+
+
+@dataclass(frozen=True)
+class ImageReady:
+    run_id: int
+    image: ImageInfo
+
+
+@dataclass(frozen=True)
+class ImageFailed:
+    run_id: int
+    problem: ImageProblem
+
+
+@dataclass(frozen=True)
+class BackendReady:
+    run_id: int
+    backend: str
+    signature: SignatureInfo | None
+    status: ModelStatus | None
+    message: str = ""  # why it is not usable, if so
+
+
+@dataclass(frozen=True)
+class RequestDone:
+    run_id: int
+    result: RequestResult
+
+
+@dataclass(frozen=True)
+class Progress:
+    run_id: int
+    done: int
+    total: int
+    eta_s: float | None
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_id: int
+    result: RunResult
+    cancelled: bool
+
+
+@dataclass(frozen=True)
+class RunResult:
+    settings: RunSettings
+    backends: tuple[BackendSpec, ...]
+    images: tuple[ImageInfo, ...]
+    requests: tuple[RequestResult, ...]  # cold + measured (warm-up requests are not kept)
+    problems: tuple[ImageProblem, ...]
+    summary: tuple[Aggregate, ...]
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    @property
+    def measured(self) -> tuple[RequestResult, ...]:
+        return tuple(r for r in self.requests if r.phase == "measured")
+
+    @property
+    def cold(self) -> tuple[RequestResult, ...]:
+        return tuple(r for r in self.requests if r.phase == "cold")
+
+
+RunEvent = RunStarted | ImageReady | ImageFailed | BackendReady | RequestDone | Progress | RunFinished
