@@ -1,1 +1,17 @@
-"""session"""
+"""Saved comparison sessions: ``.tfcs`` files (SQLite) that reopen a run exactly, and the
+before/after comparison of two sessions. Plain Python: no Qt, no TensorFlow, no runner import."""
+
+from __future__ import annotations
+
+from tfcompare.session.schema import SCHEMA_VERSION, SUFFIX, SessionError, is_session_file
+from tfcompare.session.store import SavedSession, load_session, save_session
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SUFFIX",
+    "SavedSession",
+    "SessionError",
+    "is_session_file",
+    "load_session",
+    "save_session",
+]

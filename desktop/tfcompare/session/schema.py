@@ -1,0 +1,176 @@
+"""The on-disk layout of a ``.tfcs`` session file and the cheap checks made before SQLite opens one.
+
+A session is an ordinary SQLite database marked with our ``application_id`` (so another program's
+database is recognised as such) and a schema number in ``PRAGMA user_version`` (mirrored in the
+``meta`` table). Everything stored is plain data: numbers, text, JSON text and image bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x54464353  # "TFCS"
+FORMAT_NAME = "tfcompare-session"
+SUFFIX = ".tfcs"
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_HEADER_SIZE = 100
+
+DDL = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE backends (
+    idx  INTEGER PRIMARY KEY,
+    spec TEXT NOT NULL              -- BackendSpec.to_dict() as JSON: never headers or credentials
+);
+CREATE TABLE images (
+    idx      INTEGER PRIMARY KEY,
+    name     TEXT NOT NULL,
+    path     TEXT,
+    format   TEXT NOT NULL,
+    width    INTEGER NOT NULL,
+    height   INTEGER NOT NULL,
+    nbytes   INTEGER NOT NULL,
+    notes    TEXT NOT NULL,         -- JSON list of strings
+    original BLOB NOT NULL
+);
+CREATE TABLE variants (
+    image_idx INTEGER NOT NULL,
+    idx       INTEGER NOT NULL,
+    key       TEXT NOT NULL,
+    box       INTEGER,
+    format    TEXT NOT NULL,
+    quality   INTEGER,
+    width     INTEGER NOT NULL,
+    height    INTEGER NOT NULL,
+    nbytes    INTEGER NOT NULL,
+    encode_ms REAL NOT NULL,
+    PRIMARY KEY (image_idx, idx)
+);
+CREATE TABLE problems (
+    idx     INTEGER PRIMARY KEY,
+    image   TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE TABLE requests (
+    idx           INTEGER PRIMARY KEY,
+    image         TEXT NOT NULL,
+    variant       TEXT NOT NULL,
+    backend       TEXT NOT NULL,
+    protocol      TEXT NOT NULL,
+    phase         TEXT NOT NULL,
+    repeat        INTEGER NOT NULL,
+    ok            INTEGER NOT NULL,
+    latency_ms    REAL,
+    client_ms     REAL,
+    bytes         INTEGER NOT NULL,
+    model_version INTEGER,
+    error         TEXT,
+    top5          TEXT NOT NULL,    -- JSON [[label, score], ...]
+    score_kind    TEXT NOT NULL,
+    pod           TEXT,
+    started_at    REAL NOT NULL
+);
+CREATE TABLE aggregates (
+    idx          INTEGER PRIMARY KEY,
+    image        TEXT NOT NULL,
+    variant      TEXT NOT NULL,
+    backend      TEXT NOT NULL,
+    n            INTEGER NOT NULL,
+    n_errors     INTEGER NOT NULL,
+    bytes        INTEGER NOT NULL,
+    p50_ms       REAL,
+    p90_ms       REAL,
+    p99_ms       REAL,
+    mean_ms      REAL,
+    stdev_ms     REAL,
+    few_samples  INTEGER NOT NULL,
+    top1         TEXT,
+    top1_agree   INTEGER,
+    top5_overlap REAL,
+    score_ratio  REAL
+);
+"""
+
+REQUEST_COLUMNS = (
+    "image", "variant", "backend", "protocol", "phase", "repeat", "ok", "latency_ms", "client_ms",
+    "bytes", "model_version", "error", "top5", "score_kind", "pod", "started_at",
+)
+AGGREGATE_COLUMNS = (
+    "image", "variant", "backend", "n", "n_errors", "bytes", "p50_ms", "p90_ms", "p99_ms",
+    "mean_ms", "stdev_ms", "few_samples", "top1", "top1_agree", "top5_overlap", "score_ratio",
+)
+IMAGE_COLUMNS = ("idx", "name", "path", "format", "width", "height", "nbytes", "notes", "original")
+VARIANT_COLUMNS = (
+    "image_idx", "idx", "key", "box", "format", "quality", "width", "height", "nbytes", "encode_ms",
+)
+
+
+class SessionError(Exception):
+    """A session file cannot be written or read; the message is meant for the user."""
+
+
+def check_header(path: Path) -> int:
+    """Reject what is not one of our session files before SQLite touches it; return its schema.
+
+    Reads only the 100-byte SQLite header, so a text file, an image, another program's database,
+    a truncated file or a file from a newer tfcompare each get their own clear message.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise SessionError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise SessionError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if path.is_dir():
+        raise SessionError(f"{path}: is a folder, not a tfcompare session file")
+    if st.st_size == 0:
+        raise SessionError(f"{path}: the file is empty, not a tfcompare session")
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(_HEADER_SIZE)
+    except OSError as exc:
+        raise SessionError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if not header.startswith(_SQLITE_MAGIC):
+        raise SessionError(f"{path}: not a tfcompare session file (it is not an SQLite database)")
+    if len(header) < _HEADER_SIZE:
+        raise SessionError(f"{path}: the session file is damaged (truncated header)")
+    (page_size,) = struct.unpack(">H", header[16:18])
+    page_size = 65536 if page_size == 1 else page_size
+    change_counter, page_count = struct.unpack(">II", header[24:32])
+    (user_version,) = struct.unpack(">I", header[60:64])
+    (app_id,) = struct.unpack(">I", header[68:72])
+    (valid_for,) = struct.unpack(">I", header[92:96])
+    if app_id != APPLICATION_ID:
+        raise SessionError(
+            f"{path}: not a tfcompare session file (an SQLite database of another application)"
+        )
+    if page_size < 512 or page_size & (page_size - 1):
+        raise SessionError(f"{path}: the session file is damaged (bad page size in its header)")
+    if change_counter == valid_for and page_count and st.st_size < page_count * page_size:
+        raise SessionError(
+            f"{path}: the session file is damaged (truncated: {st.st_size} bytes of "
+            f"{page_count * page_size})"
+        )
+    if user_version > SCHEMA_VERSION:
+        raise SessionError(
+            f"{path}: written by a newer tfcompare (session schema {user_version}; this version "
+            f"reads schema {SCHEMA_VERSION} and older). Update tfcompare to open it."
+        )
+    if user_version < 1:
+        raise SessionError(f"{path}: the session file is damaged (no schema version)")
+    return user_version
+
+
+def is_session_file(path: str | os.PathLike[str]) -> bool:
+    """Cheap test for drag-and-drop and file dialogs: does this look like a readable session?"""
+    try:
+        check_header(Path(path))
+    except SessionError:
+        return False
+    return True
