@@ -1,0 +1,241 @@
+"""Before/after comparison of two runs (usually two saved sessions), per backend and variant.
+
+Backends are matched by name and variants by key. Latency is the median of every successful measured
+request of that backend and variant over the images both runs share (all images when they share
+none); quality is the share of images whose top-1 class matches the same backend's answer on the
+original, and the mean score ratio (see ``Aggregate``). Used by ``tfcompare compare`` and by the
+window's overlay.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from tfcompare.datatypes import Aggregate, RequestResult, RunResult, variant_sort_key
+
+
+@dataclass(frozen=True)
+class VariantStats:
+    """One backend × variant of one run, aggregated over images."""
+
+    p50_ms: float | None
+    n: int  # successful measured requests behind p50_ms
+    n_errors: int
+    top1_agreement: float | None  # 0..1, share of images agreeing with the original's top-1
+    score_ratio: float | None  # mean over images where it is known
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    backend: str
+    variant: str
+    a: VariantStats
+    b: VariantStats
+
+    @property
+    def delta_ms(self) -> float | None:
+        if self.a.p50_ms is None or self.b.p50_ms is None:
+            return None
+        return self.b.p50_ms - self.a.p50_ms
+
+    @property
+    def delta_pct(self) -> float | None:
+        d = self.delta_ms
+        if d is None or not self.a.p50_ms:
+            return None
+        return 100.0 * d / self.a.p50_ms
+
+    def to_dict(self) -> dict:
+        return {
+            "backend": self.backend,
+            "variant": self.variant,
+            "a": self.a.__dict__.copy(),
+            "b": self.b.__dict__.copy(),
+            "delta_ms": self.delta_ms,
+            "delta_pct": self.delta_pct,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    rows: tuple[ComparisonRow, ...]
+    backends_only_a: tuple[str, ...]
+    backends_only_b: tuple[str, ...]
+    variants_only_a: tuple[str, ...]
+    variants_only_b: tuple[str, ...]
+    images_common: int
+    images_only_a: tuple[str, ...]
+    images_only_b: tuple[str, ...]
+    notes: tuple[str, ...]  # e.g. a backend whose target or model changed between the runs
+
+    def to_dict(self) -> dict:
+        return {
+            "rows": [r.to_dict() for r in self.rows],
+            "backends_only_a": list(self.backends_only_a),
+            "backends_only_b": list(self.backends_only_b),
+            "variants_only_a": list(self.variants_only_a),
+            "variants_only_b": list(self.variants_only_b),
+            "images_common": self.images_common,
+            "images_only_a": list(self.images_only_a),
+            "images_only_b": list(self.images_only_b),
+            "notes": list(self.notes),
+        }
+
+
+def variant_stats(
+    result: RunResult, images: Iterable[str] | None = None
+) -> dict[tuple[str, str], VariantStats]:
+    """``(backend, variant) -> VariantStats`` over ``images`` (all of the run's images if None)."""
+    wanted = None if images is None else set(images)
+    latencies: dict[tuple[str, str], list[float]] = {}
+    errors: dict[tuple[str, str], int] = {}
+    for r in result.requests:
+        if r.phase != "measured" or (wanted is not None and r.image not in wanted):
+            continue
+        key = (r.backend, r.variant)
+        latencies.setdefault(key, [])
+        if _ok(r):
+            latencies[key].append(float(r.latency_ms))  # type: ignore[arg-type]
+        else:
+            errors[key] = errors.get(key, 0) + 1
+    by_key: dict[tuple[str, str], list[Aggregate]] = {}
+    for a in result.summary:
+        if wanted is None or a.image in wanted:
+            by_key.setdefault((a.backend, a.variant), []).append(a)
+    out: dict[tuple[str, str], VariantStats] = {}
+    for key in set(latencies) | set(by_key):
+        lat = latencies.get(key, [])
+        aggs = by_key.get(key, [])
+        agree = [a.top1_agree for a in aggs if a.top1_agree is not None]
+        ratios = [a.score_ratio for a in aggs if a.score_ratio is not None]
+        out[key] = VariantStats(
+            p50_ms=statistics.median(lat) if lat else None,
+            n=len(lat),
+            n_errors=errors.get(key, 0),
+            top1_agreement=sum(agree) / len(agree) if agree else None,
+            score_ratio=statistics.fmean(ratios) if ratios else None,
+        )
+    return out
+
+
+def _ok(r: RequestResult) -> bool:
+    return r.ok and r.latency_ms is not None
+
+
+def compare_results(a: RunResult, b: RunResult) -> Comparison:
+    """Compare run ``a`` (before) with run ``b`` (after)."""
+    images_a = _ordered(i.name for i in a.images) or _ordered(r.image for r in a.requests)
+    images_b = _ordered(i.name for i in b.images) or _ordered(r.image for r in b.requests)
+    common = [name for name in images_a if name in set(images_b)]
+    notes: list[str] = []
+    if not common and images_a and images_b:
+        notes.append("the sessions share no image: figures are over each session's own images")
+    scope = common or None
+    stats_a = variant_stats(a, scope)
+    stats_b = variant_stats(b, scope)
+
+    backends_a = _ordered([s.name for s in a.backends] + [k[0] for k in stats_a])
+    backends_b = _ordered([s.name for s in b.backends] + [k[0] for k in stats_b])
+    variants_a = sorted({k[1] for k in stats_a}, key=variant_sort_key)
+    variants_b = sorted({k[1] for k in stats_b}, key=variant_sort_key)
+
+    specs_b = {s.name: s for s in b.backends}
+    for spec in a.backends:
+        other = specs_b.get(spec.name)
+        if other is None:
+            continue
+        for attr in ("target", "protocol", "model", "signature"):
+            before, after = getattr(spec, attr), getattr(other, attr)
+            if before != after:
+                notes.append(f"backend {spec.name}: {attr} changed from {before} to {after}")
+
+    rows = []
+    for backend in backends_a:
+        if backend not in backends_b:
+            continue
+        for variant in variants_a:
+            key = (backend, variant)
+            if key in stats_a and key in stats_b:
+                rows.append(ComparisonRow(backend, variant, stats_a[key], stats_b[key]))
+    return Comparison(
+        rows=tuple(rows),
+        backends_only_a=tuple(x for x in backends_a if x not in backends_b),
+        backends_only_b=tuple(x for x in backends_b if x not in backends_a),
+        variants_only_a=tuple(v for v in variants_a if v not in variants_b),
+        variants_only_b=tuple(v for v in variants_b if v not in variants_a),
+        images_common=len(common),
+        images_only_a=tuple(x for x in images_a if x not in set(images_b)),
+        images_only_b=tuple(x for x in images_b if x not in set(images_a)),
+        notes=tuple(notes),
+    )
+
+
+def _ordered(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+# --------------------------------------------------------------------------- text
+
+
+def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> str:
+    """A plain-text table for the terminal: latency change (ms, %) and quality change A → B."""
+    lines = [f"A = {name_a}", f"B = {name_b}"]
+    if c.images_common:
+        extra = []
+        if c.images_only_a:
+            extra.append(f"{len(c.images_only_a)} only in A")
+        if c.images_only_b:
+            extra.append(f"{len(c.images_only_b)} only in B")
+        tail = f" (ignored: {', '.join(extra)})" if extra else ""
+        lines.append(f"images compared: {c.images_common}{tail}")
+    lines.extend(f"note: {n}" for n in c.notes)
+    lines.append("")
+    header = ("backend", "variant", "p50 A ms", "p50 B ms", "change ms", "change %",
+              "top-1 agree A → B", "score ratio A → B")
+    table = [header]
+    for r in c.rows:
+        table.append((
+            r.backend,
+            r.variant,
+            _num(r.a.p50_ms),
+            _num(r.b.p50_ms),
+            _num(r.delta_ms, signed=True),
+            "–" if r.delta_pct is None else f"{r.delta_pct:+.1f} %",
+            f"{_pct(r.a.top1_agreement)} → {_pct(r.b.top1_agreement)}",
+            f"{_ratio(r.a.score_ratio)} → {_ratio(r.b.score_ratio)}",
+        ))
+    if c.rows:
+        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+        for row in table:
+            cells = [
+                cell.ljust(w) if i < 2 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            ]
+            lines.append("  ".join(cells).rstrip())
+    else:
+        lines.append("no backend and variant measured in both sessions")
+    for label, items in (
+        ("backends only in A", c.backends_only_a),
+        ("backends only in B", c.backends_only_b),
+        ("variants only in A", c.variants_only_a),
+        ("variants only in B", c.variants_only_b),
+    ):
+        if items:
+            lines.append(f"{label}: {', '.join(items)}")
+    return "\n".join(lines) + "\n"
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
