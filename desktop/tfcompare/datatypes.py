@@ -145,7 +145,9 @@ class BackendSpec:
         )
 
     @classmethod
-    def parse(cls, text: str, *, protocol: Protocol = "grpc", timeout_s: float = 30.0) -> BackendSpec:
+    def parse(
+        cls, text: str, *, protocol: Protocol = "grpc", timeout_s: float = 30.0
+    ) -> BackendSpec:
         """Parse ``NAME=HOST:PORT[/MODEL[:SIGNATURE]]`` or ``NAME=k8s://[CTX/]NS/SVC[:PORT][/MODEL[:SIG]]``.
 
         Raises ValueError with a message naming the problem.
@@ -435,4 +437,6 @@ class RunResult:
         return tuple(r for r in self.requests if r.phase == "cold")
 
 
-RunEvent = RunStarted | ImageReady | ImageFailed | BackendReady | RequestDone | Progress | RunFinished
+RunEvent = (
+    RunStarted | ImageReady | ImageFailed | BackendReady | RequestDone | Progress | RunFinished
+)

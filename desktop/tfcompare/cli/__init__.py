@@ -41,8 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from tfcompare.cli.common import UsageError
+
     try:
         return int(args.func(args) or 0)
+    except UsageError as exc:
+        parser.exit(2, f"tfcompare {args.command}: error: {exc}\n")
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,155 @@
+"""Arguments shared by the commands that run comparisons (run, gui, demo)."""
+
+from __future__ import annotations
+
+import argparse
+
+from tfcompare.datatypes import (
+    DEFAULT_FORMATS,
+    DEFAULT_SIZES,
+    SUPPORTED_FORMATS,
+    BackendSpec,
+    RunSettings,
+)
+
+
+class UsageError(Exception):
+    """Arguments that cannot be used; ``main`` prints the message and exits with status 2."""
+
+
+def usage_error(message: str) -> UsageError:
+    return UsageError(message)
+
+
+def add_backend_arguments(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+    p.add_argument(
+        "--backend",
+        "-b",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        required=required,
+        help=(
+            "a backend to compare, repeatable: NAME=HOST:PORT[/MODEL[:SIGNATURE]] or "
+            "NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]; MODEL defaults to "
+            "'default'; the signature is discovered from the model's metadata unless given"
+        ),
+    )
+    p.add_argument(
+        "--rest",
+        action="store_true",
+        help="talk to the backends over TF Serving's REST API (port 8501) instead of gRPC",
+    )
+    p.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="extra request metadata for every backend, e.g. an auth header (never saved)",
+    )
+    p.add_argument("--tls-ca", metavar="PEM", help="CA certificate: use TLS for gRPC backends")
+
+
+def add_settings_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--sizes",
+        default=",".join(map(str, DEFAULT_SIZES)),
+        help="size boxes in pixels, comma separated (default %(default)s); the original is always sent",
+    )
+    p.add_argument(
+        "--formats",
+        default=",".join(DEFAULT_FORMATS),
+        help=f"encodings, comma separated, from {','.join(SUPPORTED_FORMATS)} (default %(default)s)",
+    )
+    p.add_argument(
+        "--jpeg-quality", type=int, default=90, help="JPEG quality 1-100 (default %(default)s)"
+    )
+    p.add_argument(
+        "--webp-quality", type=int, default=90, help="WebP quality 1-100 (default %(default)s)"
+    )
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="warm-up requests per variant, not counted (default %(default)s)",
+    )
+    p.add_argument(
+        "--repeats", type=int, default=3, help="measured requests per variant (default %(default)s)"
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="deadline per request in seconds (default %(default)s)",
+    )
+
+
+def _int_list(text: str, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise usage_error(
+            f"{what} must be whole numbers separated by commas, got {text!r}"
+        ) from None
+    if any(v < 1 for v in values):
+        raise usage_error(f"{what} must be positive, got {text!r}")
+    return values
+
+
+def settings_from_args(args: argparse.Namespace) -> RunSettings:
+    sizes = tuple(sorted(set(_int_list(args.sizes, "--sizes")), reverse=True))
+    formats = tuple(
+        dict.fromkeys(
+            f.strip().lower().replace("jpg", "jpeg") for f in args.formats.split(",") if f.strip()
+        )
+    )
+    bad = [f for f in formats if f not in SUPPORTED_FORMATS]
+    if bad:
+        raise usage_error(
+            f"unknown format(s) {', '.join(bad)}: choose from {', '.join(SUPPORTED_FORMATS)}"
+        )
+    if sizes and not formats:
+        raise usage_error(
+            "--formats is empty: give at least one of " + ", ".join(SUPPORTED_FORMATS)
+        )
+    for name in ("jpeg_quality", "webp_quality"):
+        if not 1 <= getattr(args, name) <= 100:
+            raise usage_error(f"--{name.replace('_', '-')} must be between 1 and 100")
+    if args.warmup < 0 or args.repeats < 1:
+        raise usage_error("--warmup must be ≥ 0 and --repeats ≥ 1")
+    if args.timeout <= 0:
+        raise usage_error("--timeout must be positive")
+    return RunSettings(
+        sizes=sizes,
+        formats=formats,
+        jpeg_quality=args.jpeg_quality,
+        webp_quality=args.webp_quality,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        timeout_s=args.timeout,
+    )
+
+
+def backends_from_args(args: argparse.Namespace, settings: RunSettings) -> list[BackendSpec]:
+    headers = []
+    for h in args.header:
+        name, sep, value = h.partition(":")
+        if not sep or not name.strip():
+            raise usage_error(f"--header must look like NAME:VALUE, got {h!r}")
+        headers.append((name.strip().lower(), value.strip()))
+    specs = []
+    for text in args.backend:
+        try:
+            spec = BackendSpec.parse(
+                text, protocol="rest" if args.rest else "grpc", timeout_s=settings.timeout_s
+            )
+        except ValueError as exc:
+            raise usage_error(str(exc)) from None
+        from dataclasses import replace
+
+        specs.append(replace(spec, headers=tuple(headers), tls_ca=args.tls_ca))
+    names = [s.name for s in specs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise usage_error(f"backend names must be unique: {', '.join(dupes)}")
+    return specs

@@ -1,0 +1,154 @@
+"""``tfcompare run``: measure images against backends from the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tfcompare.cli.common import (
+    add_backend_arguments,
+    add_settings_arguments,
+    backends_from_args,
+    settings_from_args,
+    usage_error,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="measure images against TF Serving backends and print a summary",
+        description=(
+            "Resize and re-encode every image into a ladder of variants (the original, then each size "
+            "box as each format), send every variant to every backend (in parallel across backends), "
+            "and print latency percentiles and quality against each backend's answer on the original."
+        ),
+        epilog=(
+            "example: tfcompare run cat.jpg photos/ --backend gpu=127.0.0.1:8500/inception "
+            "--backend cpu8=127.0.0.1:9500/inception --json out.json\n"
+            "Exit status 0 when the run completed (failed requests are shown in the output), "
+            "2 for unusable arguments."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders (recursed)")
+    add_backend_arguments(p, required=True)
+    add_settings_arguments(p)
+    p.add_argument(
+        "--json", metavar="OUT", help="write every measured request and the summary as JSON"
+    )
+    p.add_argument("--csv", metavar="OUT", help="write one row per measured request as CSV")
+    p.add_argument("--save", metavar="SESSION.tfcs", help="save the comparison as a session file")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def collect_images(paths: list[str]) -> list[Path]:
+    """Files as given plus image files found in folders. A path that does not exist is a usage error."""
+    from tfcompare.imaging import iter_image_files
+
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise usage_error(f"no such file or folder: {', '.join(missing)}")
+    files = iter_image_files([Path(p) for p in paths])
+    if not files:
+        raise usage_error(f"no image files found in: {', '.join(paths)}")
+    return files
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (a line every 10 % when stderr is not a terminal)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.last_draw = 0.0
+        self.last_decile = -1
+        self.lock = threading.Lock()
+
+    def update(self, done: int, total: int, eta: float | None) -> None:
+        if not self.enabled or total <= 0:
+            return
+        frac = min(done / total, 1.0)
+        with self.lock:
+            if self.tty:
+                now = time.monotonic()
+                if now - self.last_draw < 0.1 and done < total:
+                    return
+                self.last_draw = now
+                bar = "#" * int(frac * 30)
+                eta_txt = f"  ~{eta:.0f}s left" if eta is not None and done < total else ""
+                sys.stderr.write(f"\r[{bar:<30}] {done}/{total} requests{eta_txt}   ")
+                sys.stderr.flush()
+            else:
+                decile = int(frac * 10)
+                if decile != self.last_decile:
+                    self.last_decile = decile
+                    sys.stderr.write(f"progress: {done}/{total} requests ({100 * frac:.0f}%)\n")
+
+    def message(self, text: str) -> None:
+        if not self.enabled:
+            return
+        with self.lock:
+            sys.stderr.write(("\r\033[K" if self.tty else "") + text + "\n")
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            sys.stderr.write("\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tfcompare.datatypes import BackendReady, ImageFailed, Progress
+    from tfcompare.runner import Runner
+    from tfcompare.runner.report import summary_table, write_csv, write_json
+
+    settings = settings_from_args(args)
+    backends = backends_from_args(args, settings)
+    images = collect_images(args.images)
+
+    bar = ProgressBar(enabled=not args.quiet)
+    announced: set[tuple[str, str]] = set()
+
+    def on_event(event) -> None:
+        if isinstance(event, Progress):
+            bar.update(event.done, event.total, event.eta_s)
+        elif isinstance(event, ImageFailed):
+            bar.message(f"image {event.problem.image}: {event.problem.message}")
+        elif isinstance(event, BackendReady):
+            text = (
+                f"backend {event.backend}: {event.message}"
+                if event.message
+                else f"backend {event.backend}: ready (signature {event.signature.signature_name}, "
+                f"input '{event.signature.input_key}', model version {event.status.serving_version})"
+            )
+            if (event.backend, text) not in announced:
+                announced.add((event.backend, text))
+                bar.message(text)
+
+    cancel = threading.Event()
+    runner = Runner(backends, settings)
+    try:
+        result = runner.run(images, on_event=on_event, cancel=cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        bar.close()
+        print("cancelled", file=sys.stderr)
+        return 130
+    bar.close()
+
+    print(summary_table(result))
+    if args.json:
+        write_json(result, args.json)
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.csv:
+        write_csv(result, args.csv)
+        print(f"wrote {args.csv}", file=sys.stderr)
+    if args.save:
+        from tfcompare.session import save_session
+
+        save_session(args.save, result)
+        print(f"saved session {args.save}", file=sys.stderr)
+    return 0

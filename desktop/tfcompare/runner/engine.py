@@ -1,0 +1,453 @@
+"""The comparison engine: images → variant ladders → every backend, in parallel → measured results.
+
+One worker thread per backend sends that backend's requests one at a time (so a backend never competes
+with itself and a slow backend never delays another), while a loader thread builds the variant ladders
+ahead of them. Events go to ``on_event`` as they happen; the returned RunResult holds everything.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tfcompare.datatypes import (
+    BackendReady,
+    BackendSpec,
+    ImageFailed,
+    ImageInfo,
+    ImageProblem,
+    ImageReady,
+    ModelStatus,
+    Progress,
+    RequestDone,
+    RequestResult,
+    RunEvent,
+    RunFinished,
+    RunResult,
+    RunSettings,
+    RunStarted,
+    ServingError,
+    SignatureInfo,
+    Variant,
+)
+from tfcompare.runner.connection import Connection, open_connection
+from tfcompare.runner.stats import aggregate
+
+Source = str | Path | bytes | tuple[str, bytes]
+EventSink = Callable[[RunEvent], None]
+
+# Errors that say something about the backend as a whole rather than about one request.
+BACKEND_LEVEL = {
+    "UNAVAILABLE",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "UNAUTHENTICATED",
+    "PERMISSION_DENIED",
+}
+DOWN_AFTER = 2  # consecutive backend-level failures before requests stop being sent
+PROBE_EVERY_S = 2.0  # while down, how often to check whether the backend is back
+
+
+@dataclass
+class _State:
+    """Shared, lock-protected bookkeeping of one run."""
+
+    run_id: int
+    on_event: EventSink | None
+    cancel: threading.Event
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    requests: list[RequestResult] = field(default_factory=list)
+    images: list[ImageInfo] = field(default_factory=list)
+    problems: list[ImageProblem] = field(default_factory=list)
+    done: int = 0
+    total: int = 0
+    started: float = field(default_factory=time.monotonic)
+    closed: bool = False
+
+    def emit(self, event: RunEvent) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event)
+        except Exception:  # a consumer's bug must not stop the measurements
+            traceback.print_exc(file=sys.stderr)
+
+    def progress_event(self) -> Progress:
+        elapsed = time.monotonic() - self.started
+        eta = None
+        if self.done and self.total >= self.done:
+            eta = elapsed / self.done * (self.total - self.done)
+        return Progress(self.run_id, self.done, self.total, eta)
+
+
+class Runner:
+    """Runs one comparison. Reusable: each ``run`` call is independent."""
+
+    def __init__(
+        self,
+        backends: Sequence[BackendSpec],
+        settings: RunSettings | None = None,
+        *,
+        connect: Callable[[BackendSpec], Connection] = open_connection,
+    ):
+        names = [b.name for b in backends]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"backend names must be unique: {', '.join(sorted(dupes))}")
+        self.backends = tuple(backends)
+        self.settings = settings or RunSettings()
+        self._connect = connect
+
+    # ------------------------------------------------------------------ planning
+
+    def requests_per_variant(self) -> int:
+        return max(self.settings.warmup, 0) + max(self.settings.repeats, 0)
+
+    def variants_per_image(self) -> int:
+        return 1 + len(self.settings.sizes) * len(self.settings.formats)
+
+    def planned_requests(self, n_images: int) -> int:
+        """Requests a run will make at most (boxes larger than an image are skipped, so fewer)."""
+        cold_extra = 1 if self.settings.warmup == 0 else 0
+        per_backend = n_images * self.variants_per_image() * self.requests_per_variant()
+        return len(self.backends) * (per_backend + (cold_extra if n_images else 0))
+
+    # ------------------------------------------------------------------ running
+
+    def run(
+        self,
+        sources: Sequence[Source],
+        on_event: EventSink | None = None,
+        cancel: threading.Event | None = None,
+        run_id: int = 0,
+    ) -> RunResult:
+        state = _State(run_id=run_id, on_event=on_event, cancel=cancel or threading.Event())
+        state.total = self.planned_requests(len(sources))
+        started_at = time.time()
+        state.emit(RunStarted(run_id, state.total, self.backends, self.settings))
+
+        queues: list[queue.Queue[ImageInfo | None]] = [queue.Queue() for _ in self.backends]
+        connections: list[Connection | None] = [None] * len(self.backends)
+        with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+            loader = threading.Thread(
+                target=self._load_images,
+                args=(sources, state, queues, pool),
+                name="tfcompare-loader",
+                daemon=True,
+            )
+            workers = [
+                threading.Thread(
+                    target=self._backend_worker,
+                    args=(i, spec, queues[i], state, connections),
+                    name=f"tfcompare-backend-{spec.name}",
+                    daemon=True,
+                )
+                for i, spec in enumerate(self.backends)
+            ]
+            loader.start()
+            for w in workers:
+                w.start()
+            while any(w.is_alive() for w in workers) or loader.is_alive():
+                if state.cancel.wait(0.05):
+                    break
+            cancelled = state.cancel.is_set()
+            if cancelled:
+                # Closing the connections aborts in-flight calls, so cancelling is prompt even
+                # when a backend hangs.
+                with state.lock:
+                    state.closed = True
+                for conn in list(connections):
+                    if conn is not None:
+                        conn.close()
+                for q in queues:
+                    q.put(None)
+                loader.join(timeout=2.0)
+                for w in workers:
+                    w.join(timeout=2.0)
+        for conn in connections:
+            if conn is not None:
+                conn.close()
+
+        with state.lock:
+            state.closed = True
+            state.total = state.done if not cancelled else state.total
+            final_progress = state.progress_event()
+            requests = tuple(state.requests)
+            images = tuple(state.images)
+            problems = tuple(state.problems)
+        result = RunResult(
+            settings=self.settings,
+            backends=self.backends,
+            images=images,
+            requests=requests,
+            problems=problems,
+            summary=aggregate(requests),
+            started_at=started_at,
+            finished_at=time.time(),
+        )
+        state.emit(final_progress)
+        state.emit(RunFinished(run_id, result, cancelled))
+        return result
+
+    # ------------------------------------------------------------------ images
+
+    def _load_images(
+        self,
+        sources: Sequence[Source],
+        state: _State,
+        queues: list[queue.Queue[ImageInfo | None]],
+        pool: ThreadPoolExecutor,
+    ) -> None:
+        from tfcompare.imaging import ImageLoadError, build_ladder
+
+        used: set[str] = set()
+        pasted = 0
+        try:
+            for src in sources:
+                if state.cancel.is_set():
+                    break
+                if isinstance(src, tuple):
+                    name, data = src
+                    payload: str | Path | bytes = data
+                elif isinstance(src, bytes):
+                    pasted += 1
+                    name, payload = f"pasted image {pasted}", src
+                else:
+                    name, payload = Path(src).name, src
+                name = _unique(name, used)
+                try:
+                    info = build_ladder(payload, self.settings, name=name, executor=pool)
+                except ImageLoadError as exc:
+                    self._image_failed(state, ImageProblem(name, str(exc)))
+                    continue
+                except (
+                    Exception
+                ) as exc:  # an unexpected decoder failure is still one image's problem
+                    self._image_failed(state, ImageProblem(name, f"could not read image: {exc}"))
+                    continue
+                with state.lock:
+                    if state.closed:
+                        return
+                    state.images.append(info)
+                    # Boxes larger than the image are skipped: correct the plan.
+                    missing = self.variants_per_image() - len(info.variants)
+                    state.total -= missing * self.requests_per_variant() * len(self.backends)
+                state.emit(ImageReady(state.run_id, info))
+                for q in queues:
+                    q.put(info)
+        finally:
+            for q in queues:
+                q.put(None)
+
+    def _image_failed(self, state: _State, problem: ImageProblem) -> None:
+        with state.lock:
+            state.problems.append(problem)
+            state.total -= (
+                self.variants_per_image() * self.requests_per_variant() * len(self.backends)
+            )
+        state.emit(ImageFailed(state.run_id, problem))
+        state.emit(state.progress_event())
+
+    # ------------------------------------------------------------------ backends
+
+    def _backend_worker(
+        self,
+        index: int,
+        spec: BackendSpec,
+        q: queue.Queue[ImageInfo | None],
+        state: _State,
+        connections: list[Connection | None],
+    ) -> None:
+        worker = _BackendWorker(spec, self.settings, state)
+        try:
+            conn = worker.connect(self._connect)
+            connections[index] = conn
+            while not state.cancel.is_set():
+                info = q.get()
+                if info is None:
+                    break
+                for variant in info.variants:
+                    if state.cancel.is_set():
+                        break
+                    worker.measure(info, variant)
+        except Exception as exc:  # a bug in one backend's path must not hang the run
+            traceback.print_exc(file=sys.stderr)
+            state.emit(BackendReady(state.run_id, spec.name, None, None, f"internal error: {exc}"))
+        finally:
+            # Drain so the loader never blocks on this backend.
+            while True:
+                try:
+                    if q.get_nowait() is None:
+                        break
+                except queue.Empty:
+                    break
+
+
+def _unique(name: str, used: set[str]) -> str:
+    if name not in used:
+        used.add(name)
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    k = 2
+    while True:
+        candidate = f"{stem} ({k}){dot}{ext}"
+        if candidate not in used:
+            used.add(candidate)
+            return candidate
+        k += 1
+
+
+class _BackendWorker:
+    """Sends one backend's requests in order and records them."""
+
+    def __init__(self, spec: BackendSpec, settings: RunSettings, state: _State):
+        self.spec = spec
+        self.settings = settings
+        self.state = state
+        self.conn: Connection | None = None
+        self.signature: SignatureInfo | None = None
+        self.down_reason: str | None = None
+        self.failures = 0
+        self.last_probe = 0.0
+        self.cold_sent = False
+
+    def connect(self, connect: Callable[[BackendSpec], Connection]) -> Connection | None:
+        try:
+            self.conn = connect(self.spec)
+        except Exception as exc:
+            self.down_reason = _message(exc)
+            self.last_probe = time.monotonic()
+            self.state.emit(
+                BackendReady(self.state.run_id, self.spec.name, None, None, self.down_reason)
+            )
+            return None
+        self._probe(first=True)
+        return self.conn
+
+    def _probe(self, first: bool = False) -> bool:
+        """Ask the backend for its model status and signature; True when it can take requests."""
+        assert self.conn is not None
+        self.last_probe = time.monotonic()
+        status: ModelStatus | None = None
+        try:
+            status = self.conn.client.status()
+            if not status.available:
+                raise ServingError("UNAVAILABLE", status.message or "model is not AVAILABLE")
+            self.signature = self.conn.client.metadata()
+        except Exception as exc:
+            self.down_reason = _message(exc)
+            self.state.emit(
+                BackendReady(self.state.run_id, self.spec.name, None, status, self.down_reason)
+            )
+            return False
+        self.down_reason = None
+        self.failures = 0
+        self.state.emit(BackendReady(self.state.run_id, self.spec.name, self.signature, status))
+        return True
+
+    def measure(self, info: ImageInfo, variant: Variant) -> None:
+        if self.down_reason is not None and self.conn is not None:
+            if time.monotonic() - self.last_probe >= PROBE_EVERY_S:
+                self._probe()
+        cold_extra = not self.cold_sent and self.settings.warmup == 0
+        warmups = max(self.settings.warmup, 0)
+        plan: list[tuple[str, int]] = []
+        if cold_extra:
+            plan.append(("cold", 0))
+        for i in range(warmups):
+            plan.append(("cold", 0) if not self.cold_sent and i == 0 else ("warmup", i))
+        plan += [("measured", i) for i in range(max(self.settings.repeats, 0))]
+        self.cold_sent = True
+        for phase, i in plan:
+            if self.state.cancel.is_set():
+                return
+            result = self._one(info, variant, phase, i)
+            self._record(result, keep=phase != "warmup")
+
+    def _one(self, info: ImageInfo, variant: Variant, phase: str, repeat: int) -> RequestResult:
+        base = dict(
+            image=info.name,
+            variant=variant.key,
+            backend=self.spec.name,
+            protocol=self.spec.protocol,
+            phase=phase,
+            repeat=repeat,
+        )
+        started_at = time.time()
+        if self.down_reason is not None or self.conn is None or self.signature is None:
+            return RequestResult(
+                **base, ok=False, latency_ms=None, client_ms=None, bytes=0, model_version=None,
+                error=f"not sent: {self.down_reason or 'backend not ready'}", started_at=started_at,
+            )  # fmt: skip
+        conn = self.conn
+        generation, pod = conn.generation, conn.pod
+        try:
+            out = conn.client.predict(variant.data, self.signature, timeout_s=self.spec.timeout_s)
+        except Exception as exc:
+            msg = _message(exc)
+            code = exc.code if isinstance(exc, ServingError) else "UNKNOWN"
+            if code in BACKEND_LEVEL:
+                self.failures += 1
+                if self.failures >= DOWN_AFTER:
+                    self.down_reason = f"backend stopped answering ({msg})"
+                    self.last_probe = time.monotonic()
+                    self.state.emit(
+                        BackendReady(
+                            self.state.run_id, self.spec.name, None, None, self.down_reason
+                        )
+                    )
+            return RequestResult(
+                **base, ok=False, latency_ms=None, client_ms=None, bytes=len(variant.data),
+                model_version=None, error=msg, pod=_pod_note(conn, generation, pod),
+                started_at=started_at,
+            )  # fmt: skip
+        self.failures = 0
+        return RequestResult(
+            **base,
+            ok=True,
+            latency_ms=out.latency_ms,
+            client_ms=out.client_ms,
+            bytes=out.bytes_sent,
+            model_version=out.model_version,
+            error=None,
+            top5=out.top5,
+            score_kind=out.score_kind,
+            pod=out.pod or _pod_note(conn, generation, pod),
+            started_at=started_at,
+        )
+
+    def _record(self, result: RequestResult, keep: bool) -> None:
+        state = self.state
+        with state.lock:
+            if state.closed:
+                return
+            if keep:
+                state.requests.append(result)
+            state.done += 1
+            progress = state.progress_event()
+        if keep:
+            state.emit(RequestDone(state.run_id, result))
+        state.emit(progress)
+
+
+def _pod_note(conn: Connection, generation: int, pod: str | None) -> str | None:
+    """The pod that answered; "old→new" when the forward moved to another pod during the request."""
+    if conn.generation != generation:
+        return f"{pod}→{conn.pod} (pod restarted during request)"
+    return pod
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, ServingError):
+        return str(exc)
+    return str(exc) or type(exc).__name__

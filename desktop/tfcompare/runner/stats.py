@@ -1,0 +1,91 @@
+"""Aggregates: latency percentiles and quality against the same backend's answer on the original."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from tfcompare.datatypes import ORIGINAL, Aggregate, Prediction, RequestResult
+
+FEW_SAMPLES = 10  # percentiles from fewer samples are shown as indicative only
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (the same definition as numpy's default)."""
+    if not sorted_values:
+        raise ValueError("no values")
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    frac = pos - lo
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
+
+
+def representative_top5(results: Iterable[RequestResult]) -> tuple[Prediction, ...]:
+    """The answer a backend gave for one variant: the most common top-1 among successful requests,
+    and the first top-5 that has it (a deterministic model answers the same every time)."""
+    ok = [r for r in results if r.ok and r.top5]
+    if not ok:
+        return ()
+    counts: dict[str, int] = defaultdict(int)
+    for r in ok:
+        counts[r.top5[0].label] += 1
+    best = max(counts, key=lambda k: (counts[k], -_first_index(ok, k)))
+    return next(r.top5 for r in ok if r.top5[0].label == best)
+
+
+def _first_index(results: list[RequestResult], label: str) -> int:
+    return next(i for i, r in enumerate(results) if r.top5[0].label == label)
+
+
+def quality(
+    variant: Sequence[Prediction], original: Sequence[Prediction]
+) -> tuple[bool | None, float | None, float | None]:
+    """(top-1 agreement, top-5 overlap fraction, score ratio of the original's top-1 class)."""
+    if not variant or not original:
+        return None, None, None
+    top1_agree = variant[0].label == original[0].label
+    ref_labels = {p.label for p in original}
+    overlap = len(ref_labels & {p.label for p in variant}) / len(ref_labels)
+    ref = original[0]
+    score = next((p.score for p in variant if p.label == ref.label), None)
+    ratio = None if score is None or ref.score == 0 else score / ref.score
+    return top1_agree, overlap, ratio
+
+
+def aggregate(requests: Iterable[RequestResult]) -> tuple[Aggregate, ...]:
+    """One Aggregate per (image, variant, backend) over the measured requests."""
+    groups: dict[tuple[str, str, str], list[RequestResult]] = defaultdict(list)
+    for r in requests:
+        if r.phase == "measured":
+            groups[(r.image, r.variant, r.backend)].append(r)
+    answers = {key: representative_top5(rs) for key, rs in groups.items()}
+    out = []
+    for (image, variant, backend), rs in groups.items():
+        lat = sorted(r.latency_ms for r in rs if r.ok and r.latency_ms is not None)
+        top5 = answers[(image, variant, backend)]
+        original = answers.get((image, ORIGINAL, backend), ())
+        agree, overlap, ratio = quality(top5, original)
+        out.append(
+            Aggregate(
+                image=image,
+                variant=variant,
+                backend=backend,
+                n=len(lat),
+                n_errors=sum(1 for r in rs if not r.ok),
+                bytes=max((r.bytes for r in rs), default=0),
+                p50_ms=percentile(lat, 50) if lat else None,
+                p90_ms=percentile(lat, 90) if lat else None,
+                p99_ms=percentile(lat, 99) if lat else None,
+                mean_ms=statistics.fmean(lat) if lat else None,
+                stdev_ms=statistics.stdev(lat) if len(lat) > 1 else None,
+                few_samples=len(lat) < FEW_SAMPLES,
+                top1=top5[0].label if top5 else None,
+                top1_agree=agree,
+                top5_overlap=overlap,
+                score_ratio=ratio,
+            )
+        )
+    return tuple(out)
