@@ -1,1 +1,27 @@
-"""serving"""
+"""TF Serving backends: gRPC and REST clients, metadata/status, result parsing.
+
+Importing this package never loads the TensorFlow runtime (see ``_protos``).
+"""
+
+from __future__ import annotations
+
+from tfcompare.datatypes import BackendSpec
+from tfcompare.serving.base import BackendClient
+from tfcompare.serving.grpc_client import GrpcClient
+from tfcompare.serving.rest_client import RestClient
+
+
+def make_client(spec: BackendSpec, address: str | None = None) -> BackendClient:
+    """A client for ``spec``; ``address`` overrides the host:port dialled (port-forward relays).
+
+    ``spec.protocol`` picks gRPC or REST. Raises ServingError for unusable settings."""
+    if spec.protocol == "rest":
+        return RestClient(spec, address)
+    if spec.protocol != "grpc":
+        from tfcompare.datatypes import ServingError
+
+        raise ServingError("INVALID_ARGUMENT", f"unknown protocol {spec.protocol!r} (grpc or rest)")
+    return GrpcClient(spec, address)
+
+
+__all__ = ["BackendClient", "GrpcClient", "RestClient", "make_client"]

@@ -1,0 +1,137 @@
+"""What every backend client offers, plus the pieces gRPC and REST share: choosing the signature
+from the model's metadata and wording errors so a user understands them."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tfcompare.datatypes import (
+    BackendSpec,
+    ModelStatus,
+    PredictOutcome,
+    ServingError,
+    SignatureInfo,
+)
+
+DEFAULT_SIGNATURE = "serving_default"
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # ≥ 64 MB both ways; a 2048 px PNG is 6–10 MB
+
+
+@dataclass(frozen=True)
+class SignatureDef:
+    """One signature as described by the metadata: input/output key → dtype name."""
+
+    name: str
+    inputs: Mapping[str, str]
+    outputs: Mapping[str, str]
+
+    @property
+    def takes_image_bytes(self) -> bool:
+        return len(self.inputs) == 1 and next(iter(self.inputs.values())) == "DT_STRING"
+
+
+def choose_signature(
+    defs: Mapping[str, SignatureDef], wanted: str | None, model: str, version: int | None
+) -> SignatureInfo:
+    """``wanted`` if given; else ``serving_default`` when it takes image bytes; else the first
+    signature with a single DT_STRING input (``predict_images`` preferred).
+
+    Raises ServingError NOT_FOUND (no such signature) or INVALID_ARGUMENT (no usable input)."""
+    usable = {k: v for k, v in defs.items() if not k.startswith("__")}
+    names = ", ".join(sorted(usable)) or "none"
+    if wanted:
+        sig = usable.get(wanted)
+        if sig is None:
+            raise ServingError(
+                "NOT_FOUND", f"model '{model}' has no signature '{wanted}' (it has: {names})"
+            )
+        if not sig.takes_image_bytes:
+            ins = ", ".join(f"{k} ({t})" for k, t in sig.inputs.items()) or "none"
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"signature '{wanted}' of model '{model}' does not take encoded image bytes: it "
+                f"needs one DT_STRING input, it has {ins}",
+            )
+    else:
+        candidates = [k for k, v in usable.items() if v.takes_image_bytes]
+        if not candidates:
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"no signature of model '{model}' takes encoded image bytes (one DT_STRING input); "
+                f"signatures: {names}",
+            )
+        for pick in (DEFAULT_SIGNATURE, "predict_images"):
+            if pick in candidates:
+                break
+        else:
+            pick = candidates[0]
+        sig = usable[pick]
+    key, dtype = next(iter(sig.inputs.items()))
+    return SignatureInfo(
+        signature_name=sig.name,
+        input_key=key,
+        input_dtype=dtype,
+        output_keys=tuple(sig.outputs),
+        model_version=version,
+    )
+
+
+def reachability(address: str, detail: str) -> str:
+    """``backend 127.0.0.1:8500 is not reachable (connection refused)``."""
+    low = detail.lower()
+    if "refused" in low:
+        why = "connection refused"
+    elif "resolve" in low or "name or service" in low or "dns" in low:
+        why = "host name not found"
+    elif "timed out" in low or "timeout" in low:
+        why = "connection timed out"
+    elif "ssl" in low or "handshake" in low or "certificate" in low:
+        why = f"TLS failed: {detail}"
+    elif "reset" in low or "closed" in low or "eof" in low:
+        why = "connection closed by the server"
+    else:
+        why = detail.strip() or "no answer"
+    return f"backend {address} is not reachable ({why})"
+
+
+class BackendClient(abc.ABC):
+    """One TF Serving backend over one long-lived channel/connection pool; thread-safe."""
+
+    def __init__(self, spec: BackendSpec, address: str | None = None):
+        if address is None and spec.is_k8s:
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"backend '{spec.name}' is a Kubernetes target ({spec.target}): "
+                "connect through a port-forward and pass its local address",
+            )
+        self.spec = spec
+        self.address = address or spec.target
+
+    @abc.abstractmethod
+    def status(self) -> ModelStatus:
+        """Model versions and their states; raises ServingError."""
+
+    @abc.abstractmethod
+    def metadata(self) -> SignatureInfo:
+        """The signature Predict will use (see :func:`choose_signature`); raises ServingError."""
+
+    @abc.abstractmethod
+    def predict(
+        self, data: bytes, signature: SignatureInfo, *, timeout_s: float | None = None
+    ) -> PredictOutcome:
+        """Send one encoded image; raises ServingError."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the channel/connections; the client is unusable afterwards."""
+
+    def __enter__(self) -> BackendClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _timeout(self, timeout_s: float | None) -> float:
+        return float(timeout_s if timeout_s is not None else self.spec.timeout_s)

@@ -1,0 +1,139 @@
+"""Turn a model's Predict outputs into a top-5 with labels, and say whether scores are
+probabilities or logits.
+
+Models differ: the 2018 Inception export answers ``classes`` (strings) + ``scores`` (top-5 logits);
+Keras-style models answer one full probability vector; others give integer class ids. Outputs are
+found by name first (classes/labels/ids, scores/probabilities/logits/predictions) and by dtype and
+shape otherwise. Works on numpy arrays so gRPC and REST share it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import numpy as np
+
+from tfcompare.datatypes import Prediction, ScoreKind
+from tfcompare.serving.labels import label_for
+
+TOP_K = 5
+_CLASS_NAMES = re.compile(r"class|label|ids?$|indices|top_?k_?ind", re.I)
+# Preference among float outputs, best first; anything else float comes after.
+_SCORE_ORDER = (
+    "probabilities",
+    "probs",
+    "prob",
+    "softmax",
+    "scores",
+    "score",
+    "predictions",
+    "logits",
+    "output",
+)
+
+
+def _squeeze_batch(arr: np.ndarray) -> np.ndarray:
+    """Batch of one → its row; a scalar → a 1-element vector."""
+    arr = np.asarray(arr)
+    while arr.ndim > 1 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim > 1:  # e.g. [N, k] with N > 1: we sent one image, take the first row
+        arr = arr.reshape(arr.shape[0], -1)[0]
+    return arr.reshape(-1)
+
+
+def _is_float(arr: np.ndarray) -> bool:
+    return arr.dtype.kind == "f"
+
+
+def _is_class(arr: np.ndarray) -> bool:
+    return arr.dtype.kind in "iuOSU"
+
+
+def _score_rank(name: str) -> int:
+    low = name.lower()
+    for i, key in enumerate(_SCORE_ORDER):
+        if key in low:
+            return i
+    return len(_SCORE_ORDER)
+
+
+def _decode(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def score_kind(scores: np.ndarray, full: bool) -> ScoreKind:
+    """probability: all in [0,1] and (full vector) sums to ~1 or (top-k) sums to ≤ ~1;
+    logit: any value negative or above 1; otherwise unknown."""
+    if scores.size == 0 or not np.all(np.isfinite(scores)):
+        return "unknown"
+    lo, hi = float(scores.min()), float(scores.max())
+    if lo < -1e-6 or hi > 1 + 1e-6:
+        return "logit"
+    total = float(scores.sum(dtype=np.float64))
+    if full:
+        return "probability" if abs(total - 1.0) <= 0.01 else "unknown"
+    return "probability" if total <= 1.0 + 0.01 else "unknown"
+
+
+def _labels(classes: np.ndarray, num_classes: int | None) -> list[str]:
+    if classes.dtype.kind in "iu":
+        ids = [int(c) for c in classes]
+        if num_classes is None and ids and max(ids) >= 1000:
+            num_classes = 1001  # id 1000 exists only in 1001-class models
+        return [label_for(i, num_classes) for i in ids]
+    names = [_decode(c) for c in classes]
+    if names and all(n.isdigit() for n in names):  # ids sent as strings
+        return _labels(np.asarray([int(n) for n in names]), num_classes)
+    return names
+
+
+def top5(outputs: Mapping[str, np.ndarray]) -> tuple[tuple[Prediction, ...], ScoreKind]:
+    """Best five (label, score), highest first, and the kind of score.
+
+    Raises ValueError naming the outputs when no class scores can be found.
+    """
+    arrays = {k: _squeeze_batch(v) for k, v in outputs.items()}
+    floats = sorted(
+        (k for k, a in arrays.items() if _is_float(a) and a.size), key=lambda k: (_score_rank(k), k)
+    )
+    class_keys = sorted(
+        (k for k, a in arrays.items() if _is_class(a) and a.size),
+        key=lambda k: (0 if _CLASS_NAMES.search(k) else 1, k),
+    )
+    described = ", ".join(f"{k} {v.dtype}{list(v.shape)}" for k, v in arrays.items()) or "none"
+    if not floats:
+        raise ValueError(f"the model's outputs have no scores to rank (outputs: {described})")
+
+    # 1. classes paired with a score vector of the same length (top-k, or all class names).
+    for ck in class_keys:
+        classes = arrays[ck]
+        partner = next((f for f in floats if arrays[f].size == classes.size), None)
+        if partner is None:
+            continue
+        scores = arrays[partner].astype(np.float64)
+        full = scores.size > TOP_K * 2  # a whole vector with one name per class
+        # Full vector beside it (e.g. probabilities next to top-k ids) tells the class count.
+        vector = max((arrays[f].size for f in floats), default=0)
+        num_classes = vector if vector > classes.size else None
+        order = np.argsort(-scores, kind="stable")[:TOP_K]
+        labels = _labels(classes[order], num_classes)
+        kind = score_kind(scores, full=full)
+        return tuple(
+            Prediction(lb, float(scores[i])) for lb, i in zip(labels, order, strict=True)
+        ), kind
+
+    # 2. a full score vector: rank client-side, index = class id.
+    key = floats[0]
+    if len(floats) > 1 and arrays[key].size <= TOP_K:  # prefer a real vector over a tiny one
+        key = max(floats, key=lambda k: arrays[k].size)
+    scores = arrays[key].astype(np.float64)
+    order = np.argsort(-scores, kind="stable")[:TOP_K]
+    labels = _labels(order.astype(np.int64), scores.size)
+    kind = score_kind(scores, full=scores.size > TOP_K)
+    return tuple(
+        Prediction(lb, float(scores[i])) for lb, i in zip(labels, order, strict=True)
+    ), kind
