@@ -1,0 +1,231 @@
+"""Build the variant ladder: the untouched original plus every size box × format, fast.
+
+How it is fast (bench/bench_ladder.py measures it against the naive per-size thumbnail):
+- the source is decoded once; a JPEG is decoded with libjpeg's DCT scaling (``draft``) straight
+  to the smallest scale that still leaves ``DRAFT_GAP``× the largest box's pixels;
+- each smaller box is resized from the nearest larger resized image that is at least
+  ``CHAIN_MIN_RATIO`` times bigger (measured: see ``CHAIN_MIN_RATIO``), otherwise from the decoded
+  image;
+- resizes run in the calling thread while encodes run in worker threads (Pillow releases the GIL
+  while it resamples and encodes).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import threading
+import time
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+
+from PIL import Image
+
+from ..datatypes import ORIGINAL, SUPPORTED_FORMATS, ImageInfo, RunSettings, Variant, variant_key
+from .loading import (
+    decode,
+    exif_orientation,
+    open_image,
+    orientation_note,
+    oriented_size,
+    read_source,
+    to_rgb,
+    upright,
+)
+
+RESAMPLE = Image.Resampling.LANCZOS
+#: PNG variants use zlib level 6, Pillow's default (no ``optimize`` pass).
+PNG_COMPRESS_LEVEL = 6
+#: A JPEG is DCT-scaled no further than this many times the largest box (then LANCZOS).
+DRAFT_GAP = 2.0
+#: Resample a non-JPEG source by integer ``reduce()`` first down to this many times the box.
+REDUCING_GAP = 3.0
+#: A box is resized from an earlier (larger) result only if that is at least this many times
+#: larger; otherwise from the decoded image.
+CHAIN_MIN_RATIO = 2.0
+
+_FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "jfif": "jpeg"}
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _default_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=max(2, min(8, os.cpu_count() or 2)),
+                thread_name_prefix="tfcompare-encode",
+            )
+        return _pool
+
+
+def normalise_formats(formats: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Lower-case, de-duplicated, aliases resolved; ValueError names an unknown format."""
+    out: list[str] = []
+    for f in formats:
+        name = _FORMAT_ALIASES.get(f.strip().lower(), f.strip().lower())
+        if name not in SUPPORTED_FORMATS:
+            raise ValueError(
+                f"unknown image format {f!r}: choose from {', '.join(SUPPORTED_FORMATS)}"
+            )
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def normalise_sizes(sizes: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """Distinct positive boxes, largest first; ValueError names a bad one."""
+    out = set()
+    for s in sizes:
+        if int(s) != s or int(s) <= 0:
+            raise ValueError(f"bad size {s!r}: sizes are positive whole numbers of pixels")
+        out.add(int(s))
+    return tuple(sorted(out, reverse=True))
+
+
+def fit_size(width: int, height: int, box: int) -> tuple[int, int]:
+    """Size of a width×height image fitted inside box×box, aspect kept, rounded the way Pillow's
+    ``thumbnail`` rounds (so our sizes equal the naive method's). Never larger than the image."""
+    if box >= width and box >= height:
+        return width, height
+    aspect = width / height
+
+    def closest(number: float, key) -> int:
+        return max(min(math.floor(number), math.ceil(number), key=key), 1)
+
+    if 1 >= aspect:  # portrait or square: height is the limit
+        return closest(box * aspect, lambda n: abs(aspect - n / box)), box
+    return box, closest(box / aspect, lambda n: 0 if n == 0 else abs(aspect - box / n))
+
+
+def _check_quality(name: str, q: int) -> int:
+    if not 1 <= int(q) <= 100:
+        raise ValueError(f"{name} must be between 1 and 100, not {q}")
+    return int(q)
+
+
+def _encode(im: Image.Image, fmt: str, quality: int | None) -> tuple[bytes, float]:
+    """Encode one variant; the time is this thread's CPU time, so parallel work doesn't inflate it."""
+    buf = io.BytesIO()
+    t0 = time.thread_time()
+    if fmt == "jpeg":
+        im.save(buf, "JPEG", quality=quality)
+    elif fmt == "webp":
+        im.save(buf, "WEBP", quality=quality)
+    else:
+        im.save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buf.getvalue(), (time.thread_time() - t0) * 1000.0
+
+
+def build_ladder(
+    source: str | os.PathLike[str] | bytes,
+    settings: RunSettings | None = None,
+    *,
+    name: str | None = None,
+    executor: Executor | None = None,
+) -> ImageInfo:
+    """Load one image and build its variants (see the module docstring for how).
+
+    ``source`` is a path or the image's bytes (a pasted image). ``executor`` runs the encodes
+    (default: a shared pool); it must not be the executor this call itself runs in if that one
+    can be full. Raises ImageLoadError (user-facing message) for unusable input and ValueError for
+    bad settings (unknown format, bad size or quality).
+    """
+    settings = settings or RunSettings()
+    formats = normalise_formats(settings.formats)
+    boxes = normalise_sizes(settings.sizes)
+    quality = {
+        "jpeg": _check_quality("JPEG quality", settings.jpeg_quality),
+        "webp": _check_quality("WebP quality", settings.webp_quality),
+        "png": None,
+    }
+
+    src = read_source(source, name)
+    im, fmt = open_image(src.data)
+    notes: list[str] = []
+    orientation = exif_orientation(im)
+    width, height = oriented_size(im, orientation)
+    made = [b for b in boxes if b <= max(width, height)]
+    skipped = [b for b in boxes if b > max(width, height)]
+    if skipped:
+        notes.append(
+            f"{', '.join(f'{b} px' for b in skipped)} skipped: image is only "
+            f"{width}×{height} (never upscaled)"
+        )
+    if getattr(im, "is_animated", False):
+        notes.append(f"animated {fmt.upper()}: the first frame is used")
+
+    original = Variant(ORIGINAL, None, fmt, None, width, height, len(src.data), 0.0, src.data)
+    variants: list[Variant] = [original]
+    if made and formats:
+        variants += _resized_variants(im, fmt, orientation, (width, height), made, formats,
+                                      quality, executor or _default_pool(), notes)
+    return ImageInfo(
+        name=src.name,
+        path=src.path,
+        format=fmt,
+        width=width,
+        height=height,
+        nbytes=len(src.data),
+        variants=tuple(variants),
+        notes=tuple(notes),
+        original=src.data,
+    )
+
+
+def _resized_variants(im, fmt, orientation, size, boxes, formats, quality, executor, notes):
+    """Decode once, resize largest→smallest, hand each result to the encoders as soon as ready."""
+    width, height = size
+    swapped = oriented_size(im, orientation) != im.size
+    targets = {b: fit_size(width, height, b) for b in boxes}
+
+    crop = None  # region of the decoded image that maps to the full picture (after draft)
+    if fmt == "jpeg":
+        tw, th = targets[boxes[0]]
+        if swapped:
+            tw, th = th, tw
+        want = (min(im.width, math.ceil(tw * DRAFT_GAP)), min(im.height, math.ceil(th * DRAFT_GAP)))
+        res = im.draft(None, want)
+        if res is not None:
+            crop = res[1]
+    decode(im)
+    rgb = to_rgb(im, notes)
+
+    def from_decoded(target: tuple[int, int]) -> Image.Image:
+        stored = (target[1], target[0]) if swapped else target
+        if stored == rgb.size and crop is None:
+            out = rgb
+        else:
+            out = rgb.resize(stored, RESAMPLE, box=crop, reducing_gap=REDUCING_GAP)
+        return upright(out, orientation)
+
+    if orientation != 1:
+        notes.append(orientation_note(orientation))
+    done: list[tuple[int, Image.Image]] = []
+    futures: list[tuple[int, str, Image.Image, Future]] = []
+    for box in boxes:
+        target = targets[box]
+        source = next((img for _, img in reversed(done)
+                       if img.width >= CHAIN_MIN_RATIO * target[0]
+                       and img.height >= CHAIN_MIN_RATIO * target[1]), None)
+        if source is not None:
+            resized = source.resize(target, RESAMPLE)
+        else:
+            resized = from_decoded(target)
+        done.append((box, resized))
+        for i, f in enumerate(formats):
+            # Image.save writes to the image object (encoderinfo): one object per encoder thread.
+            img = resized if i == 0 else resized.copy()
+            futures.append((box, f, img, executor.submit(_encode, img, f, quality[f])))
+
+    out: list[Variant] = []
+    for box, f, img, fut in futures:
+        try:
+            data, ms = fut.result()
+        except (OSError, ValueError, MemoryError) as e:
+            notes.append(f"{box} px {f.upper()} not produced: {e}")
+            continue
+        out.append(Variant(variant_key(box, f), box, f, quality[f], img.width, img.height,
+                           len(data), ms, data))
+    return out
