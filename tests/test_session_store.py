@@ -1,0 +1,425 @@
+"""Session files: exact round trip, no credentials on disk, atomic replace (even when the saving
+process is SIGKILLed), and clear errors that change nothing for every kind of unusable file."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from tfcompare.datatypes import (
+    Aggregate,
+    BackendSpec,
+    ImageInfo,
+    ImageProblem,
+    Prediction,
+    RequestResult,
+    RunResult,
+    RunSettings,
+    Variant,
+)
+from tfcompare.session import (
+    SCHEMA_VERSION,
+    SavedSession,
+    SessionError,
+    is_session_file,
+    load_session,
+    save_session,
+)
+
+SECRET = "Bearer s3cr3t-token-value"
+
+
+def jpeg_bytes(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
+    img = Image.new("RGB", size, (seed * 37 % 256, seed * 91 % 256, seed * 13 % 256))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def make_result(
+    n_images: int = 3, backends: tuple[str, ...] = ("gpu", "cpu-1"), scale: float = 1.0
+) -> RunResult:
+    """A varied run: failed requests, None fields, unicode names, pods, cold requests, problems.
+    ``scale`` multiplies every latency (to build a 'B' session with a known change)."""
+    specs = tuple(
+        BackendSpec(name, f"127.0.0.1:{8500 + i}", model="inception", signature="predict_images",
+                    headers=(("authorization", SECRET),))  # fmt: skip
+        for i, name in enumerate(backends)
+    )
+    keys = ("original", "512-jpeg", "128-png")
+    images, requests, summary = [], [], []
+    for i in range(n_images):
+        data = jpeg_bytes(i)
+        name = f"chat-ü-{i}.jpg"
+        variants = tuple(
+            Variant(key=k, box=None if k == "original" else int(k.split("-")[0]),
+                    format="jpeg" if k != "128-png" else "png",
+                    quality=90 if k == "512-jpeg" else None, width=64, height=48,
+                    nbytes=len(data) + j, encode_ms=0.25 * j + 0.1, data=b"xx")  # fmt: skip
+            for j, k in enumerate(keys)
+        )
+        images.append(ImageInfo(name, f"/photos/{name}", "jpeg", 64, 48, len(data), variants,
+                                ("2048 px skipped: image is only 64×48 (never upscaled)",), data))  # fmt: skip
+        for b_idx, spec in enumerate(specs):
+            for v_idx, key in enumerate(keys):
+                for rep in range(3):
+                    failed = rep == 2 and v_idx == 2 and b_idx == 1
+                    lat = (10.0 + i + 3 * v_idx + 0.37 * rep + 5 * b_idx) * scale
+                    requests.append(RequestResult(
+                        image=name, variant=key, backend=spec.name, protocol="grpc",
+                        phase="measured", repeat=rep, ok=not failed,
+                        latency_ms=None if failed else lat, client_ms=None if failed else 0.1 * rep,
+                        bytes=1000 + v_idx, model_version=None if failed else 3,
+                        error="DEADLINE_EXCEEDED: too slow" if failed else None,
+                        top5=() if failed else tuple(
+                            Prediction(f"class {c} ‘q’", 0.9 / (c + 1) + 0.001 * v_idx)
+                            for c in range(5)),
+                        score_kind="probability", pod=f"serving-{b_idx}-abc" if b_idx else None,
+                        started_at=1_700_000_000.123456 + len(requests),
+                    ))  # fmt: skip
+                summary.append(Aggregate(
+                    image=name, variant=key, backend=spec.name, n=3, n_errors=int(v_idx == 2 and b_idx == 1),
+                    bytes=1000 + v_idx, p50_ms=10.0 * scale + v_idx, p90_ms=11.5, p99_ms=None,
+                    mean_ms=10.1, stdev_ms=0.3 if v_idx else None, few_samples=True,
+                    top1="class 0 ‘q’", top1_agree=None if v_idx == 0 and b_idx else v_idx != 2,
+                    top5_overlap=1.0 - 0.2 * v_idx, score_ratio=None if v_idx == 2 else 1.0 + 0.01 * v_idx,
+                ))  # fmt: skip
+    for spec in specs:
+        requests.insert(0, RequestResult(
+            image=images[0].name, variant="original", backend=spec.name, protocol="grpc",
+            phase="cold", repeat=0, ok=True, latency_ms=812.5 * scale, client_ms=1.5, bytes=1000,
+            model_version=3, error=None, top5=(Prediction("class 0 ‘q’", 0.9),), score_kind="logit",
+        ))  # fmt: skip
+    return RunResult(
+        settings=RunSettings(sizes=(512, 128), formats=("jpeg", "png"), jpeg_quality=85, repeats=3),
+        backends=specs, images=tuple(images), requests=tuple(requests),
+        problems=(ImageProblem("notes.txt", "not an image file"),), summary=tuple(summary),
+        started_at=1_700_000_000.5, finished_at=1_700_000_042.25,
+    )  # fmt: skip
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    """Names, contents and mtimes of everything in ``folder``: 'nothing changed on disk'."""
+    return {p.name: (digest(p), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+def assert_same_result(loaded: RunResult, original: RunResult) -> None:
+    assert loaded == original  # every field except the byte payloads (compare=False)
+    assert [i.original for i in loaded.images] == [i.original for i in original.images]
+    assert all(v.data == b"" for i in loaded.images for v in i.variants)  # variants: metadata only
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+def test_round_trip_is_exact(tmp_path):
+    result = make_result()
+    path = tmp_path / "run.tfcs"
+    selection = {"image": "chat-ü-1.jpg", "variant": "512-jpeg", "backends": ["gpu"], "zoom": 1.5}
+    before = time.time()
+    save_session(path, result, selection=selection, title="Before the GPU upgrade")
+    saved = load_session(path)
+    assert isinstance(saved, SavedSession)
+    assert_same_result(saved.result, result)
+    assert saved.selection == selection
+    assert saved.title == "Before the GPU upgrade"
+    assert saved.schema == SCHEMA_VERSION
+    assert before <= saved.saved_at <= time.time()
+    assert saved.result.backends[0].headers == ()  # credentials are not stored ...
+    assert SECRET.encode() not in path.read_bytes()  # ... anywhere in the file
+    assert is_session_file(path)
+    assert list(tmp_path.iterdir()) == [path]  # no temporary files left behind
+
+
+def test_empty_run_and_defaults(tmp_path):
+    result = RunResult(RunSettings(), (), (), (), (), ())
+    save_session(tmp_path / "empty.tfcs", result)
+    saved = load_session(tmp_path / "empty.tfcs")
+    assert saved.result == result and saved.selection == {} and saved.title is None
+
+
+def test_saving_over_a_session_replaces_it_and_keeps_permissions(tmp_path):
+    path = tmp_path / "s.tfcs"
+    save_session(path, make_result(1), title="old")
+    os.chmod(path, 0o640)
+    newer = make_result(2, backends=("gpu", "cpu-1", "cpu-8"))
+    save_session(path, newer, title="new")
+    saved = load_session(path)
+    assert saved.title == "new"
+    assert_same_result(saved.result, newer)
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tfcs"]
+
+
+def test_save_errors_leave_the_old_file_alone(tmp_path):
+    path = tmp_path / "s.tfcs"
+    save_session(path, make_result(1), title="old")
+    state = snapshot(tmp_path)
+    with pytest.raises(SessionError, match="selection is not plain data"):
+        save_session(path, make_result(2), selection={"when": object()})
+    with pytest.raises(SessionError, match="selection must be a dict"):
+        save_session(path, make_result(2), selection=["a"])  # type: ignore[arg-type]
+    with pytest.raises(SessionError, match="does not exist"):
+        save_session(tmp_path / "no-such-folder" / "s.tfcs", make_result(1))
+    with pytest.raises(SessionError, match="is a folder"):
+        save_session(tmp_path, make_result(1))
+    assert snapshot(tmp_path) == state
+    assert load_session(path).title == "old"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
+def test_save_into_read_only_folder_is_a_clear_error(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    path = folder / "s.tfcs"
+    save_session(path, make_result(1), title="old")
+    state = snapshot(folder)
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(SessionError, match=r"cannot save .*s\.tfcs"):
+            save_session(path, make_result(2))
+        assert snapshot(folder) == state
+        assert load_session(path).title == "old"  # opening needs no write access either
+    finally:
+        folder.chmod(0o755)
+
+
+# --------------------------------------------------------------------------- unusable files
+
+
+def _png_bytes() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _other_sqlite(path: Path) -> None:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    con.execute("INSERT INTO notes (body) VALUES ('hello')")
+    con.commit()
+    con.close()
+
+
+def _patch_header(path: Path, offset: int, value: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 4] = value.to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("missing", "no such file"),
+        ("empty", "file is empty"),
+        ("text", "not an SQLite database"),
+        ("png", "not an SQLite database"),
+        ("random", "not an SQLite database"),
+        ("other-sqlite", "database of another application"),
+        ("truncated", "damaged"),
+        ("truncated-header", "damaged"),
+        ("newer-schema", "newer tfcompare"),
+        ("garbled-pages", "damaged"),
+        ("wrong-format", "not a tfcompare session"),
+        ("missing-table", "damaged"),
+        ("bad-json", "damaged"),
+        ("folder", "is a folder"),
+    ],
+)
+def test_unusable_files_give_clear_errors_and_change_nothing(tmp_path, kind, message):
+    folder = tmp_path / "files"
+    folder.mkdir()
+    path = folder / "x.tfcs"
+    good = tmp_path / "good.tfcs"
+    save_session(good, make_result(2))
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("backend,latency\ngpu,12.5\n")
+    elif kind == "png":
+        path.write_bytes(_png_bytes())
+    elif kind == "random":
+        path.write_bytes(os.urandom(64 * 1024))
+    elif kind == "other-sqlite":
+        _other_sqlite(path)
+    elif kind == "truncated":
+        path.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif kind == "truncated-header":
+        path.write_bytes(good.read_bytes()[:40])
+    elif kind == "newer-schema":
+        path.write_bytes(good.read_bytes())
+        _patch_header(path, 60, SCHEMA_VERSION + 1)  # PRAGMA user_version lives at offset 60
+    elif kind == "garbled-pages":
+        data = bytearray(good.read_bytes())
+        data[1024:] = os.urandom(len(data) - 1024)
+        path.write_bytes(bytes(data))
+    elif kind in ("wrong-format", "missing-table", "bad-json"):
+        path.write_bytes(good.read_bytes())
+        con = sqlite3.connect(path)
+        if kind == "wrong-format":
+            con.execute("UPDATE meta SET value = '\"something-else\"' WHERE key = 'format'")
+        elif kind == "missing-table":
+            con.execute("DROP TABLE requests")
+        else:
+            con.execute("UPDATE requests SET top5 = '[[' WHERE idx = 3")
+        con.commit()
+        con.close()
+    elif kind == "folder":
+        path.mkdir()
+    state = snapshot(folder) if kind != "folder" else None
+    with pytest.raises(SessionError) as info:
+        load_session(path)
+    assert message in str(info.value)
+    assert str(path) in str(info.value)  # the message names the file
+    if state is not None:
+        assert snapshot(folder) == state  # no journal, no -wal/-shm, no change
+    assert not is_session_file(path) or kind in ("garbled-pages", "wrong-format", "missing-table", "bad-json")
+
+
+def test_only_plain_data_is_read(tmp_path):
+    """A crafted file with SQL in its text fields is read back as text, never executed."""
+    path = tmp_path / "s.tfcs"
+    evil = "x'); DROP TABLE requests; --"
+    result = make_result(1)
+    result = replace(result, problems=(ImageProblem(evil, "__import__('os').system('false')"),))
+    save_session(path, result, selection={"code": "__import__('os')"})
+    saved = load_session(path)
+    assert saved.result.problems == result.problems
+    assert saved.selection == {"code": "__import__('os')"}
+    assert len(saved.result.requests) == len(result.requests)
+
+
+# --------------------------------------------------------------------------- killed while saving
+
+_SAVER = textwrap.dedent(
+    """
+    import os, sys, time
+    sys.path.insert(0, sys.argv[3])
+    from test_session_store import make_result
+    from dataclasses import replace
+    from tfcompare.session import save_session
+
+    result = make_result(3)
+    count = int(sys.argv[4])
+    big = tuple(replace(img, original=os.urandom(8 * 1024 * 1024)) for img in result.images * count)
+    big = tuple(replace(img, name=f"{i}-{img.name}") for i, img in enumerate(big))
+    result = replace(result, images=big)
+    if sys.argv[2] == "before-rename":
+        real_replace = os.replace
+        def hold(src, dst):
+            print("renaming", flush=True)
+            time.sleep(120)
+            real_replace(src, dst)
+        os.replace = hold
+    print("saving", flush=True)
+    save_session(sys.argv[1], result, title="new")
+    print("saved", flush=True)
+    """
+)
+
+
+def _partials(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.name.endswith(".tfcs-partial")]
+
+
+@pytest.mark.parametrize("when", ["while-writing", "before-rename"])
+def test_killed_save_leaves_previous_session_intact(tmp_path, when):
+    path = tmp_path / "s.tfcs"
+    old = make_result(2)
+    save_session(path, old, title="old")
+    old_digest = digest(path)
+    copies = 12 if when == "while-writing" else 1  # 3 images per copy, 8 MB each
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SAVER, str(path), when, str(Path(__file__).parent), str(copies)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "saving"
+        deadline = time.monotonic() + 60
+        if when == "while-writing":
+            # kill once the new database is partly written (20 MB of ~290 MB)
+            while time.monotonic() < deadline:
+                sizes = [p.stat().st_size for p in _partials(tmp_path) if p.exists()]
+                if sizes and max(sizes) > 20 * 1024 * 1024:
+                    break
+                assert proc.poll() is None, "the save finished before it could be interrupted"
+                time.sleep(0.002)
+            else:
+                pytest.fail("no partial file appeared")
+        else:
+            assert proc.stdout.readline().strip() == "renaming"
+            size = _partials(tmp_path)[0].stat().st_size
+            assert size > 24 * 1024 * 1024  # fully written and fsynced, not yet renamed
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert digest(path) == old_digest
+    saved = load_session(path)
+    assert saved.title == "old"
+    assert_same_result(saved.result, old)
+    assert _partials(tmp_path)  # the dead process's half-written file ...
+    save_session(path, make_result(1), title="after")
+    assert not _partials(tmp_path)  # ... is cleaned up by the next save of that session
+    assert load_session(path).title == "after"
+    assert json.loads(json.dumps(load_session(path).selection)) == {}
+
+
+_FULL_DISK = textwrap.dedent(
+    """
+    import os, resource, signal, sys
+    sys.path.insert(0, sys.argv[2])
+    from test_session_store import make_result
+    from dataclasses import replace
+    from tfcompare.session import SessionError, save_session
+
+    result = make_result(3)
+    result = replace(result, images=tuple(
+        replace(img, original=os.urandom(512 * 1024)) for img in result.images))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+    try:
+        save_session(sys.argv[1], result, title="new")
+    except SessionError as exc:
+        print(exc)
+        sys.exit(3)
+    """
+)
+
+
+def test_disk_full_during_save_is_a_clear_error(tmp_path):
+    """A write that fails half way (here: a file size limit, as on a full disk) leaves the old
+    session and no partial file behind."""
+    path = tmp_path / "s.tfcs"
+    save_session(path, make_result(1), title="old")
+    state = snapshot(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(path), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.startswith(f"cannot save {path}: ")
+    assert snapshot(tmp_path) == state
+    assert load_session(path).title == "old"
