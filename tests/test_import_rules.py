@@ -1,0 +1,78 @@
+"""Layering rules: the window/CLI process never loads the TensorFlow runtime, and nothing below
+``tfcompare.gui`` imports Qt. Each check runs in a fresh interpreter so earlier imports don't count."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+CORE = [
+    "tfcompare",
+    "tfcompare.serving",
+    "tfcompare.imaging",
+    "tfcompare.runner",
+    "tfcompare.session",
+    "tfcompare.cluster",
+]
+FRONT = ["tfcompare.cli", "tfcompare.gui"]
+
+
+def _modules_after(imports: list[str], pre: str = "") -> set[str]:
+    code = (
+        "import importlib, json, sys\n"
+        f"{pre}\n"
+        f"for name in {imports!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _submodules(package: str) -> list[str]:
+    """The package and its modules, found on disk without importing anything here.
+
+    For ``tfcompare`` itself only its plain modules: each layer package has its own case, and
+    ``localserve``/``models`` run TensorFlow in their own processes by design.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None:
+        return []
+    names = [package]
+    for info in pkgutil.iter_modules(spec.submodule_search_locations or []):
+        if info.name == "__main__" or (package == "tfcompare" and info.ispkg):
+            continue
+        names.append(f"{package}.{info.name}")
+    return names
+
+
+@pytest.mark.parametrize("package", CORE + FRONT)
+def test_no_tensorflow_runtime(package):
+    modules = _submodules(package)
+    assert modules, f"{package} does not exist"
+    loaded = _modules_after(modules)
+    assert "tensorflow.python" not in loaded, f"{package} pulled in the TensorFlow runtime"
+    assert not any(m == "tensorflow" or m.startswith("tensorflow.python") for m in loaded)
+
+
+@pytest.mark.parametrize("package", CORE)
+def test_core_does_not_import_qt(package):
+    loaded = _modules_after(_submodules(package))
+    assert not any(m == "PySide6" or m.startswith("PySide6.") for m in loaded), (
+        f"{package} imports Qt; only tfcompare.gui may"
+    )
+
+
+def test_cli_entry_is_light():
+    """``tfcompare --help`` style start-up: the CLI dispatcher alone loads neither TF nor Qt."""
+    loaded = _modules_after(["tfcompare.cli"])
+    assert "tensorflow.python" not in loaded
+    assert "PySide6.QtWidgets" not in loaded
