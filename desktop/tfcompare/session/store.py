@@ -116,6 +116,8 @@ def save_session(
     except (OSError, sqlite3.Error) as exc:
         _unlink_quietly(tmp)
         reason = getattr(exc, "strerror", None) or str(exc)
+        if isinstance(exc, sqlite3.Error):
+            reason += " (is the disk full or the folder not writable?)"
         raise SessionError(f"cannot save {target}: {reason}") from None
     except BaseException:
         _unlink_quietly(tmp)
