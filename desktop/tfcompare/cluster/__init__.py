@@ -1,1 +1,33 @@
-"""cluster"""
+"""Kubernetes access: kubeconfig contexts, TF Serving service discovery, and port-forwards to
+127.0.0.1 that follow pod restarts. Uses the official ``kubernetes`` client, imported lazily
+(nothing here imports Qt or the TensorFlow runtime)."""
+
+from __future__ import annotations
+
+from tfcompare.cluster.discovery import (
+    Resources,
+    ServiceInfo,
+    ServicePort,
+    discover_services,
+    list_namespaces,
+)
+from tfcompare.cluster.errors import ClusterError
+from tfcompare.cluster.forward import Forward, open_forward
+from tfcompare.cluster.kube import ContextInfo, list_contexts
+from tfcompare.cluster.target import K8sTarget, make_target, parse_target
+
+__all__ = [
+    "ClusterError",
+    "ContextInfo",
+    "Forward",
+    "K8sTarget",
+    "Resources",
+    "ServiceInfo",
+    "ServicePort",
+    "discover_services",
+    "list_contexts",
+    "list_namespaces",
+    "make_target",
+    "open_forward",
+    "parse_target",
+]

@@ -1,0 +1,356 @@
+"""Port-forward a TF Serving service to 127.0.0.1, surviving pod restarts.
+
+The client library's ``portforward`` gives sockets, not a listening port, and gRPC needs a
+host:port. So each backend gets a local relay on 127.0.0.1 (free port); every incoming connection
+opens its own pods/portforward stream (WebSocket, ``v4.channel.k8s.io``) to the current pod.
+
+kubectl's forward dies with its pod. Here a monitor thread watches the pod; when it goes away (or a
+stream ends from the far side) the service is re-resolved to a ready pod, ``generation`` is bumped,
+and old connections are closed so clients reconnect — new connections wait (up to the backend's
+timeout) for a ready pod instead of failing at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from tfcompare.cluster.discovery import (
+    PodTarget,
+    choose_port,
+    pod_is_ready,
+    read_service,
+    ready_pods,
+)
+from tfcompare.cluster.errors import ClusterError, translate
+from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, server_of
+from tfcompare.cluster.target import parse_target
+from tfcompare.datatypes import BackendSpec
+
+_CHUNK = 256 * 1024
+
+
+class Forward:
+    """A local relay for one backend. Thread-safe; read ``address``, ``pod``, ``generation`` and
+    ``state`` at any time. ``subscribe(fn)`` calls ``fn(forward)`` (from a worker thread) whenever
+    the pod or the state changes."""
+
+    def __init__(
+        self, spec: BackendSpec, *, poll_s: float = 2.0, wait_ready_s: float | None = None
+    ):
+        self.spec = spec
+        self.target = parse_target(spec.target)
+        self.poll_s = poll_s
+        self.wait_ready_s = spec.timeout_s if wait_ready_s is None else wait_ready_s
+        self._cond = threading.Condition()
+        self._closed = False
+        self._current: PodTarget | None = None
+        self._generation = 0
+        self._state = "resolving…"
+        self._listeners: list[Callable[[Forward], None]] = []
+        self._relays: set[tuple[PodTarget, socket.socket, object]] = set()
+        self._wake = threading.Event()
+        self._rest = api_client(self.target.context)  # discovery/monitoring calls
+        self._pf = api_client(self.target.context)  # port-forward only (it swaps the transport)
+        self._pf_lock = threading.Lock()
+        self._server = server_of(self._rest)
+        from kubernetes import client
+
+        self._core = client.CoreV1Api(self._rest)
+        self._slices = client.DiscoveryV1Api(self._rest)
+        self._pf_core = client.CoreV1Api(self._pf)
+        self._listener: socket.socket | None = None
+        try:
+            self._current = self._resolve(None)
+            self._probe(self._current)
+            self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._listener.bind(("127.0.0.1", 0))
+            self._listener.listen(64)
+        except BaseException:
+            self._release()
+            raise
+        self._state = f"forwarding to pod {self._current.pod}"
+        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
+        for name, fn in (("accept", self._accept_loop), ("monitor", self._monitor_loop)):
+            threading.Thread(
+                target=fn, name=f"tfcompare-forward-{name}-{spec.name}", daemon=True
+            ).start()
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def pod(self) -> str | None:
+        with self._cond:
+            return self._current.pod if self._current else None
+
+    @property
+    def generation(self) -> int:
+        with self._cond:
+            return self._generation
+
+    @property
+    def state(self) -> str:
+        with self._cond:
+            return self._state
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def subscribe(self, fn: Callable[[Forward], None]) -> None:
+        with self._cond:
+            self._listeners.append(fn)
+
+    def close(self) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._state = "closed"
+            relays = list(self._relays)
+            self._cond.notify_all()
+        self._wake.set()
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+        for _pt, local, remote in relays:
+            _shut(local)
+            _shut(remote)
+        self._release()
+
+    def __enter__(self) -> Forward:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Forward {self.target} at {getattr(self, 'address', '-')}: {self.state}>"
+
+    # ------------------------------------------------------------------ resolution
+
+    def _release(self) -> None:
+        for api in (self._rest, self._pf):
+            with contextlib.suppress(Exception):
+                api.close()
+
+    def _resolve(self, prefer: str | None) -> PodTarget:
+        svc = read_service(self._core, self.target, self._server)
+        self._sport = choose_port(svc, self.target, self.spec.protocol)
+        pods, why = ready_pods(self._core, self._slices, svc, self._sport, self._server)
+        if not pods:
+            raise ClusterError(f"no ready pod behind {self.target.where}: {why}")
+        return next((p for p in pods if p.pod == prefer), pods[0])
+
+    def _open(self, pt: PodTarget):
+        from kubernetes.stream import portforward
+
+        with self._pf_lock:
+            try:
+                return portforward(
+                    self._pf_core.connect_get_namespaced_pod_portforward,
+                    pt.pod,
+                    self.target.namespace,
+                    ports=str(pt.port),
+                )
+            except Exception as exc:
+                raise translate(
+                    exc, f"port-forward to pod {self.target.namespace}/{pt.pod}", self._server
+                ) from None
+
+    def _probe(self, pt: PodTarget) -> None:
+        """Open and close one stream so RBAC problems surface now, not at the first request."""
+        pf = self._open(pt)
+        with contextlib.suppress(Exception):
+            pf.socket(pt.port).close()
+
+    def _set(self, state: str, current: PodTarget | None, *, bump: bool = False) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            changed = state != self._state or current != self._current or bump
+            self._state, self._current = state, current
+            if bump:
+                self._generation += 1
+            listeners = list(self._listeners)
+            self._cond.notify_all()
+        if changed:
+            for fn in listeners:
+                with contextlib.suppress(Exception):
+                    fn(self)
+
+    def _lost(self, pt: PodTarget, why: str) -> None:
+        """The pod stopped serving: drop it and close its connections so clients reconnect."""
+        with self._cond:
+            if self._current != pt:
+                return
+            relays = [r for r in self._relays if r[0] == pt]
+        self._set(f"reconnecting… ({why})", None)
+        for _pt, local, remote in relays:
+            _shut(local)
+            _shut(remote)
+
+    def _try_reconnect(self, prefer: str | None) -> None:
+        try:
+            pt = self._resolve(prefer)
+        except ClusterError as exc:
+            self._set(f"reconnecting… ({exc})", None)
+            return
+        self._set(f"forwarding to pod {pt.pod}", pt, bump=True)
+
+    def _pod_status(self, pt: PodTarget) -> str | None:
+        """None if the pod still serves, else why not. API errors are not the pod's fault."""
+        try:
+            pod = self._core.read_namespaced_pod(
+                pt.pod, self.target.namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+        except Exception as exc:
+            err = translate(exc, f"pod {pt.pod}", self._server)
+            if err.status == 404:
+                return f"pod {pt.pod} is gone"
+            raise err from None
+        if pod.metadata.deletion_timestamp is not None:
+            return f"pod {pt.pod} is terminating"
+        if not pod_is_ready(pod):
+            return f"pod {pt.pod} is not ready"
+        return None
+
+    def _monitor_loop(self) -> None:
+        last_pod: str | None = self.pod
+        while not self._closed:
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+            if self._closed:
+                return
+            with self._cond:
+                pt = self._current
+            try:
+                if pt is None:
+                    self._try_reconnect(last_pod)
+                    continue
+                why = self._pod_status(pt)
+                if why is not None:
+                    last_pod = pt.pod
+                    self._lost(pt, why)
+                    self._try_reconnect(None)
+                elif not self.state.startswith("forwarding"):
+                    self._set(f"forwarding to pod {pt.pod}", pt)
+            except ClusterError as exc:
+                if pt is not None:
+                    self._set(f"forwarding to pod {pt.pod} (cannot check it: {exc})", pt)
+                else:
+                    self._set(f"reconnecting… ({exc})", None)
+
+    # ------------------------------------------------------------------ relaying
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._closed:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(
+                target=self._serve, args=(conn,), name="tfcompare-forward-conn", daemon=True
+            ).start()
+
+    def _wait_for_pod(self) -> PodTarget | None:
+        deadline = time.monotonic() + self.wait_ready_s
+        with self._cond:
+            while self._current is None and not self._closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._wake.set()
+                self._cond.wait(min(left, 0.5))
+            return None if self._closed else self._current
+
+    def _serve(self, conn: socket.socket) -> None:
+        pf = None
+        pt = None
+        for _attempt in range(3):
+            pt = self._wait_for_pod()
+            if pt is None:
+                conn.close()
+                return
+            try:
+                pf = self._open(pt)
+                break
+            except ClusterError as exc:
+                if exc.status == 404:  # pod vanished between resolving and connecting
+                    self._lost(pt, f"pod {pt.pod} is gone")
+                    self._wake.set()
+                    continue
+                self._set(f"port-forward failed: {exc}", self._current)
+                conn.close()
+                return
+        if pf is None or pt is None:
+            conn.close()
+            return
+        remote = pf.socket(pt.port)
+        entry = (pt, conn, remote)
+        with self._cond:
+            if self._closed:
+                _shut(conn)
+                _shut(remote)
+                return
+            self._relays.add(entry)
+        first: list[str] = []
+        up = threading.Thread(
+            target=_pump,
+            args=(conn, remote, first, "local"),
+            name="tfcompare-forward-up",
+            daemon=True,
+        )
+        up.start()
+        _pump(remote, conn, first, "pod")
+        up.join(timeout=5)
+        far_end_closed = bool(first) and first[0] == "pod"
+        with self._cond:
+            self._relays.discard(entry)
+        if far_end_closed and not self._closed:
+            self._wake.set()  # the pod side hung up: check the pod now, not at the next poll
+            error = pf.error(pt.port)
+            if error:
+                self._set(
+                    f"forwarding to pod {pt.pod} (last stream failed: {error.strip()[:200]})",
+                    self._current,
+                )
+
+
+def _pump(src: socket.socket, dst: socket.socket, first: list[str], side: str) -> None:
+    """Copy until ``src`` ends, then close both; the side that ended first is appended to
+    ``first`` before anything is closed (list.append is atomic)."""
+    try:
+        while True:
+            data = src.recv(_CHUNK)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    first.append(side)
+    _shut(src)
+    _shut(dst)
+
+
+def _shut(sock) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError, AttributeError):
+        sock.close()
+
+
+def open_forward(
+    spec: BackendSpec, *, poll_s: float = 2.0, wait_ready_s: float | None = None
+) -> Forward:
+    """Start forwarding ``spec.target`` (``k8s://…``) to a local port. Raises ClusterError with a
+    clear message (bad target, no such service/namespace, no ready pod, 401/403, unreachable)."""
+    if not spec.is_k8s:
+        raise ClusterError(f"backend {spec.name!r}: {spec.target!r} is not a k8s:// target")
+    return Forward(spec, poll_s=poll_s, wait_ready_s=wait_ready_s)
