@@ -191,11 +191,19 @@ def build(state: Mapping[str, np.ndarray] | None = None) -> EfficientNetLite0:
 
 
 def export(out_base: Path, version: int = 1) -> Path:
-    """Write the TF Serving SavedModel to ``out_base/<version>`` and return that directory."""
-    module = build()
+    """Write the TF Serving SavedModel to ``out_base/<version>`` and return that directory.
+
+    Unusable weights or a missing label file raise :class:`tfcompare.models.ModelError`.
+    """
+    from tfcompare.models import ModelError
+
+    try:
+        module = build()
+    except PthError as exc:
+        raise ModelError(f"cannot build efficientnet-lite0: {exc}") from exc
     names = imagenet_names()
     if names[0].startswith("class_"):
-        raise PthError("resources/imagenet_labels.txt is missing: cannot name the classes")
+        raise ModelError("resources/imagenet_labels.txt is missing: cannot name the classes")
     module.names = tf.constant(names)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
