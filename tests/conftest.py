@@ -16,3 +16,62 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("tfcompare-home")
     monkeypatch.setenv("TFCOMPARE_HOME", str(home))
     yield home
+
+
+# --------------------------------------------------------------------------- local backends
+# Real `tfcompare serve` subprocesses (see tests/backends.py); TensorFlow never loads in pytest.
+
+
+class BackendPair(dict):
+    """``{"one": LocalBackend, "two": LocalBackend}``, also readable as ``pair.one``/``pair.two``."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """The ``tiny`` model exported once per session; a TF Serving base path (``<dir>/1/...``)."""
+    from backends import export_model
+
+    return export_model("tiny", tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def backend_pair(tiny_model, tmp_path_factory):
+    """Two tiny backends started in parallel: "one" (threads=1) and "two" (threads=2, REST on).
+
+    Shared by the whole session: tests must not stop, kill or pause them (use ``fresh_backend``).
+    Model name "tiny" on both.
+    """
+    from backends import start_backends
+
+    logs = tmp_path_factory.mktemp("backend-logs")
+    one, two = start_backends(
+        [dict(threads=1, log_dir=logs), dict(threads=2, rest=True, log_dir=logs)], tiny_model
+    )
+    yield BackendPair(one=one, two=two)
+    for backend in (one, two):
+        backend.stop()
+
+
+@pytest.fixture
+def fresh_backend(tiny_model, tmp_path):
+    """Factory for backends a test may kill, pause or stop: ``fresh_backend(threads=1, rest=False,
+    model_base=tiny_model, model_name="tiny", extra_args=())``. All are stopped after the test."""
+    from backends import start_backend
+
+    started = []
+
+    def factory(*, model_base=None, **kwargs):
+        kwargs.setdefault("log_dir", tmp_path / "backend-logs")
+        backend = start_backend(model_base or tiny_model, **kwargs)
+        started.append(backend)
+        return backend
+
+    yield factory
+    for backend in started:
+        backend.stop()

@@ -1,0 +1,65 @@
+"""``tfcompare serve``: a local TF-Serving-compatible backend (gRPC, optional REST)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _label(text: str) -> tuple[str, int]:
+    label, sep, version = text.partition("=")
+    if not sep or not label or not version.isdigit():
+        raise argparse.ArgumentTypeError(f"expected LABEL=VERSION, got {text!r}")
+    return label, int(version)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range: {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve a SavedModel like tensorflow_model_server (gRPC + optional REST)",
+        description=(
+            "Serve the newest version under a TF Serving model base path (MODEL/<version>/"
+            "saved_model.pb), or a registered model name (tiny, inception-v3, ...) built on first "
+            "use. Prints 'READY grpc=HOST:PORT rest=HOST:PORT' on stdout once it answers requests."
+        ),
+    )
+    parser.add_argument("model", metavar="MODEL_DIR_OR_NAME")
+    parser.add_argument("--port", type=_port, default=8500, help="gRPC port (0 = any free port)")
+    parser.add_argument("--rest-port", type=_port, default=None,
+                        help="also serve TF Serving's REST API on this port (0 = any free port)")
+    parser.add_argument("--model-name", default=None,
+                        help="name clients use (default: the model directory's name)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="TensorFlow intra- and inter-op threads (stand-in for an N-CPU pod)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--tensor-content", action="store_true",
+                        help="pack numeric outputs in tensor_content, like "
+                             "--enable_serialization_as_tensor_content")
+    parser.add_argument("--version-label", action="append", type=_label, default=[],
+                        metavar="LABEL=VERSION", help="version label clients may ask for")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="exit when the parent process dies (no orphan servers)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads is not None and args.threads < 1:
+        print("tfcompare serve: --threads must be at least 1", file=sys.stderr)
+        return 2
+    from tfcompare.localserve.main import ServeOptions, serve
+
+    return serve(ServeOptions(
+        model=args.model, port=args.port, rest_port=args.rest_port, model_name=args.model_name,
+        threads=args.threads, host=args.host, tensor_content=args.tensor_content,
+        exit_with_parent=args.exit_with_parent, version_labels=dict(args.version_label),
+    ))

@@ -1,0 +1,124 @@
+"""gRPC front end: the official TF Serving servicers (PredictionService, ModelService)."""
+
+from __future__ import annotations
+
+from concurrent import futures
+
+import grpc
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    status_pb2,
+)
+
+from tfcompare.localserve.servable import Servable, ServingFault
+
+MAX_MESSAGE = 2**31 - 1  # TF Serving sets INT32_MAX on both directions
+OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    ("grpc.max_send_message_length", MAX_MESSAGE),
+    ("grpc.so_reuseport", 0),
+]
+
+
+def _spec(spec) -> tuple[str, int | None, str | None]:
+    version = spec.version.value if spec.HasField("version") else None
+    label = spec.version_label if spec.HasField("version_label") else None
+    return spec.name, version, label
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict and GetModelMetadata; Classify/Regress/MultiInference stay UNIMPLEMENTED."""
+
+    def __init__(self, servable: Servable, *, tensor_content: bool = False) -> None:
+        self.servable = servable
+        self.tensor_content = tensor_content
+
+    def Predict(self, request, context):  # noqa: N802 (gRPC method name)
+        try:
+            version = self.servable.check_spec(*_spec(request.model_spec))
+            name, outputs = self.servable.predict(
+                request.model_spec.signature_name, request.inputs, request.output_filter
+            )
+            response = predict_pb2.PredictResponse()
+            for key, proto in self.servable.output_protos(
+                outputs, tensor_content=self.tensor_content
+            ).items():
+                response.outputs[key].CopyFrom(proto)
+        except ServingFault as fault:
+            context.abort(fault.code, fault.message)
+        response.model_spec.name = self.servable.name
+        response.model_spec.version.value = version
+        response.model_spec.signature_name = name
+        return response
+
+    def GetModelMetadata(self, request, context):  # noqa: N802
+        try:
+            version = self.servable.check_spec(*_spec(request.model_spec))
+            if not request.metadata_field:
+                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
+                                   "GetModelMetadataRequest must specify at least one metadata_field")
+            for field_name in request.metadata_field:
+                if field_name != "signature_def":
+                    raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
+                                       f"Metadata field {field_name} is not supported")
+        except ServingFault as fault:
+            context.abort(fault.code, fault.message)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = self.servable.name
+        response.model_spec.version.value = version
+        sig_map = get_model_metadata_pb2.SignatureDefMap()
+        for key, sig in self.servable.signature_defs.items():
+            sig_map.signature_def[key].CopyFrom(sig)
+        response.metadata["signature_def"].Pack(sig_map)
+        return response
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus (HandleReloadConfigRequest stays UNIMPLEMENTED)."""
+
+    def __init__(self, servable: Servable) -> None:
+        self.servable = servable
+
+    def GetModelStatus(self, request, context):  # noqa: N802
+        name, version, label = _spec(request.model_spec)
+        servable = self.servable
+        if label:
+            if label not in servable.labels:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"Unrecognized servable version label: {label}")
+            version = servable.labels[label]
+        if name != servable.name:
+            context.abort(grpc.StatusCode.NOT_FOUND,
+                          f"Could not find any versions of model {name}")
+        if version is not None and version != servable.version:
+            context.abort(grpc.StatusCode.NOT_FOUND,
+                          f"Could not find version {version} of model {name}")
+        response = get_model_status_pb2.GetModelStatusResponse()
+        entry = response.model_version_status.add()
+        entry.version = servable.version
+        entry.state = servable.state
+        entry.status.CopyFrom(status_pb2.StatusProto(error_code=0, error_message=""))
+        return response
+
+
+def make_server(servable: Servable, host: str, port: int, *, tensor_content: bool,
+                workers: int) -> tuple[grpc.Server, int]:
+    """A started-ready (not yet started) gRPC server and the port it bound."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers,
+                                                    thread_name_prefix="grpc-worker"),
+                         options=OPTIONS)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(servable, tensor_content=tensor_content), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(servable), server)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise OSError(f"cannot listen for gRPC on {address}: {exc}") from exc
+    if bound == 0:
+        raise OSError(f"cannot listen for gRPC on {address} (port in use?)")
+    return server, bound

@@ -1,0 +1,130 @@
+"""Process entry for ``tfcompare serve``: load, warm up, listen, print READY, stop on a signal.
+
+Parents learn the chosen ports from the single stdout line
+``READY grpc=HOST:PORT rest=HOST:PORT`` (``rest=-`` without REST); logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class ServeOptions:
+    model: str
+    port: int = 8500
+    rest_port: int | None = None
+    model_name: str | None = None
+    threads: int | None = None
+    host: str = "127.0.0.1"
+    tensor_content: bool = False
+    exit_with_parent: bool = False
+    version_labels: dict[str, int] = field(default_factory=dict)
+    workers: int = 16
+
+
+def _log(message: str) -> None:
+    print(f"tfcompare serve: {message}", file=sys.stderr, flush=True)
+
+
+def _watch_parent(stop: threading.Event) -> None:
+    """Stop when the parent process goes away (re-parented to init or a subreaper).
+
+    A polling thread rather than PR_SET_PDEATHSIG: the latter fires when the *thread* that forked
+    us exits, which kills servers started from short-lived worker threads by mistake.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not stop.is_set():
+            if os.getppid() != parent:
+                _log("parent process exited; shutting down")
+                stop.set()
+                return
+            time.sleep(0.2)
+
+    if parent <= 1:
+        stop.set()
+        return
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def serve(options: ServeOptions) -> int:
+    """Run the server until SIGTERM/SIGINT (or parent death); returns the exit status."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if options.exit_with_parent:
+        _watch_parent(stop)
+
+    import tensorflow as tf
+
+    if options.threads:
+        # Must happen before the first op creates TensorFlow's thread pools.
+        tf.config.threading.set_intra_op_parallelism_threads(options.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(options.threads)
+
+    from tfcompare.localserve.grpc_service import make_server
+    from tfcompare.localserve.rest import start_rest
+    from tfcompare.localserve.servable import Servable, ServingFault
+    from tfcompare.models import ModelError, resolve_model
+
+    try:
+        base = resolve_model(options.model, in_process=True)
+    except ModelError as exc:
+        _log(str(exc))
+        return 1
+    name = options.model_name or Path(base).resolve().name
+    started = time.perf_counter()
+    try:
+        servable = Servable.load(name, Path(base), options.version_labels)
+    except ServingFault as fault:
+        _log(fault.message)
+        return 1
+    except (OSError, ValueError, tf.errors.OpError) as exc:
+        _log(f"cannot load the SavedModel under {base}: {exc}")
+        return 1
+    try:
+        server, grpc_port = make_server(servable, options.host, options.port,
+                                        tensor_content=options.tensor_content,
+                                        workers=options.workers)
+    except OSError as exc:
+        _log(str(exc))
+        return 1
+    server.start()  # GetModelStatus answers LOADING until warm-up is done
+    try:
+        count = servable.warm_up()
+    except ServingFault as fault:
+        _log(f"warm-up failed: {fault.message}")
+        server.stop(0)
+        return 1
+    rest = None
+    rest_text = "-"
+    if options.rest_port is not None:
+        try:
+            rest, rest_port = start_rest(servable, options.host, options.rest_port)
+        except OSError as exc:
+            _log(str(exc))
+            server.stop(0)
+            return 1
+        rest_text = f"{options.host}:{rest_port}"
+    _log(f"serving {name} version {servable.version} from {base} "
+         f"(loaded and warmed up with {count} request(s) in {time.perf_counter() - started:.1f} s, "
+         f"threads={options.threads or 'default'})")
+    print(f"READY grpc={options.host}:{grpc_port} rest={rest_text}", flush=True)
+    while not stop.wait(0.5):
+        pass
+    _log("stopping")
+    if rest is not None:
+        rest.shutdown()
+        rest.server_close()
+    server.stop(grace=1).wait(2)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # skip TensorFlow's slow interpreter teardown; nothing is left to flush

@@ -1,0 +1,216 @@
+"""One loaded model version and TF Serving's request semantics around it.
+
+Errors are raised as :class:`ServingFault` carrying the gRPC status code TF Serving would use, so
+the gRPC and REST front ends report the same thing (REST maps the code to an HTTP status).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, types_pb2
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+from tfcompare.localserve.tensors import to_proto, to_tensor
+from tfcompare.models import versions
+
+DEFAULT_SIGNATURE = "serving_default"
+# ModelVersionStatus.State values (tensorflow_serving/apis/get_model_status.proto)
+START, LOADING, AVAILABLE, UNLOADING, END = 10, 20, 30, 40, 50
+
+
+class ServingFault(Exception):
+    """A request TF Serving would refuse: gRPC status code + message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _status_code(error_code: int) -> grpc.StatusCode:
+    for code in grpc.StatusCode:
+        if code.value[0] == error_code:
+            return code
+    return grpc.StatusCode.UNKNOWN
+
+
+@dataclass
+class Servable:
+    """The newest version under a model base path, loaded and warmed up."""
+
+    name: str
+    base: Path
+    version: int
+    signature_defs: dict[str, meta_graph_pb2.SignatureDef]
+    functions: Mapping[str, object]
+    labels: dict[str, int] = field(default_factory=dict)
+    state: int = START
+    _loaded: object = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def load(cls, name: str, base: Path, labels: dict[str, int] | None = None) -> Servable:
+        found = versions(base)
+        if not found:
+            raise ServingFault(grpc.StatusCode.NOT_FOUND,
+                               f"No versions of servable {name} found under base path {base}")
+        version = found[-1]
+        path = base / str(version)
+        meta = _read_meta_graph(path)
+        loaded = tf.saved_model.load(str(path), tags=["serve"])
+        functions = dict(loaded.signatures)
+        sigs = {k: v for k, v in meta.signature_def.items()}
+        for label, labelled in (labels or {}).items():
+            if labelled != version:
+                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"version label {label} points at version {labelled}, "
+                                   f"which is not loaded (serving version {version})")
+        return cls(name, base, version, sigs, functions, dict(labels or {}), LOADING, loaded)
+
+    # ----------------------------------------------------------------------------- lookups
+
+    def check_spec(self, name: str, version: int | None, label: str | None) -> int:
+        """Resolve a ModelSpec to the served version, or raise like TF Serving's ServerCore."""
+        if label:
+            if label not in self.labels:
+                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"Unrecognized servable version label: {label}")
+            version = self.labels[label]
+        if name != self.name or self.state != AVAILABLE:
+            what = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
+            raise ServingFault(grpc.StatusCode.NOT_FOUND,
+                               f"Servable not found for request: {what}")
+        if version is not None and version != self.version:
+            raise ServingFault(grpc.StatusCode.NOT_FOUND,
+                               f"Servable not found for request: Specific({name}, {version})")
+        return self.version
+
+    def signature(self, signature_name: str) -> tuple[str, meta_graph_pb2.SignatureDef]:
+        name = signature_name or DEFAULT_SIGNATURE
+        sig = self.signature_defs.get(name)
+        if sig is None or name not in self.functions:
+            raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"Serving signature name: \"{name}\" not found in signature def")
+        return name, sig
+
+    # ----------------------------------------------------------------------------- predict
+
+    def predict(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, tensor_pb2.TensorProto],
+        output_filter: Iterable[str] = (),
+    ) -> tuple[str, dict[str, tf.Tensor]]:
+        """Run the signature; returns (signature name, output tensors) or raises ServingFault."""
+        name, sig = self.signature(signature_name)
+        expected = set(sig.inputs)
+        sent = set(inputs)
+        if sent != expected:
+            extra, missing = sorted(sent - expected), sorted(expected - sent)
+            if extra and not missing and len(sent) == len(expected):
+                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"input tensor alias not found in signature: {extra[0]}. "
+                                   f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.")
+            raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"input size does not match signature: {len(sent)}!={len(expected)} "
+                               f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}})."
+                               f" Sent extra: {{{','.join(extra)}}}. Missing but required: "
+                               f"{{{','.join(missing)}}}.")
+        wanted = list(dict.fromkeys(output_filter))
+        for key in wanted:
+            if key not in sig.outputs:
+                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"output tensor alias not found in signature: {key} Outputs "
+                                   f"expected to be in the set {{{','.join(sorted(sig.outputs))}}}.")
+        kwargs = {}
+        for key, proto in inputs.items():
+            want = sig.inputs[key].dtype
+            if proto.dtype != want:
+                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"Expects arg[0] to be {_dtype_name(want)} but "
+                                   f"{_dtype_name(proto.dtype)} is provided")
+            try:
+                kwargs[key] = to_tensor(proto)
+            except (ValueError, TypeError, tf.errors.OpError) as exc:
+                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"bad tensor for input {key}: {exc}") from exc
+        outputs = self.call(name, kwargs)
+        if wanted:
+            outputs = {k: outputs[k] for k in wanted}
+        return name, outputs
+
+    def call(self, signature_name: str, kwargs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """Call the concrete signature function directly (no extra copies or retracing)."""
+        fn = self.functions[signature_name]
+        try:
+            return fn(**kwargs)
+        except tf.errors.OpError as exc:
+            raise ServingFault(_status_code(exc.error_code), exc.message) from exc
+        except (ValueError, TypeError) as exc:  # shape/dtype mismatch caught by the signature
+            raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from exc
+
+    def output_protos(self, outputs: Mapping[str, tf.Tensor], *, tensor_content: bool
+                      ) -> dict[str, tensor_pb2.TensorProto]:
+        return {k: to_proto(v, tensor_content=tensor_content) for k, v in outputs.items()}
+
+    # ----------------------------------------------------------------------------- warm-up
+
+    def warm_up(self) -> int:
+        """Run the model's warm-up records (assets.extra/tf_serving_warmup_requests) or one
+        generated request per image-bytes signature, then mark the version AVAILABLE."""
+        count = 0
+        records = self.base / str(self.version) / "assets.extra" / "tf_serving_warmup_requests"
+        if records.is_file():
+            count = self._replay(records)
+        if count == 0:
+            sample = tf.io.encode_png(tf.zeros([8, 8, 3], tf.uint8)).numpy()
+            for name, sig in self.signature_defs.items():
+                if name not in self.functions or name.startswith("__"):
+                    continue
+                if all(t.dtype == types_pb2.DT_STRING for t in sig.inputs.values()):
+                    self.call(name, {k: tf.constant([sample]) for k in sig.inputs})
+                    count += 1
+        self.state = AVAILABLE
+        return count
+
+    def _replay(self, records: Path) -> int:
+        from tensorflow_serving.apis import prediction_log_pb2
+
+        count = 0
+        for raw in tf.data.TFRecordDataset(str(records)).as_numpy_iterator():
+            log = prediction_log_pb2.PredictionLog.FromString(raw)
+            if log.WhichOneof("log_type") != "predict_log":
+                continue
+            request = log.predict_log.request
+            self.predict(request.model_spec.signature_name, request.inputs, request.output_filter)
+            count += 1
+        return count
+
+
+def _dtype_name(dtype: int) -> str:
+    try:
+        return tf.dtypes.as_dtype(dtype).name
+    except TypeError:
+        return types_pb2.DataType.Name(dtype)
+
+
+def _read_meta_graph(path: Path) -> meta_graph_pb2.MetaGraphDef:
+    pb = path / "saved_model.pb"
+    model = saved_model_pb2.SavedModel()
+    if pb.is_file():
+        model.ParseFromString(pb.read_bytes())
+    else:
+        from google.protobuf import text_format
+
+        text_format.Parse((path / "saved_model.pbtxt").read_text(), model)
+    for meta in model.meta_graphs:
+        if "serve" in meta.meta_info_def.tags:
+            return meta
+    raise ServingFault(grpc.StatusCode.NOT_FOUND,
+                       f"SavedModel at {path} has no MetaGraphDef with the 'serve' tag")

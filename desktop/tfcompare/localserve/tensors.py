@@ -1,0 +1,75 @@
+"""TensorProto ↔ numpy/TensorFlow conversion on the server's hot path.
+
+Written by hand instead of ``tf.make_tensor_proto`` because TF Serving answers in typed fields
+(``float_val``, ``string_val`` …) unless ``--enable_serialization_as_tensor_content`` is set, while
+``make_tensor_proto`` always packs numbers into ``tensor_content``. Both modes are supported here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+
+# numpy dtype → (DataType, typed field name)
+_TYPED: dict[np.dtype, tuple[int, str]] = {
+    np.dtype(np.float32): (types_pb2.DT_FLOAT, "float_val"),
+    np.dtype(np.float64): (types_pb2.DT_DOUBLE, "double_val"),
+    np.dtype(np.int32): (types_pb2.DT_INT32, "int_val"),
+    np.dtype(np.int16): (types_pb2.DT_INT16, "int_val"),
+    np.dtype(np.int8): (types_pb2.DT_INT8, "int_val"),
+    np.dtype(np.uint8): (types_pb2.DT_UINT8, "int_val"),
+    np.dtype(np.uint16): (types_pb2.DT_UINT16, "int_val"),
+    np.dtype(np.int64): (types_pb2.DT_INT64, "int64_val"),
+    np.dtype(np.uint32): (types_pb2.DT_UINT32, "uint32_val"),
+    np.dtype(np.uint64): (types_pb2.DT_UINT64, "uint64_val"),
+    np.dtype(np.bool_): (types_pb2.DT_BOOL, "bool_val"),
+    np.dtype(np.float16): (types_pb2.DT_HALF, "half_val"),
+}
+
+
+def shape_proto(shape: tuple[int, ...]) -> tensor_shape_pb2.TensorShapeProto:
+    return tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in shape]
+    )
+
+
+def dims(proto: tensor_pb2.TensorProto) -> list[int]:
+    return [d.size for d in proto.tensor_shape.dim]
+
+
+def to_tensor(proto: tensor_pb2.TensorProto) -> tf.Tensor:
+    """A request TensorProto as an eager tensor (fast path for the common string batch)."""
+    if proto.dtype == types_pb2.DT_STRING and not proto.tensor_content:
+        shape = dims(proto)
+        values = list(proto.string_val)
+        if len(values) == int(np.prod(shape, dtype=np.int64)):
+            return tf.constant(values, dtype=tf.string, shape=shape)
+    return tf.constant(tf.make_ndarray(proto))
+
+
+def to_proto(value: tf.Tensor | np.ndarray, *, tensor_content: bool = False) -> tensor_pb2.TensorProto:
+    """A response TensorProto in TF Serving's layout (typed fields, or packed when asked)."""
+    array = value.numpy() if isinstance(value, tf.Tensor) else np.asarray(value)
+    proto = tensor_pb2.TensorProto(tensor_shape=shape_proto(array.shape))
+    if array.dtype == object or array.dtype.kind in "SU":
+        proto.dtype = types_pb2.DT_STRING
+        flat = array.ravel()
+        if array.dtype.kind == "U":
+            proto.string_val.extend(s.encode("utf-8") for s in flat)
+        else:
+            proto.string_val.extend(flat.tolist())
+        return proto
+    try:
+        dtype, field = _TYPED[array.dtype]
+    except KeyError:
+        return tf.make_tensor_proto(array)
+    proto.dtype = dtype
+    if tensor_content:
+        little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+        proto.tensor_content = little.tobytes()
+    elif field == "half_val":
+        proto.half_val.extend(array.ravel().view(np.uint16).tolist())
+    else:
+        getattr(proto, field).extend(array.ravel().tolist())
+    return proto

@@ -1,0 +1,169 @@
+"""Real local TF-Serving-compatible backends for tests: export a model, start/stop/kill/pause servers.
+
+Everything runs in subprocesses (``python -m tfcompare ...``) so the test process never imports
+TensorFlow. Servers bind 127.0.0.1 on free ports and exit with the test process.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+STARTUP_TIMEOUT = 180.0
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def export_model(name: str, out_base: Path, *, version: int = 1,
+                 extra_args: Sequence[str] = ()) -> Path:
+    """Export a registered model into ``out_base/<version>`` through the CLI; returns ``out_base``."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfcompare", "export-model", name, str(out_base),
+         "--version", str(version), *extra_args],
+        capture_output=True, text=True, env=_env(), timeout=900,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"export-model {name} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return Path(out_base)
+
+
+class LocalBackend:
+    """A running ``tfcompare serve`` subprocess; ``grpc``/``rest`` are ``127.0.0.1:PORT``."""
+
+    def __init__(self, proc: subprocess.Popen, log_path: Path, model_name: str) -> None:
+        self.proc = proc
+        self.log_path = log_path
+        self.model_name = model_name
+        self.grpc: str = ""
+        self.rest: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> LocalBackend:
+        """Block until the server prints its READY line (raises with the log tail otherwise)."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.kill()
+                    raise RuntimeError(f"backend not ready after {timeout:.0f} s:\n{self.log_tail()}")
+                if not sel.select(min(left, 1.0)):
+                    continue
+                line = self.proc.stdout.readline()
+                if not line:
+                    self.proc.wait(10)
+                    raise RuntimeError(
+                        f"backend exited with {self.proc.returncode} before READY:\n{self.log_tail()}")
+                if line.startswith("READY "):
+                    fields = dict(part.split("=", 1) for part in line.split()[1:])
+                    self.grpc = fields["grpc"]
+                    self.rest = None if fields.get("rest", "-") == "-" else fields["rest"]
+                    return self
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: the backend disappears mid-run, like a crashed pod."""
+        if self.alive():
+            self.resume()
+            self.proc.kill()
+        self.proc.wait(30)
+
+    def pause(self) -> None:
+        """SIGSTOP: the backend hangs (connections stay open, nothing answers)."""
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGCONT)
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM and wait (SIGKILL if it does not exit in time); returns the exit status."""
+        if self.alive():
+            self.resume()
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        return self.proc.returncode
+
+    def __enter__(self) -> LocalBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"LocalBackend(grpc={self.grpc!r}, rest={self.rest!r}, pid={self.proc.pid})"
+
+
+def launch_backend(model_base: Path | str, *, threads: int | None = 1, rest: bool = False,
+                   model_name: str = "tiny", extra_args: Sequence[str] = (),
+                   log_dir: Path | None = None) -> LocalBackend:
+    """Start ``tfcompare serve`` without waiting for it (call ``wait_ready``)."""
+    log_dir = Path(log_dir or tempfile.mkdtemp(prefix="tfcompare-backend-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    fd, log_name = tempfile.mkstemp(prefix=f"serve-{model_name}-", suffix=".log", dir=log_dir)
+    cmd = [sys.executable, "-m", "tfcompare", "serve", str(model_base), "--port", "0",
+           "--model-name", model_name, "--exit-with-parent"]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    if rest:
+        cmd += ["--rest-port", "0"]
+    cmd += list(extra_args)
+    with os.fdopen(fd, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                                text=True, env=_env())
+    return LocalBackend(proc, Path(log_name), model_name)
+
+
+def start_backend(model_base: Path | str, *, threads: int | None = 1, rest: bool = False,
+                  model_name: str = "tiny", extra_args: Sequence[str] = (),
+                  log_dir: Path | None = None) -> LocalBackend:
+    """Start a backend and wait until it is ready to answer."""
+    backend = launch_backend(model_base, threads=threads, rest=rest, model_name=model_name,
+                             extra_args=extra_args, log_dir=log_dir)
+    return backend.wait_ready()
+
+
+def start_backends(specs: Sequence[dict], model_base: Path | str) -> list[LocalBackend]:
+    """Start several backends in parallel (each spec: keyword arguments of ``launch_backend``)."""
+    launched = [launch_backend(model_base, **spec) for spec in specs]
+    try:
+        return [backend.wait_ready() for backend in launched]
+    except BaseException:
+        for backend in launched:
+            backend.kill()
+        raise
