@@ -334,6 +334,13 @@ _SAVER = textwrap.dedent(
 )
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:  # renamed in between
+        return 0
+
+
 def _partials(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if p.name.endswith(".tfcs-partial")]
 
@@ -356,7 +363,7 @@ def test_killed_save_leaves_previous_session_intact(tmp_path, when):
         if when == "while-writing":
             # kill once the new database is partly written (20 MB of ~290 MB)
             while time.monotonic() < deadline:
-                sizes = [p.stat().st_size for p in _partials(tmp_path) if p.exists()]
+                sizes = [_size(p) for p in _partials(tmp_path)]
                 if sizes and max(sizes) > 20 * 1024 * 1024:
                     break
                 assert proc.poll() is None, "the save finished before it could be interrupted"

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="compare two saved sessions (before → after) per backend and variant",
         description=(
             "Print, per backend and variant (aggregated over the images both sessions share), the "
-            "p50 latency of A and B and its change in ms and %%, and the quality change: top-1 "
+            "p50 latency of A and B and its change in ms and %, and the quality change: top-1 "
             "agreement with the same backend's answer on the original image and the score ratio. "
             "Backends and variants found in only one session are listed."
         ),
