@@ -1,0 +1,148 @@
+"""``tfcompare demo``: real backends, a real model and real photos with one command, no cluster."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+from tfcompare.cli.common import add_settings_arguments, settings_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="start local backends (1 thread vs all cores) and compare them on sample photos",
+        description=(
+            "Builds EfficientNet-Lite0 (a real ImageNet classifier, from the weights installed with "
+            "tfcompare; first use only, no network), starts two local TF-Serving-compatible "
+            "backends on free loopback ports - one limited to 1 thread, one using all cores and "
+            "also serving REST - and opens the window with them and the sample photos loaded. "
+            "With --no-gui (or without a display) it runs the comparison in the terminal and prints "
+            "the summary. The backends stop when the window closes or the demo exits."
+        ),
+        epilog="example: tfcompare demo --no-gui --sizes 512,256 --json demo.json",
+    )
+    p.add_argument("--no-gui", action="store_true",
+                   help="run the comparison in the terminal and print the summary table")
+    p.add_argument("--images", nargs="+", metavar="IMAGE",
+                   help="image files or folders to use instead of the sample photos")
+    p.add_argument("--json", metavar="OUT",
+                   help="write every measured request and the summary as JSON (implies --no-gui)")
+    p.add_argument("--csv", metavar="OUT",
+                   help="write one row per measured request as CSV (implies --no-gui)")
+    p.add_argument("--model", default=None, metavar="NAME_OR_DIR",
+                   help="model to serve: a registered name or a TF Serving model base path "
+                        "(default efficientnet-lite0)")
+    p.add_argument("--screenshot", metavar="OUT.png",
+                   help="window mode: run the comparison, save a screenshot of the window, exit")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_settings_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _display_available() -> bool:
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def _window_entry():
+    """``run_gui`` when the desktop window is installed, else None (headless fallback)."""
+    try:
+        from tfcompare.gui.app import run_gui
+    except ModuleNotFoundError as exc:
+        if exc.name in ("tfcompare.gui.app", "PySide6", "pyqtgraph"):
+            return None
+        raise
+    return run_gui
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tfcompare.cli.run_cmd import collect_images
+    from tfcompare.demo import DEMO_MODEL, DemoError, LocalBackends, ensure_model, sample_images
+
+    settings = settings_from_args(args)
+    try:
+        images = collect_images(args.images) if args.images else sample_images()
+    except DemoError as exc:
+        print(f"tfcompare demo: {exc}", file=sys.stderr)
+        return 1
+    model = args.model or DEMO_MODEL
+    model_name = Path(model).name if Path(model).exists() else model
+
+    want_gui = not (args.no_gui or args.json or args.csv)
+    run_gui = None
+    if want_gui:
+        run_gui = _window_entry()
+        if run_gui is None:
+            print("tfcompare demo: the desktop window is not available in this installation; "
+                  "running in the terminal", file=sys.stderr)
+        elif not _display_available() and not args.screenshot:
+            print("tfcompare demo: no display found; running in the terminal (use --no-gui to "
+                  "skip this check)", file=sys.stderr)
+            run_gui = None
+
+    # SIGTERM/SIGHUP unwind normally so the backends are stopped (SIGKILL: --exit-with-parent).
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _exit_on_signal)
+    try:
+        base = ensure_model(model)
+        with LocalBackends(base, model_name) as backends:
+            specs = backends.start()
+            print("backends ready: " + ", ".join(f"{s.name}={s.target} ({s.protocol})" for s in specs)
+                  + " pids=" + ",".join(map(str, backends.pids())), file=sys.stderr, flush=True)
+            if run_gui is not None:
+                print(f"opening the window with {len(images)} image(s); press Run to compare",
+                      file=sys.stderr, flush=True)
+                return int(run_gui([str(p) for p in images], specs, settings=settings,
+                                   screenshot=args.screenshot, autorun=bool(args.screenshot),
+                                   on_close=backends.stop) or 0)
+            return _headless(args, images, specs, settings)
+    except DemoError as exc:
+        print(f"tfcompare demo: {exc}", file=sys.stderr)
+        return 1
+
+
+def _headless(args, images, specs, settings) -> int:
+    import threading
+
+    from tfcompare.cli.run_cmd import ProgressBar
+    from tfcompare.datatypes import ImageFailed, Progress
+    from tfcompare.runner import Runner
+    from tfcompare.runner.report import summary_table, write_csv, write_json
+
+    bar = ProgressBar(enabled=not args.quiet)
+    print(f"comparing {len(specs)} backends on {len(images)} image(s)…", file=sys.stderr, flush=True)
+
+    def on_event(event) -> None:
+        if isinstance(event, Progress):
+            bar.update(event.done, event.total, event.eta_s)
+        elif isinstance(event, ImageFailed):
+            bar.message(f"image {event.problem.image}: {event.problem.message}")
+
+    cancel = threading.Event()
+    try:
+        result = Runner(specs, settings).run(images, on_event=on_event, cancel=cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        bar.close()
+        print("cancelled", file=sys.stderr)
+        return 130
+    bar.close()
+    print(summary_table(result), flush=True)
+    if args.json:
+        write_json(result, args.json)
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.csv:
+        write_csv(result, args.csv)
+        print(f"wrote {args.csv}", file=sys.stderr)
+    return 0

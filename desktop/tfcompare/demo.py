@@ -1,0 +1,226 @@
+"""Local backends for ``tfcompare demo``: build the model once, start servers, stop them reliably.
+
+The demo compares the same model served with one CPU thread and with all cores (the original
+experiment's 1-CPU vs many-CPU question), the second also over REST. Servers are child processes
+(``python -m tfcompare serve``) started with ``--exit-with-parent``, so they go away when the demo
+process dies, even by SIGKILL; on a normal exit or a window close :meth:`LocalBackends.stop`
+stops them. This module never imports TensorFlow: the model is built in a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from tfcompare.datatypes import BackendSpec
+
+DEMO_MODEL = "efficientnet-lite0"
+STARTUP_TIMEOUT_S = 180.0
+
+Log = Callable[[str], None]
+
+
+class DemoError(Exception):
+    """Something the demo cannot work around; the message is meant for the user."""
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def sample_images() -> list[Path]:
+    """The photos shipped in ``resources/samples`` (see its README for sources and licences)."""
+    folder = Path(str(resources.files("tfcompare.resources") / "samples"))
+    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    if not files:
+        raise DemoError(f"no sample photos found in {folder}; pass your own with --images")
+    return files
+
+
+def ensure_model(name_or_dir: str, log: Log = _stderr) -> Path:
+    """The model base path; a registered model is built on first use into the data directory.
+
+    Building runs ``tfcompare export-model`` in a subprocess (no network needed) and is reused on
+    later runs.
+    """
+    from tfcompare import paths
+    from tfcompare.models import MODELS, ModelError, resolve_model, versions
+
+    if name_or_dir in MODELS and not Path(name_or_dir).exists():
+        base = paths.models_dir() / name_or_dir
+        if versions(base):
+            log(f"model: {name_or_dir} (built earlier, in {base})")
+        else:
+            log(f"model: building {name_or_dir} into {base} (first use only; no network needed)…")
+    started = time.perf_counter()
+    try:
+        base = resolve_model(name_or_dir, in_process=False)
+    except ModelError as exc:
+        raise DemoError(str(exc)) from None
+    if time.perf_counter() - started > 1.0:
+        log(f"model: built in {time.perf_counter() - started:.1f} s")
+    return base
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    """One server to start: a label (the backend name), TF threads, and whether REST is on too."""
+
+    label: str
+    threads: int
+    rest: bool = False
+
+
+def default_plan(cores: int | None = None) -> list[ServerPlan]:
+    """1 thread vs all cores (the latter also over REST)."""
+    cores = cores or os.cpu_count() or 1
+    return [ServerPlan("cpu-1", 1), ServerPlan(f"cpu-{cores}" if cores > 1 else "cpu-all", cores, rest=True)]
+
+
+@dataclass
+class LocalServer:
+    plan: ServerPlan
+    proc: subprocess.Popen
+    log_path: Path
+    grpc: str | None = None
+    rest: str | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+
+    def log_tail(self, lines: int = 12) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        keep = [x for x in text.splitlines() if "oneDNN" not in x and "cuda" not in x.lower()]
+        return "\n".join(keep[-lines:])
+
+
+class LocalBackends:
+    """The demo's servers: ``start()`` → BackendSpecs, ``stop()`` (idempotent, thread-safe)."""
+
+    def __init__(self, model_base: Path, model_name: str, plan: Sequence[ServerPlan] | None = None,
+                 *, log: Log = _stderr, log_dir: Path | None = None) -> None:
+        from tfcompare import paths
+
+        self.model_base = Path(model_base)
+        self.model_name = model_name
+        self.plan = list(plan or default_plan())
+        self.log = log
+        self.log_dir = log_dir or paths.data_dir() / "logs"
+        self.servers: list[LocalServer] = []
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def __enter__(self) -> LocalBackends:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, timeout_s: float = STARTUP_TIMEOUT_S) -> list[BackendSpec]:
+        """Start every server (in parallel), wait for READY and AVAILABLE; returns the backends."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+               "PYTHONUNBUFFERED": "1"}
+        for plan in self.plan:  # started from this (long-lived) thread, never a worker
+            args = [sys.executable, "-m", "tfcompare", "serve", str(self.model_base), "--port", "0",
+                    "--threads", str(plan.threads), "--model-name", self.model_name,
+                    "--exit-with-parent"]
+            if plan.rest:
+                args += ["--rest-port", "0"]
+            log_path = self.log_dir / f"demo-{plan.label}.log"
+            with log_path.open("wb") as log_file:
+                proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log_file,
+                                        stdin=subprocess.DEVNULL, env=env, text=True)
+            server = LocalServer(plan, proc, log_path)
+            self.servers.append(server)
+            threading.Thread(target=self._read_stdout, args=(server,), daemon=True,
+                             name=f"demo-{plan.label}-stdout").start()
+            self.log(f"backend {plan.label}: starting (pid {proc.pid}, {plan.threads} thread"
+                     f"{'s' if plan.threads != 1 else ''}{', gRPC + REST' if plan.rest else ', gRPC'})")
+        deadline = time.monotonic() + timeout_s
+        for server in self.servers:
+            while not server.ready.wait(0.2):
+                if server.proc.poll() is not None:
+                    raise DemoError(f"backend {server.plan.label} exited with status "
+                                    f"{server.proc.returncode} while starting:\n{server.log_tail()}")
+                if time.monotonic() > deadline:
+                    raise DemoError(f"backend {server.plan.label} not ready after {timeout_s:.0f} s "
+                                    f"(log: {server.log_path}):\n{server.log_tail()}")
+        specs = self.specs()
+        self._wait_available(specs, deadline)
+        for server in self.servers:
+            where = server.grpc + (f", REST {server.rest}" if server.rest else "")
+            self.log(f"backend {server.plan.label}: AVAILABLE on {where}")
+        return specs
+
+    def specs(self) -> list[BackendSpec]:
+        out = []
+        for server in self.servers:
+            out.append(BackendSpec(name=server.plan.label, target=server.grpc or "",
+                                   protocol="grpc", model=self.model_name))
+            if server.rest:
+                out.append(BackendSpec(name=f"{server.plan.label}-rest", target=server.rest,
+                                       protocol="rest", model=self.model_name))
+        return out
+
+    def _read_stdout(self, server: LocalServer) -> None:
+        assert server.proc.stdout is not None
+        for line in server.proc.stdout:  # keep draining so the pipe never fills
+            if line.startswith("READY ") and not server.ready.is_set():
+                fields = dict(part.split("=", 1) for part in line.split()[1:] if "=" in part)
+                server.grpc = fields.get("grpc")
+                rest = fields.get("rest", "-")
+                server.rest = None if rest == "-" else rest
+                server.ready.set()
+
+    def _wait_available(self, specs: list[BackendSpec], deadline: float) -> None:
+        from tfcompare.serving import make_client
+
+        for spec in specs:
+            message = ""
+            while True:
+                try:
+                    with make_client(spec) as client:
+                        status = client.status()
+                    if status.available:
+                        break
+                    message = status.message or str(status.versions)
+                except Exception as exc:  # noqa: BLE001 - reported below if it persists
+                    message = str(exc)
+                if time.monotonic() > deadline:
+                    raise DemoError(f"backend {spec.name} never became AVAILABLE: {message}")
+                time.sleep(0.2)
+
+    def pids(self) -> list[int]:
+        return [s.proc.pid for s in self.servers]
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM every server, SIGKILL what is still running after ``grace_s``."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        running = [s for s in self.servers if s.proc.poll() is None]
+        for server in running:
+            try:
+                server.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace_s
+        for server in running:
+            try:
+                server.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                server.proc.kill()
+                server.proc.wait(5)
+        if running:
+            self.log(f"stopped {len(running)} local backend{'s' if len(running) != 1 else ''}")
