@@ -63,6 +63,16 @@ def serve(options: ServeOptions) -> int:
     if options.exit_with_parent:
         _watch_parent(stop)
 
+    from tfcompare.models import MODELS, ModelError, resolve_model
+
+    base: Path | None = None
+    try:
+        if options.model not in MODELS or Path(options.model).exists():
+            base = resolve_model(options.model)  # a directory: check it before loading TensorFlow
+    except ModelError as exc:
+        _log(str(exc))
+        return 1
+
     import tensorflow as tf
 
     if options.threads:
@@ -73,13 +83,13 @@ def serve(options: ServeOptions) -> int:
     from tfcompare.localserve.grpc_service import make_server
     from tfcompare.localserve.rest import start_rest
     from tfcompare.localserve.servable import Servable, ServingFault
-    from tfcompare.models import ModelError, resolve_model
 
-    try:
-        base = resolve_model(options.model, in_process=True)
-    except ModelError as exc:
-        _log(str(exc))
-        return 1
+    if base is None:
+        try:
+            base = resolve_model(options.model, in_process=True)  # registered name, built once
+        except ModelError as exc:
+            _log(str(exc))
+            return 1
     name = options.model_name or Path(base).resolve().name
     started = time.perf_counter()
     try:

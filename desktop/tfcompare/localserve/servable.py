@@ -151,7 +151,7 @@ class Servable:
         try:
             return fn(**kwargs)
         except tf.errors.OpError as exc:
-            raise ServingFault(_status_code(exc.error_code), exc.message) from exc
+            raise ServingFault(_status_code(exc.error_code), clean_message(exc.message)) from exc
         except (ValueError, TypeError) as exc:  # shape/dtype mismatch caught by the signature
             raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from exc
 
@@ -191,6 +191,13 @@ class Servable:
             self.predict(request.model_spec.signature_name, request.inputs, request.output_filter)
             count += 1
         return count
+
+
+def clean_message(message: str) -> str:
+    """TF's eager error text without the Python-side decoration, close to TF Serving's wording."""
+    skip = ("Graph execution error", "Detected at node", "<stack traces unavailable>", "  File ")
+    lines = [line for line in message.splitlines() if line.strip() and not line.startswith(skip)]
+    return "\n".join(lines) or message
 
 
 def _dtype_name(dtype: int) -> str:

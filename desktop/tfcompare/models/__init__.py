@@ -121,7 +121,7 @@ def resolve_model(name_or_dir: str | os.PathLike[str], *, in_process: bool | Non
     if in_process:
         try:
             export(text, base, 1)
-        except ModelError:
+        except (ModelError, OSError):
             if not versions(base):  # a concurrent build may have won the race
                 raise
     else:

@@ -47,6 +47,9 @@ class TinyNet(tf.Module):
         x = tf.nn.relu(tf.nn.conv2d(x, self.conv1, 2, "SAME") + self.bias1)
         x = tf.nn.relu(tf.nn.conv2d(x, self.conv2, 2, "SAME") + self.bias2)
         x = tf.nn.avg_pool2d(x, SIZE // 4 // 4, SIZE // 4 // 4, "VALID")  # 16×16 → 4×4
+        # Centre each channel over the grid: the answer depends on layout, not overall brightness,
+        # so different photos get different classes instead of one class winning everywhere.
+        x = x - tf.reduce_mean(x, axis=[1, 2], keepdims=True)
         x = tf.reshape(x, [-1, 4 * 4 * 32])
         x = (x - tf.reduce_mean(x, axis=1, keepdims=True)) / (
             tf.math.reduce_std(x, axis=1, keepdims=True) + 1e-6
