@@ -1,0 +1,74 @@
+"""``tfcompare gui``: open the window, optionally run and save a screenshot (for docs/automation)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"bad size {text!r}: expected WIDTHxHEIGHT, e.g. 1600x1000"
+        ) from None
+    if not (640 <= w <= 8000 and 400 <= h <= 8000):
+        raise argparse.ArgumentTypeError(f"size {text!r} out of range (640x400 … 8000x8000)")
+    return w, h
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "gui",
+        help="open the desktop window",
+        description="Open the tfcompare window with these images and backends loaded.",
+    )
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders (recursed)")
+    p.add_argument(
+        "--backend",
+        "-b",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="NAME=HOST:PORT[/MODEL[:SIGNATURE]] (repeatable)",
+    )
+    p.add_argument(
+        "--rest", action="store_true", help="talk REST instead of gRPC to the --backend entries"
+    )
+    p.add_argument("--session", metavar="S.tfcs", help="open a saved session")
+    p.add_argument("--run", action="store_true", help="start the comparison right away")
+    p.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="run the comparison, save a PNG of the window when done, and exit",
+    )
+    p.add_argument("--size", type=parse_size, metavar="WxH", help="window size, e.g. 1600x1000")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from tfcompare.datatypes import BackendSpec
+
+    try:
+        backends = [
+            BackendSpec.parse(s, protocol="rest" if args.rest else "grpc") for s in args.backend
+        ]
+    except ValueError as exc:
+        print(f"tfcompare gui: {exc}", file=sys.stderr)
+        return 2
+    if args.screenshot:
+        import os
+
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from tfcompare.gui.app import run_gui
+
+    autorun = bool(args.run or (args.screenshot and args.images and backends))
+    return run_gui(
+        args.images,
+        backends,
+        session=args.session,
+        screenshot=args.screenshot,
+        size=args.size,
+        autorun=autorun,
+    )

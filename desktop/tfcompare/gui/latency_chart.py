@@ -1,0 +1,159 @@
+"""Latency per variant per backend: p50 points with whiskers up to p90, the cold first request
+marked with a star, an optional log scale, and an overlay of a second session (dashed)."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+
+from tfcompare.datatypes import Aggregate, RequestResult
+from tfcompare.gui.chart_base import Chart, short_variant
+from tfcompare.gui.colors import BackendColors
+
+
+class LatencyChart(Chart):
+    title = "Latency per variant — p50, whisker to p90 (★ cold first request)"
+
+    def __init__(self, colors: BackendColors, parent=None) -> None:
+        super().__init__(
+            "Latency appears here while a comparison runs.\nAdd images and a backend, then press Run.",
+            parent,
+        )
+        self.colors = colors
+        self.item.setLabel("left", "latency", units="ms")
+        self.item.getAxis("left").enableAutoSIPrefix(False)
+        self.item.setLabel("bottom", "variant (longest side px, format)")
+        self.variants: list[str] = []
+        self._p50: dict[str, pg.PlotDataItem] = {}
+        self._whisk: dict[str, pg.PlotDataItem] = {}
+        self._cold: dict[str, pg.PlotDataItem] = {}
+        self._overlay: dict[str, pg.PlotDataItem] = {}
+        self._selected = pg.LinearRegionItem(
+            values=(-0.5, 0.5), movable=False, brush=pg.mkBrush(255, 200, 0, 45), pen=pg.mkPen(None)
+        )
+        self._selected.setZValue(-10)
+        self._selected.hide()
+        self.item.addItem(self._selected, ignoreBounds=True)
+        self.item.scene().sigMouseClicked.connect(self._on_click)
+        self.log = False
+
+    def set_log(self, on: bool) -> None:
+        self.log = on
+        self.item.setLogMode(y=on)
+
+    def _ensure(self, backend: str) -> None:
+        if backend in self._p50:
+            return
+        color = self.colors.color(backend)
+        self._p50[backend] = self.item.plot(
+            [],
+            [],
+            pen=pg.mkPen(color, width=2),
+            symbol="o",
+            symbolSize=7,
+            symbolBrush=color,
+            symbolPen=color,
+            name=backend,
+        )
+        self._whisk[backend] = self.item.plot([], [], pen=pg.mkPen(color, width=2), connect="pairs")
+        self._cold[backend] = self.item.plot(
+            [],
+            [],
+            pen=None,
+            symbol="star",
+            symbolSize=14,
+            symbolBrush=color,
+            symbolPen=pg.mkPen("#333333"),
+        )
+
+    def _offset(self, backends: list[str], backend: str) -> float:
+        n = len(backends)
+        return (backends.index(backend) - (n - 1) / 2) * min(0.12, 0.6 / max(n, 1))
+
+    def update_data(
+        self,
+        variants: list[str],
+        backends: list[str],
+        latency: dict[tuple[str, str], Aggregate],
+        cold: dict[str, RequestResult],
+    ) -> None:
+        self.refreshes += 1
+        if variants != self.variants:
+            self.variants = list(variants)
+            self.item.getAxis("bottom").setTicks(
+                [[(i, short_variant(v)) for i, v in enumerate(variants)]]
+            )
+            self.item.setXRange(-0.6, max(len(variants) - 0.4, 0.6), padding=0)
+        index = {v: i for i, v in enumerate(variants)}
+        any_data = False
+        for b in list(self._p50):
+            if b not in backends:
+                for d in (self._p50, self._whisk, self._cold):
+                    self.item.removeItem(d.pop(b))
+        for b in backends:
+            self._ensure(b)
+            off = self._offset(backends, b)
+            xs, ys, wx, wy = [], [], [], []
+            for v in variants:
+                agg = latency.get((v, b))
+                if agg is None or agg.p50_ms is None:
+                    continue
+                x = index[v] + off
+                xs.append(x)
+                ys.append(agg.p50_ms)
+                wx += [x, x]
+                wy += [agg.p50_ms, agg.p90_ms if agg.p90_ms is not None else agg.p50_ms]
+            self._p50[b].setData(xs, ys)
+            self._whisk[b].setData(wx, wy)
+            c = cold.get(b)
+            if c is not None and c.ok and c.latency_ms and c.variant in index:
+                self._cold[b].setData([index[c.variant] + off], [c.latency_ms])
+            else:
+                self._cold[b].setData([], [])
+            any_data = any_data or bool(xs)
+        self.set_empty(not any_data)
+
+    def set_overlay(
+        self, latency: dict[tuple[str, str], Aggregate] | None, label: str = ""
+    ) -> None:
+        """Dashed p50 lines of another session, per backend (same colour)."""
+        for item in self._overlay.values():
+            self.item.removeItem(item)
+            self.legend.removeItem(item)
+        self._overlay.clear()
+        if not latency:
+            return
+        index = {v: i for i, v in enumerate(self.variants)}
+        for b in sorted({b for _, b in latency}):
+            pts = sorted(
+                (index[v], a.p50_ms)
+                for (v, bb), a in latency.items()
+                if bb == b and v in index and a.p50_ms
+            )
+            if not pts:
+                continue
+            color = self.colors.color(b)
+            self._overlay[b] = self.item.plot(
+                [p[0] for p in pts], [p[1] for p in pts],
+                pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine),
+                symbol="t", symbolSize=6, symbolBrush=None, symbolPen=color, name=f"{b} ({label})",
+            )  # fmt: skip
+
+    def select_variant(self, variant: str | None) -> None:
+        if variant in self.variants:
+            i = self.variants.index(variant)
+            self._selected.setRegion((i - 0.5, i + 0.5))
+            self._selected.show()
+        else:
+            self._selected.hide()
+
+    def _on_click(self, event) -> None:
+        if not self.variants or event.button() != Qt.MouseButton.LeftButton:
+            return
+        vb = self.item.getViewBox()
+        if not vb.sceneBoundingRect().contains(event.scenePos()):
+            return
+        x = vb.mapSceneToView(event.scenePos()).x()
+        i = round(x)
+        if 0 <= i < len(self.variants):
+            self.variant_clicked.emit(self.variants[i])

@@ -1,0 +1,146 @@
+"""Quality kept vs bytes sent, per variant and backend: how much of the original answer survives
+shrinking or re-encoding (score ratio of the original top-1 class), against the payload size."""
+
+from __future__ import annotations
+
+import math
+
+import pyqtgraph as pg
+
+from tfcompare.datatypes import ORIGINAL
+from tfcompare.gui.chart_base import Chart, short_variant
+from tfcompare.gui.colors import BackendColors
+from tfcompare.gui.store import QualityPoint
+
+SYMBOLS = {"jpeg": "o", "png": "s", "webp": "t", ORIGINAL: "star"}
+
+
+def human_bytes(n: float) -> str:
+    for unit, scale in (("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            v = n / scale
+            return f"{v:.0f} {unit}" if v >= 10 else f"{v:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+class BytesAxis(pg.AxisItem):
+    """x is log10(bytes); ticks read as sizes."""
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
+        return [human_bytes(10**v) for v in values]
+
+
+class QualityChart(Chart):
+    title = "Quality kept vs bytes sent (filled: same top-1 as the original)"
+
+    def __init__(self, colors: BackendColors, parent=None) -> None:
+        super().__init__(
+            "Quality per variant appears here: how much of the\noriginal answer each smaller variant keeps.",
+            parent,
+        )
+        self.colors = colors
+        self.item.setAxisItems({"bottom": BytesAxis("bottom")})
+        self.item.setLabel("bottom", "bytes sent per request (log scale)")
+        self.item.setLabel("left", "score of original top-1 (% of original)")
+        self.item.showGrid(x=True, y=True, alpha=0.25)
+        self.item.addLine(
+            y=100, pen=pg.mkPen("#999999", width=1, style=pg.QtCore.Qt.PenStyle.DotLine)
+        )
+        self._points: dict[str, pg.PlotDataItem] = {}
+        self._labels: list[pg.TextItem] = []
+        self._ring = self.item.plot(
+            [],
+            [],
+            pen=None,
+            symbol="o",
+            symbolSize=17,
+            symbolBrush=None,
+            symbolPen=pg.mkPen("#222222", width=1.5),
+        )
+        self._ring.setZValue(5)
+        self.points: list[QualityPoint] = []
+        self._selected: str | None = None
+
+    def _series(self, backend: str) -> pg.PlotDataItem:
+        if backend not in self._points:
+            color = self.colors.color(backend)
+            item = self.item.plot(
+                [],
+                [],
+                pen=None,
+                symbol="o",
+                symbolSize=9,
+                symbolBrush=color,
+                symbolPen=color,
+                name=backend,
+            )
+            item.sigPointsClicked.connect(self._on_points_clicked)
+            self._points[backend] = item
+        return self._points[backend]
+
+    def update_data(self, points: list[QualityPoint], backends: list[str]) -> None:
+        self.refreshes += 1
+        self.points = [p for p in points if p.mean_bytes > 0]
+        for b in list(self._points):
+            if b not in backends:
+                item = self._points.pop(b)
+                self.item.removeItem(item)
+                self.legend.removeItem(item)
+        for b in backends:
+            pts = sorted((p for p in self.points if p.backend == b), key=lambda p: p.mean_bytes)
+            color = self.colors.color(b)
+            xs = [math.log10(p.mean_bytes) for p in pts]
+            ys = [100.0 * p.score_ratio if p.score_ratio is not None else 0.0 for p in pts]
+            symbols = [
+                SYMBOLS.get(
+                    p.variant if p.variant == ORIGINAL else p.variant.partition("-")[2], "o"
+                )
+                for p in pts
+            ]
+            brushes = [
+                pg.mkBrush(color) if (p.top1_agree or 0) >= 0.999 else pg.mkBrush("w") for p in pts
+            ]
+            self._series(b).setData(
+                xs,
+                ys,
+                symbol=symbols,
+                symbolBrush=brushes,
+                symbolPen=pg.mkPen(color, width=1.5),
+                data=[p.variant for p in pts],
+            )
+        self._update_labels(backends)
+        self._update_ring()
+        self.set_empty(not self.points)
+
+    def _update_labels(self, backends: list[str]) -> None:
+        """Variant names beside the first backend's points (the others share the x positions)."""
+        first = next((b for b in backends if any(p.backend == b for p in self.points)), None)
+        pts = [p for p in self.points if p.backend == first]
+        while len(self._labels) < len(pts):
+            t = pg.TextItem("", color="#555555", anchor=(0.5, 1.4))
+            self.item.addItem(t, ignoreBounds=True)
+            self._labels.append(t)
+        for t, p in zip(self._labels, pts, strict=False):
+            t.setText(short_variant(p.variant))
+            t.setPos(
+                math.log10(p.mean_bytes),
+                100.0 * p.score_ratio if p.score_ratio is not None else 0.0,
+            )
+            t.show()
+        for t in self._labels[len(pts) :]:
+            t.hide()
+
+    def select_variant(self, variant: str | None) -> None:
+        self._selected = variant
+        self._update_ring()
+
+    def _update_ring(self) -> None:
+        sel = [p for p in self.points if p.variant == self._selected]
+        self._ring.setData(
+            [math.log10(p.mean_bytes) for p in sel],
+            [100.0 * p.score_ratio if p.score_ratio is not None else 0.0 for p in sel],
+        )
+
+    def _on_points_clicked(self, item, points, *args) -> None:
+        if len(points):
+            self.variant_clicked.emit(points[0].data())

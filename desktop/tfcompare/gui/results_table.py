@@ -1,0 +1,225 @@
+"""The numbers behind the charts: one row per image × variant × backend; sortable and copyable."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QVBoxLayout, QWidget
+
+from tfcompare.datatypes import Aggregate, variant_sort_key
+from tfcompare.gui.colors import BackendColors
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("image", "Image"),
+    ("variant", "Variant"),
+    ("backend", "Backend"),
+    ("n", "n"),
+    ("n_errors", "Errors"),
+    ("bytes", "Bytes"),
+    ("p50_ms", "p50 ms"),
+    ("p90_ms", "p90 ms"),
+    ("p99_ms", "p99 ms"),
+    ("mean_ms", "Mean ms"),
+    ("stdev_ms", "Stdev ms"),
+    ("top1", "Top-1"),
+    ("top1_agree", "Same top-1"),
+    ("top5_overlap", "Top-5 overlap"),
+    ("score_ratio", "Score ratio"),
+)
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def cell_text(agg: Aggregate, key: str) -> str:
+    value = getattr(agg, key)
+    if value is None:
+        return "—"
+    if key in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "stdev_ms"):
+        text = f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+        return text + ("*" if agg.few_samples and key.startswith("p") else "")
+    if key == "top1_agree":
+        return "yes" if value else "NO"
+    if key in ("top5_overlap", "score_ratio"):
+        return f"{100 * value:.0f} %"
+    if key == "bytes":
+        return f"{value:,}"
+    return str(value)
+
+
+def sort_value(agg: Aggregate, key: str):
+    value = getattr(agg, key)
+    if key == "variant":
+        return str(variant_sort_key(value))
+    if value is None:
+        return float("-inf")
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+class ResultsModel(QAbstractTableModel):
+    def __init__(self, colors: BackendColors, parent=None) -> None:
+        super().__init__(parent)
+        self.colors = colors
+        self.rows: list[Aggregate] = []
+        self._index: dict[tuple[str, str, str], int] = {}
+
+    def rowCount(self, parent=None) -> int:  # noqa: N802
+        return 0 if parent is not None and parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=None) -> int:  # noqa: N802
+        return 0 if parent is not None and parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section][1]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return {
+                "p50_ms": "* = fewer than 10 samples: indicative only",
+                "score_ratio": "score of the original's top-1 class in this variant ÷ its score on the original",
+                "top1_agree": "same top-1 class as this backend's answer on the original image",
+            }.get(COLUMNS[section][0])
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        agg = self.rows[index.row()]
+        key = COLUMNS[index.column()][0]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return cell_text(agg, key)
+        if role == SORT_ROLE:
+            return sort_value(agg, key)
+        if role == Qt.ItemDataRole.DecorationRole and key == "backend":
+            return QColor(self.colors.color(agg.backend))
+        if role == Qt.ItemDataRole.ForegroundRole and (
+            (key == "n_errors" and agg.n_errors)
+            or (key == "top1_agree" and agg.top1_agree is False)
+        ):
+            return QColor("#b00020")
+        if role == Qt.ItemDataRole.TextAlignmentRole and key not in (
+            "image",
+            "variant",
+            "backend",
+            "top1",
+        ):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def upsert(self, aggs: list[Aggregate]) -> None:
+        new = []
+        for agg in aggs:
+            key = (agg.image, agg.variant, agg.backend)
+            row = self._index.get(key)
+            if row is None:
+                new.append(agg)
+            else:
+                self.rows[row] = agg
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+        if new:
+            first = len(self.rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+            for i, agg in enumerate(new):
+                self._index[(agg.image, agg.variant, agg.backend)] = first + i
+                self.rows.append(agg)
+            self.endInsertRows()
+
+    def reset(self, aggs: list[Aggregate] = ()) -> None:
+        self.beginResetModel()
+        self.rows = list(aggs)
+        self._index = {(a.image, a.variant, a.backend): i for i, a in enumerate(self.rows)}
+        self.endResetModel()
+
+
+class ResultsTable(QWidget):
+    """Table view; selecting a row selects its image and variant everywhere."""
+
+    row_selected = Signal(str, str)  # image, variant
+
+    def __init__(self, colors: BackendColors, parent=None) -> None:
+        super().__init__(parent)
+        self.model = ResultsModel(colors, self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.view = QTableView()
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setAlternatingRowColors(True)
+        self.view.verticalHeader().setVisible(False)
+        self.view.verticalHeader().setDefaultSectionSize(22)
+        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.view.horizontalHeader().setStretchLastSection(True)
+        self.view.setAcceptDrops(False)
+        self.view.installEventFilter(self)
+        for col, width in enumerate((130, 80, 90, 40, 50, 80, 64, 64, 64, 64, 64, 110, 80, 90, 80)):
+            self.view.setColumnWidth(col, width)
+        self.view.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+        from tfcompare.gui.overlay import EmptyOverlay
+
+        self.empty = EmptyOverlay(
+            self.view.viewport(), "Results table: one row per image × variant × backend."
+        )
+        self._guard = False
+
+    def upsert(self, aggs: list[Aggregate]) -> None:
+        self.model.upsert(aggs)
+        self.empty.setVisible(not self.model.rows)
+
+    def reset(self, aggs: list[Aggregate] = ()) -> None:
+        self.model.reset(aggs)
+        self.empty.setVisible(not self.model.rows)
+
+    def _on_current_changed(self, current, _previous) -> None:
+        if self._guard or not current.isValid():
+            return
+        agg = self.model.rows[self.proxy.mapToSource(current).row()]
+        self.row_selected.emit(agg.image, agg.variant)
+
+    def select(self, image: str | None, variant: str | None) -> None:
+        """Follow a selection made elsewhere (without echoing it back)."""
+        cur = self.view.currentIndex()
+        if cur.isValid():
+            agg = self.model.rows[self.proxy.mapToSource(cur).row()]
+            if agg.image == image and agg.variant == variant:
+                return
+        for row, agg in enumerate(self.model.rows):
+            if agg.image == image and agg.variant == variant:
+                index = self.proxy.mapFromSource(self.model.index(row, 0))
+                self._guard = True
+                self.view.setCurrentIndex(index)
+                self.view.scrollTo(index)
+                self._guard = False
+                return
+
+    def copy_text(self, all_rows: bool = False) -> str:
+        rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
+        if all_rows or not rows:
+            rows = list(range(self.proxy.rowCount()))
+        lines = ["\t".join(title for _, title in COLUMNS)]
+        for r in rows:
+            lines.append("\t".join(str(self.proxy.index(r, c).data()) for c in range(len(COLUMNS))))
+        return "\n".join(lines) + "\n"
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.copy_text())
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802
+        """Ctrl+C copies the selected rows as tab-separated text (the view would copy one cell)."""
+        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride) and event.matches(
+            QKeySequence.StandardKey.Copy
+        ):
+            if event.type() == QEvent.Type.KeyPress:
+                self.copy()
+            event.accept()
+            return True
+        return False

@@ -1,0 +1,113 @@
+"""Top-5 predictions of every backend for the selected image and variant: horizontal bars with the
+class names, and the scores labelled as probabilities or logits (as the model returns them)."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+
+from tfcompare.datatypes import Prediction
+from tfcompare.gui.chart_base import Chart
+from tfcompare.gui.colors import BackendColors
+
+MAX_LABEL = 24
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
+
+
+class Top5Chart(Chart):
+    title = "Top-5 predictions"
+
+    def __init__(self, colors: BackendColors, parent=None) -> None:
+        super().__init__(
+            "Top-5 answers of each backend for the\nselected image and variant appear here.", parent
+        )
+        self.colors = colors
+        self.item.invertY(True)
+        self.item.showGrid(x=True, y=False, alpha=0.25)
+        self.item.getAxis("left").setWidth(150)
+        self.item.setMouseEnabled(x=False, y=False)
+        self.legend.hide()
+        self._bars: dict[str, pg.BarGraphItem] = {}
+        self._texts: list[pg.TextItem] = []
+        self.shown: dict[str, tuple[Prediction, ...]] = {}
+
+    def _bar(self, backend: str) -> pg.BarGraphItem:
+        if backend not in self._bars:
+            color = self.colors.color(backend)
+            bar = pg.BarGraphItem(
+                x0=[], y=[], height=[], width=[], brush=color, pen=pg.mkPen(color)
+            )
+            self.item.addItem(bar)
+            self._bars[backend] = bar
+        return self._bars[backend]
+
+    def _text(self, i: int) -> pg.TextItem:
+        while len(self._texts) <= i:
+            t = pg.TextItem("", color="#222222", anchor=(0, 0.5))
+            self.item.addItem(t, ignoreBounds=True)
+            self._texts.append(t)
+        return self._texts[i]
+
+    def update_data(
+        self,
+        image: str | None,
+        variant_label: str | None,
+        backends: list[str],
+        answers: dict[str, tuple[tuple[Prediction, ...], str] | None],
+        notes: dict[str, str] | None = None,
+    ) -> None:
+        """``answers[backend]`` = (top5, score_kind) or None (no answer yet / failed: ``notes``)."""
+        self.refreshes += 1
+        notes = notes or {}
+        ticks: list[tuple[float, str]] = []
+        row = 0
+        used_text = 0
+        kinds = set()
+        lo, hi = 0.0, 0.0
+        self.shown = {}
+        for b in list(self._bars):
+            if b not in backends:
+                self.item.removeItem(self._bars.pop(b))
+        for b in backends:
+            answer = answers.get(b)
+            header = f"▸ {b}" if answer else f"▸ {b}: {notes.get(b, 'no answer yet')}"
+            ticks.append((row, _short(header) if answer else header[:40]))
+            row += 1
+            bar = self._bar(b)
+            if not answer:
+                bar.setOpts(x0=[], y=[], height=[], width=[])
+                continue
+            top5, kind = answer
+            kinds.add(kind)
+            self.shown[b] = top5
+            ys = list(range(row, row + len(top5)))
+            scores = [p.score for p in top5]
+            bar.setOpts(x0=[0] * len(ys), y=ys, height=[0.75] * len(ys), width=scores)
+            for y, p in zip(ys, top5, strict=True):
+                ticks.append((y, _short(p.label)))
+                t = self._text(used_text)
+                used_text += 1
+                t.setText(f"{p.score:.3f}" if kind != "logit" else f"{p.score:.2f}")
+                t.setPos(max(p.score, 0), y)
+                t.show()
+                lo, hi = min(lo, p.score), max(hi, p.score)
+            row += len(top5)
+        for t in self._texts[used_text:]:
+            t.hide()
+        self.item.getAxis("left").setTicks([ticks, []])
+        kind = kinds.pop() if len(kinds) == 1 else ("score" if kinds else "")
+        unit = {
+            "probability": "probability",
+            "logit": "logit (not a probability)",
+            "unknown": "score",
+        }.get(kind, kind)
+        self.item.setLabel("bottom", unit)
+        where = f" — {image} · {variant_label}" if image and variant_label else ""
+        self.item.setTitle(f"{self.title}{where}", size="10pt")
+        if row:
+            self.item.setYRange(-0.6, row - 0.4, padding=0)
+            span = (hi - lo) or 1.0
+            self.item.setXRange(min(lo, 0), hi + span * 0.22, padding=0.02)
+        self.set_empty(not self.shown)

@@ -1,0 +1,205 @@
+"""Work off the GUI thread: the comparison run and the backend status checks.
+
+Both run in plain Python threads and report through Qt signals, which Qt queues onto the GUI
+thread (the receivers live there). Every run gets a generation number; the window drops events
+whose number is not the current run's, so a cancelled or older run can never draw.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from tfcompare.datatypes import BackendSpec, RunSettings
+
+
+@dataclass(frozen=True)
+class RunCrashed:
+    """The runner itself raised: the run is over, the message says why."""
+
+    run_id: int
+    message: str
+
+
+class RunController(QObject):
+    """Starts runs in a worker thread and forwards their events (queued) to the GUI thread."""
+
+    event = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.run_id = 0
+        self._cancel: threading.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, backends: list[BackendSpec], settings: RunSettings, sources: list[Any]) -> int:
+        self.cancel()
+        self.run_id += 1
+        run_id = self.run_id
+        cancel = threading.Event()
+        self._cancel = cancel
+
+        def work() -> None:
+            try:
+                from tfcompare.runner import Runner
+
+                Runner(backends, settings).run(
+                    sources, on_event=self.event.emit, cancel=cancel, run_id=run_id
+                )
+            except Exception as exc:  # the window must survive any runner failure and say why
+                self.event.emit(RunCrashed(run_id, f"{type(exc).__name__}: {exc}"))
+
+        self._thread = threading.Thread(target=work, name=f"tfcompare-run-{run_id}", daemon=True)
+        self._thread.start()
+        return run_id
+
+    def cancel(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """What the status light shows for one backend."""
+
+    spec: BackendSpec
+    state: str  # "ok" | "warn" | "error" | "checking"
+    text: str  # one line: "AVAILABLE · version 1" or the reason it is not reachable
+    signature: str | None = None  # discovered signature name
+    detail: str = ""  # tooltip: input key, outputs, forward state ...
+
+
+def check_backend(
+    spec: BackendSpec, address: str | None = None, client_cache: dict | None = None
+) -> BackendStatus:
+    """Ask one backend for its model status and signature (blocking; call from a worker)."""
+    from tfcompare.datatypes import ServingError
+    from tfcompare.serving import make_client
+
+    client = client_cache.get(spec) if client_cache is not None else None
+    if client is None:
+        client = make_client(spec, address=address)
+        if client_cache is not None:
+            client_cache[spec] = client
+    try:
+        status = client.status()
+    except ServingError as exc:
+        return BackendStatus(spec, "error", exc.message or str(exc))
+    if not status.available:
+        states = ", ".join(f"v{v} {s}" for v, s in status.versions) or "no versions"
+        return BackendStatus(spec, "warn", status.message or f"model not available ({states})")
+    try:
+        sig = client.metadata()
+    except ServingError as exc:
+        return BackendStatus(
+            spec, "error", f"AVAILABLE v{status.serving_version}, but {exc.message}"
+        )
+    detail = f"input '{sig.input_key}' ({sig.input_dtype}); outputs {', '.join(sig.output_keys)}"
+    return BackendStatus(
+        spec,
+        "ok",
+        f"AVAILABLE · version {status.serving_version} · {sig.signature_name}",
+        sig.signature_name,
+        detail,
+    )
+
+
+class StatusPoller(QObject):
+    """Refreshes every backend's status light in the background, every ``interval_ms``."""
+
+    status = Signal(object)  # BackendStatus
+
+    def __init__(self, parent: QObject | None = None, interval_ms: int = 5000) -> None:
+        super().__init__(parent)
+        self._specs: list[BackendSpec] = []
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tfcompare-status")
+        self._busy: set[BackendSpec] = set()
+        self._lock = threading.Lock()
+        self._clients: dict[BackendSpec, Any] = {}
+        self._forwards: dict[BackendSpec, Any] = {}
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.poll)
+        self._closed = False
+
+    def set_backends(self, specs: list[BackendSpec]) -> None:
+        keep = set(specs)
+        with self._lock:
+            gone = [s for s in self._clients if s not in keep]
+            clients = [self._clients.pop(s) for s in gone]
+            forwards = [self._forwards.pop(s) for s in list(self._forwards) if s not in keep]
+        for c in clients + forwards:
+            self._pool.submit(_close_quietly, c)
+        self._specs = list(specs)
+        self.poll()
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def poll(self) -> None:
+        for spec in self._specs:
+            if spec in self._busy or self._closed:
+                continue
+            self._busy.add(spec)
+            self._pool.submit(self._check, spec)
+
+    def _check(self, spec: BackendSpec) -> None:
+        try:
+            address = None
+            prefix = ""
+            if spec.is_k8s:
+                with self._lock:
+                    fwd = self._forwards.get(spec)
+                if fwd is None:
+                    from tfcompare.cluster import open_forward
+
+                    fwd = open_forward(spec)
+                    with self._lock:
+                        self._forwards[spec] = fwd
+                address = fwd.address
+                prefix = f"{fwd.state} · "
+            with self._lock:
+                cache = self._clients
+            result = check_backend(spec, address, cache)
+            if prefix:
+                result = BackendStatus(
+                    spec, result.state, result.text, result.signature, prefix + result.detail
+                )
+        except Exception as exc:  # any failure is this backend's status, never the window's
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            result = BackendStatus(spec, "error", message)
+        finally:
+            self._busy.discard(spec)
+        if not self._closed:
+            self.status.emit(result)
+
+    def close(self) -> None:
+        self._closed = True
+        self._timer.stop()
+        with self._lock:
+            items = list(self._clients.values()) + list(self._forwards.values())
+            self._clients.clear()
+            self._forwards.clear()
+        for c in items:
+            _close_quietly(c)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _close_quietly(obj: Any) -> None:
+    try:
+        obj.close()
+    except Exception:
+        pass
