@@ -104,8 +104,8 @@ def top5(outputs: Mapping[str, np.ndarray]) -> tuple[tuple[Prediction, ...], Sco
         (k for k, a in arrays.items() if _is_class(a) and a.size),
         key=lambda k: (0 if _CLASS_NAMES.search(k) else 1, k),
     )
-    described = ", ".join(f"{k} {v.dtype}{list(v.shape)}" for k, v in arrays.items()) or "none"
     if not floats:
+        described = ", ".join(f"{k} {v.dtype}{list(v.shape)}" for k, v in arrays.items()) or "none"
         raise ValueError(f"the model's outputs have no scores to rank (outputs: {described})")
 
     # 1. classes paired with a score vector of the same length (top-k, or all class names).
