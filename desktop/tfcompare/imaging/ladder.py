@@ -37,7 +37,7 @@ RESAMPLE = Image.Resampling.LANCZOS
 #: PNG variants use zlib level 6, Pillow's default (no ``optimize`` pass).
 PNG_COMPRESS_LEVEL = 6
 #: A JPEG is DCT-scaled no further than this many times the largest box (then LANCZOS).
-DRAFT_GAP = 2.0
+DRAFT_GAP = 1.0
 #: Resample a non-JPEG source by integer ``reduce()`` first down to this many times the box.
 REDUCING_GAP = 3.0
 #: A box is resized from an earlier (larger) result only if that is at least this many times

@@ -1,0 +1,120 @@
+"""Benchmark (a): tfcompare's variant ladder vs the naive method, on a 24-megapixel JPEG photo.
+
+Naive method: for every size, open the full image, Pillow ``thumbnail()`` with its default settings,
+encode each format (same encoder settings as the ladder). Both make the default ladder
+(2048/1024/512/256/128 × JPEG q90 + PNG level 6). Prints the median of a few runs of each, the
+ratio (target: ladder ≥ 4× faster), checks that both give the same output sizes, and reports how
+far each method's pixels are from a "fair" reference (full decode, LANCZOS straight to each size),
+as PSNR, so the speed is not bought with quality.
+
+    python bench/bench_ladder.py [--runs 5] [--image PHOTO.jpg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tfcompare.datatypes import RunSettings
+from tfcompare.imaging import PNG_COMPRESS_LEVEL, build_ladder, fit_size
+
+
+def make_photo(folder: Path) -> Path:
+    """A scikit-image photo upscaled to 6000×4000 (24 MP), saved as JPEG q95."""
+    from skimage import data
+
+    path = folder / "photo-24mp.jpg"
+    img = Image.fromarray(data.astronaut()).resize((6000, 4000), Image.Resampling.LANCZOS)
+    img.save(path, "JPEG", quality=95)
+    return path
+
+
+def naive(path: Path, settings: RunSettings) -> dict[str, tuple[int, int, bytes]]:
+    """What a straightforward script does: re-open and thumbnail the full image for every size."""
+    out = {}
+    for box in settings.sizes:
+        im = Image.open(path)
+        im.thumbnail((box, box))
+        if im.mode != "RGB":
+            im = im.convert("RGB")
+        for fmt in settings.formats:
+            buf = io.BytesIO()
+            if fmt == "jpeg":
+                im.save(buf, "JPEG", quality=settings.jpeg_quality)
+            else:
+                im.save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL)
+            out[f"{box}-{fmt}"] = (im.width, im.height, buf.getvalue())
+    return out
+
+
+def ladder(path: Path, settings: RunSettings) -> dict[str, tuple[int, int, bytes]]:
+    info = build_ladder(path, settings)
+    return {v.key: (v.width, v.height, v.data) for v in info.variants if v.box}
+
+
+def timed(fn, *args, runs: int) -> tuple[float, list[float], dict]:
+    times, result = [], {}
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = fn(*args)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times, result
+
+
+def psnr(a: Image.Image, b: Image.Image) -> float:
+    x = np.asarray(a.convert("RGB"), np.float64)
+    y = np.asarray(b.convert("RGB"), np.float64)
+    mse = float(((x - y) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--image", type=Path, help="use this JPEG instead of the generated photo")
+    args = ap.parse_args(argv)
+    settings = RunSettings()  # default ladder: 2048..128 × jpeg q90 + png
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.image or make_photo(Path(tmp))
+        with Image.open(path) as im:
+            print(f"source: {path.name} {im.width}×{im.height} "
+                  f"({im.width * im.height / 1e6:.1f} MP, {path.stat().st_size / 2**20:.1f} MB)")
+        ladder(path, settings)  # warm caches (file, imports) for both methods alike
+        t_naive, all_naive, out_naive = timed(naive, path, settings, runs=args.runs)
+        t_ladder, all_ladder, out_ladder = timed(ladder, path, settings, runs=args.runs)
+
+        full = Image.open(path).convert("RGB")
+        ref = {b: full.resize(fit_size(*full.size, b), Image.Resampling.LANCZOS)
+               for b in settings.sizes}
+
+    print(f"naive  (thumbnail per size): median {t_naive * 1000:7.0f} ms  "
+          f"runs {[round(t * 1000) for t in all_naive]}")
+    print(f"ladder (build_ladder)      : median {t_ladder * 1000:7.0f} ms  "
+          f"runs {[round(t * 1000) for t in all_ladder]}")
+    print(f"speed-up: {t_naive / t_ladder:.2f}× (target ≥ 4×)")
+
+    same = True
+    print("variant      naive size   ladder size  naive KB ladder KB  PSNR vs fair (naive / ladder)")
+    for key in sorted(out_naive, key=lambda k: (-int(k.split("-")[0]), k)):
+        nw, nh, nd = out_naive[key]
+        lw, lh, ld = out_ladder.get(key, (0, 0, b""))
+        same &= (nw, nh) == (lw, lh)
+        r = ref[int(key.split("-")[0])]
+        pn = psnr(Image.open(io.BytesIO(nd)), r)
+        pl = psnr(Image.open(io.BytesIO(ld)), r) if ld else float("nan")
+        print(f"{key:10s} {nw:5d}×{nh:<5d} {lw:5d}×{lh:<5d} {len(nd) / 1024:9.0f} {len(ld) / 1024:9.0f}"
+              f"   {pn:5.1f} / {pl:5.1f} dB")
+    print("same output sizes:", "yes" if same and out_naive.keys() == out_ladder.keys() else "NO")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
