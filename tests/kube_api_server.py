@@ -19,6 +19,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from aiohttp import WSMsgType, web
 
 TOKEN = "tfcompare-test-token"
@@ -563,3 +564,99 @@ class KubeAPIServer:
         except (ConnectionError, RuntimeError):
             pass
         await ws.close()
+
+
+# --------------------------------------------------------------------------- pytest helpers
+
+
+class EchoServer:
+    """A plain TCP echo server on 127.0.0.1 (a stand-in pod port for relay tests that need no model)."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.address = f"127.0.0.1:{self._sock.getsockname()[1]}"
+        self.connections = 0
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _echo(conn) -> None:
+        with conn:
+            try:
+                while data := conn.recv(65536):
+                    conn.sendall(data)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+@pytest.fixture
+def kube(tmp_path, monkeypatch):
+    """A fresh API server; KUBECONFIG has contexts "test" (namespace tfs, current) and "other"."""
+    server = KubeAPIServer().start()
+    path = server.kubeconfig(tmp_path / "kubeconfig", contexts={"test": "tfs", "other": "default"})
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def echo():
+    server = EchoServer()
+    yield server
+    server.close()
+
+
+TFS = {"app.kubernetes.io/name": "tensorflow-serving"}
+
+
+def add_tfs_service(
+    server: KubeAPIServer,
+    name: str,
+    ns: str = "tfs",
+    *,
+    grpc: str | None = None,
+    rest: str | None = None,
+    ready: bool = True,
+    pod: str | None = None,
+    limits: dict[str, str] | None = None,
+    model_name: str | None = "tiny",
+) -> str:
+    """A TF Serving Service + one pod like the k8s/ manifests make; returns the pod name."""
+    labels = {**TFS, "app.kubernetes.io/instance": name}
+    server.add_service(
+        ns,
+        name,
+        [
+            {"name": "grpc", "port": 8500, "targetPort": "grpc"},
+            {"name": "http", "port": 8501, "targetPort": "http"},
+        ],
+        {"app.kubernetes.io/instance": name},
+        labels,
+    )
+    pod = pod or f"{name}-7d9f-x1"
+    backends = {p: a for p, a in ((8500, grpc), (8501, rest)) if a}
+    server.add_pod(
+        ns,
+        pod,
+        labels,
+        backends or {8500: "127.0.0.1:9"},
+        ready=ready,
+        limits=limits,
+        model_name=model_name,
+    )
+    return pod

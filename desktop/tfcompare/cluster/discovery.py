@@ -100,6 +100,9 @@ def pick_port(
     for p in ports:
         if p.port == number:
             return p
+    for p in ports:  # e.g. service port 9000 -> pod port 8500 or a pod port named "grpc"
+        if p.target_port == str(number) or p.target_port in names:
+            return p
     return ports[0] if len(ports) == 1 else None
 
 

@@ -7,6 +7,7 @@ failures as urllib3 / OS errors. Callers only ever see :class:`ClusterError`.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 
@@ -29,16 +30,17 @@ def _status_message(body: object) -> str:
         body = body.decode("utf-8", "replace")
     if not isinstance(body, str) or not body.strip():
         return ""
+    # a WebSocket handshake error reads "Handshake status 403 Forbidden -+-+- {headers} -+-+- body"
+    body = body.rsplit("-+-+-", 1)[-1].strip()
+    if body[:2] in ("b'", 'b"'):
+        try:
+            body = ast.literal_eval(body).decode("utf-8", "replace")
+        except (ValueError, SyntaxError):
+            return ""
     try:
         data = json.loads(body)
     except ValueError:
-        start = body.find("{")  # a handshake error embeds the body after other text
-        if start < 0:
-            return ""
-        try:
-            data = json.loads(body[start:].rstrip("'\" "))
-        except ValueError:
-            return ""
+        return ""
     return str(data.get("message", "")) if isinstance(data, dict) else ""
 
 

@@ -303,12 +303,12 @@ class Forward:
         first: list[str] = []
         up = threading.Thread(
             target=_pump,
-            args=(conn, remote, first, "local"),
+            args=(conn, remote, first, ("local", "pod")),
             name="tfcompare-forward-up",
             daemon=True,
         )
         up.start()
-        _pump(remote, conn, first, "pod")
+        _pump(remote, conn, first, ("pod", "local"))
         up.join(timeout=5)
         far_end_closed = bool(first) and first[0] == "pod"
         with self._cond:
@@ -323,20 +323,27 @@ class Forward:
                 )
 
 
-def _pump(src: socket.socket, dst: socket.socket, first: list[str], side: str) -> None:
-    """Copy until ``src`` ends, then close both; the side that ended first is appended to
-    ``first`` before anything is closed (list.append is atomic)."""
+def _pump(src, dst, first: list[str], sides: tuple[str, str]) -> None:
+    """Copy ``src`` to ``dst`` until one of them ends, then close both. The side that ended
+    (``sides`` names src and dst) is appended to ``first`` before anything is closed."""
+    ended = sides[0]
     try:
         while True:
-            data = src.recv(_CHUNK)
+            try:
+                data = src.recv(_CHUNK)
+            except OSError:
+                break
             if not data:
                 break
-            dst.sendall(data)
-    except OSError:
-        pass
-    first.append(side)
-    _shut(src)
-    _shut(dst)
+            try:
+                dst.sendall(data)
+            except OSError:
+                ended = sides[1]
+                break
+    finally:
+        first.append(ended)
+        _shut(src)
+        _shut(dst)
 
 
 def _shut(sock) -> None:

@@ -1,0 +1,140 @@
+"""``tfcompare cluster``: list kubeconfig contexts and TF Serving services, or hold a forward open.
+
+``cluster list`` shows each discovered service with pod readiness and CPU/GPU/memory limits and the
+``k8s://`` target to pass to ``tfcompare run``; ``cluster forward`` is a kubectl-style port-forward
+that follows pod restarts (handy for pointing other tools at a backend).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "cluster",
+        help="find TF Serving backends in Kubernetes (uses your kubeconfig, like kubectl)",
+        description=(
+            "Kubernetes helpers. Uses KUBECONFIG / ~/.kube/config and its current context, like "
+            "kubectl; no kubectl binary is needed. Backends found here are passed to 'tfcompare run' "
+            "as NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT]."
+        ),
+    )
+    sub = parser.add_subparsers(dest="cluster_command", metavar="ACTION")
+    ls = sub.add_parser(
+        "list",
+        help="list TF Serving services with pod readiness and resource limits",
+        description=(
+            "Services labelled app.kubernetes.io/name=tensorflow-serving or exposing 8500/8501 "
+            "(or ports named grpc/http/rest), with ready/total pods, the first pod's resource "
+            "limits (CPU, memory, nvidia.com/gpu) and the k8s:// target to use."
+        ),
+    )
+    ls.add_argument("--context", help="kubeconfig context (default: the current one)")
+    ls.add_argument("--namespace", "-n", help="namespace (default: the context's namespace)")
+    ls.add_argument("--all-namespaces", "-A", action="store_true", help="look in every namespace")
+    ls.set_defaults(func=run_list)
+    ctx = sub.add_parser("contexts", help="list the kubeconfig's contexts")
+    ctx.set_defaults(func=run_contexts)
+    fwd = sub.add_parser(
+        "forward",
+        help="forward a service to 127.0.0.1 and keep it open, reconnecting on pod restarts",
+        description="Forward a TF Serving service until interrupted (Ctrl+C); prints each change.",
+    )
+    fwd.add_argument("target", metavar="k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT]")
+    fwd.add_argument(
+        "--protocol",
+        choices=("grpc", "rest"),
+        default="grpc",
+        help="which service port to pick when none is given (default grpc)",
+    )
+    fwd.set_defaults(func=run_forward)
+    parser.set_defaults(func=lambda args: _usage(parser))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from tfcompare.cluster import ClusterError, discover_services
+    from tfcompare.cluster.kube import resolve_context
+
+    try:
+        ctx = resolve_context(args.context)
+        # without --context the targets stay short (k8s://NS/SVC) and follow the current context
+        services = discover_services(
+            args.context, args.namespace, all_namespaces=args.all_namespaces
+        )
+    except ClusterError as exc:
+        print(f"tfcompare cluster list: {exc}", file=sys.stderr)
+        return 1
+    where = (
+        "all namespaces" if args.all_namespaces else f"namespace {args.namespace or ctx.namespace}"
+    )
+    if not services:
+        print(f"no TF Serving services in {where} (context {ctx.name})")
+        return 0
+    print(f"context {ctx.name}, {where}: {len(services)} TF Serving service(s)")
+    rows = [["NAMESPACE", "SERVICE", "READY", "GRPC", "REST", "MODEL", "LIMITS", "TARGET"]]
+    for s in services:
+        grpc, rest = s.grpc_port, s.rest_port
+        target = s.target("grpc" if grpc else "rest")
+        rows.append(
+            [
+                s.namespace,
+                s.name,
+                s.readiness,
+                str(grpc.port) if grpc else "-",
+                str(rest.port) if rest else "-",
+                s.model or "?",
+                s.limits.text,
+                target,
+            ]
+        )
+    print(_table(rows))
+    return 0
+
+
+def run_contexts(args: argparse.Namespace) -> int:
+    from tfcompare.cluster import ClusterError, list_contexts
+
+    try:
+        contexts = list_contexts()
+    except ClusterError as exc:
+        print(f"tfcompare cluster contexts: {exc}", file=sys.stderr)
+        return 1
+    rows = [["CURRENT", "NAME", "CLUSTER", "NAMESPACE"]]
+    rows += [["*" if c.current else "", c.name, c.cluster, c.namespace] for c in contexts]
+    print(_table(rows))
+    return 0
+
+
+def run_forward(args: argparse.Namespace) -> int:
+    import threading
+
+    from tfcompare.cluster import ClusterError, open_forward
+    from tfcompare.datatypes import BackendSpec
+
+    spec = BackendSpec(name="forward", target=args.target, protocol=args.protocol)
+    try:
+        fwd = open_forward(spec)
+    except ClusterError as exc:
+        print(f"tfcompare cluster forward: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.target} -> {fwd.address} ({fwd.state}); Ctrl+C to stop", flush=True)
+    fwd.subscribe(lambda f: print(f"[generation {f.generation}] {f.state}", flush=True))
+    try:
+        threading.Event().wait()
+    finally:
+        fwd.close()
+    return 0
