@@ -129,14 +129,35 @@ def _headless(args, images, specs, settings) -> int:
         elif isinstance(event, ImageFailed):
             bar.message(f"image {event.problem.image}: {event.problem.message}")
 
+    # The runner works in a thread so that a signal (SIGTERM → SystemExit, Ctrl-C) reaches this
+    # thread at once, cancels the run and unwinds to stop the backends.
     cancel = threading.Event()
+    box: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            box["result"] = Runner(specs, settings).run(images, on_event=on_event, cancel=cancel)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="demo-runner", daemon=True)
+    worker.start()
     try:
-        result = Runner(specs, settings).run(images, on_event=on_event, cancel=cancel)
+        while worker.is_alive():
+            worker.join(0.2)
     except KeyboardInterrupt:
         cancel.set()
+        worker.join(10)
         bar.close()
         print("cancelled", file=sys.stderr)
         return 130
+    except BaseException:
+        cancel.set()
+        worker.join(10)
+        raise
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    result = box["result"]
     bar.close()
     print(summary_table(result), flush=True)
     if args.json:

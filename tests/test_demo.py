@@ -1,0 +1,177 @@
+"""``tfcompare demo``: real local backends with EfficientNet-Lite0 on the sample photos.
+
+The demo runs as a real subprocess (``python -m tfcompare demo``). The model is built by the demo
+itself on first use in one test and taken prebuilt (session fixture) in the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_efficientnet_model import CATS, COFFEE, export_effnet
+
+FAST = ["--sizes", "128", "--formats", "jpeg", "--warmup", "0", "--repeats", "1"]
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "TFCOMPARE_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYTHONUNBUFFERED": "1"}
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = [p for p in pids if _alive(p)]
+        if not left:
+            return []
+        time.sleep(0.1)
+    return [p for p in pids if _alive(p)]
+
+
+def _pids(text: str) -> list[int]:
+    match = re.search(r"pids=([\d,]+)", text)
+    assert match, text
+    return [int(p) for p in match.group(1).split(",")]
+
+
+@pytest.fixture(scope="module")
+def effnet_home(tmp_path_factory) -> Path:
+    return export_effnet(tmp_path_factory)
+
+
+def test_samples_are_real_small_photos():
+    from PIL import Image
+    from tfcompare.demo import sample_images
+
+    files = sample_images()
+    assert {p.stem for p in files} >= {"chelsea", "coffee"}
+    assert sum(p.stat().st_size for p in files) < 2 * 1024 * 1024
+    for path in files:
+        with Image.open(path) as im:
+            assert im.format == "JPEG" and min(im.size) >= 256
+
+
+def test_demo_module_and_help_do_not_import_tensorflow():
+    code = ("import sys, tfcompare.demo, tfcompare.cli.demo_cmd\n"
+            "from tfcompare.cli import build_parser\n"
+            "build_parser().parse_args(['demo', '--no-gui'])\n"
+            "print([m for m in sys.modules if m.startswith('tensorflow.python') or m == 'torch'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    help_text = subprocess.run([sys.executable, "-m", "tfcompare", "demo", "--help"],
+                               capture_output=True, text=True, check=True).stdout
+    assert "--no-gui" in help_text and "--json" in help_text
+
+
+def test_bad_arguments_give_clear_messages(tmp_path):
+    env = _env(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "tfcompare", "demo", "--no-gui", "--images",
+                           str(tmp_path / "nope.jpg")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2
+    assert "no such file or folder" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "tfcompare", "demo", "--no-gui", "--model",
+                           str(tmp_path / "no-model")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1
+    assert "does not exist and is not a known model name" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_demo_builds_model_and_compares_headlessly(tmp_path):
+    home = tmp_path / "fresh-home"
+    out = tmp_path / "demo.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfcompare", "demo", "--no-gui", "--json", str(out), "-q", *FAST],
+        capture_output=True, text=True, env=_env(home), timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "building efficientnet-lite0" in proc.stderr  # first use: built, no network
+    assert (home / "data" / "models" / "efficientnet-lite0" / "1" / "saved_model.pb").is_file()
+    cores = os.cpu_count() or 1
+    many = f"cpu-{cores}" if cores > 1 else "cpu-all"
+    for name in ("cpu-1", many, f"{many}-rest"):
+        assert re.search(rf"^original\s+{re.escape(name)}\s", proc.stdout, re.M), proc.stdout
+    data = json.loads(out.read_text())
+    assert {b["name"] for b in data["backends"]} == {"cpu-1", many, f"{many}-rest"}
+    assert {b["protocol"] for b in data["backends"]} == {"grpc", "rest"}
+    assert data["requests"] and all(r["ok"] for r in data["requests"]), data["errors"]
+    originals = [r for r in data["requests"] if r["variant"] == "original"]
+    for r in originals:
+        top1 = r["top5"][0][0]
+        if r["image"].startswith("chelsea"):
+            assert top1 in CATS, r
+        if r["image"].startswith("coffee"):
+            assert top1 in COFFEE, r
+    assert {r["backend"] for r in originals} == {"cpu-1", many, f"{many}-rest"}
+    # the backends were stopped on exit
+    assert _wait_gone(_pids(proc.stderr), 5.0) == []
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_demo_leaves_no_servers(effnet_home):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfcompare", "demo", "--no-gui", "-q", "--sizes", "256,128",
+         "--repeats", "200"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(effnet_home),
+    )
+    seen = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            seen.append(line)
+            if line.startswith("backends ready:"):
+                break
+        text = "".join(seen)
+        assert "built earlier" in text  # reused, not rebuilt
+        pids = _pids(text)
+        assert len(pids) == 2 and all(_alive(p) for p in pids)
+        time.sleep(0.5)  # let the comparison start: servers are busy when the demo dies
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert _wait_gone(pids) == [], "servers survived the demo's SIGKILL"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_backends(effnet_home):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfcompare", "demo", "--no-gui", "-q", *FAST, "--repeats", "200"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(effnet_home),
+    )
+    try:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if line.startswith("backends ready:"):
+                break
+        pids = _pids("".join(seen))
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.stderr.read()
+        assert proc.wait(20) == 128 + signal.SIGTERM
+        assert "stopped 2 local backends" in rest
+        assert _wait_gone(pids, 2.0) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
