@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tfcompare.datatypes import ServingError
-from tfcompare.serving import outputs, tensors
+from tfcompare.datatypes import BackendSpec, ServingError
+from tfcompare.serving import make_client, outputs, tensors
 from tfcompare.serving._protos import predict_pb2, types_pb2
 from tfcompare.serving.base import SignatureDef, choose_signature
 from tfcompare.serving.labels import imagenet_labels, label_for
@@ -166,3 +166,16 @@ def test_choose_signature():
     with pytest.raises(ServingError) as err:
         choose_signature(_defs(a={"x": "DT_FLOAT"}), None, "m", None)
     assert err.value.code == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "rest"])
+@pytest.mark.parametrize("header", [("bad key", "v"), ("x-auth", "line\nbreak"), ("grpc-bin", "é")])
+def test_unusable_headers_are_refused_clearly(protocol, header):
+    spec = BackendSpec("b", "127.0.0.1:8500", protocol=protocol, headers=(header,))
+    with pytest.raises(ServingError) as err:
+        make_client(spec)
+    assert err.value.code == "INVALID_ARGUMENT" and repr(header[0]) in err.value.message
+    ok = BackendSpec(
+        "b", "127.0.0.1:8500", protocol=protocol, headers=(("Authorization", "Bearer x"),)
+    )
+    make_client(ok).close()

@@ -4,6 +4,7 @@ from the model's metadata and wording errors so a user understands them."""
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -17,6 +18,9 @@ from tfcompare.datatypes import (
 
 DEFAULT_SIGNATURE = "serving_default"
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # ≥ 64 MB both ways; a 2048 px PNG is 6–10 MB
+# Valid for both HTTP headers and gRPC metadata (gRPC keys are sent lower-cased).
+_HEADER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_HEADER_VALUE = re.compile(r"^[\x20-\x7e]*$")
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,13 @@ class BackendClient(abc.ABC):
                 f"backend '{spec.name}' is a Kubernetes target ({spec.target}): "
                 "connect through a port-forward and pass its local address",
             )
+        for key, value in spec.headers:
+            if not _HEADER_KEY.match(key) or not _HEADER_VALUE.match(value):
+                raise ServingError(
+                    "INVALID_ARGUMENT",
+                    f"backend '{spec.name}': header {key!r} is not usable (names: letters, digits, "
+                    "'-', '_', '.'; values: printable ASCII)",
+                )
         self.spec = spec
         self.address = address or spec.target
 
