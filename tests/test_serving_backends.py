@@ -282,3 +282,13 @@ def test_nine_megabyte_png_goes_through(backend_pair):
         client = _client(address, protocol, timeout_s=120)
         out = client.predict(png, client.metadata())
         assert len(out.top5) == 5 and out.bytes_sent > len(png)
+
+
+def test_rest_recovers_from_dropped_keepalive_connections(backend_pair, image):
+    client = _client(backend_pair.two.rest, "rest")
+    sig = client.metadata()
+    expected = _labels(client.predict(image, sig))
+    assert client._idle, "the connection should be kept alive for reuse"
+    for conn in client._idle:  # what a server or proxy closing idle connections leaves behind
+        conn.sock.shutdown(socket.SHUT_RDWR)
+    assert _labels(client.predict(image, sig)) == expected

@@ -45,7 +45,7 @@ _HTTP_CODES = {
 }
 
 
-class _Stale(Exception):
+class _Stale(ConnectionError):
     """A reused keep-alive connection was closed by the server before answering."""
 
 
@@ -105,6 +105,12 @@ class RestClient(BackendClient):
                 return
         conn.close()
 
+    def _drop_idle(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
     def _once(
         self, method: str, path: str, body: bytes | None, timeout: float
     ) -> tuple[int, bytes]:
@@ -137,7 +143,8 @@ class RestClient(BackendClient):
         try:
             try:
                 return self._once(method, path, body, timeout)
-            except _Stale:  # the server dropped an idle keep-alive connection: one fresh try
+            except _Stale:  # the server dropped idle keep-alive connections: one fresh try
+                self._drop_idle()
                 return self._once(method, path, body, timeout)
         except TimeoutError:
             raise ServingError(
