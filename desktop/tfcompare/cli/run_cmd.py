@@ -140,15 +140,22 @@ def run(args: argparse.Namespace) -> int:
     bar.close()
 
     print(summary_table(result))
-    if args.json:
-        write_json(result, args.json)
-        print(f"wrote {args.json}", file=sys.stderr)
-    if args.csv:
-        write_csv(result, args.csv)
-        print(f"wrote {args.csv}", file=sys.stderr)
+    for path, write in ((args.json, write_json), (args.csv, write_csv)):
+        if not path:
+            continue
+        try:
+            write(result, path)
+        except OSError as exc:
+            print(f"tfcompare run: error: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {path}", file=sys.stderr)
     if args.save:
-        from tfcompare.session import save_session
+        from tfcompare.session import SessionError, save_session
 
-        save_session(args.save, result)
+        try:
+            save_session(args.save, result)
+        except SessionError as exc:
+            print(f"tfcompare run: error: {exc}", file=sys.stderr)
+            return 1
         print(f"saved session {args.save}", file=sys.stderr)
     return 0
