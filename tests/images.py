@@ -36,7 +36,7 @@ def jpeg_bytes(img: Image.Image, quality: int = 92, **params) -> bytes:
     return buf.getvalue()
 
 
-def exif_rotated_jpeg(path: Path, upright: Image.Image, orientation: int) -> Path:
+def exif_rotated_jpeg(path: Path, upright: Image.Image, orientation: int, fmt: str = "JPEG") -> Path:
     """Store ``upright`` so that applying EXIF ``orientation`` gives it back (like a phone does)."""
     inverse = {
         2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -50,7 +50,8 @@ def exif_rotated_jpeg(path: Path, upright: Image.Image, orientation: int) -> Pat
     stored = upright.transpose(inverse)
     exif = Image.Exif()
     exif[0x0112] = orientation
-    stored.save(path, "JPEG", quality=95, exif=exif.tobytes())
+    params = {"quality": 95} if fmt == "JPEG" else {}
+    stored.save(path, fmt, exif=exif.tobytes(), **params)
     return path
 
 

@@ -170,14 +170,16 @@ def test_animated_gif_uses_first_frame(tmp_path):
     assert any("first frame" in n for n in info.notes)
 
 
-@pytest.mark.parametrize("orientation", [2, 3, 4, 5, 6, 7, 8])
-def test_exif_orientation_comes_out_upright(tmp_path, orientation):
+@pytest.mark.parametrize("orientation, fmt", [(2, "JPEG"), (3, "JPEG"), (4, "JPEG"), (5, "JPEG"),
+                                              (6, "JPEG"), (7, "JPEG"), (8, "JPEG"), (6, "PNG"),
+                                              (8, "WEBP")])
+def test_exif_orientation_comes_out_upright(tmp_path, orientation, fmt):
     upright = images.photo("portrait")  # 300×512, a person: a clear up and down
-    path = images.exif_rotated_jpeg(tmp_path / "phone.jpg", upright, orientation)
+    path = images.exif_rotated_jpeg(tmp_path / f"phone.{fmt.lower()}", upright, orientation, fmt)
     stored = Image.open(path)
     info = build_ladder(path, SMALL)
     assert (info.width, info.height) == upright.size
-    assert describe(path) == ("jpeg", *upright.size)
+    assert describe(path) == (fmt.lower(), *upright.size)
     v = next(v for v in info.variants if v.key == "256-jpeg")
     assert (v.width, v.height) == fit_size(*upright.size, 256)
     got = decoded(v.data)
@@ -269,6 +271,16 @@ def test_portrait_fits_by_height_and_qualities_apply():
     hi = build_ladder(data, RunSettings(sizes=(256,), formats=("jpeg",), jpeg_quality=95))
     assert hi.variants[1].nbytes > v["256-jpeg"].nbytes * 1.5  # the quality really was used
     assert info.name == "pasted image"
+
+
+def test_jpeg_draft_decoding_keeps_geometry_and_content():
+    src = images.photo("coffee").resize((1203, 805), Image.Resampling.LANCZOS)  # odd size
+    data = images.jpeg_bytes(src, quality=95)
+    info = build_ladder(data, RunSettings(sizes=(300, 150, 100), formats=("png",)))
+    for v in info.variants[1:]:  # 300 comes from a 1/4-scale DCT decode, the others chained
+        got = decoded(v.data)
+        assert got.size == fit_size(1203, 805, v.box)
+        assert mean_abs_diff(got, src.resize(got.size, Image.Resampling.LANCZOS)) < 2.5, v.key
 
 
 def test_nine_megabyte_png_variant(tmp_path):

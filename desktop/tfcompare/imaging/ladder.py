@@ -144,6 +144,10 @@ def build_ladder(
     src = read_source(source, name)
     im, fmt = open_image(src.data)
     notes: list[str] = []
+    if getattr(im, "is_animated", False):
+        notes.append(f"animated {fmt.upper()}: the first frame is used")
+    if fmt != "jpeg":
+        decode(im)  # no draft for these; decoding first surfaces damage as a clear error
     orientation = exif_orientation(im)
     width, height = oriented_size(im, orientation)
     made = [b for b in boxes if b <= max(width, height)]
@@ -153,8 +157,6 @@ def build_ladder(
             f"{', '.join(f'{b} px' for b in skipped)} skipped: image is only "
             f"{width}×{height} (never upscaled)"
         )
-    if getattr(im, "is_animated", False):
-        notes.append(f"animated {fmt.upper()}: the first frame is used")
 
     original = Variant(ORIGINAL, None, fmt, None, width, height, len(src.data), 0.0, src.data)
     variants: list[Variant] = [original]

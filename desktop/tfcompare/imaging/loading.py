@@ -132,8 +132,14 @@ def _not_an_image(fp: BinaryIO) -> str:
     return f"not an image (unrecognised file content); expected {supported}"
 
 
-def exif_orientation(im: Image.Image) -> int:
-    """EXIF orientation 1..8 (1 = as stored); 1 when absent or unreadable."""
+def exif_orientation(im: Image.Image, *, header_only: bool = False) -> int:
+    """EXIF orientation 1..8 (1 = as stored); 1 when absent or unreadable.
+
+    Pillow decodes a whole PNG to look for an EXIF chunk after the pixels; ``header_only`` skips
+    that (for cheap probes) and only uses an EXIF chunk found before the pixel data.
+    """
+    if header_only and im.format == "PNG" and "exif" not in im.info:
+        return 1
     try:
         value = im.getexif().get(0x0112, 1)
         value = int(value)
@@ -241,7 +247,7 @@ def describe(source: str | os.PathLike[str] | bytes) -> tuple[str, int, int]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         im, fmt = open_image(read_source(source).data)
         with im:
-            return (fmt, *oriented_size(im, exif_orientation(im)))
+            return (fmt, *oriented_size(im, exif_orientation(im, header_only=True)))
     path = Path(source)
     try:
         fp = path.open("rb")
@@ -253,4 +259,4 @@ def describe(source: str | os.PathLike[str] | bytes) -> tuple[str, int, int]:
             raise ImageLoadError("empty file (0 bytes): not an image")
         im, fmt = open_image(fp)
         with im:
-            return (fmt, *oriented_size(im, exif_orientation(im)))
+            return (fmt, *oriented_size(im, exif_orientation(im, header_only=True)))
