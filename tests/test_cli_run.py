@@ -1,0 +1,118 @@
+"""``tfcompare run`` as a user runs it: a subprocess against real local backends."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+from images import bad_inputs, photo, save
+
+pytestmark = pytest.mark.slow
+
+
+def tfcompare(*args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "tfcompare", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    save(photo("chelsea"), folder / "cat.jpg")
+    (folder / "nested").mkdir()
+    save(photo("coffee"), folder / "nested" / "coffee.png")
+    (folder / "notes.txt").write_text("not an image, and not an image extension either")
+    return folder
+
+
+def test_run_json_csv_and_summary(backend_pair, photos, tmp_path):
+    out_json, out_csv = tmp_path / "out.json", tmp_path / "out.csv"
+    proc = tfcompare(
+        "run", photos, bad_inputs(tmp_path / "bad")["truncated.jpg"],
+        "--backend", f"one={backend_pair.one.grpc}/tiny",
+        "--backend", f"two={backend_pair.two.grpc}/tiny:predict_images",
+        "--sizes", "256,128", "--formats", "jpeg,png", "--repeats", "2",
+        "--json", out_json, "--csv", out_csv,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    # summary table on stdout: every variant × backend, plus the cold requests and the bad image
+    for needle in ("p50 ms", "original", "256-jpeg", "128-png", "one", "two", "cold first request"):
+        assert needle in proc.stdout
+    assert "truncated.jpg" in proc.stdout
+    assert "backend two: ready (signature predict_images" in proc.stderr
+    data = json.loads(out_json.read_text())
+    assert data["format"] == "tfcompare-run/1"
+    n_variants = 5
+    assert len(data["requests"]) == 2 * 2 * n_variants * 2
+    req = data["requests"][0]
+    for key in ("image", "variant", "backend", "ok", "latency_ms", "bytes", "error", "top5"):
+        assert key in req
+    assert all(r["ok"] for r in data["requests"])
+    assert all(len(r["top5"]) == 5 and isinstance(r["top5"][0][0], str) for r in data["requests"])
+    assert {r["image"] for r in data["requests"]} == {"cat.jpg", "coffee.png"}
+    assert len(data["summary"]) == 2 * 2 * n_variants
+    assert [e["image"] for e in data["errors"]] == ["truncated.jpg"]
+    assert len(data["cold"]) == 2
+    assert "headers" not in json.dumps(data["backends"])
+    rows = list(csv.DictReader(out_csv.open()))
+    assert len(rows) == len(data["requests"])
+    assert {r["backend"] for r in rows} == {"one", "two"}
+    assert all(float(r["latency_ms"]) > 0 for r in rows)
+
+
+def test_run_over_rest(backend_pair, photos):
+    proc = tfcompare(
+        "run", photos / "cat.jpg", "--rest", "--backend", f"two={backend_pair.two.rest}/tiny",
+        "--sizes", "128", "--formats", "jpeg", "--repeats", "1", "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "128-jpeg" in proc.stdout and "failed" not in proc.stdout
+
+
+def test_run_completes_with_a_dead_backend(backend_pair, photos):
+    proc = tfcompare(
+        "run", photos / "cat.jpg", "--backend", f"one={backend_pair.one.grpc}/tiny",
+        "--backend", "dead=127.0.0.1:1/tiny", "--sizes", "128", "--formats", "jpeg",
+        "--repeats", "1", "--timeout", "3",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "backend dead:" in proc.stderr and "not reachable" in proc.stderr.lower()
+    assert "dead: 2 request(s) failed" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--backend", "nonsense"], "bad backend 'nonsense'"),
+        (["--backend", "a=127.0.0.1:99999"], "out of range"),
+        (["--backend", "a=h:1", "--backend", "a=h:2"], "unique: a"),
+        (["--backend", "a=h:1", "--formats", "gif"], "unknown format(s) gif"),
+        (["--backend", "a=h:1", "--sizes", "big"], "--sizes must be whole numbers"),
+        (["--backend", "a=h:1", "--repeats", "0"], "--repeats"),
+        (["--backend", "a=h:1", "--header", "novalue"], "NAME:VALUE"),
+    ],
+)
+def test_unusable_arguments(photos, args, message):
+    proc = tfcompare("run", photos / "cat.jpg", *args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+
+
+def test_missing_file_is_a_usage_error(tmp_path):
+    proc = tfcompare("run", tmp_path / "nope.jpg", "--backend", "a=127.0.0.1:8500")
+    assert proc.returncode == 2
+    assert "no such file or folder" in proc.stderr and "nope.jpg" in proc.stderr
+
+
+def test_help_is_readable():
+    proc = tfcompare("--help")
+    assert proc.returncode == 0
+    for cmd in ("run", "serve", "export-model"):
+        assert cmd in proc.stdout
+    run_help = tfcompare("run", "--help").stdout
+    assert "NAME=HOST:PORT[/MODEL[:SIGNATURE]]" in run_help and "--repeats" in run_help
