@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
@@ -57,9 +59,25 @@ class Chart(QWidget):
         exporter.export(path)
 
     def export_svg(self, path: str) -> None:
-        from pyqtgraph.exporters import SVGExporter
+        """Vector SVG of the chart, drawn by Qt's own SVG generator (pyqtgraph's SVGExporter
+        cannot parse the path data Qt 6.12 produces)."""
+        from PySide6.QtCore import QRectF, QSize
+        from PySide6.QtGui import QPainter
+        from PySide6.QtSvg import QSvgGenerator
 
-        SVGExporter(self.item).export(path)
+        rect = self.item.sceneBoundingRect()
+        gen = QSvgGenerator()
+        gen.setFileName(str(path))
+        gen.setSize(QSize(int(rect.width()), int(rect.height())))
+        gen.setViewBox(QRectF(0, 0, rect.width(), rect.height()))
+        gen.setTitle(self.title)
+        painter = QPainter(gen)
+        try:
+            self.plot.scene().render(painter, QRectF(0, 0, rect.width(), rect.height()), rect)
+        finally:
+            painter.end()
+        if not Path(path).exists():
+            raise OSError(f"could not write {path}")
 
     def grab_image(self):
         return self.plot.grab().toImage()

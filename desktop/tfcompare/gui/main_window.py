@@ -122,7 +122,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setEnabled(False)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
-        self.progress.setFormat("%v / %m requests")
+        self.progress.setFormat("")
         self.progress.setValue(0)
         self.eta = QLabel("")
         run_row = QHBoxLayout()
@@ -145,6 +145,9 @@ class MainWindow(QMainWindow):
             bl.addWidget(widget)
             self.left_split.addWidget(box)
         self.left_split.setCollapsible(2, False)
+        self.left_split.widget(2).setMinimumHeight(
+            self.left_split.widget(2).sizeHint().height() + 24
+        )
         self.left_split.setStretchFactor(0, 3)
         self.left_split.setStretchFactor(1, 2)
         self.left_split.setStretchFactor(2, 0)
@@ -384,6 +387,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.progress.setFormat("%v / %m requests")
         self.eta.setText("starting…")
         self.statusBar().showMessage("Running…")
         self.runner.start(list(self.backends_panel.specs), settings, self.images_panel.sources())

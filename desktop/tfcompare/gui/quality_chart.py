@@ -47,6 +47,7 @@ class QualityChart(Chart):
             y=100, pen=pg.mkPen("#999999", width=1, style=pg.QtCore.Qt.PenStyle.DotLine)
         )
         self._points: dict[str, pg.PlotDataItem] = {}
+        self._samples: dict[str, pg.PlotDataItem] = {}
         self._labels: list[pg.TextItem] = []
         self._ring = self.item.plot(
             [],
@@ -59,23 +60,24 @@ class QualityChart(Chart):
         )
         self._ring.setZValue(5)
         self.points: list[QualityPoint] = []
+        self.item.setXRange(3, 6, padding=0.05)
+        self.item.setYRange(0, 110, padding=0)
         self._selected: str | None = None
 
     def _series(self, backend: str) -> pg.PlotDataItem:
         if backend not in self._points:
             color = self.colors.color(backend)
             item = self.item.plot(
-                [],
-                [],
-                pen=None,
-                symbol="o",
-                symbolSize=9,
-                symbolBrush=color,
-                symbolPen=color,
-                name=backend,
+                [], [], pen=None, symbol="o", symbolSize=9, symbolBrush=color, symbolPen=color
             )
             item.sigPointsClicked.connect(self._on_points_clicked)
+            # per-point symbols crash pyqtgraph's legend sample: the legend gets a plain stand-in
+            sample = pg.ScatterPlotItem(
+                [], [], symbol="o", size=9, brush=pg.mkBrush(color), pen=pg.mkPen(color)
+            )
+            self.legend.addItem(sample, backend)
             self._points[backend] = item
+            self._samples[backend] = sample
         return self._points[backend]
 
     def update_data(self, points: list[QualityPoint], backends: list[str]) -> None:
@@ -83,9 +85,8 @@ class QualityChart(Chart):
         self.points = [p for p in points if p.mean_bytes > 0]
         for b in list(self._points):
             if b not in backends:
-                item = self._points.pop(b)
-                self.item.removeItem(item)
-                self.legend.removeItem(item)
+                self.item.removeItem(self._points.pop(b))
+                self.legend.removeItem(self._samples.pop(b))
         for b in backends:
             pts = sorted((p for p in self.points if p.backend == b), key=lambda p: p.mean_bytes)
             color = self.colors.color(b)

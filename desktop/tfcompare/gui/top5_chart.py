@@ -27,6 +27,7 @@ class Top5Chart(Chart):
         self.item.invertY(True)
         self.item.showGrid(x=True, y=False, alpha=0.25)
         self.item.getAxis("left").setWidth(150)
+        self.item.getAxis("bottom").enableAutoSIPrefix(False)
         self.item.setMouseEnabled(x=False, y=False)
         self.legend.hide()
         self._bars: dict[str, pg.BarGraphItem] = {}
