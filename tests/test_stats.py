@@ -15,7 +15,7 @@ def req(variant, latency, top, *, backend="b", image="cat.jpg", ok=True, phase="
     return RequestResult(
         image=image, variant=variant, backend=backend, protocol="grpc", phase=phase, repeat=repeat,
         ok=ok, latency_ms=latency if ok else None, client_ms=0.1, bytes=1000, model_version=1,
-        error=None if ok else "UNAVAILABLE: down", top5=tuple(Prediction(l, s) for l, s in top),
+        error=None if ok else "UNAVAILABLE: down", top5=tuple(Prediction(lbl, s) for lbl, s in top),
         score_kind="probability",
     )  # fmt: skip
 
