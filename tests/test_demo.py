@@ -58,6 +58,7 @@ def effnet_home(tmp_path_factory) -> Path:
 
 def test_samples_are_real_small_photos():
     from PIL import Image
+
     from tfcompare.demo import sample_images
 
     files = sample_images()
@@ -175,3 +176,20 @@ def test_sigterm_stops_the_backends(effnet_home):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.slow
+def test_window_mode_loads_backends_and_samples_and_stops_them_on_close(effnet_home, tmp_path):
+    pytest.importorskip("tfcompare.gui.app", reason="the desktop window is not installed")
+    shot = tmp_path / "demo.png"
+    env = {**_env(effnet_home), "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfcompare", "demo", "--screenshot", str(shot), *FAST],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert "opening the window with 4 image(s)" in proc.stderr, proc.stderr[-3000:]
+    assert shot.is_file() and shot.stat().st_size > 10_000  # the run finished and was rendered
+    # the window closed (after the screenshot): its on_close stopped both servers
+    assert "stopped 2 local backends" in proc.stderr
+    assert _wait_gone(_pids(proc.stderr), 5.0) == []
+    assert proc.returncode == 0, proc.stderr[-3000:]
