@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from tfcompare.models.pth_reader import (
     LEGACY_MAGIC,
     PthError,
