@@ -53,19 +53,29 @@ def add_backend_arguments(p: argparse.ArgumentParser, *, required: bool = False)
 def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sizes",
+        metavar="PX,PX,...",
         default=",".join(map(str, DEFAULT_SIZES)),
         help="size boxes in pixels, comma separated (default %(default)s); the original is always sent",
     )
     p.add_argument(
         "--formats",
+        metavar="FMT,FMT,...",
         default=",".join(DEFAULT_FORMATS),
         help=f"encodings, comma separated, from {','.join(SUPPORTED_FORMATS)} (default %(default)s)",
     )
     p.add_argument(
-        "--jpeg-quality", type=int, default=90, help="JPEG quality 1-100 (default %(default)s)"
+        "--jpeg-quality",
+        type=int,
+        metavar="Q",
+        default=90,
+        help="JPEG quality 1-100 (default %(default)s)",
     )
     p.add_argument(
-        "--webp-quality", type=int, default=90, help="WebP quality 1-100 (default %(default)s)"
+        "--webp-quality",
+        type=int,
+        metavar="Q",
+        default=90,
+        help="WebP quality 1-100 (default %(default)s)",
     )
     p.add_argument(
         "--warmup",
@@ -74,7 +84,11 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
         help="warm-up requests per variant, not counted (default %(default)s)",
     )
     p.add_argument(
-        "--repeats", type=int, default=3, help="measured requests per variant (default %(default)s)"
+        "--repeats",
+        type=int,
+        metavar="N",
+        default=3,
+        help="measured requests per variant (default %(default)s)",
     )
     p.add_argument(
         "--timeout",

@@ -22,14 +22,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "run",
         help="measure images against TF Serving backends and print a summary",
         description=(
-            "Resize and re-encode every image into a ladder of variants (the original, then each size "
-            "box as each format), send every variant to every backend (in parallel across backends), "
-            "and print latency percentiles and quality against each backend's answer on the original."
+            "Resize and re-encode every image into a ladder of variants (the original, then each\n"
+            "size box as each format), send every variant to every backend (backends in parallel),\n"
+            "and print latency percentiles and the quality each variant keeps against the same\n"
+            "backend's answer on the original."
         ),
         epilog=(
-            "example: tfcompare run cat.jpg photos/ --backend gpu=127.0.0.1:8500/inception "
-            "--backend cpu8=127.0.0.1:9500/inception --json out.json\n"
-            "Exit status 0 when the run completed (failed requests are shown in the output), "
+            "example:\n"
+            "  tfcompare run cat.jpg photos/ --backend gpu=127.0.0.1:8500/inception \\\n"
+            "                --backend cpu8=127.0.0.1:9500/inception --json out.json\n\n"
+            "Exit status 0 when the run completed (failed requests are shown in the output),\n"
             "2 for unusable arguments."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -146,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             write(result, path)
         except OSError as exc:
-            print(f"tfcompare run: error: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+            print(
+                f"tfcompare run: error: cannot write {path}: {exc.strerror or exc}", file=sys.stderr
+            )
             return 1
         print(f"wrote {path}", file=sys.stderr)
     if args.save:
