@@ -43,7 +43,7 @@ def export_model(name: str, out_base: Path, *, version: int = 1,
 class LocalBackend:
     """A running ``tfcompare serve`` subprocess; ``grpc``/``rest`` are ``127.0.0.1:PORT``."""
 
-    def __init__(self, proc: subprocess.Popen, log_path: Path, model_name: str) -> None:
+    def __init__(self, proc: subprocess.Popen, log_path: Path, model_name: str | None) -> None:
         self.proc = proc
         self.log_path = log_path
         self.model_name = model_name
@@ -130,14 +130,20 @@ class LocalBackend:
 
 
 def launch_backend(model_base: Path | str, *, threads: int | None = 1, rest: bool = False,
-                   model_name: str = "tiny", extra_args: Sequence[str] = (),
+                   model_name: str | None = "tiny", extra_args: Sequence[str] = (),
                    log_dir: Path | None = None) -> LocalBackend:
-    """Start ``tfcompare serve`` without waiting for it (call ``wait_ready``)."""
+    """Start ``tfcompare serve`` without waiting for it (call ``wait_ready``).
+
+    ``model_name=None`` lets the server use its default (the model directory's name).
+    """
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="tfcompare-backend-"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    fd, log_name = tempfile.mkstemp(prefix=f"serve-{model_name}-", suffix=".log", dir=log_dir)
+    fd, log_name = tempfile.mkstemp(prefix=f"serve-{model_name or 'model'}-", suffix=".log",
+                                    dir=log_dir)
     cmd = [sys.executable, "-m", "tfcompare", "serve", str(model_base), "--port", "0",
-           "--model-name", model_name, "--exit-with-parent"]
+           "--exit-with-parent"]
+    if model_name:
+        cmd += ["--model-name", model_name]
     if threads:
         cmd += ["--threads", str(threads)]
     if rest:
@@ -150,7 +156,7 @@ def launch_backend(model_base: Path | str, *, threads: int | None = 1, rest: boo
 
 
 def start_backend(model_base: Path | str, *, threads: int | None = 1, rest: bool = False,
-                  model_name: str = "tiny", extra_args: Sequence[str] = (),
+                  model_name: str | None = "tiny", extra_args: Sequence[str] = (),
                   log_dir: Path | None = None) -> LocalBackend:
     """Start a backend and wait until it is ready to answer."""
     backend = launch_backend(model_base, threads=threads, rest=rest, model_name=model_name,
@@ -158,10 +164,14 @@ def start_backend(model_base: Path | str, *, threads: int | None = 1, rest: bool
     return backend.wait_ready()
 
 
-def start_backends(specs: Sequence[dict], model_base: Path | str) -> list[LocalBackend]:
-    """Start several backends in parallel (each spec: keyword arguments of ``launch_backend``)."""
-    launched = [launch_backend(model_base, **spec) for spec in specs]
+def start_backends(specs: Sequence[dict], model_base: Path | str | None = None) -> list[LocalBackend]:
+    """Start several backends in parallel; each spec holds ``launch_backend`` keyword arguments
+    (``model_base`` in a spec overrides the shared one)."""
+    launched = []
     try:
+        for spec in specs:
+            spec = dict(spec)
+            launched.append(launch_backend(spec.pop("model_base", model_base), **spec))
         return [backend.wait_ready() for backend in launched]
     except BaseException:
         for backend in launched:

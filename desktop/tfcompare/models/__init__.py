@@ -79,12 +79,12 @@ def export(name: str, out_base: Path, version: int = 1, *, random_weights: bool 
     The SavedModel is written to a temporary sibling directory and renamed into place, so a
     half-written export never looks like a servable version.
     """
-    func = exporter(name)
     out_base = Path(out_base)
-    out_base.mkdir(parents=True, exist_ok=True)
     target = out_base / str(version)
     if target.exists():
         raise ModelError(f"{target} already exists; choose another --version or remove it")
+    func = exporter(name)
+    out_base.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.export-", dir=out_base))
     kwargs = {}
     if random_weights:

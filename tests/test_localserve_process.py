@@ -1,0 +1,137 @@
+"""`tfcompare serve` as a process: versions, labels, threads, clean exits, no orphans, clear errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+import stub_client as sc
+from backends import _env
+
+pytestmark = pytest.mark.slow
+
+
+def _compute_threads(pid: int) -> int:
+    names = [p.read_text().strip() for p in Path(f"/proc/{pid}/task").glob("*/comm")]
+    return sum(1 for n in names if n.startswith("tf_Compute"))
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")  # exited (a zombie waiting for init to reap it)
+
+
+def _refused(target: str) -> bool:
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except OSError:
+        return True
+    return False
+
+
+def test_newest_version_labels_threads_and_sigterm(tiny_model, tmp_path, fresh_backend):
+    base = tmp_path / "multi"
+    for version in (1, 2):
+        shutil.copytree(tiny_model / "1", base / str(version))
+    (base / "notes").mkdir()  # non-numeric entries are ignored, like TF Serving
+    backend = fresh_backend(model_base=base, threads=3, model_name=None,
+                            extra_args=["--version-label", "stable=2"])
+    data = sc.encode(sc.pattern())
+    response = sc.predict(backend.grpc, sc.predict_request(data, model="multi"))
+    assert response.model_spec.name == "multi" and response.model_spec.version.value == 2
+    assert [s.version for s in sc.status(backend.grpc, "multi").model_version_status] == [2]
+    assert sc.predict(backend.grpc, sc.predict_request(data, model="multi", label="stable")
+                      ).model_spec.version.value == 2
+    err = sc.rpc_error(sc.predict, backend.grpc, sc.predict_request(data, model="multi", version=1))
+    assert err.code() == grpc.StatusCode.NOT_FOUND
+    assert _compute_threads(backend.pid) == 3
+
+    started = time.monotonic()
+    assert backend.stop() == 0  # SIGTERM: clean exit status
+    assert time.monotonic() - started < 15
+    assert _refused(backend.grpc)
+    assert "stopping" in backend.log_tail()
+
+
+def test_sigint_exits_cleanly(fresh_backend):
+    backend = fresh_backend(threads=1)
+    os.kill(backend.pid, signal.SIGINT)
+    assert backend.proc.wait(15) == 0
+
+
+def test_exit_with_parent_leaves_no_orphan(tiny_model, tmp_path):
+    """A parent that dies (SIGKILL, no cleanup) takes its --exit-with-parent server with it."""
+    parent_code = (
+        "import subprocess, sys, time\n"
+        f"p = subprocess.Popen([sys.executable, '-m', 'tfcompare', 'serve', {str(tiny_model)!r},"
+        " '--port', '0', '--threads', '1', '--exit-with-parent'], stdout=subprocess.PIPE,"
+        " stderr=subprocess.DEVNULL, text=True)\n"
+        "print(p.pid, p.stdout.readline().strip(), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE,
+                              text=True, env=_env())
+    try:
+        pid_text, ready, target = parent.stdout.readline().split()[:3]
+        server_pid = int(pid_text)
+        assert ready == "READY"
+        grpc_target = target.split("=", 1)[1]
+        assert sc.status(grpc_target).model_version_status[0].state == 30
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 15
+        while not _gone(server_pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _gone(server_pid), "server outlived its parent"
+    finally:
+        parent.kill()
+        parent.wait(10)
+        if "server_pid" in locals() and not _gone(server_pid):
+            os.kill(server_pid, signal.SIGKILL)
+
+
+def _serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tfcompare", "serve", *args],
+                          capture_output=True, text=True, env=_env(), timeout=timeout)
+
+
+def test_unusable_model_directories_are_explained(tiny_model, tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("x")
+    cases = {
+        str(tmp_path / "missing"): "does not exist",
+        str(tmp_path / "empty"): "numbered",
+        str(tmp_path / "file"): "not a directory",
+        str(tiny_model / "1"): "numbered versions",
+    }
+    for path, text in cases.items():
+        started = time.monotonic()
+        proc = _serve(path, "--port", "0")
+        assert proc.returncode == 1, (path, proc.stderr)
+        assert text in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stdout == ""
+        assert time.monotonic() - started < 20  # rejected before TensorFlow is loaded
+    proc = _serve(str(tiny_model), "--threads", "0")
+    assert proc.returncode == 2 and "--threads" in proc.stderr
+
+
+def test_port_in_use_is_explained(tiny_model):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _serve(str(tiny_model), "--port", str(port))
+    assert proc.returncode == 1 and f"127.0.0.1:{port}" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "READY" not in proc.stdout
