@@ -65,8 +65,16 @@ def test_newest_version_labels_threads_and_sigterm(tiny_model, tmp_path, fresh_b
     assert "stopping" in backend.log_tail()
 
 
-def test_sigint_exits_cleanly(fresh_backend):
+def test_paused_backend_hangs_then_recovers_and_sigint_exits(fresh_backend):
     backend = fresh_backend(threads=1)
+    request = sc.predict_request(sc.encode(sc.pattern()))
+    backend.pause()  # SIGSTOP: a real hanging backend
+    started = time.monotonic()
+    err = sc.rpc_error(sc.predict, backend.grpc, request, 1.0)
+    assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - started < 5
+    backend.resume()
+    assert len(sc.predict(backend.grpc, request).outputs["classes"].string_val) == 5
     os.kill(backend.pid, signal.SIGINT)
     assert backend.proc.wait(15) == 0
 
@@ -135,3 +143,12 @@ def test_port_in_use_is_explained(tiny_model):
         proc = _serve(str(tiny_model), "--port", str(port))
     assert proc.returncode == 1 and f"127.0.0.1:{port}" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and "READY" not in proc.stdout
+
+
+def test_serve_registered_name_builds_it_first(fresh_backend, _isolated_home):
+    """`tfcompare serve tiny` builds the model into the user's models dir, threads still applied."""
+    backend = fresh_backend(model_base="tiny", threads=1, model_name=None)
+    assert (_isolated_home / "data" / "models" / "tiny" / "1" / "saved_model.pb").is_file()
+    response = sc.predict(backend.grpc, sc.predict_request(sc.encode(sc.pattern())))
+    assert response.model_spec.name == "tiny" and len(response.outputs["classes"].string_val) == 5
+    assert _compute_threads(backend.pid) == 1

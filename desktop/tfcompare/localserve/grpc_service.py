@@ -38,6 +38,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.tensor_content = tensor_content
 
     def Predict(self, request, context):  # noqa: N802 (gRPC method name)
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            # queued past the client's deadline (e.g. the server was paused): skip the work,
+            # as TF Serving does by mapping the deadline into the session's run timeout
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline exceeded")
         try:
             version = self.servable.check_spec(*_spec(request.model_spec))
             name, outputs = self.servable.predict(
