@@ -1,0 +1,171 @@
+"""Local backend overhead: ``tfcompare serve`` vs calling the same SavedModel in-process.
+
+For a 224 px JPEG and EfficientNet-Lite0 (the demo's model), with the same TensorFlow thread count
+on both sides, measures:
+
+- warm latency p50 in-process (signature function called directly, outputs fetched) — the
+  baseline — vs over gRPC and REST through tfcompare's own clients (wall time of the call);
+  overhead % = median over rounds of (backend p50 / in-process p50 of the same round) − 1
+  (target ≤ 10 % for gRPC);
+- the cold first request vs the warm p50 (ratio), for the in-process call (first call after
+  loading) and for the server (first request of a new client; the server warms up before READY).
+
+Rounds alternate between in-process and server calls so machine noise hits both alike. The
+in-process side runs in a worker subprocess (this process never imports TensorFlow).
+
+usage: python bench/bench_localserve.py [--threads 1,4] [--rounds 20] [--per-round 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _worker(base: str, threads: int, image: str) -> None:
+    """In-process side: load the SavedModel, answer 'run K' with K call latencies (ms)."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    data = Path(image).read_bytes()
+    model = tf.saved_model.load(base)
+    fn = model.signatures["serving_default"]
+
+    def call() -> float:
+        start = time.perf_counter()
+        out = fn(images=tf.constant([data]))
+        _ = {k: v.numpy() for k, v in out.items()}
+        return (time.perf_counter() - start) * 1000
+
+    print(f"READY cold={call():.3f}", flush=True)
+    for line in sys.stdin:
+        parts = line.split()
+        if parts[:1] != ["run"]:
+            break
+        times = [call() for _ in range(int(parts[1]))]
+        print("T " + ",".join(f"{t:.3f}" for t in times), flush=True)
+
+
+def _jpeg_224() -> Path:
+    from PIL import Image
+
+    src = ROOT / "resources" / "samples" / "chelsea.jpg"
+    with Image.open(src) as im:
+        im = im.convert("RGB")
+        im.thumbnail((224, 224), Image.BICUBIC)
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=90)
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-localserve-{os.getpid()}.jpg"
+    out.write_bytes(buf.getvalue())
+    return out
+
+
+def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: int,
+             per_round: int) -> dict:
+    from tfcompare.demo import LocalBackends, ServerPlan
+    from tfcompare.serving import make_client
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    worker = subprocess.Popen(
+        [sys.executable, __file__, "--worker", str(version_dir), "--threads", str(threads),
+         "--image", str(image)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+    )
+    assert worker.stdout and worker.stdin
+    ready = worker.stdout.readline()
+    if not ready.startswith("READY"):
+        raise SystemExit(f"in-process worker failed to start: {ready!r}")
+    inproc_cold = float(ready.split("=")[1])
+    data = image.read_bytes()
+    plan = [ServerPlan(f"bench-{threads}", threads, rest=True)]
+    with LocalBackends(base, "efficientnet-lite0", plan, log=lambda _m: None) as backends:
+        specs = backends.start()
+        clients = {s.protocol: make_client(s) for s in specs}
+        sigs = {p: c.metadata() for p, c in clients.items()}
+
+        def call(protocol: str) -> float:
+            start = time.perf_counter()
+            clients[protocol].predict(data, sigs[protocol])
+            return (time.perf_counter() - start) * 1000
+
+        server_cold = call("grpc")
+        inproc: list[float] = []
+        served: dict[str, list[float]] = {"grpc": [], "rest": []}
+        ratios: dict[str, list[float]] = {"grpc": [], "rest": []}
+        for _ in range(rounds):
+            worker.stdin.write(f"run {per_round}\n")
+            worker.stdin.flush()
+            chunk = [float(t) for t in worker.stdout.readline()[2:].split(",")]
+            inproc += chunk
+            for protocol in ("grpc", "rest"):
+                times = [call(protocol) for _ in range(per_round)]
+                served[protocol] += times
+                ratios[protocol].append(statistics.median(times) / statistics.median(chunk))
+        for client in clients.values():
+            client.close()
+    worker.stdin.close()
+    worker.wait(30)
+    p50 = {k: statistics.median(v) for k, v in served.items()}
+    base_p50 = statistics.median(inproc)
+    return {
+        "threads": threads, "n": len(inproc), "inproc_p50": base_p50, "grpc_p50": p50["grpc"],
+        "rest_p50": p50["rest"],
+        # paired per round (neighbouring in time), then the median: robust to machine load drift
+        "grpc_overhead": (statistics.median(ratios["grpc"]) - 1) * 100,
+        "rest_overhead": (statistics.median(ratios["rest"]) - 1) * 100,
+        "inproc_cold": inproc_cold, "inproc_cold_ratio": inproc_cold / base_p50,
+        "server_cold": server_cold, "server_cold_ratio": server_cold / p50["grpc"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    cores = os.cpu_count() or 1
+    parser.add_argument("--threads", default=",".join(dict.fromkeys(["1", str(cores)])))
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--per-round", type=int, default=10)
+    parser.add_argument("--model", default="efficientnet-lite0", help="registered name or base path")
+    parser.add_argument("--worker", metavar="BASE", help=argparse.SUPPRESS)
+    parser.add_argument("--image", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        _worker(args.worker, int(args.threads), args.image)
+        return 0
+
+    from tfcompare.demo import ensure_model
+
+    base = ensure_model(args.model, log=lambda m: print(m, file=sys.stderr))
+    base_dir = max((p for p in base.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    image = _jpeg_224()
+    size = image.stat().st_size
+    try:
+        rows = [_measure(int(t), base, base_dir, image, args.rounds, args.per_round)
+                for t in args.threads.split(",")]
+    finally:
+        image.unlink(missing_ok=True)
+    print(f"EfficientNet-Lite0, 224 px JPEG ({size} bytes), "
+          f"{args.rounds} alternating rounds × {args.per_round} calls per side")
+    print("threads  in-process p50  gRPC p50  overhead  REST p50  overhead   cold/warm in-process  "
+          "cold/warm server")
+    for r in rows:
+        print(f"{r['threads']:>7}  {r['inproc_p50']:>11.2f} ms  {r['grpc_p50']:>5.2f} ms  "
+              f"{r['grpc_overhead']:>+7.1f}%  {r['rest_p50']:>5.2f} ms  {r['rest_overhead']:>+7.1f}%  "
+              f"{r['inproc_cold']:>8.1f} ms = {r['inproc_cold_ratio']:>5.1f}×  "
+              f"{r['server_cold']:>6.1f} ms = {r['server_cold_ratio']:>4.1f}×")
+    worst = max(r["grpc_overhead"] for r in rows)
+    print(f"gRPC overhead vs in-process: worst {worst:+.1f}% (target ≤ 10%): "
+          f"{'OK' if worst <= 10 else 'ABOVE TARGET'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
