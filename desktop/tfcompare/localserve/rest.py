@@ -209,6 +209,7 @@ def _string_json(key: str, value: bytes) -> Any:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like TF Serving
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
     api: RestApi
 
     def _reply(self, method: str) -> None:
