@@ -241,3 +241,39 @@ def test_matches_pytorch_reference(probe):
         assert diff < 1e-3, (name, diff)
         report.append(f"{name}: top1={labels[top[0]]!r} p={p[top[0]]:.4f} max|dp|={diff:.2e}")
     print("\n".join(report))
+
+
+@pytest.mark.slow
+def test_serve_by_registered_name(effnet_home):
+    """``tfcompare serve efficientnet-lite0`` finds the built model and answers over REST."""
+    import base64
+    import selectors
+    import urllib.request
+
+    env = {**os.environ, "TFCOMPARE_HOME": str(effnet_home), "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfcompare", "serve", "efficientnet-lite0", "--port", "0",
+         "--rest-port", "0", "--threads", "1", "--exit-with-parent"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            assert sel.select(180), "no READY line within 180 s"
+        line = proc.stdout.readline()
+        assert line.startswith("READY "), (line, proc.stderr.read() if proc.poll() is not None else "")
+        rest = dict(p.split("=", 1) for p in line.split()[1:])["rest"]
+        jpeg = encode(photo("chelsea"), "JPEG", quality=90)
+        body = json.dumps({"instances": [{"b64": base64.b64encode(jpeg).decode()}]}).encode()
+        request = urllib.request.Request(
+            f"http://{rest}/v1/models/efficientnet-lite0:predict", body,
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            prediction = json.loads(response.read())["predictions"][0]
+        assert prediction["classes"][0] in CATS, prediction
+        assert len(prediction["scores"]) == 5
+    finally:
+        proc.terminate()
+        proc.wait(20)
