@@ -30,18 +30,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Serve the newest version under a TF Serving model base path (MODEL/<version>/"
             "saved_model.pb), or a registered model name (tiny, inception-v3, ...) built on first "
-            "use. Prints 'READY grpc=HOST:PORT rest=HOST:PORT' on stdout once it answers requests."
+            "use, speaking TF Serving's gRPC API (and REST with --rest-port). Prints "
+            "'READY grpc=HOST:PORT rest=HOST:PORT' on stdout once it answers requests; "
+            "SIGTERM/Ctrl-C stops it."
         ),
     )
-    parser.add_argument("model", metavar="MODEL_DIR_OR_NAME")
-    parser.add_argument("--port", type=_port, default=8500, help="gRPC port (0 = any free port)")
-    parser.add_argument("--rest-port", type=_port, default=None,
+    parser.add_argument("model", metavar="MODEL",
+                        help="model base path (MODEL/1/saved_model.pb ...) or registered model name")
+    parser.add_argument("--port", type=_port, default=8500, metavar="PORT", help="gRPC port (0 = any free port)")
+    parser.add_argument("--rest-port", type=_port, default=None, metavar="PORT",
                         help="also serve TF Serving's REST API on this port (0 = any free port)")
-    parser.add_argument("--model-name", default=None,
+    parser.add_argument("--model-name", default=None, metavar="NAME",
                         help="name clients use (default: the model directory's name)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="TensorFlow intra- and inter-op threads (stand-in for an N-CPU pod)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--host", default="127.0.0.1", metavar="ADDR", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--tensor-content", action="store_true",
                         help="pack numeric outputs in tensor_content, like "
                              "--enable_serialization_as_tensor_content")
@@ -49,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="LABEL=VERSION", help="version label clients may ask for")
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="exit when the parent process dies (no orphan servers)")
+    parser.epilog = "example: tfcompare serve tiny --port 0 --rest-port 0 --threads 1"
     parser.set_defaults(func=run)
 
 

@@ -127,7 +127,8 @@ def serve(options: ServeOptions) -> int:
     _log(f"serving {name} version {servable.version} from {base} "
          f"(loaded and warmed up with {count} request(s) in {time.perf_counter() - started:.1f} s, "
          f"threads={options.threads or 'default'})")
-    print(f"READY grpc={options.host}:{grpc_port} rest={rest_text}", flush=True)
+    if not stop.is_set():  # a SIGTERM or parent death during start-up: never claim READY
+        print(f"READY grpc={options.host}:{grpc_port} rest={rest_text}", flush=True)
     while not stop.wait(0.5):
         pass
     _log("stopping")
