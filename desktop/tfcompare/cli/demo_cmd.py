@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from tfcompare.cli.common import add_settings_arguments, settings_from_args
+from tfcompare.cli.common import add_settings_arguments, settings_from_args, usage_error
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from tfcompare.demo import DEMO_MODEL, DemoError, LocalBackends, ensure_model, sample_images
 
     settings = settings_from_args(args)
+    if args.screenshot and (args.no_gui or args.json or args.csv):
+        raise usage_error("--screenshot renders the window: drop --no-gui/--json/--csv")
     try:
         images = collect_images(args.images) if args.images else sample_images()
     except DemoError as exc:
