@@ -11,6 +11,7 @@ import threading
 from gui_helpers import drop_event, make_window, small_photos
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
+
 from tfcompare.datatypes import BackendSpec, RequestDone, RequestResult, RunSettings
 
 
@@ -191,3 +192,20 @@ def test_window_starts_fast_without_tensorflow():
     seconds, tf_runtime, tf_any = float(out[0]), out[1], out[2]
     assert tf_runtime == "False" and tf_any == "False"
     assert seconds < 1.5, f"window took {seconds:.2f} s to show"
+
+
+def test_pyside_refcount_bug_cannot_kill_the_window():
+    """PySide6 6.12 drops a reference to None for every invalid QVariant it returns (and to True
+    in some calls); on Python 3.11 that aborts the process once the count reaches zero. Importing
+    tfcompare.gui must make that impossible: far more such calls than None has references."""
+    code = (
+        "import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "n = sys.getrefcount(None) + 50_000\n"
+        "import tfcompare.gui\n"
+        "from PySide6.QtWidgets import QApplication, QComboBox\n"
+        "app = QApplication([]); combo = QComboBox()\n"
+        "for _ in range(n): combo.currentData()\n"
+        "import gc; gc.collect(); print('alive', n)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "alive" in proc.stdout, proc.stderr[-2000:]
