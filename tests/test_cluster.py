@@ -348,8 +348,11 @@ def test_forward_gives_up_waiting_after_timeout(kube, echo):
 
 def test_forward_reports_pod_port_errors(kube):
     add_tfs_service(kube, "tfs-gpu", grpc="127.0.0.1:9")  # nothing listens in the "pod"
-    with open_forward(spec("k8s://tfs/tfs-gpu"), poll_s=0.2) as fwd:
-        assert roundtrip(fwd.address, b"x") == b""
+    with open_forward(spec("k8s://tfs/tfs-gpu", timeout_s=1.5), poll_s=0.2) as fwd:
+        started = time.monotonic()
+        assert roundtrip(fwd.address, b"x") == b""  # retried for timeout_s, then given up
+        assert 1.4 < time.monotonic() - started < 6
+        assert kube.forwards["tfs/tfs-gpu-7d9f-x1"] >= 3
         deadline = time.monotonic() + 5
         while "last stream failed" not in fwd.state and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -13,6 +13,7 @@ timeout) for a ready pod instead of failing at once.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import threading
 import time
@@ -56,6 +57,8 @@ class Forward:
         self._rest = api_client(self.target.context)  # discovery/monitoring calls
         self._pf = api_client(self.target.context)  # port-forward only (it swaps the transport)
         self._pf_lock = threading.Lock()
+        self._reconnecting = threading.Lock()
+        self._restarts: dict[str, int] = {}  # pod -> container restarts seen
         self._server = server_of(self._rest)
         from kubernetes import client
 
@@ -118,8 +121,7 @@ class Forward:
                 self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
         for _pt, local, remote in relays:
-            _shut(local)
-            _shut(remote)
+            _hang_up(local, remote)
         self._release()
 
     def __enter__(self) -> Forward:
@@ -165,8 +167,7 @@ class Forward:
     def _probe(self, pt: PodTarget) -> None:
         """Open and close one stream so RBAC problems surface now, not at the first request."""
         pf = self._open(pt)
-        with contextlib.suppress(Exception):
-            pf.socket(pt.port).close()
+        _close_remote(pf.socket(pt.port), wait_s=1.0)
 
     def _set(self, state: str, current: PodTarget | None, *, bump: bool = False) -> None:
         with self._cond:
@@ -191,19 +192,23 @@ class Forward:
             relays = [r for r in self._relays if r[0] == pt]
         self._set(f"reconnecting… ({why})", None)
         for _pt, local, remote in relays:
-            _shut(local)
-            _shut(remote)
+            _hang_up(local, remote)
 
     def _try_reconnect(self, prefer: str | None) -> None:
-        try:
-            pt = self._resolve(prefer)
-        except ClusterError as exc:
-            self._set(f"reconnecting… ({exc})", None)
-            return
-        self._set(f"forwarding to pod {pt.pod}", pt, bump=True)
+        with self._reconnecting:
+            if self._current is not None or self._closed:
+                return  # another thread got there first
+            try:
+                pt = self._resolve(prefer)
+            except ClusterError as exc:
+                self._set(f"reconnecting… ({exc})", None)
+                return
+            self._restarts.pop(pt.pod, None)
+            self._set(f"forwarding to pod {pt.pod}", pt, bump=True)
 
-    def _pod_status(self, pt: PodTarget) -> str | None:
-        """None if the pod still serves, else why not. API errors are not the pod's fault."""
+    def _pod_status(self, pt: PodTarget) -> tuple[str | None, int]:
+        """(None if the pod still serves, else why not; its containers' restart count).
+        API errors are not the pod's fault: they raise."""
         try:
             pod = self._core.read_namespaced_pod(
                 pt.pod, self.target.namespace, _request_timeout=REQUEST_TIMEOUT
@@ -211,13 +216,14 @@ class Forward:
         except Exception as exc:
             err = translate(exc, f"pod {pt.pod}", self._server)
             if err.status == 404:
-                return f"pod {pt.pod} is gone"
+                return f"pod {pt.pod} is gone", 0
             raise err from None
+        restarts = sum(int(cs.restart_count or 0) for cs in (pod.status.container_statuses or []))
         if pod.metadata.deletion_timestamp is not None:
-            return f"pod {pt.pod} is terminating"
+            return f"pod {pt.pod} is terminating", restarts
         if not pod_is_ready(pod):
-            return f"pod {pt.pod} is not ready"
-        return None
+            return f"pod {pt.pod} is not ready", restarts
+        return None, restarts
 
     def _monitor_loop(self) -> None:
         last_pod: str | None = self.pod
@@ -232,11 +238,16 @@ class Forward:
                 if pt is None:
                     self._try_reconnect(last_pod)
                     continue
-                why = self._pod_status(pt)
+                why, restarts = self._pod_status(pt)
+                seen = self._restarts.setdefault(pt.pod, restarts)
                 if why is not None:
                     last_pod = pt.pod
                     self._lost(pt, why)
                     self._try_reconnect(None)
+                elif restarts > seen:  # same pod, new container: streams to it broke
+                    self._restarts[pt.pod] = restarts
+                    self._lost(pt, f"pod {pt.pod} restarted")
+                    self._try_reconnect(pt.pod)
                 elif not self.state.startswith("forwarding"):
                     self._set(f"forwarding to pod {pt.pod}", pt)
             except ClusterError as exc:
@@ -259,8 +270,7 @@ class Forward:
                 target=self._serve, args=(conn,), name="tfcompare-forward-conn", daemon=True
             ).start()
 
-    def _wait_for_pod(self) -> PodTarget | None:
-        deadline = time.monotonic() + self.wait_ready_s
+    def _wait_for_pod(self, deadline: float) -> PodTarget | None:
         with self._cond:
             while self._current is None and not self._closed:
                 left = deadline - time.monotonic()
@@ -270,80 +280,226 @@ class Forward:
                 self._cond.wait(min(left, 0.5))
             return None if self._closed else self._current
 
+    def _track(self, entry: tuple, add: bool) -> bool:
+        with self._cond:
+            if add:
+                if self._closed:
+                    return False
+                self._relays.add(entry)
+            else:
+                self._relays.discard(entry)
+            return True
+
     def _serve(self, conn: socket.socket) -> None:
-        pf = None
-        pt = None
-        for _attempt in range(3):
-            pt = self._wait_for_pod()
+        """Relay one local connection. Until the pod has answered, what the client sent is kept
+        and replayed on a new stream if this one fails (pod gone, port not listening yet), so a
+        client that connects during a restart waits instead of failing."""
+        sent = bytearray()
+        deadline = time.monotonic() + self.wait_ready_s
+        while True:
+            pt = self._wait_for_pod(deadline)
             if pt is None:
-                conn.close()
+                _shut(conn)
                 return
             try:
                 pf = self._open(pt)
-                break
             except ClusterError as exc:
                 if exc.status == 404:  # pod vanished between resolving and connecting
                     self._lost(pt, f"pod {pt.pod} is gone")
                     self._wake.set()
                     continue
                 self._set(f"port-forward failed: {exc}", self._current)
-                conn.close()
-                return
-        if pf is None or pt is None:
-            conn.close()
-            return
-        remote = pf.socket(pt.port)
-        entry = (pt, conn, remote)
-        with self._cond:
-            if self._closed:
                 _shut(conn)
-                _shut(remote)
                 return
-            self._relays.add(entry)
-        first: list[str] = []
-        up = threading.Thread(
-            target=_pump,
-            args=(conn, remote, first, ("local", "pod")),
-            name="tfcompare-forward-up",
-            daemon=True,
-        )
-        up.start()
-        _pump(remote, conn, first, ("pod", "local"))
-        up.join(timeout=5)
-        far_end_closed = bool(first) and first[0] == "pod"
-        with self._cond:
-            self._relays.discard(entry)
-        if far_end_closed and not self._closed:
+            remote = pf.socket(pt.port)
+            entry = (pt, conn, remote)
+            if not self._track(entry, True):
+                _shut(conn)
+                _close_remote(remote)
+                return
+            outcome, done = _first_answer(conn, remote, sent, lambda: self._closed)
+            if outcome == "answered":
+                del sent[:done]  # the rest still goes to the pod, before anything newer
+                break
+            self._track(entry, False)
+            _close_remote(remote)
+            if outcome == "client":
+                _shut(conn)
+                return
+            self._stream_failed(pt, pf.error(pt.port))
+            if time.monotonic() >= deadline or self._closed:
+                _shut(conn)
+                return
+        ended = _relay(conn, remote, bytes(sent), lambda: self._closed)
+        self._track(entry, False)
+        if ended == "pod" and not self._closed:
             self._wake.set()  # the pod side hung up: check the pod now, not at the next poll
             error = pf.error(pt.port)
             if error:
                 self._set(
-                    f"forwarding to pod {pt.pod} (last stream failed: {error.strip()[:200]})",
+                    f"forwarding to pod {pt.pod} (last stream failed: {_clip(error)})",
                     self._current,
                 )
 
+    def _stream_failed(self, pt: PodTarget, error: str | None) -> None:
+        """A stream ended before the pod answered: is the pod gone, or just not listening?"""
+        try:
+            why, _ = self._pod_status(pt)
+        except ClusterError:
+            why = None
+        if why is not None:
+            self._lost(pt, why)
+            self._try_reconnect(None)
+            return
+        detail = _clip(error) if error else "closed before answering"
+        with self._cond:
+            current = self._current
+        if current == pt:
+            self._set(f"forwarding to pod {pt.pod} (last stream failed: {detail})", pt)
+        time.sleep(0.3)
 
-def _pump(src, dst, first: list[str], sides: tuple[str, str]) -> None:
-    """Copy ``src`` to ``dst`` until one of them ends, then close both. The side that ended
-    (``sides`` names src and dst) is appended to ``first`` before anything is closed."""
-    ended = sides[0]
+
+def _clip(text: str) -> str:
+    return " ".join(text.split())[:200]
+
+
+def _first_answer(conn, remote, sent: bytearray, closed: Callable[[], bool]) -> tuple[str, int]:
+    """Send ``sent`` (earlier client bytes) and relay until the pod sends its first bytes.
+
+    Returns (outcome, bytes of ``sent`` delivered): "answered", "pod" (the stream ended first) or
+    "client" (the client went away). Sends are non-blocking: the client library's proxy thread
+    blocks while writing to us, so we must keep reading while we write.
+    """
+    done = 0
+    remote.setblocking(False)
     try:
-        while True:
+        while not closed():
+            want_more = len(sent) - done < 4 * _CHUNK
             try:
-                data = src.recv(_CHUNK)
-            except OSError:
-                break
-            if not data:
-                break
-            try:
-                dst.sendall(data)
-            except OSError:
-                ended = sides[1]
-                break
+                ready, writable, _ = select.select(
+                    [remote, conn] if want_more else [remote],
+                    [remote] if done < len(sent) else [],
+                    [],
+                    0.5,
+                )
+            except (OSError, ValueError):
+                return ("client" if conn.fileno() < 0 else "pod"), done
+            if remote in ready:
+                try:
+                    data = remote.recv(_CHUNK)
+                except BlockingIOError:
+                    data = None
+                except OSError:
+                    data = b""
+                if data == b"":
+                    return "pod", done
+                if data:
+                    try:
+                        conn.sendall(data)
+                    except OSError:
+                        return "client", done
+                    return "answered", done
+            if remote in writable:
+                try:
+                    done += remote.send(sent[done : done + _CHUNK])
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    return "pod", done
+            if conn in ready:
+                try:
+                    data = conn.recv(_CHUNK)
+                except OSError:
+                    data = b""
+                if not data:
+                    return "client", done
+                sent += data
+        return "client", done
     finally:
+        with contextlib.suppress(OSError):
+            remote.setblocking(True)
+
+
+def _relay(conn, remote, head: bytes, closed: Callable[[], bool]) -> str:
+    """Copy both ways until one side ends; return which ended first ("local" or "pod").
+
+    The pod side is the client library's socket pair: it is closed gracefully (EOF, then wait
+    for its EOF) because closing it with data unread kills the library's proxy thread with a
+    reset and leaves the WebSocket open.
+    """
+    first: list[str] = []
+    up_done = threading.Event()
+
+    def up() -> None:
+        ended = "local"
+        try:
+            if head:
+                remote.sendall(head)
+            while data := conn.recv(_CHUNK):
+                try:
+                    remote.sendall(data)
+                except OSError:
+                    ended = "pod"
+                    break
+        except OSError:
+            pass
         first.append(ended)
-        _shut(src)
-        _shut(dst)
+        with contextlib.suppress(OSError):
+            remote.shutdown(socket.SHUT_WR)
+        up_done.set()
+
+    thread = threading.Thread(target=up, name="tfcompare-forward-up", daemon=True)
+    thread.start()
+    ended, give_up = "pod", None
+    while True:
+        try:
+            ready, _, _ = select.select([remote], [], [], 1.0)
+        except (OSError, ValueError):
+            break
+        if not ready:
+            if closed() or up_done.is_set():  # the proxy should answer our EOF promptly
+                give_up = give_up or time.monotonic() + 5
+                if time.monotonic() > give_up:
+                    break
+            continue
+        try:
+            data = remote.recv(_CHUNK)
+        except OSError:
+            break
+        if not data:
+            break
+        try:
+            conn.sendall(data)
+        except OSError:
+            ended = "local"
+            break
+    first.append(ended)
+    _shut(conn)  # ends the up thread, which sends EOF to the pod side
+    thread.join(5)
+    _close_remote(remote)
+    return first[0]
+
+
+def _hang_up(local, remote) -> None:
+    """End a relay from another thread: its own thread then closes everything properly."""
+    with contextlib.suppress(OSError):
+        local.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        remote.shutdown(socket.SHUT_WR)
+
+
+def _close_remote(remote, wait_s: float = 2.0) -> None:
+    """Send EOF to the library's proxy, read until it closes its end, then close ours."""
+    with contextlib.suppress(OSError):
+        remote.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + wait_s
+    with contextlib.suppress(OSError, ValueError):
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([remote], [], [], left)
+            if not ready or not remote.recv(_CHUNK):
+                break
+    with contextlib.suppress(OSError):
+        remote.close()
 
 
 def _shut(sock) -> None:

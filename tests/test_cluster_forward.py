@@ -1,0 +1,123 @@
+"""End to end through Kubernetes port-forwards: tfcompare's gRPC/REST clients talk to real local
+TF Serving backends via our relay, the real ``kubernetes`` client and the pods/portforward
+WebSocket of tests/kube_api_server.py; pods are replaced mid-run and the forward follows."""
+
+# ruff: noqa: F811  (pytest fixtures imported from kube_api_server are parameters here)
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import pytest
+from kube_api_server import TFS, add_tfs_service, kube  # noqa: F401  (fixtures used by name)
+
+from tfcompare.cluster import open_forward
+from tfcompare.datatypes import BackendSpec, ServingError
+from tfcompare.serving import make_client
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def jpeg() -> bytes:
+    from PIL import Image
+
+    img = Image.new("RGB", (320, 240))
+    img.putdata(
+        [((x * 7) % 256, (y * 3) % 256, (x * y) % 256) for y in range(240) for x in range(320)]
+    )
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def k8s_spec(target: str, protocol: str = "grpc", timeout_s: float = 20.0) -> BackendSpec:
+    return BackendSpec(
+        name="k8s", target=target, protocol=protocol, model="tiny", timeout_s=timeout_s
+    )  # type: ignore[arg-type]
+
+
+def test_predict_through_forward_matches_direct(kube, backend_pair, jpeg):
+    """The same backend reached directly and through the forward gives the same answer."""
+    two = backend_pair.two
+    pod = add_tfs_service(kube, "tfs-cpu-2", grpc=two.grpc, rest=two.rest)
+    direct = make_client(BackendSpec(name="direct", target=two.grpc, model="tiny"))
+    want = direct.predict(jpeg, direct.metadata())
+    direct.close()
+    for protocol in ("grpc", "rest"):
+        with open_forward(k8s_spec("k8s://tfs/tfs-cpu-2", protocol)) as fwd:
+            client = make_client(fwd.spec, address=fwd.address)
+            try:
+                assert client.status().available
+                sig = client.metadata()
+                assert sig.input_key == "images" and sig.input_dtype == "DT_STRING"
+                got = client.predict(jpeg, sig)
+            finally:
+                client.close()
+            assert [p.label for p in got.top5] == [p.label for p in want.top5], protocol
+            assert [p.score for p in got.top5] == pytest.approx(
+                [p.score for p in want.top5], rel=1e-5
+            )
+            assert fwd.pod == pod and fwd.generation == 0
+    ports = [r for r in kube.requests if "/portforward?ports=" in r]
+    assert any(r.endswith("ports=8500") for r in ports) and any(
+        r.endswith("ports=8501") for r in ports
+    )
+
+
+def test_pod_replaced_mid_run_reconnects(kube, backend_pair, fresh_backend, jpeg):
+    """A run keeps going while its pod dies and a replacement (another backend) comes up."""
+    doomed = fresh_backend(threads=1)
+    old = add_tfs_service(kube, "tfs-cpu-1", grpc=doomed.grpc, pod="tfs-cpu-1-aaa")
+    answered: list[tuple[int, str | None, int, bool, str]] = []  # (i, pod, generation, ok, error)
+    stop = threading.Event()
+    with open_forward(k8s_spec("k8s://tfs/tfs-cpu-1"), poll_s=0.3) as fwd:
+        client = make_client(fwd.spec, address=fwd.address)
+        sig = client.metadata()
+
+        def run() -> None:
+            i = 0
+            while not stop.is_set():
+                pod, gen = fwd.pod, fwd.generation
+                try:
+                    client.predict(jpeg, sig, timeout_s=20)
+                    ok, err = True, ""
+                except ServingError as exc:
+                    ok, err = False, exc.code
+                changed = fwd.generation != gen
+                answered.append((i, pod, gen, ok and not changed, err))
+                i += 1
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while len(answered) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # the pod dies: process killed, pod object deleted, replacement not ready for a moment
+        doomed.kill()
+        kube.delete_pod("tfs", old)
+        time.sleep(1.0)
+        kube.add_pod(
+            "tfs",
+            "tfs-cpu-1-bbb",
+            {**TFS, "app.kubernetes.io/instance": "tfs-cpu-1"},
+            {8500: backend_pair.one.grpc},
+            model_name="tiny",
+        )
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and sum(1 for a in answered if a[2] >= 1 and a[3]) < 5:
+            time.sleep(0.1)
+        stop.set()
+        worker.join(30)
+        client.close()
+        assert fwd.pod == "tfs-cpu-1-bbb" and fwd.generation == 1
+        assert fwd.state == "forwarding to pod tfs-cpu-1-bbb"
+    before = [a for a in answered if a[2] == 0 and a[3]]
+    after = [a for a in answered if a[2] == 1 and a[3]]
+    assert len(before) >= 5 and all(a[1] == old for a in before)
+    assert len(after) >= 5 and all(a[1] == "tfs-cpu-1-bbb" for a in after)
+    failed = [a for a in answered if not a[3]]
+    assert len(failed) <= 3, failed  # at most the requests in flight while the pod died
+    assert all(a[4] in ("", "UNAVAILABLE") for a in failed), failed
+    assert kube.forwards["tfs/tfs-cpu-1-bbb"] >= 1
