@@ -152,3 +152,11 @@ def test_serve_registered_name_builds_it_first(fresh_backend, _isolated_home):
     response = sc.predict(backend.grpc, sc.predict_request(sc.encode(sc.pattern())))
     assert response.model_spec.name == "tiny" and len(response.outputs["classes"].string_val) == 5
     assert _compute_threads(backend.pid) == 1
+
+
+def test_corrupt_saved_model_is_explained(tmp_path):
+    (tmp_path / "broken" / "1").mkdir(parents=True)
+    (tmp_path / "broken" / "1" / "saved_model.pb").write_bytes(b"\x08\xff\xff garbage")
+    proc = _serve(str(tmp_path / "broken"), "--port", "0")
+    assert proc.returncode == 1 and "cannot load the SavedModel" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""

@@ -97,8 +97,8 @@ def serve(options: ServeOptions) -> int:
     except ServingFault as fault:
         _log(fault.message)
         return 1
-    except (OSError, ValueError, tf.errors.OpError) as exc:
-        _log(f"cannot load the SavedModel under {base}: {exc}")
+    except Exception as exc:  # corrupt/incompatible SavedModel: TF and protobuf raise many types
+        _log(f"cannot load the SavedModel under {base}: {type(exc).__name__}: {exc}")
         return 1
     try:
         server, grpc_port = make_server(servable, options.host, options.port,
