@@ -160,3 +160,22 @@ def test_corrupt_saved_model_is_explained(tmp_path):
     proc = _serve(str(tmp_path / "broken"), "--port", "0")
     assert proc.returncode == 1 and "cannot load the SavedModel" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_model_warmup_records_are_replayed(tiny_model, tmp_path, fresh_backend):
+    """assets.extra/tf_serving_warmup_requests (TF Serving's warm-up format) runs before READY."""
+    import tensorflow as tf  # the stubs already loaded it in this process; used to write TFRecords
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    base = tmp_path / "warm"
+    shutil.copytree(tiny_model / "1", base / "1")
+    (base / "1" / "assets.extra").mkdir()
+    with tf.io.TFRecordWriter(str(base / "1" / "assets.extra" / "tf_serving_warmup_requests")) as w:
+        for seed in range(3):
+            log = prediction_log_pb2.PredictionLog()
+            log.predict_log.request.CopyFrom(sc.predict_request(sc.encode(sc.pattern(seed=seed)),
+                                                                signature="predict_images"))
+            w.write(log.SerializeToString())
+    backend = fresh_backend(model_base=base, threads=1)
+    assert "warmed up with 3 request(s)" in backend.log_tail()
+    assert sc.status(backend.grpc).model_version_status[0].state == 30
