@@ -33,6 +33,10 @@ def _log(message: str) -> None:
     print(f"tfcompare serve: {message}", file=sys.stderr, flush=True)
 
 
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _watch_parent(stop: threading.Event) -> None:
     """Stop when the parent process goes away (re-parented to init or a subreaper).
 
@@ -123,12 +127,12 @@ def serve(options: ServeOptions) -> int:
             _log(str(exc))
             server.stop(0)
             return 1
-        rest_text = f"{options.host}:{rest_port}"
+        rest_text = _address(options.host, rest_port)
     _log(f"serving {name} version {servable.version} from {base} "
          f"(loaded and warmed up with {count} request(s) in {time.perf_counter() - started:.1f} s, "
          f"threads={options.threads or 'default'})")
     if not stop.is_set():  # a SIGTERM or parent death during start-up: never claim READY
-        print(f"READY grpc={options.host}:{grpc_port} rest={rest_text}", flush=True)
+        print(f"READY grpc={_address(options.host, grpc_port)} rest={rest_text}", flush=True)
     while not stop.wait(0.5):
         pass
     _log("stopping")

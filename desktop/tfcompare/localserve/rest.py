@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -233,11 +234,16 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 def start_rest(servable: Servable, host: str, port: int) -> tuple[ThreadingHTTPServer, int]:
     """Start the REST server on a daemon thread; returns it and the bound port."""
     handler = type("Handler", (_Handler,), {"api": RestApi(servable)})
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        server_class = _Server6 if ":" in host else ThreadingHTTPServer
+        server = server_class((host, port), handler)
     except OSError as exc:
         raise OSError(f"cannot listen for REST on {host}:{port}: {exc.strerror or exc}") from exc
     server.daemon_threads = True
