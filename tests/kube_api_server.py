@@ -180,6 +180,12 @@ class KubeAPIServer:
         ns = obj.get("metadata", {}).get("namespace", "default")
         if kind == "Namespace":
             self.add_namespace(obj["metadata"]["name"])
+        elif kind == "Deployment":  # one running, ready pod from the template, like a rollout
+            tmpl = obj["spec"]["template"]
+            name = f"{obj['metadata']['name']}-6d4cf56db6-x7k2p"
+            self.add_pod(ns, name, tmpl["metadata"].get("labels", {}), {})
+            with self._lock:
+                self.pods[f"{ns}/{name}"]["spec"] = copy.deepcopy(tmpl["spec"])
         elif kind == "Service":
             self.add_service(
                 ns,
