@@ -232,3 +232,21 @@ def test_cancel_stops_promptly(backend_pair, cat):
     planned = 2 * 5 * 11 * 21
     assert len(result.requests) < planned / 10
     assert len(rec.of(ImageReady)) <= 5
+
+
+def test_one_at_a_time_backends_take_turns(backend_pair, cat):
+    """With concurrent=False no two backends have a request in flight at the same time."""
+    settings = RunSettings(sizes=(256, 128), formats=("jpeg",), repeats=2, concurrent=False)
+    specs = [grpc("one", backend_pair.one), grpc("two", backend_pair.two)]
+    result = Runner(specs, settings).run([cat])
+    spans = sorted(
+        (r.started_at, r.started_at + r.latency_ms / 1000, r.backend, r.variant) for r in result.requests
+    )
+    assert len(result.measured) == 2 * 3 * 2 and all(r.ok for r in result.requests)
+    # blocks of one (backend, variant) never interleave with the other backend's requests
+    blocks = [(b, v) for _, _, b, v in spans]
+    changes = sum(1 for x, y in zip(blocks, blocks[1:]) if x[0] != y[0])
+    assert changes <= 2 * 3  # at most one switch per variant block (warm-ups are not in `requests`)
+    for (s1, e1, b1, _), (s2, _, b2, _) in zip(spans, spans[1:]):
+        if b1 != b2:
+            assert s2 >= e1 - 0.001

@@ -239,6 +239,9 @@ class RunSettings:
     warmup: int = 1
     repeats: int = 3
     timeout_s: float = 30.0
+    # False: backends take turns (one image variant at a time) instead of being measured at once.
+    # For backends that share one machine's cores (the local demo), so one does not slow the other.
+    concurrent: bool = True
 
     def to_dict(self) -> dict:
         return {
@@ -249,6 +252,7 @@ class RunSettings:
             "warmup": self.warmup,
             "repeats": self.repeats,
             "timeout_s": self.timeout_s,
+            "concurrent": self.concurrent,
         }
 
     @classmethod
@@ -262,6 +266,7 @@ class RunSettings:
             warmup=int(d.get("warmup", base.warmup)),
             repeats=int(d.get("repeats", base.repeats)),
             timeout_s=float(d.get("timeout_s", base.timeout_s)),
+            concurrent=bool(d.get("concurrent", base.concurrent)),
         )
 
 

@@ -98,6 +98,17 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_turns_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help=(
+            "backends take turns, one image variant at a time, instead of being measured at once "
+            "(use when the backends share the same machine's cores)"
+        ),
+    )
+
+
 def _int_list(text: str, what: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
@@ -141,6 +152,7 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         warmup=args.warmup,
         repeats=args.repeats,
         timeout_s=args.timeout,
+        concurrent=not getattr(args, "one_at_a_time", False),
     )
 
 

@@ -40,6 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="window mode: run the comparison, save a screenshot of the window, exit")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_settings_arguments(p)
+    p.add_argument(
+        "--at-once",
+        action="store_true",
+        help=(
+            "measure the backends at the same time; by default they take turns, because the demo's "
+            "backends share this machine's cores and would slow each other down"
+        ),
+    )
     p.set_defaults(func=run)
 
 
@@ -70,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     from tfcompare.cli.run_cmd import collect_images
     from tfcompare.demo import DEMO_MODEL, DemoError, LocalBackends, ensure_model, sample_images
 
-    settings = settings_from_args(args)
+    from dataclasses import replace
+
+    settings = replace(settings_from_args(args), concurrent=args.at_once)
     if args.screenshot and (args.no_gui or args.json or args.csv):
         raise usage_error("--screenshot renders the window: drop --no-gui/--json/--csv")
     try:

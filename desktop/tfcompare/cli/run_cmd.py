@@ -11,6 +11,7 @@ from pathlib import Path
 from tfcompare.cli.common import (
     add_backend_arguments,
     add_settings_arguments,
+    add_turns_argument,
     backends_from_args,
     settings_from_args,
     usage_error,
@@ -39,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders (recursed)")
     add_backend_arguments(p, required=True)
     add_settings_arguments(p)
+    add_turns_argument(p)
     p.add_argument(
         "--json", metavar="OUT", help="write every measured request and the summary as JSON"
     )

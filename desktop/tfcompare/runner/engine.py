@@ -71,6 +71,7 @@ class _State:
     total: int = 0
     started: float = field(default_factory=time.monotonic)
     closed: bool = False
+    turn: threading.Lock = field(default_factory=threading.Lock)  # backends taking turns
 
     def emit(self, event: RunEvent) -> None:
         if self.on_event is None:
@@ -368,6 +369,13 @@ class _BackendWorker:
             plan.append(("cold", 0) if not self.cold_sent and i == 0 else ("warmup", i))
         plan += [("measured", i) for i in range(max(self.settings.repeats, 0))]
         self.cold_sent = True
+        if self.settings.concurrent:
+            self._send(info, variant, plan)
+        else:
+            with self.state.turn:
+                self._send(info, variant, plan)
+
+    def _send(self, info: ImageInfo, variant: Variant, plan: list[tuple[str, int]]) -> None:
         for phase, i in plan:
             if self.state.cancel.is_set():
                 return
