@@ -183,3 +183,19 @@ def test_threads_option_sizes_tensorflow_pools(backend_pair):
     for backend, expected in ((backend_pair.one, 1), (backend_pair.two, 2)):
         sc.predict(backend.grpc, sc.predict_request(sc.encode(sc.pattern())))
         assert _compute_threads(backend.pid) == expected, backend
+
+
+def test_concurrent_requests(backend_pair):
+    """Many clients at once (the server's worker pool + TF's thread safety): every answer right."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = [sc.encode(sc.pattern(seed=s)) for s in range(4)]
+    expected = [top5(sc.predict(backend_pair.two.grpc, sc.predict_request(d)))[0] for d in images]
+    with sc.channel(backend_pair.two.grpc) as ch:
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(ch)
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda i: top5(stub.Predict(sc.predict_request(images[i % 4]), 60))[0],
+                                    range(24)))
+    assert answers == [expected[i % 4] for i in range(24)]

@@ -79,3 +79,25 @@ def test_rest_errors(backend_pair, path, body, code, text):
     status, answer = call(backend_pair.two.rest, path, body)
     assert status == code, answer
     assert list(answer) == ["error"] and text in answer["error"]
+
+
+def test_rest_keep_alive(backend_pair):
+    """Several requests over one HTTP/1.1 connection, errors included (TF Serving keeps it open)."""
+    import http.client
+
+    host, port = backend_pair.two.rest.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    body = json.dumps({"instances": [b64(sc.encode(sc.pattern()))]})
+    try:
+        for path, payload, code in (("/v1/models/tiny", None, 200),
+                                    ("/v1/models/tiny:predict", body, 200),
+                                    ("/v1/models/nope", None, 404),
+                                    ("/v1/models/tiny:predict", body, 200)):
+            conn.request("GET" if payload is None else "POST", path, body=payload,
+                          headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            assert response.status == code and response.getheader("Content-Type") == "application/json"
+            assert json.loads(response.read())
+            assert not response.will_close
+    finally:
+        conn.close()
