@@ -75,6 +75,7 @@ class KubeAPIServer:
         self.pods: dict[str, dict] = {}
         self.forbidden: set[tuple[str, str]] = set()  # (resource, namespace or "*")
         self.slices_supported = True
+        self.delay_s = 0.0  # answer every request this much later (a slow API server)
         self.forwards: dict[str, int] = {}  # pod key -> number of port-forward streams opened
         self.requests: list[str] = []
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
@@ -82,6 +83,8 @@ class KubeAPIServer:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self._lock = threading.Lock()
+        for ns in ("default", "kube-system"):  # every cluster has these
+            self.add_namespace(ns)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -322,6 +325,8 @@ class KubeAPIServer:
     @web.middleware
     async def _auth(self, request: web.Request, handler):
         self.requests.append(f"{request.method} {request.path_qs}")
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return _status(401, "Unauthorized", "Unauthorized")
         return await handler(request)

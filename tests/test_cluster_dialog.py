@@ -1,0 +1,101 @@
+"""The "Add from cluster" dialog against the local Kubernetes API server, offscreen."""
+
+# ruff: noqa: F811  (pytest fixtures imported from kube_api_server are parameters here)
+from __future__ import annotations
+
+import time
+
+from kube_api_server import add_tfs_service, kube  # noqa: F401  (fixture used by name)
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QDialogButtonBox
+
+from tfcompare.gui.cluster_dialog import ClusterDialog
+
+
+def _populate(kube) -> None:
+    add_tfs_service(kube, "tfs-gpu", limits={"cpu": "4", "memory": "8Gi", "nvidia.com/gpu": "1"})
+    add_tfs_service(kube, "tfs-cpu-1", limits={"cpu": "1", "memory": "2Gi"})
+    add_tfs_service(kube, "tfs-cpu-8", limits={"cpu": "8", "memory": "8Gi"}, ready=False)
+    kube.add_service("tfs", "redis", [{"name": "redis", "port": 6379}], {"app": "redis"})
+
+
+def _rows(dialog) -> dict[str, list[str]]:
+    t = dialog.table
+    return {
+        t.item(r, 1).text(): [t.item(r, c).text() for c in range(1, t.columnCount())]
+        for r in range(t.rowCount())
+    }
+
+
+def test_pick_services_from_cluster(qtbot, kube):
+    _populate(kube)
+    dialog = ClusterDialog()
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 3, timeout=10000)
+    assert dialog.context_box.currentData() == "test"
+    assert dialog.namespace_box.currentText() == "tfs"
+    rows = _rows(dialog)
+    assert set(rows) == {"tfs-gpu", "tfs-cpu-1", "tfs-cpu-8"}  # not redis
+    assert rows["tfs-gpu"][:6] == ["tfs-gpu", "tfs", "1/1", "1", "4", "8Gi"]
+    assert rows["tfs-cpu-1"][3:5] == ["–", "1"]
+    assert rows["tfs-cpu-8"][2] == "0/1"
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert not ok.isEnabled()
+    for r in range(dialog.table.rowCount()):
+        if dialog.table.item(r, 1).text() in ("tfs-gpu", "tfs-cpu-1"):
+            dialog.table.item(r, 0).setCheckState(Qt.CheckState.Checked)
+    assert ok.isEnabled()
+    specs = {s.name: s for s in dialog.selected_backends()}
+    assert (
+        specs["tfs-gpu"].target == "k8s://test/tfs/tfs-gpu:8500"
+        and specs["tfs-gpu"].protocol == "grpc"
+    )
+    assert specs["tfs-cpu-1"].model == "tiny"
+    dialog.protocol_box.setCurrentIndex(dialog.protocol_box.findData("rest"))
+    specs = {s.name: s for s in dialog.selected_backends()}
+    assert (
+        specs["tfs-gpu"].target == "k8s://test/tfs/tfs-gpu:8501"
+        and specs["tfs-gpu"].protocol == "rest"
+    )
+    assert _rows(dialog)["tfs-gpu"][-1] == "k8s://test/tfs/tfs-gpu:8501"
+
+
+def test_other_context_and_errors_are_shown(qtbot, kube):
+    _populate(kube)
+    kube.add_service("ml", "legacy", [{"port": 8500}], {"app": "legacy"})
+    dialog = ClusterDialog()
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 3, timeout=10000)
+    dialog.context_box.setCurrentIndex(dialog.context_box.findData("other"))
+    dialog.context_box.activated.emit(dialog.context_box.currentIndex())
+    qtbot.waitUntil(
+        lambda: "No TF Serving services in namespace default" in dialog.status_label.text(),
+        timeout=10000,
+    )
+    assert dialog.table.rowCount() == 0
+    dialog.namespace_box.setCurrentIndex(dialog.namespace_box.findText("ml"))
+    dialog.refresh()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 1, timeout=10000)
+    dialog.table.item(0, 0).setCheckState(Qt.CheckState.Checked)
+    assert [s.target for s in dialog.selected_backends()] == ["k8s://other/ml/legacy:8500"]
+    kube.forbid("services")
+    dialog.refresh()
+    qtbot.waitUntil(lambda: "403 Forbidden" in dialog.status_label.text(), timeout=10000)
+    assert dialog.table.rowCount() == 0 and dialog.selected_backends() == []
+
+
+def test_discovery_never_blocks_the_window(qtbot, kube):
+    _populate(kube)
+    kube.delay_s = 0.4  # every API call is slow; the dialog makes several
+    ticks: list[float] = []
+    heartbeat = QTimer()
+    heartbeat.timeout.connect(lambda: ticks.append(time.monotonic()))
+    heartbeat.start(10)
+    started = time.monotonic()
+    dialog = ClusterDialog()
+    qtbot.addWidget(dialog)
+    assert time.monotonic() - started < 0.3
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 3, timeout=15000)
+    heartbeat.stop()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert len(ticks) > 50 and max(gaps) < 0.25, max(gaps)
