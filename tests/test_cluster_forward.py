@@ -121,3 +121,25 @@ def test_pod_replaced_mid_run_reconnects(kube, backend_pair, fresh_backend, jpeg
     assert len(failed) <= 3, failed  # at most the requests in flight while the pod died
     assert all(a[4] in ("", "UNAVAILABLE") for a in failed), failed
     assert kube.forwards["tfs/tfs-cpu-1-bbb"] >= 1
+
+
+def test_comparison_through_the_forward(kube, backend_pair, jpeg):
+    """A whole run: one backend direct, the same model behind a Kubernetes service."""
+    from tfcompare.datatypes import RunSettings
+    from tfcompare.runner import Runner
+
+    pod = add_tfs_service(kube, "tfs-cpu-1", grpc=backend_pair.one.grpc)
+    backends = [
+        BackendSpec(name="direct", target=backend_pair.two.grpc, model="tiny"),
+        BackendSpec.parse("cluster=k8s://test/tfs/tfs-cpu-1/tiny"),
+    ]
+    settings = RunSettings(sizes=(128,), formats=("jpeg",), warmup=1, repeats=2)
+    result = Runner(backends, settings).run([("photo.jpg", jpeg)])
+    measured = [r for r in result.measured if r.backend == "cluster"]
+    assert measured and all(r.ok for r in measured), [r.error for r in measured]
+    assert all(r.pod == pod for r in measured)
+    assert all(r.pod is None for r in result.measured if r.backend == "direct")
+    summary = {(a.backend, a.variant): a for a in result.summary}
+    for variant in ("original", "128-jpeg"):
+        assert summary[("cluster", variant)].top1 == summary[("direct", variant)].top1
+        assert summary[("cluster", variant)].n == 2
