@@ -12,6 +12,7 @@ import time
 
 import pytest
 from kube_api_server import add_tfs_service, echo, kube  # noqa: F401  (fixtures used by name)
+
 from tfcompare.cluster import (
     ClusterError,
     discover_services,

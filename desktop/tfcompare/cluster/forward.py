@@ -13,7 +13,6 @@ timeout) for a ready pod instead of failing at once.
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
 import threading
 import time
@@ -28,10 +27,9 @@ from tfcompare.cluster.discovery import (
 )
 from tfcompare.cluster.errors import ClusterError, translate
 from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, server_of
+from tfcompare.cluster.relay import clip, close_remote, first_answer, hang_up, relay, shut
 from tfcompare.cluster.target import parse_target
 from tfcompare.datatypes import BackendSpec
-
-_CHUNK = 256 * 1024
 
 
 class Forward:
@@ -121,7 +119,7 @@ class Forward:
                 self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
         for _pt, local, remote in relays:
-            _hang_up(local, remote)
+            hang_up(local, remote)
         self._release()
 
     def __enter__(self) -> Forward:
@@ -167,7 +165,7 @@ class Forward:
     def _probe(self, pt: PodTarget) -> None:
         """Open and close one stream so RBAC problems surface now, not at the first request."""
         pf = self._open(pt)
-        _close_remote(pf.socket(pt.port), wait_s=1.0)
+        close_remote(pf.socket(pt.port), wait_s=1.0)
 
     def _set(self, state: str, current: PodTarget | None, *, bump: bool = False) -> None:
         with self._cond:
@@ -192,7 +190,7 @@ class Forward:
             relays = [r for r in self._relays if r[0] == pt]
         self._set(f"reconnecting… ({why})", None)
         for _pt, local, remote in relays:
-            _hang_up(local, remote)
+            hang_up(local, remote)
 
     def _try_reconnect(self, prefer: str | None) -> None:
         with self._reconnecting:
@@ -299,7 +297,7 @@ class Forward:
         while True:
             pt = self._wait_for_pod(deadline)
             if pt is None:
-                _shut(conn)
+                shut(conn)
                 return
             try:
                 pf = self._open(pt)
@@ -309,35 +307,35 @@ class Forward:
                     self._wake.set()
                     continue
                 self._set(f"port-forward failed: {exc}", self._current)
-                _shut(conn)
+                shut(conn)
                 return
             remote = pf.socket(pt.port)
             entry = (pt, conn, remote)
             if not self._track(entry, True):
-                _shut(conn)
-                _close_remote(remote)
+                shut(conn)
+                close_remote(remote)
                 return
-            outcome, done = _first_answer(conn, remote, sent, lambda: self._closed)
+            outcome, done = first_answer(conn, remote, sent, lambda: self._closed)
             if outcome == "answered":
                 del sent[:done]  # the rest still goes to the pod, before anything newer
                 break
             self._track(entry, False)
-            _close_remote(remote)
+            close_remote(remote)
             if outcome == "client":
-                _shut(conn)
+                shut(conn)
                 return
             self._stream_failed(pt, pf.error(pt.port))
             if time.monotonic() >= deadline or self._closed:
-                _shut(conn)
+                shut(conn)
                 return
-        ended = _relay(conn, remote, bytes(sent), lambda: self._closed)
+        ended = relay(conn, remote, bytes(sent), lambda: self._closed)
         self._track(entry, False)
         if ended == "pod" and not self._closed:
             self._wake.set()  # the pod side hung up: check the pod now, not at the next poll
             error = pf.error(pt.port)
             if error:
                 self._set(
-                    f"forwarding to pod {pt.pod} (last stream failed: {_clip(error)})",
+                    f"forwarding to pod {pt.pod} (last stream failed: {clip(error)})",
                     self._current,
                 )
 
@@ -351,162 +349,12 @@ class Forward:
             self._lost(pt, why)
             self._try_reconnect(None)
             return
-        detail = _clip(error) if error else "closed before answering"
+        detail = clip(error) if error else "closed before answering"
         with self._cond:
             current = self._current
         if current == pt:
             self._set(f"forwarding to pod {pt.pod} (last stream failed: {detail})", pt)
         time.sleep(0.3)
-
-
-def _clip(text: str) -> str:
-    return " ".join(text.split())[:200]
-
-
-def _first_answer(conn, remote, sent: bytearray, closed: Callable[[], bool]) -> tuple[str, int]:
-    """Send ``sent`` (earlier client bytes) and relay until the pod sends its first bytes.
-
-    Returns (outcome, bytes of ``sent`` delivered): "answered", "pod" (the stream ended first) or
-    "client" (the client went away). Sends are non-blocking: the client library's proxy thread
-    blocks while writing to us, so we must keep reading while we write.
-    """
-    done = 0
-    remote.setblocking(False)
-    try:
-        while not closed():
-            want_more = len(sent) - done < 4 * _CHUNK
-            try:
-                ready, writable, _ = select.select(
-                    [remote, conn] if want_more else [remote],
-                    [remote] if done < len(sent) else [],
-                    [],
-                    0.5,
-                )
-            except (OSError, ValueError):
-                return ("client" if conn.fileno() < 0 else "pod"), done
-            if remote in ready:
-                try:
-                    data = remote.recv(_CHUNK)
-                except BlockingIOError:
-                    data = None
-                except OSError:
-                    data = b""
-                if data == b"":
-                    return "pod", done
-                if data:
-                    try:
-                        conn.sendall(data)
-                    except OSError:
-                        return "client", done
-                    return "answered", done
-            if remote in writable:
-                try:
-                    done += remote.send(sent[done : done + _CHUNK])
-                except BlockingIOError:
-                    pass
-                except OSError:
-                    return "pod", done
-            if conn in ready:
-                try:
-                    data = conn.recv(_CHUNK)
-                except OSError:
-                    data = b""
-                if not data:
-                    return "client", done
-                sent += data
-        return "client", done
-    finally:
-        with contextlib.suppress(OSError):
-            remote.setblocking(True)
-
-
-def _relay(conn, remote, head: bytes, closed: Callable[[], bool]) -> str:
-    """Copy both ways until one side ends; return which ended first ("local" or "pod").
-
-    The pod side is the client library's socket pair: it is closed gracefully (EOF, then wait
-    for its EOF) because closing it with data unread kills the library's proxy thread with a
-    reset and leaves the WebSocket open.
-    """
-    first: list[str] = []
-    up_done = threading.Event()
-
-    def up() -> None:
-        ended = "local"
-        try:
-            if head:
-                remote.sendall(head)
-            while data := conn.recv(_CHUNK):
-                try:
-                    remote.sendall(data)
-                except OSError:
-                    ended = "pod"
-                    break
-        except OSError:
-            pass
-        first.append(ended)
-        with contextlib.suppress(OSError):
-            remote.shutdown(socket.SHUT_WR)
-        up_done.set()
-
-    thread = threading.Thread(target=up, name="tfcompare-forward-up", daemon=True)
-    thread.start()
-    ended, give_up = "pod", None
-    while True:
-        try:
-            ready, _, _ = select.select([remote], [], [], 1.0)
-        except (OSError, ValueError):
-            break
-        if not ready:
-            if closed() or up_done.is_set():  # the proxy should answer our EOF promptly
-                give_up = give_up or time.monotonic() + 5
-                if time.monotonic() > give_up:
-                    break
-            continue
-        try:
-            data = remote.recv(_CHUNK)
-        except OSError:
-            break
-        if not data:
-            break
-        try:
-            conn.sendall(data)
-        except OSError:
-            ended = "local"
-            break
-    first.append(ended)
-    _shut(conn)  # ends the up thread, which sends EOF to the pod side
-    thread.join(5)
-    _close_remote(remote)
-    return first[0]
-
-
-def _hang_up(local, remote) -> None:
-    """End a relay from another thread: its own thread then closes everything properly."""
-    with contextlib.suppress(OSError):
-        local.shutdown(socket.SHUT_RDWR)
-    with contextlib.suppress(OSError):
-        remote.shutdown(socket.SHUT_WR)
-
-
-def _close_remote(remote, wait_s: float = 2.0) -> None:
-    """Send EOF to the library's proxy, read until it closes its end, then close ours."""
-    with contextlib.suppress(OSError):
-        remote.shutdown(socket.SHUT_WR)
-    deadline = time.monotonic() + wait_s
-    with contextlib.suppress(OSError, ValueError):
-        while (left := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([remote], [], [], left)
-            if not ready or not remote.recv(_CHUNK):
-                break
-    with contextlib.suppress(OSError):
-        remote.close()
-
-
-def _shut(sock) -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        sock.shutdown(socket.SHUT_RDWR)
-    with contextlib.suppress(OSError, AttributeError):
-        sock.close()
 
 
 def open_forward(
