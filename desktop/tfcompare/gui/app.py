@@ -19,6 +19,9 @@ def ensure_app():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtWidgets import QApplication
 
+    # The runner's worker threads share the GIL with the GUI thread: hand it over every 1 ms
+    # (default 5 ms) so redraws and input never queue behind a burst of results.
+    sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
     app = QApplication.instance()
     if app is None:
         app = QApplication(sys.argv[:1])

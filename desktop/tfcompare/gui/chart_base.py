@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from tfcompare.datatypes import ORIGINAL
 
 pg.setConfigOptions(antialias=True, background="w", foreground="#333333")
+
+
+def nice_ceiling(value: float) -> float:
+    """The next of 1, 1.5, 2, 3, 5, 7.5 × 10^k at or above ``value`` (ranges grow in steps)."""
+    if value <= 0:
+        return 1.0
+    base = 10 ** math.floor(math.log10(value))
+    return next(m * base for m in (1, 1.5, 2, 3, 5, 7.5, 10) if m * base >= value)
 
 
 def short_variant(key: str) -> str:
@@ -45,6 +54,25 @@ class Chart(QWidget):
 
         self.empty = EmptyOverlay(self.plot, empty_text)
         self.refreshes = 0  # counted for the responsiveness benchmark
+        self._x: tuple[float, float] | None = None
+        self._y: tuple[float, float] | None = None
+        self.item.disableAutoRange()
+        # Axes (text) are the costliest part of a redraw; cache them as pixmaps: they re-render
+        # only when their ticks change, which the stepped ranges keep rare.
+        for name in ("left", "bottom"):
+            self.item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+    def set_range(
+        self, x: tuple[float, float] | None = None, y: tuple[float, float] | None = None
+    ) -> None:
+        """Set the view range only when it really changes (callers snap to nice steps): with
+        auto-range, every new result would re-layout the axes, the costliest part of a redraw."""
+        if x is not None and x != self._x:
+            self._x = x
+            self.item.setXRange(*x, padding=0)
+        if y is not None and y != self._y:
+            self._y = y
+            self.item.setYRange(*y, padding=0)
 
     def set_empty(self, empty: bool) -> None:
         self.empty.setVisible(empty)

@@ -3,11 +3,13 @@ marked with a star, an optional log scale, and an overlay of a second session (d
 
 from __future__ import annotations
 
+import math
+
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
 from tfcompare.datatypes import Aggregate, RequestResult
-from tfcompare.gui.chart_base import Chart, short_variant
+from tfcompare.gui.chart_base import Chart, nice_ceiling, short_variant
 from tfcompare.gui.colors import BackendColors
 
 
@@ -36,10 +38,14 @@ class LatencyChart(Chart):
         self.item.addItem(self._selected, ignoreBounds=True)
         self.item.scene().sigMouseClicked.connect(self._on_click)
         self.log = False
+        self._lo, self._hi = math.inf, 0.0
+        self.set_range(x=(-0.6, 0.6), y=(0.0, 1.0))
 
     def set_log(self, on: bool) -> None:
         self.log = on
         self.item.setLogMode(y=on)
+        self._y = None
+        self._fit_y()
 
     def _ensure(self, backend: str) -> None:
         if backend in self._p50:
@@ -83,9 +89,10 @@ class LatencyChart(Chart):
             self.item.getAxis("bottom").setTicks(
                 [[(i, short_variant(v)) for i, v in enumerate(variants)]]
             )
-            self.item.setXRange(-0.6, max(len(variants) - 0.4, 0.6), padding=0)
+            self.set_range(x=(-0.6, max(len(variants) - 0.4, 0.6)))
         index = {v: i for i, v in enumerate(variants)}
         any_data = False
+        self._lo, self._hi = math.inf, 0.0
         for b in list(self._p50):
             if b not in backends:
                 for d in (self._p50, self._whisk, self._cold):
@@ -108,10 +115,24 @@ class LatencyChart(Chart):
             c = cold.get(b)
             if c is not None and c.ok and c.latency_ms and c.variant in index:
                 self._cold[b].setData([index[c.variant] + off], [c.latency_ms])
+                wy = [*wy, c.latency_ms]
             else:
                 self._cold[b].setData([], [])
+            if wy:
+                self._lo, self._hi = min(self._lo, *wy), max(self._hi, *wy)
             any_data = any_data or bool(xs)
+        self._fit_y()
         self.set_empty(not any_data)
+
+    def _fit_y(self) -> None:
+        if self._hi <= 0:
+            return
+        if self.log:
+            lo = math.floor(math.log10(max(self._lo, 1e-3)) * 2) / 2
+            hi = math.ceil(math.log10(self._hi) * 2) / 2
+            self.set_range(y=(lo, hi if hi > lo else lo + 0.5))
+        else:
+            self.set_range(y=(0.0, nice_ceiling(self._hi * 1.05)))
 
     def set_overlay(
         self, latency: dict[tuple[str, str], Aggregate] | None, label: str = ""

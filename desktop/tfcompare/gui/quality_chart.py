@@ -40,6 +40,9 @@ class QualityChart(Chart):
         )
         self.colors = colors
         self.item.setAxisItems({"bottom": BytesAxis("bottom")})
+        self.item.getAxis("bottom").setCacheMode(
+            pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
+        )
         self.item.setLabel("bottom", "bytes sent per request (log scale)")
         self.item.setLabel("left", "score of original top-1 (% of original)")
         self.item.showGrid(x=True, y=True, alpha=0.25)
@@ -60,8 +63,7 @@ class QualityChart(Chart):
         )
         self._ring.setZValue(5)
         self.points: list[QualityPoint] = []
-        self.item.setXRange(3, 6, padding=0.05)
-        self.item.setYRange(0, 110, padding=0)
+        self.set_range(x=(3.0, 6.0), y=(0.0, 110.0))
         self._selected: str | None = None
 
     def _series(self, backend: str) -> pg.PlotDataItem:
@@ -111,7 +113,17 @@ class QualityChart(Chart):
             )
         self._update_labels(backends)
         self._update_ring()
+        self._fit()
         self.set_empty(not self.points)
+
+    def _fit(self) -> None:
+        if not self.points:
+            return
+        xs = [math.log10(p.mean_bytes) for p in self.points]
+        ys = [100.0 * p.score_ratio if p.score_ratio is not None else 0.0 for p in self.points]
+        x = (math.floor(min(xs) * 4) / 4 - 0.15, math.ceil(max(xs) * 4) / 4 + 0.15)
+        y = (min(math.floor(min(ys) / 5) * 5 - 5, 90), max(math.ceil(max(ys) / 5) * 5 + 5, 105))
+        self.set_range(x=x, y=y)
 
     def _update_labels(self, backends: list[str]) -> None:
         """Variant names beside the first backend's points (the others share the x positions)."""

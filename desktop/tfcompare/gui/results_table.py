@@ -111,8 +111,9 @@ class ResultsModel(QAbstractTableModel):
         return None
 
     def upsert(self, aggs: list[Aggregate]) -> None:
+        latest = {(a.image, a.variant, a.backend): a for a in aggs}  # a batch may hold one cell twice
         new = []
-        for agg in aggs:
+        for agg in latest.values():
             key = (agg.image, agg.variant, agg.backend)
             row = self._index.get(key)
             if row is None:

@@ -74,6 +74,7 @@ class SessionActions:
         self.w.images_panel.clear()
         self.w.store.clear()
         self.w.table.reset()
+        self.w._table_pending = []
         self.w.sel_image = self.w.sel_variant = None
         self.clear_compare()
         self.path = None
@@ -121,6 +122,7 @@ class SessionActions:
         w.backends_panel.clear_run_notes()
         w.store.load_result(result)
         w.table.reset()
+        w._table_pending = []
         sel = saved.selection or {}
         w.sel_image, w.sel_variant = sel.get("image"), sel.get("variant")
         w.set_log_scale(bool(sel.get("log_scale", w.latency.log)))

@@ -7,8 +7,9 @@ changed, at the coalescing timer's pace, so thousands of results per second neve
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from tfcompare.datatypes import (
     ORIGINAL,
@@ -38,12 +39,37 @@ def _aggregate(requests: list[RequestResult]) -> tuple[Aggregate, ...]:
     return tuple(aggregate(requests))
 
 
+def _latency_aggregate(variant: str, backend: str, lat: list[float], n_errors: int) -> Aggregate:
+    """Latency statistics of one (variant, backend) pooled over images (``lat`` sorted)."""
+    from tfcompare.runner.stats import FEW_SAMPLES, percentile
+
+    return Aggregate(
+        image=ALL_IMAGES, variant=variant, backend=backend, n=len(lat), n_errors=n_errors, bytes=0,
+        p50_ms=percentile(lat, 50) if lat else None,
+        p90_ms=percentile(lat, 90) if lat else None,
+        p99_ms=percentile(lat, 99) if lat else None,
+        mean_ms=sum(lat) / len(lat) if lat else None, stdev_ms=None,
+        few_samples=len(lat) < FEW_SAMPLES, top1=None, top1_agree=None, top5_overlap=None, score_ratio=None,
+    )  # fmt: skip
+
+
 def latency_by_variant(
     requests: list[RequestResult] | tuple[RequestResult, ...],
 ) -> dict[tuple[str, str], Aggregate]:
-    """Latency of each (variant, backend) over all images, with the runner's own statistics."""
-    pooled = [replace(r, image=ALL_IMAGES) for r in requests if r.phase == "measured"]
-    return {(a.variant, a.backend): a for a in _aggregate(pooled)}
+    """Latency of each (variant, backend) over all images, with the runner's own percentiles."""
+    lat: dict[tuple[str, str], list[float]] = defaultdict(list)
+    errors: dict[tuple[str, str], int] = defaultdict(int)
+    for r in requests:
+        if r.phase != "measured":
+            continue
+        if r.ok and r.latency_ms is not None:
+            lat[(r.variant, r.backend)].append(r.latency_ms)
+        else:
+            errors[(r.variant, r.backend)] += 1
+    keys = set(lat) | set(errors)
+    return {
+        k: _latency_aggregate(k[0], k[1], sorted(lat.get(k, [])), errors.get(k, 0)) for k in keys
+    }
 
 
 @dataclass
@@ -92,7 +118,8 @@ class ResultStore:
         self.total_requests = 0
         self.n_results = 0
         self._groups: dict[tuple[str, str], list[RequestResult]] = defaultdict(list)
-        self._by_variant: dict[tuple[str, str], list[RequestResult]] = defaultdict(list)
+        self._lat_sorted: dict[tuple[str, str], list[float]] = defaultdict(list)
+        self._lat_errors: dict[tuple[str, str], int] = defaultdict(int)
         self._aggs: dict[tuple[str, str, str], Aggregate] = {}
         self._lat: dict[tuple[str, str], Aggregate] = {}
         self._loaded_aggs: list[Aggregate] = []
@@ -168,7 +195,10 @@ class ResultStore:
         if r.phase != "measured":
             return
         self._groups[(r.image, r.backend)].append(r)
-        self._by_variant[(r.variant, r.backend)].append(r)
+        if r.ok and r.latency_ms is not None:
+            bisect.insort(self._lat_sorted[(r.variant, r.backend)], r.latency_ms)
+        else:
+            self._lat_errors[(r.variant, r.backend)] += 1
         self._dirty_groups.add((r.image, r.backend))
         self._dirty_variants.add((r.variant, r.backend))
 
@@ -185,9 +215,12 @@ class ResultStore:
                 self._aggs[(agg.image, agg.variant, agg.backend)] = agg
                 changes.aggregates.append(agg)
         if self._dirty_variants:
-            requests = [r for key in self._dirty_variants for r in self._by_variant.get(key, ())]
+            for key in self._dirty_variants:
+                if key in self._lat_sorted or key in self._lat_errors:
+                    self._lat[key] = _latency_aggregate(
+                        key[0], key[1], self._lat_sorted.get(key, []), self._lat_errors.get(key, 0)
+                    )
             self._dirty_variants.clear()
-            self._lat.update(latency_by_variant(requests))
             changes.latency = True
         return changes
 
@@ -199,7 +232,11 @@ class ResultStore:
         return names + extra
 
     def variants(self) -> list[str]:
-        keys = {k[0] for k in self._by_variant} | {r.variant for r in self.cold.values()}
+        keys = (
+            {k[0] for k in self._lat_sorted}
+            | {k[0] for k in self._lat_errors}
+            | {r.variant for r in self.cold.values()}
+        )
         for info in self.images.values():
             keys.update(v.key for v in info.variants)
         return sorted(keys, key=variant_sort_key)

@@ -33,6 +33,7 @@ class Top5Chart(Chart):
         self._bars: dict[str, pg.BarGraphItem] = {}
         self._texts: list[pg.TextItem] = []
         self.shown: dict[str, tuple[Prediction, ...]] = {}
+        self._last: tuple | None = None
 
     def _bar(self, backend: str) -> pg.BarGraphItem:
         if backend not in self._bars:
@@ -60,8 +61,18 @@ class Top5Chart(Chart):
         notes: dict[str, str] | None = None,
     ) -> None:
         """``answers[backend]`` = (top5, score_kind) or None (no answer yet / failed: ``notes``)."""
-        self.refreshes += 1
         notes = notes or {}
+        key = (
+            image,
+            variant_label,
+            tuple(backends),
+            tuple(sorted(answers.items(), key=lambda kv: kv[0])),
+            tuple(sorted(notes.items())),
+        )
+        if key == self._last:
+            return  # nothing new: redrawing the axes would only cost time
+        self._last = key
+        self.refreshes += 1
         ticks: list[tuple[float, str]] = []
         row = 0
         used_text = 0
@@ -108,7 +119,6 @@ class Top5Chart(Chart):
         where = f" — {image} · {variant_label}" if image and variant_label else ""
         self.item.setTitle(f"{self.title}{where}", size="10pt")
         if row:
-            self.item.setYRange(-0.6, row - 0.4, padding=0)
             span = (hi - lo) or 1.0
-            self.item.setXRange(min(lo, 0), hi + span * 0.22, padding=0.02)
+            self.set_range(x=(min(lo, 0) - span * 0.02, hi + span * 0.24), y=(-0.6, row - 0.4))
         self.set_empty(not self.shown)
