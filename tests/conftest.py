@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# The local Kubernetes API server's fixtures (``kube``, ``echo``) for the cluster tests.
+pytest_plugins = ["kube_api_server"]
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -2,7 +2,6 @@
 the real ``kubernetes`` client, kubeconfig handling, discovery, error messages and the relay.
 These need no model: the pod ports lead to TCP echo servers (see test_cluster_forward.py for TF)."""
 
-# ruff: noqa: F811  (pytest fixtures imported from kube_api_server are parameters here)
 from __future__ import annotations
 
 import os
@@ -11,7 +10,7 @@ import threading
 import time
 
 import pytest
-from kube_api_server import add_tfs_service, echo, kube  # noqa: F401  (fixtures used by name)
+from kube_api_server import add_tfs_service
 
 from tfcompare.cluster import (
     ClusterError,

@@ -1,11 +1,10 @@
 """The "Add from cluster" dialog against the local Kubernetes API server, offscreen."""
 
-# ruff: noqa: F811  (pytest fixtures imported from kube_api_server are parameters here)
 from __future__ import annotations
 
 import time
 
-from kube_api_server import add_tfs_service, kube  # noqa: F401  (fixture used by name)
+from kube_api_server import add_tfs_service
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDialogButtonBox
 

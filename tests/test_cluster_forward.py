@@ -2,7 +2,6 @@
 TF Serving backends via our relay, the real ``kubernetes`` client and the pods/portforward
 WebSocket of tests/kube_api_server.py; pods are replaced mid-run and the forward follows."""
 
-# ruff: noqa: F811  (pytest fixtures imported from kube_api_server are parameters here)
 from __future__ import annotations
 
 import io
@@ -10,7 +9,7 @@ import threading
 import time
 
 import pytest
-from kube_api_server import TFS, add_tfs_service, kube  # noqa: F401  (fixtures used by name)
+from kube_api_server import TFS, add_tfs_service
 
 from tfcompare.cluster import open_forward
 from tfcompare.datatypes import BackendSpec, ServingError
