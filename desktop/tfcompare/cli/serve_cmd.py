@@ -13,6 +13,13 @@ def _label(text: str) -> tuple[str, int]:
     return label, int(version)
 
 
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME:VALUE, got {text!r}")
+    return name.strip().lower(), value.strip()
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -52,6 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="LABEL=VERSION", help="version label clients may ask for")
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="exit when the parent process dies (no orphan servers)")
+    parser.add_argument("--tls-cert", metavar="PEM",
+                        help="serve gRPC over TLS with this certificate chain (with --tls-key)")
+    parser.add_argument("--tls-key", metavar="PEM", help="private key for --tls-cert")
+    parser.add_argument("--require-header", type=_header, default=None, metavar="NAME:VALUE",
+                        help="refuse gRPC calls without this metadata (UNAUTHENTICATED), like an "
+                             "authenticating gateway in front of TF Serving")
     parser.epilog = "example: tfcompare serve tiny --port 0 --rest-port 0 --threads 1"
     parser.set_defaults(func=run)
 
@@ -66,4 +79,5 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, port=args.port, rest_port=args.rest_port, model_name=args.model_name,
         threads=args.threads, host=args.host, tensor_content=args.tensor_content,
         exit_with_parent=args.exit_with_parent, version_labels=dict(args.version_label),
+        tls_cert=args.tls_cert, tls_key=args.tls_key, require_header=args.require_header,
     ))

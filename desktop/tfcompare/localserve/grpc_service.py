@@ -110,18 +110,50 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
+class _RequireHeader(grpc.ServerInterceptor):
+    """Refuses calls without the expected metadata, as an authenticating gateway in front of
+    TF Serving does (UNAUTHENTICATED when missing, PERMISSION_DENIED when wrong)."""
+
+    def __init__(self, name: str, value: str):
+        self.name = name.lower()
+        self.value = value
+
+    def intercept_service(self, continuation, handler_call_details):
+        got = dict(handler_call_details.invocation_metadata or ()).get(self.name)
+        if got == self.value:
+            return continuation(handler_call_details)
+        code, text = (
+            (grpc.StatusCode.UNAUTHENTICATED, f"missing {self.name} metadata")
+            if got is None
+            else (grpc.StatusCode.PERMISSION_DENIED, f"wrong {self.name} metadata")
+        )
+
+        def refuse(_request, context):
+            context.abort(code, text)
+
+        return grpc.unary_unary_rpc_method_handler(refuse)
+
+
 def make_server(servable: Servable, host: str, port: int, *, tensor_content: bool,
-                workers: int) -> tuple[grpc.Server, int]:
-    """A started-ready (not yet started) gRPC server and the port it bound."""
+                workers: int, tls: tuple[bytes, bytes] | None = None,
+                require_header: tuple[str, str] | None = None) -> tuple[grpc.Server, int]:
+    """A started-ready (not yet started) gRPC server and the port it bound.
+
+    ``tls`` is (private key PEM, certificate chain PEM), like TF Serving's ssl_config_file.
+    """
+    interceptors = [_RequireHeader(*require_header)] if require_header else []
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers,
                                                     thread_name_prefix="grpc-worker"),
-                         options=OPTIONS)
+                         options=OPTIONS, interceptors=interceptors)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(servable, tensor_content=tensor_content), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(servable), server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        bound = server.add_insecure_port(address)
+        if tls is not None:
+            bound = server.add_secure_port(address, grpc.ssl_server_credentials([tls]))
+        else:
+            bound = server.add_insecure_port(address)
     except RuntimeError as exc:
         raise OSError(f"cannot listen for gRPC on {address}: {exc}") from exc
     if bound == 0:

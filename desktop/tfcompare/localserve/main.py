@@ -27,6 +27,9 @@ class ServeOptions:
     exit_with_parent: bool = False
     version_labels: dict[str, int] = field(default_factory=dict)
     workers: int = 16
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    require_header: tuple[str, str] | None = None
 
 
 def _log(message: str) -> None:
@@ -104,10 +107,18 @@ def serve(options: ServeOptions) -> int:
     except Exception as exc:  # corrupt/incompatible SavedModel: TF and protobuf raise many types
         _log(f"cannot load the SavedModel under {base}: {type(exc).__name__}: {exc}")
         return 1
+    tls = None
+    if options.tls_cert or options.tls_key:
+        try:
+            tls = (Path(options.tls_key).read_bytes(), Path(options.tls_cert).read_bytes())
+        except (OSError, TypeError) as exc:
+            _log(f"cannot read the TLS key/certificate (--tls-key and --tls-cert go together): {exc}")
+            return 1
     try:
         server, grpc_port = make_server(servable, options.host, options.port,
                                         tensor_content=options.tensor_content,
-                                        workers=options.workers)
+                                        workers=options.workers, tls=tls,
+                                        require_header=options.require_header)
     except OSError as exc:
         _log(str(exc))
         return 1
