@@ -75,7 +75,7 @@ def test_selection_is_linked_between_views(ran, qtbot):
     assert w.sel_variant == "128-png" and w.variant_combo.currentData() == "128-png"
     row = w.table.model.rows[w.table.proxy.mapToSource(w.table.view.currentIndex()).row()]
     assert (row.image, row.variant) == (w.sel_image, "128-png")
-    assert w.top5.item.titleLabel.text.endswith("128 px PNG")
+    assert w.top5.item.titleLabel.text.endswith("128 png")
     other = w.image_combo.itemData(1)
     w.image_combo.setCurrentIndex(1)
     assert w.sel_image == other and w.images_panel.list.currentItem().data(256) == other
@@ -230,3 +230,68 @@ def test_status_lights_follow_the_backends(qtbot, backend_pair):
         "not reachable" in w.backends_panel.list.item(2).text()
         or "UNAVAILABLE" in w.backends_panel.list.item(2).text()
     )
+
+
+def test_render_cli_draws_a_saved_session_offscreen(ran, tmp_path):
+    import subprocess
+
+    from PySide6.QtGui import QImage
+
+    session = tmp_path / "s.tfcs"
+    assert ran.sessions._save_to(session)
+    out = tmp_path / "shot.png"
+    cmd = [
+        sys.executable,
+        "-m",
+        "tfcompare",
+        "render",
+        str(session),
+        "--out",
+        str(out),
+        "--size",
+        "1280x800",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    img = QImage(str(out))
+    assert (img.width(), img.height()) == (1280, 800)
+    bad = tmp_path / "bad.tfcs"
+    bad.write_bytes(b"\0" * 100)
+    proc = subprocess.run(
+        [*cmd[:4], str(bad), "--out", str(tmp_path / "x.png")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "bad.tfcs" in proc.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_gui_screenshot_cli_runs_and_saves(backend_pair, tmp_path):
+    import subprocess
+
+    from PySide6.QtGui import QImage
+
+    images = small_photos(tmp_path / "img", names=("chelsea",))
+    out = tmp_path / "gui.png"
+    cmd = [
+        sys.executable,
+        "-m",
+        "tfcompare",
+        "gui",
+        str(images[0]),
+        "--backend",
+        f"one={backend_pair.one.grpc}/tiny",
+        "--screenshot",
+        str(out),
+        "--size",
+        "1280x800",
+    ]
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (QImage(str(out)).width(), QImage(str(out)).height()) == (1280, 800)

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from tfcompare.datatypes import ORIGINAL
@@ -44,7 +44,7 @@ class Chart(QWidget):
         self.item: pg.PlotItem = self.plot.getPlotItem()
         self.item.setMenuEnabled(False)
         self.item.showGrid(x=False, y=True, alpha=0.25)
-        self.item.setTitle(self.title, size="10pt")
+        self.set_title(self.title)
         self.legend = self.item.addLegend(offset=(-6, 6), labelTextSize="8pt")
         self.legend.setBrush(pg.mkBrush(255, 255, 255, 210))
         layout = QVBoxLayout(self)
@@ -73,6 +73,15 @@ class Chart(QWidget):
         if y is not None and y != self._y:
             self._y = y
             self.item.setYRange(*y, padding=0)
+
+    def set_title(self, text: str) -> None:
+        """Title that never widens the chart: a long title is clipped instead of pushing the plot
+        out of its pane (pyqtgraph makes a label's text width its minimum width)."""
+        self.item.setTitle(text, size="10pt")
+        label = self.item.titleLabel
+        label.setMinimumWidth(0)
+        label._sizeHint[Qt.SizeHint.MinimumSize] = (0, label._sizeHint[Qt.SizeHint.MinimumSize][1])
+        label.updateGeometry()
 
     def set_empty(self, empty: bool) -> None:
         self.empty.setVisible(empty)

@@ -14,7 +14,7 @@ from tfcompare.gui.colors import BackendColors
 
 
 class LatencyChart(Chart):
-    title = "Latency per variant — p50, whisker to p90 (★ cold first request)"
+    title = "Latency per variant: p50, whisker to p90 (★ cold first request)"
 
     def __init__(self, colors: BackendColors, parent=None) -> None:
         super().__init__(
@@ -25,6 +25,8 @@ class LatencyChart(Chart):
         self.item.setLabel("left", "latency", units="ms")
         self.item.getAxis("left").enableAutoSIPrefix(False)
         self.item.setLabel("bottom", "variant (longest side px, format)")
+        self.item.getAxis("bottom").enableAutoSIPrefix(False)
+        self.item.getAxis("bottom").setTicks([[]])
         self.variants: list[str] = []
         self._p50: dict[str, pg.PlotDataItem] = {}
         self._whisk: dict[str, pg.PlotDataItem] = {}

@@ -35,6 +35,7 @@ from tfcompare.datatypes import (
     RunStarted,
 )
 from tfcompare.gui.backends_panel import BackendsPanel
+from tfcompare.gui.chart_base import short_variant
 from tfcompare.gui.colors import BackendColors
 from tfcompare.gui.images_panel import ImagesPanel
 from tfcompare.gui.latency_chart import LatencyChart
@@ -520,7 +521,7 @@ class MainWindow(QMainWindow):
             agg = self.store.aggregate_for(self.sel_image or "", self.sel_variant or "", b)
             if answers[b] is None and agg is not None and agg.n_errors:
                 notes[b] = "failed"
-        label = self.store.variant_label(self.sel_variant) if self.sel_variant else None
+        label = short_variant(self.sel_variant) if self.sel_variant else None
         self.top5.update_data(self.sel_image, label, backends, answers, notes)
 
     def _update_combos(self, variants: list[str]) -> None:

@@ -31,11 +31,11 @@ class BytesAxis(pg.AxisItem):
 
 
 class QualityChart(Chart):
-    title = "Quality kept vs bytes sent (filled: same top-1 as the original)"
+    title = "Quality kept vs bytes sent"
 
     def __init__(self, colors: BackendColors, parent=None) -> None:
         super().__init__(
-            "Quality per variant appears here: how much of the\noriginal answer each smaller variant keeps.",
+            "Quality per variant appears here:\nhow much of the original answer\neach smaller variant keeps.",
             parent,
         )
         self.colors = colors
@@ -43,7 +43,7 @@ class QualityChart(Chart):
         self.item.getAxis("bottom").setCacheMode(
             pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
         )
-        self.item.setLabel("bottom", "bytes sent per request (log scale)")
+        self.item.setLabel("bottom", "bytes sent (log) · filled: same top-1")
         self.item.setLabel("left", "score of original top-1 (% of original)")
         self.item.showGrid(x=True, y=True, alpha=0.25)
         self.item.addLine(
@@ -121,7 +121,7 @@ class QualityChart(Chart):
             return
         xs = [math.log10(p.mean_bytes) for p in self.points]
         ys = [100.0 * p.score_ratio if p.score_ratio is not None else 0.0 for p in self.points]
-        x = (math.floor(min(xs) * 4) / 4 - 0.15, math.ceil(max(xs) * 4) / 4 + 0.15)
+        x = (math.floor(min(xs) * 4) / 4 - 0.15, math.ceil(max(xs) * 4) / 4 + 0.3)
         y = (min(math.floor(min(ys) / 5) * 5 - 5, 90), max(math.ceil(max(ys) / 5) * 5 + 5, 105))
         self.set_range(x=x, y=y)
 

@@ -111,7 +111,9 @@ class ResultsModel(QAbstractTableModel):
         return None
 
     def upsert(self, aggs: list[Aggregate]) -> None:
-        latest = {(a.image, a.variant, a.backend): a for a in aggs}  # a batch may hold one cell twice
+        latest = {
+            (a.image, a.variant, a.backend): a for a in aggs
+        }  # a batch may hold one cell twice
         new = []
         for agg in latest.values():
             key = (agg.image, agg.variant, agg.backend)
@@ -159,7 +161,7 @@ class ResultsTable(QWidget):
         self.view.horizontalHeader().setStretchLastSection(True)
         self.view.setAcceptDrops(False)
         self.view.installEventFilter(self)
-        for col, width in enumerate((130, 80, 90, 40, 50, 80, 64, 64, 64, 64, 64, 110, 80, 90, 80)):
+        for col, width in enumerate((110, 72, 78, 32, 46, 66, 58, 58, 58, 62, 64, 110, 76, 90, 80)):
             self.view.setColumnWidth(col, width)
         self.view.selectionModel().currentRowChanged.connect(self._on_current_changed)
         layout = QVBoxLayout(self)

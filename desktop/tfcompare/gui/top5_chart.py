@@ -82,7 +82,14 @@ class Top5Chart(Chart):
         for b in list(self._bars):
             if b not in backends:
                 self.item.removeItem(self._bars.pop(b))
+        if not any(answers.get(b) for b in backends):
+            backends_shown: list[str] = []  # nothing to show yet: the empty-state hint says why
+        else:
+            backends_shown = backends
         for b in backends:
+            if b not in backends_shown:
+                self._bar(b).setOpts(x0=[], y=[], height=[], width=[])
+                continue
             answer = answers.get(b)
             header = f"▸ {b}" if answer else f"▸ {b}: {notes.get(b, 'no answer yet')}"
             ticks.append((row, _short(header) if answer else header[:40]))
@@ -116,8 +123,8 @@ class Top5Chart(Chart):
             "unknown": "score",
         }.get(kind, kind)
         self.item.setLabel("bottom", unit)
-        where = f" — {image} · {variant_label}" if image and variant_label else ""
-        self.item.setTitle(f"{self.title}{where}", size="10pt")
+        where = f" — {_short(image)} · {variant_label}" if image and variant_label else ""
+        self.set_title(f"{self.title}{where}")
         if row:
             span = (hi - lo) or 1.0
             self.set_range(x=(min(lo, 0) - span * 0.02, hi + span * 0.24), y=(-0.6, row - 0.4))
