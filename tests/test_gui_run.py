@@ -65,7 +65,6 @@ def test_run_fills_charts_and_table_with_the_right_counts(ran, qtbot):
     assert set(w.top5.shown) == {"one", "two"} and all(len(t) == 5 for t in w.top5.shown.values())
     assert w.top5.item.getAxis("bottom").labelText == "probability"
     assert not w.latency.empty.isVisible() and not w.table.empty.isVisible()
-    assert "tensorflow.python" not in sys.modules
     assert w.isWindowModified()  # unsaved results
 
 
@@ -273,10 +272,15 @@ def test_gui_screenshot_cli_runs_and_saves(backend_pair, tmp_path):
 
     images = small_photos(tmp_path / "img", names=("chelsea",))
     out = tmp_path / "gui.png"
+    # The whole window process, run included, must never load the TensorFlow runtime.
+    probe = (
+        "import sys; from tfcompare.cli import main; rc = main(sys.argv[1:]); "
+        "print('TF-LOADED', 'tensorflow.python' in sys.modules); sys.exit(rc)"
+    )
     cmd = [
         sys.executable,
-        "-m",
-        "tfcompare",
+        "-c",
+        probe,
         "gui",
         str(images[0]),
         "--backend",
@@ -294,4 +298,5 @@ def test_gui_screenshot_cli_runs_and_saves(backend_pair, tmp_path):
         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "TF-LOADED False" in proc.stdout
     assert (QImage(str(out)).width(), QImage(str(out)).height()) == (1280, 800)

@@ -196,8 +196,9 @@ def test_window_starts_fast_without_tensorflow():
 
 def test_pyside_refcount_bug_cannot_kill_the_window():
     """PySide6 6.12 drops a reference to None for every invalid QVariant it returns (and to True
-    in some calls); on Python 3.11 that aborts the process once the count reaches zero. Importing
-    tfcompare.gui must make that impossible: far more such calls than None has references."""
+    in some calls); on Python 3.11 that aborts the process once the count reaches zero, seconds
+    into a live run. The installed PySide6 must not do that (pyproject excludes 6.12): far more such
+    calls than None has references."""
     code = (
         "import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
         "n = sys.getrefcount(None) + 50_000\n"
