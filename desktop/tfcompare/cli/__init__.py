@@ -10,8 +10,16 @@ import sys
 COMMANDS = ("run", "demo", "gui", "serve", "export_model", "export", "render", "compare", "cluster")
 
 
+class _Parser(argparse.ArgumentParser):
+    """No abbreviated options: ``--size`` must never silently mean ``--sizes``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tfcompare",
         description=(
             "Compare TensorFlow Serving backends on your own images: every image is resized and "
@@ -23,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tfcompare import __version__
 
     parser.add_argument("--version", action="version", version=f"tfcompare {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"tfcompare.cli.{name}_cmd")

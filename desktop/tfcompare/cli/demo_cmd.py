@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from tfcompare.cli.common import add_settings_arguments, settings_from_args, usage_error
+from tfcompare.cli.gui_cmd import parse_size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default efficientnet-lite0)")
     p.add_argument("--screenshot", metavar="OUT.png",
                    help="window mode: run the comparison, save a screenshot of the window, exit")
+    p.add_argument("--size", type=parse_size, metavar="WxH",
+                   help="window size, e.g. 1600x1000 (with --screenshot: the picture's size)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_settings_arguments(p)
     p.add_argument(
@@ -75,10 +78,10 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from tfcompare.cli.run_cmd import collect_images
     from tfcompare.demo import DEMO_MODEL, DemoError, LocalBackends, ensure_model, sample_images
-
-    from dataclasses import replace
 
     settings = replace(settings_from_args(args), concurrent=args.at_once)
     if args.screenshot and (args.no_gui or args.json or args.csv):
@@ -116,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"opening the window with {len(images)} image(s); press Run to compare",
                       file=sys.stderr, flush=True)
                 return int(run_gui([str(p) for p in images], specs, settings=settings,
-                                   screenshot=args.screenshot, autorun=bool(args.screenshot),
+                                   screenshot=args.screenshot, size=args.size,
+                                   autorun=bool(args.screenshot),
                                    on_close=backends.stop) or 0)
             return _headless(args, images, specs, settings)
     except DemoError as exc:
