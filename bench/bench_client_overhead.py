@@ -24,6 +24,7 @@ import time
 import grpc
 import numpy as np
 from PIL import Image
+
 from tfcompare.datatypes import BackendSpec
 from tfcompare.serving import make_client
 from tfcompare.serving._protos import predict_pb2

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
 from tfcompare.datatypes import RunSettings
 from tfcompare.imaging import PNG_COMPRESS_LEVEL, build_ladder, fit_size
 

@@ -13,6 +13,7 @@ import images
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
+
 from tfcompare.datatypes import ORIGINAL, RunSettings, variant_key
 from tfcompare.imaging import (
     ImageLoadError,

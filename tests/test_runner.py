@@ -247,6 +247,6 @@ def test_one_at_a_time_backends_take_turns(backend_pair, cat):
     blocks = [(b, v) for _, _, b, v in spans]
     changes = sum(1 for x, y in zip(blocks, blocks[1:]) if x[0] != y[0])
     assert changes <= 2 * 3  # at most one switch per variant block (warm-ups are not in `requests`)
-    for (s1, e1, b1, _), (s2, _, b2, _) in zip(spans, spans[1:]):
+    for (_, e1, b1, _), (s2, _, b2, _) in zip(spans, spans[1:]):
         if b1 != b2:
             assert s2 >= e1 - 0.001

@@ -12,6 +12,7 @@ import grpc
 import numpy as np
 import pytest
 from PIL import Image
+
 from tfcompare.datatypes import BackendSpec, ServingError
 from tfcompare.serving import GrpcClient, RestClient, make_client
 from tfcompare.serving._protos import predict_pb2, types_pb2

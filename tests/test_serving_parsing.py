@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tfcompare.datatypes import BackendSpec, ServingError
 from tfcompare.serving import make_client, outputs, tensors
 from tfcompare.serving._protos import predict_pb2, types_pb2

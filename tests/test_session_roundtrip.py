@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+
 from tfcompare.datatypes import BackendSpec, RunSettings
 from tfcompare.runner import Runner, aggregate
 from tfcompare.runner.report import csv_text, to_json_obj

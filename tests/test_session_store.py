@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+
 from tfcompare.datatypes import (
     Aggregate,
     BackendSpec,
