@@ -179,3 +179,24 @@ def backends_from_args(args: argparse.Namespace, settings: RunSettings) -> list[
     if dupes:
         raise usage_error(f"backend names must be unique: {', '.join(dupes)}")
     return specs
+
+
+def write_outputs(result, command: str, *, json: str | None = None, csv: str | None = None) -> int:
+    """Write ``--json``/``--csv`` outputs of a run or session; 0, or 1 with a message on failure."""
+    import sys
+
+    from tfcompare.runner.report import write_csv, write_json
+
+    for path, write in ((json, write_json), (csv, write_csv)):
+        if not path:
+            continue
+        try:
+            write(result, path)
+        except OSError as exc:
+            print(
+                f"tfcompare {command}: error: cannot write {path}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"wrote {path}", file=sys.stderr)
+    return 0

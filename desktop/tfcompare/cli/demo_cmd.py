@@ -8,7 +8,12 @@ import signal
 import sys
 from pathlib import Path
 
-from tfcompare.cli.common import add_settings_arguments, settings_from_args, usage_error
+from tfcompare.cli.common import (
+    add_settings_arguments,
+    settings_from_args,
+    usage_error,
+    write_outputs,
+)
 from tfcompare.cli.gui_cmd import parse_size
 
 
@@ -134,7 +139,7 @@ def _headless(args, images, specs, settings) -> int:
     from tfcompare.cli.run_cmd import ProgressBar
     from tfcompare.datatypes import ImageFailed, Progress
     from tfcompare.runner import Runner
-    from tfcompare.runner.report import summary_table, write_csv, write_json
+    from tfcompare.runner.report import summary_table
 
     bar = ProgressBar(enabled=not args.quiet)
     print(f"comparing {len(specs)} backends on {len(images)} image(s)…", file=sys.stderr, flush=True)
@@ -176,10 +181,4 @@ def _headless(args, images, specs, settings) -> int:
     result = box["result"]
     bar.close()
     print(summary_table(result), flush=True)
-    if args.json:
-        write_json(result, args.json)
-        print(f"wrote {args.json}", file=sys.stderr)
-    if args.csv:
-        write_csv(result, args.csv)
-        print(f"wrote {args.csv}", file=sys.stderr)
-    return 0
+    return write_outputs(result, "demo", json=args.json, csv=args.csv)

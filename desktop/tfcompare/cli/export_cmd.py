@@ -28,11 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfcompare.cli.common import usage_error
+    from tfcompare.cli.common import usage_error, write_outputs
 
     if not args.json and not args.csv:
         raise usage_error("nothing to do: give --json OUT and/or --csv OUT")
-    from tfcompare.runner.report import write_csv, write_json
     from tfcompare.session import SessionError, load_session
 
     try:
@@ -40,13 +39,4 @@ def run(args: argparse.Namespace) -> int:
     except SessionError as exc:
         print(f"tfcompare export: error: {exc}", file=sys.stderr)
         return 1
-    for out, write in ((args.json, write_json), (args.csv, write_csv)):
-        if not out:
-            continue
-        try:
-            write(saved.result, out)
-        except OSError as exc:
-            print(f"tfcompare export: error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-        print(f"wrote {out}", file=sys.stderr)
-    return 0
+    return write_outputs(saved.result, "export", json=args.json, csv=args.csv)

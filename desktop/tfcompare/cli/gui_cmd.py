@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from tfcompare.cli.common import add_backend_arguments, backends_from_args
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -25,17 +26,7 @@ def register(sub) -> None:
         description="Open the tfcompare window with these images and backends loaded.",
     )
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders (recursed)")
-    p.add_argument(
-        "--backend",
-        "-b",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="NAME=HOST:PORT[/MODEL[:SIGNATURE]] (repeatable)",
-    )
-    p.add_argument(
-        "--rest", action="store_true", help="talk REST instead of gRPC to the --backend entries"
-    )
+    add_backend_arguments(p)
     p.add_argument("--session", metavar="S.tfcs", help="open a saved session")
     p.add_argument("--run", action="store_true", help="start the comparison right away")
     p.add_argument(
@@ -48,15 +39,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tfcompare.datatypes import BackendSpec
+    from tfcompare.datatypes import RunSettings
 
-    try:
-        backends = [
-            BackendSpec.parse(s, protocol="rest" if args.rest else "grpc") for s in args.backend
-        ]
-    except ValueError as exc:
-        print(f"tfcompare gui: {exc}", file=sys.stderr)
-        return 2
+    backends = backends_from_args(args, RunSettings())
     if args.screenshot:
         import os
 

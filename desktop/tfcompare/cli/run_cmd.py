@@ -15,6 +15,7 @@ from tfcompare.cli.common import (
     backends_from_args,
     settings_from_args,
     usage_error,
+    write_outputs,
 )
 
 
@@ -107,7 +108,7 @@ class ProgressBar:
 def run(args: argparse.Namespace) -> int:
     from tfcompare.datatypes import BackendReady, ImageFailed, Progress
     from tfcompare.runner import Runner
-    from tfcompare.runner.report import summary_table, write_csv, write_json
+    from tfcompare.runner.report import summary_table
 
     settings = settings_from_args(args)
     backends = backends_from_args(args, settings)
@@ -144,17 +145,8 @@ def run(args: argparse.Namespace) -> int:
     bar.close()
 
     print(summary_table(result))
-    for path, write in ((args.json, write_json), (args.csv, write_csv)):
-        if not path:
-            continue
-        try:
-            write(result, path)
-        except OSError as exc:
-            print(
-                f"tfcompare run: error: cannot write {path}: {exc.strerror or exc}", file=sys.stderr
-            )
-            return 1
-        print(f"wrote {path}", file=sys.stderr)
+    if write_outputs(result, "run", json=args.json, csv=args.csv):
+        return 1
     if args.save:
         from tfcompare.session import SessionError, save_session
 
