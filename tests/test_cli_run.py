@@ -37,7 +37,7 @@ def test_run_json_csv_and_summary(backend_pair, photos, tmp_path):
         "--backend", f"one={backend_pair.one.grpc}/tiny",
         "--backend", f"two={backend_pair.two.grpc}/tiny:predict_images",
         "--sizes", "256,128", "--formats", "jpeg,png", "--repeats", "2",
-        "--json", out_json, "--csv", out_csv,
+        "--json", out_json, "--csv", out_csv, "--save", tmp_path / "s.tfcs",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     # summary table on stdout: every variant × backend, plus the cold requests and the bad image
@@ -63,6 +63,25 @@ def test_run_json_csv_and_summary(backend_pair, photos, tmp_path):
     assert len(rows) == len(data["requests"])
     assert {r["backend"] for r in rows} == {"one", "two"}
     assert all(float(r["latency_ms"]) > 0 for r in rows)
+    # the saved session exports exactly what the run wrote
+    exported = tmp_path / "exported.json"
+    proc = tfcompare("export", tmp_path / "s.tfcs", "--json", exported)
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads(exported.read_text())
+    for key in ("requests", "cold", "summary", "errors", "settings", "backends", "images"):
+        assert again[key] == data[key], key
+
+
+def test_run_save_to_unwritable_place_is_a_clear_error(backend_pair, photos, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = tfcompare(
+        "run", photos / "cat.jpg", "--backend", f"one={backend_pair.one.grpc}/tiny",
+        "--sizes", "128", "--formats", "jpeg", "--repeats", "1", "--save", blocker / "s.tfcs",
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "tfcompare run: error:" in proc.stderr and "Traceback" not in proc.stderr
+    assert "128-jpeg" in proc.stdout  # the measurements were still printed
 
 
 def test_run_over_rest(backend_pair, photos):
