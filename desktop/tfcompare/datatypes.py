@@ -7,6 +7,7 @@ runner, the window, session files and tests all speak the same language.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -89,10 +90,42 @@ class ImageProblem:
 
 # --------------------------------------------------------------------------- backends
 
-_SPEC_RE = re.compile(
-    r"^(?P<name>[^=]+)=(?P<target>k8s://[^/\s]+(?:/[^/\s]+){1,2}|[^/\s]+:\d+)"
-    r"(?:/(?P<model>[^:/\s]+)(?::(?P<sig>[^/\s]+))?)?$"
+_SPEC_RE = re.compile(r"^(?P<name>[^=\s]+)=(?P<rest>\S+)$")
+_HOSTPORT_RE = re.compile(
+    r"^(?P<target>[^/\s]+:\d+)(?:/(?P<model>[^:/\s]+)(?::(?P<sig>[^/\s]+))?)?$"
 )
+_SEGMENT_RE = re.compile(r"^[^/\s]+$")
+_PORTED_RE = re.compile(r"^[^:/\s]+:\d+$")
+
+
+def _split_k8s(rest: str, contexts: Collection[str] | None) -> tuple[str, str | None, str | None]:
+    """``k8s://…`` → (target, model, signature).
+
+    ``k8s://A/B/C`` is ambiguous: CONTEXT/NAMESPACE/SERVICE or NAMESPACE/SERVICE/MODEL. It is read
+    as a context when A is one of ``contexts`` (the kubeconfig's) or C carries a port; otherwise as
+    NAMESPACE/SERVICE/MODEL.
+    """
+    parts = rest[len("k8s://") :].split("/")
+    if not 2 <= len(parts) <= 4 or not all(_SEGMENT_RE.match(p) for p in parts):
+        raise ValueError("bad k8s target")
+    if len(parts) == 3:
+        is_context = (contexts is not None and parts[0] in contexts) or bool(
+            _PORTED_RE.match(parts[2])
+        )
+        n_target = 3 if is_context else 2
+    else:
+        n_target = min(len(parts), 3)
+    target_parts, model_parts = parts[:n_target], parts[n_target:]
+    service = target_parts[-1]
+    if any(":" in p for p in target_parts[:-1]) or (
+        ":" in service and not _PORTED_RE.match(service)
+    ):
+        raise ValueError("bad k8s target")
+    model = sig = None
+    if model_parts:
+        model, _, sig = model_parts[0].partition(":")
+        sig = sig or None
+    return "k8s://" + "/".join(target_parts), model, sig
 
 
 @dataclass(frozen=True)
@@ -146,20 +179,37 @@ class BackendSpec:
 
     @classmethod
     def parse(
-        cls, text: str, *, protocol: Protocol = "grpc", timeout_s: float = 30.0
+        cls,
+        text: str,
+        *,
+        protocol: Protocol = "grpc",
+        timeout_s: float = 30.0,
+        contexts: Collection[str] | None = None,
     ) -> BackendSpec:
-        """Parse ``NAME=HOST:PORT[/MODEL[:SIGNATURE]]`` or ``NAME=k8s://[CTX/]NS/SVC[:PORT][/MODEL[:SIG]]``.
+        """Parse ``NAME=HOST:PORT[/MODEL[:SIGNATURE]]`` or
+        ``NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]``.
 
+        ``contexts`` (the kubeconfig's context names) settles ``k8s://A/B/C``: see ``_split_k8s``.
         Raises ValueError with a message naming the problem.
         """
+        problem = ValueError(
+            f"bad backend {text!r}: expected NAME=HOST:PORT[/MODEL[:SIGNATURE]] "
+            "or NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]"
+        )
         m = _SPEC_RE.match(text.strip())
         if not m:
-            raise ValueError(
-                f"bad backend {text!r}: expected NAME=HOST:PORT[/MODEL[:SIGNATURE]] "
-                "or NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]"
-            )
-        target = m["target"]
-        if not target.startswith("k8s://"):
+            raise problem
+        rest = m["rest"]
+        if rest.startswith("k8s://"):
+            try:
+                target, model, sig = _split_k8s(rest, contexts)
+            except ValueError:
+                raise problem from None
+        else:
+            hp = _HOSTPORT_RE.match(rest)
+            if not hp:
+                raise problem
+            target, model, sig = hp["target"], hp["model"], hp["sig"]
             port = int(target.rsplit(":", 1)[1])
             if not 0 < port < 65536:
                 raise ValueError(f"bad backend {text!r}: port {port} is out of range")
@@ -167,8 +217,8 @@ class BackendSpec:
             name=m["name"].strip(),
             target=target,
             protocol=protocol,
-            model=m["model"] or "default",
-            signature=m["sig"],
+            model=model or "default",
+            signature=sig,
             timeout_s=timeout_s,
         )
 

@@ -1,0 +1,50 @@
+"""Backend specs as users type them (``--backend``), including the k8s:// forms."""
+
+from __future__ import annotations
+
+import pytest
+
+from tfcompare.datatypes import BackendSpec
+
+
+@pytest.mark.parametrize(
+    "text, contexts, target, model, signature",
+    [
+        ("a=127.0.0.1:8500", None, "127.0.0.1:8500", "default", None),
+        ("gpu=host:8500/inception:predict_images", None, "host:8500", "inception", "predict_images"),
+        ("a=k8s://tfs/tfs-gpu", None, "k8s://tfs/tfs-gpu", "default", None),
+        # NAMESPACE/SERVICE/MODEL unless the first part is a kubeconfig context
+        ("a=k8s://tfs/tfs-gpu/inception", None, "k8s://tfs/tfs-gpu", "inception", None),
+        ("a=k8s://tfs/tfs-gpu/inception", {"prod"}, "k8s://tfs/tfs-gpu", "inception", None),
+        ("a=k8s://prod/tfs/tfs-gpu", {"prod"}, "k8s://prod/tfs/tfs-gpu", "default", None),
+        ("a=k8s://prod/tfs/tfs-gpu:8500", None, "k8s://prod/tfs/tfs-gpu:8500", "default", None),
+        ("a=k8s://tfs/tfs-gpu:8501/m:sig", None, "k8s://tfs/tfs-gpu:8501", "m", "sig"),
+        ("a=k8s://prod/tfs/tfs-gpu/m:sig", None, "k8s://prod/tfs/tfs-gpu", "m", "sig"),
+    ],
+)
+def test_parse(text, contexts, target, model, signature):
+    spec = BackendSpec.parse(text, contexts=contexts)
+    assert (spec.name, spec.target, spec.model, spec.signature) == (text.split("=")[0], target, model, signature)
+    assert spec.is_k8s == target.startswith("k8s://")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["nonsense", "a=host", "a=host:port", "a=h:1/m/x", "a=k8s://only", "a=k8s://a/b/c/d/e",
+     "a=k8s://ns:1/svc", "a=k8s://ns/svc:x/m", "=h:1"],
+)  # fmt: skip
+def test_unusable_specs_name_the_problem(text):
+    with pytest.raises(ValueError, match="bad backend"):
+        BackendSpec.parse(text)
+
+
+def test_port_out_of_range():
+    with pytest.raises(ValueError, match="out of range"):
+        BackendSpec.parse("a=h:70000")
+
+
+def test_headers_never_in_plain_data():
+    spec = BackendSpec("a", "h:1", headers=(("authorization", "Bearer x"),), tls_ca="/ca.pem")
+    data = spec.to_dict()
+    assert "Bearer x" not in repr(data) and "headers" not in data
+    assert BackendSpec.from_dict(data) == spec  # headers are not part of equality either
