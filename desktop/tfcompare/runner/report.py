@@ -7,9 +7,10 @@ JSON object (``"format": "tfcompare-run/1"``):
   credentials); ``images``: name, format, size and the variants (key, label, box, format, quality,
   width, height, bytes, encode_ms) plus notes such as skipped boxes;
 - ``requests``: one entry per *measured* request: ``image``, ``variant``, ``backend``, ``protocol``,
-  ``ok``, ``latency_ms`` (wall time of the call as the client sees it), ``client_ms`` (client-side
+  ``repeat``, ``ok``, ``latency_ms`` (wall time of the call as the client sees it), ``client_ms`` (client-side
   serialise + parse), ``bytes`` (request size), ``model_version``, ``error``, ``top5`` as
-  ``[[label, score], ...]``, ``score_kind`` (probability / logit / unknown), ``pod``;
+  ``[[label, score], ...]``, ``score_kind`` (probability / logit / unknown), ``pod`` (Kubernetes
+  pod that answered), ``started_at`` (Unix time the request was sent);
 - ``cold``: the very first request to each backend (same keys; never part of the statistics);
 - ``summary``: per (image, variant, backend): n, n_errors, bytes, p50/p90/p99/mean/stdev in ms,
   few_samples, top1, top1_agree, top5_overlap, score_ratio (against the same backend's original);
@@ -37,14 +38,15 @@ from tfcompare.datatypes import (
     Variant,
     variant_sort_key,
 )
-from tfcompare.runner.stats import percentile
+from tfcompare.runner.stats import FEW_SAMPLES, percentile
 
 FORMAT = "tfcompare-run/1"
-REQUEST_KEYS = (
-    "image", "variant", "backend", "protocol", "ok", "latency_ms", "client_ms", "bytes",
-    "model_version", "error", "top5", "score_kind", "pod",
+SCALAR_KEYS = (
+    "image", "variant", "backend", "protocol", "repeat", "ok", "latency_ms", "client_ms", "bytes",
+    "model_version", "error",
 )  # fmt: skip
-CSV_KEYS = (*REQUEST_KEYS[:-3], "top1", "top1_score", "top5", "score_kind", "pod")
+REQUEST_KEYS = (*SCALAR_KEYS, "top5", "score_kind", "pod", "started_at")
+CSV_KEYS = (*SCALAR_KEYS, "top1", "top1_score", "top5", "score_kind", "pod", "started_at")
 
 
 def _variant_dict(v: Variant) -> dict:
@@ -152,13 +154,14 @@ def csv_text(result: RunResult) -> str:
     for r in result.measured:
         d = _request_dict(r)
         top1 = r.top5[0] if r.top5 else None
-        row = [d[k] for k in REQUEST_KEYS[:-3]]
+        row = [d[k] for k in SCALAR_KEYS]
         row += [
             top1.label if top1 else "",
             f"{top1.score:.6g}" if top1 else "",
             "; ".join(f"{p.label}={p.score:.6g}" for p in r.top5),
             r.score_kind,
             r.pod or "",
+            f"{r.started_at:.6f}",
         ]
         writer.writerow(["" if v is None else v for v in row])
     return buf.getvalue()
@@ -235,10 +238,11 @@ def summary_table(result: RunResult) -> str:
               "top-5 overlap", "score ratio")  # fmt: skip
     table = [header]
     for r in rows:
+        star = "*" if r["n"] < FEW_SAMPLES else ""
         table.append(
             (
-                r["variant"], r["backend"], str(r["n"]), str(r["errors"]), _fmt_ms(r["p50_ms"]),
-                _fmt_ms(r["p90_ms"]), _fmt_ms(r["p99_ms"]), _fmt_bytes(r["bytes"]),
+                r["variant"], r["backend"], str(r["n"]), str(r["errors"]), _fmt_ms(r["p50_ms"]) + star,
+                _fmt_ms(r["p90_ms"]) + star, _fmt_ms(r["p99_ms"]) + star, _fmt_bytes(r["bytes"]),
                 "-" if r["top1_agree"] is None else f"{100 * r['top1_agree']:.0f}%",
                 "-" if r["top5_overlap"] is None else f"{100 * r['top5_overlap']:.0f}%",
                 "-" if r["score_ratio"] is None else f"{100 * r['score_ratio']:.0f}%",
@@ -258,15 +262,14 @@ def summary_table(result: RunResult) -> str:
 
     n_images = len(result.images)
     n_req = len(result.measured)
-    few = any(a.few_samples for a in result.summary)
+    few = any(r["n"] < FEW_SAMPLES for r in rows)
     notes = [
-        f"{n_images} image(s), {n_req} measured request(s) per the settings "
-        f"(warm-up {result.settings.warmup}, repeats {result.settings.repeats}); "
-        "latency = wall time of the call as the client sees it; quality vs the same backend's "
-        "answer on the original image."
+        f"{n_images} image(s), {n_req} measured requests (warm-up {result.settings.warmup} and "
+        f"{result.settings.repeats} measured per variant and backend). Latency: wall time of the "
+        "call as the client sees it. Quality: against the same backend's answer on the original."
     ]
     if few:
-        notes.append("Percentiles come from fewer than 10 samples per cell: indicative only.")
+        notes.append(f"* percentiles from fewer than {FEW_SAMPLES} samples: indicative only.")
     for r in result.cold:
         warm = [a.p50_ms for a in result.summary if a.backend == r.backend and a.p50_ms is not None]
         warm_txt = f" (warm p50 {_fmt_ms(statistics.median(warm))} ms)" if warm else ""
