@@ -1,14 +1,20 @@
-"""The backends list: colour, status light, name, address and what the backend says about itself."""
+"""The backends list: colour, status light, name, address and what the backend says about itself.
+
+Each entry is two lines (name · protocol · address, then model · status), each elided to the list's
+width with the full text in the tooltip: the list never needs a horizontal scrollbar."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
@@ -37,6 +43,87 @@ def _icon(color: str, light: str) -> QIcon:
     return QIcon(pm)
 
 
+NAME_ROLE = Qt.ItemDataRole.UserRole
+HEAD_ROLE = Qt.ItemDataRole.UserRole + 1  # line 1 after the name: " · gRPC · host:port"
+
+
+def elide_entry(
+    name: str, head: str, detail: str, width: int, bold: QFontMetrics, plain: QFontMetrics
+) -> tuple[str, str, str]:
+    """The (name, head, detail) texts that fit ``width`` pixels: the name is kept whole when it
+    can be, then the address is elided, and the detail line is elided on its own."""
+    name_w = bold.horizontalAdvance(name)
+    if name_w >= width:
+        return (
+            bold.elidedText(name, Qt.TextElideMode.ElideRight, width),
+            "",
+            (plain.elidedText(detail, Qt.TextElideMode.ElideRight, width)),
+        )
+    return (
+        name,
+        plain.elidedText(head, Qt.TextElideMode.ElideRight, width - name_w),
+        plain.elidedText(detail, Qt.TextElideMode.ElideRight, width),
+    )
+
+
+class EntryDelegate(QStyledItemDelegate):
+    """Paints an entry's two lines elided to the view's width (no horizontal scrolling)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.painted: dict[int, tuple[str, str, str, int]] = {}  # row → what was drawn (tests)
+
+    def _fonts(self, option: QStyleOptionViewItem) -> tuple[QFont, QFont]:
+        bold = QFont(option.font)
+        bold.setBold(True)
+        return bold, option.font
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
+        line = QFontMetrics(option.font).height()
+        # width 0: the view lays entries out at its own width instead of scrolling sideways
+        return QSize(0, max(2 * line + 8, 36))
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        text = opt.text
+        opt.text = ""
+        widget = opt.widget
+        style = widget.style() if widget is not None else None
+        if style is None:
+            return
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
+        icon = style.subElementRect(QStyle.SubElement.SE_ItemViewItemDecoration, opt, widget)
+        rect = QRect(opt.rect).adjusted(icon.right() - opt.rect.left() + 6, 3, -4, -3)
+        name = str(index.data(NAME_ROLE) or "")
+        head = str(index.data(HEAD_ROLE) or "")
+        full = str(index.data(Qt.ItemDataRole.DisplayRole) or text)
+        detail = full.split("\n", 1)[1] if "\n" in full else ""
+        bold_font, plain_font = self._fonts(opt)
+        bold, plain = QFontMetrics(bold_font), QFontMetrics(plain_font)
+        n, h, d = elide_entry(name, head, detail, rect.width(), bold, plain)
+        self.painted[index.row()] = (n, h, d, rect.width())
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        group = QPalette.ColorGroup.Normal
+        main = opt.palette.color(
+            group, QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        )
+        fg = index.data(Qt.ItemDataRole.ForegroundRole)
+        second = main if selected else (fg.color() if fg is not None else QColor("#555555"))
+        top = QRect(rect.left(), rect.top(), rect.width(), bold.height())
+        bottom = QRect(rect.left(), rect.top() + bold.height(), rect.width(), plain.height())
+        align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        painter.save()
+        painter.setPen(main)
+        painter.setFont(bold_font)
+        painter.drawText(top, align, n)
+        painter.setFont(plain_font)
+        painter.drawText(top.adjusted(bold.horizontalAdvance(n), 0, 0, 0), align, h)
+        painter.setPen(second)
+        painter.drawText(bottom, align, d)
+        painter.restore()
+
+
 class BackendsPanel(QWidget):
     """Lists the backends; the window owns the specs, this view shows them and their status."""
 
@@ -57,6 +144,11 @@ class BackendsPanel(QWidget):
         self.list.setIconSize(QSize(34, 16))
         self.list.setWordWrap(False)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.list.setUniformItemSizes(True)
+        self.delegate = EntryDelegate(self.list)
+        self.list.setItemDelegate(self.delegate)
         self.list.setAcceptDrops(False)
         self.list.itemDoubleClicked.connect(
             lambda it: self.edit_requested.emit(it.data(Qt.ItemDataRole.UserRole))
@@ -167,7 +259,9 @@ class BackendsPanel(QWidget):
             state, text = self.run_note[name]
         proto = "REST" if spec.protocol == "rest" else "gRPC"
         item.setIcon(_icon(self.colors.color(name), LIGHTS.get(state, LIGHTS["checking"])))
-        item.setText(f"{name} — {spec.target} ({proto}, {spec.model})\n{text}")
+        head = f" · {proto} · {spec.target}"
+        item.setData(HEAD_ROLE, head)
+        item.setText(f"{name}{head}\n{spec.model} · {text}")
         tip = [
             f"{name}: {spec.target} over {proto}",
             f"model {spec.model}"
@@ -177,4 +271,4 @@ class BackendsPanel(QWidget):
             tip.append(st.detail)
         tip.append(text)
         item.setToolTip("\n".join(tip))
-        item.setForeground(QColor("#b00020") if state == "error" else self.palette().text().color())
+        item.setForeground(QColor("#b00020") if state == "error" else QColor("#555555"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 from pathlib import Path
 
@@ -20,6 +21,19 @@ def nice_ceiling(value: float) -> float:
         return 1.0
     base = 10 ** math.floor(math.log10(value))
     return next(m * base for m in (1, 1.5, 2, 3, 5, 7.5, 10) if m * base >= value)
+
+
+TITLE_PT = 10
+
+
+def title_metrics():
+    """Font metrics of chart titles (pyqtgraph draws them in the application font at 10 pt)."""
+    from PySide6.QtGui import QFont, QFontMetrics
+    from PySide6.QtWidgets import QApplication
+
+    font = QFont(QApplication.font())
+    font.setPointSizeF(TITLE_PT)
+    return QFontMetrics(font)
 
 
 def short_variant(key: str) -> str:
@@ -44,9 +58,18 @@ class Chart(QWidget):
         self.item: pg.PlotItem = self.plot.getPlotItem()
         self.item.setMenuEnabled(False)
         self.item.showGrid(x=False, y=True, alpha=0.25)
+        # the title spans the axes too: centred over the whole chart, with its full width to use
+        self.item.layout.removeItem(self.item.titleLabel)
+        self.item.layout.addItem(self.item.titleLabel, 0, 0, 1, 3)
+        self._title_text = ""
+        self._title_shown: str | None = None
         self.set_title(self.title)
-        self.legend = self.item.addLegend(offset=(-6, 6), labelTextSize="8pt")
-        self.legend.setBrush(pg.mkBrush(255, 255, 255, 210))
+        # The legend sits below the x axis, outside the plot area, so it never covers data; its
+        # entries flow into as many columns as the chart's width allows (``fit_legend``).
+        self.legend = pg.LegendItem(labelTextSize="8pt", frame=False, colCount=1)
+        self.item.legend = self.legend  # plot(name=...) entries land here
+        self.item.layout.addItem(self.legend, 4, 0, 1, 3, Qt.AlignmentFlag.AlignHCenter)
+        self.item.layout.setRowSpacing(3, 0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
@@ -75,13 +98,44 @@ class Chart(QWidget):
             self.item.setYRange(*y, padding=0)
 
     def set_title(self, text: str) -> None:
-        """Title that never widens the chart: a long title is clipped instead of pushing the plot
-        out of its pane (pyqtgraph makes a label's text width its minimum width)."""
-        self.item.setTitle(text, size="10pt")
+        """Title that never widens the chart: a long title is elided to the chart's width instead
+        of pushing the plot out of its pane (pyqtgraph makes a label's text width its minimum)."""
+        self._title_text = text
         label = self.item.titleLabel
         label.setMinimumWidth(0)
+        shown = self.elide_title(text, self._title_width())
+        if shown != self._title_shown:
+            self._title_shown = shown
+            self.item.setTitle(html.escape(shown, quote=False), size=f"{TITLE_PT}pt")
+            label.setMinimumWidth(0)  # setTitle made the text's width the minimum again
         label._sizeHint[Qt.SizeHint.MinimumSize] = (0, label._sizeHint[Qt.SizeHint.MinimumSize][1])
         label.updateGeometry()
+
+    def _title_width(self) -> int:
+        return max(self.plot.width() - 24, 40)
+
+    def elide_title(self, text: str, width: int) -> str:
+        """``text`` shortened with "…" to fit ``width`` pixels; subclasses may elide smarter."""
+        return title_metrics().elidedText(text, Qt.TextElideMode.ElideRight, width)
+
+    def title_text(self) -> str:
+        """The title as drawn (elided when the chart is narrow)."""
+        return self._title_shown
+
+    def fit_legend(self) -> None:
+        """As many legend columns as fit the chart's width (one row when they all fit)."""
+        items = self.legend.items
+        if not items:
+            return
+        widest = max(s.boundingRect().width() + lab.boundingRect().width() + 10 for s, lab in items)
+        cols = max(1, min(len(items), int((self.plot.width() - 24) // max(widest, 1))))
+        if cols != self.legend.columnCount:
+            self.legend.setColumnCount(cols)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.set_title(self._title_text)
+        self.fit_legend()
 
     def set_empty(self, empty: bool) -> None:
         self.empty.setVisible(empty)

@@ -73,6 +73,7 @@ class LatencyChart(Chart):
             symbolBrush=color,
             symbolPen=pg.mkPen("#333333"),
         )
+        self.fit_legend()
 
     def _offset(self, backends: list[str], backend: str) -> float:
         n = len(backends)
@@ -161,6 +162,7 @@ class LatencyChart(Chart):
                 pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine),
                 symbol="t", symbolSize=6, symbolBrush=None, symbolPen=color, name=f"{b} ({label})",
             )  # fmt: skip
+        self.fit_legend()
 
     def select_variant(self, variant: str | None) -> None:
         if variant in self.variants:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 
 import pyqtgraph as pg
+from pyqtgraph.graphicsItems.ScatterPlotItem import Symbols
+from PySide6.QtGui import QPainterPath, QTransform
 
 from tfcompare.datatypes import ORIGINAL
 from tfcompare.gui.chart_base import Chart, short_variant
@@ -13,6 +15,34 @@ from tfcompare.gui.colors import BackendColors
 from tfcompare.gui.store import QualityPoint
 
 SYMBOLS = {"jpeg": "o", "png": "s", "webp": "t", ORIGINAL: "star"}
+BOX = 30  # px: every point is drawn in a box this wide so it can sit off-centre (see _symbol)
+MARK = 9.5  # px: the visible marker
+RING = 17  # px: the ring around the selected variant's points
+MAX_STEP = 7.0  # px between backends at the same point
+
+
+def backend_shift(i: int, n: int) -> float:
+    """Horizontal pixel offset of backend ``i`` of ``n``: backends with identical values (same
+    model, same bytes) sit side by side instead of hiding each other."""
+    if n <= 1:
+        return 0.0
+    step = min(MAX_STEP, (BOX - RING) / (n - 1))
+    return (i - (n - 1) / 2) * step
+
+
+_paths: dict[tuple[str, float, float], QPainterPath] = {}
+
+
+def _symbol(name: str, size_px: float, shift_px: float) -> QPainterPath:
+    """pyqtgraph symbol ``name`` of ``size_px`` moved ``shift_px`` right inside a BOX-px symbol:
+    a constant on-screen offset, whatever the zoom (symbols are drawn in pixels)."""
+    key = (name, size_px, round(shift_px, 2))
+    if key not in _paths:
+        t = QTransform()
+        t.translate(shift_px / BOX, 0)
+        t.scale(size_px / BOX, size_px / BOX)
+        _paths[key] = t.map(Symbols[name])
+    return _paths[key]
 
 
 def human_bytes(n: float) -> str:
@@ -53,24 +83,20 @@ class QualityChart(Chart):
         self._samples: dict[str, pg.PlotDataItem] = {}
         self._labels: list[pg.TextItem] = []
         self._ring = self.item.plot(
-            [],
-            [],
-            pen=None,
-            symbol="o",
-            symbolSize=17,
-            symbolBrush=None,
+            [], [], pen=None, symbol="o", symbolSize=BOX, symbolBrush=None,
             symbolPen=pg.mkPen("#222222", width=1.5),
-        )
+        )  # fmt: skip
         self._ring.setZValue(5)
         self.points: list[QualityPoint] = []
         self.set_range(x=(3.0, 6.0), y=(0.0, 110.0))
         self._selected: str | None = None
+        self._shift: dict[str, float] = {}
 
     def _series(self, backend: str) -> pg.PlotDataItem:
         if backend not in self._points:
             color = self.colors.color(backend)
             item = self.item.plot(
-                [], [], pen=None, symbol="o", symbolSize=9, symbolBrush=color, symbolPen=color
+                [], [], pen=None, symbol="o", symbolSize=BOX, symbolBrush=color, symbolPen=color
             )
             item.sigPointsClicked.connect(self._on_points_clicked)
             # per-point symbols crash pyqtgraph's legend sample: the legend gets a plain stand-in
@@ -80,6 +106,7 @@ class QualityChart(Chart):
             self.legend.addItem(sample, backend)
             self._points[backend] = item
             self._samples[backend] = sample
+            self.fit_legend()
         return self._points[backend]
 
     def update_data(self, points: list[QualityPoint], backends: list[str]) -> None:
@@ -89,14 +116,19 @@ class QualityChart(Chart):
             if b not in backends:
                 self.item.removeItem(self._points.pop(b))
                 self.legend.removeItem(self._samples.pop(b))
+        self._shift = {b: backend_shift(i, len(backends)) for i, b in enumerate(backends)}
         for b in backends:
             pts = sorted((p for p in self.points if p.backend == b), key=lambda p: p.mean_bytes)
             color = self.colors.color(b)
             xs = [math.log10(p.mean_bytes) for p in pts]
             ys = [100.0 * p.score_ratio if p.score_ratio is not None else 0.0 for p in pts]
             symbols = [
-                SYMBOLS.get(
-                    p.variant if p.variant == ORIGINAL else p.variant.partition("-")[2], "o"
+                _symbol(
+                    SYMBOLS.get(
+                        p.variant if p.variant == ORIGINAL else p.variant.partition("-")[2], "o"
+                    ),
+                    MARK + 3 if p.variant == ORIGINAL else MARK,
+                    self._shift[b],
                 )
                 for p in pts
             ]
@@ -122,7 +154,10 @@ class QualityChart(Chart):
         xs = [math.log10(p.mean_bytes) for p in self.points]
         ys = [100.0 * p.score_ratio if p.score_ratio is not None else 0.0 for p in self.points]
         x = (math.floor(min(xs) * 4) / 4 - 0.15, math.ceil(max(xs) * 4) / 4 + 0.3)
-        y = (min(math.floor(min(ys) / 5) * 5 - 5, 90), max(math.ceil(max(ys) / 5) * 5 + 5, 105))
+        y = (
+            min(math.floor(min(ys) / 5) * 5 - 5, 90),
+            max(math.ceil(max(ys) / 5) * 5 + 10, 110),
+        )  # room for labels
         self.set_range(x=x, y=y)
 
     def _update_labels(self, backends: list[str]) -> None:
@@ -152,6 +187,7 @@ class QualityChart(Chart):
         self._ring.setData(
             [math.log10(p.mean_bytes) for p in sel],
             [100.0 * p.score_ratio if p.score_ratio is not None else 0.0 for p in sel],
+            symbol=[_symbol("o", RING, self._shift.get(p.backend, 0.0)) for p in sel],
         )
 
     def _on_points_clicked(self, item, points, *args) -> None:

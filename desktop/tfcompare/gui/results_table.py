@@ -16,23 +16,40 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QVBoxL
 from tfcompare.datatypes import Aggregate, variant_sort_key
 from tfcompare.gui.colors import BackendColors
 
+# Most read first: at 1280×800 image … score ratio fit without scrolling sideways.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("image", "Image"),
     ("variant", "Variant"),
     ("backend", "Backend"),
-    ("n", "n"),
+    ("p50_ms", "p50\nms"),
+    ("p90_ms", "p90\nms"),
     ("n_errors", "Errors"),
+    ("top1_agree", "Same\ntop-1"),
+    ("score_ratio", "Score\nratio"),
+    ("n", "n"),
     ("bytes", "Bytes"),
-    ("p50_ms", "p50 ms"),
-    ("p90_ms", "p90 ms"),
-    ("p99_ms", "p99 ms"),
-    ("mean_ms", "Mean ms"),
-    ("stdev_ms", "Stdev ms"),
+    ("p99_ms", "p99\nms"),
+    ("mean_ms", "Mean\nms"),
+    ("stdev_ms", "Stdev\nms"),
     ("top1", "Top-1"),
-    ("top1_agree", "Same top-1"),
-    ("top5_overlap", "Top-5 overlap"),
-    ("score_ratio", "Score ratio"),
+    ("top5_overlap", "Top-5\noverlap"),
 )
+WIDTHS = {
+    "image": 88, "variant": 66, "backend": 76, "p50_ms": 48, "p90_ms": 48, "n_errors": 48,
+    "top1_agree": 48, "score_ratio": 50, "n": 34, "bytes": 70, "p99_ms": 48, "mean_ms": 48,
+    "stdev_ms": 48, "top1": 110, "top5_overlap": 56,
+}  # fmt: skip
+HEADER_TIPS = {
+    "image": "sorted by image (as listed), variant (original, then larger first), backend",
+    "p50_ms": "median latency; * = fewer than 10 samples: indicative only",
+    "p90_ms": "90th percentile latency; * = fewer than 10 samples: indicative only",
+    "n_errors": "requests that failed (see the backends list for why)",
+    "score_ratio": "score of the original's top-1 class in this variant ÷ its score on the original",
+    "top1_agree": "same top-1 class as this backend's answer on the original image",
+    "top5_overlap": "classes shared with the original's top 5, out of 5",
+}
+TEXT_KEYS = ("image", "variant", "backend", "top1")
+FIRST_VALUE = 3  # columns before this name the row and never change
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
@@ -52,15 +69,42 @@ def cell_text(agg: Aggregate, key: str) -> str:
     return str(value)
 
 
-def sort_value(agg: Aggregate, key: str):
+def variant_rank(key: str) -> str:
+    """A string that sorts like ``variant_sort_key`` (original, larger boxes first, format)."""
+    group, neg_box, fmt = variant_sort_key(key)
+    return f"{group}{100_000 + neg_box:06d}{fmt}"
+
+
+def sort_value(agg: Aggregate, key: str, order: SortOrder | None = None):
+    """What a column sorts by. The image, variant and backend columns sort by a composite key so
+    that rows stay in a meaningful order within equal values (and sorting by image, the default,
+    gives image as listed → variant ladder → backend order)."""
+    if key in ("image", "variant", "backend"):
+        order = order or SortOrder()
+        parts = {
+            "image": f"{order.images.get(agg.image, 99_999):05d}{agg.image}",
+            "variant": variant_rank(agg.variant),
+            "backend": f"{order.backends.get(agg.backend, 999):03d}{agg.backend}",
+        }
+        first = parts.pop(key)
+        return "\x1f".join((first, *parts.values()))
     value = getattr(agg, key)
-    if key == "variant":
-        return str(variant_sort_key(value))
     if value is None:
         return float("-inf")
     if isinstance(value, bool):
         return int(value)
     return value
+
+
+class SortOrder:
+    """Positions of images (as listed in the window) and backends (as configured)."""
+
+    def __init__(self, images: list[str] = (), backends: list[str] = ()) -> None:
+        self.images = {name: i for i, name in enumerate(images)}
+        self.backends = {name: i for i, name in enumerate(backends)}
+
+    def key(self) -> tuple:
+        return tuple(self.images), tuple(self.backends)
 
 
 class ResultsModel(QAbstractTableModel):
@@ -69,6 +113,7 @@ class ResultsModel(QAbstractTableModel):
         self.colors = colors
         self.rows: list[Aggregate] = []
         self._index: dict[tuple[str, str, str], int] = {}
+        self.order = SortOrder()
 
     def rowCount(self, parent=None) -> int:  # noqa: N802
         return 0 if parent is not None and parent.isValid() else len(self.rows)
@@ -80,11 +125,7 @@ class ResultsModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section][1]
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
-            return {
-                "p50_ms": "* = fewer than 10 samples: indicative only",
-                "score_ratio": "score of the original's top-1 class in this variant ÷ its score on the original",
-                "top1_agree": "same top-1 class as this backend's answer on the original image",
-            }.get(COLUMNS[section][0])
+            return HEADER_TIPS.get(COLUMNS[section][0], COLUMNS[section][1])
         return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -93,7 +134,9 @@ class ResultsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return cell_text(agg, key)
         if role == SORT_ROLE:
-            return sort_value(agg, key)
+            return sort_value(agg, key, self.order)
+        if role == Qt.ItemDataRole.ToolTipRole and key in TEXT_KEYS:
+            return cell_text(agg, key)  # the cell may be elided
         if role == Qt.ItemDataRole.DecorationRole and key == "backend":
             return QColor(self.colors.color(agg.backend))
         if role == Qt.ItemDataRole.ForegroundRole and (
@@ -101,12 +144,7 @@ class ResultsModel(QAbstractTableModel):
             or (key == "top1_agree" and agg.top1_agree is False)
         ):
             return QColor("#b00020")
-        if role == Qt.ItemDataRole.TextAlignmentRole and key not in (
-            "image",
-            "variant",
-            "backend",
-            "top1",
-        ):
+        if role == Qt.ItemDataRole.TextAlignmentRole and key not in TEXT_KEYS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -122,7 +160,9 @@ class ResultsModel(QAbstractTableModel):
                 new.append(agg)
             else:
                 self.rows[row] = agg
-                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+                self.dataChanged.emit(
+                    self.index(row, FIRST_VALUE), self.index(row, len(COLUMNS) - 1)
+                )
         if new:
             first = len(self.rows)
             self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
@@ -152,7 +192,7 @@ class ResultsTable(QWidget):
         self.view = QTableView()
         self.view.setModel(self.proxy)
         self.view.setSortingEnabled(True)
-        self.view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setAlternatingRowColors(True)
         self.view.verticalHeader().setVisible(False)
@@ -161,8 +201,10 @@ class ResultsTable(QWidget):
         self.view.horizontalHeader().setStretchLastSection(True)
         self.view.setAcceptDrops(False)
         self.view.installEventFilter(self)
-        for col, width in enumerate((110, 72, 78, 32, 46, 66, 58, 58, 58, 62, 64, 110, 76, 90, 80)):
-            self.view.setColumnWidth(col, width)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "astr…t.jpg", "cpu…rest"
+        self.view.horizontalHeader().setMinimumSectionSize(30)
+        for col, (key, _title) in enumerate(COLUMNS):
+            self.view.setColumnWidth(col, WIDTHS[key])
         self.view.selectionModel().currentRowChanged.connect(self._on_current_changed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -181,6 +223,13 @@ class ResultsTable(QWidget):
     def reset(self, aggs: list[Aggregate] = ()) -> None:
         self.model.reset(aggs)
         self.empty.setVisible(not self.model.rows)
+
+    def set_order(self, images: list[str], backends: list[str]) -> None:
+        """Images as listed and backends as configured: the default order of the rows."""
+        order = SortOrder(images, backends)
+        if order.key() != self.model.order.key():
+            self.model.order = order
+            self.proxy.invalidate()
 
     def _on_current_changed(self, current, _previous) -> None:
         if self._guard or not current.isValid():
@@ -208,7 +257,7 @@ class ResultsTable(QWidget):
         rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
         if all_rows or not rows:
             rows = list(range(self.proxy.rowCount()))
-        lines = ["\t".join(title for _, title in COLUMNS)]
+        lines = ["\t".join(title.replace("\n", " ") for _, title in COLUMNS)]
         for r in rows:
             lines.append("\t".join(str(self.proxy.index(r, c).data()) for c in range(len(COLUMNS))))
         return "\n".join(lines) + "\n"

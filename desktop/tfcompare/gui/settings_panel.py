@@ -1,15 +1,18 @@
-"""Variant settings (sizes, formats, qualities, warm-up, repeats) and how many requests a run makes."""
+"""Run settings (sizes, formats, qualities, warm-up, repeats, timeout, whether backends are measured
+at the same time) and how many requests a run makes."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QCheckBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QRadioButton,
     QSpinBox,
     QWidget,
 )
@@ -92,6 +95,23 @@ class SettingsPanel(QWidget):
         self.timeout.setToolTip(
             "Default per-request timeout (a backend's own timeout takes precedence)"
         )
+        self.at_once = QRadioButton("at the same time")
+        self.in_turns = QRadioButton("take turns")
+        why = (
+            "At the same time: every backend is measured concurrently (a faster run; right for\n"
+            "backends on separate machines, GPUs or pods).\n"
+            "Take turns: only one backend sends at a time, one image variant after another.\n"
+            "Use it when the backends share one machine's cores (e.g. the local demo): measured\n"
+            "at once, they would slow each other down and the comparison would be unfair."
+        )
+        self.mode = QButtonGroup(self)
+        c_row = QHBoxLayout()
+        c_row.setContentsMargins(0, 0, 0, 0)
+        for button in (self.at_once, self.in_turns):
+            button.setToolTip(why)
+            self.mode.addButton(button)
+            c_row.addWidget(button)
+        c_row.addStretch(1)
         self.preview = QLabel()
         self.preview.setWordWrap(True)
         self.preview.setObjectName("requestPreview")
@@ -106,6 +126,8 @@ class SettingsPanel(QWidget):
         form.addRow("Quality", q_row)
         form.addRow("Requests", r_row)
         form.addRow("Timeout", self.timeout)
+        form.addRow("Backends", c_row)
+        form.labelForField(c_row).setToolTip(why)
         form.addRow(self.error)
         form.addRow(self.preview)
         self.set_settings(RunSettings())
@@ -115,6 +137,7 @@ class SettingsPanel(QWidget):
         for w in (self.jpeg_quality, self.webp_quality, self.warmup, self.repeats):
             w.valueChanged.connect(self._on_edited)
         self.timeout.valueChanged.connect(self._on_edited)
+        self.at_once.toggled.connect(self._on_edited)
 
     def set_settings(self, s: RunSettings) -> None:
         self.blockSignals(True)
@@ -126,6 +149,7 @@ class SettingsPanel(QWidget):
         self.warmup.setValue(s.warmup)
         self.repeats.setValue(s.repeats)
         self.timeout.setValue(s.timeout_s)
+        (self.at_once if s.concurrent else self.in_turns).setChecked(True)
         self.blockSignals(False)
         self._on_edited()
 
@@ -143,6 +167,7 @@ class SettingsPanel(QWidget):
             warmup=self.warmup.value(),
             repeats=self.repeats.value(),
             timeout_s=float(self.timeout.value()),
+            concurrent=self.at_once.isChecked(),
         )
 
     def _on_edited(self) -> None:

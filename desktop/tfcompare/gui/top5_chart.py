@@ -4,9 +4,10 @@ class names, and the scores labelled as probabilities or logits (as the model re
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 
 from tfcompare.datatypes import Prediction
-from tfcompare.gui.chart_base import Chart
+from tfcompare.gui.chart_base import Chart, title_metrics
 from tfcompare.gui.colors import BackendColors
 
 MAX_LABEL = 24
@@ -34,6 +35,20 @@ class Top5Chart(Chart):
         self._texts: list[pg.TextItem] = []
         self.shown: dict[str, tuple[Prediction, ...]] = {}
         self._last: tuple | None = None
+        self._where: tuple[str, str] | None = None  # (image, variant) named in the title
+        self.item.layout.removeItem(self.legend)  # one colour per backend: the rows say which
+
+    def elide_title(self, text: str, width: int) -> str:
+        """Keep the variant whole and shorten the image name (in the middle) when space is short."""
+        fm = title_metrics()
+        if fm.horizontalAdvance(text) <= width or self._where is None:
+            return super().elide_title(text, width)
+        image, variant = self._where
+        head, tail = "Top-5 — ", f" · {variant}"
+        room = width - fm.horizontalAdvance(head + tail)
+        if room < fm.horizontalAdvance("ab…yz"):
+            return super().elide_title(f"{head}{image}{tail}", width)
+        return head + fm.elidedText(image, Qt.TextElideMode.ElideMiddle, room) + tail
 
     def _bar(self, backend: str) -> pg.BarGraphItem:
         if backend not in self._bars:
@@ -123,7 +138,8 @@ class Top5Chart(Chart):
             "unknown": "score",
         }.get(kind, kind)
         self.item.setLabel("bottom", unit)
-        where = f" — {_short(image)} · {variant_label}" if image and variant_label else ""
+        self._where = (image, variant_label) if image and variant_label else None
+        where = f" — {image} · {variant_label}" if self._where else ""
         self.set_title(f"{self.title}{where}")
         if row:
             span = (hi - lo) or 1.0
