@@ -47,7 +47,7 @@ def add_backend_arguments(p: argparse.ArgumentParser, *, required: bool = False)
         metavar="NAME:VALUE",
         help="extra request metadata for every backend, e.g. an auth header (never saved)",
     )
-    p.add_argument("--tls-ca", metavar="PEM", help="CA certificate: use TLS for gRPC backends")
+    p.add_argument("--tls-ca", metavar="PEM", help="CA certificate (PEM): talk TLS to the backends (gRPC and REST)")
 
 
 def add_settings_arguments(p: argparse.ArgumentParser) -> None:
@@ -81,6 +81,7 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
         "--warmup",
         type=int,
         default=1,
+        metavar="N",
         help="warm-up requests per variant, not counted (default %(default)s)",
     )
     p.add_argument(
@@ -94,6 +95,7 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
         "--timeout",
         type=float,
         default=30.0,
+        metavar="SECONDS",
         help="deadline per request in seconds (default %(default)s)",
     )
 
