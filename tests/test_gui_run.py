@@ -14,7 +14,10 @@ from tfcompare.datatypes import BackendSpec, RunSettings
 
 pytestmark = pytest.mark.slow
 
-SETTINGS = RunSettings(sizes=(256, 128), formats=("jpeg", "png"), warmup=1, repeats=2)
+# concurrent=False: the window's "take turns" setting must reach the runner (and session files)
+SETTINGS = RunSettings(
+    sizes=(256, 128), formats=("jpeg", "png"), warmup=1, repeats=2, concurrent=False
+)
 
 
 def _specs(pair) -> list[BackendSpec]:
@@ -49,6 +52,14 @@ def test_run_fills_charts_and_table_with_the_right_counts(ran, qtbot):
     variants = sorted({v.key for info in result.images for v in info.variants})
     n_cells = sum(len(info.variants) for info in result.images) * 2
     assert len(result.images) == 2 and all(r.ok for r in result.requests)
+    assert result.settings == SETTINGS and w.settings_panel.in_turns.isChecked()
+    spans = sorted(
+        (r.started_at, r.started_at + r.latency_ms / 1000, r.backend) for r in result.requests
+    )
+    ended: dict[str, float] = {}
+    for start, end, b in spans:  # the backends took turns: no request overlaps another's
+        assert all(start >= e - 0.001 for other, e in ended.items() if other != b)
+        ended[b] = max(ended.get(b, 0.0), end)
     assert w.table.model.rowCount() == n_cells == len(result.summary)
     assert w.table.proxy.rowCount() == n_cells
     assert f"{w.progress.maximum()} requests" in w.preview_text  # the preview was exact
