@@ -7,7 +7,9 @@ How it is fast (bench/bench_ladder.py measures it against the naive per-size thu
   ``CHAIN_MIN_RATIO`` times bigger (measured: see ``CHAIN_MIN_RATIO``), otherwise from the decoded
   image;
 - resizes run in the calling thread while encodes run in worker threads (Pillow releases the GIL
-  while it resamples and encodes).
+  while it resamples and encodes);
+- a big PNG variant (``PARALLEL_PNG_MIN_PIXELS``) is not one Pillow encode on one core but bands
+  that the workers filter and deflate in parallel (``png.PngJob``, same size as Pillow's).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
+import numpy as np
 from PIL import Image
 
 from ..datatypes import ORIGINAL, SUPPORTED_FORMATS, ImageInfo, RunSettings, Variant, variant_key
@@ -32,6 +35,7 @@ from .loading import (
     to_rgb,
     upright,
 )
+from .png import Band, PngJob
 
 RESAMPLE = Image.Resampling.LANCZOS
 #: PNG variants use zlib level 6, Pillow's default (no ``optimize`` pass).
@@ -49,6 +53,11 @@ REDUCING_GAP = 3.0
 #: ratio 4 → 52.3/54.3/53.6/50.9 dB but its resizes cost ~2.5× as much; Pillow's thumbnail() per
 #: size from the full image → 43.1/41.0/38.8/37.0 dB. Ratio 2 stays far above visible loss.
 CHAIN_MIN_RATIO = 2.0
+#: RGB PNG variants of at least this many pixels (the default ladder's 512 px and up) are encoded
+#: by png.PngJob in parallel bands; smaller ones by Pillow in one task. PngJob with zlib-ng takes
+#: half of Pillow's CPU time even in one band; with the standard zlib it only gains by splitting.
+#: Measured with bench/bench_ladder.py (see its docstring).
+PARALLEL_PNG_MIN_PIXELS = 1 << 16
 
 _FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "jfif": "jpeg"}
 _pool: ThreadPoolExecutor | None = None
@@ -223,6 +232,11 @@ def _resized_variants(im, fmt, orientation, size, boxes, formats, quality, execu
             resized = from_decoded(target)
         done.append((box, resized))
         for i, f in enumerate(formats):
+            if f == "png" and _parallel_png(resized):
+                job = PngJob(np.asarray(resized), PNG_COMPRESS_LEVEL)
+                pending = [executor.submit(task) for task in job.tasks]
+                futures.append((box, f, resized, _PngBands(job, pending)))
+                continue
             # Image.save writes to the image object (encoderinfo): one object per encoder thread.
             img = resized if i == 0 else resized.copy()
             futures.append((box, f, img, executor.submit(_encode, img, f, quality[f])))
@@ -237,3 +251,26 @@ def _resized_variants(im, fmt, orientation, size, boxes, formats, quality, execu
         out.append(Variant(variant_key(box, f), box, f, quality[f], img.width, img.height,
                            len(data), ms, data))
     return out
+
+
+def _parallel_png(im: Image.Image) -> bool:
+    return im.mode == "RGB" and im.width * im.height >= PARALLEL_PNG_MIN_PIXELS
+
+
+class _PngBands:
+    """A PNG variant whose bands run as separate tasks; ``result()`` like a Future's gives the
+    file and the CPU time of all its bands plus the assembly."""
+
+    def __init__(self, job: PngJob, pending: list[Future]):
+        self.job, self.pending = job, pending
+
+    def result(self) -> tuple[bytes, float]:
+        try:
+            bands: list[Band] = [f.result() for f in self.pending]
+        except BaseException:
+            for f in self.pending:
+                f.cancel()
+            raise
+        t0 = time.thread_time()
+        data = self.job.finish(bands)
+        return data, sum(b.cpu_ms for b in bands) + (time.thread_time() - t0) * 1000.0
