@@ -53,11 +53,11 @@ REDUCING_GAP = 3.0
 #: ratio 4 → 52.3/54.3/53.6/50.9 dB but its resizes cost ~2.5× as much; Pillow's thumbnail() per
 #: size from the full image → 43.1/41.0/38.8/37.0 dB. Ratio 2 stays far above visible loss.
 CHAIN_MIN_RATIO = 2.0
-#: RGB PNG variants of at least this many pixels (the default ladder's 512 px and up) are encoded
-#: by png.PngJob in parallel bands; smaller ones by Pillow in one task. PngJob with zlib-ng takes
-#: half of Pillow's CPU time even in one band; with the standard zlib it only gains by splitting.
-#: Measured with bench/bench_ladder.py (see its docstring).
-PARALLEL_PNG_MIN_PIXELS = 1 << 16
+#: RGB PNG variants of at least this many pixels (the default ladder's 1024 and 2048 px) are
+#: encoded by png.PngJob in bands that the workers share; smaller ones (one band anyway) by Pillow
+#: in one task. PngJob costs ~5 % more CPU than Pillow's encoder (numpy filtering), so it pays
+#: only with 2+ cores: measured with bench/bench_ladder.py --compare-png (see its docstring).
+PARALLEL_PNG_MIN_PIXELS = 250_000
 
 _FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "jfif": "jpeg"}
 _pool: ThreadPoolExecutor | None = None
@@ -254,7 +254,8 @@ def _resized_variants(im, fmt, orientation, size, boxes, formats, quality, execu
 
 
 def _parallel_png(im: Image.Image) -> bool:
-    return im.mode == "RGB" and im.width * im.height >= PARALLEL_PNG_MIN_PIXELS
+    return ((os.cpu_count() or 1) > 1 and im.mode == "RGB"
+            and im.width * im.height >= PARALLEL_PNG_MIN_PIXELS)
 
 
 class _PngBands:
