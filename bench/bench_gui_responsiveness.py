@@ -6,7 +6,10 @@ all along: the longest gap between its ticks shows how long the GUI thread was e
 Baseline, measured in the same run: the same heartbeat while the window sits idle.
 Targets: longest gap while running <= 50 ms; charts refreshed >= 10 times per second.
 
-    python bench/bench_gui_responsiveness.py [--images 10] [--repeats 10]
+    python bench/bench_gui_responsiveness.py [--images 10] [--repeats 10] [--profile]
+
+``--profile`` samples the GUI thread's stack every 2 ms and prints where it was during the longest
+heartbeat gaps (what blocked it).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -81,6 +86,45 @@ class Heartbeat:
         return wall, cpu
 
 
+class Sampler:
+    """Samples one thread's Python stack every ``every_s`` (a poor man's profiler that shows what
+    the GUI thread was doing during a long gap, Qt/C++ frames appearing as their Python caller)."""
+
+    def __init__(self, thread_id: int, every_s: float = 0.002) -> None:
+        self.thread_id = thread_id
+        self.every_s = every_s
+        self.samples: list[tuple[float, tuple[str, ...]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            frame = sys._current_frames().get(self.thread_id)
+            stack = []
+            while frame is not None and len(stack) < 40:
+                code = frame.f_code
+                stack.append(f"{Path(code.co_filename).name}:{frame.f_lineno} {code.co_name}")
+                frame = frame.f_back
+            self.samples.append((time.perf_counter(), tuple(stack)))
+
+    def report(self, ticks: list[float], gaps: list[float], n: int = 3) -> None:
+        longest = sorted(range(len(gaps)), key=lambda i: -gaps[i])[:n]
+        for i in longest:
+            a, b = ticks[i], ticks[i + 1]
+            inside = [s for t, s in self.samples if a <= t <= b]
+            print(f"\n-- gap of {gaps[i]:.1f} ms ({len(inside)} samples) --")
+            leaves = Counter(s[:6] for s in inside)
+            for stack, count in leaves.most_common(4):
+                print(f"  {count:3d}× " + "  <  ".join(stack))
+
+
 def summary(gaps: list[float]) -> str:
     q = statistics.quantiles(gaps, n=100)
     return f"max {max(gaps):6.1f} ms   p99 {q[98]:5.1f} ms   median {statistics.median(gaps):5.1f} ms   ({len(gaps)} ticks)"
@@ -94,6 +138,9 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--idle-s", type=float, default=3.0)
+    parser.add_argument(
+        "--profile", action="store_true", help="show where the GUI thread was in the longest gaps"
+    )
     args = parser.parse_args()
 
     from tfcompare.datatypes import BackendSpec, RunSettings
@@ -138,12 +185,18 @@ def main() -> int:
         before = [c.refreshes for c in charts]
         finished = []
         window.run_finished.connect(finished.append)
+        sampler = Sampler(threading.get_ident()) if args.profile else None
+        if sampler:
+            sampler.start()
         beat.start()
         t0 = time.perf_counter()
         window.start_run()
         spin(600, until=lambda: bool(finished))
         took = time.perf_counter() - t0
         busy, busy_cpu = beat.stop()
+        if sampler:
+            sampler.stop()
+            sampler.report(beat.ticks, busy)
         refreshes = min(c.refreshes - b for c, b in zip(charts, before, strict=True))
         n = len(window.store.result.measured)
         errors = sum(1 for r in window.store.result.requests if not r.ok)

@@ -138,8 +138,12 @@ class Chart(QWidget):
         self.fit_legend()
 
     def set_empty(self, empty: bool) -> None:
-        self.empty.setVisible(empty)
-        self.empty.raise_()
+        """Show or hide the hint. Only on a change: raising the (transparent, chart-sized) hint
+        makes Qt repaint the whole chart under it, on every refresh of a live run."""
+        if self.empty.isHidden() == empty:
+            self.empty.setVisible(empty)
+            if empty:
+                self.empty.raise_()
 
     def export_png(self, path: str, width: int | None = None) -> None:
         from pyqtgraph.exporters import ImageExporter

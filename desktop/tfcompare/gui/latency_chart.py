@@ -32,6 +32,7 @@ class LatencyChart(Chart):
         self._whisk: dict[str, pg.PlotDataItem] = {}
         self._cold: dict[str, pg.PlotDataItem] = {}
         self._overlay: dict[str, pg.PlotDataItem] = {}
+        self._drawn: dict[str, tuple] = {}  # backend → data last drawn
         self._selected = pg.LinearRegionItem(
             values=(-0.5, 0.5), movable=False, brush=pg.mkBrush(255, 200, 0, 45), pen=pg.mkPen(None)
         )
@@ -100,6 +101,7 @@ class LatencyChart(Chart):
             if b not in backends:
                 for d in (self._p50, self._whisk, self._cold):
                     self.item.removeItem(d.pop(b))
+                self._drawn.pop(b, None)
         for b in backends:
             self._ensure(b)
             off = self._offset(backends, b)
@@ -113,14 +115,19 @@ class LatencyChart(Chart):
                 ys.append(agg.p50_ms)
                 wx += [x, x]
                 wy += [agg.p50_ms, agg.p90_ms if agg.p90_ms is not None else agg.p50_ms]
-            self._p50[b].setData(xs, ys)
-            self._whisk[b].setData(wx, wy)
             c = cold.get(b)
-            if c is not None and c.ok and c.latency_ms and c.variant in index:
-                self._cold[b].setData([index[c.variant] + off], [c.latency_ms])
-                wy = [*wy, c.latency_ms]
-            else:
-                self._cold[b].setData([], [])
+            star = (
+                ([index[c.variant] + off], [c.latency_ms])
+                if c is not None and c.ok and c.latency_ms and c.variant in index
+                else ([], [])
+            )
+            drawn = (xs, ys, wy, star)
+            if self._drawn.get(b) != drawn:  # only what changed is handed to pyqtgraph
+                self._drawn[b] = drawn
+                self._p50[b].setData(xs, ys)
+                self._whisk[b].setData(wx, wy)
+                self._cold[b].setData(*star)
+            wy = wy + star[1]
             if wy:
                 self._lo, self._hi = min(self._lo, *wy), max(self._hi, *wy)
             any_data = any_data or bool(xs)

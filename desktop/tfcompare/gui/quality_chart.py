@@ -3,6 +3,7 @@ shrinking or re-encoding (score ratio of the original top-1 class), against the 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pyqtgraph as pg
@@ -31,6 +32,18 @@ def backend_shift(i: int, n: int) -> float:
 
 
 _paths: dict[tuple[str, float, float], QPainterPath] = {}
+
+
+@functools.cache
+def _brush(color: str):
+    """One brush object per colour: pyqtgraph caches rendered symbols by brush identity, so new
+    brushes on every update would re-render every symbol every time."""
+    return pg.mkBrush(color)
+
+
+@functools.cache
+def _pen(color: str):
+    return pg.mkPen(color, width=1.5)
 
 
 def _symbol(name: str, size_px: float, shift_px: float) -> QPainterPath:
@@ -91,6 +104,8 @@ class QualityChart(Chart):
         self.set_range(x=(3.0, 6.0), y=(0.0, 110.0))
         self._selected: str | None = None
         self._shift: dict[str, float] = {}
+        self._last: tuple | None = None
+        self._ring_key: tuple | None = None
 
     def _series(self, backend: str) -> pg.PlotDataItem:
         if backend not in self._points:
@@ -110,8 +125,19 @@ class QualityChart(Chart):
         return self._points[backend]
 
     def update_data(self, points: list[QualityPoint], backends: list[str]) -> None:
+        points = [p for p in points if p.mean_bytes > 0]
+        key = (
+            tuple(backends),
+            tuple(self.colors.color(b) for b in backends),
+            tuple(
+                (p.variant, p.backend, p.mean_bytes, p.score_ratio, p.top1_agree) for p in points
+            ),
+        )
+        if key == self._last:
+            return  # quality moves only when a variant's answers change: most refreshes are no-ops
+        self._last = key
         self.refreshes += 1
-        self.points = [p for p in points if p.mean_bytes > 0]
+        self.points = points
         for b in list(self._points):
             if b not in backends:
                 self.item.removeItem(self._points.pop(b))
@@ -132,15 +158,13 @@ class QualityChart(Chart):
                 )
                 for p in pts
             ]
-            brushes = [
-                pg.mkBrush(color) if (p.top1_agree or 0) >= 0.999 else pg.mkBrush("w") for p in pts
-            ]
+            brushes = [_brush(color) if (p.top1_agree or 0) >= 0.999 else _brush("w") for p in pts]
             self._series(b).setData(
                 xs,
                 ys,
                 symbol=symbols,
                 symbolBrush=brushes,
-                symbolPen=pg.mkPen(color, width=1.5),
+                symbolPen=_pen(color),
                 data=[p.variant for p in pts],
             )
         self._update_labels(backends)
@@ -169,7 +193,8 @@ class QualityChart(Chart):
             self.item.addItem(t, ignoreBounds=True)
             self._labels.append(t)
         for t, p in zip(self._labels, pts, strict=False):
-            t.setText(short_variant(p.variant))
+            if t.toPlainText() != short_variant(p.variant):
+                t.setText(short_variant(p.variant))
             t.setPos(
                 math.log10(p.mean_bytes),
                 100.0 * p.score_ratio if p.score_ratio is not None else 0.0,
@@ -184,11 +209,13 @@ class QualityChart(Chart):
 
     def _update_ring(self) -> None:
         sel = [p for p in self.points if p.variant == self._selected]
-        self._ring.setData(
-            [math.log10(p.mean_bytes) for p in sel],
-            [100.0 * p.score_ratio if p.score_ratio is not None else 0.0 for p in sel],
-            symbol=[_symbol("o", RING, self._shift.get(p.backend, 0.0)) for p in sel],
-        )
+        xs = [math.log10(p.mean_bytes) for p in sel]
+        ys = [100.0 * p.score_ratio if p.score_ratio is not None else 0.0 for p in sel]
+        shifts = [self._shift.get(p.backend, 0.0) for p in sel]
+        if (xs, ys, shifts) == self._ring_key:
+            return  # the window re-selects on every refresh: nothing to redraw
+        self._ring_key = (xs, ys, shifts)
+        self._ring.setData(xs, ys, symbol=[_symbol("o", RING, s) for s in shifts])
 
     def _on_points_clicked(self, item, points, *args) -> None:
         if len(points):

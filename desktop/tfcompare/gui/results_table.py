@@ -51,6 +51,15 @@ HEADER_TIPS = {
 TEXT_KEYS = ("image", "variant", "backend", "top1")
 FIRST_VALUE = 3  # columns before this name the row and never change
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+HANDLED_ROLES = frozenset(
+    {
+        SORT_ROLE,
+        Qt.ItemDataRole.ToolTipRole,
+        Qt.ItemDataRole.DecorationRole,
+        Qt.ItemDataRole.ForegroundRole,
+        Qt.ItemDataRole.TextAlignmentRole,
+    }
+)
 
 
 def cell_text(agg: Aggregate, key: str) -> str:
@@ -114,6 +123,7 @@ class ResultsModel(QAbstractTableModel):
         self.rows: list[Aggregate] = []
         self._index: dict[tuple[str, str, str], int] = {}
         self.order = SortOrder()
+        self._texts: dict[int, tuple[str, ...]] = {}  # row → cell texts
 
     def rowCount(self, parent=None) -> int:  # noqa: N802
         return 0 if parent is not None and parent.isValid() else len(self.rows)
@@ -128,15 +138,24 @@ class ResultsModel(QAbstractTableModel):
             return HEADER_TIPS.get(COLUMNS[section][0], COLUMNS[section][1])
         return None
 
+    def _row_texts(self, row: int) -> tuple[str, ...]:
+        texts = self._texts.get(row)
+        if texts is None:  # formatted once per change, not on every repaint
+            agg = self.rows[row]
+            texts = self._texts[row] = tuple(cell_text(agg, key) for key, _ in COLUMNS)
+        return texts
+
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole:  # the hot path: every visible cell, every repaint
+            return self._row_texts(index.row())[index.column()]
+        if role not in HANDLED_ROLES:
+            return None
         agg = self.rows[index.row()]
         key = COLUMNS[index.column()][0]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return cell_text(agg, key)
         if role == SORT_ROLE:
             return sort_value(agg, key, self.order)
         if role == Qt.ItemDataRole.ToolTipRole and key in TEXT_KEYS:
-            return cell_text(agg, key)  # the cell may be elided
+            return self._row_texts(index.row())[index.column()]  # the cell may be elided
         if role == Qt.ItemDataRole.DecorationRole and key == "backend":
             return QColor(self.colors.color(agg.backend))
         if role == Qt.ItemDataRole.ForegroundRole and (
@@ -160,6 +179,7 @@ class ResultsModel(QAbstractTableModel):
                 new.append(agg)
             else:
                 self.rows[row] = agg
+                self._texts.pop(row, None)
                 self.dataChanged.emit(
                     self.index(row, FIRST_VALUE), self.index(row, len(COLUMNS) - 1)
                 )
@@ -174,6 +194,7 @@ class ResultsModel(QAbstractTableModel):
     def reset(self, aggs: list[Aggregate] = ()) -> None:
         self.beginResetModel()
         self.rows = list(aggs)
+        self._texts = {}
         self._index = {(a.image, a.variant, a.backend): i for i, a in enumerate(self.rows)}
         self.endResetModel()
 

@@ -58,11 +58,15 @@ class Top5Chart(Chart):
             )
             self.item.addItem(bar)
             self._bars[backend] = bar
+            # the score labels are made with the bar, when backends are configured, instead of
+            # at the first answer, when a run starts and every view is busy
+            self._text(5 * len(self._bars) - 1)
         return self._bars[backend]
 
     def _text(self, i: int) -> pg.TextItem:
         while len(self._texts) <= i:
             t = pg.TextItem("", color="#222222", anchor=(0, 0.5))
+            t.hide()
             self.item.addItem(t, ignoreBounds=True)
             self._texts.append(t)
         return self._texts[i]
