@@ -6,9 +6,11 @@ encode each format (same encoder settings as the ladder). Both make the default 
 ratio (target: ladder ≥ 4× faster), checks that both give the same output sizes, and reports how
 far each method's pixels are from a "fair" reference (full decode, LANCZOS straight to each size),
 as PSNR, so the speed is not bought with quality. It also prints the cost of the single largest
-PNG encode (a floor for the ladder's wall time) and the same comparison for a JPEG-only ladder.
+PNG encode (Pillow's, and the ladder's banded writer with 1 and with all worker threads) and the
+same comparison for a JPEG-only ladder. ``--compare-png`` also times the ladder with its banded PNG
+writer against the ladder with Pillow's PNG encoder, with 1 worker thread and with ``--threads``.
 
-    python bench/bench_ladder.py [--runs 5] [--image PHOTO.jpg]
+    python bench/bench_ladder.py [--runs 5] [--image PHOTO.jpg] [--threads N] [--compare-png]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,10 @@ from PIL import Image
 
 from tfcompare.datatypes import RunSettings
 from tfcompare.imaging import PNG_COMPRESS_LEVEL, build_ladder, fit_size
+from tfcompare.imaging import ladder as ladder_module
+from tfcompare.imaging.png import encode_png
+
+EXECUTOR: ThreadPoolExecutor | None = None  # None: build_ladder's own pool
 
 
 def make_photo(folder: Path) -> Path:
@@ -58,7 +65,7 @@ def naive(path: Path, settings: RunSettings) -> dict[str, tuple[int, int, bytes]
 
 
 def ladder(path: Path, settings: RunSettings) -> dict[str, tuple[int, int, bytes]]:
-    info = build_ladder(path, settings)
+    info = build_ladder(path, settings, executor=EXECUTOR)
     return {v.key: (v.width, v.height, v.data) for v in info.variants if v.box}
 
 
@@ -103,11 +110,41 @@ def compare(path: Path, settings: RunSettings, runs: int, ref: dict[int, Image.I
     return same
 
 
+def compare_png_writers(path: Path, threads: int, runs: int) -> None:
+    """The default ladder with the banded PNG writer vs with Pillow's encoder for every PNG."""
+    global EXECUTOR
+    banded = ladder_module.PARALLEL_PNG_MIN_PIXELS
+    settings = RunSettings()
+    for n in sorted({1, threads}):
+        EXECUTOR = ThreadPoolExecutor(n)
+        try:
+            row = []
+            for label, threshold in (("Pillow PNG", 10**12), ("banded PNG", banded)):
+                ladder_module.PARALLEL_PNG_MIN_PIXELS = threshold
+                ladder(path, settings)  # warm
+                t, all_t, _ = timed(ladder, path, settings, runs=runs)
+                row.append(t)
+                print(f"{n} worker thread(s), {label}: median {t * 1000:5.0f} ms  "
+                      f"runs {[round(x * 1000) for x in all_t]}")
+            print(f"{n} worker thread(s): banded / Pillow = {row[1] / row[0]:.2f}")
+        finally:
+            ladder_module.PARALLEL_PNG_MIN_PIXELS = banded
+            EXECUTOR.shutdown()
+            EXECUTOR = None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--image", type=Path, help="use this JPEG instead of the generated photo")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="worker threads for the ladder (default: build_ladder's own pool)")
+    ap.add_argument("--compare-png", action="store_true",
+                    help="also time the ladder's banded PNG writer against Pillow's encoder")
     args = ap.parse_args(argv)
+    global EXECUTOR
+    if args.threads:
+        EXECUTOR = ThreadPoolExecutor(args.threads)
     default = RunSettings()  # the default ladder: 2048..128 × JPEG q90 + PNG level 6
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
 
@@ -126,10 +163,23 @@ def main(argv: list[str] | None = None) -> int:
             timed(lambda: ref[2048].save(io.BytesIO(), "PNG", compress_level=PNG_COMPRESS_LEVEL),
                   runs=args.runs)[1])
         print(f"floor: one PNG level-{PNG_COMPRESS_LEVEL} encode of the 2048 px variant alone "
-              f"takes {floor * 1000:.0f} ms")
+              f"takes {floor * 1000:.0f} ms with Pillow")
+        arr = np.asarray(ref[2048])
+        workers = args.threads or ladder_module._default_pool()._max_workers
+        with ThreadPoolExecutor(workers) as pool:
+            for n, ex in ((1, None), (workers, pool)):
+                t = statistics.median(timed(lambda ex=ex: encode_png(arr, PNG_COMPRESS_LEVEL, ex),
+                                            runs=args.runs)[1])
+                print(f"       banded writer (png.encode_png), {n} thread(s): {t * 1000:.0f} ms "
+                      f"({floor / t:.2f}× Pillow)")
 
         print("\n== JPEG-only ladder (decode + resize + JPEG: the part the pipeline changes) ==")
         ok &= compare(path, RunSettings(formats=("jpeg",)), args.runs, ref)
+
+        if args.compare_png:
+            print("\n== default ladder: banded PNG writer vs Pillow's PNG encoder ==")
+            compare_png_writers(path, args.threads or workers, args.runs)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0 if ok else 1
 
 
