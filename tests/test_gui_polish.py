@@ -144,6 +144,8 @@ def test_table_default_order_is_image_then_variant_ladder_then_backend(qtbot):
     ladder = ["original", "2048-png", "1024-jpeg", "256-jpeg", "128-jpeg", "128-png"]
     expected = [(i, v, b) for i in images for v in ladder for b in backends]
     assert shown() == expected
+    table.select("zebra.jpg", "256-jpeg")  # following a chart click: the topmost matching row
+    assert table.view.currentIndex().row() == expected.index(("zebra.jpg", "256-jpeg", "gpu"))
     # the user sorts by p50: fastest first, and back to the default by the image column
     p50 = [k for k, _ in COLUMNS].index("p50_ms")
     by_default = [float(v.rstrip("*")) for (v,) in shown(("p50_ms",))]

@@ -35,7 +35,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("top5_overlap", "Top-5\noverlap"),
 )
 WIDTHS = {
-    "image": 88, "variant": 66, "backend": 76, "p50_ms": 48, "p90_ms": 48, "n_errors": 48,
+    "image": 88, "variant": 62, "backend": 84, "p50_ms": 48, "p90_ms": 48, "n_errors": 44,
     "top1_agree": 48, "score_ratio": 50, "n": 34, "bytes": 70, "p99_ms": 48, "mean_ms": 48,
     "stdev_ms": 48, "top1": 110, "top5_overlap": 56,
 }  # fmt: skip
@@ -265,14 +265,17 @@ class ResultsTable(QWidget):
             agg = self.model.rows[self.proxy.mapToSource(cur).row()]
             if agg.image == image and agg.variant == variant:
                 return
-        for row, agg in enumerate(self.model.rows):
-            if agg.image == image and agg.variant == variant:
-                index = self.proxy.mapFromSource(self.model.index(row, 0))
-                self._guard = True
-                self.view.setCurrentIndex(index)
-                self.view.scrollTo(index)
-                self._guard = False
-                return
+        shown = [
+            self.proxy.mapFromSource(self.model.index(row, 0))
+            for row, agg in enumerate(self.model.rows)
+            if agg.image == image and agg.variant == variant
+        ]
+        if shown:  # the topmost of the matching rows, as the table is sorted now
+            index = min(shown, key=lambda i: i.row())
+            self._guard = True
+            self.view.setCurrentIndex(index)
+            self.view.scrollTo(index)
+            self._guard = False
 
     def copy_text(self, all_rows: bool = False) -> str:
         rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
