@@ -34,7 +34,7 @@ from tfcompare.gui.top5_chart import Top5Chart
 if TYPE_CHECKING:
     from tfcompare.gui.main_window import MainWindow
 
-LEFT_WIDTH = 360  # the left column at first start (images, backends, settings)
+LEFT_WIDTH = 380  # the left column at first start (images, backends, settings)
 
 
 def cluster_available() -> bool:
@@ -102,7 +102,7 @@ def _left_column(w: MainWindow) -> QWidget:
     lv.addWidget(w.left_split, 1)
     lv.addLayout(run_row)
     lv.addWidget(w.eta)
-    left.setMinimumWidth(330)
+    left.setMinimumWidth(370)  # the backends buttons, "From cluster…" included, fit
     return left
 
 
