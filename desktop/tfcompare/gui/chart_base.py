@@ -24,6 +24,7 @@ def nice_ceiling(value: float) -> float:
 
 
 TITLE_PT = 10
+LEFT_AXIS_PX = 56  # room for the axis label and four-digit ticks ("2000" ms, "110" %)
 
 
 def title_metrics():
@@ -84,6 +85,9 @@ class Chart(QWidget):
         # only when their ticks change, which the stepped ranges keep rare.
         for name in ("left", "bottom"):
             self.item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        # A fixed axis width: otherwise the axis widens when the first numbers ("0.9" → "40")
+        # arrive, which re-lays out and repaints the whole chart a second time.
+        self.item.getAxis("left").setWidth(LEFT_AXIS_PX)
 
     def set_range(
         self, x: tuple[float, float] | None = None, y: tuple[float, float] | None = None
