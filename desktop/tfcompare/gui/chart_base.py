@@ -25,6 +25,7 @@ def nice_ceiling(value: float) -> float:
 
 TITLE_PT = 10
 LEFT_AXIS_PX = 56  # room for the axis label and four-digit ticks ("2000" ms, "110" %)
+BOTTOM_AXIS_PX = 38  # tick labels and the axis label
 
 
 def title_metrics():
@@ -85,9 +86,17 @@ class Chart(QWidget):
         # only when their ticks change, which the stepped ranges keep rare.
         for name in ("left", "bottom"):
             self.item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        # A fixed axis width: otherwise the axis widens when the first numbers ("0.9" → "40")
-        # arrive, which re-lays out and repaints the whole chart a second time.
+        # Fixed axis sizes: otherwise an axis grows when its first numbers or tick labels arrive
+        # ("0.9" → "40", no ticks → "512 jpg"), which re-lays out and repaints the whole chart a
+        # second time just as a run starts.
         self.item.getAxis("left").setWidth(LEFT_AXIS_PX)
+        self.item.getAxis("bottom").setHeight(BOTTOM_AXIS_PX)
+
+    def add_plot(self, *args, **kwargs) -> pg.PlotDataItem:
+        """``PlotItem.plot`` for our small data: without pyqtgraph's dynamic range limit, which
+        re-sets every item's data on every change of the view range (a stepped range change at
+        the start of a run would redo all items of the chart)."""
+        return self.item.plot(*args, dynamicRangeLimit=None, **kwargs)
 
     def set_range(
         self, x: tuple[float, float] | None = None, y: tuple[float, float] | None = None

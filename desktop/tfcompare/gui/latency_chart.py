@@ -54,7 +54,7 @@ class LatencyChart(Chart):
         if backend in self._p50:
             return
         color = self.colors.color(backend)
-        self._p50[backend] = self.item.plot(
+        self._p50[backend] = self.add_plot(
             [],
             [],
             pen=pg.mkPen(color, width=2),
@@ -64,8 +64,8 @@ class LatencyChart(Chart):
             symbolPen=color,
             name=backend,
         )
-        self._whisk[backend] = self.item.plot([], [], pen=pg.mkPen(color, width=2), connect="pairs")
-        self._cold[backend] = self.item.plot(
+        self._whisk[backend] = self.add_plot([], [], pen=pg.mkPen(color, width=2), connect="pairs")
+        self._cold[backend] = self.add_plot(
             [],
             [],
             pen=None,
@@ -164,7 +164,7 @@ class LatencyChart(Chart):
             if not pts:
                 continue
             color = self.colors.color(b)
-            self._overlay[b] = self.item.plot(
+            self._overlay[b] = self.add_plot(
                 [p[0] for p in pts], [p[1] for p in pts],
                 pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine),
                 symbol="t", symbolSize=6, symbolBrush=None, symbolPen=color, name=f"{b} ({label})",

@@ -95,7 +95,7 @@ class QualityChart(Chart):
         self._points: dict[str, pg.PlotDataItem] = {}
         self._samples: dict[str, pg.PlotDataItem] = {}
         self._labels: list[pg.TextItem] = []
-        self._ring = self.item.plot(
+        self._ring = self.add_plot(
             [], [], pen=None, symbol="o", symbolSize=BOX, symbolBrush=None,
             symbolPen=pg.mkPen("#222222", width=1.5),
         )  # fmt: skip
@@ -110,7 +110,7 @@ class QualityChart(Chart):
     def _series(self, backend: str) -> pg.PlotDataItem:
         if backend not in self._points:
             color = self.colors.color(backend)
-            item = self.item.plot(
+            item = self.add_plot(
                 [], [], pen=None, symbol="o", symbolSize=BOX, symbolBrush=color, symbolPen=color
             )
             item.sigPointsClicked.connect(self._on_points_clicked)
