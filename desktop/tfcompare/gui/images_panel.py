@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from tfcompare.gui.overlay import EmptyOverlay
+from tfcompare.runner import unique_name
 
 THUMB = 48
 
@@ -45,23 +46,6 @@ class ImageEntry:
     @property
     def source(self) -> str | tuple[str, bytes]:
         return self.path if self.path is not None else (self.name, self.data or b"")
-
-
-def _unique(name: str, used: set[str]) -> str:
-    """Same disambiguation as the runner, so its events match our rows."""
-    if name not in used:
-        used.add(name)
-        return name
-    stem, dot, ext = name.rpartition(".")
-    if not dot:
-        stem, ext = name, ""
-    k = 2
-    while True:
-        candidate = f"{stem} ({k}){dot}{ext}"
-        if candidate not in used:
-            used.add(candidate)
-            return candidate
-        k += 1
 
 
 def _probe(entry: ImageEntry) -> tuple[str, str, int, int, int, QImage | None, str | None]:
@@ -156,7 +140,7 @@ class ImagesPanel(QWidget):
             return 0
         used = {e.name for e in self.entries}
         for entry in new:
-            entry.name = _unique(entry.name, used)
+            entry.name = unique_name(entry.name, used)
             self.entries.append(entry)
             item = QListWidgetItem(QIcon(self._placeholder), self._text(entry))
             item.setData(Qt.ItemDataRole.UserRole, entry.name)
@@ -194,7 +178,7 @@ class ImagesPanel(QWidget):
         """Names follow the list order (as the runner will name them) after a removal."""
         used: set[str] = set()
         for row, entry in enumerate(self.entries):
-            entry.name = _unique(Path(entry.path).name if entry.path else entry.name, used)
+            entry.name = unique_name(Path(entry.path).name if entry.path else entry.name, used)
             item = self.list.item(row)
             item.setData(Qt.ItemDataRole.UserRole, entry.name)
             self._refresh_row(entry)

@@ -223,7 +223,7 @@ class Runner:
                     name, payload = f"pasted image {pasted}", src
                 else:
                     name, payload = Path(src).name, src
-                name = _unique(name, used)
+                name = unique_name(name, used)
                 try:
                     info = build_ladder(payload, self.settings, name=name, executor=pool)
                 except ImageLoadError as exc:
@@ -292,7 +292,9 @@ class Runner:
                     break
 
 
-def _unique(name: str, used: set[str]) -> str:
+def unique_name(name: str, used: set[str]) -> str:
+    """``name``, or ``stem (2).ext``, ``stem (3).ext``… if already used; records the result.
+    The window names its image rows the same way, so run events find their rows."""
     if name not in used:
         used.add(name)
         return name
