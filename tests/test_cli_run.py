@@ -135,3 +135,29 @@ def test_help_is_readable():
         assert cmd in proc.stdout
     run_help = tfcompare("run", "--help").stdout
     assert "NAME=HOST:PORT[/MODEL[:SIGNATURE]]" in run_help and "--repeats" in run_help
+
+
+def test_ctrl_c_cancels_promptly(backend_pair, photos):
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfcompare", "run", str(photos), "--backend", f"one={backend_pair.one.grpc}/tiny",
+         "--repeats", "200"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        line = ""
+        while "progress" not in line and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+        assert "progress" in line
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        t0 = time.monotonic()
+        out, err = proc.communicate(timeout=20)
+        assert time.monotonic() - t0 < 10
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "cancelled" in err and "p50 ms" not in out

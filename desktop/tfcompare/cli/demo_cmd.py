@@ -134,51 +134,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _headless(args, images, specs, settings) -> int:
-    import threading
-
-    from tfcompare.cli.run_cmd import ProgressBar
-    from tfcompare.datatypes import ImageFailed, Progress
-    from tfcompare.runner import Runner
+    from tfcompare.cli.run_cmd import measure_in_terminal
     from tfcompare.runner.report import summary_table
 
-    bar = ProgressBar(enabled=not args.quiet)
     print(f"comparing {len(specs)} backends on {len(images)} image(s)…", file=sys.stderr, flush=True)
-
-    def on_event(event) -> None:
-        if isinstance(event, Progress):
-            bar.update(event.done, event.total, event.eta_s)
-        elif isinstance(event, ImageFailed):
-            bar.message(f"image {event.problem.image}: {event.problem.message}")
-
-    # The runner works in a thread so that a signal (SIGTERM → SystemExit, Ctrl-C) reaches this
-    # thread at once, cancels the run and unwinds to stop the backends.
-    cancel = threading.Event()
-    box: dict[str, object] = {}
-
-    def work() -> None:
-        try:
-            box["result"] = Runner(specs, settings).run(images, on_event=on_event, cancel=cancel)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=work, name="demo-runner", daemon=True)
-    worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.2)
+        result = measure_in_terminal(specs, settings, images, quiet=args.quiet)
     except KeyboardInterrupt:
-        cancel.set()
-        worker.join(10)
-        bar.close()
         print("cancelled", file=sys.stderr)
         return 130
-    except BaseException:
-        cancel.set()
-        worker.join(10)
-        raise
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    result = box["result"]
-    bar.close()
     print(summary_table(result), flush=True)
     return write_outputs(result, "demo", json=args.json, csv=args.csv)

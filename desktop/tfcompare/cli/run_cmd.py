@@ -105,16 +105,16 @@ class ProgressBar:
             sys.stderr.write("\n")
 
 
-def run(args: argparse.Namespace) -> int:
+def measure_in_terminal(backends, settings, images, *, quiet: bool = False):
+    """Run the comparison with a progress bar and backend/image messages on stderr.
+
+    The runner works in a thread so that Ctrl-C or a signal turned into SystemExit reaches the main
+    thread at once; the run is then cancelled (its connections closed) and the exception re-raised.
+    """
     from tfcompare.datatypes import BackendReady, ImageFailed, Progress
     from tfcompare.runner import Runner
-    from tfcompare.runner.report import summary_table
 
-    settings = settings_from_args(args)
-    backends = backends_from_args(args, settings)
-    images = collect_images(args.images)
-
-    bar = ProgressBar(enabled=not args.quiet)
+    bar = ProgressBar(enabled=not quiet)
     announced: set[tuple[str, str]] = set()
 
     def on_event(event) -> None:
@@ -134,15 +134,41 @@ def run(args: argparse.Namespace) -> int:
                 bar.message(text)
 
     cancel = threading.Event()
-    runner = Runner(backends, settings)
+    box: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            box["result"] = Runner(backends, settings).run(images, on_event=on_event, cancel=cancel)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="tfcompare-run", daemon=True)
+    worker.start()
     try:
-        result = runner.run(images, on_event=on_event, cancel=cancel)
-    except KeyboardInterrupt:
+        while worker.is_alive():
+            worker.join(0.2)
+    except BaseException:
         cancel.set()
+        worker.join(10)
         bar.close()
+        raise
+    bar.close()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["result"]
+
+
+def run(args: argparse.Namespace) -> int:
+    from tfcompare.runner.report import summary_table
+
+    settings = settings_from_args(args)
+    backends = backends_from_args(args, settings)
+    images = collect_images(args.images)
+    try:
+        result = measure_in_terminal(backends, settings, images, quiet=args.quiet)
+    except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
-    bar.close()
 
     print(summary_table(result))
     if write_outputs(result, "run", json=args.json, csv=args.csv):
