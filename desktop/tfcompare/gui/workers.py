@@ -1,20 +1,25 @@
 """Work off the GUI thread: the comparison run and the backend status checks.
 
-Both run in plain Python threads and report through Qt signals, which Qt queues onto the GUI
-thread (the receivers live there). Every run gets a generation number; the window drops events
-whose number is not the current run's, so a cancelled or older run can never draw.
+Both run in plain Python threads. Run events are put in a thread-safe queue and delivered on the
+GUI thread in batches by a short timer (one wake-up per batch instead of one queued signal per
+request, and only the latest progress of a batch), through the ``event`` signal. Every run gets a
+generation number; the window drops events whose number is not the current run's, so a cancelled
+or older run can never draw.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from tfcompare.datatypes import BackendSpec, RunSettings
+from tfcompare.datatypes import BackendSpec, Progress, RunSettings
+
+DRAIN_MS = 20  # how often queued run events are delivered to the window
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,7 @@ class RunCrashed:
 
 
 class RunController(QObject):
-    """Starts runs in a worker thread and forwards their events (queued) to the GUI thread."""
+    """Starts runs in a worker thread and delivers their events, in order, on the GUI thread."""
 
     event = Signal(object)
 
@@ -35,6 +40,22 @@ class RunController(QObject):
         self.run_id = 0
         self._cancel: threading.Event | None = None
         self._thread: threading.Thread | None = None
+        self._pending: deque = deque()  # appended by worker threads, drained on the GUI thread
+        self._drain_timer = QTimer(self)
+        self._drain_timer.setInterval(DRAIN_MS)
+        self._drain_timer.timeout.connect(self.drain)
+
+    def drain(self) -> None:
+        """Deliver the queued events; of consecutive progress events only the last one matters."""
+        batch = []
+        while self._pending:
+            batch.append(self._pending.popleft())
+        for i, ev in enumerate(batch):
+            if isinstance(ev, Progress) and i + 1 < len(batch) and isinstance(batch[i + 1], Progress):
+                continue
+            self.event.emit(ev)
+        if not self.running and not self._pending:
+            self._drain_timer.stop()
 
     @property
     def running(self) -> bool:
@@ -52,13 +73,14 @@ class RunController(QObject):
                 from tfcompare.runner import Runner
 
                 Runner(backends, settings).run(
-                    sources, on_event=self.event.emit, cancel=cancel, run_id=run_id
+                    sources, on_event=self._pending.append, cancel=cancel, run_id=run_id
                 )
             except Exception as exc:  # the window must survive any runner failure and say why
-                self.event.emit(RunCrashed(run_id, f"{type(exc).__name__}: {exc}"))
+                self._pending.append(RunCrashed(run_id, f"{type(exc).__name__}: {exc}"))
 
         self._thread = threading.Thread(target=work, name=f"tfcompare-run-{run_id}", daemon=True)
         self._thread.start()
+        self._drain_timer.start()
         return run_id
 
     def cancel(self) -> None:
