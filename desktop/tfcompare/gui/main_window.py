@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMessageBox
 
@@ -53,7 +53,7 @@ class MainWindow(WindowInputs):
         self.colors = BackendColors()
         self.store = ResultStore()
         self.runner = RunController(self)
-        self.runner.event.connect(self._on_event, Qt.ConnectionType.QueuedConnection)
+        self.runner.event.connect(self._on_event)  # emitted on the GUI thread, in batches
         self.poller = StatusPoller(self)
         self.running = False
         self.dropped_events = 0
