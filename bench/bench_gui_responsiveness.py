@@ -28,10 +28,13 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-def start_backend(model: str, extra: list[str]) -> tuple[subprocess.Popen, str, str | None]:
+def start_backend(
+    model: str, extra: list[str], nice: int = 0
+) -> tuple[subprocess.Popen, str, str | None]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tfcompare", "serve", model, "--port", "0", "--exit-with-parent", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        preexec_fn=(lambda: os.nice(nice)) if nice else None,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1"},
     )  # fmt: skip
     assert proc.stdout is not None
@@ -139,6 +142,13 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--idle-s", type=float, default=3.0)
     parser.add_argument(
+        "--backend-nice",
+        type=int,
+        default=0,
+        help="run the local backends at this nice level: on a machine with few cores they take "
+        "CPU from the window, which remote backends never do (e.g. 10)",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="show where the GUI thread was in the longest gaps"
     )
     args = parser.parse_args()
@@ -146,8 +156,8 @@ def main() -> int:
     from tfcompare.datatypes import BackendSpec, RunSettings
 
     print(f"starting two local backends ({args.model}) …", flush=True)
-    one = start_backend(args.model, ["--threads", "1"])
-    two = start_backend(args.model, ["--threads", "1"])
+    one = start_backend(args.model, ["--threads", "1"], args.backend_nice)
+    two = start_backend(args.model, ["--threads", "1"], args.backend_nice)
     tmp = tempfile.TemporaryDirectory()
     os.environ["TFCOMPARE_HOME"] = tmp.name  # never touch the user's window settings
     try:
