@@ -50,6 +50,16 @@ def planned_requests(
     return n_backends * (variants * per_variant + cold)
 
 
+def _row(*items) -> QHBoxLayout:
+    """A tight horizontal row of widgets; strings become labels."""
+    row = QHBoxLayout()
+    row.setContentsMargins(0, 0, 0, 0)
+    for item in items:
+        row.addWidget(QLabel(item) if isinstance(item, str) else item)
+    row.addStretch(1)
+    return row
+
+
 class SettingsPanel(QWidget):
     """Edits RunSettings; ``changed`` fires on every valid edit."""
 
@@ -62,33 +72,17 @@ class SettingsPanel(QWidget):
             "Longest side in pixels of each resized variant (images are never upscaled)"
         )
         self.formats = {f: QCheckBox(f.upper()) for f in SUPPORTED_FORMATS}
-        fmt_row = QHBoxLayout()
-        fmt_row.setContentsMargins(0, 0, 0, 0)
-        for box in self.formats.values():
-            fmt_row.addWidget(box)
-        fmt_row.addStretch(1)
+        fmt_row = _row(*self.formats.values())
         self.jpeg_quality = QSpinBox()
         self.jpeg_quality.setRange(1, 100)
         self.webp_quality = QSpinBox()
         self.webp_quality.setRange(1, 100)
-        q_row = QHBoxLayout()
-        q_row.setContentsMargins(0, 0, 0, 0)
-        q_row.addWidget(QLabel("JPEG"))
-        q_row.addWidget(self.jpeg_quality)
-        q_row.addWidget(QLabel("WebP"))
-        q_row.addWidget(self.webp_quality)
-        q_row.addStretch(1)
+        q_row = _row("JPEG", self.jpeg_quality, "WebP", self.webp_quality)
         self.warmup = QSpinBox()
         self.warmup.setRange(0, 100)
         self.repeats = QSpinBox()
         self.repeats.setRange(1, 1000)
-        r_row = QHBoxLayout()
-        r_row.setContentsMargins(0, 0, 0, 0)
-        r_row.addWidget(QLabel("warm-up"))
-        r_row.addWidget(self.warmup)
-        r_row.addWidget(QLabel("repeats"))
-        r_row.addWidget(self.repeats)
-        r_row.addStretch(1)
+        r_row = _row("warm-up", self.warmup, "repeats", self.repeats)
         self.timeout = QDoubleSpinBox()
         self.timeout.setRange(0.1, 3600)
         self.timeout.setSuffix(" s")
@@ -105,13 +99,10 @@ class SettingsPanel(QWidget):
             "at once, they would slow each other down and the comparison would be unfair."
         )
         self.mode = QButtonGroup(self)
-        c_row = QHBoxLayout()
-        c_row.setContentsMargins(0, 0, 0, 0)
         for button in (self.at_once, self.in_turns):
             button.setToolTip(why)
             self.mode.addButton(button)
-            c_row.addWidget(button)
-        c_row.addStretch(1)
+        c_row = _row(self.at_once, self.in_turns)
         self.preview = QLabel()
         self.preview.setWordWrap(True)
         self.preview.setObjectName("requestPreview")
