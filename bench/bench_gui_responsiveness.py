@@ -219,8 +219,15 @@ def main() -> int:
         late = [g for g, t in zip(busy, beat.ticks[1:], strict=False) if t - t0 > 0.5]
         if late:
             print(f"  after first 0.5 s {summary(late)}")
+        worst = max(range(len(busy)), key=busy.__getitem__)
+        worst_cpu = max(range(len(busy_cpu)), key=busy_cpu.__getitem__)
         print(
-            f"GUI-thread CPU per gap: idle max {max(idle_cpu):.1f} ms, running max {max(busy_cpu):.1f} ms, "
+            f"  longest gap ends at +{(beat.ticks[worst + 1] - t0) * 1000:.0f} ms "
+            f"(GUI-thread CPU in it {busy_cpu[worst]:.1f} ms)"
+        )
+        print(
+            f"GUI-thread CPU per gap: idle max {max(idle_cpu):.1f} ms, running max {max(busy_cpu):.1f} ms "
+            f"(gap ending at +{(beat.ticks[worst_cpu + 1] - t0) * 1000:.0f} ms, {busy[worst_cpu]:.1f} ms long), "
             f"running total {sum(busy_cpu):.0f} ms of {took * 1000:.0f} ms"
         )
         print(
