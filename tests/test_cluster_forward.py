@@ -142,3 +142,21 @@ def test_comparison_through_the_forward(kube, backend_pair, jpeg):
     for variant in ("original", "128-jpeg"):
         assert summary[("cluster", variant)].top1 == summary[("direct", variant)].top1
         assert summary[("cluster", variant)].n == 2
+
+
+def test_window_status_light_shows_the_forwarded_pod(kube, backend_pair, qtbot):
+    """A k8s:// backend in the window: its status line names the pod the forward reaches."""
+    from tfcompare.gui.workers import StatusPoller
+
+    pod = add_tfs_service(kube, "tfs-cpu-1", grpc=backend_pair.one.grpc)
+    poller = StatusPoller(interval_ms=60_000)
+    seen = []
+    poller.status.connect(seen.append)
+    try:
+        poller.set_backends([k8s_spec("k8s://tfs/tfs-cpu-1")])
+        qtbot.waitUntil(lambda: bool(seen), timeout=30_000)
+    finally:
+        poller.close()
+    status = seen[-1]
+    assert status.state == "ok", status.text
+    assert f"pod {pod}" in status.text and "AVAILABLE" in status.text

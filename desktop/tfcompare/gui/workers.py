@@ -196,10 +196,11 @@ class StatusPoller(QObject):
             with self._lock:
                 cache = self._clients
             result = check_backend(spec, address, cache)
-            if prefix:
+            if prefix:  # the forward (pod, reconnecting…) is part of what the light says
                 result = BackendStatus(
-                    spec, result.state, result.text, result.signature, prefix + result.detail
-                )
+                    spec, result.state, prefix + result.text, result.signature,
+                    prefix + result.detail,
+                )  # fmt: skip
         except Exception as exc:  # any failure is this backend's status, never the window's
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             result = BackendStatus(spec, "error", message)
