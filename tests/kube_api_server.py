@@ -396,15 +396,18 @@ class KubeAPIServer:
         ]
         return self._denied("list", "services", ns) or self._list("ServiceList", items)
 
-    async def _get_service(self, request: web.Request) -> web.Response:
+    def _get_one(self, request: web.Request, resource: str, store: dict) -> web.Response:
         ns, name = request.match_info["ns"], request.match_info["name"]
-        denied = self._denied("get", "services", ns, name)
+        denied = self._denied("get", resource, ns, name)
         if denied:
             return denied
-        svc = self.services.get(f"{ns}/{name}")
-        if svc is None:
-            return _status(404, "NotFound", f'services "{name}" not found', "services", name)
-        return web.json_response(self._public(svc))
+        obj = store.get(f"{ns}/{name}")
+        if obj is None:
+            return _status(404, "NotFound", f'{resource} "{name}" not found', resource, name)
+        return web.json_response(self._public(obj))
+
+    async def _get_service(self, request: web.Request) -> web.Response:
+        return self._get_one(request, "services", self.services)
 
     def _pods_in(self, ns: str, selector: str) -> list[dict]:
         with self._lock:
@@ -417,14 +420,7 @@ class KubeAPIServer:
         return self._denied("list", "pods", ns) or self._list("PodList", items)
 
     async def _get_pod(self, request: web.Request) -> web.Response:
-        ns, name = request.match_info["ns"], request.match_info["name"]
-        denied = self._denied("get", "pods", ns, name)
-        if denied:
-            return denied
-        pod = self.pods.get(f"{ns}/{name}")
-        if pod is None:
-            return _status(404, "NotFound", f'pods "{name}" not found', "pods", name)
-        return web.json_response(self._public(pod))
+        return self._get_one(request, "pods", self.pods)
 
     async def _list_slices(self, request: web.Request) -> web.Response:
         if not self.slices_supported:
