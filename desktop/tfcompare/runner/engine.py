@@ -334,11 +334,12 @@ class _BackendWorker:
                 BackendReady(self.state.run_id, self.spec.name, None, None, self.down_reason)
             )
             return None
-        self._probe(first=True)
+        self._probe()
         return self.conn
 
-    def _probe(self, first: bool = False) -> bool:
-        """Ask the backend for its model status and signature; True when it can take requests."""
+    def _probe(self) -> None:
+        """Ask the backend for its model status and signature; clears ``down_reason`` when it can
+        take requests."""
         assert self.conn is not None
         self.last_probe = time.monotonic()
         status: ModelStatus | None = None
@@ -352,11 +353,10 @@ class _BackendWorker:
             self.state.emit(
                 BackendReady(self.state.run_id, self.spec.name, None, status, self.down_reason)
             )
-            return False
+            return
         self.down_reason = None
         self.failures = 0
         self.state.emit(BackendReady(self.state.run_id, self.spec.name, self.signature, status))
-        return True
 
     def measure(self, info: ImageInfo, variant: Variant) -> None:
         if self.down_reason is not None and self.conn is not None:
