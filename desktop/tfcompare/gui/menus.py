@@ -14,12 +14,17 @@ if TYPE_CHECKING:
 
 
 def _action(window: MainWindow, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+    """A menu action calling ``slot()``; a checkable action's slot gets the new state instead.
+
+    ``QAction.triggered`` passes ``checked``; forwarding it blindly lands in whatever first
+    parameter the slot has (a lambda's default argument, for one), so plain actions drop it.
+    """
     action = QAction(text, window)
     if shortcut is not None:
         action.setShortcut(QKeySequence(shortcut))
     if tip:
         action.setStatusTip(tip)
-    action.triggered.connect(slot)
+    action.triggered.connect(lambda checked=False: slot(checked) if action.isCheckable() else slot())
     menu.addAction(action)
     return action
 
