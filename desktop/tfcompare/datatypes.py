@@ -11,13 +11,20 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from tfcompare.settings import (  # noqa: F401 (re-exported: settings cross layers with runs)
+    DEFAULT_FORMATS,
+    DEFAULT_SIZES,
+    SUPPORTED_FORMATS,
+    RunSettings,
+    SettingsError,
+)
+from tfcompare.targets import PREFIX as K8S_PREFIX
+from tfcompare.targets import TargetError, parse_k8s
+
 Protocol = Literal["grpc", "rest"]
 ScoreKind = Literal["probability", "logit", "unknown"]
 Phase = Literal["cold", "warmup", "measured"]
 
-DEFAULT_SIZES: tuple[int, ...] = (2048, 1024, 512, 256, 128)
-DEFAULT_FORMATS: tuple[str, ...] = ("jpeg", "png")
-SUPPORTED_FORMATS: tuple[str, ...] = ("jpeg", "png", "webp")
 ORIGINAL = "original"
 
 
@@ -94,38 +101,6 @@ _SPEC_RE = re.compile(r"^(?P<name>[^=\s]+)=(?P<rest>\S+)$")
 _HOSTPORT_RE = re.compile(
     r"^(?P<target>[^/\s]+:\d+)(?:/(?P<model>[^:/\s]+)(?::(?P<sig>[^/\s]+))?)?$"
 )
-_SEGMENT_RE = re.compile(r"^[^/\s]+$")
-_PORTED_RE = re.compile(r"^[^:/\s]+:\d+$")
-
-
-def _split_k8s(rest: str, contexts: Collection[str] | None) -> tuple[str, str | None, str | None]:
-    """``k8s://…`` → (target, model, signature).
-
-    ``k8s://A/B/C`` is ambiguous: CONTEXT/NAMESPACE/SERVICE or NAMESPACE/SERVICE/MODEL. It is read
-    as a context when A is one of ``contexts`` (the kubeconfig's) or C carries a port; otherwise as
-    NAMESPACE/SERVICE/MODEL.
-    """
-    parts = rest[len("k8s://") :].split("/")
-    if not 2 <= len(parts) <= 4 or not all(_SEGMENT_RE.match(p) for p in parts):
-        raise ValueError("bad k8s target")
-    if len(parts) == 3:
-        is_context = (contexts is not None and parts[0] in contexts) or bool(
-            _PORTED_RE.match(parts[2])
-        )
-        n_target = 3 if is_context else 2
-    else:
-        n_target = min(len(parts), 3)
-    target_parts, model_parts = parts[:n_target], parts[n_target:]
-    service = target_parts[-1]
-    if any(":" in p for p in target_parts[:-1]) or (
-        ":" in service and not _PORTED_RE.match(service)
-    ):
-        raise ValueError("bad k8s target")
-    model = sig = None
-    if model_parts:
-        model, _, sig = model_parts[0].partition(":")
-        sig = sig or None
-    return "k8s://" + "/".join(target_parts), model, sig
 
 
 @dataclass(frozen=True)
@@ -149,7 +124,7 @@ class BackendSpec:
 
     @property
     def is_k8s(self) -> bool:
-        return self.target.startswith("k8s://")
+        return self.target.startswith(K8S_PREFIX)
 
     def to_dict(self) -> dict:
         """Plain data for session files and JSON: never credentials or headers."""
@@ -189,7 +164,8 @@ class BackendSpec:
         """Parse ``NAME=HOST:PORT[/MODEL[:SIGNATURE]]`` or
         ``NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]``.
 
-        ``contexts`` (the kubeconfig's context names) settles ``k8s://A/B/C``: see ``_split_k8s``.
+        ``contexts`` (the kubeconfig's context names) settles ``k8s://A/B/C``: see
+        ``tfcompare.targets.parse_k8s``.
         Raises ValueError with a message naming the problem.
         """
         problem = ValueError(
@@ -200,11 +176,12 @@ class BackendSpec:
         if not m:
             raise problem
         rest = m["rest"]
-        if rest.startswith("k8s://"):
+        if rest.startswith(K8S_PREFIX):
             try:
-                target, model, sig = _split_k8s(rest, contexts)
-            except ValueError:
+                k8s, model, sig = parse_k8s(rest, contexts=contexts, with_model=True)
+            except TargetError:
                 raise problem from None
+            target = str(k8s)
         else:
             hp = _HOSTPORT_RE.match(rest)
             if not hp:
@@ -278,46 +255,6 @@ class ServingError(Exception):
 
 
 # --------------------------------------------------------------------------- runs
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    sizes: tuple[int, ...] = DEFAULT_SIZES
-    formats: tuple[str, ...] = DEFAULT_FORMATS
-    jpeg_quality: int = 90
-    webp_quality: int = 90
-    warmup: int = 1
-    repeats: int = 3
-    timeout_s: float = 30.0
-    # False: backends take turns (one image variant at a time) instead of being measured at once.
-    # For backends that share one machine's cores (the local demo), so one does not slow the other.
-    concurrent: bool = True
-
-    def to_dict(self) -> dict:
-        return {
-            "sizes": list(self.sizes),
-            "formats": list(self.formats),
-            "jpeg_quality": self.jpeg_quality,
-            "webp_quality": self.webp_quality,
-            "warmup": self.warmup,
-            "repeats": self.repeats,
-            "timeout_s": self.timeout_s,
-            "concurrent": self.concurrent,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> RunSettings:
-        base = cls()
-        return cls(
-            sizes=tuple(int(s) for s in d.get("sizes", base.sizes)),
-            formats=tuple(str(f) for f in d.get("formats", base.formats)),
-            jpeg_quality=int(d.get("jpeg_quality", base.jpeg_quality)),
-            webp_quality=int(d.get("webp_quality", base.webp_quality)),
-            warmup=int(d.get("warmup", base.warmup)),
-            repeats=int(d.get("repeats", base.repeats)),
-            timeout_s=float(d.get("timeout_s", base.timeout_s)),
-            concurrent=bool(d.get("concurrent", base.concurrent)),
-        )
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfcompare.session import SessionError, compare_results, format_comparison, load_session
+    from tfcompare.runner.compare import compare_results, format_comparison
+    from tfcompare.session import SessionError, load_session
 
     loaded = []
     for path in (args.a, args.b):

@@ -14,10 +14,12 @@ def _label(text: str) -> tuple[str, int]:
 
 
 def _header(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition(":")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME:VALUE, got {text!r}")
-    return name.strip().lower(), value.strip()
+    from tfcompare.targets import TargetError, parse_header
+
+    try:
+        return parse_header(text)
+    except TargetError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port(text: str) -> int:

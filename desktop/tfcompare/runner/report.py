@@ -23,7 +23,6 @@ import csv
 import io
 import json
 import statistics
-from collections import defaultdict
 from pathlib import Path
 
 from tfcompare import __version__
@@ -38,7 +37,7 @@ from tfcompare.datatypes import (
     Variant,
     variant_sort_key,
 )
-from tfcompare.runner.stats import FEW_SAMPLES, percentile
+from tfcompare.runner.stats import FEW_SAMPLES, pooled
 
 FORMAT = "tfcompare-run/1"
 SCALAR_KEYS = (
@@ -188,45 +187,27 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} GB"
 
 
-def _pct(values: list[float]) -> str:
-    return f"{100 * statistics.fmean(values):.0f}%" if values else "-"
-
-
 def summary_rows(result: RunResult) -> list[dict]:
-    """Per (variant, backend), over all images: latency of every measured request, mean bytes,
-    and mean quality against each image's original on the same backend."""
-    lat: dict[tuple[str, str], list[float]] = defaultdict(list)
-    errors: dict[tuple[str, str], int] = defaultdict(int)
-    for r in result.measured:
-        key = (r.variant, r.backend)
-        if r.ok and r.latency_ms is not None:
-            lat[key].append(r.latency_ms)
-        elif not r.ok:
-            errors[key] += 1
-    aggs: dict[tuple[str, str], list[Aggregate]] = defaultdict(list)
-    for a in result.summary:
-        aggs[(a.variant, a.backend)].append(a)
+    """Per (variant, backend), pooled over all images (``stats.pooled``): latency of every measured
+    request, mean bytes, and mean quality against each image's original on the same backend."""
     order = {b.name: i for i, b in enumerate(result.backends)}
+    cells = pooled(result.requests, result.summary)
     rows = []
-    for key in sorted(aggs, key=lambda k: (variant_sort_key(k[0]), order.get(k[1], 99))):
-        values = sorted(lat.get(key, []))
-        group = aggs[key]
-        agree = [float(a.top1_agree) for a in group if a.top1_agree is not None]
-        overlap = [a.top5_overlap for a in group if a.top5_overlap is not None]
-        ratio = [a.score_ratio for a in group if a.score_ratio is not None]
+    for key in sorted(cells, key=lambda k: (variant_sort_key(k[0]), order.get(k[1], 99))):
+        p = cells[key]
         rows.append(
             {
-                "variant": key[0],
-                "backend": key[1],
-                "n": len(values),
-                "errors": errors.get(key, 0),
-                "bytes": statistics.fmean(a.bytes for a in group),
-                "p50_ms": percentile(values, 50) if values else None,
-                "p90_ms": percentile(values, 90) if values else None,
-                "p99_ms": percentile(values, 99) if values else None,
-                "top1_agree": statistics.fmean(agree) if agree else None,
-                "top5_overlap": statistics.fmean(overlap) if overlap else None,
-                "score_ratio": statistics.fmean(ratio) if ratio else None,
+                "variant": p.variant,
+                "backend": p.backend,
+                "n": p.n,
+                "errors": p.n_errors,
+                "bytes": p.mean_bytes or 0.0,
+                "p50_ms": p.p50_ms,
+                "p90_ms": p.p90_ms,
+                "p99_ms": p.p99_ms,
+                "top1_agree": p.top1_agree,
+                "top5_overlap": p.top5_overlap,
+                "score_ratio": p.score_ratio,
             }
         )
     return rows
