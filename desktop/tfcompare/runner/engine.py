@@ -232,7 +232,9 @@ class Runner:
                 except (
                     Exception
                 ) as exc:  # an unexpected decoder failure is still one image's problem
-                    self._image_failed(state, ImageProblem(name, f"could not read image: {exc}"))
+                    self._image_failed(
+                        state, ImageProblem(name, f"could not read image: {exc or type(exc).__name__}")
+                    )
                     continue
                 with state.lock:
                     if state.closed:
