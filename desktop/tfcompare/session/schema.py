@@ -11,7 +11,7 @@ import os
 import struct
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: server time (aggregates' server columns, server_times, backend_timing)
 APPLICATION_ID = 0x54464353  # "TFCS"
 FORMAT_NAME = "tfcompare-session"
 SUFFIX = ".tfcs"
@@ -93,7 +93,31 @@ CREATE TABLE aggregates (
     top1         TEXT,
     top1_agree   INTEGER,
     top5_overlap REAL,
-    score_ratio  REAL
+    score_ratio  REAL,
+    server_ms    REAL,
+    runtime_ms   REAL,
+    server_exact INTEGER,
+    path_ms      REAL
+);
+CREATE TABLE server_times (
+    idx        INTEGER PRIMARY KEY,
+    image      TEXT NOT NULL,
+    variant    TEXT NOT NULL,
+    backend    TEXT NOT NULL,
+    sent       INTEGER NOT NULL,
+    counted    INTEGER,
+    server_ms  REAL,
+    runtime_ms REAL,
+    exact      INTEGER NOT NULL,
+    note       TEXT NOT NULL
+);
+CREATE TABLE backend_timing (
+    idx             INTEGER PRIMARY KEY,
+    backend         TEXT NOT NULL,
+    floor_ms        REAL,
+    floor_samples   INTEGER NOT NULL,
+    metrics         TEXT,           -- the metrics URL read (never credentials: see BackendSpec)
+    metrics_message TEXT NOT NULL
 );
 """
 
@@ -101,10 +125,15 @@ REQUEST_COLUMNS = (
     "image", "variant", "backend", "protocol", "phase", "repeat", "ok", "latency_ms", "client_ms",
     "bytes", "model_version", "error", "top5", "score_kind", "pod", "started_at",
 )
-AGGREGATE_COLUMNS = (
+AGGREGATE_COLUMNS_V1 = (
     "image", "variant", "backend", "n", "n_errors", "bytes", "p50_ms", "p90_ms", "p99_ms",
     "mean_ms", "stdev_ms", "few_samples", "top1", "top1_agree", "top5_overlap", "score_ratio",
 )
+AGGREGATE_COLUMNS = (*AGGREGATE_COLUMNS_V1, "server_ms", "runtime_ms", "server_exact", "path_ms")
+SERVER_TIME_COLUMNS = (
+    "image", "variant", "backend", "sent", "counted", "server_ms", "runtime_ms", "exact", "note",
+)
+TIMING_COLUMNS = ("backend", "floor_ms", "floor_samples", "metrics", "metrics_message")
 IMAGE_COLUMNS = ("idx", "name", "path", "format", "width", "height", "nbytes", "notes", "original")
 VARIANT_COLUMNS = (
     "image_idx", "idx", "key", "box", "format", "quality", "width", "height", "nbytes", "encode_ms",

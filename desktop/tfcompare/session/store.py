@@ -21,22 +21,27 @@ from pathlib import Path
 from tfcompare.datatypes import (
     Aggregate,
     BackendSpec,
+    BackendTiming,
     ImageInfo,
     ImageProblem,
     Prediction,
     RequestResult,
     RunResult,
     RunSettings,
+    ServerTime,
     Variant,
 )
 from tfcompare.session.schema import (
     AGGREGATE_COLUMNS,
+    AGGREGATE_COLUMNS_V1,
     APPLICATION_ID,
     DDL,
     FORMAT_NAME,
     IMAGE_COLUMNS,
     REQUEST_COLUMNS,
     SCHEMA_VERSION,
+    SERVER_TIME_COLUMNS,
+    TIMING_COLUMNS,
     VARIANT_COLUMNS,
     SessionError,
     check_header,
@@ -167,6 +172,14 @@ def _write_database(tmp: Path, result: RunResult, meta: dict) -> None:
             f"VALUES ({_marks(AGGREGATE_COLUMNS)})",
             ([getattr(a, c) for c in AGGREGATE_COLUMNS] for a in result.summary),
         )
+        for table, columns, rows in (
+            ("server_times", SERVER_TIME_COLUMNS, result.server_times),
+            ("backend_timing", TIMING_COLUMNS, result.timings),
+        ):
+            con.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_marks(columns)})",
+                ([getattr(x, c) for c in columns] for x in rows),
+            )
         con.execute("COMMIT")
 
 
@@ -280,9 +293,11 @@ def _read(con: sqlite3.Connection, source: Path, schema: int) -> SavedSession:
             ImageProblem(str(image), str(message))
             for image, message in con.execute("SELECT image, message FROM problems ORDER BY idx")
         ),
-        summary=tuple(_read_aggregates(con)),
+        summary=tuple(_read_aggregates(con, schema)),
         started_at=float(meta.get("started_at") or 0.0),
         finished_at=float(meta.get("finished_at") or 0.0),
+        server_times=tuple(_read_server_times(con)) if schema >= 2 else (),
+        timings=tuple(_read_timings(con)) if schema >= 2 else (),
     )
     title = meta.get("title")
     return SavedSession(
@@ -331,10 +346,24 @@ def _read_requests(con: sqlite3.Connection) -> Iterator[RequestResult]:
         )
 
 
-def _read_aggregates(con: sqlite3.Connection) -> Iterator[Aggregate]:
-    for row in con.execute(f"SELECT {', '.join(AGGREGATE_COLUMNS)} FROM aggregates ORDER BY idx"):
-        d = dict(zip(AGGREGATE_COLUMNS, row, strict=True))
+def _read_aggregates(con: sqlite3.Connection, schema: int) -> Iterator[Aggregate]:
+    """Schema 1 files have no server columns: those fields stay empty (None)."""
+    columns = AGGREGATE_COLUMNS if schema >= 2 else AGGREGATE_COLUMNS_V1
+    for row in con.execute(f"SELECT {', '.join(columns)} FROM aggregates ORDER BY idx"):
+        d = dict(zip(columns, row, strict=True))
         d["few_samples"] = bool(d["few_samples"])
-        if d["top1_agree"] is not None:
-            d["top1_agree"] = bool(d["top1_agree"])
+        for key in ("top1_agree", "server_exact"):
+            if d.get(key) is not None:
+                d[key] = bool(d[key])
         yield Aggregate(**d)
+
+
+def _read_server_times(con: sqlite3.Connection) -> Iterator[ServerTime]:
+    query = f"SELECT {', '.join(SERVER_TIME_COLUMNS)} FROM server_times ORDER BY idx"
+    for row in con.execute(query):
+        yield ServerTime.from_dict(dict(zip(SERVER_TIME_COLUMNS, row, strict=True)))
+
+
+def _read_timings(con: sqlite3.Connection) -> Iterator[BackendTiming]:
+    for row in con.execute(f"SELECT {', '.join(TIMING_COLUMNS)} FROM backend_timing ORDER BY idx"):
+        yield BackendTiming.from_dict(dict(zip(TIMING_COLUMNS, row, strict=True)))
