@@ -6,6 +6,7 @@ runner, the window, session files and tests all speak the same language.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
@@ -170,16 +171,24 @@ class BackendSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> BackendSpec:
+        """Rebuild from ``to_dict``'s data (a session, a JSON run file, the preferences): every
+        field is type-checked, so a crafted file gives a ValueError naming the field."""
+        protocol = d.get("protocol", "grpc")
+        if protocol not in ("grpc", "rest"):
+            raise ValueError(f"backend protocol must be grpc or rest, not {_shown(protocol)}")
+        version = d.get("version")
+        if version is not None:
+            version = whole_number(version, "backend version", 0, 2**63 - 1)
         return cls(
-            name=str(d["name"]),
-            target=str(d["target"]),
-            protocol=d.get("protocol", "grpc"),
-            model=str(d.get("model") or "default"),
-            signature=d.get("signature"),
-            version=d.get("version"),
-            timeout_s=float(d.get("timeout_s", 30.0)),
-            tls_ca=d.get("tls_ca"),
-            metrics=d.get("metrics") or None,
+            name=_text(d.get("name"), "backend name"),
+            target=_text(d.get("target"), "backend target"),
+            protocol=protocol,
+            model=_text(d.get("model"), "backend model", optional=True) or "default",
+            signature=_text(d.get("signature"), "backend signature", optional=True),
+            version=version,
+            timeout_s=positive_number(d.get("timeout_s", 30.0), "backend timeout_s"),
+            tls_ca=_text(d.get("tls_ca"), "backend tls_ca", optional=True),
+            metrics=_metrics(d.get("metrics")),
         )
 
     @classmethod
@@ -349,17 +358,63 @@ class RunSettings:
 
     @classmethod
     def from_dict(cls, d: dict) -> RunSettings:
+        """Rebuild from ``to_dict``'s data, type-checked (ValueError names the bad field)."""
         base = cls()
+
+        def numbers(key: str, lo: int, hi: int) -> tuple[int, ...]:
+            values = d.get(key, getattr(base, key))
+            if not isinstance(values, list | tuple):
+                raise ValueError(f"settings {key} must be a list, not {_shown(values)}")
+            return tuple(whole_number(v, f"settings {key}", lo, hi) for v in values)
+
+        formats = d.get("formats", base.formats)
+        if not isinstance(formats, list | tuple):
+            raise ValueError(f"settings formats must be a list, not {_shown(formats)}")
+        concurrent = d.get("concurrent", base.concurrent)
+        if not isinstance(concurrent, bool):
+            raise ValueError(f"settings concurrent must be true or false, not {_shown(concurrent)}")
         return cls(
-            sizes=tuple(int(s) for s in d.get("sizes", base.sizes)),
-            formats=tuple(str(f) for f in d.get("formats", base.formats)),
-            jpeg_quality=int(d.get("jpeg_quality", base.jpeg_quality)),
-            webp_quality=int(d.get("webp_quality", base.webp_quality)),
-            warmup=int(d.get("warmup", base.warmup)),
-            repeats=int(d.get("repeats", base.repeats)),
-            timeout_s=float(d.get("timeout_s", base.timeout_s)),
-            concurrent=bool(d.get("concurrent", base.concurrent)),
+            sizes=numbers("sizes", 1, 1 << 16),
+            formats=tuple(_text(f, "settings formats") for f in formats),
+            jpeg_quality=whole_number(d.get("jpeg_quality", base.jpeg_quality), "JPEG quality", 1, 100),
+            webp_quality=whole_number(d.get("webp_quality", base.webp_quality), "WebP quality", 1, 100),
+            warmup=whole_number(d.get("warmup", base.warmup), "settings warmup", 0, 1 << 20),
+            repeats=whole_number(d.get("repeats", base.repeats), "settings repeats", 0, 1 << 20),
+            timeout_s=positive_number(d.get("timeout_s", base.timeout_s), "settings timeout_s"),
+            concurrent=concurrent,
         )
+
+
+def _shown(value: object) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**20 else "a huge number"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def whole_number(value: object, what: str, lo: int, hi: int) -> int:
+    """``value`` if it is an int (not a bool) in lo..hi, else ValueError naming ``what``."""
+    if type(value) is not int or not lo <= value <= hi:
+        raise ValueError(f"{what} must be a whole number from {lo} to {hi}, not {_shown(value)}")
+    return value
+
+
+def positive_number(value: object, what: str) -> float:
+    """``value`` as a float if it is a finite number > 0, else ValueError naming ``what``."""
+    if type(value) not in (int, float) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{what} must be a positive number, not {_shown(value)}")
+    return float(value)
+
+
+def _metrics(value: object) -> str | None:
+    text = _text(value, "backend metrics", optional=True)
+    return check_metrics_source(text) if text else None
+
+
+def _text(value: object, what: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text, not {_shown(value)}")
+    return value
 
 
 @dataclass(frozen=True)
