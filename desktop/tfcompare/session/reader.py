@@ -30,19 +30,25 @@ from typing import Any
 from tfcompare.datatypes import (
     Aggregate,
     BackendSpec,
+    BackendTiming,
     ImageInfo,
     ImageProblem,
     Prediction,
     RequestResult,
     RunResult,
     RunSettings,
+    ServerTime,
     Variant,
 )
 from tfcompare.session.schema import (
     AGGREGATE_COLUMNS,
+    AGGREGATE_COLUMNS_V1,
     FORMAT_NAME,
     IMAGE_COLUMNS,
     REQUEST_COLUMNS,
+    SCHEMA_VERSION,
+    SERVER_TIME_COLUMNS,
+    TIMING_COLUMNS,
     VARIANT_COLUMNS,
     SessionError,
     check_header,
@@ -66,8 +72,13 @@ MAX_ROWS = {
     "problems": 20_000,
     "requests": 1_000_000,
     "aggregates": 500_000,
+    "server_times": 500_000,
+    "backend_timing": 256,
 }
-_BOOLEAN = {("requests", "ok"), ("aggregates", "few_samples"), ("aggregates", "top1_agree")}
+_BOOLEAN = {
+    ("requests", "ok"), ("aggregates", "few_samples"), ("aggregates", "top1_agree"),
+    ("aggregates", "server_exact"), ("server_times", "exact"),
+}  # fmt: skip
 _PHASES = ("cold", "warmup", "measured")
 _SCORE_KINDS = ("probability", "logit", "unknown")
 
@@ -97,7 +108,7 @@ def load_session(path: str | os.PathLike[str]) -> SavedSession:
         raise SessionError(f"{source}: cannot open the session file ({exc})") from None
     try:
         with closing(con):
-            _check_layout(con, source)
+            _check_layout(con, source, schema)
             return _read(con, source, schema)
     except SessionError:
         raise
@@ -148,9 +159,9 @@ def _connect(source: Path) -> sqlite3.Connection:
     return con
 
 
-def _check_layout(con: sqlite3.Connection, source: Path) -> None:
-    """Exactly the objects the DDL makes, defined exactly as it defines them."""
-    expected = expected_layout()
+def _check_layout(con: sqlite3.Connection, source: Path, schema: int) -> None:
+    """Exactly the objects the DDL of its schema makes, defined exactly as it defines them."""
+    expected = expected_layout(schema)
     found = con.execute(
         "SELECT type, name, tbl_name, sql FROM sqlite_master LIMIT ?", (len(expected) + 1,)
     ).fetchall()
@@ -172,12 +183,15 @@ def _check_layout(con: sqlite3.Connection, source: Path) -> None:
         raise SessionError(f"{source}: the session file is damaged ({kind} {name} is missing)")
 
 
-def _rows(con: sqlite3.Connection, table: str, columns: tuple[str, ...], order: str) -> Iterator[tuple]:
+def _rows(
+    con: sqlite3.Connection, table: str, columns: tuple[str, ...], order: str,
+    schema: int = SCHEMA_VERSION,
+) -> Iterator[tuple]:
     """The rows of one table, each value checked against its column's declared type."""
     (count,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
     if count > MAX_ROWS[table]:
         raise _TooLarge(f"{count} rows in table {table}; tfcompare reads at most {MAX_ROWS[table]}")
-    types = column_types(table)
+    types = column_types(table, schema)
     checks = [(c, *types[c], (table, c) in _BOOLEAN) for c in columns]
     for row in con.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}"):
         yield tuple(_value(table, v, *check) for v, check in zip(row, checks, strict=True))
@@ -289,10 +303,18 @@ def _read(con: sqlite3.Connection, source: Path, schema: int) -> SavedSession:
             ImageProblem(image, message)
             for image, message in _rows(con, "problems", ("image", "message"), "idx")
         ),
-        summary=tuple(_read_aggregates(con)),
+        summary=tuple(_read_aggregates(con, schema)),
         started_at=_meta_number(meta, "started_at"),
         finished_at=_meta_number(meta, "finished_at"),
-    )
+        server_times=tuple(
+            ServerTime.from_dict(dict(zip(SERVER_TIME_COLUMNS, row, strict=True)))
+            for row in _rows(con, "server_times", SERVER_TIME_COLUMNS, "idx", schema)
+        ) if schema >= 2 else (),
+        timings=tuple(
+            BackendTiming.from_dict(dict(zip(TIMING_COLUMNS, row, strict=True)))
+            for row in _rows(con, "backend_timing", TIMING_COLUMNS, "idx", schema)
+        ) if schema >= 2 else (),
+    )  # fmt: skip
     return SavedSession(
         result=result,
         selection=selection,
@@ -347,6 +369,8 @@ def _read_requests(con: sqlite3.Connection) -> Iterator[RequestResult]:
         yield RequestResult(**d)
 
 
-def _read_aggregates(con: sqlite3.Connection) -> Iterator[Aggregate]:
-    for row in _rows(con, "aggregates", AGGREGATE_COLUMNS, "idx"):
-        yield Aggregate(**dict(zip(AGGREGATE_COLUMNS, row, strict=True)))
+def _read_aggregates(con: sqlite3.Connection, schema: int) -> Iterator[Aggregate]:
+    """Schema 1 files have no server-time columns: those fields stay empty."""
+    columns = AGGREGATE_COLUMNS if schema >= 2 else AGGREGATE_COLUMNS_V1
+    for row in _rows(con, "aggregates", columns, "idx", schema):
+        yield Aggregate(**dict(zip(columns, row, strict=True)))

@@ -25,6 +25,8 @@ from tfcompare.session.schema import (
     IMAGE_COLUMNS,
     REQUEST_COLUMNS,
     SCHEMA_VERSION,
+    SERVER_TIME_COLUMNS,
+    TIMING_COLUMNS,
     VARIANT_COLUMNS,
     SessionError,
 )
@@ -153,6 +155,14 @@ def _write_database(tmp: Path, result: RunResult, meta: dict) -> None:
             f"VALUES ({_marks(AGGREGATE_COLUMNS)})",
             ([getattr(a, c) for c in AGGREGATE_COLUMNS] for a in result.summary),
         )
+        for table, columns, rows in (
+            ("server_times", SERVER_TIME_COLUMNS, result.server_times),
+            ("backend_timing", TIMING_COLUMNS, result.timings),
+        ):
+            con.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_marks(columns)})",
+                ([getattr(x, c) for c in columns] for x in rows),
+            )
         con.execute("COMMIT")
 
 
