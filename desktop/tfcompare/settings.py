@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tfcompare.checks import positive_number, shown, text, whole_number
+
 DEFAULT_SIZES: tuple[int, ...] = (2048, 1024, 512, 256, 128)
 DEFAULT_FORMATS: tuple[str, ...] = ("jpeg", "png")
 SUPPORTED_FORMATS: tuple[str, ...] = ("jpeg", "png", "webp")
@@ -130,14 +132,29 @@ class RunSettings:
 
     @classmethod
     def from_dict(cls, d: dict) -> RunSettings:
+        """Rebuild from ``to_dict``'s data: types checked here (ValueError names the bad field),
+        values by the settings themselves (SettingsError)."""
         base = cls()
+
+        def listed(key: str) -> list | tuple:
+            values = d.get(key, getattr(base, key))
+            if not isinstance(values, list | tuple):
+                raise ValueError(f"settings {key} must be a list, not {shown(values)}")
+            return values
+
+        def number(key: str) -> int:
+            return whole_number(d.get(key, getattr(base, key)), f"settings {key}", -(1 << 31), 1 << 31)
+
+        concurrent = d.get("concurrent", base.concurrent)
+        if not isinstance(concurrent, bool):
+            raise ValueError(f"settings concurrent must be true or false, not {shown(concurrent)}")
         return cls(
-            sizes=tuple(int(s) for s in d.get("sizes", base.sizes)),
-            formats=tuple(str(f) for f in d.get("formats", base.formats)),
-            jpeg_quality=int(d.get("jpeg_quality", base.jpeg_quality)),
-            webp_quality=int(d.get("webp_quality", base.webp_quality)),
-            warmup=int(d.get("warmup", base.warmup)),
-            repeats=int(d.get("repeats", base.repeats)),
-            timeout_s=float(d.get("timeout_s", base.timeout_s)),
-            concurrent=bool(d.get("concurrent", base.concurrent)),
+            sizes=tuple(whole_number(v, "settings sizes", 0, 1 << 31) for v in listed("sizes")),
+            formats=tuple(text(f, "settings formats") for f in listed("formats")),
+            jpeg_quality=number("jpeg_quality"),
+            webp_quality=number("webp_quality"),
+            warmup=number("warmup"),
+            repeats=number("repeats"),
+            timeout_s=positive_number(d.get("timeout_s", base.timeout_s), "settings timeout_s"),
+            concurrent=concurrent,
         )

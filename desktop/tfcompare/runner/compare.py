@@ -75,7 +75,8 @@ class Comparison:
 
 def _stats_dict(p: Pooled) -> dict:
     return {"p50_ms": p.p50_ms, "n": p.n, "n_errors": p.n_errors,
-            "top1_agreement": p.top1_agree, "score_ratio": p.score_ratio}  # fmt: skip
+            "top1_agreement": p.top1_agree, "score_ratio": p.score_ratio,
+            "server_ms": p.server_ms, "path_ms": p.path_ms, "server_exact": p.server_exact}  # fmt: skip
 
 
 def variant_stats(
@@ -153,9 +154,12 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
         tail = f" (ignored: {', '.join(extra)})" if extra else ""
         lines.append(f"images compared: {c.images_common}{tail}")
     lines.extend(f"note: {n}" for n in c.notes)
+    if any(r.a.server_ms is not None or r.b.server_ms is not None for r in c.rows):
+        lines.append("server ms: time on the server (its metrics); path ms: latency − server ms; "
+                     "~: not exact (other traffic or a restart)")
     lines.append("")
     header = ("backend", "variant", "p50 A ms", "p50 B ms", "change ms", "change %",
-              "top-1 agree A → B", "score ratio A → B")
+              "server ms A → B", "path ms A → B", "top-1 agree A → B", "score ratio A → B")
     table = [header]
     for r in c.rows:
         table.append((
@@ -165,6 +169,8 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
             _num(r.b.p50_ms),
             _num(r.delta_ms, signed=True),
             "–" if r.delta_pct is None else f"{r.delta_pct:+.1f} %",
+            f"{_server(r.a.server_ms, r.a.server_exact)} → {_server(r.b.server_ms, r.b.server_exact)}",
+            f"{_server(r.a.path_ms, r.a.server_exact)} → {_server(r.b.path_ms, r.b.server_exact)}",
             f"{_pct(r.a.top1_agree)} → {_pct(r.b.top1_agree)}",
             f"{_ratio(r.a.score_ratio)} → {_ratio(r.b.score_ratio)}",
         ))
@@ -193,6 +199,10 @@ def _num(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "–"
     return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def _server(value: float | None, exact: bool | None) -> str:
+    return "–" if value is None else ("" if exact else "~") + f"{value:.2f}"
 
 
 def _pct(value: float | None) -> str:

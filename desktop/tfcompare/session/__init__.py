@@ -3,8 +3,9 @@ Qt, no TensorFlow, no runner import (comparing two sessions is ``tfcompare.runne
 
 from __future__ import annotations
 
+from tfcompare.session.reader import load_session
 from tfcompare.session.schema import SCHEMA_VERSION, SUFFIX, SessionError, is_session_file
-from tfcompare.session.store import SavedSession, load_session, save_session
+from tfcompare.session.store import SavedSession, save_session
 
 __all__ = [
     "SCHEMA_VERSION",
