@@ -11,7 +11,9 @@ import os
 import struct
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# 1: a comparison run. 2: + the ``capacity`` table (capacity sweeps); schema 1 files read as
+# sessions without a sweep.
 APPLICATION_ID = 0x54464353  # "TFCS"
 FORMAT_NAME = "tfcompare-session"
 SUFFIX = ".tfcs"
@@ -94,6 +96,10 @@ CREATE TABLE aggregates (
     top1_agree   INTEGER,
     top5_overlap REAL,
     score_ratio  REAL
+);
+CREATE TABLE capacity (
+    idx INTEGER PRIMARY KEY,
+    doc TEXT NOT NULL               -- a capacity sweep (tfcompare.load CapacityResult) as JSON
 );
 """
 

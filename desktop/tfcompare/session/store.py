@@ -58,6 +58,7 @@ class SavedSession:
     schema: int = SCHEMA_VERSION
     tfcompare_version: str = ""
     path: Path | None = None
+    capacity: dict | None = None  # a capacity sweep's JSON form (see tfcompare.load.results)
 
 
 # --------------------------------------------------------------------------- saving
@@ -69,8 +70,10 @@ def save_session(
     *,
     selection: dict | None = None,
     title: str | None = None,
+    capacity: dict | None = None,
 ) -> None:
-    """Write ``result`` (plus the UI's ``selection`` state, plain JSON) to ``path`` atomically.
+    """Write ``result`` (plus the UI's ``selection`` state, plain JSON, and a capacity sweep's
+    JSON form) to ``path`` atomically.
 
     Raises SessionError (the target is left as it was) when the folder is missing or not
     writable, the disk is full, or ``selection`` is not plain JSON data.
@@ -105,7 +108,7 @@ def save_session(
         "finished_at": result.finished_at,
     }
     try:
-        _write_database(tmp, result, meta)
+        _write_database(tmp, result, meta, capacity)
         _fsync_file(tmp)
         try:
             os.chmod(tmp, target.stat().st_mode & 0o7777)  # keep the permissions of the old file
@@ -124,7 +127,7 @@ def save_session(
         raise
 
 
-def _write_database(tmp: Path, result: RunResult, meta: dict) -> None:
+def _write_database(tmp: Path, result: RunResult, meta: dict, capacity: dict | None) -> None:
     con = sqlite3.connect(tmp, isolation_level=None)
     with closing(con):
         # A private temporary file: no journal and no syncing until it is complete (fsync'ed once).
@@ -167,6 +170,9 @@ def _write_database(tmp: Path, result: RunResult, meta: dict) -> None:
             f"VALUES ({_marks(AGGREGATE_COLUMNS)})",
             ([getattr(a, c) for c in AGGREGATE_COLUMNS] for a in result.summary),
         )
+        if capacity is not None:
+            con.execute("INSERT INTO capacity (idx, doc) VALUES (0, ?)",
+                        (json.dumps(capacity),))
         con.execute("COMMIT")
 
 
@@ -285,6 +291,12 @@ def _read(con: sqlite3.Connection, source: Path, schema: int) -> SavedSession:
         finished_at=float(meta.get("finished_at") or 0.0),
     )
     title = meta.get("title")
+    capacity = None
+    if schema >= 2:
+        row = con.execute("SELECT doc FROM capacity ORDER BY idx LIMIT 1").fetchone()
+        capacity = json.loads(row[0]) if row else None
+        if capacity is not None and not isinstance(capacity, dict):
+            raise ValueError("capacity is not an object")
     return SavedSession(
         result=result,
         selection=selection,
@@ -293,6 +305,7 @@ def _read(con: sqlite3.Connection, source: Path, schema: int) -> SavedSession:
         schema=schema,
         tfcompare_version=str(meta.get("tfcompare") or ""),
         path=source,
+        capacity=capacity,
     )
 
 
