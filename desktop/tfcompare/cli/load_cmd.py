@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 
-from tfcompare.cli.common import add_backend_arguments, backends_from_args, usage_error
+from tfcompare.cli.common import (
+    add_backend_arguments,
+    backends_from_args,
+    in_worker_thread,
+    usage_error,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -101,37 +105,13 @@ def plan_from_args(args: argparse.Namespace):
         raise usage_error(str(exc)) from None
 
 
-def _in_thread(work):
-    """Run ``work(cancel)`` in a thread so Ctrl-C reaches the main thread at once; then cancel."""
-    cancel = threading.Event()
-    box: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = work(cancel)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=target, name="tfcompare-load", daemon=True)
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.2)
-    except BaseException:
-        cancel.set()
-        worker.join(30)
-        raise
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["result"]
-
-
 def run(args: argparse.Namespace) -> int:
     if args.agent:
         from tfcompare.load.agent import PlanError, run_agent
 
         try:
-            return _in_thread(lambda cancel: run_agent(args.agent, cancel=cancel))
+            return in_worker_thread(lambda cancel: run_agent(args.agent, cancel=cancel),
+                                    name="tfcompare-load")
         except PlanError as exc:
             print(f"tfcompare load: {exc}", file=sys.stderr)
             return 1
@@ -199,8 +179,9 @@ def measure(args, plan, specs, payloads, info) -> int:
             print("tfcompare load: no backend could be measured", file=sys.stderr)
             return 1
         try:
-            result = _in_thread(lambda cancel: sweep(plan, targets, on_event=on_event,
-                                                     cancel=cancel, variants=info))
+            result = in_worker_thread(
+                lambda cancel: sweep(plan, targets, on_event=on_event, cancel=cancel,
+                                     variants=info), name="tfcompare-load")
         except KeyboardInterrupt:
             print("cancelled", file=sys.stderr)
             return 130
