@@ -167,14 +167,14 @@ def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
     again = capacity_of(load_session(tmp_path / "a.tfcs"))
     assert again.sustained() == before.sustained()
     assert again.levels[0].windows[0].hist.count == before.levels[0].windows[0].hist.count
-    # a schema-1 session (no capacity table) still opens, without a sweep
+    # a schema-2 session (no capacity table) still opens, without a sweep
     old = tmp_path / "old.tfcs"
     old.write_bytes((tmp_path / "a.tfcs").read_bytes())
     with sqlite3.connect(old) as con:
         con.execute("DROP TABLE capacity")
-        con.execute("PRAGMA user_version=1")
+        con.execute("PRAGMA user_version=2")
     saved = load_session(old)
-    assert saved.schema == 1 and capacity_of(saved) is None
+    assert saved.schema == 2 and capacity_of(saved) is None
     proc = subprocess.run([sys.executable, "-m", "tfcompare", "compare", str(tmp_path / "a.tfcs"),
                            str(tmp_path / "b.tfcs")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -112,7 +112,7 @@ def measure_in_terminal(backends, settings, images, *, quiet: bool = False):
     The runner works in a thread so that Ctrl-C or a signal turned into SystemExit reaches the main
     thread at once; the run is then cancelled (its connections closed) and the exception re-raised.
     """
-    from tfcompare.datatypes import BackendReady, ImageFailed, Progress
+    from tfcompare.datatypes import BackendReady, ImageFailed, Progress, TimingUpdated
     from tfcompare.runner import Runner
 
     bar = ProgressBar(enabled=not quiet)
@@ -132,6 +132,12 @@ def measure_in_terminal(backends, settings, images, *, quiet: bool = False):
             )
             if (event.backend, text) not in announced:
                 announced.add((event.backend, text))
+                bar.message(text)
+        elif isinstance(event, TimingUpdated) and event.timing.metrics_message:
+            # once per backend and message ("no server metrics" is not repeated per request)
+            text = f"backend {event.timing.backend}: {event.timing.metrics_message}"
+            if (event.timing.backend, text) not in announced:
+                announced.add((event.timing.backend, text))
                 bar.message(text)
 
     try:

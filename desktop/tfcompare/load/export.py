@@ -54,5 +54,14 @@ def save_capacity(path: str | Path, result: CapacityResult, run=None, *, title: 
 
 
 def capacity_of(saved) -> CapacityResult | None:
-    """The sweep saved in a session (``SavedSession``), if any."""
-    return CapacityResult.from_dict(saved.capacity) if saved.capacity else None
+    """The sweep saved in a session (``SavedSession``), if any. Raises SessionError when the
+    stored sweep cannot be read."""
+    if not saved.capacity:
+        return None
+    try:
+        return CapacityResult.from_dict(saved.capacity)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        from tfcompare.session import SessionError
+
+        raise SessionError(f"{saved.path}: the capacity sweep in the session is damaged ({exc})"
+                           ) from None
