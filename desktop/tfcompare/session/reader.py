@@ -74,6 +74,7 @@ MAX_ROWS = {
     "aggregates": 500_000,
     "server_times": 500_000,
     "backend_timing": 256,
+    "capacity": 1,
 }
 _BOOLEAN = {
     ("requests", "ok"), ("aggregates", "few_samples"), ("aggregates", "top1_agree"),
@@ -315,6 +316,12 @@ def _read(con: sqlite3.Connection, source: Path, schema: int) -> SavedSession:
             for row in _rows(con, "backend_timing", TIMING_COLUMNS, "idx", schema)
         ) if schema >= 2 else (),
     )  # fmt: skip
+    capacity = None
+    if schema >= 3:
+        for (doc,) in _rows(con, "capacity", ("doc",), "idx", schema):
+            capacity = _json(doc, "the capacity sweep")
+            if not isinstance(capacity, dict):
+                raise _Damaged("the capacity sweep is not an object")
     return SavedSession(
         result=result,
         selection=selection,
@@ -323,6 +330,7 @@ def _read(con: sqlite3.Connection, source: Path, schema: int) -> SavedSession:
         schema=schema,
         tfcompare_version=_meta_text(meta, "tfcompare") or "",
         path=source,
+        capacity=capacity,
     )
 
 

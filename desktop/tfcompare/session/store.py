@@ -46,6 +46,7 @@ class SavedSession:
     schema: int = SCHEMA_VERSION
     tfcompare_version: str = ""
     path: Path | None = None
+    capacity: dict | None = None  # a capacity sweep's JSON form (see tfcompare.load.results)
 
 
 # --------------------------------------------------------------------------- saving
@@ -57,8 +58,10 @@ def save_session(
     *,
     selection: dict | None = None,
     title: str | None = None,
+    capacity: dict | None = None,
 ) -> None:
-    """Write ``result`` (plus the UI's ``selection`` state, plain JSON) to ``path`` atomically.
+    """Write ``result`` (plus the UI's ``selection`` state, plain JSON, and a capacity sweep's
+    JSON form) to ``path`` atomically.
 
     Raises SessionError (the target is left as it was) when the folder is missing or not
     writable, the disk is full, or ``selection`` is not plain JSON data.
@@ -73,6 +76,10 @@ def save_session(
         json.dumps(selection, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise SessionError(f"cannot save the session: the selection is not plain data ({exc})") from None
+    try:
+        capacity_doc = None if capacity is None else json.dumps(capacity, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise SessionError(f"cannot save the session: the capacity sweep is not plain data ({exc})") from None
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise SessionError(f"cannot save {target}: the folder {folder} does not exist")
@@ -93,7 +100,7 @@ def save_session(
         "finished_at": result.finished_at,
     }
     try:
-        _write_database(tmp, result, meta)
+        _write_database(tmp, result, meta, capacity_doc)
         _fsync_file(tmp)
         try:
             os.chmod(tmp, target.stat().st_mode & 0o7777)  # keep the permissions of the old file
@@ -112,7 +119,7 @@ def save_session(
         raise
 
 
-def _write_database(tmp: Path, result: RunResult, meta: dict) -> None:
+def _write_database(tmp: Path, result: RunResult, meta: dict, capacity: str | None) -> None:
     con = sqlite3.connect(tmp, isolation_level=None)
     with closing(con):
         # A private temporary file: no journal and no syncing until it is complete (fsync'ed once).
@@ -163,6 +170,8 @@ def _write_database(tmp: Path, result: RunResult, meta: dict) -> None:
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_marks(columns)})",
                 ([getattr(x, c) for c in columns] for x in rows),
             )
+        if capacity is not None:
+            con.execute("INSERT INTO capacity (idx, doc) VALUES (0, ?)", (capacity,))
         con.execute("COMMIT")
 
 
