@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import threading
+from collections.abc import Callable
 
 from tfcompare.datatypes import BackendSpec
 from tfcompare.settings import (
@@ -225,3 +227,31 @@ def write_outputs(result, command: str, *, json: str | None = None, csv: str | N
             return 1
         print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def in_worker_thread(work: Callable[[threading.Event], object], *, name: str,
+                     grace_s: float = 30.0):
+    """Run ``work(cancel)`` in a thread so that Ctrl-C or a signal turned into SystemExit reaches
+    the main thread at once; the work is then cancelled (given ``grace_s`` to wind down) and the
+    exception re-raised. Returns what ``work`` returned, or raises what it raised."""
+    cancel = threading.Event()
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = work(cancel)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=name, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except BaseException:
+        cancel.set()
+        worker.join(grace_s)
+        raise
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["result"]

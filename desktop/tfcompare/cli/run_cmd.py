@@ -13,6 +13,7 @@ from tfcompare.cli.common import (
     add_settings_arguments,
     add_turns_argument,
     backends_from_args,
+    in_worker_thread,
     settings_from_args,
     usage_error,
     write_outputs,
@@ -140,29 +141,12 @@ def measure_in_terminal(backends, settings, images, *, quiet: bool = False):
                 announced.add((event.timing.backend, text))
                 bar.message(text)
 
-    cancel = threading.Event()
-    box: dict[str, object] = {}
-
-    def work() -> None:
-        try:
-            box["result"] = Runner(backends, settings).run(images, on_event=on_event, cancel=cancel)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=work, name="tfcompare-run", daemon=True)
-    worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.2)
-    except BaseException:
-        cancel.set()
-        worker.join(10)
+        return in_worker_thread(
+            lambda cancel: Runner(backends, settings).run(images, on_event=on_event, cancel=cancel),
+            name="tfcompare-run", grace_s=10)
+    finally:
         bar.close()
-        raise
-    bar.close()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["result"]
 
 
 def run(args: argparse.Namespace) -> int:
