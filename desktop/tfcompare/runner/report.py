@@ -28,9 +28,7 @@ CSV rows carry the block's ``server_ms``, ``runtime_ms``, ``server_exact`` and t
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -50,6 +48,7 @@ from tfcompare.datatypes import (
     variant_sort_key,
 )
 from tfcompare.runner.stats import FEW_SAMPLES, percentile, pooled_server_time
+from tfcompare.tabular import SafeWriter, json_text
 
 FORMAT = "tfcompare-run/1"
 SCALAR_KEYS = (
@@ -171,12 +170,12 @@ def from_json_obj(obj: dict) -> RunResult:
 
 
 def write_json(result: RunResult, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(to_json_obj(result), indent=1) + "\n", encoding="utf-8")
+    Path(path).write_text(json_text(to_json_obj(result), indent=1) + "\n", encoding="utf-8")
 
 
 def csv_text(result: RunResult) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = SafeWriter(buf, lineterminator="\n")
     writer.writerow(CSV_KEYS)
     blocks = {(t.image, t.variant, t.backend): t for t in result.server_times}
     floors = {t.backend: t.floor_ms for t in result.timings}
