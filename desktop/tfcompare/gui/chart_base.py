@@ -92,6 +92,28 @@ class Chart(QWidget):
         self.item.getAxis("left").setWidth(LEFT_AXIS_PX)
         self.item.getAxis("bottom").setHeight(BOTTOM_AXIS_PX)
 
+    def set_pooling(self, images_per_point: dict) -> None:
+        """Say in the title what each point pools: "all 4 images", or "3–4 images per point" when
+        a size is skipped for smaller images (a pooled number is never read as one image's)."""
+        counts = {n for n in images_per_point.values() if n}
+        if not counts:
+            note = ""
+        elif len(counts) == 1:
+            n = counts.pop()
+            note = " · over the one image" if n == 1 else f" · pooled over all {n} images"
+        else:
+            note = f" · pooled over {min(counts)}–{max(counts)} images per point"
+        if self._title_text != self.title + note:
+            self.set_title(self.title + note)
+
+    def set_backends(self, backends: list[str]) -> None:
+        """Create these backends' plot items now, before results arrive (no relayout later)."""
+        for name in backends:
+            self._make_items(name)
+
+    def _make_items(self, backend: str) -> None:
+        raise NotImplementedError
+
     def add_plot(self, *args, **kwargs) -> pg.PlotDataItem:
         """``PlotItem.plot`` for our small data: without pyqtgraph's dynamic range limit, which
         re-sets every item's data on every change of the view range (a stepped range change at
