@@ -16,6 +16,7 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
+from tfcompare.localserve import metrics
 from tfcompare.localserve.tensors import to_proto, to_tensor
 from tfcompare.models import versions
 
@@ -149,7 +150,12 @@ class Servable:
         """Call the concrete signature function directly (no extra copies or retracing)."""
         fn = self.functions[signature_name]
         try:
-            return fn(**kwargs)
+            if self.state != AVAILABLE:  # warm-up runs are not requests
+                return fn(**kwargs)
+            start = metrics.now_us()
+            outputs = fn(**kwargs)
+            metrics.record_runtime(self.name, metrics.now_us() - start)
+            return outputs
         except tf.errors.OpError as exc:
             raise ServingFault(_status_code(exc.error_code), clean_message(exc.message)) from exc
         except (ValueError, TypeError) as exc:  # shape/dtype mismatch caught by the signature
