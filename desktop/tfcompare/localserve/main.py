@@ -30,6 +30,7 @@ class ServeOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     require_header: tuple[str, str] | None = None
+    request_log: str | None = None  # test mode: the server's own time of every request
 
 
 def _log(message: str) -> None:
@@ -98,6 +99,14 @@ def serve(options: ServeOptions) -> int:
             _log(str(exc))
             return 1
     name = options.model_name or Path(base).resolve().name
+    if options.request_log:
+        from tfcompare.localserve.metrics import enable_request_log
+
+        try:
+            enable_request_log(options.request_log)
+        except OSError as exc:
+            _log(f"cannot write the request log {options.request_log}: {exc.strerror or exc}")
+            return 1
     started = time.perf_counter()
     try:
         servable = Servable.load(name, Path(base), options.version_labels)
