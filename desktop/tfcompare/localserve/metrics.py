@@ -104,6 +104,12 @@ def record_request(model: str, api: str, entrypoint: str, status: str, micros: i
             _log.write(line + "\n")
 
 
-def page() -> bytes:
-    """The Prometheus text page."""
-    return prometheus_client.generate_latest(REGISTRY)
+def page(query: str = "") -> bytes:
+    """The Prometheus text page; ``name[]=SAMPLE`` in the query string keeps just those samples
+    (prometheus_client's exporter convention: a scrape that reads two totals need not format
+    every bucket)."""
+    from urllib.parse import parse_qs
+
+    names = parse_qs(query).get("name[]")
+    registry = REGISTRY.restricted_registry(names) if names else REGISTRY
+    return prometheus_client.generate_latest(registry)

@@ -234,8 +234,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _reply(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        if method == "GET" and self.path.split("?", 1)[0] == METRICS_PATH:
-            status, data, kind = 200, metrics.page(), metrics.CONTENT_TYPE
+        path, _, query = self.path.partition("?")
+        if method == "GET" and path == METRICS_PATH:
+            status, data, kind = 200, metrics.page(query), metrics.CONTENT_TYPE
         else:
             status, payload = self.api.handle(method, self.path, body)
             data, kind = json.dumps(payload, indent=None).encode("utf-8"), "application/json"
