@@ -147,7 +147,7 @@ class RestApi:
                        f"expected to be in the set {{{','.join(sorted(keys))}}}.")
         if self.servable.state != AVAILABLE:
             raise ServingFault(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
-        outputs = self.servable.call(signature_name, tensors)
+        outputs = self.servable.run(signature_name, tensors)
         values = {k: _to_json(k, v.numpy()) for k, v in outputs.items()}
         if "instances" in request:
             batch = len(next(iter(values.values()))) if values else 0

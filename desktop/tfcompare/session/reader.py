@@ -74,6 +74,7 @@ MAX_ROWS = {
     "aggregates": 500_000,
     "server_times": 500_000,
     "backend_timing": 256,
+    "capacity": 1,
 }
 _BOOLEAN = {
     ("requests", "ok"), ("aggregates", "few_samples"), ("aggregates", "top1_agree"),
@@ -315,6 +316,12 @@ def _read(con: sqlite3.Connection, source: Path, schema: int) -> SavedSession:
             for row in _rows(con, "backend_timing", TIMING_COLUMNS, "idx", schema)
         ) if schema >= 2 else (),
     )  # fmt: skip
+    capacity = None
+    if schema >= 3:
+        for (doc,) in _rows(con, "capacity", ("doc",), "idx", schema):
+            capacity = _json(doc, "the capacity sweep")
+            if not isinstance(capacity, dict):
+                raise _Damaged("the capacity sweep is not an object")
     return SavedSession(
         result=result,
         selection=selection,
@@ -323,6 +330,7 @@ def _read(con: sqlite3.Connection, source: Path, schema: int) -> SavedSession:
         schema=schema,
         tfcompare_version=_meta_text(meta, "tfcompare") or "",
         path=source,
+        capacity=capacity,
     )
 
 
@@ -352,9 +360,10 @@ def _top5(text: str) -> tuple[Prediction, ...]:
     out = []
     for pair in pairs:
         if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)
-                and type(pair[1]) in (int, float)):  # fmt: skip
+                and type(pair[1]) in (int, float, type(None))):  # fmt: skip
             raise _Damaged("a request's top-5 entry is not [label, score]")
-        out.append(Prediction(pair[0], float(pair[1])))
+        # null: the server answered NaN for this score (standard JSON has no NaN)
+        out.append(Prediction(pair[0], math.nan if pair[1] is None else float(pair[1])))
     return tuple(out)
 
 

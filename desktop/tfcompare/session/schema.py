@@ -14,7 +14,8 @@ import stat
 import struct
 from pathlib import Path
 
-SCHEMA_VERSION = 2  # 2: server time (aggregates' server columns, server_times, backend_timing)
+SCHEMA_VERSION = 3  # 2: server time (aggregates' server columns, server_times, backend_timing)
+# 3: + the ``capacity`` table (a capacity sweep, tfcompare load / the Capacity tab)
 APPLICATION_ID = 0x54464353  # "TFCS"
 FORMAT_NAME = "tfcompare-session"
 SUFFIX = ".tfcs"
@@ -131,6 +132,13 @@ CREATE TABLE backend_timing (
     metrics_message TEXT NOT NULL
 );
 """
+DDL_V2 = DDL
+DDL = DDL_V2 + """
+CREATE TABLE capacity (
+    idx INTEGER PRIMARY KEY,
+    doc TEXT NOT NULL               -- a capacity sweep (tfcompare.load CapacityResult) as JSON
+);
+"""
 
 REQUEST_COLUMNS = (
     "image", "variant", "backend", "protocol", "phase", "repeat", "ok", "latency_ms", "client_ms",
@@ -209,7 +217,7 @@ def check_header(path: Path) -> int:
     return user_version
 
 
-DDL_BY_SCHEMA = {1: DDL_V1, 2: DDL}
+DDL_BY_SCHEMA = {1: DDL_V1, 2: DDL_V2, 3: DDL}
 
 
 @functools.cache

@@ -30,6 +30,7 @@ from tfcompare.session.schema import (
     VARIANT_COLUMNS,
     SessionError,
 )
+from tfcompare.tabular import json_text
 
 _TMP_TAG = ".tfcs-partial"
 
@@ -46,6 +47,7 @@ class SavedSession:
     schema: int = SCHEMA_VERSION
     tfcompare_version: str = ""
     path: Path | None = None
+    capacity: dict | None = None  # a capacity sweep's JSON form (see tfcompare.load.results)
 
 
 # --------------------------------------------------------------------------- saving
@@ -57,8 +59,10 @@ def save_session(
     *,
     selection: dict | None = None,
     title: str | None = None,
+    capacity: dict | None = None,
 ) -> None:
-    """Write ``result`` (plus the UI's ``selection`` state, plain JSON) to ``path`` atomically.
+    """Write ``result`` (plus the UI's ``selection`` state, plain JSON, and a capacity sweep's
+    JSON form) to ``path`` atomically.
 
     Raises SessionError (the target is left as it was) when the folder is missing or not
     writable, the disk is full, or ``selection`` is not plain JSON data.
@@ -73,6 +77,10 @@ def save_session(
         json.dumps(selection, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise SessionError(f"cannot save the session: the selection is not plain data ({exc})") from None
+    try:
+        capacity_doc = None if capacity is None else json.dumps(capacity, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise SessionError(f"cannot save the session: the capacity sweep is not plain data ({exc})") from None
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise SessionError(f"cannot save {target}: the folder {folder} does not exist")
@@ -93,7 +101,7 @@ def save_session(
         "finished_at": result.finished_at,
     }
     try:
-        _write_database(tmp, result, meta)
+        _write_database(tmp, result, meta, capacity_doc)
         _fsync_file(tmp)
         try:
             os.chmod(tmp, target.stat().st_mode & 0o7777)  # keep the permissions of the old file
@@ -112,7 +120,7 @@ def save_session(
         raise
 
 
-def _write_database(tmp: Path, result: RunResult, meta: dict) -> None:
+def _write_database(tmp: Path, result: RunResult, meta: dict, capacity: str | None) -> None:
     con = sqlite3.connect(tmp, isolation_level=None)
     with closing(con):
         # A private temporary file: no journal and no syncing until it is complete (fsync'ed once).
@@ -124,17 +132,17 @@ def _write_database(tmp: Path, result: RunResult, meta: dict) -> None:
         con.execute("BEGIN")
         con.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?)",
-            [(k, json.dumps(v)) for k, v in meta.items()],
+            [(k, json_text(v)) for k, v in meta.items()],
         )
         con.executemany(
             "INSERT INTO backends (idx, spec) VALUES (?, ?)",
-            [(i, json.dumps(b.to_dict())) for i, b in enumerate(result.backends)],
+            [(i, json_text(b.to_dict())) for i, b in enumerate(result.backends)],
         )
         for i, img in enumerate(result.images):
             con.execute(
                 f"INSERT INTO images ({', '.join(IMAGE_COLUMNS)}) VALUES ({_marks(IMAGE_COLUMNS)})",
                 (i, img.name, img.path, img.format, img.width, img.height, img.nbytes,
-                 json.dumps(list(img.notes)), bytes(img.original)),
+                 json_text(list(img.notes)), bytes(img.original)),
             )
             con.executemany(
                 f"INSERT INTO variants ({', '.join(VARIANT_COLUMNS)}) "
@@ -163,11 +171,13 @@ def _write_database(tmp: Path, result: RunResult, meta: dict) -> None:
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_marks(columns)})",
                 ([getattr(x, c) for c in columns] for x in rows),
             )
+        if capacity is not None:
+            con.execute("INSERT INTO capacity (idx, doc) VALUES (0, ?)", (capacity,))
         con.execute("COMMIT")
 
 
 def _request_row(r: RequestResult) -> tuple:
-    top5 = json.dumps([[p.label, p.score] for p in r.top5])
+    top5 = json_text([[p.label, p.score] for p in r.top5])  # a NaN score is stored as null
     return (r.image, r.variant, r.backend, r.protocol, r.phase, r.repeat, r.ok, r.latency_ms,
             r.client_ms, r.bytes, r.model_version, r.error, top5, r.score_kind, r.pod, r.started_at)
 
