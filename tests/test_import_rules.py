@@ -18,6 +18,7 @@ CORE = [
     "tfcompare.runner",
     "tfcompare.session",
     "tfcompare.cluster",
+    "tfcompare.report",
 ]
 FRONT = ["tfcompare.cli", "tfcompare.gui"]
 

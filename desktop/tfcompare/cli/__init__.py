@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("run", "demo", "gui", "serve", "export_model", "export", "render", "compare", "cluster")
+COMMANDS = ("run", "demo", "gui", "serve", "export_model", "export", "render", "report", "compare", "cluster")
 
 
 class _Parser(argparse.ArgumentParser):
