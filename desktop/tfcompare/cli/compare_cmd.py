@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Print, per backend and variant (aggregated over the images both sessions share), the\n"
             "p50 latency of A and B and its change in ms and %, and the quality change: top-1\n"
             "agreement with the same backend's answer on the original image and the score ratio.\n"
-            "Backends and variants found in only one session are listed.\n\n"
+            "Backends and variants found in only one session are listed. Sessions holding a capacity\n"
+            "sweep (tfcompare load --save) also compare the sustained req/s at the latency limit per\n"
+            "backend and variant.\n\n"
             "Regression gate: each --fail-on RULE is checked for every backend (matched by name) and\n"
             "variant (matched by key):\n"
             "  p50|p90|p99|mean:+10%  (or +5ms)  latency grew by more than the limit\n"
@@ -73,13 +75,20 @@ def run(args: argparse.Namespace) -> int:
             print(f"tfcompare compare: error: {exc}", file=sys.stderr)
             return 2
     a, b = loaded
+    from tfcompare.load.export import capacity_of
+    from tfcompare.load.report import compare_capacity, format_capacity_comparison
+
     comparison = compare_results(a.result, b.result)
     gate = None
     if args.fail_on:
         from tfcompare.report.gate import run_gate
 
         gate = run_gate(a.result, b.result, args.fail_on)
+    cap_a, cap_b = capacity_of(a), capacity_of(b)
+    capacity = compare_capacity(cap_a, cap_b) if cap_a or cap_b else None
     data = comparison.to_dict()
+    if capacity is not None:
+        data["capacity"] = capacity
     if gate is not None:
         data["gate"] = gate.to_dict()
     to_stdout = args.json == "-"
@@ -87,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=1))
     else:
         sys.stdout.write(format_comparison(comparison, _describe(args.a, a), _describe(args.b, b)))
+        if capacity is not None:
+            sys.stdout.write(format_capacity_comparison(
+                capacity, cap_a.limit_ms if cap_a else None, cap_b.limit_ms if cap_b else None))
         if gate is not None:
             from tfcompare.report.gate_text import gate_text
 
