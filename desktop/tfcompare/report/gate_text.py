@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tfcompare.report.gate import LATENCY, Check, GateResult, RuleResult
-from tfcompare.report.stats import ALPHA
+from tfcompare.report.gate import GATE_ALPHA, LATENCY, Check, GateResult, RuleResult
 
 
 def _v(value: float | None, rule_metric: str) -> str:
@@ -91,5 +90,5 @@ def gate_markdown(g: GateResult, base_name: str, new_name: str) -> str:
     out += [""] + [f"- {n}" for n in g.notes]
     out.append(f"Latency rows fail only when the change is beyond the limit and a one-sided "
                f"Mann-Whitney test on the per-request latencies finds NEW slower at a family-wise "
-               f"{100 * ALPHA:.0f} % level (Holm); otherwise they are “not significant”.")
+               f"{100 * GATE_ALPHA:.0f} % level (Holm); otherwise they are “not significant”.")
     return "\n".join(out) + "\n"
