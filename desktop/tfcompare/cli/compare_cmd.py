@@ -5,7 +5,6 @@ and variant: p50 latency (ms and %), top-1 agreement and score ratio against the
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -65,7 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfcompare.session import SessionError, compare_results, format_comparison, load_session
+    from tfcompare.runner.compare import compare_results, format_comparison
+    from tfcompare.session import SessionError, load_session
+    from tfcompare.tabular import json_text
 
     loaded = []
     for path in (args.a, args.b):
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         data["gate"] = gate.to_dict()
     to_stdout = args.json == "-"
     if to_stdout:
-        print(json.dumps(data, indent=1))
+        print(json_text(data, indent=1))
     else:
         sys.stdout.write(format_comparison(comparison, _describe(args.a, a), _describe(args.b, b)))
         if capacity is not None:
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write("\n" + gate_text(gate))
     outputs = []
     if args.json and not to_stdout:
-        outputs.append((args.json, json.dumps(data, indent=1) + "\n"))
+        outputs.append((args.json, json_text(data, indent=1) + "\n"))
     if args.markdown:
         outputs.append((args.markdown, _markdown(gate, comparison, args)))
     for path, text in outputs:

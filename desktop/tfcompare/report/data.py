@@ -1,5 +1,6 @@
-"""What the report and the gate read from a run: the pooled statistics (the same function the
-window and ``tfcompare run`` use), the per-request latencies behind them, and the variants' sizes.
+"""What the report and the gate read from a run: the pooled statistics (``runner.stats.pooled``,
+the one function behind the window, ``tfcompare run`` and ``compare``), the per-request latencies
+behind them (for the noise tests), and the variants' sizes.
 
 This is the only module of ``tfcompare.report`` that reads a RunResult's statistics, so the report,
 the gate and the window cannot drift apart.
@@ -13,35 +14,33 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tfcompare.datatypes import ORIGINAL, RunResult, variant_sort_key
-from tfcompare.runner.report import summary_rows
-from tfcompare.runner.stats import FEW_SAMPLES
+from tfcompare.runner.stats import Pooled, counts, pooled
 
 
 @dataclass(frozen=True)
 class Row:
-    """One backend × variant pooled over the images in scope."""
+    """One backend × variant pooled over the images in scope, with its latencies."""
 
-    backend: str
-    variant: str
-    n: int
-    n_errors: int
-    bytes: float
-    p50_ms: float | None
-    p90_ms: float | None
-    p99_ms: float | None
-    mean_ms: float | None
-    agreement: float | None  # 0..1: share of images whose top-1 matches the original's
-    score_ratio: float | None
-    samples: tuple[float, ...]  # successful measured latencies (ms)
-    server_ms: float | None = None  # mean server-side time, when the session has it
-    server_exact: bool | None = None
+    stats: Pooled
+    samples: tuple[float, ...]  # successful measured latencies (ms), the ones behind the stats
+
+    def __getattr__(self, name: str):
+        return getattr(self.stats, name)
 
     @property
     def few(self) -> bool:
-        return self.n < FEW_SAMPLES
+        return self.stats.few_samples
+
+    @property
+    def bytes(self) -> float:
+        return self.stats.mean_bytes or 0.0
+
+    @property
+    def agreement(self) -> float | None:
+        return self.stats.top1_agree
 
     def stat(self, name: str) -> float | None:
-        return getattr(self, f"{name}_ms")
+        return getattr(self.stats, f"{name}_ms")
 
 
 @dataclass(frozen=True)
@@ -62,27 +61,22 @@ class SessionView:
         self.result = result
         wanted = None if images is None else set(images)
         self.image_names = [i.name for i in result.images if wanted is None or i.name in wanted]
-        scoped = result if wanted is None else _restrict(result, wanted)
-        self.backends = _ordered([b.name for b in result.backends]
-                                 + [r.backend for r in scoped.measured])
         samples: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for r in scoped.measured:
-            if r.ok and r.latency_ms is not None:
+        for r in result.measured:
+            if counts(r) and (wanted is None or r.image in wanted):
                 samples[(r.backend, r.variant)].append(float(r.latency_ms))
-        self.rows: dict[tuple[str, str], Row] = {}
-        for d in summary_rows(scoped):
-            key = (d["backend"], d["variant"])
-            self.rows[key] = Row(
-                backend=d["backend"], variant=d["variant"], n=d["n"], n_errors=d["errors"],
-                bytes=d["bytes"], p50_ms=d["p50_ms"], p90_ms=d["p90_ms"], p99_ms=d["p99_ms"],
-                mean_ms=statistics.fmean(samples[key]) if samples.get(key) else None,
-                agreement=d["top1_agree"], score_ratio=d["score_ratio"],
-                samples=tuple(samples.get(key, ())),
-            )
+        cells = pooled(result.requests, result.summary, wanted)
+        self.rows: dict[tuple[str, str], Row] = {
+            (backend, variant): Row(cell, tuple(samples.get((backend, variant), ())))
+            for (variant, backend), cell in cells.items()
+        }
+        self.backends = list(dict.fromkeys([b.name for b in result.backends]
+                                           + [k[0] for k in self.rows]))
         self.per_image: dict[tuple[str, str], dict[str, bool | None]] = defaultdict(dict)
-        for a in scoped.summary:
-            self.per_image[(a.backend, a.variant)][a.image] = a.top1_agree
-        self.variants = _variant_infos(scoped)
+        for a in result.summary:
+            if wanted is None or a.image in wanted:
+                self.per_image[(a.backend, a.variant)][a.image] = a.top1_agree
+        self.variants = _variant_infos(result, wanted)
 
     def row(self, backend: str, variant: str) -> Row | None:
         return self.rows.get((backend, variant))
@@ -95,11 +89,13 @@ class SessionView:
         return any(r.server_ms is not None for r in self.rows.values())
 
 
-def _variant_infos(result: RunResult) -> dict[str, VariantInfo]:
+def _variant_infos(result: RunResult, wanted: set[str] | None) -> dict[str, VariantInfo]:
     pixels: dict[str, list[float]] = defaultdict(list)
     sizes: dict[str, list[float]] = defaultdict(list)
     meta: dict[str, tuple[int | None, str]] = {}
     for img in result.images:
+        if wanted is not None and img.name not in wanted:
+            continue
         for v in img.variants:
             pixels[v.key].append(float(v.width * v.height))
             sizes[v.key].append(float(v.nbytes))
@@ -109,18 +105,3 @@ def _variant_infos(result: RunResult) -> dict[str, VariantInfo]:
                          statistics.fmean(sizes[key]), len(pixels[key]))
         for key in meta
     }
-
-
-def _restrict(result: RunResult, images: set[str]) -> RunResult:
-    from dataclasses import replace
-
-    return replace(
-        result,
-        images=tuple(i for i in result.images if i.name in images),
-        requests=tuple(r for r in result.requests if r.image in images or r.phase == "cold"),
-        summary=tuple(a for a in result.summary if a.image in images),
-    )
-
-
-def _ordered(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(items))
