@@ -124,7 +124,7 @@ def test_size_vs_time_fits_time_against_megapixels(sessions):
         assert got["slope_ms_per_mpx"] == pytest.approx(slope)
         assert got["low"] <= slope <= got["high"]
         word = "barely changes" if got["flat"] else "grows"
-        assert f"{backend} (JPEG): time {word}" in finding.verdict
+        assert f"{backend} (JPEG, client latency (p50)): {word}" in finding.verdict
 
 
 def test_backends_names_the_fastest_at_each_variant(sessions):

@@ -130,8 +130,9 @@ def test_a_real_slowdown_fails_the_latency_rules(pairs, tmp_path):
         assert f"{c['change']:+.1f} %" in line and "FAILED" in line
     text = md.read_text()
     assert text.startswith("## tfcompare gate: ❌ failed")
-    assert "| `p50:+10%` | p50 latency grew by more than 10 % | FAILED (3 of 3 rows failed) |" in text
-    assert "| svc | original |" in text and "Mann-Whitney" in text
+    assert (f"| `p50:+10%` | p50 latency grew by more than 10 % | FAILED ({len(failed)} of 3 rows "
+            "failed) |") in text
+    assert f"| svc | {failed[0]['variant']} |" in text and "Mann-Whitney" in text
 
 
 def test_noise_alone_passes(pairs, tmp_path):

@@ -78,14 +78,17 @@ def run(args: argparse.Namespace) -> int:
     a, b = loaded
     from tfcompare.load.export import capacity_of
     from tfcompare.load.report import compare_capacity, format_capacity_comparison
+    from tfcompare.report.gate import run_gate
 
+    try:
+        cap_a, cap_b = capacity_of(a), capacity_of(b)
+    except SessionError as exc:
+        print(f"tfcompare compare: error: {exc}", file=sys.stderr)
+        return 2
     comparison = compare_results(a.result, b.result)
     gate = None
     if args.fail_on:
-        from tfcompare.report.gate import run_gate
-
-        gate = run_gate(a.result, b.result, args.fail_on)
-    cap_a, cap_b = capacity_of(a), capacity_of(b)
+        gate = run_gate(a.result, b.result, args.fail_on, capacity=(cap_a, cap_b))
     capacity = compare_capacity(cap_a, cap_b) if cap_a or cap_b else None
     data = comparison.to_dict()
     if capacity is not None:

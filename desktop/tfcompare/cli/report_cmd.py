@@ -42,17 +42,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tfcompare.load.export import capacity_of
     from tfcompare.report import write_report
     from tfcompare.session import SessionError, load_session
 
     try:
         saved = load_session(args.session)
+        capacity = capacity_of(saved)
     except SessionError as exc:
         print(f"tfcompare report: error: {exc}", file=sys.stderr)
         return 1
     out = Path(args.out) if args.out else Path(args.session).with_suffix(".html")
     try:
-        report = write_report(out, saved.result, title=saved.title or Path(args.session).name,
+        report = write_report(out, saved.result, capacity=capacity,
+                              title=saved.title or Path(args.session).name,
                               source=str(args.session), min_agreement=args.min_agreement)
     except OSError as exc:
         print(f"tfcompare report: error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)

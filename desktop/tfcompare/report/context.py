@@ -27,12 +27,22 @@ def setup_tables(result: RunResult) -> tuple[Table, ...]:
             versions[r.backend].add(r.model_version)
         if r.pod:
             pods[r.backend].add(r.pod)
+    def floor(name: str) -> str:
+        t = result.timing(name)
+        return "–" if t is None or t.floor_ms is None else f"{t.floor_ms:.2f} ms"
+
+    def metrics(name: str) -> str:
+        t = result.timing(name)
+        return "–" if t is None else ("yes" if t.metrics else "no")
+
     backends = Table(
-        ("backend", "target", "protocol", "model", "signature", "model version", "pods"),
+        ("backend", "target", "protocol", "model", "signature", "model version", "pods",
+         "path floor", "server metrics"),
         tuple((b.name, b.target, b.protocol, b.model, b.signature or "(discovered)",
                ", ".join(map(str, sorted(versions[b.name]))) or "–",
-               ", ".join(sorted(pods[b.name])) or "–") for b in result.backends),
-        caption="Backends")
+               ", ".join(sorted(pods[b.name])) or "–", floor(b.name), metrics(b.name))
+              for b in result.backends),
+        caption="Backends (path floor: round trip of a call that runs no model)")
     s = result.settings
     duration = (f"{result.finished_at - result.started_at:.0f} s"
                 if result.finished_at and result.started_at else "–")
@@ -100,6 +110,13 @@ def caveats(view: SessionView) -> list[str]:
     for r in result.measured:
         if r.pod:
             pods[r.backend].add(r.pod)
+    spanning: dict[str, list[str]] = defaultdict(list)
+    for r in result.measured:
+        if getattr(r, "spans_restart", False):  # the forward moved to another pod mid-request
+            spanning[r.backend].append(f"{getattr(r, 'pod_before', None) or '?'} → {r.pod or '?'}")
+    for backend, moves in spanning.items():
+        out.append(f"{backend}: {len(moves)} request(s) were in flight while the pod restarted "
+                   f"({', '.join(sorted(set(moves)))}); they are left out of the statistics.")
     for backend, names in pods.items():
         if len(names) > 1:
             out.append(f"{backend}: answers came from {len(names)} pods ({', '.join(sorted(names))})"
@@ -110,6 +127,16 @@ def caveats(view: SessionView) -> list[str]:
     if not view.has_server_time():
         out.append("No server-side time in this session: latencies are what the client saw "
                    "(network, encoding and server together).")
+    else:
+        for t in result.timings:
+            if not t.metrics:
+                reason = f" ({t.metrics_message})" if t.metrics_message else ""
+                out.append(f"{t.backend}: no server time{reason}; its figures are client latency.")
+    inexact = [r for r in view.rows.values() if r.server_ms is not None and not r.server_exact]
+    if inexact:
+        names = ", ".join(sorted({f"{r.backend} {r.variant}" for r in inexact}))
+        out.append(f"Server time is not exact for {names}: the server also counted other "
+                   "requests (shared server, timed-out requests) or restarted during the block.")
     if len(view.image_names) < 5:
         out.append(f"Only {len(view.image_names)} image(s): quality shares move in steps of "
                    f"{100 / max(1, len(view.image_names)):.0f} %.")

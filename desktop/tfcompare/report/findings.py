@@ -145,8 +145,9 @@ def formats(view: SessionView) -> Finding:
             ratios.append(ratio)
             if server is not None:
                 server_ratios.append(server)
+            approx = "" if png.server_exact and jpeg.server_exact else "~"
             rows.append((backend, f"{box} px", fmt_ms(png.p50_ms), fmt_ms(jpeg.p50_ms),
-                         f"{ratio:.2f}×", "–" if server is None else f"{server:.2f}×",
+                         f"{ratio:.2f}×", "–" if server is None else f"{approx}{server:.2f}×",
                          fmt_bytes(png.bytes), fmt_bytes(jpeg.bytes),
                          "–" if p is None else ("yes" if p < ALPHA else "no (noise)"),
                          f"{png.n} / {jpeg.n}"))
@@ -192,18 +193,29 @@ SIZE_Q = "Does prediction time change with image size?"
 MIN_SIZES = 3
 
 
+TIME_SOURCES = (("runtime_ms", "model run time"), ("server_ms", "server time"),
+                ("p50_ms", "client latency (p50)"))
+
+
+def _time_source(view: SessionView, backend: str) -> tuple[str, str]:
+    """The best time a backend has: the model run alone or the server's handling (from its
+    metrics), else the latency the client saw."""
+    rows = [r for (b, _), r in view.rows.items() if b == backend]
+    return next((field, name) for field, name in TIME_SOURCES
+                if field == "p50_ms" or any(getattr(r, field) is not None for r in rows))
+
+
 def size_vs_time(view: SessionView) -> Finding:
     title = "Size vs time"
-    server = view.has_server_time()
-    source = "server time" if server else "client latency (p50)"
-    verdicts, series, rows, numbers = [], [], [], {}
+    verdicts, series, rows, numbers, sources = [], [], [], {}, set()
     for backend in view.backends:
+        field, source = _time_source(view, backend)
         by_format: dict[str, list[tuple[float, float, str]]] = {}
         for key in view.variant_keys():
             info, row = view.variants.get(key), view.row(backend, key)
             if info is None or info.box is None or row is None:
                 continue
-            y = row.server_ms if server else row.p50_ms
+            y = getattr(row, field)
             if y is not None:
                 by_format.setdefault(info.format, []).append((info.pixels / 1e6, y, key))
         usable = {f: pts for f, pts in by_format.items() if len({p[0] for p in pts}) >= MIN_SIZES}
@@ -220,16 +232,17 @@ def size_vs_time(view: SessionView) -> Finding:
         flat = (fit.low <= 0 <= fit.high) or (change is not None and abs(change) < FLAT_CHANGE)
         small, large = _size_name(view, pts[0][2]), _size_name(view, pts[-1][2])
         if flat:
-            verdicts.append(f"{backend} ({fmt.upper()}): time barely changes with size — "
-                            f"{fmt_ms(pts[0][1])} ms at {small} vs {fmt_ms(pts[-1][1])} ms at "
-                            f"{large} (fitted change {pct(change)}).")
+            verdicts.append(f"{backend} ({fmt.upper()}, {source}): barely changes with size — "
+                            f"changes with size — {fmt_ms(pts[0][1])} ms at {small} vs "
+                            f"{fmt_ms(pts[-1][1])} ms at {large} (fitted change {pct(change)}).")
         else:
-            verdicts.append(f"{backend} ({fmt.upper()}): time grows {fit.slope:.2f} ms per "
+            verdicts.append(f"{backend} ({fmt.upper()}, {source}): grows {fit.slope:.2f} ms per "
                             f"megapixel (95 % interval {fit.low:.2f} – {fit.high:.2f}): "
                             f"{fmt_ms(pts[0][1])} ms at {small} → {fmt_ms(pts[-1][1])} ms at "
                             f"{large} ({pct(change)}).")
+        sources.add(source)
         for mp, y, key in pts:
-            rows.append((backend, _size_name(view, key), f"{mp:.3f}", fmt_ms(y)))
+            rows.append((backend, _size_name(view, key), f"{mp:.3f}", fmt_ms(y), source))
         series.append(Series(f"{backend} ({fmt.upper()})", tuple((p[0], p[1]) for p in pts),
                              (fit.intercept, fit.slope)))
         numbers[backend] = {"format": fmt, "slope_ms_per_mpx": fit.slope, "low": fit.low,
@@ -238,11 +251,16 @@ def size_vs_time(view: SessionView) -> Finding:
         return not_enough("size_time", title, SIZE_Q,
                           f"needs at least {MIN_SIZES} sizes of one format measured on a backend "
                           "(run with more --sizes)")
-    details = [f"From {source}{'' if server else ' — no server-time data in this session, so the time includes sending the larger files and decoding them'}; "
-               "least-squares line over the sizes, time against megapixels. “Barely changes”: the "
-               f"slope's 95 % interval includes zero or the fitted change is under {FLAT_CHANGE:.0%}."]
-    table = Table(("backend", "variant", "megapixels", f"{source} ms"), tuple(rows))
-    chart = LineChart(f"{source} against image size", "megapixels", "ms", tuple(series))
+    details = ["Least-squares line over the sizes, time against megapixels. “Barely changes”: the "
+               "slope's 95 % interval includes zero or the fitted change is under "
+               f"{FLAT_CHANGE:.0%}. Model run time and server time come from the server's metrics "
+               "(decoding happens inside the model run)."]
+    if "client latency (p50)" in sources:
+        details.append("No server-time data for some backends: their time is the client's latency, "
+                       "which includes sending the larger files and decoding them.")
+    table = Table(("backend", "variant", "megapixels", "ms", "time"), tuple(rows))
+    what = sources.pop() if len(sources) == 1 else "time"
+    chart = LineChart(f"{what} against image size", "megapixels", "ms", tuple(series))
     return Finding("size_time", title, SIZE_Q, True, " ".join(verdicts), tuple(details), (table,),
                    (chart,), numbers)
 
@@ -252,7 +270,8 @@ def size_vs_time(view: SessionView) -> Finding:
 BACKENDS_Q = "Which backend is fastest at each size, and by how much?"
 
 
-def backends(view: SessionView, knees: list[tuple[str, str]] | None = None) -> Finding:
+def backends(view: SessionView, capacity: Table | None = None,
+             equivalents: list[str] | None = None) -> Finding:
     title = "Backends: which is fastest?"
     measured = [b for b in view.backends
                 if any(r.p50_ms is not None for k, r in view.rows.items() if k[0] == b)]
@@ -311,9 +330,10 @@ def backends(view: SessionView, knees: list[tuple[str, str]] | None = None) -> F
                f"latencies are larger in a Mann-Whitney test ({100 * (1 - ALPHA):.0f} %)."]
     tables = [Table(("variant", "backend", "p50 ms", "p90 ms", "p99 ms", "n", "vs fastest",
                      "clear"), tuple(rows))]
-    if knees:
-        tables.append(Table(("backend", "capacity knee"), tuple(knees),
-                            caption="Capacity sweep: sustained throughput where latency turns up"))
+    if capacity is not None:
+        tables.append(capacity)
+        if equivalents:
+            details.append("Under load: " + "; ".join(equivalents) + ".")
     else:
         details.append("No capacity sweep in this session: throughput under load is not part of "
                        "this answer.")

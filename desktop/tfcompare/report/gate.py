@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tfcompare.datatypes import RunResult
 from tfcompare.report.data import SessionView
 from tfcompare.report.stats import holm, mann_whitney_greater
+
+if TYPE_CHECKING:
+    from tfcompare.load.results import CapacityResult
 
 LATENCY = ("p50", "p90", "p99", "mean")
 GATE_ALPHA = 0.01  # family-wise, per rule
@@ -131,7 +135,10 @@ class GateResult:
                 "notes": list(self.notes), "rules": [r.to_dict() for r in self.rules]}
 
 
-def run_gate(base: RunResult, new: RunResult, rules: list[Rule]) -> GateResult:
+def run_gate(base: RunResult, new: RunResult, rules: list[Rule], *,
+             capacity: tuple[CapacityResult | None, CapacityResult | None] = (None, None),
+             ) -> GateResult:
+    """Check ``rules`` for NEW against BASE; ``capacity`` holds their sweeps (for ``knee:``)."""
     names_base = [i.name for i in base.images]
     names_new = {i.name for i in new.images}
     common = [n for n in names_base if n in names_new]
@@ -153,7 +160,7 @@ def run_gate(base: RunResult, new: RunResult, rules: list[Rule]) -> GateResult:
         elif rule.metric == "errors":
             out.append(_errors(rule, vb, vn))
         else:
-            out.append(_knee(rule, base, new))
+            out.append(_knee(rule, *capacity))
     return GateResult(tuple(out), len(common), tuple(notes))
 
 
@@ -217,27 +224,22 @@ def _errors(rule: Rule, vb: SessionView, vn: SessionView) -> RuleResult:
     return _finish(rule, checks, "NEW has no measured request")
 
 
-def knee_throughputs(result: RunResult) -> dict[str, float]:
-    """Backend → sustained throughput (requests/s) at the capacity knee; empty without a sweep."""
-    out = {}
-    for sweep in getattr(result, "capacity", None) or ():
-        knee = getattr(sweep, "knee", None)
-        value = getattr(knee, "throughput", knee)
-        if isinstance(value, int | float):
-            out[str(sweep.backend)] = float(value)
-    return out
-
-
-def _knee(rule: Rule, base: RunResult, new: RunResult) -> RuleResult:
-    kb, kn = knee_throughputs(base), knee_throughputs(new)
-    if not kb or not kn:
-        which = " and ".join(n for n, k in (("BASE", kb), ("NEW", kn)) if not k)
+def _knee(rule: Rule, cap_base, cap_new) -> RuleResult:
+    """Sustained req/s at the knee per backend × variant, as ``tfcompare compare`` shows it."""
+    if cap_base is None or cap_new is None:
+        which = " and ".join(n for n, c in (("BASE", cap_base), ("NEW", cap_new)) if c is None)
         return RuleResult(rule, "no data", (), f"no capacity sweep in {which}")
+    from tfcompare.load.report import compare_capacity
+
     checks = []
-    for backend, before in kb.items():
-        if backend not in kn or not before:
+    for row in compare_capacity(cap_base, cap_new):
+        if row["only_in"] or row["a"] is None:
             continue
-        change = 100 * (kn[backend] / before - 1)
-        status = "FAILED" if change < -rule.limit else "ok"
-        checks.append(Check(backend, "capacity knee", before, kn[backend], change, None, status))
-    return _finish(rule, checks, "no backend has a capacity knee in both sessions")
+        if row["b"] is None:  # no stable level within the limit any more
+            checks.append(Check(row["backend"], row["variant"], row["a"], None, -100.0, None,
+                                "FAILED", "no stable level within the latency limit in NEW"))
+            continue
+        change = row["change_pct"]
+        checks.append(Check(row["backend"], row["variant"], row["a"], row["b"], change, None,
+                            "FAILED" if change < -rule.limit else "ok"))
+    return _finish(rule, checks, "no backend × variant has a capacity knee in both sweeps")
