@@ -6,15 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-
-def _percent(text: str) -> float:
-    try:
-        value = float(text.rstrip("%"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a percentage: {text!r}") from None
-    if not 0 < value <= 100:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 100, got {text!r}")
-    return value
+from tfcompare.cli.common import usage_error
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,12 +28,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("session", metavar="SESSION.tfcs", help="a saved session")
     p.add_argument("--out", metavar="REPORT.html",
                    help="where to write the page (default: the session's name with .html)")
-    p.add_argument("--min-agreement", type=_percent, default=95.0, metavar="PERCENT",
+    p.add_argument("--min-agreement", type=float, default=95.0, metavar="PERCENT",
                    help="resizing: share of images whose top-1 class must stay the same (default 95)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if not 0 < args.min_agreement <= 100:
+        raise usage_error(f"--min-agreement must be between 0 and 100, not {args.min_agreement:g}")
     from tfcompare.load.export import capacity_of
     from tfcompare.report import write_report
     from tfcompare.session import SessionError, load_session
