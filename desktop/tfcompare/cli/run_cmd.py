@@ -162,15 +162,4 @@ def run(args: argparse.Namespace) -> int:
         return 130
 
     print(summary_table(result))
-    if write_outputs(result, "run", json=args.json, csv=args.csv):
-        return 1
-    if args.save:
-        from tfcompare.session import SessionError, save_session
-
-        try:
-            save_session(args.save, result)
-        except SessionError as exc:
-            print(f"tfcompare run: error: {exc}", file=sys.stderr)
-            return 1
-        print(f"saved session {args.save}", file=sys.stderr)
-    return 0
+    return write_outputs(result, "run", json=args.json, csv=args.csv, save=args.save)
