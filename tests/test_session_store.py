@@ -431,3 +431,28 @@ def test_disk_full_during_save_is_a_clear_error(tmp_path):
     assert proc.stdout.startswith(f"cannot save {path}: ")
     assert snapshot(tmp_path) == state
     assert load_session(path).title == "old"
+
+
+def test_schema_1_session_opens_with_restarts_as_data(tmp_path):
+    """A session written before restarts were recorded as data (schema 1) still opens; its
+    "old→new (pod restarted during request)" pod names become pod_before / spans_restart."""
+    def req(i: int, pod: str) -> RequestResult:
+        return RequestResult("a.jpg", "original", "k", "grpc", "measured", i, True, 5.0 + i, 0.1,
+                             100, 1, None, pod=pod, started_at=1.0 + i)  # fmt: skip
+
+    result = RunResult(RunSettings(), (), (), (req(0, "p-1"), req(1, "p-1→p-2")), (), ())
+    path = tmp_path / "old.tfcs"
+    save_session(path, result)
+    with sqlite3.connect(path) as con:  # turn it into what the first release wrote
+        con.execute("UPDATE requests SET pod = ? WHERE repeat = 1",
+                    ("p-1→p-2 (pod restarted during request)",))  # fmt: skip
+        for table, column in (("requests", "pod_before"), ("requests", "spans_restart"),
+                              ("aggregates", "n_spanning")):  # fmt: skip
+            con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        con.execute("PRAGMA user_version=1")
+    saved = load_session(path)
+    assert saved.schema == 1
+    first, second = saved.result.requests
+    assert (first.pod, first.pod_before, first.spans_restart) == ("p-1", None, False)
+    assert (second.pod, second.pod_before, second.spans_restart) == ("p-2", "p-1", True)
+    assert not second.counts_in_stats

@@ -62,9 +62,9 @@ def latency_by_variant(
     for r in requests:
         if r.phase != "measured":
             continue
-        if r.ok and r.latency_ms is not None:
-            lat[(r.variant, r.backend)].append(r.latency_ms)
-        else:
+        if r.counts_in_stats:
+            lat[(r.variant, r.backend)].append(r.latency_ms)  # type: ignore[arg-type]
+        elif not r.ok:
             errors[(r.variant, r.backend)] += 1
     keys = set(lat) | set(errors)
     return {
@@ -195,9 +195,9 @@ class ResultStore:
         if r.phase != "measured":
             return
         self._groups[(r.image, r.backend)].append(r)
-        if r.ok and r.latency_ms is not None:
+        if r.counts_in_stats:
             bisect.insort(self._lat_sorted[(r.variant, r.backend)], r.latency_ms)
-        else:
+        elif not r.ok:
             self._lat_errors[(r.variant, r.backend)] += 1
         self._dirty_groups.add((r.image, r.backend))
         self._dirty_variants.add((r.variant, r.backend))

@@ -106,15 +106,23 @@ class BackendStatus:
 
 
 def check_backend(
-    spec: BackendSpec, address: str | None = None, client_cache: dict | None = None
+    spec: BackendSpec,
+    address: str | None = None,
+    client_cache: dict | None = None,
+    forward: Any | None = None,
 ) -> BackendStatus:
-    """Ask one backend for its model status and signature (blocking; call from a worker)."""
+    """Ask one backend for its model status and signature (blocking; call from a worker).
+    With a port-forward, ask for the model it resolved and name its service and pod in messages."""
     from tfcompare.datatypes import ServingError
     from tfcompare.serving import make_client
 
     client = client_cache.get(spec) if client_cache is not None else None
     if client is None:
-        client = make_client(spec, address=address)
+        client = (
+            make_client(forward.spec, address=forward.address, where=forward.describe)
+            if forward is not None
+            else make_client(spec, address=address)
+        )
         if client_cache is not None:
             client_cache[spec] = client
     try:
@@ -195,7 +203,7 @@ class StatusPoller(QObject):
                 prefix = f"{fwd.state} · "
             with self._lock:
                 cache = self._clients
-            result = check_backend(spec, address, cache)
+            result = check_backend(spec, address, cache, forward=fwd if spec.is_k8s else None)
             if prefix:  # the forward (pod, reconnecting…) is part of what the light says
                 result = BackendStatus(
                     spec, result.state, prefix + result.text, result.signature,

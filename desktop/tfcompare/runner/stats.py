@@ -56,7 +56,9 @@ def quality(
 
 
 def aggregate(requests: Iterable[RequestResult]) -> tuple[Aggregate, ...]:
-    """One Aggregate per (image, variant, backend) over the measured requests."""
+    """One Aggregate per (image, variant, backend) over the measured requests. Requests that
+    spanned a pod restart are counted (``n_spanning``) but left out of percentiles and means,
+    like warm-up: their latency measures the restart, not the backend."""
     groups: dict[tuple[str, str, str], list[RequestResult]] = defaultdict(list)
     for r in requests:
         if r.phase == "measured":
@@ -64,7 +66,7 @@ def aggregate(requests: Iterable[RequestResult]) -> tuple[Aggregate, ...]:
     answers = {key: representative_top5(rs) for key, rs in groups.items()}
     out = []
     for (image, variant, backend), rs in groups.items():
-        lat = sorted(r.latency_ms for r in rs if r.ok and r.latency_ms is not None)
+        lat = sorted(r.latency_ms for r in rs if r.counts_in_stats)  # type: ignore[misc]
         top5 = answers[(image, variant, backend)]
         original = answers.get((image, ORIGINAL, backend), ())
         agree, overlap, ratio = quality(top5, original)
@@ -86,6 +88,7 @@ def aggregate(requests: Iterable[RequestResult]) -> tuple[Aggregate, ...]:
                 top1_agree=agree,
                 top5_overlap=overlap,
                 score_ratio=ratio,
+                n_spanning=sum(1 for r in rs if r.ok and r.spans_restart),
             )
         )
     return tuple(out)

@@ -121,7 +121,7 @@ def variant_stats(
 
 
 def _ok(r: RequestResult) -> bool:
-    return r.ok and r.latency_ms is not None
+    return r.counts_in_stats
 
 
 def compare_results(a: RunResult, b: RunResult) -> Comparison:

@@ -11,7 +11,11 @@ import os
 import struct
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Schema history (every older schema still opens):
+#   1  first release
+#   2  requests.pod_before + requests.spans_restart, aggregates.n_spanning (pod restarts recorded
+#      as data; schema-1 files carry them as "old→new (pod restarted during request)" in ``pod``)
 APPLICATION_ID = 0x54464353  # "TFCS"
 FORMAT_NAME = "tfcompare-session"
 SUFFIX = ".tfcs"
@@ -74,7 +78,9 @@ CREATE TABLE requests (
     top5          TEXT NOT NULL,    -- JSON [[label, score], ...]
     score_kind    TEXT NOT NULL,
     pod           TEXT,
-    started_at    REAL NOT NULL
+    started_at    REAL NOT NULL,
+    pod_before    TEXT,
+    spans_restart INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE aggregates (
     idx          INTEGER PRIMARY KEY,
@@ -93,18 +99,21 @@ CREATE TABLE aggregates (
     top1         TEXT,
     top1_agree   INTEGER,
     top5_overlap REAL,
-    score_ratio  REAL
+    score_ratio  REAL,
+    n_spanning   INTEGER NOT NULL DEFAULT 0
 );
 """
 
-REQUEST_COLUMNS = (
+REQUEST_COLUMNS_V1 = (
     "image", "variant", "backend", "protocol", "phase", "repeat", "ok", "latency_ms", "client_ms",
     "bytes", "model_version", "error", "top5", "score_kind", "pod", "started_at",
 )
-AGGREGATE_COLUMNS = (
+REQUEST_COLUMNS = (*REQUEST_COLUMNS_V1, "pod_before", "spans_restart")
+AGGREGATE_COLUMNS_V1 = (
     "image", "variant", "backend", "n", "n_errors", "bytes", "p50_ms", "p90_ms", "p99_ms",
     "mean_ms", "stdev_ms", "few_samples", "top1", "top1_agree", "top5_overlap", "score_ratio",
 )
+AGGREGATE_COLUMNS = (*AGGREGATE_COLUMNS_V1, "n_spanning")
 IMAGE_COLUMNS = ("idx", "name", "path", "format", "width", "height", "nbytes", "notes", "original")
 VARIANT_COLUMNS = (
     "image_idx", "idx", "key", "box", "format", "quality", "width", "height", "nbytes", "encode_ms",

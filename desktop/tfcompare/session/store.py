@@ -31,11 +31,13 @@ from tfcompare.datatypes import (
 )
 from tfcompare.session.schema import (
     AGGREGATE_COLUMNS,
+    AGGREGATE_COLUMNS_V1,
     APPLICATION_ID,
     DDL,
     FORMAT_NAME,
     IMAGE_COLUMNS,
     REQUEST_COLUMNS,
+    REQUEST_COLUMNS_V1,
     SCHEMA_VERSION,
     VARIANT_COLUMNS,
     SessionError,
@@ -173,7 +175,8 @@ def _write_database(tmp: Path, result: RunResult, meta: dict) -> None:
 def _request_row(r: RequestResult) -> tuple:
     top5 = json.dumps([[p.label, p.score] for p in r.top5])
     return (r.image, r.variant, r.backend, r.protocol, r.phase, r.repeat, r.ok, r.latency_ms,
-            r.client_ms, r.bytes, r.model_version, r.error, top5, r.score_kind, r.pod, r.started_at)
+            r.client_ms, r.bytes, r.model_version, r.error, top5, r.score_kind, r.pod, r.started_at,
+            r.pod_before, r.spans_restart)
 
 
 def _marks(columns: tuple[str, ...]) -> str:
@@ -275,12 +278,12 @@ def _read(con: sqlite3.Connection, source: Path, schema: int) -> SavedSession:
         settings=RunSettings.from_dict(meta.get("settings") or {}),
         backends=backends,
         images=tuple(_read_images(con)),
-        requests=tuple(_read_requests(con)),
+        requests=tuple(_read_requests(con, schema)),
         problems=tuple(
             ImageProblem(str(image), str(message))
             for image, message in con.execute("SELECT image, message FROM problems ORDER BY idx")
         ),
-        summary=tuple(_read_aggregates(con)),
+        summary=tuple(_read_aggregates(con, schema)),
         started_at=float(meta.get("started_at") or 0.0),
         finished_at=float(meta.get("finished_at") or 0.0),
     )
@@ -316,24 +319,40 @@ def _read_images(con: sqlite3.Connection) -> Iterator[ImageInfo]:
         )
 
 
-def _read_requests(con: sqlite3.Connection) -> Iterator[RequestResult]:
-    for row in con.execute(f"SELECT {', '.join(REQUEST_COLUMNS)} FROM requests ORDER BY idx"):
+def _read_requests(con: sqlite3.Connection, schema: int) -> Iterator[RequestResult]:
+    columns = REQUEST_COLUMNS if schema >= 2 else REQUEST_COLUMNS_V1
+    for row in con.execute(f"SELECT {', '.join(columns)} FROM requests ORDER BY idx"):
         (image, variant, backend, protocol, phase, repeat, ok, latency_ms, client_ms, nbytes,
-         model_version, error, top5, score_kind, pod, started_at) = row
+         model_version, error, top5, score_kind, pod, started_at, *rest) = row
         if phase not in _PHASES:
             raise ValueError(f"unknown request phase {phase!r}")
+        pod_before, pod, spans = (rest[0], pod, rest[1]) if rest else _schema1_pods(pod)
         yield RequestResult(
             image=image, variant=variant, backend=backend, protocol=protocol, phase=phase,
             repeat=int(repeat), ok=bool(ok), latency_ms=latency_ms, client_ms=client_ms,
             bytes=int(nbytes), model_version=model_version, error=error,
             top5=tuple(Prediction(str(label), float(score)) for label, score in json.loads(top5)),
             score_kind=score_kind, pod=pod, started_at=float(started_at),
+            pod_before=pod_before, spans_restart=bool(spans),
         )
 
 
-def _read_aggregates(con: sqlite3.Connection) -> Iterator[Aggregate]:
-    for row in con.execute(f"SELECT {', '.join(AGGREGATE_COLUMNS)} FROM aggregates ORDER BY idx"):
-        d = dict(zip(AGGREGATE_COLUMNS, row, strict=True))
+_SCHEMA1_RESTART = " (pod restarted during request)"
+
+
+def _schema1_pods(pod: str | None) -> tuple[str | None, str | None, bool]:
+    """(pod_before, pod, spans_restart) from a schema-1 pod column, which wrote a restart into
+    the name: ``old→new (pod restarted during request)``."""
+    if pod and pod.endswith(_SCHEMA1_RESTART) and "→" in pod:
+        old, new = pod[: -len(_SCHEMA1_RESTART)].split("→", 1)
+        return (None if old == "None" else old), (None if new == "None" else new), True
+    return None, pod, False
+
+
+def _read_aggregates(con: sqlite3.Connection, schema: int) -> Iterator[Aggregate]:
+    columns = AGGREGATE_COLUMNS if schema >= 2 else AGGREGATE_COLUMNS_V1
+    for row in con.execute(f"SELECT {', '.join(columns)} FROM aggregates ORDER BY idx"):
+        d = dict(zip(columns, row, strict=True))
         d["few_samples"] = bool(d["few_samples"])
         if d["top1_agree"] is not None:
             d["top1_agree"] = bool(d["top1_agree"])
