@@ -162,3 +162,15 @@ def test_ctrl_c_cancels_promptly(backend_pair, photos):
         proc.kill()
     assert proc.returncode == 130
     assert "cancelled" in err and "p50 ms" not in out
+
+
+def test_every_command_module_is_registered_and_a_missing_one_is_an_error(monkeypatch):
+    """No command silently disappears from ``tfcompare --help`` when its module fails to load."""
+    from tfcompare import cli
+
+    parser = cli.build_parser()
+    registered = next(a for a in parser._actions if a.dest == "command").choices
+    assert {name.replace("_", "-") for name in cli.COMMANDS} <= set(registered)
+    monkeypatch.setattr(cli, "COMMANDS", (*cli.COMMANDS, "nosuch"))
+    with pytest.raises(ModuleNotFoundError, match="tfcompare.cli.nosuch_cmd"):
+        cli.build_parser()

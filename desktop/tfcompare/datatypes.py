@@ -6,6 +6,7 @@ runner, the window, session files and tests all speak the same language.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection
 from dataclasses import MISSING, dataclass, field, replace
@@ -144,6 +145,8 @@ class BackendSpec:
     or ``--model_name``), found when the port-forward opens; ``"default"`` if they declare none.
     ``signature`` None means: discover it from the model's metadata.
     ``headers`` (e.g. an auth header) are used for calls but never written to session files.
+    ``metrics`` is where the server's Prometheus metrics are read: None = discovered (the REST
+    port beside gRPC, or the service's http port through the forward), ``"off"``, or a URL.
     """
 
     name: str
@@ -155,6 +158,7 @@ class BackendSpec:
     timeout_s: float = 30.0
     tls_ca: str | None = None
     headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    metrics: str | None = None
 
     @property
     def is_k8s(self) -> bool:
@@ -171,19 +175,32 @@ class BackendSpec:
             "version": self.version,
             "timeout_s": self.timeout_s,
             "tls_ca": self.tls_ca,
+            "metrics": self.metrics,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> BackendSpec:
+        """Rebuild from ``to_dict``'s data (a session, a JSON run file, the preferences): every
+        field is type-checked, so a crafted file gives a ValueError naming the field."""
+        protocol = d.get("protocol", "grpc")
+        if protocol not in ("grpc", "rest"):
+            raise ValueError(f"backend protocol must be grpc or rest, not {_shown(protocol)}")
+        version = d.get("version")
+        if version is not None:
+            version = whole_number(version, "backend version", 0, 2**63 - 1)
         return cls(
-            name=str(d["name"]),
-            target=str(d["target"]),
-            protocol=d.get("protocol", "grpc"),
-            model=_model_from(d.get("model"), str(d["target"])),
-            signature=d.get("signature"),
-            version=d.get("version"),
-            timeout_s=float(d.get("timeout_s", 30.0)),
-            tls_ca=d.get("tls_ca"),
+            name=_text(d.get("name"), "backend name"),
+            target=_text(d.get("target"), "backend target"),
+            protocol=protocol,
+            model=_model_from(
+                _text(d.get("model"), "backend model", optional=True),
+                _text(d.get("target"), "backend target"),
+            ),
+            signature=_text(d.get("signature"), "backend signature", optional=True),
+            version=version,
+            timeout_s=positive_number(d.get("timeout_s", 30.0), "backend timeout_s"),
+            tls_ca=_text(d.get("tls_ca"), "backend tls_ca", optional=True),
+            metrics=_metrics(d.get("metrics")),
         )
 
     @classmethod
@@ -196,16 +213,24 @@ class BackendSpec:
         contexts: Collection[str] | None = None,
     ) -> BackendSpec:
         """Parse ``NAME=HOST:PORT[/MODEL[:SIGNATURE]]`` or
-        ``NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]``.
+        ``NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]``, optionally followed
+        by ``,metrics=URL`` or ``,metrics=off`` (where the server's Prometheus metrics are read).
 
         ``contexts`` (the kubeconfig's context names) settles ``k8s://A/B/C``: see ``_split_k8s``.
         Raises ValueError with a message naming the problem.
         """
         problem = ValueError(
             f"bad backend {text!r}: expected NAME=HOST:PORT[/MODEL[:SIGNATURE]] "
-            "or NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]"
+            "or NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]], "
+            "optionally followed by ,metrics=URL or ,metrics=off"
         )
-        m = _SPEC_RE.match(text.strip())
+        text, sep, metrics = text.strip().partition(",metrics=")
+        if sep:
+            try:
+                metrics = check_metrics_source(metrics)
+            except ValueError as exc:
+                raise ValueError(f"bad backend {text!r}: {exc}") from None
+        m = _SPEC_RE.match(text)
         if not m:
             raise problem
         rest = m["rest"]
@@ -229,7 +254,36 @@ class BackendSpec:
             model=_model_from(model, target),
             signature=sig,
             timeout_s=timeout_s,
+            metrics=metrics or None,
         )
+
+
+METRICS_OFF = "off"
+
+
+def check_metrics_source(text: str) -> str:
+    """``off`` or an http(s) URL without credentials; raises ValueError naming the problem."""
+    from urllib.parse import urlsplit
+
+    text = text.strip()
+    if text.lower() == METRICS_OFF:
+        return METRICS_OFF
+    try:
+        url = urlsplit(text)
+        url.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(
+            f"metrics source {text!r} is not usable: give an http(s) URL such as "
+            "http://HOST:8501/monitoring/prometheus/metrics, or 'off'"
+        )
+    if url.username or url.password:
+        raise ValueError(
+            "a metrics URL must not carry a user name or password (session files would keep "
+            "it): use --header for credentials"
+        )
+    return text
 
 
 @dataclass(frozen=True)
@@ -316,17 +370,63 @@ class RunSettings:
 
     @classmethod
     def from_dict(cls, d: dict) -> RunSettings:
+        """Rebuild from ``to_dict``'s data, type-checked (ValueError names the bad field)."""
         base = cls()
+
+        def numbers(key: str, lo: int, hi: int) -> tuple[int, ...]:
+            values = d.get(key, getattr(base, key))
+            if not isinstance(values, list | tuple):
+                raise ValueError(f"settings {key} must be a list, not {_shown(values)}")
+            return tuple(whole_number(v, f"settings {key}", lo, hi) for v in values)
+
+        formats = d.get("formats", base.formats)
+        if not isinstance(formats, list | tuple):
+            raise ValueError(f"settings formats must be a list, not {_shown(formats)}")
+        concurrent = d.get("concurrent", base.concurrent)
+        if not isinstance(concurrent, bool):
+            raise ValueError(f"settings concurrent must be true or false, not {_shown(concurrent)}")
         return cls(
-            sizes=tuple(int(s) for s in d.get("sizes", base.sizes)),
-            formats=tuple(str(f) for f in d.get("formats", base.formats)),
-            jpeg_quality=int(d.get("jpeg_quality", base.jpeg_quality)),
-            webp_quality=int(d.get("webp_quality", base.webp_quality)),
-            warmup=int(d.get("warmup", base.warmup)),
-            repeats=int(d.get("repeats", base.repeats)),
-            timeout_s=float(d.get("timeout_s", base.timeout_s)),
-            concurrent=bool(d.get("concurrent", base.concurrent)),
+            sizes=numbers("sizes", 1, 1 << 16),
+            formats=tuple(_text(f, "settings formats") for f in formats),
+            jpeg_quality=whole_number(d.get("jpeg_quality", base.jpeg_quality), "JPEG quality", 1, 100),
+            webp_quality=whole_number(d.get("webp_quality", base.webp_quality), "WebP quality", 1, 100),
+            warmup=whole_number(d.get("warmup", base.warmup), "settings warmup", 0, 1 << 20),
+            repeats=whole_number(d.get("repeats", base.repeats), "settings repeats", 0, 1 << 20),
+            timeout_s=positive_number(d.get("timeout_s", base.timeout_s), "settings timeout_s"),
+            concurrent=concurrent,
         )
+
+
+def _shown(value: object) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**20 else "a huge number"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def whole_number(value: object, what: str, lo: int, hi: int) -> int:
+    """``value`` if it is an int (not a bool) in lo..hi, else ValueError naming ``what``."""
+    if type(value) is not int or not lo <= value <= hi:
+        raise ValueError(f"{what} must be a whole number from {lo} to {hi}, not {_shown(value)}")
+    return value
+
+
+def positive_number(value: object, what: str) -> float:
+    """``value`` as a float if it is a finite number > 0, else ValueError naming ``what``."""
+    if type(value) not in (int, float) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{what} must be a positive number, not {_shown(value)}")
+    return float(value)
+
+
+def _metrics(value: object) -> str | None:
+    text = _text(value, "backend metrics", optional=True)
+    return check_metrics_source(text) if text else None
+
+
+def _text(value: object, what: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text, not {_shown(value)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -431,6 +531,11 @@ class Aggregate:
     top1_agree: bool | None
     top5_overlap: float | None
     score_ratio: float | None
+    # From the server's metrics (see ServerTime); None when the backend has none.
+    server_ms: float | None = None
+    runtime_ms: float | None = None
+    server_exact: bool | None = None
+    path_ms: float | None = None  # mean_ms - server_ms: network, tunnel and client
     n_spanning: int = 0  # successful requests that spanned a pod restart: not in the statistics
 
     def to_dict(self) -> dict:
@@ -440,6 +545,72 @@ class Aggregate:
     def from_dict(cls, d: dict) -> Aggregate:
         fields = cls.__dataclass_fields__  # older files lack the newer fields: their defaults
         return cls(**{k: d.get(k) for k, f in fields.items() if k in d or f.default is MISSING})
+
+
+@dataclass(frozen=True)
+class ServerTime:
+    """Where one (image, variant, backend) block of measured requests spent its time on the server.
+
+    TF Serving exposes only cumulative totals, so the means come from the deltas of two scrapes
+    taken just before and just after the block: ``server_ms`` from ``request_latency`` (the request
+    as the server handled it), ``runtime_ms`` from ``runtime_latency`` (the model run alone).
+    ``exact`` is False when the server counted other requests too (shared server, requests that
+    timed out on the client but finished on the server), when its counters were reset in between
+    (restart), or when its rounding makes the figure imprecise; ``note`` says which.
+    """
+
+    image: str
+    variant: str
+    backend: str
+    sent: int  # measured requests answered OK: what the server should have counted
+    counted: int | None  # what it did count (request_latency count delta)
+    server_ms: float | None
+    runtime_ms: float | None
+    exact: bool
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ServerTime:
+        return cls(
+            image=str(d["image"]),
+            variant=str(d["variant"]),
+            backend=str(d["backend"]),
+            sent=int(d.get("sent") or 0),
+            counted=d.get("counted"),
+            server_ms=d.get("server_ms"),
+            runtime_ms=d.get("runtime_ms"),
+            exact=bool(d.get("exact")),
+            note=str(d.get("note") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class BackendTiming:
+    """A backend's path and metrics source: ``floor_ms`` is the p50 round trip of an RPC that runs
+    no model (GetModelStatus / ``GET /v1/models/NAME``), i.e. what network and tunnel cost alone.
+    ``metrics`` is the URL scraped (None: no server metrics, ``metrics_message`` says why)."""
+
+    backend: str
+    floor_ms: float | None = None
+    floor_samples: int = 0
+    metrics: str | None = None
+    metrics_message: str = ""
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BackendTiming:
+        return cls(
+            backend=str(d["backend"]),
+            floor_ms=d.get("floor_ms"),
+            floor_samples=int(d.get("floor_samples") or 0),
+            metrics=d.get("metrics"),
+            metrics_message=str(d.get("metrics_message") or ""),
+        )
 
 
 # Runner events: the runner calls ``on_event(event)`` from worker threads; a UI must hop to its own
@@ -498,6 +669,20 @@ class RequestDone:
 
 
 @dataclass(frozen=True)
+class ServerTimeMeasured:
+    run_id: int
+    time: ServerTime
+
+
+@dataclass(frozen=True)
+class TimingUpdated:
+    """The backend's metrics source was settled or its path floor was (re)measured."""
+
+    run_id: int
+    timing: BackendTiming
+
+
+@dataclass(frozen=True)
 class Progress:
     run_id: int
     done: int
@@ -522,6 +707,11 @@ class RunResult:
     summary: tuple[Aggregate, ...]
     started_at: float = 0.0
     finished_at: float = 0.0
+    server_times: tuple[ServerTime, ...] = ()
+    timings: tuple[BackendTiming, ...] = ()
+
+    def timing(self, backend: str) -> BackendTiming | None:
+        return next((t for t in self.timings if t.backend == backend), None)
 
     @property
     def measured(self) -> tuple[RequestResult, ...]:
@@ -533,12 +723,6 @@ class RunResult:
 
 
 RunEvent = (
-    RunStarted
-    | ImageReady
-    | ImageFailed
-    | BackendReady
-    | PodMoved
-    | RequestDone
-    | Progress
-    | RunFinished
+    RunStarted | ImageReady | ImageFailed | BackendReady | PodMoved | RequestDone | ServerTimeMeasured
+    | TimingUpdated | Progress | RunFinished
 )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import threading
+from collections.abc import Callable
 
 from tfcompare.datatypes import (
     DEFAULT_FORMATS,
@@ -32,7 +34,20 @@ def add_backend_arguments(p: argparse.ArgumentParser, *, required: bool = False)
         help=(
             "a backend to compare, repeatable: NAME=HOST:PORT[/MODEL[:SIGNATURE]] or "
             "NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]; MODEL defaults to "
-            "'default'; the signature is discovered from the model's metadata unless given"
+            "'default'; the signature is discovered from the model's metadata unless given; "
+            "append ,metrics=URL or ,metrics=off to set where that backend's server metrics are read"
+        ),
+    )
+    p.add_argument(
+        "--metrics",
+        action="append",
+        default=[],
+        metavar="[NAME=]URL|off",
+        help=(
+            "where TF Serving's Prometheus metrics are read (server time per variant), repeatable: "
+            "URL for every backend, NAME=URL for one, 'off' for none. By default they are found on "
+            "the REST port (8501 beside gRPC 8500, or the REST backend's own port; the service's "
+            "http port for k8s:// backends) at /monitoring/prometheus/metrics"
         ),
     )
     p.add_argument(
@@ -180,7 +195,39 @@ def backends_from_args(args: argparse.Namespace, settings: RunSettings) -> list[
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise usage_error(f"backend names must be unique: {', '.join(dupes)}")
-    return specs
+    return apply_metrics_args(specs, getattr(args, "metrics", []))
+
+
+def apply_metrics_args(specs: list[BackendSpec], values: list[str]) -> list[BackendSpec]:
+    """``--metrics`` values onto the specs: ``NAME=URL|off`` for one backend, ``URL|off`` for
+    every backend; a metrics source given in the backend spec itself wins."""
+    from dataclasses import replace
+
+    from tfcompare.datatypes import check_metrics_source
+
+    everyone: str | None = None
+    per_backend: dict[str, str] = {}
+    names = {s.name for s in specs}
+    for value in values:
+        name, sep, source = value.partition("=")
+        if sep and name in names and "://" not in name:
+            target = name
+        elif sep and "://" not in name:
+            raise usage_error(f"--metrics {value!r}: there is no backend named {name!r}")
+        else:
+            target, source = None, value
+        try:
+            source = check_metrics_source(source)
+        except ValueError as exc:
+            raise usage_error(f"--metrics: {exc}") from None
+        if target is None:
+            everyone = source
+        else:
+            per_backend[target] = source
+    return [
+        s if s.metrics else replace(s, metrics=per_backend.get(s.name, everyone))
+        for s in specs
+    ]
 
 
 def write_outputs(result, command: str, *, json: str | None = None, csv: str | None = None) -> int:
@@ -202,3 +249,31 @@ def write_outputs(result, command: str, *, json: str | None = None, csv: str | N
             return 1
         print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def in_worker_thread(work: Callable[[threading.Event], object], *, name: str,
+                     grace_s: float = 30.0):
+    """Run ``work(cancel)`` in a thread so that Ctrl-C or a signal turned into SystemExit reaches
+    the main thread at once; the work is then cancelled (given ``grace_s`` to wind down) and the
+    exception re-raised. Returns what ``work`` returned, or raises what it raised."""
+    cancel = threading.Event()
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = work(cancel)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=name, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except BaseException:
+        cancel.set()
+        worker.join(grace_s)
+        raise
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["result"]

@@ -178,6 +178,8 @@ def build_ladder(
     if made and formats:
         variants += _resized_variants(im, fmt, orientation, (width, height), made, formats,
                                       quality, executor or _default_pool(), notes)
+    else:
+        decode(im)  # every image is decoded once, so a damaged one fails here, not on the servers
     return ImageInfo(
         name=src.name,
         path=src.path,

@@ -35,11 +35,15 @@ from tfcompare.datatypes import (
     RunResult,
     RunSettings,
     RunStarted,
+    ServerTime,
+    ServerTimeMeasured,
     ServingError,
     SignatureInfo,
+    TimingUpdated,
     Variant,
 )
 from tfcompare.runner.connection import Connection, open_connection
+from tfcompare.runner.server_time import FLOOR_AT_START, FLOOR_PER_IMAGE, ServerClock
 from tfcompare.runner.stats import aggregate
 
 Source = str | Path | bytes | tuple[str, bytes]
@@ -66,6 +70,8 @@ class _State:
     cancel: threading.Event
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: list[RequestResult] = field(default_factory=list)
+    server_times: list[ServerTime] = field(default_factory=list)
+    clocks: list[ServerClock] = field(default_factory=list)
     images: list[ImageInfo] = field(default_factory=list)
     problems: list[ImageProblem] = field(default_factory=list)
     done: int = 0
@@ -169,6 +175,8 @@ class Runner:
                 for conn in list(connections):
                     if conn is not None:
                         conn.close()
+                for clock in list(state.clocks):
+                    clock.close()
                 for q in queues:
                     q.put(None)
                 loader.join(timeout=2.0)
@@ -177,6 +185,8 @@ class Runner:
         for conn in connections:
             if conn is not None:
                 conn.close()
+        for clock in state.clocks:
+            clock.close()
 
         with state.lock:
             state.closed = True
@@ -185,6 +195,9 @@ class Runner:
             requests = tuple(state.requests)
             images = tuple(state.images)
             problems = tuple(state.problems)
+            server_times = tuple(state.server_times)
+            timings = tuple(c.timing() for c in state.clocks)
+        order = {b.name: i for i, b in enumerate(self.backends)}
         # k8s backends given without a model: record the model their pods declared
         used = tuple(
             c.spec if c is not None and c.spec.target == b.target else b
@@ -196,9 +209,11 @@ class Runner:
             images=images,
             requests=requests,
             problems=problems,
-            summary=aggregate(requests),
+            summary=aggregate(requests, server_times),
             started_at=started_at,
             finished_at=time.time(),
+            server_times=server_times,
+            timings=tuple(sorted(timings, key=lambda t: order.get(t.backend, 0))),
         )
         state.emit(final_progress)
         state.emit(RunFinished(run_id, result, cancelled))
@@ -238,7 +253,10 @@ class Runner:
                 except (
                     Exception
                 ) as exc:  # an unexpected decoder failure is still one image's problem
-                    self._image_failed(state, ImageProblem(name, f"could not read image: {exc}"))
+                    self._image_failed(
+                        state,
+                        ImageProblem(name, f"could not read image: {exc or type(exc).__name__}"),
+                    )
                     continue
                 with state.lock:
                     if state.closed:
@@ -329,6 +347,10 @@ class _BackendWorker:
         self.failures = 0
         self.last_probe = 0.0
         self.cold_sent = False
+        self.clock = ServerClock(spec)
+        self.last_image: str | None = None
+        with state.lock:
+            state.clocks.append(self.clock)
 
     def connect(self, connect: Callable[[BackendSpec], Connection]) -> Connection | None:
         try:
@@ -339,13 +361,25 @@ class _BackendWorker:
             self.state.emit(
                 BackendReady(self.state.run_id, self.spec.name, None, None, self.down_reason)
             )
+            self._timing_updated()
             return None
         state, name = self.state, self.spec.name
         self.conn.watch_moves(
             lambda old, new, why: state.emit(PodMoved(state.run_id, name, old, new, why))
         )
         self._probe()
+        forward = self.conn.forward
+        address = (
+            forward.address if forward is not None else getattr(self.conn.client, "address", None)
+        )
+        self.clock.open(address)
+        if self.down_reason is None:
+            self.clock.measure_floor(self.conn.client, FLOOR_AT_START)
+        self._timing_updated()
         return self.conn
+
+    def _timing_updated(self) -> None:
+        self.state.emit(TimingUpdated(self.state.run_id, self.clock.timing()))
 
     def _probe(self) -> None:
         """Ask the backend for its model status and signature; clears ``down_reason`` when it can
@@ -372,6 +406,11 @@ class _BackendWorker:
         if self.down_reason is not None and self.conn is not None:
             if time.monotonic() - self.last_probe >= PROBE_EVERY_S:
                 self._probe()
+        if info.name != self.last_image:
+            if self.last_image is not None and self.down_reason is None and self.conn is not None:
+                self.clock.measure_floor(self.conn.client, FLOOR_PER_IMAGE)
+                self._timing_updated()
+            self.last_image = info.name
         cold_extra = not self.cold_sent and self.settings.warmup == 0
         warmups = max(self.settings.warmup, 0)
         plan: list[tuple[str, int]] = []
@@ -388,11 +427,30 @@ class _BackendWorker:
                 self._send(info, variant, plan)
 
     def _send(self, info: ImageInfo, variant: Variant, plan: list[tuple[str, int]]) -> None:
+        before, generation = None, 0
+        measured: list[RequestResult] = []
         for phase, i in plan:
             if self.state.cancel.is_set():
                 return
+            if phase == "measured" and before is None and self.down_reason is None:
+                before = self.clock.scrape()  # just before the block, after its warm-up
+                generation = self.conn.generation if self.conn is not None else 0
             result = self._one(info, variant, phase, i)
+            if phase == "measured":
+                measured.append(result)
             self._record(result, keep=phase != "warmup")
+        if before is not None and self.clock.scraper is not None:
+            self._server_time(info, variant, before, measured, generation)
+
+    def _server_time(self, info, variant, before, measured, generation: int) -> None:
+        st = self.clock.block(before, measured, info.name, variant.key, self.conn, generation)
+        with self.state.lock:
+            if self.state.closed:
+                return
+            self.state.server_times.append(st)
+        self.state.emit(ServerTimeMeasured(self.state.run_id, st))
+        if self.clock.scraper is None:  # given up after repeated failures
+            self._timing_updated()
 
     def _one(self, info: ImageInfo, variant: Variant, phase: str, repeat: int) -> RequestResult:
         base = dict(

@@ -7,7 +7,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from tfcompare.datatypes import ORIGINAL, Aggregate, Prediction, RequestResult
+from tfcompare.datatypes import ORIGINAL, Aggregate, Prediction, RequestResult, ServerTime
 
 FEW_SAMPLES = 10  # percentiles from fewer samples are shown as indicative only
 
@@ -55,10 +55,14 @@ def quality(
     return top1_agree, overlap, ratio
 
 
-def aggregate(requests: Iterable[RequestResult]) -> tuple[Aggregate, ...]:
-    """One Aggregate per (image, variant, backend) over the measured requests. Requests that
-    spanned a pod restart are counted (``n_spanning``) but left out of percentiles and means,
-    like warm-up: their latency measures the restart, not the backend."""
+def aggregate(
+    requests: Iterable[RequestResult], server_times: Iterable[ServerTime] = ()
+) -> tuple[Aggregate, ...]:
+    """One Aggregate per (image, variant, backend) over the measured requests, with the server
+    time of that block when the backend has metrics (``path_ms`` = mean latency − server time).
+    Requests that spanned a pod restart are counted (``n_spanning``) but left out of percentiles
+    and means, like warm-up: their latency measures the restart, not the backend."""
+    servers = {(t.image, t.variant, t.backend): t for t in server_times}
     groups: dict[tuple[str, str, str], list[RequestResult]] = defaultdict(list)
     for r in requests:
         if r.phase == "measured":
@@ -70,6 +74,9 @@ def aggregate(requests: Iterable[RequestResult]) -> tuple[Aggregate, ...]:
         top5 = answers[(image, variant, backend)]
         original = answers.get((image, ORIGINAL, backend), ())
         agree, overlap, ratio = quality(top5, original)
+        mean = statistics.fmean(lat) if lat else None
+        st = servers.get((image, variant, backend))
+        server_ms = st.server_ms if st is not None else None
         out.append(
             Aggregate(
                 image=image,
@@ -81,7 +88,7 @@ def aggregate(requests: Iterable[RequestResult]) -> tuple[Aggregate, ...]:
                 p50_ms=percentile(lat, 50) if lat else None,
                 p90_ms=percentile(lat, 90) if lat else None,
                 p99_ms=percentile(lat, 99) if lat else None,
-                mean_ms=statistics.fmean(lat) if lat else None,
+                mean_ms=mean,
                 stdev_ms=statistics.stdev(lat) if len(lat) > 1 else None,
                 few_samples=len(lat) < FEW_SAMPLES,
                 top1=top5[0].label if top5 else None,
@@ -89,6 +96,33 @@ def aggregate(requests: Iterable[RequestResult]) -> tuple[Aggregate, ...]:
                 top5_overlap=overlap,
                 score_ratio=ratio,
                 n_spanning=sum(1 for r in rs if r.ok and r.spans_restart),
+                server_ms=server_ms,
+                runtime_ms=st.runtime_ms if st is not None else None,
+                server_exact=st.exact if st is not None and server_ms is not None else None,
+                path_ms=mean - server_ms if mean is not None and server_ms is not None else None,
             )
         )
     return tuple(out)
+
+
+def pooled_server_time(
+    aggregates: Iterable[Aggregate],
+) -> tuple[float | None, float | None, float | None, bool | None]:
+    """(server_ms, runtime_ms, path_ms, exact) over several images' blocks, each weighted by its
+    number of successful requests; exact only when every block was. Nones without metrics."""
+    with_server = [a for a in aggregates if a.server_ms is not None and a.n]
+    if not with_server:
+        return None, None, None, None
+    weight = sum(a.n for a in with_server)
+    server = sum(a.server_ms * a.n for a in with_server) / weight  # type: ignore[operator]
+    runs = [a for a in with_server if a.runtime_ms is not None]
+    runtime = (
+        sum(a.runtime_ms * a.n for a in runs) / sum(a.n for a in runs)  # type: ignore[operator]
+        if runs else None
+    )  # fmt: skip
+    paths = [a for a in with_server if a.path_ms is not None]
+    path = (
+        sum(a.path_ms * a.n for a in paths) / sum(a.n for a in paths)  # type: ignore[operator]
+        if paths else None
+    )  # fmt: skip
+    return server, runtime, path, all(bool(a.server_exact) for a in with_server)

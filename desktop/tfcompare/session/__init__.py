@@ -11,8 +11,9 @@ from tfcompare.session.compare import (
     format_comparison,
     variant_stats,
 )
+from tfcompare.session.reader import load_session
 from tfcompare.session.schema import SCHEMA_VERSION, SUFFIX, SessionError, is_session_file
-from tfcompare.session.store import SavedSession, load_session, save_session
+from tfcompare.session.store import SavedSession, save_session
 
 __all__ = [
     "Comparison",

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tfcompare.datatypes import Aggregate, RequestResult, RunResult, variant_sort_key
+from tfcompare.runner.stats import pooled_server_time
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,9 @@ class VariantStats:
     n_errors: int
     top1_agreement: float | None  # 0..1, share of images agreeing with the original's top-1
     score_ratio: float | None  # mean over images where it is known
+    server_ms: float | None = None  # mean server-side time (None: no server metrics)
+    path_ms: float | None = None  # mean latency − server time
+    server_exact: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -110,12 +114,16 @@ def variant_stats(
         aggs = by_key.get(key, [])
         agree = [a.top1_agree for a in aggs if a.top1_agree is not None]
         ratios = [a.score_ratio for a in aggs if a.score_ratio is not None]
+        server, _runtime, path, exact = pooled_server_time(aggs)
         out[key] = VariantStats(
             p50_ms=statistics.median(lat) if lat else None,
             n=len(lat),
             n_errors=errors.get(key, 0),
             top1_agreement=sum(agree) / len(agree) if agree else None,
             score_ratio=statistics.fmean(ratios) if ratios else None,
+            server_ms=server,
+            path_ms=path,
+            server_exact=exact,
         )
     return out
 
@@ -191,9 +199,12 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
         tail = f" (ignored: {', '.join(extra)})" if extra else ""
         lines.append(f"images compared: {c.images_common}{tail}")
     lines.extend(f"note: {n}" for n in c.notes)
+    if any(r.a.server_ms is not None or r.b.server_ms is not None for r in c.rows):
+        lines.append("server ms: time on the server (its metrics); path ms: latency − server ms; "
+                     "~: not exact (other traffic or a restart)")
     lines.append("")
     header = ("backend", "variant", "p50 A ms", "p50 B ms", "change ms", "change %",
-              "top-1 agree A → B", "score ratio A → B")
+              "server ms A → B", "path ms A → B", "top-1 agree A → B", "score ratio A → B")
     table = [header]
     for r in c.rows:
         table.append((
@@ -203,6 +214,8 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
             _num(r.b.p50_ms),
             _num(r.delta_ms, signed=True),
             "–" if r.delta_pct is None else f"{r.delta_pct:+.1f} %",
+            f"{_server(r.a.server_ms, r.a.server_exact)} → {_server(r.b.server_ms, r.b.server_exact)}",
+            f"{_server(r.a.path_ms, r.a.server_exact)} → {_server(r.b.path_ms, r.b.server_exact)}",
             f"{_pct(r.a.top1_agreement)} → {_pct(r.b.top1_agreement)}",
             f"{_ratio(r.a.score_ratio)} → {_ratio(r.b.score_ratio)}",
         ))
@@ -231,6 +244,10 @@ def _num(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "–"
     return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def _server(value: float | None, exact: bool | None) -> str:
+    return "–" if value is None else ("" if exact else "~") + f"{value:.2f}"
 
 
 def _pct(value: float | None) -> str:
