@@ -14,15 +14,9 @@ import time
 import pytest
 from images import photo, save
 from kube_api_server import TFS, add_tfs_service
+from test_cli_run import tfcompare
 
 pytestmark = pytest.mark.slow
-
-
-def tfcompare(*args, timeout=180):
-    return subprocess.run(
-        [sys.executable, "-m", "tfcompare", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
