@@ -44,7 +44,8 @@ def test_run_json_csv_and_summary(backend_pair, photos, tmp_path):
     for needle in ("p50 ms", "original", "256-jpeg", "128-png", "one", "two", "cold first request"):
         assert needle in proc.stdout
     assert "truncated.jpg" in proc.stdout
-    assert "backend two: ready (signature predict_images" in proc.stderr
+    # one wording for a ready backend everywhere (CLI, status lights, run notes)
+    assert "backend two: AVAILABLE · version 1 · signature predict_images" in proc.stderr
     data = json.loads(out_json.read_text())
     assert data["format"] == "tfcompare-run/1"
     n_variants = 5

@@ -4,7 +4,6 @@ and variant: p50 latency (ms and %), top-1 agreement and score ratio against the
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 
@@ -31,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfcompare.session import SessionError, compare_results, format_comparison, load_session
+    from tfcompare.runner.compare import compare_results, format_comparison
+    from tfcompare.session import SessionError, load_session
+    from tfcompare.tabular import json_text
 
     loaded = []
     for path in (args.a, args.b):
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         doc = comparison.to_dict()
         if capacity is not None:
             doc["capacity"] = capacity
-        print(json.dumps(doc, indent=1))
+        print(json_text(doc, indent=1))
     else:
         sys.stdout.write(format_comparison(comparison, _describe(args.a, a), _describe(args.b, b)))
         if capacity is not None:

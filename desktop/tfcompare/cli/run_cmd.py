@@ -123,6 +123,7 @@ def measure_in_terminal(backends, settings, images, *, quiet: bool = False, conn
     """
     from tfcompare.datatypes import BackendReady, ImageFailed, PodMoved, Progress, TimingUpdated
     from tfcompare.runner import Runner
+    from tfcompare.runner.probe import ready_text
 
     bar = ProgressBar(enabled=not quiet)
     announced: set[tuple[str, str]] = set()
@@ -135,12 +136,12 @@ def measure_in_terminal(backends, settings, images, *, quiet: bool = False, conn
         elif isinstance(event, PodMoved):
             bar.message(event.text)
         elif isinstance(event, BackendReady):
-            text = (
-                f"backend {event.backend}: {event.message}"
-                if event.message
-                else f"backend {event.backend}: ready (signature {event.signature.signature_name}, "
-                f"input '{event.signature.input_key}', model version {event.status.serving_version})"
-            )
+            if event.message:
+                text = f"backend {event.backend}: {event.message}"
+            else:
+                text = f"backend {event.backend}: {ready_text(event.status, event.signature)}"
+                if event.signature is not None:
+                    text += f" (input '{event.signature.input_key}')"
             if (event.backend, text) not in announced:
                 announced.add((event.backend, text))
                 bar.message(text)

@@ -14,10 +14,12 @@ def _label(text: str) -> tuple[str, int]:
 
 
 def _header(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition(":")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME:VALUE, got {text!r}")
-    return name.strip().lower(), value.strip()
+    from tfcompare.targets import TargetError, parse_header
+
+    try:
+        return parse_header(text)
+    except TargetError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port(text: str) -> int:
@@ -65,6 +67,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--require-header", type=_header, default=None, metavar="NAME:VALUE",
                         help="refuse gRPC calls without this metadata (UNAUTHENTICATED), like an "
                              "authenticating gateway in front of TF Serving")
+    parser.add_argument("--enable-batching", action="store_true",
+                        help="batch concurrent Predict calls into one model call, like "
+                             "TF Serving's --enable_batching")
+    parser.add_argument("--batching-parameters", metavar="FILE",
+                        help="TF Serving's batching parameters text file (max_batch_size, "
+                             "batch_timeout_micros, max_enqueued_batches, num_batch_threads, "
+                             "allowed_batch_sizes, pad_variable_length_inputs); implies "
+                             "--enable-batching")
     parser.epilog = "example: tfcompare serve tiny --port 0 --rest-port 0 --threads 1"
     parser.set_defaults(func=run)
 
@@ -80,4 +90,6 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, host=args.host, tensor_content=args.tensor_content,
         exit_with_parent=args.exit_with_parent, version_labels=dict(args.version_label),
         tls_cert=args.tls_cert, tls_key=args.tls_key, require_header=args.require_header,
+        enable_batching=args.enable_batching or bool(args.batching_parameters),
+        batching_parameters=args.batching_parameters,
     ))

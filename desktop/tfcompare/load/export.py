@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 from tfcompare.load.results import CapacityResult
+from tfcompare.tabular import SafeDictWriter, json_text
 
 CSV_FIELDS = (
     "backend", "variant", "mode", "level", "achieved", "throughput", "p50_ms", "p90_ms", "p99_ms",
@@ -17,7 +17,7 @@ CSV_FIELDS = (
 
 
 def write_json(result: CapacityResult, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(result.to_dict(), indent=1))
+    Path(path).write_text(json_text(result.to_dict(), indent=1))
 
 
 def read_json(path: str | Path) -> CapacityResult:
@@ -30,7 +30,7 @@ def read_json(path: str | Path) -> CapacityResult:
 def write_csv(result: CapacityResult, path: str | Path) -> None:
     knees = {(b, v): result.knee(b, v) for b, v in result.pairs()}
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer = SafeDictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
         for lv in result.levels:
             row = lv.to_dict(windows=False)

@@ -25,7 +25,6 @@ from tfcompare.datatypes import (
     ImageInfo,
     ImageProblem,
     ImageReady,
-    ModelStatus,
     PodMoved,
     Progress,
     RequestDone,
@@ -43,6 +42,8 @@ from tfcompare.datatypes import (
     Variant,
 )
 from tfcompare.runner.connection import Connection, open_connection
+from tfcompare.runner.plan import planned_requests, requests_per_variant, variants_per_image
+from tfcompare.runner.probe import probe
 from tfcompare.runner.server_time import FLOOR_AT_START, FLOOR_PER_IMAGE, ServerClock
 from tfcompare.runner.stats import aggregate
 
@@ -114,19 +115,9 @@ class Runner:
         self.settings = settings or RunSettings()
         self._connect = connect
 
-    # ------------------------------------------------------------------ planning
-
-    def requests_per_variant(self) -> int:
-        return max(self.settings.warmup, 0) + max(self.settings.repeats, 0)
-
-    def variants_per_image(self) -> int:
-        return 1 + len(self.settings.sizes) * len(self.settings.formats)
-
     def planned_requests(self, n_images: int) -> int:
         """Requests a run will make at most (boxes larger than an image are skipped, so fewer)."""
-        cold_extra = 1 if self.settings.warmup == 0 else 0
-        per_backend = n_images * self.variants_per_image() * self.requests_per_variant()
-        return len(self.backends) * (per_backend + (cold_extra if n_images else 0))
+        return planned_requests(self.settings, len(self.backends), [None] * n_images)
 
     # ------------------------------------------------------------------ running
 
@@ -263,8 +254,9 @@ class Runner:
                         return
                     state.images.append(info)
                     # Boxes larger than the image are skipped: correct the plan.
-                    missing = self.variants_per_image() - len(info.variants)
-                    state.total -= missing * self.requests_per_variant() * len(self.backends)
+                    state.total -= self._requests_for(
+                        variants_per_image(self.settings) - len(info.variants)
+                    )
                 state.emit(ImageReady(state.run_id, info))
                 for q in queues:
                     q.put(info)
@@ -272,12 +264,13 @@ class Runner:
             for q in queues:
                 q.put(None)
 
+    def _requests_for(self, n_variants: int) -> int:
+        return n_variants * requests_per_variant(self.settings) * len(self.backends)
+
     def _image_failed(self, state: _State, problem: ImageProblem) -> None:
         with state.lock:
             state.problems.append(problem)
-            state.total -= (
-                self.variants_per_image() * self.requests_per_variant() * len(self.backends)
-            )
+            state.total -= self._requests_for(variants_per_image(self.settings))
         state.emit(ImageFailed(state.run_id, problem))
         state.emit(state.progress_event())
 
@@ -382,25 +375,23 @@ class _BackendWorker:
         self.state.emit(TimingUpdated(self.state.run_id, self.clock.timing()))
 
     def _probe(self) -> None:
-        """Ask the backend for its model status and signature; clears ``down_reason`` when it can
-        take requests."""
+        """Ask the backend for its model status and signature (``probe``); clears
+        ``down_reason`` when it can take requests."""
         assert self.conn is not None
         self.last_probe = time.monotonic()
-        status: ModelStatus | None = None
-        try:
-            status = self.conn.client.status()
-            if not status.available:
-                raise ServingError("UNAVAILABLE", status.message or "model is not AVAILABLE")
-            self.signature = self.conn.client.metadata()
-        except Exception as exc:
-            self.down_reason = _message(exc)
+        found = probe(self.spec, self.conn)
+        if not found.ready:
+            self.down_reason = found.text
             self.state.emit(
-                BackendReady(self.state.run_id, self.spec.name, None, status, self.down_reason)
+                BackendReady(self.state.run_id, self.spec.name, None, found.status, found.text)
             )
             return
+        self.signature = found.signature
         self.down_reason = None
         self.failures = 0
-        self.state.emit(BackendReady(self.state.run_id, self.spec.name, self.signature, status))
+        self.state.emit(
+            BackendReady(self.state.run_id, self.spec.name, found.signature, found.status)
+        )
 
     def measure(self, info: ImageInfo, variant: Variant) -> None:
         if self.down_reason is not None and self.conn is not None:

@@ -31,11 +31,8 @@ CSV rows carry the block's ``server_ms``, ``runtime_ms``, ``server_exact`` and t
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import statistics
-from collections import defaultdict
 from pathlib import Path
 
 from tfcompare import __version__
@@ -52,7 +49,8 @@ from tfcompare.datatypes import (
     Variant,
     variant_sort_key,
 )
-from tfcompare.runner.stats import FEW_SAMPLES, percentile, pooled_server_time
+from tfcompare.runner.stats import FEW_SAMPLES, pooled
+from tfcompare.tabular import SafeWriter, json_text
 
 FORMAT = "tfcompare-run/1"
 SCALAR_KEYS = (
@@ -175,12 +173,12 @@ def from_json_obj(obj: dict) -> RunResult:
 
 
 def write_json(result: RunResult, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(to_json_obj(result), indent=1) + "\n", encoding="utf-8")
+    Path(path).write_text(json_text(to_json_obj(result), indent=1) + "\n", encoding="utf-8")
 
 
 def csv_text(result: RunResult) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = SafeWriter(buf, lineterminator="\n")
     writer.writerow(CSV_KEYS)
     blocks = {(t.image, t.variant, t.backend): t for t in result.server_times}
     floors = {t.backend: t.floor_ms for t in result.timings}
@@ -232,50 +230,31 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} GB"
 
 
-def _pct(values: list[float]) -> str:
-    return f"{100 * statistics.fmean(values):.0f}%" if values else "-"
-
-
 def summary_rows(result: RunResult) -> list[dict]:
-    """Per (variant, backend), over all images: latency of every measured request, mean bytes,
-    and mean quality against each image's original on the same backend."""
-    lat: dict[tuple[str, str], list[float]] = defaultdict(list)
-    errors: dict[tuple[str, str], int] = defaultdict(int)
-    for r in result.measured:
-        key = (r.variant, r.backend)
-        if r.counts_in_stats:
-            lat[key].append(r.latency_ms)  # type: ignore[arg-type]
-        elif not r.ok:
-            errors[key] += 1
-    aggs: dict[tuple[str, str], list[Aggregate]] = defaultdict(list)
-    for a in result.summary:
-        aggs[(a.variant, a.backend)].append(a)
+    """Per (variant, backend), pooled over all images (``stats.pooled``): latency of every measured
+    request, mean bytes, and mean quality against each image's original on the same backend."""
     order = {b.name: i for i, b in enumerate(result.backends)}
+    cells = pooled(result.requests, result.summary)
     rows = []
-    for key in sorted(aggs, key=lambda k: (variant_sort_key(k[0]), order.get(k[1], 99))):
-        values = sorted(lat.get(key, []))
-        group = aggs[key]
-        agree = [float(a.top1_agree) for a in group if a.top1_agree is not None]
-        overlap = [a.top5_overlap for a in group if a.top5_overlap is not None]
-        ratio = [a.score_ratio for a in group if a.score_ratio is not None]
-        server, runtime, path, exact = pooled_server_time(group)
+    for key in sorted(cells, key=lambda k: (variant_sort_key(k[0]), order.get(k[1], 99))):
+        p = cells[key]
         rows.append(
             {
-                "variant": key[0],
-                "backend": key[1],
-                "n": len(values),
-                "errors": errors.get(key, 0),
-                "bytes": statistics.fmean(a.bytes for a in group),
-                "p50_ms": percentile(values, 50) if values else None,
-                "p90_ms": percentile(values, 90) if values else None,
-                "p99_ms": percentile(values, 99) if values else None,
-                "top1_agree": statistics.fmean(agree) if agree else None,
-                "top5_overlap": statistics.fmean(overlap) if overlap else None,
-                "score_ratio": statistics.fmean(ratio) if ratio else None,
-                "server_ms": server,
-                "runtime_ms": runtime,
-                "path_ms": path,
-                "server_exact": exact,
+                "variant": p.variant,
+                "backend": p.backend,
+                "n": p.n,
+                "errors": p.n_errors,
+                "bytes": p.mean_bytes or 0.0,
+                "p50_ms": p.p50_ms,
+                "p90_ms": p.p90_ms,
+                "p99_ms": p.p99_ms,
+                "top1_agree": p.top1_agree,
+                "top5_overlap": p.top5_overlap,
+                "score_ratio": p.score_ratio,
+                "server_ms": p.server_ms,
+                "runtime_ms": p.runtime_ms,
+                "path_ms": p.path_ms,
+                "server_exact": p.server_exact,
             }
         )
     return rows

@@ -377,9 +377,10 @@ def _top5(text: str) -> tuple[Prediction, ...]:
     out = []
     for pair in pairs:
         if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)
-                and type(pair[1]) in (int, float)):  # fmt: skip
+                and type(pair[1]) in (int, float, type(None))):  # fmt: skip
             raise _Damaged("a request's top-5 entry is not [label, score]")
-        out.append(Prediction(pair[0], float(pair[1])))
+        # null: the server answered NaN for this score (standard JSON has no NaN)
+        out.append(Prediction(pair[0], math.nan if pair[1] is None else float(pair[1])))
     return tuple(out)
 
 

@@ -30,6 +30,7 @@ from tfcompare.session.schema import (
     VARIANT_COLUMNS,
     SessionError,
 )
+from tfcompare.tabular import json_text
 
 _TMP_TAG = ".tfcs-partial"
 
@@ -131,17 +132,17 @@ def _write_database(tmp: Path, result: RunResult, meta: dict, capacity: str | No
         con.execute("BEGIN")
         con.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?)",
-            [(k, json.dumps(v)) for k, v in meta.items()],
+            [(k, json_text(v)) for k, v in meta.items()],
         )
         con.executemany(
             "INSERT INTO backends (idx, spec) VALUES (?, ?)",
-            [(i, json.dumps(b.to_dict())) for i, b in enumerate(result.backends)],
+            [(i, json_text(b.to_dict())) for i, b in enumerate(result.backends)],
         )
         for i, img in enumerate(result.images):
             con.execute(
                 f"INSERT INTO images ({', '.join(IMAGE_COLUMNS)}) VALUES ({_marks(IMAGE_COLUMNS)})",
                 (i, img.name, img.path, img.format, img.width, img.height, img.nbytes,
-                 json.dumps(list(img.notes)), bytes(img.original)),
+                 json_text(list(img.notes)), bytes(img.original)),
             )
             con.executemany(
                 f"INSERT INTO variants ({', '.join(VARIANT_COLUMNS)}) "
@@ -176,7 +177,7 @@ def _write_database(tmp: Path, result: RunResult, meta: dict, capacity: str | No
 
 
 def _request_row(r: RequestResult) -> tuple:
-    top5 = json.dumps([[p.label, p.score] for p in r.top5])
+    top5 = json_text([[p.label, p.score] for p in r.top5])  # a NaN score is stored as null
     return (r.image, r.variant, r.backend, r.protocol, r.phase, r.repeat, r.ok, r.latency_ms,
             r.client_ms, r.bytes, r.model_version, r.error, top5, r.score_kind, r.pod, r.started_at,
             r.pod_before, r.spans_restart)
