@@ -349,10 +349,10 @@ def summary_table(result: RunResult) -> str:
 def restart_notes(requests) -> list[str]:
     """One line per backend whose forward moved to another pod during requests: how many were
     left out of the statistics, and why."""
-    moves: dict[str, list[RequestResult]] = defaultdict(list)
+    moves: dict[str, list[RequestResult]] = {}
     for r in requests:
         if r.spans_restart:
-            moves[r.backend].append(r)
+            moves.setdefault(r.backend, []).append(r)
     lines = []
     for backend, rs in moves.items():
         pods = ", ".join(dict.fromkeys(f"{r.pod_before or '?'} → {r.pod or '?'}" for r in rs))
