@@ -19,6 +19,7 @@ CORE = [
     "tfcompare.session",
     "tfcompare.load",
     "tfcompare.cluster",
+    "tfcompare.report",
 ]
 FRONT = ["tfcompare.cli", "tfcompare.gui"]
 

@@ -208,7 +208,6 @@ def run(args: argparse.Namespace) -> int:
         return 130
 
     print(summary_table(result))
-    status = 0
     never = [
         b.name
         for b in result.backends
@@ -219,16 +218,5 @@ def run(args: argparse.Namespace) -> int:
             f"tfcompare run: backend(s) {', '.join(never)} never answered successfully",
             file=sys.stderr,
         )
-        status = 1
-    if write_outputs(result, "run", json=args.json, csv=args.csv):
-        return 1
-    if args.save:
-        from tfcompare.session import SessionError, save_session
-
-        try:
-            save_session(args.save, result)
-        except SessionError as exc:
-            print(f"tfcompare run: error: {exc}", file=sys.stderr)
-            return 1
-        print(f"saved session {args.save}", file=sys.stderr)
-    return status
+    written = write_outputs(result, "run", json=args.json, csv=args.csv, save=args.save)
+    return written or (1 if never and result.images else 0)
