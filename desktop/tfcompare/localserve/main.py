@@ -30,6 +30,9 @@ class ServeOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     require_header: tuple[str, str] | None = None
+    request_log: str | None = None  # test mode: the server's own time of every request
+    enable_batching: bool = False
+    batching_parameters: str | None = None  # TF Serving's batching parameters text file
 
 
 def _log(message: str) -> None:
@@ -60,6 +63,37 @@ def _watch_parent(stop: threading.Event) -> None:
         stop.set()
         return
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _start_batching(servable, options: ServeOptions) -> bool:
+    from tfcompare.localserve import batching
+
+    text = ""
+    if options.batching_parameters:
+        try:
+            text = Path(options.batching_parameters).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            _log(f"cannot read the batching parameters file {options.batching_parameters}: {exc}")
+            return False
+    try:
+        params = batching.parse_batching_parameters(text, cores=os.cpu_count() or 1)
+    except batching.BatchingConfigError as exc:
+        _log(f"{options.batching_parameters}: {exc}")
+        return False
+    unbatched = servable.enable_batching(params, batching.BatchingMetrics(batching_registry()))
+    _log(f"batching on: max_batch_size={params.max_batch_size} "
+         f"batch_timeout_micros={params.batch_timeout_micros} "
+         f"max_enqueued_batches={params.max_enqueued_batches} "
+         f"num_batch_threads={params.num_batch_threads}"
+         + (f" (not batched, fixed 0th dimension: {', '.join(unbatched)})" if unbatched else ""))
+    return True
+
+
+def batching_registry():
+    """The server's metrics registry (shared with the request metrics)."""
+    from tfcompare.localserve.metrics import REGISTRY
+
+    return REGISTRY
 
 
 def serve(options: ServeOptions) -> int:
@@ -98,6 +132,14 @@ def serve(options: ServeOptions) -> int:
             _log(str(exc))
             return 1
     name = options.model_name or Path(base).resolve().name
+    if options.request_log:
+        from tfcompare.localserve.metrics import enable_request_log
+
+        try:
+            enable_request_log(options.request_log)
+        except OSError as exc:
+            _log(f"cannot write the request log {options.request_log}: {exc.strerror or exc}")
+            return 1
     started = time.perf_counter()
     try:
         servable = Servable.load(name, Path(base), options.version_labels)
@@ -106,6 +148,8 @@ def serve(options: ServeOptions) -> int:
         return 1
     except Exception as exc:  # corrupt/incompatible SavedModel: TF and protobuf raise many types
         _log(f"cannot load the SavedModel under {base}: {type(exc).__name__}: {exc}")
+        return 1
+    if options.enable_batching and not _start_batching(servable, options):
         return 1
     tls = None
     if options.tls_cert or options.tls_key:
