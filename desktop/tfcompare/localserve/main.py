@@ -30,6 +30,7 @@ class ServeOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     require_header: tuple[str, str] | None = None
+    request_log: str | None = None  # test mode: the server's own time of every request
     enable_batching: bool = False
     batching_parameters: str | None = None  # TF Serving's batching parameters text file
 
@@ -90,7 +91,7 @@ def _start_batching(servable, options: ServeOptions) -> bool:
 
 def batching_registry():
     """The server's metrics registry (shared with the request metrics)."""
-    from prometheus_client import REGISTRY
+    from tfcompare.localserve.metrics import REGISTRY
 
     return REGISTRY
 
@@ -131,6 +132,14 @@ def serve(options: ServeOptions) -> int:
             _log(str(exc))
             return 1
     name = options.model_name or Path(base).resolve().name
+    if options.request_log:
+        from tfcompare.localserve.metrics import enable_request_log
+
+        try:
+            enable_request_log(options.request_log)
+        except OSError as exc:
+            _log(f"cannot write the request log {options.request_log}: {exc.strerror or exc}")
+            return 1
     started = time.perf_counter()
     try:
         servable = Servable.load(name, Path(base), options.version_labels)

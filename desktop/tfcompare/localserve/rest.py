@@ -21,7 +21,9 @@ import tensorflow as tf
 from google.protobuf import json_format
 from tensorflow.core.framework import types_pb2
 
+from tfcompare.localserve import metrics
 from tfcompare.localserve.servable import AVAILABLE, Servable, ServingFault
+from tfcompare.serving.metrics import METRICS_PATH
 
 _PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)"
@@ -41,6 +43,16 @@ _HTTP_STATUS = {
 }
 
 
+def _metric_labels(method: str, path: str) -> tuple[str, str]:
+    """(model_name, API) as TF Serving labels a REST request: API is the POST method
+    (``predict``, ``classify``, ``regress``) and empty for GET (status, metadata)."""
+    match = _PATH.match(path.split("?", 1)[0])
+    if not match:
+        return "", ""
+    tail = match["tail"] or ""
+    return match["name"], tail[1:] if method == "POST" and tail.startswith(":") else ""
+
+
 def _bad(message: str) -> ServingFault:
     return ServingFault(grpc.StatusCode.INVALID_ARGUMENT, message)
 
@@ -52,10 +64,16 @@ class RestApi:
         self.servable = servable
 
     def handle(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        start = metrics.now_us()
         try:
-            return 200, self._dispatch(method, path, body)
+            answer = 200, self._dispatch(method, path, body)
+            code = "OK"
         except ServingFault as fault:
-            return _HTTP_STATUS.get(fault.code, 500), {"error": fault.message}
+            answer = _HTTP_STATUS.get(fault.code, 500), {"error": fault.message}
+            code = fault.code.name
+        model, api = _metric_labels(method, path)
+        metrics.record_request(model, api, "REST", code, metrics.now_us() - start)
+        return answer
 
     def _dispatch(self, method: str, path: str, body: bytes) -> dict[str, Any]:
         match = _PATH.match(path.split("?", 1)[0])
@@ -129,7 +147,7 @@ class RestApi:
                        f"expected to be in the set {{{','.join(sorted(keys))}}}.")
         if self.servable.state != AVAILABLE:
             raise ServingFault(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
-        outputs = self.servable.call(signature_name, tensors)
+        outputs = self.servable.run(signature_name, tensors)
         values = {k: _to_json(k, v.numpy()) for k, v in outputs.items()}
         if "instances" in request:
             batch = len(next(iter(values.values()))) if values else 0
@@ -216,10 +234,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _reply(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        status, payload = self.api.handle(method, self.path, body)
-        data = json.dumps(payload, indent=None).encode("utf-8")
+        path, _, query = self.path.partition("?")
+        if method == "GET" and path == METRICS_PATH:
+            status, data, kind = 200, metrics.page(query), metrics.CONTENT_TYPE
+        else:
+            status, payload = self.api.handle(method, self.path, body)
+            data, kind = json.dumps(payload, indent=None).encode("utf-8"), "application/json"
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

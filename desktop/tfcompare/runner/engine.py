@@ -25,6 +25,7 @@ from tfcompare.datatypes import (
     ImageInfo,
     ImageProblem,
     ImageReady,
+    PodMoved,
     Progress,
     RequestDone,
     RequestResult,
@@ -190,9 +191,14 @@ class Runner:
             server_times = tuple(state.server_times)
             timings = tuple(c.timing() for c in state.clocks)
         order = {b.name: i for i, b in enumerate(self.backends)}
+        # k8s backends given without a model: record the model their pods declared
+        used = tuple(
+            c.spec if c is not None and c.spec.target == b.target else b
+            for b, c in zip(self.backends, connections, strict=True)
+        )
         result = RunResult(
             settings=self.settings,
-            backends=self.backends,
+            backends=used,
             images=images,
             requests=requests,
             problems=problems,
@@ -241,7 +247,8 @@ class Runner:
                     Exception
                 ) as exc:  # an unexpected decoder failure is still one image's problem
                     self._image_failed(
-                        state, ImageProblem(name, f"could not read image: {exc or type(exc).__name__}")
+                        state,
+                        ImageProblem(name, f"could not read image: {exc or type(exc).__name__}"),
                     )
                     continue
                 with state.lock:
@@ -351,12 +358,16 @@ class _BackendWorker:
             )
             self._timing_updated()
             return None
+        state, name = self.state, self.spec.name
+        self.conn.watch_moves(
+            lambda old, new, why: state.emit(PodMoved(state.run_id, name, old, new, why))
+        )
         self._probe()
         forward = self.conn.forward
-        address = forward.address if forward is not None else getattr(self.conn.client, "address", None)
+        address = (
+            forward.address if forward is not None else getattr(self.conn.client, "address", None)
+        )
         self.clock.open(address)
-        if self.down_reason is None:
-            self.clock.measure_floor(self.conn.client, FLOOR_AT_START)
         self._timing_updated()
         return self.conn
 
@@ -386,11 +397,6 @@ class _BackendWorker:
         if self.down_reason is not None and self.conn is not None:
             if time.monotonic() - self.last_probe >= PROBE_EVERY_S:
                 self._probe()
-        if info.name != self.last_image:
-            if self.last_image is not None and self.down_reason is None and self.conn is not None:
-                self.clock.measure_floor(self.conn.client, FLOOR_PER_IMAGE)
-                self._timing_updated()
-            self.last_image = info.name
         cold_extra = not self.cold_sent and self.settings.warmup == 0
         warmups = max(self.settings.warmup, 0)
         plan: list[tuple[str, int]] = []
@@ -401,10 +407,22 @@ class _BackendWorker:
         plan += [("measured", i) for i in range(max(self.settings.repeats, 0))]
         self.cold_sent = True
         if self.settings.concurrent:
+            self._floor(info)
             self._send(info, variant, plan)
         else:
-            with self.state.turn:
+            with self.state.turn:  # the floor too: backends sharing a server would inflate it
+                self._floor(info)
                 self._send(info, variant, plan)
+
+    def _floor(self, info: ImageInfo) -> None:
+        """Path floor samples before the first image and between images."""
+        if info.name == self.last_image:
+            return
+        n = FLOOR_AT_START if self.last_image is None else FLOOR_PER_IMAGE
+        self.last_image = info.name
+        if self.down_reason is None and self.conn is not None:
+            self.clock.measure_floor(self.conn.client, n)
+            self._timing_updated()
 
     def _send(self, info: ImageInfo, variant: Variant, plan: list[tuple[str, int]]) -> None:
         before, generation = None, 0
@@ -413,7 +431,10 @@ class _BackendWorker:
             if self.state.cancel.is_set():
                 return
             if phase == "measured" and before is None and self.down_reason is None:
-                before = self.clock.scrape()  # just before the block, after its warm-up
+                # just before the block, after its warm-up (the last block's closing scrape
+                # serves when nothing was sent since)
+                no_warmup = all(ph == "measured" for ph, _ in plan)
+                before = self.clock.last if no_warmup and self.clock.last else self.clock.scrape()
                 generation = self.conn.generation if self.conn is not None else 0
             result = self._one(info, variant, phase, i)
             if phase == "measured":
@@ -466,10 +487,13 @@ class _BackendWorker:
                     )
             return RequestResult(
                 **base, ok=False, latency_ms=None, client_ms=None, bytes=len(variant.data),
-                model_version=None, error=msg, pod=_pod_note(conn, generation, pod),
-                started_at=started_at,
+                model_version=None, error=msg, started_at=started_at,
+                **_pods(conn, generation, pod),
             )  # fmt: skip
         self.failures = 0
+        where = _pods(conn, generation, pod)
+        if out.pod and not where["spans_restart"]:
+            where["pod"] = out.pod
         return RequestResult(
             **base,
             ok=True,
@@ -480,8 +504,8 @@ class _BackendWorker:
             error=None,
             top5=out.top5,
             score_kind=out.score_kind,
-            pod=out.pod or _pod_note(conn, generation, pod),
             started_at=started_at,
+            **where,
         )
 
     def _record(self, result: RequestResult, keep: bool) -> None:
@@ -498,11 +522,12 @@ class _BackendWorker:
         state.emit(progress)
 
 
-def _pod_note(conn: Connection, generation: int, pod: str | None) -> str | None:
-    """The pod that answered; "old→new" when the forward moved to another pod during the request."""
+def _pods(conn: Connection, generation: int, pod: str | None) -> dict:
+    """Where a request went: the pod at the end, and whether the forward moved to another pod
+    while it was in flight (then ``pod_before`` is the pod it was sent to)."""
     if conn.generation != generation:
-        return f"{pod}→{conn.pod} (pod restarted during request)"
-    return pod
+        return {"pod": conn.pod, "pod_before": pod, "spans_restart": True}
+    return {"pod": pod, "pod_before": None, "spans_restart": False}
 
 
 def _message(exc: BaseException) -> str:

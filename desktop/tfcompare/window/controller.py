@@ -19,6 +19,7 @@ from tfcompare.datatypes import (
     BackendSpec,
     ImageFailed,
     ImageReady,
+    PodMoved,
     RunFinished,
     RunSettings,
     RunStarted,
@@ -328,6 +329,9 @@ class WindowController:
                 ("error", event.message) if event.message
                 else ("ok", ready_text(event.status, event.signature))
             )  # fmt: skip
+            self._changed("status")
+        elif isinstance(event, PodMoved):
+            self.run_notes[event.backend] = ("warn", event.text)
             self._changed("status")
         elif isinstance(event, RunStarted):
             self._changed("run")
