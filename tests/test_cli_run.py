@@ -44,7 +44,8 @@ def test_run_json_csv_and_summary(backend_pair, photos, tmp_path):
     for needle in ("p50 ms", "original", "256-jpeg", "128-png", "one", "two", "cold first request"):
         assert needle in proc.stdout
     assert "truncated.jpg" in proc.stdout
-    assert "backend two: ready (signature predict_images" in proc.stderr
+    # one wording for a ready backend everywhere (CLI, status lights, run notes)
+    assert "backend two: AVAILABLE · version 1 · signature predict_images" in proc.stderr
     data = json.loads(out_json.read_text())
     assert data["format"] == "tfcompare-run/1"
     n_variants = 5
@@ -161,3 +162,15 @@ def test_ctrl_c_cancels_promptly(backend_pair, photos):
         proc.kill()
     assert proc.returncode == 130
     assert "cancelled" in err and "p50 ms" not in out
+
+
+def test_every_command_module_is_registered_and_a_missing_one_is_an_error(monkeypatch):
+    """No command silently disappears from ``tfcompare --help`` when its module fails to load."""
+    from tfcompare import cli
+
+    parser = cli.build_parser()
+    registered = next(a for a in parser._actions if a.dest == "command").choices
+    assert {name.replace("_", "-") for name in cli.COMMANDS} <= set(registered)
+    monkeypatch.setattr(cli, "COMMANDS", (*cli.COMMANDS, "nosuch"))
+    with pytest.raises(ModuleNotFoundError, match="tfcompare.cli.nosuch_cmd"):
+        cli.build_parser()

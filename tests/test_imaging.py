@@ -102,7 +102,7 @@ def test_unsupported_format_is_named(tmp_path):
 
 def test_bad_settings_are_value_errors():
     data = images.jpeg_bytes(images.photo())
-    with pytest.raises(ValueError, match="unknown image format 'gif'"):
+    with pytest.raises(ValueError, match="unknown format.*gif"):
         build_ladder(data, RunSettings(formats=("jpeg", "gif")))
     with pytest.raises(ValueError, match="bad size"):
         build_ladder(data, RunSettings(sizes=(256, 0)))

@@ -17,6 +17,7 @@ CORE = [
     "tfcompare.imaging",
     "tfcompare.runner",
     "tfcompare.session",
+    "tfcompare.load",
     "tfcompare.cluster",
 ]
 FRONT = ["tfcompare.cli", "tfcompare.gui"]

@@ -11,13 +11,23 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from tfcompare.checks import positive_number, whole_number
+from tfcompare.checks import shown as _shown
+from tfcompare.checks import text as _text
+from tfcompare.settings import (  # noqa: F401 (re-exported: settings cross layers with runs)
+    DEFAULT_FORMATS,
+    DEFAULT_SIZES,
+    SUPPORTED_FORMATS,
+    RunSettings,
+    SettingsError,
+)
+from tfcompare.targets import PREFIX as K8S_PREFIX
+from tfcompare.targets import TargetError, parse_k8s
+
 Protocol = Literal["grpc", "rest"]
 ScoreKind = Literal["probability", "logit", "unknown"]
 Phase = Literal["cold", "warmup", "measured"]
 
-DEFAULT_SIZES: tuple[int, ...] = (2048, 1024, 512, 256, 128)
-DEFAULT_FORMATS: tuple[str, ...] = ("jpeg", "png")
-SUPPORTED_FORMATS: tuple[str, ...] = ("jpeg", "png", "webp")
 ORIGINAL = "original"
 
 
@@ -94,38 +104,6 @@ _SPEC_RE = re.compile(r"^(?P<name>[^=\s]+)=(?P<rest>\S+)$")
 _HOSTPORT_RE = re.compile(
     r"^(?P<target>[^/\s]+:\d+)(?:/(?P<model>[^:/\s]+)(?::(?P<sig>[^/\s]+))?)?$"
 )
-_SEGMENT_RE = re.compile(r"^[^/\s]+$")
-_PORTED_RE = re.compile(r"^[^:/\s]+:\d+$")
-
-
-def _split_k8s(rest: str, contexts: Collection[str] | None) -> tuple[str, str | None, str | None]:
-    """``k8s://…`` → (target, model, signature).
-
-    ``k8s://A/B/C`` is ambiguous: CONTEXT/NAMESPACE/SERVICE or NAMESPACE/SERVICE/MODEL. It is read
-    as a context when A is one of ``contexts`` (the kubeconfig's) or C carries a port; otherwise as
-    NAMESPACE/SERVICE/MODEL.
-    """
-    parts = rest[len("k8s://") :].split("/")
-    if not 2 <= len(parts) <= 4 or not all(_SEGMENT_RE.match(p) for p in parts):
-        raise ValueError("bad k8s target")
-    if len(parts) == 3:
-        is_context = (contexts is not None and parts[0] in contexts) or bool(
-            _PORTED_RE.match(parts[2])
-        )
-        n_target = 3 if is_context else 2
-    else:
-        n_target = min(len(parts), 3)
-    target_parts, model_parts = parts[:n_target], parts[n_target:]
-    service = target_parts[-1]
-    if any(":" in p for p in target_parts[:-1]) or (
-        ":" in service and not _PORTED_RE.match(service)
-    ):
-        raise ValueError("bad k8s target")
-    model = sig = None
-    if model_parts:
-        model, _, sig = model_parts[0].partition(":")
-        sig = sig or None
-    return "k8s://" + "/".join(target_parts), model, sig
 
 
 @dataclass(frozen=True)
@@ -135,6 +113,8 @@ class BackendSpec:
     ``target`` is ``host:port`` or ``k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT]``.
     ``signature`` None means: discover it from the model's metadata.
     ``headers`` (e.g. an auth header) are used for calls but never written to session files.
+    ``metrics`` is where the server's Prometheus metrics are read: None = discovered (the REST
+    port beside gRPC, or the service's http port through the forward), ``"off"``, or a URL.
     """
 
     name: str
@@ -146,10 +126,11 @@ class BackendSpec:
     timeout_s: float = 30.0
     tls_ca: str | None = None
     headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    metrics: str | None = None
 
     @property
     def is_k8s(self) -> bool:
-        return self.target.startswith("k8s://")
+        return self.target.startswith(K8S_PREFIX)
 
     def to_dict(self) -> dict:
         """Plain data for session files and JSON: never credentials or headers."""
@@ -162,19 +143,29 @@ class BackendSpec:
             "version": self.version,
             "timeout_s": self.timeout_s,
             "tls_ca": self.tls_ca,
+            "metrics": self.metrics,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> BackendSpec:
+        """Rebuild from ``to_dict``'s data (a session, a JSON run file, the preferences): every
+        field is type-checked, so a crafted file gives a ValueError naming the field."""
+        protocol = d.get("protocol", "grpc")
+        if protocol not in ("grpc", "rest"):
+            raise ValueError(f"backend protocol must be grpc or rest, not {_shown(protocol)}")
+        version = d.get("version")
+        if version is not None:
+            version = whole_number(version, "backend version", 0, 2**63 - 1)
         return cls(
-            name=str(d["name"]),
-            target=str(d["target"]),
-            protocol=d.get("protocol", "grpc"),
-            model=str(d.get("model") or "default"),
-            signature=d.get("signature"),
-            version=d.get("version"),
-            timeout_s=float(d.get("timeout_s", 30.0)),
-            tls_ca=d.get("tls_ca"),
+            name=_text(d.get("name"), "backend name"),
+            target=_text(d.get("target"), "backend target"),
+            protocol=protocol,
+            model=_text(d.get("model"), "backend model", optional=True) or "default",
+            signature=_text(d.get("signature"), "backend signature", optional=True),
+            version=version,
+            timeout_s=positive_number(d.get("timeout_s", 30.0), "backend timeout_s"),
+            tls_ca=_text(d.get("tls_ca"), "backend tls_ca", optional=True),
+            metrics=_metrics(d.get("metrics")),
         )
 
     @classmethod
@@ -187,24 +178,34 @@ class BackendSpec:
         contexts: Collection[str] | None = None,
     ) -> BackendSpec:
         """Parse ``NAME=HOST:PORT[/MODEL[:SIGNATURE]]`` or
-        ``NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]``.
+        ``NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]``, optionally followed
+        by ``,metrics=URL`` or ``,metrics=off`` (where the server's Prometheus metrics are read).
 
-        ``contexts`` (the kubeconfig's context names) settles ``k8s://A/B/C``: see ``_split_k8s``.
+        ``contexts`` (the kubeconfig's context names) settles ``k8s://A/B/C``: see
+        ``tfcompare.targets.parse_k8s``.
         Raises ValueError with a message naming the problem.
         """
         problem = ValueError(
             f"bad backend {text!r}: expected NAME=HOST:PORT[/MODEL[:SIGNATURE]] "
-            "or NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]"
+            "or NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]], "
+            "optionally followed by ,metrics=URL or ,metrics=off"
         )
-        m = _SPEC_RE.match(text.strip())
+        text, sep, metrics = text.strip().partition(",metrics=")
+        if sep:
+            try:
+                metrics = check_metrics_source(metrics)
+            except ValueError as exc:
+                raise ValueError(f"bad backend {text!r}: {exc}") from None
+        m = _SPEC_RE.match(text)
         if not m:
             raise problem
         rest = m["rest"]
-        if rest.startswith("k8s://"):
+        if rest.startswith(K8S_PREFIX):
             try:
-                target, model, sig = _split_k8s(rest, contexts)
-            except ValueError:
+                k8s, model, sig = parse_k8s(rest, contexts=contexts, with_model=True)
+            except TargetError:
                 raise problem from None
+            target = str(k8s)
         else:
             hp = _HOSTPORT_RE.match(rest)
             if not hp:
@@ -220,7 +221,36 @@ class BackendSpec:
             model=model or "default",
             signature=sig,
             timeout_s=timeout_s,
+            metrics=metrics or None,
         )
+
+
+METRICS_OFF = "off"
+
+
+def check_metrics_source(text: str) -> str:
+    """``off`` or an http(s) URL without credentials; raises ValueError naming the problem."""
+    from urllib.parse import urlsplit
+
+    text = text.strip()
+    if text.lower() == METRICS_OFF:
+        return METRICS_OFF
+    try:
+        url = urlsplit(text)
+        url.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(
+            f"metrics source {text!r} is not usable: give an http(s) URL such as "
+            "http://HOST:8501/monitoring/prometheus/metrics, or 'off'"
+        )
+    if url.username or url.password:
+        raise ValueError(
+            "a metrics URL must not carry a user name or password (session files would keep "
+            "it): use --header for credentials"
+        )
+    return text
 
 
 @dataclass(frozen=True)
@@ -280,44 +310,9 @@ class ServingError(Exception):
 # --------------------------------------------------------------------------- runs
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    sizes: tuple[int, ...] = DEFAULT_SIZES
-    formats: tuple[str, ...] = DEFAULT_FORMATS
-    jpeg_quality: int = 90
-    webp_quality: int = 90
-    warmup: int = 1
-    repeats: int = 3
-    timeout_s: float = 30.0
-    # False: backends take turns (one image variant at a time) instead of being measured at once.
-    # For backends that share one machine's cores (the local demo), so one does not slow the other.
-    concurrent: bool = True
-
-    def to_dict(self) -> dict:
-        return {
-            "sizes": list(self.sizes),
-            "formats": list(self.formats),
-            "jpeg_quality": self.jpeg_quality,
-            "webp_quality": self.webp_quality,
-            "warmup": self.warmup,
-            "repeats": self.repeats,
-            "timeout_s": self.timeout_s,
-            "concurrent": self.concurrent,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> RunSettings:
-        base = cls()
-        return cls(
-            sizes=tuple(int(s) for s in d.get("sizes", base.sizes)),
-            formats=tuple(str(f) for f in d.get("formats", base.formats)),
-            jpeg_quality=int(d.get("jpeg_quality", base.jpeg_quality)),
-            webp_quality=int(d.get("webp_quality", base.webp_quality)),
-            warmup=int(d.get("warmup", base.warmup)),
-            repeats=int(d.get("repeats", base.repeats)),
-            timeout_s=float(d.get("timeout_s", base.timeout_s)),
-            concurrent=bool(d.get("concurrent", base.concurrent)),
-        )
+def _metrics(value: object) -> str | None:
+    text = _text(value, "backend metrics", optional=True)
+    return check_metrics_source(text) if text else None
 
 
 @dataclass(frozen=True)
@@ -409,6 +404,11 @@ class Aggregate:
     top1_agree: bool | None
     top5_overlap: float | None
     score_ratio: float | None
+    # From the server's metrics (see ServerTime); None when the backend has none.
+    server_ms: float | None = None
+    runtime_ms: float | None = None
+    server_exact: bool | None = None
+    path_ms: float | None = None  # mean_ms - server_ms: network, tunnel and client
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -416,6 +416,72 @@ class Aggregate:
     @classmethod
     def from_dict(cls, d: dict) -> Aggregate:
         return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class ServerTime:
+    """Where one (image, variant, backend) block of measured requests spent its time on the server.
+
+    TF Serving exposes only cumulative totals, so the means come from the deltas of two scrapes
+    taken just before and just after the block: ``server_ms`` from ``request_latency`` (the request
+    as the server handled it), ``runtime_ms`` from ``runtime_latency`` (the model run alone).
+    ``exact`` is False when the server counted other requests too (shared server, requests that
+    timed out on the client but finished on the server), when its counters were reset in between
+    (restart), or when its rounding makes the figure imprecise; ``note`` says which.
+    """
+
+    image: str
+    variant: str
+    backend: str
+    sent: int  # measured requests answered OK: what the server should have counted
+    counted: int | None  # what it did count (request_latency count delta)
+    server_ms: float | None
+    runtime_ms: float | None
+    exact: bool
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ServerTime:
+        return cls(
+            image=str(d["image"]),
+            variant=str(d["variant"]),
+            backend=str(d["backend"]),
+            sent=int(d.get("sent") or 0),
+            counted=d.get("counted"),
+            server_ms=d.get("server_ms"),
+            runtime_ms=d.get("runtime_ms"),
+            exact=bool(d.get("exact")),
+            note=str(d.get("note") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class BackendTiming:
+    """A backend's path and metrics source: ``floor_ms`` is the p50 round trip of an RPC that runs
+    no model (GetModelStatus / ``GET /v1/models/NAME``), i.e. what network and tunnel cost alone.
+    ``metrics`` is the URL scraped (None: no server metrics, ``metrics_message`` says why)."""
+
+    backend: str
+    floor_ms: float | None = None
+    floor_samples: int = 0
+    metrics: str | None = None
+    metrics_message: str = ""
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BackendTiming:
+        return cls(
+            backend=str(d["backend"]),
+            floor_ms=d.get("floor_ms"),
+            floor_samples=int(d.get("floor_samples") or 0),
+            metrics=d.get("metrics"),
+            metrics_message=str(d.get("metrics_message") or ""),
+        )
 
 
 # Runner events: the runner calls ``on_event(event)`` from worker threads; a UI must hop to its own
@@ -458,6 +524,20 @@ class RequestDone:
 
 
 @dataclass(frozen=True)
+class ServerTimeMeasured:
+    run_id: int
+    time: ServerTime
+
+
+@dataclass(frozen=True)
+class TimingUpdated:
+    """The backend's metrics source was settled or its path floor was (re)measured."""
+
+    run_id: int
+    timing: BackendTiming
+
+
+@dataclass(frozen=True)
 class Progress:
     run_id: int
     done: int
@@ -482,6 +562,11 @@ class RunResult:
     summary: tuple[Aggregate, ...]
     started_at: float = 0.0
     finished_at: float = 0.0
+    server_times: tuple[ServerTime, ...] = ()
+    timings: tuple[BackendTiming, ...] = ()
+
+    def timing(self, backend: str) -> BackendTiming | None:
+        return next((t for t in self.timings if t.backend == backend), None)
 
     @property
     def measured(self) -> tuple[RequestResult, ...]:
@@ -493,5 +578,6 @@ class RunResult:
 
 
 RunEvent = (
-    RunStarted | ImageReady | ImageFailed | BackendReady | RequestDone | Progress | RunFinished
+    RunStarted | ImageReady | ImageFailed | BackendReady | RequestDone | ServerTimeMeasured
+    | TimingUpdated | Progress | RunFinished
 )

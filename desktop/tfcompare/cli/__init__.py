@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("run", "demo", "gui", "serve", "export_model", "export", "render", "compare", "cluster")
+COMMANDS = ("run", "load", "demo", "gui", "serve", "export_model", "export", "render", "compare", "cluster")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,13 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tfcompare {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"tfcompare.cli.{name}_cmd")
-        except ModuleNotFoundError as exc:  # TEMPORARY while sub-commands are being written
-            if exc.name != f"tfcompare.cli.{name}_cmd":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"tfcompare.cli.{name}_cmd").register(sub)
     return parser
 
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import threading
+from collections.abc import Callable
 
-from tfcompare.datatypes import (
+from tfcompare.datatypes import BackendSpec
+from tfcompare.settings import (
     DEFAULT_FORMATS,
     DEFAULT_SIZES,
+    QUALITY_RANGE,
     SUPPORTED_FORMATS,
-    BackendSpec,
     RunSettings,
+    SettingsError,
+    parse_formats,
+    parse_sizes,
 )
 
 
@@ -32,7 +38,20 @@ def add_backend_arguments(p: argparse.ArgumentParser, *, required: bool = False)
         help=(
             "a backend to compare, repeatable: NAME=HOST:PORT[/MODEL[:SIGNATURE]] or "
             "NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]; MODEL defaults to "
-            "'default'; the signature is discovered from the model's metadata unless given"
+            "'default'; the signature is discovered from the model's metadata unless given; "
+            "append ,metrics=URL or ,metrics=off to set where that backend's server metrics are read"
+        ),
+    )
+    p.add_argument(
+        "--metrics",
+        action="append",
+        default=[],
+        metavar="[NAME=]URL|off",
+        help=(
+            "where TF Serving's Prometheus metrics are read (server time per variant), repeatable: "
+            "URL for every backend, NAME=URL for one, 'off' for none. By default they are found on "
+            "the REST port (8501 beside gRPC 8500, or the REST backend's own port; the service's "
+            "http port for k8s:// backends) at /monitoring/prometheus/metrics"
         ),
     )
     p.add_argument(
@@ -68,14 +87,14 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         metavar="Q",
         default=90,
-        help="JPEG quality 1-100 (default %(default)s)",
+        help=f"JPEG quality {QUALITY_RANGE[0]}-{QUALITY_RANGE[1]} (default %(default)s)",
     )
     p.add_argument(
         "--webp-quality",
         type=int,
         metavar="Q",
         default=90,
-        help="WebP quality 1-100 (default %(default)s)",
+        help=f"WebP quality {QUALITY_RANGE[0]}-{QUALITY_RANGE[1]} (default %(default)s)",
     )
     p.add_argument(
         "--warmup",
@@ -111,60 +130,34 @@ def add_turns_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _int_list(text: str, what: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise usage_error(
-            f"{what} must be whole numbers separated by commas, got {text!r}"
-        ) from None
-    if any(v < 1 for v in values):
-        raise usage_error(f"{what} must be positive, got {text!r}")
-    return values
+OPTION = {"timeout_s": "--timeout"}  # RunSettings fields whose option is not --field-name
 
 
 def settings_from_args(args: argparse.Namespace) -> RunSettings:
-    sizes = tuple(sorted(set(_int_list(args.sizes, "--sizes")), reverse=True))
-    formats = tuple(
-        dict.fromkeys(
-            f.strip().lower().replace("jpg", "jpeg") for f in args.formats.split(",") if f.strip()
+    """The run settings the options give; RunSettings' own messages, each naming its option."""
+    try:
+        return RunSettings(
+            sizes=parse_sizes(args.sizes),
+            formats=parse_formats(args.formats),
+            jpeg_quality=args.jpeg_quality,
+            webp_quality=args.webp_quality,
+            warmup=args.warmup,
+            repeats=args.repeats,
+            timeout_s=args.timeout,
+            concurrent=not getattr(args, "one_at_a_time", False),
         )
-    )
-    bad = [f for f in formats if f not in SUPPORTED_FORMATS]
-    if bad:
-        raise usage_error(
-            f"unknown format(s) {', '.join(bad)}: choose from {', '.join(SUPPORTED_FORMATS)}"
-        )
-    if sizes and not formats:
-        raise usage_error(
-            "--formats is empty: give at least one of " + ", ".join(SUPPORTED_FORMATS)
-        )
-    for name in ("jpeg_quality", "webp_quality"):
-        if not 1 <= getattr(args, name) <= 100:
-            raise usage_error(f"--{name.replace('_', '-')} must be between 1 and 100")
-    if args.warmup < 0 or args.repeats < 1:
-        raise usage_error("--warmup must be ≥ 0 and --repeats ≥ 1")
-    if args.timeout <= 0:
-        raise usage_error("--timeout must be positive")
-    return RunSettings(
-        sizes=sizes,
-        formats=formats,
-        jpeg_quality=args.jpeg_quality,
-        webp_quality=args.webp_quality,
-        warmup=args.warmup,
-        repeats=args.repeats,
-        timeout_s=args.timeout,
-        concurrent=not getattr(args, "one_at_a_time", False),
-    )
+    except SettingsError as exc:
+        options = exc.messages(lambda field, _: OPTION.get(field, "--" + field.replace("_", "-")))
+        raise usage_error("; ".join(options)) from None
 
 
 def backends_from_args(args: argparse.Namespace, settings: RunSettings) -> list[BackendSpec]:
-    headers = []
-    for h in args.header:
-        name, sep, value = h.partition(":")
-        if not sep or not name.strip():
-            raise usage_error(f"--header must look like NAME:VALUE, got {h!r}")
-        headers.append((name.strip().lower(), value.strip()))
+    from tfcompare.targets import TargetError, parse_header
+
+    try:
+        headers = [parse_header(h) for h in args.header]
+    except TargetError as exc:
+        raise usage_error(f"--header: {exc}") from None
     specs = []
     for text in args.backend:
         try:
@@ -180,7 +173,39 @@ def backends_from_args(args: argparse.Namespace, settings: RunSettings) -> list[
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise usage_error(f"backend names must be unique: {', '.join(dupes)}")
-    return specs
+    return apply_metrics_args(specs, getattr(args, "metrics", []))
+
+
+def apply_metrics_args(specs: list[BackendSpec], values: list[str]) -> list[BackendSpec]:
+    """``--metrics`` values onto the specs: ``NAME=URL|off`` for one backend, ``URL|off`` for
+    every backend; a metrics source given in the backend spec itself wins."""
+    from dataclasses import replace
+
+    from tfcompare.datatypes import check_metrics_source
+
+    everyone: str | None = None
+    per_backend: dict[str, str] = {}
+    names = {s.name for s in specs}
+    for value in values:
+        name, sep, source = value.partition("=")
+        if sep and name in names and "://" not in name:
+            target = name
+        elif sep and "://" not in name:
+            raise usage_error(f"--metrics {value!r}: there is no backend named {name!r}")
+        else:
+            target, source = None, value
+        try:
+            source = check_metrics_source(source)
+        except ValueError as exc:
+            raise usage_error(f"--metrics: {exc}") from None
+        if target is None:
+            everyone = source
+        else:
+            per_backend[target] = source
+    return [
+        s if s.metrics else replace(s, metrics=per_backend.get(s.name, everyone))
+        for s in specs
+    ]
 
 
 def write_outputs(result, command: str, *, json: str | None = None, csv: str | None = None) -> int:
@@ -202,3 +227,31 @@ def write_outputs(result, command: str, *, json: str | None = None, csv: str | N
             return 1
         print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def in_worker_thread(work: Callable[[threading.Event], object], *, name: str,
+                     grace_s: float = 30.0):
+    """Run ``work(cancel)`` in a thread so that Ctrl-C or a signal turned into SystemExit reaches
+    the main thread at once; the work is then cancelled (given ``grace_s`` to wind down) and the
+    exception re-raised. Returns what ``work`` returned, or raises what it raised."""
+    cancel = threading.Event()
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = work(cancel)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=name, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except BaseException:
+        cancel.set()
+        worker.join(grace_s)
+        raise
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["result"]

@@ -13,6 +13,7 @@ from tfcompare.cli.common import (
     add_settings_arguments,
     add_turns_argument,
     backends_from_args,
+    in_worker_thread,
     settings_from_args,
     usage_error,
     write_outputs,
@@ -111,8 +112,9 @@ def measure_in_terminal(backends, settings, images, *, quiet: bool = False):
     The runner works in a thread so that Ctrl-C or a signal turned into SystemExit reaches the main
     thread at once; the run is then cancelled (its connections closed) and the exception re-raised.
     """
-    from tfcompare.datatypes import BackendReady, ImageFailed, Progress
+    from tfcompare.datatypes import BackendReady, ImageFailed, Progress, TimingUpdated
     from tfcompare.runner import Runner
+    from tfcompare.runner.probe import ready_text
 
     bar = ProgressBar(enabled=not quiet)
     announced: set[tuple[str, str]] = set()
@@ -123,39 +125,28 @@ def measure_in_terminal(backends, settings, images, *, quiet: bool = False):
         elif isinstance(event, ImageFailed):
             bar.message(f"image {event.problem.image}: {event.problem.message}")
         elif isinstance(event, BackendReady):
-            text = (
-                f"backend {event.backend}: {event.message}"
-                if event.message
-                else f"backend {event.backend}: ready (signature {event.signature.signature_name}, "
-                f"input '{event.signature.input_key}', model version {event.status.serving_version})"
-            )
+            if event.message:
+                text = f"backend {event.backend}: {event.message}"
+            else:
+                text = f"backend {event.backend}: {ready_text(event.status, event.signature)}"
+                if event.signature is not None:
+                    text += f" (input '{event.signature.input_key}')"
             if (event.backend, text) not in announced:
                 announced.add((event.backend, text))
                 bar.message(text)
+        elif isinstance(event, TimingUpdated) and event.timing.metrics_message:
+            # once per backend and message ("no server metrics" is not repeated per request)
+            text = f"backend {event.timing.backend}: {event.timing.metrics_message}"
+            if (event.timing.backend, text) not in announced:
+                announced.add((event.timing.backend, text))
+                bar.message(text)
 
-    cancel = threading.Event()
-    box: dict[str, object] = {}
-
-    def work() -> None:
-        try:
-            box["result"] = Runner(backends, settings).run(images, on_event=on_event, cancel=cancel)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=work, name="tfcompare-run", daemon=True)
-    worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.2)
-    except BaseException:
-        cancel.set()
-        worker.join(10)
+        return in_worker_thread(
+            lambda cancel: Runner(backends, settings).run(images, on_event=on_event, cancel=cancel),
+            name="tfcompare-run", grace_s=10)
+    finally:
         bar.close()
-        raise
-    bar.close()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["result"]
 
 
 def run(args: argparse.Namespace) -> int:

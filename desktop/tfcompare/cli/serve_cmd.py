@@ -14,10 +14,12 @@ def _label(text: str) -> tuple[str, int]:
 
 
 def _header(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition(":")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME:VALUE, got {text!r}")
-    return name.strip().lower(), value.strip()
+    from tfcompare.targets import TargetError, parse_header
+
+    try:
+        return parse_header(text)
+    except TargetError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port(text: str) -> int:
@@ -86,6 +88,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="REST connections open at once; more are answered 503 (default 256)")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's start-up messages (hidden by default)")
+    parser.add_argument("--enable-batching", action="store_true",
+                        help="batch concurrent Predict calls into one model call, like "
+                             "TF Serving's --enable_batching")
+    parser.add_argument("--batching-parameters", metavar="FILE",
+                        help="TF Serving's batching parameters text file (max_batch_size, "
+                             "batch_timeout_micros, max_enqueued_batches, num_batch_threads, "
+                             "allowed_batch_sizes, pad_variable_length_inputs); implies "
+                             "--enable-batching")
     parser.epilog = "example: tfcompare serve tiny --port 0 --rest-port 0 --threads 1"
     parser.set_defaults(func=run)
 
@@ -106,4 +116,6 @@ def run(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert, tls_key=args.tls_key, require_header=args.require_header,
         rest_max_body_mb=args.rest_max_body_mb, rest_read_timeout=args.rest_read_timeout,
         rest_max_connections=args.rest_max_connections, verbose=args.verbose,
+        enable_batching=args.enable_batching or bool(args.batching_parameters),
+        batching_parameters=args.batching_parameters,
     ))

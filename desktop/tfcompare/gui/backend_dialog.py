@@ -22,17 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from tfcompare.datatypes import BackendSpec
-
-
-def parse_header(text: str) -> tuple[tuple[str, str], ...]:
-    """``"Authorization: Bearer x"`` → (("authorization", "Bearer x"),); empty → (). Raises ValueError."""
-    text = text.strip()
-    if not text:
-        return ()
-    key, sep, value = text.partition(":")
-    if not sep or not key.strip() or not value.strip() or " " in key.strip():
-        raise ValueError("auth header must look like 'Authorization: Bearer TOKEN'")
-    return ((key.strip().lower(), value.strip()),)
+from tfcompare.targets import parse_header
 
 
 class _CheckSignal(QObject):
@@ -147,7 +137,7 @@ class BackendDialog(QDialog):
             version=self.version.value() or None,
             timeout_s=float(self.timeout.value()),
             tls_ca=self.tls_ca.text().strip() or None,
-            headers=parse_header(self.header.text()),
+            headers=(parse_header(self.header.text()),) if self.header.text().strip() else (),
         )
 
     def _validate(self) -> bool:
@@ -172,24 +162,9 @@ class BackendDialog(QDialog):
         self.check.setEnabled(False)
 
         def work() -> None:
-            from tfcompare.gui.workers import BackendStatus, check_backend
+            from tfcompare.runner.probe import probe_backend
 
-            try:
-                address = None
-                fwd = None
-                if spec.is_k8s:
-                    from tfcompare.cluster import open_forward
-
-                    fwd = open_forward(spec)
-                    address = fwd.address
-                cache: dict = {}
-                status = check_backend(spec, address, cache)
-                for client in cache.values():
-                    client.close()
-                if fwd is not None:
-                    fwd.close()
-            except Exception as exc:
-                status = BackendStatus(spec, "error", getattr(exc, "message", None) or str(exc))
+            status = probe_backend(spec)
             try:
                 self._signal.done.emit(status)
             except RuntimeError:  # the dialog was closed meanwhile

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from tfcompare.datatypes import BackendSpec
 from tfcompare.gui.colors import BackendColors
 from tfcompare.gui.overlay import EmptyOverlay
-from tfcompare.gui.workers import BackendStatus
+from tfcompare.runner.probe import BackendStatus
 
 LIGHTS = {"ok": "#2e9d4a", "warn": "#e0a000", "error": "#d0312d", "checking": "#a0a0a0"}
 

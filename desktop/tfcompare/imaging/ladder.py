@@ -24,7 +24,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 import numpy as np
 from PIL import Image
 
-from ..datatypes import ORIGINAL, SUPPORTED_FORMATS, ImageInfo, RunSettings, Variant, variant_key
+from ..datatypes import ORIGINAL, ImageInfo, RunSettings, Variant, variant_key
 from .loading import (
     decode,
     exif_orientation,
@@ -59,7 +59,6 @@ CHAIN_MIN_RATIO = 2.0
 #: only with 2+ cores: measured with bench/bench_ladder.py --compare-png (see its docstring).
 PARALLEL_PNG_MIN_PIXELS = 250_000
 
-_FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "jfif": "jpeg"}
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -75,30 +74,6 @@ def _default_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def normalise_formats(formats: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """Lower-case, de-duplicated, aliases resolved; ValueError names an unknown format."""
-    out: list[str] = []
-    for f in formats:
-        name = _FORMAT_ALIASES.get(f.strip().lower(), f.strip().lower())
-        if name not in SUPPORTED_FORMATS:
-            raise ValueError(
-                f"unknown image format {f!r}: choose from {', '.join(SUPPORTED_FORMATS)}"
-            )
-        if name not in out:
-            out.append(name)
-    return tuple(out)
-
-
-def normalise_sizes(sizes: tuple[int, ...] | list[int]) -> tuple[int, ...]:
-    """Distinct positive boxes, largest first; ValueError names a bad one."""
-    out = set()
-    for s in sizes:
-        if int(s) != s or int(s) <= 0:
-            raise ValueError(f"bad size {s!r}: sizes are positive whole numbers of pixels")
-        out.add(int(s))
-    return tuple(sorted(out, reverse=True))
-
-
 def fit_size(width: int, height: int, box: int) -> tuple[int, int]:
     """Size of a width×height image fitted inside box×box, aspect kept, rounded the way Pillow's
     ``thumbnail`` rounds (so our sizes equal the naive method's). Never larger than the image."""
@@ -112,12 +87,6 @@ def fit_size(width: int, height: int, box: int) -> tuple[int, int]:
     if 1 >= aspect:  # portrait or square: height is the limit
         return closest(box * aspect, lambda n: abs(aspect - n / box)), box
     return box, closest(box / aspect, lambda n: 0 if n == 0 else abs(aspect - box / n))
-
-
-def _check_quality(name: str, q: int) -> int:
-    if not 1 <= int(q) <= 100:
-        raise ValueError(f"{name} must be between 1 and 100, not {q}")
-    return int(q)
 
 
 def _encode(im: Image.Image, fmt: str, quality: int | None) -> tuple[bytes, float]:
@@ -144,17 +113,12 @@ def build_ladder(
 
     ``source`` is a path or the image's bytes (a pasted image). ``executor`` runs the encodes
     (default: a shared pool); it must not be the executor this call itself runs in if that one
-    can be full. Raises ImageLoadError (user-facing message) for unusable input and ValueError for
-    bad settings (unknown format, bad size or quality).
+    can be full. Raises ImageLoadError (user-facing message) for unusable input; settings were
+    checked when they were made (``RunSettings`` raises SettingsError, a ValueError).
     """
-    settings = settings or RunSettings()
-    formats = normalise_formats(settings.formats)
-    boxes = normalise_sizes(settings.sizes)
-    quality = {
-        "jpeg": _check_quality("JPEG quality", settings.jpeg_quality),
-        "webp": _check_quality("WebP quality", settings.webp_quality),
-        "png": None,
-    }
+    settings = settings or RunSettings()  # checked and normalised when it was made
+    formats, boxes = settings.formats, settings.sizes
+    quality = {"jpeg": settings.jpeg_quality, "webp": settings.webp_quality, "png": None}
 
     src = read_source(source, name)
     im, fmt = open_image(src.data)
@@ -178,6 +142,8 @@ def build_ladder(
     if made and formats:
         variants += _resized_variants(im, fmt, orientation, (width, height), made, formats,
                                       quality, executor or _default_pool(), notes)
+    else:
+        decode(im)  # every image is decoded once, so a damaged one fails here, not on the servers
     return ImageInfo(
         name=src.name,
         path=src.path,

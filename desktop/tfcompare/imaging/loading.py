@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import warnings
 import zlib
@@ -61,16 +62,28 @@ def read_source(source: str | os.PathLike[str] | bytes, name: str | None = None)
         return Source(data, None, name or "pasted image")
     path = Path(source)
     shown = name or path.name or str(path)
+    with open_regular(path) as fh:
+        try:
+            data = _read_bounded(fh, os.fstat(fh.fileno()).st_size)
+        except OSError as e:
+            raise ImageLoadError(f"cannot read {path}: {e.strerror or e}") from None
+    if not data:
+        raise ImageLoadError("empty file (0 bytes): not an image")
+    return Source(data, str(path), shown)
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open ``path`` for reading if it is a regular file (symlinks followed).
+
+    A named pipe would block the open (and later reads) forever and a device such as /dev/zero
+    never ends, so only regular files are images: the file is opened without blocking and
+    checked on the open descriptor itself, so it cannot be swapped after the check.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        size = path.stat().st_size
         if path.is_dir():
-            raise ImageLoadError(f"{path} is a folder, not an image file")
-        if size > MAX_FILE_BYTES:
-            raise ImageLoadError(
-                f"file is too large ({size / 2**20:.0f} MB; images over "
-                f"{MAX_FILE_BYTES // 2**20} MB are refused)"
-            )
-        data = path.read_bytes()
+            raise IsADirectoryError
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise ImageLoadError(f"file not found: {path}") from None
     except PermissionError:
@@ -79,9 +92,48 @@ def read_source(source: str | os.PathLike[str] | bytes, name: str | None = None)
         raise ImageLoadError(f"{path} is a folder, not an image file") from None
     except OSError as e:
         raise ImageLoadError(f"cannot read {path}: {e.strerror or e}") from None
-    if not data:
-        raise ImageLoadError("empty file (0 bytes): not an image")
-    return Source(data, str(path), shown)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ImageLoadError(f"{path} is a folder, not an image file")
+        if not stat.S_ISREG(mode):
+            raise ImageLoadError(
+                f"{path} is {_file_kind(mode)}, not an image file: only regular files are read"
+            )
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _read_bounded(fh: BinaryIO, size_hint: int) -> bytes:
+    """The whole file, refusing it once more than ``MAX_FILE_BYTES`` have actually been read
+    (the size the file system reports is only a hint: it can be 0 or change while reading)."""
+    if size_hint > MAX_FILE_BYTES:
+        raise ImageLoadError(
+            f"file is too large ({size_hint / 2**20:.0f} MB; images over "
+            f"{MAX_FILE_BYTES // 2**20} MB are refused)"
+        )
+    parts = [fh.read(size_hint + 1)]  # one read for an ordinary file
+    total = len(parts[0])
+    while parts[-1] and total <= MAX_FILE_BYTES:
+        parts.append(fh.read(min(1 << 22, MAX_FILE_BYTES + 1 - total)))
+        total += len(parts[-1])
+    if total > MAX_FILE_BYTES:
+        raise ImageLoadError(
+            f"file is too large (over {MAX_FILE_BYTES // 2**20} MB; larger images are refused)"
+        )
+    return parts[0] if len(parts) <= 2 else b"".join(parts)
 
 
 def _check_pixels(width: int, height: int) -> None:
@@ -248,13 +300,7 @@ def describe(source: str | os.PathLike[str] | bytes) -> tuple[str, int, int]:
         im, fmt = open_image(read_source(source).data)
         with im:
             return (fmt, *oriented_size(im, exif_orientation(im, header_only=True)))
-    path = Path(source)
-    try:
-        fp = path.open("rb")
-    except OSError:
-        read_source(path)  # raises the same clear message build_ladder would give
-        raise
-    with fp:
+    with open_regular(Path(source)) as fp:
         if os.fstat(fp.fileno()).st_size == 0:
             raise ImageLoadError("empty file (0 bytes): not an image")
         im, fmt = open_image(fp)

@@ -34,6 +34,8 @@ class ServeOptions:
     rest_read_timeout: float = 30
     rest_max_connections: int = 256
     verbose: bool = False
+    enable_batching: bool = False
+    batching_parameters: str | None = None  # TF Serving's batching parameters text file
 
 
 def _log(message: str) -> None:
@@ -144,6 +146,35 @@ def _start(options: ServeOptions, base: Path | None) -> tuple | None:
          f"(loaded and warmed up with {count} request(s) in {time.perf_counter() - started:.1f} s, "
          f"threads={options.threads or 'default'})")
     return server, rest, f"READY grpc={_address(options.host, grpc_port)} rest={rest_text}"
+def _start_batching(servable, options: ServeOptions) -> bool:
+    from tfcompare.localserve import batching
+
+    text = ""
+    if options.batching_parameters:
+        try:
+            text = Path(options.batching_parameters).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            _log(f"cannot read the batching parameters file {options.batching_parameters}: {exc}")
+            return False
+    try:
+        params = batching.parse_batching_parameters(text, cores=os.cpu_count() or 1)
+    except batching.BatchingConfigError as exc:
+        _log(f"{options.batching_parameters}: {exc}")
+        return False
+    unbatched = servable.enable_batching(params, batching.BatchingMetrics(batching_registry()))
+    _log(f"batching on: max_batch_size={params.max_batch_size} "
+         f"batch_timeout_micros={params.batch_timeout_micros} "
+         f"max_enqueued_batches={params.max_enqueued_batches} "
+         f"num_batch_threads={params.num_batch_threads}"
+         + (f" (not batched, fixed 0th dimension: {', '.join(unbatched)})" if unbatched else ""))
+    return True
+
+
+def batching_registry():
+    """The server's metrics registry (shared with the request metrics)."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY
 
 
 def serve(options: ServeOptions) -> int:

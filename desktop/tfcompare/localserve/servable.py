@@ -51,6 +51,8 @@ class Servable:
     functions: Mapping[str, object]
     labels: dict[str, int] = field(default_factory=dict)
     state: int = START
+    batcher: object = None  # a localserve.batching.Batcher when batching is on
+    batched: frozenset[str] = frozenset()  # signatures whose inputs can be batched
     _loaded: object = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -144,7 +146,10 @@ class Servable:
             except (ValueError, TypeError, tf.errors.OpError) as exc:
                 raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
                                    f"bad tensor for input {key}: {exc}") from exc
-        outputs = self.call(name, kwargs)
+        if name in self.batched and self.state == AVAILABLE:
+            outputs = self.batcher.call(name, kwargs)
+        else:
+            outputs = self.call(name, kwargs)
         if wanted:
             outputs = {k: outputs[k] for k in wanted}
         return name, outputs
@@ -162,6 +167,22 @@ class Servable:
     def output_protos(self, outputs: Mapping[str, tf.Tensor], *, tensor_content: bool
                       ) -> dict[str, tensor_pb2.TensorProto]:
         return {k: to_proto(v, tensor_content=tensor_content) for k, v in outputs.items()}
+
+    def enable_batching(self, options, metrics) -> list[str]:
+        """Batch concurrent calls of every signature whose inputs all have a variable 0th
+        dimension; returns the names of the signatures that cannot be batched."""
+        from tfcompare.localserve.batching import Batcher
+
+        def variable_rows(info) -> bool:
+            shape = info.tensor_shape
+            return shape.unknown_rank or (len(shape.dim) > 0 and shape.dim[0].size == -1)
+
+        usable = {n for n, sig in self.signature_defs.items()
+                  if n in self.functions and sig.inputs
+                  and all(variable_rows(t) for t in sig.inputs.values())}
+        self.batcher = Batcher(options, self.call, ServingFault, metrics)
+        self.batched = frozenset(usable)
+        return sorted(n for n in self.functions if n not in usable and not n.startswith("__"))
 
     # ----------------------------------------------------------------------------- warm-up
 

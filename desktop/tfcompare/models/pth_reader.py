@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import collections
 import io
+import math
+import os
 import pickle
 import struct
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -30,6 +32,15 @@ __all__ = ["PthError", "UnsafePickleError", "load", "load_state_dict"]
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
+#: Bounds on what a file may ask for; the bytes of the tensors are also bounded by the file itself
+#: (storages must be present in full, and a compressed zip member may inflate at most
+#: ``MAX_INFLATION`` times the archive's size).
+MAX_ELEMENTS = 1 << 40
+MAX_DIMS = 32
+MAX_DEPTH = 64
+MAX_STORAGES = 100_000
+MAX_INFLATION = 4
+_IN_PROGRESS = object()
 
 
 class PthError(ValueError):
@@ -53,44 +64,88 @@ _STORAGE_DTYPES: dict[str, np.dtype] = {
 }
 
 
-@dataclass(frozen=True)
-class _StorageType:
+class _Sealed:
+    """Base of every object the unpickler hands out: a pickle's BUILD opcode (``__setstate__``)
+    and attribute assignment are refused, so a file can neither change the shared allow-list
+    (a later, good file would then fail) nor rewrite a checked tensor view."""
+
+    __slots__ = ()
+
+    def __setstate__(self, state: Any) -> None:
+        raise UnsafePickleError(f"refusing to change {self}: a weight file may only rebuild tensors")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise UnsafePickleError(f"refusing to change {self}: a weight file may only rebuild tensors")
+
+    def _init(self, **values: Any) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+
+class _StorageType(_Sealed):
     """Stand-in for ``torch.FloatStorage`` etc.: only carries the numpy dtype."""
 
-    name: str
-    dtype: np.dtype
+    __slots__ = ("name", "dtype")
+
+    def __init__(self, name: str, dtype: np.dtype) -> None:
+        self._init(name=name, dtype=dtype)
+
+    def __call__(self, *args: Any) -> Any:
+        raise UnsafePickleError(f"refusing to call torch.{self.name}: storages come only from the archive")
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
 
 
-@dataclass
-class _Storage:
-    key: str
-    dtype: np.dtype
-    numel: int
-    data: np.ndarray | None = None
+class _Allowed(_Sealed):
+    """An allowed global: calls the checked stand-in; cannot be changed by the pickle."""
+
+    __slots__ = ("name", "fn")
+
+    def __init__(self, name: str, fn: Callable[..., Any]) -> None:
+        self._init(name=name, fn=fn)
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(*args)
+
+    def __repr__(self) -> str:
+        return self.name
 
 
-@dataclass
-class _TensorRef:
+class _Storage(_Sealed):
+    __slots__ = ("key", "dtype", "numel", "data")
+
+    def __init__(self, key: str, dtype: np.dtype, numel: int) -> None:
+        self._init(key=key, dtype=dtype, numel=numel, data=None)
+
+    def __repr__(self) -> str:
+        return f"storage {self.key}"
+
+
+class _TensorRef(_Sealed):
     """A tensor view (offset/size/stride) into a storage whose bytes may not be read yet."""
 
-    storage: _Storage
-    offset: int
-    size: tuple[int, ...]
-    stride: tuple[int, ...]
-    extra: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("storage", "offset", "size", "stride")
+
+    def __init__(self, storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...]) -> None:
+        self._init(storage=storage, offset=offset, size=size, stride=stride)
+
+    def __repr__(self) -> str:
+        return f"a tensor of {self.storage!r}"
 
 
 def _as_int_tuple(value: Any, what: str) -> tuple[int, ...]:
-    if not isinstance(value, tuple) or not all(type(v) is int and v >= 0 for v in value):
-        raise PthError(f"malformed tensor {what}: {value!r}")
+    if (not isinstance(value, tuple) or len(value) > MAX_DIMS
+            or not all(type(v) is int and 0 <= v <= MAX_ELEMENTS for v in value)):
+        raise PthError(f"malformed tensor {what}: {value!r:.80}")
     return value
 
 
 def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: Any) -> _TensorRef:
     if not isinstance(storage, _Storage):
         raise PthError("tensor does not refer to a storage")
-    if type(offset) is not int or offset < 0:
-        raise PthError(f"malformed tensor offset: {offset!r}")
+    if type(offset) is not int or not 0 <= offset <= MAX_ELEMENTS:
+        raise PthError(f"malformed tensor offset: {offset!r:.80}")
     size_t = _as_int_tuple(size, "size")
     stride_t = _as_int_tuple(stride, "stride")
     if len(size_t) != len(stride_t):
@@ -110,13 +165,13 @@ def _ordered_dict(*args: Any) -> collections.OrderedDict:
     return collections.OrderedDict(*args)
 
 
-_ALLOWED: dict[tuple[str, str], Callable[..., Any] | _StorageType] = {
-    ("collections", "OrderedDict"): _ordered_dict,
-    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+_ALLOWED: Mapping[tuple[str, str], _Allowed | _StorageType] = MappingProxyType({
+    ("collections", "OrderedDict"): _Allowed("collections.OrderedDict", _ordered_dict),
+    ("torch._utils", "_rebuild_tensor"): _Allowed("torch._utils._rebuild_tensor", _rebuild_tensor),
+    ("torch._utils", "_rebuild_tensor_v2"): _Allowed("torch._utils._rebuild_tensor_v2", _rebuild_tensor),
+    ("torch._utils", "_rebuild_parameter"): _Allowed("torch._utils._rebuild_parameter", _rebuild_parameter),
     **{("torch", name): _StorageType(name, dtype) for name, dtype in _STORAGE_DTYPES.items()},
-}
+})
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -141,7 +196,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         storage_type, key, _location, numel = pid[1:5]
         if not isinstance(storage_type, _StorageType):
             raise UnsafePickleError("persistent id does not name a known storage type")
-        if not isinstance(key, str) or type(numel) is not int or numel < 0:
+        if not isinstance(key, str) or type(numel) is not int or not 0 <= numel <= MAX_ELEMENTS:
             raise PthError(f"malformed storage reference {pid!r:.80}")
         view = pid[5] if len(pid) > 5 else None
         if view is not None:
@@ -149,16 +204,26 @@ class _RestrictedUnpickler(pickle.Unpickler):
         storage = self._storages.get(key)
         if storage is None:
             storage = self._storages[key] = _Storage(key, storage_type.dtype, numel)
+            if len(self._storages) > MAX_STORAGES:
+                raise PthError(f"more than {MAX_STORAGES} storages")
         elif storage.dtype != storage_type.dtype or storage.numel != numel:
             raise PthError(f"storage {key} is referenced with two different types or sizes")
         return storage
 
 
 def _materialise(ref: _TensorRef) -> np.ndarray:
+    """The tensor as its own C-contiguous array; never more elements than its storage holds
+    (a stride-0 view of a few bytes must not become a huge array)."""
     data = ref.storage.data
     if data is None:
         raise PthError(f"storage {ref.storage.key} has no data in the file")
-    if any(n == 0 for n in ref.size):
+    numel = math.prod(ref.size)
+    if numel > max(data.size, 1):
+        raise PthError(
+            f"a tensor of shape {ref.size} ({numel} elements) views storage {ref.storage.key}, which "
+            f"holds only {data.size}: refused (it would make the file inflate in memory)"
+        )
+    if numel == 0:
         return np.zeros(ref.size, dtype=data.dtype)
     last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride, strict=True))
     if last >= data.size:
@@ -170,29 +235,56 @@ def _materialise(ref: _TensorRef) -> np.ndarray:
     return view.copy(order="C")
 
 
-def _resolve(obj: Any) -> Any:
+def _resolve(obj: Any, memo: dict[int, Any] | None = None, depth: int = 0) -> Any:
+    """Tensors materialised in the object tree; a shared object is resolved once, and a tree
+    that contains itself or nests deeper than ``MAX_DEPTH`` is refused."""
+    memo = {} if memo is None else memo
+    if not isinstance(obj, _TensorRef | dict | list | tuple):
+        return obj
+    key = id(obj)
+    if key in memo:
+        if memo[key] is _IN_PROGRESS:
+            raise PthError("the object tree contains itself (a self-referencing list or dict)")
+        return memo[key]
+    if depth > MAX_DEPTH:
+        raise PthError(f"the object tree is nested more than {MAX_DEPTH} levels deep")
+    memo[key] = _IN_PROGRESS
     if isinstance(obj, _TensorRef):
-        return _materialise(obj)
-    if isinstance(obj, dict):
-        out = type(obj)() if isinstance(obj, collections.OrderedDict) else {}
-        for key, value in obj.items():
-            out[key] = _resolve(value)
-        return out
-    if isinstance(obj, list):
-        return [_resolve(v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(_resolve(v) for v in obj)
-    return obj
+        out: Any = _materialise(obj)
+    elif isinstance(obj, dict):
+        out = collections.OrderedDict() if isinstance(obj, collections.OrderedDict) else {}
+        for k, value in obj.items():
+            out[k] = _resolve(value, memo, depth + 1)
+    else:
+        items = [_resolve(v, memo, depth + 1) for v in obj]
+        out = items if isinstance(obj, list) else tuple(items)
+    memo[key] = out
+    return out
 
 
 def _read_storage_bytes(raw: bytes, storage: _Storage) -> None:
     need = storage.numel * storage.dtype.itemsize
     if len(raw) < need:
         raise PthError(f"storage {storage.key} is truncated ({len(raw)} of {need} bytes)")
-    storage.data = np.frombuffer(raw, dtype=storage.dtype, count=storage.numel)
+    object.__setattr__(storage, "data", np.frombuffer(raw, dtype=storage.dtype, count=storage.numel))
 
 
 def _load_zip(path: Path) -> Any:
+    budget = [MAX_INFLATION * max(path.stat().st_size, 1 << 20)]
+
+    def read(archive: zipfile.ZipFile, name: str, at_least: int = 0) -> bytes:
+        """A member's bytes, within what the archive can honestly hold."""
+        info = archive.getinfo(name)
+        if info.file_size < at_least:
+            raise PthError(f"{path.name}: {name} is truncated ({info.file_size} of {at_least} bytes)")
+        budget[0] -= info.file_size
+        if budget[0] < 0:
+            raise PthError(
+                f"{path.name}: {name} inflates to {info.file_size} bytes, more than a "
+                f"{path.stat().st_size}-byte archive can hold (a zip bomb?)"
+            )
+        return archive.read(name)
+
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
@@ -200,20 +292,22 @@ def _load_zip(path: Path) -> Any:
             raise PthError(f"{path.name}: zip archive without exactly one data.pkl")
         prefix = pkl[0][: -len("data.pkl")]
         order = f"{prefix}byteorder"
-        if order in names and archive.read(order).strip() != b"little":
+        if order in names and read(archive, order).strip() != b"little":
             raise PthError(f"{path.name}: big-endian tensors are not supported")
         storages: dict[str, _Storage] = {}
-        result = _RestrictedUnpickler(io.BytesIO(archive.read(pkl[0])), storages).load()
+        result = _RestrictedUnpickler(io.BytesIO(read(archive, pkl[0])), storages).load()
         for key, storage in storages.items():
             member = f"{prefix}data/{key}"
             if member not in names:
                 raise PthError(f"{path.name}: storage {key} missing from the archive")
-            _read_storage_bytes(archive.read(member), storage)
+            need = storage.numel * storage.dtype.itemsize
+            _read_storage_bytes(read(archive, member, need), storage)
     return _resolve(result)
 
 
 def _load_legacy(path: Path) -> Any:
     with path.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
         # The three header pickles hold only ints/dicts; the restricted unpickler refuses globals.
         header = _RestrictedUnpickler(f, {})
         try:
@@ -244,7 +338,13 @@ def _load_legacy(path: Path) -> Any:
             (count,) = struct.unpack("<q", head)
             if count != storage.numel:
                 raise PthError(f"{path.name}: storage {key} holds {count} items, expected {storage.numel}")
-            _read_storage_bytes(f.read(count * storage.dtype.itemsize), storage)
+            need = count * storage.dtype.itemsize
+            if need > size - f.tell():
+                raise PthError(
+                    f"{path.name}: storage {key} is truncated (it claims {need} bytes; the file "
+                    f"has {size - f.tell()} left)"
+                )
+            _read_storage_bytes(f.read(need), storage)
     return _resolve(result)
 
 
@@ -259,8 +359,13 @@ def load(path: str | Path) -> Any:
         return _load_legacy(path)
     except PthError:
         raise
-    except (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile, ValueError) as exc:
-        raise PthError(f"{path.name}: corrupt weight file ({exc})") from None
+    except RecursionError:
+        raise PthError(f"{path.name}: corrupt weight file (nested too deeply)") from None
+    except MemoryError:
+        raise PthError(f"{path.name}: the weight file asks for more memory than there is") from None
+    except (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile, ValueError,
+            TypeError, KeyError, IndexError, AttributeError, OverflowError, OSError) as exc:
+        raise PthError(f"{path.name}: corrupt weight file ({type(exc).__name__}: {exc})") from None
 
 
 def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:

@@ -25,7 +25,6 @@ from tfcompare.datatypes import (
     ImageInfo,
     ImageProblem,
     ImageReady,
-    ModelStatus,
     Progress,
     RequestDone,
     RequestResult,
@@ -34,11 +33,17 @@ from tfcompare.datatypes import (
     RunResult,
     RunSettings,
     RunStarted,
+    ServerTime,
+    ServerTimeMeasured,
     ServingError,
     SignatureInfo,
+    TimingUpdated,
     Variant,
 )
 from tfcompare.runner.connection import Connection, open_connection
+from tfcompare.runner.plan import planned_requests, requests_per_variant, variants_per_image
+from tfcompare.runner.probe import probe
+from tfcompare.runner.server_time import FLOOR_AT_START, FLOOR_PER_IMAGE, ServerClock
 from tfcompare.runner.stats import aggregate
 
 Source = str | Path | bytes | tuple[str, bytes]
@@ -65,6 +70,8 @@ class _State:
     cancel: threading.Event
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: list[RequestResult] = field(default_factory=list)
+    server_times: list[ServerTime] = field(default_factory=list)
+    clocks: list[ServerClock] = field(default_factory=list)
     images: list[ImageInfo] = field(default_factory=list)
     problems: list[ImageProblem] = field(default_factory=list)
     done: int = 0
@@ -107,19 +114,9 @@ class Runner:
         self.settings = settings or RunSettings()
         self._connect = connect
 
-    # ------------------------------------------------------------------ planning
-
-    def requests_per_variant(self) -> int:
-        return max(self.settings.warmup, 0) + max(self.settings.repeats, 0)
-
-    def variants_per_image(self) -> int:
-        return 1 + len(self.settings.sizes) * len(self.settings.formats)
-
     def planned_requests(self, n_images: int) -> int:
         """Requests a run will make at most (boxes larger than an image are skipped, so fewer)."""
-        cold_extra = 1 if self.settings.warmup == 0 else 0
-        per_backend = n_images * self.variants_per_image() * self.requests_per_variant()
-        return len(self.backends) * (per_backend + (cold_extra if n_images else 0))
+        return planned_requests(self.settings, len(self.backends), [None] * n_images)
 
     # ------------------------------------------------------------------ running
 
@@ -168,6 +165,8 @@ class Runner:
                 for conn in list(connections):
                     if conn is not None:
                         conn.close()
+                for clock in list(state.clocks):
+                    clock.close()
                 for q in queues:
                     q.put(None)
                 loader.join(timeout=2.0)
@@ -176,6 +175,8 @@ class Runner:
         for conn in connections:
             if conn is not None:
                 conn.close()
+        for clock in state.clocks:
+            clock.close()
 
         with state.lock:
             state.closed = True
@@ -184,15 +185,20 @@ class Runner:
             requests = tuple(state.requests)
             images = tuple(state.images)
             problems = tuple(state.problems)
+            server_times = tuple(state.server_times)
+            timings = tuple(c.timing() for c in state.clocks)
+        order = {b.name: i for i, b in enumerate(self.backends)}
         result = RunResult(
             settings=self.settings,
             backends=self.backends,
             images=images,
             requests=requests,
             problems=problems,
-            summary=aggregate(requests),
+            summary=aggregate(requests, server_times),
             started_at=started_at,
             finished_at=time.time(),
+            server_times=server_times,
+            timings=tuple(sorted(timings, key=lambda t: order.get(t.backend, 0))),
         )
         state.emit(final_progress)
         state.emit(RunFinished(run_id, result, cancelled))
@@ -232,15 +238,18 @@ class Runner:
                 except (
                     Exception
                 ) as exc:  # an unexpected decoder failure is still one image's problem
-                    self._image_failed(state, ImageProblem(name, f"could not read image: {exc}"))
+                    self._image_failed(
+                        state, ImageProblem(name, f"could not read image: {exc or type(exc).__name__}")
+                    )
                     continue
                 with state.lock:
                     if state.closed:
                         return
                     state.images.append(info)
                     # Boxes larger than the image are skipped: correct the plan.
-                    missing = self.variants_per_image() - len(info.variants)
-                    state.total -= missing * self.requests_per_variant() * len(self.backends)
+                    state.total -= self._requests_for(
+                        variants_per_image(self.settings) - len(info.variants)
+                    )
                 state.emit(ImageReady(state.run_id, info))
                 for q in queues:
                     q.put(info)
@@ -248,12 +257,13 @@ class Runner:
             for q in queues:
                 q.put(None)
 
+    def _requests_for(self, n_variants: int) -> int:
+        return n_variants * requests_per_variant(self.settings) * len(self.backends)
+
     def _image_failed(self, state: _State, problem: ImageProblem) -> None:
         with state.lock:
             state.problems.append(problem)
-            state.total -= (
-                self.variants_per_image() * self.requests_per_variant() * len(self.backends)
-            )
+            state.total -= self._requests_for(variants_per_image(self.settings))
         state.emit(ImageFailed(state.run_id, problem))
         state.emit(state.progress_event())
 
@@ -323,6 +333,10 @@ class _BackendWorker:
         self.failures = 0
         self.last_probe = 0.0
         self.cold_sent = False
+        self.clock = ServerClock(spec)
+        self.last_image: str | None = None
+        with state.lock:
+            state.clocks.append(self.clock)
 
     def connect(self, connect: Callable[[BackendSpec], Connection]) -> Connection | None:
         try:
@@ -333,35 +347,48 @@ class _BackendWorker:
             self.state.emit(
                 BackendReady(self.state.run_id, self.spec.name, None, None, self.down_reason)
             )
+            self._timing_updated()
             return None
         self._probe()
+        forward = self.conn.forward
+        address = forward.address if forward is not None else getattr(self.conn.client, "address", None)
+        self.clock.open(address)
+        if self.down_reason is None:
+            self.clock.measure_floor(self.conn.client, FLOOR_AT_START)
+        self._timing_updated()
         return self.conn
 
+    def _timing_updated(self) -> None:
+        self.state.emit(TimingUpdated(self.state.run_id, self.clock.timing()))
+
     def _probe(self) -> None:
-        """Ask the backend for its model status and signature; clears ``down_reason`` when it can
-        take requests."""
+        """Ask the backend for its model status and signature (``probe``); clears
+        ``down_reason`` when it can take requests."""
         assert self.conn is not None
         self.last_probe = time.monotonic()
-        status: ModelStatus | None = None
-        try:
-            status = self.conn.client.status()
-            if not status.available:
-                raise ServingError("UNAVAILABLE", status.message or "model is not AVAILABLE")
-            self.signature = self.conn.client.metadata()
-        except Exception as exc:
-            self.down_reason = _message(exc)
+        found = probe(self.spec, self.conn)
+        if not found.ready:
+            self.down_reason = found.text
             self.state.emit(
-                BackendReady(self.state.run_id, self.spec.name, None, status, self.down_reason)
+                BackendReady(self.state.run_id, self.spec.name, None, found.status, found.text)
             )
             return
+        self.signature = found.signature
         self.down_reason = None
         self.failures = 0
-        self.state.emit(BackendReady(self.state.run_id, self.spec.name, self.signature, status))
+        self.state.emit(
+            BackendReady(self.state.run_id, self.spec.name, found.signature, found.status)
+        )
 
     def measure(self, info: ImageInfo, variant: Variant) -> None:
         if self.down_reason is not None and self.conn is not None:
             if time.monotonic() - self.last_probe >= PROBE_EVERY_S:
                 self._probe()
+        if info.name != self.last_image:
+            if self.last_image is not None and self.down_reason is None and self.conn is not None:
+                self.clock.measure_floor(self.conn.client, FLOOR_PER_IMAGE)
+                self._timing_updated()
+            self.last_image = info.name
         cold_extra = not self.cold_sent and self.settings.warmup == 0
         warmups = max(self.settings.warmup, 0)
         plan: list[tuple[str, int]] = []
@@ -378,11 +405,30 @@ class _BackendWorker:
                 self._send(info, variant, plan)
 
     def _send(self, info: ImageInfo, variant: Variant, plan: list[tuple[str, int]]) -> None:
+        before, generation = None, 0
+        measured: list[RequestResult] = []
         for phase, i in plan:
             if self.state.cancel.is_set():
                 return
+            if phase == "measured" and before is None and self.down_reason is None:
+                before = self.clock.scrape()  # just before the block, after its warm-up
+                generation = self.conn.generation if self.conn is not None else 0
             result = self._one(info, variant, phase, i)
+            if phase == "measured":
+                measured.append(result)
             self._record(result, keep=phase != "warmup")
+        if before is not None and self.clock.scraper is not None:
+            self._server_time(info, variant, before, measured, generation)
+
+    def _server_time(self, info, variant, before, measured, generation: int) -> None:
+        st = self.clock.block(before, measured, info.name, variant.key, self.conn, generation)
+        with self.state.lock:
+            if self.state.closed:
+                return
+            self.state.server_times.append(st)
+        self.state.emit(ServerTimeMeasured(self.state.run_id, st))
+        if self.clock.scraper is None:  # given up after repeated failures
+            self._timing_updated()
 
     def _one(self, info: ImageInfo, variant: Variant, phase: str, repeat: int) -> RequestResult:
         base = dict(

@@ -13,32 +13,41 @@ JSON object (``"format": "tfcompare-run/1"``):
   pod that answered), ``started_at`` (Unix time the request was sent);
 - ``cold``: the very first request to each backend (same keys; never part of the statistics);
 - ``summary``: per (image, variant, backend): n, n_errors, bytes, p50/p90/p99/mean/stdev in ms,
-  few_samples, top1, top1_agree, top5_overlap, score_ratio (against the same backend's original);
+  few_samples, top1, top1_agree, top5_overlap, score_ratio (against the same backend's original),
+  and from the server's metrics ``server_ms`` (mean request time on the server), ``runtime_ms``
+  (mean model run), ``server_exact`` (false: other traffic, a restart or rounding; see
+  ``server_times``) and ``path_ms`` (mean latency − server time: network, tunnel, client);
+- ``server_times``: per block of measured requests: sent, counted, server_ms, runtime_ms, exact,
+  note; ``backends`` entries carry ``floor_ms`` (p50 round trip of a model-status call, which runs
+  no model), ``floor_samples`` and ``metrics`` (the URL read, or null with ``metrics_message``);
 - ``errors``: images that could not be used: ``image``, ``message``.
+
+CSV rows carry the block's ``server_ms``, ``runtime_ms``, ``server_exact`` and the backend's
+``floor_ms`` on each request of the block.
 """
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import statistics
-from collections import defaultdict
 from pathlib import Path
 
 from tfcompare import __version__
 from tfcompare.datatypes import (
     Aggregate,
     BackendSpec,
+    BackendTiming,
     ImageInfo,
     ImageProblem,
     RequestResult,
     RunResult,
     RunSettings,
+    ServerTime,
     Variant,
     variant_sort_key,
 )
-from tfcompare.runner.stats import FEW_SAMPLES, percentile
+from tfcompare.runner.stats import FEW_SAMPLES, pooled
+from tfcompare.tabular import SafeWriter, json_text
 
 FORMAT = "tfcompare-run/1"
 SCALAR_KEYS = (
@@ -46,7 +55,8 @@ SCALAR_KEYS = (
     "model_version", "error",
 )  # fmt: skip
 REQUEST_KEYS = (*SCALAR_KEYS, "top5", "score_kind", "pod", "started_at")
-CSV_KEYS = (*SCALAR_KEYS, "top1", "top1_score", "top5", "score_kind", "pod", "started_at")
+CSV_KEYS = (*SCALAR_KEYS, "top1", "top1_score", "top5", "score_kind", "pod", "started_at",
+            "server_ms", "runtime_ms", "server_exact", "floor_ms")
 
 
 def _variant_dict(v: Variant) -> dict:
@@ -81,6 +91,14 @@ def _request_dict(r: RequestResult) -> dict:
     return {k: d[k] for k in REQUEST_KEYS}
 
 
+def _backend_dict(spec: BackendSpec, result: RunResult) -> dict:
+    """The spec (``metrics``: the setting, null = discover) plus what the run found: the path
+    floor and the metrics URL read (``metrics_url``)."""
+    t = result.timing(spec.name) or BackendTiming(spec.name)
+    return {**spec.to_dict(), "floor_ms": t.floor_ms, "floor_samples": t.floor_samples,
+            "metrics_url": t.metrics, "metrics_message": t.metrics_message}
+
+
 def to_json_obj(result: RunResult) -> dict:
     return {
         "format": FORMAT,
@@ -88,11 +106,12 @@ def to_json_obj(result: RunResult) -> dict:
         "started_at": result.started_at,
         "finished_at": result.finished_at,
         "settings": result.settings.to_dict(),
-        "backends": [b.to_dict() for b in result.backends],
+        "backends": [_backend_dict(b, result) for b in result.backends],
         "images": [_image_dict(i) for i in result.images],
         "requests": [_request_dict(r) for r in result.measured],
         "cold": [_request_dict(r) for r in result.cold],
         "summary": [a.to_dict() for a in result.summary],
+        "server_times": [t.to_dict() for t in result.server_times],
         "errors": [{"image": p.image, "message": p.message} for p in result.problems],
     }
 
@@ -140,18 +159,27 @@ def from_json_obj(obj: dict) -> RunResult:
         summary=tuple(Aggregate.from_dict(a) for a in obj["summary"]),
         started_at=obj.get("started_at", 0.0),
         finished_at=obj.get("finished_at", 0.0),
+        server_times=tuple(ServerTime.from_dict(t) for t in obj.get("server_times", [])),
+        timings=tuple(
+            BackendTiming.from_dict({**b, "backend": b["name"], "metrics": b.get("metrics_url")})
+            for b in obj["backends"]
+            if "floor_ms" in b
+        ),
     )
 
 
 def write_json(result: RunResult, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(to_json_obj(result), indent=1) + "\n", encoding="utf-8")
+    Path(path).write_text(json_text(to_json_obj(result), indent=1) + "\n", encoding="utf-8")
 
 
 def csv_text(result: RunResult) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = SafeWriter(buf, lineterminator="\n")
     writer.writerow(CSV_KEYS)
+    blocks = {(t.image, t.variant, t.backend): t for t in result.server_times}
+    floors = {t.backend: t.floor_ms for t in result.timings}
     for r in result.measured:
+        st = blocks.get((r.image, r.variant, r.backend))
         d = _request_dict(r)
         top1 = r.top5[0] if r.top5 else None
         row = [d[k] for k in SCALAR_KEYS]
@@ -162,9 +190,17 @@ def csv_text(result: RunResult) -> str:
             r.score_kind,
             r.pod or "",
             f"{r.started_at:.6f}",
+            _num(st.server_ms if st else None),
+            _num(st.runtime_ms if st else None),
+            "" if st is None or st.server_ms is None else st.exact,
+            _num(floors.get(r.backend)),
         ]
         writer.writerow(["" if v is None else v for v in row])
     return buf.getvalue()
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else f"{v:.4f}"
 
 
 def write_csv(result: RunResult, path: str | Path) -> None:
@@ -188,68 +224,78 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} GB"
 
 
-def _pct(values: list[float]) -> str:
-    return f"{100 * statistics.fmean(values):.0f}%" if values else "-"
-
-
 def summary_rows(result: RunResult) -> list[dict]:
-    """Per (variant, backend), over all images: latency of every measured request, mean bytes,
-    and mean quality against each image's original on the same backend."""
-    lat: dict[tuple[str, str], list[float]] = defaultdict(list)
-    errors: dict[tuple[str, str], int] = defaultdict(int)
-    for r in result.measured:
-        key = (r.variant, r.backend)
-        if r.ok and r.latency_ms is not None:
-            lat[key].append(r.latency_ms)
-        elif not r.ok:
-            errors[key] += 1
-    aggs: dict[tuple[str, str], list[Aggregate]] = defaultdict(list)
-    for a in result.summary:
-        aggs[(a.variant, a.backend)].append(a)
+    """Per (variant, backend), pooled over all images (``stats.pooled``): latency of every measured
+    request, mean bytes, and mean quality against each image's original on the same backend."""
     order = {b.name: i for i, b in enumerate(result.backends)}
+    cells = pooled(result.requests, result.summary)
     rows = []
-    for key in sorted(aggs, key=lambda k: (variant_sort_key(k[0]), order.get(k[1], 99))):
-        values = sorted(lat.get(key, []))
-        group = aggs[key]
-        agree = [float(a.top1_agree) for a in group if a.top1_agree is not None]
-        overlap = [a.top5_overlap for a in group if a.top5_overlap is not None]
-        ratio = [a.score_ratio for a in group if a.score_ratio is not None]
+    for key in sorted(cells, key=lambda k: (variant_sort_key(k[0]), order.get(k[1], 99))):
+        p = cells[key]
         rows.append(
             {
-                "variant": key[0],
-                "backend": key[1],
-                "n": len(values),
-                "errors": errors.get(key, 0),
-                "bytes": statistics.fmean(a.bytes for a in group),
-                "p50_ms": percentile(values, 50) if values else None,
-                "p90_ms": percentile(values, 90) if values else None,
-                "p99_ms": percentile(values, 99) if values else None,
-                "top1_agree": statistics.fmean(agree) if agree else None,
-                "top5_overlap": statistics.fmean(overlap) if overlap else None,
-                "score_ratio": statistics.fmean(ratio) if ratio else None,
+                "variant": p.variant,
+                "backend": p.backend,
+                "n": p.n,
+                "errors": p.n_errors,
+                "bytes": p.mean_bytes or 0.0,
+                "p50_ms": p.p50_ms,
+                "p90_ms": p.p90_ms,
+                "p99_ms": p.p99_ms,
+                "top1_agree": p.top1_agree,
+                "top5_overlap": p.top5_overlap,
+                "score_ratio": p.score_ratio,
+                "server_ms": p.server_ms,
+                "runtime_ms": p.runtime_ms,
+                "path_ms": p.path_ms,
+                "server_exact": p.server_exact,
             }
         )
     return rows
 
 
+def _approx(value: float | None, exact: bool | None) -> str:
+    """Server-side means; ``~`` when the server also counted other requests (or restarted)."""
+    return "-" if value is None else ("" if exact else "~") + _fmt_ms(value)
+
+
+def _server_notes(result: RunResult, rows: list[dict]) -> list[str]:
+    notes = []
+    if any(r["server_ms"] is not None for r in rows):
+        notes.append(
+            "server ms: mean time the server spent on these requests (its request_latency), model "
+            "ms: the model run alone (runtime_latency), path ms: mean latency − server ms (network, "
+            "tunnel, client). ~: the server also counted other requests or restarted: not exact."
+        )
+    for t in result.timings:
+        floor = (
+            f"path floor {_fmt_ms(t.floor_ms)} ms (p50 of {t.floor_samples} model-status calls)"
+            if t.floor_ms is not None else "no path floor"
+        )  # fmt: skip
+        notes.append(f"{t.backend}: {floor}; {t.metrics_message or 'no server metrics'}")
+    return notes
+
+
 def summary_table(result: RunResult) -> str:
     rows = summary_rows(result)
-    header = ("variant", "backend", "n", "err", "p50 ms", "p90 ms", "p99 ms", "sent", "top-1 same",
-              "top-5 overlap", "score ratio")  # fmt: skip
+    header = ("variant", "backend", "n", "err", "p50 ms", "p90 ms", "p99 ms", "server ms",
+              "model ms", "path ms", "sent", "top-1 same", "top-5 overlap", "score ratio")  # fmt: skip
     table = [header]
     for r in rows:
         star = "*" if r["n"] < FEW_SAMPLES else ""
         table.append(
             (
                 r["variant"], r["backend"], str(r["n"]), str(r["errors"]), _fmt_ms(r["p50_ms"]) + star,
-                _fmt_ms(r["p90_ms"]) + star, _fmt_ms(r["p99_ms"]) + star, _fmt_bytes(r["bytes"]),
+                _fmt_ms(r["p90_ms"]) + star, _fmt_ms(r["p99_ms"]) + star,
+                *(_approx(r[k], r["server_exact"]) for k in ("server_ms", "runtime_ms", "path_ms")),
+                _fmt_bytes(r["bytes"]),
                 "-" if r["top1_agree"] is None else f"{100 * r['top1_agree']:.0f}%",
                 "-" if r["top5_overlap"] is None else f"{100 * r['top5_overlap']:.0f}%",
                 "-" if r["score_ratio"] is None else f"{100 * r['score_ratio']:.0f}%",
             )
         )  # fmt: skip
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    right = {2, 3, 4, 5, 6, 7, 8, 9, 10}
+    right = set(range(2, len(header)))
     lines = []
     for j, row in enumerate(table):
         cells = [
@@ -270,6 +316,7 @@ def summary_table(result: RunResult) -> str:
     ]
     if few:
         notes.append(f"* percentiles from fewer than {FEW_SAMPLES} samples: indicative only.")
+    notes += _server_notes(result, rows)
     for r in result.cold:
         warm = [a.p50_ms for a in result.summary if a.backend == r.backend and a.p50_ms is not None]
         warm_txt = f" (warm p50 {_fmt_ms(statistics.median(warm))} ms)" if warm else ""

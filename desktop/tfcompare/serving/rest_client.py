@@ -221,6 +221,11 @@ class RestClient(BackendClient):
         version = int(version) if version not in (None, "") else None
         return choose_signature(defs, self.spec.signature, self.spec.model, version)
 
+    @property
+    def predict_path(self) -> str:
+        """The URL path of ``:predict`` for this backend's model (and version)."""
+        return self._base + ":predict"
+
     def build_request(self, data: bytes, signature: SignatureInfo) -> bytes:
         """The JSON body of ``:predict`` for one image."""
         b64 = base64.b64encode(data).decode("ascii")

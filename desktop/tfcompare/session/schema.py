@@ -7,11 +7,15 @@ database is recognised as such) and a schema number in ``PRAGMA user_version`` (
 
 from __future__ import annotations
 
+import functools
 import os
+import sqlite3
+import stat
 import struct
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3  # 2: server time (aggregates' server columns, server_times, backend_timing)
+# 3: + the ``capacity`` table (a capacity sweep, tfcompare load / the Capacity tab)
 APPLICATION_ID = 0x54464353  # "TFCS"
 FORMAT_NAME = "tfcompare-session"
 SUFFIX = ".tfcs"
@@ -19,7 +23,7 @@ SUFFIX = ".tfcs"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _HEADER_SIZE = 100
 
-DDL = """
+DDL_V1 = """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -96,15 +100,59 @@ CREATE TABLE aggregates (
     score_ratio  REAL
 );
 """
+# Schema 2 adds the server-time columns to ``aggregates`` and two tables.
+DDL = DDL_V1.replace(
+    """    score_ratio  REAL
+);""",
+    """    score_ratio  REAL,
+    server_ms    REAL,
+    runtime_ms   REAL,
+    server_exact INTEGER,
+    path_ms      REAL
+);""",
+) + """
+CREATE TABLE server_times (
+    idx        INTEGER PRIMARY KEY,
+    image      TEXT NOT NULL,
+    variant    TEXT NOT NULL,
+    backend    TEXT NOT NULL,
+    sent       INTEGER NOT NULL,
+    counted    INTEGER,
+    server_ms  REAL,
+    runtime_ms REAL,
+    exact      INTEGER NOT NULL,
+    note       TEXT NOT NULL
+);
+CREATE TABLE backend_timing (
+    idx             INTEGER PRIMARY KEY,
+    backend         TEXT NOT NULL,
+    floor_ms        REAL,
+    floor_samples   INTEGER NOT NULL,
+    metrics         TEXT,           -- the metrics URL read (never credentials: see BackendSpec)
+    metrics_message TEXT NOT NULL
+);
+"""
+DDL_V2 = DDL
+DDL = DDL_V2 + """
+CREATE TABLE capacity (
+    idx INTEGER PRIMARY KEY,
+    doc TEXT NOT NULL               -- a capacity sweep (tfcompare.load CapacityResult) as JSON
+);
+"""
 
 REQUEST_COLUMNS = (
     "image", "variant", "backend", "protocol", "phase", "repeat", "ok", "latency_ms", "client_ms",
     "bytes", "model_version", "error", "top5", "score_kind", "pod", "started_at",
 )
-AGGREGATE_COLUMNS = (
+AGGREGATE_COLUMNS_V1 = (
     "image", "variant", "backend", "n", "n_errors", "bytes", "p50_ms", "p90_ms", "p99_ms",
     "mean_ms", "stdev_ms", "few_samples", "top1", "top1_agree", "top5_overlap", "score_ratio",
 )
+AGGREGATE_COLUMNS = (*AGGREGATE_COLUMNS_V1, "server_ms", "runtime_ms", "server_exact", "path_ms")
+SERVER_TIME_COLUMNS = (
+    "image", "variant", "backend", "sent", "counted", "server_ms", "runtime_ms", "exact", "note",
+)
+TIMING_COLUMNS = ("backend", "floor_ms", "floor_samples", "metrics", "metrics_message")
 IMAGE_COLUMNS = ("idx", "name", "path", "format", "width", "height", "nbytes", "notes", "original")
 VARIANT_COLUMNS = (
     "image_idx", "idx", "key", "box", "format", "quality", "width", "height", "nbytes", "encode_ms",
@@ -127,8 +175,10 @@ def check_header(path: Path) -> int:
         raise SessionError(f"{path}: no such file") from None
     except OSError as exc:
         raise SessionError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    if path.is_dir():
+    if stat.S_ISDIR(st.st_mode):
         raise SessionError(f"{path}: is a folder, not a tfcompare session file")
+    if not stat.S_ISREG(st.st_mode):
+        raise SessionError(f"{path}: not a regular file (a device, pipe or socket), not a session")
     if st.st_size == 0:
         raise SessionError(f"{path}: the file is empty, not a tfcompare session")
     try:
@@ -165,6 +215,34 @@ def check_header(path: Path) -> int:
     if user_version < 1:
         raise SessionError(f"{path}: the session file is damaged (no schema version)")
     return user_version
+
+
+DDL_BY_SCHEMA = {1: DDL_V1, 2: DDL_V2, 3: DDL}
+
+
+@functools.cache
+def expected_layout(schema: int = SCHEMA_VERSION) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """``(type, name) -> (table it belongs to, its CREATE statement)`` for every object the DDL
+    of ``schema`` makes (tables and their automatic indexes): a file must hold exactly these."""
+    con = sqlite3.connect(":memory:")
+    try:
+        con.executescript(DDL_BY_SCHEMA[schema])
+        rows = con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
+    finally:
+        con.close()
+    return {(kind, name): (table, sql) for kind, name, table, sql in rows}
+
+
+@functools.cache
+def column_types(table: str, schema: int = SCHEMA_VERSION) -> dict[str, tuple[str, bool]]:
+    """``column -> (declared type, NOT NULL)`` of one of the DDL's tables."""
+    con = sqlite3.connect(":memory:")
+    try:
+        con.executescript(DDL_BY_SCHEMA[schema])
+        info = con.execute(f"PRAGMA table_info({table})").fetchall()
+    finally:
+        con.close()
+    return {name: (decl, bool(notnull or pk)) for _, name, decl, notnull, _, pk in info}
 
 
 def is_session_file(path: str | os.PathLike[str]) -> bool:

@@ -1,9 +1,8 @@
-"""Save and load ``.tfcs`` session files.
+"""Save ``.tfcs`` session files (``reader`` opens them).
 
 Saving writes a complete new database to a hidden temporary file next to the target, fsyncs it and
 only then renames it over the target, so a crash or a kill mid-save leaves the previous session
-untouched. Loading opens the file read-only and turns every kind of bad file into a SessionError
-with a message for the user; nothing in a session is executed (plain columns and JSON only).
+untouched. Nothing in a session is executed: it holds plain columns and JSON only.
 """
 
 from __future__ import annotations
@@ -13,22 +12,11 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfcompare.datatypes import (
-    Aggregate,
-    BackendSpec,
-    ImageInfo,
-    ImageProblem,
-    Prediction,
-    RequestResult,
-    RunResult,
-    RunSettings,
-    Variant,
-)
+from tfcompare.datatypes import RequestResult, RunResult
 from tfcompare.session.schema import (
     AGGREGATE_COLUMNS,
     APPLICATION_ID,
@@ -37,13 +25,14 @@ from tfcompare.session.schema import (
     IMAGE_COLUMNS,
     REQUEST_COLUMNS,
     SCHEMA_VERSION,
+    SERVER_TIME_COLUMNS,
+    TIMING_COLUMNS,
     VARIANT_COLUMNS,
     SessionError,
-    check_header,
 )
+from tfcompare.tabular import json_text
 
 _TMP_TAG = ".tfcs-partial"
-_PHASES = ("cold", "warmup", "measured")
 
 
 @dataclass(frozen=True)
@@ -58,6 +47,7 @@ class SavedSession:
     schema: int = SCHEMA_VERSION
     tfcompare_version: str = ""
     path: Path | None = None
+    capacity: dict | None = None  # a capacity sweep's JSON form (see tfcompare.load.results)
 
 
 # --------------------------------------------------------------------------- saving
@@ -69,8 +59,10 @@ def save_session(
     *,
     selection: dict | None = None,
     title: str | None = None,
+    capacity: dict | None = None,
 ) -> None:
-    """Write ``result`` (plus the UI's ``selection`` state, plain JSON) to ``path`` atomically.
+    """Write ``result`` (plus the UI's ``selection`` state, plain JSON, and a capacity sweep's
+    JSON form) to ``path`` atomically.
 
     Raises SessionError (the target is left as it was) when the folder is missing or not
     writable, the disk is full, or ``selection`` is not plain JSON data.
@@ -85,6 +77,10 @@ def save_session(
         json.dumps(selection, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise SessionError(f"cannot save the session: the selection is not plain data ({exc})") from None
+    try:
+        capacity_doc = None if capacity is None else json.dumps(capacity, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise SessionError(f"cannot save the session: the capacity sweep is not plain data ({exc})") from None
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise SessionError(f"cannot save {target}: the folder {folder} does not exist")
@@ -105,7 +101,7 @@ def save_session(
         "finished_at": result.finished_at,
     }
     try:
-        _write_database(tmp, result, meta)
+        _write_database(tmp, result, meta, capacity_doc)
         _fsync_file(tmp)
         try:
             os.chmod(tmp, target.stat().st_mode & 0o7777)  # keep the permissions of the old file
@@ -124,7 +120,7 @@ def save_session(
         raise
 
 
-def _write_database(tmp: Path, result: RunResult, meta: dict) -> None:
+def _write_database(tmp: Path, result: RunResult, meta: dict, capacity: str | None) -> None:
     con = sqlite3.connect(tmp, isolation_level=None)
     with closing(con):
         # A private temporary file: no journal and no syncing until it is complete (fsync'ed once).
@@ -136,17 +132,17 @@ def _write_database(tmp: Path, result: RunResult, meta: dict) -> None:
         con.execute("BEGIN")
         con.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?)",
-            [(k, json.dumps(v)) for k, v in meta.items()],
+            [(k, json_text(v)) for k, v in meta.items()],
         )
         con.executemany(
             "INSERT INTO backends (idx, spec) VALUES (?, ?)",
-            [(i, json.dumps(b.to_dict())) for i, b in enumerate(result.backends)],
+            [(i, json_text(b.to_dict())) for i, b in enumerate(result.backends)],
         )
         for i, img in enumerate(result.images):
             con.execute(
                 f"INSERT INTO images ({', '.join(IMAGE_COLUMNS)}) VALUES ({_marks(IMAGE_COLUMNS)})",
                 (i, img.name, img.path, img.format, img.width, img.height, img.nbytes,
-                 json.dumps(list(img.notes)), bytes(img.original)),
+                 json_text(list(img.notes)), bytes(img.original)),
             )
             con.executemany(
                 f"INSERT INTO variants ({', '.join(VARIANT_COLUMNS)}) "
@@ -167,11 +163,21 @@ def _write_database(tmp: Path, result: RunResult, meta: dict) -> None:
             f"VALUES ({_marks(AGGREGATE_COLUMNS)})",
             ([getattr(a, c) for c in AGGREGATE_COLUMNS] for a in result.summary),
         )
+        for table, columns, rows in (
+            ("server_times", SERVER_TIME_COLUMNS, result.server_times),
+            ("backend_timing", TIMING_COLUMNS, result.timings),
+        ):
+            con.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_marks(columns)})",
+                ([getattr(x, c) for c in columns] for x in rows),
+            )
+        if capacity is not None:
+            con.execute("INSERT INTO capacity (idx, doc) VALUES (0, ?)", (capacity,))
         con.execute("COMMIT")
 
 
 def _request_row(r: RequestResult) -> tuple:
-    top5 = json.dumps([[p.label, p.score] for p in r.top5])
+    top5 = json_text([[p.label, p.score] for p in r.top5])  # a NaN score is stored as null
     return (r.image, r.variant, r.backend, r.protocol, r.phase, r.repeat, r.ok, r.latency_ms,
             r.client_ms, r.bytes, r.model_version, r.error, top5, r.score_kind, r.pod, r.started_at)
 
@@ -234,107 +240,3 @@ def _process_alive(pid: int) -> bool:
     except (PermissionError, OSError):
         return True
     return True
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def load_session(path: str | os.PathLike[str]) -> SavedSession:
-    """Read a session file (read-only; nothing on disk changes). Raises SessionError for a missing,
-    damaged or foreign file, or one written by a newer tfcompare."""
-    source = Path(path)
-    schema = check_header(source)
-    uri = source.resolve().as_uri() + "?mode=ro"
-    try:
-        con = sqlite3.connect(uri, uri=True)
-    except sqlite3.Error as exc:
-        raise SessionError(f"{source}: cannot open the session file ({exc})") from None
-    try:
-        with closing(con):
-            return _read(con, source, schema)
-    except SessionError:
-        raise
-    except sqlite3.DatabaseError as exc:
-        raise SessionError(f"{source}: the session file is damaged ({exc})") from None
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-        raise SessionError(f"{source}: the session file is damaged (bad data: {exc})") from None
-
-
-def _read(con: sqlite3.Connection, source: Path, schema: int) -> SavedSession:
-    meta = {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM meta")}
-    if meta.get("format") != FORMAT_NAME:
-        raise SessionError(f"{source}: not a tfcompare session file (unknown format)")
-    selection = meta.get("selection") or {}
-    if not isinstance(selection, dict):
-        raise ValueError("selection is not an object")
-    backends = tuple(
-        BackendSpec.from_dict(json.loads(spec))
-        for (spec,) in con.execute("SELECT spec FROM backends ORDER BY idx")
-    )
-    result = RunResult(
-        settings=RunSettings.from_dict(meta.get("settings") or {}),
-        backends=backends,
-        images=tuple(_read_images(con)),
-        requests=tuple(_read_requests(con)),
-        problems=tuple(
-            ImageProblem(str(image), str(message))
-            for image, message in con.execute("SELECT image, message FROM problems ORDER BY idx")
-        ),
-        summary=tuple(_read_aggregates(con)),
-        started_at=float(meta.get("started_at") or 0.0),
-        finished_at=float(meta.get("finished_at") or 0.0),
-    )
-    title = meta.get("title")
-    return SavedSession(
-        result=result,
-        selection=selection,
-        title=None if title is None else str(title),
-        saved_at=float(meta.get("saved_at") or 0.0),
-        schema=schema,
-        tfcompare_version=str(meta.get("tfcompare") or ""),
-        path=source,
-    )
-
-
-def _read_images(con: sqlite3.Connection) -> Iterator[ImageInfo]:
-    variants: dict[int, list[Variant]] = {}
-    for row in con.execute(f"SELECT {', '.join(VARIANT_COLUMNS)} FROM variants ORDER BY image_idx, idx"):
-        image_idx, _, key, box, fmt, quality, width, height, nbytes, encode_ms = row
-        variants.setdefault(image_idx, []).append(
-            Variant(key=str(key), box=None if box is None else int(box), format=str(fmt),
-                    quality=None if quality is None else int(quality), width=int(width),
-                    height=int(height), nbytes=int(nbytes), encode_ms=float(encode_ms))
-        )
-    for row in con.execute(f"SELECT {', '.join(IMAGE_COLUMNS)} FROM images ORDER BY idx"):
-        idx, name, path, fmt, width, height, nbytes, notes, original = row
-        yield ImageInfo(
-            name=str(name), path=None if path is None else str(path), format=str(fmt),
-            width=int(width), height=int(height), nbytes=int(nbytes),
-            variants=tuple(variants.get(idx, ())),
-            notes=tuple(str(n) for n in json.loads(notes)),
-            original=bytes(original),
-        )
-
-
-def _read_requests(con: sqlite3.Connection) -> Iterator[RequestResult]:
-    for row in con.execute(f"SELECT {', '.join(REQUEST_COLUMNS)} FROM requests ORDER BY idx"):
-        (image, variant, backend, protocol, phase, repeat, ok, latency_ms, client_ms, nbytes,
-         model_version, error, top5, score_kind, pod, started_at) = row
-        if phase not in _PHASES:
-            raise ValueError(f"unknown request phase {phase!r}")
-        yield RequestResult(
-            image=image, variant=variant, backend=backend, protocol=protocol, phase=phase,
-            repeat=int(repeat), ok=bool(ok), latency_ms=latency_ms, client_ms=client_ms,
-            bytes=int(nbytes), model_version=model_version, error=error,
-            top5=tuple(Prediction(str(label), float(score)) for label, score in json.loads(top5)),
-            score_kind=score_kind, pod=pod, started_at=float(started_at),
-        )
-
-
-def _read_aggregates(con: sqlite3.Connection) -> Iterator[Aggregate]:
-    for row in con.execute(f"SELECT {', '.join(AGGREGATE_COLUMNS)} FROM aggregates ORDER BY idx"):
-        d = dict(zip(AGGREGATE_COLUMNS, row, strict=True))
-        d["few_samples"] = bool(d["few_samples"])
-        if d["top1_agree"] is not None:
-            d["top1_agree"] = bool(d["top1_agree"])
-        yield Aggregate(**d)

@@ -1,0 +1,218 @@
+"""``tfcompare load``: capacity sweeps (throughput vs latency) against TF Serving backends."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tfcompare.cli.common import (
+    add_backend_arguments,
+    backends_from_args,
+    in_worker_thread,
+    usage_error,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "load",
+        help="capacity sweep: throughput vs p99 latency per backend under growing load",
+        description=(
+            "Sweep load levels against each backend (one backend at a time) for each chosen image\n"
+            "variant: closed loop (--concurrency: requests in flight) or open loop (--rate: Poisson\n"
+            "arrivals per second). Each level is measured in windows until the last 3 agree within\n"
+            "±10 % on throughput and p99 (--stability), up to --max-windows; unstable and\n"
+            "client-bound levels are reported as such. Prints the level table, the sustained\n"
+            "req/s at p99 ≤ --latency-limit (the knee) per backend × variant, and equivalents."
+        ),
+        epilog=(
+            "example:\n"
+            "  tfcompare load photos/cat.jpg --backend gpu=10.0.0.5:8500/resnet \\\n"
+            "      --backend cpu=10.0.0.6:8500/resnet --concurrency 1,2,4,8 --latency-limit 100 \\\n"
+            "      --json capacity.json\n\n"
+            "Exit status 0 when the sweep ran (levels that failed are shown), 1 when nothing could\n"
+            "be measured, 2 for unusable arguments, 130 when interrupted."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders (recursed)")
+    add_backend_arguments(p)
+    p.add_argument("--variants", default="original,512-jpeg", metavar="KEY,KEY",
+                   help="variants to load: 'original' and/or SIZE-FORMAT (default %(default)s)")
+    loop = p.add_mutually_exclusive_group()
+    loop.add_argument("--concurrency", metavar="N,N,...",
+                      help="closed loop: requests in flight per backend (default 1,2,4,8,16,32)")
+    loop.add_argument("--rate", metavar="R,R,...",
+                      help="open loop: Poisson arrivals, requests per second")
+    p.add_argument("--window-s", type=float, default=5.0, metavar="S",
+                   help="measurement window in seconds (default %(default)s)")
+    p.add_argument("--stability", type=float, default=10.0, metavar="PCT",
+                   help="windows agree when within ±PCT %% on throughput and p99 (default %(default)s)")
+    p.add_argument("--max-windows", type=int, default=10, metavar="N",
+                   help="windows per level at most; then the level is reported unstable "
+                        "(default %(default)s)")
+    p.add_argument("--latency-limit", type=float, default=None, metavar="MS",
+                   help="p99 limit: a backend's sweep stops after a level above it; the knee is the "
+                        "highest stable throughput within it")
+    p.add_argument("--max-errors", type=int, default=100, metavar="N",
+                   help="a backend's sweep stops after a level with more errors (default %(default)s)")
+    p.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="stop the whole sweep after S seconds")
+    p.add_argument("--max-requests", type=int, default=None, metavar="N",
+                   help="end each level after N requests")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="deadline per request (default %(default)s)")
+    p.add_argument("--quality", type=int, default=90, metavar="Q",
+                   help="JPEG/WebP quality of resized variants (default %(default)s)")
+    p.add_argument("--json", metavar="OUT", help="write every level (windows, histograms, knees) as JSON")
+    p.add_argument("--csv", metavar="OUT", help="write one row per level as CSV")
+    p.add_argument("--save", metavar="SESSION.tfcs", help="save the sweep as a session file")
+    p.add_argument("--agent", metavar="PLAN_DIR",
+                   help="run a plan directory headless and print one JSON line per window "
+                        "(in-cluster load agents)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no per-window progress lines")
+    p.set_defaults(func=run)
+
+
+def _levels(text: str, what: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise usage_error(f"{what} must be numbers separated by commas, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise usage_error(f"{what} must be positive numbers, got {text!r}")
+    return values
+
+
+def plan_from_args(args: argparse.Namespace):
+    from tfcompare.load.plan import DEFAULT_CONCURRENCY, LoadPlan
+
+    if args.rate:
+        mode, levels = "rate", _levels(args.rate, "--rate")
+    else:
+        mode = "concurrency"
+        levels = _levels(args.concurrency, "--concurrency") if args.concurrency else DEFAULT_CONCURRENCY
+        if any(int(v) != v for v in levels):
+            raise usage_error("--concurrency must be whole numbers")
+    try:
+        return LoadPlan(
+            mode=mode, levels=levels, window_s=args.window_s, stability=args.stability / 100.0,
+            max_windows=args.max_windows, latency_limit_ms=args.latency_limit,
+            max_errors=args.max_errors, duration_s=args.duration, max_requests=args.max_requests,
+            timeout_s=args.timeout,
+        )
+    except ValueError as exc:
+        raise usage_error(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.agent:
+        from tfcompare.load.agent import PlanError, run_agent
+
+        try:
+            return in_worker_thread(lambda cancel: run_agent(args.agent, cancel=cancel),
+                                    name="tfcompare-load")
+        except PlanError as exc:
+            print(f"tfcompare load: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
+    if not args.images:
+        raise usage_error("give at least one IMAGE (or --agent PLAN_DIR)")
+    if not args.backend:
+        raise usage_error("give at least one --backend")
+    from tfcompare.cli.run_cmd import collect_images
+    from tfcompare.datatypes import RunSettings
+    from tfcompare.load.prepare import PrepareError, parse_variants, variant_payloads
+
+    plan = plan_from_args(args)
+    if not 1 <= args.quality <= 100:
+        raise usage_error("--quality must be between 1 and 100")
+    specs = backends_from_args(args, RunSettings(timeout_s=args.timeout))
+    images = collect_images(args.images)
+    try:
+        keys = parse_variants(args.variants)
+        payloads, info, notes = variant_payloads(images, keys, args.quality)
+    except PrepareError as exc:
+        raise usage_error(str(exc)) from None
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return measure(args, plan, specs, payloads, info)
+
+
+def measure(args, plan, specs, payloads, info) -> int:
+    from tfcompare.load.prepare import build_targets
+    from tfcompare.load.report import capacity_table, window_line
+    from tfcompare.load.sweep import LevelDone, SweepMessage, WindowDone, sweep
+    from tfcompare.runner.connection import open_connection
+
+    connections = []
+
+    def address(spec) -> str:
+        if not spec.is_k8s:
+            return spec.target
+        conn = open_connection(spec)  # a port-forward: fine for a look, not for capacity
+        connections.append(conn)
+        print(f"note: {spec.name} goes through a Kubernetes port-forward; its capacity is that of "
+              "the tunnel, not of the deployment", file=sys.stderr)
+        return conn.client.address
+
+    def on_event(event) -> None:
+        if args.quiet:
+            return
+        if isinstance(event, WindowDone):
+            print(window_line(event.window), file=sys.stderr, flush=True)
+        elif isinstance(event, SweepMessage):
+            print(f"note: {event.text}", file=sys.stderr, flush=True)
+        elif isinstance(event, LevelDone):
+            lv = event.level
+            print(f"{lv.backend}/{lv.variant} level {lv.level:g}: {lv.throughput:.1f} req/s, "
+                  f"p99 {lv.percentile_ms(99) or 0:.1f} ms, "
+                  f"{'stable' if lv.stable else 'unstable'}"
+                  f"{', client-bound' if lv.client_bound else ''}", file=sys.stderr, flush=True)
+
+    try:
+        targets, problems = build_targets(specs, payloads, info, address=address)
+        for text in problems:
+            print(text, file=sys.stderr)
+        if not targets:
+            print("tfcompare load: no backend could be measured", file=sys.stderr)
+            return 1
+        try:
+            result = in_worker_thread(
+                lambda cancel: sweep(plan, targets, on_event=on_event, cancel=cancel,
+                                     variants=info), name="tfcompare-load")
+        except KeyboardInterrupt:
+            print("cancelled", file=sys.stderr)
+            return 130
+    finally:
+        for conn in connections:
+            conn.close()
+    result.messages[:0] = problems
+    print(capacity_table(result), flush=True)
+    return write_capacity_outputs(result, args)
+
+
+def write_capacity_outputs(result, args) -> int:
+    from tfcompare.load.export import save_capacity, write_csv, write_json
+
+    for path, write in ((args.json, write_json), (args.csv, write_csv)):
+        if not path:
+            continue
+        try:
+            write(result, path)
+        except OSError as exc:
+            print(f"tfcompare load: error: cannot write {path}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 1
+        print(f"wrote {path}", file=sys.stderr)
+    if getattr(args, "save", None):
+        from tfcompare.session import SessionError
+
+        try:
+            save_capacity(args.save, result)
+        except SessionError as exc:
+            print(f"tfcompare load: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"saved session {args.save}", file=sys.stderr)
+    return 0 if result.levels else 1

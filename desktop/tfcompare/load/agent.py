@@ -1,0 +1,115 @@
+"""Load agents: a plan directory run headless, one JSON line per window on stdout.
+
+A plan directory holds ``plan.json`` and the pre-serialised requests (``*.bin``)::
+
+    {"agent": "load-0", "plan": {LoadPlan.to_dict()},
+     "targets": [{"backend": {BackendSpec.to_dict()}, "address": "host:port", "variant": "512-jpeg",
+                  "label": "512 px JPEG q90", "path": "/v1/models/m:predict",
+                  "payloads": ["t0-0.bin", ...]}]}
+
+The plan's ``start_at`` (one wall-clock start per level) and ``fixed_windows`` make every agent's
+windows line up, so a coordinator merges window i of level L from N agents with
+:func:`merge_window_lines` and judges stability on the merged windows. Output lines::
+
+    {"type": "window", "agent": …, …WindowSummary.to_dict()}   (histogram HdrHistogram-encoded)
+    {"type": "message", "agent": …, "text": …}
+    {"type": "done", "agent": …, "cancelled": false}
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from tfcompare.datatypes import BackendSpec
+from tfcompare.load.plan import LoadPlan, LoadTarget
+from tfcompare.load.results import WindowSummary
+
+PLAN_FILE = "plan.json"
+
+
+class PlanError(Exception):
+    """A plan directory that cannot be used (message for the user)."""
+
+
+def write_plan_dir(folder: str | Path, plan: LoadPlan, targets: Sequence[LoadTarget],
+                   agent: str = "agent") -> Path:
+    """Write a plan directory for an agent (credentials and headers are never written)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for t_index, target in enumerate(targets):
+        names = []
+        for p_index, payload in enumerate(target.payloads):
+            name = f"t{t_index}-{p_index}.bin"
+            (folder / name).write_bytes(payload)
+            names.append(name)
+        entries.append({"backend": target.backend.to_dict(), "address": target.address,
+                        "variant": target.variant, "label": target.variant_label,
+                        "path": target.path, "payloads": names})
+    doc = {"agent": agent, "plan": plan.to_dict(), "targets": entries}
+    (folder / PLAN_FILE).write_text(json.dumps(doc, indent=1))
+    return folder
+
+
+def read_plan_dir(folder: str | Path) -> tuple[str, LoadPlan, list[LoadTarget]]:
+    folder = Path(folder)
+    try:
+        doc = json.loads((folder / PLAN_FILE).read_text())
+        plan = LoadPlan.from_dict(doc["plan"])
+        targets = []
+        for entry in doc["targets"]:
+            payloads = tuple((folder / name).read_bytes() for name in entry["payloads"])
+            if not payloads:
+                raise PlanError(f"target {entry.get('variant')} has no requests")
+            targets.append(LoadTarget(
+                backend=BackendSpec.from_dict(entry["backend"]), address=str(entry["address"]),
+                variant=str(entry["variant"]), variant_label=str(entry.get("label", "")),
+                payloads=payloads, path=str(entry.get("path", ""))))
+    except OSError as exc:
+        raise PlanError(f"cannot read the plan in {folder}: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanError(f"{folder / PLAN_FILE} is not a usable load plan: {exc}") from None
+    return str(doc.get("agent", "agent")), plan, targets
+
+
+def run_agent(folder: str | Path, out: TextIO = sys.stdout,
+              cancel: threading.Event | None = None) -> int:
+    """Run a plan directory; returns 0 (or 1 when no target could be measured)."""
+    from tfcompare.load.sweep import SweepMessage, WindowDone, sweep
+
+    agent, plan, targets = read_plan_dir(folder)
+    lock = threading.Lock()
+
+    def line(doc: dict) -> None:
+        with lock:
+            out.write(json.dumps({"agent": agent, **doc}, separators=(",", ":")) + "\n")
+            out.flush()
+
+    def on_event(event) -> None:
+        if isinstance(event, WindowDone):
+            line({"type": "window", **event.window.to_dict()})
+        elif isinstance(event, SweepMessage):
+            line({"type": "message", "text": event.text})
+
+    result = sweep(plan, targets, on_event=on_event, cancel=cancel)
+    line({"type": "done", "cancelled": result.cancelled})
+    return 0 if result.levels else 1
+
+
+def merge_window_lines(lines: Iterable[str | dict]) -> list[WindowSummary]:
+    """Windows from several agents' output, merged per (backend, variant, level, window index),
+    in the order first seen. Lines that are not windows are skipped."""
+    groups: dict[tuple, list[WindowSummary]] = defaultdict(list)
+    for raw in lines:
+        doc = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(doc, dict) or doc.get("type") != "window":
+            continue
+        window = WindowSummary.from_dict(doc)
+        groups[(window.backend, window.variant, window.level, window.index)].append(window)
+    return [WindowSummary.merge(parts) for parts in groups.values()]

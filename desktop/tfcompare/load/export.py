@@ -1,0 +1,67 @@
+"""Capacity results as JSON (everything, histograms included) and CSV (one row per level)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tfcompare.load.results import CapacityResult
+from tfcompare.tabular import SafeDictWriter, json_text
+
+CSV_FIELDS = (
+    "backend", "variant", "mode", "level", "achieved", "throughput", "p50_ms", "p90_ms", "p99_ms",
+    "max_ms", "mean_ms", "ok", "sent", "n_errors", "errors", "late", "dropped", "stable",
+    "client_bound", "client_bound_reason", "loop_busy", "client_cpu", "server_ms", "stop_reason",
+    "n_windows", "knee",
+)
+
+
+def write_json(result: CapacityResult, path: str | Path) -> None:
+    Path(path).write_text(json_text(result.to_dict(), indent=1))
+
+
+def read_json(path: str | Path) -> CapacityResult:
+    doc = json.loads(Path(path).read_text())
+    if doc.get("kind") != "tfcompare-capacity":
+        raise ValueError(f"{path} is not a tfcompare capacity result")
+    return CapacityResult.from_dict(doc)
+
+
+def write_csv(result: CapacityResult, path: str | Path) -> None:
+    knees = {(b, v): result.knee(b, v) for b, v in result.pairs()}
+    with open(path, "w", newline="") as fh:
+        writer = SafeDictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for lv in result.levels:
+            row = lv.to_dict(windows=False)
+            row["errors"] = ";".join(f"{k}={n}" for k, n in sorted(row["errors"].items()))
+            row["knee"] = knees.get((lv.backend, lv.variant)) is lv
+            writer.writerow(row)
+
+
+def save_capacity(path: str | Path, result: CapacityResult, run=None, *, title: str | None = None,
+                  selection: dict | None = None) -> None:
+    """Save a sweep as a session file (with the comparison ``run`` when there is one).
+    Raises SessionError."""
+    from tfcompare.datatypes import BackendSpec, RunResult, RunSettings
+    from tfcompare.session import save_session
+
+    if run is None:
+        run = RunResult(settings=RunSettings(), images=(), requests=(), problems=(), summary=(),
+                        backends=tuple(BackendSpec.from_dict(b) for b in result.backends),
+                        started_at=result.started_at, finished_at=result.finished_at)
+    save_session(path, run, selection=selection, title=title, capacity=result.to_dict())
+
+
+def capacity_of(saved) -> CapacityResult | None:
+    """The sweep saved in a session (``SavedSession``), if any. Raises SessionError when the
+    stored sweep cannot be read."""
+    if not saved.capacity:
+        return None
+    try:
+        return CapacityResult.from_dict(saved.capacity)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        from tfcompare.session import SessionError
+
+        raise SessionError(f"{saved.path}: the capacity sweep in the session is damaged ({exc})"
+                           ) from None

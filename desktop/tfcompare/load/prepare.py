@@ -1,0 +1,108 @@
+"""Everything that happens before the timed loop: images → variants → serialised requests.
+
+Each backend's signature is discovered once through its ordinary client (metadata), then every
+chosen variant of every image is serialised into the exact bytes the load engine will send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tfcompare.datatypes import ORIGINAL, BackendSpec, RunSettings, ServingError
+from tfcompare.load.plan import LoadTarget
+
+
+class PrepareError(Exception):
+    """Inputs that cannot be loaded (message for the user)."""
+
+
+def parse_variants(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``"original,512-jpeg"`` → keys; raises PrepareError naming a bad key."""
+    from tfcompare.datatypes import SUPPORTED_FORMATS
+
+    items = text.split(",") if isinstance(text, str) else list(text)
+    keys = []
+    for raw in items:
+        key = raw.strip().lower().replace("jpg", "jpeg")
+        if not key:
+            continue
+        if key != ORIGINAL:
+            box, _, fmt = key.partition("-")
+            if not box.isdigit() or int(box) < 1 or fmt not in SUPPORTED_FORMATS:
+                raise PrepareError(
+                    f"bad variant {raw.strip()!r}: use 'original' or SIZE-FORMAT such as 512-jpeg "
+                    f"(formats: {', '.join(SUPPORTED_FORMATS)})")
+        keys.append(key)
+    if not keys:
+        raise PrepareError("no variants given (e.g. original,512-jpeg)")
+    return tuple(dict.fromkeys(keys))
+
+
+def variant_payloads(images: Sequence[Path | str], keys: Sequence[str],
+                     quality: int = 90) -> tuple[dict[str, list[bytes]], dict[str, dict], list[str]]:
+    """Encoded bytes per variant key (one per image that has it), variant info, and notes."""
+    from tfcompare.imaging import ImageLoadError, build_ladder
+
+    sized = [k for k in keys if k != ORIGINAL]
+    settings = RunSettings(
+        sizes=tuple(sorted({int(k.split("-")[0]) for k in sized}, reverse=True)),
+        formats=tuple(dict.fromkeys(k.split("-", 1)[1] for k in sized)) or ("jpeg",),
+        jpeg_quality=quality, webp_quality=quality,
+    )
+    data: dict[str, list[bytes]] = {k: [] for k in keys}
+    info: dict[str, dict] = {}
+    notes: list[str] = []
+    for path in images:
+        try:
+            ladder = build_ladder(path, settings)
+        except (ImageLoadError, OSError) as exc:
+            raise PrepareError(f"{path}: {exc}") from None
+        by_key = {v.key: v for v in ladder.variants}
+        for key in keys:
+            variant = by_key.get(key)
+            if variant is None:
+                notes.append(f"{ladder.name}: no {key} variant (the image is smaller; never upscaled)")
+                continue
+            data[key].append(variant.data)
+            entry = info.setdefault(key, {"label": variant.label, "bytes": 0, "images": 0})
+            entry["bytes"] += variant.nbytes
+            entry["images"] += 1
+    for key, entry in info.items():
+        entry["bytes"] = entry["bytes"] / entry.pop("images")
+        if key == ORIGINAL:
+            entry["label"] = "original"
+    missing = [k for k in keys if not data[k]]
+    if missing:
+        raise PrepareError(f"no image has the variant(s) {', '.join(missing)}")
+    return data, info, notes
+
+
+def build_targets(
+    specs: Sequence[BackendSpec],
+    payloads: dict[str, list[bytes]],
+    info: dict[str, dict],
+    *,
+    address: Callable[[BackendSpec], str] | None = None,
+) -> tuple[list[LoadTarget], list[str]]:
+    """Serialised requests per backend × variant; backends that cannot be used are reported in
+    the messages (the others are still measured)."""
+    from tfcompare.serving import make_client
+
+    targets: list[LoadTarget] = []
+    messages: list[str] = []
+    for spec in specs:
+        addr = address(spec) if address else spec.target
+        try:
+            with make_client(spec, addr) as client:
+                signature = client.metadata()
+                for key, blobs in payloads.items():
+                    targets.append(LoadTarget(
+                        backend=spec, address=addr, variant=key,
+                        variant_label=info[key]["label"],
+                        payloads=tuple(client.build_request(b, signature) for b in blobs),
+                        path=getattr(client, "predict_path", ""),
+                    ))
+        except ServingError as exc:
+            messages.append(f"backend {spec.name}: not measured: {exc.message}")
+    return targets, messages

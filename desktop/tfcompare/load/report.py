@@ -1,0 +1,95 @@
+"""Capacity results as text: the level table, sustained req/s at the limit, and equivalents."""
+
+from __future__ import annotations
+
+from tfcompare.load.results import CapacityResult, LevelResult, WindowSummary
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def window_line(w: WindowSummary) -> str:
+    errors = f" errors {w.n_errors}" if w.n_errors else ""
+    return (f"{w.backend}/{w.variant} level {w.level:g} window {w.index + 1}: "
+            f"{w.throughput:.1f} req/s, p99 {_ms(w.p99_ms)} ms{errors}")
+
+
+def level_flags(lv: LevelResult) -> str:
+    flags = ["stable" if lv.stable else "UNSTABLE"]
+    if lv.client_bound:
+        flags.append("CLIENT-BOUND")
+    return " ".join(flags)
+
+
+def capacity_table(result: CapacityResult) -> str:
+    mode = result.plan.get("mode", "concurrency")
+    head = "conc." if mode == "concurrency" else "rate/s"
+    lines = [f"{'backend':<12} {'variant':<10} {head:>6} {'achvd':>6} {'req/s':>8} {'p50':>7} "
+             f"{'p90':>7} {'p99':>7} {'max':>7} {'server':>7} {'errors':>6}  flags"]
+    knees = {(b, v): result.knee(b, v) for b, v in result.pairs()}
+    for lv in result.levels:
+        mark = "  ← knee" if knees.get((lv.backend, lv.variant)) is lv else ""
+        errors = lv.n_errors
+        lines.append(
+            f"{lv.backend:<12} {lv.variant:<10} {lv.level:>6g} {lv.achieved:>6.1f} "
+            f"{lv.throughput:>8.1f} {_ms(lv.percentile_ms(50)):>7} {_ms(lv.percentile_ms(90)):>7} "
+            f"{_ms(lv.percentile_ms(99)):>7} {_ms(lv.hist.max_ms()):>7} {_ms(lv.server_ms):>7} "
+            f"{errors:>6}  {level_flags(lv)}{mark}")
+        if lv.client_bound_reason:
+            lines.append(f"{'':<20}client-bound: {lv.client_bound_reason}")
+        if lv.errors:
+            lines.append(f"{'':<20}errors: " + ", ".join(f"{c} ×{n}" for c, n in lv.errors.items()))
+    lines.append("")
+    limit = result.limit_ms
+    title = f"sustained req/s at p99 ≤ {limit:g} ms" if limit else "highest stable req/s"
+    lines.append(title)
+    for (b, v), k in knees.items():
+        text = (f"{k.throughput:.1f} req/s at {result_level(result, k)} (p99 {_ms(k.percentile_ms(99))} ms)"
+                if k else "none (no stable level within the limit)")
+        lines.append(f"  {b:<12} {v:<10} {text}")
+    eq = result.equivalents()
+    if eq:
+        lines.append("")
+        lines.append("equivalents")
+        for variant, ref, other, n in eq:
+            lines.append(f"  {variant}: one {ref} ≈ {n:.2f} × {other}")
+    for message in result.messages:
+        lines.append(f"note: {message}")
+    return "\n".join(lines)
+
+
+def result_level(result: CapacityResult, lv: LevelResult) -> str:
+    return f"c={lv.level:g}" if result.plan.get("mode") == "concurrency" else f"{lv.level:g}/s"
+
+
+def compare_capacity(a: CapacityResult | None, b: CapacityResult | None) -> list[dict]:
+    """Sustained req/s (the knee) per backend × variant in A and B, with the change in %."""
+    sa = a.sustained() if a else {}
+    sb = b.sustained() if b else {}
+    rows = []
+    for key in dict.fromkeys([*sa, *sb]):
+        ra, rb = sa.get(key), sb.get(key)
+        change = (rb / ra - 1) * 100 if ra and rb else None
+        rows.append({"backend": key[0], "variant": key[1], "a": ra, "b": rb, "change_pct": change,
+                     "only_in": "A" if key not in sb else "B" if key not in sa else None})
+    return rows
+
+
+def format_capacity_comparison(rows: list[dict], limit_a, limit_b) -> str:
+    def rate(v):
+        return "-" if v is None else f"{v:.1f}"
+
+    limits = {limit_a, limit_b}
+    title = ("sustained req/s at p99 ≤ " + " / ".join(f"{x:g} ms" for x in limits if x)
+             if any(limits) else "highest stable req/s")
+    lines = ["", f"capacity: {title} (A → B)",
+             f"{'backend':<12} {'variant':<10} {'A':>9} {'B':>9} {'change':>8}"]
+    for r in rows:
+        change = "-" if r["change_pct"] is None else f"{r['change_pct']:+.1f}%"
+        note = f"  (only in {r['only_in']})" if r["only_in"] else ""
+        lines.append(f"{r['backend']:<12} {r['variant']:<10} {rate(r['a']):>9} {rate(r['b']):>9} "
+                     f"{change:>8}{note}")
+    if len(limits - {None}) > 1:
+        lines.append("note: the two sweeps used different latency limits")
+    return "\n".join(lines) + "\n"

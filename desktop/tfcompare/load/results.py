@@ -1,0 +1,407 @@
+"""What a capacity sweep produces: window summaries, level results, knees and equivalents.
+
+Everything is plain data with ``to_dict``/``from_dict``. Latency distributions travel as encoded
+HdrHistograms, so windows from several load agents (or several windows of one level) merge exactly.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from tfcompare.load.histogram import LatencyHistogram
+
+# A level is "client-bound" when the load generator itself was the limit.
+LOOP_BUSY_LIMIT = 0.90  # the event loop thread was busy this fraction of the window or more
+IN_FLIGHT_SHORTFALL = 0.90  # closed loop: fewer than this fraction of the requested in flight
+LATE_LIMIT = 0.05  # open loop: more than this fraction of sends left later than scheduled
+
+
+@dataclass
+class WindowSummary:
+    """One measurement window of one level: counts, errors by code and a latency histogram.
+
+    ``scheduled`` (open loop) is how many arrivals the Poisson schedule held for the window;
+    ``late`` how many of those left more than 5 ms after their time, ``dropped`` how many were not
+    sent because the in-flight cap was reached (the backend fell behind). ``loop_busy`` is the
+    fraction of the window the load generator's event loop thread was on the CPU, ``cpu`` the whole
+    process's CPU time per wall second (1.0 = one core).
+    """
+
+    backend: str
+    variant: str
+    level: float
+    index: int
+    start: float  # time.time()
+    duration_s: float
+    sent: int = 0
+    ok: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    scheduled: int = 0
+    late: int = 0
+    dropped: int = 0
+    in_flight_mean: float = 0.0
+    loop_busy: float = 0.0
+    cpu: float = 0.0
+    hist: LatencyHistogram = field(default_factory=LatencyHistogram, repr=False)
+    agents: int = 1
+
+    @property
+    def n_errors(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def throughput(self) -> float:
+        """Successful answers per second."""
+        return self.ok / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def send_rate(self) -> float:
+        return self.sent / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def p99_ms(self) -> float | None:
+        return self.hist.percentile_ms(99)
+
+    def to_dict(self) -> dict:
+        return {
+            "backend": self.backend,
+            "variant": self.variant,
+            "level": self.level,
+            "index": self.index,
+            "start": self.start,
+            "duration_s": self.duration_s,
+            "sent": self.sent,
+            "ok": self.ok,
+            "errors": dict(self.errors),
+            "scheduled": self.scheduled,
+            "late": self.late,
+            "dropped": self.dropped,
+            "in_flight_mean": self.in_flight_mean,
+            "loop_busy": self.loop_busy,
+            "cpu": self.cpu,
+            "agents": self.agents,
+            "throughput": self.throughput,
+            "p99_ms": self.p99_ms,
+            "hist": self.hist.encode(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> WindowSummary:
+        return cls(
+            backend=str(d["backend"]), variant=str(d["variant"]), level=float(d["level"]),
+            index=int(d["index"]), start=float(d["start"]), duration_s=float(d["duration_s"]),
+            sent=int(d.get("sent", 0)), ok=int(d.get("ok", 0)),
+            errors={str(k): int(v) for k, v in (d.get("errors") or {}).items()},
+            scheduled=int(d.get("scheduled", 0)), late=int(d.get("late", 0)),
+            dropped=int(d.get("dropped", 0)), in_flight_mean=float(d.get("in_flight_mean", 0.0)),
+            loop_busy=float(d.get("loop_busy", 0.0)), cpu=float(d.get("cpu", 0.0)),
+            hist=LatencyHistogram.decode(d.get("hist") or ""), agents=int(d.get("agents", 1)),
+        )
+
+    @classmethod
+    def merge(cls, parts: Sequence[WindowSummary]) -> WindowSummary:
+        """The same window as measured by several agents at once: counts add, histograms merge,
+        in-flight adds up, and the busiest agent's loop/CPU figures are kept (one saturated agent
+        makes the merged window client-bound)."""
+        if not parts:
+            raise ValueError("nothing to merge")
+        first = parts[0]
+        errors: Counter[str] = Counter()
+        for p in parts:
+            errors.update(p.errors)
+        return cls(
+            backend=first.backend, variant=first.variant, level=first.level, index=first.index,
+            start=min(p.start for p in parts), duration_s=max(p.duration_s for p in parts),
+            sent=sum(p.sent for p in parts), ok=sum(p.ok for p in parts), errors=dict(errors),
+            scheduled=sum(p.scheduled for p in parts), late=sum(p.late for p in parts),
+            dropped=sum(p.dropped for p in parts),
+            in_flight_mean=sum(p.in_flight_mean for p in parts),
+            loop_busy=max(p.loop_busy for p in parts), cpu=max(p.cpu for p in parts),
+            hist=LatencyHistogram.merged(p.hist for p in parts),
+            agents=sum(p.agents for p in parts),
+        )
+
+
+def stable(windows: Sequence[WindowSummary], n: int, tolerance: float) -> bool:
+    """perf_analyzer's rule: the last ``n`` windows each lie within ±tolerance of their mean, on
+    throughput and on p99 latency."""
+    if len(windows) < n:
+        return False
+    last = windows[-n:]
+    for values in ([w.throughput for w in last], [w.p99_ms for w in last]):
+        if any(v is None for v in values):
+            return False
+        mean = sum(values) / n
+        if mean <= 0 or any(abs(v - mean) > tolerance * mean for v in values):
+            return False
+    return True
+
+
+@dataclass
+class LevelResult:
+    """One backend × variant at one load level, summarised over its last windows."""
+
+    backend: str
+    variant: str
+    mode: str
+    level: float
+    windows: list[WindowSummary]
+    stable: bool
+    counted: int  # how many of the last windows the figures below cover
+    stop_reason: str | None = None  # why the sweep of this backend × variant ended here
+    server_ms: float | None = None  # mean server time per request from the server's metrics
+    server_note: str | None = None
+
+    def _counted(self) -> list[WindowSummary]:
+        return self.windows[-self.counted:] if self.counted else []
+
+    @property
+    def hist(self) -> LatencyHistogram:
+        return LatencyHistogram.merged(w.hist for w in self._counted())
+
+    @property
+    def duration_s(self) -> float:
+        return sum(w.duration_s for w in self._counted())
+
+    @property
+    def ok(self) -> int:
+        return sum(w.ok for w in self._counted())
+
+    @property
+    def sent(self) -> int:
+        return sum(w.sent for w in self._counted())
+
+    @property
+    def errors(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for w in self.windows:
+            total.update(w.errors)
+        return dict(total)
+
+    @property
+    def n_errors(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def throughput(self) -> float:
+        d = self.duration_s
+        return self.ok / d if d > 0 else 0.0
+
+    @property
+    def achieved(self) -> float:
+        """Concurrency: mean requests in flight; rate: requests sent per second."""
+        counted = self._counted()
+        if not counted:
+            return 0.0
+        if self.mode == "concurrency":
+            return sum(w.in_flight_mean for w in counted) / len(counted)
+        d = self.duration_s
+        return self.sent / d if d > 0 else 0.0
+
+    @property
+    def late(self) -> int:
+        return sum(w.late for w in self._counted())
+
+    @property
+    def dropped(self) -> int:
+        return sum(w.dropped for w in self._counted())
+
+    @property
+    def loop_busy(self) -> float:
+        return max((w.loop_busy for w in self._counted()), default=0.0)
+
+    @property
+    def cpu(self) -> float:
+        return max((w.cpu for w in self._counted()), default=0.0)
+
+    def percentile_ms(self, pct: float) -> float | None:
+        return self.hist.percentile_ms(pct)
+
+    @property
+    def client_bound_reason(self) -> str | None:
+        """Why these numbers describe the load generator rather than the backend, if they do."""
+        counted = self._counted()
+        if not counted:
+            return None
+        if self.loop_busy >= LOOP_BUSY_LIMIT:
+            return f"the load generator's event loop was busy {self.loop_busy:.0%} of the time"
+        if self.mode == "concurrency" and self.achieved < IN_FLIGHT_SHORTFALL * self.level:
+            return (f"only {self.achieved:.1f} of {self.level:g} requests were kept in flight "
+                    "(the client could not keep up)")
+        sched = sum(w.scheduled for w in counted)
+        if self.mode == "rate" and sched and self.late > LATE_LIMIT * sched:
+            return (f"{self.late} of {sched} requests left more than 5 ms late "
+                    "(the client could not keep the schedule)")
+        return None
+
+    @property
+    def client_bound(self) -> bool:
+        return self.client_bound_reason is not None
+
+    def to_dict(self, *, windows: bool = True) -> dict:
+        errors = self.errors
+        d = {
+            "backend": self.backend,
+            "variant": self.variant,
+            "mode": self.mode,
+            "level": self.level,
+            "achieved": self.achieved,
+            "throughput": self.throughput,
+            "p50_ms": self.percentile_ms(50),
+            "p90_ms": self.percentile_ms(90),
+            "p99_ms": self.percentile_ms(99),
+            "max_ms": self.hist.max_ms(),
+            "mean_ms": self.hist.mean_ms(),
+            "ok": self.ok,
+            "sent": self.sent,
+            "errors": errors,
+            "n_errors": sum(errors.values()),
+            "late": self.late,
+            "dropped": self.dropped,
+            "stable": self.stable,
+            "client_bound": self.client_bound,
+            "client_bound_reason": self.client_bound_reason,
+            "loop_busy": self.loop_busy,
+            "client_cpu": self.cpu,
+            "server_ms": self.server_ms,
+            "server_note": self.server_note,
+            "stop_reason": self.stop_reason,
+            "n_windows": len(self.windows),
+            "counted_windows": self.counted,
+            "hist": self.hist.encode(),
+        }
+        if windows:
+            d["windows"] = [w.to_dict() for w in self.windows]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LevelResult:
+        return cls(
+            backend=str(d["backend"]), variant=str(d["variant"]), mode=str(d["mode"]),
+            level=float(d["level"]),
+            windows=[WindowSummary.from_dict(w) for w in d.get("windows", [])],
+            stable=bool(d["stable"]), counted=int(d.get("counted_windows", 0)),
+            stop_reason=d.get("stop_reason"), server_ms=d.get("server_ms"),
+            server_note=d.get("server_note"),
+        )
+
+    @property
+    def usable(self) -> bool:
+        """May count as the backend's capacity: stable, not client-bound, with answers."""
+        return self.stable and not self.client_bound and self.ok > 0
+
+
+def summarise(windows: list[WindowSummary], mode: str, n: int, tolerance: float,
+              stop_reason: str | None = None) -> LevelResult:
+    """The level's result from its windows: figures over the last ``n`` windows (all of them when
+    fewer), stable per :func:`stable`."""
+    first = windows[0] if windows else None
+    return LevelResult(
+        backend=first.backend if first else "", variant=first.variant if first else "",
+        mode=mode, level=first.level if first else 0.0, windows=list(windows),
+        stable=stable(windows, n, tolerance), counted=min(n, len(windows)),
+        stop_reason=stop_reason,
+    )
+
+
+def knee(levels: Iterable[LevelResult], limit_ms: float | None) -> LevelResult | None:
+    """The highest stable, not client-bound throughput whose p99 is within the limit (any p99
+    when there is no limit)."""
+    best = None
+    for lv in levels:
+        p99 = lv.percentile_ms(99)
+        if not lv.usable or p99 is None or (limit_ms is not None and p99 > limit_ms):
+            continue
+        if best is None or lv.throughput > best.throughput:
+            best = lv
+    return best
+
+
+@dataclass
+class CapacityResult:
+    """A whole sweep: the plan, the backends and variants, every level measured."""
+
+    plan: dict
+    backends: list[dict]  # BackendSpec.to_dict(): never headers or credentials
+    variants: dict[str, dict]  # key → {"label":…, "bytes":…}
+    levels: list[LevelResult] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    cancelled: bool = False
+
+    @property
+    def limit_ms(self) -> float | None:
+        return self.plan.get("latency_limit_ms")
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(backend, variant) in the order they were measured."""
+        return list(dict.fromkeys((lv.backend, lv.variant) for lv in self.levels))
+
+    def curve(self, backend: str, variant: str) -> list[LevelResult]:
+        return [lv for lv in self.levels if lv.backend == backend and lv.variant == variant]
+
+    def knee(self, backend: str, variant: str) -> LevelResult | None:
+        return knee(self.curve(backend, variant), self.limit_ms)
+
+    def sustained(self) -> dict[tuple[str, str], float | None]:
+        """Sustained req/s at p99 ≤ limit per (backend, variant): the knee's throughput."""
+        out = {}
+        for b, v in self.pairs():
+            k = self.knee(b, v)
+            out[(b, v)] = k.throughput if k else None
+        return out
+
+    def equivalents(self) -> list[tuple[str, str, str, float]]:
+        """(variant, reference backend, other backend, how many of the other match one reference)
+        per variant, the first backend being the reference."""
+        sustained = self.sustained()
+        out = []
+        variants = list(dict.fromkeys(v for _, v in sustained))
+        for variant in variants:
+            backends = [b for b, v in sustained if v == variant]
+            ref = backends[0] if backends else None
+            ref_rate = sustained.get((ref, variant)) if ref else None
+            for other in backends[1:]:
+                rate = sustained.get((other, variant))
+                if ref_rate and rate:
+                    out.append((variant, ref, other, ref_rate / rate))
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": "tfcompare-capacity",
+            "plan": self.plan,
+            "backends": self.backends,
+            "variants": self.variants,
+            "levels": [lv.to_dict() for lv in self.levels],
+            "knees": [
+                {"backend": b, "variant": v,
+                 "level": k.level if k else None,
+                 "throughput": k.throughput if k else None,
+                 "p99_ms": k.percentile_ms(99) if k else None}
+                for (b, v) in self.pairs() for k in [self.knee(b, v)]
+            ],
+            "equivalents": [
+                {"variant": v, "reference": a, "backend": b, "count": n}
+                for v, a, b, n in self.equivalents()
+            ],
+            "messages": list(self.messages),
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "cancelled": self.cancelled,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CapacityResult:
+        return cls(
+            plan=dict(d.get("plan") or {}), backends=list(d.get("backends") or []),
+            variants=dict(d.get("variants") or {}),
+            levels=[LevelResult.from_dict(x) for x in d.get("levels") or []],
+            messages=list(d.get("messages") or []),
+            started_at=float(d.get("started_at", 0.0)),
+            finished_at=float(d.get("finished_at", 0.0)),
+            cancelled=bool(d.get("cancelled", False)),
+        )

@@ -1,0 +1,105 @@
+"""Batching on the local backend (``tfcompare serve --batching-parameters``), seen through load.
+
+The batch timeout makes the server's view of concurrency visible from outside: with
+``max_batch_size`` 4 and a long ``batch_timeout_micros``, a batch runs at once only when 4 requests
+are really in flight; with 3 in flight every batch waits for the timeout.
+"""
+
+from __future__ import annotations
+
+import pytest
+from images import photo, save
+
+from tfcompare.datatypes import BackendSpec
+from tfcompare.load.plan import LoadPlan
+from tfcompare.load.prepare import build_targets, variant_payloads
+from tfcompare.load.sweep import sweep
+from tfcompare.localserve.batching import (
+    QUEUE_FULL,
+    BatchingConfigError,
+    BatchingOptions,
+    parse_batching_parameters,
+)
+
+WAIT_FOR_FOUR = """
+max_batch_size { value: 4 }
+batch_timeout_micros { value: 400000 }
+num_batch_threads { value: 1 }
+"""
+TINY_QUEUE = """
+max_batch_size { value: 1 }
+batch_timeout_micros { value: 0 }
+max_enqueued_batches { value: 1 }
+num_batch_threads { value: 1 }
+"""
+
+
+def test_batching_parameters_text_format():
+    options = parse_batching_parameters(
+        "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000 }\n"
+        "allowed_batch_sizes: 2\nallowed_batch_sizes: 8\npad_variable_length_inputs: true\n"
+        'thread_pool_name { value: "pool" }', cores=3)
+    assert options == BatchingOptions(max_batch_size=8, batch_timeout_micros=2000,
+                                      max_enqueued_batches=10, num_batch_threads=3,
+                                      thread_pool_name="pool", allowed_batch_sizes=(2, 8),
+                                      pad_variable_length_inputs=True)
+    assert [options.padded_size(n) for n in (1, 2, 3, 8)] == [2, 2, 8, 8]
+    assert parse_batching_parameters("", cores=2).num_batch_threads == 2  # TF Serving's defaults
+    with pytest.raises(BatchingConfigError, match="max_batch_sizes"):
+        parse_batching_parameters("max_batch_sizes { value: 8 }")  # a typo is an error
+    with pytest.raises(BatchingConfigError, match="end with max_batch_size"):
+        parse_batching_parameters("max_batch_size { value: 8 } allowed_batch_sizes: 4")
+    with pytest.raises(BatchingConfigError, match="num_batch_threads"):
+        parse_batching_parameters("num_batch_threads { value: 0 }")
+
+
+@pytest.fixture(scope="module")
+def batching_backends(tiny_model, tmp_path_factory):
+    from backends import start_backends
+
+    folder = tmp_path_factory.mktemp("batching")
+    specs = []
+    for name, text in (("four", WAIT_FOR_FOUR), ("tiny-queue", TINY_QUEUE)):
+        (folder / f"{name}.txt").write_text(text)
+        specs.append(dict(threads=1, log_dir=folder,
+                          extra_args=("--batching-parameters", str(folder / f"{name}.txt"))))
+    backends = start_backends(specs, tiny_model)
+    yield dict(zip(("four", "tiny-queue"), backends))
+    for backend in backends:
+        backend.stop()
+
+
+@pytest.fixture(scope="module")
+def cat_targets(tmp_path_factory):
+    cat = save(photo("chelsea"), tmp_path_factory.mktemp("cat") / "cat.jpg")
+
+    def targets(address):
+        payloads, info, _ = variant_payloads([cat], ["256-jpeg"])
+        found, problems = build_targets([BackendSpec("b", address, model="tiny")], payloads, info)
+        assert not problems
+        return found
+
+    return targets
+
+
+@pytest.mark.slow
+def test_the_server_sees_the_requested_concurrency(batching_backends, cat_targets):
+    targets = cat_targets(batching_backends["four"].grpc)
+    plan = LoadPlan(levels=(3, 4), window_s=1.2, max_windows=3)
+    three, four = sweep(plan, targets).levels
+    # 3 in flight: every batch waits 0.4 s for a fourth request → at most ~7.5 answers/s
+    assert three.throughput < 9 and three.percentile_ms(50) > 300
+    # 4 in flight: every batch is full at once
+    assert four.throughput > 4 * three.throughput and four.percentile_ms(50) < 200
+    assert four.ok > 0 and not four.errors
+
+
+@pytest.mark.slow
+def test_a_full_batch_queue_answers_unavailable_and_is_counted(batching_backends, cat_targets):
+    targets = cat_targets(batching_backends["tiny-queue"].grpc)
+    plan = LoadPlan(levels=(12,), window_s=0.5, max_windows=3, max_errors=1_000_000)
+    [level] = sweep(plan, targets).levels
+    assert level.errors.get("UNAVAILABLE", 0) > 0  # refused, counted, and the sweep went on
+    assert level.ok > 0 and len(level.windows) >= 3
+    assert set(level.errors) == {"UNAVAILABLE"}
+    assert QUEUE_FULL.startswith("The batch scheduling queue")

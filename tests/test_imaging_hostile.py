@@ -1,0 +1,122 @@
+"""Hostile image paths: only regular files are images, reads are bounded by the bytes actually
+read, and every bad file gets its own clear, non-empty per-image error — in ``tfcompare run`` and in
+the window's probe (``describe``) alike, since both go through imaging's one loading path."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import images
+import pytest
+
+from tfcompare.datatypes import RunSettings
+from tfcompare.imaging import ImageLoadError, build_ladder, describe
+
+_MEMORY_LIMIT = 3 << 30
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (_MEMORY_LIMIT, _MEMORY_LIMIT))
+
+
+def run_cli(*paths: Path) -> subprocess.CompletedProcess[str]:
+    """``tfcompare run`` against a port nobody listens on: the images are loaded (and fail) first."""
+    return subprocess.run(
+        [sys.executable, "-m", "tfcompare", "run", *map(str, paths), "--backend", "dead=127.0.0.1:9",
+         "--repeats", "1", "--warmup", "0", "--timeout", "2", "--quiet"],
+        capture_output=True, text=True, timeout=60, preexec_fn=_limit_memory,
+    )  # fmt: skip
+
+
+def finishes(fn, *args, within: float = 20.0, unblock: Path | None = None):
+    """Run ``fn(*args)`` in a thread; the outcome (value or exception), or fail if it hangs. A
+    reader stuck on the FIFO ``unblock`` is released afterwards so the test leaves no thread."""
+    outcome: list = []
+
+    def target():
+        try:
+            outcome.append(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(within)
+    if thread.is_alive() and unblock is not None:
+        fd = os.open(unblock, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+        thread.join(5)
+    assert outcome, f"{fn.__name__} did not finish within {within} s"
+    return outcome[0]
+
+
+@pytest.fixture
+def fifo(tmp_path) -> Path:
+    path = tmp_path / "pipe.png"
+    os.mkfifo(path)
+    return path
+
+
+def test_a_fifo_named_like_an_image_is_refused_not_waited_on(fifo):
+    for fn in (build_ladder, describe):  # the run's loader and the window's probe
+        err = finishes(fn, fifo, unblock=fifo)
+        assert isinstance(err, ImageLoadError), err
+        assert "named pipe" in err.message and str(fifo) in err.message
+
+
+def test_run_with_a_fifo_finishes_with_a_per_image_error(fifo, tmp_path):
+    good = images.save(images.photo(), tmp_path / "cat.jpg")
+    try:
+        proc = run_cli(fifo, good)
+    except subprocess.TimeoutExpired:
+        pytest.fail("tfcompare run hung on a FIFO named like an image")
+    assert "pipe.png" in proc.stderr + proc.stdout and "named pipe" in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_symlink_to_dev_zero_is_refused_without_reading_it(tmp_path):
+    link = tmp_path / "z.png"
+    link.symlink_to("/dev/zero")
+    err = finishes(build_ladder, link)
+    assert isinstance(err, ImageLoadError) and "a device" in err.message
+    with pytest.raises(ImageLoadError, match="a device"):
+        describe(link)
+
+
+def test_run_with_dev_zero_stays_within_memory(tmp_path):
+    """On the old reader this grew until memory ran out, then said 'could not read image: '."""
+    link = tmp_path / "z.png"
+    link.symlink_to("/dev/zero")
+    proc = run_cli(link)
+    out = proc.stderr + proc.stdout
+    assert "z.png" in out and "a device" in out, out[-2000:]
+    assert "could not read image: \n" not in out and "MemoryError" not in out
+
+
+def test_reading_is_bounded_by_bytes_read_not_the_reported_size(monkeypatch):
+    """/proc files are regular files that report 0 bytes and hold more."""
+    from tfcompare.imaging import loading
+
+    source = Path("/proc/self/maps")
+    assert source.stat().st_size == 0 and len(source.read_bytes()) > 1000
+    monkeypatch.setattr(loading, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(ImageLoadError, match="too large"):
+        build_ladder(source)
+
+
+def test_a_truncated_jpeg_smaller_than_every_box_is_refused(tmp_path):
+    data = images.jpeg_bytes(images.photo().resize((120, 80)))
+    path = tmp_path / "small-truncated.jpg"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    settings = RunSettings(sizes=(512, 256))  # the image is smaller than every box
+    with pytest.raises(ImageLoadError, match="truncated"):
+        build_ladder(path, settings)
+    with pytest.raises(ImageLoadError, match="truncated"):
+        build_ladder(path, RunSettings(formats=()))  # no variants at all: still decoded once
+    info = build_ladder(data, settings)  # the intact file still gives its original
+    assert [v.key for v in info.variants] == ["original"]

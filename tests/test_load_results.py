@@ -1,0 +1,191 @@
+"""Capacity results without backends: histograms merge exactly, stability, knees, agents' windows."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from tfcompare.datatypes import BackendSpec
+from tfcompare.load.agent import merge_window_lines, read_plan_dir, write_plan_dir
+from tfcompare.load.histogram import LatencyHistogram
+from tfcompare.load.plan import LoadPlan, LoadTarget
+from tfcompare.load.results import CapacityResult, LevelResult, WindowSummary, knee, stable
+
+
+def _hist(samples_ms):
+    h = LatencyHistogram()
+    for ms in samples_ms:
+        h.record_ms(ms)
+    return h
+
+
+def _window(index, rate, p99_ms, *, level=4.0, backend="a", variant="original", dur=1.0,
+            in_flight=None, busy=0.1, errors=None):
+    n = int(rate * dur)
+    samples = [p99_ms * 0.5] * (n - max(1, n // 50)) + [p99_ms] * max(1, n // 50)
+    return WindowSummary(backend=backend, variant=variant, level=level, index=index,
+                         start=1000.0 + index, duration_s=dur, sent=n, ok=n,
+                         errors=errors or {}, in_flight_mean=level if in_flight is None else in_flight,
+                         loop_busy=busy, cpu=busy, hist=_hist(samples))
+
+
+def test_merged_histograms_equal_one_histogram_of_all_samples():
+    rng = random.Random(1)
+    parts = [[rng.lognormvariate(1.5, 0.8) for _ in range(2000)] for _ in range(3)]
+    merged = LatencyHistogram.merged(_hist(p) for p in parts)
+    whole = _hist([x for p in parts for x in p])
+    assert merged.count == whole.count == 6000
+    for pct in (50, 90, 99, 99.9, 100):
+        assert merged.percentile_ms(pct) == whole.percentile_ms(pct)
+    exact = sorted(x for p in parts for x in p)[int(0.99 * 6000) - 1]
+    assert merged.percentile_ms(99) == pytest.approx(exact, rel=2e-3)
+    # the text form round-trips and still merges exactly
+    again = LatencyHistogram.decode(merged.encode()).merge(LatencyHistogram.decode(""))
+    assert again.percentile_ms(99) == whole.percentile_ms(99) and again.count == 6000
+    with pytest.raises(ValueError):
+        LatencyHistogram.decode("not a histogram")
+
+
+def test_stability_rule_is_perf_analyzers():
+    steady = [_window(i, 100, 10.0) for i in range(3)]
+    assert stable(steady, 3, 0.10)
+    assert not stable(steady[:2], 3, 0.10)  # too few windows
+    drifting = [_window(0, 100, 10.0), _window(1, 100, 10.0), _window(2, 130, 10.0)]
+    assert not stable(drifting, 3, 0.10)  # throughput off by more than 10 %
+    slower = [_window(0, 100, 10.0), _window(1, 100, 10.0), _window(2, 100, 14.0)]
+    assert not stable(slower, 3, 0.10)  # p99 off
+    assert stable([_window(0, 50, 99.0), *steady], 3, 0.10)  # only the last three count
+
+
+def test_level_figures_knee_and_client_bound():
+    levels = [
+        LevelResult("a", "original", "concurrency", c, [_window(i, r, p, level=c) for i in range(3)],
+                    stable=True, counted=3)
+        for c, r, p in ((1, 100, 10.0), (2, 180, 12.0), (4, 220, 40.0), (8, 230, 120.0))
+    ]
+    assert levels[1].throughput == pytest.approx(180)
+    assert levels[1].percentile_ms(99) == pytest.approx(12.0, rel=1e-3)
+    assert knee(levels, 50.0) is levels[2]  # highest throughput with p99 ≤ 50 ms
+    assert knee(levels, 11.0) is levels[0]
+    assert knee(levels, 5.0) is None
+    assert knee(levels, None) is levels[3]
+    levels[2].stable = False  # unstable levels never count as capacity
+    assert knee(levels, 50.0) is levels[1]
+    short = LevelResult("a", "original", "concurrency", 16,
+                        [_window(i, 240, 10.0, level=16, in_flight=9.0) for i in range(3)],
+                        stable=True, counted=3)
+    assert short.client_bound and "9.0 of 16" in short.client_bound_reason
+    busy = LevelResult("a", "original", "concurrency", 1,
+                       [_window(i, 240, 10.0, level=1, busy=0.97) for i in range(3)],
+                       stable=True, counted=3)
+    assert busy.client_bound and "event loop" in busy.client_bound_reason
+    assert knee([short, busy], None) is None
+
+
+def test_capacity_result_equivalents_and_round_trip():
+    def curve(backend, rates):
+        return [LevelResult(backend, "original", "concurrency", c,
+                            [_window(i, r, 10.0, level=c, backend=backend) for i in range(3)],
+                            stable=True, counted=3) for c, r in zip((1, 2, 4), rates)]
+
+    result = CapacityResult(plan=LoadPlan(latency_limit_ms=100).to_dict(),
+                            backends=[{"name": "gpu"}, {"name": "cpu1"}],
+                            variants={"original": {"label": "original", "bytes": 1000}},
+                            levels=curve("gpu", (100, 400, 800)) + curve("cpu1", (100, 100, 100)))
+    assert result.sustained() == {("gpu", "original"): pytest.approx(800),
+                                  ("cpu1", "original"): pytest.approx(100)}
+    [(variant, ref, other, n)] = result.equivalents()
+    assert (variant, ref, other) == ("original", "gpu", "cpu1") and n == pytest.approx(8.0)
+    doc = json.loads(json.dumps(result.to_dict()))
+    assert doc["knees"][0]["level"] == 4 and doc["equivalents"][0]["count"] == pytest.approx(8.0)
+    again = CapacityResult.from_dict(doc)
+    assert again.sustained() == result.sustained()
+    assert again.levels[2].percentile_ms(99) == result.levels[2].percentile_ms(99)
+
+
+def test_plan_validation_and_round_trip():
+    plan = LoadPlan(mode="rate", levels=(10, 20.5), latency_limit_ms=100, seed=3)
+    assert LoadPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+    for bad in (dict(levels=()), dict(levels=(0,)), dict(levels=(1.5,)), dict(window_s=0),
+                dict(stability=1.5), dict(max_windows=2), dict(latency_limit_ms=-1),
+                dict(start_at=(1.0,), levels=(1, 2))):
+        with pytest.raises(ValueError):
+            LoadPlan(**bad)
+
+
+def test_agent_plan_directory_and_merging_windows(tmp_path):
+    spec = BackendSpec("gpu", "10.0.0.5:8500", model="m", headers=(("authorization", "secret"),))
+    target = LoadTarget(spec, "10.0.0.5:8500", "512-jpeg", "512 px JPEG q90",
+                        payloads=(b"\x01req-a", b"\x02req-b"), path="")
+    plan = LoadPlan(levels=(2, 4), start_at=(5000.0, 5030.0), fixed_windows=3)
+    write_plan_dir(tmp_path / "plan", plan, [target], agent="load-1")
+    assert "secret" not in (tmp_path / "plan" / "plan.json").read_text()
+    agent, plan2, [target2] = read_plan_dir(tmp_path / "plan")
+    assert (agent, plan2, target2.payloads, target2.backend.model) == (
+        "load-1", plan, target.payloads, "m")
+    # two agents' window 0 of level 2 merge into one window; other lines are skipped
+    a = _window(0, 100, 10.0, level=2, variant="512-jpeg", errors={"UNAVAILABLE": 2})
+    b = _window(0, 50, 30.0, level=2, variant="512-jpeg", busy=0.95, errors={"UNAVAILABLE": 1})
+    c = _window(1, 100, 10.0, level=2, variant="512-jpeg")
+    lines = [json.dumps({"type": "window", "agent": n, **w.to_dict()})
+             for n, w in (("x", a), ("y", b), ("x", c))]
+    lines.insert(1, json.dumps({"type": "message", "text": "hello"}))
+    merged = merge_window_lines(lines)
+    assert [w.index for w in merged] == [0, 1]
+    w0 = merged[0]
+    assert (w0.ok, w0.errors, w0.agents, w0.loop_busy) == (150, {"UNAVAILABLE": 3}, 2, 0.95)
+    assert w0.hist.count == a.hist.count + b.hist.count
+    assert w0.p99_ms == pytest.approx(LatencyHistogram.merged([a.hist, b.hist]).percentile_ms(99))
+
+
+def _sweep_result(rates_by_backend, limit=100.0):
+    levels = []
+    for backend, rates in rates_by_backend.items():
+        levels += [LevelResult(backend, "original", "concurrency", c,
+                               [_window(i, r, 10.0, level=c, backend=backend) for i in range(3)],
+                               stable=True, counted=3) for c, r in zip((1, 2, 4), rates)]
+    return CapacityResult(plan=LoadPlan(latency_limit_ms=limit).to_dict(),
+                          backends=[{"name": b, "target": "127.0.0.1:1"} for b in rates_by_backend],
+                          variants={"original": {"label": "original", "bytes": 1000}},
+                          levels=levels)
+
+
+def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tfcompare.load.export import capacity_of, save_capacity
+    from tfcompare.session import load_session
+
+    before = _sweep_result({"gpu": (100, 200, 400), "cpu": (50, 50, 50)})
+    after = _sweep_result({"gpu": (100, 300, 500)})
+    save_capacity(tmp_path / "a.tfcs", before, title="before")
+    save_capacity(tmp_path / "b.tfcs", after)
+    again = capacity_of(load_session(tmp_path / "a.tfcs"))
+    assert again.sustained() == before.sustained()
+    assert again.levels[0].windows[0].hist.count == before.levels[0].windows[0].hist.count
+    # a schema-2 session (no capacity table) still opens, without a sweep
+    old = tmp_path / "old.tfcs"
+    old.write_bytes((tmp_path / "a.tfcs").read_bytes())
+    with sqlite3.connect(old) as con:
+        con.execute("DROP TABLE capacity")
+        con.execute("PRAGMA user_version=2")
+    saved = load_session(old)
+    assert saved.schema == 2 and capacity_of(saved) is None
+    proc = subprocess.run([sys.executable, "-m", "tfcompare", "compare", str(tmp_path / "a.tfcs"),
+                           str(tmp_path / "b.tfcs")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "sustained req/s at p99 ≤ 100 ms" in proc.stdout
+    gpu = next(line for line in proc.stdout.splitlines() if line.startswith("gpu"))
+    assert "400.0" in gpu and "500.0" in gpu and "+25.0%" in gpu
+    assert "(only in A)" in next(line for line in proc.stdout.splitlines() if line.startswith("cpu"))
+    proc = subprocess.run([sys.executable, "-m", "tfcompare", "compare", str(old),
+                           str(tmp_path / "b.tfcs"), "--json"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["capacity"]
+    assert rows == [{"backend": "gpu", "variant": "original", "a": None, "b": pytest.approx(500),
+                     "change_pct": None, "only_in": "B"}]

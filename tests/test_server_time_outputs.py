@@ -1,0 +1,140 @@
+"""Server, model and path time in what users keep: JSON, CSV, the summary table, session files
+(schema 2, older schema-1 files still open) and ``compare``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from dataclasses import replace
+
+import pytest
+from test_session_store import make_result
+
+from tfcompare.datatypes import BackendTiming, ServerTime
+from tfcompare.runner.compare import compare_results, format_comparison
+from tfcompare.runner.report import csv_text, from_json_obj, summary_table, to_json_obj
+from tfcompare.runner.stats import aggregate
+from tfcompare.session import load_session, save_session
+from tfcompare.session.schema import APPLICATION_ID, DDL_V1, FORMAT_NAME
+
+
+def with_server_time(result, server_scale: float = 1.0):
+    """The sample run plus server times for its first backend's blocks (one of them shared)."""
+    first = result.backends[0].name
+    blocks = sorted({(r.image, r.variant) for r in result.measured if r.backend == first})
+    times = tuple(
+        ServerTime(image=img, variant=var, backend=first, sent=3, counted=3 + (i == 0),
+                   server_ms=4.0 * server_scale + i, runtime_ms=3.0 * server_scale,
+                   exact=i != 0, note="shared: the server counted 4 requests, 3 were sent" if i == 0 else "")
+        for i, (img, var) in enumerate(blocks)
+    )  # fmt: skip
+    timings = tuple(
+        BackendTiming(b.name, floor_ms=0.4 if b.name == first else None,
+                      floor_samples=7 if b.name == first else 0,
+                      metrics="http://127.0.0.1:8501/monitoring/prometheus/metrics" if b.name == first else None,
+                      metrics_message="server metrics from …" if b.name == first else "no server metrics (refused)")
+        for b in result.backends
+    )  # fmt: skip
+    backends = (replace(result.backends[0], metrics="http://127.0.0.1:8501/monitoring/prometheus/metrics"),
+                *result.backends[1:])  # fmt: skip
+    return replace(result, backends=backends, server_times=times, timings=timings,
+                   summary=aggregate(result.requests, times))  # fmt: skip
+
+
+def test_aggregates_carry_server_model_and_path_time():
+    result = with_server_time(make_result())
+    first = result.backends[0].name
+    mine = [a for a in result.summary if a.backend == first]
+    others = [a for a in result.summary if a.backend != first]
+    assert mine and all(a.server_ms is not None and a.runtime_ms == 3.0 for a in mine)
+    for a in mine:
+        assert a.path_ms == pytest.approx(a.mean_ms - a.server_ms)
+    assert sum(1 for a in mine if a.server_exact is False) == 1
+    assert all(a.server_ms is None and a.server_exact is None for a in others)
+
+
+def test_json_has_server_fields_and_floor_and_reads_back():
+    result = with_server_time(make_result())
+    obj = json.loads(json.dumps(to_json_obj(result)))
+    first = obj["backends"][0]
+    assert first["floor_ms"] == 0.4 and first["floor_samples"] == 7
+    assert first["metrics_url"].endswith("/monitoring/prometheus/metrics")
+    assert obj["backends"][1]["floor_ms"] is None
+    assert "no server metrics" in obj["backends"][1]["metrics_message"]
+    rows = [s for s in obj["summary"] if s["backend"] == first["name"]]
+    assert all({"server_ms", "runtime_ms", "server_exact", "path_ms"} <= set(s) for s in rows)
+    assert {s["server_exact"] for s in rows} == {True, False}
+    assert len(obj["server_times"]) == len(result.server_times)
+    back = from_json_obj(obj)
+    assert back.server_times == result.server_times
+    assert back.timings == result.timings
+    assert back.summary == result.summary
+
+
+def test_csv_rows_carry_their_blocks_server_time():
+    result = with_server_time(make_result())
+    rows = list(csv.DictReader(io.StringIO(csv_text(result))))
+    first = result.backends[0].name
+    mine = [r for r in rows if r["backend"] == first]
+    assert mine and all(r["server_ms"] and r["runtime_ms"] == "3.0000" for r in mine)
+    assert all(r["floor_ms"] == "0.4000" for r in mine)
+    assert all(r["server_ms"] == "" and r["floor_ms"] == "" for r in rows if r["backend"] != first)
+
+
+def test_summary_table_shows_split_and_floor():
+    result = with_server_time(make_result())
+    text = summary_table(result)
+    header = text.splitlines()[0]
+    assert "server ms" in header and "model ms" in header and "path ms" in header
+    assert "~" in text  # the shared block makes the pooled figure approximate
+    assert "path floor 0.4 ms (p50 of 7 model-status calls)" in text
+    assert "no server metrics (refused)" in text
+
+
+def test_session_round_trip_keeps_server_time(tmp_path):
+    result = with_server_time(make_result())
+    save_session(tmp_path / "s.tfcs", result)
+    loaded = load_session(tmp_path / "s.tfcs").result
+    assert loaded.server_times == result.server_times
+    assert loaded.timings == result.timings
+    assert loaded.summary == result.summary
+    assert loaded.backends[0].metrics == result.backends[0].metrics
+
+
+def test_schema_1_session_still_opens(tmp_path):
+    """A session written before server time existed (schema 1 layout) opens with those fields
+    empty."""
+    path = tmp_path / "old.tfcs"
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    con.execute("PRAGMA user_version=1")
+    con.executescript(DDL_V1)
+    meta = {"format": FORMAT_NAME, "schema": 1, "tfcompare": "0.1", "saved_at": 1.0,
+            "title": "old", "selection": {}, "settings": {}, "started_at": 1.0, "finished_at": 2.0}
+    con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+    con.execute("INSERT INTO backends VALUES (0, ?)",
+                (json.dumps({"name": "gpu", "target": "127.0.0.1:8500", "model": "m"}),))
+    con.execute("INSERT INTO aggregates VALUES (0, 'a.jpg', 'original', 'gpu', 3, 0, 1000, 10.0, "
+                "11.0, 12.0, 10.5, 0.5, 1, 'cat', 1, 1.0, 1.0)")
+    con.close()
+    saved = load_session(path)
+    assert saved.schema == 1
+    (agg,) = saved.result.summary
+    assert agg.p50_ms == 10.0
+    assert (agg.server_ms, agg.runtime_ms, agg.server_exact, agg.path_ms) == (None,) * 4
+    assert saved.result.server_times == () and saved.result.timings == ()
+    assert saved.result.backends[0].metrics is None
+
+
+def test_compare_shows_server_and_path_change():
+    a = with_server_time(make_result(), server_scale=1.0)
+    b = with_server_time(make_result(), server_scale=2.0)
+    comparison = compare_results(a, b)
+    first = a.backends[0].name
+    row = next(r for r in comparison.rows if r.backend == first and r.variant == "512-jpeg")
+    assert row.b.server_ms > row.a.server_ms
+    assert row.b.path_ms < row.a.path_ms  # same latency, more of it on the server
+    text = format_comparison(comparison)
+    assert "server ms A → B" in text and "path ms A → B" in text
