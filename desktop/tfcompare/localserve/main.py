@@ -104,6 +104,8 @@ def _start(options: ServeOptions, base: Path | None) -> tuple | None:
     except Exception as exc:  # corrupt/incompatible SavedModel: TF and protobuf raise many types
         _log(f"cannot load the SavedModel under {base}: {type(exc).__name__}: {exc}")
         return None
+    if options.enable_batching and not _start_batching(servable, options):
+        return None
     tls = rest_tls = None
     if options.tls_cert or options.tls_key:
         try:
