@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="model base path (MODEL/1/saved_model.pb ...) or registered model name")
     parser.add_argument("--port", type=_port, default=8500, metavar="PORT", help="gRPC port (0 = any free port)")
     parser.add_argument("--rest-port", type=_port, default=None, metavar="PORT",
-                        help="also serve TF Serving's REST API on this port (0 = any free port)")
+                        help="also serve TF Serving's REST API and its Prometheus metrics (/monitoring/prometheus/metrics) on this port (0 = any free port)")
     parser.add_argument("--model-name", default=None, metavar="NAME",
                         help="name clients use (default: the model directory's name)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
@@ -88,6 +88,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="REST connections open at once; more are answered 503 (default 256)")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's start-up messages (hidden by default)")
+    parser.add_argument("--log-request-times", metavar="FILE",
+                        help="test mode: append the server's own time for every successful request "
+                             "to FILE (one JSON line each), to check the times read from "
+                             "/monitoring/prometheus/metrics (served on the REST port)")
     parser.add_argument("--enable-batching", action="store_true",
                         help="batch concurrent Predict calls into one model call, like "
                              "TF Serving's --enable_batching")
@@ -116,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert, tls_key=args.tls_key, require_header=args.require_header,
         rest_max_body_mb=args.rest_max_body_mb, rest_read_timeout=args.rest_read_timeout,
         rest_max_connections=args.rest_max_connections, verbose=args.verbose,
+        request_log=args.log_request_times,
         enable_batching=args.enable_batching or bool(args.batching_parameters),
         batching_parameters=args.batching_parameters,
     ))

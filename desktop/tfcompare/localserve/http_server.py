@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from tfcompare.localserve import metrics
 from tfcompare.localserve.rest import RestApi
+from tfcompare.serving.metrics import METRICS_PATH
 
 
 @dataclass(frozen=True)
@@ -167,8 +169,14 @@ def build_app(api: RestApi, pool: ThreadPoolExecutor, limits: RestLimits,
 
     app = web.Application(client_max_size=limits.max_body,
                           middlewares=[_guard(require_header)])
+    async def prometheus(request: web.Request) -> web.StreamResponse:
+        response = web.Response(body=metrics.page(request.query_string))
+        response.headers["Content-Type"] = metrics.CONTENT_TYPE
+        return await send(request, response)
+
     app.router.add_routes([
-        # Add more specific routes here, before the catch-all.
+        # Specific routes first, then TF Serving's catch-all.
+        web.get(METRICS_PATH, prometheus),
         web.route("*", "/{path:.*}", tf_serving),  # /v1/models/…; anything else: "Malformed"
     ])
     return app

@@ -34,6 +34,7 @@ class ServeOptions:
     rest_read_timeout: float = 30
     rest_max_connections: int = 256
     verbose: bool = False
+    request_log: str | None = None  # test mode: the server's own time of every request
     enable_batching: bool = False
     batching_parameters: str | None = None  # TF Serving's batching parameters text file
 
@@ -95,6 +96,14 @@ def _start(options: ServeOptions, base: Path | None) -> tuple | None:
             _log(str(exc))
             return None
     name = options.model_name or Path(base).resolve().name
+    if options.request_log:
+        from tfcompare.localserve.metrics import enable_request_log
+
+        try:
+            enable_request_log(options.request_log)
+        except OSError as exc:
+            _log(f"cannot write the request log {options.request_log}: {exc.strerror or exc}")
+            return None
     started = time.perf_counter()
     try:
         servable = Servable.load(name, Path(base), options.version_labels)
@@ -174,7 +183,7 @@ def _start_batching(servable, options: ServeOptions) -> bool:
 
 def batching_registry():
     """The server's metrics registry (shared with the request metrics)."""
-    from prometheus_client import REGISTRY
+    from tfcompare.localserve.metrics import REGISTRY
 
     return REGISTRY
 

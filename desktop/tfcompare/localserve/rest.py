@@ -19,6 +19,7 @@ import tensorflow as tf
 from google.protobuf import json_format
 from tensorflow.core.framework import types_pb2
 
+from tfcompare.localserve import metrics
 from tfcompare.localserve.servable import AVAILABLE, Servable, ServingFault
 
 _PATH = re.compile(
@@ -39,6 +40,16 @@ _HTTP_STATUS = {
 }
 
 
+def _metric_labels(method: str, path: str) -> tuple[str, str]:
+    """(model_name, API) as TF Serving labels a REST request: API is the POST method
+    (``predict``, ``classify``, ``regress``) and empty for GET (status, metadata)."""
+    match = _PATH.match(path.split("?", 1)[0])
+    if not match:
+        return "", ""
+    tail = match["tail"] or ""
+    return match["name"], tail[1:] if method == "POST" and tail.startswith(":") else ""
+
+
 def _bad(message: str) -> ServingFault:
     return ServingFault(grpc.StatusCode.INVALID_ARGUMENT, message)
 
@@ -50,10 +61,16 @@ class RestApi:
         self.servable = servable
 
     def handle(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        start = metrics.now_us()
         try:
-            return 200, self._dispatch(method, path, body)
+            answer = 200, self._dispatch(method, path, body)
+            code = "OK"
         except ServingFault as fault:
-            return _HTTP_STATUS.get(fault.code, 500), {"error": fault.message}
+            answer = _HTTP_STATUS.get(fault.code, 500), {"error": fault.message}
+            code = fault.code.name
+        model, api = _metric_labels(method, path)
+        metrics.record_request(model, api, "REST", code, metrics.now_us() - start)
+        return answer
 
     def answer(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
         """Like :meth:`handle`, with the answer encoded as JSON (runs on a worker thread)."""
@@ -136,7 +153,7 @@ class RestApi:
                        f"expected to be in the set {{{','.join(sorted(keys))}}}.")
         if self.servable.state != AVAILABLE:
             raise ServingFault(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
-        outputs = self.servable.call(signature_name, tensors)
+        outputs = self.servable.run(signature_name, tensors)
         values = {k: _to_json(k, v.numpy()) for k, v in outputs.items()}
         if "instances" in request:
             batch = len(next(iter(values.values()))) if values else 0

@@ -16,6 +16,7 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
+from tfcompare.localserve import metrics
 from tfcompare.localserve.tensors import shape_problem, to_proto, to_tensor
 from tfcompare.models import versions
 
@@ -146,13 +147,23 @@ class Servable:
             except (ValueError, TypeError, tf.errors.OpError) as exc:
                 raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
                                    f"bad tensor for input {key}: {exc}") from exc
-        if name in self.batched and self.state == AVAILABLE:
-            outputs = self.batcher.call(name, kwargs)
-        else:
-            outputs = self.call(name, kwargs)
+        outputs = self.run(name, kwargs)
         if wanted:
             outputs = {k: outputs[k] for k in wanted}
         return name, outputs
+
+    def run(self, name: str, kwargs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """One request's model run (through the batcher when batching is on), recorded as
+        TF Serving's runtime_latency: like its session run, it includes the batch queue."""
+        if self.state != AVAILABLE:  # warm-up runs are not requests
+            return self.call(name, kwargs)
+        start = metrics.now_us()
+        if name in self.batched:
+            outputs = self.batcher.call(name, kwargs)
+        else:
+            outputs = self.call(name, kwargs)
+        metrics.record_runtime(self.name, metrics.now_us() - start)
+        return outputs
 
     def call(self, signature_name: str, kwargs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Call the concrete signature function directly (no extra copies or retracing)."""

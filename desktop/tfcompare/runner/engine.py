@@ -353,8 +353,6 @@ class _BackendWorker:
         forward = self.conn.forward
         address = forward.address if forward is not None else getattr(self.conn.client, "address", None)
         self.clock.open(address)
-        if self.down_reason is None:
-            self.clock.measure_floor(self.conn.client, FLOOR_AT_START)
         self._timing_updated()
         return self.conn
 
@@ -384,11 +382,6 @@ class _BackendWorker:
         if self.down_reason is not None and self.conn is not None:
             if time.monotonic() - self.last_probe >= PROBE_EVERY_S:
                 self._probe()
-        if info.name != self.last_image:
-            if self.last_image is not None and self.down_reason is None and self.conn is not None:
-                self.clock.measure_floor(self.conn.client, FLOOR_PER_IMAGE)
-                self._timing_updated()
-            self.last_image = info.name
         cold_extra = not self.cold_sent and self.settings.warmup == 0
         warmups = max(self.settings.warmup, 0)
         plan: list[tuple[str, int]] = []
@@ -399,10 +392,22 @@ class _BackendWorker:
         plan += [("measured", i) for i in range(max(self.settings.repeats, 0))]
         self.cold_sent = True
         if self.settings.concurrent:
+            self._floor(info)
             self._send(info, variant, plan)
         else:
-            with self.state.turn:
+            with self.state.turn:  # the floor too: backends sharing a server would inflate it
+                self._floor(info)
                 self._send(info, variant, plan)
+
+    def _floor(self, info: ImageInfo) -> None:
+        """Path floor samples before the first image and between images."""
+        if info.name == self.last_image:
+            return
+        n = FLOOR_AT_START if self.last_image is None else FLOOR_PER_IMAGE
+        self.last_image = info.name
+        if self.down_reason is None and self.conn is not None:
+            self.clock.measure_floor(self.conn.client, n)
+            self._timing_updated()
 
     def _send(self, info: ImageInfo, variant: Variant, plan: list[tuple[str, int]]) -> None:
         before, generation = None, 0
@@ -411,7 +416,10 @@ class _BackendWorker:
             if self.state.cancel.is_set():
                 return
             if phase == "measured" and before is None and self.down_reason is None:
-                before = self.clock.scrape()  # just before the block, after its warm-up
+                # just before the block, after its warm-up (the last block's closing scrape
+                # serves when nothing was sent since)
+                no_warmup = all(ph == "measured" for ph, _ in plan)
+                before = self.clock.last if no_warmup and self.clock.last else self.clock.scrape()
                 generation = self.conn.generation if self.conn is not None else 0
             result = self._one(info, variant, phase, i)
             if phase == "measured":
