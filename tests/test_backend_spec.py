@@ -12,12 +12,16 @@ from tfcompare.datatypes import BackendSpec
     [
         ("a=127.0.0.1:8500", None, "127.0.0.1:8500", "default", None),
         ("gpu=host:8500/inception:predict_images", None, "host:8500", "inception", "predict_images"),
-        ("a=k8s://tfs/tfs-gpu", None, "k8s://tfs/tfs-gpu", "default", None),
+        # no model for a k8s target: None, the model the service's pods declare is used
+        ("a=k8s://tfs/tfs-gpu", None, "k8s://tfs/tfs-gpu", None, None),
         # NAMESPACE/SERVICE/MODEL unless the first part is a kubeconfig context
         ("a=k8s://tfs/tfs-gpu/inception", None, "k8s://tfs/tfs-gpu", "inception", None),
         ("a=k8s://tfs/tfs-gpu/inception", {"prod"}, "k8s://tfs/tfs-gpu", "inception", None),
-        ("a=k8s://prod/tfs/tfs-gpu", {"prod"}, "k8s://prod/tfs/tfs-gpu", "default", None),
-        ("a=k8s://prod/tfs/tfs-gpu:8500", None, "k8s://prod/tfs/tfs-gpu:8500", "default", None),
+        ("a=k8s://prod/tfs/tfs-gpu", {"prod"}, "k8s://prod/tfs/tfs-gpu", None, None),
+        ("a=k8s://prod/tfs/tfs-gpu:8500", None, "k8s://prod/tfs/tfs-gpu:8500", None, None),
+        # what `cluster list` prints in its TARGET column
+        ("a=k8s://tfs/tfs-a:8500/tiny", None, "k8s://tfs/tfs-a:8500", "tiny", None),
+        ("a=k8s://other/ml/legacy:9000/tiny", None, "k8s://other/ml/legacy:9000", "tiny", None),
         ("a=k8s://tfs/tfs-gpu:8501/m:sig", None, "k8s://tfs/tfs-gpu:8501", "m", "sig"),
         ("a=k8s://prod/tfs/tfs-gpu/m:sig", None, "k8s://prod/tfs/tfs-gpu", "m", "sig"),
     ],
@@ -26,6 +30,7 @@ def test_parse(text, contexts, target, model, signature):
     spec = BackendSpec.parse(text, contexts=contexts)
     assert (spec.name, spec.target, spec.model, spec.signature) == (text.split("=")[0], target, model, signature)
     assert spec.is_k8s == target.startswith("k8s://")
+    assert BackendSpec.from_dict(spec.to_dict()) == spec  # session files keep "the pods' model"
 
 
 @pytest.mark.parametrize(

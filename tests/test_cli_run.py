@@ -100,7 +100,8 @@ def test_run_completes_with_a_dead_backend(backend_pair, photos):
         "--backend", "dead=127.0.0.1:1/tiny", "--sizes", "128", "--formats", "jpeg",
         "--repeats", "1", "--timeout", "3",
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # one backend never answered; the rows are output
+    assert "dead never answered successfully" in proc.stderr
     assert "backend dead:" in proc.stderr and "not reachable" in proc.stderr.lower()
     assert "dead: 2 request(s) failed" in proc.stdout
 

@@ -199,3 +199,21 @@ def test_k8s_backend_scrapes_through_the_forward(kube, backend_pair, photos):
     assert result.server_times and all(t.exact for t in result.server_times), result.server_times
     assert all(r.pod == pod for r in result.measured)
     assert timing.floor_ms is not None
+
+
+def test_metrics_url_given_on_the_command_line(backend_pair, photos, tmp_path):
+    two = backend_pair.two  # gRPC on one port, REST (and metrics) on another, not the next one
+    out = tmp_path / "out.json"
+    url = f"http://{two.rest}{METRICS_PATH}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfcompare", "run", str(photos / "cat.jpg"), "--backend",
+         f"two={two.grpc}/tiny", "--metrics", url, "--sizes", "128", "--formats", "jpeg",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["backends"][0]["metrics_url"] == url and data["backends"][0]["metrics"] == url
+    assert all(s["server_exact"] and s["server_ms"] > 0 and s["runtime_ms"] > 0
+               for s in data["summary"])  # fmt: skip
+    assert all(s["path_ms"] == pytest.approx(s["mean_ms"] - s["server_ms"]) for s in data["summary"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, replace
 from typing import Literal
 
 from tfcompare.checks import positive_number, whole_number
@@ -106,11 +106,20 @@ _HOSTPORT_RE = re.compile(
 )
 
 
+def _model_from(model: object, target: str) -> str | None:
+    """The model to ask for: as given; for a k8s target without one, None (the pods' model)."""
+    if model:
+        return str(model)
+    return None if target.startswith("k8s://") else "default"
+
+
 @dataclass(frozen=True)
 class BackendSpec:
     """How to reach one TF Serving deployment.
 
     ``target`` is ``host:port`` or ``k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT]``.
+    ``model`` None (k8s targets only) means: the model the service's pods declare (``MODEL_NAME``
+    or ``--model_name``), found when the port-forward opens; ``"default"`` if they declare none.
     ``signature`` None means: discover it from the model's metadata.
     ``headers`` (e.g. an auth header) are used for calls but never written to session files.
     ``metrics`` is where the server's Prometheus metrics are read: None = discovered (the REST
@@ -120,7 +129,7 @@ class BackendSpec:
     name: str
     target: str
     protocol: Protocol = "grpc"
-    model: str = "default"
+    model: str | None = "default"
     signature: str | None = None
     version: int | None = None
     timeout_s: float = 30.0
@@ -160,7 +169,10 @@ class BackendSpec:
             name=_text(d.get("name"), "backend name"),
             target=_text(d.get("target"), "backend target"),
             protocol=protocol,
-            model=_text(d.get("model"), "backend model", optional=True) or "default",
+            model=_model_from(
+                _text(d.get("model"), "backend model", optional=True),
+                _text(d.get("target"), "backend target"),
+            ),
             signature=_text(d.get("signature"), "backend signature", optional=True),
             version=version,
             timeout_s=positive_number(d.get("timeout_s", 30.0), "backend timeout_s"),
@@ -218,7 +230,7 @@ class BackendSpec:
             name=m["name"].strip(),
             target=target,
             protocol=protocol,
-            model=model or "default",
+            model=_model_from(model, target),
             signature=sig,
             timeout_s=timeout_s,
             metrics=metrics or None,
@@ -333,8 +345,12 @@ class RequestResult:
     error: str | None
     top5: tuple[Prediction, ...] = ()
     score_kind: ScoreKind = "unknown"
-    pod: str | None = None
+    pod: str | None = None  # Kubernetes pod that answered (the one forwarded to at the end)
     started_at: float = 0.0  # time.time() when sent
+    # The forward moved to another pod while this request was in flight: ``pod_before`` is the pod
+    # it was sent to. Such a request is kept but left out of percentiles and means.
+    pod_before: str | None = None
+    spans_restart: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -353,6 +369,8 @@ class RequestResult:
             "top5": [[p.label, p.score] for p in self.top5],
             "score_kind": self.score_kind,
             "pod": self.pod,
+            "pod_before": self.pod_before,
+            "spans_restart": self.spans_restart,
             "started_at": self.started_at,
         }
 
@@ -375,6 +393,8 @@ class RequestResult:
             score_kind=d.get("score_kind", "unknown"),
             pod=d.get("pod"),
             started_at=float(d.get("started_at", 0.0)),
+            pod_before=d.get("pod_before"),
+            spans_restart=bool(d.get("spans_restart", False)),
         )
 
 
@@ -409,13 +429,15 @@ class Aggregate:
     runtime_ms: float | None = None
     server_exact: bool | None = None
     path_ms: float | None = None  # mean_ms - server_ms: network, tunnel and client
+    n_spanning: int = 0  # successful requests that spanned a pod restart: not in the statistics
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, d: dict) -> Aggregate:
-        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+        fields = cls.__dataclass_fields__  # older files lack the newer fields: their defaults
+        return cls(**{k: d.get(k) for k, f in fields.items() if k in d or f.default is MISSING})
 
 
 @dataclass(frozen=True)
@@ -518,6 +540,22 @@ class BackendReady:
 
 
 @dataclass(frozen=True)
+class PodMoved:
+    """A k8s backend's port-forward now reaches another pod (the old one died or restarted)."""
+
+    run_id: int
+    backend: str
+    old_pod: str | None
+    new_pod: str
+    why: str  # e.g. "pod tfs-a-7d9f-x1 is gone"
+
+    @property
+    def text(self) -> str:
+        why = self.why or f"pod {self.old_pod} stopped serving"
+        return f"backend {self.backend}: {why}; now forwarding to {self.new_pod}"
+
+
+@dataclass(frozen=True)
 class RequestDone:
     run_id: int
     result: RequestResult
@@ -578,6 +616,6 @@ class RunResult:
 
 
 RunEvent = (
-    RunStarted | ImageReady | ImageFailed | BackendReady | RequestDone | ServerTimeMeasured
+    RunStarted | ImageReady | ImageFailed | BackendReady | PodMoved | RequestDone | ServerTimeMeasured
     | TimingUpdated | Progress | RunFinished
 )

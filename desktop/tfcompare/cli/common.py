@@ -208,8 +208,10 @@ def apply_metrics_args(specs: list[BackendSpec], values: list[str]) -> list[Back
     ]
 
 
-def write_outputs(result, command: str, *, json: str | None = None, csv: str | None = None) -> int:
-    """Write ``--json``/``--csv`` outputs of a run or session; 0, or 1 with a message on failure."""
+def write_outputs(result, command: str, *, json: str | None = None, csv: str | None = None,
+                  save: str | None = None) -> int:
+    """Write ``--json``/``--csv``/``--save`` outputs of a run or session; 0, or 1 with a message
+    on failure."""
     import sys
 
     from tfcompare.runner.report import write_csv, write_json
@@ -226,6 +228,15 @@ def write_outputs(result, command: str, *, json: str | None = None, csv: str | N
             )
             return 1
         print(f"wrote {path}", file=sys.stderr)
+    if save:
+        from tfcompare.session import SessionError, save_session
+
+        try:
+            save_session(save, result)
+        except SessionError as exc:
+            print(f"tfcompare {command}: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"saved session {save}", file=sys.stderr)
     return 0
 
 

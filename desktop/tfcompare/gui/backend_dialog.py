@@ -50,7 +50,8 @@ class BackendDialog(QDialog):
         self.protocol.addItem("gRPC (port 8500)", "grpc")
         self.protocol.addItem("REST (port 8501)", "rest")
         self.protocol.setCurrentIndex(1 if spec and spec.protocol == "rest" else 0)
-        self.model = QLineEdit(spec.model if spec else "default")
+        self.model = QLineEdit(spec.model or "" if spec else "default")
+        self.model.setPlaceholderText("k8s: the model the pods declare (MODEL_NAME)")
         self.signature = QLineEdit(spec.signature or "" if spec else "")
         self.signature.setPlaceholderText("discovered from the model's metadata")
         self.version = QSpinBox()
@@ -126,8 +127,8 @@ class BackendDialog(QDialog):
         target = self.target.text().strip()
         if not target:
             raise ValueError("enter the backend's address (host:port)")
-        model = self.model.text().strip() or "default"
-        parsed = BackendSpec.parse(f"{name}={target}/{model}")
+        model = self.model.text().strip()  # empty: "default", or the pods' model for k8s
+        parsed = BackendSpec.parse(f"{name}={target}" + (f"/{model}" if model else ""))
         return BackendSpec(
             name=parsed.name,
             target=parsed.target,

@@ -31,7 +31,7 @@ from tfcompare.datatypes import (
     RunStarted,
     variant_sort_key,
 )
-from tfcompare.runner.stats import Pooled, aggregate, counts, pool, pooled
+from tfcompare.runner.stats import Pooled, aggregate, counts, is_error, pool, pooled
 
 Cell = tuple[str, str]  # (variant, backend)
 
@@ -148,7 +148,7 @@ class ResultStore:
         self._groups[(r.image, r.backend)].append(r)
         if counts(r):
             bisect.insort(self._lat_sorted[cell], r.latency_ms)
-        else:
+        elif is_error(r):
             self._lat_errors[cell] += 1
         self._dirty_groups.add((r.image, r.backend))
         self._dirty_cells.add(cell)

@@ -25,6 +25,7 @@ from tfcompare.datatypes import (
     ImageInfo,
     ImageProblem,
     ImageReady,
+    PodMoved,
     Progress,
     RequestDone,
     RequestResult,
@@ -188,9 +189,14 @@ class Runner:
             server_times = tuple(state.server_times)
             timings = tuple(c.timing() for c in state.clocks)
         order = {b.name: i for i, b in enumerate(self.backends)}
+        # k8s backends given without a model: record the model their pods declared
+        used = tuple(
+            c.spec if c is not None and c.spec.target == b.target else b
+            for b, c in zip(self.backends, connections, strict=True)
+        )
         result = RunResult(
             settings=self.settings,
-            backends=self.backends,
+            backends=used,
             images=images,
             requests=requests,
             problems=problems,
@@ -239,7 +245,8 @@ class Runner:
                     Exception
                 ) as exc:  # an unexpected decoder failure is still one image's problem
                     self._image_failed(
-                        state, ImageProblem(name, f"could not read image: {exc or type(exc).__name__}")
+                        state,
+                        ImageProblem(name, f"could not read image: {exc or type(exc).__name__}"),
                     )
                     continue
                 with state.lock:
@@ -349,9 +356,15 @@ class _BackendWorker:
             )
             self._timing_updated()
             return None
+        state, name = self.state, self.spec.name
+        self.conn.watch_moves(
+            lambda old, new, why: state.emit(PodMoved(state.run_id, name, old, new, why))
+        )
         self._probe()
         forward = self.conn.forward
-        address = forward.address if forward is not None else getattr(self.conn.client, "address", None)
+        address = (
+            forward.address if forward is not None else getattr(self.conn.client, "address", None)
+        )
         self.clock.open(address)
         self._timing_updated()
         return self.conn
@@ -472,10 +485,13 @@ class _BackendWorker:
                     )
             return RequestResult(
                 **base, ok=False, latency_ms=None, client_ms=None, bytes=len(variant.data),
-                model_version=None, error=msg, pod=_pod_note(conn, generation, pod),
-                started_at=started_at,
+                model_version=None, error=msg, started_at=started_at,
+                **_pods(conn, generation, pod),
             )  # fmt: skip
         self.failures = 0
+        where = _pods(conn, generation, pod)
+        if out.pod and not where["spans_restart"]:
+            where["pod"] = out.pod
         return RequestResult(
             **base,
             ok=True,
@@ -486,8 +502,8 @@ class _BackendWorker:
             error=None,
             top5=out.top5,
             score_kind=out.score_kind,
-            pod=out.pod or _pod_note(conn, generation, pod),
             started_at=started_at,
+            **where,
         )
 
     def _record(self, result: RequestResult, keep: bool) -> None:
@@ -504,11 +520,12 @@ class _BackendWorker:
         state.emit(progress)
 
 
-def _pod_note(conn: Connection, generation: int, pod: str | None) -> str | None:
-    """The pod that answered; "old→new" when the forward moved to another pod during the request."""
+def _pods(conn: Connection, generation: int, pod: str | None) -> dict:
+    """Where a request went: the pod at the end, and whether the forward moved to another pod
+    while it was in flight (then ``pod_before`` is the pod it was sent to)."""
     if conn.generation != generation:
-        return f"{pod}→{conn.pod} (pod restarted during request)"
-    return pod
+        return {"pod": conn.pod, "pod_before": pod, "spans_restart": True}
+    return {"pod": pod, "pod_before": None, "spans_restart": False}
 
 
 def _message(exc: BaseException) -> str:

@@ -10,10 +10,13 @@ JSON object (``"format": "tfcompare-run/1"``):
   ``repeat``, ``ok``, ``latency_ms`` (wall time of the call as the client sees it), ``client_ms`` (client-side
   serialise + parse), ``bytes`` (request size), ``model_version``, ``error``, ``top5`` as
   ``[[label, score], ...]``, ``score_kind`` (probability / logit / unknown), ``pod`` (Kubernetes
-  pod that answered), ``started_at`` (Unix time the request was sent);
+  pod that answered), ``pod_before`` and ``spans_restart`` (the forward moved from ``pod_before``
+  to ``pod`` while the request was in flight: kept, but not in the statistics), ``started_at``
+  (Unix time the request was sent);
 - ``cold``: the very first request to each backend (same keys; never part of the statistics);
 - ``summary``: per (image, variant, backend): n, n_errors, bytes, p50/p90/p99/mean/stdev in ms,
   few_samples, top1, top1_agree, top5_overlap, score_ratio (against the same backend's original),
+  n_spanning (successful requests that spanned a pod restart, left out of n and the latencies),
   and from the server's metrics ``server_ms`` (mean request time on the server), ``runtime_ms``
   (mean model run), ``server_exact`` (false: other traffic, a restart or rounding; see
   ``server_times``) and ``path_ms`` (mean latency − server time: network, tunnel, client);
@@ -54,8 +57,9 @@ SCALAR_KEYS = (
     "image", "variant", "backend", "protocol", "repeat", "ok", "latency_ms", "client_ms", "bytes",
     "model_version", "error",
 )  # fmt: skip
-REQUEST_KEYS = (*SCALAR_KEYS, "top5", "score_kind", "pod", "started_at")
-CSV_KEYS = (*SCALAR_KEYS, "top1", "top1_score", "top5", "score_kind", "pod", "started_at",
+POD_KEYS = ("pod", "pod_before", "spans_restart")
+REQUEST_KEYS = (*SCALAR_KEYS, "top5", "score_kind", *POD_KEYS, "started_at")
+CSV_KEYS = (*SCALAR_KEYS, "top1", "top1_score", "top5", "score_kind", *POD_KEYS, "started_at",
             "server_ms", "runtime_ms", "server_exact", "floor_ms")
 
 
@@ -189,6 +193,8 @@ def csv_text(result: RunResult) -> str:
             "; ".join(f"{p.label}={p.score:.6g}" for p in r.top5),
             r.score_kind,
             r.pod or "",
+            r.pod_before or "",
+            "true" if r.spans_restart else "false",
             f"{r.started_at:.6f}",
             _num(st.server_ms if st else None),
             _num(st.runtime_ms if st else None),
@@ -331,9 +337,28 @@ def summary_table(result: RunResult) -> str:
             failed[r.backend] = (count + 1, r.error or "error")
     for backend, (count, last) in failed.items():
         notes.append(f"{backend}: {count} request(s) failed — last error: {last}")
+    notes += restart_notes(result.measured)
     for p in result.problems:
         notes.append(f"image {p.image}: {p.message}")
     for img in result.images:
         for note in img.notes:
             notes.append(f"image {img.name}: {note}")
     return "\n".join(out + [""] + notes)
+
+
+def restart_notes(requests) -> list[str]:
+    """One line per backend whose forward moved to another pod during requests: how many were
+    left out of the statistics, and why."""
+    moves: dict[str, list[RequestResult]] = {}
+    for r in requests:
+        if r.spans_restart:
+            moves.setdefault(r.backend, []).append(r)
+    lines = []
+    for backend, rs in moves.items():
+        pods = ", ".join(dict.fromkeys(f"{r.pod_before or '?'} → {r.pod or '?'}" for r in rs))
+        ok = sum(1 for r in rs if r.ok)
+        lines.append(
+            f"{backend}: {len(rs)} request(s) spanned a pod restart ({pods}); kept in the data but "
+            f"not in percentiles and means ({ok} answered, {len(rs) - ok} failed)"
+        )
+    return lines

@@ -25,8 +25,15 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 
 def counts(r: RequestResult) -> bool:
-    """Whether a request's latency goes into the statistics (a successful, timed one)."""
-    return r.ok and r.latency_ms is not None
+    """Whether a request's latency goes into the statistics: a successful, timed one that did not
+    span a pod restart (its latency measures the restart, not the backend; it is kept in the
+    data and counted in ``n_spanning``, like warm-up is kept out)."""
+    return r.ok and r.latency_ms is not None and not r.spans_restart
+
+
+def is_error(r: RequestResult) -> bool:
+    """A request counted as an error: failed, or answered without a latency."""
+    return not counts(r) and not (r.ok and r.spans_restart)
 
 
 def representative_top5(results: Iterable[RequestResult]) -> tuple[Prediction, ...]:
@@ -65,7 +72,9 @@ def aggregate(
     requests: Iterable[RequestResult], server_times: Iterable[ServerTime] = ()
 ) -> tuple[Aggregate, ...]:
     """One Aggregate per (image, variant, backend) over the measured requests, with the server
-    time of that block when the backend has metrics (``path_ms`` = mean latency − server time)."""
+    time of that block when the backend has metrics (``path_ms`` = mean latency − server time).
+    Requests that spanned a pod restart are counted (``n_spanning``) but left out of percentiles
+    and means, like warm-up: their latency measures the restart, not the backend."""
     servers = {(t.image, t.variant, t.backend): t for t in server_times}
     groups: dict[tuple[str, str, str], list[RequestResult]] = defaultdict(list)
     for r in requests:
@@ -99,6 +108,7 @@ def aggregate(
                 top1_agree=agree,
                 top5_overlap=overlap,
                 score_ratio=ratio,
+                n_spanning=sum(1 for r in rs if r.ok and r.spans_restart),
                 server_ms=server_ms,
                 runtime_ms=st.runtime_ms if st is not None else None,
                 server_exact=st.exact if st is not None and server_ms is not None else None,
@@ -208,7 +218,7 @@ def pooled(
         key = (r.variant, r.backend)
         if counts(r):
             lat[key].append(float(r.latency_ms))
-        else:
+        elif is_error(r):
             errors[key] += 1
     aggs: dict[tuple[str, str], list[Aggregate]] = defaultdict(list)
     for a in summary:
