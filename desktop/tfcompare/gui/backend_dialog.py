@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tfcompare.datatypes import BackendSpec
+from tfcompare.datatypes import BackendSpec, check_metrics_source
 from tfcompare.targets import parse_header
 
 
@@ -67,6 +67,13 @@ class BackendDialog(QDialog):
         ca_row.addWidget(browse)
         self.header = QLineEdit(": ".join(spec.headers[0]) if spec and spec.headers else "")
         self.header.setPlaceholderText("optional, e.g. Authorization: Bearer TOKEN (never saved)")
+        self.metrics = QLineEdit(spec.metrics or "" if spec else "")
+        self.metrics.setPlaceholderText("found on the REST port (8501), or a URL, or off")
+        self.metrics.setToolTip(
+            "Where TF Serving's Prometheus metrics are read for server time: empty = found on the "
+            "REST port (beside gRPC 8500, or the service's http port for k8s://) at "
+            "/monitoring/prometheus/metrics; a URL; or 'off'"
+        )
         self.timeout = QDoubleSpinBox()
         self.timeout.setRange(0.1, 3600)
         self.timeout.setSuffix(" s")
@@ -86,6 +93,7 @@ class BackendDialog(QDialog):
         form.addRow("Model version", self.version)
         form.addRow("TLS CA", ca_row)
         form.addRow("Auth header", self.header)
+        form.addRow("Server metrics", self.metrics)
         form.addRow("Timeout", self.timeout)
         self.check = QPushButton("Check")
         self.check.clicked.connect(self._check)
@@ -104,7 +112,7 @@ class BackendDialog(QDialog):
         layout.addWidget(self.buttons)
         self._signal = _CheckSignal(self)
         self._signal.done.connect(self._on_checked)
-        for w in (self.name, self.target, self.model, self.signature, self.header):
+        for w in (self.name, self.target, self.model, self.signature, self.header, self.metrics):
             w.textChanged.connect(self._validate)
         self._validate()
 
@@ -139,6 +147,7 @@ class BackendDialog(QDialog):
             timeout_s=float(self.timeout.value()),
             tls_ca=self.tls_ca.text().strip() or None,
             headers=(parse_header(self.header.text()),) if self.header.text().strip() else (),
+            metrics=check_metrics_source(self.metrics.text()) if self.metrics.text().strip() else None,
         )
 
     def _validate(self) -> bool:
