@@ -157,6 +157,11 @@ class ResultStore:
             self.begin_run(event)
         elif isinstance(event, RunFinished):
             self.result = event.result
+            # the run's own summary is authoritative (it also has the server time measured
+            # around each block): the views show what a saved session will show
+            for a in event.result.summary:
+                self._set_aggregate(a)
+            self._loaded_aggs = list(event.result.summary)
             # the final result is authoritative (e.g. problems found late); keep live data otherwise
             for problem in event.result.problems:
                 if problem.image not in self.problems:
