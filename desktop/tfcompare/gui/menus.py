@@ -7,16 +7,9 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
 
-<<<<<<< HEAD
 from tfcompare.gui.help import about, how_to_read, shortcuts
-from tfcompare.gui.window_layout import cluster_available
-=======
-from tfcompare.gui.export import copy_image, grab_window, save_image
 from tfcompare.gui.report_export import export_report
-
-if TYPE_CHECKING:
-    from tfcompare.gui.main_window import MainWindow
->>>>>>> main
+from tfcompare.gui.window_layout import cluster_available
 
 
 def add_action(window: QMainWindow, menu: QMenu, text: str, slot, shortcut=None, tip: str = "",
@@ -62,16 +55,7 @@ def build_menus(w) -> dict:
                tip="Draw another session's latency over this one's (dashed)")  # fmt: skip
     add_action(w, file, "Clear comparison overlay", s.clear_compare)
     file.addSeparator()
-<<<<<<< HEAD
     add_action(w, file, "&Quit", w.close, QKeySequence.StandardKey.Quit)
-=======
-    _action(w, file, "Export results as &JSON…", lambda: s.export_results("json"))
-    _action(w, file, "Export results as CS&V…", lambda: s.export_results("csv"))
-    _action(w, file, "Export &report…", lambda: export_report(w),
-            tip="The findings (resizing, format, size vs time, backends) as one HTML page")
-    file.addSeparator()
-    _action(w, file, "&Quit", w.close, QKeySequence.StandardKey.Quit)
->>>>>>> main
 
     edit = bar.addMenu("&Edit")
     named["undo"] = add_action(w, edit, "&Undo removal", c.undo, QKeySequence.StandardKey.Undo,
@@ -105,6 +89,8 @@ def build_menus(w) -> dict:
     named["export"] = export
     add_action(w, export, "Results as &JSON…", lambda: s.export_results("json"))
     add_action(w, export, "Results as CS&V…", lambda: s.export_results("csv"))
+    add_action(w, export, "&Report (HTML)…", lambda: export_report(w),
+               tip="The findings (resizing, format, size vs time, backends) as one HTML page")
     export.addSeparator()
     add_action(w, export, "Save &window screenshot (PNG)…", i.save_window_dialog, "F12")
     add_action(w, export, "&Copy window screenshot", i.copy_window, "Ctrl+Shift+C")

@@ -77,6 +77,7 @@ class WindowController:
         self.finished: tuple[bool, str] | None = None  # (cancelled, message) of the last run
         self.dropped_events = 0
         self.path: Path | None = None
+        self.title: str | None = None  # the session file's title
         self.unsaved = False
         self.overlay: Overlay | None = None
         self.message: Message | None = None
@@ -374,7 +375,7 @@ class WindowController:
         self.store.clear()
         self.selection = (None, None)
         self.overlay = None
-        self.path, self.unsaved, self.finished, self.run_notes = None, False, None, {}
+        self.path, self.title, self.unsaved, self.finished, self.run_notes = None, None, False, None, {}
         self._undo.clear()
         self._changed(*TOPICS[:-1])
         self._say("New session.")
@@ -406,7 +407,7 @@ class WindowController:
         sel = saved.selection or {}
         self.selection = (sel.get("image"), sel.get("variant"))
         self.view_options = {k: v for k, v in sel.items() if k not in ("image", "variant")}
-        self.path, self.unsaved = Path(path), False
+        self.path, self.title, self.unsaved = Path(path), saved.title, False
         self._undo.clear()
         self._changed(*TOPICS[:-1])
         self._say(f"Opened {Path(path).name}: {len(result.images)} images, {len(result.backends)} "
@@ -422,7 +423,7 @@ class WindowController:
         image, variant = self.selection
         selection = {"image": image, "variant": variant, **(view_options or {})}
         save_session(Path(path), result, selection=selection, title=Path(path).stem)
-        self.path, self.unsaved = Path(path), False
+        self.path, self.title, self.unsaved = Path(path), Path(path).stem, False
         self._changed("session")
         self._say(f"Saved {path}")
 
@@ -452,6 +453,32 @@ class WindowController:
             raise LookupError("Run a comparison or open a session first.")
         (write_json if kind == "json" else write_csv)(result, path)
         self._say(f"Exported {path}")
+
+    def export_report(self, path: str | Path):
+        """Write the findings report (HTML) of what is shown; with the session file's capacity
+        sweep when nothing was measured since it was opened. Raises LookupError, OSError."""
+        from tfcompare.report import write_report
+
+        result = self.store.snapshot()
+        if result is None:
+            raise LookupError("Run a comparison (and let it finish) or open a session first.")
+        report = write_report(path, result, capacity=self._saved_capacity(),
+                              title=self.title or (self.path.name if self.path else None),
+                              source=str(self.path) if self.path else "")  # fmt: skip
+        self._say(f"Wrote the report {path}")
+        return report
+
+    def _saved_capacity(self):
+        """The capacity sweep of the session file shown, if unchanged since it was opened."""
+        if self.path is None or self.unsaved:
+            return None
+        from tfcompare.load.export import capacity_of
+        from tfcompare.session import SessionError, load_session
+
+        try:
+            return capacity_of(load_session(self.path))
+        except SessionError:
+            return None
 
     def close(self) -> None:
         self._worker.cancel()
