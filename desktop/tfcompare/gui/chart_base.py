@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from tfcompare.datatypes import ORIGINAL
@@ -75,6 +75,7 @@ class Chart(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
+        self.plot.installEventFilter(self)
         from tfcompare.gui.overlay import EmptyOverlay
 
         self.empty = EmptyOverlay(self.plot, empty_text)
@@ -167,10 +168,13 @@ class Chart(QWidget):
         if cols != self.legend.columnCount:
             self.legend.setColumnCount(cols)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        self.set_title(self._title_text)
-        self.fit_legend()
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802
+        # the plot's own resize (it can follow the chart's: the title and legend must fit the
+        # width the plot really gets, or they hold the chart wider than its pane)
+        if watched is self.plot and event.type() == QEvent.Type.Resize:
+            self.set_title(self._title_text)
+            self.fit_legend()
+        return False
 
     def set_empty(self, empty: bool) -> None:
         """Show or hide the hint. Only on a change: raising the (transparent, chart-sized) hint
