@@ -37,9 +37,9 @@ def capacity_table(result: CapacityResult) -> str:
             f"{_ms(lv.percentile_ms(99)):>7} {_ms(lv.hist.max_ms()):>7} {_ms(lv.server_ms):>7} "
             f"{errors:>6}  {level_flags(lv)}{mark}")
         if lv.client_bound_reason:
-            lines.append(f"{"":<24}client-bound: {lv.client_bound_reason}")
+            lines.append(f"{'':<24}client-bound: {lv.client_bound_reason}")
         if lv.errors:
-            lines.append(f"{'':<20}errors: " + ", ".join(f"{c} ×{n}" for c, n in lv.errors.items()))
+            lines.append(f"{'':<24}errors: " + ", ".join(f"{c} ×{n}" for c, n in lv.errors.items()))
     lines.append("")
     limit = result.limit_ms
     title = f"sustained req/s at p99 ≤ {limit:g} ms" if limit else "highest stable req/s"
