@@ -53,12 +53,16 @@ class SweepWorker(QObject):
 
     def start(self, generation: int, plan: LoadPlan, specs: list[BackendSpec], sources: list,
               variants: tuple[str, ...]) -> None:
+        # Imported here, on the GUI thread, serving first: the status poller's thread may be
+        # importing it right now, and taking the import locks in another order (grpc first)
+        # would be a deadlock that Python breaks by failing one of the imports.
+        import tfcompare.serving  # noqa: F401
+        from tfcompare.load.prepare import PrepareError, build_targets, variant_payloads
+        from tfcompare.load.sweep import sweep
+
         cancel = self._cancel = threading.Event()
 
         def work() -> None:
-            from tfcompare.load.prepare import PrepareError, build_targets, variant_payloads
-            from tfcompare.load.sweep import sweep
-
             try:
                 payloads, info, _notes = variant_payloads(sources, variants)
                 targets, problems = build_targets(specs, payloads, info)
