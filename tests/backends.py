@@ -177,3 +177,36 @@ def start_backends(specs: Sequence[dict], model_base: Path | str | None = None) 
         for backend in launched:
             backend.kill()
         raise
+
+
+class CpuLimit:
+    """Hold a backend to a share of one CPU, the way a Kubernetes CPU limit (a CFS quota) does:
+    in every ``period_s`` it may run for ``share × period_s`` and is then stopped until the next
+    period. A context manager; the backend runs freely again afterwards."""
+
+    def __init__(self, backend: LocalBackend, share: float, period_s: float = 0.01) -> None:
+        import threading
+
+        self.backend, self.share, self.period_s = backend, share, period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="cpu-limit", daemon=True)
+
+    def _loop(self) -> None:
+        run, stopped = self.share * self.period_s, (1 - self.share) * self.period_s
+        while not self._stop.is_set():
+            self.backend.resume()
+            time.sleep(run)
+            if self._stop.is_set():
+                break
+            self.backend.pause()
+            time.sleep(stopped)
+        self.backend.resume()
+
+    def __enter__(self) -> CpuLimit:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.backend.resume()

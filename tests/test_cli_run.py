@@ -44,7 +44,8 @@ def test_run_json_csv_and_summary(backend_pair, photos, tmp_path):
     for needle in ("p50 ms", "original", "256-jpeg", "128-png", "one", "two", "cold first request"):
         assert needle in proc.stdout
     assert "truncated.jpg" in proc.stdout
-    assert "backend two: ready (signature predict_images" in proc.stderr
+    # one wording for a ready backend everywhere (CLI, status lights, run notes)
+    assert "backend two: AVAILABLE · version 1 · signature predict_images" in proc.stderr
     data = json.loads(out_json.read_text())
     assert data["format"] == "tfcompare-run/1"
     n_variants = 5
@@ -99,7 +100,8 @@ def test_run_completes_with_a_dead_backend(backend_pair, photos):
         "--backend", "dead=127.0.0.1:1/tiny", "--sizes", "128", "--formats", "jpeg",
         "--repeats", "1", "--timeout", "3",
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # one backend never answered; the rows are output
+    assert "dead never answered successfully" in proc.stderr
     assert "backend dead:" in proc.stderr and "not reachable" in proc.stderr.lower()
     assert "dead: 2 request(s) failed" in proc.stdout
 

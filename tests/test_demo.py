@@ -113,6 +113,9 @@ def test_demo_builds_model_and_compares_headlessly(tmp_path):
     assert {b["name"] for b in data["backends"]} == {"cpu-1", many, f"{many}-rest"}
     assert {b["protocol"] for b in data["backends"]} == {"grpc", "rest"}
     assert data["requests"] and all(r["ok"] for r in data["requests"]), data["errors"]
+    # every demo server reports its own time: the split shows with no cluster
+    assert all(b["metrics_url"] and b["floor_ms"] for b in data["backends"]), data["backends"]
+    assert all(s["server_ms"] is not None and s["server_exact"] for s in data["summary"])
     originals = [r for r in data["requests"] if r["variant"] == "original"]
     for r in originals:
         top1 = r["top5"][0][0]

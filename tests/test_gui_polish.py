@@ -82,7 +82,7 @@ def _pixels_of(image, color: str, rect) -> int:
 def test_backends_with_identical_quality_points_are_all_visible(qtbot):
     from tfcompare.gui.colors import BackendColors
     from tfcompare.gui.quality_chart import QualityChart
-    from tfcompare.gui.store import QualityPoint
+    from tfcompare.runner.stats import pool
 
     colors = BackendColors()
     chart = QualityChart(colors)
@@ -91,8 +91,13 @@ def test_backends_with_identical_quality_points_are_all_visible(qtbot):
     chart.show()
     qtbot.waitExposed(chart)
     backends = ["cpu-1", "cpu-2"]  # same model, same bytes: identical values
+    def point(v, b, nbytes, ratio):  # two images, both agreeing with the original's top-1
+        aggs = [Aggregate(f"i{k}", v, b, 3, 0, nbytes, 5.0, 5.0, 5.0, 5.0, 0.0, True, "cat", True,
+                          1.0, ratio) for k in range(2)]  # fmt: skip
+        return pool(v, b, [5.0] * 6, 0, aggs)
+
     points = [
-        QualityPoint(v, b, nbytes, ratio, 1.0, 2)
+        point(v, b, nbytes, ratio)
         for b in backends
         for v, nbytes, ratio in (
             ("original", 60_000, 1.0),

@@ -179,19 +179,19 @@ def test_opening_a_bad_session_file_says_why_and_changes_nothing(qtbot, tmp_path
     assert len(window.images_panel.entries) == 2 and window.sessions.path is None
 
 
-def test_window_starts_fast_without_tensorflow():
+def test_window_starts_without_tensorflow():
+    """The window process never loads TensorFlow (how long it takes to show is measured by
+    bench/bench_gui_startup.py, not asserted here)."""
     code = (
-        "import time, sys; t = time.perf_counter()\n"
+        "import sys\n"
         "from tfcompare.gui.app import build_window, ensure_app\n"
         "app = ensure_app(); w = build_window(); w.show(); app.processEvents()\n"
-        "print(time.perf_counter() - t, 'tensorflow.python' in sys.modules, 'tensorflow' in sys.modules)\n"
+        "print(w.isVisible(), 'tensorflow.python' in sys.modules, 'tensorflow' in sys.modules)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     ).stdout.split()
-    seconds, tf_runtime, tf_any = float(out[0]), out[1], out[2]
-    assert tf_runtime == "False" and tf_any == "False"
-    assert seconds < 1.5, f"window took {seconds:.2f} s to show"
+    assert out == ["True", "False", "False"]
 
 
 def test_pyside_refcount_bug_cannot_kill_the_window():

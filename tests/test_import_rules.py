@@ -19,6 +19,7 @@ CORE = [
     "tfcompare.session",
     "tfcompare.load",
     "tfcompare.cluster",
+    "tfcompare.report",
 ]
 FRONT = ["tfcompare.cli", "tfcompare.gui"]
 
@@ -77,3 +78,27 @@ def test_cli_entry_is_light():
     loaded = _modules_after(["tfcompare.cli"])
     assert "tensorflow.python" not in loaded
     assert "PySide6.QtWidgets" not in loaded
+
+
+def test_kubernetes_client_loads_only_for_cluster_work(backend_pair, tmp_path):
+    """Importing the runner and a run against a direct backend never load the ``kubernetes``
+    client (about a second of start-up); the cluster package itself loads it only when used."""
+    loaded = _modules_after(["tfcompare.runner", "tfcompare.runner.preflight", "tfcompare.cluster"])
+    assert not any(m == "kubernetes" or m.startswith("kubernetes.") for m in loaded)
+    from images import photo, save
+
+    image = save(photo("chelsea"), tmp_path / "cat.jpg")
+    code = (
+        "import json, sys\n"
+        "from tfcompare.cli import main\n"
+        f"rc = main(['run', {str(image)!r}, '--backend', 'a={backend_pair.one.grpc}/tiny',\n"
+        "           '--sizes', '128', '--formats', 'jpeg', '--repeats', '1', '--quiet'])\n"
+        "print(json.dumps([rc, sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes')]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    rc, kube_modules = json.loads(out.stdout.strip().splitlines()[-1])
+    assert rc == 0, out.stderr[-3000:]
+    assert kube_modules == []
+    assert "connecting to the cluster" not in out.stderr

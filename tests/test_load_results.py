@@ -169,10 +169,15 @@ def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
     assert again.levels[0].windows[0].hist.count == before.levels[0].windows[0].hist.count
     # a schema-2 session (no capacity table) still opens, without a sweep
     old = tmp_path / "old.tfcs"
-    old.write_bytes((tmp_path / "a.tfcs").read_bytes())
-    with sqlite3.connect(old) as con:
-        con.execute("DROP TABLE capacity")
+    from tfcompare.session.schema import APPLICATION_ID, DDL_BY_SCHEMA
+
+    with sqlite3.connect(old) as con, sqlite3.connect(tmp_path / "a.tfcs") as src:
+        con.execute(f"PRAGMA application_id={APPLICATION_ID}")
         con.execute("PRAGMA user_version=2")
+        con.executescript(DDL_BY_SCHEMA[2])
+        for table in ("meta", "backends"):  # the schema-2 tables a sweep's session fills
+            rows = src.execute(f"SELECT * FROM {table}").fetchall()
+            con.executemany(f"INSERT INTO {table} VALUES (?, ?)", rows)
     saved = load_session(old)
     assert saved.schema == 2 and capacity_of(saved) is None
     proc = subprocess.run([sys.executable, "-m", "tfcompare", "compare", str(tmp_path / "a.tfcs"),

@@ -145,6 +145,6 @@ def test_compare_refuses_unusable_files(sessions, tmp_path):
     data[60:64] = (99).to_bytes(4, "big")  # schema number from the future
     newer.write_bytes(bytes(data))
     proc = cli("compare", sessions["a"], newer)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # 1 is kept for "a --fail-on rule failed"
     assert "newer tfcompare" in proc.stderr and str(newer) in proc.stderr
     assert proc.stdout == ""

@@ -431,3 +431,47 @@ def test_disk_full_during_save_is_a_clear_error(tmp_path):
     assert proc.stdout.startswith(f"cannot save {path}: ")
     assert snapshot(tmp_path) == state
     assert load_session(path).title == "old"
+
+
+@pytest.mark.parametrize("schema", [1, 3])
+def test_older_session_opens_with_restarts_as_data(tmp_path, schema):
+    """A session written before restarts were recorded as data (schema 1–3) still opens; its
+    "old→new (pod restarted during request)" pod names become pod_before / spans_restart."""
+    from tfcompare.session.schema import APPLICATION_ID, DDL_BY_SCHEMA, FORMAT_NAME
+
+    path = tmp_path / "old.tfcs"
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    con.execute(f"PRAGMA user_version={schema}")
+    con.executescript(DDL_BY_SCHEMA[schema])
+    meta = {"format": FORMAT_NAME, "schema": schema, "tfcompare": "0.1", "saved_at": 1.0,
+            "title": "old", "selection": {}, "settings": {}, "started_at": 1.0, "finished_at": 2.0}
+    con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+    for i, pod in enumerate(["p-1", "p-1→p-2 (pod restarted during request)"]):
+        con.execute("INSERT INTO requests VALUES (?, 'a.jpg', 'original', 'k', 'grpc', 'measured', "
+                    "?, 1, 5.0, 0.1, 100, 1, NULL, '[]', 'unknown', ?, 1.0)", (i, i, pod))
+    con.close()
+    saved = load_session(path)
+    assert saved.schema == schema
+    first, second = saved.result.requests
+    assert (first.pod, first.pod_before, first.spans_restart) == ("p-1", None, False)
+    assert (second.pod, second.pod_before, second.spans_restart) == ("p-2", "p-1", True)
+    from tfcompare.runner.stats import counts
+
+    assert not counts(second)
+
+
+def test_restarts_round_trip_through_a_session(tmp_path):
+    def req(i: int, **pods) -> RequestResult:
+        return RequestResult("a.jpg", "original", "k", "grpc", "measured", i, True, 5.0 + i, 0.1,
+                             100, 1, None, started_at=1.0 + i, **pods)  # fmt: skip
+
+    requests = (req(0, pod="p-1"), req(1, pod="p-2", pod_before="p-1", spans_restart=True))
+    from tfcompare.runner import aggregate
+
+    summary = aggregate(requests)
+    assert [(a.n, a.n_spanning) for a in summary] == [(1, 1)]
+    result = RunResult(RunSettings(), (), (), requests, (), summary)
+    save_session(tmp_path / "s.tfcs", result)
+    loaded = load_session(tmp_path / "s.tfcs").result
+    assert loaded.requests == requests and loaded.summary == summary

@@ -6,19 +6,28 @@ runner, the window, session files and tests all speak the same language.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, replace
 from typing import Literal
+
+from tfcompare.checks import positive_number, whole_number
+from tfcompare.checks import shown as _shown
+from tfcompare.checks import text as _text
+from tfcompare.settings import (  # noqa: F401 (re-exported: settings cross layers with runs)
+    DEFAULT_FORMATS,
+    DEFAULT_SIZES,
+    SUPPORTED_FORMATS,
+    RunSettings,
+    SettingsError,
+)
+from tfcompare.targets import PREFIX as K8S_PREFIX
+from tfcompare.targets import TargetError, parse_k8s
 
 Protocol = Literal["grpc", "rest"]
 ScoreKind = Literal["probability", "logit", "unknown"]
 Phase = Literal["cold", "warmup", "measured"]
 
-DEFAULT_SIZES: tuple[int, ...] = (2048, 1024, 512, 256, 128)
-DEFAULT_FORMATS: tuple[str, ...] = ("jpeg", "png")
-SUPPORTED_FORMATS: tuple[str, ...] = ("jpeg", "png", "webp")
 ORIGINAL = "original"
 
 
@@ -95,38 +104,13 @@ _SPEC_RE = re.compile(r"^(?P<name>[^=\s]+)=(?P<rest>\S+)$")
 _HOSTPORT_RE = re.compile(
     r"^(?P<target>[^/\s]+:\d+)(?:/(?P<model>[^:/\s]+)(?::(?P<sig>[^/\s]+))?)?$"
 )
-_SEGMENT_RE = re.compile(r"^[^/\s]+$")
-_PORTED_RE = re.compile(r"^[^:/\s]+:\d+$")
 
 
-def _split_k8s(rest: str, contexts: Collection[str] | None) -> tuple[str, str | None, str | None]:
-    """``k8s://…`` → (target, model, signature).
-
-    ``k8s://A/B/C`` is ambiguous: CONTEXT/NAMESPACE/SERVICE or NAMESPACE/SERVICE/MODEL. It is read
-    as a context when A is one of ``contexts`` (the kubeconfig's) or C carries a port; otherwise as
-    NAMESPACE/SERVICE/MODEL.
-    """
-    parts = rest[len("k8s://") :].split("/")
-    if not 2 <= len(parts) <= 4 or not all(_SEGMENT_RE.match(p) for p in parts):
-        raise ValueError("bad k8s target")
-    if len(parts) == 3:
-        is_context = (contexts is not None and parts[0] in contexts) or bool(
-            _PORTED_RE.match(parts[2])
-        )
-        n_target = 3 if is_context else 2
-    else:
-        n_target = min(len(parts), 3)
-    target_parts, model_parts = parts[:n_target], parts[n_target:]
-    service = target_parts[-1]
-    if any(":" in p for p in target_parts[:-1]) or (
-        ":" in service and not _PORTED_RE.match(service)
-    ):
-        raise ValueError("bad k8s target")
-    model = sig = None
-    if model_parts:
-        model, _, sig = model_parts[0].partition(":")
-        sig = sig or None
-    return "k8s://" + "/".join(target_parts), model, sig
+def _model_from(model: object, target: str) -> str | None:
+    """The model to ask for: as given; for a k8s target without one, None (the pods' model)."""
+    if model:
+        return str(model)
+    return None if target.startswith("k8s://") else "default"
 
 
 @dataclass(frozen=True)
@@ -134,6 +118,8 @@ class BackendSpec:
     """How to reach one TF Serving deployment.
 
     ``target`` is ``host:port`` or ``k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT]``.
+    ``model`` None (k8s targets only) means: the model the service's pods declare (``MODEL_NAME``
+    or ``--model_name``), found when the port-forward opens; ``"default"`` if they declare none.
     ``signature`` None means: discover it from the model's metadata.
     ``headers`` (e.g. an auth header) are used for calls but never written to session files.
     ``metrics`` is where the server's Prometheus metrics are read: None = discovered (the REST
@@ -143,7 +129,7 @@ class BackendSpec:
     name: str
     target: str
     protocol: Protocol = "grpc"
-    model: str = "default"
+    model: str | None = "default"
     signature: str | None = None
     version: int | None = None
     timeout_s: float = 30.0
@@ -153,7 +139,7 @@ class BackendSpec:
 
     @property
     def is_k8s(self) -> bool:
-        return self.target.startswith("k8s://")
+        return self.target.startswith(K8S_PREFIX)
 
     def to_dict(self) -> dict:
         """Plain data for session files and JSON: never credentials or headers."""
@@ -183,7 +169,10 @@ class BackendSpec:
             name=_text(d.get("name"), "backend name"),
             target=_text(d.get("target"), "backend target"),
             protocol=protocol,
-            model=_text(d.get("model"), "backend model", optional=True) or "default",
+            model=_model_from(
+                _text(d.get("model"), "backend model", optional=True),
+                _text(d.get("target"), "backend target"),
+            ),
             signature=_text(d.get("signature"), "backend signature", optional=True),
             version=version,
             timeout_s=positive_number(d.get("timeout_s", 30.0), "backend timeout_s"),
@@ -204,7 +193,8 @@ class BackendSpec:
         ``NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]``, optionally followed
         by ``,metrics=URL`` or ``,metrics=off`` (where the server's Prometheus metrics are read).
 
-        ``contexts`` (the kubeconfig's context names) settles ``k8s://A/B/C``: see ``_split_k8s``.
+        ``contexts`` (the kubeconfig's context names) settles ``k8s://A/B/C``: see
+        ``tfcompare.targets.parse_k8s``.
         Raises ValueError with a message naming the problem.
         """
         problem = ValueError(
@@ -222,11 +212,12 @@ class BackendSpec:
         if not m:
             raise problem
         rest = m["rest"]
-        if rest.startswith("k8s://"):
+        if rest.startswith(K8S_PREFIX):
             try:
-                target, model, sig = _split_k8s(rest, contexts)
-            except ValueError:
+                k8s, model, sig = parse_k8s(rest, contexts=contexts, with_model=True)
+            except TargetError:
                 raise problem from None
+            target = str(k8s)
         else:
             hp = _HOSTPORT_RE.match(rest)
             if not hp:
@@ -239,7 +230,7 @@ class BackendSpec:
             name=m["name"].strip(),
             target=target,
             protocol=protocol,
-            model=model or "default",
+            model=_model_from(model, target),
             signature=sig,
             timeout_s=timeout_s,
             metrics=metrics or None,
@@ -331,90 +322,9 @@ class ServingError(Exception):
 # --------------------------------------------------------------------------- runs
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    sizes: tuple[int, ...] = DEFAULT_SIZES
-    formats: tuple[str, ...] = DEFAULT_FORMATS
-    jpeg_quality: int = 90
-    webp_quality: int = 90
-    warmup: int = 1
-    repeats: int = 3
-    timeout_s: float = 30.0
-    # False: backends take turns (one image variant at a time) instead of being measured at once.
-    # For backends that share one machine's cores (the local demo), so one does not slow the other.
-    concurrent: bool = True
-
-    def to_dict(self) -> dict:
-        return {
-            "sizes": list(self.sizes),
-            "formats": list(self.formats),
-            "jpeg_quality": self.jpeg_quality,
-            "webp_quality": self.webp_quality,
-            "warmup": self.warmup,
-            "repeats": self.repeats,
-            "timeout_s": self.timeout_s,
-            "concurrent": self.concurrent,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> RunSettings:
-        """Rebuild from ``to_dict``'s data, type-checked (ValueError names the bad field)."""
-        base = cls()
-
-        def numbers(key: str, lo: int, hi: int) -> tuple[int, ...]:
-            values = d.get(key, getattr(base, key))
-            if not isinstance(values, list | tuple):
-                raise ValueError(f"settings {key} must be a list, not {_shown(values)}")
-            return tuple(whole_number(v, f"settings {key}", lo, hi) for v in values)
-
-        formats = d.get("formats", base.formats)
-        if not isinstance(formats, list | tuple):
-            raise ValueError(f"settings formats must be a list, not {_shown(formats)}")
-        concurrent = d.get("concurrent", base.concurrent)
-        if not isinstance(concurrent, bool):
-            raise ValueError(f"settings concurrent must be true or false, not {_shown(concurrent)}")
-        return cls(
-            sizes=numbers("sizes", 1, 1 << 16),
-            formats=tuple(_text(f, "settings formats") for f in formats),
-            jpeg_quality=whole_number(d.get("jpeg_quality", base.jpeg_quality), "JPEG quality", 1, 100),
-            webp_quality=whole_number(d.get("webp_quality", base.webp_quality), "WebP quality", 1, 100),
-            warmup=whole_number(d.get("warmup", base.warmup), "settings warmup", 0, 1 << 20),
-            repeats=whole_number(d.get("repeats", base.repeats), "settings repeats", 0, 1 << 20),
-            timeout_s=positive_number(d.get("timeout_s", base.timeout_s), "settings timeout_s"),
-            concurrent=concurrent,
-        )
-
-
-def _shown(value: object) -> str:
-    text = repr(value) if not isinstance(value, int) or abs(value) < 10**20 else "a huge number"
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def whole_number(value: object, what: str, lo: int, hi: int) -> int:
-    """``value`` if it is an int (not a bool) in lo..hi, else ValueError naming ``what``."""
-    if type(value) is not int or not lo <= value <= hi:
-        raise ValueError(f"{what} must be a whole number from {lo} to {hi}, not {_shown(value)}")
-    return value
-
-
-def positive_number(value: object, what: str) -> float:
-    """``value`` as a float if it is a finite number > 0, else ValueError naming ``what``."""
-    if type(value) not in (int, float) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be a positive number, not {_shown(value)}")
-    return float(value)
-
-
 def _metrics(value: object) -> str | None:
     text = _text(value, "backend metrics", optional=True)
     return check_metrics_source(text) if text else None
-
-
-def _text(value: object, what: str, *, optional: bool = False) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{what} must be text, not {_shown(value)}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -435,8 +345,12 @@ class RequestResult:
     error: str | None
     top5: tuple[Prediction, ...] = ()
     score_kind: ScoreKind = "unknown"
-    pod: str | None = None
+    pod: str | None = None  # Kubernetes pod that answered (the one forwarded to at the end)
     started_at: float = 0.0  # time.time() when sent
+    # The forward moved to another pod while this request was in flight: ``pod_before`` is the pod
+    # it was sent to. Such a request is kept but left out of percentiles and means.
+    pod_before: str | None = None
+    spans_restart: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -455,6 +369,8 @@ class RequestResult:
             "top5": [[p.label, p.score] for p in self.top5],
             "score_kind": self.score_kind,
             "pod": self.pod,
+            "pod_before": self.pod_before,
+            "spans_restart": self.spans_restart,
             "started_at": self.started_at,
         }
 
@@ -477,6 +393,8 @@ class RequestResult:
             score_kind=d.get("score_kind", "unknown"),
             pod=d.get("pod"),
             started_at=float(d.get("started_at", 0.0)),
+            pod_before=d.get("pod_before"),
+            spans_restart=bool(d.get("spans_restart", False)),
         )
 
 
@@ -511,13 +429,15 @@ class Aggregate:
     runtime_ms: float | None = None
     server_exact: bool | None = None
     path_ms: float | None = None  # mean_ms - server_ms: network, tunnel and client
+    n_spanning: int = 0  # successful requests that spanned a pod restart: not in the statistics
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, d: dict) -> Aggregate:
-        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+        fields = cls.__dataclass_fields__  # older files lack the newer fields: their defaults
+        return cls(**{k: d.get(k) for k, f in fields.items() if k in d or f.default is MISSING})
 
 
 @dataclass(frozen=True)
@@ -620,6 +540,22 @@ class BackendReady:
 
 
 @dataclass(frozen=True)
+class PodMoved:
+    """A k8s backend's port-forward now reaches another pod (the old one died or restarted)."""
+
+    run_id: int
+    backend: str
+    old_pod: str | None
+    new_pod: str
+    why: str  # e.g. "pod tfs-a-7d9f-x1 is gone"
+
+    @property
+    def text(self) -> str:
+        why = self.why or f"pod {self.old_pod} stopped serving"
+        return f"backend {self.backend}: {why}; now forwarding to {self.new_pod}"
+
+
+@dataclass(frozen=True)
 class RequestDone:
     run_id: int
     result: RequestResult
@@ -680,6 +616,6 @@ class RunResult:
 
 
 RunEvent = (
-    RunStarted | ImageReady | ImageFailed | BackendReady | RequestDone | ServerTimeMeasured
+    RunStarted | ImageReady | ImageFailed | BackendReady | PodMoved | RequestDone | ServerTimeMeasured
     | TimingUpdated | Progress | RunFinished
 )

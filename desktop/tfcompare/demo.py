@@ -1,8 +1,9 @@
 """Local backends for ``tfcompare demo``: build the model once, start servers, stop them reliably.
 
 The demo compares the same model served with one CPU thread and with all cores (the original
-experiment's 1-CPU vs many-CPU question), the second also over REST. Servers are child processes
-(``python -m tfcompare serve``) started with ``--exit-with-parent``, so they go away when the demo
+experiment's 1-CPU vs many-CPU question), the second also over REST. Every server also opens a
+REST port for its Prometheus metrics and the backends are given those metrics URLs, so server,
+model and path time show with no cluster. Servers are child processes (``python -m tfcompare serve``) started with ``--exit-with-parent``, so they go away when the demo
 process dies, even by SIGKILL; on a normal exit or a window close :meth:`LocalBackends.stop`
 stops them. This module never imports TensorFlow: the model is built in a subprocess.
 """
@@ -21,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from tfcompare.datatypes import BackendSpec
+from tfcompare.serving.metrics import METRICS_PATH
 
 DEMO_MODEL = "efficientnet-lite0"
 STARTUP_TIMEOUT_S = 180.0
@@ -150,10 +152,9 @@ class LocalBackends:
                "PYTHONUNBUFFERED": "1"}
         for plan in self.plan:  # started from this (long-lived) thread, never a worker
             args = [sys.executable, "-m", "tfcompare", "serve", str(self.model_base), "--port", "0",
+                    "--rest-port", "0",  # REST backends and every server's metrics
                     "--threads", str(plan.threads), "--model-name", self.model_name,
                     "--exit-with-parent"]
-            if plan.rest:
-                args += ["--rest-port", "0"]
             if plan.batching:
                 params = self.log_dir / "demo-batching.txt"
                 params.write_text(DEMO_BATCHING)
@@ -182,17 +183,19 @@ class LocalBackends:
         self._wait_available(specs, deadline)
         for server in self.servers:
             where = server.grpc + (f", REST {server.rest}" if server.rest else "")
+            where += f" (metrics http://{server.rest}{METRICS_PATH})" if server.rest else ""
             self.log(f"backend {server.plan.label}: AVAILABLE on {where}")
         return specs
 
     def specs(self) -> list[BackendSpec]:
         out = []
         for server in self.servers:
+            metrics = f"http://{server.rest}{METRICS_PATH}" if server.rest else None
             out.append(BackendSpec(name=server.plan.label, target=server.grpc or "",
-                                   protocol="grpc", model=self.model_name))
-            if server.rest:
+                                   protocol="grpc", model=self.model_name, metrics=metrics))
+            if server.rest and server.plan.rest:
                 out.append(BackendSpec(name=f"{server.plan.label}-rest", target=server.rest,
-                                       protocol="rest", model=self.model_name))
+                                       protocol="rest", model=self.model_name, metrics=metrics))
         return out
 
     def _read_stdout(self, server: LocalServer) -> None:

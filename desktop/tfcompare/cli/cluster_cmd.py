@@ -28,19 +28,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Services labelled app.kubernetes.io/name=tensorflow-serving or exposing 8500/8501 "
             "(or ports named grpc/http/rest), with ready/total pods, the first pod's resource "
-            "limits (CPU, memory, nvidia.com/gpu) and the k8s:// target to use."
+            "limits (CPU, memory, nvidia.com/gpu), the model its pods declare and the TARGET to "
+            "paste after 'tfcompare run --backend NAME=' (model included)."
         ),
     )
     ls.add_argument("--context", help="kubeconfig context (default: the current one)")
     ls.add_argument("--namespace", "-n", help="namespace (default: the context's namespace)")
     ls.add_argument("--all-namespaces", "-A", action="store_true", help="look in every namespace")
     ls.set_defaults(func=run_list)
-    ctx = sub.add_parser("contexts", help="list the kubeconfig's contexts")
+    ctx = sub.add_parser(
+        "contexts",
+        help="list the kubeconfig's contexts",
+        description=(
+            "The contexts of KUBECONFIG / ~/.kube/config (the current one starred), their cluster "
+            "and default namespace. A context other than the current one is named in targets as "
+            "k8s://CONTEXT/NAMESPACE/SERVICE or with 'cluster list --context CONTEXT'."
+        ),
+    )
     ctx.set_defaults(func=run_contexts)
     fwd = sub.add_parser(
         "forward",
         help="forward a service to 127.0.0.1 and keep it open, reconnecting on pod restarts",
-        description="Forward a TF Serving service until interrupted (Ctrl+C); prints each change.",
+        description=(
+            "Forward a TF Serving service to a free port on 127.0.0.1 until interrupted (Ctrl+C), "
+            "like 'kubectl port-forward', but following pod restarts: when the pod goes away the "
+            "service is resolved to another ready pod and the same local port keeps working. "
+            "Prints the local address and each change."
+        ),
+        epilog=(
+            "example:\n"
+            "  tfcompare cluster forward k8s://tfs/tfs-gpu\n"
+            "  # k8s://tfs/tfs-gpu -> 127.0.0.1:41234 (forwarding to pod tfs-gpu-…)\n"
+            "  grpcurl -plaintext 127.0.0.1:41234 list"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fwd.add_argument("target", metavar="k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT]")
     fwd.add_argument(
@@ -88,7 +109,7 @@ def run_list(args: argparse.Namespace) -> int:
     rows = [["NAMESPACE", "SERVICE", "READY", "GRPC", "REST", "MODEL", "LIMITS", "TARGET"]]
     for s in services:
         grpc, rest = s.grpc_port, s.rest_port
-        target = s.target("grpc" if grpc else "rest")
+        target = s.backend_target("grpc" if grpc else "rest")
         rows.append(
             [
                 s.namespace,

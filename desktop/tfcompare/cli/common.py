@@ -6,12 +6,16 @@ import argparse
 import threading
 from collections.abc import Callable
 
-from tfcompare.datatypes import (
+from tfcompare.datatypes import BackendSpec
+from tfcompare.settings import (
     DEFAULT_FORMATS,
     DEFAULT_SIZES,
+    QUALITY_RANGE,
     SUPPORTED_FORMATS,
-    BackendSpec,
     RunSettings,
+    SettingsError,
+    parse_formats,
+    parse_sizes,
 )
 
 
@@ -83,14 +87,14 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         metavar="Q",
         default=90,
-        help="JPEG quality 1-100 (default %(default)s)",
+        help=f"JPEG quality {QUALITY_RANGE[0]}-{QUALITY_RANGE[1]} (default %(default)s)",
     )
     p.add_argument(
         "--webp-quality",
         type=int,
         metavar="Q",
         default=90,
-        help="WebP quality 1-100 (default %(default)s)",
+        help=f"WebP quality {QUALITY_RANGE[0]}-{QUALITY_RANGE[1]} (default %(default)s)",
     )
     p.add_argument(
         "--warmup",
@@ -126,60 +130,34 @@ def add_turns_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _int_list(text: str, what: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise usage_error(
-            f"{what} must be whole numbers separated by commas, got {text!r}"
-        ) from None
-    if any(v < 1 for v in values):
-        raise usage_error(f"{what} must be positive, got {text!r}")
-    return values
+OPTION = {"timeout_s": "--timeout"}  # RunSettings fields whose option is not --field-name
 
 
 def settings_from_args(args: argparse.Namespace) -> RunSettings:
-    sizes = tuple(sorted(set(_int_list(args.sizes, "--sizes")), reverse=True))
-    formats = tuple(
-        dict.fromkeys(
-            f.strip().lower().replace("jpg", "jpeg") for f in args.formats.split(",") if f.strip()
+    """The run settings the options give; RunSettings' own messages, each naming its option."""
+    try:
+        return RunSettings(
+            sizes=parse_sizes(args.sizes),
+            formats=parse_formats(args.formats),
+            jpeg_quality=args.jpeg_quality,
+            webp_quality=args.webp_quality,
+            warmup=args.warmup,
+            repeats=args.repeats,
+            timeout_s=args.timeout,
+            concurrent=not getattr(args, "one_at_a_time", False),
         )
-    )
-    bad = [f for f in formats if f not in SUPPORTED_FORMATS]
-    if bad:
-        raise usage_error(
-            f"unknown format(s) {', '.join(bad)}: choose from {', '.join(SUPPORTED_FORMATS)}"
-        )
-    if sizes and not formats:
-        raise usage_error(
-            "--formats is empty: give at least one of " + ", ".join(SUPPORTED_FORMATS)
-        )
-    for name in ("jpeg_quality", "webp_quality"):
-        if not 1 <= getattr(args, name) <= 100:
-            raise usage_error(f"--{name.replace('_', '-')} must be between 1 and 100")
-    if args.warmup < 0 or args.repeats < 1:
-        raise usage_error("--warmup must be ≥ 0 and --repeats ≥ 1")
-    if args.timeout <= 0:
-        raise usage_error("--timeout must be positive")
-    return RunSettings(
-        sizes=sizes,
-        formats=formats,
-        jpeg_quality=args.jpeg_quality,
-        webp_quality=args.webp_quality,
-        warmup=args.warmup,
-        repeats=args.repeats,
-        timeout_s=args.timeout,
-        concurrent=not getattr(args, "one_at_a_time", False),
-    )
+    except SettingsError as exc:
+        options = exc.messages(lambda field, _: OPTION.get(field, "--" + field.replace("_", "-")))
+        raise usage_error("; ".join(options)) from None
 
 
 def backends_from_args(args: argparse.Namespace, settings: RunSettings) -> list[BackendSpec]:
-    headers = []
-    for h in args.header:
-        name, sep, value = h.partition(":")
-        if not sep or not name.strip():
-            raise usage_error(f"--header must look like NAME:VALUE, got {h!r}")
-        headers.append((name.strip().lower(), value.strip()))
+    from tfcompare.targets import TargetError, parse_header
+
+    try:
+        headers = [parse_header(h) for h in args.header]
+    except TargetError as exc:
+        raise usage_error(f"--header: {exc}") from None
     specs = []
     for text in args.backend:
         try:
@@ -230,8 +208,10 @@ def apply_metrics_args(specs: list[BackendSpec], values: list[str]) -> list[Back
     ]
 
 
-def write_outputs(result, command: str, *, json: str | None = None, csv: str | None = None) -> int:
-    """Write ``--json``/``--csv`` outputs of a run or session; 0, or 1 with a message on failure."""
+def write_outputs(result, command: str, *, json: str | None = None, csv: str | None = None,
+                  save: str | None = None) -> int:
+    """Write ``--json``/``--csv``/``--save`` outputs of a run or session; 0, or 1 with a message
+    on failure."""
     import sys
 
     from tfcompare.runner.report import write_csv, write_json
@@ -248,6 +228,15 @@ def write_outputs(result, command: str, *, json: str | None = None, csv: str | N
             )
             return 1
         print(f"wrote {path}", file=sys.stderr)
+    if save:
+        from tfcompare.session import SessionError, save_session
+
+        try:
+            save_session(save, result)
+        except SessionError as exc:
+            print(f"tfcompare {command}: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"saved session {save}", file=sys.stderr)
     return 0
 
 

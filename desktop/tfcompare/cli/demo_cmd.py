@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "With --no-gui (or without a display) it runs the comparison in the terminal and prints "
             "the summary. The backends stop when the window closes or the demo exits."
         ),
-        epilog="example: tfcompare demo --no-gui --sizes 512,256 --json demo.json",
+        epilog="examples: tfcompare demo --no-gui --sizes 512,256 --json demo.json; "
+               "tfcompare demo --no-gui --save demo.tfcs && tfcompare report demo.tfcs --out demo.html",
     )
     p.add_argument("--no-gui", action="store_true",
                    help="run the comparison in the terminal and print the summary table")
@@ -39,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write every measured request and the summary as JSON (implies --no-gui)")
     p.add_argument("--csv", metavar="OUT",
                    help="write one row per measured request as CSV (implies --no-gui)")
+    p.add_argument("--save", metavar="SESSION.tfcs",
+                   help="save the comparison as a session file (implies --no-gui); "
+                        "'tfcompare report' turns it into a page")
     p.add_argument("--model", default=None, metavar="NAME_OR_DIR",
                    help="model to serve: a registered name or a TF Serving model base path "
                         "(default efficientnet-lite0)")
@@ -99,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     settings = replace(settings_from_args(args), concurrent=args.at_once)
-    if args.screenshot and (args.no_gui or args.json or args.csv):
-        raise usage_error("--screenshot renders the window: drop --no-gui/--json/--csv")
+    if args.screenshot and (args.no_gui or args.json or args.csv or args.save):
+        raise usage_error("--screenshot renders the window: drop --no-gui/--json/--csv/--save")
     try:
         images = collect_images(args.images) if args.images else sample_images()
     except DemoError as exc:
@@ -109,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or DEMO_MODEL
     model_name = Path(model).name if Path(model).exists() else model
 
-    want_gui = not (args.no_gui or args.json or args.csv)
+    want_gui = not (args.no_gui or args.json or args.csv or args.save)
     run_gui = None
     if want_gui:
         run_gui = _window_entry()
@@ -172,4 +176,4 @@ def _headless(args, images, specs, settings) -> int:
         print("cancelled", file=sys.stderr)
         return 130
     print(summary_table(result), flush=True)
-    return write_outputs(result, "demo", json=args.json, csv=args.csv)
+    return write_outputs(result, "demo", json=args.json, csv=args.csv, save=args.save)

@@ -141,22 +141,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 def measure(args, plan, specs, payloads, info) -> int:
+    from tfcompare.cluster.errors import ClusterError
     from tfcompare.load.events import LevelDone, SweepMessage, WindowDone
     from tfcompare.load.prepare import build_targets
     from tfcompare.load.report import capacity_table, window_line
     from tfcompare.load.sweep import sweep
     from tfcompare.runner.connection import open_connection
 
-    connections = []
+    connections, addresses, usable, problems = [], {}, [], []
+    for spec in specs:
+        if spec.is_k8s:
+            try:
+                conn = open_connection(spec)  # a port-forward: fine for a look, not for capacity
+            except ClusterError as exc:
+                problems.append(f"backend {spec.name}: not measured: {exc}")
+                continue
+            connections.append(conn)
+            print(f"note: {spec.name} goes through a Kubernetes port-forward; its capacity is that "
+                  "of the tunnel, not of the deployment", file=sys.stderr)
+            addresses[spec.name] = conn.client.address
+            spec = conn.spec  # with the pods' model when none was given
+        usable.append(spec)
 
     def address(spec) -> str:
-        if not spec.is_k8s:
-            return spec.target
-        conn = open_connection(spec)  # a port-forward: fine for a look, not for capacity
-        connections.append(conn)
-        print(f"note: {spec.name} goes through a Kubernetes port-forward; its capacity is that of "
-              "the tunnel, not of the deployment", file=sys.stderr)
-        return conn.client.address
+        return addresses.get(spec.name, spec.target)
 
     def on_event(event) -> None:
         if args.quiet:
@@ -173,7 +181,8 @@ def measure(args, plan, specs, payloads, info) -> int:
                   f"{', client-bound' if lv.client_bound else ''}", file=sys.stderr, flush=True)
 
     try:
-        targets, problems = build_targets(specs, payloads, info, address=address)
+        targets, more = build_targets(usable, payloads, info, address=address)
+        problems += more
         for text in problems:
             print(text, file=sys.stderr)
         if not targets:

@@ -33,9 +33,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=(
             "example:\n"
             "  tfcompare run cat.jpg photos/ --backend gpu=127.0.0.1:8500/inception \\\n"
-            "                --backend cpu8=127.0.0.1:9500/inception --json out.json\n\n"
-            "Exit status 0 when the run completed (failed requests are shown in the output),\n"
-            "2 for unusable arguments."
+            "                --backend cpu8=127.0.0.1:9500/inception --json out.json\n"
+            "  tfcompare run cat.jpg --backend a=k8s://tfs/tfs-a:8500/tiny   (a TARGET from\n"
+            "                'tfcompare cluster list'; without /MODEL the pods' MODEL_NAME is used)\n\n"
+            "Every backend is checked before the run starts: an unknown context, namespace,\n"
+            "service, model or signature stops the run at once.\n\n"
+            "exit status:\n"
+            "  0  the run completed and every backend answered (failed requests are in the output)\n"
+            "  1  some backend never answered successfully (its rows are still in the output),\n"
+            "     none could be reached at the start, or an output file could not be written\n"
+            "  2  unusable arguments: bad option values, missing files, or a backend that does\n"
+            "     not exist (unknown context, namespace, service, model or signature)\n"
+            "  130 cancelled (Ctrl-C)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -106,14 +115,15 @@ class ProgressBar:
             sys.stderr.write("\n")
 
 
-def measure_in_terminal(backends, settings, images, *, quiet: bool = False):
+def measure_in_terminal(backends, settings, images, *, quiet: bool = False, connect=None):
     """Run the comparison with a progress bar and backend/image messages on stderr.
 
     The runner works in a thread so that Ctrl-C or a signal turned into SystemExit reaches the main
     thread at once; the run is then cancelled (its connections closed) and the exception re-raised.
     """
-    from tfcompare.datatypes import BackendReady, ImageFailed, Progress, TimingUpdated
+    from tfcompare.datatypes import BackendReady, ImageFailed, PodMoved, Progress, TimingUpdated
     from tfcompare.runner import Runner
+    from tfcompare.runner.probe import ready_text
 
     bar = ProgressBar(enabled=not quiet)
     announced: set[tuple[str, str]] = set()
@@ -123,13 +133,15 @@ def measure_in_terminal(backends, settings, images, *, quiet: bool = False):
             bar.update(event.done, event.total, event.eta_s)
         elif isinstance(event, ImageFailed):
             bar.message(f"image {event.problem.image}: {event.problem.message}")
+        elif isinstance(event, PodMoved):
+            bar.message(event.text)
         elif isinstance(event, BackendReady):
-            text = (
-                f"backend {event.backend}: {event.message}"
-                if event.message
-                else f"backend {event.backend}: ready (signature {event.signature.signature_name}, "
-                f"input '{event.signature.input_key}', model version {event.status.serving_version})"
-            )
+            if event.message:
+                text = f"backend {event.backend}: {event.message}"
+            else:
+                text = f"backend {event.backend}: {ready_text(event.status, event.signature)}"
+                if event.signature is not None:
+                    text += f" (input '{event.signature.input_key}')"
             if (event.backend, text) not in announced:
                 announced.add((event.backend, text))
                 bar.message(text)
@@ -142,34 +154,69 @@ def measure_in_terminal(backends, settings, images, *, quiet: bool = False):
 
     try:
         return in_worker_thread(
-            lambda cancel: Runner(backends, settings).run(images, on_event=on_event, cancel=cancel),
-            name="tfcompare-run", grace_s=10)
+            lambda cancel: Runner(
+                backends, settings, **({"connect": connect} if connect else {})
+            ).run(images, on_event=on_event, cancel=cancel),
+            name="tfcompare-run",
+            grace_s=10,
+        )
     finally:
         bar.close()
 
 
+def check_in_terminal(backends, *, quiet: bool = False):
+    """Check every backend before the run (see ``runner.preflight``); problems go to stderr."""
+    from tfcompare.runner.preflight import check_backends
+
+    if any(b.is_k8s for b in backends) and not quiet:
+        # the Kubernetes client loads now (about a second), only when a k8s backend is used
+        print("connecting to the cluster…", file=sys.stderr, flush=True)
+    checks = check_backends(backends)
+    for c in checks:
+        if c.problem and not c.mistake:
+            print(f"backend {c.spec.name}: {c.problem}", file=sys.stderr)
+    return checks
+
+
 def run(args: argparse.Namespace) -> int:
+    from tfcompare.runner.preflight import reuse
     from tfcompare.runner.report import summary_table
 
     settings = settings_from_args(args)
     backends = backends_from_args(args, settings)
     images = collect_images(args.images)
     try:
-        result = measure_in_terminal(backends, settings, images, quiet=args.quiet)
+        checks = check_in_terminal(backends, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return 130
+    mistakes = [c for c in checks if c.mistake]
+    if mistakes or not any(c.usable for c in checks):
+        for c in checks:
+            if c.connection is not None:
+                c.connection.close()
+        if mistakes:
+            raise usage_error("; ".join(f"backend {c.spec.name}: {c.problem}" for c in mistakes))
+        print("tfcompare run: error: no backend can be reached: nothing measured", file=sys.stderr)
+        return 1
+    try:
+        result = measure_in_terminal(
+            backends, settings, images, quiet=args.quiet, connect=reuse(checks)
+        )
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
 
     print(summary_table(result))
-    if write_outputs(result, "run", json=args.json, csv=args.csv):
-        return 1
-    if args.save:
-        from tfcompare.session import SessionError, save_session
-
-        try:
-            save_session(args.save, result)
-        except SessionError as exc:
-            print(f"tfcompare run: error: {exc}", file=sys.stderr)
-            return 1
-        print(f"saved session {args.save}", file=sys.stderr)
-    return 0
+    never = [
+        b.name
+        for b in result.backends
+        if not any(r.ok for r in result.requests if r.backend == b.name)
+    ]
+    if never and result.images:
+        print(
+            f"tfcompare run: backend(s) {', '.join(never)} never answered successfully",
+            file=sys.stderr,
+        )
+    written = write_outputs(result, "run", json=args.json, csv=args.csv, save=args.save)
+    return written or (1 if never and result.images else 0)

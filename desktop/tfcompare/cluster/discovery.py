@@ -75,12 +75,17 @@ class ServiceInfo:
         port = pick_port(self.ports, protocol)
         return make_target(self.namespace, self.name, self.context, port.port if port else None)
 
+    def backend_target(self, protocol: str = "grpc") -> str:
+        """What ``--backend NAME=…`` takes: the target plus the model the pods declare, so the
+        text works pasted as it is (``k8s://tfs/tfs-a:8500/tiny``)."""
+        return self.target(protocol) + (f"/{self.model}" if self.model else "")
+
     def backend_spec(self, protocol: str = "grpc", name: str | None = None) -> BackendSpec:
         return BackendSpec(
             name=name or self.name,
             target=self.target(protocol),
             protocol=protocol,  # type: ignore[arg-type]
-            model=self.model or "default",
+            model=self.model,
         )
 
 
@@ -247,21 +252,31 @@ def discover_services(
     return sorted(found, key=lambda s: (s.namespace, s.name))
 
 
-def _describe(core, svc, ports, labels, context: str | None, server: str) -> ServiceInfo:
+def service_pods(core, svc, server: str) -> list:
+    """The pods the service's selector matches, by name (none when listing them is forbidden)."""
     sel = selector_text(svc.spec.selector)
-    pods = []
-    if sel:
-        try:
-            pods = core.list_namespaced_pod(
-                svc.metadata.namespace, label_selector=sel, _request_timeout=REQUEST_TIMEOUT
-            ).items
-        except Exception as exc:
-            err = translate(
-                exc, f"pods of service {svc.metadata.namespace}/{svc.metadata.name}", server
-            )
-            if err.status != 403:
-                raise err from None
-    pods = sorted(pods, key=lambda p: p.metadata.name)
+    if not sel:
+        return []
+    try:
+        pods = core.list_namespaced_pod(
+            svc.metadata.namespace, label_selector=sel, _request_timeout=REQUEST_TIMEOUT
+        ).items
+    except Exception as exc:
+        err = translate(exc, f"pods of service {svc.metadata.namespace}/{svc.metadata.name}", server)
+        if err.status != 403:
+            raise err from None
+        pods = []
+    return sorted(pods, key=lambda p: p.metadata.name)
+
+
+def declared_model(pods) -> str | None:
+    """The model the pods declare (``MODEL_NAME`` / ``--model_name``): what ``cluster list`` shows
+    and what a k8s backend without a model asks for."""
+    return next((m for m in map(pod_model, pods) if m), None)
+
+
+def _describe(core, svc, ports, labels, context: str | None, server: str) -> ServiceInfo:
+    pods = service_pods(core, svc, server)
     first = pods[0] if pods else None
     return ServiceInfo(
         name=svc.metadata.name,
@@ -273,7 +288,7 @@ def _describe(core, svc, ports, labels, context: str | None, server: str) -> Ser
         limits=pod_resources(first, "limits") if first else Resources(),
         requests=pod_resources(first, "requests") if first else Resources(),
         pods=tuple(p.metadata.name for p in pods),
-        model=next((m for m in map(pod_model, pods) if m), None),
+        model=declared_model(pods),
         labels=tuple(sorted(labels.items())),
     )
 

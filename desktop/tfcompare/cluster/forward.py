@@ -17,16 +17,19 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from tfcompare.cluster.discovery import (
     PodTarget,
     choose_port,
+    declared_model,
     pod_is_ready,
     read_service,
     ready_pods,
+    service_pods,
 )
 from tfcompare.cluster.errors import ClusterError, translate
-from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, server_of
+from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, is_current, server_of
 from tfcompare.cluster.relay import clip, close_remote, first_answer, hang_up, relay, shut
 from tfcompare.cluster.target import parse_target
 from tfcompare.datatypes import BackendSpec
@@ -35,7 +38,10 @@ from tfcompare.datatypes import BackendSpec
 class Forward:
     """A local relay for one backend. Thread-safe; read ``address``, ``pod``, ``generation`` and
     ``state`` at any time. ``subscribe(fn)`` calls ``fn(forward)`` (from a worker thread) whenever
-    the pod or the state changes."""
+    the pod or the state changes; ``last_move`` tells the latest move to another pod.
+
+    ``spec`` is the backend as given, with the model filled in from the pods' ``MODEL_NAME`` when
+    it was not given; ``describe()`` names the service and pod for messages (not the relay port)."""
 
     def __init__(
         self, spec: BackendSpec, *, poll_s: float = 2.0, wait_ready_s: float | None = None
@@ -57,7 +63,10 @@ class Forward:
         self._pf_lock = threading.Lock()
         self._reconnecting = threading.Lock()
         self._restarts: dict[str, int] = {}  # pod -> container restarts seen
+        self._lost_what: tuple[str | None, str] = (None, "")  # (pod, why) of the latest loss
+        self.last_move: tuple[str | None, str, str] | None = None  # (old pod, new pod, why)
         self._server = server_of(self._rest)
+        self._current_ctx = self.target.context is None or is_current(self.target.context)
         from kubernetes import client
 
         self._core = client.CoreV1Api(self._rest)
@@ -65,6 +74,10 @@ class Forward:
         self._pf_core = client.CoreV1Api(self._pf)
         self._listener: socket.socket | None = None
         try:
+            if spec.model is None:
+                svc = read_service(self._core, self.target, self._server)
+                declared = declared_model(service_pods(self._core, svc, self._server))
+                self.spec = replace(spec, model=declared or "default")
             self._current = self._resolve(None)
             self._probe(self._current)
             self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -100,6 +113,14 @@ class Forward:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def describe(self) -> str:
+        """``service tfs/tfs-a (pod tfs-a-7d9f-x1)`` (plus the context when it is not the current
+        one): what the user asked for and where it goes, for messages."""
+        pod = self.pod
+        where = f"pod {pod}" if pod else "no ready pod"
+        ctx = "" if self._current_ctx else f", context {self.target.context}"
+        return f"service {self.target.namespace}/{self.target.service} ({where}{ctx})"
 
     def subscribe(self, fn: Callable[[Forward], None]) -> None:
         with self._cond:
@@ -188,6 +209,7 @@ class Forward:
             if self._current != pt:
                 return
             relays = [r for r in self._relays if r[0] == pt]
+            self._lost_what = (pt.pod, why)
         self._set(f"reconnecting… ({why})", None)
         for _pt, local, remote in relays:
             hang_up(local, remote)
@@ -202,6 +224,9 @@ class Forward:
                 self._set(f"reconnecting… ({exc})", None)
                 return
             self._restarts.pop(pt.pod, None)
+            with self._cond:
+                old, why = self._lost_what
+                self.last_move = (old, pt.pod, why)
             self._set(f"forwarding to pod {pt.pod}", pt, bump=True)
 
     def _pod_status(self, pt: PodTarget) -> tuple[str | None, int]:

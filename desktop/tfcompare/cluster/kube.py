@@ -95,7 +95,15 @@ def resolve_context(context: str | None) -> ContextInfo:
         if c.name == context:
             return c
     names = ", ".join(c.name for c in contexts) or "none"
-    raise ClusterError(f"no context {context!r} in the kubeconfig (contexts: {names})")
+    raise ClusterError(f"no context {context!r} in the kubeconfig (contexts: {names})", 404)
+
+
+def is_current(context: str) -> bool:
+    """Whether ``context`` is the kubeconfig's current context (False when that cannot be read)."""
+    try:
+        return any(c.current and c.name == context for c in list_contexts())
+    except ClusterError:
+        return False
 
 
 def api_client(context: str | None = None):

@@ -21,18 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tfcompare.datatypes import BackendSpec
-
-
-def parse_header(text: str) -> tuple[tuple[str, str], ...]:
-    """``"Authorization: Bearer x"`` → (("authorization", "Bearer x"),); empty → (). Raises ValueError."""
-    text = text.strip()
-    if not text:
-        return ()
-    key, sep, value = text.partition(":")
-    if not sep or not key.strip() or not value.strip() or " " in key.strip():
-        raise ValueError("auth header must look like 'Authorization: Bearer TOKEN'")
-    return ((key.strip().lower(), value.strip()),)
+from tfcompare.datatypes import BackendSpec, check_metrics_source
+from tfcompare.targets import parse_header
 
 
 class _CheckSignal(QObject):
@@ -60,7 +50,8 @@ class BackendDialog(QDialog):
         self.protocol.addItem("gRPC (port 8500)", "grpc")
         self.protocol.addItem("REST (port 8501)", "rest")
         self.protocol.setCurrentIndex(1 if spec and spec.protocol == "rest" else 0)
-        self.model = QLineEdit(spec.model if spec else "default")
+        self.model = QLineEdit(spec.model or "" if spec else "default")
+        self.model.setPlaceholderText("k8s: the model the pods declare (MODEL_NAME)")
         self.signature = QLineEdit(spec.signature or "" if spec else "")
         self.signature.setPlaceholderText("discovered from the model's metadata")
         self.version = QSpinBox()
@@ -76,6 +67,13 @@ class BackendDialog(QDialog):
         ca_row.addWidget(browse)
         self.header = QLineEdit(": ".join(spec.headers[0]) if spec and spec.headers else "")
         self.header.setPlaceholderText("optional, e.g. Authorization: Bearer TOKEN (never saved)")
+        self.metrics = QLineEdit(spec.metrics or "" if spec else "")
+        self.metrics.setPlaceholderText("found on the REST port (8501), or a URL, or off")
+        self.metrics.setToolTip(
+            "Where TF Serving's Prometheus metrics are read for server time: empty = found on the "
+            "REST port (beside gRPC 8500, or the service's http port for k8s://) at "
+            "/monitoring/prometheus/metrics; a URL; or 'off'"
+        )
         self.timeout = QDoubleSpinBox()
         self.timeout.setRange(0.1, 3600)
         self.timeout.setSuffix(" s")
@@ -95,6 +93,7 @@ class BackendDialog(QDialog):
         form.addRow("Model version", self.version)
         form.addRow("TLS CA", ca_row)
         form.addRow("Auth header", self.header)
+        form.addRow("Server metrics", self.metrics)
         form.addRow("Timeout", self.timeout)
         self.check = QPushButton("Check")
         self.check.clicked.connect(self._check)
@@ -113,7 +112,7 @@ class BackendDialog(QDialog):
         layout.addWidget(self.buttons)
         self._signal = _CheckSignal(self)
         self._signal.done.connect(self._on_checked)
-        for w in (self.name, self.target, self.model, self.signature, self.header):
+        for w in (self.name, self.target, self.model, self.signature, self.header, self.metrics):
             w.textChanged.connect(self._validate)
         self._validate()
 
@@ -136,8 +135,8 @@ class BackendDialog(QDialog):
         target = self.target.text().strip()
         if not target:
             raise ValueError("enter the backend's address (host:port)")
-        model = self.model.text().strip() or "default"
-        parsed = BackendSpec.parse(f"{name}={target}/{model}")
+        model = self.model.text().strip()  # empty: "default", or the pods' model for k8s
+        parsed = BackendSpec.parse(f"{name}={target}" + (f"/{model}" if model else ""))
         return BackendSpec(
             name=parsed.name,
             target=parsed.target,
@@ -147,7 +146,8 @@ class BackendDialog(QDialog):
             version=self.version.value() or None,
             timeout_s=float(self.timeout.value()),
             tls_ca=self.tls_ca.text().strip() or None,
-            headers=parse_header(self.header.text()),
+            headers=(parse_header(self.header.text()),) if self.header.text().strip() else (),
+            metrics=check_metrics_source(self.metrics.text()) if self.metrics.text().strip() else None,
         )
 
     def _validate(self) -> bool:
@@ -172,24 +172,9 @@ class BackendDialog(QDialog):
         self.check.setEnabled(False)
 
         def work() -> None:
-            from tfcompare.gui.workers import BackendStatus, check_backend
+            from tfcompare.runner.probe import probe_backend
 
-            try:
-                address = None
-                fwd = None
-                if spec.is_k8s:
-                    from tfcompare.cluster import open_forward
-
-                    fwd = open_forward(spec)
-                    address = fwd.address
-                cache: dict = {}
-                status = check_backend(spec, address, cache)
-                for client in cache.values():
-                    client.close()
-                if fwd is not None:
-                    fwd.close()
-            except Exception as exc:
-                status = BackendStatus(spec, "error", getattr(exc, "message", None) or str(exc))
+            status = probe_backend(spec)
             try:
                 self._signal.done.emit(status)
             except RuntimeError:  # the dialog was closed meanwhile

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from tfcompare.datatypes import BackendSpec
 from tfcompare.gui.colors import BackendColors
 from tfcompare.gui.overlay import EmptyOverlay
-from tfcompare.gui.workers import BackendStatus
+from tfcompare.runner.probe import BackendStatus
 
 LIGHTS = {"ok": "#2e9d4a", "warn": "#e0a000", "error": "#d0312d", "checking": "#a0a0a0"}
 
@@ -261,10 +261,11 @@ class BackendsPanel(QWidget):
         item.setIcon(_icon(self.colors.color(name), LIGHTS.get(state, LIGHTS["checking"])))
         head = f" · {proto} · {spec.target}"
         item.setData(HEAD_ROLE, head)
-        item.setText(f"{name}{head}\n{spec.model} · {text}")
+        model = spec.model or "model from the pods"
+        item.setText(f"{name}{head}\n{model} · {text}")
         tip = [
             f"{name}: {spec.target} over {proto}",
-            f"model {spec.model}"
+            f"model {spec.model or '(the one the pods declare: MODEL_NAME)'}"
             + (f", signature {spec.signature}" if spec.signature else ", signature discovered"),
         ]
         if st and st.detail:

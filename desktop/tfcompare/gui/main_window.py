@@ -27,6 +27,7 @@ from tfcompare.gui.store import ResultStore
 from tfcompare.gui.window_inputs import WindowInputs, qimage_png_bytes
 from tfcompare.gui.window_layout import build_layout, cluster_available, splitters
 from tfcompare.gui.workers import RunController, RunCrashed, StatusPoller
+from tfcompare.runner.probe import ready_text
 
 __all__ = ["MainWindow", "qimage_png_bytes"]
 
@@ -185,10 +186,8 @@ class MainWindow(WindowInputs):
             if event.message:
                 self.backends_panel.set_run_note(event.backend, "error", event.message)
             else:
-                version = event.status.serving_version if event.status else None
-                sig = event.signature.signature_name if event.signature else "?"
                 self.backends_panel.set_run_note(
-                    event.backend, "ok", f"ready · version {version} · {sig}"
+                    event.backend, "ok", ready_text(event.status, event.signature)
                 )
         elif isinstance(event, RunFinished):
             n = len(event.result.measured)
@@ -266,12 +265,8 @@ class MainWindow(WindowInputs):
             self.sel_image = self.image_combo.itemData(0)
         if self.sel_variant is None and variants:
             self.sel_variant = variants[0]
-        lat = {
-            (v, b): a
-            for v in variants
-            for b in backends
-            if (a := self.store.latency(v, b)) is not None
-        }
+        cells = self.store.cells()
+        lat = {key: p for key, p in cells.items() if key[1] in backends}
         self.latency.update_data(variants, backends, lat, self.store.cold)
         if changes.backends or force:
             for b, n in self.store.errors.items():
@@ -285,7 +280,8 @@ class MainWindow(WindowInputs):
 
     def _refresh_second(self, now: bool = False) -> None:
         backends = self._backends()
-        self.quality.update_data(self.store.quality_points(), backends)
+        points = [p for p in self.store.cells().values() if p.images and p.backend in backends]
+        self.quality.update_data(points, backends)
         self.select(self.sel_image, self.sel_variant, force=True)
         if now:
             self._update_top5(backends)

@@ -13,7 +13,7 @@ from PySide6.QtGui import QPainterPath, QTransform
 from tfcompare.datatypes import ORIGINAL
 from tfcompare.gui.chart_base import Chart, short_variant
 from tfcompare.gui.colors import BackendColors
-from tfcompare.gui.store import QualityPoint
+from tfcompare.runner.stats import Pooled
 
 SYMBOLS = {"jpeg": "o", "png": "s", "webp": "t", ORIGINAL: "star"}
 BOX = 30  # px: every point is drawn in a box this wide so it can sit off-centre (see _symbol)
@@ -100,7 +100,7 @@ class QualityChart(Chart):
             symbolPen=pg.mkPen("#222222", width=1.5),
         )  # fmt: skip
         self._ring.setZValue(5)
-        self.points: list[QualityPoint] = []
+        self.points: list[Pooled] = []
         self.set_range(x=(3.0, 6.0), y=(0.0, 110.0))
         self._selected: str | None = None
         self._shift: dict[str, float] = {}
@@ -124,7 +124,7 @@ class QualityChart(Chart):
             self.fit_legend()
         return self._points[backend]
 
-    def update_data(self, points: list[QualityPoint], backends: list[str]) -> None:
+    def update_data(self, points: list[Pooled], backends: list[str]) -> None:
         points = [p for p in points if p.mean_bytes > 0]
         key = (
             tuple(backends),

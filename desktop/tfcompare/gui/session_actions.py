@@ -217,7 +217,7 @@ class SessionActions:
             self.compare_with(path)
 
     def compare_with(self, path: str | Path) -> bool:
-        from tfcompare.gui.store import latency_by_variant
+        from tfcompare.runner.stats import pooled
         from tfcompare.session import SessionError, load_session
 
         try:
@@ -225,7 +225,7 @@ class SessionActions:
         except SessionError as exc:
             QMessageBox.warning(self.w, "Cannot compare", str(exc))
             return False
-        latency = latency_by_variant(other.result.measured)
+        latency = pooled(other.result.requests, other.result.summary)
         label = Path(path).stem
         self.w.latency.set_overlay(latency, label)
         self.compare_path = Path(path)

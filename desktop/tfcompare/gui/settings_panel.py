@@ -17,37 +17,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tfcompare.datatypes import SUPPORTED_FORMATS, RunSettings
-
-
-def parse_sizes(text: str) -> tuple[int, ...]:
-    """``"2048, 1024 512"`` → (2048, 1024, 512); raises ValueError with a readable message."""
-    parts = [p for p in text.replace(",", " ").split() if p]
-    sizes = []
-    for p in parts:
-        if not p.isdigit() or not 8 <= int(p) <= 16384:
-            raise ValueError(
-                f"sizes must be whole numbers of pixels between 8 and 16384 (not {p!r})"
-            )
-        sizes.append(int(p))
-    return tuple(sorted(set(sizes), reverse=True))
-
-
-def variants_for(width: int, height: int, settings: RunSettings) -> int:
-    """Variants of one image: the original + every box that does not upscale × every format."""
-    longest = max(width, height)
-    return 1 + sum(1 for b in settings.sizes if b <= longest) * len(settings.formats)
-
-
-def planned_requests(
-    dims: list[tuple[int, int] | None], n_backends: int, settings: RunSettings
-) -> int:
-    """Requests per run (images of unknown size counted with every box), warm-up and cold included."""
-    full = 1 + len(settings.sizes) * len(settings.formats)
-    per_variant = max(settings.warmup, 0) + max(settings.repeats, 0)
-    variants = sum(variants_for(*d, settings) if d else full for d in dims)
-    cold = 1 if settings.warmup == 0 and dims else 0
-    return n_backends * (variants * per_variant + cold)
+from tfcompare.runner.plan import planned_requests, requests_per_variant, variants_per_image
+from tfcompare.settings import (
+    QUALITY_RANGE,
+    REPEATS_RANGE,
+    SUPPORTED_FORMATS,
+    TIMEOUT_RANGE,
+    WARMUP_RANGE,
+    RunSettings,
+    parse_sizes,
+)
 
 
 def _row(*items) -> QHBoxLayout:
@@ -74,17 +53,17 @@ class SettingsPanel(QWidget):
         self.formats = {f: QCheckBox(f.upper()) for f in SUPPORTED_FORMATS}
         fmt_row = _row(*self.formats.values())
         self.jpeg_quality = QSpinBox()
-        self.jpeg_quality.setRange(1, 100)
+        self.jpeg_quality.setRange(*QUALITY_RANGE)
         self.webp_quality = QSpinBox()
-        self.webp_quality.setRange(1, 100)
+        self.webp_quality.setRange(*QUALITY_RANGE)
         q_row = _row("JPEG", self.jpeg_quality, "WebP", self.webp_quality)
         self.warmup = QSpinBox()
-        self.warmup.setRange(0, 100)
+        self.warmup.setRange(*WARMUP_RANGE)
         self.repeats = QSpinBox()
-        self.repeats.setRange(1, 1000)
+        self.repeats.setRange(*REPEATS_RANGE)
         r_row = _row("warm-up", self.warmup, "repeats", self.repeats)
         self.timeout = QDoubleSpinBox()
-        self.timeout.setRange(0.1, 3600)
+        self.timeout.setRange(*TIMEOUT_RANGE)
         self.timeout.setSuffix(" s")
         self.timeout.setToolTip(
             "Default per-request timeout (a backend's own timeout takes precedence)"
@@ -145,14 +124,10 @@ class SettingsPanel(QWidget):
         self._on_edited()
 
     def settings(self) -> RunSettings:
-        """Current settings; raises ValueError when the entries are not usable."""
-        sizes = parse_sizes(self.sizes.text())
-        formats = tuple(f for f, box in self.formats.items() if box.isChecked())
-        if sizes and not formats:
-            raise ValueError("choose at least one format for the resized variants")
+        """Current settings; raises SettingsError (a ValueError) when the entries are not usable."""
         return RunSettings(
-            sizes=sizes,
-            formats=formats,
+            sizes=parse_sizes(self.sizes.text()),
+            formats=tuple(f for f, box in self.formats.items() if box.isChecked()),
             jpeg_quality=self.jpeg_quality.value(),
             webp_quality=self.webp_quality.value(),
             warmup=self.warmup.value(),
@@ -177,9 +152,9 @@ class SettingsPanel(QWidget):
         except ValueError:
             self.preview.setText("")
             return
-        n = planned_requests(dims, n_backends, s)
-        per = max(s.warmup, 0) + s.repeats
-        full = 1 + len(s.sizes) * len(s.formats)
+        n = planned_requests(s, n_backends, dims)
+        per = requests_per_variant(s)
+        full = variants_per_image(s)
         self.preview.setText(
             f"<b>{n:,} requests</b>: {len(dims)} image{'s' if len(dims) != 1 else ''} × up to {full} variants"
             f" × {n_backends} backend{'s' if n_backends != 1 else ''} × {per} "

@@ -1,8 +1,10 @@
-"""The window's model of one comparison: what the runner has reported so far, and the numbers the
-views draw. Plain Python (no Qt), so it is tested directly and shared by every view.
+"""The window's model of one comparison's results: what the runner has reported so far, and the
+figures the views draw. Plain Python (no Qt), tested directly (tests/test_window_model.py).
 
 Events are applied as they arrive (cheap: append + mark dirty); ``refresh()`` recomputes only what
 changed, at the coalescing timer's pace, so thousands of results per second never flood the views.
+The figures are the runner's: per image ``runner.stats.aggregate``, pooled over images
+``runner.stats.pool`` (the same function behind reports and ``tfcompare compare``).
 """
 
 from __future__ import annotations
@@ -29,59 +31,9 @@ from tfcompare.datatypes import (
     RunStarted,
     variant_sort_key,
 )
+from tfcompare.runner.stats import Pooled, aggregate, counts, is_error, pool, pooled
 
-ALL_IMAGES = "*"
-
-
-def _aggregate(requests: list[RequestResult]) -> tuple[Aggregate, ...]:
-    from tfcompare.runner import aggregate
-
-    return tuple(aggregate(requests))
-
-
-def _latency_aggregate(variant: str, backend: str, lat: list[float], n_errors: int) -> Aggregate:
-    """Latency statistics of one (variant, backend) pooled over images (``lat`` sorted)."""
-    from tfcompare.runner.stats import FEW_SAMPLES, percentile
-
-    return Aggregate(
-        image=ALL_IMAGES, variant=variant, backend=backend, n=len(lat), n_errors=n_errors, bytes=0,
-        p50_ms=percentile(lat, 50) if lat else None,
-        p90_ms=percentile(lat, 90) if lat else None,
-        p99_ms=percentile(lat, 99) if lat else None,
-        mean_ms=sum(lat) / len(lat) if lat else None, stdev_ms=None,
-        few_samples=len(lat) < FEW_SAMPLES, top1=None, top1_agree=None, top5_overlap=None, score_ratio=None,
-    )  # fmt: skip
-
-
-def latency_by_variant(
-    requests: list[RequestResult] | tuple[RequestResult, ...],
-) -> dict[tuple[str, str], Aggregate]:
-    """Latency of each (variant, backend) over all images, with the runner's own percentiles."""
-    lat: dict[tuple[str, str], list[float]] = defaultdict(list)
-    errors: dict[tuple[str, str], int] = defaultdict(int)
-    for r in requests:
-        if r.phase != "measured":
-            continue
-        if r.ok and r.latency_ms is not None:
-            lat[(r.variant, r.backend)].append(r.latency_ms)
-        else:
-            errors[(r.variant, r.backend)] += 1
-    keys = set(lat) | set(errors)
-    return {
-        k: _latency_aggregate(k[0], k[1], sorted(lat.get(k, [])), errors.get(k, 0)) for k in keys
-    }
-
-
-@dataclass
-class QualityPoint:
-    """One (variant, backend) averaged over images: bytes sent against quality kept."""
-
-    variant: str
-    backend: str
-    mean_bytes: float
-    score_ratio: float | None  # mean over images that have one
-    top1_agree: float | None  # fraction of images whose top-1 matches the original's
-    n_images: int
+Cell = tuple[str, str]  # (variant, backend)
 
 
 @dataclass
@@ -89,16 +41,16 @@ class Changes:
     """What ``refresh()`` recomputed, so views update only what they must."""
 
     aggregates: list[Aggregate] = field(default_factory=list)
-    latency: bool = False
+    cells: bool = False
     images: bool = False
     backends: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.aggregates or self.latency or self.images or self.backends)
+        return bool(self.aggregates or self.cells or self.images or self.backends)
 
 
 class ResultStore:
-    """Everything known about the current comparison (a live run or a loaded session)."""
+    """Everything known about the current comparison's results (a live run or a loaded session)."""
 
     def __init__(self) -> None:
         self.clear()
@@ -115,16 +67,16 @@ class ResultStore:
         self.last_error: dict[str, str] = {}
         self.result: RunResult | None = None
         self.progress: Progress | None = None
-        self.total_requests = 0
         self.n_results = 0
         self._groups: dict[tuple[str, str], list[RequestResult]] = defaultdict(list)
-        self._lat_sorted: dict[tuple[str, str], list[float]] = defaultdict(list)
-        self._lat_errors: dict[tuple[str, str], int] = defaultdict(int)
+        self._lat_sorted: dict[Cell, list[float]] = defaultdict(list)
+        self._lat_errors: dict[Cell, int] = defaultdict(int)
         self._aggs: dict[tuple[str, str, str], Aggregate] = {}
-        self._lat: dict[tuple[str, str], Aggregate] = {}
+        self._cell_aggs: dict[Cell, dict[str, Aggregate]] = defaultdict(dict)
+        self._cells: dict[Cell, Pooled] = {}
         self._loaded_aggs: list[Aggregate] = []
         self._dirty_groups: set[tuple[str, str]] = set()
-        self._dirty_variants: set[tuple[str, str]] = set()
+        self._dirty_cells: set[Cell] = set()
         self._images_changed = True
         self._backends_changed = True
 
@@ -132,7 +84,6 @@ class ResultStore:
         self.clear()
         self.settings = event.settings
         self.backends = list(event.backends)
-        self.total_requests = event.total_requests
 
     def load_result(self, result: RunResult) -> None:
         """Show a finished comparison (a saved session, or a run's final result)."""
@@ -147,10 +98,10 @@ class ResultStore:
             self._add_request(r)
         # the saved aggregates are shown as saved (exactly), not recomputed
         self._dirty_groups.clear()
-        self._aggs = {(a.image, a.variant, a.backend): a for a in result.summary}
+        for a in result.summary:
+            self._set_aggregate(a)
         self._loaded_aggs = list(result.summary)
         self.result = result
-        self.total_requests = self.n_results
 
     # ------------------------------------------------------------------ events
     def apply(self, event: object) -> None:
@@ -158,7 +109,6 @@ class ResultStore:
             self._add_request(event.result)
         elif isinstance(event, Progress):
             self.progress = event
-            self.total_requests = event.total
         elif isinstance(event, ImageReady):
             self.images[event.image.name] = event.image
             self._images_changed = True
@@ -190,17 +140,23 @@ class ResultStore:
             self._backends_changed = True
         if r.phase == "cold":
             self.cold[r.backend] = r
-            self._dirty_variants.add((r.variant, r.backend))
+            self._dirty_cells.add((r.variant, r.backend))
             return
         if r.phase != "measured":
             return
+        cell = (r.variant, r.backend)
         self._groups[(r.image, r.backend)].append(r)
-        if r.ok and r.latency_ms is not None:
-            bisect.insort(self._lat_sorted[(r.variant, r.backend)], r.latency_ms)
-        else:
-            self._lat_errors[(r.variant, r.backend)] += 1
+        if counts(r):
+            bisect.insort(self._lat_sorted[cell], r.latency_ms)
+        elif is_error(r):
+            self._lat_errors[cell] += 1
         self._dirty_groups.add((r.image, r.backend))
-        self._dirty_variants.add((r.variant, r.backend))
+        self._dirty_cells.add(cell)
+
+    def _set_aggregate(self, a: Aggregate) -> None:
+        self._aggs[(a.image, a.variant, a.backend)] = a
+        self._cell_aggs[(a.variant, a.backend)][a.image] = a
+        self._dirty_cells.add((a.variant, a.backend))
 
     # ------------------------------------------------------------------ recompute
     def refresh(self) -> Changes:
@@ -211,17 +167,18 @@ class ResultStore:
         if self._dirty_groups:
             requests = [r for key in self._dirty_groups for r in self._groups[key]]
             self._dirty_groups.clear()
-            for agg in _aggregate(requests):
-                self._aggs[(agg.image, agg.variant, agg.backend)] = agg
+            for agg in aggregate(requests):
+                self._set_aggregate(agg)
                 changes.aggregates.append(agg)
-        if self._dirty_variants:
-            for key in self._dirty_variants:
-                if key in self._lat_sorted or key in self._lat_errors:
-                    self._lat[key] = _latency_aggregate(
-                        key[0], key[1], self._lat_sorted.get(key, []), self._lat_errors.get(key, 0)
-                    )
-            self._dirty_variants.clear()
-            changes.latency = True
+        if self._dirty_cells:
+            for cell in self._dirty_cells:
+                if cell in self._lat_sorted or cell in self._lat_errors or cell in self._cell_aggs:
+                    self._cells[cell] = pool(
+                        *cell, self._lat_sorted.get(cell, []), self._lat_errors.get(cell, 0),
+                        self._cell_aggs.get(cell, {}).values(),
+                    )  # fmt: skip
+            self._dirty_cells.clear()
+            changes.cells = True
         return changes
 
     # ------------------------------------------------------------------ queries
@@ -250,14 +207,19 @@ class ResultStore:
                     return v.label
         return key
 
-    def aggregates(self) -> list[Aggregate]:
-        return list(self._aggs.values())
-
     def aggregate_for(self, image: str, variant: str, backend: str) -> Aggregate | None:
         return self._aggs.get((image, variant, backend))
 
-    def latency(self, variant: str, backend: str) -> Aggregate | None:
-        return self._lat.get((variant, backend))
+    def cells(self, image: str | None = None) -> dict[Cell, Pooled]:
+        """Per (variant, backend): pooled over every image (``image`` None), or that image's own."""
+        if image is None:
+            return dict(self._cells)
+        requests = [r for b in self.backend_names for r in self._groups.get((image, b), ())]
+        aggs = [a for (i, _, _), a in self._aggs.items() if i == image]
+        return pooled(requests, aggs, [image])
+
+    def images_per_cell(self) -> dict[Cell, int]:
+        return {cell: p.images for cell, p in self._cells.items()}
 
     def top5(
         self, image: str, variant: str, backend: str
@@ -270,26 +232,6 @@ class ResultStore:
         if cold and cold.image == image and cold.variant == variant and cold.ok and cold.top5:
             return cold.top5, cold.score_kind
         return None
-
-    def quality_points(self) -> list[QualityPoint]:
-        grouped: dict[tuple[str, str], list[Aggregate]] = defaultdict(list)
-        for agg in self._aggs.values():
-            grouped[(agg.variant, agg.backend)].append(agg)
-        points = []
-        for (variant, backend), aggs in grouped.items():
-            ratios = [a.score_ratio for a in aggs if a.score_ratio is not None]
-            agrees = [a.top1_agree for a in aggs if a.top1_agree is not None]
-            points.append(
-                QualityPoint(
-                    variant=variant,
-                    backend=backend,
-                    mean_bytes=sum(a.bytes for a in aggs) / len(aggs),
-                    score_ratio=sum(ratios) / len(ratios) if ratios else None,
-                    top1_agree=sum(agrees) / len(agrees) if agrees else None,
-                    n_images=len(aggs),
-                )
-            )
-        return points
 
     def has_results(self) -> bool:
         return self.n_results > 0

@@ -18,6 +18,8 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from tfcompare.datatypes import BackendSpec, Progress, RunSettings
+from tfcompare.runner.connection import Connection, open_connection
+from tfcompare.runner.probe import BackendStatus, probe
 
 DRAIN_MS = 20  # how often queued run events are delivered to the window
 
@@ -94,52 +96,6 @@ class RunController(QObject):
         return True
 
 
-@dataclass(frozen=True)
-class BackendStatus:
-    """What the status light shows for one backend."""
-
-    spec: BackendSpec
-    state: str  # "ok" | "warn" | "error" | "checking"
-    text: str  # one line: "AVAILABLE · version 1" or the reason it is not reachable
-    signature: str | None = None  # discovered signature name
-    detail: str = ""  # tooltip: input key, outputs, forward state ...
-
-
-def check_backend(
-    spec: BackendSpec, address: str | None = None, client_cache: dict | None = None
-) -> BackendStatus:
-    """Ask one backend for its model status and signature (blocking; call from a worker)."""
-    from tfcompare.datatypes import ServingError
-    from tfcompare.serving import make_client
-
-    client = client_cache.get(spec) if client_cache is not None else None
-    if client is None:
-        client = make_client(spec, address=address)
-        if client_cache is not None:
-            client_cache[spec] = client
-    try:
-        status = client.status()
-    except ServingError as exc:
-        return BackendStatus(spec, "error", exc.message or str(exc))
-    if not status.available:
-        states = ", ".join(f"v{v} {s}" for v, s in status.versions) or "no versions"
-        return BackendStatus(spec, "warn", status.message or f"model not available ({states})")
-    try:
-        sig = client.metadata()
-    except ServingError as exc:
-        return BackendStatus(
-            spec, "error", f"AVAILABLE v{status.serving_version}, but {exc.message}"
-        )
-    detail = f"input '{sig.input_key}' ({sig.input_dtype}); outputs {', '.join(sig.output_keys)}"
-    return BackendStatus(
-        spec,
-        "ok",
-        f"AVAILABLE · version {status.serving_version} · {sig.signature_name}",
-        sig.signature_name,
-        detail,
-    )
-
-
 class StatusPoller(QObject):
     """Refreshes every backend's status light in the background, every ``interval_ms``."""
 
@@ -151,8 +107,7 @@ class StatusPoller(QObject):
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tfcompare-status")
         self._busy: set[BackendSpec] = set()
         self._lock = threading.Lock()
-        self._clients: dict[BackendSpec, Any] = {}
-        self._forwards: dict[BackendSpec, Any] = {}
+        self._connections: dict[BackendSpec, Connection] = {}
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.poll)
@@ -161,10 +116,8 @@ class StatusPoller(QObject):
     def set_backends(self, specs: list[BackendSpec]) -> None:
         keep = set(specs)
         with self._lock:
-            gone = [s for s in self._clients if s not in keep]
-            clients = [self._clients.pop(s) for s in gone]
-            forwards = [self._forwards.pop(s) for s in list(self._forwards) if s not in keep]
-        for c in clients + forwards:
+            gone = [self._connections.pop(s) for s in list(self._connections) if s not in keep]
+        for c in gone:
             self._pool.submit(_close_quietly, c)
         self._specs = list(specs)
         self.poll()
@@ -180,27 +133,13 @@ class StatusPoller(QObject):
 
     def _check(self, spec: BackendSpec) -> None:
         try:
-            address = None
-            prefix = ""
-            if spec.is_k8s:
-                with self._lock:
-                    fwd = self._forwards.get(spec)
-                if fwd is None:
-                    from tfcompare.cluster import open_forward
-
-                    fwd = open_forward(spec)
-                    with self._lock:
-                        self._forwards[spec] = fwd
-                address = fwd.address
-                prefix = f"{fwd.state} · "
             with self._lock:
-                cache = self._clients
-            result = check_backend(spec, address, cache)
-            if prefix:  # the forward (pod, reconnecting…) is part of what the light says
-                result = BackendStatus(
-                    spec, result.state, prefix + result.text, result.signature,
-                    prefix + result.detail,
-                )  # fmt: skip
+                conn = self._connections.get(spec)
+            if conn is None:  # kept open between checks (a k8s forward follows its pod)
+                conn = open_connection(spec)
+                with self._lock:
+                    self._connections[spec] = conn
+            result = probe(spec, conn)
         except Exception as exc:  # any failure is this backend's status, never the window's
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             result = BackendStatus(spec, "error", message)
@@ -213,9 +152,8 @@ class StatusPoller(QObject):
         self._closed = True
         self._timer.stop()
         with self._lock:
-            items = list(self._clients.values()) + list(self._forwards.values())
-            self._clients.clear()
-            self._forwards.clear()
+            items = list(self._connections.values())
+            self._connections.clear()
         for c in items:
             _close_quietly(c)
         self._pool.shutdown(wait=False, cancel_futures=True)

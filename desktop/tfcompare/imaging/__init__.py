@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .errors import ImageLoadError
 from .files import IMAGE_EXTENSIONS, iter_image_files
-from .ladder import PNG_COMPRESS_LEVEL, build_ladder, fit_size, normalise_formats, normalise_sizes
+from .ladder import PNG_COMPRESS_LEVEL, build_ladder, fit_size
 from .loading import describe
 
 __all__ = [
@@ -25,6 +25,4 @@ __all__ = [
     "describe",
     "fit_size",
     "iter_image_files",
-    "normalise_formats",
-    "normalise_sizes",
 ]

@@ -6,8 +6,13 @@ How it is fast (bench/bench_ladder.py measures it against the naive per-size thu
 - each smaller box is resized from the nearest larger resized image that is at least
   ``CHAIN_MIN_RATIO`` times bigger (measured: see ``CHAIN_MIN_RATIO``), otherwise from the decoded
   image;
-- resizes run in the calling thread while encodes run in worker threads (Pillow releases the GIL
-  while it resamples and encodes);
+- resizes run in the calling thread while encodes run in worker threads. Pillow releases the GIL
+  while it resamples, and while it encodes a JPEG into a real file descriptor (one C call for the
+  whole image) — but *not* while it encodes into a ``BytesIO`` (each 64 KB chunk is a C call that
+  holds the GIL), which made the JPEG encodes run one at a time. So JPEGs are encoded into an
+  anonymous in-memory file (``memfd``; a temporary file where there is none) and read back
+  (``ENCODE_JPEG_TO_FILE``; bench/bench_ladder.py --compare-jpeg measures both). WebP's encoder
+  releases the GIL by itself; a small PNG is one short task (Pillow's PNG writer cannot use a file);
 - a big PNG variant (``PARALLEL_PNG_MIN_PIXELS``) is not one Pillow encode on one core but bands
   that the workers filter and deflate in parallel (``png.PngJob``, same size as Pillow's).
 """
@@ -17,14 +22,16 @@ from __future__ import annotations
 import io
 import math
 import os
+import tempfile
 import threading
 import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
 
-from ..datatypes import ORIGINAL, SUPPORTED_FORMATS, ImageInfo, RunSettings, Variant, variant_key
+from ..datatypes import ORIGINAL, ImageInfo, RunSettings, Variant, variant_key
 from .loading import (
     decode,
     exif_orientation,
@@ -58,8 +65,9 @@ CHAIN_MIN_RATIO = 2.0
 #: in one task. PngJob costs ~5 % more CPU than Pillow's encoder (numpy filtering), so it pays
 #: only with 2+ cores: measured with bench/bench_ladder.py --compare-png (see its docstring).
 PARALLEL_PNG_MIN_PIXELS = 250_000
+#: JPEGs are encoded into an in-memory file so the encoders run in parallel (see the docstring).
+ENCODE_JPEG_TO_FILE = True
 
-_FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "jfif": "jpeg"}
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -73,30 +81,6 @@ def _default_pool() -> ThreadPoolExecutor:
                 thread_name_prefix="tfcompare-encode",
             )
         return _pool
-
-
-def normalise_formats(formats: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """Lower-case, de-duplicated, aliases resolved; ValueError names an unknown format."""
-    out: list[str] = []
-    for f in formats:
-        name = _FORMAT_ALIASES.get(f.strip().lower(), f.strip().lower())
-        if name not in SUPPORTED_FORMATS:
-            raise ValueError(
-                f"unknown image format {f!r}: choose from {', '.join(SUPPORTED_FORMATS)}"
-            )
-        if name not in out:
-            out.append(name)
-    return tuple(out)
-
-
-def normalise_sizes(sizes: tuple[int, ...] | list[int]) -> tuple[int, ...]:
-    """Distinct positive boxes, largest first; ValueError names a bad one."""
-    out = set()
-    for s in sizes:
-        if int(s) != s or int(s) <= 0:
-            raise ValueError(f"bad size {s!r}: sizes are positive whole numbers of pixels")
-        out.add(int(s))
-    return tuple(sorted(out, reverse=True))
 
 
 def fit_size(width: int, height: int, box: int) -> tuple[int, int]:
@@ -114,16 +98,16 @@ def fit_size(width: int, height: int, box: int) -> tuple[int, int]:
     return box, closest(box / aspect, lambda n: 0 if n == 0 else abs(aspect - box / n))
 
 
-def _check_quality(name: str, q: int) -> int:
-    if not 1 <= int(q) <= 100:
-        raise ValueError(f"{name} must be between 1 and 100, not {q}")
-    return int(q)
-
-
 def _encode(im: Image.Image, fmt: str, quality: int | None) -> tuple[bytes, float]:
     """Encode one variant; the time is this thread's CPU time, so parallel work doesn't inflate it."""
-    buf = io.BytesIO()
     t0 = time.thread_time()
+    if fmt == "jpeg" and ENCODE_JPEG_TO_FILE:
+        with _memory_file() as fh:
+            im.save(fh, "JPEG", quality=quality)  # Pillow encodes to its fileno: GIL released
+            fh.seek(0)
+            data = fh.read()
+        return data, (time.thread_time() - t0) * 1000.0
+    buf = io.BytesIO()
     if fmt == "jpeg":
         im.save(buf, "JPEG", quality=quality)
     elif fmt == "webp":
@@ -131,6 +115,14 @@ def _encode(im: Image.Image, fmt: str, quality: int | None) -> tuple[bytes, floa
     else:
         im.save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue(), (time.thread_time() - t0) * 1000.0
+
+
+def _memory_file() -> BinaryIO:
+    """A read/write file with a real descriptor that lives in memory (Linux ``memfd``), or an
+    unnamed temporary file elsewhere."""
+    if hasattr(os, "memfd_create"):
+        return open(os.memfd_create("tfcompare-encode", os.MFD_CLOEXEC), "w+b")  # noqa: SIM115
+    return tempfile.TemporaryFile()  # noqa: SIM115
 
 
 def build_ladder(
@@ -144,17 +136,12 @@ def build_ladder(
 
     ``source`` is a path or the image's bytes (a pasted image). ``executor`` runs the encodes
     (default: a shared pool); it must not be the executor this call itself runs in if that one
-    can be full. Raises ImageLoadError (user-facing message) for unusable input and ValueError for
-    bad settings (unknown format, bad size or quality).
+    can be full. Raises ImageLoadError (user-facing message) for unusable input; settings were
+    checked when they were made (``RunSettings`` raises SettingsError, a ValueError).
     """
-    settings = settings or RunSettings()
-    formats = normalise_formats(settings.formats)
-    boxes = normalise_sizes(settings.sizes)
-    quality = {
-        "jpeg": _check_quality("JPEG quality", settings.jpeg_quality),
-        "webp": _check_quality("WebP quality", settings.webp_quality),
-        "png": None,
-    }
+    settings = settings or RunSettings()  # checked and normalised when it was made
+    formats, boxes = settings.formats, settings.sizes
+    quality = {"jpeg": settings.jpeg_quality, "webp": settings.webp_quality, "png": None}
 
     src = read_source(source, name)
     im, fmt = open_image(src.data)

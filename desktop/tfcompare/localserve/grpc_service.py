@@ -14,6 +14,7 @@ from tensorflow_serving.apis import (
     status_pb2,
 )
 
+from tfcompare.localserve import metrics
 from tfcompare.localserve.servable import Servable, ServingFault
 
 MAX_MESSAGE = 2**31 - 1  # TF Serving sets INT32_MAX on both directions
@@ -38,23 +39,31 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.tensor_content = tensor_content
 
     def Predict(self, request, context):  # noqa: N802 (gRPC method name)
+        start = metrics.now_us()
+        model = request.model_spec.name
+        try:
+            response = self._predict(request, context)
+        except ServingFault as fault:
+            metrics.record_request(model, "Predict", "GRPC", fault.code.name, metrics.now_us() - start)
+            context.abort(fault.code, fault.message)
+        metrics.record_request(model, "Predict", "GRPC", "OK", metrics.now_us() - start)
+        return response
+
+    def _predict(self, request, context):
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             # queued past the client's deadline (e.g. the server was paused): skip the work,
             # as TF Serving does by mapping the deadline into the session's run timeout
-            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline exceeded")
-        try:
-            version = self.servable.check_spec(*_spec(request.model_spec))
-            name, outputs = self.servable.predict(
-                request.model_spec.signature_name, request.inputs, request.output_filter
-            )
-            response = predict_pb2.PredictResponse()
-            for key, proto in self.servable.output_protos(
-                outputs, tensor_content=self.tensor_content
-            ).items():
-                response.outputs[key].CopyFrom(proto)
-        except ServingFault as fault:
-            context.abort(fault.code, fault.message)
+            raise ServingFault(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline exceeded")
+        version = self.servable.check_spec(*_spec(request.model_spec))
+        name, outputs = self.servable.predict(
+            request.model_spec.signature_name, request.inputs, request.output_filter
+        )
+        response = predict_pb2.PredictResponse()
+        for key, proto in self.servable.output_protos(
+            outputs, tensor_content=self.tensor_content
+        ).items():
+            response.outputs[key].CopyFrom(proto)
         response.model_spec.name = self.servable.name
         response.model_spec.version.value = version
         response.model_spec.signature_name = name

@@ -16,7 +16,8 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from tfcompare.localserve.tensors import to_proto, to_tensor
+from tfcompare.localserve import metrics
+from tfcompare.localserve.tensors import shape_problem, to_proto, to_tensor
 from tfcompare.models import versions
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -137,18 +138,32 @@ class Servable:
                 raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
                                    f"Expects arg[0] to be {_dtype_name(want)} but "
                                    f"{_dtype_name(proto.dtype)} is provided")
+            problem = shape_problem(proto)
+            if problem:
+                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"tensor parsing error: {key}: {problem}")
             try:
                 kwargs[key] = to_tensor(proto)
             except (ValueError, TypeError, tf.errors.OpError) as exc:
                 raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
                                    f"bad tensor for input {key}: {exc}") from exc
-        if name in self.batched and self.state == AVAILABLE:
-            outputs = self.batcher.call(name, kwargs)
-        else:
-            outputs = self.call(name, kwargs)
+        outputs = self.run(name, kwargs)
         if wanted:
             outputs = {k: outputs[k] for k in wanted}
         return name, outputs
+
+    def run(self, name: str, kwargs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """One request's model run (through the batcher when batching is on), recorded as
+        TF Serving's runtime_latency: like its session run, it includes the batch queue."""
+        if self.state != AVAILABLE:  # warm-up runs are not requests
+            return self.call(name, kwargs)
+        start = metrics.now_us()
+        if name in self.batched:
+            outputs = self.batcher.call(name, kwargs)
+        else:
+            outputs = self.call(name, kwargs)
+        metrics.record_runtime(self.name, metrics.now_us() - start)
+        return outputs
 
     def call(self, signature_name: str, kwargs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Call the concrete signature function directly (no extra copies or retracing)."""

@@ -25,7 +25,7 @@ from tfcompare.datatypes import (
     ImageInfo,
     ImageProblem,
     ImageReady,
-    ModelStatus,
+    PodMoved,
     Progress,
     RequestDone,
     RequestResult,
@@ -42,6 +42,8 @@ from tfcompare.datatypes import (
     Variant,
 )
 from tfcompare.runner.connection import Connection, open_connection
+from tfcompare.runner.plan import planned_requests, requests_per_variant, variants_per_image
+from tfcompare.runner.probe import probe
 from tfcompare.runner.server_time import FLOOR_AT_START, FLOOR_PER_IMAGE, ServerClock
 from tfcompare.runner.stats import aggregate
 
@@ -113,19 +115,9 @@ class Runner:
         self.settings = settings or RunSettings()
         self._connect = connect
 
-    # ------------------------------------------------------------------ planning
-
-    def requests_per_variant(self) -> int:
-        return max(self.settings.warmup, 0) + max(self.settings.repeats, 0)
-
-    def variants_per_image(self) -> int:
-        return 1 + len(self.settings.sizes) * len(self.settings.formats)
-
     def planned_requests(self, n_images: int) -> int:
         """Requests a run will make at most (boxes larger than an image are skipped, so fewer)."""
-        cold_extra = 1 if self.settings.warmup == 0 else 0
-        per_backend = n_images * self.variants_per_image() * self.requests_per_variant()
-        return len(self.backends) * (per_backend + (cold_extra if n_images else 0))
+        return planned_requests(self.settings, len(self.backends), [None] * n_images)
 
     # ------------------------------------------------------------------ running
 
@@ -197,9 +189,14 @@ class Runner:
             server_times = tuple(state.server_times)
             timings = tuple(c.timing() for c in state.clocks)
         order = {b.name: i for i, b in enumerate(self.backends)}
+        # k8s backends given without a model: record the model their pods declared
+        used = tuple(
+            c.spec if c is not None and c.spec.target == b.target else b
+            for b, c in zip(self.backends, connections, strict=True)
+        )
         result = RunResult(
             settings=self.settings,
-            backends=self.backends,
+            backends=used,
             images=images,
             requests=requests,
             problems=problems,
@@ -248,7 +245,8 @@ class Runner:
                     Exception
                 ) as exc:  # an unexpected decoder failure is still one image's problem
                     self._image_failed(
-                        state, ImageProblem(name, f"could not read image: {exc or type(exc).__name__}")
+                        state,
+                        ImageProblem(name, f"could not read image: {exc or type(exc).__name__}"),
                     )
                     continue
                 with state.lock:
@@ -256,8 +254,9 @@ class Runner:
                         return
                     state.images.append(info)
                     # Boxes larger than the image are skipped: correct the plan.
-                    missing = self.variants_per_image() - len(info.variants)
-                    state.total -= missing * self.requests_per_variant() * len(self.backends)
+                    state.total -= self._requests_for(
+                        variants_per_image(self.settings) - len(info.variants)
+                    )
                 state.emit(ImageReady(state.run_id, info))
                 for q in queues:
                     q.put(info)
@@ -265,12 +264,13 @@ class Runner:
             for q in queues:
                 q.put(None)
 
+    def _requests_for(self, n_variants: int) -> int:
+        return n_variants * requests_per_variant(self.settings) * len(self.backends)
+
     def _image_failed(self, state: _State, problem: ImageProblem) -> None:
         with state.lock:
             state.problems.append(problem)
-            state.total -= (
-                self.variants_per_image() * self.requests_per_variant() * len(self.backends)
-            )
+            state.total -= self._requests_for(variants_per_image(self.settings))
         state.emit(ImageFailed(state.run_id, problem))
         state.emit(state.progress_event())
 
@@ -356,12 +356,16 @@ class _BackendWorker:
             )
             self._timing_updated()
             return None
+        state, name = self.state, self.spec.name
+        self.conn.watch_moves(
+            lambda old, new, why: state.emit(PodMoved(state.run_id, name, old, new, why))
+        )
         self._probe()
         forward = self.conn.forward
-        address = forward.address if forward is not None else getattr(self.conn.client, "address", None)
+        address = (
+            forward.address if forward is not None else getattr(self.conn.client, "address", None)
+        )
         self.clock.open(address)
-        if self.down_reason is None:
-            self.clock.measure_floor(self.conn.client, FLOOR_AT_START)
         self._timing_updated()
         return self.conn
 
@@ -369,35 +373,28 @@ class _BackendWorker:
         self.state.emit(TimingUpdated(self.state.run_id, self.clock.timing()))
 
     def _probe(self) -> None:
-        """Ask the backend for its model status and signature; clears ``down_reason`` when it can
-        take requests."""
+        """Ask the backend for its model status and signature (``probe``); clears
+        ``down_reason`` when it can take requests."""
         assert self.conn is not None
         self.last_probe = time.monotonic()
-        status: ModelStatus | None = None
-        try:
-            status = self.conn.client.status()
-            if not status.available:
-                raise ServingError("UNAVAILABLE", status.message or "model is not AVAILABLE")
-            self.signature = self.conn.client.metadata()
-        except Exception as exc:
-            self.down_reason = _message(exc)
+        found = probe(self.spec, self.conn)
+        if not found.ready:
+            self.down_reason = found.text
             self.state.emit(
-                BackendReady(self.state.run_id, self.spec.name, None, status, self.down_reason)
+                BackendReady(self.state.run_id, self.spec.name, None, found.status, found.text)
             )
             return
+        self.signature = found.signature
         self.down_reason = None
         self.failures = 0
-        self.state.emit(BackendReady(self.state.run_id, self.spec.name, self.signature, status))
+        self.state.emit(
+            BackendReady(self.state.run_id, self.spec.name, found.signature, found.status)
+        )
 
     def measure(self, info: ImageInfo, variant: Variant) -> None:
         if self.down_reason is not None and self.conn is not None:
             if time.monotonic() - self.last_probe >= PROBE_EVERY_S:
                 self._probe()
-        if info.name != self.last_image:
-            if self.last_image is not None and self.down_reason is None and self.conn is not None:
-                self.clock.measure_floor(self.conn.client, FLOOR_PER_IMAGE)
-                self._timing_updated()
-            self.last_image = info.name
         cold_extra = not self.cold_sent and self.settings.warmup == 0
         warmups = max(self.settings.warmup, 0)
         plan: list[tuple[str, int]] = []
@@ -408,10 +405,22 @@ class _BackendWorker:
         plan += [("measured", i) for i in range(max(self.settings.repeats, 0))]
         self.cold_sent = True
         if self.settings.concurrent:
+            self._floor(info)
             self._send(info, variant, plan)
         else:
-            with self.state.turn:
+            with self.state.turn:  # the floor too: backends sharing a server would inflate it
+                self._floor(info)
                 self._send(info, variant, plan)
+
+    def _floor(self, info: ImageInfo) -> None:
+        """Path floor samples before the first image and between images."""
+        if info.name == self.last_image:
+            return
+        n = FLOOR_AT_START if self.last_image is None else FLOOR_PER_IMAGE
+        self.last_image = info.name
+        if self.down_reason is None and self.conn is not None:
+            self.clock.measure_floor(self.conn.client, n)
+            self._timing_updated()
 
     def _send(self, info: ImageInfo, variant: Variant, plan: list[tuple[str, int]]) -> None:
         before, generation = None, 0
@@ -420,7 +429,10 @@ class _BackendWorker:
             if self.state.cancel.is_set():
                 return
             if phase == "measured" and before is None and self.down_reason is None:
-                before = self.clock.scrape()  # just before the block, after its warm-up
+                # just before the block, after its warm-up (the last block's closing scrape
+                # serves when nothing was sent since)
+                no_warmup = all(ph == "measured" for ph, _ in plan)
+                before = self.clock.last if no_warmup and self.clock.last else self.clock.scrape()
                 generation = self.conn.generation if self.conn is not None else 0
             result = self._one(info, variant, phase, i)
             if phase == "measured":
@@ -473,10 +485,13 @@ class _BackendWorker:
                     )
             return RequestResult(
                 **base, ok=False, latency_ms=None, client_ms=None, bytes=len(variant.data),
-                model_version=None, error=msg, pod=_pod_note(conn, generation, pod),
-                started_at=started_at,
+                model_version=None, error=msg, started_at=started_at,
+                **_pods(conn, generation, pod),
             )  # fmt: skip
         self.failures = 0
+        where = _pods(conn, generation, pod)
+        if out.pod and not where["spans_restart"]:
+            where["pod"] = out.pod
         return RequestResult(
             **base,
             ok=True,
@@ -487,8 +502,8 @@ class _BackendWorker:
             error=None,
             top5=out.top5,
             score_kind=out.score_kind,
-            pod=out.pod or _pod_note(conn, generation, pod),
             started_at=started_at,
+            **where,
         )
 
     def _record(self, result: RequestResult, keep: bool) -> None:
@@ -505,11 +520,12 @@ class _BackendWorker:
         state.emit(progress)
 
 
-def _pod_note(conn: Connection, generation: int, pod: str | None) -> str | None:
-    """The pod that answered; "old→new" when the forward moved to another pod during the request."""
+def _pods(conn: Connection, generation: int, pod: str | None) -> dict:
+    """Where a request went: the pod at the end, and whether the forward moved to another pod
+    while it was in flight (then ``pod_before`` is the pod it was sent to)."""
     if conn.generation != generation:
-        return f"{pod}→{conn.pod} (pod restarted during request)"
-    return pod
+        return {"pod": conn.pod, "pod_before": pod, "spans_restart": True}
+    return {"pod": pod, "pod_before": None, "spans_restart": False}
 
 
 def _message(exc: BaseException) -> str:

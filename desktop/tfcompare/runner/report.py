@@ -10,10 +10,13 @@ JSON object (``"format": "tfcompare-run/1"``):
   ``repeat``, ``ok``, ``latency_ms`` (wall time of the call as the client sees it), ``client_ms`` (client-side
   serialise + parse), ``bytes`` (request size), ``model_version``, ``error``, ``top5`` as
   ``[[label, score], ...]``, ``score_kind`` (probability / logit / unknown), ``pod`` (Kubernetes
-  pod that answered), ``started_at`` (Unix time the request was sent);
+  pod that answered), ``pod_before`` and ``spans_restart`` (the forward moved from ``pod_before``
+  to ``pod`` while the request was in flight: kept, but not in the statistics), ``started_at``
+  (Unix time the request was sent);
 - ``cold``: the very first request to each backend (same keys; never part of the statistics);
 - ``summary``: per (image, variant, backend): n, n_errors, bytes, p50/p90/p99/mean/stdev in ms,
   few_samples, top1, top1_agree, top5_overlap, score_ratio (against the same backend's original),
+  n_spanning (successful requests that spanned a pod restart, left out of n and the latencies),
   and from the server's metrics ``server_ms`` (mean request time on the server), ``runtime_ms``
   (mean model run), ``server_exact`` (false: other traffic, a restart or rounding; see
   ``server_times``) and ``path_ms`` (mean latency − server time: network, tunnel, client);
@@ -30,7 +33,6 @@ from __future__ import annotations
 
 import io
 import statistics
-from collections import defaultdict
 from pathlib import Path
 
 from tfcompare import __version__
@@ -47,7 +49,7 @@ from tfcompare.datatypes import (
     Variant,
     variant_sort_key,
 )
-from tfcompare.runner.stats import FEW_SAMPLES, percentile, pooled_server_time
+from tfcompare.runner.stats import FEW_SAMPLES, pooled
 from tfcompare.tabular import SafeWriter, json_text
 
 FORMAT = "tfcompare-run/1"
@@ -55,8 +57,9 @@ SCALAR_KEYS = (
     "image", "variant", "backend", "protocol", "repeat", "ok", "latency_ms", "client_ms", "bytes",
     "model_version", "error",
 )  # fmt: skip
-REQUEST_KEYS = (*SCALAR_KEYS, "top5", "score_kind", "pod", "started_at")
-CSV_KEYS = (*SCALAR_KEYS, "top1", "top1_score", "top5", "score_kind", "pod", "started_at",
+POD_KEYS = ("pod", "pod_before", "spans_restart")
+REQUEST_KEYS = (*SCALAR_KEYS, "top5", "score_kind", *POD_KEYS, "started_at")
+CSV_KEYS = (*SCALAR_KEYS, "top1", "top1_score", "top5", "score_kind", *POD_KEYS, "started_at",
             "server_ms", "runtime_ms", "server_exact", "floor_ms")
 
 
@@ -190,6 +193,8 @@ def csv_text(result: RunResult) -> str:
             "; ".join(f"{p.label}={p.score:.6g}" for p in r.top5),
             r.score_kind,
             r.pod or "",
+            r.pod_before or "",
+            "true" if r.spans_restart else "false",
             f"{r.started_at:.6f}",
             _num(st.server_ms if st else None),
             _num(st.runtime_ms if st else None),
@@ -225,50 +230,31 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} GB"
 
 
-def _pct(values: list[float]) -> str:
-    return f"{100 * statistics.fmean(values):.0f}%" if values else "-"
-
-
 def summary_rows(result: RunResult) -> list[dict]:
-    """Per (variant, backend), over all images: latency of every measured request, mean bytes,
-    and mean quality against each image's original on the same backend."""
-    lat: dict[tuple[str, str], list[float]] = defaultdict(list)
-    errors: dict[tuple[str, str], int] = defaultdict(int)
-    for r in result.measured:
-        key = (r.variant, r.backend)
-        if r.ok and r.latency_ms is not None:
-            lat[key].append(r.latency_ms)
-        elif not r.ok:
-            errors[key] += 1
-    aggs: dict[tuple[str, str], list[Aggregate]] = defaultdict(list)
-    for a in result.summary:
-        aggs[(a.variant, a.backend)].append(a)
+    """Per (variant, backend), pooled over all images (``stats.pooled``): latency of every measured
+    request, mean bytes, and mean quality against each image's original on the same backend."""
     order = {b.name: i for i, b in enumerate(result.backends)}
+    cells = pooled(result.requests, result.summary)
     rows = []
-    for key in sorted(aggs, key=lambda k: (variant_sort_key(k[0]), order.get(k[1], 99))):
-        values = sorted(lat.get(key, []))
-        group = aggs[key]
-        agree = [float(a.top1_agree) for a in group if a.top1_agree is not None]
-        overlap = [a.top5_overlap for a in group if a.top5_overlap is not None]
-        ratio = [a.score_ratio for a in group if a.score_ratio is not None]
-        server, runtime, path, exact = pooled_server_time(group)
+    for key in sorted(cells, key=lambda k: (variant_sort_key(k[0]), order.get(k[1], 99))):
+        p = cells[key]
         rows.append(
             {
-                "variant": key[0],
-                "backend": key[1],
-                "n": len(values),
-                "errors": errors.get(key, 0),
-                "bytes": statistics.fmean(a.bytes for a in group),
-                "p50_ms": percentile(values, 50) if values else None,
-                "p90_ms": percentile(values, 90) if values else None,
-                "p99_ms": percentile(values, 99) if values else None,
-                "top1_agree": statistics.fmean(agree) if agree else None,
-                "top5_overlap": statistics.fmean(overlap) if overlap else None,
-                "score_ratio": statistics.fmean(ratio) if ratio else None,
-                "server_ms": server,
-                "runtime_ms": runtime,
-                "path_ms": path,
-                "server_exact": exact,
+                "variant": p.variant,
+                "backend": p.backend,
+                "n": p.n,
+                "errors": p.n_errors,
+                "bytes": p.mean_bytes or 0.0,
+                "p50_ms": p.p50_ms,
+                "p90_ms": p.p90_ms,
+                "p99_ms": p.p99_ms,
+                "top1_agree": p.top1_agree,
+                "top5_overlap": p.top5_overlap,
+                "score_ratio": p.score_ratio,
+                "server_ms": p.server_ms,
+                "runtime_ms": p.runtime_ms,
+                "path_ms": p.path_ms,
+                "server_exact": p.server_exact,
             }
         )
     return rows
@@ -351,9 +337,28 @@ def summary_table(result: RunResult) -> str:
             failed[r.backend] = (count + 1, r.error or "error")
     for backend, (count, last) in failed.items():
         notes.append(f"{backend}: {count} request(s) failed — last error: {last}")
+    notes += restart_notes(result.measured)
     for p in result.problems:
         notes.append(f"image {p.image}: {p.message}")
     for img in result.images:
         for note in img.notes:
             notes.append(f"image {img.name}: {note}")
     return "\n".join(out + [""] + notes)
+
+
+def restart_notes(requests) -> list[str]:
+    """One line per backend whose forward moved to another pod during requests: how many were
+    left out of the statistics, and why."""
+    moves: dict[str, list[RequestResult]] = {}
+    for r in requests:
+        if r.spans_restart:
+            moves.setdefault(r.backend, []).append(r)
+    lines = []
+    for backend, rs in moves.items():
+        pods = ", ".join(dict.fromkeys(f"{r.pod_before or '?'} → {r.pod or '?'}" for r in rs))
+        ok = sum(1 for r in rs if r.ok)
+        lines.append(
+            f"{backend}: {len(rs)} request(s) spanned a pod restart ({pods}); kept in the data but "
+            f"not in percentiles and means ({ok} answered, {len(rs) - ok} failed)"
+        )
+    return lines

@@ -39,6 +39,7 @@ class ServerClock:
         self.url: str | None = None
         self.message = ""
         self.floor_samples: list[float] = []
+        self.last = None  # the snapshot that closed the previous block
         self._failures = 0
 
     # ------------------------------------------------------------------ metrics source
@@ -103,7 +104,7 @@ class ServerClock:
         from tfcompare.serving.metrics import MetricsError
 
         try:
-            snap = self.scraper.scrape()
+            snap = self.scraper.scrape(totals_only=True)
         except MetricsError as exc:
             self._failures += 1
             if self._failures >= SCRAPE_FAILURES_BEFORE_OFF:
@@ -120,7 +121,7 @@ class ServerClock:
         ``conn`` (the backend's Connection) tells whether its pod changed during the block."""
         from tfcompare.serving.metrics import block_time
 
-        after = self.scrape()
+        after = self.last = self.scrape()
         sent = sum(1 for r in measured if r.ok)
         block = None
         notes = ["metrics did not answer after the block"]

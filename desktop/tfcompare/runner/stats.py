@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 
 from tfcompare.datatypes import ORIGINAL, Aggregate, Prediction, RequestResult, ServerTime
 
@@ -21,6 +22,18 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     hi = min(lo + 1, len(sorted_values) - 1)
     frac = pos - lo
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
+
+
+def counts(r: RequestResult) -> bool:
+    """Whether a request's latency goes into the statistics: a successful, timed one that did not
+    span a pod restart (its latency measures the restart, not the backend; it is kept in the
+    data and counted in ``n_spanning``, like warm-up is kept out)."""
+    return r.ok and r.latency_ms is not None and not r.spans_restart
+
+
+def is_error(r: RequestResult) -> bool:
+    """A request counted as an error: failed, or answered without a latency."""
+    return not counts(r) and not (r.ok and r.spans_restart)
 
 
 def representative_top5(results: Iterable[RequestResult]) -> tuple[Prediction, ...]:
@@ -59,7 +72,9 @@ def aggregate(
     requests: Iterable[RequestResult], server_times: Iterable[ServerTime] = ()
 ) -> tuple[Aggregate, ...]:
     """One Aggregate per (image, variant, backend) over the measured requests, with the server
-    time of that block when the backend has metrics (``path_ms`` = mean latency − server time)."""
+    time of that block when the backend has metrics (``path_ms`` = mean latency − server time).
+    Requests that spanned a pod restart are counted (``n_spanning``) but left out of percentiles
+    and means, like warm-up: their latency measures the restart, not the backend."""
     servers = {(t.image, t.variant, t.backend): t for t in server_times}
     groups: dict[tuple[str, str, str], list[RequestResult]] = defaultdict(list)
     for r in requests:
@@ -68,7 +83,7 @@ def aggregate(
     answers = {key: representative_top5(rs) for key, rs in groups.items()}
     out = []
     for (image, variant, backend), rs in groups.items():
-        lat = sorted(r.latency_ms for r in rs if r.ok and r.latency_ms is not None)
+        lat = sorted(r.latency_ms for r in rs if counts(r))
         top5 = answers[(image, variant, backend)]
         original = answers.get((image, ORIGINAL, backend), ())
         agree, overlap, ratio = quality(top5, original)
@@ -93,6 +108,7 @@ def aggregate(
                 top1_agree=agree,
                 top5_overlap=overlap,
                 score_ratio=ratio,
+                n_spanning=sum(1 for r in rs if r.ok and r.spans_restart),
                 server_ms=server_ms,
                 runtime_ms=st.runtime_ms if st is not None else None,
                 server_exact=st.exact if st is not None and server_ms is not None else None,
@@ -123,3 +139,92 @@ def pooled_server_time(
         if paths else None
     )  # fmt: skip
     return server, runtime, path, all(bool(a.server_exact) for a in with_server)
+
+
+# --------------------------------------------------------------------------- pooled over images
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """One (variant, backend) pooled over images: latency of every successful measured request and
+    quality averaged over the images (each image's quality is against the same backend's answer on
+    that image's original; see ``Aggregate``). ``images`` says how many images are behind it."""
+
+    variant: str
+    backend: str
+    n: int  # successful measured requests behind the percentiles
+    n_errors: int
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    mean_ms: float | None
+    few_samples: bool
+    images: int  # images with a measured request
+    mean_bytes: float | None  # request size, mean over images
+    top1_agree: float | None  # share of images whose top-1 matches the original's
+    top5_overlap: float | None  # mean over images
+    score_ratio: float | None  # mean over images where it is known
+    # server-side time from the backends' metrics, weighted by requests (see pooled_server_time)
+    server_ms: float | None = None
+    runtime_ms: float | None = None
+    path_ms: float | None = None
+    server_exact: bool | None = None
+
+
+def pool(
+    variant: str,
+    backend: str,
+    latencies: Sequence[float],
+    n_errors: int,
+    aggregates: Iterable[Aggregate] = (),
+) -> Pooled:
+    """The statistics of one (variant, backend): ``latencies`` sorted ascending, ``aggregates`` the
+    per-image ones of that cell. The one formula used by the window, reports and comparisons."""
+    aggs = list(aggregates)
+    agree = [float(a.top1_agree) for a in aggs if a.top1_agree is not None]
+    overlap = [a.top5_overlap for a in aggs if a.top5_overlap is not None]
+    ratio = [a.score_ratio for a in aggs if a.score_ratio is not None]
+    server, runtime, path, exact = pooled_server_time(aggs)
+    lat = latencies
+    return Pooled(
+        variant=variant, backend=backend, n=len(lat), n_errors=n_errors,
+        p50_ms=percentile(lat, 50) if lat else None,
+        p90_ms=percentile(lat, 90) if lat else None,
+        p99_ms=percentile(lat, 99) if lat else None,
+        mean_ms=statistics.fmean(lat) if lat else None,
+        few_samples=len(lat) < FEW_SAMPLES,
+        images=len(aggs),
+        mean_bytes=statistics.fmean(a.bytes for a in aggs) if aggs else None,
+        top1_agree=statistics.fmean(agree) if agree else None,
+        top5_overlap=statistics.fmean(overlap) if overlap else None,
+        score_ratio=statistics.fmean(ratio) if ratio else None,
+        server_ms=server, runtime_ms=runtime, path_ms=path, server_exact=exact,
+    )  # fmt: skip
+
+
+def pooled(
+    requests: Iterable[RequestResult],
+    summary: Iterable[Aggregate],
+    images: Collection[str] | None = None,
+) -> dict[tuple[str, str], Pooled]:
+    """``(variant, backend) -> Pooled`` over ``images`` (every image when None; one name gives that
+    image's own figures), from a run's measured requests and its per-image aggregates."""
+    wanted = None if images is None else set(images)
+    lat: dict[tuple[str, str], list[float]] = defaultdict(list)
+    errors: dict[tuple[str, str], int] = defaultdict(int)
+    for r in requests:
+        if r.phase != "measured" or (wanted is not None and r.image not in wanted):
+            continue
+        key = (r.variant, r.backend)
+        if counts(r):
+            lat[key].append(float(r.latency_ms))
+        elif is_error(r):
+            errors[key] += 1
+    aggs: dict[tuple[str, str], list[Aggregate]] = defaultdict(list)
+    for a in summary:
+        if wanted is None or a.image in wanted:
+            aggs[(a.variant, a.backend)].append(a)
+    return {
+        key: pool(key[0], key[1], sorted(lat.get(key, ())), errors.get(key, 0), aggs.get(key, ()))
+        for key in set(lat) | set(errors) | set(aggs)
+    }

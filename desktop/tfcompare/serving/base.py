@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tfcompare.datatypes import (
@@ -103,7 +103,12 @@ def reachability(address: str, detail: str) -> str:
 class BackendClient(abc.ABC):
     """One TF Serving backend over one long-lived channel/connection pool; thread-safe."""
 
-    def __init__(self, spec: BackendSpec, address: str | None = None):
+    def __init__(
+        self,
+        spec: BackendSpec,
+        address: str | None = None,
+        where: Callable[[], str] | None = None,
+    ):
         if address is None and spec.is_k8s:
             raise ServingError(
                 "INVALID_ARGUMENT",
@@ -117,8 +122,19 @@ class BackendClient(abc.ABC):
                     f"backend '{spec.name}': header {key!r} is not usable (names: letters, digits, "
                     "'-', '_', '.'; values: printable ASCII)",
                 )
+        if spec.model is None:
+            raise ServingError(
+                "INVALID_ARGUMENT", f"backend '{spec.name}': no model name (resolve it first)"
+            )
         self.spec = spec
         self.address = address or spec.target
+        self._where = where
+
+    @property
+    def where(self) -> str:
+        """The backend as messages name it: its address, or for a port-forward the service and
+        pod (``where`` given by the forward), never the local relay port the user never saw."""
+        return self._where() if self._where is not None else self.address
 
     @abc.abstractmethod
     def status(self) -> ModelStatus:

@@ -8,6 +8,7 @@ response parsing (``client_ms``) — both are reported, neither is hidden.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -60,8 +61,10 @@ def open_channel(address: str, tls_ca: str | None = None) -> grpc.Channel:
 class GrpcClient(BackendClient):
     """TF Serving PredictionService + ModelService on one long-lived channel."""
 
-    def __init__(self, spec: BackendSpec, address: str | None = None):
-        super().__init__(spec, address)
+    def __init__(
+        self, spec: BackendSpec, address: str | None = None, where: Callable[[], str] | None = None
+    ):
+        super().__init__(spec, address, where)
         self._channel = open_channel(self.address, spec.tls_ca)
         self._predict_raw = self._channel.unary_unary(PREDICT_METHOD)  # bytes in, bytes out
         self._prediction = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
@@ -75,17 +78,17 @@ class GrpcClient(BackendClient):
         name = code.name if code is not None else "UNKNOWN"
         detail = (exc.details() if hasattr(exc, "details") else None) or str(exc)
         if name == "UNAVAILABLE":
-            return ServingError(name, reachability(self.address, detail))
+            return ServingError(name, reachability(self.where, detail))
         if name == "DEADLINE_EXCEEDED":
             return ServingError(
                 name,
-                f"backend {self.address} did not answer within {timeout:g} s (deadline exceeded)",
+                f"backend {self.where} did not answer within {timeout:g} s (deadline exceeded)",
             )
         if name == "NOT_FOUND":
-            return ServingError(name, f"model '{self.spec.model}' on {self.address}: {detail}")
+            return ServingError(name, f"model '{self.spec.model}' on {self.where}: {detail}")
         if name == "RESOURCE_EXHAUSTED" and "larger than max" in detail:
-            return ServingError(name, f"message too large for {self.address}: {detail}")
-        return ServingError(name, f"{self.address}: {detail}")
+            return ServingError(name, f"message too large for {self.where}: {detail}")
+        return ServingError(name, f"{self.where}: {detail}")
 
     def _model_spec(self, msg, signature: str | None = None) -> None:
         msg.name = self.spec.model
@@ -130,7 +133,7 @@ class GrpcClient(BackendClient):
             sig_map
         ):
             raise ServingError(
-                "INTERNAL", f"{self.address} sent model metadata without a signature_def map"
+                "INTERNAL", f"{self.where} sent model metadata without a signature_def map"
             )
         defs = {
             name: SignatureDef(
@@ -168,7 +171,7 @@ class GrpcClient(BackendClient):
             top5, kind = outputs.top5(arrays)
         except ValueError as exc:
             raise ServingError(
-                "INVALID_ARGUMENT", f"cannot read the answer of {self.address}: {exc}"
+                "INVALID_ARGUMENT", f"cannot read the answer of {self.where}: {exc}"
             ) from None
         t3 = time.perf_counter()
         version = resp.model_spec.version.value if resp.model_spec.HasField("version") else None

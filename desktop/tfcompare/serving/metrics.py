@@ -20,7 +20,7 @@ import ssl
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -47,6 +47,12 @@ LATENCY_BUCKETS_US = _latency_buckets()
 # (API label of request_latency, entrypoint) per protocol; runtime_latency uses "Predict" for both.
 PREDICT_LABELS = {"grpc": ("Predict", "GRPC"), "rest": ("predict", "REST")}
 RUNTIME_API = "Predict"
+# Block scrapes ask for just the totals they read, the ``name[]`` filter of prometheus_client's
+# exporters (tfcompare serve); TF Serving answers 400 to any query string, so it gets the plain path.
+TOTALS_QUERY = urlencode(
+    [("name[]", f"{fam}{suffix}") for fam in (REQUEST_LATENCY, RUNTIME_LATENCY)
+     for suffix in ("_sum", "_count")]
+)  # fmt: skip
 IMPRECISE_SHARE = 0.05  # rounding of the server's totals beyond this share of a delta: not exact
 
 Labels = frozenset[tuple[str, str]]
@@ -85,11 +91,11 @@ class Snapshot:
         return any(name.startswith(":tensorflow:") for name in self.families)
 
 
-def _wanted(line: str, names: tuple[str, ...]) -> bool:
+def _wanted(line: str, names: tuple[str, ...], types: tuple[str, ...]) -> bool:
     """Lines worth parsing: the TYPE lines and the ``_sum``/``_count``/counter samples of the
     families read (bucket lines are skipped: a block's mean needs only the totals)."""
     if line.startswith("#"):
-        return True
+        return line.startswith(types)
     if not line.startswith(names):
         return False
     return "_bucket" not in line.split("{", 1)[0]
@@ -98,13 +104,14 @@ def _wanted(line: str, names: tuple[str, ...]) -> bool:
 def parse_metrics(text: str, *, families: Iterable[str] = FAMILIES) -> Snapshot:
     """Read a Prometheus text page with ``prometheus_client``'s parser; raises MetricsError."""
     names = tuple(families)
-    kept = "\n".join(line for line in text.splitlines() if _wanted(line, names)) + "\n"
+    types = tuple(f"# TYPE {n}" for n in names)
+    lines = text.splitlines()
+    kept = "\n".join(line for line in lines if _wanted(line, names, types)) + "\n"
     histograms: dict[str, dict[Labels, list[float]]] = {}
     counters: dict[str, dict[Labels, float]] = {}
-    seen: set[str] = set()
+    seen = {line.split(" ", 3)[2] for line in lines if line.startswith("# TYPE ") and line.count(" ") > 2}
     try:
         for fam in text_string_to_metric_families(kept):
-            seen.add(fam.name)
             if fam.name not in names:
                 continue
             for sample in fam.samples:
@@ -227,6 +234,7 @@ class MetricsScraper:
         self._timeout = timeout_s
         self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
+        self._filter = "&" + TOTALS_QUERY if parts.query else "?" + TOTALS_QUERY
 
     def _connect(self) -> http.client.HTTPConnection:
         if self._https:
@@ -236,8 +244,19 @@ class MetricsScraper:
             )
         return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
 
-    def fetch(self) -> str:
-        """The page text; raises MetricsError."""
+    def fetch(self, *, totals_only: bool = False) -> str:
+        """The page text (``totals_only``: just the sums and counts of the latency histograms
+        when the server can filter); raises MetricsError."""
+        if totals_only and self._filter:
+            try:
+                return self._get(self._path + self._filter)
+            except MetricsError as exc:
+                if "HTTP 4" not in str(exc):
+                    raise
+                self._filter = ""  # TF Serving: no query strings on its metrics path
+        return self._get(self._path)
+
+    def _get(self, path: str) -> str:
         with self._lock:
             for attempt in (0, 1):  # a kept-alive connection the server closed: one fresh try
                 fresh = self._conn is None
@@ -245,7 +264,7 @@ class MetricsScraper:
                     self._conn = self._connect()
                 conn = self._conn
                 try:
-                    conn.request("GET", self._path, headers=self._headers)
+                    conn.request("GET", path, headers=self._headers)
                     resp = conn.getresponse()
                     body = resp.read()
                 except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
@@ -263,8 +282,8 @@ class MetricsScraper:
                 return body.decode("utf-8", errors="replace")
         raise AssertionError("unreachable")
 
-    def scrape(self) -> Snapshot:
-        return parse_metrics(self.fetch())
+    def scrape(self, *, totals_only: bool = False) -> Snapshot:
+        return parse_metrics(self.fetch(totals_only=totals_only))
 
     def close(self) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ import json
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import quote
 
 import numpy as np
@@ -52,8 +53,10 @@ class _Stale(ConnectionError):
 class RestClient(BackendClient):
     """TF Serving REST: ``:predict`` with ``{"b64": …}``, model status and metadata."""
 
-    def __init__(self, spec: BackendSpec, address: str | None = None):
-        super().__init__(spec, address)
+    def __init__(
+        self, spec: BackendSpec, address: str | None = None, where: Callable[[], str] | None = None
+    ):
+        super().__init__(spec, address, where)
         host, _, port = self.address.rpartition(":")
         if not host or not port.isdigit():
             raise ServingError(
@@ -89,7 +92,7 @@ class RestClient(BackendClient):
     def _borrow(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
         with self._lock:
             if self._closed:
-                raise ServingError("CANCELLED", f"client for {self.address} is closed")
+                raise ServingError("CANCELLED", f"client for {self.where} is closed")
             if self._idle:
                 conn = self._idle.pop()
                 conn.timeout = timeout
@@ -149,13 +152,13 @@ class RestClient(BackendClient):
         except TimeoutError:
             raise ServingError(
                 "DEADLINE_EXCEEDED",
-                f"backend {self.address} did not answer within {timeout:g} s (deadline exceeded)",
+                f"backend {self.where} did not answer within {timeout:g} s (deadline exceeded)",
             ) from None
         except ssl.SSLError as exc:
-            raise ServingError("UNAVAILABLE", reachability(self.address, f"ssl: {exc}")) from None
+            raise ServingError("UNAVAILABLE", reachability(self.where, f"ssl: {exc}")) from None
         except (OSError, http.client.HTTPException) as exc:
             detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise ServingError("UNAVAILABLE", reachability(self.address, detail)) from None
+            raise ServingError("UNAVAILABLE", reachability(self.where, detail)) from None
 
     def _json(self, method: str, path: str, body: bytes | None, timeout: float):
         status, data = self._call(method, path, body, timeout)
@@ -168,13 +171,13 @@ class RestClient(BackendClient):
             text = doc.get("error") if isinstance(doc, dict) else None
             text = text or data[:300].decode("utf-8", errors="replace") or f"HTTP {status}"
             if code == "NOT_FOUND":
-                text = f"model '{self.spec.model}' on {self.address}: {text}"
+                text = f"model '{self.spec.model}' on {self.where}: {text}"
             else:
-                text = f"{self.address}: {text}"
+                text = f"{self.where}: {text}"
             raise ServingError(code, text)
         if not isinstance(doc, dict):
             raise ServingError(
-                "INTERNAL", f"{self.address} answered with something that is not JSON"
+                "INTERNAL", f"{self.where} answered with something that is not JSON"
             )
         return doc
 
@@ -201,7 +204,7 @@ class RestClient(BackendClient):
             sigs = doc["metadata"]["signature_def"]["signature_def"]
         except (KeyError, TypeError):
             raise ServingError(
-                "INTERNAL", f"{self.address} sent model metadata without a signature_def map"
+                "INTERNAL", f"{self.where} sent model metadata without a signature_def map"
             ) from None
         defs = {
             name: SignatureDef(
@@ -251,7 +254,7 @@ class RestClient(BackendClient):
             top5, kind = outputs.top5(arrays)
         except (ValueError, TypeError, KeyError) as exc:
             raise ServingError(
-                "INVALID_ARGUMENT", f"cannot read the answer of {self.address}: {exc}"
+                "INVALID_ARGUMENT", f"cannot read the answer of {self.where}: {exc}"
             ) from None
         t3 = time.perf_counter()
         return PredictOutcome(

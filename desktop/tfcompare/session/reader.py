@@ -43,9 +43,11 @@ from tfcompare.datatypes import (
 from tfcompare.session.schema import (
     AGGREGATE_COLUMNS,
     AGGREGATE_COLUMNS_V1,
+    AGGREGATE_COLUMNS_V2,
     FORMAT_NAME,
     IMAGE_COLUMNS,
     REQUEST_COLUMNS,
+    REQUEST_COLUMNS_V1,
     SCHEMA_VERSION,
     SERVER_TIME_COLUMNS,
     TIMING_COLUMNS,
@@ -78,7 +80,7 @@ MAX_ROWS = {
 }
 _BOOLEAN = {
     ("requests", "ok"), ("aggregates", "few_samples"), ("aggregates", "top1_agree"),
-    ("aggregates", "server_exact"), ("server_times", "exact"),
+    ("aggregates", "server_exact"), ("server_times", "exact"), ("requests", "spans_restart"),
 }  # fmt: skip
 _PHASES = ("cold", "warmup", "measured")
 _SCORE_KINDS = ("probability", "logit", "unknown")
@@ -128,7 +130,9 @@ def load_session(path: str | os.PathLike[str]) -> SavedSession:
             raise SessionError(f"{source}: the session file is too large ({text})") from None
         raise SessionError(f"{source}: the session file is damaged ({text})") from None
     except RecursionError:
-        raise SessionError(f"{source}: the session file is damaged (data nested too deeply)") from None
+        raise SessionError(
+            f"{source}: the session file is damaged (data nested too deeply)"
+        ) from None
     except MemoryError:
         raise SessionError(f"{source}: the session file is too large (out of memory)") from None
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
@@ -185,7 +189,10 @@ def _check_layout(con: sqlite3.Connection, source: Path, schema: int) -> None:
 
 
 def _rows(
-    con: sqlite3.Connection, table: str, columns: tuple[str, ...], order: str,
+    con: sqlite3.Connection,
+    table: str,
+    columns: tuple[str, ...],
+    order: str,
     schema: int = SCHEMA_VERSION,
 ) -> Iterator[tuple]:
     """The rows of one table, each value checked against its column's declared type."""
@@ -206,7 +213,9 @@ def _value(table: str, value: Any, column: str, decl: str, notnull: bool, boolea
         return None
     if decl == "INTEGER":
         if type(value) is not int or not 0 <= value <= (1 if boolean else MAX_INTEGER):
-            raise _Damaged(f"{where} holds {_kind(value)}, not {'0 or 1' if boolean else 'a count'}")
+            raise _Damaged(
+                f"{where} holds {_kind(value)}, not {'0 or 1' if boolean else 'a count'}"
+            )
         return bool(value) if boolean else value
     if decl == "REAL":
         if type(value) not in (int, float) or not math.isfinite(value):
@@ -299,7 +308,7 @@ def _read(con: sqlite3.Connection, source: Path, schema: int) -> SavedSession:
         settings=RunSettings.from_dict(settings),
         backends=tuple(backends),
         images=tuple(_read_images(con)),
-        requests=tuple(_read_requests(con)),
+        requests=tuple(_read_requests(con, schema)),
         problems=tuple(
             ImageProblem(image, message)
             for image, message in _rows(con, "problems", ("image", "message"), "idx")
@@ -339,8 +348,16 @@ def _read_images(con: sqlite3.Connection) -> Iterator[ImageInfo]:
     for row in _rows(con, "variants", VARIANT_COLUMNS, "image_idx, idx"):
         image_idx, _, key, box, fmt, quality, width, height, nbytes, encode_ms = row
         variants.setdefault(image_idx, []).append(
-            Variant(key=key, box=box, format=fmt, quality=quality, width=width, height=height,
-                    nbytes=nbytes, encode_ms=encode_ms)  # fmt: skip
+            Variant(
+                key=key,
+                box=box,
+                format=fmt,
+                quality=quality,
+                width=width,
+                height=height,
+                nbytes=nbytes,
+                encode_ms=encode_ms,
+            )  # fmt: skip
         )
     for row in _rows(con, "images", IMAGE_COLUMNS, "idx"):
         idx, name, path, fmt, width, height, nbytes, notes, original = row
@@ -367,19 +384,41 @@ def _top5(text: str) -> tuple[Prediction, ...]:
     return tuple(out)
 
 
-def _read_requests(con: sqlite3.Connection) -> Iterator[RequestResult]:
-    for row in _rows(con, "requests", REQUEST_COLUMNS, "idx"):
-        d = dict(zip(REQUEST_COLUMNS, row, strict=True))
+def _read_requests(con: sqlite3.Connection, schema: int) -> Iterator[RequestResult]:
+    columns = REQUEST_COLUMNS if schema >= 4 else REQUEST_COLUMNS_V1
+    for row in _rows(con, "requests", columns, "idx", schema):
+        d = dict(zip(columns, row, strict=True))
         if d["phase"] not in _PHASES:
             raise _Damaged(f"unknown request phase {d['phase']!r:.40}")
         if d["protocol"] not in ("grpc", "rest") or d["score_kind"] not in _SCORE_KINDS:
             raise _Damaged("a request's protocol or score kind is unknown")
         d["top5"] = _top5(d["top5"])
+        if schema < 4:
+            d["pod_before"], d["pod"], d["spans_restart"] = _older_pods(d["pod"])
         yield RequestResult(**d)
 
 
+_OLDER_RESTART = " (pod restarted during request)"
+
+
+def _older_pods(pod: str | None) -> tuple[str | None, str | None, bool]:
+    """(pod_before, pod, spans_restart) from a schema 1–3 pod column, which wrote a restart into
+    the name: ``old→new (pod restarted during request)``."""
+    if pod and pod.endswith(_OLDER_RESTART) and "→" in pod:
+        old, new = pod[: -len(_OLDER_RESTART)].split("→", 1)
+        return (None if old == "None" else old), (None if new == "None" else new), True
+    return None, pod, False
+
+
 def _read_aggregates(con: sqlite3.Connection, schema: int) -> Iterator[Aggregate]:
-    """Schema 1 files have no server-time columns: those fields stay empty."""
-    columns = AGGREGATE_COLUMNS if schema >= 2 else AGGREGATE_COLUMNS_V1
+    """Schema 1 files have no server-time columns, schema 1–3 files no ``n_spanning``: those
+    fields keep their defaults."""
+    columns = (
+        AGGREGATE_COLUMNS
+        if schema >= 4
+        else AGGREGATE_COLUMNS_V2
+        if schema >= 2
+        else AGGREGATE_COLUMNS_V1
+    )
     for row in _rows(con, "aggregates", columns, "idx", schema):
         yield Aggregate(**dict(zip(columns, row, strict=True)))

@@ -14,8 +14,10 @@ import stat
 import struct
 from pathlib import Path
 
-SCHEMA_VERSION = 3  # 2: server time (aggregates' server columns, server_times, backend_timing)
+SCHEMA_VERSION = 4  # 2: server time (aggregates' server columns, server_times, backend_timing)
 # 3: + the ``capacity`` table (a capacity sweep, tfcompare load / the Capacity tab)
+# 4: + requests.pod_before, requests.spans_restart and aggregates.n_spanning (pod restarts as
+#    data; older files wrote "old→new (pod restarted during request)" into ``pod``)
 APPLICATION_ID = 0x54464353  # "TFCS"
 FORMAT_NAME = "tfcompare-session"
 SUFFIX = ".tfcs"
@@ -101,16 +103,18 @@ CREATE TABLE aggregates (
 );
 """
 # Schema 2 adds the server-time columns to ``aggregates`` and two tables.
-DDL = DDL_V1.replace(
-    """    score_ratio  REAL
+DDL = (
+    DDL_V1.replace(
+        """    score_ratio  REAL
 );""",
-    """    score_ratio  REAL,
+        """    score_ratio  REAL,
     server_ms    REAL,
     runtime_ms   REAL,
     server_exact INTEGER,
     path_ms      REAL
 );""",
-) + """
+    )
+    + """
 CREATE TABLE server_times (
     idx        INTEGER PRIMARY KEY,
     image      TEXT NOT NULL,
@@ -132,30 +136,96 @@ CREATE TABLE backend_timing (
     metrics_message TEXT NOT NULL
 );
 """
+)
 DDL_V2 = DDL
-DDL = DDL_V2 + """
+DDL_V3 = (
+    DDL_V2
+    + """
 CREATE TABLE capacity (
     idx INTEGER PRIMARY KEY,
     doc TEXT NOT NULL               -- a capacity sweep (tfcompare.load CapacityResult) as JSON
 );
 """
+)
+# Schema 4: where a request went when the forward moved to another pod while it was in flight.
+DDL = DDL_V3.replace(
+    """    started_at    REAL NOT NULL
+);""",
+    """    started_at    REAL NOT NULL,
+    pod_before    TEXT,
+    spans_restart INTEGER NOT NULL
+);""",
+).replace(
+    """    path_ms      REAL
+);""",
+    """    path_ms      REAL,
+    n_spanning   INTEGER NOT NULL
+);""",
+)
 
-REQUEST_COLUMNS = (
-    "image", "variant", "backend", "protocol", "phase", "repeat", "ok", "latency_ms", "client_ms",
-    "bytes", "model_version", "error", "top5", "score_kind", "pod", "started_at",
+REQUEST_COLUMNS_V1 = (
+    "image",
+    "variant",
+    "backend",
+    "protocol",
+    "phase",
+    "repeat",
+    "ok",
+    "latency_ms",
+    "client_ms",
+    "bytes",
+    "model_version",
+    "error",
+    "top5",
+    "score_kind",
+    "pod",
+    "started_at",
 )
+REQUEST_COLUMNS = (*REQUEST_COLUMNS_V1, "pod_before", "spans_restart")
 AGGREGATE_COLUMNS_V1 = (
-    "image", "variant", "backend", "n", "n_errors", "bytes", "p50_ms", "p90_ms", "p99_ms",
-    "mean_ms", "stdev_ms", "few_samples", "top1", "top1_agree", "top5_overlap", "score_ratio",
+    "image",
+    "variant",
+    "backend",
+    "n",
+    "n_errors",
+    "bytes",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "mean_ms",
+    "stdev_ms",
+    "few_samples",
+    "top1",
+    "top1_agree",
+    "top5_overlap",
+    "score_ratio",
 )
-AGGREGATE_COLUMNS = (*AGGREGATE_COLUMNS_V1, "server_ms", "runtime_ms", "server_exact", "path_ms")
+AGGREGATE_COLUMNS_V2 = (*AGGREGATE_COLUMNS_V1, "server_ms", "runtime_ms", "server_exact", "path_ms")
+AGGREGATE_COLUMNS = (*AGGREGATE_COLUMNS_V2, "n_spanning")
 SERVER_TIME_COLUMNS = (
-    "image", "variant", "backend", "sent", "counted", "server_ms", "runtime_ms", "exact", "note",
+    "image",
+    "variant",
+    "backend",
+    "sent",
+    "counted",
+    "server_ms",
+    "runtime_ms",
+    "exact",
+    "note",
 )
 TIMING_COLUMNS = ("backend", "floor_ms", "floor_samples", "metrics", "metrics_message")
 IMAGE_COLUMNS = ("idx", "name", "path", "format", "width", "height", "nbytes", "notes", "original")
 VARIANT_COLUMNS = (
-    "image_idx", "idx", "key", "box", "format", "quality", "width", "height", "nbytes", "encode_ms",
+    "image_idx",
+    "idx",
+    "key",
+    "box",
+    "format",
+    "quality",
+    "width",
+    "height",
+    "nbytes",
+    "encode_ms",
 )
 
 
@@ -217,7 +287,7 @@ def check_header(path: Path) -> int:
     return user_version
 
 
-DDL_BY_SCHEMA = {1: DDL_V1, 2: DDL_V2, 3: DDL}
+DDL_BY_SCHEMA = {1: DDL_V1, 2: DDL_V2, 3: DDL_V3, 4: DDL}
 
 
 @functools.cache

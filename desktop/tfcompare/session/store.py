@@ -179,7 +179,8 @@ def _write_database(tmp: Path, result: RunResult, meta: dict, capacity: str | No
 def _request_row(r: RequestResult) -> tuple:
     top5 = json_text([[p.label, p.score] for p in r.top5])  # a NaN score is stored as null
     return (r.image, r.variant, r.backend, r.protocol, r.phase, r.repeat, r.ok, r.latency_ms,
-            r.client_ms, r.bytes, r.model_version, r.error, top5, r.score_kind, r.pod, r.started_at)
+            r.client_ms, r.bytes, r.model_version, r.error, top5, r.score_kind, r.pod, r.started_at,
+            r.pod_before, r.spans_restart)
 
 
 def _marks(columns: tuple[str, ...]) -> str:

@@ -1,42 +1,27 @@
 """Before/after comparison of two runs (usually two saved sessions), per backend and variant.
 
-Backends are matched by name and variants by key. Latency is the median of every successful measured
-request of that backend and variant over the images both runs share (all images when they share
-none); quality is the share of images whose top-1 class matches the same backend's answer on the
-original, and the mean score ratio (see ``Aggregate``). Used by ``tfcompare compare`` and by the
-window's overlay.
+Backends are matched by name and variants by key. Figures are the runner's pooled statistics
+(``tfcompare.runner.stats.pooled``) over the images both runs share (all images when they share
+none): latency is the median of every successful measured request of that backend and variant;
+quality is the share of images whose top-1 class matches the same backend's answer on the original,
+and the mean score ratio (see ``Aggregate``). Used by ``tfcompare compare``.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tfcompare.datatypes import Aggregate, RequestResult, RunResult, variant_sort_key
-from tfcompare.runner.stats import pooled_server_time
-
-
-@dataclass(frozen=True)
-class VariantStats:
-    """One backend × variant of one run, aggregated over images."""
-
-    p50_ms: float | None
-    n: int  # successful measured requests behind p50_ms
-    n_errors: int
-    top1_agreement: float | None  # 0..1, share of images agreeing with the original's top-1
-    score_ratio: float | None  # mean over images where it is known
-    server_ms: float | None = None  # mean server-side time (None: no server metrics)
-    path_ms: float | None = None  # mean latency − server time
-    server_exact: bool | None = None
+from tfcompare.datatypes import RunResult, variant_sort_key
+from tfcompare.runner.stats import Pooled, pooled
 
 
 @dataclass(frozen=True)
 class ComparisonRow:
     backend: str
     variant: str
-    a: VariantStats
-    b: VariantStats
+    a: Pooled
+    b: Pooled
 
     @property
     def delta_ms(self) -> float | None:
@@ -55,8 +40,8 @@ class ComparisonRow:
         return {
             "backend": self.backend,
             "variant": self.variant,
-            "a": self.a.__dict__.copy(),
-            "b": self.b.__dict__.copy(),
+            "a": _stats_dict(self.a),
+            "b": _stats_dict(self.b),
             "delta_ms": self.delta_ms,
             "delta_pct": self.delta_pct,
         }
@@ -88,48 +73,18 @@ class Comparison:
         }
 
 
+def _stats_dict(p: Pooled) -> dict:
+    return {"p50_ms": p.p50_ms, "n": p.n, "n_errors": p.n_errors,
+            "top1_agreement": p.top1_agree, "score_ratio": p.score_ratio,
+            "server_ms": p.server_ms, "path_ms": p.path_ms, "server_exact": p.server_exact}  # fmt: skip
+
+
 def variant_stats(
     result: RunResult, images: Iterable[str] | None = None
-) -> dict[tuple[str, str], VariantStats]:
-    """``(backend, variant) -> VariantStats`` over ``images`` (all of the run's images if None)."""
-    wanted = None if images is None else set(images)
-    latencies: dict[tuple[str, str], list[float]] = {}
-    errors: dict[tuple[str, str], int] = {}
-    for r in result.requests:
-        if r.phase != "measured" or (wanted is not None and r.image not in wanted):
-            continue
-        key = (r.backend, r.variant)
-        latencies.setdefault(key, [])
-        if _ok(r):
-            latencies[key].append(float(r.latency_ms))  # type: ignore[arg-type]
-        else:
-            errors[key] = errors.get(key, 0) + 1
-    by_key: dict[tuple[str, str], list[Aggregate]] = {}
-    for a in result.summary:
-        if wanted is None or a.image in wanted:
-            by_key.setdefault((a.backend, a.variant), []).append(a)
-    out: dict[tuple[str, str], VariantStats] = {}
-    for key in set(latencies) | set(by_key):
-        lat = latencies.get(key, [])
-        aggs = by_key.get(key, [])
-        agree = [a.top1_agree for a in aggs if a.top1_agree is not None]
-        ratios = [a.score_ratio for a in aggs if a.score_ratio is not None]
-        server, _runtime, path, exact = pooled_server_time(aggs)
-        out[key] = VariantStats(
-            p50_ms=statistics.median(lat) if lat else None,
-            n=len(lat),
-            n_errors=errors.get(key, 0),
-            top1_agreement=sum(agree) / len(agree) if agree else None,
-            score_ratio=statistics.fmean(ratios) if ratios else None,
-            server_ms=server,
-            path_ms=path,
-            server_exact=exact,
-        )
-    return out
-
-
-def _ok(r: RequestResult) -> bool:
-    return r.ok and r.latency_ms is not None
+) -> dict[tuple[str, str], Pooled]:
+    """``(backend, variant) -> Pooled`` over ``images`` (all of the run's images if None)."""
+    cells = pooled(result.requests, result.summary, None if images is None else set(images))
+    return {(backend, variant): p for (variant, backend), p in cells.items()}
 
 
 def compare_results(a: RunResult, b: RunResult) -> Comparison:
@@ -216,7 +171,7 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
             "–" if r.delta_pct is None else f"{r.delta_pct:+.1f} %",
             f"{_server(r.a.server_ms, r.a.server_exact)} → {_server(r.b.server_ms, r.b.server_exact)}",
             f"{_server(r.a.path_ms, r.a.server_exact)} → {_server(r.b.path_ms, r.b.server_exact)}",
-            f"{_pct(r.a.top1_agreement)} → {_pct(r.b.top1_agreement)}",
+            f"{_pct(r.a.top1_agree)} → {_pct(r.b.top1_agree)}",
             f"{_ratio(r.a.score_ratio)} → {_ratio(r.b.score_ratio)}",
         ))
     if c.rows:

@@ -1,0 +1,33 @@
+"""Checks of values read from outside (session files, JSON): each raises ValueError naming the field
+and showing the bad value briefly. Shared by backend specs, run settings and results."""
+
+from __future__ import annotations
+
+import math
+
+
+def shown(value: object) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**20 else "a huge number"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def whole_number(value: object, what: str, lo: int, hi: int) -> int:
+    """``value`` if it is an int (not a bool) in lo..hi, else ValueError naming ``what``."""
+    if type(value) is not int or not lo <= value <= hi:
+        raise ValueError(f"{what} must be a whole number from {lo} to {hi}, not {shown(value)}")
+    return value
+
+
+def positive_number(value: object, what: str) -> float:
+    """``value`` as a float if it is a finite number > 0, else ValueError naming ``what``."""
+    if type(value) not in (int, float) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{what} must be a positive number, not {shown(value)}")
+    return float(value)
+
+
+def text(value: object, what: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text, not {shown(value)}")
+    return value

@@ -1,0 +1,75 @@
+"""The findings report (one self-contained HTML page) and the regression gate between two
+sessions. Plain Python: no Qt, no TensorFlow."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tfcompare.datatypes import RunResult
+from tfcompare.report import findings as _f
+from tfcompare.report.capacity import capacity_caveats, equivalents, knee_table
+from tfcompare.report.context import caveats, setup_tables, when
+from tfcompare.report.data import SessionView
+from tfcompare.report.model import Finding, Table
+from tfcompare.report.page import render_page
+
+if TYPE_CHECKING:
+    from tfcompare.load.results import CapacityResult
+
+DEFAULT_MIN_AGREEMENT = _f.DEFAULT_MIN_AGREEMENT
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str
+    subtitle: str
+    findings: tuple[Finding, ...]
+    setup: tuple[Table, ...]
+    caveats: tuple[str, ...]
+    generated: str
+
+    def finding(self, key: str) -> Finding:
+        return next(f for f in self.findings if f.key == key)
+
+    def html(self) -> str:
+        return render_page(title=self.title, subtitle=self.subtitle, findings=list(self.findings),
+                           setup=self.setup, caveats=list(self.caveats), generated=self.generated)
+
+
+def build_report(result: RunResult, *, capacity: CapacityResult | None = None,
+                 title: str | None = None, source: str = "",
+                 min_agreement: float = DEFAULT_MIN_AGREEMENT) -> Report:
+    """The four findings, the setup and the caveats of one run (and its capacity sweep)."""
+    if not 0 < min_agreement <= 100:
+        raise ValueError("the minimum agreement is a percentage between 0 and 100")
+    view = SessionView(result)
+    found = (
+        _f.resizing(view, min_agreement),
+        _f.formats(view),
+        _f.size_vs_time(view),
+        _f.backends(view, knee_table(capacity) if capacity else None,
+                    equivalents(capacity) if capacity else None),
+    )
+    notes = caveats(view) + (capacity_caveats(capacity) if capacity else [])
+    n_req = len(result.measured)
+    subtitle = (f"{len(result.images)} image(s) × {len(view.variant_keys())} variant(s) × "
+                f"{len(result.backends)} backend(s), {n_req} measured requests, measured "
+                f"{when(result.started_at)}" + (f" — {source}" if source else ""))
+    return Report(
+        title=f"tfcompare report — {title}" if title else "tfcompare report",
+        subtitle=subtitle, findings=found, setup=setup_tables(result),
+        caveats=tuple(notes),
+        generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    )
+
+
+def write_report(path: str | Path, result: RunResult, **kwargs) -> Report:
+    report = build_report(result, **kwargs)
+    Path(path).write_text(report.html(), encoding="utf-8")
+    return report
+
+
+__all__ = ["DEFAULT_MIN_AGREEMENT", "Report", "build_report", "write_report"]

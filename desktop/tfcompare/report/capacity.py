@@ -1,0 +1,54 @@
+"""The capacity sweep's part of the report: sustained throughput at the knee per backend ×
+variant, how many of one backend match another, and the sweep's own caveats (unstable and
+client-bound levels). The figures are the sweep's (``tfcompare.load``); nothing is recomputed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tfcompare.report.model import Table
+
+if TYPE_CHECKING:
+    from tfcompare.load.results import CapacityResult
+
+
+def knee_table(cap: CapacityResult) -> Table:
+    from tfcompare.load.report import result_level
+
+    rows = []
+    for backend, variant in cap.pairs():
+        k = cap.knee(backend, variant)
+        if k is None:
+            rows.append((backend, variant, "none", "–", "–"))
+            continue
+        p99 = k.percentile_ms(99)
+        rows.append((backend, variant, f"{k.throughput:.1f} req/s", result_level(cap, k),
+                     "–" if p99 is None else f"{p99:.1f} ms"))
+    limit = cap.limit_ms
+    caption = (f"Capacity sweep: sustained throughput with p99 ≤ {limit:g} ms (the knee)" if limit
+               else "Capacity sweep: highest stable throughput (the knee)")
+    return Table(("backend", "variant", "sustained", "at level", "p99 there"), tuple(rows),
+                 caption=caption)
+
+
+def equivalents(cap: CapacityResult) -> list[str]:
+    return [f"{variant}: one {ref} ≈ {n:.2f} × {other}"
+            for variant, ref, other, n in cap.equivalents()]
+
+
+def capacity_caveats(cap: CapacityResult) -> list[str]:
+    out = []
+    bound = [lv for lv in cap.levels if lv.client_bound]
+    for lv in bound:
+        out.append(f"capacity {lv.backend} {lv.variant} at level {lv.level:g} was client-bound "
+                   f"({lv.client_bound_reason}): the load generator, not the backend, was the limit "
+                   "there, so that level does not count.")
+    unstable = [lv for lv in cap.levels if not lv.stable]
+    if unstable:
+        out.append(f"{len(unstable)} capacity level(s) never became stable (three windows within "
+                   "±10 %): " + ", ".join(f"{lv.backend} {lv.variant} @ {lv.level:g}"
+                                          for lv in unstable) + ".")
+    if cap.cancelled:
+        out.append("The capacity sweep was cancelled before it finished.")
+    out.extend(f"capacity: {m}" for m in cap.messages)
+    return out

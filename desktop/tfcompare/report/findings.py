@@ -1,0 +1,343 @@
+"""The four findings of the original experiment, answered from one session's own data.
+
+Each finding says what it concluded (or that the session cannot tell), the numbers behind it and a
+chart. Latency figures are the pooled statistics of ``report.data`` (the window's numbers); the
+significance of a difference comes from a Mann-Whitney test on the per-request latencies.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from tfcompare.datatypes import ORIGINAL
+from tfcompare.report.data import Row, SessionView
+from tfcompare.report.model import Bar, BarChart, Finding, LineChart, Series, Table, not_enough
+from tfcompare.report.stats import ALPHA, fit_line, mann_whitney_greater, mann_whitney_two_sided
+from tfcompare.runner.report import _fmt_bytes as fmt_bytes
+from tfcompare.runner.report import _fmt_ms as fmt_ms
+
+DEFAULT_MIN_AGREEMENT = 95.0  # percent
+FLAT_CHANGE = 0.10  # size vs time: a change under 10 % from the smallest to the largest is "flat"
+FEW_IMAGES = 5
+
+
+def pct(value: float | None, digits: int = 0) -> str:
+    return "–" if value is None else f"{100 * value:.{digits}f} %"
+
+
+def _size_name(view: SessionView, key: str) -> str:
+    info = view.variants.get(key)
+    if key == ORIGINAL:
+        return "original"
+    if info is None:
+        return key
+    return f"{info.box} px {info.format.upper()}"
+
+
+# --------------------------------------------------------------------------- 1. resizing
+
+RESIZE_Q = ("What is the smallest size and format that keeps the model's answer (top-1 class the "
+            "same as on the original image)?")
+
+
+def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) -> Finding:
+    title = "Resizing: how small can images get?"
+    threshold = min_agreement / 100.0
+    verdicts, tables, charts, numbers = [], [], [], {}
+    for backend in view.backends:
+        orig = view.row(backend, ORIGINAL)
+        candidates = [r for key in view.variant_keys() if key != ORIGINAL
+                      for r in [view.row(backend, key)] if r is not None and r.agreement is not None]
+        if orig is None or not candidates:
+            continue
+        candidates.sort(key=lambda r: -r.bytes)
+        passing = [r for r in candidates if r.agreement >= threshold]
+        best = min(passing, key=lambda r: r.bytes) if passing else None
+        rows, bars = [], []
+        for r in candidates:
+            per_image = [v for v in view.per_image[(backend, r.variant)].values() if v is not None]
+            saved_b = 1 - r.bytes / orig.bytes if orig.bytes else None
+            saved_ms = (orig.p50_ms - r.p50_ms) if orig.p50_ms and r.p50_ms is not None else None
+            rows.append((
+                _size_name(view, r.variant), pct(r.agreement), f"{sum(per_image)}/{len(per_image)}",
+                pct(r.score_ratio), fmt_bytes(r.bytes), pct(saved_b, 1),
+                fmt_ms(r.p50_ms), "–" if saved_ms is None else f"{-saved_ms:+.1f}",
+                "yes" if r.agreement >= threshold else "no",
+            ))
+            bars.append((_size_name(view, r.variant), (Bar(
+                backend, 100 * r.agreement, f"{pct(r.agreement)} · {fmt_bytes(r.bytes)}",
+                passed=r.agreement >= threshold),)))
+        tables.append(Table(
+            ("variant", "top-1 kept", "images", "score ratio", "sent", "bytes saved", "p50 ms",
+             "p50 change ms", f"≥ {min_agreement:g} %"),
+            tuple(rows), caption=f"{backend} (original: {fmt_bytes(orig.bytes)}, p50 "
+                                 f"{fmt_ms(orig.p50_ms)} ms)"))
+        charts.append(BarChart(f"{backend}: top-1 kept vs the original", "%", tuple(bars),
+                               threshold=min_agreement, threshold_label=f"{min_agreement:g} %",
+                               max_value=100.0))
+        if best is None:
+            top = max(candidates, key=lambda r: (r.agreement, r.bytes))
+            verdicts.append(f"{backend}: no resized variant keeps the top-1 class on ≥ "
+                            f"{min_agreement:g} % of the images; the best is "
+                            f"{_size_name(view, top.variant)} ({pct(top.agreement)}).")
+            numbers[backend] = {"smallest": None, "best_agreement": top.agreement}
+            continue
+        saved_b = 1 - best.bytes / orig.bytes if orig.bytes else 0.0
+        lat = ""
+        if orig.p50_ms and best.p50_ms is not None:
+            d = orig.p50_ms - best.p50_ms
+            lat = (f", p50 {abs(d):.1f} ms {'faster' if d >= 0 else 'slower'} "
+                   f"({fmt_ms(best.p50_ms)} vs {fmt_ms(orig.p50_ms)} ms)")
+        every = "every image" if best.agreement == 1.0 else f"{pct(best.agreement)} of the images"
+        fewer = f"{pct(saved_b, 1)} fewer" if saved_b >= 0 else f"{pct(-saved_b, 1)} more"
+        verdicts.append(f"{backend}: {_size_name(view, best.variant)} keeps the top-1 class on "
+                        f"{every} — {fewer} bytes than the original{lat}.")
+        numbers[backend] = {"smallest": best.variant, "agreement": best.agreement,
+                            "bytes_saved": saved_b,
+                            "latency_saved_ms": (orig.p50_ms - best.p50_ms)
+                            if orig.p50_ms and best.p50_ms is not None else None}
+    if not verdicts:
+        return not_enough("resizing", title, RESIZE_Q,
+                          "no backend answered both the original and a resized variant with a "
+                          "top-5 (quality is measured against the same backend's original)")
+    details = [f"Threshold: top-1 class the same as on the original for ≥ {min_agreement:g} % of "
+               f"the images (--min-agreement)."]
+    if len(view.image_names) < FEW_IMAGES:
+        details.append(f"Only {len(view.image_names)} image(s): each image is "
+                       f"{100 / max(1, len(view.image_names)):.0f} % of the share; use more images "
+                       "for a firm answer.")
+    return Finding("resizing", title, RESIZE_Q, True, " ".join(verdicts), tuple(details),
+                   tuple(tables), tuple(charts), numbers)
+
+
+# --------------------------------------------------------------------------- 2. format
+
+FORMAT_Q = "How much longer does PNG take than JPEG at the same size? (the server decodes the image)"
+
+
+def _format_pairs(view: SessionView, backend: str) -> list[tuple[int, Row, Row]]:
+    pairs = []
+    for key in view.variant_keys():
+        info = view.variants.get(key)
+        if info is None or info.box is None or info.format != "png":
+            continue
+        png = view.row(backend, key)
+        jpeg = view.row(backend, f"{info.box}-jpeg")
+        if png and jpeg and png.p50_ms and jpeg.p50_ms:
+            pairs.append((info.box, png, jpeg))
+    return pairs
+
+
+def formats(view: SessionView) -> Finding:
+    title = "Format: PNG vs JPEG at the same size"
+    verdicts, rows, groups, numbers = [], [], [], {}
+    for backend in view.backends:
+        pairs = _format_pairs(view, backend)
+        if not pairs:
+            continue
+        ratios, server_ratios, sig = [], [], 0
+        for box, png, jpeg in pairs:
+            ratio = png.p50_ms / jpeg.p50_ms
+            p = mann_whitney_two_sided(png.samples, jpeg.samples)
+            sig += p is not None and p < ALPHA
+            server = (png.server_ms / jpeg.server_ms
+                      if png.server_ms and jpeg.server_ms else None)
+            ratios.append(ratio)
+            if server is not None:
+                server_ratios.append(server)
+            approx = "" if png.server_exact and jpeg.server_exact else "~"
+            rows.append((backend, f"{box} px", fmt_ms(png.p50_ms), fmt_ms(jpeg.p50_ms),
+                         f"{ratio:.2f}×", "–" if server is None else f"{approx}{server:.2f}×",
+                         fmt_bytes(png.bytes), fmt_bytes(jpeg.bytes),
+                         "–" if p is None else ("yes" if p < ALPHA else "no (noise)"),
+                         f"{png.n} / {jpeg.n}"))
+            groups.append((f"{backend} · {box} px", (
+                Bar("PNG", png.p50_ms, f"{fmt_ms(png.p50_ms)} ms"),
+                Bar("JPEG", jpeg.p50_ms, f"{fmt_ms(jpeg.p50_ms)} ms"))))
+        med = statistics.median(ratios)
+        lo, hi = min(ratios), max(ratios)
+        spread = f" ({lo:.1f}× – {hi:.1f}× over {len(ratios)} sizes)" if len(ratios) > 1 else ""
+        server_txt = ""
+        if server_ratios:
+            s = statistics.median(server_ratios)
+            server_txt = f"; server time: {s:.1f}×"
+        if sig == 0:
+            verdicts.append(f"{backend}: no difference beyond noise between PNG and JPEG "
+                            f"(PNG/JPEG {med:.2f}×{spread}){server_txt}.")
+        else:
+            how = (f"PNG takes {med:.1f}× as long as JPEG" if med >= 1
+                   else f"PNG is faster than JPEG (PNG/JPEG {med:.2f}×)")
+            verdicts.append(f"{backend}: {how}{spread}{server_txt}; the difference is "
+                            f"significant at {sig} of {len(pairs)} sizes.")
+        numbers[backend] = {"median_ratio": med, "ratios": ratios, "server_ratios": server_ratios,
+                            "significant": sig, "sizes": [b for b, _, _ in pairs]}
+    if not verdicts:
+        return not_enough("format", title, FORMAT_Q,
+                          "the session has no size measured as both PNG and JPEG on one backend "
+                          "(run with --formats jpeg,png)")
+    details = ["Ratio of p50 latencies (client wall time); “significant”: a Mann-Whitney test on "
+               f"the per-request latencies at the {100 * (1 - ALPHA):.0f} % level."]
+    if not view.has_server_time():
+        details.append("No server-time data in this session: the ratio includes transfer (PNG "
+                       "files are larger) as well as decoding in the server.")
+    table = Table(("backend", "size", "PNG p50 ms", "JPEG p50 ms", "PNG/JPEG", "server PNG/JPEG",
+                   "PNG sent", "JPEG sent", "significant", "n PNG / JPEG"), tuple(rows))
+    chart = BarChart("p50 latency, PNG vs JPEG", "ms", tuple(groups))
+    return Finding("format", title, FORMAT_Q, True, " ".join(verdicts), tuple(details), (table,),
+                   (chart,), numbers)
+
+
+# --------------------------------------------------------------------------- 3. size vs time
+
+SIZE_Q = "Does prediction time change with image size?"
+MIN_SIZES = 3
+
+
+TIME_SOURCES = (("runtime_ms", "model run time"), ("server_ms", "server time"),
+                ("p50_ms", "client latency (p50)"))
+
+
+def _time_source(view: SessionView, backend: str) -> tuple[str, str]:
+    """The best time a backend has: the model run alone or the server's handling (from its
+    metrics), else the latency the client saw."""
+    rows = [r for (b, _), r in view.rows.items() if b == backend]
+    return next((field, name) for field, name in TIME_SOURCES
+                if field == "p50_ms" or any(getattr(r, field) is not None for r in rows))
+
+
+def size_vs_time(view: SessionView) -> Finding:
+    title = "Size vs time"
+    verdicts, series, rows, numbers, sources = [], [], [], {}, set()
+    for backend in view.backends:
+        field, source = _time_source(view, backend)
+        by_format: dict[str, list[tuple[float, float, str]]] = {}
+        for key in view.variant_keys():
+            info, row = view.variants.get(key), view.row(backend, key)
+            if info is None or info.box is None or row is None:
+                continue
+            y = getattr(row, field)
+            if y is not None:
+                by_format.setdefault(info.format, []).append((info.pixels / 1e6, y, key))
+        usable = {f: pts for f, pts in by_format.items() if len({p[0] for p in pts}) >= MIN_SIZES}
+        if not usable:
+            continue
+        fmt = "jpeg" if "jpeg" in usable else max(usable, key=lambda f: len(usable[f]))
+        pts = sorted(usable[fmt])
+        fit = fit_line([p[0] for p in pts], [p[1] for p in pts])
+        if fit is None:
+            continue
+        x0, x1 = pts[0][0], pts[-1][0]
+        y0, y1 = fit.at(x0), fit.at(x1)
+        change = (y1 - y0) / y0 if y0 > 0 else None
+        flat = (fit.low <= 0 <= fit.high) or (change is not None and abs(change) < FLAT_CHANGE)
+        small, large = _size_name(view, pts[0][2]), _size_name(view, pts[-1][2])
+        if flat:
+            verdicts.append(f"{backend} ({fmt.upper()}, {source}): barely changes with size — "
+                            f"changes with size — {fmt_ms(pts[0][1])} ms at {small} vs "
+                            f"{fmt_ms(pts[-1][1])} ms at {large} (fitted change {pct(change)}).")
+        else:
+            verdicts.append(f"{backend} ({fmt.upper()}, {source}): grows {fit.slope:.2f} ms per "
+                            f"megapixel (95 % interval {fit.low:.2f} – {fit.high:.2f}): "
+                            f"{fmt_ms(pts[0][1])} ms at {small} → {fmt_ms(pts[-1][1])} ms at "
+                            f"{large} ({pct(change)}).")
+        sources.add(source)
+        for mp, y, key in pts:
+            rows.append((backend, _size_name(view, key), f"{mp:.3f}", fmt_ms(y), source))
+        series.append(Series(f"{backend} ({fmt.upper()})", tuple((p[0], p[1]) for p in pts),
+                             (fit.intercept, fit.slope)))
+        numbers[backend] = {"format": fmt, "slope_ms_per_mpx": fit.slope, "low": fit.low,
+                            "high": fit.high, "change": change, "flat": flat, "source": source}
+    if not verdicts:
+        return not_enough("size_time", title, SIZE_Q,
+                          f"needs at least {MIN_SIZES} sizes of one format measured on a backend "
+                          "(run with more --sizes)")
+    details = ["Least-squares line over the sizes, time against megapixels. “Barely changes”: the "
+               "slope's 95 % interval includes zero or the fitted change is under "
+               f"{FLAT_CHANGE:.0%}. Model run time and server time come from the server's metrics "
+               "(decoding happens inside the model run)."]
+    if "client latency (p50)" in sources:
+        details.append("No server-time data for some backends: their time is the client's latency, "
+                       "which includes sending the larger files and decoding them.")
+    table = Table(("backend", "variant", "megapixels", "ms", "time"), tuple(rows))
+    what = sources.pop() if len(sources) == 1 else "time"
+    chart = LineChart(f"{what} against image size", "megapixels", "ms", tuple(series))
+    return Finding("size_time", title, SIZE_Q, True, " ".join(verdicts), tuple(details), (table,),
+                   (chart,), numbers)
+
+
+# --------------------------------------------------------------------------- 4. backends
+
+BACKENDS_Q = "Which backend is fastest at each size, and by how much?"
+
+
+def backends(view: SessionView, capacity: Table | None = None,
+             equivalents: list[str] | None = None) -> Finding:
+    title = "Backends: which is fastest?"
+    measured = [b for b in view.backends
+                if any(r.p50_ms is not None for k, r in view.rows.items() if k[0] == b)]
+    if len(measured) < 2:
+        return not_enough("backends", title, BACKENDS_Q,
+                          f"only {len(measured)} backend measured; compare at least two")
+    rows, groups, wins = [], [], {}
+    per_variant = {}
+    for key in view.variant_keys():
+        cands = [r for b in measured for r in [view.row(b, key)] if r and r.p50_ms is not None]
+        if len(cands) < 2:
+            continue
+        cands.sort(key=lambda r: r.p50_ms)
+        best, second = cands[0], cands[1]
+        p = mann_whitney_greater(second.samples, best.samples)
+        clear = p is not None and p < ALPHA
+        ratio = second.p50_ms / best.p50_ms if best.p50_ms else None
+        per_variant[key] = {"fastest": best.backend, "ratio": ratio, "significant": clear}
+        if clear:
+            wins.setdefault(best.backend, []).append((key, ratio))
+        for r in cands:
+            vs = r.p50_ms / best.p50_ms if best.p50_ms else None
+            rows.append((_size_name(view, key), r.backend, fmt_ms(r.p50_ms), fmt_ms(r.p90_ms),
+                         fmt_ms(r.p99_ms), str(r.n) + (" *" if r.few else ""),
+                         "fastest" if r is best else ("–" if vs is None else f"{vs:.2f}×"),
+                         ("yes" if clear else "no (noise)") if r is best else ""))
+        bars = tuple(Bar(r.backend, r.p50_ms, f"{fmt_ms(r.p50_ms)} ms", whisker=r.p90_ms)
+                     for b in measured for r in cands if r.backend == b)  # same order everywhere
+        groups.append((_size_name(view, key), bars))
+    if not per_variant:
+        return not_enough("backends", title, BACKENDS_Q, "no variant was measured on two backends")
+    n = len(per_variant)
+    if not wins:
+        verdict = (f"No backend is faster beyond noise at any of the {n} variants "
+                   f"(Mann-Whitney, {100 * (1 - ALPHA):.0f} %).")
+    else:
+        parts = []
+        for backend, won in sorted(wins.items(), key=lambda kv: -len(kv[1])):
+            rs = [r for _, r in won if r]
+            span = f"{min(rs):.1f}×" if len(rs) == 1 or min(rs) == max(rs) else \
+                f"{min(rs):.1f}× – {max(rs):.1f}×"
+            names = [k for k, _ in won]
+            if len(won) == n:
+                where = "every variant"
+            elif len(won) > n / 2:
+                others = ", ".join(_size_name(view, k) for k in per_variant if k not in names)
+                where = f"{len(won)} of {n} variants (all but {others})"
+            else:
+                where = ", ".join(_size_name(view, k) for k in names)
+            parts.append(f"{backend} is fastest at {where} ({span} faster than the next)")
+        ties = n - sum(len(w) for w in wins.values())
+        tail = f"; {ties} variant(s) within noise" if ties else ""
+        verdict = "; ".join(parts) + tail + "."
+    details = ["p50/p90/p99 of client wall time over every measured request of the variant "
+               "(all images pooled); * fewer than 10 samples. “Clear”: the next backend's "
+               f"latencies are larger in a Mann-Whitney test ({100 * (1 - ALPHA):.0f} %)."]
+    tables = [Table(("variant", "backend", "p50 ms", "p90 ms", "p99 ms", "n", "vs fastest",
+                     "clear"), tuple(rows))]
+    if capacity is not None:
+        tables.append(capacity)
+        if equivalents:
+            details.append("Under load: " + "; ".join(equivalents) + ".")
+    else:
+        details.append("No capacity sweep in this session: throughput under load is not part of "
+                       "this answer.")
+    chart = BarChart("p50 latency by variant (tick: p90)", "ms", tuple(groups), whisker_label="p90")
+    return Finding("backends", title, BACKENDS_Q, True, verdict, tuple(details), tuple(tables),
+                   (chart,), {"per_variant": per_variant,
+                              "wins": {b: [k for k, _ in w] for b, w in wins.items()}})

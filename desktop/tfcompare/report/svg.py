@@ -1,0 +1,162 @@
+"""Charts as inline SVG text: no script, no external file, readable when printed.
+
+Colours are the Okabe-Ito palette (distinguishable with colour-vision deficiencies and in grey
+print); every bar also carries its number as text, so nothing depends on colour alone.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+from tfcompare.report.model import BarChart, LineChart
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+FAIL = "#B0B0B0"
+WIDTH = 900
+FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif"
+
+
+def nice_ticks(hi: float, count: int = 5) -> list[float]:
+    """Round tick values from 0 to at least ``hi``."""
+    if hi <= 0:
+        return [0.0, 1.0]
+    raw = hi / count
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    n = math.ceil(hi / step - 1e-9)
+    return [i * step for i in range(n + 1)]
+
+
+def _num(v: float) -> str:
+    return f"{v:.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.3g}"
+
+
+def _colors(names: list[str]) -> dict[str, str]:
+    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+
+
+def _legend(colors: dict[str, str], y: float, x0: float = 8) -> list[str]:
+    out, x = [], x0
+    for name, color in colors.items():
+        out.append(f'<rect x="{x:.0f}" y="{y - 10:.0f}" width="12" height="12" fill="{color}"/>')
+        out.append(f'<text x="{x + 17:.0f}" y="{y:.0f}" font-size="12">{escape(name)}</text>')
+        x += 30 + 7 * len(name)
+    return out
+
+
+def bar_chart(chart: BarChart) -> str:
+    series = list(dict.fromkeys(b.series for _, bars in chart.groups for b in bars))
+    colors = _colors(series)
+    label_w, right_w, bar_h, gap = 190, 150, 14, 12
+    top = 46 if len(series) > 1 else 30
+    values = [b.value for _, bars in chart.groups for b in bars]
+    values += [b.whisker for _, bars in chart.groups for b in bars if b.whisker is not None]
+    hi = chart.max_value if chart.max_value is not None else max(values + [chart.threshold or 0])
+    ticks = nice_ticks(hi)
+    hi = max(hi, ticks[-1])
+    plot_w = WIDTH - label_w - right_w
+
+    def xpos(v: float) -> float:
+        return label_w + plot_w * max(0.0, v) / hi if hi else label_w
+
+    body: list[str] = []
+    y = top
+    for label, bars in chart.groups:
+        group_h = len(bars) * (bar_h + 2)
+        body.append(f'<text x="{label_w - 8}" y="{y + group_h / 2 + 4:.1f}" text-anchor="end" '
+                    f'font-size="12">{escape(label)}</text>')
+        for b in bars:
+            color = colors[b.series] if b.passed is not False else FAIL
+            w = max(1.0, xpos(b.value) - label_w)
+            body.append(f'<rect class="bar" x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" '
+                        f'fill="{color}"><title>{escape(b.series)}: {escape(b.label)}</title></rect>')
+            end = xpos(b.value)
+            if b.whisker is not None and b.whisker > b.value:
+                wx = xpos(b.whisker)
+                body.append(f'<line x1="{end:.1f}" y1="{y + bar_h / 2}" x2="{wx:.1f}" '
+                            f'y2="{y + bar_h / 2}" stroke="#333" stroke-width="1"/>')
+                body.append(f'<line x1="{wx:.1f}" y1="{y + 2}" x2="{wx:.1f}" y2="{y + bar_h - 2}" '
+                            f'stroke="#333" stroke-width="1.5"/>')
+                end = wx
+            body.append(f'<text x="{end + 5:.1f}" y="{y + bar_h - 3}" font-size="11" '
+                        f'fill="#222">{escape(b.label)}</text>')
+            y += bar_h + 2
+        y += gap
+    height = y + 24
+    axis = [f'<line x1="{label_w}" y1="{top - 4}" x2="{label_w}" y2="{y - gap + 2}" stroke="#555"/>']
+    for t in ticks:
+        x = xpos(t)
+        axis.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{y - gap + 2}" '
+                    f'stroke="#e3e3e3"/>')
+        axis.append(f'<text x="{x:.1f}" y="{y - gap + 16}" text-anchor="middle" font-size="11" '
+                    f'fill="#555">{_num(t)}</text>')
+    axis.append(f'<text x="{label_w + plot_w:.1f}" y="{height - 2}" text-anchor="end" '
+                f'font-size="11" fill="#555">{escape(chart.unit)}</text>')
+    if chart.threshold is not None:
+        x = xpos(chart.threshold)
+        axis.append(f'<line class="threshold" x1="{x:.1f}" y1="{top - 8}" x2="{x:.1f}" '
+                    f'y2="{y - gap + 2}" stroke="#D55E00" stroke-dasharray="4 3"/>')
+        axis.append(f'<text x="{x:.1f}" y="{top - 10}" text-anchor="middle" font-size="11" '
+                    f'fill="#D55E00">{escape(chart.threshold_label)}</text>')
+    head = [f'<text x="8" y="16" font-size="13" font-weight="600">{escape(chart.title)}</text>']
+    if len(series) > 1:
+        head += _legend(colors, 36)
+    return _svg(height, head + axis + body, chart.title)
+
+
+def line_chart(chart: LineChart) -> str:
+    colors = _colors([s.name for s in chart.series])
+    left, right, top, bottom, height = 64, 24, 48, 44, 340
+    xs = [x for s in chart.series for x, _ in s.points]
+    ys = [y for s in chart.series for _, y in s.points]
+    x_ticks, y_ticks = nice_ticks(max(xs) if xs else 1), nice_ticks(max(ys) * 1.1 if ys else 1)
+    x_hi, y_hi = x_ticks[-1], y_ticks[-1]
+    plot_w, plot_h = WIDTH - left - right, height - top - bottom
+
+    def px(x: float) -> float:
+        return left + plot_w * x / x_hi
+
+    def py(y: float) -> float:
+        return top + plot_h * (1 - max(0.0, y) / y_hi)
+
+    out = [f'<text x="8" y="16" font-size="13" font-weight="600">{escape(chart.title)}</text>']
+    out += _legend(colors, 36)
+    for t in y_ticks:
+        out.append(f'<line x1="{left}" y1="{py(t):.1f}" x2="{left + plot_w}" y2="{py(t):.1f}" '
+                   f'stroke="#e3e3e3"/>')
+        out.append(f'<text x="{left - 6}" y="{py(t) + 4:.1f}" text-anchor="end" font-size="11" '
+                   f'fill="#555">{_num(t)}</text>')
+    for t in x_ticks:
+        out.append(f'<text x="{px(t):.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
+                   f'font-size="11" fill="#555">{_num(t)}</text>')
+    out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
+               'stroke="#555"/>')
+    out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#555"/>')
+    out.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 6}" text-anchor="middle" '
+               f'font-size="12">{escape(chart.x_label)}</text>')
+    out.append(f'<text x="14" y="{top + plot_h / 2:.0f}" text-anchor="middle" font-size="12" '
+               f'transform="rotate(-90 14 {top + plot_h / 2:.0f})">{escape(chart.y_label)}</text>')
+    for s in chart.series:
+        c = colors[s.name]
+        if s.fit is not None and s.points:
+            a, b = s.fit
+            x0, x1 = min(x for x, _ in s.points), max(x for x, _ in s.points)
+            out.append(f'<line x1="{px(x0):.1f}" y1="{py(a + b * x0):.1f}" x2="{px(x1):.1f}" '
+                       f'y2="{py(a + b * x1):.1f}" stroke="{c}" stroke-dasharray="5 4"/>')
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in sorted(s.points))
+        out.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="1.5"/>')
+        for x, y in s.points:
+            out.append(f'<circle class="point" cx="{px(x):.1f}" cy="{py(y):.1f}" r="4" fill="{c}">'
+                       f'<title>{escape(s.name)}: {x:.3f} MP, {y:.2f} ms</title></circle>')
+    return _svg(height, out, chart.title)
+
+
+def _svg(height: float, parts: list[str], title: str) -> str:
+    return (f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
+            f'height="{height:.0f}" viewBox="0 0 {WIDTH} {height:.0f}" role="img" '
+            f'aria-label="{escape(title)}" style="{FONT}">' + "".join(parts) + "</svg>")
+
+
+def render(chart: BarChart | LineChart) -> str:
+    return bar_chart(chart) if isinstance(chart, BarChart) else line_chart(chart)

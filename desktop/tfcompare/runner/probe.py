@@ -1,0 +1,75 @@
+"""Is a backend ready? The one check (model status, then the signature from its metadata) and the
+one wording of its answer, used by the runner before it sends, by the window's status lights and
+the backend dialog's Check, and by the CLI's messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tfcompare.datatypes import BackendSpec, ModelStatus, ServingError, SignatureInfo
+from tfcompare.runner.connection import Connection, open_connection
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """What is known about one backend: ``state`` "ok" (it can take requests), "warn" (reachable,
+    model not AVAILABLE), "error" (not reachable or no usable signature) or "checking"."""
+
+    spec: BackendSpec
+    state: str
+    text: str  # one line: "AVAILABLE · version 1 · serving_default" or why it cannot be used
+    signature: SignatureInfo | None = None
+    status: ModelStatus | None = None
+    detail: str = ""  # input key, outputs, forward state…
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ok"
+
+
+def _error_text(exc: BaseException) -> str:
+    return getattr(exc, "message", None) or str(exc) or type(exc).__name__
+
+
+def probe(spec: BackendSpec, conn: Connection) -> BackendStatus:
+    """Ask the backend behind ``conn`` for its model status and signature (blocking). Never
+    raises: a failure is the backend's status. A k8s backend's line starts with its forward's
+    state (the pod it reaches, or reconnecting…)."""
+    prefix = f"{conn.forward.state} · " if conn.forward is not None else ""
+    status: ModelStatus | None = None
+    try:
+        status = conn.client.status()
+        if not status.available:
+            states = ", ".join(f"v{v} {s}" for v, s in status.versions) or "no versions"
+            return BackendStatus(spec, "warn", prefix + (status.message or
+                                 f"model not available ({states})"), None, status)  # fmt: skip
+        sig = conn.client.metadata()
+    except ServingError as exc:
+        but = f"AVAILABLE v{status.serving_version}, but " if status and status.available else ""
+        return BackendStatus(spec, "error", prefix + but + str(exc), None, status)
+    except Exception as exc:  # anything else is this backend's problem, never the caller's
+        return BackendStatus(spec, "error", prefix + _error_text(exc), None, status)
+    detail = f"input '{sig.input_key}' ({sig.input_dtype}); outputs {', '.join(sig.output_keys)}"
+    return BackendStatus(spec, "ok", prefix + ready_text(status, sig), sig, status, prefix + detail)
+
+
+def ready_text(status: ModelStatus | None, signature: SignatureInfo | None) -> str:
+    """The one line for a backend that can take requests."""
+    version = status.serving_version if status is not None else None
+    sig = signature.signature_name if signature is not None else "?"
+    return f"AVAILABLE · version {version} · signature {sig}"
+
+
+def probe_backend(
+    spec: BackendSpec, connect: Callable[[BackendSpec], Connection] = open_connection
+) -> BackendStatus:
+    """Connect (through a port-forward for ``k8s://``), probe, close."""
+    try:
+        conn = connect(spec)
+    except Exception as exc:
+        return BackendStatus(spec, "error", _error_text(exc))
+    try:
+        return probe(spec, conn)
+    finally:
+        conn.close()

@@ -1,0 +1,30 @@
+"""Sessions for the report and gate tests, measured for real against local backends
+(tests/backends.py) and saved to / read back from real .tfcs files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from images import jpeg_bytes, photo
+
+from tfcompare.datatypes import BackendSpec, RunSettings
+from tfcompare.runner import Runner
+from tfcompare.session import load_session, save_session
+
+PHOTOS = ("chelsea", "coffee", "rocket")
+
+
+def sources(names=PHOTOS) -> list[tuple[str, bytes]]:
+    return [(f"{name}.jpg", jpeg_bytes(photo(name))) for name in names]
+
+
+def measure(path: Path, backends: list[BackendSpec], settings: RunSettings, images=None,
+            title: str | None = None):
+    """Run, save to ``path`` and return the session as read back from the file."""
+    result = Runner(backends, settings).run(images or sources())
+    save_session(path, result, title=title)
+    return load_session(path).result
+
+
+def grpc(name: str, backend, model: str = "tiny") -> BackendSpec:
+    return BackendSpec(name, backend.grpc, model=model)

@@ -1,0 +1,239 @@
+"""``tfcompare report``: the four findings from sessions measured against real local backends,
+a session where three of them cannot be decided, and the page as a browser shows and prints it.
+
+The expected figures are recomputed here from the session's raw requests (medians, majority top-1
+per image, least squares with numpy), not taken from the code under test.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import subprocess
+import sys
+from collections import Counter, defaultdict
+
+import numpy as np
+import pytest
+from browser import Browser
+from PIL import Image
+from report_sessions import grpc, measure
+
+from tfcompare.datatypes import ORIGINAL, RunSettings
+from tfcompare.report import build_report, write_report
+
+pytestmark = pytest.mark.slow
+
+FULL = RunSettings(sizes=(384, 256, 128, 64), formats=("jpeg", "png"), warmup=1, repeats=6,
+                   concurrent=False)
+NARROW = RunSettings(sizes=(128,), formats=("jpeg",), warmup=1, repeats=3)
+
+
+@pytest.fixture(scope="module")
+def sessions(backend_pair, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report-sessions")
+    full = measure(folder / "full.tfcs", [grpc("one", backend_pair.one),
+                                          grpc("two", backend_pair.two)], FULL, title="full")
+    narrow = measure(folder / "narrow.tfcs", [grpc("one", backend_pair.one)], NARROW,
+                     title="narrow")
+    assert all(r.ok for r in full.requests + narrow.requests)
+    return {"full": full, "narrow": narrow, "folder": folder}
+
+
+def _latencies(result, backend, variant):
+    return [r.latency_ms for r in result.measured
+            if (r.backend, r.variant) == (backend, variant) and r.ok]
+
+
+def _top1(result, backend, variant, image):
+    labels = Counter(r.top5[0].label for r in result.measured
+                     if (r.backend, r.variant, r.image) == (backend, variant, image) and r.top5)
+    return labels.most_common(1)[0][0]
+
+
+def _sent(result, backend, variant):
+    """Mean request size over the images (what goes over the wire: the file plus the envelope)."""
+    per_image = defaultdict(int)
+    for r in result.measured:
+        if (r.backend, r.variant) == (backend, variant):
+            per_image[r.image] = max(per_image[r.image], r.bytes)
+    return statistics.fmean(per_image.values())
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def test_resizing_names_the_smallest_variant_that_keeps_the_answer(sessions):
+    result = sessions["full"]
+    images = [i.name for i in result.images]
+    variants = [v.key for v in result.images[0].variants if v.key != ORIGINAL]
+    for threshold in (95.0, 60.0):
+        finding = build_report(result, min_agreement=threshold).finding("resizing")
+        assert finding.decided
+        for backend in ("one", "two"):
+            share = {v: statistics.fmean(_top1(result, backend, v, img)
+                                         == _top1(result, backend, ORIGINAL, img) for img in images)
+                     for v in variants}
+            keeping = [v for v in variants if 100 * share[v] >= threshold]
+            got = finding.numbers[backend]
+            if not keeping:
+                assert got["smallest"] is None and "no resized variant" in finding.verdict
+                continue
+            best = min(keeping, key=lambda v: _sent(result, backend, v))
+            assert got["smallest"] == best
+            assert got["agreement"] == pytest.approx(share[best])
+            assert got["bytes_saved"] == pytest.approx(
+                1 - _sent(result, backend, best) / _sent(result, backend, ORIGINAL))
+            saved_ms = (statistics.median(_latencies(result, backend, ORIGINAL))
+                        - statistics.median(_latencies(result, backend, best)))
+            assert got["latency_saved_ms"] == pytest.approx(saved_ms)
+            box, fmt = best.split("-")
+            assert f"{backend}: {box} px {fmt.upper()} keeps the top-1 class" in finding.verdict
+
+
+def test_format_gives_the_png_to_jpeg_latency_ratio_per_size(sessions):
+    result = sessions["full"]
+    finding = build_report(result).finding("format")
+    assert finding.decided
+    for backend in ("one", "two"):
+        got = finding.numbers[backend]
+        assert got["sizes"] == [384, 256, 128, 64]
+        expected = [statistics.median(_latencies(result, backend, f"{box}-png"))
+                    / statistics.median(_latencies(result, backend, f"{box}-jpeg"))
+                    for box in got["sizes"]]
+        assert got["ratios"] == pytest.approx(expected)
+        assert got["median_ratio"] == pytest.approx(statistics.median(expected))
+        assert 0 <= got["significant"] <= 4
+    assert "no server-time data in this session" in " ".join(finding.details).lower()
+
+
+def test_size_vs_time_fits_time_against_megapixels(sessions):
+    result = sessions["full"]
+    finding = build_report(result).finding("size_time")
+    assert finding.decided
+    for backend in ("one", "two"):
+        got = finding.numbers[backend]
+        assert got["format"] == "jpeg" and got["source"] == "client latency (p50)"
+        xs, ys = [], []
+        for box in (384, 256, 128, 64):
+            key = f"{box}-jpeg"
+            xs.append(statistics.fmean(v.width * v.height for i in result.images
+                                       for v in i.variants if v.key == key) / 1e6)
+            ys.append(statistics.median(_latencies(result, backend, key)))
+        slope, _ = np.polyfit(xs, ys, 1)
+        assert got["slope_ms_per_mpx"] == pytest.approx(slope)
+        assert got["low"] <= slope <= got["high"]
+        word = "barely changes" if got["flat"] else "grows"
+        assert f"{backend} (JPEG, client latency (p50)): {word}" in finding.verdict
+
+
+def test_backends_names_the_fastest_at_each_variant(sessions):
+    result = sessions["full"]
+    finding = build_report(result).finding("backends")
+    assert finding.decided
+    per_variant = finding.numbers["per_variant"]
+    assert set(per_variant) == {r.variant for r in result.measured}
+    for variant, got in per_variant.items():
+        med = {b: statistics.median(_latencies(result, b, variant)) for b in ("one", "two")}
+        fastest = min(med, key=med.get)
+        assert got["fastest"] == fastest
+        assert got["ratio"] == pytest.approx(max(med.values()) / min(med.values()))
+    table = finding.tables[0]
+    assert len(table.rows) == 2 * len(per_variant)  # p50/p90/p99 and n for every backend
+    assert "No capacity sweep in this session" in " ".join(finding.details)
+
+
+def test_a_narrow_session_says_what_it_cannot_decide(sessions):
+    report = build_report(sessions["narrow"])
+    undecided = {f.key: f.verdict for f in report.findings if not f.decided}
+    assert set(undecided) == {"format", "size_time", "backends"}
+    assert all(v.startswith("Not enough data: ") for v in undecided.values())
+    assert "PNG and JPEG" in undecided["format"] and "at least 3 sizes" in undecided["size_time"]
+    assert "only 1 backend" in undecided["backends"]
+    assert report.finding("resizing").numbers["one"]["smallest"] in ("128-jpeg", None)
+    caveats = " ".join(report.caveats)
+    assert "fewer than 10 requests" in caveats  # 3 images × 3 repeats = 9 per row
+    assert "the first (cold) request took" in caveats
+    html = report.html()
+    assert html.count("not enough data</span>") == 3 + 3  # summary list and each section
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "tfcompare", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_report_command(sessions, tmp_path):
+    out = tmp_path / "full.html"
+    proc = _cli("report", sessions["folder"] / "full.tfcs", "--out", out, "--min-agreement", "60")
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {out}" in proc.stderr
+    html = out.read_text(encoding="utf-8")
+    expected = build_report(sessions["full"], min_agreement=60)
+    for f in expected.findings:
+        assert f.verdict in proc.stdout
+    assert "≥ 60 %" in html and html.count('<svg class="chart"') == sum(
+        len(f.charts) for f in expected.findings)
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)  # nothing external
+
+    bad = tmp_path / "bad.tfcs"
+    bad.write_text("not a session")
+    proc = _cli("report", bad)
+    assert proc.returncode == 1 and "not a tfcompare session file" in proc.stderr
+    proc = _cli("report", sessions["folder"] / "full.tfcs", "--min-agreement", "150")
+    assert proc.returncode == 2 and "between 0 and 100" in proc.stderr
+
+
+# --------------------------------------------------------------------------- in a browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    b = Browser()
+    yield b
+    b.close()
+
+
+def _ink(png) -> float:
+    """Share of pixels that are not (almost) white."""
+    arr = np.asarray(Image.open(png).convert("L"))
+    return float((arr < 235).mean())
+
+
+def test_report_renders_offline_with_its_charts(sessions, browser, tmp_path):
+    page = tmp_path / "full.html"
+    report = write_report(page, sessions["full"], title="full")
+    load = browser.load(page)
+    assert load.requests == [page.resolve().as_uri()]  # only the page itself, nothing else
+    assert load.failed == [] and load.console_errors == []
+
+    charts = browser.evaluate(
+        "[...document.querySelectorAll('svg.chart')].map(s => {const r = s.getBoundingClientRect();"
+        " return [r.width, r.height, s.querySelectorAll('rect.bar, circle.point').length]})")
+    assert len(charts) == sum(len(f.charts) for f in report.findings) >= 5
+    assert all(w > 300 and h > 80 and marks > 0 for w, h, marks in charts), charts
+    sections = browser.evaluate("[...document.querySelectorAll('section.finding h2')]"
+                                ".map(h => h.textContent)")
+    assert [s.split(". ", 1)[1] for s in sections] == [f.title for f in report.findings]
+
+    shot = browser.screenshot(tmp_path / "report.png")
+    assert _ink(shot) > 0.03  # text, tables and charts: not a blank page
+    colours = {c for _, c in Image.open(shot).convert("RGB").getcolors(1 << 20)}
+    assert (0x00, 0x72, 0xB2) in colours and (0xE6, 0x9F, 0x00) in colours  # the two backends' bars
+
+    pdf = browser.pdf()
+    assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 2
+
+    browser.load(page, width=800)  # a narrow window: nothing wider than the page
+    assert browser.evaluate("document.documentElement.scrollWidth") <= 800
+
+
+def test_the_offline_check_catches_an_external_reference(browser, tmp_path):
+    """The check above would see a page that loads anything from the network."""
+    page = tmp_path / "leaky.html"
+    page.write_text('<html><body><img src="https://example.com/chart.png"></body></html>')
+    load = browser.load(page)
+    assert load.requests[1:] == ["https://example.com/chart.png"] and load.failed

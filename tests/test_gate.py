@@ -1,0 +1,200 @@
+"""``tfcompare compare --fail-on``: the regression gate on pairs of sessions measured for real.
+
+- a real slowdown: the same one-thread backend, measured free and then held to a quarter of a CPU
+  (as a Kubernetes CPU limit does);
+- noise only: one run's repeats dealt at random into two sessions (same backend, same moments);
+- a quality drop: the client encodes at JPEG quality 2 instead of 90;
+- errors: a timeout far below the backend's latency.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from backends import CpuLimit, start_backend
+from report_sessions import grpc, measure
+
+from tfcompare.datatypes import RunSettings
+from tfcompare.report.gate import parse_rule, run_gate
+from tfcompare.report.stats import holm, mann_whitney_greater
+from tfcompare.runner import aggregate
+from tfcompare.session import save_session
+
+SETTINGS = RunSettings(sizes=(128, 64), formats=("jpeg",), warmup=1, repeats=12)
+LATENCY_RULES = ["p50:+10%", "p90:+10%", "p99:+10%", "mean:+10%"]
+
+
+@pytest.fixture(scope="module")
+def pairs(tiny_model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gate")
+    backend = start_backend(tiny_model, threads=1, log_dir=folder)
+    try:
+        spec = [grpc("svc", backend)]
+        base = measure(folder / "base.tfcs", spec, SETTINGS, title="base")
+        with CpuLimit(backend, share=0.25):
+            measure(folder / "slow.tfcs", spec, SETTINGS, title="quarter CPU")
+        measure(folder / "lossy.tfcs", spec, replace(SETTINGS, jpeg_quality=2, repeats=2))
+        measure(folder / "errors.tfcs", [replace(spec[0], timeout_s=0.0005)],
+                replace(SETTINGS, repeats=3))
+    finally:
+        backend.stop()
+    # noise only: each block's repeats dealt at random into two halves of equal size
+    rng = random.Random(20181024)
+    half_a = set()
+    for block in {(r.image, r.variant, r.backend) for r in base.measured}:
+        repeats = list(range(SETTINGS.repeats))
+        rng.shuffle(repeats)
+        half_a |= {(*block, k) for k in repeats[: len(repeats) // 2]}
+    for name, keep in (("half1", True), ("half2", False)):
+        requests = tuple(r for r in base.requests if r.phase == "cold"
+                         or ((r.image, r.variant, r.backend, r.repeat) in half_a) == keep)
+        half = replace(base, requests=requests,
+                       summary=aggregate(r for r in requests if r.phase == "measured"))
+        save_session(folder / f"{name}.tfcs", half, title=f"{name} repeats")
+    return folder
+
+
+def gate(folder, base, new, *rules, extra=()):
+    args = ["compare", folder / f"{base}.tfcs", folder / f"{new}.tfcs"]
+    for rule in rules:
+        args += ["--fail-on", rule]
+    return subprocess.run([sys.executable, "-m", "tfcompare", *map(str, args), *map(str, extra)],
+                          capture_output=True, text=True, timeout=120)
+
+
+# --------------------------------------------------------------------------- rules and statistics
+
+
+@pytest.mark.parametrize("text, metric, limit, unit", [
+    ("p90:+10%", "p90", 10, "%"), ("p50:+5ms", "p50", 5, "ms"), ("mean:+2.5%", "mean", 2.5, "%"),
+    ("p99:+10 %", "p99", 10, "%"), ("agreement:-2pp", "agreement", 2, "pp"),
+    ("errors:>0", "errors", 0, ""), ("knee:-10%", "knee", 10, "%"),
+])
+def test_rules_parse(text, metric, limit, unit):
+    rule = parse_rule(text)
+    assert (rule.metric, rule.limit, rule.unit) == (metric, limit, unit)
+
+
+@pytest.mark.parametrize("text", ["p90:10%", "p90:-10%", "p95:+10%", "agreement:+2pp",
+                                  "agreement:-2%", "errors:0", "errors:>1%", "knee:-10pp", "p90"])
+def test_bad_rules_are_refused(text):
+    with pytest.raises(ValueError, match="expected p50|p90"):
+        parse_rule(text)
+
+
+def test_mann_whitney_matches_scipy():
+    from scipy.stats import mannwhitneyu  # test-only oracle (scikit-image brings scipy)
+
+    rng = np.random.default_rng(7)
+    cases = [(rng.lognormal(1, 0.5, 40), rng.lognormal(1.1, 0.5, 35)),
+             (rng.integers(0, 5, 30).astype(float), rng.integers(0, 6, 25).astype(float)),  # ties
+             (rng.normal(10, 1, 8), rng.normal(10, 1, 9))]
+    for x, y in cases:
+        expected = mannwhitneyu(x, y, alternative="greater", method="asymptotic").pvalue
+        assert mann_whitney_greater(x, y) == pytest.approx(expected, rel=1e-9)
+    assert mann_whitney_greater([1.0, 2.0], [1.0, 2.0, 3.0]) is None  # too few to test
+
+
+def test_holm_keeps_the_family_wise_level():
+    assert holm([0.01, 0.04, 0.03, None]) == [True, False, False, False]
+    assert holm([0.001, 0.012, 0.03]) == [True, True, True]  # 0.05/3, 0.05/2, 0.05/1
+    assert holm([0.2, None]) == [False, False]
+
+
+# --------------------------------------------------------------------------- real pairs
+
+
+def test_a_real_slowdown_fails_the_latency_rules(pairs, tmp_path):
+    md, js = tmp_path / "gate.md", tmp_path / "gate.json"
+    proc = gate(pairs, "base", "slow", "p50:+10%", "p90:+10%", "errors:>0",
+                extra=["--markdown", md, "--json", js])
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "rule p50:+10% (p50 latency grew by more than 10 %): FAILED" in proc.stdout
+    assert "rule errors:>0" in proc.stdout and "gate: FAILED (2 of 3 rule(s) failed" in proc.stdout
+    data = json.loads(js.read_text())
+    assert data["gate"]["exit_code"] == 1 and data["rows"]  # the comparison is there too
+    p50 = data["gate"]["rules"][0]
+    failed = [c for c in p50["checks"] if c["status"] == "FAILED"]
+    # a quarter of a CPU makes every variant several times slower; a burst of load from elsewhere
+    # on this machine during the BASE run may hide one of them, never most
+    assert len(failed) >= 2 and {c["variant"] for c in failed} <= {"original", "128-jpeg", "64-jpeg"}
+    for c in failed:
+        assert c["change"] > 10 and c["p_value"] < 0.01
+        line = next(x for x in proc.stdout.splitlines() if x.startswith(f"  svc      {c['variant']} "))
+        assert f"{c['change']:+.1f} %" in line and "FAILED" in line
+    text = md.read_text()
+    assert text.startswith("## tfcompare gate: ❌ failed")
+    assert (f"| `p50:+10%` | p50 latency grew by more than 10 % | FAILED ({len(failed)} of 3 rows "
+            "failed) |") in text
+    assert f"| svc | {failed[0]['variant']} |" in text and "Mann-Whitney" in text
+
+
+def test_noise_alone_passes(pairs, tmp_path):
+    md = tmp_path / "gate.md"
+    proc = gate(pairs, "half1", "half2", *LATENCY_RULES, "agreement:-2pp", "errors:>0",
+                extra=["--markdown", md])
+    assert proc.returncode == 0, proc.stdout
+    assert "gate: PASSED (0 of 6 rule(s) failed" in proc.stdout
+    assert md.read_text().startswith("## tfcompare gate: ✅ passed")
+    # the same data the other way round passes too
+    assert gate(pairs, "half2", "half1", *LATENCY_RULES).returncode == 0
+
+
+def test_a_change_beyond_the_limit_that_is_noise_is_not_a_failure(pairs):
+    """Both halves of one run differ at the tail by chance; with a tiny limit every row that
+    changed at all is beyond it, and the test is what keeps the gate from failing."""
+    from tfcompare.session import load_session
+
+    even = load_session(pairs / "half1.tfcs").result
+    odd = load_session(pairs / "half2.tfcs").result
+    result = run_gate(even, odd, [parse_rule("p99:+0.001%"), parse_rule("p99:+0.001ms")])
+    assert result.exit_code == 0
+    beyond = [c for r in result.rules for c in r.checks if c.change and c.change > 0.001]
+    assert beyond, "no row changed at all between the halves"
+    assert all(c.status == "not significant" and "noise" in c.note for c in beyond)
+
+
+def test_a_quality_drop_fails_the_agreement_rule(pairs):
+    proc = gate(pairs, "base", "lossy", "agreement:-2pp", extra=["--json", "-"])
+    assert proc.returncode == 1, proc.stdout
+    data = json.loads(proc.stdout)
+    checks = {c["variant"]: c for c in data["gate"]["rules"][0]["checks"]}
+    assert checks["original"]["status"] == "ok" and checks["original"]["new"] == 100
+    dropped = [c for c in checks.values() if c["status"] == "FAILED"]
+    assert dropped and all(c["change"] < -2 and c["base"] == 100 for c in dropped)
+
+
+def test_errors_fail_the_errors_rule(pairs):
+    from tfcompare.session import load_session
+
+    new = load_session(pairs / "errors.tfcs").result
+    failed = {}
+    for r in new.measured:
+        if not r.ok:
+            failed[(r.backend, r.variant)] = failed.get((r.backend, r.variant), 0) + 1
+    assert failed, "a 0.5 ms timeout should have failed requests"
+    proc = gate(pairs, "base", "errors", "errors:>0", extra=["--json", "-"])
+    assert proc.returncode == 1
+    checks = json.loads(proc.stdout)["gate"]["rules"][0]["checks"]
+    assert {(c["backend"], c["variant"]): c["new"] for c in checks if c["status"] == "FAILED"} \
+        == failed
+    assert gate(pairs, "base", "errors", "errors:>1000").returncode == 0
+
+
+def test_usage_errors_exit_2(pairs, tmp_path):
+    proc = gate(pairs, "base", "slow", "p95:+10%")
+    assert proc.returncode == 2 and "bad rule 'p95:+10%'" in proc.stderr
+    proc = gate(pairs, "base", "slow", "knee:-10%")
+    assert proc.returncode == 2
+    assert "rule knee:-10% cannot be checked: no capacity sweep in BASE and NEW" in proc.stderr
+    (tmp_path / "x.tfcs").write_text("nope")
+    proc = subprocess.run([sys.executable, "-m", "tfcompare", "compare", str(pairs / "base.tfcs"),
+                           str(tmp_path / "x.tfcs"), "--fail-on", "p90:+10%"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "not a tfcompare session file" in proc.stderr
