@@ -1,8 +1,9 @@
 """``tfcompare report``: the four findings from sessions measured against real local backends,
 a session where three of them cannot be decided, and the page as a browser shows and prints it.
 
-The expected figures are recomputed here from the session's raw requests (medians, majority top-1
-per image, least squares with numpy), not taken from the code under test.
+The expected figures are recomputed here from the session's raw requests and per-image blocks
+(medians, majority top-1 per image, request-weighted server time, least squares with numpy), not
+taken from the code under test. Backend "two" has server metrics (its REST port), "one" has none.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ NARROW = RunSettings(sizes=(128,), formats=("jpeg",), warmup=1, repeats=3)
 @pytest.fixture(scope="module")
 def sessions(backend_pair, tmp_path_factory):
     folder = tmp_path_factory.mktemp("report-sessions")
-    full = measure(folder / "full.tfcs", [grpc("one", backend_pair.one),
-                                          grpc("two", backend_pair.two)], FULL, title="full")
+    full = measure(folder / "full.tfcs", [grpc("one", backend_pair.one),  # client time only
+                                          grpc("two", backend_pair.two, metrics=True)],
+                   FULL, title="full")
     narrow = measure(folder / "narrow.tfcs", [grpc("one", backend_pair.one)], NARROW,
                      title="narrow")
     assert all(r.ok for r in full.requests + narrow.requests)
@@ -58,6 +60,13 @@ def _sent(result, backend, variant):
         if (r.backend, r.variant) == (backend, variant):
             per_image[r.image] = max(per_image[r.image], r.bytes)
     return statistics.fmean(per_image.values())
+
+
+def _server(result, backend, variant, field):
+    """Server-side time of a backend × variant: each image's block weighted by its requests."""
+    blocks = [a for a in result.summary if (a.backend, a.variant) == (backend, variant)]
+    assert blocks and all(getattr(a, field) is not None for a in blocks)
+    return sum(getattr(a, field) * a.n for a in blocks) / sum(a.n for a in blocks)
 
 
 # --------------------------------------------------------------------------- findings
@@ -104,27 +113,35 @@ def test_format_gives_the_png_to_jpeg_latency_ratio_per_size(sessions):
         assert got["ratios"] == pytest.approx(expected)
         assert got["median_ratio"] == pytest.approx(statistics.median(expected))
         assert 0 <= got["significant"] <= 4
-    assert "no server-time data in this session" in " ".join(finding.details).lower()
+        server = [_server(result, backend, f"{box}-png", "server_ms")
+                  / _server(result, backend, f"{box}-jpeg", "server_ms")
+                  for box in got["sizes"]] if backend == "two" else []
+        assert got["server_ratios"] == pytest.approx(server)
+    assert "server time:" in finding.verdict.split("two:")[1]
+    assert "server time:" not in finding.verdict.split("two:")[0]
 
 
 def test_size_vs_time_fits_time_against_megapixels(sessions):
     result = sessions["full"]
     finding = build_report(result).finding("size_time")
     assert finding.decided
-    for backend in ("one", "two"):
+    for backend, source in (("one", "client latency (p50)"), ("two", "model run time")):
         got = finding.numbers[backend]
-        assert got["format"] == "jpeg" and got["source"] == "client latency (p50)"
+        assert got["format"] == "jpeg" and got["source"] == source
         xs, ys = [], []
         for box in (384, 256, 128, 64):
             key = f"{box}-jpeg"
             xs.append(statistics.fmean(v.width * v.height for i in result.images
                                        for v in i.variants if v.key == key) / 1e6)
-            ys.append(statistics.median(_latencies(result, backend, key)))
+            ys.append(statistics.median(_latencies(result, backend, key)) if backend == "one"
+                      else _server(result, backend, key, "runtime_ms"))
         slope, _ = np.polyfit(xs, ys, 1)
         assert got["slope_ms_per_mpx"] == pytest.approx(slope)
         assert got["low"] <= slope <= got["high"]
         word = "barely changes" if got["flat"] else "grows"
-        assert f"{backend} (JPEG, client latency (p50)): {word}" in finding.verdict
+        start = f"{backend} (JPEG, {source}): {word}"
+        assert start in finding.verdict
+        assert "ms at 64 px JPEG" in finding.verdict.split(start)[1].split(").")[0]
 
 
 def test_backends_names_the_fastest_at_each_variant(sessions):
@@ -237,3 +254,38 @@ def test_the_offline_check_catches_an_external_reference(browser, tmp_path):
     page.write_text('<html><body><img src="https://example.com/chart.png"></body></html>')
     load = browser.load(page)
     assert load.requests[1:] == ["https://example.com/chart.png"] and load.failed
+
+
+# --------------------------------------------------------------------------- in the window
+
+
+def test_file_export_report_in_the_window(sessions, qtbot, tmp_path, monkeypatch):
+    from gui_helpers import make_window
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+    from test_gui_actions import find_action
+
+    window = make_window(qtbot)
+    told = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: told.append(a[1:]))
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: told.append(a[1:]))
+    export = find_action(window, "File", "Export report…")
+    export.trigger()  # nothing measured or opened yet
+    assert told and told[0][0] == "Nothing to report"
+
+    session = sessions["folder"] / "full.tfcs"
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(session), ""))
+    find_action(window, "File", "Open session…").trigger()
+    out = tmp_path / "from-window.html"
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *a, **k: (asked.append(a[2]), (str(out), ""))[1])
+    export.trigger()
+    assert len(told) == 1, told
+    assert asked[0].endswith("full.html")  # offered next to the session's name
+    html = out.read_text(encoding="utf-8")
+    expected = build_report(sessions["full"])
+    for f in expected.findings:
+        assert f.verdict.replace("'", "&#x27;") in html
+    assert html.count('<svg class="chart"') == sum(len(f.charts) for f in expected.findings)
+    assert "tfcompare report — full" in html  # the session's title
+    assert "Wrote the report" in window.statusBar().currentMessage()

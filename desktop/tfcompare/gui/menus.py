@@ -8,6 +8,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from tfcompare.gui.export import copy_image, grab_window, save_image
+from tfcompare.gui.report_export import export_report
 
 if TYPE_CHECKING:
     from tfcompare.gui.main_window import MainWindow
@@ -58,6 +59,8 @@ def build_menus(w: MainWindow, cluster: bool) -> None:
     file.addSeparator()
     _action(w, file, "Export results as &JSON…", lambda: s.export_results("json"))
     _action(w, file, "Export results as CS&V…", lambda: s.export_results("csv"))
+    _action(w, file, "Export &report…", lambda: export_report(w),
+            tip="The findings (resizing, format, size vs time, backends) as one HTML page")
     file.addSeparator()
     _action(w, file, "&Quit", w.close, QKeySequence.StandardKey.Quit)
 

@@ -233,7 +233,7 @@ def size_vs_time(view: SessionView) -> Finding:
         small, large = _size_name(view, pts[0][2]), _size_name(view, pts[-1][2])
         if flat:
             verdicts.append(f"{backend} ({fmt.upper()}, {source}): barely changes with size — "
-                            f"changes with size — {fmt_ms(pts[0][1])} ms at {small} vs "
+                            f"{fmt_ms(pts[0][1])} ms at {small} vs "
                             f"{fmt_ms(pts[-1][1])} ms at {large} (fitted change {pct(change)}).")
         else:
             verdicts.append(f"{backend} ({fmt.upper()}, {source}): grows {fit.slope:.2f} ms per "

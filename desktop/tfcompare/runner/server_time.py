@@ -40,6 +40,7 @@ class ServerClock:
         self.message = ""
         self.floor_samples: list[float] = []
         self.last = None  # the snapshot that closed the previous block
+        self.last_done = -1  # the run's request count when it was taken
         self._failures = 0
 
     # ------------------------------------------------------------------ metrics source
