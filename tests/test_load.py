@@ -16,10 +16,11 @@ import pytest
 from images import photo, save
 
 from tfcompare.datatypes import BackendSpec
+from tfcompare.load.events import LevelDone, WindowDone
 from tfcompare.load.plan import LoadPlan
 from tfcompare.load.prepare import build_targets, variant_payloads
 from tfcompare.load.results import stable
-from tfcompare.load.sweep import LevelDone, WindowDone, sweep
+from tfcompare.load.sweep import sweep
 
 pytestmark = pytest.mark.slow
 

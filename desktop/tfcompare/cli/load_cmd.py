@@ -142,9 +142,10 @@ def run(args: argparse.Namespace) -> int:
 
 def measure(args, plan, specs, payloads, info) -> int:
     from tfcompare.cluster.errors import ClusterError
+    from tfcompare.load.events import LevelDone, SweepMessage, WindowDone
     from tfcompare.load.prepare import build_targets
     from tfcompare.load.report import capacity_table, window_line
-    from tfcompare.load.sweep import LevelDone, SweepMessage, WindowDone, sweep
+    from tfcompare.load.sweep import sweep
     from tfcompare.runner.connection import open_connection
 
     connections, addresses, usable, problems = [], {}, [], []

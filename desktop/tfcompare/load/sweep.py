@@ -12,30 +12,12 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from tfcompare.load.engine import LevelRun
+from tfcompare.load.events import LevelDone, LoadEvent, SweepMessage, WindowDone
 from tfcompare.load.plan import LoadPlan, LoadTarget
-from tfcompare.load.results import CapacityResult, LevelResult, WindowSummary, summarise
+from tfcompare.load.results import CapacityResult, summarise
 from tfcompare.load.senders import make_sender
-
-
-@dataclass(frozen=True)
-class WindowDone:
-    window: WindowSummary
-
-
-@dataclass(frozen=True)
-class LevelDone:
-    level: LevelResult
-
-
-@dataclass(frozen=True)
-class SweepMessage:
-    text: str
-
-
-LoadEvent = WindowDone | LevelDone | SweepMessage
 
 
 class ServerTimer:
