@@ -16,10 +16,11 @@ import pytest
 from images import photo, save
 
 from tfcompare.datatypes import BackendSpec
+from tfcompare.load.events import LevelDone, WindowDone
 from tfcompare.load.plan import LoadPlan
 from tfcompare.load.prepare import build_targets, variant_payloads
 from tfcompare.load.results import stable
-from tfcompare.load.sweep import LevelDone, WindowDone, sweep
+from tfcompare.load.sweep import sweep
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +42,9 @@ def test_load_cli_json_has_every_level_and_latency_grows_on_a_one_thread_backend
     out = tmp_path / "capacity.json"
     proc = subprocess.run(
         [sys.executable, "-m", "tfcompare", "load", str(cat),
-         "--backend", f"one={backend_pair.one.grpc}/tiny", "--backend", f"two={backend_pair.two.grpc}/tiny",
+         "--backend", f"one={backend_pair.one.grpc}/tiny",
+         "--backend", f"two={backend_pair.two.grpc}/tiny,metrics=http://{backend_pair.two.rest}"
+                      "/monitoring/prometheus/metrics",
          "--variants", "original,256-jpeg", "--concurrency", "1,8", "--window-s", "0.4",
          "--max-windows", "4", "--json", str(out), "--csv", str(tmp_path / "capacity.csv")],
         capture_output=True, text=True, timeout=240,
@@ -64,6 +67,11 @@ def test_load_cli_json_has_every_level_and_latency_grows_on_a_one_thread_backend
         assert (lv["stable"] and len(windows) >= 3) or (not lv["stable"] and len(windows) == 4)
         assert lv["achieved"] == pytest.approx(lv["level"], rel=0.15)  # really in flight
     assert len(doc["knees"]) == 4
+    for lv in levels:  # the server's own time per level where it exports metrics
+        if lv["backend"] == "two":
+            assert 0 < lv["server_ms"] <= lv["max_ms"]
+        else:
+            assert lv["server_ms"] is None
     one = {(lv["variant"], lv["level"]): lv for lv in levels if lv["backend"] == "one"}
     for variant in ("original", "256-jpeg"):
         low, high = one[(variant, 1)], one[(variant, 8)]

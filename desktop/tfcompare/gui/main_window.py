@@ -13,13 +13,14 @@ from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QPushButton
 
 from tfcompare.datatypes import BackendSpec
+from tfcompare.gui.capacity_view import CapacityPanel
 from tfcompare.gui.chart_base import short_variant
 from tfcompare.gui.colors import BackendColors
 from tfcompare.gui.input_actions import InputActions, qimage_png_bytes
 from tfcompare.gui.menus import build_menus
 from tfcompare.gui.prefs import Prefs, load_prefs, save_prefs
 from tfcompare.gui.session_actions import SessionActions
-from tfcompare.gui.window_layout import build_views
+from tfcompare.gui.window_layout import add_tab, build_views
 from tfcompare.window import WindowController
 
 __all__ = ["MainWindow", "qimage_png_bytes"]
@@ -55,6 +56,12 @@ class MainWindow(QMainWindow):
         for name in vars(self.views):  # images_panel, latency, table…: the window's public views
             setattr(self, name, getattr(self.views, name))
         self.setCentralWidget(self.views.central)
+        self.capacity = CapacityPanel(
+            self.colors, lambda: list(self.controller.backends),
+            lambda: [e.path or e.data for e in self.controller.images if not e.error],
+        )  # fmt: skip
+        add_tab(self.views, self.capacity, "Capacity")
+        self.controller.capacity = self.capacity.model
         self._run_started = 0.0
         self._table_pending: list = []
         self._table_ticks = 0
@@ -424,6 +431,9 @@ class MainWindow(QMainWindow):
         if not self.sessions.confirm_discard():
             event.ignore()
             return
+        if self.capacity.worker.running:
+            self.capacity.worker.cancel()
+            self.capacity.worker.wait(5.0)
         self.save_prefs()
         self.controller.close()
         event.accept()

@@ -79,6 +79,10 @@ def build_menus(w) -> dict:
     run = bar.addMenu("&Run")
     add_action(w, run, "&Run comparison", w.start_run, "Ctrl+R")
     add_action(w, run, "&Cancel", w.cancel_run, "Esc")
+    run.addSeparator()
+    add_action(w, run, "Start capacity &sweep", lambda: (
+        w.tabs.setCurrentWidget(w.capacity), w.capacity.start_sweep()), "Ctrl+Shift+L")  # fmt: skip
+    add_action(w, run, "Cancel capacity sweep", w.capacity.cancel_sweep)
 
     view = bar.addMenu("&View")
     named["log"] = add_action(w, view, "&Log latency scale", w.set_log_scale, "Ctrl+L",
@@ -91,11 +95,15 @@ def build_menus(w) -> dict:
     add_action(w, export, "Results as CS&V…", lambda: s.export_results("csv"))
     add_action(w, export, "&Report (HTML)…", lambda: export_report(w),
                tip="The findings (resizing, format, size vs time, backends) as one HTML page")
+    add_action(w, export, "Capacity sweep as JSON…", lambda: w.capacity.export("json"))
+    add_action(w, export, "Capacity sweep as CSV…", lambda: w.capacity.export("csv"))
     export.addSeparator()
     add_action(w, export, "Save &window screenshot (PNG)…", i.save_window_dialog, "F12")
     add_action(w, export, "&Copy window screenshot", i.copy_window, "Ctrl+Shift+C")
     export.addSeparator()
-    for name, chart in (("Latency", w.latency), ("Top-5", w.top5), ("Quality", w.quality)):
+    charts = (("Latency", w.latency), ("Top-5", w.top5), ("Quality", w.quality),
+              ("Capacity", w.capacity.chart))  # fmt: skip
+    for name, chart in charts:
         sub = export.addMenu(f"{name} chart")
         add_action(w, sub, "Save as PNG…", lambda c=chart, n=name: i.save_chart_dialog(c, n, "png"))
         add_action(w, sub, "Save as SVG…", lambda c=chart, n=name: i.save_chart_dialog(c, n, "svg"))

@@ -90,7 +90,7 @@ class SessionActions:
         return self.save_to(self.c.path)
 
     def save_as(self) -> bool:
-        if self.c.store.snapshot() is None:
+        if not self.c.has_something_to_save:
             QMessageBox.information(
                 self.w, "Nothing to save", "Run a comparison first: a session holds its results."
             )

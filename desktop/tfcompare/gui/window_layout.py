@@ -59,7 +59,7 @@ class Views:
     quality: QualityChart
     top5: Top5Chart
     table: ResultsTable
-    tabs: QTabWidget  # the results area: "Charts" first; more views can be added as tabs
+    tabs: QTabWidget  # the results area: "Comparison" first; more views are added as tabs
     splitters: dict[str, QSplitter]
     central: QWidget
 
@@ -135,7 +135,7 @@ def build_views(colors: BackendColors) -> Views:
     cv.addWidget(right_split, 1)
     tabs = QTabWidget()
     tabs.setDocumentMode(True)
-    tabs.addTab(charts, "Charts")
+    tabs.addTab(charts, "Comparison")
     tabs.tabBar().setVisible(False)  # shown once a second tab is added
     right = QWidget()
     rv = QVBoxLayout(right)

@@ -113,8 +113,9 @@ class Runner:
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise ValueError(f"backend names must be unique: {', '.join(sorted(dupes))}")
-        self.backends = tuple(backends)
         self.settings = settings or RunSettings()
+        # The settings' timeout is every backend's default; a backend's own value wins.
+        self.backends = tuple(b.with_default_timeout(self.settings.timeout_s) for b in backends)
         self._connect = connect
 
     def planned_requests(self, n_images: int) -> int:
@@ -473,7 +474,7 @@ class _BackendWorker:
         conn = self.conn
         generation, pod = conn.generation, conn.pod
         try:
-            out = conn.client.predict(variant.data, self.signature, timeout_s=self.spec.timeout_s)
+            out = conn.client.predict(variant.data, self.signature, timeout_s=self.spec.deadline_s)
         except Exception as exc:
             msg = _message(exc)
             code = exc.code if isinstance(exc, ServingError) else "UNKNOWN"

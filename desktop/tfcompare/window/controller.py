@@ -82,6 +82,9 @@ class WindowController:
         self.overlay: Overlay | None = None
         self.message: Message | None = None
         self.view_options: dict = {}  # what a view keeps in a session file (e.g. log scale)
+        # a capacity sweep's model (tfcompare.load.capacity_model.CapacityModel), when the window
+        # has a Capacity view: sessions save and reopen its sweep with the comparison
+        self.capacity = None
         self._listeners: list[Callable[[str], None]] = []
         self._undo: list[tuple[str, Callable[[], None]]] = []
         self._worker = RunWorker(runner_factory)
@@ -390,6 +393,7 @@ class WindowController:
             raise SessionError("cancel the running comparison before opening a session")
         saved = load_session(path)
         result = saved.result
+        capacity_problem = self._load_capacity(saved)
         known = {s.name: s for s in self.backends}
         # a backend keeps its auth header when the same backend is configured here
         specs = [known[b.name] if known.get(b.name) == b else b for b in result.backends]
@@ -412,17 +416,47 @@ class WindowController:
         self._changed(*TOPICS[:-1])
         self._say(f"Opened {Path(path).name}: {len(result.images)} images, {len(result.backends)} "
                   f"backends, {len(result.measured):,} requests.")  # fmt: skip
+        if capacity_problem:
+            self._say(f"Opened {Path(path).name}; its capacity sweep is not shown: "
+                      f"{capacity_problem}", warning=True)  # fmt: skip
+
+    def _load_capacity(self, saved) -> str | None:
+        if self.capacity is None:
+            return None
+        from tfcompare.load.export import capacity_of
+        from tfcompare.session import SessionError
+
+        try:
+            self.capacity.load(capacity_of(saved))
+        except SessionError as exc:
+            self.capacity.load(None)
+            return str(exc)
+        return None
+
+    def saved_sweep(self):
+        """The capacity sweep a session file would hold (None without one)."""
+        result = self.capacity.result if self.capacity is not None else None
+        return result if result is not None and result.levels else None
+
+    @property
+    def has_something_to_save(self) -> bool:
+        return self.store.snapshot() is not None or self.saved_sweep() is not None
 
     def save_session(self, path: str | Path, view_options: dict | None = None) -> None:
         """Save what is shown (removed images and backends are not in it); raises SessionError."""
         from tfcompare.session import SessionError, save_session
 
-        result = self.store.snapshot()
-        if result is None:
+        result, sweep = self.store.snapshot(), self.saved_sweep()
+        if result is None and sweep is None:
             raise SessionError("nothing to save: run a comparison first (a session holds its results)")
         image, variant = self.selection
         selection = {"image": image, "variant": variant, **(view_options or {})}
-        save_session(Path(path), result, selection=selection, title=Path(path).stem)
+        if sweep is not None:
+            from tfcompare.load.export import save_capacity
+
+            save_capacity(Path(path), sweep, result, selection=selection, title=Path(path).stem)
+        else:
+            save_session(Path(path), result, selection=selection, title=Path(path).stem)
         self.path, self.title, self.unsaved = Path(path), Path(path).stem, False
         self._changed("session")
         self._say(f"Saved {path}")
