@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tfcompare.datatypes import (
@@ -395,8 +395,10 @@ class WindowController:
         result = saved.result
         capacity_problem = self._load_capacity(saved)
         known = {s.name: s for s in self.backends}
-        # a backend keeps its auth header when the same backend is configured here
-        specs = [known[b.name] if known.get(b.name) == b else b for b in result.backends]
+        # a backend keeps its auth header when the same backend is configured here (a run records
+        # the timeout it used: one left to the settings here is still the same backend)
+        specs = [known[b.name] if _same_backend(known.get(b.name), b) else b
+                 for b in result.backends]  # fmt: skip
         self.images = [ImageEntry(name=i.name, data=i.original, variants=len(i.variants))
                        for i in result.images]  # fmt: skip
         for problem in result.problems:
@@ -520,3 +522,8 @@ class WindowController:
         self._checker.close()
         self._looks.shutdown(wait=False, cancel_futures=True)
 
+
+def _same_backend(mine: BackendSpec | None, saved: BackendSpec) -> bool:
+    if mine is None:
+        return False
+    return mine == saved or (mine.timeout_s is None and replace(mine, timeout_s=saved.timeout_s) == saved)

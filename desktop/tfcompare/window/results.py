@@ -159,6 +159,7 @@ class ResultStore:
             self.result = event.result
             # the run's own summary is authoritative (it also has the server time measured
             # around each block): the views show what a saved session will show
+            self._dirty_groups.clear()  # nothing left to recompute: the summary has it all
             for a in event.result.summary:
                 self._set_aggregate(a)
             self._loaded_aggs = list(event.result.summary)
