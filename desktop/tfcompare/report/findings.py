@@ -8,13 +8,18 @@ significance of a difference comes from a Mann-Whitney test on the per-request l
 from __future__ import annotations
 
 import statistics
+from typing import TYPE_CHECKING
 
 from tfcompare.datatypes import ORIGINAL
+from tfcompare.report.capacity import capacity_verdict, equivalents, knee_table, sustained_chart
 from tfcompare.report.data import Row, SessionView
 from tfcompare.report.model import Bar, BarChart, Finding, LineChart, Series, Table, not_enough
 from tfcompare.report.stats import ALPHA, fit_line, mann_whitney_greater, mann_whitney_two_sided
 from tfcompare.runner.report import _fmt_bytes as fmt_bytes
 from tfcompare.runner.report import _fmt_ms as fmt_ms
+
+if TYPE_CHECKING:
+    from tfcompare.load.results import CapacityResult
 
 DEFAULT_MIN_AGREEMENT = 95.0  # percent
 FLAT_CHANGE = 0.10  # size vs time: a change under 10 % from the smallest to the largest is "flat"
@@ -270,14 +275,25 @@ def size_vs_time(view: SessionView) -> Finding:
 BACKENDS_Q = "Which backend is fastest at each size, and by how much?"
 
 
-def backends(view: SessionView, capacity: Table | None = None,
-             equivalents: list[str] | None = None) -> Finding:
+def _capacity_only(title: str, cap: CapacityResult | None, measured: int) -> Finding:
+    verdict = capacity_verdict(cap) if cap else None
+    if verdict is None:
+        extra = " (and the capacity sweep has no two backends with a knee)" if cap else ""
+        return not_enough("backends", title, BACKENDS_Q,
+                          f"only {measured} backend measured; compare at least two{extra}")
+    chart = sustained_chart(cap)
+    return Finding("backends", title, BACKENDS_Q, True, verdict,
+                   (f"From the capacity sweep alone: only {measured} backend has per-request "
+                    "measurements in this session.",),
+                   (knee_table(cap),), (chart,) if chart else (), {"capacity": cap.sustained()})
+
+
+def backends(view: SessionView, cap: CapacityResult | None = None) -> Finding:
     title = "Backends: which is fastest?"
     measured = [b for b in view.backends
                 if any(r.p50_ms is not None for k, r in view.rows.items() if k[0] == b)]
     if len(measured) < 2:
-        return not_enough("backends", title, BACKENDS_Q,
-                          f"only {len(measured)} backend measured; compare at least two")
+        return _capacity_only(title, cap, len(measured))
     rows, groups, wins = [], [], {}
     per_variant = {}
     for key in view.variant_keys():
@@ -330,14 +346,22 @@ def backends(view: SessionView, capacity: Table | None = None,
                f"latencies are larger in a Mann-Whitney test ({100 * (1 - ALPHA):.0f} %)."]
     tables = [Table(("variant", "backend", "p50 ms", "p90 ms", "p99 ms", "n", "vs fastest",
                      "clear"), tuple(rows))]
-    if capacity is not None:
-        tables.append(capacity)
-        if equivalents:
-            details.append("Under load: " + "; ".join(equivalents) + ".")
+    charts = [BarChart("p50 latency by variant (tick: p90)", "ms", tuple(groups),
+                       whisker_label="p90")]
+    if cap is not None:
+        tables.append(knee_table(cap))
+        under_load = capacity_verdict(cap)
+        if under_load:
+            verdict += " " + under_load
+        if cap.equivalents():
+            details.append("Equivalents under load: " + "; ".join(equivalents(cap)) + ".")
+        chart = sustained_chart(cap)
+        if chart:
+            charts.append(chart)
     else:
         details.append("No capacity sweep in this session: throughput under load is not part of "
                        "this answer.")
-    chart = BarChart("p50 latency by variant (tick: p90)", "ms", tuple(groups), whisker_label="p90")
     return Finding("backends", title, BACKENDS_Q, True, verdict, tuple(details), tuple(tables),
-                   (chart,), {"per_variant": per_variant,
+                   tuple(charts), {"capacity": cap.sustained() if cap else None,
+                                   "per_variant": per_variant,
                               "wins": {b: [k for k, _ in w] for b, w in wins.items()}})
