@@ -278,6 +278,11 @@ def size_vs_time(view: SessionView) -> Finding:
         return not_enough("size_time", title, SIZE_Q,
                           f"needs at least {MIN_SIZES} sizes of one format measured on a backend "
                           "(run with more --sizes)")
+    decided = any(n["trend"] != "unclear" for n in numbers.values())
+    verdict = " ".join(verdicts)
+    if not decided:
+        verdict = ("Not enough data: the times are too noisy to tell a trend on any backend "
+                   "(more --repeats help). " + verdict)
     details = ["Least-squares line over the sizes, time against megapixels. “Barely changes”: the "
                "95 % interval of the fitted change from the smallest to the largest size lies "
                f"within ±{FLAT_CHANGE:.0%}; “too noisy to tell”: it includes zero but not only "
@@ -289,7 +294,7 @@ def size_vs_time(view: SessionView) -> Finding:
     table = Table(("backend", "variant", "megapixels", "ms", "time"), tuple(rows))
     what = sources.pop() if len(sources) == 1 else "time"
     chart = LineChart(f"{what} against image size", "megapixels", "ms", tuple(series))
-    return Finding("size_time", title, SIZE_Q, True, " ".join(verdicts), tuple(details), (table,),
+    return Finding("size_time", title, SIZE_Q, decided, verdict, tuple(details), (table,),
                    (chart,), numbers)
 
 
