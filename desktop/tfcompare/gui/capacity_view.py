@@ -58,6 +58,7 @@ class SweepWorker(QObject):
         # would be a deadlock that Python breaks by failing one of the imports.
         import tfcompare.serving  # noqa: F401
         from tfcompare.load.prepare import PrepareError, build_targets, variant_payloads
+        from tfcompare.load.server_time import metrics_timer
         from tfcompare.load.sweep import sweep
 
         cancel = self._cancel = threading.Event()
@@ -70,6 +71,7 @@ class SweepWorker(QObject):
                     self.finished.emit(generation, None, "; ".join(problems) or "nothing to load")
                     return
                 result = sweep(plan, targets, cancel=cancel, variants=info,
+                               server_time=metrics_timer,
                                on_event=lambda e: self.event.emit(generation, e))
                 result.messages[:0] = problems
                 self.finished.emit(generation, result, "")

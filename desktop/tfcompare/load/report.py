@@ -31,10 +31,11 @@ def capacity_table(result: CapacityResult) -> str:
     for lv in result.levels:
         mark = "  ← knee" if knees.get((lv.backend, lv.variant)) is lv else ""
         errors = lv.n_errors
+        server = ("~" if lv.server_note and lv.server_ms is not None else "") + _ms(lv.server_ms)
         lines.append(
             f"{lv.backend:<16} {lv.variant:<10} {lv.level:>6g} {lv.achieved:>6.1f} "
             f"{lv.throughput:>8.1f} {_ms(lv.percentile_ms(50)):>7} {_ms(lv.percentile_ms(90)):>7} "
-            f"{_ms(lv.percentile_ms(99)):>7} {_ms(lv.hist.max_ms()):>7} {_ms(lv.server_ms):>7} "
+            f"{_ms(lv.percentile_ms(99)):>7} {_ms(lv.hist.max_ms()):>7} {server:>7} "
             f"{errors:>6}  {level_flags(lv)}{mark}")
         if lv.client_bound_reason:
             lines.append(f"{'':<24}client-bound: {lv.client_bound_reason}")

@@ -30,6 +30,9 @@ class ServerTimer:
     def after(self, answered: int) -> tuple[float | None, str | None]:
         return None, None
 
+    def close(self) -> None:
+        return None
+
 
 def sweep(
     plan: LoadPlan,
@@ -64,8 +67,12 @@ def sweep(
         for target in targets:
             if cancel.is_set() or (deadline and time.monotonic() >= deadline):
                 break
-            await _sweep_target(plan, target, deadline, cancel, result, emit, message,
-                                server_time(target) if server_time else None)
+            timer = await asyncio.to_thread(server_time, target) if server_time else None
+            try:
+                await _sweep_target(plan, target, deadline, cancel, result, emit, message, timer)
+            finally:
+                if timer is not None:
+                    timer.close()
 
     asyncio.run(main())
     result.cancelled = cancel.is_set()
