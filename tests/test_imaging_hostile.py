@@ -49,8 +49,7 @@ def finishes(fn, *args, within: float = 20.0, unblock: Path | None = None):
     thread.start()
     thread.join(within)
     if thread.is_alive() and unblock is not None:
-        fd = os.open(unblock, os.O_WRONLY | os.O_NONBLOCK)
-        os.close(fd)
+        _release_readers(unblock)
         thread.join(5)
     assert outcome, f"{fn.__name__} did not finish within {within} s"
     return outcome[0]
@@ -120,3 +119,31 @@ def test_a_truncated_jpeg_smaller_than_every_box_is_refused(tmp_path):
         build_ladder(path, settings)
     info = build_ladder(data, settings)  # the intact file still gives its original
     assert [v.key for v in info.variants] == ["original"]
+
+
+def test_window_rows_of_a_fifo_and_a_device_resolve_with_their_error(qtbot, fifo, tmp_path):
+    """Dropped on the window, each gets its own row error (the row used to stay unresolved and
+    the window's probe thread kept the process from exiting)."""
+    from gui_helpers import drop_event, make_window
+
+    zero = tmp_path / "z.png"
+    zero.symlink_to("/dev/zero")
+    good = images.save(images.photo(), tmp_path / "cat.jpg")
+    window = make_window(qtbot)
+    try:
+        window.dropEvent(drop_event([fifo, zero, good]))
+        qtbot.waitUntil(lambda: all(e.probed for e in window.images_panel.entries), timeout=20_000)
+    finally:
+        _release_readers(fifo)
+    errors = {e.name: e.error for e in window.images_panel.entries}
+    assert "named pipe" in errors["pipe.png"] and "a device" in errors["z.png"]
+    assert errors["cat.jpg"] is None
+    assert "named pipe" in window.images_panel.list.item(0).text()
+
+
+def _release_readers(fifo: Path) -> None:
+    """Open and close the FIFO for writing: a reader blocked on it gets end-of-file."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass  # ENXIO: nobody is waiting to read it
