@@ -355,6 +355,9 @@ class MainWindow(WindowInputs):
         if self.running:
             self.runner.cancel()
             self.runner.wait(3.0)
+        if self.capacity.worker.running:
+            self.capacity.worker.cancel()
+            self.capacity.worker.wait(5.0)
         self.save_prefs()
         self.poller.close()
         self.images_panel.shutdown()

@@ -61,6 +61,8 @@ def build_menus(w: MainWindow, cluster: bool) -> None:
     _action(w, file, "Export results as CS&V…", lambda: s.export_results("csv"))
     _action(w, file, "Export &report…", lambda: export_report(w),
             tip="The findings (resizing, format, size vs time, backends) as one HTML page")
+    _action(w, file, "Export capacity sweep as JSON…", lambda: w.capacity.export("json"))
+    _action(w, file, "Export capacity sweep as CSV…", lambda: w.capacity.export("csv"))
     file.addSeparator()
     _action(w, file, "&Quit", w.close, QKeySequence.StandardKey.Quit)
 
@@ -85,6 +87,10 @@ def build_menus(w: MainWindow, cluster: bool) -> None:
     run = bar.addMenu("&Run")
     _action(w, run, "&Run comparison", w.start_run, "Ctrl+R")
     _action(w, run, "&Cancel", w.cancel_run, "Esc")
+    run.addSeparator()
+    w.sweep_action = _action(w, run, "Start capacity &sweep", lambda: (
+        w.tabs.setCurrentWidget(w.capacity), w.capacity.start_sweep()), "Ctrl+Shift+L")
+    _action(w, run, "Cancel capacity sweep", w.capacity.cancel_sweep)
 
     view = bar.addMenu("&View")
     w.log_action = _action(w, view, "&Log latency scale", lambda on: w.set_log_scale(on), "Ctrl+L")
@@ -95,7 +101,9 @@ def build_menus(w: MainWindow, cluster: bool) -> None:
     _action(w, shots, "Save &window screenshot (PNG)…", lambda: save_window_dialog(w), "F12")
     _action(w, shots, "&Copy window screenshot", lambda: copy_image(grab_window(w)), "Ctrl+Shift+C")
     shots.addSeparator()
-    for name, chart in (("Latency", w.latency), ("Top-5", w.top5), ("Quality", w.quality)):
+    charts = (("Latency", w.latency), ("Top-5", w.top5), ("Quality", w.quality),
+              ("Capacity", w.capacity.chart))
+    for name, chart in charts:
         sub = shots.addMenu(f"{name} chart")
         _action(w, sub, "Save as PNG…", lambda c=chart, n=name: save_chart_dialog(w, c, n, "png"))
         _action(w, sub, "Save as SVG…", lambda c=chart, n=name: save_chart_dialog(w, c, n, "svg"))

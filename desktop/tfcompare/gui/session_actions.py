@@ -121,6 +121,13 @@ class SessionActions:
         w.settings_panel.set_settings(result.settings)
         w.backends_panel.clear_run_notes()
         w.store.load_result(result)
+        from tfcompare.load.export import capacity_of
+
+        try:
+            w.capacity.model.load(capacity_of(saved))
+        except SessionError as exc:
+            w.capacity.model.load(None)
+            QMessageBox.warning(self.w, "Capacity sweep not shown", str(exc))
         w.table.reset()
         w._table_pending = []
         sel = saved.selection or {}
@@ -145,8 +152,12 @@ class SessionActions:
             return self.save_as()
         return self._save_to(self.path)
 
+    def _capacity(self):
+        result = self.w.capacity.model.result
+        return result if result is not None and result.levels else None
+
     def save_as(self) -> bool:
-        if self.w.store.result is None:
+        if self.w.store.result is None and self._capacity() is None:
             QMessageBox.information(
                 self.w, "Nothing to save", "Run a comparison first: a session holds its results."
             )
@@ -164,16 +175,20 @@ class SessionActions:
         return self._save_to(Path(path))
 
     def _save_to(self, path: Path) -> bool:
+        from tfcompare.load.export import save_capacity
         from tfcompare.session import SessionError, save_session
 
-        result = self.w.store.result
-        if result is None:
+        result, capacity = self.w.store.result, self._capacity()
+        if result is None and capacity is None:
             QMessageBox.information(
                 self.w, "Nothing to save", "Run a comparison first: a session holds its results."
             )
             return False
         try:
-            save_session(path, result, selection=self.selection(), title=path.stem)
+            if capacity is not None:
+                save_capacity(path, capacity, result, selection=self.selection(), title=path.stem)
+            else:
+                save_session(path, result, selection=self.selection(), title=path.stem)
         except SessionError as exc:
             QMessageBox.warning(self.w, "Cannot save session", str(exc))
             return False

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -168,7 +169,14 @@ def _right_column(w: MainWindow) -> QWidget:
     rv.setContentsMargins(6, 6, 6, 6)
     rv.addLayout(_selection_bar(w))
     rv.addWidget(w.right_split, 1)
-    return right
+    from tfcompare.gui.capacity_view import CapacityPanel
+
+    w.capacity = CapacityPanel(w.colors, lambda: w.backends_panel.specs, w.images_panel.sources)
+    w.tabs = QTabWidget()
+    w.tabs.setDocumentMode(True)
+    w.tabs.addTab(right, "Comparison")
+    w.tabs.addTab(w.capacity, "Capacity")
+    return w.tabs
 
 
 def _main_split(w: MainWindow, left: QWidget, right: QWidget) -> QSplitter:

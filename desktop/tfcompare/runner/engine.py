@@ -111,8 +111,9 @@ class Runner:
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise ValueError(f"backend names must be unique: {', '.join(sorted(dupes))}")
-        self.backends = tuple(backends)
         self.settings = settings or RunSettings()
+        # The settings' timeout is every backend's default; a backend's own value wins.
+        self.backends = tuple(b.with_default_timeout(self.settings.timeout_s) for b in backends)
         self._connect = connect
 
     def planned_requests(self, n_images: int) -> int:
@@ -430,9 +431,10 @@ class _BackendWorker:
                 return
             if phase == "measured" and before is None and self.down_reason is None:
                 # just before the block, after its warm-up (the last block's closing scrape
-                # serves when nothing was sent since)
-                no_warmup = all(ph == "measured" for ph, _ in plan)
-                before = self.clock.last if no_warmup and self.clock.last else self.clock.scrape()
+                # serves when no request at all was sent since, by any backend of the run)
+                with self.state.lock:
+                    quiet = self.clock.last is not None and self.clock.last_done == self.state.done
+                before = self.clock.last if quiet else self.clock.scrape()
                 generation = self.conn.generation if self.conn is not None else 0
             result = self._one(info, variant, phase, i)
             if phase == "measured":
@@ -447,6 +449,7 @@ class _BackendWorker:
             if self.state.closed:
                 return
             self.state.server_times.append(st)
+            self.clock.last_done = self.state.done
         self.state.emit(ServerTimeMeasured(self.state.run_id, st))
         if self.clock.scraper is None:  # given up after repeated failures
             self._timing_updated()
@@ -469,7 +472,7 @@ class _BackendWorker:
         conn = self.conn
         generation, pod = conn.generation, conn.pod
         try:
-            out = conn.client.predict(variant.data, self.signature, timeout_s=self.spec.timeout_s)
+            out = conn.client.predict(variant.data, self.signature, timeout_s=self.spec.deadline_s)
         except Exception as exc:
             msg = _message(exc)
             code = exc.code if isinstance(exc, ServingError) else "UNKNOWN"
