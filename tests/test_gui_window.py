@@ -110,6 +110,27 @@ def test_backend_dialog_validates_and_builds_the_spec(qtbot):
     assert not ok.isEnabled()
 
 
+def test_backend_dialog_reads_kubeconfig_contexts(qtbot, tmp_path, monkeypatch):
+    """k8s://A/B/C in the Address field: CONTEXT/NAMESPACE/SERVICE when A is a kubeconfig context."""
+    import json
+
+    from tfcompare.gui.backend_dialog import BackendDialog
+
+    config = tmp_path / "kubeconfig"
+    config.write_text(json.dumps({"contexts": [{"name": "staging", "context": {}}]}))
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    dialog = BackendDialog(None, None, set())
+    qtbot.addWidget(dialog)
+    dialog.name.setText("k")
+    dialog.model.setText("")  # the pods' model
+    dialog.target.setText("k8s://staging/tfs/tfs-a")
+    spec = dialog.spec()
+    assert (spec.target, spec.model) == ("k8s://staging/tfs/tfs-a", None)
+    dialog.target.setText("k8s://tfs/tfs-a/tiny")  # "tfs" is no context: NAMESPACE/SERVICE/MODEL
+    spec = dialog.spec()
+    assert (spec.target, spec.model) == ("k8s://tfs/tfs-a", "tiny")
+
+
 def test_layout_backends_and_settings_are_remembered(qtbot, _isolated_home):
     from tfcompare.gui.main_window import MainWindow
 

@@ -124,6 +124,14 @@ def run(args: argparse.Namespace) -> int:
             print("tfcompare demo: no display found; running in the terminal (use --no-gui to "
                   "skip this check)", file=sys.stderr)
             run_gui = None
+        elif not args.screenshot:
+            from tfcompare.desktop_check import window_problem
+
+            problem = window_problem()
+            if problem:  # before any backend starts: Qt would end the process on its own
+                print(f"tfcompare demo: cannot open the window: {problem} "
+                      "(tfcompare demo --no-gui runs it in the terminal)", file=sys.stderr)
+                return 1
 
     # SIGTERM/SIGHUP unwind normally so the backends are stopped (SIGKILL: --exit-with-parent).
     for sig in (signal.SIGTERM, signal.SIGHUP):

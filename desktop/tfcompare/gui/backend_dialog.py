@@ -137,7 +137,13 @@ class BackendDialog(QDialog):
         if not target:
             raise ValueError("enter the backend's address (host:port)")
         model = self.model.text().strip()  # empty: "default", or the pods' model for k8s
-        parsed = BackendSpec.parse(f"{name}={target}" + (f"/{model}" if model else ""))
+        text = f"{name}={target}" + (f"/{model}" if model else "")
+        contexts = None
+        if target.startswith("k8s://"):
+            from tfcompare.cluster.kube import context_names
+
+            contexts = context_names()  # k8s://A/B/C: CONTEXT/NAMESPACE/SERVICE when A is one
+        parsed = BackendSpec.parse(text, contexts=contexts)
         return BackendSpec(
             name=parsed.name,
             target=parsed.target,
