@@ -160,6 +160,22 @@ class Chart(QWidget):
         label._sizeHint[Qt.SizeHint.MinimumSize] = (0, label._sizeHint[Qt.SizeHint.MinimumSize][1])
         label.updateGeometry()
 
+    def set_note(self, text: str) -> None:
+        """A small line under the legend (e.g. what marker shapes mean), elided like the title."""
+        if self._note is None:
+            self._note = pg.LabelItem("", size="8pt", color="#555555")
+            self.item.layout.addItem(self._note, 5, 0, 1, 3, Qt.AlignmentFlag.AlignHCenter)
+        self._note_text = text
+        shown = title_metrics().elidedText(text, Qt.TextElideMode.ElideRight, self._title_width())
+        self._note.setMinimumWidth(0)
+        self._note.setText(html.escape(shown, quote=False))
+        self._note.setMinimumWidth(0)
+        self._note._sizeHint[Qt.SizeHint.MinimumSize] = (0, self._note._sizeHint[Qt.SizeHint.MinimumSize][1])
+        self._note.updateGeometry()
+
+    _note = None
+    _note_text = ""
+
     def _title_width(self) -> int:
         return max(self.plot.width() - 24, 40)
 
@@ -188,6 +204,8 @@ class Chart(QWidget):
         # width the plot really gets, or they hold the chart wider than its pane)
         if watched is self.plot and event.type() == QEvent.Type.Resize:
             self.set_title(self._title_text)
+            if self._note is not None:
+                self.set_note(self._note_text)
             self.fit_legend()
             self.on_plot_resized()
         return False

@@ -75,6 +75,8 @@ class LatencyChart(Chart):
         )
         self.colors = colors
         self.replace_axes(left=LogMsAxis("left"), bottom=VariantAxis("bottom"))
+        # the first and last names may reach past the plot's edges (they never touch each other)
+        self.item.getAxis("bottom").setStyle(hideOverlappingLabels=False)
         self.item.setLabel("left", "latency", units="ms")
         self.item.getAxis("left").enableAutoSIPrefix(False)
         self.item.setLabel("bottom", "variant (★ cold first request · pale bar: server time)")

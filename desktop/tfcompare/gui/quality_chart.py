@@ -89,14 +89,8 @@ class QualityChart(Chart):
         self.colors = colors
         self.replace_axes(bottom=BytesAxis("bottom"))
         self.item.setLabel("bottom", "bytes sent (log)")
-        # what the marker shapes say, in the legend beside the backends' colours
-        for key, name in (("jpeg", "jpg"), ("png", "png"), ("webp", "webp"), (ORIGINAL, "original")):
-            sample = pg.ScatterPlotItem([], [], symbol=SYMBOLS[key], size=9,
-                                        brush=pg.mkBrush("#999999"), pen=pg.mkPen("#777777"))  # fmt: skip
-            self.legend.addItem(sample, name)
-        hollow = pg.ScatterPlotItem([], [], symbol="o", size=9, brush=pg.mkBrush("w"),
-                                    pen=pg.mkPen("#777777"))  # fmt: skip
-        self.legend.addItem(hollow, "top-1 changed")
+        # what the marker shapes say, under the backends' colours
+        self.set_note("● jpg  ■ png  ▲ webp  ★ original  ·  hollow: top-1 changed on some image")
         self.item.setLabel("left", "score of original top-1 (% of original)")
         self.item.showGrid(x=True, y=True, alpha=0.25)
         self.item.addLine(
