@@ -342,7 +342,13 @@ class ResultsTable(QWidget):
         return "\n".join(lines) + "\n"
 
     def copy(self) -> None:
+        """The selected rows (Ctrl+C in the table), or every row when none is selected."""
         QGuiApplication.clipboard().setText(self.copy_text())
+
+    def copy_all(self) -> int:
+        """Every row, as tab-separated text (pastes into a spreadsheet); returns how many."""
+        QGuiApplication.clipboard().setText(self.copy_text(all_rows=True))
+        return self.proxy.rowCount()
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802
         """Ctrl+C copies the selected rows as tab-separated text (the view would copy one cell)."""
