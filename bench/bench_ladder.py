@@ -9,8 +9,12 @@ as PSNR, so the speed is not bought with quality. It also prints the cost of the
 PNG encode (Pillow's, and the ladder's banded writer with 1 and with all worker threads) and the
 same comparison for a JPEG-only ladder. ``--compare-png`` also times the ladder with its banded PNG
 writer against the ladder with Pillow's PNG encoder, with 1 worker thread and with ``--threads``.
+``--compare-jpeg`` times the default and the JPEG-only ladder with JPEGs encoded into a ``BytesIO``
+(Pillow holds the GIL) against into an in-memory file (the ladder's way: GIL released), with 1
+worker thread and with ``--threads``, the two ways alternating run by run.
 
     python bench/bench_ladder.py [--runs 5] [--image PHOTO.jpg] [--threads N] [--compare-png]
+                                 [--compare-jpeg]
 """
 
 from __future__ import annotations
@@ -133,6 +137,66 @@ def compare_png_writers(path: Path, threads: int, runs: int) -> None:
             EXECUTOR = None
 
 
+def gil_probe(image: Image.Image, runs: int) -> None:
+    """CPU time a pure-Python thread gets while another thread encodes the same JPEGs: it can
+    only run while the encoder does not hold the GIL. Both ways alternate, so load affects both."""
+    import threading
+
+    saved = ladder_module.ENCODE_JPEG_TO_FILE
+    got: dict[bool, list[float]] = {False: [], True: []}
+    try:
+        for _ in range(runs):
+            for to_file in (False, True):
+                ladder_module.ENCODE_JPEG_TO_FILE = to_file
+                done = threading.Event()
+
+                def encode(done: threading.Event = done) -> None:
+                    for _ in range(3):
+                        ladder_module._encode(image, "jpeg", 90)
+                    done.set()
+
+                worker = threading.Thread(target=encode)
+                cpu0 = time.thread_time()
+                worker.start()
+                while not done.is_set():
+                    pass
+                got[to_file].append(time.thread_time() - cpu0)
+                worker.join()
+    finally:
+        ladder_module.ENCODE_JPEG_TO_FILE = saved
+    old, new = statistics.median(got[False]), statistics.median(got[True])
+    print(f"GIL probe (3 encodes of the 2048 px JPEG in a worker): a Python thread beside it got "
+          f"{old * 1000:.0f} ms CPU with BytesIO, {new * 1000:.0f} ms with the file ({new / old:.2f}×)")
+
+
+def compare_jpeg_paths(path: Path, threads: int, runs: int) -> None:
+    """JPEG into BytesIO vs into an in-memory file, on the default and the JPEG-only ladder."""
+    global EXECUTOR
+    saved = ladder_module.ENCODE_JPEG_TO_FILE
+    for label, settings in (("default ladder", RunSettings()),
+                            ("JPEG-only ladder", RunSettings(formats=("jpeg",)))):
+        for n in sorted({1, threads}):
+            EXECUTOR = ThreadPoolExecutor(n)
+            times: dict[bool, list[float]] = {False: [], True: []}
+            try:
+                for to_file in (False, True):  # warm both
+                    ladder_module.ENCODE_JPEG_TO_FILE = to_file
+                    ladder(path, settings)
+                for _ in range(runs):
+                    for to_file in (False, True):
+                        ladder_module.ENCODE_JPEG_TO_FILE = to_file
+                        times[to_file].append(timed(ladder, path, settings, runs=1)[0])
+            finally:
+                ladder_module.ENCODE_JPEG_TO_FILE = saved
+                EXECUTOR.shutdown()
+                EXECUTOR = None
+            old, new = statistics.median(times[False]), statistics.median(times[True])
+            print(f"{label}, {n} worker thread(s): JPEG into BytesIO median {old * 1000:5.0f} ms "
+                  f"runs {[round(x * 1000) for x in times[False]]}; into a file median "
+                  f"{new * 1000:5.0f} ms runs {[round(x * 1000) for x in times[True]]}; "
+                  f"speed-up {old / new:.2f}×")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
@@ -141,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="worker threads for the ladder (default: build_ladder's own pool)")
     ap.add_argument("--compare-png", action="store_true",
                     help="also time the ladder's banded PNG writer against Pillow's encoder")
+    ap.add_argument("--compare-jpeg", action="store_true",
+                    help="also time JPEG encodes into BytesIO against into an in-memory file")
     args = ap.parse_args(argv)
     global EXECUTOR
     if args.threads:
@@ -175,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print("\n== JPEG-only ladder (decode + resize + JPEG: the part the pipeline changes) ==")
         ok &= compare(path, RunSettings(formats=("jpeg",)), args.runs, ref)
+
+        if args.compare_jpeg:
+            print("\n== JPEG encodes: into BytesIO (GIL held) vs into a file (GIL released) ==")
+            gil_probe(ref[2048], args.runs)
+            compare_jpeg_paths(path, args.threads or workers, args.runs)
 
         if args.compare_png:
             print("\n== default ladder: banded PNG writer vs Pillow's PNG encoder ==")

@@ -26,5 +26,8 @@ def measure(path: Path, backends: list[BackendSpec], settings: RunSettings, imag
     return load_session(path).result
 
 
-def grpc(name: str, backend, model: str = "tiny") -> BackendSpec:
-    return BackendSpec(name, backend.grpc, model=model)
+def grpc(name: str, backend, model: str = "tiny", metrics: bool = False) -> BackendSpec:
+    """A gRPC backend spec; ``metrics``: read its server time from the REST port's Prometheus page
+    (the backend must serve REST), else no server time."""
+    url = f"http://{backend.rest}/monitoring/prometheus/metrics" if metrics else "off"
+    return BackendSpec(name, backend.grpc, model=model, metrics=url)

@@ -333,3 +333,26 @@ def test_imaging_does_not_import_qt_or_tensorflow():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          cwd=Path(__file__).resolve().parents[1], timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_jpeg_variants_are_encoded_where_pillow_releases_the_gil(monkeypatch):
+    """Pillow releases the GIL only when it encodes into a real file descriptor
+    (``encode_to_file``); into a BytesIO every chunk holds it and the encodes run one at a time.
+    Every JPEG variant must take the descriptor path and still be a complete JPEG."""
+    from PIL import ImageFile
+
+    source = images.jpeg_bytes(images.photo())
+    seen: list[tuple[str, int | None]] = []
+    real = ImageFile._encode_tile
+
+    def spy(im, fp, tile, bufsize, fh, exc=None):
+        seen.append((tile[0][0], fh))
+        return real(im, fp, tile, bufsize, fh, exc)
+
+    monkeypatch.setattr(ImageFile, "_encode_tile", spy)
+    info = build_ladder(source, RunSettings(sizes=(256, 128), formats=("jpeg",)))
+    jpeg_encodes = [fh for name, fh in seen if name == "jpeg"]
+    assert len(jpeg_encodes) == 2 and all(fh is not None for fh in jpeg_encodes)
+    v = next(v for v in info.variants if v.key == "256-jpeg")
+    assert v.data[:2] == b"\xff\xd8" and v.data.endswith(b"\xff\xd9")
+    assert decoded(v.data).size == (v.width, v.height) == (256, 170)

@@ -24,12 +24,13 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (_MEMORY_LIMIT, _MEMORY_LIMIT))
 
 
-def run_cli(*paths: Path) -> subprocess.CompletedProcess[str]:
-    """``tfcompare run`` against a port nobody listens on: the images are loaded (and fail) first."""
+def run_cli(backend, *paths: Path) -> subprocess.CompletedProcess[str]:
+    """``tfcompare run`` against a real local backend, in a process with bounded memory."""
     return subprocess.run(
-        [sys.executable, "-m", "tfcompare", "run", *map(str, paths), "--backend", "dead=127.0.0.1:9",
-         "--repeats", "1", "--warmup", "0", "--timeout", "2", "--quiet"],
-        capture_output=True, text=True, timeout=60, preexec_fn=_limit_memory,
+        [sys.executable, "-m", "tfcompare", "run", *map(str, paths), "--backend",
+         f"one={backend.grpc}/tiny", "--sizes", "64", "--formats", "jpeg", "--repeats", "1",
+         "--warmup", "0", "--quiet"],
+        capture_output=True, text=True, timeout=120, preexec_fn=_limit_memory,
     )  # fmt: skip
 
 
@@ -48,8 +49,7 @@ def finishes(fn, *args, within: float = 20.0, unblock: Path | None = None):
     thread.start()
     thread.join(within)
     if thread.is_alive() and unblock is not None:
-        fd = os.open(unblock, os.O_WRONLY | os.O_NONBLOCK)
-        os.close(fd)
+        _release_readers(unblock)
         thread.join(5)
     assert outcome, f"{fn.__name__} did not finish within {within} s"
     return outcome[0]
@@ -69,14 +69,15 @@ def test_a_fifo_named_like_an_image_is_refused_not_waited_on(fifo):
         assert "named pipe" in err.message and str(fifo) in err.message
 
 
-def test_run_with_a_fifo_finishes_with_a_per_image_error(fifo, tmp_path):
+def test_run_with_a_fifo_finishes_with_a_per_image_error(backend_pair, fifo, tmp_path):
     good = images.save(images.photo(), tmp_path / "cat.jpg")
     try:
-        proc = run_cli(fifo, good)
+        proc = run_cli(backend_pair.one, fifo, good)
     except subprocess.TimeoutExpired:
         pytest.fail("tfcompare run hung on a FIFO named like an image")
     assert "pipe.png" in proc.stderr + proc.stdout and "named pipe" in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
+    assert proc.returncode == 0 and "1 image(s)" in proc.stdout  # the good image was measured
 
 
 def test_a_symlink_to_dev_zero_is_refused_without_reading_it(tmp_path):
@@ -88,11 +89,11 @@ def test_a_symlink_to_dev_zero_is_refused_without_reading_it(tmp_path):
         describe(link)
 
 
-def test_run_with_dev_zero_stays_within_memory(tmp_path):
+def test_run_with_dev_zero_stays_within_memory(backend_pair, tmp_path):
     """On the old reader this grew until memory ran out, then said 'could not read image: '."""
     link = tmp_path / "z.png"
     link.symlink_to("/dev/zero")
-    proc = run_cli(link)
+    proc = run_cli(backend_pair.one, link)
     out = proc.stderr + proc.stdout
     assert "z.png" in out and "a device" in out, out[-2000:]
     assert "could not read image: \n" not in out and "MemoryError" not in out
@@ -116,7 +117,33 @@ def test_a_truncated_jpeg_smaller_than_every_box_is_refused(tmp_path):
     settings = RunSettings(sizes=(512, 256))  # the image is smaller than every box
     with pytest.raises(ImageLoadError, match="truncated"):
         build_ladder(path, settings)
-    with pytest.raises(ImageLoadError, match="truncated"):
-        build_ladder(path, RunSettings(formats=()))  # no variants at all: still decoded once
     info = build_ladder(data, settings)  # the intact file still gives its original
     assert [v.key for v in info.variants] == ["original"]
+
+
+def test_window_rows_of_a_fifo_and_a_device_resolve_with_their_error(qtbot, fifo, tmp_path):
+    """Dropped on the window, each gets its own row error (the row used to stay unresolved and
+    the window's probe thread kept the process from exiting)."""
+    from gui_helpers import drop_event, make_window
+
+    zero = tmp_path / "z.png"
+    zero.symlink_to("/dev/zero")
+    good = images.save(images.photo(), tmp_path / "cat.jpg")
+    window = make_window(qtbot)
+    try:
+        window.dropEvent(drop_event([fifo, zero, good]))
+        qtbot.waitUntil(lambda: all(e.probed for e in window.controller.images), timeout=20_000)
+    finally:
+        _release_readers(fifo)
+    errors = {e.name: e.error for e in window.controller.images}
+    assert "named pipe" in errors["pipe.png"] and "a device" in errors["z.png"]
+    assert errors["cat.jpg"] is None
+    assert "named pipe" in window.images_panel.list.item(0).text()
+
+
+def _release_readers(fifo: Path) -> None:
+    """Open and close the FIFO for writing: a reader blocked on it gets end-of-file."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass  # ENXIO: nobody is waiting to read it

@@ -199,3 +199,22 @@ def test_concurrent_requests(backend_pair):
             answers = list(pool.map(lambda i: top5(stub.Predict(sc.predict_request(images[i % 4]), 60))[0],
                                     range(24)))
     assert answers == [expected[i % 4] for i in range(24)]
+
+
+def test_shape_must_match_the_values_given(backend_pair):
+    """One image with a shape claiming 20000 (or a negative dimension) is refused at once with
+    INVALID_ARGUMENT instead of being decoded 20000 times."""
+    data = sc.encode(sc.pattern())
+    for shape, values in (([20000], [data]), ([-5], [data]), ([2, 2], [data] * 3), ([1], [])):
+        request = sc.predict_request(values or [data])
+        tensor = request.inputs["images"]
+        del tensor.string_val[:]
+        tensor.string_val.extend(values)
+        del tensor.tensor_shape.dim[:]
+        for size in shape:
+            tensor.tensor_shape.dim.add(size=size)
+        err = sc.rpc_error(sc.predict, backend_pair.one.grpc, request, 10)
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (shape, err.details())
+        assert "tensor parsing error: images" in err.details() and str(shape) in err.details()
+    ok = sc.predict(backend_pair.one.grpc, sc.predict_request([data, data]))
+    assert ok.outputs["classes"].tensor_shape.dim[0].size == 2

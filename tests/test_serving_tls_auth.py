@@ -1,5 +1,5 @@
 """TLS (a CA file) and extra request metadata (an auth header) against a real local backend that
-serves gRPC over TLS and refuses calls without the header."""
+serves gRPC and REST over TLS and refuses calls without the header on both APIs."""
 
 from __future__ import annotations
 
@@ -54,17 +54,23 @@ def secure_backend(tiny_model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
     cert, key = _self_signed(folder)
     backend = start_backend(
-        tiny_model, threads=1, log_dir=folder,
+        tiny_model, threads=1, log_dir=folder, rest=True,
         extra_args=("--tls-cert", str(cert), "--tls-key", str(key), "--require-header", f"authorization:{TOKEN}"),
     )  # fmt: skip
     yield backend, cert
     backend.stop()
 
 
-def test_tls_with_ca_and_auth_header(secure_backend):
+def _target(backend, protocol: str) -> str:
+    return backend.rest if protocol == "rest" else backend.grpc
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "rest"])
+def test_tls_with_ca_and_auth_header(secure_backend, protocol):
     backend, cert = secure_backend
-    spec = BackendSpec(name="secure", target=backend.grpc, model="tiny", tls_ca=str(cert),
-                       headers=(("authorization", TOKEN),), timeout_s=10)  # fmt: skip
+    spec = BackendSpec(name="secure", target=_target(backend, protocol), model="tiny",
+                       protocol=protocol, tls_ca=str(cert), headers=(("authorization", TOKEN),),
+                       timeout_s=10)  # fmt: skip
     with make_client(spec) as client:
         assert client.status().available
         sig = client.metadata()
@@ -72,9 +78,11 @@ def test_tls_with_ca_and_auth_header(secure_backend):
     assert len(out.top5) == 5 and out.model_version == 1
 
 
-def test_missing_or_wrong_header_is_refused(secure_backend):
+@pytest.mark.parametrize("protocol", ["grpc", "rest"])
+def test_missing_or_wrong_header_is_refused(secure_backend, protocol):
     backend, cert = secure_backend
-    spec = BackendSpec(name="secure", target=backend.grpc, model="tiny", tls_ca=str(cert), timeout_s=10)
+    spec = BackendSpec(name="secure", target=_target(backend, protocol), model="tiny",
+                       protocol=protocol, tls_ca=str(cert), timeout_s=10)
     with make_client(spec) as client, pytest.raises(ServingError) as err:
         client.status()
     assert err.value.code == "UNAUTHENTICATED"
@@ -84,10 +92,11 @@ def test_missing_or_wrong_header_is_refused(secure_backend):
     assert err.value.code == "PERMISSION_DENIED"
 
 
-def test_plaintext_client_against_tls_server_fails_clearly(secure_backend):
+@pytest.mark.parametrize("protocol", ["grpc", "rest"])
+def test_plaintext_client_against_tls_server_fails_clearly(secure_backend, protocol):
     backend, _ = secure_backend
-    spec = BackendSpec(name="plain", target=backend.grpc, model="tiny", timeout_s=3,
-                       headers=(("authorization", TOKEN),))  # fmt: skip
+    spec = BackendSpec(name="plain", target=_target(backend, protocol), model="tiny",
+                       protocol=protocol, timeout_s=3, headers=(("authorization", TOKEN),))
     with make_client(spec) as client, pytest.raises(ServingError) as err:
         client.status()
     assert err.value.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED")

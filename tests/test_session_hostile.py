@@ -265,3 +265,22 @@ def test_a_fifo_or_device_is_not_a_session(tmp_path):
     dev.symlink_to("/dev/zero")
     with pytest.raises(SessionError, match="not a regular file"):
         load_session(dev)
+
+
+def test_window_open_session_refuses_a_crafted_file_and_keeps_its_state(good, tmp_path, qtbot,
+                                                                        monkeypatch):
+    """File → Open session… on the recursive-VIEW file: a message naming the file, promptly,
+    and the window keeps what it had."""
+    from gui_helpers import make_window, small_photos
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+    from test_gui_actions import find_action
+
+    crafted = craft(good, tmp_path / "in", "DROP TABLE meta", _RECURSIVE_META)
+    window = make_window(qtbot)
+    window.controller.add_paths(small_photos(tmp_path / "photos"))
+    told = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: told.append(a[2]))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(crafted), ""))
+    find_action(window, "File", "Open session…").trigger()
+    assert told and "not a tfcompare session" in told[0] and "crafted.tfcs" in told[0]
+    assert len(window.controller.images) == 2 and window.sessions.path is None

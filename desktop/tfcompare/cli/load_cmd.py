@@ -177,8 +177,8 @@ def prepare_targets(specs, payloads, info, *, through_forward_note: bool = True)
 
 
 def progress_printer(args):
+    from tfcompare.load.events import LevelDone, SweepMessage, WindowDone
     from tfcompare.load.report import window_line
-    from tfcompare.load.sweep import LevelDone, SweepMessage, WindowDone
 
     def on_event(event) -> None:
         if args.quiet:
@@ -199,6 +199,7 @@ def progress_printer(args):
 
 def measure(args, plan, specs, payloads, info) -> int:
     from tfcompare.load.report import capacity_table
+    from tfcompare.load.server_time import metrics_timer
     from tfcompare.load.sweep import sweep
 
     if getattr(args, "in_cluster", False):
@@ -215,7 +216,8 @@ def measure(args, plan, specs, payloads, info) -> int:
         try:
             result = in_worker_thread(
                 lambda cancel: sweep(plan, targets, on_event=progress_printer(args), cancel=cancel,
-                                     variants=info), name="tfcompare-load")
+                                     variants=info, server_time=metrics_timer),
+                name="tfcompare-load")
         except KeyboardInterrupt:
             print("cancelled", file=sys.stderr)
             return 130

@@ -32,6 +32,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve",
@@ -62,11 +72,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="exit when the parent process dies (no orphan servers)")
     parser.add_argument("--tls-cert", metavar="PEM",
-                        help="serve gRPC over TLS with this certificate chain (with --tls-key)")
+                        help="serve gRPC and REST over TLS with this certificate chain "
+                             "(with --tls-key)")
     parser.add_argument("--tls-key", metavar="PEM", help="private key for --tls-cert")
     parser.add_argument("--require-header", type=_header, default=None, metavar="NAME:VALUE",
-                        help="refuse gRPC calls without this metadata (UNAUTHENTICATED), like an "
-                             "authenticating gateway in front of TF Serving")
+                        help="refuse gRPC calls without this metadata (UNAUTHENTICATED) and REST "
+                             "requests without this header (401), like an authenticating gateway "
+                             "in front of TF Serving")
+    parser.add_argument("--rest-max-body-mb", type=_positive, default=256, metavar="MB",
+                        help="largest REST request body accepted (larger: HTTP 413; default 256)")
+    parser.add_argument("--rest-read-timeout", type=_positive, default=30, metavar="SECONDS",
+                        help="time a REST client has to send a request's head, and the longest "
+                             "pause while sending its body (default 30)")
+    parser.add_argument("--rest-max-connections", type=int, default=256, metavar="N",
+                        help="REST connections open at once; more are answered 503 (default 256)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's start-up messages (hidden by default)")
     parser.add_argument("--log-request-times", metavar="FILE",
                         help="test mode: append the server's own time for every successful request "
                              "to FILE (one JSON line each), to check the times read from "
@@ -87,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         print("tfcompare serve: --threads must be at least 1", file=sys.stderr)
         return 2
+    if args.rest_max_connections < 1:
+        print("tfcompare serve: --rest-max-connections must be at least 1", file=sys.stderr)
+        return 2
     from tfcompare.localserve.main import ServeOptions, serve
 
     return serve(ServeOptions(
@@ -94,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, host=args.host, tensor_content=args.tensor_content,
         exit_with_parent=args.exit_with_parent, version_labels=dict(args.version_label),
         tls_cert=args.tls_cert, tls_key=args.tls_key, require_header=args.require_header,
+        rest_max_body_mb=args.rest_max_body_mb, rest_read_timeout=args.rest_read_timeout,
+        rest_max_connections=args.rest_max_connections, verbose=args.verbose,
         request_log=args.log_request_times,
         enable_batching=args.enable_batching or bool(args.batching_parameters),
         batching_parameters=args.batching_parameters,

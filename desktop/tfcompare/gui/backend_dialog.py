@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tfcompare.datatypes import BackendSpec
+from tfcompare.datatypes import BackendSpec, check_metrics_source
 from tfcompare.targets import parse_header
 
 
@@ -67,10 +67,18 @@ class BackendDialog(QDialog):
         ca_row.addWidget(browse)
         self.header = QLineEdit(": ".join(spec.headers[0]) if spec and spec.headers else "")
         self.header.setPlaceholderText("optional, e.g. Authorization: Bearer TOKEN (never saved)")
+        self.metrics = QLineEdit(spec.metrics or "" if spec else "")
+        self.metrics.setPlaceholderText("found on the REST port (8501), or a URL, or off")
+        self.metrics.setToolTip(
+            "Where TF Serving's Prometheus metrics are read for server time: empty = found on the "
+            "REST port (beside gRPC 8500, or the service's http port for k8s://) at "
+            "/monitoring/prometheus/metrics; a URL; or 'off'"
+        )
         self.timeout = QDoubleSpinBox()
-        self.timeout.setRange(0.1, 3600)
+        self.timeout.setRange(0, 3600)
         self.timeout.setSuffix(" s")
-        self.timeout.setValue(spec.timeout_s if spec else 30.0)
+        self.timeout.setSpecialValueText("as in the settings")  # 0: the run settings' timeout
+        self.timeout.setValue(spec.timeout_s or 0 if spec else 0)
         self.discovered = QLabel("Press Check to ask the backend what it serves.")
         self.discovered.setWordWrap(True)
         self.error = QLabel("")
@@ -86,6 +94,7 @@ class BackendDialog(QDialog):
         form.addRow("Model version", self.version)
         form.addRow("TLS CA", ca_row)
         form.addRow("Auth header", self.header)
+        form.addRow("Server metrics", self.metrics)
         form.addRow("Timeout", self.timeout)
         self.check = QPushButton("Check")
         self.check.clicked.connect(self._check)
@@ -104,7 +113,7 @@ class BackendDialog(QDialog):
         layout.addWidget(self.buttons)
         self._signal = _CheckSignal(self)
         self._signal.done.connect(self._on_checked)
-        for w in (self.name, self.target, self.model, self.signature, self.header):
+        for w in (self.name, self.target, self.model, self.signature, self.header, self.metrics):
             w.textChanged.connect(self._validate)
         self._validate()
 
@@ -128,7 +137,13 @@ class BackendDialog(QDialog):
         if not target:
             raise ValueError("enter the backend's address (host:port)")
         model = self.model.text().strip()  # empty: "default", or the pods' model for k8s
-        parsed = BackendSpec.parse(f"{name}={target}" + (f"/{model}" if model else ""))
+        text = f"{name}={target}" + (f"/{model}" if model else "")
+        contexts = None
+        if target.startswith("k8s://"):
+            from tfcompare.cluster.kube import context_names
+
+            contexts = context_names()  # k8s://A/B/C: CONTEXT/NAMESPACE/SERVICE when A is one
+        parsed = BackendSpec.parse(text, contexts=contexts)
         return BackendSpec(
             name=parsed.name,
             target=parsed.target,
@@ -136,9 +151,10 @@ class BackendDialog(QDialog):
             model=parsed.model,
             signature=self.signature.text().strip() or None,
             version=self.version.value() or None,
-            timeout_s=float(self.timeout.value()),
+            timeout_s=float(self.timeout.value()) or None,
             tls_ca=self.tls_ca.text().strip() or None,
             headers=(parse_header(self.header.text()),) if self.header.text().strip() else (),
+            metrics=check_metrics_source(self.metrics.text()) if self.metrics.text().strip() else None,
         )
 
     def _validate(self) -> bool:

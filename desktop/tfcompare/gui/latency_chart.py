@@ -1,5 +1,6 @@
-"""Latency per variant per backend: p50 points with whiskers up to p90, the cold first request
-marked with a star, an optional log scale, and an overlay of a second session (dashed)."""
+"""Latency per variant per backend: p50 points with whiskers up to p90, the server's own time as a
+pale bar under each point (from its metrics: the rest of the height is the path), the cold first
+request marked with a star, an optional log scale, and an overlay of a second session (dashed)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tfcompare.gui.colors import BackendColors
 
 
 class LatencyChart(Chart):
-    title = "Latency per variant: p50, whisker to p90 (★ cold first request)"
+    title = "Latency per variant: p50, whisker to p90, pale bar = time on the server (★ cold first request)"
 
     def __init__(self, colors: BackendColors, parent=None) -> None:
         super().__init__(
@@ -31,6 +32,7 @@ class LatencyChart(Chart):
         self._p50: dict[str, pg.PlotDataItem] = {}
         self._whisk: dict[str, pg.PlotDataItem] = {}
         self._cold: dict[str, pg.PlotDataItem] = {}
+        self._server: dict[str, pg.PlotDataItem] = {}
         self._overlay: dict[str, pg.PlotDataItem] = {}
         self._drawn: dict[str, tuple] = {}  # backend → data last drawn
         self._selected = pg.LinearRegionItem(
@@ -50,6 +52,9 @@ class LatencyChart(Chart):
         self._y = None
         self._fit_y()
 
+    def _make_items(self, backend: str) -> None:
+        self._ensure(backend)
+
     def _ensure(self, backend: str) -> None:
         if backend in self._p50:
             return
@@ -65,6 +70,10 @@ class LatencyChart(Chart):
             name=backend,
         )
         self._whisk[backend] = self.add_plot([], [], pen=pg.mkPen(color, width=2), connect="pairs")
+        pale = pg.mkColor(color)
+        pale.setAlpha(80)
+        self._server[backend] = self.add_plot([], [], pen=pg.mkPen(pale, width=9), connect="pairs")
+        self._server[backend].setZValue(-1)
         self._cold[backend] = self.add_plot(
             [],
             [],
@@ -99,13 +108,13 @@ class LatencyChart(Chart):
         self._lo, self._hi = math.inf, 0.0
         for b in list(self._p50):
             if b not in backends:
-                for d in (self._p50, self._whisk, self._cold):
+                for d in (self._p50, self._whisk, self._cold, self._server):
                     self.item.removeItem(d.pop(b))
                 self._drawn.pop(b, None)
         for b in backends:
             self._ensure(b)
             off = self._offset(backends, b)
-            xs, ys, wx, wy = [], [], [], []
+            xs, ys, wx, wy, sx, sy = [], [], [], [], [], []
             for v in variants:
                 agg = latency.get((v, b))
                 if agg is None or agg.p50_ms is None:
@@ -115,18 +124,23 @@ class LatencyChart(Chart):
                 ys.append(agg.p50_ms)
                 wx += [x, x]
                 wy += [agg.p50_ms, agg.p90_ms if agg.p90_ms is not None else agg.p50_ms]
+                server = getattr(agg, "server_ms", None)
+                if server:  # from the axis floor (clipped) up to the server's mean time
+                    sx += [x, x]
+                    sy += [1e-3, server]
             c = cold.get(b)
             star = (
                 ([index[c.variant] + off], [c.latency_ms])
                 if c is not None and c.ok and c.latency_ms and c.variant in index
                 else ([], [])
             )
-            drawn = (xs, ys, wy, star)
+            drawn = (xs, ys, wy, star, sy)
             if self._drawn.get(b) != drawn:  # only what changed is handed to pyqtgraph
                 self._drawn[b] = drawn
                 self._p50[b].setData(xs, ys)
                 self._whisk[b].setData(wx, wy)
                 self._cold[b].setData(*star)
+                self._server[b].setData(sx, sy)
             wy = wy + star[1]
             if wy:
                 self._lo, self._hi = min(self._lo, *wy), max(self._hi, *wy)

@@ -16,7 +16,8 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QVBoxL
 from tfcompare.datatypes import Aggregate, variant_sort_key
 from tfcompare.gui.colors import BackendColors
 
-# Most read first: at 1280×800 image … score ratio fit without scrolling sideways.
+# Most read first: at 1280×800 image … score ratio fit without scrolling sideways, at 1600×1000
+# the server, model and path times too.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("image", "Image"),
     ("variant", "Variant"),
@@ -26,6 +27,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("n_errors", "Errors"),
     ("top1_agree", "Same\ntop-1"),
     ("score_ratio", "Score\nratio"),
+    ("server_ms", "Server\nms"),  # from the server's metrics: visible at 1600 px wide
+    ("runtime_ms", "Model\nms"),
+    ("path_ms", "Path\nms"),
     ("n", "n"),
     ("bytes", "Bytes"),
     ("p99_ms", "p99\nms"),
@@ -35,7 +39,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("top5_overlap", "Top-5\noverlap"),
 )
 WIDTHS = {
-    "image": 88, "variant": 62, "backend": 84, "p50_ms": 48, "p90_ms": 48, "n_errors": 44,
+    "image": 88, "variant": 62, "backend": 84, "p50_ms": 48, "p90_ms": 48, "server_ms": 50,
+    "runtime_ms": 50, "path_ms": 48, "n_errors": 44,
     "top1_agree": 48, "score_ratio": 50, "n": 34, "bytes": 70, "p99_ms": 48, "mean_ms": 48,
     "stdev_ms": 48, "top1": 110, "top5_overlap": 56,
 }  # fmt: skip
@@ -43,6 +48,11 @@ HEADER_TIPS = {
     "image": "sorted by image (as listed), variant (original, then larger first), backend",
     "p50_ms": "median latency; * = fewer than 10 samples: indicative only",
     "p90_ms": "90th percentile latency; * = fewer than 10 samples: indicative only",
+    "server_ms": "mean time the server spent on these requests (TF Serving's request_latency "
+    "metric); ~ = not exact: the server also counted other requests, or restarted",
+    "runtime_ms": "mean time of the model run alone (TF Serving's runtime_latency metric)",
+    "path_ms": "mean latency − server time: network, tunnel (port-forward) and client; compare "
+    "with the backend's path floor in the backends list",
     "n_errors": "requests that failed (see the backends list for why)",
     "score_ratio": "score of the original's top-1 class in this variant ÷ its score on the original",
     "top1_agree": "same top-1 class as this backend's answer on the original image",
@@ -68,7 +78,10 @@ def cell_text(agg: Aggregate, key: str) -> str:
         return "—"
     if key in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "stdev_ms"):
         text = f"{value:.1f}" if value >= 10 else f"{value:.2f}"
-        return text + ("*" if agg.few_samples and key.startswith("p") else "")
+        return text + ("*" if agg.few_samples and key.startswith("p") and key != "path_ms" else "")
+    if key in ("server_ms", "runtime_ms", "path_ms"):
+        text = f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+        return ("" if agg.server_exact else "~") + text
     if key == "top1_agree":
         return "yes" if value else "NO"
     if key in ("top5_overlap", "score_ratio"):

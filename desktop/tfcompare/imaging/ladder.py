@@ -6,8 +6,13 @@ How it is fast (bench/bench_ladder.py measures it against the naive per-size thu
 - each smaller box is resized from the nearest larger resized image that is at least
   ``CHAIN_MIN_RATIO`` times bigger (measured: see ``CHAIN_MIN_RATIO``), otherwise from the decoded
   image;
-- resizes run in the calling thread while encodes run in worker threads (Pillow releases the GIL
-  while it resamples and encodes);
+- resizes run in the calling thread while encodes run in worker threads. Pillow releases the GIL
+  while it resamples, and while it encodes a JPEG into a real file descriptor (one C call for the
+  whole image) — but *not* while it encodes into a ``BytesIO`` (each 64 KB chunk is a C call that
+  holds the GIL), which made the JPEG encodes run one at a time. So JPEGs are encoded into an
+  anonymous in-memory file (``memfd``; a temporary file where there is none) and read back
+  (``ENCODE_JPEG_TO_FILE``; bench/bench_ladder.py --compare-jpeg measures both). WebP's encoder
+  releases the GIL by itself; a small PNG is one short task (Pillow's PNG writer cannot use a file);
 - a big PNG variant (``PARALLEL_PNG_MIN_PIXELS``) is not one Pillow encode on one core but bands
   that the workers filter and deflate in parallel (``png.PngJob``, same size as Pillow's).
 """
@@ -17,9 +22,11 @@ from __future__ import annotations
 import io
 import math
 import os
+import tempfile
 import threading
 import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -58,6 +65,8 @@ CHAIN_MIN_RATIO = 2.0
 #: in one task. PngJob costs ~5 % more CPU than Pillow's encoder (numpy filtering), so it pays
 #: only with 2+ cores: measured with bench/bench_ladder.py --compare-png (see its docstring).
 PARALLEL_PNG_MIN_PIXELS = 250_000
+#: JPEGs are encoded into an in-memory file so the encoders run in parallel (see the docstring).
+ENCODE_JPEG_TO_FILE = True
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -91,8 +100,14 @@ def fit_size(width: int, height: int, box: int) -> tuple[int, int]:
 
 def _encode(im: Image.Image, fmt: str, quality: int | None) -> tuple[bytes, float]:
     """Encode one variant; the time is this thread's CPU time, so parallel work doesn't inflate it."""
-    buf = io.BytesIO()
     t0 = time.thread_time()
+    if fmt == "jpeg" and ENCODE_JPEG_TO_FILE:
+        with _memory_file() as fh:
+            im.save(fh, "JPEG", quality=quality)  # Pillow encodes to its fileno: GIL released
+            fh.seek(0)
+            data = fh.read()
+        return data, (time.thread_time() - t0) * 1000.0
+    buf = io.BytesIO()
     if fmt == "jpeg":
         im.save(buf, "JPEG", quality=quality)
     elif fmt == "webp":
@@ -100,6 +115,14 @@ def _encode(im: Image.Image, fmt: str, quality: int | None) -> tuple[bytes, floa
     else:
         im.save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue(), (time.thread_time() - t0) * 1000.0
+
+
+def _memory_file() -> BinaryIO:
+    """A read/write file with a real descriptor that lives in memory (Linux ``memfd``), or an
+    unnamed temporary file elsewhere."""
+    if hasattr(os, "memfd_create"):
+        return open(os.memfd_create("tfcompare-encode", os.MFD_CLOEXEC), "w+b")  # noqa: SIM115
+    return tempfile.TemporaryFile()  # noqa: SIM115
 
 
 def build_ladder(

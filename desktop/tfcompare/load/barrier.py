@@ -52,7 +52,8 @@ def slot_starts(t0: float, n_targets: int, plan: LoadPlan, gap_s: float) -> list
 def run_in_slots(folder: Path, barrier: dict, plan: LoadPlan, targets: Sequence[LoadTarget],
                  out: TextIO, cancel: threading.Event | None = None) -> int:
     """The agent side: ready, wait for the start, then each target's levels in their slots."""
-    from tfcompare.load.sweep import SweepMessage, WindowDone, sweep
+    from tfcompare.load.events import SweepMessage, WindowDone
+    from tfcompare.load.sweep import sweep
 
     cancel = cancel or threading.Event()
     agents = int(barrier["agents"])

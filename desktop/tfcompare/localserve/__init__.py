@@ -3,7 +3,8 @@
 It lets one machine stand in for TF Serving deployments (``--threads N`` ≈ an N-CPU pod) so the
 comparison engine, the demo and the tests talk to a real server over real gRPC/REST. Modules:
 ``servable`` (one loaded version + TF Serving's request semantics), ``grpc_service`` (official
-PredictionService/ModelService servicers), ``rest`` (TF Serving's REST API), ``tensors``
-(TensorProto conversion), ``main`` (process lifecycle). Importing this package is light; the
+PredictionService/ModelService servicers), ``rest`` (TF Serving's REST API: path + body → JSON),
+``http_server`` (its HTTP side on aiohttp: limits, timeouts, TLS, routes), ``tensors``
+(TensorProto conversion), ``quiet`` (start-up log filtering), ``main`` (process lifecycle). Importing this package is light; the
 submodules import TensorFlow.
 """

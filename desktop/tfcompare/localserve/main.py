@@ -30,6 +30,10 @@ class ServeOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     require_header: tuple[str, str] | None = None
+    rest_max_body_mb: float = 256
+    rest_read_timeout: float = 30
+    rest_max_connections: int = 256
+    verbose: bool = False
     request_log: str | None = None  # test mode: the server's own time of every request
     enable_batching: bool = False
     batching_parameters: str | None = None  # TF Serving's batching parameters text file
@@ -65,6 +69,94 @@ def _watch_parent(stop: threading.Event) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _start(options: ServeOptions, base: Path | None) -> tuple | None:
+    """Import TensorFlow, load the model, listen and warm up: (gRPC server, REST server or None,
+    READY line), or None after logging why not."""
+    import tensorflow as tf
+
+    from tfcompare.localserve.quiet import quiet_python_logs
+
+    if not options.verbose:
+        quiet_python_logs()
+    if options.threads:
+        # Must happen before the first op creates TensorFlow's thread pools.
+        tf.config.threading.set_intra_op_parallelism_threads(options.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(options.threads)
+
+    from tfcompare.localserve.grpc_service import make_server
+    from tfcompare.localserve.http_server import RestLimits, start_rest, tls_context
+    from tfcompare.localserve.rest import RestApi
+    from tfcompare.localserve.servable import Servable, ServingFault
+    from tfcompare.models import ModelError, resolve_model
+
+    if base is None:
+        try:
+            base = resolve_model(options.model, in_process=True)  # registered name, built once
+        except ModelError as exc:
+            _log(str(exc))
+            return None
+    name = options.model_name or Path(base).resolve().name
+    if options.request_log:
+        from tfcompare.localserve.metrics import enable_request_log
+
+        try:
+            enable_request_log(options.request_log)
+        except OSError as exc:
+            _log(f"cannot write the request log {options.request_log}: {exc.strerror or exc}")
+            return None
+    started = time.perf_counter()
+    try:
+        servable = Servable.load(name, Path(base), options.version_labels)
+    except ServingFault as fault:
+        _log(fault.message)
+        return None
+    except Exception as exc:  # corrupt/incompatible SavedModel: TF and protobuf raise many types
+        _log(f"cannot load the SavedModel under {base}: {type(exc).__name__}: {exc}")
+        return None
+    if options.enable_batching and not _start_batching(servable, options):
+        return None
+    tls = rest_tls = None
+    if options.tls_cert or options.tls_key:
+        try:
+            tls = (Path(options.tls_key).read_bytes(), Path(options.tls_cert).read_bytes())
+            rest_tls = tls_context(options.tls_cert, options.tls_key)
+        except (OSError, TypeError, ValueError) as exc:  # ssl.SSLError is an OSError
+            _log(f"cannot read the TLS key/certificate (--tls-key and --tls-cert go together): {exc}")
+            return None
+    try:
+        server, grpc_port = make_server(servable, options.host, options.port,
+                                        tensor_content=options.tensor_content,
+                                        workers=options.workers, tls=tls,
+                                        require_header=options.require_header)
+    except OSError as exc:
+        _log(str(exc))
+        return None
+    server.start()  # GetModelStatus answers LOADING until warm-up is done
+    try:
+        count = servable.warm_up()
+    except ServingFault as fault:
+        _log(f"warm-up failed: {fault.message}")
+        server.stop(0)
+        return None
+    rest = None
+    rest_text = "-"
+    if options.rest_port is not None:
+        limits = RestLimits(max_body=int(options.rest_max_body_mb * 2**20),
+                            read_timeout=options.rest_read_timeout,
+                            max_connections=options.rest_max_connections)
+        try:
+            rest = start_rest(RestApi(servable), options.host, options.rest_port,
+                              workers=options.workers, limits=limits, tls=rest_tls,
+                              require_header=options.require_header)
+        except OSError as exc:
+            _log(str(exc))
+            server.stop(0)
+            return None
+        rest_text = _address(options.host, rest.port)
+    _log(f"serving {name} version {servable.version} from {base} "
+         f"(loaded and warmed up with {count} request(s) in {time.perf_counter() - started:.1f} s, "
+         f"threads={options.threads or 'default'})")
+    return server, rest, f"READY grpc={_address(options.host, grpc_port)} rest={rest_text}"
 def _start_batching(servable, options: ServeOptions) -> bool:
     from tfcompare.localserve import batching
 
@@ -114,86 +206,22 @@ def serve(options: ServeOptions) -> int:
         _log(str(exc))
         return 1
 
-    import tensorflow as tf
+    from tfcompare.localserve.quiet import filtered_stderr
 
-    if options.threads:
-        # Must happen before the first op creates TensorFlow's thread pools.
-        tf.config.threading.set_intra_op_parallelism_threads(options.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(options.threads)
-
-    from tfcompare.localserve.grpc_service import make_server
-    from tfcompare.localserve.rest import start_rest
-    from tfcompare.localserve.servable import Servable, ServingFault
-
-    if base is None:
-        try:
-            base = resolve_model(options.model, in_process=True)  # registered name, built once
-        except ModelError as exc:
-            _log(str(exc))
-            return 1
-    name = options.model_name or Path(base).resolve().name
-    if options.request_log:
-        from tfcompare.localserve.metrics import enable_request_log
-
-        try:
-            enable_request_log(options.request_log)
-        except OSError as exc:
-            _log(f"cannot write the request log {options.request_log}: {exc.strerror or exc}")
-            return 1
-    started = time.perf_counter()
-    try:
-        servable = Servable.load(name, Path(base), options.version_labels)
-    except ServingFault as fault:
-        _log(fault.message)
+    if not options.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with filtered_stderr(not options.verbose):
+        started = _start(options, base)
+    if started is None:
         return 1
-    except Exception as exc:  # corrupt/incompatible SavedModel: TF and protobuf raise many types
-        _log(f"cannot load the SavedModel under {base}: {type(exc).__name__}: {exc}")
-        return 1
-    if options.enable_batching and not _start_batching(servable, options):
-        return 1
-    tls = None
-    if options.tls_cert or options.tls_key:
-        try:
-            tls = (Path(options.tls_key).read_bytes(), Path(options.tls_cert).read_bytes())
-        except (OSError, TypeError) as exc:
-            _log(f"cannot read the TLS key/certificate (--tls-key and --tls-cert go together): {exc}")
-            return 1
-    try:
-        server, grpc_port = make_server(servable, options.host, options.port,
-                                        tensor_content=options.tensor_content,
-                                        workers=options.workers, tls=tls,
-                                        require_header=options.require_header)
-    except OSError as exc:
-        _log(str(exc))
-        return 1
-    server.start()  # GetModelStatus answers LOADING until warm-up is done
-    try:
-        count = servable.warm_up()
-    except ServingFault as fault:
-        _log(f"warm-up failed: {fault.message}")
-        server.stop(0)
-        return 1
-    rest = None
-    rest_text = "-"
-    if options.rest_port is not None:
-        try:
-            rest, rest_port = start_rest(servable, options.host, options.rest_port)
-        except OSError as exc:
-            _log(str(exc))
-            server.stop(0)
-            return 1
-        rest_text = _address(options.host, rest_port)
-    _log(f"serving {name} version {servable.version} from {base} "
-         f"(loaded and warmed up with {count} request(s) in {time.perf_counter() - started:.1f} s, "
-         f"threads={options.threads or 'default'})")
+    server, rest, ready = started
     if not stop.is_set():  # a SIGTERM or parent death during start-up: never claim READY
-        print(f"READY grpc={_address(options.host, grpc_port)} rest={rest_text}", flush=True)
+        print(ready, flush=True)
     while not stop.wait(0.5):
         pass
     _log("stopping")
     if rest is not None:
-        rest.shutdown()
-        rest.server_close()
+        rest.close()
     server.stop(grace=1).wait(2)
     sys.stdout.flush()
     sys.stderr.flush()

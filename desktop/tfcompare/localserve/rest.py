@@ -2,7 +2,8 @@
 
 JSON shapes, URL forms and the error body ``{"error": "..."}`` with its HTTP status follow
 tensorflow_serving/model_servers/http_rest_api_handler.cc so REST clients written for TF Serving
-work unchanged. Uses the standard library's threaded HTTP server with keep-alive.
+work unchanged. This module turns (method, path, body) into (status, JSON); the HTTP side
+(limits, timeouts, TLS) is ``http_server``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
@@ -23,7 +21,6 @@ from tensorflow.core.framework import types_pb2
 
 from tfcompare.localserve import metrics
 from tfcompare.localserve.servable import AVAILABLE, Servable, ServingFault
-from tfcompare.serving.metrics import METRICS_PATH
 
 _PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)"
@@ -75,12 +72,17 @@ class RestApi:
         metrics.record_request(model, api, "REST", code, metrics.now_us() - start)
         return answer
 
+    def answer(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        """Like :meth:`handle`, with the answer encoded as JSON (runs on a worker thread)."""
+        status, payload = self.handle(method, path, body)
+        return status, json.dumps(payload).encode("utf-8")
+
     def _dispatch(self, method: str, path: str, body: bytes) -> dict[str, Any]:
         match = _PATH.match(path.split("?", 1)[0])
         if not match:
             raise _bad(f"Malformed request: {method} {path}")
         name, label, tail = match["name"], match["label"], match["tail"]
-        version = int(match["version"]) if match["version"] is not None else None
+        version = _version(match["version"]) if match["version"] is not None else None
         if method == "GET" and tail is None:
             return self._status(name, version, label)
         if method == "GET" and tail == "/metadata":
@@ -126,11 +128,15 @@ class RestApi:
         self.servable.check_spec(name, version, label)
         try:
             request = json.loads(body or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _bad(f"JSON Parse error: {exc}") from exc
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise _bad(f"JSON Parse error: {str(exc)[:200]}") from exc
         if not isinstance(request, dict):
             raise _bad("JSON Value: request body is not an object")
-        signature_name, sig = self.servable.signature(request.get("signature_name", ""))
+        _check_depth(request)
+        signature_name = request.get("signature_name", "")
+        if not isinstance(signature_name, str):
+            raise _bad("JSON Value: 'signature_name' must be a string")
+        signature_name, sig = self.servable.signature(signature_name)
         keys = list(sig.inputs)
         if ("instances" in request) == ("inputs" in request):
             raise _bad("Missing 'inputs' or 'instances' key" if "inputs" not in request
@@ -155,6 +161,29 @@ class RestApi:
                 return {"predictions": next(iter(values.values()))}
             return {"predictions": [{k: v[i] for k, v in values.items()} for i in range(batch)]}
         return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
+
+
+MAX_DEPTH = 256  # TensorFlow tensors have at most 254 dimensions; {"b64": …} adds a level
+
+
+def _version(text: str) -> int:
+    """A version from the URL; like TF Serving, it must be a 64-bit integer."""
+    if len(text) > 20 or not -(2**63) <= int(text) < 2**63:
+        raise _bad(f"Failed to convert version: {text[:40]} to numeric.")
+    return int(text)
+
+
+def _check_depth(document: Any) -> None:
+    """Refuse JSON nested deeper than any tensor can be (checked without recursion)."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _bad(f"JSON Value: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
 
 
 def _rows_to_columns(instances: Any, keys: list[str]) -> dict[str, list[Any]]:
@@ -204,8 +233,8 @@ def _to_tensor(value: Any, dtype: int | None, key: str) -> tf.Tensor:
         if dtype == types_pb2.DT_STRING:
             return tf.constant(_decode_strings(value), dtype=tf.string)
         return tf.constant(np.asarray(value, dtype=tf.dtypes.as_dtype(dtype).as_numpy_dtype))
-    except (ValueError, TypeError) as exc:
-        raise _bad(f"bad value for input {key}: {exc}") from exc
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise _bad(f"bad value for input {key}: {str(exc)[:300]}") from exc
 
 
 def _to_json(key: str, array: np.ndarray) -> Any:
@@ -224,50 +253,3 @@ def _string_json(key: str, value: bytes) -> Any:
         return value.decode("utf-8")
     except UnicodeDecodeError:
         return {"b64": base64.b64encode(value).decode("ascii")}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like TF Serving
-    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
-    api: RestApi
-
-    def _reply(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        path, _, query = self.path.partition("?")
-        if method == "GET" and path == METRICS_PATH:
-            status, data, kind = 200, metrics.page(query), metrics.CONTENT_TYPE
-        else:
-            status, payload = self.api.handle(method, self.path, body)
-            data, kind = json.dumps(payload, indent=None).encode("utf-8"), "application/json"
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._reply("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._reply("POST")
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
-        pass
-
-
-class _Server6(ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-
-
-def start_rest(servable: Servable, host: str, port: int) -> tuple[ThreadingHTTPServer, int]:
-    """Start the REST server on a daemon thread; returns it and the bound port."""
-    handler = type("Handler", (_Handler,), {"api": RestApi(servable)})
-    try:
-        server_class = _Server6 if ":" in host else ThreadingHTTPServer
-        server = server_class((host, port), handler)
-    except OSError as exc:
-        raise OSError(f"cannot listen for REST on {host}:{port}: {exc.strerror or exc}") from exc
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="rest", daemon=True).start()
-    return server, server.server_address[1]

@@ -17,7 +17,7 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from tfcompare.localserve import metrics
-from tfcompare.localserve.tensors import to_proto, to_tensor
+from tfcompare.localserve.tensors import shape_problem, to_proto, to_tensor
 from tfcompare.models import versions
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -138,6 +138,10 @@ class Servable:
                 raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
                                    f"Expects arg[0] to be {_dtype_name(want)} but "
                                    f"{_dtype_name(proto.dtype)} is provided")
+            problem = shape_problem(proto)
+            if problem:
+                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"tensor parsing error: {key}: {problem}")
             try:
                 kwargs[key] = to_tensor(proto)
             except (ValueError, TypeError, tf.errors.OpError) as exc:

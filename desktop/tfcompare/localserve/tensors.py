@@ -28,6 +28,47 @@ _TYPED: dict[np.dtype, tuple[int, str]] = {
 }
 
 
+# DataType → (typed field, values per element, bytes per element in tensor_content)
+_FIELDS: dict[int, tuple[str, int, int]] = {
+    dtype: (field, 1, np_dtype.itemsize) for np_dtype, (dtype, field) in _TYPED.items()
+}
+_FIELDS.update({
+    types_pb2.DT_STRING: ("string_val", 1, 0),
+    types_pb2.DT_BFLOAT16: ("half_val", 1, 2),
+    types_pb2.DT_COMPLEX64: ("scomplex_val", 2, 8),
+    types_pb2.DT_COMPLEX128: ("dcomplex_val", 2, 16),
+})
+
+
+def shape_problem(proto: tensor_pb2.TensorProto) -> str | None:
+    """Why a request tensor's shape does not fit its values, or None when it does.
+
+    TF Serving refuses unknown ranks and negative dimensions ("tensor parsing error"). TensorFlow
+    itself would repeat the last value to fill a short typed field; this server refuses that too,
+    so one 100-byte request cannot make it decode an image 20000 times.
+    """
+    if proto.tensor_shape.unknown_rank:
+        return "the tensor shape has an unknown rank"
+    shape = dims(proto)
+    if any(d < 0 for d in shape):
+        return f"negative dimension in shape {shape}"
+    count = 1
+    for d in shape:
+        count *= d
+    field, per_element, item_bytes = _FIELDS.get(proto.dtype, (None, 1, 0))
+    if field is None:
+        return None  # other types: checked by tf.make_ndarray
+    if proto.tensor_content:
+        if not item_bytes or len(proto.tensor_content) != count * item_bytes:
+            return (f"shape {shape} needs {count} element(s); tensor_content holds "
+                    f"{len(proto.tensor_content)} bytes")
+        return None
+    given = len(getattr(proto, field))
+    if given != count * per_element:
+        return f"shape {shape} needs {count} element(s) but {given // per_element} were given"
+    return None
+
+
 def shape_proto(shape: tuple[int, ...]) -> tensor_shape_pb2.TensorShapeProto:
     return tensor_shape_pb2.TensorShapeProto(
         dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in shape]

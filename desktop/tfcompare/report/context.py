@@ -112,8 +112,8 @@ def caveats(view: SessionView) -> list[str]:
             pods[r.backend].add(r.pod)
     spanning: dict[str, list[str]] = defaultdict(list)
     for r in result.measured:
-        if getattr(r, "spans_restart", False):  # the forward moved to another pod mid-request
-            spanning[r.backend].append(f"{getattr(r, 'pod_before', None) or '?'} → {r.pod or '?'}")
+        if r.spans_restart:  # the forward moved to another pod while it was in flight
+            spanning[r.backend].append(f"{r.pod_before or '?'} → {r.pod or '?'}")
     for backend, moves in spanning.items():
         out.append(f"{backend}: {len(moves)} request(s) were in flight while the pod restarted "
                    f"({', '.join(sorted(set(moves)))}); they are left out of the statistics.")

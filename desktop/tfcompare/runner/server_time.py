@@ -40,6 +40,7 @@ class ServerClock:
         self.message = ""
         self.floor_samples: list[float] = []
         self.last = None  # the snapshot that closed the previous block
+        self.last_done = -1  # the run's request count when it was taken
         self._failures = 0
 
     # ------------------------------------------------------------------ metrics source
@@ -64,7 +65,7 @@ class ServerClock:
             else:
                 url = discovered_url(address, spec.protocol, tls=bool(spec.tls_ca))
             scraper = MetricsScraper(
-                url, headers=spec.headers, tls_ca=spec.tls_ca, timeout_s=min(spec.timeout_s, 10.0)
+                url, headers=spec.headers, tls_ca=spec.tls_ca, timeout_s=min(spec.deadline_s, 10.0)
             )
             snapshot = scraper.scrape()
         except MetricsError as exc:
