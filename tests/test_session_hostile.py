@@ -6,33 +6,21 @@ from __future__ import annotations
 
 import json
 import math
-import resource
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from limited import run_tfcompare
 from test_session_store import make_result, snapshot
 
 from tfcompare.session import SessionError, load_session, save_session
 
-# ``tfcompare export`` in a fresh interpreter that may use at most this much address space: an
-# attack that makes the reader allocate without bound dies here instead of exhausting the machine.
-_MEMORY_LIMIT = 3 << 30
-_CLI = "import sys\nfrom tfcompare.cli import main\nsys.exit(main(sys.argv[1:]))\n"
-
-
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (_MEMORY_LIMIT, _MEMORY_LIMIT))
-
 
 def export(session: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", _CLI, "export", str(session), "--json", str(out)],
-        capture_output=True, text=True, timeout=90, preexec_fn=_limit_memory,
-    )  # fmt: skip
+    """``tfcompare export`` in a fresh interpreter with bounded memory."""
+    return run_tfcompare("export", session, "--json", out, timeout=90)
 
 
 @pytest.fixture
