@@ -52,7 +52,9 @@ def payload() -> bytes:
     return req.SerializeToString()
 
 
-async def bare(address: str, data: bytes, concurrency: int, seconds: float) -> float:
+async def bare(address: str, data: bytes, concurrency: int, seconds: float
+               ) -> tuple[float, float]:
+    """(requests/s, client CPU µs per request) of the bare loop."""
     async with grpc.aio.insecure_channel(address) as channel:
         call = channel.unary_unary(METHOD)
         await call(data)
@@ -65,9 +67,10 @@ async def bare(address: str, data: bytes, concurrency: int, seconds: float) -> f
                 await call(data, timeout=30)
                 done += 1
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return done / (time.perf_counter() - t0)
+        cpu_us = (time.process_time() - c0) / max(done, 1) * 1e6
+        return done / (time.perf_counter() - t0), cpu_us
 
 
 def target(address: str, data: bytes):
@@ -129,13 +132,15 @@ def main() -> int:
     proc, address = start_server()
     try:
         data = payload()
-        bare_rates, engine_rates, ratios = [], [], []
+        bare_rates, engine_rates, ratios, bare_cpu, engine_cpu = [], [], [], [], []
         for _ in range(args.rounds):
-            b = asyncio.run(bare(address, data, args.concurrency, args.seconds))
+            b, b_cpu = asyncio.run(bare(address, data, args.concurrency, args.seconds))
             level = engine(address, data, args.concurrency, args.seconds)
             bare_rates.append(b)
             engine_rates.append(level.throughput)
             ratios.append(level.throughput / b)
+            bare_cpu.append(b_cpu)
+            engine_cpu.append(level.cpu * level.duration_s / max(level.sent, 1) * 1e6)
         print(f"ceiling, concurrency {args.concurrency}, {args.rounds} alternating rounds of "
               f"{args.seconds:g} s, request {len(data)} bytes:")
         print(f"  bare grpc.aio loop  median {statistics.median(bare_rates):8.0f} req/s  "
@@ -146,6 +151,12 @@ def main() -> int:
         print(f"  engine / bare: {ratio:.3f} (target ≥ 0.9): {'OK' if ratio >= 0.9 else 'BELOW'}"
               f"; engine loop busy {level.loop_busy:.0%}, "
               f"client-bound: {level.client_bound_reason or 'no'}")
+        print(f"  client CPU per request: bare {statistics.median(bare_cpu):.0f} µs, engine "
+              f"{statistics.median(engine_cpu):.0f} µs (engine / bare "
+              f"{statistics.median(engine_cpu) / statistics.median(bare_cpu):.2f}; the most a "
+              f"process can send is about 1 s / CPU per request: bare "
+              f"{1e6 / statistics.median(bare_cpu):.0f}/s, engine "
+              f"{1e6 / statistics.median(engine_cpu):.0f}/s)")
 
         level, sends = open_loop(address, data, args.rate, args.rate_seconds)
         gaps = [b - a for a, b in zip(sends, sends[1:])]
