@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def prepared_window(qtbot, backend_pair, tmp_path):
     window = make_window(qtbot)
-    window.images_panel.add_paths(small_photos(tmp_path / "photos", names=("chelsea",)))
+    window.controller.add_paths(small_photos(tmp_path / "photos", names=("chelsea",)))
     window.set_backends([BackendSpec("one", backend_pair.one.grpc, model="tiny"),
                          BackendSpec("two", backend_pair.two.grpc, model="tiny")], persist=False)
     find_action(window, "Run", "Start capacity sweep")  # the menu offers it
@@ -56,7 +56,7 @@ def test_sweep_draws_curves_fills_the_table_and_saves_with_the_session(
 
     out_csv = tmp_path / "capacity.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out_csv), ""))
-    find_action(window, "File", "Export capacity sweep as CSV…").trigger()
+    find_action(window, "Export", "Capacity sweep as CSV…").trigger()
     rows = list(csv.DictReader(out_csv.open()))
     assert [(r["backend"], float(r["level"])) for r in rows] == [
         ("one", 1.0), ("one", 4.0), ("two", 1.0), ("two", 4.0)]

@@ -49,8 +49,8 @@ def test_window_timeout_field_applies_to_a_hung_backend(qtbot, tmp_path, hung):
     window.set_backends([BackendSpec.parse(f"hung={hung.grpc}/tiny")], persist=False)
     window.settings_panel.set_settings(RunSettings(sizes=(128,), formats=("jpeg",), repeats=1))
     window.settings_panel.timeout.setValue(1.5)  # what a user types into the Timeout field
-    window.images_panel.add_paths(small_photos(tmp_path / "img", names=("chelsea",)))
-    qtbot.waitUntil(lambda: all(e.probed for e in window.images_panel.entries), timeout=10_000)
+    window.controller.add_paths(small_photos(tmp_path / "img", names=("chelsea",)))
+    qtbot.waitUntil(lambda: all(e.probed for e in window.controller.images), timeout=10_000)
     with qtbot.waitSignal(window.run_finished, timeout=25_000):
         assert window.start_run()
     result = window.store.result
