@@ -142,3 +142,18 @@ def test_quality_labels_never_overlap_at_the_smallest_window(qtbot, tmp_path):
     rects = [t.mapRectToScene(t.boundingRect()) for t in shown_labels]
     assert shown_labels and all(not a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
     assert chart.item.sceneBoundingRect().width() <= chart.plot.width() + 1  # nothing cut
+
+
+def test_a_bad_size_outlines_the_field_and_its_message_is_whole(qtbot):
+    window = make_window(qtbot)
+    window.resize(*MINIMUM_SIZE)
+    panel = window.settings_panel
+    panel.sizes.setText("2048, 4")
+    qtbot.wait(20)
+    assert panel.sizes.property("invalid") is True and "#b00020" in panel.sizes.styleSheet()
+    assert panel.error.isVisible() and "bad size 4" in panel.error.text()
+    assert panel.error.height() >= panel.error.heightForWidth(panel.error.width())  # not cut
+    assert "bad size 4" in window.controller.start_run()
+    panel.sizes.setText("2048, 512")
+    assert panel.sizes.property("invalid") is False and not panel.error.isVisible()
+    assert window.controller.settings.sizes == (2048, 512)

@@ -185,6 +185,9 @@ class MainWindow(QMainWindow):
             if c.settings_error is None and self._panel_settings() != c.settings:
                 self.settings_panel.set_settings(c.settings)  # e.g. a session was opened
             self._show_preview()
+            box = self.settings_panel.parentWidget()  # its group box: room for the messages
+            if box is not None:
+                box.setMinimumHeight(box.sizeHint().height())
         elif topic == "selection":
             self._show_selection()
         elif topic == "run":
