@@ -137,6 +137,38 @@ def compare_png_writers(path: Path, threads: int, runs: int) -> None:
             EXECUTOR = None
 
 
+def gil_probe(image: Image.Image, runs: int) -> None:
+    """CPU time a pure-Python thread gets while another thread encodes the same JPEGs: it can
+    only run while the encoder does not hold the GIL. Both ways alternate, so load affects both."""
+    import threading
+
+    saved = ladder_module.ENCODE_JPEG_TO_FILE
+    got: dict[bool, list[float]] = {False: [], True: []}
+    try:
+        for _ in range(runs):
+            for to_file in (False, True):
+                ladder_module.ENCODE_JPEG_TO_FILE = to_file
+                done = threading.Event()
+
+                def encode(done: threading.Event = done) -> None:
+                    for _ in range(3):
+                        ladder_module._encode(image, "jpeg", 90)
+                    done.set()
+
+                worker = threading.Thread(target=encode)
+                cpu0 = time.thread_time()
+                worker.start()
+                while not done.is_set():
+                    pass
+                got[to_file].append(time.thread_time() - cpu0)
+                worker.join()
+    finally:
+        ladder_module.ENCODE_JPEG_TO_FILE = saved
+    old, new = statistics.median(got[False]), statistics.median(got[True])
+    print(f"GIL probe (3 encodes of the 2048 px JPEG in a worker): a Python thread beside it got "
+          f"{old * 1000:.0f} ms CPU with BytesIO, {new * 1000:.0f} ms with the file ({new / old:.2f}×)")
+
+
 def compare_jpeg_paths(path: Path, threads: int, runs: int) -> None:
     """JPEG into BytesIO vs into an in-memory file, on the default and the JPEG-only ladder."""
     global EXECUTOR
@@ -212,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.compare_jpeg:
             print("\n== JPEG encodes: into BytesIO (GIL held) vs into a file (GIL released) ==")
+            gil_probe(ref[2048], args.runs)
             compare_jpeg_paths(path, args.threads or workers, args.runs)
 
         if args.compare_png:

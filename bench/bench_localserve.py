@@ -8,12 +8,17 @@ on both sides, measures:
   overhead % = median over rounds of (backend p50 / in-process p50 of the same round) − 1
   (target ≤ 10 % for gRPC);
 - the cold first request vs the warm p50 (ratio), for the in-process call (first call after
-  loading) and for the server (first request of a new client; the server warms up before READY).
+  loading) and for the server (first request of a new client; the server warms up before READY);
+- throughput under concurrency: the in-process signature called on batches of 8 images (images/s)
+  vs ``tfcompare serve`` with batching on (the demo's parameters: max_batch_size 8, 5 ms timeout)
+  driven by the load engine with 16 requests in flight over gRPC (answers/s); target ≥ 0.9×,
+  i.e. the server's throughput is bounded by the model, not by its Python.
 
 Rounds alternate between in-process and server calls so machine noise hits both alike. The
 in-process side runs in a worker subprocess (this process never imports TensorFlow).
 
 usage: python bench/bench_localserve.py [--threads 1,4] [--rounds 20] [--per-round 10]
+                                       [--throughput-rounds 3] [--throughput-s 4]
 """
 
 from __future__ import annotations
@@ -49,6 +54,15 @@ def _worker(base: str, threads: int, image: str) -> None:
     print(f"READY cold={call():.3f}", flush=True)
     for line in sys.stdin:
         parts = line.split()
+        if parts[:1] == ["batch"]:  # batch N SECONDS: images/s on batches of N
+            batch = tf.constant([data] * int(parts[1]))
+            _ = {k: v.numpy() for k, v in fn(images=batch).items()}
+            done, start = 0, time.perf_counter()
+            while time.perf_counter() - start < float(parts[2]):
+                _ = {k: v.numpy() for k, v in fn(images=batch).items()}
+                done += int(parts[1])
+            print(f"B {done / (time.perf_counter() - start):.3f}", flush=True)
+            continue
         if parts[:1] != ["run"]:
             break
         times = [call() for _ in range(int(parts[1]))]
@@ -69,8 +83,23 @@ def _jpeg_224() -> Path:
     return out
 
 
+def _served_throughput(spec, image: Path, seconds: float) -> float:
+    """Answers/s from the batching server with 16 requests in flight (the load engine)."""
+    from tfcompare.load.plan import LoadPlan
+    from tfcompare.load.prepare import build_targets, variant_payloads
+    from tfcompare.load.sweep import sweep
+
+    payloads, info, _ = variant_payloads([image], ["original"])
+    targets, problems = build_targets([spec], payloads, info)
+    if problems:
+        raise SystemExit("; ".join(problems))
+    plan = LoadPlan(levels=(16,), window_s=seconds, fixed_windows=1, max_errors=0)
+    [level] = sweep(plan, targets).levels
+    return level.throughput
+
+
 def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: int,
-             per_round: int) -> dict:
+             per_round: int, throughput_rounds: int = 3, throughput_s: float = 4.0) -> dict:
     from tfcompare.demo import LocalBackends, ServerPlan
     from tfcompare.serving import make_client
 
@@ -86,9 +115,12 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
         raise SystemExit(f"in-process worker failed to start: {ready!r}")
     inproc_cold = float(ready.split("=")[1])
     data = image.read_bytes()
-    plan = [ServerPlan(f"bench-{threads}", threads, rest=True)]
+    plan = [ServerPlan(f"bench-{threads}", threads, rest=True),
+            ServerPlan(f"bench-{threads}-batching", threads, batching=True)]
     with LocalBackends(base, "efficientnet-lite0", plan, log=lambda _m: None) as backends:
         specs = backends.start()
+        batching = next(s for s in specs if s.name.endswith("-batching") and s.protocol == "grpc")
+        specs = [s for s in specs if s is not batching]
         clients = {s.protocol: make_client(s) for s in specs}
         sigs = {p: c.metadata() for p, c in clients.items()}
 
@@ -112,6 +144,13 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
                 ratios[protocol].append(statistics.median(times) / statistics.median(chunk))
         for client in clients.values():
             client.close()
+        inproc_rates, served_rates, rate_ratios = [], [], []
+        for _ in range(throughput_rounds):
+            worker.stdin.write(f"batch 8 {throughput_s}\n")
+            worker.stdin.flush()
+            inproc_rates.append(float(worker.stdout.readline().split()[1]))
+            served_rates.append(_served_throughput(batching, image, throughput_s))
+            rate_ratios.append(served_rates[-1] / inproc_rates[-1])
     worker.stdin.close()
     worker.wait(30)
     p50 = {k: statistics.median(v) for k, v in served.items()}
@@ -124,6 +163,8 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
         "rest_overhead": (statistics.median(ratios["rest"]) - 1) * 100,
         "inproc_cold": inproc_cold, "inproc_cold_ratio": inproc_cold / base_p50,
         "server_cold": server_cold, "server_cold_ratio": server_cold / p50["grpc"],
+        "inproc_rate": statistics.median(inproc_rates), "served_rate": statistics.median(served_rates),
+        "rate_ratio": statistics.median(rate_ratios),
     }
 
 
@@ -134,6 +175,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--per-round", type=int, default=10)
     parser.add_argument("--model", default="efficientnet-lite0", help="registered name or base path")
+    parser.add_argument("--throughput-rounds", type=int, default=3)
+    parser.add_argument("--throughput-s", type=float, default=4.0)
     parser.add_argument("--worker", metavar="BASE", help=argparse.SUPPRESS)
     parser.add_argument("--image", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -148,7 +191,8 @@ def main() -> int:
     image = _jpeg_224()
     size = image.stat().st_size
     try:
-        rows = [_measure(int(t), base, base_dir, image, args.rounds, args.per_round)
+        rows = [_measure(int(t), base, base_dir, image, args.rounds, args.per_round,
+                         args.throughput_rounds, args.throughput_s)
                 for t in args.threads.split(",")]
     finally:
         image.unlink(missing_ok=True)
@@ -161,6 +205,13 @@ def main() -> int:
               f"{r['grpc_overhead']:>+7.1f}%  {r['rest_p50']:>5.2f} ms  {r['rest_overhead']:>+7.1f}%  "
               f"{r['inproc_cold']:>8.1f} ms = {r['inproc_cold_ratio']:>5.1f}×  "
               f"{r['server_cold']:>6.1f} ms = {r['server_cold_ratio']:>4.1f}×")
+    print(f"\nthroughput under concurrency ({args.throughput_rounds} alternating rounds × "
+          f"{args.throughput_s:g} s): in-process batches of 8 vs tfcompare serve with batching, "
+          "16 in flight")
+    print("threads  in-process images/s  served answers/s  served / in-process (target ≥ 0.9)")
+    for r in rows:
+        print(f"{r['threads']:>7}  {r['inproc_rate']:>19.1f}  {r['served_rate']:>16.1f}  "
+              f"{r['rate_ratio']:>6.2f}×  {'OK' if r['rate_ratio'] >= 0.9 else 'BELOW TARGET'}")
     worst = max(r["grpc_overhead"] for r in rows)
     print(f"gRPC overhead vs in-process: worst {worst:+.1f}% (target ≤ 10%): "
           f"{'OK' if worst <= 10 else 'ABOVE TARGET'}")

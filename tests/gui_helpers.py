@@ -54,4 +54,4 @@ def discard(window) -> None:
     window.sessions.dirty = False
     if window.running:
         window.cancel_run()
-        window.runner.wait(5)
+        window.controller.wait(5)

@@ -4,6 +4,7 @@ These need no model: the pod ports lead to TCP echo servers (see test_cluster_fo
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -382,3 +383,41 @@ def test_cli_cluster_list(kube, echo, capsys):
     kube.forbid("services")
     assert main(["cluster", "list"]) == 1
     assert "403 Forbidden" in capsys.readouterr().err
+
+
+def test_cli_run_reads_a_context_from_the_kubeconfig(kube, backend_pair, tmp_path, capsys):
+    """`k8s://other/tfs/tfs-a` names context/namespace/service because "other" is a context of the
+    kubeconfig (otherwise it would be namespace/service/model); the pods' model is used."""
+    from images import photo, save
+
+    from tfcompare.cli import main
+
+    add_tfs_service(kube, "tfs-a", grpc=backend_pair.one.grpc)
+    image = save(photo("chelsea"), tmp_path / "cat.jpg")
+    out = tmp_path / "run.json"
+    code = main(["run", str(image), "--backend", "a=k8s://other/tfs/tfs-a", "--sizes", "128",
+                 "--formats", "jpeg", "--repeats", "1", "--json", str(out)])
+    assert code == 0, capsys.readouterr().err
+    data = json.loads(out.read_text())
+    assert data["backends"][0]["target"] == "k8s://other/tfs/tfs-a"
+    assert data["requests"] and all(r["ok"] for r in data["requests"])
+    assert kube.forwards.get("tfs/tfs-a-7d9f-x1", 0) >= 1
+
+
+def test_cli_cluster_list_sums_container_resources(kube, echo, capsys):
+    """A pod with a sidecar: 1 + 500m CPU is 1.5 CPUs, 1Gi + 512Mi is 1.5Gi (quantities, not text)."""
+    from tfcompare.cli import main
+
+    pod = add_tfs_service(kube, "tfs-side", grpc=echo.address, limits={"cpu": "1", "memory": "1Gi"})
+    containers = kube.pods[f"tfs/{pod}"]["spec"]["containers"]
+    containers[0]["resources"]["requests"] = {"cpu": "250m"}
+    containers.append({
+        "name": "proxy", "image": "envoyproxy/envoy:v1.30",
+        "resources": {"limits": {"cpu": "500m", "memory": "512Mi"},
+                      "requests": {"cpu": "100m", "memory": "1000M"}},
+    })
+    [found] = [s for s in discover_services() if s.name == "tfs-side"]
+    assert (found.limits.cpu, found.limits.memory) == ("1.5", "1.5Gi")
+    assert (found.requests.cpu, found.requests.memory) == ("350m", "953.67Mi")
+    assert main(["cluster", "list"]) == 0
+    assert "CPU 1.5, mem 1.5Gi" in capsys.readouterr().out

@@ -144,19 +144,21 @@ def test_comparison_through_the_forward(kube, backend_pair, jpeg):
         assert summary[("cluster", variant)].n == 2
 
 
-def test_window_status_light_shows_the_forwarded_pod(kube, backend_pair, qtbot):
+def test_window_status_light_shows_the_forwarded_pod(kube, backend_pair):
     """A k8s:// backend in the window: its status line names the pod the forward reaches."""
-    from tfcompare.gui.workers import StatusPoller
+    import time
+
+    from tfcompare.window.work import StatusChecker
 
     pod = add_tfs_service(kube, "tfs-cpu-1", grpc=backend_pair.one.grpc)
-    poller = StatusPoller(interval_ms=60_000)
-    seen = []
-    poller.status.connect(seen.append)
+    checker = StatusChecker(every_s=60)
     try:
-        poller.set_backends([k8s_spec("k8s://tfs/tfs-cpu-1")])
-        qtbot.waitUntil(lambda: bool(seen), timeout=30_000)
+        checker.set_backends([k8s_spec("k8s://tfs/tfs-cpu-1")])
+        deadline = time.monotonic() + 30
+        while not checker.pending and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
-        poller.close()
-    status = seen[-1]
+        checker.close()
+    status = checker.pending[-1]
     assert status.state == "ok", status.text
     assert f"pod {pod}" in status.text and "AVAILABLE" in status.text

@@ -18,6 +18,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from backends import CpuLimit, start_backend
+from images import photo, save
 from report_sessions import grpc, measure
 
 from tfcompare.datatypes import RunSettings
@@ -42,6 +43,10 @@ def pairs(tiny_model, tmp_path_factory):
         measure(folder / "lossy.tfcs", spec, replace(SETTINGS, jpeg_quality=2, repeats=2))
         measure(folder / "errors.tfcs", [replace(spec[0], timeout_s=0.0005)],
                 replace(SETTINGS, repeats=3))
+        photo_path = save(photo("chelsea"), folder / "cat.jpg")
+        sweep(folder / "cap-base.tfcs", photo_path, backend)
+        with CpuLimit(backend, share=0.25):
+            sweep(folder / "cap-slow.tfcs", photo_path, backend)
     finally:
         backend.stop()
     # noise only: each block's repeats dealt at random into two halves of equal size
@@ -58,6 +63,19 @@ def pairs(tiny_model, tmp_path_factory):
                        summary=aggregate(r for r in requests if r.phase == "measured"))
         save_session(folder / f"{name}.tfcs", half, title=f"{name} repeats")
     return folder
+
+
+def sweep(path, image, backend):
+    """A short real capacity sweep (closed loop, 1 and 4 in flight; short windows, so levels count
+    as stable within ±50 % on this shared machine) saved as a session; a second
+    backend "mirror" is the same server under another name, so the sweep compares two."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfcompare", "load", str(image), "--variants", "128-jpeg",
+         "--backend", f"svc={backend.grpc}/tiny", "--backend", f"mirror={backend.grpc}/tiny",
+         "--metrics", "off", "--concurrency", "1,4", "--window-s", "0.4", "--max-windows", "5",
+         "--stability", "50",
+         "--save", str(path), "-q"], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def gate(folder, base, new, *rules, extra=()):
@@ -185,6 +203,39 @@ def test_errors_fail_the_errors_rule(pairs):
     assert {(c["backend"], c["variant"]): c["new"] for c in checks if c["status"] == "FAILED"} \
         == failed
     assert gate(pairs, "base", "errors", "errors:>1000").returncode == 0
+
+
+def test_capacity_knees_the_knee_rule_and_the_report(pairs, tmp_path):
+    from tfcompare.load.export import capacity_of
+    from tfcompare.report import build_report
+    from tfcompare.session import load_session
+
+    base, slow = (capacity_of(load_session(pairs / f"{n}.tfcs")) for n in ("cap-base", "cap-slow"))
+    knees = {k: v for k, v in base.sustained().items() if v}
+    assert set(knees) == {("svc", "128-jpeg"), ("mirror", "128-jpeg")}
+
+    proc = gate(pairs, "cap-base", "cap-slow", "knee:-10%", extra=["--json", "-"])
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    checks = json.loads(proc.stdout)["gate"]["rules"][0]["checks"]
+    for c in checks:
+        before, after = knees[(c["backend"], c["variant"])], slow.sustained()[(c["backend"], c["variant"])]
+        assert c["base"] == pytest.approx(before)
+        if after is None:
+            assert c["status"] == "FAILED" and "no stable level" in c["note"]
+        else:
+            assert c["change"] == pytest.approx(100 * (after / before - 1))
+            assert c["status"] == ("FAILED" if c["change"] < -10 else "ok")
+    assert any(c["status"] == "FAILED" for c in checks)  # a quarter of a CPU sustains far less
+    assert gate(pairs, "cap-base", "cap-base", "knee:-10%").returncode == 0
+
+    report = build_report(load_session(pairs / "cap-base.tfcs").result, capacity=base)
+    backends = report.finding("backends")
+    assert backends.decided and backends.verdict.startswith("Under load: ")
+    best = max(knees, key=knees.get)
+    assert f"{best[0]} sustains the most at 128-jpeg ({knees[best]:.1f} req/s" in backends.verdict
+    table = backends.tables[0]
+    assert {(r[0], r[2]) for r in table.rows} == {(b, f"{v:.1f} req/s") for (b, _), v in knees.items()}
+    assert not report.finding("resizing").decided  # a sweep alone has no quality answers
 
 
 def test_usage_errors_exit_2(pairs, tmp_path):

@@ -30,7 +30,7 @@ def no_modal_warnings(monkeypatch):
     return shown
 
 
-@pytest.mark.parametrize("chart", ["Latency", "Top-5", "Quality"])
+@pytest.mark.parametrize("chart", ["Latency", "Top-5", "Quality", "Capacity"])
 def test_chart_save_as_png_and_svg_menu_actions_write_files(
     qtbot, tmp_path, monkeypatch, no_modal_warnings, chart
 ):
@@ -47,13 +47,14 @@ def test_chart_save_as_png_and_svg_menu_actions_write_files(
     assert "<svg" in text and "</svg>" in text
 
 
-@pytest.mark.parametrize("chart", ["Latency", "Top-5", "Quality"])
+@pytest.mark.parametrize("chart", ["Latency", "Top-5", "Quality", "Capacity"])
 def test_chart_copy_to_clipboard_menu_action_holds_the_chart_image(qtbot, chart):
     window = make_window(qtbot)
     QGuiApplication.clipboard().clear()
     find_action(window, "Export", f"{chart} chart", "Copy to clipboard").trigger()
     image = QGuiApplication.clipboard().image()
-    widget = {"Latency": window.latency, "Top-5": window.top5, "Quality": window.quality}[chart]
+    widget = {"Latency": window.latency, "Top-5": window.top5, "Quality": window.quality,
+              "Capacity": window.capacity.chart}[chart]
     expected = widget.grab_image()
     assert not image.isNull()
     assert (image.width(), image.height()) == (expected.width(), expected.height())

@@ -32,7 +32,7 @@ def test_take_turns_is_shown_edited_and_remembered(qtbot):
     panel.set_settings(RunSettings(repeats=4, concurrent=False))
     assert panel.in_turns.isChecked() and not panel.at_once.isChecked()
     assert panel.settings() == RunSettings(repeats=4, concurrent=False)
-    with qtbot.waitSignal(panel.changed):
+    with qtbot.waitSignal(panel.edited):
         panel.at_once.click()
     assert panel.settings().concurrent is True
     panel.in_turns.click()
@@ -204,13 +204,15 @@ def test_backend_entries_are_two_elided_lines_without_sideways_scrolling(qtbot):
     ]
     window.set_backends(specs, persist=False)
     panel = window.backends_panel
-    panel.set_run_note("cpu-2-rest", "ok", "ready · version 1 · serving_default")
+    status = {s.name: ("checking", "checking…", "") for s in specs}
+    status["cpu-2-rest"] = ("ok", "AVAILABLE · version 1 · serving_default", "")
+    panel.show_backends(specs, status)
     panel.list.viewport().grab()  # paint
     painted = panel.delegate.painted
     assert set(painted) == {0, 1, 2}
     assert not panel.list.horizontalScrollBar().isVisible()
     assert painted[1][:2] == ("cpu-2-rest", " · REST · 127.0.0.1:40067")  # line 1 whole at 1280
-    assert painted[1][2].startswith("efficientnet-lite0 · ready")
+    assert painted[1][2].startswith("efficientnet-lite0 · AVAILABLE")
     plain_font = panel.list.font()
     bold_font = QFont(plain_font)
     bold_font.setBold(True)

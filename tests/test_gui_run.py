@@ -39,8 +39,8 @@ def ran(qtbot, tmp_path, backend_pair):
     window = make_window(qtbot)
     window.set_backends(_specs(backend_pair), persist=False)
     window.settings_panel.set_settings(SETTINGS)
-    window.images_panel.add_paths(small_photos(tmp_path / "img"))
-    qtbot.waitUntil(lambda: all(e.probed for e in window.images_panel.entries), timeout=10_000)
+    window.controller.add_paths(small_photos(tmp_path / "img"))
+    qtbot.waitUntil(lambda: all(e.probed for e in window.controller.images), timeout=10_000)
     window.preview_text = window.settings_panel.preview.text()
     assert _run(qtbot, window) is False
     return window
@@ -101,7 +101,7 @@ def test_cancel_stops_promptly(qtbot, tmp_path, backend_pair):
     w.settings_panel.set_settings(
         RunSettings(sizes=(128,), formats=("jpeg",), warmup=0, repeats=1000)
     )
-    w.images_panel.add_paths(small_photos(tmp_path))
+    w.controller.add_paths(small_photos(tmp_path))
     with qtbot.waitSignal(w.run_finished, timeout=60_000) as blocker:
         w.start_run()
         qtbot.waitUntil(lambda: w.store.n_results > 20, timeout=30_000)
@@ -122,9 +122,9 @@ def test_bad_file_shows_its_error_while_the_others_run(qtbot, tmp_path, backend_
     good = small_photos(tmp_path, names=("chelsea",))
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(good[0].read_bytes()[:300])
-    w.images_panel.add_paths([bad, *good])
+    w.controller.add_paths([bad, *good])
     assert _run(qtbot, w) is False
-    entry = w.images_panel.entry("broken.jpg")
+    entry = w.controller.image("broken.jpg")
     assert entry.error and entry.error in w.images_panel.list.item(0).text()
     assert {a.image for a in w.table.model.rows} == {"chelsea.jpg"}
     assert all(a.n_errors == 0 and a.n > 0 for a in w.table.model.rows)
@@ -142,7 +142,7 @@ def test_dead_backend_shows_red_and_its_errors_while_others_complete(
     qtbot.waitUntil(lambda: w.backends_panel.state_of("dead") == "ok", timeout=20_000)
     doomed.kill()
     w.settings_panel.set_settings(SETTINGS)
-    w.images_panel.add_paths(small_photos(tmp_path, names=("chelsea",)))
+    w.controller.add_paths(small_photos(tmp_path, names=("chelsea",)))
     assert _run(qtbot, w) is False
     assert w.backends_panel.state_of("dead") == "error"
     item = w.backends_panel.list.item(1)
@@ -170,7 +170,7 @@ def test_save_and_reopen_restores_everything(ran, qtbot, tmp_path):
     assert not w.isWindowModified() and "before.tfcs" in w.windowTitle()
     expected = {
         "table": _table_text(w),
-        "images": [e.name for e in w.images_panel.entries],
+        "images": [e.name for e in w.controller.images],
         "backends": [s.to_dict() for s in w.backends_panel.specs],
         "settings": w.settings_panel.settings(),
         "selection": (w.sel_image, w.sel_variant),
@@ -178,12 +178,12 @@ def test_save_and_reopen_restores_everything(ran, qtbot, tmp_path):
         "top5": dict(w.top5.shown),
     }
     w.sessions.new_session()
-    assert w.table.model.rowCount() == 0 and not w.images_panel.entries
+    assert w.table.model.rowCount() == 0 and not w.controller.images
 
     w.dropEvent(drop_event([path]))  # dropping a .tfcs opens it
     assert w.sessions.path == path and not w.isWindowModified()
     assert _table_text(w) == expected["table"]
-    assert [e.name for e in w.images_panel.entries] == expected["images"]
+    assert [e.name for e in w.controller.images] == expected["images"]
     assert [s.to_dict() for s in w.backends_panel.specs] == expected["backends"]
     assert w.settings_panel.settings() == expected["settings"]
     assert (w.sel_image, w.sel_variant) == expected["selection"] and w.latency.log

@@ -16,7 +16,7 @@ from tfcompare.datatypes import BackendSpec, RequestDone, RequestResult, RunSett
 
 
 def _probed(window):
-    return all(e.probed for e in window.images_panel.entries)
+    return all(e.probed for e in window.controller.images)
 
 
 def test_dropping_files_and_folders_adds_them(qtbot, tmp_path):
@@ -30,10 +30,10 @@ def test_dropping_files_and_folders_adds_them(qtbot, tmp_path):
 
     window.dropEvent(drop_event([folder, loose, bad]))
 
-    names = [e.name for e in window.images_panel.entries]
+    names = [e.name for e in window.controller.images]
     assert names == ["chelsea.jpg", "coffee.jpg", "broken.jpg"]
     qtbot.waitUntil(lambda: _probed(window), timeout=10_000)
-    by_name = {e.name: e for e in window.images_panel.entries}
+    by_name = {e.name: e for e in window.controller.images}
     assert by_name["chelsea.jpg"].format == "jpeg" and by_name["chelsea.jpg"].width == 300
     assert by_name["coffee.jpg"].error is None
     assert by_name["broken.jpg"].error  # its own row says what is wrong ...
@@ -47,11 +47,12 @@ def test_same_file_name_in_two_folders_gets_the_runners_name(qtbot, tmp_path):
     window = make_window(qtbot)
     a = small_photos(tmp_path / "a", names=("chelsea",))[0]
     b = small_photos(tmp_path / "b", names=("chelsea",))[0]
-    window.images_panel.add_paths([a, b, a])  # the repeated path is ignored
-    assert [e.name for e in window.images_panel.entries] == ["chelsea.jpg", "chelsea (2).jpg"]
+    window.controller.add_paths([a, b, a])  # the repeated path is ignored
+    assert [e.name for e in window.controller.images] == ["chelsea.jpg", "chelsea (2).jpg"]
     window.images_panel.list.item(0).setSelected(True)
     window.images_panel.remove_selected()
-    assert [e.name for e in window.images_panel.entries] == ["chelsea.jpg"]
+    # a name is final once given (results and saved sessions carry it): the other keeps its own
+    assert [e.name for e in window.controller.images] == ["chelsea (2).jpg"]
 
 
 def test_paste_an_image_from_the_clipboard(qtbot):
@@ -60,7 +61,7 @@ def test_paste_an_image_from_the_clipboard(qtbot):
     img.fill(0xFF3366AA)
     QApplication.clipboard().setImage(img)
     window.paste()
-    entry = window.images_panel.entries[-1]
+    entry = window.controller.images[-1]
     assert entry.name == "pasted image 1.png" and entry.path is None
     qtbot.waitUntil(lambda: _probed(window), timeout=10_000)
     assert (entry.format, entry.width, entry.height, entry.error) == ("png", 64, 40, None)
@@ -68,7 +69,7 @@ def test_paste_an_image_from_the_clipboard(qtbot):
 
 def test_request_count_preview_follows_images_backends_and_settings(qtbot, tmp_path):
     window = make_window(qtbot)
-    window.images_panel.add_paths(small_photos(tmp_path, names=("coffee",), longest=600))  # 600×400
+    window.controller.add_paths(small_photos(tmp_path, names=("coffee",), longest=600))  # 600×400
     window.set_backends(
         [BackendSpec.parse("a=127.0.0.1:1"), BackendSpec.parse("b=127.0.0.1:2")], persist=False
     )
@@ -107,6 +108,27 @@ def test_backend_dialog_validates_and_builds_the_spec(qtbot):
     assert spec.headers == (("authorization", "Bearer abc"),)
     dialog.header.setText("no colon")
     assert not ok.isEnabled()
+
+
+def test_backend_dialog_reads_kubeconfig_contexts(qtbot, tmp_path, monkeypatch):
+    """k8s://A/B/C in the Address field: CONTEXT/NAMESPACE/SERVICE when A is a kubeconfig context."""
+    import json
+
+    from tfcompare.gui.backend_dialog import BackendDialog
+
+    config = tmp_path / "kubeconfig"
+    config.write_text(json.dumps({"contexts": [{"name": "staging", "context": {}}]}))
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    dialog = BackendDialog(None, None, set())
+    qtbot.addWidget(dialog)
+    dialog.name.setText("k")
+    dialog.model.setText("")  # the pods' model
+    dialog.target.setText("k8s://staging/tfs/tfs-a")
+    spec = dialog.spec()
+    assert (spec.target, spec.model) == ("k8s://staging/tfs/tfs-a", None)
+    dialog.target.setText("k8s://tfs/tfs-a/tiny")  # "tfs" is no context: NAMESPACE/SERVICE/MODEL
+    spec = dialog.spec()
+    assert (spec.target, spec.model) == ("k8s://tfs/tfs-a", "tiny")
 
 
 def test_layout_backends_and_settings_are_remembered(qtbot, _isolated_home):
@@ -152,31 +174,33 @@ def test_screenshot_export_writes_pngs_of_the_right_size(qtbot, tmp_path):
 
 
 def test_events_of_an_older_run_are_dropped(qtbot):
+    """An event of an older run, arriving from another thread, never reaches the views."""
     window = make_window(qtbot)
-    window.runner.run_id = 5
+    window.controller.run_id, window.controller.running = 5, True
     stale = RequestDone(
         4,
         RequestResult(
             "x.jpg", "original", "one", "grpc", "measured", 0, True, 3.0, 0.1, 10, 1, None
         ),
     )
-    thread = threading.Thread(target=window.runner.event.emit, args=(stale,))
+    thread = threading.Thread(target=window.controller._worker.pending.append, args=(stale,))
     thread.start()
     thread.join()
-    qtbot.waitUntil(lambda: window.dropped_events == 1)
-    assert window.store.n_results == 0
+    qtbot.waitUntil(lambda: window.controller.dropped_events == 1)  # the window's timer drained it
+    window.controller.running = False
+    assert window.store.n_results == 0 and window.table.model.rowCount() == 0
 
 
 def test_opening_a_bad_session_file_says_why_and_changes_nothing(qtbot, tmp_path, monkeypatch):
     window = make_window(qtbot)
-    window.images_panel.add_paths(small_photos(tmp_path))
+    window.controller.add_paths(small_photos(tmp_path))
     shown = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a: shown.append(a[2]))
     bad = tmp_path / "notes.tfcs"
     bad.write_text("just some text")
     assert not window.sessions.open_session(bad)
     assert shown and "notes.tfcs" in shown[0]
-    assert len(window.images_panel.entries) == 2 and window.sessions.path is None
+    assert len(window.controller.images) == 2 and window.sessions.path is None
 
 
 def test_window_starts_without_tensorflow():

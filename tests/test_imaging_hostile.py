@@ -132,10 +132,10 @@ def test_window_rows_of_a_fifo_and_a_device_resolve_with_their_error(qtbot, fifo
     window = make_window(qtbot)
     try:
         window.dropEvent(drop_event([fifo, zero, good]))
-        qtbot.waitUntil(lambda: all(e.probed for e in window.images_panel.entries), timeout=20_000)
+        qtbot.waitUntil(lambda: all(e.probed for e in window.controller.images), timeout=20_000)
     finally:
         _release_readers(fifo)
-    errors = {e.name: e.error for e in window.images_panel.entries}
+    errors = {e.name: e.error for e in window.controller.images}
     assert "named pipe" in errors["pipe.png"] and "a device" in errors["z.png"]
     assert errors["cat.jpg"] is None
     assert "named pipe" in window.images_panel.list.item(0).text()

@@ -19,6 +19,7 @@ CORE = [
     "tfcompare.session",
     "tfcompare.load",
     "tfcompare.cluster",
+    "tfcompare.window",
     "tfcompare.report",
 ]
 FRONT = ["tfcompare.cli", "tfcompare.gui"]
@@ -80,6 +81,36 @@ def test_cli_entry_is_light():
     assert "PySide6.QtWidgets" not in loaded
 
 
+def test_import_linter_contracts_are_kept():
+    """The contracts in pyproject.toml ([tool.importlinter]): layers, a Qt-free core, views that
+    reach the core through the window controller, and a window process without TensorFlow."""
+    import shutil
+    from pathlib import Path
+
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which(
+        "lint-imports"
+    )
+    assert exe, "import-linter is a test dependency (pip install -e .[test])"
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([exe, "--no-cache"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert "BROKEN" not in out.stdout and out.stdout.count("KEPT") >= 4
+
+
+def test_no_import_circles_among_the_window_modules():
+    """No module of tfcompare.gui or tfcompare.window imports (directly or not) one that imports
+    it back: each can be read, changed and tested on its own."""
+    import grimp
+
+    graph = grimp.build_graph("tfcompare", cache_dir=None)
+    modules = sorted(m for m in graph.modules if m.startswith(("tfcompare.gui", "tfcompare.window")))
+    circles = [
+        (a, b)
+        for a in modules
+        for b in graph.find_modules_directly_imported_by(a)
+        if b in modules and graph.chain_exists(importer=b, imported=a)
+    ]
+    assert circles == []
 def test_kubernetes_client_loads_only_for_cluster_work(backend_pair, tmp_path):
     """Importing the runner and a run against a direct backend never load the ``kubernetes``
     client (about a second of start-up); the cluster package itself loads it only when used."""

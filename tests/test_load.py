@@ -16,10 +16,11 @@ import pytest
 from images import photo, save
 
 from tfcompare.datatypes import BackendSpec
+from tfcompare.load.events import LevelDone, WindowDone
 from tfcompare.load.plan import LoadPlan
 from tfcompare.load.prepare import build_targets, variant_payloads
 from tfcompare.load.results import stable
-from tfcompare.load.sweep import LevelDone, WindowDone, sweep
+from tfcompare.load.sweep import sweep
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +42,9 @@ def test_load_cli_json_has_every_level_and_latency_grows_on_a_one_thread_backend
     out = tmp_path / "capacity.json"
     proc = subprocess.run(
         [sys.executable, "-m", "tfcompare", "load", str(cat),
-         "--backend", f"one={backend_pair.one.grpc}/tiny", "--backend", f"two={backend_pair.two.grpc}/tiny",
+         "--backend", f"one={backend_pair.one.grpc}/tiny",
+         "--backend", f"two={backend_pair.two.grpc}/tiny,metrics=http://{backend_pair.two.rest}"
+                      "/monitoring/prometheus/metrics",
          "--variants", "original,256-jpeg", "--concurrency", "1,8", "--window-s", "0.4",
          "--max-windows", "4", "--json", str(out), "--csv", str(tmp_path / "capacity.csv")],
         capture_output=True, text=True, timeout=240,
@@ -64,6 +67,11 @@ def test_load_cli_json_has_every_level_and_latency_grows_on_a_one_thread_backend
         assert (lv["stable"] and len(windows) >= 3) or (not lv["stable"] and len(windows) == 4)
         assert lv["achieved"] == pytest.approx(lv["level"], rel=0.15)  # really in flight
     assert len(doc["knees"]) == 4
+    for lv in levels:  # the server's own time per level where it exports metrics
+        if lv["backend"] == "two":
+            assert 0 < lv["server_ms"] <= lv["max_ms"]
+        else:
+            assert lv["server_ms"] is None
     one = {(lv["variant"], lv["level"]): lv for lv in levels if lv["backend"] == "one"}
     for variant in ("original", "256-jpeg"):
         low, high = one[(variant, 1)], one[(variant, 8)]
@@ -142,3 +150,26 @@ def test_open_loop_beyond_the_clients_reach_is_client_bound(backend_pair, cat):
     assert lv.late > 0 or lv.loop_busy >= 0.9
     assert result.knee("two", "256-jpeg") is None  # never presented as the backend's capacity
     assert levels[0].level is lv
+
+
+def test_agent_runs_a_plan_directory_and_its_windows_merge(backend_pair, cat, tmp_path):
+    from tfcompare.load.agent import merge_window_lines, write_plan_dir
+
+    spec = BackendSpec("one", backend_pair.one.grpc, model="tiny")
+    start = time.time() + 3.0
+    plan = LoadPlan(levels=(1, 2), window_s=0.4, fixed_windows=2, start_at=(start, start + 2.0))
+    write_plan_dir(tmp_path / "plan", plan, targets_for(cat, spec), agent="load-0")
+    proc = subprocess.run([sys.executable, "-m", "tfcompare", "load", "--agent",
+                           str(tmp_path / "plan")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert lines[-1] == {"agent": "load-0", "type": "done", "cancelled": False}
+    windows = [d for d in lines if d["type"] == "window"]
+    assert [(d["level"], d["index"]) for d in windows] == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    # each level began at its wall-clock start, windows on fixed boundaries
+    assert windows[0]["start"] == pytest.approx(start, abs=0.25)
+    assert windows[2]["start"] == pytest.approx(start + 2.0, abs=0.25)
+    assert all(d["ok"] > 0 and d["hist"] and "cpu" in d for d in windows)
+    # a coordinator merging two agents' identical output doubles the counts, exactly
+    merged = merge_window_lines(proc.stdout.splitlines() * 2)
+    assert [w.ok for w in merged] == [2 * d["ok"] for d in windows]

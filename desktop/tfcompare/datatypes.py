@@ -17,6 +17,7 @@ from tfcompare.checks import text as _text
 from tfcompare.settings import (  # noqa: F401 (re-exported: settings cross layers with runs)
     DEFAULT_FORMATS,
     DEFAULT_SIZES,
+    DEFAULT_TIMEOUT_S,
     SUPPORTED_FORMATS,
     RunSettings,
     SettingsError,
@@ -132,10 +133,19 @@ class BackendSpec:
     model: str | None = "default"
     signature: str | None = None
     version: int | None = None
-    timeout_s: float = 30.0
+    timeout_s: float | None = None  # None: the run settings' timeout
     tls_ca: str | None = None
     headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     metrics: str | None = None
+
+    @property
+    def deadline_s(self) -> float:
+        """Seconds per request: this backend's own timeout, else the default settings'."""
+        return DEFAULT_TIMEOUT_S if self.timeout_s is None else self.timeout_s
+
+    def with_default_timeout(self, seconds: float) -> BackendSpec:
+        """This backend with the run settings' timeout, unless it has its own (which wins)."""
+        return self if self.timeout_s is not None else replace(self, timeout_s=seconds)
 
     @property
     def is_k8s(self) -> bool:
@@ -175,7 +185,8 @@ class BackendSpec:
             ),
             signature=_text(d.get("signature"), "backend signature", optional=True),
             version=version,
-            timeout_s=positive_number(d.get("timeout_s", 30.0), "backend timeout_s"),
+            timeout_s=None if d.get("timeout_s") is None
+            else positive_number(d["timeout_s"], "backend timeout_s"),
             tls_ca=_text(d.get("tls_ca"), "backend tls_ca", optional=True),
             metrics=_metrics(d.get("metrics")),
         )
@@ -186,7 +197,7 @@ class BackendSpec:
         text: str,
         *,
         protocol: Protocol = "grpc",
-        timeout_s: float = 30.0,
+        timeout_s: float | None = None,
         contexts: Collection[str] | None = None,
     ) -> BackendSpec:
         """Parse ``NAME=HOST:PORT[/MODEL[:SIGNATURE]]`` or

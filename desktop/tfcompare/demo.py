@@ -74,11 +74,29 @@ def ensure_model(name_or_dir: str, log: Log = _stderr) -> Path:
 
 @dataclass(frozen=True)
 class ServerPlan:
-    """One server to start: a label (the backend name), TF threads, and whether REST is on too."""
+    """One server to start: a label (the backend name), TF threads, whether REST is on too, and
+    whether it batches concurrent requests (TF Serving's --enable_batching)."""
 
     label: str
     threads: int
     rest: bool = False
+    batching: bool = False
+
+
+# The demo's batching backend: up to 8 images per model call, waiting at most 5 ms for them.
+DEMO_BATCHING = """max_batch_size { value: 8 }
+batch_timeout_micros { value: 5000 }
+max_enqueued_batches { value: 100 }
+num_batch_threads { value: 1 }
+"""
+
+
+def capacity_plan(cores: int | None = None) -> list[ServerPlan]:
+    """For capacity sweeps: 1 thread vs all cores, and all cores with batching beside it."""
+    cores = cores or os.cpu_count() or 1
+    many = f"cpu-{cores}" if cores > 1 else "cpu-all"
+    return [ServerPlan("cpu-1", 1), ServerPlan(many, cores),
+            ServerPlan(f"{many}-batching", cores, batching=True)]
 
 
 def default_plan(cores: int | None = None) -> list[ServerPlan]:
@@ -137,6 +155,10 @@ class LocalBackends:
                     "--rest-port", "0",  # REST backends and every server's metrics
                     "--threads", str(plan.threads), "--model-name", self.model_name,
                     "--exit-with-parent"]
+            if plan.batching:
+                params = self.log_dir / "demo-batching.txt"
+                params.write_text(DEMO_BATCHING)
+                args += ["--batching-parameters", str(params)]
             log_path = self.log_dir / f"demo-{plan.label}.log"
             with log_path.open("wb") as log_file:
                 proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log_file,
@@ -146,7 +168,8 @@ class LocalBackends:
             threading.Thread(target=self._read_stdout, args=(server,), daemon=True,
                              name=f"demo-{plan.label}-stdout").start()
             self.log(f"backend {plan.label}: starting (pid {proc.pid}, {plan.threads} thread"
-                     f"{'s' if plan.threads != 1 else ''}{', gRPC + REST' if plan.rest else ', gRPC'})")
+                     f"{'s' if plan.threads != 1 else ''}{', gRPC + REST' if plan.rest else ', gRPC'}"
+                     f"{', batching' if plan.batching else ''})")
         deadline = time.monotonic() + timeout_s
         for server in self.servers:
             while not server.ready.wait(0.2):

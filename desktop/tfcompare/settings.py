@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from tfcompare.checks import positive_number, shown, text, whole_number
 
+DEFAULT_TIMEOUT_S = 30.0  # per request, when neither the settings nor the backend say
+
 DEFAULT_SIZES: tuple[int, ...] = (2048, 1024, 512, 256, 128)
 DEFAULT_FORMATS: tuple[str, ...] = ("jpeg", "png")
 SUPPORTED_FORMATS: tuple[str, ...] = ("jpeg", "png", "webp")
@@ -88,7 +90,7 @@ class RunSettings:
     webp_quality: int = 90
     warmup: int = 1
     repeats: int = 3
-    timeout_s: float = 30.0
+    timeout_s: float = DEFAULT_TIMEOUT_S  # a backend's own timeout_s overrides it
     # False: backends take turns (one image variant at a time) instead of being measured at once.
     # For backends that share one machine's cores (the local demo), so one does not slow the other.
     concurrent: bool = True

@@ -159,10 +159,16 @@ def backends_from_args(args: argparse.Namespace, settings: RunSettings) -> list[
     except TargetError as exc:
         raise usage_error(f"--header: {exc}") from None
     specs = []
+    contexts = None
+    if any("k8s://" in text for text in args.backend):
+        from tfcompare.cluster.kube import context_names
+
+        contexts = context_names()  # k8s://A/B/C is CONTEXT/NAMESPACE/SERVICE when A is one
     for text in args.backend:
         try:
             spec = BackendSpec.parse(
-                text, protocol="rest" if args.rest else "grpc", timeout_s=settings.timeout_s
+                text, protocol="rest" if args.rest else "grpc", timeout_s=settings.timeout_s,
+                contexts=contexts,
             )
         except ValueError as exc:
             raise usage_error(str(exc)) from None

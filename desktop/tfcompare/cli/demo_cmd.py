@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=parse_size, metavar="WxH",
                    help="window size, e.g. 1600x1000 (with --screenshot: the picture's size)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--capacity", action="store_true",
+                   help="capacity mode: also start a batching backend (all cores, TF Serving's "
+                        "batching) and sweep concurrency 1,2,4,8 on all three (throughput vs p99)")
     add_settings_arguments(p)
     p.add_argument(
         "--at-once",
@@ -90,7 +93,14 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from tfcompare.cli.run_cmd import collect_images
-    from tfcompare.demo import DEMO_MODEL, DemoError, LocalBackends, ensure_model, sample_images
+    from tfcompare.demo import (
+        DEMO_MODEL,
+        DemoError,
+        LocalBackends,
+        capacity_plan,
+        ensure_model,
+        sample_images,
+    )
 
     settings = replace(settings_from_args(args), concurrent=args.at_once)
     if args.screenshot and (args.no_gui or args.json or args.csv or args.save):
@@ -114,16 +124,27 @@ def run(args: argparse.Namespace) -> int:
             print("tfcompare demo: no display found; running in the terminal (use --no-gui to "
                   "skip this check)", file=sys.stderr)
             run_gui = None
+        elif not args.screenshot:
+            from tfcompare.desktop_check import window_problem
+
+            problem = window_problem()
+            if problem:  # before any backend starts: Qt would end the process on its own
+                print(f"tfcompare demo: cannot open the window: {problem} "
+                      "(tfcompare demo --no-gui runs it in the terminal)", file=sys.stderr)
+                return 1
 
     # SIGTERM/SIGHUP unwind normally so the backends are stopped (SIGKILL: --exit-with-parent).
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _exit_on_signal)
     try:
         base = ensure_model(model)
-        with LocalBackends(base, model_name) as backends:
+        plan = capacity_plan() if args.capacity else None
+        with LocalBackends(base, model_name, plan) as backends:
             specs = backends.start()
             print("backends ready: " + ", ".join(f"{s.name}={s.target} ({s.protocol})" for s in specs)
                   + " pids=" + ",".join(map(str, backends.pids())), file=sys.stderr, flush=True)
+            if args.capacity and run_gui is None:
+                return _headless_capacity(args, images, [s for s in specs if s.protocol == "grpc"])
             if run_gui is not None:
                 print(f"opening the window with {len(images)} image(s); press Run to compare",
                       file=sys.stderr, flush=True)
@@ -135,6 +156,21 @@ def run(args: argparse.Namespace) -> int:
     except DemoError as exc:
         print(f"tfcompare demo: {exc}", file=sys.stderr)
         return 1
+
+
+def _headless_capacity(args, images, specs) -> int:
+    from tfcompare.cli.load_cmd import measure
+    from tfcompare.load.plan import DEMO_PLAN, DEMO_VARIANTS
+    from tfcompare.load.prepare import PrepareError, variant_payloads
+
+    try:
+        payloads, info, _ = variant_payloads(images, DEMO_VARIANTS)
+    except PrepareError as exc:
+        print(f"tfcompare demo: {exc}", file=sys.stderr)
+        return 1
+    print(f"capacity sweep of {len(specs)} backends on {len(images)} image(s)…", file=sys.stderr,
+          flush=True)
+    return measure(args, DEMO_PLAN, specs, payloads, info)
 
 
 def _headless(args, images, specs, settings) -> int:

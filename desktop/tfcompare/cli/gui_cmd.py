@@ -46,6 +46,15 @@ def run(args) -> int:
         import os
 
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    else:
+        import sys
+
+        from tfcompare.desktop_check import window_problem
+
+        problem = window_problem()
+        if problem:
+            print(f"tfcompare gui: cannot open the window: {problem}", file=sys.stderr)
+            return 1
     from tfcompare.gui.app import run_gui
 
     autorun = bool(args.run or (args.screenshot and args.images and backends))

@@ -142,9 +142,11 @@ def run(args: argparse.Namespace) -> int:
 
 def measure(args, plan, specs, payloads, info) -> int:
     from tfcompare.cluster.errors import ClusterError
+    from tfcompare.load.events import LevelDone, SweepMessage, WindowDone
     from tfcompare.load.prepare import build_targets
     from tfcompare.load.report import capacity_table, window_line
-    from tfcompare.load.sweep import LevelDone, SweepMessage, WindowDone, sweep
+    from tfcompare.load.server_time import metrics_timer
+    from tfcompare.load.sweep import sweep
     from tfcompare.runner.connection import open_connection
 
     connections, addresses, usable, problems = [], {}, [], []
@@ -190,7 +192,8 @@ def measure(args, plan, specs, payloads, info) -> int:
         try:
             result = in_worker_thread(
                 lambda cancel: sweep(plan, targets, on_event=on_event, cancel=cancel,
-                                     variants=info), name="tfcompare-load")
+                                     variants=info, server_time=metrics_timer),
+                name="tfcompare-load")
         except KeyboardInterrupt:
             print("cancelled", file=sys.stderr)
             return 130

@@ -8,6 +8,7 @@ from the pods its selector matches, so "GPU vs 1 CPU vs 8 CPU" is visible before
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from tfcompare.cluster.errors import ClusterError, translate
 from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, resolve_context, server_of
@@ -149,29 +150,51 @@ def pod_problem(pod) -> str:
     return "not ready" if phase in (None, "Running") else str(phase)
 
 
-def _add(a: str | None, b: str | None) -> str | None:
-    if not b:
-        return a
-    if not a:
-        return b
-    try:  # plain numbers (CPUs, GPUs) add up; other quantities are listed
-        total = float(a) + float(b)
-        return str(int(total)) if total.is_integer() else str(total)
+def _total(values: list[str]) -> Decimal | str | None:
+    """Kubernetes quantities summed (``500m`` + ``1`` = 1.5); the texts joined if one is not a
+    quantity."""
+    from kubernetes.utils import parse_quantity
+
+    if not values:
+        return None
+    try:
+        return sum((parse_quantity(v) for v in values), Decimal(0))
     except ValueError:
-        return f"{a}+{b}"
+        return "+".join(values)
+
+
+def _number(value: Decimal) -> str:
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def cpu_text(total: Decimal) -> str:
+    """CPU cores as people write them: ``500m`` below one core, else ``1.5``."""
+    return f"{_number(total * 1000)}m" if total < 1 else _number(total)
+
+
+def memory_text(total: Decimal) -> str:
+    """Bytes in binary units: ``512Mi``, ``1.5Gi``."""
+    for unit, size in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if total >= size:
+            return f"{_number(total / size)}{unit}"
+    return _number(total)
 
 
 def pod_resources(pod, kind: str) -> Resources:
-    cpu = memory = gpu = None
+    """A pod's resources of one kind (limits/requests), summed over its containers."""
+    found: dict[str, list[str]] = {"cpu": [], "memory": [], "nvidia.com/gpu": []}
     for c in pod.spec.containers or []:
-        res = getattr(c.resources, kind, None) if c.resources else None
-        res = res or {}
-        cpu, memory, gpu = (
-            _add(cpu, res.get("cpu")),
-            _add(memory, res.get("memory")),
-            _add(gpu, res.get("nvidia.com/gpu")),
-        )
-    return Resources(cpu=cpu, memory=memory, gpu=gpu)
+        res = (getattr(c.resources, kind, None) if c.resources else None) or {}
+        for key, values in found.items():
+            if res.get(key):
+                values.append(str(res[key]))
+    cpu, memory, gpu = (_total(found[k]) for k in ("cpu", "memory", "nvidia.com/gpu"))
+    return Resources(
+        cpu=cpu_text(cpu) if isinstance(cpu, Decimal) else cpu,
+        memory=memory_text(memory) if isinstance(memory, Decimal) else memory,
+        gpu=_number(gpu) if isinstance(gpu, Decimal) else gpu,
+    )
 
 
 def pod_model(pod) -> str | None:

@@ -49,7 +49,7 @@ class Forward:
         self.spec = spec
         self.target = parse_target(spec.target)
         self.poll_s = poll_s
-        self.wait_ready_s = spec.timeout_s if wait_ready_s is None else wait_ready_s
+        self.wait_ready_s = spec.deadline_s if wait_ready_s is None else wait_ready_s
         self._cond = threading.Condition()
         self._closed = False
         self._current: PodTarget | None = None

@@ -31,6 +31,27 @@ def kubeconfig_files() -> list[Path]:
     return paths or [Path("~/.kube/config").expanduser()]
 
 
+def context_names() -> frozenset[str] | None:
+    """The kubeconfig's context names, read cheaply (its YAML only, without the client library):
+    what tells ``k8s://CONTEXT/NAMESPACE/SERVICE`` from ``k8s://NAMESPACE/SERVICE/MODEL``.
+    None when no kubeconfig can be read."""
+    import yaml
+
+    names: set[str] = set()
+    found = False
+    for path in kubeconfig_files():
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        found = True
+        contexts = doc.get("contexts") if isinstance(doc, dict) else None
+        for entry in contexts if isinstance(contexts, list) else []:
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                names.add(entry["name"])
+    return frozenset(names) if found else None
+
+
 def _existing_config() -> str | None:
     files = [p for p in kubeconfig_files() if p.is_file()]
     return os.pathsep.join(str(p) for p in files) if files else None

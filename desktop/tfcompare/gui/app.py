@@ -63,7 +63,7 @@ def build_window(
     if settings is not None:
         window.settings_panel.set_settings(settings)
     if images:
-        window.images_panel.add_paths(list(images))
+        window.controller.add_paths(list(images))
     if session:
         window.sessions.open_session(session)
     if size:

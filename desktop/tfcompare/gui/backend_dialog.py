@@ -75,9 +75,10 @@ class BackendDialog(QDialog):
             "/monitoring/prometheus/metrics; a URL; or 'off'"
         )
         self.timeout = QDoubleSpinBox()
-        self.timeout.setRange(0.1, 3600)
+        self.timeout.setRange(0, 3600)
         self.timeout.setSuffix(" s")
-        self.timeout.setValue(spec.timeout_s if spec else 30.0)
+        self.timeout.setSpecialValueText("as in the settings")  # 0: the run settings' timeout
+        self.timeout.setValue(spec.timeout_s or 0 if spec else 0)
         self.discovered = QLabel("Press Check to ask the backend what it serves.")
         self.discovered.setWordWrap(True)
         self.error = QLabel("")
@@ -136,7 +137,13 @@ class BackendDialog(QDialog):
         if not target:
             raise ValueError("enter the backend's address (host:port)")
         model = self.model.text().strip()  # empty: "default", or the pods' model for k8s
-        parsed = BackendSpec.parse(f"{name}={target}" + (f"/{model}" if model else ""))
+        text = f"{name}={target}" + (f"/{model}" if model else "")
+        contexts = None
+        if target.startswith("k8s://"):
+            from tfcompare.cluster.kube import context_names
+
+            contexts = context_names()  # k8s://A/B/C: CONTEXT/NAMESPACE/SERVICE when A is one
+        parsed = BackendSpec.parse(text, contexts=contexts)
         return BackendSpec(
             name=parsed.name,
             target=parsed.target,
@@ -144,7 +151,7 @@ class BackendDialog(QDialog):
             model=parsed.model,
             signature=self.signature.text().strip() or None,
             version=self.version.value() or None,
-            timeout_s=float(self.timeout.value()),
+            timeout_s=float(self.timeout.value()) or None,
             tls_ca=self.tls_ca.text().strip() or None,
             headers=(parse_header(self.header.text()),) if self.header.text().strip() else (),
             metrics=check_metrics_source(self.metrics.text()) if self.metrics.text().strip() else None,

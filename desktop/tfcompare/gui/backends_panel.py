@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
 from tfcompare.datatypes import BackendSpec
 from tfcompare.gui.colors import BackendColors
 from tfcompare.gui.overlay import EmptyOverlay
-from tfcompare.runner.probe import BackendStatus
 
 LIGHTS = {"ok": "#2e9d4a", "warn": "#e0a000", "error": "#d0312d", "checking": "#a0a0a0"}
 
@@ -125,7 +124,7 @@ class EntryDelegate(QStyledItemDelegate):
 
 
 class BackendsPanel(QWidget):
-    """Lists the backends; the window owns the specs, this view shows them and their status."""
+    """Lists the backends and their status (a view of the window controller's backends)."""
 
     add_requested = Signal()
     edit_requested = Signal(str)
@@ -138,8 +137,7 @@ class BackendsPanel(QWidget):
         super().__init__(parent)
         self.colors = colors
         self.specs: list[BackendSpec] = []
-        self.status: dict[str, BackendStatus] = {}
-        self.run_note: dict[str, tuple[str, str]] = {}  # name → (state, text) from the current run
+        self._status: dict[str, tuple[str, str, str]] = {}  # name → (state, text, detail) shown
         self.list = QListWidget()
         self.list.setIconSize(QSize(34, 16))
         self.list.setWordWrap(False)
@@ -190,56 +188,38 @@ class BackendsPanel(QWidget):
         self.edit.setEnabled(has)
         self.remove.setEnabled(has)
 
-    def set_specs(self, specs: list[BackendSpec]) -> None:
-        self.specs = list(specs)
-        names = {s.name for s in specs}
-        self.status = {n: s for n, s in self.status.items() if n in names}
-        self.colors.assign([s.name for s in specs])
-        current = (
-            self.list.currentItem().data(Qt.ItemDataRole.UserRole)
-            if self.list.currentItem()
-            else None
-        )
-        self.list.clear()
-        for spec in self.specs:
-            item = QListWidgetItem()
-            item.setData(Qt.ItemDataRole.UserRole, spec.name)
-            self.list.addItem(item)
-            self._refresh(spec.name)
-            if spec.name == current:
-                self.list.setCurrentItem(item)
+    def show_backends(self, specs: list[BackendSpec], status: dict[str, tuple[str, str, str]]) -> None:
+        """Draw these backends with their (state, one line, tooltip detail)."""
+        names = [s.name for s in specs]
+        if specs != self.specs or names != [self.list.item(i).data(Qt.ItemDataRole.UserRole)
+                                            for i in range(self.list.count())]:  # fmt: skip
+            current = self.current_name()
+            self.specs = list(specs)
+            self.colors.assign(names)
+            self.list.clear()
+            for spec in self.specs:
+                item = QListWidgetItem()
+                item.setData(Qt.ItemDataRole.UserRole, spec.name)
+                self.list.addItem(item)
+                if spec.name == current:
+                    self.list.setCurrentItem(item)
+            self._status = {}
+        for name in names:
+            if self._status.get(name) != status.get(name):
+                self._status[name] = status.get(name, ("checking", "checking…", ""))
+                self._refresh(name)
         self.overlay.setVisible(not self.specs)
         self._update_buttons()
+
+    def current_name(self) -> str | None:
+        item = self.list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
 
     def spec(self, name: str) -> BackendSpec | None:
         return next((s for s in self.specs if s.name == name), None)
 
-    def set_status(self, status: BackendStatus) -> None:
-        spec = self.spec(status.spec.name)
-        if spec is None or spec != status.spec:
-            return  # an answer about a backend that has since been edited or removed
-        self.status[spec.name] = status
-        self._refresh(spec.name)
-
-    def set_run_note(self, name: str, state: str | None, text: str = "") -> None:
-        """What the current run found (overrides the background check while it matters)."""
-        if state is None:
-            self.run_note.pop(name, None)
-        else:
-            self.run_note[name] = (state, text)
-        self._refresh(name)
-
-    def clear_run_notes(self) -> None:
-        names = list(self.run_note)
-        self.run_note.clear()
-        for n in names:
-            self._refresh(n)
-
     def state_of(self, name: str) -> str:
-        if name in self.run_note:
-            return self.run_note[name][0]
-        st = self.status.get(name)
-        return st.state if st else "checking"
+        return self._status.get(name, ("checking", "", ""))[0]
 
     def _refresh(self, name: str) -> None:
         spec = self.spec(name)
@@ -253,23 +233,19 @@ class BackendsPanel(QWidget):
         )
         if spec is None or item is None:
             return
-        st = self.status.get(name)
-        state, text = (st.state, st.text) if st else ("checking", "checking…")
-        if name in self.run_note:
-            state, text = self.run_note[name]
+        state, text, detail = self._status.get(name, ("checking", "checking…", ""))
         proto = "REST" if spec.protocol == "rest" else "gRPC"
         item.setIcon(_icon(self.colors.color(name), LIGHTS.get(state, LIGHTS["checking"])))
         head = f" · {proto} · {spec.target}"
         item.setData(HEAD_ROLE, head)
         model = spec.model or "model from the pods"
         item.setText(f"{name}{head}\n{model} · {text}")
-        tip = [
-            f"{name}: {spec.target} over {proto}",
-            f"model {spec.model or '(the one the pods declare: MODEL_NAME)'}"
-            + (f", signature {spec.signature}" if spec.signature else ", signature discovered"),
-        ]
-        if st and st.detail:
-            tip.append(st.detail)
+        signature = (f", signature {spec.signature}" if spec.signature
+                     else ", signature from the model's metadata")  # fmt: skip
+        tip = [f"{name}: {spec.target} over {proto}",
+               f"model {spec.model or '(the one the pods declare: MODEL_NAME)'}{signature}"]
+        if detail and state == "ok":
+            tip.append(detail)
         tip.append(text)
         item.setToolTip("\n".join(tip))
         item.setForeground(QColor("#b00020") if state == "error" else QColor("#555555"))

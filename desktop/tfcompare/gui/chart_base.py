@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from tfcompare.datatypes import ORIGINAL
@@ -75,6 +75,7 @@ class Chart(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
+        self.plot.installEventFilter(self)
         from tfcompare.gui.overlay import EmptyOverlay
 
         self.empty = EmptyOverlay(self.plot, empty_text)
@@ -91,6 +92,28 @@ class Chart(QWidget):
         # second time just as a run starts.
         self.item.getAxis("left").setWidth(LEFT_AXIS_PX)
         self.item.getAxis("bottom").setHeight(BOTTOM_AXIS_PX)
+
+    def set_pooling(self, images_per_point: dict) -> None:
+        """Say in the title what each point pools: "all 4 images", or "3–4 images per point" when
+        a size is skipped for smaller images (a pooled number is never read as one image's)."""
+        counts = {n for n in images_per_point.values() if n}
+        if not counts:
+            note = ""
+        elif len(counts) == 1:
+            n = counts.pop()
+            note = " · over the one image" if n == 1 else f" · pooled over all {n} images"
+        else:
+            note = f" · pooled over {min(counts)}–{max(counts)} images per point"
+        if self._title_text != self.title + note:
+            self.set_title(self.title + note)
+
+    def set_backends(self, backends: list[str]) -> None:
+        """Create these backends' plot items now, before results arrive (no relayout later)."""
+        for name in backends:
+            self._make_items(name)
+
+    def _make_items(self, backend: str) -> None:
+        raise NotImplementedError
 
     def add_plot(self, *args, **kwargs) -> pg.PlotDataItem:
         """``PlotItem.plot`` for our small data: without pyqtgraph's dynamic range limit, which
@@ -145,10 +168,13 @@ class Chart(QWidget):
         if cols != self.legend.columnCount:
             self.legend.setColumnCount(cols)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        self.set_title(self._title_text)
-        self.fit_legend()
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802
+        # the plot's own resize (it can follow the chart's: the title and legend must fit the
+        # width the plot really gets, or they hold the chart wider than its pane)
+        if watched is self.plot and event.type() == QEvent.Type.Resize:
+            self.set_title(self._title_text)
+            self.fit_legend()
+        return False
 
     def set_empty(self, empty: bool) -> None:
         """Show or hide the hint. Only on a change: raising the (transparent, chart-sized) hint

@@ -52,6 +52,9 @@ class LatencyChart(Chart):
         self._y = None
         self._fit_y()
 
+    def _make_items(self, backend: str) -> None:
+        self._ensure(backend)
+
     def _ensure(self, backend: str) -> None:
         if backend in self._p50:
             return

@@ -1,6 +1,7 @@
 """The main window: images, backends and settings on the left; live charts and the results table on
-the right. A thin view: the runner does the work in a worker thread, ``ResultStore`` keeps the
-numbers, and a coalescing timer redraws what changed (each view at most every 2 × ``REFRESH_MS``)."""
+the right. A thin view of ``tfcompare.window.WindowController``: user actions call the controller,
+the controller's change notices redraw the views, and a coalescing timer applies background work
+(``controller.drain()``) and redraws what changed (each view at most every 2 × ``REFRESH_MS``)."""
 
 from __future__ import annotations
 
@@ -8,26 +9,19 @@ import gc
 import time
 
 from PySide6.QtCore import QByteArray, QTimer, Signal
-from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QPushButton
 
-from tfcompare.datatypes import (
-    BackendReady,
-    ImageFailed,
-    ImageReady,
-    Progress,
-    RunFinished,
-    RunSettings,
-    RunStarted,
-)
+from tfcompare.datatypes import BackendSpec
+from tfcompare.gui.capacity_view import CapacityPanel
 from tfcompare.gui.chart_base import short_variant
 from tfcompare.gui.colors import BackendColors
+from tfcompare.gui.input_actions import InputActions, qimage_png_bytes
+from tfcompare.gui.menus import build_menus
 from tfcompare.gui.prefs import Prefs, load_prefs, save_prefs
-from tfcompare.gui.store import ResultStore
-from tfcompare.gui.window_inputs import WindowInputs, qimage_png_bytes
-from tfcompare.gui.window_layout import build_layout, cluster_available, splitters
-from tfcompare.gui.workers import RunController, RunCrashed, StatusPoller
-from tfcompare.runner.probe import ready_text
+from tfcompare.gui.session_actions import SessionActions
+from tfcompare.gui.window_layout import add_tab, build_views
+from tfcompare.window import WindowController
 
 __all__ = ["MainWindow", "qimage_png_bytes"]
 
@@ -39,41 +33,52 @@ def _fmt_eta(seconds: float | None) -> str:
     if seconds is None:
         return "estimating…"
     seconds = int(round(seconds))
-    return (
-        f"{seconds // 60} min {seconds % 60:02d} s left" if seconds >= 60 else f"{seconds} s left"
-    )
+    return f"{seconds // 60} min {seconds % 60:02d} s left" if seconds >= 60 else f"{seconds} s left"
 
 
-class MainWindow(WindowInputs):
-    """The window: builds its layout, runs comparisons and keeps every view on one selection."""
+def first_start_size(available_w: int, available_h: int) -> tuple[int, int]:
+    """Most of the available screen (the window opens there when it has no saved geometry)."""
+    return max(1024, int(available_w * 0.92)), max(640, int(available_h * 0.92))
+
+
+class MainWindow(QMainWindow):
+    """The window: its views (public attributes, see ``window_layout.Views``) kept on one
+    controller."""
 
     run_finished = Signal(bool)  # cancelled
 
-    def __init__(self, prefs: Prefs | None = None) -> None:
+    def __init__(self, prefs: Prefs | None = None, controller: WindowController | None = None) -> None:
         super().__init__()
         self.prefs = prefs or load_prefs()
         self.colors = BackendColors()
-        self.store = ResultStore()
-        self.runner = RunController(self)
-        self.runner.event.connect(self._on_event)  # emitted on the GUI thread, in batches
-        self.poller = StatusPoller(self)
-        self.running = False
-        self.dropped_events = 0
-        self.sel_image: str | None = None
-        self.sel_variant: str | None = None
+        self.controller = controller or WindowController(self.prefs.backends, self.prefs.settings)
+        self.views = build_views(self.colors)
+        for name in vars(self.views):  # images_panel, latency, table…: the window's public views
+            setattr(self, name, getattr(self.views, name))
+        self.setCentralWidget(self.views.central)
+        self.capacity = CapacityPanel(
+            self.colors, lambda: list(self.controller.backends),
+            lambda: [e.path or e.data for e in self.controller.images if not e.error],
+        )  # fmt: skip
+        add_tab(self.views, self.capacity, "Capacity")
+        self.controller.capacity = self.capacity.model
         self._run_started = 0.0
         self._table_pending: list = []
         self._table_ticks = 0
         self._tick = 0
         self._second_due = False
+        self._shown_variants: list[str] = []
         self.setAcceptDrops(True)
         self.setMinimumSize(1024, 640)
-        build_layout(self)
-        from tfcompare.gui.menus import build_menus
-        from tfcompare.gui.session_actions import SessionActions
-
-        self.sessions = SessionActions(self)
-        build_menus(self, cluster=cluster_available())
+        self.sessions = SessionActions(self, self.controller, self.prefs)
+        self.inputs = InputActions(self, self.controller, self.prefs)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip("Take the last removal back (Ctrl+Z)")
+        self.undo_button.clicked.connect(self.controller.undo)
+        self.undo_button.hide()
+        self.statusBar().addPermanentWidget(self.undo_button)
+        self._wire()
+        self.actions_by_name = build_menus(self)
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh_views)
@@ -81,133 +86,191 @@ class MainWindow(WindowInputs):
         self._top5_timer = QTimer(self)
         self._top5_timer.setSingleShot(True)
         self._top5_timer.setInterval(REFRESH_MS // 2)
-        self._top5_timer.timeout.connect(lambda: self._update_top5(self._backends()))
-        self.settings_panel.set_settings(self.prefs.settings)
-        self.latency.set_log(self.prefs.log_scale)
-        self.log_box.setChecked(self.prefs.log_scale)
-        self.set_backends(self.prefs.backends, persist=False)
-        self.sessions.update_title()
+        self._top5_timer.timeout.connect(self._update_top5)
+        self.controller.listen(self._on_changed)
+        self.settings_panel.set_settings(self.controller.settings)
+        self.set_log_scale(self.prefs.log_scale)
+        for topic in ("backends", "status", "session", "run", "images"):
+            self._on_changed(topic)
         self._restore_layout()
+        self._say_ready()
+
+    # ------------------------------------------------------------------ wiring
+    def _wire(self) -> None:
+        c = self.controller
+        self.images_panel.image_clicked.connect(lambda name: self.select(name, self.sel_variant))
+        self.images_panel.remove_requested.connect(c.remove_images)
+        self.images_panel.clear_requested.connect(c.clear_images)
+        self.backends_panel.add_requested.connect(lambda: self.inputs.edit_backend(None))
+        self.backends_panel.edit_requested.connect(self.inputs.edit_backend)
+        self.backends_panel.remove_requested.connect(c.remove_backend)
+        self.backends_panel.cluster_requested.connect(self.inputs.add_from_cluster)
+        self.settings_panel.edited.connect(c.set_settings)
+        self.run_button.clicked.connect(self.start_run)
+        self.cancel_button.clicked.connect(self.cancel_run)
+        self.image_combo.currentIndexChanged.connect(
+            lambda _i: self.select(self.image_combo.currentData(), self.sel_variant)
+        )
+        self.variant_combo.currentIndexChanged.connect(
+            lambda _i: self.select(self.sel_image, self.variant_combo.currentData())
+        )
+        self.log_box.toggled.connect(self.set_log_scale)
+        self.compare_clear.clicked.connect(c.clear_compare)
+        for chart in (self.latency, self.quality):
+            chart.variant_clicked.connect(lambda v: self.select(self.sel_image, v))
+        self.table.row_selected.connect(self.select)
 
     def _restore_layout(self) -> None:
         if self.prefs.geometry:
             self.restoreGeometry(QByteArray.fromHex(self.prefs.geometry.encode()))
-        for key, splitter in splitters(self).items():
+        else:
+            screen = QGuiApplication.primaryScreen()
+            if screen is not None:
+                area = screen.availableGeometry()
+                self.resize(*first_start_size(area.width(), area.height()))
+                self.move(area.center() - self.rect().center())
+        for key, splitter in self.views.splitters.items():
             if key in self.prefs.splitters:
                 splitter.restoreState(QByteArray.fromHex(self.prefs.splitters[key].encode()))
 
     def save_prefs(self) -> None:
         self.prefs.geometry = bytes(self.saveGeometry().toHex()).decode()
         self.prefs.splitters = {
-            k: bytes(s.saveState().toHex()).decode() for k, s in splitters(self).items()
+            k: bytes(s.saveState().toHex()).decode() for k, s in self.views.splitters.items()
         }
-        self.prefs.backends = list(self.backends_panel.specs)
-        try:
-            self.prefs.settings = self.settings_panel.settings()
-        except ValueError:
-            pass
+        self.prefs.backends = list(self.controller.backends)
+        self.prefs.settings = self.controller.settings
         self.prefs.log_scale = self.latency.log
         try:
             save_prefs(self.prefs)
         except OSError as exc:
             self.statusBar().showMessage(f"Could not save preferences: {exc}")
 
+    # ------------------------------------------------------------------ the controller's state
+    @property
+    def store(self):
+        return self.controller.store
+
+    @property
+    def running(self) -> bool:
+        return self.controller.running
+
+    @property
+    def sel_image(self) -> str | None:
+        return self.controller.selection[0]
+
+    @property
+    def sel_variant(self) -> str | None:
+        return self.controller.selection[1]
+
+    def _on_changed(self, topic: str) -> None:
+        c = self.controller
+        if topic == "images":
+            self.images_panel.show_entries(c.images)
+            self._show_preview()
+        elif topic in ("backends", "status"):
+            names = [s.name for s in c.backends]
+            status = {n: (*c.status_of(n), _detail(c, n)) for n in names}
+            self.backends_panel.show_backends(c.backends, status)
+            if topic == "backends":
+                for chart in (self.latency, self.quality, self.top5):
+                    chart.set_backends(names)
+                self._show_preview()
+                self.refresh_views(force=True)
+        elif topic == "settings":
+            if c.settings_error is None and self._panel_settings() != c.settings:
+                self.settings_panel.set_settings(c.settings)  # e.g. a session was opened
+            self._show_preview()
+        elif topic == "selection":
+            self._show_selection()
+        elif topic == "run":
+            self._on_run_changed()
+        elif topic == "results":
+            self._table_pending = []
+            self.store.refresh()
+            self.table.set_order([e.name for e in c.images], self._backends())
+            self.table.reset(self.store.aggregates())
+            self.refresh_views(force=True)
+        elif topic == "session":
+            name = c.path.name if c.path else "untitled"
+            self.setWindowTitle(f"{name}[*] — tfcompare")
+            self.setWindowModified(c.unsaved)
+        elif topic == "overlay":
+            overlay = c.overlay
+            self.latency.set_overlay(overlay.cells if overlay else None, overlay.label if overlay else "")
+            self.compare_label.setText(f"Dashed: {overlay.label}" if overlay else "")
+            self.compare_clear.setVisible(overlay is not None)
+        elif topic == "message" and c.message is not None:
+            self.statusBar().showMessage(c.message.text, 0 if c.message.undo else 8000)
+            self.undo_button.setVisible(c.message.undo and c.can_undo)
+
+    def _panel_settings(self):
+        try:
+            return self.settings_panel.settings()
+        except ValueError:
+            return None
+
+    def _show_preview(self) -> None:
+        c = self.controller
+        usable = [e for e in c.images if not (e.probed and e.error)]
+        self.settings_panel.set_preview(c.planned_requests(), len(usable), len(c.backends))
+
+    def _say_ready(self) -> None:
+        c = self.controller
+        if c.images and c.backends:
+            text = f"{len(c.images)} images and {len(c.backends)} backends: press Run (Ctrl+R)."
+        elif c.backends:
+            text = "Add images (drop them here, File → Add images…, or paste), then press Run."
+        else:
+            text = "Add images and a backend (Backends → Add…), then press Run."
+        self.statusBar().showMessage(text)
+
     # ------------------------------------------------------------------ running
     def start_run(self) -> bool:
-        if self.running:
-            return False
-        problem = None
-        try:
-            settings: RunSettings = self.settings_panel.settings()
-        except ValueError as exc:
-            problem = str(exc)
-        if not self.images_panel.entries:
-            problem = (
-                "Add images first: drop files or folders on the window, or use File → Add images…"
-            )
-        elif not self.backends_panel.specs:
-            problem = "Add a backend first (Backends → Add…): the address of a TF Serving gRPC or REST endpoint."
+        problem = self.controller.start_run()
         if problem:
             self.statusBar().showMessage(problem, 8000)
             QMessageBox.information(self, "Cannot run yet", problem)
             return False
-        for entry in self.images_panel.entries:
-            if entry.variants is not None:
-                self.images_panel.set_variants(entry.name, entry.variants)
-        self.backends_panel.clear_run_notes()
-        self.store.clear()
-        self.table.reset()
-        self._table_pending = []
-        self.sessions.on_run_started()
-        self.running = True
-        self._run_started = time.monotonic()
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("%v / %m requests")
-        self.eta.setText("starting…")
-        self.statusBar().showMessage("Running…")
-        # A full (oldest-generation) garbage collection walks every Python object of the process
-        # (~35 ms here, holding the GIL), and the burst of new objects as a run starts triggers one
-        # in whichever thread allocates next: the window froze for 50-100 ms. Frozen objects are
-        # skipped by the collector until the run ends (``_finish`` unfreezes them).
-        gc.freeze()
-        self.runner.start(list(self.backends_panel.specs), settings, self.images_panel.sources())
-        self.refresh_views(force=True)
         return True
 
     def cancel_run(self) -> None:
         if self.running:
-            self.runner.cancel()
+            self.controller.cancel_run()
             self.eta.setText("cancelling…")
             self.cancel_button.setEnabled(False)
 
-    def _on_event(self, event) -> None:
-        if getattr(event, "run_id", None) != self.runner.run_id:
-            self.dropped_events += 1
-            return
-        if isinstance(event, RunCrashed):
-            self._finish(False, f"The run stopped: {event.message}")
-            QMessageBox.warning(self, "Run failed", event.message)
-            return
-        if isinstance(event, RunStarted):
-            self.store.begin_run(event)
-            self.progress.setRange(0, max(event.total_requests, 1))
-            return
-        self.store.apply(event)
-        if isinstance(event, Progress):
-            pass  # shown by the refresh timer: QProgressBar.setValue repaints synchronously
-        elif isinstance(event, ImageReady):
-            self.images_panel.set_variants(event.image.name, len(event.image.variants))
-        elif isinstance(event, ImageFailed):
-            self.images_panel.set_error(event.problem.image, event.problem.message)
-        elif isinstance(event, BackendReady):
-            if event.message:
-                self.backends_panel.set_run_note(event.backend, "error", event.message)
-            else:
-                self.backends_panel.set_run_note(
-                    event.backend, "ok", ready_text(event.status, event.signature)
-                )
-        elif isinstance(event, RunFinished):
-            n = len(event.result.measured)
-            took = time.monotonic() - self._run_started
-            text = f"{'Cancelled' if event.cancelled else 'Finished'}: {n:,} measured requests in {took:.1f} s"
-            errors = sum(self.store.errors.values())
-            if errors:
-                text += f" ({errors:,} failed — see the backends list and the table)"
-            self._finish(event.cancelled, text)
-
-    def _finish(self, cancelled: bool, message: str) -> None:
-        self.running = False
-        gc.unfreeze()  # collected again as usual, between runs
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
-        self.eta.setText("")
-        self.statusBar().showMessage(message)
-        self.refresh_views(force=True)
-        self.sessions.on_run_finished(self.store.has_results())
-        self.run_finished.emit(cancelled)
+    def _on_run_changed(self) -> None:
+        c = self.controller
+        self.run_button.setEnabled(not c.running)
+        self.cancel_button.setEnabled(c.running)
+        self.undo_button.setVisible(False)
+        if c.running and not self._run_started:
+            self._run_started = time.monotonic()
+            self._table_pending = []
+            self.table.reset()
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.eta.setText("starting…")
+            # A full (oldest-generation) garbage collection walks every Python object of the
+            # process (~35 ms here, holding the GIL), and the burst of new objects as a run starts
+            # triggers one in whichever thread allocates next: the window froze for 50-100 ms.
+            # Frozen objects are skipped until the run ends.
+            gc.freeze()
+            self.refresh_views(force=True)
+        elif not c.running and self._run_started:
+            self._run_started = 0.0
+            gc.unfreeze()  # collected again as usual, between runs
+            self.refresh_views(force=True)
+            if c.finished is not None:
+                cancelled, message = c.finished
+                if message.startswith("The run stopped"):
+                    QMessageBox.warning(self, "Run failed", message)
+                self.run_finished.emit(cancelled)
+        elif not c.running:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.eta.setText("")
 
     # ------------------------------------------------------------------ views
     def _show_progress(self) -> None:
@@ -218,15 +281,18 @@ class MainWindow(WindowInputs):
             self.progress.setRange(0, max(p.total, 1))
         if self.progress.value() != p.done:
             self.progress.setValue(p.done)
-        eta = _fmt_eta(p.eta_s) if self.running else ""
+        eta = f"{p.done:,} / {p.total:,} requests"
+        eta += f" · {_fmt_eta(p.eta_s)}" if self.running else ""
         if self.eta.text() != eta:
             self.eta.setText(eta)
 
     def refresh_views(self, force: bool = False) -> None:
-        """Redraw what changed. The timer ticks every ``REFRESH_MS``; the views are redrawn in two
-        halves on alternate ticks (latency + table, then quality + selection, with top-5 half a
-        tick later), so each redraws at ~12 Hz while no single tick paints every chart: input and
-        timers get in between. ``force`` redraws everything now."""
+        """Apply background work and redraw what changed. The timer ticks every ``REFRESH_MS``; the
+        views are redrawn in two halves on alternate ticks (latency + table, then quality +
+        selection, with top-5 half a tick later), so each redraws at ~12 Hz while no single tick
+        paints every chart: input and timers get in between. ``force`` redraws everything now."""
+        if not force:
+            self.controller.drain()
         self._show_progress()
         self._tick += 1
         if force or self._tick % 2 == 0:
@@ -241,69 +307,56 @@ class MainWindow(WindowInputs):
             self._refresh_second(force)
 
     def _backends(self) -> list[str]:
-        return self.store.backend_names or [s.name for s in self.backends_panel.specs]
+        shown = [s.name for s in self.controller.backends]
+        return shown + [b for b in self.store.backend_names if b not in shown]
 
     def _refresh_first(self, changes, force: bool) -> None:
         backends = self._backends()
         # the table is the costliest view to repaint and nobody reads numbers at 12 Hz: ~4 Hz
         self._table_pending.extend(changes.aggregates)
         self._table_ticks += 1
-        if self._table_pending and (
-            force or not self.running or self._table_ticks % TABLE_EVERY == 0
-        ):
-            listed = [e.name for e in self.images_panel.entries]
+        if self._table_pending and (force or not self.running or self._table_ticks % TABLE_EVERY == 0):
+            listed = [e.name for e in self.controller.images]
             known = set(listed)
-            self.table.set_order(
-                listed + [i for i in self.store.images if i not in known], backends
-            )
+            self.table.set_order(listed + [i for i in self.store.images if i not in known], backends)
             self.table.upsert(self._table_pending)
             self._table_pending = []
         self.colors.assign(backends)
         variants = self.store.variants()
         self._update_combos(variants)
-        if self.sel_image is None and self.image_combo.count():
-            self.sel_image = self.image_combo.itemData(0)
-        if self.sel_variant is None and variants:
-            self.sel_variant = variants[0]
+        image, variant = self.controller.selection
+        if (image is None and self.image_combo.count()) or (variant is None and variants):
+            self.controller.select(image or self.image_combo.itemData(0), variant or variants[0])
         cells = self.store.cells()
-        lat = {key: p for key, p in cells.items() if key[1] in backends}
-        self.latency.update_data(variants, backends, lat, self.store.cold)
-        if changes.backends or force:
-            for b, n in self.store.errors.items():
-                ready = self.store.backend_ready.get(b)
-                if ready is not None and ready.message:
-                    self.backends_panel.set_run_note(b, "error", f"{ready.message} ({n:,} failed)")
-                elif n:
-                    self.backends_panel.set_run_note(
-                        b, "warn", f"{n:,} failed requests: {self.store.last_error.get(b, '')}"
-                    )
+        self.latency.update_data(variants, backends, cells, self.store.cold)
+        self.latency.set_pooling(self.store.images_per_cell())
 
     def _refresh_second(self, now: bool = False) -> None:
         backends = self._backends()
         points = [p for p in self.store.cells().values() if p.images and p.backend in backends]
         self.quality.update_data(points, backends)
-        self.select(self.sel_image, self.sel_variant, force=True)
+        self.quality.set_pooling({(p.variant, p.backend): p.images for p in points})
+        self._show_selection()
         if now:
-            self._update_top5(backends)
+            self._update_top5()
         else:
             # half a tick later, in an event-loop pass of its own: when a run's first answers
             # arrive, quality and top-5 both lay out and paint their axes for the first time, and
             # together they held the window for 30-40 ms
             self._top5_timer.start()
 
-    def _update_top5(self, backends: list[str]) -> None:
+    def _update_top5(self) -> None:
+        backends = self._backends()
+        image, variant = self.controller.selection
         answers, notes = {}, {}
         for b in backends:
-            answers[b] = (
-                self.store.top5(self.sel_image, self.sel_variant, b)
-                if self.sel_image and self.sel_variant
-                else None
-            )
-            agg = self.store.aggregate_for(self.sel_image or "", self.sel_variant or "", b)
+            answers[b] = self.store.top5(image, variant, b) if image and variant else None
+            agg = self.store.aggregate_for(image or "", variant or "", b)
             if answers[b] is None and agg is not None and agg.n_errors:
                 notes[b] = "failed"
-        label = short_variant(self.sel_variant) if self.sel_variant else None
-        self.top5.update_data(self.sel_image, label, backends, answers, notes)
+        label = short_variant(variant) if variant else None
+        self.top5.update_data(image if image in self.store.images else None, label, backends,
+                              answers, notes)  # fmt: skip
 
     def _update_combos(self, variants: list[str]) -> None:
         images = list(self.store.images)
@@ -317,15 +370,17 @@ class MainWindow(WindowInputs):
             self.variant_combo.blockSignals(True)
             self.variant_combo.clear()
             for v in variants:
-                self.variant_combo.addItem(self.store.variant_label(v), v)
+                self.variant_combo.addItem(short_variant(v), v)
+                self.variant_combo.setItemData(self.variant_combo.count() - 1,
+                                               self.store.variant_label(v), 3)  # tooltip role
             self.variant_combo.blockSignals(False)
 
-    def select(self, image: str | None, variant: str | None, force: bool = False) -> None:
+    def select(self, image: str | None, variant: str | None) -> None:
         """One selection (image + variant) shared by every view."""
-        if not force and (image, variant) == (self.sel_image, self.sel_variant):
-            return
-        changed = (image, variant) != (self.sel_image, self.sel_variant)
-        self.sel_image, self.sel_variant = image, variant
+        self.controller.select(image, variant)
+
+    def _show_selection(self) -> None:
+        image, variant = self.controller.selection
         for combo, value in ((self.image_combo, image), (self.variant_combo, variant)):
             i = combo.findData(value)
             if i >= 0 and combo.currentIndex() != i:
@@ -337,25 +392,53 @@ class MainWindow(WindowInputs):
         self.table.select(image, variant)
         if image:
             self.images_panel.select(image)
-        if changed:
-            self._update_top5(self._backends())
+        self._update_top5()
 
     def set_log_scale(self, on: bool) -> None:
         self.latency.set_log(on)
         if self.log_box.isChecked() != on:
             self.log_box.setChecked(on)
-        if hasattr(self, "log_action") and self.log_action.isChecked() != on:
-            self.log_action.setChecked(on)
+        action = getattr(self, "actions_by_name", {}).get("log")
+        if action is not None and action.isChecked() != on:
+            action.setChecked(on)
+
+    # ------------------------------------------------------------------ inputs
+    def set_backends(self, specs: list[BackendSpec], persist: bool = True) -> None:
+        self.controller.set_backends(specs)
+        if persist:
+            self.save_prefs()
+
+    def paste(self) -> None:
+        self.inputs.paste()
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        mime = event.mimeData()
+        if mime.hasUrls():
+            self.inputs.add_urls(mime.urls())
+        elif mime.hasImage():
+            self.controller.add_bytes(qimage_png_bytes(QImage(mime.imageData())))
+        event.acceptProposedAction()
 
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if not self.sessions.confirm_discard():
             event.ignore()
             return
-        if self.running:
-            self.runner.cancel()
-            self.runner.wait(3.0)
+        if self.capacity.worker.running:
+            self.capacity.worker.cancel()
+            self.capacity.worker.wait(5.0)
         self.save_prefs()
-        self.poller.close()
-        self.images_panel.shutdown()
+        self.controller.close()
         event.accept()
+
+
+def _detail(c: WindowController, name: str) -> str:
+    st = c.statuses.get(name)
+    return st.detail if st is not None else ""

@@ -107,6 +107,9 @@ class QualityChart(Chart):
         self._last: tuple | None = None
         self._ring_key: tuple | None = None
 
+    def _make_items(self, backend: str) -> None:
+        self._series(backend)
+
     def _series(self, backend: str) -> pg.PlotDataItem:
         if backend not in self._points:
             color = self.colors.color(backend)

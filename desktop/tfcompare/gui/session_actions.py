@@ -1,58 +1,46 @@
-"""File → New / Open / Save / Save As / Open Recent / Compare, the title with the unsaved marker,
-and the question before unsaved results are lost. Uses ``tfcompare.session`` for the files."""
+"""File → New / Open / Save / Save As / Open Recent / Compare / Export results: the file dialogs and
+questions around the controller's session operations (which do the work)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMenu, QMessageBox
 
-from tfcompare.gui.images_panel import ImageEntry
-
-if TYPE_CHECKING:
-    from tfcompare.gui.main_window import MainWindow
+from tfcompare.gui.prefs import Prefs
+from tfcompare.window import WindowController
 
 FILTER = "tfcompare sessions (*.tfcs);;All files (*)"
 
 
 class SessionActions:
-    """Session file state of one window: path, unsaved flag, compare overlay."""
+    """The session-file actions of one window."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: QMainWindow, controller: WindowController, prefs: Prefs) -> None:
         self.w = window
-        self.path: Path | None = None
-        self.title: str | None = None
-        self.dirty = False
-        self.compare_path: Path | None = None
+        self.c = controller
+        self.prefs = prefs
 
-    # ------------------------------------------------------------------ state
-    def update_title(self) -> None:
-        name = self.path.name if self.path else "untitled"
-        self.w.setWindowTitle(f"{name}[*] — tfcompare")
-        self.w.setWindowModified(self.dirty)
+    @property
+    def path(self) -> Path | None:
+        return self.c.path
+
+    @property
+    def dirty(self) -> bool:
+        return self.c.unsaved
+
+    @dirty.setter
+    def dirty(self, value: bool) -> None:
+        self.set_dirty(value)
 
     def set_dirty(self, dirty: bool) -> None:
-        self.dirty = dirty
-        self.update_title()
-
-    def on_run_started(self) -> None:
-        self.set_dirty(False)
-
-    def on_run_finished(self, has_results: bool) -> None:
-        self.set_dirty(has_results)
-
-    def selection(self) -> dict:
-        return {
-            "image": self.w.sel_image,
-            "variant": self.w.sel_variant,
-            "log_scale": self.w.latency.log,
-        }
+        self.c.unsaved = dirty
+        self.w.setWindowModified(dirty)
 
     def confirm_discard(self) -> bool:
         """True when it is fine to drop the current results (saved, discarded, or none)."""
-        if not self.dirty or self.w.running:
+        if not self.c.unsaved or self.c.running:
             return True
         answer = QMessageBox.question(
             self.w,
@@ -69,125 +57,69 @@ class SessionActions:
 
     # ------------------------------------------------------------------ actions
     def new_session(self) -> None:
-        if self.w.running or not self.confirm_discard():
-            return
-        self.w.images_panel.clear()
-        self.w.store.clear()
-        self.w.table.reset()
-        self.w._table_pending = []
-        self.w.sel_image = self.w.sel_variant = None
-        self.clear_compare()
-        self.path = None
-        self.set_dirty(False)
-        self.w.refresh_views(force=True)
-        self.w.statusBar().showMessage("New session.", 3000)
+        if self.confirm_discard():
+            self.c.new_session()
 
     def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.w, "Open session", self.w.prefs.last_dir, FILTER)
+        path, _ = QFileDialog.getOpenFileName(self.w, "Open session", self.prefs.last_dir, FILTER)
         if path:
             self.open_session(path)
 
     def open_session(self, path: str | Path) -> bool:
-        from tfcompare.session import SessionError, load_session
+        from tfcompare.session import SessionError
 
-        if self.w.running:
-            self.w.statusBar().showMessage(
-                "Cancel the running comparison before opening a session.", 6000
-            )
-            return False
         if not self.confirm_discard():
             return False
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            saved = load_session(path)
+            self.c.open_session(path)
         except SessionError as exc:
+            QApplication.restoreOverrideCursor()
             QMessageBox.warning(self.w, "Cannot open session", str(exc))
             return False
-        finally:
-            QApplication.restoreOverrideCursor()
-        result = saved.result
-        w = self.w
-        w.images_panel.set_entries(
-            [ImageEntry(name=i.name, data=i.original) for i in result.images]
-        )
-        for info in result.images:
-            w.images_panel.set_variants(info.name, len(info.variants))
-        for problem in result.problems:
-            w.images_panel.set_error(problem.image, problem.message)
-        known = {s.name: s for s in w.backends_panel.specs}
-        # a backend keeps its auth header when the same backend is configured here
-        specs = [known[b.name] if known.get(b.name) == b else b for b in result.backends]
-        w.set_backends(specs)
-        w.settings_panel.set_settings(result.settings)
-        w.backends_panel.clear_run_notes()
-        w.store.load_result(result)
-        w.table.reset()
-        w._table_pending = []
-        sel = saved.selection or {}
-        w.sel_image, w.sel_variant = sel.get("image"), sel.get("variant")
-        w.set_log_scale(bool(sel.get("log_scale", w.latency.log)))
-        w.refresh_views(force=True)
-        w.select(w.sel_image, w.sel_variant, force=True)
-        self.path = Path(path)
-        self.title = saved.title
-        self.set_dirty(False)
-        w.prefs.add_recent(str(path))
-        w.prefs.last_dir = str(Path(path).parent)
-        n = len(result.measured)
-        w.statusBar().showMessage(
-            f"Opened {Path(path).name}: {len(result.images)} images, {len(result.backends)} backends, {n:,} requests.",
-            6000,
-        )
+        QApplication.restoreOverrideCursor()
+        if "log_scale" in self.c.view_options:
+            self.w.set_log_scale(bool(self.c.view_options["log_scale"]))
+        self.prefs.add_recent(str(path))
+        self.prefs.last_dir = str(Path(path).parent)
         return True
 
     def save(self) -> bool:
-        if self.path is None:
+        if self.c.path is None:
             return self.save_as()
-        return self._save_to(self.path)
+        return self.save_to(self.c.path)
 
     def save_as(self) -> bool:
-        if self.w.store.result is None:
+        if not self.c.has_something_to_save:
             QMessageBox.information(
                 self.w, "Nothing to save", "Run a comparison first: a session holds its results."
             )
             return False
-        start = (
-            str(self.path)
-            if self.path
-            else str(Path(self.w.prefs.last_dir or ".") / "comparison.tfcs")
-        )
+        start = str(self.c.path or Path(self.prefs.last_dir or ".") / "comparison.tfcs")
         path, _ = QFileDialog.getSaveFileName(self.w, "Save session", start, FILTER)
         if not path:
             return False
         if not path.lower().endswith(".tfcs"):
             path += ".tfcs"
-        return self._save_to(Path(path))
+        return self.save_to(Path(path))
 
-    def _save_to(self, path: Path) -> bool:
-        from tfcompare.session import SessionError, save_session
+    def save_to(self, path: Path) -> bool:
+        from tfcompare.session import SessionError
 
-        result = self.w.store.result
-        if result is None:
-            QMessageBox.information(
-                self.w, "Nothing to save", "Run a comparison first: a session holds its results."
-            )
-            return False
         try:
-            save_session(path, result, selection=self.selection(), title=path.stem)
+            self.c.save_session(path, {"log_scale": self.w.latency.log})
         except SessionError as exc:
             QMessageBox.warning(self.w, "Cannot save session", str(exc))
             return False
-        self.path = path
-        self.set_dirty(False)
-        self.w.prefs.add_recent(str(path))
-        self.w.prefs.last_dir = str(path.parent)
-        self.w.statusBar().showMessage(f"Saved {path}", 5000)
+        self.prefs.add_recent(str(path))
+        self.prefs.last_dir = str(Path(path).parent)
         return True
 
-    def fill_recent_menu(self) -> None:
-        menu = self.w.recent_menu
+    _save_to = save_to  # the name older callers use
+
+    def fill_recent_menu(self, menu: QMenu) -> None:
         menu.clear()
-        recent = [p for p in self.w.prefs.recent if Path(p).exists()]
+        recent = [p for p in self.prefs.recent if Path(p).exists()]
         for p in recent:
             menu.addAction(Path(p).name, lambda p=p: self.open_session(p)).setStatusTip(p)
         if not recent:
@@ -196,55 +128,37 @@ class SessionActions:
     # ------------------------------------------------------------------ compare overlay
     def compare_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self.w, "Compare with session", self.w.prefs.last_dir, FILTER
+            self.w, "Compare with session", self.prefs.last_dir, FILTER
         )
         if path:
             self.compare_with(path)
 
     def compare_with(self, path: str | Path) -> bool:
-        from tfcompare.runner.stats import pooled
-        from tfcompare.session import SessionError, load_session
+        from tfcompare.session import SessionError
 
         try:
-            other = load_session(path)
+            self.c.compare_with(path)
         except SessionError as exc:
             QMessageBox.warning(self.w, "Cannot compare", str(exc))
             return False
-        latency = pooled(other.result.requests, other.result.summary)
-        label = Path(path).stem
-        self.w.latency.set_overlay(latency, label)
-        self.compare_path = Path(path)
-        self.w.compare_label.setText(f"Dashed: {label}")
-        self.w.compare_clear.show()
         return True
 
     def clear_compare(self) -> None:
-        self.w.latency.set_overlay(None)
-        self.compare_path = None
-        self.w.compare_label.setText("")
-        self.w.compare_clear.hide()
+        self.c.clear_compare()
 
     # ------------------------------------------------------------------ export
     def export_results(self, kind: str) -> None:
-        from tfcompare.runner.report import write_csv, write_json
-
-        result = self.w.store.result
-        if result is None:
+        if self.c.store.snapshot() is None:
             QMessageBox.information(
                 self.w, "Nothing to export", "Run a comparison or open a session first."
             )
             return
         path, _ = QFileDialog.getSaveFileName(
-            self.w,
-            f"Export results ({kind.upper()})",
-            f"results.{kind}",
-            f"{kind.upper()} (*.{kind})",
+            self.w, f"Export results ({kind.upper()})", f"results.{kind}", f"{kind.upper()} (*.{kind})"
         )
         if not path:
             return
         try:
-            (write_json if kind == "json" else write_csv)(result, path)
+            self.c.export_results(kind, path)
         except OSError as exc:
             QMessageBox.warning(self.w, "Export", f"Could not write {path}: {exc}")
-            return
-        self.w.statusBar().showMessage(f"Exported {path}", 5000)

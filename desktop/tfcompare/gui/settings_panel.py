@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tfcompare.runner.plan import planned_requests, requests_per_variant, variants_per_image
+from tfcompare.runner.plan import requests_per_variant, variants_per_image
 from tfcompare.settings import (
     QUALITY_RANGE,
     REPEATS_RANGE,
@@ -25,6 +25,7 @@ from tfcompare.settings import (
     TIMEOUT_RANGE,
     WARMUP_RANGE,
     RunSettings,
+    SettingsError,
     parse_sizes,
 )
 
@@ -40,9 +41,10 @@ def _row(*items) -> QHBoxLayout:
 
 
 class SettingsPanel(QWidget):
-    """Edits RunSettings; ``changed`` fires on every valid edit."""
+    """Edits RunSettings: ``edited`` carries the new RunSettings, or the SettingsError saying what
+    is wrong (shown under the fields, the fields concerned outlined)."""
 
-    changed = Signal()
+    edited = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -52,6 +54,8 @@ class SettingsPanel(QWidget):
         )
         self.formats = {f: QCheckBox(f.upper()) for f in SUPPORTED_FORMATS}
         fmt_row = _row(*self.formats.values())
+        self._format_row = QWidget()
+        self._format_row.setLayout(fmt_row)
         self.jpeg_quality = QSpinBox()
         self.jpeg_quality.setRange(*QUALITY_RANGE)
         self.webp_quality = QSpinBox()
@@ -92,7 +96,7 @@ class SettingsPanel(QWidget):
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Sizes (px)", self.sizes)
-        form.addRow("Formats", fmt_row)
+        form.addRow("Formats", self._format_row)
         form.addRow("Quality", q_row)
         form.addRow("Requests", r_row)
         form.addRow("Timeout", self.timeout)
@@ -136,27 +140,35 @@ class SettingsPanel(QWidget):
             concurrent=self.at_once.isChecked(),
         )
 
+    def _fields(self) -> dict[str, QWidget]:
+        return {"sizes": self.sizes, "formats": self._format_row, "jpeg_quality": self.jpeg_quality,
+                "webp_quality": self.webp_quality, "warmup": self.warmup, "repeats": self.repeats,
+                "timeout_s": self.timeout}  # fmt: skip
+
     def _on_edited(self) -> None:
         try:
-            self.settings()
-        except ValueError as exc:
-            self.error.setText(str(exc))
-            self.error.show()
-            return
-        self.error.hide()
-        self.changed.emit()
+            result: RunSettings | SettingsError = self.settings()
+        except SettingsError as exc:
+            result = exc
+        bad = {f for f, _, _ in result.problems} if isinstance(result, SettingsError) else set()
+        for name, widget in self._fields().items():
+            widget.setProperty("invalid", name in bad)
+            widget.setStyleSheet("border: 1px solid #b00020;" if name in bad else "")
+        self.error.setText("\n".join(result.messages(lambda _f, subject: subject[0].upper() + subject[1:]))
+                           if bad else "")  # fmt: skip
+        self.error.setVisible(bool(bad))
+        self.edited.emit(result)
 
-    def update_preview(self, dims: list[tuple[int, int] | None], n_backends: int) -> None:
+    def set_preview(self, n_requests: int, n_images: int, n_backends: int) -> None:
+        """The request count of the next run (``runner.plan``), with how it comes about."""
         try:
             s = self.settings()
-        except ValueError:
+        except SettingsError:
             self.preview.setText("")
             return
-        n = planned_requests(s, n_backends, dims)
-        per = requests_per_variant(s)
-        full = variants_per_image(s)
         self.preview.setText(
-            f"<b>{n:,} requests</b>: {len(dims)} image{'s' if len(dims) != 1 else ''} × up to {full} variants"
-            f" × {n_backends} backend{'s' if n_backends != 1 else ''} × {per} "
+            f"<b>{n_requests:,} requests</b>: {n_images} image{'s' if n_images != 1 else ''} × "
+            f"up to {variants_per_image(s)} variants × {n_backends} "
+            f"backend{'s' if n_backends != 1 else ''} × {requests_per_variant(s)} "
             f"({s.warmup} warm-up + {s.repeats} measured)"
         )

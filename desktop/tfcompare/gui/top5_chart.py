@@ -50,6 +50,9 @@ class Top5Chart(Chart):
             return super().elide_title(f"{head}{image}{tail}", width)
         return head + fm.elidedText(image, Qt.TextElideMode.ElideMiddle, room) + tail
 
+    def _make_items(self, backend: str) -> None:
+        self._bar(backend)
+
     def _bar(self, backend: str) -> pg.BarGraphItem:
         if backend not in self._bars:
             color = self.colors.color(backend)

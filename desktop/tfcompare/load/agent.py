@@ -81,7 +81,8 @@ def read_plan_dir(folder: str | Path) -> tuple[str, LoadPlan, list[LoadTarget]]:
 def run_agent(folder: str | Path, out: TextIO = sys.stdout,
               cancel: threading.Event | None = None) -> int:
     """Run a plan directory; returns 0 (or 1 when no target could be measured)."""
-    from tfcompare.load.sweep import SweepMessage, WindowDone, sweep
+    from tfcompare.load.events import SweepMessage, WindowDone
+    from tfcompare.load.sweep import sweep
 
     agent, plan, targets = read_plan_dir(folder)
     lock = threading.Lock()

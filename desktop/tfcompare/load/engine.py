@@ -75,6 +75,8 @@ class LevelRun:
         self.end_reason: str | None = None
         self._ended = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
+        self._next_payload = 0
+        self._cap = int(min(MAX_OPEN_IN_FLIGHT, max(100.0, level * plan.timeout_s)))
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -138,35 +140,38 @@ class LevelRun:
             self._done(code, time.perf_counter() - t0)
 
     async def _open_scheduler(self) -> None:
-        rate = float(self.level)
+        """Poisson arrivals on an absolute schedule (the rate never drifts). The event loop's
+        timers wake on whole milliseconds, so arrivals closer than that leave together."""
         rng = random.Random(self.plan.seed)
-        payloads = self.target.payloads
-        n = len(payloads)
-        cap = int(min(MAX_OPEN_IN_FLIGHT, max(100.0, rate * self.plan.timeout_s)))
-        loop = asyncio.get_running_loop()
+        rate = float(self.level)
         clock = time.perf_counter
         due = clock()
-        j = 0
         while self.running:
-            now = clock()
-            if due > now:
-                await asyncio.sleep(due - now)
+            wait = due - clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
                 continue
-            acc = self.acc
-            acc.scheduled += 1
-            if now - due > LATE_S:
-                acc.late += 1
-            if self.in_flight >= cap:
-                acc.dropped += 1
-            elif self._take_slot():
-                acc.sent += 1
-                task = loop.create_task(self._one(payloads[j % n]))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-                j += 1
-            else:
-                break
+            self._arrival(due)
             due += rng.expovariate(rate)
+
+    def _arrival(self, due: float) -> None:
+        """One arrival: send it now (or count it late/dropped)."""
+        acc = self.acc
+        acc.scheduled += 1
+        if time.perf_counter() - due > LATE_S:
+            acc.late += 1
+        if self.in_flight >= self._cap:
+            acc.dropped += 1
+            return
+        if not self._take_slot():
+            return
+        acc.sent += 1
+        payloads = self.target.payloads
+        task = asyncio.get_running_loop().create_task(
+            self._one(payloads[self._next_payload % len(payloads)]))
+        self._next_payload += 1
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _probe(self) -> None:
         while self.running:

@@ -140,3 +140,9 @@ class LoadTarget:
     @property
     def mean_bytes(self) -> float:
         return sum(map(len, self.payloads)) / max(len(self.payloads), 1)
+
+
+# The demo's sweep (``tfcompare demo --capacity``): short windows and a latency limit so that three
+# local backends are swept in about a minute and a half on a laptop.
+DEMO_VARIANTS: tuple[str, ...] = ("original", "512-jpeg")
+DEMO_PLAN = LoadPlan(levels=(1, 2, 4, 8), window_s=1.0, max_windows=3, latency_limit_ms=500.0)

@@ -39,7 +39,7 @@ def parse_variants(text: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(keys))
 
 
-def variant_payloads(images: Sequence[Path | str], keys: Sequence[str],
+def variant_payloads(images: Sequence[Path | str | bytes | tuple[str, bytes]], keys: Sequence[str],
                      quality: int = 90) -> tuple[dict[str, list[bytes]], dict[str, dict], list[str]]:
     """Encoded bytes per variant key (one per image that has it), variant info, and notes."""
     from tfcompare.imaging import ImageLoadError, build_ladder
@@ -54,10 +54,13 @@ def variant_payloads(images: Sequence[Path | str], keys: Sequence[str],
     info: dict[str, dict] = {}
     notes: list[str] = []
     for path in images:
+        name = None
+        if isinstance(path, tuple):  # a pasted image: (name, bytes)
+            name, path = path
         try:
-            ladder = build_ladder(path, settings)
+            ladder = build_ladder(path, settings, name=name)
         except (ImageLoadError, OSError) as exc:
-            raise PrepareError(f"{path}: {exc}") from None
+            raise PrepareError(f"{name or path}: {exc}") from None
         by_key = {v.key: v for v in ladder.variants}
         for key in keys:
             variant = by_key.get(key)

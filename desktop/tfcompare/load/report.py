@@ -25,21 +25,22 @@ def level_flags(lv: LevelResult) -> str:
 def capacity_table(result: CapacityResult) -> str:
     mode = result.plan.get("mode", "concurrency")
     head = "conc." if mode == "concurrency" else "rate/s"
-    lines = [f"{'backend':<12} {'variant':<10} {head:>6} {'achvd':>6} {'req/s':>8} {'p50':>7} "
+    lines = [f"{'backend':<16} {'variant':<10} {head:>6} {'achvd':>6} {'req/s':>8} {'p50':>7} "
              f"{'p90':>7} {'p99':>7} {'max':>7} {'server':>7} {'errors':>6}  flags"]
     knees = {(b, v): result.knee(b, v) for b, v in result.pairs()}
     for lv in result.levels:
         mark = "  ← knee" if knees.get((lv.backend, lv.variant)) is lv else ""
         errors = lv.n_errors
+        server = ("~" if lv.server_note and lv.server_ms is not None else "") + _ms(lv.server_ms)
         lines.append(
-            f"{lv.backend:<12} {lv.variant:<10} {lv.level:>6g} {lv.achieved:>6.1f} "
+            f"{lv.backend:<16} {lv.variant:<10} {lv.level:>6g} {lv.achieved:>6.1f} "
             f"{lv.throughput:>8.1f} {_ms(lv.percentile_ms(50)):>7} {_ms(lv.percentile_ms(90)):>7} "
-            f"{_ms(lv.percentile_ms(99)):>7} {_ms(lv.hist.max_ms()):>7} {_ms(lv.server_ms):>7} "
+            f"{_ms(lv.percentile_ms(99)):>7} {_ms(lv.hist.max_ms()):>7} {server:>7} "
             f"{errors:>6}  {level_flags(lv)}{mark}")
         if lv.client_bound_reason:
-            lines.append(f"{'':<20}client-bound: {lv.client_bound_reason}")
+            lines.append(f"{'':<24}client-bound: {lv.client_bound_reason}")
         if lv.errors:
-            lines.append(f"{'':<20}errors: " + ", ".join(f"{c} ×{n}" for c, n in lv.errors.items()))
+            lines.append(f"{'':<24}errors: " + ", ".join(f"{c} ×{n}" for c, n in lv.errors.items()))
     lines.append("")
     limit = result.limit_ms
     title = f"sustained req/s at p99 ≤ {limit:g} ms" if limit else "highest stable req/s"
@@ -47,7 +48,7 @@ def capacity_table(result: CapacityResult) -> str:
     for (b, v), k in knees.items():
         text = (f"{k.throughput:.1f} req/s at {result_level(result, k)} (p99 {_ms(k.percentile_ms(99))} ms)"
                 if k else "none (no stable level within the limit)")
-        lines.append(f"  {b:<12} {v:<10} {text}")
+        lines.append(f"  {b:<16} {v:<10} {text}")
     eq = result.equivalents()
     if eq:
         lines.append("")

@@ -12,30 +12,12 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from tfcompare.load.engine import LevelRun
+from tfcompare.load.events import LevelDone, LoadEvent, SweepMessage, WindowDone
 from tfcompare.load.plan import LoadPlan, LoadTarget
-from tfcompare.load.results import CapacityResult, LevelResult, WindowSummary, summarise
+from tfcompare.load.results import CapacityResult, summarise
 from tfcompare.load.senders import make_sender
-
-
-@dataclass(frozen=True)
-class WindowDone:
-    window: WindowSummary
-
-
-@dataclass(frozen=True)
-class LevelDone:
-    level: LevelResult
-
-
-@dataclass(frozen=True)
-class SweepMessage:
-    text: str
-
-
-LoadEvent = WindowDone | LevelDone | SweepMessage
 
 
 class ServerTimer:
@@ -47,6 +29,9 @@ class ServerTimer:
 
     def after(self, answered: int) -> tuple[float | None, str | None]:
         return None, None
+
+    def close(self) -> None:
+        return None
 
 
 def sweep(
@@ -82,8 +67,12 @@ def sweep(
         for target in targets:
             if cancel.is_set() or (deadline and time.monotonic() >= deadline):
                 break
-            await _sweep_target(plan, target, deadline, cancel, result, emit, message,
-                                server_time(target) if server_time else None)
+            timer = await asyncio.to_thread(server_time, target) if server_time else None
+            try:
+                await _sweep_target(plan, target, deadline, cancel, result, emit, message, timer)
+            finally:
+                if timer is not None:
+                    timer.close()
 
     asyncio.run(main())
     result.cancelled = cancel.is_set()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from tfcompare.datatypes import RunResult
 from tfcompare.report import findings as _f
-from tfcompare.report.capacity import capacity_caveats, equivalents, knee_table
+from tfcompare.report.capacity import capacity_caveats
 from tfcompare.report.context import caveats, setup_tables, when
 from tfcompare.report.data import SessionView
 from tfcompare.report.model import Finding, Table
@@ -50,8 +50,7 @@ def build_report(result: RunResult, *, capacity: CapacityResult | None = None,
         _f.resizing(view, min_agreement),
         _f.formats(view),
         _f.size_vs_time(view),
-        _f.backends(view, knee_table(capacity) if capacity else None,
-                    equivalents(capacity) if capacity else None),
+        _f.backends(view, capacity),
     )
     notes = caveats(view) + (capacity_caveats(capacity) if capacity else [])
     n_req = len(result.measured)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tfcompare.report.model import Table
+from tfcompare.report.model import Bar, BarChart, Table
 
 if TYPE_CHECKING:
     from tfcompare.load.results import CapacityResult
@@ -52,3 +52,32 @@ def capacity_caveats(cap: CapacityResult) -> list[str]:
         out.append("The capacity sweep was cancelled before it finished.")
     out.extend(f"capacity: {m}" for m in cap.messages)
     return out
+
+
+def sustained_chart(cap: CapacityResult) -> BarChart | None:
+    sustained = cap.sustained()
+    variants = list(dict.fromkeys(v for _, v in sustained))
+    groups = []
+    for variant in variants:
+        bars = tuple(Bar(b, rate, f"{rate:.1f} req/s") for (b, v), rate in sustained.items()
+                     if v == variant and rate)
+        if bars:
+            groups.append((variant, bars))
+    if not groups:
+        return None
+    return BarChart("Sustained throughput at the knee (capacity sweep)", "req/s", tuple(groups))
+
+
+def capacity_verdict(cap: CapacityResult) -> str | None:
+    """Per variant, the backend that sustains the most requests per second, and by how much."""
+    sustained = cap.sustained()
+    parts = []
+    for variant in dict.fromkeys(v for _, v in sustained):
+        rates = sorted(((rate, b) for (b, v), rate in sustained.items() if v == variant and rate),
+                       reverse=True)
+        if len(rates) < 2:
+            continue
+        (best, name), (second, _) = rates[0], rates[1]
+        parts.append(f"{name} sustains the most at {variant} ({best:.1f} req/s, "
+                     f"{best / second:.1f}× the next)")
+    return "Under load: " + "; ".join(parts) + "." if parts else None

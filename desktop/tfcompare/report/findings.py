@@ -8,13 +8,18 @@ significance of a difference comes from a Mann-Whitney test on the per-request l
 from __future__ import annotations
 
 import statistics
+from typing import TYPE_CHECKING
 
 from tfcompare.datatypes import ORIGINAL
+from tfcompare.report.capacity import capacity_verdict, equivalents, knee_table, sustained_chart
 from tfcompare.report.data import Row, SessionView
 from tfcompare.report.model import Bar, BarChart, Finding, LineChart, Series, Table, not_enough
 from tfcompare.report.stats import ALPHA, fit_line, mann_whitney_greater, mann_whitney_two_sided
 from tfcompare.runner.report import _fmt_bytes as fmt_bytes
 from tfcompare.runner.report import _fmt_ms as fmt_ms
+
+if TYPE_CHECKING:
+    from tfcompare.load.results import CapacityResult
 
 DEFAULT_MIN_AGREEMENT = 95.0  # percent
 FLAT_CHANGE = 0.10  # size vs time: a change under 10 % from the smallest to the largest is "flat"
@@ -40,10 +45,16 @@ RESIZE_Q = ("What is the smallest size and format that keeps the model's answer 
             "same as on the original image)?")
 
 
+def _kept(view: SessionView, backend: str, variant: str) -> tuple[int, int]:
+    """(images whose top-1 stayed the same, images with an answer) for one variant."""
+    answers = [v for v in view.per_image[(backend, variant)].values() if v is not None]
+    return sum(answers), len(answers)
+
+
 def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) -> Finding:
     title = "Resizing: how small can images get?"
     threshold = min_agreement / 100.0
-    verdicts, tables, charts, numbers = [], [], [], {}
+    verdicts, tables, groups, numbers = [], [], {}, {}
     for backend in view.backends:
         orig = view.row(backend, ORIGINAL)
         candidates = [r for key in view.variant_keys() if key != ORIGINAL
@@ -51,47 +62,43 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
         if orig is None or not candidates:
             continue
         candidates.sort(key=lambda r: -r.bytes)
-        passing = [r for r in candidates if r.agreement >= threshold]
+        # a variant only saves something when it is smaller than the original
+        passing = [r for r in candidates if r.agreement >= threshold and r.bytes < orig.bytes]
         best = min(passing, key=lambda r: r.bytes) if passing else None
-        rows, bars = [], []
+        rows = []
         for r in candidates:
-            per_image = [v for v in view.per_image[(backend, r.variant)].values() if v is not None]
+            kept, n = _kept(view, backend, r.variant)
             saved_b = 1 - r.bytes / orig.bytes if orig.bytes else None
-            saved_ms = (orig.p50_ms - r.p50_ms) if orig.p50_ms and r.p50_ms is not None else None
-            rows.append((
-                _size_name(view, r.variant), pct(r.agreement), f"{sum(per_image)}/{len(per_image)}",
-                pct(r.score_ratio), fmt_bytes(r.bytes), pct(saved_b, 1),
-                fmt_ms(r.p50_ms), "–" if saved_ms is None else f"{-saved_ms:+.1f}",
-                "yes" if r.agreement >= threshold else "no",
-            ))
-            bars.append((_size_name(view, r.variant), (Bar(
+            change = r.p50_ms - orig.p50_ms if orig.p50_ms and r.p50_ms is not None else None
+            ok = r in passing
+            rows.append((_size_name(view, r.variant), pct(r.agreement), f"{kept}/{n}",
+                         pct(r.score_ratio), fmt_bytes(r.bytes), pct(saved_b, 1), fmt_ms(r.p50_ms),
+                         "–" if change is None else f"{change:+.1f}", "yes" if ok else "no"))
+            groups.setdefault(_size_name(view, r.variant), []).append(Bar(
                 backend, 100 * r.agreement, f"{pct(r.agreement)} · {fmt_bytes(r.bytes)}",
-                passed=r.agreement >= threshold),)))
+                passed=ok))
         tables.append(Table(
             ("variant", "top-1 kept", "images", "score ratio", "sent", "bytes saved", "p50 ms",
-             "p50 change ms", f"≥ {min_agreement:g} %"),
+             "p50 change ms", "passes"),
             tuple(rows), caption=f"{backend} (original: {fmt_bytes(orig.bytes)}, p50 "
                                  f"{fmt_ms(orig.p50_ms)} ms)"))
-        charts.append(BarChart(f"{backend}: top-1 kept vs the original", "%", tuple(bars),
-                               threshold=min_agreement, threshold_label=f"{min_agreement:g} %",
-                               max_value=100.0))
         if best is None:
-            top = max(candidates, key=lambda r: (r.agreement, r.bytes))
-            verdicts.append(f"{backend}: no resized variant keeps the top-1 class on ≥ "
-                            f"{min_agreement:g} % of the images; the best is "
+            top = max(candidates, key=lambda r: (r.bytes < orig.bytes, r.agreement, -r.bytes))
+            verdicts.append(f"{backend}: no variant smaller than the original keeps the top-1 "
+                            f"class on ≥ {min_agreement:g} % of the images; the closest is "
                             f"{_size_name(view, top.variant)} ({pct(top.agreement)}).")
             numbers[backend] = {"smallest": None, "best_agreement": top.agreement}
             continue
-        saved_b = 1 - best.bytes / orig.bytes if orig.bytes else 0.0
+        saved_b = 1 - best.bytes / orig.bytes
         lat = ""
         if orig.p50_ms and best.p50_ms is not None:
             d = orig.p50_ms - best.p50_ms
             lat = (f", p50 {abs(d):.1f} ms {'faster' if d >= 0 else 'slower'} "
                    f"({fmt_ms(best.p50_ms)} vs {fmt_ms(orig.p50_ms)} ms)")
-        every = "every image" if best.agreement == 1.0 else f"{pct(best.agreement)} of the images"
-        fewer = f"{pct(saved_b, 1)} fewer" if saved_b >= 0 else f"{pct(-saved_b, 1)} more"
+        kept, n = _kept(view, backend, best.variant)
         verdicts.append(f"{backend}: {_size_name(view, best.variant)} keeps the top-1 class on "
-                        f"{every} — {fewer} bytes than the original{lat}.")
+                        f"{kept} of {n} images — {pct(saved_b, 1)} fewer bytes than the "
+                        f"original{lat}.")
         numbers[backend] = {"smallest": best.variant, "agreement": best.agreement,
                             "bytes_saved": saved_b,
                             "latency_saved_ms": (orig.p50_ms - best.p50_ms)
@@ -100,14 +107,19 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
         return not_enough("resizing", title, RESIZE_Q,
                           "no backend answered both the original and a resized variant with a "
                           "top-5 (quality is measured against the same backend's original)")
-    details = [f"Threshold: top-1 class the same as on the original for ≥ {min_agreement:g} % of "
-               f"the images (--min-agreement)."]
+    details = [f"Passes: smaller than the original and the top-1 class the same as on the original "
+               f"for ≥ {min_agreement:g} % of the images (--min-agreement). A size larger than an "
+               "image is not made for it, so a variant may cover fewer images."]
     if len(view.image_names) < FEW_IMAGES:
         details.append(f"Only {len(view.image_names)} image(s): each image is "
                        f"{100 / max(1, len(view.image_names)):.0f} % of the share; use more images "
                        "for a firm answer.")
+    chart = BarChart("Top-1 class kept vs the original (faded: does not pass)", "%",
+                     tuple((label, tuple(bars)) for label, bars in groups.items()),
+                     threshold=min_agreement, threshold_label=f"{min_agreement:g} %",
+                     max_value=100.0)
     return Finding("resizing", title, RESIZE_Q, True, " ".join(verdicts), tuple(details),
-                   tuple(tables), tuple(charts), numbers)
+                   tuple(tables), (chart,), numbers)
 
 
 # --------------------------------------------------------------------------- 2. format
@@ -135,11 +147,12 @@ def formats(view: SessionView) -> Finding:
         pairs = _format_pairs(view, backend)
         if not pairs:
             continue
-        ratios, server_ratios, sig = [], [], 0
+        ratios, server_ratios, slower, faster = [], [], [], []
         for box, png, jpeg in pairs:
             ratio = png.p50_ms / jpeg.p50_ms
             p = mann_whitney_two_sided(png.samples, jpeg.samples)
-            sig += p is not None and p < ALPHA
+            if p is not None and p < ALPHA:
+                (slower if ratio > 1 else faster).append(box)
             server = (png.server_ms / jpeg.server_ms
                       if png.server_ms and jpeg.server_ms else None)
             ratios.append(ratio)
@@ -155,22 +168,26 @@ def formats(view: SessionView) -> Finding:
                 Bar("PNG", png.p50_ms, f"{fmt_ms(png.p50_ms)} ms"),
                 Bar("JPEG", jpeg.p50_ms, f"{fmt_ms(jpeg.p50_ms)} ms"))))
         med = statistics.median(ratios)
-        lo, hi = min(ratios), max(ratios)
-        spread = f" ({lo:.1f}× – {hi:.1f}× over {len(ratios)} sizes)" if len(ratios) > 1 else ""
-        server_txt = ""
-        if server_ratios:
-            s = statistics.median(server_ratios)
-            server_txt = f"; server time: {s:.1f}×"
-        if sig == 0:
+        spread = (f" ({min(ratios):.1f}× – {max(ratios):.1f}× over {len(ratios)} sizes)"
+                  if len(ratios) > 1 else "")
+        server_txt = (f"; server time: {statistics.median(server_ratios):.1f}×"
+                      if server_ratios else "")
+        half = len(pairs) / 2
+        if not slower and not faster:
             verdicts.append(f"{backend}: no difference beyond noise between PNG and JPEG "
                             f"(PNG/JPEG {med:.2f}×{spread}){server_txt}.")
+        elif slower and not faster and len(slower) >= half:
+            verdicts.append(f"{backend}: PNG takes {med:.1f}× as long as JPEG{spread}"
+                            f"{server_txt}; beyond noise at {len(slower)} of {len(pairs)} sizes.")
+        elif faster and not slower and len(faster) >= half:
+            verdicts.append(f"{backend}: PNG is faster than JPEG (PNG/JPEG {med:.2f}×{spread})"
+                            f"{server_txt}; beyond noise at {len(faster)} of {len(pairs)} sizes.")
         else:
-            how = (f"PNG takes {med:.1f}× as long as JPEG" if med >= 1
-                   else f"PNG is faster than JPEG (PNG/JPEG {med:.2f}×)")
-            verdicts.append(f"{backend}: {how}{spread}{server_txt}; the difference is "
-                            f"significant at {sig} of {len(pairs)} sizes.")
+            verdicts.append(f"{backend}: no consistent difference — PNG slower beyond noise at "
+                            f"{len(slower)}, faster at {len(faster)} of {len(pairs)} sizes "
+                            f"(PNG/JPEG {med:.2f}×{spread}){server_txt}.")
         numbers[backend] = {"median_ratio": med, "ratios": ratios, "server_ratios": server_ratios,
-                            "significant": sig, "sizes": [b for b, _, _ in pairs]}
+                            "slower": slower, "faster": faster, "sizes": [b for b, _, _ in pairs]}
     if not verdicts:
         return not_enough("format", title, FORMAT_Q,
                           "the session has no size measured as both PNG and JPEG on one backend "
@@ -227,41 +244,57 @@ def size_vs_time(view: SessionView) -> Finding:
         if fit is None:
             continue
         x0, x1 = pts[0][0], pts[-1][0]
-        y0, y1 = fit.at(x0), fit.at(x1)
-        change = (y1 - y0) / y0 if y0 > 0 else None
-        flat = (fit.low <= 0 <= fit.high) or (change is not None and abs(change) < FLAT_CHANGE)
-        small, large = _size_name(view, pts[0][2]), _size_name(view, pts[-1][2])
-        if flat:
-            verdicts.append(f"{backend} ({fmt.upper()}, {source}): barely changes with size — "
-                            f"{fmt_ms(pts[0][1])} ms at {small} vs "
-                            f"{fmt_ms(pts[-1][1])} ms at {large} (fitted change {pct(change)}).")
+        y0 = fit.at(x0)
+        span = x1 - x0
+        # the fitted change from the smallest to the largest size, and its 95 % interval
+        change, low, high = ((fit.slope * span / y0, fit.low * span / y0, fit.high * span / y0)
+                             if y0 > 0 else (None, None, None))
+        if change is None:
+            trend = "unclear"
+        elif -FLAT_CHANGE < low and high < FLAT_CHANGE:
+            trend = "flat"
+        elif low > 0 or high < 0:
+            trend = "grows" if low > 0 else "shrinks"
         else:
-            verdicts.append(f"{backend} ({fmt.upper()}, {source}): grows {fit.slope:.2f} ms per "
-                            f"megapixel (95 % interval {fit.low:.2f} – {fit.high:.2f}): "
-                            f"{fmt_ms(pts[0][1])} ms at {small} → {fmt_ms(pts[-1][1])} ms at "
-                            f"{large} ({pct(change)}).")
+            trend = "unclear"
+        small, large = _size_name(view, pts[0][2]), _size_name(view, pts[-1][2])
+        at = (f"{fmt_ms(pts[0][1])} ms at {small} vs {fmt_ms(pts[-1][1])} ms at {large}; fitted "
+              f"change {pct(change)}, 95 % interval {pct(low)} – {pct(high)}")
+        head = f"{backend} ({fmt.upper()}, {source})"
+        verdicts.append({
+            "flat": f"{head}: barely changes with size — {at}.",
+            "grows": f"{head}: grows with size, {fit.slope:.1f} ms per megapixel — {at}.",
+            "shrinks": f"{head}: falls as images grow, {fit.slope:.1f} ms per megapixel — {at}.",
+            "unclear": f"{head}: too noisy to tell — {at}.",
+        }[trend])
         sources.add(source)
         for mp, y, key in pts:
             rows.append((backend, _size_name(view, key), f"{mp:.3f}", fmt_ms(y), source))
         series.append(Series(f"{backend} ({fmt.upper()})", tuple((p[0], p[1]) for p in pts),
                              (fit.intercept, fit.slope)))
         numbers[backend] = {"format": fmt, "slope_ms_per_mpx": fit.slope, "low": fit.low,
-                            "high": fit.high, "change": change, "flat": flat, "source": source}
+                            "high": fit.high, "change": change, "trend": trend, "source": source}
     if not verdicts:
         return not_enough("size_time", title, SIZE_Q,
                           f"needs at least {MIN_SIZES} sizes of one format measured on a backend "
                           "(run with more --sizes)")
+    decided = any(n["trend"] != "unclear" for n in numbers.values())
+    verdict = " ".join(verdicts)
+    if not decided:
+        verdict = ("Not enough data: the times are too noisy to tell a trend on any backend "
+                   "(more --repeats help). " + verdict)
     details = ["Least-squares line over the sizes, time against megapixels. “Barely changes”: the "
-               "slope's 95 % interval includes zero or the fitted change is under "
-               f"{FLAT_CHANGE:.0%}. Model run time and server time come from the server's metrics "
-               "(decoding happens inside the model run)."]
+               "95 % interval of the fitted change from the smallest to the largest size lies "
+               f"within ±{FLAT_CHANGE:.0%}; “too noisy to tell”: it includes zero but not only "
+               "small changes (more --repeats help). Model run time and server time come from the "
+               "server's metrics (decoding happens inside the model run)."]
     if "client latency (p50)" in sources:
         details.append("No server-time data for some backends: their time is the client's latency, "
                        "which includes sending the larger files and decoding them.")
     table = Table(("backend", "variant", "megapixels", "ms", "time"), tuple(rows))
     what = sources.pop() if len(sources) == 1 else "time"
     chart = LineChart(f"{what} against image size", "megapixels", "ms", tuple(series))
-    return Finding("size_time", title, SIZE_Q, True, " ".join(verdicts), tuple(details), (table,),
+    return Finding("size_time", title, SIZE_Q, decided, verdict, tuple(details), (table,),
                    (chart,), numbers)
 
 
@@ -270,14 +303,25 @@ def size_vs_time(view: SessionView) -> Finding:
 BACKENDS_Q = "Which backend is fastest at each size, and by how much?"
 
 
-def backends(view: SessionView, capacity: Table | None = None,
-             equivalents: list[str] | None = None) -> Finding:
+def _capacity_only(title: str, cap: CapacityResult | None, measured: int) -> Finding:
+    verdict = capacity_verdict(cap) if cap else None
+    if verdict is None:
+        extra = " (and the capacity sweep has no two backends with a knee)" if cap else ""
+        return not_enough("backends", title, BACKENDS_Q,
+                          f"only {measured} backend measured; compare at least two{extra}")
+    chart = sustained_chart(cap)
+    return Finding("backends", title, BACKENDS_Q, True, verdict,
+                   (f"From the capacity sweep alone: only {measured} backend has per-request "
+                    "measurements in this session.",),
+                   (knee_table(cap),), (chart,) if chart else (), {"capacity": cap.sustained()})
+
+
+def backends(view: SessionView, cap: CapacityResult | None = None) -> Finding:
     title = "Backends: which is fastest?"
     measured = [b for b in view.backends
                 if any(r.p50_ms is not None for k, r in view.rows.items() if k[0] == b)]
     if len(measured) < 2:
-        return not_enough("backends", title, BACKENDS_Q,
-                          f"only {len(measured)} backend measured; compare at least two")
+        return _capacity_only(title, cap, len(measured))
     rows, groups, wins = [], [], {}
     per_variant = {}
     for key in view.variant_keys():
@@ -330,14 +374,22 @@ def backends(view: SessionView, capacity: Table | None = None,
                f"latencies are larger in a Mann-Whitney test ({100 * (1 - ALPHA):.0f} %)."]
     tables = [Table(("variant", "backend", "p50 ms", "p90 ms", "p99 ms", "n", "vs fastest",
                      "clear"), tuple(rows))]
-    if capacity is not None:
-        tables.append(capacity)
-        if equivalents:
-            details.append("Under load: " + "; ".join(equivalents) + ".")
+    charts = [BarChart("p50 latency by variant (tick: p90)", "ms", tuple(groups),
+                       whisker_label="p90")]
+    if cap is not None:
+        tables.append(knee_table(cap))
+        under_load = capacity_verdict(cap)
+        if under_load:
+            verdict += " " + under_load
+        if cap.equivalents():
+            details.append("Equivalents under load: " + "; ".join(equivalents(cap)) + ".")
+        chart = sustained_chart(cap)
+        if chart:
+            charts.append(chart)
     else:
         details.append("No capacity sweep in this session: throughput under load is not part of "
                        "this answer.")
-    chart = BarChart("p50 latency by variant (tick: p90)", "ms", tuple(groups), whisker_label="p90")
     return Finding("backends", title, BACKENDS_Q, True, verdict, tuple(details), tuple(tables),
-                   (chart,), {"per_variant": per_variant,
+                   tuple(charts), {"capacity": cap.sustained() if cap else None,
+                                   "per_variant": per_variant,
                               "wins": {b: [k for k, _ in w] for b, w in wins.items()}})

@@ -12,7 +12,6 @@ from html import escape
 from tfcompare.report.model import BarChart, LineChart
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
-FAIL = "#B0B0B0"
 WIDTH = 900
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif"
 
@@ -67,10 +66,11 @@ def bar_chart(chart: BarChart) -> str:
         body.append(f'<text x="{label_w - 8}" y="{y + group_h / 2 + 4:.1f}" text-anchor="end" '
                     f'font-size="12">{escape(label)}</text>')
         for b in bars:
-            color = colors[b.series] if b.passed is not False else FAIL
+            faded = ' fill-opacity="0.3"' if b.passed is False else ""
             w = max(1.0, xpos(b.value) - label_w)
             body.append(f'<rect class="bar" x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" '
-                        f'fill="{color}"><title>{escape(b.series)}: {escape(b.label)}</title></rect>')
+                        f'fill="{colors[b.series]}"{faded}><title>{escape(b.series)}: '
+                        f'{escape(b.label)}</title></rect>')
             end = xpos(b.value)
             if b.whisker is not None and b.whisker > b.value:
                 wx = xpos(b.whisker)

@@ -47,7 +47,9 @@ from tfcompare.runner.probe import probe
 from tfcompare.runner.server_time import FLOOR_AT_START, FLOOR_PER_IMAGE, ServerClock
 from tfcompare.runner.stats import aggregate
 
-Source = str | Path | bytes | tuple[str, bytes]
+# A path, pasted bytes, or an explicit (name, path or bytes) pair: results carry that name as given
+# (a repeated name still gets " (2)", so two images never share one).
+Source = str | Path | bytes | tuple[str, str | Path | bytes]
 EventSink = Callable[[RunEvent], None]
 
 # Errors that say something about the backend as a whole rather than about one request.
@@ -111,8 +113,9 @@ class Runner:
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise ValueError(f"backend names must be unique: {', '.join(sorted(dupes))}")
-        self.backends = tuple(backends)
         self.settings = settings or RunSettings()
+        # The settings' timeout is every backend's default; a backend's own value wins.
+        self.backends = tuple(b.with_default_timeout(self.settings.timeout_s) for b in backends)
         self._connect = connect
 
     def planned_requests(self, n_images: int) -> int:
@@ -227,9 +230,9 @@ class Runner:
             for src in sources:
                 if state.cancel.is_set():
                     break
+                payload: str | Path | bytes
                 if isinstance(src, tuple):
-                    name, data = src
-                    payload: str | Path | bytes = data
+                    name, payload = src
                 elif isinstance(src, bytes):
                     pasted += 1
                     name, payload = f"pasted image {pasted}", src
@@ -311,7 +314,7 @@ class Runner:
 
 def unique_name(name: str, used: set[str]) -> str:
     """``name``, or ``stem (2).ext``, ``stem (3).ext``… if already used; records the result.
-    The window names its image rows the same way, so run events find their rows."""
+    The window names its images with it when they are added (and gives the runner those names)."""
     if name not in used:
         used.add(name)
         return name
@@ -471,7 +474,7 @@ class _BackendWorker:
         conn = self.conn
         generation, pod = conn.generation, conn.pod
         try:
-            out = conn.client.predict(variant.data, self.signature, timeout_s=self.spec.timeout_s)
+            out = conn.client.predict(variant.data, self.signature, timeout_s=self.spec.deadline_s)
         except Exception as exc:
             msg = _message(exc)
             code = exc.code if isinstance(exc, ServingError) else "UNKNOWN"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from tfcompare.datatypes import BackendSpec, ServingError
 from tfcompare.runner.connection import Connection, open_connection
+from tfcompare.runner.probe import probe
 
 # Answers that mean "what was asked for does not exist" (a typo), not "it is down right now".
 MISTAKE_CODES = {"NOT_FOUND", "INVALID_ARGUMENT"}
@@ -64,18 +65,13 @@ def _check(spec: BackendSpec, connect: Callable[[BackendSpec], Connection]) -> B
         return BackendCheck(spec, None, str(exc), mistake=exc.code in MISTAKE_CODES)
     except Exception as exc:  # noqa: BLE001 - reported as this backend's problem
         return BackendCheck(spec, None, str(exc) or type(exc).__name__)
-    try:
-        status = conn.client.status()
-        if not status.available:
-            states = ", ".join(f"v{v} {s}" for v, s in status.versions) or "no versions"
-            return BackendCheck(spec, conn, status.message or f"model not available ({states})")
-        conn.client.metadata()
-    except ServingError as exc:
-        if exc.code in MISTAKE_CODES:
-            conn.close()
-            return BackendCheck(spec, None, str(exc), mistake=True)
-        return BackendCheck(spec, conn, str(exc))
-    return BackendCheck(spec, conn)
+    found = probe(spec, conn)
+    if found.ready:
+        return BackendCheck(spec, conn)
+    if found.code in MISTAKE_CODES:
+        conn.close()
+        return BackendCheck(spec, None, found.text, mistake=True)
+    return BackendCheck(spec, conn, found.text)
 
 
 def reuse(

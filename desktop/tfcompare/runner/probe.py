@@ -22,6 +22,7 @@ class BackendStatus:
     signature: SignatureInfo | None = None
     status: ModelStatus | None = None
     detail: str = ""  # input key, outputs, forward state…
+    code: str = ""  # the server's error code when it refused (NOT_FOUND, INVALID_ARGUMENT…)
 
     @property
     def ready(self) -> bool:
@@ -47,7 +48,7 @@ def probe(spec: BackendSpec, conn: Connection) -> BackendStatus:
         sig = conn.client.metadata()
     except ServingError as exc:
         but = f"AVAILABLE v{status.serving_version}, but " if status and status.available else ""
-        return BackendStatus(spec, "error", prefix + but + str(exc), None, status)
+        return BackendStatus(spec, "error", prefix + but + str(exc), None, status, code=exc.code)
     except Exception as exc:  # anything else is this backend's problem, never the caller's
         return BackendStatus(spec, "error", prefix + _error_text(exc), None, status)
     detail = f"input '{sig.input_key}' ({sig.input_dtype}); outputs {', '.join(sig.output_keys)}"

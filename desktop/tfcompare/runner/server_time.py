@@ -65,7 +65,7 @@ class ServerClock:
             else:
                 url = discovered_url(address, spec.protocol, tls=bool(spec.tls_ca))
             scraper = MetricsScraper(
-                url, headers=spec.headers, tls_ca=spec.tls_ca, timeout_s=min(spec.timeout_s, 10.0)
+                url, headers=spec.headers, tls_ca=spec.tls_ca, timeout_s=min(spec.deadline_s, 10.0)
             )
             snapshot = scraper.scrape()
         except MetricsError as exc:

@@ -161,4 +161,4 @@ class BackendClient(abc.ABC):
         self.close()
 
     def _timeout(self, timeout_s: float | None) -> float:
-        return float(timeout_s if timeout_s is not None else self.spec.timeout_s)
+        return float(timeout_s if timeout_s is not None else self.spec.deadline_s)

@@ -1,5 +1,5 @@
 """The window's model of one comparison's results: what the runner has reported so far, and the
-figures the views draw. Plain Python (no Qt), tested directly (tests/test_window_model.py).
+figures the views draw. Plain Python (no Qt), tested directly (tests/test_window_controller.py).
 
 Events are applied as they arrive (cheap: append + mark dirty); ``refresh()`` recomputes only what
 changed, at the coalescing timer's pace, so thousands of results per second never flood the views.
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Set
+from dataclasses import dataclass, field, replace
 
 from tfcompare.datatypes import (
     ORIGINAL,
@@ -103,6 +104,40 @@ class ResultStore:
         self._loaded_aggs = list(result.summary)
         self.result = result
 
+    def snapshot(self) -> RunResult | None:
+        """The finished comparison as shown (None before a run ends): what a session file holds."""
+        return self.result
+
+    def restore(self, result: RunResult | None) -> None:
+        """Show ``result`` again (taking a removal back)."""
+        if result is None:
+            self.clear()
+        else:
+            self.load_result(result)
+
+    def drop(self, *, images: Set[str] = frozenset(), backends: Set[str] = frozenset()) -> None:
+        """Forget removed images' and backends' results: they leave every view, and a saved
+        session no longer holds them."""
+        r = self.result
+        if r is None:
+            for name in images:
+                self.images.pop(name, None)
+                self.problems.pop(name, None)
+            self._images_changed = True
+            return
+
+        def keep(image: str, backend: str) -> bool:
+            return image not in images and backend not in backends
+
+        self.load_result(replace(
+            r,
+            backends=tuple(b for b in r.backends if b.name not in backends),
+            images=tuple(i for i in r.images if i.name not in images),
+            requests=tuple(q for q in r.requests if keep(q.image, q.backend)),
+            problems=tuple(p for p in r.problems if p.image not in images),
+            summary=tuple(a for a in r.summary if keep(a.image, a.backend)),
+        ))  # fmt: skip
+
     # ------------------------------------------------------------------ events
     def apply(self, event: object) -> None:
         if isinstance(event, RequestDone):
@@ -122,6 +157,12 @@ class ResultStore:
             self.begin_run(event)
         elif isinstance(event, RunFinished):
             self.result = event.result
+            # the run's own summary is authoritative (it also has the server time measured
+            # around each block): the views show what a saved session will show
+            self._dirty_groups.clear()  # nothing left to recompute: the summary has it all
+            for a in event.result.summary:
+                self._set_aggregate(a)
+            self._loaded_aggs = list(event.result.summary)
             # the final result is authoritative (e.g. problems found late); keep live data otherwise
             for problem in event.result.problems:
                 if problem.image not in self.problems:
@@ -206,6 +247,10 @@ class ResultStore:
                 if v.key == key:
                     return v.label
         return key
+
+    def aggregates(self) -> list[Aggregate]:
+        """Every per-image aggregate known so far (as of the last ``refresh``)."""
+        return list(self._aggs.values())
 
     def aggregate_for(self, image: str, variant: str, backend: str) -> Aggregate | None:
         return self._aggs.get((image, variant, backend))

@@ -1,0 +1,99 @@
+"""Throughput (x) vs p99 latency (y): one curve per backend × variant, points labelled with their
+load level, the latency limit as a dashed line and each curve's knee (the highest stable
+throughput within the limit) as a star. Hollow points are unstable levels, crosses client-bound."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+
+from tfcompare.gui.chart_base import Chart, nice_ceiling
+from tfcompare.gui.colors import BackendColors
+from tfcompare.load.capacity_model import Curve
+
+DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
+          Qt.PenStyle.DashDotLine)
+
+
+class CapacityChart(Chart):
+    title = "Throughput vs p99 latency (★ knee)"
+
+    def __init__(self, colors: BackendColors, parent=None) -> None:
+        super().__init__("The capacity curves appear here during a sweep.\n"
+                         "Pick load levels above and press Start sweep.", parent)
+        self.colors = colors
+        self.item.showGrid(x=True, y=True, alpha=0.25)
+        self.item.setLabel("left", "p99 latency", units="ms")
+        self.item.setLabel("bottom", "throughput (req/s)")
+        for axis in ("left", "bottom"):
+            self.item.getAxis(axis).enableAutoSIPrefix(False)
+        self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}
+        self._points: dict[tuple[str, str], pg.ScatterPlotItem] = {}
+        self._labels: dict[tuple[str, str], list[pg.TextItem]] = {}
+        self._knees = pg.ScatterPlotItem(symbol="star", size=18, pen=pg.mkPen("#222222"))
+        self._knees.setZValue(10)
+        self.item.addItem(self._knees)
+        self._limit = pg.InfiniteLine(angle=0, movable=False,
+                                      pen=pg.mkPen("#C00000", width=1.5, style=Qt.PenStyle.DashLine),
+                                      label="p99 limit",
+                                      labelOpts={"position": 0.02, "color": "#C00000",
+                                                 "anchors": [(0, 1), (0, 1)]})
+        self._limit.hide()
+        self.item.addItem(self._limit, ignoreBounds=True)
+        self.set_range(x=(0.0, 1.0), y=(0.0, 1.0))
+
+    def update_curves(self, curves: list[Curve], limit_ms: float | None) -> None:
+        variants = list(dict.fromkeys(c.variant for c in curves))
+        wanted = {(c.backend, c.variant) for c in curves}
+        for key in [k for k in self._curves if k not in wanted]:
+            self.item.removeItem(self._curves.pop(key))
+            self.item.removeItem(self._points.pop(key))
+            for text in self._labels.pop(key):
+                self.item.removeItem(text)
+        knees = []
+        top_x, top_y = 0.0, limit_ms or 0.0
+        for curve in curves:
+            key = (curve.backend, curve.variant)
+            color = self.colors.color(curve.backend)
+            style = DASHES[variants.index(curve.variant) % len(DASHES)]
+            item = self._curves.get(key)
+            if item is None:
+                item = self._curves[key] = self.add_plot(
+                    [], [], name=f"{curve.backend} · {curve.variant}",
+                    pen=pg.mkPen(color, width=2, style=style))
+                points = self._points[key] = pg.ScatterPlotItem(size=10,
+                                                                pen=pg.mkPen(color, width=2))
+                self.item.addItem(points)
+                self._labels[key] = []
+            xs = [p.throughput for p in curve.points]
+            ys = [p.p99_ms for p in curve.points]
+            item.setData(xs, ys)
+            self._points[key].setData([
+                {"pos": (p.throughput, p.p99_ms), "symbol": "x" if p.client_bound else "o",
+                 "brush": pg.mkBrush(color if p.stable else "#FFFFFF")}
+                for p in curve.points])
+            labels = self._labels[key]
+            while len(labels) < len(curve.points):
+                text = pg.TextItem(color=color, anchor=(0.5, 1.3))
+                self.item.addItem(text, ignoreBounds=True)
+                labels.append(text)
+            for text, point in zip(labels, curve.points):
+                text.setText(point.label)
+                text.setPos(point.throughput, point.p99_ms)
+            for text in labels[len(curve.points):]:
+                text.setText("")
+            if curve.knee is not None:
+                knees.append({"pos": (curve.knee.throughput, curve.knee.p99_ms),
+                              "brush": pg.mkBrush(color)})
+            top_x = max([top_x, *xs])
+            top_y = max([top_y, *ys])
+        self._knees.setData(knees)
+        if limit_ms:
+            self._limit.show()
+            self._limit.setValue(limit_ms)
+            self._limit.label.setText(f"p99 limit {limit_ms:g} ms")
+        else:
+            self._limit.hide()
+        self.set_range(x=(0.0, nice_ceiling(top_x * 1.1)), y=(0.0, nice_ceiling(top_y * 1.15)))
+        self.set_empty(not curves)
+        self.fit_legend()

@@ -1,0 +1,291 @@
+"""The Capacity tab: sweep settings, the throughput-vs-p99 chart, and the "sustained req/s at
+p99 ≤ limit" table with equivalents. Self-contained: the window hands it callables for the current
+backends and images, and a :class:`CapacityModel` holds all state (tested without Qt).
+
+Sweeps run in a plain thread (``tfcompare.load.sweep``); only per-window summaries and level
+results cross to the GUI thread, as queued signals carrying the sweep's generation number.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tfcompare.datatypes import BackendSpec
+from tfcompare.gui.capacity_chart import CapacityChart
+from tfcompare.gui.colors import BackendColors
+from tfcompare.load.capacity_model import CapacityModel
+from tfcompare.load.plan import DEFAULT_CONCURRENCY, DEFAULT_VARIANTS, LoadPlan
+
+
+class SweepWorker(QObject):
+    """Runs one sweep at a time in a thread; events come back through queued signals."""
+
+    event = Signal(int, object)  # generation, WindowDone | LevelDone | SweepMessage
+    finished = Signal(int, object, str)  # generation, CapacityResult | None, message
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._cancel: threading.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, generation: int, plan: LoadPlan, specs: list[BackendSpec], sources: list,
+              variants: tuple[str, ...]) -> None:
+        # Imported here, on the GUI thread, serving first: the status poller's thread may be
+        # importing it right now, and taking the import locks in another order (grpc first)
+        # would be a deadlock that Python breaks by failing one of the imports.
+        import tfcompare.serving  # noqa: F401
+        from tfcompare.load.prepare import PrepareError, build_targets, variant_payloads
+        from tfcompare.load.server_time import metrics_timer
+        from tfcompare.load.sweep import sweep
+
+        cancel = self._cancel = threading.Event()
+
+        def work() -> None:
+            try:
+                payloads, info, _notes = variant_payloads(sources, variants)
+                targets, problems = build_targets(specs, payloads, info)
+                if not targets:
+                    self.finished.emit(generation, None, "; ".join(problems) or "nothing to load")
+                    return
+                result = sweep(plan, targets, cancel=cancel, variants=info,
+                               server_time=metrics_timer,
+                               on_event=lambda e: self.event.emit(generation, e))
+                result.messages[:0] = problems
+                self.finished.emit(generation, result, "")
+            except PrepareError as exc:
+                self.finished.emit(generation, None, str(exc))
+            except Exception as exc:  # noqa: BLE001 - shown to the user, the window stays up
+                self.finished.emit(generation, None, f"the sweep failed: {exc}")
+
+        self._thread = threading.Thread(target=work, name="tfcompare-capacity", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+class CapacityPanel(QWidget):
+    """Settings row, chart and tables of the Capacity tab."""
+
+    sweep_finished = Signal(bool)  # cancelled
+
+    def __init__(self, colors: BackendColors, backends: Callable[[], list[BackendSpec]],
+                 sources: Callable[[], list], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.colors = colors
+        self._backends = backends
+        self._sources = sources
+        self.model = CapacityModel()
+        self.worker = SweepWorker(self)
+        self.worker.event.connect(self.model.apply)
+        self.worker.finished.connect(self._on_finished)
+        self.model.changed.append(self._on_model_changed)
+
+        self.mode = QComboBox()
+        self.mode.addItems(["concurrency", "rate"])
+        self.mode.setToolTip("concurrency: requests in flight (closed loop); "
+                             "rate: Poisson arrivals per second (open loop)")
+        self.mode.currentTextChanged.connect(self._on_mode_changed)
+        self.levels = QLineEdit(",".join(f"{v:g}" for v in DEFAULT_CONCURRENCY))
+        self.levels.setToolTip("load levels, comma separated")
+        self.variants = QLineEdit(",".join(DEFAULT_VARIANTS))
+        self.variants.setToolTip("variants to load: original and/or SIZE-FORMAT such as 512-jpeg")
+        self.window_s = QDoubleSpinBox(decimals=1, minimum=0.2, maximum=60.0, value=5.0)
+        self.window_s.setSuffix(" s")
+        self.window_s.setToolTip("measurement window; a level is stable when 3 windows agree ±10 %")
+        self.limit = QDoubleSpinBox(decimals=0, minimum=0, maximum=600_000, value=100)
+        self.limit.setSuffix(" ms")
+        self.limit.setSpecialValueText("none")
+        self.limit.setToolTip("p99 limit: a backend's sweep stops above it; the knee stays within it")
+        self.start_button = QPushButton("Start sweep")
+        self.start_button.clicked.connect(self.start_sweep)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_sweep)
+        self.status = QLabel("")
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        row = QHBoxLayout()
+        for label, widget, stretch in (("Load", self.mode, 0), ("levels", self.levels, 2),
+                                       ("variants", self.variants, 2), ("window", self.window_s, 0),
+                                       ("p99 limit", self.limit, 0)):
+            row.addWidget(QLabel(label))
+            row.addWidget(widget, stretch)
+        row.addWidget(self.start_button)
+        row.addWidget(self.cancel_button)
+
+        self.chart = CapacityChart(colors)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["backend", "variant", "req/s", "at"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table_title = QLabel("<b>Sustained req/s at p99 ≤ limit</b>")
+        self.equivalents = QLabel("")
+        self.equivalents.setWordWrap(True)
+        self.notes = QLabel("")
+        self.notes.setWordWrap(True)
+        self.notes.setStyleSheet("color: #666666")
+        side = QWidget()
+        sv = QVBoxLayout(side)
+        sv.setContentsMargins(0, 0, 0, 0)
+        sv.addWidget(self.table_title)
+        sv.addWidget(self.table, 1)
+        key = QLabel("Points: ● stable level, ○ unstable (windows did not agree), × client-bound "
+                     "(the load generator was the limit), ★ knee. Only ● counts as capacity.")
+        key.setWordWrap(True)
+        sv.addWidget(key)
+        sv.addWidget(QLabel("<b>Equivalents</b> (how many of a backend match the first one)"))
+        sv.addWidget(self.equivalents)
+        sv.addWidget(self.notes)
+        self.split = QSplitter(Qt.Orientation.Horizontal)
+        self.split.addWidget(self.chart)
+        self.split.addWidget(side)
+        self.split.setSizes([800, 380])
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(row)
+        layout.addWidget(self.split, 1)
+        layout.addWidget(self.status)
+
+    # ------------------------------------------------------------------ actions
+
+    def plan(self) -> LoadPlan:
+        """The plan from the settings row; raises ValueError with a message for the user."""
+        try:
+            levels = tuple(float(v) for v in self.levels.text().split(",") if v.strip())
+        except ValueError:
+            raise ValueError("levels must be numbers separated by commas") from None
+        limit = self.limit.value() or None
+        return LoadPlan(mode=self.mode.currentText(), levels=levels, window_s=self.window_s.value(),
+                        latency_limit_ms=limit)
+
+    def start_sweep(self) -> bool:
+        from tfcompare.load.prepare import PrepareError, parse_variants
+
+        if self.worker.running:
+            return False
+        try:
+            plan = self.plan()
+            variants = parse_variants(self.variants.text())
+        except (ValueError, PrepareError) as exc:
+            return self._refuse(str(exc))
+        specs, sources = list(self._backends()), list(self._sources())
+        if not sources:
+            return self._refuse("Add images first: the sweep sends their variants.")
+        if not specs:
+            return self._refuse("Add a backend first (Backends → Add…).")
+        generation = self.model.begin(plan, [s.to_dict() for s in specs],
+                                      {v: {"label": v, "bytes": 0} for v in variants})
+        self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.worker.start(generation, plan, specs, sources, variants)
+        return True
+
+    def cancel_sweep(self) -> None:
+        if self.worker.running:
+            self.worker.cancel()
+            self.cancel_button.setEnabled(False)
+            self.model.status = "cancelling…"
+            self._on_model_changed()
+
+    def _refuse(self, message: str) -> bool:
+        self.status.setText(message)
+        QMessageBox.information(self, "Cannot start the sweep", message)
+        return False
+
+    def _on_finished(self, generation: int, result, message: str) -> None:
+        self.model.finish(generation, result, message)
+        if generation == self.model.generation:
+            self.start_button.setEnabled(True)
+            self.cancel_button.setEnabled(False)
+            self.sweep_finished.emit(bool(result is not None and result.cancelled))
+
+    def _on_mode_changed(self, mode: str) -> None:
+        self.levels.setText(",".join(f"{v:g}" for v in DEFAULT_CONCURRENCY)
+                            if mode == "concurrency" else "10,20,50,100")
+
+    def export(self, kind: str) -> None:
+        from tfcompare.load.export import write_csv, write_json
+
+        if self.model.result is None:
+            QMessageBox.information(self, "Export", "Run a capacity sweep first.")
+            return
+        filt = "JSON (*.json)" if kind == "json" else "CSV (*.csv)"
+        path, _ = QFileDialog.getSaveFileName(self, "Export capacity", f"capacity.{kind}", filt)
+        if not path:
+            return
+        try:
+            (write_json if kind == "json" else write_csv)(self.model.result, path)
+        except OSError as exc:
+            QMessageBox.warning(self, "Export", f"Could not write {path}: {exc.strerror or exc}")
+
+    # ------------------------------------------------------------------ drawing
+
+    def show_plan(self, plan: dict) -> None:
+        """Put a (saved) sweep's settings in the settings row."""
+        self.mode.blockSignals(True)
+        self.mode.setCurrentText(plan.get("mode", "concurrency"))
+        self.mode.blockSignals(False)
+        self.levels.setText(",".join(f"{v:g}" for v in plan.get("levels", ())))
+        self.window_s.setValue(float(plan.get("window_s", 5.0)))
+        self.limit.setValue(float(plan.get("latency_limit_ms") or 0))
+
+    def _on_model_changed(self) -> None:
+        model = self.model
+        if model.result is not None and not model.running:
+            self.show_plan(model.result.plan)
+            self.variants.setText(",".join(model.variants()) or self.variants.text())
+        self.chart.update_curves(model.curves(), model.limit_ms)
+        limit = model.limit_ms
+        self.table_title.setText(f"<b>Sustained req/s at p99 ≤ {limit:g} ms</b>" if limit
+                                 else "<b>Highest stable req/s</b> (no latency limit)")
+        rows = model.sustained_rows()
+        self.table.setRowCount(len(rows))
+        for r, values in enumerate(rows):
+            for c, value in enumerate(values):
+                item = QTableWidgetItem(value)
+                if c == 0:
+                    item.setForeground(self.colors_brush(values[0]))
+                if c == 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(r, c, item)
+        self.equivalents.setText("\n".join(model.equivalent_rows()) or "—")
+        messages = model.result.messages if model.result else []
+        self.notes.setText("\n".join(messages[-6:]))
+        self.status.setText(model.status)
+
+    def colors_brush(self, backend: str):
+        from PySide6.QtGui import QBrush, QColor
+
+        return QBrush(QColor(self.colors.color(backend)))

@@ -1,0 +1,529 @@
+"""The comparison being edited in the window, without Qt: images (with their final names and
+sources), backends and their status, settings, the selection, the run and its id, the session file
+and its unsaved flag, the compare overlay and the results (``ResultStore``).
+
+Views call the operations and listen: ``listen(fn)`` registers ``fn(topic)``, called on the owner's
+thread with one of ``TOPICS`` whenever that part changed. Background work (runs, status checks,
+image looks) lands in queues that ``drain()`` applies; the window calls it on a timer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tfcompare.datatypes import (
+    BackendReady,
+    BackendSpec,
+    ImageFailed,
+    ImageReady,
+    PodMoved,
+    RunFinished,
+    RunSettings,
+    RunStarted,
+)
+from tfcompare.runner import unique_name
+from tfcompare.runner.plan import planned_requests
+from tfcompare.runner.probe import BackendStatus, ready_text
+from tfcompare.settings import SettingsError
+from tfcompare.window.images import ImageEntry, Inspection, inspect
+from tfcompare.window.results import ResultStore
+from tfcompare.window.work import RunCrashed, RunWorker, StatusChecker
+
+# "results": the results were replaced (a new run, a session, a removal): views redraw them all;
+# results that stream in during a run are read from the store at the views' own pace.
+TOPICS = ("images", "backends", "status", "settings", "selection", "run", "results", "session",
+          "overlay", "message")  # fmt: skip
+MAX_UNDO = 20
+
+
+@dataclass(frozen=True)
+class Message:
+    """Something to tell the user (status bar); ``undo`` offers to take the last removal back."""
+
+    text: str
+    warning: bool = False
+    undo: bool = False
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """Another session's latency drawn over this one's (dashed)."""
+
+    label: str
+    path: Path
+    cells: dict
+
+
+class WindowController:
+    """One window's comparison. ``runner_factory`` and ``connect`` let tests swap the runner and the
+    backend connection for stand-ins; by default they are the real ones."""
+
+    def __init__(self, backends: Sequence[BackendSpec] = (), settings: RunSettings | None = None,
+                 *, runner_factory: Callable | None = None, connect: Callable | None = None,
+                 status_every_s: float = 5.0) -> None:  # fmt: skip
+        self.images: list[ImageEntry] = []
+        self.backends: list[BackendSpec] = list(backends)
+        self.statuses: dict[str, BackendStatus] = {}
+        self.run_notes: dict[str, tuple[str, str]] = {}  # backend → (state, text) from the run
+        self.settings: RunSettings = settings or RunSettings()
+        self.settings_error: SettingsError | None = None
+        self.selection: tuple[str | None, str | None] = (None, None)
+        self.store = ResultStore()
+        self.run_id = 0
+        self.running = False
+        self.finished: tuple[bool, str] | None = None  # (cancelled, message) of the last run
+        self.dropped_events = 0
+        self.path: Path | None = None
+        self.title: str | None = None  # the session file's title
+        self.unsaved = False
+        self.overlay: Overlay | None = None
+        self.message: Message | None = None
+        self.view_options: dict = {}  # what a view keeps in a session file (e.g. log scale)
+        # a capacity sweep's model (tfcompare.load.capacity_model.CapacityModel), when the window
+        # has a Capacity view: sessions save and reopen its sweep with the comparison
+        self.capacity = None
+        self._listeners: list[Callable[[str], None]] = []
+        self._undo: list[tuple[str, Callable[[], None]]] = []
+        self._worker = RunWorker(runner_factory)
+        kwargs = {"connect": connect} if connect is not None else {}
+        self._checker = StatusChecker(status_every_s, **kwargs)
+        self._looks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tfcompare-look")
+        self._looked: list[Inspection] = []
+        if self.backends:
+            self._checker.set_backends(self.backends)
+
+    # ------------------------------------------------------------------ observers
+    def listen(self, fn: Callable[[str], None]) -> None:
+        self._listeners.append(fn)
+
+    def _changed(self, *topics: str) -> None:
+        for topic in topics:
+            for fn in list(self._listeners):
+                fn(topic)
+
+    def _say(self, text: str, *, warning: bool = False, undo: bool = False) -> None:
+        self.message = Message(text, warning, undo)
+        self._changed("message")
+
+    # ------------------------------------------------------------------ images
+    def add_paths(self, paths: Iterable[str | Path]) -> int:
+        """Add image files (folders searched); a file already listed is not added twice."""
+        from tfcompare.imaging import iter_image_files
+
+        have = {e.path for e in self.images if e.path}
+        new = []
+        for p in iter_image_files(list(paths)):
+            path = str(Path(p).absolute())
+            if path not in have:
+                have.add(path)
+                new.append(ImageEntry(name=Path(path).name, path=path))
+        return self._add_images(new)
+
+    def add_bytes(self, data: bytes, name: str | None = None) -> str:
+        """Add an image held in memory (pasted); returns its final name."""
+        if name is None:
+            pasted = sum(1 for e in self.images if e.path is None) + 1
+            name = f"pasted image {pasted}.png"
+        self._add_images([ImageEntry(name=name, data=data)])
+        return self.images[-1].name
+
+    def _add_images(self, new: list[ImageEntry]) -> int:
+        used = {e.name for e in self.images}
+        for entry in new:
+            entry.name = unique_name(entry.name, used)  # final: the runner is given this name
+            self.images.append(entry)
+            self._looks.submit(lambda e=entry: self._looked.append(inspect(e)))
+        if new:
+            self._changed("images")
+        return len(new)
+
+    def image(self, name: str) -> ImageEntry | None:
+        return next((e for e in self.images if e.name == name), None)
+
+    def remove_images(self, names: Iterable[str]) -> int:
+        gone = set(names) & {e.name for e in self.images}
+        if not gone or self._busy("removing images"):
+            return 0
+        before, snapshot, unsaved = list(self.images), self.store.snapshot(), self.unsaved
+        self.images = [e for e in self.images if e.name not in gone]
+        self.store.drop(images=gone)
+        if self.selection[0] in gone:
+            self.selection = (None, self.selection[1])
+        what = f"Removed {len(gone)} image{'s' if len(gone) != 1 else ''}"
+
+        def undo() -> None:
+            self.images = before
+            self.store.restore(snapshot)
+            self.unsaved = unsaved
+
+        self._removed(what, undo, "images")
+        return len(gone)
+
+    def clear_images(self) -> int:
+        return self.remove_images([e.name for e in self.images])
+
+    # ------------------------------------------------------------------ backends
+    def set_backends(self, specs: Sequence[BackendSpec]) -> None:
+        names = [s.name for s in specs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"backend names must be unique: {', '.join(dupes)}")
+        self.backends = list(specs)
+        self.statuses = {n: s for n, s in self.statuses.items() if self.spec(n) == s.spec}
+        self.run_notes = {n: v for n, v in self.run_notes.items() if n in names}
+        self._checker.set_backends(self.backends)
+        self._changed("backends", "status")
+
+    def spec(self, name: str) -> BackendSpec | None:
+        return next((s for s in self.backends if s.name == name), None)
+
+    def add_backend(self, spec: BackendSpec) -> None:
+        self.set_backends([*self.backends, spec])
+
+    def replace_backend(self, name: str, spec: BackendSpec) -> None:
+        """An edited backend: what was known about its old address no longer says anything."""
+        self.statuses.pop(name, None)
+        self.run_notes.pop(name, None)
+        self.set_backends([spec if s.name == name else s for s in self.backends])
+
+    def remove_backend(self, name: str) -> None:
+        if self.spec(name) is None or self._busy("removing a backend"):
+            return
+        before, snapshot, unsaved = list(self.backends), self.store.snapshot(), self.unsaved
+        self.set_backends([s for s in self.backends if s.name != name])
+        self.store.drop(backends={name})
+
+        def undo() -> None:
+            self.set_backends(before)
+            self.store.restore(snapshot)
+            self.unsaved = unsaved
+
+        self._removed(f"Removed backend {name}", undo, "backends")
+
+    def status_of(self, name: str) -> tuple[str, str]:
+        """(state, one line) shown for a backend: the current run's finding, else the last check."""
+        if name in self.run_notes:
+            return self.run_notes[name]
+        st = self.statuses.get(name)
+        return (st.state, st.text) if st else ("checking", "checking…")
+
+    def refresh_status(self) -> None:
+        """Check every backend now; a fresh check replaces what an earlier run found."""
+        self.run_notes.clear()
+        self._checker.check_now()
+        self._changed("status")
+
+    # ------------------------------------------------------------------ undo
+    def _busy(self, doing: str) -> bool:
+        if self.running:
+            self._say(f"Cancel the running comparison before {doing}.", warning=True)
+        return self.running
+
+    def _removed(self, what: str, undo: Callable[[], None], topic: str) -> None:
+        self._undo.append((what, undo))
+        del self._undo[:-MAX_UNDO]
+        self.unsaved = self.unsaved and self.store.result is not None
+        self._changed(topic, "results", "selection", "session")
+        self._say(f"{what}.", undo=True)
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo) and not self.running
+
+    def undo(self) -> bool:
+        if not self.can_undo:
+            return False
+        what, undo = self._undo.pop()
+        undo()
+        self._changed("images", "backends", "status", "results", "selection", "session")
+        self._say(f"Undone: {what[0].lower()}{what[1:]}.")
+        return True
+
+    # ------------------------------------------------------------------ settings
+    def set_settings(self, settings: RunSettings | SettingsError) -> None:
+        """New settings from the settings view, or the problem with what was entered."""
+        if isinstance(settings, SettingsError):
+            self.settings_error = settings
+        else:
+            self.settings, self.settings_error = settings, None
+        self._changed("settings")
+
+    def planned_requests(self) -> int:
+        sizes = [e.size for e in self.images if not (e.probed and e.error)]
+        return planned_requests(self.settings, len(self.backends), sizes)
+
+    # ------------------------------------------------------------------ selection
+    def select(self, image: str | None, variant: str | None) -> None:
+        if (image, variant) != self.selection:
+            self.selection = (image, variant)
+            self._changed("selection")
+
+    # ------------------------------------------------------------------ running
+    def start_run(self) -> str | None:
+        """Start a run; returns why it cannot start (None when it started)."""
+        if self.running:
+            return "A comparison is already running."
+        if self.settings_error is not None:
+            return f"Fix the settings first: {self.settings_error}"
+        if not self.images:
+            return "Add images first: drop files or folders on the window, or use File → Add images…"
+        if not self.backends:
+            return ("Add a backend first (Backends → Add…): the address of a TF Serving gRPC or "
+                    "REST endpoint.")  # fmt: skip
+        self.run_id += 1
+        self.running, self.finished, self.run_notes = True, None, {}
+        self.store.clear()
+        self.unsaved = False
+        for entry in self.images:
+            entry.variants = None
+        self._worker.start(self.run_id, self.backends, self.settings, [e.source for e in self.images])
+        self._changed("run", "status", "results", "session")
+        self._say("Running…")
+        return None
+
+    def cancel_run(self) -> None:
+        if self.running:
+            self._worker.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._worker.wait(timeout)
+
+    def drain(self) -> None:
+        """Apply what background work has found (call on the owner's thread)."""
+        while self._looked:
+            self._on_look(self._looked.pop(0))
+        self._checker.tick()
+        changed_status = False
+        while self._checker.pending:
+            st = self._checker.pending.popleft()
+            if self.spec(st.spec.name) == st.spec:  # not about a backend since edited or removed
+                self.statuses[st.spec.name] = st
+                changed_status = True
+        if changed_status:
+            self._changed("status")
+        pending = self._worker.pending
+        batch = [pending.popleft() for _ in range(len(pending))]
+        for event in batch:
+            self.deliver(event)
+
+    def deliver(self, event: object) -> None:
+        """One run event (or RunCrashed); events of any run but the current one are dropped."""
+        if getattr(event, "run_id", None) != self.run_id or not self.running:
+            self.dropped_events += 1
+            return
+        if isinstance(event, RunCrashed):
+            self._finish(False, f"The run stopped: {event.message}", warning=True)
+            return
+        self.store.apply(event)
+        if isinstance(event, ImageReady):
+            entry = self.image(event.image.name)
+            if entry is not None:
+                entry.variants, entry.error = len(event.image.variants), None
+                self._changed("images")
+        elif isinstance(event, ImageFailed):
+            entry = self.image(event.problem.image)
+            if entry is not None:
+                entry.error = event.problem.message
+                self._changed("images")
+        elif isinstance(event, BackendReady):
+            self.run_notes[event.backend] = (
+                ("error", event.message) if event.message
+                else ("ok", ready_text(event.status, event.signature))
+            )  # fmt: skip
+            self._changed("status")
+        elif isinstance(event, PodMoved):
+            self.run_notes[event.backend] = ("warn", event.text)
+            self._changed("status")
+        elif isinstance(event, RunStarted):
+            self._changed("run")
+        elif isinstance(event, RunFinished):
+            n = len(event.result.measured)
+            text = f"{'Cancelled' if event.cancelled else 'Finished'}: {n:,} measured requests"
+            errors = sum(self.store.errors.values())
+            if errors:
+                text += f" ({errors:,} failed — see the backends list and the table)"
+            self._finish(event.cancelled, text)
+
+    def _finish(self, cancelled: bool, message: str, warning: bool = False) -> None:
+        self.running = False
+        self.finished = (cancelled, message)
+        for name, n in self.store.errors.items():
+            note = self.run_notes.get(name)
+            if note and note[0] == "error":
+                self.run_notes[name] = ("error", f"{note[1]} ({n:,} failed)")
+            elif n:
+                self.run_notes[name] = ("warn", f"{n:,} failed requests: "
+                                                f"{self.store.last_error.get(name, '')}")  # fmt: skip
+        self.unsaved = self.store.has_results()
+        self._changed("run", "status", "session")
+        self._say(message, warning=warning)
+
+    def _on_look(self, look: Inspection) -> None:
+        entry = self.image(look.name)
+        if entry is None:
+            return
+        entry.probed = True
+        entry.format, entry.width, entry.height = look.format, look.width, look.height
+        entry.nbytes, entry.thumb, entry.error = look.nbytes, look.thumb, look.error
+        self._changed("images")
+
+    # ------------------------------------------------------------------ session file
+    def new_session(self) -> None:
+        if self._busy("starting a new session"):
+            return
+        self.images = []
+        self.store.clear()
+        self.selection = (None, None)
+        self.overlay = None
+        self.path, self.title, self.unsaved, self.finished, self.run_notes = None, None, False, None, {}
+        self._undo.clear()
+        self._changed(*TOPICS[:-1])
+        self._say("New session.")
+
+    def open_session(self, path: str | Path) -> None:
+        """Show a saved session as it was saved; raises SessionError (nothing changes then)."""
+        from tfcompare.session import load_session
+
+        if self.running:
+            from tfcompare.session import SessionError
+
+            raise SessionError("cancel the running comparison before opening a session")
+        saved = load_session(path)
+        result = saved.result
+        capacity_problem = self._load_capacity(saved)
+        known = {s.name: s for s in self.backends}
+        # a backend keeps its auth header when the same backend is configured here (a run records
+        # the timeout it used: one left to the settings here is still the same backend)
+        specs = [known[b.name] if _same_backend(known.get(b.name), b) else b
+                 for b in result.backends]  # fmt: skip
+        self.images = [ImageEntry(name=i.name, data=i.original, variants=len(i.variants))
+                       for i in result.images]  # fmt: skip
+        for problem in result.problems:
+            self.images.append(ImageEntry(name=problem.image, error=problem.message, probed=True))
+        for entry in self.images:
+            if entry.data:
+                self._looks.submit(lambda e=entry: self._looked.append(inspect(e)))
+        self.settings, self.settings_error = result.settings, None
+        self.set_backends(specs)
+        self.run_notes, self.finished, self.overlay = {}, None, None
+        self.store.load_result(result)
+        sel = saved.selection or {}
+        self.selection = (sel.get("image"), sel.get("variant"))
+        self.view_options = {k: v for k, v in sel.items() if k not in ("image", "variant")}
+        self.path, self.title, self.unsaved = Path(path), saved.title, False
+        self._undo.clear()
+        self._changed(*TOPICS[:-1])
+        self._say(f"Opened {Path(path).name}: {len(result.images)} images, {len(result.backends)} "
+                  f"backends, {len(result.measured):,} requests.")  # fmt: skip
+        if capacity_problem:
+            self._say(f"Opened {Path(path).name}; its capacity sweep is not shown: "
+                      f"{capacity_problem}", warning=True)  # fmt: skip
+
+    def _load_capacity(self, saved) -> str | None:
+        if self.capacity is None:
+            return None
+        from tfcompare.load.export import capacity_of
+        from tfcompare.session import SessionError
+
+        try:
+            self.capacity.load(capacity_of(saved))
+        except SessionError as exc:
+            self.capacity.load(None)
+            return str(exc)
+        return None
+
+    def saved_sweep(self):
+        """The capacity sweep a session file would hold (None without one)."""
+        result = self.capacity.result if self.capacity is not None else None
+        return result if result is not None and result.levels else None
+
+    @property
+    def has_something_to_save(self) -> bool:
+        return self.store.snapshot() is not None or self.saved_sweep() is not None
+
+    def save_session(self, path: str | Path, view_options: dict | None = None) -> None:
+        """Save what is shown (removed images and backends are not in it); raises SessionError."""
+        from tfcompare.session import SessionError, save_session
+
+        result, sweep = self.store.snapshot(), self.saved_sweep()
+        if result is None and sweep is None:
+            raise SessionError("nothing to save: run a comparison first (a session holds its results)")
+        image, variant = self.selection
+        selection = {"image": image, "variant": variant, **(view_options or {})}
+        if sweep is not None:
+            from tfcompare.load.export import save_capacity
+
+            save_capacity(Path(path), sweep, result, selection=selection, title=Path(path).stem)
+        else:
+            save_session(Path(path), result, selection=selection, title=Path(path).stem)
+        self.path, self.title, self.unsaved = Path(path), Path(path).stem, False
+        self._changed("session")
+        self._say(f"Saved {path}")
+
+    # ------------------------------------------------------------------ compare overlay
+    def compare_with(self, path: str | Path) -> None:
+        """Overlay another session's latency; raises SessionError."""
+        from tfcompare.runner.stats import pooled
+        from tfcompare.session import load_session
+
+        other = load_session(path).result
+        label = Path(path).stem
+        self.overlay = Overlay(label, Path(path), pooled(other.requests, other.summary))
+        self._changed("overlay")
+
+    def clear_compare(self) -> None:
+        if self.overlay is not None:
+            self.overlay = None
+            self._changed("overlay")
+
+    # ------------------------------------------------------------------ exports
+    def export_results(self, kind: str, path: str | Path) -> None:
+        """Write the results as JSON or CSV; raises LookupError with nothing to export, OSError."""
+        from tfcompare.runner.report import write_csv, write_json
+
+        result = self.store.snapshot()
+        if result is None:
+            raise LookupError("Run a comparison or open a session first.")
+        (write_json if kind == "json" else write_csv)(result, path)
+        self._say(f"Exported {path}")
+
+    def export_report(self, path: str | Path):
+        """Write the findings report (HTML) of what is shown; with the session file's capacity
+        sweep when nothing was measured since it was opened. Raises LookupError, OSError."""
+        from tfcompare.report import write_report
+
+        result = self.store.snapshot()
+        if result is None:
+            raise LookupError("Run a comparison (and let it finish) or open a session first.")
+        report = write_report(path, result, capacity=self._saved_capacity(),
+                              title=self.title or (self.path.name if self.path else None),
+                              source=str(self.path) if self.path else "")  # fmt: skip
+        self._say(f"Wrote the report {path}")
+        return report
+
+    def _saved_capacity(self):
+        """The capacity sweep of the session file shown, if unchanged since it was opened."""
+        if self.path is None or self.unsaved:
+            return None
+        from tfcompare.load.export import capacity_of
+        from tfcompare.session import SessionError, load_session
+
+        try:
+            return capacity_of(load_session(self.path))
+        except SessionError:
+            return None
+
+    def close(self) -> None:
+        self._worker.cancel()
+        self._worker.wait(3.0)
+        self._checker.close()
+        self._looks.shutdown(wait=False, cancel_futures=True)
+
+
+def _same_backend(mine: BackendSpec | None, saved: BackendSpec) -> bool:
+    if mine is None:
+        return False
+    return mine == saved or (mine.timeout_s is None and replace(mine, timeout_s=saved.timeout_s) == saved)

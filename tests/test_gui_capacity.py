@@ -1,0 +1,90 @@
+"""The Capacity tab, used as a user would: real sweeps against real local backends."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from gui_helpers import make_window, small_photos
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+from test_gui_actions import find_action
+
+from tfcompare.datatypes import BackendSpec
+
+pytestmark = pytest.mark.slow
+
+
+def prepared_window(qtbot, backend_pair, tmp_path):
+    window = make_window(qtbot)
+    window.controller.add_paths(small_photos(tmp_path / "photos", names=("chelsea",)))
+    window.set_backends([BackendSpec("one", backend_pair.one.grpc, model="tiny"),
+                         BackendSpec("two", backend_pair.two.grpc, model="tiny")], persist=False)
+    find_action(window, "Run", "Start capacity sweep")  # the menu offers it
+    window.tabs.setCurrentWidget(window.capacity)
+    panel = window.capacity
+    panel.variants.setText("original")
+    panel.window_s.setValue(0.3)
+    panel.limit.setValue(0)  # no limit: every level runs
+    return window, panel
+
+
+def test_sweep_draws_curves_fills_the_table_and_saves_with_the_session(
+        qtbot, backend_pair, tmp_path, monkeypatch):
+    window, panel = prepared_window(qtbot, backend_pair, tmp_path)
+    panel.levels.setText("1,4")
+    windows_seen = []
+    panel.worker.event.connect(lambda gen, e: windows_seen.append(type(e).__name__))
+    with qtbot.waitSignal(panel.sweep_finished, timeout=180_000) as done:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert done.args == [False]
+    result = panel.model.result
+    assert [(lv.backend, lv.level) for lv in result.levels] == [
+        ("one", 1), ("one", 4), ("two", 1), ("two", 4)]
+    assert "WindowDone" in windows_seen and "LevelDone" in windows_seen
+    drawn = {key: item.getData() for key, item in panel.chart._curves.items()}
+    assert set(drawn) == {("one", "original"), ("two", "original")}
+    xs, ys = drawn[("one", "original")]
+    assert list(xs) == pytest.approx([lv.throughput for lv in result.curve("one", "original")])
+    assert list(ys) == pytest.approx([lv.percentile_ms(99) for lv in result.curve("one", "original")])
+    labels = [t.toPlainText() for t in panel.chart._labels[("one", "original")]]
+    assert labels == ["c=1", "c=4"]
+    assert panel.table.rowCount() == 2 and panel.table.item(0, 0).text() == "one"
+    assert panel.table_title.text() == "<b>Highest stable req/s</b> (no latency limit)"
+    assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
+    window.grab().save(str(tmp_path / "capacity.png"))  # looked at when the tab changes
+
+    out_csv = tmp_path / "capacity.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out_csv), ""))
+    find_action(window, "Export", "Capacity sweep as CSV…").trigger()
+    rows = list(csv.DictReader(out_csv.open()))
+    assert [(r["backend"], float(r["level"])) for r in rows] == [
+        ("one", 1.0), ("one", 4.0), ("two", 1.0), ("two", 4.0)]
+
+    session = tmp_path / "sweep.tfcs"
+    assert window.sessions._save_to(session)  # a sweep alone is worth saving
+    other = make_window(qtbot)
+    assert other.sessions.open_session(session)
+    assert other.capacity.model.result.sustained() == result.sustained()
+    assert other.capacity.levels.text() == "1,4" and other.capacity.table.rowCount() == 2
+
+
+def test_cancel_mid_sweep_and_refusals(qtbot, backend_pair, tmp_path, monkeypatch):
+    window, panel = prepared_window(qtbot, backend_pair, tmp_path)
+    panel.levels.setText("1,2,4,8")
+    panel.window_s.setValue(0.5)
+    said = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: said.append(a[2]))
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "window" in panel.status.text(), timeout=60_000)
+    assert not panel.start_sweep()  # one sweep at a time
+    with qtbot.waitSignal(panel.sweep_finished, timeout=30_000) as done:
+        qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert done.args == [True] and panel.model.result.cancelled
+    assert len(panel.model.result.levels) < 8
+    assert panel.status.text() == "cancelled"
+    panel.levels.setText("1,x")
+    assert not panel.start_sweep() and "numbers" in said[-1]
+    panel.levels.setText("1")
+    panel.variants.setText("huge-jpeg")
+    assert not panel.start_sweep() and "bad variant" in said[-1]
