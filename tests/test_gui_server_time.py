@@ -40,8 +40,8 @@ def test_window_shows_the_split(qtbot, tmp_path, backend_pair):
     ]
     window.set_backends(specs, persist=False)
     window.settings_panel.set_settings(SETTINGS)
-    window.images_panel.add_paths(small_photos(tmp_path / "img"))
-    qtbot.waitUntil(lambda: all(e.probed for e in window.images_panel.entries), timeout=10_000)
+    window.controller.add_paths(small_photos(tmp_path / "img"))
+    qtbot.waitUntil(lambda: all(e.probed for e in window.controller.images), timeout=10_000)
     with qtbot.waitSignal(window.run_finished, timeout=90_000):
         assert window.start_run()
 
@@ -60,7 +60,40 @@ def test_window_shows_the_split(qtbot, tmp_path, backend_pair):
             assert texts == ["—", "—", "—"]
     xs, ys = window.latency._server["grpc"].getData()
     assert len(xs) and max(ys) > 0
-    assert len(window.latency._server["plain"].getData()[0]) == 0
-    line = window.backends_panel.status_text("grpc")
+    assert not len(window.latency._server["plain"].getData()[0] or ())
+    line = window.backends_panel.entry_text("grpc")
     assert "path floor" in line and "ms" in line, line
-    assert "server metrics off" in window.backends_panel.status_text("plain")
+    assert "server metrics off" in window.backends_panel.entry_text("plain")
+
+
+def test_store_shows_server_time_while_the_run_goes_on():
+    """Live: a block's server time reaches its aggregate as soon as it is measured (the table and
+    chart need not wait for the end of the run); the floor reaches the backend's status."""
+    from tfcompare.datatypes import (
+        BackendTiming,
+        RequestDone,
+        RequestResult,
+        ServerTime,
+        ServerTimeMeasured,
+        TimingUpdated,
+    )
+    from tfcompare.window.results import ResultStore
+
+    store = ResultStore()
+    for i, latency in enumerate((10.0, 12.0)):
+        store.apply(RequestDone(0, RequestResult(
+            image="a.jpg", variant="original", backend="gpu", protocol="grpc", phase="measured",
+            repeat=i, ok=True, latency_ms=latency, client_ms=0.1, bytes=100, model_version=1,
+            error=None)))  # fmt: skip
+    store.refresh()
+    assert store.aggregate_for("a.jpg", "original", "gpu").server_ms is None
+    store.apply(ServerTimeMeasured(0, ServerTime("a.jpg", "original", "gpu", sent=2, counted=2,
+                                                 server_ms=8.0, runtime_ms=6.5, exact=True)))
+    store.apply(TimingUpdated(0, BackendTiming("gpu", floor_ms=0.42, floor_samples=5,
+                                               metrics="http://h:8501/m", metrics_message="m")))
+    changes = store.refresh()
+    agg = store.aggregate_for("a.jpg", "original", "gpu")
+    assert changes.aggregates and changes.backends
+    assert (agg.server_ms, agg.runtime_ms, agg.path_ms, agg.server_exact) == (8.0, 6.5, 3.0, True)
+    assert store.cells()[("original", "gpu")].server_ms == 8.0
+    assert store.timings["gpu"].short == "path floor 0.42 ms"
