@@ -5,33 +5,22 @@ the window's probe (``describe``) alike, since both go through imaging's one loa
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import images
 import pytest
+from limited import run_tfcompare
 
 from tfcompare.datatypes import RunSettings
 from tfcompare.imaging import ImageLoadError, build_ladder, describe
 
-_MEMORY_LIMIT = 3 << 30
-
-
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (_MEMORY_LIMIT, _MEMORY_LIMIT))
-
 
 def run_cli(backend, *paths: Path) -> subprocess.CompletedProcess[str]:
     """``tfcompare run`` against a real local backend, in a process with bounded memory."""
-    return subprocess.run(
-        [sys.executable, "-m", "tfcompare", "run", *map(str, paths), "--backend",
-         f"one={backend.grpc}/tiny", "--sizes", "64", "--formats", "jpeg", "--repeats", "1",
-         "--warmup", "0", "--quiet"],
-        capture_output=True, text=True, timeout=120, preexec_fn=_limit_memory,
-    )  # fmt: skip
+    return run_tfcompare("run", *paths, "--backend", f"one={backend.grpc}/tiny", "--sizes", "64",
+                         "--formats", "jpeg", "--repeats", "1", "--warmup", "0", "--quiet")
 
 
 def finishes(fn, *args, within: float = 20.0, unblock: Path | None = None):

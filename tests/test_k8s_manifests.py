@@ -132,3 +132,45 @@ def test_discovery_recognises_rendered_services(kube):
             and s.target("rest") == f"k8s://tfs/{s.name}:8501"
         )
         assert len(s.pods) == 1 and s.pods[0].startswith(s.name + "-")
+
+
+def _kustomize(path: Path) -> subprocess.CompletedProcess:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is needed to render k8s/ (Debian: apt-get install kubernetes-client)"
+    return subprocess.run([kubectl, "kustomize", str(path)], capture_output=True, text=True,
+                          timeout=60)
+
+
+def _deprecated_form(doc: dict, folder: Path) -> dict:
+    """The same kustomization in the fields kustomize deprecated (bases, commonLabels,
+    patchesStrategicMerge), to check the current fields render exactly as those did."""
+    old = {k: v for k, v in doc.items() if k not in ("labels", "patches")}
+    for entry in doc.get("labels", []):
+        assert entry.get("includeSelectors"), entry  # commonLabels also changed selectors
+        old.setdefault("commonLabels", {}).update(entry["pairs"])
+    if "patches" in doc:
+        old["patchesStrategicMerge"] = [p["path"] for p in doc["patches"]]
+    folders = [r for r in doc.get("resources", []) if (folder / r).is_dir()]
+    if folders:
+        old["bases"] = folders
+        old["resources"] = [r for r in doc["resources"] if r not in folders]
+    return old
+
+
+def test_kustomizations_use_current_fields_and_render_as_before(tmp_path):
+    """No deprecation warnings from kustomize, and the same output as the deprecated fields gave."""
+    folders = [K8S, K8S / "base", *(K8S / "overlays" / o for o in OVERLAYS)]
+    current = {}
+    for folder in folders:
+        proc = _kustomize(folder)
+        assert proc.returncode == 0 and "deprecated" not in proc.stderr, proc.stderr
+        current[folder.relative_to(K8S)] = proc.stdout
+    old = tmp_path / "k8s"
+    shutil.copytree(K8S, old)
+    for file in old.rglob("kustomization.yaml"):
+        doc = yaml.safe_load(file.read_text())
+        file.write_text(yaml.safe_dump(_deprecated_form(doc, file.parent)))
+    for relative, text in current.items():
+        proc = _kustomize(old / relative)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == text, relative

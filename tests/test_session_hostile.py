@@ -6,33 +6,21 @@ from __future__ import annotations
 
 import json
 import math
-import resource
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from limited import run_tfcompare
 from test_session_store import make_result, snapshot
 
 from tfcompare.session import SessionError, load_session, save_session
 
-# ``tfcompare export`` in a fresh interpreter that may use at most this much address space: an
-# attack that makes the reader allocate without bound dies here instead of exhausting the machine.
-_MEMORY_LIMIT = 3 << 30
-_CLI = "import sys\nfrom tfcompare.cli import main\nsys.exit(main(sys.argv[1:]))\n"
-
-
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (_MEMORY_LIMIT, _MEMORY_LIMIT))
-
 
 def export(session: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", _CLI, "export", str(session), "--json", str(out)],
-        capture_output=True, text=True, timeout=90, preexec_fn=_limit_memory,
-    )  # fmt: skip
+    """``tfcompare export`` in a fresh interpreter with bounded memory."""
+    return run_tfcompare("export", session, "--json", out, timeout=90)
 
 
 @pytest.fixture
@@ -265,3 +253,22 @@ def test_a_fifo_or_device_is_not_a_session(tmp_path):
     dev.symlink_to("/dev/zero")
     with pytest.raises(SessionError, match="not a regular file"):
         load_session(dev)
+
+
+def test_window_open_session_refuses_a_crafted_file_and_keeps_its_state(good, tmp_path, qtbot,
+                                                                        monkeypatch):
+    """File → Open session… on the recursive-VIEW file: a message naming the file, promptly,
+    and the window keeps what it had."""
+    from gui_helpers import make_window, small_photos
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+    from test_gui_actions import find_action
+
+    crafted = craft(good, tmp_path / "in", "DROP TABLE meta", _RECURSIVE_META)
+    window = make_window(qtbot)
+    window.controller.add_paths(small_photos(tmp_path / "photos"))
+    told = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: told.append(a[2]))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(crafted), ""))
+    find_action(window, "File", "Open session…").trigger()
+    assert told and "not a tfcompare session" in told[0] and "crafted.tfcs" in told[0]
+    assert len(window.controller.images) == 2 and window.sessions.path is None

@@ -71,7 +71,7 @@ def test_run_save_reopen_export_is_identical(two_runs, tmp_path):
     assert saved.result == result  # every request (cold and measured), aggregate, image, setting
     assert [i.original for i in saved.result.images] == [i.original for i in result.images]
     assert [i.name for i in saved.result.images] == ["cat.jpg", "dog.jpg"]
-    assert aggregate(saved.result.measured) == result.summary  # statistics recomputed from disk agree
+    assert aggregate(saved.result.measured, saved.result.server_times) == result.summary  # statistics recomputed from disk agree
 
     out_json, out_csv = tmp_path / "run.json", tmp_path / "run.csv"
     proc = _cli("export", path, "--json", out_json, "--csv", out_csv)

@@ -79,6 +79,8 @@ class _Protocol(web.RequestHandler):
     def handle_error(self, request, status=500, exc=None, message=None):  # noqa: ANN001
         if status >= 500:
             _LOG.warning("%s from %s", status, request.remote, exc_info=exc)
+        if request.writer.output_size > 0:  # part of an answer is out: the stream is broken
+            raise ConnectionError("cannot answer after a response has started")
         text = message or (getattr(exc, "message", None) if exc else None) or str(exc or "")
         return _json_response(status, f"Malformed request: {text}".strip(), close=True)
 

@@ -3,6 +3,7 @@ about the session's numbers."""
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections import defaultdict
 
@@ -12,7 +13,7 @@ from tfcompare.report.model import Table
 from tfcompare.runner.report import _fmt_ms as fmt_ms
 from tfcompare.runner.stats import FEW_SAMPLES
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+NOISY_SPREAD = 2.0  # p90/p50 at which a backend's latencies count as noisy
 
 
 def when(ts: float) -> str:
@@ -69,6 +70,13 @@ def caveats(view: SessionView) -> list[str]:
         out.append(f"{len(few)} of {len(view.rows)} backend × variant figures come from fewer "
                    f"than {FEW_SAMPLES} requests: their p90/p99 are indicative only (more "
                    "--repeats or images give firmer numbers).")
+    for backend in view.backends:
+        spread = [r.p90_ms / r.p50_ms for (b, _), r in view.rows.items()
+                  if b == backend and r.p50_ms and r.p90_ms and not r.few]
+        if spread and statistics.median(spread) >= NOISY_SPREAD:
+            out.append(f"{backend}: latencies varied widely (p90 typically "
+                       f"{statistics.median(spread):.1f}× the p50): something else was using the "
+                       "machine or the network; differences may be within that noise.")
     failed: dict[str, list[str]] = defaultdict(list)
     for r in result.measured:
         if not r.ok:

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tfcompare.datatypes import ORIGINAL, RunResult, variant_sort_key
+from tfcompare.datatypes import ORIGINAL, Aggregate, RunResult, variant_sort_key
 from tfcompare.runner.stats import Pooled, counts, pooled
 
 
@@ -72,10 +72,15 @@ class SessionView:
         }
         self.backends = list(dict.fromkeys([b.name for b in result.backends]
                                            + [k[0] for k in self.rows]))
-        self.per_image: dict[tuple[str, str], dict[str, bool | None]] = defaultdict(dict)
+        # the per-image statistics the pooled ones are made of (one block per image)
+        self.blocks: dict[tuple[str, str], list[Aggregate]] = defaultdict(list)
         for a in result.summary:
             if wanted is None or a.image in wanted:
-                self.per_image[(a.backend, a.variant)][a.image] = a.top1_agree
+                self.blocks[(a.backend, a.variant)].append(a)
+        self.per_image: dict[tuple[str, str], dict[str, bool | None]] = {
+            key: {a.image: a.top1_agree for a in blocks} for key, blocks in self.blocks.items()}
+        self.pixels = {(img.name, v.key): v.width * v.height for img in result.images
+                       for v in img.variants}
         self.variants = _variant_infos(result, wanted)
 
     def row(self, backend: str, variant: str) -> Row | None:

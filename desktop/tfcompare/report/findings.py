@@ -84,9 +84,9 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
                                  f"{fmt_ms(orig.p50_ms)} ms)"))
         if best is None:
             top = max(candidates, key=lambda r: (r.bytes < orig.bytes, r.agreement, -r.bytes))
-            verdicts.append(f"{backend}: no variant smaller than the original keeps the top-1 "
-                            f"class on ≥ {min_agreement:g} % of the images; the closest is "
-                            f"{_size_name(view, top.variant)} ({pct(top.agreement)}).")
+            verdicts.append((backend, f"no variant smaller than the original keeps the top-1 "
+                                      f"class on ≥ {min_agreement:g} % of the images; the closest "
+                                      f"is {_size_name(view, top.variant)} ({pct(top.agreement)})."))
             numbers[backend] = {"smallest": None, "best_agreement": top.agreement}
             continue
         saved_b = 1 - best.bytes / orig.bytes
@@ -96,9 +96,9 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
             lat = (f", p50 {abs(d):.1f} ms {'faster' if d >= 0 else 'slower'} "
                    f"({fmt_ms(best.p50_ms)} vs {fmt_ms(orig.p50_ms)} ms)")
         kept, n = _kept(view, backend, best.variant)
-        verdicts.append(f"{backend}: {_size_name(view, best.variant)} keeps the top-1 class on "
-                        f"{kept} of {n} images — {pct(saved_b, 1)} fewer bytes than the "
-                        f"original{lat}.")
+        verdicts.append((backend, f"{_size_name(view, best.variant)} keeps the top-1 class on "
+                                  f"{kept} of {n} images — {pct(saved_b, 1)} fewer bytes than the "
+                                  f"original{lat}."))
         numbers[backend] = {"smallest": best.variant, "agreement": best.agreement,
                             "bytes_saved": saved_b,
                             "latency_saved_ms": (orig.p50_ms - best.p50_ms)
@@ -118,8 +118,16 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
                      tuple((label, tuple(bars)) for label, bars in groups.items()),
                      threshold=min_agreement, threshold_label=f"{min_agreement:g} %",
                      max_value=100.0)
-    return Finding("resizing", title, RESIZE_Q, True, " ".join(verdicts), tuple(details),
+    return Finding("resizing", title, RESIZE_Q, True, _joined(verdicts), tuple(details),
                    tuple(tables), (chart,), numbers)
+
+
+def _joined(verdicts: list[tuple[str, str]]) -> str:
+    """``backend: text`` sentences, backends with the same text named together."""
+    by_text: dict[str, list[str]] = {}
+    for backend, text in verdicts:
+        by_text.setdefault(text, []).append(backend)
+    return " ".join(f"{', '.join(names)}: {text}" for text, names in by_text.items())
 
 
 # --------------------------------------------------------------------------- 2. format
@@ -228,19 +236,24 @@ def size_vs_time(view: SessionView) -> Finding:
     for backend in view.backends:
         field, source = _time_source(view, backend)
         by_format: dict[str, list[tuple[float, float, str]]] = {}
+        points: dict[str, list[tuple[float, float]]] = {}  # one per image and size
         for key in view.variant_keys():
             info, row = view.variants.get(key), view.row(backend, key)
-            if info is None or info.box is None or row is None:
+            if info is None or info.box is None or row is None or getattr(row, field) is None:
                 continue
-            y = getattr(row, field)
-            if y is not None:
-                by_format.setdefault(info.format, []).append((info.pixels / 1e6, y, key))
+            by_format.setdefault(info.format, []).append((info.pixels / 1e6, getattr(row, field),
+                                                          key))
+            for a in view.blocks[(backend, key)]:
+                y = getattr(a, field)
+                if y is not None and (a.image, key) in view.pixels:
+                    points.setdefault(info.format, []).append(
+                        (view.pixels[(a.image, key)] / 1e6, y))
         usable = {f: pts for f, pts in by_format.items() if len({p[0] for p in pts}) >= MIN_SIZES}
         if not usable:
             continue
         fmt = "jpeg" if "jpeg" in usable else max(usable, key=lambda f: len(usable[f]))
         pts = sorted(usable[fmt])
-        fit = fit_line([p[0] for p in pts], [p[1] for p in pts])
+        fit = fit_line([p[0] for p in points[fmt]], [p[1] for p in points[fmt]])
         if fit is None:
             continue
         x0, x1 = pts[0][0], pts[-1][0]
@@ -283,7 +296,8 @@ def size_vs_time(view: SessionView) -> Finding:
     if not decided:
         verdict = ("Not enough data: the times are too noisy to tell a trend on any backend "
                    "(more --repeats help). " + verdict)
-    details = ["Least-squares line over the sizes, time against megapixels. “Barely changes”: the "
+    details = ["Least-squares line of time against megapixels over every image and size (each "
+               "image's median, or its mean server time). “Barely changes”: the "
                "95 % interval of the fitted change from the smallest to the largest size lies "
                f"within ±{FLAT_CHANGE:.0%}; “too noisy to tell”: it includes zero but not only "
                "small changes (more --repeats help). Model run time and server time come from the "
@@ -355,8 +369,8 @@ def backends(view: SessionView, cap: CapacityResult | None = None) -> Finding:
         parts = []
         for backend, won in sorted(wins.items(), key=lambda kv: -len(kv[1])):
             rs = [r for _, r in won if r]
-            span = f"{min(rs):.1f}×" if len(rs) == 1 or min(rs) == max(rs) else \
-                f"{min(rs):.1f}× – {max(rs):.1f}×"
+            lo, hi = f"{min(rs):.1f}×", f"{max(rs):.1f}×"
+            span = lo if lo == hi else f"{lo} – {hi}"
             names = [k for k, _ in won]
             if len(won) == n:
                 where = "every variant"

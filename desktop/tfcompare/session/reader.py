@@ -62,6 +62,8 @@ from tfcompare.session.store import SavedSession
 MAX_FILE_BYTES = 4 << 30
 MAX_BLOB_BYTES = 1 << 30  # one image's original (the largest image file tfcompare reads)
 MAX_TEXT_CHARS = 4 << 20
+#: A capacity sweep (all its windows' histograms, as one JSON document) may be longer.
+MAX_DOC_CHARS = 512 << 20
 MAX_JSON_DEPTH = 32
 MAX_INTEGER = 2**53  # counts, sizes, indexes, versions: never negative, exact as floats too
 MAX_TOP5 = 100
@@ -224,8 +226,9 @@ def _value(table: str, value: Any, column: str, decl: str, notnull: bool, boolea
     if decl == "TEXT":
         if type(value) is not str:
             raise _Damaged(f"{where} holds {_kind(value)}, not text")
-        if len(value) > MAX_TEXT_CHARS:
-            raise _TooLarge(f"{where} holds {len(value)} characters; at most {MAX_TEXT_CHARS}")
+        limit = MAX_DOC_CHARS if (table, column) == ("capacity", "doc") else MAX_TEXT_CHARS
+        if len(value) > limit:
+            raise _TooLarge(f"{where} holds {len(value)} characters; at most {limit}")
         return value
     if type(value) is not bytes:  # BLOB
         raise _Damaged(f"{where} holds {_kind(value)}, not bytes")
