@@ -66,13 +66,13 @@ class Workloads:
     def routes(self, r) -> None:
         core, batch = "/api/v1/namespaces/{ns}", "/apis/batch/v1/namespaces/{ns}"
         r.add_post(f"{core}/configmaps", self._create_configmap)
-        r.add_get(f"{core}/configmaps", self._list_configmaps)
-        r.add_get(f"{core}/configmaps/{{name}}", self._get_configmap)
+        r.add_get(f"{core}/configmaps", self._lister(self.configmaps, "ConfigMapList", "v1"))
+        r.add_get(f"{core}/configmaps/{{name}}", self._getter(self.configmaps, "configmaps"))
         r.add_patch(f"{core}/configmaps/{{name}}", self._patch_configmap)
         r.add_delete(f"{core}/configmaps/{{name}}", self._delete_configmap)
         r.add_post(f"{batch}/jobs", self._create_job)
-        r.add_get(f"{batch}/jobs", self._list_jobs)
-        r.add_get(f"{batch}/jobs/{{name}}", self._get_job)
+        r.add_get(f"{batch}/jobs", self._lister(self.jobs, "JobList", "batch/v1"))
+        r.add_get(f"{batch}/jobs/{{name}}", self._getter(self.jobs, "jobs.batch"))
         r.add_delete(f"{batch}/jobs/{{name}}", self._delete_job)
         r.add_get(f"{core}/pods/{{name}}/log", self._pod_log)
         r.add_delete(f"{core}/pods/{{name}}", self._delete_pod)
@@ -97,6 +97,25 @@ class Workloads:
         meta.setdefault("creationTimestamp", _now())
         meta["resourceVersion"] = str(int(time.time() * 1000))
         return meta
+
+    def _lister(self, store: dict, kind: str, api_version: str):
+        async def handler(request: web.Request) -> web.Response:
+            ns = request.match_info["ns"]
+            items = [o for k, o in sorted(store.items()) if k.startswith(ns + "/")]
+            return web.json_response({"kind": kind, "apiVersion": api_version, "metadata": {},
+                                      "items": items})  # fmt: skip
+
+        return handler
+
+    def _getter(self, store: dict, resource: str):
+        async def handler(request: web.Request) -> web.Response:
+            ns, name = request.match_info["ns"], request.match_info["name"]
+            obj = store.get(f"{ns}/{name}")
+            if obj is None:
+                return self._status(404, "NotFound", f'{resource} "{name}" not found')
+            return web.json_response(obj)
+
+        return handler
 
     def _denied(self, verb: str, resource: str, ns: str, name: str = ""):
         return self.server._denied(verb, resource, ns, name)
@@ -125,19 +144,6 @@ class Workloads:
             self._meta(cm, ns)
             self.configmaps[f"{ns}/{name}"] = cm
         return web.json_response(cm, status=201)
-
-    async def _list_configmaps(self, request: web.Request) -> web.Response:
-        ns = request.match_info["ns"]
-        items = [c for k, c in sorted(self.configmaps.items()) if k.startswith(ns + "/")]
-        return web.json_response({"kind": "ConfigMapList", "apiVersion": "v1",
-                                  "metadata": {}, "items": items})  # fmt: skip
-
-    async def _get_configmap(self, request: web.Request) -> web.Response:
-        ns, name = request.match_info["ns"], request.match_info["name"]
-        cm = self.configmaps.get(f"{ns}/{name}")
-        if cm is None:
-            return self._status(404, "NotFound", f'configmaps "{name}" not found')
-        return web.json_response(cm)
 
     async def _patch_configmap(self, request: web.Request) -> web.Response:
         ns, name = request.match_info["ns"], request.match_info["name"]
@@ -202,19 +208,6 @@ class Workloads:
             timer.daemon = True
             timer.start()
         return web.json_response(job, status=201)
-
-    async def _list_jobs(self, request: web.Request) -> web.Response:
-        ns = request.match_info["ns"]
-        items = [j for k, j in sorted(self.jobs.items()) if k.startswith(ns + "/")]
-        return web.json_response({"kind": "JobList", "apiVersion": "batch/v1", "metadata": {},
-                                  "items": items})  # fmt: skip
-
-    async def _get_job(self, request: web.Request) -> web.Response:
-        ns, name = request.match_info["ns"], request.match_info["name"]
-        job = self.jobs.get(f"{ns}/{name}")
-        if job is None:
-            return self._status(404, "NotFound", f'jobs.batch "{name}" not found')
-        return web.json_response(job)
 
     async def _delete_job(self, request: web.Request) -> web.Response:
         ns, name = request.match_info["ns"], request.match_info["name"]

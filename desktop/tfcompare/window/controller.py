@@ -125,8 +125,8 @@ class WindowController:
     def add_bytes(self, data: bytes, name: str | None = None) -> str:
         """Add an image held in memory (pasted); returns its final name."""
         if name is None:
-            pasted = sum(1 for e in self.images if e.path is None) + 1
-            name = f"pasted image {pasted}.png"
+            taken = [e.name for e in self.images if e.name.startswith("pasted image ")]
+            name = f"pasted image {len(taken) + 1}.png"
         self._add_images([ImageEntry(name=name, data=data)])
         return self.images[-1].name
 
