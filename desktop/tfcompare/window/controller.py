@@ -276,6 +276,9 @@ class WindowController:
         """Start a run; returns why it cannot start (None when it started)."""
         if self.running:
             return "A comparison is already running."
+        if self.capacity is not None and self.capacity.running:
+            return ("A capacity sweep is running: cancel it or let it finish first (both would "
+                    "load the same backends).")
         if self.settings_error is not None:
             return f"Fix the settings first: {self.settings_error}"
         if not self.images:
