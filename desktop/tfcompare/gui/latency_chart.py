@@ -1,5 +1,6 @@
-"""Latency per variant per backend: p50 points with whiskers up to p90, the server's own time as a
-pale bar under each point (from its metrics: the rest of the height is the path), the cold first
+"""Latency per variant per backend: p50 points with whiskers up to p90, the server's share of the
+time as a pale bar under each point (from its metrics: the rest of the height is the path; the
+exact figures are in the table's Server/Model/Path ms columns), the cold first
 request marked with a star, an optional log scale, and an overlay of a second session (dashed)."""
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class VariantAxis(pg.AxisItem):
 class LatencyChart(Chart):
     title = "Latency p50, whisker to p90"
     tip = ("p50 (dot) and p90 (whisker) of each variant's requests, one colour per backend; ★ the "
-           "cold first request; pale bar: time spent on the server (from its metrics)")
+           "cold first request; pale bar: the server's share of the time (from its metrics; the "
+           "table's Server/Model/Path ms columns have the figures)")
 
     def __init__(self, colors: BackendColors, parent=None) -> None:
         super().__init__(
@@ -79,7 +81,7 @@ class LatencyChart(Chart):
         self.item.getAxis("bottom").setStyle(hideOverlappingLabels=False)
         self.item.setLabel("left", "latency", units="ms")
         self.item.getAxis("left").enableAutoSIPrefix(False)
-        self.item.setLabel("bottom", "variant (★ cold first request · pale bar: server time)")
+        self.item.setLabel("bottom", "variant (★ cold first request · pale bar: server's share)")
         self.setToolTip(self.tip)
         self.item.getAxis("bottom").enableAutoSIPrefix(False)
         self.variants: list[str] = []
@@ -176,10 +178,10 @@ class LatencyChart(Chart):
                 ys.append(agg.p50_ms)
                 wx += [x, x]
                 wy += [agg.p50_ms, agg.p90_ms if agg.p90_ms is not None else agg.p50_ms]
-                server = getattr(agg, "server_ms", None)
-                if server:  # from the axis floor (clipped) up to the server's mean time
+                server, mean = getattr(agg, "server_ms", None), getattr(agg, "mean_ms", None)
+                if server and mean:  # the server's share of the point, from the axis floor up
                     sx += [x, x]
-                    sy += [1e-3, server]
+                    sy += [1e-3, agg.p50_ms * min(server / mean, 1.0)]
             c = cold.get(b)
             star = (
                 ([index[c.variant] + off], [c.latency_ms])

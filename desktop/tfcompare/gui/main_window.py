@@ -61,6 +61,8 @@ class MainWindow(QMainWindow):
         self.capacity = CapacityPanel(
             self.colors, lambda: list(self.controller.backends),
             lambda: [e.path or e.data for e in self.controller.images if not e.error],
+            busy=lambda: ("A comparison is running: cancel it or let it finish first (both "
+                          "would load the same backends).") if self.controller.running else None,
         )  # fmt: skip
         add_tab(self.views, self.capacity, "Capacity")
         self.controller.capacity = self.capacity.model
