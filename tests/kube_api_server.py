@@ -85,6 +85,9 @@ class KubeAPIServer:
         self._lock = threading.Lock()
         for ns in ("default", "kube-system"):  # every cluster has these
             self.add_namespace(ns)
+        from kube_workloads import Workloads
+
+        self.workloads = Workloads(self)  # Jobs, ConfigMaps, pod logs (see kube_workloads.py)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -127,6 +130,7 @@ class KubeAPIServer:
         r.add_get("/api/v1/namespaces/{ns}/pods/{name}", self._get_pod)
         r.add_get("/api/v1/namespaces/{ns}/pods/{name}/portforward", self._portforward)
         r.add_get("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices", self._list_slices)
+        self.workloads.routes(r)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -136,6 +140,7 @@ class KubeAPIServer:
     def stop(self) -> None:
         if self._loop is None:
             return
+        self.workloads.close()
 
         async def shutdown() -> None:
             for group in list(self._sockets.values()):
@@ -224,8 +229,9 @@ class KubeAPIServer:
                     "ports": ports,
                     "selector": selector,
                     "type": "ClusterIP",
-                    "clusterIP": "10.0.0.10",
-                    "clusterIPs": ["10.0.0.10"],
+                    # a loopback ClusterIP: kube_workloads proxies it to the pods, like kube-proxy
+                    "clusterIP": f"127.8.0.{len(self.services) + 1}",
+                    "clusterIPs": [f"127.8.0.{len(self.services) + 1}"],
                 },
                 "status": {"loadBalancer": {}},
             }

@@ -24,11 +24,12 @@ def hadolint() -> str:
     return found
 
 
-def test_there_are_the_three_images():
+def test_there_are_the_four_images():
     assert {p.name for p in DOCKERFILES} == {
         "model.Dockerfile",
         "serving.Dockerfile",
         "optimized.Dockerfile",
+        "load-agent.Dockerfile",
     }
 
 

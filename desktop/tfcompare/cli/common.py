@@ -252,6 +252,7 @@ def in_worker_thread(work: Callable[[threading.Event], object], *, name: str,
     the main thread at once; the work is then cancelled (given ``grace_s`` to wind down) and the
     exception re-raised. Returns what ``work`` returned, or raises what it raised."""
     cancel = threading.Event()
+    finished = threading.Event()
     box: dict[str, object] = {}
 
     def target() -> None:
@@ -259,15 +260,20 @@ def in_worker_thread(work: Callable[[threading.Event], object], *, name: str,
             box["result"] = work(cancel)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             box["error"] = exc
+        finally:
+            finished.set()
 
     worker = threading.Thread(target=target, name=name, daemon=True)
     worker.start()
+    # An Event, not Thread.join: a KeyboardInterrupt that lands inside join() can leave the
+    # thread marked as finished while it still runs (CPython 3.11), and the work's clean-up
+    # (closing connections, deleting a Kubernetes Job) would then race the interpreter's exit.
     try:
-        while worker.is_alive():
-            worker.join(0.2)
+        while not finished.wait(0.2):
+            pass
     except BaseException:
         cancel.set()
-        worker.join(grace_s)
+        finished.wait(grace_s)
         raise
     if "error" in box:
         raise box["error"]  # type: ignore[misc]

@@ -53,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--capacity", action="store_true",
                    help="capacity mode: also start a batching backend (all cores, TF Serving's "
-                        "batching) and sweep concurrency 1,2,4,8 on all three (throughput vs p99)")
+                        "batching) and sweep concurrency 1,2,4,8 on all three (throughput vs p99); "
+                        "the window opens on its Capacity tab (with --screenshot: after the sweep)")
     add_settings_arguments(p)
     p.add_argument(
         "--at-once",
@@ -148,10 +149,16 @@ def run(args: argparse.Namespace) -> int:
             if run_gui is not None:
                 print(f"opening the window with {len(images)} image(s); press Run to compare",
                       file=sys.stderr, flush=True)
+                capacity = None
+                if args.capacity:
+                    from tfcompare.load.plan import DEMO_PLAN, DEMO_VARIANTS
+
+                    capacity = (DEMO_PLAN, DEMO_VARIANTS)
+                    specs = [s for s in specs if s.protocol == "grpc"]
                 return int(run_gui([str(p) for p in images], specs, settings=settings,
                                    screenshot=args.screenshot, size=args.size,
                                    autorun=bool(args.screenshot),
-                                   on_close=backends.stop) or 0)
+                                   on_close=backends.stop, capacity=capacity) or 0)
             return _headless(args, images, specs, settings)
     except DemoError as exc:
         print(f"tfcompare demo: {exc}", file=sys.stderr)

@@ -71,6 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run a plan directory headless and print one JSON line per window "
                         "(in-cluster load agents)")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-window progress lines")
+    from tfcompare.cli.load_incluster import add_in_cluster_arguments
+
+    add_in_cluster_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -140,32 +143,42 @@ def run(args: argparse.Namespace) -> int:
     return measure(args, plan, specs, payloads, info)
 
 
-def measure(args, plan, specs, payloads, info) -> int:
+def prepare_targets(specs, payloads, info, *, through_forward_note: bool = True):
+    """Serialised requests per backend × variant, each backend's signature read through its
+    ordinary client (a port-forward for ``k8s://``); returns (targets, problems, connections)."""
     from tfcompare.cluster.errors import ClusterError
-    from tfcompare.load.events import LevelDone, SweepMessage, WindowDone
     from tfcompare.load.prepare import build_targets
-    from tfcompare.load.report import capacity_table, window_line
-    from tfcompare.load.server_time import metrics_timer
-    from tfcompare.load.sweep import sweep
     from tfcompare.runner.connection import open_connection
 
     connections, addresses, usable, problems = [], {}, [], []
-    for spec in specs:
-        if spec.is_k8s:
-            try:
-                conn = open_connection(spec)  # a port-forward: fine for a look, not for capacity
-            except ClusterError as exc:
-                problems.append(f"backend {spec.name}: not measured: {exc}")
-                continue
-            connections.append(conn)
-            print(f"note: {spec.name} goes through a Kubernetes port-forward; its capacity is that "
-                  "of the tunnel, not of the deployment", file=sys.stderr)
-            addresses[spec.name] = conn.client.address
-            spec = conn.spec  # with the pods' model when none was given
-        usable.append(spec)
+    try:
+        for spec in specs:
+            if spec.is_k8s:
+                try:
+                    conn = open_connection(spec)
+                except ClusterError as exc:
+                    problems.append(f"backend {spec.name}: not measured: {exc}")
+                    continue
+                connections.append(conn)
+                if through_forward_note:  # a port-forward: fine for a look, not for capacity
+                    print(f"note: {spec.name} goes through a Kubernetes port-forward; its capacity "
+                          "is that of the tunnel, not of the deployment (see --in-cluster)",
+                          file=sys.stderr)
+                addresses[spec.name] = conn.client.address
+                spec = conn.spec  # with the pods' model when none was given
+            usable.append(spec)
+        targets, more = build_targets(usable, payloads, info,
+                                      address=lambda s: addresses.get(s.name, s.target))
+    except BaseException:
+        for conn in connections:
+            conn.close()
+        raise
+    return targets, problems + more, connections
 
-    def address(spec) -> str:
-        return addresses.get(spec.name, spec.target)
+
+def progress_printer(args):
+    from tfcompare.load.events import LevelDone, SweepMessage, WindowDone
+    from tfcompare.load.report import window_line
 
     def on_event(event) -> None:
         if args.quiet:
@@ -181,9 +194,20 @@ def measure(args, plan, specs, payloads, info) -> int:
                   f"{'stable' if lv.stable else 'unstable'}"
                   f"{', client-bound' if lv.client_bound else ''}", file=sys.stderr, flush=True)
 
+    return on_event
+
+
+def measure(args, plan, specs, payloads, info) -> int:
+    from tfcompare.load.report import capacity_table
+    from tfcompare.load.server_time import metrics_timer
+    from tfcompare.load.sweep import sweep
+
+    if getattr(args, "in_cluster", False):
+        from tfcompare.cli.load_incluster import measure_in_cluster
+
+        return measure_in_cluster(args, plan, specs, payloads, info)
+    targets, problems, connections = prepare_targets(specs, payloads, info)
     try:
-        targets, more = build_targets(usable, payloads, info, address=address)
-        problems += more
         for text in problems:
             print(text, file=sys.stderr)
         if not targets:
@@ -191,7 +215,7 @@ def measure(args, plan, specs, payloads, info) -> int:
             return 1
         try:
             result = in_worker_thread(
-                lambda cancel: sweep(plan, targets, on_event=on_event, cancel=cancel,
+                lambda cancel: sweep(plan, targets, on_event=progress_printer(args), cancel=cancel,
                                      variants=info, server_time=metrics_timer),
                 name="tfcompare-load")
         except KeyboardInterrupt:

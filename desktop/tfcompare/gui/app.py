@@ -81,10 +81,13 @@ def run_gui(
     size: tuple[int, int] | None = None,
     autorun: bool = False,
     on_close: Callable[[], None] | None = None,
+    capacity=None,
 ) -> int:
     """Open the window and run the event loop; returns the exit code.
 
     ``screenshot``: render the window (after the run when ``autorun``), save the PNG and exit.
+    ``capacity`` (a LoadPlan, variants): open on the Capacity tab with that sweep set up; with
+    ``autorun`` the sweep runs instead of the comparison.
     """
     app = ensure_app()
     from PySide6.QtCore import QTimer
@@ -112,15 +115,22 @@ def run_gui(
         window.sessions.set_dirty(False)  # nothing to ask: this was an automated render
         window.close()
 
+    if capacity is not None:
+        plan, variants = capacity
+        window.tabs.setCurrentWidget(window.capacity)
+        window.capacity.show_plan(plan.to_dict())
+        window.capacity.variants.setText(",".join(variants))
+    finished = window.capacity.sweep_finished if capacity is not None else window.run_finished
     if screenshot:
         if autorun:
-            window.run_finished.connect(lambda _cancelled: QTimer.singleShot(300, shoot))
+            finished.connect(lambda _cancelled: QTimer.singleShot(300, shoot))
         else:
             QTimer.singleShot(300, shoot)
     if autorun:
 
         def start() -> None:
-            if not window.start_run():
+            started = window.capacity.start_sweep() if capacity is not None else window.start_run()
+            if not started:
                 if screenshot:
                     QTimer.singleShot(300, shoot)
                 status["code"] = 1 if screenshot else status["code"]

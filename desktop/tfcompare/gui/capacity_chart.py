@@ -5,7 +5,7 @@ throughput within the limit) as a star. Hollow points are unstable levels, cross
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 
 from tfcompare.gui.chart_base import Chart, nice_ceiling
 from tfcompare.gui.colors import BackendColors
@@ -96,4 +96,16 @@ class CapacityChart(Chart):
             self._limit.hide()
         self.set_range(x=(0.0, nice_ceiling(top_x * 1.1)), y=(0.0, nice_ceiling(top_y * 1.15)))
         self.set_empty(not curves)
-        self.fit_legend()
+        QTimer.singleShot(0, self.fit_legend)  # once the new legend entries have their sizes
+
+    def fit_legend(self) -> None:
+        """As many legend columns as the entries' text allows (a label's own bounding box grows
+        to the column's width once laid out, so the text item is measured instead)."""
+        items = self.legend.items
+        if not items:
+            return
+        widest = max(s.boundingRect().width() + lab.item.boundingRect().width() + 16
+                     for s, lab in items)
+        cols = max(1, min(len(items), int((self.plot.width() - 24) // max(widest, 1))))
+        if cols != self.legend.columnCount:
+            self.legend.setColumnCount(cols)

@@ -42,19 +42,28 @@ def write_plan_dir(folder: str | Path, plan: LoadPlan, targets: Sequence[LoadTar
     """Write a plan directory for an agent (credentials and headers are never written)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    for name, content in plan_files(plan, targets, agent=agent).items():
+        (folder / name).write_bytes(content)
+    return folder
+
+
+def plan_files(plan: LoadPlan, targets: Sequence[LoadTarget], barrier: dict | None = None,
+               agent: str = "agent") -> dict[str, bytes]:
+    """A plan directory as ``{file name: bytes}`` (what a ConfigMap carries to in-cluster agents);
+    ``barrier`` ({"agents": N, "timeout_s": S}) makes the agents wait for a published start."""
+    files: dict[str, bytes] = {}
     entries = []
     for t_index, target in enumerate(targets):
         names = []
         for p_index, payload in enumerate(target.payloads):
-            name = f"t{t_index}-{p_index}.bin"
-            (folder / name).write_bytes(payload)
-            names.append(name)
+            names.append(f"t{t_index}-{p_index}.bin")
+            files[names[-1]] = payload
         entries.append({"backend": target.backend.to_dict(), "address": target.address,
                         "variant": target.variant, "label": target.variant_label,
                         "path": target.path, "payloads": names})
-    doc = {"agent": agent, "plan": plan.to_dict(), "targets": entries}
-    (folder / PLAN_FILE).write_text(json.dumps(doc, indent=1))
-    return folder
+    doc = {"agent": agent, "plan": plan.to_dict(), "targets": entries, "barrier": barrier}
+    files[PLAN_FILE] = json.dumps(doc, separators=(",", ":")).encode()
+    return files
 
 
 def read_plan_dir(folder: str | Path) -> tuple[str, LoadPlan, list[LoadTarget]]:
@@ -85,6 +94,11 @@ def run_agent(folder: str | Path, out: TextIO = sys.stdout,
     from tfcompare.load.sweep import sweep
 
     agent, plan, targets = read_plan_dir(folder)
+    barrier = json.loads((Path(folder) / PLAN_FILE).read_text()).get("barrier")
+    if barrier:  # an in-cluster agent: start barrier and fixed slots (tfcompare.load.barrier)
+        from tfcompare.load.barrier import run_in_slots
+
+        return run_in_slots(Path(folder), barrier, plan, targets, out, cancel)
     lock = threading.Lock()
 
     def line(doc: dict) -> None:

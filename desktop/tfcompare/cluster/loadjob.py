@@ -1,0 +1,275 @@
+"""The Kubernetes side of an in-cluster capacity sweep: one ConfigMap (the plan and the
+pre-serialised requests as files) and one Indexed Job whose pods run ``tfcompare load --agent``.
+
+Both objects carry the owner label ``app.kubernetes.io/managed-by=tfcompare`` and the run's id;
+the ConfigMap is owned by the Job (``ownerReferences``), so deleting the Job (foreground
+propagation) removes its pods and the ConfigMap, and ``ttlSecondsAfterFinished`` cleans up a Job
+whose coordinator went away. Agents get no service-account token: everything they need is mounted.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tfcompare.cluster.errors import ClusterError, translate
+from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, resolve_context, server_of
+
+CONFIGMAP_LIMIT = 1024 * 1024  # bytes of data + binaryData the API server accepts in one object
+PLAN_MOUNT = "/etc/tfcompare/plan"
+MANAGED_BY = ("app.kubernetes.io/managed-by", "tfcompare")
+RUN_LABEL = "tfcompare.io/load-run"
+DEFAULT_IMAGE = "tfcompare-load-agent:latest"
+
+
+@dataclass(frozen=True)
+class AgentResources:
+    """Requests/limits of each agent pod (Kubernetes quantities)."""
+
+    cpu_request: str = "1"
+    cpu_limit: str = "2"
+    memory_request: str = "256Mi"
+    memory_limit: str = "1Gi"
+
+
+def manifests(
+    run_id: str,
+    namespace: str,
+    files: dict[str, bytes],
+    *,
+    agents: int,
+    image: str = DEFAULT_IMAGE,
+    deadline_s: int = 3600,
+    resources: AgentResources = AgentResources(),
+) -> tuple[dict, dict]:
+    """(ConfigMap, Job) for a run. ``files`` become the ConfigMap's keys: text as ``data``, the
+    serialised requests as ``binaryData``. Raises ClusterError when the ConfigMap is too big."""
+    name = f"tfcompare-load-{run_id}"
+    labels = {MANAGED_BY[0]: MANAGED_BY[1], RUN_LABEL: run_id,
+              "app.kubernetes.io/name": "tfcompare-load-agent"}  # fmt: skip
+    data, binary = {}, {}
+    for key, content in files.items():
+        if key.endswith(".json"):
+            data[key] = content.decode("utf-8")
+        else:
+            binary[key] = base64.b64encode(content).decode("ascii")
+    size = sum(len(k) + len(v) for k, v in files.items())
+    if size > CONFIGMAP_LIMIT:
+        raise ClusterError(
+            f"the load plan is {size / 1048576:.2f} MiB, more than the 1 MiB a Kubernetes "
+            "ConfigMap may hold: use fewer or smaller images (the requests of every image × "
+            "variant travel in it), e.g. --variants 512-jpeg or one image"
+        )
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "data": data,
+        "binaryData": binary,
+    }
+    container = {
+        "name": "agent",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["tfcompare", "load", "--agent", PLAN_MOUNT],
+        "resources": {
+            "requests": {"cpu": resources.cpu_request, "memory": resources.memory_request},
+            "limits": {"cpu": resources.cpu_limit, "memory": resources.memory_limit},
+        },
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [
+            {"name": "plan", "mountPath": PLAN_MOUNT, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": agents,
+            "parallelism": agents,
+            # a failed or evicted agent is replaced (it joins at the next level); the others go on
+            "backoffLimit": 2 * agents,
+            "activeDeadlineSeconds": int(deadline_s),
+            "ttlSecondsAfterFinished": 600,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "plan", "configMap": {"name": name}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    ],
+                },
+            },
+        },
+    }
+    return configmap, job
+
+
+def to_yaml(objects: list[dict]) -> str:
+    import yaml
+
+    return yaml.safe_dump_all(objects, sort_keys=False)
+
+
+class LoadJob:
+    """A created (or about to be created) ConfigMap + Job. ``delete`` is idempotent and safe from
+    any thread; the pods' logs are followed through the API (``follow=true``)."""
+
+    def __init__(self, configmap: dict, job: dict, context: str | None = None):
+        from kubernetes import client
+
+        self.configmap, self.job = configmap, job
+        self.namespace = job["metadata"]["namespace"]
+        self.name = job["metadata"]["name"]
+        self.context = resolve_context(context).name
+        self._api = api_client(context)
+        self._server = server_of(self._api)
+        self._core = client.CoreV1Api(self._api)
+        self._batch = client.BatchV1Api(self._api)
+        self._followed: set[str] = set()
+        self._threads: list[threading.Thread] = []
+        self._deleted = False
+        self._watches: list = []
+        self._lock = threading.Lock()
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+        except Exception as exc:
+            raise translate(exc, what, self._server) from None
+
+    def create(self) -> None:
+        where = f"namespace {self.namespace!r}"
+        self._call(f"configmaps in {where}", self._core.create_namespaced_config_map,
+                   self.namespace, self.configmap)  # fmt: skip
+        try:
+            made = self._call(f"jobs in {where}", self._batch.create_namespaced_job,
+                              self.namespace, self.job)  # fmt: skip
+        except ClusterError:
+            self._delete_configmap()
+            raise
+        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": self.name,
+                 "uid": made.metadata.uid, "blockOwnerDeletion": False}  # fmt: skip
+        self._call(f"configmap {self.name}", self._core.patch_namespaced_config_map, self.name,
+                   self.namespace, {"metadata": {"ownerReferences": [owner]}})  # fmt: skip
+
+    def publish(self, key: str, text: str) -> None:
+        """Add a file to the agents' mounted plan (the kubelet updates mounted ConfigMaps)."""
+        self._call(f"configmap {self.name}", self._core.patch_namespaced_config_map, self.name,
+                   self.namespace, {"data": {key: text}})  # fmt: skip
+
+    def pods(self) -> list:
+        return self._call(f"pods of job {self.name}", self._core.list_namespaced_pod,
+                          self.namespace, label_selector=f"job-name={self.name}").items  # fmt: skip
+
+    def follow(self, pods: list, on_line: Callable[[str, str], None]) -> None:
+        """Follow the logs of pods not followed yet that have started: ``on_line(pod, line)``
+        from a thread per pod, until the pod's log ends."""
+        for pod in pods:
+            if self._deleted:
+                return
+            name = pod.metadata.name
+            phase = pod.status.phase if pod.status else None
+            if name in self._followed or phase not in ("Running", "Succeeded", "Failed"):
+                continue
+            self._followed.add(name)
+            # not a daemon: a thread still opening a connection while the interpreter exits
+            # aborts the process; ``delete`` ends every stream, so these always finish
+            thread = threading.Thread(target=self._follow, args=(name, on_line),
+                                      name=f"tfcompare-log-{name}", daemon=False)  # fmt: skip
+            thread.start()
+            self._threads.append(thread)
+
+    def _follow(self, pod: str, on_line: Callable[[str, str], None]) -> None:
+        from kubernetes import watch
+
+        w = watch.Watch()
+        with self._lock:
+            self._watches.append(w)
+        try:
+            for line in w.stream(self._core.read_namespaced_pod_log, name=pod,
+                                 namespace=self.namespace):  # fmt: skip
+                on_line(pod, line)
+        except Exception as exc:  # a log that cannot be read is this pod's problem
+            if not self._deleted:
+                on_line(pod, json.dumps({"type": "log-error", "text": str(exc)[:200]}))
+
+    def delete(self) -> None:
+        """Delete the Job with foreground propagation (its pods first) and the ConfigMap."""
+        with self._lock:
+            if self._deleted:
+                return
+            self._deleted = True
+        with contextlib.suppress(ClusterError):
+            self._call(f"job {self.name}", self._batch.delete_namespaced_job, self.name,
+                       self.namespace, propagation_policy="Foreground")  # fmt: skip
+        self._delete_configmap()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        for w in self._watches:  # a log stream still open: end it, so no thread is left reading
+            w.stop()
+            resp = getattr(w, "_resp", None)
+            if resp is not None:
+                with contextlib.suppress(Exception):
+                    resp.shutdown() if hasattr(resp, "shutdown") else resp.close()
+        for thread in self._threads:
+            thread.join(timeout=2)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._api.close()
+
+    def _delete_configmap(self) -> None:
+        with contextlib.suppress(ClusterError):  # already collected with its Job: fine
+            self._call(f"configmap {self.name}", self._core.delete_namespaced_config_map,
+                       self.name, self.namespace)  # fmt: skip
+
+    def wait_gone(self, timeout_s: float = 30.0) -> bool:
+        """Whether the Job's pods are all gone (after ``delete``)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if not self.pods():
+                    return True
+            except ClusterError:
+                return False
+            time.sleep(0.2)
+        return False
+
+
+def service_address(spec) -> str:
+    """Where an agent inside the cluster reaches a ``k8s://`` backend: the service's ClusterIP and
+    port (no DNS lookup in the measured path), or ``SERVICE.NAMESPACE.svc:PORT`` for a headless
+    service. Raises ClusterError (unknown service, no such port)."""
+    from kubernetes import client
+
+    from tfcompare.cluster.discovery import choose_port, read_service
+    from tfcompare.cluster.target import parse_target
+
+    target = parse_target(spec.target)
+    with api_client(target.context) as api:
+        svc = read_service(client.CoreV1Api(api), target, server_of(api))
+    port = choose_port(svc, target, spec.protocol)
+    ip = svc.spec.cluster_ip
+    if ip and ip != "None":
+        return f"{ip}:{port.port}"
+    return f"{target.service}.{target.namespace}.svc:{port.port}"

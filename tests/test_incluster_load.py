@@ -1,0 +1,181 @@
+"""``tfcompare load --in-cluster`` end to end: the real ``kubernetes`` client creates a ConfigMap and
+an Indexed Job on the local Kubernetes API server (tests/kube_workloads.py runs the Job's pods as
+local ``tfcompare load --agent`` processes with the ConfigMap mounted as files and serves their
+logs with follow=true); the agents load real local TF Serving backends through the services'
+ClusterIPs; the coordinator merges their windows."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from images import noisy_png, photo, save
+from kube_api_server import add_tfs_service
+
+pytestmark = pytest.mark.slow
+
+FAST = ("--window-s", "0.5", "--max-windows", "3", "--start-lead", "1", "--timeout", "10")
+
+
+def load(*args, timeout=240):
+    return subprocess.run([sys.executable, "-m", "tfcompare", "load", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+
+def popen_load(*args):
+    return subprocess.Popen([sys.executable, "-m", "tfcompare", "load", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cat(tmp_path_factory):
+    return save(photo("chelsea"), tmp_path_factory.mktemp("photos") / "cat.jpg")
+
+
+def _nothing_left(kube, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and (kube.workloads.jobs or kube.workloads.running()):
+        time.sleep(0.2)
+    assert kube.workloads.jobs == {}
+    assert kube.workloads.configmaps == {}
+    assert kube.workloads.running() == []
+    assert not [k for k, p in kube.pods.items() if "job-name" in p["metadata"]["labels"]]
+
+
+def _wait_for_start(kube, timeout_s: float = 90.0) -> list[list[float]]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for cm in list(kube.workloads.configmaps.values()):
+            if "start.json" in cm.get("data", {}):
+                return json.loads(cm["data"]["start.json"])["slots"]
+        time.sleep(0.1)
+    raise AssertionError("no start time was published")
+
+
+def test_agents_merge_like_one_local_sweep(kube, backend_pair, cat, tmp_path):
+    """Two agents at c=2,4 measure the backend the way one local sweep at c=2,4 does."""
+    add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
+    out_cluster, out_local = tmp_path / "cluster.json", tmp_path / "local.json"
+    proc = load(cat, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original",
+                "--concurrency", "2,4", "--in-cluster", "--agents", "2", *FAST,
+                "--json", out_cluster)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "in-cluster, 2 agents" in proc.stdout
+    _nothing_left(kube)
+    local = load(cat, "--backend", f"a={backend_pair.two.grpc}/tiny", "--variants", "original",
+                 "--concurrency", "2,4", *FAST, "--json", out_local)  # fmt: skip
+    assert local.returncode == 0, local.stderr
+    cluster_doc, local_doc = json.loads(out_cluster.read_text()), json.loads(out_local.read_text())
+    c_levels = {lv["level"]: lv for lv in cluster_doc["levels"]}
+    l_levels = {lv["level"]: lv for lv in local_doc["levels"]}
+    assert set(c_levels) == set(l_levels) == {2.0, 4.0}
+    for level, lv in c_levels.items():
+        assert lv["n_errors"] == 0 and lv["ok"] > 0
+        assert len(lv["windows"]) == 3 and all(w["agents"] == 2 for w in lv["windows"])
+        # the requested total was really in flight, split over the two agents
+        assert lv["achieved"] == pytest.approx(level, rel=0.25)
+        # within noise of one local sweep at the same total load (2 shared cores here)
+        ratio = lv["throughput"] / l_levels[level]["throughput"]
+        assert 0.4 < ratio < 2.5, (level, ratio)
+    agents = kube.workloads.all_procs
+    assert len(agents) == 2 and all(p.returncode == 0 for p in agents)
+
+
+def test_agent_killed_mid_level_is_reported_and_excluded(kube, backend_pair, cat, tmp_path):
+    add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
+    out = tmp_path / "out.json"
+    proc = popen_load(cat, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original",
+                      "--concurrency", "2,4,6", "--in-cluster", "--agents", "2", *FAST,
+                      "--json", out)  # fmt: skip
+    try:
+        slots = _wait_for_start(kube)
+        while time.time() < slots[0][0] + 0.6:  # inside the first level's windows
+            time.sleep(0.05)
+        victim = next(k for k, p in kube.pods.items()
+                      if p["metadata"]["labels"].get("batch.kubernetes.io/job-completion-index") == "1")
+        os.kill(kube.workloads.procs[victim].pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=180)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr + stdout
+    excluded = [line for line in stdout.splitlines() if "excluded" in line]
+    assert excluded and "c=2" in excluded[0], stdout
+    assert "agent-1" in excluded[0] and "failed" in excluded[0], excluded
+    doc = json.loads(out.read_text())
+    levels = [lv["level"] for lv in doc["levels"]]
+    assert 2.0 not in levels  # its windows were partial: not merged, not silently dropped
+    assert levels, stdout  # the replacement agent joined a later level
+    assert all(w["agents"] == 2 for lv in doc["levels"] for w in lv["windows"])
+    _nothing_left(kube)
+
+
+def test_cancel_leaves_no_job_and_no_processes(kube, backend_pair, cat):
+    add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
+    proc = popen_load(cat, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original",
+                      "--concurrency", "3,6,9", "--in-cluster", "--agents", "3", *FAST)
+    try:
+        _wait_for_start(kube)
+        assert len(kube.workloads.running()) == 3
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "the Job and its pods were deleted" in stderr
+    _nothing_left(kube)
+
+
+def test_oversized_plan_is_refused(kube, backend_pair, tmp_path):
+    add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
+    big = noisy_png(tmp_path / "big.png", 1600, 1200)
+    proc = load(big, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original",
+                "--concurrency", "2", "--in-cluster", *FAST)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "more than the 1 MiB a Kubernetes ConfigMap may hold" in proc.stderr
+    assert kube.workloads.jobs == {} and kube.workloads.configmaps == {}
+
+
+def test_dry_run_yaml_validates_and_creates_nothing(kube, backend_pair, cat):
+    import kubernetes_validate
+
+    add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
+    proc = load(cat, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--concurrency", "2,4",
+                "--variants", "original,128-jpeg", "--in-cluster", "--agents", "2", "--dry-run",
+                "-o", "yaml", *FAST)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    assert [d["kind"] for d in docs] == ["ConfigMap", "Job"]
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.30", strict=True)
+    configmap, job = docs
+    assert {"plan.json", "t0-0.bin", "t1-0.bin"} <= set(configmap["data"]) | set(configmap["binaryData"])
+    plan = json.loads(configmap["data"]["plan.json"])
+    assert plan["barrier"]["agents"] == 2 and plan["plan"]["fixed_windows"] == 3
+    address = plan["targets"][0]["address"]
+    assert address.endswith(":8500") and not address.startswith("127.0.0.1")  # no port-forward
+    spec = job["spec"]
+    assert spec["completionMode"] == "Indexed" and spec["parallelism"] == 2
+    assert spec["ttlSecondsAfterFinished"] > 0 and spec["activeDeadlineSeconds"] > 0
+    pod = spec["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    container = pod["containers"][0]
+    assert container["command"] == ["tfcompare", "load", "--agent", "/etc/tfcompare/plan"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["runAsNonRoot"] is True
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert job["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "tfcompare"
+    assert kube.workloads.jobs == {} and kube.workloads.configmaps == {}
+
+
+def test_levels_below_the_agent_count_are_unusable(cat):
+    proc = load(cat, "--backend", "a=k8s://tfs/tfs-a", "--concurrency", "1,2", "--in-cluster",
+                "--agents", "3", "--variants", "original")  # fmt: skip
+    assert proc.returncode == 2
+    assert "every concurrency level must be at least 3" in proc.stderr
