@@ -10,22 +10,12 @@ which walks the same pooled statistics.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from dataclasses import replace
 
 import numpy as np
+from bench_session import timed  # the same median-of-rounds timer
 
-from tfcompare.datatypes import (
-    BackendSpec,
-    ImageInfo,
-    Prediction,
-    RequestResult,
-    RunResult,
-    RunSettings,
-    Variant,
-    variant_key,
-)
+from tfcompare import datatypes as dt
 from tfcompare.report import build_report
 from tfcompare.report.gate import parse_rule, run_gate
 from tfcompare.runner import aggregate
@@ -36,45 +26,36 @@ SIZES, FORMATS = (2048, 1024, 512, 256, 128), ("jpeg", "png")
 RULES = ["p50:+10%", "p90:+10%", "p99:+10%", "mean:+10%", "agreement:-2pp", "errors:>0"]
 
 
-def make_run(repeats: int, slow: float, seed: int) -> RunResult:
+def make_run(repeats: int, slow: float, seed: int) -> dt.RunResult:
     rng = np.random.default_rng(seed)
     images, requests = [], []
     labels = [f"class {i}" for i in range(20)]
     for i in range(N_IMAGES):
         w, h = 3000, 2000
-        variants = [Variant("original", None, "jpeg", None, w, h, 2_000_000, 0.0)]
+        variants = [dt.Variant("original", None, "jpeg", None, w, h, 2_000_000, 0.0)]
         for box in SIZES:
             for fmt in FORMATS:
                 s = box / max(w, h)
                 nbytes = int(w * h * s * s * (0.3 if fmt == "jpeg" else 1.5))
-                variants.append(Variant(variant_key(box, fmt), box, fmt, 90 if fmt == "jpeg" else None,
+                variants.append(dt.Variant(dt.variant_key(box, fmt), box, fmt, 90 if fmt == "jpeg" else None,
                                         int(w * s), int(h * s), nbytes, 1.0))
         name = f"img-{i:02d}.jpg"
-        images.append(ImageInfo(name, None, "jpeg", w, h, 2_000_000, tuple(variants)))
+        images.append(dt.ImageInfo(name, None, "jpeg", w, h, 2_000_000, tuple(variants)))
         truth = labels[i % len(labels)]
         for b, backend in enumerate(BACKENDS):
             for v in variants:
                 base = (5 + 10 * b) * (1 + v.nbytes / 4e6) * slow
                 flip = v.box is not None and v.box <= 128 and i % 3 == 0  # same in both runs
                 top = labels[(i + 1) % len(labels)] if flip else truth
-                top5 = tuple(Prediction(lbl, 0.9 - 0.1 * k) for k, lbl in
+                top5 = tuple(dt.Prediction(lbl, 0.9 - 0.1 * k) for k, lbl in
                              enumerate([top] + [x for x in labels if x != top][:4]))
                 for r in range(repeats):
-                    requests.append(RequestResult(
+                    requests.append(dt.RequestResult(
                         name, v.key, backend, "grpc", "measured", r, True,
                         float(base * rng.lognormal(0, 0.2)), 0.1, v.nbytes + 60, 1, None, top5))
-    return RunResult(RunSettings(sizes=SIZES, formats=FORMATS, repeats=repeats),
-                     tuple(BackendSpec(b, f"10.0.0.{k}:8500") for k, b in enumerate(BACKENDS)),
+    return dt.RunResult(dt.RunSettings(sizes=SIZES, formats=FORMATS, repeats=repeats),
+                     tuple(dt.BackendSpec(b, f"10.0.0.{k}:8500") for k, b in enumerate(BACKENDS)),
                      tuple(images), tuple(requests), (), aggregate(requests))
-
-
-def timed(fn, rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> None:
