@@ -78,11 +78,16 @@ def test_cancel_mid_sweep_and_refusals(qtbot, backend_pair, tmp_path, monkeypatc
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "window" in panel.status.text(), timeout=60_000)
     assert not panel.start_sweep()  # one sweep at a time
+    assert not window.start_run() and "capacity sweep is running" in said[-1]  # nor a comparison
     with qtbot.waitSignal(panel.sweep_finished, timeout=30_000) as done:
         qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
     assert done.args == [True] and panel.model.result.cancelled
     assert len(panel.model.result.levels) < 8
     assert panel.status.text() == "cancelled"
+    panel.levels.setText("1")
+    with qtbot.waitSignal(window.run_finished, timeout=120_000):
+        assert window.start_run()  # a comparison running: the sweep waits for it
+        assert not panel.start_sweep() and "comparison is running" in said[-1]
     panel.levels.setText("1,x")
     assert not panel.start_sweep() and "numbers" in said[-1]
     panel.levels.setText("1")

@@ -185,22 +185,14 @@ def test_model_warmup_records_are_replayed(tiny_model, tmp_path, fresh_backend):
 _ABSL_LINE = re.compile(r"^[IWE]\d{4} [\d:.]+\s+\d+ \S+\] |^WARNING: All log messages before absl")
 
 
-def test_startup_noise_is_hidden_unless_verbose(tiny_model, tmp_path):
+def test_startup_noise_is_hidden_unless_verbose(backend_pair, fresh_backend):
     """TensorFlow's start-up chatter (oneDNN, CUDA probing, absl) stays off stderr even though
     TF_CPP_MIN_LOG_LEVEL=2 does not silence it; --verbose shows it again."""
-    from backends import start_backends
-
-    quiet, verbose = start_backends([dict(log_dir=tmp_path / "quiet"),
-                                     dict(log_dir=tmp_path / "verbose", extra_args=["--verbose"])],
-                                    tiny_model)
-    try:
-        for backend in (quiet, verbose):
-            assert sc.status(backend.grpc).model_version_status[0].state == 30
-    finally:
-        quiet.stop()
-        verbose.stop()
-    quiet_log = quiet.log_path.read_text().splitlines()
-    assert [line for line in quiet_log if not line.startswith("tfcompare serve: ")] == [], quiet_log
-    assert any("serving tiny version 1" in line for line in quiet_log)
+    verbose = fresh_backend(threads=1, extra_args=["--verbose"])
+    assert sc.status(verbose.grpc).model_version_status[0].state == 30
+    log = backend_pair.one.log_path.read_text().splitlines()  # started without --verbose
+    ready = next(i for i, line in enumerate(log) if "serving tiny version 1" in line)
+    start_up = log[: ready + 1]  # what it printed until READY (later lines belong to other tests)
+    assert [line for line in start_up if not line.startswith("tfcompare serve: ")] == [], start_up
     verbose_log = verbose.log_path.read_text().splitlines()
     assert any(_ABSL_LINE.match(line) for line in verbose_log), verbose_log

@@ -506,6 +506,15 @@ class BackendTiming:
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
+    @property
+    def short(self) -> str:
+        """One status-line fragment: ``path floor 0.42 ms`` (``· no server metrics``)."""
+        parts = [f"path floor {self.floor_ms:.2g} ms"] if self.floor_ms is not None else []
+        if self.metrics is None and self.metrics_message:
+            parts.append("server metrics off" if self.metrics_message == "server metrics off"
+                         else "no server metrics")  # fmt: skip
+        return " · ".join(parts)
+
     @classmethod
     def from_dict(cls, d: dict) -> BackendTiming:
         return cls(

@@ -218,6 +218,13 @@ class BackendsPanel(QWidget):
     def spec(self, name: str) -> BackendSpec | None:
         return next((s for s in self.specs if s.name == name), None)
 
+    def entry_text(self, name: str) -> str:
+        """The two lines shown for a backend (as drawn, before eliding)."""
+        for i in range(self.list.count()):
+            if self.list.item(i).data(Qt.ItemDataRole.UserRole) == name:
+                return self.list.item(i).text()
+        return ""
+
     def state_of(self, name: str) -> str:
         return self._status.get(name, ("checking", "", ""))[0]
 

@@ -112,9 +112,11 @@ class CapacityPanel(QWidget):
     sweep_finished = Signal(bool)  # cancelled
 
     def __init__(self, colors: BackendColors, backends: Callable[[], list[BackendSpec]],
-                 sources: Callable[[], list], parent: QWidget | None = None) -> None:
+                 sources: Callable[[], list], parent: QWidget | None = None,
+                 busy: Callable[[], str | None] | None = None) -> None:
         super().__init__(parent)
         self.colors = colors
+        self._busy = busy
         self._backends = backends
         self._sources = sources
         self.model = CapacityModel()
@@ -223,6 +225,9 @@ class CapacityPanel(QWidget):
 
         if self.worker.running:
             return False
+        reason = self._busy() if self._busy is not None else None
+        if reason:
+            return self._refuse(reason)
         try:
             plan = self.plan()
             variants = parse_variants(self.variants.text())

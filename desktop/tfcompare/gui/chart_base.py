@@ -83,6 +83,14 @@ class Chart(QWidget):
         self._x: tuple[float, float] | None = None
         self._y: tuple[float, float] | None = None
         self.item.disableAutoRange()
+        self._settle_axes()
+
+    def replace_axes(self, **axes: pg.AxisItem) -> None:
+        """Use these axis items (e.g. ``bottom=BytesAxis("bottom")``), cached and fixed-size."""
+        self.item.setAxisItems(axes)
+        self._settle_axes()
+
+    def _settle_axes(self) -> None:
         # Axes (text) are the costliest part of a redraw; cache them as pixmaps: they re-render
         # only when their ticks change, which the stepped ranges keep rare.
         for name in ("left", "bottom"):
@@ -94,18 +102,23 @@ class Chart(QWidget):
         self.item.getAxis("bottom").setHeight(BOTTOM_AXIS_PX)
 
     def set_pooling(self, images_per_point: dict) -> None:
-        """Say in the title what each point pools: "all 4 images", or "3–4 images per point" when
-        a size is skipped for smaller images (a pooled number is never read as one image's)."""
+        """Say in the title what each point pools: "all 4 images", or "3–4 images per point"
+        when a size is skipped for smaller images (a pooled number is never read as one image's:
+        the Image selector above the charts chooses Top-5 and the table only)."""
         counts = {n for n in images_per_point.values() if n}
         if not counts:
             note = ""
         elif len(counts) == 1:
             n = counts.pop()
-            note = " · over the one image" if n == 1 else f" · pooled over all {n} images"
+            note = " · the one image" if n == 1 else f" · pooled over all {n} images"
         else:
             note = f" · pooled over {min(counts)}–{max(counts)} images per point"
-        if self._title_text != self.title + note:
-            self.set_title(self.title + note)
+        text = self.title + note
+        if text != self._pooling_label:
+            self._pooling_label = text
+            self.set_title(text)
+
+    _pooling_label = ""
 
     def set_backends(self, backends: list[str]) -> None:
         """Create these backends' plot items now, before results arrive (no relayout later)."""
@@ -147,6 +160,22 @@ class Chart(QWidget):
         label._sizeHint[Qt.SizeHint.MinimumSize] = (0, label._sizeHint[Qt.SizeHint.MinimumSize][1])
         label.updateGeometry()
 
+    def set_note(self, text: str) -> None:
+        """A small line under the legend (e.g. what marker shapes mean), elided like the title."""
+        if self._note is None:
+            self._note = pg.LabelItem("", size="8pt", color="#555555")
+            self.item.layout.addItem(self._note, 5, 0, 1, 3, Qt.AlignmentFlag.AlignHCenter)
+        self._note_text = text
+        shown = title_metrics().elidedText(text, Qt.TextElideMode.ElideRight, self._title_width())
+        self._note.setMinimumWidth(0)
+        self._note.setText(html.escape(shown, quote=False))
+        self._note.setMinimumWidth(0)
+        self._note._sizeHint[Qt.SizeHint.MinimumSize] = (0, self._note._sizeHint[Qt.SizeHint.MinimumSize][1])
+        self._note.updateGeometry()
+
+    _note = None
+    _note_text = ""
+
     def _title_width(self) -> int:
         return max(self.plot.width() - 24, 40)
 
@@ -163,7 +192,9 @@ class Chart(QWidget):
         items = self.legend.items
         if not items:
             return
-        widest = max(s.boundingRect().width() + lab.boundingRect().width() + 10 for s, lab in items)
+        # the label's own text width (a LabelItem is stretched to its column once laid out)
+        widest = max(s.boundingRect().width() + lab.item.boundingRect().width() + 16
+                     for s, lab in items)  # fmt: skip
         cols = max(1, min(len(items), int((self.plot.width() - 24) // max(widest, 1))))
         if cols != self.legend.columnCount:
             self.legend.setColumnCount(cols)
@@ -173,8 +204,14 @@ class Chart(QWidget):
         # width the plot really gets, or they hold the chart wider than its pane)
         if watched is self.plot and event.type() == QEvent.Type.Resize:
             self.set_title(self._title_text)
+            if self._note is not None:
+                self.set_note(self._note_text)
             self.fit_legend()
+            self.on_plot_resized()
         return False
+
+    def on_plot_resized(self) -> None:
+        """Hook: lay out what depends on the plot's pixel size (labels that must not collide)."""
 
     def set_empty(self, empty: bool) -> None:
         """Show or hide the hint. Only on a change: raising the (transparent, chart-sized) hint

@@ -8,10 +8,12 @@ HOW_TO_READ = """
 <h3>How to read the charts</h3>
 <p><b>Latency</b> (top left): for each variant of the images (original, then each size × format),
 the median (p50) time of a request as the client sees it, one line per backend; the thin band
-reaches the p90. It pools <i>every</i> image: the title says over how many, and a point's tooltip
-gives its own count (a size larger than an image is skipped for that image). The cold first
+reaches the p90. Each point is pooled over <i>every</i> image (the Image selector picks what
+Top-5 and the table show): the title says over how many images (fewer for a size larger than
+some images, which is skipped for them). The cold first
 request of each backend is marked separately; warm-up requests are never counted. A dashed line
-is another session's latency (File → Compare with session…).</p>
+is another session's latency (File → Compare with session…). A pale bar, when the backends
+publish metrics, is the time spent on the server.</p>
 <p><b>Quality</b> (top right): for each variant, the bytes sent (left = smaller) against how much
 of the prediction survived: the score the model gives the original's top-1 class, as a share of
 its score on the original (100 % = unchanged; it can exceed 100 %). The marker says the format:

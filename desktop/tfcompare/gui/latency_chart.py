@@ -1,5 +1,6 @@
-"""Latency per variant per backend: p50 points with whiskers up to p90, the server's own time as a
-pale bar under each point (from its metrics: the rest of the height is the path), the cold first
+"""Latency per variant per backend: p50 points with whiskers up to p90, the server's share of the
+time as a pale bar under each point (from its metrics: the rest of the height is the path; the
+exact figures are in the table's Server/Model/Path ms columns), the cold first
 request marked with a star, an optional log scale, and an overlay of a second session (dashed)."""
 
 from __future__ import annotations
@@ -8,14 +9,66 @@ import math
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontMetrics
 
 from tfcompare.datatypes import Aggregate, RequestResult
 from tfcompare.gui.chart_base import Chart, nice_ceiling, short_variant
 from tfcompare.gui.colors import BackendColors
 
 
+class LogMsAxis(pg.AxisItem):
+    """A log-scale latency axis labelled in plain milliseconds (5, 10, 20, 50, 100…), never
+    "2·10¹"; only the 1-2-5 steps that fit without touching each other are labelled."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802,N803 (pyqtgraph API)
+        if not self.logMode:
+            return super().tickValues(minVal, maxVal, size)
+        values = [m * 10**e for e in range(math.floor(minVal) - 1, math.ceil(maxVal) + 1)
+                  for m in (1, 2, 5)]  # fmt: skip
+        shown = [math.log10(v) for v in values if minVal <= math.log10(v) <= maxVal]
+        px_per_decade = size / max(maxVal - minVal, 1e-9)
+        if px_per_decade < 3 * 18:  # 1-2-5 would crowd: decades only
+            shown = [v for v in shown if abs(v - round(v)) < 1e-9]
+        return [(1.0, shown)]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
+        if not self.logMode:
+            return super().tickStrings(values, scale, spacing)
+        return [f"{10**v:g}" for v in values]
+
+
+class VariantAxis(pg.AxisItem):
+    """Variant names under their points; when they would touch at this width, every k-th one
+    (the selected variant is always named in the selector above the chart)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.names: list[str] = []
+
+    def set_names(self, names: list[str]) -> None:
+        self.names = names
+        self.picture = None
+        self.update()
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802,N803 (pyqtgraph API)
+        if not self.names:
+            return []
+        fm = QFontMetrics(self.font() if hasattr(self, "font") else QFont())
+        widest = max(fm.horizontalAdvance(n) for n in self.names) + 12
+        px_per_slot = size / max(maxVal - minVal, 1e-9)
+        step = max(1, math.ceil(widest / max(px_per_slot, 1)))
+        return [(float(step), [float(i) for i in range(0, len(self.names), step)
+                               if minVal <= i <= maxVal])]  # fmt: skip
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
+        return [self.names[int(v)] if 0 <= int(v) < len(self.names) else "" for v in values]
+
+
 class LatencyChart(Chart):
-    title = "Latency per variant: p50, whisker to p90, pale bar = time on the server (★ cold first request)"
+    title = "Latency p50, whisker to p90"
+    tip = ("p50 (dot) and p90 (whisker) of each variant's requests, one colour per backend; ★ the "
+           "cold first request; pale bar: the server's share of the time (from its metrics; the "
+           "table's Server/Model/Path ms columns have the figures)")
 
     def __init__(self, colors: BackendColors, parent=None) -> None:
         super().__init__(
@@ -23,11 +76,14 @@ class LatencyChart(Chart):
             parent,
         )
         self.colors = colors
+        self.replace_axes(left=LogMsAxis("left"), bottom=VariantAxis("bottom"))
+        # the first and last names may reach past the plot's edges (they never touch each other)
+        self.item.getAxis("bottom").setStyle(hideOverlappingLabels=False)
         self.item.setLabel("left", "latency", units="ms")
         self.item.getAxis("left").enableAutoSIPrefix(False)
-        self.item.setLabel("bottom", "variant (longest side px, format)")
+        self.item.setLabel("bottom", "variant (★ cold first request · pale bar: server time)")
+        self.setToolTip(self.tip)
         self.item.getAxis("bottom").enableAutoSIPrefix(False)
-        self.item.getAxis("bottom").setTicks([[]])
         self.variants: list[str] = []
         self._p50: dict[str, pg.PlotDataItem] = {}
         self._whisk: dict[str, pg.PlotDataItem] = {}
@@ -99,9 +155,7 @@ class LatencyChart(Chart):
         self.refreshes += 1
         if variants != self.variants:
             self.variants = list(variants)
-            self.item.getAxis("bottom").setTicks(
-                [[(i, short_variant(v)) for i, v in enumerate(variants)]]
-            )
+            self.item.getAxis("bottom").set_names([short_variant(v) for v in variants])
             self.set_range(x=(-0.6, max(len(variants) - 0.4, 0.6)))
         index = {v: i for i, v in enumerate(variants)}
         any_data = False
@@ -124,10 +178,10 @@ class LatencyChart(Chart):
                 ys.append(agg.p50_ms)
                 wx += [x, x]
                 wy += [agg.p50_ms, agg.p90_ms if agg.p90_ms is not None else agg.p50_ms]
-                server = getattr(agg, "server_ms", None)
-                if server:  # from the axis floor (clipped) up to the server's mean time
+                server, mean = getattr(agg, "server_ms", None), getattr(agg, "mean_ms", None)
+                if server and mean:  # the server's share of the point, from the axis floor up
                     sx += [x, x]
-                    sy += [1e-3, server]
+                    sy += [1e-3, agg.p50_ms * min(server / mean, 1.0)]
             c = cold.get(b)
             star = (
                 ([index[c.variant] + off], [c.latency_ms])

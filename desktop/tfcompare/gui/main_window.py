@@ -27,6 +27,7 @@ __all__ = ["MainWindow", "qimage_png_bytes"]
 
 REFRESH_MS = 40  # timer tick; each half of the views is redrawn every other tick (~12 Hz)
 TABLE_EVERY = 3  # table refreshed every third latency refresh while a run streams
+MINIMUM_SIZE = (1180, 720)  # four charts, the table and the inputs stay legible down to this
 
 
 def _fmt_eta(seconds: float | None) -> str:
@@ -38,7 +39,8 @@ def _fmt_eta(seconds: float | None) -> str:
 
 def first_start_size(available_w: int, available_h: int) -> tuple[int, int]:
     """Most of the available screen (the window opens there when it has no saved geometry)."""
-    return max(1024, int(available_w * 0.92)), max(640, int(available_h * 0.92))
+    return (max(MINIMUM_SIZE[0], int(available_w * 0.92)),
+            max(MINIMUM_SIZE[1], int(available_h * 0.92)))  # fmt: skip
 
 
 class MainWindow(QMainWindow):
@@ -59,6 +61,8 @@ class MainWindow(QMainWindow):
         self.capacity = CapacityPanel(
             self.colors, lambda: list(self.controller.backends),
             lambda: [e.path or e.data for e in self.controller.images if not e.error],
+            busy=lambda: ("A comparison is running: cancel it or let it finish first (both "
+                          "would load the same backends).") if self.controller.running else None,
         )  # fmt: skip
         add_tab(self.views, self.capacity, "Capacity")
         self.controller.capacity = self.capacity.model
@@ -69,7 +73,7 @@ class MainWindow(QMainWindow):
         self._second_due = False
         self._shown_variants: list[str] = []
         self.setAcceptDrops(True)
-        self.setMinimumSize(1024, 640)
+        self.setMinimumSize(*MINIMUM_SIZE)
         self.sessions = SessionActions(self, self.controller, self.prefs)
         self.inputs = InputActions(self, self.controller, self.prefs)
         self.undo_button = QPushButton("Undo")

@@ -63,7 +63,8 @@ def build_menus(w) -> dict:
     edit.aboutToShow.connect(lambda: named["undo"].setEnabled(c.can_undo))
     edit.addSeparator()
     add_action(w, edit, "&Paste image", i.paste, QKeySequence.StandardKey.Paste)
-    add_action(w, edit, "&Copy results table", w.table.copy, "Ctrl+Shift+T")
+    add_action(w, edit, "&Copy results table", lambda: w.statusBar().showMessage(
+        f"Copied {w.table.copy_all():,} rows of the results table.", 5000), "Ctrl+Shift+T")
     add_action(w, edit, "&Remove selected images", w.images_panel.remove_selected)
     add_action(w, edit, "Remove &all images", c.clear_images)
 

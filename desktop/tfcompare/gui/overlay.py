@@ -15,12 +15,22 @@ class EmptyOverlay(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWordWrap(True)
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.setStyleSheet("color: #7a7a7a; font-size: 13px; background: transparent;")
+        # a compact card on its own background: over a chart it never runs into axes or grid
+        self.setStyleSheet("color: #6a6a6a; font-size: 13px; background: rgba(255, 255, 255, 235);"
+                           "border: 1px solid #dddddd; border-radius: 6px; padding: 8px;")
         parent.installEventFilter(self)
-        self.setGeometry(parent.rect())
+        self._place()
         self.show()
+
+    def _place(self) -> None:
+        area = self.parentWidget().rect().adjusted(8, 8, -8, -8)
+        width = min(area.width(), max(220, self.fontMetrics().horizontalAdvance("M") * 30))
+        height = min(area.height(), self.heightForWidth(width) if self.hasHeightForWidth()
+                     else self.sizeHint().height())  # fmt: skip
+        self.setGeometry(area.x() + (area.width() - width) // 2,
+                         area.y() + (area.height() - height) // 2, width, height)  # fmt: skip
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         if watched is self.parent() and event.type() == QEvent.Type.Resize:
-            self.setGeometry(self.parentWidget().rect().adjusted(8, 8, -8, -8))
+            self._place()
         return False

@@ -8,7 +8,8 @@ import math
 
 import pyqtgraph as pg
 from pyqtgraph.graphicsItems.ScatterPlotItem import Symbols
-from PySide6.QtGui import QPainterPath, QTransform
+from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtGui import QFontMetrics, QPainterPath, QTransform
 
 from tfcompare.datatypes import ORIGINAL
 from tfcompare.gui.chart_base import Chart, short_variant
@@ -58,6 +59,10 @@ def _symbol(name: str, size_px: float, shift_px: float) -> QPainterPath:
     return _paths[key]
 
 
+def _y(p) -> float:
+    return 100.0 * p.score_ratio if p.score_ratio is not None else 0.0
+
+
 def human_bytes(n: float) -> str:
     for unit, scale in (("MB", 1e6), ("KB", 1e3)):
         if n >= scale:
@@ -82,11 +87,10 @@ class QualityChart(Chart):
             parent,
         )
         self.colors = colors
-        self.item.setAxisItems({"bottom": BytesAxis("bottom")})
-        self.item.getAxis("bottom").setCacheMode(
-            pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
-        )
-        self.item.setLabel("bottom", "bytes sent (log) · filled: same top-1")
+        self.replace_axes(bottom=BytesAxis("bottom"))
+        self.item.setLabel("bottom", "bytes sent (log)")
+        # what the marker shapes say, under the backends' colours
+        self.set_note("● jpg  ■ png  ▲ webp  ★ original  ·  hollow: top-1 changed on some image")
         self.item.setLabel("left", "score of original top-1 (% of original)")
         self.item.showGrid(x=True, y=True, alpha=0.25)
         self.item.addLine(
@@ -170,9 +174,9 @@ class QualityChart(Chart):
                 symbolPen=_pen(color),
                 data=[p.variant for p in pts],
             )
-        self._update_labels(backends)
         self._update_ring()
         self._fit()
+        self._update_labels(backends)
         self.set_empty(not self.points)
 
     def _fit(self) -> None:
@@ -187,24 +191,43 @@ class QualityChart(Chart):
         )  # room for labels
         self.set_range(x=x, y=y)
 
-    def _update_labels(self, backends: list[str]) -> None:
-        """Variant names beside the first backend's points (the others share the x positions)."""
+    def _update_labels(self, backends: list[str] | None = None) -> None:
+        """Variant names above the first backend's points (the others share the x positions);
+        a name that would touch one already placed, or a marker, is left out (the point's tooltip
+        and the selector still name it)."""
+        if backends is not None:
+            self._label_backends = backends
+        backends = getattr(self, "_label_backends", [])
         first = next((b for b in backends if any(p.backend == b for p in self.points)), None)
-        pts = [p for p in self.points if p.backend == first]
+        pts = sorted((p for p in self.points if p.backend == first), key=lambda p: -p.mean_bytes)
         while len(self._labels) < len(pts):
             t = pg.TextItem("", color="#555555", anchor=(0.5, 1.4))
             self.item.addItem(t, ignoreBounds=True)
             self._labels.append(t)
+        fm = QFontMetrics(self.font())
+        vb = self.item.vb
+        placed: list[QRectF] = []
+        markers = [vb.mapViewToScene(QPointF(math.log10(p.mean_bytes), _y(p))) for p in self.points]
         for t, p in zip(self._labels, pts, strict=False):
-            if t.toPlainText() != short_variant(p.variant):
-                t.setText(short_variant(p.variant))
-            t.setPos(
-                math.log10(p.mean_bytes),
-                100.0 * p.score_ratio if p.score_ratio is not None else 0.0,
+            text = short_variant(p.variant)
+            if t.toPlainText() != text:
+                t.setText(text)
+            x, y = math.log10(p.mean_bytes), _y(p)
+            t.setPos(x, y)
+            at = vb.mapViewToScene(QPointF(x, y))
+            w, h = fm.horizontalAdvance(text) + 4, fm.height()
+            rect = QRectF(at.x() - w / 2, at.y() - 1.4 * h - 2, w, h)
+            clash = any(rect.intersects(r) for r in placed) or any(
+                rect.contains(m) for m in markers
             )
-            t.show()
+            t.setVisible(not clash)
+            if not clash:
+                placed.append(rect)
         for t in self._labels[len(pts) :]:
             t.hide()
+
+    def on_plot_resized(self) -> None:
+        self._update_labels()
 
     def select_variant(self, variant: str | None) -> None:
         self._selected = variant

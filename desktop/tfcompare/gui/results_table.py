@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QVBoxLayout, QWidget
 
 from tfcompare.datatypes import Aggregate, variant_sort_key
+from tfcompare.gui.chart_base import short_variant
 from tfcompare.gui.colors import BackendColors
 
 # Most read first: at 1280×800 image … score ratio fit without scrolling sideways, at 1600×1000
@@ -39,7 +40,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("top5_overlap", "Top-5\noverlap"),
 )
 WIDTHS = {
-    "image": 88, "variant": 62, "backend": 84, "p50_ms": 48, "p90_ms": 48, "server_ms": 50,
+    "image": 88, "variant": 70, "backend": 84, "p50_ms": 48, "p90_ms": 48, "server_ms": 50,
     "runtime_ms": 50, "path_ms": 48, "n_errors": 44,
     "top1_agree": 48, "score_ratio": 50, "n": 34, "bytes": 70, "p99_ms": 48, "mean_ms": 48,
     "stdev_ms": 48, "top1": 110, "top5_overlap": 56,
@@ -60,6 +61,7 @@ HEADER_TIPS = {
 }
 TEXT_KEYS = ("image", "variant", "backend", "top1")
 FIRST_VALUE = 3  # columns before this name the row and never change
+NAME_COLUMN_MAX = 220  # a name column grows to its longest name up to this width
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 HANDLED_ROLES = frozenset(
     {
@@ -88,6 +90,8 @@ def cell_text(agg: Aggregate, key: str) -> str:
         return f"{100 * value:.0f} %"
     if key == "bytes":
         return f"{value:,}"
+    if key == "variant":
+        return short_variant(value)  # the name the charts and the selector use
     return str(value)
 
 
@@ -249,14 +253,52 @@ class ResultsTable(QWidget):
             self.view.viewport(), "Results table: one row per image × variant × backend."
         )
         self._guard = False
+        self._sized_for: tuple = ()
+        # after a sort the selected row stays in view
+        self.view.horizontalHeader().sortIndicatorChanged.connect(self._keep_current_in_view)
 
     def upsert(self, aggs: list[Aggregate]) -> None:
         self.model.upsert(aggs)
-        self.empty.setVisible(not self.model.rows)
+        self._after_rows_changed()
 
     def reset(self, aggs: list[Aggregate] = ()) -> None:
         self.model.reset(aggs)
+        self._after_rows_changed()
+
+    def _after_rows_changed(self) -> None:
         self.empty.setVisible(not self.model.rows)
+        names = (frozenset(a.image for a in self.model.rows),
+                 frozenset(a.backend for a in self.model.rows))  # fmt: skip
+        if names != self._sized_for and self.model.rows:
+            self._sized_for = names
+            self.fit_name_columns()
+
+    def fit_name_columns(self) -> None:
+        """Widen the name columns towards their longest name (no "astr…t.jpg") with the room the
+        key columns leave: those (names, p50/p90, errors, same top-1, score ratio) stay in view."""
+        keys = [k for k, _ in COLUMNS]
+        last_key = keys.index("score_ratio")
+        room = self.view.viewport().width() - sum(self.view.columnWidth(c) for c in range(last_key + 1))
+        names = (keys.index("image"), keys.index("backend"), keys.index("variant"))
+        for col in names:
+            self.view.setColumnWidth(col, WIDTHS[keys[col]])
+        room = self.view.viewport().width() - sum(self.view.columnWidth(c) for c in range(last_key + 1))
+        for col in names:
+            current = self.view.columnWidth(col)
+            wanted = min(max(self.view.sizeHintForColumn(col) + 8, current), NAME_COLUMN_MAX)
+            grow = max(0, min(wanted - current, room))
+            if grow:
+                self.view.setColumnWidth(col, current + grow)
+                room -= grow
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self.model.rows:
+            self.fit_name_columns()
+
+    def _keep_current_in_view(self, *_args) -> None:
+        if self.view.currentIndex().isValid():
+            self.view.scrollTo(self.view.currentIndex())
 
     def set_order(self, images: list[str], backends: list[str]) -> None:
         """Images as listed and backends as configured: the default order of the rows."""
@@ -300,7 +342,13 @@ class ResultsTable(QWidget):
         return "\n".join(lines) + "\n"
 
     def copy(self) -> None:
+        """The selected rows (Ctrl+C in the table), or every row when none is selected."""
         QGuiApplication.clipboard().setText(self.copy_text())
+
+    def copy_all(self) -> int:
+        """Every row, as tab-separated text (pastes into a spreadsheet); returns how many."""
+        QGuiApplication.clipboard().setText(self.copy_text(all_rows=True))
+        return self.proxy.rowCount()
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802
         """Ctrl+C copies the selected rows as tab-separated text (the view would copy one cell)."""

@@ -82,7 +82,10 @@ class ServerClock:
             self.message = f"no server metrics ({url} is not a TF Serving metrics page)"
             return
         self.scraper, self.url = scraper, url
-        self.message = f"server metrics from {url}"
+        where = url
+        if self.forward is not None:  # a local relay: name what it forwards to
+            where = f"{metrics_target(self.spec).target} (REST port, forwarded to {url})"
+        self.message = f"server metrics from {where}"
 
     def _forward_url(self) -> str:
         from tfcompare.cluster import open_forward

@@ -23,6 +23,7 @@ from tfcompare.datatypes import (
     RunFinished,
     RunSettings,
     RunStarted,
+    TimingUpdated,
 )
 from tfcompare.runner import unique_name
 from tfcompare.runner.plan import planned_requests
@@ -125,8 +126,8 @@ class WindowController:
     def add_bytes(self, data: bytes, name: str | None = None) -> str:
         """Add an image held in memory (pasted); returns its final name."""
         if name is None:
-            pasted = sum(1 for e in self.images if e.path is None) + 1
-            name = f"pasted image {pasted}.png"
+            taken = [e.name for e in self.images if e.name.startswith("pasted image ")]
+            name = f"pasted image {len(taken) + 1}.png"
         self._add_images([ImageEntry(name=name, data=data)])
         return self.images[-1].name
 
@@ -206,9 +207,18 @@ class WindowController:
     def status_of(self, name: str) -> tuple[str, str]:
         """(state, one line) shown for a backend: the current run's finding, else the last check."""
         if name in self.run_notes:
-            return self.run_notes[name]
-        st = self.statuses.get(name)
-        return (st.state, st.text) if st else ("checking", "checking…")
+            state, text = self.run_notes[name]
+        else:
+            st = self.statuses.get(name)
+            state, text = (st.state, st.text) if st else ("checking", "checking…")
+        timing = self.store.timings.get(name)
+        measured = next((b for b in self.store.backends if b.name == name), None)
+        current = self.spec(name)
+        if measured is None or current is None or _where(measured) != _where(current):
+            timing = None  # about the backend as it was before an edit
+        if timing is not None and timing.short:  # first when all is well: the line is elided
+            text = f"{timing.short} · {text}" if state == "ok" else f"{text} · {timing.short}"
+        return state, text
 
     def refresh_status(self) -> None:
         """Check every backend now; a fresh check replaces what an earlier run found."""
@@ -266,6 +276,9 @@ class WindowController:
         """Start a run; returns why it cannot start (None when it started)."""
         if self.running:
             return "A comparison is already running."
+        if self.capacity is not None and self.capacity.running:
+            return ("A capacity sweep is running: cancel it or let it finish first (both would "
+                    "load the same backends).")
         if self.settings_error is not None:
             return f"Fix the settings first: {self.settings_error}"
         if not self.images:
@@ -336,6 +349,8 @@ class WindowController:
             self._changed("status")
         elif isinstance(event, PodMoved):
             self.run_notes[event.backend] = ("warn", event.text)
+            self._changed("status")
+        elif isinstance(event, TimingUpdated):  # path floor and metrics source in the status line
             self._changed("status")
         elif isinstance(event, RunStarted):
             self._changed("run")
@@ -527,3 +542,8 @@ def _same_backend(mine: BackendSpec | None, saved: BackendSpec) -> bool:
     if mine is None:
         return False
     return mine == saved or (mine.timeout_s is None and replace(mine, timeout_s=saved.timeout_s) == saved)
+
+
+def _where(spec: BackendSpec) -> tuple:
+    """What a path floor and a metrics source depend on."""
+    return spec.target, spec.protocol, spec.model, spec.metrics

@@ -19,6 +19,7 @@ from tfcompare.datatypes import (
     Aggregate,
     BackendReady,
     BackendSpec,
+    BackendTiming,
     ImageFailed,
     ImageInfo,
     ImageReady,
@@ -30,6 +31,9 @@ from tfcompare.datatypes import (
     RunResult,
     RunSettings,
     RunStarted,
+    ServerTime,
+    ServerTimeMeasured,
+    TimingUpdated,
     variant_sort_key,
 )
 from tfcompare.runner.stats import Pooled, aggregate, counts, is_error, pool, pooled
@@ -63,6 +67,8 @@ class ResultStore:
         self.images: dict[str, ImageInfo] = {}
         self.problems: dict[str, str] = {}
         self.backend_ready: dict[str, BackendReady] = {}
+        self.server_times: dict[tuple[str, str, str], ServerTime] = {}  # (image, variant, backend)
+        self.timings: dict[str, BackendTiming] = {}  # path floor and metrics source per backend
         self.cold: dict[str, RequestResult] = {}
         self.errors: dict[str, int] = defaultdict(int)
         self.last_error: dict[str, str] = {}
@@ -97,6 +103,9 @@ class ResultStore:
             self.problems[problem.image] = problem.message
         for r in result.requests:
             self._add_request(r)
+        for t in result.server_times:
+            self.server_times[(t.image, t.variant, t.backend)] = t
+        self.timings = {t.backend: t for t in result.timings}
         # the saved aggregates are shown as saved (exactly), not recomputed
         self._dirty_groups.clear()
         for a in result.summary:
@@ -136,6 +145,8 @@ class ResultStore:
             requests=tuple(q for q in r.requests if keep(q.image, q.backend)),
             problems=tuple(p for p in r.problems if p.image not in images),
             summary=tuple(a for a in r.summary if keep(a.image, a.backend)),
+            server_times=tuple(t for t in r.server_times if keep(t.image, t.backend)),
+            timings=tuple(t for t in r.timings if t.backend not in backends),
         ))  # fmt: skip
 
     # ------------------------------------------------------------------ events
@@ -152,6 +163,13 @@ class ResultStore:
             self._images_changed = True
         elif isinstance(event, BackendReady):
             self.backend_ready[event.backend] = event
+            self._backends_changed = True
+        elif isinstance(event, ServerTimeMeasured):  # the block's aggregate gains its server time
+            t = event.time
+            self.server_times[(t.image, t.variant, t.backend)] = t
+            self._dirty_groups.add((t.image, t.backend))
+        elif isinstance(event, TimingUpdated):
+            self.timings[event.timing.backend] = event.timing
             self._backends_changed = True
         elif isinstance(event, RunStarted):
             self.begin_run(event)
@@ -208,7 +226,7 @@ class ResultStore:
         if self._dirty_groups:
             requests = [r for key in self._dirty_groups for r in self._groups[key]]
             self._dirty_groups.clear()
-            for agg in aggregate(requests):
+            for agg in aggregate(requests, self.server_times.values()):
                 self._set_aggregate(agg)
                 changes.aggregates.append(agg)
         if self._dirty_cells:
