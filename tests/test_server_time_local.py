@@ -163,11 +163,11 @@ def test_other_traffic_during_a_block_is_marked_shared(backend_pair, photos):
     assert agg["original"].server_exact is False and agg["128-jpeg"].server_exact is True
 
 
-def test_backend_without_metrics_works_and_says_so_once(backend_pair, photos):
+def test_backend_without_metrics_works_and_says_so_once(backend_pair, photos, tmp_path):
     one = backend_pair.one  # gRPC only: nothing answers on the port beside it
     proc = subprocess.run(
         [sys.executable, "-m", "tfcompare", "run", str(photos), "--backend",
-         f"one={one.grpc}/tiny", "--sizes", "128", "--formats", "jpeg", "--json", "-"],
+         f"one={one.grpc}/tiny", "--sizes", "128", "--formats", "jpeg", "--json", str(tmp_path / "out.json")],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

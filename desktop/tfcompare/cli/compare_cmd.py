@@ -36,9 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  errors:>0                          more than N failed requests in B\n"
             "  knee:-10%                          capacity-knee throughput fell by more than 10 %\n"
             "A latency row fails only when the change is beyond the limit AND a one-sided\n"
-            "Mann-Whitney U test on the per-request latencies of both sessions finds B slower at a\n"
-            "family-wise 1 % level (Holm's correction over the rule's rows); a change the test cannot\n"
-            "tell from noise is printed as 'not significant' and passes."
+            "Mann-Whitney U test on the per-request latencies finds B's larger than A's grown by the\n"
+            "limit (x 1.10 for +10%), at a family-wise 1 % level (Holm's correction over the rule's\n"
+            "rows); a change the test cannot tell from noise is printed as 'not significant' and\n"
+            "passes."
         ),
         epilog=(
             "examples:\n"
