@@ -80,9 +80,11 @@ def test_agents_merge_like_one_local_sweep(kube, backend_pair, cat, tmp_path):
         assert len(lv["windows"]) == 3 and all(w["agents"] == 2 for w in lv["windows"])
         # the requested total was really in flight, split over the two agents
         assert lv["achieved"] == pytest.approx(level, rel=0.25)
-        # within noise of one local sweep at the same total load (2 shared cores here)
+        # within noise of one local sweep at the same total load (2 cores shared with other
+        # work: the two sweeps run one after the other, so the bound is wide)
         ratio = lv["throughput"] / l_levels[level]["throughput"]
-        assert 0.4 < ratio < 2.5, (level, ratio)
+        assert 0.3 < ratio < 3.3, (level, lv["throughput"], l_levels[level]["throughput"])
+        assert lv["windows"][0]["hist"] and sum(w["ok"] for w in lv["windows"]) == lv["ok"]
     agents = kube.workloads.all_procs
     assert len(agents) == 2 and all(p.returncode == 0 for p in agents)
 
