@@ -288,6 +288,8 @@ def test_markdown_and_json_files_without_rules(pairs, tmp_path):
 def test_usage_errors_exit_2(pairs, tmp_path):
     proc = gate(pairs, "base", "slow", "p95:+10%")
     assert proc.returncode == 2 and "bad rule 'p95:+10%'" in proc.stderr
+    proc = gate(pairs, "base", "slow", "errors:")  # what a shell leaves of an unquoted errors:>0
+    assert proc.returncode == 2 and "quote the rule, 'errors:>0'" in proc.stderr
     proc = gate(pairs, "base", "slow", "knee:-10%")
     assert proc.returncode == 2
     assert "rule knee:-10% cannot be checked: no capacity sweep in BASE and NEW" in proc.stderr

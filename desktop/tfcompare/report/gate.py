@@ -68,7 +68,9 @@ def _u(unit: str) -> str:
 def parse_rule(text: str) -> Rule:
     """``p90:+10%`` → Rule; ValueError naming the accepted forms otherwise."""
     m = _RULE_RE.match(text.strip().replace(" ", ""))
-    bad = ValueError(f"bad rule {text!r}: expected {RULE_HELP}")
+    hint = (" (a shell reads '>' as a redirection: quote the rule, 'errors:>0')"
+            if text.strip() in ("errors", "errors:") else "")
+    bad = ValueError(f"bad rule {text!r}: expected {RULE_HELP}{hint}")
     if not m:
         raise bad
     metric, op, unit = m["metric"], m["op"], m["unit"] or ""
