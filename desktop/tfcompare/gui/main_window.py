@@ -187,9 +187,6 @@ class MainWindow(QMainWindow):
             if c.settings_error is None and self._panel_settings() != c.settings:
                 self.settings_panel.set_settings(c.settings)  # e.g. a session was opened
             self._show_preview()
-            box = self.settings_panel.parentWidget()  # its group box: room for the messages
-            if box is not None:
-                box.setMinimumHeight(box.sizeHint().height())
         elif topic == "selection":
             self._show_selection()
         elif topic == "run":
@@ -223,6 +220,9 @@ class MainWindow(QMainWindow):
         c = self.controller
         usable = [e for e in c.images if not (e.probed and e.error)]
         self.settings_panel.set_preview(c.planned_requests(), len(usable), len(c.backends))
+        box = self.settings_panel.parentWidget()  # its group box: room for messages and preview
+        if box is not None:
+            box.setMinimumHeight(box.sizeHint().height())
 
     def _say_ready(self) -> None:
         c = self.controller
