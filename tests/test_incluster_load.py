@@ -80,14 +80,18 @@ def test_agents_merge_like_one_local_sweep(kube, backend_pair, cat, tmp_path):
         assert len(lv["windows"]) == 3 and all(w["agents"] == 2 for w in lv["windows"])
         # the requested total was really in flight, split over the two agents
         assert lv["achieved"] == pytest.approx(level, rel=0.25)
-        # within noise of one local sweep at the same total load (2 shared cores here)
+        # within noise of one local sweep at the same total load (2 cores shared with other
+        # work: the two sweeps run one after the other, so the bound is wide)
         ratio = lv["throughput"] / l_levels[level]["throughput"]
-        assert 0.4 < ratio < 2.5, (level, ratio)
+        assert 0.3 < ratio < 3.3, (level, lv["throughput"], l_levels[level]["throughput"])
+        assert lv["windows"][0]["hist"] and sum(w["ok"] for w in lv["windows"]) == lv["ok"]
     agents = kube.workloads.all_procs
     assert len(agents) == 2 and all(p.returncode == 0 for p in agents)
 
 
-def test_agent_killed_mid_level_is_reported_and_excluded(kube, backend_pair, cat, tmp_path):
+@pytest.mark.parametrize("how", ["killed", "evicted"])
+def test_agent_lost_mid_level_is_reported_and_excluded(kube, backend_pair, cat, tmp_path, how):
+    """An agent's process dies (pod Failed) or its pod is evicted (deleted) during a level."""
     add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
     out = tmp_path / "out.json"
     proc = popen_load(cat, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original",
@@ -99,14 +103,18 @@ def test_agent_killed_mid_level_is_reported_and_excluded(kube, backend_pair, cat
             time.sleep(0.05)
         victim = next(k for k, p in kube.pods.items()
                       if p["metadata"]["labels"].get("batch.kubernetes.io/job-completion-index") == "1")
-        os.kill(kube.workloads.procs[victim].pid, signal.SIGKILL)
+        if how == "killed":
+            os.kill(kube.workloads.procs[victim].pid, signal.SIGKILL)
+        else:
+            kube.workloads.evict(*victim.split("/", 1))
         stdout, stderr = proc.communicate(timeout=180)
     finally:
         proc.kill()
     assert proc.returncode == 0, stderr + stdout
     excluded = [line for line in stdout.splitlines() if "excluded" in line]
     assert excluded and "c=2" in excluded[0], stdout
-    assert "agent-1" in excluded[0] and "failed" in excluded[0], excluded
+    why = "failed" if how == "killed" else "deleted or evicted"
+    assert "agent-1" in excluded[0] and why in excluded[0], excluded
     doc = json.loads(out.read_text())
     levels = [lv["level"] for lv in doc["levels"]]
     assert 2.0 not in levels  # its windows were partial: not merged, not silently dropped

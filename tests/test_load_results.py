@@ -81,7 +81,12 @@ def test_level_figures_knee_and_client_bound():
                        [_window(i, 240, 10.0, level=1, busy=0.97) for i in range(3)],
                        stable=True, counted=3)
     assert busy.client_bound and "event loop" in busy.client_bound_reason
-    assert knee([short, busy], None) is None
+    cores = [_window(i, 240, 10.0, level=1) for i in range(3)]
+    for w in cores:
+        w.cpu, w.cores = 1.9, 2
+    saturated = LevelResult("a", "original", "concurrency", 1, cores, stable=True, counted=3)
+    assert saturated.client_bound and "1.9 of its 2 CPU cores" in saturated.client_bound_reason
+    assert knee([short, busy, saturated], None) is None
 
 
 def test_capacity_result_equivalents_and_round_trip():

@@ -132,3 +132,46 @@ def test_not_a_metrics_page():
 )
 def test_discovered_url(address, protocol, tls, url):
     assert discovered_url(address, protocol, tls) == url
+
+
+def test_scraper_falls_back_to_the_plain_path_like_tf_serving_needs():
+    """TF Serving compares the request's path *with* its query string to the metrics path and
+    answers 400 "Unexpected path" otherwise (model_servers/http_server.cc): the scraper's
+    totals-only request must fall back to the plain page, keep-alive and all."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tfcompare.serving.metrics import METRICS_PATH, MetricsScraper
+
+    page = (PAGES / "before.txt").read_bytes()
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802
+            seen.append(self.path)
+            ok = self.path == METRICS_PATH
+            body = page if ok else f"Unexpected path: {self.path}. Should be {METRICS_PATH}".encode()
+            self.send_response(200 if ok else 400)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        scraper = MetricsScraper(f"http://127.0.0.1:{server.server_address[1]}{METRICS_PATH}")
+        for _ in range(3):
+            snap = scraper.scrape(totals_only=True)
+            assert snap.total(REQUEST_LATENCY, model_name="inception", API="Predict")[0] == 1000
+        scraper.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen[0].startswith(METRICS_PATH + "?name")  # tried the filter once ...
+    assert seen[1:] == [METRICS_PATH] * 3  # ... then the plain page, as TF Serving wants

@@ -143,39 +143,6 @@ def run(args: argparse.Namespace) -> int:
     return measure(args, plan, specs, payloads, info)
 
 
-def prepare_targets(specs, payloads, info, *, through_forward_note: bool = True):
-    """Serialised requests per backend × variant, each backend's signature read through its
-    ordinary client (a port-forward for ``k8s://``); returns (targets, problems, connections)."""
-    from tfcompare.cluster.errors import ClusterError
-    from tfcompare.load.prepare import build_targets
-    from tfcompare.runner.connection import open_connection
-
-    connections, addresses, usable, problems = [], {}, [], []
-    try:
-        for spec in specs:
-            if spec.is_k8s:
-                try:
-                    conn = open_connection(spec)
-                except ClusterError as exc:
-                    problems.append(f"backend {spec.name}: not measured: {exc}")
-                    continue
-                connections.append(conn)
-                if through_forward_note:  # a port-forward: fine for a look, not for capacity
-                    print(f"note: {spec.name} goes through a Kubernetes port-forward; its capacity "
-                          "is that of the tunnel, not of the deployment (see --in-cluster)",
-                          file=sys.stderr)
-                addresses[spec.name] = conn.client.address
-                spec = conn.spec  # with the pods' model when none was given
-            usable.append(spec)
-        targets, more = build_targets(usable, payloads, info,
-                                      address=lambda s: addresses.get(s.name, s.target))
-    except BaseException:
-        for conn in connections:
-            conn.close()
-        raise
-    return targets, problems + more, connections
-
-
 def progress_printer(args):
     from tfcompare.load.events import LevelDone, SweepMessage, WindowDone
     from tfcompare.load.report import window_line
@@ -206,7 +173,10 @@ def measure(args, plan, specs, payloads, info) -> int:
         from tfcompare.cli.load_incluster import measure_in_cluster
 
         return measure_in_cluster(args, plan, specs, payloads, info)
-    targets, problems, connections = prepare_targets(specs, payloads, info)
+    from tfcompare.load.prepare import connected_targets
+
+    targets, problems, connections = connected_targets(specs, payloads, info, note=lambda text: print(
+        f"note: {text}", file=sys.stderr))
     try:
         for text in problems:
             print(text, file=sys.stderr)

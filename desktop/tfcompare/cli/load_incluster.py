@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 
 from tfcompare.cli.common import in_worker_thread, usage_error
 
@@ -36,11 +35,17 @@ def add_in_cluster_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def measure_in_cluster(args, plan, specs, payloads, info) -> int:
-    from tfcompare.cli.load_cmd import prepare_targets, progress_printer, write_capacity_outputs
+    from tfcompare.cli.load_cmd import progress_printer, write_capacity_outputs
     from tfcompare.cluster.errors import ClusterError
     from tfcompare.cluster.kube import resolve_context
-    from tfcompare.cluster.loadjob import service_address, to_yaml
-    from tfcompare.load.incluster import InCluster, agents_plan, job_objects, run_in_cluster
+    from tfcompare.cluster.loadjob import to_yaml
+    from tfcompare.load.incluster import (
+        InCluster,
+        agents_plan,
+        in_cluster_targets,
+        job_objects,
+        run_in_cluster,
+    )
     from tfcompare.load.report import capacity_table
 
     opts = InCluster(agents=args.agents, namespace=args.namespace, image=args.agent_image,
@@ -57,14 +62,7 @@ def measure_in_cluster(args, plan, specs, payloads, info) -> int:
               "pods", file=sys.stderr)
     print("connecting to the cluster…", file=sys.stderr, flush=True)
     try:
-        targets, problems, connections = prepare_targets(specs, payloads, info,
-                                                         through_forward_note=False)
-        try:
-            inside = {s.name: service_address(s) for s in specs if s.is_k8s}
-        finally:
-            for conn in connections:
-                conn.close()
-        targets = [replace(t, address=inside.get(t.backend.name, t.address)) for t in targets]
+        targets, problems = in_cluster_targets(specs, payloads, info)
         for text in problems:
             print(text, file=sys.stderr)
         if not targets:

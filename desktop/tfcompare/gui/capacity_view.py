@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -52,7 +53,9 @@ class SweepWorker(QObject):
         return self._thread is not None and self._thread.is_alive()
 
     def start(self, generation: int, plan: LoadPlan, specs: list[BackendSpec], sources: list,
-              variants: tuple[str, ...]) -> None:
+              variants: tuple[str, ...], agents: int = 0, start_lead_s: float = 60.0) -> None:
+        """``agents`` > 0: run the sweep from a Kubernetes Job of that many load agents next to
+        the (k8s://) backends instead of from this machine."""
         # Imported here, on the GUI thread, serving first: the status poller's thread may be
         # importing it right now, and taking the import locks in another order (grpc first)
         # would be a deadlock that Python breaks by failing one of the imports.
@@ -66,13 +69,24 @@ class SweepWorker(QObject):
         def work() -> None:
             try:
                 payloads, info, _notes = variant_payloads(sources, variants)
-                targets, problems = build_targets(specs, payloads, info)
+                if agents:
+                    from tfcompare.load.incluster import InCluster, in_cluster_targets
+                    from tfcompare.load.incluster import run_in_cluster as run
+
+                    targets, problems = in_cluster_targets(specs, payloads, info)
+                else:
+                    targets, problems = build_targets(specs, payloads, info)
                 if not targets:
                     self.finished.emit(generation, None, "; ".join(problems) or "nothing to load")
                     return
-                result = sweep(plan, targets, cancel=cancel, variants=info,
-                               server_time=metrics_timer,
-                               on_event=lambda e: self.event.emit(generation, e))
+                if agents:
+                    opts = InCluster(agents=agents, start_lead_s=start_lead_s)
+                    result = run(plan, targets, opts, cancel=cancel,
+                                 variants=info, on_event=lambda e: self.event.emit(generation, e))
+                else:
+                    result = sweep(plan, targets, cancel=cancel, variants=info,
+                                   server_time=metrics_timer,
+                                   on_event=lambda e: self.event.emit(generation, e))
                 result.messages[:0] = problems
                 self.finished.emit(generation, result, "")
             except PrepareError as exc:
@@ -127,6 +141,14 @@ class CapacityPanel(QWidget):
         self.limit.setSuffix(" ms")
         self.limit.setSpecialValueText("none")
         self.limit.setToolTip("p99 limit: a backend's sweep stops above it; the knee stays within it")
+        # in the cluster: from the last agent ready to the first level (the kubelet's refresh of
+        # mounted ConfigMaps), as `tfcompare load --start-lead`
+        self.start_lead_s = 60.0
+        self.agents = QSpinBox(minimum=0, maximum=64, value=0)
+        self.agents.setSpecialValueText("here")
+        self.agents.setToolTip(
+            "where the load comes from: this machine, or N load agents in a Kubernetes Job next to "
+            "the k8s:// backends (no port-forward in the measured path; see k8s/README.md)")
         self.start_button = QPushButton("Start sweep")
         self.start_button.clicked.connect(self.start_sweep)
         self.cancel_button = QPushButton("Cancel")
@@ -135,14 +157,19 @@ class CapacityPanel(QWidget):
         self.status = QLabel("")
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        row = QHBoxLayout()
+        row = QHBoxLayout()  # what to load
         for label, widget, stretch in (("Load", self.mode, 0), ("levels", self.levels, 2),
-                                       ("variants", self.variants, 2), ("window", self.window_s, 0),
-                                       ("p99 limit", self.limit, 0)):
+                                       ("variants", self.variants, 2)):
             row.addWidget(QLabel(label))
             row.addWidget(widget, stretch)
-        row.addWidget(self.start_button)
-        row.addWidget(self.cancel_button)
+        row2 = QHBoxLayout()  # how long, how far, from where
+        for label, widget in (("window", self.window_s), ("p99 limit", self.limit),
+                              ("agents in cluster", self.agents)):
+            row2.addWidget(QLabel(label))
+            row2.addWidget(widget)
+        row2.addStretch(1)
+        row2.addWidget(self.start_button)
+        row2.addWidget(self.cancel_button)
 
         self.chart = CapacityChart(colors)
         self.table = QTableWidget(0, 4)
@@ -177,6 +204,7 @@ class CapacityPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(row)
+        layout.addLayout(row2)
         layout.addWidget(self.split, 1)
         layout.addWidget(self.status)
 
@@ -210,11 +238,19 @@ class CapacityPanel(QWidget):
             return self._refuse("Add images first: the sweep sends their variants.")
         if not specs:
             return self._refuse("Add a backend first (Backends → Add…).")
+        agents = self.agents.value()
+        if agents:
+            from tfcompare.load.incluster import agents_plan
+
+            try:
+                agents_plan(plan, agents)
+            except ValueError as exc:
+                return self._refuse(str(exc))
         generation = self.model.begin(plan, [s.to_dict() for s in specs],
                                       {v: {"label": v, "bytes": 0} for v in variants})
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.worker.start(generation, plan, specs, sources, variants)
+        self.worker.start(generation, plan, specs, sources, variants, agents, self.start_lead_s)
         return True
 
     def cancel_sweep(self) -> None:

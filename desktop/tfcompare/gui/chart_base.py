@@ -110,9 +110,9 @@ class Chart(QWidget):
             note = ""
         elif len(counts) == 1:
             n = counts.pop()
-            note = " · the one image" if n == 1 else f" · pooled over all {n} images"
+            note = " · the one image" if n == 1 else f" · pooled: all {n} images"
         else:
-            note = f" · pooled over {min(counts)}–{max(counts)} images per point"
+            note = f" · pooled: {min(counts)}–{max(counts)} images a point"
         text = self.title + note
         if text != self._pooling_label:
             self._pooling_label = text

@@ -81,7 +81,7 @@ class LatencyChart(Chart):
         self.item.getAxis("bottom").setStyle(hideOverlappingLabels=False)
         self.item.setLabel("left", "latency", units="ms")
         self.item.getAxis("left").enableAutoSIPrefix(False)
-        self.item.setLabel("bottom", "variant (★ cold first request · pale bar: server time)")
+        self.item.setLabel("bottom", "variant (★ cold first request · pale bar: server's share)")
         self.setToolTip(self.tip)
         self.item.getAxis("bottom").enableAutoSIPrefix(False)
         self.variants: list[str] = []

@@ -169,6 +169,8 @@ class MainWindow(QMainWindow):
 
     def _on_changed(self, topic: str) -> None:
         c = self.controller
+        if topic in ("images", "backends") and not c.running and c.message is None:
+            self._say_ready()  # until something else is said, say what is there
         if topic == "images":
             self.images_panel.show_entries(c.images)
             self._show_preview()
@@ -185,6 +187,9 @@ class MainWindow(QMainWindow):
             if c.settings_error is None and self._panel_settings() != c.settings:
                 self.settings_panel.set_settings(c.settings)  # e.g. a session was opened
             self._show_preview()
+            box = self.settings_panel.parentWidget()  # its group box: room for the messages
+            if box is not None:
+                box.setMinimumHeight(box.sizeHint().height())
         elif topic == "selection":
             self._show_selection()
         elif topic == "run":
@@ -222,7 +227,8 @@ class MainWindow(QMainWindow):
     def _say_ready(self) -> None:
         c = self.controller
         if c.images and c.backends:
-            text = f"{len(c.images)} images and {len(c.backends)} backends: press Run (Ctrl+R)."
+            text = (f"{_count(len(c.images), 'image')} and {_count(len(c.backends), 'backend')}: "
+                    "press Run (Ctrl+R).")  # fmt: skip
         elif c.backends:
             text = "Add images (drop them here, File → Add images…, or paste), then press Run."
         else:
@@ -331,16 +337,16 @@ class MainWindow(QMainWindow):
         image, variant = self.controller.selection
         if (image is None and self.image_combo.count()) or (variant is None and variants):
             self.controller.select(image or self.image_combo.itemData(0), variant or variants[0])
-        cells = self.store.cells()
-        self.latency.update_data(variants, backends, cells, self.store.cold)
-        self.latency.set_pooling(self.store.images_per_cell())
+        self.latency.update_data(variants, backends, self.store.cells(), self.store.cold)
+        if changes.aggregates or force:
+            self.latency.set_pooling(self.store.images_per_cell())
 
     def _refresh_second(self, now: bool = False) -> None:
         backends = self._backends()
         points = [p for p in self.store.cells().values() if p.images and p.backend in backends]
         self.quality.update_data(points, backends)
         self.quality.set_pooling({(p.variant, p.backend): p.images for p in points})
-        self._show_selection()
+        self._show_selection(top5=False)
         if now:
             self._update_top5()
         else:
@@ -383,7 +389,7 @@ class MainWindow(QMainWindow):
         """One selection (image + variant) shared by every view."""
         self.controller.select(image, variant)
 
-    def _show_selection(self) -> None:
+    def _show_selection(self, top5: bool = True) -> None:
         image, variant = self.controller.selection
         for combo, value in ((self.image_combo, image), (self.variant_combo, variant)):
             i = combo.findData(value)
@@ -396,7 +402,8 @@ class MainWindow(QMainWindow):
         self.table.select(image, variant)
         if image:
             self.images_panel.select(image)
-        self._update_top5()
+        if top5:
+            self._update_top5()
 
     def set_log_scale(self, on: bool) -> None:
         self.latency.set_log(on)
@@ -441,6 +448,10 @@ class MainWindow(QMainWindow):
         self.save_prefs()
         self.controller.close()
         event.accept()
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
 
 
 def _detail(c: WindowController, name: str) -> str:

@@ -79,7 +79,7 @@ class BytesAxis(pg.AxisItem):
 
 
 class QualityChart(Chart):
-    title = "Quality kept vs bytes sent"
+    title = "Quality vs bytes sent"
 
     def __init__(self, colors: BackendColors, parent=None) -> None:
         super().__init__(

@@ -14,6 +14,7 @@ user interface ever receives while a level runs.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import threading
 import time
@@ -28,7 +29,8 @@ from tfcompare.load.senders import Sender
 LATE_S = 0.005
 PROBE_S = 0.01  # in-flight sampling period
 MAX_OPEN_IN_FLIGHT = 20_000
-DRAIN_S = 2.0  # at a level's end, how long in-flight requests may still finish (not counted)
+DRAIN_S = 2.0
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)  # at a level's end, how long in-flight requests may still finish (not counted)
 
 
 class _Acc:
@@ -240,7 +242,7 @@ class LevelRun:
             dropped=acc.dropped,
             in_flight_mean=acc.fly_sum / acc.fly_n if acc.fly_n else float(self.in_flight),
             loop_busy=min(1.0, (now[1] - mark[1]) / wall), cpu=(now[2] - mark[2]) / wall,
-            hist=acc.hist,
+            cores=CORES, hist=acc.hist,
         )
         return window, now
 

@@ -71,6 +71,23 @@ def job_objects(plan: LoadPlan, targets: Sequence[LoadTarget], opts: InCluster, 
                      image=opts.image or DEFAULT_IMAGE, deadline_s=deadline)  # fmt: skip
 
 
+def in_cluster_targets(specs, payloads: dict[str, list[bytes]], info: dict[str, dict]
+                       ) -> tuple[list[LoadTarget], list[str]]:
+    """The requests for agents inside the cluster: signatures read once through a port-forward,
+    then each ``k8s://`` backend addressed by its service (``service_address``). A HOST:PORT
+    backend keeps its address (it must be reachable from the agents' pods)."""
+    from tfcompare.cluster.loadjob import service_address
+    from tfcompare.load.prepare import connected_targets
+
+    targets, problems, connections = connected_targets(specs, payloads, info)
+    try:
+        inside = {s.name: service_address(s) for s in specs if s.is_k8s}
+    finally:
+        for conn in connections:
+            conn.close()
+    return [replace(t, address=inside.get(t.backend.name, t.address)) for t in targets], problems
+
+
 class _Collector:
     """What the agents' log lines say: who is ready, their windows, who finished, who died."""
 

@@ -109,3 +109,36 @@ def build_targets(
         except ServingError as exc:
             messages.append(f"backend {spec.name}: not measured: {exc.message}")
     return targets, messages
+
+
+def connected_targets(specs: Sequence[BackendSpec], payloads: dict[str, list[bytes]],
+                      info: dict[str, dict], *, note: Callable[[str], None] | None = None):
+    """Like :func:`build_targets`, reaching ``k8s://`` backends through a port-forward (their
+    signature and the pods' model are read through it); returns (targets, problems, connections):
+    the caller closes the connections after the sweep."""
+    from tfcompare.cluster.errors import ClusterError
+    from tfcompare.runner.connection import open_connection
+
+    connections, addresses, usable, problems = [], {}, [], []
+    try:
+        for spec in specs:
+            if spec.is_k8s:
+                try:
+                    conn = open_connection(spec)
+                except ClusterError as exc:
+                    problems.append(f"backend {spec.name}: not measured: {exc}")
+                    continue
+                connections.append(conn)
+                if note is not None:  # a port-forward: fine for a look, not for capacity
+                    note(f"{spec.name} goes through a Kubernetes port-forward; its capacity is "
+                         "that of the tunnel, not of the deployment (see --in-cluster)")
+                addresses[spec.name] = conn.client.address
+                spec = conn.spec  # with the pods' model when none was given
+            usable.append(spec)
+        targets, more = build_targets(usable, payloads, info,
+                                      address=lambda s: addresses.get(s.name, s.target))
+    except BaseException:
+        for conn in connections:
+            conn.close()
+        raise
+    return targets, problems + more, connections

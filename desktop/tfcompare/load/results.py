@@ -26,7 +26,7 @@ class WindowSummary:
     ``late`` how many of those left more than 5 ms after their time, ``dropped`` how many were not
     sent because the in-flight cap was reached (the backend fell behind). ``loop_busy`` is the
     fraction of the window the load generator's event loop thread was on the CPU, ``cpu`` the whole
-    process's CPU time per wall second (1.0 = one core).
+    process's CPU time per wall second (1.0 = one core) out of ``cores`` it may use.
     """
 
     backend: str
@@ -44,6 +44,7 @@ class WindowSummary:
     in_flight_mean: float = 0.0
     loop_busy: float = 0.0
     cpu: float = 0.0
+    cores: int = 0  # CPUs the load process may use (0: unknown)
     hist: LatencyHistogram = field(default_factory=LatencyHistogram, repr=False)
     agents: int = 1
 
@@ -64,6 +65,11 @@ class WindowSummary:
     def p99_ms(self) -> float | None:
         return self.hist.percentile_ms(99)
 
+    @property
+    def cpu_share(self) -> float:
+        """The load process's CPU use as a share of the cores it may use (0 when unknown)."""
+        return self.cpu / self.cores if self.cores else 0.0
+
     def to_dict(self) -> dict:
         return {
             "backend": self.backend,
@@ -81,6 +87,7 @@ class WindowSummary:
             "in_flight_mean": self.in_flight_mean,
             "loop_busy": self.loop_busy,
             "cpu": self.cpu,
+            "cores": self.cores,
             "agents": self.agents,
             "throughput": self.throughput,
             "p99_ms": self.p99_ms,
@@ -97,6 +104,7 @@ class WindowSummary:
             scheduled=int(d.get("scheduled", 0)), late=int(d.get("late", 0)),
             dropped=int(d.get("dropped", 0)), in_flight_mean=float(d.get("in_flight_mean", 0.0)),
             loop_busy=float(d.get("loop_busy", 0.0)), cpu=float(d.get("cpu", 0.0)),
+            cores=int(d.get("cores", 0)),
             hist=LatencyHistogram.decode(d.get("hist") or ""), agents=int(d.get("agents", 1)),
         )
 
@@ -119,6 +127,7 @@ class WindowSummary:
             dropped=sum(p.dropped for p in parts),
             in_flight_mean=sum(p.in_flight_mean for p in parts),
             loop_busy=max(p.loop_busy for p in parts), cpu=max(p.cpu for p in parts),
+            cores=max(p.cores for p in parts),
             hist=LatencyHistogram.merged(p.hist for p in parts),
             agents=sum(p.agents for p in parts),
         )
@@ -227,6 +236,9 @@ class LevelResult:
             return None
         if self.loop_busy >= LOOP_BUSY_LIMIT:
             return f"the load generator's event loop was busy {self.loop_busy:.0%} of the time"
+        busiest = max(counted, key=lambda w: w.cpu_share)
+        if busiest.cpu_share >= LOOP_BUSY_LIMIT:
+            return (f"the load generator used {busiest.cpu:.1f} of its {busiest.cores} CPU cores")
         if self.mode == "concurrency" and self.achieved < IN_FLIGHT_SHORTFALL * self.level:
             return (f"only {self.achieved:.1f} of {self.level:g} requests were kept in flight "
                     "(the client could not keep up)")

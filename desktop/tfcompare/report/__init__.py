@@ -13,6 +13,7 @@ from tfcompare.report import findings as _f
 from tfcompare.report.capacity import capacity_caveats
 from tfcompare.report.context import caveats, setup_tables, when
 from tfcompare.report.data import SessionView
+from tfcompare.report.fastest import fastest
 from tfcompare.report.model import Finding, Table
 from tfcompare.report.page import render_page
 
@@ -50,7 +51,7 @@ def build_report(result: RunResult, *, capacity: CapacityResult | None = None,
         _f.resizing(view, min_agreement),
         _f.formats(view),
         _f.size_vs_time(view),
-        _f.backends(view, capacity),
+        fastest(view, capacity),
     )
     notes = caveats(view) + (capacity_caveats(capacity) if capacity else [])
     n_req = len(result.measured)

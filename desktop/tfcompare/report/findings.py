@@ -1,4 +1,5 @@
-"""The four findings of the original experiment, answered from one session's own data.
+"""Findings 1–3 of the original experiment (resizing, format, size vs time), answered from one
+session's own data (finding 4, the fastest backend, is in ``fastest``).
 
 Each finding says what it concluded (or that the session cannot tell), the numbers behind it and a
 chart. Latency figures are the pooled statistics of ``report.data`` (the window's numbers); the
@@ -8,18 +9,13 @@ significance of a difference comes from a Mann-Whitney test on the per-request l
 from __future__ import annotations
 
 import statistics
-from typing import TYPE_CHECKING
 
 from tfcompare.datatypes import ORIGINAL
-from tfcompare.report.capacity import capacity_verdict, equivalents, knee_table, sustained_chart
 from tfcompare.report.data import Row, SessionView
 from tfcompare.report.model import Bar, BarChart, Finding, LineChart, Series, Table, not_enough
-from tfcompare.report.stats import ALPHA, fit_line, mann_whitney_greater, mann_whitney_two_sided
+from tfcompare.report.stats import ALPHA, fit_line, mann_whitney_two_sided
 from tfcompare.runner.report import _fmt_bytes as fmt_bytes
 from tfcompare.runner.report import _fmt_ms as fmt_ms
-
-if TYPE_CHECKING:
-    from tfcompare.load.results import CapacityResult
 
 DEFAULT_MIN_AGREEMENT = 95.0  # percent
 FLAT_CHANGE = 0.10  # size vs time: a change under 10 % from the smallest to the largest is "flat"
@@ -30,7 +26,7 @@ def pct(value: float | None, digits: int = 0) -> str:
     return "–" if value is None else f"{100 * value:.{digits}f} %"
 
 
-def _size_name(view: SessionView, key: str) -> str:
+def size_name(view: SessionView, key: str) -> str:
     info = view.variants.get(key)
     if key == ORIGINAL:
         return "original"
@@ -71,10 +67,10 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
             saved_b = 1 - r.bytes / orig.bytes if orig.bytes else None
             change = r.p50_ms - orig.p50_ms if orig.p50_ms and r.p50_ms is not None else None
             ok = r in passing
-            rows.append((_size_name(view, r.variant), pct(r.agreement), f"{kept}/{n}",
+            rows.append((size_name(view, r.variant), pct(r.agreement), f"{kept}/{n}",
                          pct(r.score_ratio), fmt_bytes(r.bytes), pct(saved_b, 1), fmt_ms(r.p50_ms),
                          "–" if change is None else f"{change:+.1f}", "yes" if ok else "no"))
-            groups.setdefault(_size_name(view, r.variant), []).append(Bar(
+            groups.setdefault(size_name(view, r.variant), []).append(Bar(
                 backend, 100 * r.agreement, f"{pct(r.agreement)} · {fmt_bytes(r.bytes)}",
                 passed=ok))
         tables.append(Table(
@@ -86,7 +82,7 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
             top = max(candidates, key=lambda r: (r.bytes < orig.bytes, r.agreement, -r.bytes))
             verdicts.append((backend, f"no variant smaller than the original keeps the top-1 "
                                       f"class on ≥ {min_agreement:g} % of the images; the closest "
-                                      f"is {_size_name(view, top.variant)} ({pct(top.agreement)})."))
+                                      f"is {size_name(view, top.variant)} ({pct(top.agreement)})."))
             numbers[backend] = {"smallest": None, "best_agreement": top.agreement}
             continue
         saved_b = 1 - best.bytes / orig.bytes
@@ -96,7 +92,7 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
             lat = (f", p50 {abs(d):.1f} ms {'faster' if d >= 0 else 'slower'} "
                    f"({fmt_ms(best.p50_ms)} vs {fmt_ms(orig.p50_ms)} ms)")
         kept, n = _kept(view, backend, best.variant)
-        verdicts.append((backend, f"{_size_name(view, best.variant)} keeps the top-1 class on "
+        verdicts.append((backend, f"{size_name(view, best.variant)} keeps the top-1 class on "
                                   f"{kept} of {n} images — {pct(saved_b, 1)} fewer bytes than the "
                                   f"original{lat}."))
         numbers[backend] = {"smallest": best.variant, "agreement": best.agreement,
@@ -270,7 +266,7 @@ def size_vs_time(view: SessionView) -> Finding:
             trend = "grows" if low > 0 else "shrinks"
         else:
             trend = "unclear"
-        small, large = _size_name(view, pts[0][2]), _size_name(view, pts[-1][2])
+        small, large = size_name(view, pts[0][2]), size_name(view, pts[-1][2])
         at = (f"{fmt_ms(pts[0][1])} ms at {small} vs {fmt_ms(pts[-1][1])} ms at {large}; fitted "
               f"change {pct(change)}, 95 % interval {pct(low)} – {pct(high)}")
         head = f"{backend} ({fmt.upper()}, {source})"
@@ -282,7 +278,7 @@ def size_vs_time(view: SessionView) -> Finding:
         }[trend])
         sources.add(source)
         for mp, y, key in pts:
-            rows.append((backend, _size_name(view, key), f"{mp:.3f}", fmt_ms(y), source))
+            rows.append((backend, size_name(view, key), f"{mp:.3f}", fmt_ms(y), source))
         series.append(Series(f"{backend} ({fmt.upper()})", tuple((p[0], p[1]) for p in pts),
                              (fit.intercept, fit.slope)))
         numbers[backend] = {"format": fmt, "slope_ms_per_mpx": fit.slope, "low": fit.low,
@@ -310,100 +306,3 @@ def size_vs_time(view: SessionView) -> Finding:
     chart = LineChart(f"{what} against image size", "megapixels", "ms", tuple(series))
     return Finding("size_time", title, SIZE_Q, decided, verdict, tuple(details), (table,),
                    (chart,), numbers)
-
-
-# --------------------------------------------------------------------------- 4. backends
-
-BACKENDS_Q = "Which backend is fastest at each size, and by how much?"
-
-
-def _capacity_only(title: str, cap: CapacityResult | None, measured: int) -> Finding:
-    verdict = capacity_verdict(cap) if cap else None
-    if verdict is None:
-        extra = " (and the capacity sweep has no two backends with a knee)" if cap else ""
-        return not_enough("backends", title, BACKENDS_Q,
-                          f"only {measured} backend measured; compare at least two{extra}")
-    chart = sustained_chart(cap)
-    return Finding("backends", title, BACKENDS_Q, True, verdict,
-                   (f"From the capacity sweep alone: only {measured} backend has per-request "
-                    "measurements in this session.",),
-                   (knee_table(cap),), (chart,) if chart else (), {"capacity": cap.sustained()})
-
-
-def backends(view: SessionView, cap: CapacityResult | None = None) -> Finding:
-    title = "Backends: which is fastest?"
-    measured = [b for b in view.backends
-                if any(r.p50_ms is not None for k, r in view.rows.items() if k[0] == b)]
-    if len(measured) < 2:
-        return _capacity_only(title, cap, len(measured))
-    rows, groups, wins = [], [], {}
-    per_variant = {}
-    for key in view.variant_keys():
-        cands = [r for b in measured for r in [view.row(b, key)] if r and r.p50_ms is not None]
-        if len(cands) < 2:
-            continue
-        cands.sort(key=lambda r: r.p50_ms)
-        best, second = cands[0], cands[1]
-        p = mann_whitney_greater(second.samples, best.samples)
-        clear = p is not None and p < ALPHA
-        ratio = second.p50_ms / best.p50_ms if best.p50_ms else None
-        per_variant[key] = {"fastest": best.backend, "ratio": ratio, "significant": clear}
-        if clear:
-            wins.setdefault(best.backend, []).append((key, ratio))
-        for r in cands:
-            vs = r.p50_ms / best.p50_ms if best.p50_ms else None
-            rows.append((_size_name(view, key), r.backend, fmt_ms(r.p50_ms), fmt_ms(r.p90_ms),
-                         fmt_ms(r.p99_ms), str(r.n) + (" *" if r.few else ""),
-                         "fastest" if r is best else ("–" if vs is None else f"{vs:.2f}×"),
-                         ("yes" if clear else "no (noise)") if r is best else ""))
-        bars = tuple(Bar(r.backend, r.p50_ms, f"{fmt_ms(r.p50_ms)} ms", whisker=r.p90_ms)
-                     for b in measured for r in cands if r.backend == b)  # same order everywhere
-        groups.append((_size_name(view, key), bars))
-    if not per_variant:
-        return not_enough("backends", title, BACKENDS_Q, "no variant was measured on two backends")
-    n = len(per_variant)
-    if not wins:
-        verdict = (f"No backend is faster beyond noise at any of the {n} variants "
-                   f"(Mann-Whitney, {100 * (1 - ALPHA):.0f} %).")
-    else:
-        parts = []
-        for backend, won in sorted(wins.items(), key=lambda kv: -len(kv[1])):
-            rs = [r for _, r in won if r]
-            lo, hi = f"{min(rs):.1f}×", f"{max(rs):.1f}×"
-            span = lo if lo == hi else f"{lo} – {hi}"
-            names = [k for k, _ in won]
-            if len(won) == n:
-                where = "every variant"
-            elif len(won) > n / 2:
-                others = ", ".join(_size_name(view, k) for k in per_variant if k not in names)
-                where = f"{len(won)} of {n} variants (all but {others})"
-            else:
-                where = ", ".join(_size_name(view, k) for k in names)
-            parts.append(f"{backend} is fastest at {where} ({span} faster than the next)")
-        ties = n - sum(len(w) for w in wins.values())
-        tail = f"; {ties} variant(s) within noise" if ties else ""
-        verdict = "; ".join(parts) + tail + "."
-    details = ["p50/p90/p99 of client wall time over every measured request of the variant "
-               "(all images pooled); * fewer than 10 samples. “Clear”: the next backend's "
-               f"latencies are larger in a Mann-Whitney test ({100 * (1 - ALPHA):.0f} %)."]
-    tables = [Table(("variant", "backend", "p50 ms", "p90 ms", "p99 ms", "n", "vs fastest",
-                     "clear"), tuple(rows))]
-    charts = [BarChart("p50 latency by variant (tick: p90)", "ms", tuple(groups),
-                       whisker_label="p90")]
-    if cap is not None:
-        tables.append(knee_table(cap))
-        under_load = capacity_verdict(cap)
-        if under_load:
-            verdict += " " + under_load
-        if cap.equivalents():
-            details.append("Equivalents under load: " + "; ".join(equivalents(cap)) + ".")
-        chart = sustained_chart(cap)
-        if chart:
-            charts.append(chart)
-    else:
-        details.append("No capacity sweep in this session: throughput under load is not part of "
-                       "this answer.")
-    return Finding("backends", title, BACKENDS_Q, True, verdict, tuple(details), tuple(tables),
-                   tuple(charts), {"capacity": cap.sustained() if cap else None,
-                                   "per_variant": per_variant,
-                              "wins": {b: [k for k, _ in w] for b, w in wins.items()}})

@@ -11,9 +11,12 @@ Rules (repeatable on the command line):
 Backends are matched by name, variants by key, over the images both sessions share.
 
 Noise: a latency row fails only when its change is beyond the limit *and* a one-sided
-Mann-Whitney U test on the two sessions' per-request latencies says NEW is slower, at a
-family-wise 1 % level over all the rows of that rule (Holm's correction): a gate that cries wolf
-gets switched off, so it asks for strong evidence. A change beyond the
+Mann-Whitney U test on the per-request latencies says NEW's are larger than BASE's grown by the
+limit (each BASE latency × 1.10 for ``+10%``, + 5 ms for ``+5ms``), at a family-wise 1 % level over
+all the rows of that rule (Holm's correction). A slowdown that is real but within the limit does
+not fail however many samples show it, and a gate that cries wolf gets switched off, so it asks for
+strong evidence. The test looks at the whole distribution: a change confined to the slowest 1 %
+of requests needs a p99 rule and many samples to be told from noise. A change beyond the
 limit that the test cannot tell from noise is reported as "not significant" and passes. Top-1
 answers and error counts are compared as they are (no test); knees are already measured until
 stable (three windows within ±10 %).
@@ -65,7 +68,9 @@ def _u(unit: str) -> str:
 def parse_rule(text: str) -> Rule:
     """``p90:+10%`` → Rule; ValueError naming the accepted forms otherwise."""
     m = _RULE_RE.match(text.strip().replace(" ", ""))
-    bad = ValueError(f"bad rule {text!r}: expected {RULE_HELP}")
+    hint = (" (a shell reads '>' as a redirection: quote the rule, 'errors:>0')"
+            if text.strip() in ("errors", "errors:") else "")
+    bad = ValueError(f"bad rule {text!r}: expected {RULE_HELP}{hint}")
     if not m:
         raise bad
     metric, op, unit = m["metric"], m["op"], m["unit"] or ""
@@ -178,7 +183,7 @@ def _latency(rule: Rule, vb: SessionView, vn: SessionView) -> RuleResult:
         if n is None or not b.n:
             continue
         rows.append((key, b, n))
-    p_values = [mann_whitney_greater(n.samples, b.samples) for _, b, n in rows]
+    p_values = [mann_whitney_greater(n.samples, _grown(b.samples, rule)) for _, b, n in rows]
     significant = holm(p_values, GATE_ALPHA)
     checks = []
     for (key, b, n), p, sig in zip(rows, p_values, significant):
@@ -200,6 +205,13 @@ def _latency(rule: Rule, vb: SessionView, vn: SessionView) -> RuleResult:
                     else "within noise (Mann-Whitney, Holm-corrected)")
         checks.append(Check(*key, before, after, change, p, status, note))
     return _finish(rule, checks, "no backend × variant measured in both sessions")
+
+
+def _grown(samples: tuple[float, ...], rule: Rule) -> list[float]:
+    """BASE's latencies grown by the rule's limit: what NEW must exceed to break the rule."""
+    if rule.unit == "%":
+        return [x * (1 + rule.limit / 100) for x in samples]
+    return [x + rule.limit for x in samples]
 
 
 def _agreement(rule: Rule, vb: SessionView, vn: SessionView) -> RuleResult:

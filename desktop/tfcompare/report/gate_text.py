@@ -89,6 +89,7 @@ def gate_markdown(g: GateResult, base_name: str, new_name: str) -> str:
                        f"{_v(c.new, r.rule.metric)} | {_change(c, r)} | {_p(c)} | {verdict} |")
     out += [""] + [f"- {n}" for n in g.notes]
     out.append(f"Latency rows fail only when the change is beyond the limit and a one-sided "
-               f"Mann-Whitney test on the per-request latencies finds NEW slower at a family-wise "
-               f"{100 * GATE_ALPHA:.0f} % level (Holm); otherwise they are “not significant”.")
+               f"Mann-Whitney test on the per-request latencies finds NEW slower than BASE grown "
+               f"by the limit, at a family-wise {100 * GATE_ALPHA:.0f} % level (Holm); otherwise "
+               f"they are “not significant”.")
     return "\n".join(out) + "\n"
