@@ -270,6 +270,17 @@ def test_capacity_knees_the_knee_rule_and_the_report(pairs, tmp_path):
     else:
         assert not backends.decided and "capacity sweep has no two backends" in backends.verdict
     assert not report.finding("resizing").decided  # a sweep alone has no quality answers
+    caveats = " ".join(report.caveats)
+    for lv in base.levels:  # the sweep's own caveats come along
+        if lv.client_bound:
+            assert f"capacity {lv.backend} {lv.variant} at level {lv.level:g} was client-bound" \
+                in caveats
+        if not lv.stable:
+            assert f"{lv.backend} {lv.variant} @ {lv.level:g}" in caveats
+    shaky = replace(base, levels=[replace(lv, stable=False) for lv in base.levels])
+    caveats = " ".join(build_report(load_session(pairs / "cap-base.tfcs").result,
+                                    capacity=shaky).caveats)
+    assert f"{len(base.levels)} capacity level(s) never became stable" in caveats
 
 
 def test_markdown_and_json_files_without_rules(pairs, tmp_path):

@@ -125,7 +125,9 @@ def test_bad_file_shows_its_error_while_the_others_run(qtbot, tmp_path, backend_
     w.controller.add_paths([bad, *good])
     assert _run(qtbot, w) is False
     entry = w.controller.image("broken.jpg")
-    assert entry.error and entry.error in w.images_panel.list.item(0).text()
+    row = w.images_panel.list.item(0)
+    assert entry.error and row.text().split("\n")[1].startswith("⚠ " + entry.error[:12])
+    assert entry.error in row.toolTip()
     assert {a.image for a in w.table.model.rows} == {"chelsea.jpg"}
     assert all(a.n_errors == 0 and a.n > 0 for a in w.table.model.rows)
 

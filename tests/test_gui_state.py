@@ -157,3 +157,18 @@ def test_a_bad_size_outlines_the_field_and_its_message_is_whole(qtbot):
     panel.sizes.setText("2048, 512")
     assert panel.sizes.property("invalid") is False and not panel.error.isVisible()
     assert window.controller.settings.sizes == (2048, 512)
+
+
+def test_a_long_message_keeps_its_start_and_a_long_name_both_ends(qtbot, tmp_path):
+    window = make_window(qtbot)
+    window.resize(*MINIMUM_SIZE)
+    bad = tmp_path / "a-rather-long-photo-name-from-the-camera-0042.jpg"
+    bad.write_text("hello world, these are my notes and not a picture at all")
+    window.controller.add_paths([bad])
+    qtbot.waitUntil(lambda: window.controller.images[0].probed, timeout=10_000)
+    error = window.controller.images[0].error
+    name_line, message_line = window.images_panel.list.item(0).text().split("\n")
+    assert name_line.startswith("a-rather") and name_line.endswith("0042.jpg")
+    assert message_line.startswith("⚠ " + error[:15])
+    fm = window.images_panel.list.fontMetrics()
+    assert fm.horizontalAdvance(message_line) <= window.images_panel.list.viewport().width()

@@ -37,8 +37,10 @@ def test_dropping_files_and_folders_adds_them(qtbot, tmp_path):
     assert by_name["chelsea.jpg"].format == "jpeg" and by_name["chelsea.jpg"].width == 300
     assert by_name["coffee.jpg"].error is None
     assert by_name["broken.jpg"].error  # its own row says what is wrong ...
-    row = window.images_panel.list.item(2).text()
-    assert "broken.jpg" in row and by_name["broken.jpg"].error in row
+    item = window.images_panel.list.item(2)
+    error = by_name["broken.jpg"].error
+    assert item.text().startswith("broken.jpg\n⚠ " + error[:12])  # its start, then elided
+    assert error in item.toolTip()
     assert "⚠" not in window.images_panel.list.item(0).text()  # ... and the others are unaffected
     assert not window.images_panel.overlay.isVisible()
 

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
 from tfcompare.gui.overlay import EmptyOverlay
 from tfcompare.window.images import THUMB, ImageEntry
 
+FULL_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's whole text (shown elided to the width)
+
 
 class ImagesPanel(QWidget):
     """List of the images to compare."""
@@ -36,7 +38,7 @@ class ImagesPanel(QWidget):
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list.setUniformItemSizes(True)
         self.list.setWordWrap(False)
-        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideNone)  # each line elided its own way
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._context_menu)
         self.list.itemClicked.connect(
@@ -76,7 +78,7 @@ class ImagesPanel(QWidget):
                 image = QImage(data, w, h, w * 3, QImage.Format.Format_RGB888).copy()
                 self._icons[entry.name] = QIcon(QPixmap.fromImage(image))
             item.setIcon(self._icons.get(entry.name, self._placeholder))
-            item.setText(self._text(entry))
+            item.setData(FULL_ROLE, self._text(entry))
             tip = entry.path or entry.name
             item.setToolTip(tip if not entry.error else f"{entry.name}\n{entry.error}")
             item.setForeground(QColor("#b00020") if entry.error else self.palette().text().color())
@@ -84,7 +86,26 @@ class ImagesPanel(QWidget):
         if added and old_names:
             self.list.scrollToItem(self.list.item(names.index(added[-1])))
         self._shown = state
+        self._fit_texts()
         self.overlay.setVisible(not entries)
+
+    def _fit_texts(self) -> None:
+        """A name keeps its start and end ("a-rather…-0042.jpg"); a message keeps its start and
+        loses its end, where it is least useful (the whole of both is in the tooltip)."""
+        fm = self.list.fontMetrics()
+        width = max(self.list.viewport().width() - THUMB - 24, 40)
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            name, _, rest = str(item.data(FULL_ROLE) or "").partition("\n")
+            text = fm.elidedText(name, Qt.TextElideMode.ElideMiddle, width)
+            if rest:
+                text += "\n" + fm.elidedText(rest, Qt.TextElideMode.ElideRight, width)
+            if item.text() != text:
+                item.setText(text)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit_texts()
 
     def names(self) -> list[str]:
         return [self.list.item(r).data(Qt.ItemDataRole.UserRole) for r in range(self.list.count())]

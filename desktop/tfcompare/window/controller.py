@@ -29,6 +29,7 @@ from tfcompare.runner import unique_name
 from tfcompare.runner.plan import planned_requests
 from tfcompare.runner.probe import BackendStatus, ready_text
 from tfcompare.settings import SettingsError
+from tfcompare.window import files
 from tfcompare.window.images import ImageEntry, Inspection, inspect
 from tfcompare.window.results import ResultStore
 from tfcompare.window.work import RunCrashed, RunWorker, StatusChecker
@@ -438,17 +439,7 @@ class WindowController:
                       f"{capacity_problem}", warning=True)  # fmt: skip
 
     def _load_capacity(self, saved) -> str | None:
-        if self.capacity is None:
-            return None
-        from tfcompare.load.export import capacity_of
-        from tfcompare.session import SessionError
-
-        try:
-            self.capacity.load(capacity_of(saved))
-        except SessionError as exc:
-            self.capacity.load(None)
-            return str(exc)
-        return None
+        return files.load_capacity(self.capacity, saved) if self.capacity is not None else None
 
     def saved_sweep(self):
         """The capacity sweep a session file would hold (None without one)."""
@@ -461,19 +452,14 @@ class WindowController:
 
     def save_session(self, path: str | Path, view_options: dict | None = None) -> None:
         """Save what is shown (removed images and backends are not in it); raises SessionError."""
-        from tfcompare.session import SessionError, save_session
+        from tfcompare.session import SessionError
 
         result, sweep = self.store.snapshot(), self.saved_sweep()
         if result is None and sweep is None:
             raise SessionError("nothing to save: run a comparison first (a session holds its results)")
         image, variant = self.selection
         selection = {"image": image, "variant": variant, **(view_options or {})}
-        if sweep is not None:
-            from tfcompare.load.export import save_capacity
-
-            save_capacity(Path(path), sweep, result, selection=selection, title=Path(path).stem)
-        else:
-            save_session(Path(path), result, selection=selection, title=Path(path).stem)
+        files.save(Path(path), result, sweep, selection)
         self.path, self.title, self.unsaved = Path(path), Path(path).stem, False
         self._changed("session")
         self._say(f"Saved {path}")
@@ -497,39 +483,21 @@ class WindowController:
     # ------------------------------------------------------------------ exports
     def export_results(self, kind: str, path: str | Path) -> None:
         """Write the results as JSON or CSV; raises LookupError with nothing to export, OSError."""
-        from tfcompare.runner.report import write_csv, write_json
-
         result = self.store.snapshot()
         if result is None:
             raise LookupError("Run a comparison or open a session first.")
-        (write_json if kind == "json" else write_csv)(result, path)
+        files.write_results(result, kind, path)
         self._say(f"Exported {path}")
 
     def export_report(self, path: str | Path):
         """Write the findings report (HTML) of what is shown; with the session file's capacity
         sweep when nothing was measured since it was opened. Raises LookupError, OSError."""
-        from tfcompare.report import write_report
-
         result = self.store.snapshot()
         if result is None:
             raise LookupError("Run a comparison (and let it finish) or open a session first.")
-        report = write_report(path, result, capacity=self._saved_capacity(),
-                              title=self.title or (self.path.name if self.path else None),
-                              source=str(self.path) if self.path else "")  # fmt: skip
+        report = files.write_findings(result, path, None if self.unsaved else self.path, self.title)
         self._say(f"Wrote the report {path}")
         return report
-
-    def _saved_capacity(self):
-        """The capacity sweep of the session file shown, if unchanged since it was opened."""
-        if self.path is None or self.unsaved:
-            return None
-        from tfcompare.load.export import capacity_of
-        from tfcompare.session import SessionError, load_session
-
-        try:
-            return capacity_of(load_session(self.path))
-        except SessionError:
-            return None
 
     def close(self) -> None:
         self._worker.cancel()
