@@ -51,6 +51,9 @@ def test_load_cli_json_has_every_level_and_latency_grows_on_a_one_thread_backend
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "sustained" in proc.stdout or "highest stable req/s" in proc.stdout
+    # the table explains its columns and flags to someone who has not read the README
+    assert "achvd: the load achieved (mean requests in flight)" in proc.stdout
+    assert "UNSTABLE: the last 3 windows disagreed by more than ±10 % on req/s or p99" in proc.stdout
     doc = json.loads(out.read_text())
     levels = doc["levels"]
     assert [(lv["backend"], lv["variant"], lv["level"]) for lv in levels] == [

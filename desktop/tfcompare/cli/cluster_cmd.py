@@ -20,6 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "kubectl; no kubectl binary is needed. Backends found here are passed to 'tfcompare run' "
             "as NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT]."
         ),
+        epilog="example: tfcompare cluster list -n tfs, then tfcompare run photo.jpg "
+        "--backend gpu=TARGET. Exit status 0 on success, 1 when the kubeconfig, the cluster or "
+        "the service cannot be reached or read, 2 for unusable arguments.",
     )
     sub = parser.add_subparsers(dest="cluster_command", metavar="ACTION")
     ls = sub.add_parser(
@@ -59,11 +62,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "example:\n"
             "  tfcompare cluster forward k8s://tfs/tfs-gpu\n"
             "  # k8s://tfs/tfs-gpu -> 127.0.0.1:41234 (forwarding to pod tfs-gpu-…)\n"
-            "  grpcurl -plaintext 127.0.0.1:41234 list"
+            "  grpcurl -plaintext 127.0.0.1:41234 list\n\n"
+            "Exit status 0 when stopped with Ctrl+C, 1 when the kubeconfig, the cluster or the "
+            "service cannot be reached\nor read, 2 for unusable arguments."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    fwd.add_argument("target", metavar="k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT]")
+    fwd.add_argument(
+        "target", metavar="k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT]",
+        help="the service to forward, as in a backend spec (see 'tfcompare cluster list')",
+    )
     fwd.add_argument(
         "--protocol",
         choices=("grpc", "rest"),
@@ -146,6 +154,10 @@ def run_forward(args: argparse.Namespace) -> int:
     from tfcompare.cluster import ClusterError, open_forward
     from tfcompare.datatypes import BackendSpec
 
+    if not args.target.startswith("k8s://"):
+        print(f"tfcompare cluster forward: error: {args.target!r} is not a k8s:// target "
+              "(expected k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT])", file=sys.stderr)
+        return 2
     spec = BackendSpec(name="forward", target=args.target, protocol=args.protocol)
     try:
         fwd = open_forward(spec)

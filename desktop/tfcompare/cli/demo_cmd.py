@@ -22,15 +22,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="start local backends (1 thread vs all cores) and compare them on sample photos",
         description=(
-            "Builds EfficientNet-Lite0 (a real ImageNet classifier, from the weights installed with "
-            "tfcompare; first use only, no network), starts two local TF-Serving-compatible "
-            "backends on free loopback ports - one limited to 1 thread, one using all cores and "
-            "also serving REST - and opens the window with them and the sample photos loaded. "
-            "With --no-gui (or without a display) it runs the comparison in the terminal and prints "
-            "the summary. The backends stop when the window closes or the demo exits."
+            "Builds EfficientNet-Lite0 (a real ImageNet classifier, from the weights installed "
+            "with tfcompare;\nfirst use only, no network), starts two local TF-Serving-compatible "
+            "backends on free loopback\nports - one limited to 1 thread, one using all cores and "
+            "also serving REST - and opens the window\nwith them and the sample photos loaded. "
+            "With --no-gui (or without a display) it runs the comparison\nin the terminal and "
+            "prints the summary. The backends stop when the window closes or the demo exits."
         ),
-        epilog="examples: tfcompare demo --no-gui --sizes 512,256 --json demo.json; "
-               "tfcompare demo --no-gui --save demo.tfcs && tfcompare report demo.tfcs --out demo.html",
+        epilog=(
+            "examples:\n"
+            "  tfcompare demo\n"
+            "  tfcompare demo --no-gui --sizes 512,256 --json demo.json\n"
+            "  tfcompare demo --no-gui --save demo.tfcs && tfcompare report demo.tfcs --out demo.html\n"
+            "  tfcompare demo --capacity --no-gui\n\n"
+            "Exit status 0 when the demo ran (or the window was closed), 1 when the model, the "
+            "backends or the window\ncould not start or an output could not be written, 2 for "
+            "unusable arguments (also when none of the\n--images could be used), 130 when "
+            "interrupted."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--no-gui", action="store_true",
                    help="run the comparison in the terminal and print the summary table")
@@ -181,7 +191,7 @@ def _headless_capacity(args, images, specs) -> int:
 
 
 def _headless(args, images, specs, settings) -> int:
-    from tfcompare.cli.run_cmd import measure_in_terminal
+    from tfcompare.cli.run_cmd import measure_in_terminal, no_usable_image
     from tfcompare.runner.report import summary_table
 
     print(f"comparing {len(specs)} backends on {len(images)} image(s)…", file=sys.stderr, flush=True)
@@ -191,4 +201,6 @@ def _headless(args, images, specs, settings) -> int:
         print("cancelled", file=sys.stderr)
         return 130
     print(summary_table(result), flush=True)
-    return write_outputs(result, "demo", json=args.json, csv=args.csv, save=args.save)
+    unusable = no_usable_image(result, "demo")
+    written = write_outputs(result, "demo", json=args.json, csv=args.csv, save=args.save)
+    return 2 if unusable else written

@@ -23,7 +23,20 @@ def register(sub) -> None:
     p = sub.add_parser(
         "gui",
         help="open the desktop window",
-        description="Open the tfcompare window with these images and backends loaded.",
+        description=(
+            "Open the tfcompare window with these images and backends loaded (or a saved "
+            "session); press Run to measure. Backends take the same specs as 'tfcompare run'."
+        ),
+        epilog=(
+            "examples:\n"
+            "  tfcompare gui photos/ --backend gpu=10.0.0.5:8500/inception\n"
+            "  tfcompare gui --session before.tfcs\n"
+            "  tfcompare gui photos/ -b cpu=127.0.0.1:8500/efficientnet-lite0 --screenshot shot.png\n\n"
+            "Exit status 0 when the window was closed normally (or the screenshot saved), 1 when "
+            "the window cannot open\n(missing system libraries: the message names them) or the "
+            "screenshot run failed, 2 for unusable arguments."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders (recursed)")
     add_backend_arguments(p)
@@ -32,9 +45,14 @@ def register(sub) -> None:
     p.add_argument(
         "--screenshot",
         metavar="OUT.png",
-        help="run the comparison, save a PNG of the window when done, and exit",
+        help="run the comparison (when images and backends are given), save a PNG of the "
+        "window when done, and exit; needs no display",
     )
-    p.add_argument("--size", type=parse_size, metavar="WxH", help="window size, e.g. 1600x1000")
+    p.add_argument(
+        "--size", type=parse_size, metavar="WxH",
+        help="window size, e.g. 1600x1000 (default: the last size used, fitted to the screen at "
+        "first start; 1600x1000 with --screenshot)",
+    )
     p.set_defaults(func=run)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -10,12 +11,23 @@ def register(sub) -> None:
     from tfcompare.cli.gui_cmd import parse_size
 
     p = sub.add_parser(
-        "render", help="render a saved session's window to a PNG (no display needed)"
+        "render",
+        help="render a saved session's window to a PNG (no display needed)",
+        description=(
+            "Open a saved session in the tfcompare window offscreen (no display needed, nothing "
+            "is measured)\nand save the window as a PNG: the charts, the results table and the "
+            "backends as they were saved."
+        ),
+        epilog="example: tfcompare render before.tfcs --out before.png --size 1280x800\n"
+        "Exit status 0 when the PNG was written, 1 when the window could not be drawn or saved,\n"
+        "2 for unusable arguments: a session that cannot be read, a folder that does not exist.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("session", metavar="S.tfcs")
-    p.add_argument("--out", required=True, metavar="SHOT.png")
+    p.add_argument("session", metavar="S.tfcs", help="a session saved by tfcompare")
+    p.add_argument("--out", required=True, metavar="SHOT.png", help="the PNG file to write")
     p.add_argument(
-        "--size", type=parse_size, default=(1600, 1000), metavar="WxH", help="default 1600x1000"
+        "--size", type=parse_size, default=(1600, 1000), metavar="WxH",
+        help="window size in pixels, from 640x400 (default 1600x1000)",
     )
     p.set_defaults(func=run)
 
@@ -28,10 +40,10 @@ def run(args) -> int:
     try:
         load_session(args.session)  # fail with the session's own message before any window exists
     except SessionError as exc:
-        print(f"tfcompare render: {exc}", file=sys.stderr)
+        print(f"tfcompare render: error: {exc}", file=sys.stderr)
         return 2
     if not Path(args.out).parent.exists():
-        print(f"tfcompare render: folder {Path(args.out).parent} does not exist", file=sys.stderr)
+        print(f"tfcompare render: error: folder {Path(args.out).parent} does not exist", file=sys.stderr)
         return 2
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from tfcompare.gui.app import run_gui

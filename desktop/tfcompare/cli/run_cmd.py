@@ -42,8 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  0  the run completed and every backend answered (failed requests are in the output)\n"
             "  1  some backend never answered successfully (its rows are still in the output),\n"
             "     none could be reached at the start, or an output file could not be written\n"
-            "  2  unusable arguments: bad option values, missing files, or a backend that does\n"
-            "     not exist (unknown context, namespace, service, model or signature)\n"
+            "  2  unusable arguments: bad option values, missing files, no image that could be\n"
+            "     used, or a backend that does not exist (unknown context, namespace, service,\n"
+            "     model or signature)\n"
             "  130 cancelled (Ctrl-C)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -164,6 +165,19 @@ def measure_in_terminal(backends, settings, images, *, quiet: bool = False, conn
         bar.close()
 
 
+def no_usable_image(result, command: str) -> bool:
+    """True (after saying so on stderr) when not one image could be used: nothing was measured."""
+    if result.images:
+        return False
+    n = len(result.problems)
+    print(
+        f"tfcompare {command}: error: none of the {n} image(s) could be used (see the messages "
+        "above): nothing measured",
+        file=sys.stderr,
+    )
+    return True
+
+
 def check_in_terminal(backends, *, quiet: bool = False):
     """Check every backend before the run (see ``runner.preflight``); problems go to stderr."""
     from tfcompare.runner.preflight import check_backends
@@ -218,5 +232,8 @@ def run(args: argparse.Namespace) -> int:
             f"tfcompare run: backend(s) {', '.join(never)} never answered successfully",
             file=sys.stderr,
         )
+    unusable = no_usable_image(result, "run")
     written = write_outputs(result, "run", json=args.json, csv=args.csv, save=args.save)
+    if unusable:
+        return 2
     return written or (1 if never and result.images else 0)

@@ -47,22 +47,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="serve a SavedModel like tensorflow_model_server (gRPC + optional REST)",
         description=(
-            "Serve the newest version under a TF Serving model base path (MODEL/<version>/"
+            "Serve the newest version under a TF Serving model base path (MODEL/<version>/\n"
             "saved_model.pb), or a registered model name (tiny, inception-v3, ...) built on first "
-            "use, speaking TF Serving's gRPC API (and REST with --rest-port). Prints "
-            "'READY grpc=HOST:PORT rest=HOST:PORT' on stdout once it answers requests; "
+            "use,\nspeaking TF Serving's gRPC API (and REST with --rest-port). Prints "
+            "'READY grpc=HOST:PORT\nrest=HOST:PORT' on stdout once it answers requests; "
             "SIGTERM/Ctrl-C stops it."
         ),
     )
     parser.add_argument("model", metavar="MODEL",
                         help="model base path (MODEL/1/saved_model.pb ...) or registered model name")
-    parser.add_argument("--port", type=_port, default=8500, metavar="PORT", help="gRPC port (0 = any free port)")
+    parser.add_argument("--port", type=_port, default=8500, metavar="PORT", help="gRPC port (default 8500, TF Serving's; 0 = any free port)")
     parser.add_argument("--rest-port", type=_port, default=None, metavar="PORT",
                         help="also serve TF Serving's REST API and its Prometheus metrics (/monitoring/prometheus/metrics) on this port (0 = any free port)")
     parser.add_argument("--model-name", default=None, metavar="NAME",
-                        help="name clients use (default: the model directory's name)")
+                        help="name clients use in MODEL of a backend spec (default: the model "
+                             "directory's name, or the registered model's name)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="TensorFlow intra- and inter-op threads (stand-in for an N-CPU pod)")
+                        help="TensorFlow intra- and inter-op threads (stand-in for an N-CPU pod; "
+                             "default: all cores)")
     parser.add_argument("--host", default="127.0.0.1", metavar="ADDR", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--tensor-content", action="store_true",
                         help="pack numeric outputs in tensor_content, like "
@@ -100,7 +102,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "batch_timeout_micros, max_enqueued_batches, num_batch_threads, "
                              "allowed_batch_sizes, pad_variable_length_inputs); implies "
                              "--enable-batching")
-    parser.epilog = "example: tfcompare serve tiny --port 0 --rest-port 0 --threads 1"
+    parser.epilog = (
+        "examples:\n"
+        "  tfcompare serve efficientnet-lite0 --port 8500 --rest-port 8501 --threads 1\n"
+        "  tfcompare run photo.jpg --backend one=127.0.0.1:8500/efficientnet-lite0\n"
+        "  tfcompare serve /models/resnet --model-name resnet --port 0 --rest-port 0\n\n"
+        "Exit status 0 when stopped by Ctrl-C or SIGTERM, 1 when the model cannot be found or "
+        "loaded or a port\ncannot be bound, 2 for unusable arguments."
+    )
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.set_defaults(func=run)
 
 

@@ -41,6 +41,15 @@ def capacity_table(result: CapacityResult) -> str:
             lines.append(f"{'':<24}client-bound: {lv.client_bound_reason}")
         if lv.errors:
             lines.append(f"{'':<24}errors: " + ", ".join(f"{c} ×{n}" for c, n in lv.errors.items()))
+    stability = result.plan.get("stability") or 0.10
+    lines.append(
+        f"{head}: the load asked for; achvd: the load achieved ({'mean requests in flight' if mode == 'concurrency' else 'arrivals sent per second'}); "
+        "req/s: answers per second; p50…max: client latency in ms; server: the server's mean time "
+        "per request in ms from its metrics (~: it also counted other requests, e.g. the last ones "
+        f"finishing after the level); UNSTABLE: the last 3 windows disagreed by more than "
+        f"±{stability * 100:g} % on req/s or p99 (never counted as capacity; longer --window-s or "
+        "more --max-windows help); CLIENT-BOUND: the load generator, not the backend, was the limit."
+    )
     lines.append("")
     limit = result.limit_ms
     title = f"sustained req/s at p99 ≤ {limit:g} ms" if limit else "highest stable req/s"

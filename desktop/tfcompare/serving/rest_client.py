@@ -156,6 +156,9 @@ class RestClient(BackendClient):
             ) from None
         except ssl.SSLError as exc:
             raise ServingError("UNAVAILABLE", reachability(self.where, f"ssl: {exc}")) from None
+        except http.client.BadStatusLine:
+            # e.g. a gRPC port's HTTP/2 frames: the raw bytes would only garble the message
+            raise ServingError("UNAVAILABLE", reachability(self.where, "not HTTP/1.x")) from None
         except (OSError, http.client.HTTPException) as exc:
             detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise ServingError("UNAVAILABLE", reachability(self.where, detail)) from None

@@ -1,0 +1,100 @@
+"""The command line as a first-time user meets it: every command documents its exit status and shows
+an example, and the usual first mistakes (the wrong port for the protocol, a typo'd host, files that
+are not images, a target that is not k8s://) get a message that says what to do and the documented
+exit status."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+from images import photo, save
+
+COMMANDS = (
+    ["run"], ["load"], ["demo"], ["gui"], ["serve"], ["export-model"], ["export"], ["render"],
+    ["report"], ["compare"], ["cluster"], ["cluster", "forward"],
+)  # fmt: skip
+
+
+def tfcompare(*args, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "tfcompare", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_documents_its_exit_status_and_an_example(command):
+    from tfcompare.cli import build_parser
+
+    sub = build_parser()
+    for word in command:
+        sub = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices[word]
+    text = sub.format_help()
+    assert "exit status" in text.lower(), text
+    assert "example" in text.lower(), text
+    assert f"tfcompare {' '.join(command)} " in text.split("example", 1)[1], text
+    for action in sub._actions:  # every option and argument says what it is
+        if not isinstance(action, argparse._SubParsersAction):
+            assert action.help, f"tfcompare {' '.join(command)}: {action.dest} has no help"
+
+
+def test_render_help_says_what_it_does():
+    proc = tfcompare("render", "--help")
+    assert proc.returncode == 0
+    assert "default 1600x1000" in proc.stdout and "a session saved by tfcompare" in proc.stdout
+
+
+def test_serve_help_states_its_defaults():
+    proc = tfcompare("serve", "--help")
+    assert "default 8500" in proc.stdout and "default: all cores" in proc.stdout
+
+
+def test_wrong_port_for_the_protocol_says_which_port_it_is(backend_pair, tmp_path):
+    image = save(photo("chelsea"), tmp_path / "cat.jpg")
+    # gRPC at the REST port
+    proc = tfcompare("run", image, "--backend", f"a={backend_pair.two.rest}/tiny", "-q")
+    assert proc.returncode == 1, proc.stderr
+    assert "REST port (8501)? Use REST for it" in proc.stderr, proc.stderr
+    # REST at the gRPC port: no raw HTTP/2 bytes in the message
+    proc = tfcompare("run", image, "--backend", f"a={backend_pair.two.grpc}/tiny", "--rest", "-q")
+    assert proc.returncode == 1, proc.stderr
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("backend a:"))
+    assert line.endswith("(it does not answer HTTP/1.x: is this TF Serving's gRPC port (8500)? "
+                         "Use gRPC for it)"), line
+    assert line.isprintable()
+
+
+def test_typod_host_is_host_name_not_found(tmp_path):
+    image = save(photo("chelsea"), tmp_path / "cat.jpg")
+    proc = tfcompare("run", image, "--backend", "a=no-such-host.invalid:8500/tiny", "-q")
+    assert proc.returncode == 1
+    assert "backend no-such-host.invalid:8500 is not reachable (host name not found)" in proc.stderr
+
+
+def test_no_usable_image_is_an_error_not_an_empty_success(backend_pair, tmp_path):
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    out = tmp_path / "out.json"
+    proc = tfcompare("run", text, "--backend", f"a={backend_pair.one.grpc}/tiny", "-q",
+                     "--json", out)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "not an image" in proc.stdout + proc.stderr
+    assert "none of the 1 image(s) could be used" in proc.stderr
+    assert out.exists()  # the outputs still say which image failed and why
+    # one usable image beside it: the run measures it and succeeds
+    good = save(photo("chelsea"), tmp_path / "cat.jpg")
+    proc = tfcompare("run", text, good, "--backend", f"a={backend_pair.one.grpc}/tiny", "-q",
+                     "--sizes", "128", "--repeats", "1")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "could be used" not in proc.stderr
+
+
+def test_cluster_forward_refuses_a_target_that_is_not_k8s():
+    proc = tfcompare("cluster", "forward", "127.0.0.1:8500")
+    assert proc.returncode == 2
+    assert "is not a k8s:// target (expected k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT])" in (
+        proc.stderr
+    )
