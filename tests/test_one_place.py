@@ -159,3 +159,19 @@ def test_probe_backend_is_what_the_runner_and_window_report(backend_pair):
     assert missing.state == "error" and "NOT_FOUND" in missing.text
     down = probe_backend(BackendSpec("d", "127.0.0.1:9", timeout_s=2))
     assert down.state == "error" and down.text
+
+
+def test_the_runner_uses_the_names_it_is_given(tmp_path):
+    """The window names its images (a pasted one, two files called the same); the runner's results
+    carry exactly those names."""
+    from PIL import Image
+
+    a, b = tmp_path / "a" / "same.png", tmp_path / "b" / "same.png"
+    for path in (a, b):
+        path.parent.mkdir()
+        Image.new("RGB", (64, 48), "red").save(path)
+    sources = [("same.png", str(a)), ("same (2).png", str(b)), ("pasted image 1.png", a.read_bytes())]
+    result = Runner([BackendSpec("x", "127.0.0.1:1")], RunSettings(sizes=(32,), formats=("png",)),
+                    connect=lambda spec: (_ for _ in ()).throw(ConnectionError("no"))).run(sources)
+    assert [i.name for i in result.images] == ["same.png", "same (2).png", "pasted image 1.png"]
+    assert {r.image for r in result.requests} == {"same.png", "same (2).png", "pasted image 1.png"}

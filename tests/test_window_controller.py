@@ -156,7 +156,9 @@ def test_a_removed_backend_leaves_the_results_and_the_saved_session(ran, tmp_pat
     from tfcompare.session import load_session
 
     c = ran
+    c.save_session(tmp_path / "before.tfcs")
     c.remove_backend("two")
+    assert c.unsaved  # the shown comparison no longer matches the file
     assert [s.name for s in c.backends] == ["one"] and "two" not in c.store.backend_names
     assert all(k[1] != "two" for k in c.store.cells())
     c.save_session(tmp_path / "s.tfcs")

@@ -236,7 +236,7 @@ class WindowController:
     def _removed(self, what: str, undo: Callable[[], None], topic: str) -> None:
         self._undo.append((what, undo))
         del self._undo[:-MAX_UNDO]
-        self.unsaved = self.unsaved and self.store.result is not None
+        self.unsaved = self.store.result is not None  # what a save would write has changed
         self._changed(topic, "results", "selection", "session")
         self._say(f"{what}.", undo=True)
 
