@@ -95,6 +95,16 @@ def test_resizing_names_the_smallest_variant_that_keeps_the_answer(sessions):
             keeping = [v for v in variants if 100 * share[v] >= threshold
                        and _sent(result, backend, v) < original]  # a larger file saves nothing
             got = finding.numbers[backend]
+            # the table says why each variant does not pass
+            table = next(t for t in finding.tables if t.caption.startswith(f"{backend} "))
+            for row in table.rows:
+                key = next(v for v in variants if row[0] == f"{v.split('-')[0]} px "
+                           f"{v.split('-')[1].upper()}")
+                smaller = _sent(result, backend, key) < original
+                kept_enough = 100 * share[key] >= threshold
+                assert row[-1] == ("yes" if smaller and kept_enough else "no: " + ", ".join(
+                    [f"top-1 < {threshold:g} %"] * (not kept_enough)
+                    + ["not smaller"] * (not smaller))), row
             if not keeping:
                 assert got["smallest"] is None
                 assert _says(finding.verdict, backend, "no variant smaller than the original keeps")

@@ -47,6 +47,18 @@ def _kept(view: SessionView, backend: str, variant: str) -> tuple[int, int]:
     return sum(answers), len(answers)
 
 
+def _passes(row, orig, ok: bool, threshold: float) -> str:
+    """The resizing table's verdict for one variant, with the reason when it does not pass."""
+    if ok:
+        return "yes"
+    reasons = []
+    if row.agreement < threshold:
+        reasons.append(f"top-1 < {100 * threshold:g} %")
+    if row.bytes >= orig.bytes:
+        reasons.append("not smaller")
+    return "no: " + ", ".join(reasons)
+
+
 def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) -> Finding:
     title = "Resizing: how small can images get?"
     threshold = min_agreement / 100.0
@@ -69,7 +81,7 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
             ok = r in passing
             rows.append((size_name(view, r.variant), pct(r.agreement), f"{kept}/{n}",
                          pct(r.score_ratio), fmt_bytes(r.bytes), pct(saved_b, 1), fmt_ms(r.p50_ms),
-                         "–" if change is None else f"{change:+.1f}", "yes" if ok else "no"))
+                         "–" if change is None else f"{change:+.1f}", _passes(r, orig, ok, threshold)))
             groups.setdefault(size_name(view, r.variant), []).append(Bar(
                 backend, 100 * r.agreement, f"{pct(r.agreement)} · {fmt_bytes(r.bytes)}",
                 passed=ok))
