@@ -98,3 +98,24 @@ def test_cluster_forward_refuses_a_target_that_is_not_k8s():
     assert "is not a k8s:// target (expected k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT])" in (
         proc.stderr
     )
+
+
+def test_serve_on_a_port_in_use_says_what_to_do(backend_pair, tiny_model):
+    port = backend_pair.one.grpc.rsplit(":", 1)[1]
+    proc = tfcompare("serve", tiny_model, "--port", port, timeout=240)
+    assert proc.returncode == 1
+    assert (f"cannot listen for gRPC on 127.0.0.1:{port}: the port is in use (another server on "
+            "it?) or not allowed: choose another port, or 0 for any free one") in proc.stderr
+
+
+def test_summary_explains_its_quality_columns(backend_pair, tmp_path):
+    image = save(photo("chelsea"), tmp_path / "cat.jpg")
+    proc = tfcompare("run", image, "--backend", f"a={backend_pair.one.grpc}/tiny", "-q",
+                     "--sizes", "128", "--repeats", "1")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    header = proc.stdout.splitlines()[0]
+    assert all(c in header for c in ("top-1 same", "top-5 overlap", "score ratio"))
+    text = " ".join(proc.stdout.split())
+    assert ("top-1 same: images whose top class is unchanged; top-5 overlap: share of the "
+            "original's top 5 still in it; score ratio: the original top-1 class's score now ÷ "
+            "then, can exceed 100 %") in text

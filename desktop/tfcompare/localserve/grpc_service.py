@@ -25,6 +25,10 @@ OPTIONS = [
 ]
 
 
+IN_USE = ("the port is in use (another server on it?) or not allowed: choose another port, or 0 "
+          "for any free one")
+
+
 def _spec(spec) -> tuple[str, int | None, str | None]:
     version = spec.version.value if spec.HasField("version") else None
     label = spec.version_label if spec.HasField("version_label") else None
@@ -164,7 +168,9 @@ def make_server(servable: Servable, host: str, port: int, *, tensor_content: boo
         else:
             bound = server.add_insecure_port(address)
     except RuntimeError as exc:
+        if "failed to bind" in str(exc).lower():  # grpcio says no more than that
+            raise OSError(f"cannot listen for gRPC on {address}: {IN_USE}") from exc
         raise OSError(f"cannot listen for gRPC on {address}: {exc}") from exc
     if bound == 0:
-        raise OSError(f"cannot listen for gRPC on {address} (port in use?)")
+        raise OSError(f"cannot listen for gRPC on {address}: {IN_USE}")
     return server, bound

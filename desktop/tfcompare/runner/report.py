@@ -318,7 +318,10 @@ def summary_table(result: RunResult) -> str:
     notes = [
         f"{n_images} image(s), {n_req} measured requests (warm-up {result.settings.warmup} and "
         f"{result.settings.repeats} measured per variant and backend). Latency: wall time of the "
-        "call as the client sees it. Quality: against the same backend's answer on the original."
+        "call as the client sees it. Quality: against the same backend's answer on the original "
+        "(top-1 same: images whose top class is unchanged; top-5 overlap: share of the original's "
+        "top 5 still in it; score ratio: the original top-1 class's score now ÷ then, can exceed "
+        "100 %)."
     ]
     if few:
         notes.append(f"* percentiles from fewer than {FEW_SAMPLES} samples: indicative only.")
