@@ -119,3 +119,17 @@ def test_summary_explains_its_quality_columns(backend_pair, tmp_path):
     assert ("top-1 same: images whose top class is unchanged; top-5 overlap: share of the "
             "original's top 5 still in it; score ratio: the original top-1 class's score now ÷ "
             "then, can exceed 100 %") in text
+
+
+def test_report_of_a_capacity_sweep_alone_says_what_is_missing(backend_pair, tmp_path):
+    image = save(photo("chelsea"), tmp_path / "cat.jpg")
+    session = tmp_path / "sweep.tfcs"
+    proc = tfcompare("load", image, "--backend", f"a={backend_pair.one.grpc}/tiny", "-q",
+                     "--variants", "128-jpeg", "--concurrency", "1", "--window-s", "0.3",
+                     "--max-windows", "3", "--save", session, timeout=240)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    proc = tfcompare("report", session, "--out", tmp_path / "r.html")
+    assert proc.returncode == 0, proc.stderr
+    assert ("Backends: Not enough data: the session has no per-request measurements, and the "
+            "capacity sweep has no two backends with a knee") in proc.stdout
+    assert "only 0 backend" not in proc.stdout

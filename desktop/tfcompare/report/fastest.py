@@ -22,8 +22,14 @@ def _capacity_only(title: str, cap: CapacityResult | None, measured: int) -> Fin
     verdict = capacity_verdict(cap) if cap else None
     if verdict is None:
         extra = " (and the capacity sweep has no two backends with a knee)" if cap else ""
-        return not_enough("backends", title, BACKENDS_Q,
-                          f"only {measured} backend measured; compare at least two{extra}")
+        if measured:
+            why = f"only {measured} backend measured; compare at least two{extra}"
+        elif cap:
+            why = ("the session has no per-request measurements, and the capacity sweep has no "
+                   "two backends with a knee")
+        else:
+            why = "no backend measured"
+        return not_enough("backends", title, BACKENDS_Q, why)
     chart = sustained_chart(cap)
     return Finding("backends", title, BACKENDS_Q, True, verdict,
                    (f"From the capacity sweep alone: only {measured} backend has per-request "
