@@ -78,12 +78,22 @@ class Chart(QWidget):
         self.plot.installEventFilter(self)
         from tfcompare.gui.overlay import EmptyOverlay
 
-        self.empty = EmptyOverlay(self.plot, empty_text)
+        # inside the plot's view area: the hint never covers the axes, their ticks or titles
+        self.empty = EmptyOverlay(self.plot, empty_text, area=self.view_rect)
+        self.item.vb.sigResized.connect(lambda _vb: self.empty.place())
         self.refreshes = 0  # counted for the responsiveness benchmark
         self._x: tuple[float, float] | None = None
         self._y: tuple[float, float] | None = None
         self.item.disableAutoRange()
         self._settle_axes()
+
+    def view_rect(self):
+        """The plot's view area (inside the axes), in the plot widget's coordinates."""
+        return self.plot.mapFromScene(self.item.vb.sceneBoundingRect()).boundingRect()
+
+    def set_empty_text(self, text: str) -> None:
+        """What the empty chart says (e.g. what is still missing before a run)."""
+        self.empty.setText(text)
 
     def replace_axes(self, **axes: pg.AxisItem) -> None:
         """Use these axis items (e.g. ``bottom=BytesAxis("bottom")``), cached and fixed-size."""

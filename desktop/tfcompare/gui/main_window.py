@@ -169,8 +169,10 @@ class MainWindow(QMainWindow):
 
     def _on_changed(self, topic: str) -> None:
         c = self.controller
-        if topic in ("images", "backends") and not c.running and c.message is None:
-            self._say_ready()  # until something else is said, say what is there
+        if topic in ("images", "backends"):
+            self.latency.set_empty_text(_latency_hint(c))
+            if not c.running and c.message is None:
+                self._say_ready()  # until something else is said, say what is there
         if topic == "images":
             self.images_panel.show_entries(c.images)
             self._show_preview()
@@ -457,3 +459,15 @@ def _count(n: int, what: str) -> str:
 def _detail(c: WindowController, name: str) -> str:
     st = c.statuses.get(name)
     return st.detail if st is not None else ""
+
+
+def _latency_hint(c: WindowController) -> str:
+    """The empty latency chart's hint: what is still missing before a run, like the status bar."""
+    first = "Latency appears here while a comparison runs."
+    if c.images and c.backends:
+        return f"{first}\nPress Run (Ctrl+R)."
+    if c.backends:
+        return f"{first}\nAdd images, then press Run."
+    if c.images:
+        return f"{first}\nAdd a backend (Backends → Add…), then press Run."
+    return f"{first}\nAdd images and a backend, then press Run."

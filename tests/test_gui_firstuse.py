@@ -1,0 +1,50 @@
+"""First use at 1280 px (QA pass): empty hints that never cover axes and say what is missing,
+backend reasons readable, labels not cut. Real widgets, offscreen."""
+
+from __future__ import annotations
+
+import pytest
+from gui_helpers import make_window, small_photos
+from PySide6.QtCore import QRect, QRectF
+
+from tfcompare.datatypes import BackendSpec
+
+
+def _axis_rect(chart, name: str) -> QRect:
+    # the axis' own box (its bounding rect also spans the grid lines it draws across the plot)
+    axis = chart.item.getAxis(name)
+    box = QRectF(axis.scenePos(), axis.geometry().size())
+    return chart.plot.mapFromScene(box).boundingRect().adjusted(1, 1, -1, -1)
+
+
+@pytest.fixture
+def empty_window(qtbot):
+    window = make_window(qtbot)
+    window.resize(1280, 800)
+    qtbot.wait(50)
+    return window
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1600, 1000)])
+def test_empty_hints_never_cover_axes(empty_window, qtbot, size):
+    w = empty_window
+    w.resize(*size)
+    qtbot.wait(50)
+    charts = [w.latency, w.quality, w.top5]
+    for chart in charts:
+        assert chart.empty.isVisible()
+        hint = chart.empty.geometry()
+        for name in ("left", "bottom"):
+            assert not hint.intersects(_axis_rect(chart, name)), (chart.title, name)
+        assert chart.view_rect().contains(hint), chart.title
+
+
+def test_latency_hint_says_what_is_missing(empty_window, qtbot, tmp_path):
+    w = empty_window
+    c = w.controller
+    assert "Add images and a backend" in w.latency.empty.text()
+    c.add_backend(BackendSpec("a", "127.0.0.1:9"))
+    assert "Add images, then press Run" in w.latency.empty.text()
+    c.add_paths(small_photos(tmp_path))
+    qtbot.waitUntil(lambda: "Press Run" in w.latency.empty.text())
+    assert "Add" not in w.latency.empty.text()
