@@ -48,3 +48,37 @@ def test_latency_hint_says_what_is_missing(empty_window, qtbot, tmp_path):
     c.add_paths(small_photos(tmp_path))
     qtbot.waitUntil(lambda: "Press Run" in w.latency.empty.text())
     assert "Add" not in w.latency.empty.text()
+
+
+def _painted_detail(panel, row: int) -> str:
+    panel.list.viewport().grab()  # paints the entries as drawn on screen
+    return panel.delegate.painted[row][2]
+
+
+def test_an_unreachable_backend_says_why_first(empty_window, qtbot):
+    w = empty_window
+    w.controller.add_backend(BackendSpec("cpu-2-rest", "127.0.0.1:9", model="efficientnet-lite0"))
+    panel = w.backends_panel
+    qtbot.waitUntil(lambda: panel.state_of("cpu-2-rest") == "error", timeout=15000)
+    shown = _painted_detail(panel, 0)
+    assert shown.startswith("not reachable (connection refused)"), shown
+    assert "127.0.0.1:9" in panel.list.item(0).toolTip()  # the full message stays in the tooltip
+
+
+def test_a_reopened_sessions_gone_backends_are_not_alarms(empty_window, qtbot, tmp_path):
+    from gui_helpers import synthetic_session
+
+    w = empty_window
+    assert w.sessions.open_session(synthetic_session(tmp_path / "s.tfcs"))
+    panel = w.backends_panel
+    names = [s.name for s in w.controller.backends]
+    qtbot.waitUntil(lambda: all(panel.state_of(n) not in ("checking",) for n in names),
+                    timeout=15000)  # fmt: skip
+    for row, name in enumerate(names):
+        assert panel.state_of(name) == "offline", name
+        assert panel.list.item(row).foreground().color().name() != "#b00020"
+        assert "not connected (from the saved session)" in _painted_detail(panel, row)
+    # an edited backend is the user's own again: its failure is an error
+    spec = w.controller.spec(names[0])
+    w.controller.replace_backend(names[0], BackendSpec(names[0], "127.0.0.1:9", model=spec.model))
+    qtbot.waitUntil(lambda: panel.state_of(names[0]) == "error", timeout=15000)

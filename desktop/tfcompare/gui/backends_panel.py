@@ -23,7 +23,25 @@ from tfcompare.datatypes import BackendSpec
 from tfcompare.gui.colors import BackendColors
 from tfcompare.gui.overlay import EmptyOverlay
 
-LIGHTS = {"ok": "#2e9d4a", "warn": "#e0a000", "error": "#d0312d", "checking": "#a0a0a0"}
+LIGHTS = {"ok": "#2e9d4a", "warn": "#e0a000", "error": "#d0312d", "checking": "#a0a0a0",
+          "offline": "#c8c8c8"}
+
+
+def readable_status(state: str, text: str, target: str) -> str:
+    """The status as the entry's second line shows it: for a problem, the reason first and
+    without the address line 1 already shows ("UNAVAILABLE: backend h:p is not reachable
+    (connection refused)" → "not reachable (connection refused) · UNAVAILABLE")."""
+    if state not in ("error", "offline"):
+        return text
+    text = text.replace(f"backend {target} is ", "").replace(f"backend {target} ", "")
+    prefix = ""
+    if state == "offline":  # "not connected (from the saved session): " + what the check said
+        prefix, sep, text = text.partition(": ")
+        prefix += sep
+    code, sep, reason = text.partition(": ")
+    if sep and code.replace("_", "").isalpha() and code.isupper():
+        text = f"{reason} · {code}"
+    return prefix + text
 
 
 def _icon(color: str, light: str) -> QIcon:
@@ -246,7 +264,9 @@ class BackendsPanel(QWidget):
         head = f" · {proto} · {spec.target}"
         item.setData(HEAD_ROLE, head)
         model = spec.model or "model from the pods"
-        item.setText(f"{name}{head}\n{model} · {text}")
+        shown = readable_status(state, text, spec.target)
+        second = f"{shown} · {model}" if state in ("error", "offline") else f"{model} · {shown}"
+        item.setText(f"{name}{head}\n{second}")
         signature = (f", signature {spec.signature}" if spec.signature
                      else ", signature from the model's metadata")  # fmt: skip
         tip = [f"{name}: {spec.target} over {proto}",

@@ -70,6 +70,7 @@ class WindowController:
         self.backends: list[BackendSpec] = list(backends)
         self.statuses: dict[str, BackendStatus] = {}
         self.run_notes: dict[str, tuple[str, str]] = {}  # backend → (state, text) from the run
+        self.saved_backends: set[BackendSpec] = set()  # as read from the session opened last
         self.settings: RunSettings = settings or RunSettings()
         self.settings_error: SettingsError | None = None
         self.selection: tuple[str | None, str | None] = (None, None)
@@ -212,6 +213,9 @@ class WindowController:
         else:
             st = self.statuses.get(name)
             state, text = (st.state, st.text) if st else ("checking", "checking…")
+            if state == "error" and self.spec(name) in self.saved_backends:
+                # a reopened session's backend that is gone: expected, not an alarm
+                state, text = "offline", f"not connected (from the saved session): {text}"
         timing = self.store.timings.get(name)
         measured = next((b for b in self.store.backends if b.name == name), None)
         current = self.spec(name)
@@ -395,6 +399,7 @@ class WindowController:
         self.selection = (None, None)
         self.overlay = None
         self.path, self.title, self.unsaved, self.finished, self.run_notes = None, None, False, None, {}
+        self.saved_backends = set()
         self._undo.clear()
         self._changed(*TOPICS[:-1])
         self._say("New session.")
@@ -424,6 +429,7 @@ class WindowController:
                 self._looks.submit(lambda e=entry: self._looked.append(inspect(e)))
         self.settings, self.settings_error = result.settings, None
         self.set_backends(specs)
+        self.saved_backends = set(specs)
         self.run_notes, self.finished, self.overlay = {}, None, None
         self.store.load_result(result)
         sel = saved.selection or {}
