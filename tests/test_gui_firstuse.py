@@ -8,6 +8,7 @@ from gui_helpers import make_window, small_photos
 from PySide6.QtCore import QRect, QRectF
 
 from tfcompare.datatypes import BackendSpec
+from tfcompare.gui.chart_base import title_metrics
 
 
 def _axis_rect(chart, name: str) -> QRect:
@@ -82,3 +83,30 @@ def test_a_reopened_sessions_gone_backends_are_not_alarms(empty_window, qtbot, t
     spec = w.controller.spec(names[0])
     w.controller.replace_backend(names[0], BackendSpec(names[0], "127.0.0.1:9", model=spec.model))
     qtbot.waitUntil(lambda: panel.state_of(names[0]) == "error", timeout=15000)
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1600, 1000)])
+def test_titles_and_marker_note_are_whole(empty_window, qtbot, size):
+    w = empty_window
+    w.resize(*size)
+    qtbot.wait(50)
+    for chart in (w.latency, w.quality):
+        chart.set_pooling({"512-jpeg": 3, "256-png": 4})
+        shown = chart.title_text()
+        assert "…" not in shown and "pooled: 3–4 images a point" in shown, shown
+        lines = shown.split("\n")
+        widest = max(chart.plot.mapFromScene(chart.item.titleLabel.sceneBoundingRect())
+                     .boundingRect().width(), 1)  # fmt: skip
+        assert all(title_metrics().horizontalAdvance(line) <= widest for line in lines)
+    note = w.quality._note.text  # as drawn (HTML)
+    assert "…" not in note and "hollow: top-1 changed on some image" in note, note
+    assert "★ original" in note
+
+
+def test_a_long_title_wraps_its_pooling_note_instead_of_cutting_it(empty_window):
+    chart = empty_window.quality  # 290 px: its width at 1280 with the images list open
+    text = "Quality vs bytes sent · pooled: 3–4 images a point"
+    shown = chart.elide_title(text, 290)
+    assert "…" not in shown and shown.split("\n") == ["Quality vs bytes sent",
+                                                     "pooled: 3–4 images a point"]  # fmt: skip
+    assert all(title_metrics().horizontalAdvance(line) <= 290 for line in shown.split("\n"))

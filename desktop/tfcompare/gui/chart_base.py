@@ -38,6 +38,22 @@ def title_metrics():
     return QFontMetrics(font)
 
 
+def wrap_parts(parts: list[str], joiner: str, width: int, fm) -> str:
+    """``parts`` joined by ``joiner`` on as few lines as fit ``width`` pixels (a line never
+    splits a part; a part too long alone is elided), lines separated by "\\n"."""
+    lines: list[str] = []
+    for part in parts:
+        if lines and fm.horizontalAdvance(lines[-1] + joiner + part) <= width:
+            lines[-1] += joiner + part
+        else:
+            lines.append(part)
+    return "\n".join(fm.elidedText(line, Qt.TextElideMode.ElideRight, width) for line in lines)
+
+
+def _html(text: str) -> str:
+    return html.escape(text, quote=False).replace("\n", "<br>")
+
+
 def short_variant(key: str) -> str:
     """Axis text for a variant key: ``original``, ``1024 jpg``, ``512 png``."""
     if key == ORIGINAL:
@@ -165,33 +181,35 @@ class Chart(QWidget):
         shown = self.elide_title(text, self._title_width())
         if shown != self._title_shown:
             self._title_shown = shown
-            self.item.setTitle(html.escape(shown, quote=False), size=f"{TITLE_PT}pt")
+            self.item.setTitle(_html(shown), size=f"{TITLE_PT}pt")
             label.setMinimumWidth(0)  # setTitle made the text's width the minimum again
         label._sizeHint[Qt.SizeHint.MinimumSize] = (0, label._sizeHint[Qt.SizeHint.MinimumSize][1])
         label.updateGeometry()
 
-    def set_note(self, text: str) -> None:
-        """A small line under the legend (e.g. what marker shapes mean), elided like the title."""
+    def set_note(self, *groups: str) -> None:
+        """A small line under the legend (e.g. what marker shapes mean); its ``groups`` wrap onto
+        further lines when the chart is narrow."""
         if self._note is None:
             self._note = pg.LabelItem("", size="8pt", color="#555555")
             self.item.layout.addItem(self._note, 5, 0, 1, 3, Qt.AlignmentFlag.AlignHCenter)
-        self._note_text = text
-        shown = title_metrics().elidedText(text, Qt.TextElideMode.ElideRight, self._title_width())
+        self._note_groups = groups
+        shown = wrap_parts(list(groups), "  ·  ", self._title_width(), title_metrics())
         self._note.setMinimumWidth(0)
-        self._note.setText(html.escape(shown, quote=False))
+        self._note.setText(_html(shown))
         self._note.setMinimumWidth(0)
         self._note._sizeHint[Qt.SizeHint.MinimumSize] = (0, self._note._sizeHint[Qt.SizeHint.MinimumSize][1])
         self._note.updateGeometry()
 
     _note = None
-    _note_text = ""
+    _note_groups: tuple[str, ...] = ()
 
     def _title_width(self) -> int:
         return max(self.plot.width() - 24, 40)
 
     def elide_title(self, text: str, width: int) -> str:
-        """``text`` shortened with "…" to fit ``width`` pixels; subclasses may elide smarter."""
-        return title_metrics().elidedText(text, Qt.TextElideMode.ElideRight, width)
+        """``text`` fitted to ``width`` pixels: what follows a " · " goes to a second line when
+        the whole does not fit (a pooling note), a line still too long is shortened with "…"."""
+        return wrap_parts(text.split(" · "), " · ", width, title_metrics())
 
     def title_text(self) -> str:
         """The title as drawn (elided when the chart is narrow)."""
@@ -215,7 +233,7 @@ class Chart(QWidget):
         if watched is self.plot and event.type() == QEvent.Type.Resize:
             self.set_title(self._title_text)
             if self._note is not None:
-                self.set_note(self._note_text)
+                self.set_note(*self._note_groups)
             self.fit_legend()
             self.on_plot_resized()
         return False

@@ -90,7 +90,7 @@ class QualityChart(Chart):
         self.replace_axes(bottom=BytesAxis("bottom"))
         self.item.setLabel("bottom", "bytes sent (log)")
         # what the marker shapes say, under the backends' colours
-        self.set_note("● jpg  ■ png  ▲ webp  ★ original  ·  hollow: top-1 changed on some image")
+        self.set_note("● jpg  ■ png  ▲ webp  ★ original", "hollow: top-1 changed on some image")
         self.item.setLabel("left", "score of original top-1 (% of original)")
         self.item.showGrid(x=True, y=True, alpha=0.25)
         self.item.addLine(
