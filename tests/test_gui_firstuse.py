@@ -110,3 +110,30 @@ def test_a_long_title_wraps_its_pooling_note_instead_of_cutting_it(empty_window)
     assert "…" not in shown and shown.split("\n") == ["Quality vs bytes sent",
                                                      "pooled: 3–4 images a point"]  # fmt: skip
     assert all(title_metrics().horizontalAdvance(line) <= 290 for line in shown.split("\n"))
+
+
+def test_table_names_are_whole_and_value_columns_fit_their_numbers(empty_window, qtbot, tmp_path):
+    from gui_helpers import synthetic_session
+    from PySide6.QtCore import Qt
+
+    from tfcompare.gui.results_table import COLUMNS
+
+    w = empty_window
+    assert w.sessions.open_session(synthetic_session(tmp_path / "s.tfcs"))
+    aggs = [a.__class__(**{**a.__dict__, "backend": "cpu-2-rest"})
+            for a in w.store.aggregates()]  # fmt: skip
+    w.table.reset(aggs)
+    qtbot.wait(20)
+    view = w.table.view
+    keys = [k for k, _ in COLUMNS]
+    fm = view.fontMetrics()
+    for key in ("image", "variant", "backend"):  # whole names at 1280
+        col = keys.index(key)
+        assert view.columnWidth(col) >= view.sizeHintForColumn(col), key
+    for col, key in enumerate(keys):  # every value is whole, in a column no wider than needed
+        texts = {w.table.proxy.index(r, col).data(Qt.ItemDataRole.DisplayRole)
+                 for r in range(w.table.proxy.rowCount())}  # fmt: skip
+        widest = max(fm.horizontalAdvance(str(t)) for t in texts)
+        assert view.columnWidth(col) >= widest, key
+        if key in ("n", "n_errors", "bytes", "server_ms", "path_ms", "p50_ms"):
+            assert view.columnWidth(col) <= max(widest, 40) + 24, key

@@ -39,12 +39,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("top1", "Top-1"),
     ("top5_overlap", "Top-5\noverlap"),
 )
-WIDTHS = {
-    "image": 88, "variant": 70, "backend": 84, "p50_ms": 48, "p90_ms": 48, "server_ms": 50,
-    "runtime_ms": 50, "path_ms": 48, "n_errors": 44,
-    "top1_agree": 48, "score_ratio": 50, "n": 34, "bytes": 70, "p99_ms": 48, "mean_ms": 48,
-    "stdev_ms": 48, "top1": 110, "top5_overlap": 56,
-}  # fmt: skip
+WIDTHS = {"image": 88, "variant": 70, "backend": 84, "top1": 110}  # at least; values: SAMPLES
 HEADER_TIPS = {
     "image": "sorted by image (as listed), variant (original, then larger first), backend",
     "p50_ms": "median latency; * = fewer than 10 samples: indicative only",
@@ -59,6 +54,14 @@ HEADER_TIPS = {
     "top1_agree": "same top-1 class as this backend's answer on the original image",
     "top5_overlap": "classes shared with the original's top 5, out of 5",
 }
+# the widest text a value column usually holds: value columns are as narrow as their numbers
+# (or header) allow, so more of them fit beside the names
+SAMPLES = {
+    "p50_ms": "888.8*", "p90_ms": "888.8*", "p99_ms": "888.8*", "mean_ms": "888.8",
+    "stdev_ms": "888.8", "server_ms": "~888.8", "runtime_ms": "~888.8", "path_ms": "~888.8",
+    "n_errors": "888", "top1_agree": "yes", "score_ratio": "100 %", "top5_overlap": "100 %",
+    "n": "888", "bytes": "888,888",
+}  # fmt: skip
 TEXT_KEYS = ("image", "variant", "backend", "top1")
 FIRST_VALUE = 3  # columns before this name the row and never change
 NAME_COLUMN_MAX = 220  # a name column grows to its longest name up to this width
@@ -242,7 +245,9 @@ class ResultsTable(QWidget):
         self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "astr…t.jpg", "cpu…rest"
         self.view.horizontalHeader().setMinimumSectionSize(30)
         for col, (key, _title) in enumerate(COLUMNS):
-            self.view.setColumnWidth(col, WIDTHS[key])
+            if key in WIDTHS:
+                self.view.setColumnWidth(col, WIDTHS[key])
+        self.fit_columns()
         self.view.selectionModel().currentRowChanged.connect(self._on_current_changed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -271,15 +276,25 @@ class ResultsTable(QWidget):
                  frozenset(a.backend for a in self.model.rows))  # fmt: skip
         if names != self._sized_for and self.model.rows:
             self._sized_for = names
-            self.fit_name_columns()
+            self.fit_columns()
 
-    def fit_name_columns(self) -> None:
-        """Widen the name columns towards their longest name (no "astr…t.jpg") with the room the
-        key columns leave: those (names, p50/p90, errors, same top-1, score ratio) stay in view."""
+    def fit_columns(self) -> None:
+        """Value columns as narrow as their numbers and header allow; then the name columns grow
+        towards their longest name (backend first, then variant, then image: no "cpu-2-…") with
+        the room the key columns (names … score ratio) leave, so those stay in view."""
         keys = [k for k, _ in COLUMNS]
+        fm = self.view.fontMetrics()
+        head = self.view.horizontalHeader().fontMetrics()
+        for col, (key, title) in enumerate(COLUMNS):
+            if key in SAMPLES:
+                width = max(fm.horizontalAdvance(SAMPLES[key]) + 12,
+                            max(head.horizontalAdvance(t) for t in title.split("\n")) + 14,
+                            self.view.sizeHintForColumn(col) if self.model.rows else 0)  # fmt: skip
+                self.view.setColumnWidth(col, width)
+        if not self.model.rows:
+            return
         last_key = keys.index("score_ratio")
-        room = self.view.viewport().width() - sum(self.view.columnWidth(c) for c in range(last_key + 1))
-        names = (keys.index("image"), keys.index("backend"), keys.index("variant"))
+        names = (keys.index("backend"), keys.index("variant"), keys.index("image"))
         for col in names:
             self.view.setColumnWidth(col, WIDTHS[keys[col]])
         room = self.view.viewport().width() - sum(self.view.columnWidth(c) for c in range(last_key + 1))
@@ -294,7 +309,7 @@ class ResultsTable(QWidget):
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
         if self.model.rows:
-            self.fit_name_columns()
+            self.fit_columns()
 
     def _keep_current_in_view(self, *_args) -> None:
         if self.view.currentIndex().isValid():
