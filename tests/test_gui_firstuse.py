@@ -137,3 +137,14 @@ def test_table_names_are_whole_and_value_columns_fit_their_numbers(empty_window,
         assert view.columnWidth(col) >= widest, key
         if key in ("n", "n_errors", "bytes", "server_ms", "path_ms", "p50_ms"):
             assert view.columnWidth(col) <= max(widest, 40) + 24, key
+
+
+def test_the_progress_bar_says_ready_or_what_it_waits_for(empty_window, qtbot, tmp_path):
+    w = empty_window
+    bar = w.progress
+    assert bar.isTextVisible() and bar.text() == "nothing to run yet"  # not a blank text field
+    w.controller.add_backend(BackendSpec("a", "127.0.0.1:9"))
+    w.controller.add_paths(small_photos(tmp_path))
+    qtbot.waitUntil(lambda: bar.text() == "ready")
+    w.controller.new_session()
+    assert bar.text() == "nothing to run yet" and bar.value() == 0

@@ -64,6 +64,8 @@ def test_run_fills_charts_and_table_with_the_right_counts(ran, qtbot):
     assert w.table.proxy.rowCount() == n_cells
     assert f"{w.progress.maximum()} requests" in w.preview_text  # the preview was exact
     assert w.progress.value() == w.progress.maximum()
+    total = w.progress.maximum()
+    assert w.progress.isTextVisible() and w.progress.text() == f"{total:,} / {total:,} · done"
     for backend in (
         "one",
         "two",

@@ -171,6 +171,7 @@ class MainWindow(QMainWindow):
         c = self.controller
         if topic in ("images", "backends"):
             self.latency.set_empty_text(_latency_hint(c))
+            self._bar_idle()
             if not c.running and c.message is None:
                 self._say_ready()  # until something else is said, say what is there
         if topic == "images":
@@ -250,6 +251,7 @@ class MainWindow(QMainWindow):
         if self.running:
             self.controller.cancel_run()
             self.eta.setText("cancelling…")
+            self._bar_text("cancelling…")
             self.cancel_button.setEnabled(False)
 
     def _on_run_changed(self) -> None:
@@ -264,6 +266,7 @@ class MainWindow(QMainWindow):
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
             self.eta.setText("starting…")
+            self._bar_text("starting…")
             # A full (oldest-generation) garbage collection walks every Python object of the
             # process (~35 ms here, holding the GIL), and the burst of new objects as a run starts
             # triggers one in whichever thread allocates next: the window froze for 50-100 ms.
@@ -283,6 +286,7 @@ class MainWindow(QMainWindow):
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
             self.eta.setText("")
+            self._bar_idle()
 
     # ------------------------------------------------------------------ views
     def _show_progress(self) -> None:
@@ -297,6 +301,23 @@ class MainWindow(QMainWindow):
         eta += f" · {_fmt_eta(p.eta_s)}" if self.running else ""
         if self.eta.text() != eta:
             self.eta.setText(eta)
+        bar = f"{p.done:,} / {p.total:,}"
+        if not self.running:
+            cancelled = self.controller.finished is not None and self.controller.finished[0]
+            bar += " · cancelled" if cancelled else " · done" if p.done >= p.total else " · stopped"
+        self._bar_text(bar)
+
+    def _bar_text(self, text: str) -> None:
+        """The words inside the progress bar (its format: "%" is written "%%" there)."""
+        text = text.replace("%", "%%")
+        if self.progress.format() != text:
+            self.progress.setFormat(text)
+
+    def _bar_idle(self) -> None:
+        """Before a run: the bar says whether there is something to run."""
+        c = self.controller
+        if not c.running and self.store.progress is None:
+            self._bar_text("ready" if c.images and c.backends else "nothing to run yet")
 
     def refresh_views(self, force: bool = False) -> None:
         """Apply background work and redraw what changed. The timer ticks every ``REFRESH_MS``; the

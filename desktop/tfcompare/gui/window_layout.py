@@ -73,7 +73,8 @@ def build_views(colors: BackendColors) -> Views:
     cancel_button.setToolTip("Stop the run (Esc)")
     cancel_button.setEnabled(False)
     progress = QProgressBar()
-    progress.setTextVisible(False)  # the count is written beside the bar, never under it
+    progress.setTextVisible(True)  # "ready", "12 / 216", "216 / 216 · done": never a blank box
+    progress.setAlignment(Qt.AlignmentFlag.AlignCenter)
     progress.setValue(0)
     eta = QLabel("")
     eta.setObjectName("progressText")
