@@ -36,7 +36,6 @@ from tfcompare.gui.colors import BackendColors
 from tfcompare.load.capacity_model import CapacityModel
 from tfcompare.load.plan import DEFAULT_CONCURRENCY, DEFAULT_VARIANTS, LoadPlan
 
-
 EQUIVALENTS_HINT = ("Filled in after a sweep of two or more backends with a stable level "
                     "within the limit.")
 
