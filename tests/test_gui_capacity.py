@@ -50,6 +50,9 @@ def test_sweep_draws_curves_fills_the_table_and_saves_with_the_session(
     labels = [t.toPlainText() for t in panel.chart._labels[("one", "original")]]
     assert labels == ["c=1", "c=4"]
     assert panel.table.rowCount() == 2 and panel.table.item(0, 0).text() == "one"
+    table = panel.table  # names and req/s whole, "at" in the rest: no sideways scrolling
+    assert all(table.columnWidth(c) >= table.sizeHintForColumn(c) for c in range(3))
+    assert sum(table.columnWidth(c) for c in range(4)) <= table.viewport().width()
     assert panel.table_title.text() == "<b>Highest stable req/s</b> (no latency limit)"
     assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
     window.grab().save(str(tmp_path / "capacity.png"))  # looked at when the tab changes

@@ -148,3 +148,34 @@ def test_the_progress_bar_says_ready_or_what_it_waits_for(empty_window, qtbot, t
     qtbot.waitUntil(lambda: bar.text() == "ready")
     w.controller.new_session()
     assert bar.text() == "nothing to run yet" and bar.value() == 0
+
+
+def test_capacity_controls_explain_themselves(empty_window, qtbot):
+    w = empty_window
+    w.tabs.setCurrentWidget(w.capacity)
+    qtbot.wait(20)
+    panel = w.capacity
+    spin = panel.agents
+    assert spin.value() == 0 and spin.text() == "no (this machine)"
+    assert spin.width() >= spin.fontMetrics().horizontalAdvance(spin.text())  # whole
+    assert "this machine" in spin.toolTip() and "Kubernetes" in spin.toolTip()
+    spin.setValue(3)
+    assert spin.text() == "3 agents"
+    assert panel.equivalents.isVisible() and "after a sweep" in panel.equivalents.text()
+
+
+def test_image_and_variant_selectors_are_filled_before_a_run(empty_window, qtbot, tmp_path):
+    from tfcompare.datatypes import RunSettings
+
+    w = empty_window
+    w.controller.set_settings(RunSettings(sizes=(256, 128), formats=("jpeg", "png")))
+    w.controller.add_paths(small_photos(tmp_path))
+    qtbot.waitUntil(lambda: w.image_combo.count() == 2)
+    assert [w.image_combo.itemText(i) for i in range(2)] == ["chelsea.jpg", "coffee.jpg"]
+    variants = [w.variant_combo.itemText(i) for i in range(w.variant_combo.count())]
+    assert variants == ["original", "256 jpg", "256 png", "128 jpg", "128 png"]
+    w.controller.set_settings(RunSettings(sizes=(64,), formats=("webp",)))
+    assert [w.variant_combo.itemText(i) for i in range(w.variant_combo.count())] == [
+        "original", "64 webp"]
+    w.refresh_views(force=True)  # a redraw before any result keeps them and selects the first
+    assert w.image_combo.currentText() == "chelsea.jpg" and w.variant_combo.count() == 2

@@ -36,6 +36,9 @@ from tfcompare.gui.colors import BackendColors
 from tfcompare.load.capacity_model import CapacityModel
 from tfcompare.load.plan import DEFAULT_CONCURRENCY, DEFAULT_VARIANTS, LoadPlan
 
+EQUIVALENTS_HINT = ("Filled in after a sweep of two or more backends with a stable level "
+                    "within the limit.")
+
 
 class SweepWorker(QObject):
     """Runs one sweep at a time in a thread; events come back through queued signals."""
@@ -145,10 +148,12 @@ class CapacityPanel(QWidget):
         # mounted ConfigMaps), as `tfcompare load --start-lead`
         self.start_lead_s = 60.0
         self.agents = QSpinBox(minimum=0, maximum=64, value=0)
-        self.agents.setSpecialValueText("here")
+        self.agents.setSpecialValueText("no (this machine)")
+        self.agents.setSuffix(" agents")
         self.agents.setToolTip(
-            "where the load comes from: this machine, or N load agents in a Kubernetes Job next to "
-            "the k8s:// backends (no port-forward in the measured path; see k8s/README.md)")
+            "Where the load comes from. \"no (this machine)\": this window sends the requests. "
+            "1 or more: that many load agents run in a Kubernetes Job next to the k8s:// backends "
+            "(no port-forward in the measured path; see k8s/README.md).")
         self.start_button = QPushButton("Start sweep")
         self.start_button.clicked.connect(self.start_sweep)
         self.cancel_button = QPushButton("Cancel")
@@ -165,7 +170,9 @@ class CapacityPanel(QWidget):
         row2 = QHBoxLayout()  # how long, how far, from where
         for label, widget in (("window", self.window_s), ("p99 limit", self.limit),
                               ("agents in cluster", self.agents)):
-            row2.addWidget(QLabel(label))
+            text = QLabel(label)
+            text.setToolTip(widget.toolTip())
+            row2.addWidget(text)
             row2.addWidget(widget)
         row2.addStretch(1)
         row2.addWidget(self.start_button)
@@ -176,11 +183,16 @@ class CapacityPanel(QWidget):
         self.table.setHorizontalHeaderLabels(["backend", "variant", "req/s", "at"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # names and req/s as wide as they are; "at" takes the rest and wraps
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(True)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table_title = QLabel("<b>Sustained req/s at p99 ≤ limit</b>")
         self.equivalents = QLabel("")
         self.equivalents.setWordWrap(True)
+        self.equivalents.setText(EQUIVALENTS_HINT)
         self.notes = QLabel("")
         self.notes.setWordWrap(True)
         self.notes.setStyleSheet("color: #666666")
@@ -321,7 +333,8 @@ class CapacityPanel(QWidget):
                 if c == 2:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(r, c, item)
-        self.equivalents.setText("\n".join(model.equivalent_rows()) or "—")
+        self.table.resizeRowsToContents()
+        self.equivalents.setText("\n".join(model.equivalent_rows()) or EQUIVALENTS_HINT)
         messages = model.result.messages if model.result else []
         self.notes.setText("\n".join(messages[-6:]))
         self.status.setText(model.status)

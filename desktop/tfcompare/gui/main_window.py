@@ -177,6 +177,7 @@ class MainWindow(QMainWindow):
         if topic == "images":
             self.images_panel.show_entries(c.images)
             self._show_preview()
+            self._update_combos(self.store.variants())
         elif topic in ("backends", "status"):
             names = [s.name for s in c.backends]
             status = {n: (*c.status_of(n), _detail(c, n)) for n in names}
@@ -190,6 +191,7 @@ class MainWindow(QMainWindow):
             if c.settings_error is None and self._panel_settings() != c.settings:
                 self.settings_panel.set_settings(c.settings)  # e.g. a session was opened
             self._show_preview()
+            self._update_combos(self.store.variants())
         elif topic == "selection":
             self._show_selection()
         elif topic == "run":
@@ -359,7 +361,8 @@ class MainWindow(QMainWindow):
         self._update_combos(variants)
         image, variant = self.controller.selection
         if (image is None and self.image_combo.count()) or (variant is None and variants):
-            self.controller.select(image or self.image_combo.itemData(0), variant or variants[0])
+            self.controller.select(image or self.image_combo.itemData(0),
+                                   variant or self.variant_combo.itemData(0))
         self.latency.update_data(variants, backends, self.store.cells(), self.store.cold)
         if changes.aggregates or force:
             self.latency.set_pooling(self.store.images_per_cell())
@@ -392,7 +395,15 @@ class MainWindow(QMainWindow):
                               answers, notes)  # fmt: skip
 
     def _update_combos(self, variants: list[str]) -> None:
+        """The measured images and variants; before a run, the loaded images and the variants
+        the settings plan (so the selectors are never blank while there is something to pick)."""
         images = list(self.store.images)
+        if not images and not variants:
+            from tfcompare.runner.plan import planned_variants
+
+            c = self.controller
+            images = [e.name for e in c.images if not (e.probed and e.error)]
+            variants = planned_variants(c.settings) if images else []
         if [self.image_combo.itemData(i) for i in range(self.image_combo.count())] != images:
             self.image_combo.blockSignals(True)
             self.image_combo.clear()

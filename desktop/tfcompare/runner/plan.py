@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tfcompare.datatypes import RunSettings
+from tfcompare.datatypes import ORIGINAL, RunSettings, variant_key
 
 
 def requests_per_variant(settings: RunSettings) -> int:
@@ -13,11 +13,15 @@ def requests_per_variant(settings: RunSettings) -> int:
     return settings.warmup + settings.repeats
 
 
-def variants_per_image(settings: RunSettings, size: tuple[int, int] | None = None) -> int:
-    """The original + every box × every format; with the image's size known, only the boxes that do
-    not upscale it (larger boxes are skipped)."""
+def planned_variants(settings: RunSettings, size: tuple[int, int] | None = None) -> list[str]:
+    """Variant keys of one image: the original + every box × every format; with the image's size
+    known, only the boxes that do not upscale it (larger boxes are skipped)."""
     boxes = settings.sizes if size is None else [b for b in settings.sizes if b <= max(size)]
-    return 1 + len(boxes) * len(settings.formats)
+    return [ORIGINAL] + [variant_key(b, f) for b in boxes for f in settings.formats]
+
+
+def variants_per_image(settings: RunSettings, size: tuple[int, int] | None = None) -> int:
+    return len(planned_variants(settings, size))
 
 
 def planned_requests(
