@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import http.client
 import math
-from decimal import Decimal
 import ssl
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from urllib.parse import urlencode, urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
