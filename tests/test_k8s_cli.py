@@ -136,7 +136,7 @@ def test_pod_replaced_mid_run(kube, backend_pair, fresh_backend, cat, tmp_path):
         proc.kill()
     stderr = "".join(err_lines) + rest
     assert proc.returncode == 0, stderr
-    assert "backend a: pod tfs-a-aaa is gone; now forwarding to tfs-a-bbb" in stderr
+    assert "backend a: pod tfs-a-aaa is gone; now forwarding to tfs-a-bbb" in stderr, stderr
     data = json.loads(out.read_text())
     reqs = data["requests"]
     spanning = [r for r in reqs if r["spans_restart"]]
