@@ -115,6 +115,23 @@ def test_rounded_totals_make_a_small_delta_imprecise():
     assert block.counted == 3 and not block.exact and "imprecise" in block.note
 
 
+def test_totals_printed_with_every_digit_stay_exact_however_large():
+    """prometheus_client (the local backend's exporter) prints every digit: a block read from
+    totals of 10^9 µs is as exact as one read from small totals."""
+    head = f"# TYPE {REQUEST_LATENCY} histogram\n"
+    labels = '{model_name="m",API="Predict",entrypoint="GRPC"}'
+
+    def totals(total_us: float, count: int):
+        return parse_metrics(
+            head + f"{REQUEST_LATENCY}_sum{labels} {total_us!r}\n"
+            f"{REQUEST_LATENCY}_count{labels} {count}\n"
+        )
+
+    block = block_time(totals(1234561234.5678, 9000), totals(1234567001.25, 9003), "m", "grpc", 3)
+    assert block.counted == 3 and block.exact and block.note == ""
+    assert block.server_ms == pytest.approx((1234567001.25 - 1234561234.5678) / 3 / 1000)
+
+
 def test_not_a_metrics_page():
     with pytest.raises(MetricsError):
         parse_metrics(':tensorflow:serving:request_count{model_name="m" 3\n')

@@ -20,6 +20,7 @@ import ssl
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from urllib.parse import urlencode, urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -151,11 +152,15 @@ class BlockTime:
 
 
 def _rounding_us(value: float) -> float:
-    """Worst rounding of a total printed with six significant digits (TF Serving's exporter);
-    totals below 10^6 µs are whole microseconds and exact."""
-    if value < 1e6:
+    """Worst rounding of a total as the page printed it. TF Serving's exporter prints six
+    significant digits (totals below 10^6 µs are whole microseconds and exact); exporters that
+    print every digit (prometheus_client, the local backend's) round only at the last digit the
+    value has, so the smaller of the two bounds applies."""
+    if value < 1e6 or not math.isfinite(value):
         return 0.0
-    return 0.5 * 10 ** (math.floor(math.log10(value)) - 5)
+    six_digits = 0.5 * 10 ** (math.floor(math.log10(value)) - 5)
+    last_digit = 0.5 * 10.0 ** Decimal(repr(value)).normalize().as_tuple().exponent
+    return min(six_digits, last_digit)
 
 
 def block_time(before: Snapshot, after: Snapshot, model: str, protocol: str, sent: int) -> BlockTime:
