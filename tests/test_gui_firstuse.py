@@ -78,7 +78,9 @@ def test_a_reopened_sessions_gone_backends_are_not_alarms(empty_window, qtbot, t
     for row, name in enumerate(names):
         assert panel.state_of(name) == "offline", name
         assert panel.list.item(row).foreground().color().name() != "#b00020"
-        assert "not connected (from the saved session)" in _painted_detail(panel, row)
+        shown = _painted_detail(panel, row)
+        assert shown.startswith("not connected (from the saved session)") and "…" not in shown
+        assert "connection refused" in panel.list.item(row).toolTip()  # why, for who asks
     # an edited backend is the user's own again: its failure is an error
     spec = w.controller.spec(names[0])
     w.controller.replace_backend(names[0], BackendSpec(names[0], "127.0.0.1:9", model=spec.model))
@@ -101,6 +103,8 @@ def test_titles_and_marker_note_are_whole(empty_window, qtbot, size):
     note = w.quality._note.text  # as drawn (HTML)
     assert "…" not in note and "hollow: top-1 changed on some image" in note, note
     assert "★ original" in note
+    if size[0] >= 1600:
+        assert "<br>" not in note  # one line where it fits
 
 
 def test_a_long_title_wraps_its_pooling_note_instead_of_cutting_it(empty_window):

@@ -34,14 +34,12 @@ def readable_status(state: str, text: str, target: str) -> str:
     if state not in ("error", "offline"):
         return text
     text = text.replace(f"backend {target} is ", "").replace(f"backend {target} ", "")
-    prefix = ""
     if state == "offline":  # "not connected (from the saved session): " + what the check said
-        prefix, sep, text = text.partition(": ")
-        prefix += sep
+        return text.partition(": ")[0]  # the check's words are in the tooltip
     code, sep, reason = text.partition(": ")
     if sep and code.replace("_", "").isalpha() and code.isupper():
         text = f"{reason} · {code}"
-    return prefix + text
+    return text
 
 
 def _icon(color: str, light: str) -> QIcon:

@@ -24,17 +24,19 @@ def nice_ceiling(value: float) -> float:
 
 
 TITLE_PT = 10
+NOTE_PT = 8
 LEFT_AXIS_PX = 56  # room for the axis label and four-digit ticks ("2000" ms, "110" %)
 BOTTOM_AXIS_PX = 38  # tick labels and the axis label
 
 
-def title_metrics():
-    """Font metrics of chart titles (pyqtgraph draws them in the application font at 10 pt)."""
+def title_metrics(points: float = TITLE_PT):
+    """Font metrics of chart titles (pyqtgraph draws them in the application font at 10 pt) or,
+    with ``points``, of other chart text (notes at 8 pt)."""
     from PySide6.QtGui import QFont, QFontMetrics
     from PySide6.QtWidgets import QApplication
 
     font = QFont(QApplication.font())
-    font.setPointSizeF(TITLE_PT)
+    font.setPointSizeF(points)
     return QFontMetrics(font)
 
 
@@ -190,10 +192,10 @@ class Chart(QWidget):
         """A small line under the legend (e.g. what marker shapes mean); its ``groups`` wrap onto
         further lines when the chart is narrow."""
         if self._note is None:
-            self._note = pg.LabelItem("", size="8pt", color="#555555")
+            self._note = pg.LabelItem("", size=f"{NOTE_PT}pt", color="#555555")
             self.item.layout.addItem(self._note, 5, 0, 1, 3, Qt.AlignmentFlag.AlignHCenter)
         self._note_groups = groups
-        shown = wrap_parts(list(groups), "  ·  ", self._title_width(), title_metrics())
+        shown = wrap_parts(list(groups), "  ·  ", self._title_width(), title_metrics(NOTE_PT))
         self._note.setMinimumWidth(0)
         self._note.setText(_html(shown))
         self._note.setMinimumWidth(0)
