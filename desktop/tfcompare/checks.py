@@ -6,6 +6,21 @@ from __future__ import annotations
 import math
 
 
+def nested_deeper_than(document: object, limit: int) -> bool:
+    """Whether a parsed JSON document nests lists/objects more than ``limit`` levels deep, checked
+    without recursion (a hostile document can be deeper than Python's stack)."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return False
+
+
 def shown(value: object) -> str:
     text = repr(value) if not isinstance(value, int) or abs(value) < 10**20 else "a huge number"
     return text if len(text) <= 40 else text[:37] + "..."

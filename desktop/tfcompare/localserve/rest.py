@@ -19,6 +19,7 @@ import tensorflow as tf
 from google.protobuf import json_format
 from tensorflow.core.framework import types_pb2
 
+from tfcompare.checks import nested_deeper_than
 from tfcompare.localserve import metrics
 from tfcompare.localserve.servable import AVAILABLE, Servable, ServingFault
 
@@ -175,15 +176,8 @@ def _version(text: str) -> int:
 
 def _check_depth(document: Any) -> None:
     """Refuse JSON nested deeper than any tensor can be (checked without recursion)."""
-    stack = [(document, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise _bad(f"JSON Value: nested deeper than {MAX_DEPTH} levels")
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
+    if nested_deeper_than(document, MAX_DEPTH):
+        raise _bad(f"JSON Value: nested deeper than {MAX_DEPTH} levels")
 
 
 def _rows_to_columns(instances: Any, keys: list[str]) -> dict[str, list[Any]]:

@@ -27,6 +27,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from tfcompare.checks import nested_deeper_than
 from tfcompare.datatypes import (
     Aggregate,
     BackendSpec,
@@ -254,15 +255,8 @@ def _json(text: str, what: str) -> Any:
         raise _Damaged(f"{what}: JSON nested too deeply") from None
     except ValueError as exc:
         raise _Damaged(f"{what}: not valid JSON ({exc})") from None
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise _Damaged(f"{what}: JSON nested too deeply")
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+    if nested_deeper_than(value, MAX_JSON_DEPTH):
+        raise _Damaged(f"{what}: JSON nested too deeply")
     return value
 
 
