@@ -11,7 +11,14 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import QColor, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QStyle,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from tfcompare.datatypes import Aggregate, variant_sort_key
 from tfcompare.gui.chart_base import short_variant
@@ -165,6 +172,12 @@ class ResultsModel(QAbstractTableModel):
             texts = self._texts[row] = tuple(cell_text(agg, key) for key, _ in COLUMNS)
         return texts
 
+    def longest_text(self, column: int) -> str:
+        """The longest text in a column, from the cached cell texts: sizing a column by it costs
+        one pass over strings, where asking the view reads every cell through Qt."""
+        return max((self._row_texts(row)[column] for row in range(len(self.rows))), key=len,
+                   default="")
+
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if role == Qt.ItemDataRole.DisplayRole:  # the hot path: every visible cell, every repaint
             return self._row_texts(index.row())[index.column()]
@@ -289,7 +302,7 @@ class ResultsTable(QWidget):
             if key in SAMPLES:
                 width = max(fm.horizontalAdvance(SAMPLES[key]) + 12,
                             max(head.horizontalAdvance(t) for t in title.split("\n")) + 14,
-                            self.view.sizeHintForColumn(col) if self.model.rows else 0)  # fmt: skip
+                            fm.horizontalAdvance(self.model.longest_text(col)) + 12)  # fmt: skip
                 self.view.setColumnWidth(col, width)
         if not self.model.rows:
             return
@@ -300,11 +313,19 @@ class ResultsTable(QWidget):
         room = self.view.viewport().width() - sum(self.view.columnWidth(c) for c in range(last_key + 1))
         for col in names:
             current = self.view.columnWidth(col)
-            wanted = min(max(self.view.sizeHintForColumn(col) + 8, current), NAME_COLUMN_MAX)
+            wanted = min(max(self._name_width(col) + 8, current), NAME_COLUMN_MAX)
             grow = max(0, min(wanted - current, room))
             if grow:
                 self.view.setColumnWidth(col, current + grow)
                 room -= grow
+
+    def _name_width(self, col: int) -> int:
+        """Room for a name column's longest text (and the backend's colour swatch)."""
+        width = self.view.fontMetrics().horizontalAdvance(self.model.longest_text(col)) + 12
+        if COLUMNS[col][0] == "backend":
+            style = self.view.style()
+            width += style.pixelMetric(QStyle.PixelMetric.PM_SmallIconSize) + 6
+        return width
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
