@@ -14,8 +14,9 @@ on both sides, measures:
   driven by the load engine with 16 requests in flight over gRPC (answers/s); target ≥ 0.9×,
   i.e. the server's throughput is bounded by the model, not by its Python.
 
-Rounds alternate between in-process and server calls so machine noise hits both alike. The
-in-process side runs in a worker subprocess (this process never imports TensorFlow).
+Rounds alternate between in-process and server calls so machine noise hits both alike; each
+side's turn starts with a few untimed calls (see WARM_CALLS). The in-process side runs in a
+worker subprocess (this process never imports TensorFlow).
 
 usage: python bench/bench_localserve.py [--threads 1,4] [--rounds 20] [--per-round 10]
                                        [--throughput-rounds 3] [--throughput-s 4]
@@ -33,6 +34,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Untimed calls at the start of each side's turn in a round. The server and the in-process worker
+# are separate processes with their own copy of the model; after the other side ran, calls stay
+# slower for a few hundred milliseconds (about +0.6 ms on the first ten EfficientNet-Lite0 calls,
+# fading over about thirty), a cost that would otherwise fall on whichever side comes first.
+WARM_CALLS = 20
 
 
 def _worker(base: str, threads: int, image: str) -> None:
@@ -65,6 +71,8 @@ def _worker(base: str, threads: int, image: str) -> None:
             continue
         if parts[:1] != ["run"]:
             break
+        for _ in range(int(parts[2])):  # untimed: refill the CPU caches after the other side ran
+            call()
         times = [call() for _ in range(int(parts[1]))]
         print("T " + ",".join(f"{t:.3f}" for t in times), flush=True)
 
@@ -99,7 +107,8 @@ def _served_throughput(spec, image: Path, seconds: float) -> float:
 
 
 def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: int,
-             per_round: int, throughput_rounds: int = 3, throughput_s: float = 4.0) -> dict:
+             per_round: int, throughput_rounds: int = 3, throughput_s: float = 4.0,
+             warm: int = WARM_CALLS) -> dict:
     from tfcompare.demo import LocalBackends, ServerPlan
     from tfcompare.serving import make_client
 
@@ -134,11 +143,13 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
         served: dict[str, list[float]] = {"grpc": [], "rest": []}
         ratios: dict[str, list[float]] = {"grpc": [], "rest": []}
         for _ in range(rounds):
-            worker.stdin.write(f"run {per_round}\n")
+            worker.stdin.write(f"run {per_round} {warm}\n")
             worker.stdin.flush()
             chunk = [float(t) for t in worker.stdout.readline()[2:].split(",")]
             inproc += chunk
             for protocol in ("grpc", "rest"):
+                for _ in range(warm):
+                    call(protocol)
                 times = [call(protocol) for _ in range(per_round)]
                 served[protocol] += times
                 ratios[protocol].append(statistics.median(times) / statistics.median(chunk))
@@ -175,6 +186,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--per-round", type=int, default=10)
     parser.add_argument("--model", default="efficientnet-lite0", help="registered name or base path")
+    parser.add_argument("--warm-calls", type=int, default=WARM_CALLS,
+                        help="untimed calls at the start of each side's turn in a round")
     parser.add_argument("--throughput-rounds", type=int, default=3)
     parser.add_argument("--throughput-s", type=float, default=4.0)
     parser.add_argument("--worker", metavar="BASE", help=argparse.SUPPRESS)
@@ -192,12 +205,13 @@ def main() -> int:
     size = image.stat().st_size
     try:
         rows = [_measure(int(t), base, base_dir, image, args.rounds, args.per_round,
-                         args.throughput_rounds, args.throughput_s)
+                         args.throughput_rounds, args.throughput_s, args.warm_calls)
                 for t in args.threads.split(",")]
     finally:
         image.unlink(missing_ok=True)
     print(f"EfficientNet-Lite0, 224 px JPEG ({size} bytes), "
-          f"{args.rounds} alternating rounds × {args.per_round} calls per side")
+          f"{args.rounds} alternating rounds × {args.per_round} calls per side "
+          f"(after {args.warm_calls} untimed)")
     print("threads  in-process p50  gRPC p50  overhead  REST p50  overhead   cold/warm in-process  "
           "cold/warm server")
     for r in rows:

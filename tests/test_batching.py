@@ -123,3 +123,20 @@ def test_a_full_batch_queue_answers_unavailable_and_is_counted(batching_backends
     assert level.ok > 0 and len(level.windows) >= 3
     assert set(level.errors) == {"UNAVAILABLE"}
     assert QUEUE_FULL.startswith("The batch scheduling queue")
+
+
+def test_batch_threads_default_to_the_backends_cpus(tiny_model, tmp_path):
+    """Like TF Serving in a pod, num_batch_threads defaults to the CPUs the backend has: its
+    --threads (the stand-in for the pod's CPUs), not the cores of the machine it runs on."""
+    from backends import launch_backend
+
+    (tmp_path / "params.txt").write_text("max_batch_size { value: 4 }\n")
+    backend = launch_backend(tiny_model, threads=3, log_dir=tmp_path,
+                             extra_args=("--batching-parameters", str(tmp_path / "params.txt")))
+    try:
+        backend.wait_ready()
+        log = backend.log_path.read_text()
+    finally:
+        backend.stop()
+    assert "batching on: max_batch_size=4" in log
+    assert "num_batch_threads=3" in log

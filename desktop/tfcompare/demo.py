@@ -90,11 +90,12 @@ class ServerPlan:
     batching: bool = False
 
 
-# The demo's batching backend: up to 8 images per model call, waiting at most 5 ms for them.
+# The demo's batching backend: up to 8 images per model call, waiting at most 5 ms for them;
+# num_batch_threads is TF Serving's default, one batch thread per CPU of the backend, so a batch
+# can be prepared and answered while another runs.
 DEMO_BATCHING = """max_batch_size { value: 8 }
 batch_timeout_micros { value: 5000 }
 max_enqueued_batches { value: 100 }
-num_batch_threads { value: 1 }
 """
 
 

@@ -275,12 +275,14 @@ class Batcher:
                     first = parts[0][:1]
                     parts += [first] * (padded - rows)
                 merged[name] = tf.concat(parts, 0) if len(parts) > 1 else parts[0]
-            outputs = self.run(signature, merged)
+            # Sliced as NumPy arrays: an eager slice costs ~70 µs of Python, 1 ms per batch of 8,
+            # all of it while the model waits for the next batch.
+            outputs = {k: v.numpy() for k, v in self.run(signature, merged).items()}
             offset = 0
             for task in batch:
                 share = {}
                 for out_key, value in outputs.items():
-                    if not value.shape.rank or int(value.shape[0]) != padded:
+                    if not value.ndim or value.shape[0] != padded:
                         raise self.fault(
                             grpc.StatusCode.INTERNAL,
                             "Batched output tensor's 0th dimension does not equal the sum of the "

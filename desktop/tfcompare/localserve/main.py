@@ -168,7 +168,10 @@ def _start_batching(servable, options: ServeOptions) -> bool:
             _log(f"cannot read the batching parameters file {options.batching_parameters}: {exc}")
             return False
     try:
-        params = batching.parse_batching_parameters(text, cores=os.cpu_count() or 1)
+        # TF Serving defaults num_batch_threads to the machine's cores; --threads stands for the
+        # pod's CPUs
+        cores = options.threads or os.cpu_count() or 1
+        params = batching.parse_batching_parameters(text, cores=cores)
     except batching.BatchingConfigError as exc:
         _log(f"{options.batching_parameters}: {exc}")
         return False

@@ -155,7 +155,7 @@ class RestApi:
         if self.servable.state != AVAILABLE:
             raise ServingFault(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
         outputs = self.servable.run(signature_name, tensors)
-        values = {k: _to_json(k, v.numpy()) for k, v in outputs.items()}
+        values = {k: _to_json(k, np.asarray(v)) for k, v in outputs.items()}
         if "instances" in request:
             batch = len(next(iter(values.values()))) if values else 0
             if len(values) == 1:
