@@ -8,6 +8,7 @@ import json
 import socket
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from contextlib import closing
 
@@ -217,3 +218,24 @@ def test_metrics_url_given_on_the_command_line(backend_pair, photos, tmp_path):
     assert all(s["server_exact"] and s["server_ms"] > 0 and s["runtime_ms"] > 0
                for s in data["summary"])  # fmt: skip
     assert all(s["path_ms"] == pytest.approx(s["mean_ms"] - s["server_ms"]) for s in data["summary"])
+
+
+def test_counters_are_written_under_tf_servings_own_names(backend_pair, tmp_path):
+    """TF Serving writes ``:tensorflow:serving:request_count{…} N`` (no ``_total``), so queries
+    and dashboards made for it read the local backend unchanged, the name[] filter included."""
+    rest = backend_pair.two.rest
+    with make_client(BackendSpec("x", backend_pair.two.grpc, model="tiny")) as client:
+        client.predict(save(photo("chelsea"), tmp_path / "cat.jpg").read_bytes(), client.metadata())
+    with urllib.request.urlopen(f"http://{rest}{METRICS_PATH}", timeout=10) as resp:
+        text = resp.read().decode()
+    assert f"# TYPE {REQUEST_COUNT} counter\n" in text
+    assert "# TYPE :tensorflow:core:graph_runs counter\n" in text
+    assert "_total" not in text
+    samples = [line for line in text.splitlines() if line.startswith(REQUEST_COUNT + "{")]
+    assert samples and all('status="' in line for line in samples)
+    query = urllib.parse.urlencode({"name[]": REQUEST_COUNT})
+    with urllib.request.urlopen(f"http://{rest}{METRICS_PATH}?{query}", timeout=10) as resp:
+        only = resp.read().decode()
+    assert only.splitlines()[1] == f"# TYPE {REQUEST_COUNT} counter"
+    assert {line.split("{")[0] for line in only.splitlines() if not line.startswith("#")} == {
+        REQUEST_COUNT}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 from typing import TextIO
@@ -111,5 +112,20 @@ def page(query: str = "") -> bytes:
     from urllib.parse import parse_qs
 
     names = parse_qs(query).get("name[]")
+    counters = [m.name for m in REGISTRY.collect() if m.type == "counter"]
+    if names:  # a counter asked for by TF Serving's name is prometheus_client's NAME_total
+        names = [f"{n}_total" if n in counters else n for n in names]
     registry = REGISTRY.restricted_registry(names) if names else REGISTRY
-    return prometheus_client.generate_latest(registry)
+    return _tf_serving_counter_names(prometheus_client.generate_latest(registry), counters)
+
+
+def _tf_serving_counter_names(text: bytes, counters: list[str]) -> bytes:
+    """prometheus_client writes a counter NAME as ``NAME_total``; TF Serving's exporter writes
+    NAME itself (``# TYPE :tensorflow:serving:request_count counter``). Dashboards and queries
+    written for TF Serving then work against the local backend unchanged."""
+    if not counters:
+        return text
+    pattern = re.compile(
+        rb"^((?:# (?:HELP|TYPE) )?(?:" + b"|".join(re.escape(c.encode()) for c in counters)
+        + rb"))_total(?=[ {])", re.MULTILINE)
+    return pattern.sub(rb"\1", text)
