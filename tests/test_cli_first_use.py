@@ -6,6 +6,7 @@ exit status."""
 from __future__ import annotations
 
 import argparse
+import csv
 import subprocess
 import sys
 
@@ -126,8 +127,13 @@ def test_report_of_a_capacity_sweep_alone_says_what_is_missing(backend_pair, tmp
     session = tmp_path / "sweep.tfcs"
     proc = tfcompare("load", image, "--backend", f"a={backend_pair.one.grpc}/tiny", "-q",
                      "--variants", "128-jpeg", "--concurrency", "1", "--window-s", "0.3",
-                     "--max-windows", "3", "--save", session, timeout=240)  # fmt: skip
+                     "--max-windows", "3", "--save", session, "--csv", "-",
+                     timeout=240)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    # --csv -: one row per level on stdout, the capacity table on stderr
+    [row] = list(csv.DictReader(proc.stdout.splitlines()))
+    assert (row["backend"], row["variant"], float(row["level"])) == ("a", "128-jpeg", 1)
+    assert "sustained" in proc.stderr.lower() or "req/s" in proc.stderr
     proc = tfcompare("report", session, "--out", tmp_path / "r.html")
     assert proc.returncode == 0, proc.stderr
     assert ("Backends: Not enough data: the session has no per-request measurements, and the "

@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from images import bad_inputs, photo, save
@@ -175,3 +176,24 @@ def test_every_command_module_is_registered_and_a_missing_one_is_an_error(monkey
     monkeypatch.setattr(cli, "COMMANDS", (*cli.COMMANDS, "nosuch"))
     with pytest.raises(ModuleNotFoundError, match="tfcompare.cli.nosuch_cmd"):
         cli.build_parser()
+
+
+def test_dash_writes_json_or_csv_to_stdout_and_the_table_to_stderr(backend_pair, photos, tmp_path):
+    """``--json -`` / ``--csv -`` make stdout pure data for a pipe (``| jq``), as ``compare`` does."""
+    proc = tfcompare(
+        "run", photos / "cat.jpg", "--backend", f"one={backend_pair.one.grpc}/tiny",
+        "--sizes", "128", "--formats", "jpeg", "--repeats", "1", "--quiet", "--json", "-",
+        "--save", tmp_path / "s.tfcs",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)  # nothing else on stdout
+    assert data["format"] == "tfcompare-run/1" and data["requests"]
+    assert "128-jpeg" in proc.stderr and "p50 ms" in proc.stderr
+    assert not Path("-").exists()  # no file named "-" beside the command
+    proc = tfcompare("export", tmp_path / "s.tfcs", "--csv", "-")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(proc.stdout.splitlines()))
+    assert len(rows) == len(data["requests"]) and rows[0]["variant"] == "original"
+    proc = tfcompare("export", tmp_path / "s.tfcs", "--json", "-", "--csv", "-")
+    assert proc.returncode == 2
+    assert "--json and --csv cannot both be '-'" in proc.stderr and not proc.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from tfcompare.datatypes import BackendSpec
 from tfcompare.settings import (
@@ -214,26 +215,61 @@ def apply_metrics_args(specs: list[BackendSpec], values: list[str]) -> list[Back
     ]
 
 
+STDOUT = "-"  # --json - / --csv -: the output goes to standard output, the table to stderr
+
+
+def output_option_help(what: str) -> str:
+    return f"{what} ('-': to standard output; the table then goes to stderr)"
+
+
+def check_stdout_outputs(args) -> None:
+    """Refuse two outputs to standard output at once (raises UsageError)."""
+    if getattr(args, "json", None) == STDOUT and getattr(args, "csv", None) == STDOUT:
+        raise usage_error("--json and --csv cannot both be '-' (standard output)")
+
+
+def table_stream(args):
+    """Where the command's table goes: stderr when an output goes to standard output."""
+    import sys
+
+    to_stdout = STDOUT in (getattr(args, "json", None), getattr(args, "csv", None))
+    return sys.stderr if to_stdout else sys.stdout
+
+
+def write_text_outputs(outputs, command: str) -> int:
+    """Write each ``(path, make_text)`` whose path is given ('-': standard output); 0, or 1 with
+    a message on failure."""
+    import sys
+
+    for path, make_text in outputs:
+        if not path:
+            continue
+        if path == STDOUT:
+            sys.stdout.write(make_text())
+            sys.stdout.flush()
+            continue
+        try:
+            Path(path).write_text(make_text(), encoding="utf-8", newline="")
+        except OSError as exc:
+            print(f"tfcompare {command}: error: cannot write {path}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 1
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def write_outputs(result, command: str, *, json: str | None = None, csv: str | None = None,
                   save: str | None = None) -> int:
     """Write ``--json``/``--csv``/``--save`` outputs of a run or session; 0, or 1 with a message
     on failure."""
     import sys
 
-    from tfcompare.runner.report import write_csv, write_json
+    from tfcompare.runner.report import csv_text, run_json
 
-    for path, write in ((json, write_json), (csv, write_csv)):
-        if not path:
-            continue
-        try:
-            write(result, path)
-        except OSError as exc:
-            print(
-                f"tfcompare {command}: error: cannot write {path}: {exc.strerror or exc}",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"wrote {path}", file=sys.stderr)
+    failed = write_text_outputs(((json, lambda: run_json(result)), (csv, lambda: csv_text(result))),
+                                command)
+    if failed:
+        return failed
     if save:
         from tfcompare.session import SessionError, save_session
 

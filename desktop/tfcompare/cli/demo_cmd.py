@@ -10,7 +10,10 @@ from pathlib import Path
 
 from tfcompare.cli.common import (
     add_settings_arguments,
+    check_stdout_outputs,
+    output_option_help,
     settings_from_args,
+    table_stream,
     usage_error,
     write_outputs,
 )
@@ -47,9 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", nargs="+", metavar="IMAGE",
                    help="image files or folders to use instead of the sample photos")
     p.add_argument("--json", metavar="OUT",
-                   help="write every measured request and the summary as JSON (implies --no-gui)")
+                   help=output_option_help(
+                       "write every measured request and the summary as JSON (implies --no-gui)"))
     p.add_argument("--csv", metavar="OUT",
-                   help="write one row per measured request as CSV (implies --no-gui)")
+                   help=output_option_help("write one row per measured request as CSV (implies --no-gui)"))
     p.add_argument("--save", metavar="SESSION.tfcs",
                    help="save the comparison as a session file (implies --no-gui); "
                         "'tfcompare report' turns it into a page")
@@ -113,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         sample_images,
     )
 
+    check_stdout_outputs(args)
     settings = replace(settings_from_args(args), concurrent=args.at_once)
     if args.screenshot and (args.no_gui or args.json or args.csv or args.save):
         raise usage_error("--screenshot renders the window: drop --no-gui/--json/--csv/--save")
@@ -200,7 +205,7 @@ def _headless(args, images, specs, settings) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
-    print(summary_table(result), flush=True)
+    print(summary_table(result), file=table_stream(args), flush=True)
     unusable = no_usable_image(result, "demo")
     written = write_outputs(result, "demo", json=args.json, csv=args.csv, save=args.save)
     return 2 if unusable else written

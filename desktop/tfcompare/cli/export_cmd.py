@@ -22,16 +22,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("session", metavar="SESSION.tfcs", help="a session saved by tfcompare")
-    p.add_argument("--json", metavar="OUT", help="write the session as JSON to OUT")
-    p.add_argument("--csv", metavar="OUT", help="write one row per measured request as CSV to OUT")
+    p.add_argument("--json", metavar="OUT",
+                   help="write the session as JSON to OUT ('-': to standard output)")
+    p.add_argument("--csv", metavar="OUT",
+                   help="write one row per measured request as CSV to OUT ('-': to standard output)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfcompare.cli.common import usage_error, write_outputs
+    from tfcompare.cli.common import check_stdout_outputs, usage_error, write_outputs
 
     if not args.json and not args.csv:
         raise usage_error("nothing to do: give --json OUT and/or --csv OUT")
+    check_stdout_outputs(args)
     from tfcompare.session import SessionError, load_session
 
     try:

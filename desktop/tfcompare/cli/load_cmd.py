@@ -8,7 +8,10 @@ import sys
 from tfcompare.cli.common import (
     add_backend_arguments,
     backends_from_args,
+    check_stdout_outputs,
     in_worker_thread,
+    output_option_help,
+    table_stream,
     usage_error,
 )
 
@@ -64,8 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="deadline per request (default %(default)s)")
     p.add_argument("--quality", type=int, default=90, metavar="Q",
                    help="JPEG/WebP quality of resized variants (default %(default)s)")
-    p.add_argument("--json", metavar="OUT", help="write every level (windows, histograms, knees) as JSON")
-    p.add_argument("--csv", metavar="OUT", help="write one row per level as CSV")
+    p.add_argument("--json", metavar="OUT", help=output_option_help(
+        "write every level (windows, histograms, knees) as JSON"))
+    p.add_argument("--csv", metavar="OUT",
+                   help=output_option_help("write one row per level as CSV"))
     p.add_argument("--save", metavar="SESSION.tfcs", help="save the sweep as a session file")
     p.add_argument("--agent", metavar="PLAN_DIR",
                    help="run a plan directory headless and print one JSON line per window "
@@ -109,6 +114,7 @@ def plan_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    check_stdout_outputs(args)
     if args.agent:
         from tfcompare.load.agent import PlanError, run_agent
 
@@ -195,23 +201,18 @@ def measure(args, plan, specs, payloads, info) -> int:
         for conn in connections:
             conn.close()
     result.messages[:0] = problems
-    print(capacity_table(result), flush=True)
+    print(capacity_table(result), file=table_stream(args), flush=True)
     return write_capacity_outputs(result, args)
 
 
 def write_capacity_outputs(result, args) -> int:
-    from tfcompare.load.export import save_capacity, write_csv, write_json
+    from tfcompare.cli.common import write_text_outputs
+    from tfcompare.load.export import capacity_csv, capacity_json, save_capacity
 
-    for path, write in ((args.json, write_json), (args.csv, write_csv)):
-        if not path:
-            continue
-        try:
-            write(result, path)
-        except OSError as exc:
-            print(f"tfcompare load: error: cannot write {path}: {exc.strerror or exc}",
-                  file=sys.stderr)
-            return 1
-        print(f"wrote {path}", file=sys.stderr)
+    failed = write_text_outputs(((args.json, lambda: capacity_json(result)),
+                                 (args.csv, lambda: capacity_csv(result))), "load")
+    if failed:
+        return failed
     if getattr(args, "save", None):
         from tfcompare.session import SessionError
 

@@ -35,6 +35,7 @@ def add_in_cluster_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def measure_in_cluster(args, plan, specs, payloads, info) -> int:
+    from tfcompare.cli.common import table_stream
     from tfcompare.cli.load_cmd import progress_printer, write_capacity_outputs
     from tfcompare.cluster.errors import ClusterError
     from tfcompare.cluster.kube import resolve_context
@@ -85,5 +86,5 @@ def measure_in_cluster(args, plan, specs, payloads, info) -> int:
         print("cancelled: the Job and its pods were deleted", file=sys.stderr)
         return 130
     result.messages[:0] = problems
-    print(capacity_table(result), flush=True)
+    print(capacity_table(result), file=table_stream(args), flush=True)
     return write_capacity_outputs(result, args)

@@ -13,8 +13,11 @@ from tfcompare.cli.common import (
     add_settings_arguments,
     add_turns_argument,
     backends_from_args,
+    check_stdout_outputs,
     in_worker_thread,
+    output_option_help,
     settings_from_args,
+    table_stream,
     usage_error,
     write_outputs,
 )
@@ -54,9 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_settings_arguments(p)
     add_turns_argument(p)
     p.add_argument(
-        "--json", metavar="OUT", help="write every measured request and the summary as JSON"
+        "--json", metavar="OUT",
+        help=output_option_help("write every measured request and the summary as JSON")
     )
-    p.add_argument("--csv", metavar="OUT", help="write one row per measured request as CSV")
+    p.add_argument("--csv", metavar="OUT",
+                   help=output_option_help("write one row per measured request as CSV"))
     p.add_argument("--save", metavar="SESSION.tfcs", help="save the comparison as a session file")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -196,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
     from tfcompare.runner.preflight import reuse
     from tfcompare.runner.report import summary_table
 
+    check_stdout_outputs(args)
     settings = settings_from_args(args)
     backends = backends_from_args(args, settings)
     images = collect_images(args.images)
@@ -221,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
         print("cancelled", file=sys.stderr)
         return 130
 
-    print(summary_table(result))
+    print(summary_table(result), file=table_stream(args))
     never = [
         b.name
         for b in result.backends

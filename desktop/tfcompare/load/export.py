@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -16,8 +17,12 @@ CSV_FIELDS = (
 )
 
 
+def capacity_json(result: CapacityResult) -> str:
+    return json_text(result.to_dict(), indent=1) + "\n"
+
+
 def write_json(result: CapacityResult, path: str | Path) -> None:
-    Path(path).write_text(json_text(result.to_dict(), indent=1))
+    Path(path).write_text(capacity_json(result), encoding="utf-8")
 
 
 def read_json(path: str | Path) -> CapacityResult:
@@ -27,16 +32,21 @@ def read_json(path: str | Path) -> CapacityResult:
     return CapacityResult.from_dict(doc)
 
 
-def write_csv(result: CapacityResult, path: str | Path) -> None:
+def capacity_csv(result: CapacityResult) -> str:
     knees = {(b, v): result.knee(b, v) for b, v in result.pairs()}
-    with open(path, "w", newline="") as fh:
-        writer = SafeDictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        for lv in result.levels:
-            row = lv.to_dict(windows=False)
-            row["errors"] = ";".join(f"{k}={n}" for k, n in sorted(row["errors"].items()))
-            row["knee"] = knees.get((lv.backend, lv.variant)) is lv
-            writer.writerow(row)
+    buf = io.StringIO()
+    writer = SafeDictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for lv in result.levels:
+        row = lv.to_dict(windows=False)
+        row["errors"] = ";".join(f"{k}={n}" for k, n in sorted(row["errors"].items()))
+        row["knee"] = knees.get((lv.backend, lv.variant)) is lv
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def write_csv(result: CapacityResult, path: str | Path) -> None:
+    Path(path).write_text(capacity_csv(result), encoding="utf-8", newline="")
 
 
 def save_capacity(path: str | Path, result: CapacityResult, run=None, *, title: str | None = None,

@@ -172,8 +172,12 @@ def from_json_obj(obj: dict) -> RunResult:
     )
 
 
+def run_json(result: RunResult) -> str:
+    return json_text(to_json_obj(result), indent=1) + "\n"
+
+
 def write_json(result: RunResult, path: str | Path) -> None:
-    Path(path).write_text(json_text(to_json_obj(result), indent=1) + "\n", encoding="utf-8")
+    Path(path).write_text(run_json(result), encoding="utf-8")
 
 
 def csv_text(result: RunResult) -> str:
