@@ -101,7 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="TF Serving's batching parameters text file (max_batch_size, "
                              "batch_timeout_micros, max_enqueued_batches, num_batch_threads, "
                              "allowed_batch_sizes, pad_variable_length_inputs); implies "
-                             "--enable-batching")
+                             "--enable-batching. Left out: TF Serving's defaults, with "
+                             "num_batch_threads = --threads (else all cores)")
     parser.epilog = (
         "examples:\n"
         "  tfcompare serve efficientnet-lite0 --port 8500 --rest-port 8501 --threads 1\n"
