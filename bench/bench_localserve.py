@@ -172,11 +172,18 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
         # paired per round (neighbouring in time), then the median: robust to machine load drift
         "grpc_overhead": (statistics.median(ratios["grpc"]) - 1) * 100,
         "rest_overhead": (statistics.median(ratios["rest"]) - 1) * 100,
+        # the spread of the per-round ratios: how far one round's figure can be from another's
+        "grpc_iqr": [(q - 1) * 100 for q in _quartiles(ratios["grpc"])],
         "inproc_cold": inproc_cold, "inproc_cold_ratio": inproc_cold / base_p50,
         "server_cold": server_cold, "server_cold_ratio": server_cold / p50["grpc"],
         "inproc_rate": statistics.median(inproc_rates), "served_rate": statistics.median(served_rates),
         "rate_ratio": statistics.median(rate_ratios),
     }
+
+
+def _quartiles(values: list[float]) -> tuple[float, float]:
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return q1, q3
 
 
 def main() -> int:
@@ -226,6 +233,10 @@ def main() -> int:
     for r in rows:
         print(f"{r['threads']:>7}  {r['inproc_rate']:>19.1f}  {r['served_rate']:>16.1f}  "
               f"{r['rate_ratio']:>6.2f}×  {'OK' if r['rate_ratio'] >= 0.9 else 'BELOW TARGET'}")
+    for r in rows:
+        low, high = r["grpc_iqr"]
+        print(f"gRPC overhead, {r['threads']} thread(s): per-round ratios' middle half "
+              f"{low:+.1f}% … {high:+.1f}%")
     worst = max(r["grpc_overhead"] for r in rows)
     print(f"gRPC overhead vs in-process: worst {worst:+.1f}% (target ≤ 10%): "
           f"{'OK' if worst <= 10 else 'ABOVE TARGET'}")
