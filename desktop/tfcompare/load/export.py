@@ -40,6 +40,7 @@ def capacity_csv(result: CapacityResult) -> str:
     for lv in result.levels:
         row = lv.to_dict(windows=False)
         row["errors"] = ";".join(f"{k}={n}" for k, n in sorted(row["errors"].items()))
+        row["level"] = f"{lv.level:g}"  # concurrency 4, rate 12.5 (not 4.0)
         row["knee"] = knees.get((lv.backend, lv.variant)) is lv
         writer.writerow(row)
     return buf.getvalue()
