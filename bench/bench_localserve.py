@@ -9,6 +9,10 @@ on both sides, measures:
   (target ≤ 10 % for gRPC);
 - the cold first request vs the warm p50 (ratio), for the in-process call (first call after
   loading) and for the server (first request of a new client; the server warms up before READY);
+- where a gRPC call's time goes: the model run inside the server and the server's own work
+  around it (from the server's Prometheus metrics, read before and after each round's gRPC
+  calls), the wire beyond the server (the latency tfcompare reports minus the server's time) and
+  the client's own encoding and decoding (wall time minus that latency);
 - throughput under concurrency: the in-process signature called on batches of 8 images (images/s)
   vs ``tfcompare serve`` with batching on (the demo's parameters: max_batch_size 8, 5 ms timeout)
   driven by the load engine with 16 requests in flight over gRPC (answers/s); target ≥ 0.9×,
@@ -111,6 +115,7 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
              warm: int = WARM_CALLS) -> dict:
     from tfcompare.demo import LocalBackends, ServerPlan
     from tfcompare.serving import make_client
+    from tfcompare.serving.metrics import REQUEST_LATENCY, RUNTIME_LATENCY, MetricsScraper
 
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     worker = subprocess.Popen(
@@ -132,16 +137,29 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
         specs = [s for s in specs if s is not batching]
         clients = {s.protocol: make_client(s) for s in specs}
         sigs = {p: c.metadata() for p, c in clients.items()}
+        scraper = MetricsScraper(specs[0].metrics)
+        wire: list[float] = []  # the gRPC calls' latency as tfcompare reports it (request → answer)
 
         def call(protocol: str) -> float:
             start = time.perf_counter()
-            clients[protocol].predict(data, sigs[protocol])
-            return (time.perf_counter() - start) * 1000
+            outcome = clients[protocol].predict(data, sigs[protocol])
+            took = (time.perf_counter() - start) * 1000
+            if protocol == "grpc":
+                wire.append(outcome.latency_ms)
+            return took
+
+        def server_totals() -> tuple[float, float, float]:
+            """(gRPC requests, their summed server time, summed model run time), in ms."""
+            snap = scraper.scrape(totals_only=True)
+            count, request_us = snap.total(REQUEST_LATENCY, entrypoint="GRPC")
+            _, runtime_us = snap.total(RUNTIME_LATENCY)
+            return count, request_us / 1000, runtime_us / 1000
 
         server_cold = call("grpc")
         inproc: list[float] = []
         served: dict[str, list[float]] = {"grpc": [], "rest": []}
         ratios: dict[str, list[float]] = {"grpc": [], "rest": []}
+        split: list[tuple[float, float, float, float]] = []  # per round, mean ms per gRPC call
         for _ in range(rounds):
             worker.stdin.write(f"run {per_round} {warm}\n")
             worker.stdin.flush()
@@ -150,11 +168,21 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
             for protocol in ("grpc", "rest"):
                 for _ in range(warm):
                     call(protocol)
+                if protocol == "grpc":  # read outside the timed calls
+                    before, wire[:] = server_totals(), []
                 times = [call(protocol) for _ in range(per_round)]
+                if protocol == "grpc":
+                    after = server_totals()
+                    n, request_ms, runtime_ms = (a - b for a, b in zip(after, before, strict=True))
+                    # model run · server's own work around it · wire beyond the server · client
+                    split.append((runtime_ms / n, (request_ms - runtime_ms) / n,
+                                  statistics.fmean(wire) - request_ms / n,
+                                  statistics.fmean(times) - statistics.fmean(wire)))
                 served[protocol] += times
                 ratios[protocol].append(statistics.median(times) / statistics.median(chunk))
         for client in clients.values():
             client.close()
+        scraper.close()
         inproc_rates, served_rates, rate_ratios = [], [], []
         for _ in range(throughput_rounds):
             worker.stdin.write(f"batch 8 {throughput_s}\n")
@@ -178,6 +206,8 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
         "server_cold": server_cold, "server_cold_ratio": server_cold / p50["grpc"],
         "inproc_rate": statistics.median(inproc_rates), "served_rate": statistics.median(served_rates),
         "rate_ratio": statistics.median(rate_ratios),
+        "split": [statistics.median(part) for part in zip(*split, strict=True)],
+        "inproc_mean": statistics.fmean(inproc),
     }
 
 
@@ -233,6 +263,14 @@ def main() -> int:
     for r in rows:
         print(f"{r['threads']:>7}  {r['inproc_rate']:>19.1f}  {r['served_rate']:>16.1f}  "
               f"{r['rate_ratio']:>6.2f}×  {'OK' if r['rate_ratio'] >= 0.9 else 'BELOW TARGET'}")
+    print("\nwhere a gRPC call's time goes (ms, mean per call, median over rounds; the server's "
+          "part from its own metrics):")
+    print("threads  model run in server  (in-process)  server's own work  wire beyond server  "
+          "client encode/decode")
+    for r in rows:
+        run, own, beyond, client = r["split"]
+        print(f"{r['threads']:>7}  {run:>19.2f}  {r['inproc_mean']:>12.2f}  {own:>17.2f}  "
+              f"{beyond:>18.2f}  {client:>20.2f}")
     for r in rows:
         low, high = r["grpc_iqr"]
         print(f"gRPC overhead, {r['threads']} thread(s): per-round ratios' middle half "
