@@ -203,9 +203,12 @@ def test_a_change_beyond_the_limit_that_is_noise_is_not_a_failure(pairs):
     for base, new in ((half1, half2), (half2, half1)):  # each row's p99 grows one way or the other
         result = run_gate(base, new, rules)
         assert result.exit_code == 0
-        beyond += [c for r in result.rules for c in r.checks if c.change and c.change > 0.001]
-    assert len(beyond) >= 2 * 3  # every variant, under both rules
-    assert all(c.status == "not significant" and "noise" in c.note for c in beyond)
+        beyond += [(r.rule, c) for r in result.rules for c in r.checks
+                   if c.change and c.change > 0.001]
+    # nearly every variant under both rules (a p99 that moved by under 1 µs is not beyond the
+    # ms rule either way)
+    assert len(beyond) >= 2 * 3 - 1 and {rule for rule, _ in beyond} == set(rules)
+    assert all(c.status == "not significant" and "noise" in c.note for _, c in beyond)
 
 
 def test_a_quality_drop_fails_the_agreement_rule(pairs):
