@@ -35,25 +35,21 @@ from tfcompare.gui.capacity_chart import CapacityChart
 from tfcompare.gui.colors import BackendColors
 from tfcompare.load.capacity_model import CapacityModel
 from tfcompare.load.plan import DEFAULT_CONCURRENCY, DEFAULT_VARIANTS, LoadPlan
+from tfcompare.window.work import BackgroundWork
 
 EQUIVALENTS_HINT = ("Filled in after a sweep of two or more backends with a stable level "
                     "within the limit.")
 
 
-class SweepWorker(QObject):
+class SweepWorker(QObject, BackgroundWork):
     """Runs one sweep at a time in a thread; events come back through queued signals."""
 
     event = Signal(int, object)  # generation, WindowDone | LevelDone | SweepMessage
     finished = Signal(int, object, str)  # generation, CapacityResult | None, message
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._cancel: threading.Event | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        QObject.__init__(self, parent)
+        BackgroundWork.__init__(self)
 
     def start(self, generation: int, plan: LoadPlan, specs: list[BackendSpec], sources: list,
               variants: tuple[str, ...], agents: int = 0, start_lead_s: float = 60.0) -> None:
@@ -67,9 +63,7 @@ class SweepWorker(QObject):
         from tfcompare.load.server_time import metrics_timer
         from tfcompare.load.sweep import sweep
 
-        cancel = self._cancel = threading.Event()
-
-        def work() -> None:
+        def work(cancel: threading.Event) -> None:
             try:
                 payloads, info, _notes = variant_payloads(sources, variants)
                 if agents:
@@ -97,16 +91,7 @@ class SweepWorker(QObject):
             except Exception as exc:  # noqa: BLE001 - shown to the user, the window stays up
                 self.finished.emit(generation, None, f"the sweep failed: {exc}")
 
-        self._thread = threading.Thread(target=work, name="tfcompare-capacity", daemon=True)
-        self._thread.start()
-
-    def cancel(self) -> None:
-        if self._cancel is not None:
-            self._cancel.set()
-
-    def wait(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._launch(work, "tfcompare-capacity")
 
 
 class CapacityPanel(QWidget):

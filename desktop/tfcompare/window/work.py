@@ -27,27 +27,49 @@ class RunCrashed:
     message: str
 
 
-class RunWorker:
-    """Runs one comparison at a time in a thread; its events wait in ``pending``."""
+class BackgroundWork:
+    """One piece of work at a time in a plain (daemon) thread, with the flag that cancels it."""
 
-    def __init__(self, runner_factory: Callable | None = None) -> None:
-        self.pending: deque = deque()
+    def __init__(self) -> None:
         self._cancel: threading.Event | None = None
         self._thread: threading.Thread | None = None
-        self._factory = runner_factory
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def _launch(self, work: Callable[[threading.Event], None], name: str) -> None:
+        """Run ``work(cancel)`` in a new thread; ``cancel()`` sets its flag."""
+        cancel = self._cancel = threading.Event()
+        self._thread = threading.Thread(target=work, args=(cancel,), name=name, daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the work to end; True once it has."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+
+class RunWorker(BackgroundWork):
+    """Runs one comparison at a time in a thread; its events wait in ``pending``."""
+
+    def __init__(self, runner_factory: Callable | None = None) -> None:
+        super().__init__()
+        self.pending: deque = deque()
+        self._factory = runner_factory
+
     def start(self, run_id: int, backends: Sequence[BackendSpec], settings: RunSettings,
               sources: Sequence[Any]) -> None:  # fmt: skip
         self.cancel()
-        cancel = threading.Event()
-        self._cancel = cancel
         factory = self._factory
 
-        def work() -> None:
+        def work(cancel: threading.Event) -> None:
             try:
                 from tfcompare.runner import Runner
 
@@ -56,18 +78,7 @@ class RunWorker:
             except Exception as exc:  # the window must survive any runner failure and say why
                 self.pending.append(RunCrashed(run_id, f"{type(exc).__name__}: {exc}"))
 
-        self._thread = threading.Thread(target=work, name=f"tfcompare-run-{run_id}", daemon=True)
-        self._thread.start()
-
-    def cancel(self) -> None:
-        if self._cancel is not None:
-            self._cancel.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
+        self._launch(work, f"tfcompare-run-{run_id}")
 
 
 class StatusChecker:
