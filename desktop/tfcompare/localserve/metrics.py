@@ -112,20 +112,20 @@ def page(query: str = "") -> bytes:
     from urllib.parse import parse_qs
 
     names = parse_qs(query).get("name[]")
-    counters = [m.name for m in REGISTRY.collect() if m.type == "counter"]
     if names:  # a counter asked for by TF Serving's name is prometheus_client's NAME_total
-        names = [f"{n}_total" if n in counters else n for n in names]
+        names = [*names, *(f"{n}_total" for n in names)]
     registry = REGISTRY.restricted_registry(names) if names else REGISTRY
-    return _tf_serving_counter_names(prometheus_client.generate_latest(registry), counters)
+    return _tf_serving_counter_names(prometheus_client.generate_latest(registry))
 
 
-def _tf_serving_counter_names(text: bytes, counters: list[str]) -> bytes:
+def _tf_serving_counter_names(text: bytes) -> bytes:
     """prometheus_client writes a counter NAME as ``NAME_total``; TF Serving's exporter writes
     NAME itself (``# TYPE :tensorflow:serving:request_count counter``). Dashboards and queries
     written for TF Serving then work against the local backend unchanged."""
+    counters = re.findall(rb"^# TYPE (\S+)_total counter$", text, re.MULTILINE)
     if not counters:
         return text
     pattern = re.compile(
-        rb"^((?:# (?:HELP|TYPE) )?(?:" + b"|".join(re.escape(c.encode()) for c in counters)
+        rb"^((?:# (?:HELP|TYPE) )?(?:" + b"|".join(re.escape(c) for c in counters)
         + rb"))_total(?=[ {])", re.MULTILINE)
     return pattern.sub(rb"\1", text)
