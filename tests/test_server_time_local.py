@@ -239,3 +239,29 @@ def test_counters_are_written_under_tf_servings_own_names(backend_pair, tmp_path
     assert only.splitlines()[1] == f"# TYPE {REQUEST_COUNT} counter"
     assert {line.split("{")[0] for line in only.splitlines() if not line.startswith("#")} == {
         REQUEST_COUNT}
+
+
+def test_made_up_model_names_cannot_grow_the_metrics_without_bound(fresh_backend, tmp_path):
+    """Each request's model name becomes a label (as in TF Serving); a client sending endless
+    made-up names is counted, but past MAX_MODEL_NAMES names under one "(other)" series."""
+    from tfcompare.datatypes import ServingError
+    from tfcompare.localserve.metrics import MAX_MODEL_NAMES, OTHER_MODEL
+
+    backend = fresh_backend(rest=True)
+    image = save(photo("chelsea"), tmp_path / "cat.jpg").read_bytes()
+    with make_client(BackendSpec("x", backend.grpc, model="tiny")) as client:
+        sig = client.metadata()
+        client.predict(image, sig)
+    sent = MAX_MODEL_NAMES + 20
+    for i in range(sent):
+        with make_client(BackendSpec("x", backend.grpc, model=f"made-up-{i}")) as client:
+            with pytest.raises(ServingError, match="NOT_FOUND|not found|Could not find"):
+                client.predict(image, sig)
+    counts = {
+        s.labels["model_name"]: s.value
+        for s in families(backend.rest)[REQUEST_COUNT].samples
+        if s.labels["status"] == "NOT_FOUND"
+    }
+    assert len(counts) == MAX_MODEL_NAMES  # "tiny" took one of the names; the rest: other
+    assert counts[OTHER_MODEL] == sent - (MAX_MODEL_NAMES - 1)
+    assert sum(counts.values()) == sent  # every refusal still counted

@@ -64,10 +64,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             request.model_spec.signature_name, request.inputs, request.output_filter
         )
         response = predict_pb2.PredictResponse()
-        for key, proto in self.servable.output_protos(
-            outputs, tensor_content=self.tensor_content
-        ).items():
-            response.outputs[key].CopyFrom(proto)
+        self.servable.write_outputs(outputs, response.outputs, tensor_content=self.tensor_content)
         response.model_spec.name = self.servable.name
         response.model_spec.version.value = version
         response.model_spec.signature_name = name

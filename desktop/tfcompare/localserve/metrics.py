@@ -71,6 +71,34 @@ _log: TextIO | None = None
 _log_lock = threading.Lock()
 
 
+_children: dict[tuple, object] = {}
+# Requests name their model; a client sending endless made-up names must not grow the page (and
+# this process) without bound: past this many names, the rest are counted under OTHER_MODEL.
+MAX_MODEL_NAMES = 64
+OTHER_MODEL = "(other)"
+_model_names: set[str] = set()
+
+
+def _model_label(model: str) -> str:
+    if model in _model_names:
+        return model
+    with _log_lock:
+        if len(_model_names) < MAX_MODEL_NAMES:
+            _model_names.add(model)
+            return model
+    return OTHER_MODEL
+
+
+def _child(metric, *labels: str):
+    """``metric.labels(*labels)``, kept: prometheus_client checks and locks on every lookup,
+    which each request would otherwise pay two or three times."""
+    key = (metric, labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def now_us() -> int:
     return time.perf_counter_ns() // 1000
 
@@ -83,7 +111,8 @@ def enable_request_log(path: str) -> None:
 
 def record_runtime(model: str, micros: int) -> None:
     """One model run (the signature call alone)."""
-    runtime_latency.labels(model, RUNTIME_API, RUNTIME).observe(micros)
+    model = _model_label(model)
+    _child(runtime_latency, model, RUNTIME_API, RUNTIME).observe(micros)
     graph_runs.inc()
     graph_run_time.inc(micros)
     _local.runtime_us = micros
@@ -92,12 +121,13 @@ def record_runtime(model: str, micros: int) -> None:
 def record_request(model: str, api: str, entrypoint: str, status: str, micros: int) -> None:
     """One request as TF Serving records it: counted with its status, its latency kept only when
     it succeeded (``status`` is the gRPC code name, ``OK`` on success)."""
-    request_count.labels(model, status).inc()
+    model = _model_label(model)
+    _child(request_count, model, status).inc()
     runtime_us = getattr(_local, "runtime_us", None)
     _local.runtime_us = None
     if status != "OK":
         return
-    request_latency.labels(model, api, entrypoint).observe(micros)
+    _child(request_latency, model, api, entrypoint).observe(micros)
     if _log is not None:
         line = json.dumps({"model": model, "api": api, "entrypoint": entrypoint,
                            "request_us": micros, "runtime_us": runtime_us, "t": time.time()})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 
 # numpy dtype → (DataType, typed field name)
 _TYPED: dict[np.dtype, tuple[int, str]] = {
@@ -69,12 +69,6 @@ def shape_problem(proto: tensor_pb2.TensorProto) -> str | None:
     return None
 
 
-def shape_proto(shape: tuple[int, ...]) -> tensor_shape_pb2.TensorShapeProto:
-    return tensor_shape_pb2.TensorShapeProto(
-        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in shape]
-    )
-
-
 def dims(proto: tensor_pb2.TensorProto) -> list[int]:
     return [d.size for d in proto.tensor_shape.dim]
 
@@ -84,15 +78,21 @@ def to_tensor(proto: tensor_pb2.TensorProto) -> tf.Tensor:
     if proto.dtype == types_pb2.DT_STRING and not proto.tensor_content:
         shape = dims(proto)
         values = list(proto.string_val)
+        if len(shape) == 1 and len(values) == shape[0]:  # a batch of encoded images
+            return tf.constant(values, dtype=tf.string)  # (a shape argument costs a reshape op)
         if len(values) == int(np.prod(shape, dtype=np.int64)):
             return tf.constant(values, dtype=tf.string, shape=shape)
     return tf.constant(tf.make_ndarray(proto))
 
 
-def to_proto(value: tf.Tensor | np.ndarray, *, tensor_content: bool = False) -> tensor_pb2.TensorProto:
-    """A response TensorProto in TF Serving's layout (typed fields, or packed when asked)."""
+def fill_proto(proto: tensor_pb2.TensorProto, value: tf.Tensor | np.ndarray, *,
+               tensor_content: bool = False) -> None:
+    """Write a response tensor into ``proto`` (an empty entry of a response's outputs) in TF
+    Serving's layout: typed fields, or packed in tensor_content when asked."""
     array = value.numpy() if isinstance(value, tf.Tensor) else np.asarray(value)
-    proto = tensor_pb2.TensorProto(tensor_shape=shape_proto(array.shape))
+    dims_out = proto.tensor_shape.dim
+    for d in array.shape:
+        dims_out.add().size = d
     if array.dtype == object or array.dtype.kind in "SU":
         proto.dtype = types_pb2.DT_STRING
         flat = array.ravel()
@@ -100,11 +100,12 @@ def to_proto(value: tf.Tensor | np.ndarray, *, tensor_content: bool = False) -> 
             proto.string_val.extend(s.encode("utf-8") for s in flat)
         else:
             proto.string_val.extend(flat.tolist())
-        return proto
+        return
     try:
         dtype, field = _TYPED[array.dtype]
     except KeyError:
-        return tf.make_tensor_proto(array)
+        proto.CopyFrom(tf.make_tensor_proto(array))
+        return
     proto.dtype = dtype
     if tensor_content:
         little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
@@ -113,4 +114,3 @@ def to_proto(value: tf.Tensor | np.ndarray, *, tensor_content: bool = False) -> 
         proto.half_val.extend(array.ravel().view(np.uint16).tolist())
     else:
         getattr(proto, field).extend(array.ravel().tolist())
-    return proto

@@ -9,6 +9,7 @@ shape otherwise. Works on numpy arrays so gRPC and REST share it.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
@@ -68,9 +69,11 @@ def _decode(value) -> str:
 def score_kind(scores: np.ndarray, full: bool) -> ScoreKind:
     """probability: all in [0,1] and (full vector) sums to ~1 or (top-k) sums to ≤ ~1;
     logit: any value negative or above 1; otherwise unknown."""
-    if scores.size == 0 or not np.all(np.isfinite(scores)):
+    if scores.size == 0:
         return "unknown"
-    lo, hi = float(scores.min()), float(scores.max())
+    lo, hi = float(scores.min()), float(scores.max())  # NaN propagates: both finite = all finite
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "unknown"
     if lo < -1e-6 or hi > 1 + 1e-6:
         return "logit"
     total = float(scores.sum(dtype=np.float64))

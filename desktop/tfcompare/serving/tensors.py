@@ -6,6 +6,8 @@ TF Serving answers in typed fields by default and in packed ``tensor_content`` w
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from tfcompare.serving._protos import types_pb2
@@ -51,7 +53,7 @@ def to_numpy(tensor) -> np.ndarray:
     np_dtype, field = _DTYPES[tensor.dtype]
     shape = [d.size for d in tensor.tensor_shape.dim]
     known = not tensor.tensor_shape.unknown_rank and all(s >= 0 for s in shape)
-    size = int(np.prod(shape)) if known else None
+    size = math.prod(shape) if known else None
 
     if tensor.tensor_content and tensor.dtype != types_pb2.DT_STRING:
         if np_dtype == "bfloat16":
