@@ -1,0 +1,75 @@
+"""tfcompare's processes (the window/CLI and ``tfcompare serve``) read gRPC answers in the thread
+that waits for them, not on gRPC's EventEngine pool threads: one thread hand-off fewer per call
+on each side, which is latency every backend figure would otherwise include."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from backends import _env, launch_backend
+
+pytestmark = pytest.mark.slow
+CALLS = 40
+
+CLIENT = """
+import os
+import sys
+
+import tfcompare  # first, as the CLI and the window do
+from tfcompare.datatypes import BackendSpec
+from tfcompare.serving import make_client
+
+sys.path.insert(0, sys.argv[3])
+from test_grpc_poller import _pool_switches
+
+with make_client(BackendSpec("x", sys.argv[1], model="tiny")) as client:
+    client.metadata()
+    before = _pool_switches(os.getpid())
+    for _ in range(int(sys.argv[2])):
+        client.metadata()
+    print(_pool_switches(os.getpid()) - before)
+"""
+
+
+def _pool_switches(pid: int) -> int:
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (task / "comm").read_text().strip() != "event_engine":
+                continue
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def _switches_per_call(tiny_model, tmp_path) -> tuple[float, float]:
+    """(server, client) EventEngine pool-thread context switches per GetModelMetadata call."""
+    with launch_backend(tiny_model, log_dir=tmp_path).wait_ready() as backend:
+        before = _pool_switches(backend.pid)
+        out = subprocess.run([sys.executable, "-c", CLIENT, backend.grpc, str(CALLS),
+                              str(Path(__file__).parent)],
+                             capture_output=True, text=True, env=_env(), timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        server = (_pool_switches(backend.pid) - before) / CALLS
+    assert "Unknown experiment" not in out.stderr  # the setting is one this grpcio knows
+    return server, int(out.stdout.split()[-1]) / CALLS
+
+
+def test_answers_are_read_by_the_waiting_thread(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.delenv("GRPC_EXPERIMENTS", raising=False)  # as on a user's machine
+    server, client = _switches_per_call(tiny_model, tmp_path)
+    assert server < 0.5 and client < 0.5, (server, client)
+
+
+def test_a_users_own_grpc_experiments_setting_is_kept(tiny_model, tmp_path, monkeypatch):
+    """GRPC_EXPERIMENTS set by the user wins; an empty one gives gRPC's defaults, where the pool
+    threads hand every answer over (which also shows the check above can fail)."""
+    monkeypatch.setenv("GRPC_EXPERIMENTS", "")
+    server, client = _switches_per_call(tiny_model, tmp_path)
+    assert server >= 1 and client >= 1, (server, client)
