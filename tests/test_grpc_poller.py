@@ -12,7 +12,11 @@ import pytest
 from backends import _env, launch_backend
 
 pytestmark = pytest.mark.slow
-CALLS = 40
+CALLS = 60
+# Context switches of the EventEngine pool threads per call: ~4-5 on each side when they read
+# the answers, well under 1 when the waiting thread does (timers still run there now and then,
+# more often on a loaded machine).
+HANDED_OVER = 2.5
 
 CLIENT = """
 import os
@@ -64,7 +68,7 @@ def _switches_per_call(tiny_model, tmp_path) -> tuple[float, float]:
 def test_answers_are_read_by_the_waiting_thread(tiny_model, tmp_path, monkeypatch):
     monkeypatch.delenv("GRPC_EXPERIMENTS", raising=False)  # as on a user's machine
     server, client = _switches_per_call(tiny_model, tmp_path)
-    assert server < 0.5 and client < 0.5, (server, client)
+    assert server < HANDED_OVER / 2 and client < HANDED_OVER / 2, (server, client)
 
 
 def test_a_users_own_grpc_experiments_setting_is_kept(tiny_model, tmp_path, monkeypatch):
@@ -72,4 +76,4 @@ def test_a_users_own_grpc_experiments_setting_is_kept(tiny_model, tmp_path, monk
     threads hand every answer over (which also shows the check above can fail)."""
     monkeypatch.setenv("GRPC_EXPERIMENTS", "")
     server, client = _switches_per_call(tiny_model, tmp_path)
-    assert server >= 1 and client >= 1, (server, client)
+    assert server >= HANDED_OVER and client >= HANDED_OVER, (server, client)
