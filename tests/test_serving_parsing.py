@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tfcompare.datatypes import BackendSpec, ServingError
 from tfcompare.serving import make_client, outputs, tensors
@@ -180,3 +182,65 @@ def test_unusable_headers_are_refused_clearly(protocol, header):
         "b", "127.0.0.1:8500", protocol=protocol, headers=(("Authorization", "Bearer x"),)
     )
     make_client(ok).close()
+
+
+def _pair_answer(classes: list, class_dtype: int, scores: list[float], score_dtype: int,
+                 batch: bool):
+    """A PredictResponse's outputs with one class tensor and one score tensor, as on the wire."""
+    resp = predict_pb2.PredictResponse()
+    for key, values, dtype in (("classes", classes, class_dtype), ("scores", scores, score_dtype)):
+        t = resp.outputs[key]
+        t.dtype = dtype
+        if batch:
+            t.tensor_shape.dim.add().size = 1
+        t.tensor_shape.dim.add().size = len(values)
+        field = {types_pb2.DT_STRING: "string_val", types_pb2.DT_INT32: "int_val",
+                 types_pb2.DT_INT64: "int64_val", types_pb2.DT_FLOAT: "float_val",
+                 types_pb2.DT_DOUBLE: "double_val"}[dtype]
+        getattr(t, field).extend(values)
+    return type(resp).FromString(resp.SerializeToString()).outputs
+
+
+def _general_top5(protos):
+    return outputs.top5({k: tensors.to_numpy(v) for k, v in protos.items()})
+
+
+def test_a_models_own_top5_is_read_without_numpy_and_gives_the_same_answer():
+    from tfcompare.serving.grpc_client import _top5_of_pair
+
+    protos = _pair_answer([b"281", b"282", b"285", b"287", b"728"], types_pb2.DT_STRING,
+                          [0.05, 0.6, 0.2, 0.1, 0.01], types_pb2.DT_FLOAT, batch=True)
+    quick = _top5_of_pair(protos)
+    assert quick is not None  # the demo model's answer takes the quick path
+    assert quick == _general_top5(protos)
+    assert [p.label for p in quick[0]][:2] == [label_for(282), label_for(285)]
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # huge scores, summed
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.data(),
+    n=st.integers(0, 12),
+    class_dtype=st.sampled_from([types_pb2.DT_STRING, types_pb2.DT_INT32, types_pb2.DT_INT64]),
+    score_dtype=st.sampled_from([types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE]),
+    batch=st.booleans(),
+)
+def test_the_quick_top5_agrees_with_the_general_one(data, n, class_dtype, score_dtype, batch):
+    """On any pair answer the quick path either declines (None) or says what top5() says."""
+    from tfcompare.serving.grpc_client import _top5_of_pair
+
+    if class_dtype == types_pb2.DT_STRING:
+        names = st.one_of(st.integers(0, 1500).map(lambda i: str(i).encode()),
+                          st.text(min_size=1, max_size=8).map(str.encode))
+        classes = data.draw(st.lists(names, min_size=n, max_size=n))
+    else:
+        classes = data.draw(st.lists(st.integers(0, 2000), min_size=n, max_size=n))
+    width = 32 if score_dtype == types_pb2.DT_FLOAT else 64
+    scores = data.draw(st.lists(st.floats(width=width, allow_nan=True, allow_infinity=True)
+                                | st.sampled_from([0.0, 0.5, 1.0, 0.25]), min_size=n, max_size=n))
+    protos = _pair_answer(classes, class_dtype, scores, score_dtype, batch)
+    quick = _top5_of_pair(protos)
+    if quick is not None:
+        assert quick == _general_top5(protos)
+    elif n and all(np.isfinite(scores)) and n <= 2 * outputs.TOP_K:
+        raise AssertionError("a finite short pair should take the quick path")

@@ -27,6 +27,7 @@ from tfcompare.serving._protos import (
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    types_pb2,
 )
 from tfcompare.serving.base import (
     MAX_MESSAGE_BYTES,
@@ -167,8 +168,10 @@ class GrpcClient(BackendClient):
         t2 = time.perf_counter()
         resp = predict_pb2.PredictResponse.FromString(raw)
         try:
-            arrays = {k: tensors.to_numpy(v) for k, v in resp.outputs.items()}
-            top5, kind = outputs.top5(arrays)
+            answer = _top5_of_pair(resp.outputs)
+            if answer is None:
+                answer = outputs.top5({k: tensors.to_numpy(v) for k, v in resp.outputs.items()})
+            top5, kind = answer
         except ValueError as exc:
             raise ServingError(
                 "INVALID_ARGUMENT", f"cannot read the answer of {self.where}: {exc}"
@@ -186,3 +189,23 @@ class GrpcClient(BackendClient):
 
     def close(self) -> None:
         self._channel.close()
+
+
+def _top5_of_pair(protos) -> tuple | None:
+    """The top-5 of a model's own top-k answer (one class tensor, one score tensor of the same
+    short length) read straight off the protos, or None for any other answer."""
+    if len(protos) != 2:
+        return None
+    classes = scores = None
+    ids = False
+    for proto in protos.values():
+        values = tensors.short_values(proto, 2 * outputs.TOP_K)
+        if values is None:
+            return None
+        if proto.dtype in tensors.SCORE_DTYPES:
+            scores = values
+        else:
+            classes, ids = values, proto.dtype != types_pb2.DT_STRING
+    if classes is None or scores is None:
+        return None
+    return outputs.top5_of_pair(classes, scores, ids=ids)
