@@ -8,7 +8,8 @@ on both sides, measures:
   overhead % = median over rounds of (backend p50 / in-process p50 of the same round) − 1
   (target ≤ 10 % for gRPC); the client's answer ends in a top-5 reading (labels, score kind),
   which the in-process call does not do, so the overhead is also given like for like: against
-  the in-process call followed by the same top-5 reading;
+  the in-process call followed by a top-5 reading of its arrays (``outputs.top5``, the same
+  answer the client gives);
 - the cold first request vs the warm p50 (ratio), for the in-process call (first call after
   loading) and for the server (first request of a new client; the server warms up before READY);
 - where a gRPC call's time goes: the model run inside the server and the server's own work
@@ -60,7 +61,7 @@ def _worker(base: str, threads: int, image: str) -> None:
     from tfcompare.serving.outputs import top5
 
     def call() -> tuple[float, float]:
-        """(ms to the outputs as arrays, ms to the same top-5 the client reads off an answer)."""
+        """(ms to the outputs as arrays, ms to the top-5 the client gives for the same answer)."""
         start = time.perf_counter()
         out = fn(images=tf.constant([data]))
         arrays = {k: v.numpy() for k, v in out.items()}
@@ -291,14 +292,14 @@ def main() -> int:
         low, high = r["grpc_iqr"]
         print(f"gRPC overhead, {r['threads']} thread(s): per-round ratios' middle half "
               f"{low:+.1f}% … {high:+.1f}%")
-    print("\nlike for like: the in-process call followed by the same top-5 reading the client does "
-          "on every answer (tfcompare.serving.outputs.top5)")
+    print("\nlike for like: the in-process call followed by a top-5 reading of its arrays "
+          "(tfcompare.serving.outputs.top5), the answer the client gives")
     print("threads  in-process + top-5 p50  gRPC p50  overhead")
     for r in rows:
         print(f"{r['threads']:>7}  {r['inproc_top5_p50']:>19.2f} ms  {r['grpc_p50']:>5.2f} ms  "
               f"{r['grpc_like_overhead']:>+7.1f}%")
     for key, what in (("grpc_overhead", "the in-process call (outputs fetched)"),
-                      ("grpc_like_overhead", "the in-process call + the same top-5 reading")):
+                      ("grpc_like_overhead", "the in-process call + a top-5 reading")):
         worst = max(r[key] for r in rows)
         print(f"gRPC overhead vs {what}: worst {worst:+.1f}% (target ≤ 10%): "
               f"{'OK' if worst <= 10 else 'ABOVE TARGET'}")
