@@ -71,18 +71,19 @@ _log: TextIO | None = None
 _log_lock = threading.Lock()
 
 
-_children: dict[tuple, object] = {}
 # Requests name their model; a client sending endless made-up names must not grow the page (and
 # this process) without bound: past this many names, the rest are counted under OTHER_MODEL.
 MAX_MODEL_NAMES = 64
 OTHER_MODEL = "(other)"
 _model_names: set[str] = set()
+_model_names_lock = threading.Lock()
+_children: dict[tuple, object] = {}  # (metric, labels) → labelled series, bounded by the above
 
 
 def _model_label(model: str) -> str:
     if model in _model_names:
         return model
-    with _log_lock:
+    with _model_names_lock:
         if len(_model_names) < MAX_MODEL_NAMES:
             _model_names.add(model)
             return model

@@ -7,7 +7,7 @@ the gRPC and REST front ends report the same thing (REST maps the code to an HTT
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from tfcompare.localserve import metrics
-from tfcompare.localserve.tensors import fill_proto, shape_problem, to_tensor
+from tfcompare.localserve.tensors import shape_problem, to_tensor
 from tfcompare.models import versions
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -174,14 +174,6 @@ class Servable:
             raise ServingFault(_status_code(exc.error_code), clean_message(exc.message)) from exc
         except (ValueError, TypeError) as exc:  # shape/dtype mismatch caught by the signature
             raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from exc
-
-    @staticmethod
-    def write_outputs(outputs: Mapping[str, tf.Tensor], into: MutableMapping[str, object], *,
-                      tensor_content: bool) -> None:
-        """The outputs as TensorProtos, written straight into ``into`` (a PredictResponse's
-        outputs map), so nothing is built twice or copied."""
-        for key, value in outputs.items():
-            fill_proto(into[key], value, tensor_content=tensor_content)
 
     def enable_batching(self, options, metrics) -> list[str]:
         """Batch concurrent calls of every signature whose inputs all have a variable 0th

@@ -88,14 +88,9 @@ def string_tensor(data: bytes, tensor) -> None:
     tensor.string_val.append(data)
 
 
-# Typed fields of the tensors in a model's own top-k answer (class names or ids, and scores)
-_PAIR_FIELDS: dict[int, str] = {
-    types_pb2.DT_FLOAT: "float_val",
-    types_pb2.DT_DOUBLE: "double_val",
-    types_pb2.DT_STRING: "string_val",
-    types_pb2.DT_INT32: "int_val",
-    types_pb2.DT_INT64: "int64_val",
-}
+# dtypes of the tensors in a model's own top-k answer (class names or ids, and scores)
+_PAIR_DTYPES = frozenset({types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_STRING,
+                          types_pb2.DT_INT32, types_pb2.DT_INT64})
 SCORE_DTYPES = frozenset({types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE})
 
 
@@ -103,8 +98,8 @@ def short_values(tensor, limit: int) -> list | None:
     """The values of a float, double, string, int32 or int64 tensor of shape [n] or [1, n]
     (0 < n ≤ limit) held in its typed field, as a plain list; None for anything else (read that
     with ``to_numpy``). Floats come back as Python floats, exactly as ``to_numpy`` widens them."""
-    field = _PAIR_FIELDS.get(tensor.dtype)
-    if field is None or tensor.tensor_content or tensor.tensor_shape.unknown_rank:
+    if (tensor.dtype not in _PAIR_DTYPES or tensor.tensor_content
+            or tensor.tensor_shape.unknown_rank):
         return None
     dims = tensor.tensor_shape.dim
     if len(dims) == 1:
@@ -113,7 +108,7 @@ def short_values(tensor, limit: int) -> list | None:
         n = dims[1].size
     else:
         return None
-    values = getattr(tensor, field)
+    values = getattr(tensor, _DTYPES[tensor.dtype][1])
     if not 0 < n <= limit or len(values) != n:
         return None
     return list(values)
