@@ -10,6 +10,11 @@ on both sides, measures:
   which the in-process call does not do, so the overhead is also given like for like: against
   the in-process call followed by a top-5 reading of its arrays (``outputs.top5``, the same
   answer the client gives);
+- grpcio's own round trip, the floor under the gRPC figure: a bare grpcio server (no tfcompare,
+  no TensorFlow, the same server options) whose handler only waits as long as the round's
+  in-process call took, then answers with the bytes tfcompare serve gave for the same request,
+  called from a bare grpcio client with the same request bytes; what tfcompare adds of its own
+  is the gRPC overhead minus this floor;
 - the cold first request vs the warm p50 (ratio), for the in-process call (first call after
   loading) and for the server (first request of a new client; the server warms up before READY);
 - where a gRPC call's time goes: the model run inside the server and the server's own work
@@ -89,6 +94,87 @@ def _worker(base: str, threads: int, image: str) -> None:
         print("T " + ",".join(f"{t:.3f}/{a:.3f}" for t, a in times), flush=True)
 
 
+FLOOR_METHOD = "/floor.Floor/Call"
+FLOOR_SET = "/floor.Floor/Set"
+
+
+def _floor_server() -> None:
+    """A bare grpcio server: Set(8-byte wait in µs + answer bytes), then Call answers that after
+    waiting that long (a busy wait: a sleep's wake-up would add its own delay)."""
+    from concurrent import futures
+
+    import grpc
+
+    state = {"wait_s": 0.0, "answer": b""}
+
+    def set_(request: bytes, _context) -> bytes:
+        state["wait_s"] = int.from_bytes(request[:8], "little") / 1e6
+        state["answer"] = request[8:]
+        return b""
+
+    def call(_request: bytes, _context) -> bytes:
+        end = time.perf_counter() + state["wait_s"]
+        while time.perf_counter() < end:
+            pass
+        return state["answer"]
+
+    handlers = {name.rsplit("/", 1)[1]: grpc.unary_unary_rpc_method_handler(fn)
+                for name, fn in ((FLOOR_SET, set_), (FLOOR_METHOD, call))}
+    # tfcompare serve's options (localserve.grpc_service.OPTIONS, not imported: that module loads
+    # TensorFlow) and the same GRPC_EXPERIMENTS, passed down in the environment
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
+                         options=[("grpc.max_receive_message_length", 2**31 - 1),
+                                  ("grpc.max_send_message_length", 2**31 - 1),
+                                  ("grpc.so_reuseport", 0)])
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("floor.Floor", handlers),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    print(f"PORT {port}", flush=True)
+    sys.stdin.read()  # until the benchmark closes our stdin
+    server.stop(0)
+
+
+class _Floor:
+    """The bare grpcio server in a subprocess, and a bare grpcio client calling it."""
+
+    def __init__(self, env: dict) -> None:
+        import grpc
+
+        from tfcompare.serving.grpc_client import CHANNEL_OPTIONS
+
+        self.proc = subprocess.Popen([sys.executable, __file__, "--floor-server"], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout
+        port = int(self.proc.stdout.readline().split()[1])
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", CHANNEL_OPTIONS)
+        self._set = self.channel.unary_unary(FLOOR_SET)
+        self._call = self.channel.unary_unary(FLOOR_METHOD)
+
+    @staticmethod
+    def answer_of(spec, request: bytes) -> bytes:
+        """The serialised answer tfcompare serve gives to ``request``."""
+        import grpc
+
+        from tfcompare.serving.grpc_client import PREDICT_METHOD
+
+        with grpc.insecure_channel(spec.target) as channel:
+            return channel.unary_unary(PREDICT_METHOD)(request, timeout=30)
+
+    def set(self, wait_ms: float, answer: bytes) -> None:
+        self._set(round(wait_ms * 1000).to_bytes(8, "little") + answer, timeout=10)
+
+    def call(self, request: bytes) -> float:
+        start = time.perf_counter()
+        self._call(request, timeout=10)
+        return (time.perf_counter() - start) * 1000
+
+    def close(self) -> None:
+        self.channel.close()
+        assert self.proc.stdin
+        self.proc.stdin.close()
+        self.proc.wait(30)
+
+
 def _jpeg_224() -> Path:
     from PIL import Image
 
@@ -146,6 +232,10 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
         clients = {s.protocol: make_client(s) for s in specs}
         sigs = {p: c.metadata() for p, c in clients.items()}
         scraper = MetricsScraper(specs[0].metrics)
+        floor = _Floor(env)
+        request = clients["grpc"].build_request(data, sigs["grpc"])
+        answer_bytes = floor.answer_of(next(s for s in specs if s.protocol == "grpc"), request)
+        floor_times: list[float] = []
         wire: list[float] = []  # the gRPC calls' latency as tfcompare reports it (request → answer)
 
         def call(protocol: str) -> float:
@@ -167,7 +257,7 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
         inproc: list[float] = []
         inproc_top5: list[float] = []  # the in-process call and the client's top-5 reading
         served: dict[str, list[float]] = {"grpc": [], "rest": []}
-        ratios: dict[str, list[float]] = {"grpc": [], "rest": []}
+        ratios: dict[str, list[float]] = {"grpc": [], "rest": [], "floor": []}
         like: list[float] = []  # gRPC vs in-process, both ending in the same top-5
         split: list[tuple[float, float, float, float]] = []  # per round, mean ms per gRPC call
         for _ in range(rounds):
@@ -178,6 +268,12 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
             answer = [float(a) for _, a in pairs]
             inproc += chunk
             inproc_top5 += answer
+            floor.set(statistics.median(chunk), answer_bytes)
+            for _ in range(warm):
+                floor.call(request)
+            times = [floor.call(request) for _ in range(per_round)]
+            floor_times += times
+            ratios["floor"].append(statistics.median(times) / statistics.median(chunk))
             for protocol in ("grpc", "rest"):
                 for _ in range(warm):
                     call(protocol)
@@ -198,6 +294,7 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
         for client in clients.values():
             client.close()
         scraper.close()
+        floor.close()
         inproc_rates, served_rates, rate_ratios = [], [], []
         for _ in range(throughput_rounds):
             worker.stdin.write(f"batch 8 {throughput_s}\n")
@@ -216,6 +313,8 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
         "grpc_overhead": (statistics.median(ratios["grpc"]) - 1) * 100,
         "rest_overhead": (statistics.median(ratios["rest"]) - 1) * 100,
         "inproc_top5_p50": statistics.median(inproc_top5),
+        "floor_p50": statistics.median(floor_times),
+        "floor_overhead": (statistics.median(ratios["floor"]) - 1) * 100,
         "grpc_like_overhead": (statistics.median(like) - 1) * 100,
         # the spread of the per-round ratios: how far one round's figure can be from another's
         "grpc_iqr": [(q - 1) * 100 for q in _quartiles(ratios["grpc"])],
@@ -246,7 +345,11 @@ def main() -> int:
     parser.add_argument("--throughput-s", type=float, default=4.0)
     parser.add_argument("--worker", metavar="BASE", help=argparse.SUPPRESS)
     parser.add_argument("--image", help=argparse.SUPPRESS)
+    parser.add_argument("--floor-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.floor_server:
+        _floor_server()
+        return 0
     if args.worker:
         _worker(args.worker, int(args.threads), args.image)
         return 0
@@ -292,6 +395,13 @@ def main() -> int:
         low, high = r["grpc_iqr"]
         print(f"gRPC overhead, {r['threads']} thread(s): per-round ratios' middle half "
               f"{low:+.1f}% … {high:+.1f}%")
+    print("\ngrpcio's own round trip: a bare grpcio server and client (no tfcompare, no TensorFlow), "
+          "the same request and answer bytes,\nthe handler only waiting as long as the round's "
+          "in-process call took")
+    print("threads  bare grpcio p50  its overhead  tfcompare serve's own part (gRPC overhead − it)")
+    for r in rows:
+        print(f"{r['threads']:>7}  {r['floor_p50']:>12.2f} ms  {r['floor_overhead']:>+11.1f}%  "
+              f"{r['grpc_overhead'] - r['floor_overhead']:>+10.1f} pp")
     print("\nlike for like: the in-process call followed by a top-5 reading of its arrays "
           "(tfcompare.serving.outputs.top5), the answer the client gives")
     print("threads  in-process + top-5 p50  gRPC p50  overhead")
