@@ -120,9 +120,9 @@ def _floor_server() -> None:
 
     handlers = {name.rsplit("/", 1)[1]: grpc.unary_unary_rpc_method_handler(fn)
                 for name, fn in ((FLOOR_SET, set_), (FLOOR_METHOD, call))}
-    # tfcompare serve's options (localserve.grpc_service.OPTIONS, not imported: that module loads
+    # tfcompare serve's worker count and options (localserve.grpc_service.OPTIONS, not imported: that module loads
     # TensorFlow) and the same GRPC_EXPERIMENTS, passed down in the environment
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
                          options=[("grpc.max_receive_message_length", 2**31 - 1),
                                   ("grpc.max_send_message_length", 2**31 - 1),
                                   ("grpc.so_reuseport", 0)])
