@@ -226,3 +226,16 @@ def test_capacity_model_drops_events_of_an_older_sweep():
     assert model.running
     model.finish(new, None, "")
     assert not model.running and model.limit_ms == 50
+
+
+def test_variants_can_be_typed_as_the_window_names_them():
+    from tfcompare.gui.chart_base import short_variant
+    from tfcompare.load.prepare import PrepareError, parse_variants
+
+    keys = ("original", "512-jpeg", "128-png", "2048-webp")
+    shown = ", ".join(short_variant(k) for k in keys)  # "original, 512 jpg, 128 png, 2048 webp"
+    assert parse_variants(shown) == keys
+    assert parse_variants("512 px JPEG,512-jpg , 512-jpeg") == ("512-jpeg",)
+    for bad in ("512 gif", "jpg 512", "512 jpeg q90", "0 png"):
+        with pytest.raises(PrepareError, match="bad variant"):
+            parse_variants(bad)

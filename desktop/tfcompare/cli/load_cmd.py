@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders (recursed)")
     add_backend_arguments(p)
     p.add_argument("--variants", default="original,512-jpeg", metavar="KEY,KEY",
-                   help="variants to load: 'original' and/or SIZE-FORMAT (default %(default)s)")
+                   help="variants to load: 'original' and/or SIZE-FORMAT, e.g. 512-jpeg or 512-png; "
+                   "the window's names (512 jpg) work too (default %(default)s)")
     loop = p.add_mutually_exclusive_group()
     loop.add_argument("--concurrency", metavar="N,N,...",
                       help="closed loop: requests in flight per backend (default 1,2,4,8,16,32)")

@@ -121,7 +121,8 @@ class CapacityPanel(QWidget):
         self.levels = QLineEdit(",".join(f"{v:g}" for v in DEFAULT_CONCURRENCY))
         self.levels.setToolTip("load levels, comma separated")
         self.variants = QLineEdit(",".join(DEFAULT_VARIANTS))
-        self.variants.setToolTip("variants to load: original and/or SIZE-FORMAT such as 512-jpeg")
+        self.variants.setToolTip("variants to load: original and/or SIZE-FORMAT such as 512-jpeg "
+                                 "(or as the charts name them: 512 jpg)")
         self.window_s = QDoubleSpinBox(decimals=1, minimum=0.2, maximum=60.0, value=5.0)
         self.window_s.setSuffix(" s")
         self.window_s.setToolTip("measurement window; a level is stable when 3 windows agree ±10 %")

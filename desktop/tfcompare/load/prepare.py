@@ -18,13 +18,16 @@ class PrepareError(Exception):
 
 
 def parse_variants(text: str | Sequence[str]) -> tuple[str, ...]:
-    """``"original,512-jpeg"`` → keys; raises PrepareError naming a bad key."""
+    """``"original,512-jpeg"`` → keys; raises PrepareError naming a bad key. The names the
+    window shows for a variant ("512 jpg", "512 px JPEG") give the same keys."""
     from tfcompare.datatypes import SUPPORTED_FORMATS
 
     items = text.split(",") if isinstance(text, str) else list(text)
     keys = []
     for raw in items:
-        key = raw.strip().lower().replace("jpg", "jpeg")
+        # the names the window shows are accepted too: "512 jpg", "512 px JPEG"
+        words = [w for w in raw.lower().replace("-", " ").split() if w != "px"]
+        key = "-".join(words).replace("jpg", "jpeg")
         if not key:
             continue
         if key != ORIGINAL:
