@@ -120,12 +120,10 @@ def _floor_server() -> None:
 
     handlers = {name.rsplit("/", 1)[1]: grpc.unary_unary_rpc_method_handler(fn)
                 for name, fn in ((FLOOR_SET, set_), (FLOOR_METHOD, call))}
-    # tfcompare serve's worker count and options (localserve.grpc_service.OPTIONS, not imported: that module loads
-    # TensorFlow) and the same GRPC_EXPERIMENTS, passed down in the environment
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
-                         options=[("grpc.max_receive_message_length", 2**31 - 1),
-                                  ("grpc.max_send_message_length", 2**31 - 1),
-                                  ("grpc.so_reuseport", 0)])
+    from tfcompare.localserve import GRPC_OPTIONS  # light: no TensorFlow
+
+    # tfcompare serve's worker count (16) and options; GRPC_EXPERIMENTS comes in the environment
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=GRPC_OPTIONS)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("floor.Floor", handlers),))
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
@@ -150,16 +148,6 @@ class _Floor:
         self._set = self.channel.unary_unary(FLOOR_SET)
         self._call = self.channel.unary_unary(FLOOR_METHOD)
 
-    @staticmethod
-    def answer_of(spec, request: bytes) -> bytes:
-        """The serialised answer tfcompare serve gives to ``request``."""
-        import grpc
-
-        from tfcompare.serving.grpc_client import PREDICT_METHOD
-
-        with grpc.insecure_channel(spec.target) as channel:
-            return channel.unary_unary(PREDICT_METHOD)(request, timeout=30)
-
     def set(self, wait_ms: float, answer: bytes) -> None:
         self._set(round(wait_ms * 1000).to_bytes(8, "little") + answer, timeout=10)
 
@@ -173,6 +161,16 @@ class _Floor:
         assert self.proc.stdin
         self.proc.stdin.close()
         self.proc.wait(30)
+
+
+def _served_answer(spec, request: bytes) -> bytes:
+    """The serialised answer tfcompare serve gives to ``request``."""
+    import grpc
+
+    from tfcompare.serving.grpc_client import PREDICT_METHOD
+
+    with grpc.insecure_channel(spec.target) as channel:
+        return channel.unary_unary(PREDICT_METHOD)(request, timeout=30)
 
 
 def _jpeg_224() -> Path:
@@ -234,7 +232,7 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
         scraper = MetricsScraper(specs[0].metrics)
         floor = _Floor(env)
         request = clients["grpc"].build_request(data, sigs["grpc"])
-        answer_bytes = floor.answer_of(next(s for s in specs if s.protocol == "grpc"), request)
+        answer_bytes = _served_answer(next(s for s in specs if s.protocol == "grpc"), request)
         floor_times: list[float] = []
         wire: list[float] = []  # the gRPC calls' latency as tfcompare reports it (request → answer)
 

@@ -31,8 +31,8 @@ LATE_S = 0.005
 # costs far more than the sample itself; sampling every 10 ms cost ~3 µs per request at 6,000 req/s
 PROBE_S = 0.05
 MAX_OPEN_IN_FLIGHT = 20_000
-DRAIN_S = 2.0
-CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)  # at a level's end, how long in-flight requests may still finish (not counted)
+DRAIN_S = 2.0  # at a level's end, how long in-flight requests may still finish (not counted)
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class _Acc:

@@ -8,3 +8,11 @@ PredictionService/ModelService servicers), ``rest`` (TF Serving's REST API: path
 (TensorProto conversion), ``quiet`` (start-up log filtering), ``main`` (process lifecycle). Importing this package is light; the
 submodules import TensorFlow.
 """
+
+# gRPC server options (here, not in grpc_service, so that they can be read without TensorFlow)
+GRPC_MAX_MESSAGE = 2**31 - 1  # TF Serving sets INT32_MAX on both directions
+GRPC_OPTIONS = [
+    ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE),
+    ("grpc.max_send_message_length", GRPC_MAX_MESSAGE),
+    ("grpc.so_reuseport", 0),
+]

@@ -14,17 +14,9 @@ from tensorflow_serving.apis import (
     status_pb2,
 )
 
-from tfcompare.localserve import metrics
+from tfcompare.localserve import GRPC_OPTIONS, metrics
 from tfcompare.localserve.servable import Servable, ServingFault
 from tfcompare.localserve.tensors import fill_proto
-
-MAX_MESSAGE = 2**31 - 1  # TF Serving sets INT32_MAX on both directions
-OPTIONS = [
-    ("grpc.max_receive_message_length", MAX_MESSAGE),
-    ("grpc.max_send_message_length", MAX_MESSAGE),
-    ("grpc.so_reuseport", 0),
-]
-
 
 IN_USE = ("the port is in use (another server on it?) or not allowed: choose another port, or 0 "
           "for any free one")
@@ -156,7 +148,7 @@ def make_server(servable: Servable, host: str, port: int, *, tensor_content: boo
     interceptors = [_RequireHeader(*require_header)] if require_header else []
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers,
                                                     thread_name_prefix="grpc-worker"),
-                         options=OPTIONS, interceptors=interceptors)
+                         options=GRPC_OPTIONS, interceptors=interceptors)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(servable, tensor_content=tensor_content), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(servable), server)
