@@ -96,3 +96,19 @@ def test_cancel_mid_sweep_and_refusals(qtbot, backend_pair, tmp_path, monkeypatc
     panel.levels.setText("1")
     panel.variants.setText("huge-jpeg")
     assert not panel.start_sweep() and "bad variant" in said[-1]
+
+
+def test_default_variants_sweep_a_small_photo_with_a_smaller_jpeg(qtbot, backend_pair, tmp_path):
+    from tfcompare.load.plan import DEFAULT_VARIANTS
+
+    window, panel = prepared_window(qtbot, backend_pair, tmp_path)  # a 300 px photo
+    panel.variants.setText(",".join(DEFAULT_VARIANTS))  # as the tab opens: original,512-jpeg
+    panel.levels.setText("1")
+    with qtbot.waitSignal(panel.sweep_finished, timeout=120_000) as done:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert done.args == [False]
+    result = panel.model.result
+    assert {lv.variant for lv in result.levels} == {"original", "256-jpeg"}
+    assert "512-jpeg: no image is larger than 300 px" in panel.notes.text()
+    assert "loading 256-jpeg instead" in panel.notes.text()
+    assert panel.variants.text() == "original,256-jpeg"  # the field says what was swept

@@ -239,3 +239,59 @@ def test_variants_can_be_typed_as_the_window_names_them():
     for bad in ("512 gif", "jpg 512", "512 jpeg q90", "0 png"):
         with pytest.raises(PrepareError, match="bad variant"):
             parse_variants(bad)
+
+
+@pytest.fixture(scope="module")
+def small_cat(tmp_path_factory):
+    from gui_helpers import small_photos
+
+    return small_photos(tmp_path_factory.mktemp("small"), names=("chelsea",), longest=300)[0]
+
+
+def test_default_variants_fall_back_to_a_smaller_jpeg_for_small_images(small_cat):
+    from tfcompare.load.plan import DEFAULT_VARIANTS
+    from tfcompare.load.prepare import variant_payloads
+
+    payloads, info, notes = variant_payloads([small_cat], DEFAULT_VARIANTS, default=True)
+    assert list(payloads) == ["original", "256-jpeg"]  # 512 would be an upscale
+    assert all(len(blobs) == 1 for blobs in payloads.values())
+    assert payloads["256-jpeg"][0][:2] == b"\xff\xd8" and info["256-jpeg"]["label"]
+    assert any("512-jpeg: no image is larger than 300 px" in n and "loading 256-jpeg instead" in n
+               for n in notes)
+
+
+def test_chosen_variants_no_image_has_are_left_out_or_refused(small_cat):
+    from tfcompare.load.prepare import PrepareError, variant_payloads
+
+    payloads, _, notes = variant_payloads([small_cat], ["original", "512-jpeg"])
+    assert list(payloads) == ["original"]  # a user's own choice is not replaced
+    assert any("512-jpeg" in n and "left out" in n for n in notes)
+    with pytest.raises(PrepareError, match="no image has the variant.s. 512-jpeg.*300 px"):
+        variant_payloads([small_cat], ["512-jpeg"])
+    payloads, _, _ = variant_payloads([small_cat], ["1024-png"], default=True)
+    assert list(payloads) == ["256-png"]  # a fallback keeps the format
+
+
+def test_default_variants_of_a_tiny_image_are_the_original_alone(tmp_path):
+    from PIL import Image
+
+    from tfcompare.load.plan import DEFAULT_VARIANTS
+    from tfcompare.load.prepare import variant_payloads
+
+    tiny = tmp_path / "icon.png"
+    Image.new("RGB", (100, 80), (200, 30, 30)).save(tiny)
+    payloads, _, notes = variant_payloads([tiny], DEFAULT_VARIANTS, default=True)
+    assert list(payloads) == ["original"]  # no box of the ladder fits below 100 px
+    assert any("no image is larger than 100 px" in n and "left out" in n for n in notes)
+
+
+def test_load_cli_default_variants_work_for_a_small_photo(small_cat):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(  # nothing listens on port 9: the images are prepared first
+        [sys.executable, "-m", "tfcompare", "load", str(small_cat), "-b", "a=127.0.0.1:9/m",
+         "--concurrency", "1", "--timeout", "2"], capture_output=True, text=True, timeout=60)
+    assert "loading 256-jpeg instead" in proc.stderr
+    assert "no image has" not in proc.stderr and "backend a" in proc.stderr
+    assert proc.returncode == 1  # nothing measured: the one backend is unreachable

@@ -40,9 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders (recursed)")
     add_backend_arguments(p)
-    p.add_argument("--variants", default="original,512-jpeg", metavar="KEY,KEY",
+    p.add_argument("--variants", metavar="KEY,KEY",
                    help="variants to load: 'original' and/or SIZE-FORMAT, e.g. 512-jpeg or 512-png; "
-                   "the window's names (512 jpg) work too (default %(default)s)")
+                   "the window's names (512 jpg) work too (default original,512-jpeg, or the "
+                   "largest smaller JPEG when no image is larger than 512 px: variants are never "
+                   "upscaled)")
     loop = p.add_mutually_exclusive_group()
     loop.add_argument("--concurrency", metavar="N,N,...",
                       help="closed loop: requests in flight per backend (default 1,2,4,8,16,32)")
@@ -133,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         raise usage_error("give at least one --backend")
     from tfcompare.cli.run_cmd import collect_images
     from tfcompare.datatypes import RunSettings
+    from tfcompare.load.plan import DEFAULT_VARIANTS
     from tfcompare.load.prepare import PrepareError, parse_variants, variant_payloads
 
     plan = plan_from_args(args)
@@ -141,8 +144,9 @@ def run(args: argparse.Namespace) -> int:
     specs = backends_from_args(args, RunSettings(timeout_s=args.timeout))
     images = collect_images(args.images)
     try:
-        keys = parse_variants(args.variants)
-        payloads, info, notes = variant_payloads(images, keys, args.quality)
+        keys = parse_variants(args.variants or DEFAULT_VARIANTS)
+        payloads, info, notes = variant_payloads(images, keys, args.quality,
+                                                 default=args.variants is None)
     except PrepareError as exc:
         raise usage_error(str(exc)) from None
     for note in notes:

@@ -65,7 +65,8 @@ class SweepWorker(QObject, BackgroundWork):
 
         def work(cancel: threading.Event) -> None:
             try:
-                payloads, info, _notes = variant_payloads(sources, variants)
+                payloads, info, notes = variant_payloads(
+                    sources, variants, default=tuple(variants) == DEFAULT_VARIANTS)
                 if agents:
                     from tfcompare.load.incluster import InCluster, in_cluster_targets
                     from tfcompare.load.incluster import run_in_cluster as run
@@ -84,7 +85,7 @@ class SweepWorker(QObject, BackgroundWork):
                     result = sweep(plan, targets, cancel=cancel, variants=info,
                                    server_time=metrics_timer,
                                    on_event=lambda e: self.event.emit(generation, e))
-                result.messages[:0] = problems
+                result.messages[:0] = [*notes, *problems]
                 self.finished.emit(generation, result, "")
             except PrepareError as exc:
                 self.finished.emit(generation, None, str(exc))

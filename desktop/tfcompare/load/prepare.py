@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tfcompare.datatypes import ORIGINAL, BackendSpec, RunSettings, ServingError
+from tfcompare.datatypes import DEFAULT_SIZES, ORIGINAL, BackendSpec, RunSettings, ServingError
 from tfcompare.load.plan import LoadTarget
 
 
@@ -43,19 +43,28 @@ def parse_variants(text: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def variant_payloads(images: Sequence[Path | str | bytes | tuple[str, bytes]], keys: Sequence[str],
-                     quality: int = 90) -> tuple[dict[str, list[bytes]], dict[str, dict], list[str]]:
-    """Encoded bytes per variant key (one per image that has it), variant info, and notes."""
+                     quality: int = 90, *, default: bool = False,
+                     ) -> tuple[dict[str, list[bytes]], dict[str, dict], list[str]]:
+    """Encoded bytes per variant key (one per image that has it), variant info, and notes.
+
+    Variants are never upscaled, so an image smaller than a box has no variant for it (a note
+    says so). A resized variant that no image has is left out with a note; with ``default`` (the
+    keys are tfcompare's defaults, not the user's choice) it is replaced by the largest smaller
+    box of the ladder that an image has, so the original is still compared with a resized copy.
+    Raises PrepareError when no chosen variant is left.
+    """
     from tfcompare.imaging import ImageLoadError, build_ladder
 
     sized = [k for k in keys if k != ORIGINAL]
+    boxes = {int(k.split("-")[0]) for k in sized}
+    if default:  # the smaller boxes a missing default may fall back to (small encodes)
+        boxes |= {b for b in DEFAULT_SIZES if b < max(boxes, default=0)}
     settings = RunSettings(
-        sizes=tuple(sorted({int(k.split("-")[0]) for k in sized}, reverse=True)),
+        sizes=tuple(sorted(boxes, reverse=True)),
         formats=tuple(dict.fromkeys(k.split("-", 1)[1] for k in sized)) or ("jpeg",),
         jpeg_quality=quality, webp_quality=quality,
     )
-    data: dict[str, list[bytes]] = {k: [] for k in keys}
-    info: dict[str, dict] = {}
-    notes: list[str] = []
+    ladders = []
     for path in images:
         name = None
         if isinstance(path, tuple):  # a pasted image: (name, bytes)
@@ -64,11 +73,16 @@ def variant_payloads(images: Sequence[Path | str | bytes | tuple[str, bytes]], k
             ladder = build_ladder(path, settings, name=name)
         except (ImageLoadError, OSError) as exc:
             raise PrepareError(f"{name or path}: {exc}") from None
-        by_key = {v.key: v for v in ladder.variants}
-        for key in keys:
+        ladders.append((ladder.name, max(ladder.width, ladder.height),
+                        {v.key: v for v in ladder.variants}))
+    chosen, notes = _available(list(keys), ladders, default)
+    data: dict[str, list[bytes]] = {k: [] for k in chosen}
+    info: dict[str, dict] = {}
+    for name, _side, by_key in ladders:
+        for key in chosen:
             variant = by_key.get(key)
             if variant is None:
-                notes.append(f"{ladder.name}: no {key} variant (the image is smaller; never upscaled)")
+                notes.append(f"{name}: no {key} variant (the image is smaller; never upscaled)")
                 continue
             data[key].append(variant.data)
             entry = info.setdefault(key, {"label": variant.label, "bytes": 0, "images": 0})
@@ -78,10 +92,34 @@ def variant_payloads(images: Sequence[Path | str | bytes | tuple[str, bytes]], k
         entry["bytes"] = entry["bytes"] / entry.pop("images")
         if key == ORIGINAL:
             entry["label"] = "original"
-    missing = [k for k in keys if not data[k]]
-    if missing:
-        raise PrepareError(f"no image has the variant(s) {', '.join(missing)}")
     return data, info, notes
+
+
+def _available(keys: list[str], ladders: list, default: bool) -> tuple[list[str], list[str]]:
+    """The keys that some image has (missing defaults replaced where a smaller box exists), and
+    notes on the ones left out or replaced."""
+    have = {key for _name, _side, by_key in ladders for key in by_key}
+    largest = max((side for _name, side, _by_key in ladders), default=0)
+    why = f"no image is larger than {largest} px (variants are never upscaled)"
+    chosen: list[str] = []
+    notes: list[str] = []
+    for key in keys:
+        if key in have:
+            chosen.append(key)
+            continue
+        box, _, fmt = key.partition("-")
+        smaller = sorted((int(k.split("-")[0]) for k in have
+                          if k != ORIGINAL and k.endswith(f"-{fmt}") and int(k.split("-")[0]) < int(box)),
+                         reverse=True) if default else []
+        if smaller:
+            chosen.append(f"{smaller[0]}-{fmt}")
+            notes.append(f"{key}: {why}; loading {chosen[-1]} instead")
+        else:
+            notes.append(f"{key}: {why}; left out")
+    chosen = list(dict.fromkeys(chosen))
+    if not chosen:
+        raise PrepareError(f"no image has the variant(s) {', '.join(keys)}: {why}")
+    return chosen, notes
 
 
 def build_targets(
