@@ -109,6 +109,6 @@ def test_default_variants_sweep_a_small_photo_with_a_smaller_jpeg(qtbot, backend
     assert done.args == [False]
     result = panel.model.result
     assert {lv.variant for lv in result.levels} == {"original", "256-jpeg"}
-    assert "512-jpeg: no image is larger than 300 px" in panel.notes.text()
-    assert "loading 256-jpeg instead" in panel.notes.text()
+    assert "512-jpeg: no image is larger than 300 px" in panel.notes.toPlainText()
+    assert "loading 256-jpeg instead" in panel.notes.toPlainText()
     assert panel.variants.text() == "original,256-jpeg"  # the field says what was swept

@@ -27,7 +27,7 @@ def test_sweep_by_agents_in_the_cluster(qtbot, kube, backend_pair, tmp_path):
     assert [(lv.backend, lv.level) for lv in result.levels] == [("a", 2), ("a", 4)]
     assert all(w.agents == 2 for lv in result.levels for w in lv.windows)
     assert result.plan["in_cluster"]["agents"] == 2
-    assert "in-cluster, 2 agents" in panel.notes.text()
+    assert "in-cluster, 2 agents" in panel.notes.toPlainText()
     assert set(panel.chart._curves) == {("a", "original")}
     assert kube.workloads.jobs == {} and kube.workloads.running() == []
     window.resize(1600, 1000)

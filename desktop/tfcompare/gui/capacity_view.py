@@ -16,11 +16,13 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QMessageBox,
+    QPlainTextEdit,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -180,9 +182,13 @@ class CapacityPanel(QWidget):
         self.equivalents = QLabel("")
         self.equivalents.setWordWrap(True)
         self.equivalents.setText(EQUIVALENTS_HINT)
-        self.notes = QLabel("")
-        self.notes.setWordWrap(True)
-        self.notes.setStyleSheet("color: #666666")
+        # the sweep's notes (images without a variant, early stops, backends not measured): as many
+        # as there are, scrolling, so a long list is never cut off under the equivalents
+        self.notes = QPlainTextEdit()
+        self.notes.setReadOnly(True)
+        self.notes.setFrameShape(QFrame.Shape.NoFrame)
+        self.notes.setStyleSheet("QPlainTextEdit { color: #666666; background: transparent; }")
+        self.notes.setFixedHeight(self.notes.fontMetrics().lineSpacing() * 6 + 8)
         side = QWidget()
         sv = QVBoxLayout(side)
         sv.setContentsMargins(0, 0, 0, 0)
@@ -323,7 +329,7 @@ class CapacityPanel(QWidget):
         self.table.resizeRowsToContents()
         self.equivalents.setText("\n".join(model.equivalent_rows()) or EQUIVALENTS_HINT)
         messages = model.result.messages if model.result else []
-        self.notes.setText("\n".join(messages[-6:]))
+        self.notes.setPlainText("\n".join(messages))
         self.status.setText(model.status)
 
     def colors_brush(self, backend: str):
