@@ -45,7 +45,7 @@ def test_load_cli_json_has_every_level_and_latency_grows_on_a_one_thread_backend
          "--backend", f"one={backend_pair.one.grpc}/tiny",
          "--backend", f"two={backend_pair.two.grpc}/tiny,metrics=http://{backend_pair.two.rest}"
                       "/monitoring/prometheus/metrics",
-         "--variants", "original,256-jpeg", "--concurrency", "1,8", "--window-s", "0.4",
+         "--concurrency", "1,8", "--window-s", "0.4",
          "--max-windows", "4", "--json", str(out), "--csv", str(tmp_path / "capacity.csv")],
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
@@ -55,6 +55,11 @@ def test_load_cli_json_has_every_level_and_latency_grows_on_a_one_thread_backend
     assert "achvd: the load achieved (mean requests in flight)" in proc.stdout
     assert "UNSTABLE: the last 3 windows disagreed by more than ±10 % on req/s or p99" in proc.stdout
     doc = json.loads(out.read_text())
+    # the default variants, original,512-jpeg: the 451 px cat has no 512 px variant (never
+    # upscaled), so its largest smaller JPEG is swept instead, and the output says so
+    fallback = "512-jpeg: no image is larger than 451 px (variants are never upscaled); loading " \
+               "256-jpeg instead"
+    assert fallback in proc.stderr and fallback in doc["messages"]
     levels = doc["levels"]
     assert [(lv["backend"], lv["variant"], lv["level"]) for lv in levels] == [
         (b, v, c) for b in ("one", "two") for v in ("original", "256-jpeg") for c in (1, 8)]

@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         raise usage_error(str(exc)) from None
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    return measure(args, plan, specs, payloads, info)
+    return measure(args, plan, specs, payloads, info, notes)
 
 
 def progress_printer(args):
@@ -175,7 +175,8 @@ def progress_printer(args):
     return on_event
 
 
-def measure(args, plan, specs, payloads, info) -> int:
+def measure(args, plan, specs, payloads, info, notes=()) -> int:
+    """Sweep and report; ``notes`` from preparing the images are kept with the result."""
     from tfcompare.load.report import capacity_table
     from tfcompare.load.server_time import metrics_timer
     from tfcompare.load.sweep import sweep
@@ -183,7 +184,7 @@ def measure(args, plan, specs, payloads, info) -> int:
     if getattr(args, "in_cluster", False):
         from tfcompare.cli.load_incluster import measure_in_cluster
 
-        return measure_in_cluster(args, plan, specs, payloads, info)
+        return measure_in_cluster(args, plan, specs, payloads, info, notes)
     from tfcompare.load.prepare import connected_targets
 
     targets, problems, connections = connected_targets(specs, payloads, info, note=lambda text: print(
@@ -205,7 +206,7 @@ def measure(args, plan, specs, payloads, info) -> int:
     finally:
         for conn in connections:
             conn.close()
-    result.messages[:0] = problems
+    result.messages[:0] = [*notes, *problems]
     print(capacity_table(result), file=table_stream(args), flush=True)
     return write_capacity_outputs(result, args)
 

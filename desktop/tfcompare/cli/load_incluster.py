@@ -34,7 +34,7 @@ def add_in_cluster_arguments(p: argparse.ArgumentParser) -> None:
                    help="--dry-run output format (yaml)")
 
 
-def measure_in_cluster(args, plan, specs, payloads, info) -> int:
+def measure_in_cluster(args, plan, specs, payloads, info, notes=()) -> int:
     from tfcompare.cli.common import table_stream
     from tfcompare.cli.load_cmd import progress_printer, write_capacity_outputs
     from tfcompare.cluster.errors import ClusterError
@@ -85,6 +85,6 @@ def measure_in_cluster(args, plan, specs, payloads, info) -> int:
     except KeyboardInterrupt:
         print("cancelled: the Job and its pods were deleted", file=sys.stderr)
         return 130
-    result.messages[:0] = problems
+    result.messages[:0] = [*notes, *problems]
     print(capacity_table(result), file=table_stream(args), flush=True)
     return write_capacity_outputs(result, args)
