@@ -189,6 +189,10 @@ def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
                            str(tmp_path / "b.tfcs")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "sustained req/s at p99 ≤ 100 ms" in proc.stdout
+    # sweeps alone: each session is described by its sweep, and no empty latency table is
+    # reported as "nothing measured in both"
+    assert "“before” (saved " in proc.stdout and "a capacity sweep of 6 level(s)" in proc.stdout
+    assert "measured in both" not in proc.stdout and "measured request" not in proc.stdout
     gpu = next(line for line in proc.stdout.splitlines() if line.startswith("gpu"))
     assert "400.0" in gpu and "500.0" in gpu and "+25.0%" in gpu
     assert "(only in A)" in next(line for line in proc.stdout.splitlines() if line.startswith("cpu"))

@@ -100,7 +100,12 @@ def run(args: argparse.Namespace) -> int:
     if to_stdout:
         print(json_text(data, indent=1))
     else:
-        sys.stdout.write(format_comparison(comparison, _describe(args.a, a), _describe(args.b, b)))
+        described = _describe(args.a, a, cap_a), _describe(args.b, b, cap_b)
+        if capacity is not None and not a.result.measured and not b.result.measured:
+            # capacity sweeps only: no per-variant latency table to print
+            sys.stdout.write(f"A = {described[0]}\nB = {described[1]}\n")
+        else:
+            sys.stdout.write(format_comparison(comparison, *described))
         if capacity is not None:
             sys.stdout.write(format_capacity_comparison(
                 capacity, cap_a.limit_ms if cap_a else None, cap_b.limit_ms if cap_b else None))
@@ -145,13 +150,16 @@ def _markdown(gate, comparison, args) -> str:
     return head + "\n".join(rows)
 
 
-def _describe(path: str, saved) -> str:
+def _describe(path: str, saved, capacity=None) -> str:
     import time
 
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(saved.saved_at)) if saved.saved_at else "?"
     title = f" “{saved.title}”" if saved.title else ""
     r = saved.result
+    sweep = f", a capacity sweep of {len(capacity.levels)} level(s)" if capacity else ""
+    if not r.measured and capacity:
+        return f"{path}{title} (saved {when}{sweep})"
     return (
         f"{path}{title} (saved {when}; {len(r.images)} image(s), {len(r.backends)} backend(s), "
-        f"{len(r.measured)} measured request(s))"
+        f"{len(r.measured)} measured request(s){sweep})"
     )
