@@ -272,8 +272,26 @@ def test_capacity_knees_the_knee_rule_and_the_report(pairs, tmp_path):
             (b, f"{v:.1f} req/s") for (b, _), v in knees.items()}
     else:
         assert not backends.decided and "capacity sweep has no two backends" in backends.verdict
-    assert not report.finding("resizing").decided  # a sweep alone has no quality answers
+    # a sweep alone: no quality or size answers, and the page says why and what would give them
+    from tfcompare.report import SWEEP_ONLY
+
+    for key in ("resizing", "format", "size_time"):
+        assert not report.finding(key).decided and SWEEP_ONLY in report.finding(key).verdict
+    assert report.subtitle.startswith(f"a capacity sweep: 2 backend × variant curve(s), "
+                                      f"{len(base.levels)} load level(s), measured ")
+    # its setup is the sweep's (not a run's default settings and an empty image list)
+    captions = [t.caption for t in report.setup]
+    assert captions == ["Backends (path floor: round trip of a call that runs no model)",
+                        "Capacity sweep", "Variants swept"]
+    sweep_setup = dict(report.setup[1].rows)
+    assert sweep_setup["levels"] == "1, 4" and sweep_setup["window"] == "0.4 s"
+    assert sweep_setup["load"].startswith("closed loop") and sweep_setup["load from"] == "this machine"
+    assert "±90 %" in sweep_setup["stable when"]
+    assert [r[0] for r in report.setup[2].rows] == ["128-jpeg"]
+    html = report.html()
+    assert "Capacity sweep</" in html and "requests per variant and backend" not in html
     caveats = " ".join(report.caveats)
+    assert "at the same time" not in caveats and "No server-side time" not in caveats
     for lv in base.levels:  # the sweep's own caveats come along
         if lv.client_bound:
             assert f"capacity {lv.backend} {lv.variant} at level {lv.level:g} was client-bound" \

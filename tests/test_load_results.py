@@ -299,3 +299,19 @@ def test_load_cli_default_variants_work_for_a_small_photo(small_cat):
     assert "loading 256-jpeg instead" in proc.stderr
     assert "no image has" not in proc.stderr and "backend a" in proc.stderr
     assert proc.returncode == 1  # nothing measured: the one backend is unreachable
+
+
+def test_a_sweeps_setup_in_the_report_survives_a_hostile_plan():
+    from tfcompare.report.capacity import sweep_tables
+
+    cap = CapacityResult(plan={"mode": ["rate"], "levels": ["<b>1</b>", {}, 2, True],
+                               "window_s": "5", "stability": None, "latency_limit_ms": 1e308,
+                               "stable_windows": -3},
+                         backends=[], variants={"original": "not a dict", "<i>x</i>": {"bytes": "9"},
+                                                "512-jpeg": {"bytes": 52 * 1024}})
+    settings, variants = sweep_tables(cap)
+    rows = dict(settings.rows)
+    assert rows["levels"] == "–, –, 2, –" and rows["window"] == "–"
+    assert rows["load"].startswith("closed loop")  # only the string "rate" means open loop
+    assert rows["p99 limit"] == "1e+308 ms" and rows["measured"].startswith("unknown")
+    assert dict(variants.rows) == {"original": "–", "<i>x</i>": "–", "512-jpeg": "52 KB"}

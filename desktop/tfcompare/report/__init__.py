@@ -10,17 +10,19 @@ from typing import TYPE_CHECKING
 
 from tfcompare.datatypes import RunResult
 from tfcompare.report import findings as _f
-from tfcompare.report.capacity import capacity_caveats
+from tfcompare.report.capacity import capacity_caveats, sweep_tables
 from tfcompare.report.context import caveats, setup_tables, when
 from tfcompare.report.data import SessionView
 from tfcompare.report.fastest import fastest
-from tfcompare.report.model import Finding, Table
+from tfcompare.report.model import Finding, Table, not_enough
 from tfcompare.report.page import render_page
 
 if TYPE_CHECKING:
     from tfcompare.load.results import CapacityResult
 
 DEFAULT_MIN_AGREEMENT = _f.DEFAULT_MIN_AGREEMENT
+SWEEP_ONLY = ("the session holds a capacity sweep only; this finding needs a comparison run of "
+              "the images' variants (tfcompare run, or Run in the window)")
 
 
 @dataclass(frozen=True)
@@ -47,20 +49,30 @@ def build_report(result: RunResult, *, capacity: CapacityResult | None = None,
     if not 0 < min_agreement <= 100:
         raise ValueError("the minimum agreement is a percentage between 0 and 100")
     view = SessionView(result)
-    found = (
+    found = [
         _f.resizing(view, min_agreement),
         _f.formats(view),
         _f.size_vs_time(view),
         fastest(view, capacity),
-    )
+    ]
     notes = caveats(view) + (capacity_caveats(capacity) if capacity else [])
     n_req = len(result.measured)
-    subtitle = (f"{len(result.images)} image(s) × {len(view.variant_keys())} variant(s) × "
-                f"{len(result.backends)} backend(s), {n_req} measured requests, measured "
-                f"{when(result.started_at)}" + (f" — {source}" if source else ""))
+    setup = setup_tables(result)
+    if capacity is not None and not n_req:  # a sweep alone: the run's parts would be empty
+        found[:3] = [not_enough(f.key, f.title, f.question, SWEEP_ONLY) for f in found[:3]]
+        notes = capacity_caveats(capacity)  # the run's caveats describe a run that did not happen
+        subtitle = (f"a capacity sweep: {len(capacity.pairs())} backend × variant curve(s), "
+                    f"{len(capacity.levels)} load level(s), measured {when(capacity.started_at)}")
+        setup = setup[:1]  # the backends; the run's settings and images do not apply
+    else:
+        subtitle = (f"{len(result.images)} image(s) × {len(view.variant_keys())} variant(s) × "
+                    f"{len(result.backends)} backend(s), {n_req} measured requests, measured "
+                    f"{when(result.started_at)}")
+    if capacity is not None:
+        setup = (*setup, *sweep_tables(capacity))
     return Report(
         title=f"tfcompare report — {title}" if title else "tfcompare report",
-        subtitle=subtitle, findings=found, setup=setup_tables(result),
+        subtitle=subtitle + (f" — {source}" if source else ""), findings=tuple(found), setup=setup,
         caveats=tuple(notes),
         generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     )

@@ -81,3 +81,39 @@ def capacity_verdict(cap: CapacityResult) -> str | None:
         parts.append(f"{name} sustains the most at {variant} ({best:.1f} req/s, "
                      f"{best / second:.1f}× the next)")
     return "Under load: " + "; ".join(parts) + "." if parts else None
+
+
+def _shown(value, unit: str = "", scale: float = 1.0, fmt: str = "g") -> str:
+    """A plan value from the session (plain data, possibly hostile) as text; '–' when unset."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "–"
+    return f"{value * scale:{fmt}}{unit}"
+
+
+def sweep_tables(cap: CapacityResult) -> tuple[Table, ...]:
+    """The setup of the sweep: how the load was applied, and the variants it sent."""
+    from tfcompare.report.context import when
+
+    plan = cap.plan if isinstance(cap.plan, dict) else {}
+    rate = plan.get("mode") == "rate"
+    levels = plan.get("levels") if isinstance(plan.get("levels"), list) else []
+    agents = max((w.agents for lv in cap.levels for w in lv.windows), default=1)
+    took = (f"{cap.finished_at - cap.started_at:.0f} s"
+            if cap.finished_at and cap.started_at else "–")
+    settings = Table(("setting", "value"), (
+        ("measured", f"{when(cap.started_at)} (took {took})"),
+        ("load", "open loop: Poisson arrivals, requests/s" if rate
+         else "closed loop: requests in flight per backend"),
+        ("levels", ", ".join(_shown(v) for v in levels) or "–"),
+        ("window", _shown(plan.get("window_s"), " s")),
+        ("stable when", f"the last {_shown(plan.get('stable_windows'))} windows agree within "
+                        f"±{_shown(plan.get('stability'), ' %', 100)} on req/s and p99"),
+        ("windows per level, at most", _shown(plan.get("max_windows"))),
+        ("p99 limit", _shown(plan.get("latency_limit_ms"), " ms")),
+        ("request timeout", _shown(plan.get("timeout_s"), " s")),
+        ("load from", "this machine" if agents <= 1 else f"{agents} load agents in the cluster"),
+    ), caption="Capacity sweep")
+    variants = Table(("variant", "mean request image size"), tuple(
+        (key, _shown(info.get("bytes"), " KB", 1 / 1024, ".0f") if isinstance(info, dict) else "–")
+        for key, info in cap.variants.items()), caption="Variants swept")
+    return settings, variants

@@ -32,8 +32,9 @@ def _capacity_only(title: str, cap: CapacityResult | None, measured: int) -> Fin
         return not_enough("backends", title, BACKENDS_Q, why)
     chart = sustained_chart(cap)
     return Finding("backends", title, BACKENDS_Q, True, verdict,
-                   (f"From the capacity sweep alone: only {measured} backend has per-request "
-                    "measurements in this session.",),
+                   ("From the capacity sweep alone: " + (
+                       f"only {measured} backend has per-request measurements in this session."
+                       if measured else "the session has no per-request measurements."),),
                    (knee_table(cap),), (chart,) if chart else (), {"capacity": cap.sustained()})
 
 
