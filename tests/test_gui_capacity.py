@@ -67,8 +67,13 @@ def test_sweep_draws_curves_fills_the_table_and_saves_with_the_session(
     session = tmp_path / "sweep.tfcs"
     assert window.sessions._save_to(session)  # a sweep alone is worth saving
     other = make_window(qtbot)
-    assert other.sessions.open_session(session)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(session), ""))
+    find_action(other, "File", "Open session…").trigger()
     assert other.capacity.model.result.sustained() == result.sustained()
+    # a sweep alone opens on its own tab, not on an empty comparison
+    assert other.tabs.currentWidget() is other.capacity
+    assert (other.statusBar().currentMessage()
+            == "Opened sweep.tfcs: a capacity sweep of 4 levels on 2 backends.")
     assert other.capacity.levels.text() == "1,4" and other.capacity.table.rowCount() == 2
 
 

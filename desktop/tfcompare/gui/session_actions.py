@@ -80,6 +80,10 @@ class SessionActions:
         QApplication.restoreOverrideCursor()
         if "log_scale" in self.c.view_options:
             self.w.set_log_scale(bool(self.c.view_options["log_scale"]))
+        sweep = self.w.capacity.model.result
+        # a sweep alone: show it, not an empty comparison; otherwise the comparison comes first
+        self.w.tabs.setCurrentWidget(self.w.capacity if sweep is not None
+                                     and not self.c.store.has_results() else self.w.tabs.widget(0))
         self.prefs.add_recent(str(path))
         self.prefs.last_dir = str(Path(path).parent)
         return True

@@ -438,8 +438,13 @@ class WindowController:
         self.path, self.title, self.unsaved = Path(path), saved.title, False
         self._undo.clear()
         self._changed(*TOPICS[:-1])
-        self._say(f"Opened {Path(path).name}: {len(result.images)} images, {len(result.backends)} "
-                  f"backends, {len(result.measured):,} requests.")  # fmt: skip
+        sweep = self.capacity.result if self.capacity is not None else None
+        if sweep is not None and not result.measured:
+            self._say(f"Opened {Path(path).name}: a capacity sweep of {len(sweep.levels)} levels "
+                      f"on {len(result.backends)} backends.")  # fmt: skip
+        else:
+            self._say(f"Opened {Path(path).name}: {len(result.images)} images, "
+                      f"{len(result.backends)} backends, {len(result.measured):,} requests.")
         if capacity_problem:
             self._say(f"Opened {Path(path).name}; its capacity sweep is not shown: "
                       f"{capacity_problem}", warning=True)  # fmt: skip
