@@ -204,6 +204,22 @@ def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
     assert rows == [{"backend": "gpu", "variant": "original", "a": None, "b": pytest.approx(500),
                      "change_pct": None, "only_in": "B"}]
 
+    # a saved sweep is exported again exactly as tfcompare load wrote it
+    from tfcompare.load.export import capacity_csv, capacity_json
+
+    out = tmp_path / "again.csv"
+    proc = subprocess.run([sys.executable, "-m", "tfcompare", "export", str(tmp_path / "a.tfcs"),
+                           "--capacity-csv", str(out), "--capacity-json", "-", "--csv",
+                           str(tmp_path / "runs.csv")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text() == capacity_csv(before) and proc.stdout == capacity_json(again)
+    assert "holds a capacity sweep and no per-request measurements" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "tfcompare", "export", str(old),
+                           "--capacity-csv", str(tmp_path / "none.csv")], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1 and "holds no capacity sweep" in proc.stderr
+    assert not (tmp_path / "none.csv").exists()
+
 
 def test_capacity_model_drops_events_of_an_older_sweep():
     from tfcompare.load.capacity_model import CapacityModel

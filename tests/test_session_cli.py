@@ -61,7 +61,8 @@ def test_export_writes_exactly_what_run_writes(sessions, tmp_path):
 
 def test_export_needs_an_output_and_a_usable_session(sessions, tmp_path):
     proc = cli("export", sessions["a"])
-    assert proc.returncode == 2 and "give --json OUT and/or --csv OUT" in proc.stderr
+    assert proc.returncode == 2
+    assert "give --json, --csv, --capacity-json and/or --capacity-csv OUT" in proc.stderr
 
     text = tmp_path / "notes.tfcs"
     text.write_text("not a session\n")
