@@ -117,3 +117,25 @@ def test_default_variants_sweep_a_small_photo_with_a_smaller_jpeg(qtbot, backend
     assert "512-jpeg: no image is larger than 300 px" in panel.notes.toPlainText()
     assert "loading 256-jpeg instead" in panel.notes.toPlainText()
     assert panel.variants.text() == "original,256-jpeg"  # the field says what was swept
+
+
+def test_a_session_with_a_damaged_sweep_opens_without_it(qtbot, tmp_path, monkeypatch):
+    import json
+    import sqlite3
+
+    from test_load_results import _inflating, _header, _sweep_result
+
+    from tfcompare.load.export import save_capacity
+
+    session = tmp_path / "damaged.tfcs"
+    save_capacity(session, _sweep_result({"gpu": (100, 200, 400)}))
+    with sqlite3.connect(session) as con:  # a zlib bomb where a window's histogram belongs
+        doc = json.loads(con.execute("SELECT doc FROM capacity").fetchone()[0])
+        doc["levels"][0]["windows"][0]["hist"] = _inflating(100, _header())
+        con.execute("UPDATE capacity SET doc = ?", (json.dumps(doc),))
+    window = make_window(qtbot)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(session), ""))
+    find_action(window, "File", "Open session…").trigger()
+    message = window.statusBar().currentMessage()
+    assert "its capacity sweep is not shown" in message and "damaged" in message
+    assert window.capacity.model.result is None and window.isVisible()

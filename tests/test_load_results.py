@@ -331,3 +331,106 @@ def test_a_sweeps_setup_in_the_report_survives_a_hostile_plan():
     assert rows["load"].startswith("closed loop")  # only the string "rate" means open loop
     assert rows["p99 limit"] == "1e+308 ms" and rows["measured"].startswith("unknown")
     assert dict(variants.rows) == {"original": "–", "<i>x</i>": "–", "512-jpeg": "52 KB"}
+
+
+def _inflating(size_mb: int, header: bytes) -> str:
+    """An HdrHistogram-shaped text whose zlib part inflates to ``size_mb`` MB."""
+    import base64
+    import struct
+    import zlib
+
+    squeeze = zlib.compressobj(9)
+    parts = [squeeze.compress(header)]
+    zeros = bytes(1 << 20)
+    parts += [squeeze.compress(zeros) for _ in range(size_mb)]
+    parts.append(squeeze.flush())
+    body = b"".join(parts)
+    return base64.b64encode(struct.pack(">II", 0x1C849304, len(body)) + body).decode()
+
+
+def _header(digits=3, lowest=1, highest=600_000_000) -> bytes:
+    import struct
+
+    return struct.pack(">IIIIQQd", 0x1C849303, 0, 0, digits, lowest, highest, 1.0)
+
+
+def test_hostile_histograms_are_refused_without_inflating_them():
+    import tracemalloc
+
+    full = LatencyHistogram()
+    for us in (1, 7, 999, 12_345, 10**6, 599_999_999):  # the whole range still round-trips
+        full.record_s(us / 1e6)
+    assert LatencyHistogram.decode(full.encode()).count == 6
+    hostile = {
+        "inflates to gigabytes": (_inflating(1000, _header()), "more than any latency histogram"),
+        "inflates to 200 MB": (_inflating(200, _header()), "inflates to more than"),
+        # a few bytes asking for a histogram of 2^62 µs at 5 digits (~6 million counters)
+        "huge settings": (_inflating(0, _header(digits=5, highest=2**62)), "settings"),
+        "not base64": ("#" * 100, "not base64"),
+        "not zlib": ("AAAAAAAAAAAAAAAA", "not zlib"),
+    }
+    for name, (text, why) in hostile.items():
+        tracemalloc.start()
+        with pytest.raises(ValueError, match=why):
+            LatencyHistogram.decode(text)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 4 * len(text) + (2 << 20), name  # bounded by the text, never inflated
+    with pytest.raises(ValueError, match="not text"):
+        LatencyHistogram.decode(["x"])
+
+
+def test_a_session_whose_sweep_hides_a_zlib_bomb_is_refused_as_damaged(tmp_path):
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tfcompare.load.export import save_capacity
+
+    session = tmp_path / "bomb.tfcs"
+    save_capacity(session, _sweep_result({"gpu": (100, 200, 400)}))
+    with sqlite3.connect(session) as con:
+        doc = json.loads(con.execute("SELECT doc FROM capacity").fetchone()[0])
+        doc["levels"][0]["windows"][0]["hist"] = _inflating(200, _header())
+        con.execute("UPDATE capacity SET doc = ?", (json.dumps(doc),))
+    for args, code in ((["report", str(session), "--out", str(tmp_path / "r.html")], 1),
+                       (["compare", str(session), str(session)], 2),
+                       (["export", str(session), "--capacity-csv", str(tmp_path / "c.csv")], 1)):
+        proc = subprocess.run([sys.executable, "-m", "tfcompare", *args], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == code, (args, proc.stderr)
+        assert "capacity sweep in the session is damaged" in proc.stderr
+        assert "inflates to more than any latency histogram holds" in proc.stderr
+
+
+@pytest.mark.parametrize("damage", [
+    lambda d: d["plan"].__setitem__("latency_limit_ms", "100"),
+    lambda d: d["plan"].__setitem__("levels", "abc"),
+    lambda d: d["plan"].__setitem__("mode", "burst"),
+    lambda d: d.__setitem__("plan", [1, 2]),
+    lambda d: d.__setitem__("messages", [1, {"a": 2}]),
+    lambda d: d["levels"][0].__setitem__("server_ms", "x"),
+    lambda d: d["levels"][0].__setitem__("stop_reason", {"x": 1}),
+    lambda d: d.__setitem__("backends", [1, "x"]),
+    lambda d: d.__setitem__("variants", {"original": 5}),
+], ids=["limit text", "levels text", "mode", "plan list", "messages", "server_ms", "stop_reason",
+        "backends", "variants"])
+def test_a_sweep_with_values_tfcompare_never_writes_is_damaged_not_a_crash(tmp_path, damage):
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tfcompare.load.export import save_capacity
+
+    session = tmp_path / "odd.tfcs"
+    save_capacity(session, _sweep_result({"gpu": (100, 200, 400), "cpu": (50, 60, 70)}))
+    with sqlite3.connect(session) as con:
+        doc = json.loads(con.execute("SELECT doc FROM capacity").fetchone()[0])
+        damage(doc)
+        con.execute("UPDATE capacity SET doc = ?", (json.dumps(doc),))
+    for args, code in ((["compare", str(session), str(session)], 2),
+                       (["report", str(session), "--out", str(tmp_path / "r.html")], 1)):
+        proc = subprocess.run([sys.executable, "-m", "tfcompare", *args], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == code and "Traceback" not in proc.stderr, proc.stderr
+        assert "the capacity sweep in the session is damaged" in proc.stderr

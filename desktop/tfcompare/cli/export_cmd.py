@@ -56,10 +56,17 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         saved = load_session(args.session)
-        sweep = capacity_of(saved)
     except SessionError as exc:
         print(f"tfcompare export: error: {exc}", file=sys.stderr)
         return 1
+    try:
+        sweep = capacity_of(saved)
+    except SessionError as exc:  # a damaged sweep: the run's measurements are still exported
+        if args.capacity_json or args.capacity_csv:
+            print(f"tfcompare export: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"note: {exc}", file=sys.stderr)
+        sweep = None
     if (args.capacity_json or args.capacity_csv) and sweep is None:
         print(f"tfcompare export: error: {args.session} holds no capacity sweep (sweeps are saved "
               "by 'tfcompare load --save' and by the window's Capacity tab)", file=sys.stderr)

@@ -9,11 +9,47 @@ base64 encoding, readable by every HdrHistogram implementation.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import struct
+import zlib
+
 from hdrh.histogram import HdrHistogram
 
 LOWEST_US = 1
 HIGHEST_US = 600_000_000
 DIGITS = 3
+
+# The encoding: an 8-byte header (cookie, length), then zlib of a 40-byte header (cookie, length,
+# index offset, significant digits, lowest, highest, ratio) and one varint (≤ 9 bytes) per counter.
+_HEADER = struct.Struct(">IIIIQQd")
+_MAX_PAYLOAD = _HEADER.size + 9 * HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS).counts_len
+_MAX_TEXT = 2 * _MAX_PAYLOAD  # base64 of zlib of at most _MAX_PAYLOAD bytes, with room to spare
+
+
+def _check_encoding(text: str) -> None:
+    """Refuse what would make HdrHistogram's decoder allocate or work without bound: texts come
+    from session files and load agents' logs, and a few kilobytes of zlib can inflate to
+    gigabytes, or a header can ask for a histogram of billions of counters."""
+    if len(text) > _MAX_TEXT:
+        raise ValueError(f"{len(text):,} characters, more than any latency histogram holds")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"not base64 ({exc})") from None
+    inflate = zlib.decompressobj()
+    try:
+        payload = inflate.decompress(raw[8:], _MAX_PAYLOAD + 1)
+    except zlib.error as exc:
+        raise ValueError(f"not zlib data ({exc})") from None
+    if len(payload) > _MAX_PAYLOAD or inflate.unconsumed_tail:
+        raise ValueError("it inflates to more than any latency histogram holds")
+    if len(payload) < _HEADER.size:
+        raise ValueError("too short")
+    _, _, _, digits, lowest, highest, _ = _HEADER.unpack_from(payload)
+    if not (1 <= digits <= DIGITS and LOWEST_US <= lowest < highest <= HIGHEST_US):
+        raise ValueError(f"its settings (values {lowest}–{highest}, {digits} digits) are outside "
+                         f"a latency histogram's ({LOWEST_US}–{HIGHEST_US} µs, {DIGITS} digits)")
 
 
 class LatencyHistogram:
@@ -69,7 +105,10 @@ class LatencyHistogram:
     def decode(cls, text: str) -> LatencyHistogram:
         if not text:
             return cls()
+        if not isinstance(text, str):
+            raise ValueError("not an HdrHistogram encoding: not text")
         try:
+            _check_encoding(text)
             hdr = HdrHistogram.decode(text.encode("ascii"))
         except Exception as exc:  # the library raises several types for damaged input
             raise ValueError(f"not an HdrHistogram encoding: {exc}") from None

@@ -295,8 +295,9 @@ class LevelResult:
             level=float(d["level"]),
             windows=[WindowSummary.from_dict(w) for w in d.get("windows", [])],
             stable=bool(d["stable"]), counted=int(d.get("counted_windows", 0)),
-            stop_reason=d.get("stop_reason"), server_ms=d.get("server_ms"),
-            server_note=d.get("server_note"),
+            stop_reason=_text_or_none(d.get("stop_reason")),
+            server_ms=None if d.get("server_ms") is None else float(d["server_ms"]),
+            server_note=_text_or_none(d.get("server_note")),
         )
 
     @property
@@ -408,12 +409,46 @@ class CapacityResult:
 
     @classmethod
     def from_dict(cls, d: dict) -> CapacityResult:
+        """Read back ``to_dict()``'s form (from a session file or JSON: untrusted); raises
+        ValueError, TypeError or KeyError for anything tfcompare would not have written."""
+        backends = list(d.get("backends") or [])
+        if not all(isinstance(b, dict) and isinstance(b.get("name"), str) for b in backends):
+            raise TypeError("a backend is not an object with a name")
+        variants = dict(d.get("variants") or {})
+        if not all(isinstance(v, dict) for v in variants.values()):
+            raise TypeError("a variant is not an object")
+        messages = list(d.get("messages") or [])
+        if not all(isinstance(m, str) for m in messages):
+            raise TypeError("a message is not text")
         return cls(
-            plan=dict(d.get("plan") or {}), backends=list(d.get("backends") or []),
-            variants=dict(d.get("variants") or {}),
+            plan=_checked_plan(d.get("plan") or {}), backends=backends, variants=variants,
             levels=[LevelResult.from_dict(x) for x in d.get("levels") or []],
-            messages=list(d.get("messages") or []),
+            messages=messages,
             started_at=float(d.get("started_at", 0.0)),
             finished_at=float(d.get("finished_at", 0.0)),
             cancelled=bool(d.get("cancelled", False)),
         )
+
+
+def _text_or_none(value) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"expected text, not {type(value).__name__}")
+    return value
+
+
+def _checked_plan(raw: dict) -> dict:
+    """A stored plan with the values a LoadPlan can have (else ValueError/TypeError), plus where
+    an in-cluster sweep ran."""
+    from tfcompare.load.plan import LoadPlan
+
+    if not isinstance(raw, dict):
+        raise TypeError("the plan is not an object")
+    plan = LoadPlan.from_dict(raw).to_dict()
+    where = raw.get("in_cluster")
+    if where is not None:
+        if not isinstance(where, dict):
+            raise TypeError("the in-cluster note is not an object")
+        plan["in_cluster"] = {"agents": int(where.get("agents", 0)),
+                              "namespace": str(where.get("namespace", "")),
+                              "job": str(where.get("job", ""))}
+    return plan
