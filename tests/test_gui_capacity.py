@@ -123,7 +123,7 @@ def test_a_session_with_a_damaged_sweep_opens_without_it(qtbot, tmp_path, monkey
     import json
     import sqlite3
 
-    from test_load_results import _inflating, _header, _sweep_result
+    from test_load_results import _header, _inflating, _sweep_result
 
     from tfcompare.load.export import save_capacity
 
