@@ -16,7 +16,7 @@ import grpc.aio
 from tfcompare.load.plan import LoadTarget
 from tfcompare.serving.base import MAX_MESSAGE_BYTES
 from tfcompare.serving.grpc_client import PREDICT_METHOD
-from tfcompare.serving.rest_client import _HTTP_CODES
+from tfcompare.serving.rest_client import _HTTP_CODES, MAX_ANSWER_BYTES
 
 STREAMS_PER_CHANNEL = 64
 MAX_CHANNELS = 8
@@ -111,7 +111,12 @@ class RestSender(Sender):
 
         try:
             async with self._session.post(self.url, data=payload) as resp:
-                await resp.read()
+                size = 0  # the answer is read to the end, not kept: only its status counts
+                async for chunk in resp.content.iter_any():
+                    size += len(chunk)
+                    if size > MAX_ANSWER_BYTES:
+                        resp.close()
+                        return "RESOURCE_EXHAUSTED"
                 if resp.status == 200:
                     return "OK"
                 return _HTTP_CODES.get(resp.status, "UNKNOWN")

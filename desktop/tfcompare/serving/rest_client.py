@@ -46,8 +46,32 @@ _HTTP_CODES = {
 }
 
 
+# The most of one answer read: tfcompare reads classification answers (a top-5, or one score per
+# class), far smaller; JSON numbers take ~10× their text in memory once parsed.
+MAX_ANSWER_BYTES = 64 << 20
+
+
 class _Stale(ConnectionError):
     """A reused keep-alive connection was closed by the server before answering."""
+
+
+class _TooLarge(Exception):
+    """The answer went on past MAX_ANSWER_BYTES."""
+
+
+def _read_answer(resp: http.client.HTTPResponse, deadline: float) -> bytes:
+    """The whole body, or TimeoutError past ``deadline`` (a server trickling bytes resets the
+    socket's own timeout with every byte), or _TooLarge past MAX_ANSWER_BYTES."""
+    body = bytearray()
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        chunk = resp.read1(1 << 20)
+        if not chunk:
+            return bytes(body)
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            raise _TooLarge
 
 
 class RestClient(BackendClient):
@@ -121,10 +145,11 @@ class RestClient(BackendClient):
         headers = dict(self._headers)
         if body is not None:
             headers["Content-Type"] = "application/json"
+        deadline = time.monotonic() + timeout
         try:
             conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
-            data = resp.read()
+            data = _read_answer(resp, deadline)
         except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
             conn.close()
             if reused:
@@ -153,6 +178,12 @@ class RestClient(BackendClient):
             raise ServingError(
                 "DEADLINE_EXCEEDED",
                 f"backend {self.where} did not answer within {timeout:g} s (deadline exceeded)",
+            ) from None
+        except _TooLarge:
+            raise ServingError(
+                "RESOURCE_EXHAUSTED",
+                f"backend {self.where} sent an answer larger than {MAX_ANSWER_BYTES >> 20} MB; "
+                "tfcompare stopped reading it",
             ) from None
         except ssl.SSLError as exc:
             raise ServingError("UNAVAILABLE", reachability(self.where, f"ssl: {exc}")) from None

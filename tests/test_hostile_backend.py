@@ -1,0 +1,110 @@
+"""A backend that answers without end, or one byte at a time: tfcompare's REST readers stop at a
+size limit or at the request's deadline, with a clear error, instead of filling memory or
+waiting forever (a server trickling bytes resets the socket's own timeout with every byte)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+import tracemalloc
+
+import pytest
+
+from tfcompare.datatypes import BackendSpec, ServingError
+from tfcompare.load.plan import LoadTarget
+from tfcompare.load.senders import RestSender
+from tfcompare.serving.rest_client import MAX_ANSWER_BYTES, RestClient
+
+
+class HostileServer:
+    """HTTP/1.1 on 127.0.0.1 that answers every request in one of two ways: ``endless`` (a
+    chunked 200 that never ends) or ``trickle`` (a 200 of 1000 bytes, one byte every 0.2 s)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        try:
+            conn.recv(65536)  # the request (small, in one piece on loopback)
+            if self.mode == "endless":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n")
+                chunk = b"%x\r\n%s\r\n" % (1 << 20, b" " * (1 << 20))
+                while not self.stop.is_set():
+                    conn.sendall(chunk)
+            else:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 1000\r\n\r\n")
+                for _ in range(1000):
+                    if self.stop.is_set():
+                        break
+                    conn.sendall(b" ")
+                    time.sleep(0.2)
+        except OSError:
+            pass  # the client hung up: what it should do
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+@pytest.fixture(params=["endless", "trickle"])
+def hostile(request):
+    server = HostileServer(request.param)
+    yield server
+    server.close()
+
+
+def test_the_rest_client_stops_at_the_limit_or_the_deadline(hostile):
+    client = RestClient(BackendSpec("odd", f"127.0.0.1:{hostile.port}", protocol="rest",
+                                    model="m", timeout_s=2.0))
+    tracemalloc.start()
+    start = time.monotonic()
+    with pytest.raises(ServingError) as raised:
+        client.status()
+    took = time.monotonic() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    client.close()
+    if hostile.mode == "endless":
+        assert raised.value.code == "RESOURCE_EXHAUSTED"
+        assert f"larger than {MAX_ANSWER_BYTES >> 20} MB" in raised.value.message
+        assert peak < 3 * MAX_ANSWER_BYTES  # the limit, not what the server would send
+    else:
+        assert raised.value.code == "DEADLINE_EXCEEDED" and "within 2 s" in raised.value.message
+        assert took < 3.0  # the request's deadline, not 1000 bytes × 0.2 s
+
+
+def test_the_load_engine_counts_such_answers_as_errors(hostile):
+    spec = BackendSpec("odd", f"127.0.0.1:{hostile.port}", protocol="rest", model="m")
+    target = LoadTarget(spec, f"127.0.0.1:{hostile.port}", "original", "original", (b"{}",),
+                        path="/v1/models/m:predict")
+
+    async def one() -> str:
+        sender = RestSender(target, timeout_s=2.0, concurrency=1)
+        await sender.open()
+        try:
+            return await sender.send(b"{}")
+        finally:
+            await sender.close()
+
+    start = time.monotonic()
+    code = asyncio.run(one())
+    assert code == ("RESOURCE_EXHAUSTED" if hostile.mode == "endless" else "DEADLINE_EXCEEDED")
+    assert time.monotonic() - start < 5.0
