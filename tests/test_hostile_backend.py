@@ -20,13 +20,15 @@ from tfcompare.serving.rest_client import MAX_ANSWER_BYTES, RestClient
 
 class HostileServer:
     """HTTP/1.1 on 127.0.0.1 that answers every request in one of two ways: ``endless`` (a
-    chunked 200 that never ends) or ``trickle`` (a 200 of 1000 bytes, one byte every 0.2 s)."""
+    chunked 200 that never ends) or ``trickle`` (a 200 of 1000 bytes, one byte every 0.2 s);
+    ``fine`` answers a model status, keeping the connection open for the next request."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.stop = threading.Event()
+        self.connections = 0
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -35,12 +37,20 @@ class HostileServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            self.connections += 1
             threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
     def _answer(self, conn: socket.socket) -> None:
         try:
             conn.recv(65536)  # the request (small, in one piece on loopback)
-            if self.mode == "endless":
+            if self.mode == "fine":
+                body = b'{"model_version_status": [{"version": "1", "state": "AVAILABLE"}]}'
+                answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                conn.sendall(answer)
+                while conn.recv(65536):  # the same connection's next requests
+                    conn.sendall(answer)
+            elif self.mode == "endless":
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                              b"Transfer-Encoding: chunked\r\n\r\n")
                 chunk = b"%x\r\n%s\r\n" % (1 << 20, b" " * (1 << 20))
@@ -69,6 +79,17 @@ def hostile(request):
     server = HostileServer(request.param)
     yield server
     server.close()
+
+
+def test_answers_read_to_the_end_keep_the_connection_for_the_next_request():
+    server = HostileServer("fine")
+    client = RestClient(BackendSpec("ok", f"127.0.0.1:{server.port}", protocol="rest", model="m"))
+    try:
+        assert [client.status().versions for _ in range(3)] == [((1, "AVAILABLE"),)] * 3
+        assert server.connections == 1
+    finally:
+        client.close()
+        server.close()
 
 
 def test_the_rest_client_stops_at_the_limit_or_the_deadline(hostile):
@@ -108,3 +129,19 @@ def test_the_load_engine_counts_such_answers_as_errors(hostile):
     code = asyncio.run(one())
     assert code == ("RESOURCE_EXHAUSTED" if hostile.mode == "endless" else "DEADLINE_EXCEEDED")
     assert time.monotonic() - start < 5.0
+
+
+def test_the_metrics_reader_stops_at_the_limit_or_the_deadline(hostile):
+    from tfcompare.serving.metrics import MAX_PAGE_BYTES, MetricsError, MetricsScraper
+
+    scraper = MetricsScraper(f"http://127.0.0.1:{hostile.port}/monitoring/prometheus/metrics",
+                             timeout_s=1.0)
+    start = time.monotonic()
+    with pytest.raises(MetricsError) as raised:
+        scraper.fetch()
+    scraper.close()
+    if hostile.mode == "endless":
+        assert f"sent a page larger than {MAX_PAGE_BYTES >> 20} MB" in str(raised.value)
+    else:
+        assert "did not answer (timed out)" in str(raised.value)
+        assert time.monotonic() - start < 2.5

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import abc
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -21,6 +22,27 @@ MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # ≥ 64 MB both ways; a 2048 px PNG is 6
 # Valid for both HTTP headers and gRPC metadata (gRPC keys are sent lower-cased).
 _HEADER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _HEADER_VALUE = re.compile(r"^[\x20-\x7e]*$")
+
+
+class BodyTooLarge(Exception):
+    """An HTTP answer went on past the reader's limit."""
+
+
+def read_body(resp, deadline: float, limit: int) -> bytes:
+    """An ``http.client`` response's whole body; TimeoutError past ``deadline`` (monotonic: a
+    server trickling bytes restarts the socket's own timeout with every byte), BodyTooLarge past
+    ``limit`` bytes (an endless answer would fill memory)."""
+    body = bytearray()
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out")
+        chunk = resp.read1(1 << 20)
+        if not chunk:
+            resp.read()  # marks the response complete, so a keep-alive connection is reused
+            return bytes(body)
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import http.client
 import math
 import ssl
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,7 +26,11 @@ from urllib.parse import urlencode, urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tfcompare.serving.base import BodyTooLarge, read_body
+
 METRICS_PATH = "/monitoring/prometheus/metrics"
+# A metrics page is read whole; a TF Serving with many models writes a few MB.
+MAX_PAGE_BYTES = 32 << 20
 REQUEST_COUNT = ":tensorflow:serving:request_count"
 REQUEST_LATENCY = ":tensorflow:serving:request_latency"
 RUNTIME_LATENCY = ":tensorflow:serving:runtime_latency"
@@ -271,7 +276,12 @@ class MetricsScraper:
                 try:
                     conn.request("GET", path, headers=self._headers)
                     resp = conn.getresponse()
-                    body = resp.read()
+                    body = read_body(resp, time.monotonic() + self._timeout, MAX_PAGE_BYTES)
+                except BodyTooLarge:
+                    conn.close()
+                    self._conn = None
+                    raise MetricsError(f"{self.url} sent a page larger than "
+                                       f"{MAX_PAGE_BYTES >> 20} MB") from None
                 except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
                     conn.close()
                     self._conn = None

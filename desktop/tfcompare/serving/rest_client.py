@@ -25,7 +25,14 @@ from tfcompare.datatypes import (
     SignatureInfo,
 )
 from tfcompare.serving import outputs
-from tfcompare.serving.base import BackendClient, SignatureDef, choose_signature, reachability
+from tfcompare.serving.base import (
+    BackendClient,
+    BodyTooLarge,
+    SignatureDef,
+    choose_signature,
+    reachability,
+    read_body,
+)
 
 _HTTP_CODES = {
     400: "INVALID_ARGUMENT",
@@ -55,23 +62,6 @@ class _Stale(ConnectionError):
     """A reused keep-alive connection was closed by the server before answering."""
 
 
-class _TooLarge(Exception):
-    """The answer went on past MAX_ANSWER_BYTES."""
-
-
-def _read_answer(resp: http.client.HTTPResponse, deadline: float) -> bytes:
-    """The whole body, or TimeoutError past ``deadline`` (a server trickling bytes resets the
-    socket's own timeout with every byte), or _TooLarge past MAX_ANSWER_BYTES."""
-    body = bytearray()
-    while True:
-        if time.monotonic() > deadline:
-            raise TimeoutError
-        chunk = resp.read1(1 << 20)
-        if not chunk:
-            return bytes(body)
-        body += chunk
-        if len(body) > MAX_ANSWER_BYTES:
-            raise _TooLarge
 
 
 class RestClient(BackendClient):
@@ -149,7 +139,7 @@ class RestClient(BackendClient):
         try:
             conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
-            data = _read_answer(resp, deadline)
+            data = read_body(resp, deadline, MAX_ANSWER_BYTES)
         except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
             conn.close()
             if reused:
@@ -179,7 +169,7 @@ class RestClient(BackendClient):
                 "DEADLINE_EXCEEDED",
                 f"backend {self.where} did not answer within {timeout:g} s (deadline exceeded)",
             ) from None
-        except _TooLarge:
+        except BodyTooLarge:
             raise ServingError(
                 "RESOURCE_EXHAUSTED",
                 f"backend {self.where} sent an answer larger than {MAX_ANSWER_BYTES >> 20} MB; "
