@@ -120,19 +120,10 @@ def test_default_variants_sweep_a_small_photo_with_a_smaller_jpeg(qtbot, backend
 
 
 def test_a_session_with_a_damaged_sweep_opens_without_it(qtbot, tmp_path, monkeypatch):
-    import json
-    import sqlite3
+    from test_load_results import _bomb_in_a_window, damaged_sweep_session
 
-    from test_load_results import _header, _inflating, _sweep_result
-
-    from tfcompare.load.export import save_capacity
-
-    session = tmp_path / "damaged.tfcs"
-    save_capacity(session, _sweep_result({"gpu": (100, 200, 400)}))
-    with sqlite3.connect(session) as con:  # a zlib bomb where a window's histogram belongs
-        doc = json.loads(con.execute("SELECT doc FROM capacity").fetchone()[0])
-        doc["levels"][0]["windows"][0]["hist"] = _inflating(100, _header())
-        con.execute("UPDATE capacity SET doc = ?", (json.dumps(doc),))
+    # a zlib bomb where a window's histogram belongs
+    session = damaged_sweep_session(tmp_path / "damaged.tfcs", _bomb_in_a_window)
     window = make_window(qtbot)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(session), ""))
     find_action(window, "File", "Open session…").trigger()

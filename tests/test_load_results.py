@@ -157,6 +157,25 @@ def _sweep_result(rates_by_backend, limit=100.0):
                           levels=levels)
 
 
+def damaged_sweep_session(path, damage, rates=None):
+    """A session holding a sweep whose stored form ``damage(doc)`` changed in place, as a hostile
+    or broken file would have it."""
+    import sqlite3
+
+    from tfcompare.load.export import save_capacity
+
+    save_capacity(path, _sweep_result(rates or {"gpu": (100, 200, 400)}))
+    with sqlite3.connect(path) as con:
+        doc = json.loads(con.execute("SELECT doc FROM capacity").fetchone()[0])
+        damage(doc)
+        con.execute("UPDATE capacity SET doc = ?", (json.dumps(doc),))
+    return path
+
+
+def _bomb_in_a_window(doc, size_mb=200):
+    doc["levels"][0]["windows"][0]["hist"] = _inflating(size_mb, _header())
+
+
 def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
     import sqlite3
     import subprocess
@@ -381,18 +400,10 @@ def test_hostile_histograms_are_refused_without_inflating_them():
 
 
 def test_a_session_whose_sweep_hides_a_zlib_bomb_is_refused_as_damaged(tmp_path):
-    import sqlite3
     import subprocess
     import sys
 
-    from tfcompare.load.export import save_capacity
-
-    session = tmp_path / "bomb.tfcs"
-    save_capacity(session, _sweep_result({"gpu": (100, 200, 400)}))
-    with sqlite3.connect(session) as con:
-        doc = json.loads(con.execute("SELECT doc FROM capacity").fetchone()[0])
-        doc["levels"][0]["windows"][0]["hist"] = _inflating(200, _header())
-        con.execute("UPDATE capacity SET doc = ?", (json.dumps(doc),))
+    session = damaged_sweep_session(tmp_path / "bomb.tfcs", _bomb_in_a_window)
     for args, code in ((["report", str(session), "--out", str(tmp_path / "r.html")], 1),
                        (["compare", str(session), str(session)], 2),
                        (["export", str(session), "--capacity-csv", str(tmp_path / "c.csv")], 1)):
@@ -416,18 +427,11 @@ def test_a_session_whose_sweep_hides_a_zlib_bomb_is_refused_as_damaged(tmp_path)
 ], ids=["limit text", "levels text", "mode", "plan list", "messages", "server_ms", "stop_reason",
         "backends", "variants"])
 def test_a_sweep_with_values_tfcompare_never_writes_is_damaged_not_a_crash(tmp_path, damage):
-    import sqlite3
     import subprocess
     import sys
 
-    from tfcompare.load.export import save_capacity
-
-    session = tmp_path / "odd.tfcs"
-    save_capacity(session, _sweep_result({"gpu": (100, 200, 400), "cpu": (50, 60, 70)}))
-    with sqlite3.connect(session) as con:
-        doc = json.loads(con.execute("SELECT doc FROM capacity").fetchone()[0])
-        damage(doc)
-        con.execute("UPDATE capacity SET doc = ?", (json.dumps(doc),))
+    session = damaged_sweep_session(tmp_path / "odd.tfcs", damage,
+                                    {"gpu": (100, 200, 400), "cpu": (50, 60, 70)})
     for args, code in ((["compare", str(session), str(session)], 2),
                        (["report", str(session), "--out", str(tmp_path / "r.html")], 1)):
         proc = subprocess.run([sys.executable, "-m", "tfcompare", *args], capture_output=True,
