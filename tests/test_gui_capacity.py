@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import pyqtgraph as pg
 import pytest
 from gui_helpers import make_window, small_photos
 from PySide6.QtCore import Qt
@@ -56,6 +57,16 @@ def test_sweep_draws_curves_fills_the_table_and_saves_with_the_session(
     assert panel.table_title.text() == "<b>Highest stable req/s</b> (no latency limit)"
     assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
     window.grab().save(str(tmp_path / "capacity.png"))  # looked at when the tab changes
+    # both backends are the same server: their curves bunch, and their labels must not overlap
+    # (boxes as painted by the grab above); every knee keeps its label
+    texts = [t for labels in panel.chart._labels.values() for t in labels]
+    shown = [t.sceneBoundingRect() for t in texts if t.isVisible()]
+    assert shown and not any(a.intersects(b) for i, a in enumerate(shown) for b in shown[:i])
+    for curve in panel.model.curves():
+        if curve.knee is not None:
+            at = [t for t in panel.chart._labels[(curve.backend, curve.variant)]
+                  if t.pos() == pg.Point(curve.knee.throughput, curve.knee.p99_ms)]
+            assert at and at[0].isVisible(), (curve.backend, curve.knee)
 
     out_csv = tmp_path / "capacity.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out_csv), ""))
@@ -130,3 +141,36 @@ def test_a_session_with_a_damaged_sweep_opens_without_it(qtbot, tmp_path, monkey
     message = window.statusBar().currentMessage()
     assert "its capacity sweep is not shown" in message and "damaged" in message
     assert window.capacity.model.result is None and window.isVisible()
+
+
+def test_labels_of_bunched_points_never_overlap_and_knees_keep_theirs(qtbot):
+    from tfcompare.gui.capacity_chart import CapacityChart
+    from tfcompare.gui.colors import BackendColors
+    from tfcompare.load.capacity_model import Curve, CurvePoint
+
+    chart = CapacityChart(BackendColors())
+    qtbot.addWidget(chart)
+    chart.resize(700, 500)
+    chart.show()
+    qtbot.waitExposed(chart)
+
+    def curve(name, shift):  # three backends on one machine: nearly the same curve
+        points = tuple(CurvePoint(100 + 10 * i + shift, 10.0 * 2 ** i + shift, f"c={2 ** i}",
+                                  True, False) for i in range(4))
+        return Curve(name, "original", points, points[2])
+
+    chart.update_curves([curve("a", 0.0), curve("b", 0.5), curve("c", 1.0)], 100.0)
+    chart.grab()  # painted: each label's box is where it is drawn
+
+    def shown():
+        return [t for labels in chart._labels.values() for t in labels if t.isVisible()]
+
+    qtbot.waitUntil(lambda: len(shown()) < 12)  # some labels gave way
+    boxes = [t.sceneBoundingRect() for t in shown()]
+    assert not any(a.intersects(b) for i, a in enumerate(boxes) for b in boxes[:i])
+    assert chart._labels[("a", "original")][2].isVisible()  # a knee keeps its label
+    first = [chart._labels[(name, "original")][0] for name in "abc"]  # the three c=1 labels
+    assert not all(t.isVisible() for t in first)
+    chart.item.getViewBox().setRange(xRange=(99, 103), yRange=(9, 13), padding=0)  # zoomed in
+    chart.grab()
+    qtbot.waitUntil(lambda: all(t.isVisible() for t in first))  # room again: they come back

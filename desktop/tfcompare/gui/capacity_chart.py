@@ -5,12 +5,13 @@ throughput within the limit) as a star. Hollow points are unstable levels, cross
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QRectF, Qt, QTimer
 
 from tfcompare.gui.chart_base import Chart, nice_ceiling
 from tfcompare.gui.colors import BackendColors
 from tfcompare.load.capacity_model import Curve
 
+ANCHOR = (0.5, 1.3)  # a point's label: centred above it
 DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
           Qt.PenStyle.DashDotLine)
 
@@ -41,6 +42,11 @@ class CapacityChart(Chart):
         self._limit.hide()
         self.item.addItem(self._limit, ignoreBounds=True)
         self.set_range(x=(0.0, 1.0), y=(0.0, 1.0))
+        # labels of points that bunch up would overlap: placed again whenever the view changes
+        self._order: list[pg.TextItem] = []  # every label, most wanted first
+        self._declutter = QTimer(self, singleShot=True, interval=0)
+        self._declutter.timeout.connect(self.place_labels)
+        self.item.getViewBox().sigTransformChanged.connect(self._declutter.start)
 
     def update_curves(self, curves: list[Curve], limit_ms: float | None) -> None:
         variants = list(dict.fromkeys(c.variant for c in curves))
@@ -51,6 +57,7 @@ class CapacityChart(Chart):
             for text in self._labels.pop(key):
                 self.item.removeItem(text)
         knees = []
+        wanted: list[tuple[int, int, pg.TextItem]] = []
         top_x, top_y = 0.0, limit_ms or 0.0
         for curve in curves:
             key = (curve.backend, curve.variant)
@@ -74,14 +81,18 @@ class CapacityChart(Chart):
                 for p in curve.points])
             labels = self._labels[key]
             while len(labels) < len(curve.points):
-                text = pg.TextItem(color=color, anchor=(0.5, 1.3))
+                text = pg.TextItem(color=color, anchor=ANCHOR)
                 self.item.addItem(text, ignoreBounds=True)
                 labels.append(text)
             for text, point in zip(labels, curve.points):
                 text.setText(point.label)
                 text.setPos(point.throughput, point.p99_ms)
+                # the knee first, then the curve's last (highest) level, then the rest
+                wanted.append((0 if point == curve.knee else 1 if point is curve.points[-1] else 2,
+                               len(wanted), text))
             for text in labels[len(curve.points):]:
                 text.setText("")
+                text.hide()
             if curve.knee is not None:
                 knees.append({"pos": (curve.knee.throughput, curve.knee.p99_ms),
                               "brush": pg.mkBrush(color)})
@@ -96,7 +107,26 @@ class CapacityChart(Chart):
             self._limit.hide()
         self.set_range(x=(0.0, nice_ceiling(top_x * 1.1)), y=(0.0, nice_ceiling(top_y * 1.15)))
         self.set_empty(not curves)
+        self._order = [text for *_, text in sorted(wanted, key=lambda w: w[:2])]
+        self._declutter.start()
         QTimer.singleShot(0, self.fit_legend)  # once the new legend entries have their sizes
+
+    def place_labels(self) -> None:
+        """Show each point's label unless it would overlap one already shown (most wanted
+        first: knees, then each curve's highest level); the point itself stays drawn."""
+        view = self.item.getViewBox()
+        shown = []
+        for text in self._order:
+            # where the label is drawn, in pixels: its size is the text's, its place is the
+            # point's less the anchor (computed here: the item itself updates only when painted)
+            at = view.mapViewToScene(text.pos())
+            size = text.textItem.boundingRect()
+            box = QRectF(at.x() - ANCHOR[0] * size.width(), at.y() - ANCHOR[1] * size.height(),
+                         size.width(), size.height())
+            visible = bool(text.toPlainText()) and not any(box.intersects(b) for b in shown)
+            text.setVisible(visible)
+            if visible:
+                shown.append(box)
 
     def fit_legend(self) -> None:
         """As many legend columns as the entries' text allows (a label's own bounding box grows
