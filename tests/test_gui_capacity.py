@@ -58,15 +58,23 @@ def test_sweep_draws_curves_fills_the_table_and_saves_with_the_session(
     assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
     window.grab().save(str(tmp_path / "capacity.png"))  # looked at when the tab changes
     # both backends are the same server: their curves bunch, and their labels must not overlap
-    # (boxes as painted by the grab above); every knee keeps its label
+    # (boxes as painted by the grab above); a knee's label gives way only to another label
     texts = [t for labels in panel.chart._labels.values() for t in labels]
     shown = [t.sceneBoundingRect() for t in texts if t.isVisible()]
     assert shown and not any(a.intersects(b) for i, a in enumerate(shown) for b in shown[:i])
+    view = panel.chart.item.getViewBox()
+
+    def near(a, b) -> bool:  # labels anchored alike overlap when their points are this close
+        pa, pb = view.mapViewToScene(a.pos()), view.mapViewToScene(b.pos())
+        wa, wb = a.textItem.boundingRect(), b.textItem.boundingRect()
+        return (abs(pa.x() - pb.x()) < (wa.width() + wb.width()) / 2
+                and abs(pa.y() - pb.y()) < (wa.height() + wb.height()) / 2)
+
     for curve in panel.model.curves():
         if curve.knee is not None:
-            at = [t for t in panel.chart._labels[(curve.backend, curve.variant)]
-                  if t.pos() == pg.Point(curve.knee.throughput, curve.knee.p99_ms)]
-            assert at and at[0].isVisible(), (curve.backend, curve.knee)
+            [at] = [t for t in panel.chart._labels[(curve.backend, curve.variant)]
+                    if t.pos() == pg.Point(curve.knee.throughput, curve.knee.p99_ms)]
+            assert at.isVisible() or any(near(at, t) for t in texts if t.isVisible())
 
     out_csv = tmp_path / "capacity.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out_csv), ""))
@@ -168,7 +176,9 @@ def test_labels_of_bunched_points_never_overlap_and_knees_keep_theirs(qtbot):
     qtbot.waitUntil(lambda: len(shown()) < 12)  # some labels gave way
     boxes = [t.sceneBoundingRect() for t in shown()]
     assert not any(a.intersects(b) for i, a in enumerate(boxes) for b in boxes[:i])
-    assert chart._labels[("a", "original")][2].isVisible()  # a knee keeps its label
+    # the first curve's knee keeps its label; the others' knees sit on top of it and give way
+    assert chart._labels[("a", "original")][2].isVisible()
+    assert not chart._labels[("b", "original")][2].isVisible()
     first = [chart._labels[(name, "original")][0] for name in "abc"]  # the three c=1 labels
     assert not all(t.isVisible() for t in first)
     chart.item.getViewBox().setRange(xRange=(99, 103), yRange=(9, 13), padding=0)  # zoomed in
