@@ -38,6 +38,15 @@ def drop_event(paths: list[Path | str]) -> QDropEvent:
     return event
 
 
+def show_sized(qtbot, widget, width: int, height: int):
+    """``widget`` on screen (offscreen) at this size, closed with the test."""
+    qtbot.addWidget(widget)
+    widget.resize(width, height)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
 def make_window(qtbot, **kwargs):
     from tfcompare.gui.main_window import MainWindow
 

@@ -6,7 +6,7 @@ import csv
 
 import pyqtgraph as pg
 import pytest
-from gui_helpers import make_window, small_photos
+from gui_helpers import make_window, show_sized, small_photos
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 from test_gui_actions import find_action
@@ -156,11 +156,7 @@ def test_labels_of_bunched_points_never_overlap_and_knees_keep_theirs(qtbot):
     from tfcompare.gui.colors import BackendColors
     from tfcompare.load.capacity_model import Curve, CurvePoint
 
-    chart = CapacityChart(BackendColors())
-    qtbot.addWidget(chart)
-    chart.resize(700, 500)
-    chart.show()
-    qtbot.waitExposed(chart)
+    chart = show_sized(qtbot, CapacityChart(BackendColors()), 700, 500)
 
     def curve(name, shift):  # three backends on one machine: nearly the same curve
         points = tuple(CurvePoint(100 + 10 * i + shift, 10.0 * 2 ** i + shift, f"c={2 ** i}",

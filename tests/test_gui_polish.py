@@ -4,7 +4,7 @@ entries and chart titles that are elided instead of clipped."""
 
 from __future__ import annotations
 
-from gui_helpers import make_window
+from gui_helpers import make_window, show_sized
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics
 
@@ -85,11 +85,7 @@ def test_backends_with_identical_quality_points_are_all_visible(qtbot):
     from tfcompare.runner.stats import pool
 
     colors = BackendColors()
-    chart = QualityChart(colors)
-    qtbot.addWidget(chart)
-    chart.resize(420, 360)
-    chart.show()
-    qtbot.waitExposed(chart)
+    chart = show_sized(qtbot, QualityChart(colors), 420, 360)
     backends = ["cpu-1", "cpu-2"]  # same model, same bytes: identical values
     def point(v, b, nbytes, ratio):  # two images, both agreeing with the original's top-1
         aggs = [Aggregate(f"i{k}", v, b, 3, 0, nbytes, 5.0, 5.0, 5.0, 5.0, 0.0, True, "cat", True,
@@ -240,11 +236,7 @@ def test_top5_title_is_elided_keeping_the_variant(qtbot):
     from tfcompare.gui.colors import BackendColors
     from tfcompare.gui.top5_chart import Top5Chart
 
-    chart = Top5Chart(BackendColors())
-    qtbot.addWidget(chart)
-    chart.resize(360, 300)
-    chart.show()
-    qtbot.waitExposed(chart)
+    chart = show_sized(qtbot, Top5Chart(BackendColors()), 360, 300)
     top5 = tuple(Prediction(f"class {i}", 0.5 - i / 10) for i in range(5))
     name = "astronaut-on-the-launch-pad-full-resolution.jpg"
     chart.update_data(name, "original", ["cpu-1"], {"cpu-1": (top5, "probability")})
