@@ -222,10 +222,13 @@ def output_option_help(what: str) -> str:
     return f"{what} ('-': to standard output; the table then goes to stderr)"
 
 
-def check_stdout_outputs(args) -> None:
-    """Refuse two outputs to standard output at once (raises UsageError)."""
-    if getattr(args, "json", None) == STDOUT and getattr(args, "csv", None) == STDOUT:
-        raise usage_error("--json and --csv cannot both be '-' (standard output)")
+def check_stdout_outputs(args, options=("json", "csv")) -> None:
+    """Refuse two of these outputs to standard output at once (raises UsageError)."""
+    both = [f"--{o.replace('_', '-')}" for o in options if getattr(args, o, None) == STDOUT]
+    if len(both) > 1:
+        many = "both" if len(both) == 2 else "all"
+        names = f"{', '.join(both[:-1])} and {both[-1]}"
+        raise usage_error(f"{names} cannot {many} be '-' (standard output)")
 
 
 def table_stream(args):

@@ -40,17 +40,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfcompare.cli.common import STDOUT, usage_error, write_outputs, write_text_outputs
+    from tfcompare.cli.common import (
+        check_stdout_outputs,
+        usage_error,
+        write_outputs,
+        write_text_outputs,
+    )
 
-    outputs = {"--json": args.json, "--csv": args.csv, "--capacity-json": args.capacity_json,
-               "--capacity-csv": args.capacity_csv}
-    if not any(outputs.values()):
+    outputs = ("json", "csv", "capacity_json", "capacity_csv")
+    if not any(getattr(args, o) for o in outputs):
         raise usage_error("nothing to do: give --json, --csv, --capacity-json and/or "
                           "--capacity-csv OUT")
-    to_stdout = [name for name, path in outputs.items() if path == STDOUT]
-    if len(to_stdout) > 1:
-        many = "both" if len(to_stdout) == 2 else "all"
-        raise usage_error(f"{' and '.join(to_stdout)} cannot {many} be '-' (standard output)")
+    check_stdout_outputs(args, outputs)
     from tfcompare.load.export import capacity_csv, capacity_json, capacity_of
     from tfcompare.session import SessionError, load_session
 

@@ -108,11 +108,10 @@ def _available(keys: list[str], ladders: list, default: bool) -> tuple[list[str]
             chosen.append(key)
             continue
         box, _, fmt = key.partition("-")
-        smaller = sorted((int(k.split("-")[0]) for k in have
-                          if k != ORIGINAL and k.endswith(f"-{fmt}") and int(k.split("-")[0]) < int(box)),
-                         reverse=True) if default else []
-        if smaller:
-            chosen.append(f"{smaller[0]}-{fmt}")
+        boxes = [int(k.partition("-")[0]) for k in have if k.endswith(f"-{fmt}")]  # same format
+        smaller = max((b for b in boxes if b < int(box)), default=None) if default else None
+        if smaller is not None:
+            chosen.append(f"{smaller}-{fmt}")
             notes.append(f"{key}: {why}; loading {chosen[-1]} instead")
         else:
             notes.append(f"{key}: {why}; left out")

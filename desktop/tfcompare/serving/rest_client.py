@@ -62,8 +62,6 @@ class _Stale(ConnectionError):
     """A reused keep-alive connection was closed by the server before answering."""
 
 
-
-
 class RestClient(BackendClient):
     """TF Serving REST: ``:predict`` with ``{"b64": …}``, model status and metadata."""
 
