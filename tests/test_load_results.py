@@ -9,8 +9,10 @@ import pytest
 
 from tfcompare.datatypes import BackendSpec
 from tfcompare.load.agent import merge_window_lines, read_plan_dir, write_plan_dir
+from tfcompare.load.capacity_model import CapacityModel
 from tfcompare.load.histogram import LatencyHistogram
 from tfcompare.load.plan import LoadPlan, LoadTarget
+from tfcompare.load.report import capacity_table
 from tfcompare.load.results import CapacityResult, LevelResult, WindowSummary, knee, stable
 
 
@@ -103,6 +105,12 @@ def test_capacity_result_equivalents_and_round_trip():
                                   ("cpu1", "original"): pytest.approx(100)}
     [(variant, ref, other, n)] = result.equivalents()
     assert (variant, ref, other) == ("original", "gpu", "cpu1") and n == pytest.approx(8.0)
+    assert result.equivalent_lines() == ["original: 1 × gpu ≈ 8.00 × cpu1"]
+    # what the CLI's table, the Capacity tab and the report print (one text for all three)
+    assert "  original: 1 × gpu ≈ 8.00 × cpu1" in capacity_table(result).splitlines()
+    model = CapacityModel()
+    model.result = result
+    assert model.equivalent_rows() == result.equivalent_lines()
     doc = json.loads(json.dumps(result.to_dict()))
     assert doc["knees"][0]["level"] == 4 and doc["equivalents"][0]["count"] == pytest.approx(8.0)
     again = CapacityResult.from_dict(doc)

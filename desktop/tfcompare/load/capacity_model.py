@@ -133,8 +133,7 @@ class CapacityModel:
     def equivalent_rows(self) -> list[str]:
         if self.result is None:
             return []
-        return [f"{variant}: one {ref} ≈ {n:.2f} × {other}"
-                for variant, ref, other, n in self.result.equivalents()]
+        return self.result.equivalent_lines()
 
     def backends(self) -> list[str]:
         return list(dict.fromkeys(b for b, _ in self.result.pairs())) if self.result else []

@@ -58,12 +58,11 @@ def capacity_table(result: CapacityResult) -> str:
         text = (f"{k.throughput:.1f} req/s at {result_level(result, k)} (p99 {_ms(k.percentile_ms(99))} ms)"
                 if k else "none (no stable level within the limit)")
         lines.append(f"  {b:<16} {v:<10} {text}")
-    eq = result.equivalents()
+    eq = result.equivalent_lines()
     if eq:
         lines.append("")
         lines.append("equivalents")
-        for variant, ref, other, n in eq:
-            lines.append(f"  {variant}: one {ref} ≈ {n:.2f} × {other}")
+        lines.extend(f"  {line}" for line in eq)
     for message in result.messages:
         lines.append(f"note: {message}")
     return "\n".join(lines)

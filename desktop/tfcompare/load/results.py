@@ -383,6 +383,12 @@ class CapacityResult:
                     out.append((variant, ref, other, ref_rate / rate))
         return out
 
+    def equivalent_lines(self) -> list[str]:
+        """The equivalents as text: "512-jpeg: 1 × gpu ≈ 7.80 × cpu" (numbers, not "one gpu", so
+        that a backend named "one" or "two" still reads right)."""
+        return [f"{variant}: 1 × {ref} ≈ {n:.2f} × {other}"
+                for variant, ref, other, n in self.equivalents()]
+
     def to_dict(self) -> dict:
         return {
             "kind": "tfcompare-capacity",

@@ -31,11 +31,6 @@ def knee_table(cap: CapacityResult) -> Table:
                  caption=caption)
 
 
-def equivalents(cap: CapacityResult) -> list[str]:
-    return [f"{variant}: one {ref} ≈ {n:.2f} × {other}"
-            for variant, ref, other, n in cap.equivalents()]
-
-
 def capacity_caveats(cap: CapacityResult) -> list[str]:
     out = []
     bound = [lv for lv in cap.levels if lv.client_bound]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tfcompare.report.capacity import capacity_verdict, equivalents, knee_table, sustained_chart
+from tfcompare.report.capacity import capacity_verdict, knee_table, sustained_chart
 from tfcompare.report.data import SessionView
 from tfcompare.report.findings import fmt_ms, size_name
 from tfcompare.report.model import Bar, BarChart, Finding, Table, not_enough
@@ -104,7 +104,7 @@ def fastest(view: SessionView, cap: CapacityResult | None = None) -> Finding:
         if under_load:
             verdict += " " + under_load
         if cap.equivalents():
-            details.append("Equivalents under load: " + "; ".join(equivalents(cap)) + ".")
+            details.append("Equivalents under load: " + "; ".join(cap.equivalent_lines()) + ".")
         chart = sustained_chart(cap)
         if chart:
             charts.append(chart)
