@@ -180,3 +180,21 @@ def test_labels_of_bunched_points_never_overlap_and_knees_keep_theirs(qtbot):
     chart.item.getViewBox().setRange(xRange=(99, 103), yRange=(9, 13), padding=0)  # zoomed in
     chart.grab()
     qtbot.waitUntil(lambda: all(t.isVisible() for t in first))  # room again: they come back
+
+
+def test_a_limit_far_above_every_point_leaves_the_view_to_the_points(qtbot):
+    from tfcompare.gui.capacity_chart import CapacityChart
+    from tfcompare.gui.colors import BackendColors
+    from tfcompare.load.capacity_model import Curve, CurvePoint
+
+    chart = show_sized(qtbot, CapacityChart(BackendColors()), 700, 500)
+    points = tuple(CurvePoint(50.0 * (i + 1), 20.0 + 30 * i, f"c={2 ** i}", True, False)
+                   for i in range(4))  # p99 20 … 110 ms
+    chart.update_curves([Curve("a", "original", points, points[-1])], 500.0)
+    low, high = chart.item.getViewBox().viewRange()[1]
+    assert 110 < high < 200  # the points fill the height; the 500 ms line is out of view
+    assert "p99 limit 500 ms: above every point" in chart.item.titleLabel.text
+    chart.update_curves([Curve("a", "original", points, points[-1])], 150.0)  # a limit near them
+    low, high = chart.item.getViewBox().viewRange()[1]
+    assert high >= 150 and chart._limit.isVisible()
+    assert "above every point" not in chart.item.titleLabel.text

@@ -1,6 +1,6 @@
 """Throughput (x) vs p99 latency (y): one curve per backend × variant, points labelled with their
-load level, the latency limit as a dashed line and each curve's knee (the highest stable
-throughput within the limit) as a star. Hollow points are unstable levels, crosses client-bound."""
+load level, the latency limit as a dashed line (named in the title instead when it is far above
+every point) and each curve's knee (the highest stable throughput within the limit) as a star. Hollow points are unstable levels, crosses client-bound."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tfcompare.gui.colors import BackendColors
 from tfcompare.load.capacity_model import Curve
 
 ANCHOR = (0.5, 1.3)  # a point's label: centred above it
+FAR_LIMIT = 2.0  # a latency limit this many times the highest p99 is left out of the view
 DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
           Qt.PenStyle.DashDotLine)
 
@@ -58,7 +59,7 @@ class CapacityChart(Chart):
                 self.item.removeItem(text)
         knees = []
         wanted: list[tuple[int, int, pg.TextItem]] = []
-        top_x, top_y = 0.0, limit_ms or 0.0
+        top_x, top_y = 0.0, 0.0
         for curve in curves:
             key = (curve.backend, curve.variant)
             color = self.colors.color(curve.backend)
@@ -105,6 +106,13 @@ class CapacityChart(Chart):
             self._limit.label.setText(f"p99 limit {limit_ms:g} ms")
         else:
             self._limit.hide()
+        if limit_ms and top_y and limit_ms > FAR_LIMIT * top_y:
+            # every point far below the limit: the view fits the points, whose bends are what
+            # there is to see, and the title says where the limit is (zooming out shows it)
+            self.set_title(f"{self.title} · p99 limit {limit_ms:g} ms: above every point")
+        else:
+            top_y = max(top_y, limit_ms or 0.0)
+            self.set_title(self.title)
         self.set_range(x=(0.0, nice_ceiling(top_x * 1.1)), y=(0.0, nice_ceiling(top_y * 1.15)))
         self.set_empty(not curves)
         self._order = [text for *_, text in sorted(wanted, key=lambda w: w[:2])]
