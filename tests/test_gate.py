@@ -266,8 +266,12 @@ def test_capacity_knees_the_knee_rule_and_the_report(pairs, tmp_path):
     table = backends.tables[0] if backends.tables else None
     if len(knees) == 2:  # both backends reached a stable level: the sweep alone answers
         assert backends.decided and backends.verdict.startswith("Under load: ")
-        best = max(knees, key=knees.get)
-        assert f"{best[0]} sustains the most at 128-jpeg ({knees[best]:.1f} req/s" in backends.verdict
+        best, other = sorted(knees, key=knees.get, reverse=True)
+        if knees[best] > knees[other] * 1.10:  # beyond the ±10 % a stable level may vary
+            assert f"{best[0]} sustains the most at 128-jpeg ({knees[best]:.1f} req/s" \
+                in backends.verdict
+        else:
+            assert f"{best[0]} and {other[0]} sustain about the same at 128-jpeg" in backends.verdict
         assert {(r[0], r[2]) for r in table.rows} == {
             (b, f"{v:.1f} req/s") for (b, _), v in knees.items()}
     else:

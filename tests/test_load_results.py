@@ -446,3 +446,19 @@ def test_a_sweep_with_values_tfcompare_never_writes_is_damaged_not_a_crash(tmp_p
                               text=True, timeout=60)
         assert proc.returncode == code and "Traceback" not in proc.stderr, proc.stderr
         assert "the capacity sweep in the session is damaged" in proc.stderr
+
+
+def test_the_reports_capacity_verdict_calls_backends_closer_than_the_stability_tolerance_even():
+    from tfcompare.report.capacity import capacity_verdict
+
+    # knees 400 vs 380 req/s: 5 % apart, inside the ±10 % a stable level may vary
+    close = capacity_verdict(_sweep_result({"gpu": (100, 200, 400), "cpu": (100, 200, 380)}))
+    assert close == ("Under load: gpu and cpu sustain about the same at original (400.0 and "
+                     "380.0 req/s: closer than the ±10 % a stable level may vary).")
+    apart = capacity_verdict(_sweep_result({"gpu": (100, 200, 400), "cpu": (100, 200, 300)}))
+    assert apart == "Under load: gpu sustains the most at original (400.0 req/s, 1.33× the next)."
+    # a sweep run with a tighter tolerance tells the same two apart
+    tight = _sweep_result({"gpu": (100, 200, 400), "cpu": (100, 200, 380)})
+    tight.plan["stability"] = 0.02
+    assert "gpu sustains the most at original (400.0 req/s, 1.05× the next)" in \
+        capacity_verdict(tight)

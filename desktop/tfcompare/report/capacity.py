@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tfcompare.load.plan import LoadPlan
 from tfcompare.report.model import Bar, BarChart, Table
 
 if TYPE_CHECKING:
@@ -64,17 +65,30 @@ def sustained_chart(cap: CapacityResult) -> BarChart | None:
 
 
 def capacity_verdict(cap: CapacityResult) -> str | None:
-    """Per variant, the backend that sustains the most requests per second, and by how much."""
+    """Per variant, the backend that sustains the most requests per second, and by how much.
+
+    Two backends whose sustained rates are closer than the sweep's stability tolerance are called
+    even: a level counts as stable while its windows differ by that much, so a smaller gap is not
+    a measured difference."""
     sustained = cap.sustained()
+    stability = cap.plan.get("stability") if isinstance(cap.plan, dict) else None
+    if isinstance(stability, bool) or not isinstance(stability, int | float) \
+            or not 0 < stability < 1:
+        stability = LoadPlan.stability
     parts = []
     for variant in dict.fromkeys(v for _, v in sustained):
         rates = sorted(((rate, b) for (b, v), rate in sustained.items() if v == variant and rate),
                        reverse=True)
         if len(rates) < 2:
             continue
-        (best, name), (second, _) = rates[0], rates[1]
-        parts.append(f"{name} sustains the most at {variant} ({best:.1f} req/s, "
-                     f"{best / second:.1f}× the next)")
+        (best, name), (second, runner_up) = rates[0], rates[1]
+        if best <= second * (1 + stability):
+            parts.append(f"{name} and {runner_up} sustain about the same at {variant} "
+                         f"({best:.1f} and {second:.1f} req/s: closer than the ±"
+                         f"{stability * 100:g} % a stable level may vary)")
+        else:
+            parts.append(f"{name} sustains the most at {variant} ({best:.1f} req/s, "
+                         f"{best / second:.2f}× the next)")
     return "Under load: " + "; ".join(parts) + "." if parts else None
 
 
