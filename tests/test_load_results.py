@@ -462,3 +462,31 @@ def test_the_reports_capacity_verdict_calls_backends_closer_than_the_stability_t
     tight.plan["stability"] = 0.02
     assert "gpu sustains the most at original (400.0 req/s, 1.05× the next)" in \
         capacity_verdict(tight)
+
+
+def test_a_knee_gate_on_sweeps_alone_reads_as_one_and_warns_of_a_limit_inside_the_noise():
+    from tfcompare.datatypes import RunResult, RunSettings
+    from tfcompare.load.report import compare_capacity, format_capacity_comparison
+    from tfcompare.report.gate import parse_rule, run_gate
+    from tfcompare.report.gate_text import gate_markdown, gate_text
+
+    empty = RunResult(settings=RunSettings(), backends=(), images=(), requests=(), problems=(),
+                      summary=())
+    base = _sweep_result({"cpu-2-batching": (100, 200, 400)})
+    new = _sweep_result({"cpu-2-batching": (100, 200, 390)})  # −2.5 %: inside ±10 %
+    tight = run_gate(empty, empty, [parse_rule("knee:-5%")], capacity=(base, new))
+    assert tight.exit_code == 0
+    text = gate_text(tight)
+    assert "image" not in text  # no per-request rule: no word of images shared or compared
+    assert text.rstrip().endswith("gate: PASSED (0 of 1 rule(s) failed; capacity sweeps compared)")
+    assert ("note: rule knee:-5%: a sweep counts a level as stable while its windows differ by up "
+            "to ±10 %, so a smaller drop can be window-to-window noise") in text
+    assert "capacity sweeps compared." in gate_markdown(tight, "a.tfcs", "b.tfcs")
+    loose = run_gate(empty, empty, [parse_rule("knee:-10%")], capacity=(base, new))
+    assert not loose.notes
+    # the capacity table keeps its columns for backend names longer than the header
+    table = format_capacity_comparison(compare_capacity(base, new), 100, 100).splitlines()
+    header, row = table[2], table[3]
+    assert row.startswith("cpu-2-batching  original")
+    assert header.index(" A") + 1 == header.index("A") and row.rindex("400.0") + 5 == \
+        header.index("A") + 1

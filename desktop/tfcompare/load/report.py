@@ -92,13 +92,15 @@ def format_capacity_comparison(rows: list[dict], limit_a, limit_b) -> str:
     limits = {limit_a, limit_b}
     title = ("sustained req/s at p99 ≤ " + " / ".join(f"{x:g} ms" for x in limits if x)
              if any(limits) else "highest stable req/s")
+    wb = max([len("backend"), *(len(r["backend"]) for r in rows)])
+    wv = max([len("variant"), *(len(r["variant"]) for r in rows)])
     lines = ["", f"capacity: {title} (A → B)",
-             f"{'backend':<12} {'variant':<10} {'A':>9} {'B':>9} {'change':>8}"]
+             f"{'backend':<{wb}}  {'variant':<{wv}} {'A':>9} {'B':>9} {'change':>8}"]
     for r in rows:
         change = "-" if r["change_pct"] is None else f"{r['change_pct']:+.1f}%"
         note = f"  (only in {r['only_in']})" if r["only_in"] else ""
-        lines.append(f"{r['backend']:<12} {r['variant']:<10} {rate(r['a']):>9} {rate(r['b']):>9} "
-                     f"{change:>8}{note}")
+        lines.append(f"{r['backend']:<{wb}}  {r['variant']:<{wv}} {rate(r['a']):>9} "
+                     f"{rate(r['b']):>9} {change:>8}{note}")
     if len(limits - {None}) > 1:
         lines.append("note: the two sweeps used different latency limits")
     return "\n".join(lines) + "\n"

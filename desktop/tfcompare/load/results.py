@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tfcompare.load.histogram import LatencyHistogram
+from tfcompare.load.plan import LoadPlan
 
 # A level is "client-bound" when the load generator itself was the limit.
 LOOP_BUSY_LIMIT = 0.90  # the event loop thread was busy this fraction of the window or more
@@ -349,6 +350,15 @@ class CapacityResult:
     def limit_ms(self) -> float | None:
         return self.plan.get("latency_limit_ms")
 
+    @property
+    def stability(self) -> float:
+        """How far a stable level's windows may differ (a fraction, 0.10 = ±10 %): sustained rates
+        closer than this are not a measured difference."""
+        value = self.plan.get("stability") if isinstance(self.plan, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+            return LoadPlan.stability
+        return float(value)
+
     def pairs(self) -> list[tuple[str, str]]:
         """(backend, variant) in the order they were measured."""
         return list(dict.fromkeys((lv.backend, lv.variant) for lv in self.levels))
@@ -445,8 +455,6 @@ def _text_or_none(value) -> str | None:
 def _checked_plan(raw: dict) -> dict:
     """A stored plan with the values a LoadPlan can have (else ValueError/TypeError), plus where
     an in-cluster sweep ran."""
-    from tfcompare.load.plan import LoadPlan
-
     if not isinstance(raw, dict):
         raise TypeError("the plan is not an object")
     plan = LoadPlan.from_dict(raw).to_dict()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tfcompare.load.plan import LoadPlan
 from tfcompare.report.model import Bar, BarChart, Table
 
 if TYPE_CHECKING:
@@ -71,10 +70,7 @@ def capacity_verdict(cap: CapacityResult) -> str | None:
     even: a level counts as stable while its windows differ by that much, so a smaller gap is not
     a measured difference."""
     sustained = cap.sustained()
-    stability = cap.plan.get("stability") if isinstance(cap.plan, dict) else None
-    if isinstance(stability, bool) or not isinstance(stability, int | float) \
-            or not 0 < stability < 1:
-        stability = LoadPlan.stability
+    stability = cap.stability
     parts = []
     for variant in dict.fromkeys(v for _, v in sustained):
         rates = sorted(((rate, b) for (b, v), rate in sustained.items() if v == variant and rate),

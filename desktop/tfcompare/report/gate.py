@@ -134,6 +134,12 @@ class GateResult:
     def passed(self) -> bool:
         return self.exit_code == 0
 
+    @property
+    def per_request(self) -> bool:
+        """Whether a rule looked at the sessions' requests (and so at their images); ``knee:``
+        rules look at the capacity sweeps only."""
+        return any(r.rule.metric != "knee" for r in self.rules)
+
     def to_dict(self) -> dict:
         return {"passed": self.passed, "exit_code": self.exit_code,
                 "images_compared": self.images_compared, "alpha": GATE_ALPHA,
@@ -148,14 +154,23 @@ def run_gate(base: RunResult, new: RunResult, rules: list[Rule], *,
     names_new = {i.name for i in new.images}
     common = [n for n in names_base if n in names_new]
     notes = []
-    if not common:
+    per_request = any(rule.metric != "knee" for rule in rules)
+    if not common and per_request:
         notes.append("the sessions share no image: each is taken over its own images")
     vb = SessionView(base, common or None)
     vn = SessionView(new, common or None)
     missing = sorted({k for k in vb.rows if vb.rows[k].n} - set(vn.rows))
-    if missing:
+    if missing and per_request:
         notes.append("in BASE but not measured in NEW (not checked): "
                      + ", ".join(f"{b} {v}" for b, v in missing))
+    sweeps = [c for c in capacity if c is not None]
+    tolerance = max((c.stability for c in sweeps), default=0.0) * 100
+    for rule in rules:
+        if rule.metric == "knee" and rule.limit < tolerance:
+            notes.append(f"rule {rule.text}: a sweep counts a level as stable while its windows "
+                         f"differ by up to ±{tolerance:g} %, so a smaller drop can be "
+                         f"window-to-window noise (knee:-{tolerance:g}% or looser fails only on "
+                         "larger drops)")
     out = []
     for rule in rules:
         if rule.metric in LATENCY:
