@@ -490,3 +490,14 @@ def test_a_knee_gate_on_sweeps_alone_reads_as_one_and_warns_of_a_limit_inside_th
     assert row.startswith("cpu-2-batching  original")
     assert header.index(" A") + 1 == header.index("A") and row.rindex("400.0") + 5 == \
         header.index("A") + 1
+
+
+def test_the_level_table_keeps_its_columns_for_a_long_backend_name():
+    long = "tfs-resnet50-gpu-production"
+    lines = capacity_table(_sweep_result({long: (100, 200, 400), "cpu": (50, 60, 70)})).splitlines()
+    header = lines[0]
+    rows = [line for line in lines[1:] if line.startswith((long, "cpu "))]
+    assert len(rows) == 6
+    end = header.index("conc.") + len("conc.")  # the level column is right-aligned under it
+    assert {row[end - 1] for row in rows} == {"1", "2", "4"}
+    assert {row[end] for row in rows} == {" "}

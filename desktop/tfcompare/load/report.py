@@ -25,7 +25,10 @@ def level_flags(lv: LevelResult) -> str:
 def capacity_table(result: CapacityResult) -> str:
     mode = result.plan.get("mode", "concurrency")
     head = "conc." if mode == "concurrency" else "rate/s"
-    lines = [f"{'backend':<16} {'variant':<10} {head:>6} {'achvd':>6} {'req/s':>8} {'p50':>7} "
+    pairs = result.pairs()
+    wb = max([16, *(len(b) for b, _ in pairs)])  # long backend names keep the columns lined up
+    wv = max([10, *(len(v) for _, v in pairs)])
+    lines = [f"{'backend':<{wb}} {'variant':<{wv}} {head:>6} {'achvd':>6} {'req/s':>8} {'p50':>7} "
              f"{'p90':>7} {'p99':>7} {'max':>7} {'server':>7} {'errors':>6}  flags"]
     knees = {(b, v): result.knee(b, v) for b, v in result.pairs()}
     for lv in result.levels:
@@ -33,15 +36,15 @@ def capacity_table(result: CapacityResult) -> str:
         errors = lv.n_errors
         server = ("~" if lv.server_note and lv.server_ms is not None else "") + _ms(lv.server_ms)
         lines.append(
-            f"{lv.backend:<16} {lv.variant:<10} {lv.level:>6g} {lv.achieved:>6.1f} "
+            f"{lv.backend:<{wb}} {lv.variant:<{wv}} {lv.level:>6g} {lv.achieved:>6.1f} "
             f"{lv.throughput:>8.1f} {_ms(lv.percentile_ms(50)):>7} {_ms(lv.percentile_ms(90)):>7} "
             f"{_ms(lv.percentile_ms(99)):>7} {_ms(lv.hist.max_ms()):>7} {server:>7} "
             f"{errors:>6}  {level_flags(lv)}{mark}")
         if lv.client_bound_reason:
-            lines.append(f"{'':<24}client-bound: {lv.client_bound_reason}")
+            lines.append(f"{'':<{wb + 8}}client-bound: {lv.client_bound_reason}")
         if lv.errors:
-            lines.append(f"{'':<24}errors: " + ", ".join(f"{c} ×{n}" for c, n in lv.errors.items()))
-    stability = result.plan.get("stability") or 0.10
+            lines.append(f"{'':<{wb + 8}}errors: " + ", ".join(f"{c} ×{n}" for c, n in lv.errors.items()))
+    stability = result.stability
     lines.append(
         f"{head}: the load asked for; achvd: the load achieved ({'mean requests in flight' if mode == 'concurrency' else 'arrivals sent per second'}); "
         "req/s: answers per second; p50…max: client latency in ms; server: the server's mean time "
@@ -57,7 +60,7 @@ def capacity_table(result: CapacityResult) -> str:
     for (b, v), k in knees.items():
         text = (f"{k.throughput:.1f} req/s at {result_level(result, k)} (p99 {_ms(k.percentile_ms(99))} ms)"
                 if k else "none (no stable level within the limit)")
-        lines.append(f"  {b:<16} {v:<10} {text}")
+        lines.append(f"  {b:<{wb}} {v:<{wv}} {text}")
     eq = result.equivalent_lines()
     if eq:
         lines.append("")
