@@ -198,3 +198,19 @@ def test_a_limit_far_above_every_point_leaves_the_view_to_the_points(qtbot):
     low, high = chart.item.getViewBox().viewRange()[1]
     assert high >= 150 and chart._limit.isVisible()
     assert "above every point" not in chart.item.titleLabel.text
+
+
+def test_an_opened_sweep_says_which_p99s_rest_on_few_answers(qtbot, tmp_path, monkeypatch):
+    from test_load_results import _sweep_result
+
+    from tfcompare.load.export import save_capacity
+
+    session = tmp_path / "thin.tfcs"
+    save_capacity(session, _sweep_result({"gpu": (10, 20, 50)}))  # 30, 60 and 150 answers
+    window = make_window(qtbot)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(session), ""))
+    find_action(window, "File", "Open session…").trigger()
+    assert window.tabs.currentWidget() is window.capacity
+    notes = window.capacity.notes.toPlainText()
+    assert "p99 from fewer than 100 answers" in notes
+    assert "gpu original at c=1 (30), gpu original at c=2 (60)" in notes and "c=4" not in notes

@@ -501,3 +501,17 @@ def test_the_level_table_keeps_its_columns_for_a_long_backend_name():
     end = header.index("conc.") + len("conc.")  # the level column is right-aligned under it
     assert {row[end - 1] for row in rows} == {"1", "2", "4"}
     assert {row[end] for row in rows} == {" "}
+
+
+def test_a_p99_from_fewer_than_a_hundred_answers_is_called_so_on_every_surface():
+    from tfcompare.report.capacity import capacity_caveats
+
+    # 3 windows of 1 s at 10 and 20 answers/s: 30 and 60 answers; at 50/s: 150
+    result = _sweep_result({"gpu": (10, 20, 50)})
+    note = result.thin_p99_note()
+    assert note == ("p99 from fewer than 100 answers, in effect the slowest one (a longer "
+                    "measurement window gives a firmer p99): gpu original at c=1 (30), "
+                    "gpu original at c=2 (60)")
+    assert f"note: {note}" in capacity_table(result).splitlines()
+    assert f"capacity: {note}" in capacity_caveats(result)
+    assert _sweep_result({"gpu": (100, 200, 400)}).thin_p99_note() is None

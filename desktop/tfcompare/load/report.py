@@ -66,7 +66,8 @@ def capacity_table(result: CapacityResult) -> str:
         lines.append("")
         lines.append("equivalents")
         lines.extend(f"  {line}" for line in eq)
-    for message in result.messages:
+    thin = result.thin_p99_note()
+    for message in [*result.messages, *([thin] if thin else [])]:
         lines.append(f"note: {message}")
     return "\n".join(lines)
 

@@ -17,6 +17,8 @@ from tfcompare.load.plan import LoadPlan
 LOOP_BUSY_LIMIT = 0.90  # the event loop thread was busy this fraction of the window or more
 IN_FLIGHT_SHORTFALL = 0.90  # closed loop: fewer than this fraction of the requested in flight
 LATE_LIMIT = 0.05  # open loop: more than this fraction of sends left later than scheduled
+# below this many answers a level's p99 is, in effect, its slowest answer (one in a hundred)
+FIRM_P99_ANSWERS = 100
 
 
 @dataclass
@@ -392,6 +394,19 @@ class CapacityResult:
                 if ref_rate and rate:
                     out.append((variant, ref, other, ref_rate / rate))
         return out
+
+    def thin_p99_note(self) -> str | None:
+        """Which levels' p99 rests on fewer than FIRM_P99_ANSWERS answers (a slow backend at a
+        low rate, short windows), said once for the whole sweep."""
+        thin = [lv for lv in self.levels if 0 < lv.ok < FIRM_P99_ANSWERS]
+        if not thin:
+            return None
+        rate = self.plan.get("mode") == "rate"
+        named = [f"{lv.backend} {lv.variant} at {f'{lv.level:g}/s' if rate else f'c={lv.level:g}'} "
+                 f"({lv.ok})" for lv in thin[:6]]
+        more = f" and {len(thin) - 6} more" if len(thin) > 6 else ""
+        return (f"p99 from fewer than {FIRM_P99_ANSWERS} answers, in effect the slowest one "
+                f"(a longer measurement window gives a firmer p99): {', '.join(named)}{more}")
 
     def equivalent_lines(self) -> list[str]:
         """The equivalents as text: "512-jpeg: 1 × gpu ≈ 7.80 × cpu" (numbers, not "one gpu", so

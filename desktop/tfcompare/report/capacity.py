@@ -41,11 +41,13 @@ def capacity_caveats(cap: CapacityResult) -> list[str]:
     unstable = [lv for lv in cap.levels if not lv.stable]
     if unstable:
         out.append(f"{len(unstable)} capacity level(s) never became stable (three windows within "
-                   "±10 %): " + ", ".join(f"{lv.backend} {lv.variant} @ {lv.level:g}"
-                                          for lv in unstable) + ".")
+                   f"±{cap.stability * 100:g} %): "
+                   + ", ".join(f"{lv.backend} {lv.variant} @ {lv.level:g}" for lv in unstable)
+                   + ".")
     if cap.cancelled:
         out.append("The capacity sweep was cancelled before it finished.")
-    out.extend(f"capacity: {m}" for m in cap.messages)
+    thin = cap.thin_p99_note()
+    out.extend(f"capacity: {m}" for m in [*cap.messages, *([thin] if thin else [])])
     return out
 
 
