@@ -182,6 +182,17 @@ def test_dry_run_yaml_validates_and_creates_nothing(kube, backend_pair, cat):
     assert kube.workloads.jobs == {} and kube.workloads.configmaps == {}
 
 
+def test_the_default_levels_leave_out_those_the_agents_cannot_split(kube, backend_pair, cat):
+    add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
+    proc = load(cat, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original",
+                "--in-cluster", "--agents", "3", "--dry-run", "-o", "yaml")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert ("note: concurrency 1, 2 left out of the default levels: with 3 agents each level "
+            "needs at least 3 requests in flight (one per agent)") in proc.stderr
+    configmap = next(d for d in yaml.safe_load_all(proc.stdout) if d and d["kind"] == "ConfigMap")
+    assert json.loads(configmap["data"]["plan.json"])["plan"]["levels"] == [4, 8, 16, 32]
+
+
 def test_levels_below_the_agent_count_are_unusable(cat):
     proc = load(cat, "--backend", "a=k8s://tfs/tfs-a", "--concurrency", "1,2", "--in-cluster",
                 "--agents", "3", "--variants", "original")  # fmt: skip

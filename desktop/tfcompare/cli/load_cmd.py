@@ -139,6 +139,15 @@ def run(args: argparse.Namespace) -> int:
     from tfcompare.load.prepare import PrepareError, parse_variants, variant_payloads
 
     plan = plan_from_args(args)
+    level_notes = []
+    if getattr(args, "in_cluster", False) and not args.rate and not args.concurrency:
+        from dataclasses import replace
+
+        from tfcompare.load.incluster import default_levels_for_agents
+
+        levels, note = default_levels_for_agents(args.agents)
+        plan = replace(plan, levels=levels)
+        level_notes = [note] if note else []
     if not 1 <= args.quality <= 100:
         raise usage_error("--quality must be between 1 and 100")
     specs = backends_from_args(args, RunSettings(timeout_s=args.timeout))
@@ -149,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
                                                  default=args.variants is None)
     except PrepareError as exc:
         raise usage_error(str(exc)) from None
+    notes = [*level_notes, *notes]
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return measure(args, plan, specs, payloads, info, notes)

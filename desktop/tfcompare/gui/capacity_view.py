@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -54,9 +55,11 @@ class SweepWorker(QObject, BackgroundWork):
         BackgroundWork.__init__(self)
 
     def start(self, generation: int, plan: LoadPlan, specs: list[BackendSpec], sources: list,
-              variants: tuple[str, ...], agents: int = 0, start_lead_s: float = 60.0) -> None:
+              variants: tuple[str, ...], agents: int = 0, start_lead_s: float = 60.0,
+              notes: tuple[str, ...] = ()) -> None:
         """``agents`` > 0: run the sweep from a Kubernetes Job of that many load agents next to
-        the (k8s://) backends instead of from this machine."""
+        the (k8s://) backends instead of from this machine. ``notes`` go first in the result's
+        messages."""
         # Imported here, on the GUI thread, serving first: the status poller's thread may be
         # importing it right now, and taking the import locks in another order (grpc first)
         # would be a deadlock that Python breaks by failing one of the imports.
@@ -67,7 +70,7 @@ class SweepWorker(QObject, BackgroundWork):
 
         def work(cancel: threading.Event) -> None:
             try:
-                payloads, info, notes = variant_payloads(
+                payloads, info, prepared = variant_payloads(
                     sources, variants, default=tuple(variants) == DEFAULT_VARIANTS)
                 if agents:
                     from tfcompare.load.incluster import InCluster, in_cluster_targets
@@ -87,7 +90,7 @@ class SweepWorker(QObject, BackgroundWork):
                     result = sweep(plan, targets, cancel=cancel, variants=info,
                                    server_time=metrics_timer,
                                    on_event=lambda e: self.event.emit(generation, e))
-                result.messages[:0] = [*notes, *problems]
+                result.messages[:0] = [*notes, *prepared, *problems]
                 self.finished.emit(generation, result, "")
             except PrepareError as exc:
                 self.finished.emit(generation, None, str(exc))
@@ -244,9 +247,16 @@ class CapacityPanel(QWidget):
         if not specs:
             return self._refuse("Add a backend first (Backends → Add…).")
         agents = self.agents.value()
+        notes: tuple[str, ...] = ()
         if agents:
-            from tfcompare.load.incluster import agents_plan
+            from tfcompare.load.incluster import agents_plan, default_levels_for_agents
 
+            if plan.mode == "concurrency" and plan.levels == DEFAULT_CONCURRENCY:
+                # the default levels as the tab opened: those the agents can split
+                levels, note = default_levels_for_agents(agents)
+                plan = replace(plan, levels=levels)
+                self.levels.setText(",".join(f"{v:g}" for v in levels))
+                notes = (note,) if note else ()
             try:
                 agents_plan(plan, agents)
             except ValueError as exc:
@@ -255,7 +265,8 @@ class CapacityPanel(QWidget):
                                       {v: {"label": v, "bytes": 0} for v in variants})
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.worker.start(generation, plan, specs, sources, variants, agents, self.start_lead_s)
+        self.worker.start(generation, plan, specs, sources, variants, agents, self.start_lead_s,
+                          notes)
         return True
 
     def cancel_sweep(self) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from tfcompare.load.barrier import slot_length, slot_starts
 from tfcompare.load.events import LevelDone, SweepMessage, WindowDone
-from tfcompare.load.plan import LoadPlan, LoadTarget
+from tfcompare.load.plan import DEFAULT_CONCURRENCY, LoadPlan, LoadTarget
 from tfcompare.load.results import CapacityResult, WindowSummary, summarise
 
 POLL_S = 0.5
@@ -41,6 +41,19 @@ class InCluster:
     start_lead_s: float = 60.0
     gap_s: float = 2.0
     ready_timeout_s: float = 300.0
+
+
+def default_levels_for_agents(agents: int) -> tuple[tuple[float, ...], str | None]:
+    """The default concurrency levels for a sweep split between ``agents``, and a note when some
+    had to go: a level below the agent count cannot be split (each agent keeps at least one
+    request in flight)."""
+    kept = tuple(v for v in DEFAULT_CONCURRENCY if v >= agents) or (float(agents),)
+    dropped = [v for v in DEFAULT_CONCURRENCY if v < agents]
+    if not dropped:
+        return kept, None
+    return kept, (f"concurrency {', '.join(f'{v:g}' for v in dropped)} left out of the default "
+                  f"levels: with {agents} agents each level needs at least {agents} requests in "
+                  "flight (one per agent)")
 
 
 def agents_plan(plan: LoadPlan, agents: int) -> LoadPlan:
