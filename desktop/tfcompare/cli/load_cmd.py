@@ -96,17 +96,27 @@ def _levels(text: str, what: str) -> tuple[float, ...]:
 
 
 def plan_from_args(args: argparse.Namespace):
+    """(the plan, notes on how its defaults were chosen)."""
     from tfcompare.load.plan import DEFAULT_CONCURRENCY, LoadPlan
 
+    notes = []
     if args.rate:
         mode, levels = "rate", _levels(args.rate, "--rate")
     else:
         mode = "concurrency"
-        levels = _levels(args.concurrency, "--concurrency") if args.concurrency else DEFAULT_CONCURRENCY
+        if args.concurrency:
+            levels = _levels(args.concurrency, "--concurrency")
+        elif getattr(args, "in_cluster", False):
+            from tfcompare.load.incluster import default_levels_for_agents
+
+            levels, note = default_levels_for_agents(args.agents)
+            notes = [note] if note else []
+        else:
+            levels = DEFAULT_CONCURRENCY
         if any(int(v) != v for v in levels):
             raise usage_error("--concurrency must be whole numbers")
     try:
-        return LoadPlan(
+        plan = LoadPlan(
             mode=mode, levels=levels, window_s=args.window_s, stability=args.stability / 100.0,
             max_windows=args.max_windows, latency_limit_ms=args.latency_limit,
             max_errors=args.max_errors, duration_s=args.duration, max_requests=args.max_requests,
@@ -114,6 +124,7 @@ def plan_from_args(args: argparse.Namespace):
         )
     except ValueError as exc:
         raise usage_error(str(exc)) from None
+    return plan, notes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -138,16 +149,7 @@ def run(args: argparse.Namespace) -> int:
     from tfcompare.load.plan import DEFAULT_VARIANTS
     from tfcompare.load.prepare import PrepareError, parse_variants, variant_payloads
 
-    plan = plan_from_args(args)
-    level_notes = []
-    if getattr(args, "in_cluster", False) and not args.rate and not args.concurrency:
-        from dataclasses import replace
-
-        from tfcompare.load.incluster import default_levels_for_agents
-
-        levels, note = default_levels_for_agents(args.agents)
-        plan = replace(plan, levels=levels)
-        level_notes = [note] if note else []
+    plan, level_notes = plan_from_args(args)
     if not 1 <= args.quality <= 100:
         raise usage_error("--quality must be between 1 and 100")
     specs = backends_from_args(args, RunSettings(timeout_s=args.timeout))

@@ -1,6 +1,7 @@
 """Throughput (x) vs p99 latency (y): one curve per backend × variant, points labelled with their
 load level, the latency limit as a dashed line (named in the title instead when it is far above
-every point) and each curve's knee (the highest stable throughput within the limit) as a star. Hollow points are unstable levels, crosses client-bound."""
+every point) and each curve's knee (the highest stable throughput within the limit) as a star.
+Hollow points are unstable levels, crosses client-bound."""
 
 from __future__ import annotations
 

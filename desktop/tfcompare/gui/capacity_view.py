@@ -339,9 +339,7 @@ class CapacityPanel(QWidget):
                 self.table.setItem(r, c, item)
         self.table.resizeRowsToContents()
         self.equivalents.setText("\n".join(model.equivalent_rows()) or EQUIVALENTS_HINT)
-        messages = list(model.result.messages) if model.result else []
-        thin = model.result.thin_p99_note() if model.result else None
-        self.notes.setPlainText("\n".join([*messages, *([thin] if thin else [])]))
+        self.notes.setPlainText("\n".join(model.result.notes() if model.result else []))
         self.status.setText(model.status)
 
     def colors_brush(self, backend: str):

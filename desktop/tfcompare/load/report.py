@@ -30,7 +30,7 @@ def capacity_table(result: CapacityResult) -> str:
     wv = max([10, *(len(v) for _, v in pairs)])
     lines = [f"{'backend':<{wb}} {'variant':<{wv}} {head:>6} {'achvd':>6} {'req/s':>8} {'p50':>7} "
              f"{'p90':>7} {'p99':>7} {'max':>7} {'server':>7} {'errors':>6}  flags"]
-    knees = {(b, v): result.knee(b, v) for b, v in result.pairs()}
+    knees = {(b, v): result.knee(b, v) for b, v in pairs}
     for lv in result.levels:
         mark = "  ← knee" if knees.get((lv.backend, lv.variant)) is lv else ""
         errors = lv.n_errors
@@ -66,9 +66,7 @@ def capacity_table(result: CapacityResult) -> str:
         lines.append("")
         lines.append("equivalents")
         lines.extend(f"  {line}" for line in eq)
-    thin = result.thin_p99_note()
-    for message in [*result.messages, *([thin] if thin else [])]:
-        lines.append(f"note: {message}")
+    lines.extend(f"note: {message}" for message in result.notes())
     return "\n".join(lines)
 
 

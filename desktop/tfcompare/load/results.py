@@ -408,6 +408,11 @@ class CapacityResult:
         return (f"p99 from fewer than {FIRM_P99_ANSWERS} answers, in effect the slowest one "
                 f"(a longer measurement window gives a firmer p99): {', '.join(named)}{more}")
 
+    def notes(self) -> list[str]:
+        """Everything to say under the sweep's figures: its messages, then the thin-p99 note."""
+        thin = self.thin_p99_note()
+        return [*self.messages, *([thin] if thin else [])]
+
     def equivalent_lines(self) -> list[str]:
         """The equivalents as text: "512-jpeg: 1 × gpu ≈ 7.80 × cpu" (numbers, not "one gpu", so
         that a backend named "one" or "two" still reads right)."""

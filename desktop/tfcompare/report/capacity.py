@@ -46,8 +46,7 @@ def capacity_caveats(cap: CapacityResult) -> list[str]:
                    + ".")
     if cap.cancelled:
         out.append("The capacity sweep was cancelled before it finished.")
-    thin = cap.thin_p99_note()
-    out.extend(f"capacity: {m}" for m in [*cap.messages, *([thin] if thin else [])])
+    out.extend(f"capacity: {m}" for m in cap.notes())
     return out
 
 

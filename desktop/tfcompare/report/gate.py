@@ -51,6 +51,12 @@ class Rule:
     limit: float
     unit: str  # "%", "ms", "pp" or "" (a count)
 
+    @property
+    def per_request(self) -> bool:
+        """Whether the rule looks at the sessions' requests (and so at their images); ``knee:``
+        looks at the capacity sweeps only."""
+        return self.metric != "knee"
+
     def describe(self) -> str:
         if self.metric in LATENCY:
             return f"{self.metric} latency grew by more than {self.limit:g}{_u(self.unit)}"
@@ -136,9 +142,7 @@ class GateResult:
 
     @property
     def per_request(self) -> bool:
-        """Whether a rule looked at the sessions' requests (and so at their images); ``knee:``
-        rules look at the capacity sweeps only."""
-        return any(r.rule.metric != "knee" for r in self.rules)
+        return any(r.rule.per_request for r in self.rules)
 
     def to_dict(self) -> dict:
         return {"passed": self.passed, "exit_code": self.exit_code,
@@ -154,7 +158,7 @@ def run_gate(base: RunResult, new: RunResult, rules: list[Rule], *,
     names_new = {i.name for i in new.images}
     common = [n for n in names_base if n in names_new]
     notes = []
-    per_request = any(rule.metric != "knee" for rule in rules)
+    per_request = any(rule.per_request for rule in rules)
     if not common and per_request:
         notes.append("the sessions share no image: each is taken over its own images")
     vb = SessionView(base, common or None)
