@@ -141,7 +141,8 @@ def test_pod_replaced_mid_run(kube, backend_pair, fresh_backend, cat, tmp_path):
     reqs = data["requests"]
     spanning = [r for r in reqs if r["spans_restart"]]
     assert spanning, reqs
-    assert all(r["pod_before"] == "tfs-a-aaa" and r["pod"] == "tfs-a-bbb" for r in spanning), [(r["pod_before"], r["pod"], r.get("error")) for r in spanning]
+    assert all(r["pod_before"] == "tfs-a-aaa" and r["pod"] == "tfs-a-bbb" for r in spanning), [
+        (r["pod_before"], r["pod"], r.get("error")) for r in spanning]
     assert {r["pod"] for r in reqs if not r["spans_restart"] and r["ok"]} == {
         "tfs-a-aaa",
         "tfs-a-bbb",
