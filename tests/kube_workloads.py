@@ -335,6 +335,9 @@ class Workloads:
     def _end_pod(self, key: str, *, remove: bool = True, grace_s: float = 2.0) -> None:
         with self._lock:
             proc = self.procs.get(key)
+            pod = self.server.pods.get(key)
+            if remove and pod is not None:  # as the API server does: marked, then stopped
+                pod["metadata"]["deletionTimestamp"] = _now()
         if proc is not None and proc.poll() is None:
             with _suppress():
                 os.killpg(proc.pid, signal.SIGTERM)

@@ -148,7 +148,9 @@ class _Collector:
             if index in self.done or any(d[1] == pod for d in self.deaths):
                 continue
             p = seen.get(pod)
-            if p is None:
+            if p is None or p.metadata.deletion_timestamp is not None:
+                # gone, or terminating: a deleted or evicted pod is marked for deletion before
+                # its container is stopped, so its exit code says nothing of its own
                 self.deaths.append((index, pod, "the pod was deleted or evicted", time.time()))
             elif p.status and p.status.phase == "Failed":
                 why = _terminated(p)
