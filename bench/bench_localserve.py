@@ -63,7 +63,19 @@ def _worker(base: str, threads: int, image: str) -> None:
     model = tf.saved_model.load(base)
     fn = model.signatures["serving_default"]
 
+    import numpy as np
+
+    from tfcompare.localserve.servable import _load_session, _Signature
     from tfcompare.serving.outputs import top5
+
+    # the server's own engine: the same graph in a Session, fed and fetched by name
+    session, meta = _load_session(Path(base))
+    graph_fn = _Signature(session, meta.signature_def["serving_default"])
+
+    def graph_call() -> float:
+        start = time.perf_counter()
+        graph_fn({"images": np.array([data], dtype=object)})
+        return (time.perf_counter() - start) * 1000
 
     def call() -> tuple[float, float]:
         """(ms to the outputs as arrays, ms to the top-5 the client gives for the same answer)."""
@@ -77,21 +89,30 @@ def _worker(base: str, threads: int, image: str) -> None:
     print(f"READY cold={call()[0]:.3f}", flush=True)
     for line in sys.stdin:
         parts = line.split()
-        if parts[:1] == ["batch"]:  # batch N SECONDS: images/s on batches of N
+        if parts[:1] == ["batch"]:  # batch N SECONDS: images/s on batches of N, by both engines
             batch = tf.constant([data] * int(parts[1]))
-            _ = {k: v.numpy() for k, v in fn(images=batch).items()}
-            done, start = 0, time.perf_counter()
-            while time.perf_counter() - start < float(parts[2]):
-                _ = {k: v.numpy() for k, v in fn(images=batch).items()}
-                done += int(parts[1])
-            print(f"B {done / (time.perf_counter() - start):.3f}", flush=True)
+            feed = {"images": batch.numpy()}
+            rates = []
+            for run_batch in (lambda b=batch: {k: v.numpy() for k, v in fn(images=b).items()},
+                              lambda f=feed: graph_fn(f)):
+                run_batch()
+                done, start = 0, time.perf_counter()
+                while time.perf_counter() - start < float(parts[2]):
+                    run_batch()
+                    done += int(parts[1])
+                rates.append(f"{done / (time.perf_counter() - start):.3f}")
+            print("B " + " ".join(rates), flush=True)
             continue
         if parts[:1] != ["run"]:
             break
         for _ in range(int(parts[2])):  # untimed: refill the CPU caches after the other side ran
             call()
         times = [call() for _ in range(int(parts[1]))]
-        print("T " + ",".join(f"{t:.3f}/{a:.3f}" for t, a in times), flush=True)
+        for _ in range(int(parts[2])):
+            graph_call()
+        graph = [graph_call() for _ in range(int(parts[1]))]
+        print("T " + ",".join(f"{t:.3f}/{a:.3f}/{g:.3f}" for (t, a), g in zip(times, graph)),
+              flush=True)
 
 
 FLOOR_METHOD = "/floor.Floor/Call"
@@ -254,24 +275,28 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
         server_cold = call("grpc")
         inproc: list[float] = []
         inproc_top5: list[float] = []  # the in-process call and the client's top-5 reading
+        inproc_graph: list[float] = []  # the same graph in a Session, the server's engine
         served: dict[str, list[float]] = {"grpc": [], "rest": []}
-        ratios: dict[str, list[float]] = {"grpc": [], "rest": [], "floor": []}
+        ratios: dict[str, list[float]] = {"grpc": [], "rest": [], "floor": [], "engine": []}
         like: list[float] = []  # gRPC vs in-process, both ending in the same top-5
         split: list[tuple[float, float, float, float]] = []  # per round, mean ms per gRPC call
         for _ in range(rounds):
             worker.stdin.write(f"run {per_round} {warm}\n")
             worker.stdin.flush()
-            pairs = [t.split("/") for t in worker.stdout.readline()[2:].split(",")]
-            chunk = [float(t) for t, _ in pairs]
-            answer = [float(a) for _, a in pairs]
+            triples = [t.split("/") for t in worker.stdout.readline()[2:].split(",")]
+            chunk = [float(t) for t, _, _ in triples]
+            answer = [float(a) for _, a, _ in triples]
+            graph = [float(g) for _, _, g in triples]
             inproc += chunk
             inproc_top5 += answer
-            floor.set(statistics.median(chunk), answer_bytes)
+            inproc_graph += graph
+            # the floor waits as long as the server's engine ran the model in-process
+            floor.set(statistics.median(graph), answer_bytes)
             for _ in range(warm):
                 floor.call(request)
             times = [floor.call(request) for _ in range(per_round)]
             floor_times += times
-            ratios["floor"].append(statistics.median(times) / statistics.median(chunk))
+            ratios["floor"].append(statistics.median(times) / statistics.median(graph))
             for protocol in ("grpc", "rest"):
                 for _ in range(warm):
                     call(protocol)
@@ -289,17 +314,21 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
                 ratios[protocol].append(statistics.median(times) / statistics.median(chunk))
                 if protocol == "grpc":
                     like.append(statistics.median(times) / statistics.median(answer))
+                    ratios["engine"].append(statistics.median(times) / statistics.median(graph))
         for client in clients.values():
             client.close()
         scraper.close()
         floor.close()
-        inproc_rates, served_rates, rate_ratios = [], [], []
+        inproc_rates, graph_rates, served_rates, rate_ratios, graph_ratios = [], [], [], [], []
         for _ in range(throughput_rounds):
             worker.stdin.write(f"batch 8 {throughput_s}\n")
             worker.stdin.flush()
-            inproc_rates.append(float(worker.stdout.readline().split()[1]))
+            eager_rate, graph_rate = map(float, worker.stdout.readline().split()[1:])
+            inproc_rates.append(eager_rate)
+            graph_rates.append(graph_rate)
             served_rates.append(_served_throughput(batching, image, throughput_s))
-            rate_ratios.append(served_rates[-1] / inproc_rates[-1])
+            rate_ratios.append(served_rates[-1] / eager_rate)
+            graph_ratios.append(served_rates[-1] / graph_rate)
     worker.stdin.close()
     worker.wait(30)
     p50 = {k: statistics.median(v) for k, v in served.items()}
@@ -320,8 +349,12 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
         "server_cold": server_cold, "server_cold_ratio": server_cold / p50["grpc"],
         "inproc_rate": statistics.median(inproc_rates), "served_rate": statistics.median(served_rates),
         "rate_ratio": statistics.median(rate_ratios),
+        "graph_rate": statistics.median(graph_rates), "graph_rate_ratio": statistics.median(graph_ratios),
+        "graph_p50": statistics.median(inproc_graph),
+        "engine_overhead": (statistics.median(ratios["engine"]) - 1) * 100,
+        "engine_iqr": [(q - 1) * 100 for q in _quartiles(ratios["engine"])],
         "split": [statistics.median(part) for part in zip(*split, strict=True)],
-        "inproc_mean": statistics.fmean(inproc),
+        "inproc_mean": statistics.fmean(inproc), "graph_mean": statistics.fmean(inproc_graph),
     }
 
 
@@ -377,29 +410,38 @@ def main() -> int:
     print(f"\nthroughput under concurrency ({args.throughput_rounds} alternating rounds × "
           f"{args.throughput_s:g} s): in-process batches of 8 vs tfcompare serve with batching, "
           "16 in flight")
-    print("threads  in-process images/s  served answers/s  served / in-process (target ≥ 0.9)")
+    print("threads  in-process images/s  served answers/s  served / in-process (target ≥ 0.9)  "
+          "in-process Session images/s  served / it")
     for r in rows:
         print(f"{r['threads']:>7}  {r['inproc_rate']:>19.1f}  {r['served_rate']:>16.1f}  "
-              f"{r['rate_ratio']:>6.2f}×  {'OK' if r['rate_ratio'] >= 0.9 else 'BELOW TARGET'}")
+              f"{r['rate_ratio']:>6.2f}×  {'OK' if r['rate_ratio'] >= 0.9 else 'BELOW TARGET':<28}"
+              f"{r['graph_rate']:>27.1f}  {r['graph_rate_ratio']:>9.2f}×")
     print("\nwhere a gRPC call's time goes (ms, mean per call, median over rounds; the server's "
           "part from its own metrics):")
-    print("threads  model run in server  (in-process)  server's own work  wire beyond server  "
+    print("threads  model run in server  (in-process  Session)  server's own work  wire beyond server  "
           "client encode/decode")
     for r in rows:
         run, own, beyond, client = r["split"]
-        print(f"{r['threads']:>7}  {run:>19.2f}  {r['inproc_mean']:>12.2f}  {own:>17.2f}  "
-              f"{beyond:>18.2f}  {client:>20.2f}")
+        print(f"{r['threads']:>7}  {run:>19.2f}  {r['inproc_mean']:>12.2f}  {r['graph_mean']:>7.2f}  "
+              f"{own:>17.2f}  {beyond:>18.2f}  {client:>20.2f}")
     for r in rows:
         low, high = r["grpc_iqr"]
         print(f"gRPC overhead, {r['threads']} thread(s): per-round ratios' middle half "
               f"{low:+.1f}% … {high:+.1f}%")
+    print("\nthe serving path alone: vs the same graph run in-process through a Session, the way "
+          "the server runs it")
+    print("threads  in-process Session p50  gRPC p50  overhead  per-round middle half")
+    for r in rows:
+        low, high = r["engine_iqr"]
+        print(f"{r['threads']:>7}  {r['graph_p50']:>19.2f} ms  {r['grpc_p50']:>5.2f} ms  "
+              f"{r['engine_overhead']:>+7.1f}%  {low:+.1f}% … {high:+.1f}%")
     print("\ngrpcio's own round trip: a bare grpcio server and client (no tfcompare, no TensorFlow), "
           "the same request and answer bytes,\nthe handler only waiting as long as the round's "
-          "in-process call took")
-    print("threads  bare grpcio p50  its overhead  tfcompare serve's own part (gRPC overhead − it)")
+          "in-process Session call took")
+    print("threads  bare grpcio p50  its overhead  tfcompare serve's own part (serving path − it)")
     for r in rows:
         print(f"{r['threads']:>7}  {r['floor_p50']:>12.2f} ms  {r['floor_overhead']:>+11.1f}%  "
-              f"{r['grpc_overhead'] - r['floor_overhead']:>+10.1f} pp")
+              f"{r['engine_overhead'] - r['floor_overhead']:>+10.1f} pp")
     print("\nlike for like: the in-process call followed by a top-5 reading of its arrays "
           "(tfcompare.serving.outputs.top5), the answer the client gives")
     print("threads  in-process + top-5 p50  gRPC p50  overhead")
@@ -407,7 +449,8 @@ def main() -> int:
         print(f"{r['threads']:>7}  {r['inproc_top5_p50']:>19.2f} ms  {r['grpc_p50']:>5.2f} ms  "
               f"{r['grpc_like_overhead']:>+7.1f}%")
     for key, what in (("grpc_overhead", "the in-process call (outputs fetched)"),
-                      ("grpc_like_overhead", "the in-process call + a top-5 reading")):
+                      ("grpc_like_overhead", "the in-process call + a top-5 reading"),
+                      ("engine_overhead", "the same graph in an in-process Session")):
         worst = max(r[key] for r in rows)
         print(f"gRPC overhead vs {what}: worst {worst:+.1f}% (target ≤ 10%): "
               f"{'OK' if worst <= 10 else 'ABOVE TARGET'}")

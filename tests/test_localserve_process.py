@@ -196,3 +196,43 @@ def test_startup_noise_is_hidden_unless_verbose(backend_pair, fresh_backend):
     assert [line for line in start_up if not line.startswith("tfcompare serve: ")] == [], start_up
     verbose_log = verbose.log_path.read_text().splitlines()
     assert any(_ABSL_LINE.match(line) for line in verbose_log), verbose_log
+
+
+def _keras_in_module(out: Path, *, archive: bool) -> Path:
+    """A small Keras 3 model behind an image-bytes signature, saved inside a tf.Module with
+    tf.saved_model.save (``archive=False``) or with Keras's ExportArchive."""
+    import keras
+    import tensorflow as tf
+
+    net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(3)])
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+    def predict(images):
+        sizes = tf.cast(tf.strings.length(images), tf.float32)[:, None]
+        return {"scores": net(sizes)}
+
+    if archive:
+        export = keras.export.ExportArchive()
+        export.track(net)
+        export.add_endpoint("serving_default", predict)
+        export.write_out(str(out / "1"), verbose=False)
+    else:
+        module = tf.Module()
+        module.net = net
+        tf.saved_model.save(module, str(out / "1"), signatures={"serving_default": predict})
+    return out
+
+
+def test_model_whose_graph_misses_its_variables_fails_as_in_tf_serving(tmp_path, fresh_backend):
+    """TF Serving runs a SavedModel's graph in a session, where a Keras 3 model saved inside a
+    tf.Module reads variables the restore never filled (tensorflow/serving#2250), although
+    TensorFlow 2's Python loader runs it. tfcompare serve loads models the same way: the start
+    fails at warm-up with TF Serving's error and what to do; the same model exported with
+    Keras's ExportArchive serves."""
+    proc = _serve(str(_keras_in_module(tmp_path / "module", archive=False)), "--port", "0")
+    assert proc.returncode == 1 and "warm-up failed: Could not find variable" in proc.stderr, proc.stderr
+    assert "keras.export.ExportArchive" in proc.stderr and "Traceback" not in proc.stderr
+    backend = fresh_backend(model_base=_keras_in_module(tmp_path / "archive", archive=True),
+                            threads=1)
+    response = sc.predict(backend.grpc, sc.predict_request([b"abcd", b"ab"]))
+    assert sc.array(response.outputs["scores"]).shape == (2, 3)

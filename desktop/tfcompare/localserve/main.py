@@ -91,7 +91,9 @@ def _start(options: ServeOptions, base: Path | None) -> tuple | None:
 
     if base is None:
         try:
-            base = resolve_model(options.model, in_process=True)  # registered name, built once
+            # a registered name, built once, in a process of its own: the build runs eager ops,
+            # whose thread pools this process must not start beside its session's
+            base = resolve_model(options.model, in_process=False)
         except ModelError as exc:
             _log(str(exc))
             return None

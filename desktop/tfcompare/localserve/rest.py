@@ -147,7 +147,7 @@ class RestApi:
             columns = _rows_to_columns(request["instances"], keys)
         else:
             columns = _columnar(request["inputs"], keys)
-        tensors = {k: _to_tensor(v, dtypes.get(k), k) for k, v in columns.items()}
+        tensors = {k: _to_array(v, dtypes.get(k), k) for k, v in columns.items()}
         unknown = [k for k in tensors if k not in dtypes]
         if unknown:
             raise _bad(f"input tensor alias not found in signature: {unknown[0]}. Inputs "
@@ -220,15 +220,23 @@ def _decode_strings(value: Any) -> Any:
     raise _bad(f"expected a string or {{\"b64\": ...}} for a DT_STRING input, got {value!r:.40}")
 
 
-def _to_tensor(value: Any, dtype: int | None, key: str) -> tf.Tensor:
+def _to_array(value: Any, dtype: int | None, key: str) -> np.ndarray:
     if dtype is None:
-        return tf.constant(0)  # reported as an unknown alias by the caller
+        return np.asarray(0)  # reported as an unknown alias by the caller
     try:
         if dtype == types_pb2.DT_STRING:
-            return tf.constant(_decode_strings(value), dtype=tf.string)
-        return tf.constant(np.asarray(value, dtype=tf.dtypes.as_dtype(dtype).as_numpy_dtype))
+            return _string_array(_decode_strings(value))
+        return np.asarray(value, dtype=tf.dtypes.as_dtype(dtype).as_numpy_dtype)
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise _bad(f"bad value for input {key}: {str(exc)[:300]}") from exc
+
+
+def _string_array(value: Any) -> np.ndarray:
+    """Nested lists of bytes as an object array, refusing ragged nesting as TensorFlow does."""
+    array = np.array(value, dtype=object)
+    if not all(isinstance(v, bytes) for v in array.flat):
+        raise ValueError("Can't convert non-rectangular Python sequence to Tensor.")
+    return array
 
 
 def _to_json(key: str, array: np.ndarray) -> Any:

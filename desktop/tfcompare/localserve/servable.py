@@ -12,15 +12,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from tfcompare.localserve import metrics
-from tfcompare.localserve.tensors import shape_problem, to_tensor
+from tfcompare.localserve.tensors import shape_problem, to_array
 from tfcompare.models import versions
 
 DEFAULT_SIGNATURE = "serving_default"
+MISSING_VARIABLE = (
+    "\n(the SavedModel's graph reads a variable that loading it does not restore; TF Serving fails "
+    "the same way. A Keras 3 model saved inside a tf.Module with tf.saved_model.save does this: "
+    "export it with model.export() or keras.export.ExportArchive instead)"
+)
 # ModelVersionStatus.State values (tensorflow_serving/apis/get_model_status.proto)
 START, LOADING, AVAILABLE, UNLOADING, END = 10, 20, 30, 40, 50
 
@@ -65,16 +71,17 @@ class Servable:
                                f"No versions of servable {name} found under base path {base}")
         version = found[-1]
         path = base / str(version)
-        meta = _read_meta_graph(path)
-        loaded = tf.saved_model.load(str(path), tags=["serve"])
-        functions = dict(loaded.signatures)
+        _read_meta_graph(path)  # a clear NOT_FOUND when there is no 'serve' graph
+        session, meta = _load_session(path)
         sigs = {k: v for k, v in meta.signature_def.items()}
+        functions = {k: _Signature(session, v) for k, v in sigs.items() if not k.startswith("__")}
         for label, labelled in (labels or {}).items():
             if labelled != version:
                 raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
                                    f"version label {label} points at version {labelled}, "
                                    f"which is not loaded (serving version {version})")
-        return cls(name, base, version, sigs, functions, dict(labels or {}), LOADING, loaded)
+        return cls(name, base, version, sigs, functions, dict(labels or {}), LOADING,
+                   _loaded=session)
 
     # ----------------------------------------------------------------------------- lookups
 
@@ -109,8 +116,8 @@ class Servable:
         signature_name: str,
         inputs: Mapping[str, tensor_pb2.TensorProto],
         output_filter: Iterable[str] = (),
-    ) -> tuple[str, dict[str, tf.Tensor]]:
-        """Run the signature; returns (signature name, output tensors) or raises ServingFault."""
+    ) -> tuple[str, dict[str, np.ndarray]]:
+        """Run the signature; returns (signature name, output arrays) or raises ServingFault."""
         name, sig = self.signature(signature_name)
         expected = set(sig.inputs)
         sent = set(inputs)
@@ -143,7 +150,7 @@ class Servable:
                 raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
                                    f"tensor parsing error: {key}: {problem}")
             try:
-                kwargs[key] = to_tensor(proto)
+                kwargs[key] = to_array(proto)
             except (ValueError, TypeError, tf.errors.OpError) as exc:
                 raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
                                    f"bad tensor for input {key}: {exc}") from exc
@@ -152,7 +159,7 @@ class Servable:
             outputs = {k: outputs[k] for k in wanted}
         return name, outputs
 
-    def run(self, name: str, kwargs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    def run(self, name: str, kwargs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One request's model run (through the batcher when batching is on), recorded as
         TF Serving's runtime_latency: like its session run, it includes the batch queue."""
         if self.state != AVAILABLE:  # warm-up runs are not requests
@@ -165,13 +172,16 @@ class Servable:
         metrics.record_runtime(self.name, metrics.now_us() - start)
         return outputs
 
-    def call(self, signature_name: str, kwargs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """Call the concrete signature function directly (no extra copies or retracing)."""
+    def call(self, signature_name: str, kwargs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one signature in the model's session (see :class:`_Signature`)."""
         fn = self.functions[signature_name]
         try:
-            return fn(**kwargs)
+            return fn(kwargs)
         except tf.errors.OpError as exc:
-            raise ServingFault(_status_code(exc.error_code), clean_message(exc.message)) from exc
+            message = clean_message(exc.message)
+            if "Could not find variable" in message:
+                message += MISSING_VARIABLE
+            raise ServingFault(_status_code(exc.error_code), message) from exc
         except (ValueError, TypeError) as exc:  # shape/dtype mismatch caught by the signature
             raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from exc
 
@@ -201,12 +211,12 @@ class Servable:
         if records.is_file():
             count = self._replay(records)
         if count == 0:
-            sample = tf.io.encode_png(tf.zeros([8, 8, 3], tf.uint8)).numpy()
+            sample = _blank_png()
             for name, sig in self.signature_defs.items():
                 if name not in self.functions or name.startswith("__"):
                     continue
                 if all(t.dtype == types_pb2.DT_STRING for t in sig.inputs.values()):
-                    self.call(name, {k: tf.constant([sample]) for k in sig.inputs})
+                    self.call(name, {k: np.array([sample], dtype=object) for k in sig.inputs})
                     count += 1
         self.state = AVAILABLE
         return count
@@ -215,7 +225,7 @@ class Servable:
         from tensorflow_serving.apis import prediction_log_pb2
 
         count = 0
-        for raw in tf.data.TFRecordDataset(str(records)).as_numpy_iterator():
+        for raw in tf.compat.v1.io.tf_record_iterator(str(records)):
             log = prediction_log_pb2.PredictionLog.FromString(raw)
             if log.WhichOneof("log_type") != "predict_log":
                 continue
@@ -223,6 +233,17 @@ class Servable:
             self.predict(request.model_spec.signature_name, request.inputs, request.output_filter)
             count += 1
         return count
+
+
+def _blank_png() -> bytes:
+    """An 8 × 8 black PNG, the generated warm-up request's image."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def clean_message(message: str) -> str:
@@ -237,6 +258,50 @@ def _dtype_name(dtype: int) -> str:
         return tf.dtypes.as_dtype(dtype).name
     except TypeError:
         return types_pb2.DataType.Name(dtype)
+
+
+def _load_session(path: Path) -> tuple[tf.compat.v1.Session, meta_graph_pb2.MetaGraphDef]:
+    """The version's 'serve' graph in a Session of its own, as TF Serving loads a SavedModel
+    (its SavedModelBundle): variables restored and the init op run, with the process's thread
+    counts (``tf.config.threading``, set before the first op) in the session's config."""
+    graph = tf.Graph()
+    config = tf.compat.v1.ConfigProto(
+        intra_op_parallelism_threads=tf.config.threading.get_intra_op_parallelism_threads(),
+        inter_op_parallelism_threads=tf.config.threading.get_inter_op_parallelism_threads(),
+        allow_soft_placement=True,
+    )
+    session = tf.compat.v1.Session(graph=graph, config=config)
+    try:
+        with graph.as_default():
+            meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(path))
+    except BaseException:
+        session.close()
+        raise
+    return session, meta
+
+
+class _Signature:
+    """One signature run the way TF Serving's Predict runs it: its input tensors fed and all its
+    output tensors fetched by name in one ``Session.run`` on the model's graph.
+
+    The session runs the whole graph in one executor, the model's functions inlined. For
+    EfficientNet-Lite0 on a CPU that is about a tenth quicker than calling the signature as a
+    TensorFlow 2 function (``tf.saved_model.load(...).signatures[...]``), and it is the time TF
+    Serving itself would spend. The fetch is prepared once (``Session.make_callable``).
+    """
+
+    def __init__(self, session: tf.compat.v1.Session, sig: meta_graph_pb2.SignatureDef) -> None:
+        self.inputs = sorted(sig.inputs)
+        self.outputs = sorted(sig.outputs)
+        self._run = session.make_callable([sig.outputs[k].name for k in self.outputs],
+                                          feed_list=[sig.inputs[k].name for k in self.inputs])
+
+    def __call__(self, kwargs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        missing = [k for k in self.inputs if k not in kwargs]
+        if missing or len(kwargs) != len(self.inputs):
+            raise TypeError(f"the signature takes inputs {self.inputs}, got {sorted(kwargs)}")
+        values = self._run(*[kwargs[k] for k in self.inputs])
+        return dict(zip(self.outputs, values))
 
 
 def _read_meta_graph(path: Path) -> meta_graph_pb2.MetaGraphDef:

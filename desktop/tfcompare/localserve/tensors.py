@@ -73,16 +73,17 @@ def dims(proto: tensor_pb2.TensorProto) -> list[int]:
     return [d.size for d in proto.tensor_shape.dim]
 
 
-def to_tensor(proto: tensor_pb2.TensorProto) -> tf.Tensor:
-    """A request TensorProto as an eager tensor (fast path for the common string batch)."""
+def to_array(proto: tensor_pb2.TensorProto) -> np.ndarray:
+    """A request TensorProto as the NumPy array fed to the model (fast path for the common string
+    batch)."""
     if proto.dtype == types_pb2.DT_STRING and not proto.tensor_content:
         shape = dims(proto)
         values = list(proto.string_val)
-        if len(shape) == 1 and len(values) == shape[0]:  # a batch of encoded images
-            return tf.constant(values, dtype=tf.string)  # (a shape argument costs a reshape op)
         if len(values) == int(np.prod(shape, dtype=np.int64)):
-            return tf.constant(values, dtype=tf.string, shape=shape)
-    return tf.constant(tf.make_ndarray(proto))
+            array = np.empty(len(values), dtype=object)
+            array[:] = values  # never a nested array, whatever the bytes
+            return array if len(shape) == 1 else array.reshape(shape)
+    return tf.make_ndarray(proto)
 
 
 def fill_proto(proto: tensor_pb2.TensorProto, value: tf.Tensor | np.ndarray, *,

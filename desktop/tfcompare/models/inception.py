@@ -17,7 +17,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from tfcompare.models import ModelError
-from tfcompare.models.common import imagenet_names, save
+from tfcompare.models.common import imagenet_names
 
 SIZE = 299
 TOP_K = 5
@@ -45,9 +45,7 @@ def export(out_base: Path, version: int = 1, *, random_weights: bool = False) ->
             "could not get the InceptionV3 ImageNet weights (Keras downloads them, which needs "
             f"network access): {exc}. Use --random-weights to build without them."
         ) from exc
-    module = tf.Module()
-    module.net = net
-    module.names = tf.constant(imagenet_names())
+    names = tf.constant(imagenet_names())
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
     def predict_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -55,8 +53,16 @@ def export(out_base: Path, version: int = 1, *, random_weights: bool = False) ->
                           fn_output_signature=tf.TensorSpec([SIZE, SIZE, 3], tf.float32))
         logits = net(batch, training=False)
         top = tf.math.top_k(logits, TOP_K)
-        return {"classes": tf.gather(module.names, top.indices), "scores": top.values}
+        return {"classes": tf.gather(names, top.indices), "scores": top.values}
 
-    module.predict_images = predict_images
-    return save(module, Path(out_base) / str(version),
-                {"predict_images": predict_images, "serving_default": predict_images})
+    # Keras's own exporter: a Keras 3 model saved inside a tf.Module loads in TensorFlow 2's
+    # Python loader, but its graph reads variables the SavedModel's restore never fills, so TF
+    # Serving (which runs the graph in a session) answers every Predict with "Could not find
+    # variable …" (tensorflow/serving#2250). ExportArchive saves the variables the graph reads.
+    archive = keras.export.ExportArchive()
+    archive.track(net)
+    archive.add_endpoint("predict_images", predict_images)
+    archive.add_endpoint("serving_default", predict_images)
+    out_dir = Path(out_base) / str(version)
+    archive.write_out(str(out_dir), verbose=False)
+    return out_dir
