@@ -236,3 +236,13 @@ def test_model_whose_graph_misses_its_variables_fails_as_in_tf_serving(tmp_path,
                             threads=1)
     response = sc.predict(backend.grpc, sc.predict_request([b"abcd", b"ab"]))
     assert sc.array(response.outputs["scores"]).shape == (2, 3)
+
+
+def test_stale_build_in_the_models_dir_says_to_remove_it(_isolated_home):
+    """A registered model built by an earlier release with the export TF Serving cannot run (as
+    inception-v3 was) is in tfcompare's models dir: the failed start says to remove it."""
+    _keras_in_module(_isolated_home / "data" / "models" / "inception-v3", archive=False)
+    proc = _serve("inception-v3", "--port", "0")
+    assert proc.returncode == 1 and "Could not find variable" in proc.stderr, proc.stderr
+    base = _isolated_home / "data" / "models" / "inception-v3"
+    assert f"inception-v3 was built by an earlier tfcompare: remove {base}" in proc.stderr

@@ -69,6 +69,18 @@ def _watch_parent(stop: threading.Event) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _stale_build_hint(base: Path, message: str) -> str:
+    """For a model tfcompare built itself with an earlier release whose export TF Serving could
+    not run: how to have it built again."""
+    from tfcompare import paths
+    from tfcompare.localserve.servable import MISSING_VARIABLE
+
+    if MISSING_VARIABLE not in message or base.resolve().parent != paths.models_dir().resolve():
+        return ""
+    return (f"\n{base.name} was built by an earlier tfcompare: remove {base} and it is built "
+            "again on the next start")
+
+
 def _start(options: ServeOptions, base: Path | None) -> tuple | None:
     """Import TensorFlow, load the model, listen and warm up: (gRPC server, REST server or None,
     READY line), or None after logging why not."""
@@ -137,7 +149,7 @@ def _start(options: ServeOptions, base: Path | None) -> tuple | None:
     try:
         count = servable.warm_up()
     except ServingFault as fault:
-        _log(f"warm-up failed: {fault.message}")
+        _log(f"warm-up failed: {fault.message}{_stale_build_hint(Path(base), fault.message)}")
         server.stop(0)
         return None
     rest = None

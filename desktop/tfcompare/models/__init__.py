@@ -2,7 +2,8 @@
 
 The registry maps a name to a lazy ``"module:function"`` so that listing or resolving models never
 imports TensorFlow in the caller; exporting runs TensorFlow (in-process when the caller already has
-it, e.g. ``tfcompare serve``; otherwise through ``python -m tfcompare export-model``).
+it and does not say otherwise; else through ``python -m tfcompare export-model``: ``tfcompare
+serve`` builds that way, to keep the build's eager thread pools out of its process).
 
 Registered models:
 
