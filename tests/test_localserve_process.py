@@ -246,3 +246,38 @@ def test_stale_build_in_the_models_dir_says_to_remove_it(_isolated_home):
     assert proc.returncode == 1 and "Could not find variable" in proc.stderr, proc.stderr
     base = _isolated_home / "data" / "models" / "inception-v3"
     assert f"inception-v3 was built by an earlier tfcompare: remove {base}" in proc.stderr
+
+
+def _request_counts(rest: str) -> dict[str, float]:
+    """TF Serving's request_count by status, from the server's Prometheus page."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{rest}/monitoring/prometheus/metrics", timeout=10) as r:
+        page = r.read().decode()
+    counts = {}
+    for line in page.splitlines():
+        found = re.match(r':tensorflow:serving:request_count\{.*status="(\w+)".*\} (\S+)$', line)
+        if found:
+            counts[found[1]] = counts.get(found[1], 0) + float(found[2])
+    return counts
+
+
+def test_grpc_deadline_bounds_the_model_run(fresh_backend):
+    """TF Serving bounds a Predict's session run by the call's gRPC deadline: a run still going
+    when the deadline passes is cancelled and counted DEADLINE_EXCEEDED, instead of running to
+    the end and being counted OK for an answer the client no longer waits for."""
+    import grpc
+
+    backend = fresh_backend(threads=1, extra_args=["--rest-port", "0"])
+    big = sc.predict_request([sc.encode(sc.pattern(1280, 960, seed=s)) for s in range(40)])
+    started = time.monotonic()
+    sc.predict(backend.grpc, big)  # no deadline: runs to the end
+    full = time.monotonic() - started
+    assert full > 0.2, f"the request must take a while to cut it short (took {full:.3f} s)"
+    with pytest.raises(grpc.RpcError) as cut:
+        sc.predict(backend.grpc, big, timeout=full / 4)
+    assert cut.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    deadline = time.monotonic() + 30
+    while sum(_request_counts(backend.rest).values()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the server counts the call when its run ends
+    assert _request_counts(backend.rest) == {"OK": 1, "DEADLINE_EXCEEDED": 1}

@@ -52,9 +52,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             # queued past the client's deadline (e.g. the server was paused): skip the work,
             # as TF Serving does by mapping the deadline into the session's run timeout
             raise ServingFault(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline exceeded")
+        # the rest of the deadline bounds the model run (none, or longer than a day: no bound)
+        timeout_ms = max(1, int(remaining * 1000)) if remaining and remaining < 86400 else None
         version = self.servable.check_spec(*_spec(request.model_spec))
         name, outputs = self.servable.predict(
-            request.model_spec.signature_name, request.inputs, request.output_filter
+            request.model_spec.signature_name, request.inputs, request.output_filter, timeout_ms
         )
         response = predict_pb2.PredictResponse()
         for key, value in outputs.items():  # written in place: nothing built twice or copied

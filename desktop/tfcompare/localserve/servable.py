@@ -116,8 +116,12 @@ class Servable:
         signature_name: str,
         inputs: Mapping[str, tensor_pb2.TensorProto],
         output_filter: Iterable[str] = (),
+        timeout_ms: int | None = None,
     ) -> tuple[str, dict[str, np.ndarray]]:
-        """Run the signature; returns (signature name, output arrays) or raises ServingFault."""
+        """Run the signature; returns (signature name, output arrays) or raises ServingFault.
+
+        ``timeout_ms`` bounds the model run, as TF Serving bounds its session run by the gRPC
+        deadline (``--enforce_session_run_timeout``); a batched run is not cut short."""
         name, sig = self.signature(signature_name)
         expected = set(sig.inputs)
         sent = set(inputs)
@@ -154,12 +158,13 @@ class Servable:
             except (ValueError, TypeError, tf.errors.OpError) as exc:
                 raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
                                    f"bad tensor for input {key}: {exc}") from exc
-        outputs = self.run(name, kwargs)
+        outputs = self.run(name, kwargs, timeout_ms)
         if wanted:
             outputs = {k: outputs[k] for k in wanted}
         return name, outputs
 
-    def run(self, name: str, kwargs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, name: str, kwargs: dict[str, np.ndarray],
+            timeout_ms: int | None = None) -> dict[str, np.ndarray]:
         """One request's model run (through the batcher when batching is on), recorded as
         TF Serving's runtime_latency: like its session run, it includes the batch queue."""
         if self.state != AVAILABLE:  # warm-up runs are not requests
@@ -168,15 +173,16 @@ class Servable:
         if name in self.batched:
             outputs = self.batcher.call(name, kwargs)
         else:
-            outputs = self.call(name, kwargs)
+            outputs = self.call(name, kwargs, timeout_ms)
         metrics.record_runtime(self.name, metrics.now_us() - start)
         return outputs
 
-    def call(self, signature_name: str, kwargs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def call(self, signature_name: str, kwargs: dict[str, np.ndarray],
+             timeout_ms: int | None = None) -> dict[str, np.ndarray]:
         """Run one signature in the model's session (see :class:`_Signature`)."""
         fn = self.functions[signature_name]
         try:
-            return fn(kwargs)
+            return fn(kwargs, timeout_ms)
         except tf.errors.OpError as exc:
             message = clean_message(exc.message)
             if "Could not find variable" in message:
@@ -294,13 +300,20 @@ class _Signature:
         self.inputs = sorted(sig.inputs)
         self.outputs = sorted(sig.outputs)
         self._run = session.make_callable([sig.outputs[k].name for k in self.outputs],
-                                          feed_list=[sig.inputs[k].name for k in self.inputs])
+                                          feed_list=[sig.inputs[k].name for k in self.inputs],
+                                          accept_options=True)
 
-    def __call__(self, kwargs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, kwargs: Mapping[str, np.ndarray],
+                 timeout_ms: int | None = None) -> dict[str, np.ndarray]:
+        """The outputs; a run still going after ``timeout_ms`` is cancelled (DEADLINE_EXCEEDED)."""
         missing = [k for k in self.inputs if k not in kwargs]
         if missing or len(kwargs) != len(self.inputs):
             raise TypeError(f"the signature takes inputs {self.inputs}, got {sorted(kwargs)}")
-        values = self._run(*[kwargs[k] for k in self.inputs])
+        feeds = [kwargs[k] for k in self.inputs]
+        if timeout_ms is None:
+            values = self._run(*feeds)
+        else:
+            values = self._run(*feeds, options=tf.compat.v1.RunOptions(timeout_in_ms=timeout_ms))
         return dict(zip(self.outputs, values))
 
 
