@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 
 @dataclass
@@ -230,7 +231,9 @@ def serve(options: ServeOptions) -> int:
     with filtered_stderr(not options.verbose):
         started = _start(options, base)
     if started is None:
-        return 1
+        # A start that failed after loading TensorFlow leaves its threads and gRPC's behind; the
+        # interpreter's teardown can abort under them ("FATAL: exception not rethrown").
+        _leave(1)
     server, rest, ready = started
     if not stop.is_set():  # a SIGTERM or parent death during start-up: never claim READY
         print(ready, flush=True)
@@ -240,6 +243,12 @@ def serve(options: ServeOptions) -> int:
     if rest is not None:
         rest.close()
     server.stop(grace=1).wait(2)
+    _leave(0)
+
+
+def _leave(status: int) -> NoReturn:
+    """Exit without the interpreter's teardown (slow with TensorFlow loaded, and unsafe with its
+    threads still running); nothing is left to flush but stdout and stderr."""
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)  # skip TensorFlow's slow interpreter teardown; nothing is left to flush
+    os._exit(status)
