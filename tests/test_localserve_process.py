@@ -281,3 +281,23 @@ def test_grpc_deadline_bounds_the_model_run(fresh_backend):
     while sum(_request_counts(backend.rest).values()) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)  # the server counts the call when its run ends
     assert _request_counts(backend.rest) == {"OK": 1, "DEADLINE_EXCEEDED": 1}
+
+
+def test_rest_api_timeout_bounds_the_model_run(fresh_backend):
+    """--rest-api-timeout-ms is TF Serving's --rest_api_timeout_in_ms: a REST Predict whose model
+    run takes longer is cancelled and answered 504 with TF Serving's error body."""
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+
+    backend = fresh_backend(threads=1, extra_args=["--rest-port", "0", "--rest-api-timeout-ms", "20"])
+    images = [sc.encode(sc.pattern(1280, 960, seed=s)) for s in range(40)]
+    body = json.dumps({"instances": [{"b64": base64.b64encode(d).decode()} for d in images]})
+    request = urllib.request.Request(f"http://{backend.rest}/v1/models/tiny:predict",
+                                     data=body.encode(), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as cut:
+        urllib.request.urlopen(request, timeout=60)
+    assert cut.value.code == 504
+    assert "error" in json.loads(cut.value.read()), "TF Serving's {\"error\": …} body"
+    assert _request_counts(backend.rest) == {"DEADLINE_EXCEEDED": 1}

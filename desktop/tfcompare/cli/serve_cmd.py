@@ -86,6 +86,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rest-read-timeout", type=_positive, default=30, metavar="SECONDS",
                         help="time a REST client has to send a request's head, and the longest "
                              "pause while sending its body (default 30)")
+    parser.add_argument("--rest-api-timeout-ms", type=_positive, default=30000, metavar="MS",
+                        help="longest model run for a REST request, as TF Serving's "
+                             "--rest_api_timeout_in_ms (longer: cancelled, HTTP 504; default "
+                             "30000; gRPC calls are bounded by their own deadline)")
     parser.add_argument("--rest-max-connections", type=int, default=256, metavar="N",
                         help="REST connections open at once; more are answered 503 (default 256)")
     parser.add_argument("--verbose", action="store_true",
@@ -131,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert, tls_key=args.tls_key, require_header=args.require_header,
         rest_max_body_mb=args.rest_max_body_mb, rest_read_timeout=args.rest_read_timeout,
         rest_max_connections=args.rest_max_connections, verbose=args.verbose,
+        rest_api_timeout_ms=max(1, int(args.rest_api_timeout_ms)),
         request_log=args.log_request_times,
         enable_batching=args.enable_batching or bool(args.batching_parameters),
         batching_parameters=args.batching_parameters,

@@ -34,6 +34,7 @@ class ServeOptions:
     rest_max_body_mb: float = 256
     rest_read_timeout: float = 30
     rest_max_connections: int = 256
+    rest_api_timeout_ms: int = 30000  # TF Serving's --rest_api_timeout_in_ms
     verbose: bool = False
     request_log: str | None = None  # test mode: the server's own time of every request
     enable_batching: bool = False
@@ -160,7 +161,8 @@ def _start(options: ServeOptions, base: Path | None) -> tuple | None:
                             read_timeout=options.rest_read_timeout,
                             max_connections=options.rest_max_connections)
         try:
-            rest = start_rest(RestApi(servable), options.host, options.rest_port,
+            api = RestApi(servable, timeout_ms=options.rest_api_timeout_ms)
+            rest = start_rest(api, options.host, options.rest_port,
                               workers=options.workers, limits=limits, tls=rest_tls,
                               require_header=options.require_header)
         except OSError as exc:

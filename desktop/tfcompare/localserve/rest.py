@@ -58,8 +58,9 @@ def _bad(message: str) -> ServingFault:
 class RestApi:
     """Request handling independent of the HTTP plumbing (path + body → status + JSON)."""
 
-    def __init__(self, servable: Servable) -> None:
+    def __init__(self, servable: Servable, *, timeout_ms: int | None = None) -> None:
         self.servable = servable
+        self.timeout_ms = timeout_ms  # bounds each Predict's model run, as in TF Serving
 
     def handle(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
         start = metrics.now_us()
@@ -154,7 +155,7 @@ class RestApi:
                        f"expected to be in the set {{{','.join(sorted(keys))}}}.")
         if self.servable.state != AVAILABLE:
             raise ServingFault(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
-        outputs = self.servable.run(signature_name, tensors)
+        outputs = self.servable.run(signature_name, tensors, self.timeout_ms)
         values = {k: _to_json(k, np.asarray(v)) for k, v in outputs.items()}
         if "instances" in request:
             batch = len(next(iter(values.values()))) if values else 0

@@ -253,7 +253,7 @@ def _blank_png() -> bytes:
 
 
 def clean_message(message: str) -> str:
-    """TF's eager error text without the Python-side decoration, close to TF Serving's wording."""
+    """TensorFlow's error text without the Python-side decoration, close to TF Serving's wording."""
     skip = ("Graph execution error", "Detected at node", "<stack traces unavailable>", "  File ")
     lines = [line for line in message.splitlines() if line.strip() and not line.startswith(skip)]
     return "\n".join(lines) or message
