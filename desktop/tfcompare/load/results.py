@@ -356,7 +356,7 @@ class CapacityResult:
     def stability(self) -> float:
         """How far a stable level's windows may differ (a fraction, 0.10 = ±10 %): sustained rates
         closer than this are not a measured difference."""
-        value = self.plan.get("stability") if isinstance(self.plan, dict) else None
+        value = self.plan.get("stability")
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
             return LoadPlan.stability
         return float(value)

@@ -1,4 +1,4 @@
-"""TensorProto ↔ numpy/TensorFlow conversion on the server's hot path.
+"""TensorProto ↔ NumPy conversion on the server's hot path.
 
 Written by hand instead of ``tf.make_tensor_proto`` because TF Serving answers in typed fields
 (``float_val``, ``string_val`` …) unless ``--enable_serialization_as_tensor_content`` is set, while
@@ -86,11 +86,11 @@ def to_array(proto: tensor_pb2.TensorProto) -> np.ndarray:
     return tf.make_ndarray(proto)
 
 
-def fill_proto(proto: tensor_pb2.TensorProto, value: tf.Tensor | np.ndarray, *,
+def fill_proto(proto: tensor_pb2.TensorProto, value: np.ndarray, *,
                tensor_content: bool = False) -> None:
     """Write a response tensor into ``proto`` (an empty entry of a response's outputs) in TF
     Serving's layout: typed fields, or packed in tensor_content when asked."""
-    array = value.numpy() if isinstance(value, tf.Tensor) else np.asarray(value)
+    array = np.asarray(value)
     dims_out = proto.tensor_shape.dim
     for d in array.shape:
         dims_out.add().size = d

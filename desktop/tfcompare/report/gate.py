@@ -144,6 +144,12 @@ class GateResult:
     def per_request(self) -> bool:
         return any(r.rule.per_request for r in self.rules)
 
+    @property
+    def compared(self) -> str:
+        """What the gate compared, for its summary line."""
+        return (f"{self.images_compared} image(s) compared" if self.per_request
+                else "capacity sweeps compared")
+
     def to_dict(self) -> dict:
         return {"passed": self.passed, "exit_code": self.exit_code,
                 "images_compared": self.images_compared, "alpha": GATE_ALPHA,

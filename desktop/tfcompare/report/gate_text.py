@@ -62,18 +62,14 @@ def gate_text(g: GateResult) -> str:
     lines.extend(f"note: {n}" for n in g.notes)
     word = {0: "PASSED", 1: "FAILED", 2: "INCOMPLETE"}[g.exit_code]
     failed = sum(r.status == "FAILED" for r in g.rules)
-    compared = (f"{g.images_compared} image(s) compared" if g.per_request
-                else "capacity sweeps compared")
-    lines.append(f"gate: {word} ({failed} of {len(g.rules)} rule(s) failed; {compared})")
+    lines.append(f"gate: {word} ({failed} of {len(g.rules)} rule(s) failed; {g.compared})")
     return "\n".join(lines) + "\n"
 
 
 def gate_markdown(g: GateResult, base_name: str, new_name: str) -> str:
     icon = {0: "✅ passed", 1: "❌ failed", 2: "⚠️ incomplete"}[g.exit_code]
     out = [f"## tfcompare gate: {icon}", "",
-           f"BASE `{base_name}` → NEW `{new_name}`, "
-           + (f"{g.images_compared} image(s) compared." if g.per_request
-              else "capacity sweeps compared."), "",
+           f"BASE `{base_name}` → NEW `{new_name}`, {g.compared}.", "",
            "| rule | meaning | result |", "|---|---|---|"]
     for r in g.rules:
         out.append(f"| `{r.rule.text}` | {r.rule.describe()} | {_verdict(r)} |")
