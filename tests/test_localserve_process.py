@@ -273,7 +273,7 @@ def test_grpc_deadline_bounds_the_model_run(fresh_backend):
     started = time.monotonic()
     sc.predict(backend.grpc, big)  # no deadline: runs to the end
     full = time.monotonic() - started
-    assert full > 0.2, f"the request must take a while to cut it short (took {full:.3f} s)"
+    assert full > 0.1, f"the request must take a while to cut it short (took {full:.3f} s)"
     with pytest.raises(grpc.RpcError) as cut:
         sc.predict(backend.grpc, big, timeout=full / 4)
     assert cut.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
