@@ -33,9 +33,23 @@ from tfcompare.serving.grpc_client import CHANNEL_OPTIONS, PREDICT_METHOD
 
 def start_backend(home: str, threads: int) -> tuple[subprocess.Popen, str]:
     env = dict(os.environ, TFCOMPARE_HOME=home, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "tfcompare", "serve", "tiny", "--port", "0", "--model-name", "tiny",
-           "--threads", str(threads), "--exit-with-parent"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    cmd = [
+        sys.executable,
+        "-m",
+        "tfcompare",
+        "serve",
+        "tiny",
+        "--port",
+        "0",
+        "--model-name",
+        "tiny",
+        "--threads",
+        str(threads),
+        "--exit-with-parent",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("READY "):
@@ -49,7 +63,9 @@ def test_image(size: int) -> bytes:
     rng = np.random.default_rng(0)
     small = (rng.random((size // 8, size // 8, 3)) * 255).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC).save(buf, "JPEG", quality=90)
+    Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC).save(
+        buf, "JPEG", quality=90
+    )
     return buf.getvalue()
 
 
@@ -113,13 +129,17 @@ def main() -> int:
     b = statistics.median(bare_ms)
     w = statistics.median(wall_ms)
     r = statistics.median(reported_ms)
-    print(f"backend: tfcompare serve tiny --threads {args.threads}; image {args.size}x{args.size} "
-          f"JPEG {len(image)} bytes; {args.requests} requests each, interleaved")
+    print(
+        f"backend: tfcompare serve tiny --threads {args.threads}; image {args.size}x{args.size} "
+        f"JPEG {len(image)} bytes; {args.requests} requests each, interleaved"
+    )
     print(f"bare grpcio (same serialized request):   median {b:8.3f} ms")
     print(f"tfcompare latency_ms (reported):          median {r:8.3f} ms   {pct(r, b)} vs bare")
     print(f"tfcompare predict() wall, all included:   median {w:8.3f} ms   {pct(w, b)} vs bare")
-    print(f"tfcompare client_ms (build + parse):      median {statistics.median(client_ms):8.3f} ms "
-          "(recorded separately, never hidden)")
+    print(
+        f"tfcompare client_ms (build + parse):      median {statistics.median(client_ms):8.3f} ms "
+        "(recorded separately, never hidden)"
+    )
     print(f"overhead ratio (predict wall / bare):     {w / b:.3f}x  (target <= 1.05x)")
     return 0
 

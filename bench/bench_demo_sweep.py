@@ -23,20 +23,40 @@ from pathlib import Path
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cores", type=int, default=2,
-                        help="pin the demo and its backends to this many cores (taskset)")
+    parser.add_argument(
+        "--cores",
+        type=int,
+        default=2,
+        help="pin the demo and its backends to this many cores (taskset)",
+    )
     args = parser.parse_args()
     from tfcompare.demo import ensure_model
 
     ensure_model("efficientnet-lite0", log=lambda m: print(m, file=sys.stderr))
     cores = sorted(os.sched_getaffinity(0))[: args.cores]
     out = Path(tempfile.mkdtemp(prefix="bench-demo-sweep-")) / "capacity.json"
-    cmd = ["taskset", "-c", ",".join(map(str, cores)), sys.executable, "-m", "tfcompare", "demo",
-           "--capacity", "--no-gui", "--json", str(out)]
+    cmd = [
+        "taskset",
+        "-c",
+        ",".join(map(str, cores)),
+        sys.executable,
+        "-m",
+        "tfcompare",
+        "demo",
+        "--capacity",
+        "--no-gui",
+        "--json",
+        str(out),
+    ]
     start = time.perf_counter()
     sweep_start = None
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     assert proc.stderr is not None
     for line in proc.stderr:
         if sweep_start is None and line.startswith("capacity sweep of"):
@@ -49,10 +69,12 @@ def main() -> int:
     doc = json.loads(out.read_text())
     sweep_s = total - (sweep_start - start) if sweep_start else float("nan")
     stable = sum(lv["stable"] for lv in doc["levels"])
-    print(f"tfcompare demo --capacity on {len(cores)} core(s): whole command {total:.1f} s "
-          f"(backends start + sweep + stop), sweep alone {sweep_s:.1f} s; "
-          f"{len(doc['levels'])} levels measured ({stable} stable) on "
-          f"{len(doc['backends'])} backends; target < 120 s: {'OK' if total < 120 else 'ABOVE'}")
+    print(
+        f"tfcompare demo --capacity on {len(cores)} core(s): whole command {total:.1f} s "
+        f"(backends start + sweep + stop), sweep alone {sweep_s:.1f} s; "
+        f"{len(doc['levels'])} levels measured ({stable} stable) on "
+        f"{len(doc['backends'])} backends; target < 120 s: {'OK' if total < 120 else 'ABOVE'}"
+    )
     for knee in doc["knees"]:
         rate = f"{knee['throughput']:.1f} req/s at c={knee['level']:g}" if knee["level"] else "none"
         print(f"  {knee['backend']:<16} {knee['variant']:<10} sustained {rate}")

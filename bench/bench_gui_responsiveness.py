@@ -32,11 +32,23 @@ def start_backend(
     model: str, extra: list[str], nice: int = 0
 ) -> tuple[subprocess.Popen, str, str | None]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tfcompare", "serve", model, "--port", "0", "--exit-with-parent", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "serve",
+            model,
+            "--port",
+            "0",
+            "--exit-with-parent",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
         preexec_fn=(lambda: os.nice(nice)) if nice else None,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1"},
-    )  # fmt: skip
+    )
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("READY "):

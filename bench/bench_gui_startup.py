@@ -34,8 +34,13 @@ CASES = {
 
 
 def measure(build: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", _PROBE.format(build=build)], capture_output=True,
-                         text=True, check=True, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(build=build)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

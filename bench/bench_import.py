@@ -32,8 +32,9 @@ _BASELINE = _PROBE.format(stmt="pass")
 
 
 def measure(code: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env=None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=None
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -55,14 +56,23 @@ def main() -> int:
         t = statistics.median(r["s"] for r in runs)
         rss = statistics.median(r["rss_kb"] for r in runs)
         summary[name] = (t, rss)
-        print(f"{name:<20} import {t * 1000:8.1f} ms   peak RSS {rss / 1024:7.1f} MB "
-              f"(+{(rss - base_rss) / 1024:.1f} MB over baseline)   "
-              f"TensorFlow runtime loaded: {runs[0]['tf_runtime']}")
-    (t_ours, rss_ours), (t_naive, rss_naive) = summary["tfcompare.serving"], summary["naive predict_pb2"]
+        print(
+            f"{name:<20} import {t * 1000:8.1f} ms   peak RSS {rss / 1024:7.1f} MB "
+            f"(+{(rss - base_rss) / 1024:.1f} MB over baseline)   "
+            f"TensorFlow runtime loaded: {runs[0]['tf_runtime']}"
+        )
+    (t_ours, rss_ours), (t_naive, rss_naive) = (
+        summary["tfcompare.serving"],
+        summary["naive predict_pb2"],
+    )
     extra_ours = max(rss_ours - base_rss, 1)
     print(f"time ratio (naive / tfcompare):            {t_naive / t_ours:6.1f}x  (target >= 10x)")
-    print(f"peak RSS ratio (naive / tfcompare):        {rss_naive / rss_ours:6.1f}x  (target >= 10x)")
-    print(f"added memory ratio (over bare interpreter): {(rss_naive - base_rss) / extra_ours:6.1f}x")
+    print(
+        f"peak RSS ratio (naive / tfcompare):        {rss_naive / rss_ours:6.1f}x  (target >= 10x)"
+    )
+    print(
+        f"added memory ratio (over bare interpreter): {(rss_naive - base_rss) / extra_ours:6.1f}x"
+    )
     return 0
 
 

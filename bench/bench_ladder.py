@@ -94,13 +94,19 @@ def compare(path: Path, settings: RunSettings, runs: int, ref: dict[int, Image.I
     ladder(path, settings)  # warm caches (file, imports, thread pool) for both methods alike
     t_naive, all_naive, out_naive = timed(naive, path, settings, runs=runs)
     t_ladder, all_ladder, out_ladder = timed(ladder, path, settings, runs=runs)
-    print(f"naive  (thumbnail per size): median {t_naive * 1000:7.0f} ms  "
-          f"runs {[round(t * 1000) for t in all_naive]}")
-    print(f"ladder (build_ladder)      : median {t_ladder * 1000:7.0f} ms  "
-          f"runs {[round(t * 1000) for t in all_ladder]}")
+    print(
+        f"naive  (thumbnail per size): median {t_naive * 1000:7.0f} ms  "
+        f"runs {[round(t * 1000) for t in all_naive]}"
+    )
+    print(
+        f"ladder (build_ladder)      : median {t_ladder * 1000:7.0f} ms  "
+        f"runs {[round(t * 1000) for t in all_ladder]}"
+    )
     print(f"speed-up: {t_naive / t_ladder:.2f}×")
     same = out_naive.keys() == out_ladder.keys()
-    print("variant      naive size   ladder size  naive KB ladder KB  PSNR vs fair (naive / ladder)")
+    print(
+        "variant      naive size   ladder size  naive KB ladder KB  PSNR vs fair (naive / ladder)"
+    )
     for key in sorted(out_naive, key=lambda k: (-int(k.split("-")[0]), k)):
         nw, nh, nd = out_naive[key]
         lw, lh, ld = out_ladder.get(key, (0, 0, b""))
@@ -108,8 +114,10 @@ def compare(path: Path, settings: RunSettings, runs: int, ref: dict[int, Image.I
         r = ref[int(key.split("-")[0])]
         pn = psnr(Image.open(io.BytesIO(nd)), r)
         pl = psnr(Image.open(io.BytesIO(ld)), r) if ld else float("nan")
-        print(f"{key:10s} {nw:5d}×{nh:<5d} {lw:5d}×{lh:<5d} {len(nd) / 1024:9.0f} {len(ld) / 1024:9.0f}"
-              f"   {pn:5.1f} / {pl:5.1f} dB")
+        print(
+            f"{key:10s} {nw:5d}×{nh:<5d} {lw:5d}×{lh:<5d} {len(nd) / 1024:9.0f} {len(ld) / 1024:9.0f}"
+            f"   {pn:5.1f} / {pl:5.1f} dB"
+        )
     print("same output sizes:", "yes" if same else "NO")
     return same
 
@@ -128,8 +136,10 @@ def compare_png_writers(path: Path, threads: int, runs: int) -> None:
                 ladder(path, settings)  # warm
                 t, all_t, _ = timed(ladder, path, settings, runs=runs)
                 row.append(t)
-                print(f"{n} worker thread(s), {label}: median {t * 1000:5.0f} ms  "
-                      f"runs {[round(x * 1000) for x in all_t]}")
+                print(
+                    f"{n} worker thread(s), {label}: median {t * 1000:5.0f} ms  "
+                    f"runs {[round(x * 1000) for x in all_t]}"
+                )
             print(f"{n} worker thread(s): banded / Pillow = {row[1] / row[0]:.2f}")
         finally:
             ladder_module.PARALLEL_PNG_MIN_PIXELS = banded
@@ -165,16 +175,20 @@ def gil_probe(image: Image.Image, runs: int) -> None:
     finally:
         ladder_module.ENCODE_JPEG_TO_FILE = saved
     old, new = statistics.median(got[False]), statistics.median(got[True])
-    print(f"GIL probe (3 encodes of the 2048 px JPEG in a worker): a Python thread beside it got "
-          f"{old * 1000:.0f} ms CPU with BytesIO, {new * 1000:.0f} ms with the file ({new / old:.2f}×)")
+    print(
+        f"GIL probe (3 encodes of the 2048 px JPEG in a worker): a Python thread beside it got "
+        f"{old * 1000:.0f} ms CPU with BytesIO, {new * 1000:.0f} ms with the file ({new / old:.2f}×)"
+    )
 
 
 def compare_jpeg_paths(path: Path, threads: int, runs: int) -> None:
     """JPEG into BytesIO vs into an in-memory file, on the default and the JPEG-only ladder."""
     global EXECUTOR
     saved = ladder_module.ENCODE_JPEG_TO_FILE
-    for label, settings in (("default ladder", RunSettings()),
-                            ("JPEG-only ladder", RunSettings(formats=("jpeg",)))):
+    for label, settings in (
+        ("default ladder", RunSettings()),
+        ("JPEG-only ladder", RunSettings(formats=("jpeg",))),
+    ):
         for n in sorted({1, threads}):
             EXECUTOR = ThreadPoolExecutor(n)
             times: dict[bool, list[float]] = {False: [], True: []}
@@ -191,22 +205,34 @@ def compare_jpeg_paths(path: Path, threads: int, runs: int) -> None:
                 EXECUTOR.shutdown()
                 EXECUTOR = None
             old, new = statistics.median(times[False]), statistics.median(times[True])
-            print(f"{label}, {n} worker thread(s): JPEG into BytesIO median {old * 1000:5.0f} ms "
-                  f"runs {[round(x * 1000) for x in times[False]]}; into a file median "
-                  f"{new * 1000:5.0f} ms runs {[round(x * 1000) for x in times[True]]}; "
-                  f"speed-up {old / new:.2f}×")
+            print(
+                f"{label}, {n} worker thread(s): JPEG into BytesIO median {old * 1000:5.0f} ms "
+                f"runs {[round(x * 1000) for x in times[False]]}; into a file median "
+                f"{new * 1000:5.0f} ms runs {[round(x * 1000) for x in times[True]]}; "
+                f"speed-up {old / new:.2f}×"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--image", type=Path, help="use this JPEG instead of the generated photo")
-    ap.add_argument("--threads", type=int, default=0,
-                    help="worker threads for the ladder (default: build_ladder's own pool)")
-    ap.add_argument("--compare-png", action="store_true",
-                    help="also time the ladder's banded PNG writer against Pillow's encoder")
-    ap.add_argument("--compare-jpeg", action="store_true",
-                    help="also time JPEG encodes into BytesIO against into an in-memory file")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="worker threads for the ladder (default: build_ladder's own pool)",
+    )
+    ap.add_argument(
+        "--compare-png",
+        action="store_true",
+        help="also time the ladder's banded PNG writer against Pillow's encoder",
+    )
+    ap.add_argument(
+        "--compare-jpeg",
+        action="store_true",
+        help="also time JPEG encodes into BytesIO against into an in-memory file",
+    )
     args = ap.parse_args(argv)
     global EXECUTOR
     if args.threads:
@@ -217,27 +243,38 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = args.image or make_photo(Path(tmp))
         full = Image.open(path).convert("RGB")
-        print(f"source: {path.name} {full.width}×{full.height} "
-              f"({full.width * full.height / 1e6:.1f} MP, {path.stat().st_size / 2**20:.1f} MB)")
-        ref = {b: full.resize(fit_size(*full.size, b), Image.Resampling.LANCZOS)
-               for b in default.sizes}
+        print(
+            f"source: {path.name} {full.width}×{full.height} "
+            f"({full.width * full.height / 1e6:.1f} MP, {path.stat().st_size / 2**20:.1f} MB)"
+        )
+        ref = {
+            b: full.resize(fit_size(*full.size, b), Image.Resampling.LANCZOS) for b in default.sizes
+        }
 
         print("\n== default ladder (JPEG q90 + PNG), target ≥ 4× ==")
         ok = compare(path, default, args.runs, ref)
         # The one encode no pipeline can split: Pillow's PNG of the largest variant.
         floor = statistics.median(
-            timed(lambda: ref[2048].save(io.BytesIO(), "PNG", compress_level=PNG_COMPRESS_LEVEL),
-                  runs=args.runs)[1])
-        print(f"floor: one PNG level-{PNG_COMPRESS_LEVEL} encode of the 2048 px variant alone "
-              f"takes {floor * 1000:.0f} ms with Pillow")
+            timed(
+                lambda: ref[2048].save(io.BytesIO(), "PNG", compress_level=PNG_COMPRESS_LEVEL),
+                runs=args.runs,
+            )[1]
+        )
+        print(
+            f"floor: one PNG level-{PNG_COMPRESS_LEVEL} encode of the 2048 px variant alone "
+            f"takes {floor * 1000:.0f} ms with Pillow"
+        )
         arr = np.asarray(ref[2048])
         workers = args.threads or ladder_module._default_pool()._max_workers
         with ThreadPoolExecutor(workers) as pool:
             for n, ex in ((1, None), (workers, pool)):
-                t = statistics.median(timed(lambda ex=ex: encode_png(arr, PNG_COMPRESS_LEVEL, ex),
-                                            runs=args.runs)[1])
-                print(f"       banded writer (png.encode_png), {n} thread(s): {t * 1000:.0f} ms "
-                      f"({floor / t:.2f}× Pillow)")
+                t = statistics.median(
+                    timed(lambda ex=ex: encode_png(arr, PNG_COMPRESS_LEVEL, ex), runs=args.runs)[1]
+                )
+                print(
+                    f"       banded writer (png.encode_png), {n} thread(s): {t * 1000:.0f} ms "
+                    f"({floor / t:.2f}× Pillow)"
+                )
 
         print("\n== JPEG-only ladder (decode + resize + JPEG: the part the pipeline changes) ==")
         ok &= compare(path, RunSettings(formats=("jpeg",)), args.runs, ref)

@@ -35,8 +35,9 @@ METHOD = "/tensorflow.serving.PredictionService/Predict"
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, str(HERE / "noop_server.py")],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "noop_server.py")], stdout=subprocess.PIPE, text=True
+    )
     line = proc.stdout.readline()
     if not line.startswith("READY"):
         raise SystemExit(f"no-op server did not start: {line!r}")
@@ -53,8 +54,7 @@ def payload() -> bytes:
     return req.SerializeToString()
 
 
-async def bare(address: str, data: bytes, concurrency: int, seconds: float
-               ) -> tuple[float, float]:
+async def bare(address: str, data: bytes, concurrency: int, seconds: float) -> tuple[float, float]:
     """(requests/s, client CPU µs per request) of the bare loop."""
     async with grpc.aio.insecure_channel(address) as channel:
         call = channel.unary_unary(METHOD)
@@ -78,8 +78,13 @@ def target(address: str, data: bytes):
     from tfcompare.datatypes import BackendSpec
     from tfcompare.load.plan import LoadTarget
 
-    return LoadTarget(BackendSpec("noop", address, model="noop"), address, "original", "original",
-                      payloads=(data,))
+    return LoadTarget(
+        BackendSpec("noop", address, model="noop"),
+        address,
+        "original",
+        "original",
+        payloads=(data,),
+    )
 
 
 def engine(address: str, data: bytes, concurrency: int, seconds: float):
@@ -142,24 +147,36 @@ def main() -> int:
             ratios.append(level.throughput / b)
             bare_cpu.append(b_cpu)
             engine_cpu.append(level.cpu * level.duration_s / max(level.sent, 1) * 1e6)
-        print(f"ceiling, concurrency {args.concurrency}, {args.rounds} alternating rounds of "
-              f"{args.seconds:g} s, request {len(data)} bytes:")
-        print(f"  bare grpc.aio loop  median {statistics.median(bare_rates):8.0f} req/s  "
-              f"({', '.join(f'{r:.0f}' for r in bare_rates)})")
-        print(f"  tfcompare engine    median {statistics.median(engine_rates):8.0f} req/s  "
-              f"({', '.join(f'{r:.0f}' for r in engine_rates)})")
+        print(
+            f"ceiling, concurrency {args.concurrency}, {args.rounds} alternating rounds of "
+            f"{args.seconds:g} s, request {len(data)} bytes:"
+        )
+        print(
+            f"  bare grpc.aio loop  median {statistics.median(bare_rates):8.0f} req/s  "
+            f"({', '.join(f'{r:.0f}' for r in bare_rates)})"
+        )
+        print(
+            f"  tfcompare engine    median {statistics.median(engine_rates):8.0f} req/s  "
+            f"({', '.join(f'{r:.0f}' for r in engine_rates)})"
+        )
         ratio = statistics.median(ratios)
-        print(f"  engine / bare: {ratio:.3f} (target ≥ 0.9): {'OK' if ratio >= 0.9 else 'BELOW'}"
-              f"; engine loop busy {level.loop_busy:.0%}, "
-              f"client-bound: {level.client_bound_reason or 'no'}")
+        print(
+            f"  engine / bare: {ratio:.3f} (target ≥ 0.9): {'OK' if ratio >= 0.9 else 'BELOW'}"
+            f"; engine loop busy {level.loop_busy:.0%}, "
+            f"client-bound: {level.client_bound_reason or 'no'}"
+        )
         cpu_ratio = statistics.median(bare_cpu) / statistics.median(engine_cpu)
-        print(f"  client CPU per request: bare {statistics.median(bare_cpu):.0f} µs, engine "
-              f"{statistics.median(engine_cpu):.0f} µs → the most one process sends (1 s / CPU "
-              f"per request): bare {1e6 / statistics.median(bare_cpu):.0f}/s, engine "
-              f"{1e6 / statistics.median(engine_cpu):.0f}/s, engine / bare {cpu_ratio:.3f} "
-              f"(target ≥ 0.9): {'OK' if cpu_ratio >= 0.9 else 'BELOW'}")
-        print("  (the throughput ratio above is bounded by the no-op server when it shares the "
-              "client's cores; the CPU-based ceiling is not)")
+        print(
+            f"  client CPU per request: bare {statistics.median(bare_cpu):.0f} µs, engine "
+            f"{statistics.median(engine_cpu):.0f} µs → the most one process sends (1 s / CPU "
+            f"per request): bare {1e6 / statistics.median(bare_cpu):.0f}/s, engine "
+            f"{1e6 / statistics.median(engine_cpu):.0f}/s, engine / bare {cpu_ratio:.3f} "
+            f"(target ≥ 0.9): {'OK' if cpu_ratio >= 0.9 else 'BELOW'}"
+        )
+        print(
+            "  (the throughput ratio above is bounded by the no-op server when it shares the "
+            "client's cores; the CPU-based ceiling is not)"
+        )
 
         level, sends = open_loop(address, data, args.rate, args.rate_seconds)
         gaps = [b - a for a, b in zip(sends, sends[1:])]
@@ -169,20 +186,27 @@ def main() -> int:
         mean = statistics.fmean(gaps)
         cv = statistics.pstdev(gaps) / mean
         ks = stats.kstest(gaps, "expon", args=(0, 1 / args.rate))
-        tails = [(m, sum(g > m * mean for g in gaps) / len(gaps), math.exp(-m))
-                 for m in (0.5, 1, 2, 3)]
+        tails = [
+            (m, sum(g > m * mean for g in gaps) / len(gaps), math.exp(-m)) for m in (0.5, 1, 2, 3)
+        ]
         tails_ok = all(abs(got - want) <= 0.02 for _, got, want in tails) and 0.9 <= cv <= 1.1
-        print(f"open loop at {args.rate:g} req/s for {args.rate_seconds:g} s: {len(sends)} sends, "
-              f"achieved {achieved:.1f} req/s ({err:+.2%}, target within ±2 %: "
-              f"{'OK' if abs(err) <= 0.02 else 'OUTSIDE'}); late sends (> 5 ms) {level.late}, "
-              f"dropped {level.dropped}, throughput {level.throughput:.1f} req/s")
-        print(f"  inter-arrival gaps: mean {mean * 1000:.3f} ms (expected {1000 / args.rate:.3f}), "
-              f"coefficient of variation {cv:.3f} (exponential: 1), KS statistic "
-              f"{ks.statistic:.4f}, p = {ks.pvalue:.3f} "
-              f"(event-loop timers wake on whole milliseconds, so gaps below ~1 ms are bunched)")
-        print("  exponential check, share of gaps longer than m × mean vs e^-m: "
-              + ", ".join(f"m={m:g} {got:.3f}/{want:.3f}" for m, got, want in tails)
-              + f" → {'PASS' if tails_ok else 'FAIL'} (each within ±0.02, CV within 0.9–1.1)")
+        print(
+            f"open loop at {args.rate:g} req/s for {args.rate_seconds:g} s: {len(sends)} sends, "
+            f"achieved {achieved:.1f} req/s ({err:+.2%}, target within ±2 %: "
+            f"{'OK' if abs(err) <= 0.02 else 'OUTSIDE'}); late sends (> 5 ms) {level.late}, "
+            f"dropped {level.dropped}, throughput {level.throughput:.1f} req/s"
+        )
+        print(
+            f"  inter-arrival gaps: mean {mean * 1000:.3f} ms (expected {1000 / args.rate:.3f}), "
+            f"coefficient of variation {cv:.3f} (exponential: 1), KS statistic "
+            f"{ks.statistic:.4f}, p = {ks.pvalue:.3f} "
+            f"(event-loop timers wake on whole milliseconds, so gaps below ~1 ms are bunched)"
+        )
+        print(
+            "  exponential check, share of gaps longer than m × mean vs e^-m: "
+            + ", ".join(f"m={m:g} {got:.3f}/{want:.3f}" for m, got, want in tails)
+            + f" → {'PASS' if tails_ok else 'FAIL'} (each within ±0.02, CV within 0.9–1.1)"
+        )
     finally:
         proc.terminate()
         proc.wait(10)

@@ -93,8 +93,10 @@ def _worker(base: str, threads: int, image: str) -> None:
             batch = tf.constant([data] * int(parts[1]))
             feed = {"images": batch.numpy()}
             rates = []
-            for run_batch in (lambda b=batch: {k: v.numpy() for k, v in fn(images=b).items()},
-                              lambda f=feed: graph_fn(f)):
+            for run_batch in (
+                lambda b=batch: {k: v.numpy() for k, v in fn(images=b).items()},
+                lambda f=feed: graph_fn(f),
+            ):
                 run_batch()
                 done, start = 0, time.perf_counter()
                 while time.perf_counter() - start < float(parts[2]):
@@ -111,8 +113,10 @@ def _worker(base: str, threads: int, image: str) -> None:
         for _ in range(int(parts[2])):
             graph_call()
         graph = [graph_call() for _ in range(int(parts[1]))]
-        print("T " + ",".join(f"{t:.3f}/{a:.3f}/{g:.3f}" for (t, a), g in zip(times, graph)),
-              flush=True)
+        print(
+            "T " + ",".join(f"{t:.3f}/{a:.3f}/{g:.3f}" for (t, a), g in zip(times, graph)),
+            flush=True,
+        )
 
 
 FLOOR_METHOD = "/floor.Floor/Call"
@@ -139,13 +143,17 @@ def _floor_server() -> None:
             pass
         return state["answer"]
 
-    handlers = {name.rsplit("/", 1)[1]: grpc.unary_unary_rpc_method_handler(fn)
-                for name, fn in ((FLOOR_SET, set_), (FLOOR_METHOD, call))}
+    handlers = {
+        name.rsplit("/", 1)[1]: grpc.unary_unary_rpc_method_handler(fn)
+        for name, fn in ((FLOOR_SET, set_), (FLOOR_METHOD, call))
+    }
     from tfcompare.localserve import GRPC_OPTIONS  # light: no TensorFlow
 
     # tfcompare serve's worker count (16) and options; GRPC_EXPERIMENTS comes in the environment
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=GRPC_OPTIONS)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("floor.Floor", handlers),))
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("floor.Floor", handlers),)
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(f"PORT {port}", flush=True)
@@ -161,8 +169,13 @@ class _Floor:
 
         from tfcompare.serving.grpc_client import CHANNEL_OPTIONS
 
-        self.proc = subprocess.Popen([sys.executable, __file__, "--floor-server"], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--floor-server"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout
         port = int(self.proc.stdout.readline().split()[1])
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", CHANNEL_OPTIONS)
@@ -223,18 +236,37 @@ def _served_throughput(spec, image: Path, seconds: float) -> float:
     return level.throughput
 
 
-def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: int,
-             per_round: int, throughput_rounds: int = 3, throughput_s: float = 4.0,
-             warm: int = WARM_CALLS) -> dict:
+def _measure(
+    threads: int,
+    base: Path,
+    version_dir: Path,
+    image: Path,
+    rounds: int,
+    per_round: int,
+    throughput_rounds: int = 3,
+    throughput_s: float = 4.0,
+    warm: int = WARM_CALLS,
+) -> dict:
     from tfcompare.demo import LocalBackends, ServerPlan
     from tfcompare.serving import make_client
     from tfcompare.serving.metrics import REQUEST_LATENCY, RUNTIME_LATENCY, MetricsScraper
 
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     worker = subprocess.Popen(
-        [sys.executable, __file__, "--worker", str(version_dir), "--threads", str(threads),
-         "--image", str(image)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            str(version_dir),
+            "--threads",
+            str(threads),
+            "--image",
+            str(image),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert worker.stdout and worker.stdin
     ready = worker.stdout.readline()
@@ -242,8 +274,10 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
         raise SystemExit(f"in-process worker failed to start: {ready!r}")
     inproc_cold = float(ready.split("=")[1])
     data = image.read_bytes()
-    plan = [ServerPlan(f"bench-{threads}", threads, rest=True),
-            ServerPlan(f"bench-{threads}-batching", threads, batching=True)]
+    plan = [
+        ServerPlan(f"bench-{threads}", threads, rest=True),
+        ServerPlan(f"bench-{threads}-batching", threads, batching=True),
+    ]
     with LocalBackends(base, "efficientnet-lite0", plan, log=lambda _m: None) as backends:
         specs = backends.start()
         batching = next(s for s in specs if s.name.endswith("-batching") and s.protocol == "grpc")
@@ -307,9 +341,14 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
                     after = server_totals()
                     n, request_ms, runtime_ms = (a - b for a, b in zip(after, before, strict=True))
                     # model run · server's own work around it · wire beyond the server · client
-                    split.append((runtime_ms / n, (request_ms - runtime_ms) / n,
-                                  statistics.fmean(wire) - request_ms / n,
-                                  statistics.fmean(times) - statistics.fmean(wire)))
+                    split.append(
+                        (
+                            runtime_ms / n,
+                            (request_ms - runtime_ms) / n,
+                            statistics.fmean(wire) - request_ms / n,
+                            statistics.fmean(times) - statistics.fmean(wire),
+                        )
+                    )
                 served[protocol] += times
                 ratios[protocol].append(statistics.median(times) / statistics.median(chunk))
                 if protocol == "grpc":
@@ -334,7 +373,10 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
     p50 = {k: statistics.median(v) for k, v in served.items()}
     base_p50 = statistics.median(inproc)
     return {
-        "threads": threads, "n": len(inproc), "inproc_p50": base_p50, "grpc_p50": p50["grpc"],
+        "threads": threads,
+        "n": len(inproc),
+        "inproc_p50": base_p50,
+        "grpc_p50": p50["grpc"],
         "rest_p50": p50["rest"],
         # paired per round (neighbouring in time), then the median: robust to machine load drift
         "grpc_overhead": (statistics.median(ratios["grpc"]) - 1) * 100,
@@ -345,16 +387,21 @@ def _measure(threads: int, base: Path, version_dir: Path, image: Path, rounds: i
         "grpc_like_overhead": (statistics.median(like) - 1) * 100,
         # the spread of the per-round ratios: how far one round's figure can be from another's
         "grpc_iqr": [(q - 1) * 100 for q in _quartiles(ratios["grpc"])],
-        "inproc_cold": inproc_cold, "inproc_cold_ratio": inproc_cold / base_p50,
-        "server_cold": server_cold, "server_cold_ratio": server_cold / p50["grpc"],
-        "inproc_rate": statistics.median(inproc_rates), "served_rate": statistics.median(served_rates),
+        "inproc_cold": inproc_cold,
+        "inproc_cold_ratio": inproc_cold / base_p50,
+        "server_cold": server_cold,
+        "server_cold_ratio": server_cold / p50["grpc"],
+        "inproc_rate": statistics.median(inproc_rates),
+        "served_rate": statistics.median(served_rates),
         "rate_ratio": statistics.median(rate_ratios),
-        "graph_rate": statistics.median(graph_rates), "graph_rate_ratio": statistics.median(graph_ratios),
+        "graph_rate": statistics.median(graph_rates),
+        "graph_rate_ratio": statistics.median(graph_ratios),
         "graph_p50": statistics.median(inproc_graph),
         "engine_overhead": (statistics.median(ratios["engine"]) - 1) * 100,
         "engine_iqr": [(q - 1) * 100 for q in _quartiles(ratios["engine"])],
         "split": [statistics.median(part) for part in zip(*split, strict=True)],
-        "inproc_mean": statistics.fmean(inproc), "graph_mean": statistics.fmean(inproc_graph),
+        "inproc_mean": statistics.fmean(inproc),
+        "graph_mean": statistics.fmean(inproc_graph),
     }
 
 
@@ -369,9 +416,15 @@ def main() -> int:
     parser.add_argument("--threads", default=",".join(dict.fromkeys(["1", str(cores)])))
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--per-round", type=int, default=10)
-    parser.add_argument("--model", default="efficientnet-lite0", help="registered name or base path")
-    parser.add_argument("--warm-calls", type=int, default=WARM_CALLS,
-                        help="untimed calls at the start of each side's turn in a round")
+    parser.add_argument(
+        "--model", default="efficientnet-lite0", help="registered name or base path"
+    )
+    parser.add_argument(
+        "--warm-calls",
+        type=int,
+        default=WARM_CALLS,
+        help="untimed calls at the start of each side's turn in a round",
+    )
     parser.add_argument("--throughput-rounds", type=int, default=3)
     parser.add_argument("--throughput-s", type=float, default=4.0)
     parser.add_argument("--worker", metavar="BASE", help=argparse.SUPPRESS)
@@ -392,68 +445,115 @@ def main() -> int:
     image = _jpeg_224()
     size = image.stat().st_size
     try:
-        rows = [_measure(int(t), base, base_dir, image, args.rounds, args.per_round,
-                         args.throughput_rounds, args.throughput_s, args.warm_calls)
-                for t in args.threads.split(",")]
+        rows = [
+            _measure(
+                int(t),
+                base,
+                base_dir,
+                image,
+                args.rounds,
+                args.per_round,
+                args.throughput_rounds,
+                args.throughput_s,
+                args.warm_calls,
+            )
+            for t in args.threads.split(",")
+        ]
     finally:
         image.unlink(missing_ok=True)
-    print(f"EfficientNet-Lite0, 224 px JPEG ({size} bytes), "
-          f"{args.rounds} alternating rounds × {args.per_round} calls per side "
-          f"(after {args.warm_calls} untimed)")
-    print("threads  in-process p50  gRPC p50  overhead  REST p50  overhead   cold/warm in-process  "
-          "cold/warm server")
+    print(
+        f"EfficientNet-Lite0, 224 px JPEG ({size} bytes), "
+        f"{args.rounds} alternating rounds × {args.per_round} calls per side "
+        f"(after {args.warm_calls} untimed)"
+    )
+    print(
+        "threads  in-process p50  gRPC p50  overhead  REST p50  overhead   cold/warm in-process  "
+        "cold/warm server"
+    )
     for r in rows:
-        print(f"{r['threads']:>7}  {r['inproc_p50']:>11.2f} ms  {r['grpc_p50']:>5.2f} ms  "
-              f"{r['grpc_overhead']:>+7.1f}%  {r['rest_p50']:>5.2f} ms  {r['rest_overhead']:>+7.1f}%  "
-              f"{r['inproc_cold']:>8.1f} ms = {r['inproc_cold_ratio']:>5.1f}×  "
-              f"{r['server_cold']:>6.1f} ms = {r['server_cold_ratio']:>4.1f}×")
-    print(f"\nthroughput under concurrency ({args.throughput_rounds} alternating rounds × "
-          f"{args.throughput_s:g} s): in-process batches of 8 vs tfcompare serve with batching, "
-          "16 in flight")
-    print("threads  in-process images/s  served answers/s  served / in-process (target ≥ 0.9)  "
-          "in-process Session images/s  served / it")
+        print(
+            f"{r['threads']:>7}  {r['inproc_p50']:>11.2f} ms  {r['grpc_p50']:>5.2f} ms  "
+            f"{r['grpc_overhead']:>+7.1f}%  {r['rest_p50']:>5.2f} ms  {r['rest_overhead']:>+7.1f}%  "
+            f"{r['inproc_cold']:>8.1f} ms = {r['inproc_cold_ratio']:>5.1f}×  "
+            f"{r['server_cold']:>6.1f} ms = {r['server_cold_ratio']:>4.1f}×"
+        )
+    print(
+        f"\nthroughput under concurrency ({args.throughput_rounds} alternating rounds × "
+        f"{args.throughput_s:g} s): in-process batches of 8 vs tfcompare serve with batching, "
+        "16 in flight"
+    )
+    print(
+        "threads  in-process images/s  served answers/s  served / in-process (target ≥ 0.9)  "
+        "in-process Session images/s  served / it"
+    )
     for r in rows:
-        print(f"{r['threads']:>7}  {r['inproc_rate']:>19.1f}  {r['served_rate']:>16.1f}  "
-              f"{r['rate_ratio']:>6.2f}×  {'OK' if r['rate_ratio'] >= 0.9 else 'BELOW TARGET':<28}"
-              f"{r['graph_rate']:>27.1f}  {r['graph_rate_ratio']:>9.2f}×")
-    print("\nwhere a gRPC call's time goes (ms, mean per call, median over rounds; the server's "
-          "part from its own metrics):")
-    print("threads  model run in server  (in-process  Session)  server's own work  wire beyond server  "
-          "client encode/decode")
+        print(
+            f"{r['threads']:>7}  {r['inproc_rate']:>19.1f}  {r['served_rate']:>16.1f}  "
+            f"{r['rate_ratio']:>6.2f}×  {'OK' if r['rate_ratio'] >= 0.9 else 'BELOW TARGET':<28}"
+            f"{r['graph_rate']:>27.1f}  {r['graph_rate_ratio']:>9.2f}×"
+        )
+    print(
+        "\nwhere a gRPC call's time goes (ms, mean per call, median over rounds; the server's "
+        "part from its own metrics):"
+    )
+    print(
+        "threads  model run in server  (in-process  Session)  server's own work  wire beyond server  "
+        "client encode/decode"
+    )
     for r in rows:
         run, own, beyond, client = r["split"]
-        print(f"{r['threads']:>7}  {run:>19.2f}  {r['inproc_mean']:>12.2f}  {r['graph_mean']:>7.2f}  "
-              f"{own:>17.2f}  {beyond:>18.2f}  {client:>20.2f}")
+        print(
+            f"{r['threads']:>7}  {run:>19.2f}  {r['inproc_mean']:>12.2f}  {r['graph_mean']:>7.2f}  "
+            f"{own:>17.2f}  {beyond:>18.2f}  {client:>20.2f}"
+        )
     for r in rows:
         low, high = r["grpc_iqr"]
-        print(f"gRPC overhead, {r['threads']} thread(s): per-round ratios' middle half "
-              f"{low:+.1f}% … {high:+.1f}%")
-    print("\nthe serving path alone: vs the same graph run in-process through a Session, the way "
-          "the server runs it")
+        print(
+            f"gRPC overhead, {r['threads']} thread(s): per-round ratios' middle half "
+            f"{low:+.1f}% … {high:+.1f}%"
+        )
+    print(
+        "\nthe serving path alone: vs the same graph run in-process through a Session, the way "
+        "the server runs it"
+    )
     print("threads  in-process Session p50  gRPC p50  overhead  per-round middle half")
     for r in rows:
         low, high = r["engine_iqr"]
-        print(f"{r['threads']:>7}  {r['graph_p50']:>19.2f} ms  {r['grpc_p50']:>5.2f} ms  "
-              f"{r['engine_overhead']:>+7.1f}%  {low:+.1f}% … {high:+.1f}%")
-    print("\ngrpcio's own round trip: a bare grpcio server and client (no tfcompare, no TensorFlow), "
-          "the same request and answer bytes,\nthe handler only waiting as long as the round's "
-          "in-process Session call took")
+        print(
+            f"{r['threads']:>7}  {r['graph_p50']:>19.2f} ms  {r['grpc_p50']:>5.2f} ms  "
+            f"{r['engine_overhead']:>+7.1f}%  {low:+.1f}% … {high:+.1f}%"
+        )
+    print(
+        "\ngrpcio's own round trip: a bare grpcio server and client (no tfcompare, no TensorFlow), "
+        "the same request and answer bytes,\nthe handler only waiting as long as the round's "
+        "in-process Session call took"
+    )
     print("threads  bare grpcio p50  its overhead  tfcompare serve's own part (serving path − it)")
     for r in rows:
-        print(f"{r['threads']:>7}  {r['floor_p50']:>12.2f} ms  {r['floor_overhead']:>+11.1f}%  "
-              f"{r['engine_overhead'] - r['floor_overhead']:>+10.1f} pp")
-    print("\nlike for like: the in-process call followed by a top-5 reading of its arrays "
-          "(tfcompare.serving.outputs.top5), the answer the client gives")
+        print(
+            f"{r['threads']:>7}  {r['floor_p50']:>12.2f} ms  {r['floor_overhead']:>+11.1f}%  "
+            f"{r['engine_overhead'] - r['floor_overhead']:>+10.1f} pp"
+        )
+    print(
+        "\nlike for like: the in-process call followed by a top-5 reading of its arrays "
+        "(tfcompare.serving.outputs.top5), the answer the client gives"
+    )
     print("threads  in-process + top-5 p50  gRPC p50  overhead")
     for r in rows:
-        print(f"{r['threads']:>7}  {r['inproc_top5_p50']:>19.2f} ms  {r['grpc_p50']:>5.2f} ms  "
-              f"{r['grpc_like_overhead']:>+7.1f}%")
-    for key, what in (("grpc_overhead", "the in-process call (outputs fetched)"),
-                      ("grpc_like_overhead", "the in-process call + a top-5 reading"),
-                      ("engine_overhead", "the same graph in an in-process Session")):
+        print(
+            f"{r['threads']:>7}  {r['inproc_top5_p50']:>19.2f} ms  {r['grpc_p50']:>5.2f} ms  "
+            f"{r['grpc_like_overhead']:>+7.1f}%"
+        )
+    for key, what in (
+        ("grpc_overhead", "the in-process call (outputs fetched)"),
+        ("grpc_like_overhead", "the in-process call + a top-5 reading"),
+        ("engine_overhead", "the same graph in an in-process Session"),
+    ):
         worst = max(r[key] for r in rows)
-        print(f"gRPC overhead vs {what}: worst {worst:+.1f}% (target ≤ 10%): "
-              f"{'OK' if worst <= 10 else 'ABOVE TARGET'}")
+        print(
+            f"gRPC overhead vs {what}: worst {worst:+.1f}% (target ≤ 10%): "
+            f"{'OK' if worst <= 10 else 'ABOVE TARGET'}"
+        )
     return 0
 
 

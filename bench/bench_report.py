@@ -37,8 +37,18 @@ def make_run(repeats: int, slow: float, seed: int) -> dt.RunResult:
             for fmt in FORMATS:
                 s = box / max(w, h)
                 nbytes = int(w * h * s * s * (0.3 if fmt == "jpeg" else 1.5))
-                variants.append(dt.Variant(dt.variant_key(box, fmt), box, fmt, 90 if fmt == "jpeg" else None,
-                                        int(w * s), int(h * s), nbytes, 1.0))
+                variants.append(
+                    dt.Variant(
+                        dt.variant_key(box, fmt),
+                        box,
+                        fmt,
+                        90 if fmt == "jpeg" else None,
+                        int(w * s),
+                        int(h * s),
+                        nbytes,
+                        1.0,
+                    )
+                )
         name = f"img-{i:02d}.jpg"
         images.append(dt.ImageInfo(name, None, "jpeg", w, h, 2_000_000, tuple(variants)))
         truth = labels[i % len(labels)]
@@ -47,15 +57,36 @@ def make_run(repeats: int, slow: float, seed: int) -> dt.RunResult:
                 base = (5 + 10 * b) * (1 + v.nbytes / 4e6) * slow
                 flip = v.box is not None and v.box <= 128 and i % 3 == 0  # same in both runs
                 top = labels[(i + 1) % len(labels)] if flip else truth
-                top5 = tuple(dt.Prediction(lbl, 0.9 - 0.1 * k) for k, lbl in
-                             enumerate([top] + [x for x in labels if x != top][:4]))
+                top5 = tuple(
+                    dt.Prediction(lbl, 0.9 - 0.1 * k)
+                    for k, lbl in enumerate([top] + [x for x in labels if x != top][:4])
+                )
                 for r in range(repeats):
-                    requests.append(dt.RequestResult(
-                        name, v.key, backend, "grpc", "measured", r, True,
-                        float(base * rng.lognormal(0, 0.2)), 0.1, v.nbytes + 60, 1, None, top5))
-    return dt.RunResult(dt.RunSettings(sizes=SIZES, formats=FORMATS, repeats=repeats),
-                     tuple(dt.BackendSpec(b, f"10.0.0.{k}:8500") for k, b in enumerate(BACKENDS)),
-                     tuple(images), tuple(requests), (), aggregate(requests))
+                    requests.append(
+                        dt.RequestResult(
+                            name,
+                            v.key,
+                            backend,
+                            "grpc",
+                            "measured",
+                            r,
+                            True,
+                            float(base * rng.lognormal(0, 0.2)),
+                            0.1,
+                            v.nbytes + 60,
+                            1,
+                            None,
+                            top5,
+                        )
+                    )
+    return dt.RunResult(
+        dt.RunSettings(sizes=SIZES, formats=FORMATS, repeats=repeats),
+        tuple(dt.BackendSpec(b, f"10.0.0.{k}:8500") for k, b in enumerate(BACKENDS)),
+        tuple(images),
+        tuple(requests),
+        (),
+        aggregate(requests),
+    )
 
 
 def main() -> None:
@@ -72,15 +103,21 @@ def main() -> None:
     report = timed(lambda: build_report(base).html(), args.rounds)
     gate = timed(lambda: run_gate(base, new, rules), args.rounds)
     size = len(build_report(base).html().encode())
-    print(f"session: {n:,} measured requests ({N_IMAGES} images × 11 variants × {len(BACKENDS)} "
-          f"backends × {args.repeats})")
+    print(
+        f"session: {n:,} measured requests ({N_IMAGES} images × 11 variants × {len(BACKENDS)} "
+        f"backends × {args.repeats})"
+    )
     print(f"summary table (baseline): {1000 * table:.0f} ms")
-    print(f"report (4 findings + HTML): {1000 * report:.0f} ms = {report / table:.2f}× the table; "
-          f"page {size / 1024:.0f} KB")
+    print(
+        f"report (4 findings + HTML): {1000 * report:.0f} ms = {report / table:.2f}× the table; "
+        f"page {size / 1024:.0f} KB"
+    )
     result = run_gate(base, new, rules)
-    print(f"gate ({len(rules)} rules, BASE vs NEW 5 % slower): {1000 * gate:.0f} ms = "
-          f"{gate / table:.2f}× the table; exit {result.exit_code} (a 5 % change is under the "
-          "10 % limits)")
+    print(
+        f"gate ({len(rules)} rules, BASE vs NEW 5 % slower): {1000 * gate:.0f} ms = "
+        f"{gate / table:.2f}× the table; exit {result.exit_code} (a 5 % change is under the "
+        "10 % limits)"
+    )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,12 @@ def main() -> None:
     backends = start_backends([dict(threads=t, log_dir=tmp) for t in threads], model)
     try:
         images = [save(photo(n), tmp / f"{n}.jpg") for n in ("chelsea", "coffee", "rocket")]
-        settings = RunSettings(sizes=(512, 256, 128), formats=("jpeg", "png"), warmup=1, repeats=args.repeats)
-        specs = [BackendSpec(name=f"b{i}", target=b.grpc, model="tiny") for i, b in enumerate(backends)]
+        settings = RunSettings(
+            sizes=(512, 256, 128), formats=("jpeg", "png"), warmup=1, repeats=args.repeats
+        )
+        specs = [
+            BackendSpec(name=f"b{i}", target=b.grpc, model="tiny") for i, b in enumerate(backends)
+        ]
 
         client_cpu: list[float] = []
 
@@ -83,18 +87,26 @@ def main() -> None:
         n_req = len(images) * 7 * (settings.warmup + settings.repeats)
         print(f"requests per backend per round: {n_req}  (cores: {os.cpu_count()})")
         for i in range(3):
-            print(f"  backend b{i} (threads={threads[i]}) alone: {med[i]:.2f} s, "
-                  f"server CPU {statistics.median(cpu_alone[i]):.2f} s")  # fmt: skip
-        print(f"  3 backends together:      {round_time:.2f} s, "
-              f"servers' CPU {statistics.median(cpu_together):.2f} s")  # fmt: skip
+            print(
+                f"  backend b{i} (threads={threads[i]}) alone: {med[i]:.2f} s, "
+                f"server CPU {statistics.median(cpu_alone[i]):.2f} s"
+            )
+        print(
+            f"  3 backends together:      {round_time:.2f} s, "
+            f"servers' CPU {statistics.median(cpu_together):.2f} s"
+        )
         print(f"round / slowest alone = {round_time / med[slowest]:.2f}x  (target <= 1.15x)")
         cores = os.cpu_count() or 1
         cpu_needed = statistics.median(cpu_together) + statistics.median(client_cpu[1:])
         floor = max(med[slowest], cpu_needed / cores)
-        print(f"CPU needed per round (servers + client): {cpu_needed:.2f} s on {cores} core(s): "
-              f"no schedule can beat {floor:.2f} s here")  # fmt: skip
+        print(
+            f"CPU needed per round (servers + client): {cpu_needed:.2f} s on {cores} core(s): "
+            f"no schedule can beat {floor:.2f} s here"
+        )
         print(f"round / best possible on this machine = {round_time / floor:.2f}x")
-        print(f"round / sum of all alone = {round_time / sum(med.values()):.2f}x  (1.00x would be sequential)")
+        print(
+            f"round / sum of all alone = {round_time / sum(med.values()):.2f}x  (1.00x would be sequential)"
+        )
     finally:
         for b in backends:
             b.stop()

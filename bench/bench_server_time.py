@@ -32,11 +32,28 @@ from pathlib import Path
 
 def start_server(base: Path, threads: int, log: Path) -> tuple[subprocess.Popen, str, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tfcompare", "serve", str(base), "--port", "0", "--rest-port", "0",
-         "--threads", str(threads), "--model-name", "m", "--exit-with-parent",
-         "--log-request-times", str(log)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "serve",
+            str(base),
+            "--port",
+            "0",
+            "--rest-port",
+            "0",
+            "--threads",
+            str(threads),
+            "--model-name",
+            "m",
+            "--exit-with-parent",
+            "--log-request-times",
+            str(log),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("READY "):
@@ -72,17 +89,24 @@ def main() -> int:
     base = ensure_model(DEMO_MODEL)
     images = sample_images()
     settings = RunSettings(
-        sizes=tuple(int(s) for s in args.sizes.split(",")), formats=("jpeg", "png"),
-        warmup=1, repeats=args.repeats, concurrent=False,
-    )  # fmt: skip
+        sizes=tuple(int(s) for s in args.sizes.split(",")),
+        formats=("jpeg", "png"),
+        warmup=1,
+        repeats=args.repeats,
+        concurrent=False,
+    )
     log = Path(tempfile.mkdtemp(prefix="bench-server-time-")) / "requests.jsonl"
     proc, grpc_addr, rest_addr = start_server(base, args.threads, log)
     url = f"http://{rest_addr}{METRICS_PATH}"
-    on = [BackendSpec("grpc", grpc_addr, model="m", metrics=url),
-          BackendSpec("rest", rest_addr, protocol="rest", model="m", metrics=url)]  # fmt: skip
+    on = [
+        BackendSpec("grpc", grpc_addr, model="m", metrics=url),
+        BackendSpec("rest", rest_addr, protocol="rest", model="m", metrics=url),
+    ]
     off = [replace(s, metrics="off") for s in on]
     try:
-        Runner(off, replace(settings, sizes=(256,))).run(images[:1])  # first-use costs out of the way
+        Runner(off, replace(settings, sizes=(256,))).run(
+            images[:1]
+        )  # first-use costs out of the way
         walls: dict[str, list[float]] = {"off": [], "on": []}
         results, shares = [], []
         for i in range(args.pairs):
@@ -100,7 +124,9 @@ def main() -> int:
         proc.wait(20)
 
     ratios = [on_s / off_s for on_s, off_s in zip(walls["on"], walls["off"], strict=True)]
-    logged = sorted((json.loads(line) for line in log.read_text().splitlines()), key=lambda x: x["t"])
+    logged = sorted(
+        (json.loads(line) for line in log.read_text().splitlines()), key=lambda x: x["t"]
+    )
     times = [x["t"] for x in logged]
     import bisect
 
@@ -112,29 +138,42 @@ def main() -> int:
             if not st.exact or st.server_ms is None:
                 inexact += 1
                 continue
-            reqs = [r for r in result.measured if (r.image, r.variant, r.backend) ==
-                    (st.image, st.variant, st.backend) and r.ok]  # fmt: skip
+            reqs = [
+                r
+                for r in result.measured
+                if (r.image, r.variant, r.backend) == (st.image, st.variant, st.backend) and r.ok
+            ]
             own = [logged[bisect.bisect_left(times, r.started_at)]["request_us"] for r in reqs]
             accuracy.append(st.server_ms / (statistics.fmean(own) / 1000))
             mean_latency = statistics.fmean(r.latency_ms for r in reqs)
             path_ratios.append((mean_latency - st.server_ms) / floors[st.backend])
 
-    print(f"backend: {DEMO_MODEL}, {args.threads} server threads, gRPC + REST in turns; "
-          f"{len(images)} images × {len(settings.sizes) * 2 + 1} variants, warm-up 1 + "
-          f"{args.repeats} measured; {args.pairs} off/on pairs")
-    print(f"wall time off: {', '.join(f'{w:.2f}' for w in walls['off'])} s; "
-          f"on: {', '.join(f'{w:.2f}' for w in walls['on'])} s")
-    print(f"scrape cost: median(on/off) - 1 = {100 * (statistics.median(ratios) - 1):+.2f} % "
-          f"(target ≤ 2 %); time inside scrapes: median {100 * statistics.median(shares):.2f} % "
-          f"of an 'on' run's wall time")
+    print(
+        f"backend: {DEMO_MODEL}, {args.threads} server threads, gRPC + REST in turns; "
+        f"{len(images)} images × {len(settings.sizes) * 2 + 1} variants, warm-up 1 + "
+        f"{args.repeats} measured; {args.pairs} off/on pairs"
+    )
+    print(
+        f"wall time off: {', '.join(f'{w:.2f}' for w in walls['off'])} s; "
+        f"on: {', '.join(f'{w:.2f}' for w in walls['on'])} s"
+    )
+    print(
+        f"scrape cost: median(on/off) - 1 = {100 * (statistics.median(ratios) - 1):+.2f} % "
+        f"(target ≤ 2 %); time inside scrapes: median {100 * statistics.median(shares):.2f} % "
+        f"of an 'on' run's wall time"
+    )
     print(f"blocks: {blocks}, exact: {blocks - inexact}")
     if accuracy:
         worst = max(abs(a - 1) for a in accuracy)
-        print(f"reported server time / server's own log: median {statistics.median(accuracy):.4f}, "
-              f"worst |ratio − 1| = {100 * worst:.2f} % (target ≤ 10 %)")
+        print(
+            f"reported server time / server's own log: median {statistics.median(accuracy):.4f}, "
+            f"worst |ratio − 1| = {100 * worst:.2f} % (target ≤ 10 %)"
+        )
         ok = sum(1 for p in path_ratios if p >= 0.8)
-        print(f"(latency − server) / floor: min {min(path_ratios):.2f}, median "
-              f"{statistics.median(path_ratios):.2f}; ≥ 0.8 in {ok}/{len(path_ratios)} blocks")
+        print(
+            f"(latency − server) / floor: min {min(path_ratios):.2f}, median "
+            f"{statistics.median(path_ratios):.2f}; ≥ 0.8 in {ok}/{len(path_ratios)} blocks"
+        )
     return 0
 
 

@@ -57,34 +57,78 @@ def build_result() -> RunResult:
     rnd = random.Random(7)
     keys = [variant_key(None, "jpeg")] + [variant_key(s, f) for s in SIZES for f in FORMATS]
     labels = [f"class {i}" for i in range(1000)]
-    specs = tuple(BackendSpec(b, f"127.0.0.1:{8500 + i}", model="inception") for i, b in enumerate(BACKENDS))
+    specs = tuple(
+        BackendSpec(b, f"127.0.0.1:{8500 + i}", model="inception") for i, b in enumerate(BACKENDS)
+    )
     images, requests, summary = [], [], []
     for i in range(N_IMAGES):
         data = real_jpeg(rng)
         name = f"photo-{i:03d}.jpg"
         variants = tuple(
-            Variant(k, None if k == "original" else int(k.split("-")[0]),
-                    "jpeg" if k == "original" else k.split("-")[1], 90, 1024, 768,
-                    rnd.randint(5_000, 3_000_000), rnd.random() * 40)  # fmt: skip
+            Variant(
+                k,
+                None if k == "original" else int(k.split("-")[0]),
+                "jpeg" if k == "original" else k.split("-")[1],
+                90,
+                1024,
+                768,
+                rnd.randint(5_000, 3_000_000),
+                rnd.random() * 40,
+            )
             for k in keys
         )
-        images.append(ImageInfo(name, f"/photos/{name}", "jpeg", 1024, 768, len(data), variants, (), data))
+        images.append(
+            ImageInfo(name, f"/photos/{name}", "jpeg", 1024, 768, len(data), variants, (), data)
+        )
         for key in keys:
             for spec in specs:
                 for rep in range(REPEATS):
                     top5 = tuple(Prediction(rnd.choice(labels), rnd.random()) for _ in range(5))
                     requests.append(
-                        RequestResult(name, key, spec.name, "grpc", "measured", rep, True,
-                                      rnd.uniform(5, 500), rnd.uniform(0.1, 3), rnd.randint(5_000, 3_000_000),
-                                      1, None, top5, "probability", f"pod-{spec.name}", time.time())
-                    )  # fmt: skip
+                        RequestResult(
+                            name,
+                            key,
+                            spec.name,
+                            "grpc",
+                            "measured",
+                            rep,
+                            True,
+                            rnd.uniform(5, 500),
+                            rnd.uniform(0.1, 3),
+                            rnd.randint(5_000, 3_000_000),
+                            1,
+                            None,
+                            top5,
+                            "probability",
+                            f"pod-{spec.name}",
+                            time.time(),
+                        )
+                    )
                 summary.append(
-                    Aggregate(name, key, spec.name, REPEATS, 0, 100_000, 10.0, 12.0, 13.0, 10.5, 1.2,
-                              True, labels[i], rnd.random() < 0.9, 0.8, rnd.uniform(0.5, 1.2))
-                )  # fmt: skip
+                    Aggregate(
+                        name,
+                        key,
+                        spec.name,
+                        REPEATS,
+                        0,
+                        100_000,
+                        10.0,
+                        12.0,
+                        13.0,
+                        10.5,
+                        1.2,
+                        True,
+                        labels[i],
+                        rnd.random() < 0.9,
+                        0.8,
+                        rnd.uniform(0.5, 1.2),
+                    )
+                )
     for spec in specs:
         requests.insert(0, replace(requests[0], backend=spec.name, phase="cold", repeat=0))
-    return RunResult(RunSettings(repeats=REPEATS), specs, tuple(images), tuple(requests), (), tuple(summary))
+    return RunResult(
+        RunSettings(repeats=REPEATS), specs, tuple(images), tuple(requests), (), tuple(summary)
+    )
 
 
 def json_save(path: Path, result: RunResult) -> None:
@@ -100,7 +144,10 @@ def json_load(path: Path) -> RunResult:
     obj = json.loads(path.read_text(encoding="utf-8"))
     result = from_json_obj(obj)
     blobs = [base64.b64decode(b) for b in obj["image_bytes"]]
-    return replace(result, images=tuple(replace(i, original=b) for i, b in zip(result.images, blobs, strict=True)))
+    return replace(
+        result,
+        images=tuple(replace(i, original=b) for i, b in zip(result.images, blobs, strict=True)),
+    )
 
 
 def timed(fn, rounds: int) -> float:
@@ -114,20 +161,26 @@ def timed(fn, rounds: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="repetitions per measurement (median)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="repetitions per measurement (median)"
+    )
     args = parser.parse_args()
 
     t0 = time.perf_counter()
     result = build_result()
     n_measured = len(result.measured)
     image_mb = sum(len(i.original) for i in result.images) / 1e6
-    print(f"built {len(result.images)} images ({image_mb:.1f} MB of JPEG), {n_measured} measured "
-          f"requests, {len(result.summary)} aggregates in {time.perf_counter() - t0:.1f} s")  # fmt: skip
+    print(
+        f"built {len(result.images)} images ({image_mb:.1f} MB of JPEG), {n_measured} measured "
+        f"requests, {len(result.summary)} aggregates in {time.perf_counter() - t0:.1f} s"
+    )
     assert n_measured == 8250
 
     with tempfile.TemporaryDirectory() as tmp:
         session, as_json = Path(tmp) / "big.tfcs", Path(tmp) / "big.json"
-        save_s = timed(lambda: save_session(session, result, selection={"image": "photo-000.jpg"}), args.rounds)
+        save_s = timed(
+            lambda: save_session(session, result, selection={"image": "photo-000.jpg"}), args.rounds
+        )
         load_s = timed(lambda: load_session(session), args.rounds)
         json_save_s = timed(lambda: json_save(as_json, result), args.rounds)
         json_load_s = timed(lambda: json_load(as_json), args.rounds)
@@ -136,11 +189,17 @@ def main() -> None:
         assert loaded == result and loaded.images[7].original == result.images[7].original
         size_mb, json_mb = session.stat().st_size / 1e6, as_json.stat().st_size / 1e6
 
-    print(f"session file {size_mb:.1f} MB; JSON baseline {json_mb:.1f} MB (ratio {size_mb / json_mb:.2f})")
-    print(f"save   .tfcs {1000 * save_s:7.0f} ms   JSON {1000 * json_save_s:7.0f} ms   "
-          f"ratio {save_s / json_save_s:.2f}   target ≤ 1000 ms: {'ok' if save_s <= 1 else 'MISSED'}")  # fmt: skip
-    print(f"reopen .tfcs {1000 * load_s:7.0f} ms   JSON {1000 * json_load_s:7.0f} ms   "
-          f"ratio {load_s / json_load_s:.2f}   target ≤ 1000 ms: {'ok' if load_s <= 1 else 'MISSED'}")  # fmt: skip
+    print(
+        f"session file {size_mb:.1f} MB; JSON baseline {json_mb:.1f} MB (ratio {size_mb / json_mb:.2f})"
+    )
+    print(
+        f"save   .tfcs {1000 * save_s:7.0f} ms   JSON {1000 * json_save_s:7.0f} ms   "
+        f"ratio {save_s / json_save_s:.2f}   target ≤ 1000 ms: {'ok' if save_s <= 1 else 'MISSED'}"
+    )
+    print(
+        f"reopen .tfcs {1000 * load_s:7.0f} ms   JSON {1000 * json_load_s:7.0f} ms   "
+        f"ratio {load_s / json_load_s:.2f}   target ≤ 1000 ms: {'ok' if load_s <= 1 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

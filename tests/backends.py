@@ -27,16 +27,31 @@ def _env() -> dict[str, str]:
     return env
 
 
-def export_model(name: str, out_base: Path, *, version: int = 1,
-                 extra_args: Sequence[str] = ()) -> Path:
+def export_model(
+    name: str, out_base: Path, *, version: int = 1, extra_args: Sequence[str] = ()
+) -> Path:
     """Export a registered model into ``out_base/<version>`` through the CLI; returns ``out_base``."""
     proc = subprocess.run(
-        [sys.executable, "-m", "tfcompare", "export-model", name, str(out_base),
-         "--version", str(version), *extra_args],
-        capture_output=True, text=True, env=_env(), timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "export-model",
+            name,
+            str(out_base),
+            "--version",
+            str(version),
+            *extra_args,
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=900,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"export-model {name} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise RuntimeError(
+            f"export-model {name} failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+        )
     return Path(out_base)
 
 
@@ -62,14 +77,17 @@ class LocalBackend:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.kill()
-                    raise RuntimeError(f"backend not ready after {timeout:.0f} s:\n{self.log_tail()}")
+                    raise RuntimeError(
+                        f"backend not ready after {timeout:.0f} s:\n{self.log_tail()}"
+                    )
                 if not sel.select(min(left, 1.0)):
                     continue
                 line = self.proc.stdout.readline()
                 if not line:
                     self.proc.wait(10)
                     raise RuntimeError(
-                        f"backend exited with {self.proc.returncode} before READY:\n{self.log_tail()}")
+                        f"backend exited with {self.proc.returncode} before READY:\n{self.log_tail()}"
+                    )
                 if line.startswith("READY "):
                     fields = dict(part.split("=", 1) for part in line.split()[1:])
                     self.grpc = fields["grpc"]
@@ -129,19 +147,34 @@ class LocalBackend:
         return f"LocalBackend(grpc={self.grpc!r}, rest={self.rest!r}, pid={self.proc.pid})"
 
 
-def launch_backend(model_base: Path | str, *, threads: int | None = 1, rest: bool = False,
-                   model_name: str | None = "tiny", extra_args: Sequence[str] = (),
-                   log_dir: Path | None = None) -> LocalBackend:
+def launch_backend(
+    model_base: Path | str,
+    *,
+    threads: int | None = 1,
+    rest: bool = False,
+    model_name: str | None = "tiny",
+    extra_args: Sequence[str] = (),
+    log_dir: Path | None = None,
+) -> LocalBackend:
     """Start ``tfcompare serve`` without waiting for it (call ``wait_ready``).
 
     ``model_name=None`` lets the server use its default (the model directory's name).
     """
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="tfcompare-backend-"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    fd, log_name = tempfile.mkstemp(prefix=f"serve-{model_name or 'model'}-", suffix=".log",
-                                    dir=log_dir)
-    cmd = [sys.executable, "-m", "tfcompare", "serve", str(model_base), "--port", "0",
-           "--exit-with-parent"]
+    fd, log_name = tempfile.mkstemp(
+        prefix=f"serve-{model_name or 'model'}-", suffix=".log", dir=log_dir
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "tfcompare",
+        "serve",
+        str(model_base),
+        "--port",
+        "0",
+        "--exit-with-parent",
+    ]
     if model_name:
         cmd += ["--model-name", model_name]
     if threads:
@@ -150,21 +183,36 @@ def launch_backend(model_base: Path | str, *, threads: int | None = 1, rest: boo
         cmd += ["--rest-port", "0"]
     cmd += list(extra_args)
     with os.fdopen(fd, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                                text=True, env=_env())
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True, env=_env()
+        )
     return LocalBackend(proc, Path(log_name), model_name)
 
 
-def start_backend(model_base: Path | str, *, threads: int | None = 1, rest: bool = False,
-                  model_name: str | None = "tiny", extra_args: Sequence[str] = (),
-                  log_dir: Path | None = None) -> LocalBackend:
+def start_backend(
+    model_base: Path | str,
+    *,
+    threads: int | None = 1,
+    rest: bool = False,
+    model_name: str | None = "tiny",
+    extra_args: Sequence[str] = (),
+    log_dir: Path | None = None,
+) -> LocalBackend:
     """Start a backend and wait until it is ready to answer."""
-    backend = launch_backend(model_base, threads=threads, rest=rest, model_name=model_name,
-                             extra_args=extra_args, log_dir=log_dir)
+    backend = launch_backend(
+        model_base,
+        threads=threads,
+        rest=rest,
+        model_name=model_name,
+        extra_args=extra_args,
+        log_dir=log_dir,
+    )
     return backend.wait_ready()
 
 
-def start_backends(specs: Sequence[dict], model_base: Path | str | None = None) -> list[LocalBackend]:
+def start_backends(
+    specs: Sequence[dict], model_base: Path | str | None = None
+) -> list[LocalBackend]:
     """Start several backends in parallel; each spec holds ``launch_backend`` keyword arguments
     (``model_base`` in a spec overrides the shared one)."""
     launched = []

@@ -28,8 +28,11 @@ def chromium_path() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.fail("Chromium is needed to render the report as people see it, and is not installed: "
-                "install Debian's package (apt-get install chromium), as .ci/run does", pytrace=False)
+    pytest.fail(
+        "Chromium is needed to render the report as people see it, and is not installed: "
+        "install Debian's package (apt-get install chromium), as .ci/run does",
+        pytrace=False,
+    )
 
 
 @dataclass
@@ -48,13 +51,27 @@ class Browser:
 
         self.profile = Path(tempfile.mkdtemp(prefix="tfcompare-chromium-"))
         self.proc = subprocess.Popen(
-            [chromium_path(), "--headless=new", "--no-sandbox", "--disable-gpu",
-             "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
-             "--disable-extensions", "--hide-scrollbars", "--mute-audio",
-             "--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
-             "--remote-debugging-port=0", "--remote-allow-origins=*",
-             f"--user-data-dir={self.profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                chromium_path(),
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-extensions",
+                "--hide-scrollbars",
+                "--mute-audio",
+                "--proxy-server=http://127.0.0.1:9",
+                "--host-resolver-rules=MAP * ~NOTFOUND",
+                "--remote-debugging-port=0",
+                "--remote-allow-origins=*",
+                f"--user-data-dir={self.profile}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         port_file = self.profile / "DevToolsActivePort"
         deadline = time.monotonic() + 60
         while not (port_file.exists() and port_file.read_text().strip()):
@@ -66,8 +83,9 @@ class Browser:
         req = urllib.request.Request(f"http://127.0.0.1:{port}/json/new?about:blank", method="PUT")
         with urllib.request.urlopen(req, timeout=30) as resp:
             target = json.loads(resp.read())
-        self.ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=60,
-                                              suppress_origin=True)
+        self.ws = websocket.create_connection(
+            target["webSocketDebuggerUrl"], timeout=60, suppress_origin=True
+        )
         self._id = 0
         self.events: list[dict] = []
         for method in ("Page.enable", "Network.enable", "Runtime.enable", "Log.enable"):
@@ -93,8 +111,13 @@ class Browser:
             self.events.append(json.loads(self.ws.recv()))
 
     def load(self, path: Path, width: int = 1200, height: int = 900) -> PageLoad:
-        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
-                  deviceScaleFactor=1, mobile=False)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         self.events.clear()
         self.call("Page.navigate", url=Path(path).resolve().as_uri())
         self._wait_event("Page.loadEventFired")
@@ -124,15 +147,21 @@ class Browser:
     def screenshot(self, out: Path) -> Path:
         """The whole page (not only the viewport) as PNG."""
         size = self.call("Page.getLayoutMetrics")["cssContentSize"]
-        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                         clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"],
-                               "scale": 1})
+        shot = self.call(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        )
         out.write_bytes(base64.b64decode(shot["data"]))
         return out
 
     def pdf(self) -> bytes:
-        return base64.b64decode(self.call("Page.printToPDF", paperWidth=8.27, paperHeight=11.69,
-                                          printBackground=True)["data"])
+        return base64.b64decode(
+            self.call("Page.printToPDF", paperWidth=8.27, paperHeight=11.69, printBackground=True)[
+                "data"
+            ]
+        )
 
     def close(self) -> None:
         try:

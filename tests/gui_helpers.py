@@ -86,27 +86,68 @@ def synthetic_session(path: Path, scale: float = 1.0) -> Path:
     from tfcompare.session import save_session
 
     keys = ("original", "256-jpeg", "128-png")
-    backends = (BackendSpec("gpu", "127.0.0.1:1", model="tiny"),
-                BackendSpec("cpu", "127.0.0.1:2", model="tiny"))
+    backends = (
+        BackendSpec("gpu", "127.0.0.1:1", model="tiny"),
+        BackendSpec("cpu", "127.0.0.1:2", model="tiny"),
+    )
     images, requests = [], []
     for i, name in enumerate(("cat.jpg", "dog.jpg")):
         buf = io.BytesIO()
         Image.new("RGB", (320, 240), (40 + 80 * i, 90, 140)).save(buf, "JPEG")
-        variants = tuple(Variant(k, None if k == "original" else int(k.split("-")[0]),
-                                 "png" if "png" in k else "jpeg", None, 320 >> j, 240 >> j,
-                                 30_000 >> j, 1.0, b"") for j, k in enumerate(keys))
-        images.append(ImageInfo(name, None, "jpeg", 320, 240, len(buf.getvalue()), variants, (),
-                                buf.getvalue()))
+        variants = tuple(
+            Variant(
+                k,
+                None if k == "original" else int(k.split("-")[0]),
+                "png" if "png" in k else "jpeg",
+                None,
+                320 >> j,
+                240 >> j,
+                30_000 >> j,
+                1.0,
+                b"",
+            )
+            for j, k in enumerate(keys)
+        )
+        images.append(
+            ImageInfo(
+                name, None, "jpeg", 320, 240, len(buf.getvalue()), variants, (), buf.getvalue()
+            )
+        )
         for b, spec in enumerate(backends):
             for j, key in enumerate(keys):
                 for rep in range(3):
-                    top = (("tabby", 0.6 - 0.1 * j), ("tiger cat", 0.2), ("lynx", 0.1),
-                           ("fox", 0.05), ("cup", 0.01))
-                    requests.append(RequestResult(
-                        name, key, spec.name, "grpc", "measured", rep, True,
-                        (5.0 + 10 * b + j + 0.3 * rep) * scale, 0.1, 30_000 >> j, 1, None,
-                        tuple(Prediction(lbl, s) for lbl, s in top), "probability"))
-    result = RunResult(RunSettings(sizes=(256, 128)), backends, tuple(images), tuple(requests), (),
-                       aggregate(requests))
+                    top = (
+                        ("tabby", 0.6 - 0.1 * j),
+                        ("tiger cat", 0.2),
+                        ("lynx", 0.1),
+                        ("fox", 0.05),
+                        ("cup", 0.01),
+                    )
+                    requests.append(
+                        RequestResult(
+                            name,
+                            key,
+                            spec.name,
+                            "grpc",
+                            "measured",
+                            rep,
+                            True,
+                            (5.0 + 10 * b + j + 0.3 * rep) * scale,
+                            0.1,
+                            30_000 >> j,
+                            1,
+                            None,
+                            tuple(Prediction(lbl, s) for lbl, s in top),
+                            "probability",
+                        )
+                    )
+    result = RunResult(
+        RunSettings(sizes=(256, 128)),
+        backends,
+        tuple(images),
+        tuple(requests),
+        (),
+        aggregate(requests),
+    )
     save_session(path, result)
     return path

@@ -36,7 +36,9 @@ def jpeg_bytes(img: Image.Image, quality: int = 92, **params) -> bytes:
     return buf.getvalue()
 
 
-def exif_rotated_jpeg(path: Path, upright: Image.Image, orientation: int, fmt: str = "JPEG") -> Path:
+def exif_rotated_jpeg(
+    path: Path, upright: Image.Image, orientation: int, fmt: str = "JPEG"
+) -> Path:
     """Store ``upright`` so that applying EXIF ``orientation`` gives it back (like a phone does)."""
     inverse = {
         2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -90,7 +92,9 @@ def noisy_png(path: Path, width: int = 2048, height: int = 1536, seed: int = 0) 
     return path
 
 
-def animated_gif(path: Path, colours=((255, 0, 0), (0, 255, 0), (0, 0, 255)), size=(64, 48)) -> Path:
+def animated_gif(
+    path: Path, colours=((255, 0, 0), (0, 255, 0), (0, 0, 255)), size=(64, 48)
+) -> Path:
     frames = [Image.new("RGB", size, c) for c in colours]
     frames[0].save(path, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     return path

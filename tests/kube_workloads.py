@@ -80,14 +80,24 @@ class Workloads:
     # ------------------------------------------------------------------ helpers
 
     def _status(self, code: int, reason: str, message: str) -> web.Response:
-        return web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                                  "status": "Failure", "message": message, "reason": reason,
-                                  "code": code}, status=code)  # fmt: skip
+        return web.json_response(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": message,
+                "reason": reason,
+                "code": code,
+            },
+            status=code,
+        )
 
     @staticmethod
     def _ok() -> web.Response:
-        return web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                                  "status": "Success"})  # fmt: skip
+        return web.json_response(
+            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
+        )
 
     @staticmethod
     def _meta(obj: dict, ns: str) -> dict:
@@ -102,8 +112,9 @@ class Workloads:
         async def handler(request: web.Request) -> web.Response:
             ns = request.match_info["ns"]
             items = [o for k, o in sorted(store.items()) if k.startswith(ns + "/")]
-            return web.json_response({"kind": kind, "apiVersion": api_version, "metadata": {},
-                                      "items": items})  # fmt: skip
+            return web.json_response(
+                {"kind": kind, "apiVersion": api_version, "metadata": {}, "items": items}
+            )
 
         return handler
 
@@ -125,7 +136,9 @@ class Workloads:
     @staticmethod
     def _size(cm: dict) -> int:
         data = sum(len(k) + len(v.encode()) for k, v in (cm.get("data") or {}).items())
-        binary = sum(len(k) + len(base64.b64decode(v)) for k, v in (cm.get("binaryData") or {}).items())
+        binary = sum(
+            len(k) + len(base64.b64decode(v)) for k, v in (cm.get("binaryData") or {}).items()
+        )
         return data + binary
 
     async def _create_configmap(self, request: web.Request) -> web.Response:
@@ -136,8 +149,12 @@ class Workloads:
         cm = await request.json()
         name = cm.get("metadata", {}).get("name", "")
         if self._size(cm) > CONFIGMAP_LIMIT:
-            return self._status(422, "Invalid", f'ConfigMap "{name}" is invalid: []: Too long: '
-                                f"must have at most {CONFIGMAP_LIMIT} bytes")  # fmt: skip
+            return self._status(
+                422,
+                "Invalid",
+                f'ConfigMap "{name}" is invalid: []: Too long: '
+                f"must have at most {CONFIGMAP_LIMIT} bytes",
+            )
         with self._lock:
             if f"{ns}/{name}" in self.configmaps:
                 return self._status(409, "AlreadyExists", f'configmaps "{name}" already exists')
@@ -228,11 +245,17 @@ class Workloads:
             if job is None:
                 return
             uid = job["metadata"]["uid"]
-            pods = [k for k, p in self.server.pods.items()
-                    if p["metadata"].get("labels", {}).get("job-name") == name
-                    and k.startswith(ns + "/")]  # fmt: skip
-            owned = [k for k, c in self.configmaps.items()
-                     if any(o.get("uid") == uid for o in c["metadata"].get("ownerReferences", []))]
+            pods = [
+                k
+                for k, p in self.server.pods.items()
+                if p["metadata"].get("labels", {}).get("job-name") == name
+                and k.startswith(ns + "/")
+            ]
+            owned = [
+                k
+                for k, c in self.configmaps.items()
+                if any(o.get("uid") == uid for o in c["metadata"].get("ownerReferences", []))
+            ]
             for key in owned:
                 del self.configmaps[key]
         for key in pods:
@@ -243,10 +266,14 @@ class Workloads:
             job = self.jobs.get(f"{ns}/{name}")
             if job is None:
                 return
-            job["status"]["conditions"] = [{"type": "Failed", "status": "True",
-                                            "reason": "DeadlineExceeded"}]  # fmt: skip
-            pods = [k for k, p in self.server.pods.items()
-                    if p["metadata"].get("labels", {}).get("job-name") == name]
+            job["status"]["conditions"] = [
+                {"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}
+            ]
+            pods = [
+                k
+                for k, p in self.server.pods.items()
+                if p["metadata"].get("labels", {}).get("job-name") == name
+            ]
         for key in pods:
             self._end_pod(key, remove=False)
 
@@ -255,10 +282,13 @@ class Workloads:
         pod_name = f"{name}-{index}-{uuid.uuid4().hex[:5]}"
         key = f"{ns}/{pod_name}"
         template = copy.deepcopy(job["spec"]["template"])
-        labels = {**template.get("metadata", {}).get("labels", {}), "job-name": name,
-                  "batch.kubernetes.io/job-name": name,
-                  "controller-uid": job["metadata"]["uid"],
-                  "batch.kubernetes.io/job-completion-index": str(index)}  # fmt: skip
+        labels = {
+            **template.get("metadata", {}).get("labels", {}),
+            "job-name": name,
+            "batch.kubernetes.io/job-name": name,
+            "controller-uid": job["metadata"]["uid"],
+            "batch.kubernetes.io/job-completion-index": str(index),
+        }
         spec = template["spec"]
         container = spec["containers"][0]
         folder = self.root / pod_name
@@ -281,29 +311,58 @@ class Workloads:
         for item in container.get("env", []):
             if "value" in item:
                 env[item["name"]] = _rewrite(item["value"], replace)
-        argv = [_rewrite(a, replace) for a in container.get("command", []) + container.get("args", [])]
+        argv = [
+            _rewrite(a, replace) for a in container.get("command", []) + container.get("args", [])
+        ]
         if argv and argv[0] == "tfcompare":
             argv = [sys.executable, "-m", "tfcompare", *argv[1:]]
         log = folder / "log"
         with self.server._lock:
             self.server.pods[key] = {
-                "metadata": {"name": pod_name, "namespace": ns, "uid": str(uuid.uuid4()),
-                             "labels": labels, "creationTimestamp": _now(),
-                             "annotations": {"batch.kubernetes.io/job-completion-index": str(index)},
-                             "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job",
-                                                  "name": name, "uid": job["metadata"]["uid"],
-                                                  "controller": True}]},
+                "metadata": {
+                    "name": pod_name,
+                    "namespace": ns,
+                    "uid": str(uuid.uuid4()),
+                    "labels": labels,
+                    "creationTimestamp": _now(),
+                    "annotations": {"batch.kubernetes.io/job-completion-index": str(index)},
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "batch/v1",
+                            "kind": "Job",
+                            "name": name,
+                            "uid": job["metadata"]["uid"],
+                            "controller": True,
+                        }
+                    ],
+                },
                 "spec": spec,
-                "status": {"phase": "Running", "podIP": "10.1.0.9", "startTime": _now(),
-                           "containerStatuses": [{"name": container["name"], "ready": True,
-                                                  "restartCount": 0, "image": container["image"],
-                                                  "imageID": "", "state": {"running": {
-                                                      "startedAt": _now()}}}]},
+                "status": {
+                    "phase": "Running",
+                    "podIP": "10.1.0.9",
+                    "startTime": _now(),
+                    "containerStatuses": [
+                        {
+                            "name": container["name"],
+                            "ready": True,
+                            "restartCount": 0,
+                            "image": container["image"],
+                            "imageID": "",
+                            "state": {"running": {"startedAt": _now()}},
+                        }
+                    ],
+                },
                 "_backends": {},
-            }  # fmt: skip
+            }
         with open(log, "wb") as out:
-            proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    cwd=folder, start_new_session=True)  # fmt: skip
+            proc = subprocess.Popen(
+                argv,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=folder,
+                start_new_session=True,
+            )
         with self._lock:
             self.procs[key] = proc
             self.all_procs.append(proc)
@@ -321,13 +380,21 @@ class Workloads:
             if pod is not None:
                 pod["status"]["phase"] = "Succeeded" if code == 0 else "Failed"
                 pod["status"]["containerStatuses"][0]["ready"] = False
-                pod["status"]["containerStatuses"][0]["state"] = {"terminated": {
-                    "exitCode": code, "reason": "Completed" if code == 0 else "Error",
-                    "finishedAt": _now()}}  # fmt: skip
+                pod["status"]["containerStatuses"][0]["state"] = {
+                    "terminated": {
+                        "exitCode": code,
+                        "reason": "Completed" if code == 0 else "Error",
+                        "finishedAt": _now(),
+                    }
+                }
             alive = f"{ns}/{job['metadata']['name']}" in self.jobs and not job["status"].get(
-                "conditions")
-            again = code != 0 and alive and job["status"]["failed"] <= int(
-                job["spec"].get("backoffLimit", 6))
+                "conditions"
+            )
+            again = (
+                code != 0
+                and alive
+                and job["status"]["failed"] <= int(job["spec"].get("backoffLimit", 6))
+            )
         if again:  # the Job controller replaces a failed (or deleted) pod of this index
             time.sleep(0.3)
             self._start_pod(ns, job, index)
@@ -446,8 +513,15 @@ class Workloads:
                 continue
             tp = port["targetPort"]
             if isinstance(tp, str):
-                tp = next((p["containerPort"] for c in pod["spec"]["containers"]
-                           for p in c.get("ports", []) if p.get("name") == tp), None)  # fmt: skip
+                tp = next(
+                    (
+                        p["containerPort"]
+                        for c in pod["spec"]["containers"]
+                        for p in c.get("ports", [])
+                        if p.get("name") == tp
+                    ),
+                    None,
+                )
             if tp in pod["_backends"]:
                 return pod["_backends"][tp]
         return None
@@ -470,11 +544,9 @@ class Workloads:
 def _rewrite(text: str, replace: dict[str, str]) -> str:
     for mount, folder in replace.items():
         if text == mount or text.startswith(mount + "/"):
-            return folder + text[len(mount):]
+            return folder + text[len(mount) :]
     return text
 
 
 def _suppress():
     return contextlib.suppress(OSError)
-
-

@@ -22,5 +22,7 @@ def run_tfcompare(*args: str | Path, timeout: float = 120) -> subprocess.Complet
     """``tfcompare ARGS…`` limited to ``MEMORY_LIMIT`` bytes of address space."""
     return subprocess.run(
         [sys.executable, "-c", _CLI, str(MEMORY_LIMIT), *map(str, args)],
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

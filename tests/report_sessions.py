@@ -18,8 +18,13 @@ def sources(names=PHOTOS) -> list[tuple[str, bytes]]:
     return [(f"{name}.jpg", jpeg_bytes(photo(name))) for name in names]
 
 
-def measure(path: Path, backends: list[BackendSpec], settings: RunSettings, images=None,
-            title: str | None = None):
+def measure(
+    path: Path,
+    backends: list[BackendSpec],
+    settings: RunSettings,
+    images=None,
+    title: str | None = None,
+):
     """Run, save to ``path`` and return the session as read back from the file."""
     result = Runner(backends, settings).run(images or sources())
     save_session(path, result, title=title)

@@ -44,8 +44,14 @@ def responses(raw: bytes) -> list[tuple[int, dict]]:
 
 
 def post(body: bytes, extra: bytes = b"", path: bytes = b"/v1/models/tiny:predict") -> bytes:
-    return (b"POST " + path + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + extra
-            + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    return (
+        b"POST "
+        + path
+        + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+        + extra
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+        + body
+    )
 
 
 STATUS = b"GET /v1/models/tiny HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"

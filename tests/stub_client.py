@@ -20,7 +20,10 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+OPTIONS = [
+    ("grpc.max_receive_message_length", 64 << 20),
+    ("grpc.max_send_message_length", 64 << 20),
+]
 
 
 def channel(target: str) -> grpc.Channel:
@@ -31,14 +34,21 @@ def string_tensor(*values: bytes) -> tensor_pb2.TensorProto:
     return tensor_pb2.TensorProto(
         dtype=types_pb2.DT_STRING,
         tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(values))]),
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(values))]
+        ),
         string_val=list(values),
     )
 
 
-def predict_request(data: bytes | list[bytes], *, model: str = "tiny", signature: str = "",
-                    key: str = "images", version: int | None = None,
-                    label: str | None = None) -> predict_pb2.PredictRequest:
+def predict_request(
+    data: bytes | list[bytes],
+    *,
+    model: str = "tiny",
+    signature: str = "",
+    key: str = "images",
+    version: int | None = None,
+    label: str | None = None,
+) -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     request.model_spec.signature_name = signature
@@ -51,27 +61,35 @@ def predict_request(data: bytes | list[bytes], *, model: str = "tiny", signature
     return request
 
 
-def predict(target: str, request: predict_pb2.PredictRequest, timeout: float = 30
-            ) -> predict_pb2.PredictResponse:
+def predict(
+    target: str, request: predict_pb2.PredictRequest, timeout: float = 30
+) -> predict_pb2.PredictResponse:
     with channel(target) as ch:
         return prediction_service_pb2_grpc.PredictionServiceStub(ch).Predict(request, timeout)
 
 
-def metadata(target: str, model: str = "tiny", fields: tuple[str, ...] = ("signature_def",),
-             version: int | None = None) -> get_model_metadata_pb2.SignatureDefMap:
+def metadata(
+    target: str,
+    model: str = "tiny",
+    fields: tuple[str, ...] = ("signature_def",),
+    version: int | None = None,
+) -> get_model_metadata_pb2.SignatureDefMap:
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=list(fields))
     request.model_spec.name = model
     if version is not None:
         request.model_spec.version.value = version
     with channel(target) as ch:
-        response = prediction_service_pb2_grpc.PredictionServiceStub(ch).GetModelMetadata(request, 30)
+        response = prediction_service_pb2_grpc.PredictionServiceStub(ch).GetModelMetadata(
+            request, 30
+        )
     sig_map = get_model_metadata_pb2.SignatureDefMap()
     assert response.metadata["signature_def"].Unpack(sig_map)
     return response, sig_map
 
 
-def status(target: str, model: str = "tiny", version: int | None = None
-           ) -> get_model_status_pb2.GetModelStatusResponse:
+def status(
+    target: str, model: str = "tiny", version: int | None = None
+) -> get_model_status_pb2.GetModelStatusResponse:
     request = get_model_status_pb2.GetModelStatusRequest()
     request.model_spec.name = model
     if version is not None:
@@ -104,19 +122,29 @@ def pattern(width: int = 160, height: int = 120, seed: int = 0) -> Image.Image:
     b = np.zeros_like(r)
     for _ in range(4):
         x0, y0 = rng.integers(0, width // 2), rng.integers(0, height // 2)
-        b[y0:y0 + height // 3, x0:x0 + width // 3] = rng.integers(64, 255)
+        b[y0 : y0 + height // 3, x0 : x0 + width // 3] = rng.integers(64, 255)
     return Image.fromarray(np.stack([r, g, b], axis=-1))
 
 
 def array(proto: tensor_pb2.TensorProto) -> np.ndarray:
     """Decode a response tensor from typed fields or tensor_content (test-side reference)."""
     shape = [d.size for d in proto.tensor_shape.dim]
-    dtype = {types_pb2.DT_FLOAT: np.float32, types_pb2.DT_INT64: np.int64,
-             types_pb2.DT_DOUBLE: np.float64, types_pb2.DT_INT32: np.int32}.get(proto.dtype)
+    dtype = {
+        types_pb2.DT_FLOAT: np.float32,
+        types_pb2.DT_INT64: np.int64,
+        types_pb2.DT_DOUBLE: np.float64,
+        types_pb2.DT_INT32: np.int32,
+    }.get(proto.dtype)
     if proto.dtype == types_pb2.DT_STRING:
         return np.array(list(proto.string_val), dtype=object).reshape(shape)
     if proto.tensor_content:
-        return np.frombuffer(proto.tensor_content, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
-    field = {np.float32: "float_val", np.int64: "int64_val", np.float64: "double_val",
-             np.int32: "int_val"}[dtype]
+        return np.frombuffer(proto.tensor_content, dtype=np.dtype(dtype).newbyteorder("<")).reshape(
+            shape
+        )
+    field = {
+        np.float32: "float_val",
+        np.int64: "int64_val",
+        np.float64: "double_val",
+        np.int32: "int_val",
+    }[dtype]
     return np.array(getattr(proto, field), dtype=dtype).reshape(shape)

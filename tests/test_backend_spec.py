@@ -11,7 +11,13 @@ from tfcompare.datatypes import BackendSpec
     "text, contexts, target, model, signature",
     [
         ("a=127.0.0.1:8500", None, "127.0.0.1:8500", "default", None),
-        ("gpu=host:8500/inception:predict_images", None, "host:8500", "inception", "predict_images"),
+        (
+            "gpu=host:8500/inception:predict_images",
+            None,
+            "host:8500",
+            "inception",
+            "predict_images",
+        ),
         # no model for a k8s target: None, the model the service's pods declare is used
         ("a=k8s://tfs/tfs-gpu", None, "k8s://tfs/tfs-gpu", None, None),
         # NAMESPACE/SERVICE/MODEL unless the first part is a kubeconfig context
@@ -28,16 +34,30 @@ from tfcompare.datatypes import BackendSpec
 )
 def test_parse(text, contexts, target, model, signature):
     spec = BackendSpec.parse(text, contexts=contexts)
-    assert (spec.name, spec.target, spec.model, spec.signature) == (text.split("=")[0], target, model, signature)
+    assert (spec.name, spec.target, spec.model, spec.signature) == (
+        text.split("=")[0],
+        target,
+        model,
+        signature,
+    )
     assert spec.is_k8s == target.startswith("k8s://")
     assert BackendSpec.from_dict(spec.to_dict()) == spec  # session files keep "the pods' model"
 
 
 @pytest.mark.parametrize(
     "text",
-    ["nonsense", "a=host", "a=host:port", "a=h:1/m/x", "a=k8s://only", "a=k8s://a/b/c/d/e",
-     "a=k8s://ns:1/svc", "a=k8s://ns/svc:x/m", "=h:1"],
-)  # fmt: skip
+    [
+        "nonsense",
+        "a=host",
+        "a=host:port",
+        "a=h:1/m/x",
+        "a=k8s://only",
+        "a=k8s://a/b/c/d/e",
+        "a=k8s://ns:1/svc",
+        "a=k8s://ns/svc:x/m",
+        "=h:1",
+    ],
+)
 def test_unusable_specs_name_the_problem(text):
     with pytest.raises(ValueError, match="bad backend"):
         BackendSpec.parse(text)
@@ -91,7 +111,9 @@ def test_metrics_arguments_per_backend_and_for_all():
     add_backend_arguments(parser)
 
     def specs(*argv):
-        return {s.name: s.metrics for s in backends_from_args(parser.parse_args(argv), RunSettings())}
+        return {
+            s.name: s.metrics for s in backends_from_args(parser.parse_args(argv), RunSettings())
+        }
 
     url = "http://127.0.0.1:9001/monitoring/prometheus/metrics"
     two = ("-b", "a=127.0.0.1:9000", "-b", "b=127.0.0.1:9500,metrics=off")

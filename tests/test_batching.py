@@ -38,11 +38,18 @@ def test_batching_parameters_text_format():
     options = parse_batching_parameters(
         "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000 }\n"
         "allowed_batch_sizes: 2\nallowed_batch_sizes: 8\npad_variable_length_inputs: true\n"
-        'thread_pool_name { value: "pool" }', cores=3)
-    assert options == BatchingOptions(max_batch_size=8, batch_timeout_micros=2000,
-                                      max_enqueued_batches=10, num_batch_threads=3,
-                                      thread_pool_name="pool", allowed_batch_sizes=(2, 8),
-                                      pad_variable_length_inputs=True)
+        'thread_pool_name { value: "pool" }',
+        cores=3,
+    )
+    assert options == BatchingOptions(
+        max_batch_size=8,
+        batch_timeout_micros=2000,
+        max_enqueued_batches=10,
+        num_batch_threads=3,
+        thread_pool_name="pool",
+        allowed_batch_sizes=(2, 8),
+        pad_variable_length_inputs=True,
+    )
     assert [options.padded_size(n) for n in (1, 2, 3, 8)] == [2, 2, 8, 8]
     assert parse_batching_parameters("", cores=2).num_batch_threads == 2  # TF Serving's defaults
     with pytest.raises(BatchingConfigError, match="max_batch_sizes"):
@@ -61,8 +68,14 @@ def batching_backends(tiny_model, tmp_path_factory):
     specs = []
     for name, text in (("four", WAIT_FOR_FOUR), ("tiny-queue", TINY_QUEUE)):
         (folder / f"{name}.txt").write_text(text)
-        specs.append(dict(threads=1, log_dir=folder, rest=True,
-                          extra_args=("--batching-parameters", str(folder / f"{name}.txt"))))
+        specs.append(
+            dict(
+                threads=1,
+                log_dir=folder,
+                rest=True,
+                extra_args=("--batching-parameters", str(folder / f"{name}.txt")),
+            )
+        )
     backends = start_backends(specs, tiny_model)
     yield dict(zip(("four", "tiny-queue"), backends))
     for backend in backends:
@@ -105,8 +118,10 @@ def test_the_server_sees_the_requested_concurrency(batching_backends, cat_target
     end = batch_sizes(backend)
     # the server's own count: with 3 in flight no batch ever holds more than 3 (each waits for
     # the timeout); with 4 in flight almost every batch is full (the warm-up request runs alone)
-    (b3, rows3), (b4, rows4) = ((m - s for m, s in zip(middle, start, strict=True)),
-                                (e - m for e, m in zip(end, middle, strict=True)))
+    (b3, rows3), (b4, rows4) = (
+        (m - s for m, s in zip(middle, start, strict=True)),
+        (e - m for e, m in zip(end, middle, strict=True)),
+    )
     assert 2.5 < rows3 / b3 <= 3.0
     assert rows4 / b4 > 3.6
     # and what the client sees: a full batch answers at once, a partial one after 0.4 s
@@ -131,8 +146,12 @@ def test_batch_threads_default_to_the_backends_cpus(tiny_model, tmp_path):
     from backends import launch_backend
 
     (tmp_path / "params.txt").write_text("max_batch_size { value: 4 }\n")
-    backend = launch_backend(tiny_model, threads=3, log_dir=tmp_path,
-                             extra_args=("--batching-parameters", str(tmp_path / "params.txt")))
+    backend = launch_backend(
+        tiny_model,
+        threads=3,
+        log_dir=tmp_path,
+        extra_args=("--batching-parameters", str(tmp_path / "params.txt")),
+    )
     try:
         backend.wait_ready()
         log = backend.log_path.read_text()

@@ -14,16 +14,28 @@ import pytest
 from images import photo, save
 
 COMMANDS = (
-    ["run"], ["load"], ["demo"], ["gui"], ["serve"], ["export-model"], ["export"], ["render"],
-    ["report"], ["compare"], ["cluster"], ["cluster", "forward"],
-)  # fmt: skip
+    ["run"],
+    ["load"],
+    ["demo"],
+    ["gui"],
+    ["serve"],
+    ["export-model"],
+    ["export"],
+    ["render"],
+    ["report"],
+    ["compare"],
+    ["cluster"],
+    ["cluster", "forward"],
+)
 
 
 def tfcompare(*args, timeout=120):
     return subprocess.run(
         [sys.executable, "-m", "tfcompare", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -32,7 +44,9 @@ def test_every_command_documents_its_exit_status_and_an_example(command):
 
     sub = build_parser()
     for word in command:
-        sub = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices[word]
+        sub = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices[
+            word
+        ]
     text = sub.format_help()
     assert "exit status" in text.lower(), text
     assert "example" in text.lower(), text
@@ -63,8 +77,9 @@ def test_wrong_port_for_the_protocol_says_which_port_it_is(backend_pair, tmp_pat
     proc = tfcompare("run", image, "--backend", f"a={backend_pair.two.grpc}/tiny", "--rest", "-q")
     assert proc.returncode == 1, proc.stderr
     line = next(x for x in proc.stderr.splitlines() if x.startswith("backend a:"))
-    assert line.endswith("(it does not answer HTTP/1.x: is this TF Serving's gRPC port (8500)? "
-                         "Use gRPC for it)"), line
+    assert line.endswith(
+        "(it does not answer HTTP/1.x: is this TF Serving's gRPC port (8500)? Use gRPC for it)"
+    ), line
     assert line.isprintable()
 
 
@@ -79,16 +94,27 @@ def test_no_usable_image_is_an_error_not_an_empty_success(backend_pair, tmp_path
     text = tmp_path / "notes.jpg"
     text.write_text("not an image")
     out = tmp_path / "out.json"
-    proc = tfcompare("run", text, "--backend", f"a={backend_pair.one.grpc}/tiny", "-q",
-                     "--json", out)  # fmt: skip
+    proc = tfcompare(
+        "run", text, "--backend", f"a={backend_pair.one.grpc}/tiny", "-q", "--json", out
+    )
     assert proc.returncode == 2, proc.stderr
     assert "not an image" in proc.stdout + proc.stderr
     assert "none of the 1 image(s) could be used" in proc.stderr
     assert out.exists()  # the outputs still say which image failed and why
     # one usable image beside it: the run measures it and succeeds
     good = save(photo("chelsea"), tmp_path / "cat.jpg")
-    proc = tfcompare("run", text, good, "--backend", f"a={backend_pair.one.grpc}/tiny", "-q",
-                     "--sizes", "128", "--repeats", "1")  # fmt: skip
+    proc = tfcompare(
+        "run",
+        text,
+        good,
+        "--backend",
+        f"a={backend_pair.one.grpc}/tiny",
+        "-q",
+        "--sizes",
+        "128",
+        "--repeats",
+        "1",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "could be used" not in proc.stderr
 
@@ -105,30 +131,59 @@ def test_serve_on_a_port_in_use_says_what_to_do(backend_pair, tiny_model):
     port = backend_pair.one.grpc.rsplit(":", 1)[1]
     proc = tfcompare("serve", tiny_model, "--port", port, timeout=240)
     assert proc.returncode == 1
-    assert (f"cannot listen for gRPC on 127.0.0.1:{port}: the port is in use (another server on "
-            "it?) or not allowed: choose another port, or 0 for any free one") in proc.stderr
+    assert (
+        f"cannot listen for gRPC on 127.0.0.1:{port}: the port is in use (another server on "
+        "it?) or not allowed: choose another port, or 0 for any free one"
+    ) in proc.stderr
 
 
 def test_summary_explains_its_quality_columns(backend_pair, tmp_path):
     image = save(photo("chelsea"), tmp_path / "cat.jpg")
-    proc = tfcompare("run", image, "--backend", f"a={backend_pair.one.grpc}/tiny", "-q",
-                     "--sizes", "128", "--repeats", "1")  # fmt: skip
+    proc = tfcompare(
+        "run",
+        image,
+        "--backend",
+        f"a={backend_pair.one.grpc}/tiny",
+        "-q",
+        "--sizes",
+        "128",
+        "--repeats",
+        "1",
+    )
     assert proc.returncode == 0, proc.stderr
     header = proc.stdout.splitlines()[0]
     assert all(c in header for c in ("top-1 same", "top-5 overlap", "score ratio"))
     text = " ".join(proc.stdout.split())
-    assert ("top-1 same: images whose top class is unchanged; top-5 overlap: share of the "
-            "original's top 5 still in it; score ratio: the original top-1 class's score now ÷ "
-            "then, can exceed 100 %") in text
+    assert (
+        "top-1 same: images whose top class is unchanged; top-5 overlap: share of the "
+        "original's top 5 still in it; score ratio: the original top-1 class's score now ÷ "
+        "then, can exceed 100 %"
+    ) in text
 
 
 def test_report_of_a_capacity_sweep_alone_says_what_is_missing(backend_pair, tmp_path):
     image = save(photo("chelsea"), tmp_path / "cat.jpg")
     session = tmp_path / "sweep.tfcs"
-    proc = tfcompare("load", image, "--backend", f"a={backend_pair.one.grpc}/tiny", "-q",
-                     "--variants", "128-jpeg", "--concurrency", "1", "--window-s", "0.3",
-                     "--max-windows", "3", "--save", session, "--csv", "-",
-                     timeout=240)  # fmt: skip
+    proc = tfcompare(
+        "load",
+        image,
+        "--backend",
+        f"a={backend_pair.one.grpc}/tiny",
+        "-q",
+        "--variants",
+        "128-jpeg",
+        "--concurrency",
+        "1",
+        "--window-s",
+        "0.3",
+        "--max-windows",
+        "3",
+        "--save",
+        session,
+        "--csv",
+        "-",
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr
     # --csv -: one row per level on stdout, the capacity table on stderr
     [row] = list(csv.DictReader(proc.stdout.splitlines()))
@@ -136,6 +191,8 @@ def test_report_of_a_capacity_sweep_alone_says_what_is_missing(backend_pair, tmp
     assert "sustained" in proc.stderr.lower() or "req/s" in proc.stderr
     proc = tfcompare("report", session, "--out", tmp_path / "r.html")
     assert proc.returncode == 0, proc.stderr
-    assert ("Backends: Not enough data: the session has no per-request measurements, and the "
-            "capacity sweep has no two backends with a knee") in proc.stdout
+    assert (
+        "Backends: Not enough data: the session has no per-request measurements, and the "
+        "capacity sweep has no two backends with a knee"
+    ) in proc.stdout
     assert "only 0 backend" not in proc.stdout

@@ -17,8 +17,10 @@ pytestmark = pytest.mark.slow
 def tfcompare(*args, timeout=300):
     return subprocess.run(
         [sys.executable, "-m", "tfcompare", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +36,26 @@ def photos(tmp_path_factory):
 def test_run_json_csv_and_summary(backend_pair, photos, tmp_path):
     out_json, out_csv = tmp_path / "out.json", tmp_path / "out.csv"
     proc = tfcompare(
-        "run", photos, bad_inputs(tmp_path / "bad")["truncated.jpg"],
-        "--backend", f"one={backend_pair.one.grpc}/tiny",
-        "--backend", f"two={backend_pair.two.grpc}/tiny:predict_images",
-        "--sizes", "256,128", "--formats", "jpeg,png", "--repeats", "2",
-        "--json", out_json, "--csv", out_csv, "--save", tmp_path / "s.tfcs",
-    )  # fmt: skip
+        "run",
+        photos,
+        bad_inputs(tmp_path / "bad")["truncated.jpg"],
+        "--backend",
+        f"one={backend_pair.one.grpc}/tiny",
+        "--backend",
+        f"two={backend_pair.two.grpc}/tiny:predict_images",
+        "--sizes",
+        "256,128",
+        "--formats",
+        "jpeg,png",
+        "--repeats",
+        "2",
+        "--json",
+        out_json,
+        "--csv",
+        out_csv,
+        "--save",
+        tmp_path / "s.tfcs",
+    )
     assert proc.returncode == 0, proc.stderr
     # summary table on stdout: every variant × backend, plus the cold requests and the bad image
     for needle in ("p50 ms", "original", "256-jpeg", "128-png", "one", "two", "cold first request"):
@@ -78,9 +94,19 @@ def test_run_save_to_unwritable_place_is_a_clear_error(backend_pair, photos, tmp
     blocker = tmp_path / "file"
     blocker.write_text("x")
     proc = tfcompare(
-        "run", photos / "cat.jpg", "--backend", f"one={backend_pair.one.grpc}/tiny",
-        "--sizes", "128", "--formats", "jpeg", "--repeats", "1", "--save", blocker / "s.tfcs",
-    )  # fmt: skip
+        "run",
+        photos / "cat.jpg",
+        "--backend",
+        f"one={backend_pair.one.grpc}/tiny",
+        "--sizes",
+        "128",
+        "--formats",
+        "jpeg",
+        "--repeats",
+        "1",
+        "--save",
+        blocker / "s.tfcs",
+    )
     assert proc.returncode == 1
     assert "tfcompare run: error:" in proc.stderr and "Traceback" not in proc.stderr
     assert "128-jpeg" in proc.stdout  # the measurements were still printed
@@ -88,19 +114,40 @@ def test_run_save_to_unwritable_place_is_a_clear_error(backend_pair, photos, tmp
 
 def test_run_over_rest(backend_pair, photos):
     proc = tfcompare(
-        "run", photos / "cat.jpg", "--rest", "--backend", f"two={backend_pair.two.rest}/tiny",
-        "--sizes", "128", "--formats", "jpeg", "--repeats", "1", "--quiet",
-    )  # fmt: skip
+        "run",
+        photos / "cat.jpg",
+        "--rest",
+        "--backend",
+        f"two={backend_pair.two.rest}/tiny",
+        "--sizes",
+        "128",
+        "--formats",
+        "jpeg",
+        "--repeats",
+        "1",
+        "--quiet",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "128-jpeg" in proc.stdout and "failed" not in proc.stdout
 
 
 def test_run_completes_with_a_dead_backend(backend_pair, photos):
     proc = tfcompare(
-        "run", photos / "cat.jpg", "--backend", f"one={backend_pair.one.grpc}/tiny",
-        "--backend", "dead=127.0.0.1:1/tiny", "--sizes", "128", "--formats", "jpeg",
-        "--repeats", "1", "--timeout", "3",
-    )  # fmt: skip
+        "run",
+        photos / "cat.jpg",
+        "--backend",
+        f"one={backend_pair.one.grpc}/tiny",
+        "--backend",
+        "dead=127.0.0.1:1/tiny",
+        "--sizes",
+        "128",
+        "--formats",
+        "jpeg",
+        "--repeats",
+        "1",
+        "--timeout",
+        "3",
+    )
     assert proc.returncode == 1, proc.stderr  # one backend never answered; the rows are output
     assert "dead never answered successfully" in proc.stderr
     assert "backend dead:" in proc.stderr and "not reachable" in proc.stderr.lower()
@@ -145,10 +192,21 @@ def test_ctrl_c_cancels_promptly(backend_pair, photos):
     import time
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tfcompare", "run", str(photos), "--backend", f"one={backend_pair.one.grpc}/tiny",
-         "--repeats", "200"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "run",
+            str(photos),
+            "--backend",
+            f"one={backend_pair.one.grpc}/tiny",
+            "--repeats",
+            "200",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         line = ""
@@ -181,10 +239,22 @@ def test_every_command_module_is_registered_and_a_missing_one_is_an_error(monkey
 def test_dash_writes_json_or_csv_to_stdout_and_the_table_to_stderr(backend_pair, photos, tmp_path):
     """``--json -`` / ``--csv -`` make stdout pure data for a pipe (``| jq``), as ``compare`` does."""
     proc = tfcompare(
-        "run", photos / "cat.jpg", "--backend", f"one={backend_pair.one.grpc}/tiny",
-        "--sizes", "128", "--formats", "jpeg", "--repeats", "1", "--quiet", "--json", "-",
-        "--save", tmp_path / "s.tfcs",
-    )  # fmt: skip
+        "run",
+        photos / "cat.jpg",
+        "--backend",
+        f"one={backend_pair.one.grpc}/tiny",
+        "--sizes",
+        "128",
+        "--formats",
+        "jpeg",
+        "--repeats",
+        "1",
+        "--quiet",
+        "--json",
+        "-",
+        "--save",
+        tmp_path / "s.tfcs",
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)  # nothing else on stdout
     assert data["format"] == "tfcompare-run/1" and data["requests"]

@@ -395,8 +395,22 @@ def test_cli_run_reads_a_context_from_the_kubeconfig(kube, backend_pair, tmp_pat
     add_tfs_service(kube, "tfs-a", grpc=backend_pair.one.grpc)
     image = save(photo("chelsea"), tmp_path / "cat.jpg")
     out = tmp_path / "run.json"
-    code = main(["run", str(image), "--backend", "a=k8s://other/tfs/tfs-a", "--sizes", "128",
-                 "--formats", "jpeg", "--repeats", "1", "--json", str(out)])
+    code = main(
+        [
+            "run",
+            str(image),
+            "--backend",
+            "a=k8s://other/tfs/tfs-a",
+            "--sizes",
+            "128",
+            "--formats",
+            "jpeg",
+            "--repeats",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     data = json.loads(out.read_text())
     assert data["backends"][0]["target"] == "k8s://other/tfs/tfs-a"
@@ -411,11 +425,16 @@ def test_cli_cluster_list_sums_container_resources(kube, echo, capsys):
     pod = add_tfs_service(kube, "tfs-side", grpc=echo.address, limits={"cpu": "1", "memory": "1Gi"})
     containers = kube.pods[f"tfs/{pod}"]["spec"]["containers"]
     containers[0]["resources"]["requests"] = {"cpu": "250m"}
-    containers.append({
-        "name": "proxy", "image": "envoyproxy/envoy:v1.30",
-        "resources": {"limits": {"cpu": "500m", "memory": "512Mi"},
-                      "requests": {"cpu": "100m", "memory": "1000M"}},
-    })
+    containers.append(
+        {
+            "name": "proxy",
+            "image": "envoyproxy/envoy:v1.30",
+            "resources": {
+                "limits": {"cpu": "500m", "memory": "512Mi"},
+                "requests": {"cpu": "100m", "memory": "1000M"},
+            },
+        }
+    )
     [found] = [s for s in discover_services() if s.name == "tfs-side"]
     assert (found.limits.cpu, found.limits.memory) == ("1.5", "1.5Gi")
     assert (found.requests.cpu, found.requests.memory) == ("350m", "953.67Mi")

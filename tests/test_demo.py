@@ -22,8 +22,12 @@ FAST = ["--sizes", "128", "--formats", "jpeg", "--warmup", "0", "--repeats", "1"
 
 
 def _env(home: Path) -> dict[str, str]:
-    return {**os.environ, "TFCOMPARE_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2",
-            "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        "TFCOMPARE_HOME": str(home),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def _alive(pid: int) -> bool:
@@ -71,25 +75,55 @@ def test_samples_are_real_small_photos():
 
 
 def test_demo_module_and_help_do_not_import_tensorflow():
-    code = ("import sys, tfcompare.demo, tfcompare.cli.demo_cmd\n"
-            "from tfcompare.cli import build_parser\n"
-            "build_parser().parse_args(['demo', '--no-gui'])\n"
-            "print([m for m in sys.modules if m.startswith('tensorflow.python') or m == 'torch'])")
+    code = (
+        "import sys, tfcompare.demo, tfcompare.cli.demo_cmd\n"
+        "from tfcompare.cli import build_parser\n"
+        "build_parser().parse_args(['demo', '--no-gui'])\n"
+        "print([m for m in sys.modules if m.startswith('tensorflow.python') or m == 'torch'])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-    help_text = subprocess.run([sys.executable, "-m", "tfcompare", "demo", "--help"],
-                               capture_output=True, text=True, check=True).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "tfcompare", "demo", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "--no-gui" in help_text and "--json" in help_text
 
 
 def test_bad_arguments_give_clear_messages(tmp_path):
     env = _env(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "tfcompare", "demo", "--no-gui", "--images",
-                           str(tmp_path / "nope.jpg")], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "demo",
+            "--no-gui",
+            "--images",
+            str(tmp_path / "nope.jpg"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 2
     assert "no such file or folder" in proc.stderr and "Traceback" not in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "tfcompare", "demo", "--no-gui", "--model",
-                           str(tmp_path / "no-model")], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "demo",
+            "--no-gui",
+            "--model",
+            str(tmp_path / "no-model"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 1
     assert "does not exist and is not a known model name" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -101,15 +135,40 @@ def test_demo_builds_model_and_compares_headlessly(tmp_path):
     out = tmp_path / "demo.json"
     session = tmp_path / "demo.tfcs"
     proc = subprocess.run(
-        [sys.executable, "-m", "tfcompare", "demo", "--no-gui", "--json", str(out), "-q", *FAST,
-         "--save", str(session)],
-        capture_output=True, text=True, env=_env(home), timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "demo",
+            "--no-gui",
+            "--json",
+            str(out),
+            "-q",
+            *FAST,
+            "--save",
+            str(session),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(home),
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"saved session {session}" in proc.stderr
     report = subprocess.run(
-        [sys.executable, "-m", "tfcompare", "report", str(session), "--out", str(tmp_path / "d.html")],
-        capture_output=True, text=True, env=_env(home), timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "report",
+            str(session),
+            "--out",
+            str(tmp_path / "d.html"),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(home),
+        timeout=120,
     )  # the README's "demo, then report" recipe
     assert report.returncode == 0, report.stderr
     assert "Backends: " in report.stdout and (tmp_path / "d.html").stat().st_size > 10_000
@@ -141,9 +200,22 @@ def test_demo_builds_model_and_compares_headlessly(tmp_path):
 @pytest.mark.slow
 def test_sigkill_of_the_demo_leaves_no_servers(effnet_home):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tfcompare", "demo", "--no-gui", "-q", "--sizes", "256,128",
-         "--repeats", "200"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(effnet_home),
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "demo",
+            "--no-gui",
+            "-q",
+            "--sizes",
+            "256,128",
+            "--repeats",
+            "200",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(effnet_home),
     )
     seen = []
     try:
@@ -170,7 +242,10 @@ def test_sigkill_of_the_demo_leaves_no_servers(effnet_home):
 def test_sigterm_stops_the_backends(effnet_home):
     proc = subprocess.Popen(
         [sys.executable, "-m", "tfcompare", "demo", "--no-gui", "-q", *FAST, "--repeats", "200"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(effnet_home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(effnet_home),
     )
     try:
         assert proc.stderr is not None
@@ -198,7 +273,10 @@ def test_window_mode_loads_backends_and_samples_and_stops_them_on_close(effnet_h
     env = {**_env(effnet_home), "QT_QPA_PLATFORM": "offscreen"}
     proc = subprocess.run(
         [sys.executable, "-m", "tfcompare", "demo", "--screenshot", str(shot), *FAST],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert "opening the window with 4 image(s)" in proc.stderr, proc.stderr[-3000:]
     assert shot.is_file() and shot.stat().st_size > 10_000  # the run finished and was rendered

@@ -17,14 +17,26 @@ PACKAGES = "libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1"
 def _tfcompare(*args: str, tmp_path, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     environ.update(TFCOMPARE_HOME=str(tmp_path / "home"), QT_QPA_PLATFORM="xcb", **env)
-    return subprocess.run([sys.executable, "-m", "tfcompare", *args], capture_output=True,
-                          text=True, env=environ, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "tfcompare", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
+    )
 
 
 def test_debian_package_names_from_sonames():
-    assert [package_of(s) for s in ("libxcb-icccm.so.4", "libxkbcommon-x11.so.0",
-                                    "libX11-xcb.so.1", "libdbus-1.so.3", "libEGL.so.1")] == [
-        "libxcb-icccm4", "libxkbcommon-x11-0", "libx11-xcb1", "libdbus-1-3", "libegl1"]
+    assert [
+        package_of(s)
+        for s in (
+            "libxcb-icccm.so.4",
+            "libxkbcommon-x11.so.0",
+            "libX11-xcb.so.1",
+            "libdbus-1.so.3",
+            "libEGL.so.1",
+        )
+    ] == ["libxcb-icccm4", "libxkbcommon-x11-0", "libx11-xcb1", "libdbus-1-3", "libegl1"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Qt's xcb plugin is Linux only")

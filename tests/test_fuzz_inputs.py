@@ -60,17 +60,49 @@ def good_session(workdir) -> Path:
 # --------------------------------------------------------------------------- sessions
 
 _COLUMNS = (  # (table, column): the JSON columns first, then every kind of declared type
-    ("meta", "value"), ("backends", "spec"), ("images", "notes"), ("requests", "top5"),
-    ("meta", "key"), ("images", "name"), ("images", "width"), ("images", "original"),
-    ("variants", "nbytes"), ("variants", "encode_ms"), ("problems", "message"),
-    ("requests", "phase"), ("requests", "repeat"), ("requests", "ok"), ("requests", "latency_ms"),
-    ("requests", "started_at"), ("aggregates", "n"), ("aggregates", "top1_agree"),
-)  # fmt: skip
-_CRAFTED = st.sampled_from([
-    "[" * 5000, '{"a":' * 3000, "NaN", '[["x", NaN]]', "9" * 5000, "1e999", "{}", "[]", "null",
-    '"measured"', '{"name": 1}', '{"format": "tfcompare-session"}', "[[1, 2, 3]]", '"x"' * 3,
-    2**63 - 1, -1, float("nan"), float("inf"), b"\x00\xff", "",
-])  # fmt: skip
+    ("meta", "value"),
+    ("backends", "spec"),
+    ("images", "notes"),
+    ("requests", "top5"),
+    ("meta", "key"),
+    ("images", "name"),
+    ("images", "width"),
+    ("images", "original"),
+    ("variants", "nbytes"),
+    ("variants", "encode_ms"),
+    ("problems", "message"),
+    ("requests", "phase"),
+    ("requests", "repeat"),
+    ("requests", "ok"),
+    ("requests", "latency_ms"),
+    ("requests", "started_at"),
+    ("aggregates", "n"),
+    ("aggregates", "top1_agree"),
+)
+_CRAFTED = st.sampled_from(
+    [
+        "[" * 5000,
+        '{"a":' * 3000,
+        "NaN",
+        '[["x", NaN]]',
+        "9" * 5000,
+        "1e999",
+        "{}",
+        "[]",
+        "null",
+        '"measured"',
+        '{"name": 1}',
+        '{"format": "tfcompare-session"}',
+        "[[1, 2, 3]]",
+        '"x"' * 3,
+        2**63 - 1,
+        -1,
+        float("nan"),
+        float("inf"),
+        b"\x00\xff",
+        "",
+    ]
+)
 _VALUES = st.one_of(
     _CRAFTED,
     _CRAFTED,
@@ -80,25 +112,29 @@ _VALUES = st.one_of(
     st.text(max_size=50),
     st.binary(max_size=50),
 )
-_STRUCTURE = st.sampled_from([
-    "CREATE VIEW v AS SELECT 1",
-    "CREATE TABLE extra (x)",
-    "CREATE TRIGGER t AFTER INSERT ON meta BEGIN SELECT 1; END",
-    "CREATE INDEX i ON requests (image)",
-    "DROP TABLE problems",
-    "DROP TABLE meta",
-    "ALTER TABLE images ADD COLUMN x",
-    "PRAGMA journal_mode=WAL",
-    "DELETE FROM meta",
-    "INSERT INTO problems (image, message) SELECT image, message FROM problems",
-])  # fmt: skip
+_STRUCTURE = st.sampled_from(
+    [
+        "CREATE VIEW v AS SELECT 1",
+        "CREATE TABLE extra (x)",
+        "CREATE TRIGGER t AFTER INSERT ON meta BEGIN SELECT 1; END",
+        "CREATE INDEX i ON requests (image)",
+        "DROP TABLE problems",
+        "DROP TABLE meta",
+        "ALTER TABLE images ADD COLUMN x",
+        "PRAGMA journal_mode=WAL",
+        "DELETE FROM meta",
+        "INSERT INTO problems (image, message) SELECT image, message FROM problems",
+    ]
+)
 _SQL_CHANGE = st.one_of(
     st.tuples(st.just("set"), st.sampled_from(_COLUMNS), _VALUES).map(
         lambda t: (t[0], *t[1], t[2])
     ),
     _STRUCTURE.map(lambda sql: ("sql", sql)),
 )
-_BYTE_CHANGE = st.tuples(st.integers(min_value=0, max_value=1 << 20), st.binary(min_size=1, max_size=64))
+_BYTE_CHANGE = st.tuples(
+    st.integers(min_value=0, max_value=1 << 20), st.binary(min_size=1, max_size=64)
+)
 
 
 def _apply_sql(path: Path, changes) -> None:
@@ -189,8 +225,11 @@ def test_fuzzed_images_load_or_give_an_image_error(workdir, seed, damage, cut, j
     data += junk
     path = workdir / "fuzzed.img"
     path.write_bytes(bytes(data))
-    for load in (lambda: build_ladder(path, _SMALL), lambda: build_ladder(bytes(data), _LARGER),
-                 lambda: describe(path)):  # fmt: skip
+    for load in (
+        lambda: build_ladder(path, _SMALL),
+        lambda: build_ladder(bytes(data), _LARGER),
+        lambda: describe(path),
+    ):
         try:
             out = load()
         except ImageLoadError as exc:

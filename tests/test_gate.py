@@ -41,8 +41,11 @@ def pairs(tiny_model, tmp_path_factory):
         with CpuLimit(backend, share=0.25):
             measure(folder / "slow.tfcs", spec, SETTINGS, title="quarter CPU")
         measure(folder / "lossy.tfcs", spec, replace(SETTINGS, jpeg_quality=2, repeats=2))
-        measure(folder / "errors.tfcs", [replace(spec[0], timeout_s=0.0005)],
-                replace(SETTINGS, repeats=3))
+        measure(
+            folder / "errors.tfcs",
+            [replace(spec[0], timeout_s=0.0005)],
+            replace(SETTINGS, repeats=3),
+        )
         photo_path = save(photo("chelsea"), folder / "cat.jpg")
         sweep(folder / "cap-base.tfcs", photo_path, backend)
         with CpuLimit(backend, share=0.25):
@@ -57,10 +60,14 @@ def pairs(tiny_model, tmp_path_factory):
     for block in sorted({(r.image, r.variant, r.backend) for r in base.measured}):
         half_a |= {(*block, k + rng.randrange(2)) for k in range(0, SETTINGS.repeats, 2)}
     for name, keep in (("half1", True), ("half2", False)):
-        requests = tuple(r for r in base.requests if r.phase == "cold"
-                         or ((r.image, r.variant, r.backend, r.repeat) in half_a) == keep)
-        half = replace(base, requests=requests,
-                       summary=aggregate(r for r in requests if r.phase == "measured"))
+        requests = tuple(
+            r
+            for r in base.requests
+            if r.phase == "cold" or ((r.image, r.variant, r.backend, r.repeat) in half_a) == keep
+        )
+        half = replace(
+            base, requests=requests, summary=aggregate(r for r in requests if r.phase == "measured")
+        )
         save_session(folder / f"{name}.tfcs", half, title=f"{name} repeats")
     return folder
 
@@ -71,11 +78,36 @@ def sweep(path, image, backend):
     session; a second
     backend "mirror" is the same server under another name, so the sweep compares two."""
     proc = subprocess.run(
-        [sys.executable, "-m", "tfcompare", "load", str(image), "--variants", "128-jpeg",
-         "--backend", f"svc={backend.grpc}/tiny", "--backend", f"mirror={backend.grpc}/tiny",
-         "--metrics", "off", "--concurrency", "1,4", "--window-s", "0.4", "--max-windows", "5",
-         "--stability", "90",
-         "--save", str(path), "-q"], capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "load",
+            str(image),
+            "--variants",
+            "128-jpeg",
+            "--backend",
+            f"svc={backend.grpc}/tiny",
+            "--backend",
+            f"mirror={backend.grpc}/tiny",
+            "--metrics",
+            "off",
+            "--concurrency",
+            "1,4",
+            "--window-s",
+            "0.4",
+            "--max-windows",
+            "5",
+            "--stability",
+            "90",
+            "--save",
+            str(path),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
@@ -83,25 +115,48 @@ def gate(folder, base, new, *rules, extra=()):
     args = ["compare", folder / f"{base}.tfcs", folder / f"{new}.tfcs"]
     for rule in rules:
         args += ["--fail-on", rule]
-    return subprocess.run([sys.executable, "-m", "tfcompare", *map(str, args), *map(str, extra)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "tfcompare", *map(str, args), *map(str, extra)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 # --------------------------------------------------------------------------- rules and statistics
 
 
-@pytest.mark.parametrize("text, metric, limit, unit", [
-    ("p90:+10%", "p90", 10, "%"), ("p50:+5ms", "p50", 5, "ms"), ("mean:+2.5%", "mean", 2.5, "%"),
-    ("p99:+10 %", "p99", 10, "%"), ("agreement:-2pp", "agreement", 2, "pp"),
-    ("errors:>0", "errors", 0, ""), ("knee:-10%", "knee", 10, "%"),
-])
+@pytest.mark.parametrize(
+    "text, metric, limit, unit",
+    [
+        ("p90:+10%", "p90", 10, "%"),
+        ("p50:+5ms", "p50", 5, "ms"),
+        ("mean:+2.5%", "mean", 2.5, "%"),
+        ("p99:+10 %", "p99", 10, "%"),
+        ("agreement:-2pp", "agreement", 2, "pp"),
+        ("errors:>0", "errors", 0, ""),
+        ("knee:-10%", "knee", 10, "%"),
+    ],
+)
 def test_rules_parse(text, metric, limit, unit):
     rule = parse_rule(text)
     assert (rule.metric, rule.limit, rule.unit) == (metric, limit, unit)
 
 
-@pytest.mark.parametrize("text", ["p90:10%", "p90:-10%", "p95:+10%", "agreement:+2pp",
-                                  "agreement:-2%", "errors:0", "errors:>1%", "knee:-10pp", "p90"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "p90:10%",
+        "p90:-10%",
+        "p95:+10%",
+        "agreement:+2pp",
+        "agreement:-2%",
+        "errors:0",
+        "errors:>1%",
+        "knee:-10pp",
+        "p90",
+    ],
+)
 def test_bad_rules_are_refused(text):
     with pytest.raises(ValueError, match="expected p50|p90"):
         parse_rule(text)
@@ -111,9 +166,11 @@ def test_mann_whitney_matches_scipy():
     from scipy.stats import mannwhitneyu  # test-only oracle (scikit-image brings scipy)
 
     rng = np.random.default_rng(7)
-    cases = [(rng.lognormal(1, 0.5, 40), rng.lognormal(1.1, 0.5, 35)),
-             (rng.integers(0, 5, 30).astype(float), rng.integers(0, 6, 25).astype(float)),  # ties
-             (rng.normal(10, 1, 8), rng.normal(10, 1, 9))]
+    cases = [
+        (rng.lognormal(1, 0.5, 40), rng.lognormal(1.1, 0.5, 35)),
+        (rng.integers(0, 5, 30).astype(float), rng.integers(0, 6, 25).astype(float)),  # ties
+        (rng.normal(10, 1, 8), rng.normal(10, 1, 9)),
+    ]
     for x, y in cases:
         expected = mannwhitneyu(x, y, alternative="greater", method="asymptotic").pvalue
         assert mann_whitney_greater(x, y) == pytest.approx(expected, rel=1e-9)
@@ -132,9 +189,23 @@ def _lognormal_run(shift: float, seed: int, variants: int = 30, n: int = 1500):
 
     rng = np.random.default_rng(seed)
     requests = tuple(
-        RequestResult("img.jpg", f"{64 + v}-jpeg", "svc", "grpc", "measured", r, True,
-                      float(10 * shift * rng.lognormal(0, 0.25)), 0.1, 1000, 1, None)
-        for v in range(variants) for r in range(n))
+        RequestResult(
+            "img.jpg",
+            f"{64 + v}-jpeg",
+            "svc",
+            "grpc",
+            "measured",
+            r,
+            True,
+            float(10 * shift * rng.lognormal(0, 0.25)),
+            0.1,
+            1000,
+            1,
+            None,
+        )
+        for v in range(variants)
+        for r in range(n)
+    )
     return RunResult(SETTINGS, (), (), requests, (), aggregate(requests))
 
 
@@ -157,8 +228,15 @@ def test_a_real_slowdown_within_the_limit_never_fails():
 
 def test_a_real_slowdown_fails_the_latency_rules(pairs, tmp_path):
     md, js = tmp_path / "gate.md", tmp_path / "gate.json"
-    proc = gate(pairs, "base", "slow", "p50:+10%", "p90:+10%", "errors:>0",
-                extra=["--markdown", md, "--json", js])
+    proc = gate(
+        pairs,
+        "base",
+        "slow",
+        "p50:+10%",
+        "p90:+10%",
+        "errors:>0",
+        extra=["--markdown", md, "--json", js],
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "rule p50:+10% (p50 latency grew by more than 10 %): FAILED" in proc.stdout
     assert "rule errors:>0" in proc.stdout and "gate: FAILED (2 of 3 rule(s) failed" in proc.stdout
@@ -168,22 +246,37 @@ def test_a_real_slowdown_fails_the_latency_rules(pairs, tmp_path):
     failed = [c for c in p50["checks"] if c["status"] == "FAILED"]
     # a quarter of a CPU makes every variant several times slower; a burst of load from elsewhere
     # on this machine during the BASE run may hide one of them, never most
-    assert len(failed) >= 2 and {c["variant"] for c in failed} <= {"original", "128-jpeg", "64-jpeg"}
+    assert len(failed) >= 2 and {c["variant"] for c in failed} <= {
+        "original",
+        "128-jpeg",
+        "64-jpeg",
+    }
     for c in failed:
         assert c["change"] > 10 and c["p_value"] < 0.01
-        line = next(x for x in proc.stdout.splitlines() if x.startswith(f"  svc      {c['variant']} "))
+        line = next(
+            x for x in proc.stdout.splitlines() if x.startswith(f"  svc      {c['variant']} ")
+        )
         assert f"{c['change']:+.1f} %" in line and "FAILED" in line
     text = md.read_text()
     assert text.startswith("## tfcompare gate: ❌ failed")
-    assert (f"| `p50:+10%` | p50 latency grew by more than 10 % | FAILED ({len(failed)} of 3 rows "
-            "failed) |") in text
+    assert (
+        f"| `p50:+10%` | p50 latency grew by more than 10 % | FAILED ({len(failed)} of 3 rows "
+        "failed) |"
+    ) in text
     assert f"| svc | {failed[0]['variant']} |" in text and "Mann-Whitney" in text
 
 
 def test_noise_alone_passes(pairs, tmp_path):
     md = tmp_path / "gate.md"
-    proc = gate(pairs, "half1", "half2", *LATENCY_RULES, "agreement:-2pp", "errors:>0",
-                extra=["--markdown", md])
+    proc = gate(
+        pairs,
+        "half1",
+        "half2",
+        *LATENCY_RULES,
+        "agreement:-2pp",
+        "errors:>0",
+        extra=["--markdown", md],
+    )
     assert proc.returncode == 0, proc.stdout
     assert "gate: PASSED (0 of 6 rule(s) failed" in proc.stdout
     assert md.read_text().startswith("## tfcompare gate: ✅ passed")
@@ -203,8 +296,9 @@ def test_a_change_beyond_the_limit_that_is_noise_is_not_a_failure(pairs):
     for base, new in ((half1, half2), (half2, half1)):  # each row's p99 grows one way or the other
         result = run_gate(base, new, rules)
         assert result.exit_code == 0
-        beyond += [(r.rule, c) for r in result.rules for c in r.checks
-                   if c.change and c.change > 0.001]
+        beyond += [
+            (r.rule, c) for r in result.rules for c in r.checks if c.change and c.change > 0.001
+        ]
     # nearly every variant under both rules (a p99 that moved by under 1 µs is not beyond the
     # ms rule either way)
     assert len(beyond) >= 2 * 3 - 1 and {rule for rule, _ in beyond} == set(rules)
@@ -233,8 +327,9 @@ def test_errors_fail_the_errors_rule(pairs):
     proc = gate(pairs, "base", "errors", "errors:>0", extra=["--json", "-"])
     assert proc.returncode == 1
     checks = json.loads(proc.stdout)["gate"]["rules"][0]["checks"]
-    assert {(c["backend"], c["variant"]): c["new"] for c in checks if c["status"] == "FAILED"} \
-        == failed
+    assert {
+        (c["backend"], c["variant"]): c["new"] for c in checks if c["status"] == "FAILED"
+    } == failed
     assert gate(pairs, "base", "errors", "errors:>1000").returncode == 0
 
 
@@ -251,7 +346,10 @@ def test_capacity_knees_the_knee_rule_and_the_report(pairs, tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     checks = json.loads(proc.stdout)["gate"]["rules"][0]["checks"]
     for c in checks:
-        before, after = knees[(c["backend"], c["variant"])], slow.sustained()[(c["backend"], c["variant"])]
+        before, after = (
+            knees[(c["backend"], c["variant"])],
+            slow.sustained()[(c["backend"], c["variant"])],
+        )
         assert c["base"] == pytest.approx(before)
         if after is None:
             assert c["status"] == "FAILED" and "no stable level" in c["note"]
@@ -268,12 +366,17 @@ def test_capacity_knees_the_knee_rule_and_the_report(pairs, tmp_path):
         assert backends.decided and backends.verdict.startswith("Under load: ")
         best, other = sorted(knees, key=knees.get, reverse=True)
         if knees[best] > knees[other] * 1.10:  # beyond the ±10 % a stable level may vary
-            assert f"{best[0]} sustains the most at 128-jpeg ({knees[best]:.1f} req/s" \
+            assert (
+                f"{best[0]} sustains the most at 128-jpeg ({knees[best]:.1f} req/s"
                 in backends.verdict
+            )
         else:
-            assert f"{best[0]} and {other[0]} sustain about the same at 128-jpeg" in backends.verdict
+            assert (
+                f"{best[0]} and {other[0]} sustain about the same at 128-jpeg" in backends.verdict
+            )
         assert {(r[0], r[2]) for r in table.rows} == {
-            (b, f"{v:.1f} req/s") for (b, _), v in knees.items()}
+            (b, f"{v:.1f} req/s") for (b, _), v in knees.items()
+        }
     else:
         assert not backends.decided and "capacity sweep has no two backends" in backends.verdict
     # a sweep alone: no quality or size answers, and the page says why and what would give them
@@ -281,15 +384,22 @@ def test_capacity_knees_the_knee_rule_and_the_report(pairs, tmp_path):
 
     for key in ("resizing", "format", "size_time"):
         assert not report.finding(key).decided and SWEEP_ONLY in report.finding(key).verdict
-    assert report.subtitle.startswith(f"a capacity sweep: 2 backend × variant curve(s), "
-                                      f"{len(base.levels)} load level(s), measured ")
+    assert report.subtitle.startswith(
+        f"a capacity sweep: 2 backend × variant curve(s), "
+        f"{len(base.levels)} load level(s), measured "
+    )
     # its setup is the sweep's (not a run's default settings and an empty image list)
     captions = [t.caption for t in report.setup]
-    assert captions == ["Backends (path floor: round trip of a call that runs no model)",
-                        "Capacity sweep", "Variants swept"]
+    assert captions == [
+        "Backends (path floor: round trip of a call that runs no model)",
+        "Capacity sweep",
+        "Variants swept",
+    ]
     sweep_setup = dict(report.setup[1].rows)
     assert sweep_setup["levels"] == "1, 4" and sweep_setup["window"] == "0.4 s"
-    assert sweep_setup["load"].startswith("closed loop") and sweep_setup["load from"] == "this machine"
+    assert (
+        sweep_setup["load"].startswith("closed loop") and sweep_setup["load from"] == "this machine"
+    )
     assert "±90 %" in sweep_setup["stable when"]
     assert [r[0] for r in report.setup[2].rows] == ["128-jpeg"]
     html = report.html()
@@ -298,13 +408,16 @@ def test_capacity_knees_the_knee_rule_and_the_report(pairs, tmp_path):
     assert "at the same time" not in caveats and "No server-side time" not in caveats
     for lv in base.levels:  # the sweep's own caveats come along
         if lv.client_bound:
-            assert f"capacity {lv.backend} {lv.variant} at level {lv.level:g} was client-bound" \
+            assert (
+                f"capacity {lv.backend} {lv.variant} at level {lv.level:g} was client-bound"
                 in caveats
+            )
         if not lv.stable:
             assert f"{lv.backend} {lv.variant} @ {lv.level:g}" in caveats
     shaky = replace(base, levels=[replace(lv, stable=False) for lv in base.levels])
-    caveats = " ".join(build_report(load_session(pairs / "cap-base.tfcs").result,
-                                    capacity=shaky).caveats)
+    caveats = " ".join(
+        build_report(load_session(pairs / "cap-base.tfcs").result, capacity=shaky).caveats
+    )
     assert f"{len(base.levels)} capacity level(s) never became stable" in caveats
 
 
@@ -318,7 +431,10 @@ def test_markdown_and_json_files_without_rules(pairs, tmp_path):
     data = json.loads(js.read_text())
     assert "gate" not in data and len(data["rows"]) == 3
     for row in data["rows"]:
-        assert f"| svc | {row['variant']} | {row['a']['p50_ms']:.2f} | {row['b']['p50_ms']:.2f} |" in text
+        assert (
+            f"| svc | {row['variant']} | {row['a']['p50_ms']:.2f} | {row['b']['p50_ms']:.2f} |"
+            in text
+        )
 
 
 def test_usage_errors_exit_2(pairs, tmp_path):
@@ -330,7 +446,19 @@ def test_usage_errors_exit_2(pairs, tmp_path):
     assert proc.returncode == 2
     assert "rule knee:-10% cannot be checked: no capacity sweep in BASE and NEW" in proc.stderr
     (tmp_path / "x.tfcs").write_text("nope")
-    proc = subprocess.run([sys.executable, "-m", "tfcompare", "compare", str(pairs / "base.tfcs"),
-                           str(tmp_path / "x.tfcs"), "--fail-on", "p90:+10%"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "compare",
+            str(pairs / "base.tfcs"),
+            str(tmp_path / "x.tfcs"),
+            "--fail-on",
+            "p90:+10%",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "not a tfcompare session file" in proc.stderr

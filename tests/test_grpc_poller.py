@@ -56,9 +56,13 @@ def _switches_per_call(tiny_model, tmp_path) -> tuple[float, float]:
     """(server, client) EventEngine pool-thread context switches per GetModelMetadata call."""
     with launch_backend(tiny_model, log_dir=tmp_path).wait_ready() as backend:
         before = _pool_switches(backend.pid)
-        out = subprocess.run([sys.executable, "-c", CLIENT, backend.grpc, str(CALLS),
-                              str(Path(__file__).parent)],
-                             capture_output=True, text=True, env=_env(), timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", CLIENT, backend.grpc, str(CALLS), str(Path(__file__).parent)],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=120,
+        )
         assert out.returncode == 0, out.stderr[-2000:]
         server = (_pool_switches(backend.pid) - before) / CALLS
     assert "Unknown experiment" not in out.stderr  # the setting is one this grpcio knows

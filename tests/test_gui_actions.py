@@ -54,8 +54,12 @@ def test_chart_copy_to_clipboard_menu_action_holds_the_chart_image(qtbot, chart)
     QGuiApplication.clipboard().clear()
     find_action(window, "Export", f"{chart} chart", "Copy to clipboard").trigger()
     image = QGuiApplication.clipboard().image()
-    widget = {"Latency": window.latency, "Top-5": window.top5, "Quality": window.quality,
-              "Capacity": window.capacity.chart}[chart]
+    widget = {
+        "Latency": window.latency,
+        "Top-5": window.top5,
+        "Quality": window.quality,
+        "Capacity": window.capacity.chart,
+    }[chart]
     expected = widget.grab_image()
     assert not image.isNull()
     assert (image.width(), image.height()) == (expected.width(), expected.height())
@@ -86,20 +90,49 @@ def test_log_scale_menu_action_toggles_the_chart(qtbot):
 # ------------------------------------------------------------------ every action, as a user would
 
 ALL_ACTIONS = {
-    "File": ["New session", "Add images…", "Add image folder…", "Open session…", "Open recent",
-             "Save session", "Save session as…", "Compare with session…",
-             "Clear comparison overlay", "Quit"],
-    "Edit": ["Undo removal", "Paste image", "Copy results table", "Remove selected images",
-             "Remove all images"],
-    "Backends": ["Add backend…", "Add from cluster…", "Edit selected…", "Remove selected",
-                 "Refresh status"],
+    "File": [
+        "New session",
+        "Add images…",
+        "Add image folder…",
+        "Open session…",
+        "Open recent",
+        "Save session",
+        "Save session as…",
+        "Compare with session…",
+        "Clear comparison overlay",
+        "Quit",
+    ],
+    "Edit": [
+        "Undo removal",
+        "Paste image",
+        "Copy results table",
+        "Remove selected images",
+        "Remove all images",
+    ],
+    "Backends": [
+        "Add backend…",
+        "Add from cluster…",
+        "Edit selected…",
+        "Remove selected",
+        "Refresh status",
+    ],
     "Run": ["Run comparison", "Cancel", "Start capacity sweep", "Cancel capacity sweep"],
     "View": ["Log latency scale"],
-    "Export": ["Results as JSON…", "Results as CSV…", "Report (HTML)…", "Capacity sweep as JSON…",
-               "Capacity sweep as CSV…", "Save window screenshot (PNG)…", "Copy window screenshot",
-               "Latency chart", "Top-5 chart", "Quality chart", "Capacity chart"],
+    "Export": [
+        "Results as JSON…",
+        "Results as CSV…",
+        "Report (HTML)…",
+        "Capacity sweep as JSON…",
+        "Capacity sweep as CSV…",
+        "Save window screenshot (PNG)…",
+        "Copy window screenshot",
+        "Latency chart",
+        "Top-5 chart",
+        "Quality chart",
+        "Capacity chart",
+    ],
     "Help": ["How to read the charts", "Keyboard shortcuts", "About tfcompare"],
-}  # fmt: skip
+}
 
 
 def test_the_menus_hold_exactly_the_actions_tested_here(qtbot):
@@ -153,7 +186,9 @@ def test_file_save_save_as_recent_compare_and_quit(qtbot, tmp_path, monkeypatch,
     find_action(w, "File", "Save session").trigger()  # to the file it came from
     assert not w.controller.unsaved and not w.isWindowModified()
     other = tmp_path / "copy.tfcs"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "copy"), ""))
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "copy"), "")
+    )
     find_action(w, "File", "Save session as…").trigger()
     assert other.exists() and w.controller.path == other and "copy.tfcs" in w.windowTitle()
     recent = find_action(w, "File", "Open recent").menu()
@@ -233,11 +268,17 @@ def test_backend_actions_and_buttons(qtbot, monkeypatch, opened):
     assert "cpu" not in [s.name for s in w.controller.backends]
     monkeypatch.setattr(ClusterDialog, "__init__", lambda self, parent=None: QDialog.__init__(self))
     monkeypatch.setattr(ClusterDialog, "exec", lambda self: True)
-    monkeypatch.setattr(ClusterDialog, "selected_backends",
-                        lambda self: [BackendSpec("from-k8s", "k8s://tfs/tfs-gpu")])
+    monkeypatch.setattr(
+        ClusterDialog,
+        "selected_backends",
+        lambda self: [BackendSpec("from-k8s", "k8s://tfs/tfs-gpu")],
+    )
     find_action(w, "Backends", "Add from cluster…").trigger()
-    monkeypatch.setattr(ClusterDialog, "selected_backends",
-                        lambda self: [BackendSpec("also-k8s", "k8s://tfs/tfs-cpu")])
+    monkeypatch.setattr(
+        ClusterDialog,
+        "selected_backends",
+        lambda self: [BackendSpec("also-k8s", "k8s://tfs/tfs-cpu")],
+    )
     qtbot.mouseClick(buttons["From cluster…"], Qt.MouseButton.LeftButton)
     assert [s.name for s in w.controller.backends][-2:] == ["from-k8s", "also-k8s"]
     w.controller.run_notes["extra"] = ("error", "what the last run found")
@@ -256,8 +297,9 @@ def test_run_and_cancel_actions_and_buttons(qtbot, tmp_path, backend_pair, monke
     find_action(w, "Run", "Run comparison").trigger()  # nothing to run yet: says why
     assert "Add images first" in said[-1]
     w.set_backends([BackendSpec.parse(f"one={backend_pair.one.grpc}/tiny")], persist=False)
-    w.settings_panel.set_settings(RunSettings(sizes=(128,), formats=("jpeg",), warmup=0,
-                                              repeats=1000))  # fmt: skip
+    w.settings_panel.set_settings(
+        RunSettings(sizes=(128,), formats=("jpeg",), warmup=0, repeats=1000)
+    )
     w.controller.add_paths(small_photos(tmp_path))
     find_action(w, "Run", "Run comparison").trigger()
     qtbot.waitUntil(lambda: w.store.n_results > 5, timeout=30_000)
@@ -297,8 +339,11 @@ def test_export_results_report_and_capacity(qtbot, tmp_path, monkeypatch, opened
     w = opened
     told = []
     monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: told.append(a[2]))
-    for kind, action in (("json", "Results as JSON…"), ("csv", "Results as CSV…"),
-                         ("html", "Report (HTML)…")):  # fmt: skip
+    for kind, action in (
+        ("json", "Results as JSON…"),
+        ("csv", "Results as CSV…"),
+        ("html", "Report (HTML)…"),
+    ):
         out = tmp_path / f"out.{kind}"
         monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, o=out, **k: (str(o), ""))
         find_action(w, "Export", action).trigger()

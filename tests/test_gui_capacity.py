@@ -19,8 +19,13 @@ pytestmark = pytest.mark.slow
 def prepared_window(qtbot, backend_pair, tmp_path):
     window = make_window(qtbot)
     window.controller.add_paths(small_photos(tmp_path / "photos", names=("chelsea",)))
-    window.set_backends([BackendSpec("one", backend_pair.one.grpc, model="tiny"),
-                         BackendSpec("two", backend_pair.two.grpc, model="tiny")], persist=False)
+    window.set_backends(
+        [
+            BackendSpec("one", backend_pair.one.grpc, model="tiny"),
+            BackendSpec("two", backend_pair.two.grpc, model="tiny"),
+        ],
+        persist=False,
+    )
     find_action(window, "Run", "Start capacity sweep")  # the menu offers it
     window.tabs.setCurrentWidget(window.capacity)
     panel = window.capacity
@@ -31,7 +36,8 @@ def prepared_window(qtbot, backend_pair, tmp_path):
 
 
 def test_sweep_draws_curves_fills_the_table_and_saves_with_the_session(
-        qtbot, backend_pair, tmp_path, monkeypatch):
+    qtbot, backend_pair, tmp_path, monkeypatch
+):
     window, panel = prepared_window(qtbot, backend_pair, tmp_path)
     panel.levels.setText("1,4")
     windows_seen = []
@@ -41,13 +47,19 @@ def test_sweep_draws_curves_fills_the_table_and_saves_with_the_session(
     assert done.args == [False]
     result = panel.model.result
     assert [(lv.backend, lv.level) for lv in result.levels] == [
-        ("one", 1), ("one", 4), ("two", 1), ("two", 4)]
+        ("one", 1),
+        ("one", 4),
+        ("two", 1),
+        ("two", 4),
+    ]
     assert "WindowDone" in windows_seen and "LevelDone" in windows_seen
     drawn = {key: item.getData() for key, item in panel.chart._curves.items()}
     assert set(drawn) == {("one", "original"), ("two", "original")}
     xs, ys = drawn[("one", "original")]
     assert list(xs) == pytest.approx([lv.throughput for lv in result.curve("one", "original")])
-    assert list(ys) == pytest.approx([lv.percentile_ms(99) for lv in result.curve("one", "original")])
+    assert list(ys) == pytest.approx(
+        [lv.percentile_ms(99) for lv in result.curve("one", "original")]
+    )
     labels = [t.toPlainText() for t in panel.chart._labels[("one", "original")]]
     assert labels == ["c=1", "c=4"]
     assert panel.table.rowCount() == 2 and panel.table.item(0, 0).text() == "one"
@@ -67,13 +79,18 @@ def test_sweep_draws_curves_fills_the_table_and_saves_with_the_session(
     def near(a, b) -> bool:  # labels anchored alike overlap when their points are this close
         pa, pb = view.mapViewToScene(a.pos()), view.mapViewToScene(b.pos())
         wa, wb = a.textItem.boundingRect(), b.textItem.boundingRect()
-        return (abs(pa.x() - pb.x()) < (wa.width() + wb.width()) / 2
-                and abs(pa.y() - pb.y()) < (wa.height() + wb.height()) / 2)
+        return (
+            abs(pa.x() - pb.x()) < (wa.width() + wb.width()) / 2
+            and abs(pa.y() - pb.y()) < (wa.height() + wb.height()) / 2
+        )
 
     for curve in panel.model.curves():
         if curve.knee is not None:
-            [at] = [t for t in panel.chart._labels[(curve.backend, curve.variant)]
-                    if t.pos() == pg.Point(curve.knee.throughput, curve.knee.p99_ms)]
+            [at] = [
+                t
+                for t in panel.chart._labels[(curve.backend, curve.variant)]
+                if t.pos() == pg.Point(curve.knee.throughput, curve.knee.p99_ms)
+            ]
             assert at.isVisible() or any(near(at, t) for t in texts if t.isVisible())
 
     out_csv = tmp_path / "capacity.csv"
@@ -81,7 +98,11 @@ def test_sweep_draws_curves_fills_the_table_and_saves_with_the_session(
     find_action(window, "Export", "Capacity sweep as CSV…").trigger()
     rows = list(csv.DictReader(out_csv.open()))
     assert [(r["backend"], float(r["level"])) for r in rows] == [
-        ("one", 1.0), ("one", 4.0), ("two", 1.0), ("two", 4.0)]
+        ("one", 1.0),
+        ("one", 4.0),
+        ("two", 1.0),
+        ("two", 4.0),
+    ]
 
     session = tmp_path / "sweep.tfcs"
     assert window.sessions._save_to(session)  # a sweep alone is worth saving
@@ -91,8 +112,10 @@ def test_sweep_draws_curves_fills_the_table_and_saves_with_the_session(
     assert other.capacity.model.result.sustained() == result.sustained()
     # a sweep alone opens on its own tab, not on an empty comparison
     assert other.tabs.currentWidget() is other.capacity
-    assert (other.statusBar().currentMessage()
-            == "Opened sweep.tfcs: a capacity sweep of 4 levels on 2 backends.")
+    assert (
+        other.statusBar().currentMessage()
+        == "Opened sweep.tfcs: a capacity sweep of 4 levels on 2 backends."
+    )
     assert other.capacity.levels.text() == "1,4" and other.capacity.table.rowCount() == 2
 
 
@@ -159,8 +182,10 @@ def test_labels_of_bunched_points_never_overlap_and_knees_keep_theirs(qtbot):
     chart = show_sized(qtbot, CapacityChart(BackendColors()), 700, 500)
 
     def curve(name, shift):  # three backends on one machine: nearly the same curve
-        points = tuple(CurvePoint(100 + 10 * i + shift, 10.0 * 2 ** i + shift, f"c={2 ** i}",
-                                  True, False) for i in range(4))
+        points = tuple(
+            CurvePoint(100 + 10 * i + shift, 10.0 * 2**i + shift, f"c={2**i}", True, False)
+            for i in range(4)
+        )
         return Curve(name, "original", points, points[2])
 
     chart.update_curves([curve("a", 0.0), curve("b", 0.5), curve("c", 1.0)], 100.0)
@@ -188,8 +213,9 @@ def test_a_limit_far_above_every_point_leaves_the_view_to_the_points(qtbot):
     from tfcompare.load.capacity_model import Curve, CurvePoint
 
     chart = show_sized(qtbot, CapacityChart(BackendColors()), 700, 500)
-    points = tuple(CurvePoint(50.0 * (i + 1), 20.0 + 30 * i, f"c={2 ** i}", True, False)
-                   for i in range(4))  # p99 20 … 110 ms
+    points = tuple(
+        CurvePoint(50.0 * (i + 1), 20.0 + 30 * i, f"c={2**i}", True, False) for i in range(4)
+    )  # p99 20 … 110 ms
     chart.update_curves([Curve("a", "original", points, points[-1])], 500.0)
     low, high = chart.item.getViewBox().viewRange()[1]
     assert 110 < high < 200  # the points fill the height; the 500 ms line is out of view

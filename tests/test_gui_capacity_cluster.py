@@ -34,8 +34,9 @@ def test_sweep_by_agents_in_the_cluster(qtbot, kube, backend_pair, tmp_path):
     window.grab().save(str(tmp_path / "capacity-cluster.png"))
 
 
-def test_levels_the_agents_cannot_split_are_refused(qtbot, kube, backend_pair, tmp_path,
-                                                   monkeypatch):
+def test_levels_the_agents_cannot_split_are_refused(
+    qtbot, kube, backend_pair, tmp_path, monkeypatch
+):
     from PySide6.QtWidgets import QMessageBox
 
     shown = []
@@ -50,7 +51,8 @@ def test_levels_the_agents_cannot_split_are_refused(qtbot, kube, backend_pair, t
 
 
 def test_the_default_levels_run_on_agents_without_the_ones_they_cannot_split(
-        qtbot, kube, backend_pair, tmp_path, monkeypatch):
+    qtbot, kube, backend_pair, tmp_path, monkeypatch
+):
     from PySide6.QtWidgets import QMessageBox
 
     from tfcompare.gui import capacity_view
@@ -59,8 +61,9 @@ def test_the_default_levels_run_on_agents_without_the_ones_they_cannot_split(
     started, shown = [], []
     monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: shown.append(a[2]))
     # what the button hands the sweep (a real in-cluster sweep is the first test's)
-    monkeypatch.setattr(capacity_view.SweepWorker, "start",
-                        lambda self, *args: started.append(args))
+    monkeypatch.setattr(
+        capacity_view.SweepWorker, "start", lambda self, *args: started.append(args)
+    )
     window, panel = prepared_window(qtbot, backend_pair, tmp_path)
     assert panel.levels.text() == ",".join(f"{v:g}" for v in DEFAULT_CONCURRENCY)
     panel.agents.setValue(2)
@@ -68,5 +71,7 @@ def test_the_default_levels_run_on_agents_without_the_ones_they_cannot_split(
     assert not shown  # not refused
     [(_generation, plan, *_rest, notes)] = started
     assert plan.levels == (2, 4, 8, 16, 32) and panel.levels.text() == "2,4,8,16,32"
-    assert notes == ("concurrency 1 left out of the default levels: with 2 agents each level "
-                     "needs at least 2 requests in flight (one per agent)",)
+    assert notes == (
+        "concurrency 1 left out of the default levels: with 2 agents each level "
+        "needs at least 2 requests in flight (one per agent)",
+    )

@@ -73,8 +73,9 @@ def test_a_reopened_sessions_gone_backends_are_not_alarms(empty_window, qtbot, t
     assert w.sessions.open_session(synthetic_session(tmp_path / "s.tfcs"))
     panel = w.backends_panel
     names = [s.name for s in w.controller.backends]
-    qtbot.waitUntil(lambda: all(panel.state_of(n) not in ("checking",) for n in names),
-                    timeout=15000)  # fmt: skip
+    qtbot.waitUntil(
+        lambda: all(panel.state_of(n) not in ("checking",) for n in names), timeout=15000
+    )
     for row, name in enumerate(names):
         assert panel.state_of(name) == "offline", name
         assert panel.list.item(row).foreground().color().name() != "#b00020"
@@ -97,8 +98,12 @@ def test_titles_and_marker_note_are_whole(empty_window, qtbot, size):
         shown = chart.title_text()
         assert "…" not in shown and "pooled: 3–4 images a point" in shown, shown
         lines = shown.split("\n")
-        widest = max(chart.plot.mapFromScene(chart.item.titleLabel.sceneBoundingRect())
-                     .boundingRect().width(), 1)  # fmt: skip
+        widest = max(
+            chart.plot.mapFromScene(chart.item.titleLabel.sceneBoundingRect())
+            .boundingRect()
+            .width(),
+            1,
+        )
         assert all(title_metrics().horizontalAdvance(line) <= widest for line in lines)
     note = w.quality._note.text  # as drawn (HTML)
     assert "…" not in note and "hollow: top-1 changed on some image" in note, note
@@ -111,8 +116,10 @@ def test_a_long_title_wraps_its_pooling_note_instead_of_cutting_it(empty_window)
     chart = empty_window.quality  # 290 px: its width at 1280 with the images list open
     text = "Quality vs bytes sent · pooled: 3–4 images a point"
     shown = chart.elide_title(text, 290)
-    assert "…" not in shown and shown.split("\n") == ["Quality vs bytes sent",
-                                                     "pooled: 3–4 images a point"]  # fmt: skip
+    assert "…" not in shown and shown.split("\n") == [
+        "Quality vs bytes sent",
+        "pooled: 3–4 images a point",
+    ]
     assert all(title_metrics().horizontalAdvance(line) <= 290 for line in shown.split("\n"))
 
 
@@ -124,8 +131,7 @@ def test_table_names_are_whole_and_value_columns_fit_their_numbers(empty_window,
 
     w = empty_window
     assert w.sessions.open_session(synthetic_session(tmp_path / "s.tfcs"))
-    aggs = [a.__class__(**{**a.__dict__, "backend": "cpu-2-rest"})
-            for a in w.store.aggregates()]  # fmt: skip
+    aggs = [a.__class__(**{**a.__dict__, "backend": "cpu-2-rest"}) for a in w.store.aggregates()]
     w.table.reset(aggs)
     qtbot.wait(20)
     view = w.table.view
@@ -135,8 +141,10 @@ def test_table_names_are_whole_and_value_columns_fit_their_numbers(empty_window,
         col = keys.index(key)
         assert view.columnWidth(col) >= view.sizeHintForColumn(col), key
     for col, key in enumerate(keys):  # every value is whole, in a column no wider than needed
-        texts = {w.table.proxy.index(r, col).data(Qt.ItemDataRole.DisplayRole)
-                 for r in range(w.table.proxy.rowCount())}  # fmt: skip
+        texts = {
+            w.table.proxy.index(r, col).data(Qt.ItemDataRole.DisplayRole)
+            for r in range(w.table.proxy.rowCount())
+        }
         widest = max(fm.horizontalAdvance(str(t)) for t in texts)
         assert view.columnWidth(col) >= widest, key
         if key in ("n", "n_errors", "bytes", "server_ms", "path_ms", "p50_ms"):
@@ -180,6 +188,8 @@ def test_image_and_variant_selectors_are_filled_before_a_run(empty_window, qtbot
     assert variants == ["original", "256 jpg", "256 png", "128 jpg", "128 png"]
     w.controller.set_settings(RunSettings(sizes=(64,), formats=("webp",)))
     assert [w.variant_combo.itemText(i) for i in range(w.variant_combo.count())] == [
-        "original", "64 webp"]
+        "original",
+        "64 webp",
+    ]
     w.refresh_views(force=True)  # a redraw before any result keeps them and selects the first
     assert w.image_combo.currentText() == "chelsea.jpg" and w.variant_combo.count() == 2

@@ -13,10 +13,23 @@ from tfcompare.datatypes import Aggregate, BackendSpec, Prediction, RunSettings
 
 def _agg(image: str, variant: str, backend: str, p50: float = 10.0) -> Aggregate:
     return Aggregate(
-        image=image, variant=variant, backend=backend, n=3, n_errors=0, bytes=1000,
-        p50_ms=p50, p90_ms=p50 + 1, p99_ms=p50 + 2, mean_ms=p50, stdev_ms=1.0, few_samples=True,
-        top1="tabby", top1_agree=True, top5_overlap=1.0, score_ratio=0.9,
-    )  # fmt: skip
+        image=image,
+        variant=variant,
+        backend=backend,
+        n=3,
+        n_errors=0,
+        bytes=1000,
+        p50_ms=p50,
+        p90_ms=p50 + 1,
+        p99_ms=p50 + 2,
+        mean_ms=p50,
+        stdev_ms=1.0,
+        few_samples=True,
+        top1="tabby",
+        top1_agree=True,
+        top5_overlap=1.0,
+        score_ratio=0.9,
+    )
 
 
 # ------------------------------------------------------------------ 1. backends take turns
@@ -87,9 +100,14 @@ def test_backends_with_identical_quality_points_are_all_visible(qtbot):
     colors = BackendColors()
     chart = show_sized(qtbot, QualityChart(colors), 420, 360)
     backends = ["cpu-1", "cpu-2"]  # same model, same bytes: identical values
+
     def point(v, b, nbytes, ratio):  # two images, both agreeing with the original's top-1
-        aggs = [Aggregate(f"i{k}", v, b, 3, 0, nbytes, 5.0, 5.0, 5.0, 5.0, 0.0, True, "cat", True,
-                          1.0, ratio) for k in range(2)]  # fmt: skip
+        aggs = [
+            Aggregate(
+                f"i{k}", v, b, 3, 0, nbytes, 5.0, 5.0, 5.0, 5.0, 0.0, True, "cat", True, 1.0, ratio
+            )
+            for k in range(2)
+        ]
         return pool(v, b, [5.0] * 6, 0, aggs)
 
     points = [
@@ -130,10 +148,11 @@ def test_table_default_order_is_image_then_variant_ladder_then_backend(qtbot):
     table.set_order(images, backends)
     # results arrive in an arbitrary order (backends answer at different speeds)
     arrived = [
-        _agg(i, v, b, p50=float(k)) for k, (b, v, i) in enumerate(
+        _agg(i, v, b, p50=float(k))
+        for k, (b, v, i) in enumerate(
             (b, v, i) for b in reversed(backends) for v in variants for i in images
         )
-    ]  # fmt: skip
+    ]
     table.upsert(arrived[::2])
     table.upsert(arrived[1::2])
 
@@ -145,8 +164,10 @@ def test_table_default_order_is_image_then_variant_ladder_then_backend(qtbot):
     from tfcompare.gui.chart_base import short_variant
 
     # the table names variants as the charts and the selector do ("256 jpg")
-    ladder = [short_variant(v) for v in
-              ["original", "2048-png", "1024-jpeg", "256-jpeg", "128-jpeg", "128-png"]]  # fmt: skip
+    ladder = [
+        short_variant(v)
+        for v in ["original", "2048-png", "1024-jpeg", "256-jpeg", "128-jpeg", "128-png"]
+    ]
     expected = [(i, v, b) for i in images for v in ladder for b in backends]
     assert shown() == expected
     table.select("zebra.jpg", "256-jpeg")  # following a chart click: the topmost matching row

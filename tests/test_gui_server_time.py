@@ -52,7 +52,9 @@ def test_window_shows_the_split(qtbot, tmp_path, backend_pair):
     rows = {(a.variant, a.backend): r for r, a in enumerate(model.rows)}
     assert rows
     for (_variant, backend), row in rows.items():
-        texts = [model.index(row, keys.index(k)).data() for k in ("server_ms", "runtime_ms", "path_ms")]
+        texts = [
+            model.index(row, keys.index(k)).data() for k in ("server_ms", "runtime_ms", "path_ms")
+        ]
         if backend == "grpc":
             assert all(t != "—" and not t.startswith("~") for t in texts), texts
             assert float(texts[0]) > float(texts[1]) > 0  # the model run is part of the request
@@ -81,16 +83,54 @@ def test_store_shows_server_time_while_the_run_goes_on():
 
     store = ResultStore()
     for i, latency in enumerate((10.0, 12.0)):
-        store.apply(RequestDone(0, RequestResult(
-            image="a.jpg", variant="original", backend="gpu", protocol="grpc", phase="measured",
-            repeat=i, ok=True, latency_ms=latency, client_ms=0.1, bytes=100, model_version=1,
-            error=None)))  # fmt: skip
+        store.apply(
+            RequestDone(
+                0,
+                RequestResult(
+                    image="a.jpg",
+                    variant="original",
+                    backend="gpu",
+                    protocol="grpc",
+                    phase="measured",
+                    repeat=i,
+                    ok=True,
+                    latency_ms=latency,
+                    client_ms=0.1,
+                    bytes=100,
+                    model_version=1,
+                    error=None,
+                ),
+            )
+        )
     store.refresh()
     assert store.aggregate_for("a.jpg", "original", "gpu").server_ms is None
-    store.apply(ServerTimeMeasured(0, ServerTime("a.jpg", "original", "gpu", sent=2, counted=2,
-                                                 server_ms=8.0, runtime_ms=6.5, exact=True)))
-    store.apply(TimingUpdated(0, BackendTiming("gpu", floor_ms=0.42, floor_samples=5,
-                                               metrics="http://h:8501/m", metrics_message="m")))
+    store.apply(
+        ServerTimeMeasured(
+            0,
+            ServerTime(
+                "a.jpg",
+                "original",
+                "gpu",
+                sent=2,
+                counted=2,
+                server_ms=8.0,
+                runtime_ms=6.5,
+                exact=True,
+            ),
+        )
+    )
+    store.apply(
+        TimingUpdated(
+            0,
+            BackendTiming(
+                "gpu",
+                floor_ms=0.42,
+                floor_samples=5,
+                metrics="http://h:8501/m",
+                metrics_message="m",
+            ),
+        )
+    )
     changes = store.refresh()
     agg = store.aggregate_for("a.jpg", "original", "gpu")
     assert changes.aggregates and changes.backends

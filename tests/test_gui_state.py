@@ -35,8 +35,9 @@ def test_status_bar_at_start_says_what_is_there(qtbot, tmp_path):
 
     from tfcompare.gui.app import build_window
 
-    window = build_window([str(p) for p in small_photos(tmp_path)],
-                          [BackendSpec("a", "127.0.0.1:9")])  # fmt: skip
+    window = build_window(
+        [str(p) for p in small_photos(tmp_path)], [BackendSpec("a", "127.0.0.1:9")]
+    )
     qtbot.addWidget(window)
     assert "2 images and 1 backend: press Run" in window.statusBar().currentMessage()
 
@@ -89,7 +90,7 @@ def _label_rects(axis, width: int) -> list[tuple[float, float]]:
     """Where the bottom axis draws its names across ``width`` pixels: (left, right) each."""
     lo, hi = axis.range
     fm = QFontMetrics(axis.font())
-    (_, values), = axis.tickValues(lo, hi, width)
+    ((_, values),) = axis.tickValues(lo, hi, width)
     rects = []
     for v, text in zip(values, axis.tickStrings(values, 1, 1), strict=True):
         x = (v - lo) / (hi - lo) * width
@@ -124,9 +125,9 @@ def test_log_scale_ticks_are_plain_numbers(qtbot):
     qtbot.addWidget(chart)
     chart.set_log(True)
     axis = chart.item.getAxis("left")
-    (_, values), = axis.tickValues(0.5, 2.5, 300)  # 3 ms … 300 ms on 300 px
+    ((_, values),) = axis.tickValues(0.5, 2.5, 300)  # 3 ms … 300 ms on 300 px
     assert axis.tickStrings(values, 1, 1) == ["5", "10", "20", "50", "100", "200"]
-    (_, crowded), = axis.tickValues(0.0, 4.0, 120)  # little room: decades only
+    ((_, crowded),) = axis.tickValues(0.0, 4.0, 120)  # little room: decades only
     assert axis.tickStrings(crowded, 1, 1) == ["1", "10", "100", "1000", "10000"]
 
 
@@ -140,7 +141,9 @@ def test_quality_labels_never_overlap_at_the_smallest_window(qtbot, tmp_path):
     chart.on_plot_resized()
     shown_labels = [t for t in chart._labels if t.isVisible()]
     rects = [t.mapRectToScene(t.boundingRect()) for t in shown_labels]
-    assert shown_labels and all(not a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+    assert shown_labels and all(
+        not a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1 :]
+    )
     assert chart.item.sceneBoundingRect().width() <= chart.plot.width() + 1  # nothing cut
 
 

@@ -45,20 +45,26 @@ class HostileServer:
             conn.recv(65536)  # the request (small, in one piece on loopback)
             if self.mode == "fine":
                 body = b'{"model_version_status": [{"version": "1", "state": "AVAILABLE"}]}'
-                answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                answer = (
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
                 conn.sendall(answer)
                 while conn.recv(65536):  # the same connection's next requests
                     conn.sendall(answer)
             elif self.mode == "endless":
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Transfer-Encoding: chunked\r\n\r\n")
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n"
+                )
                 chunk = b"%x\r\n%s\r\n" % (1 << 20, b" " * (1 << 20))
                 while not self.stop.is_set():
                     conn.sendall(chunk)
             else:
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: 1000\r\n\r\n")
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 1000\r\n\r\n"
+                )
                 for _ in range(1000):
                     if self.stop.is_set():
                         break
@@ -93,8 +99,9 @@ def test_answers_read_to_the_end_keep_the_connection_for_the_next_request():
 
 
 def test_the_rest_client_stops_at_the_limit_or_the_deadline(hostile):
-    client = RestClient(BackendSpec("odd", f"127.0.0.1:{hostile.port}", protocol="rest",
-                                    model="m", timeout_s=2.0))
+    client = RestClient(
+        BackendSpec("odd", f"127.0.0.1:{hostile.port}", protocol="rest", model="m", timeout_s=2.0)
+    )
     tracemalloc.start()
     start = time.monotonic()
     with pytest.raises(ServingError) as raised:
@@ -114,8 +121,14 @@ def test_the_rest_client_stops_at_the_limit_or_the_deadline(hostile):
 
 def test_the_load_engine_counts_such_answers_as_errors(hostile):
     spec = BackendSpec("odd", f"127.0.0.1:{hostile.port}", protocol="rest", model="m")
-    target = LoadTarget(spec, f"127.0.0.1:{hostile.port}", "original", "original", (b"{}",),
-                        path="/v1/models/m:predict")
+    target = LoadTarget(
+        spec,
+        f"127.0.0.1:{hostile.port}",
+        "original",
+        "original",
+        (b"{}",),
+        path="/v1/models/m:predict",
+    )
 
     async def one() -> str:
         sender = RestSender(target, timeout_s=2.0, concurrency=1)
@@ -134,8 +147,9 @@ def test_the_load_engine_counts_such_answers_as_errors(hostile):
 def test_the_metrics_reader_stops_at_the_limit_or_the_deadline(hostile):
     from tfcompare.serving.metrics import MAX_PAGE_BYTES, MetricsError, MetricsScraper
 
-    scraper = MetricsScraper(f"http://127.0.0.1:{hostile.port}/monitoring/prometheus/metrics",
-                             timeout_s=1.0)
+    scraper = MetricsScraper(
+        f"http://127.0.0.1:{hostile.port}/monitoring/prometheus/metrics", timeout_s=1.0
+    )
     start = time.monotonic()
     with pytest.raises(MetricsError) as raised:
         scraper.fetch()

@@ -60,8 +60,11 @@ def test_bad_input_gives_clear_error(tmp_path, name, expected):
 
 def test_describe_refuses_what_it_can_see_from_the_header(tmp_path):
     bad = images.bad_inputs(tmp_path)
-    for name, expected in [("not-an-image.jpg", "not an image"), ("empty.png", "empty file"),
-                           ("bomb.png", "decompression bomb")]:
+    for name, expected in [
+        ("not-an-image.jpg", "not an image"),
+        ("empty.png", "empty file"),
+        ("bomb.png", "decompression bomb"),
+    ]:
         with pytest.raises(ImageLoadError, match=expected):
             describe(bad[name])
 
@@ -171,9 +174,20 @@ def test_animated_gif_uses_first_frame(tmp_path):
     assert any("first frame" in n for n in info.notes)
 
 
-@pytest.mark.parametrize("orientation, fmt", [(2, "JPEG"), (3, "JPEG"), (4, "JPEG"), (5, "JPEG"),
-                                              (6, "JPEG"), (7, "JPEG"), (8, "JPEG"), (6, "PNG"),
-                                              (8, "WEBP")])
+@pytest.mark.parametrize(
+    "orientation, fmt",
+    [
+        (2, "JPEG"),
+        (3, "JPEG"),
+        (4, "JPEG"),
+        (5, "JPEG"),
+        (6, "JPEG"),
+        (7, "JPEG"),
+        (8, "JPEG"),
+        (6, "PNG"),
+        (8, "WEBP"),
+    ],
+)
 def test_exif_orientation_comes_out_upright(tmp_path, orientation, fmt):
     upright = images.photo("portrait")  # 300×512, a person: a clear up and down
     path = images.exif_rotated_jpeg(tmp_path / f"phone.{fmt.lower()}", upright, orientation, fmt)
@@ -207,8 +221,17 @@ def test_one_pixel_image_gives_only_the_original_and_says_why():
     assert info.notes and "never upscaled" in info.notes[0] and "128 px" in info.notes[0]
 
 
-@pytest.mark.parametrize("fmt, mode", [("BMP", "RGB"), ("TIFF", "RGB"), ("WEBP", "RGB"),
-                                        ("GIF", "P"), ("PNG", "L"), ("TIFF", "CMYK")])
+@pytest.mark.parametrize(
+    "fmt, mode",
+    [
+        ("BMP", "RGB"),
+        ("TIFF", "RGB"),
+        ("WEBP", "RGB"),
+        ("GIF", "P"),
+        ("PNG", "L"),
+        ("TIFF", "CMYK"),
+    ],
+)
 def test_other_source_formats(fmt, mode):
     img = images.photo()
     img = img.convert(mode) if mode != "P" else img.quantize(64)
@@ -233,8 +256,9 @@ def test_default_ladder_on_a_photo(tmp_path):
     assert info.name == "coffee.jpg" and info.path == str(path) and info.format == "jpeg"
     assert info.original == path.read_bytes() and info.nbytes == path.stat().st_size
     keys = [v.key for v in info.variants]
-    assert keys == [ORIGINAL] + [variant_key(b, f) for b in (2048, 1024, 512, 256, 128)
-                                 for f in ("jpeg", "png")]
+    assert keys == [ORIGINAL] + [
+        variant_key(b, f) for b in (2048, 1024, 512, 256, 128) for f in ("jpeg", "png")
+    ]
     orig = info.variants[0]
     assert (orig.box, orig.quality, orig.format, orig.nbytes) == (None, None, "jpeg", info.nbytes)
     assert orig.data == path.read_bytes()
@@ -253,8 +277,10 @@ def test_default_ladder_on_a_photo(tmp_path):
 
 
 def test_no_upscaling_and_a_note(tmp_path):
-    info = build_ladder(images.jpeg_bytes(images.photo("coffee")),
-                        RunSettings(sizes=(128, 2048, 600, 1024, 512), formats=("webp",)))
+    info = build_ladder(
+        images.jpeg_bytes(images.photo("coffee")),
+        RunSettings(sizes=(128, 2048, 600, 1024, 512), formats=("webp",)),
+    )
     assert [v.key for v in info.variants] == [ORIGINAL, "600-webp", "512-webp", "128-webp"]
     assert info.variants[1].width == 600  # the box equal to the long side: re-encoded, not resized
     assert info.notes == ("2048 px, 1024 px skipped: image is only 600×400 (never upscaled)",)
@@ -264,8 +290,12 @@ def test_no_upscaling_and_a_note(tmp_path):
 
 def test_portrait_fits_by_height_and_qualities_apply():
     data = images.jpeg_bytes(images.photo("portrait"))  # 300×512
-    info = build_ladder(data, RunSettings(sizes=(256,), formats=("jpeg", "webp", "png"),
-                                          jpeg_quality=50, webp_quality=40))
+    info = build_ladder(
+        data,
+        RunSettings(
+            sizes=(256,), formats=("jpeg", "webp", "png"), jpeg_quality=50, webp_quality=40
+        ),
+    )
     v = {v.key: v for v in info.variants}
     assert (v["256-jpeg"].width, v["256-jpeg"].height) == (150, 256)
     assert v["256-jpeg"].quality == 50 and v["256-webp"].quality == 40
@@ -314,24 +344,52 @@ def test_describe(tmp_path):
 def test_iter_image_files(tmp_path):
     (tmp_path / "a" / "deep").mkdir(parents=True)
     (tmp_path / "a" / ".hidden").mkdir()
-    for rel in ("a/z.JPG", "a/b.png", "a/deep/c.webp", "a/notes.txt", "a/.hidden/x.png",
-                "a/.dot.png", "single.txt", "x.gif"):
+    for rel in (
+        "a/z.JPG",
+        "a/b.png",
+        "a/deep/c.webp",
+        "a/notes.txt",
+        "a/.hidden/x.png",
+        "a/.dot.png",
+        "single.txt",
+        "x.gif",
+    ):
         (tmp_path / rel).write_bytes(b"x")
-    got = iter_image_files([tmp_path / "single.txt", tmp_path / "a", str(tmp_path / "x.gif"),
-                            tmp_path / "a" / "b.png", tmp_path / "missing.jpg"])
-    assert got == [tmp_path / "single.txt", tmp_path / "a" / "b.png",
-                   tmp_path / "a" / "deep" / "c.webp", tmp_path / "a" / "z.JPG",
-                   tmp_path / "x.gif", tmp_path / "missing.jpg"]
+    got = iter_image_files(
+        [
+            tmp_path / "single.txt",
+            tmp_path / "a",
+            str(tmp_path / "x.gif"),
+            tmp_path / "a" / "b.png",
+            tmp_path / "missing.jpg",
+        ]
+    )
+    assert got == [
+        tmp_path / "single.txt",
+        tmp_path / "a" / "b.png",
+        tmp_path / "a" / "deep" / "c.webp",
+        tmp_path / "a" / "z.JPG",
+        tmp_path / "x.gif",
+        tmp_path / "missing.jpg",
+    ]
 
 
 def test_imaging_does_not_import_qt_or_tensorflow():
-    code = ("import sys, tfcompare.imaging as m; m.build_ladder(bytes.fromhex("
-            f"'{images.jpeg_bytes(Image.new('RGB', (300, 200))).hex()}'));"
-            "bad=[k for k in sys.modules if k.startswith(('tensorflow', 'PySide6'))];"
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, tfcompare.imaging as m; m.build_ladder(bytes.fromhex("
+        f"'{images.jpeg_bytes(Image.new('RGB', (300, 200))).hex()}'));"
+        "bad=[k for k in sys.modules if k.startswith(('tensorflow', 'PySide6'))];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     env = dict(os.environ)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         cwd=Path(__file__).resolve().parents[1], timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=60,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 

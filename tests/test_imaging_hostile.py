@@ -19,8 +19,21 @@ from tfcompare.imaging import ImageLoadError, build_ladder, describe
 
 def run_cli(backend, *paths: Path) -> subprocess.CompletedProcess[str]:
     """``tfcompare run`` against a real local backend, in a process with bounded memory."""
-    return run_tfcompare("run", *paths, "--backend", f"one={backend.grpc}/tiny", "--sizes", "64",
-                         "--formats", "jpeg", "--repeats", "1", "--warmup", "0", "--quiet")
+    return run_tfcompare(
+        "run",
+        *paths,
+        "--backend",
+        f"one={backend.grpc}/tiny",
+        "--sizes",
+        "64",
+        "--formats",
+        "jpeg",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+        "--quiet",
+    )
 
 
 def finishes(fn, *args, within: float = 20.0, unblock: Path | None = None):

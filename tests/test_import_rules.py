@@ -103,7 +103,9 @@ def test_no_import_circles_among_the_window_modules():
     import grimp
 
     graph = grimp.build_graph("tfcompare", cache_dir=None)
-    modules = sorted(m for m in graph.modules if m.startswith(("tfcompare.gui", "tfcompare.window")))
+    modules = sorted(
+        m for m in graph.modules if m.startswith(("tfcompare.gui", "tfcompare.window"))
+    )
     circles = [
         (a, b)
         for a in modules
@@ -111,6 +113,8 @@ def test_no_import_circles_among_the_window_modules():
         if b in modules and graph.chain_exists(importer=b, imported=a)
     ]
     assert circles == []
+
+
 def test_kubernetes_client_loads_only_for_cluster_work(backend_pair, tmp_path):
     """Importing the runner and a run against a direct backend never load the ``kubernetes``
     client (about a second of start-up); the cluster package itself loads it only when used."""

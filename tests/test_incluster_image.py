@@ -21,9 +21,11 @@ LOAD_RBAC = sorted((ROOT / "k8s" / "load").glob("*.yaml"))
 
 def _image_modules() -> set[str]:
     """Top-level modules of the distributions docker/load-agent.Dockerfile installs."""
-    wanted = [re.split(r"[<>=\s]", line)[0] for line in
-              (ROOT / "docker" / "load-agent-requirements.txt").read_text().splitlines()
-              if line.strip() and not line.startswith("#")]  # fmt: skip
+    wanted = [
+        re.split(r"[<>=\s]", line)[0]
+        for line in (ROOT / "docker" / "load-agent-requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     dists, todo = set(), [w.lower() for w in wanted] + ["tensorflow-serving-api"]
     while todo:
         name = todo.pop().replace("_", "-")
@@ -40,8 +42,11 @@ def _image_modules() -> set[str]:
             if "extra ==" not in req:
                 todo.append(re.split(r"[<>=!~;\[\s(]", req)[0].lower())
     owners = metadata.packages_distributions()
-    return {mod for mod, names in owners.items()
-            if any(n.lower().replace("_", "-") in dists for n in names)}
+    return {
+        mod
+        for mod, names in owners.items()
+        if any(n.lower().replace("_", "-") in dists for n in names)
+    }
 
 
 GUARD = """
@@ -76,13 +81,18 @@ def test_agent_runs_with_only_the_image_packages(backend_pair, tmp_path):
     with make_client(spec) as client:
         request = client.build_request(jpeg_bytes(photo()), client.metadata())
     plan = LoadPlan(levels=(1,), window_s=0.3, max_windows=2, stable_windows=1)
-    folder = write_plan_dir(tmp_path / "plan", plan,
-                            [LoadTarget(spec, spec.target, "original", "original", (request,))])
+    folder = write_plan_dir(
+        tmp_path / "plan", plan, [LoadTarget(spec, spec.target, "original", "original", (request,))]
+    )
     modules = _image_modules()
     assert {"grpc", "google", "hdrh", "aiohttp"} <= modules
     assert not {"PySide6", "kubernetes", "torch", "PIL"} & modules
-    proc = subprocess.run([sys.executable, "-c", GUARD, str(folder), ",".join(sorted(modules))],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", GUARD, str(folder), ",".join(sorted(modules))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [d["type"] for d in lines][-1] == "done"
@@ -104,16 +114,22 @@ def test_rbac_manifests_validate_and_are_least_privilege():
     for rule in role["rules"]:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"], rule
         assert not {"update", "deletecollection", "escalate", "bind", "impersonate"} & set(
-            rule["verbs"])
+            rule["verbs"]
+        )
     account = next(d for d in docs if d["kind"] == "ServiceAccount")
     assert account["automountServiceAccountToken"] is False
-    assert not any(d["kind"] == "RoleBinding" and any(
-        s.get("name") == account["metadata"]["name"] for s in d["subjects"]) for d in docs)
+    assert not any(
+        d["kind"] == "RoleBinding"
+        and any(s.get("name") == account["metadata"]["name"] for s in d["subjects"])
+        for d in docs
+    )
 
 
 def allowed_by(role: dict, verb: str, group: str, resource: str) -> bool:
-    return any(group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"]
-               for r in role["rules"])  # fmt: skip
+    return any(
+        group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"]
+        for r in role["rules"]
+    )
 
 
 _CALLS = [  # (method, path pattern) -> (verb, API group, resource)
@@ -125,11 +141,17 @@ _CALLS = [  # (method, path pattern) -> (verb, API group, resource)
     ("GET", r"/api/v1/namespaces/[^/]+/pods$", ("list", "", "pods")),
     ("GET", r"/api/v1/namespaces/[^/]+/pods/[^/]+$", ("get", "", "pods")),
     ("GET", r"/api/v1/namespaces/[^/]+/pods/[^/]+/log$", ("get", "", "pods/log")),
-    ("GET", r"/api/v1/namespaces/[^/]+/pods/[^/]+/portforward$",
-     ("create", "", "pods/portforward")),
+    (
+        "GET",
+        r"/api/v1/namespaces/[^/]+/pods/[^/]+/portforward$",
+        ("create", "", "pods/portforward"),
+    ),
     ("GET", r"/api/v1/namespaces/[^/]+/services/[^/]+$", ("get", "", "services")),
-    ("GET", r"/apis/discovery.k8s.io/v1/namespaces/[^/]+/endpointslices$",
-     ("list", "discovery.k8s.io", "endpointslices")),
+    (
+        "GET",
+        r"/apis/discovery.k8s.io/v1/namespaces/[^/]+/endpointslices$",
+        ("list", "discovery.k8s.io", "endpointslices"),
+    ),
 ]
 
 
@@ -142,10 +164,32 @@ def test_the_user_role_covers_every_call_of_an_in_cluster_sweep(kube, backend_pa
     add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
     cat = save(photo("chelsea"), tmp_path / "cat.jpg")
     proc = subprocess.run(
-        [sys.executable, "-m", "tfcompare", "load", str(cat), "--backend",
-         "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original", "--concurrency", "2",
-         "--in-cluster", "--agents", "2", "--window-s", "0.3", "--max-windows", "3",
-         "--start-lead", "0.5"], capture_output=True, text=True, timeout=180)  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "load",
+            str(cat),
+            "--backend",
+            "a=k8s://tfs/tfs-a:8500/tiny",
+            "--variants",
+            "original",
+            "--concurrency",
+            "2",
+            "--in-cluster",
+            "--agents",
+            "2",
+            "--window-s",
+            "0.3",
+            "--max-windows",
+            "3",
+            "--start-lead",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr
     role = next(d for d in _docs() if d.get("kind") == "Role")
     seen = set()
@@ -158,9 +202,22 @@ def test_the_user_role_covers_every_call_of_an_in_cluster_sweep(kube, backend_pa
         seen.add(call)
     assert ("create", "batch", "jobs") in seen and ("get", "", "pods/log") in seen
     used = {(v, g, r) for v, g, r in seen}
-    granted = {(v, g, r) for rule in role["rules"] for g in rule["apiGroups"]
-               for r in rule["resources"] for v in rule["verbs"]}  # fmt: skip
+    granted = {
+        (v, g, r)
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
     # nothing granted that no call needs, apart from the discovery and port-forward variants
-    extra = granted - used - {("get", "", "pods/portforward"), ("watch", "", "pods"),
-                              ("list", "", "services"), ("get", "", "pods")}
+    extra = (
+        granted
+        - used
+        - {
+            ("get", "", "pods/portforward"),
+            ("watch", "", "pods"),
+            ("list", "", "services"),
+            ("get", "", "pods"),
+        }
+    )
     assert not extra, extra

@@ -24,13 +24,21 @@ FAST = ("--window-s", "0.5", "--max-windows", "3", "--start-lead", "1", "--timeo
 
 
 def load(*args, timeout=240):
-    return subprocess.run([sys.executable, "-m", "tfcompare", "load", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "tfcompare", "load", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def popen_load(*args):
-    return subprocess.Popen([sys.executable, "-m", "tfcompare", "load", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "tfcompare", "load", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +70,36 @@ def test_agents_merge_like_one_local_sweep(kube, backend_pair, cat, tmp_path):
     """Two agents at c=2,4 measure the backend the way one local sweep at c=2,4 does."""
     add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
     out_cluster, out_local = tmp_path / "cluster.json", tmp_path / "local.json"
-    proc = load(cat, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original",
-                "--concurrency", "2,4", "--in-cluster", "--agents", "2", *FAST,
-                "--json", out_cluster)  # fmt: skip
+    proc = load(
+        cat,
+        "--backend",
+        "a=k8s://tfs/tfs-a:8500/tiny",
+        "--variants",
+        "original",
+        "--concurrency",
+        "2,4",
+        "--in-cluster",
+        "--agents",
+        "2",
+        *FAST,
+        "--json",
+        out_cluster,
+    )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "in-cluster, 2 agents" in proc.stdout
     _nothing_left(kube)
-    local = load(cat, "--backend", f"a={backend_pair.two.grpc}/tiny", "--variants", "original",
-                 "--concurrency", "2,4", *FAST, "--json", out_local)  # fmt: skip
+    local = load(
+        cat,
+        "--backend",
+        f"a={backend_pair.two.grpc}/tiny",
+        "--variants",
+        "original",
+        "--concurrency",
+        "2,4",
+        *FAST,
+        "--json",
+        out_local,
+    )
     assert local.returncode == 0, local.stderr
     cluster_doc, local_doc = json.loads(out_cluster.read_text()), json.loads(out_local.read_text())
     c_levels = {lv["level"]: lv for lv in cluster_doc["levels"]}
@@ -94,15 +124,30 @@ def test_agent_lost_mid_level_is_reported_and_excluded(kube, backend_pair, cat, 
     """An agent's process dies (pod Failed) or its pod is evicted (deleted) during a level."""
     add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
     out = tmp_path / "out.json"
-    proc = popen_load(cat, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original",
-                      "--concurrency", "2,4,6", "--in-cluster", "--agents", "2", *FAST,
-                      "--json", out)  # fmt: skip
+    proc = popen_load(
+        cat,
+        "--backend",
+        "a=k8s://tfs/tfs-a:8500/tiny",
+        "--variants",
+        "original",
+        "--concurrency",
+        "2,4,6",
+        "--in-cluster",
+        "--agents",
+        "2",
+        *FAST,
+        "--json",
+        out,
+    )
     try:
         slots = _wait_for_start(kube)
         while time.time() < slots[0][0] + 0.6:  # inside the first level's windows
             time.sleep(0.05)
-        victim = next(k for k, p in kube.pods.items()
-                      if p["metadata"]["labels"].get("batch.kubernetes.io/job-completion-index") == "1")
+        victim = next(
+            k
+            for k, p in kube.pods.items()
+            if p["metadata"]["labels"].get("batch.kubernetes.io/job-completion-index") == "1"
+        )
         if how == "killed":
             os.kill(kube.workloads.procs[victim].pid, signal.SIGKILL)
         else:
@@ -125,8 +170,19 @@ def test_agent_lost_mid_level_is_reported_and_excluded(kube, backend_pair, cat, 
 
 def test_cancel_leaves_no_job_and_no_processes(kube, backend_pair, cat):
     add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
-    proc = popen_load(cat, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original",
-                      "--concurrency", "3,6,9", "--in-cluster", "--agents", "3", *FAST)
+    proc = popen_load(
+        cat,
+        "--backend",
+        "a=k8s://tfs/tfs-a:8500/tiny",
+        "--variants",
+        "original",
+        "--concurrency",
+        "3,6,9",
+        "--in-cluster",
+        "--agents",
+        "3",
+        *FAST,
+    )
     try:
         _wait_for_start(kube)
         assert len(kube.workloads.running()) == 3
@@ -143,8 +199,17 @@ def test_cancel_leaves_no_job_and_no_processes(kube, backend_pair, cat):
 def test_oversized_plan_is_refused(kube, backend_pair, tmp_path):
     add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
     big = noisy_png(tmp_path / "big.png", 1600, 1200)
-    proc = load(big, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original",
-                "--concurrency", "2", "--in-cluster", *FAST)  # fmt: skip
+    proc = load(
+        big,
+        "--backend",
+        "a=k8s://tfs/tfs-a:8500/tiny",
+        "--variants",
+        "original",
+        "--concurrency",
+        "2",
+        "--in-cluster",
+        *FAST,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "more than the 1 MiB a Kubernetes ConfigMap may hold" in proc.stderr
     assert kube.workloads.jobs == {} and kube.workloads.configmaps == {}
@@ -154,16 +219,31 @@ def test_dry_run_yaml_validates_and_creates_nothing(kube, backend_pair, cat):
     import kubernetes_validate
 
     add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
-    proc = load(cat, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--concurrency", "2,4",
-                "--variants", "original,128-jpeg", "--in-cluster", "--agents", "2", "--dry-run",
-                "-o", "yaml", *FAST)  # fmt: skip
+    proc = load(
+        cat,
+        "--backend",
+        "a=k8s://tfs/tfs-a:8500/tiny",
+        "--concurrency",
+        "2,4",
+        "--variants",
+        "original,128-jpeg",
+        "--in-cluster",
+        "--agents",
+        "2",
+        "--dry-run",
+        "-o",
+        "yaml",
+        *FAST,
+    )
     assert proc.returncode == 0, proc.stderr
     docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
     assert [d["kind"] for d in docs] == ["ConfigMap", "Job"]
     for doc in docs:
         kubernetes_validate.validate(doc, "1.30", strict=True)
     configmap, job = docs
-    assert {"plan.json", "t0-0.bin", "t1-0.bin"} <= set(configmap["data"]) | set(configmap["binaryData"])
+    assert {"plan.json", "t0-0.bin", "t1-0.bin"} <= set(configmap["data"]) | set(
+        configmap["binaryData"]
+    )
     plan = json.loads(configmap["data"]["plan.json"])
     assert plan["barrier"]["agents"] == 2 and plan["plan"]["fixed_windows"] == 3
     address = plan["targets"][0]["address"]
@@ -184,17 +264,40 @@ def test_dry_run_yaml_validates_and_creates_nothing(kube, backend_pair, cat):
 
 def test_the_default_levels_leave_out_those_the_agents_cannot_split(kube, backend_pair, cat):
     add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
-    proc = load(cat, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original",
-                "--in-cluster", "--agents", "3", "--dry-run", "-o", "yaml")  # fmt: skip
+    proc = load(
+        cat,
+        "--backend",
+        "a=k8s://tfs/tfs-a:8500/tiny",
+        "--variants",
+        "original",
+        "--in-cluster",
+        "--agents",
+        "3",
+        "--dry-run",
+        "-o",
+        "yaml",
+    )
     assert proc.returncode == 0, proc.stderr
-    assert ("note: concurrency 1, 2 left out of the default levels: with 3 agents each level "
-            "needs at least 3 requests in flight (one per agent)") in proc.stderr
+    assert (
+        "note: concurrency 1, 2 left out of the default levels: with 3 agents each level "
+        "needs at least 3 requests in flight (one per agent)"
+    ) in proc.stderr
     configmap = next(d for d in yaml.safe_load_all(proc.stdout) if d and d["kind"] == "ConfigMap")
     assert json.loads(configmap["data"]["plan.json"])["plan"]["levels"] == [4, 8, 16, 32]
 
 
 def test_levels_below_the_agent_count_are_unusable(cat):
-    proc = load(cat, "--backend", "a=k8s://tfs/tfs-a", "--concurrency", "1,2", "--in-cluster",
-                "--agents", "3", "--variants", "original")  # fmt: skip
+    proc = load(
+        cat,
+        "--backend",
+        "a=k8s://tfs/tfs-a",
+        "--concurrency",
+        "1,2",
+        "--in-cluster",
+        "--agents",
+        "3",
+        "--variants",
+        "original",
+    )
     assert proc.returncode == 2
     assert "every concurrency level must be at least 3" in proc.stderr

@@ -38,9 +38,16 @@ def test_pasted_target_from_cluster_list_runs(kube, backend_pair, cat, tmp_path)
     assert target == "k8s://tfs/tfs-a:8500/tiny"
     out = tmp_path / "out.json"
     proc = tfcompare(
-        "run", cat, "--backend", f"pasted={target}", "--backend", "bare=k8s://tfs/tfs-a",
-        *SMALL, "--json", out,
-    )  # fmt: skip
+        "run",
+        cat,
+        "--backend",
+        f"pasted={target}",
+        "--backend",
+        "bare=k8s://tfs/tfs-a",
+        *SMALL,
+        "--json",
+        out,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "connecting to the cluster…" in proc.stderr
     data = json.loads(out.read_text())
@@ -58,10 +65,18 @@ def test_errors_name_service_and_pod_not_the_relay(kube, backend_pair, cat, tmp_
     add_tfs_service(kube, "tfs-dead", ns="ml", grpc="127.0.0.1:9", pod="tfs-dead-5c8d-q2")
     out = tmp_path / "out.json"
     proc = tfcompare(
-        "run", cat, "--backend", "good=k8s://tfs/tfs-a:8500/tiny",
-        "--backend", "dead=k8s://other/ml/tfs-dead:8500/tiny", *SMALL, "--timeout", "3",
-        "--json", out,
-    )  # fmt: skip
+        "run",
+        cat,
+        "--backend",
+        "good=k8s://tfs/tfs-a:8500/tiny",
+        "--backend",
+        "dead=k8s://other/ml/tfs-dead:8500/tiny",
+        *SMALL,
+        "--timeout",
+        "3",
+        "--json",
+        out,
+    )
     assert proc.returncode == 1, proc.stderr
     dead = [line for line in proc.stderr.splitlines() if line.startswith("backend dead:")]
     assert dead, proc.stderr
@@ -89,8 +104,16 @@ def test_typos_fail_fast_with_status_2(kube, backend_pair, cat):
     ]
     for target, words in cases:
         t0 = time.monotonic()
-        proc = tfcompare("run", cat, "--backend", f"a={target}", "--backend",
-                         f"ok={backend_pair.two.grpc}/tiny", "--repeats", "50")  # fmt: skip
+        proc = tfcompare(
+            "run",
+            cat,
+            "--backend",
+            f"a={target}",
+            "--backend",
+            f"ok={backend_pair.two.grpc}/tiny",
+            "--repeats",
+            "50",
+        )
         assert proc.returncode == 2, (target, proc.stderr)
         assert "tfcompare run: error: backend a:" in proc.stderr and words in proc.stderr, target
         assert "progress" not in proc.stderr and "p50 ms" not in proc.stdout, target
@@ -112,11 +135,31 @@ def test_pod_replaced_mid_run(kube, backend_pair, fresh_backend, cat, tmp_path):
     add_tfs_service(kube, "tfs-a", grpc=doomed.grpc, pod="tfs-a-aaa")
     out, out_csv, session = tmp_path / "out.json", tmp_path / "out.csv", tmp_path / "s.tfcs"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tfcompare", "run", str(cat), "--backend", "a=k8s://tfs/tfs-a",
-         "--sizes", "128", "--formats", "jpeg", "--repeats", "60", "--json", str(out),
-         "--csv", str(out_csv), "--save", str(session)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "run",
+            str(cat),
+            "--backend",
+            "a=k8s://tfs/tfs-a",
+            "--sizes",
+            "128",
+            "--formats",
+            "jpeg",
+            "--repeats",
+            "60",
+            "--json",
+            str(out),
+            "--csv",
+            str(out_csv),
+            "--save",
+            str(session),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     err_lines = []
     try:
         deadline = time.monotonic() + 120
@@ -129,8 +172,13 @@ def test_pod_replaced_mid_run(kube, backend_pair, fresh_backend, cat, tmp_path):
         doomed.kill()
         kube.delete_pod("tfs", "tfs-a-aaa")
         time.sleep(1.0)
-        kube.add_pod("tfs", "tfs-a-bbb", {**TFS, "app.kubernetes.io/instance": "tfs-a"},
-                     {8500: backend_pair.one.grpc}, model_name="tiny")  # fmt: skip
+        kube.add_pod(
+            "tfs",
+            "tfs-a-bbb",
+            {**TFS, "app.kubernetes.io/instance": "tfs-a"},
+            {8500: backend_pair.one.grpc},
+            model_name="tiny",
+        )
         stdout, rest = proc.communicate(timeout=240)
     finally:
         proc.kill()
@@ -142,7 +190,8 @@ def test_pod_replaced_mid_run(kube, backend_pair, fresh_backend, cat, tmp_path):
     spanning = [r for r in reqs if r["spans_restart"]]
     assert spanning, reqs
     assert all(r["pod_before"] == "tfs-a-aaa" and r["pod"] == "tfs-a-bbb" for r in spanning), [
-        (r["pod_before"], r["pod"], r.get("error")) for r in spanning]
+        (r["pod_before"], r["pod"], r.get("error")) for r in spanning
+    ]
     assert {r["pod"] for r in reqs if not r["spans_restart"] and r["ok"]} == {
         "tfs-a-aaa",
         "tfs-a-bbb",

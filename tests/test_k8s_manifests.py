@@ -137,8 +137,9 @@ def test_discovery_recognises_rendered_services(kube):
 def _kustomize(path: Path) -> subprocess.CompletedProcess:
     kubectl = shutil.which("kubectl")
     assert kubectl, "kubectl is needed to render k8s/ (Debian: apt-get install kubernetes-client)"
-    return subprocess.run([kubectl, "kustomize", str(path)], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [kubectl, "kustomize", str(path)], capture_output=True, text=True, timeout=60
+    )
 
 
 def _deprecated_form(doc: dict, folder: Path) -> dict:

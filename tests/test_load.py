@@ -38,34 +38,69 @@ def targets_for(cat, *backends, variants=("256-jpeg",)):
 
 
 def test_load_cli_json_has_every_level_and_latency_grows_on_a_one_thread_backend(
-        backend_pair, cat, tmp_path):
+    backend_pair, cat, tmp_path
+):
     out = tmp_path / "capacity.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "tfcompare", "load", str(cat),
-         "--backend", f"one={backend_pair.one.grpc}/tiny",
-         "--backend", f"two={backend_pair.two.grpc}/tiny,metrics=http://{backend_pair.two.rest}"
-                      "/monitoring/prometheus/metrics",
-         "--concurrency", "1,8", "--window-s", "0.4",
-         "--max-windows", "4", "--json", str(out), "--csv", str(tmp_path / "capacity.csv")],
-        capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "load",
+            str(cat),
+            "--backend",
+            f"one={backend_pair.one.grpc}/tiny",
+            "--backend",
+            f"two={backend_pair.two.grpc}/tiny,metrics=http://{backend_pair.two.rest}"
+            "/monitoring/prometheus/metrics",
+            "--concurrency",
+            "1,8",
+            "--window-s",
+            "0.4",
+            "--max-windows",
+            "4",
+            "--json",
+            str(out),
+            "--csv",
+            str(tmp_path / "capacity.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "sustained" in proc.stdout or "highest stable req/s" in proc.stdout
     # the table explains its columns and flags to someone who has not read the README
     assert "achvd: the load achieved (mean requests in flight)" in proc.stdout
-    assert "UNSTABLE: the last 3 windows disagreed by more than ±10 % on req/s or p99" in proc.stdout
+    assert (
+        "UNSTABLE: the last 3 windows disagreed by more than ±10 % on req/s or p99" in proc.stdout
+    )
     doc = json.loads(out.read_text())
     # the default variants, original,512-jpeg: the 451 px cat has no 512 px variant (never
     # upscaled), so its largest smaller JPEG is swept instead, and the output says so
-    fallback = "512-jpeg: no image is larger than 451 px (variants are never upscaled); loading " \
-               "256-jpeg instead"
+    fallback = (
+        "512-jpeg: no image is larger than 451 px (variants are never upscaled); loading "
+        "256-jpeg instead"
+    )
     assert fallback in proc.stderr and fallback in doc["messages"]
     levels = doc["levels"]
     assert [(lv["backend"], lv["variant"], lv["level"]) for lv in levels] == [
-        (b, v, c) for b in ("one", "two") for v in ("original", "256-jpeg") for c in (1, 8)]
+        (b, v, c) for b in ("one", "two") for v in ("original", "256-jpeg") for c in (1, 8)
+    ]
     for lv in levels:
-        for key in ("achieved", "throughput", "p50_ms", "p90_ms", "p99_ms", "max_ms", "errors",
-                    "stable", "client_bound", "server_ms", "windows"):
+        for key in (
+            "achieved",
+            "throughput",
+            "p50_ms",
+            "p90_ms",
+            "p99_ms",
+            "max_ms",
+            "errors",
+            "stable",
+            "client_bound",
+            "server_ms",
+            "windows",
+        ):
             assert key in lv
         assert lv["ok"] > 0 and lv["n_errors"] == 0
         assert 1 <= lv["n_windows"] <= 4
@@ -93,8 +128,11 @@ def test_stability_windows_and_rest(backend_pair, cat):
     spec = BackendSpec("two-rest", backend_pair.two.rest, protocol="rest", model="tiny")
     plan = LoadPlan(levels=(2,), window_s=0.3, max_windows=6)
     seen = []
-    result = sweep(plan, targets_for(cat, spec),
-                   on_event=lambda e: seen.append(e) if isinstance(e, WindowDone) else None)
+    result = sweep(
+        plan,
+        targets_for(cat, spec),
+        on_event=lambda e: seen.append(e) if isinstance(e, WindowDone) else None,
+    )
     [lv] = result.levels
     assert [e.window for e in seen] == lv.windows  # the UI gets every window as it closes
     assert lv.ok > 0 and not lv.errors
@@ -148,11 +186,20 @@ def test_backend_killed_mid_sweep_ends_with_errors(fresh_backend, cat):
 
 def test_open_loop_beyond_the_clients_reach_is_client_bound(backend_pair, cat):
     spec = BackendSpec("two", backend_pair.two.grpc, model="tiny")
-    plan = LoadPlan(mode="rate", levels=(50_000,), window_s=0.25, max_windows=3,
-                    max_requests=3000, max_errors=10_000)
+    plan = LoadPlan(
+        mode="rate",
+        levels=(50_000,),
+        window_s=0.25,
+        max_windows=3,
+        max_requests=3000,
+        max_errors=10_000,
+    )
     levels = []
-    result = sweep(plan, targets_for(cat, spec),
-                   on_event=lambda e: levels.append(e) if isinstance(e, LevelDone) else None)
+    result = sweep(
+        plan,
+        targets_for(cat, spec),
+        on_event=lambda e: levels.append(e) if isinstance(e, LevelDone) else None,
+    )
     [lv] = result.levels
     assert lv.client_bound, lv.to_dict(windows=False)
     assert lv.late > 0 or lv.loop_busy >= 0.9
@@ -167,8 +214,12 @@ def test_agent_runs_a_plan_directory_and_its_windows_merge(backend_pair, cat, tm
     start = time.time() + 3.0
     plan = LoadPlan(levels=(1, 2), window_s=0.4, fixed_windows=2, start_at=(start, start + 2.0))
     write_plan_dir(tmp_path / "plan", plan, targets_for(cat, spec), agent="load-0")
-    proc = subprocess.run([sys.executable, "-m", "tfcompare", "load", "--agent",
-                           str(tmp_path / "plan")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfcompare", "load", "--agent", str(tmp_path / "plan")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert lines[-1] == {"agent": "load-0", "type": "done", "cancelled": False}

@@ -23,14 +23,36 @@ def _hist(samples_ms):
     return h
 
 
-def _window(index, rate, p99_ms, *, level=4.0, backend="a", variant="original", dur=1.0,
-            in_flight=None, busy=0.1, errors=None):
+def _window(
+    index,
+    rate,
+    p99_ms,
+    *,
+    level=4.0,
+    backend="a",
+    variant="original",
+    dur=1.0,
+    in_flight=None,
+    busy=0.1,
+    errors=None,
+):
     n = int(rate * dur)
     samples = [p99_ms * 0.5] * (n - max(1, n // 50)) + [p99_ms] * max(1, n // 50)
-    return WindowSummary(backend=backend, variant=variant, level=level, index=index,
-                         start=1000.0 + index, duration_s=dur, sent=n, ok=n,
-                         errors=errors or {}, in_flight_mean=level if in_flight is None else in_flight,
-                         loop_busy=busy, cpu=busy, hist=_hist(samples))
+    return WindowSummary(
+        backend=backend,
+        variant=variant,
+        level=level,
+        index=index,
+        start=1000.0 + index,
+        duration_s=dur,
+        sent=n,
+        ok=n,
+        errors=errors or {},
+        in_flight_mean=level if in_flight is None else in_flight,
+        loop_busy=busy,
+        cpu=busy,
+        hist=_hist(samples),
+    )
 
 
 def test_merged_histograms_equal_one_histogram_of_all_samples():
@@ -63,8 +85,15 @@ def test_stability_rule_is_perf_analyzers():
 
 def test_level_figures_knee_and_client_bound():
     levels = [
-        LevelResult("a", "original", "concurrency", c, [_window(i, r, p, level=c) for i in range(3)],
-                    stable=True, counted=3)
+        LevelResult(
+            "a",
+            "original",
+            "concurrency",
+            c,
+            [_window(i, r, p, level=c) for i in range(3)],
+            stable=True,
+            counted=3,
+        )
         for c, r, p in ((1, 100, 10.0), (2, 180, 12.0), (4, 220, 40.0), (8, 230, 120.0))
     ]
     assert levels[1].throughput == pytest.approx(180)
@@ -75,13 +104,25 @@ def test_level_figures_knee_and_client_bound():
     assert knee(levels, None) is levels[3]
     levels[2].stable = False  # unstable levels never count as capacity
     assert knee(levels, 50.0) is levels[1]
-    short = LevelResult("a", "original", "concurrency", 16,
-                        [_window(i, 240, 10.0, level=16, in_flight=9.0) for i in range(3)],
-                        stable=True, counted=3)
+    short = LevelResult(
+        "a",
+        "original",
+        "concurrency",
+        16,
+        [_window(i, 240, 10.0, level=16, in_flight=9.0) for i in range(3)],
+        stable=True,
+        counted=3,
+    )
     assert short.client_bound and "9.0 of 16" in short.client_bound_reason
-    busy = LevelResult("a", "original", "concurrency", 1,
-                       [_window(i, 240, 10.0, level=1, busy=0.97) for i in range(3)],
-                       stable=True, counted=3)
+    busy = LevelResult(
+        "a",
+        "original",
+        "concurrency",
+        1,
+        [_window(i, 240, 10.0, level=1, busy=0.97) for i in range(3)],
+        stable=True,
+        counted=3,
+    )
     assert busy.client_bound and "event loop" in busy.client_bound_reason
     cores = [_window(i, 240, 10.0, level=1) for i in range(3)]
     for w in cores:
@@ -93,16 +134,29 @@ def test_level_figures_knee_and_client_bound():
 
 def test_capacity_result_equivalents_and_round_trip():
     def curve(backend, rates):
-        return [LevelResult(backend, "original", "concurrency", c,
-                            [_window(i, r, 10.0, level=c, backend=backend) for i in range(3)],
-                            stable=True, counted=3) for c, r in zip((1, 2, 4), rates)]
+        return [
+            LevelResult(
+                backend,
+                "original",
+                "concurrency",
+                c,
+                [_window(i, r, 10.0, level=c, backend=backend) for i in range(3)],
+                stable=True,
+                counted=3,
+            )
+            for c, r in zip((1, 2, 4), rates)
+        ]
 
-    result = CapacityResult(plan=LoadPlan(latency_limit_ms=100).to_dict(),
-                            backends=[{"name": "gpu"}, {"name": "cpu1"}],
-                            variants={"original": {"label": "original", "bytes": 1000}},
-                            levels=curve("gpu", (100, 400, 800)) + curve("cpu1", (100, 100, 100)))
-    assert result.sustained() == {("gpu", "original"): pytest.approx(800),
-                                  ("cpu1", "original"): pytest.approx(100)}
+    result = CapacityResult(
+        plan=LoadPlan(latency_limit_ms=100).to_dict(),
+        backends=[{"name": "gpu"}, {"name": "cpu1"}],
+        variants={"original": {"label": "original", "bytes": 1000}},
+        levels=curve("gpu", (100, 400, 800)) + curve("cpu1", (100, 100, 100)),
+    )
+    assert result.sustained() == {
+        ("gpu", "original"): pytest.approx(800),
+        ("cpu1", "original"): pytest.approx(100),
+    }
     [(variant, ref, other, n)] = result.equivalents()
     assert (variant, ref, other) == ("original", "gpu", "cpu1") and n == pytest.approx(8.0)
     assert result.equivalent_lines() == ["original: 1 × gpu ≈ 8.00 × cpu1"]
@@ -121,29 +175,48 @@ def test_capacity_result_equivalents_and_round_trip():
 def test_plan_validation_and_round_trip():
     plan = LoadPlan(mode="rate", levels=(10, 20.5), latency_limit_ms=100, seed=3)
     assert LoadPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
-    for bad in (dict(levels=()), dict(levels=(0,)), dict(levels=(1.5,)), dict(window_s=0),
-                dict(stability=1.5), dict(max_windows=2), dict(latency_limit_ms=-1),
-                dict(start_at=(1.0,), levels=(1, 2))):
+    for bad in (
+        dict(levels=()),
+        dict(levels=(0,)),
+        dict(levels=(1.5,)),
+        dict(window_s=0),
+        dict(stability=1.5),
+        dict(max_windows=2),
+        dict(latency_limit_ms=-1),
+        dict(start_at=(1.0,), levels=(1, 2)),
+    ):
         with pytest.raises(ValueError):
             LoadPlan(**bad)
 
 
 def test_agent_plan_directory_and_merging_windows(tmp_path):
     spec = BackendSpec("gpu", "10.0.0.5:8500", model="m", headers=(("authorization", "secret"),))
-    target = LoadTarget(spec, "10.0.0.5:8500", "512-jpeg", "512 px JPEG q90",
-                        payloads=(b"\x01req-a", b"\x02req-b"), path="")
+    target = LoadTarget(
+        spec,
+        "10.0.0.5:8500",
+        "512-jpeg",
+        "512 px JPEG q90",
+        payloads=(b"\x01req-a", b"\x02req-b"),
+        path="",
+    )
     plan = LoadPlan(levels=(2, 4), start_at=(5000.0, 5030.0), fixed_windows=3)
     write_plan_dir(tmp_path / "plan", plan, [target], agent="load-1")
     assert "secret" not in (tmp_path / "plan" / "plan.json").read_text()
     agent, plan2, [target2] = read_plan_dir(tmp_path / "plan")
     assert (agent, plan2, target2.payloads, target2.backend.model) == (
-        "load-1", plan, target.payloads, "m")
+        "load-1",
+        plan,
+        target.payloads,
+        "m",
+    )
     # two agents' window 0 of level 2 merge into one window; other lines are skipped
     a = _window(0, 100, 10.0, level=2, variant="512-jpeg", errors={"UNAVAILABLE": 2})
     b = _window(0, 50, 30.0, level=2, variant="512-jpeg", busy=0.95, errors={"UNAVAILABLE": 1})
     c = _window(1, 100, 10.0, level=2, variant="512-jpeg")
-    lines = [json.dumps({"type": "window", "agent": n, **w.to_dict()})
-             for n, w in (("x", a), ("y", b), ("x", c))]
+    lines = [
+        json.dumps({"type": "window", "agent": n, **w.to_dict()})
+        for n, w in (("x", a), ("y", b), ("x", c))
+    ]
     lines.insert(1, json.dumps({"type": "message", "text": "hello"}))
     merged = merge_window_lines(lines)
     assert [w.index for w in merged] == [0, 1]
@@ -156,13 +229,24 @@ def test_agent_plan_directory_and_merging_windows(tmp_path):
 def _sweep_result(rates_by_backend, limit=100.0):
     levels = []
     for backend, rates in rates_by_backend.items():
-        levels += [LevelResult(backend, "original", "concurrency", c,
-                               [_window(i, r, 10.0, level=c, backend=backend) for i in range(3)],
-                               stable=True, counted=3) for c, r in zip((1, 2, 4), rates)]
-    return CapacityResult(plan=LoadPlan(latency_limit_ms=limit).to_dict(),
-                          backends=[{"name": b, "target": "127.0.0.1:1"} for b in rates_by_backend],
-                          variants={"original": {"label": "original", "bytes": 1000}},
-                          levels=levels)
+        levels += [
+            LevelResult(
+                backend,
+                "original",
+                "concurrency",
+                c,
+                [_window(i, r, 10.0, level=c, backend=backend) for i in range(3)],
+                stable=True,
+                counted=3,
+            )
+            for c, r in zip((1, 2, 4), rates)
+        ]
+    return CapacityResult(
+        plan=LoadPlan(latency_limit_ms=limit).to_dict(),
+        backends=[{"name": b, "target": "127.0.0.1:1"} for b in rates_by_backend],
+        variants={"original": {"label": "original", "bytes": 1000}},
+        levels=levels,
+    )
 
 
 def damaged_sweep_session(path, damage, rates=None):
@@ -212,8 +296,19 @@ def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
             con.executemany(f"INSERT INTO {table} VALUES (?, ?)", rows)
     saved = load_session(old)
     assert saved.schema == 2 and capacity_of(saved) is None
-    proc = subprocess.run([sys.executable, "-m", "tfcompare", "compare", str(tmp_path / "a.tfcs"),
-                           str(tmp_path / "b.tfcs")], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "compare",
+            str(tmp_path / "a.tfcs"),
+            str(tmp_path / "b.tfcs"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "sustained req/s at p99 ≤ 100 ms" in proc.stdout
     # sweeps alone: each session is described by its sweep, and no empty latency table is
@@ -222,28 +317,75 @@ def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
     assert "measured in both" not in proc.stdout and "measured request" not in proc.stdout
     gpu = next(line for line in proc.stdout.splitlines() if line.startswith("gpu"))
     assert "400.0" in gpu and "500.0" in gpu and "+25.0%" in gpu
-    assert "(only in A)" in next(line for line in proc.stdout.splitlines() if line.startswith("cpu"))
-    proc = subprocess.run([sys.executable, "-m", "tfcompare", "compare", str(old),
-                           str(tmp_path / "b.tfcs"), "--json"], capture_output=True, text=True,
-                          timeout=60)
+    assert "(only in A)" in next(
+        line for line in proc.stdout.splitlines() if line.startswith("cpu")
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "compare",
+            str(old),
+            str(tmp_path / "b.tfcs"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)["capacity"]
-    assert rows == [{"backend": "gpu", "variant": "original", "a": None, "b": pytest.approx(500),
-                     "change_pct": None, "only_in": "B"}]
+    assert rows == [
+        {
+            "backend": "gpu",
+            "variant": "original",
+            "a": None,
+            "b": pytest.approx(500),
+            "change_pct": None,
+            "only_in": "B",
+        }
+    ]
 
     # a saved sweep is exported again exactly as tfcompare load wrote it
     from tfcompare.load.export import capacity_csv, capacity_json
 
     out = tmp_path / "again.csv"
-    proc = subprocess.run([sys.executable, "-m", "tfcompare", "export", str(tmp_path / "a.tfcs"),
-                           "--capacity-csv", str(out), "--capacity-json", "-", "--csv",
-                           str(tmp_path / "runs.csv")], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "export",
+            str(tmp_path / "a.tfcs"),
+            "--capacity-csv",
+            str(out),
+            "--capacity-json",
+            "-",
+            "--csv",
+            str(tmp_path / "runs.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert out.read_text() == capacity_csv(before) and proc.stdout == capacity_json(again)
     assert "holds a capacity sweep and no per-request measurements" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "tfcompare", "export", str(old),
-                           "--capacity-csv", str(tmp_path / "none.csv")], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "export",
+            str(old),
+            "--capacity-csv",
+            str(tmp_path / "none.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1 and "holds no capacity sweep" in proc.stderr
     assert not (tmp_path / "none.csv").exists()
 
@@ -256,11 +398,18 @@ def test_capacity_model_drops_events_of_an_older_sweep():
     seen = []
     model.changed.append(lambda: seen.append(model.status))
     old = model.begin(LoadPlan(levels=(1, 2)), [{"name": "a"}], {"original": {"label": "o"}})
-    new = model.begin(LoadPlan(levels=(1, 2), latency_limit_ms=50), [{"name": "a"}],
-                      {"original": {"label": "o"}})
-    level = LevelResult("a", "original", "concurrency", 1, [_window(i, 100, 10.0, level=1)
-                                                            for i in range(3)],
-                        stable=True, counted=3)
+    new = model.begin(
+        LoadPlan(levels=(1, 2), latency_limit_ms=50), [{"name": "a"}], {"original": {"label": "o"}}
+    )
+    level = LevelResult(
+        "a",
+        "original",
+        "concurrency",
+        1,
+        [_window(i, 100, 10.0, level=1) for i in range(3)],
+        stable=True,
+        counted=3,
+    )
     model.apply(old, LevelDone(level))  # a late event of the older sweep: dropped
     assert model.result.levels == []
     model.apply(new, WindowDone(level.windows[0]))
@@ -303,8 +452,10 @@ def test_default_variants_fall_back_to_a_smaller_jpeg_for_small_images(small_cat
     assert list(payloads) == ["original", "256-jpeg"]  # 512 would be an upscale
     assert all(len(blobs) == 1 for blobs in payloads.values())
     assert payloads["256-jpeg"][0][:2] == b"\xff\xd8" and info["256-jpeg"]["label"]
-    assert any("512-jpeg: no image is larger than 300 px" in n and "loading 256-jpeg instead" in n
-               for n in notes)
+    assert any(
+        "512-jpeg: no image is larger than 300 px" in n and "loading 256-jpeg instead" in n
+        for n in notes
+    )
 
 
 def test_chosen_variants_no_image_has_are_left_out_or_refused(small_cat):
@@ -337,8 +488,23 @@ def test_load_cli_default_variants_work_for_a_small_photo(small_cat):
     import sys
 
     proc = subprocess.run(  # nothing listens on port 9: the images are prepared first
-        [sys.executable, "-m", "tfcompare", "load", str(small_cat), "-b", "a=127.0.0.1:9/m",
-         "--concurrency", "1", "--timeout", "2"], capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "load",
+            str(small_cat),
+            "-b",
+            "a=127.0.0.1:9/m",
+            "--concurrency",
+            "1",
+            "--timeout",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "loading 256-jpeg instead" in proc.stderr
     assert "no image has" not in proc.stderr and "backend a" in proc.stderr
     assert proc.returncode == 1  # nothing measured: the one backend is unreachable
@@ -347,11 +513,22 @@ def test_load_cli_default_variants_work_for_a_small_photo(small_cat):
 def test_a_sweeps_setup_in_the_report_survives_a_hostile_plan():
     from tfcompare.report.capacity import sweep_tables
 
-    cap = CapacityResult(plan={"mode": ["rate"], "levels": ["<b>1</b>", {}, 2, True],
-                               "window_s": "5", "stability": None, "latency_limit_ms": 1e308,
-                               "stable_windows": -3},
-                         backends=[], variants={"original": "not a dict", "<i>x</i>": {"bytes": "9"},
-                                                "512-jpeg": {"bytes": 52 * 1024}})
+    cap = CapacityResult(
+        plan={
+            "mode": ["rate"],
+            "levels": ["<b>1</b>", {}, 2, True],
+            "window_s": "5",
+            "stability": None,
+            "latency_limit_ms": 1e308,
+            "stable_windows": -3,
+        },
+        backends=[],
+        variants={
+            "original": "not a dict",
+            "<i>x</i>": {"bytes": "9"},
+            "512-jpeg": {"bytes": 52 * 1024},
+        },
+    )
     settings, variants = sweep_tables(cap)
     rows = dict(settings.rows)
     assert rows["levels"] == "–, –, 2, –" and rows["window"] == "–"
@@ -412,38 +589,58 @@ def test_a_session_whose_sweep_hides_a_zlib_bomb_is_refused_as_damaged(tmp_path)
     import sys
 
     session = damaged_sweep_session(tmp_path / "bomb.tfcs", _bomb_in_a_window)
-    for args, code in ((["report", str(session), "--out", str(tmp_path / "r.html")], 1),
-                       (["compare", str(session), str(session)], 2),
-                       (["export", str(session), "--capacity-csv", str(tmp_path / "c.csv")], 1)):
-        proc = subprocess.run([sys.executable, "-m", "tfcompare", *args], capture_output=True,
-                              text=True, timeout=60)
+    for args, code in (
+        (["report", str(session), "--out", str(tmp_path / "r.html")], 1),
+        (["compare", str(session), str(session)], 2),
+        (["export", str(session), "--capacity-csv", str(tmp_path / "c.csv")], 1),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "tfcompare", *args], capture_output=True, text=True, timeout=60
+        )
         assert proc.returncode == code, (args, proc.stderr)
         assert "capacity sweep in the session is damaged" in proc.stderr
         assert "inflates to more than any latency histogram holds" in proc.stderr
 
 
-@pytest.mark.parametrize("damage", [
-    lambda d: d["plan"].__setitem__("latency_limit_ms", "100"),
-    lambda d: d["plan"].__setitem__("levels", "abc"),
-    lambda d: d["plan"].__setitem__("mode", "burst"),
-    lambda d: d.__setitem__("plan", [1, 2]),
-    lambda d: d.__setitem__("messages", [1, {"a": 2}]),
-    lambda d: d["levels"][0].__setitem__("server_ms", "x"),
-    lambda d: d["levels"][0].__setitem__("stop_reason", {"x": 1}),
-    lambda d: d.__setitem__("backends", [1, "x"]),
-    lambda d: d.__setitem__("variants", {"original": 5}),
-], ids=["limit text", "levels text", "mode", "plan list", "messages", "server_ms", "stop_reason",
-        "backends", "variants"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d["plan"].__setitem__("latency_limit_ms", "100"),
+        lambda d: d["plan"].__setitem__("levels", "abc"),
+        lambda d: d["plan"].__setitem__("mode", "burst"),
+        lambda d: d.__setitem__("plan", [1, 2]),
+        lambda d: d.__setitem__("messages", [1, {"a": 2}]),
+        lambda d: d["levels"][0].__setitem__("server_ms", "x"),
+        lambda d: d["levels"][0].__setitem__("stop_reason", {"x": 1}),
+        lambda d: d.__setitem__("backends", [1, "x"]),
+        lambda d: d.__setitem__("variants", {"original": 5}),
+    ],
+    ids=[
+        "limit text",
+        "levels text",
+        "mode",
+        "plan list",
+        "messages",
+        "server_ms",
+        "stop_reason",
+        "backends",
+        "variants",
+    ],
+)
 def test_a_sweep_with_values_tfcompare_never_writes_is_damaged_not_a_crash(tmp_path, damage):
     import subprocess
     import sys
 
-    session = damaged_sweep_session(tmp_path / "odd.tfcs", damage,
-                                    {"gpu": (100, 200, 400), "cpu": (50, 60, 70)})
-    for args, code in ((["compare", str(session), str(session)], 2),
-                       (["report", str(session), "--out", str(tmp_path / "r.html")], 1)):
-        proc = subprocess.run([sys.executable, "-m", "tfcompare", *args], capture_output=True,
-                              text=True, timeout=60)
+    session = damaged_sweep_session(
+        tmp_path / "odd.tfcs", damage, {"gpu": (100, 200, 400), "cpu": (50, 60, 70)}
+    )
+    for args, code in (
+        (["compare", str(session), str(session)], 2),
+        (["report", str(session), "--out", str(tmp_path / "r.html")], 1),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "tfcompare", *args], capture_output=True, text=True, timeout=60
+        )
         assert proc.returncode == code and "Traceback" not in proc.stderr, proc.stderr
         assert "the capacity sweep in the session is damaged" in proc.stderr
 
@@ -453,15 +650,18 @@ def test_the_reports_capacity_verdict_calls_backends_closer_than_the_stability_t
 
     # knees 400 vs 380 req/s: 5 % apart, inside the ±10 % a stable level may vary
     close = capacity_verdict(_sweep_result({"gpu": (100, 200, 400), "cpu": (100, 200, 380)}))
-    assert close == ("Under load: gpu and cpu sustain about the same at original (400.0 and "
-                     "380.0 req/s: closer than the ±10 % a stable level may vary).")
+    assert close == (
+        "Under load: gpu and cpu sustain about the same at original (400.0 and "
+        "380.0 req/s: closer than the ±10 % a stable level may vary)."
+    )
     apart = capacity_verdict(_sweep_result({"gpu": (100, 200, 400), "cpu": (100, 200, 300)}))
     assert apart == "Under load: gpu sustains the most at original (400.0 req/s, 1.33× the next)."
     # a sweep run with a tighter tolerance tells the same two apart
     tight = _sweep_result({"gpu": (100, 200, 400), "cpu": (100, 200, 380)})
     tight.plan["stability"] = 0.02
-    assert "gpu sustains the most at original (400.0 req/s, 1.05× the next)" in \
-        capacity_verdict(tight)
+    assert "gpu sustains the most at original (400.0 req/s, 1.05× the next)" in capacity_verdict(
+        tight
+    )
 
 
 def test_a_knee_gate_on_sweeps_alone_reads_as_one_and_warns_of_a_limit_inside_the_noise():
@@ -470,8 +670,9 @@ def test_a_knee_gate_on_sweeps_alone_reads_as_one_and_warns_of_a_limit_inside_th
     from tfcompare.report.gate import parse_rule, run_gate
     from tfcompare.report.gate_text import gate_markdown, gate_text
 
-    empty = RunResult(settings=RunSettings(), backends=(), images=(), requests=(), problems=(),
-                      summary=())
+    empty = RunResult(
+        settings=RunSettings(), backends=(), images=(), requests=(), problems=(), summary=()
+    )
     base = _sweep_result({"cpu-2-batching": (100, 200, 400)})
     new = _sweep_result({"cpu-2-batching": (100, 200, 390)})  # −2.5 %: inside ±10 %
     tight = run_gate(empty, empty, [parse_rule("knee:-5%")], capacity=(base, new))
@@ -479,8 +680,10 @@ def test_a_knee_gate_on_sweeps_alone_reads_as_one_and_warns_of_a_limit_inside_th
     text = gate_text(tight)
     assert "image" not in text  # no per-request rule: no word of images shared or compared
     assert text.rstrip().endswith("gate: PASSED (0 of 1 rule(s) failed; capacity sweeps compared)")
-    assert ("note: rule knee:-5%: a sweep counts a level as stable while its windows differ by up "
-            "to ±10 %, so a smaller drop can be window-to-window noise") in text
+    assert (
+        "note: rule knee:-5%: a sweep counts a level as stable while its windows differ by up "
+        "to ±10 %, so a smaller drop can be window-to-window noise"
+    ) in text
     assert "capacity sweeps compared." in gate_markdown(tight, "a.tfcs", "b.tfcs")
     loose = run_gate(empty, empty, [parse_rule("knee:-10%")], capacity=(base, new))
     assert not loose.notes
@@ -488,8 +691,10 @@ def test_a_knee_gate_on_sweeps_alone_reads_as_one_and_warns_of_a_limit_inside_th
     table = format_capacity_comparison(compare_capacity(base, new), 100, 100).splitlines()
     header, row = table[2], table[3]
     assert row.startswith("cpu-2-batching  original")
-    assert header.index(" A") + 1 == header.index("A") and row.rindex("400.0") + 5 == \
-        header.index("A") + 1
+    assert (
+        header.index(" A") + 1 == header.index("A")
+        and row.rindex("400.0") + 5 == header.index("A") + 1
+    )
 
 
 def test_the_level_table_keeps_its_columns_for_a_long_backend_name():
@@ -509,9 +714,11 @@ def test_a_p99_from_fewer_than_a_hundred_answers_is_called_so_on_every_surface()
     # 3 windows of 1 s at 10 and 20 answers/s: 30 and 60 answers; at 50/s: 150
     result = _sweep_result({"gpu": (10, 20, 50)})
     note = result.thin_p99_note()
-    assert note == ("p99 from fewer than 100 answers, in effect the slowest one (a longer "
-                    "measurement window gives a firmer p99): gpu original at c=1 (30), "
-                    "gpu original at c=2 (60)")
+    assert note == (
+        "p99 from fewer than 100 answers, in effect the slowest one (a longer "
+        "measurement window gives a firmer p99): gpu original at c=1 (30), "
+        "gpu original at c=2 (60)"
+    )
     assert f"note: {note}" in capacity_table(result).splitlines()
     assert f"capacity: {note}" in capacity_caveats(result)
     assert _sweep_result({"gpu": (100, 200, 400)}).thin_p99_note() is None

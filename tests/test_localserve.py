@@ -19,7 +19,11 @@ def photos() -> dict[str, bytes]:
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "resources" / "samples"
-    photos = {name: (root / f"{name}.jpg").read_bytes() for name in SAMPLES if (root / f"{name}.jpg").exists()}
+    photos = {
+        name: (root / f"{name}.jpg").read_bytes()
+        for name in SAMPLES
+        if (root / f"{name}.jpg").exists()
+    }
     if len(photos) < 2:  # fall back to generated pictures
         photos = {f"pattern{i}": sc.encode(sc.pattern(seed=i)) for i in range(4)}
     return photos
@@ -78,7 +82,7 @@ def test_formats_and_batches(backend_pair):
     assert [d.size for d in response.outputs["classes"].tensor_shape.dim] == [3, 5]
     singles = [top5(sc.predict(one, sc.predict_request(b)))[0] for b in batch]
     classes = [c.decode() for c in response.outputs["classes"].string_val]
-    assert [classes[i * 5:(i + 1) * 5] for i in range(3)] == singles
+    assert [classes[i * 5 : (i + 1) * 5] for i in range(3)] == singles
 
 
 def test_output_filter(backend_pair):
@@ -95,16 +99,32 @@ def test_predict_errors_use_tf_serving_codes(backend_pair):
     one = backend_pair.one.grpc
     good = sc.encode(sc.pattern())
     cases = {
-        "unknown model": (sc.predict_request(good, model="nope"), grpc.StatusCode.NOT_FOUND, "nope"),
+        "unknown model": (
+            sc.predict_request(good, model="nope"),
+            grpc.StatusCode.NOT_FOUND,
+            "nope",
+        ),
         "unknown version": (sc.predict_request(good, version=7), grpc.StatusCode.NOT_FOUND, "7"),
-        "unknown label": (sc.predict_request(good, label="canary"),
-                          grpc.StatusCode.INVALID_ARGUMENT, "canary"),
-        "bad input key": (sc.predict_request(good, key="image_bytes"),
-                          grpc.StatusCode.INVALID_ARGUMENT, "image_bytes"),
-        "unknown signature": (sc.predict_request(good, signature="classify"),
-                              grpc.StatusCode.INVALID_ARGUMENT, "classify"),
-        "undecodable bytes": (sc.predict_request(b"this is not an image"),
-                              grpc.StatusCode.INVALID_ARGUMENT, "image"),
+        "unknown label": (
+            sc.predict_request(good, label="canary"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "canary",
+        ),
+        "bad input key": (
+            sc.predict_request(good, key="image_bytes"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "image_bytes",
+        ),
+        "unknown signature": (
+            sc.predict_request(good, signature="classify"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "classify",
+        ),
+        "undecodable bytes": (
+            sc.predict_request(b"this is not an image"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "image",
+        ),
         "truncated jpeg": (sc.predict_request(good[:40]), grpc.StatusCode.INVALID_ARGUMENT, ""),
     }
     wrong_dtype = sc.predict_request(good)
@@ -196,8 +216,12 @@ def test_concurrent_requests(backend_pair):
 
         stub = prediction_service_pb2_grpc.PredictionServiceStub(ch)
         with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(lambda i: top5(stub.Predict(sc.predict_request(images[i % 4]), 60))[0],
-                                    range(24)))
+            answers = list(
+                pool.map(
+                    lambda i: top5(stub.Predict(sc.predict_request(images[i % 4]), 60))[0],
+                    range(24),
+                )
+            )
     assert answers == [expected[i % 4] for i in range(24)]
 
 

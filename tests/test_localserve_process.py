@@ -47,14 +47,19 @@ def test_newest_version_labels_threads_and_sigterm(tiny_model, tmp_path, fresh_b
     for version in (1, 2):
         shutil.copytree(tiny_model / "1", base / str(version))
     (base / "notes").mkdir()  # non-numeric entries are ignored, like TF Serving
-    backend = fresh_backend(model_base=base, threads=3, model_name=None,
-                            extra_args=["--version-label", "stable=2"])
+    backend = fresh_backend(
+        model_base=base, threads=3, model_name=None, extra_args=["--version-label", "stable=2"]
+    )
     data = sc.encode(sc.pattern())
     response = sc.predict(backend.grpc, sc.predict_request(data, model="multi"))
     assert response.model_spec.name == "multi" and response.model_spec.version.value == 2
     assert [s.version for s in sc.status(backend.grpc, "multi").model_version_status] == [2]
-    assert sc.predict(backend.grpc, sc.predict_request(data, model="multi", label="stable")
-                      ).model_spec.version.value == 2
+    assert (
+        sc.predict(
+            backend.grpc, sc.predict_request(data, model="multi", label="stable")
+        ).model_spec.version.value
+        == 2
+    )
     err = sc.rpc_error(sc.predict, backend.grpc, sc.predict_request(data, model="multi", version=1))
     assert err.code() == grpc.StatusCode.NOT_FOUND
     assert _compute_threads(backend.pid) == 3
@@ -90,8 +95,9 @@ def test_exit_with_parent_leaves_no_orphan(tiny_model, tmp_path):
         "print(p.pid, p.stdout.readline().strip(), flush=True)\n"
         "time.sleep(600)\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE,
-                              text=True, env=_env())
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True, env=_env()
+    )
     try:
         pid_text, ready, target = parent.stdout.readline().split()[:3]
         server_pid = int(pid_text)
@@ -112,8 +118,13 @@ def test_exit_with_parent_leaves_no_orphan(tiny_model, tmp_path):
 
 
 def _serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tfcompare", "serve", *args],
-                          capture_output=True, text=True, env=_env(), timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "tfcompare", "serve", *args],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=timeout,
+    )
 
 
 def test_unusable_model_directories_are_explained(tiny_model, tmp_path):
@@ -174,8 +185,9 @@ def test_model_warmup_records_are_replayed(tiny_model, tmp_path, fresh_backend):
     with tf.io.TFRecordWriter(str(base / "1" / "assets.extra" / "tf_serving_warmup_requests")) as w:
         for seed in range(3):
             log = prediction_log_pb2.PredictionLog()
-            log.predict_log.request.CopyFrom(sc.predict_request(sc.encode(sc.pattern(seed=seed)),
-                                                                signature="predict_images"))
+            log.predict_log.request.CopyFrom(
+                sc.predict_request(sc.encode(sc.pattern(seed=seed)), signature="predict_images")
+            )
             w.write(log.SerializeToString())
     backend = fresh_backend(model_base=base, threads=1)
     assert "warmed up with 3 request(s)" in backend.log_tail()
@@ -230,10 +242,13 @@ def test_model_whose_graph_misses_its_variables_fails_as_in_tf_serving(tmp_path,
     fails at warm-up with TF Serving's error and what to do; the same model exported with
     Keras's ExportArchive serves."""
     proc = _serve(str(_keras_in_module(tmp_path / "module", archive=False)), "--port", "0")
-    assert proc.returncode == 1 and "warm-up failed: Could not find variable" in proc.stderr, proc.stderr
+    assert proc.returncode == 1 and "warm-up failed: Could not find variable" in proc.stderr, (
+        proc.stderr
+    )
     assert "keras.export.ExportArchive" in proc.stderr and "Traceback" not in proc.stderr
-    backend = fresh_backend(model_base=_keras_in_module(tmp_path / "archive", archive=True),
-                            threads=1)
+    backend = fresh_backend(
+        model_base=_keras_in_module(tmp_path / "archive", archive=True), threads=1
+    )
     response = sc.predict(backend.grpc, sc.predict_request([b"abcd", b"ab"]))
     assert sc.array(response.outputs["scores"]).shape == (2, 3)
 
@@ -291,13 +306,16 @@ def test_rest_api_timeout_bounds_the_model_run(fresh_backend):
     import urllib.error
     import urllib.request
 
-    backend = fresh_backend(threads=1, extra_args=["--rest-port", "0", "--rest-api-timeout-ms", "20"])
+    backend = fresh_backend(
+        threads=1, extra_args=["--rest-port", "0", "--rest-api-timeout-ms", "20"]
+    )
     images = [sc.encode(sc.pattern(1280, 960, seed=s)) for s in range(40)]
     body = json.dumps({"instances": [{"b64": base64.b64encode(d).decode()} for d in images]})
-    request = urllib.request.Request(f"http://{backend.rest}/v1/models/tiny:predict",
-                                     data=body.encode(), method="POST")
+    request = urllib.request.Request(
+        f"http://{backend.rest}/v1/models/tiny:predict", data=body.encode(), method="POST"
+    )
     with pytest.raises(urllib.error.HTTPError) as cut:
         urllib.request.urlopen(request, timeout=60)
     assert cut.value.code == 504
-    assert "error" in json.loads(cut.value.read()), "TF Serving's {\"error\": …} body"
+    assert "error" in json.loads(cut.value.read()), 'TF Serving\'s {"error": …} body'
     assert _request_counts(backend.rest) == {"DEADLINE_EXCEEDED": 1}

@@ -28,8 +28,12 @@ MAX_BODY_MB = 1
 
 @pytest.fixture(scope="module")
 def server(tiny_model, tmp_path_factory):
-    backend = start_rest_server(tiny_model, tmp_path_factory.mktemp("rest-fuzz"),
-                                read_timeout=READ_TIMEOUT, max_body_mb=MAX_BODY_MB)
+    backend = start_rest_server(
+        tiny_model,
+        tmp_path_factory.mktemp("rest-fuzz"),
+        read_timeout=READ_TIMEOUT,
+        max_body_mb=MAX_BODY_MB,
+    )
     yield backend
     backend.stop()
 
@@ -41,17 +45,29 @@ def _rss_mb(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
-_TINY_PNG = base64.b64encode(bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c63f8cfc0f01f0005000201a5ad0d5e0000000049454e44ae426082"
-)).decode()
+_TINY_PNG = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c63f8cfc0f01f0005000201a5ad0d5e0000000049454e44ae426082"
+    )
+).decode()
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-    | st.text(max_size=20) | st.just({"b64": _TINY_PNG}) | st.just({"b64": "!!"}),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["instances", "inputs", "signature_name", "images", "b64", "x"]),
-        inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.just({"b64": _TINY_PNG})
+    | st.just({"b64": "!!"}),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["instances", "inputs", "signature_name", "images", "b64", "x"]),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=20,
 )
 bodies = st.one_of(
@@ -61,21 +77,47 @@ bodies = st.one_of(
     st.binary(max_size=300),
 )
 paths = st.one_of(
-    st.sampled_from(["/v1/models/tiny", "/v1/models/tiny:predict", "/v1/models/tiny/metadata",
-                     "/v1/models/tiny/versions/1:predict", "/v1/models/tiny/labels/x:predict",
-                     "/v1/models/nope:classify", "/", "*", "/v1/models/tiny/versions/"
-                     + "9" * 400 + ":predict"]),
+    st.sampled_from(
+        [
+            "/v1/models/tiny",
+            "/v1/models/tiny:predict",
+            "/v1/models/tiny/metadata",
+            "/v1/models/tiny/versions/1:predict",
+            "/v1/models/tiny/labels/x:predict",
+            "/v1/models/nope:classify",
+            "/",
+            "*",
+            "/v1/models/tiny/versions/" + "9" * 400 + ":predict",
+        ]
+    ),
     st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=60).map(lambda t: "/" + t),
 )
 methods = st.sampled_from(["GET", "POST", "PUT", "HEAD", "DELETE", "OPTIONS", "G\x00T", "POST "])
-header_names = st.sampled_from(["Content-Type", "Accept", "X-Junk", "Expect", "Connection",
-                                "Content-Encoding", "Upgrade", "Host", "Bad Name", "X\x7f"])
+header_names = st.sampled_from(
+    [
+        "Content-Type",
+        "Accept",
+        "X-Junk",
+        "Expect",
+        "Connection",
+        "Content-Encoding",
+        "Upgrade",
+        "Host",
+        "Bad Name",
+        "X\x7f",
+    ]
+)
 header_values = st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=40)
-lengths = st.one_of(st.none(), st.sampled_from(["-1", "abc", "1e15", "0", "8000000000", "2, 2",
-                                                "99999999999999999999999", " 5"]),
-                    st.integers(0, 400).map(str))
-encodings = st.one_of(st.none(), st.sampled_from(["chunked", "gzip", "chunked, chunked",
-                                                  "identity", "gzip, chunked"]))
+lengths = st.one_of(
+    st.none(),
+    st.sampled_from(
+        ["-1", "abc", "1e15", "0", "8000000000", "2, 2", "99999999999999999999999", " 5"]
+    ),
+    st.integers(0, 400).map(str),
+)
+encodings = st.one_of(
+    st.none(), st.sampled_from(["chunked", "gzip", "chunked, chunked", "identity", "gzip, chunked"])
+)
 
 
 @st.composite
@@ -84,8 +126,9 @@ def requests(draw) -> bytes:
     head = [f"{draw(methods)} {draw(paths)} HTTP/{draw(st.sampled_from(['1.1', '1.0', '2']))}"]
     if draw(st.integers(0, 9)) > 0:  # mostly with Host (HTTP/1.1 requires it)
         head.append("Host: fuzz")
-    head += [f"{n}: {v}" for n, v in draw(st.lists(st.tuples(header_names, header_values),
-                                                    max_size=4))]
+    head += [
+        f"{n}: {v}" for n, v in draw(st.lists(st.tuples(header_names, header_values), max_size=4))
+    ]
     encoding = draw(encodings)
     length = draw(lengths)
     if encoding and "chunked" in encoding and draw(st.booleans()):
@@ -112,8 +155,13 @@ def test_fuzzed_requests_never_hang_crash_or_grow(server):
     still_answers(server)
     rss_before = _rss_mb(server.pid)
 
-    @settings(max_examples=50, deadline=timedelta(seconds=READ_TIMEOUT + 8), derandomize=True,
-              database=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=50,
+        deadline=timedelta(seconds=READ_TIMEOUT + 8),
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
     @given(requests(), st.sampled_from(["read", "half-close", "hang up"]))
     def case(data: bytes, ending: str) -> None:
         with connect(server, timeout=READ_TIMEOUT + 6) as sock:

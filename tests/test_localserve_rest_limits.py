@@ -33,9 +33,13 @@ MAX_BODY_MB = 1
 
 @pytest.fixture(scope="module")
 def server(tiny_model, tmp_path_factory):
-    backend = start_rest_server(tiny_model, tmp_path_factory.mktemp("rest-limits"),
-                                read_timeout=READ_TIMEOUT, max_connections=MAX_CONNECTIONS,
-                                max_body_mb=MAX_BODY_MB)
+    backend = start_rest_server(
+        tiny_model,
+        tmp_path_factory.mktemp("rest-limits"),
+        read_timeout=READ_TIMEOUT,
+        max_connections=MAX_CONNECTIONS,
+        max_body_mb=MAX_BODY_MB,
+    )
     yield backend
     backend.stop()
 
@@ -48,8 +52,10 @@ def _no_traceback(backend) -> None:
 def test_huge_content_length_is_refused_at_once(server):
     """Content-Length 8e9 with a 2-byte body: 413 without reserving or waiting for the body."""
     with connect(server) as sock:
-        sock.sendall(b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: t\r\n"
-                     b"Content-Length: 8000000000\r\n\r\n{}")
+        sock.sendall(
+            b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: t\r\n"
+            b"Content-Length: 8000000000\r\n\r\n{}"
+        )
         status, body = responses(read_all(sock))[0]
     assert status == 413 and "larger than the server's limit" in body["error"]
     still_answers(server)
@@ -64,8 +70,11 @@ def test_body_over_the_limit_is_refused(server):
 
 @pytest.mark.parametrize("length", [b"-1", b"abc", b"1e15", b"1, 2"])
 def test_bad_content_length_gets_400(server, length):
-    raw = exchange(server, b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: t\r\n"
-                            b"Content-Length: " + length + b"\r\n\r\n{}")
+    raw = exchange(
+        server,
+        b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: t\r\n"
+        b"Content-Length: " + length + b"\r\n\r\n{}",
+    )
     status, body = responses(raw)[0]
     assert status == 400 and "Content-Length" in body["error"]
     _no_traceback(server)
@@ -73,8 +82,11 @@ def test_bad_content_length_gets_400(server, length):
 
 def test_headers_without_body_time_out_with_408(server):
     started = time.monotonic()
-    raw = exchange(server, b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: t\r\n"
-                            b"Content-Length: 10\r\n\r\n", timeout=READ_TIMEOUT + 20)
+    raw = exchange(
+        server,
+        b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n",
+        timeout=READ_TIMEOUT + 20,
+    )
     assert time.monotonic() - started < READ_TIMEOUT + 15
     status, body = responses(raw)[0]
     assert status == 408 and "no request body data" in body["error"]
@@ -120,17 +132,36 @@ def _nested(depth: int) -> bytes:
     ("name", "body", "path", "text"),
     [
         ("100k-deep JSON", _nested(100_000), b"/v1/models/tiny:predict", "JSON"),
-        ("900-deep instances",
-         b'{"instances": ' + b"[" * 900 + b'"x"' + b"]" * 900 + b"}",
-         b"/v1/models/tiny:predict", "nested deeper"),
-        ("signature_name list", b'{"signature_name": [1], "instances": [{"b64": ""}]}',
-         b"/v1/models/tiny:predict", "signature_name"),
-        ("signature_name object", b'{"signature_name": {}, "instances": [{"b64": ""}]}',
-         b"/v1/models/tiny:predict", "signature_name"),
-        ("5000-digit version", b'{"instances": [{"b64": ""}]}',
-         b"/v1/models/tiny/versions/" + b"9" * 5000 + b":predict", "version"),
-        ("huge integer input", b'{"instances": [' + b"9" * 5000 + b"]}",
-         b"/v1/models/tiny:predict", "JSON"),
+        (
+            "900-deep instances",
+            b'{"instances": ' + b"[" * 900 + b'"x"' + b"]" * 900 + b"}",
+            b"/v1/models/tiny:predict",
+            "nested deeper",
+        ),
+        (
+            "signature_name list",
+            b'{"signature_name": [1], "instances": [{"b64": ""}]}',
+            b"/v1/models/tiny:predict",
+            "signature_name",
+        ),
+        (
+            "signature_name object",
+            b'{"signature_name": {}, "instances": [{"b64": ""}]}',
+            b"/v1/models/tiny:predict",
+            "signature_name",
+        ),
+        (
+            "5000-digit version",
+            b'{"instances": [{"b64": ""}]}',
+            b"/v1/models/tiny/versions/" + b"9" * 5000 + b":predict",
+            "version",
+        ),
+        (
+            "huge integer input",
+            b'{"instances": [' + b"9" * 5000 + b"]}",
+            b"/v1/models/tiny:predict",
+            "JSON",
+        ),
     ],
 )
 def test_bad_requests_get_400_with_an_error_body(server, name, body, path, text):
@@ -143,10 +174,15 @@ def test_bad_requests_get_400_with_an_error_body(server, name, body, path, text)
 def test_chunked_body_is_read_and_the_connection_stays_in_step(server):
     image = base64.b64encode(sc.encode(sc.pattern(seed=3))).decode()
     body = json.dumps({"instances": [{"b64": image}]}).encode()
-    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 100]), body[i:i + 100])
-                      for i in range(0, len(body), 100))
-    raw = exchange(server, b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: t\r\n"
-                            b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n" + STATUS)
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + 100]), body[i : i + 100])
+        for i in range(0, len(body), 100)
+    )
+    raw = exchange(
+        server,
+        b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: t\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n" + STATUS,
+    )
     (predict_status, predicted), (status_status, status) = responses(raw)
     assert predict_status == 200 and len(predicted["predictions"][0]["classes"]) == 5
     assert status_status == 200 and status["model_version_status"][0]["state"] == "AVAILABLE"

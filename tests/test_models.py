@@ -15,8 +15,13 @@ from tfcompare.models import MODELS, ModelError, resolve_model, versions
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tfcompare", *args], capture_output=True,
-                          text=True, env=_env(), timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "tfcompare", *args],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=600,
+    )
 
 
 def test_light_imports_keep_tensorflow_out():
@@ -60,7 +65,9 @@ def test_export_cli_layout_versions_and_errors(tmp_path):
     assert first == (base / "2" / "variables" / "variables.data-00000-of-00001").read_bytes()
 
     unknown = _cli("export-model", "resnet-9000", str(tmp_path / "x"))
-    assert unknown.returncode == 2 and "unknown model" in unknown.stderr and "tiny" in unknown.stderr
+    assert (
+        unknown.returncode == 2 and "unknown model" in unknown.stderr and "tiny" in unknown.stderr
+    )
     no_option = _cli("export-model", "tiny", str(tmp_path / "y"), "--random-weights")
     assert no_option.returncode == 1 and "random-weights" in no_option.stderr
 
@@ -92,10 +99,14 @@ def variant_backends(tmp_path_factory):
     root = tmp_path_factory.mktemp("variants")
     ids = export_model("tiny-ids", root / "tiny-ids")
     logits = export_model("tiny-logits", root / "tiny-logits")
-    ids_backend, logits_backend = start_backends([
-        dict(model_base=ids, model_name="tiny-ids", extra_args=["--tensor-content"], log_dir=root),
-        dict(model_base=logits, model_name="tiny-logits", log_dir=root),
-    ])
+    ids_backend, logits_backend = start_backends(
+        [
+            dict(
+                model_base=ids, model_name="tiny-ids", extra_args=["--tensor-content"], log_dir=root
+            ),
+            dict(model_base=logits, model_name="tiny-logits", log_dir=root),
+        ]
+    )
     yield ids_backend, logits_backend
     ids_backend.stop()
     logits_backend.stop()
@@ -108,8 +119,9 @@ def test_tiny_variants_agree_with_tiny(backend_pair, variant_backends):
     tiny = sc.predict(backend_pair.one.grpc, sc.predict_request(data))
     tiny_classes = [c.decode() for c in tiny.outputs["classes"].string_val]
 
-    response = sc.predict(ids_backend.grpc,
-                          sc.predict_request(data, model="tiny-ids", key="image_bytes"))
+    response = sc.predict(
+        ids_backend.grpc, sc.predict_request(data, model="tiny-ids", key="image_bytes")
+    )
     assert set(response.outputs) == {"classes", "probabilities"}
     for key in ("classes", "probabilities"):  # --tensor-content packs numbers
         assert response.outputs[key].tensor_content
@@ -122,8 +134,9 @@ def test_tiny_variants_agree_with_tiny(backend_pair, variant_backends):
     labels = Path(__file__).resolve().parents[1] / "resources" / "imagenet_labels.txt"
     names = [line.strip() for line in labels.read_text().splitlines() if line.strip()]
     assert [names[i - 1] for i in ids[0]] == tiny_classes
-    np.testing.assert_allclose(np.sort(probs[0])[::-1][:5], sc.array(tiny.outputs["scores"])[0],
-                               rtol=1e-3)
+    np.testing.assert_allclose(
+        np.sort(probs[0])[::-1][:5], sc.array(tiny.outputs["scores"])[0], rtol=1e-3
+    )
 
     _, sig_map = sc.metadata(logits_backend.grpc, "tiny-logits")
     assert list(sig_map.signature_def["serving_default"].outputs) == ["logits"]
@@ -147,8 +160,11 @@ def test_inception_v3_random_weights_serves_predict_images(tmp_path):
             assert list(sig.inputs) == ["images"] and sig.inputs["images"].dtype == 7
             assert set(sig.outputs) == {"classes", "scores"}
         data = sc.encode(sc.pattern(400, 300))
-        response = sc.predict(backend.grpc, sc.predict_request(
-            data, model="inception", signature="predict_images"), timeout=120)
+        response = sc.predict(
+            backend.grpc,
+            sc.predict_request(data, model="inception", signature="predict_images"),
+            timeout=120,
+        )
         assert response.model_spec.signature_name == "predict_images"
         classes = [c.decode() for c in response.outputs["classes"].string_val]
         scores = sc.array(response.outputs["scores"])

@@ -32,15 +32,22 @@ DOG = [("beagle", 0.5), ("basset", 0.2), ("tabby", 0.1), ("fox", 0.05), ("cup", 
 def _run() -> RunResult:
     """Two images on one backend: the 128 px variant agrees on one image and not on the other."""
     requests = []
-    for image, resized, lat in (("a.jpg", CAT, (10.0, 12.0, 11.0)), ("b.jpg", DOG, (30.0, 31.0, 29.0))):
+    for image, resized, lat in (
+        ("a.jpg", CAT, (10.0, 12.0, 11.0)),
+        ("b.jpg", DOG, (30.0, 31.0, 29.0)),
+    ):
         for i, ms in enumerate(lat):
             requests.append(req("original", ms, CAT, image=image, repeat=i))
             requests.append(req("128-jpeg", ms / 2, resized, image=image, repeat=i))
     requests.append(req("128-jpeg", 0, CAT, image="b.jpg", ok=False, repeat=3))
     return RunResult(
-        settings=RunSettings(), backends=(BackendSpec("b", "h:1"),), images=(), problems=(),
-        requests=tuple(requests), summary=aggregate(requests),
-    )  # fmt: skip
+        settings=RunSettings(),
+        backends=(BackendSpec("b", "h:1"),),
+        images=(),
+        problems=(),
+        requests=tuple(requests),
+        summary=aggregate(requests),
+    )
 
 
 def test_pooled_over_images_and_per_image():
@@ -62,7 +69,12 @@ def test_report_and_compare_use_the_pooled_figures():
     for (variant, backend), p in cells.items():
         row = rows[(variant, backend)]
         assert (row["p50_ms"], row["p99_ms"], row["top1_agree"], row["n"], row["errors"]) == (
-            p.p50_ms, p.p99_ms, p.top1_agree, p.n, p.n_errors)  # fmt: skip
+            p.p50_ms,
+            p.p99_ms,
+            p.top1_agree,
+            p.n,
+            p.n_errors,
+        )
         assert compared[(backend, variant)] == p
 
 
@@ -86,8 +98,9 @@ def test_request_plan_is_the_runners_progress_total(tmp_path):
 
     events = []
     runner = Runner(specs, settings, connect=refuse)
-    result = runner.run([big, small, tmp_path / "bad.png"], on_event=events.append,
-                        cancel=threading.Event())  # fmt: skip
+    result = runner.run(
+        [big, small, tmp_path / "bad.png"], on_event=events.append, cancel=threading.Event()
+    )
     started = next(e for e in events if isinstance(e, RunStarted))
     assert started.total_requests == planned_unknown
     assert events[-2].total == planned_known == events[-2].done  # every planned request accounted
@@ -116,13 +129,31 @@ def test_cli_shows_the_settings_messages_by_option(tmp_path):
     import sys
 
     proc = subprocess.run(
-        [sys.executable, "-m", "tfcompare", "run", str(tmp_path), "--backend", "a=h:1",
-         "--sizes", "4", "--timeout", "0", "--jpeg-quality", "101"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "run",
+            str(tmp_path),
+            "--backend",
+            "a=h:1",
+            "--sizes",
+            "4",
+            "--timeout",
+            "0",
+            "--jpeg-quality",
+            "101",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
-    for needle in ("--sizes must be whole numbers of pixels from 8", "--timeout must be between",
-                   "--jpeg-quality must be between 1 and 100, not 101"):  # fmt: skip
+    for needle in (
+        "--sizes must be whole numbers of pixels from 8",
+        "--timeout must be between",
+        "--jpeg-quality must be between 1 and 100, not 101",
+    ):
         assert needle in proc.stderr, proc.stderr
 
 
@@ -170,8 +201,15 @@ def test_the_runner_uses_the_names_it_is_given(tmp_path):
     for path in (a, b):
         path.parent.mkdir()
         Image.new("RGB", (64, 48), "red").save(path)
-    sources = [("same.png", str(a)), ("same (2).png", str(b)), ("pasted image 1.png", a.read_bytes())]
-    result = Runner([BackendSpec("x", "127.0.0.1:1")], RunSettings(sizes=(32,), formats=("png",)),
-                    connect=lambda spec: (_ for _ in ()).throw(ConnectionError("no"))).run(sources)
+    sources = [
+        ("same.png", str(a)),
+        ("same (2).png", str(b)),
+        ("pasted image 1.png", a.read_bytes()),
+    ]
+    result = Runner(
+        [BackendSpec("x", "127.0.0.1:1")],
+        RunSettings(sizes=(32,), formats=("png",)),
+        connect=lambda spec: (_ for _ in ()).throw(ConnectionError("no")),
+    ).run(sources)
     assert [i.name for i in result.images] == ["same.png", "same (2).png", "pasted image 1.png"]
     assert {r.image for r in result.requests} == {"same.png", "same (2).png", "pasted image 1.png"}

@@ -33,9 +33,9 @@ def chunks(png: bytes) -> list[tuple[bytes, bytes]]:
     assert png[:8] == PNG_SIGNATURE
     out, pos = [], 8
     while pos < len(png):
-        (n,) = struct.unpack(">I", png[pos:pos + 4])
-        kind, payload = png[pos + 4:pos + 8], png[pos + 8:pos + 8 + n]
-        (crc,) = struct.unpack(">I", png[pos + 8 + n:pos + 12 + n])
+        (n,) = struct.unpack(">I", png[pos : pos + 4])
+        kind, payload = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + n]
+        (crc,) = struct.unpack(">I", png[pos + 8 + n : pos + 12 + n])
         assert crc == zlib.crc32(kind + payload), kind
         out.append((kind, payload))
         pos += 12 + n
@@ -61,8 +61,9 @@ def pixels(png: bytes) -> np.ndarray:
 
 def upscaled_photo(name: str, width: int) -> np.ndarray:
     im = images.photo(name)
-    return np.asarray(im.resize((width, round(width * im.height / im.width)),
-                                Image.Resampling.LANCZOS))
+    return np.asarray(
+        im.resize((width, round(width * im.height / im.width)), Image.Resampling.LANCZOS)
+    )
 
 
 def noisy_photo(width: int = 1600, sigma: float = 12.0) -> np.ndarray:
@@ -109,12 +110,15 @@ def test_adler32_combine_matches_zlib():
 # --------------------------------------------------------------------------- the file
 
 
-@pytest.mark.parametrize("shape, band_bytes", [
-    ((1, 1), 1 << 20),          # one pixel
-    ((7, 5), 1),                # one row per band
-    ((333, 257), 20_000),       # odd width, many bands with a dictionary each
-    ((600, 900), 1 << 20),      # several default bands
-])
+@pytest.mark.parametrize(
+    "shape, band_bytes",
+    [
+        ((1, 1), 1 << 20),  # one pixel
+        ((7, 5), 1),  # one row per band
+        ((333, 257), 20_000),  # odd width, many bands with a dictionary each
+        ((600, 900), 1 << 20),  # several default bands
+    ],
+)
 def test_roundtrip_is_exact_and_the_stream_valid(shape, band_bytes):
     h, w = shape
     arr = upscaled_photo("astronaut", max(w, h))[:h, :w]
@@ -187,8 +191,9 @@ def test_tensorflow_decodes_the_same_pixels(tmp_path):
         "assert got.shape == want.shape, got.shape\n"
         "print('same' if np.array_equal(got, want) else 'DIFFERENT')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-1] == "same"
 

@@ -147,7 +147,13 @@ def test_a_legacy_count_of_2_to_the_40_is_bounded_by_the_file(tmp_path):
             def reducer_override(self, o):
                 if isinstance(o, _FakeTensor):
                     return utils_mod._rebuild_tensor_v2, (
-                        o.storage, 0, (4,), (1,), False, collections.OrderedDict())
+                        o.storage,
+                        0,
+                        (4,),
+                        (1,),
+                        False,
+                        collections.OrderedDict(),
+                    )
                 return NotImplemented
 
         s = _FakeStorage("0", np.ones(4, np.float32))

@@ -19,10 +19,13 @@ def result_with(n_repeats: int) -> RunResult:
     reqs.append(req("128-jpeg", None, [], ok=False, repeat=n_repeats))
     reqs.append(req("original", 250.0, CAT, phase="cold"))
     return RunResult(
-        settings=RunSettings(repeats=n_repeats), backends=(BackendSpec("b", "h:1"),), images=(),
-        requests=tuple(reqs), problems=(ImageProblem("broken.jpg", "not an image"),),
+        settings=RunSettings(repeats=n_repeats),
+        backends=(BackendSpec("b", "h:1"),),
+        images=(),
+        requests=tuple(reqs),
+        problems=(ImageProblem("broken.jpg", "not an image"),),
         summary=aggregate(reqs),
-    )  # fmt: skip
+    )
 
 
 def test_summary_marks_few_samples_and_lists_problems():

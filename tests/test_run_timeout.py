@@ -27,8 +27,13 @@ def hung(fresh_backend):
 
 def test_settings_timeout_is_the_default_and_a_backend_timeout_wins(tmp_path):
     settings = RunSettings(timeout_s=2.5)
-    own, default = Runner([BackendSpec.parse("a=127.0.0.1:9/tiny", timeout_s=7),
-                           BackendSpec.parse("b=127.0.0.1:9/tiny")], settings).backends
+    own, default = Runner(
+        [
+            BackendSpec.parse("a=127.0.0.1:9/tiny", timeout_s=7),
+            BackendSpec.parse("b=127.0.0.1:9/tiny"),
+        ],
+        settings,
+    ).backends
     assert own.timeout_s == 7 and default.timeout_s == 2.5
     assert BackendSpec.parse("b=127.0.0.1:9/tiny").deadline_s == RunSettings().timeout_s
 
@@ -36,10 +41,27 @@ def test_settings_timeout_is_the_default_and_a_backend_timeout_wins(tmp_path):
 def test_cli_timeout_applies_to_a_hung_backend(hung, tmp_path):
     save(photo("chelsea"), tmp_path / "cat.jpg")
     proc = subprocess.run(
-        [sys.executable, "-m", "tfcompare", "run", str(tmp_path / "cat.jpg"), "--backend",
-         f"hung={hung.grpc}/tiny", "--sizes", "128", "--formats", "jpeg", "--repeats", "1",
-         "--timeout", "1.5"],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "run",
+            str(tmp_path / "cat.jpg"),
+            "--backend",
+            f"hung={hung.grpc}/tiny",
+            "--sizes",
+            "128",
+            "--formats",
+            "jpeg",
+            "--repeats",
+            "1",
+            "--timeout",
+            "1.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     text = proc.stdout + proc.stderr
     assert "within 1.5 s" in text and proc.returncode != 0, text[-3000:]
 
@@ -55,7 +77,8 @@ def test_window_timeout_field_applies_to_a_hung_backend(qtbot, tmp_path, hung):
         assert window.start_run()
     result = window.store.result
     assert result.backends[0].timeout_s == 1.5
-    shown = " ".join(window.backends_panel.list.item(i).text()
-                     for i in range(window.backends_panel.list.count()))
+    shown = " ".join(
+        window.backends_panel.list.item(i).text() for i in range(window.backends_panel.list.count())
+    )
     errors = [r.error for r in result.requests if not r.ok]
     assert any("within 1.5 s" in e for e in errors) or "within 1.5 s" in shown, (errors, shown)

@@ -92,7 +92,10 @@ def test_two_backends_every_variant_measured(backend_pair, cat, tmp_path):
 
 def test_rest_and_grpc_on_one_deployment(backend_pair, cat):
     two = backend_pair.two
-    specs = [grpc("grpc", two), BackendSpec(name="rest", target=two.rest, protocol="rest", model="tiny")]
+    specs = [
+        grpc("grpc", two),
+        BackendSpec(name="rest", target=two.rest, protocol="rest", model="tiny"),
+    ]
     result = Runner(specs, RunSettings(sizes=(128,), formats=("jpeg",), repeats=2)).run([cat])
     assert all(r.ok for r in result.measured)
     by = {(a.variant, a.backend): a for a in result.summary}
@@ -105,7 +108,10 @@ def test_bad_images_are_per_image_errors(backend_pair, tmp_path):
     upright = photo("chelsea").resize((300, 200))
     good = {
         "cmyk.jpg": save(upright.convert("CMYK"), tmp_path / "cmyk.jpg"),
-        "16bit.png": save(Image.fromarray(np.asarray(upright.convert("L")).astype(np.uint16) * 257), tmp_path / "16bit.png"),
+        "16bit.png": save(
+            Image.fromarray(np.asarray(upright.convert("L")).astype(np.uint16) * 257),
+            tmp_path / "16bit.png",
+        ),
         "palette.png": _palette_with_transparency(tmp_path / "palette.png"),
         "animated.gif": animated_gif(tmp_path / "animated.gif"),
         "rotated.jpg": exif_rotated_jpeg(tmp_path / "rotated.jpg", upright, orientation=6),
@@ -113,9 +119,9 @@ def test_bad_images_are_per_image_errors(backend_pair, tmp_path):
     }
     rec = Recorder()
     sources = [*bad.values(), *good.values()]
-    result = Runner([grpc("one", backend_pair.one)], RunSettings(sizes=(128,), formats=("jpeg",), repeats=1)).run(
-        sources, on_event=rec
-    )
+    result = Runner(
+        [grpc("one", backend_pair.one)], RunSettings(sizes=(128,), formats=("jpeg",), repeats=1)
+    ).run(sources, on_event=rec)
     failed = {e.problem.image: e.problem.message for e in rec.of(ImageFailed)}
     assert set(failed) == set(bad)
     assert all(len(m) > 10 for m in failed.values())
@@ -124,7 +130,9 @@ def test_bad_images_are_per_image_errors(backend_pair, tmp_path):
     measured = {r.image for r in result.measured if r.ok}
     assert measured == set(good)
     pixel = next(i for i in result.images if i.name == "pixel.png")
-    assert [v.key for v in pixel.variants] == ["original"] and pixel.notes  # never upscaled, and said so
+    assert [v.key for v in pixel.variants] == [
+        "original"
+    ] and pixel.notes  # never upscaled, and said so
     rotated = next(i for i in result.images if i.name == "rotated.jpg")
     with Image.open(good["rotated.jpg"]) as raw:
         assert raw.size == (200, 300)  # stored sideways, as a phone does
@@ -145,13 +153,19 @@ def test_backend_killed_mid_run_others_complete(backend_pair, fresh_backend, cat
 
     def on_event(event):
         rec(event)
-        if isinstance(event, RequestDone) and event.result.backend == "victim" and not killed.is_set():
+        if (
+            isinstance(event, RequestDone)
+            and event.result.backend == "victim"
+            and not killed.is_set()
+        ):
             if sum(1 for e in rec.of(RequestDone) if e.result.backend == "victim") >= 3:
                 killed.set()
                 victim.kill()
 
     settings = RunSettings(sizes=(512, 256, 128), formats=("jpeg", "png"), repeats=2, timeout_s=5)
-    result = Runner([grpc("victim", victim), grpc("one", backend_pair.one)], settings).run([cat], on_event=on_event)
+    result = Runner([grpc("victim", victim), grpc("one", backend_pair.one)], settings).run(
+        [cat], on_event=on_event
+    )
     assert killed.is_set()
     mine = [r for r in result.measured if r.backend == "one"]
     n_variants = len(result.images[0].variants)  # 451×300: the 512 box is skipped, never upscaled
@@ -171,7 +185,9 @@ def test_hanging_backend_hits_deadline_others_unaffected(backend_pair, fresh_bac
     try:
         settings = RunSettings(sizes=(128,), formats=("jpeg", "png"), repeats=3, timeout_s=1.0)
         t0 = time.monotonic()
-        result = Runner([grpc("hung", hung, timeout_s=1.0), grpc("one", backend_pair.one)], settings).run([cat])
+        result = Runner(
+            [grpc("hung", hung, timeout_s=1.0), grpc("one", backend_pair.one)], settings
+        ).run([cat])
         elapsed = time.monotonic() - t0
     finally:
         hung.resume()
@@ -192,7 +208,9 @@ def test_unknown_model_and_signature(backend_pair, cat):
         grpc("good", one),
     ]
     rec = Recorder()
-    result = Runner(specs, RunSettings(sizes=(128,), formats=("jpeg",), repeats=1)).run([cat], on_event=rec)
+    result = Runner(specs, RunSettings(sizes=(128,), formats=("jpeg",), repeats=1)).run(
+        [cat], on_event=rec
+    )
     msgs = {e.backend: e.message for e in rec.of(BackendReady)}
     assert "NOT_FOUND" in msgs["nomodel"] and "no-such-model" in msgs["nomodel"]
     assert "no_such_signature" in msgs["nosig"]
@@ -240,7 +258,8 @@ def test_one_at_a_time_backends_take_turns(backend_pair, cat):
     specs = [grpc("one", backend_pair.one), grpc("two", backend_pair.two)]
     result = Runner(specs, settings).run([cat])
     spans = sorted(
-        (r.started_at, r.started_at + r.latency_ms / 1000, r.backend, r.variant) for r in result.requests
+        (r.started_at, r.started_at + r.latency_ms / 1000, r.backend, r.variant)
+        for r in result.requests
     )
     assert len(result.measured) == 2 * 3 * 2 and all(r.ok for r in result.requests)
     # blocks of one (backend, variant) never interleave with the other backend's requests

@@ -37,10 +37,13 @@ def page(name: str):
 def test_parses_a_tf_serving_page():
     snap = page("before")
     assert snap.is_tf_serving
-    assert snap.total(REQUEST_LATENCY, model_name="inception", API="Predict", entrypoint="GRPC") == (
-        1000, 4.11005e7
+    assert snap.total(
+        REQUEST_LATENCY, model_name="inception", API="Predict", entrypoint="GRPC"
+    ) == (1000, 4.11005e7)
+    assert (
+        snap.total(REQUEST_LATENCY, model_name="inception", API="predict", entrypoint="REST")[0]
+        == 40
     )
-    assert snap.total(REQUEST_LATENCY, model_name="inception", API="predict", entrypoint="REST")[0] == 40
     # every inception series: gRPC + REST predicts + REST status checks
     assert snap.total(REQUEST_LATENCY, model_name="inception")[0] == 1052
     assert snap.total(RUNTIME_LATENCY, model_name="resnet", API="Predict")[0] == 500
@@ -104,11 +107,13 @@ def test_reset_with_nothing_counted_since():
 def test_rounded_totals_make_a_small_delta_imprecise():
     head = f"# TYPE {REQUEST_LATENCY} histogram\n"
     before = parse_metrics(
-        head + f'{REQUEST_LATENCY}_sum{{model_name="m",API="Predict",entrypoint="GRPC"}} 1.23456e+09\n'
+        head
+        + f'{REQUEST_LATENCY}_sum{{model_name="m",API="Predict",entrypoint="GRPC"}} 1.23456e+09\n'
         f'{REQUEST_LATENCY}_count{{model_name="m",API="Predict",entrypoint="GRPC"}} 9000\n'
     )
     after = parse_metrics(
-        head + f'{REQUEST_LATENCY}_sum{{model_name="m",API="Predict",entrypoint="GRPC"}} 1.23457e+09\n'
+        head
+        + f'{REQUEST_LATENCY}_sum{{model_name="m",API="Predict",entrypoint="GRPC"}} 1.23457e+09\n'
         f'{REQUEST_LATENCY}_count{{model_name="m",API="Predict",entrypoint="GRPC"}} 9003\n'
     )
     block = block_time(before, after, "m", "grpc", sent=3)
@@ -169,7 +174,9 @@ def test_scraper_falls_back_to_the_plain_path_like_tf_serving_needs():
         def do_GET(self):  # noqa: N802
             seen.append(self.path)
             ok = self.path == METRICS_PATH
-            body = page if ok else f"Unexpected path: {self.path}. Should be {METRICS_PATH}".encode()
+            body = (
+                page if ok else f"Unexpected path: {self.path}. Should be {METRICS_PATH}".encode()
+            )
             self.send_response(200 if ok else 400)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))

@@ -87,9 +87,10 @@ def test_exposition_has_tf_servings_names_labels_and_buckets(backend_pair, tmp_p
     }
     assert {("tiny", "Predict", "GRPC"), ("tiny", "predict", "REST")} <= series
     grpc_buckets = [
-        s.labels["le"] for s in latency.samples
+        s.labels["le"]
+        for s in latency.samples
         if s.name.endswith("_bucket") and s.labels["entrypoint"] == "GRPC"
-    ]  # fmt: skip
+    ]
     assert grpc_buckets[-1] == "+Inf"
     assert [float(b) for b in grpc_buckets[:-1]] == list(LATENCY_BUCKETS_US)
     runtime = fams[RUNTIME_LATENCY]
@@ -110,16 +111,39 @@ def test_run_prints_server_time_without_flags_and_matches_the_servers_log(
 ):
     port = free_port_pair()
     log = tmp_path / "requests.jsonl"
-    backend = fresh_backend(rest=True, extra_args=[
-        "--port", str(port), "--rest-port", str(port + 1), "--log-request-times", str(log),
-    ])  # fmt: skip
+    backend = fresh_backend(
+        rest=True,
+        extra_args=[
+            "--port",
+            str(port),
+            "--rest-port",
+            str(port + 1),
+            "--log-request-times",
+            str(log),
+        ],
+    )
     assert backend.grpc.endswith(f":{port}")
     out = tmp_path / "out.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "tfcompare", "run", str(photos), "--backend",
-         f"a={backend.grpc}/tiny", "--sizes", "128", "--formats", "jpeg", "--json", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "run",
+            str(photos),
+            "--backend",
+            f"a={backend.grpc}/tiny",
+            "--sizes",
+            "128",
+            "--formats",
+            "jpeg",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     header = proc.stdout.splitlines()[0]
     assert "server ms" in header and "path ms" in header
@@ -130,8 +154,11 @@ def test_run_prints_server_time_without_flags_and_matches_the_servers_log(
     logged = [json.loads(line) for line in log.read_text().splitlines()]
     assert data["server_times"]
     for block in data["server_times"]:
-        reqs = [r for r in data["requests"]
-                if (r["image"], r["variant"]) == (block["image"], block["variant"])]  # fmt: skip
+        reqs = [
+            r
+            for r in data["requests"]
+            if (r["image"], r["variant"]) == (block["image"], block["variant"])
+        ]
         own = []
         for r in reqs:  # requests go one at a time: the first line the server logs after it
             line = min((x for x in logged if x["t"] >= r["started_at"]), key=lambda x: x["t"])
@@ -148,9 +175,13 @@ def test_other_traffic_during_a_block_is_marked_shared(backend_pair, photos):
 
     def on_event(event):
         # another client's request lands inside the "original" blocks only
-        if (isinstance(event, RequestDone) and event.result.phase == "measured"
-                and event.result.repeat == 0 and event.result.variant == "original"):
-            intruder.predict(image, signature)  # fmt: skip
+        if (
+            isinstance(event, RequestDone)
+            and event.result.phase == "measured"
+            and event.result.repeat == 0
+            and event.result.variant == "original"
+        ):
+            intruder.predict(image, signature)
 
     try:
         result = Runner([spec], SETTINGS).run([photos / "cat.jpg"], on_event=on_event)
@@ -167,10 +198,25 @@ def test_other_traffic_during_a_block_is_marked_shared(backend_pair, photos):
 def test_backend_without_metrics_works_and_says_so_once(backend_pair, photos, tmp_path):
     one = backend_pair.one  # gRPC only: nothing answers on the port beside it
     proc = subprocess.run(
-        [sys.executable, "-m", "tfcompare", "run", str(photos), "--backend",
-         f"one={one.grpc}/tiny", "--sizes", "128", "--formats", "jpeg", "--json", str(tmp_path / "out.json")],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "run",
+            str(photos),
+            "--backend",
+            f"one={one.grpc}/tiny",
+            "--sizes",
+            "128",
+            "--formats",
+            "jpeg",
+            "--json",
+            str(tmp_path / "out.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("no server metrics") == 1, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if line.startswith(("original", "128-jpeg"))]
@@ -183,7 +229,10 @@ def test_metrics_off_makes_no_scrape(backend_pair, photos):
     spec = BackendSpec("two", two.grpc, model="tiny", metrics="off")
     result = Runner([spec], SETTINGS).run([photos / "cat.jpg"])
     assert result.server_times == ()
-    assert result.timings[0].metrics is None and result.timings[0].metrics_message == "server metrics off"
+    assert (
+        result.timings[0].metrics is None
+        and result.timings[0].metrics_message == "server metrics off"
+    )
     assert result.timings[0].floor_ms is not None
     assert before  # the page was there: "off" is the user's choice, not a failure
 
@@ -207,17 +256,36 @@ def test_metrics_url_given_on_the_command_line(backend_pair, photos, tmp_path):
     out = tmp_path / "out.json"
     url = f"http://{two.rest}{METRICS_PATH}"
     proc = subprocess.run(
-        [sys.executable, "-m", "tfcompare", "run", str(photos / "cat.jpg"), "--backend",
-         f"two={two.grpc}/tiny", "--metrics", url, "--sizes", "128", "--formats", "jpeg",
-         "--json", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tfcompare",
+            "run",
+            str(photos / "cat.jpg"),
+            "--backend",
+            f"two={two.grpc}/tiny",
+            "--metrics",
+            url,
+            "--sizes",
+            "128",
+            "--formats",
+            "jpeg",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
     assert data["backends"][0]["metrics_url"] == url and data["backends"][0]["metrics"] == url
-    assert all(s["server_exact"] and s["server_ms"] > 0 and s["runtime_ms"] > 0
-               for s in data["summary"])  # fmt: skip
-    assert all(s["path_ms"] == pytest.approx(s["mean_ms"] - s["server_ms"]) for s in data["summary"])
+    assert all(
+        s["server_exact"] and s["server_ms"] > 0 and s["runtime_ms"] > 0 for s in data["summary"]
+    )
+    assert all(
+        s["path_ms"] == pytest.approx(s["mean_ms"] - s["server_ms"]) for s in data["summary"]
+    )
 
 
 def test_counters_are_written_under_tf_servings_own_names(backend_pair, tmp_path):
@@ -238,7 +306,8 @@ def test_counters_are_written_under_tf_servings_own_names(backend_pair, tmp_path
         only = resp.read().decode()
     assert only.splitlines()[1] == f"# TYPE {REQUEST_COUNT} counter"
     assert {line.split("{")[0] for line in only.splitlines() if not line.startswith("#")} == {
-        REQUEST_COUNT}
+        REQUEST_COUNT
+    }
 
 
 def test_made_up_model_names_cannot_grow_the_metrics_without_bound(fresh_backend, tmp_path):

@@ -25,22 +25,44 @@ def with_server_time(result, server_scale: float = 1.0):
     first = result.backends[0].name
     blocks = sorted({(r.image, r.variant) for r in result.measured if r.backend == first})
     times = tuple(
-        ServerTime(image=img, variant=var, backend=first, sent=3, counted=3 + (i == 0),
-                   server_ms=4.0 * server_scale + i, runtime_ms=3.0 * server_scale,
-                   exact=i != 0, note="shared: the server counted 4 requests, 3 were sent" if i == 0 else "")
+        ServerTime(
+            image=img,
+            variant=var,
+            backend=first,
+            sent=3,
+            counted=3 + (i == 0),
+            server_ms=4.0 * server_scale + i,
+            runtime_ms=3.0 * server_scale,
+            exact=i != 0,
+            note="shared: the server counted 4 requests, 3 were sent" if i == 0 else "",
+        )
         for i, (img, var) in enumerate(blocks)
-    )  # fmt: skip
+    )
     timings = tuple(
-        BackendTiming(b.name, floor_ms=0.4 if b.name == first else None,
-                      floor_samples=7 if b.name == first else 0,
-                      metrics="http://127.0.0.1:8501/monitoring/prometheus/metrics" if b.name == first else None,
-                      metrics_message="server metrics from …" if b.name == first else "no server metrics (refused)")
+        BackendTiming(
+            b.name,
+            floor_ms=0.4 if b.name == first else None,
+            floor_samples=7 if b.name == first else 0,
+            metrics="http://127.0.0.1:8501/monitoring/prometheus/metrics"
+            if b.name == first
+            else None,
+            metrics_message="server metrics from …"
+            if b.name == first
+            else "no server metrics (refused)",
+        )
         for b in result.backends
-    )  # fmt: skip
-    backends = (replace(result.backends[0], metrics="http://127.0.0.1:8501/monitoring/prometheus/metrics"),
-                *result.backends[1:])  # fmt: skip
-    return replace(result, backends=backends, server_times=times, timings=timings,
-                   summary=aggregate(result.requests, times))  # fmt: skip
+    )
+    backends = (
+        replace(result.backends[0], metrics="http://127.0.0.1:8501/monitoring/prometheus/metrics"),
+        *result.backends[1:],
+    )
+    return replace(
+        result,
+        backends=backends,
+        server_times=times,
+        timings=timings,
+        summary=aggregate(result.requests, times),
+    )
 
 
 def test_aggregates_carry_server_model_and_path_time():
@@ -111,13 +133,26 @@ def test_schema_1_session_still_opens(tmp_path):
     con.execute(f"PRAGMA application_id={APPLICATION_ID}")
     con.execute("PRAGMA user_version=1")
     con.executescript(DDL_V1)
-    meta = {"format": FORMAT_NAME, "schema": 1, "tfcompare": "0.1", "saved_at": 1.0,
-            "title": "old", "selection": {}, "settings": {}, "started_at": 1.0, "finished_at": 2.0}
+    meta = {
+        "format": FORMAT_NAME,
+        "schema": 1,
+        "tfcompare": "0.1",
+        "saved_at": 1.0,
+        "title": "old",
+        "selection": {},
+        "settings": {},
+        "started_at": 1.0,
+        "finished_at": 2.0,
+    }
     con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
-    con.execute("INSERT INTO backends VALUES (0, ?)",
-                (json.dumps({"name": "gpu", "target": "127.0.0.1:8500", "model": "m"}),))
-    con.execute("INSERT INTO aggregates VALUES (0, 'a.jpg', 'original', 'gpu', 3, 0, 1000, 10.0, "
-                "11.0, 12.0, 10.5, 0.5, 1, 'cat', 1, 1.0, 1.0)")
+    con.execute(
+        "INSERT INTO backends VALUES (0, ?)",
+        (json.dumps({"name": "gpu", "target": "127.0.0.1:8500", "model": "m"}),),
+    )
+    con.execute(
+        "INSERT INTO aggregates VALUES (0, 'a.jpg', 'original', 'gpu', 3, 0, 1000, 10.0, "
+        "11.0, 12.0, 10.5, 0.5, 1, 'cat', 1, 1.0, 1.0)"
+    )
     con.close()
     saved = load_session(path)
     assert saved.schema == 1

@@ -184,8 +184,9 @@ def test_unusable_headers_are_refused_clearly(protocol, header):
     make_client(ok).close()
 
 
-def _pair_answer(classes: list, class_dtype: int, scores: list[float], score_dtype: int,
-                 batch: bool):
+def _pair_answer(
+    classes: list, class_dtype: int, scores: list[float], score_dtype: int, batch: bool
+):
     """A PredictResponse's outputs with one class tensor and one score tensor, as on the wire."""
     resp = predict_pb2.PredictResponse()
     for key, values, dtype in (("classes", classes, class_dtype), ("scores", scores, score_dtype)):
@@ -194,9 +195,13 @@ def _pair_answer(classes: list, class_dtype: int, scores: list[float], score_dty
         if batch:
             t.tensor_shape.dim.add().size = 1
         t.tensor_shape.dim.add().size = len(values)
-        field = {types_pb2.DT_STRING: "string_val", types_pb2.DT_INT32: "int_val",
-                 types_pb2.DT_INT64: "int64_val", types_pb2.DT_FLOAT: "float_val",
-                 types_pb2.DT_DOUBLE: "double_val"}[dtype]
+        field = {
+            types_pb2.DT_STRING: "string_val",
+            types_pb2.DT_INT32: "int_val",
+            types_pb2.DT_INT64: "int64_val",
+            types_pb2.DT_FLOAT: "float_val",
+            types_pb2.DT_DOUBLE: "double_val",
+        }[dtype]
         getattr(t, field).extend(values)
     return type(resp).FromString(resp.SerializeToString()).outputs
 
@@ -208,8 +213,13 @@ def _general_top5(protos):
 def test_a_models_own_top5_is_read_without_numpy_and_gives_the_same_answer():
     from tfcompare.serving.grpc_client import _top5_of_pair
 
-    protos = _pair_answer([b"281", b"282", b"285", b"287", b"728"], types_pb2.DT_STRING,
-                          [0.05, 0.6, 0.2, 0.1, 0.01], types_pb2.DT_FLOAT, batch=True)
+    protos = _pair_answer(
+        [b"281", b"282", b"285", b"287", b"728"],
+        types_pb2.DT_STRING,
+        [0.05, 0.6, 0.2, 0.1, 0.01],
+        types_pb2.DT_FLOAT,
+        batch=True,
+    )
     quick = _top5_of_pair(protos)
     assert quick is not None  # the demo model's answer takes the quick path
     assert quick == _general_top5(protos)
@@ -230,14 +240,22 @@ def test_the_quick_top5_agrees_with_the_general_one(data, n, class_dtype, score_
     from tfcompare.serving.grpc_client import _top5_of_pair
 
     if class_dtype == types_pb2.DT_STRING:
-        names = st.one_of(st.integers(0, 1500).map(lambda i: str(i).encode()),
-                          st.text(min_size=1, max_size=8).map(str.encode))
+        names = st.one_of(
+            st.integers(0, 1500).map(lambda i: str(i).encode()),
+            st.text(min_size=1, max_size=8).map(str.encode),
+        )
         classes = data.draw(st.lists(names, min_size=n, max_size=n))
     else:
         classes = data.draw(st.lists(st.integers(0, 2000), min_size=n, max_size=n))
     width = 32 if score_dtype == types_pb2.DT_FLOAT else 64
-    scores = data.draw(st.lists(st.floats(width=width, allow_nan=True, allow_infinity=True)
-                                | st.sampled_from([0.0, 0.5, 1.0, 0.25]), min_size=n, max_size=n))
+    scores = data.draw(
+        st.lists(
+            st.floats(width=width, allow_nan=True, allow_infinity=True)
+            | st.sampled_from([0.0, 0.5, 1.0, 0.25]),
+            min_size=n,
+            max_size=n,
+        )
+    )
     protos = _pair_answer(classes, class_dtype, scores, score_dtype, batch)
     quick = _top5_of_pair(protos)
     if quick is not None:

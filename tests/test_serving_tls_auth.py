@@ -29,21 +29,30 @@ def _self_signed(folder):
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
-    )  # fmt: skip
+    )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                          serialization.NoEncryption())
-    )  # fmt: skip
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
@@ -54,9 +63,19 @@ def secure_backend(tiny_model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
     cert, key = _self_signed(folder)
     backend = start_backend(
-        tiny_model, threads=1, log_dir=folder, rest=True,
-        extra_args=("--tls-cert", str(cert), "--tls-key", str(key), "--require-header", f"authorization:{TOKEN}"),
-    )  # fmt: skip
+        tiny_model,
+        threads=1,
+        log_dir=folder,
+        rest=True,
+        extra_args=(
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+            "--require-header",
+            f"authorization:{TOKEN}",
+        ),
+    )
     yield backend, cert
     backend.stop()
 
@@ -68,9 +87,15 @@ def _target(backend, protocol: str) -> str:
 @pytest.mark.parametrize("protocol", ["grpc", "rest"])
 def test_tls_with_ca_and_auth_header(secure_backend, protocol):
     backend, cert = secure_backend
-    spec = BackendSpec(name="secure", target=_target(backend, protocol), model="tiny",
-                       protocol=protocol, tls_ca=str(cert), headers=(("authorization", TOKEN),),
-                       timeout_s=10)  # fmt: skip
+    spec = BackendSpec(
+        name="secure",
+        target=_target(backend, protocol),
+        model="tiny",
+        protocol=protocol,
+        tls_ca=str(cert),
+        headers=(("authorization", TOKEN),),
+        timeout_s=10,
+    )
     with make_client(spec) as client:
         assert client.status().available
         sig = client.metadata()
@@ -81,8 +106,14 @@ def test_tls_with_ca_and_auth_header(secure_backend, protocol):
 @pytest.mark.parametrize("protocol", ["grpc", "rest"])
 def test_missing_or_wrong_header_is_refused(secure_backend, protocol):
     backend, cert = secure_backend
-    spec = BackendSpec(name="secure", target=_target(backend, protocol), model="tiny",
-                       protocol=protocol, tls_ca=str(cert), timeout_s=10)
+    spec = BackendSpec(
+        name="secure",
+        target=_target(backend, protocol),
+        model="tiny",
+        protocol=protocol,
+        tls_ca=str(cert),
+        timeout_s=10,
+    )
     with make_client(spec) as client, pytest.raises(ServingError) as err:
         client.status()
     assert err.value.code == "UNAUTHENTICATED"
@@ -95,8 +126,14 @@ def test_missing_or_wrong_header_is_refused(secure_backend, protocol):
 @pytest.mark.parametrize("protocol", ["grpc", "rest"])
 def test_plaintext_client_against_tls_server_fails_clearly(secure_backend, protocol):
     backend, _ = secure_backend
-    spec = BackendSpec(name="plain", target=_target(backend, protocol), model="tiny",
-                       protocol=protocol, timeout_s=3, headers=(("authorization", TOKEN),))
+    spec = BackendSpec(
+        name="plain",
+        target=_target(backend, protocol),
+        model="tiny",
+        protocol=protocol,
+        timeout_s=3,
+        headers=(("authorization", TOKEN),),
+    )
     with make_client(spec) as client, pytest.raises(ServingError) as err:
         client.status()
     assert err.value.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
@@ -106,8 +143,13 @@ def test_runner_through_tls_and_header(secure_backend, tmp_path):
     backend, cert = secure_backend
     img = tmp_path / "cat.jpg"
     img.write_bytes(jpeg_bytes(photo("chelsea")))
-    spec = BackendSpec(name="secure", target=backend.grpc, model="tiny", tls_ca=str(cert),
-                       headers=(("authorization", TOKEN),))  # fmt: skip
+    spec = BackendSpec(
+        name="secure",
+        target=backend.grpc,
+        model="tiny",
+        tls_ca=str(cert),
+        headers=(("authorization", TOKEN),),
+    )
     result = Runner([spec], RunSettings(sizes=(128,), formats=("jpeg",), repeats=1)).run([img])
     assert [r.ok for r in result.measured] == [True, True]
     assert TOKEN not in repr(result.backends[0].to_dict())

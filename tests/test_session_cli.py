@@ -114,7 +114,9 @@ def test_compare_reports_latency_and_quality_change(sessions):
     out = text.stdout
     assert "“before”" in out and "“after”" in out
     assert "backends only in A: cpu-1" in out and "backends only in B: cpu-8" in out
-    gpu_original = next(line for line in out.splitlines() if line.startswith("gpu") and "original" in line)
+    gpu_original = next(
+        line for line in out.splitlines() if line.startswith("gpu") and "original" in line
+    )
     p50 = _median_latency(a, "gpu", "original")
     assert f"{p50:.2f}" in gpu_original and f"{2 * p50:.2f}" in gpu_original
     assert "+100.0 %" in gpu_original and "100% → 100%" in gpu_original
@@ -127,7 +129,9 @@ def test_compare_lists_variants_and_changed_targets(tmp_path):
     b = make_result(2)
     b = replace(
         b,
-        backends=tuple(replace(s, target="10.0.0.5:8500") if s.name == "gpu" else s for s in b.backends),
+        backends=tuple(
+            replace(s, target="10.0.0.5:8500") if s.name == "gpu" else s for s in b.backends
+        ),
         requests=tuple(r for r in b.requests if r.variant != "128-png"),
         summary=tuple(x for x in b.summary if x.variant != "128-png"),
     )

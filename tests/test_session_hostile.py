@@ -96,11 +96,18 @@ def test_views_replacing_tables_are_refused_by_the_cli(good, tmp_path, statement
     ("statements", "message"),
     [
         (("CREATE TABLE extra (x)",), "not a tfcompare session"),
-        (("CREATE TRIGGER t AFTER INSERT ON meta BEGIN DELETE FROM requests; END",),
-         "not a tfcompare session"),
+        (
+            ("CREATE TRIGGER t AFTER INSERT ON meta BEGIN DELETE FROM requests; END",),
+            "not a tfcompare session",
+        ),
         (("CREATE INDEX by_image ON requests (image)",), "not a tfcompare session"),
-        (("DROP TABLE problems", "CREATE TABLE problems (idx INTEGER PRIMARY KEY, image, message)"),
-         "damaged"),
+        (
+            (
+                "DROP TABLE problems",
+                "CREATE TABLE problems (idx INTEGER PRIMARY KEY, image, message)",
+            ),
+            "damaged",
+        ),
         (("ALTER TABLE requests ADD COLUMN extra TEXT",), "damaged"),
     ],
     ids=["extra-table", "trigger", "extra-index", "untyped-columns", "extra-column"],
@@ -139,9 +146,18 @@ def test_deeply_nested_json_is_damage_not_a_recursion_error(good, tmp_path, sql,
         "UPDATE requests SET ok = 7",
         "UPDATE requests SET image = x'00ff'",
     ],
-    ids=["5000-digit-width", "5000-digit-nbytes", "int64-max-repeat", "negative-count",
-         "text-in-integer", "nan-text-in-real", "infinite-real", "ok-not-boolean", "blob-in-text"],
-)  # fmt: skip
+    ids=[
+        "5000-digit-width",
+        "5000-digit-nbytes",
+        "int64-max-repeat",
+        "negative-count",
+        "text-in-integer",
+        "nan-text-in-real",
+        "infinite-real",
+        "ok-not-boolean",
+        "blob-in-text",
+    ],
+)
 def test_values_out_of_type_or_range_are_damage(good, tmp_path, sql):
     err = open_fails(craft(good, tmp_path / "in", sql), "damaged")
     assert "Overflow" not in str(err) and "Traceback" not in str(err)
@@ -160,7 +176,9 @@ def test_values_out_of_type_or_range_are_damage(good, tmp_path, sql):
     ],
 )
 def test_meta_values_have_types(good, tmp_path, key, value):
-    path = craft(good, tmp_path / "in", "UPDATE meta SET value = ? WHERE key = ?", params=(value, key))
+    path = craft(
+        good, tmp_path / "in", "UPDATE meta SET value = ? WHERE key = ?", params=(value, key)
+    )
     open_fails(path, "damaged")
 
 
@@ -210,8 +228,10 @@ def test_file_size_is_bounded(good, tmp_path, monkeypatch, session_reader):
 
 def test_text_and_blob_sizes_are_bounded(good, tmp_path, monkeypatch, session_reader):
     monkeypatch.setattr(session_reader, "MAX_TEXT_CHARS", 1000)
-    open_fails(craft(good, tmp_path / "a", "UPDATE problems SET message = ?", params=("m" * 1001,)),
-               "too large")
+    open_fails(
+        craft(good, tmp_path / "a", "UPDATE problems SET message = ?", params=("m" * 1001,)),
+        "too large",
+    )
     monkeypatch.setattr(session_reader, "MAX_BLOB_BYTES", 100)
     open_fails(craft(good, tmp_path / "b"), "too large")
 
@@ -255,8 +275,9 @@ def test_a_fifo_or_device_is_not_a_session(tmp_path):
         load_session(dev)
 
 
-def test_window_open_session_refuses_a_crafted_file_and_keeps_its_state(good, tmp_path, qtbot,
-                                                                        monkeypatch):
+def test_window_open_session_refuses_a_crafted_file_and_keeps_its_state(
+    good, tmp_path, qtbot, monkeypatch
+):
     """File → Open session… on the recursive-VIEW file: a message naming the file, promptly,
     and the window keeps what it had."""
     from gui_helpers import make_window, small_photos

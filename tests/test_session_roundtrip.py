@@ -36,8 +36,12 @@ def _photo(seed: int, size: tuple[int, int]) -> bytes:
 def two_runs(backend_pair):
     """Two real runs over the same images against backend "one" (gRPC) and "two" (REST)."""
     backends = [
-        BackendSpec("one", backend_pair.one.grpc, model="tiny",
-                    headers=(("authorization", "Bearer do-not-store"),)),  # fmt: skip
+        BackendSpec(
+            "one",
+            backend_pair.one.grpc,
+            model="tiny",
+            headers=(("authorization", "Bearer do-not-store"),),
+        ),
         BackendSpec("two", backend_pair.two.rest, protocol="rest", model="tiny"),
     ]
     settings = RunSettings(sizes=(128, 64), formats=("jpeg", "png"), warmup=1, repeats=3)
@@ -71,7 +75,9 @@ def test_run_save_reopen_export_is_identical(two_runs, tmp_path):
     assert saved.result == result  # every request (cold and measured), aggregate, image, setting
     assert [i.original for i in saved.result.images] == [i.original for i in result.images]
     assert [i.name for i in saved.result.images] == ["cat.jpg", "dog.jpg"]
-    assert aggregate(saved.result.measured, saved.result.server_times) == result.summary  # statistics recomputed from disk agree
+    assert (
+        aggregate(saved.result.measured, saved.result.server_times) == result.summary
+    )  # statistics recomputed from disk agree
 
     out_json, out_csv = tmp_path / "run.json", tmp_path / "run.csv"
     proc = _cli("export", path, "--json", out_json, "--csv", out_csv)
@@ -79,8 +85,7 @@ def test_run_save_reopen_export_is_identical(two_runs, tmp_path):
     exported = json.loads(out_json.read_text(encoding="utf-8"))
     assert exported == json.loads(json.dumps(to_json_obj(result)))
     assert exported["requests"] == [
-        {k: v for k, v in r.to_dict().items() if k != "phase"}
-        for r in result.measured
+        {k: v for k, v in r.to_dict().items() if k != "phase"} for r in result.measured
     ]
     assert exported["summary"] == [a.to_dict() for a in result.summary]
     assert out_csv.read_text(encoding="utf-8") == csv_text(result)
@@ -93,7 +98,9 @@ def test_compare_two_real_sessions(two_runs, tmp_path):
     proc = _cli("compare", tmp_path / "a.tfcs", tmp_path / "b.tfcs", "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert len(data["rows"]) == 2 * 5 and not data["backends_only_a"] and not data["variants_only_b"]
+    assert (
+        len(data["rows"]) == 2 * 5 and not data["backends_only_a"] and not data["variants_only_b"]
+    )
     for row in data["rows"]:
         key = (row["backend"], row["variant"])
         lat = [

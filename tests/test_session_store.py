@@ -55,8 +55,13 @@ def make_result(
     """A varied run: failed requests, None fields, unicode names, pods, cold requests, problems.
     ``scale`` multiplies every latency (to build a 'B' session with a known change)."""
     specs = tuple(
-        BackendSpec(name, f"127.0.0.1:{8500 + i}", model="inception", signature="predict_images",
-                    headers=(("authorization", SECRET),))  # fmt: skip
+        BackendSpec(
+            name,
+            f"127.0.0.1:{8500 + i}",
+            model="inception",
+            signature="predict_images",
+            headers=(("authorization", SECRET),),
+        )
         for i, name in enumerate(backends)
     )
     keys = ("original", "512-jpeg", "128-png")
@@ -65,50 +70,112 @@ def make_result(
         data = jpeg_bytes(i)
         name = f"chat-ü-{i}.jpg"
         variants = tuple(
-            Variant(key=k, box=None if k == "original" else int(k.split("-")[0]),
-                    format="jpeg" if k != "128-png" else "png",
-                    quality=90 if k == "512-jpeg" else None, width=64, height=48,
-                    nbytes=len(data) + j, encode_ms=0.25 * j + 0.1, data=b"xx")  # fmt: skip
+            Variant(
+                key=k,
+                box=None if k == "original" else int(k.split("-")[0]),
+                format="jpeg" if k != "128-png" else "png",
+                quality=90 if k == "512-jpeg" else None,
+                width=64,
+                height=48,
+                nbytes=len(data) + j,
+                encode_ms=0.25 * j + 0.1,
+                data=b"xx",
+            )
             for j, k in enumerate(keys)
         )
-        images.append(ImageInfo(name, f"/photos/{name}", "jpeg", 64, 48, len(data), variants,
-                                ("2048 px skipped: image is only 64×48 (never upscaled)",), data))  # fmt: skip
+        images.append(
+            ImageInfo(
+                name,
+                f"/photos/{name}",
+                "jpeg",
+                64,
+                48,
+                len(data),
+                variants,
+                ("2048 px skipped: image is only 64×48 (never upscaled)",),
+                data,
+            )
+        )
         for b_idx, spec in enumerate(specs):
             for v_idx, key in enumerate(keys):
                 for rep in range(3):
                     failed = rep == 2 and v_idx == 2 and b_idx == 1
                     lat = (10.0 + i + 3 * v_idx + 0.37 * rep + 5 * b_idx) * scale
-                    requests.append(RequestResult(
-                        image=name, variant=key, backend=spec.name, protocol="grpc",
-                        phase="measured", repeat=rep, ok=not failed,
-                        latency_ms=None if failed else lat, client_ms=None if failed else 0.1 * rep,
-                        bytes=1000 + v_idx, model_version=None if failed else 3,
-                        error="DEADLINE_EXCEEDED: too slow" if failed else None,
-                        top5=() if failed else tuple(
-                            Prediction(f"class {c} ‘q’", 0.9 / (c + 1) + 0.001 * v_idx)
-                            for c in range(5)),
-                        score_kind="probability", pod=f"serving-{b_idx}-abc" if b_idx else None,
-                        started_at=1_700_000_000.123456 + len(requests),
-                    ))  # fmt: skip
-                summary.append(Aggregate(
-                    image=name, variant=key, backend=spec.name, n=3, n_errors=int(v_idx == 2 and b_idx == 1),
-                    bytes=1000 + v_idx, p50_ms=10.0 * scale + v_idx, p90_ms=11.5, p99_ms=None,
-                    mean_ms=10.1, stdev_ms=0.3 if v_idx else None, few_samples=True,
-                    top1="class 0 ‘q’", top1_agree=None if v_idx == 0 and b_idx else v_idx != 2,
-                    top5_overlap=1.0 - 0.2 * v_idx, score_ratio=None if v_idx == 2 else 1.0 + 0.01 * v_idx,
-                ))  # fmt: skip
+                    requests.append(
+                        RequestResult(
+                            image=name,
+                            variant=key,
+                            backend=spec.name,
+                            protocol="grpc",
+                            phase="measured",
+                            repeat=rep,
+                            ok=not failed,
+                            latency_ms=None if failed else lat,
+                            client_ms=None if failed else 0.1 * rep,
+                            bytes=1000 + v_idx,
+                            model_version=None if failed else 3,
+                            error="DEADLINE_EXCEEDED: too slow" if failed else None,
+                            top5=()
+                            if failed
+                            else tuple(
+                                Prediction(f"class {c} ‘q’", 0.9 / (c + 1) + 0.001 * v_idx)
+                                for c in range(5)
+                            ),
+                            score_kind="probability",
+                            pod=f"serving-{b_idx}-abc" if b_idx else None,
+                            started_at=1_700_000_000.123456 + len(requests),
+                        )
+                    )
+                summary.append(
+                    Aggregate(
+                        image=name,
+                        variant=key,
+                        backend=spec.name,
+                        n=3,
+                        n_errors=int(v_idx == 2 and b_idx == 1),
+                        bytes=1000 + v_idx,
+                        p50_ms=10.0 * scale + v_idx,
+                        p90_ms=11.5,
+                        p99_ms=None,
+                        mean_ms=10.1,
+                        stdev_ms=0.3 if v_idx else None,
+                        few_samples=True,
+                        top1="class 0 ‘q’",
+                        top1_agree=None if v_idx == 0 and b_idx else v_idx != 2,
+                        top5_overlap=1.0 - 0.2 * v_idx,
+                        score_ratio=None if v_idx == 2 else 1.0 + 0.01 * v_idx,
+                    )
+                )
     for spec in specs:
-        requests.insert(0, RequestResult(
-            image=images[0].name, variant="original", backend=spec.name, protocol="grpc",
-            phase="cold", repeat=0, ok=True, latency_ms=812.5 * scale, client_ms=1.5, bytes=1000,
-            model_version=3, error=None, top5=(Prediction("class 0 ‘q’", 0.9),), score_kind="logit",
-        ))  # fmt: skip
+        requests.insert(
+            0,
+            RequestResult(
+                image=images[0].name,
+                variant="original",
+                backend=spec.name,
+                protocol="grpc",
+                phase="cold",
+                repeat=0,
+                ok=True,
+                latency_ms=812.5 * scale,
+                client_ms=1.5,
+                bytes=1000,
+                model_version=3,
+                error=None,
+                top5=(Prediction("class 0 ‘q’", 0.9),),
+                score_kind="logit",
+            ),
+        )
     return RunResult(
         settings=RunSettings(sizes=(512, 128), formats=("jpeg", "png"), jpeg_quality=85, repeats=3),
-        backends=specs, images=tuple(images), requests=tuple(requests),
-        problems=(ImageProblem("notes.txt", "not an image file"),), summary=tuple(summary),
-        started_at=1_700_000_000.5, finished_at=1_700_000_042.25,
-    )  # fmt: skip
+        backends=specs,
+        images=tuple(images),
+        requests=tuple(requests),
+        problems=(ImageProblem("notes.txt", "not an image file"),),
+        summary=tuple(summary),
+        started_at=1_700_000_000.5,
+        finished_at=1_700_000_042.25,
+    )
 
 
 def digest(path: Path) -> str:
@@ -290,7 +357,12 @@ def test_unusable_files_give_clear_errors_and_change_nothing(tmp_path, kind, mes
     assert str(path) in str(info.value)  # the message names the file
     if state is not None:
         assert snapshot(folder) == state  # no journal, no -wal/-shm, no change
-    assert not is_session_file(path) or kind in ("garbled-pages", "wrong-format", "missing-table", "bad-json")
+    assert not is_session_file(path) or kind in (
+        "garbled-pages",
+        "wrong-format",
+        "missing-table",
+        "bad-json",
+    )
 
 
 def test_only_plain_data_is_read(tmp_path):
@@ -444,12 +516,24 @@ def test_older_session_opens_with_restarts_as_data(tmp_path, schema):
     con.execute(f"PRAGMA application_id={APPLICATION_ID}")
     con.execute(f"PRAGMA user_version={schema}")
     con.executescript(DDL_BY_SCHEMA[schema])
-    meta = {"format": FORMAT_NAME, "schema": schema, "tfcompare": "0.1", "saved_at": 1.0,
-            "title": "old", "selection": {}, "settings": {}, "started_at": 1.0, "finished_at": 2.0}
+    meta = {
+        "format": FORMAT_NAME,
+        "schema": schema,
+        "tfcompare": "0.1",
+        "saved_at": 1.0,
+        "title": "old",
+        "selection": {},
+        "settings": {},
+        "started_at": 1.0,
+        "finished_at": 2.0,
+    }
     con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
     for i, pod in enumerate(["p-1", "p-1→p-2 (pod restarted during request)"]):
-        con.execute("INSERT INTO requests VALUES (?, 'a.jpg', 'original', 'k', 'grpc', 'measured', "
-                    "?, 1, 5.0, 0.1, 100, 1, NULL, '[]', 'unknown', ?, 1.0)", (i, i, pod))
+        con.execute(
+            "INSERT INTO requests VALUES (?, 'a.jpg', 'original', 'k', 'grpc', 'measured', "
+            "?, 1, 5.0, 0.1, 100, 1, NULL, '[]', 'unknown', ?, 1.0)",
+            (i, i, pod),
+        )
     con.close()
     saved = load_session(path)
     assert saved.schema == schema
@@ -463,8 +547,22 @@ def test_older_session_opens_with_restarts_as_data(tmp_path, schema):
 
 def test_restarts_round_trip_through_a_session(tmp_path):
     def req(i: int, **pods) -> RequestResult:
-        return RequestResult("a.jpg", "original", "k", "grpc", "measured", i, True, 5.0 + i, 0.1,
-                             100, 1, None, started_at=1.0 + i, **pods)  # fmt: skip
+        return RequestResult(
+            "a.jpg",
+            "original",
+            "k",
+            "grpc",
+            "measured",
+            i,
+            True,
+            5.0 + i,
+            0.1,
+            100,
+            1,
+            None,
+            started_at=1.0 + i,
+            **pods,
+        )
 
     requests = (req(0, pod="p-1"), req(1, pod="p-2", pod_before="p-1", spans_restart=True))
     from tfcompare.runner import aggregate

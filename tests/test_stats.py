@@ -11,13 +11,25 @@ from tfcompare.datatypes import Prediction, RequestResult
 from tfcompare.runner.stats import aggregate, percentile, quality
 
 
-def req(variant, latency, top, *, backend="b", image="cat.jpg", ok=True, phase="measured", repeat=0):
+def req(
+    variant, latency, top, *, backend="b", image="cat.jpg", ok=True, phase="measured", repeat=0
+):
     return RequestResult(
-        image=image, variant=variant, backend=backend, protocol="grpc", phase=phase, repeat=repeat,
-        ok=ok, latency_ms=latency if ok else None, client_ms=0.1, bytes=1000, model_version=1,
-        error=None if ok else "UNAVAILABLE: down", top5=tuple(Prediction(lbl, s) for lbl, s in top),
+        image=image,
+        variant=variant,
+        backend=backend,
+        protocol="grpc",
+        phase=phase,
+        repeat=repeat,
+        ok=ok,
+        latency_ms=latency if ok else None,
+        client_ms=0.1,
+        bytes=1000,
+        model_version=1,
+        error=None if ok else "UNAVAILABLE: down",
+        top5=tuple(Prediction(lbl, s) for lbl, s in top),
         score_kind="probability",
-    )  # fmt: skip
+    )
 
 
 CAT = [("tabby", 0.6), ("tiger cat", 0.2), ("Egyptian cat", 0.1), ("lynx", 0.05), ("fox", 0.01)]
@@ -30,7 +42,13 @@ def test_percentile_matches_numpy(q):
 
 
 def test_quality_against_original():
-    variant = [("tabby", 0.72), ("Egyptian cat", 0.1), ("tiger cat", 0.1), ("dog", 0.05), ("cup", 0.01)]
+    variant = [
+        ("tabby", 0.72),
+        ("Egyptian cat", 0.1),
+        ("tiger cat", 0.1),
+        ("dog", 0.05),
+        ("cup", 0.01),
+    ]
     agree, overlap, ratio = quality(
         [Prediction(*p) for p in variant], [Prediction(*p) for p in CAT]
     )
@@ -47,7 +65,10 @@ def test_quality_when_original_class_drops_out():
 
 def test_aggregate_per_image_variant_backend():
     reqs = [req("original", ms, CAT, repeat=i) for i, ms in enumerate([10.0, 12.0, 11.0])]
-    reqs += [req("512-jpeg", ms, [("tabby", 0.3), ("lynx", 0.2)], repeat=i) for i, ms in enumerate([5.0, 7.0])]
+    reqs += [
+        req("512-jpeg", ms, [("tabby", 0.3), ("lynx", 0.2)], repeat=i)
+        for i, ms in enumerate([5.0, 7.0])
+    ]
     reqs.append(req("512-jpeg", None, [], ok=False, repeat=2))
     reqs.append(req("original", 900.0, CAT, phase="cold"))  # never part of statistics
     aggs = {a.variant: a for a in aggregate(reqs)}
@@ -65,8 +86,12 @@ def test_aggregate_per_image_variant_backend():
 
 def test_quality_is_per_backend():
     other = [("goldfish", 0.9)]
-    reqs = [req("original", 10.0, CAT, backend="a"), req("original", 10.0, other, backend="b"),
-            req("256-png", 3.0, other, backend="a"), req("256-png", 3.0, other, backend="b")]  # fmt: skip
+    reqs = [
+        req("original", 10.0, CAT, backend="a"),
+        req("original", 10.0, other, backend="b"),
+        req("256-png", 3.0, other, backend="a"),
+        req("256-png", 3.0, other, backend="b"),
+    ]
     aggs = {(a.variant, a.backend): a for a in aggregate(reqs)}
     assert aggs[("256-png", "a")].top1_agree is False
     assert aggs[("256-png", "b")].top1_agree is True

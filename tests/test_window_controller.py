@@ -35,8 +35,10 @@ def controller():
 
 
 def specs(pair) -> list[BackendSpec]:
-    return [BackendSpec.parse(f"one={pair.one.grpc}/tiny"),
-            BackendSpec.parse(f"two={pair.two.rest}/tiny", protocol="rest")]  # fmt: skip
+    return [
+        BackendSpec.parse(f"one={pair.one.grpc}/tiny"),
+        BackendSpec.parse(f"two={pair.two.rest}/tiny", protocol="rest"),
+    ]
 
 
 @pytest.fixture
@@ -113,8 +115,9 @@ def test_a_run_fills_the_results_and_the_backend_notes(ran):
 
 def test_events_of_a_stale_run_are_dropped(ran):
     c = ran
-    old = RequestResult("chelsea.jpg", "original", "one", "grpc", "measured", 0, True, 1.0, 0.1,
-                        10, 1, None)  # fmt: skip
+    old = RequestResult(
+        "chelsea.jpg", "original", "one", "grpc", "measured", 0, True, 1.0, 0.1, 10, 1, None
+    )
     before = c.store.n_results
     c.deliver(RequestDone(c.run_id - 1, old))  # an older run
     c.deliver(RequestDone(c.run_id, old))  # this run, but it has finished
@@ -218,7 +221,9 @@ def test_compare_overlay_and_exports(ran, tmp_path):
     c.save_session(tmp_path / "before.tfcs")
     c.compare_with(tmp_path / "before.tfcs")
     assert c.overlay.label == "before"
-    assert c.overlay.cells[("original", "one")].p50_ms == c.store.cells()[("original", "one")].p50_ms
+    assert (
+        c.overlay.cells[("original", "one")].p50_ms == c.store.cells()[("original", "one")].p50_ms
+    )
     c.clear_compare()
     assert c.overlay is None and c.topics.count("overlay") == 2
     c.export_results("csv", tmp_path / "r.csv")
@@ -230,7 +235,10 @@ def test_compare_overlay_and_exports(ran, tmp_path):
 def test_selection_notifies_once_per_change(controller):
     controller.select("a.jpg", "original")
     controller.select("a.jpg", "original")
-    assert controller.topics.count("selection") == 1 and controller.selection == ("a.jpg", "original")
+    assert controller.topics.count("selection") == 1 and controller.selection == (
+        "a.jpg",
+        "original",
+    )
 
 
 def test_removal_is_refused_while_running(controller, backend_pair, tmp_path):
@@ -247,7 +255,9 @@ def test_removal_is_refused_while_running(controller, backend_pair, tmp_path):
 def test_controller_does_not_import_qt():
     import subprocess
 
-    code = ("import sys; import tfcompare.window as w; w.WindowController().close(); "
-            "print(any(m.startswith('PySide6') for m in sys.modules))")  # fmt: skip
+    code = (
+        "import sys; import tfcompare.window as w; w.WindowController().close(); "
+        "print(any(m.startswith('PySide6') for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

@@ -185,7 +185,8 @@ class BackendSpec:
             ),
             signature=_text(d.get("signature"), "backend signature", optional=True),
             version=version,
-            timeout_s=None if d.get("timeout_s") is None
+            timeout_s=None
+            if d.get("timeout_s") is None
             else positive_number(d["timeout_s"], "backend timeout_s"),
             tls_ca=_text(d.get("tls_ca"), "backend tls_ca", optional=True),
             metrics=_metrics(d.get("metrics")),
@@ -511,8 +512,11 @@ class BackendTiming:
         """One status-line fragment: ``path floor 0.42 ms`` (``· no server metrics``)."""
         parts = [f"path floor {self.floor_ms:.2g} ms"] if self.floor_ms is not None else []
         if self.metrics is None and self.metrics_message:
-            parts.append("server metrics off" if self.metrics_message == "server metrics off"
-                         else "no server metrics")  # fmt: skip
+            parts.append(
+                "server metrics off"
+                if self.metrics_message == "server metrics off"
+                else "no server metrics"
+            )
         return " · ".join(parts)
 
     @classmethod
@@ -636,6 +640,14 @@ class RunResult:
 
 
 RunEvent = (
-    RunStarted | ImageReady | ImageFailed | BackendReady | PodMoved | RequestDone | ServerTimeMeasured
-    | TimingUpdated | Progress | RunFinished
+    RunStarted
+    | ImageReady
+    | ImageFailed
+    | BackendReady
+    | PodMoved
+    | RequestDone
+    | ServerTimeMeasured
+    | TimingUpdated
+    | Progress
+    | RunFinished
 )

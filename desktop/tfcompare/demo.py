@@ -47,8 +47,10 @@ def sample_images() -> list[Path]:
     """The photos shipped in ``resources/samples`` (see its README for sources and licences),
     the one the window opens on first."""
     folder = Path(str(resources.files("tfcompare.resources") / "samples"))
-    files = sorted((p for p in folder.glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"}),
-                   key=lambda p: (p.name != OPENING_PHOTO, p.name))
+    files = sorted(
+        (p for p in folder.glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"}),
+        key=lambda p: (p.name != OPENING_PHOTO, p.name),
+    )
     if not files:
         raise DemoError(f"no sample photos found in {folder}; pass your own with --images")
     return files
@@ -103,14 +105,20 @@ def capacity_plan(cores: int | None = None) -> list[ServerPlan]:
     """For capacity sweeps: 1 thread vs all cores, and all cores with batching beside it."""
     cores = cores or os.cpu_count() or 1
     many = f"cpu-{cores}" if cores > 1 else "cpu-all"
-    return [ServerPlan("cpu-1", 1), ServerPlan(many, cores),
-            ServerPlan(f"{many}-batching", cores, batching=True)]
+    return [
+        ServerPlan("cpu-1", 1),
+        ServerPlan(many, cores),
+        ServerPlan(f"{many}-batching", cores, batching=True),
+    ]
 
 
 def default_plan(cores: int | None = None) -> list[ServerPlan]:
     """1 thread vs all cores (the latter also over REST)."""
     cores = cores or os.cpu_count() or 1
-    return [ServerPlan("cpu-1", 1), ServerPlan(f"cpu-{cores}" if cores > 1 else "cpu-all", cores, rest=True)]
+    return [
+        ServerPlan("cpu-1", 1),
+        ServerPlan(f"cpu-{cores}" if cores > 1 else "cpu-all", cores, rest=True),
+    ]
 
 
 @dataclass
@@ -134,8 +142,15 @@ class LocalServer:
 class LocalBackends:
     """The demo's servers: ``start()`` → BackendSpecs, ``stop()`` (idempotent, thread-safe)."""
 
-    def __init__(self, model_base: Path, model_name: str, plan: Sequence[ServerPlan] | None = None,
-                 *, log: Log = _stderr, log_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        model_base: Path,
+        model_name: str,
+        plan: Sequence[ServerPlan] | None = None,
+        *,
+        log: Log = _stderr,
+        log_dir: Path | None = None,
+    ) -> None:
         from tfcompare import paths
 
         self.model_base = Path(model_base)
@@ -156,37 +171,68 @@ class LocalBackends:
     def start(self, timeout_s: float = STARTUP_TIMEOUT_S) -> list[BackendSpec]:
         """Start every server (in parallel), wait for READY and AVAILABLE; returns the backends."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+            "PYTHONUNBUFFERED": "1",
+        }
         for plan in self.plan:  # started from this (long-lived) thread, never a worker
-            args = [sys.executable, "-m", "tfcompare", "serve", str(self.model_base), "--port", "0",
-                    "--rest-port", "0",  # REST backends and every server's metrics
-                    "--threads", str(plan.threads), "--model-name", self.model_name,
-                    "--exit-with-parent"]
+            args = [
+                sys.executable,
+                "-m",
+                "tfcompare",
+                "serve",
+                str(self.model_base),
+                "--port",
+                "0",
+                "--rest-port",
+                "0",  # REST backends and every server's metrics
+                "--threads",
+                str(plan.threads),
+                "--model-name",
+                self.model_name,
+                "--exit-with-parent",
+            ]
             if plan.batching:
                 params = self.log_dir / "demo-batching.txt"
                 params.write_text(DEMO_BATCHING)
                 args += ["--batching-parameters", str(params)]
             log_path = self.log_dir / f"demo-{plan.label}.log"
             with log_path.open("wb") as log_file:
-                proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log_file,
-                                        stdin=subprocess.DEVNULL, env=env, text=True)
+                proc = subprocess.Popen(
+                    args,
+                    stdout=subprocess.PIPE,
+                    stderr=log_file,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    text=True,
+                )
             server = LocalServer(plan, proc, log_path)
             self.servers.append(server)
-            threading.Thread(target=self._read_stdout, args=(server,), daemon=True,
-                             name=f"demo-{plan.label}-stdout").start()
-            self.log(f"backend {plan.label}: starting (pid {proc.pid}, {plan.threads} thread"
-                     f"{'s' if plan.threads != 1 else ''}{', gRPC + REST' if plan.rest else ', gRPC'}"
-                     f"{', batching' if plan.batching else ''})")
+            threading.Thread(
+                target=self._read_stdout,
+                args=(server,),
+                daemon=True,
+                name=f"demo-{plan.label}-stdout",
+            ).start()
+            self.log(
+                f"backend {plan.label}: starting (pid {proc.pid}, {plan.threads} thread"
+                f"{'s' if plan.threads != 1 else ''}{', gRPC + REST' if plan.rest else ', gRPC'}"
+                f"{', batching' if plan.batching else ''})"
+            )
         deadline = time.monotonic() + timeout_s
         for server in self.servers:
             while not server.ready.wait(0.2):
                 if server.proc.poll() is not None:
-                    raise DemoError(f"backend {server.plan.label} exited with status "
-                                    f"{server.proc.returncode} while starting:\n{server.log_tail()}")
+                    raise DemoError(
+                        f"backend {server.plan.label} exited with status "
+                        f"{server.proc.returncode} while starting:\n{server.log_tail()}"
+                    )
                 if time.monotonic() > deadline:
-                    raise DemoError(f"backend {server.plan.label} not ready after {timeout_s:.0f} s "
-                                    f"(log: {server.log_path}):\n{server.log_tail()}")
+                    raise DemoError(
+                        f"backend {server.plan.label} not ready after {timeout_s:.0f} s "
+                        f"(log: {server.log_path}):\n{server.log_tail()}"
+                    )
         specs = self.specs()
         self._wait_available(specs, deadline)
         for server in self.servers:
@@ -199,11 +245,25 @@ class LocalBackends:
         out = []
         for server in self.servers:
             metrics = f"http://{server.rest}{METRICS_PATH}" if server.rest else None
-            out.append(BackendSpec(name=server.plan.label, target=server.grpc or "",
-                                   protocol="grpc", model=self.model_name, metrics=metrics))
+            out.append(
+                BackendSpec(
+                    name=server.plan.label,
+                    target=server.grpc or "",
+                    protocol="grpc",
+                    model=self.model_name,
+                    metrics=metrics,
+                )
+            )
             if server.rest and server.plan.rest:
-                out.append(BackendSpec(name=f"{server.plan.label}-rest", target=server.rest,
-                                       protocol="rest", model=self.model_name, metrics=metrics))
+                out.append(
+                    BackendSpec(
+                        name=f"{server.plan.label}-rest",
+                        target=server.rest,
+                        protocol="rest",
+                        model=self.model_name,
+                        metrics=metrics,
+                    )
+                )
         return out
 
     def _read_stdout(self, server: LocalServer) -> None:

@@ -16,9 +16,21 @@ import sys
 from pathlib import Path
 
 # What Qt 6's xcb plugin needs beyond a desktop's usual libraries (Debian/Ubuntu package names).
-PACKAGES = ("libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1", "libxcb-image0",
-            "libxcb-render-util0", "libxcb-shape0", "libxcb-randr0", "libxcb-xinerama0",
-            "libxcb-xkb1", "libxkbcommon-x11-0", "libegl1", "libfontconfig1", "libdbus-1-3")
+PACKAGES = (
+    "libxcb-cursor0",
+    "libxcb-icccm4",
+    "libxcb-keysyms1",
+    "libxcb-image0",
+    "libxcb-render-util0",
+    "libxcb-shape0",
+    "libxcb-randr0",
+    "libxcb-xinerama0",
+    "libxcb-xkb1",
+    "libxkbcommon-x11-0",
+    "libegl1",
+    "libfontconfig1",
+    "libdbus-1-3",
+)
 NO_WINDOW_PLATFORMS = {"offscreen", "minimal", "vnc"}
 
 
@@ -46,8 +58,9 @@ def missing_libraries(plugin: Path) -> list[str]:
     """Shared libraries the plugin needs that the dynamic loader cannot find."""
     if shutil.which("ldd"):
         try:
-            out = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True,
-                                 timeout=20).stdout
+            out = subprocess.run(
+                ["ldd", str(plugin)], capture_output=True, text=True, timeout=20
+            ).stdout
         except (OSError, subprocess.SubprocessError):
             out = ""
         missing = re.findall(r"^\s*(\S+) => not found", out, re.M)
@@ -64,8 +77,7 @@ def missing_libraries(plugin: Path) -> list[str]:
 
 def _advice(missing: list[str]) -> str:
     needed = " ".join(dict.fromkeys([*(package_of(s) for s in missing), *PACKAGES]))
-    return ("The window needs these system packages (Debian/Ubuntu): "
-            f"sudo apt-get install {needed}")
+    return f"The window needs these system packages (Debian/Ubuntu): sudo apt-get install {needed}"
 
 
 def window_problem() -> str | None:
@@ -80,15 +92,21 @@ def window_problem() -> str | None:
     plugin = next((d / "libqxcb.so" for d in _plugin_dirs() if (d / "libqxcb.so").is_file()), None)
     if plugin is None:
         where = ", ".join(str(d) for d in _plugin_dirs()) or "(PySide6 is not installed)"
-        return (f"Qt's platform plugin 'xcb' (libqxcb.so) is not in {where}: reinstall "
-                "PySide6-Essentials (pip install --force-reinstall PySide6-Essentials), or unset "
-                "QT_QPA_PLATFORM_PLUGIN_PATH.")
+        return (
+            f"Qt's platform plugin 'xcb' (libqxcb.so) is not in {where}: reinstall "
+            "PySide6-Essentials (pip install --force-reinstall PySide6-Essentials), or unset "
+            "QT_QPA_PLATFORM_PLUGIN_PATH."
+        )
     missing = missing_libraries(plugin)
     if missing:
-        return (f"Qt's platform plugin 'xcb' cannot load: {', '.join(missing)} not found. "
-                + _advice(missing))
+        return (
+            f"Qt's platform plugin 'xcb' cannot load: {', '.join(missing)} not found. "
+            + _advice(missing)
+        )
     if not os.environ.get("DISPLAY"):
-        return ("there is no X display to open the window on (DISPLAY is not set): run it in a "
-                "desktop session (or through ssh -X), or use QT_QPA_PLATFORM=offscreen for "
-                "screenshots. " + _advice([]))
+        return (
+            "there is no X display to open the window on (DISPLAY is not set): run it in a "
+            "desktop session (or through ssh -X), or use QT_QPA_PLATFORM=offscreen for "
+            "screenshots. " + _advice([])
+        )
     return None

@@ -37,7 +37,9 @@ class SettingsError(ValueError):
 
     def messages(self, name) -> list[str]:
         """One message per problem, the field named by ``name(field, subject)``."""
-        return [f"{name(field, subject)} {complaint}" for field, subject, complaint in self.problems]
+        return [
+            f"{name(field, subject)} {complaint}" for field, subject, complaint in self.problems
+        ]
 
     def message_for(self, field: str) -> str | None:
         return next((f"{s} {c}" for f_, s, c in self.problems if f_ == field), None)
@@ -99,17 +101,31 @@ class RunSettings:
         problems: list[tuple[str, str]] = []
         sizes = tuple(self.sizes)
         lo, hi = SIZE_RANGE
-        bad = [s for s in sizes if isinstance(s, bool) or not isinstance(s, int) or not lo <= s <= hi]
+        bad = [
+            s for s in sizes if isinstance(s, bool) or not isinstance(s, int) or not lo <= s <= hi
+        ]
         if bad:
-            problems.append(("sizes", "sizes", f"must be whole numbers of pixels from {lo} to "
-                                                f"{hi} (bad size {bad[0]!r})"))  # fmt: skip
+            problems.append(
+                (
+                    "sizes",
+                    "sizes",
+                    f"must be whole numbers of pixels from {lo} to {hi} (bad size {bad[0]!r})",
+                )
+            )
         formats, unknown = _normal_formats(tuple(self.formats))
         if unknown:
-            problems.append(("formats", "formats", f"include unknown format(s) {', '.join(unknown)}"
-                             f": choose from {', '.join(SUPPORTED_FORMATS)}"))  # fmt: skip
+            problems.append(
+                (
+                    "formats",
+                    "formats",
+                    f"include unknown format(s) {', '.join(unknown)}"
+                    f": choose from {', '.join(SUPPORTED_FORMATS)}",
+                )
+            )
         elif sizes and not formats:
-            problems.append(("formats", "formats", "must include at least one, for the resized "
-                                                   "variants"))  # fmt: skip
+            problems.append(
+                ("formats", "formats", "must include at least one, for the resized variants")
+            )
         _in_range(problems, "jpeg_quality", "JPEG quality", self.jpeg_quality, QUALITY_RANGE)
         _in_range(problems, "webp_quality", "WebP quality", self.webp_quality, QUALITY_RANGE)
         _in_range(problems, "warmup", "warm-up", self.warmup, WARMUP_RANGE)
@@ -145,7 +161,9 @@ class RunSettings:
             return values
 
         def number(key: str) -> int:
-            return whole_number(d.get(key, getattr(base, key)), f"settings {key}", -(1 << 31), 1 << 31)
+            return whole_number(
+                d.get(key, getattr(base, key)), f"settings {key}", -(1 << 31), 1 << 31
+            )
 
         concurrent = d.get("concurrent", base.concurrent)
         if not isinstance(concurrent, bool):

@@ -100,5 +100,7 @@ def parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     name, value = name.strip(), value.strip()
     if not sep or not _HEADER_NAME_RE.match(name) or not value:
-        raise TargetError(f"a header must look like NAME:VALUE (e.g. Authorization: Bearer TOKEN), not {text!r}")
+        raise TargetError(
+            f"a header must look like NAME:VALUE (e.g. Authorization: Bearer TOKEN), not {text!r}"
+        )
     return name.lower(), value

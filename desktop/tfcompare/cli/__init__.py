@@ -7,8 +7,19 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("run", "load", "demo", "gui", "serve", "export_model", "export", "render", "report",
-            "compare", "cluster")
+COMMANDS = (
+    "run",
+    "load",
+    "demo",
+    "gui",
+    "serve",
+    "export_model",
+    "export",
+    "render",
+    "report",
+    "compare",
+    "cluster",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -69,7 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fwd.add_argument(
-        "target", metavar="k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT]",
+        "target",
+        metavar="k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT]",
         help="the service to forward, as in a backend spec (see 'tfcompare cluster list')",
     )
     fwd.add_argument(
@@ -155,8 +156,11 @@ def run_forward(args: argparse.Namespace) -> int:
     from tfcompare.datatypes import BackendSpec
 
     if not args.target.startswith("k8s://"):
-        print(f"tfcompare cluster forward: error: {args.target!r} is not a k8s:// target "
-              "(expected k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT])", file=sys.stderr)
+        print(
+            f"tfcompare cluster forward: error: {args.target!r} is not a k8s:// target "
+            "(expected k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT])",
+            file=sys.stderr,
+        )
         return 2
     spec = BackendSpec(name="forward", target=args.target, protocol=args.protocol)
     try:

@@ -67,7 +67,11 @@ def add_backend_arguments(p: argparse.ArgumentParser, *, required: bool = False)
         metavar="NAME:VALUE",
         help="extra request metadata for every backend, e.g. an auth header (never saved)",
     )
-    p.add_argument("--tls-ca", metavar="PEM", help="CA certificate (PEM): talk TLS to the backends (gRPC and REST)")
+    p.add_argument(
+        "--tls-ca",
+        metavar="PEM",
+        help="CA certificate (PEM): talk TLS to the backends (gRPC and REST)",
+    )
 
 
 def add_settings_arguments(p: argparse.ArgumentParser) -> None:
@@ -168,7 +172,9 @@ def backends_from_args(args: argparse.Namespace, settings: RunSettings) -> list[
     for text in args.backend:
         try:
             spec = BackendSpec.parse(
-                text, protocol="rest" if args.rest else "grpc", timeout_s=settings.timeout_s,
+                text,
+                protocol="rest" if args.rest else "grpc",
+                timeout_s=settings.timeout_s,
                 contexts=contexts,
             )
         except ValueError as exc:
@@ -210,8 +216,7 @@ def apply_metrics_args(specs: list[BackendSpec], values: list[str]) -> list[Back
         else:
             per_backend[target] = source
     return [
-        s if s.metrics else replace(s, metrics=per_backend.get(s.name, everyone))
-        for s in specs
+        s if s.metrics else replace(s, metrics=per_backend.get(s.name, everyone)) for s in specs
     ]
 
 
@@ -254,23 +259,32 @@ def write_text_outputs(outputs, command: str) -> int:
         try:
             Path(path).write_text(make_text(), encoding="utf-8", newline="")
         except OSError as exc:
-            print(f"tfcompare {command}: error: cannot write {path}: {exc.strerror or exc}",
-                  file=sys.stderr)
+            print(
+                f"tfcompare {command}: error: cannot write {path}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
             return 1
         print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
-def write_outputs(result, command: str, *, json: str | None = None, csv: str | None = None,
-                  save: str | None = None) -> int:
+def write_outputs(
+    result,
+    command: str,
+    *,
+    json: str | None = None,
+    csv: str | None = None,
+    save: str | None = None,
+) -> int:
     """Write ``--json``/``--csv``/``--save`` outputs of a run or session; 0, or 1 with a message
     on failure."""
     import sys
 
     from tfcompare.runner.report import csv_text, run_json
 
-    failed = write_text_outputs(((json, lambda: run_json(result)), (csv, lambda: csv_text(result))),
-                                command)
+    failed = write_text_outputs(
+        ((json, lambda: run_json(result)), (csv, lambda: csv_text(result))), command
+    )
     if failed:
         return failed
     if save:
@@ -285,8 +299,9 @@ def write_outputs(result, command: str, *, json: str | None = None, csv: str | N
     return 0
 
 
-def in_worker_thread(work: Callable[[threading.Event], object], *, name: str,
-                     grace_s: float = 30.0):
+def in_worker_thread(
+    work: Callable[[threading.Event], object], *, name: str, grace_s: float = 30.0
+):
     """Run ``work(cancel)`` in a thread so that Ctrl-C or a signal turned into SystemExit reaches
     the main thread at once; the work is then cancelled (given ``grace_s`` to wind down) and the
     exception re-raised. Returns what ``work`` returned, or raises what it raised."""

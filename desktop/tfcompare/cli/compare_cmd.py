@@ -54,13 +54,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("a", metavar="A.tfcs", help="the earlier session (before, BASE)")
     p.add_argument("b", metavar="B.tfcs", help="the later session (after, NEW)")
-    p.add_argument("--fail-on", type=_rule, action="append", default=[], metavar="RULE",
-                   help="a rule the new session must keep (repeatable), e.g. p90:+10%%")
-    p.add_argument("--json", nargs="?", const="-", default=None, metavar="OUT",
-                   help="write the comparison (and the gate's result) as JSON to OUT "
-                        "(stdout instead of the table when OUT is omitted or '-')")
-    p.add_argument("--markdown", metavar="OUT",
-                   help="write a Markdown summary for a pull-request comment")
+    p.add_argument(
+        "--fail-on",
+        type=_rule,
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="a rule the new session must keep (repeatable), e.g. p90:+10%%",
+    )
+    p.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="OUT",
+        help="write the comparison (and the gate's result) as JSON to OUT "
+        "(stdout instead of the table when OUT is omitted or '-')",
+    )
+    p.add_argument(
+        "--markdown", metavar="OUT", help="write a Markdown summary for a pull-request comment"
+    )
     p.set_defaults(func=run)
 
 
@@ -107,8 +120,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(format_comparison(comparison, *described))
         if capacity is not None:
-            sys.stdout.write(format_capacity_comparison(
-                capacity, cap_a.limit_ms if cap_a else None, cap_b.limit_ms if cap_b else None))
+            sys.stdout.write(
+                format_capacity_comparison(
+                    capacity, cap_a.limit_ms if cap_a else None, cap_b.limit_ms if cap_b else None
+                )
+            )
         if gate is not None:
             from tfcompare.report.gate_text import gate_text
 
@@ -122,15 +138,19 @@ def run(args: argparse.Namespace) -> int:
         try:
             Path(path).write_text(text, encoding="utf-8")
         except OSError as exc:
-            print(f"tfcompare compare: error: cannot write {path}: {exc.strerror or exc}",
-                  file=sys.stderr)
+            print(
+                f"tfcompare compare: error: cannot write {path}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
             return 2
         print(f"wrote {path}", file=sys.stderr)
     if gate is not None and gate.exit_code == 2:
         for r in gate.rules:
             if r.status == "no data":
-                print(f"tfcompare compare: rule {r.rule.text} cannot be checked: {r.message}",
-                      file=sys.stderr)
+                print(
+                    f"tfcompare compare: rule {r.rule.text} cannot be checked: {r.message}",
+                    file=sys.stderr,
+                )
     return gate.exit_code if gate is not None else 0
 
 
@@ -139,8 +159,13 @@ def _markdown(gate, comparison, args) -> str:
 
     a, b = Path(args.a).name, Path(args.b).name
     head = gate_markdown(gate, a, b) if gate is not None else f"## tfcompare: `{a}` → `{b}`\n"
-    rows = ["", "<details><summary>p50 latency per backend and variant</summary>", "",
-            "| backend | variant | p50 A ms | p50 B ms | change |", "|---|---|---:|---:|---:|"]
+    rows = [
+        "",
+        "<details><summary>p50 latency per backend and variant</summary>",
+        "",
+        "| backend | variant | p50 A ms | p50 B ms | change |",
+        "|---|---|---:|---:|---:|",
+    ]
     for r in comparison.rows:
         change = "–" if r.delta_pct is None else f"{r.delta_pct:+.1f} %"
         a_ms = "–" if r.a.p50_ms is None else f"{r.a.p50_ms:.2f}"
@@ -153,7 +178,9 @@ def _markdown(gate, comparison, args) -> str:
 def _describe(path: str, saved, capacity=None) -> str:
     import time
 
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(saved.saved_at)) if saved.saved_at else "?"
+    when = (
+        time.strftime("%Y-%m-%d %H:%M", time.localtime(saved.saved_at)) if saved.saved_at else "?"
+    )
     title = f" “{saved.title}”" if saved.title else ""
     r = saved.result
     sweep = f", a capacity sweep of {len(capacity.levels)} level(s)" if capacity else ""

@@ -45,30 +45,61 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--no-gui", action="store_true",
-                   help="run the comparison in the terminal and print the summary table")
-    p.add_argument("--images", nargs="+", metavar="IMAGE",
-                   help="image files or folders to use instead of the sample photos")
-    p.add_argument("--json", metavar="OUT",
-                   help=output_option_help(
-                       "write every measured request and the summary as JSON (implies --no-gui)"))
-    p.add_argument("--csv", metavar="OUT",
-                   help=output_option_help("write one row per measured request as CSV (implies --no-gui)"))
-    p.add_argument("--save", metavar="SESSION.tfcs",
-                   help="save the comparison as a session file (implies --no-gui); "
-                        "'tfcompare report' turns it into a page")
-    p.add_argument("--model", default=None, metavar="NAME_OR_DIR",
-                   help="model to serve: a registered name or a TF Serving model base path "
-                        "(default efficientnet-lite0)")
-    p.add_argument("--screenshot", metavar="OUT.png",
-                   help="window mode: run the comparison, save a screenshot of the window, exit")
-    p.add_argument("--size", type=parse_size, metavar="WxH",
-                   help="window size, e.g. 1600x1000 (with --screenshot: the picture's size)")
+    p.add_argument(
+        "--no-gui",
+        action="store_true",
+        help="run the comparison in the terminal and print the summary table",
+    )
+    p.add_argument(
+        "--images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files or folders to use instead of the sample photos",
+    )
+    p.add_argument(
+        "--json",
+        metavar="OUT",
+        help=output_option_help(
+            "write every measured request and the summary as JSON (implies --no-gui)"
+        ),
+    )
+    p.add_argument(
+        "--csv",
+        metavar="OUT",
+        help=output_option_help("write one row per measured request as CSV (implies --no-gui)"),
+    )
+    p.add_argument(
+        "--save",
+        metavar="SESSION.tfcs",
+        help="save the comparison as a session file (implies --no-gui); "
+        "'tfcompare report' turns it into a page",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="NAME_OR_DIR",
+        help="model to serve: a registered name or a TF Serving model base path "
+        "(default efficientnet-lite0)",
+    )
+    p.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="window mode: run the comparison, save a screenshot of the window, exit",
+    )
+    p.add_argument(
+        "--size",
+        type=parse_size,
+        metavar="WxH",
+        help="window size, e.g. 1600x1000 (with --screenshot: the picture's size)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    p.add_argument("--capacity", action="store_true",
-                   help="capacity mode: also start a batching backend (all cores, TF Serving's "
-                        "batching) and sweep concurrency 1,2,4,8 on all three (throughput vs p99); "
-                        "the window opens on its Capacity tab (with --screenshot: after the sweep)")
+    p.add_argument(
+        "--capacity",
+        action="store_true",
+        help="capacity mode: also start a batching backend (all cores, TF Serving's "
+        "batching) and sweep concurrency 1,2,4,8 on all three (throughput vs p99); "
+        "the window opens on its Capacity tab (with --screenshot: after the sweep)",
+    )
     add_settings_arguments(p)
     p.add_argument(
         "--at-once",
@@ -134,19 +165,28 @@ def run(args: argparse.Namespace) -> int:
     if want_gui:
         run_gui = _window_entry()
         if run_gui is None:
-            print("tfcompare demo: the desktop window is not available in this installation; "
-                  "running in the terminal", file=sys.stderr)
+            print(
+                "tfcompare demo: the desktop window is not available in this installation; "
+                "running in the terminal",
+                file=sys.stderr,
+            )
         elif not _display_available() and not args.screenshot:
-            print("tfcompare demo: no display found; running in the terminal (use --no-gui to "
-                  "skip this check)", file=sys.stderr)
+            print(
+                "tfcompare demo: no display found; running in the terminal (use --no-gui to "
+                "skip this check)",
+                file=sys.stderr,
+            )
             run_gui = None
         elif not args.screenshot:
             from tfcompare.desktop_check import window_problem
 
             problem = window_problem()
             if problem:  # before any backend starts: Qt would end the process on its own
-                print(f"tfcompare demo: cannot open the window: {problem} "
-                      "(tfcompare demo --no-gui runs it in the terminal)", file=sys.stderr)
+                print(
+                    f"tfcompare demo: cannot open the window: {problem} "
+                    "(tfcompare demo --no-gui runs it in the terminal)",
+                    file=sys.stderr,
+                )
                 return 1
 
     # SIGTERM/SIGHUP unwind normally so the backends are stopped (SIGKILL: --exit-with-parent).
@@ -157,23 +197,41 @@ def run(args: argparse.Namespace) -> int:
         plan = capacity_plan() if args.capacity else None
         with LocalBackends(base, model_name, plan) as backends:
             specs = backends.start()
-            print("backends ready: " + ", ".join(f"{s.name}={s.target} ({s.protocol})" for s in specs)
-                  + " pids=" + ",".join(map(str, backends.pids())), file=sys.stderr, flush=True)
+            print(
+                "backends ready: "
+                + ", ".join(f"{s.name}={s.target} ({s.protocol})" for s in specs)
+                + " pids="
+                + ",".join(map(str, backends.pids())),
+                file=sys.stderr,
+                flush=True,
+            )
             if args.capacity and run_gui is None:
                 return _headless_capacity(args, images, [s for s in specs if s.protocol == "grpc"])
             if run_gui is not None:
-                print(f"opening the window with {len(images)} image(s); press Run to compare",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"opening the window with {len(images)} image(s); press Run to compare",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 capacity = None
                 if args.capacity:
                     from tfcompare.load.plan import DEMO_PLAN, DEMO_VARIANTS
 
                     capacity = (DEMO_PLAN, DEMO_VARIANTS)
                     specs = [s for s in specs if s.protocol == "grpc"]
-                return int(run_gui([str(p) for p in images], specs, settings=settings,
-                                   screenshot=args.screenshot, size=args.size,
-                                   autorun=bool(args.screenshot),
-                                   on_close=backends.stop, capacity=capacity) or 0)
+                return int(
+                    run_gui(
+                        [str(p) for p in images],
+                        specs,
+                        settings=settings,
+                        screenshot=args.screenshot,
+                        size=args.size,
+                        autorun=bool(args.screenshot),
+                        on_close=backends.stop,
+                        capacity=capacity,
+                    )
+                    or 0
+                )
             return _headless(args, images, specs, settings)
     except DemoError as exc:
         print(f"tfcompare demo: {exc}", file=sys.stderr)
@@ -190,8 +248,11 @@ def _headless_capacity(args, images, specs) -> int:
     except PrepareError as exc:
         print(f"tfcompare demo: {exc}", file=sys.stderr)
         return 1
-    print(f"capacity sweep of {len(specs)} backends on {len(images)} image(s)…", file=sys.stderr,
-          flush=True)
+    print(
+        f"capacity sweep of {len(specs)} backends on {len(images)} image(s)…",
+        file=sys.stderr,
+        flush=True,
+    )
     return measure(args, DEMO_PLAN, specs, payloads, info)
 
 
@@ -199,7 +260,9 @@ def _headless(args, images, specs, settings) -> int:
     from tfcompare.cli.run_cmd import measure_in_terminal, no_usable_image
     from tfcompare.runner.report import summary_table
 
-    print(f"comparing {len(specs)} backends on {len(images)} image(s)…", file=sys.stderr, flush=True)
+    print(
+        f"comparing {len(specs)} backends on {len(images)} image(s)…", file=sys.stderr, flush=True
+    )
     try:
         result = measure_in_terminal(specs, settings, images, quiet=args.quiet)
     except KeyboardInterrupt:

@@ -26,16 +26,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("session", metavar="SESSION.tfcs", help="a session saved by tfcompare")
-    p.add_argument("--json", metavar="OUT",
-                   help="write the session as JSON to OUT ('-': to standard output)")
-    p.add_argument("--csv", metavar="OUT",
-                   help="write one row per measured request as CSV to OUT ('-': to standard output)")
-    p.add_argument("--capacity-json", metavar="OUT",
-                   help="write the session's capacity sweep (every level, its windows and "
-                        "histograms, the knees) as JSON to OUT ('-': to standard output)")
-    p.add_argument("--capacity-csv", metavar="OUT",
-                   help="write the session's capacity sweep, one row per load level, as CSV to OUT "
-                        "('-': to standard output)")
+    p.add_argument(
+        "--json", metavar="OUT", help="write the session as JSON to OUT ('-': to standard output)"
+    )
+    p.add_argument(
+        "--csv",
+        metavar="OUT",
+        help="write one row per measured request as CSV to OUT ('-': to standard output)",
+    )
+    p.add_argument(
+        "--capacity-json",
+        metavar="OUT",
+        help="write the session's capacity sweep (every level, its windows and "
+        "histograms, the knees) as JSON to OUT ('-': to standard output)",
+    )
+    p.add_argument(
+        "--capacity-csv",
+        metavar="OUT",
+        help="write the session's capacity sweep, one row per load level, as CSV to OUT "
+        "('-': to standard output)",
+    )
     p.set_defaults(func=run)
 
 
@@ -49,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
 
     outputs = ("json", "csv", "capacity_json", "capacity_csv")
     if not any(getattr(args, o) for o in outputs):
-        raise usage_error("nothing to do: give --json, --csv, --capacity-json and/or "
-                          "--capacity-csv OUT")
+        raise usage_error(
+            "nothing to do: give --json, --csv, --capacity-json and/or --capacity-csv OUT"
+        )
     check_stdout_outputs(args, outputs)
     from tfcompare.load.export import capacity_csv, capacity_json, capacity_of
     from tfcompare.session import SessionError, load_session
@@ -69,14 +80,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {exc}", file=sys.stderr)
         sweep = None
     if (args.capacity_json or args.capacity_csv) and sweep is None:
-        print(f"tfcompare export: error: {args.session} holds no capacity sweep (sweeps are saved "
-              "by 'tfcompare load --save' and by the window's Capacity tab)", file=sys.stderr)
+        print(
+            f"tfcompare export: error: {args.session} holds no capacity sweep (sweeps are saved "
+            "by 'tfcompare load --save' and by the window's Capacity tab)",
+            file=sys.stderr,
+        )
         return 1
     if (args.json or args.csv) and sweep is not None and not saved.result.measured:
-        print("note: the session holds a capacity sweep and no per-request measurements: "
-              "--capacity-json/--capacity-csv write the sweep", file=sys.stderr)
+        print(
+            "note: the session holds a capacity sweep and no per-request measurements: "
+            "--capacity-json/--capacity-csv write the sweep",
+            file=sys.stderr,
+        )
     failed = write_outputs(saved.result, "export", json=args.json, csv=args.csv)
     if failed or sweep is None:
         return failed
-    return write_text_outputs(((args.capacity_json, lambda: capacity_json(sweep)),
-                               (args.capacity_csv, lambda: capacity_csv(sweep))), "export")
+    return write_text_outputs(
+        (
+            (args.capacity_json, lambda: capacity_json(sweep)),
+            (args.capacity_csv, lambda: capacity_csv(sweep)),
+        ),
+        "export",
+    )

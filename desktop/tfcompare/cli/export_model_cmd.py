@@ -37,8 +37,10 @@ def run(args: argparse.Namespace) -> int:
     from tfcompare.models import MODELS, ModelError
 
     if args.name not in MODELS:
-        print(f"tfcompare export-model: unknown model {args.name!r}; known: {', '.join(MODELS)}",
-              file=sys.stderr)
+        print(
+            f"tfcompare export-model: unknown model {args.name!r}; known: {', '.join(MODELS)}",
+            file=sys.stderr,
+        )
         return 2
     if args.version < 1:
         print("tfcompare export-model: --version must be a positive integer", file=sys.stderr)

@@ -49,7 +49,9 @@ def register(sub) -> None:
         "window when done, and exit; needs no display",
     )
     p.add_argument(
-        "--size", type=parse_size, metavar="WxH",
+        "--size",
+        type=parse_size,
+        metavar="WxH",
         help="window size, e.g. 1600x1000 (default: the last size used, fitted to the screen at "
         "first start; 1600x1000 with --screenshot)",
     )

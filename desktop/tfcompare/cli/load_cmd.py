@@ -40,44 +40,102 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders (recursed)")
     add_backend_arguments(p)
-    p.add_argument("--variants", metavar="KEY,KEY",
-                   help="variants to load: 'original' and/or SIZE-FORMAT, e.g. 512-jpeg or 512-png; "
-                   "the window's names (512 jpg) work too (default original,512-jpeg, or the "
-                   "largest smaller JPEG when no image is larger than 512 px: variants are never "
-                   "upscaled)")
+    p.add_argument(
+        "--variants",
+        metavar="KEY,KEY",
+        help="variants to load: 'original' and/or SIZE-FORMAT, e.g. 512-jpeg or 512-png; "
+        "the window's names (512 jpg) work too (default original,512-jpeg, or the "
+        "largest smaller JPEG when no image is larger than 512 px: variants are never "
+        "upscaled)",
+    )
     loop = p.add_mutually_exclusive_group()
-    loop.add_argument("--concurrency", metavar="N,N,...",
-                      help="closed loop: requests in flight per backend (default 1,2,4,8,16,32)")
-    loop.add_argument("--rate", metavar="R,R,...",
-                      help="open loop: Poisson arrivals, requests per second")
-    p.add_argument("--window-s", type=float, default=5.0, metavar="S",
-                   help="measurement window in seconds (default %(default)s)")
-    p.add_argument("--stability", type=float, default=10.0, metavar="PCT",
-                   help="windows agree when within ±PCT %% on throughput and p99 (default %(default)s)")
-    p.add_argument("--max-windows", type=int, default=10, metavar="N",
-                   help="windows per level at most; then the level is reported unstable "
-                        "(default %(default)s)")
-    p.add_argument("--latency-limit", type=float, default=None, metavar="MS",
-                   help="p99 limit: a backend's sweep stops after a level above it; the knee is the "
-                        "highest stable throughput within it")
-    p.add_argument("--max-errors", type=int, default=100, metavar="N",
-                   help="a backend's sweep stops after a level with more errors (default %(default)s)")
-    p.add_argument("--duration", type=float, default=None, metavar="S",
-                   help="stop the whole sweep after S seconds")
-    p.add_argument("--max-requests", type=int, default=None, metavar="N",
-                   help="end each level after N requests")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                   help="deadline per request (default %(default)s)")
-    p.add_argument("--quality", type=int, default=90, metavar="Q",
-                   help="JPEG/WebP quality of resized variants (default %(default)s)")
-    p.add_argument("--json", metavar="OUT", help=output_option_help(
-        "write every level (windows, histograms, knees) as JSON"))
-    p.add_argument("--csv", metavar="OUT",
-                   help=output_option_help("write one row per level as CSV"))
+    loop.add_argument(
+        "--concurrency",
+        metavar="N,N,...",
+        help="closed loop: requests in flight per backend (default 1,2,4,8,16,32)",
+    )
+    loop.add_argument(
+        "--rate", metavar="R,R,...", help="open loop: Poisson arrivals, requests per second"
+    )
+    p.add_argument(
+        "--window-s",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="measurement window in seconds (default %(default)s)",
+    )
+    p.add_argument(
+        "--stability",
+        type=float,
+        default=10.0,
+        metavar="PCT",
+        help="windows agree when within ±PCT %% on throughput and p99 (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-windows",
+        type=int,
+        default=10,
+        metavar="N",
+        help="windows per level at most; then the level is reported unstable (default %(default)s)",
+    )
+    p.add_argument(
+        "--latency-limit",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="p99 limit: a backend's sweep stops after a level above it; the knee is the "
+        "highest stable throughput within it",
+    )
+    p.add_argument(
+        "--max-errors",
+        type=int,
+        default=100,
+        metavar="N",
+        help="a backend's sweep stops after a level with more errors (default %(default)s)",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop the whole sweep after S seconds",
+    )
+    p.add_argument(
+        "--max-requests",
+        type=int,
+        default=None,
+        metavar="N",
+        help="end each level after N requests",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="deadline per request (default %(default)s)",
+    )
+    p.add_argument(
+        "--quality",
+        type=int,
+        default=90,
+        metavar="Q",
+        help="JPEG/WebP quality of resized variants (default %(default)s)",
+    )
+    p.add_argument(
+        "--json",
+        metavar="OUT",
+        help=output_option_help("write every level (windows, histograms, knees) as JSON"),
+    )
+    p.add_argument(
+        "--csv", metavar="OUT", help=output_option_help("write one row per level as CSV")
+    )
     p.add_argument("--save", metavar="SESSION.tfcs", help="save the sweep as a session file")
-    p.add_argument("--agent", metavar="PLAN_DIR",
-                   help="run a plan directory headless and print one JSON line per window "
-                        "(in-cluster load agents)")
+    p.add_argument(
+        "--agent",
+        metavar="PLAN_DIR",
+        help="run a plan directory headless and print one JSON line per window "
+        "(in-cluster load agents)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no per-window progress lines")
     from tfcompare.cli.load_incluster import add_in_cluster_arguments
 
@@ -117,9 +175,15 @@ def plan_from_args(args: argparse.Namespace):
             raise usage_error("--concurrency must be whole numbers")
     try:
         plan = LoadPlan(
-            mode=mode, levels=levels, window_s=args.window_s, stability=args.stability / 100.0,
-            max_windows=args.max_windows, latency_limit_ms=args.latency_limit,
-            max_errors=args.max_errors, duration_s=args.duration, max_requests=args.max_requests,
+            mode=mode,
+            levels=levels,
+            window_s=args.window_s,
+            stability=args.stability / 100.0,
+            max_windows=args.max_windows,
+            latency_limit_ms=args.latency_limit,
+            max_errors=args.max_errors,
+            duration_s=args.duration,
+            max_requests=args.max_requests,
             timeout_s=args.timeout,
         )
     except ValueError as exc:
@@ -133,8 +197,9 @@ def run(args: argparse.Namespace) -> int:
         from tfcompare.load.agent import PlanError, run_agent
 
         try:
-            return in_worker_thread(lambda cancel: run_agent(args.agent, cancel=cancel),
-                                    name="tfcompare-load")
+            return in_worker_thread(
+                lambda cancel: run_agent(args.agent, cancel=cancel), name="tfcompare-load"
+            )
         except PlanError as exc:
             print(f"tfcompare load: {exc}", file=sys.stderr)
             return 1
@@ -156,8 +221,9 @@ def run(args: argparse.Namespace) -> int:
     images = collect_images(args.images)
     try:
         keys = parse_variants(args.variants or DEFAULT_VARIANTS)
-        payloads, info, notes = variant_payloads(images, keys, args.quality,
-                                                 default=args.variants is None)
+        payloads, info, notes = variant_payloads(
+            images, keys, args.quality, default=args.variants is None
+        )
     except PrepareError as exc:
         raise usage_error(str(exc)) from None
     notes = [*level_notes, *notes]
@@ -179,10 +245,14 @@ def progress_printer(args):
             print(f"note: {event.text}", file=sys.stderr, flush=True)
         elif isinstance(event, LevelDone):
             lv = event.level
-            print(f"{lv.backend}/{lv.variant} level {lv.level:g}: {lv.throughput:.1f} req/s, "
-                  f"p99 {lv.percentile_ms(99) or 0:.1f} ms, "
-                  f"{'stable' if lv.stable else 'unstable'}"
-                  f"{', client-bound' if lv.client_bound else ''}", file=sys.stderr, flush=True)
+            print(
+                f"{lv.backend}/{lv.variant} level {lv.level:g}: {lv.throughput:.1f} req/s, "
+                f"p99 {lv.percentile_ms(99) or 0:.1f} ms, "
+                f"{'stable' if lv.stable else 'unstable'}"
+                f"{', client-bound' if lv.client_bound else ''}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     return on_event
 
@@ -199,8 +269,9 @@ def measure(args, plan, specs, payloads, info, notes=()) -> int:
         return measure_in_cluster(args, plan, specs, payloads, info, notes)
     from tfcompare.load.prepare import connected_targets
 
-    targets, problems, connections = connected_targets(specs, payloads, info, note=lambda text: print(
-        f"note: {text}", file=sys.stderr))
+    targets, problems, connections = connected_targets(
+        specs, payloads, info, note=lambda text: print(f"note: {text}", file=sys.stderr)
+    )
     try:
         for text in problems:
             print(text, file=sys.stderr)
@@ -209,9 +280,16 @@ def measure(args, plan, specs, payloads, info, notes=()) -> int:
             return 1
         try:
             result = in_worker_thread(
-                lambda cancel: sweep(plan, targets, on_event=progress_printer(args), cancel=cancel,
-                                     variants=info, server_time=metrics_timer),
-                name="tfcompare-load")
+                lambda cancel: sweep(
+                    plan,
+                    targets,
+                    on_event=progress_printer(args),
+                    cancel=cancel,
+                    variants=info,
+                    server_time=metrics_timer,
+                ),
+                name="tfcompare-load",
+            )
         except KeyboardInterrupt:
             print("cancelled", file=sys.stderr)
             return 130
@@ -227,8 +305,10 @@ def write_capacity_outputs(result, args) -> int:
     from tfcompare.cli.common import write_text_outputs
     from tfcompare.load.export import capacity_csv, capacity_json, save_capacity
 
-    failed = write_text_outputs(((args.json, lambda: capacity_json(result)),
-                                 (args.csv, lambda: capacity_csv(result))), "load")
+    failed = write_text_outputs(
+        ((args.json, lambda: capacity_json(result)), (args.csv, lambda: capacity_csv(result))),
+        "load",
+    )
     if failed:
         return failed
     if getattr(args, "save", None):

@@ -16,22 +16,46 @@ def add_in_cluster_arguments(p: argparse.ArgumentParser) -> None:
         "each k8s:// backend's service (no port-forward in the measured path); their per-window "
         "results come back through the pods' logs and are merged. See k8s/README.md for the RBAC.",
     )
-    g.add_argument("--in-cluster", action="store_true",
-                   help="run the load from a Kubernetes Job next to the backends")
-    g.add_argument("--agents", type=int, default=2, metavar="N",
-                   help="load agents (pods); each level's load is split between them (default 2)")
-    g.add_argument("--namespace", "-n", metavar="NS",
-                   help="namespace of the Job (default: the context's namespace)")
-    g.add_argument("--agent-image", metavar="IMAGE",
-                   help="the load-agent image (docker/load-agent.Dockerfile; default "
-                        "tfcompare-load-agent:latest)")
-    g.add_argument("--start-lead", type=float, default=60.0, metavar="S",
-                   help="seconds from the last agent ready to the first level: the kubelet "
-                        "delivers the published start time within its sync period (default 60)")
-    g.add_argument("--dry-run", action="store_true",
-                   help="with --in-cluster: print the ConfigMap and Job instead of creating them")
-    g.add_argument("--output", "-o", choices=("yaml",), default="yaml",
-                   help="--dry-run output format (yaml)")
+    g.add_argument(
+        "--in-cluster",
+        action="store_true",
+        help="run the load from a Kubernetes Job next to the backends",
+    )
+    g.add_argument(
+        "--agents",
+        type=int,
+        default=2,
+        metavar="N",
+        help="load agents (pods); each level's load is split between them (default 2)",
+    )
+    g.add_argument(
+        "--namespace",
+        "-n",
+        metavar="NS",
+        help="namespace of the Job (default: the context's namespace)",
+    )
+    g.add_argument(
+        "--agent-image",
+        metavar="IMAGE",
+        help="the load-agent image (docker/load-agent.Dockerfile; default "
+        "tfcompare-load-agent:latest)",
+    )
+    g.add_argument(
+        "--start-lead",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds from the last agent ready to the first level: the kubelet "
+        "delivers the published start time within its sync period (default 60)",
+    )
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --in-cluster: print the ConfigMap and Job instead of creating them",
+    )
+    g.add_argument(
+        "--output", "-o", choices=("yaml",), default="yaml", help="--dry-run output format (yaml)"
+    )
 
 
 def measure_in_cluster(args, plan, specs, payloads, info, notes=()) -> int:
@@ -49,8 +73,12 @@ def measure_in_cluster(args, plan, specs, payloads, info, notes=()) -> int:
     )
     from tfcompare.load.report import capacity_table
 
-    opts = InCluster(agents=args.agents, namespace=args.namespace, image=args.agent_image,
-                     start_lead_s=args.start_lead)  # fmt: skip
+    opts = InCluster(
+        agents=args.agents,
+        namespace=args.namespace,
+        image=args.agent_image,
+        start_lead_s=args.start_lead,
+    )
     try:
         agents_plan(plan, opts.agents)
     except ValueError as exc:
@@ -59,8 +87,11 @@ def measure_in_cluster(args, plan, specs, payloads, info, notes=()) -> int:
         raise usage_error("--start-lead must be 0 or more")
     direct = [s.name for s in specs if not s.is_k8s]
     if direct:
-        print(f"note: {', '.join(direct)}: HOST:PORT as given must be reachable from the agents' "
-              "pods", file=sys.stderr)
+        print(
+            f"note: {', '.join(direct)}: HOST:PORT as given must be reachable from the agents' "
+            "pods",
+            file=sys.stderr,
+        )
     print("connecting to the cluster…", file=sys.stderr, flush=True)
     try:
         targets, problems = in_cluster_targets(specs, payloads, info)
@@ -74,9 +105,12 @@ def measure_in_cluster(args, plan, specs, payloads, info, notes=()) -> int:
             print(to_yaml(list(job_objects(plan, targets, opts, namespace, "dry-run"))), end="")
             return 0
         result = in_worker_thread(
-            lambda cancel: run_in_cluster(plan, targets, opts, on_event=progress_printer(args),
-                                          cancel=cancel, variants=info),
-            name="tfcompare-load", grace_s=60)  # fmt: skip
+            lambda cancel: run_in_cluster(
+                plan, targets, opts, on_event=progress_printer(args), cancel=cancel, variants=info
+            ),
+            name="tfcompare-load",
+            grace_s=60,
+        )
     except ClusterError as exc:
         if "1 MiB" in str(exc):
             raise usage_error(str(exc)) from None

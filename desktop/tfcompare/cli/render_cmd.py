@@ -26,7 +26,10 @@ def register(sub) -> None:
     p.add_argument("session", metavar="S.tfcs", help="a session saved by tfcompare")
     p.add_argument("--out", required=True, metavar="SHOT.png", help="the PNG file to write")
     p.add_argument(
-        "--size", type=parse_size, default=(1600, 1000), metavar="WxH",
+        "--size",
+        type=parse_size,
+        default=(1600, 1000),
+        metavar="WxH",
         help="window size in pixels, from 640x400 (default 1600x1000)",
     )
     p.set_defaults(func=run)
@@ -43,7 +46,10 @@ def run(args) -> int:
         print(f"tfcompare render: error: {exc}", file=sys.stderr)
         return 2
     if not Path(args.out).parent.exists():
-        print(f"tfcompare render: error: folder {Path(args.out).parent} does not exist", file=sys.stderr)
+        print(
+            f"tfcompare render: error: folder {Path(args.out).parent} does not exist",
+            file=sys.stderr,
+        )
         return 2
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from tfcompare.gui.app import run_gui

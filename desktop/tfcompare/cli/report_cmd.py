@@ -20,16 +20,26 @@ def register(sub: argparse._SubParsersAction) -> None:
             "plus the setup and every caveat. One HTML file with the charts inline (no script, no\n"
             "external file): open it, send it, print it. A finding the session cannot decide says so."
         ),
-        epilog=("example: tfcompare demo --no-gui --save demo.tfcs && tfcompare report demo.tfcs "
-                "--out demo.html\nExit status 0 on success, 1 when the session cannot be read or "
-                "the report cannot be written."),
+        epilog=(
+            "example: tfcompare demo --no-gui --save demo.tfcs && tfcompare report demo.tfcs "
+            "--out demo.html\nExit status 0 on success, 1 when the session cannot be read or "
+            "the report cannot be written."
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("session", metavar="SESSION.tfcs", help="a saved session")
-    p.add_argument("--out", metavar="REPORT.html",
-                   help="where to write the page (default: the session's name with .html)")
-    p.add_argument("--min-agreement", type=float, default=95.0, metavar="PERCENT",
-                   help="resizing: share of images whose top-1 class must stay the same (default 95)")
+    p.add_argument(
+        "--out",
+        metavar="REPORT.html",
+        help="where to write the page (default: the session's name with .html)",
+    )
+    p.add_argument(
+        "--min-agreement",
+        type=float,
+        default=95.0,
+        metavar="PERCENT",
+        help="resizing: share of images whose top-1 class must stay the same (default 95)",
+    )
     p.set_defaults(func=run)
 
 
@@ -48,11 +58,18 @@ def run(args: argparse.Namespace) -> int:
         return 1
     out = Path(args.out) if args.out else Path(args.session).with_suffix(".html")
     try:
-        report = write_report(out, saved.result, capacity=capacity,
-                              title=saved.title or Path(args.session).name,
-                              source=str(args.session), min_agreement=args.min_agreement)
+        report = write_report(
+            out,
+            saved.result,
+            capacity=capacity,
+            title=saved.title or Path(args.session).name,
+            source=str(args.session),
+            min_agreement=args.min_agreement,
+        )
     except OSError as exc:
-        print(f"tfcompare report: error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"tfcompare report: error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr
+        )
         return 1
     for f in report.findings:
         print(f"{f.title.split(':')[0]}: {f.verdict}")

@@ -57,11 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_settings_arguments(p)
     add_turns_argument(p)
     p.add_argument(
-        "--json", metavar="OUT",
-        help=output_option_help("write every measured request and the summary as JSON")
+        "--json",
+        metavar="OUT",
+        help=output_option_help("write every measured request and the summary as JSON"),
     )
-    p.add_argument("--csv", metavar="OUT",
-                   help=output_option_help("write one row per measured request as CSV"))
+    p.add_argument(
+        "--csv", metavar="OUT", help=output_option_help("write one row per measured request as CSV")
+    )
     p.add_argument("--save", metavar="SESSION.tfcs", help="save the comparison as a session file")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

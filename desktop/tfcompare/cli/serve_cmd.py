@@ -54,59 +54,135 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "SIGTERM/Ctrl-C stops it."
         ),
     )
-    parser.add_argument("model", metavar="MODEL",
-                        help="model base path (MODEL/1/saved_model.pb ...) or registered model name")
-    parser.add_argument("--port", type=_port, default=8500, metavar="PORT", help="gRPC port (default 8500, TF Serving's; 0 = any free port)")
-    parser.add_argument("--rest-port", type=_port, default=None, metavar="PORT",
-                        help="also serve TF Serving's REST API and its Prometheus metrics (/monitoring/prometheus/metrics) on this port (0 = any free port)")
-    parser.add_argument("--model-name", default=None, metavar="NAME",
-                        help="name clients use in MODEL of a backend spec (default: the model "
-                             "directory's name, or the registered model's name)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="TensorFlow intra- and inter-op threads (stand-in for an N-CPU pod; "
-                             "default: all cores)")
-    parser.add_argument("--host", default="127.0.0.1", metavar="ADDR", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--tensor-content", action="store_true",
-                        help="pack numeric outputs in tensor_content, like "
-                             "--enable_serialization_as_tensor_content")
-    parser.add_argument("--version-label", action="append", type=_label, default=[],
-                        metavar="LABEL=VERSION", help="version label clients may ask for")
-    parser.add_argument("--exit-with-parent", action="store_true",
-                        help="exit when the parent process dies (no orphan servers)")
-    parser.add_argument("--tls-cert", metavar="PEM",
-                        help="serve gRPC and REST over TLS with this certificate chain "
-                             "(with --tls-key)")
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="model base path (MODEL/1/saved_model.pb ...) or registered model name",
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=8500,
+        metavar="PORT",
+        help="gRPC port (default 8500, TF Serving's; 0 = any free port)",
+    )
+    parser.add_argument(
+        "--rest-port",
+        type=_port,
+        default=None,
+        metavar="PORT",
+        help="also serve TF Serving's REST API and its Prometheus metrics (/monitoring/prometheus/metrics) on this port (0 = any free port)",
+    )
+    parser.add_argument(
+        "--model-name",
+        default=None,
+        metavar="NAME",
+        help="name clients use in MODEL of a backend spec (default: the model "
+        "directory's name, or the registered model's name)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="TensorFlow intra- and inter-op threads (stand-in for an N-CPU pod; "
+        "default: all cores)",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", metavar="ADDR", help="address to bind (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--tensor-content",
+        action="store_true",
+        help="pack numeric outputs in tensor_content, like "
+        "--enable_serialization_as_tensor_content",
+    )
+    parser.add_argument(
+        "--version-label",
+        action="append",
+        type=_label,
+        default=[],
+        metavar="LABEL=VERSION",
+        help="version label clients may ask for",
+    )
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="exit when the parent process dies (no orphan servers)",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        help="serve gRPC and REST over TLS with this certificate chain (with --tls-key)",
+    )
     parser.add_argument("--tls-key", metavar="PEM", help="private key for --tls-cert")
-    parser.add_argument("--require-header", type=_header, default=None, metavar="NAME:VALUE",
-                        help="refuse gRPC calls without this metadata (UNAUTHENTICATED) and REST "
-                             "requests without this header (401), like an authenticating gateway "
-                             "in front of TF Serving")
-    parser.add_argument("--rest-max-body-mb", type=_positive, default=256, metavar="MB",
-                        help="largest REST request body accepted (larger: HTTP 413; default 256)")
-    parser.add_argument("--rest-read-timeout", type=_positive, default=30, metavar="SECONDS",
-                        help="time a REST client has to send a request's head, and the longest "
-                             "pause while sending its body (default 30)")
-    parser.add_argument("--rest-api-timeout-ms", type=_positive, default=30000, metavar="MS",
-                        help="longest model run for a REST request, as TF Serving's "
-                             "--rest_api_timeout_in_ms (longer: cancelled, HTTP 504; default "
-                             "30000; gRPC calls are bounded by their own deadline)")
-    parser.add_argument("--rest-max-connections", type=int, default=256, metavar="N",
-                        help="REST connections open at once; more are answered 503 (default 256)")
-    parser.add_argument("--verbose", action="store_true",
-                        help="show TensorFlow's start-up messages (hidden by default)")
-    parser.add_argument("--log-request-times", metavar="FILE",
-                        help="test mode: append the server's own time for every successful request "
-                             "to FILE (one JSON line each), to check the times read from "
-                             "/monitoring/prometheus/metrics (served on the REST port)")
-    parser.add_argument("--enable-batching", action="store_true",
-                        help="batch concurrent Predict calls into one model call, like "
-                             "TF Serving's --enable_batching")
-    parser.add_argument("--batching-parameters", metavar="FILE",
-                        help="TF Serving's batching parameters text file (max_batch_size, "
-                             "batch_timeout_micros, max_enqueued_batches, num_batch_threads, "
-                             "allowed_batch_sizes, pad_variable_length_inputs); implies "
-                             "--enable-batching. Left out: TF Serving's defaults, with "
-                             "num_batch_threads = --threads (else all cores)")
+    parser.add_argument(
+        "--require-header",
+        type=_header,
+        default=None,
+        metavar="NAME:VALUE",
+        help="refuse gRPC calls without this metadata (UNAUTHENTICATED) and REST "
+        "requests without this header (401), like an authenticating gateway "
+        "in front of TF Serving",
+    )
+    parser.add_argument(
+        "--rest-max-body-mb",
+        type=_positive,
+        default=256,
+        metavar="MB",
+        help="largest REST request body accepted (larger: HTTP 413; default 256)",
+    )
+    parser.add_argument(
+        "--rest-read-timeout",
+        type=_positive,
+        default=30,
+        metavar="SECONDS",
+        help="time a REST client has to send a request's head, and the longest "
+        "pause while sending its body (default 30)",
+    )
+    parser.add_argument(
+        "--rest-api-timeout-ms",
+        type=_positive,
+        default=30000,
+        metavar="MS",
+        help="longest model run for a REST request, as TF Serving's "
+        "--rest_api_timeout_in_ms (longer: cancelled, HTTP 504; default "
+        "30000; gRPC calls are bounded by their own deadline)",
+    )
+    parser.add_argument(
+        "--rest-max-connections",
+        type=int,
+        default=256,
+        metavar="N",
+        help="REST connections open at once; more are answered 503 (default 256)",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's start-up messages (hidden by default)",
+    )
+    parser.add_argument(
+        "--log-request-times",
+        metavar="FILE",
+        help="test mode: append the server's own time for every successful request "
+        "to FILE (one JSON line each), to check the times read from "
+        "/monitoring/prometheus/metrics (served on the REST port)",
+    )
+    parser.add_argument(
+        "--enable-batching",
+        action="store_true",
+        help="batch concurrent Predict calls into one model call, like "
+        "TF Serving's --enable_batching",
+    )
+    parser.add_argument(
+        "--batching-parameters",
+        metavar="FILE",
+        help="TF Serving's batching parameters text file (max_batch_size, "
+        "batch_timeout_micros, max_enqueued_batches, num_batch_threads, "
+        "allowed_batch_sizes, pad_variable_length_inputs); implies "
+        "--enable-batching. Left out: TF Serving's defaults, with "
+        "num_batch_threads = --threads (else all cores)",
+    )
     parser.epilog = (
         "examples:\n"
         "  tfcompare serve efficientnet-lite0 --port 8500 --rest-port 8501 --threads 1\n"
@@ -128,15 +204,27 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from tfcompare.localserve.main import ServeOptions, serve
 
-    return serve(ServeOptions(
-        model=args.model, port=args.port, rest_port=args.rest_port, model_name=args.model_name,
-        threads=args.threads, host=args.host, tensor_content=args.tensor_content,
-        exit_with_parent=args.exit_with_parent, version_labels=dict(args.version_label),
-        tls_cert=args.tls_cert, tls_key=args.tls_key, require_header=args.require_header,
-        rest_max_body_mb=args.rest_max_body_mb, rest_read_timeout=args.rest_read_timeout,
-        rest_max_connections=args.rest_max_connections, verbose=args.verbose,
-        rest_api_timeout_ms=max(1, int(args.rest_api_timeout_ms)),
-        request_log=args.log_request_times,
-        enable_batching=args.enable_batching or bool(args.batching_parameters),
-        batching_parameters=args.batching_parameters,
-    ))
+    return serve(
+        ServeOptions(
+            model=args.model,
+            port=args.port,
+            rest_port=args.rest_port,
+            model_name=args.model_name,
+            threads=args.threads,
+            host=args.host,
+            tensor_content=args.tensor_content,
+            exit_with_parent=args.exit_with_parent,
+            version_labels=dict(args.version_label),
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            require_header=args.require_header,
+            rest_max_body_mb=args.rest_max_body_mb,
+            rest_read_timeout=args.rest_read_timeout,
+            rest_max_connections=args.rest_max_connections,
+            verbose=args.verbose,
+            rest_api_timeout_ms=max(1, int(args.rest_api_timeout_ms)),
+            request_log=args.log_request_times,
+            enable_batching=args.enable_batching or bool(args.batching_parameters),
+            batching_parameters=args.batching_parameters,
+        )
+    )

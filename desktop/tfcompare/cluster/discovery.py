@@ -285,7 +285,9 @@ def service_pods(core, svc, server: str) -> list:
             svc.metadata.namespace, label_selector=sel, _request_timeout=REQUEST_TIMEOUT
         ).items
     except Exception as exc:
-        err = translate(exc, f"pods of service {svc.metadata.namespace}/{svc.metadata.name}", server)
+        err = translate(
+            exc, f"pods of service {svc.metadata.namespace}/{svc.metadata.name}", server
+        )
         if err.status != 403:
             raise err from None
         pods = []

@@ -50,8 +50,11 @@ def manifests(
     """(ConfigMap, Job) for a run. ``files`` become the ConfigMap's keys: text as ``data``, the
     serialised requests as ``binaryData``. Raises ClusterError when the ConfigMap is too big."""
     name = f"tfcompare-load-{run_id}"
-    labels = {MANAGED_BY[0]: MANAGED_BY[1], RUN_LABEL: run_id,
-              "app.kubernetes.io/name": "tfcompare-load-agent"}  # fmt: skip
+    labels = {
+        MANAGED_BY[0]: MANAGED_BY[1],
+        RUN_LABEL: run_id,
+        "app.kubernetes.io/name": "tfcompare-load-agent",
+    }
     data, binary = {}, {}
     for key, content in files.items():
         if key.endswith(".json"):
@@ -111,7 +114,10 @@ def manifests(
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
-                    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "containers": [container],
                     "volumes": [
                         {"name": "plan", "configMap": {"name": name}},
@@ -159,27 +165,51 @@ class LoadJob:
 
     def create(self) -> None:
         where = f"namespace {self.namespace!r}"
-        self._call(f"configmaps in {where}", self._core.create_namespaced_config_map,
-                   self.namespace, self.configmap)  # fmt: skip
+        self._call(
+            f"configmaps in {where}",
+            self._core.create_namespaced_config_map,
+            self.namespace,
+            self.configmap,
+        )
         try:
-            made = self._call(f"jobs in {where}", self._batch.create_namespaced_job,
-                              self.namespace, self.job)  # fmt: skip
+            made = self._call(
+                f"jobs in {where}", self._batch.create_namespaced_job, self.namespace, self.job
+            )
         except ClusterError:
             self._delete_configmap()
             raise
-        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": self.name,
-                 "uid": made.metadata.uid, "blockOwnerDeletion": False}  # fmt: skip
-        self._call(f"configmap {self.name}", self._core.patch_namespaced_config_map, self.name,
-                   self.namespace, {"metadata": {"ownerReferences": [owner]}})  # fmt: skip
+        owner = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "name": self.name,
+            "uid": made.metadata.uid,
+            "blockOwnerDeletion": False,
+        }
+        self._call(
+            f"configmap {self.name}",
+            self._core.patch_namespaced_config_map,
+            self.name,
+            self.namespace,
+            {"metadata": {"ownerReferences": [owner]}},
+        )
 
     def publish(self, key: str, text: str) -> None:
         """Add a file to the agents' mounted plan (the kubelet updates mounted ConfigMaps)."""
-        self._call(f"configmap {self.name}", self._core.patch_namespaced_config_map, self.name,
-                   self.namespace, {"data": {key: text}})  # fmt: skip
+        self._call(
+            f"configmap {self.name}",
+            self._core.patch_namespaced_config_map,
+            self.name,
+            self.namespace,
+            {"data": {key: text}},
+        )
 
     def pods(self) -> list:
-        return self._call(f"pods of job {self.name}", self._core.list_namespaced_pod,
-                          self.namespace, label_selector=f"job-name={self.name}").items  # fmt: skip
+        return self._call(
+            f"pods of job {self.name}",
+            self._core.list_namespaced_pod,
+            self.namespace,
+            label_selector=f"job-name={self.name}",
+        ).items
 
     def follow(self, pods: list, on_line: Callable[[str, str], None]) -> None:
         """Follow the logs of pods not followed yet that have started: ``on_line(pod, line)``
@@ -194,8 +224,12 @@ class LoadJob:
             self._followed.add(name)
             # not a daemon: a thread still opening a connection while the interpreter exits
             # aborts the process; ``delete`` ends every stream, so these always finish
-            thread = threading.Thread(target=self._follow, args=(name, on_line),
-                                      name=f"tfcompare-log-{name}", daemon=False)  # fmt: skip
+            thread = threading.Thread(
+                target=self._follow,
+                args=(name, on_line),
+                name=f"tfcompare-log-{name}",
+                daemon=False,
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -206,8 +240,9 @@ class LoadJob:
         with self._lock:
             self._watches.append(w)
         try:
-            for line in w.stream(self._core.read_namespaced_pod_log, name=pod,
-                                 namespace=self.namespace):  # fmt: skip
+            for line in w.stream(
+                self._core.read_namespaced_pod_log, name=pod, namespace=self.namespace
+            ):
                 on_line(pod, line)
         except Exception as exc:  # a log that cannot be read is this pod's problem
             if not self._deleted:
@@ -220,8 +255,13 @@ class LoadJob:
                 return
             self._deleted = True
         with contextlib.suppress(ClusterError):
-            self._call(f"job {self.name}", self._batch.delete_namespaced_job, self.name,
-                       self.namespace, propagation_policy="Foreground")  # fmt: skip
+            self._call(
+                f"job {self.name}",
+                self._batch.delete_namespaced_job,
+                self.name,
+                self.namespace,
+                propagation_policy="Foreground",
+            )
         self._delete_configmap()
         for thread in self._threads:
             thread.join(timeout=5)
@@ -240,8 +280,12 @@ class LoadJob:
 
     def _delete_configmap(self) -> None:
         with contextlib.suppress(ClusterError):  # already collected with its Job: fine
-            self._call(f"configmap {self.name}", self._core.delete_namespaced_config_map,
-                       self.name, self.namespace)  # fmt: skip
+            self._call(
+                f"configmap {self.name}",
+                self._core.delete_namespaced_config_map,
+                self.name,
+                self.namespace,
+            )
 
     def wait_gone(self, timeout_s: float = 30.0) -> bool:
         """Whether the Job's pods are all gone (after ``delete``)."""

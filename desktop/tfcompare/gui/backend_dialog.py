@@ -154,7 +154,9 @@ class BackendDialog(QDialog):
             timeout_s=float(self.timeout.value()) or None,
             tls_ca=self.tls_ca.text().strip() or None,
             headers=(parse_header(self.header.text()),) if self.header.text().strip() else (),
-            metrics=check_metrics_source(self.metrics.text()) if self.metrics.text().strip() else None,
+            metrics=check_metrics_source(self.metrics.text())
+            if self.metrics.text().strip()
+            else None,
         )
 
     def _validate(self) -> bool:

@@ -23,8 +23,13 @@ from tfcompare.datatypes import BackendSpec
 from tfcompare.gui.colors import BackendColors
 from tfcompare.gui.overlay import EmptyOverlay
 
-LIGHTS = {"ok": "#2e9d4a", "warn": "#e0a000", "error": "#d0312d", "checking": "#a0a0a0",
-          "offline": "#c8c8c8"}
+LIGHTS = {
+    "ok": "#2e9d4a",
+    "warn": "#e0a000",
+    "error": "#d0312d",
+    "checking": "#a0a0a0",
+    "offline": "#c8c8c8",
+}
 
 
 def readable_status(state: str, text: str, target: str) -> str:
@@ -204,11 +209,14 @@ class BackendsPanel(QWidget):
         self.edit.setEnabled(has)
         self.remove.setEnabled(has)
 
-    def show_backends(self, specs: list[BackendSpec], status: dict[str, tuple[str, str, str]]) -> None:
+    def show_backends(
+        self, specs: list[BackendSpec], status: dict[str, tuple[str, str, str]]
+    ) -> None:
         """Draw these backends with their (state, one line, tooltip detail)."""
         names = [s.name for s in specs]
-        if specs != self.specs or names != [self.list.item(i).data(Qt.ItemDataRole.UserRole)
-                                            for i in range(self.list.count())]:  # fmt: skip
+        if specs != self.specs or names != [
+            self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())
+        ]:
             current = self.current_name()
             self.specs = list(specs)
             self.colors.assign(names)
@@ -265,10 +273,15 @@ class BackendsPanel(QWidget):
         shown = readable_status(state, text, spec.target)
         second = f"{shown} · {model}" if state in ("error", "offline") else f"{model} · {shown}"
         item.setText(f"{name}{head}\n{second}")
-        signature = (f", signature {spec.signature}" if spec.signature
-                     else ", signature from the model's metadata")  # fmt: skip
-        tip = [f"{name}: {spec.target} over {proto}",
-               f"model {spec.model or '(the one the pods declare: MODEL_NAME)'}{signature}"]
+        signature = (
+            f", signature {spec.signature}"
+            if spec.signature
+            else ", signature from the model's metadata"
+        )
+        tip = [
+            f"{name}: {spec.target} over {proto}",
+            f"model {spec.model or '(the one the pods declare: MODEL_NAME)'}{signature}",
+        ]
         if detail and state == "ok":
             tip.append(detail)
         tip.append(text)

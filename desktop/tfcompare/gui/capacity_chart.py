@@ -14,16 +14,18 @@ from tfcompare.load.capacity_model import Curve
 
 ANCHOR = (0.5, 1.3)  # a point's label: centred above it
 FAR_LIMIT = 2.0  # a latency limit this many times the highest p99 is left out of the view
-DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
-          Qt.PenStyle.DashDotLine)
+DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
 
 
 class CapacityChart(Chart):
     title = "Throughput vs p99 latency (★ knee)"
 
     def __init__(self, colors: BackendColors, parent=None) -> None:
-        super().__init__("The capacity curves appear here during a sweep.\n"
-                         "Pick load levels above and press Start sweep.", parent)
+        super().__init__(
+            "The capacity curves appear here during a sweep.\n"
+            "Pick load levels above and press Start sweep.",
+            parent,
+        )
         self.colors = colors
         self.item.showGrid(x=True, y=True, alpha=0.25)
         self.item.setLabel("left", "p99 latency", units="ms")
@@ -36,11 +38,13 @@ class CapacityChart(Chart):
         self._knees = pg.ScatterPlotItem(symbol="star", size=18, pen=pg.mkPen("#222222"))
         self._knees.setZValue(10)
         self.item.addItem(self._knees)
-        self._limit = pg.InfiniteLine(angle=0, movable=False,
-                                      pen=pg.mkPen("#C00000", width=1.5, style=Qt.PenStyle.DashLine),
-                                      label="p99 limit",
-                                      labelOpts={"position": 0.02, "color": "#C00000",
-                                                 "anchors": [(0, 1), (0, 1)]})
+        self._limit = pg.InfiniteLine(
+            angle=0,
+            movable=False,
+            pen=pg.mkPen("#C00000", width=1.5, style=Qt.PenStyle.DashLine),
+            label="p99 limit",
+            labelOpts={"position": 0.02, "color": "#C00000", "anchors": [(0, 1), (0, 1)]},
+        )
         self._limit.hide()
         self.item.addItem(self._limit, ignoreBounds=True)
         self.set_range(x=(0.0, 1.0), y=(0.0, 1.0))
@@ -68,19 +72,29 @@ class CapacityChart(Chart):
             item = self._curves.get(key)
             if item is None:
                 item = self._curves[key] = self.add_plot(
-                    [], [], name=f"{curve.backend} · {curve.variant}",
-                    pen=pg.mkPen(color, width=2, style=style))
-                points = self._points[key] = pg.ScatterPlotItem(size=10,
-                                                                pen=pg.mkPen(color, width=2))
+                    [],
+                    [],
+                    name=f"{curve.backend} · {curve.variant}",
+                    pen=pg.mkPen(color, width=2, style=style),
+                )
+                points = self._points[key] = pg.ScatterPlotItem(
+                    size=10, pen=pg.mkPen(color, width=2)
+                )
                 self.item.addItem(points)
                 self._labels[key] = []
             xs = [p.throughput for p in curve.points]
             ys = [p.p99_ms for p in curve.points]
             item.setData(xs, ys)
-            self._points[key].setData([
-                {"pos": (p.throughput, p.p99_ms), "symbol": "x" if p.client_bound else "o",
-                 "brush": pg.mkBrush(color if p.stable else "#FFFFFF")}
-                for p in curve.points])
+            self._points[key].setData(
+                [
+                    {
+                        "pos": (p.throughput, p.p99_ms),
+                        "symbol": "x" if p.client_bound else "o",
+                        "brush": pg.mkBrush(color if p.stable else "#FFFFFF"),
+                    }
+                    for p in curve.points
+                ]
+            )
             labels = self._labels[key]
             while len(labels) < len(curve.points):
                 text = pg.TextItem(color=color, anchor=ANCHOR)
@@ -90,14 +104,20 @@ class CapacityChart(Chart):
                 text.setText(point.label)
                 text.setPos(point.throughput, point.p99_ms)
                 # the knee first, then the curve's last (highest) level, then the rest
-                wanted.append((0 if point == curve.knee else 1 if point is curve.points[-1] else 2,
-                               len(wanted), text))
-            for text in labels[len(curve.points):]:
+                wanted.append(
+                    (
+                        0 if point == curve.knee else 1 if point is curve.points[-1] else 2,
+                        len(wanted),
+                        text,
+                    )
+                )
+            for text in labels[len(curve.points) :]:
                 text.setText("")
                 text.hide()
             if curve.knee is not None:
-                knees.append({"pos": (curve.knee.throughput, curve.knee.p99_ms),
-                              "brush": pg.mkBrush(color)})
+                knees.append(
+                    {"pos": (curve.knee.throughput, curve.knee.p99_ms), "brush": pg.mkBrush(color)}
+                )
             top_x = max([top_x, *xs])
             top_y = max([top_y, *ys])
         self._knees.setData(knees)
@@ -130,8 +150,12 @@ class CapacityChart(Chart):
             # point's less the anchor (computed here: the item itself updates only when painted)
             at = view.mapViewToScene(text.pos())
             size = text.textItem.boundingRect()
-            box = QRectF(at.x() - ANCHOR[0] * size.width(), at.y() - ANCHOR[1] * size.height(),
-                         size.width(), size.height())
+            box = QRectF(
+                at.x() - ANCHOR[0] * size.width(),
+                at.y() - ANCHOR[1] * size.height(),
+                size.width(),
+                size.height(),
+            )
             visible = bool(text.toPlainText()) and not any(box.intersects(b) for b in shown)
             text.setVisible(visible)
             if visible:
@@ -143,8 +167,9 @@ class CapacityChart(Chart):
         items = self.legend.items
         if not items:
             return
-        widest = max(s.boundingRect().width() + lab.item.boundingRect().width() + 16
-                     for s, lab in items)
+        widest = max(
+            s.boundingRect().width() + lab.item.boundingRect().width() + 16 for s, lab in items
+        )
         cols = max(1, min(len(items), int((self.plot.width() - 24) // max(widest, 1))))
         if cols != self.legend.columnCount:
             self.legend.setColumnCount(cols)

@@ -40,8 +40,9 @@ from tfcompare.load.capacity_model import CapacityModel
 from tfcompare.load.plan import DEFAULT_CONCURRENCY, DEFAULT_VARIANTS, LoadPlan
 from tfcompare.window.work import BackgroundWork
 
-EQUIVALENTS_HINT = ("Filled in after a sweep of two or more backends with a stable level "
-                    "within the limit.")
+EQUIVALENTS_HINT = (
+    "Filled in after a sweep of two or more backends with a stable level within the limit."
+)
 
 
 class SweepWorker(QObject, BackgroundWork):
@@ -54,9 +55,17 @@ class SweepWorker(QObject, BackgroundWork):
         QObject.__init__(self, parent)
         BackgroundWork.__init__(self)
 
-    def start(self, generation: int, plan: LoadPlan, specs: list[BackendSpec], sources: list,
-              variants: tuple[str, ...], agents: int = 0, start_lead_s: float = 60.0,
-              notes: tuple[str, ...] = ()) -> None:
+    def start(
+        self,
+        generation: int,
+        plan: LoadPlan,
+        specs: list[BackendSpec],
+        sources: list,
+        variants: tuple[str, ...],
+        agents: int = 0,
+        start_lead_s: float = 60.0,
+        notes: tuple[str, ...] = (),
+    ) -> None:
         """``agents`` > 0: run the sweep from a Kubernetes Job of that many load agents next to
         the (k8s://) backends instead of from this machine. ``notes`` go first in the result's
         messages."""
@@ -71,7 +80,8 @@ class SweepWorker(QObject, BackgroundWork):
         def work(cancel: threading.Event) -> None:
             try:
                 payloads, info, prepared = variant_payloads(
-                    sources, variants, default=tuple(variants) == DEFAULT_VARIANTS)
+                    sources, variants, default=tuple(variants) == DEFAULT_VARIANTS
+                )
                 if agents:
                     from tfcompare.load.incluster import InCluster, in_cluster_targets
                     from tfcompare.load.incluster import run_in_cluster as run
@@ -84,12 +94,23 @@ class SweepWorker(QObject, BackgroundWork):
                     return
                 if agents:
                     opts = InCluster(agents=agents, start_lead_s=start_lead_s)
-                    result = run(plan, targets, opts, cancel=cancel,
-                                 variants=info, on_event=lambda e: self.event.emit(generation, e))
+                    result = run(
+                        plan,
+                        targets,
+                        opts,
+                        cancel=cancel,
+                        variants=info,
+                        on_event=lambda e: self.event.emit(generation, e),
+                    )
                 else:
-                    result = sweep(plan, targets, cancel=cancel, variants=info,
-                                   server_time=metrics_timer,
-                                   on_event=lambda e: self.event.emit(generation, e))
+                    result = sweep(
+                        plan,
+                        targets,
+                        cancel=cancel,
+                        variants=info,
+                        server_time=metrics_timer,
+                        on_event=lambda e: self.event.emit(generation, e),
+                    )
                 result.messages[:0] = [*notes, *prepared, *problems]
                 self.finished.emit(generation, result, "")
             except PrepareError as exc:
@@ -105,9 +126,14 @@ class CapacityPanel(QWidget):
 
     sweep_finished = Signal(bool)  # cancelled
 
-    def __init__(self, colors: BackendColors, backends: Callable[[], list[BackendSpec]],
-                 sources: Callable[[], list], parent: QWidget | None = None,
-                 busy: Callable[[], str | None] | None = None) -> None:
+    def __init__(
+        self,
+        colors: BackendColors,
+        backends: Callable[[], list[BackendSpec]],
+        sources: Callable[[], list],
+        parent: QWidget | None = None,
+        busy: Callable[[], str | None] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.colors = colors
         self._busy = busy
@@ -121,21 +147,27 @@ class CapacityPanel(QWidget):
 
         self.mode = QComboBox()
         self.mode.addItems(["concurrency", "rate"])
-        self.mode.setToolTip("concurrency: requests in flight (closed loop); "
-                             "rate: Poisson arrivals per second (open loop)")
+        self.mode.setToolTip(
+            "concurrency: requests in flight (closed loop); "
+            "rate: Poisson arrivals per second (open loop)"
+        )
         self.mode.currentTextChanged.connect(self._on_mode_changed)
         self.levels = QLineEdit(",".join(f"{v:g}" for v in DEFAULT_CONCURRENCY))
         self.levels.setToolTip("load levels, comma separated")
         self.variants = QLineEdit(",".join(DEFAULT_VARIANTS))
-        self.variants.setToolTip("variants to load: original and/or SIZE-FORMAT such as 512-jpeg "
-                                 "(or as the charts name them: 512 jpg)")
+        self.variants.setToolTip(
+            "variants to load: original and/or SIZE-FORMAT such as 512-jpeg "
+            "(or as the charts name them: 512 jpg)"
+        )
         self.window_s = QDoubleSpinBox(decimals=1, minimum=0.2, maximum=60.0, value=5.0)
         self.window_s.setSuffix(" s")
         self.window_s.setToolTip("measurement window; a level is stable when 3 windows agree ±10 %")
         self.limit = QDoubleSpinBox(decimals=0, minimum=0, maximum=600_000, value=100)
         self.limit.setSuffix(" ms")
         self.limit.setSpecialValueText("none")
-        self.limit.setToolTip("p99 limit: a backend's sweep stops above it; the knee stays within it")
+        self.limit.setToolTip(
+            "p99 limit: a backend's sweep stops above it; the knee stays within it"
+        )
         # in the cluster: from the last agent ready to the first level (the kubelet's refresh of
         # mounted ConfigMaps), as `tfcompare load --start-lead`
         self.start_lead_s = 60.0
@@ -143,9 +175,10 @@ class CapacityPanel(QWidget):
         self.agents.setSpecialValueText("no (this machine)")
         self.agents.setSuffix(" agents")
         self.agents.setToolTip(
-            "Where the load comes from. \"no (this machine)\": this window sends the requests. "
+            'Where the load comes from. "no (this machine)": this window sends the requests. '
             "1 or more: that many load agents run in a Kubernetes Job next to the k8s:// backends "
-            "(no port-forward in the measured path; see k8s/README.md).")
+            "(no port-forward in the measured path; see k8s/README.md)."
+        )
         self.start_button = QPushButton("Start sweep")
         self.start_button.clicked.connect(self.start_sweep)
         self.cancel_button = QPushButton("Cancel")
@@ -155,13 +188,19 @@ class CapacityPanel(QWidget):
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         row = QHBoxLayout()  # what to load
-        for label, widget, stretch in (("Load", self.mode, 0), ("levels", self.levels, 2),
-                                       ("variants", self.variants, 2)):
+        for label, widget, stretch in (
+            ("Load", self.mode, 0),
+            ("levels", self.levels, 2),
+            ("variants", self.variants, 2),
+        ):
             row.addWidget(QLabel(label))
             row.addWidget(widget, stretch)
         row2 = QHBoxLayout()  # how long, how far, from where
-        for label, widget in (("window", self.window_s), ("p99 limit", self.limit),
-                              ("agents in cluster", self.agents)):
+        for label, widget in (
+            ("window", self.window_s),
+            ("p99 limit", self.limit),
+            ("agents in cluster", self.agents),
+        ):
             text = QLabel(label)
             text.setToolTip(widget.toolTip())
             row2.addWidget(text)
@@ -197,8 +236,10 @@ class CapacityPanel(QWidget):
         sv.setContentsMargins(0, 0, 0, 0)
         sv.addWidget(self.table_title)
         sv.addWidget(self.table, 1)
-        key = QLabel("Points: ● stable level, ○ unstable (windows did not agree), × client-bound "
-                     "(the load generator was the limit), ★ knee. Only ● counts as capacity.")
+        key = QLabel(
+            "Points: ● stable level, ○ unstable (windows did not agree), × client-bound "
+            "(the load generator was the limit), ★ knee. Only ● counts as capacity."
+        )
         key.setWordWrap(True)
         sv.addWidget(key)
         sv.addWidget(QLabel("<b>Equivalents</b> (how many of a backend match the first one)"))
@@ -225,8 +266,12 @@ class CapacityPanel(QWidget):
         except ValueError:
             raise ValueError("levels must be numbers separated by commas") from None
         limit = self.limit.value() or None
-        return LoadPlan(mode=self.mode.currentText(), levels=levels, window_s=self.window_s.value(),
-                        latency_limit_ms=limit)
+        return LoadPlan(
+            mode=self.mode.currentText(),
+            levels=levels,
+            window_s=self.window_s.value(),
+            latency_limit_ms=limit,
+        )
 
     def start_sweep(self) -> bool:
         from tfcompare.load.prepare import PrepareError, parse_variants
@@ -261,12 +306,14 @@ class CapacityPanel(QWidget):
                 agents_plan(plan, agents)
             except ValueError as exc:
                 return self._refuse(str(exc))
-        generation = self.model.begin(plan, [s.to_dict() for s in specs],
-                                      {v: {"label": v, "bytes": 0} for v in variants})
+        generation = self.model.begin(
+            plan, [s.to_dict() for s in specs], {v: {"label": v, "bytes": 0} for v in variants}
+        )
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.worker.start(generation, plan, specs, sources, variants, agents, self.start_lead_s,
-                          notes)
+        self.worker.start(
+            generation, plan, specs, sources, variants, agents, self.start_lead_s, notes
+        )
         return True
 
     def cancel_sweep(self) -> None:
@@ -289,8 +336,11 @@ class CapacityPanel(QWidget):
             self.sweep_finished.emit(bool(result is not None and result.cancelled))
 
     def _on_mode_changed(self, mode: str) -> None:
-        self.levels.setText(",".join(f"{v:g}" for v in DEFAULT_CONCURRENCY)
-                            if mode == "concurrency" else "10,20,50,100")
+        self.levels.setText(
+            ",".join(f"{v:g}" for v in DEFAULT_CONCURRENCY)
+            if mode == "concurrency"
+            else "10,20,50,100"
+        )
 
     def export(self, kind: str) -> None:
         from tfcompare.load.export import write_csv, write_json
@@ -325,8 +375,11 @@ class CapacityPanel(QWidget):
             self.variants.setText(",".join(model.variants()) or self.variants.text())
         self.chart.update_curves(model.curves(), model.limit_ms)
         limit = model.limit_ms
-        self.table_title.setText(f"<b>Sustained req/s at p99 ≤ {limit:g} ms</b>" if limit
-                                 else "<b>Highest stable req/s</b> (no latency limit)")
+        self.table_title.setText(
+            f"<b>Sustained req/s at p99 ≤ {limit:g} ms</b>"
+            if limit
+            else "<b>Highest stable req/s</b> (no latency limit)"
+        )
         rows = model.sustained_rows()
         self.table.setRowCount(len(rows))
         for r, values in enumerate(rows):
@@ -335,7 +388,9 @@ class CapacityPanel(QWidget):
                 if c == 0:
                     item.setForeground(self.colors_brush(values[0]))
                 if c == 2:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
                 self.table.setItem(r, c, item)
         self.table.resizeRowsToContents()
         self.equivalents.setText("\n".join(model.equivalent_rows()) or EQUIVALENTS_HINT)

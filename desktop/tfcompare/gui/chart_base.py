@@ -199,7 +199,10 @@ class Chart(QWidget):
         self._note.setMinimumWidth(0)
         self._note.setText(_html(shown))
         self._note.setMinimumWidth(0)
-        self._note._sizeHint[Qt.SizeHint.MinimumSize] = (0, self._note._sizeHint[Qt.SizeHint.MinimumSize][1])
+        self._note._sizeHint[Qt.SizeHint.MinimumSize] = (
+            0,
+            self._note._sizeHint[Qt.SizeHint.MinimumSize][1],
+        )
         self._note.updateGeometry()
 
     _note = None
@@ -223,8 +226,9 @@ class Chart(QWidget):
         if not items:
             return
         # the label's own text width (a LabelItem is stretched to its column once laid out)
-        widest = max(s.boundingRect().width() + lab.item.boundingRect().width() + 16
-                     for s, lab in items)  # fmt: skip
+        widest = max(
+            s.boundingRect().width() + lab.item.boundingRect().width() + 16 for s, lab in items
+        )
         cols = max(1, min(len(items), int((self.plot.width() - 24) // max(widest, 1))))
         if cols != self.legend.columnCount:
             self.legend.setColumnCount(cols)

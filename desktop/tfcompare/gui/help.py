@@ -28,31 +28,52 @@ bytes sent, and whether the top-1 class matches the original's.</p>
 """
 
 SHORTCUTS = (
-    ("Ctrl+O", "Add images"), ("Ctrl+V", "Paste an image or image files"),
-    ("Delete", "Remove the selected images (in the list)"), ("Ctrl+Z", "Undo a removal"),
-    ("Ctrl+B", "Add a backend"), ("Ctrl+Shift+R", "Refresh backend status"),
-    ("Ctrl+R", "Run the comparison"), ("Esc", "Cancel the run"), ("Ctrl+L", "Log latency scale"),
-    ("Ctrl+N", "New session"), ("Ctrl+Shift+O", "Open a session"), ("Ctrl+S", "Save the session"),
-    ("Ctrl+Shift+T", "Copy the results table"), ("F12", "Save a window screenshot"),
-    ("Ctrl+Shift+C", "Copy a window screenshot"), ("F1", "How to read the charts"),
-)  # fmt: skip
+    ("Ctrl+O", "Add images"),
+    ("Ctrl+V", "Paste an image or image files"),
+    ("Delete", "Remove the selected images (in the list)"),
+    ("Ctrl+Z", "Undo a removal"),
+    ("Ctrl+B", "Add a backend"),
+    ("Ctrl+Shift+R", "Refresh backend status"),
+    ("Ctrl+R", "Run the comparison"),
+    ("Esc", "Cancel the run"),
+    ("Ctrl+L", "Log latency scale"),
+    ("Ctrl+N", "New session"),
+    ("Ctrl+Shift+O", "Open a session"),
+    ("Ctrl+S", "Save the session"),
+    ("Ctrl+Shift+T", "Copy the results table"),
+    ("F12", "Save a window screenshot"),
+    ("Ctrl+Shift+C", "Copy a window screenshot"),
+    ("F1", "How to read the charts"),
+)
 
 
 def how_to_read(parent: QWidget) -> None:
-    box = QMessageBox(QMessageBox.Icon.NoIcon, "How to read the charts", HOW_TO_READ,
-                      QMessageBox.StandardButton.Close, parent)  # fmt: skip
+    box = QMessageBox(
+        QMessageBox.Icon.NoIcon,
+        "How to read the charts",
+        HOW_TO_READ,
+        QMessageBox.StandardButton.Close,
+        parent,
+    )
     box.setObjectName("howToRead")
     box.open()
 
 
 def shortcuts_html() -> str:
-    rows = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{what}</td></tr>" for k, what in SHORTCUTS)
+    rows = "".join(
+        f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{what}</td></tr>" for k, what in SHORTCUTS
+    )
     return f"<h3>Keyboard shortcuts</h3><table>{rows}</table>"
 
 
 def shortcuts(parent: QWidget) -> None:
-    box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", shortcuts_html(),
-                      QMessageBox.StandardButton.Close, parent)  # fmt: skip
+    box = QMessageBox(
+        QMessageBox.Icon.NoIcon,
+        "Keyboard shortcuts",
+        shortcuts_html(),
+        QMessageBox.StandardButton.Close,
+        parent,
+    )
     box.setObjectName("shortcuts")
     box.open()
 

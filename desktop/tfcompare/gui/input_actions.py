@@ -37,20 +37,27 @@ class InputActions:
 
     # ------------------------------------------------------------------ images
     def add_images_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self.w, "Add images", self.prefs.last_dir, IMAGE_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(
+            self.w, "Add images", self.prefs.last_dir, IMAGE_FILTER
+        )
         if paths:
             self.prefs.last_dir = str(Path(paths[0]).parent)
             self._added(self.c.add_paths(paths))
 
     def add_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.w, "Add a folder of images", self.prefs.last_dir)
+        folder = QFileDialog.getExistingDirectory(
+            self.w, "Add a folder of images", self.prefs.last_dir
+        )
         if folder:
             self.prefs.last_dir = folder
             self._added(self.c.add_paths([folder]), f" from {folder}")
 
     def _added(self, n: int, where: str = "") -> None:
-        self._status(f"Added {n} image{'s' if n != 1 else ''}{where}." if n
-                     else f"No new images{where} (already listed, or none found).")  # fmt: skip
+        self._status(
+            f"Added {n} image{'s' if n != 1 else ''}{where}."
+            if n
+            else f"No new images{where} (already listed, or none found)."
+        )
 
     def paste(self) -> None:
         """Paste files (copied in a file manager) or an image (e.g. a screenshot)."""
@@ -107,8 +114,9 @@ class InputActions:
 
     # ------------------------------------------------------------------ screenshots
     def save_window_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.w, "Save window screenshot", "tfcompare.png",
-                                              "PNG image (*.png)")  # fmt: skip
+        path, _ = QFileDialog.getSaveFileName(
+            self.w, "Save window screenshot", "tfcompare.png", "PNG image (*.png)"
+        )
         if path:
             try:
                 save_image(grab_window(self.w), path)
@@ -120,12 +128,16 @@ class InputActions:
     def copy_window(self) -> None:
         image = grab_window(self.w)
         copy_image(image)
-        self._status(f"Copied a screenshot of the window ({image.width()}×{image.height()}) "
-                     "to the clipboard.")  # fmt: skip
+        self._status(
+            f"Copied a screenshot of the window ({image.width()}×{image.height()}) "
+            "to the clipboard."
+        )
 
     def save_chart_dialog(self, chart, name: str, kind: str) -> None:
         filt = "PNG image (*.png)" if kind == "png" else "SVG drawing (*.svg)"
-        path, _ = QFileDialog.getSaveFileName(self.w, f"Save {name} chart", f"{name.lower()}.{kind}", filt)
+        path, _ = QFileDialog.getSaveFileName(
+            self.w, f"Save {name} chart", f"{name.lower()}.{kind}", filt
+        )
         if not path:
             return
         try:
@@ -138,4 +150,6 @@ class InputActions:
     def copy_chart(self, chart, name: str) -> None:
         image = chart.grab_image()
         copy_image(image)
-        self._status(f"Copied the {name} chart ({image.width()}×{image.height()}) to the clipboard.")
+        self._status(
+            f"Copied the {name} chart ({image.width()}×{image.height()}) to the clipboard."
+        )

@@ -23,8 +23,11 @@ class LogMsAxis(pg.AxisItem):
     def tickValues(self, minVal, maxVal, size):  # noqa: N802,N803 (pyqtgraph API)
         if not self.logMode:
             return super().tickValues(minVal, maxVal, size)
-        values = [m * 10**e for e in range(math.floor(minVal) - 1, math.ceil(maxVal) + 1)
-                  for m in (1, 2, 5)]  # fmt: skip
+        values = [
+            m * 10**e
+            for e in range(math.floor(minVal) - 1, math.ceil(maxVal) + 1)
+            for m in (1, 2, 5)
+        ]
         shown = [math.log10(v) for v in values if minVal <= math.log10(v) <= maxVal]
         px_per_decade = size / max(maxVal - minVal, 1e-9)
         if px_per_decade < 3 * 18:  # 1-2-5 would crowd: decades only
@@ -57,8 +60,12 @@ class VariantAxis(pg.AxisItem):
         widest = max(fm.horizontalAdvance(n) for n in self.names) + 12
         px_per_slot = size / max(maxVal - minVal, 1e-9)
         step = max(1, math.ceil(widest / max(px_per_slot, 1)))
-        return [(float(step), [float(i) for i in range(0, len(self.names), step)
-                               if minVal <= i <= maxVal])]  # fmt: skip
+        return [
+            (
+                float(step),
+                [float(i) for i in range(0, len(self.names), step) if minVal <= i <= maxVal],
+            )
+        ]
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
         return [self.names[int(v)] if 0 <= int(v) < len(self.names) else "" for v in values]
@@ -66,9 +73,11 @@ class VariantAxis(pg.AxisItem):
 
 class LatencyChart(Chart):
     title = "Latency p50, whisker to p90"
-    tip = ("p50 (dot) and p90 (whisker) of each variant's requests, one colour per backend; ★ the "
-           "cold first request; pale bar: the server's share of the time (from its metrics; the "
-           "table's Server/Model/Path ms columns have the figures)")
+    tip = (
+        "p50 (dot) and p90 (whisker) of each variant's requests, one colour per backend; ★ the "
+        "cold first request; pale bar: the server's share of the time (from its metrics; the "
+        "table's Server/Model/Path ms columns have the figures)"
+    )
 
     def __init__(self, colors: BackendColors, parent=None) -> None:
         super().__init__(
@@ -233,10 +242,15 @@ class LatencyChart(Chart):
                 continue
             color = self.colors.color(b)
             self._overlay[b] = self.add_plot(
-                [p[0] for p in pts], [p[1] for p in pts],
+                [p[0] for p in pts],
+                [p[1] for p in pts],
                 pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine),
-                symbol="t", symbolSize=6, symbolBrush=None, symbolPen=color, name=f"{b} ({label})",
-            )  # fmt: skip
+                symbol="t",
+                symbolSize=6,
+                symbolBrush=None,
+                symbolPen=color,
+                name=f"{b} ({label})",
+            )
         self.fit_legend()
 
     def select_variant(self, variant: str | None) -> None:

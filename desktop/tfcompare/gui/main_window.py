@@ -34,13 +34,17 @@ def _fmt_eta(seconds: float | None) -> str:
     if seconds is None:
         return "estimating…"
     seconds = int(round(seconds))
-    return f"{seconds // 60} min {seconds % 60:02d} s left" if seconds >= 60 else f"{seconds} s left"
+    return (
+        f"{seconds // 60} min {seconds % 60:02d} s left" if seconds >= 60 else f"{seconds} s left"
+    )
 
 
 def first_start_size(available_w: int, available_h: int) -> tuple[int, int]:
     """Most of the available screen (the window opens there when it has no saved geometry)."""
-    return (max(MINIMUM_SIZE[0], int(available_w * 0.92)),
-            max(MINIMUM_SIZE[1], int(available_h * 0.92)))  # fmt: skip
+    return (
+        max(MINIMUM_SIZE[0], int(available_w * 0.92)),
+        max(MINIMUM_SIZE[1], int(available_h * 0.92)),
+    )
 
 
 class MainWindow(QMainWindow):
@@ -49,7 +53,9 @@ class MainWindow(QMainWindow):
 
     run_finished = Signal(bool)  # cancelled
 
-    def __init__(self, prefs: Prefs | None = None, controller: WindowController | None = None) -> None:
+    def __init__(
+        self, prefs: Prefs | None = None, controller: WindowController | None = None
+    ) -> None:
         super().__init__()
         self.prefs = prefs or load_prefs()
         self.colors = BackendColors()
@@ -59,11 +65,18 @@ class MainWindow(QMainWindow):
             setattr(self, name, getattr(self.views, name))
         self.setCentralWidget(self.views.central)
         self.capacity = CapacityPanel(
-            self.colors, lambda: list(self.controller.backends),
+            self.colors,
+            lambda: list(self.controller.backends),
             lambda: [e.path or e.data for e in self.controller.images if not e.error],
-            busy=lambda: ("A comparison is running: cancel it or let it finish first (both "
-                          "would load the same backends).") if self.controller.running else None,
-        )  # fmt: skip
+            busy=lambda: (
+                (
+                    "A comparison is running: cancel it or let it finish first (both "
+                    "would load the same backends)."
+                )
+                if self.controller.running
+                else None
+            ),
+        )
         add_tab(self.views, self.capacity, "Capacity")
         self.controller.capacity = self.capacity.model
         self._run_started = 0.0
@@ -208,7 +221,9 @@ class MainWindow(QMainWindow):
             self.setWindowModified(c.unsaved)
         elif topic == "overlay":
             overlay = c.overlay
-            self.latency.set_overlay(overlay.cells if overlay else None, overlay.label if overlay else "")
+            self.latency.set_overlay(
+                overlay.cells if overlay else None, overlay.label if overlay else ""
+            )
             self.compare_label.setText(f"Dashed: {overlay.label}" if overlay else "")
             self.compare_clear.setVisible(overlay is not None)
         elif topic == "message" and c.message is not None:
@@ -232,8 +247,10 @@ class MainWindow(QMainWindow):
     def _say_ready(self) -> None:
         c = self.controller
         if c.images and c.backends:
-            text = (f"{_count(len(c.images), 'image')} and {_count(len(c.backends), 'backend')}: "
-                    "press Run (Ctrl+R).")  # fmt: skip
+            text = (
+                f"{_count(len(c.images), 'image')} and {_count(len(c.backends), 'backend')}: "
+                "press Run (Ctrl+R)."
+            )
         elif c.backends:
             text = "Add images (drop them here, File → Add images…, or paste), then press Run."
         else:
@@ -350,10 +367,14 @@ class MainWindow(QMainWindow):
         # the table is the costliest view to repaint and nobody reads numbers at 12 Hz: ~4 Hz
         self._table_pending.extend(changes.aggregates)
         self._table_ticks += 1
-        if self._table_pending and (force or not self.running or self._table_ticks % TABLE_EVERY == 0):
+        if self._table_pending and (
+            force or not self.running or self._table_ticks % TABLE_EVERY == 0
+        ):
             listed = [e.name for e in self.controller.images]
             known = set(listed)
-            self.table.set_order(listed + [i for i in self.store.images if i not in known], backends)
+            self.table.set_order(
+                listed + [i for i in self.store.images if i not in known], backends
+            )
             self.table.upsert(self._table_pending)
             self._table_pending = []
         self.colors.assign(backends)
@@ -361,8 +382,9 @@ class MainWindow(QMainWindow):
         self._update_combos(variants)
         image, variant = self.controller.selection
         if (image is None and self.image_combo.count()) or (variant is None and variants):
-            self.controller.select(image or self.image_combo.itemData(0),
-                                   variant or self.variant_combo.itemData(0))
+            self.controller.select(
+                image or self.image_combo.itemData(0), variant or self.variant_combo.itemData(0)
+            )
         self.latency.update_data(variants, backends, self.store.cells(), self.store.cold)
         if changes.aggregates or force:
             self.latency.set_pooling(self.store.images_per_cell())
@@ -391,8 +413,9 @@ class MainWindow(QMainWindow):
             if answers[b] is None and agg is not None and agg.n_errors:
                 notes[b] = "failed"
         label = short_variant(variant) if variant else None
-        self.top5.update_data(image if image in self.store.images else None, label, backends,
-                              answers, notes)  # fmt: skip
+        self.top5.update_data(
+            image if image in self.store.images else None, label, backends, answers, notes
+        )
 
     def _update_combos(self, variants: list[str]) -> None:
         """The measured images and variants; before a run, the loaded images and the variants
@@ -415,8 +438,9 @@ class MainWindow(QMainWindow):
             self.variant_combo.clear()
             for v in variants:
                 self.variant_combo.addItem(short_variant(v), v)
-                self.variant_combo.setItemData(self.variant_combo.count() - 1,
-                                               self.store.variant_label(v), 3)  # tooltip role
+                self.variant_combo.setItemData(
+                    self.variant_combo.count() - 1, self.store.variant_label(v), 3
+                )  # tooltip role
             self.variant_combo.blockSignals(False)
 
     def select(self, image: str | None, variant: str | None) -> None:

@@ -22,8 +22,10 @@ class EmptyOverlay(QLabel):
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self._area = area
         # a compact card on its own background: over a chart it never runs into axes or grid
-        self.setStyleSheet("color: #6a6a6a; font-size: 13px; background: rgba(255, 255, 255, 235);"
-                           "border: 1px solid #dddddd; border-radius: 6px; padding: 6px;")
+        self.setStyleSheet(
+            "color: #6a6a6a; font-size: 13px; background: rgba(255, 255, 255, 235);"
+            "border: 1px solid #dddddd; border-radius: 6px; padding: 6px;"
+        )
         parent.installEventFilter(self)
         self.place()
         self.show()
@@ -41,10 +43,16 @@ class EmptyOverlay(QLabel):
         if area.width() < 40 or area.height() < 20:
             area = outer
         width = min(area.width(), max(220, self.fontMetrics().horizontalAdvance("M") * 30))
-        height = min(area.height(), self.heightForWidth(width) if self.hasHeightForWidth()
-                     else self.sizeHint().height())  # fmt: skip
-        self.setGeometry(area.x() + (area.width() - width) // 2,
-                         area.y() + (area.height() - height) // 2, width, height)  # fmt: skip
+        height = min(
+            area.height(),
+            self.heightForWidth(width) if self.hasHeightForWidth() else self.sizeHint().height(),
+        )
+        self.setGeometry(
+            area.x() + (area.width() - width) // 2,
+            area.y() + (area.height() - height) // 2,
+            width,
+            height,
+        )
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         if watched is self.parent() and event.type() == QEvent.Type.Resize:

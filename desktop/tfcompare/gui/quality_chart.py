@@ -100,9 +100,14 @@ class QualityChart(Chart):
         self._samples: dict[str, pg.PlotDataItem] = {}
         self._labels: list[pg.TextItem] = []
         self._ring = self.add_plot(
-            [], [], pen=None, symbol="o", symbolSize=BOX, symbolBrush=None,
+            [],
+            [],
+            pen=None,
+            symbol="o",
+            symbolSize=BOX,
+            symbolBrush=None,
             symbolPen=pg.mkPen("#222222", width=1.5),
-        )  # fmt: skip
+        )
         self._ring.setZValue(5)
         self.points: list[Pooled] = []
         self.set_range(x=(3.0, 6.0), y=(0.0, 110.0))

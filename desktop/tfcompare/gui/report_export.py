@@ -13,13 +13,15 @@ def export_report(w: QMainWindow) -> None:
     """``w``: a MainWindow (its controller, prefs and status bar)."""
     c = w.controller
     if c.store.snapshot() is None or c.running:
-        QMessageBox.information(w, "Nothing to report",
-                                "Run a comparison (and let it finish) or open a session first.")
+        QMessageBox.information(
+            w, "Nothing to report", "Run a comparison (and let it finish) or open a session first."
+        )
         return
     stem = c.path.stem if c.path else "report"
     folder = Path(w.prefs.last_dir) if getattr(w.prefs, "last_dir", None) else Path.home()
-    path, _ = QFileDialog.getSaveFileName(w, "Export report", str(folder / f"{stem}.html"),
-                                          "HTML page (*.html);;All files (*)")
+    path, _ = QFileDialog.getSaveFileName(
+        w, "Export report", str(folder / f"{stem}.html"), "HTML page (*.html);;All files (*)"
+    )
     if not path:
         return
     try:
@@ -28,5 +30,6 @@ def export_report(w: QMainWindow) -> None:
         QMessageBox.warning(w, "Export report", f"Could not write {path}: {exc.strerror or exc}")
         return
     decided = sum(f.decided for f in report.findings)
-    w.statusBar().showMessage(f"Wrote the report {path} ({decided} of {len(report.findings)} "
-                              "findings answered)", 8000)
+    w.statusBar().showMessage(
+        f"Wrote the report {path} ({decided} of {len(report.findings)} findings answered)", 8000
+    )

@@ -64,11 +64,21 @@ HEADER_TIPS = {
 # the widest text a value column usually holds: value columns are as narrow as their numbers
 # (or header) allow, so more of them fit beside the names
 SAMPLES = {
-    "p50_ms": "888.8*", "p90_ms": "888.8*", "p99_ms": "888.8*", "mean_ms": "888.8",
-    "stdev_ms": "888.8", "server_ms": "~888.8", "runtime_ms": "~888.8", "path_ms": "~888.8",
-    "n_errors": "888", "top1_agree": "yes", "score_ratio": "100 %", "top5_overlap": "100 %",
-    "n": "888", "bytes": "888,888",
-}  # fmt: skip
+    "p50_ms": "888.8*",
+    "p90_ms": "888.8*",
+    "p99_ms": "888.8*",
+    "mean_ms": "888.8",
+    "stdev_ms": "888.8",
+    "server_ms": "~888.8",
+    "runtime_ms": "~888.8",
+    "path_ms": "~888.8",
+    "n_errors": "888",
+    "top1_agree": "yes",
+    "score_ratio": "100 %",
+    "top5_overlap": "100 %",
+    "n": "888",
+    "bytes": "888,888",
+}
 TEXT_KEYS = ("image", "variant", "backend", "top1")
 FIRST_VALUE = 3  # columns before this name the row and never change
 NAME_COLUMN_MAX = 220  # a name column grows to its longest name up to this width
@@ -175,8 +185,9 @@ class ResultsModel(QAbstractTableModel):
     def longest_text(self, column: int) -> str:
         """The longest text in a column, from the cached cell texts: sizing a column by it costs
         one pass over strings, where asking the view reads every cell through Qt."""
-        return max((self._row_texts(row)[column] for row in range(len(self.rows))), key=len,
-                   default="")
+        return max(
+            (self._row_texts(row)[column] for row in range(len(self.rows))), key=len, default=""
+        )
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if role == Qt.ItemDataRole.DisplayRole:  # the hot path: every visible cell, every repaint
@@ -285,8 +296,10 @@ class ResultsTable(QWidget):
 
     def _after_rows_changed(self) -> None:
         self.empty.setVisible(not self.model.rows)
-        names = (frozenset(a.image for a in self.model.rows),
-                 frozenset(a.backend for a in self.model.rows))  # fmt: skip
+        names = (
+            frozenset(a.image for a in self.model.rows),
+            frozenset(a.backend for a in self.model.rows),
+        )
         if names != self._sized_for and self.model.rows:
             self._sized_for = names
             self.fit_columns()
@@ -300,9 +313,11 @@ class ResultsTable(QWidget):
         head = self.view.horizontalHeader().fontMetrics()
         for col, (key, title) in enumerate(COLUMNS):
             if key in SAMPLES:
-                width = max(fm.horizontalAdvance(SAMPLES[key]) + 12,
-                            max(head.horizontalAdvance(t) for t in title.split("\n")) + 14,
-                            fm.horizontalAdvance(self.model.longest_text(col)) + 12)  # fmt: skip
+                width = max(
+                    fm.horizontalAdvance(SAMPLES[key]) + 12,
+                    max(head.horizontalAdvance(t) for t in title.split("\n")) + 14,
+                    fm.horizontalAdvance(self.model.longest_text(col)) + 12,
+                )
                 self.view.setColumnWidth(col, width)
         if not self.model.rows:
             return
@@ -310,7 +325,9 @@ class ResultsTable(QWidget):
         names = (keys.index("backend"), keys.index("variant"), keys.index("image"))
         for col in names:
             self.view.setColumnWidth(col, WIDTHS[keys[col]])
-        room = self.view.viewport().width() - sum(self.view.columnWidth(c) for c in range(last_key + 1))
+        room = self.view.viewport().width() - sum(
+            self.view.columnWidth(c) for c in range(last_key + 1)
+        )
         for col in names:
             current = self.view.columnWidth(col)
             wanted = min(max(self._name_width(col) + 8, current), NAME_COLUMN_MAX)

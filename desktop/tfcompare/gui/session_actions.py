@@ -82,8 +82,11 @@ class SessionActions:
             self.w.set_log_scale(bool(self.c.view_options["log_scale"]))
         sweep = self.w.capacity.model.result
         # a sweep alone: show it, not an empty comparison; otherwise the comparison comes first
-        self.w.tabs.setCurrentWidget(self.w.capacity if sweep is not None
-                                     and not self.c.store.has_results() else self.w.tabs.widget(0))
+        self.w.tabs.setCurrentWidget(
+            self.w.capacity
+            if sweep is not None and not self.c.store.has_results()
+            else self.w.tabs.widget(0)
+        )
         self.prefs.add_recent(str(path))
         self.prefs.last_dir = str(Path(path).parent)
         return True
@@ -158,7 +161,10 @@ class SessionActions:
             )
             return
         path, _ = QFileDialog.getSaveFileName(
-            self.w, f"Export results ({kind.upper()})", f"results.{kind}", f"{kind.upper()} (*.{kind})"
+            self.w,
+            f"Export results ({kind.upper()})",
+            f"results.{kind}",
+            f"{kind.upper()} (*.{kind})",
         )
         if not path:
             return

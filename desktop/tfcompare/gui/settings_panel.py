@@ -141,9 +141,15 @@ class SettingsPanel(QWidget):
         )
 
     def _fields(self) -> dict[str, QWidget]:
-        return {"sizes": self.sizes, "formats": self._format_row, "jpeg_quality": self.jpeg_quality,
-                "webp_quality": self.webp_quality, "warmup": self.warmup, "repeats": self.repeats,
-                "timeout_s": self.timeout}  # fmt: skip
+        return {
+            "sizes": self.sizes,
+            "formats": self._format_row,
+            "jpeg_quality": self.jpeg_quality,
+            "webp_quality": self.webp_quality,
+            "warmup": self.warmup,
+            "repeats": self.repeats,
+            "timeout_s": self.timeout,
+        }
 
     def _on_edited(self) -> None:
         try:
@@ -154,8 +160,11 @@ class SettingsPanel(QWidget):
         for name, widget in self._fields().items():
             widget.setProperty("invalid", name in bad)
             widget.setStyleSheet("border: 1px solid #b00020;" if name in bad else "")
-        self.error.setText("\n".join(result.messages(lambda _f, subject: subject[0].upper() + subject[1:]))
-                           if bad else "")  # fmt: skip
+        self.error.setText(
+            "\n".join(result.messages(lambda _f, subject: subject[0].upper() + subject[1:]))
+            if bad
+            else ""
+        )
         self.error.setVisible(bool(bad))
         self.edited.emit(result)
 

@@ -65,7 +65,11 @@ class Views:
 
 
 def build_views(colors: BackendColors) -> Views:
-    images, backends, settings = ImagesPanel(), BackendsPanel(colors, cluster=cluster_available()), SettingsPanel()
+    images, backends, settings = (
+        ImagesPanel(),
+        BackendsPanel(colors, cluster=cluster_available()),
+        SettingsPanel(),
+    )
     run_button = QPushButton("Run")
     run_button.setObjectName("runButton")
     run_button.setToolTip("Run the comparison (Ctrl+R)")
@@ -79,7 +83,10 @@ def build_views(colors: BackendColors) -> Views:
     eta = QLabel("")
     eta.setObjectName("progressText")
     latency, quality, top5, table = (
-        LatencyChart(colors), QualityChart(colors), Top5Chart(colors), ResultsTable(colors)
+        LatencyChart(colors),
+        QualityChart(colors),
+        Top5Chart(colors),
+        ResultsTable(colors),
     )
     image_combo, variant_combo = QComboBox(), QComboBox()
     for combo, chars in ((image_combo, 16), (variant_combo, 18)):
@@ -149,11 +156,34 @@ def build_views(colors: BackendColors) -> Views:
     main_split.setStretchFactor(0, 0)
     main_split.setStretchFactor(1, 1)
     main_split.setSizes([LEFT_WIDTH, 1200])
-    splitters = {"main": main_split, "left": left_split, "right": right_split, "top": top_split,
-                 "bottom": bottom_split}  # fmt: skip
-    return Views(images, backends, settings, run_button, cancel_button, progress, eta, image_combo,
-                 variant_combo, log_box, compare_label, compare_clear, latency, quality, top5, table,
-                 tabs, splitters, main_split)  # fmt: skip
+    splitters = {
+        "main": main_split,
+        "left": left_split,
+        "right": right_split,
+        "top": top_split,
+        "bottom": bottom_split,
+    }
+    return Views(
+        images,
+        backends,
+        settings,
+        run_button,
+        cancel_button,
+        progress,
+        eta,
+        image_combo,
+        variant_combo,
+        log_box,
+        compare_label,
+        compare_clear,
+        latency,
+        quality,
+        top5,
+        table,
+        tabs,
+        splitters,
+        main_split,
+    )
 
 
 def add_tab(views: Views, widget: QWidget, title: str) -> int:

@@ -163,8 +163,17 @@ def build_ladder(
     original = Variant(ORIGINAL, None, fmt, None, width, height, len(src.data), 0.0, src.data)
     variants: list[Variant] = [original]
     if made and formats:
-        variants += _resized_variants(im, fmt, orientation, (width, height), made, formats,
-                                      quality, executor or _default_pool(), notes)
+        variants += _resized_variants(
+            im,
+            fmt,
+            orientation,
+            (width, height),
+            made,
+            formats,
+            quality,
+            executor or _default_pool(),
+            notes,
+        )
     else:
         decode(im)  # every image is decoded once, so a damaged one fails here, not on the servers
     return ImageInfo(
@@ -213,8 +222,10 @@ def _resized_variants(im, fmt, orientation, size, boxes, formats, quality, execu
     for box in boxes:
         target = targets[box]
         # same aspect, so compare long sides (the short sides differ by rounding)
-        source = next((img for _, img in reversed(done)
-                       if max(img.size) >= CHAIN_MIN_RATIO * max(target)), None)
+        source = next(
+            (img for _, img in reversed(done) if max(img.size) >= CHAIN_MIN_RATIO * max(target)),
+            None,
+        )
         if source is not None:
             resized = source.resize(target, RESAMPLE)
         else:
@@ -237,14 +248,20 @@ def _resized_variants(im, fmt, orientation, size, boxes, formats, quality, execu
         except (OSError, ValueError, MemoryError) as e:
             notes.append(f"{box} px {f.upper()} not produced: {e}")
             continue
-        out.append(Variant(variant_key(box, f), box, f, quality[f], img.width, img.height,
-                           len(data), ms, data))
+        out.append(
+            Variant(
+                variant_key(box, f), box, f, quality[f], img.width, img.height, len(data), ms, data
+            )
+        )
     return out
 
 
 def _parallel_png(im: Image.Image) -> bool:
-    return ((os.cpu_count() or 1) > 1 and im.mode == "RGB"
-            and im.width * im.height >= PARALLEL_PNG_MIN_PIXELS)
+    return (
+        (os.cpu_count() or 1) > 1
+        and im.mode == "RGB"
+        and im.width * im.height >= PARALLEL_PNG_MIN_PIXELS
+    )
 
 
 class _PngBands:

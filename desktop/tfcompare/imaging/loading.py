@@ -36,8 +36,18 @@ FORMATS: dict[str, str] = {
 }
 MAX_FILE_BYTES = 1 << 30  # refuse to read files over 1 GiB into memory
 _SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90°/270°
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error,
-                  IndexError, KeyError, TypeError, MemoryError)
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    zlib.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    MemoryError,
+)
 
 # tfcompare refuses images over Pillow's MAX_IMAGE_PIXELS itself, with its own message (see
 # _check_pixels); Pillow's warning for the same images would only be a confusing duplicate.
@@ -179,7 +189,9 @@ def _not_an_image(fp: BinaryIO) -> str:
         return f"unsupported image format {fmt}: tfcompare reads {supported}"
     if not head:
         return "empty file (0 bytes): not an image"
-    if head.lstrip()[:1] in (b"<", b"{", b"[") or all(32 <= b < 127 or b in b"\r\n\t" for b in head):
+    if head.lstrip()[:1] in (b"<", b"{", b"[") or all(
+        32 <= b < 127 or b in b"\r\n\t" for b in head
+    ):
         return f"not an image (this looks like a text file); expected {supported}"
     return f"not an image (unrecognised file content); expected {supported}"
 

@@ -117,8 +117,9 @@ class PngJob:
 
     def __init__(self, pixels: np.ndarray, level: int = 6, band_bytes: int = BAND_BYTES):
         if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != _BPP:
-            raise ValueError(f"PngJob needs an H×W×3 uint8 array, not {pixels.dtype} "
-                             f"{pixels.shape}")
+            raise ValueError(
+                f"PngJob needs an H×W×3 uint8 array, not {pixels.dtype} {pixels.shape}"
+            )
         height, width = pixels.shape[:2]
         if width < 1 or height < 1:
             raise ValueError(f"PngJob needs a non-empty image, not {width}×{height}")
@@ -144,7 +145,7 @@ class PngJob:
         data = filter_rows(self._rows[first:stop], prev).reshape(-1)
         head = lead * (self._rows.shape[1] + 1)
         body = memoryview(data)[head:]
-        dictionary = {"zdict": data[max(0, head - _WINDOW):head].tobytes()} if lead else {}
+        dictionary = {"zdict": data[max(0, head - _WINDOW) : head].tobytes()} if lead else {}
         comp = zlib.compressobj(self.level, zlib.DEFLATED, -15, _MEM_LEVEL, _STRATEGY, **dictionary)
         last = i == len(self._bands) - 1
         deflated = comp.compress(body) + comp.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
@@ -158,16 +159,24 @@ class PngJob:
         for band in bands:
             adler = adler32_combine(adler, band.adler, band.length)
         # CMF 0x78 (deflate, 32 KiB window); FLG: level class, check bits make it a multiple of 31
-        flevel = 0 if self.level in (0, 1) else 1 if self.level in (2, 3, 4, 5) else (
-            2 if self.level in (6, -1) else 3)
+        flevel = (
+            0
+            if self.level in (0, 1)
+            else 1
+            if self.level in (2, 3, 4, 5)
+            else (2 if self.level in (6, -1) else 3)
+        )
         flg = flevel << 6
         flg += 31 - ((0x78 << 8) + flg) % 31
-        stream = b"".join([bytes((0x78, flg)), *(b.deflated for b in bands),
-                           struct.pack(">I", adler)])
+        stream = b"".join(
+            [bytes((0x78, flg)), *(b.deflated for b in bands), struct.pack(">I", adler)]
+        )
         ihdr = struct.pack(">IIBBBBB", self.width, self.height, 8, 2, 0, 0, 0)
         parts = [PNG_SIGNATURE, _chunk(b"IHDR", ihdr)]
         view = memoryview(stream)
-        parts += [_chunk(b"IDAT", view[i:i + IDAT_BYTES]) for i in range(0, len(view), IDAT_BYTES)]
+        parts += [
+            _chunk(b"IDAT", view[i : i + IDAT_BYTES]) for i in range(0, len(view), IDAT_BYTES)
+        ]
         parts.append(_chunk(b"IEND", b""))
         return b"".join(parts)
 
@@ -177,8 +186,12 @@ def _chunk(kind: bytes, payload: bytes | memoryview) -> bytes:
     return b"".join([struct.pack(">I", len(payload)), kind, payload, struct.pack(">I", crc)])
 
 
-def encode_png(pixels: np.ndarray, level: int = 6, executor: Executor | None = None,
-               band_bytes: int = BAND_BYTES) -> bytes:
+def encode_png(
+    pixels: np.ndarray,
+    level: int = 6,
+    executor: Executor | None = None,
+    band_bytes: int = BAND_BYTES,
+) -> bytes:
     """PNG file for an H×W×3 uint8 array; bands run in ``executor`` (None: this thread).
 
     Don't pass an executor this call itself runs in: it waits for the bands it submits.

@@ -13,5 +13,11 @@ from tfcompare.load.histogram import LatencyHistogram
 from tfcompare.load.plan import LoadPlan, LoadTarget
 from tfcompare.load.results import CapacityResult, LevelResult, WindowSummary
 
-__all__ = ["CapacityResult", "LatencyHistogram", "LevelResult", "LoadPlan", "LoadTarget",
-           "WindowSummary"]
+__all__ = [
+    "CapacityResult",
+    "LatencyHistogram",
+    "LevelResult",
+    "LoadPlan",
+    "LoadTarget",
+    "WindowSummary",
+]

@@ -37,8 +37,9 @@ class PlanError(Exception):
     """A plan directory that cannot be used (message for the user)."""
 
 
-def write_plan_dir(folder: str | Path, plan: LoadPlan, targets: Sequence[LoadTarget],
-                   agent: str = "agent") -> Path:
+def write_plan_dir(
+    folder: str | Path, plan: LoadPlan, targets: Sequence[LoadTarget], agent: str = "agent"
+) -> Path:
     """Write a plan directory for an agent (credentials and headers are never written)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -47,8 +48,9 @@ def write_plan_dir(folder: str | Path, plan: LoadPlan, targets: Sequence[LoadTar
     return folder
 
 
-def plan_files(plan: LoadPlan, targets: Sequence[LoadTarget], barrier: dict | None = None,
-               agent: str = "agent") -> dict[str, bytes]:
+def plan_files(
+    plan: LoadPlan, targets: Sequence[LoadTarget], barrier: dict | None = None, agent: str = "agent"
+) -> dict[str, bytes]:
     """A plan directory as ``{file name: bytes}`` (what a ConfigMap carries to in-cluster agents);
     ``barrier`` ({"agents": N, "timeout_s": S}) makes the agents wait for a published start."""
     files: dict[str, bytes] = {}
@@ -58,9 +60,16 @@ def plan_files(plan: LoadPlan, targets: Sequence[LoadTarget], barrier: dict | No
         for p_index, payload in enumerate(target.payloads):
             names.append(f"t{t_index}-{p_index}.bin")
             files[names[-1]] = payload
-        entries.append({"backend": target.backend.to_dict(), "address": target.address,
-                        "variant": target.variant, "label": target.variant_label,
-                        "path": target.path, "payloads": names})
+        entries.append(
+            {
+                "backend": target.backend.to_dict(),
+                "address": target.address,
+                "variant": target.variant,
+                "label": target.variant_label,
+                "path": target.path,
+                "payloads": names,
+            }
+        )
     doc = {"agent": agent, "plan": plan.to_dict(), "targets": entries, "barrier": barrier}
     files[PLAN_FILE] = json.dumps(doc, separators=(",", ":")).encode()
     return files
@@ -76,10 +85,16 @@ def read_plan_dir(folder: str | Path) -> tuple[str, LoadPlan, list[LoadTarget]]:
             payloads = tuple((folder / name).read_bytes() for name in entry["payloads"])
             if not payloads:
                 raise PlanError(f"target {entry.get('variant')} has no requests")
-            targets.append(LoadTarget(
-                backend=BackendSpec.from_dict(entry["backend"]), address=str(entry["address"]),
-                variant=str(entry["variant"]), variant_label=str(entry.get("label", "")),
-                payloads=payloads, path=str(entry.get("path", ""))))
+            targets.append(
+                LoadTarget(
+                    backend=BackendSpec.from_dict(entry["backend"]),
+                    address=str(entry["address"]),
+                    variant=str(entry["variant"]),
+                    variant_label=str(entry.get("label", "")),
+                    payloads=payloads,
+                    path=str(entry.get("path", "")),
+                )
+            )
     except OSError as exc:
         raise PlanError(f"cannot read the plan in {folder}: {exc}") from None
     except (KeyError, TypeError, ValueError) as exc:
@@ -87,8 +102,9 @@ def read_plan_dir(folder: str | Path) -> tuple[str, LoadPlan, list[LoadTarget]]:
     return str(doc.get("agent", "agent")), plan, targets
 
 
-def run_agent(folder: str | Path, out: TextIO = sys.stdout,
-              cancel: threading.Event | None = None) -> int:
+def run_agent(
+    folder: str | Path, out: TextIO = sys.stdout, cancel: threading.Event | None = None
+) -> int:
     """Run a plan directory; returns 0 (or 1 when no target could be measured)."""
     from tfcompare.load.events import SweepMessage, WindowDone
     from tfcompare.load.sweep import sweep

@@ -49,8 +49,14 @@ def slot_starts(t0: float, n_targets: int, plan: LoadPlan, gap_s: float) -> list
     return [[t0 + gap_s + (t * n + i) * length for i in range(n)] for t in range(n_targets)]
 
 
-def run_in_slots(folder: Path, barrier: dict, plan: LoadPlan, targets: Sequence[LoadTarget],
-                 out: TextIO, cancel: threading.Event | None = None) -> int:
+def run_in_slots(
+    folder: Path,
+    barrier: dict,
+    plan: LoadPlan,
+    targets: Sequence[LoadTarget],
+    out: TextIO,
+    cancel: threading.Event | None = None,
+) -> int:
     """The agent side: ready, wait for the start, then each target's levels in their slots."""
     from tfcompare.load.events import SweepMessage, WindowDone
     from tfcompare.load.sweep import sweep
@@ -63,7 +69,10 @@ def run_in_slots(folder: Path, barrier: dict, plan: LoadPlan, targets: Sequence[
 
     def line(doc: dict) -> None:
         with lock:
-            out.write(json.dumps({"agent": name, "agent_index": index, **doc}, separators=(",", ":")) + "\n")
+            out.write(
+                json.dumps({"agent": name, "agent_index": index, **doc}, separators=(",", ":"))
+                + "\n"
+            )
             out.flush()
 
     line({"type": "ready", "pod": os.environ.get("HOSTNAME", "")})
@@ -77,10 +86,19 @@ def run_in_slots(folder: Path, barrier: dict, plan: LoadPlan, targets: Sequence[
         if cancel.is_set() or not todo:
             continue
         if len(todo) < len(starts[t]):
-            line({"type": "message", "text": f"joined late: {target.backend.name}/{target.variant} "
-                  f"from level {len(starts[t]) - len(todo) + 1}"})
-        part = replace(mine, levels=tuple(mine.levels[i] for i in todo),
-                       start_at=tuple(starts[t][i] for i in todo), duration_s=None)
+            line(
+                {
+                    "type": "message",
+                    "text": f"joined late: {target.backend.name}/{target.variant} "
+                    f"from level {len(starts[t]) - len(todo) + 1}",
+                }
+            )
+        part = replace(
+            mine,
+            levels=tuple(mine.levels[i] for i in todo),
+            start_at=tuple(starts[t][i] for i in todo),
+            duration_s=None,
+        )
         slot_of = {round(starts[t][i], 3): i for i in todo}
 
         def on_event(event, t=t, slot_of=slot_of) -> None:

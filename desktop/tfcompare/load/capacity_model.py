@@ -60,8 +60,10 @@ class CapacityModel:
         if isinstance(event, WindowDone):
             w = event.window
             p99 = f"{w.p99_ms:.1f} ms" if w.p99_ms is not None else "-"
-            self.status = (f"{w.backend} / {w.variant} at {self._label(w.level)}, window "
-                           f"{w.index + 1}: {w.throughput:.1f} req/s, p99 {p99}")
+            self.status = (
+                f"{w.backend} / {w.variant} at {self._label(w.level)}, window "
+                f"{w.index + 1}: {w.throughput:.1f} req/s, p99 {p99}"
+            )
         elif isinstance(event, LevelDone):
             self.result.levels.append(event.level)
         elif isinstance(event, SweepMessage):
@@ -74,8 +76,9 @@ class CapacityModel:
         self.running = False
         if result is not None:
             self.result = result
-        self.status = message or ("cancelled" if result is not None and result.cancelled
-                                  else "done")
+        self.status = message or (
+            "cancelled" if result is not None and result.cancelled else "done"
+        )
         self._emit()
 
     def load(self, result: CapacityResult | None) -> None:
@@ -126,8 +129,14 @@ class CapacityModel:
             if knee is None:
                 rows.append((backend, variant, "none", "no stable level within the limit"))
             else:
-                rows.append((backend, variant, f"{knee.throughput:.1f}",
-                             f"{self._label(knee.level)}, p99 {knee.percentile_ms(99):.1f} ms"))
+                rows.append(
+                    (
+                        backend,
+                        variant,
+                        f"{knee.throughput:.1f}",
+                        f"{self._label(knee.level)}, p99 {knee.percentile_ms(99):.1f} ms",
+                    )
+                )
         return rows
 
     def equivalent_rows(self) -> list[str]:

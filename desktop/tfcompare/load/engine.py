@@ -172,7 +172,8 @@ class LevelRun:
         acc.sent += 1
         payloads = self.target.payloads
         task = asyncio.get_running_loop().create_task(
-            self._one(payloads[self._next_payload % len(payloads)]))
+            self._one(payloads[self._next_payload % len(payloads)])
+        )
         self._next_payload += 1
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -232,19 +233,30 @@ class LevelRun:
             except TimeoutError:
                 pass
 
-    def _close_window(self, index: int, start: float, mark: tuple[float, float, float]
-                      ) -> tuple[WindowSummary, tuple[float, float, float]]:
+    def _close_window(
+        self, index: int, start: float, mark: tuple[float, float, float]
+    ) -> tuple[WindowSummary, tuple[float, float, float]]:
         acc, self.acc = self.acc, _Acc()
         now = (time.perf_counter(), time.thread_time(), time.process_time())
         wall = max(now[0] - mark[0], 1e-9)
         window = WindowSummary(
-            backend=self.target.backend.name, variant=self.target.variant, level=self.level,
-            index=index, start=start, duration_s=wall, sent=acc.sent, ok=acc.ok,
-            errors=dict(acc.errors), scheduled=acc.scheduled, late=acc.late,
+            backend=self.target.backend.name,
+            variant=self.target.variant,
+            level=self.level,
+            index=index,
+            start=start,
+            duration_s=wall,
+            sent=acc.sent,
+            ok=acc.ok,
+            errors=dict(acc.errors),
+            scheduled=acc.scheduled,
+            late=acc.late,
             dropped=acc.dropped,
             in_flight_mean=acc.fly_sum / acc.fly_n if acc.fly_n else float(self.in_flight),
-            loop_busy=min(1.0, (now[1] - mark[1]) / wall), cpu=(now[2] - mark[2]) / wall,
-            cores=CORES, hist=acc.hist,
+            loop_busy=min(1.0, (now[1] - mark[1]) / wall),
+            cpu=(now[2] - mark[2]) / wall,
+            cores=CORES,
+            hist=acc.hist,
         )
         return window, now
 

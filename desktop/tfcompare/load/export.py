@@ -10,10 +10,32 @@ from tfcompare.load.results import CapacityResult
 from tfcompare.tabular import SafeDictWriter, json_text
 
 CSV_FIELDS = (
-    "backend", "variant", "mode", "level", "achieved", "throughput", "p50_ms", "p90_ms", "p99_ms",
-    "max_ms", "mean_ms", "ok", "sent", "n_errors", "errors", "late", "dropped", "stable",
-    "client_bound", "client_bound_reason", "loop_busy", "client_cpu", "server_ms", "stop_reason",
-    "n_windows", "knee",
+    "backend",
+    "variant",
+    "mode",
+    "level",
+    "achieved",
+    "throughput",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "max_ms",
+    "mean_ms",
+    "ok",
+    "sent",
+    "n_errors",
+    "errors",
+    "late",
+    "dropped",
+    "stable",
+    "client_bound",
+    "client_bound_reason",
+    "loop_busy",
+    "client_cpu",
+    "server_ms",
+    "stop_reason",
+    "n_windows",
+    "knee",
 )
 
 
@@ -50,17 +72,30 @@ def write_csv(result: CapacityResult, path: str | Path) -> None:
     Path(path).write_text(capacity_csv(result), encoding="utf-8", newline="")
 
 
-def save_capacity(path: str | Path, result: CapacityResult, run=None, *, title: str | None = None,
-                  selection: dict | None = None) -> None:
+def save_capacity(
+    path: str | Path,
+    result: CapacityResult,
+    run=None,
+    *,
+    title: str | None = None,
+    selection: dict | None = None,
+) -> None:
     """Save a sweep as a session file (with the comparison ``run`` when there is one).
     Raises SessionError."""
     from tfcompare.datatypes import BackendSpec, RunResult, RunSettings
     from tfcompare.session import save_session
 
     if run is None:
-        run = RunResult(settings=RunSettings(), images=(), requests=(), problems=(), summary=(),
-                        backends=tuple(BackendSpec.from_dict(b) for b in result.backends),
-                        started_at=result.started_at, finished_at=result.finished_at)
+        run = RunResult(
+            settings=RunSettings(),
+            images=(),
+            requests=(),
+            problems=(),
+            summary=(),
+            backends=tuple(BackendSpec.from_dict(b) for b in result.backends),
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+        )
     save_session(path, run, selection=selection, title=title, capacity=result.to_dict())
 
 
@@ -74,5 +109,6 @@ def capacity_of(saved) -> CapacityResult | None:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         from tfcompare.session import SessionError
 
-        raise SessionError(f"{saved.path}: the capacity sweep in the session is damaged ({exc})"
-                           ) from None
+        raise SessionError(
+            f"{saved.path}: the capacity sweep in the session is damaged ({exc})"
+        ) from None

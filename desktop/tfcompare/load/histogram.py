@@ -48,8 +48,10 @@ def _check_encoding(text: str) -> None:
         raise ValueError("too short")
     _, _, _, digits, lowest, highest, _ = _HEADER.unpack_from(payload)
     if not (1 <= digits <= DIGITS and LOWEST_US <= lowest < highest <= HIGHEST_US):
-        raise ValueError(f"its settings (values {lowest}–{highest}, {digits} digits) are outside "
-                         f"a latency histogram's ({LOWEST_US}–{HIGHEST_US} µs, {DIGITS} digits)")
+        raise ValueError(
+            f"its settings (values {lowest}–{highest}, {digits} digits) are outside "
+            f"a latency histogram's ({LOWEST_US}–{HIGHEST_US} µs, {DIGITS} digits)"
+        )
 
 
 class LatencyHistogram:

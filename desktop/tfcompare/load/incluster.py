@@ -51,9 +51,11 @@ def default_levels_for_agents(agents: int) -> tuple[tuple[float, ...], str | Non
     dropped = [v for v in DEFAULT_CONCURRENCY if v < agents]
     if not dropped:
         return kept, None
-    return kept, (f"concurrency {', '.join(f'{v:g}' for v in dropped)} left out of the default "
-                  f"levels: with {agents} agents each level needs at least {agents} requests in "
-                  "flight (one per agent)")
+    return kept, (
+        f"concurrency {', '.join(f'{v:g}' for v in dropped)} left out of the default "
+        f"levels: with {agents} agents each level needs at least {agents} requests in "
+        "flight (one per agent)"
+    )
 
 
 def agents_plan(plan: LoadPlan, agents: int) -> LoadPlan:
@@ -69,8 +71,13 @@ def agents_plan(plan: LoadPlan, agents: int) -> LoadPlan:
     return replace(plan, fixed_windows=plan.max_windows, start_at=None, duration_s=None)
 
 
-def job_objects(plan: LoadPlan, targets: Sequence[LoadTarget], opts: InCluster, namespace: str,
-                run_id: str | None = None) -> tuple[dict, dict]:
+def job_objects(
+    plan: LoadPlan,
+    targets: Sequence[LoadTarget],
+    opts: InCluster,
+    namespace: str,
+    run_id: str | None = None,
+) -> tuple[dict, dict]:
     """The ConfigMap and Job of a run (what ``--dry-run -o yaml`` prints)."""
     from tfcompare.cluster.loadjob import DEFAULT_IMAGE, manifests
     from tfcompare.load.agent import plan_files
@@ -80,12 +87,19 @@ def job_objects(plan: LoadPlan, targets: Sequence[LoadTarget], opts: InCluster, 
     barrier = {"agents": opts.agents, "timeout_s": opts.ready_timeout_s + opts.start_lead_s + 60}
     files = plan_files(aplan, targets, barrier=barrier)
     deadline = int(opts.ready_timeout_s + opts.start_lead_s + sweep_s + 120)
-    return manifests(run_id or secrets.token_hex(4), namespace, files, agents=opts.agents,
-                     image=opts.image or DEFAULT_IMAGE, deadline_s=deadline)  # fmt: skip
+    return manifests(
+        run_id or secrets.token_hex(4),
+        namespace,
+        files,
+        agents=opts.agents,
+        image=opts.image or DEFAULT_IMAGE,
+        deadline_s=deadline,
+    )
 
 
-def in_cluster_targets(specs, payloads: dict[str, list[bytes]], info: dict[str, dict]
-                       ) -> tuple[list[LoadTarget], list[str]]:
+def in_cluster_targets(
+    specs, payloads: dict[str, list[bytes]], info: dict[str, dict]
+) -> tuple[list[LoadTarget], list[str]]:
     """The requests for agents inside the cluster: signatures read once through a port-forward,
     then each ``k8s://`` backend addressed by its service (``service_address``). A HOST:PORT
     backend keeps its address (it must be reachable from the agents' pods)."""
@@ -196,20 +210,28 @@ def run_in_cluster(
     aplan = agents_plan(plan, opts.agents)
     configmap, job = job_objects(plan, targets, opts, namespace)
     result = CapacityResult(
-        plan={**plan.to_dict(), "in_cluster": {"agents": opts.agents, "namespace": namespace,
-                                               "job": job["metadata"]["name"]}},
+        plan={
+            **plan.to_dict(),
+            "in_cluster": {
+                "agents": opts.agents,
+                "namespace": namespace,
+                "job": job["metadata"]["name"],
+            },
+        },
         backends=list({t.backend.name: t.backend.to_dict() for t in targets}.values()),
-        variants=variants or {t.variant: {"label": t.variant_label, "bytes": t.mean_bytes}
-                              for t in targets},
+        variants=variants
+        or {t.variant: {"label": t.variant_label, "bytes": t.mean_bytes} for t in targets},
         started_at=time.time(),
-    )  # fmt: skip
+    )
 
     def message(text: str) -> None:
         result.messages.append(text)
         emit(SweepMessage(text))
 
-    message(f"in-cluster, {opts.agents} agents (Job {job['metadata']['name']} in namespace "
-            f"{namespace}); backends addressed by their service address, no port-forward")
+    message(
+        f"in-cluster, {opts.agents} agents (Job {job['metadata']['name']} in namespace "
+        f"{namespace}); backends addressed by their service address, no port-forward"
+    )
     lj = LoadJob(configmap, job, opts.context)
     col = _Collector()
     shown: set[tuple] = set()
@@ -235,8 +257,10 @@ def run_in_cluster(
                 result.cancelled = True
                 return result
             if time.monotonic() > deadline:
-                message(f"the agents were not ready after {opts.ready_timeout_s:g} s "
-                        f"({_pending_states(pods)}): nothing measured")
+                message(
+                    f"the agents were not ready after {opts.ready_timeout_s:g} s "
+                    f"({_pending_states(pods)}): nothing measured"
+                )
                 return result
         t0 = time.time() + opts.start_lead_s
         starts = slot_starts(t0, len(targets), aplan, opts.gap_s)
@@ -259,9 +283,16 @@ def run_in_cluster(
     return result
 
 
-def merge_into(result: CapacityResult, col: _Collector, aplan: LoadPlan,
-               targets: Sequence[LoadTarget], agents: int, starts: list[list[float]],
-               gap_s: float, emit: Callable[[object], None]) -> None:
+def merge_into(
+    result: CapacityResult,
+    col: _Collector,
+    aplan: LoadPlan,
+    targets: Sequence[LoadTarget],
+    agents: int,
+    starts: list[list[float]],
+    gap_s: float,
+    emit: Callable[[object], None],
+) -> None:
     """Merged levels into ``result``: a level counts only when every agent measured every window
     of it; otherwise it is excluded with the reason (which agent, and what happened to it)."""
     length = slot_length(aplan, gap_s)
@@ -275,13 +306,19 @@ def merge_into(result: CapacityResult, col: _Collector, aplan: LoadPlan,
             missing = sorted({i for k in keys for i in range(agents) if i not in col.windows[k]})
             if missing or len(keys) < (aplan.fixed_windows or 1):
                 begin, stop = starts[t][slot], starts[t][slot] + length
-                whys = [f"agent-{i} ({pod}): {why}" for i, pod, why, when in col.deaths
-                        if i in missing and when >= begin - length and when <= stop + length]
+                whys = [
+                    f"agent-{i} ({pod}): {why}"
+                    for i, pod, why, when in col.deaths
+                    if i in missing and when >= begin - length and when <= stop + length
+                ]
                 detail = "; ".join(whys) or (
                     f"no complete windows from agent(s) {', '.join(map(str, missing))}"
-                    if missing else "fewer windows than planned")
-                result.messages.append(f"{name} {label}: excluded, not every agent measured it "
-                                       f"completely — {detail}")
+                    if missing
+                    else "fewer windows than planned"
+                )
+                result.messages.append(
+                    f"{name} {label}: excluded, not every agent measured it completely — {detail}"
+                )
                 continue
             windows = []
             for k in keys:

@@ -35,16 +35,21 @@ def parse_variants(text: str | Sequence[str]) -> tuple[str, ...]:
             if not box.isdigit() or int(box) < 1 or fmt not in SUPPORTED_FORMATS:
                 raise PrepareError(
                     f"bad variant {raw.strip()!r}: use 'original' or SIZE-FORMAT such as 512-jpeg "
-                    f"(formats: {', '.join(SUPPORTED_FORMATS)})")
+                    f"(formats: {', '.join(SUPPORTED_FORMATS)})"
+                )
         keys.append(key)
     if not keys:
         raise PrepareError("no variants given (e.g. original,512-jpeg)")
     return tuple(dict.fromkeys(keys))
 
 
-def variant_payloads(images: Sequence[Path | str | bytes | tuple[str, bytes]], keys: Sequence[str],
-                     quality: int = 90, *, default: bool = False,
-                     ) -> tuple[dict[str, list[bytes]], dict[str, dict], list[str]]:
+def variant_payloads(
+    images: Sequence[Path | str | bytes | tuple[str, bytes]],
+    keys: Sequence[str],
+    quality: int = 90,
+    *,
+    default: bool = False,
+) -> tuple[dict[str, list[bytes]], dict[str, dict], list[str]]:
     """Encoded bytes per variant key (one per image that has it), variant info, and notes.
 
     Variants are never upscaled, so an image smaller than a box has no variant for it (a note
@@ -62,7 +67,8 @@ def variant_payloads(images: Sequence[Path | str | bytes | tuple[str, bytes]], k
     settings = RunSettings(
         sizes=tuple(sorted(boxes, reverse=True)),
         formats=tuple(dict.fromkeys(k.split("-", 1)[1] for k in sized)) or ("jpeg",),
-        jpeg_quality=quality, webp_quality=quality,
+        jpeg_quality=quality,
+        webp_quality=quality,
     )
     ladders = []
     for path in images:
@@ -73,8 +79,9 @@ def variant_payloads(images: Sequence[Path | str | bytes | tuple[str, bytes]], k
             ladder = build_ladder(path, settings, name=name)
         except (ImageLoadError, OSError) as exc:
             raise PrepareError(f"{name or path}: {exc}") from None
-        ladders.append((ladder.name, max(ladder.width, ladder.height),
-                        {v.key: v for v in ladder.variants}))
+        ladders.append(
+            (ladder.name, max(ladder.width, ladder.height), {v.key: v for v in ladder.variants})
+        )
     chosen, notes = _available(list(keys), ladders, default)
     data: dict[str, list[bytes]] = {k: [] for k in chosen}
     info: dict[str, dict] = {}
@@ -140,19 +147,28 @@ def build_targets(
             with make_client(spec, addr) as client:
                 signature = client.metadata()
                 for key, blobs in payloads.items():
-                    targets.append(LoadTarget(
-                        backend=spec, address=addr, variant=key,
-                        variant_label=info[key]["label"],
-                        payloads=tuple(client.build_request(b, signature) for b in blobs),
-                        path=getattr(client, "predict_path", ""),
-                    ))
+                    targets.append(
+                        LoadTarget(
+                            backend=spec,
+                            address=addr,
+                            variant=key,
+                            variant_label=info[key]["label"],
+                            payloads=tuple(client.build_request(b, signature) for b in blobs),
+                            path=getattr(client, "predict_path", ""),
+                        )
+                    )
         except ServingError as exc:
             messages.append(f"backend {spec.name}: not measured: {exc.message}")
     return targets, messages
 
 
-def connected_targets(specs: Sequence[BackendSpec], payloads: dict[str, list[bytes]],
-                      info: dict[str, dict], *, note: Callable[[str], None] | None = None):
+def connected_targets(
+    specs: Sequence[BackendSpec],
+    payloads: dict[str, list[bytes]],
+    info: dict[str, dict],
+    *,
+    note: Callable[[str], None] | None = None,
+):
     """Like :func:`build_targets`, reaching ``k8s://`` backends through a port-forward (their
     signature and the pods' model are read through it); returns (targets, problems, connections):
     the caller closes the connections after the sweep."""
@@ -170,13 +186,16 @@ def connected_targets(specs: Sequence[BackendSpec], payloads: dict[str, list[byt
                     continue
                 connections.append(conn)
                 if note is not None:  # a port-forward: fine for a look, not for capacity
-                    note(f"{spec.name} goes through a Kubernetes port-forward; its capacity is "
-                         "that of the tunnel, not of the deployment (see --in-cluster)")
+                    note(
+                        f"{spec.name} goes through a Kubernetes port-forward; its capacity is "
+                        "that of the tunnel, not of the deployment (see --in-cluster)"
+                    )
                 addresses[spec.name] = conn.client.address
                 spec = conn.spec  # with the pods' model when none was given
             usable.append(spec)
-        targets, more = build_targets(usable, payloads, info,
-                                      address=lambda s: addresses.get(s.name, s.target))
+        targets, more = build_targets(
+            usable, payloads, info, address=lambda s: addresses.get(s.name, s.target)
+        )
     except BaseException:
         for conn in connections:
             conn.close()

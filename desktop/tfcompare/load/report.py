@@ -11,8 +11,10 @@ def _ms(value: float | None) -> str:
 
 def window_line(w: WindowSummary) -> str:
     errors = f" errors {w.n_errors}" if w.n_errors else ""
-    return (f"{w.backend}/{w.variant} level {w.level:g} window {w.index + 1}: "
-            f"{w.throughput:.1f} req/s, p99 {_ms(w.p99_ms)} ms{errors}")
+    return (
+        f"{w.backend}/{w.variant} level {w.level:g} window {w.index + 1}: "
+        f"{w.throughput:.1f} req/s, p99 {_ms(w.p99_ms)} ms{errors}"
+    )
 
 
 def level_flags(lv: LevelResult) -> str:
@@ -28,8 +30,10 @@ def capacity_table(result: CapacityResult) -> str:
     pairs = result.pairs()
     wb = max([16, *(len(b) for b, _ in pairs)])  # long backend names keep the columns lined up
     wv = max([10, *(len(v) for _, v in pairs)])
-    lines = [f"{'backend':<{wb}} {'variant':<{wv}} {head:>6} {'achvd':>6} {'req/s':>8} {'p50':>7} "
-             f"{'p90':>7} {'p99':>7} {'max':>7} {'server':>7} {'errors':>6}  flags"]
+    lines = [
+        f"{'backend':<{wb}} {'variant':<{wv}} {head:>6} {'achvd':>6} {'req/s':>8} {'p50':>7} "
+        f"{'p90':>7} {'p99':>7} {'max':>7} {'server':>7} {'errors':>6}  flags"
+    ]
     knees = {(b, v): result.knee(b, v) for b, v in pairs}
     for lv in result.levels:
         mark = "  ← knee" if knees.get((lv.backend, lv.variant)) is lv else ""
@@ -39,11 +43,14 @@ def capacity_table(result: CapacityResult) -> str:
             f"{lv.backend:<{wb}} {lv.variant:<{wv}} {lv.level:>6g} {lv.achieved:>6.1f} "
             f"{lv.throughput:>8.1f} {_ms(lv.percentile_ms(50)):>7} {_ms(lv.percentile_ms(90)):>7} "
             f"{_ms(lv.percentile_ms(99)):>7} {_ms(lv.hist.max_ms()):>7} {server:>7} "
-            f"{errors:>6}  {level_flags(lv)}{mark}")
+            f"{errors:>6}  {level_flags(lv)}{mark}"
+        )
         if lv.client_bound_reason:
             lines.append(f"{'':<{wb + 8}}client-bound: {lv.client_bound_reason}")
         if lv.errors:
-            lines.append(f"{'':<{wb + 8}}errors: " + ", ".join(f"{c} ×{n}" for c, n in lv.errors.items()))
+            lines.append(
+                f"{'':<{wb + 8}}errors: " + ", ".join(f"{c} ×{n}" for c, n in lv.errors.items())
+            )
     stability = result.stability
     lines.append(
         f"{head}: the load asked for; achvd: the load achieved ({'mean requests in flight' if mode == 'concurrency' else 'arrivals sent per second'}); "
@@ -58,8 +65,11 @@ def capacity_table(result: CapacityResult) -> str:
     title = f"sustained req/s at p99 ≤ {limit:g} ms" if limit else "highest stable req/s"
     lines.append(title)
     for (b, v), k in knees.items():
-        text = (f"{k.throughput:.1f} req/s at {result_level(result, k)} (p99 {_ms(k.percentile_ms(99))} ms)"
-                if k else "none (no stable level within the limit)")
+        text = (
+            f"{k.throughput:.1f} req/s at {result_level(result, k)} (p99 {_ms(k.percentile_ms(99))} ms)"
+            if k
+            else "none (no stable level within the limit)"
+        )
         lines.append(f"  {b:<{wb}} {v:<{wv}} {text}")
     eq = result.equivalent_lines()
     if eq:
@@ -82,8 +92,16 @@ def compare_capacity(a: CapacityResult | None, b: CapacityResult | None) -> list
     for key in dict.fromkeys([*sa, *sb]):
         ra, rb = sa.get(key), sb.get(key)
         change = (rb / ra - 1) * 100 if ra and rb else None
-        rows.append({"backend": key[0], "variant": key[1], "a": ra, "b": rb, "change_pct": change,
-                     "only_in": "A" if key not in sb else "B" if key not in sa else None})
+        rows.append(
+            {
+                "backend": key[0],
+                "variant": key[1],
+                "a": ra,
+                "b": rb,
+                "change_pct": change,
+                "only_in": "A" if key not in sb else "B" if key not in sa else None,
+            }
+        )
     return rows
 
 
@@ -92,17 +110,25 @@ def format_capacity_comparison(rows: list[dict], limit_a, limit_b) -> str:
         return "-" if v is None else f"{v:.1f}"
 
     limits = {limit_a, limit_b}
-    title = ("sustained req/s at p99 ≤ " + " / ".join(f"{x:g} ms" for x in limits if x)
-             if any(limits) else "highest stable req/s")
+    title = (
+        "sustained req/s at p99 ≤ " + " / ".join(f"{x:g} ms" for x in limits if x)
+        if any(limits)
+        else "highest stable req/s"
+    )
     wb = max([len("backend"), *(len(r["backend"]) for r in rows)])
     wv = max([len("variant"), *(len(r["variant"]) for r in rows)])
-    lines = ["", f"capacity: {title} (A → B)",
-             f"{'backend':<{wb}}  {'variant':<{wv}} {'A':>9} {'B':>9} {'change':>8}"]
+    lines = [
+        "",
+        f"capacity: {title} (A → B)",
+        f"{'backend':<{wb}}  {'variant':<{wv}} {'A':>9} {'B':>9} {'change':>8}",
+    ]
     for r in rows:
         change = "-" if r["change_pct"] is None else f"{r['change_pct']:+.1f}%"
         note = f"  (only in {r['only_in']})" if r["only_in"] else ""
-        lines.append(f"{r['backend']:<{wb}}  {r['variant']:<{wv}} {rate(r['a']):>9} "
-                     f"{rate(r['b']):>9} {change:>8}{note}")
+        lines.append(
+            f"{r['backend']:<{wb}}  {r['variant']:<{wv}} {rate(r['a']):>9} "
+            f"{rate(r['b']):>9} {change:>8}{note}"
+        )
     if len(limits - {None}) > 1:
         lines.append("note: the two sweeps used different latency limits")
     return "\n".join(lines) + "\n"

@@ -100,15 +100,24 @@ class WindowSummary:
     @classmethod
     def from_dict(cls, d: dict) -> WindowSummary:
         return cls(
-            backend=str(d["backend"]), variant=str(d["variant"]), level=float(d["level"]),
-            index=int(d["index"]), start=float(d["start"]), duration_s=float(d["duration_s"]),
-            sent=int(d.get("sent", 0)), ok=int(d.get("ok", 0)),
+            backend=str(d["backend"]),
+            variant=str(d["variant"]),
+            level=float(d["level"]),
+            index=int(d["index"]),
+            start=float(d["start"]),
+            duration_s=float(d["duration_s"]),
+            sent=int(d.get("sent", 0)),
+            ok=int(d.get("ok", 0)),
             errors={str(k): int(v) for k, v in (d.get("errors") or {}).items()},
-            scheduled=int(d.get("scheduled", 0)), late=int(d.get("late", 0)),
-            dropped=int(d.get("dropped", 0)), in_flight_mean=float(d.get("in_flight_mean", 0.0)),
-            loop_busy=float(d.get("loop_busy", 0.0)), cpu=float(d.get("cpu", 0.0)),
+            scheduled=int(d.get("scheduled", 0)),
+            late=int(d.get("late", 0)),
+            dropped=int(d.get("dropped", 0)),
+            in_flight_mean=float(d.get("in_flight_mean", 0.0)),
+            loop_busy=float(d.get("loop_busy", 0.0)),
+            cpu=float(d.get("cpu", 0.0)),
             cores=int(d.get("cores", 0)),
-            hist=LatencyHistogram.decode(d.get("hist") or ""), agents=int(d.get("agents", 1)),
+            hist=LatencyHistogram.decode(d.get("hist") or ""),
+            agents=int(d.get("agents", 1)),
         )
 
     @classmethod
@@ -123,13 +132,21 @@ class WindowSummary:
         for p in parts:
             errors.update(p.errors)
         return cls(
-            backend=first.backend, variant=first.variant, level=first.level, index=first.index,
-            start=min(p.start for p in parts), duration_s=max(p.duration_s for p in parts),
-            sent=sum(p.sent for p in parts), ok=sum(p.ok for p in parts), errors=dict(errors),
-            scheduled=sum(p.scheduled for p in parts), late=sum(p.late for p in parts),
+            backend=first.backend,
+            variant=first.variant,
+            level=first.level,
+            index=first.index,
+            start=min(p.start for p in parts),
+            duration_s=max(p.duration_s for p in parts),
+            sent=sum(p.sent for p in parts),
+            ok=sum(p.ok for p in parts),
+            errors=dict(errors),
+            scheduled=sum(p.scheduled for p in parts),
+            late=sum(p.late for p in parts),
             dropped=sum(p.dropped for p in parts),
             in_flight_mean=sum(p.in_flight_mean for p in parts),
-            loop_busy=max(p.loop_busy for p in parts), cpu=max(p.cpu for p in parts),
+            loop_busy=max(p.loop_busy for p in parts),
+            cpu=max(p.cpu for p in parts),
             cores=max(p.cores for p in parts),
             hist=LatencyHistogram.merged(p.hist for p in parts),
             agents=sum(p.agents for p in parts),
@@ -167,7 +184,7 @@ class LevelResult:
     server_note: str | None = None
 
     def _counted(self) -> list[WindowSummary]:
-        return self.windows[-self.counted:] if self.counted else []
+        return self.windows[-self.counted :] if self.counted else []
 
     @property
     def hist(self) -> LatencyHistogram:
@@ -241,14 +258,18 @@ class LevelResult:
             return f"the load generator's event loop was busy {self.loop_busy:.0%} of the time"
         busiest = max(counted, key=lambda w: w.cpu_share)
         if busiest.cpu_share >= LOOP_BUSY_LIMIT:
-            return (f"the load generator used {busiest.cpu:.1f} of its {busiest.cores} CPU cores")
+            return f"the load generator used {busiest.cpu:.1f} of its {busiest.cores} CPU cores"
         if self.mode == "concurrency" and self.achieved < IN_FLIGHT_SHORTFALL * self.level:
-            return (f"only {self.achieved:.1f} of {self.level:g} requests were kept in flight "
-                    "(the client could not keep up)")
+            return (
+                f"only {self.achieved:.1f} of {self.level:g} requests were kept in flight "
+                "(the client could not keep up)"
+            )
         sched = sum(w.scheduled for w in counted)
         if self.mode == "rate" and sched and self.late > LATE_LIMIT * sched:
-            return (f"{self.late} of {sched} requests left more than 5 ms late "
-                    "(the client could not keep the schedule)")
+            return (
+                f"{self.late} of {sched} requests left more than 5 ms late "
+                "(the client could not keep the schedule)"
+            )
         return None
 
     @property
@@ -294,10 +315,13 @@ class LevelResult:
     @classmethod
     def from_dict(cls, d: dict) -> LevelResult:
         return cls(
-            backend=str(d["backend"]), variant=str(d["variant"]), mode=str(d["mode"]),
+            backend=str(d["backend"]),
+            variant=str(d["variant"]),
+            mode=str(d["mode"]),
             level=float(d["level"]),
             windows=[WindowSummary.from_dict(w) for w in d.get("windows", [])],
-            stable=bool(d["stable"]), counted=int(d.get("counted_windows", 0)),
+            stable=bool(d["stable"]),
+            counted=int(d.get("counted_windows", 0)),
             stop_reason=_text_or_none(d.get("stop_reason")),
             server_ms=None if d.get("server_ms") is None else float(d["server_ms"]),
             server_note=_text_or_none(d.get("server_note")),
@@ -309,15 +333,24 @@ class LevelResult:
         return self.stable and not self.client_bound and self.ok > 0
 
 
-def summarise(windows: list[WindowSummary], mode: str, n: int, tolerance: float,
-              stop_reason: str | None = None) -> LevelResult:
+def summarise(
+    windows: list[WindowSummary],
+    mode: str,
+    n: int,
+    tolerance: float,
+    stop_reason: str | None = None,
+) -> LevelResult:
     """The level's result from its windows: figures over the last ``n`` windows (all of them when
     fewer), stable per :func:`stable`."""
     first = windows[0] if windows else None
     return LevelResult(
-        backend=first.backend if first else "", variant=first.variant if first else "",
-        mode=mode, level=first.level if first else 0.0, windows=list(windows),
-        stable=stable(windows, n, tolerance), counted=min(n, len(windows)),
+        backend=first.backend if first else "",
+        variant=first.variant if first else "",
+        mode=mode,
+        level=first.level if first else 0.0,
+        windows=list(windows),
+        stable=stable(windows, n, tolerance),
+        counted=min(n, len(windows)),
         stop_reason=stop_reason,
     )
 
@@ -402,11 +435,16 @@ class CapacityResult:
         if not thin:
             return None
         rate = self.plan.get("mode") == "rate"
-        named = [f"{lv.backend} {lv.variant} at {f'{lv.level:g}/s' if rate else f'c={lv.level:g}'} "
-                 f"({lv.ok})" for lv in thin[:6]]
+        named = [
+            f"{lv.backend} {lv.variant} at {f'{lv.level:g}/s' if rate else f'c={lv.level:g}'} "
+            f"({lv.ok})"
+            for lv in thin[:6]
+        ]
         more = f" and {len(thin) - 6} more" if len(thin) > 6 else ""
-        return (f"p99 from fewer than {FIRM_P99_ANSWERS} answers, in effect the slowest one "
-                f"(a longer measurement window gives a firmer p99): {', '.join(named)}{more}")
+        return (
+            f"p99 from fewer than {FIRM_P99_ANSWERS} answers, in effect the slowest one "
+            f"(a longer measurement window gives a firmer p99): {', '.join(named)}{more}"
+        )
 
     def notes(self) -> list[str]:
         """Everything to say under the sweep's figures: its messages, then the thin-p99 note."""
@@ -416,8 +454,10 @@ class CapacityResult:
     def equivalent_lines(self) -> list[str]:
         """The equivalents as text: "512-jpeg: 1 × gpu ≈ 7.80 × cpu" (numbers, not "one gpu", so
         that a backend named "one" or "two" still reads right)."""
-        return [f"{variant}: 1 × {ref} ≈ {n:.2f} × {other}"
-                for variant, ref, other, n in self.equivalents()]
+        return [
+            f"{variant}: 1 × {ref} ≈ {n:.2f} × {other}"
+            for variant, ref, other, n in self.equivalents()
+        ]
 
     def to_dict(self) -> dict:
         return {
@@ -427,11 +467,15 @@ class CapacityResult:
             "variants": self.variants,
             "levels": [lv.to_dict() for lv in self.levels],
             "knees": [
-                {"backend": b, "variant": v,
-                 "level": k.level if k else None,
-                 "throughput": k.throughput if k else None,
-                 "p99_ms": k.percentile_ms(99) if k else None}
-                for (b, v) in self.pairs() for k in [self.knee(b, v)]
+                {
+                    "backend": b,
+                    "variant": v,
+                    "level": k.level if k else None,
+                    "throughput": k.throughput if k else None,
+                    "p99_ms": k.percentile_ms(99) if k else None,
+                }
+                for (b, v) in self.pairs()
+                for k in [self.knee(b, v)]
             ],
             "equivalents": [
                 {"variant": v, "reference": a, "backend": b, "count": n}
@@ -457,7 +501,9 @@ class CapacityResult:
         if not all(isinstance(m, str) for m in messages):
             raise TypeError("a message is not text")
         return cls(
-            plan=_checked_plan(d.get("plan") or {}), backends=backends, variants=variants,
+            plan=_checked_plan(d.get("plan") or {}),
+            backends=backends,
+            variants=variants,
             levels=[LevelResult.from_dict(x) for x in d.get("levels") or []],
             messages=messages,
             started_at=float(d.get("started_at", 0.0)),
@@ -482,7 +528,9 @@ def _checked_plan(raw: dict) -> dict:
     if where is not None:
         if not isinstance(where, dict):
             raise TypeError("the in-cluster note is not an object")
-        plan["in_cluster"] = {"agents": int(where.get("agents", 0)),
-                              "namespace": str(where.get("namespace", "")),
-                              "job": str(where.get("job", ""))}
+        plan["in_cluster"] = {
+            "agents": int(where.get("agents", 0)),
+            "namespace": str(where.get("namespace", "")),
+            "job": str(where.get("job", "")),
+        }
     return plan

@@ -77,8 +77,7 @@ class GrpcSender(Sender):
         return "OK"
 
     async def close(self) -> None:
-        await asyncio.gather(*(c.close(grace=None) for c in self._channels),
-                             return_exceptions=True)
+        await asyncio.gather(*(c.close(grace=None) for c in self._channels), return_exceptions=True)
 
 
 class RestSender(Sender):
@@ -97,12 +96,16 @@ class RestSender(Sender):
 
         import aiohttp
 
-        ssl_ctx = (ssl.create_default_context(cafile=self.target.backend.tls_ca)
-                   if self.target.backend.tls_ca else None)
+        ssl_ctx = (
+            ssl.create_default_context(cafile=self.target.backend.tls_ca)
+            if self.target.backend.tls_ca
+            else None
+        )
         connector = aiohttp.TCPConnector(limit=0, ssl=ssl_ctx if ssl_ctx else False)
         headers = {"Content-Type": "application/json", **dict(self.target.backend.headers)}
         self._session = aiohttp.ClientSession(
-            connector=connector, headers=headers,
+            connector=connector,
+            headers=headers,
             timeout=aiohttp.ClientTimeout(total=self.timeout_s),
         )
 

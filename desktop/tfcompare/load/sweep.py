@@ -49,8 +49,8 @@ def sweep(
     result = CapacityResult(
         plan=plan.to_dict(),
         backends=list({t.backend.name: t.backend.to_dict() for t in targets}.values()),
-        variants=variants or {t.variant: {"label": t.variant_label, "bytes": t.mean_bytes}
-                              for t in targets},
+        variants=variants
+        or {t.variant: {"label": t.variant_label, "bytes": t.mean_bytes} for t in targets},
         started_at=time.time(),
     )
 
@@ -100,17 +100,24 @@ async def _sweep_target(plan, target, deadline, cancel, result, emit, message, t
                 return
             if timer is not None:
                 await asyncio.to_thread(timer.before)
-            run = LevelRun(sender, target, plan, level,
-                           start_at=plan.start_at[i] if plan.start_at else None,
-                           deadline=deadline, cancel=cancel,
-                           on_window=lambda w: emit(WindowDone(w)))
+            run = LevelRun(
+                sender,
+                target,
+                plan,
+                level,
+                start_at=plan.start_at[i] if plan.start_at else None,
+                deadline=deadline,
+                cancel=cancel,
+                on_window=lambda w: emit(WindowDone(w)),
+            )
             windows, reason = await run.run()
             if not windows:
                 return
             lv = summarise(windows, plan.mode, plan.stable_windows, plan.stability, reason)
             if timer is not None:
                 lv.server_ms, lv.server_note = await asyncio.to_thread(
-                    timer.after, sum(w.ok for w in windows))
+                    timer.after, sum(w.ok for w in windows)
+                )
             p99 = lv.percentile_ms(99)
             limit = plan.latency_limit_ms
             if reason is None and limit is not None and p99 is not None and p99 > limit:

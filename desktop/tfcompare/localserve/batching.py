@@ -48,31 +48,43 @@ def _parameters_class():
     wrappers_pb2.DESCRIPTOR.CopyToProto(wrappers)
     pool.Add(wrappers)
     f = descriptor_pb2.FileDescriptorProto(
-        name="tfcompare/batching_parameters.proto", package="tensorflow.serving",
-        syntax="proto3", dependency=["google/protobuf/wrappers.proto"])
+        name="tfcompare/batching_parameters.proto",
+        package="tensorflow.serving",
+        syntax="proto3",
+        dependency=["google/protobuf/wrappers.proto"],
+    )
     msg = f.message_type.add(name="BatchingParameters")
     fd = descriptor_pb2.FieldDescriptorProto
-    for number, (name, kind) in enumerate((
-        ("max_batch_size", ".google.protobuf.Int64Value"),
-        ("batch_timeout_micros", ".google.protobuf.Int64Value"),
-        ("max_enqueued_batches", ".google.protobuf.Int64Value"),
-        ("num_batch_threads", ".google.protobuf.Int64Value"),
-        ("thread_pool_name", ".google.protobuf.StringValue"),
-        ("allowed_batch_sizes", None),
-        ("pad_variable_length_inputs", None),
-        ("enable_large_batch_splitting", ".google.protobuf.BoolValue"),
-        ("max_execution_batch_size", ".google.protobuf.Int64Value"),
-    ), start=1):
+    for number, (name, kind) in enumerate(
+        (
+            ("max_batch_size", ".google.protobuf.Int64Value"),
+            ("batch_timeout_micros", ".google.protobuf.Int64Value"),
+            ("max_enqueued_batches", ".google.protobuf.Int64Value"),
+            ("num_batch_threads", ".google.protobuf.Int64Value"),
+            ("thread_pool_name", ".google.protobuf.StringValue"),
+            ("allowed_batch_sizes", None),
+            ("pad_variable_length_inputs", None),
+            ("enable_large_batch_splitting", ".google.protobuf.BoolValue"),
+            ("max_execution_batch_size", ".google.protobuf.Int64Value"),
+        ),
+        start=1,
+    ):
         if kind:
-            msg.field.add(name=name, number=number, type=fd.TYPE_MESSAGE, type_name=kind,
-                          label=fd.LABEL_OPTIONAL)
+            msg.field.add(
+                name=name,
+                number=number,
+                type=fd.TYPE_MESSAGE,
+                type_name=kind,
+                label=fd.LABEL_OPTIONAL,
+            )
         elif name == "allowed_batch_sizes":
             msg.field.add(name=name, number=number, type=fd.TYPE_INT64, label=fd.LABEL_REPEATED)
         else:
             msg.field.add(name=name, number=number, type=fd.TYPE_BOOL, label=fd.LABEL_OPTIONAL)
     pool.Add(f)
     return message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
+        pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
+    )
 
 
 @dataclass(frozen=True)
@@ -105,12 +117,23 @@ def parse_batching_parameters(text: str, *, cores: int = 4) -> BatchingOptions:
         text_format.Parse(text, params)
     except text_format.ParseError as exc:
         raise BatchingConfigError(f"not a batching parameters file: {exc}") from None
-    values = {name: getattr(params, name).value
-              for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches",
-                           "num_batch_threads", "thread_pool_name") if params.HasField(name)}
-    options = replace(BatchingOptions(num_batch_threads=cores), **values,
-                      allowed_batch_sizes=tuple(int(v) for v in params.allowed_batch_sizes),
-                      pad_variable_length_inputs=bool(params.pad_variable_length_inputs))
+    values = {
+        name: getattr(params, name).value
+        for name in (
+            "max_batch_size",
+            "batch_timeout_micros",
+            "max_enqueued_batches",
+            "num_batch_threads",
+            "thread_pool_name",
+        )
+        if params.HasField(name)
+    }
+    options = replace(
+        BatchingOptions(num_batch_threads=cores),
+        **values,
+        allowed_batch_sizes=tuple(int(v) for v in params.allowed_batch_sizes),
+        pad_variable_length_inputs=bool(params.pad_variable_length_inputs),
+    )
     problems = []
     if options.max_batch_size < 1:
         problems.append("max_batch_size must be at least 1")
@@ -122,8 +145,10 @@ def parse_batching_parameters(text: str, *, cores: int = 4) -> BatchingOptions:
         problems.append("batch_timeout_micros must not be negative")
     sizes = options.allowed_batch_sizes
     if sizes and (list(sizes) != sorted(set(sizes)) or sizes[-1] != options.max_batch_size):
-        problems.append("allowed_batch_sizes must increase and end with max_batch_size "
-                        f"({options.max_batch_size})")
+        problems.append(
+            "allowed_batch_sizes must increase and end with max_batch_size "
+            f"({options.max_batch_size})"
+        )
     if problems:
         raise BatchingConfigError("; ".join(problems))
     return options
@@ -143,21 +168,36 @@ class BatchingMetrics:
         prefix = ":tensorflow:serving:batching_session:"
         sizes = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, float("inf"))
         self.queuing_latency = Histogram(
-            prefix + "queuing_latency", "Distribution of wall time spent (in microseconds) in queuing",
-            ("thread_pool_name",), buckets=(*_exponential(100, 1.2, 52), float("inf")),
-            registry=registry)
+            prefix + "queuing_latency",
+            "Distribution of wall time spent (in microseconds) in queuing",
+            ("thread_pool_name",),
+            buckets=(*_exponential(100, 1.2, 52), float("inf")),
+            registry=registry,
+        )
         self.wrapped_run_count = Counter(
-            prefix + "wrapped_run_count", "Total count of run calls on the wrapped session",
-            registry=registry)
+            prefix + "wrapped_run_count",
+            "Total count of run calls on the wrapped session",
+            registry=registry,
+        )
         self.input_batch_size = Histogram(
-            prefix + "input_batch_size", "Tracks the batch size distribution on the inputs.",
-            buckets=sizes, registry=registry)
+            prefix + "input_batch_size",
+            "Tracks the batch size distribution on the inputs.",
+            buckets=sizes,
+            registry=registry,
+        )
         self.processed_batch_size = Histogram(
-            prefix + "processed_batch_size", "Tracks the batch size distribution on processing.",
-            buckets=sizes, registry=registry)
+            prefix + "processed_batch_size",
+            "Tracks the batch size distribution on processing.",
+            buckets=sizes,
+            registry=registry,
+        )
         self.padding_size = Histogram(
-            prefix + "padding_size", "Tracks the padding size distribution on batches.",
-            ("execution_batch_size",), buckets=sizes, registry=registry)
+            prefix + "padding_size",
+            "Tracks the padding size distribution on batches.",
+            ("execution_batch_size",),
+            buckets=sizes,
+            registry=registry,
+        )
 
     def batch(self, pool: str, rows: int, padded: int, queued_us: list[float]) -> None:
         for us in queued_us:
@@ -188,8 +228,9 @@ class _Queue:
         self.rows = 0
         self.cond = threading.Condition()
         for i in range(batcher.options.num_batch_threads):
-            threading.Thread(target=self._loop, name=f"{batcher.options.thread_pool_name}-{i}",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._loop, name=f"{batcher.options.thread_pool_name}-{i}", daemon=True
+            ).start()
 
     def put(self, task: _Task) -> None:
         with self.cond:
@@ -233,9 +274,13 @@ class _Queue:
 class Batcher:
     """Batches calls of ``run(signature, inputs) -> outputs``; thread-safe."""
 
-    def __init__(self, options: BatchingOptions, run: Callable[[str, dict], dict],
-                 fault: Callable[[grpc.StatusCode, str], Exception],
-                 metrics: BatchingMetrics) -> None:
+    def __init__(
+        self,
+        options: BatchingOptions,
+        run: Callable[[str, dict], dict],
+        fault: Callable[[grpc.StatusCode, str], Exception],
+        metrics: BatchingMetrics,
+    ) -> None:
         self.options = options
         self.run = run
         self.fault = fault
@@ -247,8 +292,10 @@ class Batcher:
         """Blocks until this call's share of a batch has run; raises what the run raised."""
         rows = {int(t.shape[0]) if t.ndim else -1 for t in inputs.values()}
         if len(rows) != 1 or -1 in rows:
-            raise self.fault(grpc.StatusCode.INVALID_ARGUMENT,
-                             "Batching Run() input tensors must have equal 0th-dimension size")
+            raise self.fault(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "Batching Run() input tensors must have equal 0th-dimension size",
+            )
         key = (signature, tuple(sorted(inputs)))
         with self._lock:
             queue = self._queues.get(key) or self._queues.setdefault(key, _Queue(self, key))
@@ -264,8 +311,9 @@ class Batcher:
         start = time.perf_counter()
         rows = sum(t.rows for t in batch)
         padded = self.options.padded_size(rows)
-        self.metrics.batch(self.options.thread_pool_name, rows, padded,
-                           [(start - t.enqueued) * 1e6 for t in batch])
+        self.metrics.batch(
+            self.options.thread_pool_name, rows, padded, [(start - t.enqueued) * 1e6 for t in batch]
+        )
         try:
             merged = {}
             for name in names:
@@ -283,8 +331,9 @@ class Batcher:
                         raise self.fault(
                             grpc.StatusCode.INTERNAL,
                             "Batched output tensor's 0th dimension does not equal the sum of the "
-                            "0th dimension sizes of the input tensors")
-                    share[out_key] = value[offset:offset + task.rows]
+                            "0th dimension sizes of the input tensors",
+                        )
+                    share[out_key] = value[offset : offset + task.rows]
                 task.outputs = share
                 offset += task.rows
         except Exception as exc:  # every caller of the batch gets the failure

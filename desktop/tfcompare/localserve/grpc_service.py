@@ -18,8 +18,10 @@ from tfcompare.localserve import GRPC_OPTIONS, metrics
 from tfcompare.localserve.servable import Servable, ServingFault
 from tfcompare.localserve.tensors import fill_proto
 
-IN_USE = ("the port is in use (another server on it?) or not allowed: choose another port, or 0 "
-          "for any free one")
+IN_USE = (
+    "the port is in use (another server on it?) or not allowed: choose another port, or 0 "
+    "for any free one"
+)
 
 
 def _spec(spec) -> tuple[str, int | None, str | None]:
@@ -41,7 +43,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             response = self._predict(request, context)
         except ServingFault as fault:
-            metrics.record_request(model, "Predict", "GRPC", fault.code.name, metrics.now_us() - start)
+            metrics.record_request(
+                model, "Predict", "GRPC", fault.code.name, metrics.now_us() - start
+            )
             context.abort(fault.code, fault.message)
         metrics.record_request(model, "Predict", "GRPC", "OK", metrics.now_us() - start)
         return response
@@ -70,12 +74,16 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             version = self.servable.check_spec(*_spec(request.model_spec))
             if not request.metadata_field:
-                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
-                                   "GetModelMetadataRequest must specify at least one metadata_field")
+                raise ServingFault(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "GetModelMetadataRequest must specify at least one metadata_field",
+                )
             for field_name in request.metadata_field:
                 if field_name != "signature_def":
-                    raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
-                                       f"Metadata field {field_name} is not supported")
+                    raise ServingFault(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        f"Metadata field {field_name} is not supported",
+                    )
         except ServingFault as fault:
             context.abort(fault.code, fault.message)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
@@ -99,15 +107,17 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         servable = self.servable
         if label:
             if label not in servable.labels:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                              f"Unrecognized servable version label: {label}")
+                context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"Unrecognized servable version label: {label}",
+                )
             version = servable.labels[label]
         if name != servable.name:
-            context.abort(grpc.StatusCode.NOT_FOUND,
-                          f"Could not find any versions of model {name}")
+            context.abort(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}")
         if version is not None and version != servable.version:
-            context.abort(grpc.StatusCode.NOT_FOUND,
-                          f"Could not find version {version} of model {name}")
+            context.abort(
+                grpc.StatusCode.NOT_FOUND, f"Could not find version {version} of model {name}"
+            )
         response = get_model_status_pb2.GetModelStatusResponse()
         entry = response.model_version_status.add()
         entry.version = servable.version
@@ -140,19 +150,29 @@ class _RequireHeader(grpc.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(refuse)
 
 
-def make_server(servable: Servable, host: str, port: int, *, tensor_content: bool,
-                workers: int, tls: tuple[bytes, bytes] | None = None,
-                require_header: tuple[str, str] | None = None) -> tuple[grpc.Server, int]:
+def make_server(
+    servable: Servable,
+    host: str,
+    port: int,
+    *,
+    tensor_content: bool,
+    workers: int,
+    tls: tuple[bytes, bytes] | None = None,
+    require_header: tuple[str, str] | None = None,
+) -> tuple[grpc.Server, int]:
     """A started-ready (not yet started) gRPC server and the port it bound.
 
     ``tls`` is (private key PEM, certificate chain PEM), like TF Serving's ssl_config_file.
     """
     interceptors = [_RequireHeader(*require_header)] if require_header else []
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers,
-                                                    thread_name_prefix="grpc-worker"),
-                         options=GRPC_OPTIONS, interceptors=interceptors)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc-worker"),
+        options=GRPC_OPTIONS,
+        interceptors=interceptors,
+    )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(servable, tensor_content=tensor_content), server)
+        PredictionService(servable, tensor_content=tensor_content), server
+    )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(servable), server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:

@@ -57,8 +57,9 @@ _LOG.setLevel(logging.INFO)
 
 
 def _json_response(status: int, message: str, *, close: bool = False) -> web.Response:
-    response = web.Response(status=status, content_type="application/json",
-                            body=json.dumps({"error": message}).encode())
+    response = web.Response(
+        status=status, content_type="application/json", body=json.dumps({"error": message}).encode()
+    )
     if close:
         response.force_close()
     return response
@@ -92,9 +93,10 @@ class _Busy(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        transport.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                        b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
-                        % (len(self.BODY), self.BODY))
+        transport.write(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(self.BODY), self.BODY)
+        )
         # Closing while the request is still arriving would reset the connection and lose the
         # answer: give the client a moment to read it.
         asyncio.get_running_loop().call_later(1.0, transport.close)
@@ -111,8 +113,9 @@ class _Budget:
 
     def take(self, size: int) -> None:
         if self.used + size > self.limit:
-            raise _Refusal(503, "server busy: too much request data in flight; retry later",
-                           close=True)
+            raise _Refusal(
+                503, "server busy: too much request data in flight; retry later", close=True
+            )
         self.used += size
 
 
@@ -120,8 +123,12 @@ async def _read_body(request: web.Request, limits: RestLimits, budget: _Budget) 
     """The request body as chunks (already counted in ``budget``; the caller gives them back)."""
     length = request.content_length
     if length is not None and length > limits.max_body:
-        raise _Refusal(413, f"request body of {length} bytes is larger than the server's limit "
-                            f"of {limits.max_body} bytes", close=True)
+        raise _Refusal(
+            413,
+            f"request body of {length} bytes is larger than the server's limit "
+            f"of {limits.max_body} bytes",
+            close=True,
+        )
     chunks: list[bytes] = []
     size = 0
     try:
@@ -129,11 +136,16 @@ async def _read_body(request: web.Request, limits: RestLimits, budget: _Budget) 
             try:
                 chunk = await asyncio.wait_for(request.content.readany(), limits.read_timeout)
             except TimeoutError:
-                raise _Refusal(408, f"no request body data for {limits.read_timeout:g} s",
-                               close=True) from None
+                raise _Refusal(
+                    408, f"no request body data for {limits.read_timeout:g} s", close=True
+                ) from None
             except ConnectionError:
-                _LOG.info("client %s went away while sending %s %s", request.remote,
-                          request.method, request.path)
+                _LOG.info(
+                    "client %s went away while sending %s %s",
+                    request.remote,
+                    request.method,
+                    request.path,
+                )
                 raise _Refusal(400, "the request body ended early", close=True) from None
             except HttpProcessingError as exc:  # bad chunk framing, body shorter than announced
                 raise _Refusal(400, f"Malformed request body: {exc.message}", close=True) from None
@@ -141,8 +153,11 @@ async def _read_body(request: web.Request, limits: RestLimits, budget: _Budget) 
                 return chunks
             size += len(chunk)
             if size > limits.max_body:
-                raise _Refusal(413, f"request body is larger than the server's limit of "
-                                    f"{limits.max_body} bytes", close=True)
+                raise _Refusal(
+                    413,
+                    f"request body is larger than the server's limit of {limits.max_body} bytes",
+                    close=True,
+                )
             budget.take(len(chunk))
             chunks.append(chunk)
     except BaseException:
@@ -150,8 +165,12 @@ async def _read_body(request: web.Request, limits: RestLimits, budget: _Budget) 
         raise
 
 
-def build_app(api: RestApi, pool: ThreadPoolExecutor, limits: RestLimits,
-              require_header: tuple[str, str] | None = None) -> web.Application:
+def build_app(
+    api: RestApi,
+    pool: ThreadPoolExecutor,
+    limits: RestLimits,
+    require_header: tuple[str, str] | None = None,
+) -> web.Application:
     """The aiohttp application: routes (specific ones before TF Serving's catch-all) + guards."""
     budget = _Budget(limits.buffered_bodies)
 
@@ -163,24 +182,28 @@ def build_app(api: RestApi, pool: ThreadPoolExecutor, limits: RestLimits,
                 status, data = api.answer(request.method, request.path, body)
             else:
                 status, data = await asyncio.get_running_loop().run_in_executor(
-                    pool, api.answer, request.method, request.path, body)
+                    pool, api.answer, request.method, request.path, body
+                )
         finally:
             budget.used -= sum(len(c) for c in chunks)
-        return await send(request, web.Response(status=status, body=data,
-                                                content_type="application/json"))
+        return await send(
+            request, web.Response(status=status, body=data, content_type="application/json")
+        )
 
-    app = web.Application(client_max_size=limits.max_body,
-                          middlewares=[_guard(require_header)])
+    app = web.Application(client_max_size=limits.max_body, middlewares=[_guard(require_header)])
+
     async def prometheus(request: web.Request) -> web.StreamResponse:
         response = web.Response(body=metrics.page(request.query_string))
         response.headers["Content-Type"] = metrics.CONTENT_TYPE
         return await send(request, response)
 
-    app.router.add_routes([
-        # Specific routes first, then TF Serving's catch-all.
-        web.get(METRICS_PATH, prometheus),
-        web.route("*", "/{path:.*}", tf_serving),  # /v1/models/…; anything else: "Malformed"
-    ])
+    app.router.add_routes(
+        [
+            # Specific routes first, then TF Serving's catch-all.
+            web.get(METRICS_PATH, prometheus),
+            web.route("*", "/{path:.*}", tf_serving),  # /v1/models/…; anything else: "Malformed"
+        ]
+    )
     return app
 
 
@@ -190,14 +213,21 @@ async def send(request: web.Request, response: web.StreamResponse) -> web.Stream
         await response.prepare(request)
         await response.write_eof()
     except ConnectionError:
-        _LOG.info("client %s went away before the answer to %s %s was sent",
-                  request.remote, request.method, request.path)
+        _LOG.info(
+            "client %s went away before the answer to %s %s was sent",
+            request.remote,
+            request.method,
+            request.path,
+        )
     return response
 
 
-def _guard(require_header: tuple[str, str] | None
-           ) -> Callable[[web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
-                         Awaitable[web.StreamResponse]]:
+def _guard(
+    require_header: tuple[str, str] | None,
+) -> Callable[
+    [web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
+    Awaitable[web.StreamResponse],
+]:
     """Middleware: the required header (401 missing, 403 wrong), refusals and unexpected
     errors as TF Serving's JSON error body."""
 
@@ -217,8 +247,9 @@ def _guard(require_header: tuple[str, str] | None
         except web.HTTPException as exc:
             return _json_response(exc.status, exc.reason, close=exc.status == 413)
         except Exception as exc:  # a bug: answer 500 and keep serving others
-            _LOG.warning("internal error answering %s %s", request.method, request.path,
-                         exc_info=exc)
+            _LOG.warning(
+                "internal error answering %s %s", request.method, request.path, exc_info=exc
+            )
             return _json_response(500, f"internal error: {type(exc).__name__}: {exc}")
 
     return guard
@@ -227,8 +258,13 @@ def _guard(require_header: tuple[str, str] | None
 class RestServer:
     """The REST API served from its own thread and event loop; ``close()`` stops it."""
 
-    def __init__(self, app: web.Application, pool: ThreadPoolExecutor, limits: RestLimits,
-                 tls: ssl.SSLContext | None) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        pool: ThreadPoolExecutor,
+        limits: RestLimits,
+        tls: ssl.SSLContext | None,
+    ) -> None:
         self._app, self._pool, self._limits, self._tls = app, pool, limits, tls
         self._loop = asyncio.new_event_loop()
         self._loop.set_exception_handler(self._on_loop_error)
@@ -239,23 +275,36 @@ class RestServer:
 
     @staticmethod
     def _on_loop_error(_loop: asyncio.AbstractEventLoop, context: dict) -> None:
-        _LOG.info("%s", context.get("message", "connection error"), exc_info=context.get("exception"))
+        _LOG.info(
+            "%s", context.get("message", "connection error"), exc_info=context.get("exception")
+        )
 
     def _protocol(self) -> asyncio.Protocol:
         assert self._runner is not None and self._runner.server is not None
         manager = self._runner.server
         if len(manager.connections) >= self._limits.max_connections:
             return _Busy()
-        return _Protocol(manager, loop=self._loop, keepalive_timeout=self._limits.read_timeout,
-                         lingering_time=min(2.0, self._limits.read_timeout),
-                         logger=_LOG, access_log=None)
+        return _Protocol(
+            manager,
+            loop=self._loop,
+            keepalive_timeout=self._limits.read_timeout,
+            lingering_time=min(2.0, self._limits.read_timeout),
+            logger=_LOG,
+            access_log=None,
+        )
 
     async def _start(self, host: str, port: int) -> None:
         self._runner = web.AppRunner(self._app, handle_signals=False, access_log=None)
         await self._runner.setup()
         self._server = await self._loop.create_server(
-            self._protocol, host, port, ssl=self._tls, reuse_address=True, backlog=128,
-            ssl_handshake_timeout=self._limits.read_timeout if self._tls else None)
+            self._protocol,
+            host,
+            port,
+            ssl=self._tls,
+            reuse_address=True,
+            backlog=128,
+            ssl_handshake_timeout=self._limits.read_timeout if self._tls else None,
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     def start(self, host: str, port: int) -> int:
@@ -264,8 +313,9 @@ class RestServer:
             asyncio.run_coroutine_threadsafe(self._start(host, port), self._loop).result(30)
         except OSError as exc:
             self.close()
-            raise OSError(f"cannot listen for REST on {host}:{port}: {exc.strerror or exc}"
-                          ) from exc
+            raise OSError(
+                f"cannot listen for REST on {host}:{port}: {exc.strerror or exc}"
+            ) from exc
         return self.port
 
     async def _stop(self) -> None:
@@ -292,9 +342,16 @@ def tls_context(cert: str, key: str) -> ssl.SSLContext:
     return context
 
 
-def start_rest(api: RestApi, host: str, port: int, *, workers: int = 16,
-               limits: RestLimits | None = None, tls: ssl.SSLContext | None = None,
-               require_header: tuple[str, str] | None = None) -> RestServer:
+def start_rest(
+    api: RestApi,
+    host: str,
+    port: int,
+    *,
+    workers: int = 16,
+    limits: RestLimits | None = None,
+    tls: ssl.SSLContext | None = None,
+    require_header: tuple[str, str] | None = None,
+) -> RestServer:
     """Start the REST server (own thread); returns it, its bound port in ``.port``."""
     limits = limits or RestLimits()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rest-worker")

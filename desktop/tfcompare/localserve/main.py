@@ -79,8 +79,10 @@ def _stale_build_hint(base: Path, message: str) -> str:
 
     if MISSING_VARIABLE not in message or base.resolve().parent != paths.models_dir().resolve():
         return ""
-    return (f"\n{base.name} was built by an earlier tfcompare: remove {base} and it is built "
-            "again on the next start")
+    return (
+        f"\n{base.name} was built by an earlier tfcompare: remove {base} and it is built "
+        "again on the next start"
+    )
 
 
 def _start(options: ServeOptions, base: Path | None) -> tuple | None:
@@ -137,13 +139,20 @@ def _start(options: ServeOptions, base: Path | None) -> tuple | None:
             tls = (Path(options.tls_key).read_bytes(), Path(options.tls_cert).read_bytes())
             rest_tls = tls_context(options.tls_cert, options.tls_key)
         except (OSError, TypeError, ValueError) as exc:  # ssl.SSLError is an OSError
-            _log(f"cannot read the TLS key/certificate (--tls-key and --tls-cert go together): {exc}")
+            _log(
+                f"cannot read the TLS key/certificate (--tls-key and --tls-cert go together): {exc}"
+            )
             return None
     try:
-        server, grpc_port = make_server(servable, options.host, options.port,
-                                        tensor_content=options.tensor_content,
-                                        workers=options.workers, tls=tls,
-                                        require_header=options.require_header)
+        server, grpc_port = make_server(
+            servable,
+            options.host,
+            options.port,
+            tensor_content=options.tensor_content,
+            workers=options.workers,
+            tls=tls,
+            require_header=options.require_header,
+        )
     except OSError as exc:
         _log(str(exc))
         return None
@@ -157,23 +166,35 @@ def _start(options: ServeOptions, base: Path | None) -> tuple | None:
     rest = None
     rest_text = "-"
     if options.rest_port is not None:
-        limits = RestLimits(max_body=int(options.rest_max_body_mb * 2**20),
-                            read_timeout=options.rest_read_timeout,
-                            max_connections=options.rest_max_connections)
+        limits = RestLimits(
+            max_body=int(options.rest_max_body_mb * 2**20),
+            read_timeout=options.rest_read_timeout,
+            max_connections=options.rest_max_connections,
+        )
         try:
             api = RestApi(servable, timeout_ms=options.rest_api_timeout_ms)
-            rest = start_rest(api, options.host, options.rest_port,
-                              workers=options.workers, limits=limits, tls=rest_tls,
-                              require_header=options.require_header)
+            rest = start_rest(
+                api,
+                options.host,
+                options.rest_port,
+                workers=options.workers,
+                limits=limits,
+                tls=rest_tls,
+                require_header=options.require_header,
+            )
         except OSError as exc:
             _log(str(exc))
             server.stop(0)
             return None
         rest_text = _address(options.host, rest.port)
-    _log(f"serving {name} version {servable.version} from {base} "
-         f"(loaded and warmed up with {count} request(s) in {time.perf_counter() - started:.1f} s, "
-         f"threads={options.threads or 'default'})")
+    _log(
+        f"serving {name} version {servable.version} from {base} "
+        f"(loaded and warmed up with {count} request(s) in {time.perf_counter() - started:.1f} s, "
+        f"threads={options.threads or 'default'})"
+    )
     return server, rest, f"READY grpc={_address(options.host, grpc_port)} rest={rest_text}"
+
+
 def _start_batching(servable, options: ServeOptions) -> bool:
     from tfcompare.localserve import batching
 
@@ -193,11 +214,13 @@ def _start_batching(servable, options: ServeOptions) -> bool:
         _log(f"{options.batching_parameters}: {exc}")
         return False
     unbatched = servable.enable_batching(params, batching.BatchingMetrics(batching_registry()))
-    _log(f"batching on: max_batch_size={params.max_batch_size} "
-         f"batch_timeout_micros={params.batch_timeout_micros} "
-         f"max_enqueued_batches={params.max_enqueued_batches} "
-         f"num_batch_threads={params.num_batch_threads}"
-         + (f" (not batched, fixed 0th dimension: {', '.join(unbatched)})" if unbatched else ""))
+    _log(
+        f"batching on: max_batch_size={params.max_batch_size} "
+        f"batch_timeout_micros={params.batch_timeout_micros} "
+        f"max_enqueued_batches={params.max_enqueued_batches} "
+        f"num_batch_threads={params.num_batch_threads}"
+        + (f" (not batched, fixed 0th dimension: {', '.join(unbatched)})" if unbatched else "")
+    )
     return True
 
 

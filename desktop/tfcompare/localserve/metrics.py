@@ -130,8 +130,16 @@ def record_request(model: str, api: str, entrypoint: str, status: str, micros: i
         return
     _child(request_latency, model, api, entrypoint).observe(micros)
     if _log is not None:
-        line = json.dumps({"model": model, "api": api, "entrypoint": entrypoint,
-                           "request_us": micros, "runtime_us": runtime_us, "t": time.time()})
+        line = json.dumps(
+            {
+                "model": model,
+                "api": api,
+                "entrypoint": entrypoint,
+                "request_us": micros,
+                "runtime_us": runtime_us,
+                "t": time.time(),
+            }
+        )
         with _log_lock:
             _log.write(line + "\n")
 
@@ -157,6 +165,9 @@ def _tf_serving_counter_names(text: bytes) -> bytes:
     if not counters:
         return text
     pattern = re.compile(
-        rb"^((?:# (?:HELP|TYPE) )?(?:" + b"|".join(re.escape(c) for c in counters)
-        + rb"))_total(?=[ {])", re.MULTILINE)
+        rb"^((?:# (?:HELP|TYPE) )?(?:"
+        + b"|".join(re.escape(c) for c in counters)
+        + rb"))_total(?=[ {])",
+        re.MULTILINE,
+    )
     return pattern.sub(rb"\1", text)

@@ -28,16 +28,31 @@ _PATH = re.compile(
     r"(?:/versions/(?P<version>-?\d+)|/labels/(?P<label>[^/:]+))?"
     r"(?P<tail>/metadata|:predict|:classify|:regress)?$"
 )
-_STATE_NAMES = {0: "UNKNOWN", 10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
+_STATE_NAMES = {
+    0: "UNKNOWN",
+    10: "START",
+    20: "LOADING",
+    30: "AVAILABLE",
+    40: "UNLOADING",
+    50: "END",
+}
 _HTTP_STATUS = {
-    grpc.StatusCode.CANCELLED: 499, grpc.StatusCode.UNKNOWN: 500,
-    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-    grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.FAILED_PRECONDITION: 400, grpc.StatusCode.ABORTED: 409,
-    grpc.StatusCode.OUT_OF_RANGE: 400, grpc.StatusCode.UNIMPLEMENTED: 501,
-    grpc.StatusCode.INTERNAL: 500, grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DATA_LOSS: 500, grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
 }
 
 
@@ -92,8 +107,10 @@ class RestApi:
         if method == "POST" and tail == ":predict":
             return self._predict(name, version, label, body)
         if method == "POST" and tail in (":classify", ":regress"):
-            raise ServingFault(grpc.StatusCode.UNIMPLEMENTED,
-                               f"{tail[1:]} is not supported by tfcompare's local server")
+            raise ServingFault(
+                grpc.StatusCode.UNIMPLEMENTED,
+                f"{tail[1:]} is not supported by tfcompare's local server",
+            )
         raise _bad(f"Malformed request: {method} {path}")
 
     def _status(self, name: str, version: int | None, label: str | None) -> dict[str, Any]:
@@ -103,14 +120,22 @@ class RestApi:
                 raise _bad(f"Unrecognized servable version label: {label}")
             version = s.labels[label]
         if name != s.name:
-            raise ServingFault(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}")
+            raise ServingFault(
+                grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}"
+            )
         if version is not None and version != s.version:
-            raise ServingFault(grpc.StatusCode.NOT_FOUND,
-                               f"Could not find version {version} of model {name}")
-        return {"model_version_status": [{
-            "version": str(s.version), "state": _STATE_NAMES.get(s.state, "UNKNOWN"),
-            "status": {"error_code": "OK", "error_message": ""},
-        }]}
+            raise ServingFault(
+                grpc.StatusCode.NOT_FOUND, f"Could not find version {version} of model {name}"
+            )
+        return {
+            "model_version_status": [
+                {
+                    "version": str(s.version),
+                    "state": _STATE_NAMES.get(s.state, "UNKNOWN"),
+                    "status": {"error_code": "OK", "error_message": ""},
+                }
+            ]
+        }
 
     def _metadata(self, name: str, version: int | None, label: str | None) -> dict[str, Any]:
         served = self.servable.check_spec(name, version, label)
@@ -121,12 +146,16 @@ class RestApi:
             sig_map.signature_def[key].CopyFrom(sig)
         return {
             "model_spec": {"name": name, "signature_name": "", "version": str(served)},
-            "metadata": {"signature_def": json_format.MessageToDict(
-                sig_map, preserving_proto_field_name=True)},
+            "metadata": {
+                "signature_def": json_format.MessageToDict(
+                    sig_map, preserving_proto_field_name=True
+                )
+            },
         }
 
-    def _predict(self, name: str, version: int | None, label: str | None,
-                 body: bytes) -> dict[str, Any]:
+    def _predict(
+        self, name: str, version: int | None, label: str | None, body: bytes
+    ) -> dict[str, Any]:
         self.servable.check_spec(name, version, label)
         try:
             request = json.loads(body or b"null")
@@ -141,8 +170,11 @@ class RestApi:
         signature_name, sig = self.servable.signature(signature_name)
         keys = list(sig.inputs)
         if ("instances" in request) == ("inputs" in request):
-            raise _bad("Missing 'inputs' or 'instances' key" if "inputs" not in request
-                       else "Both 'inputs' and 'instances' keys present")
+            raise _bad(
+                "Missing 'inputs' or 'instances' key"
+                if "inputs" not in request
+                else "Both 'inputs' and 'instances' keys present"
+            )
         dtypes = {k: sig.inputs[k].dtype for k in keys}
         if "instances" in request:
             columns = _rows_to_columns(request["instances"], keys)
@@ -151,10 +183,14 @@ class RestApi:
         tensors = {k: _to_array(v, dtypes.get(k), k) for k, v in columns.items()}
         unknown = [k for k in tensors if k not in dtypes]
         if unknown:
-            raise _bad(f"input tensor alias not found in signature: {unknown[0]}. Inputs "
-                       f"expected to be in the set {{{','.join(sorted(keys))}}}.")
+            raise _bad(
+                f"input tensor alias not found in signature: {unknown[0]}. Inputs "
+                f"expected to be in the set {{{','.join(sorted(keys))}}}."
+            )
         if self.servable.state != AVAILABLE:
-            raise ServingFault(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
+            raise ServingFault(
+                grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})"
+            )
         outputs = self.servable.run(signature_name, tensors, self.timeout_ms)
         values = {k: _to_json(k, np.asarray(v)) for k, v in outputs.items()}
         if "instances" in request:
@@ -209,7 +245,7 @@ def _columnar(inputs: Any, keys: list[str]) -> dict[str, Any]:
 def _decode_strings(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) != {"b64"} or not isinstance(value["b64"], str):
-            raise _bad("JSON object: does not have named input: expected {\"b64\": \"...\"}")
+            raise _bad('JSON object: does not have named input: expected {"b64": "..."}')
         try:
             return base64.b64decode(value["b64"], validate=True)
         except ValueError as exc:
@@ -218,7 +254,7 @@ def _decode_strings(value: Any) -> Any:
         return [_decode_strings(v) for v in value]
     if isinstance(value, str):
         return value.encode("utf-8")
-    raise _bad(f"expected a string or {{\"b64\": ...}} for a DT_STRING input, got {value!r:.40}")
+    raise _bad(f'expected a string or {{"b64": ...}} for a DT_STRING input, got {value!r:.40}')
 
 
 def _to_array(value: Any, dtype: int | None, key: str) -> np.ndarray:

@@ -67,8 +67,10 @@ class Servable:
     def load(cls, name: str, base: Path, labels: dict[str, int] | None = None) -> Servable:
         found = versions(base)
         if not found:
-            raise ServingFault(grpc.StatusCode.NOT_FOUND,
-                               f"No versions of servable {name} found under base path {base}")
+            raise ServingFault(
+                grpc.StatusCode.NOT_FOUND,
+                f"No versions of servable {name} found under base path {base}",
+            )
         version = found[-1]
         path = base / str(version)
         _read_meta_graph(path)  # a clear NOT_FOUND when there is no 'serve' graph
@@ -77,11 +79,14 @@ class Servable:
         functions = {k: _Signature(session, v) for k, v in sigs.items() if not k.startswith("__")}
         for label, labelled in (labels or {}).items():
             if labelled != version:
-                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
-                                   f"version label {label} points at version {labelled}, "
-                                   f"which is not loaded (serving version {version})")
-        return cls(name, base, version, sigs, functions, dict(labels or {}), LOADING,
-                   _loaded=session)
+                raise ServingFault(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"version label {label} points at version {labelled}, "
+                    f"which is not loaded (serving version {version})",
+                )
+        return cls(
+            name, base, version, sigs, functions, dict(labels or {}), LOADING, _loaded=session
+        )
 
     # ----------------------------------------------------------------------------- lookups
 
@@ -89,24 +94,29 @@ class Servable:
         """Resolve a ModelSpec to the served version, or raise like TF Serving's ServerCore."""
         if label:
             if label not in self.labels:
-                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
-                                   f"Unrecognized servable version label: {label}")
+                raise ServingFault(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"Unrecognized servable version label: {label}",
+                )
             version = self.labels[label]
         if name != self.name or self.state != AVAILABLE:
             what = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
-            raise ServingFault(grpc.StatusCode.NOT_FOUND,
-                               f"Servable not found for request: {what}")
+            raise ServingFault(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: {what}")
         if version is not None and version != self.version:
-            raise ServingFault(grpc.StatusCode.NOT_FOUND,
-                               f"Servable not found for request: Specific({name}, {version})")
+            raise ServingFault(
+                grpc.StatusCode.NOT_FOUND,
+                f"Servable not found for request: Specific({name}, {version})",
+            )
         return self.version
 
     def signature(self, signature_name: str) -> tuple[str, meta_graph_pb2.SignatureDef]:
         name = signature_name or DEFAULT_SIGNATURE
         sig = self.signature_defs.get(name)
         if sig is None or name not in self.functions:
-            raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
-                               f"Serving signature name: \"{name}\" not found in signature def")
+            raise ServingFault(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f'Serving signature name: "{name}" not found in signature def',
+            )
         return name, sig
 
     # ----------------------------------------------------------------------------- predict
@@ -128,43 +138,54 @@ class Servable:
         if sent != expected:
             extra, missing = sorted(sent - expected), sorted(expected - sent)
             if extra and not missing and len(sent) == len(expected):
-                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
-                                   f"input tensor alias not found in signature: {extra[0]}. "
-                                   f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.")
-            raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
-                               f"input size does not match signature: {len(sent)}!={len(expected)} "
-                               f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}})."
-                               f" Sent extra: {{{','.join(extra)}}}. Missing but required: "
-                               f"{{{','.join(missing)}}}.")
+                raise ServingFault(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"input tensor alias not found in signature: {extra[0]}. "
+                    f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.",
+                )
+            raise ServingFault(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"input size does not match signature: {len(sent)}!={len(expected)} "
+                f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}})."
+                f" Sent extra: {{{','.join(extra)}}}. Missing but required: "
+                f"{{{','.join(missing)}}}.",
+            )
         wanted = list(dict.fromkeys(output_filter))
         for key in wanted:
             if key not in sig.outputs:
-                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
-                                   f"output tensor alias not found in signature: {key} Outputs "
-                                   f"expected to be in the set {{{','.join(sorted(sig.outputs))}}}.")
+                raise ServingFault(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"output tensor alias not found in signature: {key} Outputs "
+                    f"expected to be in the set {{{','.join(sorted(sig.outputs))}}}.",
+                )
         kwargs = {}
         for key, proto in inputs.items():
             want = sig.inputs[key].dtype
             if proto.dtype != want:
-                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
-                                   f"Expects arg[0] to be {_dtype_name(want)} but "
-                                   f"{_dtype_name(proto.dtype)} is provided")
+                raise ServingFault(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"Expects arg[0] to be {_dtype_name(want)} but "
+                    f"{_dtype_name(proto.dtype)} is provided",
+                )
             problem = shape_problem(proto)
             if problem:
-                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
-                                   f"tensor parsing error: {key}: {problem}")
+                raise ServingFault(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"tensor parsing error: {key}: {problem}"
+                )
             try:
                 kwargs[key] = to_array(proto)
             except (ValueError, TypeError, tf.errors.OpError) as exc:
-                raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT,
-                                   f"bad tensor for input {key}: {exc}") from exc
+                raise ServingFault(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"bad tensor for input {key}: {exc}"
+                ) from exc
         outputs = self.run(name, kwargs, timeout_ms)
         if wanted:
             outputs = {k: outputs[k] for k in wanted}
         return name, outputs
 
-    def run(self, name: str, kwargs: dict[str, np.ndarray],
-            timeout_ms: int | None = None) -> dict[str, np.ndarray]:
+    def run(
+        self, name: str, kwargs: dict[str, np.ndarray], timeout_ms: int | None = None
+    ) -> dict[str, np.ndarray]:
         """One request's model run (through the batcher when batching is on), recorded as
         TF Serving's runtime_latency: like its session run, it includes the batch queue."""
         if self.state != AVAILABLE:  # warm-up runs are not requests
@@ -177,8 +198,9 @@ class Servable:
         metrics.record_runtime(self.name, metrics.now_us() - start)
         return outputs
 
-    def call(self, signature_name: str, kwargs: dict[str, np.ndarray],
-             timeout_ms: int | None = None) -> dict[str, np.ndarray]:
+    def call(
+        self, signature_name: str, kwargs: dict[str, np.ndarray], timeout_ms: int | None = None
+    ) -> dict[str, np.ndarray]:
         """Run one signature in the model's session (see :class:`_Signature`)."""
         fn = self.functions[signature_name]
         try:
@@ -200,9 +222,13 @@ class Servable:
             shape = info.tensor_shape
             return shape.unknown_rank or (len(shape.dim) > 0 and shape.dim[0].size == -1)
 
-        usable = {n for n, sig in self.signature_defs.items()
-                  if n in self.functions and sig.inputs
-                  and all(variable_rows(t) for t in sig.inputs.values())}
+        usable = {
+            n
+            for n, sig in self.signature_defs.items()
+            if n in self.functions
+            and sig.inputs
+            and all(variable_rows(t) for t in sig.inputs.values())
+        }
         self.batcher = Batcher(options, self.call, ServingFault, metrics)
         self.batched = frozenset(usable)
         return sorted(n for n in self.functions if n not in usable and not n.startswith("__"))
@@ -299,12 +325,15 @@ class _Signature:
     def __init__(self, session: tf.compat.v1.Session, sig: meta_graph_pb2.SignatureDef) -> None:
         self.inputs = sorted(sig.inputs)
         self.outputs = sorted(sig.outputs)
-        self._run = session.make_callable([sig.outputs[k].name for k in self.outputs],
-                                          feed_list=[sig.inputs[k].name for k in self.inputs],
-                                          accept_options=True)
+        self._run = session.make_callable(
+            [sig.outputs[k].name for k in self.outputs],
+            feed_list=[sig.inputs[k].name for k in self.inputs],
+            accept_options=True,
+        )
 
-    def __call__(self, kwargs: Mapping[str, np.ndarray],
-                 timeout_ms: int | None = None) -> dict[str, np.ndarray]:
+    def __call__(
+        self, kwargs: Mapping[str, np.ndarray], timeout_ms: int | None = None
+    ) -> dict[str, np.ndarray]:
         """The outputs; a run still going after ``timeout_ms`` is cancelled (DEADLINE_EXCEEDED)."""
         missing = [k for k in self.inputs if k not in kwargs]
         if missing or len(kwargs) != len(self.inputs):
@@ -329,5 +358,6 @@ def _read_meta_graph(path: Path) -> meta_graph_pb2.MetaGraphDef:
     for meta in model.meta_graphs:
         if "serve" in meta.meta_info_def.tags:
             return meta
-    raise ServingFault(grpc.StatusCode.NOT_FOUND,
-                       f"SavedModel at {path} has no MetaGraphDef with the 'serve' tag")
+    raise ServingFault(
+        grpc.StatusCode.NOT_FOUND, f"SavedModel at {path} has no MetaGraphDef with the 'serve' tag"
+    )

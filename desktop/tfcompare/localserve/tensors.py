@@ -32,12 +32,14 @@ _TYPED: dict[np.dtype, tuple[int, str]] = {
 _FIELDS: dict[int, tuple[str, int, int]] = {
     dtype: (field, 1, np_dtype.itemsize) for np_dtype, (dtype, field) in _TYPED.items()
 }
-_FIELDS.update({
-    types_pb2.DT_STRING: ("string_val", 1, 0),
-    types_pb2.DT_BFLOAT16: ("half_val", 1, 2),
-    types_pb2.DT_COMPLEX64: ("scomplex_val", 2, 8),
-    types_pb2.DT_COMPLEX128: ("dcomplex_val", 2, 16),
-})
+_FIELDS.update(
+    {
+        types_pb2.DT_STRING: ("string_val", 1, 0),
+        types_pb2.DT_BFLOAT16: ("half_val", 1, 2),
+        types_pb2.DT_COMPLEX64: ("scomplex_val", 2, 8),
+        types_pb2.DT_COMPLEX128: ("dcomplex_val", 2, 16),
+    }
+)
 
 
 def shape_problem(proto: tensor_pb2.TensorProto) -> str | None:
@@ -60,8 +62,10 @@ def shape_problem(proto: tensor_pb2.TensorProto) -> str | None:
         return None  # other types: checked by tf.make_ndarray
     if proto.tensor_content:
         if not item_bytes or len(proto.tensor_content) != count * item_bytes:
-            return (f"shape {shape} needs {count} element(s); tensor_content holds "
-                    f"{len(proto.tensor_content)} bytes")
+            return (
+                f"shape {shape} needs {count} element(s); tensor_content holds "
+                f"{len(proto.tensor_content)} bytes"
+            )
         return None
     given = len(getattr(proto, field))
     if given != count * per_element:
@@ -86,8 +90,9 @@ def to_array(proto: tensor_pb2.TensorProto) -> np.ndarray:
     return tf.make_ndarray(proto)
 
 
-def fill_proto(proto: tensor_pb2.TensorProto, value: np.ndarray, *,
-               tensor_content: bool = False) -> None:
+def fill_proto(
+    proto: tensor_pb2.TensorProto, value: np.ndarray, *, tensor_content: bool = False
+) -> None:
     """Write a response tensor into ``proto`` (an empty entry of a response's outputs) in TF
     Serving's layout: typed fields, or packed in tensor_content when asked."""
     array = np.asarray(value)

@@ -63,7 +63,9 @@ def block_specs() -> list[BlockSpec]:
     specs = []
     for repeats, kernel, stride, expand, inp, out in STAGES:
         for i in range(repeats):
-            specs.append(BlockSpec(kernel, stride if i == 0 else 1, expand, inp if i == 0 else out, out))
+            specs.append(
+                BlockSpec(kernel, stride if i == 0 else 1, expand, inp if i == 0 else out, out)
+            )
     return specs
 
 
@@ -100,7 +102,9 @@ def _weight(state: Mapping[str, np.ndarray], key: str, shape: tuple[int, ...]) -
     return value
 
 
-def _conv(state: Mapping[str, np.ndarray], conv: str, bn: str, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _conv(
+    state: Mapping[str, np.ndarray], conv: str, bn: str, shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """A torch OIHW convolution with its batch norm folded in, as TF HWIO kernel + bias."""
     kernel = _weight(state, f"{conv}.weight", shape).astype(np.float64)
     scale, shift = _fold_bn(state, bn)
@@ -108,7 +112,9 @@ def _conv(state: Mapping[str, np.ndarray], conv: str, bn: str, shape: tuple[int,
     return kernel.transpose(2, 3, 1, 0).astype(np.float32), shift.astype(np.float32)
 
 
-def _depthwise(state: Mapping[str, np.ndarray], conv: str, bn: str, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _depthwise(
+    state: Mapping[str, np.ndarray], conv: str, bn: str, shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """A torch (C,1,kh,kw) depthwise convolution + batch norm as a TF (kh,kw,C,1) filter + bias."""
     kernel = _weight(state, f"{conv}.weight", shape).astype(np.float64)
     scale, shift = _fold_bn(state, bn)
@@ -136,7 +142,9 @@ class EfficientNetLite0(tf.Module):
             if spec.expand != 1:
                 k, b = _conv(state, f"{p}._expand_conv", f"{p}._bn0", (mid, spec.inp, 1, 1))
                 block["expand_k"], block["expand_b"] = var(k), var(b)
-            k, b = _depthwise(state, f"{p}._depthwise_conv", f"{p}._bn1", (mid, 1, spec.kernel, spec.kernel))
+            k, b = _depthwise(
+                state, f"{p}._depthwise_conv", f"{p}._bn1", (mid, 1, spec.kernel, spec.kernel)
+            )
             block["dw_k"], block["dw_b"] = var(k), var(b)
             k, b = _conv(state, f"{p}._project_conv", f"{p}._bn2", (spec.out, mid, 1, 1))
             block["project_k"], block["project_b"] = var(k), var(b)
@@ -181,7 +189,9 @@ def preprocess(data: tf.Tensor) -> tf.Tensor:
 def preprocess_batch(images: tf.Tensor) -> tf.Tensor:
     """[N] encoded images → [N,224,224,3]; undecodable bytes raise InvalidArgumentError."""
     return tf.map_fn(
-        preprocess, images, fn_output_signature=tf.TensorSpec([IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32)
+        preprocess,
+        images,
+        fn_output_signature=tf.TensorSpec([IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32),
     )
 
 

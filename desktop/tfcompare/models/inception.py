@@ -49,8 +49,9 @@ def export(out_base: Path, version: int = 1, *, random_weights: bool = False) ->
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
     def predict_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
-        batch = tf.map_fn(_preprocess, images,
-                          fn_output_signature=tf.TensorSpec([SIZE, SIZE, 3], tf.float32))
+        batch = tf.map_fn(
+            _preprocess, images, fn_output_signature=tf.TensorSpec([SIZE, SIZE, 3], tf.float32)
+        )
         logits = net(batch, training=False)
         top = tf.math.top_k(logits, TOP_K)
         return {"classes": tf.gather(names, top.indices), "scores": top.values}

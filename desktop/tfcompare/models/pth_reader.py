@@ -72,10 +72,14 @@ class _Sealed:
     __slots__ = ()
 
     def __setstate__(self, state: Any) -> None:
-        raise UnsafePickleError(f"refusing to change {self}: a weight file may only rebuild tensors")
+        raise UnsafePickleError(
+            f"refusing to change {self}: a weight file may only rebuild tensors"
+        )
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise UnsafePickleError(f"refusing to change {self}: a weight file may only rebuild tensors")
+        raise UnsafePickleError(
+            f"refusing to change {self}: a weight file may only rebuild tensors"
+        )
 
     def _init(self, **values: Any) -> None:
         for name, value in values.items():
@@ -91,7 +95,9 @@ class _StorageType(_Sealed):
         self._init(name=name, dtype=dtype)
 
     def __call__(self, *args: Any) -> Any:
-        raise UnsafePickleError(f"refusing to call torch.{self.name}: storages come only from the archive")
+        raise UnsafePickleError(
+            f"refusing to call torch.{self.name}: storages come only from the archive"
+        )
 
     def __repr__(self) -> str:
         return f"torch.{self.name}"
@@ -127,7 +133,9 @@ class _TensorRef(_Sealed):
 
     __slots__ = ("storage", "offset", "size", "stride")
 
-    def __init__(self, storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...]) -> None:
+    def __init__(
+        self, storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...]
+    ) -> None:
         self._init(storage=storage, offset=offset, size=size, stride=stride)
 
     def __repr__(self) -> str:
@@ -135,8 +143,11 @@ class _TensorRef(_Sealed):
 
 
 def _as_int_tuple(value: Any, what: str) -> tuple[int, ...]:
-    if (not isinstance(value, tuple) or len(value) > MAX_DIMS
-            or not all(type(v) is int and 0 <= v <= MAX_ELEMENTS for v in value)):
+    if (
+        not isinstance(value, tuple)
+        or len(value) > MAX_DIMS
+        or not all(type(v) is int and 0 <= v <= MAX_ELEMENTS for v in value)
+    ):
         raise PthError(f"malformed tensor {what}: {value!r:.80}")
     return value
 
@@ -165,13 +176,21 @@ def _ordered_dict(*args: Any) -> collections.OrderedDict:
     return collections.OrderedDict(*args)
 
 
-_ALLOWED: Mapping[tuple[str, str], _Allowed | _StorageType] = MappingProxyType({
-    ("collections", "OrderedDict"): _Allowed("collections.OrderedDict", _ordered_dict),
-    ("torch._utils", "_rebuild_tensor"): _Allowed("torch._utils._rebuild_tensor", _rebuild_tensor),
-    ("torch._utils", "_rebuild_tensor_v2"): _Allowed("torch._utils._rebuild_tensor_v2", _rebuild_tensor),
-    ("torch._utils", "_rebuild_parameter"): _Allowed("torch._utils._rebuild_parameter", _rebuild_parameter),
-    **{("torch", name): _StorageType(name, dtype) for name, dtype in _STORAGE_DTYPES.items()},
-})
+_ALLOWED: Mapping[tuple[str, str], _Allowed | _StorageType] = MappingProxyType(
+    {
+        ("collections", "OrderedDict"): _Allowed("collections.OrderedDict", _ordered_dict),
+        ("torch._utils", "_rebuild_tensor"): _Allowed(
+            "torch._utils._rebuild_tensor", _rebuild_tensor
+        ),
+        ("torch._utils", "_rebuild_tensor_v2"): _Allowed(
+            "torch._utils._rebuild_tensor_v2", _rebuild_tensor
+        ),
+        ("torch._utils", "_rebuild_parameter"): _Allowed(
+            "torch._utils._rebuild_parameter", _rebuild_parameter
+        ),
+        **{("torch", name): _StorageType(name, dtype) for name, dtype in _STORAGE_DTYPES.items()},
+    }
+)
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -230,7 +249,10 @@ def _materialise(ref: _TensorRef) -> np.ndarray:
         raise PthError(f"tensor view runs past the end of storage {ref.storage.key}")
     item = data.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(
-        data[ref.offset :], shape=ref.size, strides=tuple(s * item for s in ref.stride), writeable=False
+        data[ref.offset :],
+        shape=ref.size,
+        strides=tuple(s * item for s in ref.stride),
+        writeable=False,
     )
     return view.copy(order="C")
 
@@ -266,7 +288,9 @@ def _read_storage_bytes(raw: bytes, storage: _Storage) -> None:
     need = storage.numel * storage.dtype.itemsize
     if len(raw) < need:
         raise PthError(f"storage {storage.key} is truncated ({len(raw)} of {need} bytes)")
-    object.__setattr__(storage, "data", np.frombuffer(raw, dtype=storage.dtype, count=storage.numel))
+    object.__setattr__(
+        storage, "data", np.frombuffer(raw, dtype=storage.dtype, count=storage.numel)
+    )
 
 
 def _load_zip(path: Path) -> Any:
@@ -276,7 +300,9 @@ def _load_zip(path: Path) -> Any:
         """A member's bytes, within what the archive can honestly hold."""
         info = archive.getinfo(name)
         if info.file_size < at_least:
-            raise PthError(f"{path.name}: {name} is truncated ({info.file_size} of {at_least} bytes)")
+            raise PthError(
+                f"{path.name}: {name} is truncated ({info.file_size} of {at_least} bytes)"
+            )
         budget[0] -= info.file_size
         if budget[0] < 0:
             raise PthError(
@@ -337,7 +363,9 @@ def _load_legacy(path: Path) -> Any:
                 raise PthError(f"{path.name}: truncated at storage {key}")
             (count,) = struct.unpack("<q", head)
             if count != storage.numel:
-                raise PthError(f"{path.name}: storage {key} holds {count} items, expected {storage.numel}")
+                raise PthError(
+                    f"{path.name}: storage {key} holds {count} items, expected {storage.numel}"
+                )
             need = count * storage.dtype.itemsize
             if need > size - f.tell():
                 raise PthError(
@@ -363,8 +391,19 @@ def load(path: str | Path) -> Any:
         raise PthError(f"{path.name}: corrupt weight file (nested too deeply)") from None
     except MemoryError:
         raise PthError(f"{path.name}: the weight file asks for more memory than there is") from None
-    except (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile, ValueError,
-            TypeError, KeyError, IndexError, AttributeError, OverflowError, OSError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        struct.error,
+        zipfile.BadZipFile,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        OverflowError,
+        OSError,
+    ) as exc:
         raise PthError(f"{path.name}: corrupt weight file ({type(exc).__name__}: {exc})") from None
 
 

@@ -73,8 +73,11 @@ def export(out_base: Path, version: int = 1) -> Path:
         return {"classes": tf.gather(module.names, top.indices), "scores": top.values}
 
     module.predict = predict
-    return save(module, Path(out_base) / str(version),
-                {"serving_default": predict, "predict_images": predict})
+    return save(
+        module,
+        Path(out_base) / str(version),
+        {"serving_default": predict, "predict_images": predict},
+    )
 
 
 def export_ids(out_base: Path, version: int = 1) -> Path:

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from tfcompare.load.results import CapacityResult
 
 DEFAULT_MIN_AGREEMENT = _f.DEFAULT_MIN_AGREEMENT
-SWEEP_ONLY = ("the session holds a capacity sweep only; this finding needs a comparison run of "
-              "the images' variants (tfcompare run, or Run in the window)")
+SWEEP_ONLY = (
+    "the session holds a capacity sweep only; this finding needs a comparison run of "
+    "the images' variants (tfcompare run, or Run in the window)"
+)
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,24 @@ class Report:
         return next(f for f in self.findings if f.key == key)
 
     def html(self) -> str:
-        return render_page(title=self.title, subtitle=self.subtitle, findings=list(self.findings),
-                           setup=self.setup, caveats=list(self.caveats), generated=self.generated)
+        return render_page(
+            title=self.title,
+            subtitle=self.subtitle,
+            findings=list(self.findings),
+            setup=self.setup,
+            caveats=list(self.caveats),
+            generated=self.generated,
+        )
 
 
-def build_report(result: RunResult, *, capacity: CapacityResult | None = None,
-                 title: str | None = None, source: str = "",
-                 min_agreement: float = DEFAULT_MIN_AGREEMENT) -> Report:
+def build_report(
+    result: RunResult,
+    *,
+    capacity: CapacityResult | None = None,
+    title: str | None = None,
+    source: str = "",
+    min_agreement: float = DEFAULT_MIN_AGREEMENT,
+) -> Report:
     """The four findings, the setup and the caveats of one run (and its capacity sweep)."""
     if not 0 < min_agreement <= 100:
         raise ValueError("the minimum agreement is a percentage between 0 and 100")
@@ -61,18 +74,24 @@ def build_report(result: RunResult, *, capacity: CapacityResult | None = None,
     if capacity is not None and not n_req:  # a sweep alone: the run's parts would be empty
         found[:3] = [not_enough(f.key, f.title, f.question, SWEEP_ONLY) for f in found[:3]]
         notes = capacity_caveats(capacity)  # the run's caveats describe a run that did not happen
-        subtitle = (f"a capacity sweep: {len(capacity.pairs())} backend × variant curve(s), "
-                    f"{len(capacity.levels)} load level(s), measured {when(capacity.started_at)}")
+        subtitle = (
+            f"a capacity sweep: {len(capacity.pairs())} backend × variant curve(s), "
+            f"{len(capacity.levels)} load level(s), measured {when(capacity.started_at)}"
+        )
         setup = setup[:1]  # the backends; the run's settings and images do not apply
     else:
-        subtitle = (f"{len(result.images)} image(s) × {len(view.variant_keys())} variant(s) × "
-                    f"{len(result.backends)} backend(s), {n_req} measured requests, measured "
-                    f"{when(result.started_at)}")
+        subtitle = (
+            f"{len(result.images)} image(s) × {len(view.variant_keys())} variant(s) × "
+            f"{len(result.backends)} backend(s), {n_req} measured requests, measured "
+            f"{when(result.started_at)}"
+        )
     if capacity is not None:
         setup = (*setup, *sweep_tables(capacity))
     return Report(
         title=f"tfcompare report — {title}" if title else "tfcompare report",
-        subtitle=subtitle + (f" — {source}" if source else ""), findings=tuple(found), setup=setup,
+        subtitle=subtitle + (f" — {source}" if source else ""),
+        findings=tuple(found),
+        setup=setup,
         caveats=tuple(notes),
         generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     )

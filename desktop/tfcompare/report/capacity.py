@@ -22,28 +22,43 @@ def knee_table(cap: CapacityResult) -> Table:
             rows.append((backend, variant, "none", "–", "–"))
             continue
         p99 = k.percentile_ms(99)
-        rows.append((backend, variant, f"{k.throughput:.1f} req/s", result_level(cap, k),
-                     "–" if p99 is None else f"{p99:.1f} ms"))
+        rows.append(
+            (
+                backend,
+                variant,
+                f"{k.throughput:.1f} req/s",
+                result_level(cap, k),
+                "–" if p99 is None else f"{p99:.1f} ms",
+            )
+        )
     limit = cap.limit_ms
-    caption = (f"Capacity sweep: sustained throughput with p99 ≤ {limit:g} ms (the knee)" if limit
-               else "Capacity sweep: highest stable throughput (the knee)")
-    return Table(("backend", "variant", "sustained", "at level", "p99 there"), tuple(rows),
-                 caption=caption)
+    caption = (
+        f"Capacity sweep: sustained throughput with p99 ≤ {limit:g} ms (the knee)"
+        if limit
+        else "Capacity sweep: highest stable throughput (the knee)"
+    )
+    return Table(
+        ("backend", "variant", "sustained", "at level", "p99 there"), tuple(rows), caption=caption
+    )
 
 
 def capacity_caveats(cap: CapacityResult) -> list[str]:
     out = []
     bound = [lv for lv in cap.levels if lv.client_bound]
     for lv in bound:
-        out.append(f"capacity {lv.backend} {lv.variant} at level {lv.level:g} was client-bound "
-                   f"({lv.client_bound_reason}): the load generator, not the backend, was the limit "
-                   "there, so that level does not count.")
+        out.append(
+            f"capacity {lv.backend} {lv.variant} at level {lv.level:g} was client-bound "
+            f"({lv.client_bound_reason}): the load generator, not the backend, was the limit "
+            "there, so that level does not count."
+        )
     unstable = [lv for lv in cap.levels if not lv.stable]
     if unstable:
-        out.append(f"{len(unstable)} capacity level(s) never became stable (three windows within "
-                   f"±{cap.stability * 100:g} %): "
-                   + ", ".join(f"{lv.backend} {lv.variant} @ {lv.level:g}" for lv in unstable)
-                   + ".")
+        out.append(
+            f"{len(unstable)} capacity level(s) never became stable (three windows within "
+            f"±{cap.stability * 100:g} %): "
+            + ", ".join(f"{lv.backend} {lv.variant} @ {lv.level:g}" for lv in unstable)
+            + "."
+        )
     if cap.cancelled:
         out.append("The capacity sweep was cancelled before it finished.")
     out.extend(f"capacity: {m}" for m in cap.notes())
@@ -55,8 +70,11 @@ def sustained_chart(cap: CapacityResult) -> BarChart | None:
     variants = list(dict.fromkeys(v for _, v in sustained))
     groups = []
     for variant in variants:
-        bars = tuple(Bar(b, rate, f"{rate:.1f} req/s") for (b, v), rate in sustained.items()
-                     if v == variant and rate)
+        bars = tuple(
+            Bar(b, rate, f"{rate:.1f} req/s")
+            for (b, v), rate in sustained.items()
+            if v == variant and rate
+        )
         if bars:
             groups.append((variant, bars))
     if not groups:
@@ -74,18 +92,23 @@ def capacity_verdict(cap: CapacityResult) -> str | None:
     stability = cap.stability
     parts = []
     for variant in dict.fromkeys(v for _, v in sustained):
-        rates = sorted(((rate, b) for (b, v), rate in sustained.items() if v == variant and rate),
-                       reverse=True)
+        rates = sorted(
+            ((rate, b) for (b, v), rate in sustained.items() if v == variant and rate), reverse=True
+        )
         if len(rates) < 2:
             continue
         (best, name), (second, runner_up) = rates[0], rates[1]
         if best <= second * (1 + stability):
-            parts.append(f"{name} and {runner_up} sustain about the same at {variant} "
-                         f"({best:.1f} and {second:.1f} req/s: closer than the ±"
-                         f"{stability * 100:g} % a stable level may vary)")
+            parts.append(
+                f"{name} and {runner_up} sustain about the same at {variant} "
+                f"({best:.1f} and {second:.1f} req/s: closer than the ±"
+                f"{stability * 100:g} % a stable level may vary)"
+            )
         else:
-            parts.append(f"{name} sustains the most at {variant} ({best:.1f} req/s, "
-                         f"{best / second:.2f}× the next)")
+            parts.append(
+                f"{name} sustains the most at {variant} ({best:.1f} req/s, "
+                f"{best / second:.2f}× the next)"
+            )
     return "Under load: " + "; ".join(parts) + "." if parts else None
 
 
@@ -104,22 +127,47 @@ def sweep_tables(cap: CapacityResult) -> tuple[Table, ...]:
     rate = plan.get("mode") == "rate"
     levels = plan.get("levels") if isinstance(plan.get("levels"), list) else []
     agents = max((w.agents for lv in cap.levels for w in lv.windows), default=1)
-    took = (f"{cap.finished_at - cap.started_at:.0f} s"
-            if cap.finished_at and cap.started_at else "–")
-    settings = Table(("setting", "value"), (
-        ("measured", f"{when(cap.started_at)} (took {took})"),
-        ("load", "open loop: Poisson arrivals, requests/s" if rate
-         else "closed loop: requests in flight per backend"),
-        ("levels", ", ".join(_shown(v) for v in levels) or "–"),
-        ("window", _shown(plan.get("window_s"), " s")),
-        ("stable when", f"the last {_shown(plan.get('stable_windows'))} windows agree within "
-                        f"±{_shown(plan.get('stability'), ' %', 100)} on req/s and p99"),
-        ("windows per level, at most", _shown(plan.get("max_windows"))),
-        ("p99 limit", _shown(plan.get("latency_limit_ms"), " ms")),
-        ("request timeout", _shown(plan.get("timeout_s"), " s")),
-        ("load from", "this machine" if agents <= 1 else f"{agents} load agents in the cluster"),
-    ), caption="Capacity sweep")
-    variants = Table(("variant", "mean request image size"), tuple(
-        (key, _shown(info.get("bytes"), " KB", 1 / 1024, ".0f") if isinstance(info, dict) else "–")
-        for key, info in cap.variants.items()), caption="Variants swept")
+    took = (
+        f"{cap.finished_at - cap.started_at:.0f} s" if cap.finished_at and cap.started_at else "–"
+    )
+    settings = Table(
+        ("setting", "value"),
+        (
+            ("measured", f"{when(cap.started_at)} (took {took})"),
+            (
+                "load",
+                "open loop: Poisson arrivals, requests/s"
+                if rate
+                else "closed loop: requests in flight per backend",
+            ),
+            ("levels", ", ".join(_shown(v) for v in levels) or "–"),
+            ("window", _shown(plan.get("window_s"), " s")),
+            (
+                "stable when",
+                f"the last {_shown(plan.get('stable_windows'))} windows agree within "
+                f"±{_shown(plan.get('stability'), ' %', 100)} on req/s and p99",
+            ),
+            ("windows per level, at most", _shown(plan.get("max_windows"))),
+            ("p99 limit", _shown(plan.get("latency_limit_ms"), " ms")),
+            ("request timeout", _shown(plan.get("timeout_s"), " s")),
+            (
+                "load from",
+                "this machine" if agents <= 1 else f"{agents} load agents in the cluster",
+            ),
+        ),
+        caption="Capacity sweep",
+    )
+    variants = Table(
+        ("variant", "mean request image size"),
+        tuple(
+            (
+                key,
+                _shown(info.get("bytes"), " KB", 1 / 1024, ".0f")
+                if isinstance(info, dict)
+                else "–",
+            )
+            for key, info in cap.variants.items()
+        ),
+        caption="Variants swept",
+    )
     return settings, variants

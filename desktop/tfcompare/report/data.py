@@ -70,17 +70,20 @@ class SessionView:
             (backend, variant): Row(cell, tuple(samples.get((backend, variant), ())))
             for (variant, backend), cell in cells.items()
         }
-        self.backends = list(dict.fromkeys([b.name for b in result.backends]
-                                           + [k[0] for k in self.rows]))
+        self.backends = list(
+            dict.fromkeys([b.name for b in result.backends] + [k[0] for k in self.rows])
+        )
         # the per-image statistics the pooled ones are made of (one block per image)
         self.blocks: dict[tuple[str, str], list[Aggregate]] = defaultdict(list)
         for a in result.summary:
             if wanted is None or a.image in wanted:
                 self.blocks[(a.backend, a.variant)].append(a)
         self.per_image: dict[tuple[str, str], dict[str, bool | None]] = {
-            key: {a.image: a.top1_agree for a in blocks} for key, blocks in self.blocks.items()}
-        self.pixels = {(img.name, v.key): v.width * v.height for img in result.images
-                       for v in img.variants}
+            key: {a.image: a.top1_agree for a in blocks} for key, blocks in self.blocks.items()
+        }
+        self.pixels = {
+            (img.name, v.key): v.width * v.height for img in result.images for v in img.variants
+        }
         self.variants = _variant_infos(result, wanted)
 
     def row(self, backend: str, variant: str) -> Row | None:
@@ -106,7 +109,13 @@ def _variant_infos(result: RunResult, wanted: set[str] | None) -> dict[str, Vari
             sizes[v.key].append(float(v.nbytes))
             meta.setdefault(v.key, (v.box, v.format if v.key != ORIGINAL else "original"))
     return {
-        key: VariantInfo(key, meta[key][0], meta[key][1], statistics.fmean(pixels[key]),
-                         statistics.fmean(sizes[key]), len(pixels[key]))
+        key: VariantInfo(
+            key,
+            meta[key][0],
+            meta[key][1],
+            statistics.fmean(pixels[key]),
+            statistics.fmean(sizes[key]),
+            len(pixels[key]),
+        )
         for key in meta
     }

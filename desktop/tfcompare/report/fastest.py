@@ -25,23 +25,41 @@ def _capacity_only(title: str, cap: CapacityResult | None, measured: int) -> Fin
         if measured:
             why = f"only {measured} backend measured; compare at least two{extra}"
         elif cap:
-            why = ("the session has no per-request measurements, and the capacity sweep has no "
-                   "two backends with a knee")
+            why = (
+                "the session has no per-request measurements, and the capacity sweep has no "
+                "two backends with a knee"
+            )
         else:
             why = "no backend measured"
         return not_enough("backends", title, BACKENDS_Q, why)
     chart = sustained_chart(cap)
-    return Finding("backends", title, BACKENDS_Q, True, verdict,
-                   ("From the capacity sweep alone: " + (
-                       f"only {measured} backend has per-request measurements in this session."
-                       if measured else "the session has no per-request measurements."),),
-                   (knee_table(cap),), (chart,) if chart else (), {"capacity": cap.sustained()})
+    return Finding(
+        "backends",
+        title,
+        BACKENDS_Q,
+        True,
+        verdict,
+        (
+            "From the capacity sweep alone: "
+            + (
+                f"only {measured} backend has per-request measurements in this session."
+                if measured
+                else "the session has no per-request measurements."
+            ),
+        ),
+        (knee_table(cap),),
+        (chart,) if chart else (),
+        {"capacity": cap.sustained()},
+    )
 
 
 def fastest(view: SessionView, cap: CapacityResult | None = None) -> Finding:
     title = "Backends: which is fastest?"
-    measured = [b for b in view.backends
-                if any(r.p50_ms is not None for k, r in view.rows.items() if k[0] == b)]
+    measured = [
+        b
+        for b in view.backends
+        if any(r.p50_ms is not None for k, r in view.rows.items() if k[0] == b)
+    ]
     if len(measured) < 2:
         return _capacity_only(title, cap, len(measured))
     rows, groups, wins = [], [], {}
@@ -60,19 +78,33 @@ def fastest(view: SessionView, cap: CapacityResult | None = None) -> Finding:
             wins.setdefault(best.backend, []).append((key, ratio))
         for r in cands:
             vs = r.p50_ms / best.p50_ms if best.p50_ms else None
-            rows.append((size_name(view, key), r.backend, fmt_ms(r.p50_ms), fmt_ms(r.p90_ms),
-                         fmt_ms(r.p99_ms), str(r.n) + (" *" if r.few else ""),
-                         "fastest" if r is best else ("–" if vs is None else f"{vs:.2f}×"),
-                         ("yes" if clear else "no (noise)") if r is best else ""))
-        bars = tuple(Bar(r.backend, r.p50_ms, f"{fmt_ms(r.p50_ms)} ms", whisker=r.p90_ms)
-                     for b in measured for r in cands if r.backend == b)  # same order everywhere
+            rows.append(
+                (
+                    size_name(view, key),
+                    r.backend,
+                    fmt_ms(r.p50_ms),
+                    fmt_ms(r.p90_ms),
+                    fmt_ms(r.p99_ms),
+                    str(r.n) + (" *" if r.few else ""),
+                    "fastest" if r is best else ("–" if vs is None else f"{vs:.2f}×"),
+                    ("yes" if clear else "no (noise)") if r is best else "",
+                )
+            )
+        bars = tuple(
+            Bar(r.backend, r.p50_ms, f"{fmt_ms(r.p50_ms)} ms", whisker=r.p90_ms)
+            for b in measured
+            for r in cands
+            if r.backend == b
+        )  # same order everywhere
         groups.append((size_name(view, key), bars))
     if not per_variant:
         return not_enough("backends", title, BACKENDS_Q, "no variant was measured on two backends")
     n = len(per_variant)
     if not wins:
-        verdict = (f"No backend is faster beyond noise at any of the {n} variants "
-                   f"(Mann-Whitney, {100 * (1 - ALPHA):.0f} %).")
+        verdict = (
+            f"No backend is faster beyond noise at any of the {n} variants "
+            f"(Mann-Whitney, {100 * (1 - ALPHA):.0f} %)."
+        )
     else:
         parts = []
         for backend, won in sorted(wins.items(), key=lambda kv: -len(kv[1])):
@@ -91,13 +123,20 @@ def fastest(view: SessionView, cap: CapacityResult | None = None) -> Finding:
         ties = n - sum(len(w) for w in wins.values())
         tail = f"; {ties} variant(s) within noise" if ties else ""
         verdict = "; ".join(parts) + tail + "."
-    details = ["p50/p90/p99 of client wall time over every measured request of the variant "
-               "(all images pooled); * fewer than 10 samples. “Clear”: the next backend's "
-               f"latencies are larger in a Mann-Whitney test ({100 * (1 - ALPHA):.0f} %)."]
-    tables = [Table(("variant", "backend", "p50 ms", "p90 ms", "p99 ms", "n", "vs fastest",
-                     "clear"), tuple(rows))]
-    charts = [BarChart("p50 latency by variant (tick: p90)", "ms", tuple(groups),
-                       whisker_label="p90")]
+    details = [
+        "p50/p90/p99 of client wall time over every measured request of the variant "
+        "(all images pooled); * fewer than 10 samples. “Clear”: the next backend's "
+        f"latencies are larger in a Mann-Whitney test ({100 * (1 - ALPHA):.0f} %)."
+    ]
+    tables = [
+        Table(
+            ("variant", "backend", "p50 ms", "p90 ms", "p99 ms", "n", "vs fastest", "clear"),
+            tuple(rows),
+        )
+    ]
+    charts = [
+        BarChart("p50 latency by variant (tick: p90)", "ms", tuple(groups), whisker_label="p90")
+    ]
     if cap is not None:
         tables.append(knee_table(cap))
         under_load = capacity_verdict(cap)
@@ -109,9 +148,21 @@ def fastest(view: SessionView, cap: CapacityResult | None = None) -> Finding:
         if chart:
             charts.append(chart)
     else:
-        details.append("No capacity sweep in this session: throughput under load is not part of "
-                       "this answer.")
-    return Finding("backends", title, BACKENDS_Q, True, verdict, tuple(details), tuple(tables),
-                   tuple(charts), {"capacity": cap.sustained() if cap else None,
-                                   "per_variant": per_variant,
-                              "wins": {b: [k for k, _ in w] for b, w in wins.items()}})
+        details.append(
+            "No capacity sweep in this session: throughput under load is not part of this answer."
+        )
+    return Finding(
+        "backends",
+        title,
+        BACKENDS_Q,
+        True,
+        verdict,
+        tuple(details),
+        tuple(tables),
+        tuple(charts),
+        {
+            "capacity": cap.sustained() if cap else None,
+            "per_variant": per_variant,
+            "wins": {b: [k for k, _ in w] for b, w in wins.items()},
+        },
+    )

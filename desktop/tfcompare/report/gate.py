@@ -37,11 +37,14 @@ if TYPE_CHECKING:
 
 LATENCY = ("p50", "p90", "p99", "mean")
 GATE_ALPHA = 0.01  # family-wise, per rule
-RULE_HELP = ("p50|p90|p99|mean:+N% or +Nms (latency grew), agreement:-Npp (top-1 agreement "
-             "fell), errors:>N (failed requests in NEW), knee:-N% (sustained throughput fell)")
+RULE_HELP = (
+    "p50|p90|p99|mean:+N% or +Nms (latency grew), agreement:-Npp (top-1 agreement "
+    "fell), errors:>N (failed requests in NEW), knee:-N% (sustained throughput fell)"
+)
 _RULE_RE = re.compile(
     r"^(?P<metric>p50|p90|p99|mean|agreement|errors|knee):"
-    r"(?P<op>[+\->])(?P<num>\d+(?:\.\d+)?)(?P<unit>%|ms|pp)?$")
+    r"(?P<op>[+\->])(?P<num>\d+(?:\.\d+)?)(?P<unit>%|ms|pp)?$"
+)
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,11 @@ def _u(unit: str) -> str:
 def parse_rule(text: str) -> Rule:
     """``p90:+10%`` → Rule; ValueError naming the accepted forms otherwise."""
     m = _RULE_RE.match(text.strip().replace(" ", ""))
-    hint = (" (a shell reads '>' as a redirection: quote the rule, 'errors:>0')"
-            if text.strip() in ("errors", "errors:") else "")
+    hint = (
+        " (a shell reads '>' as a redirection: quote the rule, 'errors:>0')"
+        if text.strip() in ("errors", "errors:")
+        else ""
+    )
     bad = ValueError(f"bad rule {text!r}: expected {RULE_HELP}{hint}")
     if not m:
         raise bad
@@ -120,8 +126,13 @@ class RuleResult:
         return [c for c in self.checks if c.status == "not significant"]
 
     def to_dict(self) -> dict:
-        return {"rule": self.rule.text, "meaning": self.rule.describe(), "status": self.status,
-                "message": self.message, "checks": [c.to_dict() for c in self.checks]}
+        return {
+            "rule": self.rule.text,
+            "meaning": self.rule.describe(),
+            "status": self.status,
+            "message": self.message,
+            "checks": [c.to_dict() for c in self.checks],
+        }
 
 
 @dataclass(frozen=True)
@@ -147,18 +158,30 @@ class GateResult:
     @property
     def compared(self) -> str:
         """What the gate compared, for its summary line."""
-        return (f"{self.images_compared} image(s) compared" if self.per_request
-                else "capacity sweeps compared")
+        return (
+            f"{self.images_compared} image(s) compared"
+            if self.per_request
+            else "capacity sweeps compared"
+        )
 
     def to_dict(self) -> dict:
-        return {"passed": self.passed, "exit_code": self.exit_code,
-                "images_compared": self.images_compared, "alpha": GATE_ALPHA,
-                "notes": list(self.notes), "rules": [r.to_dict() for r in self.rules]}
+        return {
+            "passed": self.passed,
+            "exit_code": self.exit_code,
+            "images_compared": self.images_compared,
+            "alpha": GATE_ALPHA,
+            "notes": list(self.notes),
+            "rules": [r.to_dict() for r in self.rules],
+        }
 
 
-def run_gate(base: RunResult, new: RunResult, rules: list[Rule], *,
-             capacity: tuple[CapacityResult | None, CapacityResult | None] = (None, None),
-             ) -> GateResult:
+def run_gate(
+    base: RunResult,
+    new: RunResult,
+    rules: list[Rule],
+    *,
+    capacity: tuple[CapacityResult | None, CapacityResult | None] = (None, None),
+) -> GateResult:
     """Check ``rules`` for NEW against BASE; ``capacity`` holds their sweeps (for ``knee:``)."""
     names_base = [i.name for i in base.images]
     names_new = {i.name for i in new.images}
@@ -171,16 +194,20 @@ def run_gate(base: RunResult, new: RunResult, rules: list[Rule], *,
     vn = SessionView(new, common or None)
     missing = sorted({k for k in vb.rows if vb.rows[k].n} - set(vn.rows))
     if missing and per_request:
-        notes.append("in BASE but not measured in NEW (not checked): "
-                     + ", ".join(f"{b} {v}" for b, v in missing))
+        notes.append(
+            "in BASE but not measured in NEW (not checked): "
+            + ", ".join(f"{b} {v}" for b, v in missing)
+        )
     sweeps = [c for c in capacity if c is not None]
     tolerance = max((c.stability for c in sweeps), default=0.0) * 100
     for rule in rules:
         if rule.metric == "knee" and rule.limit < tolerance:
-            notes.append(f"rule {rule.text}: a sweep counts a level as stable while its windows "
-                         f"differ by up to ±{tolerance:g} %, so a smaller drop can be "
-                         f"window-to-window noise (knee:-{tolerance:g}% or looser fails only on "
-                         "larger drops)")
+            notes.append(
+                f"rule {rule.text}: a sweep counts a level as stable while its windows "
+                f"differ by up to ±{tolerance:g} %, so a smaller drop can be "
+                f"window-to-window noise (knee:-{tolerance:g}% or looser fails only on "
+                "larger drops)"
+            )
     out = []
     for rule in rules:
         if rule.metric in LATENCY:
@@ -214,11 +241,13 @@ def _latency(rule: Rule, vb: SessionView, vn: SessionView) -> RuleResult:
     for (key, b, n), p, sig in zip(rows, p_values, significant):
         before, after = b.stat(rule.metric), n.stat(rule.metric)
         if after is None:
-            checks.append(Check(*key, before, None, None, None, "FAILED",
-                                "no successful request in NEW"))
+            checks.append(
+                Check(*key, before, None, None, None, "FAILED", "no successful request in NEW")
+            )
             continue
-        change = (100 * (after / before - 1) if before else None) if rule.unit == "%" \
-            else after - before
+        change = (
+            (100 * (after / before - 1) if before else None) if rule.unit == "%" else after - before
+        )
         beyond = change is not None and change > rule.limit
         if not beyond:
             status, note = "ok", ""
@@ -226,8 +255,11 @@ def _latency(rule: Rule, vb: SessionView, vn: SessionView) -> RuleResult:
             status, note = "FAILED", ""
         else:
             status = "not significant"
-            note = ("too few samples for a test" if p is None
-                    else "within noise (Mann-Whitney, Holm-corrected)")
+            note = (
+                "too few samples for a test"
+                if p is None
+                else "within noise (Mann-Whitney, Holm-corrected)"
+            )
         checks.append(Check(*key, before, after, change, p, status, note))
     return _finish(rule, checks, "no backend × variant measured in both sessions")
 
@@ -248,16 +280,28 @@ def _agreement(rule: Rule, vb: SessionView, vn: SessionView) -> RuleResult:
         change = 100 * (n.agreement - b.agreement)
         status = "FAILED" if change < -rule.limit else "ok"
         checks.append(Check(*key, 100 * b.agreement, 100 * n.agreement, change, None, status))
-    return _finish(rule, checks, "no backend × variant has a top-1 agreement in both sessions "
-                                 "(it needs the original and top-5 answers)")
+    return _finish(
+        rule,
+        checks,
+        "no backend × variant has a top-1 agreement in both sessions "
+        "(it needs the original and top-5 answers)",
+    )
 
 
 def _errors(rule: Rule, vb: SessionView, vn: SessionView) -> RuleResult:
     checks = []
     for key, r in vn.rows.items():
         before = vb.rows[key].n_errors if key in vb.rows else None
-        checks.append(Check(*key, before, float(r.n_errors), float(r.n_errors), None,
-                            "FAILED" if r.n_errors > rule.limit else "ok"))
+        checks.append(
+            Check(
+                *key,
+                before,
+                float(r.n_errors),
+                float(r.n_errors),
+                None,
+                "FAILED" if r.n_errors > rule.limit else "ok",
+            )
+        )
     return _finish(rule, checks, "NEW has no measured request")
 
 
@@ -273,10 +317,29 @@ def _knee(rule: Rule, cap_base, cap_new) -> RuleResult:
         if row["only_in"] or row["a"] is None:
             continue
         if row["b"] is None:  # no stable level within the limit any more
-            checks.append(Check(row["backend"], row["variant"], row["a"], None, -100.0, None,
-                                "FAILED", "no stable level within the latency limit in NEW"))
+            checks.append(
+                Check(
+                    row["backend"],
+                    row["variant"],
+                    row["a"],
+                    None,
+                    -100.0,
+                    None,
+                    "FAILED",
+                    "no stable level within the latency limit in NEW",
+                )
+            )
             continue
         change = row["change_pct"]
-        checks.append(Check(row["backend"], row["variant"], row["a"], row["b"], change, None,
-                            "FAILED" if change < -rule.limit else "ok"))
+        checks.append(
+            Check(
+                row["backend"],
+                row["variant"],
+                row["a"],
+                row["b"],
+                change,
+                None,
+                "FAILED" if change < -rule.limit else "ok",
+            )
+        )
     return _finish(rule, checks, "no backend × variant has a capacity knee in both sweeps")

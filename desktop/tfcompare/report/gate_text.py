@@ -38,8 +38,11 @@ def _shown(r: RuleResult) -> list[Check]:
 def _verdict(r: RuleResult) -> str:
     if r.status == "no data":
         return f"cannot be checked: {r.message}"
-    counts = f"{len(r.failing)} of {len(r.checks)} rows failed" if r.failing else \
-        f"{len(r.checks)} rows checked"
+    counts = (
+        f"{len(r.failing)} of {len(r.checks)} rows failed"
+        if r.failing
+        else f"{len(r.checks)} rows checked"
+    )
     noise = f", {len(r.noise)} beyond the limit but not significant" if r.noise else ""
     return f"{r.status} ({counts}{noise})"
 
@@ -54,8 +57,17 @@ def gate_text(g: GateResult) -> str:
         table = [("backend", "variant", "BASE", "NEW", "change", "p", "verdict")]
         for c in shown:
             verdict = c.status + (f" ({c.note})" if c.note else "")
-            table.append((c.backend, c.variant, _v(c.base, r.rule.metric), _v(c.new, r.rule.metric),
-                          _change(c, r), _p(c), verdict))
+            table.append(
+                (
+                    c.backend,
+                    c.variant,
+                    _v(c.base, r.rule.metric),
+                    _v(c.new, r.rule.metric),
+                    _change(c, r),
+                    _p(c),
+                    verdict,
+                )
+            )
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
         for row in table:
             lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -68,27 +80,40 @@ def gate_text(g: GateResult) -> str:
 
 def gate_markdown(g: GateResult, base_name: str, new_name: str) -> str:
     icon = {0: "✅ passed", 1: "❌ failed", 2: "⚠️ incomplete"}[g.exit_code]
-    out = [f"## tfcompare gate: {icon}", "",
-           f"BASE `{base_name}` → NEW `{new_name}`, {g.compared}.", "",
-           "| rule | meaning | result |", "|---|---|---|"]
+    out = [
+        f"## tfcompare gate: {icon}",
+        "",
+        f"BASE `{base_name}` → NEW `{new_name}`, {g.compared}.",
+        "",
+        "| rule | meaning | result |",
+        "|---|---|---|",
+    ]
     for r in g.rules:
         out.append(f"| `{r.rule.text}` | {r.rule.describe()} | {_verdict(r)} |")
     for r in g.rules:
         shown = _shown(r)
         if not shown:
             continue
-        out += ["", f"### `{r.rule.text}`", "",
-                "| backend | variant | BASE | NEW | change | p | verdict |",
-                "|---|---|---:|---:|---:|---:|---|"]
+        out += [
+            "",
+            f"### `{r.rule.text}`",
+            "",
+            "| backend | variant | BASE | NEW | change | p | verdict |",
+            "|---|---|---:|---:|---:|---:|---|",
+        ]
         for c in shown:
             verdict = f"**{c.status}**" if c.status == "FAILED" else c.status
             if c.note:
                 verdict += f" ({c.note})"
-            out.append(f"| {c.backend} | {c.variant} | {_v(c.base, r.rule.metric)} | "
-                       f"{_v(c.new, r.rule.metric)} | {_change(c, r)} | {_p(c)} | {verdict} |")
+            out.append(
+                f"| {c.backend} | {c.variant} | {_v(c.base, r.rule.metric)} | "
+                f"{_v(c.new, r.rule.metric)} | {_change(c, r)} | {_p(c)} | {verdict} |"
+            )
     out += [""] + [f"- {n}" for n in g.notes]
-    out.append(f"Latency rows fail only when the change is beyond the limit and a one-sided "
-               f"Mann-Whitney test on the per-request latencies finds NEW slower than BASE grown "
-               f"by the limit, at a family-wise {100 * GATE_ALPHA:.0f} % level (Holm); otherwise "
-               f"they are “not significant”.")
+    out.append(
+        f"Latency rows fail only when the change is beyond the limit and a one-sided "
+        f"Mann-Whitney test on the per-request latencies finds NEW slower than BASE grown "
+        f"by the limit, at a family-wise {100 * GATE_ALPHA:.0f} % level (Holm); otherwise "
+        f"they are “not significant”."
+    )
     return "\n".join(out) + "\n"

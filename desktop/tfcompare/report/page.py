@@ -57,8 +57,10 @@ def _table(t: Table) -> str:
 
     cls = [' class="text"' if text_col(i) else "" for i in range(len(t.header))]
     head = "".join(f"<th{c}>{escape(h)}</th>" for h, c in zip(t.header, cls))
-    rows = ["<tr>" + "".join(f"<td{c}>{escape(cell)}</td>" for cell, c in zip(row, cls)) + "</tr>"
-            for row in t.rows]
+    rows = [
+        "<tr>" + "".join(f"<td{c}>{escape(cell)}</td>" for cell, c in zip(row, cls)) + "</tr>"
+        for row in t.rows
+    ]
     caption = f"<caption>{escape(t.caption)}</caption>" if t.caption else ""
     return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -70,12 +72,16 @@ def _badge(f: Finding) -> str:
 
 
 def _finding(i: int, f: Finding) -> str:
-    parts = [f'<section class="finding" id="{f.key}">', f"<h2>{i}. {escape(f.title)}</h2>",
-             f'<p class="question">{escape(f.question)}</p>',
-             f'<p class="verdict">{_badge(f)}{escape(f.verdict)}</p>']
+    parts = [
+        f'<section class="finding" id="{f.key}">',
+        f"<h2>{i}. {escape(f.title)}</h2>",
+        f'<p class="question">{escape(f.question)}</p>',
+        f'<p class="verdict">{_badge(f)}{escape(f.verdict)}</p>',
+    ]
     if f.details:
-        parts.append('<ul class="details">' + "".join(f"<li>{escape(d)}</li>" for d in f.details)
-                     + "</ul>")
+        parts.append(
+            '<ul class="details">' + "".join(f"<li>{escape(d)}</li>" for d in f.details) + "</ul>"
+        )
     for chart in f.charts:
         parts.append(f"<figure>{render(chart)}</figure>")
     parts.extend(_table(t) for t in f.tables)
@@ -83,11 +89,20 @@ def _finding(i: int, f: Finding) -> str:
     return "\n".join(parts)
 
 
-def render_page(*, title: str, subtitle: str, findings: list[Finding], setup: tuple[Table, ...],
-                caveats: list[str], generated: str) -> str:
+def render_page(
+    *,
+    title: str,
+    subtitle: str,
+    findings: list[Finding],
+    setup: tuple[Table, ...],
+    caveats: list[str],
+    generated: str,
+) -> str:
     answers = "".join(
         f'<li>{_badge(f)}<a href="#{f.key}"><strong>{escape(f.title.split(":")[0])}</strong></a>: '
-        f"{escape(f.verdict)}</li>" for f in findings)
+        f"{escape(f.verdict)}</li>"
+        for f in findings
+    )
     body = [
         f"<h1>{escape(title)}</h1>",
         f'<p class="sub">{escape(subtitle)}</p>',
@@ -101,7 +116,10 @@ def render_page(*, title: str, subtitle: str, findings: list[Finding], setup: tu
         "of each request as the client saw it (warm-up excluded); quality: the top-1 class compared "
         "with the same backend's answer on the original image.</footer>",
     ]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )

@@ -102,8 +102,23 @@ def fit_line(xs: Sequence[float], ys: Sequence[float]) -> Slope | None:
 
 def _t95(dof: int) -> float:
     """Two-sided 95 % quantile of Student's t (a table for small samples, 1.96 beyond)."""
-    table = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
-             10: 2.23, 12: 2.18, 15: 2.13, 20: 2.09, 30: 2.04, 60: 2.00}  # fmt: skip
+    table = {
+        1: 12.71,
+        2: 4.30,
+        3: 3.18,
+        4: 2.78,
+        5: 2.57,
+        6: 2.45,
+        7: 2.36,
+        8: 2.31,
+        9: 2.26,
+        10: 2.23,
+        12: 2.18,
+        15: 2.13,
+        20: 2.09,
+        30: 2.04,
+        60: 2.00,
+    }
     if dof >= 120:
         return 1.96
     for k in sorted(table):

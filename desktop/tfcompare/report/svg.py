@@ -63,42 +63,63 @@ def bar_chart(chart: BarChart) -> str:
     y = top
     for label, bars in chart.groups:
         group_h = len(bars) * (bar_h + 2)
-        body.append(f'<text x="{label_w - 8}" y="{y + group_h / 2 + 4:.1f}" text-anchor="end" '
-                    f'font-size="12">{escape(label)}</text>')
+        body.append(
+            f'<text x="{label_w - 8}" y="{y + group_h / 2 + 4:.1f}" text-anchor="end" '
+            f'font-size="12">{escape(label)}</text>'
+        )
         for b in bars:
             faded = ' fill-opacity="0.3"' if b.passed is False else ""
             w = max(1.0, xpos(b.value) - label_w)
-            body.append(f'<rect class="bar" x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" '
-                        f'fill="{colors[b.series]}"{faded}><title>{escape(b.series)}: '
-                        f'{escape(b.label)}</title></rect>')
+            body.append(
+                f'<rect class="bar" x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" '
+                f'fill="{colors[b.series]}"{faded}><title>{escape(b.series)}: '
+                f"{escape(b.label)}</title></rect>"
+            )
             end = xpos(b.value)
             if b.whisker is not None and b.whisker > b.value:
                 wx = xpos(b.whisker)
-                body.append(f'<line x1="{end:.1f}" y1="{y + bar_h / 2}" x2="{wx:.1f}" '
-                            f'y2="{y + bar_h / 2}" stroke="#333" stroke-width="1"/>')
-                body.append(f'<line x1="{wx:.1f}" y1="{y + 2}" x2="{wx:.1f}" y2="{y + bar_h - 2}" '
-                            f'stroke="#333" stroke-width="1.5"/>')
+                body.append(
+                    f'<line x1="{end:.1f}" y1="{y + bar_h / 2}" x2="{wx:.1f}" '
+                    f'y2="{y + bar_h / 2}" stroke="#333" stroke-width="1"/>'
+                )
+                body.append(
+                    f'<line x1="{wx:.1f}" y1="{y + 2}" x2="{wx:.1f}" y2="{y + bar_h - 2}" '
+                    f'stroke="#333" stroke-width="1.5"/>'
+                )
                 end = wx
-            body.append(f'<text x="{end + 5:.1f}" y="{y + bar_h - 3}" font-size="11" '
-                        f'fill="#222">{escape(b.label)}</text>')
+            body.append(
+                f'<text x="{end + 5:.1f}" y="{y + bar_h - 3}" font-size="11" '
+                f'fill="#222">{escape(b.label)}</text>'
+            )
             y += bar_h + 2
         y += gap
     height = y + 24
-    axis = [f'<line x1="{label_w}" y1="{top - 4}" x2="{label_w}" y2="{y - gap + 2}" stroke="#555"/>']
+    axis = [
+        f'<line x1="{label_w}" y1="{top - 4}" x2="{label_w}" y2="{y - gap + 2}" stroke="#555"/>'
+    ]
     for t in ticks:
         x = xpos(t)
-        axis.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{y - gap + 2}" '
-                    f'stroke="#e3e3e3"/>')
-        axis.append(f'<text x="{x:.1f}" y="{y - gap + 16}" text-anchor="middle" font-size="11" '
-                    f'fill="#555">{_num(t)}</text>')
-    axis.append(f'<text x="{label_w + plot_w:.1f}" y="{height - 2}" text-anchor="end" '
-                f'font-size="11" fill="#555">{escape(chart.unit)}</text>')
+        axis.append(
+            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{y - gap + 2}" stroke="#e3e3e3"/>'
+        )
+        axis.append(
+            f'<text x="{x:.1f}" y="{y - gap + 16}" text-anchor="middle" font-size="11" '
+            f'fill="#555">{_num(t)}</text>'
+        )
+    axis.append(
+        f'<text x="{label_w + plot_w:.1f}" y="{height - 2}" text-anchor="end" '
+        f'font-size="11" fill="#555">{escape(chart.unit)}</text>'
+    )
     if chart.threshold is not None:
         x = xpos(chart.threshold)
-        axis.append(f'<line class="threshold" x1="{x:.1f}" y1="{top - 8}" x2="{x:.1f}" '
-                    f'y2="{y - gap + 2}" stroke="#D55E00" stroke-dasharray="4 3"/>')
-        axis.append(f'<text x="{x:.1f}" y="{top - 10}" text-anchor="middle" font-size="11" '
-                    f'fill="#D55E00">{escape(chart.threshold_label)}</text>')
+        axis.append(
+            f'<line class="threshold" x1="{x:.1f}" y1="{top - 8}" x2="{x:.1f}" '
+            f'y2="{y - gap + 2}" stroke="#D55E00" stroke-dasharray="4 3"/>'
+        )
+        axis.append(
+            f'<text x="{x:.1f}" y="{top - 10}" text-anchor="middle" font-size="11" '
+            f'fill="#D55E00">{escape(chart.threshold_label)}</text>'
+        )
     head = [f'<text x="8" y="16" font-size="13" font-weight="600">{escape(chart.title)}</text>']
     if len(series) > 1:
         head += _legend(colors, 36)
@@ -123,39 +144,57 @@ def line_chart(chart: LineChart) -> str:
     out = [f'<text x="8" y="16" font-size="13" font-weight="600">{escape(chart.title)}</text>']
     out += _legend(colors, 36)
     for t in y_ticks:
-        out.append(f'<line x1="{left}" y1="{py(t):.1f}" x2="{left + plot_w}" y2="{py(t):.1f}" '
-                   f'stroke="#e3e3e3"/>')
-        out.append(f'<text x="{left - 6}" y="{py(t) + 4:.1f}" text-anchor="end" font-size="11" '
-                   f'fill="#555">{_num(t)}</text>')
+        out.append(
+            f'<line x1="{left}" y1="{py(t):.1f}" x2="{left + plot_w}" y2="{py(t):.1f}" '
+            f'stroke="#e3e3e3"/>'
+        )
+        out.append(
+            f'<text x="{left - 6}" y="{py(t) + 4:.1f}" text-anchor="end" font-size="11" '
+            f'fill="#555">{_num(t)}</text>'
+        )
     for t in x_ticks:
-        out.append(f'<text x="{px(t):.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
-                   f'font-size="11" fill="#555">{_num(t)}</text>')
-    out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
-               'stroke="#555"/>')
+        out.append(
+            f'<text x="{px(t):.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
+            f'font-size="11" fill="#555">{_num(t)}</text>'
+        )
+    out.append(
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
+        'stroke="#555"/>'
+    )
     out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#555"/>')
-    out.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 6}" text-anchor="middle" '
-               f'font-size="12">{escape(chart.x_label)}</text>')
-    out.append(f'<text x="14" y="{top + plot_h / 2:.0f}" text-anchor="middle" font-size="12" '
-               f'transform="rotate(-90 14 {top + plot_h / 2:.0f})">{escape(chart.y_label)}</text>')
+    out.append(
+        f'<text x="{left + plot_w / 2:.0f}" y="{height - 6}" text-anchor="middle" '
+        f'font-size="12">{escape(chart.x_label)}</text>'
+    )
+    out.append(
+        f'<text x="14" y="{top + plot_h / 2:.0f}" text-anchor="middle" font-size="12" '
+        f'transform="rotate(-90 14 {top + plot_h / 2:.0f})">{escape(chart.y_label)}</text>'
+    )
     for s in chart.series:
         c = colors[s.name]
         if s.fit is not None and s.points:
             a, b = s.fit
             x0, x1 = min(x for x, _ in s.points), max(x for x, _ in s.points)
-            out.append(f'<line x1="{px(x0):.1f}" y1="{py(a + b * x0):.1f}" x2="{px(x1):.1f}" '
-                       f'y2="{py(a + b * x1):.1f}" stroke="{c}" stroke-dasharray="5 4"/>')
+            out.append(
+                f'<line x1="{px(x0):.1f}" y1="{py(a + b * x0):.1f}" x2="{px(x1):.1f}" '
+                f'y2="{py(a + b * x1):.1f}" stroke="{c}" stroke-dasharray="5 4"/>'
+            )
         path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in sorted(s.points))
         out.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="1.5"/>')
         for x, y in s.points:
-            out.append(f'<circle class="point" cx="{px(x):.1f}" cy="{py(y):.1f}" r="4" fill="{c}">'
-                       f'<title>{escape(s.name)}: {x:.3f} MP, {y:.2f} ms</title></circle>')
+            out.append(
+                f'<circle class="point" cx="{px(x):.1f}" cy="{py(y):.1f}" r="4" fill="{c}">'
+                f"<title>{escape(s.name)}: {x:.3f} MP, {y:.2f} ms</title></circle>"
+            )
     return _svg(height, out, chart.title)
 
 
 def _svg(height: float, parts: list[str], title: str) -> str:
-    return (f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
-            f'height="{height:.0f}" viewBox="0 0 {WIDTH} {height:.0f}" role="img" '
-            f'aria-label="{escape(title)}" style="{FONT}">' + "".join(parts) + "</svg>")
+    return (
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
+        f'height="{height:.0f}" viewBox="0 0 {WIDTH} {height:.0f}" role="img" '
+        f'aria-label="{escape(title)}" style="{FONT}">' + "".join(parts) + "</svg>"
+    )
 
 
 def render(chart: BarChart | LineChart) -> str:

@@ -74,9 +74,16 @@ class Comparison:
 
 
 def _stats_dict(p: Pooled) -> dict:
-    return {"p50_ms": p.p50_ms, "n": p.n, "n_errors": p.n_errors,
-            "top1_agreement": p.top1_agree, "score_ratio": p.score_ratio,
-            "server_ms": p.server_ms, "path_ms": p.path_ms, "server_exact": p.server_exact}  # fmt: skip
+    return {
+        "p50_ms": p.p50_ms,
+        "n": p.n,
+        "n_errors": p.n_errors,
+        "top1_agreement": p.top1_agree,
+        "score_ratio": p.score_ratio,
+        "server_ms": p.server_ms,
+        "path_ms": p.path_ms,
+        "server_exact": p.server_exact,
+    }
 
 
 def variant_stats(
@@ -155,25 +162,39 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
         lines.append(f"images compared: {c.images_common}{tail}")
     lines.extend(f"note: {n}" for n in c.notes)
     if any(r.a.server_ms is not None or r.b.server_ms is not None for r in c.rows):
-        lines.append("server ms: time on the server (its metrics); path ms: latency − server ms; "
-                     "~: not exact (other traffic or a restart)")
+        lines.append(
+            "server ms: time on the server (its metrics); path ms: latency − server ms; "
+            "~: not exact (other traffic or a restart)"
+        )
     lines.append("")
-    header = ("backend", "variant", "p50 A ms", "p50 B ms", "change ms", "change %",
-              "server ms A → B", "path ms A → B", "top-1 agree A → B", "score ratio A → B")
+    header = (
+        "backend",
+        "variant",
+        "p50 A ms",
+        "p50 B ms",
+        "change ms",
+        "change %",
+        "server ms A → B",
+        "path ms A → B",
+        "top-1 agree A → B",
+        "score ratio A → B",
+    )
     table = [header]
     for r in c.rows:
-        table.append((
-            r.backend,
-            r.variant,
-            _num(r.a.p50_ms),
-            _num(r.b.p50_ms),
-            _num(r.delta_ms, signed=True),
-            "–" if r.delta_pct is None else f"{r.delta_pct:+.1f} %",
-            f"{_server(r.a.server_ms, r.a.server_exact)} → {_server(r.b.server_ms, r.b.server_exact)}",
-            f"{_server(r.a.path_ms, r.a.server_exact)} → {_server(r.b.path_ms, r.b.server_exact)}",
-            f"{_pct(r.a.top1_agree)} → {_pct(r.b.top1_agree)}",
-            f"{_ratio(r.a.score_ratio)} → {_ratio(r.b.score_ratio)}",
-        ))
+        table.append(
+            (
+                r.backend,
+                r.variant,
+                _num(r.a.p50_ms),
+                _num(r.b.p50_ms),
+                _num(r.delta_ms, signed=True),
+                "–" if r.delta_pct is None else f"{r.delta_pct:+.1f} %",
+                f"{_server(r.a.server_ms, r.a.server_exact)} → {_server(r.b.server_ms, r.b.server_exact)}",
+                f"{_server(r.a.path_ms, r.a.server_exact)} → {_server(r.b.path_ms, r.b.server_exact)}",
+                f"{_pct(r.a.top1_agree)} → {_pct(r.b.top1_agree)}",
+                f"{_ratio(r.a.score_ratio)} → {_ratio(r.b.score_ratio)}",
+            )
+        )
     if c.rows:
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
         for row in table:

@@ -468,9 +468,15 @@ class _BackendWorker:
         started_at = time.time()
         if self.down_reason is not None or self.conn is None or self.signature is None:
             return RequestResult(
-                **base, ok=False, latency_ms=None, client_ms=None, bytes=0, model_version=None,
-                error=f"not sent: {self.down_reason or 'backend not ready'}", started_at=started_at,
-            )  # fmt: skip
+                **base,
+                ok=False,
+                latency_ms=None,
+                client_ms=None,
+                bytes=0,
+                model_version=None,
+                error=f"not sent: {self.down_reason or 'backend not ready'}",
+                started_at=started_at,
+            )
         conn = self.conn
         generation, pod = conn.generation, conn.pod
         try:
@@ -489,10 +495,16 @@ class _BackendWorker:
                         )
                     )
             return RequestResult(
-                **base, ok=False, latency_ms=None, client_ms=None, bytes=len(variant.data),
-                model_version=None, error=msg, started_at=started_at,
+                **base,
+                ok=False,
+                latency_ms=None,
+                client_ms=None,
+                bytes=len(variant.data),
+                model_version=None,
+                error=msg,
+                started_at=started_at,
                 **_pods(conn, generation, pod),
-            )  # fmt: skip
+            )
         self.failures = 0
         where = _pods(conn, generation, pod)
         if out.pod and not where["spans_restart"]:

@@ -43,8 +43,13 @@ def probe(spec: BackendSpec, conn: Connection) -> BackendStatus:
         status = conn.client.status()
         if not status.available:
             states = ", ".join(f"v{v} {s}" for v, s in status.versions) or "no versions"
-            return BackendStatus(spec, "warn", prefix + (status.message or
-                                 f"model not available ({states})"), None, status)  # fmt: skip
+            return BackendStatus(
+                spec,
+                "warn",
+                prefix + (status.message or f"model not available ({states})"),
+                None,
+                status,
+            )
         sig = conn.client.metadata()
     except ServingError as exc:
         but = f"AVAILABLE v{status.serving_version}, but " if status and status.available else ""

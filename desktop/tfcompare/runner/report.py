@@ -54,13 +54,33 @@ from tfcompare.tabular import SafeWriter, json_text
 
 FORMAT = "tfcompare-run/1"
 SCALAR_KEYS = (
-    "image", "variant", "backend", "protocol", "repeat", "ok", "latency_ms", "client_ms", "bytes",
-    "model_version", "error",
-)  # fmt: skip
+    "image",
+    "variant",
+    "backend",
+    "protocol",
+    "repeat",
+    "ok",
+    "latency_ms",
+    "client_ms",
+    "bytes",
+    "model_version",
+    "error",
+)
 POD_KEYS = ("pod", "pod_before", "spans_restart")
 REQUEST_KEYS = (*SCALAR_KEYS, "top5", "score_kind", *POD_KEYS, "started_at")
-CSV_KEYS = (*SCALAR_KEYS, "top1", "top1_score", "top5", "score_kind", *POD_KEYS, "started_at",
-            "server_ms", "runtime_ms", "server_exact", "floor_ms")
+CSV_KEYS = (
+    *SCALAR_KEYS,
+    "top1",
+    "top1_score",
+    "top5",
+    "score_kind",
+    *POD_KEYS,
+    "started_at",
+    "server_ms",
+    "runtime_ms",
+    "server_exact",
+    "floor_ms",
+)
 
 
 def _variant_dict(v: Variant) -> dict:
@@ -99,8 +119,13 @@ def _backend_dict(spec: BackendSpec, result: RunResult) -> dict:
     """The spec (``metrics``: the setting, null = discover) plus what the run found: the path
     floor and the metrics URL read (``metrics_url``)."""
     t = result.timing(spec.name) or BackendTiming(spec.name)
-    return {**spec.to_dict(), "floor_ms": t.floor_ms, "floor_samples": t.floor_samples,
-            "metrics_url": t.metrics, "metrics_message": t.metrics_message}
+    return {
+        **spec.to_dict(),
+        "floor_ms": t.floor_ms,
+        "floor_samples": t.floor_samples,
+        "metrics_url": t.metrics,
+        "metrics_message": t.metrics_message,
+    }
 
 
 def to_json_obj(result: RunResult) -> dict:
@@ -146,7 +171,7 @@ def from_json_obj(obj: dict) -> RunResult:
                 )
                 for v in i["variants"]
             ),
-        )  # fmt: skip
+        )
         for i in obj["images"]
     )
     requests = tuple(
@@ -280,30 +305,50 @@ def _server_notes(result: RunResult, rows: list[dict]) -> list[str]:
     for t in result.timings:
         floor = (
             f"path floor {_fmt_ms(t.floor_ms)} ms (p50 of {t.floor_samples} model-status calls)"
-            if t.floor_ms is not None else "no path floor"
-        )  # fmt: skip
+            if t.floor_ms is not None
+            else "no path floor"
+        )
         notes.append(f"{t.backend}: {floor}; {t.metrics_message or 'no server metrics'}")
     return notes
 
 
 def summary_table(result: RunResult) -> str:
     rows = summary_rows(result)
-    header = ("variant", "backend", "n", "err", "p50 ms", "p90 ms", "p99 ms", "server ms",
-              "model ms", "path ms", "sent", "top-1 same", "top-5 overlap", "score ratio")  # fmt: skip
+    header = (
+        "variant",
+        "backend",
+        "n",
+        "err",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "server ms",
+        "model ms",
+        "path ms",
+        "sent",
+        "top-1 same",
+        "top-5 overlap",
+        "score ratio",
+    )
     table = [header]
     for r in rows:
         star = "*" if r["n"] < FEW_SAMPLES else ""
         table.append(
             (
-                r["variant"], r["backend"], str(r["n"]), str(r["errors"]), _fmt_ms(r["p50_ms"]) + star,
-                _fmt_ms(r["p90_ms"]) + star, _fmt_ms(r["p99_ms"]) + star,
+                r["variant"],
+                r["backend"],
+                str(r["n"]),
+                str(r["errors"]),
+                _fmt_ms(r["p50_ms"]) + star,
+                _fmt_ms(r["p90_ms"]) + star,
+                _fmt_ms(r["p99_ms"]) + star,
                 *(_approx(r[k], r["server_exact"]) for k in ("server_ms", "runtime_ms", "path_ms")),
                 _fmt_bytes(r["bytes"]),
                 "-" if r["top1_agree"] is None else f"{100 * r['top1_agree']:.0f}%",
                 "-" if r["top5_overlap"] is None else f"{100 * r['top5_overlap']:.0f}%",
                 "-" if r["score_ratio"] is None else f"{100 * r['score_ratio']:.0f}%",
             )
-        )  # fmt: skip
+        )
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     right = set(range(2, len(header)))
     lines = []

@@ -119,8 +119,9 @@ class ServerClock:
         self._failures = 0
         return snap
 
-    def block(self, before, measured: list[RequestResult], image: str, variant: str, conn,
-              generation: int) -> ServerTime:
+    def block(
+        self, before, measured: list[RequestResult], image: str, variant: str, conn, generation: int
+    ) -> ServerTime:
         """Scrape after a block of measured requests and derive its server time from ``before``.
         ``conn`` (the backend's Connection) tells whether its pod changed during the block."""
         from tfcompare.serving.metrics import block_time
@@ -137,12 +138,16 @@ class ServerClock:
         elif conn is not None and self.pod is not None and self.pod != conn.pod:
             notes.append(f"metrics from pod {self.pod}, requests to pod {conn.pod}")
         return ServerTime(
-            image=image, variant=variant, backend=self.spec.name, sent=sent,
+            image=image,
+            variant=variant,
+            backend=self.spec.name,
+            sent=sent,
             counted=block.counted if block else None,
             server_ms=block.server_ms if block else None,
             runtime_ms=block.runtime_ms if block else None,
-            exact=block is not None and block.exact and not notes, note="; ".join(notes),
-        )  # fmt: skip
+            exact=block is not None and block.exact and not notes,
+            note="; ".join(notes),
+        )
 
     def close(self) -> None:
         if self.scraper is not None:

@@ -131,13 +131,15 @@ def pooled_server_time(
     runs = [a for a in with_server if a.runtime_ms is not None]
     runtime = (
         sum(a.runtime_ms * a.n for a in runs) / sum(a.n for a in runs)  # type: ignore[operator]
-        if runs else None
-    )  # fmt: skip
+        if runs
+        else None
+    )
     paths = [a for a in with_server if a.path_ms is not None]
     path = (
         sum(a.path_ms * a.n for a in paths) / sum(a.n for a in paths)  # type: ignore[operator]
-        if paths else None
-    )  # fmt: skip
+        if paths
+        else None
+    )
     return server, runtime, path, all(bool(a.server_exact) for a in with_server)
 
 
@@ -187,7 +189,10 @@ def pool(
     server, runtime, path, exact = pooled_server_time(aggs)
     lat = latencies
     return Pooled(
-        variant=variant, backend=backend, n=len(lat), n_errors=n_errors,
+        variant=variant,
+        backend=backend,
+        n=len(lat),
+        n_errors=n_errors,
         p50_ms=percentile(lat, 50) if lat else None,
         p90_ms=percentile(lat, 90) if lat else None,
         p99_ms=percentile(lat, 99) if lat else None,
@@ -198,8 +203,11 @@ def pool(
         top1_agree=statistics.fmean(agree) if agree else None,
         top5_overlap=statistics.fmean(overlap) if overlap else None,
         score_ratio=statistics.fmean(ratio) if ratio else None,
-        server_ms=server, runtime_ms=runtime, path_ms=path, server_exact=exact,
-    )  # fmt: skip
+        server_ms=server,
+        runtime_ms=runtime,
+        path_ms=path,
+        server_exact=exact,
+    )
 
 
 def pooled(

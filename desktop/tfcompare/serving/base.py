@@ -108,7 +108,9 @@ def reachability(address: str, detail: str) -> str:
     """``backend 127.0.0.1:8500 is not reachable (connection refused)``."""
     low = detail.lower()
     if "http1.x server" in low or "expected settings frame" in low:
-        why = "it answers HTTP/1.x, not gRPC: is this TF Serving's REST port (8501)? Use REST for it"
+        why = (
+            "it answers HTTP/1.x, not gRPC: is this TF Serving's REST port (8501)? Use REST for it"
+        )
     elif "not http/1.x" in low:
         why = "it does not answer HTTP/1.x: is this TF Serving's gRPC port (8500)? Use gRPC for it"
     elif "refused" in low:

@@ -56,9 +56,12 @@ RUNTIME_API = "Predict"
 # Block scrapes ask for just the totals they read, the ``name[]`` filter of prometheus_client's
 # exporters (tfcompare serve); TF Serving answers 400 to any query string, so it gets the plain path.
 TOTALS_QUERY = urlencode(
-    [("name[]", f"{fam}{suffix}") for fam in (REQUEST_LATENCY, RUNTIME_LATENCY)
-     for suffix in ("_sum", "_count")]
-)  # fmt: skip
+    [
+        ("name[]", f"{fam}{suffix}")
+        for fam in (REQUEST_LATENCY, RUNTIME_LATENCY)
+        for suffix in ("_sum", "_count")
+    ]
+)
 IMPRECISE_SHARE = 0.05  # rounding of the server's totals beyond this share of a delta: not exact
 
 Labels = frozenset[tuple[str, str]]
@@ -88,9 +91,10 @@ class Snapshot:
 
     def counter(self, family: str, **match: str) -> float:
         return sum(
-            v for labels, v in self.counters.get(family, {}).items()
+            v
+            for labels, v in self.counters.get(family, {}).items()
             if all((k, v2) in labels for k, v2 in match.items())
-        )  # fmt: skip
+        )
 
     @property
     def is_tf_serving(self) -> bool:
@@ -115,7 +119,11 @@ def parse_metrics(text: str, *, families: Iterable[str] = FAMILIES) -> Snapshot:
     kept = "\n".join(line for line in lines if _wanted(line, names, types)) + "\n"
     histograms: dict[str, dict[Labels, list[float]]] = {}
     counters: dict[str, dict[Labels, float]] = {}
-    seen = {line.split(" ", 3)[2] for line in lines if line.startswith("# TYPE ") and line.count(" ") > 2}
+    seen = {
+        line.split(" ", 3)[2]
+        for line in lines
+        if line.startswith("# TYPE ") and line.count(" ") > 2
+    }
     try:
         for fam in text_string_to_metric_families(kept):
             if fam.name not in names:
@@ -168,7 +176,9 @@ def _rounding_us(value: float) -> float:
     return min(six_digits, last_digit)
 
 
-def block_time(before: Snapshot, after: Snapshot, model: str, protocol: str, sent: int) -> BlockTime:
+def block_time(
+    before: Snapshot, after: Snapshot, model: str, protocol: str, sent: int
+) -> BlockTime:
     """Mean server and runtime latency of the ``sent`` successful requests made between two
     scrapes, from the ``_count``/``_sum`` deltas for this model, API and entrypoint."""
     api, entrypoint = PREDICT_LABELS.get(protocol, PREDICT_LABELS["grpc"])
@@ -182,14 +192,19 @@ def block_time(before: Snapshot, after: Snapshot, model: str, protocol: str, sen
         if c1 <= 0:
             return BlockTime(None, None, None, False, "counters reset (server restarted)")
         return BlockTime(
-            int(c1), s1 / c1 / 1000.0, rs1 / r1 / 1000.0 if r1 > 0 else None, False,
+            int(c1),
+            s1 / c1 / 1000.0,
+            rs1 / r1 / 1000.0 if r1 > 0 else None,
+            False,
             "counters reset (server restarted): from the requests counted since",
-        )  # fmt: skip
+        )
     counted = int(round(c1 - c0))
     if counted <= 0:
         note = (
             "the server counted none of these requests (wrong model name, or metrics of another "
-            "server?)" if sent else "no successful request"
+            "server?)"
+            if sent
+            else "no successful request"
         )
         return BlockTime(counted, None, None, False, note)
     server_ms = (s1 - s0) / counted / 1000.0
@@ -202,7 +217,9 @@ def block_time(before: Snapshot, after: Snapshot, model: str, protocol: str, sen
         notes.append(f"shared: the model ran {int(round(runs))} times for {sent} requests")
     rounding = _rounding_us(s0) + _rounding_us(s1)
     if rounding > IMPRECISE_SHARE * (s1 - s0):
-        notes.append(f"imprecise: the server rounds its totals (±{rounding / counted / 1000:.2g} ms)")
+        notes.append(
+            f"imprecise: the server rounds its totals (±{rounding / counted / 1000:.2g} ms)"
+        )
     return BlockTime(counted, server_ms, runtime_ms, not notes, "; ".join(notes))
 
 
@@ -280,8 +297,9 @@ class MetricsScraper:
                 except BodyTooLarge:
                     conn.close()
                     self._conn = None
-                    raise MetricsError(f"{self.url} sent a page larger than "
-                                       f"{MAX_PAGE_BYTES >> 20} MB") from None
+                    raise MetricsError(
+                        f"{self.url} sent a page larger than {MAX_PAGE_BYTES >> 20} MB"
+                    ) from None
                 except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
                     conn.close()
                     self._conn = None

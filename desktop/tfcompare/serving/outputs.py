@@ -72,8 +72,9 @@ def score_kind(scores: np.ndarray, full: bool) -> ScoreKind:
     if scores.size == 0:
         return "unknown"
     # NaN propagates through min and max: both finite means all finite
-    return _kind(float(scores.min()), float(scores.max()), float(scores.sum(dtype=np.float64)),
-                 full=full)
+    return _kind(
+        float(scores.min()), float(scores.max()), float(scores.sum(dtype=np.float64)), full=full
+    )
 
 
 def _kind(lo: float, hi: float, total: float, *, full: bool) -> ScoreKind:
@@ -99,8 +100,9 @@ def _labels(classes: Sequence, num_classes: int | None, *, ids: bool) -> list[st
     return names
 
 
-def top5_of_pair(classes: Sequence, scores: Sequence[float], *, ids: bool
-                 ) -> tuple[tuple[Prediction, ...], ScoreKind] | None:
+def top5_of_pair(
+    classes: Sequence, scores: Sequence[float], *, ids: bool
+) -> tuple[tuple[Prediction, ...], ScoreKind] | None:
     """``top5()`` for the commonest answer, a model's own top-k: one class output (``ids`` when
     its values are class ids) beside one score output of the same length, at most 2 × TOP_K, both
     as plain lists. Same result as ``top5()`` without numpy: the client reads every answer right
@@ -112,7 +114,9 @@ def top5_of_pair(classes: Sequence, scores: Sequence[float], *, ids: bool
     order = sorted(range(n), key=lambda i: -scores[i])[:TOP_K]  # stable, like argsort's
     labels = _labels([classes[i] for i in order], None, ids=ids)
     kind = _kind(min(scores), max(scores), sum(scores), full=False)
-    return tuple(Prediction(lb, float(scores[i])) for lb, i in zip(labels, order, strict=True)), kind
+    return tuple(
+        Prediction(lb, float(scores[i])) for lb, i in zip(labels, order, strict=True)
+    ), kind
 
 
 def top5(outputs: Mapping[str, np.ndarray]) -> tuple[tuple[Prediction, ...], ScoreKind]:

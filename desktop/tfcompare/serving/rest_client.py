@@ -198,9 +198,7 @@ class RestClient(BackendClient):
                 text = f"{self.where}: {text}"
             raise ServingError(code, text)
         if not isinstance(doc, dict):
-            raise ServingError(
-                "INTERNAL", f"{self.where} answered with something that is not JSON"
-            )
+            raise ServingError("INTERNAL", f"{self.where} answered with something that is not JSON")
         return doc
 
     # ------------------------------------------------------------------ calls

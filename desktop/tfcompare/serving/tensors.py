@@ -89,8 +89,15 @@ def string_tensor(data: bytes, tensor) -> None:
 
 
 # dtypes of the tensors in a model's own top-k answer (class names or ids, and scores)
-_PAIR_DTYPES = frozenset({types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_STRING,
-                          types_pb2.DT_INT32, types_pb2.DT_INT64})
+_PAIR_DTYPES = frozenset(
+    {
+        types_pb2.DT_FLOAT,
+        types_pb2.DT_DOUBLE,
+        types_pb2.DT_STRING,
+        types_pb2.DT_INT32,
+        types_pb2.DT_INT64,
+    }
+)
 SCORE_DTYPES = frozenset({types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE})
 
 
@@ -98,8 +105,11 @@ def short_values(tensor, limit: int) -> list | None:
     """The values of a float, double, string, int32 or int64 tensor of shape [n] or [1, n]
     (0 < n ≤ limit) held in its typed field, as a plain list; None for anything else (read that
     with ``to_numpy``). Floats come back as Python floats, exactly as ``to_numpy`` widens them."""
-    if (tensor.dtype not in _PAIR_DTYPES or tensor.tensor_content
-            or tensor.tensor_shape.unknown_rank):
+    if (
+        tensor.dtype not in _PAIR_DTYPES
+        or tensor.tensor_content
+        or tensor.tensor_shape.unknown_rank
+    ):
         return None
     dims = tensor.tensor_shape.dim
     if len(dims) == 1:

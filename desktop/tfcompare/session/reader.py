@@ -82,9 +82,13 @@ MAX_ROWS = {
     "capacity": 1,
 }
 _BOOLEAN = {
-    ("requests", "ok"), ("aggregates", "few_samples"), ("aggregates", "top1_agree"),
-    ("aggregates", "server_exact"), ("server_times", "exact"), ("requests", "spans_restart"),
-}  # fmt: skip
+    ("requests", "ok"),
+    ("aggregates", "few_samples"),
+    ("aggregates", "top1_agree"),
+    ("aggregates", "server_exact"),
+    ("server_times", "exact"),
+    ("requests", "spans_restart"),
+}
 _PHASES = ("cold", "warmup", "measured")
 _SCORE_KINDS = ("probability", "logit", "unknown")
 
@@ -316,12 +320,16 @@ def _read(con: sqlite3.Connection, source: Path, schema: int) -> SavedSession:
         server_times=tuple(
             ServerTime.from_dict(dict(zip(SERVER_TIME_COLUMNS, row, strict=True)))
             for row in _rows(con, "server_times", SERVER_TIME_COLUMNS, "idx", schema)
-        ) if schema >= 2 else (),
+        )
+        if schema >= 2
+        else (),
         timings=tuple(
             BackendTiming.from_dict(dict(zip(TIMING_COLUMNS, row, strict=True)))
             for row in _rows(con, "backend_timing", TIMING_COLUMNS, "idx", schema)
-        ) if schema >= 2 else (),
-    )  # fmt: skip
+        )
+        if schema >= 2
+        else (),
+    )
     capacity = None
     if schema >= 3:
         for (doc,) in _rows(con, "capacity", ("doc",), "idx", schema):
@@ -354,7 +362,7 @@ def _read_images(con: sqlite3.Connection) -> Iterator[ImageInfo]:
                 height=height,
                 nbytes=nbytes,
                 encode_ms=encode_ms,
-            )  # fmt: skip
+            )
         )
     for row in _rows(con, "images", IMAGE_COLUMNS, "idx"):
         idx, name, path, fmt, width, height, nbytes, notes, original = row
@@ -362,9 +370,16 @@ def _read_images(con: sqlite3.Connection) -> Iterator[ImageInfo]:
         if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
             raise _Damaged(f"the notes of image {name!r:.60} are not a list of texts")
         yield ImageInfo(
-            name=name, path=path, format=fmt, width=width, height=height, nbytes=nbytes,
-            variants=tuple(variants.get(idx, ())), notes=tuple(notes), original=original,
-        )  # fmt: skip
+            name=name,
+            path=path,
+            format=fmt,
+            width=width,
+            height=height,
+            nbytes=nbytes,
+            variants=tuple(variants.get(idx, ())),
+            notes=tuple(notes),
+            original=original,
+        )
 
 
 def _top5(text: str) -> tuple[Prediction, ...]:
@@ -373,8 +388,12 @@ def _top5(text: str) -> tuple[Prediction, ...]:
         raise _Damaged("a request's top-5 is not a short list")
     out = []
     for pair in pairs:
-        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)
-                and type(pair[1]) in (int, float, type(None))):  # fmt: skip
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and isinstance(pair[0], str)
+            and type(pair[1]) in (int, float, type(None))
+        ):
             raise _Damaged("a request's top-5 entry is not [label, score]")
         # null: the server answered NaN for this score (standard JSON has no NaN)
         out.append(Prediction(pair[0], math.nan if pair[1] is None else float(pair[1])))

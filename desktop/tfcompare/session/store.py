@@ -76,11 +76,15 @@ def save_session(
     try:
         json.dumps(selection, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise SessionError(f"cannot save the session: the selection is not plain data ({exc})") from None
+        raise SessionError(
+            f"cannot save the session: the selection is not plain data ({exc})"
+        ) from None
     try:
         capacity_doc = None if capacity is None else json.dumps(capacity, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise SessionError(f"cannot save the session: the capacity sweep is not plain data ({exc})") from None
+        raise SessionError(
+            f"cannot save the session: the capacity sweep is not plain data ({exc})"
+        ) from None
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise SessionError(f"cannot save {target}: the folder {folder} does not exist")
@@ -141,14 +145,36 @@ def _write_database(tmp: Path, result: RunResult, meta: dict, capacity: str | No
         for i, img in enumerate(result.images):
             con.execute(
                 f"INSERT INTO images ({', '.join(IMAGE_COLUMNS)}) VALUES ({_marks(IMAGE_COLUMNS)})",
-                (i, img.name, img.path, img.format, img.width, img.height, img.nbytes,
-                 json_text(list(img.notes)), bytes(img.original)),
+                (
+                    i,
+                    img.name,
+                    img.path,
+                    img.format,
+                    img.width,
+                    img.height,
+                    img.nbytes,
+                    json_text(list(img.notes)),
+                    bytes(img.original),
+                ),
             )
             con.executemany(
                 f"INSERT INTO variants ({', '.join(VARIANT_COLUMNS)}) "
                 f"VALUES ({_marks(VARIANT_COLUMNS)})",
-                [(i, j, v.key, v.box, v.format, v.quality, v.width, v.height, v.nbytes, v.encode_ms)
-                 for j, v in enumerate(img.variants)],
+                [
+                    (
+                        i,
+                        j,
+                        v.key,
+                        v.box,
+                        v.format,
+                        v.quality,
+                        v.width,
+                        v.height,
+                        v.nbytes,
+                        v.encode_ms,
+                    )
+                    for j, v in enumerate(img.variants)
+                ],
             )
         con.executemany(
             "INSERT INTO problems (idx, image, message) VALUES (?, ?, ?)",
@@ -178,9 +204,26 @@ def _write_database(tmp: Path, result: RunResult, meta: dict, capacity: str | No
 
 def _request_row(r: RequestResult) -> tuple:
     top5 = json_text([[p.label, p.score] for p in r.top5])  # a NaN score is stored as null
-    return (r.image, r.variant, r.backend, r.protocol, r.phase, r.repeat, r.ok, r.latency_ms,
-            r.client_ms, r.bytes, r.model_version, r.error, top5, r.score_kind, r.pod, r.started_at,
-            r.pod_before, r.spans_restart)
+    return (
+        r.image,
+        r.variant,
+        r.backend,
+        r.protocol,
+        r.phase,
+        r.repeat,
+        r.ok,
+        r.latency_ms,
+        r.client_ms,
+        r.bytes,
+        r.model_version,
+        r.error,
+        top5,
+        r.score_kind,
+        r.pod,
+        r.started_at,
+        r.pod_before,
+        r.spans_restart,
+    )
 
 
 def _marks(columns: tuple[str, ...]) -> str:
@@ -226,7 +269,7 @@ def _remove_stale_partials(folder: Path, name: str) -> None:
     for entry in entries:
         if not (entry.name.startswith(prefix) and entry.name.endswith(_TMP_TAG)):
             continue
-        pid_text = entry.name[len(prefix):].split(".", 1)[0]
+        pid_text = entry.name[len(prefix) :].split(".", 1)[0]
         if pid_text.isdigit() and not _process_alive(int(pid_text)):
             _unlink_quietly(entry)
 

@@ -36,8 +36,18 @@ from tfcompare.window.work import RunCrashed, RunWorker, StatusChecker
 
 # "results": the results were replaced (a new run, a session, a removal): views redraw them all;
 # results that stream in during a run are read from the store at the views' own pace.
-TOPICS = ("images", "backends", "status", "settings", "selection", "run", "results", "session",
-          "overlay", "message")  # fmt: skip
+TOPICS = (
+    "images",
+    "backends",
+    "status",
+    "settings",
+    "selection",
+    "run",
+    "results",
+    "session",
+    "overlay",
+    "message",
+)
 MAX_UNDO = 20
 
 
@@ -63,9 +73,15 @@ class WindowController:
     """One window's comparison. ``runner_factory`` and ``connect`` let tests swap the runner and the
     backend connection for stand-ins; by default they are the real ones."""
 
-    def __init__(self, backends: Sequence[BackendSpec] = (), settings: RunSettings | None = None,
-                 *, runner_factory: Callable | None = None, connect: Callable | None = None,
-                 status_every_s: float = 5.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        backends: Sequence[BackendSpec] = (),
+        settings: RunSettings | None = None,
+        *,
+        runner_factory: Callable | None = None,
+        connect: Callable | None = None,
+        status_every_s: float = 5.0,
+    ) -> None:
         self.images: list[ImageEntry] = []
         self.backends: list[BackendSpec] = list(backends)
         self.statuses: dict[str, BackendStatus] = {}
@@ -282,22 +298,30 @@ class WindowController:
         if self.running:
             return "A comparison is already running."
         if self.capacity is not None and self.capacity.running:
-            return ("A capacity sweep is running: cancel it or let it finish first (both would "
-                    "load the same backends).")
+            return (
+                "A capacity sweep is running: cancel it or let it finish first (both would "
+                "load the same backends)."
+            )
         if self.settings_error is not None:
             return f"Fix the settings first: {self.settings_error}"
         if not self.images:
-            return "Add images first: drop files or folders on the window, or use File → Add images…"
+            return (
+                "Add images first: drop files or folders on the window, or use File → Add images…"
+            )
         if not self.backends:
-            return ("Add a backend first (Backends → Add…): the address of a TF Serving gRPC or "
-                    "REST endpoint.")  # fmt: skip
+            return (
+                "Add a backend first (Backends → Add…): the address of a TF Serving gRPC or "
+                "REST endpoint."
+            )
         self.run_id += 1
         self.running, self.finished, self.run_notes = True, None, {}
         self.store.clear()
         self.unsaved = False
         for entry in self.images:
             entry.variants = None
-        self._worker.start(self.run_id, self.backends, self.settings, [e.source for e in self.images])
+        self._worker.start(
+            self.run_id, self.backends, self.settings, [e.source for e in self.images]
+        )
         self._changed("run", "status", "results", "session")
         self._say("Running…")
         return None
@@ -348,9 +372,10 @@ class WindowController:
                 self._changed("images")
         elif isinstance(event, BackendReady):
             self.run_notes[event.backend] = (
-                ("error", event.message) if event.message
+                ("error", event.message)
+                if event.message
                 else ("ok", ready_text(event.status, event.signature))
-            )  # fmt: skip
+            )
             self._changed("status")
         elif isinstance(event, PodMoved):
             self.run_notes[event.backend] = ("warn", event.text)
@@ -375,8 +400,10 @@ class WindowController:
             if note and note[0] == "error":
                 self.run_notes[name] = ("error", f"{note[1]} ({n:,} failed)")
             elif n:
-                self.run_notes[name] = ("warn", f"{n:,} failed requests: "
-                                                f"{self.store.last_error.get(name, '')}")  # fmt: skip
+                self.run_notes[name] = (
+                    "warn",
+                    f"{n:,} failed requests: {self.store.last_error.get(name, '')}",
+                )
         self.unsaved = self.store.has_results()
         self._changed("run", "status", "session")
         self._say(message, warning=warning)
@@ -398,7 +425,13 @@ class WindowController:
         self.store.clear()
         self.selection = (None, None)
         self.overlay = None
-        self.path, self.title, self.unsaved, self.finished, self.run_notes = None, None, False, None, {}
+        self.path, self.title, self.unsaved, self.finished, self.run_notes = (
+            None,
+            None,
+            False,
+            None,
+            {},
+        )
         self.saved_backends = set()
         self._undo.clear()
         self._changed(*TOPICS[:-1])
@@ -418,10 +451,13 @@ class WindowController:
         known = {s.name: s for s in self.backends}
         # a backend keeps its auth header when the same backend is configured here (a run records
         # the timeout it used: one left to the settings here is still the same backend)
-        specs = [known[b.name] if _same_backend(known.get(b.name), b) else b
-                 for b in result.backends]  # fmt: skip
-        self.images = [ImageEntry(name=i.name, data=i.original, variants=len(i.variants))
-                       for i in result.images]  # fmt: skip
+        specs = [
+            known[b.name] if _same_backend(known.get(b.name), b) else b for b in result.backends
+        ]
+        self.images = [
+            ImageEntry(name=i.name, data=i.original, variants=len(i.variants))
+            for i in result.images
+        ]
         for problem in result.problems:
             self.images.append(ImageEntry(name=problem.image, error=problem.message, probed=True))
         for entry in self.images:
@@ -440,14 +476,20 @@ class WindowController:
         self._changed(*TOPICS[:-1])
         sweep = self.capacity.result if self.capacity is not None else None
         if sweep is not None and not result.measured:
-            self._say(f"Opened {Path(path).name}: a capacity sweep of {len(sweep.levels)} levels "
-                      f"on {len(result.backends)} backends.")  # fmt: skip
+            self._say(
+                f"Opened {Path(path).name}: a capacity sweep of {len(sweep.levels)} levels "
+                f"on {len(result.backends)} backends."
+            )
         else:
-            self._say(f"Opened {Path(path).name}: {len(result.images)} images, "
-                      f"{len(result.backends)} backends, {len(result.measured):,} requests.")
+            self._say(
+                f"Opened {Path(path).name}: {len(result.images)} images, "
+                f"{len(result.backends)} backends, {len(result.measured):,} requests."
+            )
         if capacity_problem:
-            self._say(f"Opened {Path(path).name}; its capacity sweep is not shown: "
-                      f"{capacity_problem}", warning=True)  # fmt: skip
+            self._say(
+                f"Opened {Path(path).name}; its capacity sweep is not shown: {capacity_problem}",
+                warning=True,
+            )
 
     def _load_capacity(self, saved) -> str | None:
         return files.load_capacity(self.capacity, saved) if self.capacity is not None else None
@@ -467,7 +509,9 @@ class WindowController:
 
         result, sweep = self.store.snapshot(), self.saved_sweep()
         if result is None and sweep is None:
-            raise SessionError("nothing to save: run a comparison first (a session holds its results)")
+            raise SessionError(
+                "nothing to save: run a comparison first (a session holds its results)"
+            )
         image, variant = self.selection
         selection = {"image": image, "variant": variant, **(view_options or {})}
         files.save(Path(path), result, sweep, selection)
@@ -520,7 +564,9 @@ class WindowController:
 def _same_backend(mine: BackendSpec | None, saved: BackendSpec) -> bool:
     if mine is None:
         return False
-    return mine == saved or (mine.timeout_s is None and replace(mine, timeout_s=saved.timeout_s) == saved)
+    return mine == saved or (
+        mine.timeout_s is None and replace(mine, timeout_s=saved.timeout_s) == saved
+    )
 
 
 def _where(spec: BackendSpec) -> tuple:

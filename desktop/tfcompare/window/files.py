@@ -46,9 +46,13 @@ def write_findings(result: RunResult, path: str | Path, session: Path | None, ti
     file shown, when unchanged since it was opened; None otherwise). Raises OSError."""
     from tfcompare.report import write_report
 
-    return write_report(path, result, capacity=_capacity_of_file(session),
-                        title=title or (session.name if session else None),
-                        source=str(session) if session else "")  # fmt: skip
+    return write_report(
+        path,
+        result,
+        capacity=_capacity_of_file(session),
+        title=title or (session.name if session else None),
+        source=str(session) if session else "",
+    )
 
 
 def _capacity_of_file(session: Path | None):

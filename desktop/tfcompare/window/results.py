@@ -138,16 +138,18 @@ class ResultStore:
         def keep(image: str, backend: str) -> bool:
             return image not in images and backend not in backends
 
-        self.load_result(replace(
-            r,
-            backends=tuple(b for b in r.backends if b.name not in backends),
-            images=tuple(i for i in r.images if i.name not in images),
-            requests=tuple(q for q in r.requests if keep(q.image, q.backend)),
-            problems=tuple(p for p in r.problems if p.image not in images),
-            summary=tuple(a for a in r.summary if keep(a.image, a.backend)),
-            server_times=tuple(t for t in r.server_times if keep(t.image, t.backend)),
-            timings=tuple(t for t in r.timings if t.backend not in backends),
-        ))  # fmt: skip
+        self.load_result(
+            replace(
+                r,
+                backends=tuple(b for b in r.backends if b.name not in backends),
+                images=tuple(i for i in r.images if i.name not in images),
+                requests=tuple(q for q in r.requests if keep(q.image, q.backend)),
+                problems=tuple(p for p in r.problems if p.image not in images),
+                summary=tuple(a for a in r.summary if keep(a.image, a.backend)),
+                server_times=tuple(t for t in r.server_times if keep(t.image, t.backend)),
+                timings=tuple(t for t in r.timings if t.backend not in backends),
+            )
+        )
 
     # ------------------------------------------------------------------ events
     def apply(self, event: object) -> None:
@@ -233,9 +235,11 @@ class ResultStore:
             for cell in self._dirty_cells:
                 if cell in self._lat_sorted or cell in self._lat_errors or cell in self._cell_aggs:
                     self._cells[cell] = pool(
-                        *cell, self._lat_sorted.get(cell, []), self._lat_errors.get(cell, 0),
+                        *cell,
+                        self._lat_sorted.get(cell, []),
+                        self._lat_errors.get(cell, 0),
                         self._cell_aggs.get(cell, {}).values(),
-                    )  # fmt: skip
+                    )
             self._dirty_cells.clear()
             changes.cells = True
         return changes

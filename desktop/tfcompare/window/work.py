@@ -64,8 +64,13 @@ class RunWorker(BackgroundWork):
         self.pending: deque = deque()
         self._factory = runner_factory
 
-    def start(self, run_id: int, backends: Sequence[BackendSpec], settings: RunSettings,
-              sources: Sequence[Any]) -> None:  # fmt: skip
+    def start(
+        self,
+        run_id: int,
+        backends: Sequence[BackendSpec],
+        settings: RunSettings,
+        sources: Sequence[Any],
+    ) -> None:
         self.cancel()
         factory = self._factory
 
@@ -74,7 +79,9 @@ class RunWorker(BackgroundWork):
                 from tfcompare.runner import Runner
 
                 runner = (factory or Runner)(list(backends), settings)
-                runner.run(list(sources), on_event=self.pending.append, cancel=cancel, run_id=run_id)
+                runner.run(
+                    list(sources), on_event=self.pending.append, cancel=cancel, run_id=run_id
+                )
             except Exception as exc:  # the window must survive any runner failure and say why
                 self.pending.append(RunCrashed(run_id, f"{type(exc).__name__}: {exc}"))
 
@@ -86,8 +93,9 @@ class StatusChecker:
     answers wait in ``pending``. A connection (and a k8s forward) is kept per backend between
     checks, so a forward follows its pod and the line can name it."""
 
-    def __init__(self, every_s: float = 5.0,
-                 connect: Callable[[BackendSpec], Connection] = open_connection) -> None:  # fmt: skip
+    def __init__(
+        self, every_s: float = 5.0, connect: Callable[[BackendSpec], Connection] = open_connection
+    ) -> None:
         self.every_s = every_s
         self.pending: deque[BackendStatus] = deque()
         self._connect = connect
