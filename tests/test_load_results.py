@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import random
 
 import pytest
 
 from tfcompare.load.agent import merge_window_lines, read_plan_dir, write_plan_dir
+from tfcompare.load.capacity_formats import capacity_csv
 from tfcompare.load.capacity_model import CapacityModel
-from tfcompare.load.capacity_results import CapacityResult, LevelResult, WindowSummary, knee, stable
+from tfcompare.load.capacity_results import (
+    CapacityResult,
+    LevelResult,
+    WindowSummary,
+    knee,
+    stable,
+    sustained_level,
+)
 from tfcompare.load.capacity_text import capacity_table
 from tfcompare.load.histogram import LatencyHistogram
 from tfcompare.load.load_plan import LoadPlan, LoadTarget
@@ -98,12 +108,14 @@ def test_level_figures_knee_and_client_bound():
     ]
     assert levels[1].throughput == pytest.approx(180)
     assert levels[1].percentile_ms(99) == pytest.approx(12.0, rel=1e-3)
-    assert knee(levels, 50.0) is levels[2]  # highest throughput with p99 ≤ 50 ms
-    assert knee(levels, 11.0) is levels[0]
-    assert knee(levels, 5.0) is None
-    assert knee(levels, None) is levels[3]
+    assert sustained_level(levels, 50.0) is levels[2]  # highest throughput with p99 ≤ 50 ms
+    assert knee(levels, 50.0) is levels[2]  # +22 % over c=2: more load still bought throughput
+    assert knee(levels, 11.0) is sustained_level(levels, 11.0) is levels[0]
+    assert knee(levels, 5.0) is None and sustained_level(levels, 5.0) is None
+    assert sustained_level(levels, None) is levels[3]
+    assert knee(levels, None) is levels[2]  # c=8 gains 4.5 %, within a stable level's ±10 %
     levels[2].stable = False  # unstable levels never count as capacity
-    assert knee(levels, 50.0) is levels[1]
+    assert knee(levels, 50.0) is levels[1] and sustained_level(levels, 50.0) is levels[1]
     short = LevelResult(
         "a",
         "original",
@@ -130,6 +142,120 @@ def test_level_figures_knee_and_client_bound():
     saturated = LevelResult("a", "original", "concurrency", 1, cores, stable=True, counted=3)
     assert saturated.client_bound and "1.9 of its 2 CPU cores" in saturated.client_bound_reason
     assert knee([short, busy, saturated], None) is None
+
+
+def _curve(backend, points, *, variant="original", stable_at=None):
+    """Levels (c, req/s, p99 ms); ``stable_at``: the levels that became stable (all if None)."""
+    return [
+        LevelResult(
+            backend,
+            variant,
+            "concurrency",
+            c,
+            [_window(i, r, p, level=c, backend=backend, variant=variant) for i in range(3)],
+            stable=stable_at is None or c in stable_at,
+            counted=3,
+        )
+        for c, r, p in points
+    ]
+
+
+def test_knee_is_where_more_load_stops_buying_throughput():
+    """The walkthrough's sweep: c=8 gave 2 % more throughput than c=4 for 68 % more p99. The knee
+    is c=4; the sustained figure (the highest stable level within the limit) stays c=8; the CLI
+    says both, and which one equivalents and the gate use."""
+    levels = _curve("cpu", ((1, 40, 30.0), (2, 60, 45.0), (4, 69, 71.0), (8, 70, 119.0)))
+    result = CapacityResult(
+        plan=LoadPlan(latency_limit_ms=500).to_dict(),
+        backends=[{"name": "cpu"}],
+        variants={"original": {"label": "original", "bytes": 1000}},
+        levels=levels,
+    )
+    assert result.knee("cpu", "original") is levels[2]
+    assert result.sustained_level("cpu", "original") is levels[3]
+    assert result.sustained() == {("cpu", "original"): pytest.approx(70, abs=1)}
+    text = capacity_table(result)
+    rows = {line.split()[2]: line for line in text.splitlines() if line.startswith("cpu ")}
+    assert rows["4"].endswith("← knee") and rows["8"].endswith("← sustained")
+    assert "70.0 req/s at c=8, p99 " in text and "knee c=4: 69.0 req/s" in text
+    assert "what equivalents, compare and the gate's knee: rule use" in text
+    doc = result.to_dict()["knees"][0]
+    assert (doc["level"], doc["sustained_level"]) == (4, 8) and doc["lower_bound"] is None
+    rows = list(csv.DictReader(io.StringIO(capacity_csv(result))))
+    assert [(r["level"], r["knee"], r["sustained"]) for r in rows] == [
+        ("1", "false", "false"),
+        ("2", "false", "false"),
+        ("4", "true", "false"),
+        ("8", "false", "true"),
+    ]
+    assert {r["stable"] for r in rows} == {"true"} and {r["client_bound"] for r in rows} == {
+        "false"
+    }
+    # a dip at c=8 does not make c=16 a knee for merely climbing back
+    dip = _curve("cpu", ((1, 50, 10.0), (4, 100, 20.0), (8, 80, 30.0), (16, 104, 40.0)))
+    assert knee(dip, None) is dip[1]
+
+
+def test_a_figure_resting_on_unstable_higher_levels_states_no_ratio():
+    """cpu-2-batching's only stable level was c=1 (43.6 req/s) while it reached 85 req/s at c=8:
+    its sustained figure is a lower bound, and no equivalence is stated from it — in the CLI
+    table, the Capacity tab's rows (the model), the JSON, the report and the gate."""
+    from tfcompare.load.capacity_text import compare_capacity, format_capacity_comparison
+    from tfcompare.report.capacity import capacity_caveats, capacity_verdict, knee_table
+    from tfcompare.report.gate import parse_rule, run_gate
+    from tfcompare.results import RunResult
+    from tfcompare.settings import RunSettings
+
+    firm = _curve("cpu-1", ((1, 40, 30.0), (2, 44, 60.0), (4, 45, 110.0), (8, 45, 220.0)))
+    loose = _curve(
+        "cpu-2-batching",
+        ((1, 44, 25.0), (2, 60, 40.0), (4, 75, 60.0), (8, 85, 100.0)),
+        stable_at={1},
+    )
+
+    def sweep(levels):
+        return CapacityResult(
+            plan=LoadPlan(latency_limit_ms=500).to_dict(),
+            backends=[{"name": "cpu-1"}, {"name": "cpu-2-batching"}],
+            variants={"original": {"label": "original", "bytes": 1000}},
+            levels=levels,
+        )
+
+    result = sweep(firm + loose)
+    assert result.equivalents() == []
+    [line] = result.equivalent_lines()
+    assert line.startswith("original: cpu-1 vs cpu-2-batching: no ratio — cpu-2-batching's")
+    assert "c=2, c=4, c=8 never became stable (up to 85.0 req/s at c=8)" in line
+    assert "≈" not in capacity_table(result)
+    assert "at least 44.0 req/s at c=1" in capacity_table(result)
+    model = CapacityModel()
+    model.result = result
+    rows = {r[0]: r for r in model.sustained_rows()}
+    assert rows["cpu-2-batching"][2] == "≥ 44.0" and "lower bound" in rows["cpu-2-batching"][3]
+    assert rows["cpu-1"][2] == "45.0"
+    assert model.equivalent_rows() == [line]
+    doc = result.to_dict()
+    assert (
+        doc["equivalents"][0]["count"] is None
+        and "lower bound" in doc["equivalents"][0]["no_ratio"]
+    )
+    assert "cannot be ranked" in capacity_verdict(result)
+    assert any("only a lower bound" in c for c in capacity_caveats(result))
+    assert "≥ 44.0 req/s" in str(knee_table(result).rows)
+    # compare and the gate: NEW's figure is a lower bound, so a "fall" is not established
+    better = sweep(firm + _curve("cpu-2-batching", ((1, 80, 20.0), (2, 84, 30.0))))
+    rows = compare_capacity(better, result)
+    text = format_capacity_comparison(rows, 500, 500)
+    assert "≥44.0" in text and "note: B cpu-2-batching original: ≥ a lower bound" in text
+    empty = RunResult(
+        settings=RunSettings(), backends=(), images=(), requests=(), problems=(), summary=()
+    )
+    gate = run_gate(empty, empty, [parse_rule("knee:-10%")], capacity=(better, result))
+    checks = {c.backend: c for c in gate.rules[0].checks}
+    assert checks["cpu-2-batching"].status == "not significant"
+    assert "only a lower bound" in checks["cpu-2-batching"].note
+    assert gate.exit_code == 0
+    assert parse_rule("sustained:-10%").metric == "knee"
 
 
 def test_capacity_result_equivalents_and_round_trip():
@@ -344,6 +470,8 @@ def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
             "b": pytest.approx(500),
             "change_pct": None,
             "only_in": "B",
+            "a_lower_bound": None,
+            "b_lower_bound": None,
         }
     ]
 

@@ -57,4 +57,4 @@ def test_json_round_trip_and_csv_rows():
     assert sorted(back.requests, key=repr) == sorted(result.requests, key=repr)
     assert back.summary == result.summary
     rows = list(csv.DictReader(io.StringIO(csv_text(result))))
-    assert len(rows) == 7 and rows[0]["top1"] == "tabby" and rows[-1]["ok"] == "False"
+    assert len(rows) == 7 and rows[0]["top1"] == "tabby" and rows[-1]["ok"] == "false"

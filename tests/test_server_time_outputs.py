@@ -173,3 +173,81 @@ def test_compare_shows_server_and_path_change():
     assert row.b.path_ms < row.a.path_ms  # same latency, more of it on the server
     text = format_comparison(comparison)
     assert "server ms A → B" in text and "path ms A → B" in text
+
+
+def _with_outlier(result, backend: str, variant: str, ms: float = 530.0):
+    """One request of one block took ``ms`` (its block's mean and server time move, its p50
+    does not)."""
+    target = next(r for r in result.measured if (r.backend, r.variant) == (backend, variant))
+    requests = tuple(replace(r, latency_ms=ms) if r is target else r for r in result.requests)
+    times = tuple(
+        replace(t, server_ms=t.server_ms + ms / 3, runtime_ms=t.runtime_ms + ms / 3)
+        if (t.image, t.variant, t.backend) == (target.image, variant, backend)
+        else t
+        for t in result.server_times
+    )
+    return replace(
+        result, requests=requests, server_times=times, summary=aggregate(requests, times)
+    )
+
+
+def test_compare_sets_server_and_path_time_beside_the_mean(tmp_path, capsys):
+    """``tfcompare compare``: server ms (a mean from the server's counters) is printed beside the
+    mean latency, and path ms is that mean minus it; the p50 stays apart."""
+    from tfcompare.cli import main
+
+    first = make_result().backends[0].name
+    a = _with_outlier(with_server_time(make_result()), first, "512-jpeg")
+    b = with_server_time(make_result(scale=1.1))
+    save_session(tmp_path / "a.tfcs", a)
+    save_session(tmp_path / "b.tfcs", b)
+    assert main(["compare", str(tmp_path / "a.tfcs"), str(tmp_path / "b.tfcs")]) == 0
+    out = capsys.readouterr().out
+    assert "mean ms, server ms and path ms are means per request" in out
+    header = next(line for line in out.splitlines() if line.startswith("backend"))
+    columns = [c.strip() for c in header.split("  ") if c.strip()]
+    assert columns.index("mean ms A → B") + 1 == columns.index("server ms A → B")
+    row = next(line for line in out.splitlines() if line.startswith(first) and "512-jpeg" in line)
+    cells = [c.strip() for c in row.split("  ") if c.strip()]
+    mean_a = float(cells[6].split(" → ")[0])
+    server_a = float(cells[7].split(" → ")[0].lstrip("~"))
+    path_a = float(cells[8].split(" → ")[0].lstrip("~"))
+    assert path_a == pytest.approx(mean_a - server_a, abs=0.011)
+    p50_a = float(cells[2])
+    assert mean_a > 3 * p50_a  # the outlier moved the mean (and the server time), not the p50
+    main(["compare", str(tmp_path / "a.tfcs"), str(tmp_path / "b.tfcs"), "--json"])
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    got = next(r for r in rows if (r["backend"], r["variant"]) == (first, "512-jpeg"))["a"]
+    assert got["path_ms"] == pytest.approx(got["mean_ms"] - got["server_ms"])
+
+
+def test_run_summary_sets_server_time_beside_the_mean():
+    result = with_server_time(make_result())
+    text = summary_table(result)
+    header = text.splitlines()[0].split()
+    joined = " ".join(header)
+    assert "p99 ms mean ms server ms model ms path ms" in joined
+    assert "compare server ms with mean ms, not with p50" in text
+
+
+def test_exported_csv_spells_booleans_one_way_and_carries_the_block_mean(tmp_path, capsys):
+    """``tfcompare export --csv``: ``true``/``false`` in every boolean column of every row (never
+    ``True`` beside ``false``), and each row's block mean latency beside the block's server time."""
+    from tfcompare.cli import main
+
+    result = with_server_time(make_result())
+    save_session(tmp_path / "s.tfcs", result)
+    assert main(["export", str(tmp_path / "s.tfcs"), "--csv", "-"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows
+    for row in rows:
+        for key in ("ok", "spans_restart"):
+            assert row[key] in ("true", "false"), (key, row[key])
+        assert row["server_exact"] in ("true", "false", "")
+    assert {r["ok"] for r in rows} == {"true", "false"}
+    header = list(rows[0])
+    assert header.index("block_mean_ms") + 1 == header.index("server_ms")
+    means = {(a.image, a.variant, a.backend): a.mean_ms for a in result.summary}
+    for row in rows:
+        mean = means[(row["image"], row["variant"], row["backend"])]
+        assert row["block_mean_ms"] == ("" if mean is None else f"{mean:.4f}")

@@ -263,3 +263,48 @@ def test_controller_does_not_import_qt():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_failed_requests_are_counted_alike_in_window_table_report_and_cli(
+    controller, backend_pair, tmp_path
+):
+    """A backend that is down fails every request, the cold first one too (no warm-up). The
+    window's finished line, the table's cells, the run's summary table, the exports and the
+    report count the same failed requests: the measured ones; the cold one is said apart."""
+    import json
+    import socket
+
+    from tfcompare.report import build_report
+    from tfcompare.runner.run_formats import summary_table, to_json_obj
+
+    with socket.socket() as s:  # a port nothing listens on once it is closed
+        s.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{s.getsockname()[1]}"
+    controller.set_settings(RunSettings(sizes=(128,), formats=("jpeg",), warmup=0, repeats=2))
+    controller.set_backends(
+        [
+            BackendSpec.parse(f"one={backend_pair.one.grpc}/tiny"),
+            BackendSpec.parse(f"down={dead}/tiny"),
+        ]
+    )
+    controller.add_paths(small_photos(tmp_path / "img"))
+    assert controller.start_run() is None
+    wait(controller, lambda: not controller.running)
+    controller.store.refresh()
+    result = controller.store.snapshot()
+    cold = [r for r in result.cold if r.backend == "down"]
+    assert cold and not cold[0].ok  # the cold request failed too, and is not one of the measured
+    n = sum(1 for r in result.measured if r.backend == "down")
+    assert n == 2 * 2 * 2  # 2 photos × (original, 128 jpeg) × 2 repeats
+    assert f"({n:,} failed" in controller.finished[1]
+    assert controller.status_of("down")[1].endswith(f"({n:,} failed)") or (
+        f"{n:,} failed" in controller.status_of("down")[1]
+    )
+    assert sum(p.n_errors for (_, b), p in controller.store.cells().items() if b == "down") == n
+    assert sum(a.n_errors for a in controller.store.aggregates() if a.backend == "down") == n
+    assert f"down: {n} request(s) failed" in summary_table(result)
+    doc = json.loads(json.dumps(to_json_obj(result)))
+    assert sum(a["n_errors"] for a in doc["summary"] if a["backend"] == "down") == n
+    caveats = " ".join(build_report(result).caveats)
+    assert f"down: {n} request(s) failed" in caveats
+    assert "down: the first (cold) request failed" in caveats

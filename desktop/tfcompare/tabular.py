@@ -4,6 +4,8 @@ CSV: a text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriag
 as a formula by spreadsheets (``=HYPERLINK(…)`` in an image name, a label, a server's error text):
 such cells get a leading ``'`` — OWASP's advice for CSV injection, what spreadsheet-safe CSV writers
 do — so they are shown as text. Numbers are written as they are (``-1.5`` stays a number).
+Booleans are written ``true``/``false`` in every column (Python's ``True`` would sit beside a
+``false`` written by hand in the same row).
 
 JSON: standard JSON only. Python would write bare ``NaN``/``Infinity``, which JSON does not have;
 non-finite numbers are written as ``null`` (as browsers' ``JSON.stringify`` does).
@@ -21,7 +23,10 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: Any) -> Any:
-    """``value`` as a spreadsheet will show it: text that would start a formula gets a ``'``."""
+    """``value`` as a spreadsheet will show it: text that would start a formula gets a ``'``;
+    booleans are ``true``/``false``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _is_number(value):
         return "'" + value
     return value

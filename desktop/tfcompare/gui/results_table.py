@@ -26,7 +26,8 @@ from tfcompare.imaging.values import variant_sort_key
 from tfcompare.results import Aggregate
 
 # Most read first: at 1280×800 image … score ratio fit without scrolling sideways, at 1600×1000
-# the server, model and path times too.
+# the mean and the server, model and path times too. Server, model and path time are means per
+# request (the server's counters give means): they sit beside the mean latency, not the p50.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("image", "Image"),
     ("variant", "Variant"),
@@ -36,13 +37,13 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("n_errors", "Errors"),
     ("top1_agree", "Same\ntop-1"),
     ("score_ratio", "Score\nratio"),
+    ("mean_ms", "Mean\nms"),
     ("server_ms", "Server\nms"),  # from the server's metrics: visible at 1600 px wide
     ("runtime_ms", "Model\nms"),
     ("path_ms", "Path\nms"),
     ("n", "n"),
     ("bytes", "Bytes"),
     ("p99_ms", "p99\nms"),
-    ("mean_ms", "Mean\nms"),
     ("stdev_ms", "Stdev\nms"),
     ("top1", "Top-1"),
     ("top5_overlap", "Top-5\noverlap"),
@@ -52,6 +53,7 @@ HEADER_TIPS = {
     "image": "sorted by image (as listed), variant (original, then larger first), backend",
     "p50_ms": "median latency; * = fewer than 10 samples: indicative only",
     "p90_ms": "90th percentile latency; * = fewer than 10 samples: indicative only",
+    "mean_ms": "mean latency: server, model and path time beside it are means too",
     "server_ms": "mean time the server spent on these requests (TF Serving's request_latency "
     "metric); ~ = not exact: the server also counted other requests, or restarted",
     "runtime_ms": "mean time of the model run alone (TF Serving's runtime_latency metric)",

@@ -36,6 +36,7 @@ CSV_FIELDS = (
     "stop_reason",
     "n_windows",
     "knee",
+    "sustained",
 )
 
 
@@ -56,6 +57,7 @@ def read_json(path: str | Path) -> CapacityResult:
 
 def capacity_csv(result: CapacityResult) -> str:
     knees = {(b, v): result.knee(b, v) for b, v in result.pairs()}
+    best = {(b, v): result.sustained_level(b, v) for b, v in result.pairs()}
     buf = io.StringIO()
     writer = SafeDictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -64,6 +66,7 @@ def capacity_csv(result: CapacityResult) -> str:
         row["errors"] = ";".join(f"{k}={n}" for k, n in sorted(row["errors"].items()))
         row["level"] = f"{lv.level:g}"  # concurrency 4, rate 12.5 (not 4.0)
         row["knee"] = knees.get((lv.backend, lv.variant)) is lv
+        row["sustained"] = best.get((lv.backend, lv.variant)) is lv
         writer.writerow(row)
     return buf.getvalue()
 

@@ -30,7 +30,8 @@ class Curve:
     backend: str
     variant: str
     points: tuple[CurvePoint, ...]
-    knee: CurvePoint | None
+    knee: CurvePoint | None  # where more load stops buying throughput
+    sustained: CurvePoint | None = None  # the highest stable throughput within the limit
 
 
 class CapacityModel:
@@ -116,27 +117,38 @@ class CapacityModel:
         for backend, variant in self.result.pairs():
             points = tuple(p for p in map(self._point, self.result.curve(backend, variant)) if p)
             knee = self.result.knee(backend, variant)
-            out.append(Curve(backend, variant, points, self._point(knee) if knee else None))
+            best = self.result.sustained_level(backend, variant)
+            out.append(
+                Curve(
+                    backend,
+                    variant,
+                    points,
+                    self._point(knee) if knee else None,
+                    self._point(best) if best else None,
+                )
+            )
         return out
 
     def sustained_rows(self) -> list[tuple[str, str, str, str]]:
-        """(backend, variant, sustained req/s text, at which level)."""
+        """(backend, variant, sustained req/s text, at which level and the knee): "≥ 43.6" when
+        the figure is only a lower bound (higher levels never became stable)."""
         if self.result is None:
             return []
         rows = []
         for backend, variant in self.result.pairs():
+            best = self.result.sustained_level(backend, variant)
+            bound = self.result.lower_bound_note(backend, variant)
+            if best is None:
+                why = "no stable level within the limit" + (f"; {bound}" if bound else "")
+                rows.append((backend, variant, "none", why))
+                continue
+            at = f"{self._label(best.level)}, p99 {best.percentile_ms(99):.1f} ms"
             knee = self.result.knee(backend, variant)
-            if knee is None:
-                rows.append((backend, variant, "none", "no stable level within the limit"))
-            else:
-                rows.append(
-                    (
-                        backend,
-                        variant,
-                        f"{knee.throughput:.1f}",
-                        f"{self._label(knee.level)}, p99 {knee.percentile_ms(99):.1f} ms",
-                    )
-                )
+            if bound:
+                at += f" — a lower bound: {bound}"
+            elif knee is not None and knee is not best:
+                at += f" · knee {self._label(knee.level)} ({knee.throughput:.1f} req/s)"
+            rows.append((backend, variant, ("≥ " if bound else "") + f"{best.throughput:.1f}", at))
         return rows
 
     def equivalent_rows(self) -> list[str]:

@@ -355,17 +355,43 @@ def summarise(
     )
 
 
-def knee(levels: Iterable[LevelResult], limit_ms: float | None) -> LevelResult | None:
+def _within(lv: LevelResult, limit_ms: float | None) -> bool:
+    p99 = lv.percentile_ms(99)
+    return p99 is not None and (limit_ms is None or p99 <= limit_ms)
+
+
+def counted_levels(levels: Iterable[LevelResult], limit_ms: float | None) -> list[LevelResult]:
+    """The levels that count as capacity: stable, not client-bound, with answers, p99 within the
+    limit (any p99 without one); lowest load first."""
+    return sorted(
+        (lv for lv in levels if lv.usable and _within(lv, limit_ms)), key=lambda lv: lv.level
+    )
+
+
+def sustained_level(levels: Iterable[LevelResult], limit_ms: float | None) -> LevelResult | None:
     """The highest stable, not client-bound throughput whose p99 is within the limit (any p99
-    when there is no limit)."""
+    when there is no limit): "sustained req/s at p99 ≤ limit"."""
     best = None
-    for lv in levels:
-        p99 = lv.percentile_ms(99)
-        if not lv.usable or p99 is None or (limit_ms is not None and p99 > limit_ms):
-            continue
+    for lv in counted_levels(levels, limit_ms):
         if best is None or lv.throughput > best.throughput:
             best = lv
     return best
+
+
+def knee(
+    levels: Iterable[LevelResult], limit_ms: float | None, tolerance: float = 0.10
+) -> LevelResult | None:
+    """Where added load stops buying throughput: the last counted level (stable, not
+    client-bound, p99 within the limit) whose throughput exceeds that of every lower counted level
+    by more than ``tolerance`` (the sweep's stability: a smaller gain is within what a stable
+    level may vary). The first counted level is the knee when no later one gains that much."""
+    found = None
+    best = 0.0
+    for lv in counted_levels(levels, limit_ms):
+        if found is None or lv.throughput > best * (1 + tolerance):
+            found = lv
+        best = max(best, lv.throughput)
+    return found
 
 
 @dataclass
@@ -402,30 +428,82 @@ class CapacityResult:
         return [lv for lv in self.levels if lv.backend == backend and lv.variant == variant]
 
     def knee(self, backend: str, variant: str) -> LevelResult | None:
-        return knee(self.curve(backend, variant), self.limit_ms)
+        """Where more load stops buying throughput (see :func:`knee`)."""
+        return knee(self.curve(backend, variant), self.limit_ms, self.stability)
+
+    def sustained_level(self, backend: str, variant: str) -> LevelResult | None:
+        """The highest stable throughput within the limit (see :func:`sustained_level`)."""
+        return sustained_level(self.curve(backend, variant), self.limit_ms)
 
     def sustained(self) -> dict[tuple[str, str], float | None]:
-        """Sustained req/s at p99 ≤ limit per (backend, variant): the knee's throughput."""
+        """Sustained req/s at p99 ≤ limit per (backend, variant): the highest stable, not
+        client-bound throughput within the limit. Equivalents, ``compare`` and the gate's
+        ``knee:`` rule use this figure."""
         out = {}
         for b, v in self.pairs():
-            k = self.knee(b, v)
+            k = self.sustained_level(b, v)
             out[(b, v)] = k.throughput if k else None
         return out
 
+    def unsettled(self, backend: str, variant: str) -> list[LevelResult]:
+        """Levels that did not count (unstable or client-bound) although their p99 was within
+        the limit and their throughput beyond the sustained figure by more than the stability
+        tolerance: the backend may sustain more than the sweep could show, so its figure is
+        only a lower bound."""
+        best = self.sustained_level(backend, variant)
+        floor = best.throughput if best else 0.0
+        return [
+            lv
+            for lv in self.curve(backend, variant)
+            if not lv.usable
+            and lv.ok > 0
+            and _within(lv, self.limit_ms)
+            and lv.throughput > floor * (1 + self.stability)
+        ]
+
+    def lower_bound_note(self, backend: str, variant: str) -> str | None:
+        """Why a backend's sustained figure is only a lower bound, or None when it is not."""
+        higher = self.unsettled(backend, variant)
+        if not higher:
+            return None
+        top = max(higher, key=lambda lv: lv.throughput)
+        which = ", ".join(self.level_label(lv.level) for lv in higher)
+        kind = (
+            "client-bound"
+            if all(lv.stable and lv.client_bound for lv in higher)
+            else "never became stable"
+        )
+        return f"{which} {kind} (up to {top.throughput:.1f} req/s at {self.level_label(top.level)})"
+
+    def level_label(self, level: float) -> str:
+        return f"{level:g}/s" if self.plan.get("mode") == "rate" else f"c={level:g}"
+
     def equivalents(self) -> list[tuple[str, str, str, float]]:
         """(variant, reference backend, other backend, how many of the other match one reference)
-        per variant, the first backend being the reference."""
+        per variant, the first backend being the reference; from the sustained figures, and only
+        where neither is a lower bound (see :meth:`unsettled`)."""
+        return [(v, ref, other, n) for v, ref, other, n, why in self._pairs_compared() if not why]
+
+    def _pairs_compared(self) -> list[tuple[str, str, str, float | None, str]]:
+        """Every (variant, reference, other) with both sustained figures: the ratio, or why there
+        is none."""
         sustained = self.sustained()
         out = []
-        variants = list(dict.fromkeys(v for _, v in sustained))
-        for variant in variants:
+        for variant in dict.fromkeys(v for _, v in sustained):
             backends = [b for b, v in sustained if v == variant]
             ref = backends[0] if backends else None
             ref_rate = sustained.get((ref, variant)) if ref else None
             for other in backends[1:]:
                 rate = sustained.get((other, variant))
-                if ref_rate and rate:
-                    out.append((variant, ref, other, ref_rate / rate))
+                if not (ref_rate and rate):
+                    continue
+                why = "; ".join(
+                    f"{name}'s sustained figure is only a lower bound: {note}"
+                    for name in (ref, other)
+                    for note in [self.lower_bound_note(name, variant)]
+                    if note
+                )
+                out.append((variant, ref, other, None if why else ref_rate / rate, why))
         return out
 
     def thin_p99_note(self) -> str | None:
@@ -453,10 +531,13 @@ class CapacityResult:
 
     def equivalent_lines(self) -> list[str]:
         """The equivalents as text: "512-jpeg: 1 × gpu ≈ 7.80 × cpu" (numbers, not "one gpu", so
-        that a backend named "one" or "two" still reads right)."""
+        that a backend named "one" or "two" still reads right); where a figure is only a lower
+        bound, why no ratio is given."""
         return [
             f"{variant}: 1 × {ref} ≈ {n:.2f} × {other}"
-            for variant, ref, other, n in self.equivalents()
+            if n is not None
+            else f"{variant}: {ref} vs {other}: no ratio — {why}"
+            for variant, ref, other, n, why in self._pairs_compared()
         ]
 
     def to_dict(self) -> dict:
@@ -473,13 +554,17 @@ class CapacityResult:
                     "level": k.level if k else None,
                     "throughput": k.throughput if k else None,
                     "p99_ms": k.percentile_ms(99) if k else None,
+                    "sustained_level": s.level if s else None,
+                    "sustained": s.throughput if s else None,
+                    "sustained_p99_ms": s.percentile_ms(99) if s else None,
+                    "lower_bound": self.lower_bound_note(b, v),
                 }
                 for (b, v) in self.pairs()
-                for k in [self.knee(b, v)]
+                for k, s in [(self.knee(b, v), self.sustained_level(b, v))]
             ],
             "equivalents": [
-                {"variant": v, "reference": a, "backend": b, "count": n}
-                for v, a, b, n in self.equivalents()
+                {"variant": v, "reference": a, "backend": b, "count": n, "no_ratio": why or None}
+                for v, a, b, n, why in self._pairs_compared()
             ],
             "messages": list(self.messages),
             "started_at": self.started_at,

@@ -1,4 +1,5 @@
-"""The capacity sweep's part of the report: sustained throughput at the knee per backend ×
+"""The capacity sweep's part of the report: sustained throughput (the highest stable level
+within the limit) and the knee (where more load stops buying throughput) per backend ×
 variant, how many of one backend match another, and the sweep's own caveats (unstable and
 client-bound levels). The figures are the sweep's (``tfcompare.load``); nothing is recomputed."""
 
@@ -13,32 +14,41 @@ if TYPE_CHECKING:
 
 
 def knee_table(cap: CapacityResult) -> Table:
-    from tfcompare.load.capacity_text import result_level
-
     rows = []
     for backend, variant in cap.pairs():
+        best = cap.sustained_level(backend, variant)
         k = cap.knee(backend, variant)
-        if k is None:
-            rows.append((backend, variant, "none", "–", "–"))
+        bound = cap.lower_bound_note(backend, variant)
+        if best is None:
+            rows.append((backend, variant, "none", "–", "–", "–", bound or "–"))
             continue
-        p99 = k.percentile_ms(99)
+        p99 = best.percentile_ms(99)
         rows.append(
             (
                 backend,
                 variant,
-                f"{k.throughput:.1f} req/s",
-                result_level(cap, k),
+                ("≥ " if bound else "") + f"{best.throughput:.1f} req/s",
+                cap.level_label(best.level),
                 "–" if p99 is None else f"{p99:.1f} ms",
+                "–"
+                if k is None
+                else f"{cap.level_label(k.level)} ({k.throughput:.1f} req/s, p99 "
+                f"{k.percentile_ms(99):.1f} ms)",
+                f"a lower bound: {bound}" if bound else "–",
             )
         )
     limit = cap.limit_ms
     caption = (
-        f"Capacity sweep: sustained throughput with p99 ≤ {limit:g} ms (the knee)"
+        f"Capacity sweep: sustained throughput (the highest stable level with p99 ≤ {limit:g} ms) "
+        "and the knee (where more load stops buying throughput)"
         if limit
-        else "Capacity sweep: highest stable throughput (the knee)"
+        else "Capacity sweep: sustained throughput (the highest stable level) and the knee "
+        "(where more load stops buying throughput)"
     )
     return Table(
-        ("backend", "variant", "sustained", "at level", "p99 there"), tuple(rows), caption=caption
+        ("backend", "variant", "sustained", "at level", "p99 there", "knee", "caveat"),
+        tuple(rows),
+        caption=caption,
     )
 
 
@@ -59,6 +69,14 @@ def capacity_caveats(cap: CapacityResult) -> list[str]:
             + ", ".join(f"{lv.backend} {lv.variant} @ {lv.level:g}" for lv in unstable)
             + "."
         )
+    for backend, variant in cap.pairs():
+        note = cap.lower_bound_note(backend, variant)
+        if note:
+            out.append(
+                f"capacity {backend} {variant}: the sustained figure is only a lower bound — "
+                f"{note}; no ratio or ranking is stated from it (longer windows, --window-s, or "
+                "more --max-windows may let those levels settle)."
+            )
     if cap.cancelled:
         out.append("The capacity sweep was cancelled before it finished.")
     out.extend(f"capacity: {m}" for m in cap.notes())
@@ -71,7 +89,12 @@ def sustained_chart(cap: CapacityResult) -> BarChart | None:
     groups = []
     for variant in variants:
         bars = tuple(
-            Bar(b, rate, f"{rate:.1f} req/s")
+            Bar(
+                b,
+                rate,
+                ("≥ " if cap.lower_bound_note(b, v) else "") + f"{rate:.1f} req/s",
+                passed=None if cap.lower_bound_note(b, v) is None else False,
+            )
             for (b, v), rate in sustained.items()
             if v == variant and rate
         )
@@ -79,7 +102,11 @@ def sustained_chart(cap: CapacityResult) -> BarChart | None:
             groups.append((variant, bars))
     if not groups:
         return None
-    return BarChart("Sustained throughput at the knee (capacity sweep)", "req/s", tuple(groups))
+    return BarChart(
+        "Sustained throughput: highest stable level within the limit (faded: only a lower bound)",
+        "req/s",
+        tuple(groups),
+    )
 
 
 def capacity_verdict(cap: CapacityResult) -> str | None:
@@ -87,7 +114,8 @@ def capacity_verdict(cap: CapacityResult) -> str | None:
 
     Two backends whose sustained rates are closer than the sweep's stability tolerance are called
     even: a level counts as stable while its windows differ by that much, so a smaller gap is not
-    a measured difference."""
+    a measured difference. When either figure is only a lower bound (its higher levels never
+    became stable), no ranking is stated."""
     sustained = cap.sustained()
     stability = cap.stability
     parts = []
@@ -98,7 +126,18 @@ def capacity_verdict(cap: CapacityResult) -> str | None:
         if len(rates) < 2:
             continue
         (best, name), (second, runner_up) = rates[0], rates[1]
-        if best <= second * (1 + stability):
+        bounds = [
+            f"{b} ({note})"
+            for b in (name, runner_up)
+            for note in [cap.lower_bound_note(b, variant)]
+            if note
+        ]
+        if bounds:
+            parts.append(
+                f"at {variant}, {name} ({best:.1f} req/s) and {runner_up} ({second:.1f} req/s) "
+                f"cannot be ranked: only a lower bound is known for {' and '.join(bounds)}"
+            )
+        elif best <= second * (1 + stability):
             parts.append(
                 f"{name} and {runner_up} sustain about the same at {variant} "
                 f"({best:.1f} and {second:.1f} req/s: closer than the ±"

@@ -10,7 +10,7 @@ from collections import defaultdict
 from tfcompare.report.data import SessionView
 from tfcompare.report.model import Table
 from tfcompare.results import RunResult
-from tfcompare.runner.aggregates import FEW_SAMPLES
+from tfcompare.runner.aggregates import FEW_SAMPLES, failed
 from tfcompare.runner.run_formats import _fmt_ms as fmt_ms
 
 NOISY_SPREAD = 2.0  # p90/p50 at which a backend's latencies count as noisy
@@ -126,11 +126,11 @@ def caveats(view: SessionView) -> list[str]:
                 f"{statistics.median(spread):.1f}× the p50): something else was using the "
                 "machine or the network; differences may be within that noise."
             )
-    failed: dict[str, list[str]] = defaultdict(list)
+    errors_by: dict[str, list[str]] = defaultdict(list)
     for r in result.measured:
-        if not r.ok:
-            failed[r.backend].append(r.error or "error")
-    for backend, errors in failed.items():
+        if failed(r):
+            errors_by[r.backend].append(r.error or "error")
+    for backend, errors in errors_by.items():
         out.append(
             f"{backend}: {len(errors)} request(s) failed and are not in the latency "
             f"figures (last error: {errors[-1]})."

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from tfcompare.report.capacity import capacity_verdict, knee_table, sustained_chart
 from tfcompare.report.data import SessionView
-from tfcompare.report.findings import fmt_ms, size_name
+from tfcompare.report.findings import fmt_ms, size_name, times
 from tfcompare.report.model import Bar, BarChart, Finding, Table, not_enough
 from tfcompare.report.significance import ALPHA, mann_whitney_greater
 
@@ -86,7 +86,7 @@ def fastest(view: SessionView, cap: CapacityResult | None = None) -> Finding:
                     fmt_ms(r.p90_ms),
                     fmt_ms(r.p99_ms),
                     str(r.n) + (" *" if r.few else ""),
-                    "fastest" if r is best else ("–" if vs is None else f"{vs:.2f}×"),
+                    "fastest" if r is best else ("–" if vs is None else times(vs)),
                     ("yes" if clear else "no (noise)") if r is best else "",
                 )
             )
@@ -109,7 +109,7 @@ def fastest(view: SessionView, cap: CapacityResult | None = None) -> Finding:
         parts = []
         for backend, won in sorted(wins.items(), key=lambda kv: -len(kv[1])):
             rs = [r for _, r in won if r]
-            lo, hi = f"{min(rs):.1f}×", f"{max(rs):.1f}×"
+            lo, hi = times(min(rs)), times(max(rs))
             span = lo if lo == hi else f"{lo} – {hi}"
             names = [k for k, _ in won]
             if len(won) == n:
@@ -142,7 +142,7 @@ def fastest(view: SessionView, cap: CapacityResult | None = None) -> Finding:
         under_load = capacity_verdict(cap)
         if under_load:
             verdict += " " + under_load
-        if cap.equivalents():
+        if cap.equivalent_lines():
             details.append("Equivalents under load: " + "; ".join(cap.equivalent_lines()) + ".")
         chart = sustained_chart(cap)
         if chart:

@@ -9,11 +9,18 @@ significance of a difference comes from a Mann-Whitney test on the per-request l
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 
 from tfcompare.imaging.values import ORIGINAL
 from tfcompare.report.data import Row, SessionView
 from tfcompare.report.model import Bar, BarChart, Finding, LineChart, Series, Table, not_enough
-from tfcompare.report.significance import ALPHA, fit_line, mann_whitney_two_sided
+from tfcompare.report.significance import (
+    ALPHA,
+    Slope,
+    mann_whitney_two_sided,
+    outliers,
+    theil_sen,
+)
 from tfcompare.runner.run_formats import _fmt_bytes as fmt_bytes
 from tfcompare.runner.run_formats import _fmt_ms as fmt_ms
 
@@ -24,6 +31,11 @@ FEW_IMAGES = 5
 
 def pct(value: float | None, digits: int = 0) -> str:
     return "–" if value is None else f"{100 * value:.{digits}f} %"
+
+
+def times(ratio: float) -> str:
+    """A ratio as the report writes it everywhere (one rounding for a headline and its range)."""
+    return f"{ratio:.2f}×"
 
 
 def size_name(view: SessionView, key: str) -> str:
@@ -254,8 +266,8 @@ def formats(view: SessionView) -> Finding:
                     f"{box} px",
                     fmt_ms(png.p50_ms),
                     fmt_ms(jpeg.p50_ms),
-                    f"{ratio:.2f}×",
-                    "–" if server is None else f"{approx}{server:.2f}×",
+                    times(ratio),
+                    "–" if server is None else approx + times(server),
                     fmt_bytes(png.bytes),
                     fmt_bytes(jpeg.bytes),
                     "–" if p is None else ("yes" if p < ALPHA else "no (noise)"),
@@ -271,36 +283,39 @@ def formats(view: SessionView) -> Finding:
                     ),
                 )
             )
+        # the headline and its range from the same per-size ratios, written the same way
         med = statistics.median(ratios)
         spread = (
-            f" ({min(ratios):.1f}× – {max(ratios):.1f}× over {len(ratios)} sizes)"
+            f" ({times(min(ratios))} – {times(max(ratios))} over {len(ratios)} sizes)"
             if len(ratios) > 1
             else ""
         )
         server_txt = (
-            f"; server time: {statistics.median(server_ratios):.1f}×" if server_ratios else ""
+            f"; server time (means from its counters): {times(statistics.median(server_ratios))}"
+            if server_ratios
+            else ""
         )
         half = len(pairs) / 2
         if not slower and not faster:
             verdicts.append(
                 f"{backend}: no difference beyond noise between PNG and JPEG "
-                f"(PNG/JPEG {med:.2f}×{spread}){server_txt}."
+                f"(PNG/JPEG {times(med)}{spread}){server_txt}."
             )
         elif slower and not faster and len(slower) >= half:
             verdicts.append(
-                f"{backend}: PNG takes {med:.1f}× as long as JPEG{spread}"
+                f"{backend}: PNG takes {times(med)} as long as JPEG{spread}"
                 f"{server_txt}; beyond noise at {len(slower)} of {len(pairs)} sizes."
             )
         elif faster and not slower and len(faster) >= half:
             verdicts.append(
-                f"{backend}: PNG is faster than JPEG (PNG/JPEG {med:.2f}×{spread})"
+                f"{backend}: PNG is faster than JPEG (PNG/JPEG {times(med)}{spread})"
                 f"{server_txt}; beyond noise at {len(faster)} of {len(pairs)} sizes."
             )
         else:
             verdicts.append(
                 f"{backend}: no consistent difference — PNG slower beyond noise at "
                 f"{len(slower)}, faster at {len(faster)} of {len(pairs)} sizes "
-                f"(PNG/JPEG {med:.2f}×{spread}){server_txt}."
+                f"(PNG/JPEG {times(med)}{spread}){server_txt}."
             )
         numbers[backend] = {
             "median_ratio": med,
@@ -319,8 +334,10 @@ def formats(view: SessionView) -> Finding:
             "(run with --formats jpeg,png)",
         )
     details = [
-        "Ratio of p50 latencies (client wall time); “significant”: a Mann-Whitney test on "
-        f"the per-request latencies at the {100 * (1 - ALPHA):.0f} % level."
+        "Ratio of p50 latencies (client wall time) per size; the headline is the median of "
+        "those ratios, the range their smallest and largest. “Significant”: a Mann-Whitney "
+        f"test on the per-request latencies at the {100 * (1 - ALPHA):.0f} % level. The server "
+        "PNG/JPEG ratio compares mean server times (its counters give means, not medians)."
     ]
     if not view.has_server_time():
         details.append(
@@ -334,7 +351,7 @@ def formats(view: SessionView) -> Finding:
             "PNG p50 ms",
             "JPEG p50 ms",
             "PNG/JPEG",
-            "server PNG/JPEG",
+            "server PNG/JPEG (means)",
             "PNG sent",
             "JPEG sent",
             "significant",
@@ -360,6 +377,8 @@ def formats(view: SessionView) -> Finding:
 
 SIZE_Q = "Does prediction time change with image size?"
 MIN_SIZES = 3
+MAX_CHECKED = 12  # points left out in turn to see whether one decides the verdict (largest
+# residuals first: with more points, no single one can move the median of slopes far)
 
 
 TIME_SOURCES = (
@@ -380,83 +399,155 @@ def _time_source(view: SessionView, backend: str) -> tuple[str, str]:
     )
 
 
+def _trend(
+    fit: Slope | None, x0: float, x1: float
+) -> tuple[str, float | None, float | None, float | None]:
+    """(trend, change, low, high): the fitted change from size ``x0`` to ``x1`` as a share of the
+    time at ``x0``, with its 95 % interval, and what it says: flat, grows, shrinks or unclear."""
+    if fit is None:
+        return "unclear", None, None, None
+    y0 = fit.at(x0)
+    span = x1 - x0
+    if y0 <= 0:
+        return "unclear", None, None, None
+    change, low, high = fit.slope * span / y0, fit.low * span / y0, fit.high * span / y0
+    if -FLAT_CHANGE < low and high < FLAT_CHANGE:
+        return "flat", change, low, high
+    if low > 0:
+        return "grows", change, low, high
+    if high < 0:
+        return "shrinks", change, low, high
+    return "unclear", change, low, high
+
+
+def _deciding_point(points: list[Point], trend: str, x0: float, x1: float, order) -> int | None:
+    """The index of a point without which the verdict would differ (or could not be made), if
+    any: a verdict one request can overturn is not a finding. ``order``: the points to try,
+    most suspicious first."""
+    if trend == "unclear":
+        return None
+    for k in order:
+        rest = points[:k] + points[k + 1 :]
+        fit = theil_sen([p.mp for p in rest], [p.ms for p in rest])
+        if fit is None or _trend(fit, x0, x1)[0] != trend:
+            return k
+    return None
+
+
+@dataclass(frozen=True)
+class Point:
+    """One image at one size: its time (median latency, or mean server/model time)."""
+
+    mp: float
+    ms: float
+    image: str
+    key: str
+
+
+def _point_name(view: SessionView, p: Point) -> str:
+    return f"{p.image} at {size_name(view, p.key)} ({fmt_ms(p.ms)} ms)"
+
+
 def size_vs_time(view: SessionView) -> Finding:
     title = "Size vs time"
     verdicts, series, rows, numbers, sources = [], [], [], {}, set()
+    flagged: list[str] = []
     for backend in view.backends:
         field, source = _time_source(view, backend)
-        by_format: dict[str, list[tuple[float, float, str]]] = {}
-        points: dict[str, list[tuple[float, float]]] = {}  # one per image and size
+        points: dict[str, list[Point]] = {}  # per format: one per image and size
         for key in view.variant_keys():
-            info, row = view.variants.get(key), view.row(backend, key)
-            if info is None or info.box is None or row is None or getattr(row, field) is None:
+            info = view.variants.get(key)
+            if info is None or info.box is None:
                 continue
-            by_format.setdefault(info.format, []).append(
-                (info.pixels / 1e6, getattr(row, field), key)
-            )
             for a in view.blocks[(backend, key)]:
                 y = getattr(a, field)
                 if y is not None and (a.image, key) in view.pixels:
                     points.setdefault(info.format, []).append(
-                        (view.pixels[(a.image, key)] / 1e6, y)
+                        Point(view.pixels[(a.image, key)] / 1e6, y, a.image, key)
                     )
-        usable = {f: pts for f, pts in by_format.items() if len({p[0] for p in pts}) >= MIN_SIZES}
+        usable = {f: pts for f, pts in points.items() if len({p.key for p in pts}) >= MIN_SIZES}
         if not usable:
             continue
         fmt = "jpeg" if "jpeg" in usable else max(usable, key=lambda f: len(usable[f]))
-        pts = sorted(usable[fmt])
-        fit = fit_line([p[0] for p in points[fmt]], [p[1] for p in points[fmt]])
+        pts = usable[fmt]
+        # per size: the median over images of the same points the line is fitted to
+        per_size = sorted(
+            (
+                statistics.fmean(p.mp for p in pts if p.key == key),
+                statistics.median(p.ms for p in pts if p.key == key),
+                key,
+            )
+            for key in dict.fromkeys(p.key for p in pts)
+        )
+        fit = theil_sen([p.mp for p in pts], [p.ms for p in pts])
         if fit is None:
             continue
-        x0, x1 = pts[0][0], pts[-1][0]
-        y0 = fit.at(x0)
-        span = x1 - x0
-        # the fitted change from the smallest to the largest size, and its 95 % interval
-        change, low, high = (
-            (fit.slope * span / y0, fit.low * span / y0, fit.high * span / y0)
-            if y0 > 0
-            else (None, None, None)
-        )
-        if change is None:
-            trend = "unclear"
-        elif -FLAT_CHANGE < low and high < FLAT_CHANGE:
-            trend = "flat"
-        elif low > 0 or high < 0:
-            trend = "grows" if low > 0 else "shrinks"
-        else:
-            trend = "unclear"
-        small, large = size_name(view, pts[0][2]), size_name(view, pts[-1][2])
+        x0, x1 = per_size[0][0], per_size[-1][0]
+        trend, change, low, high = _trend(fit, x0, x1)
+        resid = fit.residuals([p.mp for p in pts], [p.ms for p in pts])
+        wild = outliers(resid)
+        suspicious = sorted(range(len(pts)), key=lambda k: -abs(resid[k]))[:MAX_CHECKED]
+        decider = _deciding_point(pts, trend, x0, x1, suspicious)
+        small, large = size_name(view, per_size[0][2]), size_name(view, per_size[-1][2])
         at = (
-            f"{fmt_ms(pts[0][1])} ms at {small} vs {fmt_ms(pts[-1][1])} ms at {large}; fitted "
-            f"change {pct(change)}, 95 % interval {pct(low)} – {pct(high)}"
+            f"{fmt_ms(per_size[0][1])} ms at {small} vs {fmt_ms(per_size[-1][1])} ms at "
+            f"{large} (medians over images); fitted change {pct(change)}, 95 % interval "
+            f"{pct(low)} – {pct(high)}"
         )
         head = f"{backend} ({fmt.upper()}, {source})"
-        verdicts.append(
-            {
-                "flat": f"{head}: barely changes with size — {at}.",
-                "grows": f"{head}: grows with size, {fit.slope:.1f} ms per megapixel — {at}.",
-                "shrinks": f"{head}: falls as images grow, {fit.slope:.1f} ms per megapixel — {at}.",
-                "unclear": f"{head}: too noisy to tell — {at}.",
-            }[trend]
-        )
+        if decider is not None:
+            p = pts[decider]
+            line = fit.at(p.mp)
+            why = (
+                f"{len(pts)} points: each one could overturn a verdict"
+                if theil_sen(*_without(pts, decider)) is None
+                else f"the verdict rests on one point, {_point_name(view, p)}, where the line "
+                f"gives {fmt_ms(line)} ms"
+            )
+            verdicts.append(f"{head}: too noisy to tell — {why}; {at}.")
+            trend_shown = "unclear"
+        else:
+            trend_shown = trend
+            verdicts.append(
+                {
+                    "flat": f"{head}: barely changes with size — {at}.",
+                    "grows": f"{head}: grows with size, {fit.slope:.1f} ms per megapixel — {at}.",
+                    "shrinks": f"{head}: falls as images grow, {fit.slope:.1f} ms per megapixel "
+                    f"— {at}.",
+                    "unclear": f"{head}: too noisy to tell — {at}.",
+                }[trend]
+            )
+        flagged += [
+            f"{backend}: {_point_name(view, pts[k])}, the line gives {fmt_ms(fit.at(pts[k].mp))} ms"
+            for k in wild
+        ]
         sources.add(source)
-        for mp, y, key in pts:
+        for mp, y, key in per_size:
             rows.append((backend, size_name(view, key), f"{mp:.3f}", fmt_ms(y), source))
         series.append(
             Series(
                 f"{backend} ({fmt.upper()})",
-                tuple((p[0], p[1]) for p in pts),
+                tuple((p[0], p[1]) for p in per_size),
                 (fit.intercept, fit.slope),
             )
         )
         numbers[backend] = {
             "format": fmt,
+            "estimator": "theil-sen",
+            "points": len(pts),
             "slope_ms_per_mpx": fit.slope,
             "low": fit.low,
             "high": fit.high,
             "change": change,
-            "trend": trend,
+            "trend": trend_shown,
+            "trend_of_fit": trend,
             "source": source,
+            "decided_by": None
+            if decider is None
+            else {"image": pts[decider].image, "variant": pts[decider].key, "ms": pts[decider].ms},
+            "outliers": [
+                {"image": pts[k].image, "variant": pts[k].key, "ms": pts[k].ms} for k in wild
+            ],
         }
     if not verdicts:
         return not_enough(
@@ -471,24 +562,39 @@ def size_vs_time(view: SessionView) -> Finding:
     if not decided:
         verdict = (
             "Not enough data: the times are too noisy to tell a trend on any backend "
-            "(more --repeats help). " + verdict
+            "(more --repeats, images or sizes help). " + verdict
         )
     details = [
-        "Least-squares line of time against megapixels over every image and size (each "
-        "image's median, or its mean server time). “Barely changes”: the "
-        "95 % interval of the fitted change from the smallest to the largest size lies "
-        f"within ±{FLAT_CHANGE:.0%}; “too noisy to tell”: it includes zero but not only "
-        "small changes (more --repeats help). Model run time and server time come from the "
-        "server's metrics (decoding happens inside the model run)."
+        "A robust line of time against megapixels over every image and size: the Theil–Sen "
+        "slope (the median of the slopes between every two points), each point being one "
+        "image at one size — its median latency, or its mean server or model time (the "
+        "server's counters give means over a block of requests). Its 95 % interval is Sen's, "
+        "from the ranks of those slopes. “Barely changes”: the interval of the fitted change "
+        f"from the smallest to the largest size lies within ±{FLAT_CHANGE:.0%}; “too noisy to "
+        "tell”: it includes zero but not only small changes, or leaving out one point would "
+        "change the verdict (more --repeats, images or sizes help). Model run time and server "
+        "time come from the server's metrics (decoding happens inside the model run)."
     ]
+    if flagged:
+        details.append(
+            "Far from the line (modified z-score above 3.5; kept, the robust line is not dragged "
+            "by them): " + "; ".join(flagged) + "."
+        )
     if "client latency (p50)" in sources:
         details.append(
             "No server-time data for some backends: their time is the client's latency, "
             "which includes sending the larger files and decoding them."
         )
-    table = Table(("backend", "variant", "megapixels", "ms", "time"), tuple(rows))
+    table = Table(
+        ("backend", "variant", "megapixels", "ms (median over images)", "time"), tuple(rows)
+    )
     what = sources.pop() if len(sources) == 1 else "time"
     chart = LineChart(f"{what} against image size", "megapixels", "ms", tuple(series))
     return Finding(
         "size_time", title, SIZE_Q, decided, verdict, tuple(details), (table,), (chart,), numbers
     )
+
+
+def _without(points: list[Point], k: int) -> tuple[list[float], list[float]]:
+    rest = points[:k] + points[k + 1 :]
+    return [p.mp for p in rest], [p.ms for p in rest]

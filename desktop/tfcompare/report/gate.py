@@ -6,7 +6,11 @@ Rules (repeatable on the command line):
   whose latency statistic grew by more than the limit;
 - ``agreement:-2pp``: top-1 agreement with the original fell by more than 2 percentage points;
 - ``errors:>0``: more than N failed requests for a backend × variant in NEW;
-- ``knee:-10%``: the capacity sweep's sustained throughput at the knee fell by more than 10 %.
+- ``knee:-10%`` (or ``sustained:-10%``): the capacity sweep's sustained req/s — the highest
+  stable, not client-bound throughput with p99 within the limit, the figure equivalents and
+  ``compare`` show — fell by more than 10 %. A figure that is only a lower bound (its higher
+  levels never became stable) cannot show a fall: NEW's is "not significant", BASE's still
+  fails when NEW's firm figure is below it by more than the limit.
 
 Backends are matched by name, variants by key, over the images both sessions share.
 
@@ -39,10 +43,11 @@ LATENCY = ("p50", "p90", "p99", "mean")
 GATE_ALPHA = 0.01  # family-wise, per rule
 RULE_HELP = (
     "p50|p90|p99|mean:+N% or +Nms (latency grew), agreement:-Npp (top-1 agreement "
-    "fell), errors:>N (failed requests in NEW), knee:-N% (sustained throughput fell)"
+    "fell), errors:>N (failed requests in NEW), knee:-N% or sustained:-N% (sustained req/s "
+    "at the latency limit fell)"
 )
 _RULE_RE = re.compile(
-    r"^(?P<metric>p50|p90|p99|mean|agreement|errors|knee):"
+    r"^(?P<metric>p50|p90|p99|mean|agreement|errors|knee|sustained):"
     r"(?P<op>[+\->])(?P<num>\d+(?:\.\d+)?)(?P<unit>%|ms|pp)?$"
 )
 
@@ -67,7 +72,10 @@ class Rule:
             return f"top-1 agreement fell by more than {self.limit:g} points"
         if self.metric == "errors":
             return f"more than {self.limit:g} failed request(s) in NEW"
-        return f"sustained throughput at the knee fell by more than {self.limit:g} %"
+        return (
+            f"sustained req/s (highest stable level within the latency limit) fell by more "
+            f"than {self.limit:g} %"
+        )
 
 
 def _u(unit: str) -> str:
@@ -86,6 +94,7 @@ def parse_rule(text: str) -> Rule:
     if not m:
         raise bad
     metric, op, unit = m["metric"], m["op"], m["unit"] or ""
+    metric = "knee" if metric == "sustained" else metric  # one figure, two names
     expected = {"agreement": ("-", ("pp",)), "errors": (">", ("",)), "knee": ("-", ("%",))}
     want_op, units = expected.get(metric, ("+", ("%", "ms")))
     if op != want_op or unit not in units:
@@ -306,7 +315,8 @@ def _errors(rule: Rule, vb: SessionView, vn: SessionView) -> RuleResult:
 
 
 def _knee(rule: Rule, cap_base, cap_new) -> RuleResult:
-    """Sustained req/s at the knee per backend × variant, as ``tfcompare compare`` shows it."""
+    """Sustained req/s per backend × variant (the highest stable level within the limit), as
+    ``tfcompare compare`` shows it."""
     if cap_base is None or cap_new is None:
         which = " and ".join(n for n, c in (("BASE", cap_base), ("NEW", cap_new)) if c is None)
         return RuleResult(rule, "no data", (), f"no capacity sweep in {which}")
@@ -331,15 +341,19 @@ def _knee(rule: Rule, cap_base, cap_new) -> RuleResult:
             )
             continue
         change = row["change_pct"]
-        checks.append(
-            Check(
-                row["backend"],
-                row["variant"],
-                row["a"],
-                row["b"],
-                change,
-                None,
-                "FAILED" if change < -rule.limit else "ok",
+        status, note = "FAILED" if change < -rule.limit else "ok", ""
+        if row["b_lower_bound"] and status == "FAILED":
+            # NEW may sustain more than its sweep could show: no fall is established
+            status = "not significant"
+            note = f"NEW's figure is only a lower bound: {row['b_lower_bound']}"
+        elif row["a_lower_bound"]:
+            bound = row["a_lower_bound"]
+            note = (
+                f"BASE's figure is only a lower bound ({bound}): the fall is at least this"
+                if status == "FAILED"
+                else f"BASE's figure is only a lower bound ({bound}): a fall may be hidden"
             )
+        checks.append(
+            Check(row["backend"], row["variant"], row["a"], row["b"], change, None, status, note)
         )
-    return _finish(rule, checks, "no backend × variant has a capacity knee in both sweeps")
+    return _finish(rule, checks, "no backend × variant has a sustained figure in both sweeps")

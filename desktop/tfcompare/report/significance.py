@@ -1,6 +1,7 @@
 """The statistics the report and the gate add on top of the pooled percentiles: a Mann-Whitney U
 test on per-request latencies (is one set of requests slower than another, beyond noise?), Holm's
-correction when many backend × variant rows are tested at once, and a least-squares slope.
+correction when many backend × variant rows are tested at once, and a robust (Theil–Sen) line
+with an outlier check.
 
 numpy only (no scipy at run time): the U test uses the normal approximation with the tie
 correction and a continuity correction, which is what ``scipy.stats.mannwhitneyu(...,
@@ -71,7 +72,7 @@ def holm(p_values: Sequence[float | None], alpha: float = ALPHA) -> list[bool]:
 
 @dataclass(frozen=True)
 class Slope:
-    """Least-squares line ``y = intercept + slope·x`` with the slope's 95 % interval."""
+    """A line ``y = intercept + slope·x`` with the slope's 95 % interval."""
 
     slope: float
     intercept: float
@@ -82,46 +83,49 @@ class Slope:
     def at(self, x: float) -> float:
         return self.intercept + self.slope * x
 
+    def residuals(self, xs: Sequence[float], ys: Sequence[float]) -> np.ndarray:
+        return np.asarray(ys, dtype=float) - (
+            self.intercept + self.slope * np.asarray(xs, dtype=float)
+        )
 
-def fit_line(xs: Sequence[float], ys: Sequence[float]) -> Slope | None:
-    """Ordinary least squares; None with fewer than 3 points or a single x value."""
+
+def theil_sen(xs: Sequence[float], ys: Sequence[float]) -> Slope | None:
+    """Theil–Sen line: the slope is the median of the slopes between every two points with
+    different x, the intercept the median of ``y − slope·x``; the 95 % interval is Sen's (1968),
+    from the ranks of the pairwise slopes (Kendall's S variance, no tie correction). One wild
+    point moves none of them far, where it can drag a least-squares line anywhere.
+
+    None with fewer than 3 points or a single x value."""
     x = np.asarray(xs, dtype=float)
     y = np.asarray(ys, dtype=float)
     n = len(x)
     if n < 3 or float(np.ptp(x)) == 0.0:
         return None
-    x_mean, y_mean = float(x.mean()), float(y.mean())
-    sxx = float(((x - x_mean) ** 2).sum())
-    slope = float(((x - x_mean) * (y - y_mean)).sum()) / sxx
-    intercept = y_mean - slope * x_mean
-    resid = y - (intercept + slope * x)
-    se = math.sqrt(float((resid**2).sum()) / (n - 2) / sxx) if n > 2 else 0.0
-    half = _t95(n - 2) * se
-    return Slope(slope, intercept, slope - half, slope + half, n)
+    i, j = np.triu_indices(n, 1)
+    dx = x[j] - x[i]
+    keep = dx != 0
+    slopes = np.sort((y[j] - y[i])[keep] / dx[keep])
+    m = len(slopes)
+    slope = float(np.median(slopes))
+    intercept = float(np.median(y - slope * x))
+    spread = 1.96 * math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
+    lo = max(int(np.round((m - spread) / 2.0)) - 1, 0)  # as scipy.stats.theilslopes
+    hi = min(int(np.round((m + spread) / 2.0)), m - 1)
+    low, high = float(slopes[lo]), float(slopes[hi])
+    return Slope(slope, intercept, low, high, n)
 
 
-def _t95(dof: int) -> float:
-    """Two-sided 95 % quantile of Student's t (a table for small samples, 1.96 beyond)."""
-    table = {
-        1: 12.71,
-        2: 4.30,
-        3: 3.18,
-        4: 2.78,
-        5: 2.57,
-        6: 2.45,
-        7: 2.36,
-        8: 2.31,
-        9: 2.26,
-        10: 2.23,
-        12: 2.18,
-        15: 2.13,
-        20: 2.09,
-        30: 2.04,
-        60: 2.00,
-    }
-    if dof >= 120:
-        return 1.96
-    for k in sorted(table):
-        if dof <= k:
-            return table[k]
-    return 1.98
+def outliers(residuals: Sequence[float], limit: float = 3.5) -> list[int]:
+    """Indices of the residuals far from the rest: modified z-score |r − median| / (1.4826·MAD)
+    above ``limit`` (Iglewicz & Hoaglin's rule). Residuals that are mostly identical (MAD 0) flag
+    every point that differs from them by more than ``limit`` × their mean absolute deviation."""
+    r = np.asarray(residuals, dtype=float)
+    if len(r) < 3:
+        return []
+    centre = float(np.median(r))
+    dev = np.abs(r - centre)
+    mad = float(np.median(dev))
+    scale = 1.4826 * mad if mad > 0 else 1.2533 * float(dev.mean())
+    if scale <= 0:
+        return []
+    return [int(k) for k in np.nonzero(dev / scale > limit)[0]]

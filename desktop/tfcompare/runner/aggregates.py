@@ -38,6 +38,14 @@ def is_error(r: RequestResult) -> bool:
     return not counts(r) and not (r.ok and r.spans_restart)
 
 
+def failed(r: RequestResult) -> bool:
+    """A failed request as every count of them means it (window, table, report, CLI, gate): a
+    *measured* request that is an error. The cold first request and warm-up are not counted (a
+    failed cold request is reported on its own); a failed request that spanned a pod restart is
+    counted (it failed)."""
+    return r.phase == "measured" and is_error(r)
+
+
 def representative_top5(results: Iterable[RequestResult]) -> tuple[Prediction, ...]:
     """The answer a backend gave for one variant: the most common top-1 among successful requests,
     and the first top-5 that has it (a deterministic model answers the same every time)."""
@@ -98,7 +106,7 @@ def aggregate(
                 variant=variant,
                 backend=backend,
                 n=len(lat),
-                n_errors=sum(1 for r in rs if not r.ok),
+                n_errors=sum(1 for r in rs if failed(r)),
                 bytes=max((r.bytes for r in rs), default=0),
                 p50_ms=percentile(lat, 50) if lat else None,
                 p90_ms=percentile(lat, 90) if lat else None,

@@ -77,6 +77,7 @@ class Comparison:
 def _stats_dict(p: Pooled) -> dict:
     return {
         "p50_ms": p.p50_ms,
+        "mean_ms": p.mean_ms,
         "n": p.n,
         "n_errors": p.n_errors,
         "top1_agreement": p.top1_agree,
@@ -164,7 +165,8 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
     lines.extend(f"note: {n}" for n in c.notes)
     if any(r.a.server_ms is not None or r.b.server_ms is not None for r in c.rows):
         lines.append(
-            "server ms: time on the server (its metrics); path ms: latency − server ms; "
+            "mean ms, server ms and path ms are means per request (the server's counters give "
+            "means): server ms: time on the server (its metrics); path ms: mean ms − server ms; "
             "~: not exact (other traffic or a restart)"
         )
     lines.append("")
@@ -175,6 +177,7 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
         "p50 B ms",
         "change ms",
         "change %",
+        "mean ms A → B",
         "server ms A → B",
         "path ms A → B",
         "top-1 agree A → B",
@@ -190,6 +193,7 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
                 _num(r.b.p50_ms),
                 _num(r.delta_ms, signed=True),
                 "–" if r.delta_pct is None else f"{r.delta_pct:+.1f} %",
+                f"{_num(r.a.mean_ms)} → {_num(r.b.mean_ms)}",
                 f"{_server(r.a.server_ms, r.a.server_exact)} → {_server(r.b.server_ms, r.b.server_exact)}",
                 f"{_server(r.a.path_ms, r.a.server_exact)} → {_server(r.b.path_ms, r.b.server_exact)}",
                 f"{_pct(r.a.top1_agree)} → {_pct(r.b.top1_agree)}",

@@ -26,7 +26,9 @@ JSON object (``"format": "tfcompare-run/1"``):
 - ``errors``: images that could not be used: ``image``, ``message``.
 
 CSV rows carry the block's ``server_ms``, ``runtime_ms``, ``server_exact`` and the backend's
-``floor_ms`` on each request of the block.
+``floor_ms`` on each request of the block; server and model time are means over the block (the
+server's counters give means), so each row also has ``block_mean_ms``, the block's mean latency,
+to set them against (never one request's ``latency_ms``). Booleans are ``true``/``false``.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from pathlib import Path
 from tfcompare import __version__
 from tfcompare.imaging.values import ImageInfo, ImageProblem, Variant, variant_sort_key
 from tfcompare.results import Aggregate, BackendTiming, RequestResult, RunResult, ServerTime
-from tfcompare.runner.aggregates import FEW_SAMPLES, pooled
+from tfcompare.runner.aggregates import FEW_SAMPLES, failed, pooled
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.settings import RunSettings
 from tfcompare.tabular import SafeWriter, json_text
@@ -67,6 +69,7 @@ CSV_KEYS = (
     "score_kind",
     *POD_KEYS,
     "started_at",
+    "block_mean_ms",
     "server_ms",
     "runtime_ms",
     "server_exact",
@@ -201,6 +204,7 @@ def csv_text(result: RunResult) -> str:
     writer = SafeWriter(buf, lineterminator="\n")
     writer.writerow(CSV_KEYS)
     blocks = {(t.image, t.variant, t.backend): t for t in result.server_times}
+    means = {(a.image, a.variant, a.backend): a.mean_ms for a in result.summary}
     floors = {t.backend: t.floor_ms for t in result.timings}
     for r in result.measured:
         st = blocks.get((r.image, r.variant, r.backend))
@@ -214,8 +218,9 @@ def csv_text(result: RunResult) -> str:
             r.score_kind,
             r.pod or "",
             r.pod_before or "",
-            "true" if r.spans_restart else "false",
+            r.spans_restart,
             f"{r.started_at:.6f}",
+            _num(means.get((r.image, r.variant, r.backend))),
             _num(st.server_ms if st else None),
             _num(st.runtime_ms if st else None),
             "" if st is None or st.server_ms is None else st.exact,
@@ -268,6 +273,7 @@ def summary_rows(result: RunResult) -> list[dict]:
                 "p50_ms": p.p50_ms,
                 "p90_ms": p.p90_ms,
                 "p99_ms": p.p99_ms,
+                "mean_ms": p.mean_ms,
                 "top1_agree": p.top1_agree,
                 "top5_overlap": p.top5_overlap,
                 "score_ratio": p.score_ratio,
@@ -289,9 +295,11 @@ def _server_notes(result: RunResult, rows: list[dict]) -> list[str]:
     notes = []
     if any(r["server_ms"] is not None for r in rows):
         notes.append(
-            "server ms: mean time the server spent on these requests (its request_latency), model "
-            "ms: the model run alone (runtime_latency), path ms: mean latency − server ms (network, "
-            "tunnel, client). ~: the server also counted other requests or restarted: not exact."
+            "mean ms, server ms, model ms and path ms are means per request (the server's counters "
+            "give means, not percentiles): compare server ms with mean ms, not with p50. server "
+            "ms: time the server spent on these requests (its request_latency), model ms: the "
+            "model run alone (runtime_latency), path ms: mean ms − server ms (network, tunnel, "
+            "client). ~: the server also counted other requests or restarted: not exact."
         )
     for t in result.timings:
         floor = (
@@ -313,6 +321,7 @@ def summary_table(result: RunResult) -> str:
         "p50 ms",
         "p90 ms",
         "p99 ms",
+        "mean ms",
         "server ms",
         "model ms",
         "path ms",
@@ -333,6 +342,7 @@ def summary_table(result: RunResult) -> str:
                 _fmt_ms(r["p50_ms"]) + star,
                 _fmt_ms(r["p90_ms"]) + star,
                 _fmt_ms(r["p99_ms"]) + star,
+                _fmt_ms(r["mean_ms"]),
                 *(_approx(r[k], r["server_exact"]) for k in ("server_ms", "runtime_ms", "path_ms")),
                 _fmt_bytes(r["bytes"]),
                 "-" if r["top1_agree"] is None else f"{100 * r['top1_agree']:.0f}%",
@@ -373,12 +383,12 @@ def summary_table(result: RunResult) -> str:
             notes.append(f"cold first request to {r.backend}: {_fmt_ms(r.latency_ms)} ms{warm_txt}")
         else:
             notes.append(f"cold first request to {r.backend} failed: {r.error}")
-    failed: dict[str, tuple[int, str]] = {}
+    errors: dict[str, tuple[int, str]] = {}
     for r in result.measured:
-        if not r.ok:
-            count, _ = failed.get(r.backend, (0, ""))
-            failed[r.backend] = (count + 1, r.error or "error")
-    for backend, (count, last) in failed.items():
+        if failed(r):
+            count, _ = errors.get(r.backend, (0, ""))
+            errors[r.backend] = (count + 1, r.error or "error")
+    for backend, (count, last) in errors.items():
         notes.append(f"{backend}: {count} request(s) failed — last error: {last}")
     notes += restart_notes(result.measured)
     for p in result.problems:

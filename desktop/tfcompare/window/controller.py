@@ -403,6 +403,13 @@ class WindowController:
                     "warn",
                     f"{n:,} failed requests: {self.store.last_error.get(name, '')}",
                 )
+        for name, cold in self.store.cold.items():  # not among the failed: said on its own
+            if (
+                not cold.ok
+                and not self.store.errors.get(name)
+                and self.run_notes.get(name, ("ok",))[0] == "ok"
+            ):
+                self.run_notes[name] = ("warn", f"the cold first request failed: {cold.error}")
         self.unsaved = self.store.has_results()
         self._changed("run", "status", "session")
         self._say(message, warning=warning)

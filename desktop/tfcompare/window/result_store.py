@@ -16,7 +16,15 @@ from dataclasses import dataclass, field, replace
 
 from tfcompare.imaging.values import ORIGINAL, ImageInfo, variant_sort_key
 from tfcompare.results import Aggregate, BackendTiming, RequestResult, RunResult, ServerTime
-from tfcompare.runner.aggregates import Pooled, aggregate, counts, is_error, pool, pooled
+from tfcompare.runner.aggregates import (
+    Pooled,
+    aggregate,
+    counts,
+    failed,
+    is_error,
+    pool,
+    pooled,
+)
 from tfcompare.runner.events import (
     BackendReady,
     ImageFailed,
@@ -189,10 +197,11 @@ class ResultStore:
 
     def _add_request(self, r: RequestResult) -> None:
         self.n_results += 1
-        if not r.ok:
-            self.errors[r.backend] += 1
+        if not r.ok:  # why it failed, whatever the phase; counted as the report counts (failed)
             self.last_error[r.backend] = r.error or "request failed"
             self._backends_changed = True
+        if failed(r):
+            self.errors[r.backend] += 1
         if r.phase == "cold":
             self.cold[r.backend] = r
             self._dirty_cells.add((r.variant, r.backend))
