@@ -191,44 +191,65 @@ def test_format_gives_the_png_to_jpeg_latency_ratio_per_size(sessions):
             else []
         )
         assert got["server_ratios"] == pytest.approx(server)
-    assert "server time:" in finding.verdict.split("two:")[1]
-    assert "server time:" not in finding.verdict.split("two:")[0]
+    assert "server time (means from its counters):" in finding.verdict.split("two:")[1]
+    assert "server time" not in finding.verdict.split("two:")[0]
+    # the headline sits inside its own range: one set of ratios, one rounding
+    for headline, low, high in re.findall(
+        r"(\d+\.\d\d)× (?:as long as JPEG )?\(?(\d+\.\d\d)× – (\d+\.\d\d)× over", finding.verdict
+    ):
+        assert float(low) <= float(headline) <= float(high), finding.verdict
+    assert re.search(r"\d\.\d\d× – \d\.\d\d× over 4 sizes", finding.verdict), finding.verdict
 
 
-def test_size_vs_time_fits_time_against_megapixels(sessions):
+def _size_points(result, backend, field=None):
+    """One point per image and JPEG size: (megapixels, the image's median latency or its
+    block's server-side mean, image, variant)."""
+    out = []
+    for box in (384, 256, 128, 64):
+        key = f"{box}-jpeg"
+        for img in result.images:
+            v = next(v for v in img.variants if v.key == key)
+            y = (
+                statistics.median(
+                    r.latency_ms
+                    for r in result.measured
+                    if (r.backend, r.variant, r.image) == (backend, key, img.name)
+                )
+                if field is None
+                else next(
+                    getattr(a, field)
+                    for a in result.summary
+                    if (a.backend, a.variant, a.image) == (backend, key, img.name)
+                )
+            )
+            out.append((v.width * v.height / 1e6, y, img.name, key))
+    return out
+
+
+def test_size_vs_time_fits_a_robust_line_against_megapixels(sessions):
+    from scipy.stats import theilslopes
+
     result = sessions["full"]
     finding = build_report(result).finding("size_time")
-    for backend, source in (("one", "client latency (p50)"), ("two", "model run time")):
+    for backend, source, field in (
+        ("one", "client latency (p50)", None),
+        ("two", "model run time", "runtime_ms"),
+    ):
         got = finding.numbers[backend]
         assert got["format"] == "jpeg" and got["source"] == source
-        xs, ys, means = [], [], []  # one point per image and size; means: per size
-        for box in (384, 256, 128, 64):
-            key = f"{box}-jpeg"
-            for img in result.images:
-                v = next(v for v in img.variants if v.key == key)
-                xs.append(v.width * v.height / 1e6)
-                ys.append(
-                    statistics.median(
-                        r.latency_ms
-                        for r in result.measured
-                        if (r.backend, r.variant, r.image) == (backend, key, img.name)
-                    )
-                    if backend == "one"
-                    else next(
-                        a.runtime_ms
-                        for a in result.summary
-                        if (a.backend, a.variant, a.image) == (backend, key, img.name)
-                    )
-                )
-            means.append(statistics.fmean(xs[-len(result.images) :]))
-        slope, intercept = np.polyfit(xs, ys, 1)
-        assert got["slope_ms_per_mpx"] == pytest.approx(slope)
-        assert got["low"] <= slope <= got["high"]
-        # the change from 64 px to 384 px (mean sizes) and its interval, from the slope's
-        span = max(means) - min(means)
-        y0 = intercept + slope * min(means)
-        low, high = got["low"] * span / y0, got["high"] * span / y0
-        assert got["change"] == pytest.approx(slope * span / y0)
+        assert got["estimator"] == "theil-sen" and got["points"] == 4 * len(result.images)
+        pts = _size_points(result, backend, field)
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        ref = theilslopes(ys, xs, 0.95)
+        assert got["slope_ms_per_mpx"] == pytest.approx(ref.slope)
+        assert (got["low"], got["high"]) == pytest.approx((ref.low_slope, ref.high_slope))
+        # the change from 64 px to 384 px (mean sizes), from the robust line
+        means = [statistics.fmean(p[0] for p in pts if p[3] == f"{b}-jpeg") for b in (64, 384)]
+        intercept = statistics.median(y - ref.slope * x for x, y in zip(xs, ys))
+        y0 = intercept + ref.slope * means[0]
+        span = means[1] - means[0]
+        assert got["change"] == pytest.approx(ref.slope * span / y0)
+        low, high = ref.low_slope * span / y0, ref.high_slope * span / y0
         expected = (
             "flat"
             if -0.1 < low and high < 0.1
@@ -238,17 +259,81 @@ def test_size_vs_time_fits_time_against_megapixels(sessions):
             if high < 0
             else "unclear"
         )
-        assert got["trend"] == expected
+        assert got["trend_of_fit"] == expected
+        assert got["trend"] == (expected if got["decided_by"] is None else "unclear")
         word = {
             "flat": "barely changes with size —",
             "grows": "grows with size,",
             "shrinks": "falls as images grow,",
             "unclear": "too noisy to tell —",
-        }[expected]
+        }[got["trend"]]
         assert f"{backend} (JPEG, {source}): {word} " in finding.verdict
     trends = [n["trend"] for n in finding.numbers.values()]
     assert finding.decided == (trends != ["unclear", "unclear"])  # too noisy everywhere: says so
     assert finding.verdict.startswith("Not enough data: ") != finding.decided
+
+
+def test_one_slow_request_does_not_decide_size_vs_time(sessions, tmp_path, capsys):
+    """The walkthrough: one request of one image took 530 ms where the rest took ~25 ms, so
+    that block's mean model time (the server's counters give means) was 8× the others', at the
+    largest size, and the report answered "grows with size, 423.8 ms per megapixel". The line
+    must not follow that one point: its slope stays where the session puts it without it, the
+    verdict is that session's or "too noisy to tell" naming the point, and the point is listed
+    as far from the line."""
+    from dataclasses import replace
+
+    from tfcompare.cli import main
+    from tfcompare.runner import aggregate
+    from tfcompare.session import save_session
+
+    result = sessions["full"]
+    clean = build_report(result).finding("size_time").numbers["two"]
+    image = result.images[0].name
+    block = ("two", "384-jpeg", image)
+    typical = statistics.median(
+        a.runtime_ms for a in result.summary if a.backend == "two" and a.runtime_ms
+    )
+    slow = next(r for r in result.measured if (r.backend, r.variant, r.image) == block)
+    extra = 8 * typical * 6  # six requests per block: one of them made the mean 8× larger
+    requests = tuple(
+        replace(r, latency_ms=r.latency_ms + extra) if r is slow else r for r in result.requests
+    )
+    times = tuple(
+        replace(t, server_ms=t.server_ms + extra / 6, runtime_ms=t.runtime_ms + extra / 6)
+        if (t.backend, t.variant, t.image) == block
+        else t
+        for t in result.server_times
+    )
+    planted = replace(
+        result, requests=requests, server_times=times, summary=aggregate(requests, times)
+    )
+    session = tmp_path / "outlier.tfcs"
+    save_session(session, planted, title="one slow request")
+    out = tmp_path / "outlier.html"
+    assert main(["report", str(session), "--out", str(out)]) == 0
+    said = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Size"))
+    if clean["trend"] != "grows":
+        assert "two (JPEG, model run time): grows with size" not in said, said
+    got = build_report(planted).finding("size_time")
+    numbers = got.numbers["two"]
+    # the line is not dragged: its slope stays within the clean session's 95 % interval (a
+    # least-squares line through the planted point would triple it)
+    assert clean["low"] <= numbers["slope_ms_per_mpx"] <= clean["high"], (clean, numbers)
+    assert f"{numbers['slope_ms_per_mpx']:.1f} ms per megapixel" in said or "too noisy" in said
+    assert numbers["trend"] in (clean["trend"], "unclear"), (clean, numbers)
+    if numbers["trend"] == "unclear" and clean["trend"] != "unclear":
+        assert numbers["decided_by"] == {
+            "image": image,
+            "variant": "384-jpeg",
+            "ms": pytest.approx(numbers["decided_by"]["ms"]),
+        }
+        assert f"the verdict rests on one point, {image} at 384 px JPEG" in got.verdict
+    assert {"image": image, "variant": "384-jpeg"} in [
+        {k: o[k] for k in ("image", "variant")} for o in numbers["outliers"]
+    ]
+    assert f"two: {image} at 384 px JPEG" in " ".join(got.details)  # far from the line
+    html = out.read_text()
+    assert "Theil–Sen" in html and f"{image} at 384 px JPEG" in html
 
 
 def test_backends_names_the_fastest_at_each_variant(sessions):
