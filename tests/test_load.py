@@ -83,6 +83,11 @@ def test_load_cli_json_has_every_level_and_latency_grows_on_a_one_thread_backend
         "256-jpeg instead"
     )
     assert fallback in proc.stderr and fallback in doc["messages"]
+    # "one" serves no REST port, so the default metrics lookup finds nothing: the table's "-"
+    # under server is explained in its notes and in the JSON's messages
+    [why] = [m for m in doc["messages"] if m.startswith("one: no server time in the table: ")]
+    assert "no server metrics" in why and f"note: {why}" in proc.stdout
+    assert not any(m.startswith("two: no server time") for m in doc["messages"])
     levels = doc["levels"]
     assert [(lv["backend"], lv["variant"], lv["level"]) for lv in levels] == [
         (b, v, c) for b in ("one", "two") for v in ("original", "256-jpeg") for c in (1, 8)

@@ -851,3 +851,33 @@ def test_a_p99_from_fewer_than_a_hundred_answers_is_called_so_on_every_surface()
     assert f"note: {note}" in capacity_table(result).splitlines()
     assert f"capacity: {note}" in capacity_caveats(result)
     assert _sweep_result({"gpu": (100, 200, 400)}).thin_p99_note() is None
+
+
+def test_load_options_share_run_names_and_show_their_defaults(capsys, tmp_path):
+    """``load --help`` shows the latency limit's default; the JPEG quality is ``--jpeg-quality``
+    as in ``run`` and ``demo``, and the old ``--quality`` still works (unlisted)."""
+    from tfcompare.cli import build_parser, main
+    from tfcompare.cli.run_options import qualities_from_args
+
+    with pytest.raises(SystemExit):
+        main(["load", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--latency-limit MS" in text and "(default: none, no limit)" in text
+    assert "--jpeg-quality Q" in text and "--webp-quality Q" in text
+    assert "--quality" not in text.replace("-quality Q", "")
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "--jpeg-quality Q" in capsys.readouterr().out
+    parser = build_parser()
+    args = parser.parse_args(["load", "x.jpg", "-b", "a=h:1/m", "--quality", "70"])
+    assert qualities_from_args(args) == (70, 70)
+    args = parser.parse_args(["load", "x.jpg", "-b", "a=h:1/m", "--jpeg-quality", "60"])
+    assert qualities_from_args(args) == (60, 90)
+    image = tmp_path / "x.jpg"
+    from images import jpeg_bytes, photo
+
+    image.write_bytes(jpeg_bytes(photo("chelsea")))
+    with pytest.raises(SystemExit) as exit_:
+        main(["load", str(image), "-b", "a=127.0.0.1:1/m", "--jpeg-quality", "0"])
+    assert exit_.value.code == 2
+    assert "--jpeg-quality must be between 1 and 100, not 0" in capsys.readouterr().err

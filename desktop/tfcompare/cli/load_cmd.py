@@ -7,10 +7,12 @@ import sys
 
 from tfcompare.cli.run_options import (
     add_backend_arguments,
+    add_quality_arguments,
     backends_from_args,
     check_stdout_outputs,
     in_worker_thread,
     output_option_help,
+    qualities_from_args,
     table_stream,
     usage_error,
 )
@@ -26,7 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "arrivals per second). Each level is measured in windows until the last 3 agree within\n"
             "±10 % on throughput and p99 (--stability), up to --max-windows; unstable and\n"
             "client-bound levels are reported as such. Prints the level table, the sustained\n"
-            "req/s at p99 ≤ --latency-limit (the knee) per backend × variant, and equivalents."
+            "req/s at p99 ≤ --latency-limit (the highest stable level within it) and the knee\n"
+            "(where more load stops buying throughput) per backend × variant, and equivalents\n"
+            "(from the sustained figures; none from a figure whose higher levels never became\n"
+            "stable). Server time is the server's mean per request, shown beside the mean latency."
         ),
         epilog=(
             "example:\n"
@@ -83,8 +88,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="MS",
-        help="p99 limit: a backend's sweep stops after a level above it; the knee is the "
-        "highest stable throughput within it",
+        help="p99 limit: a backend's sweep stops after a level above it; the sustained "
+        "req/s is the highest stable throughput within it, the knee the level where more load "
+        "stops buying throughput (default: none, no limit)",
     )
     p.add_argument(
         "--max-errors",
@@ -114,13 +120,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="deadline per request (default %(default)s)",
     )
-    p.add_argument(
-        "--quality",
-        type=int,
-        default=90,
-        metavar="Q",
-        help="JPEG/WebP quality of resized variants (default %(default)s)",
-    )
+    add_quality_arguments(p, old_alias=True)
     p.add_argument(
         "--json",
         metavar="OUT",
@@ -215,14 +215,13 @@ def run(args: argparse.Namespace) -> int:
     from tfcompare.settings import RunSettings
 
     plan, level_notes = plan_from_args(args)
-    if not 1 <= args.quality <= 100:
-        raise usage_error("--quality must be between 1 and 100")
+    jpeg_quality, webp_quality = qualities_from_args(args)
     specs = backends_from_args(args, RunSettings(timeout_s=args.timeout))
     images = collect_images(args.images)
     try:
         keys = parse_variants(args.variants or DEFAULT_VARIANTS)
         payloads, info, notes = variant_payloads(
-            images, keys, args.quality, default=args.variants is None
+            images, keys, jpeg_quality, webp_quality=webp_quality, default=args.variants is None
         )
     except PrepareError as exc:
         raise usage_error(str(exc)) from None

@@ -87,20 +87,7 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
         default=",".join(DEFAULT_FORMATS),
         help=f"encodings, comma separated, from {','.join(SUPPORTED_FORMATS)} (default %(default)s)",
     )
-    p.add_argument(
-        "--jpeg-quality",
-        type=int,
-        metavar="Q",
-        default=90,
-        help=f"JPEG quality {QUALITY_RANGE[0]}-{QUALITY_RANGE[1]} (default %(default)s)",
-    )
-    p.add_argument(
-        "--webp-quality",
-        type=int,
-        metavar="Q",
-        default=90,
-        help=f"WebP quality {QUALITY_RANGE[0]}-{QUALITY_RANGE[1]} (default %(default)s)",
-    )
+    add_quality_arguments(p)
     p.add_argument(
         "--warmup",
         type=int,
@@ -122,6 +109,39 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="deadline per request in seconds (default %(default)s)",
     )
+
+
+def add_quality_arguments(p: argparse.ArgumentParser, *, old_alias: bool = False) -> None:
+    """``--jpeg-quality`` and ``--webp-quality``: one spelling in every command that encodes
+    variants. ``old_alias``: ``--quality Q`` (both at once) still works, unlisted."""
+    p.add_argument(
+        "--jpeg-quality",
+        type=int,
+        metavar="Q",
+        default=90,
+        help=f"JPEG quality {QUALITY_RANGE[0]}-{QUALITY_RANGE[1]} (default %(default)s)",
+    )
+    p.add_argument(
+        "--webp-quality",
+        type=int,
+        metavar="Q",
+        default=90,
+        help=f"WebP quality {QUALITY_RANGE[0]}-{QUALITY_RANGE[1]} (default %(default)s)",
+    )
+    if old_alias:
+        p.add_argument("--quality", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def qualities_from_args(args: argparse.Namespace) -> tuple[int, int]:
+    """(JPEG, WebP) quality; the old ``--quality`` sets both. UsageError outside the range."""
+    old = getattr(args, "quality", None)
+    jpeg = old if old is not None else args.jpeg_quality
+    webp = old if old is not None else args.webp_quality
+    low, high = QUALITY_RANGE
+    for option, value in (("--jpeg-quality", jpeg), ("--webp-quality", webp)):
+        if not low <= value <= high:
+            raise usage_error(f"{option} must be between {low} and {high}, not {value}")
+    return jpeg, webp
 
 
 def add_turns_argument(p: argparse.ArgumentParser) -> None:

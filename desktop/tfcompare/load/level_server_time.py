@@ -16,6 +16,7 @@ class MetricsTimer(ServerTimer):
     def __init__(self, target: LoadTarget) -> None:
         from tfcompare.runner.server_clock import ServerClock
 
+        super().__init__()
         self.spec = target.backend
         self.clock = ServerClock(target.backend)
         self.clock.open(target.address)
@@ -39,10 +40,12 @@ class MetricsTimer(ServerTimer):
         self.clock.close()
 
 
-def metrics_timer(target: LoadTarget) -> MetricsTimer | None:
-    """A timer for ``target``, or None when its server exposes no metrics."""
+def metrics_timer(target: LoadTarget) -> ServerTimer:
+    """A timer for ``target``; when its server's metrics cannot be read, one that measures
+    nothing and says why (``unavailable``: the sweep's notes and JSON ``messages`` carry it)."""
     timer = MetricsTimer(target)
     if timer.clock.scraper is None:
+        reason = timer.clock.message or "no server metrics"
         timer.close()
-        return None
+        return ServerTimer(unavailable=reason)
     return timer

@@ -51,9 +51,11 @@ def variant_payloads(
     keys: Sequence[str],
     quality: int = 90,
     *,
+    webp_quality: int | None = None,
     default: bool = False,
 ) -> tuple[dict[str, list[bytes]], dict[str, dict], list[str]]:
     """Encoded bytes per variant key (one per image that has it), variant info, and notes.
+    ``quality``: JPEG's (and WebP's unless ``webp_quality`` is given).
 
     Variants are never upscaled, so an image smaller than a box has no variant for it (a note
     says so). A resized variant that no image has is left out with a note; with ``default`` (the
@@ -71,7 +73,7 @@ def variant_payloads(
         sizes=tuple(sorted(boxes, reverse=True)),
         formats=tuple(dict.fromkeys(k.split("-", 1)[1] for k in sized)) or ("jpeg",),
         jpeg_quality=quality,
-        webp_quality=quality,
+        webp_quality=quality if webp_quality is None else webp_quality,
     )
     ladders = []
     for path in images:

@@ -22,7 +22,11 @@ from tfcompare.load.senders import make_sender
 
 class ServerTimer:
     """Reads the server's own time around a level: ``before`` and ``after(answered)`` →
-    (mean server ms per request or None, a note when the figure is not exact)."""
+    (mean server ms per request or None, a note when the figure is not exact). ``unavailable``:
+    why this one reads nothing (no metrics found, metrics off), said once in the sweep's notes."""
+
+    def __init__(self, unavailable: str | None = None) -> None:
+        self.unavailable = unavailable
 
     def before(self) -> None:
         return None
@@ -64,10 +68,15 @@ def sweep(
 
     async def main() -> None:
         deadline = time.monotonic() + plan.duration_s if plan.duration_s else None
+        told: set[str] = set()
         for target in targets:
             if cancel.is_set() or (deadline and time.monotonic() >= deadline):
                 break
             timer = await asyncio.to_thread(server_time, target) if server_time else None
+            why = getattr(timer, "unavailable", None)
+            if why and target.backend.name not in told:
+                told.add(target.backend.name)
+                message(f"{target.backend.name}: no server time in the table: {why}")
             try:
                 await _sweep_target(plan, target, deadline, cancel, result, emit, message, timer)
             finally:
