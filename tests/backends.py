@@ -258,3 +258,71 @@ class CpuLimit:
         self._stop.set()
         self._thread.join(5)
         self.backend.resume()
+
+
+_WARMUP_WRITER = """
+import sys, numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
+path, count, side, key, signature = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+y, x = np.mgrid[0:side, 0:side]
+image = np.stack([x * 255 // side, y * 255 // side, (x ^ y) & 255], axis=-1).astype(np.uint8)
+png = tf.io.encode_png(image).numpy()  # smooth: a small file that still takes long to decode
+with tf.io.TFRecordWriter(path) as w:
+    for _ in range(count):
+        log = prediction_log_pb2.PredictionLog()
+        request = log.predict_log.request
+        request.model_spec.signature_name = signature
+        request.inputs[key].CopyFrom(tf.make_tensor_proto([png]))
+        w.write(log.SerializeToString())
+"""
+
+
+def slow_loading_model(
+    model_base: Path,
+    out_base: Path,
+    *,
+    records: int = 100,
+    side: int = 2048,
+    key: str = "images",
+    signature: str = "predict_images",
+) -> Path:
+    """A copy of ``model_base`` whose version ships TF Serving warm-up records
+    (``assets.extra/tf_serving_warmup_requests``): ``records`` ``side``-px PNGs, which the
+    server replays before its model is AVAILABLE, so it answers LOADING for a while after its
+    port opens — as a real server does while it loads a large model."""
+    import shutil
+
+    src = next(p for p in sorted(Path(model_base).iterdir()) if p.name.isdigit())
+    shutil.copytree(src, Path(out_base) / src.name)
+    extra = Path(out_base) / src.name / "assets.extra"
+    extra.mkdir(exist_ok=True)
+    target = extra / "tf_serving_warmup_requests"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _WARMUP_WRITER,
+            str(target),
+            str(records),
+            str(side),
+            key,
+            signature,
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"writing warm-up records failed:\n{proc.stderr[-3000:]}")
+    return Path(out_base)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for a server given a fixed --port)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

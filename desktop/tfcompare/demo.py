@@ -277,22 +277,26 @@ class LocalBackends:
                 server.ready.set()
 
     def _wait_available(self, specs: list[BackendSpec], deadline: float) -> None:
-        from tfcompare.serving import make_client
+        """Every backend AVAILABLE: the one backend probe, waiting while a model loads."""
+        from tfcompare.runner.connection import open_connection
+        from tfcompare.runner.probe import probe_until_ready
 
         for spec in specs:
-            message = ""
-            while True:
-                try:
-                    with make_client(spec) as client:
-                        status = client.status()
-                    if status.available:
-                        break
-                    message = status.message or str(status.versions)
-                except Exception as exc:  # noqa: BLE001 - reported below if it persists
-                    message = str(exc)
-                if time.monotonic() > deadline:
-                    raise DemoError(f"backend {spec.name} never became AVAILABLE: {message}")
-                time.sleep(0.2)
+            try:
+                conn = open_connection(spec)
+            except Exception as exc:  # noqa: BLE001 - the demo cannot go on without it
+                raise DemoError(f"backend {spec.name}: cannot connect: {exc}") from None
+            try:
+                found = probe_until_ready(
+                    spec,
+                    conn,
+                    max(0.0, deadline - time.monotonic()),
+                    on_wait=lambda text, name=spec.name: self.log(f"backend {name}: {text}"),
+                )
+            finally:
+                conn.close()
+            if not found.ready:
+                raise DemoError(f"backend {spec.name} never became AVAILABLE: {found.text}")
 
     def pids(self) -> list[int]:
         return [s.proc.pid for s in self.servers]

@@ -192,7 +192,12 @@ def check_in_terminal(backends, *, quiet: bool = False):
     if any(b.is_k8s for b in backends) and not quiet:
         # the Kubernetes client loads now (about a second), only when a k8s backend is used
         print("connecting to the cluster…", file=sys.stderr, flush=True)
-    checks = check_backends(backends)
+    checks = check_backends(
+        backends,
+        on_wait=lambda spec, text: print(
+            f"backend {spec.name}: {text}", file=sys.stderr, flush=True
+        ),
+    )
     for c in checks:
         if c.problem and not c.mistake:
             print(f"backend {c.spec.name}: {c.problem}", file=sys.stderr)

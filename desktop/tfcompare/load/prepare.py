@@ -139,9 +139,13 @@ def build_targets(
     info: dict[str, dict],
     *,
     address: Callable[[BackendSpec], str] | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> tuple[list[LoadTarget], list[str]]:
     """Serialised requests per backend × variant; backends that cannot be used are reported in
-    the messages (the others are still measured)."""
+    the messages (the others are still measured). A model still loading is waited for, up to the
+    backend's request timeout (``note`` hears "backend NAME: waiting for model …")."""
+    from tfcompare.runner.connection import Connection
+    from tfcompare.runner.probe import probe_until_ready
     from tfcompare.serving import make_client
 
     targets: list[LoadTarget] = []
@@ -150,7 +154,16 @@ def build_targets(
         addr = address(spec) if address else spec.target
         try:
             with make_client(spec, addr) as client:
-                signature = client.metadata()
+                found = probe_until_ready(
+                    spec,
+                    Connection(client),
+                    spec.deadline_s,
+                    on_wait=None if note is None else lambda t, n=spec.name: note(f"{n}: {t}"),
+                )
+                if not found.ready or found.signature is None:
+                    messages.append(f"backend {spec.name}: not measured: {found.text}")
+                    continue
+                signature = found.signature
                 for key, blobs in payloads.items():
                     targets.append(
                         LoadTarget(
@@ -199,7 +212,11 @@ def connected_targets(
                 spec = conn.spec  # with the pods' model when none was given
             usable.append(spec)
         targets, more = build_targets(
-            usable, payloads, info, address=lambda s: addresses.get(s.name, s.target)
+            usable,
+            payloads,
+            info,
+            address=lambda s: addresses.get(s.name, s.target),
+            note=None if note is None else lambda text: note(f"backend {text}"),
         )
     except BaseException:
         for conn in connections:

@@ -35,7 +35,7 @@ from tfcompare.runner.events import (
     ServerTimeMeasured,
     TimingUpdated,
 )
-from tfcompare.runner.probe import probe
+from tfcompare.runner.probe import probe, probe_until_ready
 from tfcompare.runner.request_plan import planned_requests, requests_per_variant, variants_per_image
 from tfcompare.runner.server_clock import FLOOR_AT_START, FLOOR_PER_IMAGE, ServerClock
 from tfcompare.serving.answers import ServingError, SignatureInfo
@@ -358,7 +358,7 @@ class _BackendWorker:
         self.conn.watch_moves(
             lambda old, new, why: state.emit(PodMoved(state.run_id, name, old, new, why))
         )
-        self._probe()
+        self._probe(wait=True)
         forward = self.conn.forward
         address = (
             forward.address if forward is not None else getattr(self.conn.client, "address", None)
@@ -370,12 +370,25 @@ class _BackendWorker:
     def _timing_updated(self) -> None:
         self.state.emit(TimingUpdated(self.state.run_id, self.clock.timing()))
 
-    def _probe(self) -> None:
+    def _probe(self, wait: bool = False) -> None:
         """Ask the backend for its model status and signature (``probe``); clears
-        ``down_reason`` when it can take requests."""
+        ``down_reason`` when it can take requests. ``wait``: a model still loading is waited for
+        (up to the request timeout), saying so."""
         assert self.conn is not None
         self.last_probe = time.monotonic()
-        found = probe(self.spec, self.conn)
+        if wait:
+            state, name = self.state, self.spec.name
+            found = probe_until_ready(
+                self.spec,
+                self.conn,
+                self.spec.deadline_s,
+                cancel=state.cancel,
+                on_wait=lambda text: state.emit(
+                    BackendReady(state.run_id, name, None, None, text, waiting=True)
+                ),
+            )
+        else:
+            found = probe(self.spec, self.conn)
         if not found.ready:
             self.down_reason = found.text
             self.state.emit(

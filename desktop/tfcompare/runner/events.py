@@ -41,6 +41,7 @@ class BackendReady:
     signature: SignatureInfo | None
     status: ModelStatus | None
     message: str = ""  # why it is not usable, if so
+    waiting: bool = False  # the model is still loading: the run waits for it (message says so)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tfcompare.runner.connection import Connection, open_connection
-from tfcompare.runner.probe import probe
+from tfcompare.runner.probe import probe_until_ready
 from tfcompare.serving.answers import ServingError
 from tfcompare.serving.backend_spec import BackendSpec
 
@@ -32,14 +32,20 @@ class BackendCheck:
 
 
 def check_backends(
-    specs: Sequence[BackendSpec], connect: Callable[[BackendSpec], Connection] = open_connection
+    specs: Sequence[BackendSpec],
+    connect: Callable[[BackendSpec], Connection] = open_connection,
+    *,
+    on_wait: Callable[[BackendSpec, str], None] | None = None,
 ) -> list[BackendCheck]:
-    """Connect to every backend at once and ask each for its model status and signature.
-    Connections of backends that can still be measured stay open (hand them to the Runner)."""
+    """Connect to every backend at once and ask each for its model status and signature; a
+    model still loading is waited for, up to the backend's request timeout (``on_wait`` hears
+    "waiting for model …"). Connections of backends that can still be measured stay open (hand
+    them to the Runner)."""
     checks: list[BackendCheck | None] = [None] * len(specs)
 
     def one(i: int, spec: BackendSpec) -> None:
-        checks[i] = _check(spec, connect)
+        said = None if on_wait is None else (lambda text: on_wait(spec, text))
+        checks[i] = _check(spec, connect, said)
 
     threads = [
         threading.Thread(target=one, args=(i, s), name=f"tfcompare-check-{s.name}", daemon=True)
@@ -55,7 +61,11 @@ def check_backends(
     ]
 
 
-def _check(spec: BackendSpec, connect: Callable[[BackendSpec], Connection]) -> BackendCheck:
+def _check(
+    spec: BackendSpec,
+    connect: Callable[[BackendSpec], Connection],
+    on_wait: Callable[[str], None] | None = None,
+) -> BackendCheck:
     from tfcompare.cluster.cluster_errors import ClusterError
 
     try:
@@ -66,7 +76,7 @@ def _check(spec: BackendSpec, connect: Callable[[BackendSpec], Connection]) -> B
         return BackendCheck(spec, None, str(exc), mistake=exc.code in MISTAKE_CODES)
     except Exception as exc:  # noqa: BLE001 - reported as this backend's problem
         return BackendCheck(spec, None, str(exc) or type(exc).__name__)
-    found = probe(spec, conn)
+    found = probe_until_ready(spec, conn, spec.deadline_s, on_wait=on_wait)
     if found.ready:
         return BackendCheck(spec, conn)
     if found.code in MISTAKE_CODES:

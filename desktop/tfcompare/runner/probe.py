@@ -1,9 +1,12 @@
 """Is a backend ready? The one check (model status, then the signature from its metadata) and the
 one wording of its answer, used by the runner before it sends, by the window's status lights and
-the backend dialog's Check, and by the CLI's messages."""
+the backend dialog's Check, and by the CLI's messages; and the one wait for a model that is still
+loading (``probe_until_ready``), used by ``run``, ``load``, the window's runs and the demo."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +32,21 @@ class BackendStatus:
     def ready(self) -> bool:
         return self.state == "ok"
 
+    @property
+    def loading(self) -> bool:
+        """The model is on its way: a version in START or LOADING, none AVAILABLE yet (a server
+        just started, still loading or warming up)."""
+        return (
+            self.state == "warn"
+            and self.status is not None
+            and not self.status.available
+            and any(state in LOADING_STATES for _, state in self.status.versions)
+        )
+
+
+LOADING_STATES = ("START", "LOADING")
+POLL_S = 0.25  # how often a loading model is asked again
+
 
 def _error_text(exc: BaseException) -> str:
     return getattr(exc, "message", None) or str(exc) or type(exc).__name__
@@ -43,14 +61,14 @@ def probe(spec: BackendSpec, conn: Connection) -> BackendStatus:
     try:
         status = conn.client.status()
         if not status.available:
-            states = ", ".join(f"v{v} {s}" for v, s in status.versions) or "no versions"
-            return BackendStatus(
-                spec,
-                "warn",
-                prefix + (status.message or f"model not available ({states})"),
-                None,
-                status,
+            states = _states(status)
+            loading = any(state in LOADING_STATES for _, state in status.versions)
+            text = (
+                f"model {spec.model} loading ({states}): a run waits for it"
+                if loading and not status.message
+                else status.message or f"model not available ({states})"
             )
+            return BackendStatus(spec, "warn", prefix + text, None, status)
         sig = conn.client.metadata()
     except ServingError as exc:
         but = f"AVAILABLE v{status.serving_version}, but " if status and status.available else ""
@@ -59,6 +77,55 @@ def probe(spec: BackendSpec, conn: Connection) -> BackendStatus:
         return BackendStatus(spec, "error", prefix + _error_text(exc), None, status)
     detail = f"input '{sig.input_key}' ({sig.input_dtype}); outputs {', '.join(sig.output_keys)}"
     return BackendStatus(spec, "ok", prefix + ready_text(status, sig), sig, status, prefix + detail)
+
+
+def _states(status: ModelStatus | None) -> str:
+    versions = status.versions if status is not None else ()
+    return ", ".join(f"v{v} {s}" for v, s in versions) or "no versions"
+
+
+def waiting_text(spec: BackendSpec, status: ModelStatus | None) -> str:
+    """The one wording of a wait for a loading model: "waiting for model tiny (v1 LOADING)"."""
+    return f"waiting for model {spec.model} ({_states(status)})"
+
+
+def probe_until_ready(
+    spec: BackendSpec,
+    conn: Connection,
+    timeout_s: float,
+    *,
+    on_wait: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> BackendStatus:
+    """:func:`probe`, and while the model is loading (START or LOADING, e.g. a server just
+    started), again every quarter second until it is AVAILABLE or ``timeout_s`` has passed.
+    ``on_wait`` hears :func:`waiting_text` each time the state it reports changes. A model
+    still loading at the end is the backend's status, saying how long it was waited for."""
+    deadline = time.monotonic() + timeout_s
+    found = probe(spec, conn)
+    said = None
+    while found.loading and time.monotonic() < deadline:
+        text = waiting_text(spec, found.status)
+        if text != said and on_wait is not None:
+            on_wait(text)
+        said = text
+        left = max(0.0, min(POLL_S, deadline - time.monotonic()))
+        if cancel is not None and cancel.wait(left):
+            return found
+        if cancel is None:
+            time.sleep(left)
+        found = probe(spec, conn)
+    if found.loading:
+        prefix = f"{conn.forward.state} · " if conn.forward is not None else ""
+        found = BackendStatus(
+            spec,
+            "warn",
+            f"{prefix}model {spec.model} still loading after {timeout_s:g} s "
+            f"({_states(found.status)})",
+            None,
+            found.status,
+        )
+    return found
 
 
 def ready_text(status: ModelStatus | None, signature: SignatureInfo | None) -> str:

@@ -371,7 +371,7 @@ class WindowController:
                 self._changed("images")
         elif isinstance(event, BackendReady):
             self.run_notes[event.backend] = (
-                ("error", event.message)
+                ("warn" if event.waiting else "error", event.message)
                 if event.message
                 else ("ok", ready_text(event.status, event.signature))
             )
