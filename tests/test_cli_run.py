@@ -267,3 +267,32 @@ def test_dash_writes_json_or_csv_to_stdout_and_the_table_to_stderr(backend_pair,
     proc = tfcompare("export", tmp_path / "s.tfcs", "--json", "-", "--csv", "-")
     assert proc.returncode == 2
     assert "--json and --csv cannot both be '-'" in proc.stderr and not proc.stdout
+
+
+def test_progress_total_is_right_from_the_first_line(backend_pair, tmp_path):
+    """Images smaller than some boxes skip them (never upscaled): the plan reads every image's
+    size first, so the progress total on the first line is the one the run ends with (the
+    walkthrough's demo said "1/480 requests", then "32/312")."""
+    small = save(photo("chelsea").resize((300, 200)), tmp_path / "small.jpg")
+    big = save(photo("coffee").resize((1200, 800)), tmp_path / "big.jpg")
+    proc = tfcompare(
+        "run",
+        small,
+        big,
+        "--backend",
+        f"one={backend_pair.one.grpc}/tiny",
+        "--sizes",
+        "2048,1024,512,128",
+        "--formats",
+        "jpeg",
+        "--warmup",
+        "0",
+        "--repeats",
+        "2",
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("progress: ")]
+    totals = {int(line.split("/")[1].split()[0]) for line in lines}
+    # small: original + 128; big: original + 1024, 512, 128; 2 repeats; + the cold request
+    assert totals == {(2 + 4) * 2 + 1}, lines
+    assert lines[-1].startswith(f"progress: {(2 + 4) * 2 + 1}/") and lines[-1].endswith("(100%)")

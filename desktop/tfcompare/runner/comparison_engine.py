@@ -117,6 +117,23 @@ class Runner:
         """Requests a run will make at most (boxes larger than an image are skipped, so fewer)."""
         return planned_requests(self.settings, len(self.backends), [None] * n_images)
 
+    @staticmethod
+    def image_sizes(sources: Sequence[Source]) -> list[tuple[int, int] | None]:
+        """Each source's size from its header (cheap: nothing is decoded), None where it cannot
+        be read now (the ladder then finds out why): the request plan skips the boxes an image
+        is too small for from the first progress line on."""
+        from tfcompare.imaging import describe
+
+        sizes: list[tuple[int, int] | None] = []
+        for src in sources:
+            payload = src[1] if isinstance(src, tuple) else src
+            try:
+                _fmt, width, height = describe(payload)
+                sizes.append((width, height))
+            except Exception:  # noqa: BLE001 - any unreadable image is the ladder's to report
+                sizes.append(None)
+        return sizes
+
     # ------------------------------------------------------------------ running
 
     def run(
@@ -127,7 +144,9 @@ class Runner:
         run_id: int = 0,
     ) -> RunResult:
         state = _State(run_id=run_id, on_event=on_event, cancel=cancel or threading.Event())
-        state.total = self.planned_requests(len(sources))
+        sizes = self.image_sizes(sources)
+        state.total = planned_requests(self.settings, len(self.backends), sizes)
+        planned = [variants_per_image(self.settings, size) for size in sizes]
         started_at = time.time()
         state.emit(RunStarted(run_id, state.total, self.backends, self.settings))
 
@@ -136,7 +155,7 @@ class Runner:
         with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
             loader = threading.Thread(
                 target=self._load_images,
-                args=(sources, state, queues, pool),
+                args=(sources, state, queues, pool, planned),
                 name="tfcompare-loader",
                 daemon=True,
             )
@@ -216,13 +235,15 @@ class Runner:
         state: _State,
         queues: list[queue.Queue[ImageInfo | None]],
         pool: ThreadPoolExecutor,
+        planned: list[int],
     ) -> None:
+        """``planned``: the variants the plan counted for each source (from its header)."""
         from tfcompare.imaging import ImageLoadError, build_ladder
 
         used: set[str] = set()
         pasted = 0
         try:
-            for src in sources:
+            for src, expected in zip(sources, planned, strict=True):
                 if state.cancel.is_set():
                     break
                 payload: str | Path | bytes
@@ -237,7 +258,7 @@ class Runner:
                 try:
                     info = build_ladder(payload, self.settings, name=name, executor=pool)
                 except ImageLoadError as exc:
-                    self._image_failed(state, ImageProblem(name, str(exc)))
+                    self._image_failed(state, ImageProblem(name, str(exc)), expected)
                     continue
                 except (
                     Exception
@@ -245,16 +266,16 @@ class Runner:
                     self._image_failed(
                         state,
                         ImageProblem(name, f"could not read image: {exc or type(exc).__name__}"),
+                        expected,
                     )
                     continue
                 with state.lock:
                     if state.closed:
                         return
                     state.images.append(info)
-                    # Boxes larger than the image are skipped: correct the plan.
-                    state.total -= self._requests_for(
-                        variants_per_image(self.settings) - len(info.variants)
-                    )
+                    # the plan counted this image's variants from its header: correct it only
+                    # if the ladder made a different number (a header that could not be read)
+                    state.total -= self._requests_for(expected - len(info.variants))
                 state.emit(ImageReady(state.run_id, info))
                 for q in queues:
                     q.put(info)
@@ -265,10 +286,10 @@ class Runner:
     def _requests_for(self, n_variants: int) -> int:
         return n_variants * requests_per_variant(self.settings) * len(self.backends)
 
-    def _image_failed(self, state: _State, problem: ImageProblem) -> None:
+    def _image_failed(self, state: _State, problem: ImageProblem, planned: int) -> None:
         with state.lock:
             state.problems.append(problem)
-            state.total -= self._requests_for(variants_per_image(self.settings))
+            state.total -= self._requests_for(planned)
         state.emit(ImageFailed(state.run_id, problem))
         state.emit(state.progress_event())
 
