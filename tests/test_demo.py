@@ -60,18 +60,28 @@ def effnet_home(tmp_path_factory) -> Path:
     return export_effnet(tmp_path_factory)
 
 
-def test_samples_are_real_small_photos():
+def test_samples_are_real_photos_one_of_them_full_size():
+    """The shipped photos: small ones, and two full-size camera photos (≥ 12 megapixels), so a
+    first run has the 2048 px and 1024 px rungs; every one is named in the licences file."""
     from PIL import Image
 
     from tfcompare.demo import sample_images
 
     files = sample_images()
-    assert {p.stem for p in files} >= {"chelsea", "coffee"}
+    assert {p.stem for p in files} >= {"chelsea", "coffee", "pier", "lantern"}
     assert files[0].name == "coffee.jpg"  # the window opens on the first: one the model gets right
-    assert sum(p.stat().st_size for p in files) < 2 * 1024 * 1024
+    assert sum(p.stat().st_size for p in files) < 4 * 1024 * 1024  # a few MB in the package
+    sizes = {}
     for path in files:
         with Image.open(path) as im:
             assert im.format == "JPEG" and min(im.size) >= 256
+            sizes[path.name] = im.size
+    large = [name for name, (w, h) in sizes.items() if w * h >= 12_000_000]
+    assert sorted(large) == ["lantern.jpg", "pier.jpg"]
+    assert all(max(sizes[name]) > 2048 for name in large)
+    licences = (files[0].parent / "README.md").read_text()
+    assert all(f"| {name} |" in licences for name in sizes)
+    assert all("CC0" in licences.split(f"| {name} |")[1].split("\n")[0] for name in large)
 
 
 def test_demo_module_and_help_do_not_import_tensorflow():
@@ -278,7 +288,7 @@ def test_window_mode_loads_backends_and_samples_and_stops_them_on_close(effnet_h
         env=env,
         timeout=600,
     )
-    assert "opening the window with 4 image(s)" in proc.stderr, proc.stderr[-3000:]
+    assert "opening the window with 6 image(s)" in proc.stderr, proc.stderr[-3000:]
     assert shot.is_file() and shot.stat().st_size > 10_000  # the run finished and was rendered
     # the window closed (after the screenshot): its on_close stopped both servers
     assert "stopped 2 local backends" in proc.stderr

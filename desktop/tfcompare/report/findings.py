@@ -420,18 +420,19 @@ def _trend(
     return "unclear", change, low, high
 
 
-def _deciding_point(points: list[Point], trend: str, x0: float, x1: float, order) -> int | None:
-    """The index of a point without which the verdict would differ (or could not be made), if
-    any: a verdict one request can overturn is not a finding. ``order``: the points to try,
-    most suspicious first."""
+def _deciding_points(points: list[Point], trend: str, x0: float, x1: float, order) -> list[int]:
+    """The indices of the points without which the verdict would differ (or could not be
+    made): a verdict that one request can overturn is not a finding. ``order``: the points to
+    try, most suspicious first."""
     if trend == "unclear":
-        return None
+        return []
+    out = []
     for k in order:
         rest = points[:k] + points[k + 1 :]
         fit = theil_sen([p.mp for p in rest], [p.ms for p in rest])
         if fit is None or _trend(fit, x0, x1)[0] != trend:
-            return k
-    return None
+            out.append(k)
+    return out
 
 
 @dataclass(frozen=True)
@@ -442,6 +443,10 @@ class Point:
     ms: float
     image: str
     key: str
+
+
+def trend_word(trend: str) -> str:
+    return {"flat": "flat", "grows": "growing", "shrinks": "falling"}.get(trend, trend)
 
 
 def _point_name(view: SessionView, p: Point) -> str:
@@ -487,7 +492,8 @@ def size_vs_time(view: SessionView) -> Finding:
         resid = fit.residuals([p.mp for p in pts], [p.ms for p in pts])
         wild = outliers(resid)
         suspicious = sorted(range(len(pts)), key=lambda k: -abs(resid[k]))[:MAX_CHECKED]
-        decider = _deciding_point(pts, trend, x0, x1, suspicious)
+        deciders = _deciding_points(pts, trend, x0, x1, suspicious)
+        decider = deciders[0] if deciders else None
         small, large = size_name(view, per_size[0][2]), size_name(view, per_size[-1][2])
         at = (
             f"{fmt_ms(per_size[0][1])} ms at {small} vs {fmt_ms(per_size[-1][1])} ms at "
@@ -497,13 +503,19 @@ def size_vs_time(view: SessionView) -> Finding:
         head = f"{backend} ({fmt.upper()}, {source})"
         if decider is not None:
             p = pts[decider]
-            line = fit.at(p.mp)
-            why = (
-                f"{len(pts)} points: each one could overturn a verdict"
-                if theil_sen(*_without(pts, decider)) is None
-                else f"the verdict rests on one point, {_point_name(view, p)}, where the line "
-                f"gives {fmt_ms(line)} ms"
-            )
+            if theil_sen(*_without(pts, decider)) is None:
+                why = f"{len(pts)} points: each one could overturn a verdict"
+            elif decider in wild:
+                why = (
+                    f"the verdict rests on one point far from the rest, {_point_name(view, p)}, "
+                    f"where the line gives {fmt_ms(fit.at(p.mp))} ms"
+                )
+            else:
+                why = (
+                    f"the {trend_word(trend)} trend is not firm: leaving out a single point "
+                    f"changes the verdict ({len(deciders)} of the {len(pts)} points would, e.g. "
+                    f"{_point_name(view, p)})"
+                )
             verdicts.append(f"{head}: too noisy to tell — {why}; {at}.")
             trend_shown = "unclear"
         else:
@@ -545,6 +557,7 @@ def size_vs_time(view: SessionView) -> Finding:
             "decided_by": None
             if decider is None
             else {"image": pts[decider].image, "variant": pts[decider].key, "ms": pts[decider].ms},
+            "fragile_points": len(deciders),
             "outliers": [
                 {"image": pts[k].image, "variant": pts[k].key, "ms": pts[k].ms} for k in wild
             ],

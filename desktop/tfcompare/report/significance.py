@@ -92,7 +92,8 @@ class Slope:
 def theil_sen(xs: Sequence[float], ys: Sequence[float]) -> Slope | None:
     """Theil–Sen line: the slope is the median of the slopes between every two points with
     different x, the intercept the median of ``y − slope·x``; the 95 % interval is Sen's (1968),
-    from the ranks of the pairwise slopes (Kendall's S variance, no tie correction). One wild
+    from the ranks of the pairwise slopes (Kendall's S variance with ties in x and y taken out,
+    as ``scipy.stats.theilslopes`` computes it). One wild
     point moves none of them far, where it can drag a least-squares line anywhere.
 
     None with fewer than 3 points or a single x value."""
@@ -108,11 +109,23 @@ def theil_sen(xs: Sequence[float], ys: Sequence[float]) -> Slope | None:
     m = len(slopes)
     slope = float(np.median(slopes))
     intercept = float(np.median(y - slope * x))
-    spread = 1.96 * math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
+    spread = 1.96 * math.sqrt(max(0.0, _kendall_var(x, y)))
     lo = max(int(np.round((m - spread) / 2.0)) - 1, 0)  # as scipy.stats.theilslopes
     hi = min(int(np.round((m + spread) / 2.0)), m - 1)
     low, high = float(slopes[lo]), float(slopes[hi])
     return Slope(slope, intercept, low, high, n)
+
+
+def _kendall_var(x: np.ndarray, y: np.ndarray) -> float:
+    """Variance of Kendall's S under no trend, corrected for tied x and tied y values."""
+    n = len(x)
+
+    def ties(values: np.ndarray) -> float:
+        _, counts = np.unique(values, return_counts=True)
+        t = counts[counts > 1].astype(float)
+        return float((t * (t - 1) * (2 * t + 5)).sum())
+
+    return (n * (n - 1) * (2 * n + 5) - ties(x) - ties(y)) / 18.0
 
 
 def outliers(residuals: Sequence[float], limit: float = 3.5) -> list[int]:
