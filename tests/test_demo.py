@@ -294,3 +294,60 @@ def test_window_mode_loads_backends_and_samples_and_stops_them_on_close(effnet_h
     assert "stopped 2 local backends" in proc.stderr
     assert _wait_gone(_pids(proc.stderr), 5.0) == []
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_demo_sweep_sends_requests_that_cost_about_the_same():
+    """The demo's capacity variant is one whose requests cost about the same on every photo
+    (the walkthrough's sweep mixed 0.1 and 20 megapixel originals: each window's p99 depended on
+    which were in flight, and the curves zigzagged)."""
+    from tfcompare.demo import sample_images
+    from tfcompare.load.load_plan import DEMO_PLAN, DEMO_VARIANTS
+    from tfcompare.load.prepare import variant_payloads
+
+    payloads, info, _notes = variant_payloads(sample_images(), DEMO_VARIANTS)
+    assert set(payloads) == set(DEMO_VARIANTS)
+    import io
+
+    from PIL import Image
+
+    for key, blobs in payloads.items():
+        assert len(blobs) >= 4, key  # several photos, not one repeated
+        pixels = sorted(
+            Image.open(io.BytesIO(b)).size[0] * Image.open(io.BytesIO(b)).size[1] for b in blobs
+        )
+        assert pixels[-1] < 1.6 * pixels[0], (key, pixels)  # decoding costs about the same
+        sizes = sorted(map(len, blobs))
+        assert sizes[-1] < 4 * sizes[0], (key, sizes)
+    # a window holds well over a hundred answers at the demo model's rate on a laptop
+    assert DEMO_PLAN.window_s >= 3 and DEMO_PLAN.max_windows >= 5
+
+
+@pytest.mark.slow
+def test_backends_not_being_swept_stay_idle(tiny_model, tmp_path):
+    """The demo sweeps its backends one at a time: while one is loaded, the others must use no
+    CPU (no polling batch threads, no metrics work), or they would disturb its figures."""
+    from tfcompare.demo import LocalBackends, capacity_plan, sample_images
+    from tfcompare.load.load_plan import LoadPlan
+    from tfcompare.load.prepare import build_targets, variant_payloads
+    from tfcompare.load.sweep import sweep
+
+    def cpu_s(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    with LocalBackends(tiny_model, "tiny", capacity_plan(2), log_dir=tmp_path) as backends:
+        specs = backends.start()
+        assert [s.name for s in specs] == ["cpu-1", "cpu-2", "cpu-2-batching"]
+        payloads, info, _ = variant_payloads(sample_images()[:3], ("256-jpeg",))
+        swept, *idle = specs
+        targets, problems = build_targets([swept], payloads, info)
+        assert targets and not problems
+        pids = dict(zip((s.name for s in specs), backends.pids(), strict=True))
+        before = {s.name: cpu_s(pids[s.name]) for s in idle}
+        started = time.monotonic()
+        result = sweep(LoadPlan(levels=(1, 4), window_s=1.0, max_windows=3), targets)
+        took = time.monotonic() - started
+        used = {s.name: cpu_s(pids[s.name]) - before[s.name] for s in idle}
+        assert result.levels and all(lv.ok > 0 for lv in result.levels)
+        assert cpu_s(pids[swept.name]) > 0.2  # the swept one worked
+        assert took >= 2 and all(v < 0.05 * took for v in used.values()), (took, used)

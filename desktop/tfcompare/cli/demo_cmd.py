@@ -97,8 +97,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--capacity",
         action="store_true",
         help="capacity mode: also start a batching backend (all cores, TF Serving's "
-        "batching) and sweep concurrency 1,2,4,8 on all three (throughput vs p99); "
-        "the window opens on its Capacity tab (with --screenshot: after the sweep)",
+        "batching) and sweep concurrency 1,2,4,8 on each of the three in turn (the others "
+        "idle meanwhile) with the photos' 512 px JPEGs, 3 s windows (throughput vs p99; about "
+        "2-3 minutes on 2 cores); the window opens on its Capacity tab (with --screenshot: "
+        "after the sweep)",
     )
     add_settings_arguments(p)
     p.add_argument(
@@ -244,7 +246,7 @@ def _headless_capacity(args, images, specs) -> int:
     from tfcompare.load.prepare import PrepareError, variant_payloads
 
     try:
-        payloads, info, _ = variant_payloads(images, DEMO_VARIANTS)
+        payloads, info, notes = variant_payloads(images, DEMO_VARIANTS)
     except PrepareError as exc:
         print(f"tfcompare demo: {exc}", file=sys.stderr)
         return 1
@@ -253,7 +255,7 @@ def _headless_capacity(args, images, specs) -> int:
         file=sys.stderr,
         flush=True,
     )
-    return measure(args, DEMO_PLAN, specs, payloads, info)
+    return measure(args, DEMO_PLAN, specs, payloads, info, notes)
 
 
 def _headless(args, images, specs, settings) -> int:
