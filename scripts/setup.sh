@@ -93,8 +93,9 @@ system_packages() {
         sudo=(sudo)
         say "(through sudo: it may ask for your password)"
     fi
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq "${missing[@]}" >/dev/null
     say "installed: ${missing[*]}"
 }
 
@@ -108,6 +109,10 @@ make_venv() {
     local dir="$1"
     if [ -x "$dir/bin/python" ] && "$dir/bin/python" -c 'import pip' >/dev/null 2>&1; then
         return 0
+    fi
+    if ! command -v "$PYTHON" >/dev/null 2>&1; then
+        say "error: '$PYTHON' not found: install Python 3.11 or newer (or set PYTHON)" >&2
+        exit 1
     fi
     if ! python_ok "$PYTHON"; then
         say "error: tfcompare needs Python 3.11 or newer; '$PYTHON' is $("$PYTHON" --version 2>&1)." >&2
