@@ -25,9 +25,9 @@ import grpc
 import numpy as np
 from PIL import Image
 
-from tfcompare.datatypes import BackendSpec
 from tfcompare.serving import make_client
 from tfcompare.serving._protos import predict_pb2
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.grpc_client import CHANNEL_OPTIONS, PREDICT_METHOD
 
 

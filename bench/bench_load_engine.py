@@ -46,7 +46,7 @@ def start_server() -> tuple[subprocess.Popen, str]:
 
 def payload() -> bytes:
     from tfcompare.serving._protos import predict_pb2
-    from tfcompare.serving.tensors import string_tensor
+    from tfcompare.serving.tensor_proto import string_tensor
 
     req = predict_pb2.PredictRequest()
     req.model_spec.name = "noop"
@@ -75,8 +75,8 @@ async def bare(address: str, data: bytes, concurrency: int, seconds: float) -> t
 
 
 def target(address: str, data: bytes):
-    from tfcompare.datatypes import BackendSpec
-    from tfcompare.load.plan import LoadTarget
+    from tfcompare.load.load_plan import LoadTarget
+    from tfcompare.serving.backend_spec import BackendSpec
 
     return LoadTarget(
         BackendSpec("noop", address, model="noop"),
@@ -88,7 +88,7 @@ def target(address: str, data: bytes):
 
 
 def engine(address: str, data: bytes, concurrency: int, seconds: float):
-    from tfcompare.load.plan import LoadPlan
+    from tfcompare.load.load_plan import LoadPlan
     from tfcompare.load.sweep import sweep
 
     plan = LoadPlan(levels=(concurrency,), window_s=seconds, fixed_windows=1, max_errors=0)
@@ -115,7 +115,7 @@ class Recording:
 
 def open_loop(address: str, data: bytes, rate: float, seconds: float):
     import tfcompare.load.sweep as sweep_module
-    from tfcompare.load.plan import LoadPlan
+    from tfcompare.load.load_plan import LoadPlan
     from tfcompare.load.senders import make_sender
 
     times: list[float] = []

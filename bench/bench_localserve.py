@@ -223,7 +223,7 @@ def _jpeg_224() -> Path:
 
 def _served_throughput(spec, image: Path, seconds: float) -> float:
     """Answers/s from the batching server with 16 requests in flight (the load engine)."""
-    from tfcompare.load.plan import LoadPlan
+    from tfcompare.load.load_plan import LoadPlan
     from tfcompare.load.prepare import build_targets, variant_payloads
     from tfcompare.load.sweep import sweep
 
@@ -249,7 +249,7 @@ def _measure(
 ) -> dict:
     from tfcompare.demo import LocalBackends, ServerPlan
     from tfcompare.serving import make_client
-    from tfcompare.serving.metrics import REQUEST_LATENCY, RUNTIME_LATENCY, MetricsScraper
+    from tfcompare.serving.server_metrics import REQUEST_LATENCY, RUNTIME_LATENCY, MetricsScraper
 
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     worker = subprocess.Popen(

@@ -12,8 +12,9 @@ import pytest
 from kube_api_server import TFS, add_tfs_service
 
 from tfcompare.cluster import open_forward
-from tfcompare.datatypes import BackendSpec, ServingError
 from tfcompare.serving import make_client
+from tfcompare.serving.answers import ServingError
+from tfcompare.serving.backend_spec import BackendSpec
 
 pytestmark = pytest.mark.slow
 
@@ -124,8 +125,8 @@ def test_pod_replaced_mid_run_reconnects(kube, backend_pair, fresh_backend, jpeg
 
 def test_comparison_through_the_forward(kube, backend_pair, jpeg):
     """A whole run: one backend direct, the same model behind a Kubernetes service."""
-    from tfcompare.datatypes import RunSettings
     from tfcompare.runner import Runner
+    from tfcompare.settings import RunSettings
 
     pod = add_tfs_service(kube, "tfs-cpu-1", grpc=backend_pair.one.grpc)
     backends = [

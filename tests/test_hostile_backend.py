@@ -12,9 +12,10 @@ import tracemalloc
 
 import pytest
 
-from tfcompare.datatypes import BackendSpec, ServingError
-from tfcompare.load.plan import LoadTarget
+from tfcompare.load.load_plan import LoadTarget
 from tfcompare.load.senders import RestSender
+from tfcompare.serving.answers import ServingError
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.rest_client import MAX_ANSWER_BYTES, RestClient
 
 
@@ -145,7 +146,7 @@ def test_the_load_engine_counts_such_answers_as_errors(hostile):
 
 
 def test_the_metrics_reader_stops_at_the_limit_or_the_deadline(hostile):
-    from tfcompare.serving.metrics import MAX_PAGE_BYTES, MetricsError, MetricsScraper
+    from tfcompare.serving.server_metrics import MAX_PAGE_BYTES, MetricsError, MetricsScraper
 
     scraper = MetricsScraper(
         f"http://127.0.0.1:{hostile.port}/monitoring/prometheus/metrics", timeout_s=1.0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tfcompare.serving.metrics import (
+from tfcompare.serving.server_metrics import (
     LATENCY_BUCKETS_US,
     REQUEST_COUNT,
     REQUEST_LATENCY,
@@ -163,7 +163,7 @@ def test_scraper_falls_back_to_the_plain_path_like_tf_serving_needs():
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from tfcompare.serving.metrics import METRICS_PATH, MetricsScraper
+    from tfcompare.serving.server_metrics import METRICS_PATH, MetricsScraper
 
     page = (PAGES / "before.txt").read_bytes()
     seen: list[str] = []

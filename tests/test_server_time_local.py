@@ -17,16 +17,18 @@ from images import photo, save
 from kube_api_server import add_tfs_service
 from prometheus_client.parser import text_string_to_metric_families
 
-from tfcompare.datatypes import BackendSpec, RequestDone, RunSettings
 from tfcompare.runner import Runner
+from tfcompare.runner.events import RequestDone
 from tfcompare.serving import make_client
-from tfcompare.serving.metrics import (
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.serving.server_metrics import (
     LATENCY_BUCKETS_US,
     METRICS_PATH,
     REQUEST_COUNT,
     REQUEST_LATENCY,
     RUNTIME_LATENCY,
 )
+from tfcompare.settings import RunSettings
 
 pytestmark = pytest.mark.slow
 SETTINGS = RunSettings(sizes=(128,), formats=("jpeg",), warmup=1, repeats=3)
@@ -313,8 +315,8 @@ def test_counters_are_written_under_tf_servings_own_names(backend_pair, tmp_path
 def test_made_up_model_names_cannot_grow_the_metrics_without_bound(fresh_backend, tmp_path):
     """Each request's model name becomes a label (as in TF Serving); a client sending endless
     made-up names is counted, but past MAX_MODEL_NAMES names under one "(other)" series."""
-    from tfcompare.datatypes import ServingError
     from tfcompare.localserve.metrics import MAX_MODEL_NAMES, OTHER_MODEL
+    from tfcompare.serving.answers import ServingError
 
     backend = fresh_backend(rest=True)
     image = save(photo("chelsea"), tmp_path / "cat.jpg").read_bytes()

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfcompare.datatypes import BackendSpec, ServingError
 from tfcompare.serving import GrpcClient, RestClient, make_client
 from tfcompare.serving._protos import predict_pb2, types_pb2
+from tfcompare.serving.answers import ServingError
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.grpc_client import PREDICT_METHOD
 
 pytestmark = pytest.mark.slow

@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tfcompare.datatypes import BackendSpec, ServingError
-from tfcompare.serving import make_client, outputs, tensors
+from tfcompare.serving import make_client, outputs, tensor_proto
 from tfcompare.serving._protos import predict_pb2, types_pb2
+from tfcompare.serving.answers import ServingError
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import SignatureDef, choose_signature
 from tfcompare.serving.labels import imagenet_labels, label_for
 
@@ -47,20 +48,22 @@ def _tensor(values: np.ndarray, dtype: int, packed: bool = False):
 )
 def test_to_numpy_typed_and_packed_agree(dtype, np_dtype, packed):
     values = (np.arange(12).reshape(1, 12) * 3 - 7).astype(np_dtype)
-    arr = tensors.to_numpy(_tensor(values, dtype, packed))
+    arr = tensor_proto.to_numpy(_tensor(values, dtype, packed))
     assert arr.shape == (1, 12)
     assert arr.dtype == np.dtype(np_dtype)
     np.testing.assert_array_equal(arr, values)
 
 
 def test_to_numpy_strings_and_repeated_fill():
-    arr = tensors.to_numpy(_tensor(np.array([[b"cat", b"dog"]], dtype=object), types_pb2.DT_STRING))
+    arr = tensor_proto.to_numpy(
+        _tensor(np.array([[b"cat", b"dog"]], dtype=object), types_pb2.DT_STRING)
+    )
     assert arr.shape == (1, 2) and arr[0, 1] == b"dog"
     t = predict_pb2.PredictResponse().outputs["y"]
     t.dtype = types_pb2.DT_FLOAT
     t.tensor_shape.dim.add().size = 4
     t.float_val.append(0.25)  # TensorFlow's compressed form: one value fills the tensor
-    np.testing.assert_array_equal(tensors.to_numpy(t), np.full(4, 0.25, np.float32))
+    np.testing.assert_array_equal(tensor_proto.to_numpy(t), np.full(4, 0.25, np.float32))
 
 
 def test_to_numpy_half_and_unsupported():
@@ -68,10 +71,10 @@ def test_to_numpy_half_and_unsupported():
     t.dtype = types_pb2.DT_HALF
     t.tensor_shape.dim.add().size = 2
     t.half_val.extend(np.array([0.5, -2.0], np.float16).view(np.uint16).tolist())
-    np.testing.assert_array_equal(tensors.to_numpy(t), np.array([0.5, -2.0], np.float16))
+    np.testing.assert_array_equal(tensor_proto.to_numpy(t), np.array([0.5, -2.0], np.float16))
     t.dtype = types_pb2.DT_COMPLEX64
     with pytest.raises(ValueError, match="DT_COMPLEX64"):
-        tensors.to_numpy(t)
+        tensor_proto.to_numpy(t)
 
 
 def test_inception_style_strings_with_logits():
@@ -207,7 +210,7 @@ def _pair_answer(
 
 
 def _general_top5(protos):
-    return outputs.top5({k: tensors.to_numpy(v) for k, v in protos.items()})
+    return outputs.top5({k: tensor_proto.to_numpy(v) for k, v in protos.items()})
 
 
 def test_a_models_own_top5_is_read_without_numpy_and_gives_the_same_answer():

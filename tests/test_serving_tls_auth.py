@@ -14,9 +14,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from images import jpeg_bytes, photo
 
-from tfcompare.datatypes import BackendSpec, RunSettings, ServingError
 from tfcompare.runner import Runner
 from tfcompare.serving import make_client
+from tfcompare.serving.answers import ServingError
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 
 pytestmark = pytest.mark.slow
 

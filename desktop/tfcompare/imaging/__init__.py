@@ -13,7 +13,7 @@ No Qt and no TensorFlow here: only Pillow and numpy.
 from __future__ import annotations
 
 from .errors import ImageLoadError
-from .files import IMAGE_EXTENSIONS, iter_image_files
+from .image_files import IMAGE_EXTENSIONS, iter_image_files
 from .ladder import PNG_COMPRESS_LEVEL, build_ladder, fit_size
 from .loading import describe
 

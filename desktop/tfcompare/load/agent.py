@@ -26,9 +26,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from tfcompare.datatypes import BackendSpec
-from tfcompare.load.plan import LoadPlan, LoadTarget
-from tfcompare.load.results import WindowSummary
+from tfcompare.load.capacity_results import WindowSummary
+from tfcompare.load.load_plan import LoadPlan, LoadTarget
+from tfcompare.serving.backend_spec import BackendSpec
 
 PLAN_FILE = "plan.json"
 

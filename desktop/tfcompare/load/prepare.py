@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tfcompare.datatypes import DEFAULT_SIZES, ORIGINAL, BackendSpec, RunSettings, ServingError
-from tfcompare.load.plan import LoadTarget
+from tfcompare.imaging.values import ORIGINAL
+from tfcompare.load.load_plan import LoadTarget
+from tfcompare.serving.answers import ServingError
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import DEFAULT_SIZES, RunSettings
 
 
 class PrepareError(Exception):
@@ -20,7 +23,7 @@ class PrepareError(Exception):
 def parse_variants(text: str | Sequence[str]) -> tuple[str, ...]:
     """``"original,512-jpeg"`` → keys; raises PrepareError naming a bad key. The names the
     window shows for a variant ("512 jpg", "512 px JPEG") give the same keys."""
-    from tfcompare.datatypes import SUPPORTED_FORMATS
+    from tfcompare.settings import SUPPORTED_FORMATS
 
     items = text.split(",") if isinstance(text, str) else list(text)
     keys = []
@@ -172,7 +175,7 @@ def connected_targets(
     """Like :func:`build_targets`, reaching ``k8s://`` backends through a port-forward (their
     signature and the pods' model are read through it); returns (targets, problems, connections):
     the caller closes the connections after the sweep."""
-    from tfcompare.cluster.errors import ClusterError
+    from tfcompare.cluster.cluster_errors import ClusterError
     from tfcompare.runner.connection import open_connection
 
     connections, addresses, usable, problems = [], {}, [], []

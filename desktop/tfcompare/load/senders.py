@@ -13,7 +13,7 @@ import math
 import grpc
 import grpc.aio
 
-from tfcompare.load.plan import LoadTarget
+from tfcompare.load.load_plan import LoadTarget
 from tfcompare.serving.base import MAX_MESSAGE_BYTES
 from tfcompare.serving.grpc_client import PREDICT_METHOD
 from tfcompare.serving.rest_client import _HTTP_CODES, MAX_ANSWER_BYTES

@@ -13,10 +13,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from tfcompare.load.engine import LevelRun
+from tfcompare.load.capacity_results import CapacityResult, summarise
 from tfcompare.load.events import LevelDone, LoadEvent, SweepMessage, WindowDone
-from tfcompare.load.plan import LoadPlan, LoadTarget
-from tfcompare.load.results import CapacityResult, summarise
+from tfcompare.load.level_run import LevelRun
+from tfcompare.load.load_plan import LoadPlan, LoadTarget
 from tfcompare.load.senders import make_sender
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tfcompare.datatypes import BackendSpec, ModelStatus, ServingError, SignatureInfo
 from tfcompare.runner.connection import Connection, open_connection
+from tfcompare.serving.answers import ModelStatus, ServingError, SignatureInfo
+from tfcompare.serving.backend_spec import BackendSpec
 
 
 @dataclass(frozen=True)

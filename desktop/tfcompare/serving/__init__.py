@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tfcompare.datatypes import BackendSpec
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import BackendClient
 from tfcompare.serving.grpc_client import GrpcClient
 from tfcompare.serving.rest_client import RestClient
@@ -23,7 +23,7 @@ def make_client(
     if spec.protocol == "rest":
         return RestClient(spec, address, where)
     if spec.protocol != "grpc":
-        from tfcompare.datatypes import ServingError
+        from tfcompare.serving.answers import ServingError
 
         raise ServingError("INVALID_ARGUMENT", f"unknown protocol {spec.protocol!r} (grpc or rest)")
     return GrpcClient(spec, address, where)

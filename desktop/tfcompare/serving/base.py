@@ -9,13 +9,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from tfcompare.datatypes import (
-    BackendSpec,
-    ModelStatus,
-    PredictOutcome,
-    ServingError,
-    SignatureInfo,
-)
+from tfcompare.serving.answers import ModelStatus, PredictOutcome, ServingError, SignatureInfo
+from tfcompare.serving.backend_spec import BackendSpec
 
 DEFAULT_SIGNATURE = "serving_default"
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # ≥ 64 MB both ways; a 2048 px PNG is 6–10 MB

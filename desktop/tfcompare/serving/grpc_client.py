@@ -13,14 +13,7 @@ from pathlib import Path
 
 import grpc
 
-from tfcompare.datatypes import (
-    BackendSpec,
-    ModelStatus,
-    PredictOutcome,
-    ServingError,
-    SignatureInfo,
-)
-from tfcompare.serving import outputs, tensors
+from tfcompare.serving import outputs, tensor_proto
 from tfcompare.serving._protos import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -29,6 +22,8 @@ from tfcompare.serving._protos import (
     prediction_service_pb2_grpc,
     types_pb2,
 )
+from tfcompare.serving.answers import ModelStatus, PredictOutcome, ServingError, SignatureInfo
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import (
     MAX_MESSAGE_BYTES,
     BackendClient,
@@ -139,8 +134,8 @@ class GrpcClient(BackendClient):
         defs = {
             name: SignatureDef(
                 name=name,
-                inputs={k: tensors.dtype_name(t.dtype) for k, t in sd.inputs.items()},
-                outputs={k: tensors.dtype_name(t.dtype) for k, t in sd.outputs.items()},
+                inputs={k: tensor_proto.dtype_name(t.dtype) for k, t in sd.inputs.items()},
+                outputs={k: tensor_proto.dtype_name(t.dtype) for k, t in sd.outputs.items()},
             )
             for name, sd in sig_map.signature_def.items()
         }
@@ -151,7 +146,7 @@ class GrpcClient(BackendClient):
         """The serialised PredictRequest for one image (also used by the overhead benchmark)."""
         req = predict_pb2.PredictRequest()
         self._model_spec(req.model_spec, signature.signature_name)
-        tensors.string_tensor(data, req.inputs[signature.input_key])
+        tensor_proto.string_tensor(data, req.inputs[signature.input_key])
         return req.SerializeToString()
 
     def predict(
@@ -170,7 +165,9 @@ class GrpcClient(BackendClient):
         try:
             answer = _top5_of_pair(resp.outputs)
             if answer is None:
-                answer = outputs.top5({k: tensors.to_numpy(v) for k, v in resp.outputs.items()})
+                answer = outputs.top5(
+                    {k: tensor_proto.to_numpy(v) for k, v in resp.outputs.items()}
+                )
             top5, kind = answer
         except ValueError as exc:
             raise ServingError(
@@ -199,10 +196,10 @@ def _top5_of_pair(protos) -> tuple | None:
     classes = scores = None
     ids = False
     for proto in protos.values():
-        values = tensors.short_values(proto, 2 * outputs.TOP_K)
+        values = tensor_proto.short_values(proto, 2 * outputs.TOP_K)
         if values is None:
             return None
-        if proto.dtype in tensors.SCORE_DTYPES:
+        if proto.dtype in tensor_proto.SCORE_DTYPES:
             scores = values
         else:
             classes, ids = values, proto.dtype != types_pb2.DT_STRING

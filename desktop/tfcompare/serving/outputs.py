@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from tfcompare.datatypes import Prediction, ScoreKind
+from tfcompare.serving.answers import Prediction, ScoreKind
 from tfcompare.serving.labels import label_for
 
 TOP_K = 5

@@ -17,14 +17,9 @@ from urllib.parse import quote
 
 import numpy as np
 
-from tfcompare.datatypes import (
-    BackendSpec,
-    ModelStatus,
-    PredictOutcome,
-    ServingError,
-    SignatureInfo,
-)
 from tfcompare.serving import outputs
+from tfcompare.serving.answers import ModelStatus, PredictOutcome, ServingError, SignatureInfo
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import (
     BackendClient,
     BodyTooLarge,

@@ -28,19 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from tfcompare.checks import nested_deeper_than
-from tfcompare.datatypes import (
-    Aggregate,
-    BackendSpec,
-    BackendTiming,
-    ImageInfo,
-    ImageProblem,
-    Prediction,
-    RequestResult,
-    RunResult,
-    RunSettings,
-    ServerTime,
-    Variant,
-)
+from tfcompare.imaging.values import ImageInfo, ImageProblem, Variant
+from tfcompare.results import Aggregate, BackendTiming, RequestResult, RunResult, ServerTime
+from tfcompare.serving.answers import Prediction
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.session.schema import (
     AGGREGATE_COLUMNS,
     AGGREGATE_COLUMNS_V1,
@@ -59,6 +50,7 @@ from tfcompare.session.schema import (
     expected_layout,
 )
 from tfcompare.session.store import SavedSession
+from tfcompare.settings import RunSettings
 
 MAX_FILE_BYTES = 4 << 30
 MAX_BLOB_BYTES = 1 << 30  # one image's original (the largest image file tfcompare reads)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from tfcompare.datatypes import BackendSpec
+from tfcompare.serving.backend_spec import BackendSpec
 
 Mode = Literal["concurrency", "rate"]
 

@@ -8,13 +8,13 @@ counted: the figure is then given with a note, never as exact.
 
 from __future__ import annotations
 
-from tfcompare.load.plan import LoadTarget
+from tfcompare.load.load_plan import LoadTarget
 from tfcompare.load.sweep import ServerTimer
 
 
 class MetricsTimer(ServerTimer):
     def __init__(self, target: LoadTarget) -> None:
-        from tfcompare.runner.server_time import ServerClock
+        from tfcompare.runner.server_clock import ServerClock
 
         self.spec = target.backend
         self.clock = ServerClock(target.backend)
@@ -25,7 +25,7 @@ class MetricsTimer(ServerTimer):
         self._before = self.clock.scrape()
 
     def after(self, answered: int) -> tuple[float | None, str | None]:
-        from tfcompare.serving.metrics import block_time
+        from tfcompare.serving.server_metrics import block_time
 
         if self._before is None:
             return None, self.clock.message or "no server metrics"

@@ -155,7 +155,7 @@ def parse_metrics(text: str, *, families: Iterable[str] = FAMILIES) -> Snapshot:
 
 @dataclass(frozen=True)
 class BlockTime:
-    """Server-side means over one block of requests (see ``datatypes.ServerTime``)."""
+    """Server-side means over one block of requests (see ``tfcompare.results.ServerTime``)."""
 
     counted: int | None
     server_ms: float | None

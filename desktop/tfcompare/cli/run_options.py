@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from tfcompare.datatypes import BackendSpec
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.settings import (
     DEFAULT_FORMATS,
     DEFAULT_SIZES,
@@ -194,7 +194,7 @@ def apply_metrics_args(specs: list[BackendSpec], values: list[str]) -> list[Back
     every backend; a metrics source given in the backend spec itself wins."""
     from dataclasses import replace
 
-    from tfcompare.datatypes import check_metrics_source
+    from tfcompare.serving.backend_spec import check_metrics_source
 
     everyone: str | None = None
     per_backend: dict[str, str] = {}
@@ -280,7 +280,7 @@ def write_outputs(
     on failure."""
     import sys
 
-    from tfcompare.runner.report import csv_text, run_json
+    from tfcompare.runner.run_formats import csv_text, run_json
 
     failed = write_text_outputs(
         ((json, lambda: run_json(result)), (csv, lambda: csv_text(result))), command

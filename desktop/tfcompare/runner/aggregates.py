@@ -8,7 +8,9 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from tfcompare.datatypes import ORIGINAL, Aggregate, Prediction, RequestResult, ServerTime
+from tfcompare.imaging.values import ORIGINAL
+from tfcompare.results import Aggregate, RequestResult, ServerTime
+from tfcompare.serving.answers import Prediction
 
 FEW_SAMPLES = 10  # percentiles from fewer samples are shown as indicative only
 

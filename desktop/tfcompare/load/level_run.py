@@ -21,9 +21,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from tfcompare.load.capacity_results import WindowSummary, stable
 from tfcompare.load.histogram import LatencyHistogram
-from tfcompare.load.plan import LoadPlan, LoadTarget
-from tfcompare.load.results import WindowSummary, stable
+from tfcompare.load.load_plan import LoadPlan, LoadTarget
 from tfcompare.load.senders import Sender
 
 LATE_S = 0.005

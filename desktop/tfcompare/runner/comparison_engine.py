@@ -18,34 +18,29 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfcompare.datatypes import (
+from tfcompare.imaging.values import ImageInfo, ImageProblem, Variant
+from tfcompare.results import RequestResult, RunResult, ServerTime
+from tfcompare.runner.aggregates import aggregate
+from tfcompare.runner.connection import Connection, open_connection
+from tfcompare.runner.events import (
     BackendReady,
-    BackendSpec,
     ImageFailed,
-    ImageInfo,
-    ImageProblem,
     ImageReady,
     PodMoved,
     Progress,
     RequestDone,
-    RequestResult,
     RunEvent,
     RunFinished,
-    RunResult,
-    RunSettings,
     RunStarted,
-    ServerTime,
     ServerTimeMeasured,
-    ServingError,
-    SignatureInfo,
     TimingUpdated,
-    Variant,
 )
-from tfcompare.runner.connection import Connection, open_connection
-from tfcompare.runner.plan import planned_requests, requests_per_variant, variants_per_image
 from tfcompare.runner.probe import probe
-from tfcompare.runner.server_time import FLOOR_AT_START, FLOOR_PER_IMAGE, ServerClock
-from tfcompare.runner.stats import aggregate
+from tfcompare.runner.request_plan import planned_requests, requests_per_variant, variants_per_image
+from tfcompare.runner.server_clock import FLOOR_AT_START, FLOOR_PER_IMAGE, ServerClock
+from tfcompare.serving.answers import ServingError, SignatureInfo
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 
 # A path, pasted bytes, or an explicit (name, path or bytes) pair: results carry that name as given
 # (a repeated name still gets " (2)", so two images never share one).

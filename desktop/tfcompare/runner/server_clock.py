@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from tfcompare.datatypes import METRICS_OFF, BackendSpec, BackendTiming, RequestResult, ServerTime
-from tfcompare.runner.stats import percentile
+from tfcompare.results import BackendTiming, RequestResult, ServerTime
+from tfcompare.runner.aggregates import percentile
+from tfcompare.serving.backend_spec import METRICS_OFF, BackendSpec
 
 FLOOR_AT_START = 5  # status round trips before the first image
 FLOOR_PER_IMAGE = 2  # and before every later image
@@ -48,7 +49,7 @@ class ServerClock:
     def open(self, address: str | None) -> None:
         """Settle the metrics source: the spec's URL, ``off``, or discovered next to ``address``
         (the client's host:port, or for k8s the service's REST port through a forward)."""
-        from tfcompare.serving.metrics import MetricsError, MetricsScraper, discovered_url
+        from tfcompare.serving.server_metrics import MetricsError, MetricsScraper, discovered_url
 
         spec = self.spec
         if spec.metrics == METRICS_OFF:
@@ -89,7 +90,7 @@ class ServerClock:
 
     def _forward_url(self) -> str:
         from tfcompare.cluster import open_forward
-        from tfcompare.serving.metrics import METRICS_PATH
+        from tfcompare.serving.server_metrics import METRICS_PATH
 
         target = metrics_target(self.spec)
         assert target is not None
@@ -105,7 +106,7 @@ class ServerClock:
         source is given up for this run, with a message)."""
         if self.scraper is None:
             return None
-        from tfcompare.serving.metrics import MetricsError
+        from tfcompare.serving.server_metrics import MetricsError
 
         try:
             snap = self.scraper.scrape(totals_only=True)
@@ -124,7 +125,7 @@ class ServerClock:
     ) -> ServerTime:
         """Scrape after a block of measured requests and derive its server time from ``before``.
         ``conn`` (the backend's Connection) tells whether its pod changed during the block."""
-        from tfcompare.serving.metrics import block_time
+        from tfcompare.serving.server_metrics import block_time
 
         after = self.last = self.scrape()
         sent = sum(1 for r in measured if r.ok)

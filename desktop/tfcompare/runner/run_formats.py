@@ -36,20 +36,11 @@ import statistics
 from pathlib import Path
 
 from tfcompare import __version__
-from tfcompare.datatypes import (
-    Aggregate,
-    BackendSpec,
-    BackendTiming,
-    ImageInfo,
-    ImageProblem,
-    RequestResult,
-    RunResult,
-    RunSettings,
-    ServerTime,
-    Variant,
-    variant_sort_key,
-)
-from tfcompare.runner.stats import FEW_SAMPLES, pooled
+from tfcompare.imaging.values import ImageInfo, ImageProblem, Variant, variant_sort_key
+from tfcompare.results import Aggregate, BackendTiming, RequestResult, RunResult, ServerTime
+from tfcompare.runner.aggregates import FEW_SAMPLES, pooled
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 from tfcompare.tabular import SafeWriter, json_text
 
 FORMAT = "tfcompare-run/1"
