@@ -141,12 +141,16 @@ def build_targets(
     address: Callable[[BackendSpec], str] | None = None,
     note: Callable[[str], None] | None = None,
 ) -> tuple[list[LoadTarget], list[str]]:
-    """Serialised requests per backend × variant; backends that cannot be used are reported in
-    the messages (the others are still measured). A model still loading is waited for, up to the
-    backend's request timeout (``note`` hears "backend NAME: waiting for model …")."""
+    """The requests per backend × variant, made the way each backend's model takes them (encoded
+    bytes, or a tensor with its preprocessing — ``auto`` settled on the first image); backends
+    that cannot be used are reported in the messages (the others are still measured), and what
+    each tensor backend was sent is said. A model still loading is waited for, up to the
+    backend's request timeout (``note`` hears "NAME: waiting for model …")."""
+    from tfcompare.imaging import ImageLoadError
     from tfcompare.runner.connection import Connection
     from tfcompare.runner.probe import probe_until_ready
     from tfcompare.serving import make_client
+    from tfcompare.serving.preparation import RequestMaker
 
     targets: list[LoadTarget] = []
     messages: list[str] = []
@@ -164,6 +168,12 @@ def build_targets(
                     messages.append(f"backend {spec.name}: not measured: {found.text}")
                     continue
                 signature = found.signature
+                maker = RequestMaker(client, signature)
+                first = next((blobs[0] for blobs in payloads.values() if blobs), None)
+                if first is not None and not maker.resolved:
+                    maker.resolve(first, spec.deadline_s)
+                if maker.kind.needs_preprocessing:
+                    messages.append(f"backend {spec.name}: {maker.describe()}")
                 for key, blobs in payloads.items():
                     targets.append(
                         LoadTarget(
@@ -171,12 +181,13 @@ def build_targets(
                             address=addr,
                             variant=key,
                             variant_label=info[key]["label"],
-                            payloads=tuple(client.build_request(b, signature) for b in blobs),
-                            path=getattr(client, "predict_path", ""),
+                            payloads=tuple(client.prepare(maker.make(b), signature) for b in blobs),
                         )
                     )
         except ServingError as exc:
             messages.append(f"backend {spec.name}: not measured: {exc.message}")
+        except ImageLoadError as exc:
+            messages.append(f"backend {spec.name}: not measured: {exc}")
     return targets, messages
 
 
