@@ -99,7 +99,9 @@ def test_request_plan_is_the_runners_progress_total(tmp_path):
         [big, small, tmp_path / "bad.png"], on_event=events.append, cancel=threading.Event()
     )
     started = next(e for e in events if isinstance(e, RunStarted))
-    assert started.total_requests == planned_unknown
+    # the sizes are read from the files' headers before the first request: the bad file's is
+    # unknown until its ladder fails
+    assert started.total_requests == planned_requests(settings, 2, [(600, 400), (200, 100), None])
     assert events[-2].total == planned_known == events[-2].done  # every planned request accounted
     assert [p.image for p in result.problems] == ["bad.png"]
     assert isinstance(result.problems[0], ImageProblem)
