@@ -1,8 +1,9 @@
 """How long the demo's capacity sweep takes: ``tfcompare demo --capacity --no-gui`` end to end.
 
 Starts the demo's three local backends (1 thread, all cores, all cores with batching), sweeps
-them one at a time with the demo's plan (``load_plan.DEMO_PLAN``: concurrency 1,2,4,8 on the
-bundled photos' 512 px JPEGs, 3 s windows, up to 5 per level, p99 limit 500 ms) and stops them.
+them one at a time with the demo's plan (``load_plan.demo_plan``: concurrency 1, 2, 4 … twice
+the cores on the bundled photos' 512 px JPEGs, 4 s windows, up to 5 per level, p99 limit 500 ms)
+and stops them.
 Prints the wall time of the whole command, of the sweep alone (from the "capacity sweep of" line
 to the end) beside the plan's own bounds (every level stable after 3 windows; every level running
 all its windows), the levels measured and how many became stable, and each curve's sustained rate

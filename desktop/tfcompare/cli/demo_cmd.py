@@ -97,10 +97,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--capacity",
         action="store_true",
         help="capacity mode: also start a batching backend (all cores, TF Serving's "
-        "batching) and sweep concurrency 1,2,4,8 on each of the three in turn (the others "
-        "idle meanwhile) with the photos' 512 px JPEGs, 3 s windows (throughput vs p99; about "
-        "2-3 minutes on 2 cores); the window opens on its Capacity tab (with --screenshot: "
-        "after the sweep)",
+        "batching) and sweep concurrency 1, 2, 4 … up to twice the cores on each of the three in "
+        "turn (the others idle meanwhile) with the photos' 512 px JPEGs in 4 s windows "
+        "(throughput vs p99; about 2-3 minutes on 2 cores); the window opens on its Capacity "
+        "tab (with --screenshot: after the sweep)",
     )
     add_settings_arguments(p)
     p.add_argument(
@@ -217,9 +217,9 @@ def run(args: argparse.Namespace) -> int:
                 )
                 capacity = None
                 if args.capacity:
-                    from tfcompare.load.load_plan import DEMO_PLAN, DEMO_VARIANTS
+                    from tfcompare.load.load_plan import DEMO_VARIANTS, demo_plan
 
-                    capacity = (DEMO_PLAN, DEMO_VARIANTS)
+                    capacity = (demo_plan(), DEMO_VARIANTS)
                     specs = [s for s in specs if s.protocol == "grpc"]
                 return int(
                     run_gui(
@@ -242,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _headless_capacity(args, images, specs) -> int:
     from tfcompare.cli.load_cmd import measure
-    from tfcompare.load.load_plan import DEMO_PLAN, DEMO_VARIANTS
+    from tfcompare.load.load_plan import DEMO_VARIANTS, demo_plan
     from tfcompare.load.prepare import PrepareError, variant_payloads
 
     try:
@@ -255,7 +255,7 @@ def _headless_capacity(args, images, specs) -> int:
         file=sys.stderr,
         flush=True,
     )
-    return measure(args, DEMO_PLAN, specs, payloads, info, notes)
+    return measure(args, demo_plan(), specs, payloads, info, notes)
 
 
 def _headless(args, images, specs, settings) -> int:

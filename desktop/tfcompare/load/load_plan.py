@@ -143,12 +143,26 @@ class LoadTarget:
         return sum(len(p.body) for p in self.payloads) / max(len(self.payloads), 1)
 
 
-# The demo's sweep (``tfcompare demo --capacity``), made for a 2-core laptop where the load
-# generator shares the cores with the backend it measures (the others idle meanwhile: backends
-# are swept one at a time). One variant whose requests all cost about the same: 512 px JPEGs of
-# the sample photos ("original" would mix 0.1 and 20 megapixel photos, so each window's p99 would
-# depend on which of them happened to be in flight). Windows of 3 s hold ~150-250 answers, so a
-# p99 is not just the slowest one; up to 5 windows give a level time to settle. Levels 1-8 reach
-# past the point where two cores are busy, so every curve shows its knee.
+# The demo's sweep (``tfcompare demo --capacity``), made for a laptop where the load generator
+# shares the cores with the backend it measures (the others idle meanwhile: backends are swept one
+# at a time). One variant whose requests all cost about the same: 512 px JPEGs of the sample photos
+# ("original" would mix 0.1 and 20 megapixel photos, so each window's p99 would depend on which of
+# them happened to be in flight).
 DEMO_VARIANTS: tuple[str, ...] = ("512-jpeg",)
-DEMO_PLAN = LoadPlan(levels=(1, 2, 4, 8), window_s=3.0, max_windows=5, latency_limit_ms=500.0)
+
+
+def demo_plan(cores: int | None = None) -> LoadPlan:
+    """The demo's levels and windows for a machine with ``cores`` CPUs (default: this one's).
+
+    Levels double from 1 up to twice the cores (at least 1, 2, 4): every backend is saturated by
+    the last ones, so each curve shows where more load stops buying throughput. Windows of 4 s hold
+    ~200-300 answers at the demo model's rate on a laptop, so a window's p99 is not just its slowest
+    answer and three windows can agree within ±10 %; up to 5 windows give a level time to settle.
+    """
+    import os
+
+    cores = max(1, cores or os.cpu_count() or 1)
+    levels = [1.0, 2.0, 4.0]
+    while levels[-1] < 2 * cores:
+        levels.append(levels[-1] * 2)
+    return LoadPlan(levels=tuple(levels), window_s=4.0, max_windows=5, latency_limit_ms=500.0)
