@@ -259,6 +259,50 @@ def test_a_figure_resting_on_unstable_higher_levels_states_no_ratio():
     assert parse_rule("sustained:-10%").metric == "knee"
 
 
+def test_lower_bound_figures_through_the_cli(tmp_path, capsys):
+    """The same sweep saved as sessions, as a user meets it: ``tfcompare report`` ranks nothing
+    on a lower bound, ``tfcompare compare --fail-on knee:-10%`` does not fail on one, and
+    ``export --capacity-csv`` marks the sustained level."""
+    from tfcompare.cli import main
+    from tfcompare.load.capacity_formats import save_capacity
+
+    firm = _curve("cpu-1", ((1, 40, 30.0), (2, 44, 60.0), (4, 45, 110.0)))
+    loose = _curve(
+        "cpu-2-batching",
+        ((1, 44, 25.0), (2, 60, 40.0), (4, 75, 60.0), (8, 85, 100.0)),
+        stable_at={1},
+    )
+    better = _curve("cpu-2-batching", ((1, 80, 20.0), (2, 84, 30.0)))
+
+    def saved(name, levels):
+        result = CapacityResult(
+            plan=LoadPlan(latency_limit_ms=500).to_dict(),
+            backends=[
+                BackendSpec(n, f"127.0.0.1:{8500 + i}", model="m").to_dict()
+                for i, n in enumerate(("cpu-1", "cpu-2-batching"))
+            ],
+            variants={"original": {"label": "original", "bytes": 1000}},
+            levels=levels,
+        )
+        save_capacity(tmp_path / name, result)
+        return str(tmp_path / name)
+
+    new, base = saved("new.tfcs", firm + loose), saved("base.tfcs", firm + better)
+    assert main(["report", new, "--out", str(tmp_path / "r.html")]) == 0
+    out = capsys.readouterr().out
+    backends = next(line for line in out.splitlines() if line.startswith("Backends"))
+    assert "cannot be ranked" in backends and "sustains the most" not in backends
+    html = (tmp_path / "r.html").read_text()
+    assert "1 × cpu-1 ≈" not in html and "cpu-1 vs cpu-2-batching: no ratio" in html
+    assert main(["compare", base, new, "--fail-on", "knee:-10%"]) == 0
+    out = capsys.readouterr().out
+    assert "≥44.0" in out and "not significant" in out
+    assert main(["export", new, "--capacity-csv", "-"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    marked = {(r["backend"], r["level"]) for r in rows if r["sustained"] == "true"}
+    assert marked == {("cpu-1", "4"), ("cpu-2-batching", "1")}
+
+
 def test_capacity_result_equivalents_and_round_trip():
     def curve(backend, rates):
         return [
