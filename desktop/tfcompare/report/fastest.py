@@ -33,6 +33,7 @@ def _capacity_only(title: str, cap: CapacityResult | None, measured: int) -> Fin
             why = "no backend measured"
         return not_enough("backends", title, BACKENDS_Q, why)
     chart = sustained_chart(cap)
+    equivalents = cap.equivalent_lines()
     return Finding(
         "backends",
         title,
@@ -46,6 +47,7 @@ def _capacity_only(title: str, cap: CapacityResult | None, measured: int) -> Fin
                 if measured
                 else "the session has no per-request measurements."
             ),
+            *(["Equivalents under load: " + "; ".join(equivalents) + "."] if equivalents else []),
         ),
         (knee_table(cap),),
         (chart,) if chart else (),
