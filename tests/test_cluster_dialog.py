@@ -35,9 +35,19 @@ def test_pick_services_from_cluster(qtbot, kube):
     assert dialog.namespace_box.currentText() == "tfs"
     rows = _rows(dialog)
     assert set(rows) == {"tfs-gpu", "tfs-cpu-1", "tfs-cpu-8"}  # not redis
-    assert rows["tfs-gpu"][:6] == ["tfs-gpu", "tfs", "1/1", "1", "4", "8Gi"]
-    assert rows["tfs-cpu-1"][3:5] == ["–", "1"]
-    assert rows["tfs-cpu-8"][2] == "0/1"
+    assert rows["tfs-gpu"][:8] == [
+        "tfs-gpu",
+        "tfs",
+        "TF Serving",
+        "grpc, rest",
+        "1/1",
+        "1",
+        "4",
+        "8Gi",
+    ]
+    assert rows["tfs-cpu-1"][5:7] == ["–", "1"]
+    assert rows["tfs-cpu-8"][4] == "0/1"
+    assert rows["tfs-gpu"][-1] == "k8s://test/tfs/tfs-gpu:8500/tiny"
     ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
     assert not ok.isEnabled()
     for r in range(dialog.table.rowCount()):
@@ -56,7 +66,7 @@ def test_pick_services_from_cluster(qtbot, kube):
         specs["tfs-gpu"].target == "k8s://test/tfs/tfs-gpu:8501"
         and specs["tfs-gpu"].protocol == "rest"
     )
-    assert _rows(dialog)["tfs-gpu"][-1] == "k8s://test/tfs/tfs-gpu:8501"
+    assert _rows(dialog)["tfs-gpu"][-1] == "k8s://test/tfs/tfs-gpu:8501/tiny,protocol=rest"
 
 
 def test_other_context_and_errors_are_shown(qtbot, kube):
@@ -68,7 +78,7 @@ def test_other_context_and_errors_are_shown(qtbot, kube):
     dialog.context_box.setCurrentIndex(dialog.context_box.findData("other"))
     dialog.context_box.activated.emit(dialog.context_box.currentIndex())
     qtbot.waitUntil(
-        lambda: "No TF Serving services in namespace default" in dialog.status_label.text(),
+        lambda: "No model servers in namespace default" in dialog.status_label.text(),
         timeout=10000,
     )
     assert dialog.table.rowCount() == 0
