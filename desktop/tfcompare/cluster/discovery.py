@@ -19,6 +19,7 @@ from tfcompare.cluster.cluster_errors import ClusterError, translate
 from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, resolve_context, server_of
 from tfcompare.cluster.servers import declared_model as _declared_model
 from tfcompare.cluster.servers import (
+    UNKNOWN,
     kind_of,
     kind_speaking,
     pod_images,
@@ -364,11 +365,12 @@ def _describe(core, svc, labels, context: str | None, server: str) -> ServiceInf
     pods = service_pods(core, svc, server)
     images = pod_images(pods)
     pod_labels = dict(pods[0].metadata.labels or {}) if pods else {}
-    candidates = protocol_candidates(images, {**pod_labels, **labels}, ports)
-    if not candidates:
-        return None
     kind = kind_of(images, {**pod_labels, **labels})
-    if kind.label == "?":
+    known = kind is not UNKNOWN
+    candidates = protocol_candidates(images, {**pod_labels, **labels}, ports, known=known)
+    if not candidates and not known:
+        return None
+    if not known:
         kind = kind_speaking(candidates[0])
     first = pods[0] if pods else None
     return ServiceInfo(

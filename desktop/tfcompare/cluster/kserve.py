@@ -192,18 +192,19 @@ def container_ports(pods) -> tuple:
 
 
 def choose_protocols(version: str, images: list[str]) -> list:
-    """The registered protocols for a KServe ``protocolVersion``: those whose hints claim it;
-    a protocol of the same transport whose hints name the predictor's image comes first (the
-    server's own API: TF Serving's REST API for KServe's TF Serving runtime over v1)."""
+    """The registered protocols for a KServe ``protocolVersion``: those whose hints claim it.
+    The server's own API comes first when the predictor's image tells which server it is and that
+    API is not one of KServe's protocols (TF Serving's REST API for KServe's TF Serving runtime
+    over v1: the same requests, plus its metadata)."""
     from tfcompare.serving.protocols import PROTOCOLS
 
     claimed = [p for p in PROTOCOLS.values() if version in p.discovery.kserve]
     own = [
         p
         for p in PROTOCOLS.values()
-        if any(w in image for image in images for w in p.discovery.images)
+        if not p.discovery.kserve
+        and any(w in image for image in images for w in p.discovery.images)
         and any(p.transport == c.transport for c in claimed)
-        and p not in claimed
     ]
     return own + claimed
 

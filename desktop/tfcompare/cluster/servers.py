@@ -104,22 +104,25 @@ def _by_number(hints: DiscoveryHints, ports) -> bool:
     )
 
 
-def protocol_candidates(images: list[str], labels: dict[str, str], ports) -> list:
+def protocol_candidates(
+    images: list[str], labels: dict[str, str], ports, *, known: bool = False
+) -> list:
     """The registered protocols a workload can be measured over, most preferred first (registry
     order): those whose hints name its image, else its labels, else one of its port numbers,
-    else one of its port names — and for which it has a port (``pick_port``)."""
+    else one of its port names — and for which it has a port (``pick_port``). ``known``: its
+    image or labels said which server it is, so ports alone do not make it speak a protocol."""
     from tfcompare.cluster.discovery import pick_port
     from tfcompare.serving.protocols import PROTOCOLS
 
-    known = list(PROTOCOLS.values())
+    registered = list(PROTOCOLS.values())
     tests = (
         lambda p: _image_matches(images, p.discovery.images),
         lambda p: any(labels.get(k) == v for k, v in p.discovery.labels),
         lambda p: _by_number(p.discovery, ports),
         lambda p: any(port.name in p.discovery.port_names for port in ports),
     )
-    for test in tests:
-        found = [p for p in known if test(p)]
+    for test in tests[:2] if known else tests:
+        found = [p for p in registered if test(p)]
         if found:
             return [p for p in found if pick_port(ports, p.discovery) is not None]
     return []
