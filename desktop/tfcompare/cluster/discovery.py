@@ -17,7 +17,6 @@ from decimal import Decimal
 
 from tfcompare.cluster.cluster_errors import ClusterError, translate
 from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, resolve_context, server_of
-from tfcompare.cluster.servers import declared_model as _declared_model
 from tfcompare.cluster.servers import (
     UNKNOWN,
     kind_of,
@@ -25,6 +24,7 @@ from tfcompare.cluster.servers import (
     pod_images,
     protocol_candidates,
 )
+from tfcompare.cluster.servers import declared_model as _declared_model
 from tfcompare.cluster.target import K8sTarget, make_target
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.protocols import DEFAULT, DiscoveryHints
