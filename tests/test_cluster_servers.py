@@ -301,3 +301,10 @@ def test_in_cluster_agents_address_the_protocols_port(kube, oip_protocols):
     # a serverless InferenceService: its cluster-local address (gateway, activator, queue-proxy)
     flowers = BackendSpec("f", "k8s://ml/flowers:8080", protocol="rest", model="flowers")
     assert service_address(flowers) == "flowers.ml.svc.cluster.local:80"
+
+
+def test_serverless_inference_service_scaled_to_zero(kube, oip_protocols):
+    add_isvc(kube, "idle")
+    kube.pods.pop("ml/" + next(k.split("/")[1] for k in kube.pods if "idle" in k))
+    with pytest.raises(ClusterError, match=r"has no predictor pods \(scaled to zero\?"):
+        open_forward(BackendSpec("i", "k8s://ml/idle:8080", protocol="kserve+http", model="m"))

@@ -304,7 +304,8 @@ def resolve(core, api, target, protocol: str, hints, server: str, *, metrics: bo
     if not pods:
         return (
             [],
-            f"InferenceService {target.namespace}/{target.service} has no predictor pods",
+            f"InferenceService {target.namespace}/{target.service} has no predictor pods "
+            "(scaled to zero? minReplicas: 1 keeps one)",
             model,
         )
     ports = container_ports(pods)
