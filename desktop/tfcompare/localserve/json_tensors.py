@@ -191,8 +191,8 @@ def _instances(instances: list, inputs: Mapping[str, int], fast: bool) -> dict[s
                 ) from None
     out = {}
     for name, parts in columns.items():
-        stacked = np.stack(parts) if parts[0].ndim else np.array(parts, dtype=parts[0].dtype)
-        out[name] = stacked.reshape((len(parts), *shapes[name]))
+        flat = np.concatenate([part.reshape(-1) for part in parts])
+        out[name] = flat.reshape((len(parts), *shapes[name]))
     return out
 
 

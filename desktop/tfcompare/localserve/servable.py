@@ -18,7 +18,13 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from tfcompare.localserve import metrics
-from tfcompare.localserve.tensors import NUMPY_DTYPES, dtype_string, shape_problem, to_array
+from tfcompare.localserve.tensors import (
+    NUMPY_DTYPES,
+    count_only,
+    dtype_string,
+    shape_problem,
+    to_array,
+)
 from tfcompare.models import versions
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -139,12 +145,18 @@ class Servable:
         deadline (``--enforce_session_run_timeout``); a batched run is not cut short."""
         name, sig = self.signature(signature_name)
         _verify_inputs_size(sig, inputs)
-        arrays = {}
+        arrays: dict[str, np.ndarray] = {}
+        unfed: dict[str, int] = {}  # inputs TensorFlow would fill, then refuse for their dtype
         for alias in sorted(sig.inputs):
             proto = inputs.get(alias)
             if proto is None:
                 proto = _default_input(sig, alias, inputs)
             problem = shape_problem(proto)
+            if problem and count_only(proto) and proto.dtype != sig.inputs[alias].dtype:
+                # Tensor::FromProto fills a short typed field; the session then refuses the
+                # dtype, which is the answer TF Serving gives
+                unfed[alias] = proto.dtype
+                continue
             if problem:
                 # predict_util.cc / util.cc: "tensor parsing error: <alias>" (+ why, here)
                 raise ServingFault(
@@ -164,6 +176,8 @@ class Servable:
                 f"{','.join(sorted(set(inputs) & set(sig.inputs)))}, request input: "
                 f"{','.join(sorted(inputs))}",
             )
+        if unfed:
+            check_feeds(sig, {**arrays, **dict.fromkeys(unfed)}, unfed)
         return name, self._checked_run(name, sig, arrays, output_filter, timeout_ms)
 
     def predict_arrays(
@@ -412,21 +426,28 @@ def _default_input(
     return defaults[alias]
 
 
-def check_feeds(sig: meta_graph_pb2.SignatureDef, arrays: Mapping[str, np.ndarray]) -> None:
+def check_feeds(
+    sig: meta_graph_pb2.SignatureDef,
+    arrays: Mapping[str, np.ndarray | None],
+    dtypes: Mapping[str, int] | None = None,
+) -> None:
     """Refuse what the session would refuse before running anything, with its message.
 
     A dtype that is not the placeholder's: TensorFlow's ``FunctionCallFrame::SetArgs``
     (tensorflow/core/framework/function.cc) says "Expects arg[i] to be float but double is
-    provided", ``i`` counting the feeds in the session's order (sorted by tensor name). A shape
+    provided", ``i`` counting the feeds in the session's order (sorted by tensor name); ``dtypes``
+    gives the DataType of inputs not made into arrays. A shape
     that fits the placeholder's rank goes to the graph as in TF Serving, whose C++ session does not
     compare feed shapes: its ops answer (or a size-independent graph simply runs). A tensor of
     another rank is refused here with TensorFlow's feed check message (``BaseSession._run`` in
     tensorflow/python/client/session.py): some CPU kernels abort the whole process on an input of
     the wrong rank instead of failing the request.
     """
+    dtypes = dtypes or {}
     order = sorted(arrays, key=lambda k: sig.inputs[k].name)
     for index, alias in enumerate(order):
-        want, got = sig.inputs[alias].dtype, _array_dtype(arrays[alias])
+        want = sig.inputs[alias].dtype
+        got = dtypes[alias] if alias in dtypes else _array_dtype(arrays[alias])
         if got is not None and got != want:
             raise ServingFault(
                 grpc.StatusCode.INVALID_ARGUMENT,

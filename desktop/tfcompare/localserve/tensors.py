@@ -74,6 +74,17 @@ def shape_problem(proto: tensor_pb2.TensorProto) -> str | None:
     return None
 
 
+def count_only(proto: tensor_pb2.TensorProto) -> bool:
+    """Whether :func:`shape_problem`'s objection is only the number of typed-field values (which
+    TensorFlow itself would accept, filling or cutting)."""
+    return (
+        not proto.tensor_shape.unknown_rank
+        and all(d >= 0 for d in dims(proto))
+        and not proto.tensor_content
+        and proto.dtype in _FIELDS
+    )
+
+
 def dims(proto: tensor_pb2.TensorProto) -> list[int]:
     return [d.size for d in proto.tensor_shape.dim]
 
