@@ -88,8 +88,10 @@ def build(spec: TensorKind, out_dir: Path) -> None:
         x = layers.Concatenate()(pooled)
         # standardised across the features: no class wins on the features' common level
         x = layers.Lambda(
-            lambda t: (t - ops.mean(t, axis=1, keepdims=True))
-            / (ops.std(t, axis=1, keepdims=True) + 1e-6)
+            lambda t: (
+                (t - ops.mean(t, axis=1, keepdims=True))
+                / (ops.std(t, axis=1, keepdims=True) + 1e-6)
+            )
         )(x)
         out = layers.Dense(spec.classes)(x)
     else:
