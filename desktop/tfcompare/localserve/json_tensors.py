@@ -59,6 +59,13 @@ NUMPY: dict[int, np.dtype] = {
     T.DT_BOOL: np.dtype(np.bool_),
     T.DT_STRING: np.dtype(object),
 }
+# types JSON has no conversion for; an empty list still makes an (empty) tensor of them
+_EMPTY_ONLY = {
+    T.DT_HALF: np.dtype(np.float16),
+    T.DT_UINT16: np.dtype(np.uint16),
+    T.DT_COMPLEX64: np.dtype(np.complex64),
+    T.DT_COMPLEX128: np.dtype(np.complex128),
+}
 _INT32_TYPES = (T.DT_INT32, T.DT_INT16, T.DT_INT8, T.DT_UINT8)  # carried in int_val (int32)
 _INT32 = (-(2**31), 2**31 - 1)
 _RANGES = {
@@ -343,8 +350,14 @@ def _exact(value: Any, dtype: int) -> np.ndarray:
         return array.reshape(shape)
     if dtype in _INT32_TYPES:
         return np.array(leaves, dtype=np.int32).astype(NUMPY[dtype]).reshape(shape)
+    target = NUMPY.get(dtype) or _EMPTY_ONLY.get(dtype)
+    if target is None:  # no values to convert, and no NumPy type to hold none of them
+        raise JsonTensorError(
+            f"Conversion of JSON Value: {debug_string(value)} to type: {dtype_string(dtype)}",
+            grpc.StatusCode.UNIMPLEMENTED,
+        )
     with np.errstate(over="ignore"):
-        return np.array(leaves, dtype=NUMPY[dtype]).reshape(shape)
+        return np.array(leaves, dtype=target).reshape(shape)
 
 
 def _converter(dtype: int):
