@@ -165,7 +165,8 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    from tfcompare.datatypes import BackendSpec, RunSettings
+    from tfcompare.serving.backend_spec import BackendSpec
+    from tfcompare.settings import RunSettings
 
     print(f"starting two local backends ({args.model}) …", flush=True)
     one = start_backend(args.model, ["--threads", "1"], args.backend_nice)

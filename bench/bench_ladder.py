@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tfcompare.datatypes import RunSettings
 from tfcompare.imaging import PNG_COMPRESS_LEVEL, build_ladder, fit_size
 from tfcompare.imaging import ladder as ladder_module
 from tfcompare.imaging.png import encode_png
+from tfcompare.settings import RunSettings
 
 EXECUTOR: ThreadPoolExecutor | None = None  # None: build_ladder's own pool
 

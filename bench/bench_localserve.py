@@ -223,7 +223,7 @@ def _jpeg_224() -> Path:
 
 def _served_throughput(spec, image: Path, seconds: float) -> float:
     """Answers/s from the batching server with 16 requests in flight (the load engine)."""
-    from tfcompare.load.plan import LoadPlan
+    from tfcompare.load.load_plan import LoadPlan
     from tfcompare.load.prepare import build_targets, variant_payloads
     from tfcompare.load.sweep import sweep
 
@@ -249,7 +249,7 @@ def _measure(
 ) -> dict:
     from tfcompare.demo import LocalBackends, ServerPlan
     from tfcompare.serving import make_client
-    from tfcompare.serving.metrics import REQUEST_LATENCY, RUNTIME_LATENCY, MetricsScraper
+    from tfcompare.serving.server_metrics import REQUEST_LATENCY, RUNTIME_LATENCY, MetricsScraper
 
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     worker = subprocess.Popen(
@@ -286,14 +286,14 @@ def _measure(
         sigs = {p: c.metadata() for p, c in clients.items()}
         scraper = MetricsScraper(specs[0].metrics)
         floor = _Floor(env)
-        request = clients["grpc"].build_request(data, sigs["grpc"])
+        request = clients["grpc"].prepare(sigs["grpc"].input.make(data), sigs["grpc"]).body
         answer_bytes = _served_answer(next(s for s in specs if s.protocol == "grpc"), request)
         floor_times: list[float] = []
         wire: list[float] = []  # the gRPC calls' latency as tfcompare reports it (request → answer)
 
         def call(protocol: str) -> float:
             start = time.perf_counter()
-            outcome = clients[protocol].predict(data, sigs[protocol])
+            outcome = clients[protocol].predict_image(data, sigs[protocol])
             took = (time.perf_counter() - start) * 1000
             if protocol == "grpc":
                 wire.append(outcome.latency_ms)

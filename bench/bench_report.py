@@ -15,31 +15,35 @@ from dataclasses import replace
 import numpy as np
 from bench_session import timed  # the same median-of-rounds timer
 
-from tfcompare import datatypes as dt
+from tfcompare.imaging.values import ImageInfo, Variant, variant_key
 from tfcompare.report import build_report
 from tfcompare.report.gate import parse_rule, run_gate
+from tfcompare.results import RequestResult, RunResult
 from tfcompare.runner import aggregate
-from tfcompare.runner.report import summary_table
+from tfcompare.runner.run_formats import summary_table
+from tfcompare.serving.answers import Prediction
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 
 N_IMAGES, BACKENDS = 50, ("gpu", "cpu-1", "cpu-8")
 SIZES, FORMATS = (2048, 1024, 512, 256, 128), ("jpeg", "png")
 RULES = ["p50:+10%", "p90:+10%", "p99:+10%", "mean:+10%", "agreement:-2pp", "errors:>0"]
 
 
-def make_run(repeats: int, slow: float, seed: int) -> dt.RunResult:
+def make_run(repeats: int, slow: float, seed: int) -> RunResult:
     rng = np.random.default_rng(seed)
     images, requests = [], []
     labels = [f"class {i}" for i in range(20)]
     for i in range(N_IMAGES):
         w, h = 3000, 2000
-        variants = [dt.Variant("original", None, "jpeg", None, w, h, 2_000_000, 0.0)]
+        variants = [Variant("original", None, "jpeg", None, w, h, 2_000_000, 0.0)]
         for box in SIZES:
             for fmt in FORMATS:
                 s = box / max(w, h)
                 nbytes = int(w * h * s * s * (0.3 if fmt == "jpeg" else 1.5))
                 variants.append(
-                    dt.Variant(
-                        dt.variant_key(box, fmt),
+                    Variant(
+                        variant_key(box, fmt),
                         box,
                         fmt,
                         90 if fmt == "jpeg" else None,
@@ -50,7 +54,7 @@ def make_run(repeats: int, slow: float, seed: int) -> dt.RunResult:
                     )
                 )
         name = f"img-{i:02d}.jpg"
-        images.append(dt.ImageInfo(name, None, "jpeg", w, h, 2_000_000, tuple(variants)))
+        images.append(ImageInfo(name, None, "jpeg", w, h, 2_000_000, tuple(variants)))
         truth = labels[i % len(labels)]
         for b, backend in enumerate(BACKENDS):
             for v in variants:
@@ -58,12 +62,12 @@ def make_run(repeats: int, slow: float, seed: int) -> dt.RunResult:
                 flip = v.box is not None and v.box <= 128 and i % 3 == 0  # same in both runs
                 top = labels[(i + 1) % len(labels)] if flip else truth
                 top5 = tuple(
-                    dt.Prediction(lbl, 0.9 - 0.1 * k)
+                    Prediction(lbl, 0.9 - 0.1 * k)
                     for k, lbl in enumerate([top] + [x for x in labels if x != top][:4])
                 )
                 for r in range(repeats):
                     requests.append(
-                        dt.RequestResult(
+                        RequestResult(
                             name,
                             v.key,
                             backend,
@@ -79,9 +83,9 @@ def make_run(repeats: int, slow: float, seed: int) -> dt.RunResult:
                             top5,
                         )
                     )
-    return dt.RunResult(
-        dt.RunSettings(sizes=SIZES, formats=FORMATS, repeats=repeats),
-        tuple(dt.BackendSpec(b, f"10.0.0.{k}:8500") for k, b in enumerate(BACKENDS)),
+    return RunResult(
+        RunSettings(sizes=SIZES, formats=FORMATS, repeats=repeats),
+        tuple(BackendSpec(b, f"10.0.0.{k}:8500") for k, b in enumerate(BACKENDS)),
         tuple(images),
         tuple(requests),
         (),

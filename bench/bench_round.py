@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from backends import export_model, start_backends  # noqa: E402
 from images import photo, save  # noqa: E402
 
-from tfcompare.datatypes import BackendSpec, RunSettings  # noqa: E402
 from tfcompare.runner import Runner  # noqa: E402
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 
 
 def cpu_seconds(pid: int) -> float:

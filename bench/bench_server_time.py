@@ -70,13 +70,14 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3, help="measured requests per variant")
     args = ap.parse_args()
 
-    from tfcompare.datatypes import BackendSpec, RunSettings
     from tfcompare.demo import DEMO_MODEL, ensure_model, sample_images
-    from tfcompare.runner import Runner, server_time
-    from tfcompare.serving.metrics import METRICS_PATH
+    from tfcompare.runner import Runner, server_clock
+    from tfcompare.serving.backend_spec import BackendSpec
+    from tfcompare.serving.server_metrics import METRICS_PATH
+    from tfcompare.settings import RunSettings
 
     spent = [0.0]
-    original_scrape = server_time.ServerClock.scrape
+    original_scrape = server_clock.ServerClock.scrape
 
     def timed_scrape(self):
         t0 = time.perf_counter()
@@ -85,7 +86,7 @@ def main() -> int:
         finally:
             spent[0] += time.perf_counter() - t0
 
-    server_time.ServerClock.scrape = timed_scrape  # type: ignore[method-assign]
+    server_clock.ServerClock.scrape = timed_scrape  # type: ignore[method-assign]
     base = ensure_model(DEMO_MODEL)
     images = sample_images()
     settings = RunSettings(

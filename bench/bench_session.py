@@ -1,6 +1,6 @@
 """Save and reopen a large session: 50 real ~200 KB JPEGs × 11 variants × 3 backends × 5 repeats
 (8,250 measured requests). Target: ≤ 1 s each way. The baseline, measured in the same run on the same
-data, is writing/reading the run as JSON (``tfcompare.runner.report``) with the images in base64.
+data, is writing/reading the run as JSON (``tfcompare.runner.run_formats``) with the images in base64.
 
     python bench/bench_session.py [--rounds 5]
 """
@@ -22,19 +22,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tfcompare.datatypes import (
-    Aggregate,
-    BackendSpec,
-    ImageInfo,
-    Prediction,
-    RequestResult,
-    RunResult,
-    RunSettings,
-    Variant,
-    variant_key,
-)
-from tfcompare.runner.report import from_json_obj, to_json_obj
+from tfcompare.imaging.values import ImageInfo, Variant, variant_key
+from tfcompare.results import Aggregate, RequestResult, RunResult
+from tfcompare.runner.run_formats import from_json_obj, to_json_obj
+from tfcompare.serving.answers import Prediction
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.session import load_session, save_session
+from tfcompare.settings import RunSettings
 
 N_IMAGES, BACKENDS, REPEATS = 50, ("gpu", "cpu-1", "cpu-8"), 5
 SIZES, FORMATS = (2048, 1024, 512, 256, 128), ("jpeg", "png")

@@ -73,17 +73,13 @@ def synthetic_session(path: Path, scale: float = 1.0) -> Path:
 
     from PIL import Image
 
-    from tfcompare.datatypes import (
-        BackendSpec,
-        ImageInfo,
-        Prediction,
-        RequestResult,
-        RunResult,
-        RunSettings,
-        Variant,
-    )
-    from tfcompare.runner.stats import aggregate
+    from tfcompare.imaging.values import ImageInfo, Variant
+    from tfcompare.results import RequestResult, RunResult
+    from tfcompare.runner.aggregates import aggregate
+    from tfcompare.serving.answers import Prediction
+    from tfcompare.serving.backend_spec import BackendSpec
     from tfcompare.session import save_session
+    from tfcompare.settings import RunSettings
 
     keys = ("original", "256-jpeg", "128-png")
     backends = (

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from images import jpeg_bytes, photo
 
-from tfcompare.datatypes import BackendSpec, RunSettings
 from tfcompare.runner import Runner
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.session import load_session, save_session
+from tfcompare.settings import RunSettings
 
 PHOTOS = ("chelsea", "coffee", "rocket")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfcompare.datatypes import BackendSpec
+from tfcompare.serving.backend_spec import BackendSpec
 
 
 @pytest.mark.parametrize(
@@ -104,8 +104,8 @@ def test_unusable_metrics_sources(text, message):
 def test_metrics_arguments_per_backend_and_for_all():
     import argparse
 
-    from tfcompare.cli.common import UsageError, add_backend_arguments, backends_from_args
-    from tfcompare.datatypes import RunSettings
+    from tfcompare.cli.run_options import UsageError, add_backend_arguments, backends_from_args
+    from tfcompare.settings import RunSettings
 
     parser = argparse.ArgumentParser()
     add_backend_arguments(parser)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import pytest
 from images import photo, save
 
-from tfcompare.datatypes import BackendSpec
-from tfcompare.load.plan import LoadPlan
+from tfcompare.load.load_plan import LoadPlan
 from tfcompare.load.prepare import build_targets, variant_payloads
 from tfcompare.load.sweep import sweep
 from tfcompare.localserve.batching import (
@@ -20,6 +19,7 @@ from tfcompare.localserve.batching import (
     BatchingOptions,
     parse_batching_parameters,
 )
+from tfcompare.serving.backend_spec import BackendSpec
 
 WAIT_FOR_FOUR = """
 max_batch_size { value: 4 }
@@ -97,7 +97,7 @@ def cat_targets(tmp_path_factory):
 
 def batch_sizes(backend) -> tuple[float, float]:
     """(batches, rows) the server has processed so far, from its batching metrics."""
-    from tfcompare.serving.metrics import METRICS_PATH, MetricsScraper, parse_metrics
+    from tfcompare.serving.server_metrics import METRICS_PATH, MetricsScraper, parse_metrics
 
     family = ":tensorflow:serving:batching_session:processed_batch_size"
     scraper = MetricsScraper(f"http://{backend.rest}{METRICS_PATH}")

@@ -22,7 +22,7 @@ from tfcompare.cluster import (
     open_forward,
     parse_target,
 )
-from tfcompare.datatypes import BackendSpec
+from tfcompare.serving.backend_spec import BackendSpec
 
 
 def spec(target: str, protocol: str = "grpc", timeout_s: float = 10.0) -> BackendSpec:

@@ -16,8 +16,8 @@ import pytest
 from test_load_results import _sweep_result
 from test_session_store import make_result
 
-from tfcompare.datatypes import Prediction
-from tfcompare.runner.report import csv_text, write_json
+from tfcompare.runner.run_formats import csv_text, write_json
+from tfcompare.serving.answers import Prediction
 from tfcompare.session import load_session, save_session
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -94,7 +94,7 @@ def test_export_command_writes_safe_csv(tmp_path):
 
 
 def test_capacity_csv_and_json_are_safe(tmp_path):
-    from tfcompare.load.export import write_csv, write_json
+    from tfcompare.load.capacity_formats import write_csv, write_json
 
     result = _sweep_result({"=cmd|' /C calc'!A0": (100, 200, 400)})
     write_csv(result, tmp_path / "c.csv")

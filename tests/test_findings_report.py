@@ -20,8 +20,9 @@ from browser import Browser
 from PIL import Image
 from report_sessions import grpc, measure
 
-from tfcompare.datatypes import ORIGINAL, RunSettings
+from tfcompare.imaging.values import ORIGINAL
 from tfcompare.report import build_report, write_report
+from tfcompare.settings import RunSettings
 
 pytestmark = pytest.mark.slow
 

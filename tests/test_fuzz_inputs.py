@@ -25,9 +25,10 @@ from hypothesis import strategies as st
 from PIL import Image
 from test_session_store import make_result
 
-from tfcompare.datatypes import ImageInfo, RunSettings
 from tfcompare.imaging import ImageLoadError, build_ladder, describe
+from tfcompare.imaging.values import ImageInfo
 from tfcompare.session import SavedSession, SessionError, load_session, save_session
+from tfcompare.settings import RunSettings
 
 _MAX_GROWTH = 768 << 20
 _FUZZ = settings(

@@ -21,11 +21,11 @@ from backends import CpuLimit, start_backend
 from images import photo, save
 from report_sessions import grpc, measure
 
-from tfcompare.datatypes import RunSettings
 from tfcompare.report.gate import parse_rule, run_gate
-from tfcompare.report.stats import holm, mann_whitney_greater
+from tfcompare.report.significance import holm, mann_whitney_greater
 from tfcompare.runner import aggregate
 from tfcompare.session import save_session
+from tfcompare.settings import RunSettings
 
 SETTINGS = RunSettings(sizes=(128, 64), formats=("jpeg",), warmup=1, repeats=12)
 LATENCY_RULES = ["p50:+10%", "p90:+10%", "p99:+10%", "mean:+10%"]
@@ -185,7 +185,7 @@ def test_holm_keeps_the_family_wise_level():
 
 def _lognormal_run(shift: float, seed: int, variants: int = 30, n: int = 1500):
     """A run of one backend whose latencies are lognormal around 10 ms × ``shift``."""
-    from tfcompare.datatypes import RequestResult, RunResult
+    from tfcompare.results import RequestResult, RunResult
 
     rng = np.random.default_rng(seed)
     requests = tuple(
@@ -334,7 +334,7 @@ def test_errors_fail_the_errors_rule(pairs):
 
 
 def test_capacity_knees_the_knee_rule_and_the_report(pairs, tmp_path):
-    from tfcompare.load.export import capacity_of
+    from tfcompare.load.capacity_formats import capacity_of
     from tfcompare.report import build_report
     from tfcompare.session import load_session
 

@@ -23,7 +23,7 @@ import os
 import sys
 
 import tfcompare  # first, as the CLI and the window do
-from tfcompare.datatypes import BackendSpec
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving import make_client
 
 sys.path.insert(0, sys.argv[3])

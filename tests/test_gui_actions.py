@@ -232,9 +232,9 @@ def test_edit_actions_paste_copy_remove_and_undo(qtbot, opened):
 
 
 def test_backend_actions_and_buttons(qtbot, monkeypatch, opened):
-    from tfcompare.datatypes import BackendSpec
     from tfcompare.gui.backend_dialog import BackendDialog
     from tfcompare.gui.cluster_dialog import ClusterDialog
+    from tfcompare.serving.backend_spec import BackendSpec
 
     w = opened
     typed = []
@@ -289,7 +289,8 @@ def test_backend_actions_and_buttons(qtbot, monkeypatch, opened):
 def test_run_and_cancel_actions_and_buttons(qtbot, tmp_path, backend_pair, monkeypatch):
     from gui_helpers import small_photos
 
-    from tfcompare.datatypes import BackendSpec, RunSettings
+    from tfcompare.serving.backend_spec import BackendSpec
+    from tfcompare.settings import RunSettings
 
     w = make_window(qtbot)
     said = []
@@ -318,7 +319,7 @@ def test_run_and_cancel_actions_and_buttons(qtbot, tmp_path, backend_pair, monke
 def test_capacity_menu_actions_start_and_cancel_a_sweep(qtbot, tmp_path, backend_pair):
     from gui_helpers import small_photos
 
-    from tfcompare.datatypes import BackendSpec
+    from tfcompare.serving.backend_spec import BackendSpec
 
     w = make_window(qtbot)
     w.controller.add_paths(small_photos(tmp_path, names=("chelsea",)))

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 from test_gui_actions import find_action
 
-from tfcompare.datatypes import BackendSpec
+from tfcompare.serving.backend_spec import BackendSpec
 
 pytestmark = pytest.mark.slow
 
@@ -146,7 +146,7 @@ def test_cancel_mid_sweep_and_refusals(qtbot, backend_pair, tmp_path, monkeypatc
 
 
 def test_default_variants_sweep_a_small_photo_with_a_smaller_jpeg(qtbot, backend_pair, tmp_path):
-    from tfcompare.load.plan import DEFAULT_VARIANTS
+    from tfcompare.load.load_plan import DEFAULT_VARIANTS
 
     window, panel = prepared_window(qtbot, backend_pair, tmp_path)  # a 300 px photo
     panel.variants.setText(",".join(DEFAULT_VARIANTS))  # as the tab opens: original,512-jpeg
@@ -229,7 +229,7 @@ def test_a_limit_far_above_every_point_leaves_the_view_to_the_points(qtbot):
 def test_an_opened_sweep_says_which_p99s_rest_on_few_answers(qtbot, tmp_path, monkeypatch):
     from test_load_results import _sweep_result
 
-    from tfcompare.load.export import save_capacity
+    from tfcompare.load.capacity_formats import save_capacity
 
     session = tmp_path / "thin.tfcs"
     save_capacity(session, _sweep_result({"gpu": (10, 20, 50)}))  # 30, 60 and 150 answers

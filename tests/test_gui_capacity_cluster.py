@@ -8,7 +8,7 @@ from kube_api_server import add_tfs_service
 from PySide6.QtCore import Qt
 from test_gui_capacity import prepared_window
 
-from tfcompare.datatypes import BackendSpec
+from tfcompare.serving.backend_spec import BackendSpec
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,7 @@ def test_the_default_levels_run_on_agents_without_the_ones_they_cannot_split(
     from PySide6.QtWidgets import QMessageBox
 
     from tfcompare.gui import capacity_view
-    from tfcompare.load.plan import DEFAULT_CONCURRENCY
+    from tfcompare.load.load_plan import DEFAULT_CONCURRENCY
 
     started, shown = [], []
     monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: shown.append(a[2]))

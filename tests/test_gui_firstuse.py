@@ -7,8 +7,8 @@ import pytest
 from gui_helpers import make_window, small_photos
 from PySide6.QtCore import QRect, QRectF
 
-from tfcompare.datatypes import BackendSpec
 from tfcompare.gui.chart_base import title_metrics
+from tfcompare.serving.backend_spec import BackendSpec
 
 
 def _axis_rect(chart, name: str) -> QRect:
@@ -177,7 +177,7 @@ def test_capacity_controls_explain_themselves(empty_window, qtbot):
 
 
 def test_image_and_variant_selectors_are_filled_before_a_run(empty_window, qtbot, tmp_path):
-    from tfcompare.datatypes import RunSettings
+    from tfcompare.settings import RunSettings
 
     w = empty_window
     w.controller.set_settings(RunSettings(sizes=(256, 128), formats=("jpeg", "png")))

@@ -8,7 +8,10 @@ from gui_helpers import make_window, show_sized
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics
 
-from tfcompare.datatypes import Aggregate, BackendSpec, Prediction, RunSettings
+from tfcompare.results import Aggregate
+from tfcompare.serving.answers import Prediction
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 
 
 def _agg(image: str, variant: str, backend: str, p50: float = 10.0) -> Aggregate:
@@ -95,7 +98,7 @@ def _pixels_of(image, color: str, rect) -> int:
 def test_backends_with_identical_quality_points_are_all_visible(qtbot):
     from tfcompare.gui.colors import BackendColors
     from tfcompare.gui.quality_chart import QualityChart
-    from tfcompare.runner.stats import pool
+    from tfcompare.runner.aggregates import pool
 
     colors = BackendColors()
     chart = show_sized(qtbot, QualityChart(colors), 420, 360)

@@ -10,7 +10,8 @@ import pytest
 from gui_helpers import drop_event, make_window, small_photos
 from PySide6.QtWidgets import QMessageBox
 
-from tfcompare.datatypes import BackendSpec, RunSettings
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,9 @@ import pytest
 from gui_helpers import make_window, small_photos
 from PySide6.QtWidgets import QDialogButtonBox
 
-from tfcompare.datatypes import BackendSpec, RunSettings
-from tfcompare.serving.metrics import METRICS_PATH
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.serving.server_metrics import METRICS_PATH
+from tfcompare.settings import RunSettings
 
 SETTINGS = RunSettings(sizes=(128,), formats=("jpeg",), warmup=1, repeats=2, concurrent=False)
 
@@ -71,15 +72,9 @@ def test_window_shows_the_split(qtbot, tmp_path, backend_pair):
 def test_store_shows_server_time_while_the_run_goes_on():
     """Live: a block's server time reaches its aggregate as soon as it is measured (the table and
     chart need not wait for the end of the run); the floor reaches the backend's status."""
-    from tfcompare.datatypes import (
-        BackendTiming,
-        RequestDone,
-        RequestResult,
-        ServerTime,
-        ServerTimeMeasured,
-        TimingUpdated,
-    )
-    from tfcompare.window.results import ResultStore
+    from tfcompare.results import BackendTiming, RequestResult, ServerTime
+    from tfcompare.runner.events import RequestDone, ServerTimeMeasured, TimingUpdated
+    from tfcompare.window.result_store import ResultStore
 
     store = ResultStore()
     for i, latency in enumerate((10.0, 12.0)):

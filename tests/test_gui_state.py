@@ -7,8 +7,8 @@ import pytest
 from gui_helpers import make_window, synthetic_session
 from PySide6.QtGui import QFontMetrics, QGuiApplication
 
-from tfcompare.datatypes import BackendSpec
 from tfcompare.gui.main_window import MINIMUM_SIZE, MainWindow, first_start_size
+from tfcompare.serving.backend_spec import BackendSpec
 
 
 @pytest.fixture

@@ -12,7 +12,10 @@ from gui_helpers import drop_event, make_window, small_photos
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
 
-from tfcompare.datatypes import BackendSpec, RequestDone, RequestResult, RunSettings
+from tfcompare.results import RequestResult
+from tfcompare.runner.events import RequestDone
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 
 
 def _probed(window):
@@ -160,7 +163,7 @@ def test_layout_backends_and_settings_are_remembered(qtbot, _isolated_home):
 
 
 def test_screenshot_export_writes_pngs_of_the_right_size(qtbot, tmp_path):
-    from tfcompare.gui.export import save_window_png
+    from tfcompare.gui.screenshots import save_window_png
 
     window = make_window(qtbot)
     window.resize(1280, 800)

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from tfcompare.datatypes import ORIGINAL, RunSettings, variant_key
 from tfcompare.imaging import (
     ImageLoadError,
     build_ladder,
@@ -22,6 +21,8 @@ from tfcompare.imaging import (
     fit_size,
     iter_image_files,
 )
+from tfcompare.imaging.values import ORIGINAL, variant_key
+from tfcompare.settings import RunSettings
 
 SMALL = RunSettings(sizes=(256, 128))
 

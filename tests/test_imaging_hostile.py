@@ -13,8 +13,8 @@ import images
 import pytest
 from limited import run_tfcompare
 
-from tfcompare.datatypes import RunSettings
 from tfcompare.imaging import ImageLoadError, build_ladder, describe
+from tfcompare.settings import RunSettings
 
 
 def run_cli(backend, *paths: Path) -> subprocess.CompletedProcess[str]:

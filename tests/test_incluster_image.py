@@ -72,14 +72,15 @@ raise SystemExit(main(["load", "--agent", sys.argv[1]]))
 
 
 def test_agent_runs_with_only_the_image_packages(backend_pair, tmp_path):
-    from tfcompare.datatypes import BackendSpec
     from tfcompare.load.agent import write_plan_dir
-    from tfcompare.load.plan import LoadPlan, LoadTarget
+    from tfcompare.load.load_plan import LoadPlan, LoadTarget
     from tfcompare.serving import make_client
+    from tfcompare.serving.backend_spec import BackendSpec
 
     spec = BackendSpec(name="one", target=backend_pair.one.grpc, model="tiny")
     with make_client(spec) as client:
-        request = client.build_request(jpeg_bytes(photo()), client.metadata())
+        sig = client.metadata()
+        request = client.prepare(sig.input.make(jpeg_bytes(photo())), sig)
     plan = LoadPlan(levels=(1,), window_s=0.3, max_windows=2, stable_windows=1)
     folder = write_plan_dir(
         tmp_path / "plan", plan, [LoadTarget(spec, spec.target, "original", "original", (request,))]

@@ -15,12 +15,12 @@ import time
 import pytest
 from images import photo, save
 
-from tfcompare.datatypes import BackendSpec
+from tfcompare.load.capacity_results import stable
 from tfcompare.load.events import LevelDone, WindowDone
-from tfcompare.load.plan import LoadPlan
+from tfcompare.load.load_plan import LoadPlan
 from tfcompare.load.prepare import build_targets, variant_payloads
-from tfcompare.load.results import stable
 from tfcompare.load.sweep import sweep
+from tfcompare.serving.backend_spec import BackendSpec
 
 pytestmark = pytest.mark.slow
 

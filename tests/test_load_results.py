@@ -7,13 +7,14 @@ import random
 
 import pytest
 
-from tfcompare.datatypes import BackendSpec
 from tfcompare.load.agent import merge_window_lines, read_plan_dir, write_plan_dir
 from tfcompare.load.capacity_model import CapacityModel
+from tfcompare.load.capacity_results import CapacityResult, LevelResult, WindowSummary, knee, stable
+from tfcompare.load.capacity_text import capacity_table
 from tfcompare.load.histogram import LatencyHistogram
-from tfcompare.load.plan import LoadPlan, LoadTarget
-from tfcompare.load.report import capacity_table
-from tfcompare.load.results import CapacityResult, LevelResult, WindowSummary, knee, stable
+from tfcompare.load.load_plan import LoadPlan, LoadTarget
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.serving.base import PreparedRequest
 
 
 def _hist(samples_ms):
@@ -196,8 +197,12 @@ def test_agent_plan_directory_and_merging_windows(tmp_path):
         "10.0.0.5:8500",
         "512-jpeg",
         "512 px JPEG q90",
-        payloads=(b"\x01req-a", b"\x02req-b"),
-        path="",
+        payloads=(
+            PreparedRequest("/tensorflow.serving.PredictionService/Predict", b"\x01req-a"),
+            PreparedRequest(
+                "/v2/models/m/infer", b"\x02req-b", (("Inference-Header-Content-Length", "2"),)
+            ),
+        ),
     )
     plan = LoadPlan(levels=(2, 4), start_at=(5000.0, 5030.0), fixed_windows=3)
     write_plan_dir(tmp_path / "plan", plan, [target], agent="load-1")
@@ -254,7 +259,7 @@ def damaged_sweep_session(path, damage, rates=None):
     or broken file would have it."""
     import sqlite3
 
-    from tfcompare.load.export import save_capacity
+    from tfcompare.load.capacity_formats import save_capacity
 
     save_capacity(path, _sweep_result(rates or {"gpu": (100, 200, 400)}))
     with sqlite3.connect(path) as con:
@@ -273,7 +278,7 @@ def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
     import subprocess
     import sys
 
-    from tfcompare.load.export import capacity_of, save_capacity
+    from tfcompare.load.capacity_formats import capacity_of, save_capacity
     from tfcompare.session import load_session
 
     before = _sweep_result({"gpu": (100, 200, 400), "cpu": (50, 50, 50)})
@@ -348,7 +353,7 @@ def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
     ]
 
     # a saved sweep is exported again exactly as tfcompare load wrote it
-    from tfcompare.load.export import capacity_csv, capacity_json
+    from tfcompare.load.capacity_formats import capacity_csv, capacity_json
 
     out = tmp_path / "again.csv"
     proc = subprocess.run(
@@ -445,7 +450,7 @@ def small_cat(tmp_path_factory):
 
 
 def test_default_variants_fall_back_to_a_smaller_jpeg_for_small_images(small_cat):
-    from tfcompare.load.plan import DEFAULT_VARIANTS
+    from tfcompare.load.load_plan import DEFAULT_VARIANTS
     from tfcompare.load.prepare import variant_payloads
 
     payloads, info, notes = variant_payloads([small_cat], DEFAULT_VARIANTS, default=True)
@@ -473,7 +478,7 @@ def test_chosen_variants_no_image_has_are_left_out_or_refused(small_cat):
 def test_default_variants_of_a_tiny_image_are_the_original_alone(tmp_path):
     from PIL import Image
 
-    from tfcompare.load.plan import DEFAULT_VARIANTS
+    from tfcompare.load.load_plan import DEFAULT_VARIANTS
     from tfcompare.load.prepare import variant_payloads
 
     tiny = tmp_path / "icon.png"
@@ -665,10 +670,11 @@ def test_the_reports_capacity_verdict_calls_backends_closer_than_the_stability_t
 
 
 def test_a_knee_gate_on_sweeps_alone_reads_as_one_and_warns_of_a_limit_inside_the_noise():
-    from tfcompare.datatypes import RunResult, RunSettings
-    from tfcompare.load.report import compare_capacity, format_capacity_comparison
+    from tfcompare.load.capacity_text import compare_capacity, format_capacity_comparison
     from tfcompare.report.gate import parse_rule, run_gate
     from tfcompare.report.gate_text import gate_markdown, gate_text
+    from tfcompare.results import RunResult
+    from tfcompare.settings import RunSettings
 
     empty = RunResult(
         settings=RunSettings(), backends=(), images=(), requests=(), problems=(), summary=()

@@ -10,20 +10,17 @@ import threading
 import pytest
 from test_stats import CAT, req
 
-from tfcompare.datatypes import (
-    BackendSpec,
-    ImageProblem,
-    RunResult,
-    RunSettings,
-    RunStarted,
-)
+from tfcompare.imaging.values import ImageProblem
+from tfcompare.results import RunResult
 from tfcompare.runner import Runner
+from tfcompare.runner.aggregates import aggregate, pooled
 from tfcompare.runner.compare import variant_stats
-from tfcompare.runner.plan import planned_requests
+from tfcompare.runner.events import RunStarted
 from tfcompare.runner.probe import probe_backend
-from tfcompare.runner.report import summary_rows
-from tfcompare.runner.stats import aggregate, pooled
-from tfcompare.settings import SettingsError, parse_sizes
+from tfcompare.runner.request_plan import planned_requests
+from tfcompare.runner.run_formats import summary_rows
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings, SettingsError, parse_sizes
 from tfcompare.targets import TargetError, parse_header, parse_k8s
 
 DOG = [("beagle", 0.5), ("basset", 0.2), ("tabby", 0.1), ("fox", 0.05), ("cup", 0.01)]
@@ -184,7 +181,9 @@ def test_one_header_syntax_everywhere():
 def test_probe_backend_is_what_the_runner_and_window_report(backend_pair):
     good = BackendSpec("g", backend_pair.one.grpc, model="tiny")
     status = probe_backend(good)
-    assert status.ready and status.text == "AVAILABLE · version 1 · signature serving_default"
+    assert status.ready and status.text == (
+        "AVAILABLE · version 1 · signature serving_default · takes encoded bytes"
+    )
     assert status.signature.input_key and "input" in status.detail
     missing = probe_backend(BackendSpec("m", backend_pair.one.grpc, model="nope"))
     assert missing.state == "error" and "NOT_FOUND" in missing.text

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfcompare.datatypes import RunSettings
 from tfcompare.imaging import build_ladder
 from tfcompare.imaging import ladder as ladder_module
 from tfcompare.imaging.png import (
@@ -26,6 +25,7 @@ from tfcompare.imaging.png import (
     encode_png,
     filter_rows,
 )
+from tfcompare.settings import RunSettings
 
 
 def chunks(png: bytes) -> list[tuple[bytes, bytes]]:

@@ -8,9 +8,12 @@ import json
 
 from test_stats import CAT, req
 
-from tfcompare.datatypes import BackendSpec, ImageProblem, RunResult, RunSettings
+from tfcompare.imaging.values import ImageProblem
+from tfcompare.results import RunResult
 from tfcompare.runner import aggregate
-from tfcompare.runner.report import csv_text, from_json_obj, summary_table, to_json_obj
+from tfcompare.runner.run_formats import csv_text, from_json_obj, summary_table, to_json_obj
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 
 
 def result_with(n_repeats: int) -> RunResult:

@@ -11,8 +11,9 @@ import pytest
 from gui_helpers import make_window, small_photos
 from images import photo, save
 
-from tfcompare.datatypes import BackendSpec, RunSettings
 from tfcompare.runner import Runner
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 
 pytestmark = pytest.mark.slow
 

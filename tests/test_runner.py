@@ -12,18 +12,18 @@ import pytest
 from images import animated_gif, bad_inputs, exif_rotated_jpeg, noisy_png, photo, save
 from PIL import Image
 
-from tfcompare.datatypes import (
+from tfcompare.runner import Runner
+from tfcompare.runner.events import (
     BackendReady,
-    BackendSpec,
     ImageFailed,
     ImageReady,
     Progress,
     RequestDone,
     RunFinished,
-    RunSettings,
     RunStarted,
 )
-from tfcompare.runner import Runner
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 
 pytestmark = pytest.mark.slow
 

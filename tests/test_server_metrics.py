@@ -16,14 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tfcompare.serving.metrics import (
+from tfcompare.serving.server_metrics import (
     LATENCY_BUCKETS_US,
     REQUEST_COUNT,
     REQUEST_LATENCY,
     RUNTIME_LATENCY,
     MetricsError,
     block_time,
-    discovered_url,
     parse_metrics,
 )
 
@@ -153,7 +152,9 @@ def test_not_a_metrics_page():
     ],
 )
 def test_discovered_url(address, protocol, tls, url):
-    assert discovered_url(address, protocol, tls) == url
+    from tfcompare.serving import protocols
+
+    assert protocols.get(protocol).metrics_urls(address, tls) == (url,)
 
 
 def test_scraper_falls_back_to_the_plain_path_like_tf_serving_needs():
@@ -163,7 +164,7 @@ def test_scraper_falls_back_to_the_plain_path_like_tf_serving_needs():
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from tfcompare.serving.metrics import METRICS_PATH, MetricsScraper
+    from tfcompare.serving.server_metrics import METRICS_PATH, MetricsScraper
 
     page = (PAGES / "before.txt").read_bytes()
     seen: list[str] = []

@@ -12,10 +12,10 @@ from dataclasses import replace
 import pytest
 from test_session_store import make_result
 
-from tfcompare.datatypes import BackendTiming, ServerTime
+from tfcompare.results import BackendTiming, ServerTime
+from tfcompare.runner.aggregates import aggregate
 from tfcompare.runner.compare import compare_results, format_comparison
-from tfcompare.runner.report import csv_text, from_json_obj, summary_table, to_json_obj
-from tfcompare.runner.stats import aggregate
+from tfcompare.runner.run_formats import csv_text, from_json_obj, summary_table, to_json_obj
 from tfcompare.session import load_session, save_session
 from tfcompare.session.schema import APPLICATION_ID, DDL_V1, FORMAT_NAME
 

@@ -7,10 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tfcompare.datatypes import BackendSpec, ServingError
-from tfcompare.serving import make_client, outputs, tensors
+from tfcompare.serving import make_client, outputs, tensor_proto
 from tfcompare.serving._protos import predict_pb2, types_pb2
+from tfcompare.serving.answers import ServingError
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import SignatureDef, choose_signature
+from tfcompare.serving.inputs import TensorInfo
 from tfcompare.serving.labels import imagenet_labels, label_for
 
 
@@ -47,20 +49,22 @@ def _tensor(values: np.ndarray, dtype: int, packed: bool = False):
 )
 def test_to_numpy_typed_and_packed_agree(dtype, np_dtype, packed):
     values = (np.arange(12).reshape(1, 12) * 3 - 7).astype(np_dtype)
-    arr = tensors.to_numpy(_tensor(values, dtype, packed))
+    arr = tensor_proto.to_numpy(_tensor(values, dtype, packed))
     assert arr.shape == (1, 12)
     assert arr.dtype == np.dtype(np_dtype)
     np.testing.assert_array_equal(arr, values)
 
 
 def test_to_numpy_strings_and_repeated_fill():
-    arr = tensors.to_numpy(_tensor(np.array([[b"cat", b"dog"]], dtype=object), types_pb2.DT_STRING))
+    arr = tensor_proto.to_numpy(
+        _tensor(np.array([[b"cat", b"dog"]], dtype=object), types_pb2.DT_STRING)
+    )
     assert arr.shape == (1, 2) and arr[0, 1] == b"dog"
     t = predict_pb2.PredictResponse().outputs["y"]
     t.dtype = types_pb2.DT_FLOAT
     t.tensor_shape.dim.add().size = 4
     t.float_val.append(0.25)  # TensorFlow's compressed form: one value fills the tensor
-    np.testing.assert_array_equal(tensors.to_numpy(t), np.full(4, 0.25, np.float32))
+    np.testing.assert_array_equal(tensor_proto.to_numpy(t), np.full(4, 0.25, np.float32))
 
 
 def test_to_numpy_half_and_unsupported():
@@ -68,10 +72,10 @@ def test_to_numpy_half_and_unsupported():
     t.dtype = types_pb2.DT_HALF
     t.tensor_shape.dim.add().size = 2
     t.half_val.extend(np.array([0.5, -2.0], np.float16).view(np.uint16).tolist())
-    np.testing.assert_array_equal(tensors.to_numpy(t), np.array([0.5, -2.0], np.float16))
+    np.testing.assert_array_equal(tensor_proto.to_numpy(t), np.array([0.5, -2.0], np.float16))
     t.dtype = types_pb2.DT_COMPLEX64
     with pytest.raises(ValueError, match="DT_COMPLEX64"):
-        tensors.to_numpy(t)
+        tensor_proto.to_numpy(t)
 
 
 def test_inception_style_strings_with_logits():
@@ -142,19 +146,28 @@ def test_labels_file():
 
 
 def _defs(**sigs):
-    return {n: SignatureDef(n, ins, {"scores": "DT_FLOAT"}) for n, ins in sigs.items()}
+    """Signatures from ``{input: (dtype, shape)}``; every one answers a 1000-score vector."""
+    return {
+        n: SignatureDef(
+            n,
+            tuple(TensorInfo(k, dtype, shape) for k, (dtype, shape) in ins.items()),
+            (TensorInfo("scores", "float32", (-1, 1000)),),
+        )
+        for n, ins in sigs.items()
+    }
 
 
 def test_choose_signature():
     defs = _defs(
-        serving_default={"x": "DT_FLOAT"},
-        predict_images={"images": "DT_STRING"},
+        serving_default={"x": ("float32", (-1, 10))},
+        predict_images={"images": ("string", (-1,))},
         __saved_model_init_op={},
     )
     sig = choose_signature(defs, None, "m", 7)
     assert (sig.signature_name, sig.input_key, sig.model_version) == ("predict_images", "images", 7)
+    assert sig.input_text == "takes encoded bytes" and sig.num_classes == 1000
     sig = choose_signature(
-        _defs(serving_default={"image_bytes": "DT_STRING"}, other={"b": "DT_STRING"}),
+        _defs(serving_default={"image_bytes": ("string", (-1,))}, other={"b": ("string", (1,))}),
         None,
         "m",
         None,
@@ -165,10 +178,23 @@ def test_choose_signature():
     assert err.value.code == "NOT_FOUND" and "predict_images" in err.value.message
     with pytest.raises(ServingError) as err:
         choose_signature(defs, "serving_default", "m", None)
-    assert err.value.code == "INVALID_ARGUMENT" and "DT_FLOAT" in err.value.message
+    assert err.value.code == "INVALID_ARGUMENT" and "x (float32 [?, 10])" in err.value.message
     with pytest.raises(ServingError) as err:
-        choose_signature(_defs(a={"x": "DT_FLOAT"}), None, "m", None)
-    assert err.value.code == "INVALID_ARGUMENT"
+        choose_signature(_defs(a={"x": ("float32", (-1, 10))}), None, "m", None)
+    assert err.value.code == "INVALID_ARGUMENT" and "4-D image tensor" in err.value.message
+
+
+def test_choose_signature_takes_an_image_tensor():
+    """A Keras export (``serving_default`` taking ``input_image`` float32 [-1, 224, 224, 3])
+    is used, its tensor input described as the status shows it."""
+    sig = choose_signature(
+        _defs(serving_default={"input_image": ("float32", (-1, 224, 224, 3))}, serve={}),
+        None,
+        "keras",
+        1,
+    )
+    assert sig.signature_name == "serving_default" and sig.input_key == "input_image"
+    assert sig.input_text == "takes float32 224×224×3 NHWC"
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "rest"])
@@ -207,7 +233,7 @@ def _pair_answer(
 
 
 def _general_top5(protos):
-    return outputs.top5({k: tensors.to_numpy(v) for k, v in protos.items()})
+    return outputs.top5({k: tensor_proto.to_numpy(v) for k, v in protos.items()})
 
 
 def test_a_models_own_top5_is_read_without_numpy_and_gives_the_same_answer():

@@ -14,9 +14,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from images import jpeg_bytes, photo
 
-from tfcompare.datatypes import BackendSpec, RunSettings, ServingError
 from tfcompare.runner import Runner
 from tfcompare.serving import make_client
+from tfcompare.serving.answers import ServingError
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +101,7 @@ def test_tls_with_ca_and_auth_header(secure_backend, protocol):
     with make_client(spec) as client:
         assert client.status().available
         sig = client.metadata()
-        out = client.predict(jpeg_bytes(photo("chelsea")), sig)
+        out = client.predict_image(jpeg_bytes(photo("chelsea")), sig)
     assert len(out.top5) == 5 and out.model_version == 1
 
 

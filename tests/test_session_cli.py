@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_session_store import make_result
 
-from tfcompare.runner.report import csv_text, to_json_obj
+from tfcompare.runner.run_formats import csv_text, to_json_obj
 from tfcompare.session import load_session, save_session
 
 _CLI = (

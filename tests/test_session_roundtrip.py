@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfcompare.datatypes import BackendSpec, RunSettings
 from tfcompare.runner import Runner, aggregate
-from tfcompare.runner.report import csv_text, to_json_obj
+from tfcompare.runner.run_formats import csv_text, to_json_obj
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.session import load_session, save_session
+from tfcompare.settings import RunSettings
 
 pytestmark = pytest.mark.slow
 

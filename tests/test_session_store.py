@@ -19,17 +19,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tfcompare.datatypes import (
-    Aggregate,
-    BackendSpec,
-    ImageInfo,
-    ImageProblem,
-    Prediction,
-    RequestResult,
-    RunResult,
-    RunSettings,
-    Variant,
-)
+from tfcompare.imaging.values import ImageInfo, ImageProblem, Variant
+from tfcompare.results import Aggregate, RequestResult, RunResult
+from tfcompare.serving.answers import Prediction
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.session import (
     SCHEMA_VERSION,
     SavedSession,
@@ -38,6 +31,7 @@ from tfcompare.session import (
     load_session,
     save_session,
 )
+from tfcompare.settings import RunSettings
 
 SECRET = "Bearer s3cr3t-token-value"
 
@@ -540,7 +534,7 @@ def test_older_session_opens_with_restarts_as_data(tmp_path, schema):
     first, second = saved.result.requests
     assert (first.pod, first.pod_before, first.spans_restart) == ("p-1", None, False)
     assert (second.pod, second.pod_before, second.spans_restart) == ("p-2", "p-1", True)
-    from tfcompare.runner.stats import counts
+    from tfcompare.runner.aggregates import counts
 
     assert not counts(second)
 

@@ -7,8 +7,9 @@ import statistics
 import numpy as np
 import pytest
 
-from tfcompare.datatypes import Prediction, RequestResult
-from tfcompare.runner.stats import aggregate, percentile, quality
+from tfcompare.results import RequestResult
+from tfcompare.runner.aggregates import aggregate, percentile, quality
+from tfcompare.serving.answers import Prediction
 
 
 def req(

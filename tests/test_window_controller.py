@@ -9,8 +9,10 @@ import time
 import pytest
 from gui_helpers import small_photos
 
-from tfcompare.datatypes import BackendSpec, RequestDone, RequestResult, RunSettings
-from tfcompare.settings import SettingsError
+from tfcompare.results import RequestResult
+from tfcompare.runner.events import RequestDone
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings, SettingsError
 from tfcompare.window import WindowController
 
 SETTINGS = RunSettings(sizes=(128,), formats=("jpeg", "png"), warmup=0, repeats=2)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from tfcompare.datatypes import BackendSpec
-from tfcompare.serving.metrics import METRICS_PATH
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.serving.server_metrics import METRICS_PATH
 
 DEMO_MODEL = "efficientnet-lite0"
 STARTUP_TIMEOUT_S = 180.0

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from tfcompare.cli.common import UsageError
+    from tfcompare.cli.run_options import UsageError
 
     try:
         return int(args.func(args) or 0)

@@ -153,7 +153,7 @@ def run_forward(args: argparse.Namespace) -> int:
     import threading
 
     from tfcompare.cluster import ClusterError, open_forward
-    from tfcompare.datatypes import BackendSpec
+    from tfcompare.serving.backend_spec import BackendSpec
 
     if not args.target.startswith("k8s://"):
         print(

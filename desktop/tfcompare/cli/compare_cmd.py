@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"tfcompare compare: error: {exc}", file=sys.stderr)
             return 2
     a, b = loaded
-    from tfcompare.load.export import capacity_of
-    from tfcompare.load.report import compare_capacity, format_capacity_comparison
+    from tfcompare.load.capacity_formats import capacity_of
+    from tfcompare.load.capacity_text import compare_capacity, format_capacity_comparison
     from tfcompare.report.gate import run_gate
 
     try:

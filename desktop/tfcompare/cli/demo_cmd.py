@@ -8,7 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
-from tfcompare.cli.common import (
+from tfcompare.cli.gui_cmd import parse_size
+from tfcompare.cli.run_options import (
     add_settings_arguments,
     check_stdout_outputs,
     output_option_help,
@@ -17,7 +18,6 @@ from tfcompare.cli.common import (
     usage_error,
     write_outputs,
 )
-from tfcompare.cli.gui_cmd import parse_size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
                 )
                 capacity = None
                 if args.capacity:
-                    from tfcompare.load.plan import DEMO_PLAN, DEMO_VARIANTS
+                    from tfcompare.load.load_plan import DEMO_PLAN, DEMO_VARIANTS
 
                     capacity = (DEMO_PLAN, DEMO_VARIANTS)
                     specs = [s for s in specs if s.protocol == "grpc"]
@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _headless_capacity(args, images, specs) -> int:
     from tfcompare.cli.load_cmd import measure
-    from tfcompare.load.plan import DEMO_PLAN, DEMO_VARIANTS
+    from tfcompare.load.load_plan import DEMO_PLAN, DEMO_VARIANTS
     from tfcompare.load.prepare import PrepareError, variant_payloads
 
     try:
@@ -258,7 +258,7 @@ def _headless_capacity(args, images, specs) -> int:
 
 def _headless(args, images, specs, settings) -> int:
     from tfcompare.cli.run_cmd import measure_in_terminal, no_usable_image
-    from tfcompare.runner.report import summary_table
+    from tfcompare.runner.run_formats import summary_table
 
     print(
         f"comparing {len(specs)} backends on {len(images)} image(s)…", file=sys.stderr, flush=True

@@ -1,6 +1,6 @@
 """``tfcompare export``: write a saved session's measurements as JSON and/or CSV, in exactly the
-shape ``tfcompare run --json/--csv`` writes (both go through ``tfcompare.runner.report``), and its
-capacity sweep in the shape ``tfcompare load --json/--csv`` writes (``tfcompare.load.export``)."""
+shape ``tfcompare run --json/--csv`` writes (both go through ``tfcompare.runner.run_formats``), and its
+capacity sweep in the shape ``tfcompare load --json/--csv`` writes (``tfcompare.load.capacity_formats``)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfcompare.cli.common import (
+    from tfcompare.cli.run_options import (
         check_stdout_outputs,
         usage_error,
         write_outputs,
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             "nothing to do: give --json, --csv, --capacity-json and/or --capacity-csv OUT"
         )
     check_stdout_outputs(args, outputs)
-    from tfcompare.load.export import capacity_csv, capacity_json, capacity_of
+    from tfcompare.load.capacity_formats import capacity_csv, capacity_json, capacity_of
     from tfcompare.session import SessionError, load_session
 
     try:

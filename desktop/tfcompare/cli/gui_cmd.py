@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfcompare.cli.common import add_backend_arguments, backends_from_args
+from tfcompare.cli.run_options import add_backend_arguments, backends_from_args
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -59,7 +59,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tfcompare.datatypes import RunSettings
+    from tfcompare.settings import RunSettings
 
     backends = backends_from_args(args, RunSettings())
     if args.screenshot:

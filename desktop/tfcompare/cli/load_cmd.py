@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tfcompare.cli.common import (
+from tfcompare.cli.run_options import (
     add_backend_arguments,
     backends_from_args,
     check_stdout_outputs,
@@ -155,7 +155,7 @@ def _levels(text: str, what: str) -> tuple[float, ...]:
 
 def plan_from_args(args: argparse.Namespace):
     """(the plan, notes on how its defaults were chosen)."""
-    from tfcompare.load.plan import DEFAULT_CONCURRENCY, LoadPlan
+    from tfcompare.load.load_plan import DEFAULT_CONCURRENCY, LoadPlan
 
     notes = []
     if args.rate:
@@ -210,9 +210,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.backend:
         raise usage_error("give at least one --backend")
     from tfcompare.cli.run_cmd import collect_images
-    from tfcompare.datatypes import RunSettings
-    from tfcompare.load.plan import DEFAULT_VARIANTS
+    from tfcompare.load.load_plan import DEFAULT_VARIANTS
     from tfcompare.load.prepare import PrepareError, parse_variants, variant_payloads
+    from tfcompare.settings import RunSettings
 
     plan, level_notes = plan_from_args(args)
     if not 1 <= args.quality <= 100:
@@ -233,8 +233,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def progress_printer(args):
+    from tfcompare.load.capacity_text import window_line
     from tfcompare.load.events import LevelDone, SweepMessage, WindowDone
-    from tfcompare.load.report import window_line
 
     def on_event(event) -> None:
         if args.quiet:
@@ -259,8 +259,8 @@ def progress_printer(args):
 
 def measure(args, plan, specs, payloads, info, notes=()) -> int:
     """Sweep and report; ``notes`` from preparing the images are kept with the result."""
-    from tfcompare.load.report import capacity_table
-    from tfcompare.load.server_time import metrics_timer
+    from tfcompare.load.capacity_text import capacity_table
+    from tfcompare.load.level_server_time import metrics_timer
     from tfcompare.load.sweep import sweep
 
     if getattr(args, "in_cluster", False):
@@ -302,8 +302,8 @@ def measure(args, plan, specs, payloads, info, notes=()) -> int:
 
 
 def write_capacity_outputs(result, args) -> int:
-    from tfcompare.cli.common import write_text_outputs
-    from tfcompare.load.export import capacity_csv, capacity_json, save_capacity
+    from tfcompare.cli.run_options import write_text_outputs
+    from tfcompare.load.capacity_formats import capacity_csv, capacity_json, save_capacity
 
     failed = write_text_outputs(
         ((args.json, lambda: capacity_json(result)), (args.csv, lambda: capacity_csv(result))),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tfcompare.cli.common import in_worker_thread, usage_error
+from tfcompare.cli.run_options import in_worker_thread, usage_error
 
 
 def add_in_cluster_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,11 +59,12 @@ def add_in_cluster_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def measure_in_cluster(args, plan, specs, payloads, info, notes=()) -> int:
-    from tfcompare.cli.common import table_stream
     from tfcompare.cli.load_cmd import progress_printer, write_capacity_outputs
-    from tfcompare.cluster.errors import ClusterError
+    from tfcompare.cli.run_options import table_stream
+    from tfcompare.cluster.cluster_errors import ClusterError
     from tfcompare.cluster.kube import resolve_context
     from tfcompare.cluster.loadjob import to_yaml
+    from tfcompare.load.capacity_text import capacity_table
     from tfcompare.load.incluster import (
         InCluster,
         agents_plan,
@@ -71,7 +72,6 @@ def measure_in_cluster(args, plan, specs, payloads, info, notes=()) -> int:
         job_objects,
         run_in_cluster,
     )
-    from tfcompare.load.report import capacity_table
 
     opts = InCluster(
         agents=args.agents,

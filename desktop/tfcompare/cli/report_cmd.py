@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tfcompare.cli.common import usage_error
+from tfcompare.cli.run_options import usage_error
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.min_agreement <= 100:
         raise usage_error(f"--min-agreement must be between 0 and 100, not {args.min_agreement:g}")
-    from tfcompare.load.export import capacity_of
+    from tfcompare.load.capacity_formats import capacity_of
     from tfcompare.report import write_report
     from tfcompare.session import SessionError, load_session
 

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from tfcompare.cli.common import (
+from tfcompare.cli.run_options import (
     add_backend_arguments,
     add_settings_arguments,
     add_turns_argument,
@@ -129,8 +129,8 @@ def measure_in_terminal(backends, settings, images, *, quiet: bool = False, conn
     The runner works in a thread so that Ctrl-C or a signal turned into SystemExit reaches the main
     thread at once; the run is then cancelled (its connections closed) and the exception re-raised.
     """
-    from tfcompare.datatypes import BackendReady, ImageFailed, PodMoved, Progress, TimingUpdated
     from tfcompare.runner import Runner
+    from tfcompare.runner.events import BackendReady, ImageFailed, PodMoved, Progress, TimingUpdated
     from tfcompare.runner.probe import ready_text
 
     bar = ProgressBar(enabled=not quiet)
@@ -201,7 +201,7 @@ def check_in_terminal(backends, *, quiet: bool = False):
 
 def run(args: argparse.Namespace) -> int:
     from tfcompare.runner.preflight import reuse
-    from tfcompare.runner.report import summary_table
+    from tfcompare.runner.run_formats import summary_table
 
     check_stdout_outputs(args)
     settings = settings_from_args(args)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from tfcompare.cluster.cluster_errors import ClusterError
 from tfcompare.cluster.discovery import (
     Resources,
     ServiceInfo,
@@ -11,7 +12,6 @@ from tfcompare.cluster.discovery import (
     discover_services,
     list_namespaces,
 )
-from tfcompare.cluster.errors import ClusterError
 from tfcompare.cluster.forward import Forward, open_forward
 from tfcompare.cluster.kube import ContextInfo, list_contexts
 from tfcompare.cluster.target import K8sTarget, make_target, parse_target

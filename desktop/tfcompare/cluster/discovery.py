@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from tfcompare.cluster.errors import ClusterError, translate
+from tfcompare.cluster.cluster_errors import ClusterError, translate
 from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, resolve_context, server_of
 from tfcompare.cluster.target import K8sTarget, make_target
-from tfcompare.datatypes import BackendSpec
+from tfcompare.serving.backend_spec import BackendSpec
 
 TFS_LABEL = ("app.kubernetes.io/name", "tensorflow-serving")
 GRPC_PORT, REST_PORT = 8500, 8501

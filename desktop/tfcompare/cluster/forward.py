@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from tfcompare.cluster.cluster_errors import ClusterError, translate
 from tfcompare.cluster.discovery import (
     PodTarget,
     choose_port,
@@ -28,11 +29,10 @@ from tfcompare.cluster.discovery import (
     ready_pods,
     service_pods,
 )
-from tfcompare.cluster.errors import ClusterError, translate
 from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, is_current, server_of
 from tfcompare.cluster.relay import clip, close_remote, first_answer, hang_up, relay, shut
 from tfcompare.cluster.target import parse_target
-from tfcompare.datatypes import BackendSpec
+from tfcompare.serving.backend_spec import BackendSpec
 
 
 class Forward:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfcompare.cluster.errors import ClusterError
+from tfcompare.cluster.cluster_errors import ClusterError
 
 IN_CLUSTER = "in-cluster"
 REQUEST_TIMEOUT = (5.0, 20.0)  # (connect, read) seconds for every REST call

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from tfcompare.cluster.errors import ClusterError
+from tfcompare.cluster.cluster_errors import ClusterError
 from tfcompare.targets import K8sTarget, TargetError, make_target, parse_k8s
 
 __all__ = ["K8sTarget", "make_target", "parse_target"]

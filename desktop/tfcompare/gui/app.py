@@ -6,7 +6,8 @@ import os
 import sys
 from collections.abc import Callable
 
-from tfcompare.datatypes import BackendSpec, RunSettings
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 
 
 def ensure_app():
@@ -92,7 +93,7 @@ def run_gui(
     app = ensure_app()
     from PySide6.QtCore import QTimer
 
-    from tfcompare.gui.export import save_window_png
+    from tfcompare.gui.screenshots import save_window_png
 
     window = build_window(
         images,

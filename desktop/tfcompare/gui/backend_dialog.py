@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tfcompare.datatypes import BackendSpec, check_metrics_source
+from tfcompare.serving.backend_spec import BackendSpec, check_metrics_source
 from tfcompare.targets import parse_header
 
 

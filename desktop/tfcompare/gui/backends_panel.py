@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tfcompare.datatypes import BackendSpec
 from tfcompare.gui.colors import BackendColors
 from tfcompare.gui.overlay import EmptyOverlay
+from tfcompare.serving.backend_spec import BackendSpec
 
 LIGHTS = {
     "ok": "#2e9d4a",

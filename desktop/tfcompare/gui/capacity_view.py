@@ -33,11 +33,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tfcompare.datatypes import BackendSpec
 from tfcompare.gui.capacity_chart import CapacityChart
 from tfcompare.gui.colors import BackendColors
 from tfcompare.load.capacity_model import CapacityModel
-from tfcompare.load.plan import DEFAULT_CONCURRENCY, DEFAULT_VARIANTS, LoadPlan
+from tfcompare.load.load_plan import DEFAULT_CONCURRENCY, DEFAULT_VARIANTS, LoadPlan
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.window.work import BackgroundWork
 
 EQUIVALENTS_HINT = (
@@ -73,8 +73,8 @@ class SweepWorker(QObject, BackgroundWork):
         # importing it right now, and taking the import locks in another order (grpc first)
         # would be a deadlock that Python breaks by failing one of the imports.
         import tfcompare.serving  # noqa: F401
+        from tfcompare.load.level_server_time import metrics_timer
         from tfcompare.load.prepare import PrepareError, build_targets, variant_payloads
-        from tfcompare.load.server_time import metrics_timer
         from tfcompare.load.sweep import sweep
 
         def work(cancel: threading.Event) -> None:
@@ -343,7 +343,7 @@ class CapacityPanel(QWidget):
         )
 
     def export(self, kind: str) -> None:
-        from tfcompare.load.export import write_csv, write_json
+        from tfcompare.load.capacity_formats import write_csv, write_json
 
         if self.model.result is None:
             QMessageBox.information(self, "Export", "Run a capacity sweep first.")

@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
-from tfcompare.datatypes import ORIGINAL
+from tfcompare.imaging.values import ORIGINAL
 
 pg.setConfigOptions(antialias=True, background="w", foreground="#333333")
 

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tfcompare.datatypes import BackendSpec
+from tfcompare.serving.backend_spec import BackendSpec
 
 COLUMNS = ("", "Service", "Namespace", "Ready", "GPU", "CPU", "Memory", "Model", "Target")
 

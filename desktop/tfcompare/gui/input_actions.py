@@ -10,8 +10,8 @@ from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox
 
-from tfcompare.gui.export import copy_image, grab_window, save_image
 from tfcompare.gui.prefs import Prefs
+from tfcompare.gui.screenshots import copy_image, grab_window, save_image
 from tfcompare.window import WindowController
 
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.webp *.bmp *.tif *.tiff *.gif);;All files (*)"

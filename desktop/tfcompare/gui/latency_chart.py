@@ -11,9 +11,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetrics
 
-from tfcompare.datatypes import Aggregate, RequestResult
 from tfcompare.gui.chart_base import Chart, nice_ceiling, short_variant
 from tfcompare.gui.colors import BackendColors
+from tfcompare.results import Aggregate, RequestResult
 
 
 class LogMsAxis(pg.AxisItem):

@@ -12,7 +12,6 @@ from PySide6.QtCore import QByteArray, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QPushButton
 
-from tfcompare.datatypes import BackendSpec
 from tfcompare.gui.capacity_view import CapacityPanel
 from tfcompare.gui.chart_base import short_variant
 from tfcompare.gui.colors import BackendColors
@@ -21,6 +20,7 @@ from tfcompare.gui.menus import build_menus
 from tfcompare.gui.prefs import Prefs, load_prefs, save_prefs
 from tfcompare.gui.session_actions import SessionActions
 from tfcompare.gui.window_layout import add_tab, build_views
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.window import WindowController
 
 __all__ = ["MainWindow", "qimage_png_bytes"]
@@ -422,7 +422,7 @@ class MainWindow(QMainWindow):
         the settings plan (so the selectors are never blank while there is something to pick)."""
         images = list(self.store.images)
         if not images and not variants:
-            from tfcompare.runner.plan import planned_variants
+            from tfcompare.runner.request_plan import planned_variants
 
             c = self.controller
             images = [e.name for e in c.images if not (e.probed and e.error)]

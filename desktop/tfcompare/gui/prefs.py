@@ -11,8 +11,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfcompare.datatypes import BackendSpec, RunSettings
 from tfcompare.paths import config_dir
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 
 MAX_RECENT = 10
 

@@ -11,10 +11,10 @@ from pyqtgraph.graphicsItems.ScatterPlotItem import Symbols
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QFontMetrics, QPainterPath, QTransform
 
-from tfcompare.datatypes import ORIGINAL
 from tfcompare.gui.chart_base import Chart, short_variant
 from tfcompare.gui.colors import BackendColors
-from tfcompare.runner.stats import Pooled
+from tfcompare.imaging.values import ORIGINAL
+from tfcompare.runner.aggregates import Pooled
 
 SYMBOLS = {"jpeg": "o", "png": "s", "webp": "t", ORIGINAL: "star"}
 BOX = 30  # px: every point is drawn in a box this wide so it can sit off-centre (see _symbol)

@@ -20,9 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tfcompare.datatypes import Aggregate, variant_sort_key
 from tfcompare.gui.chart_base import short_variant
 from tfcompare.gui.colors import BackendColors
+from tfcompare.imaging.values import variant_sort_key
+from tfcompare.results import Aggregate
 
 # Most read first: at 1280×800 image … score ratio fit without scrolling sideways, at 1600×1000
 # the server, model and path times too.

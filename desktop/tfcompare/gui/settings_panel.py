@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tfcompare.runner.plan import requests_per_variant, variants_per_image
+from tfcompare.runner.request_plan import requests_per_variant, variants_per_image
 from tfcompare.settings import (
     QUALITY_RANGE,
     REPEATS_RANGE,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
-from tfcompare.datatypes import Prediction
 from tfcompare.gui.chart_base import Chart, title_metrics
 from tfcompare.gui.colors import BackendColors
+from tfcompare.serving.answers import Prediction
 
 MAX_LABEL = 24
 

@@ -31,7 +31,9 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
-from ..datatypes import ORIGINAL, ImageInfo, RunSettings, Variant, variant_key
+from tfcompare.imaging.values import ORIGINAL, ImageInfo, Variant, variant_key
+from tfcompare.settings import RunSettings
+
 from .loading import (
     decode,
     exif_orientation,

@@ -9,9 +9,9 @@ Nothing here imports Qt or the TensorFlow runtime.
 
 from __future__ import annotations
 
+from tfcompare.load.capacity_results import CapacityResult, LevelResult, WindowSummary
 from tfcompare.load.histogram import LatencyHistogram
-from tfcompare.load.plan import LoadPlan, LoadTarget
-from tfcompare.load.results import CapacityResult, LevelResult, WindowSummary
+from tfcompare.load.load_plan import LoadPlan, LoadTarget
 
 __all__ = [
     "CapacityResult",

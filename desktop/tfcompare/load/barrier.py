@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from tfcompare.load.plan import LoadPlan, LoadTarget
+from tfcompare.load.load_plan import LoadPlan, LoadTarget
 
 START_FILE = "start.json"
 INDEX_ENV = "JOB_COMPLETION_INDEX"

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tfcompare.load.capacity_results import CapacityResult, LevelResult
 from tfcompare.load.events import LevelDone, SweepMessage, WindowDone
-from tfcompare.load.plan import LoadPlan
-from tfcompare.load.results import CapacityResult, LevelResult
+from tfcompare.load.load_plan import LoadPlan
 
 
 @dataclass(frozen=True)

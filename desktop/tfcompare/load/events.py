@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tfcompare.load.results import LevelResult, WindowSummary
+from tfcompare.load.capacity_results import LevelResult, WindowSummary
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from tfcompare.load.barrier import slot_length, slot_starts
+from tfcompare.load.capacity_results import CapacityResult, WindowSummary, summarise
 from tfcompare.load.events import LevelDone, SweepMessage, WindowDone
-from tfcompare.load.plan import DEFAULT_CONCURRENCY, LoadPlan, LoadTarget
-from tfcompare.load.results import CapacityResult, WindowSummary, summarise
+from tfcompare.load.load_plan import DEFAULT_CONCURRENCY, LoadPlan, LoadTarget
 
 POLL_S = 0.5
 

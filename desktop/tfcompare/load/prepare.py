@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tfcompare.datatypes import DEFAULT_SIZES, ORIGINAL, BackendSpec, RunSettings, ServingError
-from tfcompare.load.plan import LoadTarget
+from tfcompare.imaging.values import ORIGINAL
+from tfcompare.load.load_plan import LoadTarget
+from tfcompare.serving.answers import ServingError
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import DEFAULT_SIZES, RunSettings
 
 
 class PrepareError(Exception):
@@ -20,7 +23,7 @@ class PrepareError(Exception):
 def parse_variants(text: str | Sequence[str]) -> tuple[str, ...]:
     """``"original,512-jpeg"`` → keys; raises PrepareError naming a bad key. The names the
     window shows for a variant ("512 jpg", "512 px JPEG") give the same keys."""
-    from tfcompare.datatypes import SUPPORTED_FORMATS
+    from tfcompare.settings import SUPPORTED_FORMATS
 
     items = text.split(",") if isinstance(text, str) else list(text)
     keys = []
@@ -135,9 +138,13 @@ def build_targets(
     *,
     address: Callable[[BackendSpec], str] | None = None,
 ) -> tuple[list[LoadTarget], list[str]]:
-    """Serialised requests per backend × variant; backends that cannot be used are reported in
-    the messages (the others are still measured)."""
+    """The requests per backend × variant, made the way each backend's model takes them (encoded
+    bytes, or a tensor with its preprocessing — ``auto`` settled on the first image); backends
+    that cannot be used are reported in the messages (the others are still measured), and what
+    each tensor backend was sent is said."""
+    from tfcompare.imaging import ImageLoadError
     from tfcompare.serving import make_client
+    from tfcompare.serving.preparation import RequestMaker
 
     targets: list[LoadTarget] = []
     messages: list[str] = []
@@ -146,6 +153,12 @@ def build_targets(
         try:
             with make_client(spec, addr) as client:
                 signature = client.metadata()
+                maker = RequestMaker(client, signature)
+                first = next((blobs[0] for blobs in payloads.values() if blobs), None)
+                if first is not None and not maker.resolved:
+                    maker.resolve(first, spec.deadline_s)
+                if maker.kind.needs_preprocessing:
+                    messages.append(f"backend {spec.name}: {maker.describe()}")
                 for key, blobs in payloads.items():
                     targets.append(
                         LoadTarget(
@@ -153,12 +166,13 @@ def build_targets(
                             address=addr,
                             variant=key,
                             variant_label=info[key]["label"],
-                            payloads=tuple(client.build_request(b, signature) for b in blobs),
-                            path=getattr(client, "predict_path", ""),
+                            payloads=tuple(client.prepare(maker.make(b), signature) for b in blobs),
                         )
                     )
         except ServingError as exc:
             messages.append(f"backend {spec.name}: not measured: {exc.message}")
+        except ImageLoadError as exc:
+            messages.append(f"backend {spec.name}: not measured: {exc}")
     return targets, messages
 
 
@@ -172,7 +186,7 @@ def connected_targets(
     """Like :func:`build_targets`, reaching ``k8s://`` backends through a port-forward (their
     signature and the pods' model are read through it); returns (targets, problems, connections):
     the caller closes the connections after the sweep."""
-    from tfcompare.cluster.errors import ClusterError
+    from tfcompare.cluster.cluster_errors import ClusterError
     from tfcompare.runner.connection import open_connection
 
     connections, addresses, usable, problems = [], {}, [], []

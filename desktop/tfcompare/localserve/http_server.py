@@ -26,7 +26,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from tfcompare.localserve import metrics
 from tfcompare.localserve.rest import RestApi
-from tfcompare.serving.metrics import METRICS_PATH
+from tfcompare.serving.server_metrics import METRICS_PATH
 
 
 @dataclass(frozen=True)

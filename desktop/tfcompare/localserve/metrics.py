@@ -21,7 +21,7 @@ from typing import TextIO
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from tfcompare.serving.metrics import (
+from tfcompare.serving.server_metrics import (
     GRAPH_RUN_TIME,
     GRAPH_RUNS,
     LATENCY_BUCKETS_US,

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tfcompare.datatypes import RunResult
 from tfcompare.report import findings as _f
 from tfcompare.report.capacity import capacity_caveats, sweep_tables
 from tfcompare.report.context import caveats, setup_tables, when
@@ -16,9 +15,10 @@ from tfcompare.report.data import SessionView
 from tfcompare.report.fastest import fastest
 from tfcompare.report.model import Finding, Table, not_enough
 from tfcompare.report.page import render_page
+from tfcompare.results import RunResult
 
 if TYPE_CHECKING:
-    from tfcompare.load.results import CapacityResult
+    from tfcompare.load.capacity_results import CapacityResult
 
 DEFAULT_MIN_AGREEMENT = _f.DEFAULT_MIN_AGREEMENT
 SWEEP_ONLY = (

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 from tfcompare.report.model import Bar, BarChart, Table
 
 if TYPE_CHECKING:
-    from tfcompare.load.results import CapacityResult
+    from tfcompare.load.capacity_results import CapacityResult
 
 
 def knee_table(cap: CapacityResult) -> Table:
-    from tfcompare.load.report import result_level
+    from tfcompare.load.capacity_text import result_level
 
     rows = []
     for backend, variant in cap.pairs():

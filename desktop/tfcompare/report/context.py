@@ -7,11 +7,11 @@ import statistics
 import time
 from collections import defaultdict
 
-from tfcompare.datatypes import RunResult
 from tfcompare.report.data import SessionView
 from tfcompare.report.model import Table
-from tfcompare.runner.report import _fmt_ms as fmt_ms
-from tfcompare.runner.stats import FEW_SAMPLES
+from tfcompare.results import RunResult
+from tfcompare.runner.aggregates import FEW_SAMPLES
+from tfcompare.runner.run_formats import _fmt_ms as fmt_ms
 
 NOISY_SPREAD = 2.0  # p90/p50 at which a backend's latencies count as noisy
 

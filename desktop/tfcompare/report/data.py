@@ -13,8 +13,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tfcompare.datatypes import ORIGINAL, Aggregate, RunResult, variant_sort_key
-from tfcompare.runner.stats import Pooled, counts, pooled
+from tfcompare.imaging.values import ORIGINAL, variant_sort_key
+from tfcompare.results import Aggregate, RunResult
+from tfcompare.runner.aggregates import Pooled, counts, pooled
 
 
 @dataclass(frozen=True)

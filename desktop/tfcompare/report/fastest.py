@@ -9,10 +9,10 @@ from tfcompare.report.capacity import capacity_verdict, knee_table, sustained_ch
 from tfcompare.report.data import SessionView
 from tfcompare.report.findings import fmt_ms, size_name
 from tfcompare.report.model import Bar, BarChart, Finding, Table, not_enough
-from tfcompare.report.stats import ALPHA, mann_whitney_greater
+from tfcompare.report.significance import ALPHA, mann_whitney_greater
 
 if TYPE_CHECKING:
-    from tfcompare.load.results import CapacityResult
+    from tfcompare.load.capacity_results import CapacityResult
 
 
 BACKENDS_Q = "Which backend is fastest at each size, and by how much?"

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import statistics
 
-from tfcompare.datatypes import ORIGINAL
+from tfcompare.imaging.values import ORIGINAL
 from tfcompare.report.data import Row, SessionView
 from tfcompare.report.model import Bar, BarChart, Finding, LineChart, Series, Table, not_enough
-from tfcompare.report.stats import ALPHA, fit_line, mann_whitney_two_sided
-from tfcompare.runner.report import _fmt_bytes as fmt_bytes
-from tfcompare.runner.report import _fmt_ms as fmt_ms
+from tfcompare.report.significance import ALPHA, fit_line, mann_whitney_two_sided
+from tfcompare.runner.run_formats import _fmt_bytes as fmt_bytes
+from tfcompare.runner.run_formats import _fmt_ms as fmt_ms
 
 DEFAULT_MIN_AGREEMENT = 95.0  # percent
 FLAT_CHANGE = 0.10  # size vs time: a change under 10 % from the smallest to the largest is "flat"

@@ -28,12 +28,12 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tfcompare.datatypes import RunResult
 from tfcompare.report.data import SessionView
-from tfcompare.report.stats import holm, mann_whitney_greater
+from tfcompare.report.significance import holm, mann_whitney_greater
+from tfcompare.results import RunResult
 
 if TYPE_CHECKING:
-    from tfcompare.load.results import CapacityResult
+    from tfcompare.load.capacity_results import CapacityResult
 
 LATENCY = ("p50", "p90", "p99", "mean")
 GATE_ALPHA = 0.01  # family-wise, per rule
@@ -310,7 +310,7 @@ def _knee(rule: Rule, cap_base, cap_new) -> RuleResult:
     if cap_base is None or cap_new is None:
         which = " and ".join(n for n, c in (("BASE", cap_base), ("NEW", cap_new)) if c is None)
         return RuleResult(rule, "no data", (), f"no capacity sweep in {which}")
-    from tfcompare.load.report import compare_capacity
+    from tfcompare.load.capacity_text import compare_capacity
 
     checks = []
     for row in compare_capacity(cap_base, cap_new):

@@ -1,7 +1,7 @@
 """Before/after comparison of two runs (usually two saved sessions), per backend and variant.
 
 Backends are matched by name and variants by key. Figures are the runner's pooled statistics
-(``tfcompare.runner.stats.pooled``) over the images both runs share (all images when they share
+(``tfcompare.runner.aggregates.pooled``) over the images both runs share (all images when they share
 none): latency is the median of every successful measured request of that backend and variant;
 quality is the share of images whose top-1 class matches the same backend's answer on the original,
 and the mean score ratio (see ``Aggregate``). Used by ``tfcompare compare``.
@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tfcompare.datatypes import RunResult, variant_sort_key
-from tfcompare.runner.stats import Pooled, pooled
+from tfcompare.imaging.values import variant_sort_key
+from tfcompare.results import RunResult
+from tfcompare.runner.aggregates import Pooled, pooled
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tfcompare.datatypes import BackendSpec, ServingError
 from tfcompare.runner.connection import Connection, open_connection
 from tfcompare.runner.probe import probe
+from tfcompare.serving.answers import ServingError
+from tfcompare.serving.backend_spec import BackendSpec
 
 # Answers that mean "what was asked for does not exist" (a typo), not "it is down right now".
 MISTAKE_CODES = {"NOT_FOUND", "INVALID_ARGUMENT"}
@@ -55,7 +56,7 @@ def check_backends(
 
 
 def _check(spec: BackendSpec, connect: Callable[[BackendSpec], Connection]) -> BackendCheck:
-    from tfcompare.cluster.errors import ClusterError
+    from tfcompare.cluster.cluster_errors import ClusterError
 
     try:
         conn = connect(spec)

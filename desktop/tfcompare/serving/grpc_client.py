@@ -13,14 +13,7 @@ from pathlib import Path
 
 import grpc
 
-from tfcompare.datatypes import (
-    BackendSpec,
-    ModelStatus,
-    PredictOutcome,
-    ServingError,
-    SignatureInfo,
-)
-from tfcompare.serving import outputs, tensors
+from tfcompare.serving import outputs, tensor_proto
 from tfcompare.serving._protos import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -29,13 +22,17 @@ from tfcompare.serving._protos import (
     prediction_service_pb2_grpc,
     types_pb2,
 )
+from tfcompare.serving.answers import ModelStatus, PredictOutcome, ServingError, SignatureInfo
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import (
     MAX_MESSAGE_BYTES,
     BackendClient,
+    PreparedRequest,
     SignatureDef,
     choose_signature,
     reachability,
 )
+from tfcompare.serving.inputs import RequestInput, TensorInfo
 
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 CHANNEL_OPTIONS = (
@@ -139,27 +136,27 @@ class GrpcClient(BackendClient):
         defs = {
             name: SignatureDef(
                 name=name,
-                inputs={k: tensors.dtype_name(t.dtype) for k, t in sd.inputs.items()},
-                outputs={k: tensors.dtype_name(t.dtype) for k, t in sd.outputs.items()},
+                inputs=tuple(_info(k, t) for k, t in sd.inputs.items()),
+                outputs=tuple(_info(k, t) for k, t in sd.outputs.items()),
             )
             for name, sd in sig_map.signature_def.items()
         }
         version = resp.model_spec.version.value if resp.model_spec.HasField("version") else None
         return choose_signature(defs, self.spec.signature, self.spec.model, version)
 
-    def build_request(self, data: bytes, signature: SignatureInfo) -> bytes:
+    def prepare(self, value: RequestInput, signature: SignatureInfo) -> PreparedRequest:
         """The serialised PredictRequest for one image (also used by the overhead benchmark)."""
         req = predict_pb2.PredictRequest()
         self._model_spec(req.model_spec, signature.signature_name)
-        tensors.string_tensor(data, req.inputs[signature.input_key])
-        return req.SerializeToString()
+        tensor_proto.request_tensor(value, req.inputs[value.key])
+        return PreparedRequest(PREDICT_METHOD, req.SerializeToString())
 
     def predict(
-        self, data: bytes, signature: SignatureInfo, *, timeout_s: float | None = None
+        self, value: RequestInput, signature: SignatureInfo, *, timeout_s: float | None = None
     ) -> PredictOutcome:
         timeout = self._timeout(timeout_s)
         t0 = time.perf_counter()
-        payload = self.build_request(data, signature)
+        payload = self.prepare(value, signature).body
         t1 = time.perf_counter()
         try:
             raw = self._predict_raw(payload, timeout=timeout, metadata=self._metadata)
@@ -168,9 +165,11 @@ class GrpcClient(BackendClient):
         t2 = time.perf_counter()
         resp = predict_pb2.PredictResponse.FromString(raw)
         try:
-            answer = _top5_of_pair(resp.outputs)
+            answer = _top5_of_pair(resp.outputs, self.names)
             if answer is None:
-                answer = outputs.top5({k: tensors.to_numpy(v) for k, v in resp.outputs.items()})
+                answer = outputs.top5(
+                    {k: tensor_proto.to_numpy(v) for k, v in resp.outputs.items()}, self.names
+                )
             top5, kind = answer
         except ValueError as exc:
             raise ServingError(
@@ -185,13 +184,21 @@ class GrpcClient(BackendClient):
             latency_ms=(t2 - t1) * 1000.0,
             client_ms=((t1 - t0) + (t3 - t2)) * 1000.0,
             bytes_sent=len(payload),
+            preprocess_ms=value.preprocess_ms,
         )
 
     def close(self) -> None:
         self._channel.close()
 
 
-def _top5_of_pair(protos) -> tuple | None:
+def _info(key: str, tensor) -> TensorInfo:
+    """A signature's TensorInfo proto → dtype (numpy name) and shape."""
+    shape = tensor.tensor_shape
+    dims = None if shape.unknown_rank else tuple(int(d.size) for d in shape.dim)
+    return TensorInfo(key, tensor_proto.numpy_name(tensor.dtype), dims)
+
+
+def _top5_of_pair(protos, names=None) -> tuple | None:
     """The top-5 of a model's own top-k answer (one class tensor, one score tensor of the same
     short length) read straight off the protos, or None for any other answer."""
     if len(protos) != 2:
@@ -199,13 +206,13 @@ def _top5_of_pair(protos) -> tuple | None:
     classes = scores = None
     ids = False
     for proto in protos.values():
-        values = tensors.short_values(proto, 2 * outputs.TOP_K)
+        values = tensor_proto.short_values(proto, 2 * outputs.TOP_K)
         if values is None:
             return None
-        if proto.dtype in tensors.SCORE_DTYPES:
+        if proto.dtype in tensor_proto.SCORE_DTYPES:
             scores = values
         else:
             classes, ids = values, proto.dtype != types_pb2.DT_STRING
     if classes is None or scores is None:
         return None
-    return outputs.top5_of_pair(classes, scores, ids=ids)
+    return outputs.top5_of_pair(classes, scores, ids=ids, names=names)

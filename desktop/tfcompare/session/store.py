@@ -16,7 +16,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfcompare.datatypes import RequestResult, RunResult
+from tfcompare.results import RequestResult, RunResult
 from tfcompare.session.schema import (
     AGGREGATE_COLUMNS,
     APPLICATION_ID,
@@ -47,7 +47,9 @@ class SavedSession:
     schema: int = SCHEMA_VERSION
     tfcompare_version: str = ""
     path: Path | None = None
-    capacity: dict | None = None  # a capacity sweep's JSON form (see tfcompare.load.results)
+    capacity: dict | None = (
+        None  # a capacity sweep's JSON form (see tfcompare.load.capacity_results)
+    )
 
 
 # --------------------------------------------------------------------------- saving
@@ -223,6 +225,7 @@ def _request_row(r: RequestResult) -> tuple:
         r.started_at,
         r.pod_before,
         r.spans_restart,
+        r.preprocess_ms,
     )
 
 

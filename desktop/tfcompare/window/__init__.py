@@ -3,6 +3,6 @@ operations on it. ``tfcompare.gui`` draws it; tests drive it directly."""
 
 from tfcompare.window.controller import TOPICS, Message, Overlay, WindowController
 from tfcompare.window.images import ImageEntry
-from tfcompare.window.results import ResultStore
+from tfcompare.window.result_store import ResultStore
 
 __all__ = ["TOPICS", "ImageEntry", "Message", "Overlay", "ResultStore", "WindowController"]

@@ -14,24 +14,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tfcompare.datatypes import (
+from tfcompare.runner import unique_name
+from tfcompare.runner.events import (
     BackendReady,
-    BackendSpec,
     ImageFailed,
     ImageReady,
     PodMoved,
     RunFinished,
-    RunSettings,
     RunStarted,
     TimingUpdated,
 )
-from tfcompare.runner import unique_name
-from tfcompare.runner.plan import planned_requests
 from tfcompare.runner.probe import BackendStatus, ready_text
-from tfcompare.settings import SettingsError
-from tfcompare.window import files
+from tfcompare.runner.request_plan import planned_requests
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings, SettingsError
+from tfcompare.window import session_files
 from tfcompare.window.images import ImageEntry, Inspection, inspect
-from tfcompare.window.results import ResultStore
+from tfcompare.window.result_store import ResultStore
 from tfcompare.window.work import RunCrashed, RunWorker, StatusChecker
 
 # "results": the results were replaced (a new run, a session, a removal): views redraw them all;
@@ -492,7 +491,9 @@ class WindowController:
             )
 
     def _load_capacity(self, saved) -> str | None:
-        return files.load_capacity(self.capacity, saved) if self.capacity is not None else None
+        return (
+            session_files.load_capacity(self.capacity, saved) if self.capacity is not None else None
+        )
 
     def saved_sweep(self):
         """The capacity sweep a session file would hold (None without one)."""
@@ -514,7 +515,7 @@ class WindowController:
             )
         image, variant = self.selection
         selection = {"image": image, "variant": variant, **(view_options or {})}
-        files.save(Path(path), result, sweep, selection)
+        session_files.save(Path(path), result, sweep, selection)
         self.path, self.title, self.unsaved = Path(path), Path(path).stem, False
         self._changed("session")
         self._say(f"Saved {path}")
@@ -522,7 +523,7 @@ class WindowController:
     # ------------------------------------------------------------------ compare overlay
     def compare_with(self, path: str | Path) -> None:
         """Overlay another session's latency; raises SessionError."""
-        from tfcompare.runner.stats import pooled
+        from tfcompare.runner.aggregates import pooled
         from tfcompare.session import load_session
 
         other = load_session(path).result
@@ -541,7 +542,7 @@ class WindowController:
         result = self.store.snapshot()
         if result is None:
             raise LookupError("Run a comparison or open a session first.")
-        files.write_results(result, kind, path)
+        session_files.write_results(result, kind, path)
         self._say(f"Exported {path}")
 
     def export_report(self, path: str | Path):
@@ -550,7 +551,9 @@ class WindowController:
         result = self.store.snapshot()
         if result is None:
             raise LookupError("Run a comparison (and let it finish) or open a session first.")
-        report = files.write_findings(result, path, None if self.unsaved else self.path, self.title)
+        report = session_files.write_findings(
+            result, path, None if self.unsaved else self.path, self.title
+        )
         self._say(f"Wrote the report {path}")
         return report
 

@@ -14,9 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from tfcompare.datatypes import BackendSpec, RunSettings
 from tfcompare.runner.connection import Connection, open_connection
 from tfcompare.runner.probe import BackendStatus, probe
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 
 
 @dataclass(frozen=True)

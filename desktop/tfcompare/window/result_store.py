@@ -14,29 +14,23 @@ from collections import defaultdict
 from collections.abc import Set
 from dataclasses import dataclass, field, replace
 
-from tfcompare.datatypes import (
-    ORIGINAL,
-    Aggregate,
+from tfcompare.imaging.values import ORIGINAL, ImageInfo, variant_sort_key
+from tfcompare.results import Aggregate, BackendTiming, RequestResult, RunResult, ServerTime
+from tfcompare.runner.aggregates import Pooled, aggregate, counts, is_error, pool, pooled
+from tfcompare.runner.events import (
     BackendReady,
-    BackendSpec,
-    BackendTiming,
     ImageFailed,
-    ImageInfo,
     ImageReady,
-    Prediction,
     Progress,
     RequestDone,
-    RequestResult,
     RunFinished,
-    RunResult,
-    RunSettings,
     RunStarted,
-    ServerTime,
     ServerTimeMeasured,
     TimingUpdated,
-    variant_sort_key,
 )
-from tfcompare.runner.stats import Pooled, aggregate, counts, is_error, pool, pooled
+from tfcompare.serving.answers import Prediction
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.settings import RunSettings
 
 Cell = tuple[str, str]  # (variant, backend)
 

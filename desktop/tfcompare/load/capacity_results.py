@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tfcompare.load.histogram import LatencyHistogram
-from tfcompare.load.plan import LoadPlan
+from tfcompare.load.load_plan import LoadPlan
 
 # A level is "client-bound" when the load generator itself was the limit.
 LOOP_BUSY_LIMIT = 0.90  # the event loop thread was busy this fraction of the window or more

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tfcompare.load.results import CapacityResult, LevelResult, WindowSummary
+from tfcompare.load.capacity_results import CapacityResult, LevelResult, WindowSummary
 
 
 def _ms(value: float | None) -> str:

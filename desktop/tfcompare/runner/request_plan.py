@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tfcompare.datatypes import ORIGINAL, RunSettings, variant_key
+from tfcompare.imaging.values import ORIGINAL, variant_key
+from tfcompare.settings import RunSettings
 
 
 def requests_per_variant(settings: RunSettings) -> int:

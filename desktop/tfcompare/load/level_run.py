@@ -21,10 +21,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from tfcompare.load.capacity_results import WindowSummary, stable
 from tfcompare.load.histogram import LatencyHistogram
-from tfcompare.load.plan import LoadPlan, LoadTarget
-from tfcompare.load.results import WindowSummary, stable
-from tfcompare.load.senders import Sender
+from tfcompare.load.load_plan import LoadPlan, LoadTarget
+from tfcompare.serving.senders import Sender
 
 LATE_S = 0.005
 # in-flight sampling period: 20 samples/s (100 in a default window). Each wake-up of the event loop

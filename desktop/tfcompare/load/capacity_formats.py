@@ -6,7 +6,7 @@ import io
 import json
 from pathlib import Path
 
-from tfcompare.load.results import CapacityResult
+from tfcompare.load.capacity_results import CapacityResult
 from tfcompare.tabular import SafeDictWriter, json_text
 
 CSV_FIELDS = (
@@ -82,8 +82,10 @@ def save_capacity(
 ) -> None:
     """Save a sweep as a session file (with the comparison ``run`` when there is one).
     Raises SessionError."""
-    from tfcompare.datatypes import BackendSpec, RunResult, RunSettings
+    from tfcompare.results import RunResult
+    from tfcompare.serving.backend_spec import BackendSpec
     from tfcompare.session import save_session
+    from tfcompare.settings import RunSettings
 
     if run is None:
         run = RunResult(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tfcompare.datatypes import RunResult
+from tfcompare.results import RunResult
 
 
 def save(path: Path, result: RunResult | None, sweep, selection: dict) -> None:
@@ -14,7 +14,7 @@ def save(path: Path, result: RunResult | None, sweep, selection: dict) -> None:
     from tfcompare.session import save_session
 
     if sweep is not None:
-        from tfcompare.load.export import save_capacity
+        from tfcompare.load.capacity_formats import save_capacity
 
         save_capacity(path, sweep, result, selection=selection, title=path.stem)
     else:
@@ -23,7 +23,7 @@ def save(path: Path, result: RunResult | None, sweep, selection: dict) -> None:
 
 def load_capacity(model, saved) -> str | None:
     """Put a saved session's capacity sweep in ``model`` (a CapacityModel); the problem, if any."""
-    from tfcompare.load.export import capacity_of
+    from tfcompare.load.capacity_formats import capacity_of
     from tfcompare.session import SessionError
 
     try:
@@ -36,7 +36,7 @@ def load_capacity(model, saved) -> str | None:
 
 def write_results(result: RunResult, kind: str, path: str | Path) -> None:
     """The run as JSON or CSV (``tfcompare run --json/--csv``'s shapes); raises OSError."""
-    from tfcompare.runner.report import write_csv, write_json
+    from tfcompare.runner.run_formats import write_csv, write_json
 
     (write_json if kind == "json" else write_csv)(result, path)
 
@@ -58,7 +58,7 @@ def write_findings(result: RunResult, path: str | Path, session: Path | None, ti
 def _capacity_of_file(session: Path | None):
     if session is None:
         return None
-    from tfcompare.load.export import capacity_of
+    from tfcompare.load.capacity_formats import capacity_of
     from tfcompare.session import SessionError, load_session
 
     try:
