@@ -4,9 +4,9 @@ A 224 × 224 × 3 float image (150,528 JSON numbers, written as a client's ``jso
 float32 array writes them) is parsed into the float32 array fed to the model:
 
 - baseline: ``json.loads`` + ``np.asarray(…, dtype=np.float32)`` (no checks of TF Serving's rules);
-- server: ``tfcompare.localserve.json_tensors`` as ``tfcompare serve`` runs it (orjson when it is
-  installed, NumPy in one call, TF Serving's checks);
-- server with the standard library's JSON reader (as without orjson);
+- server: ``tfcompare.localserve.json_tensors`` as ``tfcompare serve`` runs it (orjson, NumPy in
+  one call, TF Serving's checks);
+- the same with the standard library's JSON reader instead of orjson (what orjson saves);
 - the exact element-by-element walk (what a body with ``true``/``false`` in it, or a refused one,
   goes through).
 
@@ -85,8 +85,7 @@ def main() -> int:
 
     print(
         f"REST request: {args.batch} × {args.size} × {args.size} × 3 float32 "
-        f"({image.size:,} numbers, {len(body) / 2**20:.1f} MiB JSON); JSON reader in the "
-        f"server: {json_tensors.DECODER}"
+        f"({image.size:,} numbers, {len(body) / 2**20:.1f} MiB JSON)"
     )
     base = statistics.median(times["baseline"])
     for name, samples in times.items():

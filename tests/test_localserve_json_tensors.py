@@ -311,14 +311,16 @@ def test_answers_written_as_tf_serving_writes_them():
     assert json.loads(jt.dumps_predict({"s": np.float32(1.5)}, "columnar")) == {"outputs": 1.5}
 
 
-def test_both_json_readers_agree(monkeypatch):
-    """orjson (used when installed) and the standard library give the same documents."""
-    pytest.importorskip("orjson", reason="orjson is optional; the standard library is tested")
+def test_what_orjson_refuses_the_standard_library_reads():
+    """orjson reads the documents; NaN/Infinity literals (numbers to rapidjson with
+    kParseNanAndInfFlag) go to the standard library's reader. An integer beyond 64 bits is a
+    double, as rapidjson reads it."""
     body = json.dumps({"instances": [[0.1, -2, 3e-7, 1e300]], "signature_name": "s"}).encode()
-    with_orjson = jt.loads(body)
-    monkeypatch.setattr(jt, "orjson", None)
-    assert jt.loads(body) == with_orjson
-    assert math.isnan(jt.loads(b"[NaN]")[0])
+    assert jt.loads(body) == json.loads(body)
+    assert math.isnan(jt.loads(b"[NaN]")[0]) and jt.loads(b"[-Infinity]") == [-math.inf]
+    assert jt.loads(b"[" + b"9" * 30 + b"]") == [1e30]
+    refused = error({"inputs": [int("9" * 30)]}, {"x": T.DT_INT64})
+    assert refused.message == "JSON Value: 1e30 Type: Number is not of expected type: int64"
 
 
 leaves = st.one_of(
