@@ -436,12 +436,13 @@ def check_feeds(
     A dtype that is not the placeholder's: TensorFlow's ``FunctionCallFrame::SetArgs``
     (tensorflow/core/framework/function.cc) says "Expects arg[i] to be float but double is
     provided", ``i`` counting the feeds in the session's order (sorted by tensor name); ``dtypes``
-    gives the DataType of inputs not made into arrays. A shape
-    that fits the placeholder's rank goes to the graph as in TF Serving, whose C++ session does not
-    compare feed shapes: its ops answer (or a size-independent graph simply runs). A tensor of
-    another rank is refused here with TensorFlow's feed check message (``BaseSession._run`` in
-    tensorflow/python/client/session.py): some CPU kernels abort the whole process on an input of
-    the wrong rank instead of failing the request.
+    gives the DataType of inputs not made into arrays.
+
+    A shape of the placeholder's rank goes to the graph as in TF Serving, whose C++ session does
+    not compare feed shapes: the graph's ops answer (or a size-independent graph simply runs). A
+    tensor of another rank is refused here with TensorFlow's feed check message
+    (``BaseSession._run`` in tensorflow/python/client/session.py): some CPU kernels abort the
+    whole process on an input of the wrong rank instead of failing the request.
     """
     dtypes = dtypes or {}
     order = sorted(arrays, key=lambda k: sig.inputs[k].name)
