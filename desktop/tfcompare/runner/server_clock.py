@@ -102,7 +102,7 @@ class ServerClock:
             where = url
             if self.forward is not None:  # a local relay: name what it forwards to
                 where = f"{metrics_target(self.spec).target} (metrics port, forwarded to {url})"
-            self.message = f"server metrics ({found.name}) from {where}"
+            self.message = f"server metrics from {where} ({found.name})"
             return
         self.close()
         self.message = f"no server metrics ({'; '.join(problems) or 'none found'})"
