@@ -246,7 +246,8 @@ def test_tritons_metrics_through_the_forward(kube, oip_protocols, pages, exposed
     clock = _clock(spec)
     try:
         assert clock.format is not None and clock.format.name == "Triton", clock.message
-        assert "server metrics (Triton) from k8s://ml/triton (metrics port 8002" in clock.message
+        assert clock.message.startswith("server metrics from k8s://ml/triton (metrics port 8002")
+        assert clock.message.endswith("(Triton)")
         before = clock.scrape()
         page.body = (PAGES / "after.txt").read_bytes()
         after = clock.scrape()

@@ -118,6 +118,7 @@ def _backend_dict(spec: BackendSpec, result: RunResult) -> dict:
         "floor_samples": t.floor_samples,
         "metrics_url": t.metrics,
         "metrics_message": t.metrics_message,
+        "input": t.input,
     }
 
 

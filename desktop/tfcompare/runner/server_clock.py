@@ -108,7 +108,7 @@ class ServerClock:
                     f"{metrics_target(self.spec).target} (metrics port {self.forward.port}, "
                     f"forwarded to {url})"
                 )
-            self.message = f"server metrics ({found.name}) from {where}"
+            self.message = f"server metrics from {where} ({found.name})"
             return
         self.close()
         self.message = f"no server metrics ({'; '.join(problems) or 'none found'})"
