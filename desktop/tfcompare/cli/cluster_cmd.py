@@ -36,9 +36,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "app.kubernetes.io/name=tensorflow-serving, or their ports: 8500/8501, 8000/8001/8002, "
             "8080/8081/8082) and KServe InferenceServices, with the server KIND, the PROTOCOL a "
             "backend uses, ready/total pods, the first pod's resource limits (CPU, memory, "
-            "nvidia.com/gpu), the model its pods declare and the TARGET to paste after "
-            "'tfcompare run --backend NAME=' (model and ,protocol= included)."
+            "nvidia.com/gpu), the model its pods declare, what the model takes (INPUT: encoded "
+            "bytes, or a tensor such as float32 224×224×3 NHWC, asked through a port-forward) "
+            "and the TARGET to paste after 'tfcompare run --backend NAME=' (model and "
+            ",protocol= included)."
         ),
+    )
+    ls.add_argument(
+        "--no-inputs",
+        action="store_true",
+        help="do not ask each ready server what its model takes (no port-forwards; quicker)",
     )
     ls.add_argument("--context", help="kubeconfig context (default: the current one)")
     ls.add_argument("--namespace", "-n", help="namespace (default: the context's namespace)")
@@ -131,7 +138,11 @@ def run_list(args: argparse.Namespace) -> int:
             print(f"note: {note}")
         return 0
     print(f"context {ctx.name}, {where}: {len(services)} model server(s)")
-    rows = [["NAMESPACE", "NAME", "KIND", "PROTOCOL", "READY", "PORT", "MODEL", "LIMITS", "TARGET"]]
+    inputs = {} if args.no_inputs else _model_inputs(services)
+    rows = [
+        ["NAMESPACE", "NAME", "KIND", "PROTOCOL", "READY", "PORT", "MODEL", "LIMITS", "INPUT"]
+        + ["TARGET"]
+    ]
     notes = []
     for s in services:
         port = s.port_for() if s.protocols else None
@@ -145,6 +156,7 @@ def run_list(args: argparse.Namespace) -> int:
                 str(port.port) if port else "-",
                 s.model or "?",
                 s.limits.text,
+                inputs.get((s.namespace, s.name), "-"),
                 s.backend_target() if s.protocols else "-",
             ]
         )
@@ -159,6 +171,36 @@ def run_list(args: argparse.Namespace) -> int:
     for note in notes + [f"note: {n}" for n in found.notes]:
         print(note)
     return 0
+
+
+INPUT_PROBE_S = 10.0  # the most one server's "what does the model take" may take
+
+
+def _model_inputs(services) -> dict[tuple[str, str], str]:
+    """What each ready server's model takes (``encoded bytes``, ``float32 224×224×3 NHWC``),
+    asked in parallel through a port-forward each (the same probe as a run's check); ``?`` with
+    the reason's first words when it cannot be asked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tfcompare.runner.probe import probe_backend
+    from tfcompare.serving.backend_spec import BackendSpec
+
+    def ask(s) -> str:
+        try:
+            spec = BackendSpec.parse(f"probe={s.backend_target()}", timeout_s=INPUT_PROBE_S)
+        except ValueError:
+            return "?"
+        status = probe_backend(spec)
+        if status.signature is not None:
+            return status.signature.input_text.removeprefix("takes ")
+        return "? (" + (status.text.split(" · ")[-1][:40] or "not reachable") + ")"
+
+    asked = [s for s in services if s.protocols and s.ready > 0]
+    if not asked:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(8, len(asked))) as pool:
+        answers = list(pool.map(ask, asked))
+    return {(s.namespace, s.name): a for s, a in zip(asked, answers, strict=True)}
 
 
 def run_contexts(args: argparse.Namespace) -> int:
