@@ -43,7 +43,9 @@ def add_backend_arguments(p: argparse.ArgumentParser, *, required: bool = False)
             "NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]; MODEL defaults to "
             "'default'; the signature and input are discovered from the model's metadata. "
             "Per-backend options follow as ,KEY=VALUE: protocol=, metrics=URL|off, "
-            "metrics-header=NAME:VALUE, preprocess=PRESET, crop=FRACTION, labels=FILE, host=HOST"
+            "metrics-header=NAME:VALUE, preprocess=PRESET, crop=FRACTION, labels=FILE, host=HOST, "
+            "input=bytes|DTYPE:HxWxC[:nchw] (what the model takes, for v2/kserve+http servers "
+            "whose metadata does not say: KServe v1, KServe Python models)"
         ),
     )
     p.add_argument(
