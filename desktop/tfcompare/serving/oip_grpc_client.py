@@ -124,7 +124,15 @@ class OipGrpcClient(BackendClient):
     def status(self) -> ModelStatus:
         """ModelReady: one round trip that runs no model (also the path floor)."""
         model = self.spec.model or ""
-        resp = self._rpc("ModelReady", pb.ModelReadyRequest(name=model, version=self._version))
+        try:
+            resp = self._rpc("ModelReady", pb.ModelReadyRequest(name=model, version=self._version))
+        except ServingError as exc:
+            if exc.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "NOT_FOUND", "CANCELLED"):
+                raise
+            # MLServer answers ModelReady for a model it does not have with UNKNOWN; its
+            # ModelMetadata says NOT_FOUND, in the protocol's words
+            self._rpc("ModelMetadata", pb.ModelMetadataRequest(name=model, version=self._version))
+            raise
         version = oip.version_value(self._version)
         if resp.ready:
             versions = ((version, "AVAILABLE"),) if version is not None else ()
