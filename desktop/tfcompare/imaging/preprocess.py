@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass
+
 from typing import TYPE_CHECKING
 
 import numpy as np
