@@ -454,3 +454,28 @@ def test_kserve_block_time():
     assert block.runtime_ms == pytest.approx(5.0)  # predict alone
     none = fmt.block_time(after, after, BackendSpec.parse("ks=v2+http://h:8080/elsewhere"), 2)
     assert none.server_ms is None and "counted none" in none.note
+
+
+# --------------------------------------------------------------------------- top-5 of a vector
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_top5_of_one_score_vector_is_the_stable_sorts(seed):
+    """One score vector (the commonest OIP answer) is ranked by repeated argmax: the same five,
+    in the same order, as a stable sort, ties and negative logits included."""
+    from tfcompare.serving import outputs
+    from tfcompare.serving.labels import imagenet
+
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(0, 3, 1000).astype(np.float32)
+    scores[rng.integers(0, 1000, 8)] = scores.max()  # ties at the top
+    if seed % 2:
+        scores = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+    top5, kind = outputs.top5({"out": scores[None]}, imagenet())
+    order = np.argsort(-scores.astype(np.float64), kind="stable")[:5]
+    assert [p.label for p in top5] == [imagenet().label(int(i), 1000) for i in order]
+    assert [p.score for p in top5] == [float(scores[i]) for i in order]
+    assert kind == ("probability" if seed % 2 else "logit")
+    scores[3] = np.nan  # not finite: the general path, which ranks NaN last
+    nan_top5, nan_kind = outputs.top5({"out": scores[None]}, imagenet())
+    assert nan_kind == "unknown" and len(nan_top5) == 5
