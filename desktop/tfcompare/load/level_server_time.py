@@ -1,9 +1,7 @@
-"""The server's own time per load level, from its Prometheus metrics (when it has them: TF
-Serving's, MLServer's, KServe's… — ``serving.server_metrics.FORMATS``).
+"""The server's own time per load level, from its Prometheus metrics (when it has them).
 
 Scrapes just before and after each level (outside its windows); the mean server time per request
-is the delta of the server's latency sum over the delta of its count (TF Serving:
-``request_latency``). Requests still finishing as
+is the delta of ``request_latency``'s sum over the delta of its count. Requests still finishing as
 a level ends, and the warm-up, make the server's count differ from the answers the windows
 counted: the figure is then given with a note, never as exact.
 """
@@ -32,7 +30,6 @@ class MetricsTimer(ServerTimer):
         after = self.clock.scrape()
         if after is None:
             return None, "the server's metrics did not answer after the level"
-        # the server's own format (TF Serving, MLServer, KServe…: serving.server_metrics)
         block = self.clock.format.block_time(self._before, after, self.spec, answered)
         return block.server_ms, block.note or None
 
