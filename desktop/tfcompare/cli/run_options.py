@@ -54,10 +54,13 @@ def add_backend_arguments(p: argparse.ArgumentParser, *, required: bool = False)
         default=[],
         metavar="[NAME=]URL|off",
         help=(
-            "where TF Serving's Prometheus metrics are read (server time per variant), repeatable: "
-            "URL for every backend, NAME=URL for one, 'off' for none. By default they are found on "
-            "the REST port (8501 beside gRPC 8500, or the REST backend's own port; the service's "
-            "http port for k8s:// backends) at /monitoring/prometheus/metrics"
+            "where the servers' Prometheus metrics are read (server time per variant), "
+            "repeatable: URL for every backend, NAME=URL for one, 'off' for none. By default they "
+            "are found where each server publishes them: TF Serving on the REST port (8501 beside "
+            "gRPC 8500, or the REST backend's own port; the service's http port for k8s:// "
+            "backends) at /monitoring/prometheus/metrics; MLServer and Triton on the port after "
+            "gRPC (8082, 8002) or two after HTTP; KServe's model server on its HTTP port; all at "
+            "/metrics"
         ),
     )
     p.add_argument(

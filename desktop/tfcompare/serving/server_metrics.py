@@ -1,5 +1,7 @@
-"""TF Serving's Prometheus metrics: the names it exports, reading a page, and the server time of a
-block of requests from the deltas of two scrapes.
+"""Servers' Prometheus metrics: the names they export, reading a page, and the server time of a
+block of requests from the deltas of two scrapes. One ``MetricsFormat`` per server in
+``FORMATS`` (TF Serving's below; MLServer's and KServe's model server's further down), chosen by
+what the page holds.
 
 Facts from TF Serving's source (``servables/tensorflow/util.cc``, ``util/prometheus_exporter.cc``,
 ``model_servers/prediction_service_impl.cc``, ``model_servers/http_server.cc``): metric paths such as
