@@ -1,7 +1,7 @@
 """Servers' Prometheus metrics: the names they export, reading a page, and the server time of a
 block of requests from the deltas of two scrapes. One ``MetricsFormat`` per server in
-``FORMATS`` (TF Serving's below; MLServer's and KServe's model server's further down), chosen by
-what the page holds.
+``FORMATS`` (TF Serving's here; MLServer's and KServe's model server's in ``oip_metrics``), chosen
+by what the page holds.
 
 Facts from TF Serving's source (``servables/tensorflow/util.cc``, ``util/prometheus_exporter.cc``,
 ``model_servers/prediction_service_impl.cc``, ``model_servers/http_server.cc``): metric paths such as
@@ -217,118 +217,14 @@ class TfServingMetrics(MetricsFormat):
         return block_time(before, after, spec.model or "default", labels, sent)
 
 
-def totals_block(
-    before: tuple[float, float],
-    after: tuple[float, float],
-    sent: int,
-    *,
-    unit_ms: float,
-    runtime: tuple[tuple[float, float], tuple[float, float]] | None = None,
-) -> BlockTime:
-    """A block's server time from the (count, sum) totals of one latency family before and after
-    it (sums in units of ``unit_ms`` milliseconds), and optionally the model run's own totals
-    (``runtime``: before, after). Servers that print every digit of their totals
-    (prometheus_client's exporters) need no rounding note."""
-    (c0, s0), (c1, s1) = before, after
-    r0, rs0, r1, rs1 = (*runtime[0], *runtime[1]) if runtime else (0.0, 0.0, 0.0, 0.0)
-    if c1 < c0 or s1 < s0 or r1 < r0:
-        if c1 <= 0:
-            return BlockTime(None, None, None, False, "counters reset (server restarted)")
-        return BlockTime(
-            int(c1),
-            s1 / c1 * unit_ms,
-            rs1 / r1 * unit_ms if r1 > 0 else None,
-            False,
-            "counters reset (server restarted): from the requests counted since",
-        )
-    counted = int(round(c1 - c0))
-    if counted <= 0:
-        note = (
-            "the server counted none of these requests (wrong model name, or metrics of another "
-            "server?)"
-            if sent
-            else "no successful request"
-        )
-        return BlockTime(counted, None, None, False, note)
-    runs = r1 - r0
-    runtime_ms = (rs1 - rs0) / runs * unit_ms if runs > 0 else None
-    note = (
-        ""
-        if counted == sent
-        else f"shared: the server counted {counted} requests, {sent} were sent"
-    )
-    return BlockTime(counted, (s1 - s0) / counted * unit_ms, runtime_ms, not note, note)
+FORMATS: list[MetricsFormat] = [TfServingMetrics()]
 
 
-MLSERVER_DURATION = "model_infer_request_duration"
-MLSERVER_SUCCESS = "model_infer_request_success"
-
-
-class MlserverMetrics(MetricsFormat):
-    """MLServer's ``model_infer_request_duration{model,version}``: a summary in seconds of each
-    inference as its data plane handles it (the model found, run and its answer made; not the
-    HTTP or gRPC decoding around it), for successful and failed requests alike
-    (``mlserver/handlers/dataplane.py``). Served on its metrics port (8082) at ``/metrics``.
-    The model run alone is not published apart."""
-
-    name = "MLServer"
-    families = (MLSERVER_DURATION, MLSERVER_SUCCESS)
-
-    def recognises(self, snapshot: Snapshot) -> bool:
-        return MLSERVER_DURATION in snapshot.families
-
-    def block_time(
-        self, before: Snapshot, after: Snapshot, spec: BackendSpec, sent: int
-    ) -> BlockTime:
-        model = spec.model or "default"
-        return totals_block(
-            before.total(MLSERVER_DURATION, model=model),
-            after.total(MLSERVER_DURATION, model=model),
-            sent,
-            unit_ms=1000.0,
-        )
-
-
-KSERVE_PREPROCESS = "request_preprocess_seconds"
-KSERVE_PREDICT = "request_predict_seconds"
-KSERVE_POSTPROCESS = "request_postprocess_seconds"
-
-
-class KServeMetrics(MetricsFormat):
-    """KServe's Python model server: histograms in seconds, label ``model_name``, of each
-    request's ``preprocess``, ``predict`` and ``postprocess`` steps (``kserve/metrics.py``,
-    timed in ``Model.__call__`` for v1, v2 REST and v2 gRPC alike), at ``/metrics`` on its HTTP
-    port. Server time is the three steps together; the model run is ``predict``."""
-
-    name = "KServe"
-    families = (KSERVE_PREPROCESS, KSERVE_PREDICT, KSERVE_POSTPROCESS)
-
-    def recognises(self, snapshot: Snapshot) -> bool:
-        return KSERVE_PREDICT in snapshot.families
-
-    def block_time(
-        self, before: Snapshot, after: Snapshot, spec: BackendSpec, sent: int
-    ) -> BlockTime:
-        model = spec.model or "default"
-
-        def steps(snap: Snapshot) -> tuple[float, float]:
-            count, _ = snap.total(KSERVE_PREDICT, model_name=model)
-            total = sum(snap.total(f, model_name=model)[1] for f in self.families)
-            return count, total
-
-        return totals_block(
-            steps(before),
-            steps(after),
-            sent,
-            unit_ms=1000.0,
-            runtime=(
-                before.total(KSERVE_PREDICT, model_name=model),
-                after.total(KSERVE_PREDICT, model_name=model),
-            ),
-        )
-
-
-FORMATS: list[MetricsFormat] = [TfServingMetrics(), MlserverMetrics(), KServeMetrics()]
+def register(fmt: MetricsFormat) -> None:
+    """Add a server's format to ``FORMATS`` (done by the module that defines it, which this
+    module imports at its end: whichever of the two is imported first, both are complete)."""
+    if not any(type(f) is type(fmt) for f in FORMATS):
+        FORMATS.append(fmt)
 
 
 def all_families() -> tuple[str, ...]:
@@ -500,3 +396,7 @@ class MetricsScraper:
 
     def close(self) -> None:
         self._pool.close()
+
+
+# the other servers' formats register themselves (they subclass MetricsFormat, defined above)
+from tfcompare.serving import oip_metrics as _oip_metrics  # noqa: E402, F401

@@ -3,27 +3,17 @@ server, OpenVINO Model Server — and KServe's v1 REST protocol.
 
 Ports as the servers ship them: Triton 8000 HTTP / 8001 gRPC / 8002 metrics; MLServer 8080 /
 8081 / 8082 metrics; KServe's model server 8080 HTTP (metrics at ``/metrics`` on it) / 8081
-gRPC. Metrics are looked for where each of them puts them beside the port a backend names.
+gRPC. Metrics are looked for where each of them puts them beside the port a backend names;
+what Kubernetes discovery looks for is in ``oip_hints``.
 """
 
 from __future__ import annotations
 
-from tfcompare.serving.protocols.base import DiscoveryHints, ServingProtocol
+from tfcompare.serving.protocols import oip_hints
+from tfcompare.serving.protocols.base import ServingProtocol
 
-METRICS_PATH = "/metrics"
+METRICS_PATH = oip_hints.METRICS_PATH
 HTTP_PORT, GRPC_PORT = 8080, 8081  # MLServer's and KServe's (Triton: 8000 / 8001)
-TRITON_HTTP, TRITON_GRPC, TRITON_METRICS = 8000, 8001, 8002
-MLSERVER_METRICS = 8082
-_IMAGES = (
-    "tritonserver",
-    "mlserver",
-    "kserve/",
-    "kserve-",
-    "openvino/model_server",
-)
-_METRICS_PORT = DiscoveryHints(
-    ports=(TRITON_METRICS, MLSERVER_METRICS, HTTP_PORT), port_names=("metrics", "http")
-)
 
 
 def _urls(address: str, ports: tuple[int, ...], tls: bool = False) -> tuple[str, ...]:
@@ -42,10 +32,8 @@ class OipGrpc(ServingProtocol):
     scheme = "v2"
     numeric_versions = False
     declared_input = True
-    discovery = DiscoveryHints(
-        ports=(TRITON_GRPC, GRPC_PORT), port_names=("grpc", "grpc-port"), images=_IMAGES
-    )
-    metrics_port = _METRICS_PORT
+    discovery = oip_hints.OIP_GRPC
+    metrics_port = oip_hints.OIP_METRICS_PORT
     metrics_path = METRICS_PATH
 
     def client(self, spec, address=None, where=None):
@@ -69,10 +57,8 @@ class OipRest(ServingProtocol):
     scheme = "v2+http"
     numeric_versions = False
     declared_input = True
-    discovery = DiscoveryHints(
-        ports=(TRITON_HTTP, HTTP_PORT), port_names=("http", "rest", "http1"), images=_IMAGES
-    )
-    metrics_port = _METRICS_PORT
+    discovery = oip_hints.OIP_HTTP
+    metrics_port = oip_hints.OIP_METRICS_PORT
     metrics_path = METRICS_PATH
 
     def client(self, spec, address=None, where=None):
@@ -96,10 +82,8 @@ class KServeV1(ServingProtocol):
     scheme = "kserve+http"
     numeric_versions = False
     declared_input = True
-    discovery = DiscoveryHints(
-        ports=(HTTP_PORT,), port_names=("http", "http1"), images=("kserve/", "kserve-")
-    )
-    metrics_port = DiscoveryHints(ports=(HTTP_PORT,), port_names=("http", "http1"))
+    discovery = oip_hints.KSERVE_V1
+    metrics_port = oip_hints.KSERVE_METRICS_PORT
     metrics_path = METRICS_PATH
     # behind KServe's TensorFlow runtime the server is TF Serving: its REST Predict's labels
     predict_labels = ("predict", "REST")
