@@ -66,11 +66,14 @@ def forward(weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
 
 
 def preprocess(encoded: bytes) -> np.ndarray:
-    """An encoded image → [1, 32, 32, 3] as tfcompare's ``tf`` preset makes it (decoded
-    upright, RGB, resized with Pillow's bicubic filter, x / 127.5 − 1)."""
+    """An encoded image → [1, 32, 32, 3] as tfcompare's ``tf`` preset makes it (a JPEG decoded
+    with libjpeg's DCT scaling down to no less than twice the model's size, upright, RGB,
+    resized with Pillow's bicubic filter, x / 127.5 − 1)."""
     from PIL import Image, ImageOps
 
     with Image.open(io.BytesIO(encoded)) as im:
+        if im.format == "JPEG":
+            im.draft(im.mode, (SIZE * 2, SIZE * 2))
         im = ImageOps.exif_transpose(im).convert("RGB")
         if im.size != (SIZE, SIZE):
             im = im.resize((SIZE, SIZE), Image.Resampling.BICUBIC)
