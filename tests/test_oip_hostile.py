@@ -420,3 +420,82 @@ def test_grpc_server_gone_and_silent(rpc):
         assert err.value.code == "DEADLINE_EXCEEDED"
     finally:
         release.set()
+
+
+# --------------------------------------------------------------------------- load
+
+
+def test_load_sends_each_backends_own_requests_with_their_headers(http, rpc, tmp_path):
+    """``tfcompare load``'s targets for an OIP REST backend that reads binary tensors carry the
+    binary extension's headers (through an agent's plan directory too), and the HTTP and gRPC
+    senders deliver exactly those requests, with the Host header / :authority."""
+    import asyncio
+
+    from images import jpeg_bytes, photo
+
+    from tfcompare.load.agent import read_plan_dir, write_plan_dir
+    from tfcompare.load.load_plan import LoadPlan
+    from tfcompare.load.prepare import build_targets
+
+    probs = _probs()
+    header = json.dumps(
+        {
+            "outputs": [
+                {
+                    "name": "probabilities",
+                    "datatype": "FP32",
+                    "shape": [1, 1000],
+                    "parameters": {"binary_data_size": 4000},
+                }
+            ]
+        }
+    ).encode()
+    rest = http(
+        _rest_routes(
+            (200, {"Inference-Header-Content-Length": str(len(header))}, header + probs.tobytes())
+        )
+    )
+    grpc_server = rpc(_grpc_handlers())
+    specs = [
+        BackendSpec.parse(f"r=v2+http://{rest.address}/m,preprocess=tf,host=r.example.com"),
+        BackendSpec.parse(f"g=v2://{grpc_server.address}/m,preprocess=tf,host=g.example.com"),
+    ]
+    image = jpeg_bytes(photo("chelsea"))
+    targets, messages = build_targets(
+        specs, {"original": [image]}, {"original": {"label": "original"}}
+    )
+    assert len(targets) == 2 and not [m for m in messages if "not measured" in m], messages
+    rest_target, grpc_target = targets
+    (request,) = rest_target.payloads
+    headers = dict(request.headers)
+    assert headers["Content-Type"] == "application/octet-stream"
+    assert int(headers["Inference-Header-Content-Length"]) < len(request.body)
+    assert grpc_target.payloads[0].path == "/inference.GRPCInferenceService/ModelInfer"
+
+    write_plan_dir(tmp_path / "plan", LoadPlan(levels=(1,)), targets)
+    _, _, read_back = read_plan_dir(tmp_path / "plan")
+    assert [t.payloads for t in read_back] == [t.payloads for t in targets]
+
+    async def send_all() -> list[str]:
+        codes = []
+        for target in read_back:
+            sender = target.backend.protocol_info.sender(target.backend, target.address, 5.0, 1)
+            await sender.open()
+            try:
+                codes.append(await sender.send(target.payloads[0]))
+            finally:
+                await sender.close()
+        return codes
+
+    before = len(rest.calls)
+    assert asyncio.run(send_all()) == ["OK", "OK"]
+    sent = rest.calls[before]
+    assert (
+        sent.headers["inference-header-content-length"]
+        == headers["Inference-Header-Content-Length"]
+    )
+    assert sent.headers["content-type"] == "application/octet-stream"
+    assert sent.headers["host"] == "r.example.com" and sent.body == request.body
+    infer_calls = [c for c in grpc_server.calls if c.method == "ModelInfer"]
+    assert infer_calls[-1].authority == "g.example.com"
+    assert infer_calls[-1].request == grpc_target.payloads[0].body
