@@ -93,11 +93,10 @@ def oip_datatype(dtype: str) -> str:
 
 def pack_bytes(elements: Iterable[bytes]) -> bytes:
     """``BYTES`` elements in raw form: each a 4-byte little-endian length, then its bytes."""
-    out = bytearray()
+    parts: list[bytes] = []
     for element in elements:
-        out += len(element).to_bytes(4, "little")
-        out += element
-    return bytes(out)
+        parts += (len(element).to_bytes(4, "little"), element)
+    return b"".join(parts)
 
 
 def unpack_bytes(raw: bytes | memoryview, count: int | None = None) -> list[bytes]:

@@ -67,7 +67,7 @@ def infer_request(
 
 def response_arrays(resp: pb.ModelInferResponse) -> dict[str, np.ndarray]:
     """A ModelInferResponse's outputs as arrays; ValueError when one does not fit its shape."""
-    raws = list(resp.raw_output_contents)
+    raws = resp.raw_output_contents
     if raws and len(raws) != len(resp.outputs):
         raise ValueError(f"the answer has {len(resp.outputs)} outputs but {len(raws)} raw contents")
     arrays: dict[str, np.ndarray] = {}

@@ -144,18 +144,19 @@ def _top5_of_vector(
         return None
     if not (arr.ndim == 1 or (arr.ndim == 2 and arr.shape[0] == 1)):
         return None
-    work = arr.reshape(-1).astype(np.float64)
-    if work.size <= TOP_K * 2:
+    if arr.size <= TOP_K * 2:
         return None
-    lo, hi = float(work.min()), float(work.max())
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return None  # NaN or inf: the general path ranks them as a sort does
-    kind = _kind(lo, hi, float(work.sum()), full=True)
+    work = arr.reshape(-1).astype(np.float64)  # a copy: ranked items are struck out below
+    total = float(work.sum())
+    if not math.isfinite(total):  # a NaN or an infinity in it: the general path ranks them
+        return None
+    lo = float(work.min())
     order = []
     for _ in range(TOP_K):
         i = int(work.argmax())
         order.append((i, float(work[i])))
         work[i] = -np.inf
+    kind = _kind(lo, order[0][1], total, full=True)
     labels = _labels([i for i, _ in order], arr.size, ids=True, names=names)
     return tuple(Prediction(lb, score) for lb, (_, score) in zip(labels, order, strict=True)), kind
 
