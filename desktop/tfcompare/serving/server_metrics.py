@@ -1,7 +1,7 @@
 """Servers' Prometheus metrics: the names they export, reading a page, and the server time of a
 block of requests from the deltas of two scrapes. One ``MetricsFormat`` per server in
-``FORMATS`` (TF Serving's here; MLServer's and KServe's model server's in ``oip_metrics``), chosen
-by what the page holds.
+``FORMATS`` (TF Serving's here; Triton's in ``triton_metrics``, MLServer's and KServe's model
+server's in ``oip_metrics``), chosen by what the page holds.
 
 Facts from TF Serving's source (``servables/tensorflow/util.cc``, ``util/prometheus_exporter.cc``,
 ``model_servers/prediction_service_impl.cc``, ``model_servers/http_server.cc``): metric paths such as
@@ -225,13 +225,7 @@ class TfServingMetrics(MetricsFormat):
         return block_time(before, after, spec.model or "default", labels, sent)
 
 
-def _formats() -> list[MetricsFormat]:
-    from tfcompare.serving.triton_metrics import TritonMetrics
-
-    return [TfServingMetrics(), TritonMetrics()]
-
-
-FORMATS: list[MetricsFormat] = _formats()
+FORMATS: list[MetricsFormat] = [TfServingMetrics()]
 
 
 def register(fmt: MetricsFormat) -> None:
@@ -419,4 +413,5 @@ class MetricsScraper:
 
 
 # the other servers' formats register themselves (they subclass MetricsFormat, defined above)
+from tfcompare.serving import triton_metrics as _triton_metrics  # noqa: E402, F401, I001
 from tfcompare.serving import oip_metrics as _oip_metrics  # noqa: E402, F401
