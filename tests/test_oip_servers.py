@@ -205,8 +205,8 @@ def test_run_compares_tf_serving_and_mlserver_on_one_table(tfs, mlserver, photos
     assert proc.returncode == 0, proc.stderr
     # MLServer's metadata lists no versions unless its settings do: the line names none
     assert "backend mls: AVAILABLE · takes float32 32×32×3 NHWC (input 'image')" in proc.stderr
-    assert f"server metrics (MLServer) from {mlserver.metrics}" in proc.stderr
-    assert "server metrics (TF Serving)" in proc.stderr
+    assert f"server metrics from {mlserver.metrics} (MLServer)" in proc.stderr
+    assert f"server metrics from http://{tfs.rest}{TF_METRICS} (TF Serving)" in proc.stderr
     table = [line.split() for line in proc.stdout.splitlines()]
     for variant in ("original", "256-jpeg"):
         for backend in ("tfs", "mls"):
@@ -334,7 +334,7 @@ def test_kserve_metrics_are_found_on_its_http_port(kserve, photos, tmp_path):
         str(out),
     )
     assert proc.returncode == 0, proc.stderr
-    assert f"server metrics (KServe) from http://{kserve.http}/metrics" in proc.stderr
+    assert f"server metrics from http://{kserve.http}/metrics (KServe)" in proc.stderr
     doc = json.loads(out.read_text())
     for row in doc["summary"]:
         assert row["server_ms"] is not None and row["runtime_ms"] is not None
