@@ -73,7 +73,9 @@ def ready_text(status: ModelStatus | None, signature: SignatureInfo | None) -> s
     """The one line for a backend that can take requests: ``AVAILABLE · version 1 · signature
     serving_default · takes float32 224×224×3 NHWC``."""
     version = status.serving_version if status is not None else None
-    parts = ["AVAILABLE", f"version {version}"]
+    if version is None and signature is not None:  # OIP: the version the metadata names
+        version = signature.model_version
+    parts = ["AVAILABLE"] + ([f"version {version}"] if version is not None else [])
     if signature is not None and signature.signature_name:
         parts.append(f"signature {signature.signature_name}")
     if signature is not None:

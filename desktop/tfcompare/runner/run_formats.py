@@ -295,9 +295,11 @@ def _server_notes(result: RunResult, rows: list[dict]) -> list[str]:
     notes = []
     if any(r["server_ms"] is not None for r in rows):
         notes.append(
-            "server ms: mean time the server spent on these requests (its request_latency), model "
-            "ms: the model run alone (runtime_latency), path ms: mean latency − server ms (network, "
-            "tunnel, client). ~: the server also counted other requests or restarted: not exact."
+            "server ms: mean time the server spent on these requests (its metrics: TF Serving's "
+            "request_latency, MLServer's model_infer_request_duration, KServe's pre/predict/post "
+            "steps), model ms: the model run alone (TF Serving's runtime_latency, KServe's predict "
+            "step), path ms: mean latency − server ms (network, tunnel, client). ~: the server also "
+            "counted other requests or restarted: not exact."
         )
     if any(r["queue_ms"] is not None for r in rows):
         notes.append(

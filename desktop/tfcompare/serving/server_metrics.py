@@ -1,5 +1,7 @@
-"""TF Serving's Prometheus metrics: the names it exports, reading a page, and the server time of a
-block of requests from the deltas of two scrapes.
+"""Servers' Prometheus metrics: the names they export, reading a page, and the server time of a
+block of requests from the deltas of two scrapes. One ``MetricsFormat`` per server in
+``FORMATS`` (TF Serving's here; Triton's in ``triton_metrics``, MLServer's and KServe's model
+server's in ``oip_metrics``), chosen by what the page holds.
 
 Facts from TF Serving's source (``servables/tensorflow/util.cc``, ``util/prometheus_exporter.cc``,
 ``model_servers/prediction_service_impl.cc``, ``model_servers/http_server.cc``): metric paths such as
@@ -131,8 +133,10 @@ def parse_metrics(text: str, *, families: Iterable[str] | None = None) -> Snapsh
             if fam.name not in names:
                 continue
             for sample in fam.samples:
-                labels = frozenset((k, v) for k, v in sample.labels.items() if k != "le")
-                if fam.type == "histogram":
+                labels = frozenset(
+                    (k, v) for k, v in sample.labels.items() if k not in ("le", "quantile")
+                )
+                if fam.type in ("histogram", "summary"):
                     if sample.name.endswith("_count"):
                         histograms.setdefault(fam.name, {}).setdefault(labels, [0.0, 0.0])[0] = (
                             sample.value
@@ -221,13 +225,14 @@ class TfServingMetrics(MetricsFormat):
         return block_time(before, after, spec.model or "default", labels, sent)
 
 
-def _formats() -> list[MetricsFormat]:
-    from tfcompare.serving.triton_metrics import TritonMetrics
-
-    return [TfServingMetrics(), TritonMetrics()]
+FORMATS: list[MetricsFormat] = [TfServingMetrics()]
 
 
-FORMATS: list[MetricsFormat] = _formats()
+def register(fmt: MetricsFormat) -> None:
+    """Add a server's format to ``FORMATS`` (done by the module that defines it, which this
+    module imports at its end: whichever of the two is imported first, both are complete)."""
+    if not any(type(f) is type(fmt) for f in FORMATS):
+        FORMATS.append(fmt)
 
 
 def all_families() -> tuple[str, ...]:
@@ -405,3 +410,8 @@ class MetricsScraper:
 
     def close(self) -> None:
         self._pool.close()
+
+
+# the other servers' formats register themselves (they subclass MetricsFormat, defined above)
+from tfcompare.serving import triton_metrics as _triton_metrics  # noqa: E402, F401, I001
+from tfcompare.serving import oip_metrics as _oip_metrics  # noqa: E402, F401

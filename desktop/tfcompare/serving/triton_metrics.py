@@ -28,7 +28,7 @@ alone — the model run, as TF Serving's ``runtime_latency`` — over the reques
 from __future__ import annotations
 
 from tfcompare.serving.backend_spec import BackendSpec
-from tfcompare.serving.server_metrics import BlockTime, MetricsFormat, Snapshot
+from tfcompare.serving.server_metrics import BlockTime, MetricsFormat, Snapshot, register
 
 SUCCESS = "nv_inference_request_success"
 FAILURE = "nv_inference_request_failure"
@@ -144,3 +144,6 @@ class TritonMetrics(MetricsFormat):
             note=note,
             queue_ms=deltas[QUEUE_US] / counted / 1000.0,
         )
+
+
+register(TritonMetrics())

@@ -60,6 +60,9 @@ class ServingProtocol(abc.ABC):
     metrics_path: ClassVar[str] = "/metrics"
     #: versions are numbers (TF Serving) or strings (Open Inference Protocol)
     numeric_versions: ClassVar[bool] = True
+    #: the server's metadata may not say what a model takes, so a backend spec may declare it
+    #: (``,input=``: ``tfcompare.serving.inputs.declared_input``)
+    declared_input: ClassVar[bool] = False
 
     @abc.abstractmethod
     def client(
