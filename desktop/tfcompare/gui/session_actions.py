@@ -42,10 +42,19 @@ class SessionActions:
         """True when it is fine to drop the current results (saved, discarded, or none)."""
         if not self.c.unsaved or self.c.running:
             return True
+        what = [
+            text
+            for text, unsaved in (
+                ("the comparison's results", self.c.comparison_unsaved),
+                ("the capacity sweep", self.c.capacity.unsaved),
+            )
+            if unsaved
+        ]
         answer = QMessageBox.question(
             self.w,
             "Unsaved results",
-            "This comparison has results that are not saved. Save them first?",
+            f"{' and '.join(what).capitalize()} {'are' if len(what) > 1 else 'is'} not saved "
+            "in a session file. Save first?",
             QMessageBox.StandardButton.Save
             | QMessageBox.StandardButton.Discard
             | QMessageBox.StandardButton.Cancel,
@@ -80,7 +89,7 @@ class SessionActions:
         QApplication.restoreOverrideCursor()
         if "log_scale" in self.c.view_options:
             self.w.set_log_scale(bool(self.c.view_options["log_scale"]))
-        sweep = self.w.capacity.model.result
+        sweep = self.c.capacity.result
         # a sweep alone: show it, not an empty comparison; otherwise the comparison comes first
         self.w.tabs.setCurrentWidget(
             self.w.capacity

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfcompare.runner.connection import Connection, open_connection
-from tfcompare.runner.probe import BackendStatus, probe
+from tfcompare.runner.probe import BackendState, BackendStatus, probe
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.settings import RunSettings
 
@@ -141,7 +141,7 @@ class StatusChecker:
             result = probe(spec, conn)
         except Exception as exc:  # any failure is this backend's status, never the window's
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-            result = BackendStatus(spec, "error", message)
+            result = BackendStatus(spec, BackendState.ERROR, message)
         finally:
             self._busy.discard(spec)
         if not self._closed:
