@@ -328,10 +328,10 @@ def test_capacity_menu_actions_start_and_cancel_a_sweep(qtbot, tmp_path, backend
     w.capacity.levels.setText("1,2,4,8")
     w.capacity.window_s.setValue(0.5)
     find_action(w, "Run", "Start capacity sweep").trigger()
-    assert w.tabs.currentWidget() is w.capacity and w.capacity.worker.running
-    with qtbot.waitSignal(w.capacity.sweep_finished, timeout=60_000) as done:
+    assert w.tabs.currentWidget() is w.capacity and w.controller.capacity.running
+    with qtbot.waitSignal(w.controller.capacity.events.finished, timeout=60_000) as done:
         find_action(w, "Run", "Cancel capacity sweep").trigger()
-    assert done.args == [True]
+    assert done.args[0].cancelled
 
 
 def test_export_results_report_and_capacity(qtbot, tmp_path, monkeypatch, opened):

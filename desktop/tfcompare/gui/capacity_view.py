@@ -32,7 +32,29 @@ from tfcompare.gui.capacity_chart import CapacityChart
 from tfcompare.gui.colors import BackendColors
 from tfcompare.window import CapacityController
 
-NOTES_MIN_LINES = 6  # the notes pane never shrinks below this many lines; it takes any room left
+NOTES_MIN_LINES = 6  # the notes pane never shrinks below this many lines
+
+
+class WrappedLabel(QLabel):
+    """A word-wrapped label that keeps the height its text needs at its width: a splitter does
+    not pass on height-for-width, and the lines of a plain wrapped label would be cut off."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__(text)
+        self.setWordWrap(True)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit()
+
+    def setText(self, text: str) -> None:  # noqa: N802
+        super().setText(text)
+        self._fit()
+
+    def _fit(self) -> None:
+        need = self.heightForWidth(self.width())
+        if need > 0 and need != self.minimumHeight():
+            self.setMinimumHeight(need)
 
 
 class CapacityPanel(QWidget):
@@ -121,41 +143,32 @@ class CapacityPanel(QWidget):
         self.table.setWordWrap(True)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table_title = QLabel()
-        self.equivalents = QLabel("")
-        self.equivalents.setWordWrap(True)
-        # the sweep's notes (images without a variant, early stops, backends not measured): in a
-        # pane of their own below the figures, at least NOTES_MIN_LINES tall, that the user can
-        # make taller; a long list scrolls and is never cut off
+        self.equivalents = WrappedLabel()
+        # the sweep's notes (images without a variant, early stops, backends not measured): at
+        # least NOTES_MIN_LINES tall and sharing any height left with the table; a long list
+        # scrolls and is never cut off
         self.notes = QPlainTextEdit()
         self.notes.setReadOnly(True)
         self.notes.setFrameShape(QFrame.Shape.NoFrame)
         self.notes.setStyleSheet("QPlainTextEdit { color: #666666; background: transparent; }")
-        self.notes.setMinimumHeight(self.notes.fontMetrics().lineSpacing() * NOTES_MIN_LINES + 8)
-        figures = QWidget()
-        sv = QVBoxLayout(figures)
+        margin = self.notes.document().documentMargin()
+        lines = self.notes.fontMetrics().lineSpacing() * NOTES_MIN_LINES
+        self.notes.setMinimumHeight(int(lines + 2 * margin + 2))
+        self.side = QWidget()
+        sv = QVBoxLayout(self.side)
         sv.setContentsMargins(0, 0, 0, 0)
         sv.addWidget(self.table_title)
-        sv.addWidget(self.table, 1)
-        key = QLabel(
+        sv.addWidget(self.table, 3)
+        key = WrappedLabel(
             "Points: ● stable level, ○ unstable (windows did not agree), × client-bound "
             "(the load generator was the limit), ★ knee (once a backend's sweep is done). Only ● "
             "counts as capacity."
         )
-        key.setWordWrap(True)
         sv.addWidget(key)
         sv.addWidget(QLabel("<b>Equivalents</b> (how many of a backend match the first one)"))
         sv.addWidget(self.equivalents)
-        notes_box = QWidget()
-        nv = QVBoxLayout(notes_box)
-        nv.setContentsMargins(0, 0, 0, 0)
-        nv.addWidget(QLabel("<b>Notes</b>"))
-        nv.addWidget(self.notes, 1)
-        self.side = QSplitter(Qt.Orientation.Vertical)
-        self.side.setChildrenCollapsible(False)
-        self.side.addWidget(figures)
-        self.side.addWidget(notes_box)
-        self.side.setStretchFactor(0, 3)
-        self.side.setStretchFactor(1, 2)
+        sv.addWidget(QLabel("<b>Notes</b>"))
+        sv.addWidget(self.notes, 2)
         self.split = QSplitter(Qt.Orientation.Horizontal)
         self.split.addWidget(self.chart)
         self.split.addWidget(self.side)

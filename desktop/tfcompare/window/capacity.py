@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from tfcompare.load.capacity_formats import write_csv, write_json
+from tfcompare.load.capacity_model import CapacityModel, Curve, CurvePoint
 from tfcompare.load.capacity_results import CapacityResult
 from tfcompare.load.events import LevelDone, SweepMessage, SweepStage, TargetDone, WindowDone
 from tfcompare.load.incluster import InCluster, default_levels_for_agents
@@ -28,7 +29,6 @@ from tfcompare.load.load_plan import DEFAULT_CONCURRENCY, DEFAULT_VARIANTS, Load
 from tfcompare.load.pipeline import ImageSource, NothingToMeasure, SweepJob, run_sweep
 from tfcompare.load.prepare import PrepareError, parse_variants
 from tfcompare.serving.backend_spec import BackendSpec
-from tfcompare.window.capacity_display import Curve, CurvePoint, SweepDisplay
 from tfcompare.window.events import CapacityEvents, Ended, Outcome
 from tfcompare.window.work import BackgroundWork
 
@@ -335,7 +335,7 @@ class CapacityController:
         """One curve per backend × variant; one still being measured has no marks (knee) yet."""
         return [
             _unmarked(c) if self._provisional(c.backend, c.variant) else c
-            for c in SweepDisplay(self.result).curves()
+            for c in CapacityModel(self.result).curves()
         ]
 
     @property
@@ -348,7 +348,7 @@ class CapacityController:
         × variant's figures are final."""
         return [
             (b, v, "…", MEASURING) if self._provisional(b, v) else (b, v, rate, at)
-            for b, v, rate, at in SweepDisplay(self.result).sustained_rows()
+            for b, v, rate, at in CapacityModel(self.result).sustained_rows()
         ]
 
     def table_title(self) -> tuple[str, str]:
@@ -368,7 +368,7 @@ class CapacityController:
     def equivalent_rows(self) -> list[str]:
         if self.running:
             return []
-        return SweepDisplay(self.result).equivalent_rows()
+        return CapacityModel(self.result).equivalent_rows()
 
     def equivalents_hint(self) -> str:
         return EQUIVALENTS_WAIT if self.running else EQUIVALENTS_HINT

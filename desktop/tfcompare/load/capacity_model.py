@@ -1,7 +1,7 @@
 """A capacity sweep as the Capacity tab draws it, without Qt: curves (points and knee) for the
-chart, the sustained-req/s rows, the equivalents. Read-only over a ``CapacityResult``; the
-``CapacityController`` (``tfcompare.window.capacity``) decides which sweep is shown and which of
-its figures are still provisional.
+chart, the sustained-req/s rows, the equivalents. Read-only over a ``CapacityResult``; the window's
+``CapacityController`` (``tfcompare.window.capacity``) holds the tab's state — which sweep is
+shown, which is running and which of its figures are still provisional.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Curve:
     knee: CurvePoint | None
 
 
-class SweepDisplay:
+class CapacityModel:
     """The figures of one sweep (``result``; None: no sweep) in the tab's shapes."""
 
     def __init__(self, result: CapacityResult | None = None) -> None:
