@@ -1,5 +1,6 @@
-"""The Capacity tab with load agents in the cluster: the same sweep, run by a Job on the local
-Kubernetes API server (tests/kube_workloads.py), merged and drawn like a local one."""
+"""The Capacity tab with k8s:// backends on the local Kubernetes API server (tests/kube_api_server.py
+forwarding to real `tfcompare serve` backends): swept from this machine through a port-forward,
+and by load agents in a Job (tests/kube_workloads.py), merged and drawn like a local sweep."""
 
 from __future__ import annotations
 
@@ -12,6 +13,32 @@ from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.window import Outcome
 
 pytestmark = pytest.mark.slow
+
+
+def test_a_sweep_from_this_machine_reaches_a_k8s_backend_through_a_port_forward(
+    qtbot, kube, backend_pair, tmp_path
+):
+    from tfcompare.runner.probe import BackendState
+
+    pod = add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc, rest=backend_pair.two.rest)
+    window, panel = prepared_window(qtbot, backend_pair, tmp_path)
+    window.set_backends([BackendSpec.parse("a=k8s://tfs/tfs-a:8500/tiny")], persist=False)
+    qtbot.waitUntil(lambda: window.backends_panel.state_of("a") is BackendState.OK, timeout=60_000)
+    forwards = kube.forwards.get(f"tfs/{pod}", 0)  # the status light's own forward
+    panel.levels.setText("1,2")
+    assert panel.agents.value() == 0  # "no (this machine)": the window sends the load
+    with qtbot.waitSignal(panel.controller.events.finished, timeout=180_000) as done:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    notes = panel.notes.toPlainText()
+    assert done.args[0].outcome is Outcome.FINISHED, notes
+    result = panel.controller.result
+    assert [(lv.backend, lv.level) for lv in result.levels] == [("a", 1), ("a", 2)], notes
+    assert all(lv.ok > 0 and lv.n_errors == 0 for lv in result.levels)
+    # the requests crossed the API server's pods/portforward into the pod; the user is told
+    # that the figures are the tunnel's
+    assert kube.forwards[f"tfs/{pod}"] > forwards
+    assert "a goes through a Kubernetes port-forward" in notes
+    assert set(panel.chart._curves) == {("a", "original")} and panel.table.rowCount() == 1
 
 
 def test_sweep_by_agents_in_the_cluster(qtbot, kube, backend_pair, tmp_path):
