@@ -208,7 +208,7 @@ class CapacityController:
                 outcome = Outcome.CANCELLED if result.cancelled else Outcome.FINISHED
                 put((generation, _Finished(result, Ended(outcome, outcome.value))))
 
-        self._worker._launch(work, f"tfcompare-capacity-{generation}")
+        self._worker.launch(work, f"tfcompare-capacity-{generation}")
 
     def cancel(self) -> None:
         if self.running and not self.cancelling:
@@ -236,9 +236,10 @@ class CapacityController:
             if isinstance(event, WindowDone):
                 w = event.window
                 p99 = f"{w.p99_ms:.1f} ms" if w.p99_ms is not None else "-"
-                label = self.job.plan.level_label(w.level) if self.job else f"{w.level:g}"
+                assert self.job is not None  # events come from the sweep this job started
                 self.status = (
-                    f"{w.backend} / {w.variant} at {label}, window {w.index + 1}: "
+                    f"{w.backend} / {w.variant} at {self.job.plan.level_label(w.level)}, "
+                    f"window {w.index + 1}: "
                     f"{w.throughput:.1f} req/s, p99 {p99}"
                 )
                 status = True

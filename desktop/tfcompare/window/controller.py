@@ -127,9 +127,9 @@ class WindowController:
         self.events.message.emit(self.message)
 
     def _everything_changed(self) -> None:
-        """A new or opened session: every view redraws."""
+        """A new or opened session: every part changed (every view redraws)."""
         e = self.events
-        for signal in (
+        _emit(
             e.images,
             e.backends,
             e.status,
@@ -139,8 +139,7 @@ class WindowController:
             e.results,
             e.session,
             e.overlay,
-        ):
-            signal.emit()
+        )
 
     def _on_sweep_finished(self, ended: Ended) -> None:
         self.events.session.emit()
@@ -184,11 +183,8 @@ class WindowController:
         gone = set(names) & {e.name for e in self.images}
         if not gone or self._busy("removing images"):
             return 0
-        before, snapshot, unsaved = (
-            list(self.images),
-            self.store.snapshot(),
-            self.comparison_unsaved,
-        )
+        before, snapshot = list(self.images), self.store.snapshot()
+        unsaved = self.comparison_unsaved
         self.images = [e for e in self.images if e.name not in gone]
         self.store.drop(images=gone)
         if self.selection[0] in gone:
@@ -216,8 +212,7 @@ class WindowController:
         self.statuses = {n: s for n, s in self.statuses.items() if self.spec(n) == s.spec}
         self.run_notes = {n: v for n, v in self.run_notes.items() if n in names}
         self._checker.set_backends(self.backends)
-        self.events.backends.emit()
-        self.events.status.emit()
+        _emit(self.events.backends, self.events.status)
 
     def spec(self, name: str) -> BackendSpec | None:
         return next((s for s in self.backends if s.name == name), None)
@@ -290,8 +285,7 @@ class WindowController:
         del self._undo[:-MAX_UNDO]
         # what a save would write has changed
         self.comparison_unsaved = self.store.result is not None
-        for signal in (changed, self.events.results, self.events.selection, self.events.session):
-            signal.emit()
+        _emit(changed, self.events.results, self.events.selection, self.events.session)
         self._say(f"{what}.", undo=True)
 
     @property
@@ -304,8 +298,7 @@ class WindowController:
         what, undo = self._undo.pop()
         undo()
         e = self.events
-        for signal in (e.images, e.backends, e.status, e.results, e.selection, e.session):
-            signal.emit()
+        _emit(e.images, e.backends, e.status, e.results, e.selection, e.session)
         self._say(f"Undone: {what[0].lower()}{what[1:]}.")
         return True
 
@@ -359,8 +352,7 @@ class WindowController:
             self.run_id, self.backends, self.settings, [e.source for e in self.images]
         )
         e = self.events
-        for signal in (e.run, e.status, e.results, e.session):
-            signal.emit()
+        _emit(e.run, e.status, e.results, e.session)
         self._say("Running…")
         return None
 
@@ -445,8 +437,7 @@ class WindowController:
                 )
         self.comparison_unsaved = self.store.has_results()
         e = self.events
-        for signal in (e.run, e.status, e.session):
-            signal.emit()
+        _emit(e.run, e.status, e.session)
         self._say(ended.message, warning=ended.failed)
 
     def _on_look(self, look: Inspection) -> None:
@@ -602,6 +593,12 @@ class WindowController:
         self._worker.wait(3.0)
         self._checker.close()
         self._looks.shutdown(wait=False, cancel_futures=True)
+
+
+def _emit(*signals) -> None:
+    """Announce that these parts changed, in this order."""
+    for signal in signals:
+        signal.emit()
 
 
 def _same_backend(mine: BackendSpec | None, saved: BackendSpec) -> bool:

@@ -39,7 +39,7 @@ class BackgroundWork:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def _launch(self, work: Callable[[threading.Event], None], name: str) -> None:
+    def launch(self, work: Callable[[threading.Event], None], name: str) -> None:
         """Run ``work(cancel)`` in a new thread; ``cancel()`` sets its flag."""
         cancel = self._cancel = threading.Event()
         self._thread = threading.Thread(target=work, args=(cancel,), name=name, daemon=True)
@@ -86,7 +86,7 @@ class RunWorker(BackgroundWork):
             except Exception as exc:  # the window must survive any runner failure and say why
                 self.pending.append(RunCrashed(run_id, f"{type(exc).__name__}: {exc}"))
 
-        self._launch(work, f"tfcompare-run-{run_id}")
+        self.launch(work, f"tfcompare-run-{run_id}")
 
 
 class StatusChecker:
