@@ -120,6 +120,18 @@ def test_cancel_ends_cancelled_and_keeps_what_was_measured(sweeps):
     assert 1 <= len(c.result.levels) < 4 and c.result.cancelled and c.unsaved
 
 
+def test_a_sweep_that_cannot_measure_anything_ends_failed_and_says_why(sweeps):
+    c = sweeps
+    for server in c.servers:
+        server.reachable = False
+    quick(c)
+    assert c.start() is None
+    drain_until(c, lambda: not c.running)
+    assert c.finished.outcome is Outcome.FAILED and "backend one: not measured" in c.status
+    assert any("backend two: not measured" in note for note in c.notes())  # each one's reason
+    assert c.result.levels == [] and not c.unsaved and not c.can_export
+
+
 def test_a_session_opened_during_a_sweep_is_never_drawn_over(sweeps):
     c = sweeps
     quick(c, levels="1,2,4")
