@@ -284,22 +284,28 @@ def sweep_in_terminal(args, job) -> int:
             name="tfcompare-load",
             grace_s=60 if in_cluster else 30,
         )
-    except PrepareError as exc:
-        raise usage_error(str(exc)) from None
-    except NothingToMeasure:
-        print(f"tfcompare {args.command}: no backend could be measured", file=sys.stderr)
-        return 1
-    except ClusterError as exc:
-        if "1 MiB" in str(exc):
-            raise usage_error(str(exc)) from None
-        print(f"tfcompare {args.command}: {exc}", file=sys.stderr)
-        return 1
+    except (PrepareError, NothingToMeasure, ClusterError) as exc:
+        return sweep_failure(exc, args.command)
     except KeyboardInterrupt:
         what = "cancelled: the Job and its pods were deleted" if in_cluster else "cancelled"
         print(what, file=sys.stderr)
         return 130
     print(capacity_table(result), file=table_stream(args), flush=True)
     return write_capacity_outputs(result, args)
+
+
+def sweep_failure(exc: Exception, command: str) -> int:
+    """A sweep that could not run: exit status 1 with why, or a UsageError for what the
+    arguments asked that cannot be done (unusable images or variants, a plan too large)."""
+    from tfcompare.cluster.cluster_errors import PlanTooLarge
+    from tfcompare.load.pipeline import NothingToMeasure
+    from tfcompare.load.prepare import PrepareError
+
+    if isinstance(exc, PrepareError | PlanTooLarge):
+        raise usage_error(str(exc)) from None
+    why = "no backend could be measured" if isinstance(exc, NothingToMeasure) else str(exc)
+    print(f"tfcompare {command}: {why}", file=sys.stderr)
+    return 1
 
 
 def write_capacity_outputs(result, args) -> int:

@@ -75,6 +75,7 @@ def in_cluster_options(args):
 def dry_run(job) -> int:
     """``--dry-run -o yaml``: the ConfigMap and Job that ``job`` would create, printed; nothing
     is created (signatures are still read once through a port-forward)."""
+    from tfcompare.cli.load_cmd import sweep_failure
     from tfcompare.cluster.cluster_errors import ClusterError
     from tfcompare.cluster.kube import resolve_context
     from tfcompare.cluster.loadjob import to_yaml
@@ -84,22 +85,15 @@ def dry_run(job) -> int:
 
     opts = job.in_cluster
     print("connecting to the cluster…", file=sys.stderr, flush=True)
+
+    def say(text: str) -> None:
+        print(f"note: {text}", file=sys.stderr)
+
     try:
-        with sweep_targets(job, lambda text: print(f"note: {text}", file=sys.stderr)) as (
-            targets,
-            _variants,
-        ):
+        with sweep_targets(job, say) as (targets, _variants):
             namespace = opts.namespace or resolve_context(opts.context).namespace
             objects = job_objects(job.plan, targets, opts, namespace, "dry-run")
-    except PrepareError as exc:
-        raise usage_error(str(exc)) from None
-    except NothingToMeasure:
-        print("tfcompare load: no backend could be measured", file=sys.stderr)
-        return 1
-    except ClusterError as exc:
-        if "1 MiB" in str(exc):
-            raise usage_error(str(exc)) from None
-        print(f"tfcompare load: {exc}", file=sys.stderr)
-        return 1
+    except (PrepareError, NothingToMeasure, ClusterError) as exc:
+        return sweep_failure(exc, "load")
     print(to_yaml(list(objects)), end="")
     return 0
