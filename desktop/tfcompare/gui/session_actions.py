@@ -42,19 +42,18 @@ class SessionActions:
         """True when it is fine to drop the current results (saved, discarded, or none)."""
         if not self.c.unsaved or self.c.running:
             return True
-        what = [
-            text
-            for text, unsaved in (
-                ("the comparison's results", self.c.comparison_unsaved),
-                ("the capacity sweep", self.c.capacity.unsaved),
+        if not self.c.capacity.unsaved:
+            text = "This comparison has results that are not saved. Save them first?"
+        elif not self.c.comparison_unsaved:
+            text = "The capacity sweep is not saved in a session file. Save it first?"
+        else:
+            text = (
+                "This comparison's results and its capacity sweep are not saved. Save them first?"
             )
-            if unsaved
-        ]
         answer = QMessageBox.question(
             self.w,
             "Unsaved results",
-            f"{' and '.join(what).capitalize()} {'are' if len(what) > 1 else 'is'} not saved "
-            "in a session file. Save first?",
+            text,
             QMessageBox.StandardButton.Save
             | QMessageBox.StandardButton.Discard
             | QMessageBox.StandardButton.Cancel,
