@@ -176,7 +176,7 @@ def test_a_new_mode_brings_its_default_levels(sweeps):
 def test_the_default_levels_on_agents_leave_out_those_they_cannot_split(sweeps, monkeypatch):
     """What Start hands the pipeline for load agents (the sweep itself needs a cluster: the
     slow tier's test_gui_capacity_cluster runs one)."""
-    from tfcompare.window import capacity
+    from tfcompare.load import pipeline
 
     jobs = []
 
@@ -184,7 +184,7 @@ def test_the_default_levels_on_agents_leave_out_those_they_cannot_split(sweeps, 
         jobs.append(job)
         return CapacityResult(plan=job.plan.to_dict(), backends=[], variants={})
 
-    monkeypatch.setattr(capacity, "run_sweep", record)
+    monkeypatch.setattr(pipeline, "run_sweep", record)
     c = sweeps
     c.set_fields(agents=2)
     assert c.start() is None

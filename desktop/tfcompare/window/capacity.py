@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tfcompare.load.capacity_formats import write_csv, write_json
 from tfcompare.load.capacity_model import CapacityModel, Curve, CurvePoint
@@ -26,11 +27,13 @@ from tfcompare.load.capacity_results import CapacityResult
 from tfcompare.load.events import LevelDone, SweepMessage, SweepStage, TargetDone, WindowDone
 from tfcompare.load.incluster import InCluster, default_levels_for_agents
 from tfcompare.load.load_plan import DEFAULT_CONCURRENCY, DEFAULT_VARIANTS, LoadPlan
-from tfcompare.load.pipeline import ImageSource, NothingToMeasure, SweepJob, run_sweep
 from tfcompare.load.prepare import PrepareError, parse_variants
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.window.events import CapacityEvents, Ended, Outcome
 from tfcompare.window.work import BackgroundWork
+
+if TYPE_CHECKING:
+    from tfcompare.load.pipeline import ImageSource, SweepJob
 
 DEFAULT_RATES: tuple[float, ...] = (10, 20, 50, 100)
 EQUIVALENTS_HINT = (
@@ -136,6 +139,11 @@ class CapacityController:
     def start(self) -> str | None:
         """Start a sweep of the current backends and images; returns why it cannot start (None
         when it started)."""
+        # The sweep's modules (grpc.aio among them) load here, on the owner's thread, the first
+        # time a sweep starts: not at the window's start-up, and never in the sweep's thread
+        # while a status check's thread imports the same modules in another order.
+        from tfcompare.load.pipeline import SweepJob
+
         if self.running:
             return "A capacity sweep is already running."
         reason = self._busy()
@@ -189,6 +197,8 @@ class CapacityController:
         return None
 
     def _launch(self, generation: int, job: SweepJob) -> None:
+        from tfcompare.load.pipeline import NothingToMeasure, run_sweep
+
         put = self._pending.append
 
         def work(cancel: threading.Event) -> None:
