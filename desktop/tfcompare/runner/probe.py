@@ -35,6 +35,9 @@ class BackendStatus:
     detail: str = ""  # input key, outputs, forward state…
     code: str = ""  # the server's error code when it refused (NOT_FOUND, INVALID_ARGUMENT…)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", BackendState(self.state))  # "ok" → BackendState.OK
+
     @property
     def ready(self) -> bool:
         return self.state is BackendState.OK

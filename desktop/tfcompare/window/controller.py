@@ -252,6 +252,7 @@ class WindowController:
                 # a reopened session's backend that is gone: expected, not an alarm
                 state = BackendState.OFFLINE
                 text = f"not connected (from the saved session): {text}"
+        state = BackendState(state)
         timing = self.store.timings.get(name)
         measured = next((b for b in self.store.backends if b.name == name), None)
         current = self.spec(name)
@@ -428,7 +429,7 @@ class WindowController:
         self.finished = ended
         for name, n in self.store.errors.items():
             note = self.run_notes.get(name)
-            if note and note[0] is BackendState.ERROR:
+            if note and note[0] == BackendState.ERROR:
                 self.run_notes[name] = (BackendState.ERROR, f"{note[1]} ({n:,} failed)")
             elif n:
                 self.run_notes[name] = (
