@@ -66,9 +66,12 @@ def discard(window) -> None:
         window.controller.wait(5)
 
 
-def synthetic_session(path: Path, scale: float = 1.0) -> Path:
-    """A saved comparison of two small images × three variants × two backends (real aggregates,
-    no backend needed): what the window shows after a run, for tests of its actions."""
+def synthetic_session(
+    path: Path, scale: float = 1.0, sizes: tuple[tuple[int, int], ...] = ((320, 240), (320, 240))
+) -> Path:
+    """A saved comparison of two small images (``sizes``, in pixels) × three variants × two
+    backends (real aggregates, no backend needed): what the window shows after a run, for tests
+    of its actions."""
     import io
 
     from PIL import Image
@@ -88,16 +91,17 @@ def synthetic_session(path: Path, scale: float = 1.0) -> Path:
     )
     images, requests = [], []
     for i, name in enumerate(("cat.jpg", "dog.jpg")):
+        width, height = sizes[i]
         buf = io.BytesIO()
-        Image.new("RGB", (320, 240), (40 + 80 * i, 90, 140)).save(buf, "JPEG")
+        Image.new("RGB", (width, height), (40 + 80 * i, 90, 140)).save(buf, "JPEG")
         variants = tuple(
             Variant(
                 k,
                 None if k == "original" else int(k.split("-")[0]),
                 "png" if "png" in k else "jpeg",
                 None,
-                320 >> j,
-                240 >> j,
+                width >> j,
+                height >> j,
                 30_000 >> j,
                 1.0,
                 b"",
@@ -106,7 +110,7 @@ def synthetic_session(path: Path, scale: float = 1.0) -> Path:
         )
         images.append(
             ImageInfo(
-                name, None, "jpeg", 320, 240, len(buf.getvalue()), variants, (), buf.getvalue()
+                name, None, "jpeg", width, height, len(buf.getvalue()), variants, (), buf.getvalue()
             )
         )
         for b, spec in enumerate(backends):

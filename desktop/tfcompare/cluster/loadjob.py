@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tfcompare.cluster.cluster_errors import ClusterError, translate
+from tfcompare.cluster.cluster_errors import ClusterError, PlanTooLarge, translate
 from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, resolve_context, server_of
 
 CONFIGMAP_LIMIT = 1024 * 1024  # bytes of data + binaryData the API server accepts in one object
@@ -63,7 +63,7 @@ def manifests(
             binary[key] = base64.b64encode(content).decode("ascii")
     size = sum(len(k) + len(v) for k, v in files.items())
     if size > CONFIGMAP_LIMIT:
-        raise ClusterError(
+        raise PlanTooLarge(
             f"the load plan is {size / 1048576:.2f} MiB, more than the 1 MiB a Kubernetes "
             "ConfigMap may hold: use fewer or smaller images (the requests of every image × "
             "variant travel in it), e.g. --variants 512-jpeg or one image"
