@@ -145,9 +145,14 @@ class _Collector:
                 self.ready[index] = pod
                 self.pod_index[pod] = index
             elif kind == "window":
-                t, slot = doc["slot"]
-                key = (int(t), int(slot), int(doc["index"]))
-                self.windows[key][index] = WindowSummary.from_dict(doc)
+                try:
+                    t, slot = doc["slot"]
+                    key = (int(t), int(slot), int(doc["index"]))
+                    window = WindowSummary.from_dict(doc)
+                except (KeyError, TypeError, ValueError) as exc:
+                    self.messages.append(f"{pod}: a window report was refused ({exc})")
+                    continue
+                self.windows[key][index] = window
                 on_window(key, self.windows[key])
             elif kind == "done":
                 if self.pod_index.get(pod) == index:
