@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from tfcompare.cli.run_options import (
@@ -14,6 +15,7 @@ from tfcompare.cli.run_options import (
     table_stream,
     usage_error,
 )
+from tfcompare.terminal import one_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -148,7 +150,7 @@ def _levels(text: str, what: str) -> tuple[float, ...]:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise usage_error(f"{what} must be numbers separated by commas, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
         raise usage_error(f"{what} must be positive numbers, got {text!r}")
     return values
 
@@ -228,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         raise usage_error(str(exc)) from None
     notes = [*level_notes, *notes]
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {one_line(note)}", file=sys.stderr)
     return measure(args, plan, specs, payloads, info, notes)
 
 
@@ -242,11 +244,12 @@ def progress_printer(args):
         if isinstance(event, WindowDone):
             print(window_line(event.window), file=sys.stderr, flush=True)
         elif isinstance(event, SweepMessage):
-            print(f"note: {event.text}", file=sys.stderr, flush=True)
+            print(f"note: {one_line(event.text)}", file=sys.stderr, flush=True)
         elif isinstance(event, LevelDone):
             lv = event.level
             print(
-                f"{lv.backend}/{lv.variant} level {lv.level:g}: {lv.throughput:.1f} req/s, "
+                f"{one_line(lv.backend)}/{one_line(lv.variant)} level {lv.level:g}: "
+                f"{lv.throughput:.1f} req/s, "
                 f"p99 {lv.percentile_ms(99) or 0:.1f} ms, "
                 f"{'stable' if lv.stable else 'unstable'}"
                 f"{', client-bound' if lv.client_bound else ''}",
@@ -270,11 +273,11 @@ def measure(args, plan, specs, payloads, info, notes=()) -> int:
     from tfcompare.load.prepare import connected_targets
 
     targets, problems, connections = connected_targets(
-        specs, payloads, info, note=lambda text: print(f"note: {text}", file=sys.stderr)
+        specs, payloads, info, note=lambda text: print(f"note: {one_line(text)}", file=sys.stderr)
     )
     try:
         for text in problems:
-            print(text, file=sys.stderr)
+            print(one_line(text), file=sys.stderr)
         if not targets:
             print("tfcompare load: no backend could be measured", file=sys.stderr)
             return 1

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from tfcompare.cli.run_options import in_worker_thread, usage_error
+from tfcompare.terminal import one_line
 
 
 def add_in_cluster_arguments(p: argparse.ArgumentParser) -> None:
@@ -88,7 +89,7 @@ def measure_in_cluster(args, plan, specs, payloads, info, notes=()) -> int:
     direct = [s.name for s in specs if not s.is_k8s]
     if direct:
         print(
-            f"note: {', '.join(direct)}: HOST:PORT as given must be reachable from the agents' "
+            f"note: {', '.join(map(one_line, direct))}: HOST:PORT as given must be reachable from the agents' "
             "pods",
             file=sys.stderr,
         )
@@ -96,7 +97,7 @@ def measure_in_cluster(args, plan, specs, payloads, info, notes=()) -> int:
     try:
         targets, problems = in_cluster_targets(specs, payloads, info)
         for text in problems:
-            print(text, file=sys.stderr)
+            print(one_line(text), file=sys.stderr)
         if not targets:
             print("tfcompare load: no backend could be measured", file=sys.stderr)
             return 1
