@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.capacity_chart import CapacityChart
 from tfcompare.gui.colors import BackendColors
 from tfcompare.load.capacity_model import CapacityModel
@@ -384,7 +385,7 @@ class CapacityPanel(QWidget):
         self.table.setRowCount(len(rows))
         for r, values in enumerate(rows):
             for c, value in enumerate(values):
-                item = QTableWidgetItem(value)
+                item = QTableWidgetItem(without_bidi_controls(value))
                 if c == 0:
                     item.setForeground(self.colors_brush(values[0]))
                 if c == 2:
@@ -393,9 +394,12 @@ class CapacityPanel(QWidget):
                     )
                 self.table.setItem(r, c, item)
         self.table.resizeRowsToContents()
-        self.equivalents.setText("\n".join(model.equivalent_rows()) or EQUIVALENTS_HINT)
-        self.notes.setPlainText("\n".join(model.result.notes() if model.result else []))
-        self.status.setText(model.status)
+        self.equivalents.setText(
+            without_bidi_controls("\n".join(model.equivalent_rows())) or EQUIVALENTS_HINT
+        )
+        notes = "\n".join(model.result.notes() if model.result else [])
+        self.notes.setPlainText(without_bidi_controls(notes))
+        self.status.setText(without_bidi_controls(model.status))
 
     def colors_brush(self, backend: str):
         from PySide6.QtGui import QBrush, QColor

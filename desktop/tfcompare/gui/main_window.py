@@ -12,6 +12,7 @@ from PySide6.QtCore import QByteArray, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QPushButton
 
+from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.capacity_view import CapacityPanel
 from tfcompare.gui.chart_base import short_variant
 from tfcompare.gui.colors import BackendColors
@@ -217,14 +218,16 @@ class MainWindow(QMainWindow):
             self.refresh_views(force=True)
         elif topic == "session":
             name = c.path.name if c.path else "untitled"
-            self.setWindowTitle(f"{name}[*] — tfcompare")
+            self.setWindowTitle(f"{without_bidi_controls(name)}[*] — tfcompare")
             self.setWindowModified(c.unsaved)
         elif topic == "overlay":
             overlay = c.overlay
             self.latency.set_overlay(
                 overlay.cells if overlay else None, overlay.label if overlay else ""
             )
-            self.compare_label.setText(f"Dashed: {overlay.label}" if overlay else "")
+            self.compare_label.setText(
+                without_bidi_controls(f"Dashed: {overlay.label}") if overlay else ""
+            )
             self.compare_clear.setVisible(overlay is not None)
         elif topic == "message" and c.message is not None:
             self.statusBar().showMessage(c.message.text, 0 if c.message.undo else 8000)
@@ -431,7 +434,7 @@ class MainWindow(QMainWindow):
             self.image_combo.blockSignals(True)
             self.image_combo.clear()
             for name in images:
-                self.image_combo.addItem(name, name)
+                self.image_combo.addItem(without_bidi_controls(name), name)
             self.image_combo.blockSignals(False)
         if [self.variant_combo.itemData(i) for i in range(self.variant_combo.count())] != variants:
             self.variant_combo.blockSignals(True)
