@@ -21,7 +21,12 @@ from tensorflow.core.framework import types_pb2
 
 from tfcompare.checks import nested_deeper_than
 from tfcompare.localserve import metrics
-from tfcompare.localserve.servable import AVAILABLE, Servable, ServingFault
+from tfcompare.localserve.servable import (
+    AVAILABLE,
+    Servable,
+    ServingFault,
+    check_requested_name,
+)
 
 _PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)"
@@ -99,6 +104,7 @@ class RestApi:
         if not match:
             raise _bad(f"Malformed request: {method} {path}")
         name, label, tail = match["name"], match["label"], match["tail"]
+        check_requested_name(name)
         version = _version(match["version"]) if match["version"] is not None else None
         if method == "GET" and tail is None:
             return self._status(name, version, label)
