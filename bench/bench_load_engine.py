@@ -77,13 +77,15 @@ async def bare(address: str, data: bytes, concurrency: int, seconds: float) -> t
 def target(address: str, data: bytes):
     from tfcompare.load.load_plan import LoadTarget
     from tfcompare.serving.backend_spec import BackendSpec
+    from tfcompare.serving.base import PreparedRequest
+    from tfcompare.serving.grpc_client import PREDICT_METHOD
 
     return LoadTarget(
         BackendSpec("noop", address, model="noop"),
         address,
         "original",
         "original",
-        payloads=(data,),
+        payloads=(PreparedRequest(PREDICT_METHOD, data),),
     )
 
 
@@ -108,18 +110,19 @@ class Recording:
     async def close(self):
         await self.inner.close()
 
-    async def send(self, data: bytes) -> str:
+    async def send(self, request) -> str:
         self.times.append(time.perf_counter())
-        return await self.inner.send(data)
+        return await self.inner.send(request)
 
 
 def open_loop(address: str, data: bytes, rate: float, seconds: float):
     import tfcompare.load.sweep as sweep_module
     from tfcompare.load.load_plan import LoadPlan
-    from tfcompare.load.senders import make_sender
+    from tfcompare.serving.protocols.tf_serving import TfServingGrpc
 
     times: list[float] = []
-    sweep_module.make_sender = lambda t, timeout, c: Recording(make_sender(t, timeout, c), times)
+    plain = TfServingGrpc.sender
+    TfServingGrpc.sender = lambda self, *a: Recording(plain(self, *a), times)
     plan = LoadPlan(mode="rate", levels=(rate,), window_s=seconds, fixed_windows=1, max_errors=0)
     [level] = sweep_module.sweep(plan, [target(address, data)]).levels
     return level, times[1:]  # the first send is the warm-up

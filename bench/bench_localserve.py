@@ -286,14 +286,14 @@ def _measure(
         sigs = {p: c.metadata() for p, c in clients.items()}
         scraper = MetricsScraper(specs[0].metrics)
         floor = _Floor(env)
-        request = clients["grpc"].build_request(data, sigs["grpc"])
+        request = clients["grpc"].prepare(sigs["grpc"].input.make(data), sigs["grpc"]).body
         answer_bytes = _served_answer(next(s for s in specs if s.protocol == "grpc"), request)
         floor_times: list[float] = []
         wire: list[float] = []  # the gRPC calls' latency as tfcompare reports it (request → answer)
 
         def call(protocol: str) -> float:
             start = time.perf_counter()
-            outcome = clients[protocol].predict(data, sigs[protocol])
+            outcome = clients[protocol].predict_image(data, sigs[protocol])
             took = (time.perf_counter() - start) * 1000
             if protocol == "grpc":
                 wire.append(outcome.latency_ms)

@@ -43,7 +43,7 @@ def test_predict_through_forward_matches_direct(kube, backend_pair, jpeg):
     two = backend_pair.two
     pod = add_tfs_service(kube, "tfs-cpu-2", grpc=two.grpc, rest=two.rest)
     direct = make_client(BackendSpec(name="direct", target=two.grpc, model="tiny"))
-    want = direct.predict(jpeg, direct.metadata())
+    want = direct.predict_image(jpeg, direct.metadata())
     direct.close()
     for protocol in ("grpc", "rest"):
         with open_forward(k8s_spec("k8s://tfs/tfs-cpu-2", protocol)) as fwd:
@@ -51,8 +51,8 @@ def test_predict_through_forward_matches_direct(kube, backend_pair, jpeg):
             try:
                 assert client.status().available
                 sig = client.metadata()
-                assert sig.input_key == "images" and sig.input_dtype == "DT_STRING"
-                got = client.predict(jpeg, sig)
+                assert sig.input_key == "images" and sig.input_dtype == "string"
+                got = client.predict_image(jpeg, sig)
             finally:
                 client.close()
             assert [p.label for p in got.top5] == [p.label for p in want.top5], protocol
@@ -81,7 +81,7 @@ def test_pod_replaced_mid_run_reconnects(kube, backend_pair, fresh_backend, jpeg
             while not stop.is_set():
                 pod, gen = fwd.pod, fwd.generation
                 try:
-                    client.predict(jpeg, sig, timeout_s=20)
+                    client.predict_image(jpeg, sig, timeout_s=20)
                     ok, err = True, ""
                 except ServingError as exc:
                     ok, err = False, exc.code

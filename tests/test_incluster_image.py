@@ -79,7 +79,8 @@ def test_agent_runs_with_only_the_image_packages(backend_pair, tmp_path):
 
     spec = BackendSpec(name="one", target=backend_pair.one.grpc, model="tiny")
     with make_client(spec) as client:
-        request = client.build_request(jpeg_bytes(photo()), client.metadata())
+        sig = client.metadata()
+        request = client.prepare(sig.input.make(jpeg_bytes(photo())), sig)
     plan = LoadPlan(levels=(1,), window_s=0.3, max_windows=2, stable_windows=1)
     folder = write_plan_dir(
         tmp_path / "plan", plan, [LoadTarget(spec, spec.target, "original", "original", (request,))]

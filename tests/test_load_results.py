@@ -14,6 +14,7 @@ from tfcompare.load.capacity_text import capacity_table
 from tfcompare.load.histogram import LatencyHistogram
 from tfcompare.load.load_plan import LoadPlan, LoadTarget
 from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.serving.base import PreparedRequest
 
 
 def _hist(samples_ms):
@@ -196,8 +197,12 @@ def test_agent_plan_directory_and_merging_windows(tmp_path):
         "10.0.0.5:8500",
         "512-jpeg",
         "512 px JPEG q90",
-        payloads=(b"\x01req-a", b"\x02req-b"),
-        path="",
+        payloads=(
+            PreparedRequest("/tensorflow.serving.PredictionService/Predict", b"\x01req-a"),
+            PreparedRequest(
+                "/v2/models/m/infer", b"\x02req-b", (("Inference-Header-Content-Length", "2"),)
+            ),
+        ),
     )
     plan = LoadPlan(levels=(2, 4), start_at=(5000.0, 5030.0), fixed_windows=3)
     write_plan_dir(tmp_path / "plan", plan, [target], agent="load-1")

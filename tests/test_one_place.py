@@ -181,7 +181,9 @@ def test_one_header_syntax_everywhere():
 def test_probe_backend_is_what_the_runner_and_window_report(backend_pair):
     good = BackendSpec("g", backend_pair.one.grpc, model="tiny")
     status = probe_backend(good)
-    assert status.ready and status.text == "AVAILABLE · version 1 · signature serving_default"
+    assert status.ready and status.text == (
+        "AVAILABLE · version 1 · signature serving_default · takes encoded bytes"
+    )
     assert status.signature.input_key and "input" in status.detail
     missing = probe_backend(BackendSpec("m", backend_pair.one.grpc, model="nope"))
     assert missing.state == "error" and "NOT_FOUND" in missing.text

@@ -23,7 +23,6 @@ from tfcompare.serving.server_metrics import (
     RUNTIME_LATENCY,
     MetricsError,
     block_time,
-    discovered_url,
     parse_metrics,
 )
 
@@ -153,7 +152,9 @@ def test_not_a_metrics_page():
     ],
 )
 def test_discovered_url(address, protocol, tls, url):
-    assert discovered_url(address, protocol, tls) == url
+    from tfcompare.serving import protocols
+
+    assert protocols.get(protocol).metrics_urls(address, tls) == (url,)
 
 
 def test_scraper_falls_back_to_the_plain_path_like_tf_serving_needs():

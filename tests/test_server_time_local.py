@@ -73,12 +73,12 @@ def test_exposition_has_tf_servings_names_labels_and_buckets(backend_pair, tmp_p
     for protocol, target in (("grpc", two.grpc), ("rest", two.rest)):
         spec = BackendSpec("x", target, protocol=protocol, model="tiny")  # type: ignore[arg-type]
         with make_client(spec) as client:
-            client.predict(image, client.metadata())
+            client.predict_image(image, client.metadata())
     wrong = BackendSpec("x", two.grpc, model="tiny", signature=None)
     with make_client(wrong) as client:
         sig = client.metadata()
         with pytest.raises(Exception):  # noqa: B017 - any refusal; its status is what is checked
-            client.predict(b"not an image", sig)
+            client.predict_image(b"not an image", sig)
     fams = families(two.rest)
     latency = fams[REQUEST_LATENCY]
     assert latency.type == "histogram"
@@ -183,7 +183,7 @@ def test_other_traffic_during_a_block_is_marked_shared(backend_pair, photos):
             and event.result.repeat == 0
             and event.result.variant == "original"
         ):
-            intruder.predict(image, signature)
+            intruder.predict_image(image, signature)
 
     try:
         result = Runner([spec], SETTINGS).run([photos / "cat.jpg"], on_event=on_event)
@@ -295,7 +295,9 @@ def test_counters_are_written_under_tf_servings_own_names(backend_pair, tmp_path
     and dashboards made for it read the local backend unchanged, the name[] filter included."""
     rest = backend_pair.two.rest
     with make_client(BackendSpec("x", backend_pair.two.grpc, model="tiny")) as client:
-        client.predict(save(photo("chelsea"), tmp_path / "cat.jpg").read_bytes(), client.metadata())
+        client.predict_image(
+            save(photo("chelsea"), tmp_path / "cat.jpg").read_bytes(), client.metadata()
+        )
     with urllib.request.urlopen(f"http://{rest}{METRICS_PATH}", timeout=10) as resp:
         text = resp.read().decode()
     assert f"# TYPE {REQUEST_COUNT} counter\n" in text
@@ -322,12 +324,12 @@ def test_made_up_model_names_cannot_grow_the_metrics_without_bound(fresh_backend
     image = save(photo("chelsea"), tmp_path / "cat.jpg").read_bytes()
     with make_client(BackendSpec("x", backend.grpc, model="tiny")) as client:
         sig = client.metadata()
-        client.predict(image, sig)
+        client.predict_image(image, sig)
     sent = MAX_MODEL_NAMES + 20
     for i in range(sent):
         with make_client(BackendSpec("x", backend.grpc, model=f"made-up-{i}")) as client:
             with pytest.raises(ServingError, match="NOT_FOUND|not found|Could not find"):
-                client.predict(image, sig)
+                client.predict_image(image, sig)
     counts = {
         s.labels["model_name"]: s.value
         for s in families(backend.rest)[REQUEST_COUNT].samples

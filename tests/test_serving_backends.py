@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfcompare.serving import GrpcClient, RestClient, make_client
+from tfcompare.serving import make_client
 from tfcompare.serving._protos import predict_pb2, types_pb2
 from tfcompare.serving.answers import ServingError
 from tfcompare.serving.backend_spec import BackendSpec
-from tfcompare.serving.grpc_client import PREDICT_METHOD
+from tfcompare.serving.grpc_client import PREDICT_METHOD, GrpcClient
+from tfcompare.serving.rest_client import RestClient
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +100,7 @@ def test_status_metadata_predict(backend_pair, image, protocol):
         assert sig.input_key == "images" and sig.input_dtype == "DT_STRING"
         assert set(sig.output_keys) == {"classes", "scores"}
         assert sig.model_version == 1
-        out = client.predict(image, sig)
+        out = client.predict_image(image, sig)
     assert len(out.top5) == 5
     scores = [p.score for p in out.top5]
     assert scores == sorted(scores, reverse=True)
@@ -113,16 +114,16 @@ def test_status_metadata_predict(backend_pair, image, protocol):
 
 
 def test_grpc_and_rest_agree_and_answers_depend_on_the_image(backend_pair, image):
-    grpc_out = _client(backend_pair.two.grpc).predict(
+    grpc_out = _client(backend_pair.two.grpc).predict_image(
         image, _client(backend_pair.two.grpc).metadata()
     )
     rest = _client(backend_pair.two.rest, "rest")
-    rest_out = rest.predict(image, rest.metadata())
+    rest_out = rest.predict_image(image, rest.metadata())
     assert _labels(grpc_out) == _labels(rest_out)
     np.testing.assert_allclose(
         [p.score for p in grpc_out.top5], [p.score for p in rest_out.top5], rtol=1e-5
     )
-    other = rest.predict(_jpeg(seed=7), rest.metadata())
+    other = rest.predict_image(_jpeg(seed=7), rest.metadata())
     assert [p.score for p in other.top5] != [p.score for p in rest_out.top5]
 
 
@@ -131,7 +132,7 @@ def test_explicit_and_unknown_signature(backend_pair, image, protocol):
     address = backend_pair.two.grpc if protocol == "grpc" else backend_pair.two.rest
     sig = _client(address, protocol, signature="predict_images").metadata()
     assert sig.signature_name == "predict_images"
-    assert len(_client(address, protocol).predict(image, sig).top5) == 5
+    assert len(_client(address, protocol).predict_image(image, sig).top5) == 5
     with pytest.raises(ServingError) as err:
         _client(address, protocol, signature="nope").metadata()
     assert err.value.code == "NOT_FOUND"
@@ -143,7 +144,7 @@ def test_unknown_model_is_not_found(backend_pair, image, protocol):
     address = backend_pair.two.grpc if protocol == "grpc" else backend_pair.two.rest
     good_sig = _client(address, protocol).metadata()
     client = _client(address, protocol, model="no-such-model")
-    for call in (client.status, client.metadata, lambda: client.predict(image, good_sig)):
+    for call in (client.status, client.metadata, lambda: client.predict_image(image, good_sig)):
         with pytest.raises(ServingError) as err:
             call()
         assert err.value.code == "NOT_FOUND", err.value
@@ -155,7 +156,7 @@ def test_undecodable_bytes_is_invalid_argument(backend_pair, protocol):
     address = backend_pair.two.grpc if protocol == "grpc" else backend_pair.two.rest
     client = _client(address, protocol)
     with pytest.raises(ServingError) as err:
-        client.predict(b"this is not an image", client.metadata())
+        client.predict_image(b"this is not an image", client.metadata())
     assert err.value.code == "INVALID_ARGUMENT"
 
 
@@ -189,13 +190,13 @@ def test_headers_are_sent_and_client_is_thread_safe(backend_pair, image, protoco
     address = backend_pair.two.grpc if protocol == "grpc" else backend_pair.two.rest
     client = _client(address, protocol, headers=(("Authorization", "Bearer t0ken"),))
     sig = client.metadata()
-    expected = _labels(client.predict(image, sig))
+    expected = _labels(client.predict_image(image, sig))
     errors: list[BaseException] = []
     lock = threading.Lock()
 
     def work(_: int) -> list[str]:
         try:
-            return _labels(client.predict(image, sig))
+            return _labels(client.predict_image(image, sig))
         except BaseException as exc:  # collected, asserted below
             with lock:
                 errors.append(exc)
@@ -214,14 +215,14 @@ def test_headers_are_sent_and_client_is_thread_safe(backend_pair, image, protoco
 def test_ids_logits_and_tensor_content_agree_with_names(backend_pair, variants, image):
     """Same network, three output conventions, gRPC typed fields, tensor_content and REST JSON."""
     ref_client = _client(backend_pair.one.grpc)
-    ref = ref_client.predict(image, ref_client.metadata())
+    ref = ref_client.predict_image(image, ref_client.metadata())
     results = {}
     for key, backend in variants.items():
         model = f"tiny-{key}"
         for protocol, address in (("grpc", backend.grpc), ("rest", backend.rest)):
             client = _client(address, protocol, model=model)
             sig = client.metadata()
-            results[(key, protocol)] = (sig, client.predict(image, sig))
+            results[(key, protocol)] = (sig, client.predict_image(image, sig))
     for (key, protocol), (_sig, out) in results.items():
         assert _labels(out) == _labels(ref), (key, protocol)
         assert out.model_version == 1
@@ -237,7 +238,7 @@ def test_ids_logits_and_tensor_content_agree_with_names(backend_pair, variants, 
         client = _client(variants[key].grpc, model=f"tiny-{key}")
         sig = results[(key, "grpc")][0]
         raw = grpc.insecure_channel(variants[key].grpc).unary_unary(PREDICT_METHOD)(
-            client.build_request(image, sig), timeout=30
+            client.prepare(sig.input.make(image), sig).body, timeout=30
         )
         response = predict_pb2.PredictResponse.FromString(raw)
         floats = [t for t in response.outputs.values() if t.dtype == types_pb2.DT_FLOAT]
@@ -263,14 +264,14 @@ def test_paused_backend_hits_the_deadline(variants, image):
         for client, sig in zip(clients, sigs, strict=True):
             t0 = time.monotonic()
             with pytest.raises(ServingError) as err:
-                client.predict(image, sig, timeout_s=1.0)
+                client.predict_image(image, sig, timeout_s=1.0)
             took = time.monotonic() - t0
             assert err.value.code == "DEADLINE_EXCEEDED", err.value
             assert "did not answer within 1 s" in err.value.message
             assert 0.9 <= took < 3.0
     finally:
         backend.resume()
-    assert len(clients[0].predict(image, sigs[0]).top5) == 5  # the channel recovers
+    assert len(clients[0].predict_image(image, sigs[0]).top5) == 5  # the channel recovers
 
 
 def test_nine_megabyte_png_goes_through(backend_pair):
@@ -282,15 +283,15 @@ def test_nine_megabyte_png_goes_through(backend_pair):
     assert len(png) > 8_500_000
     for protocol, address in (("grpc", backend_pair.two.grpc), ("rest", backend_pair.two.rest)):
         client = _client(address, protocol, timeout_s=120)
-        out = client.predict(png, client.metadata())
+        out = client.predict_image(png, client.metadata())
         assert len(out.top5) == 5 and out.bytes_sent > len(png)
 
 
 def test_rest_recovers_from_dropped_keepalive_connections(backend_pair, image):
     client = _client(backend_pair.two.rest, "rest")
     sig = client.metadata()
-    expected = _labels(client.predict(image, sig))
+    expected = _labels(client.predict_image(image, sig))
     assert client._idle, "the connection should be kept alive for reuse"
     for conn in client._idle:  # what a server or proxy closing idle connections leaves behind
         conn.sock.shutdown(socket.SHUT_RDWR)
-    assert _labels(client.predict(image, sig)) == expected
+    assert _labels(client.predict_image(image, sig)) == expected

@@ -12,6 +12,7 @@ from tfcompare.serving._protos import predict_pb2, types_pb2
 from tfcompare.serving.answers import ServingError
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import SignatureDef, choose_signature
+from tfcompare.serving.inputs import TensorInfo
 from tfcompare.serving.labels import imagenet_labels, label_for
 
 
@@ -145,19 +146,28 @@ def test_labels_file():
 
 
 def _defs(**sigs):
-    return {n: SignatureDef(n, ins, {"scores": "DT_FLOAT"}) for n, ins in sigs.items()}
+    """Signatures from ``{input: (dtype, shape)}``; every one answers a 1000-score vector."""
+    return {
+        n: SignatureDef(
+            n,
+            tuple(TensorInfo(k, dtype, shape) for k, (dtype, shape) in ins.items()),
+            (TensorInfo("scores", "float32", (-1, 1000)),),
+        )
+        for n, ins in sigs.items()
+    }
 
 
 def test_choose_signature():
     defs = _defs(
-        serving_default={"x": "DT_FLOAT"},
-        predict_images={"images": "DT_STRING"},
+        serving_default={"x": ("float32", (-1, 10))},
+        predict_images={"images": ("string", (-1,))},
         __saved_model_init_op={},
     )
     sig = choose_signature(defs, None, "m", 7)
     assert (sig.signature_name, sig.input_key, sig.model_version) == ("predict_images", "images", 7)
+    assert sig.input_text == "takes encoded bytes" and sig.num_classes == 1000
     sig = choose_signature(
-        _defs(serving_default={"image_bytes": "DT_STRING"}, other={"b": "DT_STRING"}),
+        _defs(serving_default={"image_bytes": ("string", (-1,))}, other={"b": ("string", (1,))}),
         None,
         "m",
         None,
@@ -168,10 +178,23 @@ def test_choose_signature():
     assert err.value.code == "NOT_FOUND" and "predict_images" in err.value.message
     with pytest.raises(ServingError) as err:
         choose_signature(defs, "serving_default", "m", None)
-    assert err.value.code == "INVALID_ARGUMENT" and "DT_FLOAT" in err.value.message
+    assert err.value.code == "INVALID_ARGUMENT" and "x (float32 [?, 10])" in err.value.message
     with pytest.raises(ServingError) as err:
-        choose_signature(_defs(a={"x": "DT_FLOAT"}), None, "m", None)
-    assert err.value.code == "INVALID_ARGUMENT"
+        choose_signature(_defs(a={"x": ("float32", (-1, 10))}), None, "m", None)
+    assert err.value.code == "INVALID_ARGUMENT" and "4-D image tensor" in err.value.message
+
+
+def test_choose_signature_takes_an_image_tensor():
+    """A Keras export (``serving_default`` taking ``input_image`` float32 [-1, 224, 224, 3])
+    is used, its tensor input described as the status shows it."""
+    sig = choose_signature(
+        _defs(serving_default={"input_image": ("float32", (-1, 224, 224, 3))}, serve={}),
+        None,
+        "keras",
+        1,
+    )
+    assert sig.signature_name == "serving_default" and sig.input_key == "input_image"
+    assert sig.input_text == "takes float32 224×224×3 NHWC"
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "rest"])

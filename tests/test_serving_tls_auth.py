@@ -101,7 +101,7 @@ def test_tls_with_ca_and_auth_header(secure_backend, protocol):
     with make_client(spec) as client:
         assert client.status().available
         sig = client.metadata()
-        out = client.predict(jpeg_bytes(photo("chelsea")), sig)
+        out = client.predict_image(jpeg_bytes(photo("chelsea")), sig)
     assert len(out.top5) == 5 and out.model_version == 1
 
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from tfcompare.imaging.values import ImageInfo, ImageProblem
 from tfcompare.serving.answers import Prediction, ScoreKind
-from tfcompare.serving.backend_spec import BackendSpec, Protocol
+from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.settings import RunSettings
 
 Phase = Literal["cold", "warmup", "measured"]
@@ -24,7 +24,7 @@ class RequestResult:
     image: str
     variant: str  # Variant.key
     backend: str  # BackendSpec.name
-    protocol: Protocol
+    protocol: str
     phase: Phase
     repeat: int  # 0-based index within its phase
     ok: bool
@@ -41,6 +41,9 @@ class RequestResult:
     # it was sent to. Such a request is kept but left out of percentiles and means.
     pod_before: str | None = None
     spans_restart: bool = False
+    # the client's time to make the request's tensor (decode, resize, scale) for tensor-input
+    # models; None for encoded-bytes models (nothing to make)
+    preprocess_ms: float | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -62,6 +65,7 @@ class RequestResult:
             "pod_before": self.pod_before,
             "spans_restart": self.spans_restart,
             "started_at": self.started_at,
+            "preprocess_ms": self.preprocess_ms,
         }
 
     @classmethod
@@ -85,6 +89,7 @@ class RequestResult:
             started_at=float(d.get("started_at", 0.0)),
             pod_before=d.get("pod_before"),
             spans_restart=bool(d.get("spans_restart", False)),
+            preprocess_ms=d.get("preprocess_ms"),
         )
 
 
@@ -120,6 +125,8 @@ class Aggregate:
     server_exact: bool | None = None
     path_ms: float | None = None  # mean_ms - server_ms: network, tunnel and client
     n_spanning: int = 0  # successful requests that spanned a pod restart: not in the statistics
+    preprocess_ms: float | None = None  # mean client preprocessing per request (tensor inputs)
+    queue_ms: float | None = None  # mean time queued in the server (servers that report it)
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -151,6 +158,7 @@ class ServerTime:
     runtime_ms: float | None
     exact: bool
     note: str = ""
+    queue_ms: float | None = None  # time queued before the model ran (Triton reports it)
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -167,6 +175,7 @@ class ServerTime:
             runtime_ms=d.get("runtime_ms"),
             exact=bool(d.get("exact")),
             note=str(d.get("note") or ""),
+            queue_ms=d.get("queue_ms"),
         )
 
 
@@ -181,6 +190,9 @@ class BackendTiming:
     floor_samples: int = 0
     metrics: str | None = None
     metrics_message: str = ""
+    # what the model takes and how images become its input ("takes encoded bytes" / "takes
+    # float32 224×224×3 NHWC · preprocess tf (auto: …)"), once the backend was reached
+    input: str = ""
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -205,6 +217,7 @@ class BackendTiming:
             floor_samples=int(d.get("floor_samples") or 0),
             metrics=d.get("metrics"),
             metrics_message=str(d.get("metrics_message") or ""),
+            input=str(d.get("input") or ""),
         )
 
 

@@ -37,10 +37,13 @@ def add_backend_arguments(p: argparse.ArgumentParser, *, required: bool = False)
         metavar="SPEC",
         required=required,
         help=(
-            "a backend to compare, repeatable: NAME=HOST:PORT[/MODEL[:SIGNATURE]] or "
+            "a backend to compare, repeatable: NAME=HOST:PORT[/MODEL[:SIGNATURE]] (TF Serving), "
+            "NAME=v2://HOST:PORT/MODEL[:VERSION] (Open Inference Protocol gRPC: Triton, MLServer, "
+            "KServe), NAME=v2+http://… (its REST API), NAME=kserve+http://… (KServe v1) or "
             "NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]; MODEL defaults to "
-            "'default'; the signature is discovered from the model's metadata unless given; "
-            "append ,metrics=URL or ,metrics=off to set where that backend's server metrics are read"
+            "'default'; the signature and input are discovered from the model's metadata. "
+            "Per-backend options follow as ,KEY=VALUE: protocol=, metrics=URL|off, "
+            "metrics-header=NAME:VALUE, preprocess=PRESET, crop=FRACTION, labels=FILE, host=HOST"
         ),
     )
     p.add_argument(
@@ -71,6 +74,55 @@ def add_backend_arguments(p: argparse.ArgumentParser, *, required: bool = False)
         "--tls-ca",
         metavar="PEM",
         help="CA certificate (PEM): talk TLS to the backends (gRPC and REST)",
+    )
+    p.add_argument(
+        "--metrics-header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help=(
+            "a header for the metrics pages only (never saved). A backend's own --header goes to "
+            "its metrics page only when that page is the backend's own origin over TLS"
+        ),
+    )
+    p.add_argument(
+        "--host-header",
+        metavar="HOST",
+        help="the Host header sent to the backends (ingress routing, e.g. Knative/Istio URLs)",
+    )
+    add_model_input_arguments(p)
+
+
+def add_model_input_arguments(p: argparse.ArgumentParser) -> None:
+    """How images become the tensor a tensor-input model takes, and its class names."""
+    from tfcompare.imaging.preprocess import DESCRIPTIONS, preset_names
+
+    presets = "; ".join(f"{k}: {DESCRIPTIONS[k]}" for k in preset_names())
+    p.add_argument(
+        "--preprocess",
+        metavar="PRESET",
+        choices=preset_names(),
+        help=(
+            "value scaling for models that take an image tensor (a backend's ,preprocess= wins): "
+            f"{presets}. Default: auto for float inputs, raw for integer inputs"
+        ),
+    )
+    p.add_argument(
+        "--crop",
+        type=float,
+        metavar="FRACTION",
+        help=(
+            "centre crop before resizing to a tensor model's size, e.g. 0.875 (224 of 256); "
+            "default: the whole image"
+        ),
+    )
+    p.add_argument(
+        "--labels",
+        metavar="FILE",
+        help=(
+            "class names for models that answer class ids or score vectors: one per line, a JSON "
+            "list or a JSON {id: name} object (a backend's ,labels= wins; default: ImageNet)"
+        ),
     )
 
 
@@ -157,12 +209,25 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
 
 
 def backends_from_args(args: argparse.Namespace, settings: RunSettings) -> list[BackendSpec]:
+    from tfcompare.serving.backend_spec import check_crop, check_host
     from tfcompare.targets import TargetError, parse_header
 
     try:
         headers = [parse_header(h) for h in args.header]
     except TargetError as exc:
         raise usage_error(f"--header: {exc}") from None
+    try:
+        metrics_headers = [parse_header(h) for h in getattr(args, "metrics_header", [])]
+    except TargetError as exc:
+        raise usage_error(f"--metrics-header: {exc}") from None
+    try:
+        crop = check_crop(getattr(args, "crop", None))
+    except ValueError as exc:
+        raise usage_error(f"--crop: {exc}") from None
+    try:
+        host = check_host(getattr(args, "host_header", None))
+    except ValueError as exc:
+        raise usage_error(f"--host-header: {exc}") from None
     specs = []
     contexts = None
     if any("k8s://" in text for text in args.backend):
@@ -181,11 +246,30 @@ def backends_from_args(args: argparse.Namespace, settings: RunSettings) -> list[
             raise usage_error(str(exc)) from None
         from dataclasses import replace
 
-        specs.append(replace(spec, headers=tuple(headers), tls_ca=args.tls_ca))
+        specs.append(
+            replace(
+                spec,
+                headers=tuple(headers),
+                tls_ca=args.tls_ca,
+                metrics_headers=spec.metrics_headers or tuple(metrics_headers),
+                host_header=spec.host_header or host,
+                preprocess=spec.preprocess or getattr(args, "preprocess", None),
+                crop=spec.crop if spec.crop is not None else crop,
+                labels=spec.labels or getattr(args, "labels", None),
+            )
+        )
     names = [s.name for s in specs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise usage_error(f"backend names must be unique: {', '.join(dupes)}")
+    from tfcompare.serving.labels import LabelsError, load_labels
+
+    for spec in specs:
+        if spec.labels:
+            try:
+                load_labels(spec.labels)
+            except LabelsError as exc:
+                raise usage_error(f"backend {spec.name}: {exc}") from None
     return apply_metrics_args(specs, getattr(args, "metrics", []))
 
 

@@ -12,10 +12,34 @@ No Qt and no TensorFlow here: only Pillow and numpy.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from .errors import ImageLoadError
-from .image_files import IMAGE_EXTENSIONS, iter_image_files
-from .ladder import PNG_COMPRESS_LEVEL, build_ladder, fit_size
-from .loading import describe
+
+# Loaded on first use, so that importing a light submodule (values, preprocess's layouts) does
+# not load Pillow: the in-cluster load agent imports tfcompare.serving without any imaging.
+_LAZY = {
+    "IMAGE_EXTENSIONS": ".image_files",
+    "iter_image_files": ".image_files",
+    "PNG_COMPRESS_LEVEL": ".ladder",
+    "build_ladder": ".ladder",
+    "fit_size": ".ladder",
+    "describe": ".loading",
+}
+
+if TYPE_CHECKING:
+    from .image_files import IMAGE_EXTENSIONS, iter_image_files
+    from .ladder import PNG_COMPRESS_LEVEL, build_ladder, fit_size
+    from .loading import describe
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
 
 __all__ = [
     "IMAGE_EXTENSIONS",

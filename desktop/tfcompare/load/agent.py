@@ -29,6 +29,7 @@ from typing import TextIO
 from tfcompare.load.capacity_results import WindowSummary
 from tfcompare.load.load_plan import LoadPlan, LoadTarget
 from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.serving.base import PreparedRequest
 
 PLAN_FILE = "plan.json"
 
@@ -57,17 +58,19 @@ def plan_files(
     entries = []
     for t_index, target in enumerate(targets):
         names = []
+        requests = []
         for p_index, payload in enumerate(target.payloads):
             names.append(f"t{t_index}-{p_index}.bin")
-            files[names[-1]] = payload
+            files[names[-1]] = payload.body
+            requests.append({"path": payload.path, "headers": [list(h) for h in payload.headers]})
         entries.append(
             {
                 "backend": target.backend.to_dict(),
                 "address": target.address,
                 "variant": target.variant,
                 "label": target.variant_label,
-                "path": target.path,
                 "payloads": names,
+                "requests": requests,
             }
         )
     doc = {"agent": agent, "plan": plan.to_dict(), "targets": entries, "barrier": barrier}
@@ -82,9 +85,17 @@ def read_plan_dir(folder: str | Path) -> tuple[str, LoadPlan, list[LoadTarget]]:
         plan = LoadPlan.from_dict(doc["plan"])
         targets = []
         for entry in doc["targets"]:
-            payloads = tuple((folder / name).read_bytes() for name in entry["payloads"])
-            if not payloads:
+            bodies = [(folder / name).read_bytes() for name in entry["payloads"]]
+            if not bodies or len(entry["requests"]) != len(bodies):
                 raise PlanError(f"target {entry.get('variant')} has no requests")
+            payloads = tuple(
+                PreparedRequest(
+                    str(r["path"]),
+                    body,
+                    tuple((str(k), str(v)) for k, v in r.get("headers") or ()),
+                )
+                for r, body in zip(entry["requests"], bodies, strict=True)
+            )
             targets.append(
                 LoadTarget(
                     backend=BackendSpec.from_dict(entry["backend"]),
@@ -92,7 +103,6 @@ def read_plan_dir(folder: str | Path) -> tuple[str, LoadPlan, list[LoadTarget]]:
                     variant=str(entry["variant"]),
                     variant_label=str(entry.get("label", "")),
                     payloads=payloads,
-                    path=str(entry.get("path", "")),
                 )
             )
     except OSError as exc:

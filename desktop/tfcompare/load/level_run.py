@@ -24,7 +24,7 @@ from collections.abc import Callable
 from tfcompare.load.capacity_results import WindowSummary, stable
 from tfcompare.load.histogram import LatencyHistogram
 from tfcompare.load.load_plan import LoadPlan, LoadTarget
-from tfcompare.load.senders import Sender
+from tfcompare.serving.senders import Sender
 
 LATE_S = 0.005
 # in-flight sampling period: 20 samples/s (100 in a default window). Each wake-up of the event loop

@@ -13,6 +13,7 @@ from typing import Literal
 
 from tfcompare.checks import number, shown, whole_number
 from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.serving.base import PreparedRequest
 
 Mode = Literal["concurrency", "rate"]
 
@@ -202,16 +203,16 @@ _PLAN_FIELDS = {
 class LoadTarget:
     """One backend × variant to load, with its requests already serialised.
 
-    ``payloads`` are the exact bytes sent (a PredictRequest, or a REST ``:predict`` JSON body), one
-    per image; requests take them in turn. ``path`` is the REST URL path (``/v1/models/…:predict``).
+    ``payloads`` are the exact requests sent (a serialised PredictRequest / ModelInferRequest,
+    or an HTTP body, with its method or URL path and headers), one per image; requests take them
+    in turn.
     """
 
     backend: BackendSpec
     address: str
     variant: str
     variant_label: str
-    payloads: tuple[bytes, ...] = field(repr=False)
-    path: str = ""
+    payloads: tuple[PreparedRequest, ...] = field(repr=False)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -219,7 +220,7 @@ class LoadTarget:
 
     @property
     def mean_bytes(self) -> float:
-        return sum(map(len, self.payloads)) / max(len(self.payloads), 1)
+        return sum(len(p.body) for p in self.payloads) / max(len(self.payloads), 1)
 
 
 # The demo's sweep (``tfcompare demo --capacity``): short windows and a latency limit so that three

@@ -138,9 +138,13 @@ def build_targets(
     *,
     address: Callable[[BackendSpec], str] | None = None,
 ) -> tuple[list[LoadTarget], list[str]]:
-    """Serialised requests per backend × variant; backends that cannot be used are reported in
-    the messages (the others are still measured)."""
+    """The requests per backend × variant, made the way each backend's model takes them (encoded
+    bytes, or a tensor with its preprocessing — ``auto`` settled on the first image); backends
+    that cannot be used are reported in the messages (the others are still measured), and what
+    each tensor backend was sent is said."""
+    from tfcompare.imaging import ImageLoadError
     from tfcompare.serving import make_client
+    from tfcompare.serving.preparation import RequestMaker
 
     targets: list[LoadTarget] = []
     messages: list[str] = []
@@ -149,6 +153,12 @@ def build_targets(
         try:
             with make_client(spec, addr) as client:
                 signature = client.metadata()
+                maker = RequestMaker(client, signature)
+                first = next((blobs[0] for blobs in payloads.values() if blobs), None)
+                if first is not None and not maker.resolved:
+                    maker.resolve(first, spec.deadline_s)
+                if maker.kind.needs_preprocessing:
+                    messages.append(f"backend {spec.name}: {maker.describe()}")
                 for key, blobs in payloads.items():
                     targets.append(
                         LoadTarget(
@@ -156,12 +166,13 @@ def build_targets(
                             address=addr,
                             variant=key,
                             variant_label=info[key]["label"],
-                            payloads=tuple(client.build_request(b, signature) for b in blobs),
-                            path=getattr(client, "predict_path", ""),
+                            payloads=tuple(client.prepare(maker.make(b), signature) for b in blobs),
                         )
                     )
         except ServingError as exc:
             messages.append(f"backend {spec.name}: not measured: {exc.message}")
+        except ImageLoadError as exc:
+            messages.append(f"backend {spec.name}: not measured: {exc}")
     return targets, messages
 
 

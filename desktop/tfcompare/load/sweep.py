@@ -17,7 +17,6 @@ from tfcompare.load.capacity_results import CapacityResult, summarise
 from tfcompare.load.events import LevelDone, LoadEvent, SweepMessage, WindowDone
 from tfcompare.load.level_run import LevelRun
 from tfcompare.load.load_plan import LoadPlan, LoadTarget
-from tfcompare.load.senders import make_sender
 
 
 class ServerTimer:
@@ -88,7 +87,9 @@ def sweep(
 async def _sweep_target(plan, target, deadline, cancel, result, emit, message, timer) -> None:
     name = f"{target.backend.name} / {target.variant}"
     top = max(plan.levels) if plan.mode == "concurrency" else 1
-    sender = make_sender(target, plan.timeout_s, top)
+    sender = target.backend.protocol_info.sender(
+        target.backend, target.address, plan.timeout_s, top
+    )
     try:
         await sender.open()
         code = await _warm_up(sender, target)

@@ -92,6 +92,7 @@ def aggregate(
         mean = statistics.fmean(lat) if lat else None
         st = servers.get((image, variant, backend))
         server_ms = st.server_ms if st is not None else None
+        prep = [r.preprocess_ms for r in rs if r.preprocess_ms is not None]
         out.append(
             Aggregate(
                 image=image,
@@ -115,6 +116,8 @@ def aggregate(
                 runtime_ms=st.runtime_ms if st is not None else None,
                 server_exact=st.exact if st is not None and server_ms is not None else None,
                 path_ms=mean - server_ms if mean is not None and server_ms is not None else None,
+                preprocess_ms=statistics.fmean(prep) if prep else None,
+                queue_ms=st.queue_ms if st is not None and server_ms is not None else None,
             )
         )
     return tuple(out)

@@ -15,6 +15,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,8 @@ from tfcompare.runner.request_plan import planned_requests, requests_per_variant
 from tfcompare.runner.server_clock import FLOOR_AT_START, FLOOR_PER_IMAGE, ServerClock
 from tfcompare.serving.answers import ServingError, SignatureInfo
 from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.serving.inputs import RequestInput
+from tfcompare.serving.preparation import RequestMaker
 from tfcompare.settings import RunSettings
 
 # A path, pasted bytes, or an explicit (name, path or bytes) pair: results carry that name as given
@@ -334,6 +337,7 @@ class _BackendWorker:
         self.state = state
         self.conn: Connection | None = None
         self.signature: SignatureInfo | None = None
+        self.maker: RequestMaker | None = None  # the backend's input kind and preprocessing
         self.down_reason: str | None = None
         self.failures = 0
         self.last_probe = 0.0
@@ -382,7 +386,17 @@ class _BackendWorker:
                 BackendReady(self.state.run_id, self.spec.name, None, found.status, found.text)
             )
             return
+        try:
+            if self.maker is None or self.maker.signature != found.signature:
+                self.maker = RequestMaker(self.conn.client, found.signature)
+        except ServingError as exc:
+            self.down_reason = str(exc)
+            self.state.emit(
+                BackendReady(self.state.run_id, self.spec.name, None, found.status, str(exc))
+            )
+            return
         self.signature = found.signature
+        self.clock.input = self.maker.describe()
         self.down_reason = None
         self.failures = 0
         self.state.emit(
@@ -402,13 +416,35 @@ class _BackendWorker:
             plan.append(("cold", 0) if not self.cold_sent and i == 0 else ("warmup", i))
         plan += [("measured", i) for i in range(max(self.settings.repeats, 0))]
         self.cold_sent = True
+        value = self._request_value(info, variant)  # off the turn: it loads no backend
         if self.settings.concurrent:
             self._floor(info)
-            self._send(info, variant, plan)
+            self._send(info, variant, plan, value)
         else:
             with self.state.turn:  # the floor too: backends sharing a server would inflate it
                 self._floor(info)
-                self._send(info, variant, plan)
+                self._send(info, variant, plan, value)
+
+    def _request_value(self, info: ImageInfo, variant: Variant) -> RequestInput | str:
+        """The variant as this backend's model takes it (its tensor, made once for all its
+        requests), or why it cannot be made. A tensor model whose preprocessing is ``auto``
+        settles it first, on this image's original."""
+        maker = self.maker
+        if maker is None or self.down_reason is not None:
+            return f"not sent: {self.down_reason or 'backend not ready'}"
+        from tfcompare.imaging import ImageLoadError
+
+        try:
+            if not maker.resolved:
+                with self.state.turn if not self.settings.concurrent else nullcontext():
+                    maker.resolve(info.original or variant.data, self.spec.deadline_s)
+                self.clock.input = maker.describe()
+                self._timing_updated()
+            return maker.make(variant.data)
+        except ImageLoadError as exc:
+            return f"cannot make the model's input: {exc}"
+        except ServingError as exc:
+            return f"choosing the preprocessing failed: {exc}"
 
     def _floor(self, info: ImageInfo) -> None:
         """Path floor samples before the first image and between images."""
@@ -420,7 +456,13 @@ class _BackendWorker:
             self.clock.measure_floor(self.conn.client, n)
             self._timing_updated()
 
-    def _send(self, info: ImageInfo, variant: Variant, plan: list[tuple[str, int]]) -> None:
+    def _send(
+        self,
+        info: ImageInfo,
+        variant: Variant,
+        plan: list[tuple[str, int]],
+        value: RequestInput | str,
+    ) -> None:
         before, generation = None, 0
         measured: list[RequestResult] = []
         for phase, i in plan:
@@ -433,7 +475,7 @@ class _BackendWorker:
                     quiet = self.clock.last is not None and self.clock.last_done == self.state.done
                 before = self.clock.last if quiet else self.clock.scrape()
                 generation = self.conn.generation if self.conn is not None else 0
-            result = self._one(info, variant, phase, i)
+            result = self._one(info, variant, phase, i, value)
             if phase == "measured":
                 measured.append(result)
             self._record(result, keep=phase != "warmup")
@@ -451,7 +493,9 @@ class _BackendWorker:
         if self.clock.scraper is None:  # given up after repeated failures
             self._timing_updated()
 
-    def _one(self, info: ImageInfo, variant: Variant, phase: str, repeat: int) -> RequestResult:
+    def _one(
+        self, info: ImageInfo, variant: Variant, phase: str, repeat: int, value: RequestInput | str
+    ) -> RequestResult:
         base = dict(
             image=info.name,
             variant=variant.key,
@@ -462,6 +506,8 @@ class _BackendWorker:
         )
         started_at = time.time()
         if self.down_reason is not None or self.conn is None or self.signature is None:
+            value = f"not sent: {self.down_reason or 'backend not ready'}"
+        if isinstance(value, str):
             return RequestResult(
                 **base,
                 ok=False,
@@ -469,13 +515,14 @@ class _BackendWorker:
                 client_ms=None,
                 bytes=0,
                 model_version=None,
-                error=f"not sent: {self.down_reason or 'backend not ready'}",
+                error=value,
                 started_at=started_at,
             )
+        preprocess_ms = None if value.is_string else value.preprocess_ms
         conn = self.conn
         generation, pod = conn.generation, conn.pod
         try:
-            out = conn.client.predict(variant.data, self.signature, timeout_s=self.spec.deadline_s)
+            out = conn.client.predict(value, self.signature, timeout_s=self.spec.deadline_s)
         except Exception as exc:
             msg = _message(exc)
             code = exc.code if isinstance(exc, ServingError) else "UNKNOWN"
@@ -494,10 +541,11 @@ class _BackendWorker:
                 ok=False,
                 latency_ms=None,
                 client_ms=None,
-                bytes=len(variant.data),
+                bytes=value.nbytes,
                 model_version=None,
                 error=msg,
                 started_at=started_at,
+                preprocess_ms=preprocess_ms,
                 **_pods(conn, generation, pod),
             )
         self.failures = 0
@@ -515,6 +563,7 @@ class _BackendWorker:
             top5=out.top5,
             score_kind=out.score_kind,
             started_at=started_at,
+            preprocess_ms=preprocess_ms,
             **where,
         )
 

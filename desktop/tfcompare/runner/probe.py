@@ -57,15 +57,28 @@ def probe(spec: BackendSpec, conn: Connection) -> BackendStatus:
         return BackendStatus(spec, "error", prefix + but + str(exc), None, status, code=exc.code)
     except Exception as exc:  # anything else is this backend's problem, never the caller's
         return BackendStatus(spec, "error", prefix + _error_text(exc), None, status)
-    detail = f"input '{sig.input_key}' ({sig.input_dtype}); outputs {', '.join(sig.output_keys)}"
-    return BackendStatus(spec, "ok", prefix + ready_text(status, sig), sig, status, prefix + detail)
+    detail = (
+        f"input '{sig.input_key}' ({sig.input_dtype}): {sig.input_text}; "
+        f"outputs {', '.join(sig.output_keys)}"
+    )
+    text = prefix + ready_text(status, sig)
+    fit = conn.client.names.fit(sig.num_classes) if hasattr(conn.client, "names") else None
+    if fit:
+        text += f" · warning: {fit}"
+        detail += f"; warning: {fit}"
+    return BackendStatus(spec, "ok", text, sig, status, prefix + detail)
 
 
 def ready_text(status: ModelStatus | None, signature: SignatureInfo | None) -> str:
-    """The one line for a backend that can take requests."""
+    """The one line for a backend that can take requests: ``AVAILABLE · version 1 · signature
+    serving_default · takes float32 224×224×3 NHWC``."""
     version = status.serving_version if status is not None else None
-    sig = signature.signature_name if signature is not None else "?"
-    return f"AVAILABLE · version {version} · signature {sig}"
+    parts = ["AVAILABLE", f"version {version}"]
+    if signature is not None and signature.signature_name:
+        parts.append(f"signature {signature.signature_name}")
+    if signature is not None:
+        parts.append(signature.input_text)
+    return " · ".join(parts)
 
 
 def probe_backend(

@@ -43,50 +43,69 @@ class ServerClock:
         self.last = None  # the snapshot that closed the previous block
         self.last_done = -1  # the run's request count when it was taken
         self._failures = 0
+        self.format = None  # the server's MetricsFormat once its page was read
+        self.input = ""  # what the model takes (RequestMaker.describe)
 
     # ------------------------------------------------------------------ metrics source
 
     def open(self, address: str | None) -> None:
-        """Settle the metrics source: the spec's URL, ``off``, or discovered next to ``address``
-        (the client's host:port, or for k8s the service's REST port through a forward)."""
-        from tfcompare.serving.server_metrics import MetricsError, MetricsScraper, discovered_url
+        """Settle the metrics source: the spec's URL, ``off``, or discovered where the backend's
+        protocol publishes them beside ``address`` (the client's host:port; for k8s the service's
+        metrics port through a forward). The backend's credentials go to a metrics page only on
+        its own origin over TLS, or as the user's ``metrics_headers``
+        (``server_metrics.metrics_headers``)."""
+        from tfcompare.serving.server_metrics import (
+            MetricsError,
+            MetricsScraper,
+            format_of,
+            metrics_headers,
+        )
 
         spec = self.spec
         if spec.metrics == METRICS_OFF:
             self.message = "server metrics off"
             return
+        problems: list[str] = []
         try:
             if spec.metrics:
-                url = spec.metrics
+                urls: tuple[str, ...] = (spec.metrics,)
             elif spec.is_k8s:
-                url = self._forward_url()
+                urls = (self._forward_url(),)
             elif address is None:
                 self.message = "no server metrics (backend not reachable)"
                 return
             else:
-                url = discovered_url(address, spec.protocol, tls=bool(spec.tls_ca))
-            scraper = MetricsScraper(
-                url, headers=spec.headers, tls_ca=spec.tls_ca, timeout_s=min(spec.deadline_s, 10.0)
-            )
-            snapshot = scraper.scrape()
-        except MetricsError as exc:
-            self.close()
-            self.message = f"no server metrics ({exc})"
-            return
+                urls = spec.protocol_info.metrics_urls(address, bool(spec.tls_ca))
         except Exception as exc:  # a forward that cannot open: ClusterError and friends
             self.close()
             self.message = f"no server metrics ({exc})"
             return
-        if not snapshot.is_tf_serving:
-            scraper.close()
-            self.close()
-            self.message = f"no server metrics ({url} is not a TF Serving metrics page)"
+        for url in urls:
+            scraper = None
+            try:
+                headers = metrics_headers(spec, url, None if spec.is_k8s else address)
+                scraper = MetricsScraper(
+                    url, headers=headers, tls_ca=spec.tls_ca, timeout_s=min(spec.deadline_s, 10.0)
+                )
+                snapshot = scraper.scrape()
+            except MetricsError as exc:
+                if scraper is not None:
+                    scraper.close()
+                problems.append(str(exc))
+                continue
+            found = format_of(snapshot)
+            if found is None:
+                scraper.close()
+                problems.append(f"{url} holds no metrics tfcompare reads")
+                continue
+            self.scraper, self.url, self.format = scraper, url, found
+            where = url
+            if self.forward is not None:  # a local relay: name what it forwards to
+                where = f"{metrics_target(self.spec).target} (metrics port, forwarded to {url})"
+            self.message = f"server metrics ({found.name}) from {where}"
             return
-        self.scraper, self.url = scraper, url
-        where = url
-        if self.forward is not None:  # a local relay: name what it forwards to
-            where = f"{metrics_target(self.spec).target} (REST port, forwarded to {url})"
-        self.message = f"server metrics from {where}"
+        self.close()
+        self.message = f"no server metrics ({'; '.join(problems) or 'none found'})"
 
     def _forward_url(self) -> str:
         from tfcompare.cluster import open_forward
@@ -125,14 +144,12 @@ class ServerClock:
     ) -> ServerTime:
         """Scrape after a block of measured requests and derive its server time from ``before``.
         ``conn`` (the backend's Connection) tells whether its pod changed during the block."""
-        from tfcompare.serving.server_metrics import block_time
-
         after = self.last = self.scrape()
         sent = sum(1 for r in measured if r.ok)
         block = None
         notes = ["metrics did not answer after the block"]
-        if after is not None:
-            block = block_time(before, after, self.spec.model, self.spec.protocol, sent)
+        if after is not None and before is not None and self.format is not None:
+            block = self.format.block_time(before, after, self.spec, sent)
             notes = [block.note] if block.note else []
         if conn is not None and conn.generation != generation:
             notes.append("pod restarted during the block")
@@ -148,6 +165,7 @@ class ServerClock:
             runtime_ms=block.runtime_ms if block else None,
             exact=block is not None and block.exact and not notes,
             note="; ".join(notes),
+            queue_ms=block.queue_ms if block else None,
         )
 
     def close(self) -> None:
@@ -178,4 +196,5 @@ class ServerClock:
             floor_samples=len(samples),
             metrics=self.url if self.scraper is not None else None,
             metrics_message=self.message,
+            input=self.input,
         )

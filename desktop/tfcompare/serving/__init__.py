@@ -1,6 +1,8 @@
-"""TF Serving backends: gRPC and REST clients, metadata/status, result parsing.
+"""Serving backends: one protocol object per serving protocol (``protocols``), their clients,
+what goes on the wire (``inputs``), answers (``answers``, ``outputs``), server metrics.
 
-Importing this package never loads the TensorFlow runtime (see ``_protos``).
+Importing this package never loads the TensorFlow runtime (see ``_protos``); clients are imported
+by their protocol when one is made.
 """
 
 from __future__ import annotations
@@ -9,24 +11,22 @@ from collections.abc import Callable
 
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import BackendClient
-from tfcompare.serving.grpc_client import GrpcClient
-from tfcompare.serving.rest_client import RestClient
 
 
 def make_client(
     spec: BackendSpec, address: str | None = None, where: Callable[[], str] | None = None
 ) -> BackendClient:
-    """A client for ``spec``; ``address`` overrides the host:port dialled (port-forward relays),
-    ``where`` names the backend in messages instead (a forward's ``describe``).
+    """A client for ``spec`` from its protocol (``tfcompare.serving.protocols``); ``address``
+    overrides the host:port dialled (port-forward relays), ``where`` names the backend in messages
+    instead (a forward's ``describe``). Raises ServingError for unusable settings."""
+    from tfcompare.serving import protocols
+    from tfcompare.serving.answers import ServingError
 
-    ``spec.protocol`` picks gRPC or REST. Raises ServingError for unusable settings."""
-    if spec.protocol == "rest":
-        return RestClient(spec, address, where)
-    if spec.protocol != "grpc":
-        from tfcompare.serving.answers import ServingError
-
-        raise ServingError("INVALID_ARGUMENT", f"unknown protocol {spec.protocol!r} (grpc or rest)")
-    return GrpcClient(spec, address, where)
+    try:
+        protocol = protocols.get(spec.protocol)
+    except ValueError as exc:
+        raise ServingError("INVALID_ARGUMENT", str(exc)) from None
+    return protocol.client(spec, address, where)
 
 
-__all__ = ["BackendClient", "GrpcClient", "RestClient", "make_client"]
+__all__ = ["BackendClient", "make_client"]

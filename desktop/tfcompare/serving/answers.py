@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 ScoreKind = Literal["probability", "logit", "unknown"]
 
@@ -24,13 +24,24 @@ class ModelStatus:
 
 @dataclass(frozen=True)
 class SignatureInfo:
-    """What GetModelMetadata tells about the signature used for Predict."""
+    """What a model's metadata says about how it is called: the signature (TF Serving; empty for
+    protocols without signatures), the input key and its dtype as the server names it, the
+    outputs, and how a variant goes on the wire (``input``: a ``tfcompare.serving.inputs``
+    input kind, chosen from the metadata)."""
 
     signature_name: str
     input_key: str
-    input_dtype: str  # "DT_STRING", ...
+    input_dtype: str  # as the server names it: "DT_STRING", "DT_FLOAT", "FP32", "BYTES" …
     output_keys: tuple[str, ...]
-    model_version: int | None = None
+    model_version: int | str | None = None
+    input: Any = field(default=None, compare=False)  # tfcompare.serving.inputs.InputKind
+    # class count read off the outputs' shapes (a score vector's static length), when known
+    num_classes: int | None = None
+
+    @property
+    def input_text(self) -> str:
+        """``takes encoded bytes`` / ``takes float32 224×224×3 NHWC``."""
+        return self.input.describe() if self.input is not None else f"takes {self.input_dtype}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class PredictOutcome:
     client_ms: float  # client-side request serialisation + response parsing
     bytes_sent: int  # serialized request size
     pod: str | None = None  # Kubernetes pod that answered, when known
+    preprocess_ms: float = 0.0  # making the request's tensor on the client (decode, resize…)
 
 
 class ServingError(Exception):

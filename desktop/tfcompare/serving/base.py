@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import abc
 import re
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from tfcompare.serving.answers import ModelStatus, PredictOutcome, ServingError, SignatureInfo
 from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.serving.inputs import RequestInput, TensorInfo, choose_input, takes_image
+from tfcompare.serving.labels import ClassNames, LabelsError, imagenet, load_labels
 
 DEFAULT_SIGNATURE = "serving_default"
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # ≥ 64 MB both ways; a 2048 px PNG is 6–10 MB
@@ -19,47 +20,90 @@ _HEADER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _HEADER_VALUE = re.compile(r"^[\x20-\x7e]*$")
 
 
-class BodyTooLarge(Exception):
-    """An HTTP answer went on past the reader's limit."""
+@dataclass(frozen=True)
+class PreparedRequest:
+    """One request ready to send: ``path`` (a gRPC method, or an HTTP path), the ``body`` bytes
+    and any headers of its own (the Open Inference Protocol's binary extension). Built once, sent
+    by the comparison client or, many times, by the load engine."""
+
+    path: str
+    body: bytes = field(repr=False)
+    headers: tuple[tuple[str, str], ...] = ()
 
 
-def read_body(resp, deadline: float, limit: int) -> bytes:
-    """An ``http.client`` response's whole body; TimeoutError past ``deadline`` (monotonic: a
-    server trickling bytes restarts the socket's own timeout with every byte), BodyTooLarge past
-    ``limit`` bytes (an endless answer would fill memory)."""
-    body = bytearray()
-    while True:
-        if time.monotonic() > deadline:
-            raise TimeoutError("timed out")
-        chunk = resp.read1(1 << 20)
-        if not chunk:
-            resp.read()  # marks the response complete, so a keep-alive connection is reused
-            return bytes(body)
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLarge
+# HTTP status → the gRPC status name tfcompare reports it as (TF Serving's own mapping).
+HTTP_CODES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    408: "DEADLINE_EXCEEDED",
+    409: "ABORTED",
+    412: "FAILED_PRECONDITION",
+    413: "RESOURCE_EXHAUSTED",
+    422: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def http_code_name(status: int) -> str:
+    """The error kind of an HTTP status (``UNKNOWN`` for one without a meaning here)."""
+    return HTTP_CODES.get(status, "UNKNOWN")
 
 
 @dataclass(frozen=True)
 class SignatureDef:
-    """One signature as described by the metadata: input/output key → dtype name."""
+    """One signature as the metadata describes it (inputs and outputs with dtype and shape)."""
 
     name: str
-    inputs: Mapping[str, str]
-    outputs: Mapping[str, str]
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...] = ()
 
     @property
-    def takes_image_bytes(self) -> bool:
-        return len(self.inputs) == 1 and next(iter(self.inputs.values())) == "DT_STRING"
+    def takes_image(self) -> bool:
+        return takes_image(self.inputs)
+
+
+def num_classes(outputs: Sequence[TensorInfo]) -> int | None:
+    """The class count a model's outputs show, when they need class names from tfcompare: the
+    static length of its widest score vector (``[-1, 1000]`` → 1000). None when the model names
+    its classes itself (a string output), or when every score output has a class output of the
+    same length beside it (a top-k answer says nothing of the class count), or sizes are unknown."""
+
+    def width(info: TensorInfo) -> int | None:
+        if not info.shape:
+            return None
+        dims = [d for d in info.shape[1:] if d != 1] if len(info.shape) > 1 else list(info.shape)
+        return dims[0] if len(dims) == 1 and dims[0] > 0 else None
+
+    if any(o.dtype == "string" for o in outputs):
+        return None
+    class_widths = {
+        width(o) for o in outputs if o.dtype.startswith(("int", "uint")) and width(o) is not None
+    }
+    best = None
+    for info in outputs:
+        w = width(info) if info.dtype in ("float32", "float16", "float64") else None
+        if w is not None and w not in class_widths:
+            best = max(best or 0, w)
+    return best
 
 
 def choose_signature(
-    defs: Mapping[str, SignatureDef], wanted: str | None, model: str, version: int | None
+    defs: Mapping[str, SignatureDef], wanted: str | None, model: str, version: int | str | None
 ) -> SignatureInfo:
-    """``wanted`` if given; else ``serving_default`` when it takes image bytes; else the first
-    signature with a single DT_STRING input (``predict_images`` preferred).
+    """``wanted`` if given; else ``serving_default`` when it takes an image; else
+    ``predict_images``; else the first signature that takes one (encoded bytes or an image
+    tensor: ``tfcompare.serving.inputs``).
 
-    Raises ServingError NOT_FOUND (no such signature) or INVALID_ARGUMENT (no usable input)."""
+    Raises ServingError NOT_FOUND (no such signature) or INVALID_ARGUMENT (no usable input, with
+    why)."""
     usable = {k: v for k, v in defs.items() if not k.startswith("__")}
     names = ", ".join(sorted(usable)) or "none"
     if wanted:
@@ -68,20 +112,15 @@ def choose_signature(
             raise ServingError(
                 "NOT_FOUND", f"model '{model}' has no signature '{wanted}' (it has: {names})"
             )
-        if not sig.takes_image_bytes:
-            ins = ", ".join(f"{k} ({t})" for k, t in sig.inputs.items()) or "none"
-            raise ServingError(
-                "INVALID_ARGUMENT",
-                f"signature '{wanted}' of model '{model}' does not take encoded image bytes: it "
-                f"needs one DT_STRING input, it has {ins}",
-            )
     else:
-        candidates = [k for k, v in usable.items() if v.takes_image_bytes]
+        candidates = [k for k, v in usable.items() if v.takes_image]
         if not candidates:
+            # the default signature's own reason is the most useful one
+            first = usable.get(DEFAULT_SIGNATURE) or next(iter(usable.values()), None)
+            if first is not None:
+                choose_input(first.inputs, model=model, where=f"signature '{first.name}'")
             raise ServingError(
-                "INVALID_ARGUMENT",
-                f"no signature of model '{model}' takes encoded image bytes (one DT_STRING input); "
-                f"signatures: {names}",
+                "INVALID_ARGUMENT", f"model '{model}' has no signature (signatures: {names})"
             )
         for pick in (DEFAULT_SIGNATURE, "predict_images"):
             if pick in candidates:
@@ -89,13 +128,16 @@ def choose_signature(
         else:
             pick = candidates[0]
         sig = usable[pick]
-    key, dtype = next(iter(sig.inputs.items()))
+    kind = choose_input(sig.inputs, model=model, where=f"signature '{sig.name}'")
+    info = next(i for i in sig.inputs if i.name == kind.key)
     return SignatureInfo(
         signature_name=sig.name,
-        input_key=key,
-        input_dtype=dtype,
-        output_keys=tuple(sig.outputs),
+        input_key=kind.key,
+        input_dtype=info.dtype,
+        output_keys=tuple(o.name for o in sig.outputs),
         model_version=version,
+        input=kind,
+        num_classes=num_classes(sig.outputs),
     )
 
 
@@ -152,6 +194,12 @@ class BackendClient(abc.ABC):
         self.spec = spec
         self.address = address or spec.target
         self._where = where
+        self.names: ClassNames = imagenet()
+        if spec.labels:
+            try:
+                self.names = load_labels(spec.labels)
+            except LabelsError as exc:
+                raise ServingError("INVALID_ARGUMENT", f"backend '{spec.name}': {exc}") from None
 
     @property
     def where(self) -> str:
@@ -165,13 +213,37 @@ class BackendClient(abc.ABC):
 
     @abc.abstractmethod
     def metadata(self) -> SignatureInfo:
-        """The signature Predict will use (see :func:`choose_signature`); raises ServingError."""
+        """How the model is called: signature, input kind, outputs; raises ServingError."""
+
+    @abc.abstractmethod
+    def prepare(self, value: RequestInput, signature: SignatureInfo) -> PreparedRequest:
+        """The request for one image as it goes on the wire (also what the load engine sends)."""
 
     @abc.abstractmethod
     def predict(
-        self, data: bytes, signature: SignatureInfo, *, timeout_s: float | None = None
+        self, value: RequestInput, signature: SignatureInfo, *, timeout_s: float | None = None
     ) -> PredictOutcome:
-        """Send one encoded image; raises ServingError."""
+        """Send one image's request; raises ServingError."""
+
+    def predict_image(
+        self, encoded: bytes, signature: SignatureInfo, *, timeout_s: float | None = None
+    ) -> PredictOutcome:
+        """Send one encoded image the way the model takes it (the signature's input kind, with
+        the default preprocessing for a tensor input); raises ServingError, ImageLoadError."""
+        from tfcompare.imaging.preprocess import AUTO, Preprocessing
+
+        kind = signature.input
+        preprocessing = None
+        if kind is not None and kind.needs_preprocessing:
+            preset = self.spec.preprocess or kind.default_preset()
+            preprocessing = Preprocessing("raw" if preset == AUTO else preset, self.spec.crop)
+        value = kind.make(encoded, preprocessing)
+        return self.predict(value, signature, timeout_s=timeout_s)
+
+    @property
+    def protocol(self):
+        """This client's protocol object (``tfcompare.serving.protocols``)."""
+        return self.spec.protocol_info
 
     @abc.abstractmethod
     def close(self) -> None:

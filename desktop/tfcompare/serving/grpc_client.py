@@ -27,10 +27,12 @@ from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import (
     MAX_MESSAGE_BYTES,
     BackendClient,
+    PreparedRequest,
     SignatureDef,
     choose_signature,
     reachability,
 )
+from tfcompare.serving.inputs import RequestInput, TensorInfo
 
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 CHANNEL_OPTIONS = (
@@ -134,27 +136,27 @@ class GrpcClient(BackendClient):
         defs = {
             name: SignatureDef(
                 name=name,
-                inputs={k: tensor_proto.dtype_name(t.dtype) for k, t in sd.inputs.items()},
-                outputs={k: tensor_proto.dtype_name(t.dtype) for k, t in sd.outputs.items()},
+                inputs=tuple(_info(k, t) for k, t in sd.inputs.items()),
+                outputs=tuple(_info(k, t) for k, t in sd.outputs.items()),
             )
             for name, sd in sig_map.signature_def.items()
         }
         version = resp.model_spec.version.value if resp.model_spec.HasField("version") else None
         return choose_signature(defs, self.spec.signature, self.spec.model, version)
 
-    def build_request(self, data: bytes, signature: SignatureInfo) -> bytes:
+    def prepare(self, value: RequestInput, signature: SignatureInfo) -> PreparedRequest:
         """The serialised PredictRequest for one image (also used by the overhead benchmark)."""
         req = predict_pb2.PredictRequest()
         self._model_spec(req.model_spec, signature.signature_name)
-        tensor_proto.string_tensor(data, req.inputs[signature.input_key])
-        return req.SerializeToString()
+        tensor_proto.request_tensor(value, req.inputs[value.key])
+        return PreparedRequest(PREDICT_METHOD, req.SerializeToString())
 
     def predict(
-        self, data: bytes, signature: SignatureInfo, *, timeout_s: float | None = None
+        self, value: RequestInput, signature: SignatureInfo, *, timeout_s: float | None = None
     ) -> PredictOutcome:
         timeout = self._timeout(timeout_s)
         t0 = time.perf_counter()
-        payload = self.build_request(data, signature)
+        payload = self.prepare(value, signature).body
         t1 = time.perf_counter()
         try:
             raw = self._predict_raw(payload, timeout=timeout, metadata=self._metadata)
@@ -163,10 +165,10 @@ class GrpcClient(BackendClient):
         t2 = time.perf_counter()
         resp = predict_pb2.PredictResponse.FromString(raw)
         try:
-            answer = _top5_of_pair(resp.outputs)
+            answer = _top5_of_pair(resp.outputs, self.names)
             if answer is None:
                 answer = outputs.top5(
-                    {k: tensor_proto.to_numpy(v) for k, v in resp.outputs.items()}
+                    {k: tensor_proto.to_numpy(v) for k, v in resp.outputs.items()}, self.names
                 )
             top5, kind = answer
         except ValueError as exc:
@@ -182,13 +184,21 @@ class GrpcClient(BackendClient):
             latency_ms=(t2 - t1) * 1000.0,
             client_ms=((t1 - t0) + (t3 - t2)) * 1000.0,
             bytes_sent=len(payload),
+            preprocess_ms=value.preprocess_ms,
         )
 
     def close(self) -> None:
         self._channel.close()
 
 
-def _top5_of_pair(protos) -> tuple | None:
+def _info(key: str, tensor) -> TensorInfo:
+    """A signature's TensorInfo proto → dtype (numpy name) and shape."""
+    shape = tensor.tensor_shape
+    dims = None if shape.unknown_rank else tuple(int(d.size) for d in shape.dim)
+    return TensorInfo(key, tensor_proto.numpy_name(tensor.dtype), dims)
+
+
+def _top5_of_pair(protos, names=None) -> tuple | None:
     """The top-5 of a model's own top-k answer (one class tensor, one score tensor of the same
     short length) read straight off the protos, or None for any other answer."""
     if len(protos) != 2:
@@ -205,4 +215,4 @@ def _top5_of_pair(protos) -> tuple | None:
             classes, ids = values, proto.dtype != types_pb2.DT_STRING
     if classes is None or scores is None:
         return None
-    return outputs.top5_of_pair(classes, scores, ids=ids)
+    return outputs.top5_of_pair(classes, scores, ids=ids, names=names)

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from tfcompare.serving.answers import Prediction, ScoreKind
-from tfcompare.serving.labels import label_for
+from tfcompare.serving.labels import ClassNames, imagenet
 
 TOP_K = 5
 _CLASS_NAMES = re.compile(r"class|label|ids?$|indices|top_?k_?ind", re.I)
@@ -42,6 +42,15 @@ def _squeeze_batch(arr: np.ndarray) -> np.ndarray:
     if arr.ndim > 1:  # e.g. [N, k] with N > 1: we sent one image, take the first row
         arr = arr.reshape(arr.shape[0], -1)[0]
     return arr.reshape(-1)
+
+
+def _not_a_vector(shape: tuple[int, ...]) -> bool:
+    """A shape with more than one dimension above 1 once a leading batch of one is dropped
+    (a feature map [1, 7, 7, 10], or a batch of many answers)."""
+    dims = list(shape)
+    while len(dims) > 1 and dims[0] == 1:
+        dims = dims[1:]
+    return sum(d > 1 for d in dims) > 1
 
 
 def _is_float(arr: np.ndarray) -> bool:
@@ -87,21 +96,25 @@ def _kind(lo: float, hi: float, total: float, *, full: bool) -> ScoreKind:
     return "probability" if total <= 1.0 + 0.01 else "unknown"
 
 
-def _labels(classes: Sequence, num_classes: int | None, *, ids: bool) -> list[str]:
-    """Labels for classes given as ids (``ids``) or as names (bytes/str; all-digit names are ids)."""
+def _labels(
+    classes: Sequence, num_classes: int | None, *, ids: bool, names: ClassNames | None = None
+) -> list[str]:
+    """Labels for classes given as ids (``ids``) or as names (bytes/str; all-digit names are
+    ids), named from ``names`` (ImageNet's by default)."""
+    names = names or imagenet()
     if ids:
         numbers = [int(c) for c in classes]
-        if num_classes is None and numbers and max(numbers) >= 1000:
-            num_classes = 1001  # id 1000 exists only in 1001-class models
-        return [label_for(i, num_classes) for i in numbers]
-    names = [_decode(c) for c in classes]
-    if names and all(n.isdigit() for n in names):  # ids sent as strings
-        return _labels([int(n) for n in names], num_classes, ids=True)
-    return names
+        if num_classes is None and numbers and max(numbers) >= len(names.names):
+            num_classes = len(names.names) + 1  # one id past the names: a background class at 0
+        return [names.label(i, num_classes) for i in numbers]
+    texts = [_decode(c) for c in classes]
+    if texts and all(n.isdigit() for n in texts):  # ids sent as strings
+        return _labels([int(n) for n in texts], num_classes, ids=True, names=names)
+    return texts
 
 
 def top5_of_pair(
-    classes: Sequence, scores: Sequence[float], *, ids: bool
+    classes: Sequence, scores: Sequence[float], *, ids: bool, names: ClassNames | None = None
 ) -> tuple[tuple[Prediction, ...], ScoreKind] | None:
     """``top5()`` for the commonest answer, a model's own top-k: one class output (``ids`` when
     its values are class ids) beside one score output of the same length, at most 2 × TOP_K, both
@@ -112,19 +125,29 @@ def top5_of_pair(
     if not 0 < n <= TOP_K * 2 or len(classes) != n or not all(map(math.isfinite, scores)):
         return None
     order = sorted(range(n), key=lambda i: -scores[i])[:TOP_K]  # stable, like argsort's
-    labels = _labels([classes[i] for i in order], None, ids=ids)
+    labels = _labels([classes[i] for i in order], None, ids=ids, names=names)
     kind = _kind(min(scores), max(scores), sum(scores), full=False)
     return tuple(
         Prediction(lb, float(scores[i])) for lb, i in zip(labels, order, strict=True)
     ), kind
 
 
-def top5(outputs: Mapping[str, np.ndarray]) -> tuple[tuple[Prediction, ...], ScoreKind]:
+def top5(
+    outputs: Mapping[str, np.ndarray], names: ClassNames | None = None
+) -> tuple[tuple[Prediction, ...], ScoreKind]:
     """Best five (label, score), highest first, and the kind of score.
 
     Raises ValueError naming the outputs when no class scores can be found.
     """
-    arrays = {k: _squeeze_batch(v) for k, v in outputs.items()}
+    shapes = {k: np.shape(v) for k, v in outputs.items()}
+    maps = [k for k, s in shapes.items() if _not_a_vector(s)]
+    arrays = {k: _squeeze_batch(v) for k, v in outputs.items() if k not in maps}
+    if maps and not any(_is_float(a) and a.size for a in arrays.values()):
+        described = ", ".join(f"{k} {list(shapes[k])}" for k in maps)
+        raise ValueError(
+            f"the model answers {described}: not one score per class (a classifier answers a "
+            "vector of scores, or classes with scores)"
+        )
     floats = sorted(
         (k for k, a in arrays.items() if _is_float(a) and a.size), key=lambda k: (_score_rank(k), k)
     )
@@ -148,7 +171,7 @@ def top5(outputs: Mapping[str, np.ndarray]) -> tuple[tuple[Prediction, ...], Sco
         vector = max((arrays[f].size for f in floats), default=0)
         num_classes = vector if vector > classes.size else None
         order = np.argsort(-scores, kind="stable")[:TOP_K]
-        labels = _labels(classes[order], num_classes, ids=classes.dtype.kind in "iu")
+        labels = _labels(classes[order], num_classes, ids=classes.dtype.kind in "iu", names=names)
         kind = score_kind(scores, full=full)
         return tuple(
             Prediction(lb, float(scores[i])) for lb, i in zip(labels, order, strict=True)
@@ -160,7 +183,7 @@ def top5(outputs: Mapping[str, np.ndarray]) -> tuple[tuple[Prediction, ...], Sco
         key = max(floats, key=lambda k: arrays[k].size)
     scores = arrays[key].astype(np.float64)
     order = np.argsort(-scores, kind="stable")[:TOP_K]
-    labels = _labels(order.tolist(), scores.size, ids=True)
+    labels = _labels(order.tolist(), scores.size, ids=True, names=names)
     kind = score_kind(scores, full=scores.size > TOP_K)
     return tuple(
         Prediction(lb, float(scores[i])) for lb, i in zip(labels, order, strict=True)

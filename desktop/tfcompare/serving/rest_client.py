@@ -1,200 +1,196 @@
-"""TF Serving's REST API (port 8501) over keep-alive ``http.client`` connections.
+"""TF Serving's REST API (port 8501): status, metadata and ``:predict`` over keep-alive
+connections whose every exchange is bounded by the request's deadline (``serving.http``).
 
-``http.client`` connections are not thread-safe, so the client keeps a small pool: each call
-borrows an idle connection (or opens one) and gives it back when the answer has been read.
+Images go as ``{"b64": …}`` (encoded bytes) or as nested lists of numbers (tensor inputs), in
+TF Serving's row (``instances``) or columnar (``inputs``) format, written by orjson.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import ssl
-import threading
 import time
 from collections.abc import Callable
 from urllib.parse import quote
 
 import numpy as np
+import orjson
 
 from tfcompare.serving import outputs
 from tfcompare.serving.answers import ModelStatus, PredictOutcome, ServingError, SignatureInfo
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import (
     BackendClient,
-    BodyTooLarge,
+    PreparedRequest,
     SignatureDef,
     choose_signature,
+    http_code_name,
     reachability,
-    read_body,
 )
-
-_HTTP_CODES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    408: "DEADLINE_EXCEEDED",
-    409: "ABORTED",
-    412: "FAILED_PRECONDITION",
-    413: "RESOURCE_EXHAUSTED",
-    429: "RESOURCE_EXHAUSTED",
-    499: "CANCELLED",
-    500: "INTERNAL",
-    501: "UNIMPLEMENTED",
-    502: "UNAVAILABLE",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
-
+from tfcompare.serving.http import BodyTooLarge, HttpProtocolError, HttpTimeout, pool_for
+from tfcompare.serving.inputs import RequestInput, TensorInfo
+from tfcompare.serving.tensor_proto import numpy_name
 
 # The most of one answer read: tfcompare reads classification answers (a top-5, or one score per
 # class), far smaller; JSON numbers take ~10× their text in memory once parsed.
 MAX_ANSWER_BYTES = 64 << 20
+_JSON = {"Content-Type": "application/json"}
 
 
-class _Stale(ConnectionError):
-    """A reused keep-alive connection was closed by the server before answering."""
+def http_failure(exc: BaseException, where: str, timeout: float, limit: int) -> ServingError:
+    """A failed HTTP exchange as the error a user reads (shared by every HTTP protocol)."""
+    if isinstance(exc, TimeoutError):
+        return ServingError(
+            "DEADLINE_EXCEEDED",
+            f"backend {where} did not answer within {timeout:g} s (deadline exceeded)",
+        )
+    if isinstance(exc, BodyTooLarge):
+        return ServingError(
+            "RESOURCE_EXHAUSTED",
+            f"backend {where} sent an answer larger than {limit >> 20} MB; tfcompare stopped "
+            "reading it",
+        )
+    if isinstance(exc, ssl.SSLError):
+        return ServingError("UNAVAILABLE", reachability(where, f"ssl: {exc}"))
+    if isinstance(exc, HttpProtocolError):
+        # e.g. a gRPC port's HTTP/2 frames: the raw bytes would only garble the message
+        detail = "not HTTP/1.x" if "not HTTP/1.x" in str(exc) else str(exc)
+        return ServingError("UNAVAILABLE", reachability(where, detail))
+    detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return ServingError("UNAVAILABLE", reachability(where, detail))
 
 
-class RestClient(BackendClient):
-    """TF Serving REST: ``:predict`` with ``{"b64": …}``, model status and metadata."""
+class HttpBackend(BackendClient):
+    """What every HTTP protocol's client shares: the connection pool (TLS, the Host header) and
+    one exchange that becomes ``(status, body)`` or a ServingError."""
 
     def __init__(
         self, spec: BackendSpec, address: str | None = None, where: Callable[[], str] | None = None
     ):
         super().__init__(spec, address, where)
-        host, _, port = self.address.rpartition(":")
-        if not host or not port.isdigit():
+        try:
+            self._pool = pool_for(self.address, tls_ca=spec.tls_ca, host_header=spec.host_header)
+        except ValueError as exc:
+            raise ServingError("INVALID_ARGUMENT", f"bad backend address: {exc}") from None
+        except (OSError, ssl.SSLError) as exc:
             raise ServingError(
-                "INVALID_ARGUMENT", f"bad backend address {self.address!r}: expected HOST:PORT"
+                "INVALID_ARGUMENT", f"cannot read TLS CA file {spec.tls_ca}: {exc}"
+            ) from exc
+        self._headers = tuple(spec.headers)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        timeout: float,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> tuple[int, bytes]:
+        """One HTTP exchange → (status, body); network failures become ServingError."""
+        extra = [*self._headers, *headers]
+        try:
+            answer = self._pool.request(
+                method,
+                path,
+                headers=extra,
+                body=body,
+                deadline=time.monotonic() + timeout,
+                limit=MAX_ANSWER_BYTES,
             )
-        self._host, self._port = host.strip("[]"), int(port)
-        self._ssl: ssl.SSLContext | None = None
-        if spec.tls_ca:
-            try:
-                self._ssl = ssl.create_default_context(cafile=spec.tls_ca)
-            except (OSError, ssl.SSLError) as exc:
-                raise ServingError(
-                    "INVALID_ARGUMENT", f"cannot read TLS CA file {spec.tls_ca}: {exc}"
-                ) from exc
-        self._headers = {k: v for k, v in spec.headers}
-        self._idle: list[http.client.HTTPConnection] = []
-        self._lock = threading.Lock()
-        self._closed = False
+        except ConnectionAbortedError:
+            raise ServingError("CANCELLED", f"client for {self.where} is closed") from None
+        except (OSError, ssl.SSLError, HttpTimeout, BodyTooLarge, HttpProtocolError) as exc:
+            raise http_failure(exc, self.where, timeout, MAX_ANSWER_BYTES) from None
+        return answer.status, answer.body
+
+    def _error(self, status: int, data: bytes, doc: object) -> ServingError:
+        code = http_code_name(status)
+        text = doc.get("error") if isinstance(doc, dict) else None
+        if not isinstance(text, str):
+            text = None
+        text = text or data[:300].decode("utf-8", errors="replace") or f"HTTP {status}"
+        if code == "NOT_FOUND":
+            return ServingError(code, f"model '{self.spec.model}' on {self.where}: {text}")
+        return ServingError(code, f"{self.where}: {text}")
+
+    def _json(self, method: str, path: str, body: bytes | None, timeout: float, headers=()):
+        status, data = self._call(method, path, body, timeout, (*_JSON.items(), *headers))
+        try:
+            doc = orjson.loads(data) if data else {}
+        except (orjson.JSONDecodeError, RecursionError):
+            doc = None
+        if status != 200:
+            raise self._error(status, data, doc)
+        if not isinstance(doc, dict):
+            raise ServingError("INTERNAL", f"{self.where} answered with something that is not JSON")
+        return doc
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _shape(info: dict) -> tuple[int, ...] | None:
+    """A REST metadata ``tensor_shape`` → dims (-1 for any size), None for an unknown rank."""
+    shape = info.get("tensor_shape") if isinstance(info, dict) else None
+    if not isinstance(shape, dict) or shape.get("unknown_rank"):
+        return None
+    dims = []
+    for d in shape.get("dim") or []:
+        try:
+            dims.append(int((d or {}).get("size", -1)))
+        except (TypeError, ValueError):
+            dims.append(-1)
+    return tuple(dims)
+
+
+def _infos(tensors: object) -> tuple[TensorInfo, ...]:
+    if not isinstance(tensors, dict):
+        return ()
+    return tuple(
+        TensorInfo(str(k), numpy_name(str((t or {}).get("dtype", "DT_INVALID"))), _shape(t or {}))
+        for k, t in tensors.items()
+    )
+
+
+def numbers_json(array: np.ndarray) -> bytes:
+    """A numeric array as nested JSON lists, written compactly by orjson (float32 values in their
+    shortest form)."""
+    return orjson.dumps(array, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def predict_body(value: RequestInput, signature_name: str, *, columnar: bool = False) -> bytes:
+    """The JSON body of TF Serving's ``:predict`` for one image: row format (``instances``: one
+    entry per example) or columnar (``inputs``: the batch as one tensor per input)."""
+    sig = json.dumps(signature_name).encode()
+    if value.is_string:
+        image = b'{"b64":"' + base64.b64encode(value.data) + b'"}'  # type: ignore[arg-type]
+        data = b"[" + image + b"]"
+    else:
+        data = numbers_json(value.array)  # [1, …]: the batch of one is the list of examples
+    if columnar:
+        key = json.dumps(value.key).encode()
+        return b'{"signature_name":' + sig + b',"inputs":{' + key + b":" + data + b"}}"
+    if value.is_string:
+        return b'{"signature_name":' + sig + b',"instances":' + data + b"}"
+    key = json.dumps(value.key).encode()
+    # one named input per example: [{"key": [[…]]}] — TF Serving also takes the bare list when
+    # the signature has one input, but the name keeps a multi-input model's error clear
+    rows = b"[{" + key + b":" + data[1:-1] + b"}]"
+    return b'{"signature_name":' + sig + b',"instances":' + rows + b"}"
+
+
+class RestClient(HttpBackend):
+    """TF Serving REST: ``:predict``, model status and metadata."""
+
+    def __init__(
+        self, spec: BackendSpec, address: str | None = None, where: Callable[[], str] | None = None
+    ):
+        super().__init__(spec, address, where)
         base = f"/v1/models/{quote(spec.model, safe='')}"
         if spec.version is not None:
             base += f"/versions/{spec.version}"
         self._base = base
-
-    # ------------------------------------------------------------------ connections
-
-    def _connect(self, timeout: float) -> http.client.HTTPConnection:
-        if self._ssl is not None:
-            return http.client.HTTPSConnection(
-                self._host, self._port, timeout=timeout, context=self._ssl
-            )
-        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
-
-    def _borrow(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
-        with self._lock:
-            if self._closed:
-                raise ServingError("CANCELLED", f"client for {self.where} is closed")
-            if self._idle:
-                conn = self._idle.pop()
-                conn.timeout = timeout
-                if conn.sock is not None:
-                    conn.sock.settimeout(timeout)
-                return conn, True
-        return self._connect(timeout), False
-
-    def _give_back(self, conn: http.client.HTTPConnection) -> None:
-        with self._lock:
-            if not self._closed:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def _drop_idle(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-    def _once(
-        self, method: str, path: str, body: bytes | None, timeout: float
-    ) -> tuple[int, bytes]:
-        conn, reused = self._borrow(timeout)
-        headers = dict(self._headers)
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        deadline = time.monotonic() + timeout
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            resp = conn.getresponse()
-            data = read_body(resp, deadline, MAX_ANSWER_BYTES)
-        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
-            conn.close()
-            if reused:
-                raise _Stale from exc
-            raise
-        except BaseException:
-            conn.close()
-            raise
-        if resp.will_close:
-            conn.close()
-        else:
-            self._give_back(conn)
-        return resp.status, data
-
-    def _call(
-        self, method: str, path: str, body: bytes | None, timeout: float
-    ) -> tuple[int, bytes]:
-        """One HTTP exchange → (status, body); network failures become ServingError."""
-        try:
-            try:
-                return self._once(method, path, body, timeout)
-            except _Stale:  # the server dropped idle keep-alive connections: one fresh try
-                self._drop_idle()
-                return self._once(method, path, body, timeout)
-        except TimeoutError:
-            raise ServingError(
-                "DEADLINE_EXCEEDED",
-                f"backend {self.where} did not answer within {timeout:g} s (deadline exceeded)",
-            ) from None
-        except BodyTooLarge:
-            raise ServingError(
-                "RESOURCE_EXHAUSTED",
-                f"backend {self.where} sent an answer larger than {MAX_ANSWER_BYTES >> 20} MB; "
-                "tfcompare stopped reading it",
-            ) from None
-        except ssl.SSLError as exc:
-            raise ServingError("UNAVAILABLE", reachability(self.where, f"ssl: {exc}")) from None
-        except http.client.BadStatusLine:
-            # e.g. a gRPC port's HTTP/2 frames: the raw bytes would only garble the message
-            raise ServingError("UNAVAILABLE", reachability(self.where, "not HTTP/1.x")) from None
-        except (OSError, http.client.HTTPException) as exc:
-            detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise ServingError("UNAVAILABLE", reachability(self.where, detail)) from None
-
-    def _json(self, method: str, path: str, body: bytes | None, timeout: float):
-        status, data = self._call(method, path, body, timeout)
-        try:
-            doc = json.loads(data) if data else {}
-        except ValueError:
-            doc = None
-        if status != 200:
-            code = _HTTP_CODES.get(status, "UNKNOWN")
-            text = doc.get("error") if isinstance(doc, dict) else None
-            text = text or data[:300].decode("utf-8", errors="replace") or f"HTTP {status}"
-            if code == "NOT_FOUND":
-                text = f"model '{self.spec.model}' on {self.where}: {text}"
-            else:
-                text = f"{self.where}: {text}"
-            raise ServingError(code, text)
-        if not isinstance(doc, dict):
-            raise ServingError("INTERNAL", f"{self.where} answered with something that is not JSON")
-        return doc
 
     # ------------------------------------------------------------------ calls
 
@@ -221,17 +217,13 @@ class RestClient(BackendClient):
             raise ServingError(
                 "INTERNAL", f"{self.where} sent model metadata without a signature_def map"
             ) from None
+        if not isinstance(sigs, dict):
+            raise ServingError("INTERNAL", f"{self.where} sent unreadable model metadata")
         defs = {
-            name: SignatureDef(
-                name=name,
-                inputs={
-                    k: str(t.get("dtype", "DT_INVALID"))
-                    for k, t in (sd.get("inputs") or {}).items()
-                },
-                outputs={
-                    k: str(t.get("dtype", "DT_INVALID"))
-                    for k, t in (sd.get("outputs") or {}).items()
-                },
+            str(name): SignatureDef(
+                name=str(name),
+                inputs=_infos((sd or {}).get("inputs") if isinstance(sd, dict) else None),
+                outputs=_infos((sd or {}).get("outputs") if isinstance(sd, dict) else None),
             )
             for name, sd in sigs.items()
         }
@@ -244,29 +236,21 @@ class RestClient(BackendClient):
         """The URL path of ``:predict`` for this backend's model (and version)."""
         return self._base + ":predict"
 
-    def build_request(self, data: bytes, signature: SignatureInfo) -> bytes:
-        """The JSON body of ``:predict`` for one image."""
-        b64 = base64.b64encode(data).decode("ascii")
-        return (
-            '{"signature_name":'
-            + json.dumps(signature.signature_name)
-            + ',"instances":[{"b64":"'
-            + b64
-            + '"}]}'
-        ).encode("ascii")
+    def prepare(self, value: RequestInput, signature: SignatureInfo) -> PreparedRequest:
+        return PreparedRequest(self.predict_path, predict_body(value, signature.signature_name))
 
     def predict(
-        self, data: bytes, signature: SignatureInfo, *, timeout_s: float | None = None
+        self, value: RequestInput, signature: SignatureInfo, *, timeout_s: float | None = None
     ) -> PredictOutcome:
         timeout = self._timeout(timeout_s)
         t0 = time.perf_counter()
-        body = self.build_request(data, signature)
+        request = self.prepare(value, signature)
         t1 = time.perf_counter()
-        doc = self._json("POST", self._base + ":predict", body, timeout)
+        doc = self._json("POST", request.path, request.body, timeout)
         t2 = time.perf_counter()
         try:
             arrays = _outputs(doc, signature)
-            top5, kind = outputs.top5(arrays)
+            top5, kind = outputs.top5(arrays, self.names)
         except (ValueError, TypeError, KeyError) as exc:
             raise ServingError(
                 "INVALID_ARGUMENT", f"cannot read the answer of {self.where}: {exc}"
@@ -275,18 +259,12 @@ class RestClient(BackendClient):
         return PredictOutcome(
             top5=top5,
             score_kind=kind,
-            model_version=signature.model_version,
+            model_version=signature.model_version,  # type: ignore[arg-type]
             latency_ms=(t2 - t1) * 1000.0,
             client_ms=((t1 - t0) + (t3 - t2)) * 1000.0,
-            bytes_sent=len(body),
+            bytes_sent=len(request.body),
+            preprocess_ms=value.preprocess_ms,
         )
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
 
 
 def _array(value) -> np.ndarray:

@@ -14,10 +14,8 @@ with six significant digits. Parsing uses ``prometheus_client``'s text parser.
 
 from __future__ import annotations
 
-import http.client
 import math
 import ssl
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +24,8 @@ from urllib.parse import urlencode, urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tfcompare.serving.base import BodyTooLarge, read_body
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.serving.http import BodyTooLarge, HttpProtocolError, pool_for
 
 METRICS_PATH = "/monitoring/prometheus/metrics"
 # A metrics page is read whole; a TF Serving with many models writes a few MB.
@@ -111,11 +110,14 @@ def _wanted(line: str, names: tuple[str, ...], types: tuple[str, ...]) -> bool:
     return "_bucket" not in line.split("{", 1)[0]
 
 
-def parse_metrics(text: str, *, families: Iterable[str] = FAMILIES) -> Snapshot:
-    """Read a Prometheus text page with ``prometheus_client``'s parser; raises MetricsError."""
-    names = tuple(families)
+def parse_metrics(text: str, *, families: Iterable[str] | None = None) -> Snapshot:
+    """Read a Prometheus text page with ``prometheus_client``'s parser (the families every
+    registered format reads, unless told); raises MetricsError."""
+    names = tuple(families if families is not None else all_families())
     types = tuple(f"# TYPE {n}" for n in names)
-    lines = text.splitlines()
+    # the exposition format ends lines with \n only: str.splitlines() would also break inside a
+    # label value at U+2028, \x1c…, and one crafted model name would then spoil the whole page
+    lines = [line.rstrip("\r") for line in text.split("\n")]
     kept = "\n".join(line for line in lines if _wanted(line, names, types)) + "\n"
     histograms: dict[str, dict[Labels, list[float]]] = {}
     counters: dict[str, dict[Labels, float]] = {}
@@ -155,13 +157,16 @@ def parse_metrics(text: str, *, families: Iterable[str] = FAMILIES) -> Snapshot:
 
 @dataclass(frozen=True)
 class BlockTime:
-    """Server-side means over one block of requests (see ``tfcompare.results.ServerTime``)."""
+    """Server-side means over one block of requests (see ``tfcompare.results.ServerTime``):
+    ``server_ms`` the request as the server handled it, ``runtime_ms`` the model run alone,
+    ``queue_ms`` the wait before it (servers that report it)."""
 
     counted: int | None
     server_ms: float | None
     runtime_ms: float | None
     exact: bool
     note: str = ""
+    queue_ms: float | None = None
 
 
 def _rounding_us(value: float) -> float:
@@ -176,12 +181,63 @@ def _rounding_us(value: float) -> float:
     return min(six_digits, last_digit)
 
 
+class MetricsFormat:
+    """One server's metrics: the families it reads, how its page is recognised and how a block's
+    server time comes out of two scrapes. Registered in ``FORMATS``."""
+
+    name: str = "?"
+    families: tuple[str, ...] = ()
+
+    def recognises(self, snapshot: Snapshot) -> bool:
+        raise NotImplementedError
+
+    def block_time(
+        self, before: Snapshot, after: Snapshot, spec: BackendSpec, sent: int
+    ) -> BlockTime:
+        raise NotImplementedError
+
+
+class TfServingMetrics(MetricsFormat):
+    """TF Serving's ``request_latency`` (per API and entrypoint) and ``runtime_latency``."""
+
+    name = "TF Serving"
+    families = FAMILIES
+
+    def recognises(self, snapshot: Snapshot) -> bool:
+        return any(name.startswith(":tensorflow:") for name in snapshot.families)
+
+    def block_time(
+        self, before: Snapshot, after: Snapshot, spec: BackendSpec, sent: int
+    ) -> BlockTime:
+        labels = getattr(spec.protocol_info, "predict_labels", PREDICT_LABELS["grpc"])
+        return block_time(before, after, spec.model or "default", labels, sent)
+
+
+FORMATS: list[MetricsFormat] = [TfServingMetrics()]
+
+
+def all_families() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(f for fmt in FORMATS for f in fmt.families))
+
+
+def format_of(snapshot: Snapshot) -> MetricsFormat | None:
+    """The registered format whose metrics the page holds, or None."""
+    return next((fmt for fmt in FORMATS if fmt.recognises(snapshot)), None)
+
+
 def block_time(
-    before: Snapshot, after: Snapshot, model: str, protocol: str, sent: int
+    before: Snapshot,
+    after: Snapshot,
+    model: str,
+    labels: tuple[str, str] | str,
+    sent: int,
 ) -> BlockTime:
-    """Mean server and runtime latency of the ``sent`` successful requests made between two
-    scrapes, from the ``_count``/``_sum`` deltas for this model, API and entrypoint."""
-    api, entrypoint = PREDICT_LABELS.get(protocol, PREDICT_LABELS["grpc"])
+    """Mean server and runtime latency of the ``sent`` successful requests made between two TF
+    Serving scrapes, from the ``_count``/``_sum`` deltas for this model and ``labels`` (the
+    request_latency API and entrypoint, or a protocol name: ``grpc``/``rest``)."""
+    if isinstance(labels, str):
+        labels = PREDICT_LABELS.get(labels, PREDICT_LABELS["grpc"])
+    api, entrypoint = labels
     c0, s0 = before.total(REQUEST_LATENCY, model_name=model, API=api, entrypoint=entrypoint)
     c1, s1 = after.total(REQUEST_LATENCY, model_name=model, API=api, entrypoint=entrypoint)
     r0, rs0 = before.total(RUNTIME_LATENCY, model_name=model, API=RUNTIME_API)
@@ -226,19 +282,38 @@ def block_time(
 # --------------------------------------------------------------------------- scraping
 
 
-def discovered_url(address: str, protocol: str, tls: bool = False) -> str:
-    """Where a TF Serving reached at ``address`` serves its metrics: the REST port itself, or the
-    REST port beside gRPC (8501 beside 8500, as TF Serving's images run it; else the next port)."""
+def same_origin(url: str, address: str, tls: bool) -> bool:
+    """Whether ``url`` is the backend's own origin (scheme, host and port) at ``address``."""
+    parts = urlsplit(url)
     host, _, port = address.rpartition(":")
-    number = int(port)
-    if protocol != "rest":
-        number = 8501 if number == 8500 else number + 1
-        tls = False  # TF Serving's TLS (ssl_config_file) is for gRPC only
-    return f"{'https' if tls else 'http'}://{host}:{number}{METRICS_PATH}"
+    scheme = "https" if tls else "http"
+    try:
+        url_port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return False
+    return (
+        parts.scheme == scheme
+        and (parts.hostname or "").lower() == host.strip("[]").lower()
+        and str(url_port) == port
+    )
+
+
+def metrics_headers(
+    spec: BackendSpec, url: str, address: str | None
+) -> tuple[tuple[str, str], ...]:
+    """The headers a metrics page may get: the user's ``metrics_headers`` when given; else the
+    backend's own headers only when the page is the backend's own origin over TLS — a discovered
+    or named page elsewhere (another port, plain HTTP) never gets a backend's credentials."""
+    if spec.metrics_headers:
+        return tuple(spec.metrics_headers)
+    if spec.headers and spec.tls_ca and address and same_origin(url, address, tls=True):
+        return tuple(spec.headers)
+    return ()
 
 
 class MetricsScraper:
-    """Reads one metrics URL over a keep-alive connection; ``scrape`` is thread-safe."""
+    """Reads one metrics URL over a keep-alive connection, each read bounded by ``timeout_s``
+    from its start to its last byte; ``scrape`` is thread-safe."""
 
     def __init__(
         self,
@@ -249,27 +324,27 @@ class MetricsScraper:
         timeout_s: float = 5.0,
     ):
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            port = None
+        if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
             raise MetricsError(f"metrics URL {url!r} is not an http(s) URL")
         self.url = url
-        self._host = parts.hostname
-        self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self._https = parts.scheme == "https"
-        self._ca = tls_ca
-        self._headers = dict(headers)
-        self._timeout = timeout_s
-        self._conn: http.client.HTTPConnection | None = None
-        self._lock = threading.Lock()
-        self._filter = "&" + TOTALS_QUERY if parts.query else "?" + TOTALS_QUERY
-
-    def _connect(self) -> http.client.HTTPConnection:
-        if self._https:
-            ctx = ssl.create_default_context(cafile=self._ca) if self._ca else None
-            return http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._timeout, context=ctx
+        host = parts.hostname
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        try:
+            self._pool = pool_for(
+                address,
+                tls_ca=tls_ca if parts.scheme == "https" else None,
+                tls=parts.scheme == "https",
             )
-        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise MetricsError(f"cannot read metrics from {url}: {exc}") from None
+        self._headers = tuple(headers)
+        self._timeout = timeout_s
+        self._filter = "&" + TOTALS_QUERY if parts.query else "?" + TOTALS_QUERY
 
     def fetch(self, *, totals_only: bool = False) -> str:
         """The page text (``totals_only``: just the sums and counts of the latency histograms
@@ -284,42 +359,29 @@ class MetricsScraper:
         return self._get(self._path)
 
     def _get(self, path: str) -> str:
-        with self._lock:
-            for attempt in (0, 1):  # a kept-alive connection the server closed: one fresh try
-                fresh = self._conn is None
-                if fresh:
-                    self._conn = self._connect()
-                conn = self._conn
-                try:
-                    conn.request("GET", path, headers=self._headers)
-                    resp = conn.getresponse()
-                    body = read_body(resp, time.monotonic() + self._timeout, MAX_PAGE_BYTES)
-                except BodyTooLarge:
-                    conn.close()
-                    self._conn = None
-                    raise MetricsError(
-                        f"{self.url} sent a page larger than {MAX_PAGE_BYTES >> 20} MB"
-                    ) from None
-                except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
-                    conn.close()
-                    self._conn = None
-                    if fresh or attempt:
-                        why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-                        raise MetricsError(f"{self.url} did not answer ({why})") from None
-                    continue
-                if resp.will_close:
-                    conn.close()
-                    self._conn = None
-                if resp.status != 200:
-                    raise MetricsError(f"{self.url} answered HTTP {resp.status}")
-                return body.decode("utf-8", errors="replace")
-        raise AssertionError("unreachable")
+        try:
+            answer = self._pool.request(
+                "GET",
+                path,
+                headers=self._headers,
+                deadline=time.monotonic() + self._timeout,
+                limit=MAX_PAGE_BYTES,
+            )
+        except BodyTooLarge:
+            raise MetricsError(
+                f"{self.url} sent a page larger than {MAX_PAGE_BYTES >> 20} MB"
+            ) from None
+        except TimeoutError:
+            raise MetricsError(f"{self.url} did not answer within {self._timeout:g} s") from None
+        except (OSError, ssl.SSLError, HttpProtocolError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise MetricsError(f"{self.url} did not answer ({why})") from None
+        if answer.status != 200:
+            raise MetricsError(f"{self.url} answered HTTP {answer.status}")
+        return answer.body.decode("utf-8", errors="replace")
 
     def scrape(self, *, totals_only: bool = False) -> Snapshot:
         return parse_metrics(self.fetch(totals_only=totals_only))
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._pool.close()

@@ -31,6 +31,52 @@ _DTYPES: dict[int, tuple[str, str]] = {
 }
 
 
+# dtype enum → numpy-style name used by tfcompare.serving.inputs ("string" for DT_STRING)
+_NUMPY_NAMES: dict[int, str] = {
+    types_pb2.DT_FLOAT: "float32",
+    types_pb2.DT_DOUBLE: "float64",
+    types_pb2.DT_HALF: "float16",
+    types_pb2.DT_BFLOAT16: "bfloat16",
+    types_pb2.DT_UINT8: "uint8",
+    types_pb2.DT_INT8: "int8",
+    types_pb2.DT_UINT16: "uint16",
+    types_pb2.DT_INT16: "int16",
+    types_pb2.DT_INT32: "int32",
+    types_pb2.DT_UINT32: "uint32",
+    types_pb2.DT_INT64: "int64",
+    types_pb2.DT_UINT64: "uint64",
+    types_pb2.DT_BOOL: "bool",
+    types_pb2.DT_STRING: "string",
+}
+_ENUMS = {name: dtype for dtype, name in _NUMPY_NAMES.items()}
+
+
+def numpy_name(dtype: int | str) -> str:
+    """``DT_FLOAT`` (or its number) → ``float32``; a type tfcompare cannot send keeps its name."""
+    if isinstance(dtype, str):
+        try:
+            dtype = types_pb2.DataType.Value(dtype)
+        except ValueError:
+            return dtype
+    return _NUMPY_NAMES.get(dtype, dtype_name(dtype))
+
+
+def request_tensor(value, tensor) -> None:
+    """Fill ``tensor`` (a TensorProto inside a request) with a ``RequestInput``: an encoded image
+    as DT_STRING [1], a numeric array packed little-endian in ``tensor_content`` (never one typed
+    field per value)."""
+    if value.is_string:
+        string_tensor(value.data, tensor)
+        return
+    array = value.array
+    tensor.dtype = _ENUMS[value.dtype]
+    for d in array.shape:
+        tensor.tensor_shape.dim.add().size = d
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    tensor.tensor_content = array.tobytes()
+
+
 def dtype_name(dtype: int) -> str:
     """``1`` → ``"DT_FLOAT"``; unknown numbers come back as ``"DT_<n>"``."""
     try:

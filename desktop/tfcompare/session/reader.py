@@ -32,17 +32,22 @@ from tfcompare.imaging.values import ImageInfo, ImageProblem, Variant
 from tfcompare.results import Aggregate, BackendTiming, RequestResult, RunResult, ServerTime
 from tfcompare.serving.answers import Prediction
 from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.serving.protocols import PROTOCOLS
 from tfcompare.session.schema import (
     AGGREGATE_COLUMNS,
     AGGREGATE_COLUMNS_V1,
     AGGREGATE_COLUMNS_V2,
+    AGGREGATE_COLUMNS_V4,
     FORMAT_NAME,
     IMAGE_COLUMNS,
     REQUEST_COLUMNS,
     REQUEST_COLUMNS_V1,
+    REQUEST_COLUMNS_V4,
     SCHEMA_VERSION,
     SERVER_TIME_COLUMNS,
+    SERVER_TIME_COLUMNS_V2,
     TIMING_COLUMNS,
+    TIMING_COLUMNS_V2,
     VARIANT_COLUMNS,
     SessionError,
     check_header,
@@ -291,6 +296,8 @@ def _read(con: sqlite3.Connection, source: Path, schema: int) -> SavedSession:
     settings = meta.get("settings") or {}
     if not isinstance(selection, dict) or not isinstance(settings, dict):
         raise _Damaged("meta selection and settings must be objects")
+    st_columns = SERVER_TIME_COLUMNS if schema >= 5 else SERVER_TIME_COLUMNS_V2
+    timing_columns = TIMING_COLUMNS if schema >= 5 else TIMING_COLUMNS_V2
     backends = []
     for (spec,) in _rows(con, "backends", ("spec",), "idx"):
         d = _json(spec, "a backend")
@@ -310,14 +317,14 @@ def _read(con: sqlite3.Connection, source: Path, schema: int) -> SavedSession:
         started_at=_meta_number(meta, "started_at"),
         finished_at=_meta_number(meta, "finished_at"),
         server_times=tuple(
-            ServerTime.from_dict(dict(zip(SERVER_TIME_COLUMNS, row, strict=True)))
-            for row in _rows(con, "server_times", SERVER_TIME_COLUMNS, "idx", schema)
+            ServerTime.from_dict(dict(zip(st_columns, row, strict=True)))
+            for row in _rows(con, "server_times", st_columns, "idx", schema)
         )
         if schema >= 2
         else (),
         timings=tuple(
-            BackendTiming.from_dict(dict(zip(TIMING_COLUMNS, row, strict=True)))
-            for row in _rows(con, "backend_timing", TIMING_COLUMNS, "idx", schema)
+            BackendTiming.from_dict(dict(zip(timing_columns, row, strict=True)))
+            for row in _rows(con, "backend_timing", timing_columns, "idx", schema)
         )
         if schema >= 2
         else (),
@@ -393,12 +400,18 @@ def _top5(text: str) -> tuple[Prediction, ...]:
 
 
 def _read_requests(con: sqlite3.Connection, schema: int) -> Iterator[RequestResult]:
-    columns = REQUEST_COLUMNS if schema >= 4 else REQUEST_COLUMNS_V1
+    columns = (
+        REQUEST_COLUMNS
+        if schema >= 5
+        else REQUEST_COLUMNS_V4
+        if schema >= 4
+        else REQUEST_COLUMNS_V1
+    )
     for row in _rows(con, "requests", columns, "idx", schema):
         d = dict(zip(columns, row, strict=True))
         if d["phase"] not in _PHASES:
             raise _Damaged(f"unknown request phase {d['phase']!r:.40}")
-        if d["protocol"] not in ("grpc", "rest") or d["score_kind"] not in _SCORE_KINDS:
+        if d["protocol"] not in PROTOCOLS or d["score_kind"] not in _SCORE_KINDS:
             raise _Damaged("a request's protocol or score kind is unknown")
         d["top5"] = _top5(d["top5"])
         if schema < 4:
@@ -423,6 +436,8 @@ def _read_aggregates(con: sqlite3.Connection, schema: int) -> Iterator[Aggregate
     fields keep their defaults."""
     columns = (
         AGGREGATE_COLUMNS
+        if schema >= 5
+        else AGGREGATE_COLUMNS_V4
         if schema >= 4
         else AGGREGATE_COLUMNS_V2
         if schema >= 2

@@ -14,10 +14,12 @@ import stat
 import struct
 from pathlib import Path
 
-SCHEMA_VERSION = 4  # 2: server time (aggregates' server columns, server_times, backend_timing)
+SCHEMA_VERSION = 5  # 2: server time (aggregates' server columns, server_times, backend_timing)
 # 3: + the ``capacity`` table (a capacity sweep, tfcompare load / the Capacity tab)
 # 4: + requests.pod_before, requests.spans_restart and aggregates.n_spanning (pod restarts as
 #    data; older files wrote "old→new (pod restarted during request)" into ``pod``)
+# 5: + requests.preprocess_ms, aggregates.preprocess_ms/queue_ms, server_times.queue_ms and
+#    backend_timing.input (tensor-input models, other serving protocols, queue time)
 APPLICATION_ID = 0x54464353  # "TFCS"
 FORMAT_NAME = "tfcompare-session"
 SUFFIX = ".tfcs"
@@ -148,7 +150,7 @@ CREATE TABLE capacity (
 """
 )
 # Schema 4: where a request went when the forward moved to another pod while it was in flight.
-DDL = DDL_V3.replace(
+DDL_V4 = DDL_V3.replace(
     """    started_at    REAL NOT NULL
 );""",
     """    started_at    REAL NOT NULL,
@@ -161,6 +163,39 @@ DDL = DDL_V3.replace(
     """    path_ms      REAL,
     n_spanning   INTEGER NOT NULL
 );""",
+)
+# Schema 5: the client's preprocessing time (tensor inputs), queue time (servers that report it)
+# and what a backend's model takes.
+DDL = (
+    DDL_V4.replace(
+        """    spans_restart INTEGER NOT NULL
+);""",
+        """    spans_restart INTEGER NOT NULL,
+    preprocess_ms REAL
+);""",
+    )
+    .replace(
+        """    n_spanning   INTEGER NOT NULL
+);""",
+        """    n_spanning   INTEGER NOT NULL,
+    preprocess_ms REAL,
+    queue_ms     REAL
+);""",
+    )
+    .replace(
+        """    note       TEXT NOT NULL
+);""",
+        """    note       TEXT NOT NULL,
+    queue_ms   REAL
+);""",
+    )
+    .replace(
+        """    metrics_message TEXT NOT NULL
+);""",
+        """    metrics_message TEXT NOT NULL,
+    input           TEXT NOT NULL    -- what the model takes and how images are preprocessed
+);""",
+    )
 )
 
 REQUEST_COLUMNS_V1 = (
@@ -181,7 +216,8 @@ REQUEST_COLUMNS_V1 = (
     "pod",
     "started_at",
 )
-REQUEST_COLUMNS = (*REQUEST_COLUMNS_V1, "pod_before", "spans_restart")
+REQUEST_COLUMNS_V4 = (*REQUEST_COLUMNS_V1, "pod_before", "spans_restart")
+REQUEST_COLUMNS = (*REQUEST_COLUMNS_V4, "preprocess_ms")
 AGGREGATE_COLUMNS_V1 = (
     "image",
     "variant",
@@ -201,8 +237,9 @@ AGGREGATE_COLUMNS_V1 = (
     "score_ratio",
 )
 AGGREGATE_COLUMNS_V2 = (*AGGREGATE_COLUMNS_V1, "server_ms", "runtime_ms", "server_exact", "path_ms")
-AGGREGATE_COLUMNS = (*AGGREGATE_COLUMNS_V2, "n_spanning")
-SERVER_TIME_COLUMNS = (
+AGGREGATE_COLUMNS_V4 = (*AGGREGATE_COLUMNS_V2, "n_spanning")
+AGGREGATE_COLUMNS = (*AGGREGATE_COLUMNS_V4, "preprocess_ms", "queue_ms")
+SERVER_TIME_COLUMNS_V2 = (
     "image",
     "variant",
     "backend",
@@ -213,7 +250,9 @@ SERVER_TIME_COLUMNS = (
     "exact",
     "note",
 )
-TIMING_COLUMNS = ("backend", "floor_ms", "floor_samples", "metrics", "metrics_message")
+SERVER_TIME_COLUMNS = (*SERVER_TIME_COLUMNS_V2, "queue_ms")
+TIMING_COLUMNS_V2 = ("backend", "floor_ms", "floor_samples", "metrics", "metrics_message")
+TIMING_COLUMNS = (*TIMING_COLUMNS_V2, "input")
 IMAGE_COLUMNS = ("idx", "name", "path", "format", "width", "height", "nbytes", "notes", "original")
 VARIANT_COLUMNS = (
     "image_idx",
@@ -287,7 +326,7 @@ def check_header(path: Path) -> int:
     return user_version
 
 
-DDL_BY_SCHEMA = {1: DDL_V1, 2: DDL_V2, 3: DDL_V3, 4: DDL}
+DDL_BY_SCHEMA = {1: DDL_V1, 2: DDL_V2, 3: DDL_V3, 4: DDL_V4, 5: DDL}
 
 
 @functools.cache

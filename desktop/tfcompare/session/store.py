@@ -225,6 +225,7 @@ def _request_row(r: RequestResult) -> tuple:
         r.started_at,
         r.pod_before,
         r.spans_restart,
+        r.preprocess_ms,
     )
 
 

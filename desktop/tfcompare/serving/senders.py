@@ -1,34 +1,36 @@
-"""Asynchronous senders: one pre-serialised request in, a status code out.
+"""Asynchronous senders for the load engine: one prepared request in, a status code out.
 
-gRPC goes through ``grpc.aio`` with a raw (bytes → bytes) Predict method, so the timed path does
-no protobuf work; REST through an ``aiohttp`` session with the ``:predict`` body prepared once.
-Answers are not parsed: under load only the status matters, and parsing would load the client.
+gRPC goes through ``grpc.aio`` with a raw (bytes → bytes) method, so the timed path does no
+protobuf work; HTTP through an ``aiohttp`` session. Answers are not parsed: under load only the
+status matters. Which sender a protocol uses is its ``transport``
+(``ServingProtocol.sender``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import ssl
 
 import grpc
 import grpc.aio
 
-from tfcompare.load.load_plan import LoadTarget
-from tfcompare.serving.base import MAX_MESSAGE_BYTES
-from tfcompare.serving.grpc_client import PREDICT_METHOD
-from tfcompare.serving.rest_client import _HTTP_CODES, MAX_ANSWER_BYTES
+from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.serving.base import MAX_MESSAGE_BYTES, PreparedRequest, http_code_name
 
 STREAMS_PER_CHANNEL = 64
 MAX_CHANNELS = 8
+# The most of one answer read under load (see serving.http.MAX_ANSWER_BYTES)
+MAX_ANSWER_BYTES = 64 << 20
 
 
 class Sender:
-    """``await send(payload) -> code`` (``"OK"`` or a gRPC status name)."""
+    """``await send(request) -> code`` (``"OK"`` or a gRPC status name)."""
 
     async def open(self) -> None:
         return None
 
-    async def send(self, payload: bytes) -> str:  # pragma: no cover - interface
+    async def send(self, request: PreparedRequest) -> str:  # pragma: no cover - interface
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -39,14 +41,17 @@ class GrpcSender(Sender):
     """Round-robins calls over a few channels (separate TCP connections) so that one HTTP/2
     connection's stream limit never caps the requested concurrency."""
 
-    def __init__(self, target: LoadTarget, timeout_s: float, concurrency: float) -> None:
-        self.target = target
+    def __init__(
+        self, spec: BackendSpec, address: str, timeout_s: float, concurrency: float
+    ) -> None:
+        self.spec = spec
+        self.address = address
         self.timeout_s = timeout_s
         self.n_channels = max(1, min(MAX_CHANNELS, math.ceil(concurrency / STREAMS_PER_CHANNEL)))
-        self._calls: list = []
         self._channels: list[grpc.aio.Channel] = []
+        self._calls: list[dict[str, object]] = []
         self._next = 0
-        self._metadata = tuple((k.lower(), v) for k, v in target.backend.headers) or None
+        self._metadata = tuple((k.lower(), v) for k, v in spec.headers) or None
 
     async def open(self) -> None:
         options = [
@@ -55,22 +60,31 @@ class GrpcSender(Sender):
             ("grpc.primary_user_agent", "tfcompare-load"),
             ("grpc.use_local_subchannel_pool", 1),
         ]
-        ca = self.target.backend.tls_ca
+        ca = self.spec.tls_ca
         for _ in range(self.n_channels):
             if ca:
                 with open(ca, "rb") as fh:
                     creds = grpc.ssl_channel_credentials(fh.read())
-                channel = grpc.aio.secure_channel(self.target.address, creds, options)
+                channel = grpc.aio.secure_channel(self.address, creds, options)
             else:
-                channel = grpc.aio.insecure_channel(self.target.address, options)
+                channel = grpc.aio.insecure_channel(self.address, options)
             self._channels.append(channel)
-            self._calls.append(channel.unary_unary(PREDICT_METHOD))
+            self._calls.append({})
 
-    async def send(self, payload: bytes) -> str:
+    def _call(self, i: int, method: str):
+        calls = self._calls[i]
+        call = calls.get(method)
+        if call is None:
+            call = calls[method] = self._channels[i].unary_unary(method)
+        return call
+
+    async def send(self, request: PreparedRequest) -> str:
         i = self._next
-        self._next = (i + 1) % len(self._calls)
+        self._next = (i + 1) % len(self._channels)
         try:
-            await self._calls[i](payload, timeout=self.timeout_s, metadata=self._metadata)
+            await self._call(i, request.path)(
+                request.body, timeout=self.timeout_s, metadata=self._metadata
+            )
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             return code.name if code is not None else "UNKNOWN"
@@ -80,40 +94,39 @@ class GrpcSender(Sender):
         await asyncio.gather(*(c.close(grace=None) for c in self._channels), return_exceptions=True)
 
 
-class RestSender(Sender):
-    """TF Serving REST ``:predict`` over aiohttp keep-alive connections."""
+class HttpSender(Sender):
+    """HTTP POSTs over aiohttp keep-alive connections."""
 
-    def __init__(self, target: LoadTarget, timeout_s: float, concurrency: float) -> None:
-        self.target = target
+    def __init__(
+        self, spec: BackendSpec, address: str, timeout_s: float, concurrency: float
+    ) -> None:
+        self.spec = spec
         self.timeout_s = timeout_s
         self.concurrency = concurrency
         self._session = None
-        scheme = "https" if target.backend.tls_ca else "http"
-        self.url = f"{scheme}://{target.address}{target.path}"
+        self.base = f"{'https' if spec.tls_ca else 'http'}://{address}"
 
     async def open(self) -> None:
-        import ssl
-
         import aiohttp
 
-        ssl_ctx = (
-            ssl.create_default_context(cafile=self.target.backend.tls_ca)
-            if self.target.backend.tls_ca
-            else None
-        )
+        ssl_ctx = ssl.create_default_context(cafile=self.spec.tls_ca) if self.spec.tls_ca else None
         connector = aiohttp.TCPConnector(limit=0, ssl=ssl_ctx if ssl_ctx else False)
-        headers = {"Content-Type": "application/json", **dict(self.target.backend.headers)}
+        headers = {"Content-Type": "application/json", **dict(self.spec.headers)}
+        if self.spec.host_header:
+            headers["Host"] = self.spec.host_header
         self._session = aiohttp.ClientSession(
             connector=connector,
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=self.timeout_s),
         )
 
-    async def send(self, payload: bytes) -> str:
+    async def send(self, request: PreparedRequest) -> str:
         import aiohttp
 
         try:
-            async with self._session.post(self.url, data=payload) as resp:
+            async with self._session.post(
+                self.base + request.path, data=request.body, headers=dict(request.headers) or None
+            ) as resp:
                 size = 0  # the answer is read to the end, not kept: only its status counts
                 async for chunk in resp.content.iter_any():
                     size += len(chunk)
@@ -122,7 +135,7 @@ class RestSender(Sender):
                         return "RESOURCE_EXHAUSTED"
                 if resp.status == 200:
                     return "OK"
-                return _HTTP_CODES.get(resp.status, "UNKNOWN")
+                return http_code_name(resp.status)
         except TimeoutError:
             return "DEADLINE_EXCEEDED"
         except aiohttp.ClientError:
@@ -131,9 +144,3 @@ class RestSender(Sender):
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
-
-
-def make_sender(target: LoadTarget, timeout_s: float, concurrency: float) -> Sender:
-    if target.backend.protocol == "rest":
-        return RestSender(target, timeout_s, concurrency)
-    return GrpcSender(target, timeout_s, concurrency)
