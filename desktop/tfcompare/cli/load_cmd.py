@@ -196,11 +196,17 @@ def plan_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     check_stdout_outputs(args)
     if args.agent:
+        import os
+
+        from tfcompare.cluster.loadjob import HEADERS_ENV
         from tfcompare.load.agent import PlanError, run_agent
 
         try:
             return in_worker_thread(
-                lambda cancel: run_agent(args.agent, cancel=cancel), name="tfcompare-load"
+                lambda cancel: run_agent(
+                    args.agent, cancel=cancel, headers_file=os.environ.get(HEADERS_ENV)
+                ),
+                name="tfcompare-load",
             )
         except PlanError as exc:
             print(f"tfcompare load: {exc}", file=sys.stderr)

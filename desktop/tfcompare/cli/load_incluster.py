@@ -103,7 +103,13 @@ def measure_in_cluster(args, plan, specs, payloads, info, notes=()) -> int:
             return 1
         if args.dry_run:
             namespace = opts.namespace or resolve_context(None).namespace
-            print(to_yaml(list(job_objects(plan, targets, opts, namespace, "dry-run"))), end="")
+            objects = job_objects(plan, targets, opts, namespace, "dry-run")
+            if objects.secret is not None:
+                print(
+                    "note: the Secret carries the --header values; they are not printed",
+                    file=sys.stderr,
+                )
+            print(to_yaml(objects.listed(redacted=True)), end="")
             return 0
         result = in_worker_thread(
             lambda cancel: run_in_cluster(
