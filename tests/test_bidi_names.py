@@ -106,3 +106,20 @@ def test_the_window_shows_names_without_their_overrides(tmp_path, qtbot, monkeyp
     text = "\n".join(shown)
     assert "gpu" in text and "cat" in text  # the names are there…
     assert RLO not in text  # …without the override
+
+
+def test_a_very_long_name_wraps_inside_the_page(tmp_path, browser):
+    from tfcompare.load.capacity_formats import capacity_of
+    from tfcompare.session import load_session
+
+    long_name = "gpu-" + "x" * 240
+    saved = load_session(named_session(tmp_path / "long.tfcs", backends=(long_name, "cpu")))
+    page = tmp_path / "long.html"
+    write_report(page, saved.result, capacity=capacity_of(saved), title="t" * 300)
+    for width in (1200, 800):
+        browser.load(page, width=width)
+        assert browser.evaluate("document.documentElement.scrollWidth") <= width
+    legend = browser.evaluate(
+        "[...document.querySelectorAll('svg text title')].map(t => t.textContent)"
+    )
+    assert long_name in legend  # the whole name, where the legend shows it shortened

@@ -244,3 +244,15 @@ def test_idle_grpc_connections_neither_exhaust_files_nor_stay(low_fd_server):
     finally:
         for sock in idle:
             sock.close()
+
+
+def test_json_nested_past_the_stack_gets_a_clear_400(server):
+    nested = b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with connect(server) as sock:
+        sock.sendall(
+            b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(nested), nested)
+        )
+        status, body = responses(read_all(sock))[0]
+    assert status == 400 and "nests more than 256 levels deep" in body["error"], body
+    assert "recursion" not in body["error"]

@@ -37,6 +37,7 @@ def add_in_cluster_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--agent-image",
+        type=_image,
         metavar="IMAGE",
         help="the load-agent image (docker/load-agent.Dockerfile; default "
         "tfcompare-load-agent:latest)",
@@ -57,6 +58,15 @@ def add_in_cluster_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--output", "-o", choices=("yaml",), default="yaml", help="--dry-run output format (yaml)"
     )
+
+
+def _image(text: str) -> str:
+    from tfcompare.cluster.loadjob import check_image_reference
+
+    try:
+        return check_image_reference(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def measure_in_cluster(args, plan, specs, payloads, info, notes=()) -> int:

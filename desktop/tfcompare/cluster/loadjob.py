@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,34 @@ AGENT_UID = 10001
 MANAGED_BY = ("app.kubernetes.io/managed-by", "tfcompare")
 RUN_LABEL = "tfcompare.io/load-run"
 DEFAULT_IMAGE = "tfcompare-load-agent:latest"
+
+
+# An image reference as container runtimes read it (the distribution/reference grammar):
+# [registry[:port]/]path[:tag][@digest], path components lower case.
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST_PART = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
+# a registry has a dot, a port or is localhost ("team/agent" is a path on Docker Hub)
+_REGISTRY = (
+    rf"(?:(?:localhost|{_HOST_PART}(?:\.{_HOST_PART})+|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?"
+    rf"|{_HOST_PART}:[0-9]+)"
+)
+_IMAGE_REFERENCE = re.compile(
+    rf"(?:{_REGISTRY}/)?{_PATH_PART}(?:/{_PATH_PART})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,})?",
+    re.ASCII,
+)
+
+
+def check_image_reference(image: str) -> str:
+    """``image`` if it is a container image reference (``registry/path:tag@digest``), else
+    ValueError saying so: a newline or a space in it would reach the Job's pod spec."""
+    if len(image) > 512 or not _IMAGE_REFERENCE.fullmatch(image):
+        raise ValueError(
+            f"{image!r} is not a container image reference (expected e.g. "
+            "registry.example.com/team/tfcompare-load-agent:1.0)"
+        )
+    return image
 
 
 @dataclass(frozen=True)
@@ -79,7 +108,12 @@ def manifests(
 ) -> LoadObjects:
     """The objects for a run. ``files`` become the ConfigMap's keys: text as ``data``, the
     serialised requests as ``binaryData``; ``headers`` (backend name → its request headers), when
-    any backend has some, the Secret's. Raises ClusterError when the ConfigMap is too big."""
+    any backend has some, the Secret's. Raises ClusterError when the ConfigMap is too big or the
+    image is not an image reference."""
+    try:
+        check_image_reference(image)
+    except ValueError as exc:
+        raise ClusterError(str(exc)) from None
     name = f"tfcompare-load-{run_id}"
     labels = {
         MANAGED_BY[0]: MANAGED_BY[1],

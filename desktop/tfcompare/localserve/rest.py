@@ -165,7 +165,11 @@ class RestApi:
         self.servable.check_spec(name, version, label)
         try:
             request = json.loads(body or b"null")
-        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        except RecursionError:
+            raise _bad(
+                f"JSON Parse error: the request nests more than {MAX_DEPTH} levels deep"
+            ) from None
+        except ValueError as exc:  # UnicodeDecodeError is a ValueError
             raise _bad(f"JSON Parse error: {str(exc)[:200]}") from exc
         if not isinstance(request, dict):
             raise _bad("JSON Value: request body is not an object")

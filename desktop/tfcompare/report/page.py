@@ -34,6 +34,10 @@ th, td { border-bottom: 1px solid #e2e2e2; padding: 3px 10px 3px 0; text-align: 
          vertical-align: top; }
 th { border-bottom: 1px solid #999; font-weight: 600; }
 th.text, td.text { text-align: left; }
+/* names are the users': one without spaces (a 200-character backend or file name) wraps
+   instead of widening the page */
+h1, h2, caption, td.text, th.text, .verdict, .details li, .answers li, .caveats li, .sub {
+  overflow-wrap: anywhere; }
 tr { break-inside: avoid; page-break-inside: avoid; }
 .caveats li { margin: 4px 0; }
 footer { color: #666; font-size: 12px; margin-top: 32px; border-top: 1px solid #ddd;

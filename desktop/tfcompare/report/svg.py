@@ -35,12 +35,19 @@ def _colors(names: list[str]) -> dict[str, str]:
     return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
 
 
+LEGEND_CHARS = 40  # a longer name is cut in the legend; its <title> (tooltip) holds all of it
+
+
 def _legend(colors: dict[str, str], y: float, x0: float = 8) -> list[str]:
     out, x = [], x0
     for name, color in colors.items():
         out.append(f'<rect x="{x:.0f}" y="{y - 10:.0f}" width="12" height="12" fill="{color}"/>')
-        out.append(f'<text x="{x + 17:.0f}" y="{y:.0f}" font-size="12">{html_text(name)}</text>')
-        x += 30 + 7 * len(name)
+        shown = name if len(name) <= LEGEND_CHARS else name[: LEGEND_CHARS - 1] + "…"
+        out.append(
+            f'<text x="{x + 17:.0f}" y="{y:.0f}" font-size="12"><title>{html_text(name)}</title>'
+            f"{html_text(shown)}</text>"
+        )
+        x += 30 + 7 * len(shown)
     return out
 
 

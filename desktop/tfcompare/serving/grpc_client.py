@@ -74,7 +74,10 @@ class GrpcClient(BackendClient):
     def _error(self, exc: grpc.RpcError, timeout: float) -> ServingError:
         code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
         name = code.name if code is not None else "UNKNOWN"
-        detail = (exc.details() if hasattr(exc, "details") else None) or str(exc)
+        detail = exc.details() if hasattr(exc, "details") else None
+        if not isinstance(detail, str) or not detail.strip(" {}[]\"'\n"):
+            # "", "{}": a server (or a gateway in front of it) that said nothing useful
+            detail = f"the server answered {name} without saying why (no error details)"
         if name == "UNAVAILABLE":
             return ServingError(name, reachability(self.where, detail))
         if name == "DEADLINE_EXCEEDED":

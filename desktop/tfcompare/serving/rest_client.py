@@ -109,7 +109,9 @@ class HttpBackend(BackendClient):
         text = doc.get("error") if isinstance(doc, dict) else None
         if not isinstance(text, str):
             text = None
-        text = text or data[:300].decode("utf-8", errors="replace") or f"HTTP {status}"
+        text = text or data[:300].decode("utf-8", errors="replace")
+        if not text.strip(" {}[]\"'\r\n\t"):  # "", "{}", "[]": the server said nothing
+            text = f"HTTP {status} without an error message"
         if code == "NOT_FOUND":
             return ServingError(code, f"model '{self.spec.model}' on {self.where}: {text}")
         return ServingError(code, f"{self.where}: {text}")
