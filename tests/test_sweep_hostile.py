@@ -270,3 +270,19 @@ def test_a_good_sweep_still_reads_back_exactly(tmp_path):
     proc = run_tfcompare("export", session, "--capacity-json", tmp_path / "c.json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "c.json").read_text())["levels"][0]["ok"] == level.ok
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--concurrency", "inf"), "--concurrency must be positive numbers"),
+        (("--rate", "nan"), "--rate must be positive numbers"),
+        (("--max-windows", "1000"), "max windows must be at most 100"),
+        (("--concurrency", ",".join(map(str, range(1, 70)))), "at most 64 load levels"),
+        (("--window-s", "1e9"), "the window must be longer than 0 s and at most 3600 s"),
+    ],
+)
+def test_a_sweep_tfcompare_would_not_read_back_is_refused_when_asked_for(args, message):
+    proc = run_tfcompare("load", "x.jpg", "--backend", "a=127.0.0.1:1/m", *args)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
