@@ -231,7 +231,16 @@ class RestClient(HttpBackend):
         }
         version = (doc.get("model_spec") or {}).get("version")
         version = int(version) if version not in (None, "") else None
-        return choose_signature(defs, self.spec.signature, self.spec.model, version)
+        signature = choose_signature(defs, self.spec.signature, self.spec.model, version)
+        if signature.input_dtype == "float16":
+            # TF Serving's JSON reader has no conversion to DT_HALF (util/json_tensor.cc): every
+            # request would be answered 501 "Conversion of JSON Value … to type: half"
+            raise ServingError(
+                "UNIMPLEMENTED",
+                f"model '{self.spec.model}' takes a float16 input ({signature.input_key}), which "
+                "TF Serving's REST API cannot read from JSON: measure it over gRPC",
+            )
+        return signature
 
     @property
     def predict_path(self) -> str:

@@ -187,6 +187,9 @@ class MetricsFormat:
 
     name: str = "?"
     families: tuple[str, ...] = ()
+    #: the sample names a block's scrape asks for (the ``name[]`` filter of exporters built on
+    #: prometheus_client; servers that ignore the filter send the whole page)
+    totals: tuple[str, ...] = ()
 
     def recognises(self, snapshot: Snapshot) -> bool:
         raise NotImplementedError
@@ -202,6 +205,11 @@ class TfServingMetrics(MetricsFormat):
 
     name = "TF Serving"
     families = FAMILIES
+    totals = tuple(
+        f"{fam}{suffix}"
+        for fam in (REQUEST_LATENCY, RUNTIME_LATENCY)
+        for suffix in ("_sum", "_count")
+    )
 
     def recognises(self, snapshot: Snapshot) -> bool:
         return any(name.startswith(":tensorflow:") for name in snapshot.families)
@@ -213,7 +221,13 @@ class TfServingMetrics(MetricsFormat):
         return block_time(before, after, spec.model or "default", labels, sent)
 
 
-FORMATS: list[MetricsFormat] = [TfServingMetrics()]
+def _formats() -> list[MetricsFormat]:
+    from tfcompare.serving.triton_metrics import TritonMetrics
+
+    return [TfServingMetrics(), TritonMetrics()]
+
+
+FORMATS: list[MetricsFormat] = _formats()
 
 
 def all_families() -> tuple[str, ...]:
@@ -344,7 +358,13 @@ class MetricsScraper:
             raise MetricsError(f"cannot read metrics from {url}: {exc}") from None
         self._headers = tuple(headers)
         self._timeout = timeout_s
-        self._filter = "&" + TOTALS_QUERY if parts.query else "?" + TOTALS_QUERY
+        self._join = "&" if parts.query else "?"
+        self._filter = self._join + TOTALS_QUERY
+
+    def use(self, fmt: MetricsFormat) -> None:
+        """Ask for ``fmt``'s totals in block scrapes (the format the page turned out to hold)."""
+        if self._filter and fmt.totals:
+            self._filter = self._join + urlencode([("name[]", n) for n in fmt.totals])
 
     def fetch(self, *, totals_only: bool = False) -> str:
         """The page text (``totals_only``: just the sums and counts of the latency histograms
