@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.colors import BackendColors
 from tfcompare.gui.overlay import EmptyOverlay
 from tfcompare.runner.probe import BackendState
@@ -277,7 +278,7 @@ class BackendsPanel(QWidget):
         model = spec.model or "model from the pods"
         shown = readable_status(state, text, spec.target)
         second = f"{shown} · {model}" if state in _TROUBLE else f"{model} · {shown}"
-        item.setText(f"{name}{head}\n{second}")
+        item.setText(without_bidi_controls(f"{name}{head}\n{second}"))
         signature = (
             f", signature {spec.signature}"
             if spec.signature
@@ -290,5 +291,5 @@ class BackendsPanel(QWidget):
         if detail and state is BackendState.OK:
             tip.append(detail)
         tip.append(text)
-        item.setToolTip("\n".join(tip))
+        item.setToolTip(without_bidi_controls("\n".join(tip)))
         item.setForeground(QColor("#b00020") if state is BackendState.ERROR else QColor("#555555"))

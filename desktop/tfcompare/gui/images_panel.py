@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.overlay import EmptyOverlay
 from tfcompare.window.images import THUMB, ImageEntry
 
@@ -78,9 +79,10 @@ class ImagesPanel(QWidget):
                 image = QImage(data, w, h, w * 3, QImage.Format.Format_RGB888).copy()
                 self._icons[entry.name] = QIcon(QPixmap.fromImage(image))
             item.setIcon(self._icons.get(entry.name, self._placeholder))
-            item.setData(FULL_ROLE, self._text(entry))
+            item.setData(FULL_ROLE, without_bidi_controls(self._text(entry)))
             tip = entry.path or entry.name
-            item.setToolTip(tip if not entry.error else f"{entry.name}\n{entry.error}")
+            tip = tip if not entry.error else f"{entry.name}\n{entry.error}"
+            item.setToolTip(without_bidi_controls(tip))
             item.setForeground(QColor("#b00020") if entry.error else self.palette().text().color())
         added = [n for n in names if n not in old_names]
         if added and old_names:

@@ -13,6 +13,7 @@ from PySide6.QtCore import QByteArray, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QPushButton
 
+from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.capacity_view import CapacityPanel
 from tfcompare.gui.chart_base import short_variant
 from tfcompare.gui.colors import BackendColors
@@ -233,7 +234,7 @@ class MainWindow(QMainWindow):
     def _on_session_changed(self) -> None:
         c = self.controller
         name = c.path.name if c.path else "untitled"
-        self.setWindowTitle(f"{name}[*] — tfcompare")
+        self.setWindowTitle(f"{without_bidi_controls(name)}[*] — tfcompare")
         self.setWindowModified(c.unsaved)
 
     def _on_overlay_changed(self) -> None:
@@ -241,7 +242,9 @@ class MainWindow(QMainWindow):
         self.latency.set_overlay(
             overlay.cells if overlay else None, overlay.label if overlay else ""
         )
-        self.compare_label.setText(f"Dashed: {overlay.label}" if overlay else "")
+        self.compare_label.setText(
+            without_bidi_controls(f"Dashed: {overlay.label}") if overlay else ""
+        )
         self.compare_clear.setVisible(overlay is not None)
 
     def _on_message(self, message) -> None:
@@ -455,7 +458,7 @@ class MainWindow(QMainWindow):
             self.image_combo.blockSignals(True)
             self.image_combo.clear()
             for name in images:
-                self.image_combo.addItem(name, name)
+                self.image_combo.addItem(without_bidi_controls(name), name)
             self.image_combo.blockSignals(False)
         if [self.variant_combo.itemData(i) for i in range(self.variant_combo.count())] != variants:
             self.variant_combo.blockSignals(True)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.chart_base import short_variant
 from tfcompare.gui.colors import BackendColors
 from tfcompare.imaging.values import variant_sort_key
@@ -180,7 +181,9 @@ class ResultsModel(QAbstractTableModel):
         texts = self._texts.get(row)
         if texts is None:  # formatted once per change, not on every repaint
             agg = self.rows[row]
-            texts = self._texts[row] = tuple(cell_text(agg, key) for key, _ in COLUMNS)
+            texts = self._texts[row] = tuple(
+                without_bidi_controls(cell_text(agg, key)) for key, _ in COLUMNS
+            )
         return texts
 
     def longest_text(self, column: int) -> str:
