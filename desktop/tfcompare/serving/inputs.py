@@ -197,7 +197,8 @@ def choose_input(
         raise ServingError(
             "INVALID_ARGUMENT",
             f"{where} of model '{model}' has {len(images)} image-like inputs "
-            f"({', '.join(i.name for i, _ in images)}): tfcompare sends one image per request",
+            f"({', '.join(sorted(i.name for i, _ in images))}): tfcompare sends one image per "
+            "request",
         )
     others = [info for info, kind in kinds if kind is None]
     if images and others:
