@@ -47,6 +47,21 @@ def show_sized(qtbot, widget, width: int, height: int):
     return widget
 
 
+def find_action(window, *path: str):
+    """The action at menu path ``("Export", "Latency chart", "Save as PNG…")`` (mnemonics ignored)."""
+    menu_actions = window.menuBar().actions()
+    for depth, name in enumerate(path):
+        for action in menu_actions:
+            if action.text().replace("&", "") == name:
+                break
+        else:
+            names = [a.text() for a in menu_actions]
+            raise AssertionError(f"no action {name!r} in {names}")
+        if depth < len(path) - 1:
+            menu_actions = action.menu().actions()
+    return action
+
+
 def make_window(qtbot, **kwargs):
     from tfcompare.gui.main_window import MainWindow
 

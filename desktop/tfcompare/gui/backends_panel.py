@@ -159,6 +159,7 @@ class BackendsPanel(QWidget):
         self.colors = colors
         self.specs: list[BackendSpec] = []
         self._status: dict[str, tuple[str, str, str]] = {}  # name → (state, text, detail) shown
+        self._colors_shown: list[str] = []
         self.list = QListWidget()
         self.list.setIconSize(QSize(34, 16))
         self.list.setWordWrap(False)
@@ -214,12 +215,15 @@ class BackendsPanel(QWidget):
     ) -> None:
         """Draw these backends with their (state, one line, tooltip detail)."""
         names = [s.name for s in specs]
+        colors = [self.colors.color(n) for n in names]
+        if colors != self._colors_shown:  # the comparison's order changed: so did the swatches
+            self._colors_shown = colors
+            self._status = {}
         if specs != self.specs or names != [
             self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())
         ]:
             current = self.current_name()
             self.specs = list(specs)
-            self.colors.assign(names)
             self.list.clear()
             for spec in self.specs:
                 item = QListWidgetItem()

@@ -194,10 +194,12 @@ class MainWindow(QMainWindow):
         elif topic in ("backends", "status"):
             names = [s.name for s in c.backends]
             status = {n: (*c.status_of(n), _detail(c, n)) for n in names}
+            if topic == "backends":
+                self.colors.assign(self._backends())  # the comparison's order decides
             self.backends_panel.show_backends(c.backends, status)
             if topic == "backends":
                 for chart in (self.latency, self.quality, self.top5):
-                    chart.set_backends(names)
+                    chart.set_backends(self._backends())
                 self._show_preview()
                 self.refresh_views(force=True)
         elif topic == "settings":
@@ -212,6 +214,7 @@ class MainWindow(QMainWindow):
         elif topic == "results":
             self._table_pending = []
             self.store.refresh()
+            self.colors.assign(self._backends())
             self.table.set_order([e.name for e in c.images], self._backends())
             self.table.reset(self.store.aggregates())
             self.refresh_views(force=True)

@@ -8,7 +8,7 @@ import math
 
 import pyqtgraph as pg
 from pyqtgraph.graphicsItems.ScatterPlotItem import Symbols
-from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtCore import QPointF, QRectF, QTimer
 from PySide6.QtGui import QFontMetrics, QPainterPath, QTransform
 
 from tfcompare.gui.chart_base import Chart, short_variant
@@ -71,6 +71,27 @@ def human_bytes(n: float) -> str:
     return f"{n:.0f} B"
 
 
+def quality_tip(p) -> str:
+    """What a quality point says when the mouse rests on it."""
+    pooled = f"pooled over {p.images} images" if p.images > 1 else "one image"
+    ratio = "—" if p.score_ratio is None else f"{100 * p.score_ratio:.0f} %"
+    lines = [
+        f"{p.backend} · {short_variant(p.variant)} · {pooled}",
+        f"score of the original's top-1: {ratio} of its score on the original",
+        f"bytes sent: {human_bytes(p.mean_bytes)} (mean)",
+    ]
+    if p.top1_agree is not None:
+        same = round(p.top1_agree * p.images) if p.images else 0
+        lines.append(
+            f"same top-1 as the original on {same} of {p.images} images"
+            if p.images > 1
+            else f"top-1 {'same as' if p.top1_agree >= 0.999 else 'differs from'} the original"
+        )
+    if p.top5_overlap is not None:
+        lines.append(f"top-5 overlap {100 * p.top5_overlap:.0f} %")
+    return "\n".join(lines)
+
+
 class BytesAxis(pg.AxisItem):
     """x is log10(bytes); ticks read as sizes."""
 
@@ -115,9 +136,21 @@ class QualityChart(Chart):
         self._shift: dict[str, float] = {}
         self._last: tuple | None = None
         self._ring_key: tuple | None = None
+        # labels are placed in pixels: again whenever the view's geometry or range has settled
+        self._relabel = QTimer(self, singleShot=True, interval=0)
+        self._relabel.timeout.connect(self._update_labels)
+        self.item.vb.sigTransformChanged.connect(self._relabel.start)
+        self.item.vb.sigResized.connect(self._relabel.start)
 
     def _make_items(self, backend: str) -> None:
         self._series(backend)
+
+    def clear_backend_items(self) -> None:
+        for b in list(self._points):
+            self.item.removeItem(self._points.pop(b))
+            self.legend.removeItem(self._samples.pop(b))
+        self._last = None
+        self.tip_points.clear()
 
     def _series(self, backend: str) -> pg.PlotDataItem:
         if backend not in self._points:
@@ -130,7 +163,7 @@ class QualityChart(Chart):
             sample = pg.ScatterPlotItem(
                 [], [], symbol="o", size=9, brush=pg.mkBrush(color), pen=pg.mkPen(color)
             )
-            self.legend.addItem(sample, backend)
+            self.legend_entry(sample, backend)
             self._points[backend] = item
             self._samples[backend] = sample
             self.fit_legend()
@@ -150,10 +183,8 @@ class QualityChart(Chart):
         self._last = key
         self.refreshes += 1
         self.points = points
-        for b in list(self._points):
-            if b not in backends:
-                self.item.removeItem(self._points.pop(b))
-                self.legend.removeItem(self._samples.pop(b))
+        self.set_backends(backends)
+        self._last = key
         self._shift = {b: backend_shift(i, len(backends)) for i, b in enumerate(backends)}
         for b in backends:
             pts = sorted((p for p in self.points if p.backend == b), key=lambda p: p.mean_bytes)
@@ -171,6 +202,9 @@ class QualityChart(Chart):
                 for p in pts
             ]
             brushes = [_brush(color) if (p.top1_agree or 0) >= 0.999 else _brush("w") for p in pts]
+            self.tip_points[b] = [
+                (x, y, self._shift[b], quality_tip(p)) for x, y, p in zip(xs, ys, pts, strict=True)
+            ]
             self._series(b).setData(
                 xs,
                 ys,
@@ -212,7 +246,12 @@ class QualityChart(Chart):
         fm = QFontMetrics(self.font())
         vb = self.item.vb
         placed: list[QRectF] = []
-        markers = [vb.mapViewToScene(QPointF(math.log10(p.mean_bytes), _y(p))) for p in self.points]
+        markers = []  # every marker's box in scene pixels, at its backend's offset
+        for p in self.points:
+            at = vb.mapViewToScene(QPointF(math.log10(p.mean_bytes), _y(p)))
+            size = MARK + 3 if p.variant == ORIGINAL else MARK
+            x = at.x() + self._shift.get(p.backend, 0.0)
+            markers.append(QRectF(x - size / 2 - 1, at.y() - size / 2 - 1, size + 2, size + 2))
         for t, p in zip(self._labels, pts, strict=False):
             text = short_variant(p.variant)
             if t.toPlainText() != text:
@@ -222,8 +261,10 @@ class QualityChart(Chart):
             at = vb.mapViewToScene(QPointF(x, y))
             w, h = fm.horizontalAdvance(text) + 4, fm.height()
             rect = QRectF(at.x() - w / 2, at.y() - 1.4 * h - 2, w, h)
-            clash = any(rect.intersects(r) for r in placed) or any(
-                rect.contains(m) for m in markers
+            clash = (
+                any(rect.intersects(r) for r in placed)
+                or any(rect.intersects(m) for m in markers)
+                or not vb.sceneBoundingRect().contains(rect)
             )
             t.setVisible(not clash)
             if not clash:
