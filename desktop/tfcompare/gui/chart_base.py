@@ -27,6 +27,7 @@ TITLE_PT = 10
 NOTE_PT = 8
 LEFT_AXIS_PX = 56  # room for the axis label and four-digit ticks ("2000" ms, "110" %)
 BOTTOM_AXIS_PX = 38  # tick labels and the axis label
+RIGHT_MARGIN_PX = 12
 TIP_PX = 9  # a point's tooltip shows within this many pixels of it
 LEGEND_NAME_PX = 170  # a longer backend name is shortened in the legend (whole in the tooltip)
 
@@ -105,6 +106,9 @@ class Chart(QWidget):
         self.item: pg.PlotItem = self.plot.getPlotItem()
         self.item.setMenuEnabled(False)
         self.item.showGrid(x=False, y=True, alpha=0.25)
+        # room right of the plot's frame: markers and labels at the right end stay clear of the
+        # pane's (or the window's) edge
+        self.item.layout.setContentsMargins(1, 1, RIGHT_MARGIN_PX, 1)
         # the title spans the axes too: centred over the whole chart, with its full width to use
         self.item.layout.removeItem(self.item.titleLabel)
         self.item.layout.addItem(self.item.titleLabel, 0, 0, 1, 3)

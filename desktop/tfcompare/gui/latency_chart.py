@@ -78,7 +78,7 @@ SHARE_LABEL = {
 }
 
 
-def _ms(value: float | None) -> str:
+def fmt_ms(value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:.1f} ms" if abs(value) >= 10 else f"{value:.2f} ms"
@@ -91,7 +91,7 @@ def point_tip(backend: str, variant: str, p) -> str:
     few = " (fewer than 10: indicative)" if p.few_samples else ""
     lines = [
         f"{backend} · {variant} · {pooled}",
-        f"p50 {_ms(p.p50_ms)} · p90 {_ms(p.p90_ms)} · p99 {_ms(p.p99_ms)} · mean {_ms(p.mean_ms)}",
+        f"p50 {fmt_ms(p.p50_ms)} · p90 {fmt_ms(p.p90_ms)} · p99 {fmt_ms(p.p99_ms)} · mean {fmt_ms(p.mean_ms)}",
         f"{p.n} measured requests{few}" + (f" · {p.n_errors} failed" if p.n_errors else ""),
     ]
     server = getattr(p, "server_ms", None)
@@ -99,8 +99,8 @@ def point_tip(backend: str, variant: str, p) -> str:
         approx = "" if getattr(p, "server_exact", True) else "~"
         share = f" ({100 * min(server / p.mean_ms, 1):.0f} % of the mean)" if p.mean_ms else ""
         lines.append(
-            f"server {approx}{_ms(server)}{share} · model {approx}{_ms(p.runtime_ms)} · "
-            f"path {approx}{_ms(p.path_ms)}"
+            f"server {approx}{fmt_ms(server)}{share} · model {approx}{fmt_ms(p.runtime_ms)} · "
+            f"path {approx}{fmt_ms(p.path_ms)}"
         )
     return "\n".join(lines)
 
@@ -108,7 +108,7 @@ def point_tip(backend: str, variant: str, p) -> str:
 def cold_tip(backend: str, request) -> str:
     return (
         f"{backend} · {short_variant(request.variant)} · {request.image}\n"
-        f"cold first request: {_ms(request.latency_ms)} (not in the statistics)"
+        f"cold first request: {fmt_ms(request.latency_ms)} (not in the statistics)"
     )
 
 

@@ -9,7 +9,7 @@ import math
 import pyqtgraph as pg
 from pyqtgraph.graphicsItems.ScatterPlotItem import Symbols
 from PySide6.QtCore import QPointF, QRectF, QTimer
-from PySide6.QtGui import QFontMetrics, QPainterPath, QTransform
+from PySide6.QtGui import QPainterPath, QTransform
 
 from tfcompare.gui.chart_base import Chart, short_variant
 from tfcompare.gui.colors import BackendColors
@@ -21,6 +21,18 @@ BOX = 30  # px: every point is drawn in a box this wide so it can sit off-centre
 MARK = 9.5  # px: the visible marker
 RING = 17  # px: the ring around the selected variant's points
 MAX_STEP = 7.0  # px between backends at the same point
+# where a variant's name goes, in order of preference: centred above its point, below it, to its
+# right, to its left, then diagonally (the first place that covers no marker and no other name)
+LABEL_ANCHORS = (
+    (0.5, 1.4),
+    (0.5, -0.4),
+    (-0.12, 0.5),
+    (1.12, 0.5),
+    (-0.05, 1.2),
+    (1.05, 1.2),
+    (-0.05, -0.2),
+    (1.05, -0.2),
+)
 
 
 def backend_shift(i: int, n: int) -> float:
@@ -224,26 +236,26 @@ class QualityChart(Chart):
         xs = [math.log10(p.mean_bytes) for p in self.points]
         ys = [100.0 * p.score_ratio if p.score_ratio is not None else 0.0 for p in self.points]
         x = (math.floor(min(xs) * 4) / 4 - 0.15, math.ceil(max(xs) * 4) / 4 + 0.3)
-        y = (
-            min(math.floor(min(ys) / 5) * 5 - 5, 90),
-            max(math.ceil(max(ys) / 5) * 5 + 10, 110),
-        )  # room for labels
+        lo = min(math.floor(min(ys) / 5) * 5 - 5, 90)
+        top = math.ceil(max(ys) / 5) * 5
+        # room above the highest point for its name (about a sixth of the height)
+        y = (lo, max(top + 5 * math.ceil(max(10, (top - lo) / 5) / 5), 110))
         self.set_range(x=x, y=y)
 
     def _update_labels(self, backends: list[str] | None = None) -> None:
         """Variant names above the first backend's points (the others share the x positions);
-        a name that would touch one already placed, or a marker, is left out (the point's tooltip
-        and the selector still name it)."""
+        a name goes above its point, else below or beside it, wherever it touches neither a marker
+        nor a name already placed; where none is free it is left out (the point's tooltip and the
+        selector still name it)."""
         if backends is not None:
             self._label_backends = backends
         backends = getattr(self, "_label_backends", [])
         first = next((b for b in backends if any(p.backend == b for p in self.points)), None)
         pts = sorted((p for p in self.points if p.backend == first), key=lambda p: -p.mean_bytes)
         while len(self._labels) < len(pts):
-            t = pg.TextItem("", color="#555555", anchor=(0.5, 1.4))
+            t = pg.TextItem("", color="#555555", anchor=LABEL_ANCHORS[0])
             self.item.addItem(t, ignoreBounds=True)
             self._labels.append(t)
-        fm = QFontMetrics(self.font())
         vb = self.item.vb
         placed: list[QRectF] = []
         markers = []  # every marker's box in scene pixels, at its backend's offset
@@ -252,23 +264,31 @@ class QualityChart(Chart):
             size = MARK + 3 if p.variant == ORIGINAL else MARK
             x = at.x() + self._shift.get(p.backend, 0.0)
             markers.append(QRectF(x - size / 2 - 1, at.y() - size / 2 - 1, size + 2, size + 2))
+        area = vb.sceneBoundingRect()
         for t, p in zip(self._labels, pts, strict=False):
             text = short_variant(p.variant)
             if t.toPlainText() != text:
                 t.setText(text)
             x, y = math.log10(p.mean_bytes), _y(p)
             t.setPos(x, y)
+            # where the text would be drawn, in pixels: its size is the text's, its place the
+            # point's less the anchor (computed here: the item itself moves only when painted)
             at = vb.mapViewToScene(QPointF(x, y))
-            w, h = fm.horizontalAdvance(text) + 4, fm.height()
-            rect = QRectF(at.x() - w / 2, at.y() - 1.4 * h - 2, w, h)
-            clash = (
-                any(rect.intersects(r) for r in placed)
-                or any(rect.intersects(m) for m in markers)
-                or not vb.sceneBoundingRect().contains(rect)
-            )
+            size = t.textItem.boundingRect()
+            w, h = size.width(), size.height()
+            for anchor in LABEL_ANCHORS:  # above the point, else below, right or left of it
+                rect = QRectF(at.x() - anchor[0] * w, at.y() - anchor[1] * h, w, h)
+                rect.adjust(2, 2, -2, -2)  # the text item's margin around its text
+                clash = (
+                    any(rect.intersects(r) for r in placed)
+                    or any(rect.intersects(m) for m in markers)
+                    or not area.contains(rect)
+                )
+                if not clash:
+                    t.setAnchor(anchor)
+                    placed.append(rect)
+                    break
             t.setVisible(not clash)
-            if not clash:
-                placed.append(rect)
         for t in self._labels[len(pts) :]:
             t.hide()
 
