@@ -10,7 +10,7 @@ import time
 
 from PySide6.QtCore import QByteArray, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QPushButton
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QPushButton, QStatusBar
 
 from tfcompare.gui.capacity_view import CapacityPanel
 from tfcompare.gui.chart_base import short_variant
@@ -19,6 +19,7 @@ from tfcompare.gui.input_actions import InputActions, qimage_png_bytes
 from tfcompare.gui.menus import build_menus
 from tfcompare.gui.prefs import Prefs, load_prefs, save_prefs
 from tfcompare.gui.session_actions import SessionActions
+from tfcompare.gui.user_text import message, shown
 from tfcompare.gui.window_layout import add_tab, build_views
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.window import WindowController
@@ -45,6 +46,14 @@ def first_start_size(available_w: int, available_h: int) -> tuple[int, int]:
         max(MINIMUM_SIZE[0], int(available_w * 0.92)),
         max(MINIMUM_SIZE[1], int(available_h * 0.92)),
     )
+
+
+class PlainStatusBar(QStatusBar):
+    """The status bar: messages name backends and images, which may hold direction controls;
+    none may reorder the rest of the message (see ``user_text``)."""
+
+    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802
+        super().showMessage(message(text), timeout)
 
 
 class MainWindow(QMainWindow):
@@ -87,6 +96,7 @@ class MainWindow(QMainWindow):
         self._shown_variants: list[str] = []
         self.setAcceptDrops(True)
         self.setMinimumSize(*MINIMUM_SIZE)
+        self.setStatusBar(PlainStatusBar(self))
         self.sessions = SessionActions(self, self.controller, self.prefs)
         self.inputs = InputActions(self, self.controller, self.prefs)
         self.undo_button = QPushButton("Undo")
@@ -193,7 +203,7 @@ class MainWindow(QMainWindow):
             self._update_combos(self.store.variants())
         elif topic in ("backends", "status"):
             names = [s.name for s in c.backends]
-            status = {n: (*c.status_of(n), _detail(c, n)) for n in names}
+            status = {n: (*c.status_of(n), _detail(c, n), _takes(c, n)) for n in names}
             if topic == "backends":
                 self.colors.assign(self._backends())  # the comparison's order decides
             self.backends_panel.show_backends(c.backends, status)
@@ -227,7 +237,7 @@ class MainWindow(QMainWindow):
             self.latency.set_overlay(
                 overlay.cells if overlay else None, overlay.label if overlay else ""
             )
-            self.compare_label.setText(f"Dashed: {overlay.label}" if overlay else "")
+            self.compare_label.setText(f"Dashed: {shown(overlay.label)}" if overlay else "")
             self.compare_clear.setVisible(overlay is not None)
         elif topic == "message" and c.message is not None:
             self.statusBar().showMessage(c.message.text, 0 if c.message.undo else 8000)
@@ -434,7 +444,7 @@ class MainWindow(QMainWindow):
             self.image_combo.blockSignals(True)
             self.image_combo.clear()
             for name in images:
-                self.image_combo.addItem(name, name)
+                self.image_combo.addItem(shown(name), name)
             self.image_combo.blockSignals(False)
         if [self.variant_combo.itemData(i) for i in range(self.variant_combo.count())] != variants:
             self.variant_combo.blockSignals(True)
@@ -518,6 +528,19 @@ def _count(n: int, what: str) -> str:
 def _detail(c: WindowController, name: str) -> str:
     st = c.statuses.get(name)
     return st.detail if st is not None else ""
+
+
+def _takes(c: WindowController, name: str) -> str:
+    """What the backend's model takes and how images became its input, as the last run found it
+    ("takes float32 224×224×3 NHWC · preprocess tf (auto: …)"); "" before a run, or when the
+    backend was edited since."""
+    timing, now = c.store.timings.get(name), c.spec(name)
+    measured = next((b for b in c.store.backends if b.name == name), None)
+    if timing is None or measured is None or now is None:
+        return ""
+    what = ("target", "protocol", "model", "signature", "preprocess", "crop")
+    same = all(getattr(measured, k) == getattr(now, k) for k in what)
+    return timing.input if same else ""
 
 
 def _latency_hint(c: WindowController) -> str:

@@ -124,7 +124,7 @@ class QualityChart(Chart):
         self.item.setLabel("bottom", "bytes sent (log)")
         # what the marker shapes say, under the backends' colours
         self.set_note("● jpg  ■ png  ▲ webp  ★ original", "hollow: top-1 changed on some image")
-        self.item.setLabel("left", "score of original top-1 (% of original)")
+        self.item.setLabel("left", "original top-1 score kept (%)")
         self.item.showGrid(x=True, y=True, alpha=0.25)
         self.item.addLine(
             y=100, pen=pg.mkPen("#999999", width=1, style=pg.QtCore.Qt.PenStyle.DotLine)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from tfcompare.gui.chart_base import short_variant
 from tfcompare.gui.colors import BackendColors
+from tfcompare.gui.user_text import shown, tooltip
 from tfcompare.imaging.values import variant_sort_key
 from tfcompare.results import Aggregate
 
@@ -113,7 +114,7 @@ def cell_text(agg: Aggregate, key: str) -> str:
         return f"{value:,}"
     if key == "variant":
         return short_variant(value)  # the name the charts and the selector use
-    return str(value)
+    return shown(value)  # an image, backend or class name: isolated, never reordering the row
 
 
 def variant_rank(key: str) -> str:
@@ -200,7 +201,8 @@ class ResultsModel(QAbstractTableModel):
         if role == SORT_ROLE:
             return sort_value(agg, key, self.order)
         if role == Qt.ItemDataRole.ToolTipRole and key in TEXT_KEYS:
-            return self._row_texts(index.row())[index.column()]  # the cell may be elided
+            whole = short_variant(agg.variant) if key == "variant" else getattr(agg, key) or ""
+            return tooltip(whole)  # the cell may be elided: the whole name
         if role == Qt.ItemDataRole.DecorationRole and key == "backend":
             return QColor(self.colors.color(agg.backend))
         if role == Qt.ItemDataRole.ForegroundRole and (

@@ -14,15 +14,20 @@ from tfcompare.serving.answers import Prediction
 MAX_LABEL = 24
 
 
-def _short(label: str, limit: int = MAX_LABEL) -> str:
+def _short(label: str, limit: int = MAX_LABEL, note: str = "") -> str:
     """A class or backend name for the axis: shortened in the middle past ``limit`` characters
-    (the row's tooltip has it whole), plain and isolated (see ``user_text``)."""
+    or past what the axis has room for (the row's tooltip has it whole), plain and isolated
+    (see ``user_text``); ``note`` follows it whole."""
+    from PySide6.QtGui import QFont, QFontMetrics
+
     label = message(label)
     limit = max(limit, 5)
     if len(label) > limit:
-        head = (limit - 1 + 1) // 2
+        head = limit // 2
         label = label[:head] + "…" + label[len(label) - (limit - 1 - head) :]
-    return shown(label)
+    fm = QFontMetrics(QFont())
+    room = Top5Chart.LEFT_PX - 14 - fm.horizontalAdvance(note)
+    return shown(fm.elidedText(label, Qt.TextElideMode.ElideMiddle, max(room, 30))) + note
 
 
 class Top5Chart(Chart):
@@ -139,7 +144,7 @@ class Top5Chart(Chart):
                 continue
             answer = answers.get(b)
             note = "" if answer else f": {notes.get(b, 'no answer yet')}"
-            ticks.append((row, f"▸ {_short(b, MAX_LABEL - 2 - len(note))}{note}"))
+            ticks.append((row, _short(f"▸ {b}", MAX_LABEL, note)))
             self._row_tips[row] = f"{b}{note}"
             row += 1
             bar = self._bar(b)

@@ -44,10 +44,13 @@ def rich(text: object) -> str:
 
 
 def tooltip(text: object) -> str:
-    """A tooltip that Qt shows word for word, line breaks kept: plain text sent as escaped HTML
-    (Qt would take a text that merely looks like HTML as rich text)."""
-    lines = [html.escape(shown(line), quote=False) for line in str(text).split("\n")]
-    return "<p style='white-space:pre-wrap'>" + "<br>".join(lines) + "</p>" if text else ""
+    """A tooltip that Qt shows word for word, line breaks kept: a text that Qt could take for
+    HTML (it holds a "<") is sent as escaped HTML; any other as it is."""
+    lines = [shown(line) for line in str(text).split("\n")]
+    if "<" not in str(text):  # nothing Qt could take for a tag: the text as it is
+        return "\n".join(lines)
+    escaped = "<br>".join(html.escape(line, quote=False) for line in lines)
+    return f"<p style='white-space:pre-wrap'>{escaped}</p>"
 
 
 def elided(text: object, width: int, metrics, mode=None) -> str:
