@@ -16,7 +16,6 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QHeaderView,
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from tfcompare.gui.capacity_chart import CapacityChart
 from tfcompare.gui.colors import BackendColors
+from tfcompare.gui.export_paths import ask_export_path
 from tfcompare.load.capacity_model import CapacityModel
 from tfcompare.load.load_plan import DEFAULT_CONCURRENCY, DEFAULT_VARIANTS, LoadPlan
 from tfcompare.serving.backend_spec import BackendSpec
@@ -349,7 +349,7 @@ class CapacityPanel(QWidget):
             QMessageBox.information(self, "Export", "Run a capacity sweep first.")
             return
         filt = "JSON (*.json)" if kind == "json" else "CSV (*.csv)"
-        path, _ = QFileDialog.getSaveFileName(self, "Export capacity", f"capacity.{kind}", filt)
+        path = ask_export_path(self, "Export capacity", f"capacity.{kind}", filt)
         if not path:
             return
         try:

@@ -207,6 +207,8 @@ class MainWindow(QMainWindow):
             if topic == "backends":
                 self.colors.assign(self._backends())  # the comparison's order decides
             self.backends_panel.show_backends(c.backends, status)
+            if topic == "status" and self._checking:
+                self._on_status_checked()
             if topic == "backends":
                 for chart in (self.latency, self.quality, self.top5):
                     chart.set_backends(self._backends())
@@ -483,6 +485,43 @@ class MainWindow(QMainWindow):
         action = getattr(self, "actions_by_name", {}).get("log")
         if action is not None and action.isChecked() != on:
             action.setChecked(on)
+
+    # ------------------------------------------------------------------ backend status
+    def refresh_status(self) -> None:
+        """Backends → Refresh status: check every backend now, say so, and say what was found
+        once every one has answered (``_on_status_checked``)."""
+        c = self.controller
+        if not c.backends:
+            self.statusBar().showMessage("No backends to check: add one (Backends → Add…).", 8000)
+            return
+        self._checking = {s.name: c.statuses.get(s.name) for s in c.backends}
+        c.refresh_status()
+        self.statusBar().showMessage(f"Checking {_count(len(self._checking), 'backend')}…")
+
+    def _on_status_checked(self) -> None:
+        """Once every backend asked about has a fresh answer: how many answered and why the
+        others did not."""
+        c = self.controller
+        asked = {n: old for n, old in self._checking.items() if c.spec(n) is not None}
+        if any(c.statuses.get(n) is old for n, old in asked.items()):
+            return  # still waiting for some
+        self._checking = {}
+        if not asked:
+            return
+        states = {n: c.statuses[n].state for n in asked}
+        ok = [n for n, st in states.items() if st == "ok"]
+        warn = [n for n, st in states.items() if st == "warn"]
+        bad = [n for n, st in states.items() if st not in ("ok", "warn")]
+        parts = [f"{len(ok)} available"] if ok else []
+        if warn:
+            parts.append(f"{len(warn)} with a warning ({', '.join(warn)})")
+        if bad:
+            parts.append(f"{len(bad)} not available ({', '.join(bad)})")
+        self.statusBar().showMessage(
+            f"Checked {_count(len(asked), 'backend')}: {', '.join(parts)}.", 15000
+        )
+
+    _checking: dict = {}
 
     # ------------------------------------------------------------------ inputs
     def set_backends(self, specs: list[BackendSpec], persist: bool = True) -> None:
