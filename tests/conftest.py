@@ -78,3 +78,52 @@ def fresh_backend(tiny_model, tmp_path):
     yield factory
     for backend in started:
         backend.stop()
+
+
+# --------------------------------------------------------------------------- tensor-input models
+# Small Keras 3 classifiers taking decoded image tensors (see tests/tensor_models.py).
+
+
+@pytest.fixture(scope="session")
+def tensor_model_base(tmp_path_factory):
+    """Factory: ``tensor_model_base(kind) -> Path``, a TF Serving model base path (``<dir>/1/``)
+    holding that kind of tests/tensor_models.py. The first call builds every kind in one
+    subprocess (one TensorFlow start, ~10 s); later calls reuse them for the session."""
+    from tensor_models import KINDS, build_tensor_models
+
+    root = tmp_path_factory.mktemp("tensor-models")
+    built: dict = {}
+
+    def get(kind: str):
+        if kind not in KINDS:
+            raise KeyError(f"unknown tensor model kind {kind!r}; kinds: {', '.join(KINDS)}")
+        if not built:
+            built.update(build_tensor_models(KINDS, root))
+        return built[kind]
+
+    return get
+
+
+@pytest.fixture
+def tensor_backend(tensor_model_base, tmp_path):
+    """Factory: ``tensor_backend(kind, rest=True, threads=1, extra_args=())`` starts ``tfcompare
+    serve`` on that kind's model, served under the model name ``kind``; stopped after the test."""
+    from backends import start_backend
+
+    started = []
+
+    def factory(kind: str, *, rest: bool = True, threads: int = 1, extra_args=()):
+        backend = start_backend(
+            tensor_model_base(kind),
+            rest=rest,
+            threads=threads,
+            model_name=kind,
+            extra_args=extra_args,
+            log_dir=tmp_path / "backend-logs",
+        )
+        started.append(backend)
+        return backend
+
+    yield factory
+    for backend in started:
+        backend.stop()

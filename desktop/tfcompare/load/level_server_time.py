@@ -1,4 +1,4 @@
-"""The server's own time per load level, from TF Serving's Prometheus metrics (when it has them).
+"""The server's own time per load level, from its Prometheus metrics (when it has them).
 
 Scrapes just before and after each level (outside its windows); the mean server time per request
 is the delta of ``request_latency``'s sum over the delta of its count. Requests still finishing as
@@ -25,14 +25,12 @@ class MetricsTimer(ServerTimer):
         self._before = self.clock.scrape()
 
     def after(self, answered: int) -> tuple[float | None, str | None]:
-        from tfcompare.serving.server_metrics import block_time
-
-        if self._before is None:
+        if self._before is None or self.clock.format is None:
             return None, self.clock.message or "no server metrics"
         after = self.clock.scrape()
         if after is None:
             return None, "the server's metrics did not answer after the level"
-        block = block_time(self._before, after, self.spec.model, self.spec.protocol, answered)
+        block = self.clock.format.block_time(self._before, after, self.spec, answered)
         return block.server_ms, block.note or None
 
     def close(self) -> None:

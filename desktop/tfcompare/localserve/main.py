@@ -163,6 +163,8 @@ def _start(options: ServeOptions, base: Path | None) -> tuple | None:
         _log(f"warm-up failed: {fault.message}{_stale_build_hint(Path(base), fault.message)}")
         server.stop(0)
         return None
+    for note in servable.warmup_notes:
+        _log(f"warm-up: {note}")
     rest = None
     rest_text = "-"
     if options.rest_port is not None:

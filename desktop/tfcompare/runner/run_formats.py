@@ -58,7 +58,7 @@ SCALAR_KEYS = (
     "error",
 )
 POD_KEYS = ("pod", "pod_before", "spans_restart")
-REQUEST_KEYS = (*SCALAR_KEYS, "top5", "score_kind", *POD_KEYS, "started_at")
+REQUEST_KEYS = (*SCALAR_KEYS, "top5", "score_kind", *POD_KEYS, "started_at", "preprocess_ms")
 CSV_KEYS = (
     *SCALAR_KEYS,
     "top1",
@@ -71,6 +71,8 @@ CSV_KEYS = (
     "runtime_ms",
     "server_exact",
     "floor_ms",
+    "preprocess_ms",
+    "queue_ms",
 )
 
 
@@ -220,6 +222,8 @@ def csv_text(result: RunResult) -> str:
             _num(st.runtime_ms if st else None),
             "" if st is None or st.server_ms is None else st.exact,
             _num(floors.get(r.backend)),
+            _num(r.preprocess_ms),
+            _num(st.queue_ms if st else None),
         ]
         writer.writerow(["" if v is None else v for v in row])
     return buf.getvalue()
@@ -299,7 +303,17 @@ def _server_notes(result: RunResult, rows: list[dict]) -> list[str]:
             if t.floor_ms is not None
             else "no path floor"
         )
-        notes.append(f"{t.backend}: {floor}; {t.metrics_message or 'no server metrics'}")
+        takes = f"{t.input}; " if t.input else ""
+        notes.append(f"{t.backend}: {takes}{floor}; {t.metrics_message or 'no server metrics'}")
+    prep: dict[str, list[float]] = {}
+    for a in result.summary:
+        if a.preprocess_ms is not None:
+            prep.setdefault(a.backend, []).append(a.preprocess_ms)
+    for backend, values in prep.items():
+        notes.append(
+            f"{backend}: client preprocessing (decode, resize, scale into the model's tensor) "
+            f"{_fmt_ms(statistics.fmean(values))} ms per variant on average, not in the latency"
+        )
     return notes
 
 
