@@ -158,3 +158,16 @@ def test_the_server_share_reads_right_on_the_log_scale(qtbot):
     assert "pale dash" in chart.item.getAxis("bottom").labelText
     chart.set_log(False)
     assert list(chart._server["gpu"].getData()[1]) == [0.0, 5.0]
+
+
+@pytest.mark.parametrize("size", [MINIMUM_SIZE, (1280, 800)])
+def test_top5_scores_are_never_cut_at_the_charts_edge(dense, qtbot, size):
+    dense.resize(*size)
+    qtbot.wait(60)
+    chart = dense.top5
+    frame = chart.item.vb.sceneBoundingRect()
+    scores = [t for t in chart._texts if t.isVisible()]
+    assert scores
+    for t in scores:
+        text = t.textItem.mapRectToScene(t.textItem.boundingRect()).adjusted(4, 4, -4, -4)
+        assert text.right() <= frame.right(), (t.toPlainText(), text.right(), frame.right())

@@ -196,8 +196,10 @@ class LatencyChart(Chart):
         pale.setAlpha(80)
         self._server[backend] = self.add_plot([], [], pen=pg.mkPen(pale, width=9), connect="pairs")
         self._server[backend].setZValue(-1)
+        dash = pg.mkColor(color)
+        dash.setAlpha(150)  # a thin mark: less pale than the bar to be seen at all
         self._dash[backend] = self.add_plot(
-            [], [], pen=pg.mkPen(pale, width=4, cap=Qt.PenCapStyle.FlatCap), connect="pairs"
+            [], [], pen=pg.mkPen(dash, width=3, cap=Qt.PenCapStyle.FlatCap), connect="pairs"
         )
         self._dash[backend].setZValue(-1)
         self._cold[backend] = self.add_plot(

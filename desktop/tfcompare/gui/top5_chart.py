@@ -51,6 +51,7 @@ class Top5Chart(Chart):
         self._last: tuple | None = None
         self._where: tuple[str, str] | None = None  # (image, variant) named in the title
         self.item.layout.removeItem(self.legend)  # one colour per backend: the rows say which
+        self.item.vb.sigResized.connect(lambda _vb: self._fit_x())
 
     def elide_title(self, text: str, width: int) -> str:
         """Keep the variant whole and shorten the image name (in the middle) when space is short."""
@@ -180,7 +181,26 @@ class Top5Chart(Chart):
         self._where = (image, variant_label) if image and variant_label else None
         where = f" — {shown(image)} · {variant_label}" if self._where else ""
         self.set_title(f"{self.title}{where}")
-        if row:
-            span = (hi - lo) or 1.0
-            self.set_range(x=(min(lo, 0) - span * 0.02, hi + span * 0.24), y=(-0.6, row - 0.4))
+        self._extent = (lo, hi, row, max((len(t.toPlainText()) for t in self._texts), default=5))
+        self._fit_x()
         self.set_empty(not self.shown)
+
+    _extent: tuple = (0.0, 0.0, 0, 5)
+
+    def _fit_x(self) -> None:
+        """Room right of the longest bar for its score, in pixels: the score is never cut, however
+        narrow the chart."""
+        lo, hi, rows, chars = self._extent
+        if not rows:
+            return
+        span = (hi - lo) or 1.0
+        x0 = min(lo, 0) - span * 0.02
+        from PySide6.QtGui import QFont, QFontMetrics
+
+        text_px = QFontMetrics(QFont()).horizontalAdvance("0" * chars) + 14  # the labels' font
+        width = max(self.item.vb.width(), 1.0)
+        share = min(max(text_px / max(width - text_px, 1.0), 0.24), 1.5)
+        self.set_range(x=(x0, hi + (hi - x0) * share), y=(-0.6, rows - 0.4))
+
+    def on_plot_resized(self) -> None:
+        self._fit_x()
