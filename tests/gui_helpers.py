@@ -87,12 +87,14 @@ DENSE_KEYS = ("original", "512-jpeg", "512-png", "256-jpeg", "256-png", "128-jpe
 def synthetic_session(
     path: Path,
     scale: float = 1.0,
+    sizes: tuple[tuple[int, int], ...] = ((320, 240), (320, 240)),
     backend_names: tuple[str, ...] = ("gpu", "cpu"),
     keys: tuple[str, ...] = ("original", "256-jpeg", "128-png"),
 ) -> Path:
-    """A saved comparison of two small images × three variants × two backends (real aggregates,
-    no backend needed): what the window shows after a run, for tests of its actions. With
-    ``backend_names`` and ``keys`` (e.g. ``DENSE_KEYS``) as many as the demo shows."""
+    """A saved comparison of two small images (``sizes``, in pixels) × three variants × two
+    backends (real aggregates, no backend needed): what the window shows after a run, for tests
+    of its actions. With ``backend_names`` and ``keys`` (e.g. ``DENSE_KEYS``) as many as the demo
+    shows."""
     import io
 
     from PIL import Image
@@ -112,16 +114,17 @@ def synthetic_session(
     step = 0.1 if len(keys) <= 3 else 0.5 / len(keys)  # the original's top-1 score fades
     images, requests = [], []
     for i, name in enumerate(("cat.jpg", "dog.jpg")):
+        width, height = sizes[i]
         buf = io.BytesIO()
-        Image.new("RGB", (320, 240), (40 + 80 * i, 90, 140)).save(buf, "JPEG")
+        Image.new("RGB", (width, height), (40 + 80 * i, 90, 140)).save(buf, "JPEG")
         variants = tuple(
             Variant(
                 k,
                 None if k == "original" else int(k.split("-")[0]),
                 "png" if "png" in k else "jpeg",
                 None,
-                320 >> j,
-                240 >> j,
+                width >> j,
+                height >> j,
                 30_000 >> j,
                 1.0,
                 b"",
@@ -130,7 +133,7 @@ def synthetic_session(
         )
         images.append(
             ImageInfo(
-                name, None, "jpeg", 320, 240, len(buf.getvalue()), variants, (), buf.getvalue()
+                name, None, "jpeg", width, height, len(buf.getvalue()), variants, (), buf.getvalue()
             )
         )
         for b, spec in enumerate(backends):

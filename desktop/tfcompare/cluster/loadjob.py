@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tfcompare.cluster.cluster_errors import ClusterError, translate
+from tfcompare.cluster.cluster_errors import ClusterError, PlanTooLarge, translate
 from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, resolve_context, server_of
 
 CONFIGMAP_LIMIT = 1024 * 1024  # bytes of data + binaryData the API server accepts in one object
@@ -63,7 +63,7 @@ def manifests(
             binary[key] = base64.b64encode(content).decode("ascii")
     size = sum(len(k) + len(v) for k, v in files.items())
     if size > CONFIGMAP_LIMIT:
-        raise ClusterError(
+        raise PlanTooLarge(
             f"the load plan is {size / 1048576:.2f} MiB, more than the 1 MiB a Kubernetes "
             "ConfigMap may hold: use fewer or smaller images (the requests of every image × "
             "variant travel in it), e.g. --variants 512-jpeg or one image"
@@ -302,16 +302,31 @@ class LoadJob:
 
 def service_address(spec) -> str:
     """Where an agent inside the cluster reaches a ``k8s://`` backend: the service's ClusterIP and
-    port (no DNS lookup in the measured path), or ``SERVICE.NAMESPACE.svc:PORT`` for a headless
-    service. Raises ClusterError (unknown service, no such port)."""
+    the port its protocol's discovery hints name (no DNS lookup in the measured path), or
+    ``SERVICE.NAMESPACE.svc:PORT`` for a headless service; for a serverless KServe
+    InferenceService its cluster-local address. Raises ClusterError (unknown service, no such
+    port)."""
     from kubernetes import client
 
+    from tfcompare.cluster import kserve
     from tfcompare.cluster.discovery import choose_port, read_service
     from tfcompare.cluster.target import parse_target
 
     target = parse_target(spec.target)
     with api_client(target.context) as api:
-        svc = read_service(client.CoreV1Api(api), target, server_of(api))
+        server = server_of(api)
+        try:
+            svc = read_service(client.CoreV1Api(api), target, server)
+        except ClusterError as exc:
+            if exc.status != 404:
+                raise
+            svc, missing = None, exc
+        if svc is None or (not svc.spec.selector and svc.spec.type == "ExternalName"):
+            address = kserve.cluster_local_address(api, target, server)
+            if address is not None:
+                return address
+            if svc is None:
+                raise missing from None
     port = choose_port(svc, target, spec.protocol)
     ip = svc.spec.cluster_ip
     if ip and ip != "None":

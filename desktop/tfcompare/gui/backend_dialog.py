@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tfcompare.runner.probe import BackendState
 from tfcompare.serving.backend_spec import (
     BackendSpec,
     check_crop,
@@ -387,7 +388,9 @@ class BackendDialog(QDialog):
 
     def _on_checked(self, status) -> None:
         self.check.setEnabled(True)
-        color = {"ok": "#1b7f3b", "warn": "#a66300"}.get(status.state, "#b00020")
+        color = {BackendState.OK: "#1b7f3b", BackendState.WARN: "#a66300"}.get(
+            status.state, "#b00020"
+        )
         text = status.text + (f"\n{status.detail}" if status.detail else "")
         self.discovered.setText(text)
         self.discovered.setStyleSheet(f"color: {color}")

@@ -23,25 +23,30 @@ from PySide6.QtWidgets import (
 from tfcompare.gui.colors import BackendColors
 from tfcompare.gui.overlay import EmptyOverlay
 from tfcompare.gui.user_text import message, shown, tooltip
+from tfcompare.runner.probe import BackendState
 from tfcompare.serving.backend_spec import BackendSpec
 
 LIGHTS = {
-    "ok": "#2e9d4a",
-    "warn": "#e0a000",
-    "error": "#d0312d",
-    "checking": "#a0a0a0",
-    "offline": "#c8c8c8",
+    BackendState.OK: "#2e9d4a",
+    BackendState.WARN: "#e0a000",
+    BackendState.ERROR: "#d0312d",
+    BackendState.CHECKING: "#a0a0a0",
+    BackendState.OFFLINE: "#c8c8c8",
 }
+_TROUBLE = (BackendState.ERROR, BackendState.OFFLINE)
+_UNKNOWN = (BackendState.CHECKING, "checking…", "")  # (state, line, detail) before any answer
 
 
-def readable_status(state: str, text: str, target: str) -> str:
+def readable_status(state: BackendState, text: str, target: str) -> str:
     """The status as the entry's second line shows it: for a problem, the reason first and
     without the address line 1 already shows ("UNAVAILABLE: backend h:p is not reachable
     (connection refused)" → "not reachable (connection refused) · UNAVAILABLE")."""
-    if state not in ("error", "offline"):
+    if state not in _TROUBLE:
         return text
     text = text.replace(f"backend {target} is ", "").replace(f"backend {target} ", "")
-    if state == "offline":  # "not connected (from the saved session): " + what the check said
+    if (
+        state is BackendState.OFFLINE
+    ):  # "not connected (from the saved session): " + what the check said
         return text.partition(": ")[0]  # the check's words are in the tooltip
     code, sep, reason = text.partition(": ")
     if sep and code.replace("_", "").isalpha() and code.isupper():
@@ -49,13 +54,13 @@ def readable_status(state: str, text: str, target: str) -> str:
     return text
 
 
-def status_line(state: str, text: str, target: str, model: str, takes: str = "") -> str:
+def status_line(state: BackendState, text: str, target: str, model: str, takes: str = "") -> str:
     """An entry's second line, most telling first (it is cut at the list's width; the tooltip
     has it all): for a problem, the reason, then the model; for a backend that answers, its
     state and version, what its model takes (the run's own account when there is one: input
     and preprocessing), the path floor and metrics, then the signature and the model."""
     shown = readable_status(state, text, target)
-    if state != "ok":
+    if state != BackendState.OK:
         return f"{shown} · {model}"
     parts = [p for p in text.split(" · ") if p]
     probed = [p for p in parts if p.startswith("takes ")]
@@ -249,7 +254,7 @@ class BackendsPanel(QWidget):
             self._status = {}
         for name in names:
             if self._status.get(name) != status.get(name):
-                self._status[name] = status.get(name, ("checking", "checking…", ""))
+                self._status[name] = status.get(name, _UNKNOWN)
                 self._refresh(name)
         self.overlay.setVisible(not self.specs)
         self._update_buttons()
@@ -268,8 +273,8 @@ class BackendsPanel(QWidget):
                 return self.list.item(i).text()
         return ""
 
-    def state_of(self, name: str) -> str:
-        return self._status.get(name, ("checking", "", ""))[0]
+    def state_of(self, name: str) -> BackendState:
+        return self._status.get(name, _UNKNOWN)[0]
 
     def _refresh(self, name: str) -> None:
         spec = self.spec(name)
@@ -283,10 +288,10 @@ class BackendsPanel(QWidget):
         )
         if spec is None or item is None:
             return
-        state, text, detail, *more = self._status.get(name, ("checking", "checking…", ""))
+        state, text, detail, *more = self._status.get(name, _UNKNOWN)
         takes = more[0] if more else ""
         protocol = spec.protocol_info
-        item.setIcon(_icon(self.colors.color(name), LIGHTS.get(state, LIGHTS["checking"])))
+        item.setIcon(_icon(self.colors.color(name), LIGHTS[state]))
         head = f" · {protocol.label} · {spec.target}"
         item.setData(HEAD_ROLE, head)
         model = spec.model or "model from the pods"
@@ -302,8 +307,8 @@ class BackendsPanel(QWidget):
         ]
         if takes:
             tip.append(takes)
-        if detail and state == "ok":
+        if detail and state is BackendState.OK:
             tip.append(detail)
         tip.append(text)
         item.setToolTip(tooltip("\n".join(tip)))
-        item.setForeground(QColor("#b00020") if state == "error" else QColor("#555555"))
+        item.setForeground(QColor("#b00020") if state is BackendState.ERROR else QColor("#555555"))

@@ -10,7 +10,7 @@ from PySide6.QtCore import QRectF, Qt, QTimer
 
 from tfcompare.gui.chart_base import Chart, nice_ceiling
 from tfcompare.gui.colors import BackendColors
-from tfcompare.load.capacity_model import Curve
+from tfcompare.window.capacity import Curve
 
 ANCHOR = (0.5, 1.3)  # a point's label: centred above it
 FAR_LIMIT = 2.0  # a latency limit this many times the highest p99 is left out of the view

@@ -1,7 +1,8 @@
 """The main window: images, backends and settings on the left; live charts and the results table on
-the right. A thin view of ``tfcompare.window.WindowController``: user actions call the controller,
-the controller's change notices redraw the views, and a coalescing timer applies background work
-(``controller.drain()``) and redraws what changed (each view at most every 2 × ``REFRESH_MS``)."""
+the right; the Capacity tab beside them. A thin view of ``tfcompare.window.WindowController``:
+user actions call the controller, the controller's events (``controller.events.<part>``, psygnal
+signals) redraw the views, and a coalescing timer applies background work (``controller.drain()``)
+and redraws what changed (each view at most every 2 × ``REFRESH_MS``)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tfcompare.gui.session_actions import SessionActions
 from tfcompare.gui.user_text import message, shown
 from tfcompare.gui.window_layout import add_tab, build_views
 from tfcompare.serving.backend_spec import BackendSpec
-from tfcompare.window import WindowController
+from tfcompare.window import Ended, WindowController
 
 __all__ = ["MainWindow", "qimage_png_bytes"]
 
@@ -73,21 +74,8 @@ class MainWindow(QMainWindow):
         for name in vars(self.views):  # images_panel, latency, table…: the window's public views
             setattr(self, name, getattr(self.views, name))
         self.setCentralWidget(self.views.central)
-        self.capacity = CapacityPanel(
-            self.colors,
-            lambda: list(self.controller.backends),
-            lambda: [e.path or e.data for e in self.controller.images if not e.error],
-            busy=lambda: (
-                (
-                    "A comparison is running: cancel it or let it finish first (both "
-                    "would load the same backends)."
-                )
-                if self.controller.running
-                else None
-            ),
-        )
+        self.capacity = CapacityPanel(self.colors, self.controller.capacity)
         add_tab(self.views, self.capacity, "Capacity")
-        self.controller.capacity = self.capacity.model
         self._run_started = 0.0
         self._table_pending: list = []
         self._table_ticks = 0
@@ -114,11 +102,14 @@ class MainWindow(QMainWindow):
         self._top5_timer.setSingleShot(True)
         self._top5_timer.setInterval(REFRESH_MS // 2)
         self._top5_timer.timeout.connect(self._update_top5)
-        self.controller.listen(self._on_changed)
+        self._subscribe()
         self.settings_panel.set_settings(self.controller.settings)
         self.set_log_scale(self.prefs.log_scale)
-        for topic in ("backends", "status", "session", "run", "images"):
-            self._on_changed(topic)
+        self._on_backends_changed()
+        self._on_session_changed()
+        self._on_run_changed()
+        self._on_images_changed()
+        self._on_capacity_changed()
         self._restore_layout()
         self._say_ready()
 
@@ -190,60 +181,92 @@ class MainWindow(QMainWindow):
     def sel_variant(self) -> str | None:
         return self.controller.selection[1]
 
-    def _on_changed(self, topic: str) -> None:
+    def _subscribe(self) -> None:
+        e = self.controller.events
+        e.images.connect(self._on_images_changed)
+        e.backends.connect(self._on_backends_changed)
+        e.status.connect(self._on_status_changed)
+        e.settings.connect(self._on_settings_changed)
+        e.selection.connect(self._show_selection)
+        e.run.connect(self._on_run_changed)
+        e.results.connect(self._on_results_changed)
+        e.session.connect(self._on_session_changed)
+        e.overlay.connect(self._on_overlay_changed)
+        e.message.connect(self._on_message)
+        capacity = self.controller.capacity.events
+        capacity.results.connect(self._on_capacity_changed)
+        capacity.running.connect(self._on_capacity_changed)
+
+    def _inputs_changed(self) -> None:
+        """Images or backends changed: the hints that say what is still missing."""
         c = self.controller
-        if topic in ("images", "backends"):
-            self.latency.set_empty_text(_latency_hint(c))
-            self._bar_idle()
-            if not c.running and c.message is None:
-                self._say_ready()  # until something else is said, say what is there
-        if topic == "images":
-            self.images_panel.show_entries(c.images)
-            self._show_preview()
-            self._update_combos(self.store.variants())
-        elif topic in ("backends", "status"):
-            names = [s.name for s in c.backends]
-            status = {n: (*c.status_of(n), _detail(c, n), _takes(c, n)) for n in names}
-            if topic == "backends":
-                self.colors.assign(self._backends())  # the comparison's order decides
-            self.backends_panel.show_backends(c.backends, status)
-            if topic == "status" and self._checking:
-                self._on_status_checked()
-            if topic == "backends":
-                for chart in (self.latency, self.quality, self.top5):
-                    chart.set_backends(self._backends())
-                self._show_preview()
-                self.refresh_views(force=True)
-        elif topic == "settings":
-            if c.settings_error is None and self._panel_settings() != c.settings:
-                self.settings_panel.set_settings(c.settings)  # e.g. a session was opened
-            self._show_preview()
-            self._update_combos(self.store.variants())
-        elif topic == "selection":
-            self._show_selection()
-        elif topic == "run":
-            self._on_run_changed()
-        elif topic == "results":
-            self._table_pending = []
-            self.store.refresh()
-            self.colors.assign(self._backends())
-            self.table.set_order([e.name for e in c.images], self._backends())
-            self.table.reset(self.store.aggregates())
-            self.refresh_views(force=True)
-        elif topic == "session":
-            name = c.path.name if c.path else "untitled"
-            self.setWindowTitle(f"{name}[*] — tfcompare")
-            self.setWindowModified(c.unsaved)
-        elif topic == "overlay":
-            overlay = c.overlay
-            self.latency.set_overlay(
-                overlay.cells if overlay else None, overlay.label if overlay else ""
-            )
-            self.compare_label.setText(f"Dashed: {shown(overlay.label)}" if overlay else "")
-            self.compare_clear.setVisible(overlay is not None)
-        elif topic == "message" and c.message is not None:
-            self.statusBar().showMessage(c.message.text, 0 if c.message.undo else 8000)
-            self.undo_button.setVisible(c.message.undo and c.can_undo)
+        self.latency.set_empty_text(_latency_hint(c))
+        self._bar_idle()
+        if not c.running and c.message is None:
+            self._say_ready()  # until something else is said, say what is there
+
+    def _on_images_changed(self) -> None:
+        self._inputs_changed()
+        self.images_panel.show_entries(self.controller.images)
+        self._show_preview()
+        self._update_combos(self.store.variants())
+
+    def _on_backends_changed(self) -> None:
+        self.colors.assign(self._backends())  # the comparison's order decides every colour
+        self._inputs_changed()
+        self._on_status_changed()
+        for chart in (self.latency, self.quality, self.top5):
+            chart.set_backends(self._backends())
+        self._show_preview()
+        self.refresh_views(force=True)
+
+    def _on_status_changed(self) -> None:
+        c = self.controller
+        names = [s.name for s in c.backends]
+        status = {n: (*c.status_of(n), _detail(c, n), _takes(c, n)) for n in names}
+        self.backends_panel.show_backends(c.backends, status)
+        if self._checking:
+            self._on_status_checked()
+
+    def _on_settings_changed(self) -> None:
+        c = self.controller
+        if c.settings_error is None and self._panel_settings() != c.settings:
+            self.settings_panel.set_settings(c.settings)  # e.g. a session was opened
+        self._show_preview()
+        self._update_combos(self.store.variants())
+
+    def _on_results_changed(self) -> None:
+        c = self.controller
+        self._table_pending = []
+        self.store.refresh()
+        self.colors.assign(self._backends())
+        self.table.set_order([e.name for e in c.images], self._backends())
+        self.table.reset(self.store.aggregates())
+        self.refresh_views(force=True)
+
+    def _on_session_changed(self) -> None:
+        c = self.controller
+        name = c.path.name if c.path else "untitled"
+        self.setWindowTitle(f"{name}[*] — tfcompare")
+        self.setWindowModified(c.unsaved)
+
+    def _on_overlay_changed(self) -> None:
+        overlay = self.controller.overlay
+        self.latency.set_overlay(
+            overlay.cells if overlay else None, overlay.label if overlay else ""
+        )
+        self.compare_label.setText(f"Dashed: {shown(overlay.label)}" if overlay else "")
+        self.compare_clear.setVisible(overlay is not None)
+
+    def _on_message(self, said) -> None:
+        self.statusBar().showMessage(said.text, 0 if said.undo else 8000)
+        self.undo_button.setVisible(said.undo and self.controller.can_undo)
+
+    def _on_capacity_changed(self, *_running) -> None:
+        """Export → Capacity sweep… is offered once there is a sweep to export."""
+        can = self.controller.capacity.can_export
+        for name in ("capacity_json", "capacity_csv"):
+            self.actions_by_name[name].setEnabled(can)
 
     def _panel_settings(self):
         try:
@@ -311,11 +334,11 @@ class MainWindow(QMainWindow):
             self._run_started = 0.0
             gc.unfreeze()  # collected again as usual, between runs
             self.refresh_views(force=True)
-            if c.finished is not None:
-                cancelled, message = c.finished
-                if message.startswith("The run stopped"):
-                    QMessageBox.warning(self, "Run failed", message)
-                self.run_finished.emit(cancelled)
+            ended: Ended | None = c.finished
+            if ended is not None:
+                if ended.failed:
+                    QMessageBox.warning(self, "Run failed", ended.message)
+                self.run_finished.emit(ended.cancelled)
         elif not c.running:
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
@@ -337,7 +360,7 @@ class MainWindow(QMainWindow):
             self.eta.setText(eta)
         bar = f"{p.done:,} / {p.total:,}"
         if not self.running:
-            cancelled = self.controller.finished is not None and self.controller.finished[0]
+            cancelled = self.controller.finished is not None and self.controller.finished.cancelled
             bar += " · cancelled" if cancelled else " · done" if p.done >= p.total else " · stopped"
         self._bar_text(bar)
 
@@ -552,9 +575,6 @@ class MainWindow(QMainWindow):
         if not self.sessions.confirm_discard():
             event.ignore()
             return
-        if self.capacity.worker.running:
-            self.capacity.worker.cancel()
-            self.capacity.worker.wait(5.0)
         self.save_prefs()
         self.controller.close()
         event.accept()

@@ -155,8 +155,13 @@ def build_menus(w) -> dict:
         lambda: export_report(w),
         tip="The findings (resizing, format, size vs time, backends) as one HTML page",
     )
-    add_action(w, export, "Capacity sweep as JSON…", lambda: w.capacity.export("json"))
-    add_action(w, export, "Capacity sweep as CSV…", lambda: w.capacity.export("csv"))
+    # enabled while there is a sweep to export (MainWindow._on_capacity_changed)
+    named["capacity_json"] = add_action(
+        w, export, "Capacity sweep as JSON…", lambda: w.capacity.export("json")
+    )
+    named["capacity_csv"] = add_action(
+        w, export, "Capacity sweep as CSV…", lambda: w.capacity.export("csv")
+    )
     export.addSeparator()
     add_action(w, export, "Save &window screenshot (PNG)…", i.save_window_dialog, "F12")
     add_action(w, export, "&Copy window screenshot", i.copy_window, "Ctrl+Shift+C")

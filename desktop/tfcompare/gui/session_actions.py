@@ -43,10 +43,18 @@ class SessionActions:
         """True when it is fine to drop the current results (saved, discarded, or none)."""
         if not self.c.unsaved or self.c.running:
             return True
+        if not self.c.capacity.unsaved:
+            text = "This comparison has results that are not saved. Save them first?"
+        elif not self.c.comparison_unsaved:
+            text = "The capacity sweep is not saved in a session file. Save it first?"
+        else:
+            text = (
+                "This comparison's results and its capacity sweep are not saved. Save them first?"
+            )
         answer = QMessageBox.question(
             self.w,
             "Unsaved results",
-            "This comparison has results that are not saved. Save them first?",
+            text,
             QMessageBox.StandardButton.Save
             | QMessageBox.StandardButton.Discard
             | QMessageBox.StandardButton.Cancel,
@@ -81,7 +89,7 @@ class SessionActions:
         QApplication.restoreOverrideCursor()
         if "log_scale" in self.c.view_options:
             self.w.set_log_scale(bool(self.c.view_options["log_scale"]))
-        sweep = self.w.capacity.model.result
+        sweep = self.c.capacity.result
         # a sweep alone: show it, not an empty comparison; otherwise the comparison comes first
         self.w.tabs.setCurrentWidget(
             self.w.capacity

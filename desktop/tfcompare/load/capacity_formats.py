@@ -79,8 +79,10 @@ def save_capacity(
     *,
     title: str | None = None,
     selection: dict | None = None,
+    settings=None,
 ) -> None:
-    """Save a sweep as a session file (with the comparison ``run`` when there is one).
+    """Save a sweep as a session file (with the comparison ``run`` when there is one; without
+    one, the file's comparison settings are ``settings``, tfcompare's defaults when None).
     Raises SessionError."""
     from tfcompare.results import RunResult
     from tfcompare.serving.backend_spec import BackendSpec
@@ -89,7 +91,7 @@ def save_capacity(
 
     if run is None:
         run = RunResult(
-            settings=RunSettings(),
+            settings=settings or RunSettings(),
             images=(),
             requests=(),
             problems=(),

@@ -68,7 +68,7 @@ def capacity_table(result: CapacityResult) -> str:
         text = (
             f"{k.throughput:.1f} req/s at {result_level(result, k)} (p99 {_ms(k.percentile_ms(99))} ms)"
             if k
-            else "none (no stable level within the limit)"
+            else f"none (no stable level{' within the limit' if limit else ''})"
         )
         lines.append(f"  {b:<{wb}} {v:<{wv}} {text}")
     eq = result.equivalent_lines()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from tfcompare.load.barrier import slot_length, slot_starts
 from tfcompare.load.capacity_results import CapacityResult, WindowSummary, summarise
-from tfcompare.load.events import LevelDone, SweepMessage, WindowDone
+from tfcompare.load.events import LevelDone, SweepMessage, TargetDone, WindowDone
 from tfcompare.load.load_plan import DEFAULT_CONCURRENCY, LoadPlan, LoadTarget
 
 POLL_S = 0.5
@@ -333,3 +333,4 @@ def merge_into(
                 lv.stop_reason = f"p99 {p99:.1f} ms is above the limit of {limit:g} ms"
                 result.messages.append(f"{name}: sweep stopped at {label}: {lv.stop_reason}")
                 break
+        emit(TargetDone(target.backend.name, target.variant))

@@ -84,6 +84,7 @@ def _stats_dict(p: Pooled) -> dict:
         "server_ms": p.server_ms,
         "path_ms": p.path_ms,
         "server_exact": p.server_exact,
+        "queue_ms": p.queue_ms,
     }
 
 
@@ -167,6 +168,10 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
             "server ms: time on the server (its metrics); path ms: latency − server ms; "
             "~: not exact (other traffic or a restart)"
         )
+    # the queue column only when a server reported its queue (Triton)
+    queued = any(r.a.queue_ms is not None or r.b.queue_ms is not None for r in c.rows)
+    if queued:
+        lines.append("queue ms: time waiting in the server's queue before the model ran")
     lines.append("")
     header = (
         "backend",
@@ -176,12 +181,20 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
         "change ms",
         "change %",
         "server ms A → B",
+        *(("queue ms A → B",) if queued else ()),
         "path ms A → B",
         "top-1 agree A → B",
         "score ratio A → B",
     )
     table = [header]
     for r in c.rows:
+        queue = (
+            (
+                f"{_server(r.a.queue_ms, r.a.server_exact)} → {_server(r.b.queue_ms, r.b.server_exact)}",
+            )
+            if queued
+            else ()
+        )
         table.append(
             (
                 r.backend,
@@ -191,6 +204,7 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
                 _num(r.delta_ms, signed=True),
                 "–" if r.delta_pct is None else f"{r.delta_pct:+.1f} %",
                 f"{_server(r.a.server_ms, r.a.server_exact)} → {_server(r.b.server_ms, r.b.server_exact)}",
+                *queue,
                 f"{_server(r.a.path_ms, r.a.server_exact)} → {_server(r.b.path_ms, r.b.server_exact)}",
                 f"{_pct(r.a.top1_agree)} → {_pct(r.b.top1_agree)}",
                 f"{_ratio(r.a.score_ratio)} → {_ratio(r.b.score_ratio)}",
