@@ -80,6 +80,7 @@ def future(monkeypatch):
         default_port = 9999
         scheme = "future+http"
         numeric_versions = False
+        declared_input = True  # its metadata may not say what the model takes
 
     monkeypatch.setitem(protocols.PROTOCOLS, Future.name, Future())
     return Future
@@ -93,13 +94,23 @@ def test_a_protocol_registered_later_appears_by_itself(qtbot, future):
     choose(dialog.protocol, "future+http")
     assert "Future Protocol REST (port 9999)" == dialog.protocol.currentText()
     assert dialog.version_box.currentWidget() is dialog.version_label  # a label, not a number
-    assert not dialog.signature.isEnabled()
+    assert not dialog.signature.isEnabled() and dialog.input.isEnabled()
     dialog.name.setText("f")
     dialog.target.setText("127.0.0.1:9999")
     dialog.version_label.setText("v3")
+    dialog.input.setText("float32:224x224x3:nchw")
     assert dialog.spec() == BackendSpec(
-        "f", "127.0.0.1:9999", "future+http", "default", version="v3"
+        "f",
+        "127.0.0.1:9999",
+        "future+http",
+        "default",
+        version="v3",
+        input="float32:224x224x3:nchw",
     )
+    dialog.input.setText("float32:224x224x5")
+    assert "model input" in dialog.error.text() and "channels" in dialog.error.text()
+    choose(dialog.protocol, "grpc")  # TF Serving's metadata always says: no such field
+    assert not dialog.input.isEnabled() and dialog.spec().input is None
 
 
 def test_every_field_reaches_the_controllers_spec_and_secrets_are_never_saved(
@@ -116,6 +127,7 @@ def test_every_field_reaches_the_controllers_spec_and_secrets_are_never_saved(
         choose(d.protocol, "rest")  # the address follows the protocol's default port
         assert d.target.text() == "10.1.2.3:8501"
         assert d.version_box.currentWidget() is d.version  # TF Serving counts versions
+        assert not d.input.isEnabled()  # its metadata always says what the model takes
         d.model.setText("resnet")
         d.signature.setText("serving_default")
         d.version.setValue(3)
@@ -170,6 +182,7 @@ def test_every_field_reaches_the_controllers_spec_and_secrets_are_never_saved(
         assert d.protocol.currentData() == "future+http"
         assert d.version_box.currentWidget() is d.version_label
         d.version_label.setText("2024-06")
+        d.input.setText("bytes")
         choose(d.preprocess, None)  # back to the model's default
         d.crop.setValue(0)
 
@@ -177,6 +190,7 @@ def test_every_field_reaches_the_controllers_spec_and_secrets_are_never_saved(
     spec = window.controller.spec("gpu-pool")
     assert (spec.protocol, spec.target, spec.version) == ("future+http", "10.1.2.3:9999", "2024-06")
     assert spec.signature is None and spec.preprocess is None and spec.crop is None
+    assert spec.input == "bytes"
 
 
 def test_bad_fields_are_named_and_ok_waits(qtbot):

@@ -1,5 +1,6 @@
 """Add / edit one backend: where it is, which protocol it speaks (every protocol in the registry),
-which model and version, how images become the model's input (preprocessing, crop, labels),
+which model and version, how images become the model's input (the input a server's metadata
+does not declare, preprocessing, crop, labels),
 how to reach it (TLS, headers, Host, metrics), and a live check of what it serves.
 
 Everything a backend spec holds (``tfcompare.serving.backend_spec``) has a field here. The
@@ -36,6 +37,7 @@ from tfcompare.serving.backend_spec import (
     BackendSpec,
     check_crop,
     check_host,
+    check_input,
     check_metrics_source,
     check_preprocess,
     check_version,
@@ -53,7 +55,7 @@ _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://")
 
 def protocols() -> dict:
     """The registered protocols, name → protocol object (``label``, ``server``, ``default_port``,
-    ``numeric_versions``, ``scheme``)."""
+    ``numeric_versions``, ``declared_input``, ``scheme``)."""
     from tfcompare.serving.protocols import PROTOCOLS
 
     return dict(PROTOCOLS)
@@ -117,6 +119,12 @@ class BackendDialog(QDialog):
             if isinstance(spec.version, int):
                 self.version.setValue(spec.version)
             self.version_label.setText(str(spec.version))
+        self.input = QLineEdit(spec.input or "" if spec else "")
+        self.input.setToolTip(
+            "What the model takes, for servers whose metadata may not say: 'bytes' (the encoded "
+            "file), or DTYPE:HxWxC such as float32:224x224x3 (':nchw' for channels first; "
+            "NAME: first to name the input)"
+        )
         self.preprocess = QComboBox()
         self.preprocess.addItem(DEFAULT_PRESET, None)
         self.preprocess.setItemData(0, DEFAULT_PRESET_TIP, 3)  # its tooltip
@@ -200,6 +208,7 @@ class BackendDialog(QDialog):
         form.addRow("Signature", self.signature)
         form.addRow("Model version", self.version_box)
         form.addRow(_section("Images to the model's input"))
+        form.addRow("Model input", self.input)
         form.addRow("Preprocessing", self.preprocess)
         form.addRow("Centre crop", self.crop)
         form.addRow("Labels file", labels_row)
@@ -237,6 +246,7 @@ class BackendDialog(QDialog):
             self.host,
             self.metrics_header,
             self.version_label,
+            self.input,
         ):
             w.textChanged.connect(self._validate)
         self.target.textChanged.connect(self._on_address_changed)
@@ -261,6 +271,12 @@ class BackendDialog(QDialog):
             self.version if proto.numeric_versions else self.version_label
         )
         self.signature.setEnabled(proto.numeric_versions)
+        self.input.setEnabled(proto.declared_input)
+        self.input.setPlaceholderText(
+            "from the model's metadata; or bytes, float32:224x224x3[:nchw]"
+            if proto.declared_input
+            else f"from the model's metadata ({proto.label} always says)"
+        )
         self.signature.setToolTip(
             "" if proto.numeric_versions else f"{proto.label} has no signatures"
         )
@@ -327,6 +343,11 @@ class BackendDialog(QDialog):
             version = check_version(version, proto.name)
         except ValueError as exc:
             raise ValueError(f"model version: {exc}") from None
+        declared = self.input.text().strip() if proto.declared_input else ""
+        try:
+            declared = check_input(declared or None, proto.name)
+        except ValueError as exc:
+            raise ValueError(f"model input: {exc}") from None
         header = self.header.text().strip()
         metrics_header = self.metrics_header.text().strip()
         try:
@@ -351,6 +372,7 @@ class BackendDialog(QDialog):
             labels=self.labels.text().strip() or None,
             host_header=check_host(self.host.text().strip() or None),
             metrics_headers=metrics_headers,
+            input=declared,
         )
 
     def _validate(self, *_args) -> bool:
