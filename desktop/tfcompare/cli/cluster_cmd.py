@@ -110,6 +110,9 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _table(rows: list[list[str]]) -> str:
+    from tfcompare.terminal import one_line
+
+    rows = [[one_line(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from tfcompare.cli.run_options import (
@@ -14,6 +15,7 @@ from tfcompare.cli.run_options import (
     table_stream,
     usage_error,
 )
+from tfcompare.terminal import one_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -148,7 +150,7 @@ def _levels(text: str, what: str) -> tuple[float, ...]:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise usage_error(f"{what} must be numbers separated by commas, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
         raise usage_error(f"{what} must be positive numbers, got {text!r}")
     return values
 
@@ -194,11 +196,17 @@ def plan_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     check_stdout_outputs(args)
     if args.agent:
+        import os
+
+        from tfcompare.cluster.loadjob import HEADERS_ENV
         from tfcompare.load.agent import PlanError, run_agent
 
         try:
             return in_worker_thread(
-                lambda cancel: run_agent(args.agent, cancel=cancel), name="tfcompare-load"
+                lambda cancel: run_agent(
+                    args.agent, cancel=cancel, headers_file=os.environ.get(HEADERS_ENV)
+                ),
+                name="tfcompare-load",
             )
         except PlanError as exc:
             print(f"tfcompare load: {exc}", file=sys.stderr)
@@ -247,7 +255,7 @@ def progress_printer(args, job):
 
     def on_event(event) -> None:
         if isinstance(event, SweepMessage):
-            print(f"note: {event.text}", file=sys.stderr, flush=True)
+            print(f"note: {one_line(event.text)}", file=sys.stderr, flush=True)
         elif isinstance(event, SweepStage):
             if event.stage is Stage.CONNECTING and job.in_cluster is not None:
                 print("connecting to the cluster…", file=sys.stderr, flush=True)
@@ -258,7 +266,8 @@ def progress_printer(args, job):
         elif isinstance(event, LevelDone):
             lv = event.level
             print(
-                f"{lv.backend}/{lv.variant} level {lv.level:g}: {lv.throughput:.1f} req/s, "
+                f"{one_line(lv.backend)}/{one_line(lv.variant)} level {lv.level:g}: "
+                f"{lv.throughput:.1f} req/s, "
                 f"p99 {lv.percentile_ms(99) or 0:.1f} ms, "
                 f"{'stable' if lv.stable else 'unstable'}"
                 f"{', client-bound' if lv.client_bound else ''}",

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from tfcompare.cli.run_options import usage_error
+from tfcompare.terminal import one_line
 
 
 def add_in_cluster_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,6 +37,7 @@ def add_in_cluster_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--agent-image",
+        type=_image,
         metavar="IMAGE",
         help="the load-agent image (docker/load-agent.Dockerfile; default "
         "tfcompare-load-agent:latest)",
@@ -56,6 +58,15 @@ def add_in_cluster_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--output", "-o", choices=("yaml",), default="yaml", help="--dry-run output format (yaml)"
     )
+
+
+def _image(text: str) -> str:
+    from tfcompare.cluster.loadjob import check_image_reference
+
+    try:
+        return check_image_reference(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def in_cluster_options(args):
@@ -87,7 +98,7 @@ def dry_run(job) -> int:
     print("connecting to the cluster…", file=sys.stderr, flush=True)
 
     def say(text: str) -> None:
-        print(f"note: {text}", file=sys.stderr)
+        print(f"note: {one_line(text)}", file=sys.stderr)
 
     try:
         with sweep_targets(job, say) as (targets, _variants):
@@ -95,5 +106,7 @@ def dry_run(job) -> int:
             objects = job_objects(job.plan, targets, opts, namespace, "dry-run")
     except (PrepareError, NothingToMeasure, ClusterError) as exc:
         return sweep_failure(exc, "load")
-    print(to_yaml(list(objects)), end="")
+    if objects.secret is not None:
+        print("note: the Secret carries the --header values; they are not printed", file=sys.stderr)
+    print(to_yaml(objects.listed(redacted=True)), end="")
     return 0

@@ -342,8 +342,11 @@ def write_text_outputs(outputs, command: str) -> int:
         if not path:
             continue
         if path == STDOUT:
-            sys.stdout.write(make_text())
-            sys.stdout.flush()
+            from tfcompare.terminal import data_stdout
+
+            out = data_stdout()
+            out.write(make_text())
+            out.flush()
             continue
         try:
             Path(path).write_text(make_text(), encoding="utf-8", newline="")

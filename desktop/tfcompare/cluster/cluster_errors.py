@@ -44,7 +44,7 @@ def _status_message(body: object) -> str:
             return ""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
         return ""
     return str(data.get("message", "")) if isinstance(data, dict) else ""
 

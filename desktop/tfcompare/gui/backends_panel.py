@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.colors import BackendColors
 from tfcompare.gui.overlay import EmptyOverlay
 from tfcompare.gui.user_text import message, shown, tooltip
@@ -295,7 +296,8 @@ class BackendsPanel(QWidget):
         head = f" · {protocol.label} · {spec.target}"
         item.setData(HEAD_ROLE, head)
         model = spec.model or "model from the pods"
-        item.setText(f"{name}{head}\n{status_line(state, text, spec.target, model, takes)}")
+        line = status_line(state, text, spec.target, model, takes)
+        item.setText(without_bidi_controls(f"{name}{head}\n{line}"))
         signature = (
             f", signature {spec.signature}"
             if spec.signature

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.capacity_chart import CapacityChart
 from tfcompare.gui.colors import BackendColors
 from tfcompare.gui.export_paths import ask_export_path
@@ -252,7 +253,7 @@ class CapacityPanel(QWidget):
         self.cancel_button.setEnabled(running and not self.controller.cancelling)
 
     def _on_status_changed(self, text: str) -> None:
-        self.status.setText(text)
+        self.status.setText(without_bidi_controls(text))
         self.cancel_button.setEnabled(self.controller.running and not self.controller.cancelling)
 
     def _show_title(self) -> None:
@@ -267,7 +268,7 @@ class CapacityPanel(QWidget):
         self.table.setRowCount(len(rows))
         for r, values in enumerate(rows):
             for col, value in enumerate(values):
-                item = QTableWidgetItem(value)
+                item = QTableWidgetItem(without_bidi_controls(value))
                 if col == 0:
                     item.setForeground(QBrush(QColor(self.colors.color(values[0]))))
                 if col == 2:
@@ -276,7 +277,9 @@ class CapacityPanel(QWidget):
                     )
                 self.table.setItem(r, col, item)
         self.table.resizeRowsToContents()
-        self.equivalents.setText("\n".join(c.equivalent_rows()) or c.equivalents_hint())
-        notes = "\n".join(c.notes())
+        self.equivalents.setText(
+            without_bidi_controls("\n".join(c.equivalent_rows())) or c.equivalents_hint()
+        )
+        notes = without_bidi_controls("\n".join(c.notes()))
         if self.notes.toPlainText() != notes:
             self.notes.setPlainText(notes)

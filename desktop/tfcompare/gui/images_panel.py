@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.overlay import EmptyOverlay
 from tfcompare.gui.user_text import message, shown, tooltip
 from tfcompare.window.images import THUMB, ImageEntry
@@ -79,7 +80,7 @@ class ImagesPanel(QWidget):
                 image = QImage(data, w, h, w * 3, QImage.Format.Format_RGB888).copy()
                 self._icons[entry.name] = QIcon(QPixmap.fromImage(image))
             item.setIcon(self._icons.get(entry.name, self._placeholder))
-            item.setData(FULL_ROLE, self._text(entry))
+            item.setData(FULL_ROLE, without_bidi_controls(self._text(entry)))
             tip = entry.path or entry.name
             item.setToolTip(tooltip(tip if not entry.error else f"{entry.name}\n{entry.error}"))
             item.setForeground(QColor("#b00020") if entry.error else self.palette().text().color())

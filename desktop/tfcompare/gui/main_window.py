@@ -13,6 +13,7 @@ from PySide6.QtCore import QByteArray, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QPushButton, QStatusBar
 
+from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.capacity_view import CapacityPanel
 from tfcompare.gui.chart_base import short_variant
 from tfcompare.gui.colors import BackendColors
@@ -247,7 +248,7 @@ class MainWindow(QMainWindow):
     def _on_session_changed(self) -> None:
         c = self.controller
         name = c.path.name if c.path else "untitled"
-        self.setWindowTitle(f"{name}[*] — tfcompare")
+        self.setWindowTitle(f"{without_bidi_controls(name)}[*] — tfcompare")
         self.setWindowModified(c.unsaved)
 
     def _on_overlay_changed(self) -> None:

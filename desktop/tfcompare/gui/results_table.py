@@ -228,6 +228,7 @@ class ResultsModel(QAbstractTableModel):
         texts = self._texts.get(row)
         if texts is None:  # formatted once per change, not on every repaint
             agg = self.rows[row]
+            # names come out of cell_text isolated and without direction controls (user_text)
             texts = self._texts[row] = tuple(cell_text(agg, key) for key, _ in COLUMNS)
         return texts
 

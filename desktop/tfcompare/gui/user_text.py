@@ -6,10 +6,11 @@ never markup, and never able to reorder the text around it.
   picture. ``rich`` escapes a name for the places that take HTML; ``tooltip`` makes a tooltip
   that Qt shows word for word.
 - An unterminated RIGHT-TO-LEFT OVERRIDE (U+202E) in a name reverses the rest of its line ("cpu‮
-  12.5 ms" shows "sm 5.21"). ``shown`` drops the explicit direction controls (embeddings,
-  overrides, isolates) and wraps text that holds right-to-left letters in FIRST STRONG ISOLATE …
-  POP DIRECTIONAL ISOLATE, so a Hebrew or Arabic name reads as written and leaves the digits after
-  it in their order. Plain left-to-right names are returned unchanged.
+  12.5 ms" shows "sm 5.21"). ``shown`` drops the bidirectional formatting controls
+  (``tfcompare.bidi``: embeddings, overrides, isolates, marks) and wraps text that holds
+  right-to-left letters in FIRST STRONG ISOLATE … POP DIRECTIONAL ISOLATE, so a Hebrew or Arabic
+  name reads as written and leaves the digits after it in their order. Plain left-to-right names
+  are returned unchanged.
 """
 
 from __future__ import annotations
@@ -17,17 +18,16 @@ from __future__ import annotations
 import html
 import unicodedata
 
+from tfcompare.bidi import without_bidi_controls
+
 FSI, PDI = "\u2068", "\u2069"
-# LRE RLE PDF LRO RLO, LRI RLI FSI PDI: the controls that open or close a directional run
-DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _RTL_CLASSES = frozenset({"R", "AL", "AN"})
-_STRIP = {ord(c): None for c in DIRECTION_CONTROLS}
 
 
 def shown(text: object) -> str:
     """``text`` as one isolated piece of a line (see the module's docstring)."""
-    text = str(text).translate(_STRIP)
-    if any(unicodedata.bidirectional(c) in _RTL_CLASSES or c in "\u200f\u061c" for c in text):
+    text = without_bidi_controls(text)
+    if any(unicodedata.bidirectional(c) in _RTL_CLASSES for c in text):
         return f"{FSI}{text}{PDI}"
     return text
 
@@ -35,7 +35,7 @@ def shown(text: object) -> str:
 def message(text: object) -> str:
     """A whole line made elsewhere (a status message naming backends and images): without the
     direction controls a name in it may hold, so none reorders the rest of the line."""
-    return str(text).translate(_STRIP)
+    return without_bidi_controls(text)
 
 
 def rich(text: object) -> str:
@@ -59,6 +59,6 @@ def elided(text: object, width: int, metrics, mode=None) -> str:
     from PySide6.QtCore import Qt
 
     mode = Qt.TextElideMode.ElideMiddle if mode is None else mode
-    plain = str(text).translate(_STRIP)
+    plain = without_bidi_controls(text)
     short = metrics.elidedText(plain, mode, max(int(width), 0))
     return shown(short)

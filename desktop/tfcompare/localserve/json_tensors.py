@@ -83,6 +83,9 @@ class JsonTensorError(Exception):
 # ----------------------------------------------------------------------------------- reading
 
 
+MAX_NESTING = 256  # TensorFlow tensors have at most 254 dimensions; {"b64": …} adds a level
+
+
 def loads(body: bytes) -> Any:
     """The request document; errors as TF Serving's ``ParseJson`` words them (the detail after
     "JSON Parse error: " is Python's, not rapidjson's)."""
@@ -94,7 +97,11 @@ def loads(body: bytes) -> Any:
         pass  # NaN/Infinity literals, integers beyond 64 bits, or broken: ask json
     try:
         return json.loads(body)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+    except RecursionError:  # deeper than Python's stack: far deeper than any tensor
+        raise JsonTensorError(
+            f"JSON Parse error: the request nests more than {MAX_NESTING} levels deep"
+        ) from None
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
         raise JsonTensorError(f"JSON Parse error: {str(exc)[:200]}") from None
 
 

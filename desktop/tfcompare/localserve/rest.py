@@ -17,7 +17,12 @@ from google.protobuf import json_format
 
 from tfcompare.checks import nested_deeper_than
 from tfcompare.localserve import json_tensors, metrics
-from tfcompare.localserve.servable import AVAILABLE, Servable, ServingFault
+from tfcompare.localserve.servable import (
+    AVAILABLE,
+    Servable,
+    ServingFault,
+    check_requested_name,
+)
 
 _PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)"
@@ -97,6 +102,7 @@ class RestApi:
         if not match:
             raise _bad(f"Malformed request: {method} {path}")
         name, label, tail = match["name"], match["label"], match["tail"]
+        check_requested_name(name)
         version = _version(match["version"]) if match["version"] is not None else None
         if method == "GET" and tail is None:
             return self._status(name, version, label)
@@ -190,7 +196,7 @@ class RestApi:
             raise ServingFault(exc.code, exc.message) from None
 
 
-MAX_DEPTH = 256  # TensorFlow tensors have at most 254 dimensions; {"b64": …} adds a level
+MAX_DEPTH = json_tensors.MAX_NESTING
 
 
 def _version(text: str) -> int:

@@ -18,6 +18,7 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from tfcompare.localserve import metrics
+from tfcompare.localserve.model_names import model_name_problem
 from tfcompare.localserve.tensors import (
     NUMPY_DTYPES,
     count_only,
@@ -44,6 +45,14 @@ class ServingFault(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def check_requested_name(name: str) -> None:
+    """INVALID_ARGUMENT for a requested model name the server would never serve (see
+    ``tfcompare.localserve.model_names``)."""
+    problem = model_name_problem(name)
+    if problem is not None:
+        raise ServingFault(grpc.StatusCode.INVALID_ARGUMENT, problem)
 
 
 def _status_code(error_code: int) -> grpc.StatusCode:
@@ -99,6 +108,7 @@ class Servable:
 
     def check_spec(self, name: str, version: int | None, label: str | None) -> int:
         """Resolve a ModelSpec to the served version, or raise like TF Serving's ServerCore."""
+        check_requested_name(name)
         if label:
             if label not in self.labels:
                 raise ServingFault(

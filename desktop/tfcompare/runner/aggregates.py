@@ -67,6 +67,8 @@ def quality(
     ref = original[0]
     score = next((p.score for p in variant if p.label == ref.label), None)
     ratio = None if score is None or ref.score == 0 else score / ref.score
+    if ratio is not None and not math.isfinite(ratio):
+        ratio = None  # a NaN or infinite score has no ratio: shown as "–" like a missing one
     return top1_agree, overlap, ratio
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from tfcompare.imaging.values import variant_sort_key
 from tfcompare.results import RunResult
 from tfcompare.runner.aggregates import Pooled, pooled
+from tfcompare.terminal import one_line
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def _ordered(items: Iterable[str]) -> list[str]:
 
 def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> str:
     """A plain-text table for the terminal: latency change (ms, %) and quality change A → B."""
-    lines = [f"A = {name_a}", f"B = {name_b}"]
+    lines = [f"A = {one_line(name_a)}", f"B = {one_line(name_b)}"]
     if c.images_common:
         extra = []
         if c.images_only_a:
@@ -197,8 +198,8 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
         )
         table.append(
             (
-                r.backend,
-                r.variant,
+                one_line(r.backend),
+                one_line(r.variant),
                 _num(r.a.p50_ms),
                 _num(r.b.p50_ms),
                 _num(r.delta_ms, signed=True),
@@ -227,7 +228,7 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
         ("variants only in B", c.variants_only_b),
     ):
         if items:
-            lines.append(f"{label}: {', '.join(items)}")
+            lines.append(f"{label}: {', '.join(map(one_line, items))}")
     return "\n".join(lines) + "\n"
 
 

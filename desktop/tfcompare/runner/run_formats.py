@@ -42,6 +42,7 @@ from tfcompare.runner.aggregates import FEW_SAMPLES, pooled
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.settings import RunSettings
 from tfcompare.tabular import SafeWriter, json_text
+from tfcompare.terminal import one_line
 
 FORMAT = "tfcompare-run/1"
 SCALAR_KEYS = (
@@ -355,8 +356,8 @@ def summary_table(result: RunResult) -> str:
         star = "*" if r["n"] < FEW_SAMPLES else ""
         table.append(
             (
-                r["variant"],
-                r["backend"],
+                one_line(r["variant"]),
+                one_line(r["backend"]),
                 str(r["n"]),
                 str(r["errors"]),
                 _fmt_ms(r["p50_ms"]) + star,

@@ -75,7 +75,10 @@ def rpc_failure(exc: grpc.RpcError, where: str, model: str | None, timeout: floa
     """A failed call as the error a user reads (shared by every gRPC protocol)."""
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     name = code.name if code is not None else "UNKNOWN"
-    detail = (exc.details() if hasattr(exc, "details") else None) or str(exc)
+    detail = exc.details() if hasattr(exc, "details") else None
+    if not isinstance(detail, str) or not detail.strip(" {}[]\"'\n"):
+        # "", "{}": a server (or a gateway in front of it) that said nothing useful
+        detail = f"the server answered {name} without saying why (no error details)"
     low = detail.lower()
     if name == "UNAVAILABLE" and ("unknown model" in low or "is not found" in low):
         # Triton answers a call for a model it does not have with UNAVAILABLE

@@ -129,7 +129,9 @@ class HttpBackend(BackendClient):
         text = doc.get("error") if isinstance(doc, dict) else None
         if not isinstance(text, str):
             text = None
-        text = text or data[:300].decode("utf-8", errors="replace") or f"HTTP {status}"
+        text = text or data[:300].decode("utf-8", errors="replace")
+        if not text.strip(" {}[]\"'\r\n\t"):  # "", "{}", "[]": the server said nothing
+            text = f"HTTP {status} without an error message"
         if len(text) > MAX_ERROR_CHARS:  # a server may quote a whole request back
             text = text[:MAX_ERROR_CHARS] + f"… ({len(text)} characters)"
         if code == "NOT_FOUND":

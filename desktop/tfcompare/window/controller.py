@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tfcompare.bidi import without_bidi_controls
 from tfcompare.runner import unique_name
 from tfcompare.runner.events import (
     BackendReady,
@@ -123,7 +124,8 @@ class WindowController:
             self.capacity.unsaved = False
 
     def _say(self, text: str, *, warning: bool = False, undo: bool = False) -> None:
-        self.message = Message(text, warning, undo)
+        # names inside a message must not reorder it (see tfcompare.bidi)
+        self.message = Message(without_bidi_controls(text), warning, undo)
         self.events.message.emit(self.message)
 
     def _everything_changed(self) -> None:
