@@ -96,7 +96,7 @@ def test_the_window_shows_names_without_their_overrides(tmp_path, qtbot, monkeyp
     shown += [panel.item(i).toolTip() for i in range(panel.count())]
     shown += [window.image_combo.itemText(i) for i in range(window.image_combo.count())]
     cap = window.capacity
-    cap._on_model_changed()
+    cap._on_results_changed()
     shown += [
         cap.table.item(r, c).text()
         for r in range(cap.table.rowCount())

@@ -246,7 +246,7 @@ def test_the_window_open_says_which_value_is_wrong_and_shows_no_made_up_level(
     _menu(window, "File", "Open session…").trigger()
     text = window.statusBar().currentMessage()
     assert "nan.tfcs" in text and "levels[1].level must be a number" in text
-    assert window.capacity.model.result is None  # nothing shown as if it were measured
+    assert window.controller.capacity.result is None  # nothing shown as if it were measured
 
 
 def _menu(window, *path):

@@ -51,8 +51,8 @@ def main() -> None:
                 "told": told,
                 "status": status,
                 "saved": Path(save_path).exists(),
-                "levels": len(window.capacity.model.result.levels)
-                if window.capacity.model.result
+                "levels": len(window.controller.capacity.result.levels)
+                if window.controller.capacity.result
                 else 0,
             }
         )

@@ -223,7 +223,11 @@ class OipRestClient(HttpBackend):
             what = f"version {self.spec.version} of {what}"
         why = f"{what} on {self.where} is not ready"
         detail = error.message.split(": ", 1)[-1] if answer.status != 200 else ""
-        if detail and detail != f"HTTP {answer.status}":
+        if (
+            detail
+            and detail != f"HTTP {answer.status}"
+            and "without an error message" not in detail
+        ):
             why += f" ({detail[:200]})"
         state = ((version, "NOT_READY"),) if version is not None else ()
         return ModelStatus(available=False, versions=state, message=why)  # type: ignore[arg-type]
