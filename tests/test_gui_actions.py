@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from gui_helpers import make_window
+from gui_helpers import find_action, make_window
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox
-
-
-def find_action(window, *path: str):
-    """The action at menu path ``("Export", "Latency chart", "Save as PNG…")`` (mnemonics ignored)."""
-    menu_actions = window.menuBar().actions()
-    for depth, name in enumerate(path):
-        for action in menu_actions:
-            if action.text().replace("&", "") == name:
-                break
-        else:
-            names = [a.text() for a in menu_actions]
-            raise AssertionError(f"no action {name!r} in {names}")
-        if depth < len(path) - 1:
-            menu_actions = action.menu().actions()
-    return action
 
 
 @pytest.fixture

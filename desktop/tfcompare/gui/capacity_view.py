@@ -11,7 +11,6 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QHeaderView,
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.capacity_chart import CapacityChart
 from tfcompare.gui.colors import BackendColors
+from tfcompare.gui.export_paths import ask_export_path
 from tfcompare.window import CapacityController
 
 NOTES_MIN_LINES = 6  # the notes pane never shrinks below this many lines
@@ -217,7 +217,7 @@ class CapacityPanel(QWidget):
             QMessageBox.information(self, "Export", "Run a capacity sweep first.")
             return
         filt = "JSON (*.json)" if kind == "json" else "CSV (*.csv)"
-        path, _ = QFileDialog.getSaveFileName(self, "Export capacity", f"capacity.{kind}", filt)
+        path = ask_export_path(self, "Export capacity", f"capacity.{kind}", filt)
         if not path:
             return
         try:

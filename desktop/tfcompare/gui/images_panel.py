@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.overlay import EmptyOverlay
+from tfcompare.gui.user_text import message, shown, tooltip
 from tfcompare.window.images import THUMB, ImageEntry
 
 FULL_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's whole text (shown elided to the width)
@@ -81,8 +82,7 @@ class ImagesPanel(QWidget):
             item.setIcon(self._icons.get(entry.name, self._placeholder))
             item.setData(FULL_ROLE, without_bidi_controls(self._text(entry)))
             tip = entry.path or entry.name
-            tip = tip if not entry.error else f"{entry.name}\n{entry.error}"
-            item.setToolTip(without_bidi_controls(tip))
+            item.setToolTip(tooltip(tip if not entry.error else f"{entry.name}\n{entry.error}"))
             item.setForeground(QColor("#b00020") if entry.error else self.palette().text().color())
         added = [n for n in names if n not in old_names]
         if added and old_names:
@@ -99,9 +99,11 @@ class ImagesPanel(QWidget):
         for row in range(self.list.count()):
             item = self.list.item(row)
             name, _, rest = str(item.data(FULL_ROLE) or "").partition("\n")
-            text = fm.elidedText(name, Qt.TextElideMode.ElideMiddle, width)
+            text = shown(fm.elidedText(message(name), Qt.TextElideMode.ElideMiddle, width))
             if rest:
-                text += "\n" + fm.elidedText(rest, Qt.TextElideMode.ElideRight, width)
+                text += "\n" + shown(
+                    fm.elidedText(message(rest), Qt.TextElideMode.ElideRight, width)
+                )
             if item.text() != text:
                 item.setText(text)
 

@@ -11,7 +11,7 @@ import time
 
 from PySide6.QtCore import QByteArray, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QPushButton
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QPushButton, QStatusBar
 
 from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.capacity_view import CapacityPanel
@@ -21,6 +21,7 @@ from tfcompare.gui.input_actions import InputActions, qimage_png_bytes
 from tfcompare.gui.menus import build_menus
 from tfcompare.gui.prefs import Prefs, load_prefs, save_prefs
 from tfcompare.gui.session_actions import SessionActions
+from tfcompare.gui.user_text import message, shown
 from tfcompare.gui.window_layout import add_tab, build_views
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.window import Ended, WindowController
@@ -47,6 +48,14 @@ def first_start_size(available_w: int, available_h: int) -> tuple[int, int]:
         max(MINIMUM_SIZE[0], int(available_w * 0.92)),
         max(MINIMUM_SIZE[1], int(available_h * 0.92)),
     )
+
+
+class PlainStatusBar(QStatusBar):
+    """The status bar: messages name backends and images, which may hold direction controls;
+    none may reorder the rest of the message (see ``user_text``)."""
+
+    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802
+        super().showMessage(message(text), timeout)
 
 
 class MainWindow(QMainWindow):
@@ -76,6 +85,7 @@ class MainWindow(QMainWindow):
         self._shown_variants: list[str] = []
         self.setAcceptDrops(True)
         self.setMinimumSize(*MINIMUM_SIZE)
+        self.setStatusBar(PlainStatusBar(self))
         self.sessions = SessionActions(self, self.controller, self.prefs)
         self.inputs = InputActions(self, self.controller, self.prefs)
         self.undo_button = QPushButton("Undo")
@@ -203,18 +213,21 @@ class MainWindow(QMainWindow):
         self._update_combos(self.store.variants())
 
     def _on_backends_changed(self) -> None:
+        self.colors.assign(self._backends())  # the comparison's order decides every colour
         self._inputs_changed()
         self._on_status_changed()
-        names = [s.name for s in self.controller.backends]
         for chart in (self.latency, self.quality, self.top5):
-            chart.set_backends(names)
+            chart.set_backends(self._backends())
         self._show_preview()
         self.refresh_views(force=True)
 
     def _on_status_changed(self) -> None:
         c = self.controller
-        status = {n: (*c.status_of(n), _detail(c, n)) for n in (s.name for s in c.backends)}
+        names = [s.name for s in c.backends]
+        status = {n: (*c.status_of(n), _detail(c, n), _takes(c, n)) for n in names}
         self.backends_panel.show_backends(c.backends, status)
+        if self._checking:
+            self._on_status_checked()
 
     def _on_settings_changed(self) -> None:
         c = self.controller
@@ -227,6 +240,7 @@ class MainWindow(QMainWindow):
         c = self.controller
         self._table_pending = []
         self.store.refresh()
+        self.colors.assign(self._backends())
         self.table.set_order([e.name for e in c.images], self._backends())
         self.table.reset(self.store.aggregates())
         self.refresh_views(force=True)
@@ -242,14 +256,12 @@ class MainWindow(QMainWindow):
         self.latency.set_overlay(
             overlay.cells if overlay else None, overlay.label if overlay else ""
         )
-        self.compare_label.setText(
-            without_bidi_controls(f"Dashed: {overlay.label}") if overlay else ""
-        )
+        self.compare_label.setText(f"Dashed: {shown(overlay.label)}" if overlay else "")
         self.compare_clear.setVisible(overlay is not None)
 
-    def _on_message(self, message) -> None:
-        self.statusBar().showMessage(message.text, 0 if message.undo else 8000)
-        self.undo_button.setVisible(message.undo and self.controller.can_undo)
+    def _on_message(self, said) -> None:
+        self.statusBar().showMessage(said.text, 0 if said.undo else 8000)
+        self.undo_button.setVisible(said.undo and self.controller.can_undo)
 
     def _on_capacity_changed(self, *_running) -> None:
         """Export → Capacity sweep… is offered once there is a sweep to export."""
@@ -458,7 +470,7 @@ class MainWindow(QMainWindow):
             self.image_combo.blockSignals(True)
             self.image_combo.clear()
             for name in images:
-                self.image_combo.addItem(without_bidi_controls(name), name)
+                self.image_combo.addItem(shown(name), name)
             self.image_combo.blockSignals(False)
         if [self.variant_combo.itemData(i) for i in range(self.variant_combo.count())] != variants:
             self.variant_combo.blockSignals(True)
@@ -497,6 +509,43 @@ class MainWindow(QMainWindow):
         action = getattr(self, "actions_by_name", {}).get("log")
         if action is not None and action.isChecked() != on:
             action.setChecked(on)
+
+    # ------------------------------------------------------------------ backend status
+    def refresh_status(self) -> None:
+        """Backends → Refresh status: check every backend now, say so, and say what was found
+        once every one has answered (``_on_status_checked``)."""
+        c = self.controller
+        if not c.backends:
+            self.statusBar().showMessage("No backends to check: add one (Backends → Add…).", 8000)
+            return
+        self._checking = {s.name: c.statuses.get(s.name) for s in c.backends}
+        c.refresh_status()
+        self.statusBar().showMessage(f"Checking {_count(len(self._checking), 'backend')}…")
+
+    def _on_status_checked(self) -> None:
+        """Once every backend asked about has a fresh answer: how many answered and why the
+        others did not."""
+        c = self.controller
+        asked = {n: old for n, old in self._checking.items() if c.spec(n) is not None}
+        if any(c.statuses.get(n) is old for n, old in asked.items()):
+            return  # still waiting for some
+        self._checking = {}
+        if not asked:
+            return
+        states = {n: c.statuses[n].state for n in asked}
+        ok = [n for n, st in states.items() if st == "ok"]
+        warn = [n for n, st in states.items() if st == "warn"]
+        bad = [n for n, st in states.items() if st not in ("ok", "warn")]
+        parts = [f"{len(ok)} available"] if ok else []
+        if warn:
+            parts.append(f"{len(warn)} with a warning ({', '.join(warn)})")
+        if bad:
+            parts.append(f"{len(bad)} not available ({', '.join(bad)})")
+        self.statusBar().showMessage(
+            f"Checked {_count(len(asked), 'backend')}: {', '.join(parts)}.", 15000
+        )
+
+    _checking: dict = {}
 
     # ------------------------------------------------------------------ inputs
     def set_backends(self, specs: list[BackendSpec], persist: bool = True) -> None:
@@ -539,6 +588,19 @@ def _count(n: int, what: str) -> str:
 def _detail(c: WindowController, name: str) -> str:
     st = c.statuses.get(name)
     return st.detail if st is not None else ""
+
+
+def _takes(c: WindowController, name: str) -> str:
+    """What the backend's model takes and how images became its input, as the last run found it
+    ("takes float32 224×224×3 NHWC · preprocess tf (auto: …)"); "" before a run, or when the
+    backend was edited since."""
+    timing, now = c.store.timings.get(name), c.spec(name)
+    measured = next((b for b in c.store.backends if b.name == name), None)
+    if timing is None or measured is None or now is None:
+        return ""
+    what = ("target", "protocol", "model", "signature", "preprocess", "crop")
+    same = all(getattr(measured, k) == getattr(now, k) for k in what)
+    return timing.input if same else ""
 
 
 def _latency_hint(c: WindowController) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMenu, QMessageBox
 
+from tfcompare.gui.export_paths import ask_export_path
 from tfcompare.gui.prefs import Prefs
 from tfcompare.window import WindowController
 
@@ -168,10 +169,11 @@ class SessionActions:
                 self.w, "Nothing to export", "Run a comparison or open a session first."
             )
             return
-        path, _ = QFileDialog.getSaveFileName(
+        stem = self.c.path.stem if self.c.path else "results"
+        path = ask_export_path(
             self.w,
             f"Export results ({kind.upper()})",
-            f"results.{kind}",
+            f"{stem}.{kind}",
             f"{kind.upper()} (*.{kind})",
         )
         if not path:

@@ -75,7 +75,7 @@ def _badge(f: Finding) -> str:
     return '<span class="badge undecided">not enough data</span>'
 
 
-def _finding(i: int, f: Finding) -> str:
+def _finding(i: int, f: Finding, colors: dict[str, str] | None = None) -> str:
     parts = [
         f'<section class="finding" id="{f.key}">',
         f"<h2>{i}. {html_text(f.title)}</h2>",
@@ -89,7 +89,7 @@ def _finding(i: int, f: Finding) -> str:
             + "</ul>"
         )
     for chart in f.charts:
-        parts.append(f"<figure>{render(chart)}</figure>")
+        parts.append(f"<figure>{render(chart, colors)}</figure>")
     parts.extend(_table(t) for t in f.tables)
     parts.append("</section>")
     return "\n".join(parts)
@@ -103,7 +103,9 @@ def render_page(
     setup: tuple[Table, ...],
     caveats: list[str],
     generated: str,
+    colors: dict[str, str] | None = None,
 ) -> str:
+    """The page; ``colors`` gives each backend its colour in every chart (the window's)."""
     answers = "".join(
         f'<li>{_badge(f)}<a href="#{f.key}"><strong>{html_text(f.title.split(":")[0])}</strong></a>: '
         f"{html_text(f.verdict)}</li>"
@@ -113,7 +115,7 @@ def render_page(
         f"<h1>{html_text(title)}</h1>",
         f'<p class="sub">{html_text(subtitle)}</p>',
         f'<div class="answers"><ul>{answers}</ul></div>',
-        *(_finding(i, f) for i, f in enumerate(findings, 1)),
+        *(_finding(i, f, colors) for i, f in enumerate(findings, 1)),
         '<section id="setup"><h2>Setup</h2>' + "".join(_table(t) for t in setup) + "</section>",
         '<section id="caveats"><h2>Caveats</h2><ul class="caveats">'
         + ("".join(f"<li>{html_text(c)}</li>" for c in caveats) or "<li>None known.</li>")

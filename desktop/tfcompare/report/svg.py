@@ -1,17 +1,18 @@
 """Charts as inline SVG text: no script, no external file, readable when printed.
 
-Colours are the Okabe-Ito palette (distinguishable with colour-vision deficiencies and in grey
-print); every bar also carries its number as text, so nothing depends on colour alone.
+Colours are ``tfcompare.palette`` (Okabe-Ito first: distinguishable with colour-vision deficiencies
+and in grey print), each backend in its own colour as the window draws it; every bar also carries
+its number as text, so nothing depends on colour alone.
 """
 
 from __future__ import annotations
 
 import math
 
+from tfcompare.palette import PALETTE
 from tfcompare.report.markup import html_text
 from tfcompare.report.model import BarChart, LineChart
 
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 WIDTH = 900
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif"
 
@@ -31,8 +32,15 @@ def _num(v: float) -> str:
     return f"{v:.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.3g}"
 
 
-def _colors(names: list[str]) -> dict[str, str]:
-    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+def _colors(names: list[str], fixed: dict[str, str] | None = None) -> dict[str, str]:
+    """A colour per series: a backend's own (``fixed``, from the session's order, as in the
+    window), other series (formats…) the palette's colours in turn."""
+    fixed = fixed or {}
+    free = iter([c for c in PALETTE if c not in {fixed[n] for n in names if n in fixed}] or PALETTE)
+    out = {}
+    for n in names:
+        out[n] = fixed[n] if n in fixed else next(free, PALETTE[len(out) % len(PALETTE)])
+    return out
 
 
 LEGEND_CHARS = 40  # a longer name is cut in the legend; its <title> (tooltip) holds all of it
@@ -51,9 +59,9 @@ def _legend(colors: dict[str, str], y: float, x0: float = 8) -> list[str]:
     return out
 
 
-def bar_chart(chart: BarChart) -> str:
+def bar_chart(chart: BarChart, fixed: dict[str, str] | None = None) -> str:
     series = list(dict.fromkeys(b.series for _, bars in chart.groups for b in bars))
-    colors = _colors(series)
+    colors = _colors(series, fixed)
     label_w, right_w, bar_h, gap = 190, 150, 14, 12
     top = 46 if len(series) > 1 else 30
     values = [b.value for _, bars in chart.groups for b in bars]
@@ -133,8 +141,8 @@ def bar_chart(chart: BarChart) -> str:
     return _svg(height, head + axis + body, chart.title)
 
 
-def line_chart(chart: LineChart) -> str:
-    colors = _colors([s.name for s in chart.series])
+def line_chart(chart: LineChart, fixed: dict[str, str] | None = None) -> str:
+    colors = _colors([s.name for s in chart.series], fixed)
     left, right, top, bottom, height = 64, 24, 48, 44, 340
     xs = [x for s in chart.series for x, _ in s.points]
     ys = [y for s in chart.series for _, y in s.points]
@@ -204,5 +212,8 @@ def _svg(height: float, parts: list[str], title: str) -> str:
     )
 
 
-def render(chart: BarChart | LineChart) -> str:
-    return bar_chart(chart) if isinstance(chart, BarChart) else line_chart(chart)
+def render(chart: BarChart | LineChart, colors: dict[str, str] | None = None) -> str:
+    """``colors``: each backend's colour (the session's order); other series take the rest."""
+    if isinstance(chart, BarChart):
+        return bar_chart(chart, colors)
+    return line_chart(chart, colors)
