@@ -162,6 +162,11 @@ test_environments() {
     step "Test environments"
     local added=0
     # test_env NAME REQUIREMENT...     ← one line per environment, here
+    # Seldon's MLServer (Open Inference Protocol over REST and gRPC) with the tests' custom
+    # runtimes (tests/oip_models/): tests/oip_servers.py starts it.
+    test_env mlserver "mlserver==1.7.1" "numpy>=1.26" "pillow>=10.0"
+    # KServe's Python model server (KServe v1 and v2 REST, v2 gRPC) with the tests' model class.
+    test_env kserve "kserve==0.21.0" "numpy>=1.26" "pillow>=10.0"
     [ "$added" = 0 ] && say "none"
     return 0
 }

@@ -6,8 +6,10 @@ import os
 
 import pytest
 
-# The local Kubernetes API server's fixtures (``kube``, ``echo``) for the cluster tests.
-pytest_plugins = ["kube_api_server"]
+# The local Kubernetes API server's fixtures (``kube``, ``echo``) and the OIP protocols discovery
+# needs (``oip_protocols``) for the cluster tests, and the in-memory serving protocol
+# (``fake_servers``) for the fast tier.
+pytest_plugins = ["kube_api_server", "kube_servers", "fake_transport"]
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -72,6 +74,55 @@ def fresh_backend(tiny_model, tmp_path):
     def factory(*, model_base=None, **kwargs):
         kwargs.setdefault("log_dir", tmp_path / "backend-logs")
         backend = start_backend(model_base or tiny_model, **kwargs)
+        started.append(backend)
+        return backend
+
+    yield factory
+    for backend in started:
+        backend.stop()
+
+
+# --------------------------------------------------------------------------- tensor-input models
+# Small Keras 3 classifiers taking decoded image tensors (see tests/tensor_models.py).
+
+
+@pytest.fixture(scope="session")
+def tensor_model_base(tmp_path_factory):
+    """Factory: ``tensor_model_base(kind) -> Path``, a TF Serving model base path (``<dir>/1/``)
+    holding that kind of tests/tensor_models.py. The first call builds every kind in one
+    subprocess (one TensorFlow start, ~10 s); later calls reuse them for the session."""
+    from tensor_models import KINDS, build_tensor_models
+
+    root = tmp_path_factory.mktemp("tensor-models")
+    built: dict = {}
+
+    def get(kind: str):
+        if kind not in KINDS:
+            raise KeyError(f"unknown tensor model kind {kind!r}; kinds: {', '.join(KINDS)}")
+        if not built:
+            built.update(build_tensor_models(KINDS, root))
+        return built[kind]
+
+    return get
+
+
+@pytest.fixture
+def tensor_backend(tensor_model_base, tmp_path):
+    """Factory: ``tensor_backend(kind, rest=True, threads=1, extra_args=())`` starts ``tfcompare
+    serve`` on that kind's model, served under the model name ``kind``; stopped after the test."""
+    from backends import start_backend
+
+    started = []
+
+    def factory(kind: str, *, rest: bool = True, threads: int = 1, extra_args=()):
+        backend = start_backend(
+            tensor_model_base(kind),
+            rest=rest,
+            threads=threads,
+            model_name=kind,
+            extra_args=extra_args,
+            log_dir=tmp_path / "backend-logs",
+        )
         started.append(backend)
         return backend
 

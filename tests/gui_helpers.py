@@ -47,6 +47,21 @@ def show_sized(qtbot, widget, width: int, height: int):
     return widget
 
 
+def find_action(window, *path: str):
+    """The action at menu path ``("Export", "Latency chart", "Save as PNG…")`` (mnemonics ignored)."""
+    menu_actions = window.menuBar().actions()
+    for depth, name in enumerate(path):
+        for action in menu_actions:
+            if action.text().replace("&", "") == name:
+                break
+        else:
+            names = [a.text() for a in menu_actions]
+            raise AssertionError(f"no action {name!r} in {names}")
+        if depth < len(path) - 1:
+            menu_actions = action.menu().actions()
+    return action
+
+
 def make_window(qtbot, **kwargs):
     from tfcompare.gui.main_window import MainWindow
 
@@ -66,9 +81,20 @@ def discard(window) -> None:
         window.controller.wait(5)
 
 
-def synthetic_session(path: Path, scale: float = 1.0) -> Path:
-    """A saved comparison of two small images × three variants × two backends (real aggregates,
-    no backend needed): what the window shows after a run, for tests of its actions."""
+DENSE_KEYS = ("original", "512-jpeg", "512-png", "256-jpeg", "256-png", "128-jpeg", "128-png")
+
+
+def synthetic_session(
+    path: Path,
+    scale: float = 1.0,
+    sizes: tuple[tuple[int, int], ...] = ((320, 240), (320, 240)),
+    backend_names: tuple[str, ...] = ("gpu", "cpu"),
+    keys: tuple[str, ...] = ("original", "256-jpeg", "128-png"),
+) -> Path:
+    """A saved comparison of two small images (``sizes``, in pixels) × three variants × two
+    backends (real aggregates, no backend needed): what the window shows after a run, for tests
+    of its actions. With ``backend_names`` and ``keys`` (e.g. ``DENSE_KEYS``) as many as the demo
+    shows."""
     import io
 
     from PIL import Image
@@ -81,23 +107,24 @@ def synthetic_session(path: Path, scale: float = 1.0) -> Path:
     from tfcompare.session import save_session
     from tfcompare.settings import RunSettings
 
-    keys = ("original", "256-jpeg", "128-png")
-    backends = (
-        BackendSpec("gpu", "127.0.0.1:1", model="tiny"),
-        BackendSpec("cpu", "127.0.0.1:2", model="tiny"),
+    backends = tuple(
+        BackendSpec(name, f"127.0.0.1:{i + 1}", model="tiny")
+        for i, name in enumerate(backend_names)
     )
+    step = 0.1 if len(keys) <= 3 else 0.5 / len(keys)  # the original's top-1 score fades
     images, requests = [], []
     for i, name in enumerate(("cat.jpg", "dog.jpg")):
+        width, height = sizes[i]
         buf = io.BytesIO()
-        Image.new("RGB", (320, 240), (40 + 80 * i, 90, 140)).save(buf, "JPEG")
+        Image.new("RGB", (width, height), (40 + 80 * i, 90, 140)).save(buf, "JPEG")
         variants = tuple(
             Variant(
                 k,
                 None if k == "original" else int(k.split("-")[0]),
                 "png" if "png" in k else "jpeg",
                 None,
-                320 >> j,
-                240 >> j,
+                width >> j,
+                height >> j,
                 30_000 >> j,
                 1.0,
                 b"",
@@ -106,14 +133,14 @@ def synthetic_session(path: Path, scale: float = 1.0) -> Path:
         )
         images.append(
             ImageInfo(
-                name, None, "jpeg", 320, 240, len(buf.getvalue()), variants, (), buf.getvalue()
+                name, None, "jpeg", width, height, len(buf.getvalue()), variants, (), buf.getvalue()
             )
         )
         for b, spec in enumerate(backends):
             for j, key in enumerate(keys):
                 for rep in range(3):
                     top = (
-                        ("tabby", 0.6 - 0.1 * j),
+                        ("tabby", 0.6 - step * j),
                         ("tiger cat", 0.2),
                         ("lynx", 0.1),
                         ("fox", 0.05),
@@ -130,7 +157,7 @@ def synthetic_session(path: Path, scale: float = 1.0) -> Path:
                             True,
                             (5.0 + 10 * b + j + 0.3 * rep) * scale,
                             0.1,
-                            30_000 >> j,
+                            (30_000 >> j) * (4 if b == 2 else 3) // 3,  # a third sends base64
                             1,
                             None,
                             tuple(Prediction(lbl, s) for lbl, s in top),

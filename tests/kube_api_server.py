@@ -5,7 +5,9 @@ objects and ``Status`` errors (401/403/404) for namespaces, services, pods and E
 the pods/portforward WebSocket with the ``v4.channel.k8s.io`` subprotocol (per port a data and an
 error channel, each opened with a frame carrying the port as 2 bytes little-endian, then data
 frames prefixed by the channel byte) relayed to real TCP servers — real TF Serving backends in the
-tests. EndpointSlices are derived from services and pods like the endpointslice controller does,
+tests. KServe's ``serving.kserve.io/v1beta1`` InferenceServices are served as custom objects
+(list per namespace and cluster-wide, get; 404 for the whole group while KServe is not installed,
+as the API server answers for a resource it does not know). EndpointSlices are derived from services and pods like the endpointslice controller does,
 so deleting or un-readying a pod behaves as in a cluster, including closing its open forwards.
 """
 
@@ -73,6 +75,8 @@ class KubeAPIServer:
         self.namespaces: dict[str, dict] = {}
         self.services: dict[str, dict] = {}
         self.pods: dict[str, dict] = {}
+        self.isvcs: dict[str, dict] = {}  # InferenceServices, "ns/name" -> object
+        self.kserve_installed = False  # set by add_isvc: the CRD exists from then on
         self.forbidden: set[tuple[str, str]] = set()  # (resource, namespace or "*")
         self.slices_supported = True
         self.delay_s = 0.0  # answer every request this much later (a slow API server)
@@ -130,6 +134,10 @@ class KubeAPIServer:
         r.add_get("/api/v1/namespaces/{ns}/pods/{name}", self._get_pod)
         r.add_get("/api/v1/namespaces/{ns}/pods/{name}/portforward", self._portforward)
         r.add_get("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices", self._list_slices)
+        kserve = "/apis/serving.kserve.io/v1beta1"
+        r.add_get(f"{kserve}/inferenceservices", self._list_all_isvcs)
+        r.add_get(f"{kserve}/namespaces/{{ns}}/inferenceservices", self._list_isvcs)
+        r.add_get(f"{kserve}/namespaces/{{ns}}/inferenceservices/{{name}}", self._get_isvc)
         self.workloads.routes(r)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -210,12 +218,21 @@ class KubeAPIServer:
         ports: list[dict],
         selector: dict | None,
         labels: dict | None = None,
+        *,
+        external_name: str | None = None,
     ) -> None:
+        """A ClusterIP service, or with ``external_name`` an ExternalName one (no selector, no
+        ClusterIP: what Knative and KServe make for a serverless InferenceService)."""
         if ns not in self.namespaces:
             self.add_namespace(ns)
         ports = [dict({"protocol": "TCP"}, **p) for p in ports]
         for p in ports:
             p.setdefault("targetPort", p["port"])
+        spec = (
+            {"type": "ExternalName", "externalName": external_name, "ports": ports}
+            if external_name
+            else None
+        )
         with self._lock:
             self.services[f"{ns}/{name}"] = {
                 "metadata": {
@@ -235,6 +252,8 @@ class KubeAPIServer:
                 },
                 "status": {"loadBalancer": {}},
             }
+            if spec is not None:
+                self.services[f"{ns}/{name}"]["spec"] = spec
 
     def add_pod(
         self,
@@ -248,21 +267,34 @@ class KubeAPIServer:
         requests: dict[str, str] | None = None,
         port_names: dict[int, str] | None = None,
         model_name: str | None = None,
+        image: str = "tensorflow/serving:2.18.0",
+        container: str = "serving",
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        declared_ports: list[int] | None = None,
+        annotations: dict[str, str] | None = None,
+        sidecars: list[dict] | None = None,
     ) -> None:
+        """A pod whose ports in ``backends`` are relayed to ``host:port``. The server container
+        declares ``declared_ports`` (default: those of ``backends``) with ``port_names``;
+        ``model_name`` sets MODEL_NAME (TF Serving's), ``env``/``args`` anything else."""
         names = port_names or {8500: "grpc", 8501: "http"}
-        container = {
-            "name": "serving",
-            "image": "tensorflow/serving:2.18.0",
+        declared = sorted(backends) if declared_ports is None else declared_ports
+        variables = ({"MODEL_NAME": model_name} if model_name else {}) | dict(env or {})
+        server = {
+            "name": container,
+            "image": image,
             "ports": [
                 {
                     "containerPort": p,
                     "protocol": "TCP",
                     **({"name": names[p]} if p in names else {}),
                 }
-                for p in sorted(backends)
+                for p in declared
             ],
             "resources": {k: v for k, v in (("limits", limits), ("requests", requests)) if v},
-            "env": [{"name": "MODEL_NAME", "value": model_name}] if model_name else [],
+            "env": [{"name": k, "value": v} for k, v in variables.items()],
+            **({"args": list(args)} if args else {}),
         }
         with self._lock:
             self.pods[f"{ns}/{name}"] = {
@@ -271,9 +303,10 @@ class KubeAPIServer:
                     "namespace": ns,
                     "uid": str(uuid.uuid4()),
                     "labels": dict(labels),
+                    "annotations": dict(annotations or {}),
                     "creationTimestamp": _now(),
                 },
-                "spec": {"containers": [container]},
+                "spec": {"containers": [server, *(sidecars or [])]},
                 "status": self._pod_status(ready),
                 "_backends": dict(backends),
             }
@@ -347,11 +380,10 @@ class KubeAPIServer:
                 else f"{resource} is forbidden: "
             )
             where = f' in the namespace "{ns}"' if ns else " at the cluster scope"
-            group = (
-                ' in API group "discovery.k8s.io"'
-                if resource == "endpointslices"
-                else ' in API group ""'
-            )
+            group = {
+                "endpointslices": ' in API group "discovery.k8s.io"',
+                "inferenceservices": ' in API group "serving.kserve.io"',
+            }.get(resource, ' in API group ""')
             return _status(
                 403,
                 "Forbidden",
@@ -414,6 +446,36 @@ class KubeAPIServer:
 
     async def _get_service(self, request: web.Request) -> web.Response:
         return self._get_one(request, "services", self.services)
+
+    def _no_kserve(self) -> web.Response | None:
+        if self.kserve_installed:
+            return None
+        return web.Response(status=404, text="404 page not found\n")
+
+    async def _list_all_isvcs(self, request: web.Request) -> web.Response:
+        return (
+            self._no_kserve()
+            or self._denied("list", "inferenceservices", None)
+            or self._list(
+                "InferenceServiceList",
+                [copy.deepcopy(i) for _, i in sorted(self.isvcs.items())],
+                "serving.kserve.io/v1beta1",
+            )
+        )
+
+    async def _list_isvcs(self, request: web.Request) -> web.Response:
+        ns = request.match_info["ns"]
+        items = [copy.deepcopy(i) for k, i in sorted(self.isvcs.items()) if k.startswith(ns + "/")]
+        return (
+            self._no_kserve()
+            or self._denied("list", "inferenceservices", ns)
+            or self._list("InferenceServiceList", items, "serving.kserve.io/v1beta1")
+        )
+
+    async def _get_isvc(self, request: web.Request) -> web.Response:
+        return self._no_kserve() or self._get_one(
+            request, "inferenceservices.serving.kserve.io", self.isvcs
+        )
 
     def _pods_in(self, ns: str, selector: str) -> list[dict]:
         with self._lock:

@@ -4,6 +4,9 @@ What a cluster does for a load Job, done locally and spoken over the real API:
 
 - ConfigMaps: create / get / patch (strategic merge of ``data``/``binaryData``/metadata) / delete,
   refused above 1 MiB like the real API server; garbage-collected with the Job that owns them.
+- Secrets: create / patch (metadata) / delete, likewise, never listed or read back through the
+  API (the load Job's user Role has no get/list on them); a ``secret`` volume is written out with
+  each key's file in the volume's ``defaultMode``.
 - Jobs (``batch/v1``): creating one starts ``parallelism`` pods, each running its container's
   ``command`` + ``args`` as a local process with the pod's environment (``env``, ``HOSTNAME``, and
   ``JOB_COMPLETION_INDEX`` for Indexed Jobs, as the Job controller sets it) and each ConfigMap
@@ -52,6 +55,7 @@ class Workloads:
     def __init__(self, server) -> None:
         self.server = server
         self.configmaps: dict[str, dict] = {}
+        self.secrets: dict[str, dict] = {}
         self.jobs: dict[str, dict] = {}
         self.procs: dict[str, subprocess.Popen] = {}  # pod key -> process
         self.all_procs: list[subprocess.Popen] = []
@@ -70,6 +74,9 @@ class Workloads:
         r.add_get(f"{core}/configmaps/{{name}}", self._getter(self.configmaps, "configmaps"))
         r.add_patch(f"{core}/configmaps/{{name}}", self._patch_configmap)
         r.add_delete(f"{core}/configmaps/{{name}}", self._delete_configmap)
+        r.add_post(f"{core}/secrets", self._create_secret)
+        r.add_patch(f"{core}/secrets/{{name}}", self._patch_secret)
+        r.add_delete(f"{core}/secrets/{{name}}", self._delete_secret)
         r.add_post(f"{batch}/jobs", self._create_job)
         r.add_get(f"{batch}/jobs", self._lister(self.jobs, "JobList", "batch/v1"))
         r.add_get(f"{batch}/jobs/{{name}}", self._getter(self.jobs, "jobs.batch"))
@@ -201,6 +208,56 @@ class Workloads:
             tmp.write_bytes(content)
             os.replace(tmp, folder / key)
 
+    # ------------------------------------------------------------------ secrets
+
+    async def _create_secret(self, request: web.Request) -> web.Response:
+        ns = request.match_info["ns"]
+        denied = self._denied("create", "secrets", ns)
+        if denied:
+            return denied
+        secret = await request.json()
+        name = secret.get("metadata", {}).get("name", "")
+        with self._lock:
+            if f"{ns}/{name}" in self.secrets:
+                return self._status(409, "AlreadyExists", f'secrets "{name}" already exists')
+            self._meta(secret, ns)
+            self.secrets[f"{ns}/{name}"] = secret
+        return web.json_response(secret, status=201)
+
+    async def _patch_secret(self, request: web.Request) -> web.Response:
+        ns, name = request.match_info["ns"], request.match_info["name"]
+        denied = self._denied("patch", "secrets", ns, name)
+        if denied:
+            return denied
+        patch = await request.json()
+        with self._lock:
+            secret = self.secrets.get(f"{ns}/{name}")
+            if secret is None:
+                return self._status(404, "NotFound", f'secrets "{name}" not found')
+            for key, value in (patch.get("metadata") or {}).items():
+                secret["metadata"][key] = value
+            self._meta(secret, ns)
+        return web.json_response(secret)
+
+    async def _delete_secret(self, request: web.Request) -> web.Response:
+        ns, name = request.match_info["ns"], request.match_info["name"]
+        denied = self._denied("delete", "secrets", ns, name)
+        if denied:
+            return denied
+        with self._lock:
+            if self.secrets.pop(f"{ns}/{name}", None) is None:
+                return self._status(404, "NotFound", f'secrets "{name}" not found')
+        return self._ok()
+
+    @staticmethod
+    def _write_secret(folder: Path, secret: dict, volume: dict) -> None:
+        mode = int(volume["secret"].get("defaultMode", 0o644))
+        folder.mkdir(parents=True, exist_ok=True)
+        for key, value in (secret.get("data") or {}).items():
+            path = folder / key
+            path.write_bytes(base64.b64decode(value))
+            path.chmod(mode)
+
     # ------------------------------------------------------------------ jobs and pods
 
     async def _create_job(self, request: web.Request) -> web.Response:
@@ -258,6 +315,12 @@ class Workloads:
             ]
             for key in owned:
                 del self.configmaps[key]
+            for key in [
+                k
+                for k, c in self.secrets.items()
+                if any(o.get("uid") == uid for o in c["metadata"].get("ownerReferences", []))
+            ]:
+                del self.secrets[key]
         for key in pods:
             self._end_pod(key)
 
@@ -305,6 +368,11 @@ class Workloads:
                     self.mounts.setdefault(cm_key, []).append((where, volume))
                 if cm is not None:
                     self._write_volume(where, cm, volume)
+            elif "secret" in volume:
+                with self._lock:
+                    secret = self.secrets.get(f"{ns}/{volume['secret']['secretName']}")
+                if secret is not None:
+                    self._write_secret(where, secret, volume)
             replace[mount["mountPath"].rstrip("/")] = str(where)
         env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
         env.update(HOSTNAME=pod_name, JOB_COMPLETION_INDEX=str(index), PYTHONUNBUFFERED="1")

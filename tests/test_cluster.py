@@ -138,8 +138,12 @@ def test_discovery_shows_readiness_and_limits(kube, echo):
     assert gpu.limits.gpu == "1" and gpu.limits.cpu == "4" and "GPU 1" in gpu.limits.text
     assert cpu1.limits.cpu == "1" and cpu1.limits.gpu is None
     assert cpu8.readiness == "1/2" and cpu8.limits.cpu == "8"
-    assert gpu.model == "tiny" and gpu.grpc_port.port == 8500 and gpu.rest_port.port == 8501
+    assert gpu.model == "tiny" and gpu.port_for("grpc").port == 8500
+    assert gpu.port_for("rest").port == 8501
+    assert gpu.kind == "TF Serving" and gpu.protocols == ("grpc", "rest")
     assert gpu.target() == "k8s://tfs/tfs-gpu:8500"
+    assert gpu.backend_target() == "k8s://tfs/tfs-gpu:8500/tiny"
+    assert gpu.backend_target("rest") == "k8s://tfs/tfs-gpu:8501/tiny,protocol=rest"
     assert gpu.backend_spec("rest").target == "k8s://tfs/tfs-gpu:8501"
 
 
@@ -147,7 +151,8 @@ def test_discovery_other_namespace_and_all(kube, echo):
     _cluster(kube, echo)
     legacy = discover_services(namespace="ml")
     assert [s.name for s in legacy] == ["legacy-inception"]
-    assert legacy[0].readiness == "0/0" and legacy[0].rest_port.port == 8501
+    assert legacy[0].readiness == "0/0" and legacy[0].port_for("rest").port == 8501
+    assert legacy[0].kind == "TF Serving" and legacy[0].port_for("grpc").port == 9000
     everywhere = discover_services("other", all_namespaces=True)
     assert {(s.namespace, s.name) for s in everywhere} >= {
         ("ml", "legacy-inception"),
@@ -369,8 +374,9 @@ def test_cli_cluster_list(kube, echo, capsys):
     _cluster(kube, echo)
     assert main(["cluster", "list"]) == 0
     out = capsys.readouterr().out
-    lines = {line.split()[1]: line for line in out.splitlines()[2:]}
+    lines = {line.split()[1]: line for line in out.splitlines()[2:] if line.startswith("tfs ")}
     assert set(lines) == {"tfs-gpu", "tfs-cpu-1", "tfs-cpu-8"}
+    assert "TF Serving  grpc, rest" in lines["tfs-gpu"]
     assert (
         "GPU 1, CPU 4, mem 8Gi" in lines["tfs-gpu"] and "k8s://tfs/tfs-gpu:8500" in lines["tfs-gpu"]
     )

@@ -5,6 +5,12 @@ from __future__ import annotations
 import time
 
 from kube_api_server import add_tfs_service
+from kube_servers import (
+    TRITON_IMAGE,
+    add_isvc,
+    add_mlserver_service,
+    add_triton_service,
+)
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDialogButtonBox
 
@@ -35,9 +41,19 @@ def test_pick_services_from_cluster(qtbot, kube):
     assert dialog.namespace_box.currentText() == "tfs"
     rows = _rows(dialog)
     assert set(rows) == {"tfs-gpu", "tfs-cpu-1", "tfs-cpu-8"}  # not redis
-    assert rows["tfs-gpu"][:6] == ["tfs-gpu", "tfs", "1/1", "1", "4", "8Gi"]
-    assert rows["tfs-cpu-1"][3:5] == ["–", "1"]
-    assert rows["tfs-cpu-8"][2] == "0/1"
+    assert rows["tfs-gpu"][:8] == [
+        "tfs-gpu",
+        "tfs",
+        "TF Serving",
+        "grpc, rest",
+        "1/1",
+        "1",
+        "4",
+        "8Gi",
+    ]
+    assert rows["tfs-cpu-1"][5:7] == ["–", "1"]
+    assert rows["tfs-cpu-8"][4] == "0/1"
+    assert rows["tfs-gpu"][-1] == "k8s://test/tfs/tfs-gpu:8500/tiny"
     ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
     assert not ok.isEnabled()
     for r in range(dialog.table.rowCount()):
@@ -56,7 +72,7 @@ def test_pick_services_from_cluster(qtbot, kube):
         specs["tfs-gpu"].target == "k8s://test/tfs/tfs-gpu:8501"
         and specs["tfs-gpu"].protocol == "rest"
     )
-    assert _rows(dialog)["tfs-gpu"][-1] == "k8s://test/tfs/tfs-gpu:8501"
+    assert _rows(dialog)["tfs-gpu"][-1] == "k8s://test/tfs/tfs-gpu:8501/tiny,protocol=rest"
 
 
 def test_other_context_and_errors_are_shown(qtbot, kube):
@@ -68,7 +84,7 @@ def test_other_context_and_errors_are_shown(qtbot, kube):
     dialog.context_box.setCurrentIndex(dialog.context_box.findData("other"))
     dialog.context_box.activated.emit(dialog.context_box.currentIndex())
     qtbot.waitUntil(
-        lambda: "No TF Serving services in namespace default" in dialog.status_label.text(),
+        lambda: "No model servers in namespace default" in dialog.status_label.text(),
         timeout=10000,
     )
     assert dialog.table.rowCount() == 0
@@ -98,3 +114,46 @@ def test_discovery_never_blocks_the_window(qtbot, kube):
     heartbeat.stop()
     gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
     assert len(ticks) > 50 and max(gaps) < 0.25, max(gaps)
+
+
+def test_triton_mlserver_and_kserve_rows_with_kind_and_protocol(qtbot, kube, oip_protocols):
+    add_tfs_service(kube, "tfs-cpu-1", ns="ml")
+    add_triton_service(kube, "triton")
+    add_mlserver_service(kube, "mlserver")
+    add_isvc(
+        kube,
+        "densenet",
+        predictor={"model": {"modelFormat": {"name": "onnx"}, "protocolVersion": "v2"}},
+        image=TRITON_IMAGE,
+    )
+    dialog = ClusterDialog()
+    qtbot.addWidget(dialog)
+    # the context's namespace (tfs) does not exist here: wait for that answer, then look in ml
+    qtbot.waitUntil(lambda: "'tfs'" in dialog.status_label.text(), timeout=10000)
+    dialog.namespace_box.setEditText("ml")
+    dialog.refresh()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 4, timeout=10000)
+    rows = _rows(dialog)
+    assert rows["triton"][2:4] == ["Triton", "v2, v2+http"]
+    assert rows["triton"][-1] == "k8s://test/ml/triton:8001/inception-v3,protocol=v2"
+    assert rows["mlserver"][2:4] == ["MLServer", "v2, v2+http"]
+    assert rows["densenet"][2:4] == ["KServe · Triton", "v2+http"]
+    assert rows["densenet"][-1] == "k8s://test/ml/densenet:8080,protocol=v2+http"
+    assert (
+        "serverless"
+        in dialog.table.item(
+            next(r for r in range(4) if dialog.table.item(r, 1).text() == "densenet"), 1
+        ).toolTip()
+    )
+    for r in range(dialog.table.rowCount()):
+        dialog.table.item(r, 0).setCheckState(Qt.CheckState.Checked)
+    specs = {s.name: s for s in dialog.selected_backends()}
+    assert (specs["triton"].protocol, specs["triton"].model) == ("v2", "inception-v3")
+    assert specs["tfs-cpu-1"].protocol == "grpc"
+    # one protocol for all that speak it; the others keep their own
+    dialog.protocol_box.setCurrentIndex(dialog.protocol_box.findData("v2+http"))
+    specs = {s.name: s for s in dialog.selected_backends()}
+    assert specs["triton"].target == "k8s://test/ml/triton:8000"
+    assert specs["mlserver"].target == "k8s://test/ml/mlserver:8080"
+    assert specs["tfs-cpu-1"].protocol == "grpc"
+    assert _rows(dialog)["triton"][-1] == "k8s://test/ml/triton:8000/inception-v3,protocol=v2+http"

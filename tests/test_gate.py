@@ -365,7 +365,7 @@ def test_capacity_knees_the_knee_rule_and_the_report(pairs, tmp_path):
     if len(knees) == 2:  # both backends reached a stable level: the sweep alone answers
         assert backends.decided and backends.verdict.startswith("Under load: ")
         best, other = sorted(knees, key=knees.get, reverse=True)
-        # beyond what a stable level may vary in this sweep (its --stability)
+        # beyond what a stable level of this sweep may vary (its --stability)
         if knees[best] > knees[other] * (1 + base.stability):
             assert (
                 f"{best[0]} sustains the most at 128-jpeg ({knees[best]:.1f} req/s"

@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from gui_helpers import make_window
+from gui_helpers import find_action, make_window
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox
-
-
-def find_action(window, *path: str):
-    """The action at menu path ``("Export", "Latency chart", "Save as PNG…")`` (mnemonics ignored)."""
-    menu_actions = window.menuBar().actions()
-    for depth, name in enumerate(path):
-        for action in menu_actions:
-            if action.text().replace("&", "") == name:
-                break
-        else:
-            names = [a.text() for a in menu_actions]
-            raise AssertionError(f"no action {name!r} in {names}")
-        if depth < len(path) - 1:
-            menu_actions = action.menu().actions()
-    return action
 
 
 @pytest.fixture
@@ -328,10 +313,10 @@ def test_capacity_menu_actions_start_and_cancel_a_sweep(qtbot, tmp_path, backend
     w.capacity.levels.setText("1,2,4,8")
     w.capacity.window_s.setValue(0.5)
     find_action(w, "Run", "Start capacity sweep").trigger()
-    assert w.tabs.currentWidget() is w.capacity and w.capacity.worker.running
-    with qtbot.waitSignal(w.capacity.sweep_finished, timeout=60_000) as done:
+    assert w.tabs.currentWidget() is w.capacity and w.controller.capacity.running
+    with qtbot.waitSignal(w.controller.capacity.events.finished, timeout=60_000) as done:
         find_action(w, "Run", "Cancel capacity sweep").trigger()
-    assert done.args == [True]
+    assert done.args[0].cancelled
 
 
 def test_export_results_report_and_capacity(qtbot, tmp_path, monkeypatch, opened):
@@ -352,9 +337,11 @@ def test_export_results_report_and_capacity(qtbot, tmp_path, monkeypatch, opened
     assert json.loads((tmp_path / "out.json").read_text())["format"] == "tfcompare-run/1"
     assert (tmp_path / "out.csv").read_text().count("\n") == 1 + 2 * 3 * 2 * 3
     assert "<html" in (tmp_path / "out.html").read_text().lower()
-    find_action(w, "Export", "Capacity sweep as JSON…").trigger()
-    find_action(w, "Export", "Capacity sweep as CSV…").trigger()
-    assert told == ["Run a capacity sweep first."] * 2  # none measured: said, nothing written
+    for item in ("Capacity sweep as JSON…", "Capacity sweep as CSV…"):
+        action = find_action(w, "Export", item)
+        assert not action.isEnabled()  # no sweep measured or opened: not offered
+        action.trigger()
+    assert told == [] and not list(tmp_path.glob("capacity*"))
 
 
 def test_help_actions_open_their_pages(qtbot, opened):

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from test_gui_actions import find_action
 
 from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.window import Outcome
 
 pytestmark = pytest.mark.slow
 
@@ -40,19 +41,19 @@ def test_sweep_draws_curves_fills_the_table_and_saves_with_the_session(
 ):
     window, panel = prepared_window(qtbot, backend_pair, tmp_path)
     panel.levels.setText("1,4")
-    windows_seen = []
-    panel.worker.event.connect(lambda gen, e: windows_seen.append(type(e).__name__))
-    with qtbot.waitSignal(panel.sweep_finished, timeout=180_000) as done:
+    statuses = []
+    panel.controller.events.status.connect(statuses.append)
+    with qtbot.waitSignal(panel.controller.events.finished, timeout=180_000) as done:
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
-    assert done.args == [False]
-    result = panel.model.result
+    assert done.args[0].outcome is Outcome.FINISHED
+    result = panel.controller.result
     assert [(lv.backend, lv.level) for lv in result.levels] == [
         ("one", 1),
         ("one", 4),
         ("two", 1),
         ("two", 4),
     ]
-    assert "WindowDone" in windows_seen and "LevelDone" in windows_seen
+    assert any("at c=4, window 1:" in text for text in statuses)  # each window, as it closes
     drawn = {key: item.getData() for key, item in panel.chart._curves.items()}
     assert set(drawn) == {("one", "original"), ("two", "original")}
     xs, ys = drawn[("one", "original")]
@@ -84,7 +85,7 @@ def test_sweep_draws_curves_fills_the_table_and_saves_with_the_session(
             and abs(pa.y() - pb.y()) < (wa.height() + wb.height()) / 2
         )
 
-    for curve in panel.model.curves():
+    for curve in panel.controller.curves():
         if curve.knee is not None:
             [at] = [
                 t
@@ -109,7 +110,7 @@ def test_sweep_draws_curves_fills_the_table_and_saves_with_the_session(
     other = make_window(qtbot)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(session), ""))
     find_action(other, "File", "Open session…").trigger()
-    assert other.capacity.model.result.sustained() == result.sustained()
+    assert other.controller.capacity.result.sustained() == result.sustained()
     # a sweep alone opens on its own tab, not on an empty comparison
     assert other.tabs.currentWidget() is other.capacity
     assert (
@@ -127,12 +128,12 @@ def test_cancel_mid_sweep_and_refusals(qtbot, backend_pair, tmp_path, monkeypatc
     monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: said.append(a[2]))
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "window" in panel.status.text(), timeout=60_000)
-    assert not panel.start_sweep()  # one sweep at a time
+    assert not panel.start_sweep() and "already running" in said[-1]  # one sweep at a time
     assert not window.start_run() and "capacity sweep is running" in said[-1]  # nor a comparison
-    with qtbot.waitSignal(panel.sweep_finished, timeout=30_000) as done:
+    with qtbot.waitSignal(panel.controller.events.finished, timeout=30_000) as done:
         qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
-    assert done.args == [True] and panel.model.result.cancelled
-    assert len(panel.model.result.levels) < 8
+    assert done.args[0].cancelled and panel.controller.result.cancelled
+    assert len(panel.controller.result.levels) < 8
     assert panel.status.text() == "cancelled"
     panel.levels.setText("1")
     with qtbot.waitSignal(window.run_finished, timeout=120_000):
@@ -151,10 +152,10 @@ def test_default_variants_sweep_a_small_photo_with_a_smaller_jpeg(qtbot, backend
     window, panel = prepared_window(qtbot, backend_pair, tmp_path)  # a 300 px photo
     panel.variants.setText(",".join(DEFAULT_VARIANTS))  # as the tab opens: original,512-jpeg
     panel.levels.setText("1")
-    with qtbot.waitSignal(panel.sweep_finished, timeout=120_000) as done:
+    with qtbot.waitSignal(panel.controller.events.finished, timeout=120_000) as done:
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
-    assert done.args == [False]
-    result = panel.model.result
+    assert done.args[0].outcome is Outcome.FINISHED
+    result = panel.controller.result
     assert {lv.variant for lv in result.levels} == {"original", "256-jpeg"}
     assert "512-jpeg: no image is larger than 300 px" in panel.notes.toPlainText()
     assert "loading 256-jpeg instead" in panel.notes.toPlainText()
@@ -171,7 +172,7 @@ def test_a_session_with_a_damaged_sweep_opens_without_it(qtbot, tmp_path, monkey
     find_action(window, "File", "Open session…").trigger()
     message = window.statusBar().currentMessage()
     assert "its capacity sweep is not shown" in message and "damaged" in message
-    assert window.capacity.model.result is None and window.isVisible()
+    assert window.controller.capacity.result is None and window.isVisible()
 
 
 def test_labels_of_bunched_points_never_overlap_and_knees_keep_theirs(qtbot):

@@ -1,5 +1,6 @@
-"""The Capacity tab with load agents in the cluster: the same sweep, run by a Job on the local
-Kubernetes API server (tests/kube_workloads.py), merged and drawn like a local one."""
+"""The Capacity tab with k8s:// backends on the local Kubernetes API server (tests/kube_api_server.py
+forwarding to real `tfcompare serve` backends): swept from this machine through a port-forward,
+and by load agents in a Job (tests/kube_workloads.py), merged and drawn like a local sweep."""
 
 from __future__ import annotations
 
@@ -9,8 +10,35 @@ from PySide6.QtCore import Qt
 from test_gui_capacity import prepared_window
 
 from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.window import Outcome
 
 pytestmark = pytest.mark.slow
+
+
+def test_a_sweep_from_this_machine_reaches_a_k8s_backend_through_a_port_forward(
+    qtbot, kube, backend_pair, tmp_path
+):
+    from tfcompare.runner.probe import BackendState
+
+    pod = add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc, rest=backend_pair.two.rest)
+    window, panel = prepared_window(qtbot, backend_pair, tmp_path)
+    window.set_backends([BackendSpec.parse("a=k8s://tfs/tfs-a:8500/tiny")], persist=False)
+    qtbot.waitUntil(lambda: window.backends_panel.state_of("a") is BackendState.OK, timeout=60_000)
+    forwards = kube.forwards.get(f"tfs/{pod}", 0)  # the status light's own forward
+    panel.levels.setText("1,2")
+    assert panel.agents.value() == 0  # "no (this machine)": the window sends the load
+    with qtbot.waitSignal(panel.controller.events.finished, timeout=180_000) as done:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    notes = panel.notes.toPlainText()
+    assert done.args[0].outcome is Outcome.FINISHED, notes
+    result = panel.controller.result
+    assert [(lv.backend, lv.level) for lv in result.levels] == [("a", 1), ("a", 2)], notes
+    assert all(lv.ok > 0 and lv.n_errors == 0 for lv in result.levels)
+    # the requests crossed the API server's pods/portforward into the pod; the user is told
+    # that the figures are the tunnel's
+    assert kube.forwards[f"tfs/{pod}"] > forwards
+    assert "a goes through a Kubernetes port-forward" in notes
+    assert set(panel.chart._curves) == {("a", "original")} and panel.table.rowCount() == 1
 
 
 def test_sweep_by_agents_in_the_cluster(qtbot, kube, backend_pair, tmp_path):
@@ -19,11 +47,11 @@ def test_sweep_by_agents_in_the_cluster(qtbot, kube, backend_pair, tmp_path):
     window.set_backends([BackendSpec.parse("a=k8s://tfs/tfs-a:8500/tiny")], persist=False)
     panel.levels.setText("2,4")
     panel.agents.setValue(2)
-    panel.start_lead_s = 1.0
-    with qtbot.waitSignal(panel.sweep_finished, timeout=180_000) as done:
+    panel.controller.set_fields(start_lead_s=1.0)
+    with qtbot.waitSignal(panel.controller.events.finished, timeout=180_000) as done:
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
-    assert done.args == [False]
-    result = panel.model.result
+    assert done.args[0].outcome is Outcome.FINISHED
+    result = panel.controller.result
     assert [(lv.backend, lv.level) for lv in result.levels] == [("a", 2), ("a", 4)]
     assert all(w.agents == 2 for lv in result.levels for w in lv.windows)
     assert result.plan["in_cluster"]["agents"] == 2
@@ -45,33 +73,6 @@ def test_levels_the_agents_cannot_split_are_refused(
     panel.levels.setText("1,2")
     panel.agents.setValue(3)
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
-    assert shown and "at least 3" in shown[0] and not panel.worker.running
+    assert shown and "at least 3" in shown[0] and not panel.controller.running
     window.resize(1280, 800)
     window.grab().save(str(tmp_path / "capacity-1280.png"))  # looked at: nothing clipped
-
-
-def test_the_default_levels_run_on_agents_without_the_ones_they_cannot_split(
-    qtbot, kube, backend_pair, tmp_path, monkeypatch
-):
-    from PySide6.QtWidgets import QMessageBox
-
-    from tfcompare.gui import capacity_view
-    from tfcompare.load.load_plan import DEFAULT_CONCURRENCY
-
-    started, shown = [], []
-    monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: shown.append(a[2]))
-    # what the button hands the sweep (a real in-cluster sweep is the first test's)
-    monkeypatch.setattr(
-        capacity_view.SweepWorker, "start", lambda self, *args: started.append(args)
-    )
-    window, panel = prepared_window(qtbot, backend_pair, tmp_path)
-    assert panel.levels.text() == ",".join(f"{v:g}" for v in DEFAULT_CONCURRENCY)
-    panel.agents.setValue(2)
-    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
-    assert not shown  # not refused
-    [(_generation, plan, *_rest, notes)] = started
-    assert plan.levels == (2, 4, 8, 16, 32) and panel.levels.text() == "2,4,8,16,32"
-    assert notes == (
-        "concurrency 1 left out of the default levels: with 2 agents each level "
-        "needs at least 2 requests in flight (one per agent)",
-    )

@@ -235,8 +235,8 @@ def test_backend_entries_are_two_elided_lines_without_sideways_scrolling(qtbot):
     painted = panel.delegate.painted
     assert set(painted) == {0, 1, 2}
     assert not panel.list.horizontalScrollBar().isVisible()
-    assert painted[1][:2] == ("cpu-2-rest", " · REST · 127.0.0.1:40067")  # line 1 whole at 1280
-    assert painted[1][2].startswith("efficientnet-lite0 · AVAILABLE")
+    assert painted[1][0] == "cpu-2-rest" and painted[1][1].startswith(" · TF Serving REST · 127")
+    assert painted[1][2].startswith("AVAILABLE · version 1")  # the state first, then the model
     plain_font = panel.list.font()
     bold_font = QFont(plain_font)
     bold_font.setBold(True)

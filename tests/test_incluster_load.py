@@ -6,6 +6,7 @@ ClusterIPs; the coordinator merges their windows."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -301,3 +302,67 @@ def test_levels_below_the_agent_count_are_unusable(cat):
     )
     assert proc.returncode == 2
     assert "every concurrency level must be at least 3" in proc.stderr
+
+
+def test_a_header_reaches_the_agents_through_a_secret_and_never_the_configmap(
+    kube, fresh_backend, cat, tmp_path
+):
+    """A backend behind an authenticating gateway (it refuses calls without the header): the
+    agents measure it with the header, which travels in a Secret owned by the Job — never in the
+    ConfigMap, the Job, the output or the saved session — and the Secret goes with the Job."""
+    secret_value = "k-7f3a9c"
+    guarded = fresh_backend(extra_args=["--require-header", f"x-api-key:{secret_value}"])
+    add_tfs_service(kube, "tfs-guarded", grpc=guarded.grpc)
+    seen: dict[str, dict] = {}
+
+    def watch() -> None:  # what was created, as the API server holds it
+        while not seen.get("done"):
+            for store in ("configmaps", "secrets"):
+                for key, obj in list(getattr(kube.workloads, store).items()):
+                    seen.setdefault(store, {})[key] = json.loads(json.dumps(obj))
+            for key, obj in list(kube.workloads.jobs.items()):
+                seen.setdefault("jobs", {})[key] = json.loads(json.dumps(obj))
+            time.sleep(0.05)
+
+    import threading
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    session = tmp_path / "guarded.tfcs"
+    proc = load(
+        cat,
+        "--backend",
+        "g=k8s://tfs/tfs-guarded:8500/tiny",
+        "--header",
+        f"x-api-key: {secret_value}",
+        "--variants",
+        "original",
+        "--concurrency",
+        "2",
+        "--in-cluster",
+        "--agents",
+        "2",
+        *FAST,
+        "--save",
+        session,
+    )
+    seen["done"] = True
+    watcher.join(5)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    _nothing_left(kube)
+    assert kube.workloads.secrets == {}  # deleted with the Job
+    secret = next(iter(seen["secrets"].values()))
+    assert secret["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "tfcompare"
+    assert secret["metadata"]["ownerReferences"][0]["kind"] == "Job"
+    headers = json.loads(base64.b64decode(secret["data"]["headers.json"]))
+    assert headers == {"g": [["x-api-key", secret_value]]}
+    for store in ("configmaps", "jobs"):
+        assert secret_value not in json.dumps(seen[store]), store
+    assert secret_value not in proc.stdout + proc.stderr
+    assert secret_value.encode() not in session.read_bytes()
+    # the agents' requests carried the header: every level has answers and no errors
+    from tfcompare.load.capacity_formats import capacity_of
+    from tfcompare.session import load_session
+
+    sweep = capacity_of(load_session(session))
+    assert sweep.levels and all(lv.ok > 0 and lv.n_errors == 0 for lv in sweep.levels)

@@ -34,8 +34,10 @@ def test_pasted_target_from_cluster_list_runs(kube, backend_pair, cat, tmp_path)
     listed = tfcompare("cluster", "list")
     assert listed.returncode == 0, listed.stderr
     header, row = listed.stdout.splitlines()[1:3]
-    target = row.split()[header.split().index("TARGET")]
+    assert header.split()[-1] == "TARGET"
+    target = row.split()[-1]  # the last column (KIND and LIMITS hold spaces)
     assert target == "k8s://tfs/tfs-a:8500/tiny"
+    assert "encoded bytes" in row  # INPUT: what the model takes, asked through a forward
     out = tmp_path / "out.json"
     proc = tfcompare(
         "run",

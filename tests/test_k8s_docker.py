@@ -24,12 +24,13 @@ def hadolint() -> str:
     return found
 
 
-def test_there_are_the_four_images():
+def test_there_are_the_five_images():
     assert {p.name for p in DOCKERFILES} == {
         "model.Dockerfile",
         "serving.Dockerfile",
         "optimized.Dockerfile",
         "load-agent.Dockerfile",
+        "triton-model.Dockerfile",
     }
 
 
@@ -67,3 +68,19 @@ def test_versions_agree_with_k8s():
             m = re.search(rf"^ARG {arg}=(\S+)$", text, re.M)
             if m:
                 assert m.group(1) == tag, (dockerfile.name, arg)
+
+
+def test_triton_model_image_fits_the_triton_overlay():
+    """The Triton model image lays out what the overlay's config and init container expect
+    (/models/<name>/<version>/model.savedmodel/) and exports with the TensorFlow of the pinned
+    Triton image (25.02's TensorFlow backend: TensorFlow 2.17)."""
+    text = (ROOT / "docker/triton-model.Dockerfile").read_text()
+    kustomization = yaml.safe_load((ROOT / "k8s/overlays/triton/kustomization.yaml").read_text())
+    tags = {i["name"]: i.get("newTag") for i in kustomization["images"]}
+    assert tags["nvcr.io/nvidia/tritonserver"] == "25.02-tf2-python-py3"
+    assert re.search(r"^ARG TRITON_TF_VERSION=2\.17\.\d+$", text, re.M)
+    assert '/models/${MODEL_NAME}/${VERSION}/model.savedmodel"' in text
+    assert re.search(r"^ARG MODEL=inception-v3$", text, re.M)
+    assert (ROOT / "docker/triton-model.Dockerfile.dockerignore").read_text() == (
+        ROOT / "docker/model.Dockerfile.dockerignore"
+    ).read_text()

@@ -175,3 +175,116 @@ def test_kustomizations_use_current_fields_and_render_as_before(tmp_path):
         proc = _kustomize(old / relative)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout == text, relative
+
+
+# --------------------------------------------------------------------------- Triton overlay
+
+TRITON = K8S / "overlays" / "triton"
+
+
+@pytest.fixture(scope="module")
+def triton() -> list[dict]:
+    return render(TRITON)
+
+
+def triton_container(objs: list[dict]) -> dict:
+    pod = by_kind(objs, "Deployment")["spec"]["template"]["spec"]
+    return next(c for c in pod["containers"] if c["name"] == "triton")
+
+
+def test_triton_overlay_renders_and_validates(triton, rendered):
+    import kubernetes_validate
+
+    assert sorted(o["kind"] for o in triton) == ["ConfigMap", "Deployment", "Service"]
+    for obj in triton:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        assert obj["metadata"]["namespace"] == "tfs"
+    # labelled like the TF Serving overlays, with its own name and instance
+    labels = by_kind(triton, "Service")["metadata"]["labels"]
+    tfs_labels = by_kind(rendered["gpu"], "Service")["metadata"]["labels"]
+    assert set(labels) == set(tfs_labels)
+    assert labels["app.kubernetes.io/name"] == "triton-inference-server"
+    assert labels["app.kubernetes.io/part-of"] == "tfcompare"
+    svc, dep = by_kind(triton, "Service"), by_kind(triton, "Deployment")
+    assert {(p["name"], p["port"]) for p in svc["spec"]["ports"]} == {
+        ("http", 8000),
+        ("grpc", 8001),
+        ("metrics", 8002),
+    }
+    template_labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert all(template_labels.get(k) == v for k, v in svc["spec"]["selector"].items())
+    # the Triton Service selects none of the TF Serving pods
+    for objs in rendered.values():
+        other = by_kind(objs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+        assert not all(other.get(k) == v for k, v in svc["spec"]["selector"].items())
+    c = triton_container(triton)
+    assert c["image"] == "nvcr.io/nvidia/tritonserver:25.02-tf2-python-py3"
+    assert {
+        "--model-repository=/models",
+        "--model-control-mode=explicit",
+        "--load-model=inception-v3",
+        "--metrics-port=8002",
+    } <= set(c["args"])
+    assert c["readinessProbe"]["httpGet"] == {
+        "path": "/v2/models/inception-v3/ready",
+        "port": "http",
+    }
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    init = pod["initContainers"][0]
+    assert "/shared/inception-v3/config.pbtxt" in init["command"][-1]
+    config = by_kind(triton, "ConfigMap")
+    assert any(
+        v.get("configMap", {}).get("name") == config["metadata"]["name"] for v in pod["volumes"]
+    )
+
+
+def test_triton_model_config_is_the_exported_models_signature(triton):
+    """config.pbtxt parses as Triton's ModelConfig and describes inception-v3 as tfcompare
+    exports it (models/inception.py): input ``images`` (strings), outputs ``classes`` (strings)
+    and ``scores`` (float), top-K wide, the signature's own batch dimension."""
+    import re
+
+    from google.protobuf import text_format
+    from triton_model_config import data_type, parse
+
+    text = by_kind(triton, "ConfigMap")["data"]["config.pbtxt"]
+    assert text == (TRITON / "config.pbtxt").read_text()
+    config = parse(text)
+    source = (K8S.parent / "desktop/tfcompare/models/inception.py").read_text()
+    top_k = int(re.search(r"^TOP_K = (\d+)$", source, re.M).group(1))
+    assert re.search(r'TensorSpec\(\[None\], tf\.string, name="images"\)', source)
+    assert '"classes": tf.gather(names' in source and '"scores": top.values' in source
+    load = next(a for a in triton_container(triton)["args"] if a.startswith("--load-model="))
+    assert config.name == load.split("=", 1)[1] == "inception-v3"
+    assert config.platform == "tensorflow_savedmodel" and config.max_batch_size == 0
+    assert [(i.name, data_type(i.data_type), list(i.dims)) for i in config.input] == [
+        ("images", "TYPE_STRING", [-1])
+    ]
+    assert [(o.name, data_type(o.data_type), list(o.dims)) for o in config.output] == [
+        ("classes", "TYPE_STRING", [-1, top_k]),
+        ("scores", "TYPE_FP32", [-1, top_k]),
+    ]
+    # the same model as the TF Serving overlays serve
+    env = {e["name"]: e["value"] for e in serving(render(K8S / "overlays" / "gpu"))["env"]}
+    assert env["MODEL_NAME"] == config.name
+    # the parser is Triton's schema, not a rubber stamp
+    for broken in (
+        text.replace("data_type: TYPE_FP32", "data_type: TYPE_FLOAT"),
+        text.replace("max_batch_size: 0", "max_batch: 0"),
+        text.replace("count: 1", 'count: "one"'),
+    ):
+        with pytest.raises(text_format.ParseError):
+            parse(broken)
+
+
+def test_discovery_recognises_the_rendered_triton_service(kube, oip_protocols, triton):
+    for obj in triton:
+        kube.add_object(obj)
+    (found,) = discover_services(namespace="tfs")
+    assert (found.name, found.kind, found.model) == ("triton-gpu", "Triton", "inception-v3")
+    assert found.protocols == ("v2", "v2+http") and found.limits.gpu == "1"
+    assert found.backend_target() == "k8s://tfs/triton-gpu:8001/inception-v3,protocol=v2"
+    assert found.port_for("v2+http").port == 8000

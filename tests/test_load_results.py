@@ -567,40 +567,6 @@ def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
     assert not (tmp_path / "none.csv").exists()
 
 
-def test_capacity_model_drops_events_of_an_older_sweep():
-    from tfcompare.load.capacity_model import CapacityModel
-    from tfcompare.load.events import LevelDone, WindowDone
-
-    model = CapacityModel()
-    seen = []
-    model.changed.append(lambda: seen.append(model.status))
-    old = model.begin(LoadPlan(levels=(1, 2)), [{"name": "a"}], {"original": {"label": "o"}})
-    new = model.begin(
-        LoadPlan(levels=(1, 2), latency_limit_ms=50), [{"name": "a"}], {"original": {"label": "o"}}
-    )
-    level = LevelResult(
-        "a",
-        "original",
-        "concurrency",
-        1,
-        [_window(i, 100, 10.0, level=1) for i in range(3)],
-        stable=True,
-        counted=3,
-    )
-    model.apply(old, LevelDone(level))  # a late event of the older sweep: dropped
-    assert model.result.levels == []
-    model.apply(new, WindowDone(level.windows[0]))
-    assert "a / original at c=1, window 1: 100.0 req/s" in model.status
-    model.apply(new, LevelDone(level))
-    [curve] = model.curves()
-    assert curve.knee == curve.points[0] and curve.points[0].label == "c=1"
-    assert model.sustained_rows() == [("a", "original", "100.0", "c=1, p99 10.0 ms")]
-    model.finish(old, None, "stale")  # ignored
-    assert model.running
-    model.finish(new, None, "")
-    assert not model.running and model.limit_ms == 50
-
-
 def test_variants_can_be_typed_as_the_window_names_them():
     from tfcompare.gui.chart_base import short_variant
     from tfcompare.load.prepare import PrepareError, parse_variants

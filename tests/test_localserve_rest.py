@@ -89,7 +89,12 @@ def test_rest_predict_row_and_columnar(backend_pair):
         ("/v1/models/tiny:predict", {"instances": [{"b64": "***"}]}, 400, "base64"),
         ("/v1/models/tiny:predict", {"instances": [b64(b"not an image")]}, 400, "image"),
         ("/v1/models/tiny:predict", {"signature_name": "x", "instances": [{"b64": ""}]}, 400, "x"),
-        ("/v1/models/tiny:predict", {"inputs": {"pixels": [b64(b"x")]}}, 400, "pixels"),
+        (
+            "/v1/models/tiny:predict",
+            {"inputs": {"pixels": [b64(b"x")]}},
+            400,
+            "Missing named input: images",
+        ),
         ("/v1/models/tiny:predict", {"neither": 1}, 400, "instances"),
         ("/v1/bogus", None, 400, "Malformed"),
     ],

@@ -251,3 +251,46 @@ def test_exported_csv_spells_booleans_one_way_and_carries_the_block_mean(tmp_pat
     for row in rows:
         mean = means[(row["image"], row["variant"], row["backend"])]
         assert row["block_mean_ms"] == ("" if mean is None else f"{mean:.4f}")
+
+
+def with_queue_time(result, queue_ms: float):
+    """The sample run with server times whose blocks also carry a queue time (Triton's)."""
+    result = with_server_time(result)
+    times = tuple(replace(t, queue_ms=queue_ms + i) for i, t in enumerate(result.server_times))
+    return replace(result, server_times=times, summary=aggregate(result.requests, times))
+
+
+def test_queue_time_reaches_the_exports_the_summary_and_compare():
+    result = with_queue_time(make_result(), 0.5)
+    first = result.backends[0].name
+    blocks = {(t.image, t.variant): t.queue_ms for t in result.server_times}
+    # JSON: per block and per aggregate, and back
+    data = json.loads(json.dumps(to_json_obj(result)))
+    assert {t["queue_ms"] for t in data["server_times"]} == set(blocks.values())
+    assert all(
+        a["queue_ms"] == blocks[(a["image"], a["variant"])]
+        for a in data["summary"]
+        if a["backend"] == first and a["server_ms"] is not None
+    )
+    assert from_json_obj(data).server_times == result.server_times
+    # CSV: each request carries its block's queue time
+    rows = list(csv.DictReader(io.StringIO(csv_text(result))))
+    mine = [r for r in rows if r["backend"] == first]
+    assert all(float(r["queue_ms"]) == blocks[(r["image"], r["variant"])] for r in mine)
+    # the summary table gets a queue column, pooled over the images by requests
+    text = summary_table(result)
+    header = text.splitlines()[0]
+    assert "server ms" in header and "queue ms" in header and "model ms" in header
+    assert "queue ms: mean time requests waited" in text
+    # compare: the queue column appears when either run has it
+    comparison = compare_results(with_server_time(make_result()), result)
+    row = next(r for r in comparison.rows if r.backend == first and r.variant == "512-jpeg")
+    assert row.a.queue_ms is None and row.b.queue_ms is not None
+    assert row.to_dict()["b"]["queue_ms"] == row.b.queue_ms
+    assert "queue ms A → B" in format_comparison(comparison)
+
+
+def test_no_queue_column_without_a_queue_time():
+    result = with_server_time(make_result())
+    assert "queue ms" not in summary_table(result).splitlines()[0]
+    assert "queue ms" not in format_comparison(compare_results(result, result))

@@ -97,7 +97,7 @@ def test_status_metadata_predict(backend_pair, image, protocol):
         assert (1, "AVAILABLE") in status.versions
         sig = client.metadata()
         assert sig.signature_name == "serving_default"
-        assert sig.input_key == "images" and sig.input_dtype == "DT_STRING"
+        assert sig.input_key == "images" and sig.input_dtype == "string"
         assert set(sig.output_keys) == {"classes", "scores"}
         assert sig.model_version == 1
         out = client.predict_image(image, sig)
@@ -291,7 +291,7 @@ def test_rest_recovers_from_dropped_keepalive_connections(backend_pair, image):
     client = _client(backend_pair.two.rest, "rest")
     sig = client.metadata()
     expected = _labels(client.predict_image(image, sig))
-    assert client._idle, "the connection should be kept alive for reuse"
-    for conn in client._idle:  # what a server or proxy closing idle connections leaves behind
+    assert client._pool._idle, "the connection should be kept alive for reuse"
+    for conn in client._pool._idle:  # what a server or proxy closing idle connections leaves
         conn.sock.shutdown(socket.SHUT_RDWR)
     assert _labels(client.predict_image(image, sig)) == expected

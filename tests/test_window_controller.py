@@ -1,5 +1,7 @@
 """The window's controller without Qt: each operation the window offers, driven directly (plain
-pytest), against real local backends, real image files and real session files."""
+pytest), with real image files, real session files, the real runner and status checks; backends
+are the in-memory ones of tests/fake_transport.py (fast tier: no subprocess). The same operations
+against real local backends are the window tests' (test_gui_*)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ from gui_helpers import small_photos
 
 from tfcompare.results import RequestResult
 from tfcompare.runner.events import RequestDone
+from tfcompare.runner.probe import BackendState
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.settings import RunSettings, SettingsError
-from tfcompare.window import WindowController
+from tfcompare.window import Outcome, WindowController
 
 SETTINGS = RunSettings(sizes=(128,), formats=("jpeg", "png"), warmup=0, repeats=2)
 
@@ -30,27 +33,24 @@ def wait(controller: WindowController, until, timeout: float = 60.0) -> None:
 @pytest.fixture
 def controller():
     c = WindowController(settings=SETTINGS, status_every_s=3600)
-    c.topics: list[str] = []
-    c.listen(c.topics.append)
+    c.topics: list[str] = []  # the names of the signals emitted, in order
+    c.events.all.connect(lambda info: c.topics.append(info.signal.name))
     yield c
     c.close()
 
 
-def specs(pair) -> list[BackendSpec]:
-    return [
-        BackendSpec.parse(f"one={pair.one.grpc}/tiny"),
-        BackendSpec.parse(f"two={pair.two.rest}/tiny", protocol="rest"),
-    ]
+def specs(fake_servers) -> list[BackendSpec]:
+    return [fake_servers.add("one")[1], fake_servers.add("two", latency_s=0.004)[1]]
 
 
 @pytest.fixture
-def ran(controller, backend_pair, tmp_path):
-    """A finished run of two photos on both local backends."""
-    controller.set_backends(specs(backend_pair))
+def ran(controller, fake_servers, tmp_path):
+    """A finished run of two photos on both backends."""
+    controller.set_backends(specs(fake_servers))
     controller.add_paths(small_photos(tmp_path / "img"))
     assert controller.start_run() is None
     wait(controller, lambda: not controller.running)
-    assert controller.finished == (False, controller.finished[1])
+    assert controller.finished.outcome is Outcome.FINISHED
     controller.store.refresh()  # what the window's timer does: the figures are brought up to date
     return controller
 
@@ -108,7 +108,7 @@ def test_a_run_fills_the_results_and_the_backend_notes(ran):
     c = ran
     result = c.store.snapshot()
     assert {r.backend for r in result.measured} == {"one", "two"}
-    assert c.status_of("one")[0] == "ok" and "AVAILABLE" in c.status_of("one")[1]
+    assert c.status_of("one")[0] is BackendState.OK and "AVAILABLE" in c.status_of("one")[1]
     assert all(e.variants == 3 for e in c.images)
     assert c.unsaved and c.store.progress.done == c.store.progress.total
     cells = c.store.cells()
@@ -126,15 +126,16 @@ def test_events_of_a_stale_run_are_dropped(ran):
     assert c.dropped_events == 2 and c.store.n_results == before
 
 
-def test_cancel_stops_a_run(controller, backend_pair, tmp_path):
+def test_cancel_stops_a_run(controller, fake_servers, tmp_path):
     controller.set_settings(RunSettings(sizes=(128,), formats=("jpeg",), warmup=0, repeats=1000))
-    controller.set_backends(specs(backend_pair)[:1])
+    controller.set_backends(specs(fake_servers)[:1])
     controller.add_paths(small_photos(tmp_path))
     assert controller.start_run() is None
     wait(controller, lambda: controller.store.n_results > 5)
     controller.cancel_run()
     wait(controller, lambda: not controller.running, timeout=10)
-    assert controller.finished[0] is True and "Cancelled" in controller.finished[1]
+    assert controller.finished.outcome is Outcome.CANCELLED
+    assert "Cancelled" in controller.finished.message
 
 
 def test_removing_an_image_drops_its_results_and_undo_brings_them_back(ran):
@@ -174,22 +175,22 @@ def test_a_removed_backend_leaves_the_results_and_the_saved_session(ran, tmp_pat
     assert [s.name for s in c.backends] == ["one", "two"] and "two" in c.store.backend_names
 
 
-def test_editing_a_backend_forgets_what_its_old_address_said(ran, backend_pair):
+def test_editing_a_backend_forgets_what_its_old_address_said(ran):
     c = ran
-    assert c.status_of("one")[0] == "ok"
+    assert c.status_of("one")[0] is BackendState.OK
     c.replace_backend("one", BackendSpec("one", "127.0.0.1:9", model="tiny", timeout_s=2))
-    assert c.status_of("one") == ("checking", "checking…")
+    assert c.status_of("one") == (BackendState.CHECKING, "checking…")
     wait(c, lambda: "one" in c.statuses)
-    assert c.status_of("one")[0] == "error"
+    assert c.status_of("one")[0] is BackendState.ERROR
 
 
 def test_refresh_status_replaces_what_the_run_found(ran):
     c = ran
-    c.run_notes["one"] = ("error", "old finding")
+    c.run_notes["one"] = (BackendState.ERROR, "old finding")
     c.refresh_status()
     assert "one" not in c.run_notes
     wait(c, lambda: c.statuses.get("one") is not None)
-    assert c.status_of("one")[0] == "ok"
+    assert c.status_of("one")[0] is BackendState.OK
 
 
 def test_save_new_and_open_session(ran, tmp_path):
@@ -243,9 +244,9 @@ def test_selection_notifies_once_per_change(controller):
     )
 
 
-def test_removal_is_refused_while_running(controller, backend_pair, tmp_path):
+def test_removal_is_refused_while_running(controller, fake_servers, tmp_path):
     controller.set_settings(RunSettings(sizes=(128,), formats=("jpeg",), warmup=0, repeats=1000))
-    controller.set_backends(specs(backend_pair)[:1])
+    controller.set_backends(specs(fake_servers)[:1])
     controller.add_paths(small_photos(tmp_path))
     controller.start_run()
     assert controller.remove_images([controller.images[0].name]) == 0

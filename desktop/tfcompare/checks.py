@@ -29,7 +29,7 @@ def shown(value: object) -> str:
 def whole_number(value: object, what: str, lo: int, hi: int) -> int:
     """``value`` if it is an int (not a bool) in lo..hi, else ValueError naming ``what``."""
     if type(value) is not int or not lo <= value <= hi:
-        raise ValueError(f"{what} must be a whole number from {lo} to {hi}, not {shown(value)}")
+        raise ValueError(f"{what} must be a whole number from {lo:,} to {hi:,}, not {shown(value)}")
     return value
 
 
@@ -46,3 +46,39 @@ def text(value: object, what: str, *, optional: bool = False) -> str | None:
     if not isinstance(value, str):
         raise ValueError(f"{what} must be text, not {shown(value)}")
     return value
+
+
+def number(value: object, what: str, lo: float, hi: float) -> float:
+    """``value`` as a float if it is a finite number (not a bool) in lo..hi, else ValueError
+    naming ``what``. Integers are compared as integers: 10**400 is out of range, not an
+    OverflowError."""
+    if type(value) is int:
+        ok = lo <= value <= hi
+    elif type(value) is float:
+        ok = math.isfinite(value) and lo <= value <= hi
+    else:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{what} must be a number from {_bound(lo)} to {_bound(hi)}, not {shown(value)}"
+        )
+    return float(value)
+
+
+def _bound(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
+def flag(value: object, what: str) -> bool:
+    """``value`` if it is true or false, else ValueError naming ``what``."""
+    if type(value) is not bool:
+        raise ValueError(f"{what} must be true or false, not {shown(value)}")
+    return value
+
+
+def short_text(value: object, what: str, limit: int, *, optional: bool = False) -> str | None:
+    """``text`` that is at most ``limit`` characters long."""
+    out = text(value, what, optional=optional)
+    if out is not None and len(out) > limit:
+        raise ValueError(f"{what} is {len(out):,} characters long; at most {limit:,}")
+    return out

@@ -50,6 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; everything it prints (argparse's messages included) goes through
+    ``tfcompare.terminal``: control characters from names, titles and servers' answers are shown,
+    never obeyed by the terminal."""
+    from tfcompare.terminal import escaping
+
+    with escaping():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -115,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
         data["gate"] = gate.to_dict()
     to_stdout = args.json == "-"
     if to_stdout:
-        print(json_text(data, indent=1))
+        from tfcompare.terminal import data_stdout
+
+        print(json_text(data, indent=1), file=data_stdout())
     else:
         described = _describe(args.a, a, cap_a), _describe(args.b, b, cap_b)
         if capacity is not None and not a.result.measured and not b.result.measured:
@@ -185,7 +187,9 @@ def _describe(path: str, saved, capacity=None) -> str:
     when = (
         time.strftime("%Y-%m-%d %H:%M", time.localtime(saved.saved_at)) if saved.saved_at else "?"
     )
-    title = f" “{saved.title}”" if saved.title else ""
+    from tfcompare.terminal import one_line
+
+    title = f" “{one_line(saved.title)}”" if saved.title else ""
     r = saved.result
     sweep = f", a capacity sweep of {len(capacity.levels)} level(s)" if capacity else ""
     if not r.measured and capacity:

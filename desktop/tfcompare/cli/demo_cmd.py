@@ -241,21 +241,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _headless_capacity(args, images, specs) -> int:
-    from tfcompare.cli.load_cmd import measure
+    from tfcompare.cli.load_cmd import sweep_in_terminal
     from tfcompare.load.load_plan import DEMO_VARIANTS, demo_plan
-    from tfcompare.load.prepare import PrepareError, variant_payloads
+    from tfcompare.load.pipeline import SweepJob
 
-    try:
-        payloads, info, notes = variant_payloads(images, DEMO_VARIANTS)
-    except PrepareError as exc:
-        print(f"tfcompare demo: {exc}", file=sys.stderr)
-        return 1
     print(
         f"capacity sweep of {len(specs)} backends on {len(images)} image(s)…",
         file=sys.stderr,
         flush=True,
     )
-    return measure(args, demo_plan(), specs, payloads, info, notes)
+    return sweep_in_terminal(
+        args, SweepJob(demo_plan(), tuple(specs), tuple(images), DEMO_VARIANTS)
+    )
 
 
 def _headless(args, images, specs, settings) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from tfcompare.cli.run_options import (
@@ -16,6 +17,7 @@ from tfcompare.cli.run_options import (
     table_stream,
     usage_error,
 )
+from tfcompare.terminal import one_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -148,7 +150,7 @@ def _levels(text: str, what: str) -> tuple[float, ...]:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise usage_error(f"{what} must be numbers separated by commas, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
         raise usage_error(f"{what} must be positive numbers, got {text!r}")
     return values
 
@@ -194,11 +196,17 @@ def plan_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     check_stdout_outputs(args)
     if args.agent:
+        import os
+
+        from tfcompare.cluster.loadjob import HEADERS_ENV
         from tfcompare.load.agent import PlanError, run_agent
 
         try:
             return in_worker_thread(
-                lambda cancel: run_agent(args.agent, cancel=cancel), name="tfcompare-load"
+                lambda cancel: run_agent(
+                    args.agent, cancel=cancel, headers_file=os.environ.get(HEADERS_ENV)
+                ),
+                name="tfcompare-load",
             )
         except PlanError as exc:
             print(f"tfcompare load: {exc}", file=sys.stderr)
@@ -209,9 +217,11 @@ def run(args: argparse.Namespace) -> int:
         raise usage_error("give at least one IMAGE (or --agent PLAN_DIR)")
     if not args.backend:
         raise usage_error("give at least one --backend")
+    from tfcompare.cli.load_incluster import dry_run, in_cluster_options
     from tfcompare.cli.run_cmd import collect_images
     from tfcompare.load.load_plan import DEFAULT_VARIANTS
-    from tfcompare.load.prepare import PrepareError, parse_variants, variant_payloads
+    from tfcompare.load.pipeline import SweepJob
+    from tfcompare.load.prepare import PrepareError, parse_variants
     from tfcompare.settings import RunSettings
 
     plan, level_notes = plan_from_args(args)
@@ -219,33 +229,45 @@ def run(args: argparse.Namespace) -> int:
     specs = backends_from_args(args, RunSettings(timeout_s=args.timeout))
     images = collect_images(args.images)
     try:
-        keys = parse_variants(args.variants or DEFAULT_VARIANTS)
-        payloads, info, notes = variant_payloads(
-            images, keys, jpeg_quality, webp_quality=webp_quality, default=args.variants is None
+        job = SweepJob(
+            plan,
+            tuple(specs),
+            tuple(images),
+            parse_variants(args.variants or DEFAULT_VARIANTS),
+            default_variants=args.variants is None,
+            quality=jpeg_quality,
+            webp_quality=webp_quality,
+            in_cluster=in_cluster_options(args) if args.in_cluster else None,
+            notes=tuple(level_notes),
         )
-    except PrepareError as exc:
+    except (PrepareError, ValueError) as exc:
         raise usage_error(str(exc)) from None
-    notes = [*level_notes, *notes]
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
-    return measure(args, plan, specs, payloads, info, notes)
+    if job.in_cluster is not None and args.dry_run:
+        return dry_run(job)
+    return sweep_in_terminal(args, job)
 
 
-def progress_printer(args):
+def progress_printer(args, job):
+    """What the terminal shows while ``job`` runs: its notes always (on standard error), each
+    window and level unless --quiet."""
     from tfcompare.load.capacity_text import window_line
-    from tfcompare.load.events import LevelDone, SweepMessage, WindowDone
+    from tfcompare.load.events import LevelDone, Stage, SweepMessage, SweepStage, WindowDone
 
     def on_event(event) -> None:
-        if args.quiet:
+        if isinstance(event, SweepMessage):
+            print(f"note: {one_line(event.text)}", file=sys.stderr, flush=True)
+        elif isinstance(event, SweepStage):
+            if event.stage is Stage.CONNECTING and job.in_cluster is not None:
+                print("connecting to the cluster…", file=sys.stderr, flush=True)
+        elif args.quiet:
             return
-        if isinstance(event, WindowDone):
+        elif isinstance(event, WindowDone):
             print(window_line(event.window), file=sys.stderr, flush=True)
-        elif isinstance(event, SweepMessage):
-            print(f"note: {event.text}", file=sys.stderr, flush=True)
         elif isinstance(event, LevelDone):
             lv = event.level
             print(
-                f"{lv.backend}/{lv.variant} level {lv.level:g}: {lv.throughput:.1f} req/s, "
+                f"{one_line(lv.backend)}/{one_line(lv.variant)} level {lv.level:g}: "
+                f"{lv.throughput:.1f} req/s, "
                 f"p99 {lv.percentile_ms(99) or 0:.1f} ms, "
                 f"{'stable' if lv.stable else 'unstable'}"
                 f"{', client-bound' if lv.client_bound else ''}",
@@ -256,48 +278,43 @@ def progress_printer(args):
     return on_event
 
 
-def measure(args, plan, specs, payloads, info, notes=()) -> int:
-    """Sweep and report; ``notes`` from preparing the images are kept with the result."""
+def sweep_in_terminal(args, job) -> int:
+    """Run ``job`` (``tfcompare.load.pipeline``) with progress on standard error, then print the
+    table and write the outputs asked for; the exit status."""
+    from tfcompare.cluster.cluster_errors import ClusterError
     from tfcompare.load.capacity_text import capacity_table
-    from tfcompare.load.level_server_time import metrics_timer
-    from tfcompare.load.sweep import sweep
+    from tfcompare.load.pipeline import NothingToMeasure, run_sweep
+    from tfcompare.load.prepare import PrepareError
 
-    if getattr(args, "in_cluster", False):
-        from tfcompare.cli.load_incluster import measure_in_cluster
-
-        return measure_in_cluster(args, plan, specs, payloads, info, notes)
-    from tfcompare.load.prepare import connected_targets
-
-    targets, problems, connections = connected_targets(
-        specs, payloads, info, note=lambda text: print(f"note: {text}", file=sys.stderr)
-    )
+    in_cluster = job.in_cluster is not None
     try:
-        for text in problems:
-            print(text, file=sys.stderr)
-        if not targets:
-            print("tfcompare load: no backend could be measured", file=sys.stderr)
-            return 1
-        try:
-            result = in_worker_thread(
-                lambda cancel: sweep(
-                    plan,
-                    targets,
-                    on_event=progress_printer(args),
-                    cancel=cancel,
-                    variants=info,
-                    server_time=metrics_timer,
-                ),
-                name="tfcompare-load",
-            )
-        except KeyboardInterrupt:
-            print("cancelled", file=sys.stderr)
-            return 130
-    finally:
-        for conn in connections:
-            conn.close()
-    result.messages[:0] = [*notes, *problems]
+        result = in_worker_thread(
+            lambda cancel: run_sweep(job, on_event=progress_printer(args, job), cancel=cancel),
+            name="tfcompare-load",
+            grace_s=60 if in_cluster else 30,
+        )
+    except (PrepareError, NothingToMeasure, ClusterError) as exc:
+        return sweep_failure(exc, args.command)
+    except KeyboardInterrupt:
+        what = "cancelled: the Job and its pods were deleted" if in_cluster else "cancelled"
+        print(what, file=sys.stderr)
+        return 130
     print(capacity_table(result), file=table_stream(args), flush=True)
     return write_capacity_outputs(result, args)
+
+
+def sweep_failure(exc: Exception, command: str) -> int:
+    """A sweep that could not run: exit status 1 with why, or a UsageError for what the
+    arguments asked that cannot be done (unusable images or variants, a plan too large)."""
+    from tfcompare.cluster.cluster_errors import PlanTooLarge
+    from tfcompare.load.pipeline import NothingToMeasure
+    from tfcompare.load.prepare import PrepareError
+
+    if isinstance(exc, PrepareError | PlanTooLarge):
+        raise usage_error(str(exc)) from None
+    why = "no backend could be measured" if isinstance(exc, NothingToMeasure) else str(exc)
+    print(f"tfcompare {command}: {why}", file=sys.stderr)
+    return 1
 
 
 def write_capacity_outputs(result, args) -> int:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tfcompare.cli.run_options import in_worker_thread, usage_error
+from tfcompare.cli.run_options import usage_error
+from tfcompare.terminal import one_line
 
 
 def add_in_cluster_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,6 +37,7 @@ def add_in_cluster_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--agent-image",
+        type=_image,
         metavar="IMAGE",
         help="the load-agent image (docker/load-agent.Dockerfile; default "
         "tfcompare-load-agent:latest)",
@@ -58,67 +60,53 @@ def add_in_cluster_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def measure_in_cluster(args, plan, specs, payloads, info, notes=()) -> int:
-    from tfcompare.cli.load_cmd import progress_printer, write_capacity_outputs
-    from tfcompare.cli.run_options import table_stream
-    from tfcompare.cluster.cluster_errors import ClusterError
-    from tfcompare.cluster.kube import resolve_context
-    from tfcompare.cluster.loadjob import to_yaml
-    from tfcompare.load.capacity_text import capacity_table
-    from tfcompare.load.incluster import (
-        InCluster,
-        agents_plan,
-        in_cluster_targets,
-        job_objects,
-        run_in_cluster,
-    )
+def _image(text: str) -> str:
+    from tfcompare.cluster.loadjob import check_image_reference
 
-    opts = InCluster(
+    try:
+        return check_image_reference(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def in_cluster_options(args):
+    """The agents' Job as the options ask for it (``InCluster``; raises UsageError)."""
+    from tfcompare.load.incluster import InCluster
+
+    if args.start_lead < 0:
+        raise usage_error("--start-lead must be 0 or more")
+    return InCluster(
         agents=args.agents,
         namespace=args.namespace,
         image=args.agent_image,
         start_lead_s=args.start_lead,
     )
-    try:
-        agents_plan(plan, opts.agents)
-    except ValueError as exc:
-        raise usage_error(str(exc)) from None
-    if args.start_lead < 0:
-        raise usage_error("--start-lead must be 0 or more")
-    direct = [s.name for s in specs if not s.is_k8s]
-    if direct:
-        print(
-            f"note: {', '.join(direct)}: HOST:PORT as given must be reachable from the agents' "
-            "pods",
-            file=sys.stderr,
-        )
+
+
+def dry_run(job) -> int:
+    """``--dry-run -o yaml``: the ConfigMap and Job that ``job`` would create, printed; nothing
+    is created (signatures are still read once through a port-forward)."""
+    from tfcompare.cli.load_cmd import sweep_failure
+    from tfcompare.cluster.cluster_errors import ClusterError
+    from tfcompare.cluster.kube import resolve_context
+    from tfcompare.cluster.loadjob import to_yaml
+    from tfcompare.load.incluster import job_objects
+    from tfcompare.load.pipeline import NothingToMeasure, sweep_targets
+    from tfcompare.load.prepare import PrepareError
+
+    opts = job.in_cluster
     print("connecting to the cluster…", file=sys.stderr, flush=True)
+
+    def say(text: str) -> None:
+        print(f"note: {one_line(text)}", file=sys.stderr)
+
     try:
-        targets, problems = in_cluster_targets(specs, payloads, info)
-        for text in problems:
-            print(text, file=sys.stderr)
-        if not targets:
-            print("tfcompare load: no backend could be measured", file=sys.stderr)
-            return 1
-        if args.dry_run:
-            namespace = opts.namespace or resolve_context(None).namespace
-            print(to_yaml(list(job_objects(plan, targets, opts, namespace, "dry-run"))), end="")
-            return 0
-        result = in_worker_thread(
-            lambda cancel: run_in_cluster(
-                plan, targets, opts, on_event=progress_printer(args), cancel=cancel, variants=info
-            ),
-            name="tfcompare-load",
-            grace_s=60,
-        )
-    except ClusterError as exc:
-        if "1 MiB" in str(exc):
-            raise usage_error(str(exc)) from None
-        print(f"tfcompare load: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("cancelled: the Job and its pods were deleted", file=sys.stderr)
-        return 130
-    result.messages[:0] = [*notes, *problems]
-    print(capacity_table(result), file=table_stream(args), flush=True)
-    return write_capacity_outputs(result, args)
+        with sweep_targets(job, say) as (targets, _variants):
+            namespace = opts.namespace or resolve_context(opts.context).namespace
+            objects = job_objects(job.plan, targets, opts, namespace, "dry-run")
+    except (PrepareError, NothingToMeasure, ClusterError) as exc:
+        return sweep_failure(exc, "load")
+    if objects.secret is not None:
+        print("note: the Secret carries the --header values; they are not printed", file=sys.stderr)
+    print(to_yaml(objects.listed(redacted=True)), end="")
+    return 0

@@ -38,10 +38,12 @@ def register(sub) -> None:
 def run(args) -> int:
     import os
 
+    from tfcompare.load.capacity_formats import capacity_of
     from tfcompare.session import SessionError, load_session
 
     try:
-        load_session(args.session)  # fail with the session's own message before any window exists
+        # fail with the session's own message before any window exists
+        capacity_of(load_session(args.session))
     except SessionError as exc:
         print(f"tfcompare render: error: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from tfcompare.cli.run_options import usage_error
+from tfcompare.terminal import one_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,6 +73,6 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     for f in report.findings:
-        print(f"{f.title.split(':')[0]}: {f.verdict}")
+        print(f"{one_line(f.title.split(':')[0])}: {one_line(f.verdict)}")
     print(f"wrote {out}", file=sys.stderr)
     return 0

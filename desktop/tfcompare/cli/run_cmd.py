@@ -21,6 +21,7 @@ from tfcompare.cli.run_options import (
     usage_error,
     write_outputs,
 )
+from tfcompare.terminal import one_line, raw
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -104,7 +105,8 @@ class ProgressBar:
                 self.last_draw = now
                 bar = "#" * int(frac * 30)
                 eta_txt = f"  ~{eta:.0f}s left" if eta is not None and done < total else ""
-                sys.stderr.write(f"\r[{bar:<30}] {done}/{total} requests{eta_txt}   ")
+                raw(sys.stderr).write("\r")  # the bar's own control: back to the line's start
+                sys.stderr.write(f"[{bar:<30}] {done}/{total} requests{eta_txt}   ")
                 sys.stderr.flush()
             else:
                 decile = int(frac * 10)
@@ -116,7 +118,9 @@ class ProgressBar:
         if not self.enabled:
             return
         with self.lock:
-            sys.stderr.write(("\r\033[K" if self.tty else "") + text + "\n")
+            if self.tty:
+                raw(sys.stderr).write("\r\033[K")  # clear the bar's line
+            sys.stderr.write(one_line(text) + "\n")
 
     def close(self) -> None:
         if self.enabled and self.tty:
@@ -200,7 +204,7 @@ def check_in_terminal(backends, *, quiet: bool = False):
     )
     for c in checks:
         if c.problem and not c.mistake:
-            print(f"backend {c.spec.name}: {c.problem}", file=sys.stderr)
+            print(f"backend {one_line(c.spec.name)}: {one_line(c.problem)}", file=sys.stderr)
     return checks
 
 
@@ -242,7 +246,8 @@ def run(args: argparse.Namespace) -> int:
     ]
     if never and result.images:
         print(
-            f"tfcompare run: backend(s) {', '.join(never)} never answered successfully",
+            f"tfcompare run: backend(s) {', '.join(map(one_line, never))} never answered "
+            "successfully",
             file=sys.stderr,
         )
     unusable = no_usable_image(result, "run")

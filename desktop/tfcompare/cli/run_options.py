@@ -43,7 +43,9 @@ def add_backend_arguments(p: argparse.ArgumentParser, *, required: bool = False)
             "NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]; MODEL defaults to "
             "'default'; the signature and input are discovered from the model's metadata. "
             "Per-backend options follow as ,KEY=VALUE: protocol=, metrics=URL|off, "
-            "metrics-header=NAME:VALUE, preprocess=PRESET, crop=FRACTION, labels=FILE, host=HOST"
+            "metrics-header=NAME:VALUE, preprocess=PRESET, crop=FRACTION, labels=FILE, host=HOST, "
+            "input=bytes|DTYPE:HxWxC[:nchw] (what the model takes, for v2/kserve+http servers "
+            "whose metadata does not say: KServe v1, KServe Python models)"
         ),
     )
     p.add_argument(
@@ -52,10 +54,13 @@ def add_backend_arguments(p: argparse.ArgumentParser, *, required: bool = False)
         default=[],
         metavar="[NAME=]URL|off",
         help=(
-            "where TF Serving's Prometheus metrics are read (server time per variant), repeatable: "
-            "URL for every backend, NAME=URL for one, 'off' for none. By default they are found on "
-            "the REST port (8501 beside gRPC 8500, or the REST backend's own port; the service's "
-            "http port for k8s:// backends) at /monitoring/prometheus/metrics"
+            "where the servers' Prometheus metrics are read (server time per variant), "
+            "repeatable: URL for every backend, NAME=URL for one, 'off' for none. By default they "
+            "are found where each server publishes them: TF Serving on the REST port (8501 beside "
+            "gRPC 8500, or the REST backend's own port; the service's http port for k8s:// "
+            "backends) at /monitoring/prometheus/metrics; MLServer and Triton on the port after "
+            "gRPC (8082, 8002) or two after HTTP; KServe's model server on its HTTP port; all at "
+            "/metrics"
         ),
     )
     p.add_argument(
@@ -357,8 +362,11 @@ def write_text_outputs(outputs, command: str) -> int:
         if not path:
             continue
         if path == STDOUT:
-            sys.stdout.write(make_text())
-            sys.stdout.flush()
+            from tfcompare.terminal import data_stdout
+
+            out = data_stdout()
+            out.write(make_text())
+            out.flush()
             continue
         try:
             Path(path).write_text(make_text(), encoding="utf-8", newline="")

@@ -157,6 +157,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="REST connections open at once; more are answered 503 (default 256)",
     )
     parser.add_argument(
+        "--max-in-flight-mb",
+        type=_positive,
+        default=1024,
+        metavar="MB",
+        help="request data worked on at once: gRPC Predict requests beyond it are answered "
+        "RESOURCE_EXHAUSTED, REST bodies beyond it 503 (one request larger than it still runs "
+        "alone; default 1024)",
+    )
+    parser.add_argument(
         "--verbose",
         action="store_true",
         help="show TensorFlow's start-up messages (hidden by default)",
@@ -221,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
             rest_max_body_mb=args.rest_max_body_mb,
             rest_read_timeout=args.rest_read_timeout,
             rest_max_connections=args.rest_max_connections,
+            max_in_flight_mb=args.max_in_flight_mb,
             verbose=args.verbose,
             rest_api_timeout_ms=max(1, int(args.rest_api_timeout_ms)),
             request_log=args.log_request_times,

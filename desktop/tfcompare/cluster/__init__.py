@@ -1,14 +1,16 @@
-"""Kubernetes access: kubeconfig contexts, TF Serving service discovery, and port-forwards to
-127.0.0.1 that follow pod restarts. Uses the official ``kubernetes`` client, imported lazily
+"""Kubernetes access: kubeconfig contexts, discovery of model servers (TF Serving, Triton, MLServer
+services, KServe InferenceServices), and port-forwards to 127.0.0.1 that follow pod restarts. Uses the official ``kubernetes`` client, imported lazily
 (nothing here imports Qt or the TensorFlow runtime)."""
 
 from __future__ import annotations
 
 from tfcompare.cluster.cluster_errors import ClusterError
 from tfcompare.cluster.discovery import (
+    Discovery,
     Resources,
     ServiceInfo,
     ServicePort,
+    discover,
     discover_services,
     list_namespaces,
 )
@@ -19,11 +21,13 @@ from tfcompare.cluster.target import K8sTarget, make_target, parse_target
 __all__ = [
     "ClusterError",
     "ContextInfo",
+    "Discovery",
     "Forward",
     "K8sTarget",
     "Resources",
     "ServiceInfo",
     "ServicePort",
+    "discover",
     "discover_services",
     "list_contexts",
     "list_namespaces",

@@ -24,6 +24,11 @@ class ClusterError(Exception):
         self.status = status
 
 
+class PlanTooLarge(ClusterError):
+    """A load plan larger than a ConfigMap may hold: what was asked for cannot be run this way
+    (fewer or smaller images), whatever the cluster does."""
+
+
 def _status_message(body: object) -> str:
     """The ``message`` of a Kubernetes ``Status`` body, if the body is one."""
     if isinstance(body, bytes):
@@ -39,7 +44,7 @@ def _status_message(body: object) -> str:
             return ""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
         return ""
     return str(data.get("message", "")) if isinstance(data, dict) else ""
 

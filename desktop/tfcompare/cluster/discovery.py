@@ -1,8 +1,13 @@
-"""Find TF Serving services and the ready pods behind them.
+"""Find model servers in a cluster — TF Serving, Triton, MLServer services and KServe
+InferenceServices — and the ready pods behind them.
 
-A service counts as TF Serving when it carries ``app.kubernetes.io/name=tensorflow-serving`` or
-exposes 8500/8501 or a port named ``grpc``/``http``/``rest``. Readiness and resource limits come
-from the pods its selector matches, so "GPU vs 1 CPU vs 8 CPU" is visible before measuring.
+A service counts when its pods' images, its labels, its port numbers or (last) its port names
+match the discovery hints of a registered protocol (``tfcompare.serving.protocols``); the
+protocols it can be measured over are those it has a port for, most preferred first. Readiness and
+resource limits come from the pods its selector matches, so "GPU vs 1 CPU vs 8 CPU" is visible
+before measuring. InferenceServices are listed through the CustomObjects API
+(``tfcompare.cluster.kserve``); the services KServe and Knative create for them are not listed
+twice.
 """
 
 from __future__ import annotations
@@ -12,20 +17,31 @@ from decimal import Decimal
 
 from tfcompare.cluster.cluster_errors import ClusterError, translate
 from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, resolve_context, server_of
+from tfcompare.cluster.servers import (
+    UNKNOWN,
+    kind_of,
+    kind_speaking,
+    pod_images,
+    protocol_candidates,
+)
+from tfcompare.cluster.servers import declared_model as _declared_model
 from tfcompare.cluster.target import K8sTarget, make_target
 from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.serving.protocols import DEFAULT, DiscoveryHints
+from tfcompare.serving.protocols import get as get_protocol
 
-TFS_LABEL = ("app.kubernetes.io/name", "tensorflow-serving")
-GRPC_PORT, REST_PORT = 8500, 8501
-GRPC_NAMES = ("grpc",)
-REST_NAMES = ("http", "rest")
+ISVC_LABEL = "serving.kserve.io/inferenceservice"
 
 
 @dataclass(frozen=True)
 class ServicePort:
+    """A service port, or with ``direct`` a pod's own port (``port`` = ``target_port``): what a
+    forward uses for a port the service does not expose (metrics) and for InferenceService pods."""
+
     name: str | None
     port: int
     target_port: str  # the pod's port: a number or a container port name
+    direct: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,7 +62,15 @@ class Resources:
 
 @dataclass(frozen=True)
 class ServiceInfo:
-    """One discovered TF Serving service."""
+    """One discovered model server: a Service, or a KServe InferenceService.
+
+    ``kind`` names the server (TF Serving, Triton, MLServer, KServe · Triton …); ``protocols``
+    the registered protocols it can be measured over, most preferred first (``protocol``).
+    ``service`` is what a ``k8s://`` target names (the Service; for a serverless
+    InferenceService the InferenceService itself: the forward goes straight to a predictor pod).
+    ``mode`` is KServe's deployment mode (``raw`` or ``serverless``), ``host`` the host name its
+    ingress routes by (``,host=`` for going through the ingress); ``note`` says what else to
+    know."""
 
     name: str
     namespace: str
@@ -59,63 +83,79 @@ class ServiceInfo:
     pods: tuple[str, ...] = ()
     model: str | None = None  # from the pods' MODEL_NAME / --model_name, when set
     labels: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    kind: str = "TF Serving"
+    protocols: tuple[str, ...] = (DEFAULT,)
+    service: str | None = None  # the k8s:// target's SERVICE when it is not ``name``
+    mode: str | None = None
+    host: str | None = None
+    note: str = ""
 
     @property
     def readiness(self) -> str:
         return f"{self.ready}/{self.total}"
 
     @property
-    def grpc_port(self) -> ServicePort | None:
-        return pick_port(self.ports, "grpc")
+    def protocol(self) -> str:
+        """The protocol a backend made from this service uses unless told otherwise."""
+        return self.protocols[0] if self.protocols else DEFAULT
 
-    @property
-    def rest_port(self) -> ServicePort | None:
-        return pick_port(self.ports, "rest")
+    def speaks(self, protocol: str) -> bool:
+        return protocol in self.protocols
 
-    def target(self, protocol: str = "grpc") -> str:
-        port = pick_port(self.ports, protocol)
-        return make_target(self.namespace, self.name, self.context, port.port if port else None)
+    def port_for(self, protocol: str | None = None) -> ServicePort | None:
+        """The port a backend over ``protocol`` (default: ``protocol``) goes to."""
+        return pick_port(self.ports, get_protocol(protocol or self.protocol).discovery)
 
-    def backend_target(self, protocol: str = "grpc") -> str:
-        """What ``--backend NAME=…`` takes: the target plus the model the pods declare, so the
-        text works pasted as it is (``k8s://tfs/tfs-a:8500/tiny``)."""
-        return self.target(protocol) + (f"/{self.model}" if self.model else "")
+    def target(self, protocol: str | None = None) -> str:
+        port = self.port_for(protocol)
+        return make_target(
+            self.namespace, self.service or self.name, self.context, port.port if port else None
+        )
 
-    def backend_spec(self, protocol: str = "grpc", name: str | None = None) -> BackendSpec:
+    def backend_spec(self, protocol: str | None = None, name: str | None = None) -> BackendSpec:
+        protocol = protocol or self.protocol
         return BackendSpec(
             name=name or self.name,
             target=self.target(protocol),
-            protocol=protocol,  # type: ignore[arg-type]
+            protocol=protocol,
             model=self.model,
         )
 
+    def backend_target(self, protocol: str | None = None) -> str:
+        """What ``--backend NAME=…`` takes, pasted as it is: the target, the model the pods
+        declare and the protocol when it is not the default
+        (``k8s://ml/triton:8001/inception-v3,protocol=v2``)."""
+        return self.backend_spec(protocol, name="x").spec_text().split("=", 1)[1]
+
+    @property
+    def protocol_labels(self) -> str:
+        return ", ".join(self.protocols) or "-"
+
 
 def pick_port(
-    ports: tuple[ServicePort, ...], protocol: str, wanted: str | None = None
+    ports: tuple[ServicePort, ...], hints: DiscoveryHints, wanted: str | None = None
 ) -> ServicePort | None:
-    """The service port to use: ``wanted`` (number or name) if given, else by protocol."""
+    """The service port to use: ``wanted`` (number or name) if given, else the first that the
+    protocol's ``hints`` name (port names, then numbers, then the pod ports behind them)."""
     if wanted is not None:
         for p in ports:
             if (wanted.isdigit() and p.port == int(wanted)) or p.name == wanted:
                 return p
         return None
-    number, names = (REST_PORT, REST_NAMES) if protocol == "rest" else (GRPC_PORT, GRPC_NAMES)
-    for p in ports:
-        if p.name in names:
-            return p
-    for p in ports:
-        if p.port == number:
-            return p
+    for name in hints.port_names:
+        for p in ports:
+            if p.name == name:
+                return p
+    for number in hints.ports:
+        for p in ports:
+            if p.port == number:
+                return p
     for p in ports:  # e.g. service port 9000 -> pod port 8500 or a pod port named "grpc"
-        if p.target_port == str(number) or p.target_port in names:
+        if (p.target_port.isdigit() and int(p.target_port) in hints.ports) or (
+            p.target_port in hints.port_names
+        ):
             return p
     return ports[0] if len(ports) == 1 else None
-
-
-def is_tf_serving(labels: dict[str, str], ports: tuple[ServicePort, ...]) -> bool:
-    if labels.get(TFS_LABEL[0]) == TFS_LABEL[1]:
-        return True
-    return any(p.port in (GRPC_PORT, REST_PORT) or p.name in GRPC_NAMES + REST_NAMES for p in ports)
 
 
 # --------------------------------------------------------------------------- object helpers
@@ -197,17 +237,6 @@ def pod_resources(pod, kind: str) -> Resources:
     )
 
 
-def pod_model(pod) -> str | None:
-    for c in pod.spec.containers or []:
-        for arg in list(c.args or []) + list(c.command or []):
-            if arg.startswith("--model_name="):
-                return arg.split("=", 1)[1]
-        for env in c.env or []:
-            if env.name == "MODEL_NAME" and env.value:
-                return env.value
-    return None
-
-
 def container_port(pod, name: str) -> int | None:
     for c in pod.spec.containers or []:
         for p in c.ports or []:
@@ -241,12 +270,32 @@ def check_namespace(core, namespace: str, server: str) -> None:
             raise err from None
 
 
+@dataclass
+class Discovery:
+    """What a look at a namespace (or all) found: the servers, and notes on what could not be
+    looked at (e.g. InferenceServices when listing them is forbidden)."""
+
+    services: list[ServiceInfo]
+    notes: list[str] = field(default_factory=list)
+
+
 def discover_services(
     context: str | None = None, namespace: str | None = None, *, all_namespaces: bool = False
 ) -> list[ServiceInfo]:
-    """TF Serving services in ``namespace`` (default: the context's namespace, like kubectl) or in
-    every namespace, each with pod readiness, resource limits and the model name when visible."""
+    """The model servers in ``namespace`` (default: the context's namespace, like kubectl) or in
+    every namespace: see :func:`discover`."""
+    return discover(context, namespace, all_namespaces=all_namespaces).services
+
+
+def discover(
+    context: str | None = None, namespace: str | None = None, *, all_namespaces: bool = False
+) -> Discovery:
+    """Model-server services and KServe InferenceServices in ``namespace`` (default: the
+    context's namespace, like kubectl) or in every namespace, each with its server kind,
+    protocols, pod readiness, resource limits and the model when visible."""
     from kubernetes import client
+
+    from tfcompare.cluster import kserve
 
     ctx = resolve_context(context)
     ns = None if all_namespaces else (namespace or ctx.namespace)
@@ -263,16 +312,25 @@ def discover_services(
                 services = core.list_namespaced_service(ns, _request_timeout=REQUEST_TIMEOUT).items
         except Exception as exc:
             raise translate(exc, f"services in {where}", server) from None
-        if ns is not None and not services:
+        isvcs, notes = kserve.list_inference_services(api, ns, server)
+        if ns is not None and not services and not isvcs:
             check_namespace(core, ns, server)
         found = []
         for svc in services:
             labels = dict(svc.metadata.labels or {})
-            ports = service_ports(svc)
-            if not is_tf_serving(labels, ports):
-                continue
-            found.append(_describe(core, svc, ports, labels, context, server))
-    return sorted(found, key=lambda s: (s.namespace, s.name))
+            if labels.get(ISVC_LABEL) or _owned_by_isvc(svc):
+                continue  # KServe's and Knative's services: listed as their InferenceService
+            info = _describe(core, svc, labels, context, server)
+            if info is not None:
+                found.append(info)
+        for isvc in isvcs:
+            found.append(kserve.describe(core, isvc, context, server))
+    found.sort(key=lambda s: (s.namespace, s.name))
+    return Discovery(found, notes)
+
+
+def _owned_by_isvc(svc) -> bool:
+    return any(o.kind == "InferenceService" for o in svc.metadata.owner_references or [])
 
 
 def service_pods(core, svc, server: str) -> list:
@@ -295,13 +353,25 @@ def service_pods(core, svc, server: str) -> list:
 
 
 def declared_model(pods) -> str | None:
-    """The model the pods declare (``MODEL_NAME`` / ``--model_name``): what ``cluster list`` shows
-    and what a k8s backend without a model asks for."""
-    return next((m for m in map(pod_model, pods) if m), None)
+    """The model the pods declare (see ``tfcompare.cluster.servers.declared_model``)."""
+    return _declared_model(pods, kind_of(pod_images(pods), {}) if pods else None)
 
 
-def _describe(core, svc, ports, labels, context: str | None, server: str) -> ServiceInfo:
+def _describe(core, svc, labels, context: str | None, server: str) -> ServiceInfo | None:
+    """The service as a model server, or None when nothing says it is one."""
+    ports = service_ports(svc)
+    if not ports:
+        return None
     pods = service_pods(core, svc, server)
+    images = pod_images(pods)
+    pod_labels = dict(pods[0].metadata.labels or {}) if pods else {}
+    kind = kind_of(images, {**pod_labels, **labels})
+    known = kind is not UNKNOWN
+    candidates = protocol_candidates(images, {**pod_labels, **labels}, ports, known=known)
+    if not candidates and not known:
+        return None
+    if not known:
+        kind = kind_speaking(candidates[0])
     first = pods[0] if pods else None
     return ServiceInfo(
         name=svc.metadata.name,
@@ -313,8 +383,10 @@ def _describe(core, svc, ports, labels, context: str | None, server: str) -> Ser
         limits=pod_resources(first, "limits") if first else Resources(),
         requests=pod_resources(first, "requests") if first else Resources(),
         pods=tuple(p.metadata.name for p in pods),
-        model=declared_model(pods),
+        model=_declared_model(pods, kind),
         labels=tuple(sorted(labels.items())),
+        kind=kind.label,
+        protocols=tuple(p.name for p in candidates),
     )
 
 
@@ -347,16 +419,22 @@ def read_service(core, target: K8sTarget, server: str):
         raise err from None
 
 
-def choose_port(svc, target: K8sTarget, protocol: str) -> ServicePort:
+def choose_port(
+    svc, target: K8sTarget, protocol: str, hints: DiscoveryHints | None = None
+) -> ServicePort:
+    """The service port a forward (or an in-cluster agent) goes to: ``target.port`` when given,
+    else the one ``hints`` name (default: the protocol's discovery hints)."""
     ports = service_ports(svc)
-    port = pick_port(ports, protocol, target.port)
+    hints = hints or get_protocol(protocol).discovery
+    port = pick_port(ports, hints, target.port)
     if port is None:
         listed = ", ".join(f"{p.name or '-'} {p.port}" for p in ports) or "none"
-        want = (
-            f"port {target.port}"
-            if target.port
-            else f"a {protocol} port (8500/grpc or 8501/http/rest)"
-        )
+        if target.port:
+            want = f"port {target.port}"
+        else:
+            names = "/".join(hints.port_names)
+            numbers = "/".join(map(str, hints.ports))
+            want = f"{protocol} port ({numbers} or named {names})"
         raise ClusterError(f"{target.where} has no {want}; its ports: {listed}")
     return port
 
@@ -380,7 +458,11 @@ def ready_pods(
         slices = None
     found: dict[str, PodTarget] = {}
     for sl in slices or []:
-        port = next((p.port for p in sl.ports or [] if (p.name or None) == sport.name), None)
+        port = (
+            int(sport.target_port)
+            if sport.direct
+            else next((p.port for p in sl.ports or [] if (p.name or None) == sport.name), None)
+        )
         for ep in sl.endpoints or []:
             ref = ep.target_ref
             ready = ep.conditions.ready if ep.conditions else None
@@ -421,3 +503,74 @@ def ready_pods(
         for p in sorted(pods, key=lambda p: p.metadata.name)[:4]
     )
     return [], f"0/{len(pods)} pods ready ({states})"
+
+
+def pod_port(svc, core, hints: DiscoveryHints, server: str) -> ServicePort | None:
+    """A pod port for ``hints`` that the service does not expose (Triton's metrics port 8002
+    behind a service with only 8000/8001): the pods' declared container port, else the hints'
+    first number. None when the hints have no number."""
+    if not hints.ports:
+        return None
+    number = hints.ports[0]
+    for pod in service_pods(core, svc, server)[:1]:
+        declared = [int(p.container_port) for c in pod.spec.containers or [] for p in c.ports or []]
+        number = next((n for n in hints.ports if n in declared), number)
+    return ServicePort(None, number, str(number), direct=True)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where a forward goes now: the ready pods (or why none), the port used and, for a target
+    without a model, the model its pods declare."""
+
+    pods: list[PodTarget]
+    why: str
+    port: ServicePort | None
+    model: str | None
+
+
+def resolve(
+    core,
+    slices,
+    api,
+    target: K8sTarget,
+    protocol: str,
+    server: str,
+    *,
+    hints: DiscoveryHints | None = None,
+    metrics: bool = False,
+    with_model: bool = False,
+) -> Resolved:
+    """Resolve a ``k8s://`` target to ready pods. A Service is used through its selector /
+    EndpointSlices and the port ``hints`` name (default: the protocol's discovery hints; with
+    ``metrics``, a pod port the service lacks is used directly). A name with no usable Service
+    (none, or an ExternalName without selector, as Knative and KServe make) that names a
+    serverless KServe InferenceService goes straight to its ready predictor pods. ``with_model``:
+    also read the model the pods declare."""
+    from tfcompare.cluster import kserve
+
+    hints = hints or get_protocol(protocol).discovery
+    svc = None
+    missing: ClusterError | None = None
+    try:
+        svc = read_service(core, target, server)
+    except ClusterError as exc:
+        if exc.status != 404:
+            raise
+        missing = exc
+    if svc is None or (not svc.spec.selector and svc.spec.type == "ExternalName"):
+        found = kserve.resolve(core, api, target, protocol, hints, server, metrics=metrics)
+        if found is not None:
+            pods, why, model = found
+            return Resolved(pods, why, pods[0].service_port if pods else None, model)
+        if missing is not None:
+            raise missing
+    try:
+        sport = choose_port(svc, target, protocol, hints)
+    except ClusterError:
+        sport = pod_port(svc, core, hints, server) if metrics and not target.port else None
+        if sport is None:
+            raise
+    pods, why = ready_pods(core, slices, svc, sport, server)
+    model = declared_model(service_pods(core, svc, server)) if with_model else None
+    return Resolved(pods, why, sport, model)

@@ -1,4 +1,5 @@
-"""Port-forward a TF Serving service to 127.0.0.1, surviving pod restarts.
+"""Port-forward a model server's service (or a serverless InferenceService's pod) to 127.0.0.1,
+surviving pod restarts.
 
 The client library's ``portforward`` gives sockets, not a listening port, and gRPC needs a
 host:port. So each backend gets a local relay on 127.0.0.1 (free port); every incoming connection
@@ -20,19 +21,12 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from tfcompare.cluster.cluster_errors import ClusterError, translate
-from tfcompare.cluster.discovery import (
-    PodTarget,
-    choose_port,
-    declared_model,
-    pod_is_ready,
-    read_service,
-    ready_pods,
-    service_pods,
-)
+from tfcompare.cluster.discovery import PodTarget, pod_is_ready, resolve
 from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, is_current, server_of
 from tfcompare.cluster.relay import clip, close_remote, first_answer, hang_up, relay, shut
 from tfcompare.cluster.target import parse_target
 from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.serving.protocols import DiscoveryHints
 
 
 class Forward:
@@ -44,10 +38,21 @@ class Forward:
     it was not given; ``describe()`` names the service and pod for messages (not the relay port)."""
 
     def __init__(
-        self, spec: BackendSpec, *, poll_s: float = 2.0, wait_ready_s: float | None = None
+        self,
+        spec: BackendSpec,
+        *,
+        poll_s: float = 2.0,
+        wait_ready_s: float | None = None,
+        hints: DiscoveryHints | None = None,
+        metrics: bool = False,
     ):
         self.spec = spec
         self.target = parse_target(spec.target)
+        # which port: the one ``hints`` name (default: the protocol's); ``metrics``: the metrics
+        # port, a pod port the service does not expose included
+        self.hints = hints or spec.protocol_info.discovery
+        self.metrics = metrics
+        self.port: int | None = None  # the pod port forwarded to
         self.poll_s = poll_s
         self.wait_ready_s = spec.deadline_s if wait_ready_s is None else wait_ready_s
         self._cond = threading.Condition()
@@ -74,11 +79,7 @@ class Forward:
         self._pf_core = client.CoreV1Api(self._pf)
         self._listener: socket.socket | None = None
         try:
-            if spec.model is None:
-                svc = read_service(self._core, self.target, self._server)
-                declared = declared_model(service_pods(self._core, svc, self._server))
-                self.spec = replace(spec, model=declared or "default")
-            self._current = self._resolve(None)
+            self._current = self._resolve(None, with_model=spec.model is None)
             self._probe(self._current)
             self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self._listener.bind(("127.0.0.1", 0))
@@ -159,13 +160,25 @@ class Forward:
             with contextlib.suppress(Exception):
                 api.close()
 
-    def _resolve(self, prefer: str | None) -> PodTarget:
-        svc = read_service(self._core, self.target, self._server)
-        self._sport = choose_port(svc, self.target, self.spec.protocol)
-        pods, why = ready_pods(self._core, self._slices, svc, self._sport, self._server)
-        if not pods:
-            raise ClusterError(f"no ready pod behind {self.target.where}: {why}")
-        return next((p for p in pods if p.pod == prefer), pods[0])
+    def _resolve(self, prefer: str | None, *, with_model: bool = False) -> PodTarget:
+        found = resolve(
+            self._core,
+            self._slices,
+            self._rest,
+            self.target,
+            self.spec.protocol,
+            self._server,
+            hints=self.hints,
+            metrics=self.metrics,
+            with_model=with_model,
+        )
+        if with_model:
+            self.spec = replace(self.spec, model=found.model or "default")
+        if not found.pods:
+            raise ClusterError(f"no ready pod behind {self.target.where}: {found.why}")
+        chosen = next((p for p in found.pods if p.pod == prefer), found.pods[0])
+        self.port = chosen.port
+        return chosen
 
     def _open(self, pt: PodTarget):
         from kubernetes.stream import portforward
@@ -383,10 +396,17 @@ class Forward:
 
 
 def open_forward(
-    spec: BackendSpec, *, poll_s: float = 2.0, wait_ready_s: float | None = None
+    spec: BackendSpec,
+    *,
+    poll_s: float = 2.0,
+    wait_ready_s: float | None = None,
+    hints: DiscoveryHints | None = None,
+    metrics: bool = False,
 ) -> Forward:
-    """Start forwarding ``spec.target`` (``k8s://…``) to a local port. Raises ClusterError with a
-    clear message (bad target, no such service/namespace, no ready pod, 401/403, unreachable)."""
+    """Start forwarding ``spec.target`` (``k8s://…``) to a local port: the service port the
+    protocol's discovery hints name (or ``hints``: a protocol's ``metrics_port``, with
+    ``metrics``). Raises ClusterError with a clear message (bad target, no such
+    service/namespace, no ready pod, 401/403, unreachable)."""
     if not spec.is_k8s:
         raise ClusterError(f"backend {spec.name!r}: {spec.target!r} is not a k8s:// target")
-    return Forward(spec, poll_s=poll_s, wait_ready_s=wait_ready_s)
+    return Forward(spec, poll_s=poll_s, wait_ready_s=wait_ready_s, hints=hints, metrics=metrics)

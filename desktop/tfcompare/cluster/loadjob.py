@@ -5,6 +5,11 @@ Both objects carry the owner label ``app.kubernetes.io/managed-by=tfcompare`` an
 the ConfigMap is owned by the Job (``ownerReferences``), so deleting the Job (foreground
 propagation) removes its pods and the ConfigMap, and ``ttlSecondsAfterFinished`` cleans up a Job
 whose coordinator went away. Agents get no service-account token: everything they need is mounted.
+
+Request headers (``--header``, e.g. an API key for an authenticating gateway) never go into the
+ConfigMap: when a backend has any, a third object, a Secret of the same name, labels and owner,
+holds them as ``headers.json`` and is mounted read-only into the agents (readable by the agent's
+group only); it is deleted with the Job.
 """
 
 from __future__ import annotations
@@ -12,19 +17,53 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from tfcompare.cluster.cluster_errors import ClusterError, translate
+from tfcompare.cluster.cluster_errors import ClusterError, PlanTooLarge, translate
 from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, resolve_context, server_of
 
 CONFIGMAP_LIMIT = 1024 * 1024  # bytes of data + binaryData the API server accepts in one object
 PLAN_MOUNT = "/etc/tfcompare/plan"
+HEADERS_MOUNT = "/etc/tfcompare/headers"
+HEADERS_FILE = "headers.json"
+HEADERS_ENV = "TFCOMPARE_AGENT_HEADERS"  # where an agent finds the headers file
+AGENT_UID = 10001
 MANAGED_BY = ("app.kubernetes.io/managed-by", "tfcompare")
 RUN_LABEL = "tfcompare.io/load-run"
 DEFAULT_IMAGE = "tfcompare-load-agent:latest"
+
+
+# An image reference as container runtimes read it (the distribution/reference grammar):
+# [registry[:port]/]path[:tag][@digest], path components lower case.
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST_PART = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
+# a registry has a dot, a port or is localhost ("team/agent" is a path on Docker Hub)
+_REGISTRY = (
+    rf"(?:(?:localhost|{_HOST_PART}(?:\.{_HOST_PART})+|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?"
+    rf"|{_HOST_PART}:[0-9]+)"
+)
+_IMAGE_REFERENCE = re.compile(
+    rf"(?:{_REGISTRY}/)?{_PATH_PART}(?:/{_PATH_PART})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,})?",
+    re.ASCII,
+)
+
+
+def check_image_reference(image: str) -> str:
+    """``image`` if it is a container image reference (``registry/path:tag@digest``), else
+    ValueError saying so: a newline or a space in it would reach the Job's pod spec."""
+    if len(image) > 512 or not _IMAGE_REFERENCE.fullmatch(image):
+        raise ValueError(
+            f"{image!r} is not a container image reference (expected e.g. "
+            "registry.example.com/team/tfcompare-load-agent:1.0)"
+        )
+    return image
 
 
 @dataclass(frozen=True)
@@ -37,6 +76,25 @@ class AgentResources:
     memory_limit: str = "1Gi"
 
 
+class LoadObjects(NamedTuple):
+    """The objects of a run: the plan's ConfigMap, the Job, and the headers' Secret if any."""
+
+    configmap: dict
+    job: dict
+    secret: dict | None = None
+
+    def listed(self, *, redacted: bool = False) -> list[dict]:
+        """The objects in creation order; ``redacted``: the Secret without its values (what a
+        dry run prints)."""
+        secret = self.secret
+        if secret is not None and redacted:
+            secret = {
+                **{k: v for k, v in secret.items() if k != "data"},
+                "stringData": {HEADERS_FILE: "<the --header values: not printed>"},
+            }
+        return [self.configmap, *([secret] if secret is not None else []), self.job]
+
+
 def manifests(
     run_id: str,
     namespace: str,
@@ -46,9 +104,16 @@ def manifests(
     image: str = DEFAULT_IMAGE,
     deadline_s: int = 3600,
     resources: AgentResources = AgentResources(),
-) -> tuple[dict, dict]:
-    """(ConfigMap, Job) for a run. ``files`` become the ConfigMap's keys: text as ``data``, the
-    serialised requests as ``binaryData``. Raises ClusterError when the ConfigMap is too big."""
+    headers: dict[str, list[tuple[str, str]]] | None = None,
+) -> LoadObjects:
+    """The objects for a run. ``files`` become the ConfigMap's keys: text as ``data``, the
+    serialised requests as ``binaryData``; ``headers`` (backend name → its request headers), when
+    any backend has some, the Secret's. Raises ClusterError when the ConfigMap is too big or the
+    image is not an image reference."""
+    try:
+        check_image_reference(image)
+    except ValueError as exc:
+        raise ClusterError(str(exc)) from None
     name = f"tfcompare-load-{run_id}"
     labels = {
         MANAGED_BY[0]: MANAGED_BY[1],
@@ -63,7 +128,7 @@ def manifests(
             binary[key] = base64.b64encode(content).decode("ascii")
     size = sum(len(k) + len(v) for k, v in files.items())
     if size > CONFIGMAP_LIMIT:
-        raise ClusterError(
+        raise PlanTooLarge(
             f"the load plan is {size / 1048576:.2f} MiB, more than the 1 MiB a Kubernetes "
             "ConfigMap may hold: use fewer or smaller images (the requests of every image × "
             "variant travel in it), e.g. --variants 512-jpeg or one image"
@@ -86,7 +151,7 @@ def manifests(
         },
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": 10001,
+            "runAsUser": AGENT_UID,
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
@@ -127,7 +192,29 @@ def manifests(
             },
         },
     }
-    return configmap, job
+    secret = None
+    if headers:
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "type": "Opaque",
+            "data": {
+                HEADERS_FILE: base64.b64encode(
+                    json.dumps({b: [list(h) for h in hs] for b, hs in headers.items()}).encode()
+                ).decode("ascii")
+            },
+        }
+        pod = job["spec"]["template"]["spec"]
+        pod["securityContext"]["fsGroup"] = AGENT_UID  # the mounted file's group: the agent's
+        pod["volumes"].append(
+            {"name": "headers", "secret": {"secretName": name, "defaultMode": 0o440}}
+        )
+        container["volumeMounts"].append(
+            {"name": "headers", "mountPath": HEADERS_MOUNT, "readOnly": True}
+        )
+        container["env"] = [{"name": HEADERS_ENV, "value": f"{HEADERS_MOUNT}/{HEADERS_FILE}"}]
+    return LoadObjects(configmap, job, secret)
 
 
 def to_yaml(objects: list[dict]) -> str:
@@ -140,10 +227,12 @@ class LoadJob:
     """A created (or about to be created) ConfigMap + Job. ``delete`` is idempotent and safe from
     any thread; the pods' logs are followed through the API (``follow=true``)."""
 
-    def __init__(self, configmap: dict, job: dict, context: str | None = None):
+    def __init__(
+        self, configmap: dict, job: dict, context: str | None = None, secret: dict | None = None
+    ):
         from kubernetes import client
 
-        self.configmap, self.job = configmap, job
+        self.configmap, self.job, self.secret = configmap, job, secret
         self.namespace = job["metadata"]["namespace"]
         self.name = job["metadata"]["name"]
         self.context = resolve_context(context).name
@@ -172,11 +261,19 @@ class LoadJob:
             self.configmap,
         )
         try:
+            if self.secret is not None:
+                self._call(
+                    f"secrets in {where}",
+                    self._core.create_namespaced_secret,
+                    self.namespace,
+                    self.secret,
+                )
             made = self._call(
                 f"jobs in {where}", self._batch.create_namespaced_job, self.namespace, self.job
             )
         except ClusterError:
             self._delete_configmap()
+            self._delete_secret()
             raise
         owner = {
             "apiVersion": "batch/v1",
@@ -192,6 +289,14 @@ class LoadJob:
             self.namespace,
             {"metadata": {"ownerReferences": [owner]}},
         )
+        if self.secret is not None:
+            self._call(
+                f"secret {self.name}",
+                self._core.patch_namespaced_secret,
+                self.name,
+                self.namespace,
+                {"metadata": {"ownerReferences": [owner]}},
+            )
 
     def publish(self, key: str, text: str) -> None:
         """Add a file to the agents' mounted plan (the kubelet updates mounted ConfigMaps)."""
@@ -263,6 +368,7 @@ class LoadJob:
                 propagation_policy="Foreground",
             )
         self._delete_configmap()
+        self._delete_secret()
         for thread in self._threads:
             thread.join(timeout=5)
         for w in self._watches:  # a log stream still open: end it, so no thread is left reading
@@ -287,6 +393,17 @@ class LoadJob:
                 self.namespace,
             )
 
+    def _delete_secret(self) -> None:
+        if self.secret is None:
+            return
+        with contextlib.suppress(ClusterError):  # already collected with its Job: fine
+            self._call(
+                f"secret {self.name}",
+                self._core.delete_namespaced_secret,
+                self.name,
+                self.namespace,
+            )
+
     def wait_gone(self, timeout_s: float = 30.0) -> bool:
         """Whether the Job's pods are all gone (after ``delete``)."""
         deadline = time.monotonic() + timeout_s
@@ -302,16 +419,31 @@ class LoadJob:
 
 def service_address(spec) -> str:
     """Where an agent inside the cluster reaches a ``k8s://`` backend: the service's ClusterIP and
-    port (no DNS lookup in the measured path), or ``SERVICE.NAMESPACE.svc:PORT`` for a headless
-    service. Raises ClusterError (unknown service, no such port)."""
+    the port its protocol's discovery hints name (no DNS lookup in the measured path), or
+    ``SERVICE.NAMESPACE.svc:PORT`` for a headless service; for a serverless KServe
+    InferenceService its cluster-local address. Raises ClusterError (unknown service, no such
+    port)."""
     from kubernetes import client
 
+    from tfcompare.cluster import kserve
     from tfcompare.cluster.discovery import choose_port, read_service
     from tfcompare.cluster.target import parse_target
 
     target = parse_target(spec.target)
     with api_client(target.context) as api:
-        svc = read_service(client.CoreV1Api(api), target, server_of(api))
+        server = server_of(api)
+        try:
+            svc = read_service(client.CoreV1Api(api), target, server)
+        except ClusterError as exc:
+            if exc.status != 404:
+                raise
+            svc, missing = None, exc
+        if svc is None or (not svc.spec.selector and svc.spec.type == "ExternalName"):
+            address = kserve.cluster_local_address(api, target, server)
+            if address is not None:
+                return address
+            if svc is None:
+                raise missing from None
     port = choose_port(svc, target, spec.protocol)
     ip = svc.spec.cluster_ip
     if ip and ip != "None":

@@ -94,6 +94,7 @@ def run_gui(
     from PySide6.QtCore import QTimer
 
     from tfcompare.gui.screenshots import save_window_png
+    from tfcompare.window.capacity import levels_text
 
     window = build_window(
         images,
@@ -116,15 +117,21 @@ def run_gui(
         window.sessions.set_dirty(False)  # nothing to ask: this was an automated render
         window.close()
 
+    sweeps = window.controller.capacity
     if capacity is not None:
         plan, variants = capacity
         window.tabs.setCurrentWidget(window.capacity)
-        window.capacity.show_plan(plan.to_dict())
-        window.capacity.variants.setText(",".join(variants))
-    finished = window.capacity.sweep_finished if capacity is not None else window.run_finished
+        sweeps.set_fields(
+            mode=plan.mode,
+            levels=levels_text(plan.levels),
+            variants=",".join(variants),
+            window_s=plan.window_s,
+            limit_ms=plan.latency_limit_ms,
+        )
+    finished = sweeps.events.finished if capacity is not None else window.run_finished
     if screenshot:
         if autorun:
-            finished.connect(lambda _cancelled: QTimer.singleShot(300, shoot))
+            finished.connect(lambda _ended: QTimer.singleShot(300, shoot))
         else:
             QTimer.singleShot(300, shoot)
     if autorun:

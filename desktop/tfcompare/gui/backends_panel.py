@@ -1,7 +1,8 @@
 """The backends list: colour, status light, name, address and what the backend says about itself.
 
-Each entry is two lines (name · protocol · address, then model · status), each elided to the list's
-width with the full text in the tooltip: the list never needs a horizontal scrollbar."""
+Each entry is two lines (name · protocol · address, then status · what the model takes · model),
+each elided to the list's width with the full text in the tooltip: the list never needs a
+horizontal scrollbar."""
 
 from __future__ import annotations
 
@@ -19,32 +20,55 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.colors import BackendColors
 from tfcompare.gui.overlay import EmptyOverlay
+from tfcompare.gui.user_text import message, shown, tooltip
+from tfcompare.runner.probe import BackendState
 from tfcompare.serving.backend_spec import BackendSpec
 
 LIGHTS = {
-    "ok": "#2e9d4a",
-    "warn": "#e0a000",
-    "error": "#d0312d",
-    "checking": "#a0a0a0",
-    "offline": "#c8c8c8",
+    BackendState.OK: "#2e9d4a",
+    BackendState.WARN: "#e0a000",
+    BackendState.ERROR: "#d0312d",
+    BackendState.CHECKING: "#a0a0a0",
+    BackendState.OFFLINE: "#c8c8c8",
 }
+_TROUBLE = (BackendState.ERROR, BackendState.OFFLINE)
+_UNKNOWN = (BackendState.CHECKING, "checking…", "")  # (state, line, detail) before any answer
 
 
-def readable_status(state: str, text: str, target: str) -> str:
+def readable_status(state: BackendState, text: str, target: str) -> str:
     """The status as the entry's second line shows it: for a problem, the reason first and
     without the address line 1 already shows ("UNAVAILABLE: backend h:p is not reachable
     (connection refused)" → "not reachable (connection refused) · UNAVAILABLE")."""
-    if state not in ("error", "offline"):
+    if state not in _TROUBLE:
         return text
     text = text.replace(f"backend {target} is ", "").replace(f"backend {target} ", "")
-    if state == "offline":  # "not connected (from the saved session): " + what the check said
+    if (
+        state is BackendState.OFFLINE
+    ):  # "not connected (from the saved session): " + what the check said
         return text.partition(": ")[0]  # the check's words are in the tooltip
     code, sep, reason = text.partition(": ")
     if sep and code.replace("_", "").isalpha() and code.isupper():
         text = f"{reason} · {code}"
     return text
+
+
+def status_line(state: BackendState, text: str, target: str, model: str, takes: str = "") -> str:
+    """An entry's second line, most telling first (it is cut at the list's width; the tooltip
+    has it all): for a problem, the reason, then the model; for a backend that answers, its
+    state and version, what its model takes (the run's own account when there is one: input
+    and preprocessing), the path floor and metrics, then the signature and the model."""
+    shown = readable_status(state, text, target)
+    if state != BackendState.OK:
+        return f"{shown} · {model}"
+    parts = [p for p in text.split(" · ") if p]
+    probed = [p for p in parts if p.startswith("takes ")]
+    first = [p for p in parts if p == "AVAILABLE" or p.startswith("version ")]
+    rest = [p for p in parts if p not in first and p not in probed]
+    takes = takes or (probed[0] if probed else "")
+    return " · ".join([*first, *([takes] if takes else []), *rest, model])
 
 
 def _icon(color: str, light: str) -> QIcon:
@@ -71,18 +95,16 @@ def elide_entry(
     name: str, head: str, detail: str, width: int, bold: QFontMetrics, plain: QFontMetrics
 ) -> tuple[str, str, str]:
     """The (name, head, detail) texts that fit ``width`` pixels: the name is kept whole when it
-    can be, then the address is elided, and the detail line is elided on its own."""
+    can be (else shortened in the middle), then the address is elided, and the detail line is
+    elided on its own; each isolated (see ``user_text``)."""
     name_w = bold.horizontalAdvance(name)
+    line2 = shown(plain.elidedText(detail, Qt.TextElideMode.ElideRight, width))
     if name_w >= width:
-        return (
-            bold.elidedText(name, Qt.TextElideMode.ElideRight, width),
-            "",
-            (plain.elidedText(detail, Qt.TextElideMode.ElideRight, width)),
-        )
+        return (shown(bold.elidedText(name, Qt.TextElideMode.ElideMiddle, width)), "", line2)
     return (
-        name,
-        plain.elidedText(head, Qt.TextElideMode.ElideRight, width - name_w),
-        plain.elidedText(detail, Qt.TextElideMode.ElideRight, width),
+        shown(name),
+        shown(plain.elidedText(head, Qt.TextElideMode.ElideRight, width - name_w)),
+        line2,
     )
 
 
@@ -115,10 +137,10 @@ class EntryDelegate(QStyledItemDelegate):
         style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
         icon = style.subElementRect(QStyle.SubElement.SE_ItemViewItemDecoration, opt, widget)
         rect = QRect(opt.rect).adjusted(icon.right() - opt.rect.left() + 6, 3, -4, -3)
-        name = str(index.data(NAME_ROLE) or "")
-        head = str(index.data(HEAD_ROLE) or "")
+        name = message(index.data(NAME_ROLE) or "")
+        head = message(index.data(HEAD_ROLE) or "")
         full = str(index.data(Qt.ItemDataRole.DisplayRole) or text)
-        detail = full.split("\n", 1)[1] if "\n" in full else ""
+        detail = message(full.split("\n", 1)[1] if "\n" in full else "")
         bold_font, plain_font = self._fonts(opt)
         bold, plain = QFontMetrics(bold_font), QFontMetrics(plain_font)
         n, h, d = elide_entry(name, head, detail, rect.width(), bold, plain)
@@ -159,6 +181,7 @@ class BackendsPanel(QWidget):
         self.colors = colors
         self.specs: list[BackendSpec] = []
         self._status: dict[str, tuple[str, str, str]] = {}  # name → (state, text, detail) shown
+        self._colors_shown: list[str] = []
         self.list = QListWidget()
         self.list.setIconSize(QSize(34, 16))
         self.list.setWordWrap(False)
@@ -209,17 +232,19 @@ class BackendsPanel(QWidget):
         self.edit.setEnabled(has)
         self.remove.setEnabled(has)
 
-    def show_backends(
-        self, specs: list[BackendSpec], status: dict[str, tuple[str, str, str]]
-    ) -> None:
-        """Draw these backends with their (state, one line, tooltip detail)."""
+    def show_backends(self, specs: list[BackendSpec], status: dict[str, tuple[str, ...]]) -> None:
+        """Draw these backends with their (state, one line, tooltip detail[, what the model
+        takes as the last run found it])."""
         names = [s.name for s in specs]
+        colors = [self.colors.color(n) for n in names]
+        if colors != self._colors_shown:  # the comparison's order changed: so did the swatches
+            self._colors_shown = colors
+            self._status = {}
         if specs != self.specs or names != [
             self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())
         ]:
             current = self.current_name()
             self.specs = list(specs)
-            self.colors.assign(names)
             self.list.clear()
             for spec in self.specs:
                 item = QListWidgetItem()
@@ -230,7 +255,7 @@ class BackendsPanel(QWidget):
             self._status = {}
         for name in names:
             if self._status.get(name) != status.get(name):
-                self._status[name] = status.get(name, ("checking", "checking…", ""))
+                self._status[name] = status.get(name, _UNKNOWN)
                 self._refresh(name)
         self.overlay.setVisible(not self.specs)
         self._update_buttons()
@@ -249,8 +274,8 @@ class BackendsPanel(QWidget):
                 return self.list.item(i).text()
         return ""
 
-    def state_of(self, name: str) -> str:
-        return self._status.get(name, ("checking", "", ""))[0]
+    def state_of(self, name: str) -> BackendState:
+        return self._status.get(name, _UNKNOWN)[0]
 
     def _refresh(self, name: str) -> None:
         spec = self.spec(name)
@@ -264,26 +289,28 @@ class BackendsPanel(QWidget):
         )
         if spec is None or item is None:
             return
-        state, text, detail = self._status.get(name, ("checking", "checking…", ""))
-        proto = "REST" if spec.protocol == "rest" else "gRPC"
-        item.setIcon(_icon(self.colors.color(name), LIGHTS.get(state, LIGHTS["checking"])))
-        head = f" · {proto} · {spec.target}"
+        state, text, detail, *more = self._status.get(name, _UNKNOWN)
+        takes = more[0] if more else ""
+        protocol = spec.protocol_info
+        item.setIcon(_icon(self.colors.color(name), LIGHTS[state]))
+        head = f" · {protocol.label} · {spec.target}"
         item.setData(HEAD_ROLE, head)
         model = spec.model or "model from the pods"
-        shown = readable_status(state, text, spec.target)
-        second = f"{shown} · {model}" if state in ("error", "offline") else f"{model} · {shown}"
-        item.setText(f"{name}{head}\n{second}")
+        line = status_line(state, text, spec.target, model, takes)
+        item.setText(without_bidi_controls(f"{name}{head}\n{line}"))
         signature = (
             f", signature {spec.signature}"
             if spec.signature
             else ", signature from the model's metadata"
         )
         tip = [
-            f"{name}: {spec.target} over {proto}",
+            f"{name}: {spec.target} over {protocol.label} ({protocol.server})",
             f"model {spec.model or '(the one the pods declare: MODEL_NAME)'}{signature}",
         ]
-        if detail and state == "ok":
+        if takes:
+            tip.append(takes)
+        if detail and state is BackendState.OK:
             tip.append(detail)
         tip.append(text)
-        item.setToolTip("\n".join(tip))
-        item.setForeground(QColor("#b00020") if state == "error" else QColor("#555555"))
+        item.setToolTip(tooltip("\n".join(tip)))
+        item.setForeground(QColor("#b00020") if state is BackendState.ERROR else QColor("#555555"))

@@ -10,11 +10,23 @@ from PySide6.QtCore import QRectF, Qt, QTimer
 
 from tfcompare.gui.chart_base import Chart, nice_ceiling
 from tfcompare.gui.colors import BackendColors
-from tfcompare.load.capacity_model import Curve
+from tfcompare.window.capacity import Curve
 
 ANCHOR = (0.5, 1.3)  # a point's label: centred above it
 FAR_LIMIT = 2.0  # a latency limit this many times the highest p99 is left out of the view
 DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
+
+
+def level_tip(curve: Curve, p) -> str:
+    """What a load level's point says when the mouse rests on it."""
+    state = "stable" if p.stable else "unstable (its windows disagreed)"
+    if p.client_bound:
+        state += ", client-bound"
+    knee = " · the knee" if p == curve.knee else ""
+    return (
+        f"{curve.backend} · {curve.variant} · {p.label}{knee}\n"
+        f"{p.throughput:.1f} req/s · p99 {p.p99_ms:.1f} ms · {state}"
+    )
 
 
 class CapacityChart(Chart):
@@ -33,6 +45,7 @@ class CapacityChart(Chart):
         for axis in ("left", "bottom"):
             self.item.getAxis(axis).enableAutoSIPrefix(False)
         self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}
+        self._curve_colors: dict[tuple[str, str], str] = {}
         self._points: dict[tuple[str, str], pg.ScatterPlotItem] = {}
         self._labels: dict[tuple[str, str], list[pg.TextItem]] = {}
         self._knees = pg.ScatterPlotItem(symbol="star", size=18, pen=pg.mkPen("#222222"))
@@ -56,12 +69,15 @@ class CapacityChart(Chart):
 
     def update_curves(self, curves: list[Curve], limit_ms: float | None) -> None:
         variants = list(dict.fromkeys(c.variant for c in curves))
-        wanted = {(c.backend, c.variant) for c in curves}
-        for key in [k for k in self._curves if k not in wanted]:
+        wanted = {(c.backend, c.variant, self.colors.color(c.backend)) for c in curves}
+        # a curve whose backend's colour changed (the comparison's order did) is made again
+        for key in [k for k in self._curves if (*k, self._curve_colors.get(k)) not in wanted]:
             self.item.removeItem(self._curves.pop(key))
             self.item.removeItem(self._points.pop(key))
             for text in self._labels.pop(key):
                 self.item.removeItem(text)
+            self._curve_colors.pop(key, None)
+            self.tip_points.pop(key, None)
         knees = []
         wanted: list[tuple[int, int, pg.TextItem]] = []
         top_x, top_y = 0.0, 0.0
@@ -72,11 +88,10 @@ class CapacityChart(Chart):
             item = self._curves.get(key)
             if item is None:
                 item = self._curves[key] = self.add_plot(
-                    [],
-                    [],
-                    name=f"{curve.backend} · {curve.variant}",
-                    pen=pg.mkPen(color, width=2, style=style),
+                    [], [], pen=pg.mkPen(color, width=2, style=style)
                 )
+                self.legend_entry(item, curve.backend, f"{curve.backend} · {curve.variant}")
+                self._curve_colors[key] = color
                 points = self._points[key] = pg.ScatterPlotItem(
                     size=10, pen=pg.mkPen(color, width=2)
                 )
@@ -95,6 +110,9 @@ class CapacityChart(Chart):
                     for p in curve.points
                 ]
             )
+            self.tip_points[key] = [
+                (p.throughput, p.p99_ms, 0.0, level_tip(curve, p)) for p in curve.points
+            ]
             labels = self._labels[key]
             while len(labels) < len(curve.points):
                 text = pg.TextItem(color=color, anchor=ANCHOR)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import html
 import math
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QPointF, Qt, Signal
+from PySide6.QtWidgets import QGraphicsItem, QToolTip, QVBoxLayout, QWidget
 
+from tfcompare.gui.user_text import elided, rich, tooltip
 from tfcompare.imaging.values import ORIGINAL
 
 pg.setConfigOptions(antialias=True, background="w", foreground="#333333")
@@ -27,6 +27,9 @@ TITLE_PT = 10
 NOTE_PT = 8
 LEFT_AXIS_PX = 56  # room for the axis label and four-digit ticks ("2000" ms, "110" %)
 BOTTOM_AXIS_PX = 38  # tick labels and the axis label
+RIGHT_MARGIN_PX = 12
+TIP_PX = 9  # a point's tooltip shows within this many pixels of it
+LEGEND_NAME_PX = 170  # a longer backend name is shortened in the legend (whole in the tooltip)
 
 
 def title_metrics(points: float = TITLE_PT):
@@ -53,7 +56,32 @@ def wrap_parts(parts: list[str], joiner: str, width: int, fm) -> str:
 
 
 def _html(text: str) -> str:
-    return html.escape(text, quote=False).replace("\n", "<br>")
+    return rich(text)
+
+
+# What an SVG's text asks for: Qt writes the application font's family ("Sans Serif" on Linux),
+# a fontconfig alias that browsers do not know and draw in their default serif face.
+SANS_FAMILIES = "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', Arial, sans-serif"
+_GENERIC = {"sans serif", "sans", "sans-serif", "sansserif", "helvetica", "arial"}
+
+
+def svg_fonts(svg: str, width: float, height: float) -> str:
+    """An SVG from Qt with a sans-serif font list browsers resolve, and its size in pixels (Qt
+    writes millimetres, which a browser turns into pixels only at 96 dpi)."""
+    import re
+
+    def family(m: re.Match) -> str:
+        name = m.group(1).strip().strip("'")
+        first = "" if name.lower() in _GENERIC else f"'{name}', "
+        return f'font-family="{first}{SANS_FAMILIES}"'
+
+    svg = re.sub(r'font-family="([^"]*)"', family, svg)
+    return re.sub(
+        r'<svg width="[^"]*" height="[^"]*"',
+        f'<svg width="{int(width)}" height="{int(height)}"',
+        svg,
+        count=1,
+    )
 
 
 def short_variant(key: str) -> str:
@@ -78,6 +106,9 @@ class Chart(QWidget):
         self.item: pg.PlotItem = self.plot.getPlotItem()
         self.item.setMenuEnabled(False)
         self.item.showGrid(x=False, y=True, alpha=0.25)
+        # room right of the plot's frame: markers and labels at the right end stay clear of the
+        # pane's (or the window's) edge
+        self.item.layout.setContentsMargins(1, 1, RIGHT_MARGIN_PX, 1)
         # the title spans the axes too: centred over the whole chart, with its full width to use
         self.item.layout.removeItem(self.item.titleLabel)
         self.item.layout.addItem(self.item.titleLabel, 0, 0, 1, 3)
@@ -94,6 +125,10 @@ class Chart(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
         self.plot.installEventFilter(self)
+        # a tooltip on every point: what it is and its numbers (``tip_points``, ``point_tip``)
+        self.tip_points: dict = {}  # key → [(x, y, shift_px, text)] in data coordinates
+        self.plot.viewport().installEventFilter(self)
+        self.shown_tip = ""  # the last point tooltip shown (plain text)
         from tfcompare.gui.overlay import EmptyOverlay
 
         # inside the plot's view area: the hint never covers the axes, their ticks or titles
@@ -149,12 +184,33 @@ class Chart(QWidget):
     _pooling_label = ""
 
     def set_backends(self, backends: list[str]) -> None:
-        """Create these backends' plot items now, before results arrive (no relayout later)."""
+        """This chart's items for these backends, in the comparison's order and colours: made
+        before results arrive (no relayout later), and made again only when the order or a
+        colour changes (a removal, its undo, a reopened session), so the legend keeps the
+        comparison's order and every backend its one colour."""
+        wanted = tuple((b, self.colors.color(b)) for b in backends)
+        if wanted == self._items_for:
+            return
+        self._items_for = wanted
+        self.clear_backend_items()
         for name in backends:
             self._make_items(name)
+        self.fit_legend()
+
+    _items_for: tuple = ()
 
     def _make_items(self, backend: str) -> None:
-        raise NotImplementedError
+        """Hook: make one backend's items (a chart that makes them as data arrives has none)."""
+
+    def clear_backend_items(self) -> None:
+        """Hook: remove every backend's items (``set_backends`` makes them again)."""
+
+    def legend_entry(self, sample, backend: str, label: str | None = None) -> None:
+        """A legend entry for ``sample``: the name as plain text (never markup), shortened in
+        the middle when long, the whole name in its tooltip."""
+        text = backend if label is None else label
+        self.legend.addItem(sample, rich(elided(text, LEGEND_NAME_PX, title_metrics(8))))
+        self.legend.items[-1][1].setToolTip(tooltip(text))
 
     def add_plot(self, *args, **kwargs) -> pg.PlotDataItem:
         """``PlotItem.plot`` for our small data: without pyqtgraph's dynamic range limit, which
@@ -187,6 +243,7 @@ class Chart(QWidget):
             label.setMinimumWidth(0)  # setTitle made the text's width the minimum again
         label._sizeHint[Qt.SizeHint.MinimumSize] = (0, label._sizeHint[Qt.SizeHint.MinimumSize][1])
         label.updateGeometry()
+        label.setToolTip(tooltip(text) if shown.replace("\n", " ") != text else "")
 
     def set_note(self, *groups: str) -> None:
         """A small line under the legend (e.g. what marker shapes mean); its ``groups`` wrap onto
@@ -233,7 +290,44 @@ class Chart(QWidget):
         if cols != self.legend.columnCount:
             self.legend.setColumnCount(cols)
 
+    def point_tip(self, scene_pos) -> str:
+        """The tooltip of the point nearest ``scene_pos`` within ``TIP_PX`` pixels ("" if none)."""
+        vb = self.item.vb
+        if not vb.sceneBoundingRect().contains(scene_pos):
+            return ""
+        best, text = TIP_PX**2, ""
+        for points in self.tip_points.values():
+            for x, y, shift, tip in points:
+                at = vb.mapViewToScene(QPointF(x, self.view_y(y)))
+                d = (at.x() + shift - scene_pos.x()) ** 2 + (at.y() - scene_pos.y()) ** 2
+                if d <= best:
+                    best, text = d, tip
+        return text
+
+    def view_y(self, y: float) -> float:
+        """A data value's y in view coordinates (log10 on a log scale)."""
+        if self.item.ctrl.logYCheck.isChecked():
+            return math.log10(y) if y > 0 else -1e9
+        return y
+
+    def _show_tip(self, event) -> bool:
+        """The viewport's tooltip event: a point's own tooltip when the mouse rests on one; else
+        the chart's (or a legend entry's, which the scene shows)."""
+        scene_pos = self.plot.mapToScene(event.pos())
+        text = self.point_tip(scene_pos)
+        if text:
+            self.shown_tip = text
+            QToolTip.showText(event.globalPos(), tooltip(text), self.plot.viewport())
+            return True
+        self.shown_tip = ""
+        if self.toolTip() and self.item.vb.sceneBoundingRect().contains(scene_pos):
+            QToolTip.showText(event.globalPos(), self.toolTip(), self.plot.viewport())
+            return True
+        return False
+
     def eventFilter(self, watched, event) -> bool:  # noqa: N802
+        if watched is self.plot.viewport() and event.type() == QEvent.Type.ToolTip:
+            return self._show_tip(event)
         # the plot's own resize (it can follow the chart's: the title and legend must fit the
         # width the plot really gets, or they hold the chart wider than its pane)
         if watched is self.plot and event.type() == QEvent.Type.Resize:
@@ -265,24 +359,47 @@ class Chart(QWidget):
 
     def export_svg(self, path: str) -> None:
         """Vector SVG of the chart, drawn by Qt's own SVG generator (pyqtgraph's SVGExporter
-        cannot parse the path data Qt 6.12 produces)."""
-        from PySide6.QtCore import QRectF, QSize
-        from PySide6.QtGui import QPainter
+        cannot parse the path data Qt 6.12 produces), looking like the PNG export: markers as
+        vector shapes (pyqtgraph's export mode: no sprite sheet), axes drawn afresh (no cached
+        pixmaps), sizes in the screen's pixels, and text in a font list that browsers resolve to
+        a sans-serif face."""
+        from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF, QSize
+        from PySide6.QtGui import QGuiApplication, QPainter
         from PySide6.QtSvg import QSvgGenerator
 
         rect = self.item.sceneBoundingRect()
+        screen = QGuiApplication.primaryScreen()
+        dpi = round(screen.logicalDotsPerInch()) if screen is not None else 96
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
         gen = QSvgGenerator()
-        gen.setFileName(str(path))
+        gen.setOutputDevice(buffer)
+        gen.setResolution(dpi)  # the PNG export's dpi: text and lines the same size in both
         gen.setSize(QSize(int(rect.width()), int(rect.height())))
         gen.setViewBox(QRectF(0, 0, rect.width(), rect.height()))
         gen.setTitle(self.title)
+        items = self.plot.scene().items()
+        caches = [(item, item.cacheMode()) for item in items]
+        for item in items:
+            item.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+            if hasattr(item, "setExportMode"):
+                item.setExportMode(True, {"antialias": True, "background": None, "painter": None})
         painter = QPainter(gen)
         try:
             self.plot.scene().render(painter, QRectF(0, 0, rect.width(), rect.height()), rect)
         finally:
             painter.end()
-        if not Path(path).exists():
-            raise OSError(f"could not write {path}")
+            for item in items:
+                if hasattr(item, "setExportMode"):
+                    item.setExportMode(False)
+            for item, mode in caches:
+                item.setCacheMode(mode)
+        svg = svg_fonts(bytes(data).decode("utf-8"), rect.width(), rect.height())
+        try:
+            Path(path).write_text(svg, encoding="utf-8")
+        except OSError as exc:
+            raise OSError(f"could not write {path}: {exc.strerror or exc}") from None
 
     def grab_image(self):
         return self.plot.grab().toImage()

@@ -1,5 +1,6 @@
-""" "Add from cluster…": pick a kubeconfig context and namespace, see the TF Serving services there
-with pod readiness and CPU/GPU/memory limits, tick the ones to compare.
+""" "Add from cluster…": pick a kubeconfig context and namespace, see the model servers there (TF
+Serving, Triton, MLServer services, KServe InferenceServices) with their kind, protocol, pod
+readiness and CPU/GPU/memory limits, tick the ones to compare.
 
 Every cluster call runs in a worker thread and answers through a queued Qt signal; each request
 carries a generation number so an answer for an older context/namespace is dropped, never drawn.
@@ -29,9 +30,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tfcompare.cluster.servers import protocol_choices
 from tfcompare.serving.backend_spec import BackendSpec
 
-COLUMNS = ("", "Service", "Namespace", "Ready", "GPU", "CPU", "Memory", "Model", "Target")
+COLUMNS = (
+    "",
+    "Service",
+    "Namespace",
+    "Kind",
+    "Protocol",
+    "Ready",
+    "GPU",
+    "CPU",
+    "Memory",
+    "Model",
+    "Target",
+)
+READY_COLUMN = COLUMNS.index("Ready")
+PROTOCOL_COLUMN = COLUMNS.index("Protocol")
 
 
 class _Answers(QObject):
@@ -41,7 +57,7 @@ class _Answers(QObject):
 
 
 class ClusterDialog(QDialog):
-    """Choose TF Serving services from a Kubernetes cluster; read ``selected_backends()`` after
+    """Choose model servers from a Kubernetes cluster; read ``selected_backends()`` after
     ``exec()`` returns Accepted."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -50,6 +66,7 @@ class ClusterDialog(QDialog):
         self.resize(900, 460)
         self._generation = 0
         self._services: list[Any] = []  # tfcompare.cluster.ServiceInfo, in table order
+        self._notes: list[str] = []  # what discovery could not look at
         self._pending_namespace = "default"
         self._answers = _Answers(self)
         self._answers.done.connect(self._on_answer)
@@ -60,8 +77,13 @@ class ClusterDialog(QDialog):
         self.namespace_box.setMinimumContentsLength(16)
         self.all_namespaces = QCheckBox("All namespaces")
         self.protocol_box = QComboBox()
-        self.protocol_box.addItem("gRPC (8500)", "grpc")
-        self.protocol_box.addItem("REST (8501)", "rest")
+        self.protocol_box.addItem("Each server's own", None)
+        for name, label in protocol_choices():
+            self.protocol_box.addItem(label, name)
+        self.protocol_box.setToolTip(
+            "The protocol of the backends added: each server's own (the first it speaks), or one "
+            "for all the servers that speak it"
+        )
         self.refresh_button = QPushButton("Refresh")
 
         where = QHBoxLayout()
@@ -111,17 +133,23 @@ class ClusterDialog(QDialog):
     # ------------------------------------------------------------------ public
 
     @property
-    def protocol(self) -> str:
-        return str(self.protocol_box.currentData())
+    def protocol(self) -> str | None:
+        """The protocol chosen for every server that speaks it; None: each server's own."""
+        data = self.protocol_box.currentData()
+        return None if data is None else str(data)
+
+    def protocol_of(self, service: Any) -> str:
+        chosen = self.protocol
+        return chosen if chosen is not None and service.speaks(chosen) else service.protocol
 
     def selected_backends(self) -> list[BackendSpec]:
         """One BackendSpec per ticked service, with a ``k8s://CONTEXT/NS/SVC:PORT`` target."""
-        chosen = [s for row, s in enumerate(self._services) if self._ticked(row)]
+        chosen = [s for row, s in enumerate(self._services) if self._ticked(row) and s.protocols]
         names = [s.name for s in chosen]
         specs = []
         for s in chosen:
             name = s.name if names.count(s.name) == 1 else f"{s.namespace}/{s.name}"
-            specs.append(s.backend_spec(self.protocol, name=name))
+            specs.append(s.backend_spec(self.protocol_of(s), name=name))
         return specs
 
     def refresh(self) -> None:
@@ -131,15 +159,15 @@ class ClusterDialog(QDialog):
         namespace = self.namespace_box.currentText().strip() or None
         everywhere = self.all_namespaces.isChecked()
         where = "all namespaces" if everywhere else f"namespace {namespace or '(default)'}"
-        self._set_status(f"Looking for TF Serving services in {where}…")
+        self._set_status(f"Looking for model servers in {where}…")
         self.table.setRowCount(0)
         self._services = []
         self._update_ok()
 
         def work() -> Any:
-            from tfcompare.cluster import discover_services
+            from tfcompare.cluster.discovery import discover
 
-            return discover_services(context, namespace, all_namespaces=everywhere)
+            return discover(context, namespace, all_namespaces=everywhere)
 
         self._submit("services", work)
 
@@ -221,8 +249,9 @@ class ClusterDialog(QDialog):
         self.namespace_box.setEnabled(not checked)
         self.refresh()
 
-    def _on_services_loaded(self, services: Any) -> None:
-        self._services = list(services)
+    def _on_services_loaded(self, found: Any) -> None:
+        self._services = list(found.services)
+        self._notes = list(found.notes)
         self.table.blockSignals(True)
         self.table.setRowCount(len(self._services))
         for row, s in enumerate(self._services):
@@ -233,6 +262,8 @@ class ClusterDialog(QDialog):
             cells = (
                 s.name,
                 s.namespace,
+                s.kind,
+                s.protocol_labels,
                 s.readiness,
                 s.limits.gpu or "–",
                 s.limits.cpu or "–",
@@ -246,11 +277,18 @@ class ClusterDialog(QDialog):
             if s.ready == 0:
                 for col in range(1, len(COLUMNS)):
                     self.table.item(row, col).setForeground(QColor("#b45309"))
-                self.table.item(row, 3).setToolTip(
+                self.table.item(row, READY_COLUMN).setToolTip(
                     "no ready pod: forwarding waits until one is ready"
                 )
+            if not s.protocols:
+                tick.setFlags(Qt.ItemFlag.NoItemFlags)
+                tick.setToolTip("no protocol of tfcompare reaches this server")
             pods = ", ".join(s.pods) or "no pods"
-            self.table.item(row, 1).setToolTip(f"pods: {pods}\nrequests: {s.requests.text}")
+            tip = f"pods: {pods}\nrequests: {s.requests.text}"
+            self.table.item(row, 1).setToolTip(tip + (f"\n{s.note}" if s.note else ""))
+            self.table.item(row, PROTOCOL_COLUMN).setToolTip(
+                "the first is used unless Protocol above chooses another it speaks"
+            )
         self.table.blockSignals(False)
         self._fill_targets()
         context = self.context_box.currentData()
@@ -259,15 +297,17 @@ class ClusterDialog(QDialog):
             if self.all_namespaces.isChecked()
             else f"namespace {self.namespace_box.currentText()}"
         )
+        notes = "".join(f" Note: {n}" for n in self._notes)
         if self._services:
             self._set_status(
-                f"{len(self._services)} TF Serving service(s) in {where} of {context}. "
-                "Tick the ones to compare."
+                f"{len(self._services)} model server(s) in {where} of {context}. "
+                f"Tick the ones to compare.{notes}"
             )
         else:
             self._set_status(
-                f"No TF Serving services in {where} of {context} (looked for the label "
-                "app.kubernetes.io/name=tensorflow-serving and ports 8500/8501)."
+                f"No model servers in {where} of {context} (looked for TF Serving, Triton and "
+                "MLServer pods, their labels and ports — 8500/8501, 8000/8001, 8080/8081 — and "
+                f"KServe InferenceServices).{notes}"
             )
         self._update_ok()
 
@@ -278,7 +318,7 @@ class ClusterDialog(QDialog):
         for row, s in enumerate(self._services):
             item = self.table.item(row, len(COLUMNS) - 1)
             if item is not None:
-                item.setText(s.target(self.protocol))
+                item.setText(s.backend_target(self.protocol_of(s)) if s.protocols else "–")
         self.table.blockSignals(False)
 
     def _ticked(self, row: int) -> bool:

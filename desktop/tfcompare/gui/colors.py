@@ -1,42 +1,40 @@
-"""One colour per backend, everywhere (charts, table, backend list).
+"""The window's backend colours: ``tfcompare.palette`` in the comparison's own order.
 
-Colours follow the order backends were added and never depend on Qt, so a saved session and the
-live window agree. The palette is colour-blind friendly (Okabe–Ito, then Tableau for more).
+``assign`` is given the backends in the comparison's order (as configured, then any that only the
+results know): the colours follow from their positions, as in ``tfcompare render`` and the findings
+report. Whatever an earlier session or the remembered backends used plays no part.
 """
 
 from __future__ import annotations
 
-PALETTE: tuple[str, ...] = (
-    "#0072B2",  # blue
-    "#E69F00",  # orange
-    "#009E73",  # green
-    "#CC79A7",  # purple
-    "#D55E00",  # vermillion
-    "#56B4E9",  # sky
-    "#8C564B",  # brown
-    "#7F7F7F",  # grey
-    "#BCBD22",  # olive
-    "#17BECF",  # cyan
-)
+from tfcompare.palette import PALETTE, backend_colors, color_at
+
+__all__ = ["PALETTE", "BackendColors"]
 
 
 class BackendColors:
-    """Stable name → colour assignment; a name keeps its colour once it has one."""
+    """Name → colour by position in the comparison's order; a name outside that order (another
+    session's overlay, say) gets the next colour after it."""
 
     def __init__(self) -> None:
+        self._order: tuple[str, ...] = ()
         self._colors: dict[str, str] = {}
 
-    def assign(self, names: list[str] | tuple[str, ...]) -> None:
-        for name in names:
-            self.color(name)
+    def assign(self, names: list[str] | tuple[str, ...]) -> bool:
+        """The comparison's backends, in order; True when any colour changed."""
+        order = tuple(dict.fromkeys(names))
+        if order == self._order:
+            return False
+        before = dict(self._colors)
+        self._order = order
+        self._colors = backend_colors(order)
+        return any(before.get(n, c) != c for n, c in self._colors.items())
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        return self._order
 
     def color(self, name: str) -> str:
         if name not in self._colors:
-            used = set(self._colors.values())
-            free = [c for c in PALETTE if c not in used]
-            self._colors[name] = free[0] if free else PALETTE[len(self._colors) % len(PALETTE)]
+            self._colors[name] = color_at(len(self._colors))
         return self._colors[name]
-
-    def forget_except(self, names: list[str] | tuple[str, ...]) -> None:
-        keep = set(names)
-        self._colors = {n: c for n, c in self._colors.items() if n in keep}

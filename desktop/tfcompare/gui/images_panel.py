@@ -16,7 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.overlay import EmptyOverlay
+from tfcompare.gui.user_text import message, shown, tooltip
 from tfcompare.window.images import THUMB, ImageEntry
 
 FULL_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's whole text (shown elided to the width)
@@ -78,9 +80,9 @@ class ImagesPanel(QWidget):
                 image = QImage(data, w, h, w * 3, QImage.Format.Format_RGB888).copy()
                 self._icons[entry.name] = QIcon(QPixmap.fromImage(image))
             item.setIcon(self._icons.get(entry.name, self._placeholder))
-            item.setData(FULL_ROLE, self._text(entry))
+            item.setData(FULL_ROLE, without_bidi_controls(self._text(entry)))
             tip = entry.path or entry.name
-            item.setToolTip(tip if not entry.error else f"{entry.name}\n{entry.error}")
+            item.setToolTip(tooltip(tip if not entry.error else f"{entry.name}\n{entry.error}"))
             item.setForeground(QColor("#b00020") if entry.error else self.palette().text().color())
         added = [n for n in names if n not in old_names]
         if added and old_names:
@@ -97,9 +99,11 @@ class ImagesPanel(QWidget):
         for row in range(self.list.count()):
             item = self.list.item(row)
             name, _, rest = str(item.data(FULL_ROLE) or "").partition("\n")
-            text = fm.elidedText(name, Qt.TextElideMode.ElideMiddle, width)
+            text = shown(fm.elidedText(message(name), Qt.TextElideMode.ElideMiddle, width))
             if rest:
-                text += "\n" + fm.elidedText(rest, Qt.TextElideMode.ElideRight, width)
+                text += "\n" + shown(
+                    fm.elidedText(message(rest), Qt.TextElideMode.ElideRight, width)
+                )
             if item.text() != text:
                 item.setText(text)
 

@@ -10,6 +10,7 @@ from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox
 
+from tfcompare.gui.export_paths import ask_export_path
 from tfcompare.gui.prefs import Prefs
 from tfcompare.gui.screenshots import copy_image, grab_window, save_image
 from tfcompare.window import WindowController
@@ -114,7 +115,7 @@ class InputActions:
 
     # ------------------------------------------------------------------ screenshots
     def save_window_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
+        path = ask_export_path(
             self.w, "Save window screenshot", "tfcompare.png", "PNG image (*.png)"
         )
         if path:
@@ -135,9 +136,7 @@ class InputActions:
 
     def save_chart_dialog(self, chart, name: str, kind: str) -> None:
         filt = "PNG image (*.png)" if kind == "png" else "SVG drawing (*.svg)"
-        path, _ = QFileDialog.getSaveFileName(
-            self.w, f"Save {name} chart", f"{name.lower()}.{kind}", filt
-        )
+        path = ask_export_path(self.w, f"Save {name} chart", f"{name.lower()}.{kind}", filt)
         if not path:
             return
         try:

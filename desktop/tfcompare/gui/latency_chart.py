@@ -1,7 +1,8 @@
 """Latency per variant per backend: p50 points with whiskers up to p90, the server's share of the
 time as a pale bar under each point (from its metrics: the rest of the height is the path; the
-exact figures are in the table's Server/Model/Path ms columns), the cold first
-request marked with a star, an optional log scale, and an overlay of a second session (dashed)."""
+exact figures are in the table's Server/Model/Path ms columns; on the log scale, where a bar's
+height says nothing, a pale dash at that height), the cold first request marked with a star, an
+optional log scale, an overlay of a second session (dashed), and a tooltip on every point."""
 
 from __future__ import annotations
 
@@ -71,6 +72,46 @@ class VariantAxis(pg.AxisItem):
         return [self.names[int(v)] if 0 <= int(v) < len(self.names) else "" for v in values]
 
 
+SHARE_LABEL = {
+    False: "variant (★ cold first request · pale bar: server's share)",
+    True: "variant (★ cold first request · pale dash: server's share)",
+}
+
+
+def fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.1f} ms" if abs(value) >= 10 else f"{value:.2f} ms"
+
+
+def point_tip(backend: str, variant: str, p) -> str:
+    """What a latency point says when the mouse rests on it (plain text, one fact a line)."""
+    images = getattr(p, "images", 0)
+    pooled = f"pooled over {images} images" if images > 1 else "one image"
+    few = " (fewer than 10: indicative)" if p.few_samples else ""
+    lines = [
+        f"{backend} · {variant} · {pooled}",
+        f"p50 {fmt_ms(p.p50_ms)} · p90 {fmt_ms(p.p90_ms)} · p99 {fmt_ms(p.p99_ms)} · mean {fmt_ms(p.mean_ms)}",
+        f"{p.n} measured requests{few}" + (f" · {p.n_errors} failed" if p.n_errors else ""),
+    ]
+    server = getattr(p, "server_ms", None)
+    if server is not None:
+        approx = "" if getattr(p, "server_exact", True) else "~"
+        share = f" ({100 * min(server / p.mean_ms, 1):.0f} % of the mean)" if p.mean_ms else ""
+        lines.append(
+            f"server {approx}{fmt_ms(server)}{share} · model {approx}{fmt_ms(p.runtime_ms)} · "
+            f"path {approx}{fmt_ms(p.path_ms)}"
+        )
+    return "\n".join(lines)
+
+
+def cold_tip(backend: str, request) -> str:
+    return (
+        f"{backend} · {short_variant(request.variant)} · {request.image}\n"
+        f"cold first request: {fmt_ms(request.latency_ms)} (not in the statistics)"
+    )
+
+
 class LatencyChart(Chart):
     title = "Latency p50, whisker to p90"
     tip = (
@@ -90,7 +131,7 @@ class LatencyChart(Chart):
         self.item.getAxis("bottom").setStyle(hideOverlappingLabels=False)
         self.item.setLabel("left", "latency", units="ms")
         self.item.getAxis("left").enableAutoSIPrefix(False)
-        self.item.setLabel("bottom", "variant (★ cold first request · pale bar: server's share)")
+        self.item.setLabel("bottom", SHARE_LABEL[False])
         self.setToolTip(self.tip)
         self.item.getAxis("bottom").enableAutoSIPrefix(False)
         self.variants: list[str] = []
@@ -98,7 +139,10 @@ class LatencyChart(Chart):
         self._whisk: dict[str, pg.PlotDataItem] = {}
         self._cold: dict[str, pg.PlotDataItem] = {}
         self._server: dict[str, pg.PlotDataItem] = {}
+        self._dash: dict[str, pg.PlotDataItem] = {}  # the server's share on the log scale
         self._overlay: dict[str, pg.PlotDataItem] = {}
+        self._overlay_args: tuple = (None, "")
+        self._shares: dict[str, tuple[list, list]] = {}  # backend → (x, server's share) drawn
         self._drawn: dict[str, tuple] = {}  # backend → data last drawn
         self._selected = pg.LinearRegionItem(
             values=(-0.5, 0.5), movable=False, brush=pg.mkBrush(255, 200, 0, 45), pen=pg.mkPen(None)
@@ -114,11 +158,24 @@ class LatencyChart(Chart):
     def set_log(self, on: bool) -> None:
         self.log = on
         self.item.setLogMode(y=on)
+        self.item.setLabel("bottom", SHARE_LABEL[on])
+        for b in self._p50:
+            self._draw_share(b)
         self._y = None
         self._fit_y()
 
     def _make_items(self, backend: str) -> None:
         self._ensure(backend)
+
+    def clear_backend_items(self) -> None:
+        for d in (self._p50, self._whisk, self._cold, self._server, self._dash):
+            for item in d.values():
+                self.item.removeItem(item)
+            d.clear()
+        self._drawn.clear()
+        self.tip_points.clear()
+        if self._overlay:  # after the backends in the legend, as when it was added
+            self.set_overlay(*self._overlay_args)
 
     def _ensure(self, backend: str) -> None:
         if backend in self._p50:
@@ -132,13 +189,19 @@ class LatencyChart(Chart):
             symbolSize=7,
             symbolBrush=color,
             symbolPen=color,
-            name=backend,
         )
+        self.legend_entry(self._p50[backend], backend)
         self._whisk[backend] = self.add_plot([], [], pen=pg.mkPen(color, width=2), connect="pairs")
         pale = pg.mkColor(color)
         pale.setAlpha(80)
         self._server[backend] = self.add_plot([], [], pen=pg.mkPen(pale, width=9), connect="pairs")
         self._server[backend].setZValue(-1)
+        dash = pg.mkColor(color)
+        dash.setAlpha(150)  # a thin mark: less pale than the bar to be seen at all
+        self._dash[backend] = self.add_plot(
+            [], [], pen=pg.mkPen(dash, width=3, cap=Qt.PenCapStyle.FlatCap), connect="pairs"
+        )
+        self._dash[backend].setZValue(-1)
         self._cold[backend] = self.add_plot(
             [],
             [],
@@ -148,7 +211,6 @@ class LatencyChart(Chart):
             symbolBrush=color,
             symbolPen=pg.mkPen("#333333"),
         )
-        self.fit_legend()
 
     def _offset(self, backends: list[str], backend: str) -> float:
         n = len(backends)
@@ -169,15 +231,10 @@ class LatencyChart(Chart):
         index = {v: i for i, v in enumerate(variants)}
         any_data = False
         self._lo, self._hi = math.inf, 0.0
-        for b in list(self._p50):
-            if b not in backends:
-                for d in (self._p50, self._whisk, self._cold, self._server):
-                    self.item.removeItem(d.pop(b))
-                self._drawn.pop(b, None)
+        self.set_backends(backends)
         for b in backends:
-            self._ensure(b)
             off = self._offset(backends, b)
-            xs, ys, wx, wy, sx, sy = [], [], [], [], [], []
+            xs, ys, wx, wy, sx, sy, tips = [], [], [], [], [], [], []
             for v in variants:
                 agg = latency.get((v, b))
                 if agg is None or agg.p50_ms is None:
@@ -188,28 +245,45 @@ class LatencyChart(Chart):
                 wx += [x, x]
                 wy += [agg.p50_ms, agg.p90_ms if agg.p90_ms is not None else agg.p50_ms]
                 server, mean = getattr(agg, "server_ms", None), getattr(agg, "mean_ms", None)
-                if server and mean:  # the server's share of the point, from the axis floor up
-                    sx += [x, x]
-                    sy += [1e-3, agg.p50_ms * min(server / mean, 1.0)]
+                if server and mean:  # the server's share of the point
+                    sx.append(x)
+                    sy.append(agg.p50_ms * min(server / mean, 1.0))
+                tips.append((x, agg.p50_ms, 0.0, point_tip(b, short_variant(v), agg)))
             c = cold.get(b)
             star = (
                 ([index[c.variant] + off], [c.latency_ms])
                 if c is not None and c.ok and c.latency_ms and c.variant in index
                 else ([], [])
             )
+            if star[0]:
+                tips.append((star[0][0], star[1][0], 0.0, cold_tip(b, c)))
+            self.tip_points[b] = tips
             drawn = (xs, ys, wy, star, sy)
             if self._drawn.get(b) != drawn:  # only what changed is handed to pyqtgraph
                 self._drawn[b] = drawn
                 self._p50[b].setData(xs, ys)
                 self._whisk[b].setData(wx, wy)
                 self._cold[b].setData(*star)
-                self._server[b].setData(sx, sy)
+                self._shares[b] = (sx, sy)
+                self._draw_share(b, backends)
             wy = wy + star[1]
             if wy:
                 self._lo, self._hi = min(self._lo, *wy), max(self._hi, *wy)
             any_data = any_data or bool(xs)
         self._fit_y()
         self.set_empty(not any_data)
+
+    def _draw_share(self, backend: str, backends: list[str] | None = None) -> None:
+        """The server's share under each point: a pale bar from zero on the linear scale (its
+        height is the share of the point's height); on the log scale a bar would start at the
+        axis floor and its height would say nothing, so a pale dash marks the same value."""
+        xs, ys = self._shares.get(backend, ([], []))
+        n = len(backends or self._p50)
+        half = 0.4 * min(0.12, 0.6 / max(n, 1))
+        bars = ([x for x in xs for _ in (0, 1)], [v for y in ys for v in (0.0, y)])
+        dashes = ([v for x in xs for v in (x - half, x + half)], [y for y in ys for _ in (0, 1)])
+        self._server[backend].setData(*(([], []) if self.log else bars))
+        self._dash[backend].setData(*(dashes if self.log else ([], [])))
 
     def _fit_y(self) -> None:
         if self._hi <= 0:
@@ -224,17 +298,23 @@ class LatencyChart(Chart):
     def set_overlay(
         self, latency: dict[tuple[str, str], Aggregate] | None, label: str = ""
     ) -> None:
-        """Dashed p50 lines of another session, per backend (same colour)."""
+        """Dashed p50 lines of another session, per backend (same colour), in the legend after
+        this session's backends."""
+        self._overlay_args = (latency, label)
         for item in self._overlay.values():
             self.item.removeItem(item)
             self.legend.removeItem(item)
         self._overlay.clear()
+        for key in [k for k in self.tip_points if isinstance(k, tuple)]:
+            del self.tip_points[key]
         if not latency:
             return
         index = {v: i for i, v in enumerate(self.variants)}
-        for b in sorted({b for _, b in latency}):
+        order = {b: i for i, b in enumerate(self.colors.order)}
+        names = list(dict.fromkeys(b for _, b in latency))
+        for b in sorted(names, key=lambda n: (order.get(n, len(order)), names.index(n))):
             pts = sorted(
-                (index[v], a.p50_ms)
+                (index[v], a.p50_ms, v, a)
                 for (v, bb), a in latency.items()
                 if bb == b and v in index and a.p50_ms
             )
@@ -249,8 +329,11 @@ class LatencyChart(Chart):
                 symbolSize=6,
                 symbolBrush=None,
                 symbolPen=color,
-                name=f"{b} ({label})",
             )
+            self.legend_entry(self._overlay[b], b, f"{b} ({label})")
+            self.tip_points[("overlay", b)] = [
+                (x, y, 0.0, f"{label}:\n" + point_tip(b, short_variant(v), a)) for x, y, v, a in pts
+            ]
         self.fit_legend()
 
     def select_variant(self, variant: str | None) -> None:

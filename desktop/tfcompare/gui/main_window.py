@@ -1,7 +1,8 @@
 """The main window: images, backends and settings on the left; live charts and the results table on
-the right. A thin view of ``tfcompare.window.WindowController``: user actions call the controller,
-the controller's change notices redraw the views, and a coalescing timer applies background work
-(``controller.drain()``) and redraws what changed (each view at most every 2 × ``REFRESH_MS``)."""
+the right; the Capacity tab beside them. A thin view of ``tfcompare.window.WindowController``:
+user actions call the controller, the controller's events (``controller.events.<part>``, psygnal
+signals) redraw the views, and a coalescing timer applies background work (``controller.drain()``)
+and redraws what changed (each view at most every 2 × ``REFRESH_MS``)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import time
 
 from PySide6.QtCore import QByteArray, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QPushButton
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QPushButton, QStatusBar
 
+from tfcompare.bidi import without_bidi_controls
 from tfcompare.gui.capacity_view import CapacityPanel
 from tfcompare.gui.chart_base import short_variant
 from tfcompare.gui.colors import BackendColors
@@ -19,9 +21,10 @@ from tfcompare.gui.input_actions import InputActions, qimage_png_bytes
 from tfcompare.gui.menus import build_menus
 from tfcompare.gui.prefs import Prefs, load_prefs, save_prefs
 from tfcompare.gui.session_actions import SessionActions
+from tfcompare.gui.user_text import message, shown
 from tfcompare.gui.window_layout import add_tab, build_views
 from tfcompare.serving.backend_spec import BackendSpec
-from tfcompare.window import WindowController
+from tfcompare.window import Ended, WindowController
 
 __all__ = ["MainWindow", "qimage_png_bytes"]
 
@@ -47,6 +50,14 @@ def first_start_size(available_w: int, available_h: int) -> tuple[int, int]:
     )
 
 
+class PlainStatusBar(QStatusBar):
+    """The status bar: messages name backends and images, which may hold direction controls;
+    none may reorder the rest of the message (see ``user_text``)."""
+
+    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802
+        super().showMessage(message(text), timeout)
+
+
 class MainWindow(QMainWindow):
     """The window: its views (public attributes, see ``window_layout.Views``) kept on one
     controller."""
@@ -64,21 +75,8 @@ class MainWindow(QMainWindow):
         for name in vars(self.views):  # images_panel, latency, table…: the window's public views
             setattr(self, name, getattr(self.views, name))
         self.setCentralWidget(self.views.central)
-        self.capacity = CapacityPanel(
-            self.colors,
-            lambda: list(self.controller.backends),
-            lambda: [e.path or e.data for e in self.controller.images if not e.error],
-            busy=lambda: (
-                (
-                    "A comparison is running: cancel it or let it finish first (both "
-                    "would load the same backends)."
-                )
-                if self.controller.running
-                else None
-            ),
-        )
+        self.capacity = CapacityPanel(self.colors, self.controller.capacity)
         add_tab(self.views, self.capacity, "Capacity")
-        self.controller.capacity = self.capacity.model
         self._run_started = 0.0
         self._table_pending: list = []
         self._table_ticks = 0
@@ -87,6 +85,7 @@ class MainWindow(QMainWindow):
         self._shown_variants: list[str] = []
         self.setAcceptDrops(True)
         self.setMinimumSize(*MINIMUM_SIZE)
+        self.setStatusBar(PlainStatusBar(self))
         self.sessions = SessionActions(self, self.controller, self.prefs)
         self.inputs = InputActions(self, self.controller, self.prefs)
         self.undo_button = QPushButton("Undo")
@@ -104,11 +103,14 @@ class MainWindow(QMainWindow):
         self._top5_timer.setSingleShot(True)
         self._top5_timer.setInterval(REFRESH_MS // 2)
         self._top5_timer.timeout.connect(self._update_top5)
-        self.controller.listen(self._on_changed)
+        self._subscribe()
         self.settings_panel.set_settings(self.controller.settings)
         self.set_log_scale(self.prefs.log_scale)
-        for topic in ("backends", "status", "session", "run", "images"):
-            self._on_changed(topic)
+        self._on_backends_changed()
+        self._on_session_changed()
+        self._on_run_changed()
+        self._on_images_changed()
+        self._on_capacity_changed()
         self._restore_layout()
         self._say_ready()
 
@@ -180,55 +182,92 @@ class MainWindow(QMainWindow):
     def sel_variant(self) -> str | None:
         return self.controller.selection[1]
 
-    def _on_changed(self, topic: str) -> None:
+    def _subscribe(self) -> None:
+        e = self.controller.events
+        e.images.connect(self._on_images_changed)
+        e.backends.connect(self._on_backends_changed)
+        e.status.connect(self._on_status_changed)
+        e.settings.connect(self._on_settings_changed)
+        e.selection.connect(self._show_selection)
+        e.run.connect(self._on_run_changed)
+        e.results.connect(self._on_results_changed)
+        e.session.connect(self._on_session_changed)
+        e.overlay.connect(self._on_overlay_changed)
+        e.message.connect(self._on_message)
+        capacity = self.controller.capacity.events
+        capacity.results.connect(self._on_capacity_changed)
+        capacity.running.connect(self._on_capacity_changed)
+
+    def _inputs_changed(self) -> None:
+        """Images or backends changed: the hints that say what is still missing."""
         c = self.controller
-        if topic in ("images", "backends"):
-            self.latency.set_empty_text(_latency_hint(c))
-            self._bar_idle()
-            if not c.running and c.message is None:
-                self._say_ready()  # until something else is said, say what is there
-        if topic == "images":
-            self.images_panel.show_entries(c.images)
-            self._show_preview()
-            self._update_combos(self.store.variants())
-        elif topic in ("backends", "status"):
-            names = [s.name for s in c.backends]
-            status = {n: (*c.status_of(n), _detail(c, n)) for n in names}
-            self.backends_panel.show_backends(c.backends, status)
-            if topic == "backends":
-                for chart in (self.latency, self.quality, self.top5):
-                    chart.set_backends(names)
-                self._show_preview()
-                self.refresh_views(force=True)
-        elif topic == "settings":
-            if c.settings_error is None and self._panel_settings() != c.settings:
-                self.settings_panel.set_settings(c.settings)  # e.g. a session was opened
-            self._show_preview()
-            self._update_combos(self.store.variants())
-        elif topic == "selection":
-            self._show_selection()
-        elif topic == "run":
-            self._on_run_changed()
-        elif topic == "results":
-            self._table_pending = []
-            self.store.refresh()
-            self.table.set_order([e.name for e in c.images], self._backends())
-            self.table.reset(self.store.aggregates())
-            self.refresh_views(force=True)
-        elif topic == "session":
-            name = c.path.name if c.path else "untitled"
-            self.setWindowTitle(f"{name}[*] — tfcompare")
-            self.setWindowModified(c.unsaved)
-        elif topic == "overlay":
-            overlay = c.overlay
-            self.latency.set_overlay(
-                overlay.cells if overlay else None, overlay.label if overlay else ""
-            )
-            self.compare_label.setText(f"Dashed: {overlay.label}" if overlay else "")
-            self.compare_clear.setVisible(overlay is not None)
-        elif topic == "message" and c.message is not None:
-            self.statusBar().showMessage(c.message.text, 0 if c.message.undo else 8000)
-            self.undo_button.setVisible(c.message.undo and c.can_undo)
+        self.latency.set_empty_text(_latency_hint(c))
+        self._bar_idle()
+        if not c.running and c.message is None:
+            self._say_ready()  # until something else is said, say what is there
+
+    def _on_images_changed(self) -> None:
+        self._inputs_changed()
+        self.images_panel.show_entries(self.controller.images)
+        self._show_preview()
+        self._update_combos(self.store.variants())
+
+    def _on_backends_changed(self) -> None:
+        self.colors.assign(self._backends())  # the comparison's order decides every colour
+        self._inputs_changed()
+        self._on_status_changed()
+        for chart in (self.latency, self.quality, self.top5):
+            chart.set_backends(self._backends())
+        self._show_preview()
+        self.refresh_views(force=True)
+
+    def _on_status_changed(self) -> None:
+        c = self.controller
+        names = [s.name for s in c.backends]
+        status = {n: (*c.status_of(n), _detail(c, n), _takes(c, n)) for n in names}
+        self.backends_panel.show_backends(c.backends, status)
+        if self._checking:
+            self._on_status_checked()
+
+    def _on_settings_changed(self) -> None:
+        c = self.controller
+        if c.settings_error is None and self._panel_settings() != c.settings:
+            self.settings_panel.set_settings(c.settings)  # e.g. a session was opened
+        self._show_preview()
+        self._update_combos(self.store.variants())
+
+    def _on_results_changed(self) -> None:
+        c = self.controller
+        self._table_pending = []
+        self.store.refresh()
+        self.colors.assign(self._backends())
+        self.table.set_order([e.name for e in c.images], self._backends())
+        self.table.reset(self.store.aggregates())
+        self.refresh_views(force=True)
+
+    def _on_session_changed(self) -> None:
+        c = self.controller
+        name = c.path.name if c.path else "untitled"
+        self.setWindowTitle(f"{without_bidi_controls(name)}[*] — tfcompare")
+        self.setWindowModified(c.unsaved)
+
+    def _on_overlay_changed(self) -> None:
+        overlay = self.controller.overlay
+        self.latency.set_overlay(
+            overlay.cells if overlay else None, overlay.label if overlay else ""
+        )
+        self.compare_label.setText(f"Dashed: {shown(overlay.label)}" if overlay else "")
+        self.compare_clear.setVisible(overlay is not None)
+
+    def _on_message(self, said) -> None:
+        self.statusBar().showMessage(said.text, 0 if said.undo else 8000)
+        self.undo_button.setVisible(said.undo and self.controller.can_undo)
+
+    def _on_capacity_changed(self, *_running) -> None:
+        """Export → Capacity sweep… is offered once there is a sweep to export."""
+        can = self.controller.capacity.can_export
+        for name in ("capacity_json", "capacity_csv"):
+            self.actions_by_name[name].setEnabled(can)
 
     def _panel_settings(self):
         try:
@@ -296,11 +335,11 @@ class MainWindow(QMainWindow):
             self._run_started = 0.0
             gc.unfreeze()  # collected again as usual, between runs
             self.refresh_views(force=True)
-            if c.finished is not None:
-                cancelled, message = c.finished
-                if message.startswith("The run stopped"):
-                    QMessageBox.warning(self, "Run failed", message)
-                self.run_finished.emit(cancelled)
+            ended: Ended | None = c.finished
+            if ended is not None:
+                if ended.failed:
+                    QMessageBox.warning(self, "Run failed", ended.message)
+                self.run_finished.emit(ended.cancelled)
         elif not c.running:
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
@@ -322,7 +361,7 @@ class MainWindow(QMainWindow):
             self.eta.setText(eta)
         bar = f"{p.done:,} / {p.total:,}"
         if not self.running:
-            cancelled = self.controller.finished is not None and self.controller.finished[0]
+            cancelled = self.controller.finished is not None and self.controller.finished.cancelled
             bar += " · cancelled" if cancelled else " · done" if p.done >= p.total else " · stopped"
         self._bar_text(bar)
 
@@ -431,7 +470,7 @@ class MainWindow(QMainWindow):
             self.image_combo.blockSignals(True)
             self.image_combo.clear()
             for name in images:
-                self.image_combo.addItem(name, name)
+                self.image_combo.addItem(shown(name), name)
             self.image_combo.blockSignals(False)
         if [self.variant_combo.itemData(i) for i in range(self.variant_combo.count())] != variants:
             self.variant_combo.blockSignals(True)
@@ -471,6 +510,43 @@ class MainWindow(QMainWindow):
         if action is not None and action.isChecked() != on:
             action.setChecked(on)
 
+    # ------------------------------------------------------------------ backend status
+    def refresh_status(self) -> None:
+        """Backends → Refresh status: check every backend now, say so, and say what was found
+        once every one has answered (``_on_status_checked``)."""
+        c = self.controller
+        if not c.backends:
+            self.statusBar().showMessage("No backends to check: add one (Backends → Add…).", 8000)
+            return
+        self._checking = {s.name: c.statuses.get(s.name) for s in c.backends}
+        c.refresh_status()
+        self.statusBar().showMessage(f"Checking {_count(len(self._checking), 'backend')}…")
+
+    def _on_status_checked(self) -> None:
+        """Once every backend asked about has a fresh answer: how many answered and why the
+        others did not."""
+        c = self.controller
+        asked = {n: old for n, old in self._checking.items() if c.spec(n) is not None}
+        if any(c.statuses.get(n) is old for n, old in asked.items()):
+            return  # still waiting for some
+        self._checking = {}
+        if not asked:
+            return
+        states = {n: c.statuses[n].state for n in asked}
+        ok = [n for n, st in states.items() if st == "ok"]
+        warn = [n for n, st in states.items() if st == "warn"]
+        bad = [n for n, st in states.items() if st not in ("ok", "warn")]
+        parts = [f"{len(ok)} available"] if ok else []
+        if warn:
+            parts.append(f"{len(warn)} with a warning ({', '.join(warn)})")
+        if bad:
+            parts.append(f"{len(bad)} not available ({', '.join(bad)})")
+        self.statusBar().showMessage(
+            f"Checked {_count(len(asked), 'backend')}: {', '.join(parts)}.", 15000
+        )
+
+    _checking: dict = {}
+
     # ------------------------------------------------------------------ inputs
     def set_backends(self, specs: list[BackendSpec], persist: bool = True) -> None:
         self.controller.set_backends(specs)
@@ -500,9 +576,6 @@ class MainWindow(QMainWindow):
         if not self.sessions.confirm_discard():
             event.ignore()
             return
-        if self.capacity.worker.running:
-            self.capacity.worker.cancel()
-            self.capacity.worker.wait(5.0)
         self.save_prefs()
         self.controller.close()
         event.accept()
@@ -515,6 +588,19 @@ def _count(n: int, what: str) -> str:
 def _detail(c: WindowController, name: str) -> str:
     st = c.statuses.get(name)
     return st.detail if st is not None else ""
+
+
+def _takes(c: WindowController, name: str) -> str:
+    """What the backend's model takes and how images became its input, as the last run found it
+    ("takes float32 224×224×3 NHWC · preprocess tf (auto: …)"); "" before a run, or when the
+    backend was edited since."""
+    timing, now = c.store.timings.get(name), c.spec(name)
+    measured = next((b for b in c.store.backends if b.name == name), None)
+    if timing is None or measured is None or now is None:
+        return ""
+    what = ("target", "protocol", "model", "signature", "preprocess", "crop")
+    same = all(getattr(measured, k) == getattr(now, k) for k in what)
+    return timing.input if same else ""
 
 
 def _latency_hint(c: WindowController) -> str:

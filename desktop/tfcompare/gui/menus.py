@@ -77,7 +77,8 @@ def build_menus(w) -> dict:
     )
     add_action(w, file, "Clear comparison overlay", s.clear_compare)
     file.addSeparator()
-    add_action(w, file, "&Quit", w.close, QKeySequence.StandardKey.Quit)
+    # Ctrl+Q everywhere (Cmd+Q on macOS): some platforms' standard Quit binding is empty
+    add_action(w, file, "&Quit", w.close, "Ctrl+Q")
 
     edit = bar.addMenu("&Edit")
     named["undo"] = add_action(
@@ -115,7 +116,14 @@ def build_menus(w) -> dict:
     named["cluster"].setVisible(cluster_available())
     add_action(w, backends, "&Edit selected…", lambda: _with_selected(w, i.edit_backend))
     add_action(w, backends, "Re&move selected", lambda: _with_selected(w, c.remove_backend))
-    add_action(w, backends, "&Refresh status", c.refresh_status, "Ctrl+Shift+R")
+    add_action(
+        w,
+        backends,
+        "&Refresh status",
+        w.refresh_status,
+        "Ctrl+Shift+R",
+        "Check every backend now; the status bar says how many and then what was found",
+    )
 
     run = bar.addMenu("&Run")
     add_action(w, run, "&Run comparison", w.start_run, "Ctrl+R")
@@ -147,8 +155,13 @@ def build_menus(w) -> dict:
         lambda: export_report(w),
         tip="The findings (resizing, format, size vs time, backends) as one HTML page",
     )
-    add_action(w, export, "Capacity sweep as JSON…", lambda: w.capacity.export("json"))
-    add_action(w, export, "Capacity sweep as CSV…", lambda: w.capacity.export("csv"))
+    # enabled while there is a sweep to export (MainWindow._on_capacity_changed)
+    named["capacity_json"] = add_action(
+        w, export, "Capacity sweep as JSON…", lambda: w.capacity.export("json")
+    )
+    named["capacity_csv"] = add_action(
+        w, export, "Capacity sweep as CSV…", lambda: w.capacity.export("csv")
+    )
     export.addSeparator()
     add_action(w, export, "Save &window screenshot (PNG)…", i.save_window_dialog, "F12")
     add_action(w, export, "&Copy window screenshot", i.copy_window, "Ctrl+Shift+C")

@@ -32,6 +32,7 @@ class Prefs:
     recent: list[str] = field(default_factory=list)
     log_scale: bool = False
     last_dir: str = ""
+    export_dir: str = ""  # where the last export went (every export dialog starts there)
 
     def add_recent(self, path: str) -> None:
         path = str(Path(path).absolute())
@@ -48,6 +49,7 @@ class Prefs:
             "recent": self.recent,
             "log_scale": self.log_scale,
             "last_dir": self.last_dir,
+            "export_dir": self.export_dir,
         }
 
 
@@ -67,6 +69,7 @@ def load_prefs() -> Prefs:
         prefs.recent = [str(p) for p in raw.get("recent", [])][:MAX_RECENT]
         prefs.log_scale = bool(raw.get("log_scale", False))
         prefs.last_dir = str(raw.get("last_dir", ""))
+        prefs.export_dir = str(raw.get("export_dir", ""))
     except (KeyError, TypeError, ValueError, AttributeError):
         return Prefs()
     return prefs

@@ -8,8 +8,8 @@ import math
 
 import pyqtgraph as pg
 from pyqtgraph.graphicsItems.ScatterPlotItem import Symbols
-from PySide6.QtCore import QPointF, QRectF
-from PySide6.QtGui import QFontMetrics, QPainterPath, QTransform
+from PySide6.QtCore import QPointF, QRectF, QTimer
+from PySide6.QtGui import QPainterPath, QTransform
 
 from tfcompare.gui.chart_base import Chart, short_variant
 from tfcompare.gui.colors import BackendColors
@@ -21,6 +21,18 @@ BOX = 30  # px: every point is drawn in a box this wide so it can sit off-centre
 MARK = 9.5  # px: the visible marker
 RING = 17  # px: the ring around the selected variant's points
 MAX_STEP = 7.0  # px between backends at the same point
+# where a variant's name goes, in order of preference: centred above its point, below it, to its
+# right, to its left, then diagonally (the first place that covers no marker and no other name)
+LABEL_ANCHORS = (
+    (0.5, 1.4),
+    (0.5, -0.4),
+    (-0.12, 0.5),
+    (1.12, 0.5),
+    (-0.05, 1.2),
+    (1.05, 1.2),
+    (-0.05, -0.2),
+    (1.05, -0.2),
+)
 
 
 def backend_shift(i: int, n: int) -> float:
@@ -71,6 +83,27 @@ def human_bytes(n: float) -> str:
     return f"{n:.0f} B"
 
 
+def quality_tip(p) -> str:
+    """What a quality point says when the mouse rests on it."""
+    pooled = f"pooled over {p.images} images" if p.images > 1 else "one image"
+    ratio = "—" if p.score_ratio is None else f"{100 * p.score_ratio:.0f} %"
+    lines = [
+        f"{p.backend} · {short_variant(p.variant)} · {pooled}",
+        f"score of the original's top-1: {ratio} of its score on the original",
+        f"bytes sent: {human_bytes(p.mean_bytes)} (mean)",
+    ]
+    if p.top1_agree is not None:
+        same = round(p.top1_agree * p.images) if p.images else 0
+        lines.append(
+            f"same top-1 as the original on {same} of {p.images} images"
+            if p.images > 1
+            else f"top-1 {'same as' if p.top1_agree >= 0.999 else 'differs from'} the original"
+        )
+    if p.top5_overlap is not None:
+        lines.append(f"top-5 overlap {100 * p.top5_overlap:.0f} %")
+    return "\n".join(lines)
+
+
 class BytesAxis(pg.AxisItem):
     """x is log10(bytes); ticks read as sizes."""
 
@@ -91,7 +124,7 @@ class QualityChart(Chart):
         self.item.setLabel("bottom", "bytes sent (log)")
         # what the marker shapes say, under the backends' colours
         self.set_note("● jpg  ■ png  ▲ webp  ★ original", "hollow: top-1 changed on some image")
-        self.item.setLabel("left", "score of original top-1 (% of original)")
+        self.item.setLabel("left", "original top-1 score kept (%)")
         self.item.showGrid(x=True, y=True, alpha=0.25)
         self.item.addLine(
             y=100, pen=pg.mkPen("#999999", width=1, style=pg.QtCore.Qt.PenStyle.DotLine)
@@ -115,9 +148,21 @@ class QualityChart(Chart):
         self._shift: dict[str, float] = {}
         self._last: tuple | None = None
         self._ring_key: tuple | None = None
+        # labels are placed in pixels: again whenever the view's geometry or range has settled
+        self._relabel = QTimer(self, singleShot=True, interval=0)
+        self._relabel.timeout.connect(self._update_labels)
+        self.item.vb.sigTransformChanged.connect(self._relabel.start)
+        self.item.vb.sigResized.connect(self._relabel.start)
 
     def _make_items(self, backend: str) -> None:
         self._series(backend)
+
+    def clear_backend_items(self) -> None:
+        for b in list(self._points):
+            self.item.removeItem(self._points.pop(b))
+            self.legend.removeItem(self._samples.pop(b))
+        self._last = None
+        self.tip_points.clear()
 
     def _series(self, backend: str) -> pg.PlotDataItem:
         if backend not in self._points:
@@ -130,7 +175,7 @@ class QualityChart(Chart):
             sample = pg.ScatterPlotItem(
                 [], [], symbol="o", size=9, brush=pg.mkBrush(color), pen=pg.mkPen(color)
             )
-            self.legend.addItem(sample, backend)
+            self.legend_entry(sample, backend)
             self._points[backend] = item
             self._samples[backend] = sample
             self.fit_legend()
@@ -150,10 +195,8 @@ class QualityChart(Chart):
         self._last = key
         self.refreshes += 1
         self.points = points
-        for b in list(self._points):
-            if b not in backends:
-                self.item.removeItem(self._points.pop(b))
-                self.legend.removeItem(self._samples.pop(b))
+        self.set_backends(backends)
+        self._last = key
         self._shift = {b: backend_shift(i, len(backends)) for i, b in enumerate(backends)}
         for b in backends:
             pts = sorted((p for p in self.points if p.backend == b), key=lambda p: p.mean_bytes)
@@ -171,6 +214,9 @@ class QualityChart(Chart):
                 for p in pts
             ]
             brushes = [_brush(color) if (p.top1_agree or 0) >= 0.999 else _brush("w") for p in pts]
+            self.tip_points[b] = [
+                (x, y, self._shift[b], quality_tip(p)) for x, y, p in zip(xs, ys, pts, strict=True)
+            ]
             self._series(b).setData(
                 xs,
                 ys,
@@ -190,44 +236,59 @@ class QualityChart(Chart):
         xs = [math.log10(p.mean_bytes) for p in self.points]
         ys = [100.0 * p.score_ratio if p.score_ratio is not None else 0.0 for p in self.points]
         x = (math.floor(min(xs) * 4) / 4 - 0.15, math.ceil(max(xs) * 4) / 4 + 0.3)
-        y = (
-            min(math.floor(min(ys) / 5) * 5 - 5, 90),
-            max(math.ceil(max(ys) / 5) * 5 + 10, 110),
-        )  # room for labels
+        lo = min(math.floor(min(ys) / 5) * 5 - 5, 90)
+        top = math.ceil(max(ys) / 5) * 5
+        # room above the highest point for its name (about a sixth of the height)
+        y = (lo, max(top + 5 * math.ceil(max(10, (top - lo) / 5) / 5), 110))
         self.set_range(x=x, y=y)
 
     def _update_labels(self, backends: list[str] | None = None) -> None:
         """Variant names above the first backend's points (the others share the x positions);
-        a name that would touch one already placed, or a marker, is left out (the point's tooltip
-        and the selector still name it)."""
+        a name goes above its point, else below or beside it, wherever it touches neither a marker
+        nor a name already placed; where none is free it is left out (the point's tooltip and the
+        selector still name it)."""
         if backends is not None:
             self._label_backends = backends
         backends = getattr(self, "_label_backends", [])
         first = next((b for b in backends if any(p.backend == b for p in self.points)), None)
         pts = sorted((p for p in self.points if p.backend == first), key=lambda p: -p.mean_bytes)
         while len(self._labels) < len(pts):
-            t = pg.TextItem("", color="#555555", anchor=(0.5, 1.4))
+            t = pg.TextItem("", color="#555555", anchor=LABEL_ANCHORS[0])
             self.item.addItem(t, ignoreBounds=True)
             self._labels.append(t)
-        fm = QFontMetrics(self.font())
         vb = self.item.vb
         placed: list[QRectF] = []
-        markers = [vb.mapViewToScene(QPointF(math.log10(p.mean_bytes), _y(p))) for p in self.points]
+        markers = []  # every marker's box in scene pixels, at its backend's offset
+        for p in self.points:
+            at = vb.mapViewToScene(QPointF(math.log10(p.mean_bytes), _y(p)))
+            size = MARK + 3 if p.variant == ORIGINAL else MARK
+            x = at.x() + self._shift.get(p.backend, 0.0)
+            markers.append(QRectF(x - size / 2 - 1, at.y() - size / 2 - 1, size + 2, size + 2))
+        area = vb.sceneBoundingRect()
         for t, p in zip(self._labels, pts, strict=False):
             text = short_variant(p.variant)
             if t.toPlainText() != text:
                 t.setText(text)
             x, y = math.log10(p.mean_bytes), _y(p)
             t.setPos(x, y)
+            # where the text would be drawn, in pixels: its size is the text's, its place the
+            # point's less the anchor (computed here: the item itself moves only when painted)
             at = vb.mapViewToScene(QPointF(x, y))
-            w, h = fm.horizontalAdvance(text) + 4, fm.height()
-            rect = QRectF(at.x() - w / 2, at.y() - 1.4 * h - 2, w, h)
-            clash = any(rect.intersects(r) for r in placed) or any(
-                rect.contains(m) for m in markers
-            )
+            size = t.textItem.boundingRect()
+            w, h = size.width(), size.height()
+            for anchor in LABEL_ANCHORS:  # above the point, else below, right or left of it
+                rect = QRectF(at.x() - anchor[0] * w, at.y() - anchor[1] * h, w, h)
+                rect.adjust(2, 2, -2, -2)  # the text item's margin around its text
+                clash = (
+                    any(rect.intersects(r) for r in placed)
+                    or any(rect.intersects(m) for m in markers)
+                    or not area.contains(rect)
+                )
+                if not clash:
+                    t.setAnchor(anchor)
+                    placed.append(rect)
+                    break
             t.setVisible(not clash)
-            if not clash:
-                placed.append(rect)
         for t in self._labels[len(pts) :]:
             t.hide()
 

@@ -4,9 +4,9 @@ the controller writes it."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from PySide6.QtWidgets import QMainWindow, QMessageBox
 
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
+from tfcompare.gui.export_paths import ask_export_path
 
 
 def export_report(w: QMainWindow) -> None:
@@ -18,10 +18,7 @@ def export_report(w: QMainWindow) -> None:
         )
         return
     stem = c.path.stem if c.path else "report"
-    folder = Path(w.prefs.last_dir) if getattr(w.prefs, "last_dir", None) else Path.home()
-    path, _ = QFileDialog.getSaveFileName(
-        w, "Export report", str(folder / f"{stem}.html"), "HTML page (*.html);;All files (*)"
-    )
+    path = ask_export_path(w, "Export report", f"{stem}.html", "HTML page (*.html);;All files (*)")
     if not path:
         return
     try:

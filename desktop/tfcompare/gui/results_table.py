@@ -22,12 +22,13 @@ from PySide6.QtWidgets import (
 
 from tfcompare.gui.chart_base import short_variant
 from tfcompare.gui.colors import BackendColors
+from tfcompare.gui.user_text import shown, tooltip
 from tfcompare.imaging.values import variant_sort_key
 from tfcompare.results import Aggregate
 
-# Most read first: at 1280×800 image … score ratio fit without scrolling sideways, at 1600×1000
-# the mean and the server, model and path times too. Server, model and path time are means per
-# request (the server's counters give means): they sit beside the mean latency, not the p50.
+# The natural order; which columns a narrow table shows first is decided by PRIORITY (see
+# ``ResultsTable.fit_columns``). Server, model and path time are means per request (the server's
+# counters give means): they sit beside the mean latency, not the p50.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("image", "Image"),
     ("variant", "Variant"),
@@ -38,9 +39,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("top1_agree", "Same\ntop-1"),
     ("score_ratio", "Score\nratio"),
     ("mean_ms", "Mean\nms"),
-    ("server_ms", "Server\nms"),  # from the server's metrics: visible at 1600 px wide
+    ("server_ms", "Server\nms"),  # from the server's metrics
     ("runtime_ms", "Model\nms"),
     ("path_ms", "Path\nms"),
+    ("queue_ms", "Queue\nms"),  # servers that report queueing (Triton)
+    ("preprocess_ms", "Prep\nms"),  # client-side preprocessing (tensor-input models)
     ("n", "n"),
     ("bytes", "Bytes"),
     ("p99_ms", "p99\nms"),
@@ -48,7 +51,42 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("top1", "Top-1"),
     ("top5_overlap", "Top-5\noverlap"),
 )
-WIDTHS = {"image": 88, "variant": 70, "backend": 84, "top1": 110}  # at least; values: SAMPLES
+# What a narrow table (a 1280×800 laptop) shows without scrolling sideways, most important first:
+# the names, p50 and p90; when a backend publishes server metrics, the mean with the server and
+# path time beside it (the split the latency chart draws only as a pale bar; the quality chart
+# draws the score ratio in full); then the score ratio, then the rest. Errors come right after
+# p90 once a request has failed. Columns of equal priority go together or not at all.
+PRIORITY = {
+    "image": 0,
+    "variant": 0,
+    "backend": 0,
+    "p50_ms": 1,
+    "p90_ms": 2,
+    "mean_ms": 3,
+    "server_ms": 3,
+    "path_ms": 3,
+    "score_ratio": 4,
+    "top1_agree": 5,
+    "n_errors": 5,
+    "runtime_ms": 6,
+    "queue_ms": 6,
+    "preprocess_ms": 6,
+    "n": 7,
+    "bytes": 7,
+    "p99_ms": 7,
+    "stdev_ms": 8,
+    "top1": 8,
+    "top5_overlap": 8,
+}
+# shown only when some row has a value (a backend with server metrics, queue time, preprocessing)
+OPTIONAL = {
+    "server_ms": "server_ms",
+    "runtime_ms": "server_ms",
+    "path_ms": "server_ms",
+    "queue_ms": "queue_ms",
+    "preprocess_ms": "preprocess_ms",
+}
+WIDTHS = {"image": 80, "variant": 62, "backend": 80, "top1": 110}  # at least; values: SAMPLES
 HEADER_TIPS = {
     "image": "sorted by image (as listed), variant (original, then larger first), backend",
     "p50_ms": "median latency; * = fewer than 10 samples: indicative only",
@@ -59,6 +97,10 @@ HEADER_TIPS = {
     "runtime_ms": "mean time of the model run alone (TF Serving's runtime_latency metric)",
     "path_ms": "mean latency − server time: network, tunnel (port-forward) and client; compare "
     "with the backend's path floor in the backends list",
+    "queue_ms": "mean time these requests waited in the server's queue (servers that report it, "
+    "such as Triton); ~ = not exact",
+    "preprocess_ms": "mean time the client spent turning the image into the model's tensor "
+    "(decode, resize, scale): not part of the latency",
     "n_errors": "requests that failed (see the backends list for why)",
     "score_ratio": "score of the original's top-1 class in this variant ÷ its score on the original",
     "top1_agree": "same top-1 class as this backend's answer on the original image",
@@ -75,6 +117,8 @@ SAMPLES = {
     "server_ms": "~888.8",
     "runtime_ms": "~888.8",
     "path_ms": "~888.8",
+    "queue_ms": "~888.8",
+    "preprocess_ms": "888.8",
     "n_errors": "888",
     "top1_agree": "yes",
     "score_ratio": "100 %",
@@ -104,9 +148,11 @@ def cell_text(agg: Aggregate, key: str) -> str:
     if key in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "stdev_ms"):
         text = f"{value:.1f}" if value >= 10 else f"{value:.2f}"
         return text + ("*" if agg.few_samples and key.startswith("p") and key != "path_ms" else "")
-    if key in ("server_ms", "runtime_ms", "path_ms"):
+    if key in ("server_ms", "runtime_ms", "path_ms", "queue_ms"):
         text = f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
         return ("" if agg.server_exact else "~") + text
+    if key == "preprocess_ms":
+        return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
     if key == "top1_agree":
         return "yes" if value else "NO"
     if key in ("top5_overlap", "score_ratio"):
@@ -115,7 +161,7 @@ def cell_text(agg: Aggregate, key: str) -> str:
         return f"{value:,}"
     if key == "variant":
         return short_variant(value)  # the name the charts and the selector use
-    return str(value)
+    return shown(value)  # an image, backend or class name: isolated, never reordering the row
 
 
 def variant_rank(key: str) -> str:
@@ -182,6 +228,7 @@ class ResultsModel(QAbstractTableModel):
         texts = self._texts.get(row)
         if texts is None:  # formatted once per change, not on every repaint
             agg = self.rows[row]
+            # names come out of cell_text isolated and without direction controls (user_text)
             texts = self._texts[row] = tuple(cell_text(agg, key) for key, _ in COLUMNS)
         return texts
 
@@ -202,7 +249,8 @@ class ResultsModel(QAbstractTableModel):
         if role == SORT_ROLE:
             return sort_value(agg, key, self.order)
         if role == Qt.ItemDataRole.ToolTipRole and key in TEXT_KEYS:
-            return self._row_texts(index.row())[index.column()]  # the cell may be elided
+            whole = short_variant(agg.variant) if key == "variant" else getattr(agg, key) or ""
+            return tooltip(whole)  # the cell may be elided: the whole name
         if role == Qt.ItemDataRole.DecorationRole and key == "backend":
             return QColor(self.colors.color(agg.backend))
         if role == Qt.ItemDataRole.ForegroundRole and (
@@ -269,6 +317,9 @@ class ResultsTable(QWidget):
         self.view.horizontalHeader().setStretchLastSection(True)
         self.view.setAcceptDrops(False)
         self.view.installEventFilter(self)
+        # the viewport narrows when the vertical scrollbar appears: the columns are fitted again
+        self.view.viewport().installEventFilter(self)
+        self._fitted_width = 0
         self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "astr…t.jpg", "cpu…rest"
         self.view.horizontalHeader().setMinimumSectionSize(30)
         for col, (key, _title) in enumerate(COLUMNS):
@@ -302,19 +353,67 @@ class ResultsTable(QWidget):
         names = (
             frozenset(a.image for a in self.model.rows),
             frozenset(a.backend for a in self.model.rows),
+            self.present(),
         )
         if names != self._sized_for and self.model.rows:
             self._sized_for = names
             self.fit_columns()
 
+    def present(self) -> frozenset[str]:
+        """What the rows hold that decides the columns: which optional figures some row has, and
+        whether any request failed."""
+        rows = self.model.rows
+        have = {
+            src for src in set(OPTIONAL.values()) if any(getattr(a, src) is not None for a in rows)
+        }
+        if any(a.n_errors for a in rows):
+            have.add("errors")
+        return frozenset(have)
+
+    def shown_columns(self) -> list[str]:
+        """The columns a user sees without scrolling sideways, left to right."""
+        header = self.view.horizontalHeader()
+        width = self.view.viewport().width()
+        out = []
+        for visual in range(header.count()):
+            col = header.logicalIndex(visual)
+            if header.isSectionHidden(col):
+                continue
+            if header.sectionViewportPosition(col) + header.sectionSize(col) <= width + 1:
+                out.append(COLUMNS[col][0])
+        return out
+
     def fit_columns(self) -> None:
-        """Value columns as narrow as their numbers and header allow; then the name columns grow
-        towards their longest name (backend first, then variant, then image: no "cpu-2-…") with
-        the room the key columns (names … score ratio) leave, so those stay in view."""
+        """See ``_fit_columns``; a resize it causes (a scrollbar appearing) fits them again
+        afterwards, never in the middle."""
+        if self._fitting:
+            self._fit_again = True
+            return
+        self._fitting = True
+        try:
+            for _ in range(3):
+                self._fit_again = False
+                self._fit_columns()
+                if not self._fit_again:
+                    break
+        finally:
+            self._fitting = False
+
+    _fitting = False
+    _fit_again = False
+
+    def _fit_columns(self) -> None:
+        """Value columns as narrow as their numbers and header allow; optional columns only
+        when some row has their figures; then, for the table's width, the most important columns
+        (``PRIORITY``) first — in their natural order — and the rest after them (scrolled to),
+        and the name columns grow towards their longest name (backend first, then variant, then
+        image) with the room those leave."""
         keys = [k for k, _ in COLUMNS]
         fm = self.view.fontMetrics()
         head = self.view.horizontalHeader().fontMetrics()
+        present = self.present()
         for col, (key, title) in enumerate(COLUMNS):
+            self.view.setColumnHidden(col, key in OPTIONAL and OPTIONAL[key] not in present)
             if key in SAMPLES:
                 width = max(
                     fm.horizontalAdvance(SAMPLES[key]) + 12,
@@ -323,14 +422,34 @@ class ResultsTable(QWidget):
                 )
                 self.view.setColumnWidth(col, width)
         if not self.model.rows:
+            self._arrange([c for c in range(len(COLUMNS))])
             return
-        last_key = keys.index("score_ratio")
         names = (keys.index("backend"), keys.index("variant"), keys.index("image"))
         for col in names:
             self.view.setColumnWidth(col, WIDTHS[keys[col]])
-        room = self.view.viewport().width() - sum(
-            self.view.columnWidth(c) for c in range(last_key + 1)
-        )
+        visible = [c for c in range(len(COLUMNS)) if not self.view.isColumnHidden(c)]
+
+        def rank(col: int) -> int:
+            key = keys[col]
+            if key == "n_errors" and "errors" in present:
+                return 1  # a failure is worth seeing first
+            if key == "mean_ms" and "server_ms" not in present:
+                return PRIORITY["p99_ms"]  # with the other figures, not ahead of the quality
+            return PRIORITY[key]
+
+        room = self.view.viewport().width()
+        first: set[int] = set()
+        for level in sorted({rank(c) for c in visible}):
+            group = [c for c in visible if rank(c) == level]
+            need = sum(self.view.columnWidth(c) for c in group)
+            if first and need > room:
+                continue  # a smaller, less important group may still fit
+            if level > rank(keys.index("server_ms")) and keys.index("server_ms") not in first:
+                group = [c for c in group if keys[c] != "runtime_ms"]  # only beside the server's
+                need = sum(self.view.columnWidth(c) for c in group)
+            first.update(group)
+            room -= need
+        self._arrange([c for c in visible if c in first] + [c for c in visible if c not in first])
         for col in names:
             current = self.view.columnWidth(col)
             wanted = min(max(self._name_width(col) + 8, current), NAME_COLUMN_MAX)
@@ -338,6 +457,14 @@ class ResultsTable(QWidget):
             if grow:
                 self.view.setColumnWidth(col, current + grow)
                 room -= grow
+
+    def _arrange(self, order: list[int]) -> None:
+        """Put these logical columns at visual positions 0, 1, … (hidden ones keep theirs)."""
+        header = self.view.horizontalHeader()
+        for visual, col in enumerate(order):
+            now = header.visualIndex(col)
+            if now != visual:
+                header.moveSection(now, visual)
 
     def _name_width(self, col: int) -> int:
         """Room for a name column's longest text (and the backend's colour swatch)."""
@@ -407,7 +534,15 @@ class ResultsTable(QWidget):
         return self.proxy.rowCount()
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802
-        """Ctrl+C copies the selected rows as tab-separated text (the view would copy one cell)."""
+        """Ctrl+C copies the selected rows as tab-separated text (the view would copy one cell);
+        a viewport of another width fits the columns again."""
+        if watched is self.view.viewport():
+            width = self.view.viewport().width()
+            if event.type() == QEvent.Type.Resize and width != self._fitted_width:
+                self._fitted_width = width
+                if self.model.rows:
+                    self.fit_columns()
+            return False
         if event.type() in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride) and event.matches(
             QKeySequence.StandardKey.Copy
         ):

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMenu, QMessageBox
 
+from tfcompare.gui.export_paths import ask_export_path
 from tfcompare.gui.prefs import Prefs
 from tfcompare.window import WindowController
 
@@ -42,10 +43,18 @@ class SessionActions:
         """True when it is fine to drop the current results (saved, discarded, or none)."""
         if not self.c.unsaved or self.c.running:
             return True
+        if not self.c.capacity.unsaved:
+            text = "This comparison has results that are not saved. Save them first?"
+        elif not self.c.comparison_unsaved:
+            text = "The capacity sweep is not saved in a session file. Save it first?"
+        else:
+            text = (
+                "This comparison's results and its capacity sweep are not saved. Save them first?"
+            )
         answer = QMessageBox.question(
             self.w,
             "Unsaved results",
-            "This comparison has results that are not saved. Save them first?",
+            text,
             QMessageBox.StandardButton.Save
             | QMessageBox.StandardButton.Discard
             | QMessageBox.StandardButton.Cancel,
@@ -80,7 +89,7 @@ class SessionActions:
         QApplication.restoreOverrideCursor()
         if "log_scale" in self.c.view_options:
             self.w.set_log_scale(bool(self.c.view_options["log_scale"]))
-        sweep = self.w.capacity.model.result
+        sweep = self.c.capacity.result
         # a sweep alone: show it, not an empty comparison; otherwise the comparison comes first
         self.w.tabs.setCurrentWidget(
             self.w.capacity
@@ -160,10 +169,11 @@ class SessionActions:
                 self.w, "Nothing to export", "Run a comparison or open a session first."
             )
             return
-        path, _ = QFileDialog.getSaveFileName(
+        stem = self.c.path.stem if self.c.path else "results"
+        path = ask_export_path(
             self.w,
             f"Export results ({kind.upper()})",
-            f"results.{kind}",
+            f"{stem}.{kind}",
             f"{kind.upper()} (*.{kind})",
         )
         if not path:

@@ -8,17 +8,31 @@ from PySide6.QtCore import Qt
 
 from tfcompare.gui.chart_base import Chart, title_metrics
 from tfcompare.gui.colors import BackendColors
+from tfcompare.gui.user_text import message, shown
 from tfcompare.serving.answers import Prediction
 
 MAX_LABEL = 24
 
 
-def _short(label: str) -> str:
-    return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
+def _short(label: str, limit: int = MAX_LABEL, note: str = "") -> str:
+    """A class or backend name for the axis: shortened in the middle past ``limit`` characters
+    or past what the axis has room for (the row's tooltip has it whole), plain and isolated
+    (see ``user_text``); ``note`` follows it whole."""
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    label = message(label)
+    limit = max(limit, 5)
+    if len(label) > limit:
+        head = limit // 2
+        label = label[:head] + "…" + label[len(label) - (limit - 1 - head) :]
+    fm = QFontMetrics(QFont())
+    room = Top5Chart.LEFT_PX - 14 - fm.horizontalAdvance(note)
+    return shown(fm.elidedText(label, Qt.TextElideMode.ElideMiddle, max(room, 30))) + note
 
 
 class Top5Chart(Chart):
     title = "Top-5 predictions"
+    LEFT_PX = 150  # the class names' axis (its rows have tooltips too)
 
     def __init__(self, colors: BackendColors, parent=None) -> None:
         super().__init__(
@@ -27,7 +41,7 @@ class Top5Chart(Chart):
         self.colors = colors
         self.item.invertY(True)
         self.item.showGrid(x=True, y=False, alpha=0.25)
-        self.item.getAxis("left").setWidth(150)
+        self.item.getAxis("left").setWidth(self.LEFT_PX)
         self.item.getAxis("bottom").enableAutoSIPrefix(False)
         self.item.setMouseEnabled(x=False, y=False)
         self.legend.hide()
@@ -37,6 +51,7 @@ class Top5Chart(Chart):
         self._last: tuple | None = None
         self._where: tuple[str, str] | None = None  # (image, variant) named in the title
         self.item.layout.removeItem(self.legend)  # one colour per backend: the rows say which
+        self.item.vb.sigResized.connect(lambda _vb: self._fit_x())
 
     def elide_title(self, text: str, width: int) -> str:
         """Keep the variant whole and shorten the image name (in the middle) when space is short."""
@@ -48,10 +63,17 @@ class Top5Chart(Chart):
         room = width - fm.horizontalAdvance(head + tail)
         if room < fm.horizontalAdvance("ab…yz"):
             return super().elide_title(f"{head}{image}{tail}", width)
-        return head + fm.elidedText(image, Qt.TextElideMode.ElideMiddle, room) + tail
+        return (
+            head + shown(fm.elidedText(message(image), Qt.TextElideMode.ElideMiddle, room)) + tail
+        )
 
     def _make_items(self, backend: str) -> None:
         self._bar(backend)
+
+    def clear_backend_items(self) -> None:
+        for b in list(self._bars):
+            self.item.removeItem(self._bars.pop(b))
+        self._last = None
 
     def _bar(self, backend: str) -> pg.BarGraphItem:
         if backend not in self._bars:
@@ -65,6 +87,16 @@ class Top5Chart(Chart):
             # at the first answer, when a run starts and every view is busy
             self._text(5 * len(self._bars) - 1)
         return self._bars[backend]
+
+    _row_tips: dict[int, str] = {}
+
+    def point_tip(self, scene_pos) -> str:
+        """A row's tooltip: the backend, or the class and its score, whole."""
+        vb = self.item.vb
+        if not vb.sceneBoundingRect().adjusted(-self.LEFT_PX, 0, 0, 0).contains(scene_pos):
+            return ""
+        row = round(vb.mapSceneToView(scene_pos).y())
+        return self._row_tips.get(row, "")
 
     def _text(self, i: int) -> pg.TextItem:
         while len(self._texts) <= i:
@@ -101,9 +133,8 @@ class Top5Chart(Chart):
         kinds = set()
         lo, hi = 0.0, 0.0
         self.shown = {}
-        for b in list(self._bars):
-            if b not in backends:
-                self.item.removeItem(self._bars.pop(b))
+        self.set_backends(backends)
+        self._row_tips = {}
         if not any(answers.get(b) for b in backends):
             backends_shown: list[str] = []  # nothing to show yet: the empty-state hint says why
         else:
@@ -113,8 +144,9 @@ class Top5Chart(Chart):
                 self._bar(b).setOpts(x0=[], y=[], height=[], width=[])
                 continue
             answer = answers.get(b)
-            header = f"▸ {b}" if answer else f"▸ {b}: {notes.get(b, 'no answer yet')}"
-            ticks.append((row, _short(header) if answer else header[:40]))
+            note = "" if answer else f": {notes.get(b, 'no answer yet')}"
+            ticks.append((row, _short(f"▸ {b}", MAX_LABEL, note)))
+            self._row_tips[row] = f"{b}{note}"
             row += 1
             bar = self._bar(b)
             if not answer:
@@ -128,6 +160,7 @@ class Top5Chart(Chart):
             bar.setOpts(x0=[0] * len(ys), y=ys, height=[0.75] * len(ys), width=scores)
             for y, p in zip(ys, top5, strict=True):
                 ticks.append((y, _short(p.label)))
+                self._row_tips[y] = f"{b}: {p.label}\n{kind} {p.score:.4g}"
                 t = self._text(used_text)
                 used_text += 1
                 t.setText(f"{p.score:.3f}" if kind != "logit" else f"{p.score:.2f}")
@@ -146,9 +179,28 @@ class Top5Chart(Chart):
         }.get(kind, kind)
         self.item.setLabel("bottom", unit)
         self._where = (image, variant_label) if image and variant_label else None
-        where = f" — {image} · {variant_label}" if self._where else ""
+        where = f" — {shown(image)} · {variant_label}" if self._where else ""
         self.set_title(f"{self.title}{where}")
-        if row:
-            span = (hi - lo) or 1.0
-            self.set_range(x=(min(lo, 0) - span * 0.02, hi + span * 0.24), y=(-0.6, row - 0.4))
+        self._extent = (lo, hi, row, max((len(t.toPlainText()) for t in self._texts), default=5))
+        self._fit_x()
         self.set_empty(not self.shown)
+
+    _extent: tuple = (0.0, 0.0, 0, 5)
+
+    def _fit_x(self) -> None:
+        """Room right of the longest bar for its score, in pixels: the score is never cut, however
+        narrow the chart."""
+        lo, hi, rows, chars = self._extent
+        if not rows:
+            return
+        span = (hi - lo) or 1.0
+        x0 = min(lo, 0) - span * 0.02
+        from PySide6.QtGui import QFont, QFontMetrics
+
+        text_px = QFontMetrics(QFont()).horizontalAdvance("0" * chars) + 14  # the labels' font
+        width = max(self.item.vb.width(), 1.0)
+        share = min(max(text_px / max(width - text_px, 1.0), 0.24), 1.5)
+        self.set_range(x=(x0, hi + (hi - x0) * share), y=(-0.6, rows - 0.4))
+
+    def on_plot_resized(self) -> None:
+        self._fit_x()

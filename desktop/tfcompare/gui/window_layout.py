@@ -94,6 +94,8 @@ def build_views(colors: BackendColors) -> Views:
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     log_box = QCheckBox("Log latency scale")
     compare_label, compare_clear = QLabel(""), QPushButton("Clear overlay")
+    compare_label.setTextFormat(Qt.TextFormat.PlainText)  # a session's name, never markup
+    eta.setTextFormat(Qt.TextFormat.PlainText)
     compare_clear.hide()
 
     left_split = QSplitter(Qt.Orientation.Vertical)

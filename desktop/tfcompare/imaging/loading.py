@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import struct
 import warnings
@@ -149,11 +150,27 @@ def _read_bounded(fh: BinaryIO, size_hint: int) -> bytes:
 def _check_pixels(width: int, height: int) -> None:
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and width * height > limit:
-        raise ImageLoadError(
-            f"refused: the image claims {width}×{height} pixels "
-            f"({width * height / 1e6:.0f} megapixels, limit {limit / 1e6:.0f}); "
-            "this looks like a decompression bomb"
-        )
+        raise ImageLoadError(_bomb_message(width * height, f"{width}×{height}, "))
+
+
+def _bomb_message(pixels: int | None, size: str = "") -> str:
+    """The one message for an image over the pixel limit, from tfcompare's own check or Pillow's
+    DecompressionBombError (which Pillow raises at twice the limit, saying so in its own words)."""
+    limit = Image.MAX_IMAGE_PIXELS or 0
+    claimed = (
+        f"the image claims {size}{pixels:,} pixels ({pixels / 1e6:,.1f} megapixels)"
+        if pixels
+        else "the image claims too many pixels"
+    )
+    return (
+        f"refused: {claimed}; tfcompare opens images of at most {limit:,} pixels "
+        f"({limit / 1e6:.1f} megapixels): more looks like a decompression bomb"
+    )
+
+
+def _bomb_error(exc: Exception) -> ImageLoadError:
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    return ImageLoadError(_bomb_message(int(found[1]) if found else None))
 
 
 def open_image(data: bytes | BinaryIO) -> tuple[Image.Image, str]:
@@ -162,9 +179,7 @@ def open_image(data: bytes | BinaryIO) -> tuple[Image.Image, str]:
     try:
         im = Image.open(fp, formats=[f for f in FORMATS if f != "MPO"])
     except Image.DecompressionBombError as e:
-        raise ImageLoadError(
-            f"refused: this looks like a decompression bomb (too many pixels: {e})"
-        ) from None
+        raise _bomb_error(e) from None
     except UnidentifiedImageError:
         raise ImageLoadError(_not_an_image(fp)) from None
     except _DECODE_ERRORS as e:
@@ -222,7 +237,7 @@ def decode(im: Image.Image) -> None:
     try:
         im.load()
     except Image.DecompressionBombError as e:
-        raise ImageLoadError(f"refused: this looks like a decompression bomb ({e})") from None
+        raise _bomb_error(e) from None
     except _DECODE_ERRORS as e:
         text = str(e)
         if "truncated" in text or isinstance(e, EOFError) or "broken data stream" in text:

@@ -23,6 +23,7 @@ import sys
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -78,8 +79,27 @@ def plan_files(
     return files
 
 
-def read_plan_dir(folder: str | Path) -> tuple[str, LoadPlan, list[LoadTarget]]:
+def read_headers(path: str | Path) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The request headers of each backend, from the file an in-cluster agent finds its mounted
+    Secret in (``{"backend name": [["name", "value"], …]}``). Raises PlanError."""
+    try:
+        doc = json.loads(Path(path).read_text())
+        if not isinstance(doc, dict):
+            raise TypeError("not an object")
+        return {str(name): tuple((str(k), str(v)) for k, v in pairs) for name, pairs in doc.items()}
+    except OSError as exc:
+        raise PlanError(f"cannot read the request headers in {path}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise PlanError(f"{path} does not hold request headers: {exc}") from None
+
+
+def read_plan_dir(
+    folder: str | Path, headers_file: str | Path | None = None
+) -> tuple[str, LoadPlan, list[LoadTarget]]:
+    """The agent's name, plan and targets; ``headers_file`` (see :func:`read_headers`) gives
+    backends their request headers, which the plan itself never holds."""
     folder = Path(folder)
+    headers = read_headers(headers_file) if headers_file else {}
     try:
         doc = json.loads((folder / PLAN_FILE).read_text())
         plan = LoadPlan.from_dict(doc["plan"])
@@ -96,9 +116,12 @@ def read_plan_dir(folder: str | Path) -> tuple[str, LoadPlan, list[LoadTarget]]:
                 )
                 for r, body in zip(entry["requests"], bodies, strict=True)
             )
+            backend = BackendSpec.from_dict(entry["backend"])
+            if backend.name in headers:
+                backend = replace(backend, headers=headers[backend.name])
             targets.append(
                 LoadTarget(
-                    backend=BackendSpec.from_dict(entry["backend"]),
+                    backend=backend,
                     address=str(entry["address"]),
                     variant=str(entry["variant"]),
                     variant_label=str(entry.get("label", "")),
@@ -113,13 +136,17 @@ def read_plan_dir(folder: str | Path) -> tuple[str, LoadPlan, list[LoadTarget]]:
 
 
 def run_agent(
-    folder: str | Path, out: TextIO = sys.stdout, cancel: threading.Event | None = None
+    folder: str | Path,
+    out: TextIO = sys.stdout,
+    cancel: threading.Event | None = None,
+    headers_file: str | Path | None = None,
 ) -> int:
-    """Run a plan directory; returns 0 (or 1 when no target could be measured)."""
+    """Run a plan directory (with the backends' request headers from ``headers_file``, if
+    given); returns 0 (or 1 when no target could be measured)."""
     from tfcompare.load.events import SweepMessage, WindowDone
     from tfcompare.load.sweep import sweep
 
-    agent, plan, targets = read_plan_dir(folder)
+    agent, plan, targets = read_plan_dir(folder, headers_file)
     barrier = json.loads((Path(folder) / PLAN_FILE).read_text()).get("barrier")
     if barrier:  # an in-cluster agent: start barrier and fixed slots (tfcompare.load.barrier)
         from tfcompare.load.barrier import run_in_slots

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from tfcompare.load.capacity_results import CapacityResult
+from tfcompare.load.sweep_limits import SweepTooLarge
 from tfcompare.tabular import SafeDictWriter, json_text
 
 CSV_FIELDS = (
@@ -82,8 +83,10 @@ def save_capacity(
     *,
     title: str | None = None,
     selection: dict | None = None,
+    settings=None,
 ) -> None:
-    """Save a sweep as a session file (with the comparison ``run`` when there is one).
+    """Save a sweep as a session file (with the comparison ``run`` when there is one; without
+    one, the file's comparison settings are ``settings``, tfcompare's defaults when None).
     Raises SessionError."""
     from tfcompare.results import RunResult
     from tfcompare.serving.backend_spec import BackendSpec
@@ -92,7 +95,7 @@ def save_capacity(
 
     if run is None:
         run = RunResult(
-            settings=RunSettings(),
+            settings=settings or RunSettings(),
             images=(),
             requests=(),
             problems=(),
@@ -106,14 +109,28 @@ def save_capacity(
 
 def capacity_of(saved) -> CapacityResult | None:
     """The sweep saved in a session (``SavedSession``), if any. Raises SessionError when the
-    stored sweep cannot be read."""
+    stored sweep cannot be read: "too large" beyond what tfcompare reads
+    (``tfcompare.load.sweep_limits``), "damaged" for a value tfcompare never writes."""
     if not saved.capacity:
         return None
+    from tfcompare.session import SessionError
+
     try:
         return CapacityResult.from_dict(saved.capacity)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        from tfcompare.session import SessionError
-
+    except SweepTooLarge as exc:
+        raise SessionError(
+            f"{saved.path}: the capacity sweep in the session is too large ({exc})"
+        ) from None
+    except MemoryError:
+        raise SessionError(
+            f"{saved.path}: the capacity sweep in the session is too large (out of memory)"
+        ) from None
+    except KeyError as exc:
+        raise SessionError(
+            f"{saved.path}: the capacity sweep in the session is damaged "
+            f"(a field is missing: {exc})"
+        ) from None
+    except (TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:
         raise SessionError(
             f"{saved.path}: the capacity sweep in the session is damaged ({exc})"
         ) from None

@@ -1,19 +1,14 @@
-"""The Capacity view's state, without Qt: the sweep being run or shown, as curves and tables.
-
-The view subscribes with ``model.changed.append(callback)`` and redraws from :meth:`curves`,
-:meth:`sustained_rows` and :meth:`equivalent_rows`. Events from a sweep are applied with
-:meth:`apply` on the GUI thread; each sweep has a generation number and events of an older one are
-dropped (a cancelled sweep can never draw over a new one).
+"""A capacity sweep as the Capacity tab draws it, without Qt: curves (points and knee) for the
+chart, the sustained-req/s rows, the equivalents. Read-only over a ``CapacityResult``; the window's
+``CapacityController`` (``tfcompare.window.capacity``) holds the tab's state — which sweep is
+shown, which is running and which of its figures are still provisional.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from tfcompare.load.capacity_results import CapacityResult, LevelResult
-from tfcompare.load.events import LevelDone, SweepMessage, WindowDone
-from tfcompare.load.load_plan import LoadPlan
 
 
 @dataclass(frozen=True)
@@ -35,64 +30,10 @@ class Curve:
 
 
 class CapacityModel:
-    """What the Capacity tab shows; plain Python, tested without Qt."""
+    """The figures of one sweep (``result``; None: no sweep) in the tab's shapes."""
 
-    def __init__(self) -> None:
-        self.result: CapacityResult | None = None
-        self.generation = 0
-        self.running = False
-        self.status = ""
-        self.changed: list[Callable[[], None]] = []
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def begin(self, plan: LoadPlan, backends: list[dict], variants: dict[str, dict]) -> int:
-        """A new sweep starts: returns its generation."""
-        self.generation += 1
-        self.running = True
-        self.result = CapacityResult(plan=plan.to_dict(), backends=backends, variants=variants)
-        self.status = "preparing requests…"
-        self._emit()
-        return self.generation
-
-    def apply(self, generation: int, event) -> None:
-        if generation != self.generation or self.result is None:
-            return
-        if isinstance(event, WindowDone):
-            w = event.window
-            p99 = f"{w.p99_ms:.1f} ms" if w.p99_ms is not None else "-"
-            self.status = (
-                f"{w.backend} / {w.variant} at {self._label(w.level)}, window "
-                f"{w.index + 1}: {w.throughput:.1f} req/s, p99 {p99}"
-            )
-        elif isinstance(event, LevelDone):
-            self.result.levels.append(event.level)
-        elif isinstance(event, SweepMessage):
-            self.result.messages.append(event.text)
-        self._emit()
-
-    def finish(self, generation: int, result: CapacityResult | None, message: str = "") -> None:
-        if generation != self.generation:
-            return
-        self.running = False
-        if result is not None:
-            self.result = result
-        self.status = message or (
-            "cancelled" if result is not None and result.cancelled else "done"
-        )
-        self._emit()
-
-    def load(self, result: CapacityResult | None) -> None:
-        """Show a saved sweep (or nothing)."""
-        self.generation += 1
-        self.running = False
+    def __init__(self, result: CapacityResult | None = None) -> None:
         self.result = result
-        self.status = "" if result is None else "opened from the session"
-        self._emit()
-
-    def _emit(self) -> None:
-        for callback in list(self.changed):
-            callback()
 
     # ------------------------------------------------------------------ views
 
@@ -139,7 +80,8 @@ class CapacityModel:
             best = self.result.sustained_level(backend, variant)
             bound = self.result.lower_bound_note(backend, variant)
             if best is None:
-                why = "no stable level within the limit" + (f"; {bound}" if bound else "")
+                why = "no stable level within the limit" if self.limit_ms else "no stable level"
+                why += f"; {bound}" if bound else ""
                 rows.append((backend, variant, "none", why))
                 continue
             at = f"{self._label(best.level)}, p99 {best.percentile_ms(99):.1f} ms"

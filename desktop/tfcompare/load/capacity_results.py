@@ -10,8 +10,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from tfcompare.load.histogram import LatencyHistogram
-from tfcompare.load.load_plan import LoadPlan
+from tfcompare.checks import short_text, shown, whole_number
+from tfcompare.load import sweep_limits as lim
+from tfcompare.load.histogram import MAX_COUNT, LatencyHistogram
+from tfcompare.load.load_plan import MAX_TIMEOUT_S, MAX_WINDOWS, LoadPlan
 
 # A level is "client-bound" when the load generator itself was the limit.
 LOOP_BUSY_LIMIT = 0.90  # the event loop thread was busy this fraction of the window or more
@@ -98,26 +100,46 @@ class WindowSummary:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> WindowSummary:
+    def from_dict(cls, d: dict, where: str = "window") -> WindowSummary:
+        """Read back ``to_dict()``'s form (session files, agents' logs: untrusted); every number
+        is checked (ValueError naming the field, SweepTooLarge)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"{where} is not an object")
+        errors = d.get("errors") or {}
+        if not isinstance(errors, dict):
+            raise ValueError(f"{where}.errors must be an object")
+        if len(errors) > lim.MAX_ERROR_CODES:
+            raise lim.SweepTooLarge(
+                f"{where} has {len(errors):,} error codes; at most {lim.MAX_ERROR_CODES}"
+            )
+        try:
+            hist = LatencyHistogram.decode(d.get("hist") or "")
+        except ValueError as exc:
+            raise ValueError(f"{where}.hist: {exc}") from None
         return cls(
-            backend=str(d["backend"]),
-            variant=str(d["variant"]),
-            level=float(d["level"]),
-            index=int(d["index"]),
-            start=float(d["start"]),
-            duration_s=float(d["duration_s"]),
-            sent=int(d.get("sent", 0)),
-            ok=int(d.get("ok", 0)),
-            errors={str(k): int(v) for k, v in (d.get("errors") or {}).items()},
-            scheduled=int(d.get("scheduled", 0)),
-            late=int(d.get("late", 0)),
-            dropped=int(d.get("dropped", 0)),
-            in_flight_mean=float(d.get("in_flight_mean", 0.0)),
-            loop_busy=float(d.get("loop_busy", 0.0)),
-            cpu=float(d.get("cpu", 0.0)),
-            cores=int(d.get("cores", 0)),
-            hist=LatencyHistogram.decode(d.get("hist") or ""),
-            agents=int(d.get("agents", 1)),
+            backend=lim.name(d, "backend", where),
+            variant=lim.name(d, "variant", where),
+            level=lim.level(d, where),
+            index=whole_number(lim.required(d, "index", where), f"{where}.index", 0, MAX_WINDOWS),
+            start=lim.epoch(d, "start", where, None),
+            duration_s=lim.seconds(d, "duration_s", where, None),
+            sent=lim.count(d, "sent", where),
+            ok=lim.count(d, "ok", where),
+            errors={
+                short_text(k, f"{where}.errors key", lim.MAX_NAME_CHARS): whole_number(
+                    v, f"{where}.errors[{shown(k)}]", 0, MAX_COUNT
+                )
+                for k, v in errors.items()
+            },
+            scheduled=lim.count(d, "scheduled", where),
+            late=lim.count(d, "late", where),
+            dropped=lim.count(d, "dropped", where),
+            in_flight_mean=lim.real(d, "in_flight_mean", where, 0, MAX_COUNT),
+            loop_busy=lim.real(d, "loop_busy", where, 0, 1),
+            cpu=lim.real(d, "cpu", where, 0, lim.MAX_CORES),
+            cores=whole_number(d.get("cores", 0), f"{where}.cores", 0, lim.MAX_CORES),
+            hist=hist,
+            agents=whole_number(d.get("agents", 1), f"{where}.agents", 1, lim.MAX_AGENTS),
         )
 
     @classmethod
@@ -148,7 +170,7 @@ class WindowSummary:
             loop_busy=max(p.loop_busy for p in parts),
             cpu=max(p.cpu for p in parts),
             cores=max(p.cores for p in parts),
-            hist=LatencyHistogram.merged(p.hist for p in parts),
+            hist=LatencyHistogram.merged(p.hist for p in parts).compact(),
             agents=sum(p.agents for p in parts),
         )
 
@@ -182,13 +204,26 @@ class LevelResult:
     stop_reason: str | None = None  # why the sweep of this backend × variant ended here
     server_ms: float | None = None  # mean server time per request from the server's metrics
     server_note: str | None = None
+    # the merged histogram of the counted windows, compact, with what it was merged from
+    _merged: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def _counted(self) -> list[WindowSummary]:
         return self.windows[-self.counted :] if self.counted else []
 
     @property
     def hist(self) -> LatencyHistogram:
-        return LatencyHistogram.merged(w.hist for w in self._counted())
+        """The counted windows' histograms merged (kept in compact form: a level's figures are
+        asked for many times, and a sweep may hold thousands of levels)."""
+        counted = self._counted()
+        parts = [w.hist for w in counted]
+        cached = self._merged
+        if (
+            cached is None
+            or len(cached[0]) != len(parts)
+            or any(a is not b for a, b in zip(cached[0], parts))
+        ):
+            cached = self._merged = (parts, LatencyHistogram.merged(parts).compact())
+        return cached[1]
 
     @property
     def duration_s(self) -> float:
@@ -313,18 +348,30 @@ class LevelResult:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> LevelResult:
+    def from_dict(cls, d: dict, where: str = "level") -> LevelResult:
+        """Read back ``to_dict()``'s form (untrusted; see ``WindowSummary.from_dict``)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"{where} is not an object")
+        raw_windows = lim.at_most(d.get("windows", []), MAX_WINDOWS, f"windows in {where}")
+        windows = [
+            WindowSummary.from_dict(w, f"{where}.windows[{i}]") for i, w in enumerate(raw_windows)
+        ]
+        mode = lim.required(d, "mode", where)
+        if mode not in ("concurrency", "rate"):
+            raise ValueError(f"{where}.mode must be 'concurrency' or 'rate', not {shown(mode)}")
         return cls(
-            backend=str(d["backend"]),
-            variant=str(d["variant"]),
-            mode=str(d["mode"]),
-            level=float(d["level"]),
-            windows=[WindowSummary.from_dict(w) for w in d.get("windows", [])],
-            stable=bool(d["stable"]),
-            counted=int(d.get("counted_windows", 0)),
-            stop_reason=_text_or_none(d.get("stop_reason")),
-            server_ms=None if d.get("server_ms") is None else float(d["server_ms"]),
-            server_note=_text_or_none(d.get("server_note")),
+            backend=lim.name(d, "backend", where),
+            variant=lim.name(d, "variant", where),
+            mode=mode,
+            level=lim.level(d, where),
+            windows=windows,
+            stable=lim.boolean(d, "stable", where, None),
+            counted=whole_number(
+                d.get("counted_windows", 0), f"{where}.counted_windows", 0, len(windows)
+            ),
+            stop_reason=lim.note(d.get("stop_reason"), f"{where}.stop_reason"),
+            server_ms=lim.optional_real(d, "server_ms", where, 0, MAX_TIMEOUT_S * 1000),
+            server_note=lim.note(d.get("server_note"), f"{where}.server_note"),
         )
 
     @property
@@ -575,32 +622,59 @@ class CapacityResult:
     @classmethod
     def from_dict(cls, d: dict) -> CapacityResult:
         """Read back ``to_dict()``'s form (from a session file or JSON: untrusted); raises
+        SweepTooLarge for more than tfcompare reads (see ``tfcompare.load.sweep_limits``), and
         ValueError, TypeError or KeyError for anything tfcompare would not have written."""
-        backends = list(d.get("backends") or [])
+        if not isinstance(d, dict):
+            raise TypeError("the sweep is not an object")
+        backends = lim.at_most(d.get("backends") or [], lim.MAX_SWEEP_BACKENDS, "backends")
         if not all(isinstance(b, dict) and isinstance(b.get("name"), str) for b in backends):
             raise TypeError("a backend is not an object with a name")
-        variants = dict(d.get("variants") or {})
-        if not all(isinstance(v, dict) for v in variants.values()):
-            raise TypeError("a variant is not an object")
-        messages = list(d.get("messages") or [])
-        if not all(isinstance(m, str) for m in messages):
+        variants = d.get("variants") or {}
+        if not isinstance(variants, dict):
+            raise TypeError("the variants are not an object")
+        if len(variants) > lim.MAX_SWEEP_VARIANTS:
+            raise lim.SweepTooLarge(
+                f"{len(variants):,} variants; tfcompare reads at most {lim.MAX_SWEEP_VARIANTS}"
+            )
+        variants = {str(k): _checked_variant(k, v) for k, v in variants.items()}
+        messages = lim.at_most(d.get("messages") or [], lim.MAX_MESSAGES, "messages")
+        messages = [lim.note(m, "a message") for m in messages]
+        if any(m is None for m in messages):
             raise TypeError("a message is not text")
+        raw_levels = lim.at_most(d.get("levels") or [], lim.MAX_SWEEP_LEVELS, "levels")
+        # count before reading: a sweep of too many windows is refused before any is built
+        n_windows = sum(len(x["windows"]) for x in raw_levels if _holds_window_list(x))
+        if n_windows > lim.MAX_SWEEP_WINDOWS:
+            raise lim.SweepTooLarge(
+                f"{n_windows:,} windows; tfcompare reads at most {lim.MAX_SWEEP_WINDOWS:,} "
+                "in one sweep"
+            )
+        levels = [LevelResult.from_dict(x, f"levels[{i}]") for i, x in enumerate(raw_levels)]
         return cls(
             plan=_checked_plan(d.get("plan") or {}),
             backends=backends,
             variants=variants,
-            levels=[LevelResult.from_dict(x) for x in d.get("levels") or []],
+            levels=levels,
             messages=messages,
-            started_at=float(d.get("started_at", 0.0)),
-            finished_at=float(d.get("finished_at", 0.0)),
-            cancelled=bool(d.get("cancelled", False)),
+            started_at=lim.epoch(d, "started_at", ""),
+            finished_at=lim.epoch(d, "finished_at", ""),
+            cancelled=lim.boolean(d, "cancelled", ""),
         )
 
 
-def _text_or_none(value) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise TypeError(f"expected text, not {type(value).__name__}")
-    return value
+def _holds_window_list(level: object) -> bool:
+    return isinstance(level, dict) and isinstance(level.get("windows"), list)
+
+
+def _checked_variant(key: object, value: object) -> dict:
+    """A variant's description: its label, and the bytes and images it was measured with."""
+    what = f"variants[{shown(key)}]"
+    if not isinstance(value, dict):
+        raise TypeError(f"{what} is not an object")
+    lim.short_text_of(value, "label", what)
+    for field_name in ("bytes", "images"):
+        lim.optional_real(value, field_name, what, 0, MAX_COUNT)
+    return dict(value)
 
 
 def _checked_plan(raw: dict) -> dict:
@@ -614,8 +688,10 @@ def _checked_plan(raw: dict) -> dict:
         if not isinstance(where, dict):
             raise TypeError("the in-cluster note is not an object")
         plan["in_cluster"] = {
-            "agents": int(where.get("agents", 0)),
-            "namespace": str(where.get("namespace", "")),
-            "job": str(where.get("job", "")),
+            "agents": whole_number(
+                where.get("agents", 0), "plan.in_cluster.agents", 0, lim.MAX_AGENTS
+            ),
+            "namespace": lim.short_text_of(where, "namespace", "plan.in_cluster") or "",
+            "job": lim.short_text_of(where, "job", "plan.in_cluster") or "",
         }
     return plan

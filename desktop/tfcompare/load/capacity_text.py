@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tfcompare.load.capacity_results import CapacityResult, LevelResult, WindowSummary
+from tfcompare.terminal import one_line
 
 
 def _ms(value: float | None) -> str:
@@ -12,7 +13,7 @@ def _ms(value: float | None) -> str:
 def window_line(w: WindowSummary) -> str:
     errors = f" errors {w.n_errors}" if w.n_errors else ""
     return (
-        f"{w.backend}/{w.variant} level {w.level:g} window {w.index + 1}: "
+        f"{one_line(w.backend)}/{one_line(w.variant)} level {w.level:g} window {w.index + 1}: "
         f"{w.throughput:.1f} req/s, p99 {_ms(w.p99_ms)} ms{errors}"
     )
 
@@ -27,15 +28,15 @@ def level_flags(lv: LevelResult) -> str:
 def capacity_table(result: CapacityResult) -> str:
     mode = result.plan.get("mode", "concurrency")
     head = "conc." if mode == "concurrency" else "rate/s"
-    pairs = result.pairs()
+    pairs = [(one_line(b), one_line(v)) for b, v in result.pairs()]
     wb = max([16, *(len(b) for b, _ in pairs)])  # long backend names keep the columns lined up
     wv = max([10, *(len(v) for _, v in pairs)])
     lines = [
         f"{'backend':<{wb}} {'variant':<{wv}} {head:>6} {'achvd':>6} {'req/s':>8} {'p50':>7} "
         f"{'p90':>7} {'p99':>7} {'max':>7} {'mean':>7} {'server':>7} {'errors':>6}  flags"
     ]
-    knees = {(b, v): result.knee(b, v) for b, v in pairs}
-    best = {(b, v): result.sustained_level(b, v) for b, v in pairs}
+    knees = {(b, v): result.knee(b, v) for b, v in result.pairs()}
+    best = {(b, v): result.sustained_level(b, v) for b, v in result.pairs()}
     for lv in result.levels:
         key = (lv.backend, lv.variant)
         marks = [
@@ -45,7 +46,7 @@ def capacity_table(result: CapacityResult) -> str:
         errors = lv.n_errors
         server = ("~" if lv.server_note and lv.server_ms is not None else "") + _ms(lv.server_ms)
         lines.append(
-            f"{lv.backend:<{wb}} {lv.variant:<{wv}} {lv.level:>6g} {lv.achieved:>6.1f} "
+            f"{one_line(lv.backend):<{wb}} {one_line(lv.variant):<{wv}} {lv.level:>6g} {lv.achieved:>6.1f} "
             f"{lv.throughput:>8.1f} {_ms(lv.percentile_ms(50)):>7} {_ms(lv.percentile_ms(90)):>7} "
             f"{_ms(lv.percentile_ms(99)):>7} {_ms(lv.hist.max_ms()):>7} {_ms(lv.hist.mean_ms()):>7} "
             f"{server:>7} {errors:>6}  {level_flags(lv)}{mark}"
@@ -54,7 +55,8 @@ def capacity_table(result: CapacityResult) -> str:
             lines.append(f"{'':<{wb + 8}}client-bound: {lv.client_bound_reason}")
         if lv.errors:
             lines.append(
-                f"{'':<{wb + 8}}errors: " + ", ".join(f"{c} ×{n}" for c, n in lv.errors.items())
+                f"{'':<{wb + 8}}errors: "
+                + ", ".join(f"{one_line(c)} ×{n}" for c, n in lv.errors.items())
             )
     stability = result.stability
     lines.append(
@@ -92,7 +94,8 @@ def sustained_text(result: CapacityResult, backend: str, variant: str) -> str:
     best = result.sustained_level(backend, variant)
     bound = result.lower_bound_note(backend, variant)
     if best is None:
-        return "none (no stable level within the limit" + (f"; {bound})" if bound else ")")
+        within = " within the limit" if result.limit_ms else ""
+        return f"none (no stable level{within}" + (f"; {bound})" if bound else ")")
     at = f"{result.level_label(best.level)}, p99 {_ms(best.percentile_ms(99))} ms"
     k = result.knee(backend, variant)
     knee_txt = (
@@ -118,7 +121,7 @@ def sustained_lines(result: CapacityResult, wb: int = 16, wv: int = 10) -> list[
     )
     lines = [f"{title} and knee"]
     for b, v in result.pairs():
-        lines.append(f"  {b:<{wb}} {v:<{wv}} {sustained_text(result, b, v)}")
+        lines.append(f"  {one_line(b):<{wb}} {one_line(v):<{wv}} {sustained_text(result, b, v)}")
     lines.append(KNEE_HELP.format(tol=result.stability * 100))
     return lines
 
@@ -162,6 +165,9 @@ def format_capacity_comparison(rows: list[dict], limit_a, limit_b) -> str:
         if any(limits)
         else "highest stable req/s"
     )
+    rows = [
+        {**r, "backend": one_line(r["backend"]), "variant": one_line(r["variant"])} for r in rows
+    ]
     wb = max([len("backend"), *(len(r["backend"]) for r in rows)])
     wv = max([len("variant"), *(len(r["variant"]) for r in rows)])
     lines = [

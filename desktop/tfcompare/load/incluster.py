@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from tfcompare.load.barrier import slot_length, slot_starts
 from tfcompare.load.capacity_results import CapacityResult, WindowSummary, summarise
-from tfcompare.load.events import LevelDone, SweepMessage, WindowDone
+from tfcompare.load.events import LevelDone, SweepMessage, TargetDone, WindowDone
 from tfcompare.load.load_plan import DEFAULT_CONCURRENCY, LoadPlan, LoadTarget
 
 POLL_S = 0.5
@@ -77,8 +77,9 @@ def job_objects(
     opts: InCluster,
     namespace: str,
     run_id: str | None = None,
-) -> tuple[dict, dict]:
-    """The ConfigMap and Job of a run (what ``--dry-run -o yaml`` prints)."""
+):
+    """The ConfigMap, Job and (with request headers) Secret of a run: a
+    ``tfcompare.cluster.loadjob.LoadObjects`` (what ``--dry-run`` prints)."""
     from tfcompare.cluster.loadjob import DEFAULT_IMAGE, manifests
     from tfcompare.load.agent import plan_files
 
@@ -94,6 +95,7 @@ def job_objects(
         agents=opts.agents,
         image=opts.image or DEFAULT_IMAGE,
         deadline_s=deadline,
+        headers={t.backend.name: list(t.backend.headers) for t in targets if t.backend.headers},
     )
 
 
@@ -145,9 +147,14 @@ class _Collector:
                 self.ready[index] = pod
                 self.pod_index[pod] = index
             elif kind == "window":
-                t, slot = doc["slot"]
-                key = (int(t), int(slot), int(doc["index"]))
-                self.windows[key][index] = WindowSummary.from_dict(doc)
+                try:
+                    t, slot = doc["slot"]
+                    key = (int(t), int(slot), int(doc["index"]))
+                    window = WindowSummary.from_dict(doc)
+                except (KeyError, TypeError, ValueError) as exc:
+                    self.messages.append(f"{pod}: a window report was refused ({exc})")
+                    continue
+                self.windows[key][index] = window
                 on_window(key, self.windows[key])
             elif kind == "done":
                 if self.pod_index.get(pod) == index:
@@ -208,7 +215,8 @@ def run_in_cluster(
     emit = on_event or (lambda e: None)
     namespace = opts.namespace or resolve_context(opts.context).namespace
     aplan = agents_plan(plan, opts.agents)
-    configmap, job = job_objects(plan, targets, opts, namespace)
+    objects = job_objects(plan, targets, opts, namespace)
+    job = objects.job
     result = CapacityResult(
         plan={
             **plan.to_dict(),
@@ -232,7 +240,7 @@ def run_in_cluster(
         f"in-cluster, {opts.agents} agents (Job {job['metadata']['name']} in namespace "
         f"{namespace}); backends addressed by their service address, no port-forward"
     )
-    lj = LoadJob(configmap, job, opts.context)
+    lj = LoadJob(objects.configmap, job, opts.context, secret=objects.secret)
     col = _Collector()
     shown: set[tuple] = set()
 
@@ -333,3 +341,4 @@ def merge_into(
                 lv.stop_reason = f"p99 {p99:.1f} ms is above the limit of {limit:g} ms"
                 result.messages.append(f"{name}: sweep stopped at {label}: {lv.stop_reason}")
                 break
+        emit(TargetDone(target.backend.name, target.variant))

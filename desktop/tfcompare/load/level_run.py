@@ -256,7 +256,7 @@ class LevelRun:
             loop_busy=min(1.0, (now[1] - mark[1]) / wall),
             cpu=(now[2] - mark[2]) / wall,
             cores=CORES,
-            hist=acc.hist,
+            hist=acc.hist.compact(),  # a few KiB kept per window, not 168 KiB
         )
         return window, now
 

@@ -6,9 +6,12 @@ A :class:`LoadPlan` is plain data (``to_dict``/``from_dict``) so the same plan d
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from tfcompare.checks import number, shown, whole_number
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import PreparedRequest
 
@@ -16,6 +19,17 @@ Mode = Literal["concurrency", "rate"]
 
 DEFAULT_CONCURRENCY: tuple[float, ...] = (1, 2, 4, 8, 16, 32)
 DEFAULT_VARIANTS: tuple[str, ...] = ("original", "512-jpeg")
+
+# What a plan may ask for (docs/limits.md): far beyond any real sweep, small enough that what a
+# sweep produces stays bounded (see tfcompare.load.sweep_limits).
+MAX_PLAN_LEVELS = 64  # load levels in one sweep
+MAX_LEVEL = 1_000_000  # requests in flight, or requests per second
+MAX_WINDOWS = 100  # windows per level (max_windows, fixed_windows)
+MAX_WINDOW_S = 3600.0  # one window: an hour
+MAX_TIMEOUT_S = 3600.0  # one request's deadline
+MAX_DURATION_S = 7 * 86400.0  # the whole sweep: a week
+MAX_PLAN_COUNT = 2**40  # max_errors, max_requests
+MAX_EPOCH_S = 2.0**33  # start times (time.time(); year 2242)
 
 
 @dataclass(frozen=True)
@@ -52,33 +66,49 @@ class LoadPlan:
     def __post_init__(self) -> None:
         problems = []
         if self.mode not in ("concurrency", "rate"):
-            problems.append(f"mode must be 'concurrency' or 'rate', not {self.mode!r}")
+            problems.append(f"mode must be 'concurrency' or 'rate', not {shown(self.mode)}")
         if not self.levels:
             problems.append("at least one load level is needed")
-        if any(v <= 0 for v in self.levels):
+        if len(self.levels) > MAX_PLAN_LEVELS:
+            problems.append(f"at most {MAX_PLAN_LEVELS} load levels, not {len(self.levels)}")
+        if not all(_finite(v) for v in self.levels):
+            problems.append("load levels must be finite numbers")
+        elif any(v <= 0 for v in self.levels):
             problems.append("load levels must be positive")
-        if self.mode == "concurrency" and any(int(v) != v for v in self.levels):
+        elif any(v > MAX_LEVEL for v in self.levels):
+            problems.append(f"load levels must be at most {MAX_LEVEL:,}")
+        elif self.mode == "concurrency" and any(int(v) != v for v in self.levels):
             problems.append("concurrency levels must be whole numbers")
-        if self.window_s <= 0:
-            problems.append("the window must be longer than 0 s")
-        if not 0 < self.stability < 1:
+        if not _finite(self.window_s) or not 0 < self.window_s <= MAX_WINDOW_S:
+            problems.append(f"the window must be longer than 0 s and at most {MAX_WINDOW_S:g} s")
+        if not _finite(self.stability) or not 0 < self.stability < 1:
             problems.append("stability must be between 0 and 1 (0.10 = ±10 %)")
         if self.stable_windows < 1 or self.max_windows < self.stable_windows:
             problems.append("max windows must be at least the number of windows that must agree")
-        if self.latency_limit_ms is not None and self.latency_limit_ms <= 0:
-            problems.append("the latency limit must be positive")
-        if self.max_errors < 0:
-            problems.append("max errors must be 0 or more")
-        if self.duration_s is not None and self.duration_s <= 0:
-            problems.append("the duration must be positive")
-        if self.max_requests is not None and self.max_requests < 1:
-            problems.append("max requests must be at least 1")
-        if self.timeout_s <= 0:
-            problems.append("the request timeout must be positive")
+        if self.max_windows > MAX_WINDOWS:
+            problems.append(f"max windows must be at most {MAX_WINDOWS}")
+        if self.latency_limit_ms is not None and (
+            not _finite(self.latency_limit_ms) or self.latency_limit_ms <= 0
+        ):
+            problems.append("the latency limit must be a positive number")
+        if not 0 <= self.max_errors <= MAX_PLAN_COUNT:
+            problems.append(f"max errors must be from 0 to {MAX_PLAN_COUNT:,}")
+        if self.duration_s is not None and (
+            not _finite(self.duration_s) or not 0 < self.duration_s <= MAX_DURATION_S
+        ):
+            problems.append(f"the duration must be positive and at most {MAX_DURATION_S:g} s")
+        if self.max_requests is not None and not 1 <= self.max_requests <= MAX_PLAN_COUNT:
+            problems.append(f"max requests must be from 1 to {MAX_PLAN_COUNT:,}")
+        if not _finite(self.timeout_s) or not 0 < self.timeout_s <= MAX_TIMEOUT_S:
+            problems.append(f"the request timeout must be positive and at most {MAX_TIMEOUT_S:g} s")
         if self.start_at is not None and len(self.start_at) != len(self.levels):
             problems.append("start_at needs one start time per level")
-        if self.fixed_windows is not None and self.fixed_windows < 1:
-            problems.append("fixed_windows must be at least 1")
+        if self.start_at is not None and not all(
+            _finite(t) and 0 <= t <= MAX_EPOCH_S for t in self.start_at
+        ):
+            problems.append("start_at must be times (seconds since 1970)")
+        if self.fixed_windows is not None and not 1 <= self.fixed_windows <= MAX_WINDOWS:
+            problems.append(f"fixed_windows must be from 1 to {MAX_WINDOWS}")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -110,13 +140,63 @@ class LoadPlan:
 
     @classmethod
     def from_dict(cls, d: dict) -> LoadPlan:
+        """A plan from its stored form (session files, agents' plan files: untrusted); every
+        value must have its field's type and range, else ValueError naming the field."""
+        if not isinstance(d, dict):
+            raise ValueError(f"the plan must be an object, not {shown(d)}")
         base = cls()
         known = {k: d[k] for k in base.to_dict() if k in d and d[k] is not None}
-        if "levels" in known:
-            known["levels"] = tuple(float(v) for v in known["levels"])
-        if "start_at" in known:
-            known["start_at"] = tuple(float(v) for v in known["start_at"])
+        for key, value in known.items():
+            known[key] = _PLAN_FIELDS[key](value, f"plan.{key}")
         return replace(base, **known)
+
+
+def _finite(value: object) -> bool:
+    return type(value) in (int, float) and (type(value) is int or math.isfinite(value))
+
+
+def _numbers(limit: int, lo: float, hi: float):
+    def read(value: object, what: str) -> tuple[float, ...]:
+        if not isinstance(value, list):
+            raise ValueError(f"{what} must be a list of numbers, not {shown(value)}")
+        if len(value) > limit:
+            raise ValueError(f"{what} holds {len(value):,} values; at most {limit}")
+        return tuple(number(v, f"{what}[{i}]", lo, hi) for i, v in enumerate(value))
+
+    return read
+
+
+def _mode(value: object, what: str) -> str:
+    if value not in ("concurrency", "rate"):
+        raise ValueError(f"{what} must be 'concurrency' or 'rate', not {shown(value)}")
+    return value
+
+
+def _real(lo: float, hi: float):
+    return lambda value, what: number(value, what, lo, hi)
+
+
+def _whole(lo: int, hi: int):
+    return lambda value, what: whole_number(value, what, lo, hi)
+
+
+# how each stored field is read (the range checks of __post_init__ then apply)
+_PLAN_FIELDS = {
+    "mode": _mode,
+    "levels": _numbers(MAX_PLAN_LEVELS, 0, MAX_LEVEL),
+    "window_s": _real(0, MAX_WINDOW_S),
+    "stability": _real(0, 1),
+    "stable_windows": _whole(1, MAX_WINDOWS),
+    "max_windows": _whole(1, MAX_WINDOWS),
+    "latency_limit_ms": _real(0, sys.float_info.max),
+    "max_errors": _whole(0, MAX_PLAN_COUNT),
+    "duration_s": _real(0, MAX_DURATION_S),
+    "max_requests": _whole(1, MAX_PLAN_COUNT),
+    "timeout_s": _real(0, MAX_TIMEOUT_S),
+    "start_at": _numbers(MAX_PLAN_LEVELS, 0, MAX_EPOCH_S),
+    "fixed_windows": _whole(1, MAX_WINDOWS),
+    "seed": _whole(-(2**63), 2**63 - 1),
+}
 
 
 @dataclass(frozen=True)

@@ -210,14 +210,17 @@ def connected_targets(
             if spec.is_k8s:
                 try:
                     conn = open_connection(spec)
-                except ClusterError as exc:
-                    problems.append(f"backend {spec.name}: not measured: {exc}")
+                except (ClusterError, ServingError) as exc:
+                    why = exc.message if isinstance(exc, ServingError) else exc
+                    problems.append(f"backend {spec.name}: not measured: {why}")
                     continue
                 connections.append(conn)
                 if note is not None:  # a port-forward: fine for a look, not for capacity
                     note(
                         f"{spec.name} goes through a Kubernetes port-forward; its capacity is "
-                        "that of the tunnel, not of the deployment (see --in-cluster)"
+                        "that of the tunnel, not of the deployment (load agents in the cluster "
+                        "measure the deployment: tfcompare load --in-cluster, or agents in the "
+                        "Capacity tab)"
                     )
                 addresses[spec.name] = conn.client.address
                 spec = conn.spec  # with the pods' model when none was given

@@ -3,7 +3,8 @@
 Backends are measured one at a time (they may share the machine, and a load generator measuring two
 backends at once measures neither well). A backend × variant's sweep stops early after a level whose
 p99 is above the latency limit, or that ended on too many errors. Events go to ``on_event`` from the
-sweep's thread: :class:`WindowDone` per window, :class:`LevelDone` per level, and messages.
+sweep's thread: :class:`WindowDone` per window, :class:`LevelDone` per level, :class:`TargetDone`
+per backend × variant measured as far as it goes, and messages.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from tfcompare.load.capacity_results import CapacityResult, summarise
-from tfcompare.load.events import LevelDone, LoadEvent, SweepMessage, WindowDone
+from tfcompare.load.events import LevelDone, LoadEvent, SweepMessage, TargetDone, WindowDone
 from tfcompare.load.level_run import LevelRun
 from tfcompare.load.load_plan import LoadPlan, LoadTarget
 
@@ -81,6 +82,8 @@ def sweep(
             finally:
                 if timer is not None:
                     timer.close()
+            if not cancel.is_set():
+                emit(TargetDone(target.backend.name, target.variant))
 
     asyncio.run(main())
     result.cancelled = cancel.is_set()

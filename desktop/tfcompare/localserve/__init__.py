@@ -16,3 +16,13 @@ GRPC_OPTIONS = [
     ("grpc.max_send_message_length", GRPC_MAX_MESSAGE),
     ("grpc.so_reuseport", 0),
 ]
+# Server side only: connections that hold a file descriptor and do nothing are closed. One that
+# has not finished its HTTP/2 (and TLS) handshake within 10 s (gRPC's default: 120 s), one without
+# a call for 5 minutes (a GOAWAY: clients reconnect when they next call), and one whose peer stops
+# answering keepalive pings.
+GRPC_SERVER_OPTIONS = [
+    ("grpc.server_handshake_timeout_ms", 10_000),
+    ("grpc.max_connection_idle_ms", 300_000),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+]

@@ -2,8 +2,9 @@
 
 Concurrent Predict calls for the same signature wait in a queue; a batch thread takes up to
 ``max_batch_size`` of them (waiting at most ``batch_timeout_micros`` after the oldest arrived),
-concatenates their inputs along the 0th dimension, pads to the next ``allowed_batch_sizes`` entry
-with copies of the first row (as TF Serving does), runs the model once and hands each caller its
+concatenates their inputs along the 0th dimension (inputs whose other dimensions differ fail the
+batch, or are padded with ``pad_variable_length_inputs``), pads to the next
+``allowed_batch_sizes`` entry with copies of the last task's first row (as TF Serving does), runs the model once and hands each caller its
 slice of the outputs. When ``max_enqueued_batches`` × ``max_batch_size`` tasks are already waiting,
 a new one is refused with UNAVAILABLE and TF Serving's message.
 
@@ -280,11 +281,14 @@ class Batcher:
         run: Callable[[str, dict], dict],
         fault: Callable[[grpc.StatusCode, str], Exception],
         metrics: BatchingMetrics,
+        tensor_names: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.options = options
         self.run = run
         self.fault = fault
         self.metrics = metrics
+        # signature → input alias → the graph tensor it feeds (named in TF Serving's messages)
+        self.tensor_names = tensor_names or {}
         self._queues: dict[tuple, _Queue] = {}
         self._lock = threading.Lock()
 
@@ -315,13 +319,7 @@ class Batcher:
             self.options.thread_pool_name, rows, padded, [(start - t.enqueued) * 1e6 for t in batch]
         )
         try:
-            merged = {}
-            for name in names:
-                parts = [t.inputs[name] for t in batch]
-                if padded > rows:
-                    first = parts[0][:1]
-                    parts += [first] * (padded - rows)
-                merged[name] = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            merged = self._merge(signature, names, batch, padded - rows)
             outputs = self.run(signature, merged)
             offset = 0
             for task in batch:
@@ -342,3 +340,66 @@ class Batcher:
         finally:
             for task in batch:
                 task.done.set()
+
+    def _merge(
+        self, signature: str, names: tuple[str, ...], batch: list[_Task], padding: int
+    ) -> dict[str, np.ndarray]:
+        """``BatchingSession::MergeInputTensors`` (tensorflow_serving/batching/
+        batching_session.cc): the tasks' inputs concatenated along the 0th dimension. Inputs of
+        different shapes beyond the 0th dimension fail the whole batch (FAILED_PRECONDITION) unless
+        ``pad_variable_length_inputs`` is on; then each is padded at the end of every dimension to
+        the batch's largest, with its own first value (``AddPadding`` in batching_util.cc).
+        ``padding`` rows up to an allowed batch size repeat the last task's first row."""
+        tensor_name = self.tensor_names.get(signature, {})
+        order = sorted(names, key=lambda n: tensor_name.get(n, n))
+        largest: dict[str, list[int]] = {}
+        if self.options.pad_variable_length_inputs:
+            for name in order:
+                shapes = [t.inputs[name].shape for t in batch]
+                if len({len(s) for s in shapes}) == 1:
+                    largest[name] = [max(sizes) for sizes in zip(*shapes, strict=True)]
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in order}
+        for i, task in enumerate(batch):
+            for name in order:
+                array = task.inputs[name]
+                if name in largest:
+                    array = _pad(array, largest[name], self.fault)
+                elif i > 0 and array.shape[1:] != parts[name][0].shape[1:]:
+                    if self.options.pad_variable_length_inputs:
+                        raise self.fault(
+                            grpc.StatusCode.INTERNAL,
+                            "Tensor concat operation failed: Ranks of all input tensors should "
+                            "match",
+                        )
+                    raise self.fault(
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                        f"Tensors with name '{tensor_name.get(name, name)}' from different tasks "
+                        "have different shapes and padding is turned off. Set "
+                        "pad_variable_length_inputs to true, or ensure that all tensors with the "
+                        "same name have equal dimensions starting with the first dim.",
+                    )
+                parts[name].append(array)
+        merged = {}
+        for name in order:
+            tensors = parts[name]
+            if padding > 0:
+                tensors += [tensors[-1][:1]] * padding
+            merged[name] = np.concatenate(tensors) if len(tensors) > 1 else tensors[0]
+        return merged
+
+
+def _pad(array: np.ndarray, sizes: list[int], fault) -> np.ndarray:
+    """``AddPadding``: ``array`` grown at the end of dimensions 1… to ``sizes``, filled with its
+    first value."""
+    widths = [(0, 0)] + [(0, want - have) for have, want in zip(array.shape[1:], sizes[1:])]
+    if not any(after for _, after in widths):
+        return array
+    if not 1 <= array.ndim <= 6:
+        raise fault(
+            grpc.StatusCode.INVALID_ARGUMENT, "Only tensors with rank from 1 to 6 can be padded."
+        )
+    if array.size < 1:
+        raise fault(
+            grpc.StatusCode.INVALID_ARGUMENT, "Got empty tensor in batch of non-empty tensors."
+        )
+    return np.pad(array, widths, mode="constant", constant_values=array.flat[0])

@@ -14,10 +14,12 @@ from tensorflow_serving.apis import (
     status_pb2,
 )
 
-from tfcompare.localserve import GRPC_OPTIONS, metrics
-from tfcompare.localserve.servable import Servable, ServingFault
+from tfcompare.localserve import GRPC_OPTIONS, GRPC_SERVER_OPTIONS, metrics
+from tfcompare.localserve.budget import BudgetExceeded, ByteBudget
+from tfcompare.localserve.servable import Servable, ServingFault, check_requested_name
 from tfcompare.localserve.tensors import fill_proto
 
+DEFAULT_IN_FLIGHT = 1024 * 2**20  # bytes of Predict requests worked on at once (--max-in-flight-mb)
 IN_USE = (
     "the port is in use (another server on it?) or not allowed: choose another port, or 0 "
     "for any free one"
@@ -33,20 +35,36 @@ def _spec(spec) -> tuple[str, int | None, str | None]:
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict and GetModelMetadata; Classify/Regress/MultiInference stay UNIMPLEMENTED."""
 
-    def __init__(self, servable: Servable, *, tensor_content: bool = False) -> None:
+    def __init__(
+        self,
+        servable: Servable,
+        *,
+        tensor_content: bool = False,
+        budget: ByteBudget | None = None,
+    ) -> None:
         self.servable = servable
         self.tensor_content = tensor_content
+        self.budget = budget or ByteBudget(DEFAULT_IN_FLIGHT)
 
     def Predict(self, request, context):  # noqa: N802 (gRPC method name)
         start = metrics.now_us()
         model = request.model_spec.name
         try:
-            response = self._predict(request, context)
-        except ServingFault as fault:
+            with self.budget.hold(request.ByteSize()):
+                metrics.bytes_in_flight.set(self.budget.used)
+                response = self._predict(request, context)
+        except (BudgetExceeded, ServingFault) as exc:
+            fault = (
+                exc
+                if isinstance(exc, ServingFault)
+                else ServingFault(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+            )
             metrics.record_request(
                 model, "Predict", "GRPC", fault.code.name, metrics.now_us() - start
             )
             context.abort(fault.code, fault.message)
+        finally:
+            metrics.bytes_in_flight.set(self.budget.used)
         metrics.record_request(model, "Predict", "GRPC", "OK", metrics.now_us() - start)
         return response
 
@@ -105,6 +123,10 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def GetModelStatus(self, request, context):  # noqa: N802
         name, version, label = _spec(request.model_spec)
         servable = self.servable
+        try:
+            check_requested_name(name)
+        except ServingFault as fault:
+            context.abort(fault.code, fault.message)
         if label:
             if label not in servable.labels:
                 context.abort(
@@ -159,6 +181,7 @@ def make_server(
     workers: int,
     tls: tuple[bytes, bytes] | None = None,
     require_header: tuple[str, str] | None = None,
+    in_flight_bytes: int = DEFAULT_IN_FLIGHT,
 ) -> tuple[grpc.Server, int]:
     """A started-ready (not yet started) gRPC server and the port it bound.
 
@@ -167,11 +190,14 @@ def make_server(
     interceptors = [_RequireHeader(*require_header)] if require_header else []
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc-worker"),
-        options=GRPC_OPTIONS,
+        options=GRPC_OPTIONS + GRPC_SERVER_OPTIONS,
         interceptors=interceptors,
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(servable, tensor_content=tensor_content), server
+        PredictionService(
+            servable, tensor_content=tensor_content, budget=ByteBudget(in_flight_bytes)
+        ),
+        server,
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(servable), server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

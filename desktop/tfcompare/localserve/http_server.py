@@ -4,8 +4,11 @@ A broken or hostile client must not hurt anyone else, so every resource a connec
 bounded: a request head must arrive within the read timeout (aiohttp's keep-alive timer closes a
 connection that has not completed its next request by then), a body larger than the limit is
 refused with 413 before it is read, a body that stops arriving gets 408 after the read timeout,
-request bodies buffered at once are bounded in total (503 beyond), and connections over the cap
-are answered 503 and closed. Every refusal carries TF Serving's ``{"error": "…"}`` body; nothing
+and so does one that trickles in: the whole body must arrive within the read timeout plus one
+second per ``min_body_rate`` bytes (Apache's mod_reqtimeout "body=…,MinRate=…" rule; TF Serving's
+libevent server only times out a connection after 50 s without any data, so a byte every few
+seconds holds it). Request bodies buffered at once are bounded in total (503 beyond), and
+connections over the cap are answered 503 and closed. Every refusal carries TF Serving's ``{"error": "…"}`` body; nothing
 prints a traceback. Predictions run on a thread pool, so the event loop keeps answering others.
 """
 
@@ -35,6 +38,9 @@ class RestLimits:
     read_timeout: float = 30.0  # seconds for a request head, or without body data
     max_connections: int = 256
     buffered_bodies: int = 1024 * 2**20  # request bodies held in memory at once, all together
+    # a body must arrive within read_timeout + its size / min_body_rate seconds (64 KiB/s: a
+    # 14 MB base64 PNG may take 4 minutes; a byte every 10 s is cut off after read_timeout)
+    min_body_rate: int = 64 * 2**10
 
 
 class _OneLine(logging.Formatter):
@@ -131,11 +137,26 @@ async def _read_body(request: web.Request, limits: RestLimits, budget: _Budget) 
         )
     chunks: list[bytes] = []
     size = 0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     try:
         while True:
+            # the body's deadline grows with what has arrived: slow is fine, a trickle is not
+            deadline = started + limits.read_timeout + size / limits.min_body_rate
+            wait = min(limits.read_timeout, deadline - loop.time())
             try:
-                chunk = await asyncio.wait_for(request.content.readany(), limits.read_timeout)
+                if wait <= 0:
+                    raise TimeoutError
+                chunk = await asyncio.wait_for(request.content.readany(), wait)
             except TimeoutError:
+                if size and wait < limits.read_timeout:
+                    raise _Refusal(
+                        408,
+                        f"the request body arrives too slowly: {size} bytes in "
+                        f"{loop.time() - started:.0f} s (the server waits "
+                        f"{limits.read_timeout:g} s plus 1 s per {limits.min_body_rate} bytes)",
+                        close=True,
+                    ) from None
                 raise _Refusal(
                     408, f"no request body data for {limits.read_timeout:g} s", close=True
                 ) from None

@@ -35,6 +35,7 @@ class ServeOptions:
     rest_read_timeout: float = 30
     rest_max_connections: int = 256
     rest_api_timeout_ms: int = 30000  # TF Serving's --rest_api_timeout_in_ms
+    max_in_flight_mb: float = 1024  # request data worked on at once (gRPC), buffered (REST)
     verbose: bool = False
     request_log: str | None = None  # test mode: the server's own time of every request
     enable_batching: bool = False
@@ -114,6 +115,12 @@ def _start(options: ServeOptions, base: Path | None) -> tuple | None:
             _log(str(exc))
             return None
     name = options.model_name or Path(base).resolve().name
+    from tfcompare.localserve.model_names import model_name_problem
+
+    problem = model_name_problem(name)
+    if problem is not None:  # a name from the model's folder
+        _log(f"cannot serve under the folder's name: {problem} (give one with --model-name)")
+        return None
     if options.request_log:
         from tfcompare.localserve.metrics import enable_request_log
 
@@ -152,6 +159,7 @@ def _start(options: ServeOptions, base: Path | None) -> tuple | None:
             workers=options.workers,
             tls=tls,
             require_header=options.require_header,
+            in_flight_bytes=int(options.max_in_flight_mb * 2**20),
         )
     except OSError as exc:
         _log(str(exc))
@@ -163,6 +171,8 @@ def _start(options: ServeOptions, base: Path | None) -> tuple | None:
         _log(f"warm-up failed: {fault.message}{_stale_build_hint(Path(base), fault.message)}")
         server.stop(0)
         return None
+    for note in servable.warmup_notes:
+        _log(f"warm-up: {note}")
     rest = None
     rest_text = "-"
     if options.rest_port is not None:
@@ -170,6 +180,7 @@ def _start(options: ServeOptions, base: Path | None) -> tuple | None:
             max_body=int(options.rest_max_body_mb * 2**20),
             read_timeout=options.rest_read_timeout,
             max_connections=options.rest_max_connections,
+            buffered_bodies=int(options.max_in_flight_mb * 2**20),
         )
         try:
             api = RestApi(servable, timeout_ms=options.rest_api_timeout_ms)
@@ -231,16 +242,40 @@ def batching_registry():
     return REGISTRY
 
 
+def raise_fd_limit() -> int:
+    """Raise the soft limit on open files to the hard limit, as servers do (nginx's
+    worker_rlimit_nofile, Go's runtime since 1.19): every connection holds a file descriptor,
+    and a soft limit of 1024 lets a thousand idle connections shut everyone else out. Returns
+    the soft limit in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            return want
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
 def serve(options: ServeOptions) -> int:
     """Run the server until SIGTERM/SIGINT (or parent death); returns the exit status."""
+    raise_fd_limit()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     if options.exit_with_parent:
         _watch_parent(stop)
 
+    from tfcompare.localserve.model_names import model_name_problem
     from tfcompare.models import MODELS, ModelError, resolve_model
 
+    problem = model_name_problem(options.model_name) if options.model_name is not None else None
+    if problem is not None:
+        _log(f"--model-name: {problem}")
+        return 1
     base: Path | None = None
     try:
         if options.model not in MODELS or Path(options.model).exists():

@@ -19,8 +19,9 @@ import time
 from typing import TextIO
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from tfcompare.localserve.model_names import is_model_name
 from tfcompare.serving.server_metrics import (
     GRAPH_RUN_TIME,
     GRAPH_RUNS,
@@ -60,6 +61,11 @@ graph_runs = Counter(
     "The number of graph executions used to collect /tensorflow/core/graph_run_time_usecs",
     registry=REGISTRY,
 )
+bytes_in_flight = Gauge(
+    ":tfcompare:serving:request_bytes_in_flight",
+    "Bytes of gRPC Predict requests being worked on (bounded by --max-in-flight-mb).",
+    registry=REGISTRY,
+)
 graph_run_time = Counter(
     GRAPH_RUN_TIME,
     "The total time spent on executing graphs in microseconds.",
@@ -83,6 +89,8 @@ _children: dict[tuple, object] = {}  # (metric, labels) → labelled series, bou
 def _model_label(model: str) -> str:
     if model in _model_names:
         return model
+    if not is_model_name(model):  # never on the page: it could break the page's lines
+        return OTHER_MODEL
     with _model_names_lock:
         if len(_model_names) < MAX_MODEL_NAMES:
             _model_names.add(model)

@@ -8,20 +8,21 @@ work unchanged. This module turns (method, path, body) into (status, JSON); the 
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from typing import Any
 
 import grpc
-import numpy as np
-import tensorflow as tf
 from google.protobuf import json_format
-from tensorflow.core.framework import types_pb2
 
 from tfcompare.checks import nested_deeper_than
-from tfcompare.localserve import metrics
-from tfcompare.localserve.servable import AVAILABLE, Servable, ServingFault
+from tfcompare.localserve import json_tensors, metrics
+from tfcompare.localserve.servable import (
+    AVAILABLE,
+    Servable,
+    ServingFault,
+    check_requested_name,
+)
 
 _PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)"
@@ -77,7 +78,7 @@ class RestApi:
         self.servable = servable
         self.timeout_ms = timeout_ms  # bounds each Predict's model run, as in TF Serving
 
-    def handle(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    def handle(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any] | bytes]:
         start = metrics.now_us()
         try:
             answer = 200, self._dispatch(method, path, body)
@@ -92,13 +93,16 @@ class RestApi:
     def answer(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
         """Like :meth:`handle`, with the answer encoded as JSON (runs on a worker thread)."""
         status, payload = self.handle(method, path, body)
+        if isinstance(payload, bytes):  # a Predict answer, written by json_tensors
+            return status, payload
         return status, json.dumps(payload).encode("utf-8")
 
-    def _dispatch(self, method: str, path: str, body: bytes) -> dict[str, Any]:
+    def _dispatch(self, method: str, path: str, body: bytes) -> dict[str, Any] | bytes:
         match = _PATH.match(path.split("?", 1)[0])
         if not match:
             raise _bad(f"Malformed request: {method} {path}")
         name, label, tail = match["name"], match["label"], match["tail"]
+        check_requested_name(name)
         version = _version(match["version"]) if match["version"] is not None else None
         if method == "GET" and tail is None:
             return self._status(name, version, label)
@@ -153,55 +157,46 @@ class RestApi:
             },
         }
 
-    def _predict(
-        self, name: str, version: int | None, label: str | None, body: bytes
-    ) -> dict[str, Any]:
-        self.servable.check_spec(name, version, label)
+    def _predict(self, name: str, version: int | None, label: str | None, body: bytes) -> bytes:
+        """TF Serving's ``ProcessPredictRequest`` (http_rest_api_handler.cc): the JSON parsed
+        and checked, the model and signature looked up, the request turned into tensors
+        (:mod:`json_tensors`), the same Predict as gRPC, the answer written as JSON."""
         try:
-            request = json.loads(body or b"null")
-        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-            raise _bad(f"JSON Parse error: {str(exc)[:200]}") from exc
-        if not isinstance(request, dict):
-            raise _bad("JSON Value: request body is not an object")
-        _check_depth(request)
-        signature_name = request.get("signature_name", "")
-        if not isinstance(signature_name, str):
-            raise _bad("JSON Value: 'signature_name' must be a string")
-        signature_name, sig = self.servable.signature(signature_name)
-        keys = list(sig.inputs)
-        if ("instances" in request) == ("inputs" in request):
-            raise _bad(
-                "Missing 'inputs' or 'instances' key"
-                if "inputs" not in request
-                else "Both 'inputs' and 'instances' keys present"
+            request = json_tensors.loads(body)
+            if not isinstance(request, dict):
+                raise json_tensors.JsonTensorError(
+                    f"JSON Value: {json_tensors.debug_string(request)} Is not object"
+                )
+            _check_depth(request)
+            signature_name = request.get("signature_name", "")
+            if not isinstance(signature_name, str):
+                raise json_tensors.JsonTensorError(
+                    f"JSON Value: {json_tensors.debug_string(request)} not formatted correctly. "
+                    "'signature_name' key must be a string value."
+                )
+            self.servable.check_spec(name, version, label)
+            signature_name, sig = self.servable.signature(signature_name)
+            if not sig.inputs:
+                raise json_tensors.JsonTensorError(
+                    f"Failed to get input map for signature: {signature_name}"
+                )
+            inputs = {key: sig.inputs[key].dtype for key in sorted(sig.inputs)}
+            form, tensors = json_tensors.parse_predict(
+                request, inputs, fast=json_tensors.fast_ok(body)
             )
-        dtypes = {k: sig.inputs[k].dtype for k in keys}
-        if "instances" in request:
-            columns = _rows_to_columns(request["instances"], keys)
-        else:
-            columns = _columnar(request["inputs"], keys)
-        tensors = {k: _to_array(v, dtypes.get(k), k) for k, v in columns.items()}
-        unknown = [k for k in tensors if k not in dtypes]
-        if unknown:
-            raise _bad(
-                f"input tensor alias not found in signature: {unknown[0]}. Inputs "
-                f"expected to be in the set {{{','.join(sorted(keys))}}}."
+            if self.servable.state != AVAILABLE:
+                raise ServingFault(
+                    grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})"
+                )
+            _, outputs = self.servable.predict_arrays(
+                signature_name, tensors, timeout_ms=self.timeout_ms
             )
-        if self.servable.state != AVAILABLE:
-            raise ServingFault(
-                grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})"
-            )
-        outputs = self.servable.run(signature_name, tensors, self.timeout_ms)
-        values = {k: _to_json(k, np.asarray(v)) for k, v in outputs.items()}
-        if "instances" in request:
-            batch = len(next(iter(values.values()))) if values else 0
-            if len(values) == 1:
-                return {"predictions": next(iter(values.values()))}
-            return {"predictions": [{k: v[i] for k, v in values.items()} for i in range(batch)]}
-        return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
+            return json_tensors.dumps_predict(outputs, form)
+        except json_tensors.JsonTensorError as exc:
+            raise ServingFault(exc.code, exc.message) from None
 
 
-MAX_DEPTH = 256  # TensorFlow tensors have at most 254 dimensions; {"b64": …} adds a level
+MAX_DEPTH = json_tensors.MAX_NESTING
 
 
 def _version(text: str) -> int:
@@ -215,80 +210,3 @@ def _check_depth(document: Any) -> None:
     """Refuse JSON nested deeper than any tensor can be (checked without recursion)."""
     if nested_deeper_than(document, MAX_DEPTH):
         raise _bad(f"JSON Value: nested deeper than {MAX_DEPTH} levels")
-
-
-def _rows_to_columns(instances: Any, keys: list[str]) -> dict[str, list[Any]]:
-    if not isinstance(instances, list) or not instances:
-        raise _bad("'instances' must be a non-empty list")
-    named = all(isinstance(row, dict) and "b64" not in row for row in instances)
-    if named:
-        columns: dict[str, list[Any]] = {k: [] for k in instances[0]}
-        for row in instances:
-            if set(row) != set(columns):
-                raise _bad("Failed to process element: instances must all have the same keys")
-            for k, v in row.items():
-                columns[k].append(v)
-        return columns
-    if len(keys) != 1:
-        raise _bad(f"instances must name their inputs: the signature takes {sorted(keys)}")
-    return {keys[0]: instances}
-
-
-def _columnar(inputs: Any, keys: list[str]) -> dict[str, Any]:
-    if isinstance(inputs, dict) and "b64" not in inputs:
-        return inputs
-    if len(keys) != 1:
-        raise _bad(f"inputs must name their tensors: the signature takes {sorted(keys)}")
-    return {keys[0]: inputs}
-
-
-def _decode_strings(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) != {"b64"} or not isinstance(value["b64"], str):
-            raise _bad('JSON object: does not have named input: expected {"b64": "..."}')
-        try:
-            return base64.b64decode(value["b64"], validate=True)
-        except ValueError as exc:
-            raise _bad(f"Unable to base64 decode: {exc}") from exc
-    if isinstance(value, list):
-        return [_decode_strings(v) for v in value]
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    raise _bad(f'expected a string or {{"b64": ...}} for a DT_STRING input, got {value!r:.40}')
-
-
-def _to_array(value: Any, dtype: int | None, key: str) -> np.ndarray:
-    if dtype is None:
-        return np.asarray(0)  # reported as an unknown alias by the caller
-    try:
-        if dtype == types_pb2.DT_STRING:
-            return _string_array(_decode_strings(value))
-        return np.asarray(value, dtype=tf.dtypes.as_dtype(dtype).as_numpy_dtype)
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise _bad(f"bad value for input {key}: {str(exc)[:300]}") from exc
-
-
-def _string_array(value: Any) -> np.ndarray:
-    """Nested lists of bytes as an object array, refusing ragged nesting as TensorFlow does."""
-    array = np.array(value, dtype=object)
-    if not all(isinstance(v, bytes) for v in array.flat):
-        raise ValueError("Can't convert non-rectangular Python sequence to Tensor.")
-    return array
-
-
-def _to_json(key: str, array: np.ndarray) -> Any:
-    if array.dtype == object:
-        flat = [_string_json(key, s) for s in array.ravel()]
-        return np.array(flat, dtype=object).reshape(array.shape).tolist()
-    if array.dtype == np.float16:
-        array = array.astype(np.float32)
-    return array.tolist()
-
-
-def _string_json(key: str, value: bytes) -> Any:
-    if key.endswith("_bytes"):
-        return {"b64": base64.b64encode(value).decode("ascii")}
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        return {"b64": base64.b64encode(value).decode("ascii")}

@@ -46,8 +46,9 @@ def shape_problem(proto: tensor_pb2.TensorProto) -> str | None:
     """Why a request tensor's shape does not fit its values, or None when it does.
 
     TF Serving refuses unknown ranks and negative dimensions ("tensor parsing error"). TensorFlow
-    itself would repeat the last value to fill a short typed field; this server refuses that too,
-    so one 100-byte request cannot make it decode an image 20000 times.
+    itself would repeat the last value to fill a short typed field (zeros for an empty one) and
+    ignore values beyond the shape; this server refuses both, so one 100-byte request can neither
+    make it decode an image 20000 times nor allocate gigabytes of copies of one number.
     """
     if proto.tensor_shape.unknown_rank:
         return "the tensor shape has an unknown rank"
@@ -73,21 +74,70 @@ def shape_problem(proto: tensor_pb2.TensorProto) -> str | None:
     return None
 
 
+def count_only(proto: tensor_pb2.TensorProto) -> bool:
+    """Whether :func:`shape_problem`'s objection is only the number of typed-field values (which
+    TensorFlow itself would accept, filling or cutting)."""
+    return (
+        not proto.tensor_shape.unknown_rank
+        and all(d >= 0 for d in dims(proto))
+        and not proto.tensor_content
+        and proto.dtype in _FIELDS
+    )
+
+
 def dims(proto: tensor_pb2.TensorProto) -> list[int]:
     return [d.size for d in proto.tensor_shape.dim]
 
 
+# DataType → the NumPy dtype a request tensor is fed as (TensorFlow's own types for these)
+NUMPY_DTYPES: dict[int, np.dtype] = {dtype: np_dtype for np_dtype, (dtype, _) in _TYPED.items()}
+NUMPY_DTYPES[types_pb2.DT_COMPLEX64] = np.dtype(np.complex64)
+NUMPY_DTYPES[types_pb2.DT_COMPLEX128] = np.dtype(np.complex128)
+# typed field → the NumPy dtype its values arrive in (the proto's own field type)
+_FIELD_DTYPES = {
+    "float_val": np.float32,
+    "double_val": np.float64,
+    "int_val": np.int32,
+    "int64_val": np.int64,
+    "uint32_val": np.uint32,
+    "uint64_val": np.uint64,
+    "bool_val": np.bool_,
+    "half_val": np.int32,
+}
+
+
+def dtype_string(dtype: int) -> str:
+    """TensorFlow's ``DataTypeString``: ``float``, ``half``, ``uint8``, ``string`` …"""
+    try:
+        name = types_pb2.DataType.Name(dtype % 100)
+    except ValueError:
+        return f"unknown dtype enum ({dtype})"
+    return name[3:].lower() + ("_ref" if dtype > 100 else "")
+
+
 def to_array(proto: tensor_pb2.TensorProto) -> np.ndarray:
-    """A request TensorProto as the NumPy array fed to the model (fast path for the common string
-    batch)."""
+    """A request TensorProto as the NumPy array fed to the model, like TensorFlow's
+    ``Tensor::FromProto``: packed ``tensor_content`` (little-endian) or the dtype's typed field
+    (``int_val`` holds DT_UINT8/INT8/INT16/UINT16 values, cast as C++ casts them, so 300 becomes
+    44 in a DT_UINT8 tensor; ``half_val`` holds DT_HALF bit patterns). Call :func:`shape_problem`
+    first: the value count must fit the shape."""
+    shape = dims(proto)
     if proto.dtype == types_pb2.DT_STRING and not proto.tensor_content:
-        shape = dims(proto)
         values = list(proto.string_val)
-        if len(values) == int(np.prod(shape, dtype=np.int64)):
-            array = np.empty(len(values), dtype=object)
-            array[:] = values  # never a nested array, whatever the bytes
-            return array if len(shape) == 1 else array.reshape(shape)
-    return tf.make_ndarray(proto)
+        array = np.empty(len(values), dtype=object)
+        array[:] = values  # never a nested array, whatever the bytes
+        return array.reshape(shape)
+    np_dtype = NUMPY_DTYPES.get(proto.dtype)
+    if np_dtype is None or np_dtype.kind == "c":
+        return tf.make_ndarray(proto)  # bfloat16, complex, quantized types: TensorFlow's own
+    if proto.tensor_content:
+        packed = np.frombuffer(proto.tensor_content, dtype=np_dtype.newbyteorder("<"))
+        return packed.astype(np_dtype, copy=False).reshape(shape)
+    field = _TYPED[np_dtype][1]
+    values = np.array(getattr(proto, field), dtype=_FIELD_DTYPES[field])
+    if proto.dtype == types_pb2.DT_HALF:
+        return values.astype(np.uint16).view(np.float16).reshape(shape)
+    return values.astype(np_dtype, copy=False).reshape(shape)
 
 
 def fill_proto(

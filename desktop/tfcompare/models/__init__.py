@@ -19,6 +19,11 @@ Registered models:
   ``serving_default``). ImageNet weights are downloaded by Keras (network needed) unless
   ``random_weights`` is set.
 - ``efficientnet-lite0``: EfficientNet-Lite0 (see ``tfcompare.models.efficientnet_lite``).
+- ``efficientnet-lite0-tensor``: the same network for clients that preprocess themselves:
+  ``serving_default`` takes ``images`` DT_FLOAT [-1, 224, 224, 3], NHWC RGB, each image
+  centre-cropped to 0.875 of its shorter side, resized to 224 × 224 and scaled to −1…1 as
+  ``x / 127.5 - 1`` (the "tf" preset); outputs ``classes`` (top-5 names) and ``scores`` (softmax
+  top-5), as the bytes model answers.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ MODELS: dict[str, str] = {
     "tiny-logits": "tfcompare.models.tiny:export_logits",
     "inception-v3": "tfcompare.models.inception:export",
     "efficientnet-lite0": "tfcompare.models.efficientnet_lite:export",
+    "efficientnet-lite0-tensor": "tfcompare.models.efficientnet_lite:export_tensor",
 }
 
 

@@ -12,6 +12,17 @@ Serving signature (``serving_default`` and ``predict_images``): input ``images``
 (any JPEG/PNG/GIF/BMP, decoded in the graph), preprocessed like the original evaluation: centre
 crop of 224/256 of the shorter side, bicubic resize to 224×224 (antialiased), ``(x - 127) / 128``.
 Outputs ``classes`` (top-5 ImageNet names) and ``scores`` (their softmax probabilities).
+
+``efficientnet-lite0-tensor`` (:func:`export_tensor`) is the same network and weights for clients
+that decode and preprocess themselves. Its one signature, ``serving_default``, takes input
+``images``: DT_FLOAT ``[-1, 224, 224, 3]``, NHWC, RGB, each image already
+- centre-cropped to 224/256 (0.875) of its shorter side (a square),
+- resized to 224 × 224 (bicubic, antialiased, is what the bytes model does), and
+- scaled to −1…1 as ``x / 127.5 - 1`` (Keras' "tf" preprocessing mode).
+The graph maps that onto the network's own ``(x - 127) / 128`` with exact constants
+(``images * 255/256 + 1/256``), so a client that preprocesses like the bytes model gets its
+answer. Outputs are the bytes model's: ``classes`` (DT_STRING [-1, 5], top-5 ImageNet names) and
+``scores`` (DT_FLOAT [-1, 5], their softmax probabilities).
 """
 
 from __future__ import annotations
@@ -225,3 +236,34 @@ def export(out_base: Path, version: int = 1) -> Path:
     module.predict = predict
     out = Path(out_base) / str(version)
     return save(module, out, {"serving_default": predict, "predict_images": predict})
+
+
+def export_tensor(out_base: Path, version: int = 1) -> Path:
+    """Write ``efficientnet-lite0-tensor`` (see the module docstring: input ``images`` DT_FLOAT
+    [-1,224,224,3] in −1…1) to ``out_base/<version>``; returns that directory."""
+    from tfcompare.models import ModelError
+
+    try:
+        module = build()
+    except PthError as exc:
+        raise ModelError(f"cannot build efficientnet-lite0-tensor: {exc}") from exc
+    names = imagenet_names()
+    if names[0].startswith("class_"):
+        raise ModelError("resources/imagenet_labels.txt is missing: cannot name the classes")
+    module.names = tf.constant(names)
+    # x = p / 127.5 - 1 for a pixel p; the network wants (p - 127) / 128 = x * 255/256 + 1/256
+    scale, shift = 127.5 / STDDEV, (127.5 - MEAN) / STDDEV  # 255/256 and 1/256, exact in float32
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name="images")
+        ]
+    )
+    def predict(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        probs = tf.nn.softmax(module.logits(images * scale + shift))
+        top = tf.math.top_k(probs, TOP_K)
+        return {"classes": tf.gather(module.names, top.indices), "scores": top.values}
+
+    module.predict = predict
+    out = Path(out_base) / str(version)
+    return save(module, out, {"serving_default": predict})

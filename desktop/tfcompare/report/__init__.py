@@ -4,10 +4,11 @@ sessions. Plain Python: no Qt, no TensorFlow."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tfcompare.palette import backend_colors
 from tfcompare.report import findings as _f
 from tfcompare.report.capacity import capacity_caveats, sweep_tables
 from tfcompare.report.context import caveats, setup_tables, when
@@ -35,6 +36,8 @@ class Report:
     setup: tuple[Table, ...]
     caveats: tuple[str, ...]
     generated: str
+    # one colour per backend, from the session's order (as the window and ``render`` draw them)
+    colors: dict[str, str] = field(default_factory=dict)
 
     def finding(self, key: str) -> Finding:
         return next(f for f in self.findings if f.key == key)
@@ -47,6 +50,7 @@ class Report:
             setup=self.setup,
             caveats=list(self.caveats),
             generated=self.generated,
+            colors=self.colors,
         )
 
 
@@ -94,6 +98,7 @@ def build_report(
         setup=setup,
         caveats=tuple(notes),
         generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        colors=backend_colors(b.name for b in result.backends),
     )
 
 

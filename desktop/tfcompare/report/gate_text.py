@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tfcompare.report.gate import GATE_ALPHA, LATENCY, Check, GateResult, RuleResult
+from tfcompare.terminal import one_line
 
 
 def _v(value: float | None, rule_metric: str) -> str:
@@ -59,8 +60,8 @@ def gate_text(g: GateResult) -> str:
             verdict = c.status + (f" ({c.note})" if c.note else "")
             table.append(
                 (
-                    c.backend,
-                    c.variant,
+                    one_line(c.backend),
+                    one_line(c.variant),
                     _v(c.base, r.rule.metric),
                     _v(c.new, r.rule.metric),
                     _change(c, r),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from html import escape
 
 from tfcompare import __version__
+from tfcompare.report.markup import html_text
 from tfcompare.report.model import Finding, Table
 from tfcompare.report.svg import render
 
@@ -34,6 +34,10 @@ th, td { border-bottom: 1px solid #e2e2e2; padding: 3px 10px 3px 0; text-align: 
          vertical-align: top; }
 th { border-bottom: 1px solid #999; font-weight: 600; }
 th.text, td.text { text-align: left; }
+/* names are the users': one without spaces (a 200-character backend or file name) wraps
+   instead of widening the page */
+h1, h2, caption, td.text, th.text, .verdict, .details li, .answers li, .caveats li, .sub {
+  overflow-wrap: anywhere; }
 tr { break-inside: avoid; page-break-inside: avoid; }
 .caveats li { margin: 4px 0; }
 footer { color: #666; font-size: 12px; margin-top: 32px; border-top: 1px solid #ddd;
@@ -56,12 +60,12 @@ def _table(t: Table) -> str:
         return i == 0 or not all(_NUMERIC.match(row[i]) for row in t.rows if i < len(row))
 
     cls = [' class="text"' if text_col(i) else "" for i in range(len(t.header))]
-    head = "".join(f"<th{c}>{escape(h)}</th>" for h, c in zip(t.header, cls))
+    head = "".join(f"<th{c}>{html_text(h)}</th>" for h, c in zip(t.header, cls))
     rows = [
-        "<tr>" + "".join(f"<td{c}>{escape(cell)}</td>" for cell, c in zip(row, cls)) + "</tr>"
+        "<tr>" + "".join(f"<td{c}>{html_text(cell)}</td>" for cell, c in zip(row, cls)) + "</tr>"
         for row in t.rows
     ]
-    caption = f"<caption>{escape(t.caption)}</caption>" if t.caption else ""
+    caption = f"<caption>{html_text(t.caption)}</caption>" if t.caption else ""
     return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
@@ -71,19 +75,21 @@ def _badge(f: Finding) -> str:
     return '<span class="badge undecided">not enough data</span>'
 
 
-def _finding(i: int, f: Finding) -> str:
+def _finding(i: int, f: Finding, colors: dict[str, str] | None = None) -> str:
     parts = [
         f'<section class="finding" id="{f.key}">',
-        f"<h2>{i}. {escape(f.title)}</h2>",
-        f'<p class="question">{escape(f.question)}</p>',
-        f'<p class="verdict">{_badge(f)}{escape(f.verdict)}</p>',
+        f"<h2>{i}. {html_text(f.title)}</h2>",
+        f'<p class="question">{html_text(f.question)}</p>',
+        f'<p class="verdict">{_badge(f)}{html_text(f.verdict)}</p>',
     ]
     if f.details:
         parts.append(
-            '<ul class="details">' + "".join(f"<li>{escape(d)}</li>" for d in f.details) + "</ul>"
+            '<ul class="details">'
+            + "".join(f"<li>{html_text(d)}</li>" for d in f.details)
+            + "</ul>"
         )
     for chart in f.charts:
-        parts.append(f"<figure>{render(chart)}</figure>")
+        parts.append(f"<figure>{render(chart, colors)}</figure>")
     parts.extend(_table(t) for t in f.tables)
     parts.append("</section>")
     return "\n".join(parts)
@@ -97,29 +103,31 @@ def render_page(
     setup: tuple[Table, ...],
     caveats: list[str],
     generated: str,
+    colors: dict[str, str] | None = None,
 ) -> str:
+    """The page; ``colors`` gives each backend its colour in every chart (the window's)."""
     answers = "".join(
-        f'<li>{_badge(f)}<a href="#{f.key}"><strong>{escape(f.title.split(":")[0])}</strong></a>: '
-        f"{escape(f.verdict)}</li>"
+        f'<li>{_badge(f)}<a href="#{f.key}"><strong>{html_text(f.title.split(":")[0])}</strong></a>: '
+        f"{html_text(f.verdict)}</li>"
         for f in findings
     )
     body = [
-        f"<h1>{escape(title)}</h1>",
-        f'<p class="sub">{escape(subtitle)}</p>',
+        f"<h1>{html_text(title)}</h1>",
+        f'<p class="sub">{html_text(subtitle)}</p>',
         f'<div class="answers"><ul>{answers}</ul></div>',
-        *(_finding(i, f) for i, f in enumerate(findings, 1)),
+        *(_finding(i, f, colors) for i, f in enumerate(findings, 1)),
         '<section id="setup"><h2>Setup</h2>' + "".join(_table(t) for t in setup) + "</section>",
         '<section id="caveats"><h2>Caveats</h2><ul class="caveats">'
-        + ("".join(f"<li>{escape(c)}</li>" for c in caveats) or "<li>None known.</li>")
+        + ("".join(f"<li>{html_text(c)}</li>" for c in caveats) or "<li>None known.</li>")
         + "</ul></section>",
-        f"<footer>Made by tfcompare {escape(__version__)} on {escape(generated)}. Latency: wall time "
+        f"<footer>Made by tfcompare {html_text(__version__)} on {html_text(generated)}. Latency: wall time "
         "of each request as the client saw it (warm-up excluded); quality: the top-1 class compared "
         "with the same backend's answer on the original image.</footer>",
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n"
+        f"<title>{html_text(title)}</title><style>{CSS}</style></head><body>\n"
         + "\n".join(body)
         + "\n</body></html>\n"
     )

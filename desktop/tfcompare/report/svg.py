@@ -1,17 +1,18 @@
 """Charts as inline SVG text: no script, no external file, readable when printed.
 
-Colours are the Okabe-Ito palette (distinguishable with colour-vision deficiencies and in grey
-print); every bar also carries its number as text, so nothing depends on colour alone.
+Colours are ``tfcompare.palette`` (Okabe-Ito first: distinguishable with colour-vision deficiencies
+and in grey print), each backend in its own colour as the window draws it; every bar also carries
+its number as text, so nothing depends on colour alone.
 """
 
 from __future__ import annotations
 
 import math
-from html import escape
 
+from tfcompare.palette import PALETTE
+from tfcompare.report.markup import html_text
 from tfcompare.report.model import BarChart, LineChart
 
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 WIDTH = 900
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif"
 
@@ -31,22 +32,36 @@ def _num(v: float) -> str:
     return f"{v:.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.3g}"
 
 
-def _colors(names: list[str]) -> dict[str, str]:
-    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+def _colors(names: list[str], fixed: dict[str, str] | None = None) -> dict[str, str]:
+    """A colour per series: a backend's own (``fixed``, from the session's order, as in the
+    window), other series (formats…) the palette's colours in turn."""
+    fixed = fixed or {}
+    free = iter([c for c in PALETTE if c not in {fixed[n] for n in names if n in fixed}] or PALETTE)
+    out = {}
+    for n in names:
+        out[n] = fixed[n] if n in fixed else next(free, PALETTE[len(out) % len(PALETTE)])
+    return out
+
+
+LEGEND_CHARS = 40  # a longer name is cut in the legend; its <title> (tooltip) holds all of it
 
 
 def _legend(colors: dict[str, str], y: float, x0: float = 8) -> list[str]:
     out, x = [], x0
     for name, color in colors.items():
         out.append(f'<rect x="{x:.0f}" y="{y - 10:.0f}" width="12" height="12" fill="{color}"/>')
-        out.append(f'<text x="{x + 17:.0f}" y="{y:.0f}" font-size="12">{escape(name)}</text>')
-        x += 30 + 7 * len(name)
+        shown = name if len(name) <= LEGEND_CHARS else name[: LEGEND_CHARS - 1] + "…"
+        out.append(
+            f'<text x="{x + 17:.0f}" y="{y:.0f}" font-size="12"><title>{html_text(name)}</title>'
+            f"{html_text(shown)}</text>"
+        )
+        x += 30 + 7 * len(shown)
     return out
 
 
-def bar_chart(chart: BarChart) -> str:
+def bar_chart(chart: BarChart, fixed: dict[str, str] | None = None) -> str:
     series = list(dict.fromkeys(b.series for _, bars in chart.groups for b in bars))
-    colors = _colors(series)
+    colors = _colors(series, fixed)
     label_w, right_w, bar_h, gap = 190, 150, 14, 12
     top = 46 if len(series) > 1 else 30
     values = [b.value for _, bars in chart.groups for b in bars]
@@ -65,15 +80,15 @@ def bar_chart(chart: BarChart) -> str:
         group_h = len(bars) * (bar_h + 2)
         body.append(
             f'<text x="{label_w - 8}" y="{y + group_h / 2 + 4:.1f}" text-anchor="end" '
-            f'font-size="12">{escape(label)}</text>'
+            f'font-size="12">{html_text(label)}</text>'
         )
         for b in bars:
             faded = ' fill-opacity="0.3"' if b.passed is False else ""
             w = max(1.0, xpos(b.value) - label_w)
             body.append(
                 f'<rect class="bar" x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" '
-                f'fill="{colors[b.series]}"{faded}><title>{escape(b.series)}: '
-                f"{escape(b.label)}</title></rect>"
+                f'fill="{colors[b.series]}"{faded}><title>{html_text(b.series)}: '
+                f"{html_text(b.label)}</title></rect>"
             )
             end = xpos(b.value)
             if b.whisker is not None and b.whisker > b.value:
@@ -89,7 +104,7 @@ def bar_chart(chart: BarChart) -> str:
                 end = wx
             body.append(
                 f'<text x="{end + 5:.1f}" y="{y + bar_h - 3}" font-size="11" '
-                f'fill="#222">{escape(b.label)}</text>'
+                f'fill="#222">{html_text(b.label)}</text>'
             )
             y += bar_h + 2
         y += gap
@@ -108,7 +123,7 @@ def bar_chart(chart: BarChart) -> str:
         )
     axis.append(
         f'<text x="{label_w + plot_w:.1f}" y="{height - 2}" text-anchor="end" '
-        f'font-size="11" fill="#555">{escape(chart.unit)}</text>'
+        f'font-size="11" fill="#555">{html_text(chart.unit)}</text>'
     )
     if chart.threshold is not None:
         x = xpos(chart.threshold)
@@ -118,16 +133,16 @@ def bar_chart(chart: BarChart) -> str:
         )
         axis.append(
             f'<text x="{x:.1f}" y="{top - 10}" text-anchor="middle" font-size="11" '
-            f'fill="#D55E00">{escape(chart.threshold_label)}</text>'
+            f'fill="#D55E00">{html_text(chart.threshold_label)}</text>'
         )
-    head = [f'<text x="8" y="16" font-size="13" font-weight="600">{escape(chart.title)}</text>']
+    head = [f'<text x="8" y="16" font-size="13" font-weight="600">{html_text(chart.title)}</text>']
     if len(series) > 1:
         head += _legend(colors, 36)
     return _svg(height, head + axis + body, chart.title)
 
 
-def line_chart(chart: LineChart) -> str:
-    colors = _colors([s.name for s in chart.series])
+def line_chart(chart: LineChart, fixed: dict[str, str] | None = None) -> str:
+    colors = _colors([s.name for s in chart.series], fixed)
     left, right, top, bottom, height = 64, 24, 48, 44, 340
     xs = [x for s in chart.series for x, _ in s.points]
     ys = [y for s in chart.series for _, y in s.points]
@@ -141,7 +156,7 @@ def line_chart(chart: LineChart) -> str:
     def py(y: float) -> float:
         return top + plot_h * (1 - max(0.0, y) / y_hi)
 
-    out = [f'<text x="8" y="16" font-size="13" font-weight="600">{escape(chart.title)}</text>']
+    out = [f'<text x="8" y="16" font-size="13" font-weight="600">{html_text(chart.title)}</text>']
     out += _legend(colors, 36)
     for t in y_ticks:
         out.append(
@@ -164,11 +179,11 @@ def line_chart(chart: LineChart) -> str:
     out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#555"/>')
     out.append(
         f'<text x="{left + plot_w / 2:.0f}" y="{height - 6}" text-anchor="middle" '
-        f'font-size="12">{escape(chart.x_label)}</text>'
+        f'font-size="12">{html_text(chart.x_label)}</text>'
     )
     out.append(
         f'<text x="14" y="{top + plot_h / 2:.0f}" text-anchor="middle" font-size="12" '
-        f'transform="rotate(-90 14 {top + plot_h / 2:.0f})">{escape(chart.y_label)}</text>'
+        f'transform="rotate(-90 14 {top + plot_h / 2:.0f})">{html_text(chart.y_label)}</text>'
     )
     for s in chart.series:
         c = colors[s.name]
@@ -184,7 +199,7 @@ def line_chart(chart: LineChart) -> str:
         for x, y in s.points:
             out.append(
                 f'<circle class="point" cx="{px(x):.1f}" cy="{py(y):.1f}" r="4" fill="{c}">'
-                f"<title>{escape(s.name)}: {x:.3f} MP, {y:.2f} ms</title></circle>"
+                f"<title>{html_text(s.name)}: {x:.3f} MP, {y:.2f} ms</title></circle>"
             )
     return _svg(height, out, chart.title)
 
@@ -193,9 +208,12 @@ def _svg(height: float, parts: list[str], title: str) -> str:
     return (
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
         f'height="{height:.0f}" viewBox="0 0 {WIDTH} {height:.0f}" role="img" '
-        f'aria-label="{escape(title)}" style="{FONT}">' + "".join(parts) + "</svg>"
+        f'aria-label="{html_text(title)}" style="{FONT}">' + "".join(parts) + "</svg>"
     )
 
 
-def render(chart: BarChart | LineChart) -> str:
-    return bar_chart(chart) if isinstance(chart, BarChart) else line_chart(chart)
+def render(chart: BarChart | LineChart, colors: dict[str, str] | None = None) -> str:
+    """``colors``: each backend's colour (the session's order); other series take the rest."""
+    if isinstance(chart, BarChart):
+        return bar_chart(chart, colors)
+    return line_chart(chart, colors)

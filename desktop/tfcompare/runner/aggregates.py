@@ -75,6 +75,8 @@ def quality(
     ref = original[0]
     score = next((p.score for p in variant if p.label == ref.label), None)
     ratio = None if score is None or ref.score == 0 else score / ref.score
+    if ratio is not None and not math.isfinite(ratio):
+        ratio = None  # a NaN or infinite score has no ratio: shown as "–" like a missing one
     return top1_agree, overlap, ratio
 
 
@@ -156,6 +158,15 @@ def pooled_server_time(
     return server, runtime, path, all(bool(a.server_exact) for a in with_server)
 
 
+def pooled_queue_time(aggregates: Iterable[Aggregate]) -> float | None:
+    """Mean time queued in the server over several images' blocks, weighted by their successful
+    requests; None when no block has it (servers that do not report it, e.g. TF Serving)."""
+    queued = [a for a in aggregates if a.queue_ms is not None and a.n]
+    if not queued:
+        return None
+    return sum(a.queue_ms * a.n for a in queued) / sum(a.n for a in queued)  # type: ignore[operator]
+
+
 # --------------------------------------------------------------------------- pooled over images
 
 
@@ -184,6 +195,7 @@ class Pooled:
     runtime_ms: float | None = None
     path_ms: float | None = None
     server_exact: bool | None = None
+    queue_ms: float | None = None  # time queued in the server (Triton reports it)
 
 
 def pool(
@@ -220,6 +232,7 @@ def pool(
         runtime_ms=runtime,
         path_ms=path,
         server_exact=exact,
+        queue_ms=pooled_queue_time(aggs),
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from tfcompare.imaging.values import variant_sort_key
 from tfcompare.results import RunResult
 from tfcompare.runner.aggregates import Pooled, pooled
+from tfcompare.terminal import one_line
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ def _stats_dict(p: Pooled) -> dict:
         "server_ms": p.server_ms,
         "path_ms": p.path_ms,
         "server_exact": p.server_exact,
+        "queue_ms": p.queue_ms,
     }
 
 
@@ -153,7 +155,7 @@ def _ordered(items: Iterable[str]) -> list[str]:
 
 def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> str:
     """A plain-text table for the terminal: latency change (ms, %) and quality change A → B."""
-    lines = [f"A = {name_a}", f"B = {name_b}"]
+    lines = [f"A = {one_line(name_a)}", f"B = {one_line(name_b)}"]
     if c.images_common:
         extra = []
         if c.images_only_a:
@@ -169,6 +171,10 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
             "means): server ms: time on the server (its metrics); path ms: mean ms − server ms; "
             "~: not exact (other traffic or a restart)"
         )
+    # the queue column only when a server reported its queue (Triton)
+    queued = any(r.a.queue_ms is not None or r.b.queue_ms is not None for r in c.rows)
+    if queued:
+        lines.append("queue ms: time waiting in the server's queue before the model ran")
     lines.append("")
     header = (
         "backend",
@@ -179,22 +185,31 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
         "change %",
         "mean ms A → B",
         "server ms A → B",
+        *(("queue ms A → B",) if queued else ()),
         "path ms A → B",
         "top-1 agree A → B",
         "score ratio A → B",
     )
     table = [header]
     for r in c.rows:
+        queue = (
+            (
+                f"{_server(r.a.queue_ms, r.a.server_exact)} → {_server(r.b.queue_ms, r.b.server_exact)}",
+            )
+            if queued
+            else ()
+        )
         table.append(
             (
-                r.backend,
-                r.variant,
+                one_line(r.backend),
+                one_line(r.variant),
                 _num(r.a.p50_ms),
                 _num(r.b.p50_ms),
                 _num(r.delta_ms, signed=True),
                 "–" if r.delta_pct is None else f"{r.delta_pct:+.1f} %",
                 f"{_num(r.a.mean_ms)} → {_num(r.b.mean_ms)}",
                 f"{_server(r.a.server_ms, r.a.server_exact)} → {_server(r.b.server_ms, r.b.server_exact)}",
+                *queue,
                 f"{_server(r.a.path_ms, r.a.server_exact)} → {_server(r.b.path_ms, r.b.server_exact)}",
                 f"{_pct(r.a.top1_agree)} → {_pct(r.b.top1_agree)}",
                 f"{_ratio(r.a.score_ratio)} → {_ratio(r.b.score_ratio)}",
@@ -217,7 +232,7 @@ def format_comparison(c: Comparison, name_a: str = "A", name_b: str = "B") -> st
         ("variants only in B", c.variants_only_b),
     ):
         if items:
-            lines.append(f"{label}: {', '.join(items)}")
+            lines.append(f"{label}: {', '.join(map(one_line, items))}")
     return "\n".join(lines) + "\n"
 
 

@@ -9,35 +9,48 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from tfcompare.runner.connection import Connection, open_connection
 from tfcompare.serving.answers import ModelStatus, ServingError, SignatureInfo
 from tfcompare.serving.backend_spec import BackendSpec
 
 
+class BackendState(StrEnum):
+    """What a backend's status light says."""
+
+    OK = "ok"  # it can take requests
+    WARN = "warn"  # reachable, but the model is not AVAILABLE (or a run found failures)
+    ERROR = "error"  # not reachable, or no usable signature
+    CHECKING = "checking"  # no answer yet
+    OFFLINE = "offline"  # a reopened session's backend that is not reachable: expected
+
+
 @dataclass(frozen=True)
 class BackendStatus:
-    """What is known about one backend: ``state`` "ok" (it can take requests), "warn" (reachable,
-    model not AVAILABLE), "error" (not reachable or no usable signature) or "checking"."""
+    """What is known about one backend: its ``state`` and one line saying why."""
 
     spec: BackendSpec
-    state: str
+    state: BackendState
     text: str  # one line: "AVAILABLE · version 1 · serving_default" or why it cannot be used
     signature: SignatureInfo | None = None
     status: ModelStatus | None = None
     detail: str = ""  # input key, outputs, forward state…
     code: str = ""  # the server's error code when it refused (NOT_FOUND, INVALID_ARGUMENT…)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", BackendState(self.state))  # "ok" → BackendState.OK
+
     @property
     def ready(self) -> bool:
-        return self.state == "ok"
+        return self.state is BackendState.OK
 
     @property
     def loading(self) -> bool:
         """The model is on its way: a version in START or LOADING, none AVAILABLE yet (a server
         just started, still loading or warming up)."""
         return (
-            self.state == "warn"
+            self.state is BackendState.WARN
             and self.status is not None
             and not self.status.available
             and any(state in LOADING_STATES for _, state in self.status.versions)
@@ -68,13 +81,15 @@ def probe(spec: BackendSpec, conn: Connection) -> BackendStatus:
                 if loading and not status.message
                 else status.message or f"model not available ({states})"
             )
-            return BackendStatus(spec, "warn", prefix + text, None, status)
+            return BackendStatus(spec, BackendState.WARN, prefix + text, None, status)
         sig = conn.client.metadata()
     except ServingError as exc:
         but = f"AVAILABLE v{status.serving_version}, but " if status and status.available else ""
-        return BackendStatus(spec, "error", prefix + but + str(exc), None, status, code=exc.code)
+        return BackendStatus(
+            spec, BackendState.ERROR, prefix + but + str(exc), None, status, code=exc.code
+        )
     except Exception as exc:  # anything else is this backend's problem, never the caller's
-        return BackendStatus(spec, "error", prefix + _error_text(exc), None, status)
+        return BackendStatus(spec, BackendState.ERROR, prefix + _error_text(exc), None, status)
     detail = (
         f"input '{sig.input_key}' ({sig.input_dtype}): {sig.input_text}; "
         f"outputs {', '.join(sig.output_keys)}"
@@ -84,7 +99,7 @@ def probe(spec: BackendSpec, conn: Connection) -> BackendStatus:
     if fit:
         text += f" · warning: {fit}"
         detail += f"; warning: {fit}"
-    return BackendStatus(spec, "ok", text, sig, status, prefix + detail)
+    return BackendStatus(spec, BackendState.OK, text, sig, status, prefix + detail)
 
 
 def _states(status: ModelStatus | None) -> str:
@@ -127,7 +142,7 @@ def probe_until_ready(
         prefix = f"{conn.forward.state} · " if conn.forward is not None else ""
         found = BackendStatus(
             spec,
-            "warn",
+            BackendState.WARN,
             f"{prefix}model {spec.model} still loading after {timeout_s:g} s "
             f"({_states(found.status)})",
             None,
@@ -140,7 +155,9 @@ def ready_text(status: ModelStatus | None, signature: SignatureInfo | None) -> s
     """The one line for a backend that can take requests: ``AVAILABLE · version 1 · signature
     serving_default · takes float32 224×224×3 NHWC``."""
     version = status.serving_version if status is not None else None
-    parts = ["AVAILABLE", f"version {version}"]
+    if version is None and signature is not None:  # OIP: the version the metadata names
+        version = signature.model_version
+    parts = ["AVAILABLE"] + ([f"version {version}"] if version is not None else [])
     if signature is not None and signature.signature_name:
         parts.append(f"signature {signature.signature_name}")
     if signature is not None:
@@ -155,7 +172,7 @@ def probe_backend(
     try:
         conn = connect(spec)
     except Exception as exc:
-        return BackendStatus(spec, "error", _error_text(exc))
+        return BackendStatus(spec, BackendState.ERROR, _error_text(exc))
     try:
         return probe(spec, conn)
     finally:

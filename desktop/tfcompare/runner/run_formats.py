@@ -44,6 +44,7 @@ from tfcompare.runner.aggregates import FEW_SAMPLES, failed, pooled
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.settings import RunSettings
 from tfcompare.tabular import SafeWriter, json_text
+from tfcompare.terminal import one_line
 
 FORMAT = "tfcompare-run/1"
 SCALAR_KEYS = (
@@ -121,6 +122,7 @@ def _backend_dict(spec: BackendSpec, result: RunResult) -> dict:
         "floor_samples": t.floor_samples,
         "metrics_url": t.metrics,
         "metrics_message": t.metrics_message,
+        "input": t.input,
     }
 
 
@@ -285,6 +287,7 @@ def summary_rows(result: RunResult) -> list[dict]:
                 "runtime_ms": p.runtime_ms,
                 "path_ms": p.path_ms,
                 "server_exact": p.server_exact,
+                "queue_ms": p.queue_ms,
             }
         )
     return rows
@@ -301,9 +304,16 @@ def _server_notes(result: RunResult, rows: list[dict]) -> list[str]:
         notes.append(
             "mean ms, server ms, model ms and path ms are means per request (the server's counters "
             "give means, not percentiles): compare server ms with mean ms, not with p50. server "
-            "ms: time the server spent on these requests (its request_latency), model ms: the "
-            "model run alone (runtime_latency), path ms: mean ms − server ms (network, tunnel, "
-            "client). ~: the server also counted other requests or restarted: not exact."
+            "ms: time the server spent on these requests (its metrics: TF Serving's "
+            "request_latency, MLServer's model_infer_request_duration, KServe's pre/predict/post "
+            "steps), model ms: the model run alone (TF Serving's runtime_latency, KServe's "
+            "predict step), path ms: mean ms − server ms (network, tunnel, client). ~: the server "
+            "also counted other requests or restarted: not exact."
+        )
+    if any(r["queue_ms"] is not None for r in rows):
+        notes.append(
+            "queue ms: mean time requests waited in the server's queue before the model ran "
+            "(Triton's queue duration; part of server ms)."
         )
     for t in result.timings:
         floor = (
@@ -327,6 +337,11 @@ def _server_notes(result: RunResult, rows: list[dict]) -> list[str]:
 
 def summary_table(result: RunResult) -> str:
     rows = summary_rows(result)
+    # the queue column only when a server reported its queue (Triton; TF Serving does not)
+    queued = any(r["queue_ms"] is not None for r in rows)
+    server_keys = ("server_ms", "queue_ms", "runtime_ms", "path_ms")
+    if not queued:
+        server_keys = ("server_ms", "runtime_ms", "path_ms")
     header = (
         "variant",
         "backend",
@@ -337,6 +352,7 @@ def summary_table(result: RunResult) -> str:
         "p99 ms",
         "mean ms",
         "server ms",
+        *(("queue ms",) if queued else ()),
         "model ms",
         "path ms",
         "sent",
@@ -349,15 +365,15 @@ def summary_table(result: RunResult) -> str:
         star = "*" if r["n"] < FEW_SAMPLES else ""
         table.append(
             (
-                r["variant"],
-                r["backend"],
+                one_line(r["variant"]),
+                one_line(r["backend"]),
                 str(r["n"]),
                 str(r["errors"]),
                 _fmt_ms(r["p50_ms"]) + star,
                 _fmt_ms(r["p90_ms"]) + star,
                 _fmt_ms(r["p99_ms"]) + star,
                 _fmt_ms(r["mean_ms"]),
-                *(_approx(r[k], r["server_exact"]) for k in ("server_ms", "runtime_ms", "path_ms")),
+                *(_approx(r[k], r["server_exact"]) for k in server_keys),
                 _fmt_bytes(r["bytes"]),
                 "-" if r["top1_agree"] is None else f"{100 * r['top1_agree']:.0f}%",
                 "-" if r["top5_overlap"] is None else f"{100 * r['top5_overlap']:.0f}%",

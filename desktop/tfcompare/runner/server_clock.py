@@ -21,13 +21,15 @@ SCRAPE_FAILURES_BEFORE_OFF = 3
 
 
 def metrics_target(spec: BackendSpec) -> BackendSpec | None:
-    """For a ``k8s://`` backend: the same service's REST (http/8501) port, to forward to."""
+    """For a ``k8s://`` backend: the same service without a port, to forward its metrics port
+    to — the port its protocol's ``metrics_port`` hints name (TF Serving: the REST port;
+    Triton 8002, MLServer 8082; a port the service does not expose is reached on the pods)."""
     if not spec.is_k8s or spec.metrics not in (None, ""):
         return None
     from tfcompare.cluster.target import make_target, parse_target
 
     t = parse_target(spec.target)
-    return replace(spec, target=make_target(t.namespace, t.service, t.context), protocol="rest")
+    return replace(spec, target=make_target(t.namespace, t.service, t.context))
 
 
 class ServerClock:
@@ -98,23 +100,27 @@ class ServerClock:
                 scraper.close()
                 problems.append(f"{url} holds no metrics tfcompare reads")
                 continue
+            scraper.use(found)
             self.scraper, self.url, self.format = scraper, url, found
             where = url
             if self.forward is not None:  # a local relay: name what it forwards to
-                where = f"{metrics_target(self.spec).target} (metrics port, forwarded to {url})"
-            self.message = f"server metrics ({found.name}) from {where}"
+                where = (
+                    f"{metrics_target(self.spec).target} (metrics port {self.forward.port}, "
+                    f"forwarded to {url})"
+                )
+            self.message = f"server metrics from {where} ({found.name})"
             return
         self.close()
         self.message = f"no server metrics ({'; '.join(problems) or 'none found'})"
 
     def _forward_url(self) -> str:
         from tfcompare.cluster import open_forward
-        from tfcompare.serving.server_metrics import METRICS_PATH
 
         target = metrics_target(self.spec)
         assert target is not None
-        self.forward = open_forward(target)
-        return f"http://{self.forward.address}{METRICS_PATH}"
+        proto = self.spec.protocol_info
+        self.forward = open_forward(target, hints=proto.metrics_port, metrics=True)
+        return f"http://{self.forward.address}{proto.metrics_path}"
 
     @property
     def pod(self) -> str | None:

@@ -25,13 +25,13 @@ class ModelStatus:
 @dataclass(frozen=True)
 class SignatureInfo:
     """What a model's metadata says about how it is called: the signature (TF Serving; empty for
-    protocols without signatures), the input key and its dtype as the server names it, the
+    protocols without signatures), the input key and its dtype (a numpy name), the
     outputs, and how a variant goes on the wire (``input``: a ``tfcompare.serving.inputs``
     input kind, chosen from the metadata)."""
 
     signature_name: str
     input_key: str
-    input_dtype: str  # as the server names it: "DT_STRING", "DT_FLOAT", "FP32", "BYTES" …
+    input_dtype: str  # numpy-style: "string" (encoded bytes), "float32", "uint8" …
     output_keys: tuple[str, ...]
     model_version: int | str | None = None
     input: Any = field(default=None, compare=False)  # tfcompare.serving.inputs.InputKind

@@ -15,7 +15,16 @@ from tfcompare.targets import PREFIX as K8S_PREFIX
 from tfcompare.targets import TargetError, parse_k8s
 
 # Options after a spec's address: ``NAME=ADDRESS,key=value,…``
-OPTIONS = ("protocol", "metrics", "metrics-header", "preprocess", "crop", "labels", "host")
+OPTIONS = (
+    "protocol",
+    "metrics",
+    "metrics-header",
+    "preprocess",
+    "crop",
+    "labels",
+    "host",
+    "input",
+)
 _SPEC_RE = re.compile(r"^(?P<name>[^=\s,]+)=(?P<rest>[^\s,]+)(?P<options>(?:,[^,]*)*)$")
 _HOSTPORT_RE = re.compile(
     r"^(?P<target>[^/\s]+:\d+)(?:/(?P<model>[^:/\s]+)(?::(?P<sig>[^/\s]+))?)?$"
@@ -25,7 +34,8 @@ SYNTAX = (
     "NAME=HOST:PORT[/MODEL[:SIGNATURE]] (TF Serving), NAME=SCHEME://HOST:PORT[/MODEL[:VERSION]] "
     "(SCHEME: v2, v2+http, kserve+http) or NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT]"
     "[/MODEL[:SIGNATURE]], then optionally ,protocol=NAME ,metrics=URL|off "
-    ",metrics-header=NAME:VALUE ,preprocess=PRESET ,crop=FRACTION ,labels=FILE ,host=HOST"
+    ",metrics-header=NAME:VALUE ,preprocess=PRESET ,crop=FRACTION ,labels=FILE ,host=HOST "
+    ",input=bytes|DTYPE:HxWxC[:nchw]"
 )
 # A Host header for ingress routing: a host name or address, optionally with a port.
 _HOST_RE = re.compile(
@@ -90,6 +100,31 @@ def check_host(value: object) -> str | None:
     return value
 
 
+def check_input(value: object, protocol: str | None = None) -> str | None:
+    """What a model takes, declared by the user for servers whose metadata does not say
+    (``bytes``, ``float32:224x224x3``, ``float32:224x224x3:nchw``, ``NAME:…``; see
+    ``tfcompare.serving.inputs.declared_input``), or None. ``protocol``: the backend's, which
+    must be one whose metadata may lack the inputs."""
+    if value is None or value == "":
+        return None
+    from tfcompare.serving.inputs import declared_input
+
+    if not isinstance(value, str) or len(value) > 200:
+        raise ValueError(f"input must be bytes or DTYPE:HxWxC[:nchw], not {_shown(value)}")
+    declared_input(value)
+    if protocol is not None:
+        from tfcompare.serving import protocols
+
+        proto = protocols.get(protocol)
+        if not proto.declared_input:
+            takers = ", ".join(p.name for p in protocols.PROTOCOLS.values() if p.declared_input)
+            raise ValueError(
+                f"input= is for servers whose metadata may not say what the model takes "
+                f"({takers}); {proto.label} metadata always does"
+            )
+    return value.strip()
+
+
 def check_preprocess(value: object) -> str | None:
     """A preprocessing preset's name (see tfcompare.imaging.preprocess), or None (the default)."""
     if value is None or value == "":
@@ -139,6 +174,7 @@ class BackendSpec:
     labels: str | None = None
     host_header: str | None = None
     metrics_headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    input: str | None = None
 
     @property
     def deadline_s(self) -> float:
@@ -176,6 +212,7 @@ class BackendSpec:
             "crop": self.crop,
             "labels": self.labels,
             "host_header": self.host_header,
+            "input": self.input,
         }
 
     @classmethod
@@ -202,6 +239,7 @@ class BackendSpec:
             crop=check_crop(d.get("crop")),
             labels=_text(d.get("labels"), "backend labels", optional=True),
             host_header=check_host(d.get("host_header")),
+            input=check_input(d.get("input"), protocol),
         )
 
     @classmethod
@@ -218,7 +256,7 @@ class BackendSpec:
         [:VERSION]]`` for a protocol with a scheme (``v2://``…), or
         ``k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL[:SIGNATURE]]`` — then options
         ``,key=value`` (``protocol``, ``metrics``, ``metrics-header``, ``preprocess``, ``crop``,
-        ``labels``, ``host``).
+        ``labels``, ``host``, ``input``).
 
         ``contexts`` (the kubeconfig's context names) settles ``k8s://A/B/C``: see
         ``tfcompare.targets.parse_k8s``.
@@ -297,6 +335,7 @@ class BackendSpec:
             version, sig = sig, None  # MODEL:VERSION for protocols without signatures
         try:
             version = check_version(version, protocol)
+            declared = check_input(options.get("input"), protocol)
         except ValueError as exc:
             raise ValueError(f"bad backend {text!r}: {exc}") from None
         return cls(
@@ -313,6 +352,7 @@ class BackendSpec:
             labels=options.get("labels") or None,
             host_header=host,
             metrics_headers=tuple(metrics_headers),
+            input=declared,
         )
 
     def spec_text(self) -> str:
@@ -339,6 +379,7 @@ class BackendSpec:
             ("crop", None if self.crop is None else f"{self.crop:g}"),
             ("labels", self.labels),
             ("host", self.host_header),
+            ("input", self.input),
         ):
             if value:
                 options.append(f"{key}={value}")

@@ -43,8 +43,23 @@ CHANNEL_OPTIONS = (
 _State = get_model_status_pb2.ModelVersionStatus.State
 
 
-def open_channel(address: str, tls_ca: str | None = None) -> grpc.Channel:
-    """A channel allowing large messages; TLS when a CA file is given."""
+def channel_options(
+    authority: str | None = None, base: tuple[tuple[str, object], ...] = CHANNEL_OPTIONS
+) -> tuple[tuple[str, object], ...]:
+    """Channel options: ``base`` plus, for ``authority`` (a backend's Host header), the
+    ``:authority`` every call carries — what an ingress routes gRPC by, as it routes HTTP by the
+    Host header — and, over TLS, the name the certificate is checked against."""
+    if not authority:
+        return base
+    return (*base, ("grpc.default_authority", authority))
+
+
+def open_channel(
+    address: str, tls_ca: str | None = None, authority: str | None = None
+) -> grpc.Channel:
+    """A channel allowing large messages; TLS when a CA file is given; ``authority`` sent as
+    every call's ``:authority`` (ingress routing: the backend spec's ``host=``)."""
+    options = channel_options(authority)
     if tls_ca:
         try:
             ca = Path(tls_ca).read_bytes()
@@ -52,8 +67,34 @@ def open_channel(address: str, tls_ca: str | None = None) -> grpc.Channel:
             raise ServingError(
                 "INVALID_ARGUMENT", f"cannot read TLS CA file {tls_ca}: {exc.strerror}"
             ) from exc
-        return grpc.secure_channel(address, grpc.ssl_channel_credentials(ca), CHANNEL_OPTIONS)
-    return grpc.insecure_channel(address, CHANNEL_OPTIONS)
+        return grpc.secure_channel(address, grpc.ssl_channel_credentials(ca), options)
+    return grpc.insecure_channel(address, options)
+
+
+def rpc_failure(exc: grpc.RpcError, where: str, model: str | None, timeout: float) -> ServingError:
+    """A failed call as the error a user reads (shared by every gRPC protocol)."""
+    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    name = code.name if code is not None else "UNKNOWN"
+    detail = exc.details() if hasattr(exc, "details") else None
+    if not isinstance(detail, str) or not detail.strip(" {}[]\"'\n"):
+        # "", "{}": a server (or a gateway in front of it) that said nothing useful
+        detail = f"the server answered {name} without saying why (no error details)"
+    low = detail.lower()
+    if name == "UNAVAILABLE" and ("unknown model" in low or "is not found" in low):
+        # Triton answers a call for a model it does not have with UNAVAILABLE
+        return ServingError("NOT_FOUND", f"model '{model}' on {where}: {detail}")
+    if name == "UNAVAILABLE":
+        return ServingError(name, reachability(where, detail))
+    if name == "DEADLINE_EXCEEDED":
+        return ServingError(
+            name,
+            f"backend {where} did not answer within {timeout:g} s (deadline exceeded)",
+        )
+    if name == "NOT_FOUND":
+        return ServingError(name, f"model '{model}' on {where}: {detail}")
+    if name == "RESOURCE_EXHAUSTED" and "larger than max" in detail:
+        return ServingError(name, f"message too large for {where}: {detail}")
+    return ServingError(name, f"{where}: {detail}")
 
 
 class GrpcClient(BackendClient):
@@ -63,7 +104,7 @@ class GrpcClient(BackendClient):
         self, spec: BackendSpec, address: str | None = None, where: Callable[[], str] | None = None
     ):
         super().__init__(spec, address, where)
-        self._channel = open_channel(self.address, spec.tls_ca)
+        self._channel = open_channel(self.address, spec.tls_ca, spec.host_header)
         self._predict_raw = self._channel.unary_unary(PREDICT_METHOD)  # bytes in, bytes out
         self._prediction = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
@@ -72,21 +113,7 @@ class GrpcClient(BackendClient):
     # ------------------------------------------------------------------ errors
 
     def _error(self, exc: grpc.RpcError, timeout: float) -> ServingError:
-        code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
-        name = code.name if code is not None else "UNKNOWN"
-        detail = (exc.details() if hasattr(exc, "details") else None) or str(exc)
-        if name == "UNAVAILABLE":
-            return ServingError(name, reachability(self.where, detail))
-        if name == "DEADLINE_EXCEEDED":
-            return ServingError(
-                name,
-                f"backend {self.where} did not answer within {timeout:g} s (deadline exceeded)",
-            )
-        if name == "NOT_FOUND":
-            return ServingError(name, f"model '{self.spec.model}' on {self.where}: {detail}")
-        if name == "RESOURCE_EXHAUSTED" and "larger than max" in detail:
-            return ServingError(name, f"message too large for {self.where}: {detail}")
-        return ServingError(name, f"{self.where}: {detail}")
+        return rpc_failure(exc, self.where, self.spec.model, timeout)
 
     def _model_spec(self, msg, signature: str | None = None) -> None:
         msg.name = self.spec.model

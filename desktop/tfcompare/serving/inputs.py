@@ -18,6 +18,7 @@ place in ``INPUT_KINDS``.
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -196,7 +197,8 @@ def choose_input(
         raise ServingError(
             "INVALID_ARGUMENT",
             f"{where} of model '{model}' has {len(images)} image-like inputs "
-            f"({', '.join(i.name for i, _ in images)}): tfcompare sends one image per request",
+            f"({', '.join(sorted(i.name for i, _ in images))}): tfcompare sends one image per "
+            "request",
         )
     others = [info for info, kind in kinds if kind is None]
     if images and others:
@@ -232,6 +234,49 @@ def _match(info: TensorInfo) -> InputKind | None:
         if found is not None:
             return found
     return None
+
+
+_DECLARED_RE = re.compile(
+    r"^(?:(?P<name>[A-Za-z_][A-Za-z0-9_./-]*):)??"
+    r"(?P<kind>bytes|[a-z]+[0-9]*)"
+    r"(?::(?P<dims>(?:\d+|\?)x(?:\d+|\?)x\d+))?"
+    r"(?::(?P<layout>nhwc|nchw))?$"
+)
+MAX_DECLARED_SIDE = 8192
+DECLARED_FORMS = "bytes or DTYPE:HxWxC[:nchw]"
+
+
+def declared_input(text: str) -> tuple[TensorInfo, bool]:
+    """The input a backend spec's ``input=`` option declares, for servers whose metadata does
+    not say what the model takes: ``bytes`` (an encoded image), ``DTYPE:HxWxC`` (a tensor of
+    height × width × channels, channels last; ``?`` for any height or width) or
+    ``DTYPE:HxWxC:nchw`` (the same sizes, channels first), with an optional ``NAME:`` in front
+    (the input's name). Returns the TensorInfo, batch dimension included, and whether a name was
+    given. Raises ValueError naming the forms."""
+    m = _DECLARED_RE.match(text.strip())
+    kind = m["kind"] if m else None
+    if m is None or (kind != "bytes" and (kind not in DTYPES or not m["dims"])):
+        raise ValueError(
+            f"input must be {DECLARED_FORMS} (DTYPE: {', '.join(DTYPES)}; ? for any height or "
+            f"width; NAME: in front to name the input), e.g. float32:224x224x3, not {text!r}"
+        )
+    name = m["name"] or "input"
+    if kind == "bytes":
+        if m["dims"] or m["layout"]:
+            raise ValueError(f"input=bytes takes no size or layout, not {text!r}")
+        return TensorInfo(name, STRING, (-1,)), bool(m["name"])
+    h, w, c = (-1 if d == "?" else int(d) for d in m["dims"].split("x"))
+    if c not in (1, 3):
+        raise ValueError(
+            f"input {text!r}: the channels (the C of HxWxC) must be 3 or 1; sizes are written "
+            "height x width x channels, with :nchw after them for a channels-first model"
+        )
+    if not all(d == -1 or 0 < d <= MAX_DECLARED_SIDE for d in (h, w)):
+        raise ValueError(
+            f"input {text!r}: height and width must be 1 to {MAX_DECLARED_SIDE} (or ? for any)"
+        )
+    shape = (-1, c, h, w) if m["layout"] == "nchw" else (-1, h, w, c)
+    return TensorInfo(name, kind, shape), bool(m["name"])
 
 
 def takes_image(inputs: Sequence[TensorInfo]) -> bool:

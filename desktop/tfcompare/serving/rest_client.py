@@ -28,13 +28,20 @@ from tfcompare.serving.base import (
     http_code_name,
     reachability,
 )
-from tfcompare.serving.http import BodyTooLarge, HttpProtocolError, HttpTimeout, pool_for
+from tfcompare.serving.http import (
+    BodyTooLarge,
+    HttpAnswer,
+    HttpProtocolError,
+    HttpTimeout,
+    pool_for,
+)
 from tfcompare.serving.inputs import RequestInput, TensorInfo
 from tfcompare.serving.tensor_proto import numpy_name
 
 # The most of one answer read: tfcompare reads classification answers (a top-5, or one score per
 # class), far smaller; JSON numbers take ~10× their text in memory once parsed.
 MAX_ANSWER_BYTES = 64 << 20
+MAX_ERROR_CHARS = 400  # of a server's error text, in a message
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -88,6 +95,19 @@ class HttpBackend(BackendClient):
         headers: tuple[tuple[str, str], ...] = (),
     ) -> tuple[int, bytes]:
         """One HTTP exchange → (status, body); network failures become ServingError."""
+        answer = self._exchange(method, path, body, timeout, headers)
+        return answer.status, answer.body
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        timeout: float,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> HttpAnswer:
+        """One HTTP exchange → the whole answer (status, headers, body); network failures
+        become ServingError."""
         extra = [*self._headers, *headers]
         try:
             answer = self._pool.request(
@@ -102,14 +122,18 @@ class HttpBackend(BackendClient):
             raise ServingError("CANCELLED", f"client for {self.where} is closed") from None
         except (OSError, ssl.SSLError, HttpTimeout, BodyTooLarge, HttpProtocolError) as exc:
             raise http_failure(exc, self.where, timeout, MAX_ANSWER_BYTES) from None
-        return answer.status, answer.body
+        return answer
 
     def _error(self, status: int, data: bytes, doc: object) -> ServingError:
         code = http_code_name(status)
         text = doc.get("error") if isinstance(doc, dict) else None
         if not isinstance(text, str):
             text = None
-        text = text or data[:300].decode("utf-8", errors="replace") or f"HTTP {status}"
+        text = text or data[:300].decode("utf-8", errors="replace")
+        if not text.strip(" {}[]\"'\r\n\t"):  # "", "{}", "[]": the server said nothing
+            text = f"HTTP {status} without an error message"
+        if len(text) > MAX_ERROR_CHARS:  # a server may quote a whole request back
+            text = text[:MAX_ERROR_CHARS] + f"… ({len(text)} characters)"
         if code == "NOT_FOUND":
             return ServingError(code, f"model '{self.spec.model}' on {self.where}: {text}")
         return ServingError(code, f"{self.where}: {text}")
@@ -128,6 +152,22 @@ class HttpBackend(BackendClient):
 
     def close(self) -> None:
         self._pool.close()
+
+
+def tf_status(doc: dict) -> ModelStatus:
+    """TF Serving's ``GET /v1/models/NAME`` answer (``model_version_status``) → ModelStatus."""
+    versions = tuple(
+        (int(v.get("version", 0)), str(v.get("state", "UNKNOWN")))
+        for v in doc.get("model_version_status", [])
+    )
+    errors = "; ".join(
+        f"version {v.get('version')}: {v['status']['error_message']}"
+        for v in doc.get("model_version_status", [])
+        if (v.get("status") or {}).get("error_message")
+    )
+    return ModelStatus(
+        available=any(s == "AVAILABLE" for _, s in versions), versions=versions, message=errors
+    )
 
 
 def _shape(info: dict) -> tuple[int, ...] | None:
@@ -195,19 +235,7 @@ class RestClient(HttpBackend):
     # ------------------------------------------------------------------ calls
 
     def status(self) -> ModelStatus:
-        doc = self._json("GET", self._base, None, self._timeout(None))
-        versions = tuple(
-            (int(v.get("version", 0)), str(v.get("state", "UNKNOWN")))
-            for v in doc.get("model_version_status", [])
-        )
-        errors = "; ".join(
-            f"version {v.get('version')}: {v['status']['error_message']}"
-            for v in doc.get("model_version_status", [])
-            if (v.get("status") or {}).get("error_message")
-        )
-        return ModelStatus(
-            available=any(s == "AVAILABLE" for _, s in versions), versions=versions, message=errors
-        )
+        return tf_status(self._json("GET", self._base, None, self._timeout(None)))
 
     def metadata(self) -> SignatureInfo:
         doc = self._json("GET", self._base + "/metadata", None, self._timeout(None))
@@ -229,7 +257,16 @@ class RestClient(HttpBackend):
         }
         version = (doc.get("model_spec") or {}).get("version")
         version = int(version) if version not in (None, "") else None
-        return choose_signature(defs, self.spec.signature, self.spec.model, version)
+        signature = choose_signature(defs, self.spec.signature, self.spec.model, version)
+        if signature.input_dtype == "float16":
+            # TF Serving's JSON reader has no conversion to DT_HALF (util/json_tensor.cc): every
+            # request would be answered 501 "Conversion of JSON Value … to type: half"
+            raise ServingError(
+                "UNIMPLEMENTED",
+                f"model '{self.spec.model}' takes a float16 input ({signature.input_key}), which "
+                "TF Serving's REST API cannot read from JSON: measure it over gRPC",
+            )
+        return signature
 
     @property
     def predict_path(self) -> str:

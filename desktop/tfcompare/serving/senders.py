@@ -60,6 +60,8 @@ class GrpcSender(Sender):
             ("grpc.primary_user_agent", "tfcompare-load"),
             ("grpc.use_local_subchannel_pool", 1),
         ]
+        if self.spec.host_header:  # ingress routing, as the comparison client does
+            options.append(("grpc.default_authority", self.spec.host_header))
         ca = self.spec.tls_ca
         for _ in range(self.n_channels):
             if ca:

@@ -1,5 +1,7 @@
-"""TF Serving's Prometheus metrics: the names it exports, reading a page, and the server time of a
-block of requests from the deltas of two scrapes.
+"""Servers' Prometheus metrics: the names they export, reading a page, and the server time of a
+block of requests from the deltas of two scrapes. One ``MetricsFormat`` per server in
+``FORMATS`` (TF Serving's here; Triton's in ``triton_metrics``, MLServer's and KServe's model
+server's in ``oip_metrics``), chosen by what the page holds.
 
 Facts from TF Serving's source (``servables/tensorflow/util.cc``, ``util/prometheus_exporter.cc``,
 ``model_servers/prediction_service_impl.cc``, ``model_servers/http_server.cc``): metric paths such as
@@ -131,8 +133,10 @@ def parse_metrics(text: str, *, families: Iterable[str] | None = None) -> Snapsh
             if fam.name not in names:
                 continue
             for sample in fam.samples:
-                labels = frozenset((k, v) for k, v in sample.labels.items() if k != "le")
-                if fam.type == "histogram":
+                labels = frozenset(
+                    (k, v) for k, v in sample.labels.items() if k not in ("le", "quantile")
+                )
+                if fam.type in ("histogram", "summary"):
                     if sample.name.endswith("_count"):
                         histograms.setdefault(fam.name, {}).setdefault(labels, [0.0, 0.0])[0] = (
                             sample.value
@@ -187,6 +191,9 @@ class MetricsFormat:
 
     name: str = "?"
     families: tuple[str, ...] = ()
+    #: the sample names a block's scrape asks for (the ``name[]`` filter of exporters built on
+    #: prometheus_client; servers that ignore the filter send the whole page)
+    totals: tuple[str, ...] = ()
 
     def recognises(self, snapshot: Snapshot) -> bool:
         raise NotImplementedError
@@ -202,6 +209,11 @@ class TfServingMetrics(MetricsFormat):
 
     name = "TF Serving"
     families = FAMILIES
+    totals = tuple(
+        f"{fam}{suffix}"
+        for fam in (REQUEST_LATENCY, RUNTIME_LATENCY)
+        for suffix in ("_sum", "_count")
+    )
 
     def recognises(self, snapshot: Snapshot) -> bool:
         return any(name.startswith(":tensorflow:") for name in snapshot.families)
@@ -214,6 +226,13 @@ class TfServingMetrics(MetricsFormat):
 
 
 FORMATS: list[MetricsFormat] = [TfServingMetrics()]
+
+
+def register(fmt: MetricsFormat) -> None:
+    """Add a server's format to ``FORMATS`` (done by the module that defines it, which this
+    module imports at its end: whichever of the two is imported first, both are complete)."""
+    if not any(type(f) is type(fmt) for f in FORMATS):
+        FORMATS.append(fmt)
 
 
 def all_families() -> tuple[str, ...]:
@@ -344,7 +363,13 @@ class MetricsScraper:
             raise MetricsError(f"cannot read metrics from {url}: {exc}") from None
         self._headers = tuple(headers)
         self._timeout = timeout_s
-        self._filter = "&" + TOTALS_QUERY if parts.query else "?" + TOTALS_QUERY
+        self._join = "&" if parts.query else "?"
+        self._filter = self._join + TOTALS_QUERY
+
+    def use(self, fmt: MetricsFormat) -> None:
+        """Ask for ``fmt``'s totals in block scrapes (the format the page turned out to hold)."""
+        if self._filter and fmt.totals:
+            self._filter = self._join + urlencode([("name[]", n) for n in fmt.totals])
 
     def fetch(self, *, totals_only: bool = False) -> str:
         """The page text (``totals_only``: just the sums and counts of the latency histograms
@@ -385,3 +410,8 @@ class MetricsScraper:
 
     def close(self) -> None:
         self._pool.close()
+
+
+# the other servers' formats register themselves (they subclass MetricsFormat, defined above)
+from tfcompare.serving import triton_metrics as _triton_metrics  # noqa: E402, F401, I001
+from tfcompare.serving import oip_metrics as _oip_metrics  # noqa: E402, F401

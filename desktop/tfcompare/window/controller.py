@@ -1,10 +1,16 @@
 """The comparison being edited in the window, without Qt: images (with their final names and
 sources), backends and their status, settings, the selection, the run and its id, the session file
-and its unsaved flag, the compare overlay and the results (``ResultStore``).
+and its unsaved flag, the compare overlay and the results (``ResultStore``); beside it, the
+capacity sweeps of the same images and backends (``capacity``, a ``CapacityController``), saved
+and opened with the comparison in one session file.
 
-Views call the operations and listen: ``listen(fn)`` registers ``fn(topic)``, called on the owner's
-thread with one of ``TOPICS`` whenever that part changed. Background work (runs, status checks,
-image looks) lands in queues that ``drain()`` applies; the window calls it on a timer.
+Views call the operations and subscribe to ``events`` (``tfcompare.window.events``): one psygnal
+signal per part of the state, e.g. ``controller.events.images.connect(view._on_images_changed)``.
+A signal, not a callback list or a topic string, because a view then connects to exactly what it
+draws, a typo is an AttributeError instead of a silently ignored topic, and the same mechanism
+serves the capacity controller. Background work (runs, status checks, image looks, sweeps) lands
+in queues that ``drain()`` applies on the owner's thread; the window calls it on a timer, so every
+signal is emitted — and every view handler runs — on the GUI thread.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tfcompare.bidi import without_bidi_controls
 from tfcompare.runner import unique_name
 from tfcompare.runner.events import (
     BackendReady,
@@ -24,39 +31,18 @@ from tfcompare.runner.events import (
     RunStarted,
     TimingUpdated,
 )
-from tfcompare.runner.probe import BackendStatus, ready_text
+from tfcompare.runner.probe import BackendState, BackendStatus, ready_text
 from tfcompare.runner.request_plan import planned_requests
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.settings import RunSettings, SettingsError
 from tfcompare.window import session_files
+from tfcompare.window.capacity import CapacityController
+from tfcompare.window.events import ControllerEvents, Ended, Message, Outcome
 from tfcompare.window.images import ImageEntry, Inspection, inspect
 from tfcompare.window.result_store import ResultStore
 from tfcompare.window.work import RunCrashed, RunWorker, StatusChecker
 
-# "results": the results were replaced (a new run, a session, a removal): views redraw them all;
-# results that stream in during a run are read from the store at the views' own pace.
-TOPICS = (
-    "images",
-    "backends",
-    "status",
-    "settings",
-    "selection",
-    "run",
-    "results",
-    "session",
-    "overlay",
-    "message",
-)
 MAX_UNDO = 20
-
-
-@dataclass(frozen=True)
-class Message:
-    """Something to tell the user (status bar); ``undo`` offers to take the last removal back."""
-
-    text: str
-    warning: bool = False
-    undo: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,10 +67,12 @@ class WindowController:
         connect: Callable | None = None,
         status_every_s: float = 5.0,
     ) -> None:
+        self.events = ControllerEvents()
         self.images: list[ImageEntry] = []
         self.backends: list[BackendSpec] = list(backends)
         self.statuses: dict[str, BackendStatus] = {}
-        self.run_notes: dict[str, tuple[str, str]] = {}  # backend → (state, text) from the run
+        # backend → (state, text) from the run
+        self.run_notes: dict[str, tuple[BackendState, str]] = {}
         self.saved_backends: set[BackendSpec] = set()  # as read from the session opened last
         self.settings: RunSettings = settings or RunSettings()
         self.settings_error: SettingsError | None = None
@@ -92,18 +80,26 @@ class WindowController:
         self.store = ResultStore()
         self.run_id = 0
         self.running = False
-        self.finished: tuple[bool, str] | None = None  # (cancelled, message) of the last run
+        self.finished: Ended | None = None  # how the last run ended
         self.dropped_events = 0
         self.path: Path | None = None
         self.title: str | None = None  # the session file's title
-        self.unsaved = False
+        self.comparison_unsaved = False  # results (or an edit of them) no session file holds
         self.overlay: Overlay | None = None
         self.message: Message | None = None
         self.view_options: dict = {}  # what a view keeps in a session file (e.g. log scale)
-        # a capacity sweep's model (tfcompare.load.capacity_model.CapacityModel), when the window
-        # has a Capacity view: sessions save and reopen its sweep with the comparison
-        self.capacity = None
-        self._listeners: list[Callable[[str], None]] = []
+        self.capacity = CapacityController(
+            lambda: list(self.backends),
+            lambda: [e.source for e in self.images if not e.error],
+            busy=lambda: (
+                "A comparison is running: cancel it or let it finish first (both would load "
+                "the same backends)."
+                if self.running
+                else None
+            ),
+        )
+        # a sweep that ends is something new the session file does not hold
+        self.capacity.events.finished.connect(self._on_sweep_finished)
         self._undo: list[tuple[str, Callable[[], None]]] = []
         self._worker = RunWorker(runner_factory)
         kwargs = {"connect": connect} if connect is not None else {}
@@ -114,17 +110,41 @@ class WindowController:
             self._checker.set_backends(self.backends)
 
     # ------------------------------------------------------------------ observers
-    def listen(self, fn: Callable[[str], None]) -> None:
-        self._listeners.append(fn)
+    @property
+    def unsaved(self) -> bool:
+        """The window shows something its session file does not hold: a comparison's results
+        (or an edit of them) or a capacity sweep."""
+        return self.comparison_unsaved or self.capacity.unsaved
 
-    def _changed(self, *topics: str) -> None:
-        for topic in topics:
-            for fn in list(self._listeners):
-                fn(topic)
+    @unsaved.setter
+    def unsaved(self, value: bool) -> None:
+        """True: the comparison is unsaved; False: everything shown is saved (or discarded)."""
+        self.comparison_unsaved = value
+        if not value:
+            self.capacity.unsaved = False
 
     def _say(self, text: str, *, warning: bool = False, undo: bool = False) -> None:
-        self.message = Message(text, warning, undo)
-        self._changed("message")
+        # names inside a message must not reorder it (see tfcompare.bidi)
+        self.message = Message(without_bidi_controls(text), warning, undo)
+        self.events.message.emit(self.message)
+
+    def _everything_changed(self) -> None:
+        """A new or opened session: every part changed (every view redraws)."""
+        e = self.events
+        _emit(
+            e.images,
+            e.backends,
+            e.status,
+            e.settings,
+            e.selection,
+            e.run,
+            e.results,
+            e.session,
+            e.overlay,
+        )
+
+    def _on_sweep_finished(self, ended: Ended) -> None:
+        self.events.session.emit()
 
     # ------------------------------------------------------------------ images
     def add_paths(self, paths: Iterable[str | Path]) -> int:
@@ -155,7 +175,7 @@ class WindowController:
             self.images.append(entry)
             self._looks.submit(lambda e=entry: self._looked.append(inspect(e)))
         if new:
-            self._changed("images")
+            self.events.images.emit()
         return len(new)
 
     def image(self, name: str) -> ImageEntry | None:
@@ -165,7 +185,8 @@ class WindowController:
         gone = set(names) & {e.name for e in self.images}
         if not gone or self._busy("removing images"):
             return 0
-        before, snapshot, unsaved = list(self.images), self.store.snapshot(), self.unsaved
+        before, snapshot = list(self.images), self.store.snapshot()
+        unsaved = self.comparison_unsaved
         self.images = [e for e in self.images if e.name not in gone]
         self.store.drop(images=gone)
         if self.selection[0] in gone:
@@ -175,9 +196,9 @@ class WindowController:
         def undo() -> None:
             self.images = before
             self.store.restore(snapshot)
-            self.unsaved = unsaved
+            self.comparison_unsaved = unsaved
 
-        self._removed(what, undo, "images")
+        self._removed(what, undo, self.events.images)
         return len(gone)
 
     def clear_images(self) -> int:
@@ -193,7 +214,7 @@ class WindowController:
         self.statuses = {n: s for n, s in self.statuses.items() if self.spec(n) == s.spec}
         self.run_notes = {n: v for n, v in self.run_notes.items() if n in names}
         self._checker.set_backends(self.backends)
-        self._changed("backends", "status")
+        _emit(self.events.backends, self.events.status)
 
     def spec(self, name: str) -> BackendSpec | None:
         return next((s for s in self.backends if s.name == name), None)
@@ -210,41 +231,45 @@ class WindowController:
     def remove_backend(self, name: str) -> None:
         if self.spec(name) is None or self._busy("removing a backend"):
             return
-        before, snapshot, unsaved = list(self.backends), self.store.snapshot(), self.unsaved
+        before, snapshot = list(self.backends), self.store.snapshot()
+        unsaved = self.comparison_unsaved
         self.set_backends([s for s in self.backends if s.name != name])
         self.store.drop(backends={name})
 
         def undo() -> None:
             self.set_backends(before)
             self.store.restore(snapshot)
-            self.unsaved = unsaved
+            self.comparison_unsaved = unsaved
 
-        self._removed(f"Removed backend {name}", undo, "backends")
+        self._removed(f"Removed backend {name}", undo, self.events.backends)
 
-    def status_of(self, name: str) -> tuple[str, str]:
+    def status_of(self, name: str) -> tuple[BackendState, str]:
         """(state, one line) shown for a backend: the current run's finding, else the last check."""
         if name in self.run_notes:
             state, text = self.run_notes[name]
         else:
             st = self.statuses.get(name)
-            state, text = (st.state, st.text) if st else ("checking", "checking…")
-            if state == "error" and self.spec(name) in self.saved_backends:
+            state, text = (st.state, st.text) if st else (BackendState.CHECKING, "checking…")
+            if state is BackendState.ERROR and self.spec(name) in self.saved_backends:
                 # a reopened session's backend that is gone: expected, not an alarm
-                state, text = "offline", f"not connected (from the saved session): {text}"
+                state = BackendState.OFFLINE
+                text = f"not connected (from the saved session): {text}"
+        state = BackendState(state)
         timing = self.store.timings.get(name)
         measured = next((b for b in self.store.backends if b.name == name), None)
         current = self.spec(name)
         if measured is None or current is None or _where(measured) != _where(current):
             timing = None  # about the backend as it was before an edit
         if timing is not None and timing.short:  # first when all is well: the line is elided
-            text = f"{timing.short} · {text}" if state == "ok" else f"{text} · {timing.short}"
+            first = state is BackendState.OK
+            text = f"{timing.short} · {text}" if first else f"{text} · {timing.short}"
         return state, text
 
     def refresh_status(self) -> None:
         """Check every backend now; a fresh check replaces what an earlier run found."""
         self.run_notes.clear()
         self._checker.check_now()
-        self._changed("status")
+        self.events.status.emit()
 
     # ------------------------------------------------------------------ undo
     def _busy(self, doing: str) -> bool:
@@ -252,11 +277,18 @@ class WindowController:
             self._say(f"Cancel the running comparison before {doing}.", warning=True)
         return self.running
 
-    def _removed(self, what: str, undo: Callable[[], None], topic: str) -> None:
+    def _sweeping(self, doing: str) -> str | None:
+        """Why ``doing`` must wait for the capacity sweep that is running, if one is."""
+        if self.capacity.running:
+            return f"cancel the running capacity sweep (or let it finish) before {doing}"
+        return None
+
+    def _removed(self, what: str, undo: Callable[[], None], changed) -> None:
         self._undo.append((what, undo))
         del self._undo[:-MAX_UNDO]
-        self.unsaved = self.store.result is not None  # what a save would write has changed
-        self._changed(topic, "results", "selection", "session")
+        # what a save would write has changed
+        self.comparison_unsaved = self.store.result is not None
+        _emit(changed, self.events.results, self.events.selection, self.events.session)
         self._say(f"{what}.", undo=True)
 
     @property
@@ -268,7 +300,8 @@ class WindowController:
             return False
         what, undo = self._undo.pop()
         undo()
-        self._changed("images", "backends", "status", "results", "selection", "session")
+        e = self.events
+        _emit(e.images, e.backends, e.status, e.results, e.selection, e.session)
         self._say(f"Undone: {what[0].lower()}{what[1:]}.")
         return True
 
@@ -279,7 +312,7 @@ class WindowController:
             self.settings_error = settings
         else:
             self.settings, self.settings_error = settings, None
-        self._changed("settings")
+        self.events.settings.emit()
 
     def planned_requests(self) -> int:
         sizes = [e.size for e in self.images if not (e.probed and e.error)]
@@ -289,14 +322,14 @@ class WindowController:
     def select(self, image: str | None, variant: str | None) -> None:
         if (image, variant) != self.selection:
             self.selection = (image, variant)
-            self._changed("selection")
+            self.events.selection.emit()
 
     # ------------------------------------------------------------------ running
     def start_run(self) -> str | None:
         """Start a run; returns why it cannot start (None when it started)."""
         if self.running:
             return "A comparison is already running."
-        if self.capacity is not None and self.capacity.running:
+        if self.capacity.running:
             return (
                 "A capacity sweep is running: cancel it or let it finish first (both would "
                 "load the same backends)."
@@ -315,13 +348,14 @@ class WindowController:
         self.run_id += 1
         self.running, self.finished, self.run_notes = True, None, {}
         self.store.clear()
-        self.unsaved = False
+        self.comparison_unsaved = False
         for entry in self.images:
             entry.variants = None
         self._worker.start(
             self.run_id, self.backends, self.settings, [e.source for e in self.images]
         )
-        self._changed("run", "status", "results", "session")
+        e = self.events
+        _emit(e.run, e.status, e.results, e.session)
         self._say("Running…")
         return None
 
@@ -344,11 +378,12 @@ class WindowController:
                 self.statuses[st.spec.name] = st
                 changed_status = True
         if changed_status:
-            self._changed("status")
+            self.events.status.emit()
         pending = self._worker.pending
         batch = [pending.popleft() for _ in range(len(pending))]
         for event in batch:
             self.deliver(event)
+        self.capacity.drain()
 
     def deliver(self, event: object) -> None:
         """One run event (or RunCrashed); events of any run but the current one are dropped."""
@@ -356,63 +391,67 @@ class WindowController:
             self.dropped_events += 1
             return
         if isinstance(event, RunCrashed):
-            self._finish(False, f"The run stopped: {event.message}", warning=True)
+            self._finish(Ended(Outcome.FAILED, f"The run stopped: {event.message}"))
             return
         self.store.apply(event)
         if isinstance(event, ImageReady):
             entry = self.image(event.image.name)
             if entry is not None:
                 entry.variants, entry.error = len(event.image.variants), None
-                self._changed("images")
+                self.events.images.emit()
         elif isinstance(event, ImageFailed):
             entry = self.image(event.problem.image)
             if entry is not None:
                 entry.error = event.problem.message
-                self._changed("images")
+                self.events.images.emit()
         elif isinstance(event, BackendReady):
             self.run_notes[event.backend] = (
-                ("warn" if event.waiting else "error", event.message)
+                (BackendState.WARN if event.waiting else BackendState.ERROR, event.message)
                 if event.message
-                else ("ok", ready_text(event.status, event.signature))
+                else (BackendState.OK, ready_text(event.status, event.signature))
             )
-            self._changed("status")
+            self.events.status.emit()
         elif isinstance(event, PodMoved):
-            self.run_notes[event.backend] = ("warn", event.text)
-            self._changed("status")
+            self.run_notes[event.backend] = (BackendState.WARN, event.text)
+            self.events.status.emit()
         elif isinstance(event, TimingUpdated):  # path floor and metrics source in the status line
-            self._changed("status")
+            self.events.status.emit()
         elif isinstance(event, RunStarted):
-            self._changed("run")
+            self.events.run.emit()
         elif isinstance(event, RunFinished):
             n = len(event.result.measured)
             text = f"{'Cancelled' if event.cancelled else 'Finished'}: {n:,} measured requests"
             errors = sum(self.store.errors.values())
             if errors:
                 text += f" ({errors:,} failed — see the backends list and the table)"
-            self._finish(event.cancelled, text)
+            self._finish(Ended(Outcome.CANCELLED if event.cancelled else Outcome.FINISHED, text))
 
-    def _finish(self, cancelled: bool, message: str, warning: bool = False) -> None:
+    def _finish(self, ended: Ended) -> None:
         self.running = False
-        self.finished = (cancelled, message)
+        self.finished = ended
         for name, n in self.store.errors.items():
             note = self.run_notes.get(name)
-            if note and note[0] == "error":
-                self.run_notes[name] = ("error", f"{note[1]} ({n:,} failed)")
+            if note and note[0] == BackendState.ERROR:
+                self.run_notes[name] = (BackendState.ERROR, f"{note[1]} ({n:,} failed)")
             elif n:
                 self.run_notes[name] = (
-                    "warn",
+                    BackendState.WARN,
                     f"{n:,} failed requests: {self.store.last_error.get(name, '')}",
                 )
         for name, cold in self.store.cold.items():  # not among the failed: said on its own
             if (
                 not cold.ok
                 and not self.store.errors.get(name)
-                and self.run_notes.get(name, ("ok",))[0] == "ok"
+                and self.run_notes.get(name, (BackendState.OK,))[0] == BackendState.OK
             ):
-                self.run_notes[name] = ("warn", f"the cold first request failed: {cold.error}")
-        self.unsaved = self.store.has_results()
-        self._changed("run", "status", "session")
-        self._say(message, warning=warning)
+                self.run_notes[name] = (
+                    BackendState.WARN,
+                    f"the cold first request failed: {cold.error}",
+                )
+        self.comparison_unsaved = self.store.has_results()
+        e = self.events
+        _emit(e.run, e.status, e.session)
+        self._say(ended.message, warning=ended.failed)
 
     def _on_look(self, look: Inspection) -> None:
         entry = self.image(look.name)
@@ -421,39 +460,41 @@ class WindowController:
         entry.probed = True
         entry.format, entry.width, entry.height = look.format, look.width, look.height
         entry.nbytes, entry.thumb, entry.error = look.nbytes, look.thumb, look.error
-        self._changed("images")
+        self.events.images.emit()
 
     # ------------------------------------------------------------------ session file
     def new_session(self) -> None:
+        """An empty comparison and no capacity sweep (backends and settings stay)."""
         if self._busy("starting a new session"):
+            return
+        sweeping = self._sweeping("starting a new session")
+        if sweeping:
+            self._say(f"{sweeping[0].upper()}{sweeping[1:]}.", warning=True)
             return
         self.images = []
         self.store.clear()
         self.selection = (None, None)
         self.overlay = None
-        self.path, self.title, self.unsaved, self.finished, self.run_notes = (
-            None,
-            None,
-            False,
-            None,
-            {},
-        )
+        self.path, self.title, self.finished, self.run_notes = None, None, None, {}
+        self.capacity.clear()
+        self.unsaved = False
         self.saved_backends = set()
         self._undo.clear()
-        self._changed(*TOPICS[:-1])
+        self._everything_changed()
         self._say("New session.")
 
     def open_session(self, path: str | Path) -> None:
         """Show a saved session as it was saved; raises SessionError (nothing changes then)."""
-        from tfcompare.session import load_session
+        from tfcompare.session import SessionError, load_session
 
         if self.running:
-            from tfcompare.session import SessionError
-
             raise SessionError("cancel the running comparison before opening a session")
+        sweeping = self._sweeping("opening a session")
+        if sweeping:
+            raise SessionError(sweeping)
         saved = load_session(path)
         result = saved.result
-        capacity_problem = self._load_capacity(saved)
+        capacity_problem = session_files.load_capacity(self.capacity, saved)
         known = {s.name: s for s in self.backends}
         # a backend keeps its auth header when the same backend is configured here (a run records
         # the timeout it used: one left to the settings here is still the same backend)
@@ -479,8 +520,8 @@ class WindowController:
         self.view_options = {k: v for k, v in sel.items() if k not in ("image", "variant")}
         self.path, self.title, self.unsaved = Path(path), saved.title, False
         self._undo.clear()
-        self._changed(*TOPICS[:-1])
-        sweep = self.capacity.result if self.capacity is not None else None
+        self._everything_changed()
+        sweep = self.capacity.result
         if sweep is not None and not result.measured:
             self._say(
                 f"Opened {Path(path).name}: a capacity sweep of {len(sweep.levels)} levels "
@@ -497,15 +538,9 @@ class WindowController:
                 warning=True,
             )
 
-    def _load_capacity(self, saved) -> str | None:
-        return (
-            session_files.load_capacity(self.capacity, saved) if self.capacity is not None else None
-        )
-
     def saved_sweep(self):
         """The capacity sweep a session file would hold (None without one)."""
-        result = self.capacity.result if self.capacity is not None else None
-        return result if result is not None and result.levels else None
+        return self.capacity.saved_sweep()
 
     @property
     def has_something_to_save(self) -> bool:
@@ -522,9 +557,9 @@ class WindowController:
             )
         image, variant = self.selection
         selection = {"image": image, "variant": variant, **(view_options or {})}
-        session_files.save(Path(path), result, sweep, selection)
+        session_files.save(Path(path), result, sweep, selection, self.settings)
         self.path, self.title, self.unsaved = Path(path), Path(path).stem, False
-        self._changed("session")
+        self.events.session.emit()
         self._say(f"Saved {path}")
 
     # ------------------------------------------------------------------ compare overlay
@@ -536,12 +571,12 @@ class WindowController:
         other = load_session(path).result
         label = Path(path).stem
         self.overlay = Overlay(label, Path(path), pooled(other.requests, other.summary))
-        self._changed("overlay")
+        self.events.overlay.emit()
 
     def clear_compare(self) -> None:
         if self.overlay is not None:
             self.overlay = None
-            self._changed("overlay")
+            self.events.overlay.emit()
 
     # ------------------------------------------------------------------ exports
     def export_results(self, kind: str, path: str | Path) -> None:
@@ -553,22 +588,30 @@ class WindowController:
         self._say(f"Exported {path}")
 
     def export_report(self, path: str | Path):
-        """Write the findings report (HTML) of what is shown; with the session file's capacity
-        sweep when nothing was measured since it was opened. Raises LookupError, OSError."""
+        """Write the findings report (HTML) of what is shown, with the capacity sweep shown;
+        it names the session file as its source while nothing shown differs from the file.
+        Raises LookupError, OSError."""
         result = self.store.snapshot()
         if result is None:
             raise LookupError("Run a comparison (and let it finish) or open a session first.")
         report = session_files.write_findings(
-            result, path, None if self.unsaved else self.path, self.title
+            result, path, self.saved_sweep(), None if self.unsaved else self.path, self.title
         )
         self._say(f"Wrote the report {path}")
         return report
 
     def close(self) -> None:
         self._worker.cancel()
+        self.capacity.close()
         self._worker.wait(3.0)
         self._checker.close()
         self._looks.shutdown(wait=False, cancel_futures=True)
+
+
+def _emit(*signals) -> None:
+    """Announce that these parts changed, in this order."""
+    for signal in signals:
+        signal.emit()
 
 
 def _same_backend(mine: BackendSpec | None, saved: BackendSpec) -> bool:

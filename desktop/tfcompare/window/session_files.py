@@ -7,29 +7,34 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfcompare.results import RunResult
+from tfcompare.settings import RunSettings
 
 
-def save(path: Path, result: RunResult | None, sweep, selection: dict) -> None:
-    """A session file of ``result`` and/or a capacity ``sweep``; raises SessionError."""
+def save(
+    path: Path, result: RunResult | None, sweep, selection: dict, settings: RunSettings
+) -> None:
+    """A session file of ``result`` and/or a capacity ``sweep``; a sweep alone is saved with the
+    window's ``settings``. Raises SessionError."""
     from tfcompare.session import save_session
 
     if sweep is not None:
         from tfcompare.load.capacity_formats import save_capacity
 
-        save_capacity(path, sweep, result, selection=selection, title=path.stem)
+        save_capacity(path, sweep, result, selection=selection, title=path.stem, settings=settings)
     else:
         save_session(path, result, selection=selection, title=path.stem)
 
 
-def load_capacity(model, saved) -> str | None:
-    """Put a saved session's capacity sweep in ``model`` (a CapacityModel); the problem, if any."""
+def load_capacity(capacity, saved) -> str | None:
+    """Show a saved session's capacity sweep in ``capacity`` (a ``CapacityController``); the
+    problem, if any."""
     from tfcompare.load.capacity_formats import capacity_of
     from tfcompare.session import SessionError
 
     try:
-        model.load(capacity_of(saved))
+        capacity.load(capacity_of(saved))
     except SessionError as exc:
-        model.load(None)
+        capacity.load(None)
         return str(exc)
     return None
 
@@ -41,27 +46,17 @@ def write_results(result: RunResult, kind: str, path: str | Path) -> None:
     (write_json if kind == "json" else write_csv)(result, path)
 
 
-def write_findings(result: RunResult, path: str | Path, session: Path | None, title: str | None):
-    """The findings report (HTML) of ``result``, with the capacity sweep of ``session`` (the
-    file shown, when unchanged since it was opened; None otherwise). Raises OSError."""
+def write_findings(
+    result: RunResult, path: str | Path, capacity, session: Path | None, title: str | None
+):
+    """The findings report (HTML) of ``result`` with the capacity sweep ``capacity`` (or none);
+    ``session`` is the file it comes from, when what is shown is that file. Raises OSError."""
     from tfcompare.report import write_report
 
     return write_report(
         path,
         result,
-        capacity=_capacity_of_file(session),
+        capacity=capacity,
         title=title or (session.name if session else None),
         source=str(session) if session else "",
     )
-
-
-def _capacity_of_file(session: Path | None):
-    if session is None:
-        return None
-    from tfcompare.load.capacity_formats import capacity_of
-    from tfcompare.session import SessionError, load_session
-
-    try:
-        return capacity_of(load_session(session))
-    except SessionError:
-        return None

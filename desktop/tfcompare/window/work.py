@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfcompare.runner.connection import Connection, open_connection
-from tfcompare.runner.probe import BackendStatus, probe
+from tfcompare.runner.probe import BackendState, BackendStatus, probe
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.settings import RunSettings
 
@@ -39,7 +39,7 @@ class BackgroundWork:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def _launch(self, work: Callable[[threading.Event], None], name: str) -> None:
+    def launch(self, work: Callable[[threading.Event], None], name: str) -> None:
         """Run ``work(cancel)`` in a new thread; ``cancel()`` sets its flag."""
         cancel = self._cancel = threading.Event()
         self._thread = threading.Thread(target=work, args=(cancel,), name=name, daemon=True)
@@ -86,7 +86,7 @@ class RunWorker(BackgroundWork):
             except Exception as exc:  # the window must survive any runner failure and say why
                 self.pending.append(RunCrashed(run_id, f"{type(exc).__name__}: {exc}"))
 
-        self._launch(work, f"tfcompare-run-{run_id}")
+        self.launch(work, f"tfcompare-run-{run_id}")
 
 
 class StatusChecker:
@@ -141,7 +141,7 @@ class StatusChecker:
             result = probe(spec, conn)
         except Exception as exc:  # any failure is this backend's status, never the window's
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-            result = BackendStatus(spec, "error", message)
+            result = BackendStatus(spec, BackendState.ERROR, message)
         finally:
             self._busy.discard(spec)
         if not self._closed:

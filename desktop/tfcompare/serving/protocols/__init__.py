@@ -7,6 +7,7 @@ locations, discovery hints) and register its instance below.
 from __future__ import annotations
 
 from tfcompare.serving.protocols.base import DiscoveryHints, ServingProtocol
+from tfcompare.serving.protocols.oip import KSERVE_V1, OIP_GRPC, OIP_REST
 from tfcompare.serving.protocols.tf_serving import TF_SERVING_GRPC, TF_SERVING_REST
 
 PROTOCOLS: dict[str, ServingProtocol] = {
@@ -14,6 +15,9 @@ PROTOCOLS: dict[str, ServingProtocol] = {
     for p in (
         TF_SERVING_GRPC,
         TF_SERVING_REST,
+        OIP_GRPC,
+        OIP_REST,
+        KSERVE_V1,
     )
 }
 DEFAULT = TF_SERVING_GRPC.name

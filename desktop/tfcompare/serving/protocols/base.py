@@ -26,13 +26,16 @@ class DiscoveryHints:
     ``ports``: the protocol's well-known container/service port numbers (preferred first);
     ``port_names``: service/container port names that mean it (``grpc``, ``http``…);
     ``images``: substrings of container images that serve it (``tensorflow/serving``…);
-    ``labels``: (key, value) pod/service labels that mark it.
+    ``labels``: (key, value) pod/service labels that mark it;
+    ``kserve``: the KServe InferenceService ``protocolVersion`` values it answers (``v1``,
+    ``v2``, ``grpc-v1``, ``grpc-v2``).
     """
 
     ports: tuple[int, ...] = ()
     port_names: tuple[str, ...] = ()
     images: tuple[str, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
+    kserve: tuple[str, ...] = ()
 
 
 class ServingProtocol(abc.ABC):
@@ -57,6 +60,9 @@ class ServingProtocol(abc.ABC):
     metrics_path: ClassVar[str] = "/metrics"
     #: versions are numbers (TF Serving) or strings (Open Inference Protocol)
     numeric_versions: ClassVar[bool] = True
+    #: the server's metadata may not say what a model takes, so a backend spec may declare it
+    #: (``,input=``: ``tfcompare.serving.inputs.declared_input``)
+    declared_input: ClassVar[bool] = False
 
     @abc.abstractmethod
     def client(

@@ -25,8 +25,13 @@ class TfServingGrpc(ServingProtocol):
     server = "TensorFlow Serving"
     transport = "grpc"
     default_port = GRPC_PORT
+    # KServe's TF Serving runtime answers its gRPC API as protocolVersion grpc-v1
     discovery = DiscoveryHints(
-        ports=(GRPC_PORT,), port_names=("grpc",), images=_IMAGES, labels=_LABELS
+        ports=(GRPC_PORT,),
+        port_names=("grpc",),
+        images=_IMAGES,
+        labels=_LABELS,
+        kserve=("grpc-v1",),
     )
     metrics_port = _METRICS_PORT
     metrics_path = METRICS_PATH
