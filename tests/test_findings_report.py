@@ -319,17 +319,26 @@ def test_one_slow_request_does_not_decide_size_vs_time(sessions, tmp_path, capsy
     # the line is not dragged: its slope stays within the clean session's 95 % interval (a
     # least-squares line through the planted point would triple it)
     assert clean["low"] <= numbers["slope_ms_per_mpx"] <= clean["high"], (clean, numbers)
-    assert f"{numbers['slope_ms_per_mpx']:.1f} ms per megapixel" in said or "too noisy" in said
+    said_for_two = said.split("two (JPEG, model run time): ")[1]
+    assert said_for_two.startswith(
+        (
+            f"grows with size, {numbers['slope_ms_per_mpx']:.1f} ms per megapixel",
+            f"falls as images grow, {numbers['slope_ms_per_mpx']:.1f} ms per megapixel",
+            "barely changes with size",
+            "too noisy to tell",
+        )
+    ), said
     assert numbers["trend"] in (clean["trend"], "unclear"), (clean, numbers)
-    if numbers["trend"] == "unclear" and clean["trend"] != "unclear":
-        assert numbers["decided_by"] == {
-            "image": image,
-            "variant": "384-jpeg",
-            "ms": pytest.approx(numbers["decided_by"]["ms"]),
-        }
+    if numbers["decided_by"] is None:
+        assert numbers["trend"] == numbers["trend_of_fit"]
+    elif (numbers["decided_by"]["image"], numbers["decided_by"]["variant"]) == (image, "384-jpeg"):
+        # the planted point decided it: said as such, the verdict withheld
+        assert numbers["trend"] == "unclear"
         assert f"the verdict rests on one point far from the rest, {image} at 384 px JPEG" in (
             got.verdict
         )
+    else:  # the session's own noise: a borderline trend that single points overturn
+        assert numbers["trend"] == "unclear" and "trend is not firm" in got.verdict
     assert {"image": image, "variant": "384-jpeg"} in [
         {k: o[k] for k in ("image", "variant")} for o in numbers["outliers"]
     ]

@@ -297,7 +297,7 @@ def test_failed_requests_are_counted_alike_in_window_table_report_and_cli(
     assert cold and not cold[0].ok  # the cold request failed too, and is not one of the measured
     n = sum(1 for r in result.measured if r.backend == "down")
     assert n == 2 * 2 * 2  # 2 photos × (original, 128 jpeg) × 2 repeats
-    assert f"({n:,} failed" in controller.finished[1]
+    assert f"({n:,} failed" in controller.finished.message
     assert controller.status_of("down")[1].endswith(f"({n:,} failed)") or (
         f"{n:,} failed" in controller.status_of("down")[1]
     )
