@@ -123,7 +123,9 @@ class KubeAPIServer:
         return self
 
     async def _start(self) -> None:
-        app = web.Application(middlewares=[self._auth])
+        # the real API server takes request bodies up to 3 MiB (a 1 MiB ConfigMap's binaryData is
+        # base64 in JSON); aiohttp's own default is 1 MiB
+        app = web.Application(middlewares=[self._auth], client_max_size=3 << 20)
         r = app.router
         r.add_get("/api/v1/namespaces", self._list_namespaces)
         r.add_get("/api/v1/namespaces/{ns}", self._get_namespace)

@@ -361,13 +361,20 @@ class Workloads:
             volume = volumes.get(mount["name"], {})
             where = folder / mount["name"]
             where.mkdir(parents=True, exist_ok=True)
-            if "configMap" in volume:
-                cm_key = f"{ns}/{volume['configMap']['name']}"
-                with self._lock:
-                    cm = self.configmaps.get(cm_key)
-                    self.mounts.setdefault(cm_key, []).append((where, volume))
-                if cm is not None:
-                    self._write_volume(where, cm, volume)
+            # a configMap volume, or ConfigMaps projected into one folder (the kubelet writes
+            # each source's keys there and refreshes them when a source changes)
+            sources = [volume] if "configMap" in volume else []
+            sources += [
+                s for s in volume.get("projected", {}).get("sources", []) if "configMap" in s
+            ]
+            if sources:
+                for source in sources:
+                    cm_key = f"{ns}/{source['configMap']['name']}"
+                    with self._lock:
+                        cm = self.configmaps.get(cm_key)
+                        self.mounts.setdefault(cm_key, []).append((where, source))
+                    if cm is not None:
+                        self._write_volume(where, cm, source)
             elif "secret" in volume:
                 with self._lock:
                     secret = self.secrets.get(f"{ns}/{volume['secret']['secretName']}")

@@ -216,6 +216,40 @@ def test_oversized_plan_is_refused(kube, backend_pair, tmp_path):
     assert kube.workloads.jobs == {} and kube.workloads.configmaps == {}
 
 
+def test_requests_over_one_configmap_travel_in_several(kube, backend_pair, tmp_path):
+    """Three ~400 KB requests (together over the 1 MiB a ConfigMap holds — a tensor model's
+    224×224×3 float32 request is 600 KB alone) go in the plan's ConfigMap and a request
+    ConfigMap, projected into the agents' one plan folder: the sweep measures every image, and
+    every ConfigMap goes with the Job."""
+    add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
+    images = [noisy_png(tmp_path / f"n{i}.png", 400, 330, seed=i) for i in range(3)]
+    dry = load(
+        *images, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original",
+        "--concurrency", "2", "--in-cluster", "--dry-run", *FAST,
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    docs = list(yaml.safe_load_all(dry.stdout))
+    maps = [d for d in docs if d["kind"] == "ConfigMap"]
+    assert len(maps) == 2 and maps[1]["metadata"]["name"].endswith("-requests-1")
+    for cm in maps:
+        size = sum(len(base64.b64decode(v)) for v in cm.get("binaryData", {}).values())
+        assert size + sum(len(v) for v in cm.get("data", {}).values()) < 1024 * 1024
+    [job] = [d for d in docs if d["kind"] == "Job"]
+    [plan] = [v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == "plan"]
+    assert [s["configMap"]["name"] for s in plan["projected"]["sources"]] == [
+        cm["metadata"]["name"] for cm in maps
+    ]
+    out = tmp_path / "cap.json"
+    proc = load(
+        *images, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original",
+        "--concurrency", "2", "--in-cluster", "--json", out, *FAST,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    levels = json.loads(out.read_text())["levels"]
+    assert levels and all(lv["errors"] == {} and lv["throughput"] > 0 for lv in levels)
+    _nothing_left(kube)
+
+
 def test_dry_run_yaml_validates_and_creates_nothing(kube, backend_pair, cat):
     import kubernetes_validate
 

@@ -1,9 +1,14 @@
-"""The Kubernetes side of an in-cluster capacity sweep: one ConfigMap (the plan and the
+"""The Kubernetes side of an in-cluster capacity sweep: ConfigMaps (the plan and the
 pre-serialised requests as files) and one Indexed Job whose pods run ``tfcompare load --agent``.
 
-Both objects carry the owner label ``app.kubernetes.io/managed-by=tfcompare`` and the run's id;
-the ConfigMap is owned by the Job (``ownerReferences``), so deleting the Job (foreground
-propagation) removes its pods and the ConfigMap, and ``ttlSecondsAfterFinished`` cleans up a Job
+The plan's ConfigMap holds ``plan.json`` and the start times published during the run; the
+requests travel in it too while they fit, and otherwise in request ConfigMaps of their own
+(``NAME-requests-1`` …), each under the 1 MiB an object may hold — a tensor model's request is
+600 KB for one 224×224×3 float32 image. A projected volume mounts them all as one folder.
+
+Every object carries the owner label ``app.kubernetes.io/managed-by=tfcompare`` and the run's id;
+the ConfigMaps are owned by the Job (``ownerReferences``), so deleting the Job (foreground
+propagation) removes its pods and the ConfigMaps, and ``ttlSecondsAfterFinished`` cleans up a Job
 whose coordinator went away. Agents get no service-account token: everything they need is mounted.
 
 Request headers (``--header``, e.g. an API key for an authenticating gateway) never go into the
@@ -28,6 +33,9 @@ from tfcompare.cluster.cluster_errors import ClusterError, PlanTooLarge, transla
 from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, resolve_context, server_of
 
 CONFIGMAP_LIMIT = 1024 * 1024  # bytes of data + binaryData the API server accepts in one object
+# what one ConfigMap of ours holds at most: the limit, less room for keys and the object's metadata
+SHARD_BYTES = CONFIGMAP_LIMIT - 64 * 1024
+MAX_REQUEST_CONFIGMAPS = 64  # a plan of up to ~60 MiB of requests
 PLAN_MOUNT = "/etc/tfcompare/plan"
 HEADERS_MOUNT = "/etc/tfcompare/headers"
 HEADERS_FILE = "headers.json"
@@ -77,11 +85,13 @@ class AgentResources:
 
 
 class LoadObjects(NamedTuple):
-    """The objects of a run: the plan's ConfigMap, the Job, and the headers' Secret if any."""
+    """The objects of a run: the plan's ConfigMap, the Job, the headers' Secret if any, and the
+    request ConfigMaps the plan's own could not hold."""
 
     configmap: dict
     job: dict
     secret: dict | None = None
+    requests: tuple[dict, ...] = ()
 
     def listed(self, *, redacted: bool = False) -> list[dict]:
         """The objects in creation order; ``redacted``: the Secret without its values (what a
@@ -92,7 +102,68 @@ class LoadObjects(NamedTuple):
                 **{k: v for k, v in secret.items() if k != "data"},
                 "stringData": {HEADERS_FILE: "<the --header values: not printed>"},
             }
-        return [self.configmap, *([secret] if secret is not None else []), self.job]
+        return [
+            self.configmap,
+            *self.requests,
+            *([secret] if secret is not None else []),
+            self.job,
+        ]
+
+
+def _shards(files: dict[str, bytes]) -> tuple[dict[str, bytes], list[dict[str, bytes]]]:
+    """The plan's files split between the plan's ConfigMap (the JSON files, then requests while
+    they fit) and as few request ConfigMaps as hold the rest (first fit, largest first). Raises
+    PlanTooLarge for one request above what a ConfigMap holds or more request ConfigMaps than
+    ``MAX_REQUEST_CONFIGMAPS``."""
+    text = {k: v for k, v in files.items() if k.endswith(".json")}
+    main_size = sum(len(k) + len(v) for k, v in text.items())
+    if main_size > SHARD_BYTES:
+        raise PlanTooLarge(
+            f"the load plan's description is {main_size / 1048576:.2f} MiB, more than a "
+            "Kubernetes ConfigMap may hold (1 MiB): use fewer backends, variants or images"
+        )
+    bins = [(k, v) for k, v in files.items() if k not in text]
+    bins.sort(key=lambda kv: -len(kv[1]))
+    shards: list[tuple[int, dict[str, bytes]]] = [(main_size, dict(text))]
+    for key, content in bins:
+        size = len(key) + len(content)
+        if size > SHARD_BYTES:
+            raise PlanTooLarge(
+                f"one request ({key}) is {len(content) / 1048576:.2f} MiB, more than the 1 MiB a "
+                "Kubernetes ConfigMap may hold: send smaller variants (e.g. --variants 512-jpeg), "
+                "or measure this backend from this machine"
+            )
+        for i, (used, held) in enumerate(shards):
+            if used + size <= SHARD_BYTES:
+                held[key] = content
+                shards[i] = (used + size, held)
+                break
+        else:
+            shards.append((size, {key: content}))
+    if len(shards) - 1 > MAX_REQUEST_CONFIGMAPS:
+        total = sum(len(v) for _, v in bins)
+        raise PlanTooLarge(
+            f"the load plan's requests are {total / 1048576:.1f} MiB: more than "
+            f"{MAX_REQUEST_CONFIGMAPS} ConfigMaps of 1 MiB; use fewer or smaller images or "
+            "variants (e.g. --variants 512-jpeg or one image)"
+        )
+    return shards[0][1], [held for _, held in shards[1:]]
+
+
+def _configmap(name: str, namespace: str, labels: dict, files: dict[str, bytes]) -> dict:
+    data, binary = {}, {}
+    for key, content in files.items():
+        if key.endswith(".json"):
+            data[key] = content.decode("utf-8")
+        else:
+            binary[key] = base64.b64encode(content).decode("ascii")
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "data": data,
+        "binaryData": binary,
+    }
 
 
 def manifests(
@@ -106,10 +177,11 @@ def manifests(
     resources: AgentResources = AgentResources(),
     headers: dict[str, list[tuple[str, str]]] | None = None,
 ) -> LoadObjects:
-    """The objects for a run. ``files`` become the ConfigMap's keys: text as ``data``, the
-    serialised requests as ``binaryData``; ``headers`` (backend name → its request headers), when
-    any backend has some, the Secret's. Raises ClusterError when the ConfigMap is too big or the
-    image is not an image reference."""
+    """The objects for a run. ``files`` become ConfigMap keys: text as ``data``, the serialised
+    requests as ``binaryData``, in the plan's ConfigMap and as many request ConfigMaps as they
+    need (``_shards``); ``headers`` (backend name → its request headers), when any backend has
+    some, the Secret's. Raises ClusterError when the plan is too big or the image is not an image
+    reference."""
     try:
         check_image_reference(image)
     except ValueError as exc:
@@ -120,26 +192,12 @@ def manifests(
         RUN_LABEL: run_id,
         "app.kubernetes.io/name": "tfcompare-load-agent",
     }
-    data, binary = {}, {}
-    for key, content in files.items():
-        if key.endswith(".json"):
-            data[key] = content.decode("utf-8")
-        else:
-            binary[key] = base64.b64encode(content).decode("ascii")
-    size = sum(len(k) + len(v) for k, v in files.items())
-    if size > CONFIGMAP_LIMIT:
-        raise PlanTooLarge(
-            f"the load plan is {size / 1048576:.2f} MiB, more than the 1 MiB a Kubernetes "
-            "ConfigMap may hold: use fewer or smaller images (the requests of every image × "
-            "variant travel in it), e.g. --variants 512-jpeg or one image"
-        )
-    configmap = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "data": data,
-        "binaryData": binary,
-    }
+    main, rest = _shards(files)
+    configmap = _configmap(name, namespace, labels, main)
+    requests = tuple(
+        _configmap(f"{name}-requests-{i}", namespace, labels, held)
+        for i, held in enumerate(rest, start=1)
+    )
     container = {
         "name": "agent",
         "image": image,
@@ -185,7 +243,7 @@ def manifests(
                     },
                     "containers": [container],
                     "volumes": [
-                        {"name": "plan", "configMap": {"name": name}},
+                        _plan_volume(configmap, requests),
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
                     ],
                 },
@@ -214,7 +272,16 @@ def manifests(
             {"name": "headers", "mountPath": HEADERS_MOUNT, "readOnly": True}
         )
         container["env"] = [{"name": HEADERS_ENV, "value": f"{HEADERS_MOUNT}/{HEADERS_FILE}"}]
-    return LoadObjects(configmap, job, secret)
+    return LoadObjects(configmap, job, secret, requests)
+
+
+def _plan_volume(configmap: dict, requests: tuple[dict, ...]) -> dict:
+    """The agents' plan folder: the plan's ConfigMap, or it and the request ConfigMaps projected
+    into one folder (the kubelet refreshes both kinds when the plan's ConfigMap changes)."""
+    if not requests:
+        return {"name": "plan", "configMap": {"name": configmap["metadata"]["name"]}}
+    sources = [{"configMap": {"name": cm["metadata"]["name"]}} for cm in (configmap, *requests)]
+    return {"name": "plan", "projected": {"sources": sources}}
 
 
 def to_yaml(objects: list[dict]) -> str:
@@ -228,11 +295,17 @@ class LoadJob:
     any thread; the pods' logs are followed through the API (``follow=true``)."""
 
     def __init__(
-        self, configmap: dict, job: dict, context: str | None = None, secret: dict | None = None
+        self,
+        configmap: dict,
+        job: dict,
+        context: str | None = None,
+        secret: dict | None = None,
+        requests: tuple[dict, ...] = (),
     ):
         from kubernetes import client
 
         self.configmap, self.job, self.secret = configmap, job, secret
+        self.requests = tuple(requests)
         self.namespace = job["metadata"]["namespace"]
         self.name = job["metadata"]["name"]
         self.context = resolve_context(context).name
@@ -254,12 +327,20 @@ class LoadJob:
 
     def create(self) -> None:
         where = f"namespace {self.namespace!r}"
-        self._call(
-            f"configmaps in {where}",
-            self._core.create_namespaced_config_map,
-            self.namespace,
-            self.configmap,
-        )
+        made_maps: list[str] = []
+        try:
+            for cm in (self.configmap, *self.requests):
+                self._call(
+                    f"configmaps in {where}",
+                    self._core.create_namespaced_config_map,
+                    self.namespace,
+                    cm,
+                )
+                made_maps.append(cm["metadata"]["name"])
+        except ClusterError:
+            for name in made_maps:
+                self._delete_configmap(name)
+            raise
         try:
             if self.secret is not None:
                 self._call(
@@ -282,13 +363,14 @@ class LoadJob:
             "uid": made.metadata.uid,
             "blockOwnerDeletion": False,
         }
-        self._call(
-            f"configmap {self.name}",
-            self._core.patch_namespaced_config_map,
-            self.name,
-            self.namespace,
-            {"metadata": {"ownerReferences": [owner]}},
-        )
+        for cm in (self.configmap, *self.requests):
+            self._call(
+                f"configmap {cm['metadata']['name']}",
+                self._core.patch_namespaced_config_map,
+                cm["metadata"]["name"],
+                self.namespace,
+                {"metadata": {"ownerReferences": [owner]}},
+            )
         if self.secret is not None:
             self._call(
                 f"secret {self.name}",
@@ -384,14 +466,19 @@ class LoadJob:
         with contextlib.suppress(Exception):
             self._api.close()
 
-    def _delete_configmap(self) -> None:
-        with contextlib.suppress(ClusterError):  # already collected with its Job: fine
-            self._call(
-                f"configmap {self.name}",
-                self._core.delete_namespaced_config_map,
-                self.name,
-                self.namespace,
-            )
+    def _delete_configmap(self, name: str | None = None) -> None:
+        """Delete one ConfigMap (``name``), or the plan's and every request ConfigMap."""
+        names = (
+            [name] if name else [cm["metadata"]["name"] for cm in (self.configmap, *self.requests)]
+        )
+        for each in names:
+            with contextlib.suppress(ClusterError):  # already collected with its Job: fine
+                self._call(
+                    f"configmap {each}",
+                    self._core.delete_namespaced_config_map,
+                    each,
+                    self.namespace,
+                )
 
     def _delete_secret(self) -> None:
         if self.secret is None:

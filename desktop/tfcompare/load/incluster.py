@@ -240,7 +240,9 @@ def run_in_cluster(
         f"in-cluster, {opts.agents} agents (Job {job['metadata']['name']} in namespace "
         f"{namespace}); backends addressed by their service address, no port-forward"
     )
-    lj = LoadJob(objects.configmap, job, opts.context, secret=objects.secret)
+    lj = LoadJob(
+        objects.configmap, job, opts.context, secret=objects.secret, requests=objects.requests
+    )
     col = _Collector()
     shown: set[tuple] = set()
 
