@@ -1,6 +1,6 @@
 """Throughput (x) vs p99 latency (y): one curve per backend × variant, points labelled with their
 load level, the latency limit as a dashed line (named in the title instead when it is far above
-every point) and each curve's knee (the highest stable throughput within the limit) as a star.
+every point) and each curve's knee (where more load stops buying throughput: docs/capacity-knee.md) as a star.
 Hollow points are unstable levels, crosses client-bound."""
 
 from __future__ import annotations
