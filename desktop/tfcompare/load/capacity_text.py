@@ -82,8 +82,8 @@ def capacity_table(result: CapacityResult) -> str:
 KNEE_HELP = (
     "knee: where more load stops buying throughput (the last counted level whose req/s beats "
     "every lower one by more than the ±{tol:g} % a stable level may vary); sustained: the "
-    "highest stable, not client-bound req/s within the limit (what equivalents, compare and "
-    "the gate's knee: rule use)"
+    "highest stable, not client-bound req/s{within} (what equivalents, compare and the gate's "
+    "knee: rule use)"
 )
 
 
@@ -122,7 +122,8 @@ def sustained_lines(result: CapacityResult, wb: int = 16, wv: int = 10) -> list[
     lines = [f"{title} and knee"]
     for b, v in result.pairs():
         lines.append(f"  {one_line(b):<{wb}} {one_line(v):<{wv}} {sustained_text(result, b, v)}")
-    lines.append(KNEE_HELP.format(tol=result.stability * 100))
+    within = " within the limit" if limit else ""
+    lines.append(KNEE_HELP.format(tol=result.stability * 100, within=within))
     return lines
 
 
