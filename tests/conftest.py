@@ -9,7 +9,7 @@ import pytest
 # The local Kubernetes API server's fixtures (``kube``, ``echo``) and the OIP protocols discovery
 # needs (``oip_protocols``) for the cluster tests, and the in-memory serving protocol
 # (``fake_servers``) for the fast tier.
-pytest_plugins = ["kube_api_server", "kube_servers", "fake_transport"]
+pytest_plugins = ["kube_api_server", "kube_servers", "fake_transport", "process_guard"]
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -8,11 +8,10 @@ import csv
 import io
 import json
 import math
-import subprocess
-import sys
 from dataclasses import replace
 
 import pytest
+from cli_inprocess import run_tfcompare
 from test_load_results import _sweep_result
 from test_session_store import make_result
 
@@ -81,12 +80,7 @@ def test_export_command_writes_safe_csv(tmp_path):
     session = tmp_path / "s.tfcs"
     save_session(session, hostile_result())
     out = tmp_path / "out.csv"
-    proc = subprocess.run(
-        [sys.executable, "-m", "tfcompare", "export", str(session), "--csv", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_tfcompare("export", session, "--csv", out)
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert len(rows) > 1

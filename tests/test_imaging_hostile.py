@@ -11,19 +11,19 @@ from pathlib import Path
 
 import images
 import pytest
-from limited import run_tfcompare
+from cli_inprocess import run_tfcompare
 
 from tfcompare.imaging import ImageLoadError, build_ladder, describe
 from tfcompare.settings import RunSettings
 
 
-def run_cli(backend, *paths: Path) -> subprocess.CompletedProcess[str]:
-    """``tfcompare run`` against a real local backend, in a process with bounded memory."""
+def run_cli(spec, *paths: Path) -> subprocess.CompletedProcess[str]:
+    """``tfcompare run`` against an in-memory backend (``fake_servers``), with bounded memory."""
     return run_tfcompare(
         "run",
         *paths,
         "--backend",
-        f"one={backend.grpc}/tiny",
+        f"one={spec.target}/tiny,protocol=fake",
         "--sizes",
         "64",
         "--formats",
@@ -71,12 +71,11 @@ def test_a_fifo_named_like_an_image_is_refused_not_waited_on(fifo):
         assert "named pipe" in err.message and str(fifo) in err.message
 
 
-def test_run_with_a_fifo_finishes_with_a_per_image_error(backend_pair, fifo, tmp_path):
+def test_run_with_a_fifo_finishes_with_a_per_image_error(fake_servers, fifo, tmp_path):
+    _, spec = fake_servers.add("one")
     good = images.save(images.photo(), tmp_path / "cat.jpg")
-    try:
-        proc = run_cli(backend_pair.one, fifo, good)
-    except subprocess.TimeoutExpired:
-        pytest.fail("tfcompare run hung on a FIFO named like an image")
+    proc = finishes(run_cli, spec, fifo, good, within=60, unblock=fifo)  # hung on the FIFO: fails
+    assert not isinstance(proc, BaseException), proc
     assert "pipe.png" in proc.stderr + proc.stdout and "named pipe" in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
     assert proc.returncode == 0 and "1 image(s)" in proc.stdout  # the good image was measured
@@ -91,11 +90,12 @@ def test_a_symlink_to_dev_zero_is_refused_without_reading_it(tmp_path):
         describe(link)
 
 
-def test_run_with_dev_zero_stays_within_memory(backend_pair, tmp_path):
+def test_run_with_dev_zero_stays_within_memory(fake_servers, tmp_path):
     """On the old reader this grew until memory ran out, then said 'could not read image: '."""
+    _, spec = fake_servers.add("one")
     link = tmp_path / "z.png"
     link.symlink_to("/dev/zero")
-    proc = run_cli(backend_pair.one, link)
+    proc = run_cli(spec, link)
     out = proc.stderr + proc.stdout
     assert "z.png" in out and "a device" in out, out[-2000:]
     assert "could not read image: \n" not in out and "MemoryError" not in out

@@ -8,6 +8,7 @@ import json
 import random
 
 import pytest
+from cli_inprocess import run_tfcompare
 
 from tfcompare.load.agent import merge_window_lines, read_plan_dir, write_plan_dir
 from tfcompare.load.capacity_formats import capacity_csv
@@ -445,8 +446,6 @@ def _bomb_in_a_window(doc, size_mb=200):
 
 def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
     import sqlite3
-    import subprocess
-    import sys
 
     from tfcompare.load.capacity_formats import capacity_of, save_capacity
     from tfcompare.session import load_session
@@ -471,19 +470,7 @@ def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
             con.executemany(f"INSERT INTO {table} VALUES (?, ?)", rows)
     saved = load_session(old)
     assert saved.schema == 2 and capacity_of(saved) is None
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tfcompare",
-            "compare",
-            str(tmp_path / "a.tfcs"),
-            str(tmp_path / "b.tfcs"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_tfcompare("compare", str(tmp_path / "a.tfcs"), str(tmp_path / "b.tfcs"))
     assert proc.returncode == 0, proc.stderr
     assert "sustained req/s at p99 ≤ 100 ms" in proc.stdout
     # sweeps alone: each session is described by its sweep, and no empty latency table is
@@ -495,20 +482,7 @@ def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
     assert "(only in A)" in next(
         line for line in proc.stdout.splitlines() if line.startswith("cpu")
     )
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tfcompare",
-            "compare",
-            str(old),
-            str(tmp_path / "b.tfcs"),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_tfcompare("compare", str(old), str(tmp_path / "b.tfcs"), "--json")
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)["capacity"]
     assert rows == [
@@ -528,41 +502,20 @@ def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
     from tfcompare.load.capacity_formats import capacity_csv, capacity_json
 
     out = tmp_path / "again.csv"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tfcompare",
-            "export",
-            str(tmp_path / "a.tfcs"),
-            "--capacity-csv",
-            str(out),
-            "--capacity-json",
-            "-",
-            "--csv",
-            str(tmp_path / "runs.csv"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    proc = run_tfcompare(
+        "export",
+        str(tmp_path / "a.tfcs"),
+        "--capacity-csv",
+        str(out),
+        "--capacity-json",
+        "-",
+        "--csv",
+        str(tmp_path / "runs.csv"),
     )
     assert proc.returncode == 0, proc.stderr
     assert out.read_text() == capacity_csv(before) and proc.stdout == capacity_json(again)
     assert "holds a capacity sweep and no per-request measurements" in proc.stderr
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tfcompare",
-            "export",
-            str(old),
-            "--capacity-csv",
-            str(tmp_path / "none.csv"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_tfcompare("export", str(old), "--capacity-csv", str(tmp_path / "none.csv"))
     assert proc.returncode == 1 and "holds no capacity sweep" in proc.stderr
     assert not (tmp_path / "none.csv").exists()
 
@@ -627,26 +580,9 @@ def test_default_variants_of_a_tiny_image_are_the_original_alone(tmp_path):
 
 
 def test_load_cli_default_variants_work_for_a_small_photo(small_cat):
-    import subprocess
-    import sys
 
-    proc = subprocess.run(  # nothing listens on port 9: the images are prepared first
-        [
-            sys.executable,
-            "-m",
-            "tfcompare",
-            "load",
-            str(small_cat),
-            "-b",
-            "a=127.0.0.1:9/m",
-            "--concurrency",
-            "1",
-            "--timeout",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    proc = run_tfcompare(
+        "load", str(small_cat), "-b", "a=127.0.0.1:9/m", "--concurrency", "1", "--timeout", "2"
     )
     assert "loading 256-jpeg instead" in proc.stderr
     assert "no image has" not in proc.stderr and "backend a" in proc.stderr
@@ -728,8 +664,6 @@ def test_hostile_histograms_are_refused_without_inflating_them():
 
 
 def test_a_session_whose_sweep_hides_a_zlib_bomb_is_refused_as_damaged(tmp_path):
-    import subprocess
-    import sys
 
     session = damaged_sweep_session(tmp_path / "bomb.tfcs", _bomb_in_a_window)
     for args, code in (
@@ -737,9 +671,7 @@ def test_a_session_whose_sweep_hides_a_zlib_bomb_is_refused_as_damaged(tmp_path)
         (["compare", str(session), str(session)], 2),
         (["export", str(session), "--capacity-csv", str(tmp_path / "c.csv")], 1),
     ):
-        proc = subprocess.run(
-            [sys.executable, "-m", "tfcompare", *args], capture_output=True, text=True, timeout=60
-        )
+        proc = run_tfcompare(*args)
         assert proc.returncode == code, (args, proc.stderr)
         assert "capacity sweep in the session is damaged" in proc.stderr
         assert "inflates to more than any latency histogram holds" in proc.stderr
@@ -771,8 +703,6 @@ def test_a_session_whose_sweep_hides_a_zlib_bomb_is_refused_as_damaged(tmp_path)
     ],
 )
 def test_a_sweep_with_values_tfcompare_never_writes_is_damaged_not_a_crash(tmp_path, damage):
-    import subprocess
-    import sys
 
     session = damaged_sweep_session(
         tmp_path / "odd.tfcs", damage, {"gpu": (100, 200, 400), "cpu": (50, 60, 70)}
@@ -781,9 +711,7 @@ def test_a_sweep_with_values_tfcompare_never_writes_is_damaged_not_a_crash(tmp_p
         (["compare", str(session), str(session)], 2),
         (["report", str(session), "--out", str(tmp_path / "r.html")], 1),
     ):
-        proc = subprocess.run(
-            [sys.executable, "-m", "tfcompare", *args], capture_output=True, text=True, timeout=60
-        )
+        proc = run_tfcompare(*args)
         assert proc.returncode == code and "Traceback" not in proc.stderr, proc.stderr
         assert "the capacity sweep in the session is damaged" in proc.stderr
 

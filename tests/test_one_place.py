@@ -4,10 +4,12 @@ of a piece gets the same answer from it."""
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import threading
 
 import pytest
+from cli_inprocess import run_tfcompare
 from test_stats import CAT, req
 
 from tfcompare.imaging.values import ImageProblem
@@ -124,28 +126,18 @@ def test_settings_check_themselves_with_one_message_per_problem():
 
 
 def test_cli_shows_the_settings_messages_by_option(tmp_path):
-    import subprocess
-    import sys
 
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tfcompare",
-            "run",
-            str(tmp_path),
-            "--backend",
-            "a=h:1",
-            "--sizes",
-            "4",
-            "--timeout",
-            "0",
-            "--jpeg-quality",
-            "101",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    proc = run_tfcompare(
+        "run",
+        str(tmp_path),
+        "--backend",
+        "a=h:1",
+        "--sizes",
+        "4",
+        "--timeout",
+        "0",
+        "--jpeg-quality",
+        "101",
     )
     assert proc.returncode == 2
     for needle in (
@@ -180,14 +172,14 @@ def test_one_header_syntax_everywhere():
             parse_header(bad)
 
 
-def test_probe_backend_is_what_the_runner_and_window_report(backend_pair):
-    good = BackendSpec("g", backend_pair.one.grpc, model="tiny")
+def test_probe_backend_is_what_the_runner_and_window_report(fake_servers):
+    _, good = fake_servers.add("g")
     status = probe_backend(good)
     assert status.ready and status.text == (
         "AVAILABLE · version 1 · signature serving_default · takes encoded bytes"
     )
     assert status.signature.input_key and "input" in status.detail
-    missing = probe_backend(BackendSpec("m", backend_pair.one.grpc, model="nope"))
+    missing = probe_backend(dataclasses.replace(good, model="nope"))
     assert missing.state == "error" and "NOT_FOUND" in missing.text
     down = probe_backend(BackendSpec("d", "127.0.0.1:9", timeout_s=2))
     assert down.state == "error" and down.text

@@ -1,5 +1,5 @@
-"""``tfcompare export`` and ``tfcompare compare`` on real session files, run as the CLI runs
-(a fresh interpreter, which must not load the TensorFlow runtime)."""
+"""``tfcompare export`` and ``tfcompare compare`` on real session files, through the command
+line's entry point (which must not load the TensorFlow runtime: tests/cli_inprocess.py checks)."""
 
 from __future__ import annotations
 
@@ -8,31 +8,18 @@ import io
 import json
 import statistics
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_inprocess import run_tfcompare
 from test_session_store import make_result
 
 from tfcompare.runner.run_formats import csv_text, to_json_obj
 from tfcompare.session import load_session, save_session
 
-_CLI = (
-    "import sys\n"
-    "from tfcompare.cli import main\n"
-    "code = main(sys.argv[1:])\n"
-    "assert not any(m.startswith('tensorflow.python') for m in sys.modules), 'TF runtime loaded'\n"
-    "sys.exit(code)\n"
-)
-
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", _CLI, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_tfcompare(*args)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from limited import run_tfcompare
+from cli_inprocess import run_tfcompare
 from test_session_store import make_result, snapshot
 
 from tfcompare.session import SessionError, load_session, save_session
@@ -20,7 +20,7 @@ from tfcompare.session import SessionError, load_session, save_session
 
 def export(session: Path, out: Path) -> subprocess.CompletedProcess[str]:
     """``tfcompare export`` in a fresh interpreter with bounded memory."""
-    return run_tfcompare("export", session, "--json", out, timeout=90)
+    return run_tfcompare("export", session, "--json", out)
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import limited
 import pytest
+from cli_inprocess import run_tfcompare
 from crafted_sweeps import damage_sweep, good_sweep, hdr_text, sweep_session
-from limited import run_tfcompare
 
 from tfcompare.load.capacity_results import CapacityResult, LevelResult, WindowSummary
 from tfcompare.load.histogram import MAX_COUNT, LatencyHistogram
@@ -42,11 +43,12 @@ def _commands(session: Path, out: Path):
     }
 
 
+@pytest.mark.slow  # what fails is the process (SIGABRT): each command runs in one of its own
 @pytest.mark.parametrize("command", ["export csv", "export json", "report", "compare"])
 def test_histogram_counts_the_native_codec_cannot_hold_are_refused_not_a_signal(tmp_path, command):
     session = sweep_session(tmp_path / "huge.tfcs", _huge_counts)
     args, code = _commands(session, tmp_path)[command]
-    proc = run_tfcompare(*args)
+    proc = limited.run_tfcompare(*args)
     assert proc.returncode == code, (proc.returncode, proc.stderr[-2000:])  # -6: SIGABRT
     assert "Traceback" not in proc.stderr
     assert "levels[0].windows[0].hist" in proc.stderr
@@ -73,6 +75,7 @@ def test_counts_past_the_bound_are_refused_and_merges_never_reach_the_codec_limi
         LatencyHistogram.merged([big, big, big])
 
 
+@pytest.mark.slow  # a native library's heap corruption is a signal: the window runs apart
 def test_window_file_save_after_opening_a_crafted_sweep_keeps_the_process_alive(tmp_path):
     """File → Open session… on a session whose sweep holds huge counts, then File → Save
     session as…: a warning naming the histogram, the comparison opens and saves, and the process

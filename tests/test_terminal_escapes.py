@@ -7,23 +7,19 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import threading
 
 import pytest
+from cli_inprocess import run_tfcompare
 from named_sessions import RAW_CONTROLS, TERMINAL_ATTACK, named_session
 
 from tfcompare.terminal import one_line, printable
 
 
-def tfcompare(*args, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """The command's output decoded as it was written (no newline translation: a raw CR must
-    stay a CR for the checks below to see it)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "tfcompare", *map(str, args)], capture_output=True, timeout=timeout
-    )
-    proc.stdout, proc.stderr = proc.stdout.decode(), proc.stderr.decode()
-    return proc
+def tfcompare(*args) -> subprocess.CompletedProcess[str]:
+    """The command's output as it was written (no newline translation: a raw CR stays a CR for
+    the checks below to see it)."""
+    return run_tfcompare(*args)
 
 
 def assert_escaped(text: str, *, shown: str = "\\x1b]0;owned\\x07") -> None:
