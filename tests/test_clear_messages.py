@@ -9,26 +9,21 @@ import dataclasses
 import math
 import socket
 import subprocess
-import sys
 import threading
 from concurrent import futures
 
 import grpc
 import images
 import pytest
+from cli_inprocess import run_tfcompare
 from named_sessions import named_session
 from PIL import Image
 
 from tfcompare.imaging import ImageLoadError, build_ladder, describe
 
 
-def tfcompare(*args, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tfcompare", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def tfcompare(*args) -> subprocess.CompletedProcess[str]:
+    return run_tfcompare(*args)
 
 
 LIMIT_TEXT = (

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from cli_inprocess import run_tfcompare
 from images import photo, save
 
 COMMANDS = (
@@ -29,13 +30,15 @@ COMMANDS = (
 )
 
 
-def tfcompare(*args, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-m", "tfcompare", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def tfcompare(*args):
+    """The command run in this process (tests/cli_inprocess.py)."""
+    return run_tfcompare(*args)
+
+
+def fake_backend(fake_servers, name: str = "a") -> str:
+    """A ``--backend`` value for an in-memory server (tests/fake_transport.py) serving "tiny"."""
+    _, spec = fake_servers.add(name)
+    return f"{name}={spec.target}/tiny,protocol=fake"
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -67,6 +70,7 @@ def test_serve_help_states_its_defaults():
     assert "default 8500" in proc.stdout and "default: all cores" in proc.stdout
 
 
+@pytest.mark.slow  # what the servers' ports answer: real gRPC and REST servers
 def test_wrong_port_for_the_protocol_says_which_port_it_is(backend_pair, tmp_path):
     image = save(photo("chelsea"), tmp_path / "cat.jpg")
     # gRPC at the REST port
@@ -90,13 +94,12 @@ def test_typod_host_is_host_name_not_found(tmp_path):
     assert "backend no-such-host.invalid:8500 is not reachable (host name not found)" in proc.stderr
 
 
-def test_no_usable_image_is_an_error_not_an_empty_success(backend_pair, tmp_path):
+def test_no_usable_image_is_an_error_not_an_empty_success(fake_servers, tmp_path):
+    backend = fake_backend(fake_servers)
     text = tmp_path / "notes.jpg"
     text.write_text("not an image")
     out = tmp_path / "out.json"
-    proc = tfcompare(
-        "run", text, "--backend", f"a={backend_pair.one.grpc}/tiny", "-q", "--json", out
-    )
+    proc = tfcompare("run", text, "--backend", backend, "-q", "--json", out)
     assert proc.returncode == 2, proc.stderr
     assert "not an image" in proc.stdout + proc.stderr
     assert "none of the 1 image(s) could be used" in proc.stderr
@@ -108,7 +111,7 @@ def test_no_usable_image_is_an_error_not_an_empty_success(backend_pair, tmp_path
         text,
         good,
         "--backend",
-        f"a={backend_pair.one.grpc}/tiny",
+        backend,
         "-q",
         "--sizes",
         "128",
@@ -127,9 +130,15 @@ def test_cluster_forward_refuses_a_target_that_is_not_k8s():
     )
 
 
+@pytest.mark.slow  # tfcompare serve runs TensorFlow: in a process of its own
 def test_serve_on_a_port_in_use_says_what_to_do(backend_pair, tiny_model):
     port = backend_pair.one.grpc.rsplit(":", 1)[1]
-    proc = tfcompare("serve", tiny_model, "--port", port, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfcompare", "serve", tiny_model, "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 1
     assert (
         f"cannot listen for gRPC on 127.0.0.1:{port}: the port is in use (another server on "
@@ -137,13 +146,13 @@ def test_serve_on_a_port_in_use_says_what_to_do(backend_pair, tiny_model):
     ) in proc.stderr
 
 
-def test_summary_explains_its_quality_columns(backend_pair, tmp_path):
+def test_summary_explains_its_quality_columns(fake_servers, tmp_path):
     image = save(photo("chelsea"), tmp_path / "cat.jpg")
     proc = tfcompare(
         "run",
         image,
         "--backend",
-        f"a={backend_pair.one.grpc}/tiny",
+        fake_backend(fake_servers),
         "-q",
         "--sizes",
         "128",
@@ -161,14 +170,14 @@ def test_summary_explains_its_quality_columns(backend_pair, tmp_path):
     ) in text
 
 
-def test_report_of_a_capacity_sweep_alone_says_what_is_missing(backend_pair, tmp_path):
+def test_report_of_a_capacity_sweep_alone_says_what_is_missing(fake_servers, tmp_path):
     image = save(photo("chelsea"), tmp_path / "cat.jpg")
     session = tmp_path / "sweep.tfcs"
     proc = tfcompare(
         "load",
         image,
         "--backend",
-        f"a={backend_pair.one.grpc}/tiny",
+        fake_backend(fake_servers),
         "-q",
         "--variants",
         "128-jpeg",
@@ -182,7 +191,6 @@ def test_report_of_a_capacity_sweep_alone_says_what_is_missing(backend_pair, tmp
         session,
         "--csv",
         "-",
-        timeout=240,
     )
     assert proc.returncode == 0, proc.stderr
     # --csv -: one row per level on stdout, the capacity table on stderr

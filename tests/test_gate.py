@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 from dataclasses import replace
 
 import numpy as np
 import pytest
 from backends import CpuLimit, start_backend
+from cli_inprocess import run_tfcompare
 from images import photo, save
 from report_sessions import grpc, measure
 
@@ -77,36 +76,28 @@ def sweep(path, image, backend):
     as stable within ±90 %: p99 of a 0.4 s window on this shared machine jumps) saved as a
     session; a second
     backend "mirror" is the same server under another name, so the sweep compares two."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tfcompare",
-            "load",
-            str(image),
-            "--variants",
-            "128-jpeg",
-            "--backend",
-            f"svc={backend.grpc}/tiny",
-            "--backend",
-            f"mirror={backend.grpc}/tiny",
-            "--metrics",
-            "off",
-            "--concurrency",
-            "1,4",
-            "--window-s",
-            "0.4",
-            "--max-windows",
-            "5",
-            "--stability",
-            "90",
-            "--save",
-            str(path),
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
+    proc = run_tfcompare(
+        "load",
+        str(image),
+        "--variants",
+        "128-jpeg",
+        "--backend",
+        f"svc={backend.grpc}/tiny",
+        "--backend",
+        f"mirror={backend.grpc}/tiny",
+        "--metrics",
+        "off",
+        "--concurrency",
+        "1,4",
+        "--window-s",
+        "0.4",
+        "--max-windows",
+        "5",
+        "--stability",
+        "90",
+        "--save",
+        str(path),
+        "-q",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
 
@@ -115,12 +106,7 @@ def gate(folder, base, new, *rules, extra=()):
     args = ["compare", folder / f"{base}.tfcs", folder / f"{new}.tfcs"]
     for rule in rules:
         args += ["--fail-on", rule]
-    return subprocess.run(
-        [sys.executable, "-m", "tfcompare", *map(str, args), *map(str, extra)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_tfcompare(*args, *extra)
 
 
 # --------------------------------------------------------------------------- rules and statistics
@@ -226,6 +212,7 @@ def test_a_real_slowdown_within_the_limit_never_fails():
 # --------------------------------------------------------------------------- real pairs
 
 
+@pytest.mark.slow  # sessions measured on a real backend, free and CPU-limited
 def test_a_real_slowdown_fails_the_latency_rules(pairs, tmp_path):
     md, js = tmp_path / "gate.md", tmp_path / "gate.json"
     proc = gate(
@@ -266,6 +253,7 @@ def test_a_real_slowdown_fails_the_latency_rules(pairs, tmp_path):
     assert f"| svc | {failed[0]['variant']} |" in text and "Mann-Whitney" in text
 
 
+@pytest.mark.slow  # sessions measured on a real backend, free and CPU-limited
 def test_noise_alone_passes(pairs, tmp_path):
     md = tmp_path / "gate.md"
     proc = gate(
@@ -284,6 +272,7 @@ def test_noise_alone_passes(pairs, tmp_path):
     assert gate(pairs, "half2", "half1", *LATENCY_RULES).returncode == 0
 
 
+@pytest.mark.slow  # sessions measured on a real backend, free and CPU-limited
 def test_a_change_beyond_the_limit_that_is_noise_is_not_a_failure(pairs):
     """Both halves of one run differ at the tail by chance; with a tiny limit every row whose p99
     grew is beyond it, and the test is what keeps the gate from failing."""
@@ -305,6 +294,7 @@ def test_a_change_beyond_the_limit_that_is_noise_is_not_a_failure(pairs):
     assert all(c.status == "not significant" and "noise" in c.note for _, c in beyond)
 
 
+@pytest.mark.slow  # sessions measured on a real backend, free and CPU-limited
 def test_a_quality_drop_fails_the_agreement_rule(pairs):
     proc = gate(pairs, "base", "lossy", "agreement:-2pp", extra=["--json", "-"])
     assert proc.returncode == 1, proc.stdout
@@ -315,6 +305,7 @@ def test_a_quality_drop_fails_the_agreement_rule(pairs):
     assert dropped and all(c["change"] < -2 and c["base"] == 100 for c in dropped)
 
 
+@pytest.mark.slow  # sessions measured on a real backend, free and CPU-limited
 def test_errors_fail_the_errors_rule(pairs):
     from tfcompare.session import load_session
 
@@ -333,6 +324,7 @@ def test_errors_fail_the_errors_rule(pairs):
     assert gate(pairs, "base", "errors", "errors:>1000").returncode == 0
 
 
+@pytest.mark.slow  # sessions measured on a real backend, free and CPU-limited
 def test_capacity_knees_the_knee_rule_and_the_report(pairs, tmp_path):
     from tfcompare.load.capacity_formats import capacity_of
     from tfcompare.report import build_report
@@ -422,6 +414,7 @@ def test_capacity_knees_the_knee_rule_and_the_report(pairs, tmp_path):
     assert f"{len(base.levels)} capacity level(s) never became stable" in caveats
 
 
+@pytest.mark.slow  # sessions measured on a real backend, free and CPU-limited
 def test_markdown_and_json_files_without_rules(pairs, tmp_path):
     md, js = tmp_path / "c.md", tmp_path / "c.json"
     proc = gate(pairs, "base", "slow", extra=["--markdown", md, "--json", js])
@@ -438,6 +431,7 @@ def test_markdown_and_json_files_without_rules(pairs, tmp_path):
         )
 
 
+@pytest.mark.slow  # sessions measured on a real backend, free and CPU-limited
 def test_usage_errors_exit_2(pairs, tmp_path):
     proc = gate(pairs, "base", "slow", "p95:+10%")
     assert proc.returncode == 2 and "bad rule 'p95:+10%'" in proc.stderr
@@ -447,19 +441,7 @@ def test_usage_errors_exit_2(pairs, tmp_path):
     assert proc.returncode == 2
     assert "rule knee:-10% cannot be checked: no capacity sweep in BASE and NEW" in proc.stderr
     (tmp_path / "x.tfcs").write_text("nope")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tfcompare",
-            "compare",
-            str(pairs / "base.tfcs"),
-            str(tmp_path / "x.tfcs"),
-            "--fail-on",
-            "p90:+10%",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    proc = run_tfcompare(
+        "compare", str(pairs / "base.tfcs"), str(tmp_path / "x.tfcs"), "--fail-on", "p90:+10%"
     )
     assert proc.returncode == 2 and "not a tfcompare session file" in proc.stderr

@@ -3,11 +3,13 @@ backend editing, preferences, screenshots, stale events, bad session files, star
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
 import threading
 
+import pytest
 from gui_helpers import drop_event, make_window, small_photos
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
@@ -208,6 +210,7 @@ def test_opening_a_bad_session_file_says_why_and_changes_nothing(qtbot, tmp_path
     assert len(window.controller.images) == 2 and window.sessions.path is None
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_window_starts_without_tensorflow():
     """The window process never loads TensorFlow (how long it takes to show is measured by
     bench/bench_gui_startup.py, not asserted here)."""
@@ -223,19 +226,19 @@ def test_window_starts_without_tensorflow():
     assert out == ["True", "False", "False"]
 
 
-def test_pyside_refcount_bug_cannot_kill_the_window():
+def test_pyside_refcount_bug_cannot_kill_the_window(qtbot):
     """PySide6 6.12 drops a reference to None for every invalid QVariant it returns (and to True
     in some calls); on Python 3.11 that aborts the process once the count reaches zero, seconds
-    into a live run. The installed PySide6 must not do that (pyproject excludes 6.12): far more such
-    calls than None has references."""
-    code = (
-        "import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
-        "n = sys.getrefcount(None) + 50_000\n"
-        "import tfcompare.gui\n"
-        "from PySide6.QtWidgets import QApplication, QComboBox\n"
-        "app = QApplication([]); combo = QComboBox()\n"
-        "for _ in range(n): combo.currentData()\n"
-        "import gc; gc.collect(); print('alive', n)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and "alive" in proc.stdout, proc.stderr[-2000:]
+    into a live run. The installed PySide6 must not do that (pyproject excludes 6.12): None keeps
+    its references across many such calls (the count falls by one per call with the bug)."""
+    from PySide6.QtWidgets import QComboBox
+
+    combo = QComboBox()
+    qtbot.addWidget(combo)
+    calls = 20_000
+    combo.currentData()  # anything created once on the first call is made before counting
+    before = sys.getrefcount(None)
+    for _ in range(calls):
+        combo.currentData()
+    gc.collect()
+    assert sys.getrefcount(None) > before - calls // 2, (before, sys.getrefcount(None))

@@ -375,6 +375,7 @@ def test_iter_image_files(tmp_path):
     ]
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_imaging_does_not_import_qt_or_tensorflow():
     code = (
         "import sys, tfcompare.imaging as m; m.build_ladder(bytes.fromhex("

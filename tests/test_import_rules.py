@@ -1,5 +1,7 @@
 """Layering rules: the window/CLI process never loads the TensorFlow runtime, and nothing below
-``tfcompare.gui`` imports Qt. Each check runs in a fresh interpreter so earlier imports don't count."""
+``tfcompare.gui`` imports Qt. The run-time checks import in a fresh interpreter so earlier imports
+don't count (the end-to-end tier); the static ones (import-linter's contracts, no import circles)
+read the source in this process."""
 
 from __future__ import annotations
 
@@ -57,6 +59,7 @@ def _submodules(package: str) -> list[str]:
     return names
 
 
+@pytest.mark.slow  # a fresh interpreter per package
 @pytest.mark.parametrize("package", CORE + FRONT)
 def test_no_tensorflow_runtime(package):
     modules = _submodules(package)
@@ -66,6 +69,7 @@ def test_no_tensorflow_runtime(package):
     assert not any(m == "tensorflow" or m.startswith("tensorflow.python") for m in loaded)
 
 
+@pytest.mark.slow  # a fresh interpreter per package
 @pytest.mark.parametrize("package", CORE)
 def test_core_does_not_import_qt(package):
     loaded = _modules_after(_submodules(package))
@@ -74,6 +78,7 @@ def test_core_does_not_import_qt(package):
     )
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_cli_entry_is_light():
     """``tfcompare --help`` style start-up: the CLI dispatcher alone loads neither TF nor Qt."""
     loaded = _modules_after(["tfcompare.cli"])
@@ -81,20 +86,21 @@ def test_cli_entry_is_light():
     assert "PySide6.QtWidgets" not in loaded
 
 
-def test_import_linter_contracts_are_kept():
+def test_import_linter_contracts_are_kept(capsys):
     """The contracts in pyproject.toml ([tool.importlinter]): layers, a Qt-free core, views that
     reach the core through the window controller, and a window process without TensorFlow."""
-    import shutil
     from pathlib import Path
 
-    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which(
-        "lint-imports"
-    )
-    assert exe, "import-linter is a test dependency (pip install -e .[test])"
+    import importlinter.cli  # noqa: F401  (registers the readers and contract types)
+    from importlinter.application import use_cases
+
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([exe, "--no-cache"], cwd=root, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    assert "BROKEN" not in out.stdout and out.stdout.count("KEPT") >= 4
+    kept = use_cases.lint_imports(
+        config_filename=str(root / "pyproject.toml"), cache_dir=None, no_logo=True
+    )
+    out = capsys.readouterr().out
+    assert kept, out[-4000:]
+    assert "BROKEN" not in out and out.count("KEPT") >= 4
 
 
 def test_no_import_circles_among_the_window_modules():
@@ -115,6 +121,7 @@ def test_no_import_circles_among_the_window_modules():
     assert circles == []
 
 
+@pytest.mark.slow  # a fresh interpreter and a real backend
 def test_kubernetes_client_loads_only_for_cluster_work(backend_pair, tmp_path):
     """Importing the runner and a run against a direct backend never load the ``kubernetes``
     client (about a second of start-up); the cluster package itself loads it only when used."""

@@ -34,6 +34,7 @@ def test_there_are_the_five_images():
     }
 
 
+@pytest.mark.slow  # hadolint runs as a process
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_hadolint_clean(dockerfile):
     proc = subprocess.run(
@@ -42,6 +43,7 @@ def test_hadolint_clean(dockerfile):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow  # hadolint runs as a process
 def test_hadolint_is_not_a_rubber_stamp(tmp_path):
     bad = tmp_path / "bad.Dockerfile"
     bad.write_text("FROM debian\nRUN apt-get install curl\n")

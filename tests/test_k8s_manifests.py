@@ -16,6 +16,8 @@ from kube_api_server import kube  # noqa: F401  (fixture used by name)
 
 from tfcompare.cluster import discover_services
 
+pytestmark = pytest.mark.slow  # every test renders k8s/ with kubectl kustomize, a process
+
 K8S = Path(__file__).resolve().parents[1] / "k8s"
 OVERLAYS = ("gpu", "cpu-1", "cpu-8")
 K8S_VERSION = "1.30"

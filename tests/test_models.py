@@ -24,6 +24,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_light_imports_keep_tensorflow_out():
     """Registering the commands and resolving a directory must not load the TensorFlow runtime."""
     code = (

@@ -17,6 +17,7 @@ def _run(code: str) -> str:
     return out.stdout
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_import_leaves_no_tensorflow_behind():
     out = _run(
         "import sys, tfcompare.serving\n"

@@ -255,6 +255,7 @@ def test_removal_is_refused_while_running(controller, fake_servers, tmp_path):
     wait(controller, lambda: not controller.running, timeout=10)
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_controller_does_not_import_qt():
     import subprocess
 
@@ -267,7 +268,7 @@ def test_controller_does_not_import_qt():
 
 
 def test_failed_requests_are_counted_alike_in_window_table_report_and_cli(
-    controller, backend_pair, tmp_path
+    controller, fake_servers, tmp_path
 ):
     """A backend that is down fails every request, the cold first one too (no warm-up). The
     window's finished line, the table's cells, the run's summary table, the exports and the
@@ -284,8 +285,8 @@ def test_failed_requests_are_counted_alike_in_window_table_report_and_cli(
     controller.set_settings(RunSettings(sizes=(128,), formats=("jpeg",), warmup=0, repeats=2))
     controller.set_backends(
         [
-            BackendSpec.parse(f"one={backend_pair.one.grpc}/tiny"),
-            BackendSpec.parse(f"down={dead}/tiny"),
+            fake_servers.add("one")[1],
+            BackendSpec.parse(f"down={dead}/tiny"),  # real gRPC to a closed port
         ]
     )
     controller.add_paths(small_photos(tmp_path / "img"))
