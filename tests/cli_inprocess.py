@@ -102,6 +102,7 @@ def run_tfcompare(
     tensorflow_before = _TF_RUNTIME in sys.modules
     out, err = _Captured(), _Captured()
     saved = sys.stdin, sys.stdout, sys.stderr
+    switch_interval = sys.getswitchinterval()  # the window's commands shorten it for the process
     sys.stdin = io.StringIO(input or "")
     sys.stdout, sys.stderr = out, err
     try:
@@ -112,6 +113,7 @@ def run_tfcompare(
                 code = exc.code
     finally:
         sys.stdin, sys.stdout, sys.stderr = saved
+        sys.setswitchinterval(switch_interval)
     if not tensorflow_before:
         assert _TF_RUNTIME not in sys.modules, f"tfcompare {' '.join(argv)} loaded TensorFlow"
     if code is None:

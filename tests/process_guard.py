@@ -12,7 +12,9 @@ test fails afterwards all the same, naming the command.
 from __future__ import annotations
 
 import _posixsubprocess
+import functools
 import os
+import posix
 import subprocess
 
 import pytest
@@ -27,14 +29,16 @@ class ProcessStartInFastTier(RuntimeError):
     """A test of the fast tier tried to start a process."""
 
 
+# ``os`` re-exports ``posix``'s functions: both names are replaced, so that the stand-in is what
+# ``posix.system`` is too (pickle, for one, finds a function by its module and name).
 _PATCHES = (
     (subprocess, "_fork_exec"),
     (_posixsubprocess, "fork_exec"),
-    (os, "fork"),
-    (os, "forkpty"),
-    (os, "posix_spawn"),
-    (os, "posix_spawnp"),
-    (os, "system"),
+    *(
+        (module, name)
+        for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system")
+        for module in (os, posix)
+    ),
 )
 
 
@@ -59,19 +63,23 @@ class _Guard:
         self._saved: list[tuple[object, str, object]] = []
 
     def install(self) -> None:
+        refusers: dict[object, object] = {}
         for owner, name in _PATCHES:
             original = getattr(owner, name, None)
             if original is None:
                 continue
+            if original not in refusers:
+                refusers[original] = self._refuser(name, original)
             self._saved.append((owner, name, original))
-            setattr(owner, name, self._refuser(name))
+            setattr(owner, name, refusers[original])
 
     def remove(self) -> None:
         while self._saved:
             owner, name, original = self._saved.pop()
             setattr(owner, name, original)
 
-    def _refuser(self, name: str):
+    def _refuser(self, name: str, original):
+        @functools.wraps(original)
         def refuse(*args, **kwargs):
             command = _describe(name, args)
             self.refused.append(command)

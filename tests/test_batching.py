@@ -140,6 +140,7 @@ def test_a_full_batch_queue_answers_unavailable_and_is_counted(batching_backends
     assert QUEUE_FULL.startswith("The batch scheduling queue")
 
 
+@pytest.mark.slow  # a real backend's start-up log
 def test_batch_threads_default_to_the_backends_cpus(tiny_model, tmp_path):
     """Like TF Serving in a pod, num_batch_threads defaults to the CPUs the backend has: its
     --threads (the stand-in for the pod's CPUs), not the cores of the machine it runs on."""

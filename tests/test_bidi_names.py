@@ -47,6 +47,7 @@ def test_without_bidi_controls_keeps_letters_of_every_script():
     assert not any(c in without_bidi_controls(BIDI_CONTROLS * 3) for c in BIDI_CONTROLS)
 
 
+@pytest.mark.slow  # headless Chromium
 def test_report_figures_after_an_overriding_name_still_read_in_order(tmp_path, browser):
     from tfcompare.load.capacity_formats import capacity_of
     from tfcompare.session import load_session
@@ -108,6 +109,7 @@ def test_the_window_shows_names_without_their_overrides(tmp_path, qtbot, monkeyp
     assert RLO not in text  # …without the override
 
 
+@pytest.mark.slow  # headless Chromium
 def test_a_very_long_name_wraps_inside_the_page(tmp_path, browser):
     from tfcompare.load.capacity_formats import capacity_of
     from tfcompare.session import load_session

@@ -391,6 +391,7 @@ def test_cli_cluster_list(kube, echo, capsys):
     assert "403 Forbidden" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # requests go through the forward to a real backend
 def test_cli_run_reads_a_context_from_the_kubeconfig(kube, backend_pair, tmp_path, capsys):
     """`k8s://other/tfs/tfs-a` names context/namespace/service because "other" is a context of the
     kubeconfig (otherwise it would be namespace/service/model); the pods' model is used."""

@@ -84,6 +84,7 @@ def test_samples_are_real_photos_one_of_them_full_size():
     assert all("CC0" in licences.split(f"| {name} |")[1].split("\n")[0] for name in large)
 
 
+@pytest.mark.slow  # python -m tfcompare in a process of its own
 def test_demo_module_and_help_do_not_import_tensorflow():
     code = (
         "import sys, tfcompare.demo, tfcompare.cli.demo_cmd\n"
@@ -102,6 +103,7 @@ def test_demo_module_and_help_do_not_import_tensorflow():
     assert "--no-gui" in help_text and "--json" in help_text
 
 
+@pytest.mark.slow  # python -m tfcompare in a process of its own
 def test_bad_arguments_give_clear_messages(tmp_path):
     env = _env(tmp_path)
     proc = subprocess.run(

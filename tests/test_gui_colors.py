@@ -5,9 +5,7 @@ that order through a removal and its undo."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
+from cli_inprocess import run_tfcompare
 from gui_helpers import find_action, make_window, synthetic_session
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
@@ -92,15 +90,14 @@ def test_remove_and_undo_keep_the_legend_order_and_colours_and_the_saved_order(q
     assert [b.name for b in saved.backends] == ["gpu", "cpu"]
 
 
-def test_render_and_report_draw_each_backend_in_the_windows_colour(tmp_path):
+def test_render_and_report_draw_each_backend_in_the_windows_colour(qapp, tmp_path):
     from tfcompare.report import build_report
     from tfcompare.session import load_session
 
     remember_other_backends()
     session = synthetic_session(tmp_path / "b.tfcs")
     out = tmp_path / "shot.png"
-    cmd = [sys.executable, "-m", "tfcompare", "render", str(session), "--out", str(out)]
-    proc = subprocess.run([*cmd, "--size", "1280x800"], capture_output=True, text=True, timeout=120)
+    proc = run_tfcompare("render", session, "--out", out, "--size", "1280x800")
     assert proc.returncode == 0, proc.stderr[-2000:]
     shot = QImage(str(out))
     counts = {c: 0 for c in PALETTE if c != "#7F7F7F"}  # (grey is also the interface's)

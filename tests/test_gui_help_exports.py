@@ -60,12 +60,12 @@ def test_how_to_read_names_the_p90_whisker_and_the_tooltips(qtbot):
     assert "whisker" in text and "p90" in text and "rest the mouse" in text.lower()
 
 
-def test_refresh_status_says_what_it_checks_and_what_it_found(qtbot, backend_pair):
+def test_refresh_status_says_what_it_checks_and_what_it_found(qtbot, fake_servers):
     window = make_window(qtbot)
     window.set_backends(
         [
-            BackendSpec("one", backend_pair.one.grpc, model="tiny"),
-            BackendSpec("gone", "127.0.0.1:1"),
+            fake_servers.add("one")[1],
+            BackendSpec("gone", "127.0.0.1:1"),  # real gRPC to a closed port
         ],
         persist=False,
     )

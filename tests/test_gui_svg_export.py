@@ -82,6 +82,7 @@ def downscaled(img: np.ndarray, k: int = 8) -> np.ndarray:
     return img[:h, :w].reshape(h // k, k, w // k, k, 3).mean((1, 3))
 
 
+@pytest.mark.slow  # headless Chromium
 @pytest.mark.parametrize("chart", CHARTS)
 def test_svg_export_looks_like_the_png_export(qtbot, tmp_path, monkeypatch, browser, chart):
     png, svg = exported(qtbot, tmp_path, monkeypatch, chart)

@@ -71,6 +71,7 @@ raise SystemExit(main(["load", "--agent", sys.argv[1]]))
 """
 
 
+@pytest.mark.slow  # the agent runs in an interpreter of its own, against a real backend
 def test_agent_runs_with_only_the_image_packages(backend_pair, tmp_path):
     from tfcompare.load.agent import write_plan_dir
     from tfcompare.load.load_plan import LoadPlan, LoadTarget

@@ -66,6 +66,7 @@ def _ours() -> dict:
     return json.loads(json.dumps(scope["dump"](pb.DESCRIPTOR)))
 
 
+@pytest.mark.slow  # reads the servers' own modules in their test environments' interpreters
 @pytest.mark.parametrize(
     "env, module",
     [
