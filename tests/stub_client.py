@@ -1,7 +1,9 @@
 """A TF Serving client written with nothing but grpc + the official tensorflow_serving.apis stubs.
 
 Used by the local-server tests to prove `tfcompare serve` behaves like tensorflow_model_server for
-any ordinary client (tfcompare's own client is deliberately not used here).
+any ordinary client (tfcompare's own client is deliberately not used here). The stubs are the
+official generated modules, loaded through ``tfcompare.serving._protos`` so that the test process
+never runs TensorFlow's initialiser (seconds and hundreds of MB; the modules are the same ones).
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import io
 import grpc
 import numpy as np
 from PIL import Image
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-from tensorflow_serving.apis import (
+
+from tfcompare.serving._protos import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    tensor_pb2,
+    tensor_shape_pb2,
+    types_pb2,
 )
 
 OPTIONS = [
