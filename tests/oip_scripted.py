@@ -79,7 +79,10 @@ class ScriptedHttp:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # shutdown() waits for the loop to look again: every 0.02 s, not the default 0.5 s
+        threading.Thread(
+            target=lambda: self.server.serve_forever(poll_interval=0.02), daemon=True
+        ).start()
 
     def close(self) -> None:
         self.server.shutdown()

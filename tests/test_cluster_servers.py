@@ -51,7 +51,10 @@ class PageServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # shutdown() waits for the loop to look again: every 0.02 s, not the default 0.5 s
+        threading.Thread(
+            target=lambda: self.server.serve_forever(poll_interval=0.02), daemon=True
+        ).start()
 
     def close(self):
         self.server.shutdown()
@@ -116,9 +119,14 @@ def _cluster(kube) -> None:
     )
 
 
-def test_cluster_list_shows_kind_protocol_and_a_target_to_paste(kube, oip_protocols, capsys):
-    from tfcompare.cli import main
+def test_cluster_list_shows_kind_protocol_and_a_target_to_paste(
+    kube, oip_protocols, capsys, monkeypatch
+):
+    from tfcompare.cli import cluster_cmd, main
 
+    # nothing listens behind these pods: each "what does the model take" probe ends at its
+    # deadline, which the listing waits for (test_k8s_cli.py checks the column on real servers)
+    monkeypatch.setattr(cluster_cmd, "INPUT_PROBE_S", 0.5)
     _cluster(kube)
     assert main(["cluster", "list", "-n", "ml"]) == 0
     out = capsys.readouterr().out

@@ -188,7 +188,8 @@ def test_scraper_falls_back_to_the_plain_path_like_tf_serving_needs():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # shutdown() waits for the loop to look again: every 0.02 s, not the default 0.5 s
+    threading.Thread(target=lambda: server.serve_forever(poll_interval=0.02), daemon=True).start()
     try:
         scraper = MetricsScraper(f"http://127.0.0.1:{server.server_address[1]}{METRICS_PATH}")
         for _ in range(3):

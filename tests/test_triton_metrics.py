@@ -183,7 +183,8 @@ def test_block_scrapes_ask_for_tritons_totals(tmp_path):
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # shutdown() waits for the loop to look again: every 0.02 s, not the default 0.5 s
+    threading.Thread(target=lambda: server.serve_forever(poll_interval=0.02), daemon=True).start()
     try:
         scraper = MetricsScraper(f"http://127.0.0.1:{server.server_address[1]}/metrics")
         fmt = format_of(scraper.scrape())
