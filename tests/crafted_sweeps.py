@@ -56,12 +56,22 @@ def good_sweep(backends=("gpu", "cpu"), levels=(1, 2, 4)) -> CapacityResult:
     )
 
 
+_GOOD_SESSION: list[bytes] = []  # the default sweep's session file, saved once per test run
+
+
 def sweep_session(path: Path, damage=None, sweep: CapacityResult | None = None) -> Path:
     """A session holding ``sweep`` (default: :func:`good_sweep`) whose stored JSON ``damage(doc)``
-    changed in place."""
+    changed in place. The default sweep is saved once and its file copied (saving computes each
+    level's figures from its histograms, the costly part)."""
     from tfcompare.load.capacity_formats import save_capacity
 
-    save_capacity(path, sweep or good_sweep())
+    if sweep is not None:
+        save_capacity(path, sweep)
+    elif _GOOD_SESSION:
+        path.write_bytes(_GOOD_SESSION[0])
+    else:
+        save_capacity(path, good_sweep())
+        _GOOD_SESSION.append(path.read_bytes())
     if damage is not None:
         damage_sweep(path, damage)
     return path
@@ -105,3 +115,114 @@ def hdr_text(counts: dict[int, int], lowest=1, highest=600_000_000, digits=3) ->
     header = struct.pack(">IIIIQQd", 0x1C849303, len(body), 0, digits, lowest, highest, 1.0)
     packed = zlib.compress(header + bytes(body))
     return base64.b64encode(struct.pack(">II", 0x1C849304, len(packed)) + packed).decode()
+
+
+# --------------------------------------------------------------------------- sweeps built by hand
+
+
+def hist_of(samples_ms):
+    """A latency histogram of these samples (ms)."""
+    h = LatencyHistogram()
+    for ms in samples_ms:
+        h.record_ms(ms)
+    return h
+
+
+def level_window(
+    index,
+    rate,
+    p99_ms,
+    *,
+    level=4.0,
+    backend="a",
+    variant="original",
+    dur=1.0,
+    in_flight=None,
+    busy=0.1,
+    errors=None,
+):
+    """A window of ``rate`` answers per second for ``dur`` s whose p99 is ``p99_ms`` (the rest
+    take half as long)."""
+    n = int(rate * dur)
+    samples = [p99_ms * 0.5] * (n - max(1, n // 50)) + [p99_ms] * max(1, n // 50)
+    return WindowSummary(
+        backend=backend,
+        variant=variant,
+        level=level,
+        index=index,
+        start=1000.0 + index,
+        duration_s=dur,
+        sent=n,
+        ok=n,
+        errors=errors or {},
+        in_flight_mean=level if in_flight is None else in_flight,
+        loop_busy=busy,
+        cpu=busy,
+        hist=hist_of(samples),
+    )
+
+
+def sweep_result(rates_by_backend, limit=100.0):
+    """A finished sweep: for each backend, stable levels 1, 2 and 4 at the given rates (req/s)."""
+    levels = []
+    for backend, rates in rates_by_backend.items():
+        levels += [
+            LevelResult(
+                backend,
+                "original",
+                "concurrency",
+                c,
+                [level_window(i, r, 10.0, level=c, backend=backend) for i in range(3)],
+                stable=True,
+                counted=3,
+            )
+            for c, r in zip((1, 2, 4), rates)
+        ]
+    return CapacityResult(
+        plan=LoadPlan(latency_limit_ms=limit).to_dict(),
+        backends=[{"name": b, "target": "127.0.0.1:1"} for b in rates_by_backend],
+        variants={"original": {"label": "original", "bytes": 1000}},
+        levels=levels,
+    )
+
+
+def damaged_sweep_session(path, damage, rates=None):
+    """A session holding a sweep whose stored form ``damage(doc)`` changed in place, as a hostile
+    or broken file would have it."""
+    import sqlite3
+
+    from tfcompare.load.capacity_formats import save_capacity
+
+    save_capacity(path, sweep_result(rates or {"gpu": (100, 200, 400)}))
+    with sqlite3.connect(path) as con:
+        doc = json.loads(con.execute("SELECT doc FROM capacity").fetchone()[0])
+        damage(doc)
+        con.execute("UPDATE capacity SET doc = ?", (json.dumps(doc),))
+    return path
+
+
+def bomb_in_a_window(doc, size_mb=200):
+    """Damage for :func:`damaged_sweep_session`: the first window's histogram inflates to
+    ``size_mb`` MB."""
+    doc["levels"][0]["windows"][0]["hist"] = inflating(size_mb, hdr_header())
+
+
+def inflating(size_mb: int, header: bytes) -> str:
+    """An HdrHistogram-shaped text whose zlib part inflates to ``size_mb`` MB."""
+    import base64
+    import struct
+    import zlib
+
+    squeeze = zlib.compressobj(9)
+    parts = [squeeze.compress(header)]
+    zeros = bytes(1 << 20)
+    parts += [squeeze.compress(zeros) for _ in range(size_mb)]
+    parts.append(squeeze.flush())
+    body = b"".join(parts)
+    return base64.b64encode(struct.pack(">II", 0x1C849304, len(body)) + body).decode()
+
+
+def hdr_header(digits=3, lowest=1, highest=600_000_000) -> bytes:
+    import struct
+
+    return struct.pack(">IIIIQQd", 0x1C849303, 0, 0, digits, lowest, highest, 1.0)

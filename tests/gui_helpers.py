@@ -174,3 +174,26 @@ def synthetic_session(
     )
     save_session(path, result)
     return path
+
+
+def prepared_window(qtbot, backend_pair, tmp_path):
+    """A window on its Capacity tab, one photo and the two backends of ``backend_pair``, set up
+    for a sweep of the original at 0.3 s windows and no latency limit (levels left to the test)."""
+    from tfcompare.serving.backend_spec import BackendSpec
+
+    window = make_window(qtbot)
+    window.controller.add_paths(small_photos(tmp_path / "photos", names=("chelsea",)))
+    window.set_backends(
+        [
+            BackendSpec("one", backend_pair.one.grpc, model="tiny"),
+            BackendSpec("two", backend_pair.two.grpc, model="tiny"),
+        ],
+        persist=False,
+    )
+    find_action(window, "Run", "Start capacity sweep")  # the menu offers it
+    window.tabs.setCurrentWidget(window.capacity)
+    panel = window.capacity
+    panel.variants.setText("original")
+    panel.window_s.setValue(0.3)
+    panel.limit.setValue(0)  # no limit: every level runs
+    return window, panel

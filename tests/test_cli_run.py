@@ -9,18 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_process import tfcompare
 from images import bad_inputs, photo, save
 
 pytestmark = pytest.mark.slow
-
-
-def tfcompare(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "tfcompare", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="module")

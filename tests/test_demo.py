@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_efficientnet_model import CATS, COFFEE, export_effnet
+from effnet_models import CATS, COFFEE, export_effnet
 
 FAST = ["--sizes", "128", "--formats", "jpeg", "--warmup", "0", "--repeats", "1"]
 

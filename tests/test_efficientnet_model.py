@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from effnet_models import CATS, COFFEE, export_effnet
 from PIL import Image
 
-CATS = {"tabby", "tiger cat", "Egyptian cat"}
-COFFEE = {"espresso", "cup", "coffee mug"}
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "hubble_deep_field")
 
 PROBE = r"""
@@ -53,24 +52,6 @@ classes, scores = run(good)
 out["batch"] = {"classes": classes, "scores": scores}
 print("PROBE" + json.dumps(out))
 """
-
-
-def export_effnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A TFCOMPARE_HOME holding the built model in ``data/models/efficientnet-lite0`` (built once)."""
-    home = tmp_path_factory.getbasetemp() / "effnet-home"
-    base = home / "data" / "models" / "efficientnet-lite0"
-    if not (base / "1" / "saved_model.pb").is_file():
-        env = {**os.environ, "TFCOMPARE_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"}
-        proc = subprocess.run(
-            [sys.executable, "-m", "tfcompare", "export-model", "efficientnet-lite0", str(base)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        assert Path(proc.stdout.strip().splitlines()[-1]) == base / "1"
-    return home
 
 
 def photo(name: str) -> np.ndarray:

@@ -12,8 +12,8 @@ from dataclasses import replace
 
 import pytest
 from cli_inprocess import run_tfcompare
-from test_load_results import _sweep_result
-from test_session_store import make_result
+from crafted_sweeps import sweep_result
+from session_results import make_result
 
 from tfcompare.runner.run_formats import csv_text, write_json
 from tfcompare.serving.answers import Prediction
@@ -90,7 +90,7 @@ def test_export_command_writes_safe_csv(tmp_path):
 def test_capacity_csv_and_json_are_safe(tmp_path):
     from tfcompare.load.capacity_formats import write_csv, write_json
 
-    result = _sweep_result({"=cmd|' /C calc'!A0": (100, 200, 400)})
+    result = sweep_result({"=cmd|' /C calc'!A0": (100, 200, 400)})
     write_csv(result, tmp_path / "c.csv")
     rows = list(csv.reader(io.StringIO((tmp_path / "c.csv").read_text())))
     assert_no_formula(rows)

@@ -505,9 +505,8 @@ def test_the_offline_check_catches_an_external_reference(browser, tmp_path):
 
 
 def test_export_report_in_the_window(sessions, qtbot, tmp_path, monkeypatch):
-    from gui_helpers import make_window
+    from gui_helpers import find_action, make_window
     from PySide6.QtWidgets import QFileDialog, QMessageBox
-    from test_gui_actions import find_action
 
     window = make_window(qtbot)
     told = []

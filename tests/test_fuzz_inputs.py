@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from test_session_store import make_result
+from session_results import make_result
 
 from tfcompare.imaging import ImageLoadError, build_ladder, describe
 from tfcompare.imaging.values import ImageInfo

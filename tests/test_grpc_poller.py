@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from backends import _env, launch_backend
+from grpc_threads import pool_switches
 
 pytestmark = pytest.mark.slow
 CALLS = 60
@@ -27,35 +28,21 @@ from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving import make_client
 
 sys.path.insert(0, sys.argv[3])
-from test_grpc_poller import _pool_switches
+from grpc_threads import pool_switches
 
 with make_client(BackendSpec("x", sys.argv[1], model="tiny")) as client:
     client.metadata()
-    before = _pool_switches(os.getpid())
+    before = pool_switches(os.getpid())
     for _ in range(int(sys.argv[2])):
         client.metadata()
-    print(_pool_switches(os.getpid()) - before)
+    print(pool_switches(os.getpid()) - before)
 """
-
-
-def _pool_switches(pid: int) -> int:
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            if (task / "comm").read_text().strip() != "event_engine":
-                continue
-            for line in (task / "status").read_text().splitlines():
-                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
-                    total += int(line.split()[1])
-        except FileNotFoundError:
-            pass
-    return total
 
 
 def _switches_per_call(tiny_model, tmp_path) -> tuple[float, float]:
     """(server, client) EventEngine pool-thread context switches per GetModelMetadata call."""
     with launch_backend(tiny_model, log_dir=tmp_path).wait_ready() as backend:
-        before = _pool_switches(backend.pid)
+        before = pool_switches(backend.pid)
         out = subprocess.run(
             [sys.executable, "-c", CLIENT, backend.grpc, str(CALLS), str(Path(__file__).parent)],
             capture_output=True,
@@ -64,7 +51,7 @@ def _switches_per_call(tiny_model, tmp_path) -> tuple[float, float]:
             timeout=120,
         )
         assert out.returncode == 0, out.stderr[-2000:]
-        server = (_pool_switches(backend.pid) - before) / CALLS
+        server = (pool_switches(backend.pid) - before) / CALLS
     assert "Unknown experiment" not in out.stderr  # the setting is one this grpcio knows
     return server, int(out.stdout.split()[-1]) / CALLS
 

@@ -6,34 +6,13 @@ import csv
 
 import pyqtgraph as pg
 import pytest
-from gui_helpers import make_window, show_sized, small_photos
+from gui_helpers import find_action, make_window, prepared_window, show_sized
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
-from test_gui_actions import find_action
 
-from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.window import Outcome
 
 pytestmark = pytest.mark.slow
-
-
-def prepared_window(qtbot, backend_pair, tmp_path):
-    window = make_window(qtbot)
-    window.controller.add_paths(small_photos(tmp_path / "photos", names=("chelsea",)))
-    window.set_backends(
-        [
-            BackendSpec("one", backend_pair.one.grpc, model="tiny"),
-            BackendSpec("two", backend_pair.two.grpc, model="tiny"),
-        ],
-        persist=False,
-    )
-    find_action(window, "Run", "Start capacity sweep")  # the menu offers it
-    window.tabs.setCurrentWidget(window.capacity)
-    panel = window.capacity
-    panel.variants.setText("original")
-    panel.window_s.setValue(0.3)
-    panel.limit.setValue(0)  # no limit: every level runs
-    return window, panel
 
 
 def test_sweep_draws_curves_fills_the_table_and_saves_with_the_session(
@@ -163,10 +142,10 @@ def test_default_variants_sweep_a_small_photo_with_a_smaller_jpeg(qtbot, backend
 
 
 def test_a_session_with_a_damaged_sweep_opens_without_it(qtbot, tmp_path, monkeypatch):
-    from test_load_results import _bomb_in_a_window, damaged_sweep_session
+    from crafted_sweeps import bomb_in_a_window, damaged_sweep_session
 
     # a zlib bomb where a window's histogram belongs
-    session = damaged_sweep_session(tmp_path / "damaged.tfcs", _bomb_in_a_window)
+    session = damaged_sweep_session(tmp_path / "damaged.tfcs", bomb_in_a_window)
     window = make_window(qtbot)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(session), ""))
     find_action(window, "File", "Open session…").trigger()
@@ -228,12 +207,12 @@ def test_a_limit_far_above_every_point_leaves_the_view_to_the_points(qtbot):
 
 
 def test_an_opened_sweep_says_which_p99s_rest_on_few_answers(qtbot, tmp_path, monkeypatch):
-    from test_load_results import _sweep_result
+    from crafted_sweeps import sweep_result
 
     from tfcompare.load.capacity_formats import save_capacity
 
     session = tmp_path / "thin.tfcs"
-    save_capacity(session, _sweep_result({"gpu": (10, 20, 50)}))  # 30, 60 and 150 answers
+    save_capacity(session, sweep_result({"gpu": (10, 20, 50)}))  # 30, 60 and 150 answers
     window = make_window(qtbot)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(session), ""))
     find_action(window, "File", "Open session…").trigger()

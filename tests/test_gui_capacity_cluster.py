@@ -5,9 +5,9 @@ and by load agents in a Job (tests/kube_workloads.py), merged and drawn like a l
 from __future__ import annotations
 
 import pytest
+from gui_helpers import prepared_window
 from kube_api_server import add_tfs_service
 from PySide6.QtCore import Qt
-from test_gui_capacity import prepared_window
 
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.window import Outcome

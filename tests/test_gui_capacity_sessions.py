@@ -6,10 +6,9 @@ tests/fake_transport.py (fast tier: no subprocess)."""
 from __future__ import annotations
 
 import pytest
-from gui_helpers import make_window, small_photos, synthetic_session
+from gui_helpers import find_action, make_window, small_photos, synthetic_session
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
-from test_gui_actions import find_action
 
 from tfcompare.session import load_session
 from tfcompare.window import Outcome

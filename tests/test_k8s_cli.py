@@ -12,9 +12,9 @@ import sys
 import time
 
 import pytest
+from cli_process import tfcompare
 from images import photo, save
 from kube_api_server import TFS, add_tfs_service
-from test_cli_run import tfcompare
 
 pytestmark = pytest.mark.slow
 

@@ -9,6 +9,15 @@ import random
 
 import pytest
 from cli_inprocess import run_tfcompare
+from crafted_sweeps import (
+    bomb_in_a_window,
+    damaged_sweep_session,
+    hdr_header,
+    hist_of,
+    inflating,
+    level_window,
+    sweep_result,
+)
 
 from tfcompare.load.agent import merge_window_lines, read_plan_dir, write_plan_dir
 from tfcompare.load.capacity_formats import capacity_csv
@@ -16,7 +25,6 @@ from tfcompare.load.capacity_model import CapacityModel
 from tfcompare.load.capacity_results import (
     CapacityResult,
     LevelResult,
-    WindowSummary,
     knee,
     stable,
     sustained_level,
@@ -28,50 +36,11 @@ from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import PreparedRequest
 
 
-def _hist(samples_ms):
-    h = LatencyHistogram()
-    for ms in samples_ms:
-        h.record_ms(ms)
-    return h
-
-
-def _window(
-    index,
-    rate,
-    p99_ms,
-    *,
-    level=4.0,
-    backend="a",
-    variant="original",
-    dur=1.0,
-    in_flight=None,
-    busy=0.1,
-    errors=None,
-):
-    n = int(rate * dur)
-    samples = [p99_ms * 0.5] * (n - max(1, n // 50)) + [p99_ms] * max(1, n // 50)
-    return WindowSummary(
-        backend=backend,
-        variant=variant,
-        level=level,
-        index=index,
-        start=1000.0 + index,
-        duration_s=dur,
-        sent=n,
-        ok=n,
-        errors=errors or {},
-        in_flight_mean=level if in_flight is None else in_flight,
-        loop_busy=busy,
-        cpu=busy,
-        hist=_hist(samples),
-    )
-
-
 def test_merged_histograms_equal_one_histogram_of_all_samples():
     rng = random.Random(1)
     parts = [[rng.lognormvariate(1.5, 0.8) for _ in range(2000)] for _ in range(3)]
-    merged = LatencyHistogram.merged(_hist(p) for p in parts)
-    whole = _hist([x for p in parts for x in p])
+    merged = LatencyHistogram.merged(hist_of(p) for p in parts)
+    whole = hist_of([x for p in parts for x in p])
     assert merged.count == whole.count == 6000
     for pct in (50, 90, 99, 99.9, 100):
         assert merged.percentile_ms(pct) == whole.percentile_ms(pct)
@@ -85,14 +54,14 @@ def test_merged_histograms_equal_one_histogram_of_all_samples():
 
 
 def test_stability_rule_is_perf_analyzers():
-    steady = [_window(i, 100, 10.0) for i in range(3)]
+    steady = [level_window(i, 100, 10.0) for i in range(3)]
     assert stable(steady, 3, 0.10)
     assert not stable(steady[:2], 3, 0.10)  # too few windows
-    drifting = [_window(0, 100, 10.0), _window(1, 100, 10.0), _window(2, 130, 10.0)]
+    drifting = [level_window(0, 100, 10.0), level_window(1, 100, 10.0), level_window(2, 130, 10.0)]
     assert not stable(drifting, 3, 0.10)  # throughput off by more than 10 %
-    slower = [_window(0, 100, 10.0), _window(1, 100, 10.0), _window(2, 100, 14.0)]
+    slower = [level_window(0, 100, 10.0), level_window(1, 100, 10.0), level_window(2, 100, 14.0)]
     assert not stable(slower, 3, 0.10)  # p99 off
-    assert stable([_window(0, 50, 99.0), *steady], 3, 0.10)  # only the last three count
+    assert stable([level_window(0, 50, 99.0), *steady], 3, 0.10)  # only the last three count
 
 
 def test_level_figures_knee_and_client_bound():
@@ -102,7 +71,7 @@ def test_level_figures_knee_and_client_bound():
             "original",
             "concurrency",
             c,
-            [_window(i, r, p, level=c) for i in range(3)],
+            [level_window(i, r, p, level=c) for i in range(3)],
             stable=True,
             counted=3,
         )
@@ -123,7 +92,7 @@ def test_level_figures_knee_and_client_bound():
         "original",
         "concurrency",
         16,
-        [_window(i, 240, 10.0, level=16, in_flight=9.0) for i in range(3)],
+        [level_window(i, 240, 10.0, level=16, in_flight=9.0) for i in range(3)],
         stable=True,
         counted=3,
     )
@@ -133,12 +102,12 @@ def test_level_figures_knee_and_client_bound():
         "original",
         "concurrency",
         1,
-        [_window(i, 240, 10.0, level=1, busy=0.97) for i in range(3)],
+        [level_window(i, 240, 10.0, level=1, busy=0.97) for i in range(3)],
         stable=True,
         counted=3,
     )
     assert busy.client_bound and "event loop" in busy.client_bound_reason
-    cores = [_window(i, 240, 10.0, level=1) for i in range(3)]
+    cores = [level_window(i, 240, 10.0, level=1) for i in range(3)]
     for w in cores:
         w.cpu, w.cores = 1.9, 2
     saturated = LevelResult("a", "original", "concurrency", 1, cores, stable=True, counted=3)
@@ -154,7 +123,7 @@ def _curve(backend, points, *, variant="original", stable_at=None):
             variant,
             "concurrency",
             c,
-            [_window(i, r, p, level=c, backend=backend, variant=variant) for i in range(3)],
+            [level_window(i, r, p, level=c, backend=backend, variant=variant) for i in range(3)],
             stable=stable_at is None or c in stable_at,
             counted=3,
         )
@@ -312,7 +281,7 @@ def test_capacity_result_equivalents_and_round_trip():
                 "original",
                 "concurrency",
                 c,
-                [_window(i, r, 10.0, level=c, backend=backend) for i in range(3)],
+                [level_window(i, r, 10.0, level=c, backend=backend) for i in range(3)],
                 stable=True,
                 counted=3,
             )
@@ -386,9 +355,9 @@ def test_agent_plan_directory_and_merging_windows(tmp_path):
         "m",
     )
     # two agents' window 0 of level 2 merge into one window; other lines are skipped
-    a = _window(0, 100, 10.0, level=2, variant="512-jpeg", errors={"UNAVAILABLE": 2})
-    b = _window(0, 50, 30.0, level=2, variant="512-jpeg", busy=0.95, errors={"UNAVAILABLE": 1})
-    c = _window(1, 100, 10.0, level=2, variant="512-jpeg")
+    a = level_window(0, 100, 10.0, level=2, variant="512-jpeg", errors={"UNAVAILABLE": 2})
+    b = level_window(0, 50, 30.0, level=2, variant="512-jpeg", busy=0.95, errors={"UNAVAILABLE": 1})
+    c = level_window(1, 100, 10.0, level=2, variant="512-jpeg")
     lines = [
         json.dumps({"type": "window", "agent": n, **w.to_dict()})
         for n, w in (("x", a), ("y", b), ("x", c))
@@ -402,56 +371,14 @@ def test_agent_plan_directory_and_merging_windows(tmp_path):
     assert w0.p99_ms == pytest.approx(LatencyHistogram.merged([a.hist, b.hist]).percentile_ms(99))
 
 
-def _sweep_result(rates_by_backend, limit=100.0):
-    levels = []
-    for backend, rates in rates_by_backend.items():
-        levels += [
-            LevelResult(
-                backend,
-                "original",
-                "concurrency",
-                c,
-                [_window(i, r, 10.0, level=c, backend=backend) for i in range(3)],
-                stable=True,
-                counted=3,
-            )
-            for c, r in zip((1, 2, 4), rates)
-        ]
-    return CapacityResult(
-        plan=LoadPlan(latency_limit_ms=limit).to_dict(),
-        backends=[{"name": b, "target": "127.0.0.1:1"} for b in rates_by_backend],
-        variants={"original": {"label": "original", "bytes": 1000}},
-        levels=levels,
-    )
-
-
-def damaged_sweep_session(path, damage, rates=None):
-    """A session holding a sweep whose stored form ``damage(doc)`` changed in place, as a hostile
-    or broken file would have it."""
-    import sqlite3
-
-    from tfcompare.load.capacity_formats import save_capacity
-
-    save_capacity(path, _sweep_result(rates or {"gpu": (100, 200, 400)}))
-    with sqlite3.connect(path) as con:
-        doc = json.loads(con.execute("SELECT doc FROM capacity").fetchone()[0])
-        damage(doc)
-        con.execute("UPDATE capacity SET doc = ?", (json.dumps(doc),))
-    return path
-
-
-def _bomb_in_a_window(doc, size_mb=200):
-    doc["levels"][0]["windows"][0]["hist"] = _inflating(size_mb, _header())
-
-
 def test_sweeps_saved_in_sessions_compare_and_old_sessions_open(tmp_path):
     import sqlite3
 
     from tfcompare.load.capacity_formats import capacity_of, save_capacity
     from tfcompare.session import load_session
 
-    before = _sweep_result({"gpu": (100, 200, 400), "cpu": (50, 50, 50)})
-    after = _sweep_result({"gpu": (100, 300, 500)})
+    before = sweep_result({"gpu": (100, 200, 400), "cpu": (50, 50, 50)})
+    after = sweep_result({"gpu": (100, 300, 500)})
     save_capacity(tmp_path / "a.tfcs", before, title="before")
     save_capacity(tmp_path / "b.tfcs", after)
     again = capacity_of(load_session(tmp_path / "a.tfcs"))
@@ -616,27 +543,6 @@ def test_a_sweeps_setup_in_the_report_survives_a_hostile_plan():
     assert dict(variants.rows) == {"original": "–", "<i>x</i>": "–", "512-jpeg": "52 KB"}
 
 
-def _inflating(size_mb: int, header: bytes) -> str:
-    """An HdrHistogram-shaped text whose zlib part inflates to ``size_mb`` MB."""
-    import base64
-    import struct
-    import zlib
-
-    squeeze = zlib.compressobj(9)
-    parts = [squeeze.compress(header)]
-    zeros = bytes(1 << 20)
-    parts += [squeeze.compress(zeros) for _ in range(size_mb)]
-    parts.append(squeeze.flush())
-    body = b"".join(parts)
-    return base64.b64encode(struct.pack(">II", 0x1C849304, len(body)) + body).decode()
-
-
-def _header(digits=3, lowest=1, highest=600_000_000) -> bytes:
-    import struct
-
-    return struct.pack(">IIIIQQd", 0x1C849303, 0, 0, digits, lowest, highest, 1.0)
-
-
 def test_hostile_histograms_are_refused_without_inflating_them():
     import tracemalloc
 
@@ -645,10 +551,10 @@ def test_hostile_histograms_are_refused_without_inflating_them():
         full.record_s(us / 1e6)
     assert LatencyHistogram.decode(full.encode()).count == 6
     hostile = {
-        "inflates to gigabytes": (_inflating(1000, _header()), "more than any latency histogram"),
-        "inflates to 200 MB": (_inflating(200, _header()), "inflates to more than"),
+        "inflates to gigabytes": (inflating(1000, hdr_header()), "more than any latency histogram"),
+        "inflates to 200 MB": (inflating(200, hdr_header()), "inflates to more than"),
         # a few bytes asking for a histogram of 2^62 µs at 5 digits (~6 million counters)
-        "huge settings": (_inflating(0, _header(digits=5, highest=2**62)), "settings"),
+        "huge settings": (inflating(0, hdr_header(digits=5, highest=2**62)), "settings"),
         "not base64": ("#" * 100, "not base64"),
         "not zlib": ("AAAAAAAAAAAAAAAA", "not zlib"),
     }
@@ -665,7 +571,7 @@ def test_hostile_histograms_are_refused_without_inflating_them():
 
 def test_a_session_whose_sweep_hides_a_zlib_bomb_is_refused_as_damaged(tmp_path):
 
-    session = damaged_sweep_session(tmp_path / "bomb.tfcs", _bomb_in_a_window)
+    session = damaged_sweep_session(tmp_path / "bomb.tfcs", bomb_in_a_window)
     for args, code in (
         (["report", str(session), "--out", str(tmp_path / "r.html")], 1),
         (["compare", str(session), str(session)], 2),
@@ -720,15 +626,15 @@ def test_the_reports_capacity_verdict_calls_backends_closer_than_the_stability_t
     from tfcompare.report.capacity import capacity_verdict
 
     # knees 400 vs 380 req/s: 5 % apart, inside the ±10 % a stable level may vary
-    close = capacity_verdict(_sweep_result({"gpu": (100, 200, 400), "cpu": (100, 200, 380)}))
+    close = capacity_verdict(sweep_result({"gpu": (100, 200, 400), "cpu": (100, 200, 380)}))
     assert close == (
         "Under load: gpu and cpu sustain about the same at original (400.0 and "
         "380.0 req/s: closer than the ±10 % a stable level may vary)."
     )
-    apart = capacity_verdict(_sweep_result({"gpu": (100, 200, 400), "cpu": (100, 200, 300)}))
+    apart = capacity_verdict(sweep_result({"gpu": (100, 200, 400), "cpu": (100, 200, 300)}))
     assert apart == "Under load: gpu sustains the most at original (400.0 req/s, 1.33× the next)."
     # a sweep run with a tighter tolerance tells the same two apart
-    tight = _sweep_result({"gpu": (100, 200, 400), "cpu": (100, 200, 380)})
+    tight = sweep_result({"gpu": (100, 200, 400), "cpu": (100, 200, 380)})
     tight.plan["stability"] = 0.02
     assert "gpu sustains the most at original (400.0 req/s, 1.05× the next)" in capacity_verdict(
         tight
@@ -745,8 +651,8 @@ def test_a_knee_gate_on_sweeps_alone_reads_as_one_and_warns_of_a_limit_inside_th
     empty = RunResult(
         settings=RunSettings(), backends=(), images=(), requests=(), problems=(), summary=()
     )
-    base = _sweep_result({"cpu-2-batching": (100, 200, 400)})
-    new = _sweep_result({"cpu-2-batching": (100, 200, 390)})  # −2.5 %: inside ±10 %
+    base = sweep_result({"cpu-2-batching": (100, 200, 400)})
+    new = sweep_result({"cpu-2-batching": (100, 200, 390)})  # −2.5 %: inside ±10 %
     tight = run_gate(empty, empty, [parse_rule("knee:-5%")], capacity=(base, new))
     assert tight.exit_code == 0
     text = gate_text(tight)
@@ -771,7 +677,7 @@ def test_a_knee_gate_on_sweeps_alone_reads_as_one_and_warns_of_a_limit_inside_th
 
 def test_the_level_table_keeps_its_columns_for_a_long_backend_name():
     long = "tfs-resnet50-gpu-production"
-    lines = capacity_table(_sweep_result({long: (100, 200, 400), "cpu": (50, 60, 70)})).splitlines()
+    lines = capacity_table(sweep_result({long: (100, 200, 400), "cpu": (50, 60, 70)})).splitlines()
     header = lines[0]
     rows = [line for line in lines[1:] if line.startswith((long, "cpu "))]
     assert len(rows) == 6
@@ -784,7 +690,7 @@ def test_a_p99_from_fewer_than_a_hundred_answers_is_called_so_on_every_surface()
     from tfcompare.report.capacity import capacity_caveats
 
     # 3 windows of 1 s at 10 and 20 answers/s: 30 and 60 answers; at 50/s: 150
-    result = _sweep_result({"gpu": (10, 20, 50)})
+    result = sweep_result({"gpu": (10, 20, 50)})
     note = result.thin_p99_note()
     assert note == (
         "p99 from fewer than 100 answers, in effect the slowest one (a longer "
@@ -793,7 +699,7 @@ def test_a_p99_from_fewer_than_a_hundred_answers_is_called_so_on_every_surface()
     )
     assert f"note: {note}" in capacity_table(result).splitlines()
     assert f"capacity: {note}" in capacity_caveats(result)
-    assert _sweep_result({"gpu": (100, 200, 400)}).thin_p99_note() is None
+    assert sweep_result({"gpu": (100, 200, 400)}).thin_p99_note() is None
 
 
 def test_load_options_share_run_names_and_show_their_defaults(capsys, tmp_path):

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 from cli_inprocess import run_tfcompare
-from test_stats import CAT, req
+from hand_requests import CAT, req
 
 from tfcompare.imaging.values import ImageProblem
 from tfcompare.results import RunResult

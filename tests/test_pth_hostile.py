@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_efficientnet_pth import (
-    _fake_torch,
-    _FakeStorage,
-    _FakeTensor,
-    _sample,
+from pth_files import (
+    FakeStorage,
+    FakeTensor,
+    fake_torch,
+    sample_state,
     write_legacy,
     write_zip,
 )
@@ -53,7 +53,7 @@ def test_build_on_an_allowed_global_cannot_change_the_allow_list(tmp_path):
             evil = zip_with_pickle(tmp_path / "evil.pth", b"\x80\x02" + target + state + b"b.")
             with pytest.raises(UnsafePickleError, match="refusing to change"):
                 load(evil)
-    state, storages, expected = _sample()
+    state, storages, expected = sample_state()
     good = tmp_path / "good.pth"
     write_zip(good, state, storages)
     loaded = load_state_dict(good)
@@ -63,9 +63,9 @@ def test_build_on_an_allowed_global_cannot_change_the_allow_list(tmp_path):
 
 def test_build_cannot_rewrite_a_checked_tensor_view(tmp_path):
     """A tensor built through the checks, then given a new shape by BUILD, is refused."""
-    s = _FakeStorage("0", np.zeros(4, np.float32))
+    s = FakeStorage("0", np.zeros(4, np.float32))
     path = tmp_path / "w.pth"
-    write_zip(path, {"w": _FakeTensor(s, 0, (2, 2), (2, 1))}, [s])
+    write_zip(path, {"w": FakeTensor(s, 0, (2, 2), (2, 1))}, [s])
     with zipfile.ZipFile(path) as z:
         payload = z.read("archive/data.pkl")
     # right after the REDUCE that makes the tensor (the last one), BUILD it with a huge size
@@ -105,29 +105,29 @@ def test_deep_nesting_and_shared_subtrees_stay_bounded(tmp_path):
 
 
 def test_a_stride_zero_view_cannot_inflate_a_tiny_storage(tmp_path):
-    s = _FakeStorage("0", np.ones(1, np.float32))  # 4 bytes of storage
+    s = FakeStorage("0", np.ones(1, np.float32))  # 4 bytes of storage
     path = tmp_path / "s0.pth"
-    write_zip(path, {"w": _FakeTensor(s, 0, (1000, 1000), (0, 0))}, [s])
+    write_zip(path, {"w": FakeTensor(s, 0, (1000, 1000), (0, 0))}, [s])
     with pytest.raises(PthError, match="holds only 1"):
         load(path)
 
 
 def test_a_huge_shape_is_a_pth_error_not_a_memory_error(tmp_path):
-    s = _FakeStorage("0", np.ones(1, np.float32))
+    s = FakeStorage("0", np.ones(1, np.float32))
     path = tmp_path / "big.pth"
-    write_zip(path, {"w": _FakeTensor(s, 0, (10**6, 10**6), (0, 0))}, [s])
+    write_zip(path, {"w": FakeTensor(s, 0, (10**6, 10**6), (0, 0))}, [s])
     with pytest.raises(PthError, match="holds only 1"):
         load(path)
-    write_zip(path, {"w": _FakeTensor(s, 0, (0, 2**70), (1, 1))}, [s])
+    write_zip(path, {"w": FakeTensor(s, 0, (0, 2**70), (1, 1))}, [s])
     with pytest.raises(PthError, match="malformed tensor size"):
         load(path)
 
 
 def test_a_compressed_storage_cannot_inflate_past_the_archive(tmp_path):
     """A few tens of KB that deflate to 40 MB of tensor (the issue's file: 380 KB → 400 MB)."""
-    s = _FakeStorage("0", np.zeros(10_000_000, np.float32))
+    s = FakeStorage("0", np.zeros(10_000_000, np.float32))
     path = tmp_path / "bomb.pth"
-    write_zip(path, {"w": _FakeTensor(s, 0, (10_000_000,), (1,))}, [])
+    write_zip(path, {"w": FakeTensor(s, 0, (10_000_000,), (1,))}, [])
     with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr("archive/data/0", s.array.tobytes())
     assert path.stat().st_size < 200_000
@@ -136,16 +136,16 @@ def test_a_compressed_storage_cannot_inflate_past_the_archive(tmp_path):
 
 
 def test_a_legacy_count_of_2_to_the_40_is_bounded_by_the_file(tmp_path):
-    with _fake_torch() as (torch_mod, utils_mod):
+    with fake_torch() as (torch_mod, utils_mod):
 
         class Writer(pickle.Pickler):
             def persistent_id(self, o):
-                if isinstance(o, _FakeStorage):
+                if isinstance(o, FakeStorage):
                     return ("storage", torch_mod.FloatStorage, o.key, "cpu", 2**40)
                 return None
 
             def reducer_override(self, o):
-                if isinstance(o, _FakeTensor):
+                if isinstance(o, FakeTensor):
                     return utils_mod._rebuild_tensor_v2, (
                         o.storage,
                         0,
@@ -156,9 +156,9 @@ def test_a_legacy_count_of_2_to_the_40_is_bounded_by_the_file(tmp_path):
                     )
                 return NotImplemented
 
-        s = _FakeStorage("0", np.ones(4, np.float32))
+        s = FakeStorage("0", np.ones(4, np.float32))
         buf = io.BytesIO()
-        Writer(buf, protocol=2).dump({"w": _FakeTensor(s, 0, (4,), (1,))})
+        Writer(buf, protocol=2).dump({"w": FakeTensor(s, 0, (4,), (1,))})
     path = tmp_path / "legacy.pth"
     with path.open("wb") as f:
         for header in (LEGACY_MAGIC, 1001, {"little_endian": True}):
@@ -171,7 +171,7 @@ def test_a_legacy_count_of_2_to_the_40_is_bounded_by_the_file(tmp_path):
 
 
 def test_legacy_and_zip_good_files_still_load(tmp_path):
-    state, storages, expected = _sample()
+    state, storages, expected = sample_state()
     for writer in (write_zip, write_legacy):
         path = tmp_path / f"{writer.__name__}.pth"
         writer(path, state, storages)

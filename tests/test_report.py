@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from test_stats import CAT, req
+from hand_requests import CAT, req
 
 from tfcompare.imaging.values import ImageProblem
 from tfcompare.results import RunResult

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import replace
 
 import pytest
-from test_session_store import make_result
+from session_results import make_result
 
 from tfcompare.results import BackendTiming, ServerTime
 from tfcompare.runner.aggregates import aggregate

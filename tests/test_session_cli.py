@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from cli_inprocess import run_tfcompare
-from test_session_store import make_result
+from session_results import make_result
 
 from tfcompare.runner.run_formats import csv_text, to_json_obj
 from tfcompare.session import load_session, save_session

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from cli_inprocess import run_tfcompare
-from test_session_store import make_result, snapshot
+from session_results import make_result, snapshot
 
 from tfcompare.session import SessionError, load_session, save_session
 
@@ -280,9 +280,8 @@ def test_window_open_session_refuses_a_crafted_file_and_keeps_its_state(
 ):
     """File → Open session… on the recursive-VIEW file: a message naming the file, promptly,
     and the window keeps what it had."""
-    from gui_helpers import make_window, small_photos
+    from gui_helpers import find_action, make_window, small_photos
     from PySide6.QtWidgets import QFileDialog, QMessageBox
-    from test_gui_actions import find_action
 
     crafted = craft(good, tmp_path / "in", "DROP TABLE meta", _RECURSIVE_META)
     window = make_window(qtbot)

@@ -3,7 +3,6 @@ process is SIGKILLed), and clear errors that change nothing for every kind of un
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -20,11 +19,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from session_results import SECRET, assert_same_result, digest, make_result, snapshot
 
-from tfcompare.imaging.values import ImageInfo, ImageProblem, Variant
-from tfcompare.results import Aggregate, RequestResult, RunResult
-from tfcompare.serving.answers import Prediction
-from tfcompare.serving.backend_spec import BackendSpec
+from tfcompare.imaging.values import ImageProblem
+from tfcompare.results import RequestResult, RunResult
 from tfcompare.session import (
     SCHEMA_VERSION,
     SavedSession,
@@ -34,160 +32,6 @@ from tfcompare.session import (
     save_session,
 )
 from tfcompare.settings import RunSettings
-
-SECRET = "Bearer s3cr3t-token-value"
-
-
-def jpeg_bytes(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
-    img = Image.new("RGB", size, (seed * 37 % 256, seed * 91 % 256, seed * 13 % 256))
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=90)
-    return buf.getvalue()
-
-
-def make_result(
-    n_images: int = 3, backends: tuple[str, ...] = ("gpu", "cpu-1"), scale: float = 1.0
-) -> RunResult:
-    """A varied run: failed requests, None fields, unicode names, pods, cold requests, problems.
-    ``scale`` multiplies every latency (to build a 'B' session with a known change)."""
-    specs = tuple(
-        BackendSpec(
-            name,
-            f"127.0.0.1:{8500 + i}",
-            model="inception",
-            signature="predict_images",
-            headers=(("authorization", SECRET),),
-        )
-        for i, name in enumerate(backends)
-    )
-    keys = ("original", "512-jpeg", "128-png")
-    images, requests, summary = [], [], []
-    for i in range(n_images):
-        data = jpeg_bytes(i)
-        name = f"chat-ü-{i}.jpg"
-        variants = tuple(
-            Variant(
-                key=k,
-                box=None if k == "original" else int(k.split("-")[0]),
-                format="jpeg" if k != "128-png" else "png",
-                quality=90 if k == "512-jpeg" else None,
-                width=64,
-                height=48,
-                nbytes=len(data) + j,
-                encode_ms=0.25 * j + 0.1,
-                data=b"xx",
-            )
-            for j, k in enumerate(keys)
-        )
-        images.append(
-            ImageInfo(
-                name,
-                f"/photos/{name}",
-                "jpeg",
-                64,
-                48,
-                len(data),
-                variants,
-                ("2048 px skipped: image is only 64×48 (never upscaled)",),
-                data,
-            )
-        )
-        for b_idx, spec in enumerate(specs):
-            for v_idx, key in enumerate(keys):
-                for rep in range(3):
-                    failed = rep == 2 and v_idx == 2 and b_idx == 1
-                    lat = (10.0 + i + 3 * v_idx + 0.37 * rep + 5 * b_idx) * scale
-                    requests.append(
-                        RequestResult(
-                            image=name,
-                            variant=key,
-                            backend=spec.name,
-                            protocol="grpc",
-                            phase="measured",
-                            repeat=rep,
-                            ok=not failed,
-                            latency_ms=None if failed else lat,
-                            client_ms=None if failed else 0.1 * rep,
-                            bytes=1000 + v_idx,
-                            model_version=None if failed else 3,
-                            error="DEADLINE_EXCEEDED: too slow" if failed else None,
-                            top5=()
-                            if failed
-                            else tuple(
-                                Prediction(f"class {c} ‘q’", 0.9 / (c + 1) + 0.001 * v_idx)
-                                for c in range(5)
-                            ),
-                            score_kind="probability",
-                            pod=f"serving-{b_idx}-abc" if b_idx else None,
-                            started_at=1_700_000_000.123456 + len(requests),
-                        )
-                    )
-                summary.append(
-                    Aggregate(
-                        image=name,
-                        variant=key,
-                        backend=spec.name,
-                        n=3,
-                        n_errors=int(v_idx == 2 and b_idx == 1),
-                        bytes=1000 + v_idx,
-                        p50_ms=10.0 * scale + v_idx,
-                        p90_ms=11.5,
-                        p99_ms=None,
-                        mean_ms=10.1,
-                        stdev_ms=0.3 if v_idx else None,
-                        few_samples=True,
-                        top1="class 0 ‘q’",
-                        top1_agree=None if v_idx == 0 and b_idx else v_idx != 2,
-                        top5_overlap=1.0 - 0.2 * v_idx,
-                        score_ratio=None if v_idx == 2 else 1.0 + 0.01 * v_idx,
-                    )
-                )
-    for spec in specs:
-        requests.insert(
-            0,
-            RequestResult(
-                image=images[0].name,
-                variant="original",
-                backend=spec.name,
-                protocol="grpc",
-                phase="cold",
-                repeat=0,
-                ok=True,
-                latency_ms=812.5 * scale,
-                client_ms=1.5,
-                bytes=1000,
-                model_version=3,
-                error=None,
-                top5=(Prediction("class 0 ‘q’", 0.9),),
-                score_kind="logit",
-            ),
-        )
-    return RunResult(
-        settings=RunSettings(sizes=(512, 128), formats=("jpeg", "png"), jpeg_quality=85, repeats=3),
-        backends=specs,
-        images=tuple(images),
-        requests=tuple(requests),
-        problems=(ImageProblem("notes.txt", "not an image file"),),
-        summary=tuple(summary),
-        started_at=1_700_000_000.5,
-        finished_at=1_700_000_042.25,
-    )
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
-    """Names, contents and mtimes of everything in ``folder``: 'nothing changed on disk'."""
-    return {p.name: (digest(p), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
-
-
-def assert_same_result(loaded: RunResult, original: RunResult) -> None:
-    assert loaded == original  # every field except the byte payloads (compare=False)
-    assert [i.original for i in loaded.images] == [i.original for i in original.images]
-    assert all(v.data == b"" for i in loaded.images for v in i.variants)  # variants: metadata only
-
 
 # --------------------------------------------------------------------------- round trip
 
@@ -380,7 +224,7 @@ _SAVER = textwrap.dedent(
     """
     import os, sys, time
     sys.path.insert(0, sys.argv[3])
-    from test_session_store import make_result
+    from session_results import make_result
     from dataclasses import replace
     from tfcompare.session import save_session
 
