@@ -1,4 +1,6 @@
-"""Shared test setup: offscreen Qt, and user directories redirected to a temporary folder."""
+"""Shared test setup: offscreen Qt, user directories redirected to a temporary folder, and the two
+tiers: tests marked ``slow`` are the end-to-end tier (real servers, real TensorFlow, Chromium,
+kubectl — processes); every other test is the fast tier, which starts no process at all."""
 
 from __future__ import annotations
 
@@ -7,9 +9,10 @@ import os
 import pytest
 
 # The local Kubernetes API server's fixtures (``kube``, ``echo``) and the OIP protocols discovery
-# needs (``oip_protocols``) for the cluster tests, and the in-memory serving protocol
-# (``fake_servers``) for the fast tier.
-pytest_plugins = ["kube_api_server", "kube_servers", "fake_transport", "process_guard"]
+# needs (``oip_protocols``) for the cluster tests, the in-memory serving protocol
+# (``fake_servers``) for the fast tier, the fast tier's rule that no test starts a process
+# (tests/process_guard.py), and pytest's own ``pytester`` (the rule's tests run pytest inline).
+pytest_plugins = ["kube_api_server", "kube_servers", "fake_transport", "process_guard", "pytester"]
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
