@@ -241,7 +241,7 @@ class CpuLimit:
 
     def _loop(self) -> None:
         run, stopped = self.share * self.period_s, (1 - self.share) * self.period_s
-        while not self._stop.is_set():
+        while not self._stop.is_set():  # the limiter's duty cycle: its sleeps are what it does
             self.backend.resume()
             time.sleep(run)
             if self._stop.is_set():

@@ -90,6 +90,7 @@ class Browser:
         self.events: list[dict] = []
         for method in ("Page.enable", "Network.enable", "Runtime.enable", "Log.enable"):
             self.call(method)
+        self.call("Page.setLifecycleEventsEnabled", enabled=True)  # for "networkIdle"
 
     def call(self, method: str, **params) -> dict:
         self._id += 1
@@ -102,9 +103,17 @@ class Browser:
                 return msg.get("result", {})
             self.events.append(msg)
 
-    def _wait_event(self, name: str, timeout: float = 60) -> None:
+    def _wait_event(self, name: str, timeout: float = 60, lifecycle: str | None = None) -> None:
+        """Read events until one named ``name`` (a ``Page.lifecycleEvent`` called ``lifecycle``)
+        has come."""
+
+        def came(e: dict) -> bool:
+            return e.get("method") == name and (
+                lifecycle is None or e.get("params", {}).get("name") == lifecycle
+            )
+
         deadline = time.monotonic() + timeout
-        while not any(e.get("method") == name for e in self.events):
+        while not any(came(e) for e in self.events):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no {name} within {timeout} s")
             self.ws.settimeout(max(0.1, deadline - time.monotonic()))
@@ -121,7 +130,8 @@ class Browser:
         self.events.clear()
         self.call("Page.navigate", url=Path(path).resolve().as_uri())
         self._wait_event("Page.loadEventFired")
-        time.sleep(0.3)  # late requests (fonts, lazy images) show up here
+        # late requests (fonts, lazy images) come before the network is idle (quiet for 0.5 s)
+        self._wait_event("Page.lifecycleEvent", lifecycle="networkIdle")
         self.call("Runtime.evaluate", expression="1")  # drains pending events
         out = PageLoad()
         urls = {}

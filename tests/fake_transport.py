@@ -90,7 +90,7 @@ class FakeServer:
         self.gate.wait()
         assert self._busy is not None
         with self._busy:
-            time.sleep(self.latency_s)
+            time.sleep(self.latency_s)  # the stand-in's behaviour: a request takes this long
 
 
 SERVERS: dict[str, FakeServer] = {}
@@ -175,11 +175,11 @@ class FakeSender(Sender):
         refused = server.check(model)
         if refused:
             return refused
-        while not server.gate.is_set():  # held by the test: wait, cancellably
+        while not server.gate.is_set():  # held by the test: wait (polling), cancellably
             await asyncio.sleep(0.005)
         assert self._slots is not None
         async with self._slots:
-            await asyncio.sleep(server.latency_s)
+            await asyncio.sleep(server.latency_s)  # the stand-in's behaviour: its latency
         return "OK"
 
 

@@ -1,5 +1,6 @@
 """Helpers for the window tests: a MainWindow that closes without questions, small real photos,
-and drop events carrying file URLs (what a file manager sends)."""
+drop events carrying file URLs (what a file manager sends), menu actions by path, and letting
+the window settle after a change."""
 
 from __future__ import annotations
 
@@ -36,6 +37,19 @@ def drop_event(paths: list[Path | str]) -> QDropEvent:
     )
     event._mime = mime  # keep the data alive as long as the event
     return event
+
+
+def settle() -> None:
+    """Let the window finish what its last change set in motion — posted events (layout
+    requests, resizes, repaints) and zero-delay timers (label placement, legend fitting) — by
+    running the event loop until they are handled, without waiting for a fixed time."""
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    for _ in range(5):  # what one round handles may post more (a resize, then its layout)
+        QCoreApplication.sendPostedEvents()
+        app.processEvents()
 
 
 def show_sized(qtbot, widget, width: int, height: int):

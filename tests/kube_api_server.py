@@ -82,6 +82,7 @@ class KubeAPIServer:
         self.delay_s = 0.0  # answer every request this much later (a slow API server)
         self.forwards: dict[str, int] = {}  # pod key -> number of port-forward streams opened
         self.requests: list[str] = []
+        self.answering = 0  # requests received and not yet answered (streams: until they end)
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -366,11 +367,15 @@ class KubeAPIServer:
     @web.middleware
     async def _auth(self, request: web.Request, handler):
         self.requests.append(f"{request.method} {request.path_qs}")
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
-            return _status(401, "Unauthorized", "Unauthorized")
-        return await handler(request)
+        self.answering += 1
+        try:
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)  # the stand-in's behaviour: a slow API server
+            if request.headers.get("Authorization") != f"Bearer {self.token}":
+                return _status(401, "Unauthorized", "Unauthorized")
+            return await handler(request)
+        finally:
+            self.answering -= 1
 
     def _denied(
         self, verb: str, resource: str, ns: str | None, name: str = ""

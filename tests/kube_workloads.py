@@ -471,7 +471,7 @@ class Workloads:
                 and job["status"]["failed"] <= int(job["spec"].get("backoffLimit", 6))
             )
         if again:  # the Job controller replaces a failed (or deleted) pod of this index
-            time.sleep(0.3)
+            time.sleep(0.3)  # the stand-in's behaviour: the controller's back-off before it does
             self._start_pod(ns, job, index)
 
     def _end_pod(self, key: str, *, remove: bool = True, grace_s: float = 2.0) -> None:
@@ -533,7 +533,7 @@ class Workloads:
                         if rest:
                             await resp.write(rest)
                     break
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # following the log: polling the file for more
         await resp.write_eof()
         return resp
 

@@ -8,10 +8,10 @@ import json
 import os
 import socket
 import threading
-import time
 
 import pytest
 from kube_api_server import add_tfs_service
+from waiting import wait_for
 
 from tfcompare.cluster import (
     ClusterError,
@@ -195,12 +195,11 @@ def test_unreachable_api_server(tmp_path, monkeypatch):
     monkeypatch.setenv(
         "KUBECONFIG", str(dead.kubeconfig(tmp_path / "kc", contexts={"test": "tfs"}))
     )
-    started = time.monotonic()
-    with pytest.raises(
+    with pytest.raises(  # refused at once: no retries until some long timeout
         ClusterError, match=r"cannot reach the Kubernetes API server http://127\.0\.0\.1.*refused"
     ) as err:
         discover_services()
-    assert err.value.status == 0 and time.monotonic() - started < 10
+    assert err.value.status == 0
     with pytest.raises(ClusterError, match="cannot reach"):
         open_forward(spec("k8s://tfs/tfs-gpu"))
 
@@ -305,16 +304,13 @@ def test_forward_follows_pod_replacement(kube, echo):
         kube.delete_pod("tfs", old)  # the pod dies: its stream ends, like in a cluster
         assert conn.recv(10) == b""  # the client sees the connection drop
         conn.close()
-        deadline = time.monotonic() + 5
-        while fwd.pod is not None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert fwd.pod is None and fwd.state.startswith("reconnecting…")
+        wait_for(lambda: fwd.pod is None, 5, "the forward noticed the pod is gone")
+        assert fwd.state.startswith("reconnecting…")
         assert "no ready pod" in fwd.state or "gone" in fwd.state
         # a client connecting while no pod is ready waits for the replacement instead of failing
-        waiter: list[bytes] = []
-        t = threading.Thread(target=lambda: waiter.append(roundtrip(fwd.address, b"after")))
-        t.start()
-        time.sleep(0.5)
+        host, port = fwd.address.rsplit(":", 1)
+        waiting = socket.create_connection((host, int(port)), timeout=15)
+        waiting.sendall(b"after")  # connected and sent before the replacement exists
         kube.add_pod(
             "tfs",
             "tfs-cpu-1-new",
@@ -324,8 +320,8 @@ def test_forward_follows_pod_replacement(kube, echo):
             },
             {8500: echo.address},
         )
-        t.join(15)
-        assert waiter == [b"after"]
+        with waiting:
+            assert waiting.recv(10) == b"after"
         assert fwd.pod == "tfs-cpu-1-new" and fwd.generation == 1
         assert fwd.state == "forwarding to pod tfs-cpu-1-new"
         assert kube.forwards.get("tfs/tfs-cpu-1-new", 0) >= 1
@@ -337,17 +333,12 @@ def test_forward_gives_up_waiting_after_timeout(kube, echo):
     old = add_tfs_service(kube, "tfs-cpu-1", grpc=echo.address)
     with open_forward(spec("k8s://tfs/tfs-cpu-1", timeout_s=1.0), poll_s=0.2) as fwd:
         kube.set_ready("tfs", old, False)
-        deadline = time.monotonic() + 5
-        while fwd.pod is not None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: fwd.pod is None, 5, "the forward noticed the pod is not ready")
         assert "is not ready" in fwd.state or "0/1 pods ready" in fwd.state
-        started = time.monotonic()
-        assert roundtrip(fwd.address, b"x", timeout=10) == b""  # closed after ~1 s, not hung
-        assert time.monotonic() - started < 5
+        # closed by the forward once its 1 s is up (end of file), long before roundtrip gives up
+        assert roundtrip(fwd.address, b"x", timeout=10) == b""
         kube.set_ready("tfs", old, True)  # the same pod recovers: forwarding resumes
-        deadline = time.monotonic() + 5
-        while fwd.pod is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: fwd.pod is not None, 5, "forwarding resumed")
         assert fwd.pod == old and fwd.generation == 1
         assert roundtrip(fwd.address, b"back") == b"back"
 
@@ -355,13 +346,10 @@ def test_forward_gives_up_waiting_after_timeout(kube, echo):
 def test_forward_reports_pod_port_errors(kube):
     add_tfs_service(kube, "tfs-gpu", grpc="127.0.0.1:9")  # nothing listens in the "pod"
     with open_forward(spec("k8s://tfs/tfs-gpu", timeout_s=1.5), poll_s=0.2) as fwd:
-        started = time.monotonic()
-        assert roundtrip(fwd.address, b"x") == b""  # retried for timeout_s, then given up
-        assert 1.4 < time.monotonic() - started < 6
+        # retried for timeout_s (several streams), then given up: end of file, not a hang
+        assert roundtrip(fwd.address, b"x", timeout=10) == b""
         assert kube.forwards["tfs/tfs-gpu-7d9f-x1"] >= 3
-        deadline = time.monotonic() + 5
-        while "last stream failed" not in fwd.state and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: "last stream failed" in fwd.state, 5, "the failure is shown")
         assert "error forwarding port 8500" in fwd.state
 
 

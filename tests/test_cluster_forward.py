@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 
 import pytest
 from kube_api_server import TFS, add_tfs_service
+from waiting import wait_for
 
 from tfcompare.cluster import open_forward
 from tfcompare.serving import make_client
@@ -91,13 +91,11 @@ def test_pod_replaced_mid_run_reconnects(kube, backend_pair, fresh_backend, jpeg
 
         worker = threading.Thread(target=run)
         worker.start()
-        deadline = time.monotonic() + 30
-        while len(answered) < 5 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: len(answered) >= 5, 30, "five answers through the first pod")
         # the pod dies: process killed, pod object deleted, replacement not ready for a moment
         doomed.kill()
         kube.delete_pod("tfs", old)
-        time.sleep(1.0)
+        wait_for(lambda: fwd.pod is None, 30, "the forward noticed the pod is gone")
         kube.add_pod(
             "tfs",
             "tfs-cpu-1-bbb",
@@ -105,9 +103,11 @@ def test_pod_replaced_mid_run_reconnects(kube, backend_pair, fresh_backend, jpeg
             {8500: backend_pair.one.grpc},
             model_name="tiny",
         )
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline and sum(1 for a in answered if a[2] >= 1 and a[3]) < 5:
-            time.sleep(0.1)
+        wait_for(
+            lambda: sum(1 for a in answered if a[2] >= 1 and a[3]) >= 5,
+            40,
+            "five answers through the replacement",
+        )
         stop.set()
         worker.join(30)
         client.close()
@@ -147,17 +147,13 @@ def test_comparison_through_the_forward(kube, backend_pair, jpeg):
 
 def test_window_status_light_shows_the_forwarded_pod(kube, backend_pair):
     """A k8s:// backend in the window: its status line names the pod the forward reaches."""
-    import time
-
     from tfcompare.window.work import StatusChecker
 
     pod = add_tfs_service(kube, "tfs-cpu-1", grpc=backend_pair.one.grpc)
     checker = StatusChecker(every_s=60)
     try:
         checker.set_backends([k8s_spec("k8s://tfs/tfs-cpu-1")])
-        deadline = time.monotonic() + 30
-        while not checker.pending and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: checker.pending, 30, "a status")
     finally:
         checker.close()
     status = checker.pending[-1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from gui_helpers import DENSE_KEYS, find_action, make_window, synthetic_session
+from gui_helpers import DENSE_KEYS, find_action, make_window, settle, synthetic_session
 from PySide6.QtCore import QEvent, QPointF, QRectF
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QToolTip
@@ -25,7 +25,7 @@ def dense(qtbot, tmp_path):
     )
     assert window.sessions.open_session(session)
     window.refresh_views(force=True)
-    qtbot.wait(30)
+    settle()
     return window
 
 
@@ -99,7 +99,7 @@ def marker_boxes(chart) -> list[QRectF]:
 @pytest.mark.parametrize("size", [MINIMUM_SIZE, (1280, 800)])
 def test_quality_labels_never_cover_a_marker(dense, qtbot, size):
     dense.resize(*size)
-    qtbot.wait(60)
+    settle()
     chart = dense.quality
     labels = [t for t in chart._labels if t.isVisible()]
     assert len(labels) >= 3  # most variants are still named
@@ -163,7 +163,7 @@ def test_the_server_share_reads_right_on_the_log_scale(qtbot):
 @pytest.mark.parametrize("size", [MINIMUM_SIZE, (1280, 800)])
 def test_top5_scores_are_never_cut_at_the_charts_edge(dense, qtbot, size):
     dense.resize(*size)
-    qtbot.wait(60)
+    settle()
     chart = dense.top5
     frame = chart.item.vb.sceneBoundingRect()
     scores = [t for t in chart._texts if t.isVisible()]

@@ -4,7 +4,7 @@ backend reasons readable, labels not cut. Real widgets, offscreen."""
 from __future__ import annotations
 
 import pytest
-from gui_helpers import make_window, small_photos
+from gui_helpers import make_window, settle, small_photos
 from PySide6.QtCore import QRect, QRectF
 
 from tfcompare.gui.chart_base import title_metrics
@@ -22,7 +22,7 @@ def _axis_rect(chart, name: str) -> QRect:
 def empty_window(qtbot):
     window = make_window(qtbot)
     window.resize(1280, 800)
-    qtbot.wait(50)
+    settle()
     return window
 
 
@@ -30,7 +30,7 @@ def empty_window(qtbot):
 def test_empty_hints_never_cover_axes(empty_window, qtbot, size):
     w = empty_window
     w.resize(*size)
-    qtbot.wait(50)
+    settle()
     charts = [w.latency, w.quality, w.top5]
     for chart in charts:
         assert chart.empty.isVisible()
@@ -92,7 +92,7 @@ def test_a_reopened_sessions_gone_backends_are_not_alarms(empty_window, qtbot, t
 def test_titles_and_marker_note_are_whole(empty_window, qtbot, size):
     w = empty_window
     w.resize(*size)
-    qtbot.wait(50)
+    settle()
     for chart in (w.latency, w.quality):
         chart.set_pooling({"512-jpeg": 3, "256-png": 4})
         shown = chart.title_text()
@@ -133,7 +133,7 @@ def test_table_names_are_whole_and_value_columns_fit_their_numbers(empty_window,
     assert w.sessions.open_session(synthetic_session(tmp_path / "s.tfcs"))
     aggs = [a.__class__(**{**a.__dict__, "backend": "cpu-2-rest"}) for a in w.store.aggregates()]
     w.table.reset(aggs)
-    qtbot.wait(20)
+    settle()
     view = w.table.view
     keys = [k for k, _ in COLUMNS]
     fm = view.fontMetrics()
@@ -168,7 +168,7 @@ def test_the_progress_bar_says_ready_or_what_it_waits_for(empty_window, qtbot, t
 def test_capacity_controls_explain_themselves(empty_window, qtbot):
     w = empty_window
     w.tabs.setCurrentWidget(w.capacity)
-    qtbot.wait(20)
+    settle()
     panel = w.capacity
     spin = panel.agents
     assert spin.value() == 0 and spin.text() == "no (this machine)"

@@ -4,7 +4,7 @@ entries and chart titles that are elided instead of clipped."""
 
 from __future__ import annotations
 
-from gui_helpers import make_window, show_sized
+from gui_helpers import make_window, settle, show_sized
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics
 
@@ -74,7 +74,7 @@ def test_legends_sit_outside_the_plot_area(qtbot):
         + [BackendSpec.parse("cpu-2-rest=127.0.0.1:3", protocol="rest")],
         persist=False,
     )
-    qtbot.wait(50)
+    settle()
     for chart in (window.latency, window.quality):
         assert [label.text for _, label in chart.legend.items] == ["cpu-1", "cpu-2", "cpu-2-rest"]
         legend = _scene_rect(chart, chart.legend)
@@ -123,7 +123,7 @@ def test_backends_with_identical_quality_points_are_all_visible(qtbot):
         )
     ]
     chart.update_data(points, backends)
-    qtbot.wait(50)
+    settle()
     image = chart.plot.grab().toImage()
     plot_area = chart.plot.mapFromScene(chart.item.vb.sceneBoundingRect()).boundingRect()
     seen = {b: _pixels_of(image, colors.color(b), plot_area) for b in backends}

@@ -4,7 +4,7 @@ whether its labels stay legible at the sizes the window allows. Real widgets, of
 from __future__ import annotations
 
 import pytest
-from gui_helpers import make_window, synthetic_session
+from gui_helpers import make_window, settle, synthetic_session
 from PySide6.QtGui import QFontMetrics, QGuiApplication
 
 from tfcompare.gui.main_window import MINIMUM_SIZE, MainWindow, first_start_size
@@ -136,7 +136,7 @@ def test_quality_labels_never_overlap_at_the_smallest_window(qtbot, tmp_path):
     window.resize(*MINIMUM_SIZE)
     window.sessions.open_session(synthetic_session(tmp_path / "s.tfcs"))
     window.refresh_views(force=True)
-    qtbot.wait(50)
+    settle()
     chart = window.quality
     chart.on_plot_resized()
     shown_labels = [t for t in chart._labels if t.isVisible()]
@@ -152,7 +152,7 @@ def test_a_bad_size_outlines_the_field_and_its_message_is_whole(qtbot):
     window.resize(*MINIMUM_SIZE)
     panel = window.settings_panel
     panel.sizes.setText("2048, 4")
-    qtbot.wait(20)
+    settle()
     assert panel.sizes.property("invalid") is True and "#b00020" in panel.sizes.styleSheet()
     assert panel.error.isVisible() and "bad size 4" in panel.error.text()
     assert panel.error.height() >= panel.error.heightForWidth(panel.error.width())  # not cut

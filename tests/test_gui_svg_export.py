@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 from browser import Browser
-from gui_helpers import find_action, make_window, synthetic_session
+from gui_helpers import find_action, make_window, settle, synthetic_session
 from PIL import Image
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
@@ -44,7 +44,7 @@ def exported(qtbot, tmp_path, monkeypatch, chart: str):
     assert window.sessions.open_session(synthetic_session(tmp_path / "s.tfcs"))
     window.refresh_views(force=True)
     window.capacity.chart.update_curves(capacity_curves(), 60.0)
-    qtbot.wait(20)
+    settle()
     png, svg = tmp_path / f"{chart}.png", tmp_path / f"{chart}.svg"
     answers = iter([(str(png), ""), (str(svg), "")])
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: next(answers))

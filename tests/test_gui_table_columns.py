@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from gui_helpers import make_window
+from gui_helpers import make_window, settle
 from PySide6.QtCore import Qt
 
 from tfcompare.gui.main_window import MINIMUM_SIZE
@@ -58,7 +58,7 @@ SERVER = dict(server_ms=14.1, runtime_ms=11.0, path_ms=5.3, server_exact=True)
 
 def test_at_1280_the_server_split_sits_beside_the_latency_without_scrolling(table, qtbot):
     table.table.reset(rows(**SERVER))
-    qtbot.wait(20)
+    settle()
     shown = table.table.shown_columns()
     assert shown[:5] == ["image", "variant", "backend", "p50_ms", "p90_ms"]
     assert {"mean_ms", "server_ms", "path_ms"} <= set(shown)
@@ -73,7 +73,7 @@ def test_at_1280_the_server_split_sits_beside_the_latency_without_scrolling(tabl
 
 def test_without_server_metrics_those_columns_are_left_out_and_quality_comes_first(table, qtbot):
     table.table.reset(rows())
-    qtbot.wait(20)
+    settle()
     shown = table.table.shown_columns()
     assert "server_ms" not in shown and "path_ms" not in shown
     assert {"score_ratio", "top1_agree", "n_errors"} <= set(shown)
@@ -90,14 +90,14 @@ def test_prep_and_queue_columns_appear_only_when_known(table, qtbot):
     keys = [k for k, _ in COLUMNS]
     view, model = table.table.view, table.table.proxy
     table.table.reset(rows(preprocess_ms=3.25))
-    qtbot.wait(20)
+    settle()
     assert not view.isColumnHidden(keys.index("preprocess_ms"))
     assert view.isColumnHidden(keys.index("queue_ms"))
     assert model.index(0, keys.index("preprocess_ms")).data() == "3.25"
     tip = model.headerData(keys.index("preprocess_ms"), Qt.Orientation.Horizontal, 3)
     assert "client" in tip  # the header's tooltip says what it is
     table.table.reset(rows(queue_ms=0.42, **SERVER))
-    qtbot.wait(20)
+    settle()
     assert not view.isColumnHidden(keys.index("queue_ms"))
     assert view.isColumnHidden(keys.index("preprocess_ms"))
     assert model.index(0, keys.index("queue_ms")).data() == "0.42"
@@ -107,7 +107,7 @@ def test_a_failed_request_brings_errors_forward(table, qtbot):
     data = rows(**SERVER)
     data[4] = replace(data[4], n_errors=3)
     table.table.reset(data)
-    qtbot.wait(20)
+    settle()
     shown = table.table.shown_columns()
     assert shown.index("n_errors") == shown.index("p90_ms") + 1
 
@@ -116,7 +116,7 @@ def test_a_failed_request_brings_errors_forward(table, qtbot):
 def test_no_visible_column_is_cut_and_names_stay_readable(table, qtbot, size):
     table.resize(*size)
     table.table.reset(rows(**SERVER))
-    qtbot.wait(30)
+    settle()
     view = table.table.view
     shown = table.table.shown_columns()
     assert shown[:5] == ["image", "variant", "backend", "p50_ms", "p90_ms"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from gui_helpers import DENSE_KEYS, find_action, make_window, synthetic_session
+from gui_helpers import DENSE_KEYS, find_action, make_window, settle, synthetic_session
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QFont, QHelpEvent, QImage, QTextLayout
 from PySide6.QtWidgets import QApplication, QToolTip
@@ -30,7 +30,7 @@ def hostile_window(qtbot, tmp_path, names):
     session = synthetic_session(tmp_path / "h.tfcs", backend_names=names, keys=DENSE_KEYS[:3])
     assert window.sessions.open_session(session)
     window.refresh_views(force=True)
-    qtbot.wait(20)
+    settle()
     return window
 
 

@@ -11,6 +11,7 @@ import time
 import tracemalloc
 
 import pytest
+from waiting import wait_for
 
 from tfcompare.load.load_plan import LoadTarget
 from tfcompare.serving.answers import ServingError
@@ -31,6 +32,8 @@ class HostileServer:
         self.port = self.sock.getsockname()[1]
         self.stop = threading.Event()
         self.connections = 0
+        self.trickled = 0  # bytes of the trickled body sent
+        self.hung_up = threading.Event()  # a client closed its connection before the end
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -71,9 +74,10 @@ class HostileServer:
                     if self.stop.is_set():
                         break
                     conn.sendall(b" ")
-                    time.sleep(0.2)
+                    self.trickled += 1
+                    time.sleep(0.2)  # the stand-in's behaviour: one byte every 0.2 s
         except OSError:
-            pass  # the client hung up: what it should do
+            self.hung_up.set()  # the client hung up: what it should do
         finally:
             conn.close()
 
@@ -100,15 +104,21 @@ def test_answers_read_to_the_end_keep_the_connection_for_the_next_request():
         server.close()
 
 
+def ended_early(hostile: HostileServer) -> None:
+    """The client hung up on the server before the answer's end (1000 bytes take 200 s): it
+    stopped at its deadline, which a socket timeout renewed by every byte would not do."""
+    if hostile.mode == "trickle":
+        assert hostile.trickled < 1000
+    wait_for(hostile.hung_up.is_set, 10, "the client closed the connection")
+
+
 def test_the_rest_client_stops_at_the_limit_or_the_deadline(hostile):
     client = RestClient(
-        BackendSpec("odd", f"127.0.0.1:{hostile.port}", protocol="rest", model="m", timeout_s=2.0)
+        BackendSpec("odd", f"127.0.0.1:{hostile.port}", protocol="rest", model="m", timeout_s=1.0)
     )
     tracemalloc.start()
-    start = time.monotonic()
     with pytest.raises(ServingError) as raised:
         client.status()
-    took = time.monotonic() - start
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     client.close()
@@ -117,8 +127,8 @@ def test_the_rest_client_stops_at_the_limit_or_the_deadline(hostile):
         assert f"larger than {MAX_ANSWER_BYTES >> 20} MB" in raised.value.message
         assert peak < 3 * MAX_ANSWER_BYTES  # the limit, not what the server would send
     else:
-        assert raised.value.code == "DEADLINE_EXCEEDED" and "within 2 s" in raised.value.message
-        assert took < 3.0  # the request's deadline, not 1000 bytes × 0.2 s
+        assert raised.value.code == "DEADLINE_EXCEEDED" and "within 1 s" in raised.value.message
+    ended_early(hostile)
 
 
 def test_the_load_engine_counts_such_answers_as_errors(hostile):
@@ -127,17 +137,16 @@ def test_the_load_engine_counts_such_answers_as_errors(hostile):
     target = LoadTarget(spec, f"127.0.0.1:{hostile.port}", "original", "original", (request,))
 
     async def one() -> str:
-        sender = HttpSender(spec, target.address, timeout_s=2.0, concurrency=1)
+        sender = HttpSender(spec, target.address, timeout_s=1.0, concurrency=1)
         await sender.open()
         try:
             return await sender.send(request)
         finally:
             await sender.close()
 
-    start = time.monotonic()
     code = asyncio.run(one())
     assert code == ("RESOURCE_EXHAUSTED" if hostile.mode == "endless" else "DEADLINE_EXCEEDED")
-    assert time.monotonic() - start < 5.0
+    ended_early(hostile)
 
 
 def test_the_metrics_reader_stops_at_the_limit_or_the_deadline(hostile):
@@ -146,7 +155,6 @@ def test_the_metrics_reader_stops_at_the_limit_or_the_deadline(hostile):
     scraper = MetricsScraper(
         f"http://127.0.0.1:{hostile.port}/monitoring/prometheus/metrics", timeout_s=1.0
     )
-    start = time.monotonic()
     with pytest.raises(MetricsError) as raised:
         scraper.fetch()
     scraper.close()
@@ -154,4 +162,4 @@ def test_the_metrics_reader_stops_at_the_limit_or_the_deadline(hostile):
         assert f"sent a page larger than {MAX_PAGE_BYTES >> 20} MB" in str(raised.value)
     else:
         assert "did not answer within" in str(raised.value)
-        assert time.monotonic() - start < 2.5
+    ended_early(hostile)

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from images import noisy_png, photo, save
 from kube_api_server import add_tfs_service
+from waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -142,8 +143,8 @@ def test_agent_lost_mid_level_is_reported_and_excluded(kube, backend_pair, cat, 
     )
     try:
         slots = _wait_for_start(kube)
-        while time.time() < slots[0][0] + 0.6:  # inside the first level's windows
-            time.sleep(0.05)
+        # the published start of the first level, plus a little: inside its windows
+        wait_for(lambda: time.time() >= slots[0][0] + 0.6, 60, "the first level under way")
         victim = next(
             k
             for k, p in kube.pods.items()
@@ -185,9 +186,10 @@ def test_cancel_leaves_no_job_and_no_processes(kube, backend_pair, cat):
         *FAST,
     )
     try:
-        _wait_for_start(kube)
+        slots = _wait_for_start(kube)
         assert len(kube.workloads.running()) == 3
-        time.sleep(1.0)
+        # cancelled once the agents are measuring (the first level's published start)
+        wait_for(lambda: time.time() >= slots[0][0] + 0.2, 60, "the first level under way")
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     finally:

@@ -15,6 +15,7 @@ import pytest
 from cli_process import tfcompare
 from images import photo, save
 from kube_api_server import TFS, add_tfs_service
+from waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -105,7 +106,6 @@ def test_typos_fail_fast_with_status_2(kube, backend_pair, cat):
         (f"{backend_pair.one.grpc}/tinyy", "tinyy"),
     ]
     for target, words in cases:
-        t0 = time.monotonic()
         proc = tfcompare(
             "run",
             cat,
@@ -118,8 +118,7 @@ def test_typos_fail_fast_with_status_2(kube, backend_pair, cat):
         )
         assert proc.returncode == 2, (target, proc.stderr)
         assert "tfcompare run: error: backend a:" in proc.stderr and words in proc.stderr, target
-        assert "progress" not in proc.stderr and "p50 ms" not in proc.stdout, target
-        assert time.monotonic() - t0 < 60
+        assert "progress" not in proc.stderr and "p50 ms" not in proc.stdout, target  # no run
     assert "namespace" in tfcompare("run", cat, "--backend", "a=k8s://tfss/tfs-a").stderr
 
 
@@ -172,8 +171,14 @@ def test_pod_replaced_mid_run(kube, backend_pair, fresh_backend, cat, tmp_path):
             if done and int(done.group(1)) >= 10:  # some requests answered by the first pod
                 break
         doomed.kill()
+        asked = len(kube.requests)
         kube.delete_pod("tfs", "tfs-a-aaa")
-        time.sleep(1.0)
+        # the replacement comes once the run's forward has looked for the pod and found it gone
+        wait_for(
+            lambda: any("/namespaces/tfs/pods" in r for r in kube.requests[asked:]),
+            30,
+            "the forward looked for the pod after it was deleted",
+        )
         kube.add_pod(
             "tfs",
             "tfs-a-bbb",

@@ -110,7 +110,8 @@ def test_load_cli_json_has_every_level_and_latency_grows_on_a_one_thread_backend
         assert lv["ok"] > 0 and lv["n_errors"] == 0
         assert 1 <= lv["n_windows"] <= 4
         windows = [w for w in lv["windows"]]
-        assert all(w["duration_s"] == pytest.approx(0.4, abs=0.15) for w in windows)
+        # a window closes at its end, never before (a busy machine may close it late)
+        assert all(w["duration_s"] >= 0.39 for w in windows)
         # a level ends early only when its last 3 windows agree; otherwise after 4 windows
         assert (lv["stable"] and len(windows) >= 3) or (not lv["stable"] and len(windows) == 4)
         assert lv["achieved"] == pytest.approx(lv["level"], rel=0.15)  # really in flight
@@ -167,11 +168,10 @@ def test_cancel_mid_sweep_returns_what_was_measured(backend_pair, cat):
         if isinstance(event, WindowDone) and event.window.index == 1:
             cancel.set()
 
-    started = time.monotonic()
     result = sweep(plan, targets_for(cat, spec), on_event=on_event, cancel=cancel)
     assert result.cancelled
     assert len(result.levels) == 1 and result.levels[0].stop_reason == "cancelled"
-    assert time.monotonic() - started < 20  # 4 levels × 20 windows would take 24 s
+    assert len(result.levels[0].windows) <= 3  # stopped at the cancel, not after its 20 windows
 
 
 def test_backend_killed_mid_sweep_ends_with_errors(fresh_backend, cat):

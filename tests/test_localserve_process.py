@@ -16,6 +16,7 @@ import grpc
 import pytest
 import stub_client as sc
 from backends import _env
+from waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -64,9 +65,7 @@ def test_newest_version_labels_threads_and_sigterm(tiny_model, tmp_path, fresh_b
     assert err.code() == grpc.StatusCode.NOT_FOUND
     assert _compute_threads(backend.pid) == 3
 
-    started = time.monotonic()
-    assert backend.stop() == 0  # SIGTERM: clean exit status
-    assert time.monotonic() - started < 15
+    assert backend.stop() == 0  # SIGTERM: a clean exit of its own (stop() kills after 20 s: -9)
     assert _refused(backend.grpc)
     assert "stopping" in backend.log_tail()
 
@@ -75,10 +74,8 @@ def test_paused_backend_hangs_then_recovers_and_sigint_exits(fresh_backend):
     backend = fresh_backend(threads=1)
     request = sc.predict_request(sc.encode(sc.pattern()))
     backend.pause()  # SIGSTOP: a real hanging backend
-    started = time.monotonic()
     err = sc.rpc_error(sc.predict, backend.grpc, request, 1.0)
-    assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert time.monotonic() - started < 5
+    assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # the call's deadline ended it
     backend.resume()
     assert len(sc.predict(backend.grpc, request).outputs["classes"].string_val) == 5
     os.kill(backend.pid, signal.SIGINT)
@@ -118,13 +115,19 @@ def test_exit_with_parent_leaves_no_orphan(tiny_model, tmp_path):
 
 
 def _serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``tfcompare serve ARGS``; its stderr also lists every module it imported (-X importtime)."""
     return subprocess.run(
-        [sys.executable, "-m", "tfcompare", "serve", *args],
+        [sys.executable, "-X", "importtime", "-m", "tfcompare", "serve", *args],
         capture_output=True,
         text=True,
         env=_env(),
         timeout=timeout,
     )
+
+
+def _imported_tensorflow(importtime: str) -> bool:
+    """Whether ``-X importtime``'s lines name a module of the TensorFlow package."""
+    return re.search(r"^import time:.*\| +tensorflow(\.|$)", importtime, re.MULTILINE) is not None
 
 
 def test_unusable_model_directories_are_explained(tiny_model, tmp_path):
@@ -137,12 +140,11 @@ def test_unusable_model_directories_are_explained(tiny_model, tmp_path):
         str(tiny_model / "1"): "numbered versions",
     }
     for path, text in cases.items():
-        started = time.monotonic()
         proc = _serve(path, "--port", "0")
         assert proc.returncode == 1, (path, proc.stderr)
         assert text in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
         assert proc.stdout == ""
-        assert time.monotonic() - started < 20  # rejected before TensorFlow is loaded
+        assert not _imported_tensorflow(proc.stderr), path  # rejected before TensorFlow loads
     proc = _serve(str(tiny_model), "--threads", "0")
     assert proc.returncode == 2 and "--threads" in proc.stderr
 
@@ -287,14 +289,12 @@ def test_grpc_deadline_bounds_the_model_run(fresh_backend):
     big = sc.predict_request([sc.encode(sc.pattern(1280, 960, seed=s)) for s in range(40)])
     started = time.monotonic()
     sc.predict(backend.grpc, big)  # no deadline: runs to the end
-    full = time.monotonic() - started
-    assert full > 0.1, f"the request must take a while to cut it short (took {full:.3f} s)"
+    full = time.monotonic() - started  # how long the run takes here: the deadline is a quarter
     with pytest.raises(grpc.RpcError) as cut:
         sc.predict(backend.grpc, big, timeout=full / 4)
     assert cut.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    deadline = time.monotonic() + 30
-    while sum(_request_counts(backend.rest).values()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)  # the server counts the call when its run ends
+    # the server counts the call when its run ends
+    wait_for(lambda: sum(_request_counts(backend.rest).values()) >= 2, 30, "both calls counted")
     assert _request_counts(backend.rest) == {"OK": 1, "DEADLINE_EXCEEDED": 1}
 
 
