@@ -208,17 +208,20 @@ def bomb_in_a_window(doc, size_mb=200):
 
 
 def inflating(size_mb: int, header: bytes) -> str:
-    """An HdrHistogram-shaped text whose zlib part inflates to ``size_mb`` MB."""
-    import base64
-    import struct
-    import zlib
-
-    squeeze = zlib.compressobj(9)
-    parts = [squeeze.compress(header)]
-    zeros = bytes(1 << 20)
-    parts += [squeeze.compress(zeros) for _ in range(size_mb)]
-    parts.append(squeeze.flush())
-    body = b"".join(parts)
+    """An HdrHistogram-shaped text whose zlib part inflates to ``size_mb`` MB: ``header`` and
+    then zeros, a valid zlib stream (checksum included). Each megabyte of zeros is compressed
+    with a full flush, which resets the compressor, so every one compresses to the same bytes:
+    one is compressed and repeated, instead of compressing a gigabyte."""
+    raw = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate: header and checksum below
+    parts = [raw.compress(header), raw.flush(zlib.Z_FULL_FLUSH)]
+    megabyte = raw.compress(bytes(1 << 20)) + raw.flush(zlib.Z_FULL_FLUSH)
+    parts += [megabyte] * size_mb
+    parts.append(raw.flush())  # the final (empty) block
+    # Adler-32 of the header, then of n zero bytes: a stays, b grows by n·a (RFC 1950)
+    adler = zlib.adler32(header)
+    a, b = adler & 0xFFFF, adler >> 16
+    b = (b + (size_mb << 20) * a) % 65521
+    body = b"\x78\xda" + b"".join(parts) + struct.pack(">I", (b << 16) | a)
     return base64.b64encode(struct.pack(">II", 0x1C849304, len(body)) + body).decode()
 
 

@@ -102,7 +102,7 @@ def test_discovery_never_blocks_the_window(qtbot, kube):
     timer ticks many times while the dialog's requests are at the server (a blocked loop would
     tick only between them), and the dialog opens before anything is answered."""
     _populate(kube)
-    kube.delay_s = 0.4  # every API call is slow; the dialog makes several
+    kube.delay_s = 0.2  # every API call is slow; the dialog makes several
     ticks_while_asked: list[int] = []
     heartbeat = QTimer()
     heartbeat.timeout.connect(lambda: ticks_while_asked.append(kube.answering))

@@ -20,6 +20,11 @@ def photos(tmp_path_factory):
     return small_photos(tmp_path_factory.mktemp("photos"))  # chelsea, coffee: 300 px
 
 
+# 10 ms a request: the 0.2 s windows (the field's least) agree within ±10 % from the third on,
+# so every level ends after three (2 ms answers jitter by more than 10 % at the p99)
+STEADY = dict(latency_s=0.01)
+
+
 def capacity_window(qtbot, specs, photos=()):
     window = make_window(qtbot)
     window.set_backends(specs, persist=False)
@@ -61,7 +66,7 @@ def questions(monkeypatch):
 def test_a_sweep_is_unsaved_work_the_title_quit_and_open_know_it(
     qtbot, fake_servers, photos, tmp_path, monkeypatch, questions
 ):
-    window, panel = capacity_window(qtbot, [fake_servers.add("a")[1]], photos)
+    window, panel = capacity_window(qtbot, [fake_servers.add("a", **STEADY)[1]], photos)
     assert not window.isWindowModified()
     assert sweep(qtbot, panel).outcome is Outcome.FINISHED
     assert window.isWindowModified()  # the title's "*"
@@ -81,7 +86,7 @@ def test_new_session_drops_the_sweep_and_a_sweep_alone_is_saved_with_the_setting
     qtbot, fake_servers, photos, tmp_path, monkeypatch, questions
 ):
     window, panel = capacity_window(
-        qtbot, [fake_servers.add("a")[1], fake_servers.add("b")[1]], photos
+        qtbot, [fake_servers.add("a", **STEADY)[1], fake_servers.add("b", **STEADY)[1]], photos
     )
     window.settings_panel.in_turns.setChecked(True)  # "take turns"
     assert not window.controller.settings.concurrent
@@ -110,7 +115,7 @@ def test_reopened_images_keep_their_names_in_the_sweep_the_next_session_and_the_
     window, panel = capacity_window(qtbot, [])
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(session), ""))
     find_action(window, "File", "Open session…").trigger()
-    window.set_backends([fake_servers.add("gpu")[1]], persist=False)
+    window.set_backends([fake_servers.add("gpu", **STEADY)[1]], persist=False)
     window.tabs.setCurrentWidget(panel)
     panel.variants.setText("256-jpeg")  # the 200 px dog.jpg has none
     assert sweep(qtbot, panel).outcome is Outcome.FINISHED
@@ -140,8 +145,8 @@ def test_before_any_sweep_the_tab_says_which_limit_applies_and_offers_no_export(
 def test_a_running_sweep_shows_provisional_figures_until_each_backend_is_done(
     qtbot, fake_servers, photos
 ):
-    held, a = fake_servers.add("a", latency_s=0.003, slots=1)
-    window, panel = capacity_window(qtbot, [a, fake_servers.add("b")[1]], photos)
+    held, a = fake_servers.add("a", latency_s=0.01, slots=1)
+    window, panel = capacity_window(qtbot, [a, fake_servers.add("b", **STEADY)[1]], photos)
     panel.levels.setText("1,2")
     c = panel.controller
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
@@ -177,7 +182,7 @@ def test_the_notes_pane_shows_at_least_six_lines_at_the_smallest_window(
     Image.new("RGB", (300, 200), (10, 120, 200)).save(folder / "big.jpg")
     for i in range(12):
         Image.new("RGB", (100, 80), (20 * i, 90, 40)).save(folder / f"small-{i:02d}.jpg")
-    window, panel = capacity_window(qtbot, [fake_servers.add("a")[1]], [folder])
+    window, panel = capacity_window(qtbot, [fake_servers.add("a", **STEADY)[1]], [folder])
     window.resize(*MINIMUM_SIZE)
     panel.variants.setText("256-jpeg")
     assert sweep(qtbot, panel).outcome is Outcome.FINISHED

@@ -114,7 +114,7 @@ def ended_early(hostile: HostileServer) -> None:
 
 def test_the_rest_client_stops_at_the_limit_or_the_deadline(hostile):
     client = RestClient(
-        BackendSpec("odd", f"127.0.0.1:{hostile.port}", protocol="rest", model="m", timeout_s=1.0)
+        BackendSpec("odd", f"127.0.0.1:{hostile.port}", protocol="rest", model="m", timeout_s=0.5)
     )
     tracemalloc.start()
     with pytest.raises(ServingError) as raised:
@@ -127,7 +127,7 @@ def test_the_rest_client_stops_at_the_limit_or_the_deadline(hostile):
         assert f"larger than {MAX_ANSWER_BYTES >> 20} MB" in raised.value.message
         assert peak < 3 * MAX_ANSWER_BYTES  # the limit, not what the server would send
     else:
-        assert raised.value.code == "DEADLINE_EXCEEDED" and "within 1 s" in raised.value.message
+        assert raised.value.code == "DEADLINE_EXCEEDED" and "within 0.5 s" in raised.value.message
     ended_early(hostile)
 
 
@@ -137,7 +137,7 @@ def test_the_load_engine_counts_such_answers_as_errors(hostile):
     target = LoadTarget(spec, f"127.0.0.1:{hostile.port}", "original", "original", (request,))
 
     async def one() -> str:
-        sender = HttpSender(spec, target.address, timeout_s=1.0, concurrency=1)
+        sender = HttpSender(spec, target.address, timeout_s=0.5, concurrency=1)
         await sender.open()
         try:
             return await sender.send(request)
@@ -153,7 +153,7 @@ def test_the_metrics_reader_stops_at_the_limit_or_the_deadline(hostile):
     from tfcompare.serving.server_metrics import MAX_PAGE_BYTES, MetricsError, MetricsScraper
 
     scraper = MetricsScraper(
-        f"http://127.0.0.1:{hostile.port}/monitoring/prometheus/metrics", timeout_s=1.0
+        f"http://127.0.0.1:{hostile.port}/monitoring/prometheus/metrics", timeout_s=0.5
     )
     with pytest.raises(MetricsError) as raised:
         scraper.fetch()

@@ -22,7 +22,7 @@ from tfcompare.load.load_plan import LoadPlan
 from tfcompare.load.pipeline import NothingToMeasure, SweepJob, run_sweep
 from tfcompare.load.prepare import PrepareError
 
-QUICK = LoadPlan(levels=(1, 4), window_s=0.1, max_windows=3)
+QUICK = LoadPlan(levels=(1, 4), window_s=0.05, max_windows=3)  # short: the order matters here
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def test_cancel_stops_between_windows_and_returns_what_was_measured(fake_servers
             server.hold()  # the next level's requests wait…
             cancel.set()  # …and the sweep is cancelled while they do
 
-    plan = LoadPlan(levels=(1, 2, 4), window_s=0.1, max_windows=3)
+    plan = LoadPlan(levels=(1, 2, 4), window_s=0.05, max_windows=3)
     result = run_sweep(
         SweepJob(plan, (spec,), tuple(photos), ("original",)), on_event=on_event, cancel=cancel
     )
@@ -166,7 +166,7 @@ def test_tfcompare_load_runs_the_pipeline_and_prints_the_table(fake_servers, pho
         "--concurrency",
         "1,2",
         "--window-s",
-        "0.1",
+        "0.05",
         "--max-windows",
         "3",
     )
@@ -190,7 +190,7 @@ def test_no_stable_level_is_not_said_to_be_within_a_limit_when_there_is_none(
         "--concurrency",
         "1",
         "--window-s",
-        "0.1",
+        "0.05",
         "--max-windows",
         "3",
         "--stability",
@@ -207,7 +207,7 @@ def test_tfcompare_load_with_no_usable_backend_says_why_and_fails(fake_servers, 
     down, spec = fake_servers.add("down")
     down.reachable = False
     code, out, err = run_cli(
-        capsys, str(photos[0]), "-b", f"down={spec.target}/tiny,protocol=fake", "--window-s", "0.1"
+        capsys, str(photos[0]), "-b", f"down={spec.target}/tiny,protocol=fake", "--window-s", "0.05"
     )
     assert code == 1 and "backend down: not measured" in err
     assert "no backend could be measured" in err and out == ""
