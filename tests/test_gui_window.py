@@ -235,7 +235,7 @@ def test_pyside_refcount_bug_cannot_kill_the_window(qtbot):
 
     combo = QComboBox()
     qtbot.addWidget(combo)
-    calls = 20_000
+    calls = 5_000
     combo.currentData()  # anything created once on the first call is made before counting
 
     def references_lost() -> int:
