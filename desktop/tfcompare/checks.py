@@ -4,6 +4,7 @@ and showing the bad value briefly. Shared by backend specs, run settings and res
 from __future__ import annotations
 
 import math
+from typing import Literal, overload
 
 
 def nested_deeper_than(document: object, limit: int) -> bool:
@@ -35,11 +36,15 @@ def whole_number(value: object, what: str, lo: int, hi: int) -> int:
 
 def positive_number(value: object, what: str) -> float:
     """``value`` as a float if it is a finite number > 0, else ValueError naming ``what``."""
-    if type(value) not in (int, float) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be a positive number, not {shown(value)}")
-    return float(value)
+    if (type(value) is int or type(value) is float) and math.isfinite(value) and value > 0:
+        return float(value)
+    raise ValueError(f"{what} must be a positive number, not {shown(value)}")
 
 
+@overload
+def text(value: object, what: str, *, optional: Literal[False] = False) -> str: ...
+@overload
+def text(value: object, what: str, *, optional: bool) -> str | None: ...
 def text(value: object, what: str, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
@@ -52,17 +57,13 @@ def number(value: object, what: str, lo: float, hi: float) -> float:
     """``value`` as a float if it is a finite number (not a bool) in lo..hi, else ValueError
     naming ``what``. Integers are compared as integers: 10**400 is out of range, not an
     OverflowError."""
-    if type(value) is int:
-        ok = lo <= value <= hi
-    elif type(value) is float:
-        ok = math.isfinite(value) and lo <= value <= hi
-    else:
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"{what} must be a number from {_bound(lo)} to {_bound(hi)}, not {shown(value)}"
-        )
-    return float(value)
+    if type(value) is int and lo <= value <= hi:
+        return float(value)
+    if type(value) is float and math.isfinite(value) and lo <= value <= hi:
+        return value
+    raise ValueError(
+        f"{what} must be a number from {_bound(lo)} to {_bound(hi)}, not {shown(value)}"
+    )
 
 
 def _bound(value: float) -> str:
@@ -76,6 +77,12 @@ def flag(value: object, what: str) -> bool:
     return value
 
 
+@overload
+def short_text(
+    value: object, what: str, limit: int, *, optional: Literal[False] = False
+) -> str: ...
+@overload
+def short_text(value: object, what: str, limit: int, *, optional: bool) -> str | None: ...
 def short_text(value: object, what: str, limit: int, *, optional: bool = False) -> str | None:
     """``text`` that is at most ``limit`` characters long."""
     out = text(value, what, optional=optional)

@@ -56,6 +56,10 @@ def sample_images() -> list[Path]:
     return files
 
 
+def _prefixed(log: Log, prefix: str) -> Log:
+    return lambda text: log(f"{prefix}: {text}")
+
+
 def ensure_model(name_or_dir: str, log: Log = _stderr) -> Path:
     """The model base path; a registered model is built on first use into the data directory.
 
@@ -236,7 +240,7 @@ class LocalBackends:
         specs = self.specs()
         self._wait_available(specs, deadline)
         for server in self.servers:
-            where = server.grpc + (f", REST {server.rest}" if server.rest else "")
+            where = (server.grpc or "") + (f", REST {server.rest}" if server.rest else "")
             where += f" (metrics http://{server.rest}{METRICS_PATH})" if server.rest else ""
             self.log(f"backend {server.plan.label}: AVAILABLE on {where}")
         return specs
@@ -291,7 +295,7 @@ class LocalBackends:
                     spec,
                     conn,
                     max(0.0, deadline - time.monotonic()),
-                    on_wait=lambda text, name=spec.name: self.log(f"backend {name}: {text}"),
+                    on_wait=_prefixed(self.log, f"backend {spec.name}"),
                 )
             finally:
                 conn.close()

@@ -3,6 +3,7 @@ questions around the controller's session operations (which do the work)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -137,7 +138,7 @@ class SessionActions:
         menu.clear()
         recent = [p for p in self.prefs.recent if Path(p).exists()]
         for p in recent:
-            menu.addAction(Path(p).name, lambda p=p: self.open_session(p)).setStatusTip(p)
+            menu.addAction(Path(p).name, functools.partial(self.open_session, p)).setStatusTip(p)
         if not recent:
             menu.addAction("(no recent sessions)").setEnabled(False)
 

@@ -26,12 +26,9 @@ from tfcompare.load.events import LoadEvent, Stage, SweepMessage, SweepStage
 from tfcompare.load.incluster import InCluster, agents_plan, in_cluster_targets, run_in_cluster
 from tfcompare.load.level_server_time import metrics_timer
 from tfcompare.load.load_plan import DEFAULT_VARIANTS, LoadPlan, LoadTarget
-from tfcompare.load.prepare import connected_targets, variant_payloads
+from tfcompare.load.prepare import ImageSource, connected_targets, variant_payloads
 from tfcompare.load.sweep import ServerTimer, sweep
 from tfcompare.serving.backend_spec import BackendSpec
-
-# An image to send: a file (path), bytes, or (the name it is known by, path or bytes)
-ImageSource = str | Path | bytes | tuple[str, str | Path | bytes]
 
 
 class NothingToMeasure(Exception):
