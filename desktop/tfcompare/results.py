@@ -7,7 +7,7 @@ Plain frozen dataclasses shared by the runner, sessions, exports, the report and
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from tfcompare.imaging.values import ImageInfo, ImageProblem
 from tfcompare.serving.answers import Prediction, ScoreKind
@@ -134,7 +134,10 @@ class Aggregate:
     @classmethod
     def from_dict(cls, d: dict) -> Aggregate:
         fields = cls.__dataclass_fields__  # older files lack the newer fields: their defaults
-        return cls(**{k: d.get(k) for k, f in fields.items() if k in d or f.default is MISSING})
+        values: dict[str, Any] = {
+            k: d.get(k) for k, f in fields.items() if k in d or f.default is MISSING
+        }
+        return cls(**values)
 
 
 @dataclass(frozen=True)

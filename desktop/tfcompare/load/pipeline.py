@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tfcompare.load.capacity_results import CapacityResult
 from tfcompare.load.events import LoadEvent, Stage, SweepMessage, SweepStage

@@ -54,7 +54,7 @@ def setup_tables(result: RunResult) -> tuple[Table, ...]:
                 b.name,
                 b.target,
                 b.protocol,
-                b.model,
+                b.model or "(the pods' model)",
                 b.signature or "(discovered)",
                 ", ".join(map(str, sorted(versions[b.name]))) or "–",
                 ", ".join(sorted(pods[b.name])) or "–",
@@ -186,10 +186,10 @@ def caveats(view: SessionView) -> list[str]:
             f"{backend}: {len(moves)} request(s) were in flight while the pod restarted "
             f"({', '.join(sorted(set(moves)))}); they are left out of the statistics."
         )
-    for backend, names in pods.items():
-        if len(names) > 1:
+    for backend, answered in pods.items():
+        if len(answered) > 1:
             out.append(
-                f"{backend}: answers came from {len(names)} pods ({', '.join(sorted(names))})"
+                f"{backend}: answers came from {len(answered)} pods ({', '.join(sorted(answered))})"
                 ": the pods may differ, or one restarted during the run."
             )
     if any(r.score_kind == "logit" for r in result.measured):
@@ -209,9 +209,9 @@ def caveats(view: SessionView) -> list[str]:
                 out.append(f"{t.backend}: no server time{reason}; its figures are client latency.")
     inexact = [r for r in view.rows.values() if r.server_ms is not None and not r.server_exact]
     if inexact:
-        names = ", ".join(sorted({f"{r.backend} {r.variant}" for r in inexact}))
+        which = ", ".join(sorted({f"{r.backend} {r.variant}" for r in inexact}))
         out.append(
-            f"Server time is not exact for {names}: the server also counted other "
+            f"Server time is not exact for {which}: the server also counted other "
             "requests (shared server, timed-out requests) or restarted during the block."
         )
     if len(view.image_names) < 5:

@@ -192,6 +192,7 @@ class BackendClient(abc.ABC):
                 "INVALID_ARGUMENT", f"backend '{spec.name}': no model name (resolve it first)"
             )
         self.spec = spec
+        self.model: str = spec.model
         self.address = address or spec.target
         self._where = where
         self.names: ClassNames = imagenet()

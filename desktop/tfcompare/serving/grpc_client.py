@@ -169,7 +169,7 @@ class GrpcClient(BackendClient):
             for name, sd in sig_map.signature_def.items()
         }
         version = resp.model_spec.version.value if resp.model_spec.HasField("version") else None
-        return choose_signature(defs, self.spec.signature, self.spec.model, version)
+        return choose_signature(defs, self.spec.signature, self.model, version)
 
     def prepare(self, value: RequestInput, signature: SignatureInfo) -> PreparedRequest:
         """The serialised PredictRequest for one image (also used by the overhead benchmark)."""

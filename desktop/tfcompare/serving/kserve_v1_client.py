@@ -43,7 +43,7 @@ def instances_body(value: RequestInput, name: str | None) -> bytes:
     """``{"instances": [one instance]}`` for a declared input (``name``: each instance an
     object keyed by it)."""
     if value.is_string:
-        item = b'{"b64":"' + base64.b64encode(value.data) + b'"}'  # type: ignore[arg-type]
+        item = b'{"b64":"' + base64.b64encode(value.encoded) + b'"}'
     else:
         item = numbers_json(value.array[0] if value.array.shape[:1] == (1,) else value.array)
     if name:
@@ -123,8 +123,9 @@ class KServeV1Client(HttpBackend):
             )
             for name, sd in sigs.items()
         }
-        version = (doc.get("model_spec") or {}).get("version")  # type: ignore[union-attr]
-        version = int(version) if str(version or "").isdigit() else None
+        model_spec = doc.get("model_spec") if isinstance(doc, dict) else None
+        raw = model_spec.get("version") if isinstance(model_spec, dict) else None
+        version = int(raw) if isinstance(raw, int | str) and str(raw or "").isdigit() else None
         self._tf_serving = True
         return choose_signature(defs, self.spec.signature, model, version)
 

@@ -70,14 +70,14 @@ def takes_binary(name: str, version: str, extensions: Sequence[str]) -> tuple[bo
 
 def json_body(value: RequestInput) -> bytes:
     """``POST …/infer`` with the image's tensor as JSON values (an encoded image in base64)."""
-    head = {
+    head: dict[str, object] = {
         "name": value.key,
         "shape": list(value.shape),
         "datatype": oip.oip_datatype(value.dtype),
     }
     if value.is_string:
         head["parameters"] = {"content_type": "base64"}
-        data = b'["' + base64.b64encode(value.data) + b'"]'  # type: ignore[arg-type]
+        data = b'["' + base64.b64encode(value.encoded) + b'"]'
     else:
         data = numbers_json(value.array.reshape(-1))
     text = orjson.dumps(head)
@@ -136,16 +136,16 @@ def answer_arrays(headers: Mapping[str, str], body: bytes) -> tuple[dict[str, np
     text: bytes | memoryview = body
     if length is not None:
         try:
-            size = int(length.strip())
+            json_size = int(length.strip())
         except ValueError:
             raise ValueError(f"its {HEADER_LENGTH} is not a number ({length[:40]!r})") from None
-        if not 0 <= size <= len(body):
+        if not 0 <= json_size <= len(body):
             raise ValueError(
-                f"its {HEADER_LENGTH} says the JSON part is {size} bytes, but the body has "
+                f"its {HEADER_LENGTH} says the JSON part is {json_size} bytes, but the body has "
                 f"{len(body)}"
             )
         view = memoryview(body)
-        text, binary = view[:size], view[size:]
+        text, binary = view[:json_size], view[json_size:]
     try:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
@@ -164,7 +164,9 @@ def answer_arrays(headers: Mapping[str, str], body: bytes) -> tuple[dict[str, np
             isinstance(d, int) and not isinstance(d, bool) for d in shape
         ):
             raise ValueError(f"output {name} has no usable shape ({str(shape)[:60]})")
-        params = out.get("parameters") if isinstance(out.get("parameters"), dict) else {}
+        params = out.get("parameters")
+        if not isinstance(params, dict):
+            params = {}
         size = params.get("binary_data_size")
         if size is not None:
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:

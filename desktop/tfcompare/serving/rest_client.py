@@ -204,7 +204,7 @@ def predict_body(value: RequestInput, signature_name: str, *, columnar: bool = F
     entry per example) or columnar (``inputs``: the batch as one tensor per input)."""
     sig = json.dumps(signature_name).encode()
     if value.is_string:
-        image = b'{"b64":"' + base64.b64encode(value.data) + b'"}'  # type: ignore[arg-type]
+        image = b'{"b64":"' + base64.b64encode(value.encoded) + b'"}'
         data = b"[" + image + b"]"
     else:
         data = numbers_json(value.array)  # [1, …]: the batch of one is the list of examples
@@ -227,7 +227,7 @@ class RestClient(HttpBackend):
         self, spec: BackendSpec, address: str | None = None, where: Callable[[], str] | None = None
     ):
         super().__init__(spec, address, where)
-        base = f"/v1/models/{quote(spec.model, safe='')}"
+        base = f"/v1/models/{quote(self.model, safe='')}"
         if spec.version is not None:
             base += f"/versions/{spec.version}"
         self._base = base
@@ -257,7 +257,7 @@ class RestClient(HttpBackend):
         }
         version = (doc.get("model_spec") or {}).get("version")
         version = int(version) if version not in (None, "") else None
-        signature = choose_signature(defs, self.spec.signature, self.spec.model, version)
+        signature = choose_signature(defs, self.spec.signature, self.model, version)
         if signature.input_dtype == "float16":
             # TF Serving's JSON reader has no conversion to DT_HALF (util/json_tensor.cc): every
             # request would be answered 501 "Conversion of JSON Value … to type: half"
