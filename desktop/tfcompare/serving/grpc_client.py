@@ -105,7 +105,10 @@ class GrpcClient(BackendClient):
     ):
         super().__init__(spec, address, where)
         self._channel = open_channel(self.address, spec.tls_ca, spec.host_header)
-        self._predict_raw = self._channel.unary_unary(PREDICT_METHOD)  # bytes in, bytes out
+        # bytes in, bytes out
+        self._predict_raw: grpc.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(
+            PREDICT_METHOD
+        )
         self._prediction = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
         self._metadata = tuple((k.lower(), v) for k, v in spec.headers) or None

@@ -94,7 +94,10 @@ class OipGrpcClient(BackendClient):
     ):
         super().__init__(spec, address, where)
         self._channel = open_channel(self.address, spec.tls_ca, spec.host_header)
-        self._infer_raw = self._channel.unary_unary(INFER_METHOD)  # bytes in, bytes out
+        # bytes in, bytes out
+        self._infer_raw: grpc.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(
+            INFER_METHOD
+        )
         self._calls = {
             name: self._channel.unary_unary(
                 SERVICE + name,

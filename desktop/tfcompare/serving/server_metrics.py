@@ -181,7 +181,9 @@ def _rounding_us(value: float) -> float:
     if value < 1e6 or not math.isfinite(value):
         return 0.0
     six_digits = 0.5 * 10 ** (math.floor(math.log10(value)) - 5)
-    last_digit = 0.5 * 10.0 ** Decimal(repr(value)).normalize().as_tuple().exponent
+    exponent = Decimal(repr(value)).normalize().as_tuple().exponent
+    assert isinstance(exponent, int)  # "n", "N" or "F" only for NaN and infinities
+    last_digit = 0.5 * 10.0**exponent
     return min(six_digits, last_digit)
 
 
