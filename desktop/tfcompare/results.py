@@ -31,7 +31,7 @@ class RequestResult:
     latency_ms: float | None
     client_ms: float | None
     bytes: int  # bytes sent (serialized request)
-    model_version: int | None
+    model_version: int | str | None  # OIP versions may be labels
     error: str | None
     top5: tuple[Prediction, ...] = ()
     score_kind: ScoreKind = "unknown"

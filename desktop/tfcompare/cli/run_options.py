@@ -419,13 +419,14 @@ def in_worker_thread(
     exception re-raised. Returns what ``work`` returned, or raises what it raised."""
     cancel = threading.Event()
     finished = threading.Event()
-    box: dict[str, object] = {}
+    results: list[object] = []
+    errors: list[BaseException] = []
 
     def target() -> None:
         try:
-            box["result"] = work(cancel)
+            results.append(work(cancel))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
-            box["error"] = exc
+            errors.append(exc)
         finally:
             finished.set()
 
@@ -441,6 +442,6 @@ def in_worker_thread(
         cancel.set()
         finished.wait(grace_s)
         raise
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["result"]
+    if errors:
+        raise errors[0]
+    return results[0]

@@ -54,7 +54,7 @@ def check_protocol(name: object) -> str:
     """A registered protocol's name; ValueError naming the known ones otherwise."""
     from tfcompare.serving import protocols
 
-    return protocols.get(name).name  # type: ignore[arg-type]
+    return protocols.get(name).name
 
 
 def check_version(value: object, protocol: str) -> int | str | None:

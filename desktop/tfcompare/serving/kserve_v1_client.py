@@ -159,7 +159,7 @@ class KServeV1Client(HttpBackend):
         return PredictOutcome(
             top5=top5,
             score_kind=kind,
-            model_version=signature.model_version,  # type: ignore[arg-type]
+            model_version=signature.model_version,
             latency_ms=(t2 - t1) * 1000.0,
             client_ms=((t1 - t0) + (t3 - t2)) * 1000.0,
             bytes_sent=len(request.body),

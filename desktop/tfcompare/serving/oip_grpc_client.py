@@ -139,7 +139,7 @@ class OipGrpcClient(BackendClient):
         version = oip.version_value(self._version)
         if resp.ready:
             versions = ((version, "AVAILABLE"),) if version is not None else ()
-            return ModelStatus(available=True, versions=versions)  # type: ignore[arg-type]
+            return ModelStatus(available=True, versions=versions)
         what = f"model '{model}'"
         if self._version:
             what = f"version {self._version} of {what}"
@@ -151,7 +151,7 @@ class OipGrpcClient(BackendClient):
         if not server_ready:
             why += " (the server is not ready either)"
         state = ((version, "NOT_READY"),) if version is not None else ()
-        return ModelStatus(available=False, versions=state, message=why)  # type: ignore[arg-type]
+        return ModelStatus(available=False, versions=state, message=why)
 
     def server_metadata(self) -> tuple[str, str, tuple[str, ...]]:
         """(name, version, extensions) of the server."""
@@ -206,7 +206,7 @@ class OipGrpcClient(BackendClient):
         return PredictOutcome(
             top5=top5,
             score_kind=kind,
-            model_version=version if version is not None else signature.model_version,  # type: ignore[arg-type]
+            model_version=version if version is not None else signature.model_version,
             latency_ms=(t2 - t1) * 1000.0,
             client_ms=((t1 - t0) + (t3 - t2)) * 1000.0,
             bytes_sent=len(payload),

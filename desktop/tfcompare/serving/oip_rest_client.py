@@ -213,7 +213,7 @@ class OipRestClient(HttpBackend):
         version = oip.version_value(None if self.spec.version is None else str(self.spec.version))
         if answer.status == 200 and not (isinstance(doc, dict) and doc.get("ready") is False):
             versions = ((version, "AVAILABLE"),) if version is not None else ()
-            return ModelStatus(available=True, versions=versions)  # type: ignore[arg-type]
+            return ModelStatus(available=True, versions=versions)
         error = self._error(answer.status, answer.body, doc)
         text = error.message.lower()
         if error.code == "NOT_FOUND" or "unknown model" in text or "not found" in text:
@@ -232,7 +232,7 @@ class OipRestClient(HttpBackend):
         ):
             why += f" ({detail[:200]})"
         state = ((version, "NOT_READY"),) if version is not None else ()
-        return ModelStatus(available=False, versions=state, message=why)  # type: ignore[arg-type]
+        return ModelStatus(available=False, versions=state, message=why)
 
     def server_metadata(self, timeout: float | None = None) -> tuple[str, str, tuple[str, ...]]:
         """(name, version, extensions) from ``GET /v2``."""
@@ -312,7 +312,7 @@ class OipRestClient(HttpBackend):
         return PredictOutcome(
             top5=top5,
             score_kind=kind,
-            model_version=version if version is not None else signature.model_version,  # type: ignore[arg-type]
+            model_version=version if version is not None else signature.model_version,
             latency_ms=(t2 - t1) * 1000.0,
             client_ms=((t1 - t0) + (t3 - t2)) * 1000.0,
             bytes_sent=len(request.body),

@@ -296,7 +296,7 @@ class RestClient(HttpBackend):
         return PredictOutcome(
             top5=top5,
             score_kind=kind,
-            model_version=signature.model_version,  # type: ignore[arg-type]
+            model_version=signature.model_version,
             latency_ms=(t2 - t1) * 1000.0,
             client_ms=((t1 - t0) + (t3 - t2)) * 1000.0,
             bytes_sent=len(request.body),
