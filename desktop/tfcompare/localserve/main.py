@@ -149,9 +149,7 @@ def _start(options: ServeOptions, base: Path | None) -> tuple | None:
             tls = (Path(options.tls_key).read_bytes(), Path(options.tls_cert).read_bytes())
             rest_tls = tls_context(options.tls_cert, options.tls_key)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-            _log(
-                f"cannot read the TLS key/certificate (--tls-key and --tls-cert go together): {exc}"
-            )
+            _log(f"cannot read the TLS key/certificate: {exc}")
             return None
     try:
         server, grpc_port = make_server(
