@@ -23,12 +23,15 @@ from tfcompare.cli.run_options import (
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="start local backends (1 thread vs all cores) and compare them on sample photos",
+        help="start local backends (1 thread vs all cores; bytes vs tensor input) and compare "
+        "them on sample photos",
         description=(
             "Builds EfficientNet-Lite0 (a real ImageNet classifier, from the weights installed "
-            "with tfcompare;\nfirst use only, no network), starts two local TF-Serving-compatible "
-            "backends on free loopback\nports - one limited to 1 thread, one using all cores and "
-            "also serving REST - and opens the window\nwith them and the sample photos loaded. "
+            "with tfcompare;\nfirst use only, no network), starts local TF-Serving-compatible "
+            "backends on free loopback ports - one\nlimited to 1 thread, one using all cores and "
+            "also serving REST, and the same network taking a\ndecoded tensor on all cores (the "
+            "client decodes, crops, resizes and scales: preprocess tf, crop 0.875)\n- and opens "
+            "the window with them and the sample photos loaded. "
             "With --no-gui (or without a display) it runs the comparison\nin the terminal and "
             "prints the summary. The backends stop when the window closes or the demo exits."
         ),
@@ -146,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         DemoError,
         LocalBackends,
         capacity_plan,
+        default_plan,
         ensure_model,
         sample_images,
     )
@@ -196,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, _exit_on_signal)
     try:
         base = ensure_model(model)
-        plan = capacity_plan() if args.capacity else None
+        # the tensor-input twin exists for the demo's own model only
+        plan = capacity_plan() if args.capacity else default_plan(tensor=model == DEMO_MODEL)
         with LocalBackends(base, model_name, plan) as backends:
             specs = backends.start()
             print(
@@ -208,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
                 flush=True,
             )
             if args.capacity and run_gui is None:
-                return _headless_capacity(args, images, [s for s in specs if s.protocol == "grpc"])
+                return _headless_capacity(args, images, backends.specs(rest=False))
             if run_gui is not None:
                 print(
                     f"opening the window with {len(images)} image(s); press Run to compare",
@@ -220,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
                     from tfcompare.load.load_plan import DEMO_VARIANTS, demo_plan
 
                     capacity = (demo_plan(), DEMO_VARIANTS)
-                    specs = [s for s in specs if s.protocol == "grpc"]
+                    specs = backends.specs(rest=False)
                 return int(
                     run_gui(
                         [str(p) for p in images],
