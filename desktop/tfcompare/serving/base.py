@@ -194,6 +194,7 @@ class BackendClient(abc.ABC):
         self.spec = spec
         self.address = address or spec.target
         self._where = where
+        self._last_prepared: tuple[RequestInput, SignatureInfo, PreparedRequest] | None = None
         self.names: ClassNames = imagenet()
         if spec.labels:
             try:
@@ -224,6 +225,18 @@ class BackendClient(abc.ABC):
         self, value: RequestInput, signature: SignatureInfo, *, timeout_s: float | None = None
     ) -> PredictOutcome:
         """Send one image's request; raises ServingError."""
+
+    def prepared(self, value: RequestInput, signature: SignatureInfo) -> PreparedRequest:
+        """``prepare(value, signature)``, made once for the request value a run sends again and
+        again (its cold, warm-up and measured requests): the last one is kept, so only its first
+        request's ``client_ms`` carries the serialisation — as the load engine, which serialises
+        every request before its timed loop."""
+        last = self._last_prepared
+        if last is not None and last[0] is value and last[1] is signature:
+            return last[2]
+        request = self.prepare(value, signature)
+        self._last_prepared = (value, signature, request)
+        return request
 
     def predict_image(
         self, encoded: bytes, signature: SignatureInfo, *, timeout_s: float | None = None

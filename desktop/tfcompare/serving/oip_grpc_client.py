@@ -184,7 +184,7 @@ class OipGrpcClient(BackendClient):
     ) -> PredictOutcome:
         timeout = self._timeout(timeout_s)
         t0 = time.perf_counter()
-        payload = self.prepare(value, signature).body
+        payload = self.prepared(value, signature).body
         t1 = time.perf_counter()
         try:
             raw = self._infer_raw(payload, timeout=timeout, metadata=self._metadata)

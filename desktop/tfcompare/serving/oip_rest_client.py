@@ -288,7 +288,7 @@ class OipRestClient(HttpBackend):
     ) -> PredictOutcome:
         timeout = self._timeout(timeout_s)
         t0 = time.perf_counter()
-        request = self.prepare(value, signature)
+        request = self.prepared(value, signature)
         t1 = time.perf_counter()
         answer = self._exchange("POST", request.path, request.body, timeout, request.headers)
         t2 = time.perf_counter()

@@ -281,7 +281,7 @@ class RestClient(HttpBackend):
     ) -> PredictOutcome:
         timeout = self._timeout(timeout_s)
         t0 = time.perf_counter()
-        request = self.prepare(value, signature)
+        request = self.prepared(value, signature)
         t1 = time.perf_counter()
         doc = self._json("POST", request.path, request.body, timeout)
         t2 = time.perf_counter()
