@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tfcompare.cli.gui_cmd import parse_size
 from tfcompare.cli.run_options import (
+    add_model_input_arguments,
     add_settings_arguments,
     check_stdout_outputs,
     output_option_help,
@@ -106,6 +107,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tab (with --screenshot: after the sweep)",
     )
     add_settings_arguments(p)
+    add_model_input_arguments(p)
     p.add_argument(
         "--at-once",
         action="store_true",
@@ -156,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_stdout_outputs(args)
     settings = replace(settings_from_args(args), concurrent=args.at_once)
+    with_inputs = _model_inputs(args)
     if args.screenshot and (args.no_gui or args.json or args.csv or args.save):
         raise usage_error("--screenshot renders the window: drop --no-gui/--json/--csv/--save")
     try:
@@ -203,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
         # the tensor-input twin exists for the demo's own model only
         plan = capacity_plan() if args.capacity else default_plan(tensor=model == DEMO_MODEL)
         with LocalBackends(base, model_name, plan) as backends:
-            specs = backends.start()
+            specs = with_inputs(backends.start())
             print(
                 "backends ready: "
                 + ", ".join(f"{s.name}={s.target} ({s.protocol})" for s in specs)
@@ -213,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
                 flush=True,
             )
             if args.capacity and run_gui is None:
-                return _headless_capacity(args, images, backends.specs(rest=False))
+                return _headless_capacity(args, images, with_inputs(backends.specs(rest=False)))
             if run_gui is not None:
                 print(
                     f"opening the window with {len(images)} image(s); press Run to compare",
@@ -225,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
                     from tfcompare.load.load_plan import DEMO_VARIANTS, demo_plan
 
                     capacity = (demo_plan(), DEMO_VARIANTS)
-                    specs = backends.specs(rest=False)
+                    specs = with_inputs(backends.specs(rest=False))
                 return int(
                     run_gui(
                         [str(p) for p in images],
@@ -243,6 +246,39 @@ def run(args: argparse.Namespace) -> int:
     except DemoError as exc:
         print(f"tfcompare demo: {exc}", file=sys.stderr)
         return 1
+
+
+def _model_inputs(args):
+    """A function giving the demo's backends --preprocess/--crop/--labels (for a model of your
+    own; a backend's own setting, the demo's tensor backend's, wins); the options are checked
+    before any backend starts (UsageError)."""
+    from dataclasses import replace
+
+    from tfcompare.serving.backend_spec import check_crop
+    from tfcompare.serving.labels import LabelsError, load_labels
+
+    if args.labels:
+        try:
+            load_labels(args.labels)
+        except LabelsError as exc:
+            raise usage_error(str(exc)) from None
+    try:
+        crop = check_crop(args.crop)
+    except ValueError as exc:
+        raise usage_error(f"--crop: {exc}") from None
+
+    def apply(specs):
+        return [
+            replace(
+                s,
+                preprocess=s.preprocess or args.preprocess,
+                crop=s.crop if s.crop is not None else crop,
+                labels=s.labels or args.labels,
+            )
+            for s in specs
+        ]
+
+    return apply
 
 
 def _headless_capacity(args, images, specs) -> int:
