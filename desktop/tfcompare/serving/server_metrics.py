@@ -52,8 +52,10 @@ def _latency_buckets() -> tuple[float, ...]:
 
 LATENCY_BUCKETS_US = _latency_buckets()
 # (API label of request_latency, entrypoint) per protocol; runtime_latency uses "Predict" for both.
-PREDICT_LABELS = {"grpc": ("Predict", "GRPC"), "rest": ("predict", "REST")}
 RUNTIME_API = "Predict"
+# (API, entrypoint) of request_latency for a Predict over gRPC: each TF Serving protocol object
+# carries its own (``predict_labels``)
+_GRPC_PREDICT = ("Predict", "GRPC")
 # Block scrapes ask for just the totals they read, the ``name[]`` filter of prometheus_client's
 # exporters (tfcompare serve); TF Serving answers 400 to any query string, so it gets the plain path.
 TOTALS_QUERY = urlencode(
@@ -221,7 +223,7 @@ class TfServingMetrics(MetricsFormat):
     def block_time(
         self, before: Snapshot, after: Snapshot, spec: BackendSpec, sent: int
     ) -> BlockTime:
-        labels = getattr(spec.protocol_info, "predict_labels", PREDICT_LABELS["grpc"])
+        labels = getattr(spec.protocol_info, "predict_labels", _GRPC_PREDICT)
         return block_time(before, after, spec.model or "default", labels, sent)
 
 
@@ -255,7 +257,9 @@ def block_time(
     Serving scrapes, from the ``_count``/``_sum`` deltas for this model and ``labels`` (the
     request_latency API and entrypoint, or a protocol name: ``grpc``/``rest``)."""
     if isinstance(labels, str):
-        labels = PREDICT_LABELS.get(labels, PREDICT_LABELS["grpc"])
+        from tfcompare.serving import protocols
+
+        labels = getattr(protocols.get(labels), "predict_labels", _GRPC_PREDICT)
     api, entrypoint = labels
     c0, s0 = before.total(REQUEST_LATENCY, model_name=model, API=api, entrypoint=entrypoint)
     c1, s1 = after.total(REQUEST_LATENCY, model_name=model, API=api, entrypoint=entrypoint)
