@@ -151,7 +151,7 @@ def test_a_keras_export_through_run_over_grpc_and_rest(served, cat, tmp_path):
         str(out),
     )
     assert proc.returncode == 0, proc.stderr
-    assert "takes float32 32×32×3 NHWC · preprocess tf (your choice)" in proc.stdout
+    assert "takes float32 32×32×3 NHWC · preprocess tf (as set)" in proc.stdout
     doc = json.loads(out.read_text())
     measured = [r for r in doc["requests"] if r["ok"]]
     assert {r["protocol"] for r in measured} == {"grpc", "rest"} and len(measured) == 2 * 5 * 2

@@ -89,3 +89,50 @@ def short_text(value: object, what: str, limit: int, *, optional: bool = False) 
     if out is not None and len(out) > limit:
         raise ValueError(f"{what} is {len(out):,} characters long; at most {limit:,}")
     return out
+
+
+# A number a result may hold: wide enough for any time in ms, byte count or timestamp, finite.
+RESULT_LIMIT = 1e15
+
+
+def _field_check(annotation: str):
+    """The check for a plain value field of a result dataclass, from its annotation."""
+    optional = annotation.endswith(" | None")
+    base = annotation.removesuffix(" | None")
+    checks = {
+        "str": lambda v, w: text(v, w),
+        "int": lambda v, w: whole_number(v, w, -(2**63), 2**63 - 1),
+        "float": lambda v, w: number(v, w, -RESULT_LIMIT, RESULT_LIMIT),
+        "bool": lambda v, w: flag(v, w),
+    }
+    check = checks.get(base)
+    if check is None:
+        return None
+    if optional:
+        return lambda v, w: None if v is None else check(v, w)
+    return check
+
+
+def from_fields(cls, d: object, what: str, special: dict | None = None) -> dict:
+    """The keyword arguments that rebuild the dataclass ``cls`` from ``d`` (what its ``to_dict``
+    wrote, read from a session or a JSON file): every field checked by its annotation (text,
+    whole number, finite number, true/false, each possibly null), or by ``special[name](value,
+    label)`` for the others. A field ``d`` lacks takes its default (files written before the field
+    existed); one without a default is an error. Raises ValueError naming the field."""
+    import dataclasses
+
+    if not isinstance(d, dict):
+        raise ValueError(f"{what} must be an object, not {shown(d)}")
+    special = special or {}
+    out = {}
+    for f in dataclasses.fields(cls):
+        label = f"{what} {f.name}"
+        if f.name not in d:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ValueError(f"{what} has no {f.name}")
+            continue
+        check = special.get(f.name) or _field_check(str(f.type))
+        if check is None:
+            raise TypeError(f"{cls.__name__}.{f.name} ({f.type}) needs a check of its own")
+        out[f.name] = check(d[f.name], label)
+    return out

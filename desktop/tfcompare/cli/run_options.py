@@ -235,6 +235,7 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
 
 def backends_from_args(args: argparse.Namespace, settings: RunSettings) -> list[BackendSpec]:
     from tfcompare.serving.backend_spec import check_crop, check_host
+    from tfcompare.serving.protocols import TF_SERVING_GRPC, TF_SERVING_REST
     from tfcompare.targets import TargetError, parse_header
 
     try:
@@ -263,7 +264,7 @@ def backends_from_args(args: argparse.Namespace, settings: RunSettings) -> list[
         try:
             spec = BackendSpec.parse(
                 text,
-                protocol="rest" if args.rest else "grpc",
+                protocol=(TF_SERVING_REST if args.rest else TF_SERVING_GRPC).name,
                 timeout_s=settings.timeout_s,
                 contexts=contexts,
             )

@@ -59,6 +59,56 @@ def representative_top5(results: Iterable[RequestResult]) -> tuple[Prediction, .
     return next(r.top5 for r in ok if r.top5[0].label == best)
 
 
+@dataclass(frozen=True)
+class Agreement:
+    """How far another backend's answers agree with the first backend's, over the image ×
+    variant pairs both answered: top-1 equal on ``same`` of ``compared``, and the mean share of
+    the first backend's top 5 in the other's (``top5_overlap``)."""
+
+    reference: str
+    backend: str
+    same: int
+    compared: int
+    top5_overlap: float
+
+    @property
+    def text(self) -> str:
+        return (
+            f"{self.backend} vs {self.reference}: top-1 the same on {self.same} of "
+            f"{self.compared} image × variant answers, top-5 overlap {100 * self.top5_overlap:.0f} %"
+        )
+
+
+def backend_agreement(requests: Iterable[RequestResult], order: Sequence[str]) -> list[Agreement]:
+    """Each backend's answers against the first one's (``order``: the backends in order), from
+    the answer each gave for each image × variant (``representative_top5``): do two servers,
+    or a bytes and a tensor model, answer the same?"""
+    answers: dict[tuple[str, str, str], list[RequestResult]] = defaultdict(list)
+    for r in requests:
+        if r.phase == "measured":
+            answers[(r.backend, r.image, r.variant)].append(r)
+    top = {key: representative_top5(rs) for key, rs in answers.items()}
+    if len(order) < 2:
+        return []
+    reference, out = order[0], []
+    for other in order[1:]:
+        same = compared = 0
+        overlap = 0.0
+        for (backend, image, variant), answer in top.items():
+            if backend != other or not answer:
+                continue
+            ref = top.get((reference, image, variant))
+            if not ref:
+                continue
+            agree, share, _ = quality(answer, ref)
+            compared += 1
+            same += bool(agree)
+            overlap += share or 0.0
+        if compared:
+            out.append(Agreement(reference, other, same, compared, overlap / compared))
+    return out
+
+
 def _first_index(results: list[RequestResult], label: str) -> int:
     return next(i for i, r in enumerate(results) if r.top5[0].label == label)
 

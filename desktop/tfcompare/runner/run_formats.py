@@ -40,7 +40,7 @@ from pathlib import Path
 from tfcompare import __version__
 from tfcompare.imaging.values import ImageInfo, ImageProblem, Variant, variant_sort_key
 from tfcompare.results import Aggregate, BackendTiming, RequestResult, RunResult, ServerTime
-from tfcompare.runner.aggregates import FEW_SAMPLES, failed, pooled
+from tfcompare.runner.aggregates import FEW_SAMPLES, backend_agreement, failed, pooled
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.settings import RunSettings
 from tfcompare.tabular import SafeWriter, json_text
@@ -406,6 +406,9 @@ def summary_table(result: RunResult) -> str:
     if few:
         notes.append(f"* percentiles from fewer than {FEW_SAMPLES} samples: indicative only.")
     notes += _server_notes(result, rows)
+    order = [b.name for b in result.backends]
+    for agreement in backend_agreement(result.requests, order):
+        notes.append(f"answers: {agreement.text}")
     for cold in result.cold:
         warm = [
             a.p50_ms for a in result.summary if a.backend == cold.backend and a.p50_ms is not None

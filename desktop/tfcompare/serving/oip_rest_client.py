@@ -27,7 +27,6 @@ that says which.
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import quote
 
@@ -35,9 +34,10 @@ import numpy as np
 import orjson
 
 from tfcompare.serving import oip, outputs
-from tfcompare.serving.answers import ModelStatus, PredictOutcome, ServingError, SignatureInfo
+from tfcompare.serving.answers import ModelStatus, ServingError, SignatureInfo
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import PreparedRequest
+from tfcompare.serving.http import HttpAnswer
 from tfcompare.serving.inputs import RequestInput
 from tfcompare.serving.rest_client import HttpBackend, numbers_json
 
@@ -285,36 +285,17 @@ class OipRestClient(HttpBackend):
             )
         return PreparedRequest(self.infer_path, json_body(value), _JSON_TYPE)
 
-    def predict(
-        self, value: RequestInput, signature: SignatureInfo, *, timeout_s: float | None = None
-    ) -> PredictOutcome:
-        timeout = self._timeout(timeout_s)
-        t0 = time.perf_counter()
-        request = self.prepare(value, signature)
-        t1 = time.perf_counter()
+    def send(self, request: PreparedRequest, timeout: float) -> HttpAnswer:
         answer = self._exchange("POST", request.path, request.body, timeout, request.headers)
-        t2 = time.perf_counter()
         if answer.status != 200:
             try:
                 doc = orjson.loads(answer.body)
             except orjson.JSONDecodeError:
                 doc = None
             raise self._error(answer.status, answer.body, doc)
-        try:
-            arrays, doc = answer_arrays(answer.headers, answer.body)
-            top5, kind = outputs.top5(arrays, self.names)
-        except (ValueError, TypeError) as exc:
-            raise ServingError(
-                "INVALID_ARGUMENT", f"cannot read the answer of {self.where}: {exc}"
-            ) from None
-        t3 = time.perf_counter()
-        version = oip.version_value(str(doc.get("model_version") or ""))
-        return PredictOutcome(
-            top5=top5,
-            score_kind=kind,
-            model_version=version if version is not None else signature.model_version,
-            latency_ms=(t2 - t1) * 1000.0,
-            client_ms=((t1 - t0) + (t3 - t2)) * 1000.0,
-            bytes_sent=len(request.body),
-            preprocess_ms=value.preprocess_ms,
-        )
+        return answer
+
+    def read(self, raw: HttpAnswer, signature: SignatureInfo):
+        arrays, doc = answer_arrays(raw.headers, raw.body)
+        top5, kind = outputs.top5(arrays, self.names)
+        return top5, kind, oip.version_value(str(doc.get("model_version") or ""))
