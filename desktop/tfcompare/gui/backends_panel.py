@@ -208,7 +208,8 @@ class BackendsPanel(QWidget):
             lambda it: self.edit_requested.emit(it.data(Qt.ItemDataRole.UserRole))
         )
         self.overlay = EmptyOverlay(
-            self.list.viewport(), "Add a backend: a TF Serving address\n(host:port, gRPC or REST)"
+            self.list.viewport(),
+            "Add a backend: a model server's address\n(TF Serving, Triton, KServe, MLServer)",
         )
         add = QPushButton("Add…")
         add.setToolTip("Add a backend (Ctrl+B)")

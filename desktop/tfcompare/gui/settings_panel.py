@@ -89,6 +89,8 @@ class SettingsPanel(QWidget):
         self.preview = QLabel()
         self.preview.setWordWrap(True)
         self.preview.setObjectName("requestPreview")
+        # it wraps to two lines in the window's usual width: room for both, never clipped
+        self.preview.setMinimumHeight(self.preview.fontMetrics().lineSpacing() * 2 + 4)
         self.error = QLabel()
         self.error.setStyleSheet("color: #b00020")
         self.error.setWordWrap(True)

@@ -36,7 +36,8 @@ class Top5Chart(Chart):
 
     def __init__(self, colors: BackendColors, parent=None) -> None:
         super().__init__(
-            "Top-5 answers of each backend for the\nselected image and variant appear here.", parent
+            "Top-5 answers of each backend\nfor the selected image\nand variant appear here.",
+            parent,
         )
         self.colors = colors
         self.item.invertY(True)

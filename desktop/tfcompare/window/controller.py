@@ -342,8 +342,8 @@ class WindowController:
             )
         if not self.backends:
             return (
-                "Add a backend first (Backends → Add…): the address of a TF Serving gRPC or "
-                "REST endpoint."
+                "Add a backend first (Backends → Add…): the address of a model server (TF "
+                "Serving, Triton, KServe or MLServer)."
             )
         self.run_id += 1
         self.running, self.finished, self.run_notes = True, None, {}
