@@ -150,6 +150,27 @@ tfcompare_env() {
         rm -f "$VENV/.setup-stamp"
     fi
     pip_install "$VENV" "$stamp" -e ".[test]"
+    torch_cross_check
+}
+
+# The PyTorch cross-checks of the demo model's weights (tests/test_efficientnet_model.py and
+# test_efficientnet_pth.py) need torch. It is installed where its CPU build is at hand as a local
+# wheel (pip's find-links); without one those checks skip and say so, rather than download
+# several GB of a CUDA build.
+TORCH="torch==2.13.0"
+torch_cross_check() {
+    if "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
+        return 0
+    fi
+    local tmp
+    tmp=$(mktemp -d)
+    if "$VENV/bin/python" -m pip download -q --no-deps --no-index -d "$tmp" "$TORCH" >/dev/null 2>&1; then
+        say "$VENV: pip install $TORCH (its CPU build is at hand: the PyTorch cross-checks run)"
+        "$VENV/bin/python" -m pip install -q "$TORCH"
+    else
+        say "note: no local CPU build of $TORCH: the two PyTorch cross-checks will skip"
+    fi
+    rm -rf "$tmp"
 }
 
 # ===============================================================================================

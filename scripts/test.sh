@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
-# Run tfcompare's tests in two tiers, one after the other:
+# Run tfcompare's checks, one after the other:
+#   0. the linters:          ruff format --check, ruff check (desktop tests bench) and mypy
 #   1. the fast tier:        pytest -m "not slow"
 #   2. the end-to-end tier:  pytest -m slow   (the tests marked slow: whole runs on real servers)
-# Both tiers always run; the exit status is non-zero when either failed.
-# Arguments are passed to pytest in both tiers, e.g.
+# Every step always runs; the exit status is non-zero when any failed.
+# Arguments are passed to pytest in both tiers, and then the linters are left out, e.g.
 #   scripts/test.sh tests/test_docs_links.py    only that file
 #   scripts/test.sh -x -q                       stop each tier at its first failure
+#   scripts/test.sh --lint                      the linters alone
 # Needs the environment scripts/setup.sh makes (.venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+LINT=yes
+TIERS=yes
 case "${1:-}" in
-    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --lint) TIERS=no; shift ;;
+    ?*) LINT=no ;;
 esac
 
 PY=.venv/bin/python
-if ! [ -x "$PY" ] || ! "$PY" -c 'import tfcompare, pytest' >/dev/null 2>&1; then
+if ! [ -x "$PY" ] || ! "$PY" -c 'import tfcompare, pytest, mypy, ruff' >/dev/null 2>&1; then
     echo "test.sh: no usable .venv here: run scripts/setup.sh first" >&2
     exit 2
 fi
@@ -35,11 +41,37 @@ tier() {
     esac
 }
 
+# check TOOL ARGS...: run one linter (python -m TOOL ARGS) and print its result; a failure sets
+# LINT_FAILED.
+LINT_FAILED=no
+check() {
+    local name="$1${2:+ $2}"
+    printf '\n== %s\n' "$*"
+    local start=$SECONDS status=0
+    "$PY" -m "$@" || status=$?
+    local took=$((SECONDS - start))
+    if [ "$status" = 0 ]; then
+        SUMMARY+=("$name: passed (${took} s)")
+    else
+        SUMMARY+=("$name: FAILED, exit status $status (${took} s)")
+        LINT_FAILED=yes
+    fi
+}
+
 SUMMARY=()
-tier "fast tier" "not slow" "$@"
-FAST=$RESULT
-tier "end-to-end tier" "slow" "$@"
-SLOW=$RESULT
+if [ "$LINT" = yes ]; then
+    check ruff format --check desktop tests bench
+    check ruff check desktop tests bench
+    check mypy  # desktop/tfcompare, as [tool.mypy] in pyproject.toml says
+fi
+FAST=5
+SLOW=5
+if [ "$TIERS" = yes ]; then
+    tier "fast tier" "not slow" "$@"
+    FAST=$RESULT
+    tier "end-to-end tier" "slow" "$@"
+    SLOW=$RESULT
+fi
 
 printf '\n== Summary\n'
 printf '  %s\n' "${SUMMARY[@]}"
@@ -47,5 +79,6 @@ printf '  %s\n' "${SUMMARY[@]}"
 for status in "$FAST" "$SLOW"; do
     if [ "$status" != 0 ] && [ "$status" != 5 ]; then exit "$status"; fi
 done
-if [ "$FAST" = 5 ] && [ "$SLOW" = 5 ]; then exit 5; fi
+if [ "$LINT_FAILED" = yes ]; then exit 1; fi
+if [ "$TIERS" = yes ] && [ "$FAST" = 5 ] && [ "$SLOW" = 5 ]; then exit 5; fi
 exit 0

@@ -192,14 +192,40 @@ def test_demo_builds_model_and_compares_headlessly(tmp_path):
     assert report.returncode == 0, report.stderr
     assert "Backends: " in report.stdout and (tmp_path / "d.html").stat().st_size > 10_000
     assert "building efficientnet-lite0" in proc.stderr  # first use: built, no network
-    assert (home / "data" / "models" / "efficientnet-lite0" / "1" / "saved_model.pb").is_file()
+    assert "building efficientnet-lite0-tensor" in proc.stderr
+    for model in ("efficientnet-lite0", "efficientnet-lite0-tensor"):
+        assert (home / "data" / "models" / model / "1" / "saved_model.pb").is_file()
     cores = os.cpu_count() or 1
     many = f"cpu-{cores}" if cores > 1 else "cpu-all"
-    for name in ("cpu-1", many, f"{many}-rest"):
+    names = {"cpu-1", many, f"{many}-rest", f"{many}-tensor"}
+    for name in names:
         assert re.search(rf"^original\s+{re.escape(name)}\s", proc.stdout, re.M), proc.stdout
     data = json.loads(out.read_text())
-    assert {b["name"] for b in data["backends"]} == {"cpu-1", many, f"{many}-rest"}
+    assert {b["name"] for b in data["backends"]} == names
     assert {b["protocol"] for b in data["backends"]} == {"grpc", "rest"}
+    # "send JPEG bytes, the server decodes" beside "the client decodes and sends a tensor"
+    inputs = {b["name"]: b["input"] for b in data["backends"]}
+    assert inputs["cpu-1"] == "takes encoded bytes"
+    assert inputs[f"{many}-tensor"].startswith(
+        "takes float32 224×224×3 NHWC · preprocess tf, centre crop 0.875"
+    )
+    sent = {(r["backend"], r["variant"]): r["bytes"] for r in data["requests"] if r["ok"]}
+    assert sent[(f"{many}-tensor", "128-jpeg")] > 100 * sent[("cpu-1", "128-jpeg")]
+    tensor = [r for r in data["requests"] if r["backend"] == f"{many}-tensor"]
+    assert all(r["preprocess_ms"] > 0 for r in tensor)
+    # the tensor path answers as the bytes path on every original (the same network; only the
+    # resize implementations differ): top-1 equal, top-5 overlap at least 4 of 5
+    top = {
+        (r["backend"], r["image"]): r["top5"]
+        for r in data["requests"]
+        if r["variant"] == "original"
+    }
+    for (backend, image), top5 in top.items():
+        if backend == f"{many}-tensor":
+            ref = top[("cpu-1", image)]
+            assert top5[0][0] == ref[0][0], (image, top5, ref)
+            assert len({p[0] for p in top5} & {p[0] for p in ref}) >= 4, (image, top5, ref)
+    assert f"answers: {many}-tensor vs cpu-1: top-1 the same on" in proc.stdout
     assert data["requests"] and all(r["ok"] for r in data["requests"]), data["errors"]
     # every demo server reports its own time: the split shows with no cluster
     assert all(b["metrics_url"] and b["floor_ms"] for b in data["backends"]), data["backends"]
@@ -211,7 +237,7 @@ def test_demo_builds_model_and_compares_headlessly(tmp_path):
             assert top1 in CATS, r
         if r["image"].startswith("coffee"):  # the photo the window opens on: clearly right
             assert top1 in COFFEE and r["top5"][0][1] > 0.5, r
-    assert {r["backend"] for r in originals} == {"cpu-1", many, f"{many}-rest"}
+    assert {r["backend"] for r in originals} == names
     # the backends were stopped on exit
     assert _wait_gone(_pids(proc.stderr), 5.0) == []
 
@@ -246,7 +272,7 @@ def test_sigkill_of_the_demo_leaves_no_servers(effnet_home):
         text = "".join(seen)
         assert "built earlier" in text  # reused, not rebuilt
         pids = _pids(text)
-        assert len(pids) == 2 and all(_alive(p) for p in pids)
+        assert len(pids) == 3 and all(_alive(p) for p in pids)
         idle = {p: _cpu_s(p) for p in pids}  # the comparison starts: servers busy when it dies
         wait_for(lambda: any(_cpu_s(p) > idle[p] + 0.05 for p in pids), 60, "servers at work")
         os.kill(proc.pid, signal.SIGKILL)
@@ -278,7 +304,7 @@ def test_sigterm_stops_the_backends(effnet_home):
         proc.send_signal(signal.SIGTERM)
         rest = proc.stderr.read()
         assert proc.wait(20) == 128 + signal.SIGTERM
-        assert "stopped 2 local backends" in rest
+        assert "stopped 3 local backends" in rest
         assert _wait_gone(pids, 2.0) == []
     finally:
         if proc.poll() is None:
@@ -301,7 +327,7 @@ def test_window_mode_loads_backends_and_samples_and_stops_them_on_close(effnet_h
     assert "opening the window with 6 image(s)" in proc.stderr, proc.stderr[-3000:]
     assert shot.is_file() and shot.stat().st_size > 10_000  # the run finished and was rendered
     # the window closed (after the screenshot): its on_close stopped both servers
-    assert "stopped 2 local backends" in proc.stderr
+    assert "stopped 3 local backends" in proc.stderr
     assert _wait_gone(_pids(proc.stderr), 5.0) == []
     assert proc.returncode == 0, proc.stderr[-3000:]
 

@@ -164,8 +164,9 @@ def test_early_hints_never_attribute_an_answer_to_another_request(peers, tmp_pat
     peer = peers(_early_hints_predictor)
     spec = BackendSpec("hints", peer.address, protocol="rest", model="m", labels=str(labels))
     client = RestClient(spec)
-    sig = SignatureInfo("serving_default", "images", "DT_STRING", ("scores",), None,
-                        EncodedImageInput("images"))  # fmt: skip
+    sig = SignatureInfo(
+        "serving_default", "images", "DT_STRING", ("scores",), None, EncodedImageInput("images")
+    )
     for i in (3, 7, 1, 9, 0, 5, 2, 8, 6, 4):
         out = client.predict(sig.input.make(bytes([i]) + b"image"), sig)
         assert out.top5[0].label == f"class-{i}"

@@ -225,10 +225,8 @@ def test_requests_over_one_configmap_travel_in_several(kube, backend_pair, tmp_p
     every ConfigMap goes with the Job."""
     add_tfs_service(kube, "tfs-a", grpc=backend_pair.two.grpc)
     images = [noisy_png(tmp_path / f"n{i}.png", 400, 330, seed=i) for i in range(3)]
-    dry = load(
-        *images, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original",
-        "--concurrency", "2", "--in-cluster", "--dry-run", *FAST,
-    )  # fmt: skip
+    sweep = "--backend a=k8s://tfs/tfs-a:8500/tiny --variants original --concurrency 2".split()
+    dry = load(*images, *sweep, "--in-cluster", "--dry-run", *FAST)
     assert dry.returncode == 0, dry.stderr
     docs = list(yaml.safe_load_all(dry.stdout))
     maps = [d for d in docs if d["kind"] == "ConfigMap"]
@@ -242,10 +240,7 @@ def test_requests_over_one_configmap_travel_in_several(kube, backend_pair, tmp_p
         cm["metadata"]["name"] for cm in maps
     ]
     out = tmp_path / "cap.json"
-    proc = load(
-        *images, "--backend", "a=k8s://tfs/tfs-a:8500/tiny", "--variants", "original",
-        "--concurrency", "2", "--in-cluster", "--json", out, *FAST,
-    )  # fmt: skip
+    proc = load(*images, *sweep, "--in-cluster", "--json", out, *FAST)
     assert proc.returncode == 0, proc.stderr
     levels = json.loads(out.read_text())["levels"]
     assert levels and all(lv["errors"] == {} and lv["throughput"] > 0 for lv in levels)

@@ -55,6 +55,16 @@ def test_round_trip_is_exact(tmp_path):
     assert list(tmp_path.iterdir()) == [path]  # no temporary files left behind
 
 
+def test_a_model_version_label_survives_the_round_trip(tmp_path):
+    """Open Inference Protocol servers may name a model version with a label ("v0.1.0")."""
+    result = make_result()
+    labelled = tuple(replace(r, model_version="v0.1.0") for r in result.requests)
+    result = replace(result, requests=labelled)
+    path = tmp_path / "labels.tfcs"
+    save_session(path, result, selection={}, title="")
+    assert_same_result(load_session(path).result, result)
+
+
 def test_empty_run_and_defaults(tmp_path):
     result = RunResult(RunSettings(), (), (), (), (), ())
     save_session(tmp_path / "empty.tfcs", result)

@@ -83,9 +83,15 @@ def _stub_answer(address: str, model: str, key: str, array: np.ndarray) -> dict[
 
 @pytest.mark.parametrize(
     ("kind", "preset"),
-    [("nhwc-float32", "tf"), ("nchw-float32", "torch"), ("uint8", "raw"), ("float16", "tf"),
-     ("dynamic", "unit"), ("grey", "unit")],
-)  # fmt: skip
+    [
+        ("nhwc-float32", "tf"),
+        ("nchw-float32", "torch"),
+        ("uint8", "raw"),
+        ("float16", "tf"),
+        ("dynamic", "unit"),
+        ("grey", "unit"),
+    ],
+)
 def test_tfcompare_sends_the_tensor_the_official_stubs_send(served, cat, kind, preset):
     """The client's request for a tensor model is the model's input as the official stubs would
     send it: the same tensor gets the same top-5 from both, over gRPC (and REST where TF Serving
@@ -145,7 +151,7 @@ def test_a_keras_export_through_run_over_grpc_and_rest(served, cat, tmp_path):
         str(out),
     )
     assert proc.returncode == 0, proc.stderr
-    assert "takes float32 32×32×3 NHWC · preprocess tf (your choice)" in proc.stdout
+    assert "takes float32 32×32×3 NHWC · preprocess tf (as set)" in proc.stdout
     doc = json.loads(out.read_text())
     measured = [r for r in doc["requests"] if r["ok"]]
     assert {r["protocol"] for r in measured} == {"grpc", "rest"} and len(measured) == 2 * 5 * 2
@@ -165,10 +171,10 @@ def test_a_keras_export_through_run_over_grpc_and_rest(served, cat, tmp_path):
 
 
 def test_auto_preprocessing_says_what_it_chose(served, cat):
+    backend = f"a={served['nhwc-float32'].grpc}/nhwc-float32"
     proc = _tfcompare(
-        "run", str(cat), "-b", f"a={served['nhwc-float32'].grpc}/nhwc-float32",
-        "--sizes", "128", "--formats", "jpeg", "--repeats", "1",
-    )  # fmt: skip
+        "run", str(cat), "-b", backend, *"--sizes 128 --formats jpeg --repeats 1".split()
+    )
     assert proc.returncode == 0, proc.stderr
     line = next(x for x in proc.stdout.splitlines() if "preprocess" in x and "auto:" in x)
     tried = [p for p in ("raw", "unit", "tf", "caffe", "torch") if f" {p} 0." in line]
@@ -179,9 +185,13 @@ def test_a_dynamic_size_model_gets_each_variant_at_its_own_size(served, cat, tmp
     out = tmp_path / "dyn.json"
     b = served["dynamic"]
     proc = _tfcompare(
-        "run", str(cat), "-b", f"d={b.grpc}/dynamic,preprocess=unit", "--sizes", "256,128",
-        "--formats", "png", "--repeats", "1", "--json", str(out),
-    )  # fmt: skip
+        "run",
+        str(cat),
+        "-b",
+        f"d={b.grpc}/dynamic,preprocess=unit",
+        *"--sizes 256,128 --formats png --repeats 1 --json".split(),
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     sent = {r["variant"]: r["bytes"] for r in json.loads(out.read_text())["requests"] if r["ok"]}
     assert sent["original"] > sent["256-png"] > sent["128-png"]
@@ -197,8 +207,12 @@ def test_ids_1001_labels_files_and_label_warnings(served, cat, tmp_path):
         sig = client.metadata()
         assert sig.num_classes == 1001
         out = client.predict(sig.input.make(cat.read_bytes(), Preprocessing("tf")), sig)
-        answer = _stub_answer(ids.grpc, "ids-1001", sig.input_key,
-                              sig.input.make(cat.read_bytes(), Preprocessing("tf")).array)  # fmt: skip
+        answer = _stub_answer(
+            ids.grpc,
+            "ids-1001",
+            sig.input_key,
+            sig.input.make(cat.read_bytes(), Preprocessing("tf")).array,
+        )
     scores = next(iter(answer.values())).reshape(-1)
     best = int(np.argmax(scores))
     assert out.top5[0].label == ("background" if best == 0 else imagenet_labels()[best - 1])
@@ -208,9 +222,13 @@ def test_ids_1001_labels_files_and_label_warnings(served, cat, tmp_path):
     ten = served["classes-10"]
     result = tmp_path / "ten.json"
     proc = _tfcompare(
-        "run", str(cat), "-b", f"t={ten.grpc}/classes-10,preprocess=tf,labels={names}",
-        "--sizes", "128", "--formats", "jpeg", "--repeats", "1", "--json", str(result),
-    )  # fmt: skip
+        "run",
+        str(cat),
+        "-b",
+        f"t={ten.grpc}/classes-10,preprocess=tf,labels={names}",
+        *"--sizes 128 --formats jpeg --repeats 1 --json".split(),
+        str(result),
+    )
     assert proc.returncode == 0, proc.stderr
     labels = {p[0] for r in json.loads(result.read_text())["requests"] for p in r["top5"]}
     assert labels and all(label.startswith("thing-") for label in labels)
@@ -224,9 +242,7 @@ def test_ids_1001_labels_files_and_label_warnings(served, cat, tmp_path):
 
     binary = tmp_path / "labels.bin"
     binary.write_bytes(b"\x00\x01\x02" * 100)
-    proc = _tfcompare(
-        "run", str(cat), "-b", f"t={ten.grpc}/classes-10", "--labels", str(binary),
-    )  # fmt: skip
+    proc = _tfcompare("run", str(cat), "-b", f"t={ten.grpc}/classes-10", "--labels", str(binary))
     assert proc.returncode == 2 and "binary, not text" in proc.stderr
 
 
@@ -250,11 +266,16 @@ def test_load_sweeps_a_tensor_model(served, cat, tmp_path):
     out = tmp_path / "load.json"
     b = served["nchw-float32"]
     proc = _tfcompare(
-        "load", str(cat), "-b", f"n={b.grpc}/nchw-float32,preprocess=torch", "-b",
-        f"nr={b.rest}/nchw-float32,protocol=rest,preprocess=torch", "--concurrency", "1,2",
-        "--window-s", "0.5", "--max-windows", "4", "--variants", "original,128-jpeg",
-        "--json", str(out),
-    )  # fmt: skip
+        "load",
+        str(cat),
+        "-b",
+        f"n={b.grpc}/nchw-float32,preprocess=torch",
+        "-b",
+        f"nr={b.rest}/nchw-float32,protocol=rest,preprocess=torch",
+        *"--concurrency 1,2 --window-s 0.5 --max-windows 4 --variants original,128-jpeg".split(),
+        "--json",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
     levels = doc["levels"]

@@ -4,6 +4,7 @@ and showing the bad value briefly. Shared by backend specs, run settings and res
 from __future__ import annotations
 
 import math
+from typing import Literal, overload
 
 
 def nested_deeper_than(document: object, limit: int) -> bool:
@@ -35,11 +36,15 @@ def whole_number(value: object, what: str, lo: int, hi: int) -> int:
 
 def positive_number(value: object, what: str) -> float:
     """``value`` as a float if it is a finite number > 0, else ValueError naming ``what``."""
-    if type(value) not in (int, float) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be a positive number, not {shown(value)}")
-    return float(value)
+    if (type(value) is int or type(value) is float) and math.isfinite(value) and value > 0:
+        return float(value)
+    raise ValueError(f"{what} must be a positive number, not {shown(value)}")
 
 
+@overload
+def text(value: object, what: str, *, optional: Literal[False] = False) -> str: ...
+@overload
+def text(value: object, what: str, *, optional: bool) -> str | None: ...
 def text(value: object, what: str, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
@@ -52,17 +57,13 @@ def number(value: object, what: str, lo: float, hi: float) -> float:
     """``value`` as a float if it is a finite number (not a bool) in lo..hi, else ValueError
     naming ``what``. Integers are compared as integers: 10**400 is out of range, not an
     OverflowError."""
-    if type(value) is int:
-        ok = lo <= value <= hi
-    elif type(value) is float:
-        ok = math.isfinite(value) and lo <= value <= hi
-    else:
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"{what} must be a number from {_bound(lo)} to {_bound(hi)}, not {shown(value)}"
-        )
-    return float(value)
+    if type(value) is int and lo <= value <= hi:
+        return float(value)
+    if type(value) is float and math.isfinite(value) and lo <= value <= hi:
+        return value
+    raise ValueError(
+        f"{what} must be a number from {_bound(lo)} to {_bound(hi)}, not {shown(value)}"
+    )
 
 
 def _bound(value: float) -> str:
@@ -76,9 +77,62 @@ def flag(value: object, what: str) -> bool:
     return value
 
 
+@overload
+def short_text(
+    value: object, what: str, limit: int, *, optional: Literal[False] = False
+) -> str: ...
+@overload
+def short_text(value: object, what: str, limit: int, *, optional: bool) -> str | None: ...
 def short_text(value: object, what: str, limit: int, *, optional: bool = False) -> str | None:
     """``text`` that is at most ``limit`` characters long."""
     out = text(value, what, optional=optional)
     if out is not None and len(out) > limit:
         raise ValueError(f"{what} is {len(out):,} characters long; at most {limit:,}")
+    return out
+
+
+# A number a result may hold: wide enough for any time in ms, byte count or timestamp, finite.
+RESULT_LIMIT = 1e15
+
+
+def _field_check(annotation: str):
+    """The check for a plain value field of a result dataclass, from its annotation."""
+    optional = annotation.endswith(" | None")
+    base = annotation.removesuffix(" | None")
+    checks = {
+        "str": lambda v, w: text(v, w),
+        "int": lambda v, w: whole_number(v, w, -(2**63), 2**63 - 1),
+        "float": lambda v, w: number(v, w, -RESULT_LIMIT, RESULT_LIMIT),
+        "bool": lambda v, w: flag(v, w),
+    }
+    check = checks.get(base)
+    if check is None:
+        return None
+    if optional:
+        return lambda v, w: None if v is None else check(v, w)
+    return check
+
+
+def from_fields(cls, d: object, what: str, special: dict | None = None) -> dict:
+    """The keyword arguments that rebuild the dataclass ``cls`` from ``d`` (what its ``to_dict``
+    wrote, read from a session or a JSON file): every field checked by its annotation (text,
+    whole number, finite number, true/false, each possibly null), or by ``special[name](value,
+    label)`` for the others. A field ``d`` lacks takes its default (files written before the field
+    existed); one without a default is an error. Raises ValueError naming the field."""
+    import dataclasses
+
+    if not isinstance(d, dict):
+        raise ValueError(f"{what} must be an object, not {shown(d)}")
+    special = special or {}
+    out = {}
+    for f in dataclasses.fields(cls):
+        label = f"{what} {f.name}"
+        if f.name not in d:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ValueError(f"{what} has no {f.name}")
+            continue
+        check = special.get(f.name) or _field_check(str(f.type))
+        if check is None:
+            raise TypeError(f"{cls.__name__}.{f.name} ({f.type}) needs a check of its own")
+        out[f.name] = check(d[f.name], label)
     return out

@@ -1,7 +1,9 @@
 """Local backends for ``tfcompare demo``: build the model once, start servers, stop them reliably.
 
 The demo compares the same model served with one CPU thread and with all cores (the original
-experiment's 1-CPU vs many-CPU question), the second also over REST. Every server also opens a
+experiment's 1-CPU vs many-CPU question), the second also over REST, and beside them the same
+network taking a decoded tensor (``efficientnet-lite0-tensor``, all cores): "send the JPEG, the
+server decodes" next to "the client decodes, crops, resizes, scales and sends a tensor". Every server also opens a
 REST port for its Prometheus metrics and the backends are given those metrics URLs, so server,
 model and path time show with no cluster. Servers are child processes (``python -m tfcompare serve``) started with ``--exit-with-parent``, so they go away when the demo
 process dies, even by SIGKILL; on a normal exit or a window close :meth:`LocalBackends.stop`
@@ -17,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -25,6 +27,10 @@ from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.server_metrics import METRICS_PATH
 
 DEMO_MODEL = "efficientnet-lite0"
+# The same network taking a float32 224×224×3 tensor scaled to −1…1 (the "tf" preset) after a
+# centre crop of 224/256 — what the bytes model's own graph does to a decoded JPEG.
+TENSOR_MODEL = "efficientnet-lite0-tensor"
+TENSOR_PREPROCESS, TENSOR_CROP = "tf", 0.875
 STARTUP_TIMEOUT_S = 180.0
 
 Log = Callable[[str], None]
@@ -56,6 +62,10 @@ def sample_images() -> list[Path]:
     return files
 
 
+def _prefixed(log: Log, prefix: str) -> Log:
+    return lambda text: log(f"{prefix}: {text}")
+
+
 def ensure_model(name_or_dir: str, log: Log = _stderr) -> Path:
     """The model base path; a registered model is built on first use into the data directory.
 
@@ -83,13 +93,18 @@ def ensure_model(name_or_dir: str, log: Log = _stderr) -> Path:
 
 @dataclass(frozen=True)
 class ServerPlan:
-    """One server to start: a label (the backend name), TF threads, whether REST is on too, and
-    whether it batches concurrent requests (TF Serving's --enable_batching)."""
+    """One server to start: a label (the backend name), TF threads, whether REST is on too,
+    whether it batches concurrent requests (TF Serving's --enable_batching), and the model when
+    it is not the demo's own (a registered name, built on first use) with the preprocessing its
+    backend asks for (tensor models)."""
 
     label: str
     threads: int
     rest: bool = False
     batching: bool = False
+    model: str | None = None
+    preprocess: str | None = None
+    crop: float | None = None
 
 
 # The demo's batching backend: up to 8 images per model call, waiting at most 5 ms for them;
@@ -112,13 +127,23 @@ def capacity_plan(cores: int | None = None) -> list[ServerPlan]:
     ]
 
 
-def default_plan(cores: int | None = None) -> list[ServerPlan]:
-    """1 thread vs all cores (the latter also over REST)."""
+def default_plan(cores: int | None = None, *, tensor: bool = True) -> list[ServerPlan]:
+    """1 thread vs all cores (the latter also over REST), and with ``tensor`` the tensor-input
+    twin of the model on all cores."""
     cores = cores or os.cpu_count() or 1
-    return [
-        ServerPlan("cpu-1", 1),
-        ServerPlan(f"cpu-{cores}" if cores > 1 else "cpu-all", cores, rest=True),
-    ]
+    many = f"cpu-{cores}" if cores > 1 else "cpu-all"
+    plan = [ServerPlan("cpu-1", 1), ServerPlan(many, cores, rest=True)]
+    if tensor:
+        plan.append(
+            ServerPlan(
+                f"{many}-tensor",
+                cores,
+                model=TENSOR_MODEL,
+                preprocess=TENSOR_PREPROCESS,
+                crop=TENSOR_CROP,
+            )
+        )
+    return plan
 
 
 @dataclass
@@ -168,9 +193,16 @@ class LocalBackends:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _model(self, plan: ServerPlan) -> tuple[Path, str]:
+        """(base path, name) of the model a server serves."""
+        if plan.model is None:
+            return self.model_base, self.model_name
+        return ensure_model(plan.model, self.log), plan.model
+
     def start(self, timeout_s: float = STARTUP_TIMEOUT_S) -> list[BackendSpec]:
         """Start every server (in parallel), wait for READY and AVAILABLE; returns the backends."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        models = {plan.label: self._model(plan) for plan in self.plan}  # built before any start
         env = {
             **os.environ,
             "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
@@ -182,7 +214,7 @@ class LocalBackends:
                 "-m",
                 "tfcompare",
                 "serve",
-                str(self.model_base),
+                str(models[plan.label][0]),
                 "--port",
                 "0",
                 "--rest-port",
@@ -190,7 +222,7 @@ class LocalBackends:
                 "--threads",
                 str(plan.threads),
                 "--model-name",
-                self.model_name,
+                models[plan.label][1],
                 "--exit-with-parent",
             ]
             if plan.batching:
@@ -218,7 +250,8 @@ class LocalBackends:
             self.log(
                 f"backend {plan.label}: starting (pid {proc.pid}, {plan.threads} thread"
                 f"{'s' if plan.threads != 1 else ''}{', gRPC + REST' if plan.rest else ', gRPC'}"
-                f"{', batching' if plan.batching else ''})"
+                f"{', batching' if plan.batching else ''}"
+                f"{f', model {plan.model}' if plan.model else ''})"
             )
         deadline = time.monotonic() + timeout_s
         for server in self.servers:
@@ -236,32 +269,39 @@ class LocalBackends:
         specs = self.specs()
         self._wait_available(specs, deadline)
         for server in self.servers:
-            where = server.grpc + (f", REST {server.rest}" if server.rest else "")
+            where = (server.grpc or "") + (f", REST {server.rest}" if server.rest else "")
             where += f" (metrics http://{server.rest}{METRICS_PATH})" if server.rest else ""
             self.log(f"backend {server.plan.label}: AVAILABLE on {where}")
         return specs
 
-    def specs(self) -> list[BackendSpec]:
+    def specs(self, *, rest: bool = True, tensor: bool = True) -> list[BackendSpec]:
+        """The backends: every server over gRPC, the REST ones over REST too (``rest``), the
+        tensor-input servers (``tensor``)."""
+        from tfcompare.serving.protocols import TF_SERVING_GRPC, TF_SERVING_REST
+
         out = []
         for server in self.servers:
+            plan = server.plan
+            if plan.model is not None and not tensor:
+                continue
             metrics = f"http://{server.rest}{METRICS_PATH}" if server.rest else None
-            out.append(
-                BackendSpec(
-                    name=server.plan.label,
-                    target=server.grpc or "",
-                    protocol="grpc",
-                    model=self.model_name,
-                    metrics=metrics,
-                )
+            base = BackendSpec(
+                name=plan.label,
+                target=server.grpc or "",
+                protocol=TF_SERVING_GRPC.name,
+                model=plan.model or self.model_name,
+                metrics=metrics,
+                preprocess=plan.preprocess,
+                crop=plan.crop,
             )
-            if server.rest and server.plan.rest:
+            out.append(base)
+            if rest and server.rest and plan.rest:
                 out.append(
-                    BackendSpec(
-                        name=f"{server.plan.label}-rest",
+                    replace(
+                        base,
+                        name=f"{plan.label}-rest",
                         target=server.rest,
-                        protocol="rest",
-                        model=self.model_name,
-                        metrics=metrics,
+                        protocol=TF_SERVING_REST.name,
                     )
                 )
         return out
@@ -291,7 +331,7 @@ class LocalBackends:
                     spec,
                     conn,
                     max(0.0, deadline - time.monotonic()),
-                    on_wait=lambda text, name=spec.name: self.log(f"backend {name}: {text}"),
+                    on_wait=_prefixed(self.log, f"backend {spec.name}"),
                 )
             finally:
                 conn.close()

@@ -6,9 +6,11 @@ Plain frozen dataclasses shared by the runner, sessions, exports, the report and
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass
+import math
+from dataclasses import dataclass
 from typing import Literal
 
+from tfcompare.checks import RESULT_LIMIT, from_fields, number, shown, text, whole_number
 from tfcompare.imaging.values import ImageInfo, ImageProblem
 from tfcompare.serving.answers import Prediction, ScoreKind
 from tfcompare.serving.backend_spec import BackendSpec
@@ -31,7 +33,7 @@ class RequestResult:
     latency_ms: float | None
     client_ms: float | None
     bytes: int  # bytes sent (serialized request)
-    model_version: int | None
+    model_version: int | str | None  # OIP versions may be labels
     error: str | None
     top5: tuple[Prediction, ...] = ()
     score_kind: ScoreKind = "unknown"
@@ -70,27 +72,58 @@ class RequestResult:
 
     @classmethod
     def from_dict(cls, d: dict) -> RequestResult:
-        return cls(
-            image=d["image"],
-            variant=d["variant"],
-            backend=d["backend"],
-            protocol=d.get("protocol", "grpc"),
-            phase=d.get("phase", "measured"),
-            repeat=int(d.get("repeat", 0)),
-            ok=bool(d["ok"]),
-            latency_ms=d.get("latency_ms"),
-            client_ms=d.get("client_ms"),
-            bytes=int(d.get("bytes", 0)),
-            model_version=d.get("model_version"),
-            error=d.get("error"),
-            top5=tuple(Prediction(str(lbl), float(s)) for lbl, s in d.get("top5", [])),
-            score_kind=d.get("score_kind", "unknown"),
-            pod=d.get("pod"),
-            started_at=float(d.get("started_at", 0.0)),
-            pod_before=d.get("pod_before"),
-            spans_restart=bool(d.get("spans_restart", False)),
-            preprocess_ms=d.get("preprocess_ms"),
-        )
+        return cls(**from_fields(cls, d, "a request", _REQUEST_SPECIAL))
+
+
+def _protocol(value: object, what: str) -> str:
+    from tfcompare.serving import protocols
+
+    try:
+        return protocols.get(text(value, what)).name
+    except ValueError:
+        raise ValueError(f"{what} is not a protocol tfcompare knows ({shown(value)})") from None
+
+
+def _version(value: object, what: str) -> int | str | None:
+    """A model version: TF Serving's number, an Open Inference Protocol label ("v2.0"), or null."""
+    if value is None or isinstance(value, str):
+        return text(value, what, optional=True)
+    return whole_number(value, what, -(2**63), 2**63 - 1)
+
+
+def _one_of(*choices: str):
+    def check(value: object, what: str) -> str:
+        if value not in choices:
+            raise ValueError(f"{what} must be one of {', '.join(choices)}, not {shown(value)}")
+        return value
+
+    return check
+
+
+def _top5(value: object, what: str) -> tuple[Prediction, ...]:
+    """``[[label, score], …]`` (a null score is a NaN the server answered)."""
+    if not isinstance(value, list) or len(value) > 100:
+        raise ValueError(f"{what} must be a short list of [label, score]")
+    out = []
+    for pair in value:
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+            raise ValueError(f"{what} entries must be [label, score], not {shown(pair)}")
+        score = pair[1]
+        if score is None or (type(score) is float and math.isnan(score)):
+            score = math.nan  # the server answered NaN (JSON writes it as null)
+        else:
+            score = number(score, what, -RESULT_LIMIT, RESULT_LIMIT)
+        out.append(Prediction(pair[0], score))
+    return tuple(out)
+
+
+_REQUEST_SPECIAL = {
+    "protocol": _protocol,
+    "model_version": _version,
+    "phase": _one_of("cold", "warmup", "measured"),
+    "score_kind": _one_of("probability", "logit", "unknown"),
+    "top5": _top5,
+}
 
 
 @dataclass(frozen=True)
@@ -133,8 +166,7 @@ class Aggregate:
 
     @classmethod
     def from_dict(cls, d: dict) -> Aggregate:
-        fields = cls.__dataclass_fields__  # older files lack the newer fields: their defaults
-        return cls(**{k: d.get(k) for k, f in fields.items() if k in d or f.default is MISSING})
+        return cls(**from_fields(cls, d, "an aggregate"))
 
 
 @dataclass(frozen=True)
@@ -165,18 +197,7 @@ class ServerTime:
 
     @classmethod
     def from_dict(cls, d: dict) -> ServerTime:
-        return cls(
-            image=str(d["image"]),
-            variant=str(d["variant"]),
-            backend=str(d["backend"]),
-            sent=int(d.get("sent") or 0),
-            counted=d.get("counted"),
-            server_ms=d.get("server_ms"),
-            runtime_ms=d.get("runtime_ms"),
-            exact=bool(d.get("exact")),
-            note=str(d.get("note") or ""),
-            queue_ms=d.get("queue_ms"),
-        )
+        return cls(**from_fields(cls, d, "a block's server time"))
 
 
 @dataclass(frozen=True)
@@ -211,14 +232,7 @@ class BackendTiming:
 
     @classmethod
     def from_dict(cls, d: dict) -> BackendTiming:
-        return cls(
-            backend=str(d["backend"]),
-            floor_ms=d.get("floor_ms"),
-            floor_samples=int(d.get("floor_samples") or 0),
-            metrics=d.get("metrics"),
-            metrics_message=str(d.get("metrics_message") or ""),
-            input=str(d.get("input") or ""),
-        )
+        return cls(**from_fields(cls, d, "a backend's timing"))
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ class RunSettings:
     concurrent: bool = True
 
     def __post_init__(self) -> None:
-        problems: list[tuple[str, str]] = []
+        problems: list[tuple[str, str, str]] = []
         sizes = tuple(self.sizes)
         lo, hi = SIZE_RANGE
         bad = [

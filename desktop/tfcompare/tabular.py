@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, TextIO
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -64,9 +64,11 @@ class SafeWriter:
 class SafeDictWriter(csv.DictWriter):
     """``csv.DictWriter`` whose every cell goes through :func:`safe_cell`."""
 
-    def __init__(self, fh: TextIO, fieldnames: Iterable[str], **params: Any) -> None:
+    def __init__(self, fh: TextIO, fieldnames: Collection[str], **params: Any) -> None:
         super().__init__(fh, fieldnames, **params)
-        self.writer = SafeWriter(fh, dialect=self.writer.dialect)
+        # DictWriter writes every row through ``self.writer.writerow``; typeshed types the
+        # attribute as ``_csv.writer``'s own class, which cannot be subclassed
+        self.writer = SafeWriter(fh, dialect=self.writer.dialect)  # type: ignore[assignment]
 
 
 def standard_json(value: Any) -> Any:

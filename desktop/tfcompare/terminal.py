@@ -63,6 +63,8 @@ class EscapingStream(io.TextIOBase):
     def fileno(self) -> int:
         return self.raw.fileno()
 
+    # typeshed declares TextIOBase's ``encoding`` and ``errors`` as attributes; at run time they
+    # are read-only properties, as here
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return getattr(self.raw, "encoding", "utf-8")

@@ -34,9 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tfcompare",
         description=(
-            "Compare TensorFlow Serving backends on your own images: every image is resized and "
-            "re-encoded into a ladder of variants and sent to every backend; tfcompare reports "
-            "latency, top-5 predictions and how much quality each variant keeps."
+            "Compare model servers (TensorFlow Serving, Triton, KServe, MLServer) on your own "
+            "images: every image is resized and re-encoded into a ladder of variants and sent to "
+            "every backend — as the encoded file, or as the tensor the model takes; tfcompare "
+            "reports latency, top-5 predictions and how much quality each variant keeps."
         ),
         epilog="Start with 'tfcompare demo' (no cluster needed). 'tfcompare COMMAND --help' for details.",
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tfcompare.cli.gui_cmd import parse_size
 from tfcompare.cli.run_options import (
+    add_model_input_arguments,
     add_settings_arguments,
     check_stdout_outputs,
     output_option_help,
@@ -23,12 +24,15 @@ from tfcompare.cli.run_options import (
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="start local backends (1 thread vs all cores) and compare them on sample photos",
+        help="start local backends (1 thread vs all cores; bytes vs tensor input) and compare "
+        "them on sample photos",
         description=(
             "Builds EfficientNet-Lite0 (a real ImageNet classifier, from the weights installed "
-            "with tfcompare;\nfirst use only, no network), starts two local TF-Serving-compatible "
-            "backends on free loopback\nports - one limited to 1 thread, one using all cores and "
-            "also serving REST - and opens the window\nwith them and the sample photos loaded. "
+            "with tfcompare;\nfirst use only, no network), starts local TF-Serving-compatible "
+            "backends on free loopback ports - one\nlimited to 1 thread, one using all cores and "
+            "also serving REST, and the same network taking a\ndecoded tensor on all cores (the "
+            "client decodes, crops, resizes and scales: preprocess tf, crop 0.875)\n- and opens "
+            "the window with them and the sample photos loaded. "
             "With --no-gui (or without a display) it runs the comparison\nin the terminal and "
             "prints the summary. The backends stop when the window closes or the demo exits."
         ),
@@ -103,6 +107,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tab (with --screenshot: after the sweep)",
     )
     add_settings_arguments(p)
+    add_model_input_arguments(p)
     p.add_argument(
         "--at-once",
         action="store_true",
@@ -146,12 +151,14 @@ def run(args: argparse.Namespace) -> int:
         DemoError,
         LocalBackends,
         capacity_plan,
+        default_plan,
         ensure_model,
         sample_images,
     )
 
     check_stdout_outputs(args)
     settings = replace(settings_from_args(args), concurrent=args.at_once)
+    with_inputs = _model_inputs(args)
     if args.screenshot and (args.no_gui or args.json or args.csv or args.save):
         raise usage_error("--screenshot renders the window: drop --no-gui/--json/--csv/--save")
     try:
@@ -196,9 +203,10 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, _exit_on_signal)
     try:
         base = ensure_model(model)
-        plan = capacity_plan() if args.capacity else None
+        # the tensor-input twin exists for the demo's own model only
+        plan = capacity_plan() if args.capacity else default_plan(tensor=model == DEMO_MODEL)
         with LocalBackends(base, model_name, plan) as backends:
-            specs = backends.start()
+            specs = with_inputs(backends.start())
             print(
                 "backends ready: "
                 + ", ".join(f"{s.name}={s.target} ({s.protocol})" for s in specs)
@@ -208,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
                 flush=True,
             )
             if args.capacity and run_gui is None:
-                return _headless_capacity(args, images, [s for s in specs if s.protocol == "grpc"])
+                return _headless_capacity(args, images, with_inputs(backends.specs(rest=False)))
             if run_gui is not None:
                 print(
                     f"opening the window with {len(images)} image(s); press Run to compare",
@@ -220,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
                     from tfcompare.load.load_plan import DEMO_VARIANTS, demo_plan
 
                     capacity = (demo_plan(), DEMO_VARIANTS)
-                    specs = [s for s in specs if s.protocol == "grpc"]
+                    specs = with_inputs(backends.specs(rest=False))
                 return int(
                     run_gui(
                         [str(p) for p in images],
@@ -238,6 +246,39 @@ def run(args: argparse.Namespace) -> int:
     except DemoError as exc:
         print(f"tfcompare demo: {exc}", file=sys.stderr)
         return 1
+
+
+def _model_inputs(args):
+    """A function giving the demo's backends --preprocess/--crop/--labels (for a model of your
+    own; a backend's own setting, the demo's tensor backend's, wins); the options are checked
+    before any backend starts (UsageError)."""
+    from dataclasses import replace
+
+    from tfcompare.serving.backend_spec import check_crop
+    from tfcompare.serving.labels import LabelsError, load_labels
+
+    if args.labels:
+        try:
+            load_labels(args.labels)
+        except LabelsError as exc:
+            raise usage_error(str(exc)) from None
+    try:
+        crop = check_crop(args.crop)
+    except ValueError as exc:
+        raise usage_error(f"--crop: {exc}") from None
+
+    def apply(specs):
+        return [
+            replace(
+                s,
+                preprocess=s.preprocess or args.preprocess,
+                crop=s.crop if s.crop is not None else crop,
+                labels=s.labels or args.labels,
+            )
+            for s in specs
+        ]
+
+    return apply
 
 
 def _headless_capacity(args, images, specs) -> int:

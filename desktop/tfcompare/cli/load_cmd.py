@@ -157,9 +157,10 @@ def _levels(text: str, what: str) -> tuple[float, ...]:
 
 def plan_from_args(args: argparse.Namespace):
     """(the plan, notes on how its defaults were chosen)."""
-    from tfcompare.load.load_plan import DEFAULT_CONCURRENCY, LoadPlan
+    from tfcompare.load.load_plan import DEFAULT_CONCURRENCY, LoadPlan, Mode
 
     notes = []
+    mode: Mode
     if args.rate:
         mode, levels = "rate", _levels(args.rate, "--rate")
     else:

@@ -27,7 +27,8 @@ from tfcompare.terminal import one_line, raw
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
-        help="measure images against TF Serving backends and print a summary",
+        help="measure images against model servers (TF Serving, Triton, KServe, MLServer) and "
+        "print a summary",
         description=(
             "Resize and re-encode every image into a ladder of variants (the original, then each\n"
             "size box as each format), send every variant to every backend (backends in parallel),\n"
@@ -39,7 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  tfcompare run cat.jpg photos/ --backend gpu=127.0.0.1:8500/inception \\\n"
             "                --backend cpu8=127.0.0.1:9500/inception --json out.json\n"
             "  tfcompare run cat.jpg --backend a=k8s://tfs/tfs-a:8500/tiny   (a TARGET from\n"
-            "                'tfcompare cluster list'; without /MODEL the pods' MODEL_NAME is used)\n\n"
+            "                'tfcompare cluster list'; without /MODEL the pods' MODEL_NAME is used)\n"
+            "  tfcompare run photos/ -b keras=127.0.0.1:8500/my_model --preprocess tf --labels names.txt\n"
+            "                (a model taking a decoded tensor: the client crops, resizes and scales)\n"
+            "  tfcompare run photos/ -b tfs=127.0.0.1:8500/m -b triton=v2://127.0.0.1:8001/m\n"
+            "                (TF Serving beside a server speaking the Open Inference Protocol)\n\n"
             "Every backend is checked before the run starts: an unknown context, namespace,\n"
             "service, model or signature stops the run at once.\n\n"
             "exit status:\n"

@@ -235,6 +235,7 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
 
 def backends_from_args(args: argparse.Namespace, settings: RunSettings) -> list[BackendSpec]:
     from tfcompare.serving.backend_spec import check_crop, check_host
+    from tfcompare.serving.protocols import TF_SERVING_GRPC, TF_SERVING_REST
     from tfcompare.targets import TargetError, parse_header
 
     try:
@@ -263,7 +264,7 @@ def backends_from_args(args: argparse.Namespace, settings: RunSettings) -> list[
         try:
             spec = BackendSpec.parse(
                 text,
-                protocol="rest" if args.rest else "grpc",
+                protocol=(TF_SERVING_REST if args.rest else TF_SERVING_GRPC).name,
                 timeout_s=settings.timeout_s,
                 contexts=contexts,
             )
@@ -419,13 +420,14 @@ def in_worker_thread(
     exception re-raised. Returns what ``work`` returned, or raises what it raised."""
     cancel = threading.Event()
     finished = threading.Event()
-    box: dict[str, object] = {}
+    results: list[object] = []
+    errors: list[BaseException] = []
 
     def target() -> None:
         try:
-            box["result"] = work(cancel)
+            results.append(work(cancel))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
-            box["error"] = exc
+            errors.append(exc)
         finally:
             finished.set()
 
@@ -441,6 +443,6 @@ def in_worker_thread(
         cancel.set()
         finished.wait(grace_s)
         raise
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["result"]
+    if errors:
+        raise errors[0]
+    return results[0]

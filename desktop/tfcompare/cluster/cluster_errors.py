@@ -36,14 +36,17 @@ def _status_message(body: object) -> str:
     if not isinstance(body, str) or not body.strip():
         return ""
     # a WebSocket handshake error reads "Handshake status 403 Forbidden -+-+- {headers} -+-+- body"
-    body = body.rsplit("-+-+-", 1)[-1].strip()
-    if body[:2] in ("b'", 'b"'):
+    text = body.rsplit("-+-+-", 1)[-1].strip()
+    if text[:2] in ("b'", 'b"'):
         try:
-            body = ast.literal_eval(body).decode("utf-8", "replace")
+            raw = ast.literal_eval(text)
         except (ValueError, SyntaxError):
             return ""
+        if not isinstance(raw, bytes):  # "b'…', 'more'" reads as a tuple
+            return ""
+        text = raw.decode("utf-8", "replace")
     try:
-        data = json.loads(body)
+        data = json.loads(text)
     except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
         return ""
     return str(data.get("message", "")) if isinstance(data, dict) else ""

@@ -257,7 +257,7 @@ def list_namespaces(context: str | None = None) -> list[str]:
             items = client.CoreV1Api(api).list_namespace(_request_timeout=REQUEST_TIMEOUT).items
         except Exception as exc:
             raise translate(exc, "the namespace list", server_of(api)) from None
-    return sorted(ns.metadata.name for ns in items)
+    return sorted(ns.metadata.name for ns in items if ns.metadata and ns.metadata.name)
 
 
 def check_namespace(core, namespace: str, server: str) -> None:
@@ -317,7 +317,7 @@ def discover(
             check_namespace(core, ns, server)
         found = []
         for svc in services:
-            labels = dict(svc.metadata.labels or {})
+            labels = dict((svc.metadata.labels if svc.metadata else None) or {})
             if labels.get(ISVC_LABEL) or _owned_by_isvc(svc):
                 continue  # KServe's and Knative's services: listed as their InferenceService
             info = _describe(core, svc, labels, context, server)
@@ -565,6 +565,7 @@ def resolve(
             return Resolved(pods, why, pods[0].service_port if pods else None, model)
         if missing is not None:
             raise missing
+    sport: ServicePort | None
     try:
         sport = choose_port(svc, target, protocol, hints)
     except ClusterError:

@@ -254,8 +254,9 @@ class Forward:
             if err.status == 404:
                 return f"pod {pt.pod} is gone", 0
             raise err from None
-        restarts = sum(int(cs.restart_count or 0) for cs in (pod.status.container_statuses or []))
-        if pod.metadata.deletion_timestamp is not None:
+        statuses = (pod.status.container_statuses if pod.status else None) or []
+        restarts = sum(int(cs.restart_count or 0) for cs in statuses)
+        if pod.metadata and pod.metadata.deletion_timestamp is not None:
             return f"pod {pt.pod} is terminating", restarts
         if not pod_is_ready(pod):
             return f"pod {pt.pod} is not ready", restarts

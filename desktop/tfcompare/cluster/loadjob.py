@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from tfcompare.cluster.cluster_errors import ClusterError, PlanTooLarge, translate
 from tfcompare.cluster.kube import REQUEST_TIMEOUT, api_client, resolve_context, server_of
@@ -198,7 +198,7 @@ def manifests(
         _configmap(f"{name}-requests-{i}", namespace, labels, held)
         for i, held in enumerate(rest, start=1)
     )
-    container = {
+    container: dict[str, Any] = {
         "name": "agent",
         "image": image,
         "imagePullPolicy": "IfNotPresent",
@@ -219,7 +219,7 @@ def manifests(
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
-    job = {
+    job: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": name, "namespace": namespace, "labels": labels},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.settings import RunSettings
@@ -47,7 +47,7 @@ def _apply_style(app) -> None:
 
 
 def build_window(
-    images: list[str] = (),
+    images: Sequence[str] = (),
     backends: list[BackendSpec] | None = None,
     *,
     settings: RunSettings | None = None,
@@ -106,6 +106,8 @@ def run_gui(
     status = {"code": 0}
 
     def shoot() -> None:
+        if not screenshot:  # (scheduled only with one)
+            return
         window.refresh_views(force=True)
         app.processEvents()
         try:

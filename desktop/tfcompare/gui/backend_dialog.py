@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -85,7 +86,7 @@ class BackendDialog(QDialog):
         self,
         parent: QWidget | None = None,
         spec: BackendSpec | None = None,
-        taken: set[str] = frozenset(),
+        taken: Iterable[str] = (),
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Edit backend" if spec else "Add backend")
@@ -335,17 +336,18 @@ class BackendDialog(QDialog):
             contexts = context_names()  # k8s://A/B/C: CONTEXT/NAMESPACE/SERVICE when A is one
         parsed = BackendSpec.parse(text, protocol=self.protocol.currentData(), contexts=contexts)
         proto = protocols()[parsed.protocol]
+        given: int | str | None
         if proto.numeric_versions:
-            version = self.version.value() or None
+            given = self.version.value() or None
         else:
-            version = self.version_label.text().strip() or None
+            given = self.version_label.text().strip() or None
         try:
-            version = check_version(version, proto.name)
+            version = check_version(given, proto.name)
         except ValueError as exc:
             raise ValueError(f"model version: {exc}") from None
-        declared = self.input.text().strip() if proto.declared_input else ""
+        typed = self.input.text().strip() if proto.declared_input else ""
         try:
-            declared = check_input(declared or None, proto.name)
+            declared = check_input(typed or None, proto.name)
         except ValueError as exc:
             raise ValueError(f"model input: {exc}") from None
         header = self.header.text().strip()

@@ -6,7 +6,9 @@ horizontal scrollbar."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
+from collections.abc import Mapping
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -35,7 +37,10 @@ LIGHTS = {
     BackendState.OFFLINE: "#c8c8c8",
 }
 _TROUBLE = (BackendState.ERROR, BackendState.OFFLINE)
-_UNKNOWN = (BackendState.CHECKING, "checking…", "")  # (state, line, detail) before any answer
+# what an entry shows: (state, one line, tooltip detail[, what the model takes as the last run
+# found it])
+BackendRow = tuple[BackendState, str, str] | tuple[BackendState, str, str, str]
+_UNKNOWN: BackendRow = (BackendState.CHECKING, "checking…", "")  # before any answer
 
 
 def readable_status(state: BackendState, text: str, target: str) -> str:
@@ -120,12 +125,19 @@ class EntryDelegate(QStyledItemDelegate):
         bold.setBold(True)
         return bold, option.font
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
+    def sizeHint(  # noqa: N802
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
         line = QFontMetrics(option.font).height()
         # width 0: the view lays entries out at its own width instead of scrolling sideways
         return QSize(0, max(2 * line + 8, 36))
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
         opt = QStyleOptionViewItem(option)
         self.initStyleOption(opt, index)
         text = opt.text
@@ -180,7 +192,7 @@ class BackendsPanel(QWidget):
         super().__init__(parent)
         self.colors = colors
         self.specs: list[BackendSpec] = []
-        self._status: dict[str, tuple[str, str, str]] = {}  # name → (state, text, detail) shown
+        self._status: dict[str, BackendRow] = {}  # name → what its entry shows
         self._colors_shown: list[str] = []
         self.list = QListWidget()
         self.list.setIconSize(QSize(34, 16))
@@ -196,7 +208,8 @@ class BackendsPanel(QWidget):
             lambda it: self.edit_requested.emit(it.data(Qt.ItemDataRole.UserRole))
         )
         self.overlay = EmptyOverlay(
-            self.list.viewport(), "Add a backend: a TF Serving address\n(host:port, gRPC or REST)"
+            self.list.viewport(),
+            "Add a backend: a model server's address\n(TF Serving, Triton, KServe, MLServer)",
         )
         add = QPushButton("Add…")
         add.setToolTip("Add a backend (Ctrl+B)")
@@ -232,9 +245,8 @@ class BackendsPanel(QWidget):
         self.edit.setEnabled(has)
         self.remove.setEnabled(has)
 
-    def show_backends(self, specs: list[BackendSpec], status: dict[str, tuple[str, ...]]) -> None:
-        """Draw these backends with their (state, one line, tooltip detail[, what the model
-        takes as the last run found it])."""
+    def show_backends(self, specs: list[BackendSpec], status: Mapping[str, BackendRow]) -> None:
+        """Draw these backends with what their entries show (``BackendRow``)."""
         names = [s.name for s in specs]
         colors = [self.colors.color(n) for n in names]
         if colors != self._colors_shown:  # the comparison's order changed: so did the swatches

@@ -69,9 +69,9 @@ class CapacityChart(Chart):
 
     def update_curves(self, curves: list[Curve], limit_ms: float | None) -> None:
         variants = list(dict.fromkeys(c.variant for c in curves))
-        wanted = {(c.backend, c.variant, self.colors.color(c.backend)) for c in curves}
+        drawn = {(c.backend, c.variant, self.colors.color(c.backend)) for c in curves}
         # a curve whose backend's colour changed (the comparison's order did) is made again
-        for key in [k for k in self._curves if (*k, self._curve_colors.get(k)) not in wanted]:
+        for key in [k for k in self._curves if (*k, self._curve_colors.get(k)) not in drawn]:
             self.item.removeItem(self._curves.pop(key))
             self.item.removeItem(self._points.pop(key))
             for text in self._labels.pop(key):
@@ -162,7 +162,7 @@ class CapacityChart(Chart):
         """Show each point's label unless it would overlap one already shown (most wanted
         first: knees, then each curve's highest level); the point itself stays drawn."""
         view = self.item.getViewBox()
-        shown = []
+        shown: list[QRectF] = []
         for text in self._order:
             # where the label is drawn, in pixels: its size is the text's, its place is the
             # point's less the anchor (computed here: the item itself updates only when painted)

@@ -119,15 +119,15 @@ class CapacityPanel(QWidget):
             row.addWidget(QLabel(label))
             row.addWidget(widget, stretch)
         row2 = QHBoxLayout()  # how long, how far, from where
-        for label, widget in (
+        for label, spin in (
             ("window", self.window_s),
             ("p99 limit", self.limit),
             ("agents in cluster", self.agents),
         ):
             text = QLabel(label)
-            text.setToolTip(widget.toolTip())
+            text.setToolTip(spin.toolTip())
             row2.addWidget(text)
-            row2.addWidget(widget)
+            row2.addWidget(spin)
         row2.addStretch(1)
         row2.addWidget(self.start_button)
         row2.addWidget(self.cancel_button)
@@ -229,22 +229,19 @@ class CapacityPanel(QWidget):
 
     def _on_fields_changed(self) -> None:
         f = self.controller.fields
-        for widget, value in (
-            (self.mode, f.mode),
-            (self.levels, f.levels),
-            (self.variants, f.variants),
-            (self.window_s, f.window_s),
-            (self.limit, f.limit_ms or 0),
-            (self.agents, f.agents),
-        ):
+        fields = (self.mode, self.levels, self.variants, self.window_s, self.limit, self.agents)
+        for widget in fields:
             widget.blockSignals(True)
-            if isinstance(widget, QComboBox):
-                widget.setCurrentText(value)
-            elif isinstance(widget, QLineEdit):
-                if widget.text() != value:  # the one being typed in keeps its cursor
-                    widget.setText(value)
-            elif widget.value() != value:
-                widget.setValue(value)
+        self.mode.setCurrentText(f.mode)
+        for edit, text in ((self.levels, f.levels), (self.variants, f.variants)):
+            if edit.text() != text:  # the one being typed in keeps its cursor
+                edit.setText(text)
+        for spin, value in ((self.window_s, f.window_s), (self.limit, f.limit_ms or 0)):
+            if spin.value() != value:
+                spin.setValue(value)
+        if self.agents.value() != f.agents:
+            self.agents.setValue(f.agents)
+        for widget in fields:
             widget.blockSignals(False)
         self._show_title()
 

@@ -9,6 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsItem, QToolTip, QVBoxLayout, QWidget
 
+from tfcompare.gui.colors import BackendColors
 from tfcompare.gui.user_text import elided, rich, tooltip
 from tfcompare.imaging.values import ORIGINAL
 
@@ -97,6 +98,7 @@ class Chart(QWidget):
 
     variant_clicked = Signal(str)
     title = ""
+    colors: BackendColors  # each chart's, given when it is made
 
     def __init__(self, empty_text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -248,21 +250,19 @@ class Chart(QWidget):
     def set_note(self, *groups: str) -> None:
         """A small line under the legend (e.g. what marker shapes mean); its ``groups`` wrap onto
         further lines when the chart is narrow."""
-        if self._note is None:
-            self._note = pg.LabelItem("", size=f"{NOTE_PT}pt", color="#555555")
-            self.item.layout.addItem(self._note, 5, 0, 1, 3, Qt.AlignmentFlag.AlignHCenter)
+        note = self._note
+        if note is None:
+            note = self._note = pg.LabelItem("", size=f"{NOTE_PT}pt", color="#555555")
+            self.item.layout.addItem(note, 5, 0, 1, 3, Qt.AlignmentFlag.AlignHCenter)
         self._note_groups = groups
         shown = wrap_parts(list(groups), "  ·  ", self._title_width(), title_metrics(NOTE_PT))
-        self._note.setMinimumWidth(0)
-        self._note.setText(_html(shown))
-        self._note.setMinimumWidth(0)
-        self._note._sizeHint[Qt.SizeHint.MinimumSize] = (
-            0,
-            self._note._sizeHint[Qt.SizeHint.MinimumSize][1],
-        )
-        self._note.updateGeometry()
+        note.setMinimumWidth(0)
+        note.setText(_html(shown))
+        note.setMinimumWidth(0)
+        note._sizeHint[Qt.SizeHint.MinimumSize] = (0, note._sizeHint[Qt.SizeHint.MinimumSize][1])
+        note.updateGeometry()
 
-    _note = None
+    _note: pg.LabelItem | None = None
     _note_groups: tuple[str, ...] = ()
 
     def _title_width(self) -> int:
@@ -275,7 +275,7 @@ class Chart(QWidget):
 
     def title_text(self) -> str:
         """The title as drawn (elided when the chart is narrow)."""
-        return self._title_shown
+        return self._title_shown or ""
 
     def fit_legend(self) -> None:
         """As many legend columns as fit the chart's width (one row when they all fit)."""
@@ -395,7 +395,7 @@ class Chart(QWidget):
                     item.setExportMode(False)
             for item, mode in caches:
                 item.setCacheMode(mode)
-        svg = svg_fonts(bytes(data).decode("utf-8"), rect.width(), rect.height())
+        svg = svg_fonts(bytes(data.data()).decode("utf-8"), rect.width(), rect.height())
         try:
             Path(path).write_text(svg, encoding="utf-8")
         except OSError as exc:

@@ -122,7 +122,9 @@ class ClusterDialog(QDialog):
 
         self.context_box.activated.connect(self._on_context_changed)
         self.namespace_box.activated.connect(lambda _i: self.refresh())
-        self.namespace_box.lineEdit().returnPressed.connect(self.refresh)
+        typed = self.namespace_box.lineEdit()
+        assert typed is not None  # the box is editable
+        typed.returnPressed.connect(self.refresh)
         self.all_namespaces.toggled.connect(self._on_all_namespaces_changed)
         self.refresh_button.clicked.connect(self.refresh)
         self.protocol_box.currentIndexChanged.connect(lambda _i: self._fill_targets())
@@ -271,22 +273,20 @@ class ClusterDialog(QDialog):
                 s.model or "?",
                 "",
             )
-            for col, text in enumerate(cells, start=1):
-                item = QTableWidgetItem(text)
+            items = {col: QTableWidgetItem(text) for col, text in enumerate(cells, start=1)}
+            for col, item in items.items():
                 self.table.setItem(row, col, item)
             if s.ready == 0:
-                for col in range(1, len(COLUMNS)):
-                    self.table.item(row, col).setForeground(QColor("#b45309"))
-                self.table.item(row, READY_COLUMN).setToolTip(
-                    "no ready pod: forwarding waits until one is ready"
-                )
+                for item in items.values():
+                    item.setForeground(QColor("#b45309"))
+                items[READY_COLUMN].setToolTip("no ready pod: forwarding waits until one is ready")
             if not s.protocols:
                 tick.setFlags(Qt.ItemFlag.NoItemFlags)
                 tick.setToolTip("no protocol of tfcompare reaches this server")
             pods = ", ".join(s.pods) or "no pods"
             tip = f"pods: {pods}\nrequests: {s.requests.text}"
-            self.table.item(row, 1).setToolTip(tip + (f"\n{s.note}" if s.note else ""))
-            self.table.item(row, PROTOCOL_COLUMN).setToolTip(
+            items[1].setToolTip(tip + (f"\n{s.note}" if s.note else ""))
+            items[PROTOCOL_COLUMN].setToolTip(
                 "the first is used unless Protocol above chooses another it speaks"
             )
         self.table.blockSignals(False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
 
 HOW_TO_READ = """
 <h3>How to read the charts</h3>
@@ -44,7 +44,7 @@ IN_LIST_KEYS = (
 )
 
 
-def action_shortcuts(window: QWidget) -> list[tuple[str, str]]:
+def action_shortcuts(window: QMainWindow) -> list[tuple[str, str]]:
     """(keys, "Menu → Action") of every menu action that has a shortcut, in menu order, read from
     the actions themselves (so the list cannot drift from what the keys do), then the keys of the
     images list and the table."""
@@ -85,7 +85,7 @@ def how_to_read(parent: QWidget) -> None:
     box.open()
 
 
-def shortcuts_html(window: QWidget) -> str:
+def shortcuts_html(window: QMainWindow) -> str:
     rows = "".join(
         f"<tr><td><b>{escape(k)}</b>&nbsp;&nbsp;</td><td>{escape(what)}</td></tr>"
         for k, what in action_shortcuts(window)
@@ -93,7 +93,7 @@ def shortcuts_html(window: QWidget) -> str:
     return f"<h3>Keyboard shortcuts</h3><table>{rows}</table>"
 
 
-def shortcuts(parent: QWidget) -> None:
+def shortcuts(parent: QMainWindow) -> None:
     box = QMessageBox(
         QMessageBox.Icon.NoIcon,
         "Keyboard shortcuts",

@@ -5,15 +5,19 @@ controller."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from tfcompare.gui.export_paths import ask_export_path
 from tfcompare.gui.prefs import Prefs
 from tfcompare.gui.screenshots import copy_image, grab_window, save_image
 from tfcompare.window import WindowController
+
+if TYPE_CHECKING:
+    from tfcompare.gui.main_window import MainWindow
 
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.webp *.bmp *.tif *.tiff *.gif);;All files (*)"
 
@@ -21,14 +25,14 @@ IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.webp *.bmp *.tif *.tiff *.gif);;All
 def qimage_png_bytes(image: QImage) -> bytes:
     buf = QBuffer()
     buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buf, "PNG")
-    return bytes(buf.data())
+    image.save(buf, "PNG")  # type: ignore[call-overload]  # (PySide6's stub: bytes; it takes str)
+    return bytes(buf.data().data())
 
 
 class InputActions:
     """The input dialogs of one window."""
 
-    def __init__(self, window: QMainWindow, controller: WindowController, prefs: Prefs) -> None:
+    def __init__(self, window: MainWindow, controller: WindowController, prefs: Prefs) -> None:
         self.w = window
         self.c = controller
         self.prefs = prefs

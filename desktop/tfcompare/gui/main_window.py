@@ -54,7 +54,7 @@ class PlainStatusBar(QStatusBar):
     """The status bar: messages name backends and images, which may hold direction controls;
     none may reorder the rest of the message (see ``user_text``)."""
 
-    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802
+    def showMessage(self, text: str, timeout: int | None = 0) -> None:  # noqa: N802
         super().showMessage(message(text), timeout)
 
 
@@ -71,9 +71,20 @@ class MainWindow(QMainWindow):
         self.prefs = prefs or load_prefs()
         self.colors = BackendColors()
         self.controller = controller or WindowController(self.prefs.backends, self.prefs.settings)
-        self.views = build_views(self.colors)
-        for name in vars(self.views):  # images_panel, latency, table…: the window's public views
-            setattr(self, name, getattr(self.views, name))
+        self.views = v = build_views(self.colors)
+        # the window's public views (``window_layout.Views``), by name
+        self.images_panel, self.backends_panel = v.images_panel, v.backends_panel
+        self.settings_panel = v.settings_panel
+        self.run_button, self.cancel_button = v.run_button, v.cancel_button
+        self.progress, self.eta = v.progress, v.eta
+        self.image_combo, self.variant_combo, self.log_box = (
+            v.image_combo,
+            v.variant_combo,
+            v.log_box,
+        )
+        self.compare_label, self.compare_clear = v.compare_label, v.compare_clear
+        self.latency, self.quality, self.top5, self.table = v.latency, v.quality, v.top5, v.table
+        self.tabs, self.splitters, self.central = v.tabs, v.splitters, v.central
         self.setCentralWidget(self.views.central)
         self.capacity = CapacityPanel(self.colors, self.controller.capacity)
         add_tab(self.views, self.capacity, "Capacity")
@@ -153,9 +164,9 @@ class MainWindow(QMainWindow):
                 splitter.restoreState(QByteArray.fromHex(self.prefs.splitters[key].encode()))
 
     def save_prefs(self) -> None:
-        self.prefs.geometry = bytes(self.saveGeometry().toHex()).decode()
+        self.prefs.geometry = bytes(self.saveGeometry().toHex().data()).decode()
         self.prefs.splitters = {
-            k: bytes(s.saveState().toHex()).decode() for k, s in self.views.splitters.items()
+            k: bytes(s.saveState().toHex().data()).decode() for k, s in self.views.splitters.items()
         }
         self.prefs.backends = list(self.controller.backends)
         self.prefs.settings = self.controller.settings

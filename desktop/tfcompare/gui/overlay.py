@@ -36,7 +36,10 @@ class EmptyOverlay(QLabel):
             self.place()
 
     def place(self) -> None:
-        outer = self.parentWidget().rect()
+        parent = self.parentWidget()
+        if parent is None:
+            return
+        outer = parent.rect()
         if self._area is not None:
             outer = self._area().intersected(outer)
         area = outer.adjusted(4, 4, -4, -4)

@@ -71,7 +71,13 @@ def _symbol(name: str, size_px: float, shift_px: float) -> QPainterPath:
     return _paths[key]
 
 
-def _y(p) -> float:
+def _x(p: Pooled) -> float:
+    """log10 of the mean request size (the chart keeps only points that have one)."""
+    assert p.mean_bytes
+    return math.log10(p.mean_bytes)
+
+
+def _y(p: Pooled) -> float:
     return 100.0 * p.score_ratio if p.score_ratio is not None else 0.0
 
 
@@ -182,7 +188,7 @@ class QualityChart(Chart):
         return self._points[backend]
 
     def update_data(self, points: list[Pooled], backends: list[str]) -> None:
-        points = [p for p in points if p.mean_bytes > 0]
+        points = [p for p in points if p.mean_bytes is not None and p.mean_bytes > 0]
         key = (
             tuple(backends),
             tuple(self.colors.color(b) for b in backends),
@@ -199,9 +205,9 @@ class QualityChart(Chart):
         self._last = key
         self._shift = {b: backend_shift(i, len(backends)) for i, b in enumerate(backends)}
         for b in backends:
-            pts = sorted((p for p in self.points if p.backend == b), key=lambda p: p.mean_bytes)
+            pts = sorted((p for p in self.points if p.backend == b), key=_x)
             color = self.colors.color(b)
-            xs = [math.log10(p.mean_bytes) for p in pts]
+            xs = [_x(p) for p in pts]
             ys = [100.0 * p.score_ratio if p.score_ratio is not None else 0.0 for p in pts]
             symbols = [
                 _symbol(
@@ -233,7 +239,7 @@ class QualityChart(Chart):
     def _fit(self) -> None:
         if not self.points:
             return
-        xs = [math.log10(p.mean_bytes) for p in self.points]
+        xs = [_x(p) for p in self.points]
         ys = [100.0 * p.score_ratio if p.score_ratio is not None else 0.0 for p in self.points]
         x = (math.floor(min(xs) * 4) / 4 - 0.15, math.ceil(max(xs) * 4) / 4 + 0.3)
         lo = min(math.floor(min(ys) / 5) * 5 - 5, 90)
@@ -251,7 +257,7 @@ class QualityChart(Chart):
             self._label_backends = backends
         backends = getattr(self, "_label_backends", [])
         first = next((b for b in backends if any(p.backend == b for p in self.points)), None)
-        pts = sorted((p for p in self.points if p.backend == first), key=lambda p: -p.mean_bytes)
+        pts = sorted((p for p in self.points if p.backend == first), key=lambda p: -_x(p))
         while len(self._labels) < len(pts):
             t = pg.TextItem("", color="#555555", anchor=LABEL_ANCHORS[0])
             self.item.addItem(t, ignoreBounds=True)
@@ -260,7 +266,7 @@ class QualityChart(Chart):
         placed: list[QRectF] = []
         markers = []  # every marker's box in scene pixels, at its backend's offset
         for p in self.points:
-            at = vb.mapViewToScene(QPointF(math.log10(p.mean_bytes), _y(p)))
+            at = vb.mapViewToScene(QPointF(_x(p), _y(p)))
             size = MARK + 3 if p.variant == ORIGINAL else MARK
             x = at.x() + self._shift.get(p.backend, 0.0)
             markers.append(QRectF(x - size / 2 - 1, at.y() - size / 2 - 1, size + 2, size + 2))
@@ -269,7 +275,7 @@ class QualityChart(Chart):
             text = short_variant(p.variant)
             if t.toPlainText() != text:
                 t.setText(text)
-            x, y = math.log10(p.mean_bytes), _y(p)
+            x, y = _x(p), _y(p)
             t.setPos(x, y)
             # where the text would be drawn, in pixels: its size is the text's, its place the
             # point's less the anchor (computed here: the item itself moves only when painted)
@@ -301,7 +307,7 @@ class QualityChart(Chart):
 
     def _update_ring(self) -> None:
         sel = [p for p in self.points if p.variant == self._selected]
-        xs = [math.log10(p.mean_bytes) for p in sel]
+        xs = [_x(p) for p in sel]
         ys = [100.0 * p.score_ratio if p.score_ratio is not None else 0.0 for p in sel]
         shifts = [self._shift.get(p.backend, 0.0) for p in sel]
         if (xs, ys, shifts) == self._ring_key:

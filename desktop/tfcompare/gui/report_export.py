@@ -4,13 +4,18 @@ the controller writes it."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QMainWindow, QMessageBox
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QMessageBox
 
 from tfcompare.gui.export_paths import ask_export_path
 
+if TYPE_CHECKING:
+    from tfcompare.gui.main_window import MainWindow
 
-def export_report(w: QMainWindow) -> None:
-    """``w``: a MainWindow (its controller, prefs and status bar)."""
+
+def export_report(w: MainWindow) -> None:
+    """``w``: the window (its controller, prefs and status bar)."""
     c = w.controller
     if c.store.snapshot() is None or c.running:
         QMessageBox.information(

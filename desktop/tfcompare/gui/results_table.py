@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from PySide6.QtCore import (
     QAbstractTableModel,
     QEvent,
@@ -194,7 +196,7 @@ def sort_value(agg: Aggregate, key: str, order: SortOrder | None = None):
 class SortOrder:
     """Positions of images (as listed in the window) and backends (as configured)."""
 
-    def __init__(self, images: list[str] = (), backends: list[str] = ()) -> None:
+    def __init__(self, images: Sequence[str] = (), backends: Sequence[str] = ()) -> None:
         self.images = {name: i for i, name in enumerate(images)}
         self.backends = {name: i for i, name in enumerate(backends)}
 
@@ -286,7 +288,7 @@ class ResultsModel(QAbstractTableModel):
                 self.rows.append(agg)
             self.endInsertRows()
 
-    def reset(self, aggs: list[Aggregate] = ()) -> None:
+    def reset(self, aggs: Iterable[Aggregate] = ()) -> None:
         self.beginResetModel()
         self.rows = list(aggs)
         self._texts = {}
@@ -344,7 +346,7 @@ class ResultsTable(QWidget):
         self.model.upsert(aggs)
         self._after_rows_changed()
 
-    def reset(self, aggs: list[Aggregate] = ()) -> None:
+    def reset(self, aggs: Iterable[Aggregate] = ()) -> None:
         self.model.reset(aggs)
         self._after_rows_changed()
 

@@ -17,7 +17,9 @@ def grab_window(window: QWidget) -> QImage:
 def save_image(image: QImage, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not image.save(str(path), "PNG" if path.suffix.lower() != ".jpg" else "JPG"):
+    # PySide6's stub types the format as bytes; at run time it takes str only
+    fmt = "PNG" if path.suffix.lower() != ".jpg" else "JPG"
+    if not image.save(str(path), fmt):  # type: ignore[call-overload]
         raise OSError(f"could not write {path}")
 
 

@@ -3,14 +3,19 @@ questions around the controller's session operations (which do the work)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMenu, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QMessageBox
 
 from tfcompare.gui.export_paths import ask_export_path
 from tfcompare.gui.prefs import Prefs
 from tfcompare.window import WindowController
+
+if TYPE_CHECKING:
+    from tfcompare.gui.main_window import MainWindow
 
 FILTER = "tfcompare sessions (*.tfcs);;All files (*)"
 
@@ -18,7 +23,7 @@ FILTER = "tfcompare sessions (*.tfcs);;All files (*)"
 class SessionActions:
     """The session-file actions of one window."""
 
-    def __init__(self, window: QMainWindow, controller: WindowController, prefs: Prefs) -> None:
+    def __init__(self, window: MainWindow, controller: WindowController, prefs: Prefs) -> None:
         self.w = window
         self.c = controller
         self.prefs = prefs
@@ -91,11 +96,10 @@ class SessionActions:
             self.w.set_log_scale(bool(self.c.view_options["log_scale"]))
         sweep = self.c.capacity.result
         # a sweep alone: show it, not an empty comparison; otherwise the comparison comes first
-        self.w.tabs.setCurrentWidget(
-            self.w.capacity
-            if sweep is not None and not self.c.store.has_results()
-            else self.w.tabs.widget(0)
-        )
+        if sweep is not None and not self.c.store.has_results():
+            self.w.tabs.setCurrentWidget(self.w.capacity)
+        else:
+            self.w.tabs.setCurrentIndex(0)
         self.prefs.add_recent(str(path))
         self.prefs.last_dir = str(Path(path).parent)
         return True
@@ -137,7 +141,7 @@ class SessionActions:
         menu.clear()
         recent = [p for p in self.prefs.recent if Path(p).exists()]
         for p in recent:
-            menu.addAction(Path(p).name, lambda p=p: self.open_session(p)).setStatusTip(p)
+            menu.addAction(Path(p).name, functools.partial(self.open_session, p)).setStatusTip(p)
         if not recent:
             menu.addAction("(no recent sessions)").setEnabled(False)
 

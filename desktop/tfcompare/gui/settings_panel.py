@@ -89,6 +89,8 @@ class SettingsPanel(QWidget):
         self.preview = QLabel()
         self.preview.setWordWrap(True)
         self.preview.setObjectName("requestPreview")
+        # it wraps to two lines in the window's usual width: room for both, never clipped
+        self.preview.setMinimumHeight(self.preview.fontMetrics().lineSpacing() * 2 + 4)
         self.error = QLabel()
         self.error.setStyleSheet("color: #b00020")
         self.error.setWordWrap(True)
@@ -106,10 +108,10 @@ class SettingsPanel(QWidget):
         form.addRow(self.preview)
         self.set_settings(RunSettings())
         self.sizes.textChanged.connect(self._on_edited)
-        for w in (*self.formats.values(),):
-            w.toggled.connect(self._on_edited)
-        for w in (self.jpeg_quality, self.webp_quality, self.warmup, self.repeats):
-            w.valueChanged.connect(self._on_edited)
+        for box in self.formats.values():
+            box.toggled.connect(self._on_edited)
+        for spin in (self.jpeg_quality, self.webp_quality, self.warmup, self.repeats):
+            spin.valueChanged.connect(self._on_edited)
         self.timeout.valueChanged.connect(self._on_edited)
         self.at_once.toggled.connect(self._on_edited)
 
@@ -156,13 +158,14 @@ class SettingsPanel(QWidget):
             result: RunSettings | SettingsError = self.settings()
         except SettingsError as exc:
             result = exc
-        bad = {f for f, _, _ in result.problems} if isinstance(result, SettingsError) else set()
+        problems = result if isinstance(result, SettingsError) else None
+        bad = {f for f, _, _ in problems.problems} if problems is not None else set()
         for name, widget in self._fields().items():
             widget.setProperty("invalid", name in bad)
             widget.setStyleSheet("border: 1px solid #b00020;" if name in bad else "")
         self.error.setText(
-            "\n".join(result.messages(lambda _f, subject: subject[0].upper() + subject[1:]))
-            if bad
+            "\n".join(problems.messages(lambda _f, subject: subject[0].upper() + subject[1:]))
+            if problems is not None and bad
             else ""
         )
         self.error.setVisible(bool(bad))

@@ -36,7 +36,8 @@ class Top5Chart(Chart):
 
     def __init__(self, colors: BackendColors, parent=None) -> None:
         super().__init__(
-            "Top-5 answers of each backend for the\nselected image and variant appear here.", parent
+            "Top-5 answers of each backend\nfor the selected image\nand variant appear here.",
+            parent,
         )
         self.colors = colors
         self.item.invertY(True)
@@ -50,8 +51,10 @@ class Top5Chart(Chart):
         self.shown: dict[str, tuple[Prediction, ...]] = {}
         self._last: tuple | None = None
         self._where: tuple[str, str] | None = None  # (image, variant) named in the title
+        self._args: tuple | None = None  # the last update_data call (redrawn when rows change)
+        self.per_backend = 5  # classes shown per backend: fewer when the chart is too short
         self.item.layout.removeItem(self.legend)  # one colour per backend: the rows say which
-        self.item.vb.sigResized.connect(lambda _vb: self._fit_x())
+        self.item.vb.sigResized.connect(lambda _vb: self._on_view_resized())
 
     def elide_title(self, text: str, width: int) -> str:
         """Keep the variant whole and shorten the image name (in the middle) when space is short."""
@@ -116,16 +119,20 @@ class Top5Chart(Chart):
     ) -> None:
         """``answers[backend]`` = (top5, score_kind) or None (no answer yet / failed: ``notes``)."""
         notes = notes or {}
+        self._args = (image, variant_label, backends, answers, notes)
+        per_backend = self._rows_that_fit(len(backends))
         key = (
             image,
             variant_label,
             tuple(backends),
             tuple(sorted(answers.items(), key=lambda kv: kv[0])),
             tuple(sorted(notes.items())),
+            per_backend,
         )
         if key == self._last:
             return  # nothing new: redrawing the axes would only cost time
         self._last = key
+        self.per_backend = per_backend
         self.refreshes += 1
         ticks: list[tuple[float, str]] = []
         row = 0
@@ -155,6 +162,7 @@ class Top5Chart(Chart):
             top5, kind = answer
             kinds.add(kind)
             self.shown[b] = top5
+            top5 = top5[:per_backend]
             ys = list(range(row, row + len(top5)))
             scores = [p.score for p in top5]
             bar.setOpts(x0=[0] * len(ys), y=ys, height=[0.75] * len(ys), width=scores)
@@ -177,6 +185,8 @@ class Top5Chart(Chart):
             "logit": "logit (not a probability)",
             "unknown": "score",
         }.get(kind, kind)
+        if per_backend < 5 and self.shown:  # said where it stays visible: under the bars
+            unit += f" · top {per_backend} of 5 shown (a taller chart shows all)"
         self.item.setLabel("bottom", unit)
         self._where = (image, variant_label) if image and variant_label else None
         where = f" — {shown(image)} · {variant_label}" if self._where else ""
@@ -201,6 +211,34 @@ class Top5Chart(Chart):
         width = max(self.item.vb.width(), 1.0)
         share = min(max(text_px / max(width - text_px, 1.0), 0.24), 1.5)
         self.set_range(x=(x0, hi + (hi - x0) * share), y=(-0.6, rows - 0.4))
+
+    def _rows_that_fit(self, n_backends: int) -> int:
+        """How many classes per backend the chart's height shows without names overlapping:
+        5, else 3, 2 or 1 (each backend also takes a row for its name)."""
+        from PySide6.QtGui import QFont, QFontMetrics
+
+        line = QFontMetrics(QFont()).height() * 1.1
+        height = self.item.vb.height()
+        if n_backends < 1 or height < 1:
+            return 5
+        fits = int(height // line)
+        for k in (5, 3, 2):
+            if n_backends * (k + 1) <= fits:
+                return k
+        return 1
+
+    def _on_view_resized(self) -> None:
+        """The bars' area changed size: as many classes per backend as now fit (redrawn after
+        the layout settles, not inside it), and the scores' room."""
+        self._fit_x()
+        if self._args is not None and self._rows_that_fit(len(self._args[2])) != self.per_backend:
+            from PySide6.QtCore import QTimer
+
+            QTimer.singleShot(0, self._refit_rows)
+
+    def _refit_rows(self) -> None:
+        if self._args is not None and self._rows_that_fit(len(self._args[2])) != self.per_backend:
+            self.update_data(*self._args)
 
     def on_plot_resized(self) -> None:
         self._fit_x()

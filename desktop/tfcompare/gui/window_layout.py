@@ -106,7 +106,7 @@ def build_views(colors: BackendColors) -> Views:
         bl.addWidget(widget)
         left_split.addWidget(box)
     left_split.setCollapsible(2, False)
-    left_split.widget(2).setMinimumHeight(left_split.widget(2).sizeHint().height() + 24)
+    box.setMinimumHeight(box.sizeHint().height() + 24)  # the settings, last: always whole
     for i, stretch in enumerate((3, 2, 0)):
         left_split.setStretchFactor(i, stretch)
     run_row = QHBoxLayout()
@@ -133,8 +133,8 @@ def build_views(colors: BackendColors) -> Views:
     right_split.addWidget(bottom_split)
     right_split.setSizes([520, 420])
     bar = QHBoxLayout()
-    for w in (QLabel("Image"), image_combo, QLabel("Variant"), variant_combo, log_box):
-        bar.addWidget(w)
+    for part in (QLabel("Image"), image_combo, QLabel("Variant"), variant_combo, log_box):
+        bar.addWidget(part)
     bar.addStretch(1)
     bar.addWidget(compare_label)
     bar.addWidget(compare_clear)

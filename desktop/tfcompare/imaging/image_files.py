@@ -36,7 +36,7 @@ def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir():
-            found = []
+            found: list[Path] = []
             for root, dirs, names in os.walk(p, followlinks=False):
                 dirs[:] = [d for d in dirs if not d.startswith(".")]
                 found.extend(

@@ -220,7 +220,7 @@ def _resized_variants(im, fmt, orientation, size, boxes, formats, quality, execu
     if orientation != 1:
         notes.append(orientation_note(orientation))
     done: list[tuple[int, Image.Image]] = []
-    futures: list[tuple[int, str, Image.Image, Future]] = []
+    futures: list[tuple[int, str, Image.Image, Future | _PngBands]] = []
     for box in boxes:
         target = targets[box]
         # same aspect, so compare long sides (the short sides differ by rounding)

@@ -288,7 +288,8 @@ def to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
     )
     if has_alpha:
         rgba = im.convert("RGBA")
-        if rgba.getextrema()[3][0] < 255:
+        extrema = rgba.getextrema()  # (min, max) of each band: R, G, B, A
+        if len(extrema) == 4 and extrema[3][0] < 255:
             notes.append("transparent areas composited on white")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")

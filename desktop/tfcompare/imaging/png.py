@@ -20,6 +20,7 @@ zlib level (bench/bench_ladder.py prints both).
 
 from __future__ import annotations
 
+import functools
 import struct
 import time
 import zlib
@@ -131,7 +132,7 @@ class PngJob:
         starts = list(range(0, height, per_band))
         self._bands = [(s, min(s + per_band, height)) for s in starts]
         self.tasks: list[Callable[[], Band]] = [
-            (lambda i=i: self._band(i)) for i in range(len(self._bands))
+            functools.partial(self._band, i) for i in range(len(self._bands))
         ]
 
     def _band(self, i: int) -> Band:
@@ -144,7 +145,7 @@ class PngJob:
         prev = self._rows[first - 1] if first > 0 else None
         data = filter_rows(self._rows[first:stop], prev).reshape(-1)
         head = lead * (self._rows.shape[1] + 1)
-        body = memoryview(data)[head:]
+        body = data.data[head:]
         dictionary = {"zdict": data[max(0, head - _WINDOW) : head].tobytes()} if lead else {}
         comp = zlib.compressobj(self.level, zlib.DEFLATED, -15, _MEM_LEVEL, _STRATEGY, **dictionary)
         last = i == len(self._bands) - 1

@@ -86,6 +86,13 @@ class TensorLayout:
     def fixed(self) -> bool:
         return self.height is not None and self.width is not None
 
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """(width, height) of a fixed size; None for any size."""
+        if self.width is None or self.height is None:
+            return None
+        return int(self.width), int(self.height)
+
     def describe(self) -> str:
         """``float32 224×224×3 NHWC`` / ``uint8 any size×3 NHWC`` / ``float32 3×224×224 NCHW``."""
         h = str(self.height) if self.height is not None else "H"
@@ -197,12 +204,13 @@ def to_tensor(
     can be set beside latency). Raises ImageLoadError (undecodable) or ValueError (a preset that
     does not fit the input)."""
     t0 = time.perf_counter()
+    size = layout.size
     if isinstance(image, (bytes, bytearray, memoryview)):
         target = None
-        if layout.fixed and not preprocessing.crop:
-            target = (int(layout.width), int(layout.height))  # type: ignore[arg-type]
-        elif layout.fixed and preprocessing.crop:
-            side = max(int(layout.width), int(layout.height)) / preprocessing.crop  # type: ignore[arg-type]
+        if size is not None and not preprocessing.crop:
+            target = size
+        elif size is not None and preprocessing.crop:
+            side = max(size) / preprocessing.crop
             target = (int(side), int(side))
         im = decoded(bytes(image), target)
     else:
@@ -211,8 +219,7 @@ def to_tensor(
     if im.mode != mode:
         im = im.convert(mode)
     width, height = im.size
-    if layout.fixed:
-        size = (int(layout.width), int(layout.height))  # type: ignore[arg-type]
+    if size is not None:
         box = None
         if preprocessing.crop:
             box = _crop_box(width, height, size[0] / size[1], preprocessing.crop)

@@ -181,8 +181,9 @@ def stable(windows: Sequence[WindowSummary], n: int, tolerance: float) -> bool:
     if len(windows) < n:
         return False
     last = windows[-n:]
-    for values in ([w.throughput for w in last], [w.p99_ms for w in last]):
-        if any(v is None for v in values):
+    for measured in ([w.throughput for w in last], [w.p99_ms for w in last]):
+        values = [v for v in measured if v is not None]
+        if len(values) < len(measured):
             return False
         mean = sum(values) / n
         if mean <= 0 or any(abs(v - mean) > tolerance * mean for v in values):
@@ -529,17 +530,23 @@ class CapacityResult:
         """(variant, reference backend, other backend, how many of the other match one reference)
         per variant, the first backend being the reference; from the sustained figures, and only
         where neither is a lower bound (see :meth:`unsettled`)."""
-        return [(v, ref, other, n) for v, ref, other, n, why in self._pairs_compared() if not why]
+        return [
+            (v, ref, other, n)
+            for v, ref, other, n, why in self._pairs_compared()
+            if not why and n is not None
+        ]
 
     def _pairs_compared(self) -> list[tuple[str, str, str, float | None, str]]:
         """Every (variant, reference, other) with both sustained figures: the ratio, or why there
         is none."""
         sustained = self.sustained()
-        out = []
+        out: list[tuple[str, str, str, float | None, str]] = []
         for variant in dict.fromkeys(v for _, v in sustained):
             backends = [b for b, v in sustained if v == variant]
-            ref = backends[0] if backends else None
-            ref_rate = sustained.get((ref, variant)) if ref else None
+            if len(backends) < 2:
+                continue
+            ref = backends[0]
+            ref_rate = sustained.get((ref, variant))
             for other in backends[1:]:
                 rate = sustained.get((other, variant))
                 if not (ref_rate and rate):

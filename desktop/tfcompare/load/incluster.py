@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from tfcompare.load.barrier import slot_length, slot_starts
 from tfcompare.load.capacity_results import CapacityResult, WindowSummary, summarise
-from tfcompare.load.events import LevelDone, SweepMessage, TargetDone, WindowDone
+from tfcompare.load.events import LevelDone, LoadEvent, SweepMessage, TargetDone, WindowDone
 from tfcompare.load.load_plan import DEFAULT_CONCURRENCY, LoadPlan, LoadTarget
 
 POLL_S = 0.5
@@ -202,7 +202,7 @@ def run_in_cluster(
     targets: Sequence[LoadTarget],
     opts: InCluster,
     *,
-    on_event: Callable[[object], None] | None = None,
+    on_event: Callable[[LoadEvent], None] | None = None,
     cancel: threading.Event | None = None,
     variants: dict[str, dict] | None = None,
 ) -> CapacityResult:
@@ -301,7 +301,7 @@ def merge_into(
     agents: int,
     starts: list[list[float]],
     gap_s: float,
-    emit: Callable[[object], None],
+    emit: Callable[[LoadEvent], None],
 ) -> None:
     """Merged levels into ``result``: a level counts only when every agent measured every window
     of it; otherwise it is excluded with the reason (which agent, and what happened to it)."""

@@ -20,10 +20,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Literal
 
 from tfcompare.load.capacity_results import WindowSummary, stable
 from tfcompare.load.histogram import LatencyHistogram
 from tfcompare.load.load_plan import LoadPlan, LoadTarget
+from tfcompare.serving.base import PreparedRequest
 from tfcompare.serving.senders import Sender
 
 LATE_S = 0.005
@@ -133,7 +135,7 @@ class LevelRun:
             if self.running:
                 self._done(code, t1 - t0)
 
-    async def _one(self, payload: bytes) -> None:
+    async def _one(self, payload: PreparedRequest) -> None:
         self.in_flight += 1
         t0 = time.perf_counter()
         try:
@@ -260,7 +262,7 @@ class LevelRun:
         )
         return window, now
 
-    def _level_over(self, windows: list[WindowSummary]) -> str | None | bool:
+    def _level_over(self, windows: list[WindowSummary]) -> str | None | Literal[False]:
         """False to go on; otherwise the level is over (with a stop reason, or None)."""
         plan = self.plan
         if self.end_reason is not None:

@@ -152,7 +152,7 @@ class LoadPlan:
 
 
 def _finite(value: object) -> bool:
-    return type(value) in (int, float) and (type(value) is int or math.isfinite(value))
+    return type(value) is int or (type(value) is float and math.isfinite(value))
 
 
 def _numbers(limit: int, lo: float, hi: float):
@@ -166,10 +166,10 @@ def _numbers(limit: int, lo: float, hi: float):
     return read
 
 
-def _mode(value: object, what: str) -> str:
-    if value not in ("concurrency", "rate"):
-        raise ValueError(f"{what} must be 'concurrency' or 'rate', not {shown(value)}")
-    return value
+def _mode(value: object, what: str) -> Mode:
+    if value == "concurrency" or value == "rate":
+        return value
+    raise ValueError(f"{what} must be 'concurrency' or 'rate', not {shown(value)}")
 
 
 def _real(lo: float, hi: float):

@@ -19,19 +19,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tfcompare.load.capacity_results import CapacityResult
 from tfcompare.load.events import LoadEvent, Stage, SweepMessage, SweepStage
 from tfcompare.load.incluster import InCluster, agents_plan, in_cluster_targets, run_in_cluster
 from tfcompare.load.level_server_time import metrics_timer
 from tfcompare.load.load_plan import DEFAULT_VARIANTS, LoadPlan, LoadTarget
-from tfcompare.load.prepare import connected_targets, variant_payloads
+from tfcompare.load.prepare import ImageSource, connected_targets, variant_payloads
 from tfcompare.load.sweep import ServerTimer, sweep
 from tfcompare.serving.backend_spec import BackendSpec
-
-# An image to send: a file (path), bytes, or (the name it is known by, path or bytes)
-ImageSource = str | Path | bytes | tuple[str, str | Path | bytes]
 
 
 class NothingToMeasure(Exception):

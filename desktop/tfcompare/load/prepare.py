@@ -15,6 +15,9 @@ from tfcompare.serving.answers import ServingError
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.settings import DEFAULT_SIZES, RunSettings
 
+# An image to send: a file (path), bytes, or (the name it is known by, path or bytes)
+ImageSource = str | Path | bytes | tuple[str, str | Path | bytes]
+
 
 class PrepareError(Exception):
     """Inputs that cannot be loaded (message for the user)."""
@@ -47,7 +50,7 @@ def parse_variants(text: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def variant_payloads(
-    images: Sequence[Path | str | bytes | tuple[str, bytes]],
+    images: Sequence[ImageSource],
     keys: Sequence[str],
     quality: int = 90,
     *,
@@ -78,12 +81,13 @@ def variant_payloads(
     ladders = []
     for path in images:
         name = None
-        if isinstance(path, tuple):  # a pasted image: (name, bytes)
+        if isinstance(path, tuple):  # a named image: (name, path or bytes)
             name, path = path
         try:
             ladder = build_ladder(path, settings, name=name)
         except (ImageLoadError, OSError) as exc:
-            raise PrepareError(f"{name or path}: {exc}") from None
+            what = name or ("an image given as bytes" if isinstance(path, bytes) else str(path))
+            raise PrepareError(f"{what}: {exc}") from None
         ladders.append(
             (ladder.name, max(ladder.width, ladder.height), {v.key: v for v in ladder.variants})
         )
@@ -133,6 +137,10 @@ def _available(keys: list[str], ladders: list, default: bool) -> tuple[list[str]
     return chosen, notes
 
 
+def _prefixed(note: Callable[[str], None], prefix: str) -> Callable[[str], None]:
+    return lambda text: note(f"{prefix}: {text}")
+
+
 def build_targets(
     specs: Sequence[BackendSpec],
     payloads: dict[str, list[bytes]],
@@ -162,7 +170,7 @@ def build_targets(
                     spec,
                     Connection(client),
                     spec.deadline_s,
-                    on_wait=None if note is None else lambda t, n=spec.name: note(f"{n}: {t}"),
+                    on_wait=None if note is None else _prefixed(note, spec.name),
                 )
                 if not found.ready or found.signature is None:
                     messages.append(f"backend {spec.name}: not measured: {found.text}")

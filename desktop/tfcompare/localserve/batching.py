@@ -211,7 +211,7 @@ class BatchingMetrics:
 
 @dataclass
 class _Task:
-    inputs: Mapping[str, object]  # input key → NumPy array (0th dimension = the task's rows)
+    inputs: Mapping[str, np.ndarray]  # input key → its array (0th dimension = the task's rows)
     rows: int
     enqueued: float = field(default_factory=time.perf_counter)
     done: threading.Event = field(default_factory=threading.Event)
@@ -255,7 +255,8 @@ class _Queue:
                 if left <= 0:
                     break
                 self.cond.wait(left)
-            batch, rows = [], 0
+            batch: list[_Task] = []
+            rows = 0
             while self.tasks and (not batch or rows + self.tasks[0].rows <= opts.max_batch_size):
                 task = self.tasks.popleft()
                 batch.append(task)
@@ -308,6 +309,7 @@ class Batcher:
         task.done.wait()
         if task.fault is not None:
             raise task.fault
+        assert task.outputs is not None  # process() sets one of the two before done
         return task.outputs
 
     def process(self, key: tuple, batch: list[_Task]) -> None:

@@ -187,7 +187,9 @@ def make_server(
 
     ``tls`` is (private key PEM, certificate chain PEM), like TF Serving's ssl_config_file.
     """
-    interceptors = [_RequireHeader(*require_header)] if require_header else []
+    interceptors: list[grpc.ServerInterceptor] = (
+        [_RequireHeader(*require_header)] if require_header else []
+    )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc-worker"),
         options=GRPC_OPTIONS + GRPC_SERVER_OPTIONS,

@@ -20,12 +20,12 @@ import logging
 import ssl
 import sys
 import threading
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Middleware
 
 from tfcompare.localserve import metrics
 from tfcompare.localserve.rest import RestApi
@@ -245,10 +245,7 @@ async def send(request: web.Request, response: web.StreamResponse) -> web.Stream
 
 def _guard(
     require_header: tuple[str, str] | None,
-) -> Callable[
-    [web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
-    Awaitable[web.StreamResponse],
-]:
+) -> Middleware:
     """Middleware: the required header (401 missing, 403 wrong), refusals and unexpected
     errors as TF Serving's JSON error body."""
 
@@ -311,7 +308,9 @@ class RestServer:
             keepalive_timeout=self._limits.read_timeout,
             lingering_time=min(2.0, self._limits.read_timeout),
             logger=_LOG,
-            access_log=None,
+            # no access log: aiohttp's RequestHandler tests ``if access_log`` (AppRunner takes
+            # None too), its annotation says Logger only
+            access_log=None,  # type: ignore[arg-type]
         )
 
     async def _start(self, host: str, port: int) -> None:

@@ -54,7 +54,7 @@ NUMPY: dict[int, np.dtype] = {
     T.DT_STRING: np.dtype(object),
 }
 # types JSON has no conversion for; an empty list still makes an (empty) tensor of them
-_EMPTY_ONLY = {
+_EMPTY_ONLY: dict[int, np.dtype] = {
     T.DT_HALF: np.dtype(np.float16),
     T.DT_UINT16: np.dtype(np.uint16),
     T.DT_COMPLEX64: np.dtype(np.complex64),

@@ -142,13 +142,14 @@ def _start(options: ServeOptions, base: Path | None) -> tuple | None:
         return None
     tls = rest_tls = None
     if options.tls_cert or options.tls_key:
+        if not (options.tls_cert and options.tls_key):
+            _log("--tls-key and --tls-cert go together: give both or neither")
+            return None
         try:
             tls = (Path(options.tls_key).read_bytes(), Path(options.tls_cert).read_bytes())
             rest_tls = tls_context(options.tls_cert, options.tls_key)
-        except (OSError, TypeError, ValueError) as exc:  # ssl.SSLError is an OSError
-            _log(
-                f"cannot read the TLS key/certificate (--tls-key and --tls-cert go together): {exc}"
-            )
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            _log(f"cannot read the TLS key/certificate: {exc}")
             return None
     try:
         server, grpc_port = make_server(

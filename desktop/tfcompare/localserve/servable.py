@@ -7,9 +7,10 @@ the gRPC and REST front ends report the same thing (REST maps the code to an HTT
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import numpy as np
@@ -27,6 +28,12 @@ from tfcompare.localserve.tensors import (
     to_array,
 )
 from tfcompare.models import versions
+
+if TYPE_CHECKING:
+    from tfcompare.localserve.batching import Batcher
+
+# a signature's run: (inputs by alias, timeout in ms or None) → outputs by alias
+SignatureRun = Callable[[Mapping[str, np.ndarray], int | None], dict[str, np.ndarray]]
 
 DEFAULT_SIGNATURE = "serving_default"
 MISSING_VARIABLE = (
@@ -70,10 +77,10 @@ class Servable:
     base: Path
     version: int
     signature_defs: dict[str, meta_graph_pb2.SignatureDef]
-    functions: Mapping[str, object]
+    functions: Mapping[str, SignatureRun]
     labels: dict[str, int] = field(default_factory=dict)
     state: int = START
-    batcher: object = None  # a localserve.batching.Batcher when batching is on
+    batcher: Batcher | None = None  # when batching is on
     batched: frozenset[str] = frozenset()  # signatures whose inputs can be batched
     warmup_notes: list[str] = field(default_factory=list)  # generated warm-ups left out
     _loaded: object = None
@@ -245,7 +252,7 @@ class Servable:
         if self.state != AVAILABLE:  # warm-up runs are not requests
             return self.call(name, kwargs)
         start = metrics.now_us()
-        if name in self.batched:
+        if self.batcher is not None and name in self.batched:
             outputs = self.batcher.call(name, kwargs)
         else:
             outputs = self.call(name, kwargs, timeout_ms)
@@ -458,7 +465,8 @@ def check_feeds(
     order = sorted(arrays, key=lambda k: sig.inputs[k].name)
     for index, alias in enumerate(order):
         want = sig.inputs[alias].dtype
-        got = dtypes[alias] if alias in dtypes else _array_dtype(arrays[alias])
+        array = arrays[alias]
+        got = dtypes[alias] if alias in dtypes or array is None else _array_dtype(array)
         if got is not None and got != want:
             raise ServingFault(
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -467,6 +475,8 @@ def check_feeds(
             )
     for alias in order:
         info, array = sig.inputs[alias], arrays[alias]
+        if array is None:  # an unfed input: its dtype was refused above
+            continue
         shape = info.tensor_shape
         if not shape.unknown_rank and len(shape.dim) != np.ndim(array):
             declared = [str(d.size) if d.size >= 0 else "None" for d in shape.dim]

@@ -134,10 +134,10 @@ def to_array(proto: tensor_pb2.TensorProto) -> np.ndarray:
         packed = np.frombuffer(proto.tensor_content, dtype=np_dtype.newbyteorder("<"))
         return packed.astype(np_dtype, copy=False).reshape(shape)
     field = _TYPED[np_dtype][1]
-    values = np.array(getattr(proto, field), dtype=_FIELD_DTYPES[field])
+    typed: np.ndarray = np.array(getattr(proto, field), dtype=_FIELD_DTYPES[field])
     if proto.dtype == types_pb2.DT_HALF:
-        return values.astype(np.uint16).view(np.float16).reshape(shape)
-    return values.astype(np_dtype, copy=False).reshape(shape)
+        return typed.astype(np.uint16).view(np.float16).reshape(shape)
+    return typed.astype(np_dtype, copy=False).reshape(shape)
 
 
 def fill_proto(

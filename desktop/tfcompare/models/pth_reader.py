@@ -90,6 +90,8 @@ class _StorageType(_Sealed):
     """Stand-in for ``torch.FloatStorage`` etc.: only carries the numpy dtype."""
 
     __slots__ = ("name", "dtype")
+    name: str
+    dtype: np.dtype
 
     def __init__(self, name: str, dtype: np.dtype) -> None:
         self._init(name=name, dtype=dtype)
@@ -107,6 +109,8 @@ class _Allowed(_Sealed):
     """An allowed global: calls the checked stand-in; cannot be changed by the pickle."""
 
     __slots__ = ("name", "fn")
+    name: str
+    fn: Callable[..., Any]
 
     def __init__(self, name: str, fn: Callable[..., Any]) -> None:
         self._init(name=name, fn=fn)
@@ -120,6 +124,10 @@ class _Allowed(_Sealed):
 
 class _Storage(_Sealed):
     __slots__ = ("key", "dtype", "numel", "data")
+    key: str
+    dtype: np.dtype
+    numel: int
+    data: np.ndarray | None
 
     def __init__(self, key: str, dtype: np.dtype, numel: int) -> None:
         self._init(key=key, dtype=dtype, numel=numel, data=None)
@@ -132,6 +140,10 @@ class _TensorRef(_Sealed):
     """A tensor view (offset/size/stride) into a storage whose bytes may not be read yet."""
 
     __slots__ = ("storage", "offset", "size", "stride")
+    storage: _Storage
+    offset: int
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
 
     def __init__(
         self, storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...]

@@ -164,7 +164,9 @@ def sweep_tables(cap: CapacityResult) -> tuple[Table, ...]:
 
     plan = cap.plan if isinstance(cap.plan, dict) else {}
     rate = plan.get("mode") == "rate"
-    levels = plan.get("levels") if isinstance(plan.get("levels"), list) else []
+    levels = plan.get("levels")
+    if not isinstance(levels, list):
+        levels = []
     agents = max((w.agents for lv in cap.levels for w in lv.windows), default=1)
     took = (
         f"{cap.finished_at - cap.started_at:.0f} s" if cap.finished_at and cap.started_at else "–"

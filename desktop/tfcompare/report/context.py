@@ -4,6 +4,7 @@ about the session's numbers."""
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections import defaultdict
 
@@ -20,8 +21,13 @@ def when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts)) if ts else "unknown"
 
 
+def _version_order(version: int | str) -> tuple[int, str]:
+    """Numbered versions first, in number order, then labels (OIP's "v2")."""
+    return (version, "") if isinstance(version, int) else (sys.maxsize, version)
+
+
 def setup_tables(result: RunResult) -> tuple[Table, ...]:
-    versions: dict[str, set[int]] = defaultdict(set)
+    versions: dict[str, set[int | str]] = defaultdict(set)
     pods: dict[str, set[str]] = defaultdict(set)
     for r in result.requests:
         if r.model_version is not None:
@@ -54,9 +60,9 @@ def setup_tables(result: RunResult) -> tuple[Table, ...]:
                 b.name,
                 b.target,
                 b.protocol,
-                b.model,
+                b.model or "(the pods' model)",
                 b.signature or "(discovered)",
-                ", ".join(map(str, sorted(versions[b.name]))) or "–",
+                ", ".join(map(str, sorted(versions[b.name], key=_version_order))) or "–",
                 ", ".join(sorted(pods[b.name])) or "–",
                 floor(b.name),
                 metrics(b.name),
@@ -158,7 +164,7 @@ def caveats(view: SessionView) -> list[str]:
                 "competed for its CPU, so each is slower than it would be alone."
             )
     versions = {r.model_version for r in result.measured if r.model_version is not None}
-    by_backend: dict[str, set[int]] = defaultdict(set)
+    by_backend: dict[str, set[int | str]] = defaultdict(set)
     for r in result.measured:
         if r.model_version is not None:
             by_backend[r.backend].add(r.model_version)
@@ -166,7 +172,7 @@ def caveats(view: SessionView) -> list[str]:
         if len(vs) > 1:
             out.append(
                 f"{backend}: the model version changed during the run "
-                f"({', '.join(map(str, sorted(vs)))})."
+                f"({', '.join(map(str, sorted(vs, key=_version_order)))})."
             )
     if len(versions) > 1 and all(len(v) == 1 for v in by_backend.values()):
         out.append(
@@ -186,10 +192,10 @@ def caveats(view: SessionView) -> list[str]:
             f"{backend}: {len(moves)} request(s) were in flight while the pod restarted "
             f"({', '.join(sorted(set(moves)))}); they are left out of the statistics."
         )
-    for backend, names in pods.items():
-        if len(names) > 1:
+    for backend, answered in pods.items():
+        if len(answered) > 1:
             out.append(
-                f"{backend}: answers came from {len(names)} pods ({', '.join(sorted(names))})"
+                f"{backend}: answers came from {len(answered)} pods ({', '.join(sorted(answered))})"
                 ": the pods may differ, or one restarted during the run."
             )
     if any(r.score_kind == "logit" for r in result.measured):
@@ -209,9 +215,9 @@ def caveats(view: SessionView) -> list[str]:
                 out.append(f"{t.backend}: no server time{reason}; its figures are client latency.")
     inexact = [r for r in view.rows.values() if r.server_ms is not None and not r.server_exact]
     if inexact:
-        names = ", ".join(sorted({f"{r.backend} {r.variant}" for r in inexact}))
+        which = ", ".join(sorted({f"{r.backend} {r.variant}" for r in inexact}))
         out.append(
-            f"Server time is not exact for {names}: the server also counted other "
+            f"Server time is not exact for {which}: the server also counted other "
             "requests (shared server, timed-out requests) or restarted during the block."
         )
     if len(view.image_names) < 5:

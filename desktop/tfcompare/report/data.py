@@ -64,7 +64,7 @@ class SessionView:
         self.image_names = [i.name for i in result.images if wanted is None or i.name in wanted]
         samples: dict[tuple[str, str], list[float]] = defaultdict(list)
         for r in result.measured:
-            if counts(r) and (wanted is None or r.image in wanted):
+            if counts(r) and r.latency_ms is not None and (wanted is None or r.image in wanted):
                 samples[(r.backend, r.variant)].append(float(r.latency_ms))
         cells = pooled(result.requests, result.summary, wanted)
         self.rows: dict[tuple[str, str], Row] = {

@@ -20,7 +20,7 @@ BACKENDS_Q = "Which backend is fastest at each size, and by how much?"
 
 def _capacity_only(title: str, cap: CapacityResult | None, measured: int) -> Finding:
     verdict = capacity_verdict(cap) if cap else None
-    if verdict is None:
+    if cap is None or verdict is None:
         extra = " (and the capacity sweep has no two backends with a knee)" if cap else ""
         if measured:
             why = f"only {measured} backend measured; compare at least two{extra}"
@@ -64,7 +64,8 @@ def fastest(view: SessionView, cap: CapacityResult | None = None) -> Finding:
     ]
     if len(measured) < 2:
         return _capacity_only(title, cap, len(measured))
-    rows, groups, wins = [], [], {}
+    rows, groups = [], []
+    wins: dict[str, list[tuple[str, float | None]]] = {}
     per_variant = {}
     for key in view.variant_keys():
         cands = [r for b in measured for r in [view.row(b, key)] if r and r.p50_ms is not None]

@@ -76,24 +76,30 @@ def _passes(row, orig, ok: bool, threshold: float) -> str:
 def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) -> Finding:
     title = "Resizing: how small can images get?"
     threshold = min_agreement / 100.0
-    verdicts, tables, groups, numbers = [], [], {}, {}
+    verdicts: list[tuple[str, str]] = []
+    tables: list[Table] = []
+    groups: dict[str, list[Bar]] = {}
+    numbers: dict[str, dict] = {}
     for backend in view.backends:
         orig = view.row(backend, ORIGINAL)
+        # (row, its top-1 agreement) of every resized variant that has one
         candidates = [
-            r
+            (r, agreement)
             for key in view.variant_keys()
             if key != ORIGINAL
             for r in [view.row(backend, key)]
-            if r is not None and r.agreement is not None
+            if r is not None
+            for agreement in [r.agreement]
+            if agreement is not None
         ]
         if orig is None or not candidates:
             continue
-        candidates.sort(key=lambda r: -r.bytes)
+        candidates.sort(key=lambda c: -c[0].bytes)
         # a variant only saves something when it is smaller than the original
-        passing = [r for r in candidates if r.agreement >= threshold and r.bytes < orig.bytes]
+        passing = [r for r, a in candidates if a >= threshold and r.bytes < orig.bytes]
         best = min(passing, key=lambda r: r.bytes) if passing else None
         rows = []
-        for r in candidates:
+        for r, agreement in candidates:
             kept, n = _kept(view, backend, r.variant)
             saved_b = 1 - r.bytes / orig.bytes if orig.bytes else None
             change = r.p50_ms - orig.p50_ms if orig.p50_ms and r.p50_ms is not None else None
@@ -101,7 +107,7 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
             rows.append(
                 (
                     size_name(view, r.variant),
-                    pct(r.agreement),
+                    pct(agreement),
                     f"{kept}/{n}",
                     pct(r.score_ratio),
                     fmt_bytes(r.bytes),
@@ -114,8 +120,8 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
             groups.setdefault(size_name(view, r.variant), []).append(
                 Bar(
                     backend,
-                    100 * r.agreement,
-                    f"{pct(r.agreement)} · {fmt_bytes(r.bytes)}",
+                    100 * agreement,
+                    f"{pct(agreement)} · {fmt_bytes(r.bytes)}",
                     passed=ok,
                 )
             )
@@ -138,16 +144,18 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
             )
         )
         if best is None:
-            top = max(candidates, key=lambda r: (r.bytes < orig.bytes, r.agreement, -r.bytes))
+            top, top_agreement = max(
+                candidates, key=lambda c: (c[0].bytes < orig.bytes, c[1], -c[0].bytes)
+            )
             verdicts.append(
                 (
                     backend,
                     f"no variant smaller than the original keeps the top-1 "
                     f"class on ≥ {min_agreement:g} % of the images; the closest "
-                    f"is {size_name(view, top.variant)} ({pct(top.agreement)}).",
+                    f"is {size_name(view, top.variant)} ({pct(top_agreement)}).",
                 )
             )
-            numbers[backend] = {"smallest": None, "best_agreement": top.agreement}
+            numbers[backend] = {"smallest": None, "best_agreement": top_agreement}
             continue
         saved_b = 1 - best.bytes / orig.bytes
         lat = ""
@@ -249,7 +257,10 @@ def formats(view: SessionView) -> Finding:
         pairs = _format_pairs(view, backend)
         if not pairs:
             continue
-        ratios, server_ratios, slower, faster = [], [], [], []
+        ratios: list[float] = []
+        server_ratios: list[float] = []
+        slower: list[int] = []
+        faster: list[int] = []
         for box, png, jpeg in pairs:
             ratio = png.p50_ms / jpeg.p50_ms
             p = mann_whitney_two_sided(png.samples, jpeg.samples)

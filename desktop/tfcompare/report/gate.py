@@ -254,9 +254,10 @@ def _latency(rule: Rule, vb: SessionView, vn: SessionView) -> RuleResult:
                 Check(*key, before, None, None, None, "FAILED", "no successful request in NEW")
             )
             continue
-        change = (
-            (100 * (after / before - 1) if before else None) if rule.unit == "%" else after - before
-        )
+        if rule.unit == "%":
+            change = 100 * (after / before - 1) if before else None
+        else:
+            change = None if before is None else after - before
         beyond = change is not None and change > rule.limit
         if not beyond:
             status, note = "ok", ""

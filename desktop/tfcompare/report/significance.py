@@ -128,7 +128,7 @@ def _kendall_var(x: np.ndarray, y: np.ndarray) -> float:
     return (n * (n - 1) * (2 * n + 5) - ties(x) - ties(y)) / 18.0
 
 
-def outliers(residuals: Sequence[float], limit: float = 3.5) -> list[int]:
+def outliers(residuals: Sequence[float] | np.ndarray, limit: float = 3.5) -> list[int]:
     """Indices of the residuals far from the rest: modified z-score |r − median| / (1.4826·MAD)
     above ``limit`` (Iglewicz & Hoaglin's rule). Residuals that are mostly identical (MAD 0) flag
     every point that differs from them by more than ``limit`` × their mean absolute deviation."""

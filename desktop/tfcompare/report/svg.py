@@ -37,7 +37,7 @@ def _colors(names: list[str], fixed: dict[str, str] | None = None) -> dict[str, 
     window), other series (formats…) the palette's colours in turn."""
     fixed = fixed or {}
     free = iter([c for c in PALETTE if c not in {fixed[n] for n in names if n in fixed}] or PALETTE)
-    out = {}
+    out: dict[str, str] = {}
     for n in names:
         out[n] = fixed[n] if n in fixed else next(free, PALETTE[len(out) % len(PALETTE)])
     return out

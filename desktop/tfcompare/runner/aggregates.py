@@ -59,6 +59,56 @@ def representative_top5(results: Iterable[RequestResult]) -> tuple[Prediction, .
     return next(r.top5 for r in ok if r.top5[0].label == best)
 
 
+@dataclass(frozen=True)
+class Agreement:
+    """How far another backend's answers agree with the first backend's, over the image ×
+    variant pairs both answered: top-1 equal on ``same`` of ``compared``, and the mean share of
+    the first backend's top 5 in the other's (``top5_overlap``)."""
+
+    reference: str
+    backend: str
+    same: int
+    compared: int
+    top5_overlap: float
+
+    @property
+    def text(self) -> str:
+        return (
+            f"{self.backend} vs {self.reference}: top-1 the same on {self.same} of "
+            f"{self.compared} image × variant answers, top-5 overlap {100 * self.top5_overlap:.0f} %"
+        )
+
+
+def backend_agreement(requests: Iterable[RequestResult], order: Sequence[str]) -> list[Agreement]:
+    """Each backend's answers against the first one's (``order``: the backends in order), from
+    the answer each gave for each image × variant (``representative_top5``): do two servers,
+    or a bytes and a tensor model, answer the same?"""
+    answers: dict[tuple[str, str, str], list[RequestResult]] = defaultdict(list)
+    for r in requests:
+        if r.phase == "measured":
+            answers[(r.backend, r.image, r.variant)].append(r)
+    top = {key: representative_top5(rs) for key, rs in answers.items()}
+    if len(order) < 2:
+        return []
+    reference, out = order[0], []
+    for other in order[1:]:
+        same = compared = 0
+        overlap = 0.0
+        for (backend, image, variant), answer in top.items():
+            if backend != other or not answer:
+                continue
+            ref = top.get((reference, image, variant))
+            if not ref:
+                continue
+            agree, share, _ = quality(answer, ref)
+            compared += 1
+            same += bool(agree)
+            overlap += share or 0.0
+        if compared:
+            out.append(Agreement(reference, other, same, compared, overlap / compared))
+    return out
+
+
 def _first_index(results: list[RequestResult], label: str) -> int:
     return next(i for i, r in enumerate(results) if r.top5[0].label == label)
 
@@ -95,7 +145,7 @@ def aggregate(
     answers = {key: representative_top5(rs) for key, rs in groups.items()}
     out = []
     for (image, variant, backend), rs in groups.items():
-        lat = sorted(r.latency_ms for r in rs if counts(r))
+        lat = sorted(r.latency_ms for r in rs if counts(r) and r.latency_ms is not None)
         top5 = answers[(image, variant, backend)]
         original = answers.get((image, ORIGINAL, backend), ())
         agree, overlap, ratio = quality(top5, original)
@@ -141,30 +191,22 @@ def pooled_server_time(
     with_server = [a for a in aggregates if a.server_ms is not None and a.n]
     if not with_server:
         return None, None, None, None
-    weight = sum(a.n for a in with_server)
-    server = sum(a.server_ms * a.n for a in with_server) / weight  # type: ignore[operator]
-    runs = [a for a in with_server if a.runtime_ms is not None]
-    runtime = (
-        sum(a.runtime_ms * a.n for a in runs) / sum(a.n for a in runs)  # type: ignore[operator]
-        if runs
-        else None
-    )
-    paths = [a for a in with_server if a.path_ms is not None]
-    path = (
-        sum(a.path_ms * a.n for a in paths) / sum(a.n for a in paths)  # type: ignore[operator]
-        if paths
-        else None
-    )
+    server = _weighted_mean([(a.server_ms, a.n) for a in with_server if a.server_ms is not None])
+    runtime = _weighted_mean([(a.runtime_ms, a.n) for a in with_server if a.runtime_ms is not None])
+    path = _weighted_mean([(a.path_ms, a.n) for a in with_server if a.path_ms is not None])
     return server, runtime, path, all(bool(a.server_exact) for a in with_server)
 
 
 def pooled_queue_time(aggregates: Iterable[Aggregate]) -> float | None:
     """Mean time queued in the server over several images' blocks, weighted by their successful
     requests; None when no block has it (servers that do not report it, e.g. TF Serving)."""
-    queued = [a for a in aggregates if a.queue_ms is not None and a.n]
-    if not queued:
-        return None
-    return sum(a.queue_ms * a.n for a in queued) / sum(a.n for a in queued)  # type: ignore[operator]
+    return _weighted_mean([(a.queue_ms, a.n) for a in aggregates if a.queue_ms is not None and a.n])
+
+
+def _weighted_mean(pairs: list[tuple[float, int]]) -> float | None:
+    """The mean of (value, weight) pairs, each value weighted; None without any weight."""
+    weight = sum(n for _, n in pairs)
+    return sum(v * n for v, n in pairs) / weight if weight else None
 
 
 # --------------------------------------------------------------------------- pooled over images
@@ -250,7 +292,7 @@ def pooled(
         if r.phase != "measured" or (wanted is not None and r.image not in wanted):
             continue
         key = (r.variant, r.backend)
-        if counts(r):
+        if counts(r) and r.latency_ms is not None:
             lat[key].append(float(r.latency_ms))
         elif is_error(r):
             errors[key] += 1

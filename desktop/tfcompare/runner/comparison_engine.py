@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tfcompare.imaging.values import ImageInfo, ImageProblem, Variant
 from tfcompare.results import RequestResult, RunResult, ServerTime
@@ -414,7 +415,7 @@ class _BackendWorker:
             )
         else:
             found = probe(self.spec, self.conn)
-        if not found.ready:
+        if not found.ready or found.signature is None:
             self.down_reason = found.text
             self.state.emit(
                 BackendReady(self.state.run_id, self.spec.name, None, found.status, found.text)
@@ -530,7 +531,7 @@ class _BackendWorker:
     def _one(
         self, info: ImageInfo, variant: Variant, phase: str, repeat: int, value: RequestInput | str
     ) -> RequestResult:
-        base = dict(
+        base: dict[str, Any] = dict(
             image=info.name,
             variant=variant.key,
             backend=self.spec.name,
@@ -539,9 +540,10 @@ class _BackendWorker:
             repeat=repeat,
         )
         started_at = time.time()
-        if self.down_reason is not None or self.conn is None or self.signature is None:
+        conn, signature = self.conn, self.signature
+        if self.down_reason is not None or conn is None or signature is None:
             value = f"not sent: {self.down_reason or 'backend not ready'}"
-        if isinstance(value, str):
+        if isinstance(value, str) or conn is None or signature is None:
             return RequestResult(
                 **base,
                 ok=False,
@@ -549,14 +551,13 @@ class _BackendWorker:
                 client_ms=None,
                 bytes=0,
                 model_version=None,
-                error=value,
+                error=str(value),
                 started_at=started_at,
             )
         preprocess_ms = None if value.is_string else value.preprocess_ms
-        conn = self.conn
         generation, pod = conn.generation, conn.pod
         try:
-            out = conn.client.predict(value, self.signature, timeout_s=self.spec.deadline_s)
+            out = conn.client.predict(value, signature, timeout_s=self.spec.deadline_s)
         except Exception as exc:
             msg = _message(exc)
             code = exc.code if isinstance(exc, ServingError) else "UNKNOWN"

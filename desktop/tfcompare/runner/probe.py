@@ -154,7 +154,7 @@ def probe_until_ready(
 def ready_text(status: ModelStatus | None, signature: SignatureInfo | None) -> str:
     """The one line for a backend that can take requests: ``AVAILABLE · version 1 · signature
     serving_default · takes float32 224×224×3 NHWC``."""
-    version = status.serving_version if status is not None else None
+    version: int | str | None = status.serving_version if status is not None else None
     if version is None and signature is not None:  # OIP: the version the metadata names
         version = signature.model_version
     parts = ["AVAILABLE"] + ([f"version {version}"] if version is not None else [])

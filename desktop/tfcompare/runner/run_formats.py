@@ -40,7 +40,7 @@ from pathlib import Path
 from tfcompare import __version__
 from tfcompare.imaging.values import ImageInfo, ImageProblem, Variant, variant_sort_key
 from tfcompare.results import Aggregate, BackendTiming, RequestResult, RunResult, ServerTime
-from tfcompare.runner.aggregates import FEW_SAMPLES, failed, pooled
+from tfcompare.runner.aggregates import FEW_SAMPLES, backend_agreement, failed, pooled
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.settings import RunSettings
 from tfcompare.tabular import SafeWriter, json_text
@@ -339,7 +339,7 @@ def summary_table(result: RunResult) -> str:
     rows = summary_rows(result)
     # the queue column only when a server reported its queue (Triton; TF Serving does not)
     queued = any(r["queue_ms"] is not None for r in rows)
-    server_keys = ("server_ms", "queue_ms", "runtime_ms", "path_ms")
+    server_keys: tuple[str, ...] = ("server_ms", "queue_ms", "runtime_ms", "path_ms")
     if not queued:
         server_keys = ("server_ms", "runtime_ms", "path_ms")
     header = (
@@ -406,18 +406,25 @@ def summary_table(result: RunResult) -> str:
     if few:
         notes.append(f"* percentiles from fewer than {FEW_SAMPLES} samples: indicative only.")
     notes += _server_notes(result, rows)
-    for r in result.cold:
-        warm = [a.p50_ms for a in result.summary if a.backend == r.backend and a.p50_ms is not None]
+    order = [b.name for b in result.backends]
+    for agreement in backend_agreement(result.requests, order):
+        notes.append(f"answers: {agreement.text}")
+    for cold in result.cold:
+        warm = [
+            a.p50_ms for a in result.summary if a.backend == cold.backend and a.p50_ms is not None
+        ]
         warm_txt = f" (warm p50 {_fmt_ms(statistics.median(warm))} ms)" if warm else ""
-        if r.ok:
-            notes.append(f"cold first request to {r.backend}: {_fmt_ms(r.latency_ms)} ms{warm_txt}")
+        if cold.ok:
+            notes.append(
+                f"cold first request to {cold.backend}: {_fmt_ms(cold.latency_ms)} ms{warm_txt}"
+            )
         else:
-            notes.append(f"cold first request to {r.backend} failed: {r.error}")
+            notes.append(f"cold first request to {cold.backend} failed: {cold.error}")
     errors: dict[str, tuple[int, str]] = {}
-    for r in result.measured:
-        if failed(r):
-            count, _ = errors.get(r.backend, (0, ""))
-            errors[r.backend] = (count + 1, r.error or "error")
+    for m in result.measured:
+        if failed(m):
+            count, _ = errors.get(m.backend, (0, ""))
+            errors[m.backend] = (count + 1, m.error or "error")
     for backend, (count, last) in errors.items():
         notes.append(f"{backend}: {count} request(s) failed — last error: {last}")
     notes += restart_notes(result.measured)

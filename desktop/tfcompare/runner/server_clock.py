@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from tfcompare.results import BackendTiming, RequestResult, ServerTime
 from tfcompare.runner.aggregates import percentile
 from tfcompare.serving.backend_spec import METRICS_OFF, BackendSpec
+
+if TYPE_CHECKING:
+    from tfcompare.cluster.forward import Forward
+    from tfcompare.serving.server_metrics import MetricsFormat, MetricsScraper
 
 FLOOR_AT_START = 5  # status round trips before the first image
 FLOOR_PER_IMAGE = 2  # and before every later image
@@ -37,15 +42,15 @@ class ServerClock:
 
     def __init__(self, spec: BackendSpec):
         self.spec = spec
-        self.scraper = None  # MetricsScraper when the backend has metrics
-        self.forward = None  # the metrics port-forward of a k8s:// backend
+        self.scraper: MetricsScraper | None = None  # when the backend has metrics
+        self.forward: Forward | None = None  # the metrics port-forward of a k8s:// backend
         self.url: str | None = None
         self.message = ""
         self.floor_samples: list[float] = []
         self.last = None  # the snapshot that closed the previous block
         self.last_done = -1  # the run's request count when it was taken
         self._failures = 0
-        self.format = None  # the server's MetricsFormat once its page was read
+        self.format: MetricsFormat | None = None  # the server's, once its page was read
         self.input = ""  # what the model takes (RequestMaker.describe)
 
     # ------------------------------------------------------------------ metrics source
@@ -105,7 +110,7 @@ class ServerClock:
             where = url
             if self.forward is not None:  # a local relay: name what it forwards to
                 where = (
-                    f"{metrics_target(self.spec).target} (metrics port {self.forward.port}, "
+                    f"{self.forward.spec.target} (metrics port {self.forward.port}, "
                     f"forwarded to {url})"
                 )
             self.message = f"server metrics from {where} ({found.name})"
@@ -119,8 +124,8 @@ class ServerClock:
         target = metrics_target(self.spec)
         assert target is not None
         proto = self.spec.protocol_info
-        self.forward = open_forward(target, hints=proto.metrics_port, metrics=True)
-        return f"http://{self.forward.address}{proto.metrics_path}"
+        forward = self.forward = open_forward(target, hints=proto.metrics_port, metrics=True)
+        return f"http://{forward.address}{proto.metrics_path}"
 
     @property
     def pod(self) -> str | None:

@@ -13,13 +13,16 @@ class ModelStatus:
     """Answer of GetModelStatus / GET /v1/models/NAME."""
 
     available: bool
-    versions: tuple[tuple[int, str], ...]  # (version, state name) e.g. (1, "AVAILABLE")
+    # (version, state name) e.g. (1, "AVAILABLE"); OIP versions may be labels ("v2")
+    versions: tuple[tuple[int | str, str], ...]
     message: str = ""  # error text when not reachable / not found
 
     @property
-    def serving_version(self) -> int | None:
+    def serving_version(self) -> int | str | None:
+        """The newest AVAILABLE version (a numbered one when there are numbers)."""
         ok = [v for v, s in self.versions if s == "AVAILABLE"]
-        return max(ok) if ok else None
+        numbers = [v for v in ok if isinstance(v, int)]
+        return max(numbers) if numbers else (ok[0] if ok else None)
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class PredictOutcome:
 
     top5: tuple[Prediction, ...]
     score_kind: ScoreKind
-    model_version: int | None
+    model_version: int | str | None  # OIP versions may be labels
     latency_ms: float  # wall time of the RPC as the client sees it
     client_ms: float  # client-side request serialisation + response parsing
     bytes_sent: int  # serialized request size

@@ -54,7 +54,7 @@ def check_protocol(name: object) -> str:
     """A registered protocol's name; ValueError naming the known ones otherwise."""
     from tfcompare.serving import protocols
 
-    return protocols.get(name).name  # type: ignore[arg-type]
+    return protocols.get(name).name
 
 
 def check_version(value: object, protocol: str) -> int | str | None:
@@ -84,9 +84,9 @@ def check_crop(value: object) -> float | None:
             value = float(value)
         except ValueError:
             raise ValueError(f"crop must be a number from 0 to 1, not {_shown(value)}") from None
-    if type(value) not in (int, float) or not 0 < value <= 1:
-        raise ValueError(f"crop must be a number above 0 and at most 1, not {_shown(value)}")
-    return float(value)
+    if (type(value) is int or type(value) is float) and 0 < value <= 1:
+        return float(value)
+    raise ValueError(f"crop must be a number above 0 and at most 1, not {_shown(value)}")
 
 
 def check_host(value: object) -> str | None:
@@ -299,7 +299,7 @@ class BackendSpec:
                 protocol = check_protocol(options["protocol"])
         except ValueError as exc:
             raise ValueError(f"bad backend {text!r}: {exc}") from None
-        version = None
+        version: int | str | None = None
         scheme = _SCHEME_RE.match(rest)
         if rest.startswith(K8S_PREFIX):
             try:

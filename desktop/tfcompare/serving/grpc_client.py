@@ -7,7 +7,6 @@ response parsing (``client_ms``) — both are reported, neither is hidden.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from tfcompare.serving._protos import (
     prediction_service_pb2_grpc,
     types_pb2,
 )
-from tfcompare.serving.answers import ModelStatus, PredictOutcome, ServingError, SignatureInfo
+from tfcompare.serving.answers import ModelStatus, ServingError, SignatureInfo
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import (
     MAX_MESSAGE_BYTES,
@@ -105,7 +104,10 @@ class GrpcClient(BackendClient):
     ):
         super().__init__(spec, address, where)
         self._channel = open_channel(self.address, spec.tls_ca, spec.host_header)
-        self._predict_raw = self._channel.unary_unary(PREDICT_METHOD)  # bytes in, bytes out
+        # bytes in, bytes out
+        self._predict_raw: grpc.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(
+            PREDICT_METHOD
+        )
         self._prediction = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
         self._metadata = tuple((k.lower(), v) for k, v in spec.headers) or None
@@ -169,7 +171,7 @@ class GrpcClient(BackendClient):
             for name, sd in sig_map.signature_def.items()
         }
         version = resp.model_spec.version.value if resp.model_spec.HasField("version") else None
-        return choose_signature(defs, self.spec.signature, self.spec.model, version)
+        return choose_signature(defs, self.spec.signature, self.model, version)
 
     def prepare(self, value: RequestInput, signature: SignatureInfo) -> PreparedRequest:
         """The serialised PredictRequest for one image (also used by the overhead benchmark)."""
@@ -178,41 +180,21 @@ class GrpcClient(BackendClient):
         tensor_proto.request_tensor(value, req.inputs[value.key])
         return PreparedRequest(PREDICT_METHOD, req.SerializeToString())
 
-    def predict(
-        self, value: RequestInput, signature: SignatureInfo, *, timeout_s: float | None = None
-    ) -> PredictOutcome:
-        timeout = self._timeout(timeout_s)
-        t0 = time.perf_counter()
-        payload = self.prepare(value, signature).body
-        t1 = time.perf_counter()
+    def send(self, request: PreparedRequest, timeout: float) -> bytes:
         try:
-            raw = self._predict_raw(payload, timeout=timeout, metadata=self._metadata)
+            return self._predict_raw(request.body, timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise self._error(exc, timeout) from None
-        t2 = time.perf_counter()
+
+    def read(self, raw: bytes, signature: SignatureInfo):
         resp = predict_pb2.PredictResponse.FromString(raw)
-        try:
-            answer = _top5_of_pair(resp.outputs, self.names)
-            if answer is None:
-                answer = outputs.top5(
-                    {k: tensor_proto.to_numpy(v) for k, v in resp.outputs.items()}, self.names
-                )
-            top5, kind = answer
-        except ValueError as exc:
-            raise ServingError(
-                "INVALID_ARGUMENT", f"cannot read the answer of {self.where}: {exc}"
-            ) from None
-        t3 = time.perf_counter()
+        answer = _top5_of_pair(resp.outputs, self.names)
+        if answer is None:
+            answer = outputs.top5(
+                {k: tensor_proto.to_numpy(v) for k, v in resp.outputs.items()}, self.names
+            )
         version = resp.model_spec.version.value if resp.model_spec.HasField("version") else None
-        return PredictOutcome(
-            top5=top5,
-            score_kind=kind,
-            model_version=version,
-            latency_ms=(t2 - t1) * 1000.0,
-            client_ms=((t1 - t0) + (t3 - t2)) * 1000.0,
-            bytes_sent=len(payload),
-            preprocess_ms=value.preprocess_ms,
-        )
+        return (*answer, version)
 
     def close(self) -> None:
         self._channel.close()

@@ -78,6 +78,12 @@ class RequestInput:
         return self.data
 
     @property
+    def encoded(self) -> bytes:
+        """The encoded file of a string input."""
+        assert isinstance(self.data, bytes)
+        return self.data
+
+    @property
     def nbytes(self) -> int:
         return len(self.data) if isinstance(self.data, bytes) else int(self.data.nbytes)
 

@@ -16,14 +16,13 @@ nested lists (without the batch dimension); with a name, each instance is ``{NAM
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable
 from urllib.parse import quote
 
 import orjson
 
 from tfcompare.serving import oip, outputs
-from tfcompare.serving.answers import ModelStatus, PredictOutcome, ServingError, SignatureInfo
+from tfcompare.serving.answers import ModelStatus, ServingError, SignatureInfo
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import PreparedRequest, SignatureDef, choose_signature
 from tfcompare.serving.inputs import RequestInput, declared_input
@@ -43,7 +42,7 @@ def instances_body(value: RequestInput, name: str | None) -> bytes:
     """``{"instances": [one instance]}`` for a declared input (``name``: each instance an
     object keyed by it)."""
     if value.is_string:
-        item = b'{"b64":"' + base64.b64encode(value.data) + b'"}'  # type: ignore[arg-type]
+        item = b'{"b64":"' + base64.b64encode(value.encoded) + b'"}'
     else:
         item = numbers_json(value.array[0] if value.array.shape[:1] == (1,) else value.array)
     if name:
@@ -123,8 +122,9 @@ class KServeV1Client(HttpBackend):
             )
             for name, sd in sigs.items()
         }
-        version = (doc.get("model_spec") or {}).get("version")  # type: ignore[union-attr]
-        version = int(version) if str(version or "").isdigit() else None
+        model_spec = doc.get("model_spec") if isinstance(doc, dict) else None
+        raw = model_spec.get("version") if isinstance(model_spec, dict) else None
+        version = int(raw) if isinstance(raw, int | str) and str(raw or "").isdigit() else None
         self._tf_serving = True
         return choose_signature(defs, self.spec.signature, model, version)
 
@@ -139,28 +139,8 @@ class KServeV1Client(HttpBackend):
             body = instances_body(value, self._name)
         return PreparedRequest(self.predict_path, body, _JSON_TYPE)
 
-    def predict(
-        self, value: RequestInput, signature: SignatureInfo, *, timeout_s: float | None = None
-    ) -> PredictOutcome:
-        timeout = self._timeout(timeout_s)
-        t0 = time.perf_counter()
-        request = self.prepare(value, signature)
-        t1 = time.perf_counter()
-        doc = self._json("POST", request.path, request.body, timeout)
-        t2 = time.perf_counter()
-        try:
-            top5, kind = outputs.top5(_outputs(doc, signature), self.names)
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
-            raise ServingError(
-                "INVALID_ARGUMENT", f"cannot read the answer of {self.where}: {exc}"
-            ) from None
-        t3 = time.perf_counter()
-        return PredictOutcome(
-            top5=top5,
-            score_kind=kind,
-            model_version=signature.model_version,  # type: ignore[arg-type]
-            latency_ms=(t2 - t1) * 1000.0,
-            client_ms=((t1 - t0) + (t3 - t2)) * 1000.0,
-            bytes_sent=len(request.body),
-            preprocess_ms=value.preprocess_ms,
-        )
+    def send(self, request: PreparedRequest, timeout: float) -> dict:
+        return self._json("POST", request.path, request.body, timeout)
+
+    def read(self, raw: dict, signature: SignatureInfo):
+        return (*outputs.top5(_outputs(raw, signature), self.names), None)

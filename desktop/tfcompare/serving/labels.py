@@ -56,9 +56,8 @@ class ClassNames:
             if self.imagenet:  # ImageNet names on a model of another size say nothing
                 return f"class {class_id}"
         index = class_id - offset
-        if 0 <= index < len(self.names) and self.names[index] is not None:
-            return self.names[index]  # type: ignore[return-value]
-        return f"class {class_id}"
+        name = self.names[index] if 0 <= index < len(self.names) else None
+        return name if name is not None else f"class {class_id}"
 
     def fit(self, num_classes: int | None) -> str | None:
         """A warning when these names do not fit a model answering ``num_classes`` scores (None:

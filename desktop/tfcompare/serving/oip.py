@@ -127,7 +127,7 @@ def raw_contents(value: RequestInput) -> bytes:
     """One request input in raw form: an encoded image as one BYTES element, an array as its
     little-endian bytes."""
     if value.is_string:
-        return pack_bytes([value.data])  # type: ignore[list-item]
+        return pack_bytes([value.encoded])
     array = value.array
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))

@@ -17,7 +17,6 @@ image as one BYTES element: a 4-byte little-endian length and its bytes); answer
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import grpc
@@ -26,7 +25,7 @@ from google.protobuf.message import DecodeError
 
 from tfcompare.serving import grpc_predict_v2_pb2 as pb
 from tfcompare.serving import oip, outputs
-from tfcompare.serving.answers import ModelStatus, PredictOutcome, ServingError, SignatureInfo
+from tfcompare.serving.answers import ModelStatus, ServingError, SignatureInfo
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import BackendClient, PreparedRequest
 from tfcompare.serving.grpc_client import open_channel, rpc_failure
@@ -94,7 +93,10 @@ class OipGrpcClient(BackendClient):
     ):
         super().__init__(spec, address, where)
         self._channel = open_channel(self.address, spec.tls_ca, spec.host_header)
-        self._infer_raw = self._channel.unary_unary(INFER_METHOD)  # bytes in, bytes out
+        # bytes in, bytes out
+        self._infer_raw: grpc.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(
+            INFER_METHOD
+        )
         self._calls = {
             name: self._channel.unary_unary(
                 SERVICE + name,
@@ -136,7 +138,7 @@ class OipGrpcClient(BackendClient):
         version = oip.version_value(self._version)
         if resp.ready:
             versions = ((version, "AVAILABLE"),) if version is not None else ()
-            return ModelStatus(available=True, versions=versions)  # type: ignore[arg-type]
+            return ModelStatus(available=True, versions=versions)
         what = f"model '{model}'"
         if self._version:
             what = f"version {self._version} of {what}"
@@ -148,7 +150,7 @@ class OipGrpcClient(BackendClient):
         if not server_ready:
             why += " (the server is not ready either)"
         state = ((version, "NOT_READY"),) if version is not None else ()
-        return ModelStatus(available=False, versions=state, message=why)  # type: ignore[arg-type]
+        return ModelStatus(available=False, versions=state, message=why)
 
     def server_metadata(self) -> tuple[str, str, tuple[str, ...]]:
         """(name, version, extensions) of the server."""
@@ -179,36 +181,19 @@ class OipGrpcClient(BackendClient):
         req = infer_request(self.spec.model or "", self._version, value)
         return PreparedRequest(INFER_METHOD, req.SerializeToString())
 
-    def predict(
-        self, value: RequestInput, signature: SignatureInfo, *, timeout_s: float | None = None
-    ) -> PredictOutcome:
-        timeout = self._timeout(timeout_s)
-        t0 = time.perf_counter()
-        payload = self.prepare(value, signature).body
-        t1 = time.perf_counter()
+    def send(self, request: PreparedRequest, timeout: float) -> bytes:
         try:
-            raw = self._infer_raw(payload, timeout=timeout, metadata=self._metadata)
+            return self._infer_raw(request.body, timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise rpc_failure(exc, self.where, self.spec.model, timeout) from None
-        t2 = time.perf_counter()
+
+    def read(self, raw: bytes, signature: SignatureInfo):
         try:
             resp = pb.ModelInferResponse.FromString(raw)
-            top5, kind = outputs.top5(response_arrays(resp), self.names)
-        except (ValueError, TypeError, DecodeError) as exc:
-            raise ServingError(
-                "INVALID_ARGUMENT", f"cannot read the answer of {self.where}: {exc}"
-            ) from None
-        t3 = time.perf_counter()
-        version = oip.version_value(resp.model_version)
-        return PredictOutcome(
-            top5=top5,
-            score_kind=kind,
-            model_version=version if version is not None else signature.model_version,  # type: ignore[arg-type]
-            latency_ms=(t2 - t1) * 1000.0,
-            client_ms=((t1 - t0) + (t3 - t2)) * 1000.0,
-            bytes_sent=len(payload),
-            preprocess_ms=value.preprocess_ms,
-        )
+        except DecodeError as exc:
+            raise ValueError(str(exc)) from None
+        top5, kind = outputs.top5(response_arrays(resp), self.names)
+        return top5, kind, oip.version_value(resp.model_version)
 
     def close(self) -> None:
         self._channel.close()

@@ -8,51 +8,13 @@ every digit of a total (no rounding to account for).
 from __future__ import annotations
 
 from tfcompare.serving.backend_spec import BackendSpec
-from tfcompare.serving.server_metrics import BlockTime, MetricsFormat, Snapshot, register
-
-
-def totals_block(
-    before: tuple[float, float],
-    after: tuple[float, float],
-    sent: int,
-    *,
-    unit_ms: float,
-    runtime: tuple[tuple[float, float], tuple[float, float]] | None = None,
-) -> BlockTime:
-    """A block's server time from the (count, sum) totals of one latency family before and after
-    it (sums in units of ``unit_ms`` milliseconds), and optionally the model run's own totals
-    (``runtime``: before, after). Servers that print every digit of their totals
-    (prometheus_client's exporters) need no rounding note."""
-    (c0, s0), (c1, s1) = before, after
-    r0, rs0, r1, rs1 = (*runtime[0], *runtime[1]) if runtime else (0.0, 0.0, 0.0, 0.0)
-    if c1 < c0 or s1 < s0 or r1 < r0:
-        if c1 <= 0:
-            return BlockTime(None, None, None, False, "counters reset (server restarted)")
-        return BlockTime(
-            int(c1),
-            s1 / c1 * unit_ms,
-            rs1 / r1 * unit_ms if r1 > 0 else None,
-            False,
-            "counters reset (server restarted): from the requests counted since",
-        )
-    counted = int(round(c1 - c0))
-    if counted <= 0:
-        note = (
-            "the server counted none of these requests (wrong model name, or metrics of another "
-            "server?)"
-            if sent
-            else "no successful request"
-        )
-        return BlockTime(counted, None, None, False, note)
-    runs = r1 - r0
-    runtime_ms = (rs1 - rs0) / runs * unit_ms if runs > 0 else None
-    note = (
-        ""
-        if counted == sent
-        else f"shared: the server counted {counted} requests, {sent} were sent"
-    )
-    return BlockTime(counted, (s1 - s0) / counted * unit_ms, runtime_ms, not note, note)
-
+from tfcompare.serving.server_metrics import (
+    BlockTime,
+    MetricsFormat,
+    Snapshot,
+    register,
+    totals_block,
+)
 
 MLSERVER_DURATION = "model_infer_request_duration"
 MLSERVER_SUCCESS = "model_infer_request_success"

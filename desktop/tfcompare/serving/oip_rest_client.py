@@ -27,7 +27,6 @@ that says which.
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import quote
 
@@ -35,9 +34,10 @@ import numpy as np
 import orjson
 
 from tfcompare.serving import oip, outputs
-from tfcompare.serving.answers import ModelStatus, PredictOutcome, ServingError, SignatureInfo
+from tfcompare.serving.answers import ModelStatus, ServingError, SignatureInfo
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import PreparedRequest
+from tfcompare.serving.http import HttpAnswer
 from tfcompare.serving.inputs import RequestInput
 from tfcompare.serving.rest_client import HttpBackend, numbers_json
 
@@ -70,14 +70,14 @@ def takes_binary(name: str, version: str, extensions: Sequence[str]) -> tuple[bo
 
 def json_body(value: RequestInput) -> bytes:
     """``POST …/infer`` with the image's tensor as JSON values (an encoded image in base64)."""
-    head = {
+    head: dict[str, object] = {
         "name": value.key,
         "shape": list(value.shape),
         "datatype": oip.oip_datatype(value.dtype),
     }
     if value.is_string:
         head["parameters"] = {"content_type": "base64"}
-        data = b'["' + base64.b64encode(value.data) + b'"]'  # type: ignore[arg-type]
+        data = b'["' + base64.b64encode(value.encoded) + b'"]'
     else:
         data = numbers_json(value.array.reshape(-1))
     text = orjson.dumps(head)
@@ -136,16 +136,16 @@ def answer_arrays(headers: Mapping[str, str], body: bytes) -> tuple[dict[str, np
     text: bytes | memoryview = body
     if length is not None:
         try:
-            size = int(length.strip())
+            json_size = int(length.strip())
         except ValueError:
             raise ValueError(f"its {HEADER_LENGTH} is not a number ({length[:40]!r})") from None
-        if not 0 <= size <= len(body):
+        if not 0 <= json_size <= len(body):
             raise ValueError(
-                f"its {HEADER_LENGTH} says the JSON part is {size} bytes, but the body has "
+                f"its {HEADER_LENGTH} says the JSON part is {json_size} bytes, but the body has "
                 f"{len(body)}"
             )
         view = memoryview(body)
-        text, binary = view[:size], view[size:]
+        text, binary = view[:json_size], view[json_size:]
     try:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
@@ -164,7 +164,9 @@ def answer_arrays(headers: Mapping[str, str], body: bytes) -> tuple[dict[str, np
             isinstance(d, int) and not isinstance(d, bool) for d in shape
         ):
             raise ValueError(f"output {name} has no usable shape ({str(shape)[:60]})")
-        params = out.get("parameters") if isinstance(out.get("parameters"), dict) else {}
+        params = out.get("parameters")
+        if not isinstance(params, dict):
+            params = {}
         size = params.get("binary_data_size")
         if size is not None:
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -211,7 +213,7 @@ class OipRestClient(HttpBackend):
         version = oip.version_value(None if self.spec.version is None else str(self.spec.version))
         if answer.status == 200 and not (isinstance(doc, dict) and doc.get("ready") is False):
             versions = ((version, "AVAILABLE"),) if version is not None else ()
-            return ModelStatus(available=True, versions=versions)  # type: ignore[arg-type]
+            return ModelStatus(available=True, versions=versions)
         error = self._error(answer.status, answer.body, doc)
         text = error.message.lower()
         if error.code == "NOT_FOUND" or "unknown model" in text or "not found" in text:
@@ -230,7 +232,7 @@ class OipRestClient(HttpBackend):
         ):
             why += f" ({detail[:200]})"
         state = ((version, "NOT_READY"),) if version is not None else ()
-        return ModelStatus(available=False, versions=state, message=why)  # type: ignore[arg-type]
+        return ModelStatus(available=False, versions=state, message=why)
 
     def server_metadata(self, timeout: float | None = None) -> tuple[str, str, tuple[str, ...]]:
         """(name, version, extensions) from ``GET /v2``."""
@@ -283,36 +285,17 @@ class OipRestClient(HttpBackend):
             )
         return PreparedRequest(self.infer_path, json_body(value), _JSON_TYPE)
 
-    def predict(
-        self, value: RequestInput, signature: SignatureInfo, *, timeout_s: float | None = None
-    ) -> PredictOutcome:
-        timeout = self._timeout(timeout_s)
-        t0 = time.perf_counter()
-        request = self.prepare(value, signature)
-        t1 = time.perf_counter()
+    def send(self, request: PreparedRequest, timeout: float) -> HttpAnswer:
         answer = self._exchange("POST", request.path, request.body, timeout, request.headers)
-        t2 = time.perf_counter()
         if answer.status != 200:
             try:
                 doc = orjson.loads(answer.body)
             except orjson.JSONDecodeError:
                 doc = None
             raise self._error(answer.status, answer.body, doc)
-        try:
-            arrays, doc = answer_arrays(answer.headers, answer.body)
-            top5, kind = outputs.top5(arrays, self.names)
-        except (ValueError, TypeError) as exc:
-            raise ServingError(
-                "INVALID_ARGUMENT", f"cannot read the answer of {self.where}: {exc}"
-            ) from None
-        t3 = time.perf_counter()
-        version = oip.version_value(str(doc.get("model_version") or ""))
-        return PredictOutcome(
-            top5=top5,
-            score_kind=kind,
-            model_version=version if version is not None else signature.model_version,  # type: ignore[arg-type]
-            latency_ms=(t2 - t1) * 1000.0,
-            client_ms=((t1 - t0) + (t3 - t2)) * 1000.0,
-            bytes_sent=len(request.body),
-            preprocess_ms=value.preprocess_ms,
-        )
+        return answer
+
+    def read(self, raw: HttpAnswer, signature: SignatureInfo):
+        arrays, doc = answer_arrays(raw.headers, raw.body)
+        top5, kind = outputs.top5(arrays, self.names)
+        return top5, kind, oip.version_value(str(doc.get("model_version") or ""))

@@ -97,7 +97,11 @@ def _kind(lo: float, hi: float, total: float, *, full: bool) -> ScoreKind:
 
 
 def _labels(
-    classes: Sequence, num_classes: int | None, *, ids: bool, names: ClassNames | None = None
+    classes: Sequence | np.ndarray,
+    num_classes: int | None,
+    *,
+    ids: bool,
+    names: ClassNames | None = None,
 ) -> list[str]:
     """Labels for classes given as ids (``ids``) or as names (bytes/str; all-digit names are
     ids), named from ``names`` (ImageNet's by default)."""

@@ -47,7 +47,7 @@ class RequestMaker:
         self.spec = client.spec
         self.preprocessing: Preprocessing | None = None
         self.trials: tuple[Trial, ...] = ()
-        self.chosen_by = ""  # "your choice" / "default" / "auto"
+        self.chosen_by = ""  # "as set" / "default" / "auto"
         if isinstance(self.kind, ImageTensorInput):
             preset = self.spec.preprocess or self.kind.default_preset()
             if preset != AUTO:
@@ -58,7 +58,7 @@ class RequestMaker:
                         f"{self.kind.layout.dtype} input (it takes raw 0–255 values)",
                     )
                 self.preprocessing = Preprocessing(preset, self.spec.crop)
-                self.chosen_by = "your choice" if self.spec.preprocess else "default"
+                self.chosen_by = "as set" if self.spec.preprocess else "default"
 
     @property
     def resolved(self) -> bool:

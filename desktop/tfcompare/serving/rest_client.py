@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 
 from tfcompare.serving import outputs
-from tfcompare.serving.answers import ModelStatus, PredictOutcome, ServingError, SignatureInfo
+from tfcompare.serving.answers import ModelStatus, ServingError, SignatureInfo
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import (
     BackendClient,
@@ -140,10 +140,7 @@ class HttpBackend(BackendClient):
 
     def _json(self, method: str, path: str, body: bytes | None, timeout: float, headers=()):
         status, data = self._call(method, path, body, timeout, (*_JSON.items(), *headers))
-        try:
-            doc = orjson.loads(data) if data else {}
-        except (orjson.JSONDecodeError, RecursionError):
-            doc = None
+        doc = _loads(data)
         if status != 200:
             raise self._error(status, data, doc)
         if not isinstance(doc, dict):
@@ -204,7 +201,7 @@ def predict_body(value: RequestInput, signature_name: str, *, columnar: bool = F
     entry per example) or columnar (``inputs``: the batch as one tensor per input)."""
     sig = json.dumps(signature_name).encode()
     if value.is_string:
-        image = b'{"b64":"' + base64.b64encode(value.data) + b'"}'  # type: ignore[arg-type]
+        image = b'{"b64":"' + base64.b64encode(value.encoded) + b'"}'
         data = b"[" + image + b"]"
     else:
         data = numbers_json(value.array)  # [1, …]: the batch of one is the list of examples
@@ -227,7 +224,7 @@ class RestClient(HttpBackend):
         self, spec: BackendSpec, address: str | None = None, where: Callable[[], str] | None = None
     ):
         super().__init__(spec, address, where)
-        base = f"/v1/models/{quote(spec.model, safe='')}"
+        base = f"/v1/models/{quote(self.model, safe='')}"
         if spec.version is not None:
             base += f"/versions/{spec.version}"
         self._base = base
@@ -257,7 +254,7 @@ class RestClient(HttpBackend):
         }
         version = (doc.get("model_spec") or {}).get("version")
         version = int(version) if version not in (None, "") else None
-        signature = choose_signature(defs, self.spec.signature, self.spec.model, version)
+        signature = choose_signature(defs, self.spec.signature, self.model, version)
         if signature.input_dtype == "float16":
             # TF Serving's JSON reader has no conversion to DT_HALF (util/json_tensor.cc): every
             # request would be answered 501 "Conversion of JSON Value … to type: half"
@@ -276,32 +273,25 @@ class RestClient(HttpBackend):
     def prepare(self, value: RequestInput, signature: SignatureInfo) -> PreparedRequest:
         return PreparedRequest(self.predict_path, predict_body(value, signature.signature_name))
 
-    def predict(
-        self, value: RequestInput, signature: SignatureInfo, *, timeout_s: float | None = None
-    ) -> PredictOutcome:
-        timeout = self._timeout(timeout_s)
-        t0 = time.perf_counter()
-        request = self.prepare(value, signature)
-        t1 = time.perf_counter()
-        doc = self._json("POST", request.path, request.body, timeout)
-        t2 = time.perf_counter()
-        try:
-            arrays = _outputs(doc, signature)
-            top5, kind = outputs.top5(arrays, self.names)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ServingError(
-                "INVALID_ARGUMENT", f"cannot read the answer of {self.where}: {exc}"
-            ) from None
-        t3 = time.perf_counter()
-        return PredictOutcome(
-            top5=top5,
-            score_kind=kind,
-            model_version=signature.model_version,  # type: ignore[arg-type]
-            latency_ms=(t2 - t1) * 1000.0,
-            client_ms=((t1 - t0) + (t3 - t2)) * 1000.0,
-            bytes_sent=len(request.body),
-            preprocess_ms=value.preprocess_ms,
-        )
+    def send(self, request: PreparedRequest, timeout: float) -> bytes:
+        status, data = self._call("POST", request.path, request.body, timeout, (*_JSON.items(),))
+        if status != 200:
+            raise self._error(status, data, _loads(data))
+        return data
+
+    def read(self, raw: bytes, signature: SignatureInfo):
+        doc = orjson.loads(raw) if raw else {}
+        if not isinstance(doc, dict):
+            raise ValueError("the answer is not a JSON object")
+        return (*outputs.top5(_outputs(doc, signature), self.names), None)
+
+
+def _loads(data: bytes) -> object:
+    """A JSON answer (an error's body) as parsed, or None when it is not JSON."""
+    try:
+        return orjson.loads(data) if data else {}
+    except (orjson.JSONDecodeError, RecursionError):
+        return None
 
 
 def _array(value) -> np.ndarray:

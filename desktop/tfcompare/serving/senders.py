@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import math
 import ssl
+from typing import TYPE_CHECKING
 
 import grpc
 import grpc.aio
 
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import MAX_MESSAGE_BYTES, PreparedRequest, http_code_name
+
+if TYPE_CHECKING:
+    import aiohttp
 
 STREAMS_PER_CHANNEL = 64
 MAX_CHANNELS = 8
@@ -105,7 +109,7 @@ class HttpSender(Sender):
         self.spec = spec
         self.timeout_s = timeout_s
         self.concurrency = concurrency
-        self._session = None
+        self._session: aiohttp.ClientSession | None = None
         self.base = f"{'https' if spec.tls_ca else 'http'}://{address}"
 
     async def open(self) -> None:
@@ -125,6 +129,8 @@ class HttpSender(Sender):
     async def send(self, request: PreparedRequest) -> str:
         import aiohttp
 
+        if self._session is None:
+            raise RuntimeError("HttpSender.send() before open()")
         try:
             async with self._session.post(
                 self.base + request.path, data=request.body, headers=dict(request.headers) or None

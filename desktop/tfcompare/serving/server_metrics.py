@@ -20,7 +20,7 @@ import math
 import ssl
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from urllib.parse import urlencode, urlsplit
 
@@ -52,8 +52,10 @@ def _latency_buckets() -> tuple[float, ...]:
 
 LATENCY_BUCKETS_US = _latency_buckets()
 # (API label of request_latency, entrypoint) per protocol; runtime_latency uses "Predict" for both.
-PREDICT_LABELS = {"grpc": ("Predict", "GRPC"), "rest": ("predict", "REST")}
 RUNTIME_API = "Predict"
+# (API, entrypoint) of request_latency for a Predict over gRPC: each TF Serving protocol object
+# carries its own (``predict_labels``)
+_GRPC_PREDICT = ("Predict", "GRPC")
 # Block scrapes ask for just the totals they read, the ``name[]`` filter of prometheus_client's
 # exporters (tfcompare serve); TF Serving answers 400 to any query string, so it gets the plain path.
 TOTALS_QUERY = urlencode(
@@ -181,7 +183,9 @@ def _rounding_us(value: float) -> float:
     if value < 1e6 or not math.isfinite(value):
         return 0.0
     six_digits = 0.5 * 10 ** (math.floor(math.log10(value)) - 5)
-    last_digit = 0.5 * 10.0 ** Decimal(repr(value)).normalize().as_tuple().exponent
+    exponent = Decimal(repr(value)).normalize().as_tuple().exponent
+    assert isinstance(exponent, int)  # "n", "N" or "F" only for NaN and infinities
+    last_digit = 0.5 * 10.0**exponent
     return min(six_digits, last_digit)
 
 
@@ -221,7 +225,7 @@ class TfServingMetrics(MetricsFormat):
     def block_time(
         self, before: Snapshot, after: Snapshot, spec: BackendSpec, sent: int
     ) -> BlockTime:
-        labels = getattr(spec.protocol_info, "predict_labels", PREDICT_LABELS["grpc"])
+        labels = getattr(spec.protocol_info, "predict_labels", _GRPC_PREDICT)
         return block_time(before, after, spec.model or "default", labels, sent)
 
 
@@ -255,21 +259,52 @@ def block_time(
     Serving scrapes, from the ``_count``/``_sum`` deltas for this model and ``labels`` (the
     request_latency API and entrypoint, or a protocol name: ``grpc``/``rest``)."""
     if isinstance(labels, str):
-        labels = PREDICT_LABELS.get(labels, PREDICT_LABELS["grpc"])
+        from tfcompare.serving import protocols
+
+        labels = getattr(protocols.get(labels), "predict_labels", _GRPC_PREDICT)
     api, entrypoint = labels
     c0, s0 = before.total(REQUEST_LATENCY, model_name=model, API=api, entrypoint=entrypoint)
     c1, s1 = after.total(REQUEST_LATENCY, model_name=model, API=api, entrypoint=entrypoint)
     r0, rs0 = before.total(RUNTIME_LATENCY, model_name=model, API=RUNTIME_API)
     r1, rs1 = after.total(RUNTIME_LATENCY, model_name=model, API=RUNTIME_API)
+    block = totals_block((c0, s0), (c1, s1), sent, unit_ms=0.001, runtime=((r0, rs0), (r1, rs1)))
+    if block.server_ms is None or block.note.startswith("counters reset"):
+        return block
+    counted = block.counted or 0
+    notes = [block.note] if block.note else []
+    runs = r1 - r0
+    if not notes and runs and int(round(runs)) != sent:
+        notes.append(f"shared: the model ran {int(round(runs))} times for {sent} requests")
+    # TF Serving's exporter prints six significant digits of its totals
+    rounding = _rounding_us(s0) + _rounding_us(s1)
+    if rounding > IMPRECISE_SHARE * (s1 - s0):
+        notes.append(
+            f"imprecise: the server rounds its totals (±{rounding / counted / 1000:.2g} ms)"
+        )
+    return replace(block, exact=not notes, note="; ".join(notes))
+
+
+def totals_block(
+    before: tuple[float, float],
+    after: tuple[float, float],
+    sent: int,
+    *,
+    unit_ms: float,
+    runtime: tuple[tuple[float, float], tuple[float, float]] | None = None,
+) -> BlockTime:
+    """A block's server time from the (count, sum) totals of one latency family before and after
+    it (sums in units of ``unit_ms`` milliseconds), and optionally the model run's own totals
+    (``runtime``: before, after). Servers that print every digit of their totals
+    (prometheus_client's exporters) need no rounding note."""
+    (c0, s0), (c1, s1) = before, after
+    r0, rs0, r1, rs1 = (*runtime[0], *runtime[1]) if runtime else (0.0, 0.0, 0.0, 0.0)
     if c1 < c0 or s1 < s0 or r1 < r0:
-        # Counters went back: the server restarted in between. What it counted since the restart
-        # is a lower bound on the block, not the block.
         if c1 <= 0:
             return BlockTime(None, None, None, False, "counters reset (server restarted)")
         return BlockTime(
             int(c1),
-            s1 / c1 / 1000.0,
-            rs1 / r1 / 1000.0 if r1 > 0 else None,
+            s1 / c1 * unit_ms,
+            rs1 / r1 * unit_ms if r1 > 0 else None,
             False,
             "counters reset (server restarted): from the requests counted since",
         )
@@ -282,20 +317,14 @@ def block_time(
             else "no successful request"
         )
         return BlockTime(counted, None, None, False, note)
-    server_ms = (s1 - s0) / counted / 1000.0
     runs = r1 - r0
-    runtime_ms = (rs1 - rs0) / runs / 1000.0 if runs > 0 else None
-    notes = []
-    if counted != sent:
-        notes.append(f"shared: the server counted {counted} requests, {sent} were sent")
-    elif runs and int(round(runs)) != sent:
-        notes.append(f"shared: the model ran {int(round(runs))} times for {sent} requests")
-    rounding = _rounding_us(s0) + _rounding_us(s1)
-    if rounding > IMPRECISE_SHARE * (s1 - s0):
-        notes.append(
-            f"imprecise: the server rounds its totals (±{rounding / counted / 1000:.2g} ms)"
-        )
-    return BlockTime(counted, server_ms, runtime_ms, not notes, "; ".join(notes))
+    runtime_ms = (rs1 - rs0) / runs * unit_ms if runs > 0 else None
+    note = (
+        ""
+        if counted == sent
+        else f"shared: the server counted {counted} requests, {sent} were sent"
+    )
+    return BlockTime(counted, (s1 - s0) / counted * unit_ms, runtime_ms, not note, note)
 
 
 # --------------------------------------------------------------------------- scraping

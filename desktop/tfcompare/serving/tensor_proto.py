@@ -55,10 +55,12 @@ def numpy_name(dtype: int | str) -> str:
     """``DT_FLOAT`` (or its number) → ``float32``; a type tfcompare cannot send keeps its name."""
     if isinstance(dtype, str):
         try:
-            dtype = types_pb2.DataType.Value(dtype)
+            number: int = types_pb2.DataType.Value(dtype)
         except ValueError:
             return dtype
-    return _NUMPY_NAMES.get(dtype, dtype_name(dtype))
+    else:
+        number = dtype
+    return _NUMPY_NAMES.get(number, dtype_name(number))
 
 
 def request_tensor(value, tensor) -> None:

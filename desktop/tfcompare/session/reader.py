@@ -86,6 +86,9 @@ _BOOLEAN = {
     ("server_times", "exact"),
     ("requests", "spans_restart"),
 }
+# INTEGER columns that may also hold a label: an Open Inference Protocol server's model version
+# ("v2.0") beside TF Serving's numbers
+_OR_LABEL = {("requests", "model_version")}
 _PHASES = ("cold", "warmup", "measured")
 _SCORE_KINDS = ("probability", "logit", "unknown")
 
@@ -215,6 +218,10 @@ def _value(table: str, value: Any, column: str, decl: str, notnull: bool, boolea
         if notnull:
             raise _Damaged(f"{where} is empty")
         return None
+    if decl == "INTEGER" and type(value) is str and (table, column) in _OR_LABEL:
+        if len(value) > MAX_TEXT_CHARS:
+            raise _TooLarge(f"{where} holds {len(value)} characters; at most {MAX_TEXT_CHARS}")
+        return value
     if decl == "INTEGER":
         if type(value) is not int or not 0 <= value <= (1 if boolean else MAX_INTEGER):
             raise _Damaged(

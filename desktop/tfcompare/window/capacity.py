@@ -19,14 +19,14 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tfcompare.load.capacity_formats import write_csv, write_json
 from tfcompare.load.capacity_model import CapacityModel, Curve, CurvePoint
 from tfcompare.load.capacity_results import CapacityResult
 from tfcompare.load.events import LevelDone, SweepMessage, SweepStage, TargetDone, WindowDone
 from tfcompare.load.incluster import InCluster, default_levels_for_agents
-from tfcompare.load.load_plan import DEFAULT_CONCURRENCY, DEFAULT_VARIANTS, LoadPlan
+from tfcompare.load.load_plan import DEFAULT_CONCURRENCY, DEFAULT_VARIANTS, LoadPlan, Mode
 from tfcompare.load.prepare import PrepareError, parse_variants
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.window.events import CapacityEvents, Ended, Outcome
@@ -52,7 +52,7 @@ class PlanFields:
     """The Capacity tab's settings row as values: what the user typed, checked when a sweep
     starts (``plan``)."""
 
-    mode: str = "concurrency"
+    mode: Mode = "concurrency"
     levels: str = levels_text(DEFAULT_CONCURRENCY)
     variants: str = ",".join(DEFAULT_VARIANTS)
     window_s: float = 5.0
@@ -67,7 +67,7 @@ class PlanFields:
         except ValueError:
             raise ValueError("levels must be numbers separated by commas") from None
         return LoadPlan(
-            mode=self.mode,  # type: ignore[arg-type]
+            mode=self.mode,
             levels=levels,
             window_s=self.window_s,
             latency_limit_ms=self.limit_ms or None,
@@ -390,7 +390,9 @@ class CapacityController:
 
 def _unmarked(curve: Curve) -> Curve:
     """A curve still being measured: its points, none of its marks (knee…)."""
-    marks = {f.name: None for f in fields(curve) if isinstance(getattr(curve, f.name), CurvePoint)}
+    marks: dict[str, Any] = {
+        f.name: None for f in fields(curve) if isinstance(getattr(curve, f.name), CurvePoint)
+    }
     return replace(curve, **marks)
 
 

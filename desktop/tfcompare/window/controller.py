@@ -173,7 +173,7 @@ class WindowController:
         for entry in new:
             entry.name = unique_name(entry.name, used)  # final: the runner is given this name
             self.images.append(entry)
-            self._looks.submit(lambda e=entry: self._looked.append(inspect(e)))
+            self._looks.submit(self._look_at, entry)
         if new:
             self.events.images.emit()
         return len(new)
@@ -342,8 +342,8 @@ class WindowController:
             )
         if not self.backends:
             return (
-                "Add a backend first (Backends → Add…): the address of a TF Serving gRPC or "
-                "REST endpoint."
+                "Add a backend first (Backends → Add…): the address of a model server (TF "
+                "Serving, Triton, KServe or MLServer)."
             )
         self.run_id += 1
         self.running, self.finished, self.run_notes = True, None, {}
@@ -365,6 +365,10 @@ class WindowController:
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._worker.wait(timeout)
+
+    def _look_at(self, entry: ImageEntry) -> None:
+        """(a worker thread) Inspect an image; ``drain`` applies what was found."""
+        self._looked.append(inspect(entry))
 
     def drain(self) -> None:
         """Apply what background work has found (call on the owner's thread)."""
@@ -509,7 +513,7 @@ class WindowController:
             self.images.append(ImageEntry(name=problem.image, error=problem.message, probed=True))
         for entry in self.images:
             if entry.data:
-                self._looks.submit(lambda e=entry: self._looked.append(inspect(e)))
+                self._looks.submit(self._look_at, entry)
         self.settings, self.settings_error = result.settings, None
         self.set_backends(specs)
         self.saved_backends = set(specs)

@@ -66,9 +66,9 @@ def inspect(entry: ImageEntry) -> Inspection:
     try:
         with Image.open(src if isinstance(src, str) else io.BytesIO(src)) as im:
             im.draft("RGB", (THUMB * 2, THUMB * 2))
-            im = ImageOps.exif_transpose(im).convert("RGB")
-            im.thumbnail((THUMB, THUMB))
-            thumb = (im.width, im.height, im.tobytes())
+            small = ImageOps.exif_transpose(im).convert("RGB")
+            small.thumbnail((THUMB, THUMB))
+            thumb = (small.width, small.height, small.tobytes())
     except Exception:  # no thumbnail; the run will say what is wrong with the file
         thumb = None
     return Inspection(entry.name, fmt, w, h, nbytes, thumb)

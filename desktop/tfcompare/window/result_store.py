@@ -210,7 +210,7 @@ class ResultStore:
             return
         cell = (r.variant, r.backend)
         self._groups[(r.image, r.backend)].append(r)
-        if counts(r):
+        if counts(r) and r.latency_ms is not None:
             bisect.insort(self._lat_sorted[cell], r.latency_ms)
         elif is_error(r):
             self._lat_errors[cell] += 1

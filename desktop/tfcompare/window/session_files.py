@@ -15,14 +15,16 @@ def save(
 ) -> None:
     """A session file of ``result`` and/or a capacity ``sweep``; a sweep alone is saved with the
     window's ``settings``. Raises SessionError."""
-    from tfcompare.session import save_session
+    from tfcompare.session import SessionError, save_session
 
     if sweep is not None:
         from tfcompare.load.capacity_formats import save_capacity
 
         save_capacity(path, sweep, result, selection=selection, title=path.stem, settings=settings)
-    else:
+    elif result is not None:
         save_session(path, result, selection=selection, title=path.stem)
+    else:
+        raise SessionError("nothing to save: no comparison run and no capacity sweep")
 
 
 def load_capacity(capacity, saved) -> str | None:

@@ -23,13 +23,12 @@ PROTOCOLS: dict[str, ServingProtocol] = {
 DEFAULT = TF_SERVING_GRPC.name
 
 
-def get(name: str) -> ServingProtocol:
+def get(name: object) -> ServingProtocol:
     """The protocol called ``name``; ValueError naming the known ones otherwise."""
-    try:
+    if isinstance(name, str) and name in PROTOCOLS:
         return PROTOCOLS[name]
-    except (KeyError, TypeError):
-        known = ", ".join(PROTOCOLS)
-        raise ValueError(f"unknown protocol {name!r} (known: {known})") from None
+    known = ", ".join(PROTOCOLS)
+    raise ValueError(f"unknown protocol {name!r} (known: {known})")
 
 
 def by_scheme(scheme: str) -> ServingProtocol | None:
