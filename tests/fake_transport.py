@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from tfcompare.serving import outputs
-from tfcompare.serving.answers import ModelStatus, PredictOutcome, ServingError, SignatureInfo
+from tfcompare.serving.answers import ModelStatus, ServingError, SignatureInfo
 from tfcompare.serving.backend_spec import BackendSpec
 from tfcompare.serving.base import (
     BackendClient,
@@ -135,20 +135,18 @@ class FakeClient(BackendClient):
         body = value.data if isinstance(value.data, bytes) else value.array.tobytes()
         return PreparedRequest(PREDICT_PATH, (self.spec.model or "").encode() + b"\0" + body)
 
-    def predict(
-        self, value: RequestInput, signature: SignatureInfo, *, timeout_s: float | None = None
-    ) -> PredictOutcome:
-        payload = self.prepare(value, signature).body
+    def send(self, request: PreparedRequest, timeout: float):
+        """The exchange: the fake server serves (its latency is the call's)."""
         refused = self._refused()
         if refused is not None:
             raise refused
-        t0 = time.perf_counter()
         self.server.serve()
-        latency = time.perf_counter() - t0
-        labels = np.array([[label for label, _ in self.server.answer]], dtype=object)
-        scores = np.array([[score for _, score in self.server.answer]], dtype=np.float32)
-        top5, kind = outputs.top5({"classes": labels, "scores": scores}, self.names)
-        return PredictOutcome(top5, kind, 1, latency * 1000.0, 0.0, len(payload))
+        return self.server.answer
+
+    def read(self, raw, signature: SignatureInfo):
+        labels = np.array([[label for label, _ in raw]], dtype=object)
+        scores = np.array([[score for _, score in raw]], dtype=np.float32)
+        return (*outputs.top5({"classes": labels, "scores": scores}, self.names), 1)
 
     def close(self) -> None:
         return None
