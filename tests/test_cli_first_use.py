@@ -184,7 +184,7 @@ def test_report_of_a_capacity_sweep_alone_says_what_is_missing(fake_servers, tmp
         "--concurrency",
         "1",
         "--window-s",
-        "0.3",
+        "0.1",
         "--max-windows",
         "3",
         "--save",
