@@ -133,9 +133,16 @@ def test_tensor_model_answers_as_the_bytes_model(tmp_path):
             overlaps[path.stem] = len(set(got) & set(want))
             for name in set(got) & set(want):
                 differences.append(abs(got_scores[got.index(name)] - want_scores[want.index(name)]))
-        print(f"top-5 overlap {overlaps}, largest probability difference {max(differences):.4f}")
+        mean_difference = sum(differences) / len(differences)
+        print(
+            f"top-5 overlap {overlaps}, probability difference mean {mean_difference:.4f}, "
+            f"largest {max(differences):.4f}"
+        )
         assert min(overlaps.values()) >= 4, overlaps
-        assert max(differences) < 0.05, max(differences)
+        # Resizing on the client (Pillow, bicubic) and in the graph (TensorFlow, bilinear) moves a
+        # class's probability by a few hundredths at most; a wrong scaling or layout moves it by tenths.
+        assert mean_difference < 0.02, differences
+        assert max(differences) < 0.1, differences
     finally:
         tensor.stop()
         encoded.stop()
