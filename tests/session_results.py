@@ -167,3 +167,66 @@ def assert_same_result(loaded: RunResult, original: RunResult) -> None:
     assert loaded == original  # every field except the byte payloads (compare=False)
     assert [i.original for i in loaded.images] == [i.original for i in original.images]
     assert all(v.data == b"" for i in loaded.images for v in i.variants)  # variants: metadata only
+
+
+def timed_result(times: dict[tuple[str, int], float], backend: str = "cpu") -> RunResult:
+    """A run whose only numbers are the median latencies given per (image, JPEG box size): square
+    images, one backend without server metrics, six requests a block all at that median."""
+    spec = BackendSpec(backend, "127.0.0.1:8500", model="m")
+    boxes = sorted({box for _, box in times})
+    images, requests, summary = [], [], []
+    for name in dict.fromkeys(image for image, _ in times):
+        variants = tuple(
+            Variant(f"{box}-jpeg", box, "jpeg", 85, box, box, box * box // 10, 0.1, b"")
+            for box in boxes
+        )
+        images.append(ImageInfo(name, None, "jpeg", boxes[-1], boxes[-1], 1, variants))
+        for box in boxes:
+            ms, key = times[(name, box)], f"{box}-jpeg"
+            for rep in range(6):
+                requests.append(
+                    RequestResult(
+                        image=name,
+                        variant=key,
+                        backend=backend,
+                        protocol="grpc",
+                        phase="measured",
+                        repeat=rep,
+                        ok=True,
+                        latency_ms=ms,
+                        client_ms=0.1,
+                        bytes=box * box // 10,
+                        model_version=1,
+                        error=None,
+                        top5=(Prediction("cat", 0.9),),
+                        score_kind="probability",
+                    )
+                )
+            summary.append(
+                Aggregate(
+                    image=name,
+                    variant=key,
+                    backend=backend,
+                    n=6,
+                    n_errors=0,
+                    bytes=box * box // 10,
+                    p50_ms=ms,
+                    p90_ms=ms,
+                    p99_ms=None,
+                    mean_ms=ms,
+                    stdev_ms=0.0,
+                    few_samples=True,
+                    top1="cat",
+                    top1_agree=True,
+                    top5_overlap=1.0,
+                    score_ratio=1.0,
+                )
+            )
+    return RunResult(
+        settings=RunSettings(sizes=tuple(boxes), formats=("jpeg",), repeats=6),
+        backends=(spec,),
+        images=tuple(images),
+        requests=tuple(requests),
+        problems=(),
+        summary=tuple(summary),
+    )

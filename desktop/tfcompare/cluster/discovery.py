@@ -237,6 +237,19 @@ def pod_resources(pod, kind: str) -> Resources:
     )
 
 
+def pods_fields(pods: list) -> dict:
+    """What a ``cluster list`` row says of a target's pods: how many are ready of how many, their
+    names, and the first pod's resources (the pods of one target share a template)."""
+    first = pods[0] if pods else None
+    return dict(
+        ready=sum(pod_is_ready(p) for p in pods),
+        total=len(pods),
+        limits=pod_resources(first, "limits") if first else Resources(),
+        requests=pod_resources(first, "requests") if first else Resources(),
+        pods=tuple(p.metadata.name for p in pods),
+    )
+
+
 def container_port(pod, name: str) -> int | None:
     for c in pod.spec.containers or []:
         for p in c.ports or []:
@@ -372,17 +385,12 @@ def _describe(core, svc, labels, context: str | None, server: str) -> ServiceInf
         return None
     if not known:
         kind = kind_speaking(candidates[0])
-    first = pods[0] if pods else None
     return ServiceInfo(
         name=svc.metadata.name,
         namespace=svc.metadata.namespace,
         context=context,
         ports=ports,
-        ready=sum(pod_is_ready(p) for p in pods),
-        total=len(pods),
-        limits=pod_resources(first, "limits") if first else Resources(),
-        requests=pod_resources(first, "requests") if first else Resources(),
-        pods=tuple(p.metadata.name for p in pods),
+        **pods_fields(pods),
         model=_declared_model(pods, kind),
         labels=tuple(sorted(labels.items())),
         kind=kind.label,

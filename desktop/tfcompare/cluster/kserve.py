@@ -223,13 +223,7 @@ def model_name(isvc: dict, pods: list, kind) -> str | None:
 
 def describe(core, isvc: dict, context: str | None, server: str):
     """An InferenceService as a row of ``cluster list``."""
-    from tfcompare.cluster.discovery import (
-        Resources,
-        ServiceInfo,
-        pod_is_ready,
-        pod_resources,
-        service_ports,
-    )
+    from tfcompare.cluster.discovery import ServiceInfo, pods_fields, service_ports
     from tfcompare.cluster.servers import KSERVE, UNKNOWN, kind_of, pod_images
 
     name, ns = _meta(isvc, "name"), _meta(isvc, "namespace")
@@ -262,17 +256,12 @@ def describe(core, isvc: dict, context: str | None, server: str):
     if why:
         notes.append(f"not ready: {why}")
     what = kind.label if kind not in (UNKNOWN, KSERVE) else (runtime or fmt or "custom")
-    first = pods[0] if pods else None
     info = ServiceInfo(
         name=name,
         namespace=ns,
         context=context,
         ports=ports,
-        ready=sum(pod_is_ready(p) for p in pods),
-        total=len(pods),
-        limits=pod_resources(first, "limits") if first else Resources(),
-        requests=pod_resources(first, "requests") if first else Resources(),
-        pods=tuple(p.metadata.name for p in pods),
+        **pods_fields(pods),
         model=model_name(isvc, pods, kind),
         labels=tuple(sorted(((isvc.get("metadata") or {}).get("labels") or {}).items())),
         kind=f"KServe · {what}",

@@ -9,6 +9,7 @@ significance of a difference comes from a Mann-Whitney test on the per-request l
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tfcompare.imaging.values import ORIGINAL
@@ -446,6 +447,27 @@ def _deciding_points(points: list[Point], trend: str, x0: float, x1: float, orde
     return out
 
 
+def _fragile_points(
+    points: list[Point], resid: Sequence[float], wild: list[int], trend: str, x0: float, x1: float
+) -> tuple[list[int], bool]:
+    """The points a verdict rests on (empty when it is firm), and whether they were found among
+    the points left once those far from the line are set aside. A far point cannot make a
+    borderline trend look firm: the verdict must hold without the far points, and there no
+    single point may overturn it either."""
+    suspicious = sorted(range(len(points)), key=lambda k: -abs(resid[k]))[:MAX_CHECKED]
+    deciders = _deciding_points(points, trend, x0, x1, suspicious)
+    if deciders or not wild or trend == "unclear":
+        return deciders, False
+    keep = [k for k in range(len(points)) if k not in wild]
+    core = [points[k] for k in keep]
+    fit = theil_sen([p.mp for p in core], [p.ms for p in core])
+    if fit is None or _trend(fit, x0, x1)[0] != trend:
+        return sorted(wild, key=lambda k: -abs(resid[k])), False
+    core_resid = fit.residuals([p.mp for p in core], [p.ms for p in core])
+    order = sorted(range(len(core)), key=lambda k: -abs(core_resid[k]))[:MAX_CHECKED]
+    return [keep[k] for k in _deciding_points(core, trend, x0, x1, order)], True
+
+
 @dataclass(frozen=True)
 class Point:
     """One image at one size: its time (median latency, or mean server/model time)."""
@@ -502,8 +524,7 @@ def size_vs_time(view: SessionView) -> Finding:
         trend, change, low, high = _trend(fit, x0, x1)
         resid = fit.residuals([p.mp for p in pts], [p.ms for p in pts])
         wild = outliers(resid)
-        suspicious = sorted(range(len(pts)), key=lambda k: -abs(resid[k]))[:MAX_CHECKED]
-        deciders = _deciding_points(pts, trend, x0, x1, suspicious)
+        deciders, beside_far = _fragile_points(pts, resid.tolist(), wild, trend, x0, x1)
         decider = deciders[0] if deciders else None
         small, large = size_name(view, per_size[0][2]), size_name(view, per_size[-1][2])
         at = (
@@ -524,8 +545,9 @@ def size_vs_time(view: SessionView) -> Finding:
             else:
                 why = (
                     f"the {trend_word(trend)} trend is not firm: leaving out a single point "
-                    f"changes the verdict ({len(deciders)} of the {len(pts)} points would, e.g. "
-                    f"{_point_name(view, p)})"
+                    + ("besides those far from the line " if beside_far else "")
+                    + f"changes the verdict ({len(deciders)} of the {len(pts)} points would, "
+                    f"e.g. {_point_name(view, p)})"
                 )
             verdicts.append(f"{head}: too noisy to tell — {why}; {at}.")
             trend_shown = "unclear"

@@ -1,0 +1,76 @@
+"""Size vs time on crafted numbers: a trend that one point overturns is "too noisy to tell", and a
+point far from the line cannot make such a trend look firm."""
+
+from __future__ import annotations
+
+from session_results import timed_result
+
+from tfcompare.report import build_report
+
+# Three images at four sizes, a small rise with size and noise of about 1 ms: the Theil–Sen line
+# says "grows", but leaving out single points overturns that (a borderline trend).
+BORDERLINE = {
+    ("img0", 128): 19.9,
+    ("img0", 256): 21.4,
+    ("img0", 384): 21.4,
+    ("img0", 512): 21.5,
+    ("img1", 128): 20.2,
+    ("img1", 256): 20.3,
+    ("img1", 384): 20.5,
+    ("img1", 512): 21.5,
+    ("img2", 128): 19.4,
+    ("img2", 256): 21.8,
+    ("img2", 384): 22.0,
+    ("img2", 512): 21.4,
+}  # fmt: skip  (a table: one image a line)
+
+
+def _size_time(times):
+    finding = build_report(timed_result(times)).finding("size_time")
+    return finding, finding.numbers["cpu"]
+
+
+def test_a_borderline_trend_is_too_noisy_to_tell():
+    finding, numbers = _size_time(BORDERLINE)
+    assert numbers["trend_of_fit"] == "grows"
+    assert numbers["trend"] == "unclear" and numbers["fragile_points"] >= 1
+    assert (
+        "cpu (JPEG, client latency (p50)): too noisy to tell — the growing trend is not firm"
+        in (finding.verdict)
+    )
+    assert not finding.decided
+
+
+def test_a_far_point_does_not_firm_up_a_borderline_trend():
+    """One slow block at the largest size (9× its time) pulls the line up just enough that no
+    single point overturns it any more; the verdict must still be the borderline data's, and
+    the far point named."""
+    planted = dict(BORDERLINE)
+    planted[("img0", 512)] *= 9
+    finding, numbers = _size_time(planted)
+    assert {"image": "img0", "variant": "512-jpeg"} in [
+        {k: o[k] for k in ("image", "variant")} for o in numbers["outliers"]
+    ]
+    assert numbers["trend_of_fit"] == "grows"
+    assert numbers["trend"] == "unclear", finding.verdict
+    assert "not firm: leaving out a single point besides those far from the line" in (
+        finding.verdict
+    )
+    assert any("cpu: img0 at 512 px JPEG" in line for line in finding.details)
+
+
+def test_a_clear_trend_with_a_far_point_stays_a_finding():
+    """A strong rise (time doubles from the smallest to the largest size) keeps its verdict with
+    one slow block in it: the far point is listed, not the trend withdrawn."""
+    times = {
+        (f"img{i}", box): 20 + 80 * box * box / 1e6 + 0.3 * ((i + box) % 3)
+        for i in range(3)
+        for box in (128, 256, 384, 512)
+    }
+    times[("img1", 384)] *= 6
+    finding, numbers = _size_time(times)
+    assert numbers["trend"] == "grows", finding.verdict
+    assert "cpu (JPEG, client latency (p50)): grows with size" in finding.verdict
+    assert {"image": "img1", "variant": "384-jpeg"} in [
+        {k: o[k] for k in ("image", "variant")} for o in numbers["outliers"]
+    ]
