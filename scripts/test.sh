@@ -4,6 +4,9 @@
 #   1. the fast tier:        pytest -m "not slow"
 #   2. the end-to-end tier:  pytest -m slow   (the tests marked slow: whole runs on real servers)
 # Every step always runs; the exit status is non-zero when any failed.
+# Each tier runs on as many worker processes as the machine has cores, 4 at most (pytest-xdist;
+# the tests of one file share a worker); TFCOMPARE_TEST_WORKERS=N sets the number (0: all in
+# pytest's own process).
 # Arguments are passed to pytest in both tiers, and then the linters are left out, e.g.
 #   scripts/test.sh tests/test_docs_links.py    only that file
 #   scripts/test.sh -x -q                       stop each tier at its first failure
@@ -15,13 +18,13 @@ cd "$(dirname "$0")/.."
 LINT=yes
 TIERS=yes
 case "${1:-}" in
-    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --lint) TIERS=no; shift ;;
     ?*) LINT=no ;;
 esac
 
 PY=.venv/bin/python
-if ! [ -x "$PY" ] || ! "$PY" -c 'import tfcompare, pytest, mypy, ruff' >/dev/null 2>&1; then
+if ! [ -x "$PY" ] || ! "$PY" -c 'import tfcompare, pytest, xdist, mypy, ruff' >/dev/null 2>&1; then
     echo "test.sh: no usable .venv here: run scripts/setup.sh first" >&2
     exit 2
 fi
@@ -32,7 +35,7 @@ tier() {
     printf '\n== %s (pytest -m "%s")\n' "$name" "$marker"
     local start=$SECONDS
     RESULT=0
-    "$PY" -m pytest -m "$marker" "$@" || RESULT=$?
+    "$PY" -m pytest -m "$marker" "${PARALLEL[@]}" "$@" || RESULT=$?
     local took=$((SECONDS - start))
     case "$RESULT" in
         0) SUMMARY+=("$name: passed (${took} s)") ;;
@@ -57,6 +60,13 @@ check() {
         LINT_FAILED=yes
     fi
 }
+
+CORES=$(nproc 2>/dev/null || echo 1)
+WORKERS=${TFCOMPARE_TEST_WORKERS:-$((CORES < 4 ? CORES : 4))}
+PARALLEL=()
+if [ "$WORKERS" -gt 1 ]; then
+    PARALLEL=(-n "$WORKERS" --dist loadfile)
+fi
 
 SUMMARY=()
 if [ "$LINT" = yes ]; then
