@@ -22,7 +22,7 @@ BORDERLINE = {
     ("img2", 256): 21.8,
     ("img2", 384): 22.0,
     ("img2", 512): 21.4,
-}  # fmt: skip  (a table: one image a line)
+}
 
 
 def _size_time(times):
