@@ -54,9 +54,28 @@ def test_every_command_documents_its_exit_status_and_an_example(command):
     assert "exit status" in text.lower(), text
     assert "example" in text.lower(), text
     assert f"tfcompare {' '.join(command)} " in text.split("example", 1)[1], text
+    wide = [line for line in text.splitlines() if len(line) > 100]
+    assert not wide, wide  # the description and epilog are wrapped by hand: no ragged lines
     for action in sub._actions:  # every option and argument says what it is
         if not isinstance(action, argparse._SubParsersAction):
             assert action.help, f"tfcompare {' '.join(command)}: {action.dest} has no help"
+
+
+def test_help_follows_a_narrow_terminal_and_keeps_examples_whole(monkeypatch):
+    """On a 60-column terminal every paragraph of the help is wrapped to fit; example lines
+    stay as written, one command a line."""
+    from tfcompare.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", "60")
+    demo = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    ).choices["demo"]
+    text = demo.format_help()
+    prose = text.split("options:")[0].split("\n\n", 1)[1]  # the description, after the usage
+    assert prose.strip() and all(len(line) <= 58 for line in prose.splitlines()), prose
+    assert "Builds EfficientNet-Lite0" in prose and "demo exits." in prose
+    examples = text.split("examples:\n")[1].split("\n\n")[0].splitlines()
+    assert "  tfcompare demo --no-gui --sizes 512,256 --json demo.json" in examples
 
 
 def test_render_help_says_what_it_does():

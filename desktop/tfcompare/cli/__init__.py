@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shutil
 import sys
+import textwrap
 
 COMMANDS = (
     "run",
@@ -22,11 +24,59 @@ COMMANDS = (
 )
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help at the terminal's width, 100 columns at most. Descriptions and epilogs are written as
+    paragraphs: their lines are joined and wrapped again, except blank lines (between
+    paragraphs), indented lines (examples, kept as written) and lines starting ``- `` (a list
+    item starts a paragraph of its own, wrapped under its text)."""
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 28, width=None
+    ):
+        if width is None:
+            width = min(100, shutil.get_terminal_size().columns) - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out: list[str] = []
+        paragraph: list[str] = []
+
+        def flush() -> None:
+            if paragraph:
+                item = paragraph[0].startswith("- ")
+                out.extend(
+                    textwrap.wrap(
+                        " ".join(paragraph),
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent + ("  " if item else ""),
+                        break_on_hyphens=False,
+                    )
+                )
+                paragraph.clear()
+
+        for line in text.splitlines():
+            if not line.strip():
+                flush()
+                out.append("")
+            elif line[0].isspace():
+                flush()
+                out.append(indent + line.rstrip())
+            else:
+                if line.startswith("- "):
+                    flush()
+                paragraph.append(line.strip())
+        flush()
+        return "\n".join(out)
+
+
 class _Parser(argparse.ArgumentParser):
-    """No abbreviated options: ``--size`` must never silently mean ``--sizes``."""
+    """No abbreviated options: ``--size`` must never silently mean ``--sizes``; help laid out by
+    ``HelpFormatter``."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
+        kwargs["formatter_class"] = HelpFormatter
         super().__init__(*args, **kwargs)
 
 

@@ -23,8 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "kubectl; no kubectl binary is needed. Backends found here are passed to 'tfcompare run' "
             "as NAME=k8s://[CONTEXT/]NAMESPACE/SERVICE[:PORT][/MODEL][,protocol=NAME]."
         ),
-        epilog="example: tfcompare cluster list -n tfs, then tfcompare run photo.jpg "
-        "--backend gpu=TARGET. Exit status 0 on success, 1 when the kubeconfig, the cluster or "
+        epilog="examples:\n  tfcompare cluster list -n tfs\n"
+        "  tfcompare run photo.jpg --backend gpu=TARGET   (a TARGET the list printed)\n\n"
+        "Exit status 0 on success, 1 when the kubeconfig, the cluster or "
         "the service cannot be reached or read, 2 for unusable arguments.",
     )
     sub = parser.add_subparsers(dest="cluster_command", metavar="ACTION")
@@ -80,7 +81,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Exit status 0 when stopped with Ctrl+C, 1 when the kubeconfig, the cluster or the "
             "service cannot be reached\nor read, 2 for unusable arguments."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fwd.add_argument(
         "target",

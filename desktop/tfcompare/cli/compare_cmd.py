@@ -54,7 +54,6 @@ def register(sub: argparse._SubParsersAction) -> None:
             "failing rows are printed), 2 for usage errors: a bad rule, a session that cannot be\n"
             "read, or a rule the sessions have no data for (e.g. knee: without a capacity sweep)."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("a", metavar="A.tfcs", help="the earlier session (before, BASE)")
     p.add_argument("b", metavar="B.tfcs", help="the later session (after, NEW)")

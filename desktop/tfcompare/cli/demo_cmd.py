@@ -28,13 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "them on sample photos",
         description=(
             "Builds EfficientNet-Lite0 (a real ImageNet classifier, from the weights installed "
-            "with tfcompare;\nfirst use only, no network), starts local TF-Serving-compatible "
-            "backends on free loopback ports - one\nlimited to 1 thread, one using all cores and "
-            "also serving REST, and the same network taking a\ndecoded tensor on all cores (the "
-            "client decodes, crops, resizes and scales: preprocess tf, crop 0.875)\n- and opens "
-            "the window with them and the sample photos loaded. "
-            "With --no-gui (or without a display) it runs the comparison\nin the terminal and "
-            "prints the summary. The backends stop when the window closes or the demo exits."
+            "with tfcompare;\nfirst use only, no network) and starts local TF-Serving-compatible "
+            "backends of it on free\nloopback ports: one limited to 1 thread, one using all cores "
+            "and also serving REST, and the\nsame network taking a decoded tensor on all cores "
+            "(the client decodes, crops, resizes and\nscales: preprocess tf, crop 0.875). Then it "
+            "opens the window with them and the sample photos\nloaded; with --no-gui (or without "
+            "a display) it runs the comparison in the terminal and prints\nthe summary. The "
+            "backends stop when the window closes or the demo exits."
         ),
         epilog=(
             "examples:\n"
@@ -47,7 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:
             "unusable arguments (also when none of the\n--images could be used), 130 when "
             "interrupted."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--no-gui",

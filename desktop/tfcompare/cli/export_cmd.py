@@ -19,11 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "is written with --capacity-json/--capacity-csv, as 'tfcompare load --json/--csv' "
             "writes it."
         ),
-        epilog="example: tfcompare export before.tfcs --json before.json --csv before.csv\n"
-        "         tfcompare export sweep.tfcs --capacity-csv sweep.csv\n"
+        epilog="examples:\n  tfcompare export before.tfcs --json before.json --csv before.csv\n"
+        "  tfcompare export sweep.tfcs --capacity-csv sweep.csv\n\n"
         "Exit status 0 on success, 1 when the session cannot be read or the output cannot be "
         "written, 2 for unusable arguments.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("session", metavar="SESSION.tfcs", help="a session saved by tfcompare")
     p.add_argument(

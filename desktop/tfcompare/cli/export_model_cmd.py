@@ -18,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "inception-v3 downloads ImageNet weights through Keras (needs network access) unless "
             "--random-weights is given. Prints the version folder it wrote."
         ),
-        epilog="example: tfcompare export-model efficientnet-lite0 models/efficientnet-lite0, then "
-        "tfcompare serve models/efficientnet-lite0. Exit status 0 on success, 1 when the model "
+        epilog="examples:\n  tfcompare export-model efficientnet-lite0 models/efficientnet-lite0\n"
+        "  tfcompare serve models/efficientnet-lite0\n\n"
+        "Exit status 0 on success, 1 when the model "
         "cannot be built or written, 2 for an unknown model or a bad --version.",
     )
     parser.add_argument("name", metavar="NAME", help=f"model to export: {', '.join(MODELS)}")

@@ -36,7 +36,6 @@ def register(sub) -> None:
             "the window cannot open\n(missing system libraries: the message names them) or the "
             "screenshot run failed, 2 for unusable arguments."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders (recursed)")
     add_backend_arguments(p)

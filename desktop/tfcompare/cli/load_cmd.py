@@ -43,7 +43,6 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Exit status 0 when the sweep ran (levels that failed are shown), 1 when nothing could\n"
             "be measured, 2 for unusable arguments, 130 when interrupted."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders (recursed)")
     add_backend_arguments(p)

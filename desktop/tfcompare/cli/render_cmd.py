@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -18,10 +17,9 @@ def register(sub) -> None:
             "is measured)\nand save the window as a PNG: the charts, the results table and the "
             "backends as they were saved."
         ),
-        epilog="example: tfcompare render before.tfcs --out before.png --size 1280x800\n"
+        epilog="examples:\n  tfcompare render before.tfcs --out before.png --size 1280x800\n\n"
         "Exit status 0 when the PNG was written, 1 when the window could not be drawn or saved,\n"
         "2 for unusable arguments: a session that cannot be read, a folder that does not exist.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("session", metavar="S.tfcs", help="a session saved by tfcompare")
     p.add_argument("--out", required=True, metavar="SHOT.png", help="the PNG file to write")

@@ -22,11 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "external file): open it, send it, print it. A finding the session cannot decide says so."
         ),
         epilog=(
-            "example: tfcompare demo --no-gui --save demo.tfcs && tfcompare report demo.tfcs "
-            "--out demo.html\nExit status 0 on success, 1 when the session cannot be read or "
+            "examples:\n  tfcompare demo --no-gui --save demo.tfcs && tfcompare report demo.tfcs "
+            "--out demo.html\n\nExit status 0 on success, 1 when the session cannot be read or "
             "the report cannot be written."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("session", metavar="SESSION.tfcs", help="a saved session")
     p.add_argument(

@@ -56,7 +56,6 @@ def register(sub: argparse._SubParsersAction) -> None:
             "     model or signature)\n"
             "  130 cancelled (Ctrl-C)"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders (recursed)")
     add_backend_arguments(p, required=True)

@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="serve a SavedModel like tensorflow_model_server (gRPC + optional REST)",
         description=(
-            "Serve the newest version under a TF Serving model base path (MODEL/<version>/\n"
+            "Serve the newest version under a TF Serving model base path (MODEL/<version>/"
             "saved_model.pb), or a registered model name (tiny, inception-v3, ...) built on first "
             "use,\nspeaking TF Serving's gRPC API (and REST with --rest-port). Prints "
             "'READY grpc=HOST:PORT\nrest=HOST:PORT' on stdout once it answers requests; "
@@ -200,7 +200,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Exit status 0 when stopped by Ctrl-C or SIGTERM, 1 when the model cannot be found or "
         "loaded or a port\ncannot be bound, 2 for unusable arguments."
     )
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.set_defaults(func=run)
 
 
