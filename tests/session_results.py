@@ -230,3 +230,62 @@ def timed_result(times: dict[tuple[str, int], float], backend: str = "cpu") -> R
         problems=(),
         summary=tuple(summary),
     )
+
+
+def fixed_tensor_result() -> RunResult:
+    """A run on a model taking a fixed 224×224×3 float32 tensor: every variant of every image
+    reaches the backend as the same 602,112 bytes, while the image files shrink with the size.
+    The top class is "cat" on the original and at 512 and 256 px, "dog" at 128 px on two of
+    the three images."""
+    from tfcompare.runner import aggregate
+
+    tensor = 224 * 224 * 3 * 4
+    files = {"original": 500_000, "512-jpeg": 60_000, "256-jpeg": 20_000, "128-jpeg": 6_000}
+    spec = BackendSpec("tensor", "127.0.0.1:8500", model="m")
+    images, requests = [], []
+    for i in range(3):
+        name = f"photo-{i}.jpg"
+        variants = tuple(
+            Variant(
+                key,
+                None if key == "original" else int(key.split("-")[0]),
+                "jpeg",
+                90,
+                1600 if key == "original" else int(key.split("-")[0]),
+                1600 if key == "original" else int(key.split("-")[0]),
+                nbytes,
+                0.1,
+                b"",
+            )
+            for key, nbytes in files.items()
+        )
+        images.append(ImageInfo(name, None, "jpeg", 1600, 1600, files["original"], variants))
+        for key in files:
+            top = "dog" if key == "128-jpeg" and i < 2 else "cat"
+            for rep in range(3):
+                requests.append(
+                    RequestResult(
+                        image=name,
+                        variant=key,
+                        backend="tensor",
+                        protocol="grpc",
+                        phase="measured",
+                        repeat=rep,
+                        ok=True,
+                        latency_ms=12.0 + rep,
+                        client_ms=0.1,
+                        bytes=tensor,
+                        model_version=1,
+                        error=None,
+                        top5=(Prediction(top, 0.8), Prediction("fox", 0.1)),
+                        score_kind="probability",
+                    )
+                )
+    return RunResult(
+        settings=RunSettings(sizes=(512, 256, 128), formats=("jpeg",), repeats=3),
+        backends=(spec,),
+        images=tuple(images),
+        requests=tuple(requests),
+        problems=(),
+        summary=tuple(aggregate(tuple(requests))),
+    )

@@ -62,16 +62,24 @@ def _kept(view: SessionView, backend: str, variant: str) -> tuple[int, int]:
     return sum(answers), len(answers)
 
 
-def _passes(row, orig, ok: bool, threshold: float) -> str:
+def _passes(row, size: float, orig_size: float, ok: bool, threshold: float) -> str:
     """The resizing table's verdict for one variant, with the reason when it does not pass."""
     if ok:
         return "yes"
     reasons = []
     if row.agreement < threshold:
         reasons.append(f"top-1 < {100 * threshold:g} %")
-    if row.bytes >= orig.bytes:
+    if size >= orig_size:
         reasons.append("not smaller")
     return "no: " + ", ".join(reasons)
+
+
+def _same_bytes_sent(view: SessionView, orig, rows: list) -> bool:
+    """Whether every variant reached the backend as the same number of bytes as the original
+    (a model taking a fixed-size tensor), while the image files differ."""
+    if not rows or any(r.bytes != orig.bytes for r in rows):
+        return False
+    return ORIGINAL in view.variants and all(r.variant in view.variants for r in rows)
 
 
 def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) -> Finding:
@@ -95,14 +103,21 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
         ]
         if orig is None or not candidates:
             continue
-        candidates.sort(key=lambda c: -c[0].bytes)
+        # A model taking a fixed-size tensor gets the same bytes from every variant: what
+        # resizing saves there is the image file the client makes (and may upload or store).
+        fixed = _same_bytes_sent(view, orig, [r for r, _ in candidates])
+
+        def size(r, fixed: bool = fixed) -> float:
+            return view.variants[r.variant].bytes if fixed else r.bytes
+
+        candidates.sort(key=lambda c: -size(c[0]))
         # a variant only saves something when it is smaller than the original
-        passing = [r for r, a in candidates if a >= threshold and r.bytes < orig.bytes]
-        best = min(passing, key=lambda r: r.bytes) if passing else None
+        passing = [r for r, a in candidates if a >= threshold and size(r) < size(orig)]
+        best = min(passing, key=size) if passing else None
         rows = []
         for r, agreement in candidates:
             kept, n = _kept(view, backend, r.variant)
-            saved_b = 1 - r.bytes / orig.bytes if orig.bytes else None
+            saved_b = 1 - size(r) / size(orig) if size(orig) else None
             change = r.p50_ms - orig.p50_ms if orig.p50_ms and r.p50_ms is not None else None
             ok = r in passing
             rows.append(
@@ -115,7 +130,7 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
                     pct(saved_b, 1),
                     fmt_ms(r.p50_ms),
                     "–" if change is None else f"{change:+.1f}",
-                    _passes(r, orig, ok, threshold),
+                    _passes(r, size(r), size(orig), ok, threshold),
                 )
             )
             groups.setdefault(size_name(view, r.variant), []).append(
@@ -141,12 +156,18 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
                 ),
                 tuple(rows),
                 caption=f"{backend} (original: {fmt_bytes(orig.bytes)}, p50 "
-                f"{fmt_ms(orig.p50_ms)} ms)",
+                f"{fmt_ms(orig.p50_ms)} ms)"
+                + (
+                    f"; a fixed-size tensor model: every variant sends {fmt_bytes(orig.bytes)}, "
+                    "bytes saved are the image file's"
+                    if fixed
+                    else ""
+                ),
             )
         )
         if best is None:
             top, top_agreement = max(
-                candidates, key=lambda c: (c[0].bytes < orig.bytes, c[1], -c[0].bytes)
+                candidates, key=lambda c: (size(c[0]) < size(orig), c[1], -size(c[0]))
             )
             verdicts.append(
                 (
@@ -158,7 +179,7 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
             )
             numbers[backend] = {"smallest": None, "best_agreement": top_agreement}
             continue
-        saved_b = 1 - best.bytes / orig.bytes
+        saved_b = 1 - size(best) / size(orig)
         lat = ""
         if orig.p50_ms and best.p50_ms is not None:
             d = orig.p50_ms - best.p50_ms
@@ -167,18 +188,24 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
                 f"({fmt_ms(best.p50_ms)} vs {fmt_ms(orig.p50_ms)} ms)"
             )
         kept, n = _kept(view, backend, best.variant)
+        saved_text = (
+            f"an image file {pct(saved_b, 1)} smaller than the original, though every variant "
+            f"reaches this backend as the same {fmt_bytes(orig.bytes)} tensor{lat}"
+            if fixed
+            else f"{pct(saved_b, 1)} fewer bytes than the original{lat}"
+        )
         verdicts.append(
             (
                 backend,
                 f"{size_name(view, best.variant)} keeps the top-1 class on "
-                f"{kept} of {n} images — {pct(saved_b, 1)} fewer bytes than the "
-                f"original{lat}.",
+                f"{kept} of {n} images — {saved_text}.",
             )
         )
         numbers[backend] = {
             "smallest": best.variant,
             "agreement": best.agreement,
             "bytes_saved": saved_b,
+            "bytes_counted": "image file" if fixed else "sent",
             "latency_saved_ms": (orig.p50_ms - best.p50_ms)
             if orig.p50_ms and best.p50_ms is not None
             else None,

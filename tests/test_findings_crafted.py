@@ -1,5 +1,6 @@
-"""Size vs time on crafted numbers: a trend that one point overturns is "too noisy to tell", and a
-point far from the line cannot make such a trend look firm."""
+"""Findings on crafted numbers. Size vs time: a trend that one point overturns is "too noisy to
+tell", and a point far from the line cannot make such a trend look firm. Resizing: a model taking
+a fixed-size tensor is judged by the image files the client makes."""
 
 from __future__ import annotations
 
@@ -74,3 +75,24 @@ def test_a_clear_trend_with_a_far_point_stays_a_finding():
     assert {"image": "img1", "variant": "384-jpeg"} in [
         {k: o[k] for k in ("image", "variant")} for o in numbers["outliers"]
     ]
+
+
+def test_resizing_for_a_fixed_size_tensor_model_counts_the_image_files():
+    """Every variant reaches a fixed-size tensor model as the same bytes: the finding names the
+    smallest variant that keeps the answer, with the image file it saves, and says the tensor on
+    the wire is the same (not "no variant smaller than the original")."""
+    from session_results import fixed_tensor_result
+
+    finding = build_report(fixed_tensor_result()).finding("resizing")
+    assert finding.numbers["tensor"]["smallest"] == "256-jpeg", finding.verdict
+    assert finding.numbers["tensor"]["bytes_counted"] == "image file"
+    assert finding.numbers["tensor"]["bytes_saved"] == 1 - 20_000 / 500_000
+    assert (
+        "tensor: 256 px JPEG keeps the top-1 class on 3 of 3 images — an image file 96.0 % "
+        "smaller than the original, though every variant reaches this backend as the same "
+        "588.0 KB tensor"
+    ) in finding.verdict
+    (table,) = finding.tables
+    assert "every variant sends 588.0 KB" in table.caption
+    passes = {row[0]: row[-1] for row in table.rows}
+    assert passes == {"512 px JPEG": "yes", "256 px JPEG": "yes", "128 px JPEG": "no: top-1 < 95 %"}
