@@ -160,10 +160,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _markdown(gate, comparison, args) -> str:
-    from tfcompare.report.gate_text import gate_markdown
+    from tfcompare.report.gate_text import gate_markdown, markdown_text
 
     a, b = Path(args.a).name, Path(args.b).name
-    head = gate_markdown(gate, a, b) if gate is not None else f"## tfcompare: `{a}` → `{b}`\n"
+    head = (
+        gate_markdown(gate, a, b)
+        if gate is not None
+        else f"## tfcompare: {markdown_text(a)} → {markdown_text(b)}\n"
+    )
     rows = [
         "",
         "<details><summary>p50 latency per backend and variant</summary>",
@@ -175,7 +179,10 @@ def _markdown(gate, comparison, args) -> str:
         change = "–" if r.delta_pct is None else f"{r.delta_pct:+.1f} %"
         a_ms = "–" if r.a.p50_ms is None else f"{r.a.p50_ms:.2f}"
         b_ms = "–" if r.b.p50_ms is None else f"{r.b.p50_ms:.2f}"
-        rows.append(f"| {r.backend} | {r.variant} | {a_ms} | {b_ms} | {change} |")
+        rows.append(
+            f"| {markdown_text(r.backend)} | {markdown_text(r.variant)} | {a_ms} | {b_ms} | "
+            f"{change} |"
+        )
     rows += ["", "</details>", ""]
     return head + "\n".join(rows)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tfcompare.report.gate import GATE_ALPHA, LATENCY, Check, GateResult, RuleResult
 from tfcompare.terminal import one_line
 
@@ -79,12 +81,23 @@ def gate_text(g: GateResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+# characters that mean something in Markdown (GitHub's, as CI comments use it) or in its HTML
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~&])")
+
+
+def markdown_text(text: str) -> str:
+    """A name or title from a session as literal Markdown text on one line: every character
+    Markdown could read as markup escaped (a ``|`` cannot end a table cell, ``*`` cannot
+    embolden, ``<img>`` is text), line breaks and control characters as in the terminal."""
+    return _MARKDOWN.sub(r"\\\1", one_line(text))
+
+
 def gate_markdown(g: GateResult, base_name: str, new_name: str) -> str:
     icon = {0: "✅ passed", 1: "❌ failed", 2: "⚠️ incomplete"}[g.exit_code]
     out = [
         f"## tfcompare gate: {icon}",
         "",
-        f"BASE `{base_name}` → NEW `{new_name}`, {g.compared}.",
+        f"BASE {markdown_text(base_name)} → NEW {markdown_text(new_name)}, {g.compared}.",
         "",
         "| rule | meaning | result |",
         "|---|---|---|",
@@ -107,7 +120,7 @@ def gate_markdown(g: GateResult, base_name: str, new_name: str) -> str:
             if c.note:
                 verdict += f" ({c.note})"
             out.append(
-                f"| {c.backend} | {c.variant} | {_v(c.base, r.rule.metric)} | "
+                f"| {markdown_text(c.backend)} | {markdown_text(c.variant)} | {_v(c.base, r.rule.metric)} | "
                 f"{_v(c.new, r.rule.metric)} | {_change(c, r)} | {_p(c)} | {verdict} |"
             )
     out += [""] + [f"- {n}" for n in g.notes]
