@@ -232,60 +232,81 @@ def timed_result(times: dict[tuple[str, int], float], backend: str = "cpu") -> R
     )
 
 
-def fixed_tensor_result() -> RunResult:
-    """A run on a model taking a fixed 224×224×3 float32 tensor: every variant of every image
-    reaches the backend as the same 602,112 bytes, while the image files shrink with the size.
-    The top class is "cat" on the original and at 512 and 256 px, "dog" at 128 px on two of
-    the three images."""
+def ladder_result(
+    images: dict[str, dict[str, tuple[int, int, float, str]]], backend: str = "b"
+) -> RunResult:
+    """A run of one backend: per image, per variant key ("original", "512-jpeg" …) the image
+    file's bytes, the bytes sent, the latency of its three requests and its top class. Square
+    images, the side taken from the key (1600 px for the original)."""
     from tfcompare.runner import aggregate
 
-    tensor = 224 * 224 * 3 * 4
-    files = {"original": 500_000, "512-jpeg": 60_000, "256-jpeg": 20_000, "128-jpeg": 6_000}
-    spec = BackendSpec("tensor", "127.0.0.1:8500", model="m")
-    images, requests = [], []
-    for i in range(3):
-        name = f"photo-{i}.jpg"
+    def side(key: str) -> int:
+        return 1600 if key == "original" else int(key.split("-")[0])
+
+    spec = BackendSpec(backend, "127.0.0.1:8500", model="m")
+    infos, requests = [], []
+    for name, ladder in images.items():
         variants = tuple(
             Variant(
                 key,
-                None if key == "original" else int(key.split("-")[0]),
-                "jpeg",
+                None if key == "original" else side(key),
+                key.split("-")[-1] if key != "original" else "jpeg",
                 90,
-                1600 if key == "original" else int(key.split("-")[0]),
-                1600 if key == "original" else int(key.split("-")[0]),
-                nbytes,
+                side(key),
+                side(key),
+                file_bytes,
                 0.1,
                 b"",
             )
-            for key, nbytes in files.items()
+            for key, (file_bytes, _, _, _) in ladder.items()
         )
-        images.append(ImageInfo(name, None, "jpeg", 1600, 1600, files["original"], variants))
-        for key in files:
-            top = "dog" if key == "128-jpeg" and i < 2 else "cat"
+        original = ladder["original"][0]
+        infos.append(ImageInfo(name, None, "jpeg", 1600, 1600, original, variants))
+        for key, (_, sent, latency, top) in ladder.items():
             for rep in range(3):
                 requests.append(
                     RequestResult(
                         image=name,
                         variant=key,
-                        backend="tensor",
+                        backend=backend,
                         protocol="grpc",
                         phase="measured",
                         repeat=rep,
                         ok=True,
-                        latency_ms=12.0 + rep,
+                        latency_ms=latency + 0.1 * rep,
                         client_ms=0.1,
-                        bytes=tensor,
+                        bytes=sent,
                         model_version=1,
                         error=None,
                         top5=(Prediction(top, 0.8), Prediction("fox", 0.1)),
                         score_kind="probability",
                     )
                 )
+    boxes = sorted({side(k) for ladder in images.values() for k in ladder if k != "original"})
     return RunResult(
-        settings=RunSettings(sizes=(512, 256, 128), formats=("jpeg",), repeats=3),
+        settings=RunSettings(sizes=tuple(reversed(boxes)), formats=("jpeg",), repeats=3),
         backends=(spec,),
-        images=tuple(images),
+        images=tuple(infos),
         requests=tuple(requests),
         problems=(),
         summary=tuple(aggregate(tuple(requests))),
+    )
+
+
+def fixed_tensor_result() -> RunResult:
+    """A run on a model taking a fixed 224×224×3 float32 tensor: every variant of every image
+    reaches the backend as the same 602,112 bytes, while the image files shrink with the size.
+    The top class is "cat" on the original and at 512 and 256 px, "dog" at 128 px on two of
+    the three images."""
+    tensor = 224 * 224 * 3 * 4
+    files = {"original": 500_000, "512-jpeg": 60_000, "256-jpeg": 20_000, "128-jpeg": 6_000}
+    return ladder_result(
+        {
+            f"photo-{i}.jpg": {
+                key: (nbytes, tensor, 12.0, "dog" if key == "128-jpeg" and i < 2 else "cat")
+                for key, nbytes in files.items()
+            }
+            for i in range(3)
+        },
+        backend="tensor",
     )

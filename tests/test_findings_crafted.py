@@ -96,3 +96,36 @@ def test_resizing_for_a_fixed_size_tensor_model_counts_the_image_files():
     assert "every variant sends 588.0 KB" in table.caption
     passes = {row[0]: row[-1] for row in table.rows}
     assert passes == {"512 px JPEG": "yes", "256 px JPEG": "yes", "128 px JPEG": "no: top-1 < 95 %"}
+
+
+def test_resizing_counts_a_variant_against_the_originals_of_its_own_images():
+    """A 1024 px variant exists only for the large photo (a smaller image is never upscaled):
+    its bytes and its time are compared with that photo's original, not with the average
+    original of every image."""
+    from session_results import ladder_result
+
+    result = ladder_result(
+        {
+            "large.jpg": {
+                "original": (2_000_000, 2_000_000, 80.0, "cat"),
+                "1024-jpeg": (100_000, 100_000, 20.0, "cat"),
+                "128-jpeg": (5_000, 5_000, 9.0, "dog"),
+            },
+            "small.jpg": {
+                "original": (50_000, 50_000, 10.0, "cat"),
+                "128-jpeg": (5_000, 5_000, 9.0, "dog"),
+            },
+        }
+    )
+    finding = build_report(result).finding("resizing")
+    numbers = finding.numbers["b"]
+    assert numbers["smallest"] == "1024-jpeg", finding.verdict
+    assert numbers["bytes_saved"] == 1 - 100_000 / 2_000_000
+    assert abs(numbers["latency_saved_ms"] - 60.0) < 1e-9
+    assert (
+        "b: 1024 px JPEG keeps the top-1 class on 1 of 1 images — 95.0 % fewer bytes than the "
+        "original, p50 60.0 ms faster (20.1 vs 80.1 ms)"
+    ) in finding.verdict
+    (table,) = finding.tables
+    row = next(r for r in table.rows if r[0] == "1024 px JPEG")
+    assert row[5] == "95.0 %" and row[7] == "-60.0", row

@@ -63,9 +63,11 @@ class SessionView:
         wanted = None if images is None else set(images)
         self.image_names = [i.name for i in result.images if wanted is None or i.name in wanted]
         samples: dict[tuple[str, str], list[float]] = defaultdict(list)
+        self.image_samples: dict[tuple[str, str, str], list[float]] = defaultdict(list)
         for r in result.measured:
             if counts(r) and r.latency_ms is not None and (wanted is None or r.image in wanted):
                 samples[(r.backend, r.variant)].append(float(r.latency_ms))
+                self.image_samples[(r.backend, r.variant, r.image)].append(float(r.latency_ms))
         cells = pooled(result.requests, result.summary, wanted)
         self.rows: dict[tuple[str, str], Row] = {
             (backend, variant): Row(cell, tuple(samples.get((backend, variant), ())))
@@ -85,7 +87,26 @@ class SessionView:
         self.pixels = {
             (img.name, v.key): v.width * v.height for img in result.images for v in img.variants
         }
+        # the image file of each variant (re-encoded by the client; the original as loaded)
+        self.file_bytes = {
+            (img.name, v.key): v.nbytes for img in result.images for v in img.variants
+        }
         self.variants = _variant_infos(result, wanted)
+
+    def paired_p50(self, backend: str, variant: str) -> tuple[float, float] | None:
+        """(p50 of ``variant``, p50 of the original) over the same images: those the variant
+        was made for and both were measured on. None when they share none."""
+        images = [
+            img
+            for img in self.image_names
+            if self.image_samples.get((backend, variant, img))
+            and self.image_samples.get((backend, ORIGINAL, img))
+        ]
+        if not images:
+            return None
+        ours = [x for img in images for x in self.image_samples[(backend, variant, img)]]
+        theirs = [x for img in images for x in self.image_samples[(backend, ORIGINAL, img)]]
+        return statistics.median(ours), statistics.median(theirs)
 
     def row(self, backend: str, variant: str) -> Row | None:
         return self.rows.get((backend, variant))

@@ -62,16 +62,38 @@ def _kept(view: SessionView, backend: str, variant: str) -> tuple[int, int]:
     return sum(answers), len(answers)
 
 
-def _passes(row, size: float, orig_size: float, ok: bool, threshold: float) -> str:
+def _passes(row, saved: float | None, ok: bool, threshold: float) -> str:
     """The resizing table's verdict for one variant, with the reason when it does not pass."""
     if ok:
         return "yes"
     reasons = []
     if row.agreement < threshold:
         reasons.append(f"top-1 < {100 * threshold:g} %")
-    if size >= orig_size:
+    if saved is None or saved <= 0:
         reasons.append("not smaller")
     return "no: " + ", ".join(reasons)
+
+
+def _saving(view: SessionView, backend: str, variant: str, fixed: bool) -> float | None:
+    """The share of bytes a variant saves against the original, over the images it was made
+    for (a size box larger than an image is not made for it): 1 − Σ variant / Σ original, both
+    over the same images. Bytes sent, or for a fixed-size tensor model the image files."""
+
+    def sizes(key: str) -> dict[str, float]:
+        if fixed:
+            return {
+                img: float(b)
+                for img in view.image_names
+                if (b := view.file_bytes.get((img, key))) is not None
+            }
+        return {a.image: float(a.bytes) for a in view.blocks[(backend, key)] if a.bytes}
+
+    ours, original = sizes(variant), sizes(ORIGINAL)
+    both = [img for img in ours if img in original]
+    total = sum(original[img] for img in both)
+    if not both or total <= 0:
+        return None
+    return 1.0 - sum(ours[img] for img in both) / total
 
 
 def _same_bytes_sent(view: SessionView, orig, rows: list) -> bool:
@@ -110,15 +132,18 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
         def size(r, fixed: bool = fixed) -> float:
             return view.variants[r.variant].bytes if fixed else r.bytes
 
+        saved = {r.variant: _saving(view, backend, r.variant, fixed) for r, _ in candidates}
         candidates.sort(key=lambda c: -size(c[0]))
         # a variant only saves something when it is smaller than the original
-        passing = [r for r, a in candidates if a >= threshold and size(r) < size(orig)]
-        best = min(passing, key=size) if passing else None
+        passing = [r for r, a in candidates if a >= threshold and (saved[r.variant] or 0.0) > 0.0]
+        # the smallest: the one saving the most bytes against the originals of its images
+        best = max(passing, key=lambda r: saved[r.variant] or 0.0) if passing else None
         rows = []
         for r, agreement in candidates:
             kept, n = _kept(view, backend, r.variant)
-            saved_b = 1 - size(r) / size(orig) if size(orig) else None
-            change = r.p50_ms - orig.p50_ms if orig.p50_ms and r.p50_ms is not None else None
+            saved_b = saved[r.variant]
+            pair = view.paired_p50(backend, r.variant)
+            change = pair[0] - pair[1] if pair else None
             ok = r in passing
             rows.append(
                 (
@@ -130,7 +155,7 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
                     pct(saved_b, 1),
                     fmt_ms(r.p50_ms),
                     "–" if change is None else f"{change:+.1f}",
-                    _passes(r, size(r), size(orig), ok, threshold),
+                    _passes(r, saved_b, ok, threshold),
                 )
             )
             groups.setdefault(size_name(view, r.variant), []).append(
@@ -167,7 +192,7 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
         )
         if best is None:
             top, top_agreement = max(
-                candidates, key=lambda c: (size(c[0]) < size(orig), c[1], -size(c[0]))
+                candidates, key=lambda c: ((saved[c[0].variant] or 0.0) > 0, c[1], -size(c[0]))
             )
             verdicts.append(
                 (
@@ -179,13 +204,14 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
             )
             numbers[backend] = {"smallest": None, "best_agreement": top_agreement}
             continue
-        saved_b = 1 - size(best) / size(orig)
+        saved_b = saved[best.variant] or 0.0
         lat = ""
-        if orig.p50_ms and best.p50_ms is not None:
-            d = orig.p50_ms - best.p50_ms
+        pair = view.paired_p50(backend, best.variant)
+        if pair:  # over the same images: those the variant was made for
+            d = pair[1] - pair[0]
             lat = (
                 f", p50 {abs(d):.1f} ms {'faster' if d >= 0 else 'slower'} "
-                f"({fmt_ms(best.p50_ms)} vs {fmt_ms(orig.p50_ms)} ms)"
+                f"({fmt_ms(pair[0])} vs {fmt_ms(pair[1])} ms)"
             )
         kept, n = _kept(view, backend, best.variant)
         saved_text = (
@@ -206,9 +232,7 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
             "agreement": best.agreement,
             "bytes_saved": saved_b,
             "bytes_counted": "image file" if fixed else "sent",
-            "latency_saved_ms": (orig.p50_ms - best.p50_ms)
-            if orig.p50_ms and best.p50_ms is not None
-            else None,
+            "latency_saved_ms": pair[1] - pair[0] if pair else None,
         }
     if not verdicts:
         return not_enough(
@@ -221,7 +245,8 @@ def resizing(view: SessionView, min_agreement: float = DEFAULT_MIN_AGREEMENT) ->
     details = [
         f"Passes: smaller than the original and the top-1 class the same as on the original "
         f"for ≥ {min_agreement:g} % of the images (--min-agreement). A size larger than an "
-        "image is not made for it, so a variant may cover fewer images."
+        "image is not made for it, so a variant may cover fewer images; its bytes saved are "
+        "counted against the originals of the same images."
     ]
     if len(view.image_names) < FEW_IMAGES:
         details.append(
