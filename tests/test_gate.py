@@ -421,7 +421,7 @@ def test_markdown_and_json_files_without_rules(pairs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "gate:" not in proc.stdout and "p50 A ms" in proc.stdout  # the plain comparison
     text = md.read_text()
-    assert text.startswith("## tfcompare: `base.tfcs` → `slow.tfcs`")
+    assert text.startswith("## tfcompare: base.tfcs → slow.tfcs\n")
     data = json.loads(js.read_text())
     assert "gate" not in data and len(data["rows"]) == 3
     for row in data["rows"]:
