@@ -169,6 +169,28 @@ def assert_same_result(loaded: RunResult, original: RunResult) -> None:
     assert all(v.data == b"" for i in loaded.images for v in i.variants)  # variants: metadata only
 
 
+def measured(
+    image: str, variant: str, backend: str, repeat: int, latency_ms: float, sent: int, top="cat"
+) -> RequestResult:
+    """One successful measured request answering ``top`` first (0.8) and "fox" (0.1)."""
+    return RequestResult(
+        image=image,
+        variant=variant,
+        backend=backend,
+        protocol="grpc",
+        phase="measured",
+        repeat=repeat,
+        ok=True,
+        latency_ms=latency_ms,
+        client_ms=0.1,
+        bytes=sent,
+        model_version=1,
+        error=None,
+        top5=(Prediction(top, 0.8), Prediction("fox", 0.1)),
+        score_kind="probability",
+    )
+
+
 def timed_result(times: dict[tuple[str, int], float], backend: str = "cpu") -> RunResult:
     """A run whose only numbers are the median latencies given per (image, JPEG box size): square
     images, one backend without server metrics, six requests a block all at that median."""
@@ -184,24 +206,7 @@ def timed_result(times: dict[tuple[str, int], float], backend: str = "cpu") -> R
         for box in boxes:
             ms, key = times[(name, box)], f"{box}-jpeg"
             for rep in range(6):
-                requests.append(
-                    RequestResult(
-                        image=name,
-                        variant=key,
-                        backend=backend,
-                        protocol="grpc",
-                        phase="measured",
-                        repeat=rep,
-                        ok=True,
-                        latency_ms=ms,
-                        client_ms=0.1,
-                        bytes=box * box // 10,
-                        model_version=1,
-                        error=None,
-                        top5=(Prediction("cat", 0.9),),
-                        score_kind="probability",
-                    )
-                )
+                requests.append(measured(name, key, backend, rep, ms, box * box // 10))
             summary.append(
                 Aggregate(
                     image=name,
@@ -264,24 +269,7 @@ def ladder_result(
         infos.append(ImageInfo(name, None, "jpeg", 1600, 1600, original, variants))
         for key, (_, sent, latency, top) in ladder.items():
             for rep in range(3):
-                requests.append(
-                    RequestResult(
-                        image=name,
-                        variant=key,
-                        backend=backend,
-                        protocol="grpc",
-                        phase="measured",
-                        repeat=rep,
-                        ok=True,
-                        latency_ms=latency + 0.1 * rep,
-                        client_ms=0.1,
-                        bytes=sent,
-                        model_version=1,
-                        error=None,
-                        top5=(Prediction(top, 0.8), Prediction("fox", 0.1)),
-                        score_kind="probability",
-                    )
-                )
+                requests.append(measured(name, key, backend, rep, latency + 0.1 * rep, sent, top))
     boxes = sorted({side(k) for ladder in images.values() for k in ladder if k != "original"})
     return RunResult(
         settings=RunSettings(sizes=tuple(reversed(boxes)), formats=("jpeg",), repeats=3),
