@@ -8,17 +8,24 @@ from typing import Literal, overload
 
 
 def nested_deeper_than(document: object, limit: int) -> bool:
-    """Whether a parsed JSON document nests lists/objects more than ``limit`` levels deep, checked
-    without recursion (a hostile document can be deeper than Python's stack)."""
-    stack = [(document, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
+    """Whether a parsed JSON document nests lists/objects more than ``limit`` levels deep (the
+    document itself is level 1, the items of a list or object one level deeper than it), checked
+    a level at a time without recursion (a hostile document can be deeper than Python's stack).
+    Only containers are carried to the next level, so a document of millions of numbers costs
+    one pass over them."""
+    if limit < 1:
+        return True
+    level = [document] if isinstance(document, (dict, list)) else []
+    depth = 1
+    while level:
+        deeper: list = []
+        for value in level:
+            items = value.values() if isinstance(value, dict) else value
+            if items and depth >= limit:  # its items sit below the limit
+                return True
+            deeper += [item for item in items if isinstance(item, (dict, list))]
+        level = deeper
+        depth += 1
     return False
 
 
