@@ -4,9 +4,10 @@
 #   1. the fast tier:        pytest -m "not slow"
 #   2. the end-to-end tier:  pytest -m slow   (the tests marked slow: whole runs on real servers)
 # Every step always runs; the exit status is non-zero when any failed.
-# Each tier runs on as many worker processes as the machine has cores, 4 at most (pytest-xdist;
-# the tests of one file share a worker); TFCOMPARE_TEST_WORKERS=N sets the number (0: all in
-# pytest's own process).
+# Each tier runs on worker processes (pytest-xdist; the tests of one file share a worker): the
+# end-to-end tier on as many as the machine has cores, the fast tier on one more (its tests wait
+# on short timers part of the time), 4 at most; TFCOMPARE_TEST_WORKERS=N sets the number for both
+# (0: all in pytest's own process).
 # Arguments are passed to pytest in both tiers, and then the linters are left out, e.g.
 #   scripts/test.sh tests/test_docs_links.py    only that file
 #   scripts/test.sh -x -q                       stop each tier at its first failure
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 LINT=yes
 TIERS=yes
 case "${1:-}" in
-    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --lint) TIERS=no; shift ;;
     ?*) LINT=no ;;
 esac
@@ -29,13 +30,18 @@ if ! [ -x "$PY" ] || ! "$PY" -c 'import tfcompare, pytest, xdist, mypy, ruff' >/
     exit 2
 fi
 
-# tier NAME MARKER ARGS...: run one tier and print its result; sets RESULT to pytest's exit status.
+# tier NAME MARKER WORKERS ARGS...: run one tier on WORKERS pytest-xdist workers (0 or 1: in
+# pytest's own process) and print its result; sets RESULT to pytest's exit status.
 tier() {
-    local name="$1" marker="$2"; shift 2
+    local name="$1" marker="$2" workers="$3"; shift 3
+    local parallel=()
+    if [ "$workers" -gt 1 ]; then
+        parallel=(-n "$workers" --dist loadfile)
+    fi
     printf '\n== %s (pytest -m "%s")\n' "$name" "$marker"
     local start=$SECONDS
     RESULT=0
-    "$PY" -m pytest -m "$marker" "${PARALLEL[@]}" "$@" || RESULT=$?
+    "$PY" -m pytest -m "$marker" "${parallel[@]}" "$@" || RESULT=$?
     local took=$((SECONDS - start))
     case "$RESULT" in
         0) SUMMARY+=("$name: passed (${took} s)") ;;
@@ -62,11 +68,8 @@ check() {
 }
 
 CORES=$(nproc 2>/dev/null || echo 1)
-WORKERS=${TFCOMPARE_TEST_WORKERS:-$((CORES < 4 ? CORES : 4))}
-PARALLEL=()
-if [ "$WORKERS" -gt 1 ]; then
-    PARALLEL=(-n "$WORKERS" --dist loadfile)
-fi
+SLOW_WORKERS=${TFCOMPARE_TEST_WORKERS:-$((CORES < 4 ? CORES : 4))}
+FAST_WORKERS=${TFCOMPARE_TEST_WORKERS:-$((CORES + 1 < 4 ? CORES + 1 : 4))}
 
 SUMMARY=()
 if [ "$LINT" = yes ]; then
@@ -77,9 +80,9 @@ fi
 FAST=5
 SLOW=5
 if [ "$TIERS" = yes ]; then
-    tier "fast tier" "not slow" "$@"
+    tier "fast tier" "not slow" "$FAST_WORKERS" "$@"
     FAST=$RESULT
-    tier "end-to-end tier" "slow" "$@"
+    tier "end-to-end tier" "slow" "$SLOW_WORKERS" "$@"
     SLOW=$RESULT
 fi
 
