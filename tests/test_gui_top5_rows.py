@@ -33,7 +33,11 @@ def test_rows_shrink_to_what_fits_and_grow_back(qtbot):
     assert rows == 4 * (chart.per_backend + 1)
     line = chart.fontMetrics().height()
     assert chart.item.vb.height() / rows >= line  # every name has a line of its own
-    assert f"top {chart.per_backend} of 5 shown" in chart.item.getAxis("bottom").labelText
+    axis = chart.item.getAxis("bottom")
+    assert f"top {chart.per_backend} of 5" in axis.labelText
+    # the label is whole under the bars: it starts and ends inside its axis
+    left, width = axis.label.pos().x(), axis.label.boundingRect().width()
+    assert 0 <= left and left + width <= axis.width(), (axis.labelText, left, width, axis.width())
     assert all(len(top) == 5 for top in chart.shown.values())  # the tooltips still know all
 
     show_sized(qtbot, chart, 420, 900)

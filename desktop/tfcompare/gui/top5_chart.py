@@ -186,8 +186,16 @@ class Top5Chart(Chart):
             "unknown": "score",
         }.get(kind, kind)
         if per_backend < 5 and self.shown:  # said where it stays visible: under the bars
-            unit += f" · top {per_backend} of 5 shown (a taller chart shows all)"
-        self.item.setLabel("bottom", unit)
+            # the longest wording that fits under the bars (_fit_unit_label)
+            self._units = (
+                f"{unit} · top {per_backend} of 5 shown (a taller chart shows all)",
+                f"{unit} · top {per_backend} of 5 shown",
+                f"{unit} · top {per_backend} of 5",
+                f"top {per_backend} of 5 shown",
+            )
+        else:
+            self._units = (unit,)
+        self._fit_unit_label()
         self._where = (image, variant_label) if image and variant_label else None
         where = f" — {shown(image)} · {variant_label}" if self._where else ""
         self.set_title(f"{self.title}{where}")
@@ -196,6 +204,24 @@ class Top5Chart(Chart):
         self.set_empty(not self.shown)
 
     _extent: tuple = (0.0, 0.0, 0, 5)
+    _units: tuple[str, ...] = ("",)
+
+    def _fit_unit_label(self) -> None:
+        """The bottom axis says the kind of score, and how many classes of 5 are shown when not
+        all: in the longest of its wordings that the axis has room for, centred under it."""
+        from PySide6.QtGui import QFontMetrics
+
+        axis = self.item.getAxis("bottom")
+        room = max(self.item.vb.width(), 1.0) - 8  # the label item's own margins
+        metrics = QFontMetrics(axis.label.font())
+        label = next(
+            (u for u in self._units if metrics.horizontalAdvance(u) <= room), self._units[-1]
+        )
+        if label != axis.labelText:
+            self.item.setLabel("bottom", label)
+            # pyqtgraph places an axis label only when the axis is resized: placed again for
+            # the new text's width, or a longer text starts where the shorter one did
+            axis.resizeEvent()
 
     def _fit_x(self) -> None:
         """Room right of the longest bar for its score, in pixels: the score is never cut, however
@@ -229,8 +255,9 @@ class Top5Chart(Chart):
 
     def _on_view_resized(self) -> None:
         """The bars' area changed size: as many classes per backend as now fit (redrawn after
-        the layout settles, not inside it), and the scores' room."""
+        the layout settles, not inside it), the scores' room and the axis label's wording."""
         self._fit_x()
+        self._fit_unit_label()
         if self._args is not None and self._rows_that_fit(len(self._args[2])) != self.per_backend:
             from PySide6.QtCore import QTimer
 
