@@ -162,22 +162,27 @@ def level_window(
     )
 
 
+def stable_levels(backend, rates):
+    """Stable levels 1, 2 and 4 of one backend on the original, at the given rates (req/s)."""
+    return [
+        LevelResult(
+            backend,
+            "original",
+            "concurrency",
+            c,
+            [level_window(i, r, 10.0, level=c, backend=backend) for i in range(3)],
+            stable=True,
+            counted=3,
+        )
+        for c, r in zip((1, 2, 4), rates)
+    ]
+
+
 def sweep_result(rates_by_backend, limit=100.0):
     """A finished sweep: for each backend, stable levels 1, 2 and 4 at the given rates (req/s)."""
     levels = []
     for backend, rates in rates_by_backend.items():
-        levels += [
-            LevelResult(
-                backend,
-                "original",
-                "concurrency",
-                c,
-                [level_window(i, r, 10.0, level=c, backend=backend) for i in range(3)],
-                stable=True,
-                counted=3,
-            )
-            for c, r in zip((1, 2, 4), rates)
-        ]
+        levels += stable_levels(backend, rates)
     return CapacityResult(
         plan=LoadPlan(latency_limit_ms=limit).to_dict(),
         backends=[{"name": b, "target": "127.0.0.1:1"} for b in rates_by_backend],

@@ -283,3 +283,18 @@ def write_warmup_records(model_version_dir: Path, requests: Iterable) -> Path:
             out.write(length + struct.pack("<I", _masked_crc32c(length)))
             out.write(data + struct.pack("<I", _masked_crc32c(data)))
     return path
+
+
+def start_kinds(kinds, model_base, log_dir) -> dict:
+    """A ``tfcompare serve`` backend for each kind (model name = kind, REST on, 1 thread),
+    started together: ``{kind: LocalBackend}``. ``model_base``: the ``tensor_model_base``
+    fixture. The caller stops them."""
+    from backends import start_backends
+
+    started = start_backends(
+        [
+            dict(model_base=model_base(k), model_name=k, rest=True, threads=1, log_dir=log_dir)
+            for k in kinds
+        ]
+    )
+    return dict(zip(kinds, started, strict=True))

@@ -16,6 +16,7 @@ from crafted_sweeps import (
     hist_of,
     inflating,
     level_window,
+    stable_levels,
     sweep_result,
 )
 
@@ -274,25 +275,11 @@ def test_lower_bound_figures_through_the_cli(tmp_path, capsys):
 
 
 def test_capacity_result_equivalents_and_round_trip():
-    def curve(backend, rates):
-        return [
-            LevelResult(
-                backend,
-                "original",
-                "concurrency",
-                c,
-                [level_window(i, r, 10.0, level=c, backend=backend) for i in range(3)],
-                stable=True,
-                counted=3,
-            )
-            for c, r in zip((1, 2, 4), rates)
-        ]
-
     result = CapacityResult(
         plan=LoadPlan(latency_limit_ms=100).to_dict(),
         backends=[{"name": "gpu"}, {"name": "cpu1"}],
         variants={"original": {"label": "original", "bytes": 1000}},
-        levels=curve("gpu", (100, 400, 800)) + curve("cpu1", (100, 100, 100)),
+        levels=stable_levels("gpu", (100, 400, 800)) + stable_levels("cpu1", (100, 100, 100)),
     )
     assert result.sustained() == {
         ("gpu", "original"): pytest.approx(800),

@@ -41,17 +41,11 @@ KINDS = (
 @pytest.fixture(scope="module")
 def served(tensor_model_base, tmp_path_factory):
     """Every kind served at once (model name = kind), REST on: ``served[kind].grpc / .rest``."""
-    from backends import start_backends
+    from tensor_models import start_kinds
 
-    logs = tmp_path_factory.mktemp("tensor-backend-logs")
-    started = start_backends(
-        [
-            dict(model_base=tensor_model_base(k), model_name=k, rest=True, threads=1, log_dir=logs)
-            for k in KINDS
-        ]
-    )
-    yield dict(zip(KINDS, started, strict=True))
-    for backend in started:
+    served = start_kinds(KINDS, tensor_model_base, tmp_path_factory.mktemp("tensor-backend-logs"))
+    yield served
+    for backend in served.values():
         backend.stop()
 
 

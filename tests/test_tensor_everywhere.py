@@ -26,17 +26,11 @@ KINDS = {"nhwc-float32": "tf", "uint8": None, "nchw-float32": "torch"}
 
 @pytest.fixture(scope="module")
 def served(tensor_model_base, tmp_path_factory):
-    from backends import start_backends
+    from tensor_models import start_kinds
 
-    logs = tmp_path_factory.mktemp("everywhere-logs")
-    started = start_backends(
-        [
-            dict(model_base=tensor_model_base(k), model_name=k, rest=True, threads=1, log_dir=logs)
-            for k in KINDS
-        ]
-    )
-    yield dict(zip(KINDS, started, strict=True))
-    for backend in started:
+    served = start_kinds(KINDS, tensor_model_base, tmp_path_factory.mktemp("everywhere-logs"))
+    yield served
+    for backend in served.values():
         backend.stop()
 
 
